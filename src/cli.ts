@@ -1,0 +1,95 @@
+// Operator CLI: `npm run cli -- <command>` or `npx queue-service <command>`.
+import { createReadStream, createWriteStream } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { resolveAdminKey, Tokens } from './auth/tokens.ts';
+import { loadConfig } from './config.ts';
+import { exportEvents, importEvents } from './queues/transfer.ts';
+import { serve } from './server.ts';
+import { describeStore, openStore } from './store/index.ts';
+
+const usage = `usage: queue-service <command>
+
+  serve                       start the server (PORT, HOST, DATA_DIR, DATABASE_URL, ADMIN_API_KEY, LOG_LEVEL)
+  migrate                     apply pending database migrations and exit
+  token <userId> [--ttl N]    mint a user token (N seconds, default TOKEN_TTL_SECONDS or 30 days)
+  export [--out FILE]         write the whole event log as JSONL (default: stdout)
+  import [FILE]               read an event log in JSONL (default: stdin) into the store; re-running skips what is there
+`;
+
+function progressLine(label: string) {
+  let last = 0;
+  return (n: number) => {
+    const now = Date.now();
+    if (now - last < 250) return;
+    last = now;
+    process.stderr.write(`\r${label}: ${n.toLocaleString('en')} events`);
+  };
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { ttl: { type: 'string' }, out: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' } },
+  });
+  const [command, arg] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(usage);
+    return command || values.help ? 0 : 2;
+  }
+  const config = loadConfig();
+  switch (command) {
+    case 'serve':
+      await serve(config);
+      return -1; // keeps running
+    case 'migrate': {
+      const store = openStore(config);
+      const applied = await store.migrate();
+      await store.close();
+      process.stdout.write(`${describeStore(config)}: ${applied.length ? `applied ${applied.join(', ')}` : 'up to date'}\n`);
+      return 0;
+    }
+    case 'token': {
+      if (!arg) throw new Error('token needs a userId');
+      const ttl = values.ttl === undefined ? config.tokenTtlSeconds : Number(values.ttl);
+      if (!Number.isInteger(ttl) || ttl < 1) throw new Error('--ttl must be a positive number of seconds');
+      const tokens = new Tokens(resolveAdminKey(config.adminApiKey, config.dataDir).key);
+      const { token, expiresAt } = await tokens.mint(arg, ttl);
+      process.stdout.write(`${token}\n`);
+      process.stderr.write(`token for ${arg}, expires ${expiresAt}\n`);
+      return 0;
+    }
+    case 'export': {
+      const store = openStore(config);
+      await store.migrate();
+      const out = values.out ? createWriteStream(values.out) : process.stdout;
+      const n = await exportEvents(store, out, progressLine('exported'));
+      if (values.out) await new Promise<void>((r) => (out as NodeJS.WritableStream).end(r));
+      await store.close();
+      process.stderr.write(`\rexported ${n.toLocaleString('en')} events from ${describeStore(config)}\n`);
+      return 0;
+    }
+    case 'import': {
+      const store = openStore(config);
+      await store.migrate();
+      const input = arg && arg !== '-' ? createReadStream(arg) : process.stdin;
+      const r = await importEvents(store, input, progressLine('read'));
+      await store.close();
+      process.stderr.write(`\rimported ${r.imported.toLocaleString('en')} events, skipped ${r.skipped.toLocaleString('en')} already present, into ${describeStore(config)}\n`);
+      return 0;
+    }
+    default:
+      process.stderr.write(`unknown command "${command}"\n\n${usage}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

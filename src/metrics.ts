@@ -1,0 +1,28 @@
+// Prometheus metrics. One registry per app instance, so tests can build several apps.
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly httpDuration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request latency by route and status',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  readonly eventsAppended = new Counter({
+    name: 'queue_events_appended_total',
+    help: 'Queue events appended to the store, by type',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+  });
+  readonly sockets = new Gauge({
+    name: 'websocket_connections',
+    help: 'Open WebSocket connections',
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+}

@@ -1,0 +1,140 @@
+// TypeBox schemas of the queue API: they validate requests and generate OpenAPI.
+import { Type, type TLiteral } from '@sinclair/typebox';
+import { DEFAULT_LIMITS } from '../config.ts';
+import { MutationFields } from '../http/schemas.ts';
+import { MAX_TRACK_ID_LENGTH } from './decide.ts';
+import { QUEUE_EVENT_TYPES, QUEUE_TYPES, REPEAT_MODES } from './queue.ts';
+
+const literalUnion = <T extends string>(values: readonly T[], description?: string) =>
+  Type.Union(values.map((v) => Type.Literal(v)) as TLiteral<T>[], description ? { description } : {});
+
+export const TrackId = Type.String({ minLength: 1, maxLength: MAX_TRACK_ID_LENGTH, description: "An opaque id from the app's catalog" });
+export const Tracks = Type.Array(TrackId, { maxItems: DEFAULT_LIMITS.tracksPerAdd });
+const ItemId = Type.String({ minLength: 1, maxLength: 64 });
+const Metadata = Type.Record(Type.String(), Type.Unknown(), { description: 'Free-form JSON kept with the queue' });
+
+export const QueueIdParams = Type.Object({ queueId: Type.String({ minLength: 1, maxLength: 64 }) });
+export const ItemParams = Type.Object({ queueId: Type.String({ minLength: 1, maxLength: 64 }), itemId: ItemId });
+
+const Placement = {
+  position: Type.Optional(Type.Integer({ minimum: 0, description: 'Index in the play order; past the end appends' })),
+  afterItemId: Type.Optional(ItemId),
+  beforeItemId: Type.Optional(ItemId),
+};
+
+export const QueueItemSchema = Type.Object({
+  itemId: Type.String(),
+  trackId: Type.String(),
+  addedBy: Type.String(),
+  addedAt: Type.String({ format: 'date-time' }),
+});
+
+export const QueueSchema = Type.Object(
+  {
+    id: Type.String(),
+    name: Type.String(),
+    type: literalUnion(QUEUE_TYPES),
+    ownerId: Type.String(),
+    version: Type.Integer({ description: 'Sequence number of the last event' }),
+    items: Type.Array(QueueItemSchema, { description: 'In play order (shuffled order while shuffle is on)' }),
+    currentItemId: Type.Union([Type.String(), Type.Null()]),
+    currentIndex: Type.Union([Type.Integer(), Type.Null()]),
+    shuffle: Type.Boolean(),
+    repeat: literalUnion(REPEAT_MODES),
+    history: Type.Array(Type.Object({ itemId: Type.String(), trackId: Type.String(), playedAt: Type.String() }), {
+      description: 'Items played before, most recent last (at most 100)',
+    }),
+    metadata: Metadata,
+    createdAt: Type.String({ format: 'date-time' }),
+    updatedAt: Type.String({ format: 'date-time' }),
+  },
+  { $id: 'Queue' },
+);
+
+export const EventSchema = Type.Object(
+  {
+    sequenceNumber: Type.Integer({ description: 'Gapless per queue; equals the queue version after the event' }),
+    type: literalUnion(QUEUE_EVENT_TYPES),
+    queueId: Type.String(),
+    userId: Type.String(),
+    deviceId: Type.Union([Type.String(), Type.Null()]),
+    timestamp: Type.String({ format: 'date-time', description: 'Server time of the append' }),
+    data: Type.Record(Type.String(), Type.Unknown()),
+  },
+  { $id: 'QueueEvent' },
+);
+
+export const WriteResponse = Type.Object({
+  queue: Type.Ref('Queue'),
+  events: Type.Array(Type.Ref('QueueEvent'), { description: 'The events this request appended (empty when nothing changed)' }),
+});
+
+export const CreateQueueBody = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 200 }),
+    type: Type.Optional(literalUnion(QUEUE_TYPES)),
+    tracks: Type.Optional(Tracks),
+    metadata: Type.Optional(Metadata),
+    mutationId: MutationFields.mutationId,
+  },
+  { additionalProperties: false },
+);
+
+export const UpdateQueueBody = Type.Object(
+  { name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })), metadata: Type.Optional(Metadata), ...MutationFields },
+  { additionalProperties: false },
+);
+
+export const AddTracksBody = Type.Object(
+  { tracks: Tracks, ...Placement, addedBy: Type.Optional(Type.String({ description: 'Must be the caller when given' })), ...MutationFields },
+  { additionalProperties: false },
+);
+
+export const RemoveItemsBody = Type.Object(
+  { itemIds: Type.Array(ItemId, { minItems: 1, maxItems: DEFAULT_LIMITS.tracksPerAdd }), ...MutationFields },
+  { additionalProperties: false },
+);
+
+export const MoveItemBody = Type.Object({ ...Placement, ...MutationFields }, { additionalProperties: false });
+export const ClearBody = Type.Object(
+  { upcomingOnly: Type.Optional(Type.Boolean({ description: 'Keep the current item and those before it' })), ...MutationFields },
+  { additionalProperties: false },
+);
+export const ShuffleBody = Type.Object({ shuffle: Type.Boolean(), ...MutationFields }, { additionalProperties: false });
+export const RepeatBody = Type.Object({ repeat: literalUnion(REPEAT_MODES), ...MutationFields }, { additionalProperties: false });
+export const CurrentBody = Type.Object({ itemId: Type.Union([ItemId, Type.Null()]), ...MutationFields }, { additionalProperties: false });
+export const NextBody = Type.Object(
+  {
+    reason: Type.Optional(literalUnion(['user', 'track_end'] as const, "track_end: the track finished (repeat 'one' replays it)")),
+    ...MutationFields,
+  },
+  { additionalProperties: false },
+);
+export const PreviousBody = Type.Object({ ...MutationFields }, { additionalProperties: false });
+
+export const ListQuery = Type.Object({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 50 })),
+  cursor: Type.Optional(Type.String({ maxLength: 500 })),
+});
+
+export const ListResponse = Type.Object({
+  queues: Type.Array(
+    Type.Object({
+      id: Type.String(), name: Type.String(), type: Type.String(), ownerId: Type.String(),
+      version: Type.Integer(), itemCount: Type.Integer(), updatedAt: Type.String(),
+    }),
+  ),
+  nextCursor: Type.Union([Type.String(), Type.Null()]),
+});
+
+export const EventsQuery = Type.Object({
+  since: Type.Optional(Type.Integer({ minimum: 0, default: 0, description: 'Return events after this sequence number' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: DEFAULT_LIMITS.eventsPerPage, default: 100 })),
+});
+
+export const EventsResponse = Type.Object({
+  events: Type.Array(Type.Ref('QueueEvent')),
+  version: Type.Integer({ description: 'The queue version now' }),
+  nextSince: Type.Integer({ description: 'Pass as since to read the next page' }),
+  hasMore: Type.Boolean(),
+});

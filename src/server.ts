@@ -1,0 +1,56 @@
+// Starts the service: open and migrate the store, build the app, listen, and
+// shut down cleanly on SIGTERM/SIGINT (finish in-flight requests, close the store).
+import { buildApp } from './app.ts';
+import { resolveAdminKey, Tokens } from './auth/tokens.ts';
+import type { Config } from './config.ts';
+import { describeStore, openStore } from './store/index.ts';
+
+export async function serve(config: Config): Promise<void> {
+  const store = openStore(config);
+  await store.migrate();
+  const admin = resolveAdminKey(config.adminApiKey, config.dataDir);
+  const tokens = new Tokens(admin.key);
+  const app = await buildApp({
+    store,
+    tokens,
+    limits: config.limits,
+    tokenTtlSeconds: config.tokenTtlSeconds,
+    logger: { level: config.logLevel },
+  });
+  const { http } = app;
+  await http.listen({ host: config.host, port: config.port });
+  const addr = http.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.port;
+  const base = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  const keyHint = admin.file ? `$(cat ${admin.file})` : '$ADMIN_API_KEY';
+  const lines = [
+    `queue-service listening on ${base}  (API docs: ${base}/docs, OpenAPI: ${base}/openapi.json)`,
+    `data: ${describeStore(config)}`,
+    admin.generated ? `admin API key generated and kept in ${admin.file}: ${admin.key}` : `admin API key: ${admin.file ? `kept in ${admin.file}` : 'from ADMIN_API_KEY'}`,
+    `get a user token:  curl -s -X POST ${base}/auth/tokens -H "Authorization: Bearer ${keyHint}" -H 'content-type: application/json' -d '{"userId":"alice"}'`,
+    `              or:  npm run cli -- token alice`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+
+  let closing = false;
+  const shutdown = async (signal: string) => {
+    if (closing) return;
+    closing = true;
+    http.log.info({ signal }, 'shutting down: finishing in-flight requests');
+    const force = setTimeout(() => {
+      http.log.error('shutdown took over 10 s; exiting');
+      process.exit(1);
+    }, 10_000);
+    force.unref();
+    try {
+      await http.close();
+      await store.close();
+      process.exit(0);
+    } catch (err) {
+      http.log.error({ err }, 'error during shutdown');
+      process.exit(1);
+    }
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}

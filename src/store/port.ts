@@ -1,0 +1,93 @@
+// The one narrow port between the service and its storage. Two adapters
+// (sqlite.ts, postgres.ts) implement it and pass one contract suite
+// (test/int/store.contract.test.ts). Dialect differences stay in the adapters.
+import type { QueueEvent, QueueEventBody, QueueState } from '../queues/queue.ts';
+
+/** An event to append: the body plus its envelope but without the sequence number the store assigns. */
+export type NewEvent = QueueEventBody & { userId: string; deviceId: string | null; timestamp: string };
+
+export interface StoredResponse {
+  status: number;
+  body: unknown;
+}
+
+export interface IdempotencyRecord extends StoredResponse {
+  /** Fingerprint of the request that first used the key (method, path, body). */
+  fingerprint: string;
+}
+
+export interface AppendInput {
+  queueId: string;
+  /** The stream version the events were decided against; 0 for a new stream. */
+  expectedVersion: number;
+  events: NewEvent[];
+  /** The state after the events; stored as the projection in the same transaction. */
+  state: QueueState;
+  /** Recorded in the same transaction, so a retry can never append twice. */
+  idempotency?: { userId: string; key: string; fingerprint: string; response: StoredResponse };
+}
+
+export interface QueueSummary {
+  id: string;
+  name: string;
+  type: string;
+  ownerId: string;
+  version: number;
+  itemCount: number;
+  updatedAt: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+/** An event with its global append order across all queues. */
+export type ExportedEvent = QueueEvent & { position: number };
+
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+  /** Apply pending migrations; returns the names applied now. */
+  migrate(): Promise<string[]>;
+  /**
+   * Append events atomically with the projection and the idempotency record.
+   * Throws VersionConflictError when the stream is not at `expectedVersion`,
+   * and IdempotencyConflict when the key was recorded meanwhile.
+   * Returns the events with their sequence numbers (expectedVersion + 1, + 2, ...).
+   */
+  append(input: AppendInput): Promise<QueueEvent[]>;
+  /** The projection: current state and version in one row, or null. Deleted queues are returned (state.deleted). */
+  loadQueue(queueId: string): Promise<QueueState | null>;
+  /** Events with sequenceNumber > afterSequence, ascending, at most `limit`. */
+  readEvents(queueId: string, afterSequence: number, limit: number): Promise<QueueEvent[]>;
+  /** Queues owned by a user, most recently updated first, deleted ones left out. */
+  listQueues(ownerId: string, limit: number, cursor: string | null): Promise<Page<QueueSummary>>;
+  getIdempotency(userId: string, key: string): Promise<IdempotencyRecord | null>;
+  /** Every event in global append order after `afterPosition` (export). */
+  readAll(afterPosition: number, limit: number): Promise<ExportedEvent[]>;
+  /** A plain key/value table for service settings (e.g. generated secrets). */
+  getSetting(key: string): Promise<string | null>;
+  setSettingIfAbsent(key: string, value: string): Promise<string>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Thrown by append when another request recorded the same idempotency key first. */
+export class IdempotencyConflict extends Error {
+  constructor(readonly userId: string, readonly key: string) {
+    super(`idempotency key ${key} was recorded concurrently`);
+  }
+}
+
+export function encodeCursor(updatedAt: string, id: string): string {
+  return Buffer.from(JSON.stringify([updatedAt, id])).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): [string, string] | null {
+  try {
+    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    return Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && typeof v[1] === 'string' ? [v[0], v[1]] : null;
+  } catch {
+    return null;
+  }
+}

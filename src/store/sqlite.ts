@@ -1,0 +1,193 @@
+// Embedded store: one SQLite file in WAL mode (better-sqlite3). Every append is one
+// synchronous transaction, so appends to a queue are serialised by construction.
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { VersionConflictError } from '../errors.ts';
+import type { QueueEvent, QueueState } from '../queues/queue.ts';
+import { loadMigrations } from './migrations.ts';
+import {
+  decodeCursor,
+  encodeCursor,
+  IdempotencyConflict,
+  type AppendInput,
+  type ExportedEvent,
+  type IdempotencyRecord,
+  type Page,
+  type QueueSummary,
+  type Store,
+} from './port.ts';
+
+interface EventRow {
+  position: number;
+  queue_id: string;
+  sequence_number: number;
+  type: string;
+  data: string;
+  user_id: string;
+  device_id: string | null;
+  created_at: string;
+}
+
+function rowToEvent(r: EventRow): ExportedEvent {
+  return {
+    position: r.position,
+    queueId: r.queue_id,
+    sequenceNumber: r.sequence_number,
+    type: r.type,
+    data: JSON.parse(r.data),
+    userId: r.user_id,
+    deviceId: r.device_id,
+    timestamp: r.created_at,
+  } as ExportedEvent;
+}
+
+function stripPosition({ position: _p, ...e }: ExportedEvent): QueueEvent {
+  return e as QueueEvent;
+}
+
+type Statements = ReturnType<typeof prepareStatements>;
+
+function prepareStatements(db: Database.Database) {
+  return {
+    version: db.prepare<[string], { version: number }>('SELECT version FROM queue_projections WHERE queue_id = ?'),
+    insertEvent: db.prepare(
+      'INSERT INTO queue_events (queue_id, sequence_number, type, data, user_id, device_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ),
+    upsertProjection: db.prepare(
+      `INSERT INTO queue_projections (queue_id, owner_id, name, type, version, item_count, deleted, state, updated_at)
+       VALUES (@queue_id, @owner_id, @name, @type, @version, @item_count, @deleted, @state, @updated_at)
+       ON CONFLICT (queue_id) DO UPDATE SET owner_id = excluded.owner_id, name = excluded.name, type = excluded.type,
+         version = excluded.version, item_count = excluded.item_count, deleted = excluded.deleted,
+         state = excluded.state, updated_at = excluded.updated_at`,
+    ),
+    insertIdem: db.prepare(
+      'INSERT INTO idempotency_keys (user_id, key, fingerprint, status, response, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+    ),
+    getIdem: db.prepare<[string, string], { fingerprint: string; status: number; response: string }>(
+      'SELECT fingerprint, status, response FROM idempotency_keys WHERE user_id = ? AND key = ?',
+    ),
+    load: db.prepare<[string], { state: string }>('SELECT state FROM queue_projections WHERE queue_id = ?'),
+    read: db.prepare<[string, number, number], EventRow>(
+      'SELECT * FROM queue_events WHERE queue_id = ? AND sequence_number > ? ORDER BY sequence_number LIMIT ?',
+    ),
+    readAll: db.prepare<[number, number], EventRow>('SELECT * FROM queue_events WHERE position > ? ORDER BY position LIMIT ?'),
+    getSetting: db.prepare<[string], { value: string }>('SELECT value FROM settings WHERE key = ?'),
+    setSetting: db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT DO NOTHING'),
+  };
+}
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
+  private readonly db: Database.Database;
+  private stmts: Statements | null = null;
+
+  constructor(readonly file: string) {
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    // NORMAL in WAL mode: a committed transaction survives a crash of the process
+    // (it is in the WAL file); only an OS crash / power loss may lose the last ones.
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+  }
+
+  private get s(): Statements {
+    if (this.stmts === null) throw new Error('store not migrated: call migrate() first');
+    return this.stmts;
+  }
+
+
+  async migrate(): Promise<string[]> {
+    const done = new Set(this.db.prepare<[], { version: number }>('SELECT version FROM schema_migrations').all().map((r) => r.version));
+    const applied: string[] = [];
+    for (const m of loadMigrations('sqlite')) {
+      if (done.has(m.version)) continue;
+      this.db.transaction(() => {
+        this.db.exec(m.sql);
+        this.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, new Date().toISOString());
+      })();
+      applied.push(m.name);
+    }
+    this.stmts = prepareStatements(this.db);
+    return applied;
+  }
+
+  async append(input: AppendInput): Promise<QueueEvent[]> {
+    const s = this.s;
+    return this.db.transaction((): QueueEvent[] => {
+      const current = s.version.get(input.queueId)?.version ?? 0;
+      if (current !== input.expectedVersion) throw new VersionConflictError(input.queueId, input.expectedVersion, current);
+      const out: QueueEvent[] = input.events.map((e, i) => {
+        const seq = input.expectedVersion + i + 1;
+        s.insertEvent.run(input.queueId, seq, e.type, JSON.stringify(e.data), e.userId, e.deviceId, e.timestamp);
+        return { ...e, queueId: input.queueId, sequenceNumber: seq } as QueueEvent;
+      });
+      if (out.length > 0) {
+        const st: QueueState = input.state;
+        s.upsertProjection.run({
+          queue_id: input.queueId, owner_id: st.ownerId, name: st.name, type: st.type, version: st.version,
+          item_count: st.items.length, deleted: st.deleted ? 1 : 0, state: JSON.stringify(st), updated_at: st.updatedAt,
+        });
+      }
+      const idem = input.idempotency;
+      if (idem) {
+        const r = s.insertIdem.run(idem.userId, idem.key, idem.fingerprint, idem.response.status, JSON.stringify(idem.response.body), new Date().toISOString());
+        if (r.changes === 0) throw new IdempotencyConflict(idem.userId, idem.key);
+      }
+      return out;
+    })();
+  }
+
+  async loadQueue(queueId: string): Promise<QueueState | null> {
+    const row = this.s.load.get(queueId);
+    return row ? (JSON.parse(row.state) as QueueState) : null;
+  }
+
+  async readEvents(queueId: string, afterSequence: number, limit: number): Promise<QueueEvent[]> {
+    return this.s.read.all(queueId, afterSequence, limit).map((r) => stripPosition(rowToEvent(r)));
+  }
+
+  async listQueues(ownerId: string, limit: number, cursor: string | null): Promise<Page<QueueSummary>> {
+    const c = cursor ? decodeCursor(cursor) : null;
+    const rows = this.db
+      .prepare<unknown[], { queue_id: string; name: string; type: string; owner_id: string; version: number; item_count: number; updated_at: string }>(
+        `SELECT queue_id, name, type, owner_id, version, item_count, updated_at FROM queue_projections
+         WHERE owner_id = ? AND deleted = 0 ${c ? 'AND (updated_at, queue_id) < (?, ?)' : ''}
+         ORDER BY updated_at DESC, queue_id DESC LIMIT ?`,
+      )
+      .all(...(c ? [ownerId, c[0], c[1], limit + 1] : [ownerId, limit + 1]));
+    const items = rows.slice(0, limit).map((r) => ({
+      id: r.queue_id, name: r.name, type: r.type, ownerId: r.owner_id, version: r.version, itemCount: r.item_count, updatedAt: r.updated_at,
+    }));
+    const last = items[items.length - 1];
+    return { items, nextCursor: rows.length > limit && last ? encodeCursor(last.updatedAt, last.id) : null };
+  }
+
+  async getIdempotency(userId: string, key: string): Promise<IdempotencyRecord | null> {
+    const r = this.s.getIdem.get(userId, key);
+    return r ? { fingerprint: r.fingerprint, status: r.status, body: JSON.parse(r.response) } : null;
+  }
+
+  async readAll(afterPosition: number, limit: number): Promise<ExportedEvent[]> {
+    return this.s.readAll.all(afterPosition, limit).map(rowToEvent);
+  }
+
+  async getSetting(key: string): Promise<string | null> {
+    return this.s.getSetting.get(key)?.value ?? null;
+  }
+
+  async setSettingIfAbsent(key: string, value: string): Promise<string> {
+    this.s.setSetting.run(key, value);
+    return (await this.getSetting(key))!;
+  }
+
+  async ping(): Promise<void> {
+    this.db.prepare('SELECT 1').get();
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}
