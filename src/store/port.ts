@@ -91,3 +91,4 @@ export function decodeCursor(cursor: string): [string, string] | null {
     return null;
   }
 }
+

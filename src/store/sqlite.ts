@@ -116,6 +116,8 @@ export class SqliteStore implements Store {
 
   async append(input: AppendInput): Promise<QueueEvent[]> {
     const s = this.s;
+    // IMMEDIATE takes the write lock before reading the version: a deferred transaction
+    // would fail with SQLITE_BUSY when another process (a CLI import, say) writes meanwhile.
     return this.db.transaction((): QueueEvent[] => {
       const current = s.version.get(input.queueId)?.version ?? 0;
       if (current !== input.expectedVersion) throw new VersionConflictError(input.queueId, input.expectedVersion, current);
@@ -133,11 +135,11 @@ export class SqliteStore implements Store {
       }
       const idem = input.idempotency;
       if (idem) {
-        const r = s.insertIdem.run(idem.userId, idem.key, idem.fingerprint, idem.response.status, JSON.stringify(idem.response.body), new Date().toISOString());
+        const r = s.insertIdem.run(idem.userId, idem.key, idem.fingerprint, idem.response.status, JSON.stringify(idem.response.body ?? null), new Date().toISOString());
         if (r.changes === 0) throw new IdempotencyConflict(idem.userId, idem.key);
       }
       return out;
-    })();
+    }).immediate();
   }
 
   async loadQueue(queueId: string): Promise<QueueState | null> {

@@ -1,0 +1,252 @@
+// Server store: PostgreSQL through a pg.Pool. Appends to one queue are serialised by
+// a row lock on its projection (SELECT ... FOR UPDATE); a brand-new stream has no row
+// to lock yet, so there the UNIQUE (queue_id, sequence_number) constraint decides.
+import pg from 'pg';
+import { VersionConflictError } from '../errors.ts';
+import type { QueueEvent, QueueState } from '../queues/queue.ts';
+import { loadMigrations } from './migrations.ts';
+import {
+  decodeCursor,
+  encodeCursor,
+  IdempotencyConflict,
+  type AppendInput,
+  type ExportedEvent,
+  type IdempotencyRecord,
+  type Page,
+  type QueueSummary,
+  type Store,
+} from './port.ts';
+
+export interface PostgresStoreOptions {
+  connectionString: string;
+  max?: number;
+}
+
+interface EventRow {
+  position: string | number; // BIGSERIAL: pg returns int8 as a string
+  queue_id: string;
+  sequence_number: number;
+  type: string;
+  data: unknown; // JSONB: parsed by pg
+  user_id: string;
+  device_id: string | null;
+  created_at: Date;
+}
+
+/** Arbitrary constant key of the advisory lock that serialises migrations across instances. */
+const MIGRATION_LOCK_KEY = 7_340_021_913;
+
+// TIMESTAMPTZ comes back as a Date; toISOString gives the same millisecond ISO string we stored.
+const iso = (v: Date | string): string => (v instanceof Date ? v : new Date(v)).toISOString();
+
+function rowToEvent(r: EventRow): ExportedEvent {
+  return {
+    position: Number(r.position),
+    queueId: r.queue_id,
+    sequenceNumber: r.sequence_number,
+    type: r.type,
+    data: r.data,
+    userId: r.user_id,
+    deviceId: r.device_id,
+    timestamp: iso(r.created_at),
+  } as ExportedEvent;
+}
+
+function stripPosition({ position: _p, ...e }: ExportedEvent): QueueEvent {
+  return e as QueueEvent;
+}
+
+const EVENT_COLUMNS = 'position, queue_id, sequence_number, type, data, user_id, device_id, created_at';
+
+export class PostgresStore implements Store {
+  readonly kind = 'postgres' as const;
+  private readonly pool: pg.Pool;
+  private closed: Promise<void> | null = null;
+
+  constructor(opts: PostgresStoreOptions) {
+    this.pool = new pg.Pool({ connectionString: opts.connectionString, max: opts.max ?? 10 });
+    // An idle client losing its connection (server restart, terminated backend) emits
+    // 'error' on the pool; without a listener that would crash the process. The next
+    // query simply gets a fresh connection.
+    this.pool.on('error', () => {});
+  }
+
+  /** Runs fn in a transaction on one client: rolled back on any error, client always released. */
+  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const out = await fn(client);
+      await client.query('COMMIT');
+      return out;
+    } catch (err) {
+      try {
+        await client.query('ROLLBACK');
+      } catch (rollbackErr) {
+        // The connection is unusable: destroy it instead of returning it to the pool.
+        broken = rollbackErr as Error;
+      }
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async migrate(): Promise<string[]> {
+    // Each step takes the transaction-scoped advisory lock first and re-reads what is
+    // applied under it, so two instances starting together apply each migration once.
+    await this.tx(async (c) => {
+      await c.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
+      await c.query(
+        'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())',
+      );
+    });
+    const applied: string[] = [];
+    for (const m of loadMigrations('postgres')) {
+      const did = await this.tx(async (c) => {
+        await c.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
+        const done = await c.query('SELECT 1 FROM schema_migrations WHERE version = $1', [m.version]);
+        if (done.rowCount) return false;
+        await c.query(m.sql); // no parameters: simple protocol, so a file may hold many statements
+        await c.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+        return true;
+      });
+      if (did) applied.push(m.name);
+    }
+    return applied;
+  }
+
+  async append(input: AppendInput): Promise<QueueEvent[]> {
+    const { queueId, expectedVersion, events } = input;
+    try {
+      return await this.tx(async (c) => {
+        const cur = await c.query<{ version: number }>('SELECT version FROM queue_projections WHERE queue_id = $1 FOR UPDATE', [queueId]);
+        const current = cur.rows[0]?.version ?? 0;
+        if (current !== expectedVersion) throw new VersionConflictError(queueId, expectedVersion, current);
+        const out: QueueEvent[] = events.map((e, i) => ({ ...e, queueId, sequenceNumber: expectedVersion + i + 1 }) as QueueEvent);
+        if (out.length > 0) {
+          // One statement for all events. JSON and timestamps travel as text arrays and are
+          // cast in SQL: pg would turn a JS array inside `data` into a Postgres array literal.
+          // ORDER BY ord keeps positions in sequence order and makes racing creators of a new
+          // stream collide on sequence 1 first (no deadlock, just a unique violation).
+          await c.query(
+            `INSERT INTO queue_events (queue_id, sequence_number, type, data, user_id, device_id, created_at)
+             SELECT $1, u.seq, u.type, u.data::jsonb, u.user_id, u.device_id, u.created_at::timestamptz
+             FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+               WITH ORDINALITY AS u(seq, type, data, user_id, device_id, created_at, ord)
+             ORDER BY u.ord`,
+            [
+              queueId,
+              out.map((e) => e.sequenceNumber),
+              out.map((e) => e.type),
+              out.map((e) => JSON.stringify(e.data)),
+              out.map((e) => e.userId),
+              out.map((e) => e.deviceId),
+              out.map((e) => e.timestamp),
+            ],
+          );
+          const st: QueueState = input.state;
+          await c.query(
+            `INSERT INTO queue_projections (queue_id, owner_id, name, type, version, item_count, deleted, state, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::timestamptz)
+             ON CONFLICT (queue_id) DO UPDATE SET owner_id = excluded.owner_id, name = excluded.name, type = excluded.type,
+               version = excluded.version, item_count = excluded.item_count, deleted = excluded.deleted,
+               state = excluded.state, updated_at = excluded.updated_at`,
+            [queueId, st.ownerId, st.name, st.type, st.version, st.items.length, st.deleted, JSON.stringify(st), st.updatedAt],
+          );
+        }
+        const idem = input.idempotency;
+        if (idem) {
+          const r = await c.query(
+            `INSERT INTO idempotency_keys (user_id, key, fingerprint, status, response, created_at)
+             VALUES ($1, $2, $3, $4, $5::jsonb, now()) ON CONFLICT DO NOTHING`,
+            [idem.userId, idem.key, idem.fingerprint, idem.response.status, JSON.stringify(idem.response.body ?? null)],
+          );
+          if (r.rowCount === 0) throw new IdempotencyConflict(idem.userId, idem.key);
+        }
+        return out;
+      });
+    } catch (err) {
+      // Two creators of a new stream: neither had a row to lock, the loser hits the unique
+      // key once the winner committed. Report it as the version conflict it is.
+      const e = err as { code?: string; table?: string };
+      if (e.code === '23505' && e.table === 'queue_events') {
+        const r = await this.pool.query<{ version: number }>('SELECT version FROM queue_projections WHERE queue_id = $1', [queueId]);
+        throw new VersionConflictError(queueId, expectedVersion, r.rows[0]?.version ?? 0);
+      }
+      throw err;
+    }
+  }
+
+  async loadQueue(queueId: string): Promise<QueueState | null> {
+    const r = await this.pool.query<{ state: QueueState }>('SELECT state FROM queue_projections WHERE queue_id = $1', [queueId]);
+    return r.rows[0]?.state ?? null;
+  }
+
+  async readEvents(queueId: string, afterSequence: number, limit: number): Promise<QueueEvent[]> {
+    const r = await this.pool.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM queue_events WHERE queue_id = $1 AND sequence_number > $2 ORDER BY sequence_number LIMIT $3`,
+      [queueId, afterSequence, limit],
+    );
+    return r.rows.map((row) => stripPosition(rowToEvent(row)));
+  }
+
+  async listQueues(ownerId: string, limit: number, cursor: string | null): Promise<Page<QueueSummary>> {
+    let c = cursor ? decodeCursor(cursor) : null;
+    // A cursor whose time does not parse is treated like an undecodable one (as sqlite
+    // does for those) rather than failing the query with a cast error.
+    if (c && Number.isNaN(Date.parse(c[0]))) c = null;
+    const r = await this.pool.query<{
+      queue_id: string; name: string; type: string; owner_id: string; version: number; item_count: number; updated_at: Date;
+    }>(
+      `SELECT queue_id, name, type, owner_id, version, item_count, updated_at FROM queue_projections
+       WHERE owner_id = $1 AND NOT deleted ${c ? 'AND (updated_at, queue_id) < ($3::timestamptz, $4)' : ''}
+       ORDER BY updated_at DESC, queue_id DESC LIMIT $2`,
+      c ? [ownerId, limit + 1, c[0], c[1]] : [ownerId, limit + 1],
+    );
+    const items = r.rows.slice(0, limit).map((row) => ({
+      id: row.queue_id, name: row.name, type: row.type, ownerId: row.owner_id, version: row.version,
+      itemCount: row.item_count, updatedAt: iso(row.updated_at),
+    }));
+    const last = items[items.length - 1];
+    return { items, nextCursor: r.rows.length > limit && last ? encodeCursor(last.updatedAt, last.id) : null };
+  }
+
+  async getIdempotency(userId: string, key: string): Promise<IdempotencyRecord | null> {
+    const r = await this.pool.query<{ fingerprint: string; status: number; response: unknown }>(
+      'SELECT fingerprint, status, response FROM idempotency_keys WHERE user_id = $1 AND key = $2',
+      [userId, key],
+    );
+    const row = r.rows[0];
+    return row ? { fingerprint: row.fingerprint, status: row.status, body: row.response } : null;
+  }
+
+  async readAll(afterPosition: number, limit: number): Promise<ExportedEvent[]> {
+    const r = await this.pool.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM queue_events WHERE position > $1 ORDER BY position LIMIT $2`,
+      [afterPosition, limit],
+    );
+    return r.rows.map(rowToEvent);
+  }
+
+  async getSetting(key: string): Promise<string | null> {
+    const r = await this.pool.query<{ value: string }>('SELECT value FROM settings WHERE key = $1', [key]);
+    return r.rows[0]?.value ?? null;
+  }
+
+  async setSettingIfAbsent(key: string, value: string): Promise<string> {
+    await this.pool.query('INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING', [key, value]);
+    return (await this.getSetting(key))!;
+  }
+
+  async ping(): Promise<void> {
+    await this.pool.query('SELECT 1');
+  }
+
+  async close(): Promise<void> {
+    // pool.end() throws when called twice; remember the first call instead.
+    this.closed ??= this.pool.end();
+    return this.closed;
+  }
+}
