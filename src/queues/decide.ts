@@ -161,12 +161,15 @@ function addTracks(state: QueueState, cmd: { tracks: string[] } & Placement, ctx
   if (!state.shuffle) {
     keys = keysAt(state.items, at, n, (i) => i.key);
   } else {
-    // Shuffled: the placement is in play order; in the order restored by un-shuffle the
-    // new items follow their anchor when there is one, else go to the end.
+    // Shuffled: the placement is in play order. In the order restored by un-shuffle the
+    // new items go after / before their anchor item when one is named, else to the end.
     shuffleKeys = keysAt(state.items, at, n, (i) => activeKey(i, true));
     const canonical = [...state.items].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    const anchor = cmd.afterItemId ?? (at > 0 ? state.items[at - 1]!.itemId : undefined);
-    const ci = anchor === undefined ? canonical.length : canonical.findIndex((x) => x.itemId === anchor) + 1;
+    const ci = cmd.afterItemId !== undefined
+      ? canonical.findIndex((x) => x.itemId === cmd.afterItemId) + 1
+      : cmd.beforeItemId !== undefined
+        ? canonical.findIndex((x) => x.itemId === cmd.beforeItemId)
+        : canonical.length;
     keys = keysAt(canonical, ci, n, (i) => i.key);
   }
   return cmd.tracks.map((trackId, k) => {

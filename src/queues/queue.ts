@@ -45,7 +45,7 @@ export interface QueueState {
 
 export const HISTORY_LIMIT = 100;
 
-export type CurrentChangeReason = 'set' | 'next' | 'previous' | 'repeat' | 'end_of_queue' | 'removed';
+export type CurrentChangeReason = 'set' | 'next' | 'previous' | 'repeat' | 'end_of_queue';
 
 /** Event payloads by type. The envelope (sequence number, user, device, time) is separate. */
 export interface QueueEventData {

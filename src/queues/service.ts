@@ -2,8 +2,8 @@
 // then tell listeners after commit. REST (and later WebSocket) handlers call this;
 // neither holds business rules.
 import { createHash } from 'node:crypto';
-import { AppError, conflict, notFound, VersionConflictError } from '../errors.ts';
-import { IdempotencyConflict, type NewEvent, type Page, type QueueSummary, type Store } from '../store/port.ts';
+import { AppError, conflict, invalid, notFound, VersionConflictError } from '../errors.ts';
+import { decodeCursor, IdempotencyConflict, type NewEvent, type Page, type QueueSummary, type Store } from '../store/port.ts';
 import { decide, type QueueCommand } from './decide.ts';
 import { can, roleOf, type QueueAction } from './permissions.ts';
 import { evolve, initialState, toView, type QueueEvent, type QueueState, type QueueType, type QueueView } from './queue.ts';
@@ -78,6 +78,7 @@ export class QueueService {
   }
 
   async list(actor: Actor, limit: number, cursor: string | null): Promise<Page<QueueSummary>> {
+    if (cursor !== null && decodeCursor(cursor) === null) throw invalid('invalid_cursor', 'cursor is not one this service gave out', { cursor });
     return this.deps.store.listQueues(actor.userId, limit, cursor);
   }
 
