@@ -64,10 +64,12 @@ async function run(t: Target, kind: 'mutations' | 'reads'): Promise<Result> {
         const headers: Record<string, string> = { 'content-type': 'application/json' };
         if (auth) headers.authorization = auth;
         if (kind === 'reads') return { ...req, method: 'GET', path: `/queues/${id}`, headers: { authorization: auth } };
-        const pick = n % 10;
-        if (pick < 7) return { ...req, method: 'POST', path: `/queues/${id}/tracks`, headers, body: JSON.stringify({ tracks: [`t-${n}`] }) };
-        if (pick < 9) return { ...req, method: 'POST', path: `/queues/${id}/next`, headers, body: '{}' };
-        return { ...req, method: 'PUT', path: `/queues/${id}/repeat`, headers, body: JSON.stringify({ repeat: n % 20 < 10 ? 'all' : 'off' }) };
+        // The mix keeps queues at a steady size: adds are balanced by clearing what is upcoming.
+        const pick = n % 20;
+        if (pick < 10) return { ...req, method: 'POST', path: `/queues/${id}/tracks`, headers, body: JSON.stringify({ tracks: [`t-${n}`] }) };
+        if (pick < 16) return { ...req, method: 'POST', path: `/queues/${id}/next`, headers, body: '{}' };
+        if (pick < 18) return { ...req, method: 'PUT', path: `/queues/${id}/repeat`, headers, body: JSON.stringify({ repeat: n % 40 < 20 ? 'all' : 'off' }) };
+        return { ...req, method: 'POST', path: `/queues/${id}/clear`, headers, body: JSON.stringify({ upcomingOnly: true }) };
       },
     }],
   } as any);
@@ -86,7 +88,7 @@ for (const make of [() => ours('sqlite'), () => ours('postgres'), peer]) {
 }
 
 const peerRow = (phase: string) => rows.find((x) => x.target.startsWith('peer') && x.phase === phase)!;
-console.log(`\nbench:core  ${seconds} s per phase, ${connections} connections, ${USERS} queues; mutations = 70% add track, 20% next, 10% repeat`);
+console.log(`\nbench:core  ${seconds} s per phase, ${connections} connections, ${USERS} queues; mutations = 50% add track, 30% next, 10% repeat, 10% clear upcoming`);
 console.log('target                               phase      ops/s    p50 ms  p99 ms  non-2xx  peak RSS MB  ops/s vs peer');
 for (const x of rows) {
   const ratio = x.r.ops / peerRow(x.phase).r.ops;

@@ -48,6 +48,13 @@ app.put<{ Params: { id: string }; Body: { repeat: string } }>('/queues/:id/repea
   save(q);
   return { queue: q };
 });
+app.post<{ Params: { id: string }; Body: { upcomingOnly?: boolean } }>('/queues/:id/clear', async (r, reply) => {
+  const q = load(r.params.id);
+  if (!q) return reply.status(404).send({});
+  q.items = r.body.upcomingOnly ? q.items.slice(0, q.current + 1) : [];
+  save(q);
+  return { queue: q };
+});
 await app.listen({ host: '127.0.0.1', port: 0 });
 const a = app.server.address();
 process.stdout.write(`listening on http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}\n`);

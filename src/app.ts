@@ -1,23 +1,32 @@
 // The app factory: everything the service needs arrives as a parameter
 // (store, tokens, clock, ids, limits), so tests and the CLI wire it their way.
 import { randomUUID } from 'node:crypto';
-import Ajv from 'ajv';
-import addFormats from 'ajv-formats';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { Tokens } from './auth/tokens.ts';
 import { USER_ID_PATTERN } from './auth/tokens.ts';
-import { DEFAULT_LIMITS, type Limits } from './config.ts';
+import { DEFAULT_LIMITS, DEFAULT_REALTIME, type Limits, type RealtimeConfig } from './config.ts';
 import { installAuth } from './http/auth.ts';
 import { errorBody, installErrorHandling } from './http/errors.ts';
 import { ErrorResponse, errors } from './http/schemas.ts';
 import { Metrics } from './metrics.ts';
+import websocket from '@fastify/websocket';
+import { AppError } from './errors.ts';
+import { guardJson } from './http/json-guard.ts';
+import { playbackRoutes } from './playback/routes.ts';
+import { PlaybackWriteBody } from './playback/schemas.ts';
+import { PlaybackService, type PlaybackWrite } from './playback/service.ts';
+import { asyncApiDocument } from './realtime/asyncapi.ts';
+import { socketRoutes, type UserStream } from './realtime/sockets.ts';
+import { coercingAjv, strictAjv } from './validation.ts';
 import { queueRoutes } from './queues/routes.ts';
 import { EventSchema, QueueSchema } from './queues/schemas.ts';
-import { QueueService } from './queues/service.ts';
+import { fingerprint, QueueService } from './queues/service.ts';
+import { LocalBus, type Bus, type SequencedEvent } from './realtime/bus.ts';
+import { LocalPresence, type Presence } from './realtime/presence.ts';
 import type { Store } from './store/port.ts';
 
 export interface AppDeps {
@@ -28,49 +37,89 @@ export interface AppDeps {
   now?: () => number;
   newId?: () => string;
   random?: () => number;
-  logger?: FastifyServerOptions['logger'];
+  /** A pino logger; none when absent. */
+  logger?: FastifyBaseLogger;
+  /** Carries committed events to sockets (other instances too); in-process by default. */
+  bus?: Bus;
+  /** Which devices have a socket open; this instance only by default. */
+  presence?: Presence;
+  realtime?: RealtimeConfig;
 }
+
+/** The user stream as the sockets see it, over the playback service. */
+function userStream(playback: PlaybackService): UserStream {
+  return {
+    readEvents: (userId, after, limit) => playback.readEvents(userId, after, limit) as unknown as Promise<SequencedEvent[]>,
+    snapshot: (userId) => playback.snapshot(userId) as Promise<{ sequenceNumber: number; data: Record<string, unknown> }>,
+    registerDevice: async (userId, deviceId, info) => {
+      await playback.registerDevice(userId, deviceId, info);
+    },
+    setPlayback: async (userId, deviceId, args, mutationId) => {
+      if (!validatePlayback(args)) {
+        const e = validatePlayback.errors?.[0];
+        throw new AppError('invalid', 'validation_failed', `args${e?.instancePath ?? ''} ${e?.message ?? 'is invalid'}`, { op: 'set_playback', issues: validatePlayback.errors ?? [] });
+      }
+      const body = args as PlaybackWrite & { mutationId?: string; deviceId: string };
+      const res = await playback.write({ userId, deviceId }, body, { idempotencyKey: mutationId, fingerprint: fingerprint('ws', 'set_playback', args) });
+      return { sequenceNumber: res.body.sequenceNumber, result: res.body as unknown as Record<string, unknown> };
+    },
+  };
+}
+const validatePlayback = strictAjv.compile(PlaybackWriteBody);
 
 export interface App {
   http: FastifyInstance;
   service: QueueService;
+  playback: PlaybackService;
   metrics: Metrics;
-}
-
-/** Bodies are validated strictly (no type coercion); query strings and params are coerced from text. */
-function validators() {
-  const strict = new Ajv.default({ allErrors: false, coerceTypes: false, useDefaults: true, removeAdditional: false, strict: false });
-  const coercing = new Ajv.default({ allErrors: false, coerceTypes: 'array', useDefaults: true, removeAdditional: false, strict: false });
-  addFormats.default(strict);
-  addFormats.default(coercing);
-  return { strict, coercing };
+  /** From now on answer 503 and close connections after each response (SIGTERM). */
+  beginShutdown(): void;
 }
 
 export async function buildApp(deps: AppDeps): Promise<App> {
   const limits = deps.limits ?? DEFAULT_LIMITS;
   const metrics = new Metrics();
   const http = Fastify({
-    logger: deps.logger ?? false,
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
     bodyLimit: limits.bodyBytes,
     genReqId: () => randomUUID(),
-    return503OnClosing: true,
+    // Our own hook answers 503 during shutdown, in the API's error shape.
+    return503OnClosing: false,
   }).withTypeProvider<TypeBoxTypeProvider>();
+  const realtime = deps.realtime ?? DEFAULT_REALTIME;
+  const bus = deps.bus ?? new LocalBus();
+  const presence = deps.presence ?? new LocalPresence();
+  let closing = false;
 
-  const { strict, coercing } = validators();
-  http.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : coercing).compile(schema));
+  http.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema));
 
   // An empty body on a POST/PUT is an empty object: next, previous and clear need none.
   const json = http.getDefaultJsonParser('error', 'ignore');
   http.removeContentTypeParser('application/json');
   http.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
     if (typeof body === 'string' && body.trim() === '') return done(null, {});
-    json(req, body as string, done);
+    json(req, body as string, (err, parsed) => {
+      if (err) return done(err, undefined);
+      try {
+        guardJson(parsed);
+      } catch (e) {
+        return done(e as Error, undefined);
+      }
+      done(null, parsed);
+    });
   });
   http.addHook('preValidation', async (request) => {
     if (request.body === undefined && ['POST', 'PUT', 'PATCH'].includes(request.method)) request.body = {};
   });
 
   installErrorHandling(http);
+  // During shutdown new requests (also ones pipelined behind an in-flight one) get a 503
+  // and their connection is closed; idle keep-alive connections are closed by server.ts.
+  http.addHook('onRequest', async (_request, reply) => {
+    if (!closing) return;
+    reply.header('connection', 'close');
+    throw new AppError('unavailable', 'shutting_down', 'the server is shutting down; retry on another instance');
+  });
   installAuth(http, deps.tokens);
   http.addHook('onResponse', async (request, reply) => {
     metrics.httpDuration.observe(
@@ -142,6 +191,30 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     },
   }, async (r) => deps.tokens.mint(r.body.userId, r.body.ttlSeconds ?? ttlDefault));
 
+  const playback = new PlaybackService({ store: deps.store, queues: service, bus, presence, now: deps.now ?? Date.now });
+  // Committed queue events go to the bus; each instance forwards them to its sockets.
+  service.onCommitted((queueId, events) => bus.publish({ stream: 'queue', id: queueId, events: events as unknown as SequencedEvent[] }));
+
   await http.register(queueRoutes(service));
-  return { http, service, metrics };
+  await http.register(playbackRoutes(playback));
+  await http.register(websocket, { options: { maxPayload: realtime.maxPayloadBytes } });
+  await http.register(socketRoutes({
+    store: deps.store,
+    queues: service,
+    users: userStream(playback),
+    bus,
+    presence,
+    metrics,
+    options: realtime,
+  }));
+  http.get('/asyncapi.json', { config: pub, schema: { hide: true } }, async () => asyncApiDocument());
+  http.addHook('onClose', async () => {
+    await bus.close();
+  });
+  return {
+    http, service, playback, metrics,
+    beginShutdown: () => {
+      closing = true;
+    },
+  };
 }

@@ -6,10 +6,21 @@ export interface Limits {
   bodyBytes: number;
   /** Items one queue may hold. */
   itemsPerQueue: number;
-  /** Tracks one add may carry. */
+  /** Tracks one add may carry (fixed: the request schema says it). */
   tracksPerAdd: number;
   /** Events one page of GET /queues/{id}/events may return. */
   eventsPerPage: number;
+}
+
+export interface RealtimeConfig {
+  /** Past this many missed events a resuming socket gets a snapshot instead. */
+  replayCap: number;
+  /** Bytes queued for one socket before it is closed as a slow consumer (4008). */
+  maxBufferedBytes: number;
+  heartbeatMs: number;
+  maxMessagesPerSecond: number;
+  /** Largest message a client may send. */
+  maxPayloadBytes: number;
 }
 
 export interface Config {
@@ -18,13 +29,24 @@ export interface Config {
   dataDir: string;
   databaseUrl: string | null;
   redisUrl: string | null;
+  /** Prefix of every Redis channel and key, so several deployments (or test runs) can share a Redis. */
+  redisKeyPrefix: string;
   /** Operator key that mints user tokens; null = generate one in dataDir on first start. */
   adminApiKey: string | null;
   /** Default lifetime of minted tokens. */
   tokenTtlSeconds: number;
   logLevel: string;
   limits: Limits;
+  realtime: RealtimeConfig;
 }
+
+export const DEFAULT_REALTIME: RealtimeConfig = {
+  replayCap: 500,
+  maxBufferedBytes: 4 * 1024 * 1024,
+  heartbeatMs: 30_000,
+  maxMessagesPerSecond: 100,
+  maxPayloadBytes: 1024 * 1024,
+};
 
 export const DEFAULT_LIMITS: Limits = {
   bodyBytes: 1024 * 1024,
@@ -48,14 +70,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: resolve(env.DATA_DIR || './data'),
     databaseUrl: env.DATABASE_URL || null,
     redisUrl: env.REDIS_URL || null,
+    redisKeyPrefix: env.REDIS_KEY_PREFIX ?? 'qs:',
     adminApiKey: env.ADMIN_API_KEY || null,
     tokenTtlSeconds: int(env, 'TOKEN_TTL_SECONDS', 30 * 24 * 3600, 1),
     logLevel: env.LOG_LEVEL || 'info',
     limits: {
       bodyBytes: int(env, 'LIMIT_BODY_BYTES', DEFAULT_LIMITS.bodyBytes, 1024),
       itemsPerQueue: int(env, 'LIMIT_ITEMS_PER_QUEUE', DEFAULT_LIMITS.itemsPerQueue, 1),
-      tracksPerAdd: int(env, 'LIMIT_TRACKS_PER_ADD', DEFAULT_LIMITS.tracksPerAdd, 1),
+      tracksPerAdd: DEFAULT_LIMITS.tracksPerAdd,
       eventsPerPage: DEFAULT_LIMITS.eventsPerPage,
+    },
+    realtime: {
+      replayCap: int(env, 'WS_REPLAY_CAP', DEFAULT_REALTIME.replayCap, 0),
+      maxBufferedBytes: int(env, 'WS_MAX_BUFFERED_BYTES', DEFAULT_REALTIME.maxBufferedBytes, 1024),
+      heartbeatMs: int(env, 'WS_HEARTBEAT_MS', DEFAULT_REALTIME.heartbeatMs, 100),
+      maxMessagesPerSecond: int(env, 'WS_MAX_MESSAGES_PER_SECOND', DEFAULT_REALTIME.maxMessagesPerSecond, 1),
+      maxPayloadBytes: DEFAULT_REALTIME.maxPayloadBytes,
     },
   };
 }

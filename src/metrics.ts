@@ -22,6 +22,19 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly slowConsumers = new Counter({
+    name: 'websocket_slow_consumer_closes_total',
+    help: 'Sockets closed because their send buffer passed the bound',
+    registers: [this.registry],
+  });
+
+  readonly catchups = new Counter({
+    name: 'websocket_catchups_total',
+    help: 'Subscriptions that read events back from the store: after a gap in the bus, or a bus reconnect',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

@@ -3,19 +3,48 @@
 import { buildApp } from './app.ts';
 import { resolveAdminKey, Tokens } from './auth/tokens.ts';
 import type { Config } from './config.ts';
+import { pino } from 'pino';
+import type { Bus } from './realtime/bus.ts';
+import { RedisPresence, type Presence } from './realtime/presence.ts';
+import { RedisBus } from './realtime/redis-bus.ts';
 import { describeStore, openStore } from './store/index.ts';
+
+export function redactToken(url: string | undefined): string | undefined {
+  return url?.replace(/([?&]token=)[^&]*/gi, '$1***');
+}
+
+function redactUrl(url: string): string {
+  const u = new URL(url);
+  if (u.password) u.password = '***';
+  return u.toString();
+}
 
 export async function serve(config: Config): Promise<void> {
   const store = openStore(config);
   await store.migrate();
   const admin = resolveAdminKey(config.adminApiKey, config.dataDir);
   const tokens = new Tokens(admin.key);
+  const logger = pino({
+    level: config.logLevel,
+    // Socket upgrades may carry the token in the query string: never log it.
+    serializers: { req: (req) => ({ method: req.method, url: redactToken(req.url), remoteAddress: req.ip }) },
+  });
+  let bus: Bus | undefined;
+  let presence: Presence | undefined;
+  if (config.redisUrl) {
+    const redisBus = new RedisBus(config.redisUrl, config.redisKeyPrefix, logger);
+    bus = redisBus;
+    presence = new RedisPresence(redisBus.pub, config.redisKeyPrefix);
+  }
   const app = await buildApp({
     store,
     tokens,
     limits: config.limits,
+    realtime: config.realtime,
     tokenTtlSeconds: config.tokenTtlSeconds,
-    logger: { level: config.logLevel },
+    logger,
+    bus,
+    presence,
   });
   const { http } = app;
   await http.listen({ host: config.host, port: config.port });
@@ -25,7 +54,7 @@ export async function serve(config: Config): Promise<void> {
   const keyHint = admin.file ? `$(cat ${admin.file})` : '$ADMIN_API_KEY';
   const lines = [
     `queue-service listening on ${base}  (API docs: ${base}/docs, OpenAPI: ${base}/openapi.json)`,
-    `data: ${describeStore(config)}`,
+    `data: ${describeStore(config)}${config.redisUrl ? `; fan-out through Redis ${redactUrl(config.redisUrl)}` : ''}`,
     admin.generated ? `admin API key generated and kept in ${admin.file}: ${admin.key}` : `admin API key: ${admin.file ? `kept in ${admin.file}` : 'from ADMIN_API_KEY'}`,
     `get a user token:  curl -s -X POST ${base}/auth/tokens -H "Authorization: Bearer ${keyHint}" -H 'content-type: application/json' -d '{"userId":"alice"}'`,
     `              or:  npm run cli -- token alice`,
@@ -42,6 +71,10 @@ export async function serve(config: Config): Promise<void> {
       process.exit(1);
     }, 10_000);
     force.unref();
+    app.beginShutdown();
+    // Keep-alive connections idle after their last answer would hold close() open.
+    const idle = setInterval(() => http.server.closeIdleConnections(), 100);
+    idle.unref();
     try {
       await http.close();
       await store.close();

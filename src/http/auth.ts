@@ -29,7 +29,9 @@ export function installAuth(app: FastifyInstance, tokens: Tokens): void {
     const mode = request.routeOptions.config?.auth;
     // The docs page's assets are registered by @fastify/swagger-ui, without our route config.
     if (mode === 'public' || request.is404 || request.url.startsWith('/docs')) return;
-    const token = bearer(request);
+    // Browsers cannot set headers on a WebSocket: the upgrade may carry ?token= instead.
+    const queryToken = request.headers.upgrade?.toLowerCase() === 'websocket' ? (request.query as { token?: unknown })?.token : undefined;
+    const token = bearer(request) ?? (typeof queryToken === 'string' && queryToken ? queryToken : null);
     if (!token) throw new AppError('unauthorized', 'missing_token', 'send Authorization: Bearer <token>');
     if (mode === 'admin') {
       if (!tokens.isAdminKey(token)) throw new AppError('unauthorized', 'invalid_admin_key', 'this route needs the admin API key');

@@ -10,11 +10,15 @@ const literalUnion = <T extends string>(values: readonly T[], description?: stri
 
 export const TrackId = Type.String({ minLength: 1, maxLength: MAX_TRACK_ID_LENGTH, description: "An opaque id from the app's catalog" });
 export const Tracks = Type.Array(TrackId, { maxItems: DEFAULT_LIMITS.tracksPerAdd });
-const ItemId = Type.String({ minLength: 1, maxLength: 64 });
+/** Queue and item ids: server-made UUIDs; the pattern keeps odd bytes out of the stores. */
+export const Id = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._:-]+$' });
+const ItemId = Id;
+/** Sequence numbers are 32-bit in the stores. */
+export const MAX_SEQUENCE = 2_147_483_647;
 const Metadata = Type.Record(Type.String(), Type.Unknown(), { description: 'Free-form JSON kept with the queue' });
 
-export const QueueIdParams = Type.Object({ queueId: Type.String({ minLength: 1, maxLength: 64 }) });
-export const ItemParams = Type.Object({ queueId: Type.String({ minLength: 1, maxLength: 64 }), itemId: ItemId });
+export const QueueIdParams = Type.Object({ queueId: Id });
+export const ItemParams = Type.Object({ queueId: Id, itemId: ItemId });
 
 const Placement = {
   position: Type.Optional(Type.Integer({ minimum: 0, description: 'Index in the play order; past the end appends' })),
@@ -128,7 +132,7 @@ export const ListResponse = Type.Object({
 });
 
 export const EventsQuery = Type.Object({
-  since: Type.Optional(Type.Integer({ minimum: 0, default: 0, description: 'Return events after this sequence number' })),
+  since: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_SEQUENCE, default: 0, description: 'Return events after this sequence number' })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: DEFAULT_LIMITS.eventsPerPage, default: 100 })),
 });
 

@@ -39,7 +39,8 @@ export interface ServiceDeps {
 
 export type CommittedListener = (queueId: string, events: QueueEvent[], state: QueueState) => void;
 
-const MAX_ATTEMPTS = 10;
+/** Attempts of a write without an expected version when other instances keep appending first. */
+const MAX_ATTEMPTS = 30;
 
 export function fingerprint(...parts: unknown[]): string {
   return createHash('sha256').update(JSON.stringify(parts)).digest('base64url');
@@ -124,11 +125,18 @@ export class QueueService {
               ? { userId: actor.userId, key: opts.idempotencyKey, fingerprint: opts.fingerprint ?? '', response: { status: okStatus, body } }
               : undefined,
           });
+          // Listeners (metrics, the bus) hear of the commit before the next write to this
+          // queue starts, so they see a queue's events in sequence order.
+          if (stored.length > 0) for (const l of this.listeners) l(queueId, stored, next);
           return { status: okStatus, body, replayed: false, state: next };
         } catch (err) {
           // Another instance appended first: decide again on the fresh state, unless the
           // client pinned a version (then the conflict is the answer).
-          if (err instanceof VersionConflictError && opts.expectedVersion === undefined && cmd.type !== 'create_queue' && attempt < MAX_ATTEMPTS) continue;
+          if (err instanceof VersionConflictError && opts.expectedVersion === undefined && cmd.type !== 'create_queue' && attempt < MAX_ATTEMPTS) {
+            // Random, growing back-off so two instances writing one queue do not keep colliding.
+            await new Promise((r) => setTimeout(r, Math.random() * Math.min(100, 2 ** attempt)));
+            continue;
+          }
           if (err instanceof IdempotencyConflict) return null;
           throw err;
         }
@@ -138,9 +146,6 @@ export class QueueService {
       const seen = await this.replay(actor, opts);
       if (seen) return seen;
       throw conflict('idempotency_conflict', 'a request with this idempotency key is being processed');
-    }
-    if (result.body.events.length > 0) {
-      for (const l of this.listeners) l(queueId, result.body.events, result.state);
     }
     return { status: result.status, body: result.body, replayed: false };
   }

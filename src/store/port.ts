@@ -1,6 +1,7 @@
 // The one narrow port between the service and its storage. Two adapters
 // (sqlite.ts, postgres.ts) implement it and pass one contract suite
 // (test/int/store.contract.test.ts). Dialect differences stay in the adapters.
+import type { NewPlaybackRecord, PlaybackRecord } from '../playback/playback.ts';
 import type { QueueEvent, QueueEventBody, QueueState } from '../queues/queue.ts';
 
 /** An event to append: the body plus its envelope but without the sequence number the store assigns. */
@@ -45,6 +46,61 @@ export interface Page<T> {
 /** An event with its global append order across all queues. */
 export type ExportedEvent = QueueEvent & { position: number };
 
+/**
+ * An event of a user's sync stream (playback and devices), gapless per user. A type alias,
+ * not an interface, so it stays assignable to the bus's open event shape.
+ */
+export type UserEvent = {
+  userId: string;
+  sequenceNumber: number;
+  type: string;
+  /** The device that caused the event, when known. */
+  deviceId: string | null;
+  /** Server time of the append (ISO). */
+  timestamp: string;
+  data: Record<string, unknown>;
+};
+
+/** What decide sees, read under the lock of the user's stream. */
+export interface UserStreamSnapshot {
+  version: number;
+  playback: PlaybackRecord[];
+}
+
+export interface UserDecision {
+  /** Gets sequence number `version + 1`. */
+  event: Omit<UserEvent, 'userId' | 'sequenceNumber'>;
+  /** Replaces the record of `playback.deviceId`; it gets the event's sequence number. */
+  playback?: NewPlaybackRecord;
+  /** A device seen at `at` (epoch ms): inserted when unknown, else its last seen moves on. */
+  touch?: { deviceId: string; at: number };
+}
+
+export interface UserAppended {
+  event: UserEvent;
+  playback: PlaybackRecord | null;
+}
+
+export interface UserAppendInput {
+  userId: string;
+  /**
+   * Called once, synchronously, inside the transaction after the user's stream is locked, so
+   * checks against `current` cannot race another append. Throwing aborts: nothing is written.
+   */
+  decide(current: UserStreamSnapshot): UserDecision;
+  /** Recorded in the same transaction; `response` is built from what was appended. */
+  idempotency?: { key: string; fingerprint: string; response(appended: UserAppended): StoredResponse };
+}
+
+export interface DeviceRecord {
+  deviceId: string;
+  name: string | null;
+  type: string | null;
+  /** Epoch ms. */
+  firstSeen: number;
+  lastSeen: number;
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   /** Apply pending migrations; returns the names applied now. */
@@ -68,6 +124,23 @@ export interface Store {
   /** A plain key/value table for service settings (e.g. generated secrets). */
   getSetting(key: string): Promise<string | null>;
   setSettingIfAbsent(key: string, value: string): Promise<string>;
+
+  /**
+   * Append one event to the user's sync stream with what `decide` returns, atomically.
+   * Throws what decide throws, and IdempotencyConflict when the key was recorded meanwhile.
+   */
+  appendUserEvent(input: UserAppendInput): Promise<UserAppended>;
+  /** User events with sequenceNumber > afterSequence, ascending, at most `limit`. */
+  readUserEvents(userId: string, afterSequence: number, limit: number): Promise<UserEvent[]>;
+  /** Sequence number of the user's last event; 0 when there is none. */
+  userVersion(userId: string): Promise<number>;
+  /** The latest playback record of each of the user's devices, in sequence order. */
+  listPlayback(userId: string): Promise<PlaybackRecord[]>;
+  /** Insert or refresh a device: name and type change only when given; last seen never moves back. */
+  upsertDevice(userId: string, deviceId: string, info: { name?: string; type?: string }, at: number): Promise<DeviceRecord>;
+  /** The user's devices, most recently seen first. */
+  listDevices(userId: string): Promise<DeviceRecord[]>;
+
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -86,7 +159,11 @@ export function encodeCursor(updatedAt: string, id: string): string {
 export function decodeCursor(cursor: string): [string, string] | null {
   try {
     const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    return Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && typeof v[1] === 'string' ? [v[0], v[1]] : null;
+    if (!Array.isArray(v) || v.length !== 2 || typeof v[0] !== 'string' || typeof v[1] !== 'string') return null;
+    // Only the exact ISO form this service writes: anything else might not parse in SQL.
+    const t = Date.parse(v[0]);
+    const iso = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(v[0]);
+    return iso && Number.isFinite(t) && new Date(t).toISOString() === v[0] && v[1].length <= 64 && !v[1].includes('\u0000') ? [v[0], v[1]] : null;
   } catch {
     return null;
   }

@@ -3,6 +3,7 @@
 // to lock yet, so there the UNIQUE (queue_id, sequence_number) constraint decides.
 import pg from 'pg';
 import { VersionConflictError } from '../errors.ts';
+import type { PlaybackRecord, PlaybackState } from '../playback/playback.ts';
 import type { QueueEvent, QueueState } from '../queues/queue.ts';
 import { loadMigrations } from './migrations.ts';
 import {
@@ -10,11 +11,15 @@ import {
   encodeCursor,
   IdempotencyConflict,
   type AppendInput,
+  type DeviceRecord,
   type ExportedEvent,
   type IdempotencyRecord,
   type Page,
   type QueueSummary,
   type Store,
+  type UserAppended,
+  type UserAppendInput,
+  type UserEvent,
 } from './port.ts';
 
 export interface PostgresStoreOptions {
@@ -55,6 +60,50 @@ function rowToEvent(r: EventRow): ExportedEvent {
 function stripPosition({ position: _p, ...e }: ExportedEvent): QueueEvent {
   return e as QueueEvent;
 }
+
+interface UserEventRow {
+  user_id: string;
+  sequence_number: number;
+  type: string;
+  data: Record<string, unknown>;
+  device_id: string | null;
+  created_at: Date;
+}
+
+// BIGINT (epoch ms) columns come back as strings from pg.
+interface PlaybackRow {
+  device_id: string;
+  state: PlaybackState;
+  client_ts: string;
+  server_ts: string;
+  sequence_number: number;
+}
+
+interface DeviceRow {
+  device_id: string;
+  name: string | null;
+  type: string | null;
+  first_seen: string;
+  last_seen: string;
+}
+
+const rowToUserEvent = (r: UserEventRow): UserEvent => ({
+  userId: r.user_id, sequenceNumber: r.sequence_number, type: r.type, deviceId: r.device_id, timestamp: iso(r.created_at), data: r.data,
+});
+const rowToPlayback = (r: PlaybackRow): PlaybackRecord => ({
+  deviceId: r.device_id, state: r.state, clientTs: Number(r.client_ts), serverTs: Number(r.server_ts), sequenceNumber: r.sequence_number,
+});
+const rowToDevice = (r: DeviceRow): DeviceRecord => ({
+  deviceId: r.device_id, name: r.name, type: r.type, firstSeen: Number(r.first_seen), lastSeen: Number(r.last_seen),
+});
+
+const PLAYBACK_COLUMNS = 'device_id, state, client_ts, server_ts, sequence_number';
+const DEVICE_COLUMNS = 'device_id, name, type, first_seen, last_seen';
+const UPSERT_DEVICE = `INSERT INTO devices (user_id, device_id, name, type, first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $5)
+  ON CONFLICT (user_id, device_id) DO UPDATE SET name = COALESCE(excluded.name, devices.name),
+    type = COALESCE(excluded.type, devices.type), first_seen = LEAST(devices.first_seen, excluded.first_seen),
+    last_seen = GREATEST(devices.last_seen, excluded.last_seen)
+  RETURNING ${DEVICE_COLUMNS}`;
 
 const EVENT_COLUMNS = 'position, queue_id, sequence_number, type, data, user_id, device_id, created_at';
 
@@ -160,7 +209,7 @@ export class PostgresStore implements Store {
         if (idem) {
           const r = await c.query(
             `INSERT INTO idempotency_keys (user_id, key, fingerprint, status, response, created_at)
-             VALUES ($1, $2, $3, $4, $5::jsonb, now()) ON CONFLICT DO NOTHING`,
+             VALUES ($1, $2, $3, $4, $5, now()) ON CONFLICT DO NOTHING`,
             [idem.userId, idem.key, idem.fingerprint, idem.response.status, JSON.stringify(idem.response.body ?? null)],
           );
           if (r.rowCount === 0) throw new IdempotencyConflict(idem.userId, idem.key);
@@ -214,12 +263,12 @@ export class PostgresStore implements Store {
   }
 
   async getIdempotency(userId: string, key: string): Promise<IdempotencyRecord | null> {
-    const r = await this.pool.query<{ fingerprint: string; status: number; response: unknown }>(
+    const r = await this.pool.query<{ fingerprint: string; status: number; response: string }>(
       'SELECT fingerprint, status, response FROM idempotency_keys WHERE user_id = $1 AND key = $2',
       [userId, key],
     );
     const row = r.rows[0];
-    return row ? { fingerprint: row.fingerprint, status: row.status, body: row.response } : null;
+    return row ? { fingerprint: row.fingerprint, status: row.status, body: JSON.parse(row.response) } : null;
   }
 
   async readAll(afterPosition: number, limit: number): Promise<ExportedEvent[]> {
@@ -238,6 +287,89 @@ export class PostgresStore implements Store {
   async setSettingIfAbsent(key: string, value: string): Promise<string> {
     await this.pool.query('INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING', [key, value]);
     return (await this.getSetting(key))!;
+  }
+
+  async appendUserEvent(input: UserAppendInput): Promise<UserAppended> {
+    const { userId } = input;
+    return this.tx(async (c) => {
+      // Every append of a user locks the user's stream row, created first when missing:
+      // a second inserter waits on the first and then finds the row, so there is always
+      // a row to lock and decide always sees the committed state of every earlier append.
+      await c.query('INSERT INTO user_streams (user_id, version) VALUES ($1, 0) ON CONFLICT (user_id) DO NOTHING', [userId]);
+      const v = await c.query<{ version: number }>('SELECT version FROM user_streams WHERE user_id = $1 FOR UPDATE', [userId]);
+      const version = v.rows[0]!.version;
+      const rows = await c.query<PlaybackRow>(
+        `SELECT ${PLAYBACK_COLUMNS} FROM device_playback_state WHERE user_id = $1 ORDER BY sequence_number`, [userId],
+      );
+      const d = input.decide({ version, playback: rows.rows.map(rowToPlayback) });
+      const seq = version + 1;
+      const event: UserEvent = { ...d.event, userId, sequenceNumber: seq };
+      await c.query(
+        `INSERT INTO user_sync_events (user_id, sequence_number, type, data, device_id, created_at)
+         VALUES ($1, $2, $3, $4::jsonb, $5, $6::timestamptz)`,
+        [userId, seq, event.type, JSON.stringify(event.data), event.deviceId, event.timestamp],
+      );
+      await c.query('UPDATE user_streams SET version = $2 WHERE user_id = $1', [userId, seq]);
+      let playback: PlaybackRecord | null = null;
+      if (d.playback) {
+        playback = { ...d.playback, sequenceNumber: seq };
+        await c.query(
+          `INSERT INTO device_playback_state (user_id, device_id, state, client_ts, server_ts, sequence_number)
+           VALUES ($1, $2, $3::jsonb, $4, $5, $6)
+           ON CONFLICT (user_id, device_id) DO UPDATE SET state = excluded.state, client_ts = excluded.client_ts,
+             server_ts = excluded.server_ts, sequence_number = excluded.sequence_number`,
+          [userId, playback.deviceId, JSON.stringify(playback.state), playback.clientTs, playback.serverTs, seq],
+        );
+      }
+      if (d.touch) await c.query(UPSERT_DEVICE, [userId, d.touch.deviceId, null, null, d.touch.at]);
+      const appended: UserAppended = { event, playback };
+      const idem = input.idempotency;
+      if (idem) {
+        const res = idem.response(appended);
+        const r = await c.query(
+          `INSERT INTO idempotency_keys (user_id, key, fingerprint, status, response, created_at)
+           VALUES ($1, $2, $3, $4, $5, now()) ON CONFLICT DO NOTHING`,
+          [userId, idem.key, idem.fingerprint, res.status, JSON.stringify(res.body ?? null)],
+        );
+        if (r.rowCount === 0) throw new IdempotencyConflict(userId, idem.key);
+      }
+      return appended;
+    });
+  }
+
+  async readUserEvents(userId: string, afterSequence: number, limit: number): Promise<UserEvent[]> {
+    const r = await this.pool.query<UserEventRow>(
+      `SELECT user_id, sequence_number, type, data, device_id, created_at FROM user_sync_events
+       WHERE user_id = $1 AND sequence_number > $2::bigint ORDER BY sequence_number LIMIT $3`,
+      // ::bigint: a resume point past 2^31 (a client's garbage) reads nothing instead of
+      // failing the INTEGER cast; SQLite compares any integer as is.
+      [userId, afterSequence, limit],
+    );
+    return r.rows.map(rowToUserEvent);
+  }
+
+  async userVersion(userId: string): Promise<number> {
+    const r = await this.pool.query<{ version: number }>('SELECT version FROM user_streams WHERE user_id = $1', [userId]);
+    return r.rows[0]?.version ?? 0;
+  }
+
+  async listPlayback(userId: string): Promise<PlaybackRecord[]> {
+    const r = await this.pool.query<PlaybackRow>(
+      `SELECT ${PLAYBACK_COLUMNS} FROM device_playback_state WHERE user_id = $1 ORDER BY sequence_number`, [userId],
+    );
+    return r.rows.map(rowToPlayback);
+  }
+
+  async upsertDevice(userId: string, deviceId: string, info: { name?: string; type?: string }, at: number): Promise<DeviceRecord> {
+    const r = await this.pool.query<DeviceRow>(UPSERT_DEVICE, [userId, deviceId, info.name ?? null, info.type ?? null, at]);
+    return rowToDevice(r.rows[0]!);
+  }
+
+  async listDevices(userId: string): Promise<DeviceRecord[]> {
+    const r = await this.pool.query<DeviceRow>(
+      `SELECT ${DEVICE_COLUMNS} FROM devices WHERE user_id = $1 ORDER BY last_seen DESC, device_id COLLATE "C"`, [userId], // "C": code-point order, as in SQLite
+    );
+    return r.rows.map(rowToDevice);
   }
 
   async ping(): Promise<void> {

@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { VersionConflictError } from '../errors.ts';
+import type { PlaybackRecord } from '../playback/playback.ts';
 import type { QueueEvent, QueueState } from '../queues/queue.ts';
 import { loadMigrations } from './migrations.ts';
 import {
@@ -11,11 +12,15 @@ import {
   encodeCursor,
   IdempotencyConflict,
   type AppendInput,
+  type DeviceRecord,
   type ExportedEvent,
   type IdempotencyRecord,
   type Page,
   type QueueSummary,
   type Store,
+  type UserAppended,
+  type UserAppendInput,
+  type UserEvent,
 } from './port.ts';
 
 interface EventRow {
@@ -77,10 +82,82 @@ function prepareStatements(db: Database.Database) {
   };
 }
 
+interface UserEventRow {
+  user_id: string;
+  sequence_number: number;
+  type: string;
+  data: string;
+  device_id: string | null;
+  created_at: string;
+}
+
+interface PlaybackRow {
+  device_id: string;
+  state: string;
+  client_ts: number;
+  server_ts: number;
+  sequence_number: number;
+}
+
+interface DeviceRow {
+  device_id: string;
+  name: string | null;
+  type: string | null;
+  first_seen: number;
+  last_seen: number;
+}
+
+const rowToUserEvent = (r: UserEventRow): UserEvent => ({
+  userId: r.user_id, sequenceNumber: r.sequence_number, type: r.type, deviceId: r.device_id, timestamp: r.created_at, data: JSON.parse(r.data),
+});
+const rowToPlayback = (r: PlaybackRow): PlaybackRecord => ({
+  deviceId: r.device_id, state: JSON.parse(r.state), clientTs: r.client_ts, serverTs: r.server_ts, sequenceNumber: r.sequence_number,
+});
+const rowToDevice = (r: DeviceRow): DeviceRecord => ({
+  deviceId: r.device_id, name: r.name, type: r.type, firstSeen: r.first_seen, lastSeen: r.last_seen,
+});
+
+type UserStatements = ReturnType<typeof prepareUserStatements>;
+
+/** Statements of the user sync stream, playback state and devices (migration 002). */
+function prepareUserStatements(db: Database.Database) {
+  return {
+    version: db.prepare<[string], { version: number }>('SELECT version FROM user_streams WHERE user_id = ?'),
+    setVersion: db.prepare(
+      'INSERT INTO user_streams (user_id, version) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET version = excluded.version',
+    ),
+    insertEvent: db.prepare(
+      'INSERT INTO user_sync_events (user_id, sequence_number, type, data, device_id, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+    ),
+    readEvents: db.prepare<[string, number, number], UserEventRow>(
+      'SELECT * FROM user_sync_events WHERE user_id = ? AND sequence_number > ? ORDER BY sequence_number LIMIT ?',
+    ),
+    listPlayback: db.prepare<[string], PlaybackRow>(
+      'SELECT device_id, state, client_ts, server_ts, sequence_number FROM device_playback_state WHERE user_id = ? ORDER BY sequence_number',
+    ),
+    upsertPlayback: db.prepare(
+      `INSERT INTO device_playback_state (user_id, device_id, state, client_ts, server_ts, sequence_number) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (user_id, device_id) DO UPDATE SET state = excluded.state, client_ts = excluded.client_ts,
+         server_ts = excluded.server_ts, sequence_number = excluded.sequence_number`,
+    ),
+    upsertDevice: db.prepare<[string, string, string | null, string | null, number, number], DeviceRow>(
+      `INSERT INTO devices (user_id, device_id, name, type, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (user_id, device_id) DO UPDATE SET name = COALESCE(excluded.name, devices.name),
+         type = COALESCE(excluded.type, devices.type), first_seen = MIN(devices.first_seen, excluded.first_seen),
+         last_seen = MAX(devices.last_seen, excluded.last_seen)
+       RETURNING device_id, name, type, first_seen, last_seen`,
+    ),
+    listDevices: db.prepare<[string], DeviceRow>(
+      'SELECT device_id, name, type, first_seen, last_seen FROM devices WHERE user_id = ? ORDER BY last_seen DESC, device_id',
+    ),
+  };
+}
+
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   private readonly db: Database.Database;
   private stmts: Statements | null = null;
+  private userStmts: UserStatements | null = null;
 
   constructor(readonly file: string) {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
@@ -111,6 +188,7 @@ export class SqliteStore implements Store {
       applied.push(m.name);
     }
     this.stmts = prepareStatements(this.db);
+    this.userStmts = prepareUserStatements(this.db);
     return applied;
   }
 
@@ -183,6 +261,61 @@ export class SqliteStore implements Store {
   async setSettingIfAbsent(key: string, value: string): Promise<string> {
     this.s.setSetting.run(key, value);
     return (await this.getSetting(key))!;
+  }
+
+  private get us(): UserStatements {
+    if (this.userStmts === null) throw new Error('store not migrated: call migrate() first');
+    return this.userStmts;
+  }
+
+  async appendUserEvent(input: UserAppendInput): Promise<UserAppended> {
+    const s = this.us;
+    const insertIdem = this.s.insertIdem;
+    const { userId } = input;
+    // IMMEDIATE: the write lock is held from the first read, so decide sees what no other
+    // writer (another process on the same file included) can change before the commit.
+    return this.db.transaction((): UserAppended => {
+      const version = s.version.get(userId)?.version ?? 0;
+      const d = input.decide({ version, playback: s.listPlayback.all(userId).map(rowToPlayback) });
+      const seq = version + 1;
+      const event: UserEvent = { ...d.event, userId, sequenceNumber: seq };
+      s.insertEvent.run(userId, seq, event.type, JSON.stringify(event.data), event.deviceId, event.timestamp);
+      s.setVersion.run(userId, seq);
+      let playback: PlaybackRecord | null = null;
+      if (d.playback) {
+        playback = { ...d.playback, sequenceNumber: seq };
+        s.upsertPlayback.run(userId, playback.deviceId, JSON.stringify(playback.state), playback.clientTs, playback.serverTs, seq);
+      }
+      if (d.touch) s.upsertDevice.get(userId, d.touch.deviceId, null, null, d.touch.at, d.touch.at);
+      const appended: UserAppended = { event, playback };
+      const idem = input.idempotency;
+      if (idem) {
+        const res = idem.response(appended);
+        const r = insertIdem.run(userId, idem.key, idem.fingerprint, res.status, JSON.stringify(res.body ?? null), new Date().toISOString());
+        if (r.changes === 0) throw new IdempotencyConflict(userId, idem.key);
+      }
+      return appended;
+    }).immediate();
+  }
+
+  async readUserEvents(userId: string, afterSequence: number, limit: number): Promise<UserEvent[]> {
+    return this.us.readEvents.all(userId, afterSequence, limit).map(rowToUserEvent);
+  }
+
+  async userVersion(userId: string): Promise<number> {
+    return this.us.version.get(userId)?.version ?? 0;
+  }
+
+  async listPlayback(userId: string): Promise<PlaybackRecord[]> {
+    return this.us.listPlayback.all(userId).map(rowToPlayback);
+  }
+
+  async upsertDevice(userId: string, deviceId: string, info: { name?: string; type?: string }, at: number): Promise<DeviceRecord> {
+    return rowToDevice(this.us.upsertDevice.get(userId, deviceId, info.name ?? null, info.type ?? null, at, at)!);
+  }
+
+  async listDevices(userId: string): Promise<DeviceRecord[]> {
+    return this.us.listDevices.all(userId).map(rowToDevice);
   }
 
   async ping(): Promise<void> {

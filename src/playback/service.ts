@@ -1,0 +1,270 @@
+// The playback service: validate what the decider cannot (queue access, known devices),
+// run the pure decider inside the store's transaction on the user's stream, then
+// publish the committed event. REST handlers and the WebSocket layer both call this.
+import { AppError, conflict, notFound } from '../errors.ts';
+import type { Actor, QueueService } from '../queues/service.ts';
+import type { Bus } from '../realtime/bus.ts';
+import type { Presence } from '../realtime/presence.ts';
+import { IdempotencyConflict, type DeviceRecord, type Store, type UserAppended, type UserEvent } from '../store/port.ts';
+import {
+  activeRecord,
+  decideTransfer,
+  decideWrite,
+  latestRecord,
+  parseClientTime,
+  toView,
+  type PlaybackDecision,
+  type PlaybackRecord,
+  type PlaybackView,
+} from './playback.ts';
+
+export interface PlaybackDeps {
+  store: Store;
+  /** Checks that a queue named in a state is one the caller may read. */
+  queues: Pick<QueueService, 'get'>;
+  bus: Bus;
+  presence: Presence;
+  now: () => number;
+}
+
+/** A state as a device sends it (PUT /users/{userId}/playback-state). */
+export interface PlaybackWrite {
+  queueId?: string | null;
+  currentTrackId?: string | null;
+  itemId?: string | null;
+  position: number;
+  isPlaying: boolean;
+  deviceId: string;
+  timestamp: string | number;
+  volume?: number | null;
+  rate?: number;
+}
+
+export interface IdempotencyOptions {
+  /** Idempotency-Key / mutationId: a retry returns the first answer and appends nothing. */
+  idempotencyKey?: string;
+  /** What the request was, so a key reused for another request is refused. */
+  fingerprint?: string;
+}
+
+export interface PlaybackResult {
+  body: PlaybackView;
+  /** True when this answer is the stored answer of an earlier request with the same key. */
+  replayed: boolean;
+}
+
+export interface DeviceView {
+  deviceId: string;
+  name: string | null;
+  type: string | null;
+  online: boolean;
+  lastSeen: string;
+  firstSeen: string;
+  isActive: boolean;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export class PlaybackService {
+  private readonly tails = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly deps: PlaybackDeps) {}
+
+  /** Whole milliseconds: the stores keep integer epoch ms. */
+  private now(): number {
+    return Math.floor(this.deps.now());
+  }
+
+  /** Store a device's state; 409 stale_playback_state when the device already sent a newer one. */
+  async write(actor: Actor, input: PlaybackWrite, opts: IdempotencyOptions = {}): Promise<PlaybackResult> {
+    const seen = await this.replay(actor.userId, opts);
+    if (seen) return seen;
+    const clientTs = parseClientTime(input.timestamp);
+    const queueId = input.queueId ?? null;
+    if (queueId !== null) await this.deps.queues.get(actor, queueId);
+    const state = {
+      queueId,
+      currentTrackId: input.currentTrackId ?? null,
+      itemId: input.itemId ?? null,
+      position: input.position,
+      isPlaying: input.isPlaying,
+      volume: input.volume ?? null,
+      rate: input.rate ?? 1,
+      deviceId: input.deviceId,
+      timestamp: iso(clientTs),
+    };
+    // The writing device caused the event, and writing state is a sign of life: it is
+    // recorded (or refreshed) as a device of the user in the same transaction.
+    return this.append(actor, opts, (records, now) => decideWrite(records, state, clientTs, now), { deviceId: input.deviceId, touch: true });
+  }
+
+  /** Move playback to another known device of the user, position carried to now. */
+  async transfer(actor: Actor, input: { deviceId: string; play?: boolean }, opts: IdempotencyOptions = {}): Promise<PlaybackResult> {
+    const seen = await this.replay(actor.userId, opts);
+    if (seen) return seen;
+    // Devices are never removed, so a target known now is still known inside the transaction.
+    const devices = await this.deps.store.listDevices(actor.userId);
+    if (!devices.some((d) => d.deviceId === input.deviceId)) {
+      throw notFound('device_not_found', 'no such device for this user', { deviceId: input.deviceId });
+    }
+    // The event names the requesting device (X-Device-Id), not the target: sockets skip echoes
+    // of a device's own events, and the target must hear about the transfer.
+    return this.append(actor, opts, (records, now) => decideTransfer(records, input.deviceId, input.play, now), { deviceId: actor.deviceId, touch: false });
+  }
+
+  /** The newest state among the user's devices except `excludeDeviceId`, position at now. */
+  async get(userId: string, excludeDeviceId?: string): Promise<PlaybackView> {
+    const records = await this.deps.store.listPlayback(userId);
+    const latest = latestRecord(records, excludeDeviceId);
+    if (!latest) throw notFound('no_playback_state', 'no playback state', excludeDeviceId ? { excludeDevice: excludeDeviceId } : {});
+    return toView(latest, activeRecord(records)?.deviceId ?? null, this.now());
+  }
+
+  /** Register or rename a device (the WebSocket layer calls this on connect); also marks it seen now. */
+  async registerDevice(userId: string, deviceId: string, info: { name?: string; type?: string } = {}): Promise<DeviceView> {
+    const d = await this.deps.store.upsertDevice(userId, deviceId, info, this.now());
+    const [online, records] = await Promise.all([this.deps.presence.onlineDevices(userId), this.deps.store.listPlayback(userId)]);
+    return deviceView(d, online, activeRecord(records)?.deviceId ?? null);
+  }
+
+  /** Mark a device seen now (heartbeats, messages). */
+  async touchDevice(userId: string, deviceId: string): Promise<void> {
+    await this.deps.store.upsertDevice(userId, deviceId, {}, this.now());
+  }
+
+  async listDevices(userId: string): Promise<DeviceView[]> {
+    const [devices, online, records] = await Promise.all([
+      this.deps.store.listDevices(userId),
+      this.deps.presence.onlineDevices(userId),
+      this.deps.store.listPlayback(userId),
+    ]);
+    const active = activeRecord(records)?.deviceId ?? null;
+    return devices.map((d) => deviceView(d, online, active));
+  }
+
+  /** The user's sync events after `afterSequence` (socket resume and GET sync-events). */
+  readEvents(userId: string, afterSequence: number, limit: number): Promise<UserEvent[]> {
+    return this.deps.store.readUserEvents(userId, afterSequence, limit);
+  }
+
+  version(userId: string): Promise<number> {
+    return this.deps.store.userVersion(userId);
+  }
+
+  /**
+   * The user stream's state for a socket's hello: the version first, then the state, so the
+   * state is at least as new as the version and replaying events after it loses nothing.
+   */
+  async snapshot(userId: string): Promise<{ sequenceNumber: number; data: { playback: PlaybackView | null; devices: DeviceView[] } }> {
+    const sequenceNumber = await this.version(userId);
+    const [records, devices] = await Promise.all([this.deps.store.listPlayback(userId), this.listDevices(userId)]);
+    const latest = latestRecord(records);
+    const playback = latest ? toView(latest, activeRecord(records)!.deviceId, this.now()) : null;
+    return { sequenceNumber, data: { playback, devices } };
+  }
+
+  /**
+   * One append on the user's stream. The decider runs inside the store's transaction, with
+   * the server time taken there too, so the stale check and the sequence number cannot race.
+   */
+  private async append(
+    actor: Actor,
+    opts: IdempotencyOptions,
+    decide: (records: readonly PlaybackRecord[], now: number) => PlaybackDecision,
+    source: { deviceId: string | null; touch: boolean },
+  ): Promise<PlaybackResult> {
+    const { userId } = actor;
+    // One append per user at a time in this process, publishing before the next starts, so
+    // local subscribers get the user's events in sequence order (the lock in the store
+    // already serialises them; this only orders the publishing).
+    const appended = await this.serial(userId, async () => {
+      const a = await this.appendOnce(actor, opts, decide, source);
+      if (a) this.publish(userId, a.event);
+      return a;
+    });
+    if (appended) return { body: writtenView(appended), replayed: false };
+    // A concurrent request with the same key committed first: answer with its result.
+    const seen = await this.replay(userId, opts);
+    if (seen) return seen;
+    throw conflict('idempotency_conflict', 'a request with this idempotency key is being processed');
+  }
+
+  /** The append itself; null when the idempotency key was recorded meanwhile. */
+  private async appendOnce(
+    actor: Actor,
+    opts: IdempotencyOptions,
+    decide: (records: readonly PlaybackRecord[], now: number) => PlaybackDecision,
+    source: { deviceId: string | null; touch: boolean },
+  ): Promise<UserAppended | null> {
+    try {
+      return await this.deps.store.appendUserEvent({
+        userId: actor.userId,
+        decide: (current) => {
+          const now = this.now();
+          const d = decide(current.playback, now);
+          return {
+            event: { type: d.type, deviceId: source.deviceId, timestamp: iso(now), data: d.data },
+            playback: d.record,
+            ...(source.touch && source.deviceId !== null ? { touch: { deviceId: source.deviceId, at: now } } : {}),
+          };
+        },
+        idempotency: opts.idempotencyKey
+          ? { key: opts.idempotencyKey, fingerprint: opts.fingerprint ?? '', response: (a) => ({ status: 200, body: writtenView(a) }) }
+          : undefined,
+      });
+    } catch (err) {
+      if (err instanceof IdempotencyConflict) return null;
+      throw err;
+    }
+  }
+
+  /** Runs fn after the previous one for the same user settled. */
+  private serial<T>(userId: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.tails.get(userId) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.tails.set(userId, tail);
+    void tail.then(() => {
+      if (this.tails.get(userId) === tail) this.tails.delete(userId);
+    });
+    return run;
+  }
+
+  private publish(userId: string, event: UserEvent): void {
+    // The event is committed: a failing bus must not fail the write. Subscribers that
+    // miss it see the gap in sequence numbers and read it back from the store.
+    try {
+      this.deps.bus.publish({ stream: 'user', id: userId, events: [event] });
+    } catch {
+      /* see above */
+    }
+  }
+
+  private async replay(userId: string, opts: IdempotencyOptions): Promise<PlaybackResult | null> {
+    if (!opts.idempotencyKey) return null;
+    const rec = await this.deps.store.getIdempotency(userId, opts.idempotencyKey);
+    if (!rec) return null;
+    if (rec.fingerprint !== (opts.fingerprint ?? '')) {
+      throw new AppError('limit', 'idempotency_key_reused', 'this idempotency key was used for a different request', { idempotencyKey: opts.idempotencyKey });
+    }
+    return { body: rec.body as PlaybackView, replayed: true };
+  }
+}
+
+/** The answer to a write: the stored state as of its write, its device now the active one. */
+function writtenView(a: UserAppended): PlaybackView {
+  const r = a.playback!;
+  return toView(r, r.deviceId, r.serverTs);
+}
+
+function deviceView(d: DeviceRecord, online: Set<string>, activeDeviceId: string | null): DeviceView {
+  return {
+    deviceId: d.deviceId,
+    name: d.name,
+    type: d.type,
+    online: online.has(d.deviceId),
+    lastSeen: iso(d.lastSeen),
+    firstSeen: iso(d.firstSeen),
+    isActive: d.deviceId === activeDeviceId,
+  };
+}

@@ -1,0 +1,113 @@
+// One WebSocket: a bounded sender ([RT9]) plus the stream subscriptions it holds.
+import { randomUUID } from 'node:crypto';
+import type { FastifyBaseLogger } from 'fastify';
+import type { WebSocket } from 'ws';
+import type { BusMessage, SequencedEvent, StreamKind } from './bus.ts';
+import { CloseCode } from './protocol.ts';
+import type { Sink, Subscription } from './subscription.ts';
+
+export interface ConnectionLimits {
+  /** Bytes queued for a socket before it is closed as a slow consumer. */
+  maxBufferedBytes: number;
+  /** Client messages per second before the socket is closed. */
+  maxMessagesPerSecond: number;
+}
+
+export class Connection implements Sink {
+  readonly id = randomUUID();
+  alive = true;
+  readonly subs = new Map<string, Subscription>();
+  private closed = false;
+  private windowStart = Date.now();
+  private windowCount = 0;
+
+  constructor(
+    readonly ws: WebSocket,
+    readonly userId: string,
+    readonly deviceId: string,
+    private readonly limits: ConnectionLimits,
+    private readonly log: FastifyBaseLogger,
+    private readonly hooks: { slow(): void; catchup(reason: 'gap' | 'reconnect'): void },
+  ) {
+    ws.on('pong', () => (this.alive = true));
+  }
+
+  get isOpen(): boolean {
+    return !this.closed && this.ws.readyState === this.ws.OPEN;
+  }
+
+  /** Sends one message; false when the socket is closed or was just closed for being slow. */
+  send(msg: object): boolean {
+    if (!this.isOpen) return false;
+    if (this.ws.bufferedAmount > this.limits.maxBufferedBytes) {
+      this.hooks.slow();
+      this.close(CloseCode.slowConsumer, 'slow consumer: send buffer over limit; reconnect with ?since');
+      return false;
+    }
+    this.ws.send(JSON.stringify(msg));
+    return true;
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const s of this.subs.values()) s.close();
+    this.subs.clear();
+    try {
+      this.ws.close(code, reason);
+    } catch {
+      this.ws.terminate();
+    }
+    // A peer that never answers the close handshake is cut off.
+    setTimeout(() => this.ws.terminate(), 5000).unref();
+  }
+
+  /** Counts a client message; false (and the socket closed) past the rate limit. */
+  admit(): boolean {
+    const now = Date.now();
+    if (now - this.windowStart >= 1000) {
+      this.windowStart = now;
+      this.windowCount = 0;
+    }
+    if (++this.windowCount <= this.limits.maxMessagesPerSecond) return true;
+    this.close(CloseCode.tooManyMessages, 'too many messages');
+    return false;
+  }
+
+  // ---- Sink: what subscriptions deliver ----
+
+  event(stream: StreamKind, id: string, e: SequencedEvent): boolean {
+    const data = (e.data ?? {}) as Record<string, unknown>;
+    const ok = this.send({
+      type: e.type,
+      queueId: stream === 'queue' ? id : ((data.queueId as string | undefined) ?? null),
+      userId: e.userId,
+      deviceId: e.deviceId,
+      timestamp: Date.parse(e.timestamp as string),
+      data,
+      sequenceNumber: e.sequenceNumber,
+      stream,
+    });
+    if (ok && stream === 'queue' && e.type === 'queue_deleted' && this.subs.size === 1) {
+      this.close(CloseCode.notFound, 'the queue was deleted');
+    }
+    return ok;
+  }
+
+  snapshot(stream: StreamKind, id: string, s: { sequenceNumber: number; data: Record<string, unknown> }, reason: string): boolean {
+    return this.send({ type: 'snapshot', stream, queueId: stream === 'queue' ? id : null, sequenceNumber: s.sequenceNumber, data: s.data, reason });
+  }
+
+  note(msg: BusMessage): void {
+    if (msg.note) this.send(msg.note);
+  }
+
+  catchup(reason: 'gap' | 'reconnect'): void {
+    this.hooks.catchup(reason);
+  }
+
+  failed(err: unknown): void {
+    this.log.error({ err, connection: this.id }, 'stream catch-up failed; closing socket so the client resumes');
+    this.close(CloseCode.goingAway, 'temporary failure; reconnect with ?since');
+  }
+}

@@ -1,0 +1,134 @@
+// The WebSocket protocol, both directions, in one place. Rules are in docs/SPEC.md
+// (ids like [RT3]); the AsyncAPI document at /asyncapi.json is generated from these schemas.
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+
+export const PROTOCOL_VERSION = 1;
+
+/** Close codes: one table, documented in docs/SPEC.md and the AsyncAPI file. */
+export const CloseCode = {
+  normal: 1000,
+  goingAway: 1001, // the server is shutting down; reconnect with ?since
+  slowConsumer: 4008, // the per-socket send buffer passed its bound
+  badRequest: 4400, // e.g. a malformed `since`
+  unauthorized: 4401, // the token expired while connected
+  forbidden: 4403,
+  notFound: 4404, // the queue was deleted
+  heartbeatTimeout: 4408, // no pong within the heartbeat interval
+  tooManyMessages: 4429,
+} as const;
+
+/** Past this many missed events a resuming client gets one snapshot instead of the replay. */
+export const DEFAULT_REPLAY_CAP = 500;
+
+const Ts = Type.Number({ description: 'Epoch milliseconds (server clock)' });
+const ErrorObject = Type.Object({ code: Type.String(), message: Type.String(), details: Type.Record(Type.String(), Type.Unknown()) });
+
+/** The seed's QueueSyncMessage: every event of a stream is delivered in this envelope. */
+export const EventMessage = Type.Object(
+  {
+    type: Type.String({ description: 'The event type: item_added, item_removed, item_moved, queue_cleared, ..., playback_sync, playback_transferred' }),
+    queueId: Type.Union([Type.String(), Type.Null()]),
+    userId: Type.String({ description: 'Who made the change' }),
+    deviceId: Type.Union([Type.String(), Type.Null()]),
+    timestamp: Ts,
+    data: Type.Record(Type.String(), Type.Unknown()),
+    sequenceNumber: Type.Integer({ description: "The stream's own gapless sequence number (the queue's version on queue streams)" }),
+    stream: Type.Union([Type.Literal('queue'), Type.Literal('user')], { description: 'Which stream the sequence number belongs to' }),
+  },
+  { $id: 'EventMessage', description: 'A committed event, in order, never twice [RT2][RT4]' },
+);
+
+export const HelloMessage = Type.Object(
+  {
+    type: Type.Literal('hello'),
+    protocolVersion: Type.Literal(PROTOCOL_VERSION),
+    connectionId: Type.String(),
+    userId: Type.String(),
+    deviceId: Type.String({ description: 'The deviceId query parameter, or a generated one for this connection' }),
+    stream: Type.Union([Type.Literal('queue'), Type.Literal('user')]),
+    streamId: Type.String(),
+    sequenceNumber: Type.Integer({ description: 'The stream head when the socket opened' }),
+    serverTime: Ts,
+  },
+  { $id: 'HelloMessage', description: 'First message on every socket [RT1]' },
+);
+
+export const SnapshotMessage = Type.Object(
+  {
+    type: Type.Literal('snapshot'),
+    stream: Type.Union([Type.Literal('queue'), Type.Literal('user')]),
+    queueId: Type.Union([Type.String(), Type.Null()]),
+    sequenceNumber: Type.Integer({ description: 'The state is as of this sequence number; events after it follow' }),
+    data: Type.Record(Type.String(), Type.Unknown(), { description: 'queue: the queue; user: {playback, devices}' }),
+    reason: Type.Union([Type.Literal('initial'), Type.Literal('too_far_behind'), Type.Literal('ahead_of_server')]),
+  },
+  { $id: 'SnapshotMessage', description: 'Current state instead of a replay [RT3]' },
+);
+
+export const AckMessage = Type.Object(
+  {
+    type: Type.Literal('ack'),
+    mutationId: Type.String(),
+    queueId: Type.Union([Type.String(), Type.Null()]),
+    sequenceNumbers: Type.Array(Type.Integer(), { description: 'Assigned to the events of this command (empty if nothing changed)' }),
+    version: Type.Integer(),
+    replayed: Type.Boolean({ description: 'True when the mutation id had been applied before' }),
+    result: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { $id: 'AckMessage', description: "Answer to the socket's own command; its events are not sent back as new [RT5]" },
+);
+
+export const ErrorMessage = Type.Object(
+  { type: Type.Literal('error'), mutationId: Type.Union([Type.String(), Type.Null()]), error: ErrorObject },
+  { $id: 'ErrorMessage', description: 'A command or message that was refused; the socket stays open' },
+);
+
+export const PresenceMessage = Type.Object(
+  {
+    type: Type.Literal('presence'),
+    queueId: Type.Union([Type.String(), Type.Null()]),
+    userId: Type.String(),
+    deviceId: Type.String(),
+    online: Type.Boolean(),
+    timestamp: Ts,
+  },
+  { $id: 'PresenceMessage', description: "A device of the user came online or went offline (not sequenced) [RT8]" },
+);
+
+export const SubscribedMessage = Type.Object(
+  { type: Type.Literal('subscribed'), queueId: Type.String(), sequenceNumber: Type.Integer() },
+  { $id: 'SubscribedMessage', description: 'A queue subscription on the sync socket is live' },
+);
+
+// ---- client -> server ----
+
+export const CommandMessage = Type.Object(
+  {
+    type: Type.Literal('command'),
+    mutationId: Type.String({ minLength: 1, maxLength: 200, description: 'Idempotency key: a retried command is applied once' }),
+    op: Type.String({ description: 'add_tracks, remove_item, remove_items, move_item, clear, set_shuffle, set_repeat, set_current, next, previous, set_playback' }),
+    queueId: Type.Optional(Type.String({ maxLength: 64, description: 'Required on the sync socket for queue ops; defaults to the socket queue' })),
+    args: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'The REST body of the same operation' })),
+  },
+  { $id: 'CommandMessage', description: 'Same validation and permissions as REST [RT6]' },
+);
+
+export const SubscribeMessage = Type.Object(
+  {
+    type: Type.Literal('subscribe'),
+    queueId: Type.String({ maxLength: 64 }),
+    since: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_147_483_647 })),
+  },
+  { $id: 'SubscribeMessage', description: "Sync socket only: also receive one queue's events (replay after since, as [RT2])" },
+);
+
+export const UnsubscribeMessage = Type.Object(
+  { type: Type.Literal('unsubscribe'), queueId: Type.String({ maxLength: 64 }) },
+  { $id: 'UnsubscribeMessage' },
+);
+
+export const ClientMessage = Type.Union([CommandMessage, SubscribeMessage, UnsubscribeMessage]);
+export type ClientMessage = Static<typeof ClientMessage>;
+
+export const serverMessages: TSchema[] = [HelloMessage, EventMessage, SnapshotMessage, AckMessage, ErrorMessage, PresenceMessage, SubscribedMessage];
+export const clientMessages: TSchema[] = [CommandMessage, SubscribeMessage, UnsubscribeMessage];

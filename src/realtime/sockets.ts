@@ -1,0 +1,255 @@
+// WebSocket endpoints: /ws/queues/{queueId} (one queue) and /ws/sync/{userId} (a
+// user's devices: playback, presence, and the queues they subscribe to). The token is
+// checked at the upgrade (query `token` or Authorization), as are the path rules.
+import { randomUUID } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type {} from '@fastify/websocket'; // the `websocket: true` route option
+import { Type } from '@sinclair/typebox';
+import type { WebSocket } from 'ws';
+import { AppError } from '../errors.ts';
+import { pathUser } from '../http/auth.ts';
+import { guardJson } from '../http/json-guard.ts';
+import { errors } from '../http/schemas.ts';
+import type { Metrics } from '../metrics.ts';
+import { queueCommandOf } from '../queues/ops.ts';
+import { toView } from '../queues/queue.ts';
+import { Id, MAX_SEQUENCE } from '../queues/schemas.ts';
+import { fingerprint, type QueueService } from '../queues/service.ts';
+import type { Store } from '../store/port.ts';
+import { strictAjv } from '../validation.ts';
+import type { Bus, SequencedEvent } from './bus.ts';
+import { Connection, type ConnectionLimits } from './connection.ts';
+import type { Presence } from './presence.ts';
+import { ClientMessage, CloseCode, PROTOCOL_VERSION } from './protocol.ts';
+import { Subscription, type StreamSource } from './subscription.ts';
+
+/** What the sockets need from the playback feature (the user stream). */
+export interface UserStream {
+  readEvents(userId: string, afterSequence: number, limit: number): Promise<SequencedEvent[]>;
+  snapshot(userId: string): Promise<{ sequenceNumber: number; data: Record<string, unknown> }>;
+  registerDevice(userId: string, deviceId: string, info: { name?: string; type?: string }): Promise<void>;
+  /** The set_playback op: the PUT playback-state body; answers the new sequence number. */
+  setPlayback(userId: string, deviceId: string, args: unknown, mutationId: string): Promise<{ sequenceNumber: number; result: Record<string, unknown> }>;
+}
+
+export interface SocketOptions extends ConnectionLimits {
+  replayCap: number;
+  heartbeatMs: number;
+}
+
+export interface SocketDeps {
+  store: Store;
+  queues: QueueService;
+  users: UserStream;
+  bus: Bus;
+  presence: Presence;
+  metrics: Metrics;
+  options: SocketOptions;
+}
+
+const validateClient = strictAjv.compile(ClientMessage);
+
+const ConnectQuery = Type.Object({
+  token: Type.Optional(Type.String()),
+  since: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_SEQUENCE, description: 'Last sequence number seen: replay what came after it' })),
+  deviceId: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+  deviceName: Type.Optional(Type.String({ maxLength: 200 })),
+  deviceType: Type.Optional(Type.String({ maxLength: 50 })),
+});
+
+export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    const { store, queues, users, bus, presence, metrics, options } = deps;
+    const connections = new Set<Connection>();
+
+    const queueSource: StreamSource = {
+      kind: 'queue',
+      read: (id, after, limit) => store.readEvents(id, after, limit) as unknown as Promise<SequencedEvent[]>,
+      snapshot: async (id) => {
+        const s = await store.loadQueue(id);
+        if (!s) throw new AppError('not_found', 'queue_not_found', 'queue not found');
+        return { sequenceNumber: s.version, data: toView(s) as unknown as Record<string, unknown> };
+      },
+    };
+    const userSource: StreamSource = { kind: 'user', read: (id, a, l) => users.readEvents(id, a, l), snapshot: (id) => users.snapshot(id) };
+
+    // Heartbeat [RT9]: a socket that did not answer the last ping is cut off; presence is refreshed.
+    const timer = setInterval(() => {
+      for (const c of connections) {
+        if (!c.alive) {
+          c.close(CloseCode.heartbeatTimeout, 'no pong');
+          c.ws.terminate();
+          continue;
+        }
+        c.alive = false;
+        c.ws.ping();
+      }
+      presence.refresh().catch((err) => app.log.warn({ err }, 'presence refresh failed'));
+    }, options.heartbeatMs);
+    timer.unref();
+    bus.onReconnect(() => {
+      for (const c of connections) for (const s of c.subs.values()) s.resync();
+    });
+    app.addHook('onClose', async () => {
+      clearInterval(timer);
+      for (const c of connections) c.close(CloseCode.goingAway, 'server shutting down; reconnect with ?since');
+    });
+
+    function open(ws: WebSocket, req: FastifyRequest, deviceId: string): Connection {
+      const c = new Connection(ws, req.userId, deviceId, options, req.log, {
+        slow: () => metrics.slowConsumers.inc(),
+        catchup: (reason) => metrics.catchups.inc({ reason }),
+      });
+      connections.add(c);
+      metrics.sockets.inc();
+      ws.on('close', () => {
+        connections.delete(c);
+        metrics.sockets.dec();
+        c.close(CloseCode.normal, 'closed');
+      });
+      return c;
+    }
+
+    async function subscribe(c: Connection, source: StreamSource, id: string, since: number | undefined): Promise<Subscription> {
+      const sub = new Subscription(bus, source, id, since ?? 0, c, c.deviceId);
+      c.subs.set(`${source.kind}:${id}`, sub);
+      await sub.start(options.replayCap, since === undefined);
+      return sub;
+    }
+
+    /** Parses and runs one client message; errors go back as `error` messages. */
+    async function onMessage(c: Connection, raw: Buffer, defaultQueueId: string | null): Promise<void> {
+      if (!c.admit()) return;
+      let msg: ClientMessage;
+      let mutationId: string | null = null;
+      try {
+        const parsed = JSON.parse(raw.toString('utf8'));
+        mutationId = typeof parsed?.mutationId === 'string' ? parsed.mutationId : null;
+        guardJson(parsed);
+        if (!validateClient(parsed)) {
+          throw new AppError('invalid', 'invalid_message', 'not a valid client message', { issues: validateClient.errors ?? [] });
+        }
+        msg = parsed as ClientMessage;
+      } catch (err) {
+        const e = err instanceof AppError ? err : new AppError('invalid', 'invalid_json', 'the message is not valid JSON');
+        c.send({ type: 'error', mutationId, error: { code: e.code, message: e.message, details: e.details } });
+        return;
+      }
+      try {
+        await handle(c, msg, defaultQueueId);
+      } catch (err) {
+        if (!(err instanceof AppError)) app.log.error({ err }, 'socket message failed');
+        const e = err instanceof AppError ? err : new AppError('unavailable', 'internal', 'internal error');
+        c.send({ type: 'error', mutationId, error: { code: e.code, message: e.message, details: e.details } });
+      }
+    }
+
+    async function handle(c: Connection, msg: ClientMessage, defaultQueueId: string | null): Promise<void> {
+      const actor = { userId: c.userId, deviceId: c.deviceId };
+      if (msg.type === 'subscribe') {
+        if (defaultQueueId !== null) throw new AppError('invalid', 'not_here', 'subscribe is for the sync socket');
+        const state = await queues.get(actor, msg.queueId);
+        c.subs.get(`queue:${msg.queueId}`)?.close();
+        await subscribe(c, queueSource, msg.queueId, msg.since);
+        c.send({ type: 'subscribed', queueId: msg.queueId, sequenceNumber: state.version });
+        return;
+      }
+      if (msg.type === 'unsubscribe') {
+        c.subs.get(`queue:${msg.queueId}`)?.close();
+        c.subs.delete(`queue:${msg.queueId}`);
+        return;
+      }
+      if (msg.op === 'set_playback') {
+        const r = await users.setPlayback(c.userId, c.deviceId, msg.args, msg.mutationId);
+        c.send({ type: 'ack', mutationId: msg.mutationId, queueId: null, sequenceNumbers: [r.sequenceNumber], version: r.sequenceNumber, replayed: false, result: r.result });
+        return;
+      }
+      const queueId = msg.queueId ?? defaultQueueId;
+      if (!queueId) throw new AppError('invalid', 'missing_queue_id', 'queue commands on the sync socket name their queueId');
+      const { command, expectedVersion } = queueCommandOf(msg.op, msg.args);
+      const res = await queues.execute(actor, queueId, command, {
+        expectedVersion,
+        idempotencyKey: msg.mutationId,
+        fingerprint: fingerprint('ws', msg.op, queueId, msg.args ?? {}),
+      });
+      const seqs = res.body.events.map((e) => e.sequenceNumber);
+      c.send({ type: 'ack', mutationId: msg.mutationId, queueId, sequenceNumbers: seqs, version: res.body.queue.version, replayed: res.replayed });
+    }
+
+    /**
+     * Sets a socket up, then handles its messages one at a time, in order. Messages that
+     * arrive while `setup` runs wait, so a command never races the subscription.
+     */
+    async function serve(c: Connection, defaultQueueId: string | null, setup: () => Promise<void>): Promise<void> {
+      let ready = false;
+      const pending: Buffer[] = [];
+      let chain = Promise.resolve();
+      const run = (d: Buffer) => (chain = chain.then(() => onMessage(c, d, defaultQueueId)));
+      c.ws.on('message', (d: Buffer) => (ready ? run(d) : pending.push(d)));
+      try {
+        await setup();
+      } catch (err) {
+        c.failed(err);
+        return;
+      }
+      ready = true;
+      for (const d of pending.splice(0)) run(d);
+    }
+
+    function hello(c: Connection, stream: 'queue' | 'user', streamId: string, head: number): void {
+      c.send({ type: 'hello', protocolVersion: PROTOCOL_VERSION, connectionId: c.id, userId: c.userId, deviceId: c.deviceId, stream, streamId, sequenceNumber: head, serverTime: Date.now() });
+    }
+
+    app.get('/ws/queues/:queueId', {
+      websocket: true,
+      schema: {
+        tags: ['realtime'],
+        summary: "WebSocket: one queue's events (see /asyncapi.json)",
+        params: Type.Object({ queueId: Id }),
+        querystring: ConnectQuery,
+        response: errors(),
+      },
+      // Checked before the upgrade: strangers get a 404, never a socket.
+      preHandler: async (req) => {
+        await queues.get({ userId: req.userId, deviceId: null }, req.params.queueId);
+      },
+    }, async (ws, req) => {
+      const c = open(ws, req, req.query.deviceId ?? `conn-${randomUUID()}`);
+      await serve(c, req.params.queueId, async () => {
+        const head = (await store.loadQueue(req.params.queueId))?.version ?? 0;
+        hello(c, 'queue', req.params.queueId, head);
+        await subscribe(c, queueSource, req.params.queueId, req.query.since);
+      });
+    });
+
+    app.get('/ws/sync/:userId', {
+      websocket: true,
+      schema: {
+        tags: ['realtime'],
+        summary: "WebSocket: a user's devices: playback, presence, subscribed queues (see /asyncapi.json)",
+        params: Type.Object({ userId: Type.String({ minLength: 1, maxLength: 128 }) }),
+        querystring: ConnectQuery,
+        response: errors(),
+      },
+      preHandler: async (req) => {
+        pathUser(req, req.params.userId);
+      },
+    }, async (ws, req) => {
+      const userId = req.userId;
+      const deviceId = req.query.deviceId ?? `conn-${randomUUID()}`;
+      const c = open(ws, req, deviceId);
+      const announce = (online: boolean) =>
+        bus.publish({ stream: 'user', id: userId, events: [], note: { type: 'presence', queueId: null, userId, deviceId, online, timestamp: Date.now() } });
+      await serve(c, null, async () => {
+        if (req.query.deviceId) await users.registerDevice(userId, deviceId, { name: req.query.deviceName, type: req.query.deviceType });
+        await presence.connected(userId, deviceId);
+        ws.on('close', () => void presence.disconnected(userId, deviceId).then(() => announce(false), () => announce(false)));
+        announce(true);
+        const head = (await users.snapshot(userId)).sequenceNumber;
+        hello(c, 'user', userId, head);
+        await subscribe(c, userSource, userId, req.query.since);
+      });
+    });
+  };
+}

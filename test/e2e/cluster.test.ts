@@ -1,0 +1,144 @@
+// Two server processes on one Postgres + one Redis behave as one service ([RT4], [RT7]).
+// The test runs its own redis-server on a free port, so it can restart it mid-run
+// without touching the machine's Redis.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { createTempDatabase, pgSkipReason, type TempDatabase } from '../helpers/pg.ts';
+import { client, mintToken, startServer, type RunningServer } from '../helpers/server.ts';
+import { connect, eventsOf, type TestSocket } from '../helpers/ws.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const redisSkip = process.env.QS_TEST_REDIS === 'skip' ? 'Redis suite skipped: no Redis answered' : false;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function startRedis(port: number): Promise<ChildProcess> {
+  const p = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  for (let i = 0; i < 50; i++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const c = spawn('redis-cli', ['-p', String(port), 'ping'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      let out = '';
+      c.stdout!.on('data', (d) => (out += d));
+      c.on('exit', () => resolve(out.includes('PONG')));
+    });
+    if (up) return p;
+    await sleep(100);
+  }
+  throw new Error('redis-server did not start');
+}
+
+async function stopProcess(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  const done = new Promise((r) => p.once('exit', r));
+  p.kill('SIGKILL');
+  await done;
+}
+
+describe('two instances on Postgres + Redis', { skip: pgSkipReason || redisSkip }, () => {
+  let db: TempDatabase;
+  let redis: ChildProcess;
+  let redisPort: number;
+  let a: RunningServer;
+  let b: RunningServer;
+  const sockets: TestSocket[] = [];
+
+  before(async () => {
+    db = await createTempDatabase();
+    redisPort = await freePort();
+    redis = await startRedis(redisPort);
+    const adminKey = randomBytes(16).toString('hex');
+    const env = { REDIS_URL: `redis://127.0.0.1:${redisPort}`, REDIS_KEY_PREFIX: `qs-test-${randomBytes(4).toString('hex')}:` };
+    a = await startServer({ databaseUrl: db.url, adminKey, env });
+    b = await startServer({ databaseUrl: db.url, adminKey, env });
+  });
+
+  after(async () => {
+    for (const s of sockets) await s.close().catch(() => undefined);
+    await a?.stop();
+    await b?.stop();
+    if (redis) await stopProcess(redis);
+    await db?.drop();
+  });
+
+  async function run(restartRedisMidway: boolean) {
+    const token = await mintToken(a, 'carol');
+    const apiA = client(a.url, token);
+    const apiB = client(b.url, token);
+    const q = (await apiA('POST', '/queues', { name: 'cluster', tracks: ['seed'] })).body.queue;
+    const clients: TestSocket[] = [];
+    for (let i = 0; i < 6; i++) {
+      const s = await connect((i % 2 ? b : a).url, `/ws/queues/${q.id}`, { token, query: { since: q.version } });
+      await s.waitFor((m) => m.type === 'hello');
+      clients.push(s);
+      sockets.push(s);
+    }
+    // Concurrent writers on both instances.
+    const writes: Promise<unknown>[] = [];
+    for (let w = 0; w < 4; w++) {
+      const api = w % 2 ? apiB : apiA;
+      writes.push((async () => {
+        for (let i = 0; i < 15; i++) {
+          const r = await api('POST', `/queues/${q.id}/tracks`, { tracks: [`w${w}-${i}`] });
+          assert.equal(r.status, 200, JSON.stringify(r.body));
+          if (restartRedisMidway && w === 0 && i === 5) {
+            await stopProcess(redis);
+            redis = await startRedis(redisPort);
+          }
+        }
+      })());
+    }
+    await Promise.all(writes);
+    const final = (await apiB('GET', `/queues/${q.id}`)).body;
+    assert.equal(final.version, q.version + 60);
+    for (const [i, s] of clients.entries()) {
+      await s.waitFor((m) => m.sequenceNumber === final.version, 15_000).catch((e) => {
+        throw new Error(`client ${i} (instance ${i % 2 ? 'B' : 'A'}) did not reach version ${final.version}: ${e.message}`);
+      });
+      const seqs = eventsOf(s, 'queue').map((m) => m.sequenceNumber);
+      assert.deepEqual(seqs, Array.from({ length: 60 }, (_, k) => q.version + 1 + k), `client ${i}: gap or duplicate`);
+      // Every client's local state equals the server's.
+      const local = ['seed', ...eventsOf(s, 'queue').map((m) => m.data.trackId)].sort();
+      assert.deepEqual(local, final.items.map((it: any) => it.trackId).sort(), `client ${i}: state differs`);
+    }
+  }
+
+  it('[RT4] a change through one instance reaches sockets on both, in order, without gaps or duplicates', async () => {
+    await run(false);
+  });
+
+  it('[RT7] a Redis restart mid-run loses nothing: gaps are filled from the store', async () => {
+    await run(true);
+    // Both instances noticed the reconnect and caught their sockets up from the store.
+    for (const s of [a, b]) {
+      const m = await fetch(`${s.url}/metrics`).then((r) => r.text());
+      assert.match(m, /websocket_catchups_total\{reason="reconnect"\} [1-9]/, `instance ${s.url}`);
+    }
+  });
+
+  it('[RT8] presence works across instances', async () => {
+    const token = await mintToken(a, 'dave');
+    const onA = await connect(a.url, '/ws/sync/dave', { token, query: { deviceId: 'dave-phone' } });
+    sockets.push(onA);
+    await onA.waitFor((m) => m.type === 'hello');
+    const list = await client(b.url, token)('GET', '/users/dave/devices');
+    assert.equal(list.body.devices.find((d: any) => d.deviceId === 'dave-phone')?.online, true, JSON.stringify(list.body));
+    const onB = await connect(b.url, '/ws/sync/dave', { token, query: { deviceId: 'dave-laptop' } });
+    sockets.push(onB);
+    await onA.waitFor((m) => m.type === 'presence' && m.deviceId === 'dave-laptop' && m.online === true);
+    await onB.close();
+    await onA.waitFor((m) => m.type === 'presence' && m.deviceId === 'dave-laptop' && m.online === false);
+    const after = await client(a.url, token)('GET', '/users/dave/devices');
+    assert.equal(after.body.devices.find((d: any) => d.deviceId === 'dave-laptop')?.online, false);
+  });
+});

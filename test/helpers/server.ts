@@ -1,0 +1,133 @@
+// Real server processes for end-to-end tests: `node --import tsx src/cli.ts serve`
+// on a free port, with its own data dir (SQLite) or its own database (Postgres).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTempDatabase, pgSkipReason, type TempDatabase } from './pg.ts';
+
+const root = new URL('../..', import.meta.url).pathname;
+
+export type StoreKind = 'sqlite' | 'postgres';
+
+/** The stores end-to-end suites run against, with the skip reason when one is not available. */
+export const storeKinds: { kind: StoreKind; skip: string | false }[] = [
+  { kind: 'sqlite', skip: false },
+  { kind: 'postgres', skip: pgSkipReason },
+];
+
+export interface ServerOptions {
+  env?: Record<string, string>;
+  dataDir?: string;
+  databaseUrl?: string;
+  adminKey?: string;
+}
+
+export interface RunningServer {
+  url: string;
+  adminKey: string;
+  dataDir: string;
+  proc: ChildProcess;
+  output(): string;
+  /** SIGTERM and wait for the exit code. */
+  stop(): Promise<number | null>;
+  /** SIGKILL: no chance to clean up. */
+  kill(): Promise<void>;
+}
+
+export async function startServer(opts: ServerOptions = {}): Promise<RunningServer> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'qs-e2e-'));
+  const adminKey = opts.adminKey ?? randomBytes(16).toString('hex');
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '/tmp',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    DATA_DIR: dataDir,
+    ADMIN_API_KEY: adminKey,
+    LOG_LEVEL: 'warn',
+    ...(opts.databaseUrl ? { DATABASE_URL: opts.databaseUrl } : {}),
+    ...opts.env,
+  };
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli.ts'), 'serve'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (d) => (out += d));
+  proc.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start in 20 s:\n${out}`)), 20_000);
+    const onData = () => {
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    };
+    proc.stdout!.on('data', onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code} before listening:\n${out}`));
+    });
+  });
+  return {
+    url,
+    adminKey,
+    dataDir,
+    proc,
+    output: () => out,
+    async stop() {
+      if (proc.exitCode !== null) return proc.exitCode;
+      proc.kill('SIGTERM');
+      return exited;
+    },
+    async kill() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** A server on the given store kind, with a fresh database for Postgres; `cleanup` drops it all. */
+export async function startServerOn(kind: StoreKind, opts: ServerOptions = {}): Promise<RunningServer & { cleanup(): Promise<void>; db: TempDatabase | null }> {
+  const db = kind === 'postgres' ? await createTempDatabase() : null;
+  const server = await startServer({ ...opts, databaseUrl: db?.url });
+  return {
+    ...server,
+    db,
+    async cleanup() {
+      await server.stop();
+      await db?.drop();
+      rmSync(server.dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A small fetch wrapper for JSON APIs. */
+export function client(base: string, token?: string) {
+  return async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+    const h: Record<string, string> = { ...headers };
+    if (token) h.authorization = `Bearer ${token}`;
+    let payload: string | undefined;
+    if (body !== undefined) {
+      h['content-type'] = 'application/json';
+      payload = typeof body === 'string' ? body : JSON.stringify(body);
+    }
+    const res = await fetch(base + path, { method, headers: h, body: payload });
+    const text = await res.text();
+    let json: any = null;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {
+      json = text;
+    }
+    return { status: res.status, headers: res.headers, body: json };
+  };
+}
+
+export async function mintToken(server: { url: string; adminKey: string }, userId: string, ttlSeconds?: number): Promise<string> {
+  const res = await client(server.url, server.adminKey)('POST', '/auth/tokens', { userId, ...(ttlSeconds ? { ttlSeconds } : {}) });
+  if (res.status !== 200) throw new Error(`token for ${userId}: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.token;
+}
