@@ -109,7 +109,8 @@ const EVENT_COLUMNS = 'position, queue_id, sequence_number, type, data, user_id,
 
 export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
-  private readonly pool: pg.Pool;
+  /** The pool, for feature stores that keep their own tables (see src/store/README.md). */
+  readonly pool: pg.Pool;
   private closed: Promise<void> | null = null;
 
   constructor(opts: PostgresStoreOptions) {

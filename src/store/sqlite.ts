@@ -155,7 +155,8 @@ function prepareUserStatements(db: Database.Database) {
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
-  private readonly db: Database.Database;
+  /** The connection, for feature stores that keep their own tables (see src/store/README.md). */
+  readonly db: Database.Database;
   private stmts: Statements | null = null;
   private userStmts: UserStatements | null = null;
 
