@@ -78,8 +78,7 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
     const timer = setInterval(() => {
       for (const c of connections) {
         if (!c.alive) {
-          c.close(CloseCode.heartbeatTimeout, 'no pong');
-          c.ws.terminate();
+          c.close(CloseCode.heartbeatTimeout, 'no pong'); // terminated 5 s later if it does not answer the close
           continue;
         }
         c.alive = false;

@@ -234,3 +234,26 @@ for (const { kind, skip } of storeKinds) {
     });
   });
 }
+
+describe('heartbeat', () => {
+  it('[RT9] a socket that stops answering pings is closed with 4408; a live one stays', async () => {
+    const server = await startServerOn('sqlite', { env: { WS_HEARTBEAT_MS: '300' } });
+    try {
+      const token = await mintToken(server, 'hb');
+      const q = (await client(server.url, token)('POST', '/queues', { name: 'hb' })).body.queue;
+      const dead = await connect(server.url, `/ws/queues/${q.id}`, { token, autoPong: false });
+      const live = await connect(server.url, `/ws/queues/${q.id}`, { token });
+      await live.waitFor((m) => m.type === 'hello');
+      const closed = await Promise.race([dead.closed, sleep(5000).then(() => null)]);
+      assert.ok(closed, 'the silent socket was not closed');
+      assert.equal(closed.code, 4408);
+      await sleep(700);
+      assert.equal(live.ws.readyState, live.ws.OPEN, 'the live socket was closed');
+      const metrics = await fetch(`${server.url}/metrics`).then((r) => r.text());
+      assert.match(metrics, /^websocket_connections 1$/m);
+      await live.close();
+    } finally {
+      await server.cleanup();
+    }
+  });
+});

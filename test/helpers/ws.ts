@@ -15,11 +15,15 @@ export interface TestSocket {
 
 let counter = 0;
 
-export function connect(baseUrl: string, path: string, opts: { token?: string; query?: Record<string, string | number>; headers?: Record<string, string> } = {}): Promise<TestSocket> {
+export function connect(
+  baseUrl: string,
+  path: string,
+  opts: { token?: string; query?: Record<string, string | number>; headers?: Record<string, string>; autoPong?: boolean } = {},
+): Promise<TestSocket> {
   const u = new URL(path, baseUrl.replace(/^http/, 'ws'));
   if (opts.token) u.searchParams.set('token', opts.token);
   for (const [k, v] of Object.entries(opts.query ?? {})) u.searchParams.set(k, String(v));
-  const ws = new WebSocket(u, { headers: opts.headers });
+  const ws = new WebSocket(u, { headers: opts.headers, autoPong: opts.autoPong ?? true });
   const messages: any[] = [];
   const waiters: { pred: (m: any) => boolean; from: number; resolve: (m: any) => void }[] = [];
   ws.on('message', (d) => {
