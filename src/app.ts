@@ -23,11 +23,23 @@ import { asyncApiDocument } from './realtime/asyncapi.ts';
 import { socketRoutes, type UserStream } from './realtime/sockets.ts';
 import { coercingAjv, strictAjv } from './validation.ts';
 import { queueRoutes } from './queues/routes.ts';
-import { EventSchema, QueueSchema } from './queues/schemas.ts';
+import { CollaboratorSchema, EventSchema, QueueSchema } from './queues/schemas.ts';
+import { collabRoutes } from './collab/routes.ts';
+import { LocalQueuePresence, RedisQueuePresence } from './collab/presence.ts';
+import { InviteService } from './collab/service.ts';
+import { openInviteStore } from './collab/store.ts';
+import { RedisBus } from './realtime/redis-bus.ts';
 import { fingerprint, QueueService } from './queues/service.ts';
 import { LocalBus, type Bus, type SequencedEvent } from './realtime/bus.ts';
 import { LocalPresence, type Presence } from './realtime/presence.ts';
 import type { Store } from './store/port.ts';
+import { DEFAULT_MEDIA } from './config.ts';
+import { mediaRoutes } from './media/routes.ts';
+import { resolveMediaSettings, type MediaSettings } from './media/signing.ts';
+import { offlineRoutes } from './offline/routes.ts';
+import { partyRoutes } from './party/routes.ts';
+import { OfflineSyncService } from './offline/service.ts';
+import { createOfflineStore } from './offline/store.ts';
 
 export interface AppDeps {
   store: Store;
@@ -44,6 +56,8 @@ export interface AppDeps {
   /** Which devices have a socket open; this instance only by default. */
   presence?: Presence;
   realtime?: RealtimeConfig;
+  /** Signed download URLs (offline play); without it, a random key for this process only. */
+  media?: MediaSettings;
 }
 
 /** The user stream as the sockets see it, over the playback service. */
@@ -144,6 +158,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   // Shared schemas are added here, at the root: a plugin that adds its own would
   // get fastify's default (coercing) validator instead of ours.
   http.addSchema(ErrorResponse);
+  http.addSchema(CollaboratorSchema);
   http.addSchema(QueueSchema);
   http.addSchema(EventSchema);
 
@@ -153,6 +168,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     newId: deps.newId ?? randomUUID,
     random: deps.random ?? Math.random,
     maxItemsPerQueue: limits.itemsPerQueue,
+    addsPerMinute: limits.addsPerMinute,
+    maxCollaborators: limits.collaboratorsPerQueue,
   });
   service.onCommitted((_q, events) => {
     for (const e of events) metrics.eventsAppended.inc({ type: e.type });
@@ -196,7 +213,17 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   service.onCommitted((queueId, events) => bus.publish({ stream: 'queue', id: queueId, events: events as unknown as SequencedEvent[] }));
 
   await http.register(queueRoutes(service));
+  // Collaboration: who is looking at a queue (shared through Redis when there is one), invite codes.
+  const queuePresence = bus instanceof RedisBus ? new RedisQueuePresence(bus.pub, bus.prefix) : new LocalQueuePresence();
+  const invites = new InviteService({ queues: service, invites: openInviteStore(deps.store), now: deps.now ?? Date.now });
+  await http.register(collabRoutes({ queues: service, invites, presence: queuePresence }));
   await http.register(playbackRoutes(playback));
+  // Offline (docs/OFFLINE.md): POST /sync/offline, GET /queues/{id}/offline with signed
+  // track URLs, and GET /media/verify for the media server that serves them.
+  const media = deps.media ?? resolveMediaSettings(DEFAULT_MEDIA, randomUUID());
+  const offline = new OfflineSyncService({ store: deps.store, queues: service, playback, offline: createOfflineStore(deps.store), now: deps.now ?? Date.now });
+  await http.register(offlineRoutes(offline, service, media, deps.now ?? Date.now));
+  await http.register(mediaRoutes(media, deps.tokens, deps.now ?? Date.now));
   await http.register(websocket, { options: { maxPayload: realtime.maxPayloadBytes } });
   await http.register(socketRoutes({
     store: deps.store,
@@ -206,9 +233,14 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     presence,
     metrics,
     options: realtime,
+    queuePresence,
   }));
+  // ---- Listening parties (issue 6; src/party/): REST /parties/* and WS /ws/party/{partyId}.
+  // After the websocket plugin; the party store uses the store's own connection (006_party.sql).
+  await http.register(partyRoutes({ store: deps.store, queues: service, bus, metrics, realtime, now: deps.now, newId: deps.newId }));
   http.get('/asyncapi.json', { config: pub, schema: { hide: true } }, async () => asyncApiDocument());
   http.addHook('onClose', async () => {
+    queuePresence.close();
     await bus.close();
   });
   return {

@@ -10,6 +10,10 @@ export interface Limits {
   tracksPerAdd: number;
   /** Events one page of GET /queues/{id}/events may return. */
   eventsPerPage: number;
+  /** Tracks one user other than the owner may add to one queue per minute (collaborative queues). */
+  addsPerMinute: number;
+  /** Collaborators one queue may have besides its owner. */
+  collaboratorsPerQueue: number;
 }
 
 export interface RealtimeConfig {
@@ -21,6 +25,34 @@ export interface RealtimeConfig {
   maxMessagesPerSecond: number;
   /** Largest message a client may send. */
   maxPayloadBytes: number;
+}
+
+/** Signed download URLs for offline play (GET /queues/{id}/offline, docs/OFFLINE.md). */
+export interface MediaConfig {
+  /** Where the operator's media server or CDN serves `/tracks/{trackId}`; no trailing slash. */
+  baseUrl: string;
+  /** HMAC key of the URLs; null = derived from the admin key (see src/media/signing.ts). */
+  signingKey: string | null;
+  /** How long a signed URL stays valid. */
+  urlTtlSeconds: number;
+}
+
+export const DEFAULT_MEDIA: MediaConfig = {
+  baseUrl: 'http://127.0.0.1:8080/media',
+  signingKey: null,
+  urlTtlSeconds: 7 * 24 * 3600,
+};
+
+function baseUrl(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
+  const raw = env[name] || fallback;
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new Error(`${name} must be an absolute http(s) URL, got "${raw}"`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`${name} must be an http(s) URL, got "${raw}"`);
+  return raw.replace(/\/+$/, '');
 }
 
 export interface Config {
@@ -38,6 +70,7 @@ export interface Config {
   logLevel: string;
   limits: Limits;
   realtime: RealtimeConfig;
+  media: MediaConfig;
 }
 
 export const DEFAULT_REALTIME: RealtimeConfig = {
@@ -53,6 +86,8 @@ export const DEFAULT_LIMITS: Limits = {
   itemsPerQueue: 10_000,
   tracksPerAdd: 500,
   eventsPerPage: 1000,
+  addsPerMinute: 120,
+  collaboratorsPerQueue: 1000,
 };
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
@@ -79,6 +114,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       itemsPerQueue: int(env, 'LIMIT_ITEMS_PER_QUEUE', DEFAULT_LIMITS.itemsPerQueue, 1),
       tracksPerAdd: DEFAULT_LIMITS.tracksPerAdd,
       eventsPerPage: DEFAULT_LIMITS.eventsPerPage,
+      addsPerMinute: int(env, 'LIMIT_ADDS_PER_MINUTE', DEFAULT_LIMITS.addsPerMinute, 1),
+      collaboratorsPerQueue: int(env, 'LIMIT_COLLABORATORS_PER_QUEUE', DEFAULT_LIMITS.collaboratorsPerQueue, 1),
     },
     realtime: {
       replayCap: int(env, 'WS_REPLAY_CAP', DEFAULT_REALTIME.replayCap, 0),
@@ -86,6 +123,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       heartbeatMs: int(env, 'WS_HEARTBEAT_MS', DEFAULT_REALTIME.heartbeatMs, 100),
       maxMessagesPerSecond: int(env, 'WS_MAX_MESSAGES_PER_SECOND', DEFAULT_REALTIME.maxMessagesPerSecond, 1),
       maxPayloadBytes: DEFAULT_REALTIME.maxPayloadBytes,
+    },
+    media: {
+      baseUrl: baseUrl(env, 'MEDIA_BASE_URL', DEFAULT_MEDIA.baseUrl),
+      signingKey: env.MEDIA_SIGNING_KEY || null,
+      urlTtlSeconds: int(env, 'MEDIA_URL_TTL_SECONDS', DEFAULT_MEDIA.urlTtlSeconds, 1),
     },
   };
 }

@@ -8,6 +8,7 @@ import type { Bus } from './realtime/bus.ts';
 import { RedisPresence, type Presence } from './realtime/presence.ts';
 import { RedisBus } from './realtime/redis-bus.ts';
 import { describeStore, openStore } from './store/index.ts';
+import { resolveMediaSettings } from './media/signing.ts';
 
 export function redactToken(url: string | undefined): string | undefined {
   return url?.replace(/([?&]token=)[^&]*/gi, '$1***');
@@ -41,6 +42,7 @@ export async function serve(config: Config): Promise<void> {
     tokens,
     limits: config.limits,
     realtime: config.realtime,
+    media: resolveMediaSettings(config.media, admin.key),
     tokenTtlSeconds: config.tokenTtlSeconds,
     logger,
     bus,

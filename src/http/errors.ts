@@ -62,6 +62,8 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (known) {
       const status = err instanceof AppError ? statusOf[known.kind] : (fromFastifyStatus(err) ?? statusOf[known.kind]);
       if (known.kind === 'unauthorized') reply.header('www-authenticate', 'Bearer');
+      // A refused WebSocket upgrade has no use for its connection afterwards.
+      if (request.headers.upgrade) reply.header('connection', 'close');
       return reply.status(status).send(errorBody(known.code, known.message, known.details));
     }
     request.log.error({ err }, 'unhandled error');

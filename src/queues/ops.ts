@@ -33,6 +33,27 @@ export const queueOps: Record<string, Op> = {
   set_current: { schema: S.CurrentBody, command: (a) => ({ type: 'set_current', itemId: a.itemId }) },
   next: { schema: S.NextBody, command: (a) => ({ type: 'next', reason: a.reason }) },
   previous: { schema: S.PreviousBody, command: () => ({ type: 'previous' }) },
+  update_queue: { schema: S.UpdateQueueBody, command: (a) => ({ type: 'update_queue', name: a.name, metadata: a.metadata }) },
+  delete_queue: { schema: S.EmptyWriteBody, command: () => ({ type: 'delete_queue' }) },
+  // Collaboration ([CO1]-[CO10]): the same bodies as the REST routes.
+  vote_item: {
+    schema: Type.Composite([ItemArgs(), S.VoteBody], { additionalProperties: false }),
+    command: (a) => ({ type: 'vote_item', itemId: a.itemId, vote: a.vote }),
+  },
+  add_collaborator: { schema: S.AddCollaboratorBody, command: (a) => ({ type: 'add_collaborator', userId: a.userId, role: a.permissionLevel }) },
+  set_collaborator_role: {
+    schema: S.AddCollaboratorBody,
+    command: (a) => ({ type: 'set_collaborator_role', userId: a.userId, role: a.permissionLevel }),
+  },
+  remove_collaborator: {
+    schema: Type.Object({ userId: S.UserId, ...MutationFields }, { additionalProperties: false }),
+    command: (a) => ({ type: 'remove_collaborator', userId: a.userId }),
+  },
+  leave_queue: { schema: S.EmptyWriteBody, command: () => ({ type: 'leave_queue' }) },
+  join_queue: { schema: S.EmptyWriteBody, command: () => ({ type: 'join_queue', role: 'viewer', via: 'public' }) },
+  transfer_ownership: { schema: S.TransferBody, command: (a) => ({ type: 'transfer_ownership', userId: a.userId }) },
+  set_visibility: { schema: S.VisibilityBody, command: (a) => ({ type: 'set_visibility', isPublic: a.isPublic }) },
+  update_settings: { schema: S.SettingsBody, command: (a) => ({ type: 'update_settings', fairOrder: a.fairOrder, voteOrder: a.voteOrder }) },
 };
 
 const validators = new Map<string, ValidateFunction>();

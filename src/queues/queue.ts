@@ -15,6 +15,34 @@ export interface QueueItem {
   key: string;
   /** Order key in the shuffled play order; set only while shuffle is on. */
   shuffleKey?: string;
+  /** Collaborators' votes, in the order cast; absent until the first vote. */
+  votes?: ItemVote[];
+}
+
+export interface ItemVote {
+  userId: string;
+  vote: 1 | -1;
+}
+
+/** Roles a collaborator can hold; the owner is `ownerId`, never in `collaborators`. */
+export const COLLABORATOR_ROLES = ['admin', 'contributor', 'viewer'] as const;
+export type CollaboratorRole = (typeof COLLABORATOR_ROLES)[number];
+/** How a collaborator came in: named at creation, added by an owner/admin, an invite code, a public queue. */
+export const JOIN_VIA = ['created', 'added', 'invite', 'public', 'transfer'] as const;
+export type JoinVia = (typeof JOIN_VIA)[number];
+
+export interface Collaborator {
+  userId: string;
+  role: CollaboratorRole;
+  via: JoinVia;
+  joinedAt: string;
+}
+
+export interface QueueSettings {
+  /** Adds without a placement interleave contributors round-robin in the upcoming items. */
+  fairOrder: boolean;
+  /** Upcoming items are ordered by vote score (highest first). */
+  voteOrder: boolean;
 }
 
 export interface PlayedEntry {
@@ -41,9 +69,17 @@ export interface QueueState {
   history: PlayedEntry[];
   metadata: Record<string, unknown>;
   deleted: boolean;
+  /** Everyone but the owner who may use the queue, in join order. */
+  collaborators: Collaborator[];
+  /** Public queues are readable by any user (as a viewer) and joinable as a viewer. */
+  isPublic: boolean;
+  settings: QueueSettings;
+  /** Ids of items removed lately (most recent last, at most GONE_LIMIT): a later reference is a conflict, not a 404. */
+  goneItemIds: string[];
 }
 
 export const HISTORY_LIMIT = 100;
+export const GONE_LIMIT = 500;
 
 export type CurrentChangeReason = 'set' | 'next' | 'previous' | 'repeat' | 'end_of_queue';
 
@@ -59,12 +95,26 @@ export interface QueueEventData {
   current_item_changed: { itemId: string | null; previousItemId: string | null; reason: CurrentChangeReason };
   queue_updated: { name?: string; metadata?: Record<string, unknown> };
   queue_deleted: Record<string, never>;
+  collaborator_joined: { userId: string; role: CollaboratorRole; via: JoinVia };
+  collaborator_left: { userId: string; reason: 'removed' | 'left' };
+  permission_changed: { userId: string; role: CollaboratorRole };
+  ownership_transferred: { fromUserId: string; toUserId: string };
+  visibility_changed: { isPublic: boolean };
+  queue_settings_changed: { fairOrder?: boolean; voteOrder?: boolean };
+  item_voted: { itemId: string; userId: string; vote: 1 | -1 | 0 };
 }
 export type QueueEventType = keyof QueueEventData;
 export const QUEUE_EVENT_TYPES: QueueEventType[] = [
   'queue_created', 'item_added', 'item_removed', 'item_moved', 'queue_cleared',
   'shuffle_changed', 'repeat_changed', 'current_item_changed', 'queue_updated', 'queue_deleted',
+  'collaborator_joined', 'collaborator_left', 'permission_changed', 'ownership_transferred', 'visibility_changed',
+  'queue_settings_changed', 'item_voted',
 ];
+
+/** Events after which who may use the queue (and so the member index) may differ. */
+export const ACCESS_EVENT_TYPES: ReadonlySet<QueueEventType> = new Set([
+  'queue_created', 'collaborator_joined', 'collaborator_left', 'permission_changed', 'ownership_transferred', 'visibility_changed', 'queue_deleted',
+]);
 
 /** An event as decided by the domain, before the store gives it a sequence number. */
 export type QueueEventBody = { [K in QueueEventType]: { type: K; data: QueueEventData[K] } }[QueueEventType];
@@ -78,11 +128,54 @@ export type QueueEvent = QueueEventBody & {
   timestamp: string;
 };
 
+export const DEFAULT_SETTINGS: QueueSettings = { fairOrder: false, voteOrder: false };
+
 export function initialState(queueId: string): QueueState {
   return {
     id: queueId, type: 'user', name: '', ownerId: '', createdAt: '', updatedAt: '', version: 0,
     items: [], currentItemId: null, shuffle: false, repeat: 'off', history: [], metadata: {}, deleted: false,
+    collaborators: [], isPublic: false, settings: { ...DEFAULT_SETTINGS }, goneItemIds: [],
   };
+}
+
+/**
+ * A state as stored, brought up to the current shape: projections written before
+ * collaboration have no collaborators, visibility, settings or removed ids. Returns
+ * the same object when nothing is missing.
+ */
+export function upgradeState(state: QueueState): QueueState {
+  const s = state as Partial<QueueState> & QueueState;
+  if (s.collaborators !== undefined && s.isPublic !== undefined && s.settings !== undefined && s.goneItemIds !== undefined) return state;
+  return {
+    ...state,
+    collaborators: s.collaborators ?? [],
+    isPublic: s.isPublic ?? false,
+    settings: { ...DEFAULT_SETTINGS, ...(s.settings ?? {}) },
+    goneItemIds: s.goneItemIds ?? [],
+  };
+}
+
+/** The collaborator entry of a user, or undefined (the owner has none). */
+export function collaboratorOf(state: QueueState, userId: string): Collaborator | undefined {
+  return state.collaborators.find((c) => c.userId === userId);
+}
+
+/** Sum of an item's votes. */
+export function scoreOf(item: QueueItem): number {
+  let n = 0;
+  for (const v of item.votes ?? []) n += v.vote;
+  return n;
+}
+
+/** Everyone with a role on the queue, owner first: the rows of the member index. */
+export function membersOf(state: QueueState): { userId: string; role: 'owner' | CollaboratorRole }[] {
+  if (state.version === 0) return [];
+  return [{ userId: state.ownerId, role: 'owner' as const }, ...state.collaborators.map((c) => ({ userId: c.userId, role: c.role }))];
+}
+
+function remember(gone: string[], ids: string[]): string[] {
+  const out = [...gone, ...ids];
+  return out.length > GONE_LIMIT ? out.slice(out.length - GONE_LIMIT) : out;
 }
 
 export function activeKey(item: QueueItem, shuffle: boolean): string {
@@ -100,7 +193,7 @@ export function sortItems(items: QueueItem[], shuffle: boolean): QueueItem[] {
 
 /** Fold one event into the state. Returns a new state; the input is not mutated. */
 export function evolve(state: QueueState, event: QueueEvent): QueueState {
-  const s: QueueState = { ...state, version: event.sequenceNumber, updatedAt: event.timestamp };
+  const s: QueueState = { ...upgradeState(state), version: event.sequenceNumber, updatedAt: event.timestamp };
   switch (event.type) {
     case 'queue_created':
       return { ...s, name: event.data.name, type: event.data.type, ownerId: event.data.ownerId, metadata: event.data.metadata, createdAt: event.timestamp };
@@ -114,6 +207,7 @@ export function evolve(state: QueueState, event: QueueEvent): QueueState {
         ...s,
         items: s.items.filter((i) => i.itemId !== event.data.itemId),
         currentItemId: s.currentItemId === event.data.itemId ? null : s.currentItemId,
+        goneItemIds: remember(s.goneItemIds, [event.data.itemId]),
       };
     case 'item_moved': {
       const items = s.items.map((i) => {
@@ -131,6 +225,7 @@ export function evolve(state: QueueState, event: QueueEvent): QueueState {
         ...s,
         items: s.items.filter((i) => !gone.has(i.itemId)),
         currentItemId: s.currentItemId !== null && gone.has(s.currentItemId) ? null : s.currentItemId,
+        goneItemIds: remember(s.goneItemIds, event.data.itemIds),
       };
     }
     case 'shuffle_changed': {
@@ -159,6 +254,42 @@ export function evolve(state: QueueState, event: QueueEvent): QueueState {
       };
     case 'queue_deleted':
       return { ...s, deleted: true };
+    case 'collaborator_joined': {
+      const { userId, role, via } = event.data;
+      const rest = s.collaborators.filter((c) => c.userId !== userId);
+      return { ...s, collaborators: [...rest, { userId, role, via, joinedAt: event.timestamp }] };
+    }
+    case 'collaborator_left':
+      return { ...s, collaborators: s.collaborators.filter((c) => c.userId !== event.data.userId) };
+    case 'permission_changed':
+      return { ...s, collaborators: s.collaborators.map((c) => (c.userId === event.data.userId ? { ...c, role: event.data.role } : c)) };
+    case 'ownership_transferred': {
+      // The new owner leaves the collaborator list; the previous owner stays on as an admin.
+      const { fromUserId, toUserId } = event.data;
+      const rest = s.collaborators.filter((c) => c.userId !== toUserId && c.userId !== fromUserId);
+      return { ...s, ownerId: toUserId, collaborators: [...rest, { userId: fromUserId, role: 'admin', via: 'transfer', joinedAt: event.timestamp }] };
+    }
+    case 'visibility_changed':
+      return { ...s, isPublic: event.data.isPublic };
+    case 'queue_settings_changed':
+      return {
+        ...s,
+        settings: {
+          fairOrder: event.data.fairOrder ?? s.settings.fairOrder,
+          voteOrder: event.data.voteOrder ?? s.settings.voteOrder,
+        },
+      };
+    case 'item_voted': {
+      const { itemId, userId, vote } = event.data;
+      const items = s.items.map((i) => {
+        if (i.itemId !== itemId) return i;
+        const others = (i.votes ?? []).filter((v) => v.userId !== userId);
+        const votes = vote === 0 ? others : [...others, { userId, vote }];
+        const { votes: _old, ...rest } = i;
+        return votes.length > 0 ? { ...rest, votes } : rest;
+      });
+      return { ...s, items };
+    }
     default: {
       const _exhaustive: never = event;
       return _exhaustive;
@@ -184,17 +315,25 @@ export interface QueueView {
   repeat: RepeatMode;
   history: PlayedEntry[];
   metadata: Record<string, unknown>;
+  isPublic: boolean;
+  settings: QueueSettings;
+  collaborators: Collaborator[];
+  /** The items that have votes, in play order, with their score. */
+  votes: { itemId: string; score: number; votes: ItemVote[] }[];
   createdAt: string;
   updatedAt: string;
 }
 
-export function toView(s: QueueState): QueueView {
+export function toView(state: QueueState): QueueView {
+  const s = upgradeState(state);
   const idx = s.currentItemId === null ? -1 : s.items.findIndex((i) => i.itemId === s.currentItemId);
   return {
     id: s.id, name: s.name, type: s.type, ownerId: s.ownerId, version: s.version,
     items: s.items.map((i) => ({ itemId: i.itemId, trackId: i.trackId, addedBy: i.addedBy, addedAt: i.addedAt })),
     currentItemId: s.currentItemId, currentIndex: idx < 0 ? null : idx,
     shuffle: s.shuffle, repeat: s.repeat, history: s.history, metadata: s.metadata,
+    isPublic: s.isPublic, settings: s.settings, collaborators: s.collaborators,
+    votes: s.items.filter((i) => i.votes?.length).map((i) => ({ itemId: i.itemId, score: scoreOf(i), votes: i.votes! })),
     createdAt: s.createdAt, updatedAt: s.updatedAt,
   };
 }

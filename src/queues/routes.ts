@@ -9,10 +9,10 @@ import { toView } from './queue.ts';
 import * as S from './schemas.ts';
 import { fingerprint, type Actor, type QueueService, type WriteOptions, type WriteResult } from './service.ts';
 
-const actor = (r: FastifyRequest): Actor => ({ userId: r.userId, deviceId: r.deviceId });
+export const actor = (r: FastifyRequest): Actor => ({ userId: r.userId, deviceId: r.deviceId });
 
 /** If-Match / expectedVersion and Idempotency-Key / mutationId, whichever the client used. */
-function writeOptions(r: FastifyRequest): WriteOptions {
+export function writeOptions(r: FastifyRequest): WriteOptions {
   const body = (r.body ?? {}) as { expectedVersion?: number; mutationId?: string };
   const header = r.headers['if-match'];
   let fromHeader: number | undefined;
@@ -34,14 +34,14 @@ function writeOptions(r: FastifyRequest): WriteOptions {
 }
 
 /** Status and headers go on the reply; the body is returned for the response schema to serialise. */
-function send(reply: FastifyReply, result: WriteResult): WriteResult['body'] {
+export function send(reply: FastifyReply, result: WriteResult): WriteResult['body'] {
   reply.header('etag', `"${result.body.queue.version}"`);
   if (result.replayed) reply.header('idempotent-replayed', 'true');
   reply.status(result.status);
   return result.body;
 }
 
-const write = { headers: WriteHeaders, response: { 200: S.WriteResponse, ...errors(409, 413, 422) } };
+export const write = { headers: WriteHeaders, response: { 200: S.WriteResponse, ...errors(409, 413, 422, 429) } };
 
 export function queueRoutes(service: QueueService): FastifyPluginAsyncTypebox {
   return async (app) => {

@@ -3,7 +3,8 @@ import { Type, type TLiteral } from '@sinclair/typebox';
 import { DEFAULT_LIMITS } from '../config.ts';
 import { MutationFields } from '../http/schemas.ts';
 import { MAX_TRACK_ID_LENGTH } from './decide.ts';
-import { QUEUE_EVENT_TYPES, QUEUE_TYPES, REPEAT_MODES } from './queue.ts';
+import { COLLABORATOR_ROLES, JOIN_VIA, QUEUE_EVENT_TYPES, QUEUE_TYPES, REPEAT_MODES } from './queue.ts';
+import { USER_ID_PATTERN } from '../auth/tokens.ts';
 
 const literalUnion = <T extends string>(values: readonly T[], description?: string) =>
   Type.Union(values.map((v) => Type.Literal(v)) as TLiteral<T>[], description ? { description } : {});
@@ -49,10 +50,33 @@ export const QueueSchema = Type.Object(
       description: 'Items played before, most recent last (at most 100)',
     }),
     metadata: Metadata,
+    isPublic: Type.Boolean({ description: 'Readable by any user (as a viewer) and joinable as a viewer' }),
+    settings: Type.Object({
+      fairOrder: Type.Boolean({ description: "Adds without a placement interleave contributors' tracks round-robin" }),
+      voteOrder: Type.Boolean({ description: 'Upcoming items are ordered by vote score' }),
+    }),
+    collaborators: Type.Array(Type.Ref('Collaborator'), { description: 'Everyone but the owner, in join order' }),
+    votes: Type.Array(
+      Type.Object({ itemId: Type.String(), score: Type.Integer(), votes: Type.Array(Type.Object({ userId: Type.String(), vote: Type.Integer() })) }),
+      { description: 'Items that have votes, in play order' },
+    ),
     createdAt: Type.String({ format: 'date-time' }),
     updatedAt: Type.String({ format: 'date-time' }),
   },
   { $id: 'Queue' },
+);
+
+export const UserId = Type.String({ pattern: USER_ID_PATTERN, description: 'A user id, as in tokens' });
+export const CollaboratorRoleSchema = literalUnion(COLLABORATOR_ROLES, 'admin: manage contributors and viewers, edit, control; contributor: add, remove/move own additions, vote; viewer: read');
+
+export const CollaboratorSchema = Type.Object(
+  {
+    userId: Type.String(),
+    role: CollaboratorRoleSchema,
+    via: literalUnion(JOIN_VIA, 'How they joined'),
+    joinedAt: Type.String({ format: 'date-time' }),
+  },
+  { $id: 'Collaborator' },
 );
 
 export const EventSchema = Type.Object(
@@ -126,6 +150,7 @@ export const ListResponse = Type.Object({
     Type.Object({
       id: Type.String(), name: Type.String(), type: Type.String(), ownerId: Type.String(),
       version: Type.Integer(), itemCount: Type.Integer(), updatedAt: Type.String(),
+      role: Type.String({ description: "The caller's role: owner, admin, contributor or viewer" }),
     }),
   ),
   nextCursor: Type.Union([Type.String(), Type.Null()]),
@@ -141,4 +166,68 @@ export const EventsResponse = Type.Object({
   version: Type.Integer({ description: 'The queue version now' }),
   nextSince: Type.Integer({ description: 'Pass as since to read the next page' }),
   hasMore: Type.Boolean(),
+});
+
+// ---- collaboration (docs/SPEC.md [CO1]...) ----
+
+export const CreateCollaborativeBody = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 200 }),
+    tracks: Type.Optional(Tracks),
+    isPublic: Type.Optional(Type.Boolean({ default: false })),
+    collaborators: Type.Optional(Type.Array(UserId, { maxItems: DEFAULT_LIMITS.collaboratorsPerQueue, description: 'User ids added as contributors' })),
+    metadata: Type.Optional(Metadata),
+    mutationId: MutationFields.mutationId,
+  },
+  { additionalProperties: false },
+);
+
+export const UserParams = Type.Object({ queueId: Id, userId: UserId });
+
+export const AddCollaboratorBody = Type.Object(
+  { userId: UserId, permissionLevel: CollaboratorRoleSchema, ...MutationFields },
+  { additionalProperties: false },
+);
+export const SetRoleBody = Type.Object({ permissionLevel: CollaboratorRoleSchema, ...MutationFields }, { additionalProperties: false });
+export const EmptyWriteBody = Type.Object({ ...MutationFields }, { additionalProperties: false });
+export const TransferBody = Type.Object({ userId: UserId, ...MutationFields }, { additionalProperties: false });
+export const VisibilityBody = Type.Object({ isPublic: Type.Boolean(), ...MutationFields }, { additionalProperties: false });
+export const SettingsBody = Type.Object(
+  { fairOrder: Type.Optional(Type.Boolean()), voteOrder: Type.Optional(Type.Boolean()), ...MutationFields },
+  { additionalProperties: false },
+);
+export const VoteBody = Type.Object(
+  { vote: Type.Union([Type.Literal(1), Type.Literal(-1), Type.Literal(0)], { description: '1 up, -1 down, 0 take the vote back' }), ...MutationFields },
+  { additionalProperties: false },
+);
+
+export const CollaboratorsResponse = Type.Object({
+  ownerId: Type.String(),
+  isPublic: Type.Boolean(),
+  yourRole: Type.String({ description: 'owner, admin, contributor or viewer (public queues: viewer for anyone)' }),
+  collaborators: Type.Array(Type.Ref('Collaborator')),
+  version: Type.Integer(),
+});
+
+export const HistoryQuery = Type.Object({
+  before: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_SEQUENCE, description: 'Entries with a sequence number below this; default: the newest' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+});
+
+export const HistoryResponse = Type.Object({
+  entries: Type.Array(
+    Type.Object({
+      sequenceNumber: Type.Integer(),
+      action: Type.String({ description: 'add_track, remove_track, reorder, clear, or the event type' }),
+      userId: Type.String({ description: 'Who did it' }),
+      deviceId: Type.Union([Type.String(), Type.Null()]),
+      timestamp: Type.String({ format: 'date-time' }),
+      itemId: Type.Union([Type.String(), Type.Null()]),
+      trackId: Type.Union([Type.String(), Type.Null()]),
+      data: Type.Record(Type.String(), Type.Unknown()),
+    }),
+    { description: 'Newest first' },
+  ),
+  version: Type.Integer(),
+  nextBefore: Type.Union([Type.Integer(), Type.Null()], { description: 'Pass as before for the next (older) page; null at the start' }),
 });

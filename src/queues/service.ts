@@ -5,8 +5,19 @@ import { createHash } from 'node:crypto';
 import { AppError, conflict, invalid, notFound, VersionConflictError } from '../errors.ts';
 import { decodeCursor, IdempotencyConflict, type NewEvent, type Page, type QueueSummary, type Store } from '../store/port.ts';
 import { decide, type QueueCommand } from './decide.ts';
-import { can, roleOf, type QueueAction } from './permissions.ts';
-import { evolve, initialState, toView, type QueueEvent, type QueueState, type QueueType, type QueueView } from './queue.ts';
+import { can, memberRole, roleOf, type QueueAction, type Role } from './permissions.ts';
+import {
+  evolve,
+  initialState,
+  toView,
+  upgradeState,
+  type Collaborator,
+  type CollaboratorRole,
+  type QueueEvent,
+  type QueueState,
+  type QueueType,
+  type QueueView,
+} from './queue.ts';
 
 export interface Actor {
   userId: string;
@@ -35,26 +46,65 @@ export interface ServiceDeps {
   newId: () => string;
   random: () => number;
   maxItemsPerQueue: number;
+  /** Tracks one user other than the owner may add to one queue per minute ([CO9]). */
+  addsPerMinute?: number;
+  /** Collaborators one queue may have besides its owner ([CO9]). */
+  maxCollaborators?: number;
 }
+
+/** One line of GET /queues/{id}/history: who did what, when (the seed's queue_modifications). */
+export interface HistoryEntry {
+  sequenceNumber: number;
+  action: string;
+  userId: string;
+  deviceId: string | null;
+  timestamp: string;
+  itemId: string | null;
+  trackId: string | null;
+  data: Record<string, unknown>;
+}
+
+/** The seed's action names for the item events; every other event is named by its type. */
+const historyAction: Partial<Record<QueueEvent['type'], string>> = {
+  item_added: 'add_track', item_removed: 'remove_track', item_moved: 'reorder', queue_cleared: 'clear',
+};
 
 export type CommittedListener = (queueId: string, events: QueueEvent[], state: QueueState) => void;
 
 /** Attempts of a write without an expected version when other instances keep appending first. */
 const MAX_ATTEMPTS = 30;
+/** Queue states kept in memory for the next write (see QueueService.recent). */
+const RECENT_STATES = 256;
 
 export function fingerprint(...parts: unknown[]): string {
   return createHash('sha256').update(JSON.stringify(parts)).digest('base64url');
 }
 
+/**
+ * The action of the permission matrix each command needs ([CO1]). Finer rules (own
+ * additions, which roles an admin may manage) are decided with the role in decide.ts.
+ */
 const actionOf: Record<QueueCommand['type'], QueueAction> = {
-  create_queue: 'edit', add_tracks: 'edit', remove_items: 'edit', move_item: 'edit', clear: 'edit',
+  create_queue: 'add', add_tracks: 'add', remove_items: 'edit_own', move_item: 'edit_own', clear: 'edit_any',
   set_shuffle: 'control', set_repeat: 'control', set_current: 'control', next: 'control', previous: 'control',
-  update_queue: 'edit', delete_queue: 'delete',
+  update_queue: 'rename', delete_queue: 'delete', vote_item: 'vote',
+  add_collaborator: 'manage_members', set_collaborator_role: 'manage_members', remove_collaborator: 'manage_members',
+  leave_queue: 'read', join_queue: 'read', transfer_ownership: 'transfer', set_visibility: 'visibility', update_settings: 'settings',
 };
+
+function actionFor(cmd: QueueCommand, actor: Actor): QueueAction {
+  // Removing yourself is leaving, which any collaborator may do.
+  if (cmd.type === 'remove_collaborator' && cmd.userId === actor.userId) return 'read';
+  return actionOf[cmd.type];
+}
+
+const queueNotFound = (queueId: string) => notFound('queue_not_found', 'queue not found', { queueId });
 
 export class QueueService {
   private readonly tails = new Map<string, Promise<unknown>>();
   private readonly listeners: CommittedListener[] = [];
+  /** Queue states this process appended last: a hot queue's next write need not read its projection. */
+  private readonly recent = new Map<string, QueueState>();
 
   constructor(private readonly deps: ServiceDeps) {}
 
@@ -62,35 +112,90 @@ export class QueueService {
     this.listeners.push(listener);
   }
 
-  async create(actor: Actor, input: { name: string; type?: QueueType; tracks?: string[]; metadata?: Record<string, unknown> }, opts: WriteOptions = {}): Promise<WriteResult> {
-    const cmd: QueueCommand = { type: 'create_queue', name: input.name, queueType: input.type ?? 'user', tracks: input.tracks ?? [], metadata: input.metadata ?? {} };
+  async create(
+    actor: Actor,
+    input: { name: string; type?: QueueType; tracks?: string[]; metadata?: Record<string, unknown>; isPublic?: boolean; collaborators?: string[] },
+    opts: WriteOptions = {},
+  ): Promise<WriteResult> {
+    const cmd: QueueCommand = {
+      type: 'create_queue', name: input.name, queueType: input.type ?? 'user', tracks: input.tracks ?? [], metadata: input.metadata ?? {},
+      ...(input.isPublic ? { isPublic: true } : {}),
+      ...(input.collaborators?.length ? { collaborators: input.collaborators } : {}),
+    };
     return this.write(actor, this.deps.newId(), cmd, opts, 201);
   }
 
   async execute(actor: Actor, queueId: string, cmd: QueueCommand, opts: WriteOptions = {}): Promise<WriteResult> {
+    // Joining with an invite's role is only for joinWithInvite, after the code was checked.
+    if (cmd.type === 'join_queue' && cmd.via !== 'public') throw invalid('invalid_join', 'join a queue with an invite code through POST /invites/{code}/accept');
     return this.write(actor, queueId, cmd, opts, 200);
+  }
+
+  /** [CO5] Joins with a role an invite code granted; the caller (the invite feature) has checked the code. */
+  async joinWithInvite(actor: Actor, queueId: string, role: CollaboratorRole, opts: WriteOptions = {}): Promise<WriteResult> {
+    return this.write(actor, queueId, { type: 'join_queue', role, via: 'invite' }, opts, 200, true);
+  }
+
+  private async load(queueId: string): Promise<QueueState | null> {
+    const state = await this.deps.store.loadQueue(queueId);
+    return state ? upgradeState(state) : null;
+  }
+
+  /**
+   * The queue and the actor's role when the actor may do `action` to it: 404 when the actor
+   * may not even read it (strangers never learn that it exists), 403 when the role lacks it.
+   */
+  async authorize(actor: Actor, queueId: string, action: QueueAction): Promise<{ state: QueueState; role: Role }> {
+    const state = await this.load(queueId);
+    const role = state && !state.deleted ? roleOf(state, actor.userId) : null;
+    if (!state || state.deleted || !can(role, 'read')) throw queueNotFound(queueId);
+    if (!can(role, action)) throw new AppError('forbidden', 'forbidden', `your role (${role}) may not ${action.replace('_', ' ')} on this queue`, { role, action });
+    return { state, role: role! };
   }
 
   /** A queue the actor may read, or 404 (strangers never learn that it exists). */
   async get(actor: Actor, queueId: string): Promise<QueueState> {
-    const state = await this.deps.store.loadQueue(queueId);
-    if (!state || state.deleted || !can(roleOf(state, actor.userId), 'read')) throw notFound('queue_not_found', 'queue not found', { queueId });
-    return state;
+    return (await this.authorize(actor, queueId, 'read')).state;
   }
 
-  async list(actor: Actor, limit: number, cursor: string | null): Promise<Page<QueueSummary>> {
+  /** Queues the actor owns or collaborates on, with the actor's role ([CO4]). */
+  async list(actor: Actor, limit: number, cursor: string | null): Promise<Page<QueueSummary & { role: string }>> {
     if (cursor !== null && decodeCursor(cursor) === null) throw invalid('invalid_cursor', 'cursor is not one this service gave out', { cursor });
-    return this.deps.store.listQueues(actor.userId, limit, cursor);
+    return this.deps.store.listMemberQueues(actor.userId, limit, cursor);
   }
 
   async events(actor: Actor, queueId: string, since: number, limit: number): Promise<{ events: QueueEvent[]; version: number }> {
-    // Deleted queues keep their log readable by the owner: it is the audit trail.
-    const state = await this.deps.store.loadQueue(queueId);
-    if (!state || !can(roleOf(state, actor.userId), 'read')) throw notFound('queue_not_found', 'queue not found', { queueId });
+    // Deleted queues keep their log readable by their members: it is the audit trail.
+    const state = await this.load(queueId);
+    if (!state || !can(state.deleted ? memberRole(state, actor.userId) : roleOf(state, actor.userId), 'read')) throw queueNotFound(queueId);
     return { events: await this.deps.store.readEvents(queueId, since, limit), version: state.version };
   }
 
-  private async write(actor: Actor, queueId: string, cmd: QueueCommand, opts: WriteOptions, okStatus: number): Promise<WriteResult> {
+  /** [CO6] Who did what, when: the event log newest first, `limit` events before sequence number `before`. */
+  async history(actor: Actor, queueId: string, before: number | null, limit: number): Promise<{ entries: HistoryEntry[]; version: number; nextBefore: number | null }> {
+    const { version } = await this.events(actor, queueId, 0, 0);
+    const end = Math.min(before ?? version + 1, version + 1); // exclusive
+    const after = Math.max(0, end - 1 - limit);
+    const events = end - 1 > after ? await this.deps.store.readEvents(queueId, after, end - 1 - after) : [];
+    const entries = events.reverse().map((e): HistoryEntry => {
+      const data = e.data as Record<string, unknown>;
+      return {
+        sequenceNumber: e.sequenceNumber, action: historyAction[e.type] ?? e.type, userId: e.userId, deviceId: e.deviceId, timestamp: e.timestamp,
+        itemId: typeof data.itemId === 'string' ? data.itemId : null,
+        trackId: typeof data.trackId === 'string' ? data.trackId : null,
+        data,
+      };
+    });
+    return { entries, version, nextBefore: after > 0 ? after + 1 : null };
+  }
+
+  /** The owner and the collaborators, and the caller's own role. */
+  async collaborators(actor: Actor, queueId: string): Promise<{ ownerId: string; isPublic: boolean; yourRole: Role; collaborators: Collaborator[]; version: number }> {
+    const { state, role } = await this.authorize(actor, queueId, 'read');
+    return { ownerId: state.ownerId, isPublic: state.isPublic, yourRole: role, collaborators: state.collaborators, version: state.version };
+  }
+
+  private async write(actor: Actor, queueId: string, cmd: QueueCommand, opts: WriteOptions, okStatus: number, byInvite = false): Promise<WriteResult> {
     const { store } = this.deps;
     if (opts.idempotencyKey) {
       const seen = await this.replay(actor, opts);
@@ -98,19 +203,38 @@ export class QueueService {
     }
     const result = await this.serial(queueId, async () => {
       for (let attempt = 1; ; attempt++) {
-        const loaded = await store.loadQueue(queueId);
+        // The state this process wrote last is used as is: the append's version check catches
+        // a stale one, and a refusal decided on it is decided again on the stored state.
+        const cached = attempt === 1 && cmd.type !== 'create_queue' ? this.recent.get(queueId) : undefined;
+        const loaded = cached ?? (await this.load(queueId));
         const state = loaded ?? initialState(queueId);
-        if (cmd.type !== 'create_queue') {
-          if (!loaded || loaded.deleted) throw notFound('queue_not_found', 'queue not found', { queueId });
-          const role = roleOf(state, actor.userId);
-          if (!can(role, 'read')) throw notFound('queue_not_found', 'queue not found', { queueId });
-          if (!can(role, actionOf[cmd.type])) throw new AppError('forbidden', 'forbidden', `your role may not ${cmd.type.replace('_', ' ')}`);
+        const nowMs = this.deps.now();
+        const now = new Date(nowMs).toISOString();
+        let bodies: ReturnType<typeof decide>;
+        try {
+          let role: Role | null = 'owner';
+          if (cmd.type !== 'create_queue') {
+            // [CO1] The one place REST and socket commands are authorized.
+            if (!loaded || loaded.deleted) throw queueNotFound(queueId);
+            role = roleOf(state, actor.userId);
+            if (!byInvite) {
+              if (!can(role, 'read')) throw queueNotFound(queueId);
+              const action = actionFor(cmd, actor);
+              if (!can(role, action)) throw new AppError('forbidden', 'forbidden', `your role (${role}) may not ${cmd.type.replace(/_/g, ' ')}`, { role, action });
+            }
+          }
+          if (opts.expectedVersion !== undefined && opts.expectedVersion !== state.version) {
+            throw new VersionConflictError(queueId, opts.expectedVersion, state.version);
+          }
+          bodies = decide(state, cmd, {
+            userId: actor.userId, newId: this.deps.newId, random: this.deps.random, maxItems: this.deps.maxItemsPerQueue,
+            role, time: nowMs, addsPerMinute: this.deps.addsPerMinute, maxCollaborators: this.deps.maxCollaborators,
+          });
+        } catch (err) {
+          this.recent.delete(queueId);
+          if (cached) continue;
+          throw err;
         }
-        if (opts.expectedVersion !== undefined && opts.expectedVersion !== state.version) {
-          throw new VersionConflictError(queueId, opts.expectedVersion, state.version);
-        }
-        const now = new Date(this.deps.now()).toISOString();
-        const bodies = decide(state, cmd, { userId: actor.userId, newId: this.deps.newId, random: this.deps.random, maxItems: this.deps.maxItemsPerQueue });
         const newEvents: NewEvent[] = bodies.map((b) => ({ ...b, userId: actor.userId, deviceId: actor.deviceId, timestamp: now }));
         const stored = newEvents.map((e, i) => ({ ...e, queueId, sequenceNumber: state.version + i + 1 }) as QueueEvent);
         const next = stored.reduce(evolve, state);
@@ -128,8 +252,10 @@ export class QueueService {
           // Listeners (metrics, the bus) hear of the commit before the next write to this
           // queue starts, so they see a queue's events in sequence order.
           if (stored.length > 0) for (const l of this.listeners) l(queueId, stored, next);
+          this.remember(queueId, next);
           return { status: okStatus, body, replayed: false, state: next };
         } catch (err) {
+          this.recent.delete(queueId);
           // Another instance appended first: decide again on the fresh state, unless the
           // client pinned a version (then the conflict is the answer).
           if (err instanceof VersionConflictError && opts.expectedVersion === undefined && cmd.type !== 'create_queue' && attempt < MAX_ATTEMPTS) {
@@ -148,6 +274,13 @@ export class QueueService {
       throw conflict('idempotency_conflict', 'a request with this idempotency key is being processed');
     }
     return { status: result.status, body: result.body, replayed: false };
+  }
+
+  /** Keeps the last states this process wrote, most recent last, at most RECENT_STATES. */
+  private remember(queueId: string, state: QueueState): void {
+    this.recent.delete(queueId);
+    this.recent.set(queueId, state);
+    if (this.recent.size > RECENT_STATES) this.recent.delete(this.recent.keys().next().value!);
   }
 
   private async replay(actor: Actor, opts: WriteOptions): Promise<WriteResult | null> {
@@ -170,4 +303,157 @@ export class QueueService {
     });
     return run;
   }
+
+  /**
+   * Several commands to one queue, in order, committed in ONE append (offline sync, see
+   * docs/OFFLINE.md). Each item is decided against the state left by the items before it;
+   * an item that fails is reported alone and the others still apply. Every decided item's
+   * answer is recorded under its idempotency key in the same transaction, so a retried
+   * batch is answered from the records and appends nothing. Items whose key was recorded
+   * before are answered from their record (replayed). When another writer appended first
+   * the whole batch is decided again on the fresh state. A queue that is gone or that the
+   * actor may not read fails every item that was not recorded before (nothing is written).
+   */
+  async executeMany(actor: Actor, queueId: string, items: BatchItem[], opts: BatchOptions = {}): Promise<BatchResult> {
+    const { store } = this.deps;
+    const fail = (e: AppError): BatchItemResult => ({
+      status: batchStatus[e.kind], body: { error: { code: e.code, message: e.message, details: e.details } }, replayed: false,
+    });
+    for (let round = 1; ; round++) {
+      // Answers recorded before (by an earlier try of this batch) come first.
+      const results: (BatchItemResult | null)[] = [];
+      const keys = new Set<string>();
+      for (const item of items) {
+        if (keys.has(item.idempotencyKey)) {
+          results.push(fail(invalid('duplicate_idempotency_key', 'this idempotency key appears twice in the batch', { idempotencyKey: item.idempotencyKey })));
+          continue;
+        }
+        keys.add(item.idempotencyKey);
+        const rec = await store.getIdempotency(actor.userId, item.idempotencyKey);
+        if (!rec) results.push(null);
+        else if (rec.fingerprint !== item.fingerprint) {
+          results.push(fail(new AppError('limit', 'idempotency_key_reused', 'this idempotency key was used for a different request', { idempotencyKey: item.idempotencyKey })));
+        } else results.push({ status: rec.status, body: rec.body as BatchItemResult['body'], replayed: true });
+      }
+      if (results.every((r) => r !== null)) {
+        const loaded = await this.load(queueId);
+        const readable = loaded && !loaded.deleted && can(roleOf(loaded, actor.userId), 'read');
+        return { items: results as BatchItemResult[], queue: readable ? toView(loaded) : null, events: [] };
+      }
+      const outcome = await this.serial(queueId, async () => {
+        for (let attempt = 1; ; attempt++) {
+          const loaded = await this.load(queueId);
+          if (!loaded || loaded.deleted || !can(roleOf(loaded, actor.userId), 'read')) {
+            const gone = fail(notFound('queue_not_found', 'queue not found', { queueId }));
+            return { items: results.map((r) => r ?? gone), queue: null, events: [] as QueueEvent[] };
+          }
+          if (opts.prepare) await opts.prepare(loaded);
+          const nowMs = this.deps.now();
+          const now = new Date(nowMs).toISOString();
+          let state = loaded;
+          const newEvents: NewEvent[] = [];
+          const stored: QueueEvent[] = [];
+          const decided = [...results];
+          const records: NonNullable<import('../store/port.ts').AppendInput['idempotencyMany']> = [];
+          items.forEach((item, i) => {
+            if (decided[i] !== null) return;
+            let answer: BatchItemResult;
+            try {
+              const planned = typeof item.command === 'function' ? item.command(state, decided) : { command: item.command };
+              const cmd = planned.command;
+              if (cmd.type === 'create_queue') throw invalid('unsupported_command', 'a batch cannot create a queue');
+              // Authorized as write() does ([CO1]), on the state as the batch left it.
+              const role = roleOf(state, actor.userId);
+              const action = actionFor(cmd, actor);
+              if (!can(role, action)) throw new AppError('forbidden', 'forbidden', `your role (${role}) may not ${cmd.type.replace(/_/g, ' ')}`, { role, action });
+              const bodies = decide(state, cmd, {
+                userId: actor.userId, newId: this.deps.newId, random: this.deps.random, maxItems: this.deps.maxItemsPerQueue,
+                role, time: nowMs, addsPerMinute: this.deps.addsPerMinute, maxCollaborators: this.deps.maxCollaborators,
+              });
+              const evs: NewEvent[] = bodies.map((b) => ({ ...b, userId: actor.userId, deviceId: actor.deviceId, timestamp: now }));
+              const seqd = evs.map((e, k) => ({ ...e, queueId, sequenceNumber: state.version + k + 1 }) as QueueEvent);
+              state = seqd.reduce(evolve, state);
+              newEvents.push(...evs);
+              stored.push(...seqd);
+              const body: BatchItemBody = {
+                sequenceNumbers: seqd.map((e) => e.sequenceNumber),
+                itemIds: seqd.flatMap((e) => (e.type === 'item_added' ? [e.data.itemId] : [])),
+              };
+              if (planned.note) body.note = planned.note;
+              answer = { status: 200, body, replayed: false };
+            } catch (err) {
+              if (!(err instanceof AppError)) throw err;
+              answer = fail(err);
+            }
+            decided[i] = answer;
+            records.push({ userId: actor.userId, key: item.idempotencyKey, fingerprint: item.fingerprint, response: { status: answer.status, body: answer.body } });
+          });
+          try {
+            await store.append({ queueId, expectedVersion: loaded.version, events: newEvents, state, idempotencyMany: records });
+            // As in write(): listeners hear of the commit before the next write to this queue starts.
+            if (stored.length > 0) for (const l of this.listeners) l(queueId, stored, state);
+            return { items: decided as BatchItemResult[], queue: toView(state), events: stored };
+          } catch (err) {
+            if (err instanceof VersionConflictError && attempt < MAX_ATTEMPTS) {
+              await new Promise((r) => setTimeout(r, Math.random() * Math.min(100, 2 ** attempt)));
+              continue;
+            }
+            if (err instanceof IdempotencyConflict) return null; // a concurrent try of this batch recorded first
+            throw err;
+          }
+        }
+      });
+      if (outcome !== null) return outcome;
+      if (round >= MAX_ATTEMPTS) throw conflict('idempotency_conflict', 'a batch with these idempotency keys is being processed');
+    }
+  }
 }
+
+/** What executeMany records and answers for an applied item. */
+export interface BatchItemBody {
+  /** Sequence numbers of the item's events (empty: nothing to change). */
+  sequenceNumbers: number[];
+  /** Ids of the items it added. */
+  itemIds: string[];
+  /** What the caller's plan said about how it applied the command (e.g. a policy). */
+  note?: Record<string, unknown>;
+}
+
+export interface BatchItem {
+  /**
+   * The command, or a plan made from the state left by the earlier items of the batch
+   * (e.g. to resolve a gone anchor by a policy) and their answers so far (by index; null:
+   * not decided yet). Throwing an AppError fails this item alone.
+   */
+  command: QueueCommand | ((state: QueueState, earlier: readonly (BatchItemResult | null)[]) => { command: QueueCommand; note?: Record<string, unknown> });
+  idempotencyKey: string;
+  /** What the item is, so a key reused for something else is refused. */
+  fingerprint: string;
+}
+
+export interface BatchItemResult {
+  /** 200: applied (or nothing to change); else the HTTP status of the item's error. */
+  status: number;
+  body: BatchItemBody | { error: { code: string; message: string; details: Record<string, unknown> } };
+  /** True when the answer is the recorded answer of an earlier try. */
+  replayed: boolean;
+}
+
+export interface BatchOptions {
+  /** Runs after each load of the queue, before the items are decided (e.g. to read its history up to that version). */
+  prepare?: (state: QueueState) => Promise<void>;
+}
+
+export interface BatchResult {
+  items: BatchItemResult[];
+  /** The queue after the batch; null when it is gone or not readable by the actor. */
+  queue: QueueView | null;
+  /** The events this call appended. */
+  events: QueueEvent[];
+}
+
+/** HTTP status of an item error, recorded with its answer (the same table as src/http/errors.ts). */
+const batchStatus: Record<AppError['kind'], number> = {
+  invalid: 400, unauthorized: 401, forbidden: 403, not_found: 404, conflict: 409,
+  too_large: 413, limit: 422, rate_limited: 429, unavailable: 503,
+};

@@ -2,6 +2,7 @@
 // so it cannot drift from what the server validates and sends. Served at /asyncapi.json.
 import type { TSchema } from '@sinclair/typebox';
 import { clientMessages, CloseCode, DEFAULT_REPLAY_CAP, PROTOCOL_VERSION, serverMessages } from './protocol.ts';
+import { partyClientMessages, partyServerMessages } from '../party/protocol.ts';
 
 const idOf = (s: TSchema) => s.$id as string;
 
@@ -24,6 +25,16 @@ export function asyncApiDocument(): Record<string, unknown> {
     parameters: Object.fromEntries(Object.entries(params).map(([k, v]) => [k, { description: v }])),
     messages: Object.fromEntries([...serverMessages, ...clientMessages].map((s) => [idOf(s), ref(s)])),
   });
+  // Listening parties (src/party/protocol.ts, rules [PA1]... in docs/SPEC.md): their own channel and messages.
+  for (const s of [...partyServerMessages, ...partyClientMessages]) {
+    messages[idOf(s)] ??= { name: idOf(s), summary: s.description ?? idOf(s), payload: { ...s, $id: undefined } };
+  }
+  const party = {
+    address: '/ws/party/{partyId}',
+    description: "A listening party: its sequenced events (resume with `since`), the party queue, clock exchanges, position reports and the host's playback commands.\n\nQuery parameters: `token`, `since` (last party sequence number seen), `deviceId`.",
+    parameters: { partyId: { description: 'The party (members only)' } },
+    messages: Object.fromEntries([...partyServerMessages, ...partyClientMessages].map((s) => [idOf(s), ref(s)])),
+  };
   return {
     asyncapi: '3.0.0',
     info: {
@@ -39,12 +50,15 @@ export function asyncApiDocument(): Record<string, unknown> {
       sync: channel('/ws/sync/{userId}', "A user's devices: playback sync and transfers (the user stream), presence, and queues subscribed to with `subscribe`.", {
         userId: 'The caller (or `me`)',
       }),
+      party,
     },
     operations: {
       receiveQueue: { action: 'receive', channel: { $ref: '#/channels/queue' }, messages: serverMessages.map((s) => ({ $ref: `#/channels/queue/messages/${idOf(s)}` })) },
       sendQueue: { action: 'send', channel: { $ref: '#/channels/queue' }, messages: clientMessages.map((s) => ({ $ref: `#/channels/queue/messages/${idOf(s)}` })) },
       receiveSync: { action: 'receive', channel: { $ref: '#/channels/sync' }, messages: serverMessages.map((s) => ({ $ref: `#/channels/sync/messages/${idOf(s)}` })) },
       sendSync: { action: 'send', channel: { $ref: '#/channels/sync' }, messages: clientMessages.map((s) => ({ $ref: `#/channels/sync/messages/${idOf(s)}` })) },
+      receiveParty: { action: 'receive', channel: { $ref: '#/channels/party' }, messages: partyServerMessages.map((s) => ({ $ref: `#/channels/party/messages/${idOf(s)}` })) },
+      sendParty: { action: 'send', channel: { $ref: '#/channels/party' }, messages: partyClientMessages.map((s) => ({ $ref: `#/channels/party/messages/${idOf(s)}` })) },
     },
     components: { messages },
   };

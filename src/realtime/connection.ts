@@ -13,6 +13,9 @@ export interface ConnectionLimits {
   maxMessagesPerSecond: number;
 }
 
+/** Event messages as sent, per event object (an event belongs to one stream, so the text is the same for every socket). */
+const serialized = new WeakMap<SequencedEvent, string>();
+
 export class Connection implements Sink {
   readonly id = randomUUID();
   alive = true;
@@ -27,7 +30,12 @@ export class Connection implements Sink {
     readonly deviceId: string,
     private readonly limits: ConnectionLimits,
     private readonly log: FastifyBaseLogger,
-    private readonly hooks: { slow(): void; catchup(reason: 'gap' | 'reconnect'): void },
+    private readonly hooks: {
+      slow(): void;
+      catchup(reason: 'gap' | 'reconnect'): void;
+      /** Every queue event delivered to this socket, after it was sent (access checks, [CO12]). */
+      queueEvent?(queueId: string, e: SequencedEvent): void;
+    },
   ) {
     ws.on('pong', () => (this.alive = true));
   }
@@ -37,14 +45,14 @@ export class Connection implements Sink {
   }
 
   /** Sends one message; false when the socket is closed or was just closed for being slow. */
-  send(msg: object): boolean {
+  send(msg: object | string): boolean {
     if (!this.isOpen) return false;
     if (this.ws.bufferedAmount > this.limits.maxBufferedBytes) {
       this.hooks.slow();
       this.close(CloseCode.slowConsumer, 'slow consumer: send buffer over limit; reconnect with ?since');
       return false;
     }
-    this.ws.send(JSON.stringify(msg));
+    this.ws.send(typeof msg === 'string' ? msg : JSON.stringify(msg));
     return true;
   }
 
@@ -77,20 +85,27 @@ export class Connection implements Sink {
   // ---- Sink: what subscriptions deliver ----
 
   event(stream: StreamKind, id: string, e: SequencedEvent): boolean {
-    const data = (e.data ?? {}) as Record<string, unknown>;
-    const ok = this.send({
-      type: e.type,
-      queueId: stream === 'queue' ? id : ((data.queueId as string | undefined) ?? null),
-      userId: e.userId,
-      deviceId: e.deviceId,
-      timestamp: Date.parse(e.timestamp as string),
-      data,
-      sequenceNumber: e.sequenceNumber,
-      stream,
-    });
+    // One bus message reaches every socket of its stream as the same object: serialise it once.
+    let text = serialized.get(e);
+    if (text === undefined) {
+      const data = (e.data ?? {}) as Record<string, unknown>;
+      text = JSON.stringify({
+        type: e.type,
+        queueId: stream === 'queue' ? id : ((data.queueId as string | undefined) ?? null),
+        userId: e.userId,
+        deviceId: e.deviceId,
+        timestamp: Date.parse(e.timestamp as string),
+        data,
+        sequenceNumber: e.sequenceNumber,
+        stream,
+      });
+      serialized.set(e, text);
+    }
+    const ok = this.send(text);
     if (ok && stream === 'queue' && e.type === 'queue_deleted' && this.subs.size === 1) {
       this.close(CloseCode.notFound, 'the queue was deleted');
     }
+    if (ok && stream === 'queue') this.hooks.queueEvent?.(id, e);
     return ok;
   }
 

@@ -11,7 +11,7 @@ export const CloseCode = {
   slowConsumer: 4008, // the per-socket send buffer passed its bound
   badRequest: 4400, // e.g. a malformed `since`
   unauthorized: 4401, // the token expired while connected
-  forbidden: 4403,
+  forbidden: 4403, // e.g. access to the queue was revoked (docs/SPEC.md [CO12])
   notFound: 4404, // the queue was deleted
   heartbeatTimeout: 4408, // no pong within the heartbeat interval
   tooManyMessages: 4429,
@@ -59,7 +59,7 @@ export const SnapshotMessage = Type.Object(
     stream: Type.Union([Type.Literal('queue'), Type.Literal('user')]),
     queueId: Type.Union([Type.String(), Type.Null()]),
     sequenceNumber: Type.Integer({ description: 'The state is as of this sequence number; events after it follow' }),
-    data: Type.Record(Type.String(), Type.Unknown(), { description: 'queue: the queue; user: {playback, devices}' }),
+    data: Type.Record(Type.String(), Type.Unknown(), { description: 'queue: the queue plus itemKeys (itemId -> {key, shuffleKey?}: the order keys); user: {playback, devices}' }),
     reason: Type.Union([Type.Literal('initial'), Type.Literal('too_far_behind'), Type.Literal('ahead_of_server')]),
   },
   { $id: 'SnapshotMessage', description: 'Current state instead of a replay [RT3]' },
@@ -74,6 +74,9 @@ export const AckMessage = Type.Object(
     version: Type.Integer(),
     replayed: Type.Boolean({ description: 'True when the mutation id had been applied before' }),
     result: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    events: Type.Optional(Type.Array(Type.Record(Type.String(), Type.Unknown()), {
+      description: 'Queue commands: the events appended (item ids, order keys), which are not sent back as new [RT5]',
+    })),
   },
   { $id: 'AckMessage', description: "Answer to the socket's own command; its events are not sent back as new [RT5]" },
 );
@@ -106,7 +109,10 @@ export const CommandMessage = Type.Object(
   {
     type: Type.Literal('command'),
     mutationId: Type.String({ minLength: 1, maxLength: 200, description: 'Idempotency key: a retried command is applied once' }),
-    op: Type.String({ description: 'add_tracks, remove_item, remove_items, move_item, clear, set_shuffle, set_repeat, set_current, next, previous, set_playback' }),
+    op: Type.String({
+      description: 'add_tracks, remove_item, remove_items, move_item, clear, set_shuffle, set_repeat, set_current, next, previous, update_queue, delete_queue, '
+        + 'vote_item, add_collaborator, set_collaborator_role, remove_collaborator, leave_queue, join_queue, transfer_ownership, set_visibility, update_settings, set_playback',
+    }),
     queueId: Type.Optional(Type.String({ maxLength: 64, description: 'Required on the sync socket for queue ops; defaults to the socket queue' })),
     args: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'The REST body of the same operation' })),
   },

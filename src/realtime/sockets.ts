@@ -11,6 +11,7 @@ import { AppError } from '../errors.ts';
 import { pathUser } from '../http/auth.ts';
 import { guardJson } from '../http/json-guard.ts';
 import { errors } from '../http/schemas.ts';
+import type { QueuePresence } from '../collab/presence.ts';
 import type { Metrics } from '../metrics.ts';
 import { queueCommandOf } from '../queues/ops.ts';
 import { toView } from '../queues/queue.ts';
@@ -46,6 +47,8 @@ export interface SocketDeps {
   presence: Presence;
   metrics: Metrics;
   options: SocketOptions;
+  /** Who has each queue open ([CO11]); none: no queue presence. */
+  queuePresence?: QueuePresence;
 }
 
 const validateClient = strictAjv.compile(ClientMessage);
@@ -60,8 +63,32 @@ const ConnectQuery = Type.Object({
 
 export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
   return async (app) => {
-    const { store, queues, users, bus, presence, metrics, options } = deps;
+    const { store, queues, users, bus, presence, metrics, options, queuePresence } = deps;
     const connections = new Set<Connection>();
+    /** Queue sockets and the queue of their path. */
+    const queueSockets = new WeakMap<Connection, string>();
+
+    /** [CO12] Events after which this socket's user may have lost read access to the queue. */
+    const mayLoseAccess = (userId: string, e: { type: string; data?: unknown }) => {
+      const d = (e.data ?? {}) as { userId?: string; isPublic?: boolean };
+      return (e.type === 'collaborator_left' && d.userId === userId) || (e.type === 'visibility_changed' && d.isPublic === false);
+    };
+    /** Asks the service whether the socket's user may still read the queue; if not, the queue stream ends (4403). */
+    const recheck = (c: Connection, queueId: string) => {
+      queues.get({ userId: c.userId, deviceId: c.deviceId }, queueId).then(
+        () => undefined,
+        (err) => {
+          if (!(err instanceof AppError) || err.code !== 'queue_not_found') return;
+          if (queueSockets.get(c) === queueId) {
+            c.close(CloseCode.forbidden, 'you no longer have access to this queue');
+            return;
+          }
+          c.subs.get(`queue:${queueId}`)?.close();
+          c.subs.delete(`queue:${queueId}`);
+          c.send({ type: 'error', mutationId: null, error: { code: 'access_revoked', message: 'you no longer have access to this queue', details: { queueId } } });
+        },
+      );
+    };
 
     const queueSource: StreamSource = {
       kind: 'queue',
@@ -69,7 +96,9 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
       snapshot: async (id) => {
         const s = await store.loadQueue(id);
         if (!s) throw new AppError('not_found', 'queue_not_found', 'queue not found');
-        return { sequenceNumber: s.version, data: toView(s) as unknown as Record<string, unknown> };
+        // Order keys ride along so a client can place later item_added / item_moved events [CO13].
+        const itemKeys = Object.fromEntries(s.items.map((i) => [i.itemId, i.shuffleKey === undefined ? { key: i.key } : { key: i.key, shuffleKey: i.shuffleKey }]));
+        return { sequenceNumber: s.version, data: { ...toView(s), itemKeys } as unknown as Record<string, unknown> };
       },
     };
     const userSource: StreamSource = { kind: 'user', read: (id, a, l) => users.readEvents(id, a, l), snapshot: (id) => users.snapshot(id) };
@@ -99,6 +128,9 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
       const c = new Connection(ws, req.userId, deviceId, options, req.log, {
         slow: () => metrics.slowConsumers.inc(),
         catchup: (reason) => metrics.catchups.inc({ reason }),
+        queueEvent: (queueId, e) => {
+          if (mayLoseAccess(c.userId, e)) recheck(c, queueId);
+        },
       });
       connections.add(c);
       metrics.sockets.inc();
@@ -173,7 +205,9 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
         fingerprint: fingerprint('ws', msg.op, queueId, msg.args ?? {}),
       });
       const seqs = res.body.events.map((e) => e.sequenceNumber);
-      c.send({ type: 'ack', mutationId: msg.mutationId, queueId, sequenceNumbers: seqs, version: res.body.queue.version, replayed: res.replayed });
+      c.send({ type: 'ack', mutationId: msg.mutationId, queueId, sequenceNumbers: seqs, version: res.body.queue.version, replayed: res.replayed, events: res.body.events });
+      // The socket's own events are not sent back to it ([RT5]), so its own leave is checked here.
+      if (res.body.events.some((e) => mayLoseAccess(c.userId, e))) recheck(c, queueId);
     }
 
     /**
@@ -215,10 +249,22 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
       },
     }, async (ws, req) => {
       const c = open(ws, req, req.query.deviceId ?? `conn-${randomUUID()}`);
-      await serve(c, req.params.queueId, async () => {
-        const head = (await store.loadQueue(req.params.queueId))?.version ?? 0;
-        hello(c, 'queue', req.params.queueId, head);
-        await subscribe(c, queueSource, req.params.queueId, req.query.since);
+      const queueId = req.params.queueId;
+      queueSockets.set(c, queueId);
+      // [CO11] Presence: who is looking at the queue, as a note on the queue stream.
+      const announce = (online: boolean) =>
+        bus.publish({ stream: 'queue', id: queueId, events: [], note: { type: 'presence', queueId, userId: c.userId, deviceId: c.deviceId, online, timestamp: Date.now() } });
+      await serve(c, queueId, async () => {
+        const head = (await store.loadQueue(queueId))?.version ?? 0;
+        hello(c, 'queue', queueId, head);
+        await subscribe(c, queueSource, queueId, req.query.since);
+        if (queuePresence) {
+          await queuePresence.opened(queueId, c.id, c.userId, c.deviceId);
+          const gone = () => void queuePresence.closed(queueId, c.id).then(() => announce(false), () => announce(false));
+          if (ws.readyState === ws.CLOSED) return gone(); // closed while we were registering it
+          ws.on('close', gone);
+          announce(true);
+        }
       });
     });
 

@@ -26,6 +26,11 @@ export interface AppendInput {
   state: QueueState;
   /** Recorded in the same transaction, so a retry can never append twice. */
   idempotency?: { userId: string; key: string; fingerprint: string; response: StoredResponse };
+  /**
+   * Several records at once, each kept like `idempotency` in the same transaction (a batch
+   * of client mutations committed in one append). Any key already recorded: IdempotencyConflict.
+   */
+  idempotencyMany?: { userId: string; key: string; fingerprint: string; response: StoredResponse }[];
 }
 
 export interface QueueSummary {
@@ -118,6 +123,11 @@ export interface Store {
   readEvents(queueId: string, afterSequence: number, limit: number): Promise<QueueEvent[]>;
   /** Queues owned by a user, most recently updated first, deleted ones left out. */
   listQueues(ownerId: string, limit: number, cursor: string | null): Promise<Page<QueueSummary>>;
+  /**
+   * Queues a user owns or collaborates on, with the user's role, most recently updated first,
+   * deleted ones left out. Read from the member index that `append` keeps in its transaction.
+   */
+  listMemberQueues(userId: string, limit: number, cursor: string | null): Promise<Page<QueueSummary & { role: string }>>;
   getIdempotency(userId: string, key: string): Promise<IdempotencyRecord | null>;
   /** Every event in global append order after `afterPosition` (export). */
   readAll(afterPosition: number, limit: number): Promise<ExportedEvent[]>;

@@ -4,7 +4,7 @@
 import pg from 'pg';
 import { VersionConflictError } from '../errors.ts';
 import type { PlaybackRecord, PlaybackState } from '../playback/playback.ts';
-import type { QueueEvent, QueueState } from '../queues/queue.ts';
+import { ACCESS_EVENT_TYPES, membersOf, type QueueEvent, type QueueState } from '../queues/queue.ts';
 import { loadMigrations } from './migrations.ts';
 import {
   decodeCursor,
@@ -205,6 +205,15 @@ export class PostgresStore implements Store {
                state = excluded.state, updated_at = excluded.updated_at`,
             [queueId, st.ownerId, st.name, st.type, st.version, st.items.length, st.deleted, JSON.stringify(st), st.updatedAt],
           );
+          // The member index (migration 004), rewritten from the state when membership may have changed.
+          if (events.some((e) => ACCESS_EVENT_TYPES.has(e.type))) {
+            const members = membersOf(st);
+            await c.query('DELETE FROM queue_members WHERE queue_id = $1', [queueId]);
+            await c.query(
+              'INSERT INTO queue_members (queue_id, user_id, role) SELECT $1, u.user_id, u.role FROM unnest($2::text[], $3::text[]) AS u(user_id, role)',
+              [queueId, members.map((m) => m.userId), members.map((m) => m.role)],
+            );
+          }
         }
         const idem = input.idempotency;
         if (idem) {
@@ -214,6 +223,28 @@ export class PostgresStore implements Store {
             [idem.userId, idem.key, idem.fingerprint, idem.response.status, JSON.stringify(idem.response.body ?? null)],
           );
           if (r.rowCount === 0) throw new IdempotencyConflict(idem.userId, idem.key);
+        }
+        const many = input.idempotencyMany ?? [];
+        if (many.length > 0) {
+          // One statement for all records; a key already there (or twice in the list) inserts fewer rows.
+          const r = await c.query<{ user_id: string; key: string }>(
+            `INSERT INTO idempotency_keys (user_id, key, fingerprint, status, response, created_at)
+             SELECT u.user_id, u.key, u.fingerprint, u.status, u.response, now()
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[]) AS u(user_id, key, fingerprint, status, response)
+             ON CONFLICT DO NOTHING RETURNING user_id, key`,
+            [
+              many.map((m) => m.userId),
+              many.map((m) => m.key),
+              many.map((m) => m.fingerprint),
+              many.map((m) => m.response.status),
+              many.map((m) => JSON.stringify(m.response.body ?? null)),
+            ],
+          );
+          if (r.rowCount !== many.length) {
+            const done = new Set(r.rows.map((row) => `${row.user_id}\u0000${row.key}`));
+            const lost = many.find((m) => !done.has(`${m.userId}\u0000${m.key}`)) ?? many[0]!;
+            throw new IdempotencyConflict(lost.userId, lost.key);
+          }
         }
         return out;
       });
@@ -258,6 +289,26 @@ export class PostgresStore implements Store {
     const items = r.rows.slice(0, limit).map((row) => ({
       id: row.queue_id, name: row.name, type: row.type, ownerId: row.owner_id, version: row.version,
       itemCount: row.item_count, updatedAt: iso(row.updated_at),
+    }));
+    const last = items[items.length - 1];
+    return { items, nextCursor: r.rows.length > limit && last ? encodeCursor(last.updatedAt, last.id) : null };
+  }
+
+  async listMemberQueues(userId: string, limit: number, cursor: string | null): Promise<Page<QueueSummary & { role: string }>> {
+    let c = cursor ? decodeCursor(cursor) : null;
+    if (c && Number.isNaN(Date.parse(c[0]))) c = null;
+    const r = await this.pool.query<{
+      queue_id: string; name: string; type: string; owner_id: string; version: number; item_count: number; updated_at: Date; role: string;
+    }>(
+      `SELECT p.queue_id, p.name, p.type, p.owner_id, p.version, p.item_count, p.updated_at, m.role
+       FROM queue_members m JOIN queue_projections p ON p.queue_id = m.queue_id
+       WHERE m.user_id = $1 AND NOT p.deleted ${c ? 'AND (p.updated_at, p.queue_id) < ($3::timestamptz, $4)' : ''}
+       ORDER BY p.updated_at DESC, p.queue_id DESC LIMIT $2`,
+      c ? [userId, limit + 1, c[0], c[1]] : [userId, limit + 1],
+    );
+    const items = r.rows.slice(0, limit).map((row) => ({
+      id: row.queue_id, name: row.name, type: row.type, ownerId: row.owner_id, version: row.version,
+      itemCount: row.item_count, updatedAt: iso(row.updated_at), role: row.role,
     }));
     const last = items[items.length - 1];
     return { items, nextCursor: r.rows.length > limit && last ? encodeCursor(last.updatedAt, last.id) : null };

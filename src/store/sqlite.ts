@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { VersionConflictError } from '../errors.ts';
 import type { PlaybackRecord } from '../playback/playback.ts';
-import type { QueueEvent, QueueState } from '../queues/queue.ts';
+import { ACCESS_EVENT_TYPES, membersOf, type QueueEvent, type QueueState } from '../queues/queue.ts';
 import { loadMigrations } from './migrations.ts';
 import {
   decodeCursor,
@@ -79,6 +79,9 @@ function prepareStatements(db: Database.Database) {
     readAll: db.prepare<[number, number], EventRow>('SELECT * FROM queue_events WHERE position > ? ORDER BY position LIMIT ?'),
     getSetting: db.prepare<[string], { value: string }>('SELECT value FROM settings WHERE key = ?'),
     setSetting: db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT DO NOTHING'),
+    // The member index (migration 004), rewritten from the state when membership may have changed.
+    deleteMembers: db.prepare('DELETE FROM queue_members WHERE queue_id = ?'),
+    insertMember: db.prepare('INSERT INTO queue_members (queue_id, user_id, role) VALUES (?, ?, ?)'),
   };
 }
 
@@ -211,11 +214,19 @@ export class SqliteStore implements Store {
           queue_id: input.queueId, owner_id: st.ownerId, name: st.name, type: st.type, version: st.version,
           item_count: st.items.length, deleted: st.deleted ? 1 : 0, state: JSON.stringify(st), updated_at: st.updatedAt,
         });
+        if (input.events.some((e) => ACCESS_EVENT_TYPES.has(e.type))) {
+          s.deleteMembers.run(input.queueId);
+          for (const m of membersOf(st)) s.insertMember.run(input.queueId, m.userId, m.role);
+        }
       }
       const idem = input.idempotency;
       if (idem) {
         const r = s.insertIdem.run(idem.userId, idem.key, idem.fingerprint, idem.response.status, JSON.stringify(idem.response.body ?? null), new Date().toISOString());
         if (r.changes === 0) throw new IdempotencyConflict(idem.userId, idem.key);
+      }
+      for (const m of input.idempotencyMany ?? []) {
+        const r = s.insertIdem.run(m.userId, m.key, m.fingerprint, m.response.status, JSON.stringify(m.response.body ?? null), new Date().toISOString());
+        if (r.changes === 0) throw new IdempotencyConflict(m.userId, m.key);
       }
       return out;
     }).immediate();
@@ -241,6 +252,23 @@ export class SqliteStore implements Store {
       .all(...(c ? [ownerId, c[0], c[1], limit + 1] : [ownerId, limit + 1]));
     const items = rows.slice(0, limit).map((r) => ({
       id: r.queue_id, name: r.name, type: r.type, ownerId: r.owner_id, version: r.version, itemCount: r.item_count, updatedAt: r.updated_at,
+    }));
+    const last = items[items.length - 1];
+    return { items, nextCursor: rows.length > limit && last ? encodeCursor(last.updatedAt, last.id) : null };
+  }
+
+  async listMemberQueues(userId: string, limit: number, cursor: string | null): Promise<Page<QueueSummary & { role: string }>> {
+    const c = cursor ? decodeCursor(cursor) : null;
+    const rows = this.db
+      .prepare<unknown[], { queue_id: string; name: string; type: string; owner_id: string; version: number; item_count: number; updated_at: string; role: string }>(
+        `SELECT p.queue_id, p.name, p.type, p.owner_id, p.version, p.item_count, p.updated_at, m.role
+         FROM queue_members m JOIN queue_projections p ON p.queue_id = m.queue_id
+         WHERE m.user_id = ? AND p.deleted = 0 ${c ? 'AND (p.updated_at, p.queue_id) < (?, ?)' : ''}
+         ORDER BY p.updated_at DESC, p.queue_id DESC LIMIT ?`,
+      )
+      .all(...(c ? [userId, c[0], c[1], limit + 1] : [userId, limit + 1]));
+    const items = rows.slice(0, limit).map((r) => ({
+      id: r.queue_id, name: r.name, type: r.type, ownerId: r.owner_id, version: r.version, itemCount: r.item_count, updatedAt: r.updated_at, role: r.role,
     }));
     const last = items[items.length - 1];
     return { items, nextCursor: rows.length > limit && last ? encodeCursor(last.updatedAt, last.id) : null };

@@ -178,7 +178,9 @@ for (const { kind, skip } of storeKinds) {
           assert.ok(page.queues.length <= 2);
           for (const q of page.queues) {
             assert.ok(q.ownerId.startsWith('carol-'));
-            assert.deepEqual(Object.keys(q).sort(), ['id', 'itemCount', 'name', 'ownerId', 'type', 'updatedAt', 'version']);
+            // [CO4] each queue says the caller's role
+            assert.deepEqual(Object.keys(q).sort(), ['id', 'itemCount', 'name', 'ownerId', 'role', 'type', 'updatedAt', 'version']);
+            assert.equal(q.role, 'owner');
             seenIds.push(q.id);
           }
           cursor = page.nextCursor;
@@ -284,7 +286,8 @@ for (const { kind, skip } of storeKinds) {
         r = assertOk(await alice('POST', `/queues/${q.id}/items/remove`, { itemIds: [ia, ie, ia] }));
         assert.deepEqual(trackIds(r.queue), ['b', 'd']);
         assert.equal(r.events.length, 2);
-        assertError(await alice('DELETE', `/queues/${q.id}/items/${ic}`), 404, 'item_not_found');
+        // [CO10] removed before: a conflict, not a 404
+        assertError(await alice('DELETE', `/queues/${q.id}/items/${ic}`), 409, 'item_gone');
         // One unknown id refuses the whole request.
         assertError(await alice('POST', `/queues/${q.id}/items/remove`, { itemIds: [ib, 'nope'] }), 404, 'item_not_found');
         assert.deepEqual(itemIds(assertOk(await alice('GET', `/queues/${q.id}`))), [ib, id]);

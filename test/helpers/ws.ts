@@ -70,7 +70,12 @@ export function connect(
   };
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve(sock));
-    ws.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`upgrade refused: ${res.statusCode}`), { statusCode: res.statusCode })));
+    ws.once('unexpected-response', (req, res) => {
+      // Let go of the refused connection, or the server's shutdown would wait for it.
+      res.resume();
+      req.destroy();
+      reject(Object.assign(new Error(`upgrade refused: ${res.statusCode}`), { statusCode: res.statusCode }));
+    });
     ws.once('error', (err) => reject(err));
   });
 }

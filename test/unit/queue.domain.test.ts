@@ -247,7 +247,8 @@ describe('remove_items', () => {
     const err = s.rejects({ type: 'remove_items', itemIds: ['item-1', 'ghost'] }, 'item_not_found', 'not_found');
     assert.equal(err.details.itemId, 'ghost');
     s.when({ type: 'remove_items', itemIds: ['item-1'] });
-    s.rejects({ type: 'remove_items', itemIds: ['item-1'] }, 'item_not_found', 'not_found');
+    // [CO10] an id that was in the queue and is gone now is a conflict, not a 404
+    s.rejects({ type: 'remove_items', itemIds: ['item-1'] }, 'item_gone', 'conflict');
   });
 
   it('removing the current item clears currentItemId', () => {

@@ -1,0 +1,187 @@
+// The offline feature's own tables (migration 005): per (user, client, resource) the
+// highest mutation id decided, and per (user, client, mutation) how it was decided.
+// A feature store (src/store/README.md): it takes the adapter's connection, and its
+// writes need not share a transaction with queue events, because the queue side of
+// each change is recorded atomically with its events (idempotency records).
+import type pg from 'pg';
+import type Database from 'better-sqlite3';
+import type { Store } from '../store/port.ts';
+import { PostgresStore } from '../store/postgres.ts';
+import { SqliteStore } from '../store/sqlite.ts';
+
+export type ResourceType = 'queue' | 'playback';
+
+export interface HighWaterMark {
+  clientId: string;
+  resourceType: ResourceType;
+  resourceId: string;
+  mutationId: number;
+}
+
+/** How one change was decided, kept so a retry is answered the same way. */
+export interface StoredOutcome {
+  clientId: string;
+  mutationId: number;
+  fingerprint: string;
+  outcome: Record<string, unknown>;
+}
+
+export interface OfflineStore {
+  /** High-water marks of the given clients of a user, keyed by `markKey`. */
+  highWaters(userId: string, clientIds: string[]): Promise<Map<string, number>>;
+  /** Recorded outcomes of some mutations of one client. */
+  outcomes(userId: string, clientId: string, mutationIds: number[]): Promise<Map<number, StoredOutcome>>;
+  /** Records outcomes (the first one recorded stays) and raises marks (never lowers them), in one transaction. */
+  commit(userId: string, outcomes: StoredOutcome[], marks: HighWaterMark[]): Promise<void>;
+}
+
+export const markKey = (clientId: string, resourceType: string, resourceId: string) => `${clientId}\u0000${resourceType}\u0000${resourceId}`;
+
+/** The offline store on the same database as the service's store. */
+export function createOfflineStore(store: Store): OfflineStore {
+  if (store instanceof SqliteStore) return new SqliteOfflineStore(store.db);
+  if (store instanceof PostgresStore) return new PostgresOfflineStore(store.pool);
+  return new MemoryOfflineStore();
+}
+
+export class SqliteOfflineStore implements OfflineStore {
+  constructor(private readonly db: Database.Database) {}
+
+  async highWaters(userId: string, clientIds: string[]): Promise<Map<string, number>> {
+    const rows = this.db
+      .prepare<[string, string], { client_id: string; resource_type: string; resource_id: string; high_water: number }>(
+        `SELECT client_id, resource_type, resource_id, high_water FROM offline_clients
+         WHERE user_id = ? AND client_id IN (SELECT value FROM json_each(?))`,
+      )
+      .all(userId, JSON.stringify(clientIds));
+    return new Map(rows.map((r) => [markKey(r.client_id, r.resource_type, r.resource_id), r.high_water]));
+  }
+
+  async outcomes(userId: string, clientId: string, mutationIds: number[]): Promise<Map<number, StoredOutcome>> {
+    const rows = this.db
+      .prepare<[string, string, string], { mutation_id: number; fingerprint: string; outcome: string }>(
+        `SELECT mutation_id, fingerprint, outcome FROM offline_outcomes
+         WHERE user_id = ? AND client_id = ? AND mutation_id IN (SELECT value FROM json_each(?))`,
+      )
+      .all(userId, clientId, JSON.stringify(mutationIds));
+    return new Map(rows.map((r) => [r.mutation_id, { clientId, mutationId: r.mutation_id, fingerprint: r.fingerprint, outcome: JSON.parse(r.outcome) }]));
+  }
+
+  async commit(userId: string, outcomes: StoredOutcome[], marks: HighWaterMark[]): Promise<void> {
+    const now = new Date().toISOString();
+    const insert = this.db.prepare(
+      `INSERT INTO offline_outcomes (user_id, client_id, mutation_id, fingerprint, outcome, created_at)
+       VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+    );
+    const raise = this.db.prepare(
+      `INSERT INTO offline_clients (user_id, client_id, resource_type, resource_id, high_water, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (user_id, client_id, resource_type, resource_id)
+       DO UPDATE SET high_water = MAX(offline_clients.high_water, excluded.high_water), updated_at = excluded.updated_at`,
+    );
+    this.db.transaction(() => {
+      for (const o of outcomes) insert.run(userId, o.clientId, o.mutationId, o.fingerprint, JSON.stringify(o.outcome), now);
+      for (const m of marks) raise.run(userId, m.clientId, m.resourceType, m.resourceId, m.mutationId, now);
+    }).immediate();
+  }
+}
+
+export class PostgresOfflineStore implements OfflineStore {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async highWaters(userId: string, clientIds: string[]): Promise<Map<string, number>> {
+    const r = await this.pool.query<{ client_id: string; resource_type: string; resource_id: string; high_water: string }>(
+      `SELECT client_id, resource_type, resource_id, high_water FROM offline_clients WHERE user_id = $1 AND client_id = ANY($2::text[])`,
+      [userId, clientIds],
+    );
+    return new Map(r.rows.map((row) => [markKey(row.client_id, row.resource_type, row.resource_id), Number(row.high_water)]));
+  }
+
+  async outcomes(userId: string, clientId: string, mutationIds: number[]): Promise<Map<number, StoredOutcome>> {
+    const r = await this.pool.query<{ mutation_id: string; fingerprint: string; outcome: string }>(
+      `SELECT mutation_id, fingerprint, outcome FROM offline_outcomes
+       WHERE user_id = $1 AND client_id = $2 AND mutation_id = ANY($3::bigint[])`,
+      [userId, clientId, mutationIds],
+    );
+    return new Map(
+      r.rows.map((row) => {
+        const mutationId = Number(row.mutation_id);
+        return [mutationId, { clientId, mutationId, fingerprint: row.fingerprint, outcome: JSON.parse(row.outcome) }];
+      }),
+    );
+  }
+
+  async commit(userId: string, outcomes: StoredOutcome[], marks: HighWaterMark[]): Promise<void> {
+    if (outcomes.length === 0 && marks.length === 0) return;
+    const c = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await c.query('BEGIN');
+      if (outcomes.length > 0) {
+        await c.query(
+          `INSERT INTO offline_outcomes (user_id, client_id, mutation_id, fingerprint, outcome, created_at)
+           SELECT $1, u.client_id, u.mutation_id, u.fingerprint, u.outcome, now()
+           FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[]) AS u(client_id, mutation_id, fingerprint, outcome)
+           ON CONFLICT DO NOTHING`,
+          [userId, outcomes.map((o) => o.clientId), outcomes.map((o) => o.mutationId), outcomes.map((o) => o.fingerprint), outcomes.map((o) => JSON.stringify(o.outcome))],
+        );
+      }
+      // Sorted, so two commits of one user lock the rows in the same order (no deadlock).
+      const sorted = [...marks].sort((a, b) => (markKey(a.clientId, a.resourceType, a.resourceId) < markKey(b.clientId, b.resourceType, b.resourceId) ? -1 : 1));
+      for (const m of sorted) {
+        await c.query(
+          `INSERT INTO offline_clients (user_id, client_id, resource_type, resource_id, high_water, updated_at) VALUES ($1, $2, $3, $4, $5, now())
+           ON CONFLICT (user_id, client_id, resource_type, resource_id)
+           DO UPDATE SET high_water = GREATEST(offline_clients.high_water, excluded.high_water), updated_at = excluded.updated_at`,
+          [userId, m.clientId, m.resourceType, m.resourceId, m.mutationId],
+        );
+      }
+      await c.query('COMMIT');
+    } catch (err) {
+      try {
+        await c.query('ROLLBACK');
+      } catch (e) {
+        broken = e as Error;
+      }
+      throw err;
+    } finally {
+      c.release(broken);
+    }
+  }
+}
+
+/** For stores without SQL (tests that build the app on another Store): kept in memory. */
+export class MemoryOfflineStore implements OfflineStore {
+  private readonly marks = new Map<string, number>();
+  private readonly done = new Map<string, StoredOutcome>();
+
+  async highWaters(userId: string, clientIds: string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    const wanted = new Set(clientIds);
+    for (const [k, v] of this.marks) {
+      const [u, ...rest] = k.split('\u0001');
+      const key = rest.join('\u0001');
+      if (u === userId && wanted.has(key.split('\u0000')[0]!)) out.set(key, v);
+    }
+    return out;
+  }
+
+  async outcomes(userId: string, clientId: string, mutationIds: number[]): Promise<Map<number, StoredOutcome>> {
+    const out = new Map<number, StoredOutcome>();
+    for (const id of mutationIds) {
+      const o = this.done.get(`${userId}\u0001${clientId}\u0000${id}`);
+      if (o) out.set(id, o);
+    }
+    return out;
+  }
+
+  async commit(userId: string, outcomes: StoredOutcome[], marks: HighWaterMark[]): Promise<void> {
+    for (const o of outcomes) {
+      const k = `${userId}\u0001${o.clientId}\u0000${o.mutationId}`;
+      if (!this.done.has(k)) this.done.set(k, o);
+    }
+    for (const m of marks) {
+      const k = `${userId}\u0001${markKey(m.clientId, m.resourceType, m.resourceId)}`;
+      this.marks.set(k, Math.max(this.marks.get(k) ?? 0, m.mutationId));
+    }
+  }
+}

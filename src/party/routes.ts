@@ -1,0 +1,129 @@
+// REST routes of listening parties, and the party socket, as one plugin. Thin handlers over
+// PartyService; rules in docs/SPEC.md ([PA1]...).
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import type { RealtimeConfig } from '../config.ts';
+import { errors } from '../http/schemas.ts';
+import type { Metrics } from '../metrics.ts';
+import { Tracks, WriteResponse } from '../queues/schemas.ts';
+import type { Actor, QueueService } from '../queues/service.ts';
+import type { Bus } from '../realtime/bus.ts';
+import type { Store } from '../store/port.ts';
+import {
+  CreatePartyBody,
+  HostBody,
+  JoinPartyBody,
+  PartyIdParams,
+  PartySchema,
+  PlaybackBody,
+  PlaybackResponse,
+  SettingsBody,
+} from './protocol.ts';
+import { DEFAULT_PARTY_OPTIONS, PartyService, type PartyOptions } from './service.ts';
+import { partyMessage, partySocketRoutes } from './socket.ts';
+import { partyStoreFor } from './store.ts';
+
+export interface PartyRoutesDeps {
+  store: Store;
+  queues: QueueService;
+  bus: Bus;
+  metrics: Metrics;
+  realtime: RealtimeConfig;
+  now?: () => number;
+  newId?: () => string;
+  options?: Partial<PartyOptions>;
+}
+
+const actor = (r: FastifyRequest): Actor => ({ userId: r.userId, deviceId: r.deviceId });
+
+const PartyTracksBody = Type.Object(
+  {
+    tracks: Tracks,
+    position: Type.Optional(Type.Integer({ minimum: 0 })),
+    afterItemId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    beforeItemId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  },
+  { additionalProperties: false },
+);
+
+const IdempotencyHeader = Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 200 })) });
+
+export function partyRoutes(deps: PartyRoutesDeps): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    const now = deps.now ?? Date.now;
+    const partyStore = partyStoreFor(deps.store);
+    const service = new PartyService({
+      store: partyStore,
+      queues: deps.queues,
+      bus: deps.bus,
+      now,
+      newId: deps.newId ?? randomUUID,
+      options: { ...DEFAULT_PARTY_OPTIONS, ...deps.options },
+    });
+    const tags = ['parties'];
+    const party = { 200: PartySchema, ...errors(409, 422) };
+
+    app.post('/parties', {
+      schema: { tags, summary: 'Create a listening party on one of your queues; you host it', body: CreatePartyBody, response: { 201: PartySchema, ...errors(409) } },
+    }, async (r, reply) => reply.status(201).send(await service.create(actor(r), r.body)));
+
+    app.get('/parties/:partyId', {
+      schema: { tags, summary: 'The party: members (online, measured links), playback timeline, settings', params: PartyIdParams, response: party },
+    }, async (r) => service.view(actor(r), r.params.partyId));
+
+    app.post('/parties/:partyId/join', {
+      schema: { tags, summary: 'Join with the invite code (joining again changes nothing)', params: PartyIdParams, body: JoinPartyBody, response: party },
+    }, async (r) => service.join(actor(r), r.params.partyId, r.body.inviteCode, r.body.deviceInfo));
+
+    app.post('/parties/:partyId/leave', {
+      schema: { tags, summary: 'Leave; a leaving host hands over to the longest-standing member; the last one out ends the party', params: PartyIdParams, response: { 204: Type.Null(), ...errors(409) } },
+    }, async (r, reply) => {
+      await service.leave(actor(r), r.params.partyId);
+      return reply.status(204).send(null);
+    });
+
+    app.post('/parties/:partyId/end', {
+      schema: { tags, summary: 'End the party (host only)', params: PartyIdParams, response: party },
+    }, async (r) => service.end(actor(r), r.params.partyId));
+
+    app.post('/parties/:partyId/host', {
+      schema: { tags, summary: 'Hand hosting over to another member (host only)', params: PartyIdParams, body: HostBody, response: party },
+    }, async (r) => service.handOver(actor(r), r.params.partyId, r.body.userId));
+
+    app.patch('/parties/:partyId', {
+      schema: { tags, summary: 'Settings (host only): let members add tracks', params: PartyIdParams, body: SettingsBody, response: party },
+    }, async (r) => service.settings(actor(r), r.params.partyId, r.body.allowMemberAdds));
+
+    app.post('/parties/:partyId/playback', {
+      schema: {
+        tags,
+        summary: 'Host only: the REST twin of the socket\'s playback_sync (play, pause, seek, next, previous, another item); answers the scheduled playback_sync',
+        params: PartyIdParams,
+        body: PlaybackBody,
+        response: { 200: PlaybackResponse, ...errors(409) },
+      },
+    }, async (r) => {
+      const e = await service.playback(actor(r), r.params.partyId, r.body);
+      return partyMessage(r.params.partyId, e) as Static<typeof PlaybackResponse>;
+    });
+
+    app.post('/parties/:partyId/tracks', {
+      schema: {
+        tags,
+        summary: 'Add tracks to the party queue: the host, and members when the host allows it',
+        params: PartyIdParams,
+        headers: IdempotencyHeader,
+        body: PartyTracksBody,
+        response: { 200: WriteResponse, ...errors(409, 413, 422) },
+      },
+    }, async (r, reply) => {
+      const res = await service.addTracks(actor(r), r.params.partyId, r.body, r.headers['idempotency-key']);
+      if (res.replayed) reply.header('idempotent-replayed', 'true');
+      return res.body;
+    });
+
+    await app.register(partySocketRoutes({ service, partyStore, store: deps.store, bus: deps.bus, metrics: deps.metrics, options: deps.realtime, now }));
+  };
+}

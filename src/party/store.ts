@@ -1,0 +1,297 @@
+// The parties' own tables (migrations 006_party.sql), over the store's connection:
+// `SqliteStore.db` or `PostgresStore.pool` (see src/store/README.md). A party's events
+// are appended under a lock on its row, so its sequence numbers are gapless across instances.
+import type Database from 'better-sqlite3';
+import type pg from 'pg';
+import { conflict } from '../errors.ts';
+import type { Store } from '../store/port.ts';
+import { PostgresStore } from '../store/postgres.ts';
+import { SqliteStore } from '../store/sqlite.ts';
+import type { PartyEvent, PartyState } from './party.ts';
+
+/** One open party socket's measured link. */
+export interface LinkRecord {
+  connectionId: string;
+  partyId: string;
+  userId: string;
+  deviceId: string;
+  offsetMs: number;
+  rttMs: number;
+  oneWayMs: number;
+  degraded: boolean;
+  followDelayMs: number;
+  samples: number;
+  /** Epoch ms. */
+  updatedAt: number;
+}
+
+/** What `update` runs under the party's lock: the events to append and the state after them. */
+export type PartyDecision = (state: PartyState, links: LinkRecord[]) => { events: PartyEvent[]; state: PartyState };
+
+export interface PartyStore {
+  /** Insert a new party with its first event; 409 party_exists when the queue has an active party. */
+  create(event: PartyEvent, state: PartyState): Promise<void>;
+  load(partyId: string): Promise<PartyState | null>;
+  /**
+   * Runs `decide` with the party and its links (updated at or after `linksSince`) under the
+   * party's lock and appends what it returns; null when there is no such party.
+   */
+  update(partyId: string, linksSince: number, decide: PartyDecision): Promise<{ events: PartyEvent[]; state: PartyState } | null>;
+  /** Events with sequenceNumber > after, ascending, at most limit. */
+  readEvents(partyId: string, after: number, limit: number): Promise<PartyEvent[]>;
+  activeForQueue(queueId: string): Promise<string | null>;
+  putLink(link: LinkRecord): Promise<void>;
+  deleteLink(connectionId: string): Promise<void>;
+  links(partyId: string, since: number): Promise<LinkRecord[]>;
+  /** Deletes link rows not refreshed since `before` (sockets of an instance that died). */
+  pruneLinks(before: number): Promise<void>;
+}
+
+export function partyStoreFor(store: Store): PartyStore {
+  if (store instanceof SqliteStore) return new SqlitePartyStore(store.db);
+  if (store instanceof PostgresStore) return new PostgresPartyStore(store.pool);
+  throw new Error(`parties need the sqlite or postgres store, not ${store.kind}`);
+}
+
+interface EventRow {
+  party_id: string;
+  sequence_number: number;
+  type: string;
+  data: unknown;
+  user_id: string;
+  device_id: string | null;
+  created_at: string | Date;
+}
+
+interface LinkRow {
+  connection_id: string;
+  party_id: string;
+  user_id: string;
+  device_id: string;
+  offset_ms: number;
+  rtt_ms: number;
+  one_way_ms: number;
+  degraded: number | boolean;
+  follow_delay_ms: number;
+  samples: number;
+  updated_at: number | string;
+}
+
+function rowToEvent(r: EventRow): PartyEvent {
+  return {
+    partyId: r.party_id,
+    sequenceNumber: Number(r.sequence_number),
+    type: r.type,
+    data: typeof r.data === 'string' ? JSON.parse(r.data) : r.data,
+    userId: r.user_id,
+    deviceId: r.device_id,
+    timestamp: r.created_at instanceof Date ? r.created_at.toISOString() : r.created_at,
+  } as PartyEvent;
+}
+
+function rowToLink(r: LinkRow): LinkRecord {
+  return {
+    connectionId: r.connection_id, partyId: r.party_id, userId: r.user_id, deviceId: r.device_id,
+    offsetMs: Number(r.offset_ms), rttMs: Number(r.rtt_ms), oneWayMs: Number(r.one_way_ms), degraded: Boolean(r.degraded),
+    followDelayMs: Number(r.follow_delay_ms), samples: Number(r.samples), updatedAt: Number(r.updated_at),
+  };
+}
+
+const linkValues = (l: LinkRecord) => [
+  l.connectionId, l.partyId, l.userId, l.deviceId, l.offsetMs, l.rttMs, l.oneWayMs, l.degraded, l.followDelayMs, l.samples, l.updatedAt,
+] as const;
+
+const partyExists = (queueId: string, partyId: string | null) =>
+  conflict('party_exists', 'this queue already has an active party', { queueId, partyId });
+
+class SqlitePartyStore implements PartyStore {
+  private readonly s;
+
+  constructor(private readonly db: Database.Database) {
+    this.s = {
+      insertParty: db.prepare('INSERT INTO parties (id, queue_id, host_id, status, version, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
+      updateParty: db.prepare('UPDATE parties SET host_id = ?, status = ?, version = ?, state = ?, updated_at = ? WHERE id = ?'),
+      load: db.prepare<[string], { state: string }>('SELECT state FROM parties WHERE id = ?'),
+      insertEvent: db.prepare('INSERT INTO party_events (party_id, sequence_number, type, data, user_id, device_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      read: db.prepare<[string, number, number], EventRow>('SELECT * FROM party_events WHERE party_id = ? AND sequence_number > ? ORDER BY sequence_number LIMIT ?'),
+      active: db.prepare<[string], { id: string }>("SELECT id FROM parties WHERE queue_id = ? AND status = 'active'"),
+      putLink: db.prepare(
+        `INSERT INTO party_links (connection_id, party_id, user_id, device_id, offset_ms, rtt_ms, one_way_ms, degraded, follow_delay_ms, samples, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (connection_id) DO UPDATE SET offset_ms = excluded.offset_ms, rtt_ms = excluded.rtt_ms, one_way_ms = excluded.one_way_ms,
+           degraded = excluded.degraded, follow_delay_ms = excluded.follow_delay_ms, samples = excluded.samples, updated_at = excluded.updated_at`,
+      ),
+      deleteLink: db.prepare('DELETE FROM party_links WHERE connection_id = ?'),
+      links: db.prepare<[string, number], LinkRow>('SELECT * FROM party_links WHERE party_id = ? AND updated_at >= ? ORDER BY connection_id'),
+      prune: db.prepare('DELETE FROM party_links WHERE updated_at < ?'),
+    };
+  }
+
+  private insertEvents(events: PartyEvent[]): void {
+    for (const e of events) this.s.insertEvent.run(e.partyId, e.sequenceNumber, e.type, JSON.stringify(e.data), e.userId, e.deviceId, e.timestamp);
+  }
+
+  async create(event: PartyEvent, state: PartyState): Promise<void> {
+    try {
+      this.db.transaction(() => {
+        this.s.insertParty.run(state.id, state.queueId, state.hostId, state.status, state.version, JSON.stringify(state), state.createdAt, state.updatedAt);
+        this.insertEvents([event]);
+      }).immediate();
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw partyExists(state.queueId, await this.activeForQueue(state.queueId));
+      throw err;
+    }
+  }
+
+  async load(partyId: string): Promise<PartyState | null> {
+    const r = this.s.load.get(partyId);
+    return r ? (JSON.parse(r.state) as PartyState) : null;
+  }
+
+  async update(partyId: string, linksSince: number, decide: PartyDecision): Promise<{ events: PartyEvent[]; state: PartyState } | null> {
+    return this.db.transaction(() => {
+      const r = this.s.load.get(partyId);
+      if (!r) return null;
+      const links = this.s.links.all(partyId, linksSince).map(rowToLink);
+      const out = decide(JSON.parse(r.state) as PartyState, links);
+      if (out.events.length === 0) return out;
+      this.insertEvents(out.events);
+      const st = out.state;
+      this.s.updateParty.run(st.hostId, st.status, st.version, JSON.stringify(st), st.updatedAt, partyId);
+      return out;
+    }).immediate();
+  }
+
+  async readEvents(partyId: string, after: number, limit: number): Promise<PartyEvent[]> {
+    return this.s.read.all(partyId, after, limit).map(rowToEvent);
+  }
+
+  async activeForQueue(queueId: string): Promise<string | null> {
+    return this.s.active.get(queueId)?.id ?? null;
+  }
+
+  async putLink(link: LinkRecord): Promise<void> {
+    const v = linkValues(link);
+    this.s.putLink.run(...v.slice(0, 7), link.degraded ? 1 : 0, ...v.slice(8));
+  }
+
+  async deleteLink(connectionId: string): Promise<void> {
+    this.s.deleteLink.run(connectionId);
+  }
+
+  async links(partyId: string, since: number): Promise<LinkRecord[]> {
+    return this.s.links.all(partyId, since).map(rowToLink);
+  }
+
+  async pruneLinks(before: number): Promise<void> {
+    this.s.prune.run(before);
+  }
+}
+
+class PostgresPartyStore implements PartyStore {
+  constructor(private readonly pool: pg.Pool) {}
+
+  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const c = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await c.query('BEGIN');
+      const out = await fn(c);
+      await c.query('COMMIT');
+      return out;
+    } catch (err) {
+      try {
+        await c.query('ROLLBACK');
+      } catch (e) {
+        broken = e as Error;
+      }
+      throw err;
+    } finally {
+      c.release(broken);
+    }
+  }
+
+  private async insertEvents(c: pg.PoolClient, events: PartyEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const values: unknown[] = [];
+    const rows = events.map((e, i) => {
+      values.push(e.partyId, e.sequenceNumber, e.type, JSON.stringify(e.data), e.userId, e.deviceId, e.timestamp);
+      const b = i * 7;
+      return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}::jsonb, $${b + 5}, $${b + 6}, $${b + 7})`;
+    });
+    await c.query(`INSERT INTO party_events (party_id, sequence_number, type, data, user_id, device_id, created_at) VALUES ${rows.join(', ')}`, values);
+  }
+
+  async create(event: PartyEvent, state: PartyState): Promise<void> {
+    try {
+      await this.tx(async (c) => {
+        await c.query(
+          'INSERT INTO parties (id, queue_id, host_id, status, version, state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8)',
+          [state.id, state.queueId, state.hostId, state.status, state.version, JSON.stringify(state), state.createdAt, state.updatedAt],
+        );
+        await this.insertEvents(c, [event]);
+      });
+    } catch (err) {
+      if ((err as { code?: string }).code === '23505') throw partyExists(state.queueId, await this.activeForQueue(state.queueId));
+      throw err;
+    }
+  }
+
+  async load(partyId: string): Promise<PartyState | null> {
+    const r = await this.pool.query<{ state: PartyState }>('SELECT state FROM parties WHERE id = $1', [partyId]);
+    return r.rows[0]?.state ?? null;
+  }
+
+  async update(partyId: string, linksSince: number, decide: PartyDecision): Promise<{ events: PartyEvent[]; state: PartyState } | null> {
+    return this.tx(async (c) => {
+      const r = await c.query<{ state: PartyState }>('SELECT state FROM parties WHERE id = $1 FOR UPDATE', [partyId]);
+      const current = r.rows[0]?.state;
+      if (!current) return null;
+      const links = (await c.query<LinkRow>('SELECT * FROM party_links WHERE party_id = $1 AND updated_at >= $2 ORDER BY connection_id', [partyId, linksSince])).rows.map(rowToLink);
+      const out = decide(current, links);
+      if (out.events.length === 0) return out;
+      await this.insertEvents(c, out.events);
+      const st = out.state;
+      await c.query('UPDATE parties SET host_id = $1, status = $2, version = $3, state = $4::jsonb, updated_at = $5 WHERE id = $6', [
+        st.hostId, st.status, st.version, JSON.stringify(st), st.updatedAt, partyId,
+      ]);
+      return out;
+    });
+  }
+
+  async readEvents(partyId: string, after: number, limit: number): Promise<PartyEvent[]> {
+    const r = await this.pool.query<EventRow>(
+      'SELECT * FROM party_events WHERE party_id = $1 AND sequence_number > $2 ORDER BY sequence_number LIMIT $3',
+      [partyId, after, limit],
+    );
+    return r.rows.map(rowToEvent);
+  }
+
+  async activeForQueue(queueId: string): Promise<string | null> {
+    const r = await this.pool.query<{ id: string }>("SELECT id FROM parties WHERE queue_id = $1 AND status = 'active'", [queueId]);
+    return r.rows[0]?.id ?? null;
+  }
+
+  async putLink(link: LinkRecord): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO party_links (connection_id, party_id, user_id, device_id, offset_ms, rtt_ms, one_way_ms, degraded, follow_delay_ms, samples, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+       ON CONFLICT (connection_id) DO UPDATE SET offset_ms = excluded.offset_ms, rtt_ms = excluded.rtt_ms, one_way_ms = excluded.one_way_ms,
+         degraded = excluded.degraded, follow_delay_ms = excluded.follow_delay_ms, samples = excluded.samples, updated_at = excluded.updated_at`,
+      [...linkValues(link)],
+    );
+  }
+
+  async deleteLink(connectionId: string): Promise<void> {
+    await this.pool.query('DELETE FROM party_links WHERE connection_id = $1', [connectionId]);
+  }
+
+  async links(partyId: string, since: number): Promise<LinkRecord[]> {
+    const r = await this.pool.query<LinkRow>('SELECT * FROM party_links WHERE party_id = $1 AND updated_at >= $2 ORDER BY connection_id', [partyId, since]);
+    return r.rows.map(rowToLink);
+  }
+
+  async pruneLinks(before: number): Promise<void> {
+    await this.pool.query('DELETE FROM party_links WHERE updated_at < $1', [before]);
+  }
+}

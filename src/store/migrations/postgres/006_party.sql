@@ -1,0 +1,41 @@
+-- Listening parties (PostgreSQL); see src/party/. party_links.updated_at is epoch milliseconds.
+CREATE TABLE parties (
+  id         TEXT        PRIMARY KEY,
+  queue_id   TEXT        NOT NULL,
+  host_id    TEXT        NOT NULL,
+  status     TEXT        NOT NULL,             -- active | ended
+  version    INTEGER     NOT NULL,             -- sequence number of the last party event
+  state      JSONB       NOT NULL,             -- PartyState (the projection)
+  created_at TIMESTAMPTZ NOT NULL,
+  updated_at TIMESTAMPTZ NOT NULL
+);
+-- One party at a time per queue: two hosts must not steer one queue.
+CREATE UNIQUE INDEX parties_one_active_per_queue ON parties (queue_id) WHERE status = 'active';
+
+CREATE TABLE party_events (
+  party_id        TEXT        NOT NULL,
+  sequence_number INTEGER     NOT NULL,
+  type            TEXT        NOT NULL,
+  data            JSONB       NOT NULL,
+  user_id         TEXT        NOT NULL,
+  device_id       TEXT,
+  created_at      TIMESTAMPTZ NOT NULL,
+  PRIMARY KEY (party_id, sequence_number)
+);
+
+-- The measured link of each open party socket, written by the instance that holds the
+-- socket, read by whichever instance schedules a playback command.
+CREATE TABLE party_links (
+  connection_id   TEXT             PRIMARY KEY,
+  party_id        TEXT             NOT NULL,
+  user_id         TEXT             NOT NULL,
+  device_id       TEXT             NOT NULL,
+  offset_ms       DOUBLE PRECISION NOT NULL,   -- server clock - member clock
+  rtt_ms          DOUBLE PRECISION NOT NULL,
+  one_way_ms      DOUBLE PRECISION NOT NULL,   -- server-to-member delay planned for (p90)
+  degraded        BOOLEAN          NOT NULL,
+  follow_delay_ms INTEGER          NOT NULL,
+  samples         INTEGER          NOT NULL,
+  updated_at      BIGINT           NOT NULL
+);
+CREATE INDEX party_links_party ON party_links (party_id);

@@ -1,0 +1,147 @@
+// One listening party across two server processes on one Postgres + one Redis: members
+// on both instances, the schedule covering the slowest wherever it is connected, and
+// membership changes made through one instance reaching sockets on the other. [PA2][PA3][PA7][PA10]
+// The test runs its own redis-server on a free port (as test/e2e/cluster.test.ts).
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { DEFAULT_SCHEDULE } from '../../src/party/clock.ts';
+import { pct, seeded, SimMember, spreadStats, trueNow, upgradeStatus } from '../helpers/party-member.ts';
+import { createTempDatabase, pgSkipReason, type TempDatabase } from '../helpers/pg.ts';
+import { client, mintToken, startServer, type RunningServer } from '../helpers/server.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const redisSkip = process.env.QS_TEST_REDIS === 'skip' ? 'Redis suite skipped: no Redis answered' : false;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function startRedis(port: number): Promise<ChildProcess> {
+  const p = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  for (let i = 0; i < 50; i++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const c = spawn('redis-cli', ['-p', String(port), 'ping'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      let out = '';
+      c.stdout!.on('data', (d) => (out += d));
+      c.on('exit', () => resolve(out.includes('PONG')));
+    });
+    if (up) return p;
+    await sleep(100);
+  }
+  throw new Error('redis-server did not start');
+}
+
+async function stopProcess(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  const done = new Promise((r) => p.once('exit', r));
+  p.kill('SIGKILL');
+  await done;
+}
+
+describe('a listening party across two instances (Postgres + Redis)', { skip: pgSkipReason || redisSkip }, () => {
+  let db: TempDatabase;
+  let redis: ChildProcess;
+  let a: RunningServer;
+  let b: RunningServer;
+  const tokens: Record<string, string> = {};
+  const members: SimMember[] = [];
+  let party: any;
+
+  before(async () => {
+    db = await createTempDatabase();
+    const redisPort = await freePort();
+    redis = await startRedis(redisPort);
+    const adminKey = randomBytes(16).toString('hex');
+    const env = { LOG_LEVEL: 'error', REDIS_URL: `redis://127.0.0.1:${redisPort}`, REDIS_KEY_PREFIX: `qs-party-${randomBytes(4).toString('hex')}:` };
+    // One at a time: both would apply the migrations.
+    a = await startServer({ databaseUrl: db.url, adminKey, env });
+    b = await startServer({ databaseUrl: db.url, adminKey, env });
+    for (const u of ['host', 'm1', 'm2', 'm3', 'm4', 'm5']) tokens[u] = await mintToken(a, u);
+  });
+
+  after(async () => {
+    for (const m of members) await m.close().catch(() => undefined);
+    await a?.stop();
+    await b?.stop();
+    if (redis) await stopProcess(redis);
+    await db?.drop();
+  });
+
+  it('[PA10][PA7] members on both instances: the schedule covers the slowest, wherever it is connected, and all play together', async () => {
+    const q = await client(a.url, tokens.host)('POST', '/queues', { name: 'cluster party', tracks: ['x', 'y'] });
+    party = (await client(a.url, tokens.host)('POST', '/parties', { queueId: q.body.queue.id })).body;
+    for (const u of ['m1', 'm2', 'm3', 'm4', 'm5']) {
+      const j = await client(b.url, tokens[u])('POST', `/parties/${party.id}/join`, { inviteCode: party.inviteCode });
+      assert.equal(j.status, 200, JSON.stringify(j.body));
+    }
+    const rng = seeded(99);
+    const plan: [string, RunningServer, number][] = [['host', a, 40], ['m1', a, 25], ['m2', a, 90], ['m3', b, 60], ['m4', b, 30], ['m5', b, 230]];
+    for (const [u, srv, base] of plan) {
+      const m = await SimMember.connect(srv.url, party.id, { token: tokens[u]!, skewMs: (rng() * 2 - 1) * 5000, link: { baseMs: base, jitterMs: 30, rng }, deviceId: `${u}-dev` });
+      members.push(m);
+      m.startPinging(40);
+    }
+    await sleep(2600);
+    // Each instance wrote its own sockets' links; either instance sees them all.
+    const view = (await client(a.url, tokens.host)('GET', `/parties/${party.id}`)).body;
+    assert.deepEqual(view.members.map((m: any) => [m.userId, m.online]), plan.map(([u]) => [u, true]));
+    const m5 = view.members.find((m: any) => m.userId === 'm5').devices[0];
+    assert.ok(m5.oneWayMs > 200, JSON.stringify(m5));
+
+    const host = members[0]!;
+    host.send({ type: 'playback_sync', action: 'play', mutationId: 'p1' });
+    const ack = await host.waitFor((m) => m.type === 'ack' && m.mutationId === 'p1');
+    // Scheduled on instance A for m5, who is connected to B.
+    assert.ok(ack.result.leadMs >= m5.oneWayMs + DEFAULT_SCHEDULE.marginMs - 1, `lead ${ack.result.leadMs}, m5 one-way ${m5.oneWayMs}`);
+    for (const m of members) {
+      const sync = await m.waitFor((x) => x.type === 'playback_sync' && x.sequenceNumber === ack.sequenceNumbers[0], 5000);
+      assert.equal(sync.at, ack.result.at);
+      assert.ok(m.arrivals.at(-1)! > 0, `${m.opts.deviceId} got it ${-m.arrivals.at(-1)!} ms late`);
+    }
+    await sleep(Math.max(0, ack.result.at - Date.now()) + 300);
+    const instants: number[][] = [];
+    for (let k = 0; k < 20; k++) {
+      const t = trueNow();
+      instants.push(members.map((m) => m.positionAt(t)!));
+      await sleep(20);
+    }
+    const { pairs } = spreadStats(instants);
+    console.log(`# party across instances (6 members): pairwise p50 ${pct(pairs, 0.5).toFixed(2)} ms, p99 ${pct(pairs, 0.99).toFixed(2)} ms, max ${Math.max(...pairs).toFixed(2)} ms; lead ${ack.result.leadMs} ms`);
+    assert.ok(pct(pairs, 0.99) < 10, `p99 ${pct(pairs, 0.99)}`);
+    assert.ok(Math.max(...pairs) < 25, `max ${Math.max(...pairs)}`);
+  });
+
+  it('[PA2][PA3] leave, hand-over and end through one instance reach sockets on the other', async () => {
+    assert.ok(party, 'needs the party of the previous test');
+    const [host, m1, , m3, m4] = members as [SimMember, SimMember, SimMember, SimMember, SimMember];
+    // m4 (socket on B) leaves through A.
+    assert.equal((await client(a.url, tokens.m4)('POST', `/parties/${party.id}/leave`)).status, 204);
+    await host.waitFor((m) => m.type === 'member_left' && m.userId === 'm4');
+    await m3.waitFor((m) => m.type === 'member_left' && m.userId === 'm4');
+    assert.equal((await m4.closed).code, 1000);
+    assert.equal(await upgradeStatus(b.url, `/ws/party/${party.id}`, tokens.m4), 403);
+    // Hand-over through B, seen on A.
+    assert.equal((await client(b.url, tokens.host)('POST', `/parties/${party.id}/host`, { userId: 'm3' })).status, 200);
+    await m1.waitFor((m) => m.type === 'host_changed' && m.hostId === 'm3');
+    // The new host steers through A's REST twin; B's members get it.
+    const seek = await client(a.url, tokens.m3)('POST', `/parties/${party.id}/playback`, { action: 'seek', position: 30_000 });
+    assert.equal(seek.status, 200, JSON.stringify(seek.body));
+    await m3.waitFor((m) => m.type === 'playback_sync' && m.sequenceNumber === seek.body.sequenceNumber);
+    // End through B: sockets on A are told and closed.
+    assert.equal((await client(b.url, tokens.m3)('POST', `/parties/${party.id}/end`)).status, 200);
+    for (const m of [host, m1]) {
+      await m.waitFor((x) => x.type === 'party_ended');
+      assert.equal((await m.closed).code, 4404);
+    }
+    assert.equal(await upgradeStatus(a.url, `/ws/party/${party.id}`, tokens.m1), 404);
+  });
+});
