@@ -17,6 +17,7 @@ import {
   type PlaybackRecord,
   type PlaybackView,
 } from './playback.ts';
+import { KeyedSerial } from '../util/keyed-serial.ts';
 
 export interface PlaybackDeps {
   store: Store;
@@ -66,7 +67,7 @@ export interface DeviceView {
 const iso = (ms: number) => new Date(ms).toISOString();
 
 export class PlaybackService {
-  private readonly tails = new Map<string, Promise<unknown>>();
+  private readonly serial = new KeyedSerial();
 
   constructor(private readonly deps: PlaybackDeps) {}
 
@@ -177,7 +178,7 @@ export class PlaybackService {
     // One append per user at a time in this process, publishing before the next starts, so
     // local subscribers get the user's events in sequence order (the lock in the store
     // already serialises them; this only orders the publishing).
-    const appended = await this.serial(userId, async () => {
+    const appended = await this.serial.run(userId, async () => {
       const a = await this.appendOnce(actor, opts, decide, source);
       if (a) this.publish(userId, a.event);
       return a;
@@ -218,17 +219,6 @@ export class PlaybackService {
     }
   }
 
-  /** Runs fn after the previous one for the same user settled. */
-  private serial<T>(userId: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.tails.get(userId) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
-    const tail = run.catch(() => undefined);
-    this.tails.set(userId, tail);
-    void tail.then(() => {
-      if (this.tails.get(userId) === tail) this.tails.delete(userId);
-    });
-    return run;
-  }
 
   private publish(userId: string, event: UserEvent): void {
     // The event is committed: a failing bus must not fail the write. Subscribers that

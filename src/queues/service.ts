@@ -18,6 +18,7 @@ import {
   type QueueType,
   type QueueView,
 } from './queue.ts';
+import { KeyedSerial } from '../util/keyed-serial.ts';
 
 export interface Actor {
   userId: string;
@@ -100,8 +101,21 @@ function actionFor(cmd: QueueCommand, actor: Actor): QueueAction {
 
 const queueNotFound = (queueId: string) => notFound('queue_not_found', 'queue not found', { queueId });
 
+/** [CO1] May this role run this command? The one check REST, socket and batch writes share. */
+function permit(role: Role | null, cmd: QueueCommand, actor: Actor): void {
+  const action = actionFor(cmd, actor);
+  if (!can(role, action)) throw new AppError('forbidden', 'forbidden', `your role (${role}) may not ${cmd.type.replace(/_/g, ' ')}`, { role, action });
+}
+
+/** Puts decided event bodies in their envelopes, numbered after `fromVersion`. */
+function stamp(bodies: ReturnType<typeof decide>, actor: Actor, queueId: string, fromVersion: number, now: string) {
+  const newEvents: NewEvent[] = bodies.map((b) => ({ ...b, userId: actor.userId, deviceId: actor.deviceId, timestamp: now }));
+  const stored = newEvents.map((e, i) => ({ ...e, queueId, sequenceNumber: fromVersion + i + 1 }) as QueueEvent);
+  return { newEvents, stored };
+}
+
 export class QueueService {
-  private readonly tails = new Map<string, Promise<unknown>>();
+  private readonly serial = new KeyedSerial();
   private readonly listeners: CommittedListener[] = [];
   /** Queue states this process appended last: a hot queue's next write need not read its projection. */
   private readonly recent = new Map<string, QueueState>();
@@ -201,7 +215,7 @@ export class QueueService {
       const seen = await this.replay(actor, opts);
       if (seen) return seen;
     }
-    const result = await this.serial(queueId, async () => {
+    const result = await this.serial.run(queueId, async () => {
       for (let attempt = 1; ; attempt++) {
         // The state this process wrote last is used as is: the append's version check catches
         // a stale one, and a refusal decided on it is decided again on the stored state.
@@ -219,24 +233,19 @@ export class QueueService {
             role = roleOf(state, actor.userId);
             if (!byInvite) {
               if (!can(role, 'read')) throw queueNotFound(queueId);
-              const action = actionFor(cmd, actor);
-              if (!can(role, action)) throw new AppError('forbidden', 'forbidden', `your role (${role}) may not ${cmd.type.replace(/_/g, ' ')}`, { role, action });
+              permit(role, cmd, actor);
             }
           }
           if (opts.expectedVersion !== undefined && opts.expectedVersion !== state.version) {
             throw new VersionConflictError(queueId, opts.expectedVersion, state.version);
           }
-          bodies = decide(state, cmd, {
-            userId: actor.userId, newId: this.deps.newId, random: this.deps.random, maxItems: this.deps.maxItemsPerQueue,
-            role, time: nowMs, addsPerMinute: this.deps.addsPerMinute, maxCollaborators: this.deps.maxCollaborators,
-          });
+          bodies = this.decideAs(state, cmd, actor, role, nowMs);
         } catch (err) {
           this.recent.delete(queueId);
           if (cached) continue;
           throw err;
         }
-        const newEvents: NewEvent[] = bodies.map((b) => ({ ...b, userId: actor.userId, deviceId: actor.deviceId, timestamp: now }));
-        const stored = newEvents.map((e, i) => ({ ...e, queueId, sequenceNumber: state.version + i + 1 }) as QueueEvent);
+        const { newEvents, stored } = stamp(bodies, actor, queueId, state.version, now);
         const next = stored.reduce(evolve, state);
         const body = { queue: toView(next), events: stored };
         try {
@@ -276,6 +285,13 @@ export class QueueService {
     return { status: result.status, body: result.body, replayed: false };
   }
 
+  private decideAs(state: QueueState, cmd: QueueCommand, actor: Actor, role: Role | null, nowMs: number) {
+    return decide(state, cmd, {
+      userId: actor.userId, newId: this.deps.newId, random: this.deps.random, maxItems: this.deps.maxItemsPerQueue,
+      role, time: nowMs, addsPerMinute: this.deps.addsPerMinute, maxCollaborators: this.deps.maxCollaborators,
+    });
+  }
+
   /** Keeps the last states this process wrote, most recent last, at most RECENT_STATES. */
   private remember(queueId: string, state: QueueState): void {
     this.recent.delete(queueId);
@@ -292,17 +308,6 @@ export class QueueService {
     return { status: rec.status, body: rec.body as WriteResult['body'], replayed: true };
   }
 
-  /** Runs writes to one queue one at a time in this process, so they do not race each other's versions. */
-  private serial<T>(queueId: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.tails.get(queueId) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
-    const tail = run.catch(() => undefined);
-    this.tails.set(queueId, tail);
-    void tail.then(() => {
-      if (this.tails.get(queueId) === tail) this.tails.delete(queueId);
-    });
-    return run;
-  }
 
   /**
    * Several commands to one queue, in order, committed in ONE append (offline sync, see
@@ -340,7 +345,7 @@ export class QueueService {
         const readable = loaded && !loaded.deleted && can(roleOf(loaded, actor.userId), 'read');
         return { items: results as BatchItemResult[], queue: readable ? toView(loaded) : null, events: [] };
       }
-      const outcome = await this.serial(queueId, async () => {
+      const outcome = await this.serial.run(queueId, async () => {
         for (let attempt = 1; ; attempt++) {
           const loaded = await this.load(queueId);
           if (!loaded || loaded.deleted || !can(roleOf(loaded, actor.userId), 'read')) {
@@ -364,14 +369,8 @@ export class QueueService {
               if (cmd.type === 'create_queue') throw invalid('unsupported_command', 'a batch cannot create a queue');
               // Authorized as write() does ([CO1]), on the state as the batch left it.
               const role = roleOf(state, actor.userId);
-              const action = actionFor(cmd, actor);
-              if (!can(role, action)) throw new AppError('forbidden', 'forbidden', `your role (${role}) may not ${cmd.type.replace(/_/g, ' ')}`, { role, action });
-              const bodies = decide(state, cmd, {
-                userId: actor.userId, newId: this.deps.newId, random: this.deps.random, maxItems: this.deps.maxItemsPerQueue,
-                role, time: nowMs, addsPerMinute: this.deps.addsPerMinute, maxCollaborators: this.deps.maxCollaborators,
-              });
-              const evs: NewEvent[] = bodies.map((b) => ({ ...b, userId: actor.userId, deviceId: actor.deviceId, timestamp: now }));
-              const seqd = evs.map((e, k) => ({ ...e, queueId, sequenceNumber: state.version + k + 1 }) as QueueEvent);
+              permit(role, cmd, actor);
+              const { newEvents: evs, stored: seqd } = stamp(this.decideAs(state, cmd, actor, role, nowMs), actor, queueId, state.version, now);
               state = seqd.reduce(evolve, state);
               newEvents.push(...evs);
               stored.push(...seqd);
