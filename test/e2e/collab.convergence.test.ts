@@ -6,48 +6,25 @@
 // accepted operations imply: nothing lost, nothing duplicated. Seeded: QS_SEED=<n>
 // replays a run; a failure prints its seed.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { evolve, toView, type QueueEvent, type QueueState } from '../../src/queues/queue.ts';
 import { mulberry32 } from '../helpers/domain.ts';
 import { createTempDatabase, pgSkipReason, type TempDatabase } from '../helpers/pg.ts';
 import { client, mintToken, startServer, type RunningServer } from '../helpers/server.ts';
 import { connect, type TestSocket } from '../helpers/ws.ts';
+import { freePort, startRedis, redisSkipReason } from '../helpers/redis.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const redisSkip = process.env.QS_TEST_REDIS === 'skip' ? 'Redis suite skipped: no Redis answered' : false;
+const redisSkip = redisSkipReason;
 const CLIENTS = 20;
 const ADMINS = 9; // clients 1..9 are admins (any item), 10..19 contributors (their own items); client 0 is the owner
 const RUN_MS = Number(process.env.QS_CONVERGENCE_MS ?? 3000);
 /** Answers a command may get when another client got there first. */
 const RACE_ERRORS = new Set(['item_gone', 'anchor_not_found']);
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
-async function startRedis(port: number): Promise<ChildProcess> {
-  const p = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  for (let i = 0; i < 50; i++) {
-    const up = await new Promise<boolean>((resolve) => {
-      const c = spawn('redis-cli', ['-p', String(port), 'ping'], { stdio: ['ignore', 'pipe', 'ignore'] });
-      let out = '';
-      c.stdout!.on('data', (d) => (out += d));
-      c.on('exit', () => resolve(out.includes('PONG')));
-    });
-    if (up) return p;
-    await sleep(100);
-  }
-  throw new Error('redis-server did not start');
-}
 
 /** A client's own view of the queue: snapshot + received events + its acks, folded in sequence order. */
 class LocalQueue {

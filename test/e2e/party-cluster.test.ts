@@ -3,49 +3,20 @@
 // membership changes made through one instance reaching sockets on the other. [PA2][PA3][PA7][PA10]
 // The test runs its own redis-server on a free port (as test/e2e/cluster.test.ts).
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_SCHEDULE } from '../../src/party/clock.ts';
 import { pct, seeded, SimMember, spreadStats, trueNow, upgradeStatus } from '../helpers/party-member.ts';
 import { createTempDatabase, pgSkipReason, type TempDatabase } from '../helpers/pg.ts';
 import { client, mintToken, startServer, type RunningServer } from '../helpers/server.ts';
+import { freePort, startRedis, stopProcess, redisSkipReason } from '../helpers/redis.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const redisSkip = process.env.QS_TEST_REDIS === 'skip' ? 'Redis suite skipped: no Redis answered' : false;
+const redisSkip = redisSkipReason;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
-async function startRedis(port: number): Promise<ChildProcess> {
-  const p = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  for (let i = 0; i < 50; i++) {
-    const up = await new Promise<boolean>((resolve) => {
-      const c = spawn('redis-cli', ['-p', String(port), 'ping'], { stdio: ['ignore', 'pipe', 'ignore'] });
-      let out = '';
-      c.stdout!.on('data', (d) => (out += d));
-      c.on('exit', () => resolve(out.includes('PONG')));
-    });
-    if (up) return p;
-    await sleep(100);
-  }
-  throw new Error('redis-server did not start');
-}
 
-async function stopProcess(p: ChildProcess): Promise<void> {
-  if (p.exitCode !== null || p.signalCode !== null) return;
-  const done = new Promise((r) => p.once('exit', r));
-  p.kill('SIGKILL');
-  await done;
-}
 
 describe('a listening party across two instances (Postgres + Redis)', { skip: pgSkipReason || redisSkip }, () => {
   let db: TempDatabase;

@@ -5,22 +5,14 @@ import assert from 'node:assert/strict';
 import { AppError, type ErrorKind } from '../../src/errors.ts';
 import { decide, type DecideContext, type QueueCommand } from '../../src/queues/decide.ts';
 import { evolve, initialState, type QueueEvent, type QueueState } from '../../src/queues/queue.ts';
+import { mulberry32 } from './random.ts';
+
+export { mulberry32 };
 
 export const DEFAULT_QUEUE_ID = 'queue-1';
 export const DEFAULT_USER_ID = 'user-1';
 export const DEFAULT_START = Date.UTC(2024, 0, 1, 0, 0, 0, 0);
 
-/** mulberry32: a small seeded PRNG returning floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A DecideContext that is fully deterministic, plus the fake clock used for envelopes. */
 export interface TestContext extends DecideContext {

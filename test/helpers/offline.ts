@@ -3,6 +3,10 @@
 import assert from 'node:assert/strict';
 import { evolve, initialState, toView, type QueueEvent, type QueueState } from '../../src/queues/queue.ts';
 import type { client } from './server.ts';
+import { mulberry32 } from './random.ts';
+
+/** A seeded PRNG (mulberry32), so runs can be repeated. */
+export const prng = mulberry32;
 
 export type Res = Awaited<ReturnType<ReturnType<typeof client>>>;
 export type Call = (method: string, path: string, body?: unknown, headers?: Record<string, string>) => Promise<Res>;
@@ -87,14 +91,3 @@ export function conflictOf(answer: any, mutationId: number): any {
   return answer.conflicts.find((c: any) => c.change?.mutationId === mutationId);
 }
 
-/** A mulberry32 PRNG. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

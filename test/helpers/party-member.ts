@@ -6,6 +6,10 @@
 // the playback position it would play at any true instant.
 import WebSocket from 'ws';
 import { ClockEstimator, positionAt, timelineAt, type ClockSample, type Timeline } from '../../src/party/clock.ts';
+import { mulberry32 } from './random.ts';
+
+/** A seeded PRNG (mulberry32), so runs can be repeated. */
+export const seeded = mulberry32;
 
 /**
  * The performance clock lined up with the system clock (which the server reads with
@@ -44,17 +48,6 @@ export interface MemberOptions {
   since?: number;
 }
 
-/** A seeded PRNG (mulberry32), so runs can be repeated. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export class SimMember {
   readonly messages: any[] = [];
