@@ -215,7 +215,7 @@ export class QueueService {
       const seen = await this.replay(actor, opts);
       if (seen) return seen;
     }
-    const result = await this.serial.run(queueId, async () => {
+    const result = await this.serial.run(queueId, () => this.locked(queueId, async () => {
       for (let attempt = 1; ; attempt++) {
         // The state this process wrote last is used as is: the append's version check catches
         // a stale one, and a refusal decided on it is decided again on the stored state.
@@ -276,13 +276,18 @@ export class QueueService {
           throw err;
         }
       }
-    });
+    }));
     if (result === null) {
       const seen = await this.replay(actor, opts);
       if (seen) return seen;
       throw conflict('idempotency_conflict', 'a request with this idempotency key is being processed');
     }
     return { status: result.status, body: result.body, replayed: false };
+  }
+
+  /** Writers on other instances take turns on this queue when the store can lock it. */
+  private locked<T>(queueId: string, fn: () => Promise<T>): Promise<T> {
+    return this.deps.store.withStreamLock ? this.deps.store.withStreamLock(queueId, fn) : fn();
   }
 
   private decideAs(state: QueueState, cmd: QueueCommand, actor: Actor, role: Role | null, nowMs: number) {
@@ -345,7 +350,7 @@ export class QueueService {
         const readable = loaded && !loaded.deleted && can(roleOf(loaded, actor.userId), 'read');
         return { items: results as BatchItemResult[], queue: readable ? toView(loaded) : null, events: [] };
       }
-      const outcome = await this.serial.run(queueId, async () => {
+      const outcome = await this.serial.run(queueId, () => this.locked(queueId, async () => {
         for (let attempt = 1; ; attempt++) {
           const loaded = await this.load(queueId);
           if (!loaded || loaded.deleted || !can(roleOf(loaded, actor.userId), 'read')) {
@@ -401,7 +406,7 @@ export class QueueService {
             throw err;
           }
         }
-      });
+      }));
       if (outcome !== null) return outcome;
       if (round >= MAX_ATTEMPTS) throw conflict('idempotency_conflict', 'a batch with these idempotency keys is being processed');
     }

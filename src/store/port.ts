@@ -132,6 +132,12 @@ export interface Store {
   /** Every event in global append order after `afterPosition` (export). */
   readAll(afterPosition: number, limit: number): Promise<ExportedEvent[]>;
   /** A plain key/value table for service settings (e.g. generated secrets). */
+  /**
+   * Runs `fn` while holding a lock on the queue's stream that other instances respect, so
+   * writers across instances take turns instead of racing their versions (a racing loser
+   * could otherwise starve). Optional: a store used by one process needs none.
+   */
+  withStreamLock?<T>(queueId: string, fn: () => Promise<T>): Promise<T>;
   getSetting(key: string): Promise<string | null>;
   setSettingIfAbsent(key: string, value: string): Promise<string>;
 

@@ -111,6 +111,7 @@ export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
   /** The pool, for feature stores that keep their own tables (see src/store/README.md). */
   readonly pool: pg.Pool;
+  private readonly lockPool: pg.Pool;
   private closed: Promise<void> | null = null;
 
   constructor(opts: PostgresStoreOptions) {
@@ -119,6 +120,10 @@ export class PostgresStore implements Store {
     // 'error' on the pool; without a listener that would crash the process. The next
     // query simply gets a fresh connection.
     this.pool.on('error', () => {});
+    // Stream locks hold a connection while the write runs on the main pool: a pool of their
+    // own, so writers waiting for a lock can never take every connection the writes need.
+    this.lockPool = new pg.Pool({ connectionString: opts.connectionString, max: opts.max ?? 10 });
+    this.lockPool.on('error', () => {});
   }
 
   /** Runs fn in a transaction on one client: rolled back on any error, client always released. */
@@ -430,7 +435,22 @@ export class PostgresStore implements Store {
 
   async close(): Promise<void> {
     // pool.end() throws when called twice; remember the first call instead.
-    this.closed ??= this.pool.end();
+    this.closed ??= Promise.all([this.pool.end(), this.lockPool.end()]).then(() => undefined);
     return this.closed;
+  }
+
+  /** A session advisory lock per queue; Postgres grants waiters in turn. */
+  async withStreamLock<T>(queueId: string, fn: () => Promise<T>): Promise<T> {
+    const c = await this.lockPool.connect();
+    try {
+      await c.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [`queue:${queueId}`]);
+      try {
+        return await fn();
+      } finally {
+        await c.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [`queue:${queueId}`]);
+      }
+    } finally {
+      c.release();
+    }
   }
 }
