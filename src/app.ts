@@ -38,6 +38,7 @@ import { mediaRoutes } from './media/routes.ts';
 import { resolveMediaSettings, type MediaSettings } from './media/signing.ts';
 import { offlineRoutes } from './offline/routes.ts';
 import { partyRoutes } from './party/routes.ts';
+import { recommendationsPlugin } from './radio/plugin.ts';
 import { OfflineSyncService } from './offline/service.ts';
 import { createOfflineStore } from './offline/store.ts';
 
@@ -97,6 +98,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
     bodyLimit: limits.bodyBytes,
     genReqId: () => randomUUID(),
+    // Station and track ids in paths may be up to a few hundred characters (Fastify's default is 100).
+    maxParamLength: 512,
     // Our own hook answers 503 during shutdown, in the API's error shape.
     return503OnClosing: false,
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -238,6 +241,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   // ---- Listening parties (issue 6; src/party/): REST /parties/* and WS /ws/party/{partyId}.
   // After the websocket plugin; the party store uses the store's own connection (006_party.sql).
   await http.register(partyRoutes({ store: deps.store, queues: service, bus, metrics, realtime, now: deps.now, newId: deps.newId }));
+  // ---- Catalog, radio / infinite queues, recommendations, context (issue 7; src/catalog, src/reco,
+  // src/radio): own feature store (007_catalog.sql) and in-memory engine; radio queues go through `service`.
+  await http.register(recommendationsPlugin({ store: deps.store, queues: service, now: deps.now }));
   http.get('/asyncapi.json', { config: pub, schema: { hide: true } }, async () => asyncApiDocument());
   http.addHook('onClose', async () => {
     queuePresence.close();

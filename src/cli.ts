@@ -2,6 +2,7 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { resolveAdminKey, Tokens } from './auth/tokens.ts';
+import { catalogCommand, catalogUsage } from './catalog/cli.ts';
 import { loadConfig } from './config.ts';
 import { exportEvents, importEvents } from './queues/transfer.ts';
 import { serve } from './server.ts';
@@ -14,7 +15,7 @@ const usage = `usage: queue-service <command>
   token <userId> [--ttl N]    mint a user token (N seconds, default TOKEN_TTL_SECONDS or 30 days)
   export [--out FILE]         write the whole event log as JSONL (default: stdout)
   import [FILE]               read an event log in JSONL (default: stdin) into the store; re-running skips what is there
-`;
+${catalogUsage}`;
 
 function progressLine(label: string) {
   let last = 0;
@@ -27,6 +28,8 @@ function progressLine(label: string) {
 }
 
 async function main(argv: string[]): Promise<number> {
+  // Catalog imports have options of their own (src/catalog/cli.ts).
+  if (argv[0] === 'catalog') return catalogCommand(argv.slice(1), loadConfig());
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,

@@ -1,0 +1,152 @@
+// The catalog feature store on PostgreSQL (the main store's pool). Batches go in as one
+// statement each, through jsonb_to_recordset, so a 1,000-row import is one round trip.
+import type pg from 'pg';
+import type { TrackMeta } from '../reco/catalog.ts';
+import { lastById, type CatalogStore, type CatalogTrack, type ListeningEvent, type NewListeningEvent, type Revised, type StoredPlaylist, type UserContextRecord } from './store.ts';
+
+const iso = (v: Date | string): string => (v instanceof Date ? v : new Date(v)).toISOString();
+
+interface TrackRow {
+  track_id: string;
+  title: string;
+  artist: string;
+  album: string | null;
+  album_id: string | null;
+  duration_ms: number | null;
+  genres: string[];
+  features: Record<string, number> | null;
+  release_date: string | null;
+  rev: string;
+  updated_at: Date;
+}
+
+function trackOf(r: TrackRow): Revised<CatalogTrack> {
+  return {
+    id: r.track_id, title: r.title, artist: r.artist, album: r.album, albumId: r.album_id, durationMs: r.duration_ms,
+    genres: r.genres, features: r.features ?? {}, releaseDate: r.release_date, updatedAt: iso(r.updated_at), rev: Number(r.rev),
+  };
+}
+
+export class PostgresCatalogStore implements CatalogStore {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async upsertTracks(tracks: TrackMeta[], now: string): Promise<{ created: number; updated: number }> {
+    const rows = lastById(tracks).map((t) => ({
+      track_id: t.id, title: t.title, artist: t.artist, album: t.album ?? null, album_id: t.albumId ?? null,
+      duration_ms: t.durationMs ?? null, genres: t.genres ?? [], features: t.features && Object.keys(t.features).length ? t.features : null,
+      release_date: t.releaseDate ?? null,
+    }));
+    if (rows.length === 0) return { created: 0, updated: 0 };
+    // xmax = 0 only on a freshly inserted row: that tells created from updated.
+    const r = await this.pool.query<{ created: boolean }>(
+      `INSERT INTO catalog_tracks (track_id, title, artist, album, album_id, duration_ms, genres, features, release_date, rev, updated_at)
+       SELECT track_id, title, artist, album, album_id, duration_ms, genres, features, release_date, nextval('catalog_rev_seq'), $2
+       FROM jsonb_to_recordset($1::jsonb) AS x(track_id text, title text, artist text, album text, album_id text,
+         duration_ms integer, genres jsonb, features jsonb, release_date text)
+       ON CONFLICT (track_id) DO UPDATE SET title = excluded.title, artist = excluded.artist, album = excluded.album,
+         album_id = excluded.album_id, duration_ms = excluded.duration_ms, genres = excluded.genres, features = excluded.features,
+         release_date = excluded.release_date, rev = excluded.rev, updated_at = excluded.updated_at
+       RETURNING (xmax = 0) AS created`,
+      [JSON.stringify(rows), now],
+    );
+    const created = r.rows.filter((x) => x.created).length;
+    return { created, updated: rows.length - created };
+  }
+
+  async getTrack(id: string): Promise<CatalogTrack | null> {
+    const r = await this.pool.query<TrackRow>('SELECT * FROM catalog_tracks WHERE track_id = $1', [id]);
+    if (!r.rows[0]) return null;
+    const { rev: _rev, ...t } = trackOf(r.rows[0]);
+    return t;
+  }
+
+  async upsertPlaylists(playlists: { id: string; name: string; followers: number | null; tracks: string[] }[], now: string) {
+    const rows = lastById(playlists).map((p) => ({ playlist_id: p.id, name: p.name, followers: p.followers, tracks: p.tracks }));
+    if (rows.length === 0) return { created: 0, updated: 0 };
+    const r = await this.pool.query<{ created: boolean }>(
+      `INSERT INTO catalog_playlists (playlist_id, name, followers, tracks, rev, updated_at)
+       SELECT playlist_id, name, followers, tracks, nextval('catalog_rev_seq'), $2
+       FROM jsonb_to_recordset($1::jsonb) AS x(playlist_id text, name text, followers integer, tracks jsonb)
+       ON CONFLICT (playlist_id) DO UPDATE SET name = excluded.name, followers = excluded.followers, tracks = excluded.tracks,
+         rev = excluded.rev, updated_at = excluded.updated_at
+       RETURNING (xmax = 0) AS created`,
+      [JSON.stringify(rows), now],
+    );
+    const created = r.rows.filter((x) => x.created).length;
+    return { created, updated: rows.length - created };
+  }
+
+  async getPlaylist(id: string): Promise<StoredPlaylist | null> {
+    const r = await this.pool.query<{ playlist_id: string; name: string; followers: number | null; tracks: string[]; updated_at: Date }>(
+      'SELECT * FROM catalog_playlists WHERE playlist_id = $1', [id],
+    );
+    const p = r.rows[0];
+    return p ? { id: p.playlist_id, name: p.name, followers: p.followers, tracks: p.tracks, updatedAt: iso(p.updated_at) } : null;
+  }
+
+  async appendEvents(events: NewListeningEvent[]): Promise<number[]> {
+    if (events.length === 0) return [];
+    const rows = events.map((e, ord) => ({
+      ord, user_id: e.userId, session_id: e.sessionId, track_id: e.trackId, action: e.action, position: e.position, source: e.source,
+      context_type: e.contextType, hour: e.hour, context: e.context, occurred_at: e.occurredAt,
+    }));
+    const r = await this.pool.query<{ id: string }>(
+      `INSERT INTO listening_events (user_id, session_id, track_id, action, position, source, context_type, hour, context, occurred_at)
+       SELECT user_id, session_id, track_id, action, position, source, context_type, hour, context, occurred_at
+       FROM jsonb_to_recordset($1::jsonb) AS x(ord integer, user_id text, session_id text, track_id text, action text,
+         position double precision, source text, context_type text, hour smallint, context jsonb, occurred_at timestamptz)
+       ORDER BY ord
+       RETURNING id`,
+      [JSON.stringify(rows)],
+    );
+    return r.rows.map((x) => Number(x.id)).sort((a, b) => a - b);
+  }
+
+  async recordContext(userId: string, context: Record<string, unknown>, observedAt: string, recordedAt: string): Promise<UserContextRecord> {
+    const r = await this.pool.query<{ id: string }>(
+      'INSERT INTO user_contexts (user_id, context, observed_at, recorded_at) VALUES ($1, $2, $3, $4) RETURNING id',
+      [userId, JSON.stringify(context), observedAt, recordedAt],
+    );
+    return { id: Number(r.rows[0]!.id), userId, context, observedAt, recordedAt };
+  }
+
+  async tracksAfter(rev: number, limit: number) {
+    const r = await this.pool.query<TrackRow>('SELECT * FROM catalog_tracks WHERE rev > $1 ORDER BY rev LIMIT $2', [rev, limit]);
+    return r.rows.map(trackOf);
+  }
+
+  async playlistsAfter(rev: number, limit: number) {
+    const r = await this.pool.query<{ playlist_id: string; name: string; followers: number | null; tracks: string[]; rev: string; updated_at: Date }>(
+      'SELECT * FROM catalog_playlists WHERE rev > $1 ORDER BY rev LIMIT $2', [rev, limit],
+    );
+    return r.rows.map((p) => ({ id: p.playlist_id, name: p.name, followers: p.followers, tracks: p.tracks, updatedAt: iso(p.updated_at), rev: Number(p.rev) }));
+  }
+
+  async eventsAfter(id: number, limit: number): Promise<ListeningEvent[]> {
+    const r = await this.pool.query<{
+      id: string; user_id: string | null; session_id: string | null; track_id: string; action: string; position: number | null;
+      source: string | null; context_type: string | null; hour: number | null; context: Record<string, unknown> | null; occurred_at: Date;
+    }>('SELECT * FROM listening_events WHERE id > $1 ORDER BY id LIMIT $2', [id, limit]);
+    return r.rows.map((e) => ({
+      id: Number(e.id), userId: e.user_id, sessionId: e.session_id, trackId: e.track_id, action: e.action as ListeningEvent['action'],
+      position: e.position, source: e.source, contextType: e.context_type, hour: e.hour, context: e.context, occurredAt: iso(e.occurred_at),
+    }));
+  }
+
+  async contextsAfter(id: number, limit: number): Promise<UserContextRecord[]> {
+    const r = await this.pool.query<{ id: string; user_id: string; context: Record<string, unknown>; observed_at: Date; recorded_at: Date }>(
+      'SELECT * FROM user_contexts WHERE id > $1 ORDER BY id LIMIT $2', [id, limit],
+    );
+    return r.rows.map((c) => ({ id: Number(c.id), userId: c.user_id, context: c.context, observedAt: iso(c.observed_at), recordedAt: iso(c.recorded_at) }));
+  }
+
+  async queueTracks(limit: number) {
+    const r = await this.pool.query<{ queue_id: string; track_ids: string[] }>(
+      `SELECT queue_id, ARRAY(SELECT i->>'trackId' FROM jsonb_array_elements(state->'items') AS i) AS track_ids
+       FROM queue_projections WHERE type IN ('user', 'collaborative') AND NOT deleted AND item_count > 1
+       ORDER BY updated_at DESC LIMIT $1`,
+      [limit],
+    );
+    return r.rows.map((x) => ({ queueId: x.queue_id, trackIds: x.track_ids }));
+  }
+}

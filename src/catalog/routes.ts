@@ -1,0 +1,124 @@
+// REST routes of the catalog (the operator's, with the admin key), the listening history
+// a user brings, and the user's reported context. Thin handlers over the feature store;
+// every write is folded into the recommender before it answers.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { notFound } from '../errors.ts';
+import { pathUser } from '../http/auth.ts';
+import { errors } from '../http/schemas.ts';
+import type { TrackMeta } from '../reco/catalog.ts';
+import type { Recommender } from '../reco/recommender.ts';
+import { hourOf } from '../reco/recommender.ts';
+import type { ContextualService } from '../radio/contextual.ts';
+import { CONTEXT_WINDOW_MS, contextHour } from '../radio/service.ts';
+import * as S from './schemas.ts';
+import { TrackSearch } from './search.ts';
+import type { CatalogStore, CatalogTrack } from './store.ts';
+import type { CatalogSync } from './sync.ts';
+
+export interface CatalogRouteDeps {
+  catalog: CatalogStore;
+  sync: CatalogSync;
+  reco: Recommender;
+  contextual: ContextualService;
+  now: () => number;
+}
+
+const admin = { auth: 'admin' as const };
+
+function view(t: CatalogTrack) {
+  return {
+    id: t.id, title: t.title, artist: t.artist, album: t.album ?? null, albumId: t.albumId ?? null,
+    duration: t.durationMs === null || t.durationMs === undefined ? null : t.durationMs / 1000,
+    genres: t.genres ?? [], features: (t.features ?? {}) as Record<string, number>, releaseDate: t.releaseDate ?? null, updatedAt: t.updatedAt,
+  };
+}
+
+export function catalogRoutes(d: CatalogRouteDeps): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    const search = new TrackSearch(d.reco.engine.catalog);
+    const iso = () => new Date(d.now()).toISOString();
+
+    app.post('/catalog/tracks', {
+      config: admin,
+      schema: {
+        tags: ['catalog'], summary: 'Insert or update catalog tracks in bulk (admin API key)', body: S.UpsertTracksBody,
+        response: { 200: S.UpsertResponse, ...errors(413) },
+      },
+    }, async (r) => {
+      const tracks: TrackMeta[] = r.body.tracks.map((t) => ({
+        id: t.id, title: t.title, artist: t.artist, album: t.album ?? null, albumId: t.albumId ?? null,
+        durationMs: t.duration === undefined ? null : Math.round(t.duration * 1000), genres: t.genres ?? [], features: t.features ?? {},
+        releaseDate: t.releaseDate ?? null,
+      }));
+      const res = await d.catalog.upsertTracks(tracks, iso());
+      await d.sync.refresh();
+      return res;
+    });
+
+    app.get('/catalog/tracks/:trackId', {
+      schema: { tags: ['catalog'], summary: 'A catalog track', params: S.TrackParams, response: { 200: S.TrackSchema, ...errors() } },
+    }, async (r) => {
+      const t = await d.catalog.getTrack(r.params.trackId);
+      if (!t) throw notFound('track_not_found', 'no such track in the catalog', { trackId: r.params.trackId });
+      return view(t);
+    });
+
+    app.get('/catalog/search', {
+      schema: { tags: ['catalog'], summary: 'Search tracks by title, artist and album words', querystring: S.SearchQuery, response: { 200: S.SearchResponse, ...errors() } },
+    }, async (r) => {
+      await d.sync.fresh();
+      const cat = d.reco.engine.catalog;
+      const hits = search.search(r.query.q, r.query.limit ?? 20);
+      return {
+        tracks: hits.map(({ track, score }) => {
+          const al = cat.album[track]!;
+          return { id: cat.ids[track]!, title: cat.titles[track] ?? '', artist: cat.artistName(track) ?? '', album: al >= 0 ? (cat.albumTitles[al] ?? null) : null, score };
+        }),
+      };
+    });
+
+    app.post('/catalog/playlists', {
+      config: admin,
+      schema: {
+        tags: ['catalog'], summary: 'Import playlists (co-occurrence data, playlist:<id> stations) in bulk (admin API key)',
+        body: S.UpsertPlaylistsBody, response: { 200: S.UpsertResponse, ...errors(413) },
+      },
+    }, async (r) => {
+      const res = await d.catalog.upsertPlaylists(r.body.playlists.map((p) => ({ id: p.id, name: p.name, followers: p.followers ?? null, tracks: p.tracks })), iso());
+      await d.sync.refresh();
+      return res;
+    });
+
+    app.post('/users/:userId/history', {
+      schema: {
+        tags: ['listening'], summary: "Bring a user's listening history (plays, skips with position, likes) in bulk",
+        params: S.UserParams, body: S.HistoryBody, response: { 200: S.HistoryResponse, ...errors(413) },
+      },
+    }, async (r) => {
+      const userId = pathUser(r, r.params.userId);
+      const events = r.body.events.map((e) => {
+        const at = Date.parse(e.timestamp);
+        const context = (e.context as Record<string, unknown> | undefined) ?? d.reco.contextAt(userId, at, CONTEXT_WINDOW_MS);
+        return {
+          userId, sessionId: e.sessionId ? `${userId}:${e.sessionId}` : null, trackId: e.trackId, action: e.action, position: e.position ?? null,
+          source: e.source ?? null, contextType: e.contextType ?? null, hour: contextHour(context) ?? hourOf(e.timestamp), context,
+          occurredAt: new Date(at).toISOString(),
+        };
+      });
+      await d.catalog.appendEvents(events);
+      await d.sync.refresh();
+      return { recorded: events.length };
+    });
+
+    app.post('/users/:userId/context', {
+      schema: {
+        tags: ['context'], summary: "Report the user's context; plays that follow (3 hours at most) are attributed to it",
+        params: S.UserParams, body: S.UserContextBody, response: { 201: S.UserContextResponse, ...errors() },
+      },
+    }, async (r, reply) => {
+      const userId = pathUser(r, r.params.userId);
+      reply.status(201);
+      return d.contextual.report(userId, r.body);
+    });
+  };
+}

@@ -1,0 +1,192 @@
+// The catalog feature store on the embedded SQLite file (same connection as the queues).
+import type Database from 'better-sqlite3';
+import type { TrackMeta } from '../reco/catalog.ts';
+import { lastById, type CatalogStore, type CatalogTrack, type ListeningEvent, type NewListeningEvent, type Revised, type StoredPlaylist, type UserContextRecord } from './store.ts';
+
+interface TrackRow {
+  track_id: string;
+  title: string;
+  artist: string;
+  album: string | null;
+  album_id: string | null;
+  duration_ms: number | null;
+  genres: string;
+  features: string | null;
+  release_date: string | null;
+  rev: number;
+  updated_at: string;
+}
+
+interface PlaylistRow {
+  playlist_id: string;
+  name: string;
+  followers: number | null;
+  tracks: string;
+  rev: number;
+  updated_at: string;
+}
+
+interface EventRow {
+  id: number;
+  user_id: string | null;
+  session_id: string | null;
+  track_id: string;
+  action: string;
+  position: number | null;
+  source: string | null;
+  context_type: string | null;
+  hour: number | null;
+  context: string | null;
+  occurred_at: string;
+}
+
+interface ContextRow {
+  id: number;
+  user_id: string;
+  context: string;
+  observed_at: string;
+  recorded_at: string;
+}
+
+function trackOf(r: TrackRow): Revised<CatalogTrack> {
+  return {
+    id: r.track_id, title: r.title, artist: r.artist, album: r.album, albumId: r.album_id, durationMs: r.duration_ms,
+    genres: JSON.parse(r.genres), features: r.features ? JSON.parse(r.features) : {}, releaseDate: r.release_date,
+    updatedAt: r.updated_at, rev: r.rev,
+  };
+}
+
+function eventOf(r: EventRow): ListeningEvent {
+  return {
+    id: r.id, userId: r.user_id, sessionId: r.session_id, trackId: r.track_id, action: r.action as ListeningEvent['action'],
+    position: r.position, source: r.source, contextType: r.context_type, hour: r.hour,
+    context: r.context ? JSON.parse(r.context) : null, occurredAt: r.occurred_at,
+  };
+}
+
+function contextOf(r: ContextRow): UserContextRecord {
+  return { id: r.id, userId: r.user_id, context: JSON.parse(r.context), observedAt: r.observed_at, recordedAt: r.recorded_at };
+}
+
+export class SqliteCatalogStore implements CatalogStore {
+  private readonly s;
+
+  constructor(private readonly db: Database.Database) {
+    this.s = {
+      nextRevs: db.prepare<[number, string], { rev: number }>('UPDATE catalog_revs SET rev = rev + ? WHERE name = ? RETURNING rev'),
+      trackExists: db.prepare<[string], { n: number }>('SELECT 1 AS n FROM catalog_tracks WHERE track_id = ?'),
+      upsertTrack: db.prepare(
+        `INSERT INTO catalog_tracks (track_id, title, artist, album, album_id, duration_ms, genres, features, release_date, rev, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (track_id) DO UPDATE SET title = excluded.title, artist = excluded.artist, album = excluded.album,
+           album_id = excluded.album_id, duration_ms = excluded.duration_ms, genres = excluded.genres,
+           features = excluded.features, release_date = excluded.release_date, rev = excluded.rev, updated_at = excluded.updated_at`,
+      ),
+      getTrack: db.prepare<[string], TrackRow>('SELECT * FROM catalog_tracks WHERE track_id = ?'),
+      playlistExists: db.prepare<[string], { n: number }>('SELECT 1 AS n FROM catalog_playlists WHERE playlist_id = ?'),
+      upsertPlaylist: db.prepare(
+        `INSERT INTO catalog_playlists (playlist_id, name, followers, tracks, rev, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (playlist_id) DO UPDATE SET name = excluded.name, followers = excluded.followers, tracks = excluded.tracks,
+           rev = excluded.rev, updated_at = excluded.updated_at`,
+      ),
+      getPlaylist: db.prepare<[string], PlaylistRow>('SELECT * FROM catalog_playlists WHERE playlist_id = ?'),
+      insertEvent: db.prepare(
+        `INSERT INTO listening_events (user_id, session_id, track_id, action, position, source, context_type, hour, context, occurred_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      insertContext: db.prepare('INSERT INTO user_contexts (user_id, context, observed_at, recorded_at) VALUES (?, ?, ?, ?)'),
+      tracksAfter: db.prepare<[number, number], TrackRow>('SELECT * FROM catalog_tracks WHERE rev > ? ORDER BY rev LIMIT ?'),
+      playlistsAfter: db.prepare<[number, number], PlaylistRow>('SELECT * FROM catalog_playlists WHERE rev > ? ORDER BY rev LIMIT ?'),
+      eventsAfter: db.prepare<[number, number], EventRow>('SELECT * FROM listening_events WHERE id > ? ORDER BY id LIMIT ?'),
+      contextsAfter: db.prepare<[number, number], ContextRow>('SELECT * FROM user_contexts WHERE id > ? ORDER BY id LIMIT ?'),
+      queueTracks: db.prepare<[number], { queue_id: string; state: string }>(
+        `SELECT queue_id, state FROM queue_projections WHERE type IN ('user', 'collaborative') AND deleted = 0 AND item_count > 1
+         ORDER BY updated_at DESC LIMIT ?`,
+      ),
+    };
+  }
+
+  async upsertTracks(tracks: TrackMeta[], now: string): Promise<{ created: number; updated: number }> {
+    const rows = lastById(tracks);
+    return this.db.transaction(() => {
+      let rev = this.s.nextRevs.get(rows.length, 'tracks')!.rev - rows.length;
+      let created = 0;
+      for (const t of rows) {
+        if (!this.s.trackExists.get(t.id)) created++;
+        this.s.upsertTrack.run(
+          t.id, t.title, t.artist, t.album ?? null, t.albumId ?? null, t.durationMs ?? null, JSON.stringify(t.genres ?? []),
+          t.features && Object.keys(t.features).length ? JSON.stringify(t.features) : null, t.releaseDate ?? null, ++rev, now,
+        );
+      }
+      return { created, updated: rows.length - created };
+    }).immediate();
+  }
+
+  async getTrack(id: string): Promise<CatalogTrack | null> {
+    const r = this.s.getTrack.get(id);
+    if (!r) return null;
+    const { rev: _rev, ...t } = trackOf(r);
+    return t;
+  }
+
+  async upsertPlaylists(playlists: { id: string; name: string; followers: number | null; tracks: string[] }[], now: string) {
+    const rows = lastById(playlists);
+    return this.db.transaction(() => {
+      let rev = this.s.nextRevs.get(rows.length, 'playlists')!.rev - rows.length;
+      let created = 0;
+      for (const p of rows) {
+        if (!this.s.playlistExists.get(p.id)) created++;
+        this.s.upsertPlaylist.run(p.id, p.name, p.followers, JSON.stringify(p.tracks), ++rev, now);
+      }
+      return { created, updated: rows.length - created };
+    }).immediate();
+  }
+
+  async getPlaylist(id: string): Promise<StoredPlaylist | null> {
+    const r = this.s.getPlaylist.get(id);
+    return r ? { id: r.playlist_id, name: r.name, followers: r.followers, tracks: JSON.parse(r.tracks), updatedAt: r.updated_at } : null;
+  }
+
+  async appendEvents(events: NewListeningEvent[]): Promise<number[]> {
+    return this.db.transaction(() =>
+      events.map((e) =>
+        Number(
+          this.s.insertEvent.run(
+            e.userId, e.sessionId, e.trackId, e.action, e.position, e.source, e.contextType, e.hour,
+            e.context ? JSON.stringify(e.context) : null, e.occurredAt,
+          ).lastInsertRowid,
+        ),
+      ),
+    ).immediate();
+  }
+
+  async recordContext(userId: string, context: Record<string, unknown>, observedAt: string, recordedAt: string): Promise<UserContextRecord> {
+    const id = Number(this.s.insertContext.run(userId, JSON.stringify(context), observedAt, recordedAt).lastInsertRowid);
+    return { id, userId, context, observedAt, recordedAt };
+  }
+
+  async tracksAfter(rev: number, limit: number) {
+    return this.s.tracksAfter.all(rev, limit).map(trackOf);
+  }
+
+  async playlistsAfter(rev: number, limit: number) {
+    return this.s.playlistsAfter.all(rev, limit).map((r) => ({
+      id: r.playlist_id, name: r.name, followers: r.followers, tracks: JSON.parse(r.tracks) as string[], updatedAt: r.updated_at, rev: r.rev,
+    }));
+  }
+
+  async eventsAfter(id: number, limit: number) {
+    return this.s.eventsAfter.all(id, limit).map(eventOf);
+  }
+
+  async contextsAfter(id: number, limit: number) {
+    return this.s.contextsAfter.all(id, limit).map(contextOf);
+  }
+
+  async queueTracks(limit: number) {
+    return this.s.queueTracks.all(limit).map((r) => {
+      const state = JSON.parse(r.state) as { items: { trackId: string }[] };
+      return { queueId: r.queue_id, trackIds: state.items.map((i) => i.trackId) };
+    });
+  }
+}

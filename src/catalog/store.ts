@@ -1,0 +1,91 @@
+// The catalog feature store: tracks, imported playlists, listening events and user
+// contexts, in the tables of migration 007, over the connection of the main store
+// (SqliteStore.db or PostgresStore.pool; see src/store/README.md). The engine reads
+// everything back in `rev` / `id` order to build itself and to catch up.
+import type { TrackMeta } from '../reco/catalog.ts';
+import type { ListenAction } from '../reco/profile.ts';
+import { PostgresStore } from '../store/postgres.ts';
+import type { Store } from '../store/port.ts';
+import { SqliteStore } from '../store/sqlite.ts';
+import { PostgresCatalogStore } from './postgres-store.ts';
+import { SqliteCatalogStore } from './sqlite-store.ts';
+
+export interface CatalogTrack extends TrackMeta {
+  updatedAt: string;
+}
+
+export interface StoredPlaylist {
+  id: string;
+  name: string;
+  followers: number | null;
+  tracks: string[];
+  updatedAt: string;
+}
+
+export interface NewListeningEvent {
+  /** null for imported anonymous sessions. */
+  userId: string | null;
+  sessionId: string | null;
+  trackId: string;
+  action: ListenAction;
+  /** Seconds into the track. */
+  position: number | null;
+  /** Where it was played from: queue:<id>, station:<id>, reco:<context>, import. */
+  source: string | null;
+  /** Kind of source (user_collection, radio, personalized_playlist, ...). */
+  contextType: string | null;
+  /** Hour of day 0-23 in the listener's time, when known. */
+  hour: number | null;
+  /** The user's context the event is attributed to. */
+  context: Record<string, unknown> | null;
+  occurredAt: string;
+}
+
+export interface ListeningEvent extends NewListeningEvent {
+  id: number;
+}
+
+export interface UserContextRecord {
+  id: number;
+  userId: string;
+  context: Record<string, unknown>;
+  observedAt: string;
+  recordedAt: string;
+}
+
+/** A row read back for catch-up, with its position in the table's order. */
+export type Revised<T> = T & { rev: number };
+
+export interface CatalogStore {
+  /** Insert or replace tracks (the last of duplicate ids wins); returns how many were new. */
+  upsertTracks(tracks: TrackMeta[], now: string): Promise<{ created: number; updated: number }>;
+  getTrack(id: string): Promise<CatalogTrack | null>;
+  upsertPlaylists(playlists: { id: string; name: string; followers: number | null; tracks: string[] }[], now: string): Promise<{ created: number; updated: number }>;
+  getPlaylist(id: string): Promise<StoredPlaylist | null>;
+  /** Appends events; returns their ids in order. */
+  appendEvents(events: NewListeningEvent[]): Promise<number[]>;
+  recordContext(userId: string, context: Record<string, unknown>, observedAt: string, recordedAt: string): Promise<UserContextRecord>;
+
+  tracksAfter(rev: number, limit: number): Promise<Revised<CatalogTrack>[]>;
+  playlistsAfter(rev: number, limit: number): Promise<Revised<StoredPlaylist>[]>;
+  eventsAfter(id: number, limit: number): Promise<ListeningEvent[]>;
+  contextsAfter(id: number, limit: number): Promise<UserContextRecord[]>;
+  /** Track ids of user and collaborative queues, most recently changed first (co-occurrence). */
+  queueTracks(limit: number): Promise<{ queueId: string; trackIds: string[] }[]>;
+}
+
+export function openCatalogStore(store: Store): CatalogStore {
+  if (store instanceof SqliteStore) return new SqliteCatalogStore(store.db);
+  if (store instanceof PostgresStore) return new PostgresCatalogStore(store.pool);
+  throw new Error(`no catalog store for a ${store.kind} store`);
+}
+
+/** Last occurrence of each id wins: one statement must not touch a row twice. */
+export function lastById<T extends { id: string }>(rows: readonly T[]): T[] {
+  const m = new Map<string, T>();
+  for (const r of rows) {
+    m.delete(r.id);
+    m.set(r.id, r);
+  }
+  return [...m.values()];
+}

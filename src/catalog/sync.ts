@@ -1,0 +1,139 @@
+// Keeps the in-memory recommender in step with the catalog tables: a full read at
+// start-up, then catch-up reads of what is new (by rev / id) after every local write
+// and, at most every `minIntervalMs`, before reads, so writes made by other instances
+// or by a CLI import show up too. Catch-ups run one at a time, so no row is applied twice.
+import type { Recommender } from '../reco/recommender.ts';
+import type { CatalogStore } from './store.ts';
+
+const PAGE = 5000;
+/** Between pages the event loop runs (a start-up build of a million rows must not block the server). */
+const yieldToLoop = () => new Promise<void>((r) => setImmediate(r));
+/** How long a missing id may still commit (PostgreSQL sequences commit out of order). */
+const GAP_WAIT_MS = 3000;
+
+/** Ids applied so far: all up to `low`, and those above it in `seen`. */
+export class Tail {
+  low = 0;
+  private readonly seen = new Set<number>();
+  private readonly gapSince = new Map<number, number>();
+
+  constructor(private readonly waitForGaps: boolean) {}
+
+  /** True when the id is new (and marks it applied). */
+  accept(id: number): boolean {
+    if (id <= this.low || this.seen.has(id)) return false;
+    if (!this.waitForGaps) {
+      this.low = id;
+      return true;
+    }
+    this.seen.add(id);
+    return true;
+  }
+
+  /** Moves `low` past applied ids and past gaps older than GAP_WAIT_MS. */
+  settle(now: number): void {
+    while (this.seen.size > 0) {
+      const n = this.low + 1;
+      if (this.seen.delete(n)) {
+        this.low = n;
+        this.gapSince.delete(n);
+        continue;
+      }
+      const since = this.gapSince.get(n);
+      if (since === undefined) {
+        this.gapSince.set(n, now);
+        break;
+      }
+      if (now - since < GAP_WAIT_MS) break;
+      this.gapSince.delete(n);
+      this.low = n;
+    }
+  }
+}
+
+export interface SyncOptions {
+  /** Catch-ups before reads happen at most this often. */
+  minIntervalMs?: number;
+  /** PostgreSQL: ids may commit out of order, so gaps are waited for. */
+  outOfOrder: boolean;
+  queueBaskets?: number;
+}
+
+export class CatalogSync {
+  private readonly tracks: Tail;
+  private readonly playlists: Tail;
+  private readonly events: Tail;
+  private readonly contexts: Tail;
+  private chain: Promise<void> = Promise.resolve();
+  private queued: Promise<void> | null = null;
+  private lastAt = 0;
+  readonly ready: Promise<void>;
+
+  constructor(private readonly store: CatalogStore, private readonly reco: Recommender, private readonly opts: SyncOptions) {
+    // Tracks and playlists are upserts (a row's rev moves on): their old revs are gaps forever.
+    this.tracks = new Tail(false);
+    this.playlists = new Tail(false);
+    this.events = new Tail(opts.outOfOrder);
+    this.contexts = new Tail(opts.outOfOrder);
+    this.ready = this.start();
+    this.ready.catch(() => undefined);
+  }
+
+  private async start(): Promise<void> {
+    for (const q of await this.store.queueTracks(this.opts.queueBaskets ?? 20_000)) this.reco.engine.setQueue(q.queueId, q.trackIds);
+    await this.refresh();
+  }
+
+  /** Catch up now (after a local write): resolves once everything committed before the call is applied. */
+  refresh(): Promise<void> {
+    if (this.queued) return this.queued;
+    const run = this.chain.then(() => {
+      this.queued = null;
+      return this.catchUp();
+    });
+    this.queued = run;
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Catch up if the last catch-up is older than minIntervalMs (before reads). */
+  async fresh(): Promise<void> {
+    await this.ready;
+    if (Date.now() - this.lastAt >= (this.opts.minIntervalMs ?? 250)) await this.refresh();
+  }
+
+  private async catchUp(): Promise<void> {
+    const { store, reco } = this;
+    const started = Date.now();
+    for (;;) {
+      const rows = await store.tracksAfter(this.tracks.low, PAGE);
+      for (const t of rows) if (this.tracks.accept(t.rev)) reco.engine.catalog.upsert(t);
+      if (rows.length < PAGE) break;
+      await yieldToLoop();
+    }
+    for (;;) {
+      const rows = await store.playlistsAfter(this.playlists.low, PAGE);
+      for (const p of rows) if (this.playlists.accept(p.rev)) reco.engine.addPlaylist(p.id, p.name, p.tracks);
+      if (rows.length < PAGE) break;
+      await yieldToLoop();
+    }
+    // Paged by the last id read, not by `low`: `low` waits at a gap.
+    for (let after = this.contexts.low; ; ) {
+      const rows = await store.contextsAfter(after, PAGE);
+      for (const c of rows) if (this.contexts.accept(c.id)) reco.setContext(c.userId, c.context, c.observedAt);
+      if (rows.length < PAGE) break;
+      after = rows[rows.length - 1]!.id;
+      await yieldToLoop();
+    }
+    for (let after = this.events.low; ; ) {
+      const rows = await store.eventsAfter(after, PAGE);
+      for (const e of rows) if (this.events.accept(e.id)) reco.ingest(e);
+      if (rows.length < PAGE) break;
+      after = rows[rows.length - 1]!.id;
+      await yieldToLoop();
+    }
+    this.contexts.settle(Date.now());
+    this.events.settle(Date.now());
+    this.lastAt = started;
+  }
+}

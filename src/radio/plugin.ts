@@ -1,0 +1,70 @@
+// Catalog, radio, recommendations and context (issue 7) as one Fastify plugin: the
+// feature store over the main store's connection, the in-memory recommender kept in
+// step with it, the services and their routes, and two QueueService hooks: radio
+// queues running low extend themselves, and queue plays are recorded as listening
+// data (attributed to the user's context). Shared schemas stay at the root (app.ts).
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { catalogRoutes } from '../catalog/routes.ts';
+import { openCatalogStore } from '../catalog/store.ts';
+import { CatalogSync } from '../catalog/sync.ts';
+import type { QueueEvent, QueueState } from '../queues/queue.ts';
+import type { QueueService } from '../queues/service.ts';
+import { Recommender } from '../reco/recommender.ts';
+import type { Store } from '../store/port.ts';
+import { ContextualService } from './contextual.ts';
+import { MixService } from './mixes.ts';
+import { radioRoutes } from './routes.ts';
+import { RadioService } from './service.ts';
+
+export interface RecommendationsOptions {
+  store: Store;
+  queues: QueueService;
+  now?: () => number;
+}
+
+const KIND_OF_QUEUE: Record<string, string> = { user: 'user_collection', collaborative: 'user_collection', radio: 'radio', recommendations: 'personalized_playlist', party: 'user_collection' };
+const CHANGES_ITEMS = new Set(['item_added', 'item_removed', 'item_moved', 'queue_cleared', 'queue_deleted']);
+
+export function recommendationsPlugin(o: RecommendationsOptions): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    const now = o.now ?? Date.now;
+    const catalog = openCatalogStore(o.store);
+    const reco = new Recommender();
+    const sync = new CatalogSync(catalog, reco, { outOfOrder: o.store.kind === 'postgres' });
+    const onError = (err: unknown, what: string) => app.log.warn({ err }, what);
+    const radio = new RadioService({ queues: o.queues, catalog, sync, reco, now, onError });
+    const mixes = new MixService({ queues: o.queues, reco, radio, now });
+    const contextual = new ContextualService({ queues: o.queues, catalog, sync, reco, now });
+
+    // Plays recorded one at a time, in commit order; a failure is logged, never thrown at the writer.
+    let plays: Promise<void> = Promise.resolve();
+    const recordPlays = (queueId: string, events: QueueEvent[], state: QueueState) => {
+      for (const e of events) {
+        if (e.type !== 'current_item_changed' || e.data.itemId === null || e.data.reason === 'previous') continue;
+        const item = state.items.find((i) => i.itemId === e.data.itemId);
+        if (!item) continue;
+        const source = state.type === 'radio' && typeof (state.metadata.radio as { stationId?: unknown })?.stationId === 'string'
+          ? `station:${(state.metadata.radio as { stationId: string }).stationId}`
+          : `queue:${queueId}`;
+        plays = plays
+          .then(() => radio.record(e.userId, { trackId: item.trackId, action: 'play', position: null, source, contextType: KIND_OF_QUEUE[state.type] ?? null, sessionId: `queue:${queueId}` }))
+          .catch((err) => onError(err, `recording a play of queue ${queueId}`));
+      }
+    };
+
+    o.queues.onCommitted((queueId, events, state) => {
+      radio.onCommitted(queueId, events, state);
+      recordPlays(queueId, events, state);
+      // Queues people put together are co-occurrence data (not radio / mixes: those are ours).
+      if ((state.type === 'user' || state.type === 'collaborative') && events.some((e) => CHANGES_ITEMS.has(e.type))) {
+        reco.engine.setQueue(queueId, state.deleted ? [] : state.items.map((i) => i.trackId));
+      }
+    });
+    app.addHook('onClose', async () => {
+      await plays;
+    });
+
+    await app.register(catalogRoutes({ catalog, sync, reco, contextual, now }));
+    await app.register(radioRoutes({ radio, mixes, contextual }));
+  };
+}

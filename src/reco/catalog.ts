@@ -1,0 +1,270 @@
+// The engine's in-memory view of the catalog: tracks as dense integers with their
+// artist, album, genres and audio features, so scoring works on arrays, not strings.
+// Tracks seen only in listening data (no metadata) get an entry with no artist.
+
+/** Audio features the engine compares when the catalog has them (all 0..1 but tempo). */
+export const FEATURE_NAMES = ['tempo', 'energy', 'valence', 'danceability', 'acousticness', 'instrumentalness'] as const;
+export type FeatureName = (typeof FEATURE_NAMES)[number];
+
+export interface TrackMeta {
+  id: string;
+  title: string;
+  artist: string;
+  album?: string | null;
+  albumId?: string | null;
+  durationMs?: number | null;
+  genres?: string[];
+  features?: Partial<Record<FeatureName, number>>;
+  releaseDate?: string | null;
+}
+
+/** Lower-cased, trimmed, inner whitespace collapsed: the key artist/genre stations name. */
+export function normalizeName(s: string): string {
+  return s.normalize('NFKC').toLowerCase().trim().replace(/\s+/g, ' ');
+}
+
+/** Strings to dense ids and back. */
+export class Interner {
+  readonly names: string[] = [];
+  readonly display: string[] = [];
+  private readonly index = new Map<string, number>();
+
+  intern(display: string): number {
+    const key = normalizeName(display);
+    let i = this.index.get(key);
+    if (i === undefined) {
+      i = this.names.length;
+      this.names.push(key);
+      this.display.push(display);
+      this.index.set(key, i);
+    }
+    return i;
+  }
+
+  find(name: string): number | undefined {
+    return this.index.get(normalizeName(name));
+  }
+
+  get size(): number {
+    return this.names.length;
+  }
+}
+
+const NO_FEATURES = -1;
+
+export class Catalog {
+  readonly ids: string[] = [];
+  readonly titles: (string | null)[] = [];
+  /** Artist index per track, -1 when unknown. */
+  readonly artist: number[] = [];
+  readonly album: number[] = [];
+  readonly genres: (number[] | null)[] = [];
+  /** Row into `featureRows` per track, -1 when the track has none. */
+  private readonly featureRow: number[] = [];
+  private readonly featureRows: Float32Array[] = [];
+  readonly durationMs: number[] = [];
+  /** Weighted count of plays and playlist entries: the popularity prior. */
+  readonly popularity: number[] = [];
+  /** Plays that ended (completed or skipped) and how many of them were skips. */
+  readonly plays: number[] = [];
+  readonly skips: number[] = [];
+  totalPlays = 0;
+  totalSkips = 0;
+  /** Tracks known with metadata (upserted), as opposed to seen only in listening data. */
+  readonly described: boolean[] = [];
+
+  readonly artists = new Interner();
+  readonly albums = new Interner();
+  readonly genreNames = new Interner();
+  /** Tracks per artist / album / genre (no duplicates). */
+  readonly artistTracks: number[][] = [];
+  readonly albumTracks: number[][] = [];
+  readonly genreTracks: number[][] = [];
+  /** Display names of albums by album index (the album's title). */
+  readonly albumTitles: string[] = [];
+
+  private readonly index = new Map<string, number>();
+  /** Bumped on every change that a derived index (search, popularity order) depends on. */
+  revision = 0;
+  maxPopularity = 0;
+  /** Highest popularity among each artist's tracks (grows only; an estimate after removals). */
+  readonly artistMaxPopularity: number[] = [];
+  private popularOrder: number[] | null = null;
+  private popularDirty = true;
+  private popularBuiltAt = 0;
+
+  get size(): number {
+    return this.ids.length;
+  }
+
+  lookup(id: string): number | undefined {
+    return this.index.get(id);
+  }
+
+  /** The track's index, creating an undescribed entry for an id seen only in listening data. */
+  ensure(id: string): number {
+    let t = this.index.get(id);
+    if (t !== undefined) return t;
+    t = this.ids.length;
+    this.index.set(id, t);
+    this.ids.push(id);
+    this.titles.push(null);
+    this.artist.push(-1);
+    this.album.push(-1);
+    this.genres.push(null);
+    this.featureRow.push(NO_FEATURES);
+    this.durationMs.push(0);
+    this.popularity.push(0);
+    this.plays.push(0);
+    this.skips.push(0);
+    this.described.push(false);
+    this.revision++;
+    this.popularDirty = true;
+    return t;
+  }
+
+  upsert(m: TrackMeta): number {
+    const t = this.ensure(m.id);
+    this.titles[t] = m.title;
+    this.described[t] = true;
+    const a = this.artists.intern(m.artist);
+    if (this.artist[t] !== a) {
+      if (this.artist[t]! >= 0) remove(this.artistTracks[this.artist[t]!]!, t);
+      this.artist[t] = a;
+      (this.artistTracks[a] ??= []).push(t);
+      if (this.popularity[t]! > (this.artistMaxPopularity[a] ?? 0)) this.artistMaxPopularity[a] = this.popularity[t]!;
+    }
+    const albumKey = m.albumId ? `id:${m.albumId}` : m.album ? `${normalizeName(m.artist)}/${normalizeName(m.album)}` : null;
+    const al = albumKey === null ? -1 : this.albums.intern(albumKey);
+    if (this.album[t] !== al) {
+      if (this.album[t]! >= 0) remove(this.albumTracks[this.album[t]!]!, t);
+      this.album[t] = al;
+      if (al >= 0) {
+        (this.albumTracks[al] ??= []).push(t);
+        this.albumTitles[al] = m.album ?? m.albumId ?? '';
+      }
+    }
+    const old = this.genres[t];
+    if (old) for (const g of old) remove(this.genreTracks[g]!, t);
+    const gs = m.genres?.length ? [...new Set(m.genres.map((g) => this.genreNames.intern(g)))] : null;
+    this.genres[t] = gs;
+    if (gs) for (const g of gs) (this.genreTracks[g] ??= []).push(t);
+    this.durationMs[t] = m.durationMs ?? 0;
+    if (m.features && FEATURE_NAMES.some((f) => typeof m.features![f] === 'number')) {
+      const row = new Float32Array(FEATURE_NAMES.length).fill(Number.NaN);
+      FEATURE_NAMES.forEach((f, i) => {
+        const v = m.features![f];
+        if (typeof v === 'number') row[i] = f === 'tempo' ? Math.min(1, Math.max(0, (v - 50) / 150)) : v;
+      });
+      if (this.featureRow[t] === NO_FEATURES) {
+        this.featureRow[t] = this.featureRows.length;
+        this.featureRows.push(row);
+      } else this.featureRows[this.featureRow[t]!] = row;
+    }
+    this.revision++;
+    this.popularDirty = true;
+    return t;
+  }
+
+  features(t: number): Float32Array | null {
+    const r = this.featureRow[t]!;
+    return r === NO_FEATURES ? null : this.featureRows[r]!;
+  }
+
+  /** 1 for identical features, towards 0 as they differ; null when either track has none. */
+  featureSimilarity(a: number, b: number): number | null {
+    const fa = this.features(a);
+    const fb = this.features(b);
+    if (!fa || !fb) return null;
+    let sum = 0;
+    let n = 0;
+    for (let i = 0; i < fa.length; i++) {
+      const x = fa[i]!;
+      const y = fb[i]!;
+      if (Number.isNaN(x) || Number.isNaN(y)) continue;
+      sum += (x - y) * (x - y);
+      n++;
+    }
+    return n === 0 ? null : 1 - Math.sqrt(sum / n);
+  }
+
+  addPopularity(t: number, w: number): void {
+    const p = (this.popularity[t]! += w);
+    if (p > this.maxPopularity) this.maxPopularity = p;
+    const a = this.artist[t]!;
+    if (a >= 0 && p > (this.artistMaxPopularity[a] ?? 0)) this.artistMaxPopularity[a] = p;
+    this.popularDirty = true;
+  }
+
+  /** A play that ended, completed or skipped: the track's skip rate learns from it. */
+  addOutcome(t: number, skipped: boolean): void {
+    this.plays[t]!++;
+    this.totalPlays++;
+    if (skipped) {
+      this.skips[t]!++;
+      this.totalSkips++;
+    }
+  }
+
+  /**
+   * Track indexes by popularity, most popular first. On a large catalog the order is
+   * rebuilt at most every 2 s while plays keep arriving (a slightly stale order only
+   * affects which popular tracks fill a short candidate list).
+   */
+  popular(limit: number): number[] {
+    const stale = this.popularDirty && (this.ids.length < 50_000 || Date.now() - this.popularBuiltAt > 2000);
+    if (!this.popularOrder || stale) {
+      this.popularDirty = false;
+      this.popularBuiltAt = Date.now();
+      const order = [];
+      for (let t = 0; t < this.ids.length; t++) if (this.popularity[t]! > 0 || this.described[t]) order.push(t);
+      order.sort((a, b) => this.popularity[b]! - this.popularity[a]! || a - b);
+      this.popularOrder = order;
+    }
+    return this.popularOrder.slice(0, limit);
+  }
+
+  /** The artist's tracks, most popular first. */
+  topOfArtist(a: number, limit: number): number[] {
+    return topBy(this.artistTracks[a] ?? [], this.popularity, limit);
+  }
+
+  topOfGenre(g: number, limit: number): number[] {
+    return topBy(this.genreTracks[g] ?? [], this.popularity, limit);
+  }
+
+  artistName(t: number): string | null {
+    const a = this.artist[t]!;
+    return a < 0 ? null : this.artists.display[a]!;
+  }
+
+  /** "Title by Artist", or the id for tracks without metadata. */
+  label(t: number): string {
+    const title = this.titles[t];
+    if (!title) return this.ids[t]!;
+    const artist = this.artistName(t);
+    return artist ? `${title} by ${artist}` : title;
+  }
+}
+
+function remove(list: number[], x: number): void {
+  const i = list.indexOf(x);
+  if (i >= 0) list.splice(i, 1);
+}
+
+/** The `limit` best of `list` by `score` (ties: lower index first), without sorting all of it. */
+export function topBy(list: readonly number[], score: readonly number[], limit: number): number[] {
+  const better = (a: number, b: number) => score[a]! > score[b]! || (score[a] === score[b] && a < b);
+  if (list.length <= limit * 4) return [...list].sort((a, b) => (better(a, b) ? -1 : better(b, a) ? 1 : 0)).slice(0, limit);
+  const top: number[] = [];
+  for (const x of list) {
+    if (top.length === limit && !better(x, top[limit - 1]!)) continue;
+    let i = top.length === limit ? limit - 1 : top.length;
+    while (i > 0 && better(x, top[i - 1]!)) {
+      top[i] = top[i - 1]!;
+      i--;
+    }
+    top[i] = x;
+  }
+  return top;
+}

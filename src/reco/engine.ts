@@ -1,0 +1,429 @@
+// The recommendation engine: candidate retrieval over the baskets of the seeds,
+// then one blended score per candidate from
+//   co     item-item co-occurrence (damped for long baskets, normalised by popularity,
+//          sequence-aware in sessions: what came next counts more than what came before)
+//   knn    neighbouring baskets: baskets most like the seed set vote for their tracks
+//   artist / genre / features   content similarity when the catalog has it
+//   pop    popularity prior
+// and the listener's affinities on top. Everything is synchronous over dense arrays
+// reused between calls, so one call costs milliseconds on the full data.
+import { Baskets, KIND_CODE, SKIPPED_WEIGHT } from './baskets.ts';
+import { Catalog } from './catalog.ts';
+import { bestGenre, featureScore, genreScore, seedAlbums, sum, topKeys } from './content.ts';
+import { BasketIndexes } from './indexes.ts';
+import type { Profile } from './profile.ts';
+
+export { nameTokens } from './indexes.ts';
+
+export type ReasonKind = 'similar' | 'listeners' | 'artist' | 'album' | 'genre' | 'features' | 'popular';
+
+export interface Scored {
+  track: number;
+  score: number;
+  /** The component that contributed most, and the seed (track, or artist / genre index) behind it. */
+  reason: { kind: ReasonKind; seed: number };
+}
+
+export interface Blend {
+  co: number;
+  knn: number;
+  artist: number;
+  genre: number;
+  features: number;
+  pop: number;
+  /** Exponent of the candidate-side popularity normalisation of co-occurrence (0 = raw counts). */
+  coPopExponent: number;
+  /** Exponent of the seed-side one: a rare seed's neighbours say more than a hit's. */
+  seedPopExponent: number;
+  /** Neighbour baskets that vote. */
+  neighbours: number;
+  /** Exponent of the basket length in basket similarity (0.5 = cosine-like). */
+  basketLengthExponent: number;
+  /** Exponent applied to a neighbour basket's similarity before it votes. */
+  neighbourSharpness: number;
+  /** Baskets walked per seed at most: a very popular seed's newest ones. */
+  maxPostings: number;
+  /** Weight of sharing an artist with the seeds in basket similarity (sharing a track weighs 1). */
+  artistOverlap: number;
+  /** Co-occurrence in a basket of length L weighs L^-x (0: 1 / log2(2 + L)). */
+  basketDamp: number;
+  /** Weight of a shared name word (by its rarity) in basket similarity. */
+  nameOverlap: number;
+}
+
+const BASE: Blend = {
+  co: 1, knn: 1, artist: 0.25, genre: 0.15, features: 0.1, pop: 0.02,
+  coPopExponent: 0.3, seedPopExponent: 0.3, neighbours: 200, basketLengthExponent: 0.5, neighbourSharpness: 1.5, maxPostings: 400, artistOverlap: 0.3, basketDamp: 0, nameOverlap: 0.5,
+};
+
+/** Per-mode blends, chosen on the tuning split of `npm run eval` (see README). */
+export const BLENDS: Record<'radio' | 'continuation' | 'session', Blend> = {
+  radio: { ...BASE, artist: 0.35, genre: 0.2, features: 0.15, pop: 0.05, neighbours: 150, maxPostings: 150 },
+  continuation: { ...BASE, artist: 0.4 },
+  session: { ...BASE, knn: 0.6, artist: 0.1, neighbours: 150, neighbourSharpness: 1 },
+};
+
+export interface Seeds {
+  /** Track -> weight. Negative weights push the seed's neighbours down. */
+  tracks: Map<number, number>;
+  /** Artist -> weight (artist stations, a listener's favourite artists). */
+  artists?: Map<number, number>;
+  genres?: Map<number, number>;
+  /** Words describing what is wanted (a playlist's name, an activity): baskets named alike are similar. */
+  words?: string[];
+  /**
+   * Feedback on seeds: true = the listener skipped it, false = kept it. In session baskets
+   * the seed's own outcome there is then matched: "what people kept after skipping X" is
+   * what counts after a skip of X.
+   */
+  skipped?: ReadonlyMap<number, boolean>;
+}
+
+/** Weight of a seed's basket occurrence whose outcome (skipped / kept) differs from the listener's. */
+export const OUTCOME_MISMATCH = 0.3;
+
+export interface ScoreOptions {
+  mode: keyof typeof BLENDS;
+  blend?: Partial<Blend>;
+  /** How many scored candidates to return (best first). */
+  limit: number;
+  /** Never returned. Seeds with a positive weight are excluded too unless `keepSeeds`. */
+  exclude?: ReadonlySet<number>;
+  keepSeeds?: boolean;
+  profile?: Profile | null;
+  /** 0 = only new to the listener, 1 = only familiar; absent = no preference. */
+  familiarity?: number;
+  /** Target energy 0..1, used when the catalog has features. */
+  energy?: number;
+  /** Only tracks with one of these genres (when the catalog has genres). */
+  onlyGenres?: ReadonlySet<number>;
+  excludeArtists?: ReadonlySet<number>;
+  /** See Seeds.skipped. */
+  outcomeMismatch?: number;
+}
+
+const CONTENT_PER_ARTIST = 40;
+const CONTENT_PER_GENRE = 80;
+const POPULAR_FILL = 200;
+/** Candidates fully scored: this many times the limit, by co-occurrence and neighbours. */
+const PRESELECT = 5;
+/** Items of a queue that count as one basket (the first ones; a 10,000-item queue is not a mix). */
+const MAX_QUEUE_BASKET = 500;
+
+export class Engine {
+  readonly catalog = new Catalog();
+  readonly baskets = new Baskets();
+  private readonly indexes = new BasketIndexes(this.catalog, this.baskets);
+  // Scratch space, indexed by track / basket, reset after each call through the touched lists.
+  private co = new Float64Array(0);
+  private knn = new Float64Array(0);
+  private bestSeed = new Int32Array(0);
+  private bestVal = new Float64Array(0);
+  private mark = new Uint8Array(0);
+  private sim = new Float64Array(0);
+  // Per-call candidate arrays, reused.
+  private cand = new Float64Array(0);
+  private candSort = new Float64Array(0);
+  private candCo = new Float64Array(0);
+  private candKnn = new Float64Array(0);
+  private candSeed = new Int32Array(0);
+
+  /** Adds or replaces a playlist; its entries count towards popularity. */
+  addPlaylist(id: string, name: string | null, trackIds: readonly string[]): void {
+    const key = `playlist:${id}`;
+    const old = this.baskets.basketOf(key);
+    if (old !== undefined) for (const t of this.baskets.items[old]!) this.catalog.addPopularity(t, -1);
+    const tracks = trackIds.map((x) => this.catalog.ensure(x));
+    for (const t of tracks) this.catalog.addPopularity(t, 1);
+    this.baskets.set(key, 'playlist', tracks, null, name);
+  }
+
+  /** One play of a listening session (imported, or a listener's own); skipped plays weigh less. */
+  addSessionPlay(sessionKey: string, trackId: string, skipped: boolean): number {
+    const t = this.catalog.ensure(trackId);
+    const w = skipped ? SKIPPED_WEIGHT : 1;
+    this.baskets.append(`session:${sessionKey}`, 'session', t, w);
+    this.catalog.addPopularity(t, w);
+    this.catalog.addOutcome(t, skipped);
+    return t;
+  }
+
+  /** A queue people put together (user and collaborative queues): co-occurrence only. */
+  setQueue(queueId: string, trackIds: readonly string[]): void {
+    if (trackIds.length < 2) {
+      this.baskets.remove(`queue:${queueId}`);
+      return;
+    }
+    this.baskets.set(`queue:${queueId}`, 'queue', trackIds.slice(0, MAX_QUEUE_BASKET).map((x) => this.catalog.ensure(x)));
+  }
+
+  /** Playlists whose names share words with `words`, most matching (rarest words) first. */
+  playlistsNamed(words: readonly string[], limit: number): { id: string; name: string; matched: string[] }[] {
+    return this.indexes.playlistsNamed(words, limit);
+  }
+
+  private grow(): void {
+    const n = this.catalog.size;
+    if (this.co.length < n) {
+      const cap = Math.max(1024, n * 2);
+      this.co = new Float64Array(cap);
+      this.knn = new Float64Array(cap);
+      this.bestSeed = new Int32Array(cap);
+      this.bestVal = new Float64Array(cap);
+      this.mark = new Uint8Array(cap);
+    }
+    if (this.sim.length < this.baskets.size) this.sim = new Float64Array(Math.max(1024, this.baskets.size * 2));
+  }
+
+  score(seeds: Seeds, opts: ScoreOptions): Scored[] {
+    this.grow();
+    const B = { ...BLENDS[opts.mode], ...opts.blend };
+    const { catalog: cat, baskets } = this;
+    const touched: number[] = [];
+    const touch = (j: number) => {
+      if (this.mark[j] === 0) {
+        this.mark[j] = 1;
+        touched.push(j);
+      }
+    };
+    const touchedBaskets: number[] = [];
+    const { co, knn, mark, bestVal, bestSeed } = this;
+    const sessionCode = KIND_CODE.session;
+    const mismatch = opts.outcomeMismatch ?? OUTCOME_MISMATCH;
+
+    // 1. Co-occurrence and basket similarity, walking each seed's baskets once.
+    for (const [s, w] of seeds.tracks) {
+      if (w === 0) continue;
+      const posting = baskets.of(s);
+      const walk = Math.min(posting.length, B.maxPostings);
+      const seedNorm = B.seedPopExponent > 0 ? 1 / (1 + cat.popularity[s]!) ** B.seedPopExponent : 1;
+      for (let k = 0; k < walk; k++) {
+        const b = posting[posting.length - 1 - k]!; // newest baskets first
+        if (baskets.dead[b]) continue;
+        const items = baskets.items[b]!;
+        const L = items.length;
+        if (L < 2) continue;
+        const ps = items.indexOf(s);
+        const own = seeds.skipped?.get(s);
+        const occ = baskets.weight(b, ps);
+        const seedWeight = own === undefined ? w * occ : (occ < 1) === own ? w : w * mismatch;
+        const coSeedWeight = seedNorm * seedWeight;
+        if (this.sim[b] === 0) touchedBaskets.push(b);
+        this.sim[b] += seedWeight / L ** B.basketLengthExponent;
+        const damp = B.basketDamp > 0 ? L ** -B.basketDamp : 1 / Math.log2(2 + L);
+        const seq = baskets.kind[b] === sessionCode;
+        const ws = baskets.weights[b];
+        const base = coSeedWeight * damp;
+        // The hot loop: locals only (no closures, no property chains).
+        for (let i = 0; i < L; i++) {
+          const j = items[i]!;
+          if (j === s) continue;
+          let c = ws ? base * ws[i]! : base;
+          if (seq) {
+            const d = i - ps;
+            c *= d > 0 ? 1 / d : 0.4 / -d;
+          }
+          co[j] += c;
+          if (c > bestVal[j]!) {
+            bestVal[j] = c;
+            bestSeed[j] = s;
+          }
+          if (mark[j] === 0) {
+            mark[j] = 1;
+            touched.push(j);
+          }
+        }
+      }
+    }
+
+    // Seed artists: baskets sharing them are similar too (sparse data shares artists far
+    // more often than exact tracks), and they drive the content component below.
+    const artistW = new Map<number, number>(seeds.artists ?? []);
+    for (const [s, w] of seeds.tracks) {
+      const a = cat.artist[s]!;
+      if (w > 0 && a >= 0) artistW.set(a, (artistW.get(a) ?? 0) + w);
+    }
+    if (B.artistOverlap > 0 && B.knn > 0 && artistW.size > 0) {
+      const byArtist = this.indexes.byArtist();
+      for (const [a, w] of artistW) {
+        if (w <= 0) continue;
+        const posting = byArtist[a] ?? [];
+        const walk = Math.min(posting.length, B.maxPostings * 2);
+        const v = B.artistOverlap * Math.sqrt(w);
+        for (let k = 0; k < walk; k++) {
+          const b = posting[posting.length - 1 - k]!;
+          if (baskets.dead[b]) continue;
+          if (this.sim[b] === 0) touchedBaskets.push(b);
+          this.sim[b] += v / baskets.items[b]!.length ** B.basketLengthExponent;
+        }
+      }
+    }
+
+    if (B.nameOverlap > 0 && B.knn > 0 && seeds.words?.length) {
+      const index = this.indexes.byWord();
+      // Words matter most when there are few seed tracks to go by.
+      const nameWeight = B.nameOverlap / 10 / Math.max(1, seeds.tracks.size);
+      for (const w of seeds.words) {
+        const posting = index.get(w);
+        if (!posting) continue;
+        const idf = Math.log(1 + this.baskets.live / posting.length);
+        const walk = Math.min(posting.length, B.maxPostings * 2);
+        for (let k = 0; k < walk; k++) {
+          const b = posting[posting.length - 1 - k]!;
+          if (baskets.dead[b]) continue;
+          if (this.sim[b] === 0) touchedBaskets.push(b);
+          this.sim[b] += nameWeight * idf;
+        }
+      }
+    }
+
+    // 2. Neighbour baskets vote for their tracks.
+    let neighbours = touchedBaskets.filter((b) => this.sim[b]! > 0);
+    if (neighbours.length > B.neighbours) {
+      neighbours.sort((a, b) => this.sim[b]! - this.sim[a]!);
+      neighbours = neighbours.slice(0, B.neighbours);
+    }
+    if (B.knn > 0) {
+      for (const b of neighbours) {
+        const v = this.sim[b]! ** B.neighbourSharpness;
+        const items = baskets.items[b]!;
+        const ws = baskets.weights[b];
+        for (let i = 0; i < items.length; i++) {
+          const j = items[i]!;
+          knn[j] += ws ? v * ws[i]! : v;
+          if (mark[j] === 0) {
+            mark[j] = 1;
+            touched.push(j);
+          }
+        }
+      }
+    }
+    for (const b of touchedBaskets) this.sim[b] = 0;
+
+    // 3. Content: the seeds' artists and genres (weighted), and candidates from them.
+    const genreW = new Map<number, number>(seeds.genres ?? []);
+    let seedMass = 0;
+    const featureSeeds: number[] = [];
+    for (const [s, w] of seeds.tracks) {
+      if (w <= 0) continue;
+      seedMass += w;
+      for (const g of cat.genres[s] ?? []) genreW.set(g, (genreW.get(g) ?? 0) + w);
+      if (featureSeeds.length < 50 && cat.features(s)) featureSeeds.push(s);
+    }
+    const artistMass = sum(artistW.values()) || 1;
+    const genreMass = sum(genreW.values()) || 1;
+    // Content candidates always get a full score (they may have no co-occurrence at all).
+    const content = new Set<number>();
+    const byContent = (t: number) => {
+      content.add(t);
+      touch(t);
+    };
+    for (const a of topKeys(artistW, 10)) for (const t of cat.topOfArtist(a, CONTENT_PER_ARTIST)) byContent(t);
+    for (const g of topKeys(genreW, 5)) for (const t of cat.topOfGenre(g, CONTENT_PER_GENRE)) byContent(t);
+    if (touched.length < opts.limit * 2 || seedMass === 0) for (const t of cat.popular(POPULAR_FILL)) byContent(t);
+
+    // 4. Blend.
+    let maxCo = 0;
+    let maxKnn = 0;
+    for (const j of touched) {
+      if (this.co[j]! !== 0) {
+        this.co[j] = this.co[j]! / (1 + cat.popularity[j]!) ** B.coPopExponent;
+        if (this.co[j]! > maxCo) maxCo = this.co[j]!;
+      }
+      if (this.knn[j]! > maxKnn) maxKnn = this.knn[j]!;
+    }
+    const maxPop = Math.log1p(cat.maxPopularity) || 1;
+    const profile = opts.profile ?? null;
+    const albums = seedAlbums(cat, seeds);
+    // Components of one candidate; the largest names the reason.
+    const components = (j: number, co: number, knn: number) => {
+      const a = cat.artist[j]!;
+      return [
+        maxCo > 0 ? (B.co * co) / maxCo : 0,
+        maxKnn > 0 ? (B.knn * knn) / maxKnn : 0,
+        a >= 0 && artistW.size ? (B.artist * (artistW.get(a) ?? 0)) / artistMass : 0,
+        genreW.size ? B.genre * genreScore(cat.genres[j], genreW, genreMass) : 0,
+        featureSeeds.length ? B.features * featureScore(cat, j, featureSeeds) : 0,
+        (B.pop * Math.log1p(Math.max(0, cat.popularity[j]!))) / maxPop,
+      ] as const;
+    };
+    // Score every candidate into flat arrays (a large seed set touches 100,000 tracks);
+    // objects and reasons are made only for the best `limit`.
+    const n = touched.length;
+    if (this.cand.length < n) this.cand = new Float64Array(n * 2);
+    if (this.candSort.length < n) this.candSort = new Float64Array(n * 2);
+    if (this.candCo.length < n) this.candCo = new Float64Array(n * 2);
+    if (this.candKnn.length < n) this.candKnn = new Float64Array(n * 2);
+    if (this.candSeed.length < n) this.candSeed = new Int32Array(n * 2);
+    const { cand: scores, candCo: coOf, candKnn: knnOf, candSeed: seedOf } = this;
+    /** The k-th largest of scores[0..n) (k >= 1), without allocating. */
+    const kthLargest = (k: number) => {
+      const view = this.candSort.subarray(0, n);
+      view.set(scores.subarray(0, n));
+      view.sort();
+      return view[n - k]!;
+    };
+    for (let k = 0; k < n; k++) {
+      const j = touched[k]!;
+      const cv = co[j]!;
+      const kv = knn[j]!;
+      seedOf[k] = bestVal[j]! > 0 ? bestSeed[j]! : -1;
+      co[j] = 0;
+      knn[j] = 0;
+      bestVal[j] = 0;
+      mark[j] = 0;
+      coOf[k] = cv;
+      knnOf[k] = kv;
+      scores[k] = (maxCo > 0 ? (B.co * cv) / maxCo : 0) + (maxKnn > 0 ? (B.knn * kv) / maxKnn : 0);
+    }
+    // Re-rank only the best PRESELECT x limit by co-occurrence and neighbours, plus the content candidates.
+    let pre = -Infinity;
+    if (n > PRESELECT * opts.limit) pre = kthLargest(PRESELECT * opts.limit);
+    for (let k = 0; k < n; k++) {
+      const j = touched[k]!;
+      const cv = coOf[k]!;
+      const kv = knnOf[k]!;
+      const keep = scores[k]! >= pre || content.has(j);
+      scores[k] = 0;
+      if (!keep) continue;
+      if (opts.exclude?.has(j)) continue;
+      if (!opts.keepSeeds && (seeds.tracks.get(j) ?? 0) > 0) continue;
+      const a = cat.artist[j]!;
+      if (a >= 0 && opts.excludeArtists?.has(a)) continue;
+      if (opts.onlyGenres && !(cat.genres[j] ?? []).some((g) => opts.onlyGenres!.has(g))) continue;
+      if (profile?.rejects(j)) continue;
+      const c = components(j, cv, kv);
+      let score = c[0] + c[1] + c[2] + c[3] + c[4] + c[5];
+      if (profile) {
+        score *= profile.artistFactor(a);
+        const ta = profile.trackAffinity.get(j);
+        if (ta !== undefined) score *= Math.exp(0.3 * ta);
+        if (opts.familiarity !== undefined) score *= profile.heard.has(j) ? 0.25 + 1.5 * opts.familiarity : 1.75 - 1.5 * opts.familiarity;
+      }
+      if (opts.energy !== undefined) {
+        const f = cat.features(j);
+        const e = f ? f[1]! : Number.NaN;
+        if (!Number.isNaN(e)) score *= 1 - 0.6 * Math.abs(e - opts.energy);
+      }
+      scores[k] = score;
+    }
+    let threshold = Number.MIN_VALUE;
+    if (n > opts.limit) threshold = Math.max(threshold, kthLargest(opts.limit));
+    const out: Scored[] = [];
+    for (let k = 0; k < n; k++) {
+      if (scores[k]! < threshold || scores[k]! <= 0) continue;
+      const j = touched[k]!;
+      const c = components(j, coOf[k]!, knnOf[k]!);
+      const top = Math.max(...c);
+      let reason: Scored['reason'] = { kind: 'popular', seed: -1 };
+      if (top === c[0] && coOf[k]! > 0) reason = { kind: 'similar', seed: seedOf[k]! };
+      else if (top === c[1] && knnOf[k]! > 0) reason = { kind: 'listeners', seed: seedOf[k]! };
+      else if (top === c[2] && c[2] > 0) reason = { kind: cat.album[j]! >= 0 && albums.has(cat.album[j]!) ? 'album' : 'artist', seed: cat.artist[j]! };
+      else if (top === c[3] && c[3] > 0) reason = { kind: 'genre', seed: bestGenre(cat.genres[j], genreW) };
+      else if (top === c[4] && c[4] > 0) reason = { kind: 'features', seed: featureSeeds[0]! };
+      out.push({ track: j, score: scores[k]!, reason });
+    }
+    out.sort((x, y) => y.score - x.score || x.track - y.track);
+    return out.slice(0, opts.limit);
+  }
+}

@@ -1,0 +1,88 @@
+// Secondary indexes over the baskets, derived and rebuilt lazily: baskets per artist
+// (basket similarity through shared artists) and per word of their name (playlists
+// named like a context or a station). On a large engine a rebuild happens at most
+// every 10 s; a slightly stale index only misses the newest baskets.
+import { KIND_CODE, type Baskets } from './baskets.ts';
+import type { Catalog } from './catalog.ts';
+
+const REBUILD_EVERY_MS = 10_000;
+const LARGE = 5000;
+
+/** Lower-case word tokens of a name, without punctuation and emoji. */
+export function nameTokens(name: string): string[] {
+  return [...new Set(name.normalize('NFKC').toLowerCase().split(/[^\p{L}\p{N}]+/u).filter((w) => w.length > 1))];
+}
+
+export class BasketIndexes {
+  private artists: number[][] = [];
+  private artistsBuilt = { revision: -1, baskets: -1, at: 0 };
+  private words = new Map<string, number[]>();
+  private wordsBuilt = { baskets: -1, at: 0 };
+
+  constructor(private readonly catalog: Catalog, private readonly baskets: Baskets) {}
+
+  private due(changed: boolean, never: boolean, at: number): boolean {
+    return changed && (never || this.baskets.size <= LARGE || Date.now() - at > REBUILD_EVERY_MS);
+  }
+
+  /** Basket indexes per artist index. */
+  byArtist(): number[][] {
+    const built = this.artistsBuilt;
+    const changed = built.revision !== this.catalog.revision || built.baskets !== this.baskets.size;
+    if (this.due(changed, built.revision < 0, built.at)) {
+      const out: number[][] = [];
+      const artist = this.catalog.artist;
+      for (let b = 0; b < this.baskets.size; b++) {
+        if (this.baskets.dead[b]) continue;
+        for (const t of this.baskets.items[b]!) {
+          const a = artist[t]!;
+          if (a < 0) continue;
+          const p = (out[a] ??= []);
+          if (p[p.length - 1] !== b) p.push(b);
+        }
+      }
+      this.artists = out;
+      this.artistsBuilt = { revision: this.catalog.revision, baskets: this.baskets.size, at: Date.now() };
+    }
+    return this.artists;
+  }
+
+  /** Basket indexes per word of their name (only named baskets: playlists). */
+  byWord(): Map<string, number[]> {
+    const built = this.wordsBuilt;
+    if (this.due(built.baskets !== this.baskets.size, built.baskets < 0, built.at)) {
+      const out = new Map<string, number[]>();
+      this.baskets.names.forEach((name, b) => {
+        if (!name || this.baskets.dead[b]) return;
+        for (const w of nameTokens(name)) {
+          const p = out.get(w);
+          if (p) p.push(b);
+          else out.set(w, [b]);
+        }
+      });
+      this.words = out;
+      this.wordsBuilt = { baskets: this.baskets.size, at: Date.now() };
+    }
+    return this.words;
+  }
+
+  playlistsNamed(words: readonly string[], limit: number): { id: string; name: string; matched: string[] }[] {
+    const index = this.byWord();
+    const hits = new Map<number, { score: number; matched: string[] }>();
+    for (const w of new Set(words)) {
+      const posting = index.get(w) ?? [];
+      const idf = Math.log(1 + this.baskets.live / Math.max(1, posting.length));
+      for (const b of posting) {
+        if (this.baskets.dead[b] || this.baskets.kind[b] !== KIND_CODE.playlist) continue;
+        const h = hits.get(b) ?? { score: 0, matched: [] };
+        h.score += idf;
+        h.matched.push(w);
+        hits.set(b, h);
+      }
+    }
+    return [...hits]
+      .sort((a, b) => b[1].score - a[1].score || this.baskets.items[b[0]]!.length - this.baskets.items[a[0]]!.length || a[0] - b[0])
+      .slice(0, limit)
+      .map(([b, h]) => ({ id: this.baskets.keyOf(b)!.slice('playlist:'.length), name: this.baskets.names[b] ?? '', matched: h.matched }));
+  }
+}

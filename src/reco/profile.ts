@@ -1,0 +1,112 @@
+// A listener's taste as the engine sees it: affinities per artist and per track,
+// what was heard, what was liked. Every listening event folds in at once, so the
+// next batch of a radio reflects a skip or a like made a moment ago.
+
+export type ListenAction = 'play' | 'complete' | 'skip' | 'like' | 'dislike' | 'neutral';
+export const LISTEN_ACTIONS: readonly ListenAction[] = ['play', 'complete', 'skip', 'like', 'dislike', 'neutral'];
+
+/** A skip this many seconds in (or in the first quarter of the track) is an early skip. */
+export const EARLY_SKIP_SECONDS = 30;
+const AFFINITY_LIMIT = 6;
+const RECENT_LIMIT = 200;
+const LIKED_LIMIT = 100;
+
+export interface FoldInput {
+  track: number;
+  artist: number;
+  action: ListenAction;
+  /** Seconds into the track. */
+  position?: number | null;
+  durationMs?: number;
+}
+
+/** How much one event moves the track's and its artist's affinity. */
+export function affinityDelta(e: Pick<FoldInput, 'action' | 'position' | 'durationMs'>): { track: number; artist: number } {
+  switch (e.action) {
+    case 'like':
+      return { track: 3, artist: 1.2 };
+    case 'dislike':
+      return { track: -6, artist: -1.5 };
+    case 'complete':
+      return { track: 1, artist: 0.3 };
+    case 'skip': {
+      const pos = e.position ?? 0;
+      const early = pos < EARLY_SKIP_SECONDS || (e.durationMs ? pos * 1000 < e.durationMs / 4 : false);
+      return early ? { track: -2, artist: -1 } : { track: -0.5, artist: -0.25 };
+    }
+    default:
+      return { track: 0, artist: 0 };
+  }
+}
+
+const clamp = (x: number) => Math.max(-AFFINITY_LIMIT, Math.min(AFFINITY_LIMIT, x));
+
+export class Profile {
+  readonly artistAffinity = new Map<number, number>();
+  readonly trackAffinity = new Map<number, number>();
+  /** Tracks played, most recent last (bounded). */
+  readonly recent: number[] = [];
+  /** Every track ever played or rated. */
+  readonly heard = new Set<number>();
+  /** Liked tracks, most recent last (bounded). */
+  readonly liked: number[] = [];
+  /** Completed plays per track. */
+  readonly completes = new Map<number, number>();
+  events = 0;
+
+  fold(e: FoldInput): void {
+    this.events++;
+    this.heard.add(e.track);
+    if (e.action === 'play' || e.action === 'complete' || e.action === 'skip') {
+      this.recent.push(e.track);
+      if (this.recent.length > RECENT_LIMIT) this.recent.splice(0, this.recent.length - RECENT_LIMIT);
+    }
+    if (e.action === 'complete') this.completes.set(e.track, (this.completes.get(e.track) ?? 0) + 1);
+    if (e.action === 'like') {
+      const i = this.liked.indexOf(e.track);
+      if (i >= 0) this.liked.splice(i, 1);
+      this.liked.push(e.track);
+      if (this.liked.length > LIKED_LIMIT) this.liked.shift();
+    }
+    if (e.action === 'dislike') {
+      const i = this.liked.indexOf(e.track);
+      if (i >= 0) this.liked.splice(i, 1);
+    }
+    const d = affinityDelta(e);
+    if (d.track !== 0) this.trackAffinity.set(e.track, clamp((this.trackAffinity.get(e.track) ?? 0) + d.track));
+    if (d.artist !== 0 && e.artist >= 0) this.artistAffinity.set(e.artist, clamp((this.artistAffinity.get(e.artist) ?? 0) + d.artist));
+  }
+
+  /** Multiplier for a candidate by its artist: below 1 for skipped artists, above for liked ones. */
+  artistFactor(artist: number): number {
+    if (artist < 0) return 1;
+    const a = this.artistAffinity.get(artist);
+    return a === undefined ? 1 : Math.exp(0.45 * a);
+  }
+
+  /** True for tracks the listener made clear they do not want (disliked, or skipped early twice). */
+  rejects(track: number): boolean {
+    return (this.trackAffinity.get(track) ?? 0) <= -4;
+  }
+
+  /**
+   * Seed tracks for "the listener's taste": liked, completed and played tracks, weighted,
+   * with recent ones counting more. Negative affinities come back with negative weights.
+   */
+  tasteSeeds(limit: number): Map<number, number> {
+    const w = new Map<number, number>();
+    const n = this.recent.length;
+    this.recent.forEach((t, i) => w.set(t, (w.get(t) ?? 0) + 0.3 * (0.5 + (0.5 * (i + 1)) / n)));
+    for (const [t, c] of this.completes) w.set(t, (w.get(t) ?? 0) + 0.5 * Math.min(c, 5));
+    this.liked.forEach((t, i) => w.set(t, (w.get(t) ?? 0) + 2 + i / this.liked.length));
+    for (const [t, a] of this.trackAffinity) if (a < 0) w.set(t, Math.min(w.get(t) ?? 0, 0) + a / 3);
+    const pos = [...w].filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]).slice(0, limit);
+    const neg = [...w].filter(([, v]) => v < 0).sort((a, b) => a[1] - b[1]).slice(0, limit);
+    return new Map([...pos, ...neg]);
+  }
+
+  /** Artists by affinity, strongest first. */
+  topArtists(limit: number): number[] {
+    return [...this.artistAffinity].filter(([, a]) => a > 0).sort((a, b) => b[1] - a[1]).slice(0, limit).map(([x]) => x);
+  }
+}

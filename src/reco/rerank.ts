@@ -1,0 +1,62 @@
+// Re-ranking a scored candidate list into what a radio plays next: never a track
+// inside the no-repeat window, never the same artist twice in a row, at most
+// `maxPerArtist` tracks of one artist in any `spreadWindow` consecutive items, and
+// a diversity penalty for artists already in the window (so spread is the default,
+// not only the limit). The window includes the items already in the queue (`tail`).
+import type { Scored } from './engine.ts';
+
+export interface RerankOptions {
+  count: number;
+  /** Artist of a track; -1 (unknown) never conflicts. */
+  artistOf: (track: number) => number;
+  /** Tracks that must not be picked (the no-repeat window, rejected tracks). */
+  exclude: ReadonlySet<number>;
+  /** Artists of the items just before the new ones, most recent last. */
+  tail: readonly number[];
+  maxPerArtist: number;
+  spreadWindow: number;
+  /** Score multiplier per item of the same artist already in the window (0..1). */
+  diversity: number;
+  /** Optional deterministic jitter per track (a multiplier near 1) for variety between batches. */
+  jitter?: (track: number) => number;
+}
+
+export const DEFAULT_SPREAD = { maxPerArtist: 3, spreadWindow: 20, diversity: 0.6 } as const;
+
+export function rerank(cands: readonly Scored[], o: RerankOptions): Scored[] {
+  const picked: Scored[] = [];
+  const used = new Set<number>();
+  const recent: number[] = o.tail.slice(-(o.spreadWindow - 1));
+  const adjusted = cands.map((c) => c.score * (o.jitter ? o.jitter(c.track) : 1));
+  while (picked.length < o.count) {
+    const counts = new Map<number, number>();
+    for (const a of recent) if (a >= 0) counts.set(a, (counts.get(a) ?? 0) + 1);
+    const last = recent.length ? recent[recent.length - 1]! : -1;
+    let best = -1;
+    let bestScore = -Infinity;
+    // First pass keeps every rule; the second gives up only the per-window cap (a catalog
+    // with too few artists), never "not twice in a row" and never the no-repeat window.
+    for (let pass = 0; pass < 2 && best < 0; pass++) {
+      for (let i = 0; i < cands.length; i++) {
+        const c = cands[i]!;
+        if (used.has(c.track) || o.exclude.has(c.track)) continue;
+        const a = o.artistOf(c.track);
+        const n = a >= 0 ? (counts.get(a) ?? 0) : 0;
+        if (a >= 0 && a === last) continue;
+        if (pass === 0 && n >= o.maxPerArtist) continue;
+        const s = adjusted[i]! * o.diversity ** n;
+        if (s > bestScore) {
+          bestScore = s;
+          best = i;
+        }
+      }
+    }
+    if (best < 0) break;
+    const c = cands[best]!;
+    picked.push(c);
+    used.add(c.track);
+    recent.push(o.artistOf(c.track));
+    if (recent.length > o.spreadWindow - 1) recent.shift();
+  }
+  return picked;
+}

@@ -1,0 +1,129 @@
+// Stations: what a radio is seeded by, named in its id. `track:<id>`, `artist:<name>`,
+// `genre:<name>`, `album:<id>`, `playlist:<id>`, `user:<id>` (the user's taste).
+// Resolving one gives the engine its seeds; reasons name them for listeners.
+import { nameTokens, type Scored, type Seeds } from './engine.ts';
+import type { Profile } from './profile.ts';
+import type { Recommender } from './recommender.ts';
+
+/** A playlist station is seeded by the playlist's last tracks (where it was heading). */
+const PLAYLIST_SEEDS = 15;
+
+export const STATION_KINDS = ['track', 'artist', 'genre', 'album', 'playlist', 'user'] as const;
+export type StationKind = (typeof STATION_KINDS)[number];
+export const STATION_ID_PATTERN = `^(${STATION_KINDS.join('|')}):.+$`;
+
+export interface Station {
+  id: string;
+  kind: StationKind;
+  value: string;
+}
+
+export function parseStation(id: string): Station | null {
+  const i = id.indexOf(':');
+  if (i < 0) return null;
+  const kind = id.slice(0, i) as StationKind;
+  const value = id.slice(i + 1);
+  if (!STATION_KINDS.includes(kind) || value.trim().length === 0) return null;
+  return { id, kind, value };
+}
+
+export interface ResolvedStation {
+  seeds: Seeds;
+  /** For people: "Artist", "Title by Artist", "Playlist name". */
+  label: string;
+  /** Restrict candidates to these genres (genre stations). */
+  onlyGenres?: Set<number>;
+}
+
+/** Why a station cannot be resolved: the seed is unknown. */
+export class UnknownSeed extends Error {}
+
+/**
+ * The station's seeds. `context` (the listener's context features) seeds a user station
+ * for a listener without history: the tracks typical of that context.
+ */
+export function resolveStation(reco: Recommender, st: Station, profile: Profile | null, context: readonly string[] = []): ResolvedStation {
+  const { engine } = reco;
+  const cat = engine.catalog;
+  const tracks = new Map<number, number>();
+  switch (st.kind) {
+    case 'track': {
+      const t = cat.lookup(st.value);
+      if (t === undefined) throw new UnknownSeed(`track ${st.value} is not in the catalog`);
+      tracks.set(t, 3);
+      const a = cat.artist[t]!;
+      return { seeds: { tracks, artists: a >= 0 ? new Map([[a, 0.5]]) : undefined }, label: cat.label(t) };
+    }
+    case 'artist': {
+      const a = cat.artists.find(st.value);
+      if (a === undefined) throw new UnknownSeed(`artist ${st.value} is not in the catalog`);
+      cat.topOfArtist(a, 10).forEach((t, i) => tracks.set(t, 1 - i / 20));
+      return { seeds: { tracks, artists: new Map([[a, 2]]) }, label: cat.artists.display[a]! };
+    }
+    case 'genre': {
+      const g = cat.genreNames.find(st.value);
+      if (g === undefined) throw new UnknownSeed(`genre ${st.value} is not in the catalog`);
+      cat.topOfGenre(g, 20).forEach((t, i) => tracks.set(t, 1 - i / 40));
+      return { seeds: { tracks, genres: new Map([[g, 2]]) }, label: cat.genreNames.display[g]!, onlyGenres: new Set([g]) };
+    }
+    case 'album': {
+      const al = cat.albums.find(`id:${st.value}`) ?? findAlbumByTitle(reco, st.value);
+      if (al === undefined) throw new UnknownSeed(`album ${st.value} is not in the catalog`);
+      for (const t of cat.albumTracks[al] ?? []) tracks.set(t, 1);
+      return { seeds: { tracks }, label: cat.albumTitles[al] ?? st.value };
+    }
+    case 'playlist': {
+      const b = engine.baskets.basketOf(`playlist:${st.value}`);
+      if (b === undefined) throw new UnknownSeed(`playlist ${st.value} is not in the catalog`);
+      const items = engine.baskets.items[b]!.slice(-PLAYLIST_SEEDS);
+      items.forEach((t, i) => tracks.set(t, 0.6 + (0.4 * (i + 1)) / items.length));
+      const name = engine.baskets.names[b] ?? st.value;
+      return { seeds: { tracks, words: nameTokens(name) }, label: name };
+    }
+    case 'user': {
+      const seeds = profile ? profile.tasteSeeds(30) : new Map<number, number>();
+      const artists = new Map((profile?.topArtists(5) ?? []).map((a, i) => [a, 1 - i / 10] as [number, number]));
+      if ([...seeds.values()].some((w) => w > 0)) return { seeds: { tracks: seeds, artists }, label: 'your taste' };
+      // No history yet: start from what people play in this context (the population prior).
+      reco.contextTracks.top(context, 20).forEach((x, i) => seeds.set(x.track, 1 - i / 40));
+      return { seeds: { tracks: seeds }, label: 'what people play now' };
+    }
+  }
+}
+
+function findAlbumByTitle(reco: Recommender, title: string): number | undefined {
+  const cat = reco.engine.catalog;
+  const want = title.trim().toLowerCase();
+  const i = cat.albumTitles.findIndex((t) => t !== undefined && t.toLowerCase() === want);
+  return i >= 0 ? i : undefined;
+}
+
+export interface Reason {
+  kind: string;
+  text: string;
+}
+
+/** A short reason for people: "similar to X", "popular with listeners of Y", "because you liked Z". */
+export function reasonText(reco: Recommender, s: Scored, liked: ReadonlySet<number>, stationLabel: string): Reason {
+  const cat = reco.engine.catalog;
+  const { kind, seed } = s.reason;
+  switch (kind) {
+    case 'similar':
+      if (seed >= 0 && liked.has(seed)) return { kind: 'liked', text: `because you liked ${cat.label(seed)}` };
+      return { kind, text: seed >= 0 ? `similar to ${cat.label(seed)}` : `similar to ${stationLabel}` };
+    case 'listeners': {
+      const who = seed >= 0 ? (cat.artistName(seed) ?? cat.label(seed)) : stationLabel;
+      return { kind, text: `popular with listeners of ${who}` };
+    }
+    case 'artist':
+      return { kind, text: `more from ${cat.artists.display[seed] ?? stationLabel}` };
+    case 'album':
+      return { kind, text: `from ${cat.albumTitles[cat.album[s.track]!] ?? stationLabel}` };
+    case 'genre':
+      return { kind, text: seed >= 0 ? `${cat.genreNames.display[seed]} like ${stationLabel}` : `in the mood of ${stationLabel}` };
+    case 'features':
+      return { kind, text: seed >= 0 ? `sounds like ${cat.label(seed)}` : `sounds like ${stationLabel}` };
+    default:
+      return { kind: 'popular', text: 'popular right now' };
+  }
+}
