@@ -99,7 +99,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     bodyLimit: limits.bodyBytes,
     genReqId: () => randomUUID(),
     // Station and track ids in paths may be up to a few hundred characters (Fastify's default is 100).
-    maxParamLength: 512,
+    routerOptions: { maxParamLength: 512 },
     // Our own hook answers 503 during shutdown, in the API's error shape.
     return503OnClosing: false,
   }).withTypeProvider<TypeBoxTypeProvider>();
