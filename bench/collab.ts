@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import * as Y from 'yjs';
 import { WebsocketProvider } from 'y-websocket';
+import { mulberry32 } from '../test/helpers/random.ts';
 
 const { startServerOn, client, mintToken } = await import('../test/helpers/server.ts');
 
@@ -23,16 +24,6 @@ const HOT = 20;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 process.setMaxListeners(0); // every y-websocket provider listens for the process exit
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type OpKind = 'add' | 'move' | 'remove';
 function chooseOp(rnd: () => number, n: number): OpKind {

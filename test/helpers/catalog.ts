@@ -2,16 +2,10 @@
 // in clusters that share a genre and appear together in playlists, so "similar" has a
 // known answer. Seeded, so every run makes the same catalog.
 
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from './random.ts';
+
+/** The seeded PRNG the generated catalog is made with. */
+export const rng = mulberry32;
 
 export const GENRES = ['rock', 'pop', 'jazz', 'folk', 'metal', 'soul', 'blues', 'house'];
 
