@@ -3,7 +3,7 @@
 // (SqliteStore.db or PostgresStore.pool; see src/store/README.md). The engine reads
 // everything back in `rev` / `id` order to build itself and to catch up.
 import type { TrackMeta } from '../reco/catalog.ts';
-import type { ListenAction } from '../reco/profile.ts';
+import type { IngestEvent } from '../reco/recommender.ts';
 import { PostgresStore } from '../store/postgres.ts';
 import type { Store } from '../store/port.ts';
 import { SqliteStore } from '../store/sqlite.ts';
@@ -22,24 +22,8 @@ export interface StoredPlaylist {
   updatedAt: string;
 }
 
-export interface NewListeningEvent {
-  /** null for imported anonymous sessions. */
-  userId: string | null;
-  sessionId: string | null;
-  trackId: string;
-  action: ListenAction;
-  /** Seconds into the track. */
-  position: number | null;
-  /** Where it was played from: queue:<id>, station:<id>, reco:<context>, import. */
-  source: string | null;
-  /** Kind of source (user_collection, radio, personalized_playlist, ...). */
-  contextType: string | null;
-  /** Hour of day 0-23 in the listener's time, when known. */
-  hour: number | null;
-  /** The user's context the event is attributed to. */
-  context: Record<string, unknown> | null;
-  occurredAt: string;
-}
+/** A listening event as written; the engine ingests the same shape. */
+export type NewListeningEvent = IngestEvent;
 
 export interface ListeningEvent extends NewListeningEvent {
   id: number;

@@ -6,7 +6,7 @@
 import type pg from 'pg';
 import type Database from 'better-sqlite3';
 import type { Store } from '../store/port.ts';
-import { PostgresStore } from '../store/postgres.ts';
+import { pgTransaction, PostgresStore } from '../store/postgres.ts';
 import { SqliteStore } from '../store/sqlite.ts';
 
 export type ResourceType = 'queue' | 'playback';
@@ -112,10 +112,7 @@ export class PostgresOfflineStore implements OfflineStore {
 
   async commit(userId: string, outcomes: StoredOutcome[], marks: HighWaterMark[]): Promise<void> {
     if (outcomes.length === 0 && marks.length === 0) return;
-    const c = await this.pool.connect();
-    let broken: Error | undefined;
-    try {
-      await c.query('BEGIN');
+    await pgTransaction(this.pool, async (c) => {
       if (outcomes.length > 0) {
         await c.query(
           `INSERT INTO offline_outcomes (user_id, client_id, mutation_id, fingerprint, outcome, created_at)
@@ -135,17 +132,7 @@ export class PostgresOfflineStore implements OfflineStore {
           [userId, m.clientId, m.resourceType, m.resourceId, m.mutationId],
         );
       }
-      await c.query('COMMIT');
-    } catch (err) {
-      try {
-        await c.query('ROLLBACK');
-      } catch (e) {
-        broken = e as Error;
-      }
-      throw err;
-    } finally {
-      c.release(broken);
-    }
+    });
   }
 }
 

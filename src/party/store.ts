@@ -5,7 +5,7 @@ import type Database from 'better-sqlite3';
 import type pg from 'pg';
 import { conflict } from '../errors.ts';
 import type { Store } from '../store/port.ts';
-import { PostgresStore } from '../store/postgres.ts';
+import { pgTransaction, PostgresStore } from '../store/postgres.ts';
 import { SqliteStore } from '../store/sqlite.ts';
 import type { PartyEvent, PartyState } from './party.ts';
 
@@ -191,24 +191,8 @@ class SqlitePartyStore implements PartyStore {
 class PostgresPartyStore implements PartyStore {
   constructor(private readonly pool: pg.Pool) {}
 
-  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    const c = await this.pool.connect();
-    let broken: Error | undefined;
-    try {
-      await c.query('BEGIN');
-      const out = await fn(c);
-      await c.query('COMMIT');
-      return out;
-    } catch (err) {
-      try {
-        await c.query('ROLLBACK');
-      } catch (e) {
-        broken = e as Error;
-      }
-      throw err;
-    } finally {
-      c.release(broken);
-    }
+  private tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    return pgTransaction(this.pool, fn);
   }
 
   private async insertEvents(c: pg.PoolClient, events: PartyEvent[]): Promise<void> {

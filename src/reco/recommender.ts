@@ -8,14 +8,20 @@ import { Engine } from './engine.ts';
 import { Profile, type ListenAction } from './profile.ts';
 
 export interface IngestEvent {
+  /** null for imported anonymous sessions. */
   userId: string | null;
   sessionId: string | null;
   trackId: string;
   action: ListenAction;
+  /** Seconds into the track. */
   position: number | null;
+  /** Where it was played from: queue:<id>, station:<id>, reco:<context>, import. */
   source: string | null;
+  /** Kind of source (user_collection, radio, personalized_playlist, ...). */
   contextType: string | null;
+  /** Hour of day 0-23 in the listener's time, when known. */
   hour: number | null;
+  /** The user's context the event is attributed to. */
   context: Record<string, unknown> | null;
   occurredAt: string;
 }

@@ -107,6 +107,28 @@ const UPSERT_DEVICE = `INSERT INTO devices (user_id, device_id, name, type, firs
 
 const EVENT_COLUMNS = 'position, queue_id, sequence_number, type, data, user_id, device_id, created_at';
 
+/** Runs fn in a transaction on one client: rolled back on any error, client always released. */
+export async function pgTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query('BEGIN');
+    const out = await fn(client);
+    await client.query('COMMIT');
+    return out;
+  } catch (err) {
+    try {
+      await client.query('ROLLBACK');
+    } catch (rollbackErr) {
+      // The connection is unusable: destroy it instead of returning it to the pool.
+      broken = rollbackErr as Error;
+    }
+    throw err;
+  } finally {
+    client.release(broken);
+  }
+}
+
 export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
   /** The pool, for feature stores that keep their own tables (see src/store/README.md). */
@@ -126,26 +148,8 @@ export class PostgresStore implements Store {
     this.lockPool.on('error', () => {});
   }
 
-  /** Runs fn in a transaction on one client: rolled back on any error, client always released. */
-  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    let broken: Error | undefined;
-    try {
-      await client.query('BEGIN');
-      const out = await fn(client);
-      await client.query('COMMIT');
-      return out;
-    } catch (err) {
-      try {
-        await client.query('ROLLBACK');
-      } catch (rollbackErr) {
-        // The connection is unusable: destroy it instead of returning it to the pool.
-        broken = rollbackErr as Error;
-      }
-      throw err;
-    } finally {
-      client.release(broken);
-    }
+  private tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    return pgTransaction(this.pool, fn);
   }
 
   async migrate(): Promise<string[]> {
