@@ -7,6 +7,8 @@ import {
   activeKey,
   collaboratorOf,
   evolve,
+  findItemById,
+  indexOfItem,
   scoreOf,
   upgradeState,
   type CollaboratorRole,
@@ -157,7 +159,7 @@ export function decide(stored: QueueState, cmd: QueueCommand, ctx: DecideContext
 
 /** The item, or 409 item_gone when it was in the queue and was removed, or 404 item_not_found. */
 function findItem(state: QueueState, itemId: string): QueueItem {
-  const item = state.items.find((i) => i.itemId === itemId);
+  const item = findItemById(state, itemId);
   if (item) return item;
   if (state.goneItemIds.includes(itemId)) throw conflict('item_gone', `item ${itemId} was removed from the queue`, { itemId });
   throw notFound('item_not_found', `item ${itemId} is not in the queue`, { itemId });
@@ -217,36 +219,58 @@ function join(state: QueueState, cmd: { role: CollaboratorRole; via: 'invite' | 
 }
 
 function currentIndex(state: QueueState): number {
-  return state.currentItemId === null ? -1 : state.items.findIndex((i) => i.itemId === state.currentItemId);
+  return indexOfItem(state, state.currentItemId);
 }
 
 function current(state: QueueState, itemId: string | null, reason: 'set' | 'next' | 'previous' | 'repeat' | 'end_of_queue'): QueueEventBody {
   return { type: 'current_item_changed', data: { itemId, previousItemId: state.currentItemId, reason } };
 }
 
-/**
- * The index in `list` (sorted by `keyOf`) before which new items go.
- * Anchors must name items of the queue; `position` past the end appends.
- */
-function insertionIndex(list: QueueItem[], p: Placement, what: string): number {
-  if (p.afterItemId !== undefined) {
-    const i = list.findIndex((x) => x.itemId === p.afterItemId);
-    if (i < 0) throw conflict('anchor_not_found', `cannot ${what}: afterItemId ${p.afterItemId} is not in the queue`, { afterItemId: p.afterItemId });
-    return i + 1;
-  }
-  if (p.beforeItemId !== undefined) {
-    const i = list.findIndex((x) => x.itemId === p.beforeItemId);
-    if (i < 0) throw conflict('anchor_not_found', `cannot ${what}: beforeItemId ${p.beforeItemId} is not in the queue`, { beforeItemId: p.beforeItemId });
-    return i;
-  }
-  if (p.position !== undefined) return Math.min(Math.max(0, p.position), list.length);
-  return list.length;
+/** The index of an anchor item in the play order, or 409 anchor_not_found. O(log n). */
+function anchorIndex(state: QueueState, itemId: string, side: 'afterItemId' | 'beforeItemId', what: string): number {
+  const i = indexOfItem(state, itemId);
+  if (i < 0) throw conflict('anchor_not_found', `cannot ${what}: ${side} ${itemId} is not in the queue`, { [side]: itemId });
+  return i;
 }
 
-function keysAt(list: QueueItem[], index: number, n: number, keyOf: (i: QueueItem) => string): string[] {
+/**
+ * The index in the play order before which new items go. Anchors must name items of the
+ * queue; `position` past the end appends.
+ */
+function insertionIndex(state: QueueState, p: Placement, what: string): number {
+  if (p.afterItemId !== undefined) return anchorIndex(state, p.afterItemId, 'afterItemId', what) + 1;
+  if (p.beforeItemId !== undefined) return anchorIndex(state, p.beforeItemId, 'beforeItemId', what);
+  if (p.position !== undefined) return Math.min(Math.max(0, p.position), state.items.length);
+  return state.items.length;
+}
+
+function keysAt(list: readonly QueueItem[], index: number, n: number, keyOf: (i: QueueItem) => string): string[] {
   const before = index > 0 ? keyOf(list[index - 1]!) : null;
   const after = index < list.length ? keyOf(list[index]!) : null;
   return generateNKeysBetween(before, after, n);
+}
+
+/**
+ * The unshuffled (canonical) keys between which items go while the queue is shuffled: right
+ * after / before the anchor in the canonical order, else at its end. One scan, no sort.
+ */
+function canonicalBounds(state: QueueState, p: Placement): [string | null, string | null] {
+  const anchor = p.afterItemId ?? p.beforeItemId;
+  const a = anchor !== undefined ? findItemById(state, anchor) : undefined;
+  let lo: string | null = null;
+  let hi: string | null = null;
+  if (a === undefined) {
+    for (const i of state.items) if (lo === null || i.key > lo) lo = i.key;
+    return [lo, null];
+  }
+  if (p.afterItemId !== undefined) {
+    lo = a.key;
+    for (const i of state.items) if (i.key > a.key && (hi === null || i.key < hi)) hi = i.key;
+  } else {
+    hi = a.key;
+    for (const i of state.items) if (i.key < a.key && (lo === null || i.key > lo)) lo = i.key;
+  }
+  return [lo, hi];
 }
 
 function checkPlacement(p: Placement): void {
@@ -397,7 +421,7 @@ function vote(state: QueueState, cmd: { itemId: string; vote: 1 | -1 | 0 }, ctx:
 function placeTracks(state: QueueState, cmd: { tracks: string[] } & Placement, ctx: DecideContext): QueueEventBody[] {
   const n = cmd.tracks.length;
   // `items` is in play order. Unshuffled, play order is canonical order.
-  const at = insertionIndex(state.items, cmd, 'add tracks');
+  const at = insertionIndex(state, cmd, 'add tracks');
   let keys: string[];
   let shuffleKeys: string[] | undefined;
   if (!state.shuffle) {
@@ -406,13 +430,8 @@ function placeTracks(state: QueueState, cmd: { tracks: string[] } & Placement, c
     // Shuffled: the placement is in play order. In the order restored by un-shuffle the
     // new items go after / before their anchor item when one is named, else to the end.
     shuffleKeys = keysAt(state.items, at, n, (i) => activeKey(i, true));
-    const canonical = [...state.items].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    const ci = cmd.afterItemId !== undefined
-      ? canonical.findIndex((x) => x.itemId === cmd.afterItemId) + 1
-      : cmd.beforeItemId !== undefined
-        ? canonical.findIndex((x) => x.itemId === cmd.beforeItemId)
-        : canonical.length;
-    keys = keysAt(canonical, ci, n, (i) => i.key);
+    const [lo, hi] = canonicalBounds(state, cmd);
+    keys = generateNKeysBetween(lo, hi, n);
   }
   return cmd.tracks.map((trackId, k) => {
     const data: { itemId: string; trackId: string; key: string; shuffleKey?: string } = { itemId: ctx.newId(), trackId, key: keys[k]! };
@@ -427,11 +446,19 @@ function moveItem(state: QueueState, cmd: { itemId: string } & Placement): Queue
     throw invalid('invalid_anchor', 'an item cannot be placed relative to itself', { itemId: cmd.itemId });
   }
   const item = findItem(state, cmd.itemId);
-  const from = state.items.indexOf(item);
-  const rest = state.items.filter((i) => i !== item);
-  const at = insertionIndex(rest, cmd, 'move item');
+  const from = indexOfItem(state, item.itemId);
+  // Indexes into the play order without the moved item ("rest"), computed without copying it.
+  const n = state.items.length - 1;
+  const toRest = (i: number) => (i > from ? i - 1 : i);
+  const at = cmd.afterItemId !== undefined
+    ? toRest(anchorIndex(state, cmd.afterItemId, 'afterItemId', 'move item')) + 1
+    : cmd.beforeItemId !== undefined
+      ? toRest(anchorIndex(state, cmd.beforeItemId, 'beforeItemId', 'move item'))
+      : cmd.position !== undefined ? Math.min(Math.max(0, cmd.position), n) : n;
   if (at === from) return []; // already there
-  const [key] = keysAt(rest, at, 1, (i) => activeKey(i, state.shuffle));
+  const restAt = (r: number) => state.items[r < from ? r : r + 1]!;
+  const keyOf = (i: QueueItem) => activeKey(i, state.shuffle);
+  const [key] = generateNKeysBetween(at > 0 ? keyOf(restAt(at - 1)) : null, at < n ? keyOf(restAt(at)) : null, 1);
   // While shuffled a move changes the play order only; un-shuffle restores the order from before.
   const data = state.shuffle ? { itemId: item.itemId, shuffleKey: key! } : { itemId: item.itemId, key: key! };
   return [{ type: 'item_moved', data }];

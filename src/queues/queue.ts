@@ -191,6 +191,71 @@ export function sortItems(items: QueueItem[], shuffle: boolean): QueueItem[] {
   return items.sort((a, b) => compareKeys(activeKey(a, shuffle), activeKey(b, shuffle)) || compareKeys(a.itemId, b.itemId));
 }
 
+/**
+ * The index in `items` (sorted by active key, then item id) of the first item at or after
+ * (key, itemId): where an item with that key goes, or where it is. O(log n).
+ */
+export function lowerBound(items: readonly QueueItem[], shuffle: boolean, key: string, itemId: string): number {
+  let lo = 0;
+  let hi = items.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const it = items[mid]!;
+    const c = compareKeys(activeKey(it, shuffle), key) || compareKeys(it.itemId, itemId);
+    if (c < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+// Items by id, kept beside each items array so a lookup is O(1) instead of a scan. The
+// index of an array is handed over to the array evolve derives from it (and updated there):
+// the older array then has none and builds it again only if it is ever asked (rare: the
+// service keeps working on the newest state). States stay immutable; only this cache moves.
+const indexes = new WeakMap<readonly QueueItem[], Map<string, QueueItem>>();
+
+/** Items of `items` by id (built once per array, O(n); then carried from state to state). */
+export function itemIndex(items: readonly QueueItem[]): Map<string, QueueItem> {
+  let m = indexes.get(items);
+  if (m === undefined) {
+    m = new Map();
+    for (const i of items) m.set(i.itemId, i);
+    indexes.set(items, m);
+  }
+  return m;
+}
+
+/** Moves the index of `from` to `to` (a changed copy of it) for the caller to update. */
+function handOver(from: readonly QueueItem[], to: readonly QueueItem[]): Map<string, QueueItem> {
+  const m = itemIndex(from);
+  indexes.delete(from);
+  indexes.set(to, m);
+  return m;
+}
+
+/** The item with this id, or undefined. O(1) once the array's index exists. */
+export function findItemById(state: QueueState, itemId: string): QueueItem | undefined {
+  return itemIndex(state.items).get(itemId);
+}
+
+/** The position of an item in the play order, or -1. O(log n). */
+export function indexOfItem(state: QueueState, itemId: string | null): number {
+  if (itemId === null) return -1;
+  const item = itemIndex(state.items).get(itemId);
+  if (item === undefined) return -1;
+  const i = lowerBound(state.items, state.shuffle, activeKey(item, state.shuffle), item.itemId);
+  return state.items[i] === item ? i : state.items.indexOf(item);
+}
+
+/** A copy of `items` with `item` inserted at its place in the order. O(log n) search plus one copy. */
+function withInserted(items: readonly QueueItem[], item: QueueItem, shuffle: boolean, index?: Map<string, QueueItem>): QueueItem[] {
+  const out = items.slice();
+  const m = index ?? handOver(items, out);
+  out.splice(lowerBound(out, shuffle, activeKey(item, shuffle), item.itemId), 0, item);
+  m.set(item.itemId, item);
+  return out;
+}
+
 /** Fold one event into the state. Returns a new state; the input is not mutated. */
 export function evolve(state: QueueState, event: QueueEvent): QueueState {
   const s: QueueState = { ...upgradeState(state), version: event.sequenceNumber, updatedAt: event.timestamp };
@@ -200,24 +265,34 @@ export function evolve(state: QueueState, event: QueueEvent): QueueState {
     case 'item_added': {
       const item: QueueItem = { itemId: event.data.itemId, trackId: event.data.trackId, addedBy: event.userId, addedAt: event.timestamp, key: event.data.key };
       if (event.data.shuffleKey !== undefined) item.shuffleKey = event.data.shuffleKey;
-      return { ...s, items: sortItems([...s.items, item], s.shuffle) };
+      if (findItemById(s, item.itemId)) return s; // an id is added once; a second add changes nothing
+      return { ...s, items: withInserted(s.items, item, s.shuffle) };
     }
-    case 'item_removed':
+    case 'item_removed': {
+      const at = indexOfItem(s, event.data.itemId);
+      let items = s.items;
+      if (at >= 0) {
+        items = s.items.slice();
+        handOver(s.items, items).delete(event.data.itemId);
+        items.splice(at, 1);
+      }
       return {
         ...s,
-        items: s.items.filter((i) => i.itemId !== event.data.itemId),
+        items,
         currentItemId: s.currentItemId === event.data.itemId ? null : s.currentItemId,
         goneItemIds: remember(s.goneItemIds, [event.data.itemId]),
       };
+    }
     case 'item_moved': {
-      const items = s.items.map((i) => {
-        if (i.itemId !== event.data.itemId) return i;
-        const moved = { ...i };
-        if (event.data.key !== undefined) moved.key = event.data.key;
-        if (event.data.shuffleKey !== undefined) moved.shuffleKey = event.data.shuffleKey;
-        return moved;
-      });
-      return { ...s, items: sortItems(items, s.shuffle) };
+      const at = indexOfItem(s, event.data.itemId);
+      if (at < 0) return s;
+      const moved = { ...s.items[at]! };
+      if (event.data.key !== undefined) moved.key = event.data.key;
+      if (event.data.shuffleKey !== undefined) moved.shuffleKey = event.data.shuffleKey;
+      const rest = s.items.slice();
+      const index = handOver(s.items, rest);
+      rest.splice(at, 1);
+      return { ...s, items: withInserted(rest, moved, s.shuffle, index) };
     }
     case 'queue_cleared': {
       const gone = new Set(event.data.itemIds);
@@ -240,7 +315,7 @@ export function evolve(state: QueueState, event: QueueEvent): QueueState {
       return { ...s, repeat: event.data.repeat };
     case 'current_item_changed': {
       let history = s.history;
-      const prev = event.data.previousItemId !== null ? s.items.find((i) => i.itemId === event.data.previousItemId) : undefined;
+      const prev = event.data.previousItemId !== null ? findItemById(s, event.data.previousItemId) : undefined;
       if (prev && event.data.reason !== 'previous') {
         history = [...history, { itemId: prev.itemId, trackId: prev.trackId, playedAt: event.timestamp }].slice(-HISTORY_LIMIT);
       }
@@ -281,13 +356,16 @@ export function evolve(state: QueueState, event: QueueEvent): QueueState {
       };
     case 'item_voted': {
       const { itemId, userId, vote } = event.data;
-      const items = s.items.map((i) => {
-        if (i.itemId !== itemId) return i;
-        const others = (i.votes ?? []).filter((v) => v.userId !== userId);
-        const votes = vote === 0 ? others : [...others, { userId, vote }];
-        const { votes: _old, ...rest } = i;
-        return votes.length > 0 ? { ...rest, votes } : rest;
-      });
+      const at = indexOfItem(s, itemId);
+      if (at < 0) return s;
+      const i = s.items[at]!;
+      const others = (i.votes ?? []).filter((v) => v.userId !== userId);
+      const votes = vote === 0 ? others : [...others, { userId, vote }];
+      const { votes: _old, ...rest } = i;
+      const voted: QueueItem = votes.length > 0 ? { ...rest, votes } : rest;
+      const items = s.items.slice();
+      handOver(s.items, items).set(itemId, voted);
+      items[at] = voted;
       return { ...s, items };
     }
     default: {
@@ -301,6 +379,90 @@ export function foldEvents(state: QueueState, events: QueueEvent[]): QueueState 
   return events.reduce(evolve, state);
 }
 
+/** Items a window holds when the client asks for no size, and at most. */
+export const DEFAULT_WINDOW = 200;
+export const MAX_WINDOW = 1000;
+
+/**
+ * Which items of the play order a read or an answer carries ([QW1]-[QW4] in docs/SPEC.md).
+ * At most one of offset / after / around / cursor; none: the first `limit` items.
+ */
+export interface WindowQuery {
+  limit?: number;
+  offset?: number;
+  /** Start after this item. */
+  after?: string;
+  /** Centre the window on the current item. */
+  around?: 'current';
+  /** Start where the previous window's nextCursor points. */
+  cursor?: string;
+}
+
+export interface QueueWindow {
+  /** Index in the play order of the first item of the window. */
+  offset: number;
+  limit: number;
+  /** Pass as `cursor` for the items after this window; null when it reaches the end. */
+  nextCursor: string | null;
+}
+
+/** Thrown for a window the state cannot answer; the service maps it to an HTTP error. */
+export class WindowError extends Error {
+  constructor(readonly code: 'item_not_found' | 'item_gone' | 'invalid_cursor' | 'cursor_stale', message: string, readonly details: Record<string, unknown>) {
+    super(message);
+  }
+}
+
+/**
+ * A cursor names the last item a window held and where it stood in the order (its active
+ * key), so the next window starts right after it even if items were added or removed
+ * before it meanwhile, or it was removed itself. A shuffle switch makes it stale.
+ */
+export function encodeWindowCursor(item: QueueItem, shuffle: boolean): string {
+  // btoa/atob, not Buffer: this module is also the client SDK's fold and runs in browsers.
+  // The content is ASCII (keys and item ids are), so the Latin-1 of btoa is exact.
+  return btoa(JSON.stringify([shuffle ? 1 : 0, activeKey(item, shuffle), item.itemId])).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+function decodeWindowCursor(cursor: string): [0 | 1, string, string] | null {
+  try {
+    if (!/^[A-Za-z0-9_-]{1,600}$/.test(cursor)) return null;
+    const v = JSON.parse(atob(cursor.replace(/-/g, '+').replace(/_/g, '/')));
+    if (Array.isArray(v) && v.length === 3 && (v[0] === 0 || v[0] === 1) && typeof v[1] === 'string' && typeof v[2] === 'string' && v[1].length <= 256 && v[2].length <= 128) return v as [0 | 1, string, string];
+  } catch { /* not ours */ }
+  return null;
+}
+
+/** Resolves a window query against a state: the index of its first item and its size. */
+export function resolveWindow(state: QueueState, q: WindowQuery = {}): { start: number; limit: number } {
+  const limit = Math.max(0, Math.min(q.limit ?? DEFAULT_WINDOW, MAX_WINDOW));
+  const n = state.items.length;
+  if (q.cursor !== undefined) {
+    const c = decodeWindowCursor(q.cursor);
+    if (c === null) throw new WindowError('invalid_cursor', 'cursor is not one this service gave out', { cursor: q.cursor });
+    if ((c[0] === 1) !== state.shuffle) throw new WindowError('cursor_stale', 'shuffle was switched since this cursor was given out: read from the start again', { cursor: q.cursor });
+    const at = lowerBound(state.items, state.shuffle, c[1], c[2]);
+    // The named item itself (if still there) was in the previous window.
+    return { start: state.items[at]?.itemId === c[2] ? at + 1 : at, limit };
+  }
+  if (q.after !== undefined) {
+    const at = indexOfItem(state, q.after);
+    if (at < 0) {
+      if (state.goneItemIds.includes(q.after)) throw new WindowError('item_gone', `item ${q.after} was removed from the queue`, { itemId: q.after });
+      throw new WindowError('item_not_found', `item ${q.after} is not in the queue`, { itemId: q.after });
+    }
+    return { start: at + 1, limit };
+  }
+  if (q.around === 'current') {
+    const cur = indexOfItem(state, state.currentItemId);
+    if (cur < 0) return { start: 0, limit };
+    // The current item in the middle; a window that would pass the end is shifted back.
+    return { start: Math.max(0, Math.min(cur - Math.floor((limit - 1) / 2), n - limit)), limit };
+  }
+  return { start: Math.min(Math.max(0, q.offset ?? 0), n), limit };
+}
+
+/** The public shape of a queue: order keys stay internal. */
 /** The public shape of a queue: order keys stay internal. */
 export interface QueueView {
   id: string;
@@ -308,7 +470,11 @@ export interface QueueView {
   type: QueueType;
   ownerId: string;
   version: number;
+  /** All items of the queue; `items` holds only the window. */
+  itemCount: number;
+  /** A window of the play order (the first DEFAULT_WINDOW items unless asked otherwise). */
   items: { itemId: string; trackId: string; addedBy: string; addedAt: string }[];
+  window: QueueWindow;
   currentItemId: string | null;
   currentIndex: number | null;
   shuffle: boolean;
@@ -318,22 +484,38 @@ export interface QueueView {
   isPublic: boolean;
   settings: QueueSettings;
   collaborators: Collaborator[];
-  /** The items that have votes, in play order, with their score. */
+  /** The items of the window that have votes, in play order, with their score. */
   votes: { itemId: string; score: number; votes: ItemVote[] }[];
   createdAt: string;
   updatedAt: string;
 }
 
-export function toView(state: QueueState): QueueView {
+/** The queue's header and one window of its items: O(window), not O(queue). */
+export function toView(state: QueueState, window: WindowQuery = {}): QueueView {
   const s = upgradeState(state);
-  const idx = s.currentItemId === null ? -1 : s.items.findIndex((i) => i.itemId === s.currentItemId);
+  const { start, limit } = resolveWindow(s, window);
+  const slice = s.items.slice(start, start + limit);
+  const idx = indexOfItem(s, s.currentItemId);
+  const last = slice[slice.length - 1];
   return {
-    id: s.id, name: s.name, type: s.type, ownerId: s.ownerId, version: s.version,
-    items: s.items.map((i) => ({ itemId: i.itemId, trackId: i.trackId, addedBy: i.addedBy, addedAt: i.addedAt })),
+    id: s.id, name: s.name, type: s.type, ownerId: s.ownerId, version: s.version, itemCount: s.items.length,
+    items: slice.map((i) => ({ itemId: i.itemId, trackId: i.trackId, addedBy: i.addedBy, addedAt: i.addedAt })),
+    window: { offset: start, limit, nextCursor: last !== undefined && start + slice.length < s.items.length ? encodeWindowCursor(last, s.shuffle) : null },
     currentItemId: s.currentItemId, currentIndex: idx < 0 ? null : idx,
     shuffle: s.shuffle, repeat: s.repeat, history: s.history, metadata: s.metadata,
     isPublic: s.isPublic, settings: s.settings, collaborators: s.collaborators,
-    votes: s.items.filter((i) => i.votes?.length).map((i) => ({ itemId: i.itemId, score: scoreOf(i), votes: i.votes! })),
+    votes: slice.filter((i) => i.votes?.length).map((i) => ({ itemId: i.itemId, score: scoreOf(i), votes: i.votes! })),
     createdAt: s.createdAt, updatedAt: s.updatedAt,
   };
+}
+
+/** The order keys of the items of a view's window, for clients that place later events themselves [CO13]. */
+export function windowKeys(state: QueueState, view: QueueView): Record<string, { key: string; shuffleKey?: string }> {
+  const out: Record<string, { key: string; shuffleKey?: string }> = {};
+  const index = itemIndex(state.items);
+  for (const v of view.items) {
+    const i = index.get(v.itemId);
+    if (i) out[i.itemId] = i.shuffleKey === undefined ? { key: i.key } : { key: i.key, shuffleKey: i.shuffleKey };
+  }
+  return out;
 }
