@@ -8,7 +8,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { Tokens } from './auth/tokens.ts';
 import { USER_ID_PATTERN } from './auth/tokens.ts';
-import { DEFAULT_LIMITS, DEFAULT_REALTIME, type Limits, type RealtimeConfig } from './config.ts';
+import { DEFAULT_LIMITS, DEFAULT_REALTIME, DEFAULT_RETENTION, type Limits, type RealtimeConfig, type RetentionConfig } from './config.ts';
 import { installAuth } from './http/auth.ts';
 import { errorBody, installErrorHandling } from './http/errors.ts';
 import { ErrorResponse, errors } from './http/schemas.ts';
@@ -23,7 +23,7 @@ import { asyncApiDocument } from './realtime/asyncapi.ts';
 import { socketRoutes, type UserStream } from './realtime/sockets.ts';
 import { coercingAjv, strictAjv } from './validation.ts';
 import { queueRoutes } from './queues/routes.ts';
-import { CollaboratorSchema, EventSchema, QueueSchema } from './queues/schemas.ts';
+import { CollaboratorSchema, EventSchema, QueueSchema, QueueWindowSchema } from './queues/schemas.ts';
 import { collabRoutes } from './collab/routes.ts';
 import { LocalQueuePresence, RedisQueuePresence } from './collab/presence.ts';
 import { InviteService } from './collab/service.ts';
@@ -59,6 +59,8 @@ export interface AppDeps {
   realtime?: RealtimeConfig;
   /** Signed download URLs (offline play); without it, a random key for this process only. */
   media?: MediaSettings;
+  /** Expiry of idempotency records, event trimming and the state cache; DEFAULT_RETENTION when absent. */
+  retention?: RetentionConfig;
 }
 
 /** The user stream as the sockets see it, over the playback service. */
@@ -93,6 +95,7 @@ export interface App {
 
 export async function buildApp(deps: AppDeps): Promise<App> {
   const limits = deps.limits ?? DEFAULT_LIMITS;
+  const retention = deps.retention ?? DEFAULT_RETENTION;
   const metrics = new Metrics();
   const http = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
@@ -162,6 +165,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   // get fastify's default (coercing) validator instead of ours.
   http.addSchema(ErrorResponse);
   http.addSchema(CollaboratorSchema);
+  http.addSchema(QueueWindowSchema);
   http.addSchema(QueueSchema);
   http.addSchema(EventSchema);
 
@@ -173,7 +177,27 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     maxItemsPerQueue: limits.itemsPerQueue,
     addsPerMinute: limits.addsPerMinute,
     maxCollaborators: limits.collaboratorsPerQueue,
+    cacheQueues: retention.cacheQueues,
+    cacheItems: retention.cacheItems,
   });
+  // [QW9] Expired idempotency records, and (EVENT_RETENTION_DAYS) old events below their
+  // queue's snapshot, are swept in the background, a bounded batch at a time.
+  const sweep = async () => {
+    const now = (deps.now ?? Date.now)();
+    const day = 24 * 3600_000;
+    for (let round = 0; round < 100; round++) {
+      const r = await deps.store.sweep({
+        idempotencyBefore: now - retention.idempotencyTtlHours * 3600_000,
+        eventsBefore: retention.eventRetentionDays === null ? undefined : now - retention.eventRetentionDays * day,
+        limit: 5_000,
+      });
+      if (r.idempotencyRecords > 0 || r.events > 0) http.log.info(r, 'swept expired idempotency records and trimmed events');
+      if (r.idempotencyRecords < 5_000 && r.events < 5_000) break;
+    }
+  };
+  const sweeper = setInterval(() => void sweep().catch((err) => http.log.warn({ err }, 'sweep failed')), retention.sweepIntervalMs);
+  sweeper.unref();
+  http.addHook('onClose', async () => clearInterval(sweeper));
   service.onCommitted((_q, events) => {
     for (const e of events) metrics.eventsAppended.inc({ type: e.type });
   });

@@ -15,6 +15,9 @@ const usage = `usage: queue-service <command>
   token <userId> [--ttl N]    mint a user token (N seconds, default TOKEN_TTL_SECONDS or 30 days)
   export [--out FILE]         write the whole event log as JSONL (default: stdout)
   import [FILE]               read an event log in JSONL (default: stdin) into the store; re-running skips what is there
+  sweep [--events-older-than-days N]
+                              delete expired idempotency records (IDEMPOTENCY_TTL_HOURS) now, and with N (or
+                              EVENT_RETENTION_DAYS) trim events older than N days that lie below their queue's snapshot
 ${catalogUsage}`;
 
 function progressLine(label: string) {
@@ -33,7 +36,10 @@ async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { ttl: { type: 'string' }, out: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      ttl: { type: 'string' }, out: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' },
+      'events-older-than-days': { type: 'string' },
+    },
   });
   const [command, arg] = positionals;
   if (values.help || !command) {
@@ -79,6 +85,29 @@ async function main(argv: string[]): Promise<number> {
       const r = await importEvents(store, input, progressLine('read'));
       await store.close();
       process.stderr.write(`\rimported ${r.imported.toLocaleString('en')} events, skipped ${r.skipped.toLocaleString('en')} already present, into ${describeStore(config)}\n`);
+      return 0;
+    }
+    case 'sweep': {
+      const raw = values['events-older-than-days'];
+      const days = raw === undefined ? config.retention.eventRetentionDays : Number(raw);
+      if (days !== null && (!Number.isFinite(days) || days < 0)) throw new Error('--events-older-than-days must be a number >= 0');
+      const store = openStore(config);
+      await store.migrate();
+      const now = Date.now();
+      const total = { idempotencyRecords: 0, events: 0 };
+      for (;;) {
+        const r = await store.sweep({
+          idempotencyBefore: now - config.retention.idempotencyTtlHours * 3600_000,
+          eventsBefore: days === null ? undefined : now - days * 24 * 3600_000,
+          limit: 5_000,
+        });
+        total.idempotencyRecords += r.idempotencyRecords;
+        total.events += r.events;
+        process.stderr.write(`\rswept ${total.idempotencyRecords.toLocaleString('en')} idempotency records, trimmed ${total.events.toLocaleString('en')} events`);
+        if (r.idempotencyRecords < 5_000 && r.events < 5_000) break;
+      }
+      await store.close();
+      process.stderr.write(` from ${describeStore(config)}\n`);
       return 0;
     }
     default:

@@ -71,7 +71,29 @@ export interface Config {
   limits: Limits;
   realtime: RealtimeConfig;
   media: MediaConfig;
+  retention: RetentionConfig;
 }
+
+/** How long what is kept for retries and resumes lives, and how much stays hot in memory. */
+export interface RetentionConfig {
+  /** Idempotency records expire after this many hours; a retry after that is a new write. */
+  idempotencyTtlHours: number;
+  /** Events older than this many days, below their queue's snapshot, are trimmed; null keeps all. */
+  eventRetentionDays: number | null;
+  /** How often the sweep for the two above runs. */
+  sweepIntervalMs: number;
+  /** Queue states kept in memory: at most this many queues, and this many items in all. */
+  cacheQueues: number;
+  cacheItems: number;
+}
+
+export const DEFAULT_RETENTION: RetentionConfig = {
+  idempotencyTtlHours: 24,
+  eventRetentionDays: null,
+  sweepIntervalMs: 10 * 60_000,
+  cacheQueues: 2_000,
+  cacheItems: 300_000,
+};
 
 export const DEFAULT_REALTIME: RealtimeConfig = {
   replayCap: 500,
@@ -123,6 +145,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       heartbeatMs: int(env, 'WS_HEARTBEAT_MS', DEFAULT_REALTIME.heartbeatMs, 100),
       maxMessagesPerSecond: int(env, 'WS_MAX_MESSAGES_PER_SECOND', DEFAULT_REALTIME.maxMessagesPerSecond, 1),
       maxPayloadBytes: DEFAULT_REALTIME.maxPayloadBytes,
+    },
+    retention: {
+      idempotencyTtlHours: int(env, 'IDEMPOTENCY_TTL_HOURS', DEFAULT_RETENTION.idempotencyTtlHours, 1),
+      eventRetentionDays: env.EVENT_RETENTION_DAYS ? int(env, 'EVENT_RETENTION_DAYS', 0, 1) : null,
+      sweepIntervalMs: int(env, 'SWEEP_INTERVAL_MS', DEFAULT_RETENTION.sweepIntervalMs, 100),
+      cacheQueues: int(env, 'QUEUE_CACHE_QUEUES', DEFAULT_RETENTION.cacheQueues, 1),
+      cacheItems: int(env, 'QUEUE_CACHE_ITEMS', DEFAULT_RETENTION.cacheItems, 1),
     },
     media: {
       baseUrl: baseUrl(env, 'MEDIA_BASE_URL', DEFAULT_MEDIA.baseUrl),

@@ -44,6 +44,7 @@ export async function serve(config: Config): Promise<void> {
     realtime: config.realtime,
     media: resolveMediaSettings(config.media, admin.key),
     tokenTtlSeconds: config.tokenTtlSeconds,
+    retention: config.retention,
     logger,
     bus,
     presence,

@@ -222,7 +222,7 @@ export class PartyService {
     else if (req.action === 'play' && req.itemId === undefined && s.playback.itemId === null) queueCmd = { type: 'next' };
     if (queueCmd) {
       const res = await this.deps.queues.execute(this.queueActor(s, actor.userId), s.queueId, queueCmd);
-      item = currentItem(res.body.queue);
+      item = currentItem(res.body.queue!);
     }
     const { itemId: _i, ...rest } = req;
     const { events } = await this.apply(actor, partyId, { type: 'playback', ...rest, item });

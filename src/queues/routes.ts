@@ -5,7 +5,6 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, invalid } from '../errors.ts';
 import { errors, WriteHeaders } from '../http/schemas.ts';
 import type { QueueCommand } from './decide.ts';
-import { toView } from './queue.ts';
 import * as S from './schemas.ts';
 import { fingerprint, type Actor, type QueueService, type WriteOptions, type WriteResult } from './service.ts';
 
@@ -30,12 +29,22 @@ export function writeOptions(r: FastifyRequest): WriteOptions {
     expectedVersion: fromHeader ?? body.expectedVersion,
     idempotencyKey: key,
     fingerprint: key ? fingerprint(r.method, r.routeOptions.url, r.params, rest) : undefined,
+    minimal: prefersMinimal(r),
   };
+}
+
+/** [QW5] RFC 7240 `Prefer: return=minimal` (version and events only) or `return=representation` (the default). */
+export function prefersMinimal(r: FastifyRequest): boolean {
+  const h = r.headers.prefer;
+  if (h === undefined) return false;
+  const prefs = (Array.isArray(h) ? h.join(',') : h).split(',').map((p) => p.trim().toLowerCase().replace(/\s+/g, ''));
+  return prefs.includes('return=minimal') && !prefs.includes('return=representation');
 }
 
 /** Status and headers go on the reply; the body is returned for the response schema to serialise. */
 export function send(reply: FastifyReply, result: WriteResult): WriteResult['body'] {
-  reply.header('etag', `"${result.body.queue.version}"`);
+  reply.header('etag', `"${result.body.version}"`);
+  reply.header('preference-applied', result.body.queue === undefined ? 'return=minimal' : 'return=representation');
   if (result.replayed) reply.header('idempotent-replayed', 'true');
   reply.status(result.status);
   return result.body;
@@ -64,11 +73,20 @@ export function queueRoutes(service: QueueService): FastifyPluginAsyncTypebox {
     });
 
     app.get('/queues/:queueId', {
-      schema: { tags: ['queues'], summary: 'Get a queue', params: S.QueueIdParams, response: { 200: Type.Ref('Queue'), ...errors() } },
+      schema: {
+        tags: ['queues'],
+        summary: 'Get a queue: its header and a window of its items (the first 200 unless asked otherwise)',
+        description: '[QW1]-[QW4] in docs/SPEC.md. `itemCount` is the size of the whole queue; page with `window.nextCursor`, '
+          + 'or ask for `?around=current`, `?after={itemId}` or `?offset=` (each with `limit`, at most 1,000).',
+        params: S.QueueIdParams, querystring: S.WindowQuerySchema, response: { 200: Type.Ref('Queue'), ...errors(409) },
+      },
     }, async (r, reply) => {
+      const q = r.query;
+      const given = [q.offset, q.after, q.around, q.cursor].filter((x) => x !== undefined).length;
+      if (given > 1) throw invalid('ambiguous_window', 'give at most one of offset, after, around, cursor');
       const state = await service.get(actor(r), r.params.queueId);
       reply.header('etag', `"${state.version}"`);
-      return toView(state);
+      return service.view(state, q);
     });
 
     app.patch('/queues/:queueId', {
@@ -136,10 +154,10 @@ export function queueRoutes(service: QueueService): FastifyPluginAsyncTypebox {
     }, async (r) => {
       const since = r.query.since ?? 0;
       const limit = r.query.limit ?? 100;
-      const { events, version } = await service.events(actor(r), r.params.queueId, since, limit);
+      const { events, version, logStart } = await service.events(actor(r), r.params.queueId, since, limit);
       const last = events[events.length - 1];
       const nextSince = last ? last.sequenceNumber : Math.max(since, 0);
-      return { events, version, nextSince, hasMore: nextSince < version };
+      return { events, version, nextSince, hasMore: nextSince < version, logStart };
     });
   };
 }

@@ -3,7 +3,7 @@ import { Type, type TLiteral } from '@sinclair/typebox';
 import { DEFAULT_LIMITS } from '../config.ts';
 import { MutationFields } from '../http/schemas.ts';
 import { MAX_TRACK_ID_LENGTH } from './decide.ts';
-import { COLLABORATOR_ROLES, JOIN_VIA, QUEUE_EVENT_TYPES, QUEUE_TYPES, REPEAT_MODES } from './queue.ts';
+import { COLLABORATOR_ROLES, DEFAULT_WINDOW, JOIN_VIA, MAX_WINDOW, QUEUE_EVENT_TYPES, QUEUE_TYPES, REPEAT_MODES } from './queue.ts';
 import { USER_ID_PATTERN } from '../auth/tokens.ts';
 
 const literalUnion = <T extends string>(values: readonly T[], description?: string) =>
@@ -34,6 +34,24 @@ export const QueueItemSchema = Type.Object({
   addedAt: Type.String({ format: 'date-time' }),
 });
 
+export const QueueWindowSchema = Type.Object(
+  {
+    offset: Type.Integer({ description: 'Index in the play order of the first item of `items`' }),
+    limit: Type.Integer({ description: 'The most items this window could hold' }),
+    nextCursor: Type.Union([Type.String(), Type.Null()], { description: 'Pass as `cursor` to read the items after this window; null at the end ([QW3])' }),
+  },
+  { $id: 'QueueWindow' },
+);
+
+/** [QW2] Which window of the items GET /queues/{id} answers; at most one of offset, after, around, cursor. */
+export const WindowQuerySchema = Type.Object({
+  limit: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_WINDOW, default: DEFAULT_WINDOW, description: 'Items in the window (at most 1,000)' })),
+  offset: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_SEQUENCE, description: 'Start at this index of the play order' })),
+  after: Type.Optional(ItemId),
+  around: Type.Optional(Type.Literal('current', { description: 'Centre the window on the current item' })),
+  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 600, description: 'A nextCursor from an earlier window' })),
+});
+
 export const QueueSchema = Type.Object(
   {
     id: Type.String(),
@@ -41,7 +59,9 @@ export const QueueSchema = Type.Object(
     type: literalUnion(QUEUE_TYPES),
     ownerId: Type.String(),
     version: Type.Integer({ description: 'Sequence number of the last event' }),
-    items: Type.Array(QueueItemSchema, { description: 'In play order (shuffled order while shuffle is on)' }),
+    itemCount: Type.Integer({ description: 'Items in the whole queue; `items` holds a window of them ([QW1])' }),
+    items: Type.Array(QueueItemSchema, { description: 'A window of the play order (shuffled order while shuffle is on): by default its first 200 items' }),
+    window: Type.Ref('QueueWindow'),
     currentItemId: Type.Union([Type.String(), Type.Null()]),
     currentIndex: Type.Union([Type.Integer(), Type.Null()]),
     shuffle: Type.Boolean(),
@@ -58,7 +78,7 @@ export const QueueSchema = Type.Object(
     collaborators: Type.Array(Type.Ref('Collaborator'), { description: 'Everyone but the owner, in join order' }),
     votes: Type.Array(
       Type.Object({ itemId: Type.String(), score: Type.Integer(), votes: Type.Array(Type.Object({ userId: Type.String(), vote: Type.Integer() })) }),
-      { description: 'Items that have votes, in play order' },
+      { description: 'Items of the window that have votes, in play order' },
     ),
     createdAt: Type.String({ format: 'date-time' }),
     updatedAt: Type.String({ format: 'date-time' }),
@@ -93,8 +113,9 @@ export const EventSchema = Type.Object(
 );
 
 export const WriteResponse = Type.Object({
-  queue: Type.Ref('Queue'),
+  queue: Type.Optional(Type.Ref('Queue', { description: 'The header and the default window after the write; left out with Prefer: return=minimal ([QW5])' })),
   events: Type.Array(Type.Ref('QueueEvent'), { description: 'The events this request appended (empty when nothing changed)' }),
+  version: Type.Integer({ description: 'The queue version after the write' }),
 });
 
 export const CreateQueueBody = Type.Object(
@@ -166,6 +187,7 @@ export const EventsResponse = Type.Object({
   version: Type.Integer({ description: 'The queue version now' }),
   nextSince: Type.Integer({ description: 'Pass as since to read the next page' }),
   hasMore: Type.Boolean(),
+  logStart: Type.Integer({ description: 'The first sequence number still in the log: 1 unless EVENT_RETENTION_DAYS trimmed older events ([QW9]); read the queue itself for the state before it' }),
 });
 
 // ---- collaboration (docs/SPEC.md [CO1]...) ----
@@ -229,5 +251,6 @@ export const HistoryResponse = Type.Object({
     { description: 'Newest first' },
   ),
   version: Type.Integer(),
-  nextBefore: Type.Union([Type.Integer(), Type.Null()], { description: 'Pass as before for the next (older) page; null at the start' }),
+  nextBefore: Type.Union([Type.Integer(), Type.Null()], { description: 'Pass as before for the next (older) page; null at the start of the log' }),
+  logStart: Type.Integer({ description: 'The first sequence number still in the log (1 unless trimmed, [QW9])' }),
 });

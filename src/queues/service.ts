@@ -11,6 +11,8 @@ import {
   initialState,
   toView,
   upgradeState,
+  WindowError,
+  type WindowQuery,
   type Collaborator,
   type CollaboratorRole,
   type QueueEvent,
@@ -19,6 +21,7 @@ import {
   type QueueView,
 } from './queue.ts';
 import { KeyedSerial } from '../util/keyed-serial.ts';
+import { StateCache } from './state-cache.ts';
 
 export interface Actor {
   userId: string;
@@ -32,11 +35,22 @@ export interface WriteOptions {
   idempotencyKey?: string;
   /** What the request was (method, path, body), so a key reused for another request is refused. */
   fingerprint?: string;
+  /** [QW5] `minimal`: answer the version and the events only (Prefer: return=minimal). */
+  minimal?: boolean;
+  /** The window of items the answer carries (default: the first 200 of the play order). */
+  window?: WindowQuery;
+}
+
+/** A write's answer: the events and the new version, and (unless minimal) the queue's header and a window. */
+export interface WriteBody {
+  queue?: QueueView;
+  events: QueueEvent[];
+  version: number;
 }
 
 export interface WriteResult {
   status: number;
-  body: { queue: QueueView; events: QueueEvent[] };
+  body: WriteBody;
   /** True when this answer is the stored answer of an earlier request with the same key. */
   replayed: boolean;
 }
@@ -47,6 +61,9 @@ export interface ServiceDeps {
   newId: () => string;
   random: () => number;
   maxItemsPerQueue: number;
+  /** Hot states kept in memory: at most this many queues and items together (defaults 2,000 and 300,000). */
+  cacheQueues?: number;
+  cacheItems?: number;
   /** Tracks one user other than the owner may add to one queue per minute ([CO9]). */
   addsPerMinute?: number;
   /** Collaborators one queue may have besides its owner ([CO9]). */
@@ -74,8 +91,8 @@ export type CommittedListener = (queueId: string, events: QueueEvent[], state: Q
 
 /** Attempts of a write without an expected version when other instances keep appending first. */
 const MAX_ATTEMPTS = 30;
-/** Queue states kept in memory for the next write (see QueueService.recent). */
-const RECENT_STATES = 256;
+/** A cached state this many events behind the store is caught up from the log; further behind, loaded anew. */
+const CATCH_UP_EVENTS = 500;
 
 export function fingerprint(...parts: unknown[]): string {
   return createHash('sha256').update(JSON.stringify(parts)).digest('base64url');
@@ -117,10 +134,17 @@ function stamp(bodies: ReturnType<typeof decide>, actor: Actor, queueId: string,
 export class QueueService {
   private readonly serial = new KeyedSerial();
   private readonly listeners: CommittedListener[] = [];
-  /** Queue states this process appended last: a hot queue's next write need not read its projection. */
-  private readonly recent = new Map<string, QueueState>();
+  /** Hot queue states: a write or read of a hot queue neither loads nor folds it (docs/adr/0001). */
+  private readonly cache: StateCache;
 
-  constructor(private readonly deps: ServiceDeps) {}
+  constructor(private readonly deps: ServiceDeps) {
+    this.cache = new StateCache(deps.cacheQueues ?? 2_000, deps.cacheItems ?? 300_000);
+  }
+
+  /** What the state cache holds now (for metrics). */
+  cacheSize(): { queues: number; items: number } {
+    return this.cache.size;
+  }
 
   onCommitted(listener: CommittedListener): void {
     this.listeners.push(listener);
@@ -150,9 +174,49 @@ export class QueueService {
     return this.write(actor, queueId, { type: 'join_queue', role, via: 'invite' }, opts, 200, true);
   }
 
+  /**
+   * The queue as the store has it now. A cached state is checked against the header's
+   * version (one small read) and, when behind, caught up from the log; only a queue not in
+   * the cache (or far behind) is loaded: its snapshot plus the events after it.
+   */
   private async load(queueId: string): Promise<QueueState | null> {
-    const state = await this.deps.store.loadQueue(queueId);
-    return state ? upgradeState(state) : null;
+    const { store } = this.deps;
+    const cached = this.cache.get(queueId);
+    if (cached !== undefined) {
+      const v = await store.queueVersion(queueId);
+      if (v === cached.version) return cached;
+      if (v !== null && v > cached.version && v - cached.version <= CATCH_UP_EVENTS) {
+        const events = await store.readEvents(queueId, cached.version, v - cached.version);
+        if (events.length > 0 && events[0]!.sequenceNumber === cached.version + 1) {
+          const state = events.reduce(evolve, cached);
+          this.cache.set(queueId, state);
+          return state;
+        }
+      }
+      this.cache.delete(queueId);
+    }
+    const loaded = await store.loadQueue(queueId);
+    if (loaded === null) return null;
+    const state = upgradeState(loaded);
+    this.cache.set(queueId, state);
+    return state;
+  }
+
+  /** The current state (cached, checked against the store), without an authorization check: for transports that checked at subscribe. */
+  peek(queueId: string): Promise<QueueState | null> {
+    return this.load(queueId);
+  }
+
+  /** The queue's header and a window of its items ([QW1]-[QW4]); a window the state cannot give is a 4xx. */
+  view(state: QueueState, window: WindowQuery = {}): QueueView {
+    try {
+      return toView(state, window);
+    } catch (err) {
+      if (!(err instanceof WindowError)) throw err;
+      if (err.code === 'item_not_found') throw notFound(err.code, err.message, err.details);
+      if (err.code === 'invalid_cursor') throw invalid(err.code, err.message, err.details);
+      throw conflict(err.code, err.message, err.details);
+    }
   }
 
   /**
@@ -178,18 +242,24 @@ export class QueueService {
     return this.deps.store.listMemberQueues(actor.userId, limit, cursor);
   }
 
-  async events(actor: Actor, queueId: string, since: number, limit: number): Promise<{ events: QueueEvent[]; version: number }> {
+  /** [QW9] Events after `since`, and where the log begins now (events before it were trimmed). */
+  async events(actor: Actor, queueId: string, since: number, limit: number): Promise<{ events: QueueEvent[]; version: number; logStart: number }> {
     // Deleted queues keep their log readable by their members: it is the audit trail.
     const state = await this.load(queueId);
     if (!state || !can(state.deleted ? memberRole(state, actor.userId) : roleOf(state, actor.userId), 'read')) throw queueNotFound(queueId);
-    return { events: await this.deps.store.readEvents(queueId, since, limit), version: state.version };
+    const events = limit > 0 ? await this.deps.store.readEvents(queueId, since, limit) : [];
+    // The log begins at 1 unless trimmed; only a read that could have met the trim asks.
+    const logStart = events.length > 0 && events[0]!.sequenceNumber === since + 1 && since === 0
+      ? 1
+      : ((await this.deps.store.logStart(queueId)) ?? state.version + 1);
+    return { events, version: state.version, logStart };
   }
 
   /** [CO6] Who did what, when: the event log newest first, `limit` events before sequence number `before`. */
-  async history(actor: Actor, queueId: string, before: number | null, limit: number): Promise<{ entries: HistoryEntry[]; version: number; nextBefore: number | null }> {
-    const { version } = await this.events(actor, queueId, 0, 0);
+  async history(actor: Actor, queueId: string, before: number | null, limit: number): Promise<{ entries: HistoryEntry[]; version: number; nextBefore: number | null; logStart: number }> {
+    const { version, logStart } = await this.events(actor, queueId, 0, 0);
     const end = Math.min(before ?? version + 1, version + 1); // exclusive
-    const after = Math.max(0, end - 1 - limit);
+    const after = Math.max(logStart - 1, end - 1 - limit);
     const events = end - 1 > after ? await this.deps.store.readEvents(queueId, after, end - 1 - after) : [];
     const entries = events.reverse().map((e): HistoryEntry => {
       const data = e.data as Record<string, unknown>;
@@ -200,7 +270,7 @@ export class QueueService {
         data,
       };
     });
-    return { entries, version, nextBefore: after > 0 ? after + 1 : null };
+    return { entries, version, nextBefore: after > logStart - 1 ? after + 1 : null, logStart };
   }
 
   /** The owner and the collaborators, and the caller's own role. */
@@ -217,9 +287,9 @@ export class QueueService {
     }
     const result = await this.serial.run(queueId, () => this.locked(queueId, async () => {
       for (let attempt = 1; ; attempt++) {
-        // The state this process wrote last is used as is: the append's version check catches
-        // a stale one, and a refusal decided on it is decided again on the stored state.
-        const cached = attempt === 1 && cmd.type !== 'create_queue' ? this.recent.get(queueId) : undefined;
+        // The cached state is used as is: the append's version check catches a stale one,
+        // and a refusal decided on it is decided again on the stored state.
+        const cached = attempt === 1 && cmd.type !== 'create_queue' ? this.cache.get(queueId) : undefined;
         const loaded = cached ?? (await this.load(queueId));
         const state = loaded ?? initialState(queueId);
         const nowMs = this.deps.now();
@@ -241,13 +311,14 @@ export class QueueService {
           }
           bodies = this.decideAs(state, cmd, actor, role, nowMs);
         } catch (err) {
-          this.recent.delete(queueId);
+          this.cache.delete(queueId);
           if (cached) continue;
           throw err;
         }
         const { newEvents, stored } = stamp(bodies, actor, queueId, state.version, now);
         const next = stored.reduce(evolve, state);
-        const body = { queue: toView(next), events: stored };
+        const body: WriteBody = { events: stored, version: next.version };
+        if (!opts.minimal) body.queue = this.view(next, opts.window);
         try {
           await store.append({
             queueId,
@@ -255,16 +326,17 @@ export class QueueService {
             events: newEvents,
             state: next,
             idempotency: opts.idempotencyKey
+              // [QW5] The answer as sent: bounded by its window, never the whole queue.
               ? { userId: actor.userId, key: opts.idempotencyKey, fingerprint: opts.fingerprint ?? '', response: { status: okStatus, body } }
               : undefined,
           });
           // Listeners (metrics, the bus) hear of the commit before the next write to this
           // queue starts, so they see a queue's events in sequence order.
           if (stored.length > 0) for (const l of this.listeners) l(queueId, stored, next);
-          this.remember(queueId, next);
+          this.cache.set(queueId, next);
           return { status: okStatus, body, replayed: false, state: next };
         } catch (err) {
-          this.recent.delete(queueId);
+          this.cache.delete(queueId);
           // Another instance appended first: decide again on the fresh state, unless the
           // client pinned a version (then the conflict is the answer).
           if (err instanceof VersionConflictError && opts.expectedVersion === undefined && cmd.type !== 'create_queue' && attempt < MAX_ATTEMPTS) {
@@ -297,22 +369,14 @@ export class QueueService {
     });
   }
 
-  /** Keeps the last states this process wrote, most recent last, at most RECENT_STATES. */
-  private remember(queueId: string, state: QueueState): void {
-    this.recent.delete(queueId);
-    this.recent.set(queueId, state);
-    if (this.recent.size > RECENT_STATES) this.recent.delete(this.recent.keys().next().value!);
-  }
-
   private async replay(actor: Actor, opts: WriteOptions): Promise<WriteResult | null> {
     const rec = await this.deps.store.getIdempotency(actor.userId, opts.idempotencyKey!);
     if (!rec) return null;
     if (rec.fingerprint !== (opts.fingerprint ?? '')) {
       throw new AppError('limit', 'idempotency_key_reused', 'this idempotency key was used for a different request', { idempotencyKey: opts.idempotencyKey });
     }
-    return { status: rec.status, body: rec.body as WriteResult['body'], replayed: true };
+    return { status: rec.status, body: rec.body as WriteBody, replayed: true };
   }
-
 
   /**
    * Several commands to one queue, in order, committed in ONE append (offline sync, see
@@ -348,7 +412,7 @@ export class QueueService {
       if (results.every((r) => r !== null)) {
         const loaded = await this.load(queueId);
         const readable = loaded && !loaded.deleted && can(roleOf(loaded, actor.userId), 'read');
-        return { items: results as BatchItemResult[], queue: readable ? toView(loaded) : null, events: [] };
+        return { items: results as BatchItemResult[], queue: readable ? this.view(loaded) : null, events: [] };
       }
       const outcome = await this.serial.run(queueId, () => this.locked(queueId, async () => {
         for (let attempt = 1; ; attempt++) {
@@ -396,8 +460,10 @@ export class QueueService {
             await store.append({ queueId, expectedVersion: loaded.version, events: newEvents, state, idempotencyMany: records });
             // As in write(): listeners hear of the commit before the next write to this queue starts.
             if (stored.length > 0) for (const l of this.listeners) l(queueId, stored, state);
-            return { items: decided as BatchItemResult[], queue: toView(state), events: stored };
+            this.cache.set(queueId, state);
+            return { items: decided as BatchItemResult[], queue: this.view(state), events: stored };
           } catch (err) {
+            this.cache.delete(queueId);
             if (err instanceof VersionConflictError && attempt < MAX_ATTEMPTS) {
               await new Promise((r) => setTimeout(r, Math.random() * Math.min(100, 2 ** attempt)));
               continue;

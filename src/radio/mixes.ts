@@ -57,7 +57,7 @@ export class MixService {
         preferences: prefs, ...(plan.mix ? { mix: plan.mix } : {}), refreshable: true, batches: 1, reasons: mergeReasons({}, items, null),
       };
       const res = await this.d.queues.create(actor, { name: plan.name, type: 'recommendations', tracks: items.map((i) => i.trackId), metadata: { recommendations: meta } });
-      created.push({ ...res.body, items: itemsOf(res.body.events, items) });
+      created.push({ ...res.body, queue: res.body.queue!, items: itemsOf(res.body.events, items) });
     }
     const first = created[0]!;
     return { ...first, mixes: created.map((c) => ({ queueId: c.queue.id, name: c.queue.name, label: (c.queue.metadata.recommendations as MixMeta).label })) };

@@ -88,7 +88,7 @@ export class RadioService {
     const meta: RadioMeta = { stationId, label: resolved.label, userId: actor.userId, preferences: prefs, batches: 1, reasons: mergeReasons({}, items, null) };
     const who = { userId: actor.userId, deviceId: actor.deviceId ?? input.deviceId ?? null };
     const res = await this.d.queues.create(who, { name: `${resolved.label} radio`, type: 'radio', tracks: items.map((i) => i.trackId), metadata: { radio: meta } });
-    return { ...res.body, station: { id: stationId, kind: station.kind, label: resolved.label }, items: itemsOf(res.body.events, items) };
+    return { ...res.body, queue: res.body.queue!, station: { id: stationId, kind: station.kind, label: resolved.label }, items: itemsOf(res.body.events, items) };
   }
 
   /** Appends `count` tracks to a radio queue (GET /queues/{id}/extend and auto-extend). */
@@ -122,7 +122,7 @@ export class RadioService {
   async appendBatch(actor: Actor, state: QueueState, items: BatchItem[], meta: (s: QueueState, reasons: Record<string, Reason>) => Record<string, unknown>): Promise<BatchResult> {
     const added = await this.d.queues.execute(actor, state.id, { type: 'add_tracks', tracks: items.map((i) => i.trackId) }, { expectedVersion: state.version });
     const events = [...added.body.events];
-    let queue = added.body.queue;
+    let queue = added.body.queue!;
     for (let attempt = 1; attempt <= 5; attempt++) {
       const now = await this.d.queues.get(actor, state.id);
       const old = radioMeta(now)?.reasons ?? mixMeta(now)?.reasons;
@@ -133,7 +133,7 @@ export class RadioService {
       try {
         const upd = await this.d.queues.execute(writer, state.id, { type: 'update_queue', metadata: meta(now, reasons) }, { expectedVersion: now.version });
         events.push(...upd.body.events);
-        queue = upd.body.queue;
+        queue = upd.body.queue!;
         break;
       } catch (err) {
         if (!(err instanceof VersionConflictError)) throw err;

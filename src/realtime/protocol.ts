@@ -59,8 +59,8 @@ export const SnapshotMessage = Type.Object(
     stream: Type.Union([Type.Literal('queue'), Type.Literal('user')]),
     queueId: Type.Union([Type.String(), Type.Null()]),
     sequenceNumber: Type.Integer({ description: 'The state is as of this sequence number; events after it follow' }),
-    data: Type.Record(Type.String(), Type.Unknown(), { description: 'queue: the queue plus itemKeys (itemId -> {key, shuffleKey?}: the order keys); user: {playback, devices}' }),
-    reason: Type.Union([Type.Literal('initial'), Type.Literal('too_far_behind'), Type.Literal('ahead_of_server')]),
+    data: Type.Record(Type.String(), Type.Unknown(), { description: 'queue: the header and the default window of items (the first 200; itemCount is the whole size, window.nextCursor pages the rest over GET /queues/{id}?cursor= [QW7]) plus itemKeys (itemId -> {key, shuffleKey?}: the order keys of the window items); user: {playback, devices}' }),
+    reason: Type.Union([Type.Literal('initial'), Type.Literal('too_far_behind'), Type.Literal('ahead_of_server'), Type.Literal('log_trimmed')]),
   },
   { $id: 'SnapshotMessage', description: 'Current state instead of a replay [RT3]' },
 );

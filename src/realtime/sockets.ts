@@ -14,7 +14,7 @@ import { errors } from '../http/schemas.ts';
 import type { QueuePresence } from '../collab/presence.ts';
 import type { Metrics } from '../metrics.ts';
 import { queueCommandOf } from '../queues/ops.ts';
-import { toView } from '../queues/queue.ts';
+import { toView, windowKeys } from '../queues/queue.ts';
 import { Id, MAX_SEQUENCE } from '../queues/schemas.ts';
 import { fingerprint, type QueueService } from '../queues/service.ts';
 import type { Store } from '../store/port.ts';
@@ -94,11 +94,13 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
       kind: 'queue',
       read: (id, after, limit) => store.readEvents(id, after, limit) as unknown as Promise<SequencedEvent[]>,
       snapshot: async (id) => {
-        const s = await store.loadQueue(id);
+        const s = await queues.peek(id);
         if (!s) throw new AppError('not_found', 'queue_not_found', 'queue not found');
-        // Order keys ride along so a client can place later item_added / item_moved events [CO13].
-        const itemKeys = Object.fromEntries(s.items.map((i) => [i.itemId, i.shuffleKey === undefined ? { key: i.key } : { key: i.key, shuffleKey: i.shuffleKey }]));
-        return { sequenceNumber: s.version, data: { ...toView(s), itemKeys } as unknown as Record<string, unknown> };
+        // [QW7] The header and the default window; `window.nextCursor` pages the rest over
+        // GET /queues/{id}?cursor=. Order keys of the window's items ride along so a client
+        // can place later item_added / item_moved events [CO13].
+        const view = toView(s);
+        return { sequenceNumber: s.version, data: { ...view, itemKeys: windowKeys(s, view) } as unknown as Record<string, unknown> };
       },
     };
     const userSource: StreamSource = { kind: 'user', read: (id, a, l) => users.readEvents(id, a, l), snapshot: (id) => users.snapshot(id) };
@@ -203,9 +205,11 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
         expectedVersion,
         idempotencyKey: msg.mutationId,
         fingerprint: fingerprint('ws', msg.op, queueId, msg.args ?? {}),
+        // The ack carries the version and the events; the queue itself is not sent back.
+        minimal: true,
       });
       const seqs = res.body.events.map((e) => e.sequenceNumber);
-      c.send({ type: 'ack', mutationId: msg.mutationId, queueId, sequenceNumbers: seqs, version: res.body.queue.version, replayed: res.replayed, events: res.body.events });
+      c.send({ type: 'ack', mutationId: msg.mutationId, queueId, sequenceNumbers: seqs, version: res.body.version, replayed: res.replayed, events: res.body.events });
       // The socket's own events are not sent back to it ([RT5]), so its own leave is checked here.
       if (res.body.events.some((e) => mayLoseAccess(c.userId, e))) recheck(c, queueId);
     }

@@ -106,6 +106,14 @@ export class Subscription {
         this.again = false;
         for (;;) {
           const page = await this.source.read(this.id, this.cursor, PAGE);
+          if (page.length > 0 && page[0]!.sequenceNumber > this.cursor + 1) {
+            // [QW8] The events after the cursor were trimmed from the log: a snapshot instead.
+            const snap = await this.source.snapshot(this.id);
+            if (this.closed) return;
+            this.cursor = snap.sequenceNumber;
+            if (!this.sink.snapshot(this.source.kind, this.id, snap, 'log_trimmed')) return this.close();
+            continue;
+          }
           for (const e of page) {
             if (this.closed) return;
             if (e.sequenceNumber === this.cursor + 1 && !this.deliver(e)) return;

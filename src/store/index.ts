@@ -1,7 +1,7 @@
 // Picks the store from the configuration: PostgreSQL when DATABASE_URL is set, else the SQLite file.
 import { join } from 'node:path';
-import type { Config } from '../config.ts';
-import type { Store } from './port.ts';
+import { DEFAULT_RETENTION, type Config, type RetentionConfig } from '../config.ts';
+import type { RetentionOptions, Store } from './port.ts';
 import { PostgresStore } from './postgres.ts';
 import { SqliteStore } from './sqlite.ts';
 
@@ -9,8 +9,11 @@ export function sqliteFile(dataDir: string): string {
   return join(dataDir, 'queue.db');
 }
 
-export function openStore(config: Pick<Config, 'databaseUrl' | 'dataDir'>): Store {
-  return config.databaseUrl ? new PostgresStore({ connectionString: config.databaseUrl }) : new SqliteStore(sqliteFile(config.dataDir));
+export function openStore(config: Pick<Config, 'databaseUrl' | 'dataDir'> & { retention?: RetentionConfig }): Store {
+  const retention: RetentionOptions = { idempotencyTtlMs: (config.retention ?? DEFAULT_RETENTION).idempotencyTtlHours * 3600_000 };
+  return config.databaseUrl
+    ? new PostgresStore({ connectionString: config.databaseUrl, ...retention })
+    : new SqliteStore(sqliteFile(config.dataDir), retention);
 }
 
 /** Where the data is, for people: the file, or the database URL without its password. */

@@ -22,7 +22,10 @@ export interface AppendInput {
   /** The stream version the events were decided against; 0 for a new stream. */
   expectedVersion: number;
   events: NewEvent[];
-  /** The state after the events; stored as the projection in the same transaction. */
+  /**
+   * The state after the events. The store updates the queue's small header row from it in
+   * the same transaction, and writes it whole as a snapshot only when `snapshotDue` says so.
+   */
   state: QueueState;
   /** Recorded in the same transaction, so a retry can never append twice. */
   idempotency?: { userId: string; key: string; fingerprint: string; response: StoredResponse };
@@ -106,6 +109,37 @@ export interface DeviceRecord {
   lastSeen: number;
 }
 
+/** How often the stores snapshot a queue, and how long they keep idempotency records and events. */
+export interface RetentionOptions {
+  /** At least this many events between two snapshots of a queue (default 64). */
+  snapshotMinEvents?: number;
+  /** ... and at least one per this many items (default 8): a snapshot's O(n) write is spread over n/8 events. */
+  snapshotItemsPerEvent?: number;
+  /** Idempotency records older than this are ignored and swept (default 24 h). */
+  idempotencyTtlMs?: number;
+}
+
+export const DEFAULT_SNAPSHOT_MIN_EVENTS = 64;
+export const DEFAULT_SNAPSHOT_ITEMS_PER_EVENT = 8;
+export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 3600_000;
+
+/**
+ * [QW6] Is a new snapshot due, `eventsSince` events after the last one, for a queue of
+ * `itemCount` items? Writing one is O(items); taking one every max(min, items / k) events
+ * keeps the cost per event flat and a load to one snapshot plus a bounded replay.
+ */
+export function snapshotDue(eventsSince: number, itemCount: number, o: RetentionOptions = {}): boolean {
+  const min = o.snapshotMinEvents ?? DEFAULT_SNAPSHOT_MIN_EVENTS;
+  const per = o.snapshotItemsPerEvent ?? DEFAULT_SNAPSHOT_ITEMS_PER_EVENT;
+  return eventsSince >= Math.max(min, Math.ceil(itemCount / per));
+}
+
+/** What one sweep removed. */
+export interface SweepResult {
+  idempotencyRecords: number;
+  events: number;
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   /** Apply pending migrations; returns the names applied now. */
@@ -117,8 +151,21 @@ export interface Store {
    * Returns the events with their sequence numbers (expectedVersion + 1, + 2, ...).
    */
   append(input: AppendInput): Promise<QueueEvent[]>;
-  /** The projection: current state and version in one row, or null. Deleted queues are returned (state.deleted). */
+  /**
+   * The current state: the last snapshot with the events after it folded in, or null.
+   * Deleted queues are returned (state.deleted).
+   */
   loadQueue(queueId: string): Promise<QueueState | null>;
+  /** The queue's version from its header row (one small read), or null when there is no such queue. */
+  queueVersion(queueId: string): Promise<number | null>;
+  /** The lowest sequence number still in the queue's log (1 until a trim), or null without events. */
+  logStart(queueId: string): Promise<number | null>;
+  /**
+   * Removes idempotency records older than `idempotencyBefore` (epoch ms) and, when
+   * `eventsBefore` is given, events older than it that lie at or below their queue's
+   * snapshot (a load never needs them). At most `limit` rows of each per call.
+   */
+  sweep(o: { idempotencyBefore: number; eventsBefore?: number; limit?: number }): Promise<SweepResult>;
   /** Events with sequenceNumber > afterSequence, ascending, at most `limit`. */
   readEvents(queueId: string, afterSequence: number, limit: number): Promise<QueueEvent[]>;
   /** Queues owned by a user, most recently updated first, deleted ones left out. */

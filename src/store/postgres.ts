@@ -4,13 +4,17 @@
 import pg from 'pg';
 import { VersionConflictError } from '../errors.ts';
 import type { PlaybackRecord, PlaybackState } from '../playback/playback.ts';
-import { ACCESS_EVENT_TYPES, membersOf, type QueueEvent, type QueueState } from '../queues/queue.ts';
+import { ACCESS_EVENT_TYPES, evolve, membersOf, upgradeState, type QueueEvent, type QueueState } from '../queues/queue.ts';
 import { loadMigrations } from './migrations.ts';
 import {
   decodeCursor,
   encodeCursor,
+  DEFAULT_IDEMPOTENCY_TTL_MS,
   IdempotencyConflict,
+  snapshotDue,
   type AppendInput,
+  type RetentionOptions,
+  type SweepResult,
   type DeviceRecord,
   type ExportedEvent,
   type IdempotencyRecord,
@@ -22,10 +26,16 @@ import {
   type UserEvent,
 } from './port.ts';
 
-export interface PostgresStoreOptions {
+export interface PostgresStoreOptions extends RetentionOptions {
   connectionString: string;
   max?: number;
 }
+
+/** An idempotency record; one older than $6 (expired, not swept yet) is replaced, a live one is a conflict. */
+const INSERT_IDEM = `INSERT INTO idempotency_keys (user_id, key, fingerprint, status, response, created_at)
+  VALUES ($1, $2, $3, $4, $5, now())
+  ON CONFLICT (user_id, key) DO UPDATE SET fingerprint = excluded.fingerprint, status = excluded.status,
+    response = excluded.response, created_at = excluded.created_at WHERE idempotency_keys.created_at < $6::timestamptz`;
 
 interface EventRow {
   position: string | number; // BIGSERIAL: pg returns int8 as a string
@@ -136,7 +146,10 @@ export class PostgresStore implements Store {
   private readonly lockPool: pg.Pool;
   private closed: Promise<void> | null = null;
 
+  private readonly retention: RetentionOptions;
+
   constructor(opts: PostgresStoreOptions) {
+    this.retention = opts;
     this.pool = new pg.Pool({ connectionString: opts.connectionString, max: opts.max ?? 10 });
     // An idle client losing its connection (server restart, terminated backend) emits
     // 'error' on the pool; without a listener that would crash the process. The next
@@ -180,8 +193,11 @@ export class PostgresStore implements Store {
     const { queueId, expectedVersion, events } = input;
     try {
       return await this.tx(async (c) => {
-        const cur = await c.query<{ version: number }>('SELECT version FROM queue_projections WHERE queue_id = $1 FOR UPDATE', [queueId]);
-        const current = cur.rows[0]?.version ?? 0;
+        const cur = await c.query<{ version: number; snapshot_version: number }>(
+          'SELECT version, snapshot_version FROM queue_projections WHERE queue_id = $1 FOR UPDATE', [queueId],
+        );
+        const head = cur.rows[0];
+        const current = head?.version ?? 0;
         if (current !== expectedVersion) throw new VersionConflictError(queueId, expectedVersion, current);
         const out: QueueEvent[] = events.map((e, i) => ({ ...e, queueId, sequenceNumber: expectedVersion + i + 1 }) as QueueEvent);
         if (out.length > 0) {
@@ -206,14 +222,25 @@ export class PostgresStore implements Store {
             ],
           );
           const st: QueueState = input.state;
-          await c.query(
-            `INSERT INTO queue_projections (queue_id, owner_id, name, type, version, item_count, deleted, state, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::timestamptz)
-             ON CONFLICT (queue_id) DO UPDATE SET owner_id = excluded.owner_id, name = excluded.name, type = excluded.type,
-               version = excluded.version, item_count = excluded.item_count, deleted = excluded.deleted,
-               state = excluded.state, updated_at = excluded.updated_at`,
-            [queueId, st.ownerId, st.name, st.type, st.version, st.items.length, st.deleted, JSON.stringify(st), st.updatedAt],
-          );
+          const row = [queueId, st.ownerId, st.name, st.type, st.version, st.items.length, st.deleted, st.updatedAt];
+          if (!head || snapshotDue(st.version - head.snapshot_version, st.items.length, this.retention)) {
+            // A snapshot: the whole state, every so many events.
+            await c.query(
+              `INSERT INTO queue_projections (queue_id, owner_id, name, type, version, item_count, deleted, updated_at, state, snapshot_version)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8::timestamptz, $9::jsonb, $5)
+               ON CONFLICT (queue_id) DO UPDATE SET owner_id = excluded.owner_id, name = excluded.name, type = excluded.type,
+                 version = excluded.version, item_count = excluded.item_count, deleted = excluded.deleted,
+                 state = excluded.state, updated_at = excluded.updated_at, snapshot_version = excluded.snapshot_version`,
+              [...row, JSON.stringify(st)],
+            );
+          } else {
+            // Every other append: the header only.
+            await c.query(
+              `UPDATE queue_projections SET owner_id = $2, name = $3, type = $4, version = $5, item_count = $6, deleted = $7,
+                 updated_at = $8::timestamptz WHERE queue_id = $1`,
+              row,
+            );
+          }
           // The member index (migration 004), rewritten from the state when membership may have changed.
           if (events.some((e) => ACCESS_EVENT_TYPES.has(e.type))) {
             const members = membersOf(st);
@@ -226,27 +253,33 @@ export class PostgresStore implements Store {
         }
         const idem = input.idempotency;
         if (idem) {
-          const r = await c.query(
-            `INSERT INTO idempotency_keys (user_id, key, fingerprint, status, response, created_at)
-             VALUES ($1, $2, $3, $4, $5, now()) ON CONFLICT DO NOTHING`,
-            [idem.userId, idem.key, idem.fingerprint, idem.response.status, JSON.stringify(idem.response.body ?? null)],
-          );
+          const r = await c.query(INSERT_IDEM, [idem.userId, idem.key, idem.fingerprint, idem.response.status, JSON.stringify(idem.response.body ?? null), this.idemCutoff()]);
           if (r.rowCount === 0) throw new IdempotencyConflict(idem.userId, idem.key);
         }
         const many = input.idempotencyMany ?? [];
+        // A key twice in one list is a conflict (and ON CONFLICT DO UPDATE may not touch a row twice).
+        const seen = new Set<string>();
+        for (const m of many) {
+          const k = `${m.userId}\u0000${m.key}`;
+          if (seen.has(k)) throw new IdempotencyConflict(m.userId, m.key);
+          seen.add(k);
+        }
         if (many.length > 0) {
           // One statement for all records; a key already there (or twice in the list) inserts fewer rows.
           const r = await c.query<{ user_id: string; key: string }>(
             `INSERT INTO idempotency_keys (user_id, key, fingerprint, status, response, created_at)
              SELECT u.user_id, u.key, u.fingerprint, u.status, u.response, now()
              FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[]) AS u(user_id, key, fingerprint, status, response)
-             ON CONFLICT DO NOTHING RETURNING user_id, key`,
+             ON CONFLICT (user_id, key) DO UPDATE SET fingerprint = excluded.fingerprint, status = excluded.status,
+               response = excluded.response, created_at = excluded.created_at WHERE idempotency_keys.created_at < $6::timestamptz
+             RETURNING user_id, key`,
             [
               many.map((m) => m.userId),
               many.map((m) => m.key),
               many.map((m) => m.fingerprint),
               many.map((m) => m.response.status),
               many.map((m) => JSON.stringify(m.response.body ?? null)),
+              this.idemCutoff(),
             ],
           );
           if (r.rowCount !== many.length) {
@@ -270,8 +303,53 @@ export class PostgresStore implements Store {
   }
 
   async loadQueue(queueId: string): Promise<QueueState | null> {
-    const r = await this.pool.query<{ state: QueueState }>('SELECT state FROM queue_projections WHERE queue_id = $1', [queueId]);
-    return r.rows[0]?.state ?? null;
+    // The snapshot and the events after it in one statement (one snapshot of the database).
+    const r = await this.pool.query<{ state: QueueState | null; events: EventRow[] | null }>(
+      `SELECT p.state, (SELECT json_agg(e ORDER BY e.sequence_number) FROM (
+           SELECT ${EVENT_COLUMNS} FROM queue_events WHERE queue_id = $1 AND sequence_number > p.snapshot_version) e) AS events
+       FROM queue_projections p WHERE p.queue_id = $1`,
+      [queueId],
+    );
+    const row = r.rows[0];
+    if (!row || !row.state) return null;
+    let state = upgradeState(row.state);
+    for (const e of row.events ?? []) state = evolve(state, stripPosition(rowToEvent(e)));
+    return state;
+  }
+
+  async queueVersion(queueId: string): Promise<number | null> {
+    const r = await this.pool.query<{ version: number }>('SELECT version FROM queue_projections WHERE queue_id = $1', [queueId]);
+    return r.rows[0]?.version ?? null;
+  }
+
+  async logStart(queueId: string): Promise<number | null> {
+    const r = await this.pool.query<{ s: number | null }>('SELECT MIN(sequence_number) AS s FROM queue_events WHERE queue_id = $1', [queueId]);
+    return r.rows[0]?.s ?? null;
+  }
+
+  async sweep(o: { idempotencyBefore: number; eventsBefore?: number; limit?: number }): Promise<SweepResult> {
+    const limit = o.limit ?? 10_000;
+    const idem = await this.pool.query(
+      'DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM idempotency_keys WHERE created_at < $1 LIMIT $2)',
+      [new Date(o.idempotencyBefore).toISOString(), limit],
+    );
+    let events = 0;
+    if (o.eventsBefore !== undefined) {
+      // Events at or below their queue's snapshot and older than the cutoff: no load needs them.
+      const r = await this.pool.query(
+        `DELETE FROM queue_events WHERE position IN (
+           SELECT e.position FROM queue_events e JOIN queue_projections p ON p.queue_id = e.queue_id
+           WHERE e.created_at < $1 AND e.sequence_number <= p.snapshot_version ORDER BY e.created_at LIMIT $2)`,
+        [new Date(o.eventsBefore).toISOString(), limit],
+      );
+      events = r.rowCount ?? 0;
+    }
+    return { idempotencyRecords: idem.rowCount ?? 0, events };
+  }
+
+  /** Records created before this (ISO) are expired. */
+  private idemCutoff(): string {
+    return new Date(Date.now() - (this.retention.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS)).toISOString();
   }
 
   async readEvents(queueId: string, afterSequence: number, limit: number): Promise<QueueEvent[]> {
@@ -325,8 +403,8 @@ export class PostgresStore implements Store {
 
   async getIdempotency(userId: string, key: string): Promise<IdempotencyRecord | null> {
     const r = await this.pool.query<{ fingerprint: string; status: number; response: string }>(
-      'SELECT fingerprint, status, response FROM idempotency_keys WHERE user_id = $1 AND key = $2',
-      [userId, key],
+      'SELECT fingerprint, status, response FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND created_at >= $3::timestamptz',
+      [userId, key, this.idemCutoff()],
     );
     const row = r.rows[0];
     return row ? { fingerprint: row.fingerprint, status: row.status, body: JSON.parse(row.response) } : null;
@@ -387,11 +465,7 @@ export class PostgresStore implements Store {
       const idem = input.idempotency;
       if (idem) {
         const res = idem.response(appended);
-        const r = await c.query(
-          `INSERT INTO idempotency_keys (user_id, key, fingerprint, status, response, created_at)
-           VALUES ($1, $2, $3, $4, $5, now()) ON CONFLICT DO NOTHING`,
-          [userId, idem.key, idem.fingerprint, res.status, JSON.stringify(res.body ?? null)],
-        );
+        const r = await c.query(INSERT_IDEM, [userId, idem.key, idem.fingerprint, res.status, JSON.stringify(res.body ?? null), this.idemCutoff()]);
         if (r.rowCount === 0) throw new IdempotencyConflict(userId, idem.key);
       }
       return appended;

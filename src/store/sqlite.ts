@@ -5,13 +5,17 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { VersionConflictError } from '../errors.ts';
 import type { PlaybackRecord } from '../playback/playback.ts';
-import { ACCESS_EVENT_TYPES, membersOf, type QueueEvent, type QueueState } from '../queues/queue.ts';
+import { ACCESS_EVENT_TYPES, evolve, membersOf, upgradeState, type QueueEvent, type QueueState } from '../queues/queue.ts';
 import { loadMigrations } from './migrations.ts';
 import {
   decodeCursor,
   encodeCursor,
+  DEFAULT_IDEMPOTENCY_TTL_MS,
   IdempotencyConflict,
+  snapshotDue,
   type AppendInput,
+  type RetentionOptions,
+  type SweepResult,
   type DeviceRecord,
   type ExportedEvent,
   type IdempotencyRecord,
@@ -55,24 +59,43 @@ type Statements = ReturnType<typeof prepareStatements>;
 
 function prepareStatements(db: Database.Database) {
   return {
-    version: db.prepare<[string], { version: number }>('SELECT version FROM queue_projections WHERE queue_id = ?'),
+    version: db.prepare<[string], { version: number; snapshot_version: number }>('SELECT version, snapshot_version FROM queue_projections WHERE queue_id = ?'),
     insertEvent: db.prepare(
       'INSERT INTO queue_events (queue_id, sequence_number, type, data, user_id, device_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
     ),
+    // A snapshot: the whole state, written every so many events (snapshotDue).
     upsertProjection: db.prepare(
-      `INSERT INTO queue_projections (queue_id, owner_id, name, type, version, item_count, deleted, state, updated_at)
-       VALUES (@queue_id, @owner_id, @name, @type, @version, @item_count, @deleted, @state, @updated_at)
+      `INSERT INTO queue_projections (queue_id, owner_id, name, type, version, item_count, deleted, state, updated_at, snapshot_version)
+       VALUES (@queue_id, @owner_id, @name, @type, @version, @item_count, @deleted, @state, @updated_at, @version)
        ON CONFLICT (queue_id) DO UPDATE SET owner_id = excluded.owner_id, name = excluded.name, type = excluded.type,
          version = excluded.version, item_count = excluded.item_count, deleted = excluded.deleted,
-         state = excluded.state, updated_at = excluded.updated_at`,
+         state = excluded.state, updated_at = excluded.updated_at, snapshot_version = excluded.snapshot_version`,
     ),
-    insertIdem: db.prepare(
-      'INSERT INTO idempotency_keys (user_id, key, fingerprint, status, response, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+    // Every other append: the header only, a few small columns.
+    updateHead: db.prepare(
+      `UPDATE queue_projections SET owner_id = @owner_id, name = @name, type = @type, version = @version,
+         item_count = @item_count, deleted = @deleted, updated_at = @updated_at WHERE queue_id = @queue_id`,
     ),
-    getIdem: db.prepare<[string, string], { fingerprint: string; status: number; response: string }>(
-      'SELECT fingerprint, status, response FROM idempotency_keys WHERE user_id = ? AND key = ?',
+    // A record older than the cutoff (expired, not swept yet) is replaced; a live one is a conflict.
+    insertIdem: db.prepare<[string, string, string, number, string, string, string]>(
+      `INSERT INTO idempotency_keys (user_id, key, fingerprint, status, response, created_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (user_id, key) DO UPDATE SET fingerprint = excluded.fingerprint, status = excluded.status,
+         response = excluded.response, created_at = excluded.created_at WHERE idempotency_keys.created_at < ?`,
     ),
-    load: db.prepare<[string], { state: string }>('SELECT state FROM queue_projections WHERE queue_id = ?'),
+    getIdem: db.prepare<[string, string, string], { fingerprint: string; status: number; response: string }>(
+      'SELECT fingerprint, status, response FROM idempotency_keys WHERE user_id = ? AND key = ? AND created_at >= ?',
+    ),
+    load: db.prepare<[string], { state: string; snapshot_version: number; version: number }>(
+      'SELECT state, snapshot_version, version FROM queue_projections WHERE queue_id = ?',
+    ),
+    logStart: db.prepare<[string], { s: number | null }>('SELECT MIN(sequence_number) AS s FROM queue_events WHERE queue_id = ?'),
+    sweepIdem: db.prepare('DELETE FROM idempotency_keys WHERE rowid IN (SELECT rowid FROM idempotency_keys WHERE created_at < ? LIMIT ?)'),
+    // Events at or below their queue's snapshot and older than the cutoff: no load needs them.
+    trim: db.prepare(
+      `DELETE FROM queue_events WHERE position IN (
+         SELECT e.position FROM queue_events e JOIN queue_projections p ON p.queue_id = e.queue_id
+         WHERE e.created_at < ? AND e.sequence_number <= p.snapshot_version ORDER BY e.created_at LIMIT ?)`,
+    ),
     read: db.prepare<[string, number, number], EventRow>(
       'SELECT * FROM queue_events WHERE queue_id = ? AND sequence_number > ? ORDER BY sequence_number LIMIT ?',
     ),
@@ -163,7 +186,10 @@ export class SqliteStore implements Store {
   private stmts: Statements | null = null;
   private userStmts: UserStatements | null = null;
 
-  constructor(readonly file: string) {
+  private readonly retention: RetentionOptions;
+
+  constructor(readonly file: string, retention: RetentionOptions = {}) {
+    this.retention = retention;
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
@@ -200,8 +226,11 @@ export class SqliteStore implements Store {
     const s = this.s;
     // IMMEDIATE takes the write lock before reading the version: a deferred transaction
     // would fail with SQLITE_BUSY when another process (a CLI import, say) writes meanwhile.
+    const now = new Date().toISOString();
+    const cutoff = this.idemCutoff();
     return this.db.transaction((): QueueEvent[] => {
-      const current = s.version.get(input.queueId)?.version ?? 0;
+      const head = s.version.get(input.queueId);
+      const current = head?.version ?? 0;
       if (current !== input.expectedVersion) throw new VersionConflictError(input.queueId, input.expectedVersion, current);
       const out: QueueEvent[] = input.events.map((e, i) => {
         const seq = input.expectedVersion + i + 1;
@@ -210,10 +239,15 @@ export class SqliteStore implements Store {
       });
       if (out.length > 0) {
         const st: QueueState = input.state;
-        s.upsertProjection.run({
+        const row = {
           queue_id: input.queueId, owner_id: st.ownerId, name: st.name, type: st.type, version: st.version,
-          item_count: st.items.length, deleted: st.deleted ? 1 : 0, state: JSON.stringify(st), updated_at: st.updatedAt,
-        });
+          item_count: st.items.length, deleted: st.deleted ? 1 : 0, updated_at: st.updatedAt,
+        };
+        if (!head || snapshotDue(st.version - head.snapshot_version, st.items.length, this.retention)) {
+          s.upsertProjection.run({ ...row, state: JSON.stringify(st) });
+        } else {
+          s.updateHead.run(row);
+        }
         if (input.events.some((e) => ACCESS_EVENT_TYPES.has(e.type))) {
           s.deleteMembers.run(input.queueId);
           for (const m of membersOf(st)) s.insertMember.run(input.queueId, m.userId, m.role);
@@ -221,11 +255,11 @@ export class SqliteStore implements Store {
       }
       const idem = input.idempotency;
       if (idem) {
-        const r = s.insertIdem.run(idem.userId, idem.key, idem.fingerprint, idem.response.status, JSON.stringify(idem.response.body ?? null), new Date().toISOString());
+        const r = s.insertIdem.run(idem.userId, idem.key, idem.fingerprint, idem.response.status, JSON.stringify(idem.response.body ?? null), now, cutoff);
         if (r.changes === 0) throw new IdempotencyConflict(idem.userId, idem.key);
       }
       for (const m of input.idempotencyMany ?? []) {
-        const r = s.insertIdem.run(m.userId, m.key, m.fingerprint, m.response.status, JSON.stringify(m.response.body ?? null), new Date().toISOString());
+        const r = s.insertIdem.run(m.userId, m.key, m.fingerprint, m.response.status, JSON.stringify(m.response.body ?? null), now, cutoff);
         if (r.changes === 0) throw new IdempotencyConflict(m.userId, m.key);
       }
       return out;
@@ -233,8 +267,34 @@ export class SqliteStore implements Store {
   }
 
   async loadQueue(queueId: string): Promise<QueueState | null> {
+    // One synchronous read of the snapshot and the events after it: nothing can come between.
     const row = this.s.load.get(queueId);
-    return row ? (JSON.parse(row.state) as QueueState) : null;
+    if (!row) return null;
+    let state = upgradeState(JSON.parse(row.state) as QueueState);
+    if (row.version > row.snapshot_version) {
+      for (const r of this.s.read.all(queueId, row.snapshot_version, row.version - row.snapshot_version)) state = evolve(state, stripPosition(rowToEvent(r)));
+    }
+    return state;
+  }
+
+  async queueVersion(queueId: string): Promise<number | null> {
+    return this.s.version.get(queueId)?.version ?? null;
+  }
+
+  async logStart(queueId: string): Promise<number | null> {
+    return this.s.logStart.get(queueId)?.s ?? null;
+  }
+
+  async sweep(o: { idempotencyBefore: number; eventsBefore?: number; limit?: number }): Promise<SweepResult> {
+    const limit = o.limit ?? 10_000;
+    const idempotencyRecords = this.s.sweepIdem.run(new Date(o.idempotencyBefore).toISOString(), limit).changes;
+    const events = o.eventsBefore === undefined ? 0 : this.s.trim.run(new Date(o.eventsBefore).toISOString(), limit).changes;
+    return { idempotencyRecords, events };
+  }
+
+  /** Records created before this (ISO) are expired. */
+  private idemCutoff(): string {
+    return new Date(Date.now() - (this.retention.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS)).toISOString();
   }
 
   async readEvents(queueId: string, afterSequence: number, limit: number): Promise<QueueEvent[]> {
@@ -275,7 +335,7 @@ export class SqliteStore implements Store {
   }
 
   async getIdempotency(userId: string, key: string): Promise<IdempotencyRecord | null> {
-    const r = this.s.getIdem.get(userId, key);
+    const r = this.s.getIdem.get(userId, key, this.idemCutoff());
     return r ? { fingerprint: r.fingerprint, status: r.status, body: JSON.parse(r.response) } : null;
   }
 
@@ -301,6 +361,7 @@ export class SqliteStore implements Store {
     const s = this.us;
     const insertIdem = this.s.insertIdem;
     const { userId } = input;
+    const cutoff = this.idemCutoff();
     // IMMEDIATE: the write lock is held from the first read, so decide sees what no other
     // writer (another process on the same file included) can change before the commit.
     return this.db.transaction((): UserAppended => {
@@ -320,7 +381,7 @@ export class SqliteStore implements Store {
       const idem = input.idempotency;
       if (idem) {
         const res = idem.response(appended);
-        const r = insertIdem.run(userId, idem.key, idem.fingerprint, res.status, JSON.stringify(res.body ?? null), new Date().toISOString());
+        const r = insertIdem.run(userId, idem.key, idem.fingerprint, res.status, JSON.stringify(res.body ?? null), new Date().toISOString(), cutoff);
         if (r.changes === 0) throw new IdempotencyConflict(userId, idem.key);
       }
       return appended;

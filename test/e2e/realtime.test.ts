@@ -142,7 +142,19 @@ for (const { kind, skip } of storeKinds) {
       const snap = await s.waitFor((m) => m.type === 'snapshot');
       assert.equal(snap.reason, 'too_far_behind');
       assert.equal(snap.sequenceNumber, head);
-      assert.equal(snap.data.items.length, 603);
+      // [QW7] The header and the default window; the rest is paged with the cursor.
+      assert.equal(snap.data.itemCount, 603);
+      assert.equal(snap.data.items.length, 200);
+      assert.deepEqual(Object.keys(snap.data.itemKeys).sort(), snap.data.items.map((i: { itemId: string }) => i.itemId).sort());
+      let cursor = snap.data.window.nextCursor;
+      const rest: string[] = [];
+      while (cursor) {
+        const page = (await api('GET', `/queues/${q.id}?cursor=${cursor}&limit=250`)).body;
+        rest.push(...page.items.map((i: { trackId: string }) => i.trackId));
+        cursor = page.window.nextCursor;
+      }
+      assert.equal(rest.length, 403);
+      assert.equal(rest.at(-1), 'bulk-1-299');
       await api('POST', `/queues/${q.id}/tracks`, { tracks: ['after'] });
       const next = await s.waitFor((m) => m.type === 'item_added');
       assert.equal(next.sequenceNumber, head + 1);

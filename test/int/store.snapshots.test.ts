@@ -1,0 +1,164 @@
+// [QW6][QW8] The stored projection (a snapshot every so many events plus the events after
+// it) always equals the fold of the whole log, for random operation sequences (shuffle,
+// moves, clears, votes included), on both stores; also after old events are trimmed. And
+// idempotency records expire. Run against a real SQLite file and a real PostgreSQL.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { AppError } from '../../src/errors.ts';
+import { decide, type QueueCommand } from '../../src/queues/decide.ts';
+import { evolve, initialState, type QueueEvent, type QueueState } from '../../src/queues/queue.ts';
+import { QueueService } from '../../src/queues/service.ts';
+import { IdempotencyConflict, type NewEvent, type RetentionOptions, type Store } from '../../src/store/port.ts';
+import { PostgresStore } from '../../src/store/postgres.ts';
+import { SqliteStore } from '../../src/store/sqlite.ts';
+import { createTempDatabase, pgSkipReason } from '../helpers/pg.ts';
+import { mulberry32 } from '../helpers/random.ts';
+
+const SEED = Number(process.env.QS_SEED ?? Date.now() % 1_000_000);
+const RUNS = 6;
+const STEPS = 120;
+
+/** A random command that makes sense for the state (items picked from the queue). */
+function randomCommand(s: QueueState, rnd: () => number): QueueCommand {
+  const pick = () => s.items[Math.floor(rnd() * s.items.length)]?.itemId ?? 'none';
+  const place = () => {
+    const r = rnd();
+    if (r < 0.3) return {};
+    if (r < 0.5) return { position: Math.floor(rnd() * (s.items.length + 2)) };
+    if (r < 0.75) return { afterItemId: pick() };
+    return { beforeItemId: pick() };
+  };
+  const r = rnd();
+  if (s.items.length < 3 || r < 0.3) return { type: 'add_tracks', tracks: Array.from({ length: 1 + Math.floor(rnd() * 4) }, (_, i) => `t${Math.floor(rnd() * 50)}-${i}`), ...place() };
+  if (r < 0.42) return { type: 'remove_items', itemIds: [pick()] };
+  if (r < 0.6) return { type: 'move_item', itemId: pick(), ...place() };
+  if (r < 0.7) return { type: 'next' };
+  if (r < 0.74) return { type: 'previous' };
+  if (r < 0.8) return { type: 'set_shuffle', shuffle: !s.shuffle };
+  if (r < 0.84) return { type: 'set_repeat', repeat: (['off', 'all', 'one'] as const)[Math.floor(rnd() * 3)]! };
+  if (r < 0.9) return { type: 'vote_item', itemId: pick(), vote: rnd() < 0.5 ? 1 : -1 };
+  if (r < 0.93) return { type: 'update_settings', voteOrder: !s.settings.voteOrder };
+  if (r < 0.96) return { type: 'clear', upcomingOnly: true };
+  if (r < 0.97) return { type: 'clear' };
+  return { type: 'set_current', itemId: pick() };
+}
+
+function stores(): { name: string; skip: string | false; make(o: RetentionOptions): Promise<{ store: Store; cleanup(): Promise<void> }> }[] {
+  return [
+    {
+      name: 'SqliteStore (temp file)', skip: false,
+      async make(o) {
+        const dir = await mkdtemp(join(tmpdir(), 'qs-snap-'));
+        const store = new SqliteStore(join(dir, 'queue.db'), o);
+        await store.migrate();
+        return { store, cleanup: async () => { await store.close(); await rm(dir, { recursive: true, force: true }); } };
+      },
+    },
+    {
+      name: 'PostgresStore (fresh database)', skip: pgSkipReason,
+      async make(o) {
+        const db = await createTempDatabase();
+        const store = new PostgresStore({ connectionString: db.url, max: 4, ...o });
+        await store.migrate();
+        return { store, cleanup: async () => { await store.close(); await db.drop(); } };
+      },
+    },
+  ];
+}
+
+for (const kind of stores()) {
+  describe(`snapshots and the fold on ${kind.name}`, { skip: kind.skip }, () => {
+    let store: Store;
+    let cleanup: () => Promise<void>;
+    before(async () => {
+      // Small intervals, so every run crosses many snapshots.
+      ({ store, cleanup } = await kind.make({ snapshotMinEvents: 3, snapshotItemsPerEvent: 4, idempotencyTtlMs: 300 }));
+    });
+    after(() => cleanup());
+
+    it(`[QW6] the stored queue equals the fold of its log after every append (seed ${SEED})`, async () => {
+      for (let run = 0; run < RUNS; run++) {
+        const rnd = mulberry32(SEED + run);
+        const queueId = randomUUID();
+        let n = 0;
+        let t = Date.parse('2025-01-01T00:00:00.001Z');
+        let state = initialState(queueId);
+        const all: QueueEvent[] = [];
+        const ctx = () => ({ userId: 'u', newId: () => `i${run}-${++n}`, random: rnd, maxItems: 10_000 });
+        for (let step = 0; step < STEPS; step++) {
+          const cmd: QueueCommand = step === 0 ? { type: 'create_queue', name: 'p', queueType: 'user', tracks: ['a', 'b', 'c'] } : randomCommand(state, rnd);
+          let bodies;
+          try {
+            bodies = decide(state, cmd, ctx());
+          } catch (err) {
+            if (err instanceof AppError) continue;
+            throw err;
+          }
+          if (bodies.length === 0) continue;
+          const ts = new Date(t++).toISOString();
+          const events: NewEvent[] = bodies.map((b) => ({ ...b, userId: 'u', deviceId: null, timestamp: ts }));
+          const stored = events.map((e, i) => ({ ...e, queueId, sequenceNumber: state.version + i + 1 }) as QueueEvent);
+          const next = stored.reduce(evolve, state);
+          await store.append({ queueId, expectedVersion: state.version, events, state: next });
+          state = next;
+          all.push(...stored);
+          const loaded = await store.loadQueue(queueId);
+          const folded = all.reduce(evolve, initialState(queueId));
+          assert.deepEqual(loaded, folded, `seed ${SEED + run}, step ${step} (${cmd.type})`);
+          assert.equal(await store.queueVersion(queueId), folded.version);
+        }
+        // [QW8] Trimming every event at or below the snapshot changes nothing that loads.
+        const before = await store.loadQueue(queueId);
+        await store.sweep({ idempotencyBefore: 0, eventsBefore: Date.now() + 60_000, limit: 100_000 });
+        // An empty log (everything was at or below the snapshot) begins after the version.
+        const start = (await store.logStart(queueId)) ?? state.version + 1;
+        assert.ok(start > 1, 'some events were trimmed');
+        const rest = await store.readEvents(queueId, 0, 10_000);
+        assert.equal(rest[0]?.sequenceNumber ?? state.version + 1, start);
+        assert.deepEqual(await store.loadQueue(queueId), before);
+      }
+    });
+
+    it('[Q2] an idempotency record expires: after its time it is ignored and the key can be used again', async () => {
+      const queueId = randomUUID();
+      const ts = new Date().toISOString();
+      const state = [{ type: 'queue_created', data: { name: 'x', type: 'user', ownerId: 'u', metadata: {} }, queueId, sequenceNumber: 1, userId: 'u', deviceId: null, timestamp: ts } as QueueEvent]
+        .reduce(evolve, initialState(queueId));
+      const idem = { userId: 'u', key: 'k1', fingerprint: 'f', response: { status: 201, body: { first: true } } };
+      await store.append({ queueId, expectedVersion: 0, events: [{ type: 'queue_created', data: { name: 'x', type: 'user', ownerId: 'u', metadata: {} }, userId: 'u', deviceId: null, timestamp: ts }], state, idempotency: idem });
+      assert.deepEqual((await store.getIdempotency('u', 'k1'))?.body, { first: true });
+      // While it lives, the same key is a conflict.
+      const upd = { type: 'queue_updated' as const, data: { name: 'y' }, userId: 'u', deviceId: null, timestamp: ts };
+      const s2 = evolve(state, { ...upd, queueId, sequenceNumber: 2 });
+      await assert.rejects(store.append({ queueId, expectedVersion: 1, events: [upd], state: s2, idempotency: idem }), IdempotencyConflict);
+      await new Promise((r) => setTimeout(r, 400));
+      assert.equal(await store.getIdempotency('u', 'k1'), null, 'expired');
+      await store.append({ queueId, expectedVersion: 1, events: [upd], state: s2, idempotency: { ...idem, response: { status: 200, body: { second: true } } } });
+      assert.deepEqual((await store.getIdempotency('u', 'k1'))?.body, { second: true });
+      await new Promise((r) => setTimeout(r, 400));
+      const swept = await store.sweep({ idempotencyBefore: Date.now() - 300 });
+      assert.ok(swept.idempotencyRecords >= 1);
+    });
+
+    it('[Q2] through the service: a retry after its record expired is a new write', async () => {
+      const service = new QueueService({ store, now: Date.now, newId: randomUUID, random: Math.random, maxItemsPerQueue: 100 });
+      const actor = { userId: 'v', deviceId: null };
+      const q = await service.create(actor, { name: 'r', tracks: ['a'] });
+      const id = q.body.queue!.id;
+      const opts = { idempotencyKey: 'retry-1', fingerprint: 'same' };
+      const first = await service.execute(actor, id, { type: 'add_tracks', tracks: ['b'] }, opts);
+      const replay = await service.execute(actor, id, { type: 'add_tracks', tracks: ['b'] }, opts);
+      assert.equal(replay.replayed, true);
+      assert.deepEqual(replay.body, first.body);
+      await new Promise((r) => setTimeout(r, 400));
+      const later = await service.execute(actor, id, { type: 'add_tracks', tracks: ['b'] }, opts);
+      assert.equal(later.replayed, false);
+      assert.equal(later.body.version, first.body.version + 1);
+      assert.equal((await service.peek(id))!.items.length, 3);
+    });
+  });
+}
