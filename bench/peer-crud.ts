@@ -2,6 +2,8 @@
 // keeps each queue as one JSON row in SQLite and rewrites it on every change (no events,
 // no versions, no auth, no validation). It shows what our event sourcing, schemas and
 // auth cost next to the simplest thing that could work.
+// bench:core maps its phases onto these routes: adds, removals (DELETE .../items/:itemId),
+// moves, next and repeat for writes; every read is GET /queues/:id (the whole row).
 import Database from 'better-sqlite3';
 import Fastify from 'fastify';
 import { randomUUID } from 'node:crypto';
@@ -31,6 +33,29 @@ app.post<{ Params: { id: string }; Body: { tracks: string[] } }>('/queues/:id/tr
   const q = load(r.params.id);
   if (!q) return reply.status(404).send({});
   for (const t of r.body.tracks) q.items.push({ itemId: randomUUID(), trackId: t });
+  save(q);
+  return { queue: q };
+});
+app.delete<{ Params: { id: string; itemId: string } }>('/queues/:id/items/:itemId', async (r, reply) => {
+  const q = load(r.params.id);
+  if (!q) return reply.status(404).send({});
+  const i = q.items.findIndex((x) => x.itemId === r.params.itemId);
+  if (i < 0) return reply.status(404).send({});
+  q.items.splice(i, 1);
+  if (q.current > i) q.current--;
+  else if (q.current === i) q.current = Math.min(q.current, q.items.length - 1);
+  save(q);
+  return { queue: q };
+});
+app.post<{ Params: { id: string; itemId: string }; Body: { position: number } }>('/queues/:id/items/:itemId/move', async (r, reply) => {
+  const q = load(r.params.id);
+  if (!q) return reply.status(404).send({});
+  const i = q.items.findIndex((x) => x.itemId === r.params.itemId);
+  if (i < 0) return reply.status(404).send({});
+  const cur = q.items[q.current]?.itemId;
+  const [item] = q.items.splice(i, 1);
+  q.items.splice(Math.max(0, Math.min(r.body.position, q.items.length)), 0, item!);
+  if (cur !== undefined) q.current = q.items.findIndex((x) => x.itemId === cur);
   save(q);
   return { queue: q };
 });
