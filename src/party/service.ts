@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { AppError, notFound } from '../errors.ts';
 import type { QueueCommand } from '../queues/decide.ts';
 import { can, roleOf } from '../queues/permissions.ts';
-import type { QueueView } from '../queues/queue.ts';
+import { findItemById, type QueueView } from '../queues/queue.ts';
 import { fingerprint, type Actor, type QueueService, type WriteResult } from '../queues/service.ts';
 import type { Bus, SequencedEvent } from '../realtime/bus.ts';
 import {
@@ -110,6 +110,7 @@ function inviteCode(): string {
   return Array.from(bytes, (b) => INVITE_ALPHABET[b % INVITE_ALPHABET.length]).join('');
 }
 
+/** The current item of a view whose window holds it (e.g. `around: 'current'`). */
 const currentItem = (q: QueueView) => {
   const it = q.currentItemId === null ? undefined : q.items.find((i) => i.itemId === q.currentItemId);
   return { itemId: it?.itemId ?? null, trackId: it?.trackId ?? null };
@@ -138,7 +139,7 @@ export class PartyService {
     if (!can(role, 'control') || !can(role, 'add')) throw new AppError('forbidden', 'forbidden', 'a party needs a queue you may control and add to');
     const id = this.deps.newId();
     const now = this.deps.now();
-    const cur = q.currentItemId === null ? undefined : q.items.find((i) => i.itemId === q.currentItemId);
+    const cur = q.currentItemId === null ? undefined : findItemById(q, q.currentItemId);
     const event: PartyEvent = {
       type: 'party_created',
       data: {
@@ -221,7 +222,8 @@ export class PartyService {
     // Play with nothing current starts the queue from its first item.
     else if (req.action === 'play' && req.itemId === undefined && s.playback.itemId === null) queueCmd = { type: 'next' };
     if (queueCmd) {
-      const res = await this.deps.queues.execute(this.queueActor(s, actor.userId), s.queueId, queueCmd);
+      // The answer's window is the current item alone: it may be anywhere in a long queue.
+      const res = await this.deps.queues.execute(this.queueActor(s, actor.userId), s.queueId, queueCmd, { window: { around: 'current', limit: 1 } });
       item = currentItem(res.body.queue!);
     }
     const { itemId: _i, ...rest } = req;

@@ -254,10 +254,13 @@ class PartyHub {
 
   private async message(): Promise<Record<string, unknown>> {
     const q = await this.deps.store.loadQueue(this.queueId);
-    const view = q && !q.deleted ? toView(q) : null;
+    // [QW7] A window of 200 items around the current one, not a whole long queue.
+    const view = q && !q.deleted ? toView(q, { around: 'current' }) : null;
     return {
       type: 'queue_updated', partyId: this.partyId, queueId: this.queueId, queueVersion: q?.version ?? 0,
       currentItemId: view?.currentItemId ?? null,
+      itemCount: view?.itemCount ?? 0,
+      window: view?.window ?? null,
       tracks: (view?.items ?? []).map((i) => ({ itemId: i.itemId, trackId: i.trackId, addedBy: i.addedBy })),
       timestamp: this.deps.now(),
     };

@@ -7,7 +7,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { catalogRoutes } from '../catalog/routes.ts';
 import { openCatalogStore } from '../catalog/store.ts';
 import { CatalogSync } from '../catalog/sync.ts';
-import type { QueueEvent, QueueState } from '../queues/queue.ts';
+import { findItemById, type QueueEvent, type QueueState } from '../queues/queue.ts';
 import type { QueueService } from '../queues/service.ts';
 import { Recommender } from '../reco/recommender.ts';
 import type { Store } from '../store/port.ts';
@@ -41,7 +41,7 @@ export function recommendationsPlugin(o: RecommendationsOptions): FastifyPluginA
     const recordPlays = (queueId: string, events: QueueEvent[], state: QueueState) => {
       for (const e of events) {
         if (e.type !== 'current_item_changed' || e.data.itemId === null || e.data.reason === 'previous') continue;
-        const item = state.items.find((i) => i.itemId === e.data.itemId);
+        const item = findItemById(state, e.data.itemId);
         if (!item) continue;
         const source = state.type === 'radio' && typeof (state.metadata.radio as { stationId?: unknown })?.stationId === 'string'
           ? `station:${(state.metadata.radio as { stationId: string }).stationId}`
@@ -52,15 +52,27 @@ export function recommendationsPlugin(o: RecommendationsOptions): FastifyPluginA
       }
     };
 
+    // Queues people put together are co-occurrence data (not radio / mixes: those are ours).
+    // Their baskets are rebuilt at most once a second per queue, off the write path: a
+    // rebuild reads up to 500 tracks, which a write to a long queue must not pay each time.
+    const dirty = new Map<string, QueueState>();
+    let flushTimer: NodeJS.Timeout | null = null;
+    const flushQueues = () => {
+      flushTimer = null;
+      for (const [queueId, state] of dirty) reco.engine.setQueue(queueId, state.deleted ? [] : state.items.slice(0, 500).map((i) => i.trackId));
+      dirty.clear();
+    };
     o.queues.onCommitted((queueId, events, state) => {
       radio.onCommitted(queueId, events, state);
       recordPlays(queueId, events, state);
-      // Queues people put together are co-occurrence data (not radio / mixes: those are ours).
       if ((state.type === 'user' || state.type === 'collaborative') && events.some((e) => CHANGES_ITEMS.has(e.type))) {
-        reco.engine.setQueue(queueId, state.deleted ? [] : state.items.map((i) => i.trackId));
+        dirty.set(queueId, state);
+        flushTimer ??= setTimeout(flushQueues, 1000).unref();
       }
     });
     app.addHook('onClose', async () => {
+      if (flushTimer) clearTimeout(flushTimer);
+      flushQueues();
       await plays;
     });
 
