@@ -241,7 +241,7 @@ export async function runLoad(plan: LoadPlan): Promise<{ result: LoadResult; que
           const q = plan.queues[rr++ % Q]!;
           const headers: Record<string, string> = q.auth ? { authorization: q.auth } : {};
           let path = `/queues/${q.id}`;
-          if (kind === 'around') path += '?around=current&limit=50';
+          if (kind === 'around') path += '?around=current&limit=20';
           else if (kind === 'events') path += `/events?since=${Math.max(0, q.version - 20)}&limit=50`;
           sent(`read ${kind}`);
           return { ...req, method: 'GET', path, headers, body: undefined };

@@ -102,7 +102,7 @@ const OUR_PHASES: Phase[] = [
   { key: 'writes-minimal', label: 'writes, Prefer: return=minimal', kind: 'writes', prefer: 'return=minimal', floorKey: 'writes' },
   { key: 'writes-default', label: 'writes, default answer', kind: 'writes', floorKey: 'writes' },
   { key: 'read-default', label: 'GET /queues/{id}', kind: 'reads', read: 'default', floorKey: 'reads' },
-  { key: 'read-around', label: 'GET ?around=current&limit=50', kind: 'reads', read: 'around', floorKey: 'reads' },
+  { key: 'read-around', label: 'GET ?around=current&limit=20', kind: 'reads', read: 'around', floorKey: 'reads' },
   { key: 'read-events', label: 'GET /events?since=v-20&limit=50', kind: 'reads', read: 'events', floorKey: 'reads' },
 ];
 const FLOOR_PHASES: Phase[] = [

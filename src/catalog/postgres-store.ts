@@ -142,9 +142,10 @@ export class PostgresCatalogStore implements CatalogStore {
 
   async queueTracks(limit: number) {
     const r = await this.pool.query<{ queue_id: string; track_ids: string[] }>(
-      `SELECT queue_id, ARRAY(SELECT i->>'trackId' FROM jsonb_array_elements(state->'items') AS i) AS track_ids
-       FROM queue_projections WHERE type IN ('user', 'collaborative') AND NOT deleted AND item_count > 1
-       ORDER BY updated_at DESC LIMIT $1`,
+      `SELECT p.queue_id, ARRAY(SELECT i->>'trackId' FROM jsonb_array_elements(s.state->'items') AS i) AS track_ids
+       FROM queue_projections p JOIN queue_snapshots s ON s.queue_id = p.queue_id
+       WHERE p.type IN ('user', 'collaborative') AND NOT p.deleted AND p.item_count > 1
+       ORDER BY p.updated_at DESC LIMIT $1`,
       [limit],
     );
     return r.rows.map((x) => ({ queueId: x.queue_id, trackIds: x.track_ids }));

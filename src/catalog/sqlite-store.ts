@@ -100,8 +100,9 @@ export class SqliteCatalogStore implements CatalogStore {
       eventsAfter: db.prepare<[number, number], EventRow>('SELECT * FROM listening_events WHERE id > ? ORDER BY id LIMIT ?'),
       contextsAfter: db.prepare<[number, number], ContextRow>('SELECT * FROM user_contexts WHERE id > ? ORDER BY id LIMIT ?'),
       queueTracks: db.prepare<[number], { queue_id: string; state: string }>(
-        `SELECT queue_id, state FROM queue_projections WHERE type IN ('user', 'collaborative') AND deleted = 0 AND item_count > 1
-         ORDER BY updated_at DESC LIMIT ?`,
+        `SELECT p.queue_id, s.state FROM queue_projections p JOIN queue_snapshots s ON s.queue_id = p.queue_id
+         WHERE p.type IN ('user', 'collaborative') AND p.deleted = 0 AND p.item_count > 1
+         ORDER BY p.updated_at DESC LIMIT ?`,
       ),
     };
   }

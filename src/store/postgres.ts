@@ -223,24 +223,24 @@ export class PostgresStore implements Store {
           );
           const st: QueueState = input.state;
           const row = [queueId, st.ownerId, st.name, st.type, st.version, st.items.length, st.deleted, st.updatedAt];
-          if (!head || snapshotDue(st.version - head.snapshot_version, st.items.length, this.retention)) {
-            // A snapshot: the whole state, every so many events.
+          const snapshot = !head || snapshotDue(st.version - head.snapshot_version, st.items.length, this.retention);
+          if (snapshot) {
+            // A snapshot: the whole state, every so many events, in its own table.
             await c.query(
-              `INSERT INTO queue_projections (queue_id, owner_id, name, type, version, item_count, deleted, updated_at, state, snapshot_version)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8::timestamptz, $9::jsonb, $5)
-               ON CONFLICT (queue_id) DO UPDATE SET owner_id = excluded.owner_id, name = excluded.name, type = excluded.type,
-                 version = excluded.version, item_count = excluded.item_count, deleted = excluded.deleted,
-                 state = excluded.state, updated_at = excluded.updated_at, snapshot_version = excluded.snapshot_version`,
-              [...row, JSON.stringify(st)],
-            );
-          } else {
-            // Every other append: the header only.
-            await c.query(
-              `UPDATE queue_projections SET owner_id = $2, name = $3, type = $4, version = $5, item_count = $6, deleted = $7,
-                 updated_at = $8::timestamptz WHERE queue_id = $1`,
-              row,
+              `INSERT INTO queue_snapshots (queue_id, version, state) VALUES ($1, $2, $3::jsonb)
+               ON CONFLICT (queue_id) DO UPDATE SET version = excluded.version, state = excluded.state`,
+              [queueId, st.version, JSON.stringify(st)],
             );
           }
+          // The header: a few small columns per append.
+          await c.query(
+            `INSERT INTO queue_projections (queue_id, owner_id, name, type, version, item_count, deleted, updated_at, snapshot_version)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::timestamptz, $9)
+             ON CONFLICT (queue_id) DO UPDATE SET owner_id = excluded.owner_id, name = excluded.name, type = excluded.type,
+               version = excluded.version, item_count = excluded.item_count, deleted = excluded.deleted,
+               updated_at = excluded.updated_at, snapshot_version = excluded.snapshot_version`,
+            [...row, snapshot ? st.version : head!.snapshot_version],
+          );
           // The member index (migration 004), rewritten from the state when membership may have changed.
           if (events.some((e) => ACCESS_EVENT_TYPES.has(e.type))) {
             const members = membersOf(st);
@@ -305,9 +305,9 @@ export class PostgresStore implements Store {
   async loadQueue(queueId: string): Promise<QueueState | null> {
     // The snapshot and the events after it in one statement (one snapshot of the database).
     const r = await this.pool.query<{ state: QueueState | null; events: EventRow[] | null }>(
-      `SELECT p.state, (SELECT json_agg(e ORDER BY e.sequence_number) FROM (
-           SELECT ${EVENT_COLUMNS} FROM queue_events WHERE queue_id = $1 AND sequence_number > p.snapshot_version) e) AS events
-       FROM queue_projections p WHERE p.queue_id = $1`,
+      `SELECT s.state, (SELECT json_agg(e ORDER BY e.sequence_number) FROM (
+           SELECT ${EVENT_COLUMNS} FROM queue_events WHERE queue_id = $1 AND sequence_number > s.version) e) AS events
+       FROM queue_snapshots s WHERE s.queue_id = $1`,
       [queueId],
     );
     const row = r.rows[0];

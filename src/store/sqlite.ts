@@ -63,18 +63,20 @@ function prepareStatements(db: Database.Database) {
     insertEvent: db.prepare(
       'INSERT INTO queue_events (queue_id, sequence_number, type, data, user_id, device_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
     ),
-    // A snapshot: the whole state, written every so many events (snapshotDue).
-    upsertProjection: db.prepare(
-      `INSERT INTO queue_projections (queue_id, owner_id, name, type, version, item_count, deleted, state, updated_at, snapshot_version)
-       VALUES (@queue_id, @owner_id, @name, @type, @version, @item_count, @deleted, @state, @updated_at, @version)
-       ON CONFLICT (queue_id) DO UPDATE SET owner_id = excluded.owner_id, name = excluded.name, type = excluded.type,
-         version = excluded.version, item_count = excluded.item_count, deleted = excluded.deleted,
-         state = excluded.state, updated_at = excluded.updated_at, snapshot_version = excluded.snapshot_version`,
+    // The header: inserted with the first events, then a few small columns per append.
+    insertHead: db.prepare(
+      `INSERT INTO queue_projections (queue_id, owner_id, name, type, version, item_count, deleted, updated_at, snapshot_version)
+       VALUES (@queue_id, @owner_id, @name, @type, @version, @item_count, @deleted, @updated_at, @snapshot_version)`,
     ),
-    // Every other append: the header only, a few small columns.
     updateHead: db.prepare(
       `UPDATE queue_projections SET owner_id = @owner_id, name = @name, type = @type, version = @version,
-         item_count = @item_count, deleted = @deleted, updated_at = @updated_at WHERE queue_id = @queue_id`,
+         item_count = @item_count, deleted = @deleted, updated_at = @updated_at, snapshot_version = @snapshot_version
+       WHERE queue_id = @queue_id`,
+    ),
+    // A snapshot: the whole state, every so many events (snapshotDue), in its own table.
+    putSnapshot: db.prepare(
+      `INSERT INTO queue_snapshots (queue_id, version, state) VALUES (?, ?, ?)
+       ON CONFLICT (queue_id) DO UPDATE SET version = excluded.version, state = excluded.state`,
     ),
     // A record older than the cutoff (expired, not swept yet) is replaced; a live one is a conflict.
     insertIdem: db.prepare<[string, string, string, number, string, string, string]>(
@@ -86,7 +88,8 @@ function prepareStatements(db: Database.Database) {
       'SELECT fingerprint, status, response FROM idempotency_keys WHERE user_id = ? AND key = ? AND created_at >= ?',
     ),
     load: db.prepare<[string], { state: string; snapshot_version: number; version: number }>(
-      'SELECT state, snapshot_version, version FROM queue_projections WHERE queue_id = ?',
+      `SELECT s.state, s.version AS snapshot_version, p.version FROM queue_projections p
+       JOIN queue_snapshots s ON s.queue_id = p.queue_id WHERE p.queue_id = ?`,
     ),
     logStart: db.prepare<[string], { s: number | null }>('SELECT MIN(sequence_number) AS s FROM queue_events WHERE queue_id = ?'),
     sweepIdem: db.prepare('DELETE FROM idempotency_keys WHERE rowid IN (SELECT rowid FROM idempotency_keys WHERE created_at < ? LIMIT ?)'),
@@ -243,11 +246,11 @@ export class SqliteStore implements Store {
           queue_id: input.queueId, owner_id: st.ownerId, name: st.name, type: st.type, version: st.version,
           item_count: st.items.length, deleted: st.deleted ? 1 : 0, updated_at: st.updatedAt,
         };
-        if (!head || snapshotDue(st.version - head.snapshot_version, st.items.length, this.retention)) {
-          s.upsertProjection.run({ ...row, state: JSON.stringify(st) });
-        } else {
-          s.updateHead.run(row);
-        }
+        const snapshot = !head || snapshotDue(st.version - head.snapshot_version, st.items.length, this.retention);
+        if (snapshot) s.putSnapshot.run(input.queueId, st.version, JSON.stringify(st));
+        const withSnapshot = { ...row, snapshot_version: snapshot ? st.version : head!.snapshot_version };
+        if (head) s.updateHead.run(withSnapshot);
+        else s.insertHead.run(withSnapshot);
         if (input.events.some((e) => ACCESS_EVENT_TYPES.has(e.type))) {
           s.deleteMembers.run(input.queueId);
           for (const m of membersOf(st)) s.insertMember.run(input.queueId, m.userId, m.role);

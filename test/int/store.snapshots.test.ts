@@ -17,6 +17,7 @@ import { PostgresStore } from '../../src/store/postgres.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { createTempDatabase, pgSkipReason } from '../helpers/pg.ts';
 import { mulberry32 } from '../helpers/random.ts';
+import { loadMigrations } from '../../src/store/migrations.ts';
 
 const SEED = Number(process.env.QS_SEED ?? Date.now() % 1_000_000);
 const RUNS = 6;
@@ -162,3 +163,40 @@ for (const kind of stores()) {
     });
   });
 }
+
+describe('[QW6] migration 008 on a store written before it', () => {
+  const state = (() => {
+    const q = 'old-queue';
+    const ts = '2025-06-01T10:00:00.000Z';
+    const evs: QueueEvent[] = [
+      { type: 'queue_created', data: { name: 'old', type: 'user', ownerId: 'o', metadata: {} }, queueId: q, sequenceNumber: 1, userId: 'o', deviceId: null, timestamp: ts },
+      { type: 'item_added', data: { itemId: 'i1', trackId: 't1', key: 'a0' }, queueId: q, sequenceNumber: 2, userId: 'o', deviceId: null, timestamp: ts },
+      { type: 'item_added', data: { itemId: 'i2', trackId: 't2', key: 'a1' }, queueId: q, sequenceNumber: 3, userId: 'o', deviceId: null, timestamp: ts },
+    ];
+    return { evs, final: evs.reduce(evolve, initialState(q)) };
+  })();
+
+  it('SQLite: the old projection becomes the snapshot, and loads and appends go on', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'qs-mig-'));
+    const store = new SqliteStore(join(dir, 'queue.db'), { snapshotMinEvents: 2 });
+    try {
+      for (const m of loadMigrations('sqlite').filter((m) => m.version < 8)) {
+        store.db.exec(m.sql);
+        store.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, new Date().toISOString());
+      }
+      const ins = store.db.prepare('INSERT INTO queue_events (queue_id, sequence_number, type, data, user_id, device_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
+      for (const e of state.evs) ins.run(e.queueId, e.sequenceNumber, e.type, JSON.stringify(e.data), e.userId, e.deviceId, e.timestamp);
+      store.db.prepare('INSERT INTO queue_projections (queue_id, owner_id, name, type, version, item_count, deleted, state, updated_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)')
+        .run('old-queue', 'o', 'old', 'user', 3, 2, JSON.stringify(state.final), state.final.updatedAt);
+      assert.deepEqual(await store.migrate(), ['008_snapshots'].concat(loadMigrations('sqlite').filter((m) => m.version > 8).map((m) => m.name)));
+      assert.deepEqual(await store.loadQueue('old-queue'), state.final);
+      const e4 = { type: 'item_removed' as const, data: { itemId: 'i1' }, userId: 'o', deviceId: null, timestamp: '2025-06-01T10:00:01.000Z' };
+      const next = evolve(state.final, { ...e4, queueId: 'old-queue', sequenceNumber: 4 });
+      await store.append({ queueId: 'old-queue', expectedVersion: 3, events: [e4], state: next });
+      assert.deepEqual(await store.loadQueue('old-queue'), next);
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
