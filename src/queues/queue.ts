@@ -247,12 +247,10 @@ export function indexOfItem(state: QueueState, itemId: string | null): number {
   return state.items[i] === item ? i : state.items.indexOf(item);
 }
 
-/** A copy of `items` with `item` inserted at its place in the order. O(log n) search plus one copy. */
-function withInserted(items: readonly QueueItem[], item: QueueItem, shuffle: boolean, index?: Map<string, QueueItem>): QueueItem[] {
-  const out = items.slice();
-  const m = index ?? handOver(items, out);
-  out.splice(lowerBound(out, shuffle, activeKey(item, shuffle), item.itemId), 0, item);
-  m.set(item.itemId, item);
+/** A copy of `items` with `item` inserted at its place in the order: O(log n) search, one exact-size copy. */
+function withInserted(items: readonly QueueItem[], item: QueueItem, shuffle: boolean): QueueItem[] {
+  const out = items.toSpliced(lowerBound(items, shuffle, activeKey(item, shuffle), item.itemId), 0, item);
+  handOver(items, out).set(item.itemId, item);
   return out;
 }
 
@@ -272,9 +270,8 @@ export function evolve(state: QueueState, event: QueueEvent): QueueState {
       const at = indexOfItem(s, event.data.itemId);
       let items = s.items;
       if (at >= 0) {
-        items = s.items.slice();
+        items = s.items.toSpliced(at, 1);
         handOver(s.items, items).delete(event.data.itemId);
-        items.splice(at, 1);
       }
       return {
         ...s,
@@ -289,10 +286,18 @@ export function evolve(state: QueueState, event: QueueEvent): QueueState {
       const moved = { ...s.items[at]! };
       if (event.data.key !== undefined) moved.key = event.data.key;
       if (event.data.shuffleKey !== undefined) moved.shuffleKey = event.data.shuffleKey;
-      const rest = s.items.slice();
-      const index = handOver(s.items, rest);
-      rest.splice(at, 1);
-      return { ...s, items: withInserted(rest, moved, s.shuffle, index) };
+      // One copy: the items between the old and the new place shift by one.
+      const items = s.items.slice();
+      handOver(s.items, items).set(moved.itemId, moved);
+      let to = lowerBound(s.items, s.shuffle, activeKey(moved, s.shuffle), moved.itemId);
+      if (to > at) {
+        to -= 1;
+        items.copyWithin(at, at + 1, to + 1);
+      } else {
+        items.copyWithin(to + 1, to, at);
+      }
+      items[to] = moved;
+      return { ...s, items };
     }
     case 'queue_cleared': {
       const gone = new Set(event.data.itemIds);
@@ -363,9 +368,8 @@ export function evolve(state: QueueState, event: QueueEvent): QueueState {
       const votes = vote === 0 ? others : [...others, { userId, vote }];
       const { votes: _old, ...rest } = i;
       const voted: QueueItem = votes.length > 0 ? { ...rest, votes } : rest;
-      const items = s.items.slice();
+      const items = s.items.with(at, voted);
       handOver(s.items, items).set(itemId, voted);
-      items[at] = voted;
       return { ...s, items };
     }
     default: {

@@ -14,7 +14,7 @@ import type { Store } from '../store/port.ts';
 import { ContextualService } from './contextual.ts';
 import { MixService } from './mixes.ts';
 import { radioRoutes } from './routes.ts';
-import { RadioService } from './service.ts';
+import { RadioService, type RecordedListen } from './service.ts';
 
 export interface RecommendationsOptions {
   store: Store;
@@ -36,8 +36,22 @@ export function recommendationsPlugin(o: RecommendationsOptions): FastifyPluginA
     const mixes = new MixService({ queues: o.queues, reco, radio, now });
     const contextual = new ContextualService({ queues: o.queues, catalog, sync, reco, now });
 
-    // Plays recorded one at a time, in commit order; a failure is logged, never thrown at the writer.
-    let plays: Promise<void> = Promise.resolve();
+    // Plays are recorded in commit order, off the write path; a failure is logged, never
+    // thrown at the writer. Plays that arrive while a batch is being written go into the
+    // next one: one append and one engine refresh per batch, not per play.
+    const pendingPlays: { userId: string; e: RecordedListen }[] = [];
+    let plays: Promise<void> | null = null;
+    const drainPlays = async () => {
+      await Promise.resolve(); // the caller has stored this promise in `plays` before we go on
+      try {
+        while (pendingPlays.length > 0) {
+          const batch = pendingPlays.splice(0, 500);
+          await radio.recordMany(batch).catch((err) => onError(err, `recording ${batch.length} plays`));
+        }
+      } finally {
+        plays = null;
+      }
+    };
     const recordPlays = (queueId: string, events: QueueEvent[], state: QueueState) => {
       for (const e of events) {
         if (e.type !== 'current_item_changed' || e.data.itemId === null || e.data.reason === 'previous') continue;
@@ -46,10 +60,9 @@ export function recommendationsPlugin(o: RecommendationsOptions): FastifyPluginA
         const source = state.type === 'radio' && typeof (state.metadata.radio as { stationId?: unknown })?.stationId === 'string'
           ? `station:${(state.metadata.radio as { stationId: string }).stationId}`
           : `queue:${queueId}`;
-        plays = plays
-          .then(() => radio.record(e.userId, { trackId: item.trackId, action: 'play', position: null, source, contextType: KIND_OF_QUEUE[state.type] ?? null, sessionId: `queue:${queueId}` }))
-          .catch((err) => onError(err, `recording a play of queue ${queueId}`));
+        pendingPlays.push({ userId: e.userId, e: { trackId: item.trackId, action: 'play', position: null, source, contextType: KIND_OF_QUEUE[state.type] ?? null, sessionId: `queue:${queueId}` } });
       }
+      if (pendingPlays.length > 0 && plays === null) plays = drainPlays();
     };
 
     // Queues people put together are co-occurrence data (not radio / mixes: those are ours).

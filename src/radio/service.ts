@@ -186,14 +186,31 @@ export class RadioService {
   }
 
   /** Records one listening event of a user (attributed to the user's current context) and folds it in. */
-  async record(userId: string, e: { trackId: string; action: ListenAction; position: number | null; source: string | null; contextType: string | null; sessionId: string | null }): Promise<void> {
+  async record(userId: string, e: RecordedListen): Promise<void> {
+    await this.recordMany([{ userId, e }]);
+  }
+
+  /** Several listens in one append and one refresh (plays from busy queues arrive in bursts). */
+  async recordMany(entries: { userId: string; e: RecordedListen }[]): Promise<void> {
+    if (entries.length === 0) return;
     const nowMs = this.d.now();
     const occurredAt = new Date(nowMs).toISOString();
-    const context = this.d.reco.contextAt(userId, nowMs, CONTEXT_WINDOW_MS);
-    const hour = contextHour(context) ?? hourOf(occurredAt);
-    await this.d.catalog.appendEvents([{ userId, ...e, hour, context, occurredAt }]);
+    await this.d.catalog.appendEvents(entries.map(({ userId, e }) => {
+      const context = this.d.reco.contextAt(userId, nowMs, CONTEXT_WINDOW_MS);
+      const hour = contextHour(context) ?? hourOf(occurredAt);
+      return { userId, ...e, hour, context, occurredAt };
+    }));
     await this.d.sync.refresh();
   }
+}
+
+export interface RecordedListen {
+  trackId: string;
+  action: ListenAction;
+  position: number | null;
+  source: string | null;
+  contextType: string | null;
+  sessionId: string | null;
 }
 
 /** The hour a context names (its timestamp's clock reading, or an "HH:MM" time of day). */

@@ -201,28 +201,7 @@ export class PostgresStore implements Store {
         if (current !== expectedVersion) throw new VersionConflictError(queueId, expectedVersion, current);
         const out: QueueEvent[] = events.map((e, i) => ({ ...e, queueId, sequenceNumber: expectedVersion + i + 1 }) as QueueEvent);
         if (out.length > 0) {
-          // One statement for all events. JSON and timestamps travel as text arrays and are
-          // cast in SQL: pg would turn a JS array inside `data` into a Postgres array literal.
-          // ORDER BY ord keeps positions in sequence order and makes racing creators of a new
-          // stream collide on sequence 1 first (no deadlock, just a unique violation).
-          await c.query(
-            `INSERT INTO queue_events (queue_id, sequence_number, type, data, user_id, device_id, created_at)
-             SELECT $1, u.seq, u.type, u.data::jsonb, u.user_id, u.device_id, u.created_at::timestamptz
-             FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-               WITH ORDINALITY AS u(seq, type, data, user_id, device_id, created_at, ord)
-             ORDER BY u.ord`,
-            [
-              queueId,
-              out.map((e) => e.sequenceNumber),
-              out.map((e) => e.type),
-              out.map((e) => JSON.stringify(e.data)),
-              out.map((e) => e.userId),
-              out.map((e) => e.deviceId),
-              out.map((e) => e.timestamp),
-            ],
-          );
           const st: QueueState = input.state;
-          const row = [queueId, st.ownerId, st.name, st.type, st.version, st.items.length, st.deleted, st.updatedAt];
           const snapshot = !head || snapshotDue(st.version - head.snapshot_version, st.items.length, this.retention);
           if (snapshot) {
             // A snapshot: the whole state, every so many events, in its own table.
@@ -232,14 +211,35 @@ export class PostgresStore implements Store {
               [queueId, st.version, JSON.stringify(st)],
             );
           }
-          // The header: a few small columns per append.
+          // One statement (one round trip) for all events and the header. JSON and timestamps
+          // travel as text arrays and are cast in SQL: pg would turn a JS array inside `data`
+          // into a Postgres array literal. ORDER BY ord keeps positions in sequence order and
+          // makes racing creators of a new stream collide on sequence 1 (a unique violation).
           await c.query(
-            `INSERT INTO queue_projections (queue_id, owner_id, name, type, version, item_count, deleted, updated_at, snapshot_version)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::timestamptz, $9)
+            `WITH ev AS (
+               INSERT INTO queue_events (queue_id, sequence_number, type, data, user_id, device_id, created_at)
+               SELECT $1, u.seq, u.type, u.data::jsonb, u.user_id, u.device_id, u.created_at::timestamptz
+               FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+                 WITH ORDINALITY AS u(seq, type, data, user_id, device_id, created_at, ord)
+               ORDER BY u.ord
+               RETURNING 1
+             )
+             INSERT INTO queue_projections (queue_id, owner_id, name, type, version, item_count, deleted, updated_at, snapshot_version)
+             VALUES ($1, $8, $9, $10, $11, $12, $13, $14::timestamptz, $15)
              ON CONFLICT (queue_id) DO UPDATE SET owner_id = excluded.owner_id, name = excluded.name, type = excluded.type,
                version = excluded.version, item_count = excluded.item_count, deleted = excluded.deleted,
                updated_at = excluded.updated_at, snapshot_version = excluded.snapshot_version`,
-            [...row, snapshot ? st.version : head!.snapshot_version],
+            [
+              queueId,
+              out.map((e) => e.sequenceNumber),
+              out.map((e) => e.type),
+              out.map((e) => JSON.stringify(e.data)),
+              out.map((e) => e.userId),
+              out.map((e) => e.deviceId),
+              out.map((e) => e.timestamp),
+              st.ownerId, st.name, st.type, st.version, st.items.length, st.deleted, st.updatedAt,
+              snapshot ? st.version : head!.snapshot_version,
+            ],
           );
           // The member index (migration 004), rewritten from the state when membership may have changed.
           if (events.some((e) => ACCESS_EVENT_TYPES.has(e.type))) {
