@@ -6,6 +6,7 @@ import { AppError, notFound } from '../errors.ts';
 import type { QueueCommand } from '../queues/decide.ts';
 import { can, roleOf } from '../queues/permissions.ts';
 import { findItemById, type QueueView } from '../queues/queue.ts';
+import { CommitPath } from '../util/commit.ts';
 import { fingerprint, type Actor, type QueueService, type WriteResult } from '../queues/service.ts';
 import type { Bus, SequencedEvent } from '../realtime/bus.ts';
 import {
@@ -117,6 +118,8 @@ const currentItem = (q: QueueView) => {
 };
 
 export class PartyService {
+  private readonly commits = new CommitPath();
+
   constructor(private readonly deps: PartyServiceDeps) {}
 
   get options(): PartyOptions {
@@ -247,18 +250,24 @@ export class PartyService {
   /** Runs a command under the party's lock, appends its events and publishes them. */
   private async apply(actor: Actor, partyId: string, cmd: PartyCommand): Promise<{ events: PartyEvent[]; state: PartyState }> {
     const { options, now } = this.deps;
-    const out = await this.deps.store.update(partyId, this.linksSince(), (state, links) => {
-      const t = now();
-      const leadMs = cmd.type === 'playback'
-        ? scheduleLead(links.filter((l) => isMember(state, l.userId)).map((l) => ({ id: l.connectionId, oneWayMs: l.oneWayMs, degraded: l.degraded })), options.schedule).leadMs
-        : 0;
-      const bodies = decide(state, cmd, { userId: actor.userId, now: t, leadMs, maxMembers: options.maxMembers });
-      const timestamp = new Date(t).toISOString();
-      const events = bodies.map((b, i) => ({ ...b, partyId, sequenceNumber: state.version + i + 1, userId: actor.userId, deviceId: actor.deviceId, timestamp }) as PartyEvent);
-      return { events, state: events.reduce(evolve, state) };
+    // The one commit path: one command per party at a time in this process, published in
+    // sequence order (the party store's lock serialises the appends themselves).
+    const { result: out } = await this.commits.run(`party:${partyId}`, {
+      committed: (r) => {
+        if (r) this.publish(partyId, r.events);
+      },
+      once: () => this.deps.store.update(partyId, this.linksSince(), (state, links) => {
+        const t = now();
+        const leadMs = cmd.type === 'playback'
+          ? scheduleLead(links.filter((l) => isMember(state, l.userId)).map((l) => ({ id: l.connectionId, oneWayMs: l.oneWayMs, degraded: l.degraded })), options.schedule).leadMs
+          : 0;
+        const bodies = decide(state, cmd, { userId: actor.userId, now: t, leadMs, maxMembers: options.maxMembers });
+        const timestamp = new Date(t).toISOString();
+        const events = bodies.map((b, i) => ({ ...b, partyId, sequenceNumber: state.version + i + 1, userId: actor.userId, deviceId: actor.deviceId, timestamp }) as PartyEvent);
+        return { events, state: events.reduce(evolve, state) };
+      }),
     });
     if (!out) throw notFound('party_not_found', 'party not found', { partyId });
-    this.publish(partyId, out.events);
     return out;
   }
 

@@ -5,7 +5,7 @@ import { AppError, conflict, notFound } from '../errors.ts';
 import type { Actor, QueueService } from '../queues/service.ts';
 import type { Bus } from '../realtime/bus.ts';
 import type { Presence } from '../realtime/presence.ts';
-import { IdempotencyConflict, type DeviceRecord, type Store, type UserAppended, type UserEvent } from '../store/port.ts';
+import { type DeviceRecord, type Store, type UserAppended, type UserEvent } from '../store/port.ts';
 import {
   activeRecord,
   decideTransfer,
@@ -17,7 +17,7 @@ import {
   type PlaybackRecord,
   type PlaybackView,
 } from './playback.ts';
-import { KeyedSerial } from '../util/keyed-serial.ts';
+import { CommitPath } from '../util/commit.ts';
 
 export interface PlaybackDeps {
   store: Store;
@@ -67,7 +67,7 @@ export interface DeviceView {
 const iso = (ms: number) => new Date(ms).toISOString();
 
 export class PlaybackService {
-  private readonly serial = new KeyedSerial();
+  private readonly commits = new CommitPath();
 
   constructor(private readonly deps: PlaybackDeps) {}
 
@@ -175,50 +175,35 @@ export class PlaybackService {
     source: { deviceId: string | null; touch: boolean },
   ): Promise<PlaybackResult> {
     const { userId } = actor;
-    // One append per user at a time in this process, publishing before the next starts, so
-    // local subscribers get the user's events in sequence order (the lock in the store
-    // already serialises them; this only orders the publishing).
-    const appended = await this.serial.run(userId, async () => {
-      const a = await this.appendOnce(actor, opts, decide, source);
-      if (a) this.publish(userId, a.event);
-      return a;
+    // The one commit path: one append per user at a time in this process, publishing before
+    // the next starts, so local subscribers get the user's events in sequence order (the
+    // lock in the store already serialises the appends; this orders the publishing).
+    const { result, replayed } = await this.commits.run<{ body: PlaybackView; appended?: UserAppended }>(`user:${userId}`, {
+      replay: opts.idempotencyKey ? () => this.replay(userId, opts).then((r) => (r ? { body: r.body } : null)) : undefined,
+      committed: (r) => {
+        if (r.appended) this.publish(userId, r.appended.event);
+      },
+      once: async () => {
+        const appended = await this.deps.store.appendUserEvent({
+          userId,
+          decide: (current) => {
+            const now = this.now();
+            const d = decide(current.playback, now);
+            return {
+              event: { type: d.type, deviceId: source.deviceId, timestamp: iso(now), data: d.data },
+              playback: d.record,
+              ...(source.touch && source.deviceId !== null ? { touch: { deviceId: source.deviceId, at: now } } : {}),
+            };
+          },
+          idempotency: opts.idempotencyKey
+            ? { key: opts.idempotencyKey, fingerprint: opts.fingerprint ?? '', response: (a) => ({ status: 200, body: writtenView(a) }) }
+            : undefined,
+        });
+        return { body: writtenView(appended), appended };
+      },
     });
-    if (appended) return { body: writtenView(appended), replayed: false };
-    // A concurrent request with the same key committed first: answer with its result.
-    const seen = await this.replay(userId, opts);
-    if (seen) return seen;
-    throw conflict('idempotency_conflict', 'a request with this idempotency key is being processed');
+    return { body: result.body, replayed };
   }
-
-  /** The append itself; null when the idempotency key was recorded meanwhile. */
-  private async appendOnce(
-    actor: Actor,
-    opts: IdempotencyOptions,
-    decide: (records: readonly PlaybackRecord[], now: number) => PlaybackDecision,
-    source: { deviceId: string | null; touch: boolean },
-  ): Promise<UserAppended | null> {
-    try {
-      return await this.deps.store.appendUserEvent({
-        userId: actor.userId,
-        decide: (current) => {
-          const now = this.now();
-          const d = decide(current.playback, now);
-          return {
-            event: { type: d.type, deviceId: source.deviceId, timestamp: iso(now), data: d.data },
-            playback: d.record,
-            ...(source.touch && source.deviceId !== null ? { touch: { deviceId: source.deviceId, at: now } } : {}),
-          };
-        },
-        idempotency: opts.idempotencyKey
-          ? { key: opts.idempotencyKey, fingerprint: opts.fingerprint ?? '', response: (a) => ({ status: 200, body: writtenView(a) }) }
-          : undefined,
-      });
-    } catch (err) {
-      if (err instanceof IdempotencyConflict) return null;
-      throw err;
-    }
-  }
-
 
   private publish(userId: string, event: UserEvent): void {
     // The event is committed: a failing bus must not fail the write. Subscribers that

@@ -20,7 +20,7 @@ import {
   type QueueType,
   type QueueView,
 } from './queue.ts';
-import { KeyedSerial } from '../util/keyed-serial.ts';
+import { CommitPath, MAX_COMMIT_ATTEMPTS } from '../util/commit.ts';
 import { StateCache } from './state-cache.ts';
 
 export interface Actor {
@@ -46,6 +46,13 @@ export interface WriteBody {
   queue?: QueueView;
   events: QueueEvent[];
   version: number;
+}
+
+/** What one commit answers: recorded (a replay) or fresh, with what the listeners need. */
+interface Answer {
+  status: number;
+  body: WriteBody;
+  fresh?: { state: QueueState; stored: QueueEvent[] };
 }
 
 export interface WriteResult {
@@ -89,8 +96,6 @@ const historyAction: Partial<Record<QueueEvent['type'], string>> = {
 
 export type CommittedListener = (queueId: string, events: QueueEvent[], state: QueueState) => void;
 
-/** Attempts of a write without an expected version when other instances keep appending first. */
-const MAX_ATTEMPTS = 30;
 /** A cached state this many events behind the store is caught up from the log; further behind, loaded anew. */
 const CATCH_UP_EVENTS = 500;
 
@@ -132,13 +137,20 @@ function stamp(bodies: ReturnType<typeof decide>, actor: Actor, queueId: string,
 }
 
 export class QueueService {
-  private readonly serial = new KeyedSerial();
+  /** Writes commit here: replay, one writer per queue, the stream lock, retries, publish in order. */
+  private readonly commits: CommitPath;
+  /** Other instances may write the same queues (the store has a stream lock). */
+  private readonly shared: boolean;
   private readonly listeners: CommittedListener[] = [];
   /** Hot queue states: a write or read of a hot queue neither loads nor folds it (docs/adr/0001). */
   private readonly cache: StateCache;
 
   constructor(private readonly deps: ServiceDeps) {
     this.cache = new StateCache(deps.cacheQueues ?? 2_000, deps.cacheItems ?? 300_000);
+    const store = deps.store;
+    this.shared = store.withStreamLock !== undefined;
+    // Writers on other instances take turns on a queue when the store can lock it.
+    this.commits = new CommitPath(store.withStreamLock ? (queueId, fn) => store.withStreamLock!(queueId, fn) : undefined);
   }
 
   /** What the state cache holds now (for metrics). */
@@ -281,85 +293,75 @@ export class QueueService {
 
   private async write(actor: Actor, queueId: string, cmd: QueueCommand, opts: WriteOptions, okStatus: number, byInvite = false): Promise<WriteResult> {
     const { store } = this.deps;
-    if (opts.idempotencyKey) {
-      const seen = await this.replay(actor, opts);
-      if (seen) return seen;
-    }
-    const result = await this.serial.run(queueId, () => this.locked(queueId, async () => {
-      for (let attempt = 1; ; attempt++) {
-        // The cached state is used as is: the append's version check catches a stale one,
-        // and a refusal decided on it is decided again on the stored state.
-        const cached = attempt === 1 && cmd.type !== 'create_queue' ? this.cache.get(queueId) : undefined;
-        const loaded = cached ?? (await this.load(queueId));
-        const state = loaded ?? initialState(queueId);
-        const nowMs = this.deps.now();
-        const now = new Date(nowMs).toISOString();
-        let bodies: ReturnType<typeof decide>;
-        try {
-          let role: Role | null = 'owner';
-          if (cmd.type !== 'create_queue') {
-            // [CO1] The one place REST and socket commands are authorized.
-            if (!loaded || loaded.deleted) throw queueNotFound(queueId);
-            role = roleOf(state, actor.userId);
-            if (!byInvite) {
-              if (!can(role, 'read')) throw queueNotFound(queueId);
-              permit(role, cmd, actor);
+    const { result, replayed } = await this.commits.run(queueId, {
+      replay: opts.idempotencyKey ? () => this.replay(actor, opts) : undefined,
+      // Another instance appended first: decide again on the fresh state, unless the client
+      // pinned a version (then the conflict is the answer).
+      retry: opts.expectedVersion === undefined && cmd.type !== 'create_queue',
+      committed: ({ fresh }) => {
+        if (!fresh) return;
+        if (fresh.stored.length > 0) for (const l of this.listeners) l(queueId, fresh.stored, fresh.state);
+        this.cache.set(queueId, fresh.state);
+      },
+      once: async (attempt): Promise<Answer> => {
+        // One process (SQLite): the cached state is used as is; the append's version check
+        // catches a stale one, and a refusal decided on it is decided again on the stored
+        // state. Several instances (a stream lock): under the lock the header's version is
+        // authoritative, so load() checks the cache against it (one small read) and catches
+        // up from the log, instead of a doomed append and a back-off.
+        let cached = attempt === 1 && cmd.type !== 'create_queue' && !this.shared ? this.cache.get(queueId) : undefined;
+        for (;;) {
+          const loaded = cached ?? (await this.load(queueId));
+          const state = loaded ?? initialState(queueId);
+          const nowMs = this.deps.now();
+          let bodies: ReturnType<typeof decide>;
+          try {
+            let role: Role | null = 'owner';
+            if (cmd.type !== 'create_queue') {
+              // [CO1] The one place REST and socket commands are authorized.
+              if (!loaded || loaded.deleted) throw queueNotFound(queueId);
+              role = roleOf(state, actor.userId);
+              if (!byInvite) {
+                if (!can(role, 'read')) throw queueNotFound(queueId);
+                permit(role, cmd, actor);
+              }
             }
+            if (opts.expectedVersion !== undefined && opts.expectedVersion !== state.version) {
+              throw new VersionConflictError(queueId, opts.expectedVersion, state.version);
+            }
+            bodies = this.decideAs(state, cmd, actor, role, nowMs);
+          } catch (err) {
+            this.cache.delete(queueId);
+            if (cached) {
+              cached = undefined;
+              continue;
+            }
+            throw err;
           }
-          if (opts.expectedVersion !== undefined && opts.expectedVersion !== state.version) {
-            throw new VersionConflictError(queueId, opts.expectedVersion, state.version);
+          const { newEvents, stored } = stamp(bodies, actor, queueId, state.version, new Date(nowMs).toISOString());
+          const next = stored.reduce(evolve, state);
+          const body: WriteBody = { events: stored, version: next.version };
+          if (!opts.minimal) body.queue = this.view(next, opts.window);
+          try {
+            await store.append({
+              queueId,
+              expectedVersion: state.version,
+              events: newEvents,
+              state: next,
+              idempotency: opts.idempotencyKey
+                // [QW5] The answer as sent: bounded by its window, never the whole queue.
+                ? { userId: actor.userId, key: opts.idempotencyKey, fingerprint: opts.fingerprint ?? '', response: { status: okStatus, body } }
+                : undefined,
+            });
+          } catch (err) {
+            this.cache.delete(queueId);
+            throw err;
           }
-          bodies = this.decideAs(state, cmd, actor, role, nowMs);
-        } catch (err) {
-          this.cache.delete(queueId);
-          if (cached) continue;
-          throw err;
+          return { status: okStatus, body, fresh: { state: next, stored } };
         }
-        const { newEvents, stored } = stamp(bodies, actor, queueId, state.version, now);
-        const next = stored.reduce(evolve, state);
-        const body: WriteBody = { events: stored, version: next.version };
-        if (!opts.minimal) body.queue = this.view(next, opts.window);
-        try {
-          await store.append({
-            queueId,
-            expectedVersion: state.version,
-            events: newEvents,
-            state: next,
-            idempotency: opts.idempotencyKey
-              // [QW5] The answer as sent: bounded by its window, never the whole queue.
-              ? { userId: actor.userId, key: opts.idempotencyKey, fingerprint: opts.fingerprint ?? '', response: { status: okStatus, body } }
-              : undefined,
-          });
-          // Listeners (metrics, the bus) hear of the commit before the next write to this
-          // queue starts, so they see a queue's events in sequence order.
-          if (stored.length > 0) for (const l of this.listeners) l(queueId, stored, next);
-          this.cache.set(queueId, next);
-          return { status: okStatus, body, replayed: false, state: next };
-        } catch (err) {
-          this.cache.delete(queueId);
-          // Another instance appended first: decide again on the fresh state, unless the
-          // client pinned a version (then the conflict is the answer).
-          if (err instanceof VersionConflictError && opts.expectedVersion === undefined && cmd.type !== 'create_queue' && attempt < MAX_ATTEMPTS) {
-            // Random, growing back-off so two instances writing one queue do not keep colliding.
-            await new Promise((r) => setTimeout(r, Math.random() * Math.min(100, 2 ** attempt)));
-            continue;
-          }
-          if (err instanceof IdempotencyConflict) return null;
-          throw err;
-        }
-      }
-    }));
-    if (result === null) {
-      const seen = await this.replay(actor, opts);
-      if (seen) return seen;
-      throw conflict('idempotency_conflict', 'a request with this idempotency key is being processed');
-    }
-    return { status: result.status, body: result.body, replayed: false };
-  }
-
-  /** Writers on other instances take turns on this queue when the store can lock it. */
-  private locked<T>(queueId: string, fn: () => Promise<T>): Promise<T> {
-    return this.deps.store.withStreamLock ? this.deps.store.withStreamLock(queueId, fn) : fn();
+      },
+    });
+    return { status: result.status, body: result.body, replayed };
   }
 
   private decideAs(state: QueueState, cmd: QueueCommand, actor: Actor, role: Role | null, nowMs: number) {
@@ -369,13 +371,13 @@ export class QueueService {
     });
   }
 
-  private async replay(actor: Actor, opts: WriteOptions): Promise<WriteResult | null> {
+  private async replay(actor: Actor, opts: WriteOptions): Promise<Answer | null> {
     const rec = await this.deps.store.getIdempotency(actor.userId, opts.idempotencyKey!);
     if (!rec) return null;
     if (rec.fingerprint !== (opts.fingerprint ?? '')) {
       throw new AppError('limit', 'idempotency_key_reused', 'this idempotency key was used for a different request', { idempotencyKey: opts.idempotencyKey });
     }
-    return { status: rec.status, body: rec.body as WriteBody, replayed: true };
+    return { status: rec.status, body: rec.body as WriteBody };
   }
 
   /**
@@ -414,67 +416,76 @@ export class QueueService {
         const readable = loaded && !loaded.deleted && can(roleOf(loaded, actor.userId), 'read');
         return { items: results as BatchItemResult[], queue: readable ? this.view(loaded) : null, events: [] };
       }
-      const outcome = await this.serial.run(queueId, () => this.locked(queueId, async () => {
-        for (let attempt = 1; ; attempt++) {
-          const loaded = await this.load(queueId);
-          if (!loaded || loaded.deleted || !can(roleOf(loaded, actor.userId), 'read')) {
-            const gone = fail(notFound('queue_not_found', 'queue not found', { queueId }));
-            return { items: results.map((r) => r ?? gone), queue: null, events: [] as QueueEvent[] };
-          }
-          if (opts.prepare) await opts.prepare(loaded);
-          const nowMs = this.deps.now();
-          const now = new Date(nowMs).toISOString();
-          let state = loaded;
-          const newEvents: NewEvent[] = [];
-          const stored: QueueEvent[] = [];
-          const decided = [...results];
-          const records: NonNullable<import('../store/port.ts').AppendInput['idempotencyMany']> = [];
-          items.forEach((item, i) => {
-            if (decided[i] !== null) return;
-            let answer: BatchItemResult;
-            try {
-              const planned = typeof item.command === 'function' ? item.command(state, decided) : { command: item.command };
-              const cmd = planned.command;
-              if (cmd.type === 'create_queue') throw invalid('unsupported_command', 'a batch cannot create a queue');
-              // Authorized as write() does ([CO1]), on the state as the batch left it.
-              const role = roleOf(state, actor.userId);
-              permit(role, cmd, actor);
-              const { newEvents: evs, stored: seqd } = stamp(this.decideAs(state, cmd, actor, role, nowMs), actor, queueId, state.version, now);
-              state = seqd.reduce(evolve, state);
-              newEvents.push(...evs);
-              stored.push(...seqd);
-              const body: BatchItemBody = {
-                sequenceNumbers: seqd.map((e) => e.sequenceNumber),
-                itemIds: seqd.flatMap((e) => (e.type === 'item_added' ? [e.data.itemId] : [])),
-              };
-              if (planned.note) body.note = planned.note;
-              answer = { status: 200, body, replayed: false };
-            } catch (err) {
-              if (!(err instanceof AppError)) throw err;
-              answer = fail(err);
-            }
-            decided[i] = answer;
-            records.push({ userId: actor.userId, key: item.idempotencyKey, fingerprint: item.fingerprint, response: { status: answer.status, body: answer.body } });
-          });
-          try {
-            await store.append({ queueId, expectedVersion: loaded.version, events: newEvents, state, idempotencyMany: records });
+      type Outcome = BatchResult & { fresh?: QueueState };
+      let outcome: Outcome;
+      try {
+        ({ result: outcome } = await this.commits.run<Outcome>(queueId, {
+          // When another writer appended first the whole batch is decided again.
+          retry: true,
+          committed: (r) => {
+            if (!r.fresh) return;
             // As in write(): listeners hear of the commit before the next write to this queue starts.
-            if (stored.length > 0) for (const l of this.listeners) l(queueId, stored, state);
-            this.cache.set(queueId, state);
-            return { items: decided as BatchItemResult[], queue: this.view(state), events: stored };
-          } catch (err) {
-            this.cache.delete(queueId);
-            if (err instanceof VersionConflictError && attempt < MAX_ATTEMPTS) {
-              await new Promise((r) => setTimeout(r, Math.random() * Math.min(100, 2 ** attempt)));
-              continue;
-            }
-            if (err instanceof IdempotencyConflict) return null; // a concurrent try of this batch recorded first
-            throw err;
-          }
-        }
-      }));
-      if (outcome !== null) return outcome;
-      if (round >= MAX_ATTEMPTS) throw conflict('idempotency_conflict', 'a batch with these idempotency keys is being processed');
+            if (r.events.length > 0) for (const l of this.listeners) l(queueId, r.events, r.fresh);
+            this.cache.set(queueId, r.fresh);
+          },
+          once: async () => {
+              const loaded = await this.load(queueId);
+              if (!loaded || loaded.deleted || !can(roleOf(loaded, actor.userId), 'read')) {
+                const gone = fail(notFound('queue_not_found', 'queue not found', { queueId }));
+                return { items: results.map((r) => r ?? gone), queue: null, events: [] as QueueEvent[] };
+              }
+              if (opts.prepare) await opts.prepare(loaded);
+              const nowMs = this.deps.now();
+              const now = new Date(nowMs).toISOString();
+              let state = loaded;
+              const newEvents: NewEvent[] = [];
+              const stored: QueueEvent[] = [];
+              const decided = [...results];
+              const records: NonNullable<import('../store/port.ts').AppendInput['idempotencyMany']> = [];
+              items.forEach((item, i) => {
+                if (decided[i] !== null) return;
+                let answer: BatchItemResult;
+                try {
+                  const planned = typeof item.command === 'function' ? item.command(state, decided) : { command: item.command };
+                  const cmd = planned.command;
+                  if (cmd.type === 'create_queue') throw invalid('unsupported_command', 'a batch cannot create a queue');
+                  // Authorized as write() does ([CO1]), on the state as the batch left it.
+                  const role = roleOf(state, actor.userId);
+                  permit(role, cmd, actor);
+                  const { newEvents: evs, stored: seqd } = stamp(this.decideAs(state, cmd, actor, role, nowMs), actor, queueId, state.version, now);
+                  state = seqd.reduce(evolve, state);
+                  newEvents.push(...evs);
+                  stored.push(...seqd);
+                  const body: BatchItemBody = {
+                    sequenceNumbers: seqd.map((e) => e.sequenceNumber),
+                    itemIds: seqd.flatMap((e) => (e.type === 'item_added' ? [e.data.itemId] : [])),
+                  };
+                  if (planned.note) body.note = planned.note;
+                  answer = { status: 200, body, replayed: false };
+                } catch (err) {
+                  if (!(err instanceof AppError)) throw err;
+                  answer = fail(err);
+                }
+                decided[i] = answer;
+                records.push({ userId: actor.userId, key: item.idempotencyKey, fingerprint: item.fingerprint, response: { status: answer.status, body: answer.body } });
+              });
+              try {
+                await store.append({ queueId, expectedVersion: loaded.version, events: newEvents, state, idempotencyMany: records });
+              } catch (err) {
+                this.cache.delete(queueId);
+                throw err;
+              }
+              return { items: decided as BatchItemResult[], queue: this.view(state), events: stored, fresh: state };
+          },
+        }));
+      } catch (err) {
+        // A concurrent try of this batch recorded some of its keys first: answer from them.
+        if (!(err instanceof IdempotencyConflict)) throw err;
+        if (round >= MAX_COMMIT_ATTEMPTS) throw conflict('idempotency_conflict', 'a batch with these idempotency keys is being processed');
+        continue;
+      }
+      const { fresh: _f, ...answer } = outcome;
+      return answer;
     }
   }
 }
