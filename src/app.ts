@@ -31,7 +31,7 @@ import { openInviteStore } from './collab/store.ts';
 import { RedisBus } from './realtime/redis-bus.ts';
 import { fingerprint, QueueService } from './queues/service.ts';
 import { LocalBus, type Bus, type SequencedEvent } from './realtime/bus.ts';
-import { LocalPresence, type Presence } from './realtime/presence.ts';
+import { LocalPresence, presenceTtlMs, type Presence } from './realtime/presence.ts';
 import type { Store } from './store/port.ts';
 import { DEFAULT_MEDIA } from './config.ts';
 import { mediaRoutes } from './media/routes.ts';
@@ -105,7 +105,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   }).withTypeProvider<TypeBoxTypeProvider>();
   const realtime = deps.realtime ?? DEFAULT_REALTIME;
   const bus = deps.bus ?? new LocalBus();
-  const presence = deps.presence ?? new LocalPresence();
+  const presence = deps.presence ?? new LocalPresence(presenceTtlMs(realtime.heartbeatMs));
   let closing = false;
 
   http.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema));
@@ -217,7 +217,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   await http.register(queueRoutes(service));
   // Collaboration: who is looking at a queue (shared through Redis when there is one), invite codes.
-  const queuePresence = bus instanceof RedisBus ? new RedisQueuePresence(bus.pub, bus.prefix) : new LocalQueuePresence();
+  const queuePresence = bus instanceof RedisBus ? new RedisQueuePresence(bus.pub, bus.prefix, presenceTtlMs(realtime.heartbeatMs)) : new LocalQueuePresence();
   const invites = new InviteService({ queues: service, invites: openInviteStore(deps.store), now: deps.now ?? Date.now });
   await http.register(collabRoutes({ queues: service, invites, presence: queuePresence }));
   await http.register(playbackRoutes(playback));

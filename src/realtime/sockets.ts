@@ -113,7 +113,10 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
         c.alive = false;
         c.ws.ping();
       }
-      presence.refresh().catch((err) => app.log.warn({ err }, 'presence refresh failed'));
+      // Presence heals itself: entries of sockets that are no longer open are dropped here.
+      const open = new Set([...connections].map((c) => c.id));
+      presence.refresh(open).catch((err) => app.log.warn({ err }, 'presence refresh failed'));
+      queuePresence?.keep(open);
     }, options.heartbeatMs);
     timer.unref();
     bus.onReconnect(() => {
@@ -259,11 +262,12 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
         hello(c, 'queue', queueId, head);
         await subscribe(c, queueSource, queueId, req.query.since);
         if (queuePresence) {
+          // The close listener goes on before the entry is written, in the same tick, so a
+          // socket that closes at any point from here on is taken out again.
+          if (!c.isOpen) return;
+          ws.once('close', () => void queuePresence.closed(queueId, c.id).then(() => announce(false), () => announce(false)));
           await queuePresence.opened(queueId, c.id, c.userId, c.deviceId);
-          const gone = () => void queuePresence.closed(queueId, c.id).then(() => announce(false), () => announce(false));
-          if (ws.readyState === ws.CLOSED) return gone(); // closed while we were registering it
-          ws.on('close', gone);
-          announce(true);
+          if (c.isOpen) announce(true);
         }
       });
     });
@@ -288,8 +292,13 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
         bus.publish({ stream: 'user', id: userId, events: [], note: { type: 'presence', queueId: null, userId, deviceId, online, timestamp: Date.now() } });
       await serve(c, null, async () => {
         if (req.query.deviceId) await users.registerDevice(userId, deviceId, { name: req.query.deviceName, type: req.query.deviceType });
-        await presence.connected(userId, deviceId);
-        ws.on('close', () => void presence.disconnected(userId, deviceId).then(() => announce(false), () => announce(false)));
+        // Closed while the device was registered: it never comes online.
+        if (!c.isOpen) return;
+        // The close listener goes on before the entry is written, in the same tick, so a
+        // socket that closes at any point from here on goes offline again.
+        ws.once('close', () => void presence.disconnected(c.id).then(() => announce(false), () => announce(false)));
+        await presence.connected(c.id, userId, deviceId);
+        if (!c.isOpen) return;
         announce(true);
         const head = (await users.snapshot(userId)).sequenceNumber;
         hello(c, 'user', userId, head);
