@@ -10,12 +10,12 @@ import type { Tokens } from './auth/tokens.ts';
 import { USER_ID_PATTERN } from './auth/tokens.ts';
 import { DEFAULT_LIMITS, DEFAULT_REALTIME, type Limits, type RealtimeConfig } from './config.ts';
 import { installAuth } from './http/auth.ts';
-import { errorBody, installErrorHandling } from './http/errors.ts';
+import { clientErrorHandler, errorBody, frameworkErrorHandler, installErrorHandling } from './http/errors.ts';
 import { ErrorResponse, errors } from './http/schemas.ts';
 import { Metrics } from './metrics.ts';
 import websocket from '@fastify/websocket';
 import { AppError } from './errors.ts';
-import { guardJson } from './http/json-guard.ts';
+import { guardJson, guardParams } from './http/json-guard.ts';
 import { playbackRoutes } from './playback/routes.ts';
 import { PlaybackWriteBody } from './playback/schemas.ts';
 import { PlaybackService, type PlaybackWrite } from './playback/service.ts';
@@ -41,6 +41,9 @@ import { partyRoutes } from './party/routes.ts';
 import { recommendationsPlugin } from './radio/plugin.ts';
 import { OfflineSyncService } from './offline/service.ts';
 import { createOfflineStore } from './offline/store.ts';
+
+/** Longest path parameter the router accepts (longer: 414 path_parameter_too_long). */
+export const MAX_PARAM_LENGTH = 512;
 
 export interface AppDeps {
   store: Store;
@@ -99,7 +102,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     bodyLimit: limits.bodyBytes,
     genReqId: () => randomUUID(),
     // Station and track ids in paths may be up to a few hundred characters (Fastify's default is 100).
-    routerOptions: { maxParamLength: 512 },
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // The router's own refusals (bad percent-escapes, over-long parameters) and the HTTP
+    // parser's (headers too large, ...) answer in our error shape too.
+    frameworkErrors: frameworkErrorHandler(MAX_PARAM_LENGTH),
+    clientErrorHandler,
     // Our own hook answers 503 during shutdown, in the API's error shape.
     return503OnClosing: false,
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -126,6 +133,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     });
   });
   http.addHook('preValidation', async (request) => {
+    // NUL and lone surrogates from percent-escapes never reach a store (PostgreSQL refuses them).
+    guardParams(request.params, 'path');
+    guardParams(request.query, 'query');
     if (request.body === undefined && ['POST', 'PUT', 'PATCH'].includes(request.method)) request.body = {};
   });
 

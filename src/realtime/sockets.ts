@@ -2,13 +2,14 @@
 // user's devices: playback, presence, and the queues they subscribe to). The token is
 // checked at the upgrade (query `token` or Authorization), as are the path rules.
 import { randomUUID } from 'node:crypto';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type {} from '@fastify/websocket'; // the `websocket: true` route option
 import { Type } from '@sinclair/typebox';
 import type { WebSocket } from 'ws';
 import { AppError } from '../errors.ts';
 import { pathUser } from '../http/auth.ts';
+import { errorBody } from '../http/errors.ts';
 import { guardJson } from '../http/json-guard.ts';
 import { errors } from '../http/schemas.ts';
 import type { QueuePresence } from '../collab/presence.ts';
@@ -60,6 +61,16 @@ const ConnectQuery = Type.Object({
   deviceName: Type.Optional(Type.String({ maxLength: 200 })),
   deviceType: Type.Optional(Type.String({ maxLength: 50 })),
 });
+
+/**
+ * A socket route asked as plain HTTP (no Upgrade): 426 in our error shape. Called at the
+ * end of each socket route's preHandler, so the token and path checks answer first.
+ */
+export function requireUpgrade(req: FastifyRequest, reply: FastifyReply): FastifyReply | undefined {
+  if (req.ws) return undefined;
+  reply.header('upgrade', 'websocket');
+  return reply.status(426).send(errorBody('upgrade_required', 'this is a WebSocket endpoint: connect with Upgrade: websocket', { path: req.url.split('?')[0] }));
+}
 
 export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
   return async (app) => {
@@ -244,11 +255,12 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
         summary: "WebSocket: one queue's events (see /asyncapi.json)",
         params: Type.Object({ queueId: Id }),
         querystring: ConnectQuery,
-        response: errors(),
+        response: errors(426),
       },
       // Checked before the upgrade: strangers get a 404, never a socket.
-      preHandler: async (req) => {
+      preHandler: async (req, reply) => {
         await queues.get({ userId: req.userId, deviceId: null }, req.params.queueId);
+        return requireUpgrade(req, reply);
       },
     }, async (ws, req) => {
       const c = open(ws, req, req.query.deviceId ?? `conn-${randomUUID()}`);
@@ -279,10 +291,11 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
         summary: "WebSocket: a user's devices: playback, presence, subscribed queues (see /asyncapi.json)",
         params: Type.Object({ userId: Type.String({ minLength: 1, maxLength: 128 }) }),
         querystring: ConnectQuery,
-        response: errors(),
+        response: errors(426),
       },
-      preHandler: async (req) => {
+      preHandler: async (req, reply) => {
         pathUser(req, req.params.userId);
+        return requireUpgrade(req, reply);
       },
     }, async (ws, req) => {
       const userId = req.userId;
