@@ -145,6 +145,9 @@ for (const { kind, skip } of storeKinds) {
         assertShape(await raw(server.url, 'GET', `/queues/${queueId}/events?${q}`, auth()), 400);
       }
       assertShape(await raw(server.url, 'GET', '/users/me/sync-events?since=9007199254740993', auth()), 400);
+      // In an offline batch too: the whole batch is refused, as for a NUL (docs/OFFLINE.md).
+      const batch = `{"changes":[{"clientId":"c1","mutationId":1152921504606846976,"resourceType":"queue","resourceId":"${queueId}","op":"next","args":{},"clientTimestamp":1}]}`;
+      assertShape(await raw(server.url, 'POST', '/sync/offline', auth(), batch), 400, 'number_out_of_range');
       const put = await raw(server.url, 'PUT', '/users/me/playback-state', auth(), `{"position":1e400,"isPlaying":false,"deviceId":"d","timestamp":1}`);
       assertShape(put, 400, 'number_out_of_range');
       const afterQ = await api('GET', `/queues/${queueId}`);
