@@ -7,6 +7,10 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { backupSqlite, restoreSqlite } from '../../src/store/backup.ts';
+import { sqliteFile } from '../../src/store/index.ts';
+import { SqliteStore } from '../../src/store/sqlite.ts';
 import { client, mintToken, startServer, type RunningServer } from '../helpers/server.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
@@ -112,38 +116,86 @@ describe('backup and restore of the SQLite store', { timeout: 90_000 }, () => {
     }
   });
 
-  it('restore keeps the store it replaces, and refuses a file that is not a backup', async () => {
+  it('restore keeps the store it replaces, and refuses what is not a backup; backup never overwrites', async () => {
+    // The functions behind the CLI, in process (the test above runs them as the CLI).
+    const pgRefusal = cli(['backup', join(dir(), 'x.db')], dir(), { DATABASE_URL: 'postgres://127.0.0.1:1/none' });
     const data = dir();
-    const server = await startServer({ dataDir: data });
-    const api = client(server.url, await mintToken(server, 'alice'));
-    const q = (await api('POST', '/queues', { name: 'first' })).body.queue.id;
+    const live = sqliteFile(data);
+    const store = new SqliteStore(live);
+    await store.migrate();
+    const names = (file: string) => {
+      const db = new Database(file, { readonly: true });
+      try {
+        return (db.prepare('SELECT key AS name FROM settings ORDER BY key').all() as { name: string }[]).map((r) => r.name);
+      } finally {
+        db.close();
+      }
+    };
+    const raw = new Database(live);
+    raw.prepare(`INSERT INTO settings (key, value) VALUES ('first', '1')`).run();
     const b = join(dir(), 'b.db');
-    assert.equal((await cli(['backup', b], data)).code, 0);
-    const later = (await api('POST', '/queues', { name: 'later' })).body.queue.id;
-    assert.equal(await server.stop(), 0);
+    await backupSqlite(live, b);
+    await assert.rejects(backupSqlite(live, b), /exists/);
+    raw.prepare(`INSERT INTO settings (key, value) VALUES ('later', '1')`).run();
+    raw.close();
+    await store.close();
 
-    const r = await cli(['restore', b], data);
-    assert.equal(r.code, 0, r.out);
-    const kept = readdirSync(data).filter((f) => f.startsWith('queue.db.before-restore-'));
-    assert.equal(kept.length, 1, r.out);
-    const s2 = await startServer({ dataDir: data, adminKey: server.adminKey });
-    servers.push(s2);
-    const api2 = client(s2.url, await mintToken(s2, 'alice'));
-    assert.equal((await api2('GET', `/queues/${q}`)).status, 200);
-    assert.equal((await api2('GET', `/queues/${later}`)).status, 404, 'the restored store has what the backup had, no more');
-    await s2.stop();
+    const r = await restoreSqlite(b, live);
+    assert.ok(r.previous);
+    assert.deepEqual(names(live).filter((n) => ['first', 'later'].includes(n)), ['first'], 'the restored store has what the backup had, no more');
+    assert.deepEqual(names(r.previous!).filter((n) => ['first', 'later'].includes(n)), ['first', 'later'], 'the replaced store is kept whole');
 
     const junk = join(dir(), 'junk.db');
     writeFileSync(junk, 'not a database at all, but long enough to look like a file');
-    const [notDb, missing, overwrite, pg] = await Promise.all([
-      cli(['restore', junk], data),
-      cli(['restore', join(dir(), 'missing.db')], data),
-      cli(['backup', b], data),
-      cli(['backup', join(dir(), 'x.db')], data, { DATABASE_URL: 'postgres://127.0.0.1:1/none' }),
-    ]);
-    for (const r of [notDb, missing, overwrite, pg]) assert.notEqual(r.code, 0, r.out);
-    assert.match(overwrite.out, /exists/);
+    await assert.rejects(restoreSqlite(junk, live));
+    await assert.rejects(restoreSqlite(join(dir(), 'missing.db'), live));
+    const empty = join(dir(), 'empty.db');
+    new Database(empty).close();
+    await assert.rejects(restoreSqlite(empty, live), /not a queue-service database/);
+    assert.equal(readdirSync(data).filter((f) => f.startsWith('queue.db.before-restore-') && !/-(wal|shm)$/.test(f)).length, 1, `a refused restore touched the store: ${readdirSync(data).join(', ')}`);
+
+    const pg = await pgRefusal;
+    assert.notEqual(pg.code, 0);
     assert.match(pg.out, /pg_dump/);
-    assert.equal(readdirSync(data).filter((f) => f.startsWith('queue.db.before-restore-')).length, 1, 'a refused restore touched the store');
+  });
+
+  it('the copy holds every commit made before it began, and is one commit: a writer that never checkpoints', async () => {
+    const data = dir();
+    const live = sqliteFile(data);
+    const store = new SqliteStore(live);
+    await store.migrate();
+    await store.close();
+    // A writer connection that keeps everything in the WAL: a copy of the file alone would miss it all.
+    const writer = new Database(live);
+    writer.pragma('journal_mode = WAL');
+    writer.pragma('wal_autocheckpoint = 0');
+    const insert = writer.prepare('INSERT INTO settings (key, value) VALUES (?, ?)');
+    let n = 0;
+    let stop = false;
+    const pairs = writer.transaction((k: number) => {
+      insert.run(`k${String(k).padStart(6, '0')}a`, String(k));
+      insert.run(`k${String(k).padStart(6, '0')}b`, String(k));
+    });
+    const loop = (async () => {
+      while (!stop) {
+        for (let i = 0; i < 20; i++) pairs(n++);
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    while (n < 2000) await new Promise((r) => setImmediate(r));
+    const committedBefore = n;
+    const target = join(dir(), 'wal.db');
+    const copying = backupSqlite(live, target);
+    const r = await copying;
+    stop = true;
+    await loop;
+    writer.close();
+    const copy = new Database(target, { readonly: true });
+    const keys = (copy.prepare(`SELECT key FROM settings WHERE key LIKE 'k%' ORDER BY key`).all() as { key: string }[]).map((x) => x.key);
+    copy.close();
+    assert.ok(keys.length >= 2 * committedBefore, `the copy misses commits made before it began: ${keys.length / 2} of ${committedBefore}`);
+    assert.equal(keys.length % 2, 0, 'the copy holds half a transaction');
+    assert.deepEqual(keys, Array.from({ length: keys.length / 2 }, (_, k) => [`k${String(k).padStart(6, '0')}a`, `k${String(k).padStart(6, '0')}b`]).flat(), 'not a prefix of the commits');
+    assert.ok(r.bytes > 0);
   });
 });
