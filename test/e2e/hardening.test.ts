@@ -154,7 +154,7 @@ for (const { kind, skip } of storeKinds) {
       assert.equal(afterQ.body.version, before.body.version, 'a refused write changed the queue');
     });
 
-    it('[RT8] 20 sync and queue sockets closed right after they open all go offline', async () => {
+    it('[RT8] 20 sync and queue sockets closed right after they open, and 10 party sockets, all go offline', async () => {
       const base = server.url.replace(/^http/, 'ws');
       const openAndClose = (path: string) =>
         new Promise<void>((resolve) => {
@@ -180,6 +180,32 @@ for (const { kind, skip } of storeKinds) {
       assert.ok(devices.filter((d: string) => d.startsWith('quick-')).length > 0, 'no device was registered: the sockets closed too early to test anything');
       assert.deepEqual(online, [], 'devices still online after their sockets closed');
       assert.deepEqual(viewers, [], 'queue viewers still listed after their sockets closed');
+      // Party sockets that measured their link (so they were shown online) and then vanished.
+      const party = await api('POST', '/parties', { queueId });
+      const measured = (i: number) =>
+        new Promise<void>((resolve) => {
+          const ws = new WebSocket(`${base}/ws/party/${party.body.id}?deviceId=pm-${i}`, { headers: auth() });
+          let pings = 0;
+          const ping = (prev?: object) => ws.send(JSON.stringify({ type: 'latency_measurement', ping: Date.now(), ...(prev ? { prev } : {}) }));
+          ws.on('message', (d) => {
+            const m = JSON.parse(String(d));
+            if (m.type === 'hello') ping();
+            if (m.type === 'latency_measurement' && typeof m.pong === 'number') {
+              if (++pings >= 3) ws.terminate();
+              else ping({ ping: m.ping, pong: m.pong, received: Date.now() });
+            }
+          });
+          ws.on('error', () => resolve());
+          ws.on('close', () => resolve());
+        });
+      await Promise.all(Array.from({ length: 10 }, (_, i) => measured(i)));
+      let members: any[] = [];
+      for (let i = 0; i < 30; i++) {
+        members = (await api('GET', `/parties/${party.body.id}`)).body.members.filter((m: any) => m.online);
+        if (members.length === 0) break;
+        await sleep(100);
+      }
+      assert.deepEqual(members, [], 'party members still online after their sockets closed');
       // A socket that stays open is online.
       const ws = new WebSocket(`${base}/ws/sync/alice?deviceId=stays`, { headers: auth() });
       await new Promise((r) => ws.once('message', r));
