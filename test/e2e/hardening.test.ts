@@ -90,7 +90,9 @@ for (const { kind, skip } of storeKinds) {
 
     it('a plain GET on a socket route is 426 in our shape, after the same checks as an upgrade', async () => {
       const api = client(server.url, alice);
-      const party = await api('POST', '/parties', { queueId });
+      const partyQueue = await api('POST', '/queues', { name: 'party presence', tracks: ['a'] });
+      const party = await api('POST', '/parties', { queueId: partyQueue.body.queue.id });
+      assert.equal(party.status, 201, JSON.stringify(party.body));
       assert.equal(party.status, 201, JSON.stringify(party.body));
       for (const p of ['/ws/sync/alice', '/ws/sync/me', `/ws/queues/${queueId}`, `/ws/party/${party.body.id}`]) {
         const r = await raw(server.url, 'GET', p, auth());
@@ -118,7 +120,7 @@ for (const { kind, skip } of storeKinds) {
       assert.ok(r.status < 500, JSON.stringify(r.body));
       // Nothing was stored under a name with a NUL.
       const list = await client(server.url, alice)('GET', '/queues');
-      assert.equal(list.body.queues.length, 1);
+      assert.ok(list.body.queues.every((q: any) => !q.name.includes('\u0000')), JSON.stringify(list.body.queues.map((q: any) => q.name)));
     });
 
     it('numbers past their column or past 2^53 are 400, and nothing is stored', async () => {
@@ -181,7 +183,9 @@ for (const { kind, skip } of storeKinds) {
       assert.deepEqual(online, [], 'devices still online after their sockets closed');
       assert.deepEqual(viewers, [], 'queue viewers still listed after their sockets closed');
       // Party sockets that measured their link (so they were shown online) and then vanished.
-      const party = await api('POST', '/parties', { queueId });
+      const partyQueue = await api('POST', '/queues', { name: 'party presence', tracks: ['a'] });
+      const party = await api('POST', '/parties', { queueId: partyQueue.body.queue.id });
+      assert.equal(party.status, 201, JSON.stringify(party.body));
       const measured = (i: number) =>
         new Promise<void>((resolve) => {
           const ws = new WebSocket(`${base}/ws/party/${party.body.id}?deviceId=pm-${i}`, { headers: auth() });
