@@ -72,7 +72,7 @@ describe('backup and restore of the SQLite store', { timeout: 90_000 }, () => {
         assert.equal(r.status, 200, JSON.stringify(r.body));
         acked++;
         ackedPerQueue[w]!++;
-        await new Promise((r) => setTimeout(r, 3)); // steady load, not a flood that starves the CLI
+        await new Promise((r) => setTimeout(r, 15)); // steady load, not a flood that starves the CLI and other suites
       }
     });
     while (acked < 40) await new Promise((r) => setTimeout(r, 10));
