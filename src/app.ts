@@ -10,12 +10,12 @@ import type { Tokens } from './auth/tokens.ts';
 import { USER_ID_PATTERN } from './auth/tokens.ts';
 import { DEFAULT_LIMITS, DEFAULT_REALTIME, DEFAULT_RETENTION, type Limits, type RealtimeConfig, type RetentionConfig } from './config.ts';
 import { installAuth } from './http/auth.ts';
-import { errorBody, installErrorHandling } from './http/errors.ts';
+import { clientErrorHandler, errorBody, frameworkErrorHandler, installErrorHandling } from './http/errors.ts';
 import { ErrorResponse, errors } from './http/schemas.ts';
 import { Metrics } from './metrics.ts';
 import websocket from '@fastify/websocket';
 import { AppError } from './errors.ts';
-import { guardJson } from './http/json-guard.ts';
+import { guardJson, guardParams } from './http/json-guard.ts';
 import { playbackRoutes } from './playback/routes.ts';
 import { PlaybackWriteBody } from './playback/schemas.ts';
 import { PlaybackService, type PlaybackWrite } from './playback/service.ts';
@@ -31,7 +31,7 @@ import { openInviteStore } from './collab/store.ts';
 import { RedisBus } from './realtime/redis-bus.ts';
 import { fingerprint, QueueService } from './queues/service.ts';
 import { LocalBus, type Bus, type SequencedEvent } from './realtime/bus.ts';
-import { LocalPresence, type Presence } from './realtime/presence.ts';
+import { LocalPresence, presenceTtlMs, type Presence } from './realtime/presence.ts';
 import type { Store } from './store/port.ts';
 import { DEFAULT_MEDIA } from './config.ts';
 import { mediaRoutes } from './media/routes.ts';
@@ -41,6 +41,9 @@ import { partyRoutes } from './party/routes.ts';
 import { recommendationsPlugin } from './radio/plugin.ts';
 import { OfflineSyncService } from './offline/service.ts';
 import { createOfflineStore } from './offline/store.ts';
+
+/** Longest path parameter the router accepts (longer: 414 path_parameter_too_long). */
+export const MAX_PARAM_LENGTH = 512;
 
 export interface AppDeps {
   store: Store;
@@ -102,13 +105,17 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     bodyLimit: limits.bodyBytes,
     genReqId: () => randomUUID(),
     // Station and track ids in paths may be up to a few hundred characters (Fastify's default is 100).
-    routerOptions: { maxParamLength: 512 },
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // The router's own refusals (bad percent-escapes, over-long parameters) and the HTTP
+    // parser's (headers too large, ...) answer in our error shape too.
+    frameworkErrors: frameworkErrorHandler(MAX_PARAM_LENGTH),
+    clientErrorHandler,
     // Our own hook answers 503 during shutdown, in the API's error shape.
     return503OnClosing: false,
   }).withTypeProvider<TypeBoxTypeProvider>();
   const realtime = deps.realtime ?? DEFAULT_REALTIME;
   const bus = deps.bus ?? new LocalBus();
-  const presence = deps.presence ?? new LocalPresence();
+  const presence = deps.presence ?? new LocalPresence(presenceTtlMs(realtime.heartbeatMs));
   let closing = false;
 
   http.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema));
@@ -129,6 +136,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     });
   });
   http.addHook('preValidation', async (request) => {
+    // NUL and lone surrogates from percent-escapes never reach a store (PostgreSQL refuses them).
+    guardParams(request.params, 'path');
+    guardParams(request.query, 'query');
     if (request.body === undefined && ['POST', 'PUT', 'PATCH'].includes(request.method)) request.body = {};
   });
 
@@ -241,7 +251,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   await http.register(queueRoutes(service));
   // Collaboration: who is looking at a queue (shared through Redis when there is one), invite codes.
-  const queuePresence = bus instanceof RedisBus ? new RedisQueuePresence(bus.pub, bus.prefix) : new LocalQueuePresence();
+  const queuePresence = bus instanceof RedisBus ? new RedisQueuePresence(bus.pub, bus.prefix, presenceTtlMs(realtime.heartbeatMs)) : new LocalQueuePresence();
   const invites = new InviteService({ queues: service, invites: openInviteStore(deps.store), now: deps.now ?? Date.now });
   await http.register(collabRoutes({ queues: service, invites, presence: queuePresence }));
   await http.register(playbackRoutes(playback));

@@ -6,7 +6,8 @@ import { catalogCommand, catalogUsage } from './catalog/cli.ts';
 import { loadConfig } from './config.ts';
 import { exportEvents, importEvents } from './queues/transfer.ts';
 import { serve } from './server.ts';
-import { describeStore, openStore } from './store/index.ts';
+import { backupSqlite, restoreSqlite } from './store/backup.ts';
+import { describeStore, openStore, sqliteFile } from './store/index.ts';
 
 const usage = `usage: queue-service <command>
 
@@ -18,6 +19,9 @@ const usage = `usage: queue-service <command>
   sweep [--events-older-than-days N]
                               delete expired idempotency records (IDEMPOTENCY_TTL_HOURS) now, and with N (or
                               EVENT_RETENTION_DAYS) trim events older than N days that lie below their queue's snapshot
+  backup FILE                 a consistent copy of the SQLite store while the server runs (FILE must not exist)
+  restore FILE                replace the SQLite store with a backup; stop the server first (the old store is kept
+                              next to it as queue.db.before-restore-<time>)
 ${catalogUsage}`;
 
 function progressLine(label: string) {
@@ -108,6 +112,18 @@ async function main(argv: string[]): Promise<number> {
       }
       await store.close();
       process.stderr.write(` from ${describeStore(config)}\n`);
+      return 0;
+    }
+    case 'backup':
+    case 'restore': {
+      if (!arg) throw new Error(`${command} needs a FILE`);
+      // PostgreSQL has its own tools for this (pg_dump / pg_restore, or a base backup).
+      if (config.databaseUrl) throw new Error(`${command} is for the embedded SQLite store; with DATABASE_URL use pg_dump / pg_restore`);
+      const live = sqliteFile(config.dataDir);
+      const r = command === 'backup' ? await backupSqlite(live, arg) : await restoreSqlite(arg, live);
+      const what = `${(r.bytes / 1024 / 1024).toFixed(1)} MB, ${r.events.toLocaleString('en')} queue events, migrations up to ${r.migrations.at(-1) ?? 'none'}`;
+      process.stdout.write(command === 'backup' ? `backed up ${live} to ${r.file} (${what})\n` : `restored ${arg} into ${r.file} (${what})\n`);
+      if ('previous' in r && r.previous) process.stdout.write(`the store it replaced is kept in ${r.previous}\n`);
       return 0;
     }
     default:

@@ -5,7 +5,7 @@ import { resolveAdminKey, Tokens } from './auth/tokens.ts';
 import type { Config } from './config.ts';
 import { pino } from 'pino';
 import type { Bus } from './realtime/bus.ts';
-import { RedisPresence, type Presence } from './realtime/presence.ts';
+import { presenceTtlMs, RedisPresence, type Presence } from './realtime/presence.ts';
 import { RedisBus } from './realtime/redis-bus.ts';
 import { describeStore, openStore } from './store/index.ts';
 import { resolveMediaSettings } from './media/signing.ts';
@@ -35,7 +35,7 @@ export async function serve(config: Config): Promise<void> {
   if (config.redisUrl) {
     const redisBus = new RedisBus(config.redisUrl, config.redisKeyPrefix, logger);
     bus = redisBus;
-    presence = new RedisPresence(redisBus.pub, config.redisKeyPrefix);
+    presence = new RedisPresence(redisBus.pub, config.redisKeyPrefix, presenceTtlMs(config.realtime.heartbeatMs));
   }
   const app = await buildApp({
     store,

@@ -1,6 +1,7 @@
 // TypeBox schemas of the catalog, history and context API (they validate and make OpenAPI).
 import { Type, type TLiteral } from '@sinclair/typebox';
 import { TrackId } from '../queues/schemas.ts';
+import { MAX_INT32 } from '../http/schemas.ts';
 import { CONTEXT_KINDS } from '../reco/context.ts';
 
 export const literalUnion = <T extends string>(values: readonly T[], description?: string) =>
@@ -81,7 +82,7 @@ export const UpsertPlaylistsBody = Type.Object(
         {
           id: Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\s]+$' }),
           name: Type.String({ maxLength: 500 }),
-          followers: Type.Optional(Type.Integer({ minimum: 0 })),
+          followers: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_INT32, description: 'Stored as a 32-bit integer' })),
           tracks: Type.Array(TrackId, { maxItems: MAX_PLAYLIST_LENGTH }),
         },
         { additionalProperties: false },
@@ -92,7 +93,7 @@ export const UpsertPlaylistsBody = Type.Object(
   { additionalProperties: false },
 );
 
-const ContextValue = Type.Union([Type.String({ maxLength: 200 }), Type.Number(), Type.Boolean()]);
+const ContextValue = Type.Union([Type.String({ maxLength: 200 }), Type.Number({ minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER }), Type.Boolean()]);
 export const TIME_OF_DAY_PATTERN = '^(morning|afternoon|evening|night|([01]?\\d|2[0-3])(:[0-5]\\d)?)$';
 
 /** What a client says about the listener's situation; other short fields are kept as given. */

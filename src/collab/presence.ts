@@ -1,7 +1,8 @@
 // Who is looking at a queue right now ([CO11]): one entry per open /ws/queues/{id} socket.
-// Locally a map; across instances a Redis hash per queue whose fields (connection ids)
-// carry an expiry that the owning instance refreshes, so a crashed instance's sockets
-// drop out by themselves.
+// Locally a map that the socket heartbeat prunes to the sockets still open; across
+// instances a Redis hash per queue whose fields (connection ids) carry an expiry that the
+// owning instance refreshes only for those, so a crashed instance's sockets, and any
+// entry whose close went unseen, drop out by themselves.
 import type { Redis } from 'ioredis';
 
 export interface QueueViewer {
@@ -22,6 +23,8 @@ export interface QueuePresence {
   opened(queueId: string, connectionId: string, userId: string, deviceId: string): Promise<void>;
   closed(queueId: string, connectionId: string): Promise<void>;
   viewers(queueId: string): Promise<QueueViewer[]>;
+  /** Heartbeat: drops this instance's entries whose socket is not among these open ones. */
+  keep(open: Set<string>): void;
   close(): void;
 }
 
@@ -56,6 +59,13 @@ export class LocalQueuePresence implements QueuePresence {
 
   async viewers(queueId: string): Promise<QueueViewer[]> {
     return group([...(this.open.get(queueId)?.values() ?? [])]);
+  }
+
+  keep(open: Set<string>): void {
+    for (const [queueId, m] of this.open) {
+      for (const id of m.keys()) if (!open.has(id)) m.delete(id);
+      if (m.size === 0) this.open.delete(queueId);
+    }
   }
 
   close(): void {}

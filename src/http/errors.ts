@@ -1,6 +1,8 @@
 // Every error leaves the HTTP API as {error:{code,message,details}} with the status
 // its kind implies. 5xx messages are hidden; they are logged with the request id.
-import type { FastifyError, FastifyInstance } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, type ErrorKind } from '../errors.ts';
 
 export const statusOf: Record<ErrorKind, number> = {
@@ -77,4 +79,44 @@ export function installErrorHandling(app: FastifyInstance): void {
 /** Keep fastify's 415 for a wrong content type: it is the precise answer. */
 function fromFastifyStatus(err: FastifyError): number | null {
   return err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 415 : null;
+}
+
+/**
+ * Errors the router raises before any route or hook runs (Fastify's `frameworkErrors`
+ * option): a path that is not valid percent-encoded UTF-8, a path parameter over
+ * `maxParamLength`. Answered in our shape like everything else.
+ */
+export function frameworkErrorHandler(maxParamLength: number) {
+  return (err: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
+    const [status, body] =
+      err.code === 'FST_ERR_BAD_URL'
+        ? [400, errorBody('bad_url', 'the path is not valid percent-encoded UTF-8', {})]
+        : err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? [414, errorBody('path_parameter_too_long', `a path parameter is over ${maxParamLength} characters`, { maxLength: maxParamLength })]
+          : [400, errorBody('bad_request', 'the request could not be routed', { reason: err.code ?? 'unknown' })];
+    return reply.status(status).send(body);
+  };
+}
+
+/**
+ * Requests Node's HTTP parser refuses (headers too large, malformed request line, a
+ * request that took too long): our error shape, and the connection is closed, because
+ * the parser cannot tell where the next request on it would start.
+ */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, message] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'headers_too_large', 'the request headers are too large']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'request_timeout', 'the request took too long to arrive']
+        : [400, 'malformed_request', 'the request is not valid HTTP'];
+  const body = JSON.stringify(errorBody(code, message, {}));
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroySoon();
 }

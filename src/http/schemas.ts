@@ -21,9 +21,12 @@ export function errors(...statuses: number[]): Record<number, TSchema> {
   return out;
 }
 
+/** Largest value of a PostgreSQL INTEGER column (versions, sequence numbers, counts). */
+export const MAX_INT32 = 2_147_483_647;
+
 export const MutationFields = {
   expectedVersion: Type.Optional(
-    Type.Integer({ minimum: 0, description: 'The queue version the client saw; a stale one is answered 409. Same as If-Match.' }),
+    Type.Integer({ minimum: 0, maximum: MAX_INT32, description: 'The queue version the client saw; a stale one is answered 409. Same as If-Match.' }),
   ),
   mutationId: Type.Optional(
     Type.String({ minLength: 1, maxLength: 200, description: 'Client mutation id; a retry returns the first answer. Same as Idempotency-Key.' }),

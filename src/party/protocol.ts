@@ -157,15 +157,19 @@ export const SyncDegradedMessage = Type.Object(
 
 // ---- client -> server ----
 
+/** A member's clock reading in ms: any value a double holds exactly (its epoch may be anything). */
+const ClientClock = (description?: string) =>
+  Type.Number({ minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER, ...(description ? { description } : {}) });
+
 export const LatencyPingMessage = Type.Object(
   {
     type: Type.Literal('latency_measurement'),
-    ping: Type.Number({ description: "The member's clock (ms) when sending" }),
+    ping: ClientClock("The member's clock (ms) when sending"),
     prev: Type.Optional(Type.Object(
       {
-        ping: Type.Number(),
-        pong: Type.Number(),
-        received: Type.Number({ description: "The member's clock when that pong arrived" }),
+        ping: ClientClock(),
+        pong: ClientClock(),
+        received: ClientClock("The member's clock when that pong arrived"),
       },
       { additionalProperties: false, description: 'The previous exchange, so the server can estimate this member\'s clock offset and delays too' },
     )),
@@ -189,8 +193,8 @@ export const PlaybackSyncCommand = Type.Object(
 export const PositionReportMessage = Type.Object(
   {
     type: Type.Literal('position_report'),
-    position: Type.Number({ minimum: 0, description: "The member player's position (ms)..." }),
-    timestamp: Type.Number({ description: "...at this time on the member's clock" }),
+    position: Type.Number({ minimum: 0, maximum: 86_400_000, description: "The member player's position (ms)..." }),
+    timestamp: ClientClock("...at this time on the member's clock"),
     itemId: Type.Optional(Nullable(Type.String({ maxLength: 64 }))),
   },
   { $id: 'PositionReportMessage', additionalProperties: false, description: 'Answered with sync_correction when off by more than the threshold [PA9]' },

@@ -5,7 +5,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { RealtimeConfig } from '../config.ts';
-import { errors } from '../http/schemas.ts';
+import { errors, MAX_INT32 } from '../http/schemas.ts';
 import type { Metrics } from '../metrics.ts';
 import { Tracks, WriteResponse } from '../queues/schemas.ts';
 import type { Actor, QueueService } from '../queues/service.ts';
@@ -41,7 +41,7 @@ const actor = (r: FastifyRequest): Actor => ({ userId: r.userId, deviceId: r.dev
 const PartyTracksBody = Type.Object(
   {
     tracks: Tracks,
-    position: Type.Optional(Type.Integer({ minimum: 0 })),
+    position: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_INT32 })),
     afterItemId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
     beforeItemId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
   },

@@ -18,7 +18,7 @@ import { MAX_SEQUENCE } from '../queues/schemas.ts';
 import type { Bus, BusMessage, SequencedEvent, StreamKind } from '../realtime/bus.ts';
 import { Connection } from '../realtime/connection.ts';
 import { CloseCode, PROTOCOL_VERSION } from '../realtime/protocol.ts';
-import type { SocketOptions } from '../realtime/sockets.ts';
+import { requireUpgrade, type SocketOptions } from '../realtime/sockets.ts';
 import { Subscription, type Sink, type StreamSource } from '../realtime/subscription.ts';
 import type { Store } from '../store/port.ts';
 import { strictAjv } from '../validation.ts';
@@ -433,12 +433,13 @@ export function partySocketRoutes(deps: PartySocketDeps): FastifyPluginAsyncType
         summary: "WebSocket: a listening party's sync (see /asyncapi.json)",
         params: PartyIdParams,
         querystring: ConnectQuery,
-        response: errors(),
+        response: errors(426),
       },
       // [PA2] Checked before the upgrade: 404 unknown or ended, 403 not a member; no socket is opened.
-      preHandler: async (req) => {
+      preHandler: async (req, reply) => {
         const s = await service.memberState(req.userId, req.params.partyId);
         if (s.status !== 'active') throw notFound('party_ended', 'the party has ended', { partyId: s.id });
+        return requireUpgrade(req, reply);
       },
     }, async (ws: WebSocket, req) => {
       const partyId = req.params.partyId;

@@ -28,12 +28,15 @@ export const PlaybackWriteHeaders = Type.Object({
   'x-device-id': Type.Optional(Type.String({ maxLength: 255, description: 'The requesting device' })),
 });
 
+/** Longest playback position accepted (7 days: audiobooks, long mixes). */
+export const MAX_POSITION_SECONDS = 7 * 24 * 3600;
+
 export const PlaybackWriteBody = Type.Object(
   {
     queueId: Type.Optional(Nullable(QueueId)),
     currentTrackId: Type.Optional(Nullable(TrackId)),
     itemId: Type.Optional(Nullable(ItemId)),
-    position: Type.Number({ minimum: 0, description: 'Seconds into the current track (fractions allowed)' }),
+    position: Type.Number({ minimum: 0, maximum: MAX_POSITION_SECONDS, description: 'Seconds into the current track (fractions allowed; at most 7 days)' }),
     isPlaying: Type.Boolean(),
     deviceId: DeviceId,
     timestamp: Type.Union(

@@ -22,7 +22,7 @@ export const QueueIdParams = Type.Object({ queueId: Id });
 export const ItemParams = Type.Object({ queueId: Id, itemId: ItemId });
 
 const Placement = {
-  position: Type.Optional(Type.Integer({ minimum: 0, description: 'Index in the play order; past the end appends' })),
+  position: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_SEQUENCE, description: 'Index in the play order; past the end appends' })),
   afterItemId: Type.Optional(ItemId),
   beforeItemId: Type.Optional(ItemId),
 };

@@ -2,13 +2,14 @@
 // user's devices: playback, presence, and the queues they subscribe to). The token is
 // checked at the upgrade (query `token` or Authorization), as are the path rules.
 import { randomUUID } from 'node:crypto';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type {} from '@fastify/websocket'; // the `websocket: true` route option
 import { Type } from '@sinclair/typebox';
 import type { WebSocket } from 'ws';
 import { AppError } from '../errors.ts';
 import { pathUser } from '../http/auth.ts';
+import { errorBody } from '../http/errors.ts';
 import { guardJson } from '../http/json-guard.ts';
 import { errors } from '../http/schemas.ts';
 import type { QueuePresence } from '../collab/presence.ts';
@@ -60,6 +61,16 @@ const ConnectQuery = Type.Object({
   deviceName: Type.Optional(Type.String({ maxLength: 200 })),
   deviceType: Type.Optional(Type.String({ maxLength: 50 })),
 });
+
+/**
+ * A socket route asked as plain HTTP (no Upgrade): 426 in our error shape. Called at the
+ * end of each socket route's preHandler, so the token and path checks answer first.
+ */
+export function requireUpgrade(req: FastifyRequest, reply: FastifyReply): FastifyReply | undefined {
+  if (req.ws) return undefined;
+  reply.header('upgrade', 'websocket');
+  return reply.status(426).send(errorBody('upgrade_required', 'this is a WebSocket endpoint: connect with Upgrade: websocket', { path: req.url.split('?')[0] }));
+}
 
 export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
   return async (app) => {
@@ -115,7 +126,10 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
         c.alive = false;
         c.ws.ping();
       }
-      presence.refresh().catch((err) => app.log.warn({ err }, 'presence refresh failed'));
+      // Presence heals itself: entries of sockets that are no longer open are dropped here.
+      const open = new Set([...connections].map((c) => c.id));
+      presence.refresh(open).catch((err) => app.log.warn({ err }, 'presence refresh failed'));
+      queuePresence?.keep(open);
     }, options.heartbeatMs);
     timer.unref();
     bus.onReconnect(() => {
@@ -245,11 +259,12 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
         summary: "WebSocket: one queue's events (see /asyncapi.json)",
         params: Type.Object({ queueId: Id }),
         querystring: ConnectQuery,
-        response: errors(),
+        response: errors(426),
       },
       // Checked before the upgrade: strangers get a 404, never a socket.
-      preHandler: async (req) => {
+      preHandler: async (req, reply) => {
         await queues.get({ userId: req.userId, deviceId: null }, req.params.queueId);
+        return requireUpgrade(req, reply);
       },
     }, async (ws, req) => {
       const c = open(ws, req, req.query.deviceId ?? `conn-${randomUUID()}`);
@@ -263,11 +278,12 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
         hello(c, 'queue', queueId, head);
         await subscribe(c, queueSource, queueId, req.query.since);
         if (queuePresence) {
+          // The close listener goes on before the entry is written, in the same tick, so a
+          // socket that closes at any point from here on is taken out again.
+          if (!c.isOpen) return;
+          ws.once('close', () => void queuePresence.closed(queueId, c.id).then(() => announce(false), () => announce(false)));
           await queuePresence.opened(queueId, c.id, c.userId, c.deviceId);
-          const gone = () => void queuePresence.closed(queueId, c.id).then(() => announce(false), () => announce(false));
-          if (ws.readyState === ws.CLOSED) return gone(); // closed while we were registering it
-          ws.on('close', gone);
-          announce(true);
+          if (c.isOpen) announce(true);
         }
       });
     });
@@ -279,10 +295,11 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
         summary: "WebSocket: a user's devices: playback, presence, subscribed queues (see /asyncapi.json)",
         params: Type.Object({ userId: Type.String({ minLength: 1, maxLength: 128 }) }),
         querystring: ConnectQuery,
-        response: errors(),
+        response: errors(426),
       },
-      preHandler: async (req) => {
+      preHandler: async (req, reply) => {
         pathUser(req, req.params.userId);
+        return requireUpgrade(req, reply);
       },
     }, async (ws, req) => {
       const userId = req.userId;
@@ -292,8 +309,13 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
         bus.publish({ stream: 'user', id: userId, events: [], note: { type: 'presence', queueId: null, userId, deviceId, online, timestamp: Date.now() } });
       await serve(c, null, async () => {
         if (req.query.deviceId) await users.registerDevice(userId, deviceId, { name: req.query.deviceName, type: req.query.deviceType });
-        await presence.connected(userId, deviceId);
-        ws.on('close', () => void presence.disconnected(userId, deviceId).then(() => announce(false), () => announce(false)));
+        // Closed while the device was registered: it never comes online.
+        if (!c.isOpen) return;
+        // The close listener goes on before the entry is written, in the same tick, so a
+        // socket that closes at any point from here on goes offline again.
+        ws.once('close', () => void presence.disconnected(c.id).then(() => announce(false), () => announce(false)));
+        await presence.connected(c.id, userId, deviceId);
+        if (!c.isOpen) return;
         announce(true);
         const head = (await users.snapshot(userId)).sequenceNumber;
         hello(c, 'user', userId, head);

@@ -99,7 +99,8 @@ for (const { kind, skip } of storeKinds) {
           switch (Math.floor(rnd() * 12)) {
             case 0: return pick([null, 7, 'change', [], true, [c]]);
             case 1: { const k = pick(['clientId', 'mutationId', 'resourceType', 'resourceId', 'op', 'clientTimestamp']); const { [k]: _, ...rest } = c; return rest; }
-            case 2: return { ...c, mutationId: pick(['1', -3, 0, 1.5, null, 2 ** 60]) };
+            // (2 ** 60 is refused for the whole batch, like a NUL: see the test below.)
+            case 2: return { ...c, mutationId: pick(['1', -3, 0, 1.5, null]) };
             case 3: return { ...c, resourceType: pick(['party', 7, null]) };
             case 4: return { ...c, clientTimestamp: pick(['soon', {}, -1, null]) };
             case 5: return { ...c, op: pick(['explode', '', 'delete_queue', 'add_collaborator', 7]) };

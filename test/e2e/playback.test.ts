@@ -242,8 +242,8 @@ for (const { kind, skip } of storeKinds) {
         }
         assertError(await call('PUT', '/users/me/devices/d', { name: odd }), 400, 'invalid_string');
       }
-      assertError(await call('PUT', '/users/me/devices/x%00', {}), 400, 'validation_failed');
-      assertError(await call('GET', '/users/me/playback-state?exclude_device=x%00'), 400, 'validation_failed');
+      assertError(await call('PUT', '/users/me/devices/x%00', {}), 400, 'invalid_string');
+      assertError(await call('GET', '/users/me/playback-state?exclude_device=x%00'), 400, 'invalid_string');
       const emoji = assertOk(await put(call, { deviceId: 'phone 📱', currentTrackId: 'ü-𝄞' }));
       assert.deepEqual([emoji.deviceId, emoji.currentTrackId], ['phone 📱', 'ü-𝄞']);
       assert.equal(assertOk(await call('PUT', `/users/me/devices/${encodeURIComponent('phone 📱')}`, { name: 'Téléphone 👩‍👩‍👧' })).name, 'Téléphone 👩‍👩‍👧');

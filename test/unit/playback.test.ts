@@ -251,7 +251,7 @@ describe('PlaybackService (in-memory SQLite, fake clock)', () => {
     assert.deepEqual(tv, {
       deviceId: 'tv', name: 'Living room', type: 'tv', online: false, lastSeen: iso(T0 + 5000), firstSeen: iso(T0 + 5000), isActive: false,
     });
-    await presence.connected('alice', 'tv');
+    await presence.connected('conn-tv', 'alice', 'tv');
     clock = T0 + 6000;
     await service.registerDevice('alice', 'tv', { name: 'TV' });
     const devices = await service.listDevices('alice');
@@ -262,7 +262,7 @@ describe('PlaybackService (in-memory SQLite, fake clock)', () => {
     assert.equal(devices[0]!.firstSeen, iso(T0 + 5000));
     assert.equal(devices[0]!.lastSeen, iso(T0 + 6000));
     assert.equal(devices[1]!.lastSeen, iso(T0 + 1000), 'a device that only wrote state is listed, seen at its write');
-    await presence.disconnected('alice', 'tv');
+    await presence.disconnected('conn-tv');
     assert.equal((await service.listDevices('alice'))[0]!.online, false);
   });
 
