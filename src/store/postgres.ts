@@ -1,6 +1,7 @@
 // Server store: PostgreSQL through a pg.Pool. Appends to one queue are serialised by
 // a row lock on its projection (SELECT ... FOR UPDATE); a brand-new stream has no row
 // to lock yet, so there the UNIQUE (queue_id, sequence_number) constraint decides.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import pg from 'pg';
 import { VersionConflictError } from '../errors.ts';
 import type { PlaybackRecord, PlaybackState } from '../playback/playback.ts';
@@ -25,6 +26,31 @@ import {
   type UserAppendInput,
   type UserEvent,
 } from './port.ts';
+
+/** A counting semaphore: at most `n` holders at once, the others wait in order. */
+class Slots {
+  private readonly waiting: (() => void)[] = [];
+  constructor(private free: number) {}
+  acquire(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.free++;
+  }
+}
+
+/** A queue's header row locked in an open transaction (withStreamLock). */
+interface HeldStream {
+  queueId: string;
+  client: pg.PoolClient;
+  head: { version: number; snapshot_version: number } | null;
+}
 
 export interface PostgresStoreOptions extends RetentionOptions {
   connectionString: string;
@@ -143,22 +169,21 @@ export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
   /** The pool, for feature stores that keep their own tables (see src/store/README.md). */
   readonly pool: pg.Pool;
-  private readonly lockPool: pg.Pool;
+  private readonly held = new AsyncLocalStorage<HeldStream>();
+  private readonly lockSlots: Slots;
   private closed: Promise<void> | null = null;
 
   private readonly retention: RetentionOptions;
 
   constructor(opts: PostgresStoreOptions) {
     this.retention = opts;
-    this.pool = new pg.Pool({ connectionString: opts.connectionString, max: opts.max ?? 10 });
+    // A write holds one connection for its transaction (the queue's row lock): room for 20 at once.
+    this.pool = new pg.Pool({ connectionString: opts.connectionString, max: opts.max ?? 20 });
+    this.lockSlots = new Slots(Math.max(1, Math.floor((opts.max ?? 20) / 2)));
     // An idle client losing its connection (server restart, terminated backend) emits
     // 'error' on the pool; without a listener that would crash the process. The next
     // query simply gets a fresh connection.
     this.pool.on('error', () => {});
-    // Stream locks hold a connection while the write runs on the main pool: a pool of their
-    // own, so writers waiting for a lock can never take every connection the writes need.
-    this.lockPool = new pg.Pool({ connectionString: opts.connectionString, max: opts.max ?? 10 });
-    this.lockPool.on('error', () => {});
   }
 
   private tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
@@ -192,103 +217,18 @@ export class PostgresStore implements Store {
   async append(input: AppendInput): Promise<QueueEvent[]> {
     const { queueId, expectedVersion, events } = input;
     try {
+      const held = this.heldFor(queueId);
+      if (held) {
+        // Inside withStreamLock: the row is locked already and the transaction is open.
+        const r = await this.appendOn(held.client, held.head, input);
+        held.head = r.head;
+        return r.out;
+      }
       return await this.tx(async (c) => {
         const cur = await c.query<{ version: number; snapshot_version: number }>(
           'SELECT version, snapshot_version FROM queue_projections WHERE queue_id = $1 FOR UPDATE', [queueId],
         );
-        const head = cur.rows[0];
-        const current = head?.version ?? 0;
-        if (current !== expectedVersion) throw new VersionConflictError(queueId, expectedVersion, current);
-        const out: QueueEvent[] = events.map((e, i) => ({ ...e, queueId, sequenceNumber: expectedVersion + i + 1 }) as QueueEvent);
-        if (out.length > 0) {
-          const st: QueueState = input.state;
-          const snapshot = !head || snapshotDue(st.version - head.snapshot_version, st.items.length, this.retention);
-          if (snapshot) {
-            // A snapshot: the whole state, every so many events, in its own table.
-            await c.query(
-              `INSERT INTO queue_snapshots (queue_id, version, state) VALUES ($1, $2, $3::jsonb)
-               ON CONFLICT (queue_id) DO UPDATE SET version = excluded.version, state = excluded.state`,
-              [queueId, st.version, JSON.stringify(st)],
-            );
-          }
-          // One statement (one round trip) for all events and the header. JSON and timestamps
-          // travel as text arrays and are cast in SQL: pg would turn a JS array inside `data`
-          // into a Postgres array literal. ORDER BY ord keeps positions in sequence order and
-          // makes racing creators of a new stream collide on sequence 1 (a unique violation).
-          await c.query(
-            `WITH ev AS (
-               INSERT INTO queue_events (queue_id, sequence_number, type, data, user_id, device_id, created_at)
-               SELECT $1, u.seq, u.type, u.data::jsonb, u.user_id, u.device_id, u.created_at::timestamptz
-               FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-                 WITH ORDINALITY AS u(seq, type, data, user_id, device_id, created_at, ord)
-               ORDER BY u.ord
-               RETURNING 1
-             )
-             INSERT INTO queue_projections (queue_id, owner_id, name, type, version, item_count, deleted, updated_at, snapshot_version)
-             VALUES ($1, $8, $9, $10, $11, $12, $13, $14::timestamptz, $15)
-             ON CONFLICT (queue_id) DO UPDATE SET owner_id = excluded.owner_id, name = excluded.name, type = excluded.type,
-               version = excluded.version, item_count = excluded.item_count, deleted = excluded.deleted,
-               updated_at = excluded.updated_at, snapshot_version = excluded.snapshot_version`,
-            [
-              queueId,
-              out.map((e) => e.sequenceNumber),
-              out.map((e) => e.type),
-              out.map((e) => JSON.stringify(e.data)),
-              out.map((e) => e.userId),
-              out.map((e) => e.deviceId),
-              out.map((e) => e.timestamp),
-              st.ownerId, st.name, st.type, st.version, st.items.length, st.deleted, st.updatedAt,
-              snapshot ? st.version : head!.snapshot_version,
-            ],
-          );
-          // The member index (migration 004), rewritten from the state when membership may have changed.
-          if (events.some((e) => ACCESS_EVENT_TYPES.has(e.type))) {
-            const members = membersOf(st);
-            await c.query('DELETE FROM queue_members WHERE queue_id = $1', [queueId]);
-            await c.query(
-              'INSERT INTO queue_members (queue_id, user_id, role) SELECT $1, u.user_id, u.role FROM unnest($2::text[], $3::text[]) AS u(user_id, role)',
-              [queueId, members.map((m) => m.userId), members.map((m) => m.role)],
-            );
-          }
-        }
-        const idem = input.idempotency;
-        if (idem) {
-          const r = await c.query(INSERT_IDEM, [idem.userId, idem.key, idem.fingerprint, idem.response.status, JSON.stringify(idem.response.body ?? null), this.idemCutoff()]);
-          if (r.rowCount === 0) throw new IdempotencyConflict(idem.userId, idem.key);
-        }
-        const many = input.idempotencyMany ?? [];
-        // A key twice in one list is a conflict (and ON CONFLICT DO UPDATE may not touch a row twice).
-        const seen = new Set<string>();
-        for (const m of many) {
-          const k = `${m.userId}\u0000${m.key}`;
-          if (seen.has(k)) throw new IdempotencyConflict(m.userId, m.key);
-          seen.add(k);
-        }
-        if (many.length > 0) {
-          // One statement for all records; a key already there (or twice in the list) inserts fewer rows.
-          const r = await c.query<{ user_id: string; key: string }>(
-            `INSERT INTO idempotency_keys (user_id, key, fingerprint, status, response, created_at)
-             SELECT u.user_id, u.key, u.fingerprint, u.status, u.response, now()
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[]) AS u(user_id, key, fingerprint, status, response)
-             ON CONFLICT (user_id, key) DO UPDATE SET fingerprint = excluded.fingerprint, status = excluded.status,
-               response = excluded.response, created_at = excluded.created_at WHERE idempotency_keys.created_at < $6::timestamptz
-             RETURNING user_id, key`,
-            [
-              many.map((m) => m.userId),
-              many.map((m) => m.key),
-              many.map((m) => m.fingerprint),
-              many.map((m) => m.response.status),
-              many.map((m) => JSON.stringify(m.response.body ?? null)),
-              this.idemCutoff(),
-            ],
-          );
-          if (r.rowCount !== many.length) {
-            const done = new Set(r.rows.map((row) => `${row.user_id}\u0000${row.key}`));
-            const lost = many.find((m) => !done.has(`${m.userId}\u0000${m.key}`)) ?? many[0]!;
-            throw new IdempotencyConflict(lost.userId, lost.key);
-          }
-        }
-        return out;
+        return (await this.appendOn(c, cur.rows[0] ?? null, input)).out;
       });
     } catch (err) {
       // Two creators of a new stream: neither had a row to lock, the loser hits the unique
@@ -302,9 +242,113 @@ export class PostgresStore implements Store {
     }
   }
 
+  /** An append on a transaction that holds the queue's header row (or knows there is none). */
+  private async appendOn(
+    c: pg.PoolClient,
+    head: { version: number; snapshot_version: number } | null,
+    input: AppendInput,
+  ): Promise<{ out: QueueEvent[]; head: { version: number; snapshot_version: number } | null }> {
+    const { queueId, expectedVersion, events } = input;
+    /** The header's snapshot version after this append; null when nothing was appended. */
+    let snapshotAt: number | null = null;
+    const current = head?.version ?? 0;
+    if (current !== expectedVersion) throw new VersionConflictError(queueId, expectedVersion, current);
+    const out: QueueEvent[] = events.map((e, i) => ({ ...e, queueId, sequenceNumber: expectedVersion + i + 1 }) as QueueEvent);
+    if (out.length > 0) {
+      const st: QueueState = input.state;
+      const snapshot = !head || snapshotDue(st.version - head.snapshot_version, st.items.length, this.retention);
+      snapshotAt = snapshot ? st.version : head!.snapshot_version;
+      if (snapshot) {
+        // A snapshot: the whole state, every so many events, in its own table.
+        await c.query(
+          `INSERT INTO queue_snapshots (queue_id, version, state) VALUES ($1, $2, $3::jsonb)
+           ON CONFLICT (queue_id) DO UPDATE SET version = excluded.version, state = excluded.state`,
+          [queueId, st.version, JSON.stringify(st)],
+        );
+      }
+      // One statement (one round trip) for all events and the header. JSON and timestamps
+      // travel as text arrays and are cast in SQL: pg would turn a JS array inside `data`
+      // into a Postgres array literal. ORDER BY ord keeps positions in sequence order and
+      // makes racing creators of a new stream collide on sequence 1 (a unique violation).
+      await c.query(
+        `WITH ev AS (
+           INSERT INTO queue_events (queue_id, sequence_number, type, data, user_id, device_id, created_at)
+           SELECT $1, u.seq, u.type, u.data::jsonb, u.user_id, u.device_id, u.created_at::timestamptz
+           FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+             WITH ORDINALITY AS u(seq, type, data, user_id, device_id, created_at, ord)
+           ORDER BY u.ord
+           RETURNING 1
+         )
+         INSERT INTO queue_projections (queue_id, owner_id, name, type, version, item_count, deleted, updated_at, snapshot_version)
+         VALUES ($1, $8, $9, $10, $11, $12, $13, $14::timestamptz, $15)
+         ON CONFLICT (queue_id) DO UPDATE SET owner_id = excluded.owner_id, name = excluded.name, type = excluded.type,
+           version = excluded.version, item_count = excluded.item_count, deleted = excluded.deleted,
+           updated_at = excluded.updated_at, snapshot_version = excluded.snapshot_version`,
+        [
+          queueId,
+          out.map((e) => e.sequenceNumber),
+          out.map((e) => e.type),
+          out.map((e) => JSON.stringify(e.data)),
+          out.map((e) => e.userId),
+          out.map((e) => e.deviceId),
+          out.map((e) => e.timestamp),
+          st.ownerId, st.name, st.type, st.version, st.items.length, st.deleted, st.updatedAt,
+          snapshot ? st.version : head!.snapshot_version,
+        ],
+      );
+      // The member index (migration 004), rewritten from the state when membership may have changed.
+      if (events.some((e) => ACCESS_EVENT_TYPES.has(e.type))) {
+        const members = membersOf(st);
+        await c.query('DELETE FROM queue_members WHERE queue_id = $1', [queueId]);
+        await c.query(
+          'INSERT INTO queue_members (queue_id, user_id, role) SELECT $1, u.user_id, u.role FROM unnest($2::text[], $3::text[]) AS u(user_id, role)',
+          [queueId, members.map((m) => m.userId), members.map((m) => m.role)],
+        );
+      }
+    }
+    const idem = input.idempotency;
+    if (idem) {
+      const r = await c.query(INSERT_IDEM, [idem.userId, idem.key, idem.fingerprint, idem.response.status, JSON.stringify(idem.response.body ?? null), this.idemCutoff()]);
+      if (r.rowCount === 0) throw new IdempotencyConflict(idem.userId, idem.key);
+    }
+    const many = input.idempotencyMany ?? [];
+    // A key twice in one list is a conflict (and ON CONFLICT DO UPDATE may not touch a row twice).
+    const seen = new Set<string>();
+    for (const m of many) {
+      const k = `${m.userId}\u0000${m.key}`;
+      if (seen.has(k)) throw new IdempotencyConflict(m.userId, m.key);
+      seen.add(k);
+    }
+    if (many.length > 0) {
+      // One statement for all records; a key already there (or twice in the list) inserts fewer rows.
+      const r = await c.query<{ user_id: string; key: string }>(
+        `INSERT INTO idempotency_keys (user_id, key, fingerprint, status, response, created_at)
+         SELECT u.user_id, u.key, u.fingerprint, u.status, u.response, now()
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[]) AS u(user_id, key, fingerprint, status, response)
+         ON CONFLICT (user_id, key) DO UPDATE SET fingerprint = excluded.fingerprint, status = excluded.status,
+           response = excluded.response, created_at = excluded.created_at WHERE idempotency_keys.created_at < $6::timestamptz
+         RETURNING user_id, key`,
+        [
+          many.map((m) => m.userId),
+          many.map((m) => m.key),
+          many.map((m) => m.fingerprint),
+          many.map((m) => m.response.status),
+          many.map((m) => JSON.stringify(m.response.body ?? null)),
+          this.idemCutoff(),
+        ],
+      );
+      if (r.rowCount !== many.length) {
+        const done = new Set(r.rows.map((row) => `${row.user_id}\u0000${row.key}`));
+        const lost = many.find((m) => !done.has(`${m.userId}\u0000${m.key}`)) ?? many[0]!;
+        throw new IdempotencyConflict(lost.userId, lost.key);
+      }
+    }
+    return { out, head: snapshotAt === null ? head : { version: input.state.version, snapshot_version: snapshotAt } };
+  }
+
   async loadQueue(queueId: string): Promise<QueueState | null> {
     // The snapshot and the events after it in one statement (one snapshot of the database).
-    const r = await this.pool.query<{ state: QueueState | null; events: EventRow[] | null }>(
+    const r = await (this.heldFor(queueId)?.client ?? this.pool).query<{ state: QueueState | null; events: EventRow[] | null }>(
       `SELECT s.state, (SELECT json_agg(e ORDER BY e.sequence_number) FROM (
            SELECT ${EVENT_COLUMNS} FROM queue_events WHERE queue_id = $1 AND sequence_number > s.version) e) AS events
        FROM queue_snapshots s WHERE s.queue_id = $1`,
@@ -318,6 +362,9 @@ export class PostgresStore implements Store {
   }
 
   async queueVersion(queueId: string): Promise<number | null> {
+    // Under withStreamLock the locked row is the answer, and no one else can change it.
+    const held = this.heldFor(queueId);
+    if (held) return held.head?.version ?? null;
     const r = await this.pool.query<{ version: number }>('SELECT version FROM queue_projections WHERE queue_id = $1', [queueId]);
     return r.rows[0]?.version ?? null;
   }
@@ -353,7 +400,8 @@ export class PostgresStore implements Store {
   }
 
   async readEvents(queueId: string, afterSequence: number, limit: number): Promise<QueueEvent[]> {
-    const r = await this.pool.query<EventRow>(
+    // Under the queue's lock, on its transaction: no second connection for the writer.
+    const r = await (this.heldFor(queueId)?.client ?? this.pool).query<EventRow>(
       `SELECT ${EVENT_COLUMNS} FROM queue_events WHERE queue_id = $1 AND sequence_number > $2 ORDER BY sequence_number LIMIT $3`,
       [queueId, afterSequence, limit],
     );
@@ -513,22 +561,54 @@ export class PostgresStore implements Store {
 
   async close(): Promise<void> {
     // pool.end() throws when called twice; remember the first call instead.
-    this.closed ??= Promise.all([this.pool.end(), this.lockPool.end()]).then(() => undefined);
+    this.closed ??= this.pool.end();
     return this.closed;
   }
 
   /** A session advisory lock per queue; Postgres grants waiters in turn. */
+  /**
+   * The stream lock is the queue's header row, locked FOR UPDATE in a transaction that `fn`'s
+   * append then uses (found through AsyncLocalStorage): one write costs BEGIN, the locking
+   * read, one statement for events and header, COMMIT. Writers on other instances wait for
+   * the row instead of racing their versions. A queue with no row yet (being created) locks
+   * nothing; there the unique (queue, sequence) key decides.
+   */
   async withStreamLock<T>(queueId: string, fn: () => Promise<T>): Promise<T> {
-    const c = await this.lockPool.connect();
+    // At most half the pool holds locks, so what runs inside (a read of events, an offline
+    // batch's own queries) always finds a connection: no pool starvation between them.
+    await this.lockSlots.acquire();
+    let client: pg.PoolClient;
     try {
-      await c.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [`queue:${queueId}`]);
-      try {
-        return await fn();
-      } finally {
-        await c.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [`queue:${queueId}`]);
-      }
-    } finally {
-      c.release();
+      client = await this.pool.connect();
+    } catch (err) {
+      this.lockSlots.release();
+      throw err;
     }
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const r = await client.query<{ version: number; snapshot_version: number }>(
+        'SELECT version, snapshot_version FROM queue_projections WHERE queue_id = $1 FOR UPDATE', [queueId],
+      );
+      const out = await this.held.run({ queueId, client, head: r.rows[0] ?? null }, fn);
+      await client.query('COMMIT');
+      return out;
+    } catch (err) {
+      try {
+        await client.query('ROLLBACK');
+      } catch (rollbackErr) {
+        broken = rollbackErr as Error; // unusable: destroy it instead of returning it to the pool
+      }
+      throw err;
+    } finally {
+      client.release(broken);
+      this.lockSlots.release();
+    }
+  }
+
+  /** The transaction of withStreamLock for this queue, when the caller runs inside it. */
+  private heldFor(queueId: string): HeldStream | undefined {
+    const h = this.held.getStore();
+    return h && h.queueId === queueId ? h : undefined;
   }
 }

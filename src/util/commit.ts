@@ -50,10 +50,12 @@ export class CommitPath {
   async run<R>(stream: string, o: CommitOptions<R>): Promise<Committed<R>> {
     const seen = o.replay ? await o.replay() : null;
     if (seen !== null) return { result: seen, replayed: true };
-    const out = await this.serial.run(stream, () => this.locked(stream, async () => {
+    const out = await this.serial.run(stream, async () => {
       for (let attempt = 1; ; attempt++) {
         try {
-          const result = await o.once(attempt);
+          // The lock is held for one attempt: released (its transaction committed) before
+          // the listeners hear of the commit, and never held through a back-off.
+          const result = await this.locked(stream, () => o.once(attempt));
           o.committed?.(result);
           return { result };
         } catch (err) {
@@ -67,7 +69,7 @@ export class CommitPath {
           throw err;
         }
       }
-    }));
+    });
     if (out !== null) return { result: out.result, replayed: false };
     const later = o.replay ? await o.replay() : null;
     if (later !== null) return { result: later, replayed: true };
