@@ -1,0 +1,144 @@
+// Admission control (issue 16): under a traffic spike the service keeps serving at its
+// peak rate and refuses the excess with a cheap 503 before doing any work for it.
+// Bounds: work in flight (HTTP requests and socket commands), writes pending per queue,
+// and, sampled by @fastify/under-pressure, the event-loop delay and the heap in use.
+// The in-flight counter is exact and immediate; under-pressure samples the loop and the
+// heap periodically, so it catches what the counter cannot see (fan-out, GC) a little late.
+import { getHeapStatistics } from 'node:v8';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import underPressure from '@fastify/under-pressure';
+import type { OverloadConfig } from '../config.ts';
+import type { Metrics } from '../metrics.ts';
+import { errorBody } from './errors.ts';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** false: never refused under load (health, readiness, metrics, docs). */
+    admission?: boolean;
+  }
+}
+
+export type RefusalReason = 'in_flight' | 'queue_busy' | 'event_loop_delay' | 'heap';
+export type Admitted = { ok: true; release: () => void } | { ok: false; reason: RefusalReason };
+
+const MESSAGES: Record<RefusalReason, string> = {
+  in_flight: 'the server is at its bound of work in flight; retry after a moment',
+  queue_busy: 'too many writes are pending on this queue; retry after a moment',
+  event_loop_delay: 'the server is overloaded; retry after a moment',
+  heap: 'the server is short of memory; retry after a moment',
+};
+
+/** The counters behind the bounds; shared by the HTTP hook and the socket command path. */
+export class Admission {
+  private inFlight = 0;
+  private readonly perQueue = new Map<string, number>();
+  /** Set by the under-pressure plugin once registered: the sampled pressure, if any. */
+  pressure: () => RefusalReason | null = () => null;
+
+  constructor(readonly config: OverloadConfig, private readonly metrics?: Metrics) {}
+
+  get retryAfterSeconds(): number {
+    return this.config.retryAfterSeconds;
+  }
+
+  /** Would new work be refused now? (For socket upgrades, which are not counted as in flight.) */
+  check(): RefusalReason | null {
+    const p = this.pressure();
+    if (p) return p;
+    if (this.config.maxInFlight > 0 && this.inFlight >= this.config.maxInFlight) return 'in_flight';
+    return null;
+  }
+
+  /** Counts one piece of work in (a write names its queue); `release` must be called once it is done. */
+  enter(queueId: string | null): Admitted {
+    const refused = this.check();
+    if (refused) return { ok: false, reason: refused };
+    const perQueueMax = this.config.maxPendingWritesPerQueue;
+    const onQueue = queueId === null ? 0 : (this.perQueue.get(queueId) ?? 0);
+    if (queueId !== null && perQueueMax > 0 && onQueue >= perQueueMax) return { ok: false, reason: 'queue_busy' };
+    this.inFlight++;
+    this.metrics?.inFlight.inc();
+    if (queueId !== null) this.perQueue.set(queueId, onQueue + 1);
+    let released = false;
+    return {
+      ok: true,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.inFlight--;
+        this.metrics?.inFlight.dec();
+        if (queueId === null) return;
+        const n = (this.perQueue.get(queueId) ?? 1) - 1;
+        if (n <= 0) this.perQueue.delete(queueId);
+        else this.perQueue.set(queueId, n);
+      },
+    };
+  }
+
+  refusedBody(reason: RefusalReason) {
+    return errorBody('overloaded', MESSAGES[reason], { reason, retryAfterSeconds: this.config.retryAfterSeconds });
+  }
+
+  refused(transport: 'http' | 'ws', reason: RefusalReason): void {
+    this.metrics?.refused.inc({ transport, reason });
+  }
+}
+
+const exempt = (request: FastifyRequest) => request.routeOptions.config?.admission === false || request.url.startsWith('/docs');
+const isUpgrade = (request: FastifyRequest) => request.headers.upgrade?.toLowerCase() === 'websocket';
+const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/**
+ * Registers under-pressure and the in-flight hook. Call it before the hooks that do work
+ * (auth verifies a JWT, rate limits may ask Redis): a refused request costs one branch.
+ */
+export async function installAdmission(http: FastifyInstance, admission: Admission): Promise<void> {
+  const { config } = admission;
+  // The first samples after start measure the start itself (compiling schemas, migrating):
+  // the sampled bounds apply from two samples after the app is ready; the counters at once.
+  const SAMPLE_MS = 250;
+  let armed = false;
+  http.addHook('onReady', async () => {
+    setTimeout(() => (armed = true), 2 * SAMPLE_MS + 50).unref();
+  });
+  const refuse = (reply: FastifyReply, reason: RefusalReason) => {
+    admission.refused('http', reason);
+    return reply.code(503).header('retry-after', String(config.retryAfterSeconds)).send(admission.refusedBody(reason));
+  };
+  await http.register(underPressure, {
+    maxEventLoopDelay: config.maxEventLoopDelayMs,
+    maxHeapUsedBytes: config.maxHeapUsedBytes || Math.floor(getHeapStatistics().heap_size_limit * 0.9),
+    sampleInterval: SAMPLE_MS,
+    // Our own answer (error shape, Retry-After), and never for health, readiness, metrics or docs.
+    // The plugin sends what the handler returns (its typings say void: hence the cast).
+    pressureHandler: ((request: FastifyRequest, reply: FastifyReply, type: string) => {
+      if (!armed || exempt(request)) return undefined;
+      const reason: RefusalReason = type === 'heapUsedBytes' ? 'heap' : 'event_loop_delay';
+      admission.refused('http', reason);
+      reply.code(503).header('retry-after', String(config.retryAfterSeconds));
+      return admission.refusedBody(reason);
+    }) as unknown as () => void,
+  });
+  admission.pressure = () => {
+    if (!armed || !http.isUnderPressure()) return null;
+    const m = http.memoryUsage();
+    return config.maxEventLoopDelayMs > 0 && m.eventLoopDelay > config.maxEventLoopDelayMs ? 'event_loop_delay' : 'heap';
+  };
+
+  http.addHook('onRequest', (request, reply, done) => {
+    if (exempt(request) || request.is404 || request.method === 'OPTIONS') return done();
+    if (isUpgrade(request)) {
+      // A socket costs its setup (snapshot, subscription), then lives on; only the setup is bounded.
+      const refused = admission.check();
+      if (refused) return void refuse(reply, refused);
+      return done();
+    }
+    const write = WRITE_METHODS.has(request.method);
+    const queueId = write ? ((request.params as { queueId?: unknown } | undefined)?.queueId ?? null) : null;
+    const admitted = admission.enter(typeof queueId === 'string' ? queueId : null);
+    if (!admitted.ok) return void refuse(reply, admitted.reason);
+    // 'close' comes after the answer is written and also when the client went away first.
+    reply.raw.once('close', admitted.release);
+    done();
+  });
+}
