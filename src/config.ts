@@ -65,6 +65,8 @@ export interface OverloadConfig {
   maxEventLoopDelayMs: number;
   /** V8 heap in use past which new work is refused; 0 = 90% of the heap limit. */
   maxHeapUsedBytes: number;
+  /** Writes are refused while the socket fan-out lags more than this (ms) behind the commits; 0 = not checked. */
+  maxFanOutLagMs: number;
   /** What Retry-After says on a 503. */
   retryAfterSeconds: number;
 }
@@ -90,6 +92,7 @@ export const DEFAULT_OVERLOAD: OverloadConfig = {
   maxPendingWritesPerQueue: 16,
   maxEventLoopDelayMs: 100,
   maxHeapUsedBytes: 0,
+  maxFanOutLagMs: 250,
   retryAfterSeconds: 1,
 };
 
@@ -202,6 +205,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxPendingWritesPerQueue: int(env, 'OVERLOAD_MAX_WRITES_PER_QUEUE', DEFAULT_OVERLOAD.maxPendingWritesPerQueue, 0),
       maxEventLoopDelayMs: int(env, 'OVERLOAD_MAX_EVENT_LOOP_DELAY_MS', DEFAULT_OVERLOAD.maxEventLoopDelayMs, 0),
       maxHeapUsedBytes: int(env, 'OVERLOAD_MAX_HEAP_BYTES', DEFAULT_OVERLOAD.maxHeapUsedBytes, 0),
+      maxFanOutLagMs: int(env, 'OVERLOAD_MAX_FANOUT_LAG_MS', DEFAULT_OVERLOAD.maxFanOutLagMs, 0),
       retryAfterSeconds: int(env, 'OVERLOAD_RETRY_AFTER_SECONDS', DEFAULT_OVERLOAD.retryAfterSeconds, 1),
     },
     rateLimits: {

@@ -18,12 +18,13 @@ declare module 'fastify' {
   }
 }
 
-export type RefusalReason = 'in_flight' | 'queue_busy' | 'event_loop_delay' | 'heap';
+export type RefusalReason = 'in_flight' | 'queue_busy' | 'fan_out_lag' | 'event_loop_delay' | 'heap';
 export type Admitted = { ok: true; release: () => void } | { ok: false; reason: RefusalReason };
 
 const MESSAGES: Record<RefusalReason, string> = {
   in_flight: 'the server is at its bound of work in flight; retry after a moment',
   queue_busy: 'too many writes are pending on this queue; retry after a moment',
+  fan_out_lag: 'the server is behind in sending events to sockets; retry the write after a moment',
   event_loop_delay: 'the server is overloaded; retry after a moment',
   heap: 'the server is short of memory; retry after a moment',
 };
@@ -35,7 +36,12 @@ export class Admission {
   /** Set by the under-pressure plugin once registered: the sampled pressure, if any. */
   pressure: () => RefusalReason | null = () => null;
 
-  constructor(readonly config: OverloadConfig, private readonly metrics?: Metrics) {}
+  constructor(
+    readonly config: OverloadConfig,
+    private readonly metrics?: Metrics,
+    /** How far the local fan-out lags behind the commits (ms). */
+    private readonly fanOutLagMs: () => number = () => 0,
+  ) {}
 
   get retryAfterSeconds(): number {
     return this.config.retryAfterSeconds;
@@ -49,10 +55,16 @@ export class Admission {
     return null;
   }
 
-  /** Counts one piece of work in (a write names its queue); `release` must be called once it is done. */
-  enter(queueId: string | null): Admitted {
+  /**
+   * Counts one piece of work in; `release` must be called once it is done. A write names
+   * its queue (null when it has none in its path) and is also refused while the fan-out
+   * of earlier writes lags: each write adds to it.
+   */
+  enter(work: { write: boolean; queueId: string | null }): Admitted {
+    const { queueId } = work;
     const refused = this.check();
     if (refused) return { ok: false, reason: refused };
+    if (work.write && this.config.maxFanOutLagMs > 0 && this.fanOutLagMs() > this.config.maxFanOutLagMs) return { ok: false, reason: 'fan_out_lag' };
     const perQueueMax = this.config.maxPendingWritesPerQueue;
     const onQueue = queueId === null ? 0 : (this.perQueue.get(queueId) ?? 0);
     if (queueId !== null && perQueueMax > 0 && onQueue >= perQueueMax) return { ok: false, reason: 'queue_busy' };
@@ -135,7 +147,7 @@ export async function installAdmission(http: FastifyInstance, admission: Admissi
     }
     const write = WRITE_METHODS.has(request.method);
     const queueId = write ? ((request.params as { queueId?: unknown } | undefined)?.queueId ?? null) : null;
-    const admitted = admission.enter(typeof queueId === 'string' ? queueId : null);
+    const admitted = admission.enter({ write, queueId: typeof queueId === 'string' ? queueId : null });
     if (!admitted.ok) return void refuse(reply, admitted.reason);
     // 'close' comes after the answer is written and also when the client went away first.
     reply.raw.once('close', admitted.release);

@@ -225,7 +225,7 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
      */
     function admit(c: Connection, d: Buffer, queueId: string | null): (() => void) | null {
       if (!admission) return () => undefined;
-      const a = admission.enter(queueId);
+      const a = admission.enter({ write: true, queueId });
       if (a.ok) return a.release;
       admission.refused('ws', a.reason);
       let mutationId: string | null = null;
