@@ -88,7 +88,7 @@ export interface CorsConfig {
 }
 
 export const DEFAULT_OVERLOAD: OverloadConfig = {
-  maxInFlight: 64,
+  maxInFlight: 32,
   maxPendingWritesPerQueue: 16,
   maxEventLoopDelayMs: 100,
   maxHeapUsedBytes: 0,

@@ -87,6 +87,30 @@ export class Admission {
     };
   }
 
+  /**
+   * Resolves on a later turn of the event loop, one admitted piece of work per turn, so
+   * the loop reads (and refuses, cheaply) new requests between any two admitted ones.
+   * Without it every request read in one go started at once, and with a synchronous store
+   * the loop was blocked for all of them: the refusals waited as long as the work.
+   */
+  turn(): Promise<void> {
+    return new Promise((resolve) => {
+      this.waiting.push(resolve);
+      if (!this.pacing) {
+        this.pacing = true;
+        setImmediate(this.pace);
+      }
+    });
+  }
+
+  private readonly waiting: (() => void)[] = [];
+  private pacing = false;
+  private readonly pace = (): void => {
+    this.waiting.shift()?.();
+    if (this.waiting.length > 0) setImmediate(this.pace);
+    else this.pacing = false;
+  };
+
   refusedBody(reason: RefusalReason) {
     return errorBody('overloaded', MESSAGES[reason], { reason, retryAfterSeconds: this.config.retryAfterSeconds });
   }
@@ -151,6 +175,6 @@ export async function installAdmission(http: FastifyInstance, admission: Admissi
     if (!admitted.ok) return void refuse(reply, admitted.reason);
     // 'close' comes after the answer is written and also when the client went away first.
     reply.raw.once('close', admitted.release);
-    done();
+    void admission.turn().then(() => done());
   });
 }

@@ -39,7 +39,7 @@ export interface Bus {
 export const channelOf = (stream: StreamKind, id: string) => `${stream}:${id}`;
 
 /** Longest a delivery turn runs before it lets the event loop take requests in again (ms). */
-const TURN_MS = 5;
+const TURN_MS = 3;
 
 /**
  * In-process bus for the embedded mode: one instance, no network.
