@@ -177,7 +177,12 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       info: {
         title: 'Queue service',
         version: '0.1.0',
-        description: 'Playback queues for music apps: event-sourced, with versions, idempotent writes and an event log.',
+        description: 'Playback queues for music apps: event-sourced, with versions, idempotent writes and an event log.\n\n'
+          + 'Limits: every user has RATE_LIMIT_PER_MINUTE requests per minute (default 6,000) on all routes; POST /auth/tokens and '
+          + 'GET /media/verify have RATE_LIMIT_IP_PER_MINUTE per client IP (default 600); a user has at most WS_MAX_SOCKETS_PER_USER '
+          + 'open sockets per instance (default 20). Past a limit: 429 with Retry-After. Limited answers carry RateLimit-Limit, '
+          + 'RateLimit-Remaining and RateLimit-Reset. Under overload any route may answer 503 `overloaded` with Retry-After before '
+          + 'doing any work. Browsers on the origins in CORS_ORIGINS may call the API and open sockets.',
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
       security: [{ bearer: [] }],
