@@ -57,8 +57,10 @@ function baseUrl(env: NodeJS.ProcessEnv, name: string, fallback: string): string
 
 /** Admission control under overload (issue 16): work past these bounds is refused 503 before any is done. */
 export interface OverloadConfig {
-  /** HTTP requests and socket commands being worked on at once; 0 = no bound. */
+  /** HTTP requests and socket commands being worked on at once (a backstop); 0 = no bound. */
   maxInFlight: number;
+  /** New work is refused while admitted work has waited this long (ms) for its turn; 0 = not checked. */
+  maxWaitMs: number;
   /** Writes (HTTP and socket) waiting or running on one queue; 0 = no bound. */
   maxPendingWritesPerQueue: number;
   /** Mean event-loop delay (ms) over the last sample past which new work is refused; 0 = not checked. */
@@ -88,7 +90,8 @@ export interface CorsConfig {
 }
 
 export const DEFAULT_OVERLOAD: OverloadConfig = {
-  maxInFlight: 32,
+  maxInFlight: 256,
+  maxWaitMs: 40,
   maxPendingWritesPerQueue: 16,
   maxEventLoopDelayMs: 100,
   maxHeapUsedBytes: 0,
@@ -202,6 +205,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     overload: {
       maxInFlight: int(env, 'OVERLOAD_MAX_IN_FLIGHT', DEFAULT_OVERLOAD.maxInFlight, 0),
+      maxWaitMs: int(env, 'OVERLOAD_MAX_WAIT_MS', DEFAULT_OVERLOAD.maxWaitMs, 0),
       maxPendingWritesPerQueue: int(env, 'OVERLOAD_MAX_WRITES_PER_QUEUE', DEFAULT_OVERLOAD.maxPendingWritesPerQueue, 0),
       maxEventLoopDelayMs: int(env, 'OVERLOAD_MAX_EVENT_LOOP_DELAY_MS', DEFAULT_OVERLOAD.maxEventLoopDelayMs, 0),
       maxHeapUsedBytes: int(env, 'OVERLOAD_MAX_HEAP_BYTES', DEFAULT_OVERLOAD.maxHeapUsedBytes, 0),

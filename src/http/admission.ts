@@ -18,11 +18,12 @@ declare module 'fastify' {
   }
 }
 
-export type RefusalReason = 'in_flight' | 'queue_busy' | 'fan_out_lag' | 'event_loop_delay' | 'heap';
+export type RefusalReason = 'in_flight' | 'wait_time' | 'queue_busy' | 'fan_out_lag' | 'event_loop_delay' | 'heap';
 export type Admitted = { ok: true; release: () => void } | { ok: false; reason: RefusalReason };
 
 const MESSAGES: Record<RefusalReason, string> = {
   in_flight: 'the server is at its bound of work in flight; retry after a moment',
+  wait_time: 'requests already wait too long for their turn here; retry after a moment',
   queue_busy: 'too many writes are pending on this queue; retry after a moment',
   fan_out_lag: 'the server is behind in sending events to sockets; retry the write after a moment',
   event_loop_delay: 'the server is overloaded; retry after a moment',
@@ -52,6 +53,10 @@ export class Admission {
     const p = this.pressure();
     if (p) return p;
     if (this.config.maxInFlight > 0 && this.inFlight >= this.config.maxInFlight) return 'in_flight';
+    // The wait of the oldest admitted request adapts the bound to what the work costs:
+    // many cheap reads may wait at once, few expensive writes (a CoDel-like signal).
+    const oldest = this.waiting[0];
+    if (this.config.maxWaitMs > 0 && oldest && performance.now() - oldest.at > this.config.maxWaitMs) return 'wait_time';
     return null;
   }
 
@@ -95,7 +100,7 @@ export class Admission {
    */
   turn(): Promise<void> {
     return new Promise((resolve) => {
-      this.waiting.push(resolve);
+      this.waiting.push({ resolve, at: performance.now() });
       if (!this.pacing) {
         this.pacing = true;
         setImmediate(this.pace);
@@ -103,10 +108,10 @@ export class Admission {
     });
   }
 
-  private readonly waiting: (() => void)[] = [];
+  private readonly waiting: { resolve: () => void; at: number }[] = [];
   private pacing = false;
   private readonly pace = (): void => {
-    this.waiting.shift()?.();
+    this.waiting.shift()?.resolve();
     if (this.waiting.length > 0) setImmediate(this.pace);
     else this.pacing = false;
   };

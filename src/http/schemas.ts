@@ -20,7 +20,7 @@ const rateLimited = Type.Ref('ErrorResponse', {
     + 'RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset are on every limited answer.',
 });
 const overloaded = Type.Ref('ErrorResponse', {
-  description: 'Overloaded (`overloaded`, details.reason: in_flight, queue_busy, fan_out_lag, event_loop_delay, heap): refused before any '
+  description: 'Overloaded (`overloaded`, details.reason: wait_time, in_flight, queue_busy, fan_out_lag, event_loop_delay, heap): refused before any '
     + 'work was done, nothing was applied; retry after Retry-After seconds. Also `shutting_down` while the instance stops.',
 });
 
