@@ -92,7 +92,7 @@ export interface CorsConfig {
 export const DEFAULT_OVERLOAD: OverloadConfig = {
   maxInFlight: 256,
   maxWaitMs: 40,
-  maxPendingWritesPerQueue: 16,
+  maxPendingWritesPerQueue: 64,
   maxEventLoopDelayMs: 100,
   maxHeapUsedBytes: 0,
   maxFanOutLagMs: 250,
