@@ -146,24 +146,31 @@ export async function installAdmission(http: FastifyInstance, admission: Admissi
     admission.refused('http', reason);
     return reply.code(503).header('retry-after', String(config.retryAfterSeconds)).send(admission.refusedBody(reason));
   };
+  const maxHeap = config.maxHeapUsedBytes || Math.floor(getHeapStatistics().heap_size_limit * 0.9);
   await http.register(underPressure, {
     maxEventLoopDelay: config.maxEventLoopDelayMs,
-    maxHeapUsedBytes: config.maxHeapUsedBytes || Math.floor(getHeapStatistics().heap_size_limit * 0.9),
+    maxHeapUsedBytes: maxHeap,
     sampleInterval: SAMPLE_MS,
     // Our own answer (error shape, Retry-After), and never for health, readiness, metrics or docs.
     // The plugin sends what the handler returns (its typings say void: hence the cast).
-    pressureHandler: ((request: FastifyRequest, reply: FastifyReply, type: string) => {
+    pressureHandler: ((request: FastifyRequest, reply: FastifyReply, type: string, value: number | undefined) => {
       if (!armed || exempt(request)) return undefined;
+      // The plugin reports a sample without any delay measured in it (the loop, or the whole
+      // process on a saturated machine, was stalled through it) as an infinite delay, and
+      // keeps saying so until the next sample: that is no measure, so it refuses nothing.
+      if (type === 'eventLoopDelay' && !Number.isFinite(value)) return undefined;
       const reason: RefusalReason = type === 'heapUsedBytes' ? 'heap' : 'event_loop_delay';
       admission.refused('http', reason);
       reply.code(503).header('retry-after', String(config.retryAfterSeconds));
       return admission.refusedBody(reason);
     }) as unknown as () => void,
   });
+  // The same sampled bounds for socket commands, read from the plugin's last sample.
   admission.pressure = () => {
-    if (!armed || !http.isUnderPressure()) return null;
+    if (!armed) return null;
     const m = http.memoryUsage();
-    return config.maxEventLoopDelayMs > 0 && m.eventLoopDelay > config.maxEventLoopDelayMs ? 'event_loop_delay' : 'heap';
+    if (config.maxEventLoopDelayMs > 0 && Number.isFinite(m.eventLoopDelay) && m.eventLoopDelay > config.maxEventLoopDelayMs) return 'event_loop_delay';
+    return m.heapUsed > maxHeap ? 'heap' : null;
   };
 
   http.addHook('onRequest', (request, reply, done) => {
