@@ -344,9 +344,9 @@ const f0 = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '-');
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '-');
 function row(label: string, s: Step): string {
   const other = Object.entries(s.other).map(([k, v]) => `${k} x${v}`).join(', ');
-  return `| ${label} | ${s.offered} | ${f0(s.issuedPerSec)} | ${f0(s.goodput)} | ${f1(s.servedP50)} / ${f1(s.servedP99)} | ${s.refused} | ${f1(s.refusedP50)} / ${f1(s.refusedP99)} / ${f1(s.refusedMax)} | ${s.timeouts}${other ? `; ${other}` : ''} | ${f0(s.deliveredPerSec)} | ${s.loadBefore} -> ${s.loadAfter} |`;
+  return `| ${label} | ${s.offered} | ${f0(s.issuedPerSec)} | ${f0(s.goodput)} | ${f1(s.servedP50)} / ${f1(s.servedP99)} | ${s.refused} | ${f1(s.refusedP50)} / ${f1(s.refusedP99)} / ${f1(s.refusedMax)} | ${s.timeouts}${other ? `; ${other}` : ''} | ${f0(s.deliveredPerSec)} | ${f0(s.maxLagMs)} | ${s.loadBefore} -> ${s.loadAfter} |`;
 }
-const HEADER = '| step | offered/s | issued/s | goodput/s | served p50 / p99 ms | refused | refused p50 / p99 / max ms | timeouts; other | events delivered/s | load avg before -> after |\n|---|---|---|---|---|---|---|---|---|---|';
+const HEADER = '| step | offered/s | issued/s | goodput/s | served p50 / p99 ms | refused | refused p50 / p99 / max ms | timeouts; other | events delivered/s | generator lag ms | load avg before -> after |\n|---|---|---|---|---|---|---|---|---|---|---|';
 
 async function main(): Promise<void> {
   log(`load average at start: ${load()} (2-core machine shared with other engineers: figures are noisy)`);

@@ -120,6 +120,15 @@ export class Admission {
     return errorBody('overloaded', MESSAGES[reason], { reason, retryAfterSeconds: this.config.retryAfterSeconds });
   }
 
+  /** The same, as the JSON text an HTTP refusal sends: built once, not serialised per refusal. */
+  refusedJson(reason: RefusalReason): string {
+    let text = this.texts.get(reason);
+    if (text === undefined) this.texts.set(reason, (text = JSON.stringify(this.refusedBody(reason))));
+    return text;
+  }
+
+  private readonly texts = new Map<RefusalReason, string>();
+
   refused(transport: 'http' | 'ws', reason: RefusalReason): void {
     this.metrics?.refused.inc({ transport, reason });
   }
@@ -127,6 +136,7 @@ export class Admission {
 
 const exempt = (request: FastifyRequest) => request.routeOptions.config?.admission === false || request.url.startsWith('/docs');
 const isUpgrade = (request: FastifyRequest) => request.headers.upgrade?.toLowerCase() === 'websocket';
+const JSON_TYPE = 'application/json; charset=utf-8';
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /**
@@ -144,7 +154,7 @@ export async function installAdmission(http: FastifyInstance, admission: Admissi
   });
   const refuse = (reply: FastifyReply, reason: RefusalReason) => {
     admission.refused('http', reason);
-    return reply.code(503).header('retry-after', String(config.retryAfterSeconds)).send(admission.refusedBody(reason));
+    return reply.code(503).header('retry-after', String(config.retryAfterSeconds)).type(JSON_TYPE).send(admission.refusedJson(reason));
   };
   const maxHeap = config.maxHeapUsedBytes || Math.floor(getHeapStatistics().heap_size_limit * 0.9);
   await http.register(underPressure, {
@@ -161,8 +171,8 @@ export async function installAdmission(http: FastifyInstance, admission: Admissi
       if (type === 'eventLoopDelay' && !Number.isFinite(value)) return undefined;
       const reason: RefusalReason = type === 'heapUsedBytes' ? 'heap' : 'event_loop_delay';
       admission.refused('http', reason);
-      reply.code(503).header('retry-after', String(config.retryAfterSeconds));
-      return admission.refusedBody(reason);
+      reply.code(503).header('retry-after', String(config.retryAfterSeconds)).type(JSON_TYPE);
+      return admission.refusedJson(reason);
     }) as unknown as () => void,
   });
   // The same sampled bounds for socket commands, read from the plugin's last sample.
