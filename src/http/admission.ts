@@ -97,10 +97,12 @@ export class Admission {
    * the loop reads (and refuses, cheaply) new requests between any two admitted ones.
    * Without it every request read in one go started at once, and with a synchronous store
    * the loop was blocked for all of them: the refusals waited as long as the work.
+   * `arrivedAt`: when the work arrived, if it waited elsewhere first (a socket's earlier
+   * commands), so that the wait bound counts that wait too.
    */
-  turn(): Promise<void> {
+  turn(arrivedAt: number = performance.now()): Promise<void> {
     return new Promise((resolve) => {
-      this.waiting.push({ resolve, at: performance.now() });
+      this.waiting.push({ resolve, at: arrivedAt });
       if (!this.pacing) {
         this.pacing = true;
         setImmediate(this.pace);

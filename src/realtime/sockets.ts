@@ -246,7 +246,8 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
       let chain = Promise.resolve();
       const run = (d: Buffer) => {
         const release = admit(c, d, defaultQueueId);
-        if (release) chain = chain.then(() => admission?.turn()).then(() => onMessage(c, d, defaultQueueId)).finally(release);
+        const arrivedAt = performance.now();
+        if (release) chain = chain.then(() => admission?.turn(arrivedAt)).then(() => onMessage(c, d, defaultQueueId)).finally(release);
       };
       c.ws.on('message', (d: Buffer) => (ready ? run(d) : pending.push(d)));
       try {
