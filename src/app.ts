@@ -8,7 +8,14 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { Tokens } from './auth/tokens.ts';
 import { USER_ID_PATTERN } from './auth/tokens.ts';
-import { DEFAULT_LIMITS, DEFAULT_REALTIME, DEFAULT_RETENTION, type Limits, type RealtimeConfig, type RetentionConfig } from './config.ts';
+import {
+  DEFAULT_LIMITS, DEFAULT_OVERLOAD, DEFAULT_RATE_LIMITS, DEFAULT_REALTIME, DEFAULT_RETENTION,
+  type CorsConfig, type Limits, type OverloadConfig, type RateLimitConfig, type RealtimeConfig, type RetentionConfig,
+} from './config.ts';
+import type { Redis } from 'ioredis';
+import { Admission, installAdmission } from './http/admission.ts';
+import { installBrowserSupport, installSocketOriginCheck } from './http/browser.ts';
+import { installRateLimits, installSocketCap } from './http/limits.ts';
 import { installAuth } from './http/auth.ts';
 import { clientErrorHandler, errorBody, frameworkErrorHandler, installErrorHandling } from './http/errors.ts';
 import { ErrorResponse, errors } from './http/schemas.ts';
@@ -64,6 +71,13 @@ export interface AppDeps {
   media?: MediaSettings;
   /** Expiry of idempotency records, event trimming and the state cache; DEFAULT_RETENTION when absent. */
   retention?: RetentionConfig;
+  /** Bounds on work in flight; past them requests and socket commands get a quick 503. */
+  overload?: OverloadConfig;
+  rateLimits?: RateLimitConfig;
+  /** Rate-limit counters in this Redis (shared by the instances); local without it. */
+  rateLimitRedis?: { client: Redis; prefix: string };
+  /** Origins allowed for browsers (CORS and socket upgrades); none by default. */
+  cors?: CorsConfig;
 }
 
 /** The user stream as the sockets see it, over the playback service. */
@@ -143,6 +157,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
 
   installErrorHandling(http);
+  // onRequest hooks, in this order: security headers and CORS (so every answer has them),
+  // shutdown, admission (a refused request costs one branch: no JWT check, no Redis),
+  // the per-IP limit (before the credential check), auth, the per-user limit, socket rules.
+  const corsConfig = deps.cors ?? { origins: [] };
+  await installBrowserSupport(http, corsConfig);
   // During shutdown new requests (also ones pipelined behind an in-flight one) get a 503
   // and their connection is closed; idle keep-alive connections are closed by server.ts.
   http.addHook('onRequest', async (_request, reply) => {
@@ -150,7 +169,14 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     reply.header('connection', 'close');
     throw new AppError('unavailable', 'shutting_down', 'the server is shutting down; retry on another instance');
   });
+  const admission = new Admission(deps.overload ?? DEFAULT_OVERLOAD, metrics, () => bus.lagMs?.() ?? 0);
+  await installAdmission(http, admission);
+  const rateLimits = deps.rateLimits ?? DEFAULT_RATE_LIMITS;
+  const rateLimiter = await installRateLimits(http, { config: rateLimits, redis: deps.rateLimitRedis, metrics });
   installAuth(http, deps.tokens);
+  rateLimiter.installUserLimit();
+  installSocketOriginCheck(http, corsConfig);
+  installSocketCap(http, rateLimits.maxSocketsPerUser, metrics);
   http.addHook('onResponse', async (request, reply) => {
     metrics.httpDuration.observe(
       { method: request.method, route: request.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) },
@@ -164,13 +190,19 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       info: {
         title: 'Queue service',
         version: '0.1.0',
-        description: 'Playback queues for music apps: event-sourced, with versions, idempotent writes and an event log.',
+        description: 'Playback queues for music apps: event-sourced, with versions, idempotent writes and an event log.\n\n'
+          + 'Limits: every user has RATE_LIMIT_PER_MINUTE requests per minute (default 6,000) on all routes; POST /auth/tokens and '
+          + 'GET /media/verify have RATE_LIMIT_IP_PER_MINUTE per client IP (default 600); a user has at most WS_MAX_SOCKETS_PER_USER '
+          + 'open sockets per instance (default 20). Past a limit: 429 with Retry-After. Limited answers carry RateLimit-Limit, '
+          + 'RateLimit-Remaining and RateLimit-Reset. Under overload any route may answer 503 `overloaded` with Retry-After before '
+          + 'doing any work. Browsers on the origins in CORS_ORIGINS may call the API and open sockets.',
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
       security: [{ bearer: [] }],
     },
   });
-  await http.register(swaggerUi, { routePrefix: '/docs' });
+  // No validator badge: it would load an image from validator.swagger.io, which the page's CSP refuses.
+  await http.register(swaggerUi, { routePrefix: '/docs', uiConfig: { validatorUrl: null } });
   // Shared schemas are added here, at the root: a plugin that adds its own would
   // get fastify's default (coercing) validator instead of ours.
   http.addSchema(ErrorResponse);
@@ -213,9 +245,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
 
   const pub = { auth: 'public' as const };
+  // Health, readiness and metrics answer even under overload (probes must see the process).
+  const probe = { auth: 'public' as const, admission: false };
   http.get('/openapi.json', { config: pub, schema: { hide: true } }, async () => http.swagger());
-  http.get('/healthz', { config: pub, schema: { tags: ['operations'], summary: 'The process is up', security: [] } }, async () => ({ status: 'ok' }));
-  http.get('/readyz', { config: pub, schema: { tags: ['operations'], summary: 'The store answers', security: [] } }, async (_r, reply) => {
+  http.get('/healthz', { config: probe, schema: { tags: ['operations'], summary: 'The process is up', security: [] } }, async () => ({ status: 'ok' }));
+  http.get('/readyz', { config: probe, schema: { tags: ['operations'], summary: 'The store answers', security: [] } }, async (_r, reply) => {
     try {
       await deps.store.ping();
       return { status: 'ready', store: deps.store.kind };
@@ -223,14 +257,14 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       return reply.status(503).send(errorBody('store_unavailable', 'the store does not answer', { store: deps.store.kind, reason: String(err) }));
     }
   });
-  http.get('/metrics', { config: pub, schema: { hide: true } }, async (_r, reply) => {
+  http.get('/metrics', { config: probe, schema: { hide: true } }, async (_r, reply) => {
     reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();
   });
 
   const ttlDefault = deps.tokenTtlSeconds ?? 30 * 24 * 3600;
   http.post('/auth/tokens', {
-    config: { auth: 'admin' },
+    config: { auth: 'admin', ipRateLimit: true },
     schema: {
       tags: ['auth'],
       summary: 'Mint a user token (Authorization: Bearer <admin API key>)',
@@ -271,6 +305,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     metrics,
     options: realtime,
     queuePresence,
+    admission,
   }));
   // ---- Listening parties (issue 6; src/party/): REST /parties/* and WS /ws/party/{partyId}.
   // After the websocket plugin; the party store uses the store's own connection (006_party.sql).

@@ -55,6 +55,56 @@ function baseUrl(env: NodeJS.ProcessEnv, name: string, fallback: string): string
   return raw.replace(/\/+$/, '');
 }
 
+/** Admission control under overload (issue 16): work past these bounds is refused 503 before any is done. */
+export interface OverloadConfig {
+  /** HTTP requests and socket commands being worked on at once (a backstop); 0 = no bound. */
+  maxInFlight: number;
+  /** New work is refused while admitted work has waited this long (ms) for its turn; 0 = not checked. */
+  maxWaitMs: number;
+  /** Writes (HTTP and socket) waiting or running on one queue; 0 = no bound. */
+  maxPendingWritesPerQueue: number;
+  /** Mean event-loop delay (ms) over the last sample past which new work is refused; 0 = not checked. */
+  maxEventLoopDelayMs: number;
+  /** V8 heap in use past which new work is refused; 0 = 90% of the heap limit. */
+  maxHeapUsedBytes: number;
+  /** Writes are refused while the socket fan-out lags more than this (ms) behind the commits; 0 = not checked. */
+  maxFanOutLagMs: number;
+  /** What Retry-After says on a 503. */
+  retryAfterSeconds: number;
+}
+
+/** Rate limits (issue 16): per user on every route, per IP on the routes without a user token. */
+export interface RateLimitConfig {
+  /** Requests per user (the token's user) per minute; 0 = no limit. */
+  perUserPerMinute: number;
+  /** Requests per client IP per minute to POST /auth/tokens and GET /media/verify; 0 = no limit. */
+  perIpPerMinute: number;
+  /** Open sockets per user on this instance; past it the upgrade is answered 429. */
+  maxSocketsPerUser: number;
+}
+
+/** Browser access (issue 16). */
+export interface CorsConfig {
+  /** Origins allowed to call the API and open sockets: exact origins, or ['*']; empty = none. */
+  origins: string[];
+}
+
+export const DEFAULT_OVERLOAD: OverloadConfig = {
+  maxInFlight: 256,
+  maxWaitMs: 40,
+  maxPendingWritesPerQueue: 64,
+  maxEventLoopDelayMs: 100,
+  maxHeapUsedBytes: 0,
+  maxFanOutLagMs: 250,
+  retryAfterSeconds: 1,
+};
+
+export const DEFAULT_RATE_LIMITS: RateLimitConfig = {
+  perUserPerMinute: 6000,
+  perIpPerMinute: 600,
+  maxSocketsPerUser: 20,
+};
+
 export interface Config {
   host: string;
   port: number;
@@ -72,6 +122,9 @@ export interface Config {
   realtime: RealtimeConfig;
   media: MediaConfig;
   retention: RetentionConfig;
+  overload: OverloadConfig;
+  rateLimits: RateLimitConfig;
+  cors: CorsConfig;
 }
 
 /** How long what is kept for retries and resumes lives, and how much stays hot in memory. */
@@ -120,6 +173,27 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): n
   return n;
 }
 
+/** CORS_ORIGINS: a comma list of origins (scheme://host[:port]) or `*` alone. */
+function origins(env: NodeJS.ProcessEnv): string[] {
+  const list = (env.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean);
+  if (list.includes('*')) {
+    if (list.length > 1) throw new Error('CORS_ORIGINS: `*` cannot be combined with other origins');
+    return ['*'];
+  }
+  return list.map((o) => {
+    let u: URL;
+    try {
+      u = new URL(o);
+    } catch {
+      throw new Error(`CORS_ORIGINS: "${o}" is not an origin like https://player.example.com`);
+    }
+    if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.origin !== o.replace(/\/+$/, '')) {
+      throw new Error(`CORS_ORIGINS: "${o}" is not an origin like https://player.example.com (no path)`);
+    }
+    return u.origin;
+  });
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     host: env.HOST || '127.0.0.1',
@@ -158,5 +232,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       signingKey: env.MEDIA_SIGNING_KEY || null,
       urlTtlSeconds: int(env, 'MEDIA_URL_TTL_SECONDS', DEFAULT_MEDIA.urlTtlSeconds, 1),
     },
+    overload: {
+      maxInFlight: int(env, 'OVERLOAD_MAX_IN_FLIGHT', DEFAULT_OVERLOAD.maxInFlight, 0),
+      maxWaitMs: int(env, 'OVERLOAD_MAX_WAIT_MS', DEFAULT_OVERLOAD.maxWaitMs, 0),
+      maxPendingWritesPerQueue: int(env, 'OVERLOAD_MAX_WRITES_PER_QUEUE', DEFAULT_OVERLOAD.maxPendingWritesPerQueue, 0),
+      maxEventLoopDelayMs: int(env, 'OVERLOAD_MAX_EVENT_LOOP_DELAY_MS', DEFAULT_OVERLOAD.maxEventLoopDelayMs, 0),
+      maxHeapUsedBytes: int(env, 'OVERLOAD_MAX_HEAP_BYTES', DEFAULT_OVERLOAD.maxHeapUsedBytes, 0),
+      maxFanOutLagMs: int(env, 'OVERLOAD_MAX_FANOUT_LAG_MS', DEFAULT_OVERLOAD.maxFanOutLagMs, 0),
+      retryAfterSeconds: int(env, 'OVERLOAD_RETRY_AFTER_SECONDS', DEFAULT_OVERLOAD.retryAfterSeconds, 1),
+    },
+    rateLimits: {
+      perUserPerMinute: int(env, 'RATE_LIMIT_PER_MINUTE', DEFAULT_RATE_LIMITS.perUserPerMinute, 0),
+      perIpPerMinute: int(env, 'RATE_LIMIT_IP_PER_MINUTE', DEFAULT_RATE_LIMITS.perIpPerMinute, 0),
+      maxSocketsPerUser: int(env, 'WS_MAX_SOCKETS_PER_USER', DEFAULT_RATE_LIMITS.maxSocketsPerUser, 1),
+    },
+    cors: { origins: origins(env) },
   };
 }

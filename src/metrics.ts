@@ -35,6 +35,19 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly refused = new Counter({
+    name: 'requests_refused_total',
+    help: 'HTTP requests and socket commands refused before any work: overload (503) or a rate limit (429)',
+    labelNames: ['transport', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly inFlight = new Gauge({
+    name: 'requests_in_flight',
+    help: 'HTTP requests and socket commands being worked on',
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import type { Bus } from './realtime/bus.ts';
 import { presenceTtlMs, RedisPresence, type Presence } from './realtime/presence.ts';
 import { RedisBus } from './realtime/redis-bus.ts';
+import { Redis } from 'ioredis';
 import { describeStore, openStore } from './store/index.ts';
 import { resolveMediaSettings } from './media/signing.ts';
 
@@ -32,10 +33,15 @@ export async function serve(config: Config): Promise<void> {
   });
   let bus: Bus | undefined;
   let presence: Presence | undefined;
+  let limitsRedis: Redis | undefined;
   if (config.redisUrl) {
     const redisBus = new RedisBus(config.redisUrl, config.redisKeyPrefix, logger);
     bus = redisBus;
     presence = new RedisPresence(redisBus.pub, config.redisKeyPrefix, presenceTtlMs(config.realtime.heartbeatMs));
+    // Rate-limit counters get a connection of their own that fails fast: a request never
+    // waits for a Redis that is away (the limits are then skipped, see src/http/limits.ts).
+    limitsRedis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, commandTimeout: 500, retryStrategy: (n: number) => Math.min(n * 100, 2000) });
+    limitsRedis.on('error', (err) => logger.warn({ err: err.message }, 'redis (rate limits) connection error'));
   }
   const app = await buildApp({
     store,
@@ -48,6 +54,10 @@ export async function serve(config: Config): Promise<void> {
     logger,
     bus,
     presence,
+    overload: config.overload,
+    rateLimits: config.rateLimits,
+    rateLimitRedis: limitsRedis ? { client: limitsRedis, prefix: config.redisKeyPrefix } : undefined,
+    cors: config.cors,
   });
   const { http } = app;
   await http.listen({ host: config.host, port: config.port });
@@ -80,6 +90,7 @@ export async function serve(config: Config): Promise<void> {
     idle.unref();
     try {
       await http.close();
+      limitsRedis?.disconnect();
       await store.close();
       process.exit(0);
     } catch (err) {

@@ -13,11 +13,23 @@ export const ErrorResponse = Type.Object(
 );
 
 const errorRef = Type.Ref('ErrorResponse');
+// Every route can be refused before any work (issue 16); the descriptions end up in the OpenAPI file.
+const rateLimited = Type.Ref('ErrorResponse', {
+  description: 'Rate limited (`rate_limited`: RATE_LIMIT_PER_MINUTE per user, RATE_LIMIT_IP_PER_MINUTE per IP on POST /auth/tokens and '
+    + 'GET /media/verify; `too_many_sockets` on a WebSocket upgrade past WS_MAX_SOCKETS_PER_USER). Retry-After says when to retry; '
+    + 'RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset are on every limited answer.',
+});
+const overloaded = Type.Ref('ErrorResponse', {
+  description: 'Overloaded (`overloaded`, details.reason: wait_time, in_flight, queue_busy, fan_out_lag, event_loop_delay, heap): refused before any '
+    + 'work was done, nothing was applied; retry after Retry-After seconds. Also `shutting_down` while the instance stops.',
+});
 
 /** The error statuses every authenticated route can answer, plus the given ones. */
 export function errors(...statuses: number[]): Record<number, TSchema> {
   const out: Record<number, TSchema> = {};
   for (const s of [400, 401, 403, 404, ...statuses]) out[s] = errorRef;
+  out[429] = rateLimited;
+  out[503] = overloaded;
   return out;
 }
 

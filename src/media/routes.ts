@@ -28,7 +28,8 @@ export function mediaRoutes(media: MediaSettings, tokens: Tokens, now: () => num
   return async (app) => {
     app.get('/media/verify', {
       // Either credential works, so the check is here rather than in the shared auth hook.
-      config: { auth: 'public' },
+      // No user token to limit by: limited per client IP (RATE_LIMIT_IP_PER_MINUTE).
+      config: { auth: 'public', ipRateLimit: true },
       schema: {
         tags: ['offline'],
         summary: 'Check a signed track download URL (admin key or any user token)',

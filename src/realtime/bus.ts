@@ -32,22 +32,67 @@ export interface Bus {
   /** Called after the bus lost and regained its connection: messages may have been lost meanwhile. */
   onReconnect(handler: () => void): void;
   close(): Promise<void>;
+  /** How long the oldest message published here has waited for delivery (ms); admission control reads it. */
+  lagMs?(): number;
 }
 
 export const channelOf = (stream: StreamKind, id: string) => `${stream}:${id}`;
 
-/** In-process bus for the embedded mode: one instance, no network. */
+/** Longest a delivery turn runs before it lets the event loop take requests in again (ms). */
+const TURN_MS = 3;
+
+/**
+ * In-process bus for the embedded mode: one instance, no network.
+ * Publishing only queues the message (one FIFO, so every stream stays in order); it is
+ * delivered to the sockets in turns of at most TURN_MS, each after the event loop had a
+ * chance to read new requests. So a write's fan-out runs after its answer, outside the
+ * queue's serialised section, and a burst of fan-out cannot keep writes from being read
+ * (issue 16: under load the sends took the loop from the writes that cause them).
+ */
 export class LocalBus implements Bus {
   readonly kind = 'local' as const;
   private readonly emitter = new EventEmitter();
+  private readonly pending: { msg: BusMessage; at: number }[] = [];
+  private head = 0;
+  private scheduled = false;
 
   constructor() {
     this.emitter.setMaxListeners(0);
   }
 
   publish(msg: BusMessage): void {
-    this.emitter.emit(channelOf(msg.stream, msg.id), msg);
+    this.pending.push({ msg, at: performance.now() });
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.drain);
+    }
   }
+
+  lagMs(): number {
+    const first = this.pending[this.head];
+    return first ? performance.now() - first.at : 0;
+  }
+
+  private readonly drain = (): void => {
+    const start = performance.now();
+    while (this.head < this.pending.length) {
+      const { msg } = this.pending[this.head]!;
+      this.pending[this.head++] = undefined as never;
+      this.emitter.emit(channelOf(msg.stream, msg.id), msg);
+      if (performance.now() - start >= TURN_MS) break;
+    }
+    if (this.head >= this.pending.length) {
+      this.pending.length = 0;
+      this.head = 0;
+      this.scheduled = false;
+      return;
+    }
+    if (this.head > 1024) {
+      this.pending.splice(0, this.head);
+      this.head = 0;
+    }
+    setImmediate(this.drain);
+  };
 
   subscribe(stream: StreamKind, id: string, handler: BusHandler): () => void {
     const ch = channelOf(stream, id);
@@ -58,6 +103,8 @@ export class LocalBus implements Bus {
   onReconnect(): void {}
 
   async close(): Promise<void> {
+    this.pending.length = 0;
+    this.head = 0;
     this.emitter.removeAllListeners();
   }
 }

@@ -20,6 +20,7 @@ import { Id, MAX_SEQUENCE } from '../queues/schemas.ts';
 import { fingerprint, type QueueService } from '../queues/service.ts';
 import type { Store } from '../store/port.ts';
 import { strictAjv } from '../validation.ts';
+import type { Admission } from '../http/admission.ts';
 import type { Bus, SequencedEvent } from './bus.ts';
 import { Connection, type ConnectionLimits } from './connection.ts';
 import type { Presence } from './presence.ts';
@@ -50,6 +51,8 @@ export interface SocketDeps {
   options: SocketOptions;
   /** Who has each queue open ([CO11]); none: no queue presence. */
   queuePresence?: QueuePresence;
+  /** Bounds on work in flight, shared with HTTP: a command past them is refused at once. */
+  admission?: Admission;
 }
 
 const validateClient = strictAjv.compile(ClientMessage);
@@ -74,7 +77,7 @@ export function requireUpgrade(req: FastifyRequest, reply: FastifyReply): Fastif
 
 export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
   return async (app) => {
-    const { store, queues, users, bus, presence, metrics, options, queuePresence } = deps;
+    const { store, queues, users, bus, presence, metrics, options, queuePresence, admission } = deps;
     const connections = new Set<Connection>();
     /** Queue sockets and the queue of their path. */
     const queueSockets = new WeakMap<Connection, string>();
@@ -232,11 +235,38 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
      * Sets a socket up, then handles its messages one at a time, in order. Messages that
      * arrive while `setup` runs wait, so a command never races the subscription.
      */
+    /**
+     * Admission (issue 16) when a message arrives, not when its turn comes: a command past
+     * the bounds is answered `overloaded` at once instead of waiting behind the socket's
+     * other commands. Refused commands were not applied; the client retries them (same
+     * mutationId) after `retryAfterSeconds`, so the answers may come out of order.
+     */
+    function admit(c: Connection, d: Buffer, queueId: string | null): (() => void) | null {
+      if (!admission) return () => undefined;
+      const a = admission.enter({ write: true, queueId });
+      if (a.ok) return a.release;
+      admission.refused('ws', a.reason);
+      let mutationId: string | null = null;
+      try {
+        const m = JSON.parse(d.toString('utf8'));
+        if (typeof m?.mutationId === 'string') mutationId = m.mutationId;
+      } catch {
+        // not JSON: the refusal goes out without a mutationId
+      }
+      const body = admission.refusedBody(a.reason);
+      c.send({ type: 'error', mutationId, error: body.error });
+      return null;
+    }
+
     async function serve(c: Connection, defaultQueueId: string | null, setup: () => Promise<void>): Promise<void> {
       let ready = false;
       const pending: Buffer[] = [];
       let chain = Promise.resolve();
-      const run = (d: Buffer) => (chain = chain.then(() => onMessage(c, d, defaultQueueId)));
+      const run = (d: Buffer) => {
+        const release = admit(c, d, defaultQueueId);
+        const arrivedAt = performance.now();
+        if (release) chain = chain.then(() => admission?.turn(arrivedAt)).then(() => onMessage(c, d, defaultQueueId)).finally(release);
+      };
       c.ws.on('message', (d: Buffer) => (ready ? run(d) : pending.push(d)));
       try {
         await setup();

@@ -73,15 +73,23 @@ export class Baskets {
 
   private deadCount = 0;
 
+  /**
+   * One filter per posting list a dead basket is in, not one per (dead basket, track):
+   * tracks shared by many queues have long posting lists, and filtering each of them once
+   * per dead basket made a compaction quadratic (seconds of blocked event loop under a
+   * stream of queue writes, issue 16).
+   */
   private compact(): void {
+    const touched = new Set<number>();
     for (let b = 0; b < this.items.length; b++) {
       if (!this.dead[b] || this.items[b]!.length === 0) continue;
-      for (const t of new Set(this.items[b])) {
-        const p = this.postings[t];
-        if (p) this.postings[t] = p.filter((x) => x !== b);
-      }
+      for (const t of this.items[b]!) touched.add(t);
       this.items[b] = [];
       this.weights[b] = null;
+    }
+    for (const t of touched) {
+      const p = this.postings[t];
+      if (p) this.postings[t] = p.filter((x) => !this.dead[x]);
     }
     this.deadCount = 0;
   }

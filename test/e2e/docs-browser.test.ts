@@ -26,11 +26,19 @@ describe('API docs page in a real browser', { skip }, () => {
     await server?.cleanup();
   });
 
-  it('renders the queue operations from /openapi.json and expands one', async () => {
+  it('renders the queue operations from /openapi.json and expands one, with the security headers on', async () => {
     const page = await browser.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(String(e)));
-    await page.goto(`${server.url}/docs/`, { waitUntil: 'domcontentloaded' });
+    // A content security policy that refused one of the page's scripts, styles or images shows here.
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text());
+    });
+    const response = await page.goto(`${server.url}/docs/`, { waitUntil: 'domcontentloaded' });
+    const headers = response!.headers();
+    assert.match(headers['content-security-policy'] ?? '', /default-src 'self'/, 'the page is served with its CSP');
+    assert.equal(headers['x-content-type-options'], 'nosniff');
+    assert.equal(headers['x-frame-options'], 'SAMEORIGIN');
     const op = page.locator('.opblock-summary-path', { hasText: '/queues/{queueId}/tracks' }).first();
     await op.waitFor({ timeout: 15_000 });
     const paths = await page.locator('.opblock-summary-path').allTextContents();

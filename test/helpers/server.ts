@@ -47,6 +47,17 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     DATA_DIR: dataDir,
     ADMIN_API_KEY: adminKey,
     LOG_LEVEL: 'warn',
+    // The suites send many requests and open many sockets as one user from one address;
+    // tests of the limits themselves set small ones (test/e2e/limits.test.ts).
+    RATE_LIMIT_PER_MINUTE: '1000000',
+    RATE_LIMIT_IP_PER_MINUTE: '1000000',
+    WS_MAX_SOCKETS_PER_USER: '100000',
+    // The machine running the suites is shared and often loaded: a scheduling stall must not
+    // turn into 503s in tests about something else, so the time-based bounds are loose here
+    // (test/e2e/overload.test.ts tests the bounds). The counting ones keep their defaults.
+    OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '2000',
+    OVERLOAD_MAX_WAIT_MS: '5000',
+    OVERLOAD_MAX_FANOUT_LAG_MS: '5000',
     ...(opts.databaseUrl ? { DATABASE_URL: opts.databaseUrl } : {}),
     ...opts.env,
   };

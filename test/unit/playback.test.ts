@@ -196,6 +196,8 @@ describe('PlaybackService (in-memory SQLite, fake clock)', () => {
   const bus = new LocalBus();
   const presence = new LocalPresence();
   const published: BusMessage[] = [];
+  /** The local bus delivers on a later turn of the event loop (src/realtime/bus.ts). */
+  const delivered = () => new Promise((r) => setImmediate(r));
   let service: PlaybackService;
   const queues = { get: async () => { throw new AppError('not_found', 'queue_not_found', 'queue not found'); } };
   const alice = { userId: 'alice', deviceId: null };
@@ -223,6 +225,7 @@ describe('PlaybackService (in-memory SQLite, fake clock)', () => {
       deviceId: 'phone', timestamp: iso(T0), updatedAt: iso(T0 + 1000), serverTime: iso(T0 + 1000),
       activeDeviceId: 'phone', sequenceNumber: 1,
     });
+    await delivered();
     assert.equal(published.length, 1);
     const [msg] = published;
     assert.equal(msg!.stream, 'user');
@@ -274,6 +277,7 @@ describe('PlaybackService (in-memory SQLite, fake clock)', () => {
     assert.equal(res.body.isPlaying, false);
     assert.equal(res.body.activeDeviceId, 'tv');
     assert.equal(res.body.sequenceNumber, 2);
+    await delivered();
     const last = published[published.length - 1]!.events[0]!;
     assert.equal(last.type, 'playback_transferred');
     assert.equal(last.deviceId, 'phone', 'the event names the requesting device');
@@ -288,12 +292,14 @@ describe('PlaybackService (in-memory SQLite, fake clock)', () => {
     const opts = { idempotencyKey: 'k1', fingerprint: 'f1' };
     const first = await service.write(alice, body('phone', T0 + 70_000), opts);
     const v = await service.version('alice');
+    await delivered();
     const n = published.length;
     clock += 5000;
     const again = await service.write(alice, body('phone', T0 + 70_000), opts);
     assert.equal(again.replayed, true);
     assert.deepEqual(again.body, first.body);
     assert.equal(await service.version('alice'), v);
+    await delivered();
     assert.equal(published.length, n);
     await assert.rejects(service.write(alice, body('phone', T0 + 80_000), { idempotencyKey: 'k1', fingerprint: 'other' }),
       (e: unknown) => e instanceof AppError && e.code === 'idempotency_key_reused');

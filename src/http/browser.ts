@@ -1,0 +1,96 @@
+// What browsers need (issue 16): CORS for web players on other origins (CORS_ORIGINS),
+// the same origin list for WebSocket upgrades (a browser always sends Origin; other
+// clients may not), and security headers on every answer (@fastify/helmet).
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
+import type { CorsConfig } from '../config.ts';
+import { AppError } from '../errors.ts';
+
+/** Request headers a browser may send cross-origin (preflight). */
+export const CORS_ALLOWED_HEADERS = ['Authorization', 'Content-Type', 'Idempotency-Key', 'If-Match', 'Prefer', 'X-Device-Id'];
+/** Response headers a cross-origin script may read. */
+export const CORS_EXPOSED_HEADERS = ['ETag', 'Location', 'Retry-After', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset', 'idempotent-replayed'];
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
+
+/** The API answers JSON only: a page that somehow renders one may load nothing and be framed by nobody. */
+const API_CSP = {
+  'default-src': ["'none'"],
+  'base-uri': ["'none'"],
+  'form-action': ["'none'"],
+  'frame-ancestors': ["'none'"],
+};
+/**
+ * The pages we serve (/docs, Swagger UI; /console later): scripts, styles and fonts from
+ * our origin only, no inline script. Swagger UI sets inline styles and uses data: images
+ * (its icons); it calls the API, so connect-src is our origin (CSP 3 lets 'self' cover
+ * same-origin ws: and wss: in Chromium, for a console's sockets).
+ */
+export const PAGE_CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "script-src-attr 'none'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data:",
+  "font-src 'self' data:",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'self'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join('; ');
+const isPage = (url: string) => url === '/docs' || url.startsWith('/docs/') || url === '/console' || url.startsWith('/console/');
+
+/** Is this Origin header allowed: listed, `*`, or the server's own origin (its Host)? */
+export function originAllowed(config: CorsConfig, request: FastifyRequest, origin: string): boolean {
+  if (config.origins.includes('*') || config.origins.includes(origin)) return true;
+  try {
+    return new URL(origin).host === request.headers.host;
+  } catch {
+    return false;
+  }
+}
+
+/** Helmet and CORS: register first, so every answer (also a 503 or a 429) carries their headers. */
+export async function installBrowserSupport(http: FastifyInstance, config: CorsConfig): Promise<void> {
+  await http.register(helmet, {
+    global: true,
+    contentSecurityPolicy: { useDefaults: false, directives: API_CSP },
+    // Web players on listed origins read our answers with CORS; nothing else should embed them.
+    crossOriginResourcePolicy: { policy: config.origins.length > 0 ? 'cross-origin' : 'same-origin' },
+  });
+  http.addHook('onRequest', (request, reply, done) => {
+    if (isPage(request.url)) reply.raw.setHeader('content-security-policy', PAGE_CSP);
+    done();
+  });
+
+  // A preflight from an origin that is not allowed gets a plain 403 (in our shape) rather
+  // than a 204 without the allow headers: the same refusal for the browser, clearer in logs.
+  http.addHook('onRequest', (request, _reply, done) => {
+    const origin = request.headers.origin;
+    if (request.method === 'OPTIONS' && origin && request.headers['access-control-request-method'] && !originAllowed(config, request, origin)) {
+      return done(new AppError('forbidden', 'origin_not_allowed', `origin ${origin} may not call this API (CORS_ORIGINS)`, { origin }));
+    }
+    done();
+  });
+  const wildcard = config.origins.includes('*');
+  await http.register(cors, {
+    // `*` never with credentials; a listed origin gets its own name back (and Vary: Origin).
+    origin: wildcard ? '*' : config.origins,
+    credentials: !wildcard && config.origins.length > 0,
+    methods: METHODS,
+    allowedHeaders: CORS_ALLOWED_HEADERS,
+    exposedHeaders: CORS_EXPOSED_HEADERS,
+    maxAge: 600,
+  });
+}
+
+/** WebSocket upgrades carrying an Origin must come from an allowed one (cross-site WebSocket hijacking). */
+export function installSocketOriginCheck(http: FastifyInstance, config: CorsConfig): void {
+  http.addHook('onRequest', (request, _reply, done) => {
+    const origin = request.headers.origin;
+    if (origin === undefined || request.headers.upgrade?.toLowerCase() !== 'websocket') return done();
+    if (originAllowed(config, request, origin)) return done();
+    done(new AppError('forbidden', 'origin_not_allowed', `sockets from origin ${origin} are not allowed (CORS_ORIGINS)`, { origin }));
+  });
+}
