@@ -71,6 +71,8 @@ export interface Config {
   limits: Limits;
   realtime: RealtimeConfig;
   media: MediaConfig;
+  /** Radio: tracks a listener played or had queued by radio within this many days are avoided while others are left (0 = off). */
+  radio: { noRepeatDays: number };
 }
 
 export const DEFAULT_REALTIME: RealtimeConfig = {
@@ -129,5 +131,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       signingKey: env.MEDIA_SIGNING_KEY || null,
       urlTtlSeconds: int(env, 'MEDIA_URL_TTL_SECONDS', DEFAULT_MEDIA.urlTtlSeconds, 1),
     },
+    radio: { noRepeatDays: int(env, 'RADIO_NO_REPEAT_DAYS', 30, 0) },
   };
 }

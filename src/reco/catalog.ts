@@ -72,6 +72,8 @@ export class Catalog {
   totalSkips = 0;
   /** Tracks known with metadata (upserted), as opposed to seen only in listening data. */
   readonly described: boolean[] = [];
+  /** Deleted from the catalog: never recommended (their plays still count as co-occurrence data). */
+  readonly removed: boolean[] = [];
 
   readonly artists = new Interner();
   readonly albums = new Interner();
@@ -118,6 +120,7 @@ export class Catalog {
     this.plays.push(0);
     this.skips.push(0);
     this.described.push(false);
+    this.removed.push(false);
     this.revision++;
     this.popularDirty = true;
     return t;
@@ -127,6 +130,7 @@ export class Catalog {
     const t = this.ensure(m.id);
     this.titles[t] = m.title;
     this.described[t] = true;
+    this.removed[t] = false;
     const a = this.artists.intern(m.artist);
     if (this.artist[t] !== a) {
       if (this.artist[t]! >= 0) remove(this.artistTracks[this.artist[t]!]!, t);
@@ -164,6 +168,23 @@ export class Catalog {
     this.revision++;
     this.popularDirty = true;
     return t;
+  }
+
+  /** A catalog delete: the track is never recommended again (until upserted again). */
+  remove(id: string): void {
+    const t = this.index.get(id);
+    if (t === undefined) return;
+    this.removed[t] = true;
+    this.described[t] = false;
+    const a = this.artist[t]!;
+    if (a >= 0) remove(this.artistTracks[a]!, t);
+    this.artist[t] = -1;
+    if (this.album[t]! >= 0) remove(this.albumTracks[this.album[t]!]!, t);
+    this.album[t] = -1;
+    for (const g of this.genres[t] ?? []) remove(this.genreTracks[g]!, t);
+    this.genres[t] = null;
+    this.revision++;
+    this.popularDirty = true;
   }
 
   features(t: number): Float32Array | null {
@@ -217,7 +238,7 @@ export class Catalog {
       this.popularDirty = false;
       this.popularBuiltAt = Date.now();
       const order = [];
-      for (let t = 0; t < this.ids.length; t++) if (this.popularity[t]! > 0 || this.described[t]) order.push(t);
+      for (let t = 0; t < this.ids.length; t++) if ((this.popularity[t]! > 0 || this.described[t]) && !this.removed[t]) order.push(t);
       order.sort((a, b) => this.popularity[b]! - this.popularity[a]! || a - b);
       this.popularOrder = order;
     }

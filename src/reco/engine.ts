@@ -109,6 +109,8 @@ const POPULAR_FILL = 200;
 const PRESELECT = 5;
 /** Items of a queue that count as one basket (the first ones; a 10,000-item queue is not a mix). */
 const MAX_QUEUE_BASKET = 500;
+/** Seeds walked with the full maxPostings; more share that budget (at least 20 baskets each). */
+const SEED_BUDGET = 50;
 
 export class Engine {
   readonly catalog = new Catalog();
@@ -136,6 +138,15 @@ export class Engine {
     const tracks = trackIds.map((x) => this.catalog.ensure(x));
     for (const t of tracks) this.catalog.addPopularity(t, 1);
     this.baskets.set(key, 'playlist', tracks, null, name);
+  }
+
+  /** A catalog delete of a playlist: it stops counting (co-occurrence, popularity, stations). */
+  removePlaylist(id: string): void {
+    const key = `playlist:${id}`;
+    const old = this.baskets.basketOf(key);
+    if (old === undefined) return;
+    for (const t of this.baskets.items[old]!) this.catalog.addPopularity(t, -1);
+    this.baskets.remove(key);
   }
 
   /** One play of a listening session (imported, or a listener's own); skipped plays weigh less. */
@@ -191,11 +202,13 @@ export class Engine {
     const sessionCode = KIND_CODE.session;
     const mismatch = opts.outcomeMismatch ?? OUTCOME_MISMATCH;
 
-    // 1. Co-occurrence and basket similarity, walking each seed's baskets once.
+    // 1. Co-occurrence and basket similarity, walking each seed's baskets once. Many
+    // seeds (a whole playlist or queue) share a budget, so a call stays milliseconds.
+    const perSeed = Math.max(20, Math.min(B.maxPostings, Math.floor((B.maxPostings * SEED_BUDGET) / Math.max(1, seeds.tracks.size))));
     for (const [s, w] of seeds.tracks) {
       if (w === 0) continue;
       const posting = baskets.of(s);
-      const walk = Math.min(posting.length, B.maxPostings);
+      const walk = Math.min(posting.length, perSeed);
       const seedNorm = B.seedPopExponent > 0 ? 1 / (1 + cat.popularity[s]!) ** B.seedPopExponent : 1;
       for (let k = 0; k < walk; k++) {
         const b = posting[posting.length - 1 - k]!; // newest baskets first
@@ -386,7 +399,7 @@ export class Engine {
       const keep = scores[k]! >= pre || content.has(j);
       scores[k] = 0;
       if (!keep) continue;
-      if (opts.exclude?.has(j)) continue;
+      if (opts.exclude?.has(j) || cat.removed[j]) continue;
       if (!opts.keepSeeds && (seeds.tracks.get(j) ?? 0) > 0) continue;
       const a = cat.artist[j]!;
       if (a >= 0 && opts.excludeArtists?.has(a)) continue;
