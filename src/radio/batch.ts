@@ -56,13 +56,13 @@ export interface BatchItem {
 }
 
 /**
- * A batch in four widening steps, each only when the one before could not fill it:
- * (1) the station's seeds, excluding everything the station ever queued and what the
- * listener played or heard from radio within the no-repeat window; (2) plus the queue's
- * newest tracks as seeds (the station drifts to new ground instead of looping); (3) the
- * rest of the catalog by popularity; (4) the listener's window is given up; (5) the
- * station is exhausted: tracks it queued come back, oldest first, never within
- * NO_REPEAT_WINDOW items and never one skipped on it.
+ * A batch in widening steps, each only when the one before could not fill it: (1) the
+ * station's seeds, excluding everything the station ever queued and what the listener
+ * played or heard from radio within the no-repeat window; (2) plus the queue's newest
+ * tracks as seeds (the station drifts to new ground instead of looping); (3) the
+ * listener's window gives way (relevant tracks heard lately); (4) the rest of the
+ * catalog by popularity; (5) the station is exhausted: tracks it queued come back,
+ * oldest first, never within NO_REPEAT_WINDOW items and never one skipped on it.
  */
 export function generateBatch(reco: Recommender, b: BatchInput): BatchItem[] {
   const cat = reco.engine.catalog;
@@ -143,19 +143,16 @@ export function generateBatch(reco: Recommender, b: BatchInput): BatchItem[] {
     });
     picked = [...picked, ...extra];
   };
-  // (3) The rest of the catalog, most popular first.
+  // (3) The listener's window gives way before relevance does: the station's own
+  // candidates heard lately, then (4) the rest of the catalog, most popular first.
+  if (picked.length < b.count && soft.size > 0) more(score(b.seeds, hard), hard);
   if (picked.length < b.count) {
     const fill: Scored[] = [];
     const popular = cat.popular(cat.size);
     for (let i = 0; i < popular.length && fill.length < b.count * 20; i++) {
       const t = popular[i]!;
-      if (!both.has(t) && allowed(t)) fill.push({ track: t, score: 1e-6 * (popular.length - i), reason: { kind: 'popular', seed: -1 } });
+      if (!hard.has(t) && allowed(t)) fill.push({ track: t, score: 1e-6 * (popular.length - i) * (soft.has(t) ? 1e-3 : 1), reason: { kind: 'popular', seed: -1 } });
     }
-    more(fill, both);
-  }
-  // (4) The listener's window gives way before the station repeats itself.
-  if (picked.length < b.count && soft.size > 0) {
-    const fill = [...soft].filter((t) => !hard.has(t) && allowed(t)).map((t) => ({ track: t, score: 1e-9 * (1 + cat.popularity[t]!), reason: { kind: 'popular' as const, seed: -1 } }));
     more(fill, hard);
   }
   // (5) Exhausted: the station's own tracks come back, the longest-ago queued first.
