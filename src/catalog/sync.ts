@@ -5,7 +5,7 @@
 import type { Recommender } from '../reco/recommender.ts';
 import type { CatalogStore } from './store.ts';
 
-const PAGE = 5000;
+const PAGE = Number(process.env.QS_SYNC_PAGE ?? 250);
 /** Between pages the event loop runs (a start-up build of a million rows must not block the server). */
 const yieldToLoop = () => new Promise<void>((r) => setImmediate(r));
 /** How long a missing id may still commit (PostgreSQL sequences commit out of order). */
@@ -64,7 +64,15 @@ export interface SyncOptions {
   /** PostgreSQL: ids may commit out of order, so gaps are waited for. */
   outOfOrder: boolean;
   queueBaskets?: number;
+  /**
+   * Called after every COLLECT_EVERY rows of the start-up build (a full garbage
+   * collection): the build's short-lived rows otherwise grow the heap, and the process's
+   * peak RSS, to several times what the engine keeps.
+   */
+  collect?: () => void;
 }
+
+const COLLECT_EVERY = 100_000;
 
 export class CatalogSync {
   private readonly tracks: Tail;
@@ -74,6 +82,8 @@ export class CatalogSync {
   private chain: Promise<void> = Promise.resolve();
   private queued: Promise<void> | null = null;
   private lastAt = 0;
+  private building = true;
+  private applied = 0;
   readonly ready: Promise<void>;
 
   constructor(private readonly store: CatalogStore, private readonly reco: Recommender, private readonly opts: SyncOptions) {
@@ -90,6 +100,20 @@ export class CatalogSync {
   private async start(): Promise<void> {
     for (const q of await this.store.queueTracks(this.opts.queueBaskets ?? 20_000)) this.reco.engine.setQueue(q.queueId, q.trackIds);
     await this.refresh();
+    // Lists grown by push during the build keep spare slots: most of their memory.
+    this.reco.compact();
+    this.building = false;
+    this.opts.collect?.();
+  }
+
+  /** Counts rows applied; during the start-up build, collects garbage now and then. */
+  private page(rows: number): Promise<void> {
+    if (this.building && this.opts.collect) {
+      const before = Math.floor(this.applied / COLLECT_EVERY);
+      this.applied += rows;
+      if (Math.floor(this.applied / COLLECT_EVERY) > before) this.opts.collect();
+    }
+    return yieldToLoop();
   }
 
   /** Catch up now (after a local write): resolves once everything committed before the call is applied. */
@@ -123,7 +147,7 @@ export class CatalogSync {
       }
       if (rows.length < PAGE) break;
       after = rows[rows.length - 1]!.rev;
-      await yieldToLoop();
+      await this.page(rows.length);
     }
     for (let after = this.playlists.low; ; ) {
       const rows = await store.playlistsAfter(after, PAGE);
@@ -134,21 +158,21 @@ export class CatalogSync {
       }
       if (rows.length < PAGE) break;
       after = rows[rows.length - 1]!.rev;
-      await yieldToLoop();
+      await this.page(rows.length);
     }
     for (let after = this.contexts.low; ; ) {
       const rows = await store.contextsAfter(after, PAGE);
       for (const c of rows) if (this.contexts.accept(c.id)) reco.setContext(c.userId, c.context, c.observedAt);
       if (rows.length < PAGE) break;
       after = rows[rows.length - 1]!.id;
-      await yieldToLoop();
+      await this.page(rows.length);
     }
     for (let after = this.events.low; ; ) {
       const rows = await store.eventsAfter(after, PAGE);
       for (const e of rows) if (this.events.accept(e.id)) reco.ingest(e);
       if (rows.length < PAGE) break;
       after = rows[rows.length - 1]!.id;
-      await yieldToLoop();
+      await this.page(rows.length);
     }
     const now = Date.now();
     for (const t of [this.tracks, this.playlists, this.contexts, this.events]) t.settle(now);

@@ -127,7 +127,8 @@ export function generateBatch(reco: Recommender, b: BatchInput): BatchItem[] {
     return t === undefined ? -1 : cat.artist[t]!;
   });
   const artistOf = (t: number) => cat.artist[t]!;
-  const jitter = (t: number) => 0.9 + 0.2 * unit(`${b.salt}:${t}`);
+  // A little variety between batches of the same seeds (±3%: more reorders the best tracks).
+  const jitter = (t: number) => 0.97 + 0.06 * unit(`${b.salt}:${t}`);
   const allowed = (t: number) => {
     if (cat.removed[t] || b.profile?.rejects(t)) return false;
     const a = cat.artist[t]!;

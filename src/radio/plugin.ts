@@ -16,6 +16,7 @@ import { MixService } from './mixes.ts';
 import { radioRoutes } from './routes.ts';
 import { Answers } from './idempotency.ts';
 import { AppError } from '../errors.ts';
+import { collectGarbage } from '../util/gc.ts';
 import { RadioService } from './service.ts';
 
 export interface RecommendationsOptions {
@@ -33,7 +34,7 @@ export interface Readiness {
   ready: boolean;
   error: string | null;
   /** Build time and memory, once built. */
-  built?: { ms: number; rssMb: number; heapMb: number; tracks: number; baskets: number };
+  built?: { ms: number; rssMb: number; heapMb: number; heapTotalMb: number; externalMb: number; tracks: number; baskets: number };
 }
 
 /** Seconds a client is asked to wait before retrying while the recommender builds. */
@@ -49,11 +50,12 @@ export function recommendationsPlugin(o: RecommendationsOptions): FastifyPluginA
     const reco = new Recommender();
     const readiness = o.readiness ?? { ready: false, error: null };
     const started = performance.now();
-    const sync = new CatalogSync(catalog, reco, { outOfOrder: o.store.kind === 'postgres' });
+    const sync = new CatalogSync(catalog, reco, { outOfOrder: o.store.kind === 'postgres', collect: collectGarbage });
     sync.ready.then(() => {
       const m = process.memoryUsage();
       readiness.built = {
         ms: Math.round(performance.now() - started), rssMb: Math.round(m.rss / 2 ** 20), heapMb: Math.round(m.heapUsed / 2 ** 20),
+        heapTotalMb: Math.round(m.heapTotal / 2 ** 20), externalMb: Math.round(m.external / 2 ** 20),
         tracks: reco.engine.catalog.size, baskets: reco.engine.baskets.live,
       };
       readiness.ready = true;

@@ -12,6 +12,7 @@ import type { ListenAction } from '../reco/profile.ts';
 import { hourOf, type Recommender } from '../reco/recommender.ts';
 import { parseStation, resolveStation, UnknownSeed, type Reason, type ResolvedStation, type Station } from '../reco/stations.ts';
 import { continuationSeeds } from '../reco/stations.ts';
+import { nameTokens } from '../reco/engine.ts';
 import { generateBatch, stationBatch, type BatchItem, type Preferences } from './batch.ts';
 import type { Keyed } from './idempotency.ts';
 import { mergeReasons, mixMeta, radioMeta, type RadioMeta } from './metadata.ts';
@@ -176,8 +177,9 @@ export class RadioService {
       seeds = profile.tasteSeeds(30).tracks;
       label = 'your taste';
     }
+    // The queue's name says what it is for, like a playlist's ("running", "dinner").
     return generateBatch(reco, {
-      seeds: { tracks: seeds }, label, count, profile, queueTracks: tracks, stationHistory: history.station, userRecent: history.user,
+      seeds: { tracks: seeds, words: nameTokens(name) }, label, count, profile, queueTracks: tracks, stationHistory: history.station, userRecent: history.user,
       mode: 'continuation', salt,
     });
   }

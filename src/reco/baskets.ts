@@ -99,6 +99,29 @@ export class Baskets {
     }
   }
 
+  /**
+   * Drops dead baskets from the postings and trims every list to its length: lists grown
+   * by push keep up to 16 spare slots, which on a fresh build is most of their memory.
+   * Called once the start-up build is done (a list grown later grows again as needed).
+   */
+  trim(): void {
+    for (let t = 0; t < this.postings.length; t++) {
+      const p = this.postings[t];
+      if (p) this.postings[t] = this.deadCount > 0 ? p.filter((b) => !this.dead[b]) : p.slice();
+    }
+    for (let b = 0; b < this.items.length; b++) {
+      if (this.dead[b]) {
+        this.items[b] = [];
+        this.weights[b] = null;
+        continue;
+      }
+      this.items[b] = this.items[b]!.slice();
+      const w = this.weights[b];
+      if (w) this.weights[b] = w.slice();
+    }
+    this.deadCount = 0;
+  }
+
   /** The basket indexes holding track t (dead ones included; callers skip them). */
   of(t: number): readonly number[] {
     return this.postings[t] ?? EMPTY;

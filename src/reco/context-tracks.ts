@@ -25,6 +25,13 @@ export class ContextTracks {
     }
   }
 
+  /** Cuts the count arrays to `size` tracks (they grow by doubling). */
+  trim(size: number): void {
+    const cut = (a: Float32Array) => (a.length > size ? a.slice(0, size) : a);
+    this.all = cut(this.all);
+    for (const [f, a] of this.counts) this.counts.set(f, cut(a));
+  }
+
   /**
    * The `limit` tracks most typical of the context: overall popularity times, per known
    * feature, how much more often the track is played there than overall (smoothed).
@@ -53,7 +60,7 @@ export class ContextTracks {
 
 function grow(a: Float32Array, index: number): Float32Array {
   if (index < a.length) return a;
-  const b = new Float32Array(Math.max(1024, (index + 1) * 2));
+  const b = new Float32Array(Math.max(1024, Math.ceil((index + 1) * 1.25)));
   b.set(a);
   return b;
 }
