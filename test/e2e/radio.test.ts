@@ -461,6 +461,11 @@ for (const { kind, skip } of storeKinds) {
       for (const p of ['/catalog/tracks', '/catalog/tracks/{trackId}', '/catalog/search', '/catalog/playlists', '/users/{userId}/history', '/users/{userId}/context',
         '/radio/{stationId}/queue', '/radio/{stationId}/feedback', '/queues/{queueId}/extend', '/queues/{queueId}/refresh', '/recommendations/queue',
         '/recommendations/feedback', '/queues/contextual']) assert.ok(doc.paths[p], p);
+      // Issue 12: extend is GET and POST on any queue, catalog deletes, keys, readiness.
+      assert.ok(doc.paths['/queues/{queueId}/extend'].post && doc.paths['/queues/{queueId}/extend'].get);
+      assert.ok(doc.paths['/catalog/tracks/{trackId}'].delete && doc.paths['/catalog/playlists/{playlistId}'].delete);
+      assert.ok(doc.paths['/radio/{stationId}/queue'].post.parameters.some((x: any) => x.name === 'idempotency-key' && x.in === 'header'));
+      assert.match(doc.paths['/readyz'].get.summary, /recommender/);
     });
 
     it('answered no request with a 5xx', () => {
