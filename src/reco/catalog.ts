@@ -126,7 +126,7 @@ export class Catalog {
   private grow(cap: number): void {
     const g = <T extends Int32Array | Float64Array | Uint32Array | Uint8Array>(a: T, make: (n: number) => T): T => {
       const b = make(cap);
-      b.set(a as never);
+      b.set((a.length > cap ? a.subarray(0, cap) : a) as never);
       return b;
     };
     this.artist = g(this.artist, (n) => new Int32Array(n));
@@ -140,8 +140,9 @@ export class Catalog {
     this.removed = g(this.removed, (n) => new Uint8Array(n));
   }
 
-  /** Trims the per-artist / album / genre lists to their lengths (after a bulk build). */
+  /** Trims the per-track arrays and the per-artist / album / genre lists to their lengths (after a bulk build). */
   trim(): void {
+    if (this.artist.length > this.size + 1024) this.grow(this.size + 1024);
     for (const lists of [this.artistTracks, this.albumTracks, this.genreTracks]) {
       for (let i = 0; i < lists.length; i++) if (lists[i]) lists[i] = lists[i]!.slice();
     }
