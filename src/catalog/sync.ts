@@ -5,7 +5,8 @@
 import type { Recommender } from '../reco/recommender.ts';
 import type { CatalogStore } from './store.ts';
 
-const PAGE = Number(process.env.QS_SYNC_PAGE ?? 250);
+/** Rows per read: small pages die young (large ones were promoted and grew the heap). */
+const PAGE = 250;
 /** Between pages the event loop runs (a start-up build of a million rows must not block the server). */
 const yieldToLoop = () => new Promise<void>((r) => setImmediate(r));
 /** How long a missing id may still commit (PostgreSQL sequences commit out of order). */

@@ -339,10 +339,11 @@ export class Engine {
     let maxCo = 0;
     let maxKnn = 0;
     for (const j of touched) {
-      if (this.co[j]! !== 0) {
-        this.co[j] = this.co[j]! / (1 + cat.popularity[j]!) ** B.coPopExponent;
-        if (this.co[j]! > maxCo) maxCo = this.co[j]!;
-      }
+      if (this.co[j]! !== 0) this.co[j] = this.co[j]! / (1 + cat.popularity[j]!) ** B.coPopExponent;
+      // Scales come from the tracks that can be returned: the seeds co-occur with each other
+      // most (a listener's own history is a basket of them all) and would shrink the rest.
+      if (opts.exclude?.has(j) || (!opts.keepSeeds && (seeds.tracks.get(j) ?? 0) > 0)) continue;
+      if (this.co[j]! > maxCo) maxCo = this.co[j]!;
       if (this.knn[j]! > maxKnn) maxKnn = this.knn[j]!;
     }
     const maxPop = Math.log1p(cat.maxPopularity) || 1;
