@@ -135,12 +135,11 @@ export function catalogRoutes(d: CatalogRouteDeps): FastifyPluginAsyncTypebox {
     app.post('/users/:userId/context', {
       schema: {
         tags: ['context'], summary: "Report the user's context; plays that follow (3 hours at most) are attributed to it",
-        params: S.UserParams, body: S.UserContextBody, response: { 201: S.UserContextResponse, ...errors() },
+        params: S.UserParams, body: S.UserContextBody, headers: KeyHeaders, response: { 201: S.UserContextResponse, ...errors(422) },
       },
     }, async (r, reply) => {
       const userId = pathUser(r, r.params.userId);
-      reply.status(201);
-      return d.contextual.report(userId, r.body);
+      return answer(reply, 201, await d.answers.once(userId, keyOf(r), 201, () => d.contextual.report(userId, r.body)));
     });
   };
 }

@@ -331,7 +331,7 @@ for (const { kind, skip } of storeKinds) {
         assert.ok(!forDave.items.some((i: any) => plays.includes(i.trackId)), 'nothing just played');
       });
 
-      it('[12.8] Idempotency-Key on radio creation, feedback, history and mixes', async () => {
+      it('[12.8] Idempotency-Key on radio creation, feedback, history, context and mixes', async () => {
         const before = ok(await carol('GET', '/queues?limit=100')).queues.length;
         const h = { 'idempotency-key': 'radio-once' };
         const a = await carol('POST', `/radio/${enc('track:a3t3')}/queue`, { userId: 'me' }, h);
@@ -350,6 +350,10 @@ for (const { kind, skip } of storeKinds) {
         const f2 = await carol('POST', `/radio/${enc('track:a3t3')}/feedback`, fb, { 'idempotency-key': 'fb-1' });
         assert.deepEqual(ok(f2), f1);
         assert.equal(f2.headers.get('idempotent-replayed'), 'true');
+        const c1 = ok(await carol('POST', '/users/me/context', { activity: 'running' }, { 'idempotency-key': 'ctx-1' }), 201);
+        const c2 = await carol('POST', '/users/me/context', { activity: 'running' }, { 'idempotency-key': 'ctx-1' });
+        assert.equal(ok(c2, 201).id, c1.id, 'recorded once');
+        assert.equal(c2.headers.get('idempotent-replayed'), 'true');
         const m1 = ok(await carol('POST', '/recommendations/queue', { context: 'discover_weekly', userId: 'me' }, { 'idempotency-key': 'mix-1' }), 201);
         const m2 = ok(await carol('POST', '/recommendations/queue', { context: 'discover_weekly', userId: 'me' }, { 'idempotency-key': 'mix-1' }), 201);
         assert.equal(m1.queue.id, m2.queue.id);
