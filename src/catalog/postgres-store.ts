@@ -39,16 +39,20 @@ export class PostgresCatalogStore implements CatalogStore {
       release_date: t.releaseDate ?? null,
     }));
     if (rows.length === 0) return { created: 0, updated: 0 };
-    // xmax = 0 only on a freshly inserted row: that tells created from updated.
+    // Created = no live row before (a tombstone brought back counts as created, as on SQLite);
+    // `live` reads the table as it was before this statement.
     const r = await this.pool.query<{ created: boolean }>(
-      `INSERT INTO catalog_tracks (track_id, title, artist, album, album_id, duration_ms, genres, features, release_date, rev, updated_at)
+      `WITH x AS (
+         SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(track_id text, title text, artist text, album text, album_id text,
+           duration_ms integer, genres jsonb, features jsonb, release_date text)
+       ), live AS (SELECT track_id FROM catalog_tracks WHERE track_id IN (SELECT track_id FROM x) AND NOT deleted)
+       INSERT INTO catalog_tracks (track_id, title, artist, album, album_id, duration_ms, genres, features, release_date, rev, updated_at)
        SELECT track_id, title, artist, album, album_id, duration_ms, genres, features, release_date, nextval('catalog_rev_seq'), $2
-       FROM jsonb_to_recordset($1::jsonb) AS x(track_id text, title text, artist text, album text, album_id text,
-         duration_ms integer, genres jsonb, features jsonb, release_date text)
+       FROM x
        ON CONFLICT (track_id) DO UPDATE SET title = excluded.title, artist = excluded.artist, album = excluded.album,
          album_id = excluded.album_id, duration_ms = excluded.duration_ms, genres = excluded.genres, features = excluded.features,
          release_date = excluded.release_date, rev = excluded.rev, updated_at = excluded.updated_at, deleted = false
-       RETURNING (xmax = 0) AS created`,
+       RETURNING NOT EXISTS (SELECT 1 FROM live WHERE live.track_id = catalog_tracks.track_id) AS created`,
       [JSON.stringify(rows), now],
     );
     const created = r.rows.filter((x) => x.created).length;
@@ -66,12 +70,14 @@ export class PostgresCatalogStore implements CatalogStore {
     const rows = lastById(playlists).map((p) => ({ playlist_id: p.id, name: p.name, followers: p.followers, tracks: p.tracks }));
     if (rows.length === 0) return { created: 0, updated: 0 };
     const r = await this.pool.query<{ created: boolean }>(
-      `INSERT INTO catalog_playlists (playlist_id, name, followers, tracks, rev, updated_at)
-       SELECT playlist_id, name, followers, tracks, nextval('catalog_rev_seq'), $2
-       FROM jsonb_to_recordset($1::jsonb) AS x(playlist_id text, name text, followers integer, tracks jsonb)
+      `WITH x AS (
+         SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(playlist_id text, name text, followers integer, tracks jsonb)
+       ), live AS (SELECT playlist_id FROM catalog_playlists WHERE playlist_id IN (SELECT playlist_id FROM x) AND NOT deleted)
+       INSERT INTO catalog_playlists (playlist_id, name, followers, tracks, rev, updated_at)
+       SELECT playlist_id, name, followers, tracks, nextval('catalog_rev_seq'), $2 FROM x
        ON CONFLICT (playlist_id) DO UPDATE SET name = excluded.name, followers = excluded.followers, tracks = excluded.tracks,
          rev = excluded.rev, updated_at = excluded.updated_at, deleted = false
-       RETURNING (xmax = 0) AS created`,
+       RETURNING NOT EXISTS (SELECT 1 FROM live WHERE live.playlist_id = catalog_playlists.playlist_id) AS created`,
       [JSON.stringify(rows), now],
     );
     const created = r.rows.filter((x) => x.created).length;
@@ -147,7 +153,11 @@ export class PostgresCatalogStore implements CatalogStore {
 
   async queueTracks(limit: number) {
     const r = await this.pool.query<{ queue_id: string; track_ids: string[] }>(
-      `SELECT queue_id, ARRAY(SELECT i->>'trackId' FROM jsonb_array_elements(state->'items') AS i) AS track_ids
+      `SELECT queue_id, ARRAY(
+         SELECT i->>'trackId' FROM jsonb_array_elements(state->'items') WITH ORDINALITY AS x(i, n)
+         -- tracks an extend chose (radio_history) are not what people put together
+         WHERE NOT EXISTS (SELECT 1 FROM radio_history h WHERE h.queue_id = queue_projections.queue_id AND h.track_id = i->>'trackId')
+         ORDER BY n) AS track_ids
        FROM queue_projections WHERE type IN ('user', 'collaborative') AND NOT deleted AND item_count > 1
        ORDER BY updated_at DESC LIMIT $1`,
       [limit],

@@ -109,6 +109,10 @@ export class SqliteCatalogStore implements CatalogStore {
       tombstonePlaylist: db.prepare<[number, string, string]>('UPDATE catalog_playlists SET deleted = 1, rev = ?, updated_at = ? WHERE playlist_id = ? AND deleted = 0'),
       recordQueued: db.prepare<[string, string, string, string]>('INSERT OR IGNORE INTO radio_history (queue_id, track_id, user_id, added_at) VALUES (?, ?, ?, ?)'),
       stationTracks: db.prepare<[string], { track_id: string }>('SELECT track_id FROM radio_history WHERE queue_id = ?'),
+      extendedQueues: db.prepare<[], { queue_id: string; track_id: string }>(
+        `SELECT h.queue_id, h.track_id FROM radio_history h JOIN queue_projections q ON q.queue_id = h.queue_id
+         WHERE q.type IN ('user', 'collaborative') AND q.deleted = 0`,
+      ),
       userRecent: db.prepare<[string, string, string, string], { track_id: string }>(
         `SELECT track_id FROM radio_history WHERE user_id = ? AND added_at >= ?
          UNION SELECT track_id FROM listening_events WHERE user_id = ? AND occurred_at >= ? AND action IN ('play', 'complete', 'skip')`,
@@ -199,9 +203,17 @@ export class SqliteCatalogStore implements CatalogStore {
   }
 
   async queueTracks(limit: number) {
+    // Tracks an extend chose (radio_history) are not what people put together.
+    const chosen = new Map<string, Set<string>>();
+    for (const r of this.s.extendedQueues.iterate()) {
+      let set = chosen.get(r.queue_id);
+      if (!set) chosen.set(r.queue_id, (set = new Set()));
+      set.add(r.track_id);
+    }
     return this.s.queueTracks.all(limit).map((r) => {
       const state = JSON.parse(r.state) as { items: { trackId: string }[] };
-      return { queueId: r.queue_id, trackIds: state.items.map((i) => i.trackId) };
+      const ours = chosen.get(r.queue_id);
+      return { queueId: r.queue_id, trackIds: state.items.map((i) => i.trackId).filter((t) => !ours?.has(t)) };
     });
   }
 

@@ -189,6 +189,8 @@ export class RadioService {
     const added = await this.d.queues.execute(actor, state.id, { type: 'add_tracks', tracks: items.map((i) => i.trackId) }, {
       expectedVersion: state.version, ...(keyed ? { idempotencyKey: keyed.key, fingerprint: keyed.fingerprint } : {}),
     });
+    // A user queue is co-occurrence data; what we chose for it is not.
+    this.d.reco.engine.markChosen(state.id, items.map((i) => i.trackId));
     return { queue: added.body.queue, events: added.body.events, items: itemsOf(added.body.events, items) };
   }
 

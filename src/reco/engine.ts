@@ -161,11 +161,24 @@ export class Engine {
 
   /** A queue people put together (user and collaborative queues): co-occurrence only. */
   setQueue(queueId: string, trackIds: readonly string[]): void {
-    if (trackIds.length < 2) {
+    const chosen = this.chosen.get(queueId);
+    const people = chosen ? trackIds.filter((t) => !chosen.has(t)) : trackIds;
+    if (people.length < 2) {
       this.baskets.remove(`queue:${queueId}`);
       return;
     }
-    this.baskets.set(`queue:${queueId}`, 'queue', trackIds.slice(0, MAX_QUEUE_BASKET).map((x) => this.catalog.ensure(x)));
+    this.baskets.set(`queue:${queueId}`, 'queue', people.slice(0, MAX_QUEUE_BASKET).map((x) => this.catalog.ensure(x)));
+  }
+
+  /** Tracks of a queue the service chose (extend, autoplay): never its co-occurrence data, so the engine does not learn from itself. */
+  private readonly chosen = new Map<string, Set<string>>();
+
+  markChosen(queueId: string, trackIds: readonly string[]): void {
+    let set = this.chosen.get(queueId);
+    if (!set) this.chosen.set(queueId, (set = new Set()));
+    for (const t of trackIds) set.add(t);
+    const b = this.baskets.basketOf(`queue:${queueId}`);
+    if (b !== undefined) this.setQueue(queueId, this.baskets.items[b]!.map((t) => this.catalog.ids[t]!));
   }
 
   /** Playlists whose names share words with `words`, most matching (rarest words) first. */

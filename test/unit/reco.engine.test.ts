@@ -199,6 +199,16 @@ describe('radio batches', () => {
     assert.equal(fromWindow.length, 20, 'the per-user window is soft: it gives way when nothing else is left');
   });
 
+  it('[issue 12] tracks an extend chose are not their queue\'s co-occurrence data', () => {
+    const e = new Engine();
+    e.setQueue('q', ['p1', 'p2', 'x1', 'x2']);
+    e.markChosen('q', ['x1', 'x2']);
+    const b = e.baskets.basketOf('queue:q')!;
+    assert.deepEqual(e.baskets.items[b]!.map((t) => e.catalog.ids[t]), ['p1', 'p2']);
+    e.setQueue('q', ['p1', 'p2', 'x1', 'x2', 'p3']);
+    assert.deepEqual(e.baskets.items[e.baskets.basketOf('queue:q')!]!.map((t) => e.catalog.ids[t]), ['p1', 'p2', 'p3'], 'also after the next change');
+  });
+
   it('every item carries a short reason', () => {
     const reco = load(g);
     const items = radio(reco).next(20);
