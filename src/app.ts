@@ -45,7 +45,7 @@ import { mediaRoutes } from './media/routes.ts';
 import { resolveMediaSettings, type MediaSettings } from './media/signing.ts';
 import { offlineRoutes } from './offline/routes.ts';
 import { partyRoutes } from './party/routes.ts';
-import { recommendationsPlugin } from './radio/plugin.ts';
+import { recommendationsPlugin, RETRY_AFTER_SECONDS, type Readiness } from './radio/plugin.ts';
 import { OfflineSyncService } from './offline/service.ts';
 import { createOfflineStore } from './offline/store.ts';
 
@@ -78,6 +78,8 @@ export interface AppDeps {
   rateLimitRedis?: { client: Redis; prefix: string };
   /** Origins allowed for browsers (CORS and socket upgrades); none by default. */
   cors?: CorsConfig;
+  /** Radio settings (issue 12): the per-user no-repeat window in days (0 = none). */
+  radio?: { noRepeatDays: number };
 }
 
 /** The user stream as the sockets see it, over the playback service. */
@@ -249,13 +251,23 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const probe = { auth: 'public' as const, admission: false };
   http.get('/openapi.json', { config: pub, schema: { hide: true } }, async () => http.swagger());
   http.get('/healthz', { config: probe, schema: { tags: ['operations'], summary: 'The process is up', security: [] } }, async () => ({ status: 'ok' }));
-  http.get('/readyz', { config: probe, schema: { tags: ['operations'], summary: 'The store answers', security: [] } }, async (_r, reply) => {
+  // The recommender builds in the background after start; until it is built (and while the
+  // store does not answer) the instance is not ready: a load balancer sends traffic elsewhere.
+  const recommender: Readiness = { ready: false, error: null };
+  http.get('/readyz', {
+    config: probe,
+    schema: { tags: ['operations'], summary: 'Ready for traffic: the store answers and the recommender is built (else 503 with Retry-After)', security: [] },
+  }, async (_r, reply) => {
     try {
       await deps.store.ping();
-      return { status: 'ready', store: deps.store.kind };
     } catch (err) {
       return reply.status(503).send(errorBody('store_unavailable', 'the store does not answer', { store: deps.store.kind, reason: String(err) }));
     }
+    if (!recommender.ready) {
+      reply.header('retry-after', String(RETRY_AFTER_SECONDS));
+      return reply.status(503).send(errorBody('recommender_not_ready', recommender.error ? 'the recommender could not be built' : 'the recommender is still being built', { store: deps.store.kind }));
+    }
+    return { status: 'ready', store: deps.store.kind, recommender: recommender.built };
   });
   http.get('/metrics', { config: probe, schema: { hide: true } }, async (_r, reply) => {
     reply.header('content-type', metrics.registry.contentType);
@@ -312,7 +324,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await http.register(partyRoutes({ store: deps.store, queues: service, bus, metrics, realtime, now: deps.now, newId: deps.newId }));
   // ---- Catalog, radio / infinite queues, recommendations, context (issue 7; src/catalog, src/reco,
   // src/radio): own feature store (007_catalog.sql) and in-memory engine; radio queues go through `service`.
-  await http.register(recommendationsPlugin({ store: deps.store, queues: service, now: deps.now }));
+  await http.register(recommendationsPlugin({ store: deps.store, queues: service, now: deps.now, noRepeatDays: deps.radio?.noRepeatDays, readiness: recommender }));
   http.get('/asyncapi.json', { config: pub, schema: { hide: true } }, async () => asyncApiDocument());
   http.addHook('onClose', async () => {
     queuePresence.close();

@@ -125,6 +125,8 @@ export interface Config {
   overload: OverloadConfig;
   rateLimits: RateLimitConfig;
   cors: CorsConfig;
+  /** Radio: tracks a listener played or had queued by radio within this many days are avoided while others are left (0 = off). */
+  radio: { noRepeatDays: number };
 }
 
 /** How long what is kept for retries and resumes lives, and how much stays hot in memory. */
@@ -247,5 +249,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxSocketsPerUser: int(env, 'WS_MAX_SOCKETS_PER_USER', DEFAULT_RATE_LIMITS.maxSocketsPerUser, 1),
     },
     cors: { origins: origins(env) },
+    radio: { noRepeatDays: int(env, 'RADIO_NO_REPEAT_DAYS', 30, 0) },
   };
 }

@@ -49,6 +49,7 @@ export async function serve(config: Config): Promise<void> {
     limits: config.limits,
     realtime: config.realtime,
     media: resolveMediaSettings(config.media, admin.key),
+    radio: config.radio,
     tokenTtlSeconds: config.tokenTtlSeconds,
     retention: config.retention,
     logger,

@@ -1,28 +1,87 @@
-// `npm run eval` — the offline evaluation of the recommendation engine on the real
-// data in ../shared/data (read in place), on a fixed development split (a seeded hash
-// of the playlist / session id; see data.ts). Prints Markdown tables for the README.
-// Options: --split dev|tune (tune: another held-out split, used to choose blends),
-// --step N (evaluate every Nth prefix of a held-out session; default 2), --only a,b
-// (continuation, sessions, context, radio). Takes minutes; run it niced.
+// `npm run eval` — the offline evaluation of the recommender on the real data in
+// ../shared/data (read in place), on a fixed development split (a seeded hash of the
+// playlist / session id; see data.ts). Prints Markdown tables for the README.
+// By default it measures through the API (issue 12): a real server process on the
+// training split, and the HTTP endpoints a client calls (see api.ts); the context model
+// is evaluated in process. Options: --split dev|tune, --only a,b (api, context, and the
+// in-process engine sections continuation, sessions, radio), --playlists N and --sessions
+// N (held-out queries through the API; defaults 200 and 1000), --step N (in-process
+// sessions: every Nth prefix). Takes minutes; run it niced.
 import { parseArgs } from 'node:util';
 import { prepareContinuationFrom, runContinuation } from './continuation.ts';
 import { contextEval, contextTrackEval } from './context.ts';
-import { DATA_DIR, loadMpd, loadSessions, type SplitName } from './data.ts';
+import { bucket, DATA_DIR, loadMpd, loadSessions, type SplitName } from './data.ts';
+import { loadavg as osLoad } from 'node:os';
 import { radioBench } from './radio.ts';
 import { prepareSessions, runSessions } from './sessions.ts';
+import { continuationOverApi, LIST, radioDistinctOverApi, sessionsOverApi, startEvalServer, type Stat } from './api.ts';
 
-const { values } = parseArgs({ options: { split: { type: 'string', default: 'dev' }, step: { type: 'string', default: '2' }, only: { type: 'string' } } });
+const { values } = parseArgs({
+  options: {
+    split: { type: 'string', default: 'dev' }, step: { type: 'string', default: '2' }, only: { type: 'string' },
+    playlists: { type: 'string', default: '200' }, sessions: { type: 'string', default: '1000' },
+  },
+});
 const split = values.split as SplitName;
 if (split !== 'dev' && split !== 'tune') throw new Error('--split is dev or tune');
-const only = new Set((values.only ?? 'continuation,sessions,context,radio').split(','));
+const only = new Set((values.only ?? 'api,context').split(','));
 const f4 = (x: number) => x.toFixed(4);
 const pct = (x: number, base: number) => `${x >= base ? '+' : ''}${(((x - base) / base) * 100).toFixed(0)}%`;
 const started = performance.now();
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
 console.log(`# Evaluation (split: ${split}; data: ${DATA_DIR})\n`);
-const mpd = only.has('continuation') || only.has('radio') ? await loadMpd() : null;
-const sessions = only.has('sessions') || only.has('context') || only.has('radio') ? await loadSessions() : null;
+const mpd = only.has('continuation') || only.has('radio') || only.has('api') ? await loadMpd() : null;
+const sessions = only.has('sessions') || only.has('context') || only.has('radio') || only.has('api') ? await loadSessions() : null;
+const pm = (s: Stat) => `${f4(s.mean)} ± ${f4(s.se)}`;
+
+if (only.has('api')) {
+  const es = await startEvalServer(mpd!, sessions!, split, log);
+  try {
+    console.log('## Through the API (a real server process on the training split; HTTP answers only)\n');
+    const b = es.built;
+    console.log(`Server: listening and ready ${(es.startMs / 1000).toFixed(1)} s after spawn; recommender built in ${(b.ms / 1000).toFixed(1)} s (${b.tracks.toLocaleString('en')} tracks, ${b.baskets.toLocaleString('en')} playlists and sessions), RSS ${b.rssMb} MB when built (heap ${b.heapMb} MB). Load average at the start: ${loadavg()}.\n`);
+    const prepC = prepareContinuationFrom(mpd!, split, log);
+    const c = await continuationOverApi(es, prepC.engine, mpd!, split, Number(values.playlists), log);
+    console.log(`### Playlist continuation (MPD subset; ${c.held} held-out playlists of 35+ tracks; ${LIST} tracks per list; mean ± standard error)\n`);
+    console.log(`Each list: the playlist station (POST /radio/playlist:<id>/queue, 20 tracks, then POST /queues/{id}/extend 50 + 30), or a user queue holding the K seeds extended (POST /queues/{id}/extend 50 + 50), for a listener without history; baselines cut to ${LIST}. Clicks: pages of 10 before the first relevant track (${LIST / 10 + 1} when none in ${LIST}). One station or queue with its extends over HTTP: p50 ${percentile(c.times, 50).toFixed(0)} ms, p99 ${percentile(c.times, 99).toFixed(0)} ms.\n`);
+    console.log('| seeds | method | R-precision | NDCG | clicks | vs co-occurrence (R-prec / NDCG) |');
+    console.log('|---|---|---|---|---|---|');
+    for (const k of [...new Set(c.rows.map((r) => r.k))]) {
+      const co = c.rows.find((r) => r.k === k && r.method === 'co-occurrence')!;
+      for (const r of c.rows.filter((x) => x.k === k)) {
+        const vs = r.method.endsWith('(API)') ? `${pct(r.rprec.mean, co.rprec.mean)} / ${pct(r.ndcg.mean, co.ndcg.mean)} (paired diff ${f4(r.rprec.minus(co.rprec).mean)} ± ${f4(r.rprec.minus(co.rprec).se)} / ${f4(r.ndcg.minus(co.ndcg).mean)} ± ${f4(r.ndcg.minus(co.ndcg).se)})` : '';
+        console.log(`| ${k} | ${r.method} | ${pm(r.rprec)} | ${pm(r.ndcg)} | ${r.clicks.mean.toFixed(2)} ± ${r.clicks.se.toFixed(2)} | ${vs} |`);
+      }
+    }
+    console.log('');
+    const prepS = prepareSessions(sessions!, split, log);
+    const sres = await sessionsOverApi(es, prepS.engine, sessions!, split, Number(values.sessions), log);
+    console.log(`### Next track (sessions sample; ${sres.queries} held-out sessions, one seeded prefix each; mean ± standard error)\n`);
+    console.log(`A fresh listener sends the session's first plays (POST /users/me/history) with their skip flags, or the same plays all completed; the user station (POST /radio/user:me/queue) is asked for its first 10. Target: the next track not skipped (skip_2); nothing played is suggested again, so the ${(100 * sres.repeats / sres.queries).toFixed(1)}% of targets that repeat an earlier play count as misses.\n`);
+    console.log('| method | HR@10 | NDCG@10 |');
+    console.log('|---|---|---|');
+    const co = sres.rows.find((r) => r.method === 'session co-occurrence')!;
+    for (const r of sres.rows) {
+      const vs = r.method.endsWith('(API)') ? ` (${pct(r.hit.mean, co.hit.mean)}; paired diff ${f4(r.hit.minus(co.hit).mean)} ± ${f4(r.hit.minus(co.hit).se)})` : '';
+      console.log(`| ${r.method} | ${pm(r.hit)}${vs} | ${pm(r.ndcg)} |`);
+    }
+    const withSkips = sres.rows.find((r) => r.method.startsWith('user station, with'))!;
+    const without = sres.rows.find((r) => r.method.startsWith('user station, same'))!;
+    const d = withSkips.hit.minus(without.hit);
+    const dn = withSkips.ndcg.minus(without.ndcg);
+    console.log(`\nSkip flags vs none, paired: HR@10 ${d.mean >= 0 ? '+' : ''}${f4(d.mean)} ± ${f4(d.se)}, NDCG@10 ${dn.mean >= 0 ? '+' : ''}${f4(dn.mean)} ± ${f4(dn.se)}.\n`);
+    const stations = [`track:${mpd!.tracks[1234]!.id}`, `artist:${mpd!.tracks[4321]!.artist}`, `playlist:${mpd!.playlists.find((p) => bucket(`mpd:${p.id}`) >= 10)!.id}`, 'user:me'];
+    const r = await radioDistinctOverApi(es, stations);
+    console.log('### Radio: distinct tracks before the first repeat (a station\'s first 20, then 30 extends of 50 = 1,520 items, over HTTP)\n');
+    console.log('| station | items | distinct before the first repeat | first repeat at |');
+    console.log('|---|---|---|---|');
+    for (const x of r) console.log(`| ${x.station.slice(0, 60)} | ${x.items} | ${x.distinct} | ${x.firstRepeat ?? 'none'} |`);
+    console.log(`\nServer peak RSS over the whole run (VmHWM): ${es.peakRssMb().toFixed(0)} MB. Load average at the end: ${loadavg()}.\n`);
+  } finally {
+    await es.close();
+  }
+}
 
 if (only.has('continuation')) {
   const prep = prepareContinuationFrom(mpd!, split, log);
@@ -85,6 +144,10 @@ if (only.has('radio')) {
   console.log(`One radio batch of 20 (track, artist and playlist stations, ${r.batches} batches, ${r.meanItems.toFixed(1)} tracks each): p50 ${r.p50.toFixed(2)} ms, p95 ${r.p95.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, max ${r.max.toFixed(1)} ms.\n`);
 }
 log(`eval took ${((performance.now() - started) / 1000).toFixed(0)} s`);
+
+function loadavg(): string {
+  return osLoad().map((x) => x.toFixed(2)).join(' ');
+}
 
 function percentile(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);

@@ -18,12 +18,14 @@ interface TrackRow {
   release_date: string | null;
   rev: string;
   updated_at: Date;
+  deleted: boolean;
 }
 
 function trackOf(r: TrackRow): Revised<CatalogTrack> {
   return {
     id: r.track_id, title: r.title, artist: r.artist, album: r.album, albumId: r.album_id, durationMs: r.duration_ms,
     genres: r.genres, features: r.features ?? {}, releaseDate: r.release_date, updatedAt: iso(r.updated_at), rev: Number(r.rev),
+    ...(r.deleted ? { deleted: true } : {}),
   };
 }
 
@@ -37,16 +39,20 @@ export class PostgresCatalogStore implements CatalogStore {
       release_date: t.releaseDate ?? null,
     }));
     if (rows.length === 0) return { created: 0, updated: 0 };
-    // xmax = 0 only on a freshly inserted row: that tells created from updated.
+    // Created = no live row before (a tombstone brought back counts as created, as on SQLite);
+    // `live` reads the table as it was before this statement.
     const r = await this.pool.query<{ created: boolean }>(
-      `INSERT INTO catalog_tracks (track_id, title, artist, album, album_id, duration_ms, genres, features, release_date, rev, updated_at)
+      `WITH x AS (
+         SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(track_id text, title text, artist text, album text, album_id text,
+           duration_ms integer, genres jsonb, features jsonb, release_date text)
+       ), live AS (SELECT track_id FROM catalog_tracks WHERE track_id IN (SELECT track_id FROM x) AND NOT deleted)
+       INSERT INTO catalog_tracks (track_id, title, artist, album, album_id, duration_ms, genres, features, release_date, rev, updated_at)
        SELECT track_id, title, artist, album, album_id, duration_ms, genres, features, release_date, nextval('catalog_rev_seq'), $2
-       FROM jsonb_to_recordset($1::jsonb) AS x(track_id text, title text, artist text, album text, album_id text,
-         duration_ms integer, genres jsonb, features jsonb, release_date text)
+       FROM x
        ON CONFLICT (track_id) DO UPDATE SET title = excluded.title, artist = excluded.artist, album = excluded.album,
          album_id = excluded.album_id, duration_ms = excluded.duration_ms, genres = excluded.genres, features = excluded.features,
-         release_date = excluded.release_date, rev = excluded.rev, updated_at = excluded.updated_at
-       RETURNING (xmax = 0) AS created`,
+         release_date = excluded.release_date, rev = excluded.rev, updated_at = excluded.updated_at, deleted = false
+       RETURNING NOT EXISTS (SELECT 1 FROM live WHERE live.track_id = catalog_tracks.track_id) AS created`,
       [JSON.stringify(rows), now],
     );
     const created = r.rows.filter((x) => x.created).length;
@@ -54,7 +60,7 @@ export class PostgresCatalogStore implements CatalogStore {
   }
 
   async getTrack(id: string): Promise<CatalogTrack | null> {
-    const r = await this.pool.query<TrackRow>('SELECT * FROM catalog_tracks WHERE track_id = $1', [id]);
+    const r = await this.pool.query<TrackRow>('SELECT * FROM catalog_tracks WHERE track_id = $1 AND NOT deleted', [id]);
     if (!r.rows[0]) return null;
     const { rev: _rev, ...t } = trackOf(r.rows[0]);
     return t;
@@ -64,12 +70,14 @@ export class PostgresCatalogStore implements CatalogStore {
     const rows = lastById(playlists).map((p) => ({ playlist_id: p.id, name: p.name, followers: p.followers, tracks: p.tracks }));
     if (rows.length === 0) return { created: 0, updated: 0 };
     const r = await this.pool.query<{ created: boolean }>(
-      `INSERT INTO catalog_playlists (playlist_id, name, followers, tracks, rev, updated_at)
-       SELECT playlist_id, name, followers, tracks, nextval('catalog_rev_seq'), $2
-       FROM jsonb_to_recordset($1::jsonb) AS x(playlist_id text, name text, followers integer, tracks jsonb)
+      `WITH x AS (
+         SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(playlist_id text, name text, followers integer, tracks jsonb)
+       ), live AS (SELECT playlist_id FROM catalog_playlists WHERE playlist_id IN (SELECT playlist_id FROM x) AND NOT deleted)
+       INSERT INTO catalog_playlists (playlist_id, name, followers, tracks, rev, updated_at)
+       SELECT playlist_id, name, followers, tracks, nextval('catalog_rev_seq'), $2 FROM x
        ON CONFLICT (playlist_id) DO UPDATE SET name = excluded.name, followers = excluded.followers, tracks = excluded.tracks,
-         rev = excluded.rev, updated_at = excluded.updated_at
-       RETURNING (xmax = 0) AS created`,
+         rev = excluded.rev, updated_at = excluded.updated_at, deleted = false
+       RETURNING NOT EXISTS (SELECT 1 FROM live WHERE live.playlist_id = catalog_playlists.playlist_id) AS created`,
       [JSON.stringify(rows), now],
     );
     const created = r.rows.filter((x) => x.created).length;
@@ -78,7 +86,7 @@ export class PostgresCatalogStore implements CatalogStore {
 
   async getPlaylist(id: string): Promise<StoredPlaylist | null> {
     const r = await this.pool.query<{ playlist_id: string; name: string; followers: number | null; tracks: string[]; updated_at: Date }>(
-      'SELECT * FROM catalog_playlists WHERE playlist_id = $1', [id],
+      'SELECT * FROM catalog_playlists WHERE playlist_id = $1 AND NOT deleted', [id],
     );
     const p = r.rows[0];
     return p ? { id: p.playlist_id, name: p.name, followers: p.followers, tracks: p.tracks, updatedAt: iso(p.updated_at) } : null;
@@ -116,10 +124,13 @@ export class PostgresCatalogStore implements CatalogStore {
   }
 
   async playlistsAfter(rev: number, limit: number) {
-    const r = await this.pool.query<{ playlist_id: string; name: string; followers: number | null; tracks: string[]; rev: string; updated_at: Date }>(
+    const r = await this.pool.query<{ playlist_id: string; name: string; followers: number | null; tracks: string[]; rev: string; updated_at: Date; deleted: boolean }>(
       'SELECT * FROM catalog_playlists WHERE rev > $1 ORDER BY rev LIMIT $2', [rev, limit],
     );
-    return r.rows.map((p) => ({ id: p.playlist_id, name: p.name, followers: p.followers, tracks: p.tracks, updatedAt: iso(p.updated_at), rev: Number(p.rev) }));
+    return r.rows.map((p) => ({
+      id: p.playlist_id, name: p.name, followers: p.followers, tracks: p.tracks, updatedAt: iso(p.updated_at), rev: Number(p.rev),
+      ...(p.deleted ? { deleted: true } : {}),
+    }));
   }
 
   async eventsAfter(id: number, limit: number): Promise<ListeningEvent[]> {
@@ -142,12 +153,69 @@ export class PostgresCatalogStore implements CatalogStore {
 
   async queueTracks(limit: number) {
     const r = await this.pool.query<{ queue_id: string; track_ids: string[] }>(
-      `SELECT p.queue_id, ARRAY(SELECT i->>'trackId' FROM jsonb_array_elements(s.state->'items') AS i) AS track_ids
+      `SELECT p.queue_id, ARRAY(
+         SELECT i->>'trackId' FROM jsonb_array_elements(s.state->'items') WITH ORDINALITY AS x(i, n)
+         -- tracks an extend chose (radio_history) are not what people put together
+         WHERE NOT EXISTS (SELECT 1 FROM radio_history h WHERE h.queue_id = p.queue_id AND h.track_id = i->>'trackId')
+         ORDER BY n) AS track_ids
        FROM queue_projections p JOIN queue_snapshots s ON s.queue_id = p.queue_id
        WHERE p.type IN ('user', 'collaborative') AND NOT p.deleted AND p.item_count > 1
        ORDER BY p.updated_at DESC LIMIT $1`,
       [limit],
     );
     return r.rows.map((x) => ({ queueId: x.queue_id, trackIds: x.track_ids }));
+  }
+
+  async deleteTrack(id: string, now: string): Promise<boolean> {
+    const r = await this.pool.query(
+      "UPDATE catalog_tracks SET deleted = true, rev = nextval('catalog_rev_seq'), updated_at = $2 WHERE track_id = $1 AND NOT deleted", [id, now],
+    );
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  async deletePlaylist(id: string, now: string): Promise<boolean> {
+    const r = await this.pool.query(
+      "UPDATE catalog_playlists SET deleted = true, rev = nextval('catalog_rev_seq'), updated_at = $2 WHERE playlist_id = $1 AND NOT deleted", [id, now],
+    );
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  async recordQueued(queueId: string, userId: string, trackIds: readonly string[], at: string): Promise<void> {
+    if (trackIds.length === 0) return;
+    await this.pool.query(
+      `INSERT INTO radio_history (queue_id, track_id, user_id, added_at)
+       SELECT $1, t, $2, $4 FROM unnest($3::text[]) AS t ON CONFLICT DO NOTHING`,
+      [queueId, userId, [...new Set(trackIds)], at],
+    );
+  }
+
+  async stationTracks(queueId: string): Promise<string[]> {
+    const r = await this.pool.query<{ track_id: string }>('SELECT track_id FROM radio_history WHERE queue_id = $1', [queueId]);
+    return r.rows.map((x) => x.track_id);
+  }
+
+  async userRecentTracks(userId: string, since: string): Promise<string[]> {
+    const r = await this.pool.query<{ track_id: string }>(
+      `SELECT track_id FROM radio_history WHERE user_id = $1 AND added_at >= $2
+       UNION SELECT track_id FROM listening_events WHERE user_id = $1 AND occurred_at >= $2 AND action IN ('play', 'complete', 'skip')`,
+      [userId, since],
+    );
+    return r.rows.map((x) => x.track_id);
+  }
+
+  async getAnswer(userId: string, key: string) {
+    const r = await this.pool.query<{ fingerprint: string; status: number; body: unknown }>(
+      'SELECT fingerprint, status, body FROM reco_idempotency WHERE user_id = $1 AND idem_key = $2', [userId, key],
+    );
+    return r.rows[0] ?? null;
+  }
+
+  async saveAnswer(userId: string, key: string, a: { fingerprint: string; status: number; body: unknown }, now: string): Promise<boolean> {
+    const r = await this.pool.query(
+      `INSERT INTO reco_idempotency (user_id, idem_key, fingerprint, status, body, created_at) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT DO NOTHING`,
+      [userId, key, a.fingerprint, a.status, JSON.stringify(a.body), now],
+    );
+    return (r.rowCount ?? 0) > 0;
   }
 }

@@ -9,6 +9,7 @@ import type { TrackMeta } from '../reco/catalog.ts';
 import type { Recommender } from '../reco/recommender.ts';
 import { hourOf } from '../reco/recommender.ts';
 import type { ContextualService } from '../radio/contextual.ts';
+import { answer, keyOf, KeyHeaders, type Answers } from '../radio/idempotency.ts';
 import { CONTEXT_WINDOW_MS, contextHour } from '../radio/service.ts';
 import * as S from './schemas.ts';
 import { TrackSearch } from './search.ts';
@@ -21,6 +22,7 @@ export interface CatalogRouteDeps {
   reco: Recommender;
   contextual: ContextualService;
   now: () => number;
+  answers: Answers;
 }
 
 const admin = { auth: 'admin' as const };
@@ -63,12 +65,32 @@ export function catalogRoutes(d: CatalogRouteDeps): FastifyPluginAsyncTypebox {
       return view(t);
     });
 
+    // Deletes are tombstones with a new rev: every instance's catch-up drops the track from
+    // recommendations (its past plays still count as co-occurrence data of other tracks).
+    app.delete('/catalog/tracks/:trackId', {
+      config: admin,
+      schema: { tags: ['catalog'], summary: 'Delete a catalog track: never recommended again, 404 on read (admin API key)', params: S.TrackParams, response: { 200: S.DeletedResponse, ...errors() } },
+    }, async (r) => {
+      if (!(await d.catalog.deleteTrack(r.params.trackId, iso()))) throw notFound('track_not_found', 'no such track in the catalog', { trackId: r.params.trackId });
+      await d.sync.refresh();
+      return { deleted: true };
+    });
+
+    app.delete('/catalog/playlists/:playlistId', {
+      config: admin,
+      schema: { tags: ['catalog'], summary: 'Delete an imported playlist: no longer co-occurrence data nor a station (admin API key)', params: S.PlaylistParams, response: { 200: S.DeletedResponse, ...errors() } },
+    }, async (r) => {
+      if (!(await d.catalog.deletePlaylist(r.params.playlistId, iso()))) throw notFound('playlist_not_found', 'no such playlist in the catalog', { playlistId: r.params.playlistId });
+      await d.sync.refresh();
+      return { deleted: true };
+    });
+
     app.get('/catalog/search', {
       schema: { tags: ['catalog'], summary: 'Search tracks by title, artist and album words', querystring: S.SearchQuery, response: { 200: S.SearchResponse, ...errors() } },
     }, async (r) => {
       await d.sync.fresh();
       const cat = d.reco.engine.catalog;
-      const hits = search.search(r.query.q, r.query.limit ?? 20);
+      const hits = search.search(r.query.q, r.query.limit ?? 20).filter((h) => !cat.removed[h.track]);
       return {
         tracks: hits.map(({ track, score }) => {
           const al = cat.album[track]!;
@@ -92,9 +114,9 @@ export function catalogRoutes(d: CatalogRouteDeps): FastifyPluginAsyncTypebox {
     app.post('/users/:userId/history', {
       schema: {
         tags: ['listening'], summary: "Bring a user's listening history (plays, skips with position, likes) in bulk",
-        params: S.UserParams, body: S.HistoryBody, response: { 200: S.HistoryResponse, ...errors(413) },
+        params: S.UserParams, body: S.HistoryBody, headers: KeyHeaders, response: { 200: S.HistoryResponse, ...errors(413, 422) },
       },
-    }, async (r) => {
+    }, async (r, reply) => answer(reply, 200, await d.answers.once(pathUser(r, r.params.userId), keyOf(r), 200, async () => {
       const userId = pathUser(r, r.params.userId);
       const events = r.body.events.map((e) => {
         const at = Date.parse(e.timestamp);
@@ -108,17 +130,16 @@ export function catalogRoutes(d: CatalogRouteDeps): FastifyPluginAsyncTypebox {
       await d.catalog.appendEvents(events);
       await d.sync.refresh();
       return { recorded: events.length };
-    });
+    })));
 
     app.post('/users/:userId/context', {
       schema: {
         tags: ['context'], summary: "Report the user's context; plays that follow (3 hours at most) are attributed to it",
-        params: S.UserParams, body: S.UserContextBody, response: { 201: S.UserContextResponse, ...errors() },
+        params: S.UserParams, body: S.UserContextBody, headers: KeyHeaders, response: { 201: S.UserContextResponse, ...errors(422) },
       },
     }, async (r, reply) => {
       const userId = pathUser(r, r.params.userId);
-      reply.status(201);
-      return d.contextual.report(userId, r.body);
+      return answer(reply, 201, await d.answers.once(userId, keyOf(r), 201, () => d.contextual.report(userId, r.body)));
     });
   };
 }

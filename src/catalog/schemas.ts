@@ -63,6 +63,8 @@ export const UpsertTracksBody = Type.Object(
 export const UpsertResponse = Type.Object({ created: Type.Integer(), updated: Type.Integer() });
 
 export const TrackParams = Type.Object({ trackId: TrackId });
+export const PlaylistParams = Type.Object({ playlistId: Type.String({ minLength: 1, maxLength: 255 }) });
+export const DeletedResponse = Type.Object({ deleted: Type.Boolean() });
 
 export const SearchQuery = Type.Object({
   q: Type.String({ minLength: 1, maxLength: 200, description: 'Words of the title, artist or album (prefixes match)' }),

@@ -15,6 +15,7 @@ interface TrackRow {
   release_date: string | null;
   rev: number;
   updated_at: string;
+  deleted: number;
 }
 
 interface PlaylistRow {
@@ -24,6 +25,7 @@ interface PlaylistRow {
   tracks: string;
   rev: number;
   updated_at: string;
+  deleted: number;
 }
 
 interface EventRow {
@@ -52,7 +54,7 @@ function trackOf(r: TrackRow): Revised<CatalogTrack> {
   return {
     id: r.track_id, title: r.title, artist: r.artist, album: r.album, albumId: r.album_id, durationMs: r.duration_ms,
     genres: JSON.parse(r.genres), features: r.features ? JSON.parse(r.features) : {}, releaseDate: r.release_date,
-    updatedAt: r.updated_at, rev: r.rev,
+    updatedAt: r.updated_at, rev: r.rev, ...(r.deleted ? { deleted: true } : {}),
   };
 }
 
@@ -74,22 +76,22 @@ export class SqliteCatalogStore implements CatalogStore {
   constructor(private readonly db: Database.Database) {
     this.s = {
       nextRevs: db.prepare<[number, string], { rev: number }>('UPDATE catalog_revs SET rev = rev + ? WHERE name = ? RETURNING rev'),
-      trackExists: db.prepare<[string], { n: number }>('SELECT 1 AS n FROM catalog_tracks WHERE track_id = ?'),
+      trackExists: db.prepare<[string], { n: number }>('SELECT 1 AS n FROM catalog_tracks WHERE track_id = ? AND deleted = 0'),
       upsertTrack: db.prepare(
         `INSERT INTO catalog_tracks (track_id, title, artist, album, album_id, duration_ms, genres, features, release_date, rev, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (track_id) DO UPDATE SET title = excluded.title, artist = excluded.artist, album = excluded.album,
            album_id = excluded.album_id, duration_ms = excluded.duration_ms, genres = excluded.genres,
-           features = excluded.features, release_date = excluded.release_date, rev = excluded.rev, updated_at = excluded.updated_at`,
+           features = excluded.features, release_date = excluded.release_date, rev = excluded.rev, updated_at = excluded.updated_at, deleted = 0`,
       ),
-      getTrack: db.prepare<[string], TrackRow>('SELECT * FROM catalog_tracks WHERE track_id = ?'),
-      playlistExists: db.prepare<[string], { n: number }>('SELECT 1 AS n FROM catalog_playlists WHERE playlist_id = ?'),
+      getTrack: db.prepare<[string], TrackRow>('SELECT * FROM catalog_tracks WHERE track_id = ? AND deleted = 0'),
+      playlistExists: db.prepare<[string], { n: number }>('SELECT 1 AS n FROM catalog_playlists WHERE playlist_id = ? AND deleted = 0'),
       upsertPlaylist: db.prepare(
         `INSERT INTO catalog_playlists (playlist_id, name, followers, tracks, rev, updated_at) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (playlist_id) DO UPDATE SET name = excluded.name, followers = excluded.followers, tracks = excluded.tracks,
-           rev = excluded.rev, updated_at = excluded.updated_at`,
+           rev = excluded.rev, updated_at = excluded.updated_at, deleted = 0`,
       ),
-      getPlaylist: db.prepare<[string], PlaylistRow>('SELECT * FROM catalog_playlists WHERE playlist_id = ?'),
+      getPlaylist: db.prepare<[string], PlaylistRow>('SELECT * FROM catalog_playlists WHERE playlist_id = ? AND deleted = 0'),
       insertEvent: db.prepare(
         `INSERT INTO listening_events (user_id, session_id, track_id, action, position, source, context_type, hour, context, occurred_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -103,6 +105,22 @@ export class SqliteCatalogStore implements CatalogStore {
         `SELECT p.queue_id, s.state FROM queue_projections p JOIN queue_snapshots s ON s.queue_id = p.queue_id
          WHERE p.type IN ('user', 'collaborative') AND p.deleted = 0 AND p.item_count > 1
          ORDER BY p.updated_at DESC LIMIT ?`,
+      ),
+      tombstoneTrack: db.prepare<[number, string, string]>('UPDATE catalog_tracks SET deleted = 1, rev = ?, updated_at = ? WHERE track_id = ? AND deleted = 0'),
+      tombstonePlaylist: db.prepare<[number, string, string]>('UPDATE catalog_playlists SET deleted = 1, rev = ?, updated_at = ? WHERE playlist_id = ? AND deleted = 0'),
+      recordQueued: db.prepare<[string, string, string, string]>('INSERT OR IGNORE INTO radio_history (queue_id, track_id, user_id, added_at) VALUES (?, ?, ?, ?)'),
+      stationTracks: db.prepare<[string], { track_id: string }>('SELECT track_id FROM radio_history WHERE queue_id = ?'),
+      extendedQueues: db.prepare<[], { queue_id: string; track_id: string }>(
+        `SELECT h.queue_id, h.track_id FROM radio_history h JOIN queue_projections q ON q.queue_id = h.queue_id
+         WHERE q.type IN ('user', 'collaborative') AND q.deleted = 0`,
+      ),
+      userRecent: db.prepare<[string, string, string, string], { track_id: string }>(
+        `SELECT track_id FROM radio_history WHERE user_id = ? AND added_at >= ?
+         UNION SELECT track_id FROM listening_events WHERE user_id = ? AND occurred_at >= ? AND action IN ('play', 'complete', 'skip')`,
+      ),
+      getAnswer: db.prepare<[string, string], { fingerprint: string; status: number; body: string }>('SELECT fingerprint, status, body FROM reco_idempotency WHERE user_id = ? AND idem_key = ?'),
+      saveAnswer: db.prepare<[string, string, string, number, string, string]>(
+        'INSERT OR IGNORE INTO reco_idempotency (user_id, idem_key, fingerprint, status, body, created_at) VALUES (?, ?, ?, ?, ?, ?)',
       ),
     };
   }
@@ -173,6 +191,7 @@ export class SqliteCatalogStore implements CatalogStore {
   async playlistsAfter(rev: number, limit: number) {
     return this.s.playlistsAfter.all(rev, limit).map((r) => ({
       id: r.playlist_id, name: r.name, followers: r.followers, tracks: JSON.parse(r.tracks) as string[], updatedAt: r.updated_at, rev: r.rev,
+      ...(r.deleted ? { deleted: true } : {}),
     }));
   }
 
@@ -185,9 +204,58 @@ export class SqliteCatalogStore implements CatalogStore {
   }
 
   async queueTracks(limit: number) {
+    // Tracks an extend chose (radio_history) are not what people put together.
+    const chosen = new Map<string, Set<string>>();
+    for (const r of this.s.extendedQueues.iterate()) {
+      let set = chosen.get(r.queue_id);
+      if (!set) chosen.set(r.queue_id, (set = new Set()));
+      set.add(r.track_id);
+    }
     return this.s.queueTracks.all(limit).map((r) => {
       const state = JSON.parse(r.state) as { items: { trackId: string }[] };
-      return { queueId: r.queue_id, trackIds: state.items.map((i) => i.trackId) };
+      const ours = chosen.get(r.queue_id);
+      return { queueId: r.queue_id, trackIds: state.items.map((i) => i.trackId).filter((t) => !ours?.has(t)) };
     });
+  }
+
+  private tombstone(which: 'tracks' | 'playlists', id: string, now: string): boolean {
+    return this.db.transaction(() => {
+      const exists = which === 'tracks' ? this.s.trackExists.get(id) : this.s.playlistExists.get(id);
+      if (!exists) return false;
+      const rev = this.s.nextRevs.get(1, which)!.rev;
+      (which === 'tracks' ? this.s.tombstoneTrack : this.s.tombstonePlaylist).run(rev, now, id);
+      return true;
+    }).immediate();
+  }
+
+  async deleteTrack(id: string, now: string): Promise<boolean> {
+    return this.tombstone('tracks', id, now);
+  }
+
+  async deletePlaylist(id: string, now: string): Promise<boolean> {
+    return this.tombstone('playlists', id, now);
+  }
+
+  async recordQueued(queueId: string, userId: string, trackIds: readonly string[], at: string): Promise<void> {
+    this.db.transaction(() => {
+      for (const t of trackIds) this.s.recordQueued.run(queueId, t, userId, at);
+    }).immediate();
+  }
+
+  async stationTracks(queueId: string): Promise<string[]> {
+    return this.s.stationTracks.all(queueId).map((r) => r.track_id);
+  }
+
+  async userRecentTracks(userId: string, since: string): Promise<string[]> {
+    return this.s.userRecent.all(userId, since, userId, since).map((r) => r.track_id);
+  }
+
+  async getAnswer(userId: string, key: string) {
+    const r = this.s.getAnswer.get(userId, key);
+    return r ? { fingerprint: r.fingerprint, status: r.status, body: JSON.parse(r.body) as unknown } : null;
+  }
+
+  async saveAnswer(userId: string, key: string, a: { fingerprint: string; status: number; body: unknown }, now: string): Promise<boolean> {
+    return this.s.saveAnswer.run(userId, key, a.fingerprint, a.status, JSON.stringify(a.body), now).changes > 0;
   }
 }

@@ -37,8 +37,15 @@ export interface UserContextRecord {
   recordedAt: string;
 }
 
-/** A row read back for catch-up, with its position in the table's order. */
-export type Revised<T> = T & { rev: number };
+/** A row read back for catch-up, with its position in the table's order; `deleted` marks a tombstone. */
+export type Revised<T> = T & { rev: number; deleted?: boolean };
+
+/** A stored answer of a keyed recommendation write (Idempotency-Key). */
+export interface StoredAnswer {
+  fingerprint: string;
+  status: number;
+  body: unknown;
+}
 
 export interface CatalogStore {
   /** Insert or replace tracks (the last of duplicate ids wins); returns how many were new. */
@@ -56,6 +63,21 @@ export interface CatalogStore {
   contextsAfter(id: number, limit: number): Promise<UserContextRecord[]>;
   /** Track ids of user and collaborative queues, most recently changed first (co-occurrence). */
   queueTracks(limit: number): Promise<{ queueId: string; trackIds: string[] }[]>;
+
+  /** Tombstones a track / playlist (a new rev, so catch-ups see it); false when there is none. */
+  deleteTrack(id: string, now: string): Promise<boolean>;
+  deletePlaylist(id: string, now: string): Promise<boolean>;
+
+  /** Remembers tracks a station (a queue) queued for a user: its no-repeat rule spans its whole life. */
+  recordQueued(queueId: string, userId: string, trackIds: readonly string[], at: string): Promise<void>;
+  /** Every track a station (a queue) ever queued. */
+  stationTracks(queueId: string): Promise<string[]>;
+  /** Tracks the user played, or had queued by a station, since `since` (the per-user no-repeat window). */
+  userRecentTracks(userId: string, since: string): Promise<string[]>;
+
+  getAnswer(userId: string, key: string): Promise<StoredAnswer | null>;
+  /** Keeps the answer unless the key was recorded meanwhile (then false). */
+  saveAnswer(userId: string, key: string, answer: StoredAnswer, now: string): Promise<boolean>;
 }
 
 export function openCatalogStore(store: Store): CatalogStore {

@@ -5,17 +5,25 @@
 import type { Recommender } from '../reco/recommender.ts';
 import type { CatalogStore } from './store.ts';
 
-const PAGE = 5000;
+/** Rows per read: small pages die young (large ones were promoted and grew the heap). */
+const PAGE = 250;
 /** Between pages the event loop runs (a start-up build of a million rows must not block the server). */
 const yieldToLoop = () => new Promise<void>((r) => setImmediate(r));
 /** How long a missing id may still commit (PostgreSQL sequences commit out of order). */
 const GAP_WAIT_MS = 3000;
 
-/** Ids applied so far: all up to `low`, and those above it in `seen`. */
+/**
+ * Ids applied so far: all up to `low`, and those above it in `seen`. With `waitForGaps`
+ * (PostgreSQL: ids and revs are taken before commit, so a lower one can commit after a
+ * higher one was read) a missing id is waited for GAP_WAIT_MS from the catch-up that
+ * first read past it; after that it is taken for a permanent gap (a rolled-back insert, or
+ * an upserted row's old rev). One mark per catch-up, so a run of gaps costs one wait.
+ */
 export class Tail {
   low = 0;
   private readonly seen = new Set<number>();
-  private readonly gapSince = new Map<number, number>();
+  private max = 0;
+  private readonly marks: { upTo: number; at: number }[] = [];
 
   constructor(private readonly waitForGaps: boolean) {}
 
@@ -27,26 +35,26 @@ export class Tail {
       return true;
     }
     this.seen.add(id);
+    if (id > this.max) this.max = id;
     return true;
   }
 
-  /** Moves `low` past applied ids and past gaps older than GAP_WAIT_MS. */
+  /** Moves `low` past applied ids, and past gaps read past at least GAP_WAIT_MS ago. */
   settle(now: number): void {
-    while (this.seen.size > 0) {
-      const n = this.low + 1;
-      if (this.seen.delete(n)) {
-        this.low = n;
-        this.gapSince.delete(n);
-        continue;
+    if (!this.waitForGaps) return;
+    while (this.seen.delete(this.low + 1)) this.low++;
+    if (this.max > this.low && (this.marks.length === 0 || this.marks[this.marks.length - 1]!.upTo < this.max)) this.marks.push({ upTo: this.max, at: now });
+    let moved = false;
+    while (this.marks.length > 0 && now - this.marks[0]!.at >= GAP_WAIT_MS) {
+      const m = this.marks.shift()!;
+      if (m.upTo > this.low) {
+        this.low = m.upTo;
+        moved = true;
       }
-      const since = this.gapSince.get(n);
-      if (since === undefined) {
-        this.gapSince.set(n, now);
-        break;
-      }
-      if (now - since < GAP_WAIT_MS) break;
-      this.gapSince.delete(n);
-      this.low = n;
+    }
+    if (moved) {
+      for (const id of this.seen) if (id <= this.low) this.seen.delete(id);
+      while (this.seen.delete(this.low + 1)) this.low++;
     }
   }
 }
@@ -57,7 +65,15 @@ export interface SyncOptions {
   /** PostgreSQL: ids may commit out of order, so gaps are waited for. */
   outOfOrder: boolean;
   queueBaskets?: number;
+  /**
+   * Called after every COLLECT_EVERY rows of the start-up build (a full garbage
+   * collection): the build's short-lived rows otherwise grow the heap, and the process's
+   * peak RSS, to several times what the engine keeps.
+   */
+  collect?: () => void;
 }
+
+const COLLECT_EVERY = 100_000;
 
 export class CatalogSync {
   private readonly tracks: Tail;
@@ -67,12 +83,15 @@ export class CatalogSync {
   private chain: Promise<void> = Promise.resolve();
   private queued: Promise<void> | null = null;
   private lastAt = 0;
+  private building = true;
+  private applied = 0;
   readonly ready: Promise<void>;
 
   constructor(private readonly store: CatalogStore, private readonly reco: Recommender, private readonly opts: SyncOptions) {
-    // Tracks and playlists are upserts (a row's rev moves on): their old revs are gaps forever.
-    this.tracks = new Tail(false);
-    this.playlists = new Tail(false);
+    // Tracks and playlists are upserts (a row's rev moves on, their old revs are gaps
+    // forever) from one sequence shared by both tables: gaps are waited for like ids'.
+    this.tracks = new Tail(opts.outOfOrder);
+    this.playlists = new Tail(opts.outOfOrder);
     this.events = new Tail(opts.outOfOrder);
     this.contexts = new Tail(opts.outOfOrder);
     this.ready = this.start();
@@ -82,6 +101,20 @@ export class CatalogSync {
   private async start(): Promise<void> {
     for (const q of await this.store.queueTracks(this.opts.queueBaskets ?? 20_000)) this.reco.engine.setQueue(q.queueId, q.trackIds);
     await this.refresh();
+    // Lists grown by push during the build keep spare slots: most of their memory.
+    this.reco.compact();
+    this.building = false;
+    this.opts.collect?.();
+  }
+
+  /** Counts rows applied; during the start-up build, collects garbage now and then. */
+  private page(rows: number): Promise<void> {
+    if (this.building && this.opts.collect) {
+      const before = Math.floor(this.applied / COLLECT_EVERY);
+      this.applied += rows;
+      if (Math.floor(this.applied / COLLECT_EVERY) > before) this.opts.collect();
+    }
+    return yieldToLoop();
   }
 
   /** Catch up now (after a local write): resolves once everything committed before the call is applied. */
@@ -105,35 +138,45 @@ export class CatalogSync {
   private async catchUp(): Promise<void> {
     const { store, reco } = this;
     const started = Date.now();
-    for (;;) {
-      const rows = await store.tracksAfter(this.tracks.low, PAGE);
-      for (const t of rows) if (this.tracks.accept(t.rev)) reco.engine.catalog.upsert(t);
+    // Paged by the last rev / id read, not by `low`: `low` waits at a gap.
+    for (let after = this.tracks.low; ; ) {
+      const rows = await store.tracksAfter(after, PAGE);
+      for (const t of rows) {
+        if (!this.tracks.accept(t.rev)) continue;
+        if (t.deleted) reco.engine.catalog.remove(t.id);
+        else reco.engine.catalog.upsert(t);
+      }
       if (rows.length < PAGE) break;
-      await yieldToLoop();
+      after = rows[rows.length - 1]!.rev;
+      await this.page(rows.length);
     }
-    for (;;) {
-      const rows = await store.playlistsAfter(this.playlists.low, PAGE);
-      for (const p of rows) if (this.playlists.accept(p.rev)) reco.engine.addPlaylist(p.id, p.name, p.tracks);
+    for (let after = this.playlists.low; ; ) {
+      const rows = await store.playlistsAfter(after, PAGE);
+      for (const p of rows) {
+        if (!this.playlists.accept(p.rev)) continue;
+        if (p.deleted) reco.engine.removePlaylist(p.id);
+        else reco.engine.addPlaylist(p.id, p.name, p.tracks);
+      }
       if (rows.length < PAGE) break;
-      await yieldToLoop();
+      after = rows[rows.length - 1]!.rev;
+      await this.page(rows.length);
     }
-    // Paged by the last id read, not by `low`: `low` waits at a gap.
     for (let after = this.contexts.low; ; ) {
       const rows = await store.contextsAfter(after, PAGE);
       for (const c of rows) if (this.contexts.accept(c.id)) reco.setContext(c.userId, c.context, c.observedAt);
       if (rows.length < PAGE) break;
       after = rows[rows.length - 1]!.id;
-      await yieldToLoop();
+      await this.page(rows.length);
     }
     for (let after = this.events.low; ; ) {
       const rows = await store.eventsAfter(after, PAGE);
       for (const e of rows) if (this.events.accept(e.id)) reco.ingest(e);
       if (rows.length < PAGE) break;
       after = rows[rows.length - 1]!.id;
-      await yieldToLoop();
+      await this.page(rows.length);
     }
-    this.contexts.settle(Date.now());
-    this.events.settle(Date.now());
+    const now = Date.now();
+    for (const t of [this.tracks, this.playlists, this.contexts, this.events]) t.settle(now);
     this.lastAt = started;
   }
 }

@@ -2,14 +2,19 @@
 // by the engine, then re-ranked so no track repeats within the window and artists stay
 // spread out, each with a short reason. Synchronous and in memory.
 import { createHash } from 'node:crypto';
-import type { Seeds } from '../reco/engine.ts';
+import type { Scored, Seeds } from '../reco/engine.ts';
 import type { Profile } from '../reco/profile.ts';
 import type { Recommender } from '../reco/recommender.ts';
 import { DEFAULT_SPREAD, rerank } from '../reco/rerank.ts';
 import { reasonText, type Reason, type ResolvedStation } from '../reco/stations.ts';
 
-/** A track may come back only after this many other items of the queue (and of the listener's recent plays). */
+/**
+ * Once a station has played everything it can recommend, a track may come back, but
+ * never within this many items of the queue (the oldest-queued come back first).
+ */
 export const NO_REPEAT_WINDOW = 50;
+/** The newest queue items that seed the station's drift when its own seeds run dry. */
+const DRIFT_SEEDS = 20;
 
 export interface Preferences {
   /** 0 = only new to me, 1 = only what I know. */
@@ -26,9 +31,13 @@ export interface BatchInput {
   count: number;
   profile: Profile | null;
   preferences?: Preferences;
-  /** Track ids of the queue so far, in play order (the window and the artist spread look at its end). */
+  /** Track ids of the queue so far, in play order (never repeated; the artist spread looks at its end). */
   queueTracks?: readonly string[];
-  /** Track indexes never to pick (played already, heard already, ...). */
+  /** Track ids the station queued before, also ones no longer in the queue (never repeated until exhausted). */
+  stationHistory?: Iterable<string>;
+  /** Track ids the listener played or had queued within the per-user no-repeat window (avoided while anything else is left). */
+  userRecent?: Iterable<string>;
+  /** Track indexes never to pick (skipped on this station, heard already for discover, ...). */
   exclude?: ReadonlySet<number>;
   onlyGenres?: Set<number>;
   /** Per-artist feedback of this station (artist index -> affinity). */
@@ -37,6 +46,8 @@ export interface BatchInput {
   salt: string;
   /** Extra candidates with a score (e.g. an album's own tracks for album radio). */
   boost?: ReadonlyMap<number, { score: number; reason: Reason }>;
+  /** The engine blend: radio (default), continuation (a playlist or queue going on), session (a listener's recent plays). */
+  mode?: 'radio' | 'continuation' | 'session';
 }
 
 export interface BatchItem {
@@ -44,35 +55,68 @@ export interface BatchItem {
   reason: Reason;
 }
 
+/**
+ * A batch in widening steps, each only when the one before could not fill it: (1) the
+ * station's seeds, excluding everything the station ever queued and what the listener
+ * played or heard from radio within the no-repeat window; (2) plus the queue's newest
+ * tracks as seeds (the station drifts to new ground instead of looping); (3) the
+ * listener's window gives way (relevant tracks heard lately); (4) the rest of the
+ * catalog by popularity; (5) the station is exhausted: tracks it queued come back,
+ * oldest first, never within NO_REPEAT_WINDOW items and never one skipped on it.
+ */
 export function generateBatch(reco: Recommender, b: BatchInput): BatchItem[] {
   const cat = reco.engine.catalog;
   const queue = b.queueTracks ?? [];
-  const exclude = new Set<number>(b.exclude ?? []);
-  for (const id of queue.slice(-NO_REPEAT_WINDOW)) {
-    const t = cat.lookup(id);
-    if (t !== undefined) exclude.add(t);
-  }
-  for (const t of b.profile?.recent.slice(-NO_REPEAT_WINDOW) ?? []) exclude.add(t);
+  const hard = new Set<number>(b.exclude ?? []);
+  const toIdx = (ids: Iterable<string>, into: Set<number>) => {
+    for (const id of ids) {
+      const t = cat.lookup(id);
+      if (t !== undefined) into.add(t);
+    }
+    return into;
+  };
+  const history = toIdx(queue, new Set<number>());
+  toIdx(b.stationHistory ?? [], history);
+  for (const t of history) hard.add(t);
+  const soft = toIdx(b.userRecent ?? [], new Set<number>());
+  for (const t of b.profile?.recent.slice(-NO_REPEAT_WINDOW) ?? []) soft.add(t);
+  const both = new Set<number>([...hard, ...soft]);
+
   const prefs = b.preferences ?? {};
   const excludeArtists = new Set((prefs.excludeArtists ?? []).map((a) => cat.artists.find(a)).filter((a): a is number => a !== undefined));
   const prefGenres = (prefs.genres ?? []).map((g) => cat.genreNames.find(g)).filter((g): g is number => g !== undefined);
-  const onlyGenres = b.onlyGenres ?? (prefGenres.length ? new Set(prefGenres) : undefined);
-  const opts = {
-    mode: 'radio' as const, limit: Math.max(300, b.count * 15), exclude, profile: b.profile,
-    familiarity: prefs.familiarity, energy: prefs.energy, excludeArtists, onlyGenres,
-  };
-  let scored = reco.engine.score(b.seeds, opts);
+  let onlyGenres = b.onlyGenres ?? (prefGenres.length ? new Set(prefGenres) : undefined);
+  const mode = b.mode ?? 'radio';
+  const limit = Math.max(300, b.count * 15);
+  const score = (seeds: Seeds, exclude: ReadonlySet<number>) =>
+    reco.engine.score(seeds, { mode, limit, exclude, profile: b.profile, familiarity: prefs.familiarity, energy: prefs.energy, excludeArtists, onlyGenres });
+
+  let scored = score(b.seeds, both);
   // A genre too small for a full batch: widen rather than come back short.
-  if (onlyGenres && scored.length < b.count * 3) scored = reco.engine.score(b.seeds, { ...opts, onlyGenres: undefined });
-  if (b.stationArtists?.size) {
-    scored = scored
-      .map((s) => ({ ...s, score: s.score * Math.exp(0.5 * (b.stationArtists!.get(cat.artist[s.track]!) ?? 0)) }))
-      .sort((x, y) => y.score - x.score || x.track - y.track);
+  if (onlyGenres && scored.length < b.count * 3) {
+    onlyGenres = undefined;
+    scored = score(b.seeds, both);
   }
+  // (2) Drift: the queue's newest tracks seed what the station's own seeds no longer reach.
+  if (scored.length < b.count * 3 && queue.length > 0) {
+    const drift = new Map(b.seeds.tracks);
+    const recent = queue.slice(-DRIFT_SEEDS);
+    recent.forEach((id, i) => {
+      const t = cat.lookup(id);
+      if (t !== undefined && !drift.has(t)) drift.set(t, (0.3 * (i + 1)) / recent.length);
+    });
+    const have = new Set(scored.map((x) => x.track));
+    // Drift seeds are queue tracks: excluded as candidates by `both` already.
+    for (const x of score({ ...b.seeds, tracks: drift }, both)) if (!have.has(x.track)) scored.push({ ...x, score: x.score * 0.5 });
+  }
+  if (b.stationArtists?.size) {
+    scored = scored.map((s) => ({ ...s, score: s.score * Math.exp(0.5 * (b.stationArtists!.get(cat.artist[s.track]!) ?? 0)) }));
+  }
+  scored.sort((x, y) => y.score - x.score || x.track - y.track);
   const reasons = new Map<number, Reason>();
   if (b.boost?.size) {
     for (const [t, v] of b.boost) {
-      if (exclude.has(t)) continue;
+      if (both.has(t)) continue;
       scored.push({ track: t, score: v.score, reason: { kind: 'popular', seed: -1 } });
       reasons.set(t, v.reason);
     }
@@ -82,27 +126,69 @@ export function generateBatch(reco: Recommender, b: BatchInput): BatchItem[] {
     const t = cat.lookup(id);
     return t === undefined ? -1 : cat.artist[t]!;
   });
-  const picked = rerank(scored, {
-    count: b.count, artistOf: (t) => cat.artist[t]!, exclude, tail, ...DEFAULT_SPREAD,
-    jitter: (t) => 0.9 + 0.2 * unit(`${b.salt}:${t}`),
-  });
+  const artistOf = (t: number) => cat.artist[t]!;
+  // A little variety between batches of the same seeds (±3%: more reorders the best tracks).
+  const jitter = (t: number) => 0.97 + 0.06 * unit(`${b.salt}:${t}`);
+  const allowed = (t: number) => {
+    if (cat.removed[t] || b.profile?.rejects(t)) return false;
+    const a = cat.artist[t]!;
+    if (a >= 0 && excludeArtists.has(a)) return false;
+    return !onlyGenres || (cat.genres[t] ?? []).some((g) => onlyGenres!.has(g));
+  };
+  let picked = rerank(scored, { count: b.count, artistOf, exclude: both, tail, ...DEFAULT_SPREAD, jitter });
+  const more = (cands: Scored[], exclude: ReadonlySet<number>) => {
+    if (picked.length >= b.count) return;
+    const pickedSet = new Set(picked.map((p) => p.track));
+    const extra = rerank(cands.filter((c) => !pickedSet.has(c.track)), {
+      count: b.count - picked.length, artistOf, exclude, tail: [...tail, ...picked.map((p) => artistOf(p.track))], ...DEFAULT_SPREAD, jitter,
+    });
+    picked = [...picked, ...extra];
+  };
+  // (3) The listener's window gives way before relevance does: the station's own
+  // candidates heard lately, then (4) the rest of the catalog, most popular first.
+  if (picked.length < b.count && soft.size > 0) more(score(b.seeds, hard), hard);
+  if (picked.length < b.count) {
+    const fill: Scored[] = [];
+    const popular = cat.popular(cat.size);
+    for (let i = 0; i < popular.length && fill.length < b.count * 20; i++) {
+      const t = popular[i]!;
+      if (!hard.has(t) && allowed(t)) fill.push({ track: t, score: 1e-6 * (popular.length - i) * (soft.has(t) ? 1e-3 : 1), reason: { kind: 'popular', seed: -1 } });
+    }
+    more(fill, hard);
+  }
+  // (5) Exhausted: the station's own tracks come back, the longest-ago queued first.
+  if (picked.length < b.count && history.size > 0) {
+    const window = toIdx(queue.slice(-NO_REPEAT_WINDOW), new Set<number>());
+    const order = [...new Set([...toIdx(b.stationHistory ?? [], new Set<number>()), ...toIdx(queue, new Set<number>())])];
+    const fill = order.filter((t) => !window.has(t) && !(b.exclude?.has(t)) && allowed(t)).map((t, i) => ({ track: t, score: 1e-9 * (order.length - i), reason: { kind: 'popular' as const, seed: -1 } }));
+    more(fill, new Set([...window, ...(b.exclude ?? [])]));
+  }
   const liked = new Set(b.profile?.liked ?? []);
   return picked.map((s) => ({ trackId: cat.ids[s.track]!, reason: reasons.get(s.track) ?? reasonText(reco, s, liked, b.label) }));
 }
 
 /**
  * A batch of a station for a user: the station's seeds plus what the user told this
- * station (liked tracks pull their neighbours in, skipped ones push theirs out and are
- * not played again on it), and the user's taste profile on top.
+ * station (liked tracks pull their neighbours in; a skipped track is not played on it
+ * again and its artist less, and it stays a seed whose outcome is matched: what people
+ * kept after skipping it), and the user's taste profile on top.
  */
-export function stationBatch(reco: Recommender, o: { userId: string; stationId: string; resolved: ResolvedStation; preferences: Preferences; count: number; queueTracks: readonly string[]; salt: string }): BatchItem[] {
+export function stationBatch(reco: Recommender, o: {
+  userId: string; stationId: string; resolved: ResolvedStation; preferences: Preferences; count: number; queueTracks: readonly string[]; salt: string;
+  stationHistory?: Iterable<string>; userRecent?: Iterable<string>;
+}): BatchItem[] {
   const fb = reco.stationFeedback(o.userId, o.stationId);
-  const seeds = { ...o.resolved.seeds, tracks: new Map(o.resolved.seeds.tracks) };
+  const seeds = { ...o.resolved.seeds, tracks: new Map(o.resolved.seeds.tracks), skipped: new Map(o.resolved.seeds.skipped ?? []) };
   for (const t of fb?.liked ?? []) seeds.tracks.set(t, (seeds.tracks.get(t) ?? 0) + 1.5);
-  for (const t of fb?.skipped ?? []) seeds.tracks.set(t, Math.min(0, seeds.tracks.get(t) ?? 0) - 0.7);
+  for (const t of fb?.skipped ?? []) {
+    seeds.tracks.set(t, Math.max(0.3, seeds.tracks.get(t) ?? 0));
+    seeds.skipped.set(t, true);
+  }
+  const exclude = new Set<number>([...(fb?.skipped ?? []), ...(o.resolved.exclude ?? [])]);
   return generateBatch(reco, {
     seeds, label: o.resolved.label, count: o.count, profile: reco.peekProfile(o.userId), preferences: o.preferences, queueTracks: o.queueTracks,
-    exclude: new Set(fb?.skipped ?? []), onlyGenres: o.resolved.onlyGenres, stationArtists: fb?.artist, salt: o.salt,
+    stationHistory: o.stationHistory, userRecent: o.userRecent, mode: o.resolved.mode,
+    exclude, onlyGenres: o.resolved.onlyGenres, stationArtists: fb?.artist, salt: o.salt,
   });
 }
 

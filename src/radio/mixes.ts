@@ -57,6 +57,7 @@ export class MixService {
         preferences: prefs, ...(plan.mix ? { mix: plan.mix } : {}), refreshable: true, batches: 1, reasons: mergeReasons({}, items, null),
       };
       const res = await this.d.queues.create(actor, { name: plan.name, type: 'recommendations', tracks: items.map((i) => i.trackId), metadata: { recommendations: meta } });
+      await this.d.radio.remember(res.body.queue!.id, actor.userId, items.map((i) => i.trackId));
       created.push({ ...res.body, queue: res.body.queue!, items: itemsOf(res.body.events, items) });
     }
     const first = created[0]!;
@@ -66,7 +67,7 @@ export class MixService {
   private plans(kind: MixContext, seeds: number[], profile: Profile | null, context: readonly string[]): MixPlan[] {
     const cat = this.d.reco.engine.catalog;
     const heard = new Set<number>(profile?.heard ?? []);
-    const taste = profile ? profile.tasteSeeds(40) : new Map<number, number>();
+    const taste = profile ? profile.tasteSeeds(40).tracks : new Map<number, number>();
     switch (kind) {
       case 'discover_weekly': {
         const s = new Map([...taste].filter(([, w]) => w > 0));
@@ -154,7 +155,7 @@ export class MixService {
     let meta: (s: QueueState, reasons: Record<string, Reason>) => Record<string, unknown>;
     if (rm) {
       const { resolved } = radio.station(rm.stationId, rm.userId);
-      items = radio.stationBatch(rm.userId, rm.stationId, resolved, rm.preferences ?? {}, FIRST_BATCH, played, `${queueId}:refresh:${rm.batches}`);
+      items = radio.stationBatch(rm.userId, rm.stationId, resolved, rm.preferences ?? {}, FIRST_BATCH, played, `${queueId}:refresh:${rm.batches}`, await radio.historyOf(queueId, rm.userId));
       meta = (s, reasons) => ({ ...s.metadata, radio: { ...radioMeta(s)!, batches: rm.batches + 1, reasons } });
     } else {
       const cat = reco.engine.catalog;
@@ -168,6 +169,7 @@ export class MixService {
     }
     if (items.length === 0) return { queue: cleared.body.queue, events: cleared.body.events, items: [], kept: played.length };
     const res = await radio.appendBatch(actor, after, items, meta);
+    await radio.remember(queueId, rm?.userId ?? mm!.userId, res.items.map((i) => i.trackId));
     return { queue: res.queue, events: [...cleared.body.events, ...res.events], items: res.items, kept: played.length };
   }
 }

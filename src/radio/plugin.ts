@@ -14,13 +14,31 @@ import type { Store } from '../store/port.ts';
 import { ContextualService } from './contextual.ts';
 import { MixService } from './mixes.ts';
 import { radioRoutes } from './routes.ts';
+import { Answers } from './idempotency.ts';
+import { AppError } from '../errors.ts';
+import { collectGarbage } from '../util/gc.ts';
 import { RadioService, type RecordedListen } from './service.ts';
 
 export interface RecommendationsOptions {
   store: Store;
   queues: QueueService;
   now?: () => number;
+  /** Per-user radio no-repeat window in days (RADIO_NO_REPEAT_DAYS; 0 = none). */
+  noRepeatDays?: number;
+  /** Told when the recommender is built (or failed to build): /readyz waits for it. */
+  readiness?: Readiness;
 }
+
+/** Whether the recommender is built; until then its routes answer 503 with Retry-After. */
+export interface Readiness {
+  ready: boolean;
+  error: string | null;
+  /** Build time and memory, once built. */
+  built?: { ms: number; rssMb: number; heapMb: number; heapTotalMb: number; externalMb: number; tracks: number; baskets: number };
+}
+
+/** Seconds a client is asked to wait before retrying while the recommender builds. */
+export const RETRY_AFTER_SECONDS = 2;
 
 const KIND_OF_QUEUE: Record<string, string> = { user: 'user_collection', collaborative: 'user_collection', radio: 'radio', recommendations: 'personalized_playlist', party: 'user_collection' };
 const CHANGES_ITEMS = new Set(['item_added', 'item_removed', 'item_moved', 'queue_cleared', 'queue_deleted']);
@@ -30,9 +48,31 @@ export function recommendationsPlugin(o: RecommendationsOptions): FastifyPluginA
     const now = o.now ?? Date.now;
     const catalog = openCatalogStore(o.store);
     const reco = new Recommender();
-    const sync = new CatalogSync(catalog, reco, { outOfOrder: o.store.kind === 'postgres' });
+    const readiness = o.readiness ?? { ready: false, error: null };
+    const started = performance.now();
+    const sync = new CatalogSync(catalog, reco, { outOfOrder: o.store.kind === 'postgres', collect: collectGarbage });
+    sync.ready.then(() => {
+      const m = process.memoryUsage();
+      readiness.built = {
+        ms: Math.round(performance.now() - started), rssMb: Math.round(m.rss / 2 ** 20), heapMb: Math.round(m.heapUsed / 2 ** 20),
+        heapTotalMb: Math.round(m.heapTotal / 2 ** 20), externalMb: Math.round(m.external / 2 ** 20),
+        tracks: reco.engine.catalog.size, baskets: reco.engine.baskets.live,
+      };
+      readiness.ready = true;
+      app.log.info(readiness.built, `recommender built in ${(readiness.built.ms / 1000).toFixed(1)} s: ${readiness.built.tracks} tracks, ${readiness.built.baskets} baskets; RSS ${readiness.built.rssMb} MB, heap ${readiness.built.heapMb} MB`);
+    }, (err: unknown) => {
+      readiness.error = String(err);
+      app.log.error({ err }, 'the recommender could not be built');
+    });
     const onError = (err: unknown, what: string) => app.log.warn({ err }, what);
-    const radio = new RadioService({ queues: o.queues, catalog, sync, reco, now, onError });
+    const radio = new RadioService({ queues: o.queues, catalog, sync, reco, now, onError, noRepeatDays: o.noRepeatDays });
+    const answers = new Answers(catalog, now);
+    // Until the recommender is built its routes answer at once: 503 + Retry-After, not a hang.
+    app.addHook('onRequest', async (_r, reply) => {
+      if (readiness.ready) return;
+      reply.header('retry-after', String(RETRY_AFTER_SECONDS));
+      throw new AppError('unavailable', 'recommender_not_ready', readiness.error ? 'the recommender could not be built' : 'the recommender is still being built; retry shortly', {});
+    });
     const mixes = new MixService({ queues: o.queues, reco, radio, now });
     const contextual = new ContextualService({ queues: o.queues, catalog, sync, reco, now });
 
@@ -89,7 +129,7 @@ export function recommendationsPlugin(o: RecommendationsOptions): FastifyPluginA
       await plays;
     });
 
-    await app.register(catalogRoutes({ catalog, sync, reco, contextual, now }));
-    await app.register(radioRoutes({ radio, mixes, contextual }));
+    await app.register(catalogRoutes({ catalog, sync, reco, contextual, now, answers }));
+    await app.register(radioRoutes({ radio, mixes, contextual, answers }));
   };
 }

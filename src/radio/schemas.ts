@@ -51,7 +51,11 @@ export const RadioResponse = Type.Object({
   station: Type.Object({ id: Type.String(), kind: Type.String(), label: Type.String() }),
 });
 
-export const ExtendQuery = Type.Object({ count: Type.Optional(Type.Integer({ minimum: 1, maximum: 50, default: 10 })) });
+export const ExtendQuery = Type.Object({ count: Type.Optional(Type.Integer({ minimum: 1, maximum: 50, description: 'Tracks to append (default 10)' })) });
+export const ExtendBody = Type.Object(
+  { count: Type.Optional(Type.Integer({ minimum: 1, maximum: 50, description: 'Tracks to append (default 10; or ?count=)' })) },
+  { additionalProperties: false },
+);
 
 export const RadioFeedbackBody = Type.Object(
   {

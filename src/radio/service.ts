@@ -11,7 +11,10 @@ import type { Actor, QueueService } from '../queues/service.ts';
 import type { ListenAction } from '../reco/profile.ts';
 import { hourOf, type Recommender } from '../reco/recommender.ts';
 import { parseStation, resolveStation, UnknownSeed, type Reason, type ResolvedStation, type Station } from '../reco/stations.ts';
-import { stationBatch, type BatchItem, type Preferences } from './batch.ts';
+import { continuationSeeds } from '../reco/stations.ts';
+import { nameTokens } from '../reco/engine.ts';
+import { generateBatch, stationBatch, type BatchItem, type Preferences } from './batch.ts';
+import type { Keyed } from './idempotency.ts';
 import { mergeReasons, mixMeta, radioMeta, type RadioMeta } from './metadata.ts';
 
 export const FIRST_BATCH = 20;
@@ -21,6 +24,10 @@ export const AUTO_EXTEND_COUNT = 10;
 export const AUTO_DEVICE = 'queue-service:auto-extend';
 /** Plays are attributed to a context reported at most this long before them. */
 export const CONTEXT_WINDOW_MS = 3 * 3600_000;
+/** Default per-user no-repeat window of radio (RADIO_NO_REPEAT_DAYS). */
+export const DEFAULT_NO_REPEAT_DAYS = 30;
+/** A queue being continued is seeded by this many of its newest tracks at most. */
+export const QUEUE_SEEDS = 200;
 
 export interface RadioDeps {
   queues: QueueService;
@@ -29,6 +36,8 @@ export interface RadioDeps {
   reco: Recommender;
   now: () => number;
   onError?: (err: unknown, what: string) => void;
+  /** Per-user no-repeat window in days (0 = none): tracks played or queued by radio for the listener within it are avoided while anything else is left. */
+  noRepeatDays?: number;
 }
 
 export interface ItemWithReason {
@@ -43,9 +52,11 @@ export interface BatchResult {
   items: ItemWithReason[];
 }
 
-export function itemsOf(events: QueueEvent[], batch: BatchItem[]): ItemWithReason[] {
-  const reason = new Map(batch.map((b) => [b.trackId, b.reason]));
-  return events.flatMap((e) => (e.type === 'item_added' ? [{ itemId: e.data.itemId, trackId: e.data.trackId, reason: reason.get(e.data.trackId)! }] : []));
+export function itemsOf(events: QueueEvent[], batch: BatchItem[] | Record<string, Reason>): ItemWithReason[] {
+  const reason = new Map(Array.isArray(batch) ? batch.map((b) => [b.trackId, b.reason] as [string, Reason]) : Object.entries(batch));
+  return events.flatMap((e) => (e.type === 'item_added'
+    ? [{ itemId: e.data.itemId, trackId: e.data.trackId, reason: reason.get(e.data.trackId) ?? { kind: 'popular', text: 'popular right now' } }]
+    : []));
 }
 
 /** Items after the current one (all of them when none is current). */
@@ -75,36 +86,75 @@ export class RadioService {
   }
 
   /** A batch of a station for a user (see stationBatch). */
-  stationBatch(userId: string, stationId: string, resolved: ResolvedStation, prefs: Preferences, count: number, queueTracks: string[], salt: string): BatchItem[] {
-    return stationBatch(this.d.reco, { userId, stationId, resolved, preferences: prefs, count, queueTracks, salt });
+  stationBatch(userId: string, stationId: string, resolved: ResolvedStation, prefs: Preferences, count: number, queueTracks: string[], salt: string, history?: { station?: Iterable<string>; user?: Iterable<string> }): BatchItem[] {
+    return stationBatch(this.d.reco, { userId, stationId, resolved, preferences: prefs, count, queueTracks, salt, stationHistory: history?.station, userRecent: history?.user });
   }
 
-  async create(actor: Actor, stationId: string, input: { userId: string; deviceId?: string; preferences?: Preferences }) {
+  /** What a station (queue) ever queued and the listener's no-repeat window. */
+  async historyOf(queueId: string, userId: string): Promise<{ station: string[]; user: string[] }> {
+    return { station: await this.d.catalog.stationTracks(queueId), user: await this.userRecent(userId) };
+  }
+
+  async remember(queueId: string, userId: string, trackIds: string[]): Promise<void> {
+    if (trackIds.length) await this.d.catalog.recordQueued(queueId, userId, trackIds, new Date(this.d.now()).toISOString());
+  }
+
+  /** Tracks the listener played or had queued by radio within the per-user no-repeat window. */
+  async userRecent(userId: string): Promise<string[]> {
+    const days = this.d.noRepeatDays ?? DEFAULT_NO_REPEAT_DAYS;
+    if (days <= 0) return [];
+    return this.d.catalog.userRecentTracks(userId, new Date(this.d.now() - days * 86_400_000).toISOString());
+  }
+
+  async create(actor: Actor, stationId: string, input: { userId: string; deviceId?: string; preferences?: Preferences }, keyed: Keyed | null = null) {
     await this.d.sync.fresh();
     const { station, resolved } = this.station(stationId, actor.userId);
     const prefs = input.preferences ?? {};
-    const items = this.stationBatch(actor.userId, stationId, resolved, prefs, FIRST_BATCH, [], `${stationId}:${this.d.now()}`);
+    const recent = await this.userRecent(actor.userId);
+    const items = this.stationBatch(actor.userId, stationId, resolved, prefs, FIRST_BATCH, [], `${stationId}:${this.d.now()}`, { user: recent });
     if (items.length === 0) throw conflict('no_tracks', 'the catalog has no tracks for this station yet', { stationId });
     const meta: RadioMeta = { stationId, label: resolved.label, userId: actor.userId, preferences: prefs, batches: 1, reasons: mergeReasons({}, items, null) };
     const who = { userId: actor.userId, deviceId: actor.deviceId ?? input.deviceId ?? null };
-    const res = await this.d.queues.create(who, { name: `${resolved.label} radio`, type: 'radio', tracks: items.map((i) => i.trackId), metadata: { radio: meta } });
-    return { ...res.body, queue: res.body.queue!, station: { id: stationId, kind: station.kind, label: resolved.label }, items: itemsOf(res.body.events, items) };
+    const res = await this.d.queues.create(who, { name: `${resolved.label} radio`, type: 'radio', tracks: items.map((i) => i.trackId), metadata: { radio: meta } },
+      keyed ? { idempotencyKey: keyed.key, fingerprint: keyed.fingerprint } : {});
+    const reasons = res.replayed ? (radioMeta(res.body.queue!)?.reasons ?? {}) : items;
+    if (!res.replayed) await this.d.catalog.recordQueued(res.body.queue!.id, actor.userId, items.map((i) => i.trackId), new Date(this.d.now()).toISOString());
+    return { ...res.body, queue: res.body.queue!, station: { id: stationId, kind: station.kind, label: resolved.label }, items: itemsOf(res.body.events, reasons) };
   }
 
-  /** Appends `count` tracks to a radio queue (GET /queues/{id}/extend and auto-extend). */
-  async extend(actor: Actor, queueId: string, count: number, auto = false): Promise<BatchResult> {
+  /**
+   * Appends `count` tracks to a queue (GET / POST /queues/{id}/extend and auto-extend). A
+   * radio queue plays on its station; any other queue the caller may add to is continued
+   * from its own tracks (the newest weigh most) and the caller's taste, as "autoplay".
+   * Either way nothing the queue ever held comes back until the station is exhausted.
+   * With a key the add itself is keyed, so two instances never both extend for it.
+   */
+  async extend(actor: Actor, queueId: string, count: number, o: { auto?: boolean; keyed?: Keyed | null } = {}): Promise<BatchResult> {
     await this.d.sync.fresh();
+    const keyed = o.keyed ?? null;
     for (let attempt = 1; ; attempt++) {
       const state = await this.d.queues.get(actor, queueId);
-      const meta = radioMeta(state);
-      if (state.type !== 'radio' || !meta) throw conflict('not_a_radio_queue', 'only radio queues extend; refresh a recommendations queue instead', { queueId, type: state.type });
-      if (auto && upcoming(state) >= AUTO_EXTEND_BELOW) return { queue: toView(state), events: [], items: [] };
-      const { resolved } = this.station(meta.stationId, meta.userId);
+      const meta = state.type === 'radio' ? radioMeta(state) : null;
+      if (o.auto && (!meta || upcoming(state) >= AUTO_EXTEND_BELOW)) return { queue: toView(state), events: [], items: [] };
+      // Every track id in the queue now (issue 10: read through the service, not the windowed GET).
       const tracks = state.items.map((i) => i.trackId);
-      const items = this.stationBatch(meta.userId, meta.stationId, resolved, meta.preferences ?? {}, count, tracks, `${queueId}:${meta.batches}`);
+      const listener = meta?.userId ?? actor.userId;
+      const history = { station: await this.d.catalog.stationTracks(queueId), user: await this.userRecent(listener) };
+      const salt = `${queueId}:${meta?.batches ?? tracks.length}`;
+      let items: BatchItem[];
+      if (meta) {
+        const { resolved } = this.station(meta.stationId, meta.userId);
+        items = this.stationBatch(meta.userId, meta.stationId, resolved, meta.preferences ?? {}, count, tracks, salt, history);
+      } else {
+        items = this.continueQueue(listener, state.name, tracks, count, salt, history);
+      }
       if (items.length === 0) return { queue: toView(state), events: [], items: [] };
       try {
-        return await this.appendBatch(actor, state, items, (s, reasons) => ({ ...s.metadata, radio: { ...radioMeta(s)!, batches: meta.batches + 1, reasons } }));
+        const res = meta
+          ? await this.appendBatch(actor, state, items, (s, reasons) => ({ ...s.metadata, radio: { ...radioMeta(s)!, batches: meta.batches + 1, reasons } }), keyed)
+          : await this.addOnly(actor, state, items, keyed);
+        if (res.items.length > 0) await this.d.catalog.recordQueued(queueId, listener, res.items.map((i) => i.trackId), new Date(this.d.now()).toISOString());
+        return res;
       } catch (err) {
         // The queue changed between the read and the append (another device, another
         // instance): decide again on what is there now.
@@ -114,13 +164,50 @@ export class RadioService {
     }
   }
 
+  /** The next tracks of a queue that is not a radio: its own tracks seed it, the listener's taste on top. */
+  continueQueue(userId: string, name: string, tracks: readonly string[], count: number, salt: string, history: { station?: Iterable<string>; user?: Iterable<string> }): BatchItem[] {
+    const { reco } = this.d;
+    const cat = reco.engine.catalog;
+    const own = tracks.slice(-QUEUE_SEEDS).map((id) => cat.lookup(id)).filter((t): t is number => t !== undefined);
+    const profile = reco.peekProfile(userId);
+    let seeds = continuationSeeds(own);
+    let label = name;
+    if (seeds.size === 0 && profile) {
+      // An empty queue: the listener's taste.
+      seeds = profile.tasteSeeds(30).tracks;
+      label = 'your taste';
+    }
+    // The queue's name says what it is for, like a playlist's ("running", "dinner").
+    return generateBatch(reco, {
+      seeds: { tracks: seeds, words: nameTokens(name) }, label, count, profile, queueTracks: tracks, stationHistory: history.station, userRecent: history.user,
+      mode: 'continuation', salt,
+    });
+  }
+
+  /** add_tracks only (a queue that is not ours to annotate): the reasons are in the answer. */
+  private async addOnly(actor: Actor, state: QueueState, items: BatchItem[], keyed: Keyed | null): Promise<BatchResult> {
+    const added = await this.d.queues.execute(actor, state.id, { type: 'add_tracks', tracks: items.map((i) => i.trackId) }, {
+      expectedVersion: state.version, ...(keyed ? { idempotencyKey: keyed.key, fingerprint: keyed.fingerprint } : {}),
+    });
+    // A user queue is co-occurrence data; what we chose for it is not.
+    this.d.reco.engine.markChosen(state.id, items.map((i) => i.trackId));
+    return { queue: added.body.queue!, events: added.body.events, items: itemsOf(added.body.events, items) };
+  }
+
   /**
    * add_tracks pinned to the version the batch was computed on (so the caller needs the
    * right to add), then the reasons into the metadata (retried on the fresh metadata if
    * someone changed it in between).
    */
-  async appendBatch(actor: Actor, state: QueueState, items: BatchItem[], meta: (s: QueueState, reasons: Record<string, Reason>) => Record<string, unknown>): Promise<BatchResult> {
-    const added = await this.d.queues.execute(actor, state.id, { type: 'add_tracks', tracks: items.map((i) => i.trackId) }, { expectedVersion: state.version });
+  async appendBatch(actor: Actor, state: QueueState, items: BatchItem[], meta: (s: QueueState, reasons: Record<string, Reason>) => Record<string, unknown>, keyed: Keyed | null = null): Promise<BatchResult> {
+    const added = await this.d.queues.execute(actor, state.id, { type: 'add_tracks', tracks: items.map((i) => i.trackId) }, {
+      expectedVersion: state.version, ...(keyed ? { idempotencyKey: keyed.key, fingerprint: keyed.fingerprint } : {}),
+    });
+    if (added.replayed) {
+      // Added by an earlier try with this key (another instance): answer what it added.
+      const now = await this.d.queues.get(actor, state.id);
+      return { queue: toView(now), events: added.body.events, items: itemsOf(added.body.events, radioMeta(now)?.reasons ?? mixMeta(now)?.reasons ?? {}) };
+    }
     const events = [...added.body.events];
     let queue = added.body.queue!;
     for (let attempt = 1; attempt <= 5; attempt++) {
@@ -149,7 +236,7 @@ export class RadioService {
     this.extending.add(queueId);
     // After this commit's listeners: the extend is a write of its own, queued behind it.
     setImmediate(() => {
-      this.extend({ userId: state.ownerId, deviceId: AUTO_DEVICE }, queueId, AUTO_EXTEND_COUNT, true)
+      this.extend({ userId: state.ownerId, deviceId: AUTO_DEVICE }, queueId, AUTO_EXTEND_COUNT, { auto: true })
         .catch((err) => this.d.onError?.(err, `auto-extend of queue ${queueId}`))
         .finally(() => this.extending.delete(queueId));
     });

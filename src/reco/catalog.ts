@@ -55,23 +55,27 @@ const NO_FEATURES = -1;
 export class Catalog {
   readonly ids: string[] = [];
   readonly titles: (string | null)[] = [];
+  // Per-track numbers in typed arrays (issue 12: a third of the memory of number[]),
+  // grown by half again when full; read them only below `size`.
   /** Artist index per track, -1 when unknown. */
-  readonly artist: number[] = [];
-  readonly album: number[] = [];
+  artist = new Int32Array(0);
+  album = new Int32Array(0);
   readonly genres: (number[] | null)[] = [];
   /** Row into `featureRows` per track, -1 when the track has none. */
-  private readonly featureRow: number[] = [];
+  private featureRow = new Int32Array(0);
   private readonly featureRows: Float32Array[] = [];
-  readonly durationMs: number[] = [];
+  durationMs = new Int32Array(0);
   /** Weighted count of plays and playlist entries: the popularity prior. */
-  readonly popularity: number[] = [];
+  popularity = new Float64Array(0);
   /** Plays that ended (completed or skipped) and how many of them were skips. */
-  readonly plays: number[] = [];
-  readonly skips: number[] = [];
+  plays = new Uint32Array(0);
+  skips = new Uint32Array(0);
   totalPlays = 0;
   totalSkips = 0;
-  /** Tracks known with metadata (upserted), as opposed to seen only in listening data. */
-  readonly described: boolean[] = [];
+  /** 1 for tracks known with metadata (upserted), as opposed to seen only in listening data. */
+  described = new Uint8Array(0);
+  /** 1 for tracks deleted from the catalog: never recommended (their plays still count as co-occurrence data). */
+  removed = new Uint8Array(0);
 
   readonly artists = new Interner();
   readonly albums = new Interner();
@@ -106,27 +110,49 @@ export class Catalog {
     let t = this.index.get(id);
     if (t !== undefined) return t;
     t = this.ids.length;
+    if (t >= this.artist.length) this.grow(Math.max(1024, Math.ceil(t * 1.5)));
     this.index.set(id, t);
     this.ids.push(id);
     this.titles.push(null);
-    this.artist.push(-1);
-    this.album.push(-1);
+    this.artist[t] = -1;
+    this.album[t] = -1;
     this.genres.push(null);
-    this.featureRow.push(NO_FEATURES);
-    this.durationMs.push(0);
-    this.popularity.push(0);
-    this.plays.push(0);
-    this.skips.push(0);
-    this.described.push(false);
+    this.featureRow[t] = NO_FEATURES;
     this.revision++;
     this.popularDirty = true;
     return t;
   }
 
+  private grow(cap: number): void {
+    const g = <T extends Int32Array | Float64Array | Uint32Array | Uint8Array>(a: T, make: (n: number) => T): T => {
+      const b = make(cap);
+      b.set((a.length > cap ? a.subarray(0, cap) : a) as never);
+      return b;
+    };
+    this.artist = g(this.artist, (n) => new Int32Array(n));
+    this.album = g(this.album, (n) => new Int32Array(n));
+    this.featureRow = g(this.featureRow, (n) => new Int32Array(n));
+    this.durationMs = g(this.durationMs, (n) => new Int32Array(n));
+    this.popularity = g(this.popularity, (n) => new Float64Array(n));
+    this.plays = g(this.plays, (n) => new Uint32Array(n));
+    this.skips = g(this.skips, (n) => new Uint32Array(n));
+    this.described = g(this.described, (n) => new Uint8Array(n));
+    this.removed = g(this.removed, (n) => new Uint8Array(n));
+  }
+
+  /** Trims the per-track arrays and the per-artist / album / genre lists to their lengths (after a bulk build). */
+  trim(): void {
+    if (this.artist.length > this.size + 1024) this.grow(this.size + 1024);
+    for (const lists of [this.artistTracks, this.albumTracks, this.genreTracks]) {
+      for (let i = 0; i < lists.length; i++) if (lists[i]) lists[i] = lists[i]!.slice();
+    }
+  }
+
   upsert(m: TrackMeta): number {
     const t = this.ensure(m.id);
     this.titles[t] = m.title;
-    this.described[t] = true;
+    this.described[t] = 1;
+    this.removed[t] = 0;
     const a = this.artists.intern(m.artist);
     if (this.artist[t] !== a) {
       if (this.artist[t]! >= 0) remove(this.artistTracks[this.artist[t]!]!, t);
@@ -149,7 +175,7 @@ export class Catalog {
     const gs = m.genres?.length ? [...new Set(m.genres.map((g) => this.genreNames.intern(g)))] : null;
     this.genres[t] = gs;
     if (gs) for (const g of gs) (this.genreTracks[g] ??= []).push(t);
-    this.durationMs[t] = m.durationMs ?? 0;
+    this.durationMs[t] = Math.min(2 ** 31 - 1, Math.max(0, Math.round(m.durationMs ?? 0)));
     if (m.features && FEATURE_NAMES.some((f) => typeof m.features![f] === 'number')) {
       const row = new Float32Array(FEATURE_NAMES.length).fill(Number.NaN);
       FEATURE_NAMES.forEach((f, i) => {
@@ -164,6 +190,23 @@ export class Catalog {
     this.revision++;
     this.popularDirty = true;
     return t;
+  }
+
+  /** A catalog delete: the track is never recommended again (until upserted again). */
+  remove(id: string): void {
+    const t = this.index.get(id);
+    if (t === undefined) return;
+    this.removed[t] = 1;
+    this.described[t] = 0;
+    const a = this.artist[t]!;
+    if (a >= 0) remove(this.artistTracks[a]!, t);
+    this.artist[t] = -1;
+    if (this.album[t]! >= 0) remove(this.albumTracks[this.album[t]!]!, t);
+    this.album[t] = -1;
+    for (const g of this.genres[t] ?? []) remove(this.genreTracks[g]!, t);
+    this.genres[t] = null;
+    this.revision++;
+    this.popularDirty = true;
   }
 
   features(t: number): Float32Array | null {
@@ -217,7 +260,7 @@ export class Catalog {
       this.popularDirty = false;
       this.popularBuiltAt = Date.now();
       const order = [];
-      for (let t = 0; t < this.ids.length; t++) if (this.popularity[t]! > 0 || this.described[t]) order.push(t);
+      for (let t = 0; t < this.ids.length; t++) if ((this.popularity[t]! > 0 || this.described[t]) && !this.removed[t]) order.push(t);
       order.sort((a, b) => this.popularity[b]! - this.popularity[a]! || a - b);
       this.popularOrder = order;
     }
@@ -253,7 +296,7 @@ function remove(list: number[], x: number): void {
 }
 
 /** The `limit` best of `list` by `score` (ties: lower index first), without sorting all of it. */
-export function topBy(list: readonly number[], score: readonly number[], limit: number): number[] {
+export function topBy(list: readonly number[], score: ArrayLike<number>, limit: number): number[] {
   const better = (a: number, b: number) => score[a]! > score[b]! || (score[a] === score[b] && a < b);
   if (list.length <= limit * 4) return [...list].sort((a, b) => (better(a, b) ? -1 : better(b, a) ? 1 : 0)).slice(0, limit);
   const top: number[] = [];

@@ -6,23 +6,33 @@
 const TRACKED = /^(hour|tod|day|kind):/;
 const SHRINK = 10;
 
+/** Plays per track and feature saturate here (16 bits: half the memory of 32). */
+const MAX_COUNT = 65_535;
+
 export class ContextTracks {
-  private readonly counts = new Map<string, Float32Array>();
+  private readonly counts = new Map<string, Uint16Array>();
   private readonly totals = new Map<string, number>();
   private all: Float32Array = new Float32Array(0);
   private total = 0;
 
-  observe(track: number, features: readonly string[], w = 1): void {
-    this.all = grow(this.all, track);
-    this.all[track]! += w;
-    this.total += w;
+  /** One play of `track` in a context with these features. */
+  observe(track: number, features: readonly string[]): void {
+    this.all = grow(this.all, track, (n) => new Float32Array(n));
+    this.all[track]! += 1;
+    this.total += 1;
     for (const f of features) {
       if (!TRACKED.test(f)) continue;
-      const a = grow(this.counts.get(f) ?? new Float32Array(0), track);
-      a[track]! += w;
+      const a = grow(this.counts.get(f) ?? new Uint16Array(0), track, (n) => new Uint16Array(n));
+      if (a[track]! < MAX_COUNT) a[track]! += 1;
       this.counts.set(f, a);
-      this.totals.set(f, (this.totals.get(f) ?? 0) + w);
+      this.totals.set(f, (this.totals.get(f) ?? 0) + 1);
     }
+  }
+
+  /** Cuts the count arrays to `size` tracks (they grow by doubling). */
+  trim(size: number): void {
+    if (this.all.length > size) this.all = this.all.slice(0, size);
+    for (const [f, a] of this.counts) if (a.length > size) this.counts.set(f, a.slice(0, size));
   }
 
   /**
@@ -51,9 +61,9 @@ export class ContextTracks {
   }
 }
 
-function grow(a: Float32Array, index: number): Float32Array {
+function grow<T extends Float32Array | Uint16Array>(a: T, index: number, make: (n: number) => T): T {
   if (index < a.length) return a;
-  const b = new Float32Array(Math.max(1024, (index + 1) * 2));
-  b.set(a);
+  const b = make(Math.max(1024, Math.ceil((index + 1) * 1.25)));
+  b.set(a as never);
   return b;
 }

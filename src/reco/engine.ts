@@ -109,6 +109,8 @@ const POPULAR_FILL = 200;
 const PRESELECT = 5;
 /** Items of a queue that count as one basket (the first ones; a 10,000-item queue is not a mix). */
 const MAX_QUEUE_BASKET = 500;
+/** Seeds walked with the full maxPostings; more share that budget (at least 20 baskets each). */
+const SEED_BUDGET = 50;
 
 export class Engine {
   readonly catalog = new Catalog();
@@ -138,6 +140,15 @@ export class Engine {
     this.baskets.set(key, 'playlist', tracks, null, name);
   }
 
+  /** A catalog delete of a playlist: it stops counting (co-occurrence, popularity, stations). */
+  removePlaylist(id: string): void {
+    const key = `playlist:${id}`;
+    const old = this.baskets.basketOf(key);
+    if (old === undefined) return;
+    for (const t of this.baskets.items[old]!) this.catalog.addPopularity(t, -1);
+    this.baskets.remove(key);
+  }
+
   /** One play of a listening session (imported, or a listener's own); skipped plays weigh less. */
   addSessionPlay(sessionKey: string, trackId: string, skipped: boolean): number {
     const t = this.catalog.ensure(trackId);
@@ -150,11 +161,24 @@ export class Engine {
 
   /** A queue people put together (user and collaborative queues): co-occurrence only. */
   setQueue(queueId: string, trackIds: readonly string[]): void {
-    if (trackIds.length < 2) {
+    const chosen = this.chosen.get(queueId);
+    const people = chosen ? trackIds.filter((t) => !chosen.has(t)) : trackIds;
+    if (people.length < 2) {
       this.baskets.remove(`queue:${queueId}`);
       return;
     }
-    this.baskets.set(`queue:${queueId}`, 'queue', trackIds.slice(0, MAX_QUEUE_BASKET).map((x) => this.catalog.ensure(x)));
+    this.baskets.set(`queue:${queueId}`, 'queue', people.slice(0, MAX_QUEUE_BASKET).map((x) => this.catalog.ensure(x)));
+  }
+
+  /** Tracks of a queue the service chose (extend, autoplay): never its co-occurrence data, so the engine does not learn from itself. */
+  private readonly chosen = new Map<string, Set<string>>();
+
+  markChosen(queueId: string, trackIds: readonly string[]): void {
+    let set = this.chosen.get(queueId);
+    if (!set) this.chosen.set(queueId, (set = new Set()));
+    for (const t of trackIds) set.add(t);
+    const b = this.baskets.basketOf(`queue:${queueId}`);
+    if (b !== undefined) this.setQueue(queueId, this.baskets.items[b]!.map((t) => this.catalog.ids[t]!));
   }
 
   /** Playlists whose names share words with `words`, most matching (rarest words) first. */
@@ -191,11 +215,13 @@ export class Engine {
     const sessionCode = KIND_CODE.session;
     const mismatch = opts.outcomeMismatch ?? OUTCOME_MISMATCH;
 
-    // 1. Co-occurrence and basket similarity, walking each seed's baskets once.
+    // 1. Co-occurrence and basket similarity, walking each seed's baskets once. Many
+    // seeds (a whole playlist or queue) share a budget, so a call stays milliseconds.
+    const perSeed = Math.max(20, Math.min(B.maxPostings, Math.floor((B.maxPostings * SEED_BUDGET) / Math.max(1, seeds.tracks.size))));
     for (const [s, w] of seeds.tracks) {
       if (w === 0) continue;
       const posting = baskets.of(s);
-      const walk = Math.min(posting.length, B.maxPostings);
+      const walk = Math.min(posting.length, perSeed);
       const seedNorm = B.seedPopExponent > 0 ? 1 / (1 + cat.popularity[s]!) ** B.seedPopExponent : 1;
       for (let k = 0; k < walk; k++) {
         const b = posting[posting.length - 1 - k]!; // newest baskets first
@@ -326,10 +352,11 @@ export class Engine {
     let maxCo = 0;
     let maxKnn = 0;
     for (const j of touched) {
-      if (this.co[j]! !== 0) {
-        this.co[j] = this.co[j]! / (1 + cat.popularity[j]!) ** B.coPopExponent;
-        if (this.co[j]! > maxCo) maxCo = this.co[j]!;
-      }
+      if (this.co[j]! !== 0) this.co[j] = this.co[j]! / (1 + cat.popularity[j]!) ** B.coPopExponent;
+      // Scales come from the tracks that can be returned: the seeds co-occur with each other
+      // most (a listener's own history is a basket of them all) and would shrink the rest.
+      if (opts.exclude?.has(j) || (!opts.keepSeeds && (seeds.tracks.get(j) ?? 0) > 0)) continue;
+      if (this.co[j]! > maxCo) maxCo = this.co[j]!;
       if (this.knn[j]! > maxKnn) maxKnn = this.knn[j]!;
     }
     const maxPop = Math.log1p(cat.maxPopularity) || 1;
@@ -386,7 +413,7 @@ export class Engine {
       const keep = scores[k]! >= pre || content.has(j);
       scores[k] = 0;
       if (!keep) continue;
-      if (opts.exclude?.has(j)) continue;
+      if (opts.exclude?.has(j) || cat.removed[j]) continue;
       if (!opts.keepSeeds && (seeds.tracks.get(j) ?? 0) > 0) continue;
       const a = cat.artist[j]!;
       if (a >= 0 && opts.excludeArtists?.has(a)) continue;

@@ -46,6 +46,8 @@ export class Profile {
   readonly trackAffinity = new Map<number, number>();
   /** Tracks played, most recent last (bounded). */
   readonly recent: number[] = [];
+  /** Per item of `recent`: the play was skipped. */
+  readonly recentSkipped: boolean[] = [];
   /** Every track ever played or rated. */
   readonly heard = new Set<number>();
   /** Liked tracks, most recent last (bounded). */
@@ -53,13 +55,24 @@ export class Profile {
   /** Completed plays per track. */
   readonly completes = new Map<number, number>();
   events = 0;
+  private lastWasStart = false;
 
   fold(e: FoldInput): void {
     this.events++;
     this.heard.add(e.track);
     if (e.action === 'play' || e.action === 'complete' || e.action === 'skip') {
-      this.recent.push(e.track);
-      if (this.recent.length > RECENT_LIMIT) this.recent.splice(0, this.recent.length - RECENT_LIMIT);
+      const n = this.recent.length;
+      // A play followed by its own end (complete / skip) is one play.
+      if (e.action !== 'play' && n > 0 && this.recent[n - 1] === e.track && this.lastWasStart) this.recentSkipped[n - 1] = e.action === 'skip';
+      else {
+        this.recent.push(e.track);
+        this.recentSkipped.push(e.action === 'skip');
+      }
+      this.lastWasStart = e.action === 'play';
+      if (this.recent.length > RECENT_LIMIT) {
+        this.recent.splice(0, this.recent.length - RECENT_LIMIT);
+        this.recentSkipped.splice(0, this.recentSkipped.length - RECENT_LIMIT);
+      }
     }
     if (e.action === 'complete') this.completes.set(e.track, (this.completes.get(e.track) ?? 0) + 1);
     if (e.action === 'like') {
@@ -90,19 +103,29 @@ export class Profile {
   }
 
   /**
-   * Seed tracks for "the listener's taste": liked, completed and played tracks, weighted,
-   * with recent ones counting more. Negative affinities come back with negative weights.
+   * Seed tracks for "the listener's taste": recent plays (the newest weigh most, like the
+   * next-track path), completed and liked tracks. Skipped plays stay seeds (weaker) and
+   * come back in `skipped`, so the engine matches their outcome ("what people kept after
+   * skipping X") instead of treating them as negative seeds: skips refine what the plays
+   * say, they never erase it (issue 12). Disliked tracks are excluded by `rejects`.
    */
-  tasteSeeds(limit: number): Map<number, number> {
+  tasteSeeds(limit: number): { tracks: Map<number, number>; skipped: Map<number, boolean> } {
     const w = new Map<number, number>();
+    const skipped = new Map<number, boolean>();
     const n = this.recent.length;
-    this.recent.forEach((t, i) => w.set(t, (w.get(t) ?? 0) + 0.3 * (0.5 + (0.5 * (i + 1)) / n)));
-    for (const [t, c] of this.completes) w.set(t, (w.get(t) ?? 0) + 0.5 * Math.min(c, 5));
-    this.liked.forEach((t, i) => w.set(t, (w.get(t) ?? 0) + 2 + i / this.liked.length));
-    for (const [t, a] of this.trackAffinity) if (a < 0) w.set(t, Math.min(w.get(t) ?? 0, 0) + a / 3);
-    const pos = [...w].filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]).slice(0, limit);
-    const neg = [...w].filter(([, v]) => v < 0).sort((a, b) => a[1] - b[1]).slice(0, limit);
-    return new Map([...pos, ...neg]);
+    for (let i = 0; i < n; i++) {
+      const t = this.recent[i]!;
+      // As sequenceSeeds (the next-track path evaluated in bench/eval): the last 20 by 0.7^age.
+      const age = n - 1 - i;
+      w.set(t, (w.get(t) ?? 0) + (age < 20 ? 0.7 ** age : 0.02));
+      skipped.set(t, this.recentSkipped[i]!);
+    }
+    for (const [t, c] of this.completes) w.set(t, (w.get(t) ?? 0) + 0.1 * Math.min(c, 5));
+    this.liked.forEach((t, i) => w.set(t, (w.get(t) ?? 0) + 1 + i / this.liked.length));
+    for (const t of this.liked) skipped.set(t, false);
+    const tracks = new Map([...w].filter(([t, v]) => v > 0 && !this.rejects(t)).sort((a, b) => b[1] - a[1]).slice(0, limit));
+    for (const t of skipped.keys()) if (!tracks.has(t)) skipped.delete(t);
+    return { tracks, skipped };
   }
 
   /** Artists by affinity, strongest first. */

@@ -103,6 +103,13 @@ export class Recommender {
     return contextFeatures({ ...c, hour: c.timeOfDay ? null : hourOf(iso), dow: dayOf(iso) });
   }
 
+  /** Gives back the spare room of lists grown during a bulk build (see Baskets.trim). */
+  compact(): void {
+    this.engine.baskets.trim();
+    this.engine.catalog.trim();
+    this.contextTracks.trim(this.engine.catalog.size);
+  }
+
   ingest(e: IngestEvent): void {
     const { engine } = this;
     const cat = engine.catalog;

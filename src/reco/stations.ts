@@ -5,8 +5,6 @@ import { nameTokens, type Scored, type Seeds } from './engine.ts';
 import type { Profile } from './profile.ts';
 import type { Recommender } from './recommender.ts';
 
-/** A playlist station is seeded by the playlist's last tracks (where it was heading). */
-const PLAYLIST_SEEDS = 15;
 
 export const STATION_KINDS = ['track', 'artist', 'genre', 'album', 'playlist', 'user'] as const;
 export type StationKind = (typeof STATION_KINDS)[number];
@@ -33,6 +31,20 @@ export interface ResolvedStation {
   label: string;
   /** Restrict candidates to these genres (genre stations). */
   onlyGenres?: Set<number>;
+  /** Never queued by this station (a playlist station never plays the playlist back). */
+  exclude?: Set<number>;
+  /** The engine blend that fits the seeds (default radio). */
+  mode?: 'radio' | 'continuation' | 'session';
+}
+
+/**
+ * Seeds of a list going on (a playlist, a queue): every track, the later ones weighing
+ * more (0.4 for the first, 1 for the last, as the continuation evaluation).
+ */
+export function continuationSeeds(tracks: readonly number[]): Map<number, number> {
+  const seeds = new Map<number, number>();
+  tracks.forEach((t, i) => seeds.set(t, Math.max(seeds.get(t) ?? 0, 0.6 + (0.4 * (i + 1)) / tracks.length)));
+  return seeds;
 }
 
 /** Why a station cannot be resolved: the seed is unknown. */
@@ -52,7 +64,7 @@ export function resolveStation(reco: Recommender, st: Station, profile: Profile 
       if (t === undefined) throw new UnknownSeed(`track ${st.value} is not in the catalog`);
       tracks.set(t, 3);
       const a = cat.artist[t]!;
-      return { seeds: { tracks, artists: a >= 0 ? new Map([[a, 0.5]]) : undefined }, label: cat.label(t) };
+      return { seeds: { tracks, artists: a >= 0 ? new Map([[a, 0.5]]) : undefined }, label: cat.label(t), exclude: new Set([t]) };
     }
     case 'artist': {
       const a = cat.artists.find(st.value);
@@ -75,18 +87,20 @@ export function resolveStation(reco: Recommender, st: Station, profile: Profile 
     case 'playlist': {
       const b = engine.baskets.basketOf(`playlist:${st.value}`);
       if (b === undefined) throw new UnknownSeed(`playlist ${st.value} is not in the catalog`);
-      const items = engine.baskets.items[b]!.slice(-PLAYLIST_SEEDS);
-      items.forEach((t, i) => tracks.set(t, 0.6 + (0.4 * (i + 1)) / items.length));
+      // All the playlist's tracks seed it (recent ones weigh more); none is played back.
+      const items = engine.baskets.items[b]!;
       const name = engine.baskets.names[b] ?? st.value;
-      return { seeds: { tracks, words: nameTokens(name) }, label: name };
+      return { seeds: { tracks: continuationSeeds(items), words: nameTokens(name) }, label: name, exclude: new Set(items), mode: 'continuation' };
     }
     case 'user': {
-      const seeds = profile ? profile.tasteSeeds(30) : new Map<number, number>();
+      // The listener's plays, newest first, skipped ones with their outcome matched
+      // (never as negative seeds): the next-track path of bench/eval.
+      const taste = profile ? profile.tasteSeeds(30) : null;
       const artists = new Map((profile?.topArtists(5) ?? []).map((a, i) => [a, 1 - i / 10] as [number, number]));
-      if ([...seeds.values()].some((w) => w > 0)) return { seeds: { tracks: seeds, artists }, label: 'your taste' };
+      if (taste && taste.tracks.size > 0) return { seeds: { tracks: taste.tracks, skipped: taste.skipped, artists }, label: 'your taste', mode: 'session' };
       // No history yet: start from what people play in this context (the population prior).
-      reco.contextTracks.top(context, 20).forEach((x, i) => seeds.set(x.track, 1 - i / 40));
-      return { seeds: { tracks: seeds }, label: 'what people play now' };
+      reco.contextTracks.top(context, 20).forEach((x, i) => tracks.set(x.track, 1 - i / 40));
+      return { seeds: { tracks }, label: 'what people play now' };
     }
   }
 }

@@ -92,7 +92,9 @@ for (const { kind, skip } of storeKinds) {
     describe('operations and docs', () => {
       it('GET /healthz and /readyz', async () => {
         assert.deepEqual(assertOk(await anon('GET', '/healthz')), { status: 'ok' });
-        assert.deepEqual(assertOk(await anon('GET', '/readyz')), { status: 'ready', store: kind });
+        const ready = assertOk(await anon('GET', '/readyz'));
+        assert.deepEqual([ready.status, ready.store], ['ready', kind]);
+        assert.ok(ready.recommender.ms >= 0 && ready.recommender.rssMb > 0, JSON.stringify(ready));
       });
 
       it('GET /metrics has the HTTP histogram and the appended-events counter', async () => {

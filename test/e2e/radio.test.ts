@@ -197,9 +197,8 @@ for (const { kind, skip } of storeKinds) {
         assert.equal(byBob.events[2].deviceId, AUTO_DEVICE);
         ok(await alice('DELETE', `/queues/${radioId}/collaborators/bob`));
         assertError(await anon('GET', `/queues/${radioId}/extend`), 401);
-        const plain = ok(await alice('POST', '/queues', { name: 'mine', tracks: ['a1t1', 'a1t2'] }), 201).queue;
-        assertError(await alice('GET', `/queues/${plain.id}/extend`), 409, 'not_a_radio_queue');
         assertError(await alice('GET', '/queues/no-such-queue/extend'), 404);
+        assertError(await alice('POST', '/queues/no-such-queue/extend', { count: 3 }), 404);
       });
 
       it('extends by itself when fewer than N upcoming items remain (ordinary events)', async () => {
@@ -252,6 +251,130 @@ for (const { kind, skip } of storeKinds) {
         assertError(await alice('POST', '/radio/nope/feedback', { trackId: 'a1t1', action: 'skip', position: 1 }), 400);
         assertError(await alice('POST', `/radio/${enc('user:bob')}/feedback`, { trackId: 'a1t1', action: 'skip', position: 1 }), 403);
         assertError(await anon('POST', `/radio/${enc('track:a0t0')}/feedback`, { trackId: 'a1t1', action: 'skip', position: 1 }), 401);
+      });
+    });
+
+    describe('issue 12: radio never loops, skips refine, extend any queue, keys, deletes', () => {
+      // A user of its own, so its many queues do not crowd the others' suggestions.
+      let carol: Call;
+      before(async () => {
+        carol = track(await mintToken(server, 'carol'));
+      });
+
+      it('[12.5] POST and GET /queues/{id}/extend continue a user queue from its tracks, idempotent with a key', async () => {
+        const seeds = ['a1t1', 'a1t2', 'a5t3'];
+        const plain = ok(await carol('POST', '/queues', { name: 'mine', tracks: seeds }), 201).queue;
+        const key = { 'idempotency-key': `ext-${plain.id}` };
+        const r = ok(await carol('POST', `/queues/${plain.id}/extend`, { count: 8 }, key));
+        assert.equal(r.items.length, 8);
+        assert.deepEqual(r.events.map((e: any) => [e.type, e.userId]), Array(8).fill(['item_added', 'carol']));
+        assert.ok(!r.items.some((i: any) => seeds.includes(i.trackId)), 'never queues a seed');
+        // Mostly the seeds' cluster (artists 1 and 5 share cluster 1 of 4).
+        assert.ok(r.items.filter((i: any) => g.clusterOf(artistNo(i.trackId)) === 1).length >= 6, JSON.stringify(r.items));
+        for (const i of r.items) assert.ok(i.reason.text.length > 3);
+        const again = await carol('POST', `/queues/${plain.id}/extend`, { count: 8 }, key);
+        assert.equal(again.headers.get('idempotent-replayed'), 'true');
+        assert.deepEqual(ok(again), r);
+        assert.equal(ok(await carol('GET', `/queues/${plain.id}`)).items.length, 11, 'the retry appended nothing');
+        assertError(await carol('POST', `/queues/${plain.id}/extend`, { count: 9 }, key), 422, 'idempotency_key_reused');
+        const viaGet = ok(await carol('GET', `/queues/${plain.id}/extend?count=4`));
+        assert.equal(viaGet.items.length, 4);
+        const all = ok(await carol('GET', `/queues/${plain.id}`)).items.map((i: any) => i.trackId);
+        assert.equal(new Set(all).size, all.length, 'no track twice');
+        assertError(await bob('POST', `/queues/${plain.id}/extend`, {}), 404, 'queue_not_found');
+        ok(await carol('POST', `/queues/${plain.id}/collaborators`, { userId: 'bob', permissionLevel: 'viewer' }));
+        assertError(await bob('POST', `/queues/${plain.id}/extend`, {}), 403, 'forbidden');
+        assertError(await carol('POST', `/queues/${plain.id}/extend`, { count: 51 }), 400);
+        assertError(await carol('POST', `/queues/${plain.id}/extend`, { nope: 1 }), 400);
+      });
+
+      it('[12.1] a station repeats nothing it ever queued, also after items are removed, until the catalog is exhausted', async () => {
+        const created = ok(await carol('POST', `/radio/${enc('artist:Artist 9')}/queue`, { userId: 'me' }), 201);
+        const id = created.queue.id;
+        const gone = created.queue.items.slice(0, 5);
+        for (const it of gone) ok(await carol('DELETE', `/queues/${id}/items/${it.itemId}`));
+        let all: string[] = created.queue.items.map((i: any) => i.trackId);
+        for (let k = 0; k < 8; k++) all = all.concat(ok(await carol('POST', `/queues/${id}/extend`, { count: 50 })).items.map((i: any) => i.trackId));
+        const firstRepeat = all.findIndex((t, i) => all.indexOf(t) < i);
+        assert.ok(firstRepeat < 0 || new Set(all.slice(0, firstRepeat)).size >= 330, `distinct before the first repeat: ${firstRepeat}`);
+        assert.ok(firstRepeat > 0, 'the 360-track catalog is exhausted after 420 items, then tracks come back');
+        for (let k = 0; k < all.length; k++) assert.ok(!all.slice(Math.max(0, k - NO_REPEAT_WINDOW), k).includes(all[k]!), `repeat within the window at ${k}`);
+        const firstRemoved = all.indexOf(gone[0].trackId, 20);
+        assert.ok(firstRemoved < 0 || firstRemoved >= firstRepeat, 'a removed track counts as played');
+      });
+
+      it('[12.4] the playlist station is seeded by the whole playlist and never plays it back', async () => {
+        const pl = g.playlists[11]!;
+        let items = ok(await carol('POST', `/radio/${enc(`playlist:${pl.id}`)}/queue`, { userId: 'me' }), 201).items;
+        const id = ok(await carol('GET', '/queues')).queues.find((q: any) => q.name.startsWith(pl.name)).id;
+        for (let k = 0; k < 3; k++) items = items.concat(ok(await carol('POST', `/queues/${id}/extend`, { count: 20 })).items);
+        assert.equal(items.length, 80);
+        assert.ok(!items.some((i: any) => pl.tracks.includes(i.trackId)), 'no track of the playlist');
+        const inCluster = items.filter((i: any) => g.clusterOf(artistNo(i.trackId)) === 11 % 4).length;
+        assert.ok(inCluster >= 40, `${inCluster} of 80 in the playlist's cluster`);
+      });
+
+      it('[12.2] skips refine the user station: all-skipped history still plays the listener\'s taste', async () => {
+        const dave = track(await mintToken(server, 'dave'));
+        const erin = track(await mintToken(server, 'erin'));
+        // The same plays of cluster 2 (artists 2, 6, 10, ...): dave skipped every one early, erin completed them.
+        const plays = [2, 6, 10, 14, 18].flatMap((a) => [g.trackId(a, 0), g.trackId(a, 1)]);
+        const at = (i: number) => new Date(Date.now() - (plays.length - i) * 60_000).toISOString();
+        ok(await dave('POST', '/users/me/history', { events: plays.map((trackId, i) => ({ trackId, action: 'skip', position: 40, timestamp: at(i) })) }));
+        ok(await erin('POST', '/users/me/history', { events: plays.map((trackId, i) => ({ trackId, action: 'complete', timestamp: at(i) })) }));
+        const forDave = ok(await dave('POST', `/radio/${enc('user:me')}/queue`, { userId: 'me' }), 201);
+        const forErin = ok(await erin('POST', `/radio/${enc('user:me')}/queue`, { userId: 'me' }), 201);
+        assert.equal(forDave.station.label, 'your taste', 'not the cold-start station');
+        const share = (r: any) => r.items.filter((i: any) => g.clusterOf(artistNo(i.trackId)) === 2).length / r.items.length;
+        assert.ok(share(forErin) >= 0.6, `erin: ${share(forErin)}`);
+        assert.ok(share(forDave) >= 0.4, `dave: ${share(forDave)} of his station is still his cluster`);
+        assert.ok(!forDave.items.some((i: any) => plays.includes(i.trackId)), 'nothing just played');
+      });
+
+      it('[12.8] Idempotency-Key on radio creation, feedback, history, context and mixes', async () => {
+        const before = ok(await carol('GET', '/queues?limit=100')).queues.length;
+        const h = { 'idempotency-key': 'radio-once' };
+        const a = await carol('POST', `/radio/${enc('track:a3t3')}/queue`, { userId: 'me' }, h);
+        const b = await carol('POST', `/radio/${enc('track:a3t3')}/queue`, { userId: 'me' }, h);
+        assert.equal(ok(a, 201).queue.id, ok(b, 201).queue.id);
+        assert.equal(b.headers.get('idempotent-replayed'), 'true');
+        assert.deepEqual(b.body.items, a.body.items);
+        assert.equal(ok(await carol('GET', '/queues?limit=100')).queues.length, before + 1, 'one queue for one key');
+        assertError(await carol('POST', `/radio/${enc('track:a3t4')}/queue`, { userId: 'me' }, h), 422, 'idempotency_key_reused');
+        const hist = { events: [{ trackId: 'a3t5', action: 'complete', timestamp: new Date().toISOString() }] };
+        ok(await carol('POST', '/users/me/history', hist, { 'idempotency-key': 'hist-1' }));
+        const replay = await carol('POST', '/users/me/history', hist, { 'idempotency-key': 'hist-1' });
+        assert.equal(replay.headers.get('idempotent-replayed'), 'true');
+        const fb = { trackId: 'a3t6', action: 'like', position: 100 };
+        const f1 = ok(await carol('POST', `/radio/${enc('track:a3t3')}/feedback`, fb, { 'idempotency-key': 'fb-1' }));
+        const f2 = await carol('POST', `/radio/${enc('track:a3t3')}/feedback`, fb, { 'idempotency-key': 'fb-1' });
+        assert.deepEqual(ok(f2), f1);
+        assert.equal(f2.headers.get('idempotent-replayed'), 'true');
+        const c1 = ok(await carol('POST', '/users/me/context', { activity: 'running' }, { 'idempotency-key': 'ctx-1' }), 201);
+        const c2 = await carol('POST', '/users/me/context', { activity: 'running' }, { 'idempotency-key': 'ctx-1' });
+        assert.equal(ok(c2, 201).id, c1.id, 'recorded once');
+        assert.equal(c2.headers.get('idempotent-replayed'), 'true');
+        const m1 = ok(await carol('POST', '/recommendations/queue', { context: 'discover_weekly', userId: 'me' }, { 'idempotency-key': 'mix-1' }), 201);
+        const m2 = ok(await carol('POST', '/recommendations/queue', { context: 'discover_weekly', userId: 'me' }, { 'idempotency-key': 'mix-1' }), 201);
+        assert.equal(m1.queue.id, m2.queue.id);
+      });
+
+      it('[12.8] DELETE /catalog/tracks/{id} and /catalog/playlists/{id}: gone from reads, search and stations', async () => {
+        assertError(await carol('DELETE', '/catalog/tracks/a7t7'), 401, 'invalid_admin_key');
+        assert.deepEqual(ok(await admin('DELETE', '/catalog/tracks/a7t7')), { deleted: true });
+        assertError(await admin('DELETE', '/catalog/tracks/a7t7'), 404, 'track_not_found');
+        assertError(await carol('GET', '/catalog/tracks/a7t7'), 404, 'track_not_found');
+        assert.ok(!ok(await carol('GET', '/catalog/search?q=Song%207%20of%207')).tracks.some((t: any) => t.id === 'a7t7'));
+        const st = ok(await carol('POST', `/radio/${enc('artist:Artist 7')}/queue`, { userId: 'me' }), 201);
+        let items = st.items;
+        for (let k = 0; k < 3; k++) items = items.concat(ok(await carol('POST', `/queues/${st.queue.id}/extend`, { count: 50 })).items);
+        assert.ok(!items.some((i: any) => i.trackId === 'a7t7'), 'a deleted track is never recommended');
+        assert.deepEqual(ok(await admin('DELETE', '/catalog/playlists/pl20')), { deleted: true });
+        assertError(await carol('POST', `/radio/${enc('playlist:pl20')}/queue`, { userId: 'me' }), 404, 'station_seed_not_found');
+        assertError(await admin('DELETE', '/catalog/playlists/pl20'), 404, 'playlist_not_found');
+        // Upserting again brings the track back.
+        ok(await admin('POST', '/catalog/tracks', { tracks: [g.tracks.find((t) => t.id === 'a7t7')] }));
+        assert.equal(ok(await carol('GET', '/catalog/tracks/a7t7')).id, 'a7t7');
       });
     });
 
@@ -342,6 +465,11 @@ for (const { kind, skip } of storeKinds) {
       for (const p of ['/catalog/tracks', '/catalog/tracks/{trackId}', '/catalog/search', '/catalog/playlists', '/users/{userId}/history', '/users/{userId}/context',
         '/radio/{stationId}/queue', '/radio/{stationId}/feedback', '/queues/{queueId}/extend', '/queues/{queueId}/refresh', '/recommendations/queue',
         '/recommendations/feedback', '/queues/contextual']) assert.ok(doc.paths[p], p);
+      // Issue 12: extend is GET and POST on any queue, catalog deletes, keys, readiness.
+      assert.ok(doc.paths['/queues/{queueId}/extend'].post && doc.paths['/queues/{queueId}/extend'].get);
+      assert.ok(doc.paths['/catalog/tracks/{trackId}'].delete && doc.paths['/catalog/playlists/{playlistId}'].delete);
+      assert.ok(doc.paths['/radio/{stationId}/queue'].post.parameters.some((x: any) => x.name === 'idempotency-key' && x.in === 'header'));
+      assert.match(doc.paths['/readyz'].get.summary, /recommender/);
     });
 
     it('answered no request with a 5xx', () => {

@@ -22,6 +22,8 @@ export interface ServerOptions {
   dataDir?: string;
   databaseUrl?: string;
   adminKey?: string;
+  /** Resolve only once /readyz answers 200 (the recommender is built); default true. */
+  waitReady?: boolean;
 }
 
 export interface RunningServer {
@@ -84,6 +86,17 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       reject(new Error(`server exited with ${code} before listening:\n${out}`));
     });
   });
+  if (opts.waitReady !== false) {
+    for (let t = 0; ; t++) {
+      const r = await fetch(`${url}/readyz`).catch(() => null);
+      if (r?.status === 200) break;
+      if (t >= 600 || proc.exitCode !== null) {
+        proc.kill('SIGKILL');
+        throw new Error(`server did not get ready in 60 s:\n${out}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
   return {
     url,
     adminKey,

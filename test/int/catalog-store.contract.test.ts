@@ -1,0 +1,95 @@
+// The catalog store's issue-12 parts, one contract for SQLite (a real temp file) and
+// PostgreSQL (a fresh database): tombstones, radio history, the per-user window, stored
+// answers of keyed writes, and queue baskets without the tracks an extend chose.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { openCatalogStore, type CatalogStore } from '../../src/catalog/store.ts';
+import { QueueService } from '../../src/queues/service.ts';
+import type { Store } from '../../src/store/port.ts';
+import { PostgresStore } from '../../src/store/postgres.ts';
+import { SqliteStore } from '../../src/store/sqlite.ts';
+import { createTempDatabase, pgSkipReason, type TempDatabase } from '../helpers/pg.ts';
+
+const kinds = [
+  { kind: 'sqlite', skip: false as const },
+  { kind: 'postgres', skip: pgSkipReason },
+];
+
+for (const { kind, skip } of kinds) {
+  describe(`catalog store, issue 12 (${kind})`, { skip }, () => {
+    let store: Store;
+    let catalog: CatalogStore;
+    let dir: string | null = null;
+    let db: TempDatabase | null = null;
+    const now = '2026-11-30T12:00:00.000Z';
+
+    before(async () => {
+      if (kind === 'sqlite') {
+        dir = await mkdtemp(join(tmpdir(), 'qs-cat-'));
+        store = new SqliteStore(join(dir, 'q.db'));
+      } else {
+        db = await createTempDatabase();
+        store = new PostgresStore({ connectionString: db.url, max: 4 });
+      }
+      await store.migrate();
+      catalog = openCatalogStore(store);
+    });
+
+    after(async () => {
+      await store?.close();
+      if (dir) await rm(dir, { recursive: true, force: true });
+      await db?.drop();
+    });
+
+    it('a delete is a tombstone with a new rev; an upsert brings the track back', async () => {
+      await catalog.upsertTracks([{ id: 'x1', title: 'One', artist: 'A' }, { id: 'x2', title: 'Two', artist: 'A' }], now);
+      const before = Math.max(...(await catalog.tracksAfter(0, 100)).map((t) => t.rev));
+      assert.equal(await catalog.deleteTrack('x1', now), true);
+      assert.equal(await catalog.deleteTrack('x1', now), false, 'already gone');
+      assert.equal(await catalog.getTrack('x1'), null);
+      const after = await catalog.tracksAfter(before, 100);
+      assert.deepEqual(after.map((t) => [t.id, t.deleted ?? false]), [['x1', true]]);
+      assert.deepEqual(await catalog.upsertTracks([{ id: 'x1', title: 'One again', artist: 'A' }], now), { created: 1, updated: 0 });
+      assert.equal((await catalog.getTrack('x1'))?.title, 'One again');
+      await catalog.upsertPlaylists([{ id: 'p1', name: 'P', followers: null, tracks: ['x1', 'x2'] }], now);
+      assert.equal(await catalog.deletePlaylist('p1', now), true);
+      assert.equal(await catalog.getPlaylist('p1'), null);
+      assert.equal((await catalog.playlistsAfter(0, 100)).find((p) => p.id === 'p1')?.deleted, true);
+    });
+
+    it('radio history per station for its whole life, and the per-user window', async () => {
+      await catalog.recordQueued('q-a', 'u1', ['t1', 't2', 't2'], '2026-11-01T00:00:00.000Z');
+      await catalog.recordQueued('q-a', 'u1', ['t3'], '2026-11-29T00:00:00.000Z');
+      await catalog.recordQueued('q-b', 'u2', ['t9'], '2026-11-29T00:00:00.000Z');
+      assert.deepEqual((await catalog.stationTracks('q-a')).sort(), ['t1', 't2', 't3']);
+      await catalog.appendEvents([
+        { userId: 'u1', sessionId: null, trackId: 'p1', action: 'complete', position: null, source: null, contextType: null, hour: null, context: null, occurredAt: '2026-11-28T00:00:00.000Z' },
+        { userId: 'u1', sessionId: null, trackId: 'p0', action: 'like', position: null, source: null, contextType: null, hour: null, context: null, occurredAt: '2026-11-28T00:00:00.000Z' },
+        { userId: 'u1', sessionId: null, trackId: 'old', action: 'complete', position: null, source: null, contextType: null, hour: null, context: null, occurredAt: '2026-10-01T00:00:00.000Z' },
+      ]);
+      assert.deepEqual((await catalog.userRecentTracks('u1', '2026-11-15T00:00:00.000Z')).sort(), ['p1', 't3'], 'plays and radio tracks since then; no likes, nothing older');
+    });
+
+    it('keeps the first answer of a key', async () => {
+      const k = randomUUID();
+      assert.equal(await catalog.getAnswer('u1', k), null);
+      assert.equal(await catalog.saveAnswer('u1', k, { fingerprint: 'f', status: 201, body: { a: [1, 'x'] } }, now), true);
+      assert.equal(await catalog.saveAnswer('u1', k, { fingerprint: 'g', status: 200, body: {} }, now), false);
+      assert.deepEqual(await catalog.getAnswer('u1', k), { fingerprint: 'f', status: 201, body: { a: [1, 'x'] } });
+      assert.equal(await catalog.getAnswer('u2', k), null, 'keys are per user');
+    });
+
+    it('queue baskets leave out the tracks an extend chose', async () => {
+      let n = 0;
+      const queues = new QueueService({ store, now: () => Date.parse(now), newId: () => `id-${kind}-${++n}`, random: Math.random, maxItemsPerQueue: 100, addsPerMinute: 100, maxCollaborators: 10 });
+      const q = (await queues.create({ userId: 'u1', deviceId: null }, { name: 'mine', tracks: ['m1', 'm2', 'm3', 'm4'] })).body.queue!;
+      await catalog.recordQueued(q.id, 'u1', ['m3'], now);
+      const got = (await catalog.queueTracks(10)).find((x) => x.queueId === q.id);
+      assert.deepEqual(got?.trackIds, ['m1', 'm2', 'm4']);
+    });
+  });
+}
