@@ -141,6 +141,8 @@ export class QueueService {
   private readonly commits: CommitPath;
   /** Other instances may write the same queues (the store has a stream lock). */
   private readonly shared: boolean;
+  /** The store's foreign-writes mark when the cache was last known to match it (SQLite). */
+  private foreignSeen: number | undefined;
   private readonly listeners: CommittedListener[] = [];
   /** Hot queue states: a write or read of a hot queue neither loads nor folds it (docs/adr/0001). */
   private readonly cache: StateCache;
@@ -187,14 +189,24 @@ export class QueueService {
   }
 
   /**
-   * The queue as the store has it now. A cached state is checked against the header's
-   * version (one small read) and, when behind, caught up from the log; only a queue not in
-   * the cache (or far behind) is loaded: its snapshot plus the events after it.
+   * The queue as the store has it now. On SQLite a cached state is used while no other
+   * process has written; elsewhere it is checked against the header's version (one small
+   * read) and, when behind, caught up from the log. Only a queue not in the cache (or far
+   * behind) is loaded: its snapshot plus the events after it.
    */
   private async load(queueId: string): Promise<QueueState | null> {
     const { store } = this.deps;
+    // SQLite: what this process writes goes into the cache, so while no other connection
+    // (a CLI import, a sweep) has committed, a cached state is the stored one; once one has,
+    // the whole cache is dropped and states are read again.
+    const foreign = store.foreignWrites?.();
+    if (foreign !== undefined && foreign !== this.foreignSeen) {
+      this.cache.clear();
+      this.foreignSeen = foreign;
+    }
     const cached = this.cache.get(queueId);
     if (cached !== undefined) {
+      if (foreign !== undefined) return cached;
       const v = await store.queueVersion(queueId);
       if (v === cached.version) return cached;
       if (v !== null && v > cached.version && v - cached.version <= CATCH_UP_EVENTS) {

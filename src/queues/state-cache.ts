@@ -43,6 +43,11 @@ export class StateCache {
     this.map.delete(queueId);
   }
 
+  clear(): void {
+    this.map.clear();
+    this.items = 0;
+  }
+
   get size(): { queues: number; items: number } {
     return { queues: this.map.size, items: this.items };
   }

@@ -158,6 +158,12 @@ export interface Store {
   loadQueue(queueId: string): Promise<QueueState | null>;
   /** The queue's version from its header row (one small read), or null when there is no such queue. */
   queueVersion(queueId: string): Promise<number | null>;
+  /**
+   * Optional: a number that changes whenever another connection (another process) commits
+   * to the store, and only then; read synchronously and cheaply. A cache of what this
+   * process wrote itself stays valid while it is unchanged (SQLite's `PRAGMA data_version`).
+   */
+  foreignWrites?(): number;
   /** The lowest sequence number still in the queue's log (1 until a trim), or null without events. */
   logStart(queueId: string): Promise<number | null>;
   /**

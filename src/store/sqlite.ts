@@ -91,6 +91,7 @@ function prepareStatements(db: Database.Database) {
       `SELECT s.state, s.version AS snapshot_version, p.version FROM queue_projections p
        JOIN queue_snapshots s ON s.queue_id = p.queue_id WHERE p.queue_id = ?`,
     ),
+    dataVersion: db.prepare<[], { data_version: number }>('PRAGMA data_version'),
     logStart: db.prepare<[string], { s: number | null }>('SELECT MIN(sequence_number) AS s FROM queue_events WHERE queue_id = ?'),
     sweepIdem: db.prepare('DELETE FROM idempotency_keys WHERE rowid IN (SELECT rowid FROM idempotency_keys WHERE created_at < ? LIMIT ?)'),
     // Events at or below their queue's snapshot and older than the cutoff: no load needs them.
@@ -278,6 +279,22 @@ export class SqliteStore implements Store {
       for (const r of this.s.read.all(queueId, row.snapshot_version, row.version - row.snapshot_version)) state = evolve(state, stripPosition(rowToEvent(r)));
     }
     return state;
+  }
+
+  private dataVersion = 0;
+  private dataVersionAt = -Infinity;
+
+  /**
+   * Changes only when another connection commits to the file (a CLI import, say). Read at
+   * most once a millisecond: a statement per request costs as much as the lookup it saves.
+   */
+  foreignWrites(): number {
+    const t = performance.now();
+    if (t - this.dataVersionAt >= 1) {
+      this.dataVersion = this.s.dataVersion.get()!.data_version;
+      this.dataVersionAt = t;
+    }
+    return this.dataVersion;
   }
 
   async queueVersion(queueId: string): Promise<number | null> {

@@ -200,3 +200,32 @@ describe('[QW6] migration 008 on a store written before it', () => {
     }
   });
 });
+
+describe('[QW6] the state cache and another process writing the SQLite file', () => {
+  it('a write through another connection is seen by the next read (PRAGMA data_version)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'qs-foreign-'));
+    const file = join(dir, 'queue.db');
+    const mine = new SqliteStore(file);
+    const other = new SqliteStore(file);
+    try {
+      await mine.migrate();
+      await other.migrate();
+      const service = new QueueService({ store: mine, now: Date.now, newId: randomUUID, random: Math.random, maxItemsPerQueue: 100 });
+      const actor = { userId: 'f', deviceId: null };
+      const id = (await service.create(actor, { name: 'f', tracks: ['a'] })).body.queue!.id;
+      assert.equal((await service.get(actor, id)).items.length, 1);
+      // Another process (a CLI import, say) appends to the same queue.
+      const before = (await other.loadQueue(id))!;
+      const e = { type: 'item_added' as const, data: { itemId: 'from-elsewhere', trackId: 'b', key: 'a5' }, userId: 'f', deviceId: null, timestamp: new Date().toISOString() };
+      await other.append({ queueId: id, expectedVersion: before.version, events: [e], state: evolve(before, { ...e, queueId: id, sequenceNumber: before.version + 1 }) });
+      await new Promise((r) => setTimeout(r, 5));
+      const seen = await service.get(actor, id);
+      assert.deepEqual(seen.items.map((i) => i.trackId), ['a', 'b']);
+      assert.equal(seen.version, before.version + 1);
+    } finally {
+      await mine.close();
+      await other.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
