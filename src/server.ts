@@ -42,6 +42,20 @@ export async function serve(config: Config): Promise<void> {
     // waits for a Redis that is away (the limits are then skipped, see src/http/limits.ts).
     limitsRedis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, commandTimeout: 500, retryStrategy: (n: number) => Math.min(n * 100, 2000) });
     limitsRedis.on('error', (err) => logger.warn({ err: err.message }, 'redis (rate limits) connection error'));
+    // Without its offline queue a command sent before the connection is up fails, and the
+    // limits are skipped for it: wait (a little) for the connection, so the shared counters
+    // apply from the first request an instance serves.
+    const ready = limitsRedis;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        logger.warn('redis (rate limits) not connected after 5 s: starting; limits apply once it connects');
+        resolve();
+      }, 5000);
+      ready.once('ready', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
   const app = await buildApp({
     store,
