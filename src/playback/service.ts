@@ -1,7 +1,7 @@
 // The playback service: validate what the decider cannot (queue access, known devices),
 // run the pure decider inside the store's transaction on the user's stream, then
 // publish the committed event. REST handlers and the WebSocket layer both call this.
-import { AppError, conflict, notFound } from '../errors.ts';
+import { AppError, notFound } from '../errors.ts';
 import type { Actor, QueueService } from '../queues/service.ts';
 import type { Bus } from '../realtime/bus.ts';
 import type { Presence } from '../realtime/presence.ts';
@@ -78,39 +78,39 @@ export class PlaybackService {
 
   /** Store a device's state; 409 stale_playback_state when the device already sent a newer one. */
   async write(actor: Actor, input: PlaybackWrite, opts: IdempotencyOptions = {}): Promise<PlaybackResult> {
-    const seen = await this.replay(actor.userId, opts);
-    if (seen) return seen;
-    const clientTs = parseClientTime(input.timestamp);
-    const queueId = input.queueId ?? null;
-    if (queueId !== null) await this.deps.queues.get(actor, queueId);
-    const state = {
-      queueId,
-      currentTrackId: input.currentTrackId ?? null,
-      itemId: input.itemId ?? null,
-      position: input.position,
-      isPlaying: input.isPlaying,
-      volume: input.volume ?? null,
-      rate: input.rate ?? 1,
-      deviceId: input.deviceId,
-      timestamp: iso(clientTs),
-    };
     // The writing device caused the event, and writing state is a sign of life: it is
     // recorded (or refreshed) as a device of the user in the same transaction.
-    return this.append(actor, opts, (records, now) => decideWrite(records, state, clientTs, now), { deviceId: input.deviceId, touch: true });
+    return this.append(actor, opts, { deviceId: input.deviceId, touch: true }, async () => {
+      const clientTs = parseClientTime(input.timestamp);
+      const queueId = input.queueId ?? null;
+      if (queueId !== null) await this.deps.queues.get(actor, queueId);
+      const state = {
+        queueId,
+        currentTrackId: input.currentTrackId ?? null,
+        itemId: input.itemId ?? null,
+        position: input.position,
+        isPlaying: input.isPlaying,
+        volume: input.volume ?? null,
+        rate: input.rate ?? 1,
+        deviceId: input.deviceId,
+        timestamp: iso(clientTs),
+      };
+      return (records, now) => decideWrite(records, state, clientTs, now);
+    });
   }
 
   /** Move playback to another known device of the user, position carried to now. */
   async transfer(actor: Actor, input: { deviceId: string; play?: boolean }, opts: IdempotencyOptions = {}): Promise<PlaybackResult> {
-    const seen = await this.replay(actor.userId, opts);
-    if (seen) return seen;
-    // Devices are never removed, so a target known now is still known inside the transaction.
-    const devices = await this.deps.store.listDevices(actor.userId);
-    if (!devices.some((d) => d.deviceId === input.deviceId)) {
-      throw notFound('device_not_found', 'no such device for this user', { deviceId: input.deviceId });
-    }
     // The event names the requesting device (X-Device-Id), not the target: sockets skip echoes
     // of a device's own events, and the target must hear about the transfer.
-    return this.append(actor, opts, (records, now) => decideTransfer(records, input.deviceId, input.play, now), { deviceId: actor.deviceId, touch: false });
+    return this.append(actor, opts, { deviceId: actor.deviceId, touch: false }, async () => {
+      // Devices are never removed, so a target known now is still known inside the transaction.
+      const devices = await this.deps.store.listDevices(actor.userId);
+      if (!devices.some((d) => d.deviceId === input.deviceId)) {
+        throw notFound('device_not_found', 'no such device for this user', { deviceId: input.deviceId });
+      }
+      return (records, now) => decideTransfer(records, input.deviceId, input.play, now);
+    });
   }
 
   /** The newest state among the user's devices except `excludeDeviceId`, position at now. */
@@ -165,25 +165,28 @@ export class PlaybackService {
   }
 
   /**
-   * One append on the user's stream. The decider runs inside the store's transaction, with
-   * the server time taken there too, so the stale check and the sequence number cannot race.
+   * One append on the user's stream. A retry is answered from its idempotency record first;
+   * otherwise `prepare` checks the request and gives the decider, which runs inside the
+   * store's transaction with the server time taken there too, so the stale check and the
+   * sequence number cannot race.
    */
   private async append(
     actor: Actor,
     opts: IdempotencyOptions,
-    decide: (records: readonly PlaybackRecord[], now: number) => PlaybackDecision,
     source: { deviceId: string | null; touch: boolean },
+    prepare: () => Promise<(records: readonly PlaybackRecord[], now: number) => PlaybackDecision>,
   ): Promise<PlaybackResult> {
     const { userId } = actor;
     // The one commit path: one append per user at a time in this process, publishing before
     // the next starts, so local subscribers get the user's events in sequence order (the
     // lock in the store already serialises the appends; this orders the publishing).
     const { result, replayed } = await this.commits.run<{ body: PlaybackView; appended?: UserAppended }>(`user:${userId}`, {
-      replay: opts.idempotencyKey ? () => this.replay(userId, opts).then((r) => (r ? { body: r.body } : null)) : undefined,
+      replay: opts.idempotencyKey ? () => this.replay(userId, opts) : undefined,
       committed: (r) => {
         if (r.appended) this.publish(userId, r.appended.event);
       },
       once: async () => {
+        const decide = await prepare();
         const appended = await this.deps.store.appendUserEvent({
           userId,
           decide: (current) => {
@@ -215,14 +218,14 @@ export class PlaybackService {
     }
   }
 
-  private async replay(userId: string, opts: IdempotencyOptions): Promise<PlaybackResult | null> {
+  private async replay(userId: string, opts: IdempotencyOptions): Promise<{ body: PlaybackView } | null> {
     if (!opts.idempotencyKey) return null;
     const rec = await this.deps.store.getIdempotency(userId, opts.idempotencyKey);
     if (!rec) return null;
     if (rec.fingerprint !== (opts.fingerprint ?? '')) {
       throw new AppError('limit', 'idempotency_key_reused', 'this idempotency key was used for a different request', { idempotencyKey: opts.idempotencyKey });
     }
-    return { body: rec.body as PlaybackView, replayed: true };
+    return { body: rec.body as PlaybackView };
   }
 }
 
