@@ -134,6 +134,11 @@ export function snapshotDue(eventsSince: number, itemCount: number, o: Retention
   return eventsSince >= Math.max(min, Math.ceil(itemCount / per));
 }
 
+/** Idempotency records created before this time (ISO) have expired. */
+export function idempotencyCutoff(o: RetentionOptions, now = Date.now()): string {
+  return new Date(now - (o.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS)).toISOString();
+}
+
 /** What one sweep removed. */
 export interface SweepResult {
   idempotencyRecords: number;

@@ -10,8 +10,8 @@ import { loadMigrations } from './migrations.ts';
 import {
   decodeCursor,
   encodeCursor,
-  DEFAULT_IDEMPOTENCY_TTL_MS,
   IdempotencyConflict,
+  idempotencyCutoff,
   snapshotDue,
   type AppendInput,
   type RetentionOptions,
@@ -45,11 +45,22 @@ class Slots {
   }
 }
 
+/** What an append needs of a queue's header row. */
+type Head = { version: number; snapshot_version: number };
+
+/** Locks a queue's header row in the client's transaction; null when the queue has none yet. */
+async function lockHead(c: pg.PoolClient, queueId: string): Promise<Head | null> {
+  const r = await c.query<Head>(
+    'SELECT version, snapshot_version FROM queue_projections WHERE queue_id = $1 FOR UPDATE', [queueId],
+  );
+  return r.rows[0] ?? null;
+}
+
 /** A queue's header row locked in an open transaction (withStreamLock). */
 interface HeldStream {
   queueId: string;
   client: pg.PoolClient;
-  head: { version: number; snapshot_version: number } | null;
+  head: Head | null;
 }
 
 export interface PostgresStoreOptions extends RetentionOptions {
@@ -225,10 +236,7 @@ export class PostgresStore implements Store {
         return r.out;
       }
       return await this.tx(async (c) => {
-        const cur = await c.query<{ version: number; snapshot_version: number }>(
-          'SELECT version, snapshot_version FROM queue_projections WHERE queue_id = $1 FOR UPDATE', [queueId],
-        );
-        return (await this.appendOn(c, cur.rows[0] ?? null, input)).out;
+        return (await this.appendOn(c, await lockHead(c, queueId), input)).out;
       });
     } catch (err) {
       // Two creators of a new stream: neither had a row to lock, the loser hits the unique
@@ -245,9 +253,9 @@ export class PostgresStore implements Store {
   /** An append on a transaction that holds the queue's header row (or knows there is none). */
   private async appendOn(
     c: pg.PoolClient,
-    head: { version: number; snapshot_version: number } | null,
+    head: Head | null,
     input: AppendInput,
-  ): Promise<{ out: QueueEvent[]; head: { version: number; snapshot_version: number } | null }> {
+  ): Promise<{ out: QueueEvent[]; head: Head | null }> {
     const { queueId, expectedVersion, events } = input;
     /** The header's snapshot version after this append; null when nothing was appended. */
     let snapshotAt: number | null = null;
@@ -396,7 +404,7 @@ export class PostgresStore implements Store {
 
   /** Records created before this (ISO) are expired. */
   private idemCutoff(): string {
-    return new Date(Date.now() - (this.retention.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS)).toISOString();
+    return idempotencyCutoff(this.retention);
   }
 
   async readEvents(queueId: string, afterSequence: number, limit: number): Promise<QueueEvent[]> {
@@ -577,31 +585,11 @@ export class PostgresStore implements Store {
     // At most half the pool holds locks, so what runs inside (a read of events, an offline
     // batch's own queries) always finds a connection: no pool starvation between them.
     await this.lockSlots.acquire();
-    let client: pg.PoolClient;
     try {
-      client = await this.pool.connect();
-    } catch (err) {
-      this.lockSlots.release();
-      throw err;
-    }
-    let broken: Error | undefined;
-    try {
-      await client.query('BEGIN');
-      const r = await client.query<{ version: number; snapshot_version: number }>(
-        'SELECT version, snapshot_version FROM queue_projections WHERE queue_id = $1 FOR UPDATE', [queueId],
-      );
-      const out = await this.held.run({ queueId, client, head: r.rows[0] ?? null }, fn);
-      await client.query('COMMIT');
-      return out;
-    } catch (err) {
-      try {
-        await client.query('ROLLBACK');
-      } catch (rollbackErr) {
-        broken = rollbackErr as Error; // unusable: destroy it instead of returning it to the pool
-      }
-      throw err;
+      return await this.tx(async (client) => {
+        return this.held.run({ queueId, client, head: await lockHead(client, queueId) }, fn);
+      });
     } finally {
-      client.release(broken);
       this.lockSlots.release();
     }
   }

@@ -10,8 +10,8 @@ import { loadMigrations } from './migrations.ts';
 import {
   decodeCursor,
   encodeCursor,
-  DEFAULT_IDEMPOTENCY_TTL_MS,
   IdempotencyConflict,
+  idempotencyCutoff,
   snapshotDue,
   type AppendInput,
   type RetentionOptions,
@@ -243,15 +243,15 @@ export class SqliteStore implements Store {
       });
       if (out.length > 0) {
         const st: QueueState = input.state;
+        const snapshot = !head || snapshotDue(st.version - head.snapshot_version, st.items.length, this.retention);
+        if (snapshot) s.putSnapshot.run(input.queueId, st.version, JSON.stringify(st));
         const row = {
           queue_id: input.queueId, owner_id: st.ownerId, name: st.name, type: st.type, version: st.version,
           item_count: st.items.length, deleted: st.deleted ? 1 : 0, updated_at: st.updatedAt,
+          snapshot_version: snapshot ? st.version : head!.snapshot_version,
         };
-        const snapshot = !head || snapshotDue(st.version - head.snapshot_version, st.items.length, this.retention);
-        if (snapshot) s.putSnapshot.run(input.queueId, st.version, JSON.stringify(st));
-        const withSnapshot = { ...row, snapshot_version: snapshot ? st.version : head!.snapshot_version };
-        if (head) s.updateHead.run(withSnapshot);
-        else s.insertHead.run(withSnapshot);
+        if (head) s.updateHead.run(row);
+        else s.insertHead.run(row);
         if (input.events.some((e) => ACCESS_EVENT_TYPES.has(e.type))) {
           s.deleteMembers.run(input.queueId);
           for (const m of membersOf(st)) s.insertMember.run(input.queueId, m.userId, m.role);
@@ -314,7 +314,7 @@ export class SqliteStore implements Store {
 
   /** Records created before this (ISO) are expired. */
   private idemCutoff(): string {
-    return new Date(Date.now() - (this.retention.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS)).toISOString();
+    return idempotencyCutoff(this.retention);
   }
 
   async readEvents(queueId: string, afterSequence: number, limit: number): Promise<QueueEvent[]> {
