@@ -7,6 +7,7 @@ import {
   activeKey,
   collaboratorOf,
   evolve,
+  findItem,
   findItemById,
   indexOfItem,
   scoreOf,
@@ -155,14 +156,6 @@ export function decide(stored: QueueState, cmd: QueueCommand, ctx: DecideContext
       throw invalid('unknown_command', `unknown command ${(_exhaustive as { type: string }).type}`);
     }
   }
-}
-
-/** The item, or 409 item_gone when it was in the queue and was removed, or 404 item_not_found. */
-function findItem(state: QueueState, itemId: string): QueueItem {
-  const item = findItemById(state, itemId);
-  if (item) return item;
-  if (state.goneItemIds.includes(itemId)) throw conflict('item_gone', `item ${itemId} was removed from the queue`, { itemId });
-  throw notFound('item_not_found', `item ${itemId} is not in the queue`, { itemId });
 }
 
 /** Contributors may remove and move only the items they added ([CO3]). */

@@ -1,5 +1,6 @@
 // The queue aggregate: its events, its state, and the pure fold between them.
 // Nothing here does I/O; time and ids arrive inside events.
+import { conflict, invalid, notFound } from '../errors.ts';
 
 export const QUEUE_TYPES = ['user', 'collaborative', 'radio', 'recommendations', 'party'] as const;
 export type QueueType = (typeof QUEUE_TYPES)[number];
@@ -238,6 +239,14 @@ export function findItemById(state: QueueState, itemId: string): QueueItem | und
   return itemIndex(state.items).get(itemId);
 }
 
+/** The item, or 409 item_gone when it was in the queue and was removed, or 404 item_not_found. */
+export function findItem(state: QueueState, itemId: string): QueueItem {
+  const item = findItemById(state, itemId);
+  if (item) return item;
+  if (state.goneItemIds.includes(itemId)) throw conflict('item_gone', `item ${itemId} was removed from the queue`, { itemId });
+  throw notFound('item_not_found', `item ${itemId} is not in the queue`, { itemId });
+}
+
 /** The position of an item in the play order, or -1. O(log n). */
 export function indexOfItem(state: QueueState, itemId: string | null): number {
   if (itemId === null) return -1;
@@ -410,13 +419,6 @@ export interface QueueWindow {
   nextCursor: string | null;
 }
 
-/** Thrown for a window the state cannot answer; the service maps it to an HTTP error. */
-export class WindowError extends Error {
-  constructor(readonly code: 'item_not_found' | 'item_gone' | 'invalid_cursor' | 'cursor_stale', message: string, readonly details: Record<string, unknown>) {
-    super(message);
-  }
-}
-
 /**
  * A cursor names the last item a window held and where it stood in the order (its active
  * key), so the next window starts right after it even if items were added or removed
@@ -443,19 +445,14 @@ export function resolveWindow(state: QueueState, q: WindowQuery = {}): { start: 
   const n = state.items.length;
   if (q.cursor !== undefined) {
     const c = decodeWindowCursor(q.cursor);
-    if (c === null) throw new WindowError('invalid_cursor', 'cursor is not one this service gave out', { cursor: q.cursor });
-    if ((c[0] === 1) !== state.shuffle) throw new WindowError('cursor_stale', 'shuffle was switched since this cursor was given out: read from the start again', { cursor: q.cursor });
+    if (c === null) throw invalid('invalid_cursor', 'cursor is not one this service gave out', { cursor: q.cursor });
+    if ((c[0] === 1) !== state.shuffle) throw conflict('cursor_stale', 'shuffle was switched since this cursor was given out: read from the start again', { cursor: q.cursor });
     const at = lowerBound(state.items, state.shuffle, c[1], c[2]);
     // The named item itself (if still there) was in the previous window.
     return { start: state.items[at]?.itemId === c[2] ? at + 1 : at, limit };
   }
   if (q.after !== undefined) {
-    const at = indexOfItem(state, q.after);
-    if (at < 0) {
-      if (state.goneItemIds.includes(q.after)) throw new WindowError('item_gone', `item ${q.after} was removed from the queue`, { itemId: q.after });
-      throw new WindowError('item_not_found', `item ${q.after} is not in the queue`, { itemId: q.after });
-    }
-    return { start: at + 1, limit };
+    return { start: indexOfItem(state, findItem(state, q.after).itemId) + 1, limit };
   }
   if (q.around === 'current') {
     const cur = indexOfItem(state, state.currentItemId);

@@ -5,6 +5,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, invalid } from '../errors.ts';
 import { errors, WriteHeaders } from '../http/schemas.ts';
 import type { QueueCommand } from './decide.ts';
+import { toView } from './queue.ts';
 import * as S from './schemas.ts';
 import { fingerprint, type Actor, type QueueService, type WriteOptions, type WriteResult } from './service.ts';
 
@@ -86,7 +87,7 @@ export function queueRoutes(service: QueueService): FastifyPluginAsyncTypebox {
       if (given > 1) throw invalid('ambiguous_window', 'give at most one of offset, after, around, cursor');
       const state = await service.get(actor(r), r.params.queueId);
       reply.header('etag', `"${state.version}"`);
-      return service.view(state, q);
+      return toView(state, q);
     });
 
     app.patch('/queues/:queueId', {

@@ -11,7 +11,6 @@ import {
   initialState,
   toView,
   upgradeState,
-  WindowError,
   type WindowQuery,
   type Collaborator,
   type CollaboratorRole,
@@ -152,12 +151,7 @@ export class QueueService {
     const store = deps.store;
     this.shared = store.withStreamLock !== undefined;
     // Writers on other instances take turns on a queue when the store can lock it.
-    this.commits = new CommitPath(store.withStreamLock ? (queueId, fn) => store.withStreamLock!(queueId, fn) : undefined);
-  }
-
-  /** What the state cache holds now (for metrics). */
-  cacheSize(): { queues: number; items: number } {
-    return this.cache.size;
+    this.commits = new CommitPath(store.withStreamLock?.bind(store));
   }
 
   onCommitted(listener: CommittedListener): void {
@@ -231,18 +225,6 @@ export class QueueService {
     return this.load(queueId);
   }
 
-  /** The queue's header and a window of its items ([QW1]-[QW4]); a window the state cannot give is a 4xx. */
-  view(state: QueueState, window: WindowQuery = {}): QueueView {
-    try {
-      return toView(state, window);
-    } catch (err) {
-      if (!(err instanceof WindowError)) throw err;
-      if (err.code === 'item_not_found') throw notFound(err.code, err.message, err.details);
-      if (err.code === 'invalid_cursor') throw invalid(err.code, err.message, err.details);
-      throw conflict(err.code, err.message, err.details);
-    }
-  }
-
   /**
    * The queue and the actor's role when the actor may do `action` to it: 404 when the actor
    * may not even read it (strangers never learn that it exists), 403 when the role lacks it.
@@ -311,9 +293,7 @@ export class QueueService {
       // pinned a version (then the conflict is the answer).
       retry: opts.expectedVersion === undefined && cmd.type !== 'create_queue',
       committed: ({ fresh }) => {
-        if (!fresh) return;
-        if (fresh.stored.length > 0) for (const l of this.listeners) l(queueId, fresh.stored, fresh.state);
-        this.cache.set(queueId, fresh.state);
+        if (fresh) this.committed(queueId, fresh.stored, fresh.state);
       },
       once: async (attempt): Promise<Answer> => {
         // One process (SQLite): the cached state is used as is; the append's version check
@@ -353,7 +333,7 @@ export class QueueService {
           const { newEvents, stored } = stamp(bodies, actor, queueId, state.version, new Date(nowMs).toISOString());
           const next = stored.reduce(evolve, state);
           const body: WriteBody = { events: stored, version: next.version };
-          if (!opts.minimal) body.queue = this.view(next, opts.window);
+          if (!opts.minimal) body.queue = toView(next, opts.window);
           try {
             await store.append({
               queueId,
@@ -374,6 +354,15 @@ export class QueueService {
       },
     });
     return { status: result.status, body: result.body, replayed };
+  }
+
+  /**
+   * After a commit, before the next write to the queue starts: listeners (metrics, the bus)
+   * see a queue's events in sequence order, and the cache holds the new state.
+   */
+  private committed(queueId: string, events: QueueEvent[], state: QueueState): void {
+    if (events.length > 0) for (const l of this.listeners) l(queueId, events, state);
+    this.cache.set(queueId, state);
   }
 
   private decideAs(state: QueueState, cmd: QueueCommand, actor: Actor, role: Role | null, nowMs: number) {
@@ -426,7 +415,7 @@ export class QueueService {
       if (results.every((r) => r !== null)) {
         const loaded = await this.load(queueId);
         const readable = loaded && !loaded.deleted && can(roleOf(loaded, actor.userId), 'read');
-        return { items: results as BatchItemResult[], queue: readable ? this.view(loaded) : null, events: [] };
+        return { items: results as BatchItemResult[], queue: readable ? toView(loaded) : null, events: [] };
       }
       type Outcome = BatchResult & { fresh?: QueueState };
       let outcome: Outcome;
@@ -435,59 +424,56 @@ export class QueueService {
           // When another writer appended first the whole batch is decided again.
           retry: true,
           committed: (r) => {
-            if (!r.fresh) return;
-            // As in write(): listeners hear of the commit before the next write to this queue starts.
-            if (r.events.length > 0) for (const l of this.listeners) l(queueId, r.events, r.fresh);
-            this.cache.set(queueId, r.fresh);
+            if (r.fresh) this.committed(queueId, r.events, r.fresh);
           },
           once: async () => {
-              const loaded = await this.load(queueId);
-              if (!loaded || loaded.deleted || !can(roleOf(loaded, actor.userId), 'read')) {
-                const gone = fail(notFound('queue_not_found', 'queue not found', { queueId }));
-                return { items: results.map((r) => r ?? gone), queue: null, events: [] as QueueEvent[] };
-              }
-              if (opts.prepare) await opts.prepare(loaded);
-              const nowMs = this.deps.now();
-              const now = new Date(nowMs).toISOString();
-              let state = loaded;
-              const newEvents: NewEvent[] = [];
-              const stored: QueueEvent[] = [];
-              const decided = [...results];
-              const records: NonNullable<import('../store/port.ts').AppendInput['idempotencyMany']> = [];
-              items.forEach((item, i) => {
-                if (decided[i] !== null) return;
-                let answer: BatchItemResult;
-                try {
-                  const planned = typeof item.command === 'function' ? item.command(state, decided) : { command: item.command };
-                  const cmd = planned.command;
-                  if (cmd.type === 'create_queue') throw invalid('unsupported_command', 'a batch cannot create a queue');
-                  // Authorized as write() does ([CO1]), on the state as the batch left it.
-                  const role = roleOf(state, actor.userId);
-                  permit(role, cmd, actor);
-                  const { newEvents: evs, stored: seqd } = stamp(this.decideAs(state, cmd, actor, role, nowMs), actor, queueId, state.version, now);
-                  state = seqd.reduce(evolve, state);
-                  newEvents.push(...evs);
-                  stored.push(...seqd);
-                  const body: BatchItemBody = {
-                    sequenceNumbers: seqd.map((e) => e.sequenceNumber),
-                    itemIds: seqd.flatMap((e) => (e.type === 'item_added' ? [e.data.itemId] : [])),
-                  };
-                  if (planned.note) body.note = planned.note;
-                  answer = { status: 200, body, replayed: false };
-                } catch (err) {
-                  if (!(err instanceof AppError)) throw err;
-                  answer = fail(err);
-                }
-                decided[i] = answer;
-                records.push({ userId: actor.userId, key: item.idempotencyKey, fingerprint: item.fingerprint, response: { status: answer.status, body: answer.body } });
-              });
-              try {
-                await store.append({ queueId, expectedVersion: loaded.version, events: newEvents, state, idempotencyMany: records });
-              } catch (err) {
-                this.cache.delete(queueId);
-                throw err;
-              }
-              return { items: decided as BatchItemResult[], queue: this.view(state), events: stored, fresh: state };
+          const loaded = await this.load(queueId);
+          if (!loaded || loaded.deleted || !can(roleOf(loaded, actor.userId), 'read')) {
+            const gone = fail(notFound('queue_not_found', 'queue not found', { queueId }));
+            return { items: results.map((r) => r ?? gone), queue: null, events: [] as QueueEvent[] };
+          }
+          if (opts.prepare) await opts.prepare(loaded);
+          const nowMs = this.deps.now();
+          const now = new Date(nowMs).toISOString();
+          let state = loaded;
+          const newEvents: NewEvent[] = [];
+          const stored: QueueEvent[] = [];
+          const decided = [...results];
+          const records: NonNullable<import('../store/port.ts').AppendInput['idempotencyMany']> = [];
+          items.forEach((item, i) => {
+            if (decided[i] !== null) return;
+            let answer: BatchItemResult;
+            try {
+              const planned = typeof item.command === 'function' ? item.command(state, decided) : { command: item.command };
+              const cmd = planned.command;
+              if (cmd.type === 'create_queue') throw invalid('unsupported_command', 'a batch cannot create a queue');
+              // Authorized as write() does ([CO1]), on the state as the batch left it.
+              const role = roleOf(state, actor.userId);
+              permit(role, cmd, actor);
+              const { newEvents: evs, stored: seqd } = stamp(this.decideAs(state, cmd, actor, role, nowMs), actor, queueId, state.version, now);
+              state = seqd.reduce(evolve, state);
+              newEvents.push(...evs);
+              stored.push(...seqd);
+              const body: BatchItemBody = {
+                sequenceNumbers: seqd.map((e) => e.sequenceNumber),
+                itemIds: seqd.flatMap((e) => (e.type === 'item_added' ? [e.data.itemId] : [])),
+              };
+              if (planned.note) body.note = planned.note;
+              answer = { status: 200, body, replayed: false };
+            } catch (err) {
+              if (!(err instanceof AppError)) throw err;
+              answer = fail(err);
+            }
+            decided[i] = answer;
+            records.push({ userId: actor.userId, key: item.idempotencyKey, fingerprint: item.fingerprint, response: { status: answer.status, body: answer.body } });
+          });
+          try {
+            await store.append({ queueId, expectedVersion: loaded.version, events: newEvents, state, idempotencyMany: records });
+          } catch (err) {
+            this.cache.delete(queueId);
+            throw err;
+          }
+          return { items: decided as BatchItemResult[], queue: toView(state), events: stored, fresh: state };
           },
         }));
       } catch (err) {

@@ -47,8 +47,4 @@ export class StateCache {
     this.map.clear();
     this.items = 0;
   }
-
-  get size(): { queues: number; items: number } {
-    return { queues: this.map.size, items: this.items };
-  }
 }

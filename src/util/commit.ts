@@ -42,7 +42,7 @@ export class CommitPath {
   private readonly serial = new KeyedSerial();
 
   constructor(
-    /** The cross-instance stream lock, when the store has one (PostgreSQL advisory locks). */
+    /** The cross-instance stream lock, when the store has one (PostgreSQL: the queue's header row, FOR UPDATE). */
     private readonly lock?: <T>(stream: string, fn: () => Promise<T>) => Promise<T>,
     private readonly maxAttempts = MAX_COMMIT_ATTEMPTS,
   ) {}

@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { AppError } from '../../src/errors.ts';
 import { decide, type QueueCommand } from '../../src/queues/decide.ts';
 import {
-  activeKey, evolve, findItemById, indexOfItem, initialState, toView, WindowError,
+  activeKey, evolve, findItemById, indexOfItem, initialState, toView,
   type QueueEvent, type QueueState,
 } from '../../src/queues/queue.ts';
 import { mulberry32 } from '../helpers/random.ts';
@@ -142,11 +142,11 @@ describe('the fold and windows', () => {
     let s = created(rnd, ids, 30);
     const cursor = toView(s, { limit: 10 }).window.nextCursor!;
     s = step(s, { type: 'set_shuffle', shuffle: true }, rnd, ids);
-    assert.throws(() => toView(s, { cursor }), (e: unknown) => e instanceof WindowError && e.code === 'cursor_stale');
-    assert.throws(() => toView(s, { cursor: 'bm9wZQ' }), (e: unknown) => e instanceof WindowError && e.code === 'invalid_cursor');
-    assert.throws(() => toView(s, { after: 'i999' }), (e: unknown) => e instanceof WindowError && e.code === 'item_not_found');
+    assert.throws(() => toView(s, { cursor }), (e: unknown) => e instanceof AppError && e.code === 'cursor_stale');
+    assert.throws(() => toView(s, { cursor: 'bm9wZQ' }), (e: unknown) => e instanceof AppError && e.code === 'invalid_cursor');
+    assert.throws(() => toView(s, { after: 'i999' }), (e: unknown) => e instanceof AppError && e.code === 'item_not_found');
     const gone = s.items[3]!.itemId;
     s = step(s, { type: 'remove_items', itemIds: [gone] }, rnd, ids);
-    assert.throws(() => toView(s, { after: gone }), (e: unknown) => e instanceof WindowError && e.code === 'item_gone');
+    assert.throws(() => toView(s, { after: gone }), (e: unknown) => e instanceof AppError && e.code === 'item_gone');
   });
 });
