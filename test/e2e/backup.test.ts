@@ -2,7 +2,6 @@
 // SQLite store: a backup taken while clients write restores to a consistent state (every
 // queue's log gapless, its items the fold of its log, a prefix of what the server had).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,30 +10,13 @@ import Database from 'better-sqlite3';
 import { backupSqlite, restoreSqlite } from '../../src/store/backup.ts';
 import { sqliteFile } from '../../src/store/index.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
-import { client, mintToken, startServer, type RunningServer } from '../helpers/server.ts';
+import { client, mintToken, runCli, startServer, type RunningServer } from '../helpers/server.ts';
+import { allEvents } from '../helpers/offline.ts';
 
-const root = new URL('../..', import.meta.url).pathname;
-
-function cli(args: string[], dataDir: string, extra: Record<string, string> = {}) {
-  const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...extra };
-  const p = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli.ts'), ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  p.stdout.on('data', (d) => (out += d));
-  p.stderr.on('data', (d) => (out += d));
-  return new Promise<{ code: number | null; out: string }>((resolve) => p.on('exit', (code) => resolve({ code, out })));
-}
-
-type Api = ReturnType<typeof client>;
-
-async function allEvents(api: Api, queueId: string) {
-  const events: any[] = [];
-  for (let since = 0; ; ) {
-    const r = await api('GET', `/queues/${queueId}/events?since=${since}&limit=1000`);
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-    events.push(...r.body.events);
-    if (!r.body.hasMore) return events;
-    since = r.body.nextSince;
-  }
+async function cli(args: string[], dataDir: string, extra: Record<string, string> = {}) {
+  // Bounded like the suite (90 s): a backup under write load may take a while.
+  const r = await runCli(args, { DATA_DIR: dataDir, ...extra }, { timeoutMs: 90_000 });
+  return { code: r.code, out: r.stdout + r.stderr };
 }
 
 describe('backup and restore of the SQLite store', { timeout: 90_000 }, () => {

@@ -2,15 +2,13 @@
 // configuration in its environment, against real data dirs (and Postgres when available).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTempDatabase, pgSkipReason, type TempDatabase } from '../helpers/pg.ts';
-import { client, mintToken, startServer, type RunningServer } from '../helpers/server.ts';
+import { client, mintToken, runCli, startServer, type CliResult, type RunningServer } from '../helpers/server.ts';
 
-const root = new URL('../..', import.meta.url).pathname;
 const tempDirs: string[] = [];
 const databases: TempDatabase[] = [];
 const servers: RunningServer[] = [];
@@ -21,33 +19,9 @@ function tempDir(): string {
   return d;
 }
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs the CLI with exactly the given configuration (nothing inherited but PATH and HOME). */
 function cli(args: string[], env: { DATA_DIR: string; ADMIN_API_KEY?: string; DATABASE_URL?: string }, stdin?: string): Promise<CliResult> {
-  const clean: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'warn' };
-  for (const [k, v] of Object.entries(env)) if (v !== undefined) clean[k] = v;
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli.ts'), ...args], { cwd: root, env: clean, stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  proc.stdout.on('data', (d) => (stdout += d));
-  proc.stderr.on('data', (d) => (stderr += d));
-  proc.stdin.end(stdin ?? '');
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      proc.kill('SIGKILL');
-      reject(new Error(`cli ${args.join(' ')} took over 30 s\n${stdout}\n${stderr}`));
-    }, 30_000);
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      // Let the pipes drain.
-      setImmediate(() => resolve({ code, stdout, stderr }));
-    });
-  });
+  return runCli(args, env, { stdin });
 }
 
 const show = (r: CliResult) => `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;

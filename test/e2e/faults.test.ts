@@ -14,20 +14,10 @@ import { createTempDatabase, pgSkipReason, type TempDatabase } from '../helpers/
 import { freePort, redisSkipReason, startRedis, stopProcess } from '../helpers/redis.ts';
 import { client, mintToken, startServer, storeKinds, type RunningServer } from '../helpers/server.ts';
 import { connect, eventsOf, type TestSocket } from '../helpers/ws.ts';
+import { allEvents } from '../helpers/offline.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-type Api = ReturnType<typeof client>;
 
-async function allEvents(api: Api, id: string): Promise<any[]> {
-  const out: any[] = [];
-  for (let since = 0; ; ) {
-    const r = await api('GET', `/queues/${id}/events?since=${since}&limit=1000`);
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-    out.push(...r.body.events);
-    if (!r.body.hasMore) return out;
-    since = r.body.nextSince;
-  }
-}
 
 for (const { kind, skip } of storeKinds) {
   describe(`SIGKILL during concurrent writes (${kind})`, { skip, timeout: 60_000 }, () => {

@@ -2,13 +2,9 @@
 // 10,000-item queue read in windows, cursors while others edit, minimal answers, and a
 // resume from before a trimmed log.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { client, mintToken, startServerOn, storeKinds, type RunningServer } from '../helpers/server.ts';
+import { client, mintToken, runCli, startServerOn, storeKinds, type RunningServer } from '../helpers/server.ts';
 import { connect } from '../helpers/ws.ts';
-
-const root = new URL('../..', import.meta.url).pathname;
 
 for (const { kind, skip } of storeKinds) {
   describe(`windows on ${kind}`, { skip }, () => {
@@ -139,12 +135,8 @@ for (const { kind, skip } of storeKinds) {
     it('[QW8][QW9] after a trim, a resume from before it gets a snapshot and the log says where it begins', async () => {
       const q = (await api('POST', '/queues', { name: 'trim', tracks: ['a'] })).body.queue;
       for (let i = 0; i < 80; i++) await api('PUT', `/queues/${q.id}/repeat`, { repeat: i % 2 ? 'off' : 'all' }, { prefer: 'return=minimal' });
-      const env = { ...process.env, DATA_DIR: server.dataDir, ...(server.db ? { DATABASE_URL: server.db.url } : {}) };
-      const code = await new Promise<number | null>((resolve) => {
-        const p = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli.ts'), 'sweep', '--events-older-than-days', '0'], { cwd: root, env, stdio: 'ignore' });
-        p.once('exit', resolve);
-      });
-      assert.equal(code, 0);
+      const swept = await runCli(['sweep', '--events-older-than-days', '0'], { DATA_DIR: server.dataDir, DATABASE_URL: server.db?.url });
+      assert.equal(swept.code, 0, swept.stderr);
       const log = (await api('GET', `/queues/${q.id}/events?since=0&limit=5`)).body;
       assert.ok(log.logStart > 1, `the log was trimmed (logStart ${log.logStart})`);
       assert.equal(log.events[0]?.sequenceNumber ?? log.version + 1, log.logStart);

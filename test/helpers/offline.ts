@@ -31,10 +31,11 @@ export function assertOk(res: Res, status = 200): any {
 /** Every event of a queue (REST, paged). */
 export async function allEvents(call: Call, queueId: string): Promise<QueueEvent[]> {
   const out: QueueEvent[] = [];
-  for (;;) {
-    const r = assertOk(await call('GET', `/queues/${queueId}/events?since=${out.length}&limit=1000`));
+  for (let since = 0; ; ) {
+    const r = assertOk(await call('GET', `/queues/${queueId}/events?since=${since}&limit=1000`));
     out.push(...r.events);
     if (!r.hasMore) return out;
+    since = r.nextSince;
   }
 }
 

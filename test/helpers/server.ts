@@ -158,3 +158,36 @@ export async function mintToken(server: { url: string; adminKey: string }, userI
   if (res.status !== 200) throw new Error(`token for ${userId}: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body.token;
 }
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs the operator CLI (`src/cli.ts`) as its own process with exactly the given
+ * configuration (nothing inherited but PATH and HOME); killed after `timeoutMs`.
+ */
+export function runCli(args: string[], env: Record<string, string | undefined>, opts: { stdin?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+  const clean: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'warn' };
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) clean[k] = v;
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli.ts'), ...args], { cwd: root, env: clean, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  proc.stdout!.on('data', (d) => (stdout += d));
+  proc.stderr!.on('data', (d) => (stderr += d));
+  proc.stdin!.end(opts.stdin ?? '');
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`cli ${args.join(' ')} took over ${timeoutMs / 1000} s\n${stdout}\n${stderr}`));
+    }, timeoutMs);
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      // Let the pipes drain.
+      setImmediate(() => resolve({ code, stdout, stderr }));
+    });
+  });
+}
