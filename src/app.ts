@@ -326,6 +326,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   // src/radio): own feature store (007_catalog.sql) and in-memory engine; radio queues go through `service`.
   await http.register(recommendationsPlugin({ store: deps.store, queues: service, now: deps.now, noRepeatDays: deps.radio?.noRepeatDays, readiness: recommender }));
   http.get('/asyncapi.json', { config: pub, schema: { hide: true } }, async () => asyncApiDocument());
+  await http.register((await import('./console/plugin.ts')).consolePlugin()); // the web console at /console (issue 14)
   http.addHook('onClose', async () => {
     queuePresence.close();
     await bus.close();
