@@ -1,0 +1,53 @@
+// Offline: a toggle that takes the SDK client offline on purpose (the browser's own
+// offline mode does the same by itself), the edits waiting in the outbox (kept in
+// IndexedDB, so they survive a reload), and what the server did with them on return:
+// applied, merged, or refused as conflicts.
+import { useEffect, useState } from 'preact/hooks';
+import type { Session } from '../session.ts';
+import { offlineLog, type OfflineEntry } from '../session.ts';
+
+export function OfflineToggle(props: { session: Session }) {
+  const { client } = props.session;
+  const [forced, setForced] = useState(client.forcedOffline);
+  return (
+    <label class="check toggle">
+      <input type="checkbox" name="offline" checked={forced} onChange={(e) => {
+        const on = e.currentTarget.checked;
+        client.setOffline(on);
+        setForced(on);
+      }} /> Work offline
+    </label>
+  );
+}
+
+export function OfflineView(props: { session: Session }) {
+  const { client } = props.session;
+  const [entries, setEntries] = useState<OfflineEntry[]>(offlineLog.entries);
+  const [outbox, setOutbox] = useState<number>(0);
+  useEffect(() => {
+    const off = offlineLog.subscribe(() => setEntries([...offlineLog.entries]));
+    const t = setInterval(() => void client.outboxSize().then(setOutbox, () => undefined), 500);
+    return () => {
+      off();
+      clearInterval(t);
+    };
+  }, [client]);
+  return (
+    <section aria-labelledby="offline-title">
+      <h1 id="offline-title">Offline</h1>
+      <p>Tick <strong>Work offline</strong> at the top (or switch the browser offline), edit a queue, then come back:
+        the SDK sends the edits once each through <code>POST /sync/offline</code> and reports what the server made of them.</p>
+      <p>Edits waiting to be sent: <strong data-testid="outbox">{outbox}</strong> (kept in IndexedDB: they survive a reload).</p>
+      <h2>What happened to offline edits</h2>
+      {entries.length === 0 ? <p class="muted">Nothing yet.</p> : (
+        <ol class="history" data-testid="offline-log">
+          {entries.map((e, i) => (
+            <li key={i} class={e.kind === 'conflict' ? 'conflict' : ''}>
+              <span class="muted">{new Date(e.at).toLocaleTimeString()}</span> <strong>{e.kind}</strong> {e.text}
+            </li>
+          ))}
+        </ol>
+      )}
+    </section>
+  );
+}
