@@ -1,0 +1,284 @@
+// The web console (issue 14) in a real browser (Debian's Chromium via playwright-core),
+// against one real server: two users on one queue in two browser contexts (a desktop and
+// a phone-sized one), and a second device of the first user. Everything the pages do goes
+// through the client SDK; the test drives the pages like a person would and seeds only the
+// catalog (admin API). Screenshots go to test/artifacts/console/ (ignored by git).
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { client, mintToken, startServerOn, type RunningServer } from '../helpers/server.ts';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const skip = existsSync(CHROMIUM) ? false : `browser test skipped: no Chromium at ${CHROMIUM} (apt-get install chromium)`;
+if (skip && process.env.TEST_REQUIRE_BROWSER) throw new Error(`TEST_REQUIRE_BROWSER is set but ${CHROMIUM} is missing`);
+const SHOTS = new URL('../artifacts/console/', import.meta.url).pathname;
+
+// A small made-up catalog: two scenes of three artists; playlists mix artists of one scene,
+// so a station from an artist has neighbours to play.
+const SCENES = [
+  { genre: 'indie', artists: ['The Northern Lines', 'Harbor Lights', 'Paper Kites Club'] },
+  { genre: 'jazz', artists: ['Mina Okafor Trio', 'Blue Hour Quartet', 'Late Tram'] },
+];
+const WORDS = ['Morning', 'Glass', 'River', 'Slow', 'Paper', 'Night', 'Golden', 'Echo', 'Winter', 'Satellite'];
+const NOUNS = ['Song', 'Streets', 'Harbour', 'Signals', 'Garden', 'Static', 'Letters', 'Lanterns'];
+const tracks = SCENES.flatMap((s, si) => s.artists.flatMap((artist, ai) => Array.from({ length: 8 }, (_, i) => ({
+  id: `s${si}a${ai}t${i}`,
+  title: `${WORDS[(si * 3 + ai + i) % WORDS.length]} ${NOUNS[(ai * 5 + i) % NOUNS.length]}`,
+  artist,
+  album: `${artist.split(' ').pop()} Sessions`,
+  genres: [s.genre],
+  duration: 180 + i * 7,
+}))));
+const playlists = Array.from({ length: 60 }, (_, p) => {
+  const si = p % 2;
+  return { id: `pl${p}`, name: `Mix ${p}`, tracks: Array.from({ length: 10 }, (_, k) => `s${si}a${(p + k) % 3}t${(p * 3 + k) % 8}`) };
+});
+const title = (id: string) => tracks.find((t) => t.id === id)!.title;
+
+describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
+  let server: RunningServer & { cleanup(): Promise<void> };
+  let browser: Browser;
+  let aliceCtx: BrowserContext;
+  let bobCtx: BrowserContext;
+  let alice2Ctx: BrowserContext;
+  let alice: Page; // desktop
+  let bob: Page; // phone-sized
+  let alice2: Page; // alice's second device
+  let aliceToken: string;
+  let bobToken: string;
+  let queueUrl = '';
+  const problems: string[] = [];
+
+  const watch = (page: Page, who: string) => {
+    page.on('pageerror', (e) => problems.push(`${who}: ${String(e)}`));
+    page.on('console', (m) => {
+      if (m.type() !== 'error') return;
+      const text = m.text();
+      // Expected while a context is switched offline on purpose: its requests and sockets fail.
+      if (/ERR_INTERNET_DISCONNECTED|WebSocket connection to .* failed/.test(text)) return;
+      problems.push(`${who}: ${text}`);
+    });
+  };
+  const shot = async (page: Page, name: string) => {
+    await page.screenshot({ path: `${SHOTS}${name}.png`, fullPage: false });
+  };
+  const signInWithToken = async (page: Page, token: string) => {
+    await page.goto(`${server.url}/console`);
+    await page.getByLabel('User token').fill(token);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByTestId('status').filter({ hasText: 'online' }).waitFor({ timeout: 15_000 });
+  };
+  /** The track ids of the open queue, in the order the page shows them. */
+  const order = (page: Page) => page.locator('[data-testid=items] > li').evaluateAll((els) => els.map((e) => (e as unknown as { dataset: Record<string, string> }).dataset.trackId!));
+  const waitOrder = async (page: Page, want: (ids: string[]) => boolean, ms = 5000) => {
+    const end = Date.now() + ms;
+    let ids: string[] = [];
+    while (Date.now() < end) {
+      ids = await order(page);
+      if (want(ids)) return ids;
+      await page.waitForTimeout(25);
+    }
+    throw new Error(`order not reached in ${ms} ms: ${ids.join(',')}`);
+  };
+  const addFromSearch = async (page: Page, words: string, trackId: string) => {
+    await page.getByLabel('Add from the catalog').fill(words);
+    await page.getByRole('button', { name: `Add ${title(trackId)} by ${tracks.find((t) => t.id === trackId)!.artist}` }).click();
+  };
+
+  before(async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    server = await startServerOn('sqlite');
+    const admin = client(server.url, server.adminKey);
+    assert.equal((await admin('POST', '/catalog/tracks', { tracks })).status, 200);
+    assert.equal((await admin('POST', '/catalog/playlists', { playlists })).status, 200);
+    aliceToken = await mintToken(server, 'alice');
+    bobToken = await mintToken(server, 'bob');
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    aliceCtx = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    bobCtx = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+    alice2Ctx = await browser.newContext({ viewport: { width: 1100, height: 760 } });
+    alice = await aliceCtx.newPage();
+    bob = await bobCtx.newPage();
+    alice2 = await alice2Ctx.newPage();
+    watch(alice, 'alice');
+    watch(bob, 'bob');
+    watch(alice2, 'alice2');
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.cleanup();
+  });
+
+  it('is served with the page CSP and signs in with a token minted by the admin key', async () => {
+    const res = await alice.goto(`${server.url}/console`);
+    assert.equal(res!.status(), 200);
+    assert.match(res!.headers()['content-security-policy'] ?? '', /script-src 'self'/);
+    await alice.getByLabel('the admin key (mint a token)').check();
+    await alice.getByLabel('Admin API key').fill(server.adminKey);
+    await alice.getByLabel('User id').fill('alice');
+    await shot(alice, 'signin-desktop');
+    await alice.getByRole('button', { name: 'Sign in' }).click();
+    await alice.getByTestId('status').filter({ hasText: 'online' }).waitFor({ timeout: 15_000 });
+    await alice.getByRole('heading', { name: 'Queues' }).waitFor();
+    // The admin key stays in no storage of the page.
+    const stored = await alice.evaluate(() => { const w = globalThis as any; return JSON.stringify({ ...w.localStorage }) + JSON.stringify({ ...w.sessionStorage }); });
+    assert.ok(!stored.includes(server.adminKey), 'the admin key was stored');
+    assert.deepEqual(problems, []);
+  });
+
+  it('creates a collaborative queue from the catalog, and a second user joins it with an invite code', async () => {
+    await alice.getByLabel('Name').fill('Friday mix');
+    await alice.getByLabel('Collaborative').check();
+    await alice.getByRole('button', { name: 'Create' }).click();
+    await alice.getByRole('heading', { name: /Friday mix/ }).waitFor();
+    queueUrl = alice.url();
+    for (const [words, id] of [['morning', 's0a0t0'], ['harbor', 's0a1t1'], ['glass', 's0a1t0'], ['kites', 's0a2t2']] as const) {
+      await addFromSearch(alice, words, id);
+    }
+    await waitOrder(alice, (ids) => ids.length === 4);
+    // Names come from the catalog.
+    await alice.locator('[data-testid=items] .title', { hasText: title('s0a1t1') }).waitFor();
+
+    await alice.getByRole('tab', { name: 'Collaboration' }).click();
+    await alice.getByRole('button', { name: 'New code' }).click();
+    const code = (await alice.locator('[data-testid=invites] code').first().textContent())!.trim();
+    assert.ok(code.length > 4);
+
+    await signInWithToken(bob, bobToken);
+    await bob.getByLabel('Invite code').fill(code);
+    await bob.getByRole('button', { name: 'Join' }).click();
+    await bob.getByRole('heading', { name: /Friday mix/ }).waitFor();
+    assert.deepEqual(await waitOrder(bob, (ids) => ids.length === 4), await order(alice));
+    // Alice's collaboration tab shows bob with his role (it refreshes on the version change).
+    await alice.locator('[data-testid=collaborators] tr', { hasText: 'bob' }).waitFor({ timeout: 5000 });
+    await shot(alice, 'collaboration-desktop');
+    await alice.getByRole('tab', { name: 'Items' }).click();
+  });
+
+  it('an edit in one page appears in the other within a second (both ways)', async () => {
+    const before = await order(bob);
+    const t0 = Date.now();
+    await addFromSearch(alice, 'river', 's0a2t0');
+    await waitOrder(bob, (ids) => ids.includes('s0a2t0'), 1000);
+    const ms = Date.now() - t0;
+    assert.equal((await order(bob)).length, before.length + 1);
+    // And back: bob removes the first item, alice sees it go.
+    const first = (await order(bob))[0]!;
+    const t1 = Date.now();
+    await bob.locator('[data-testid=items] > li').first().getByRole('button', { name: 'Remove' }).click();
+    await waitOrder(alice, (ids) => !ids.includes(first), 1000);
+    console.log(`console: alice -> bob ${ms} ms, bob -> alice ${Date.now() - t1} ms`);
+    assert.deepEqual(await order(alice), await order(bob));
+    // The version shown is the same on both pages.
+    assert.equal(await alice.getByTestId('version').textContent(), await bob.getByTestId('version').textContent());
+    await shot(bob, 'queue-phone');
+    await shot(alice, 'queue-desktop');
+  });
+
+  it('reorders by drag and drop and by keyboard (Alt+arrow), seen by the other page', async () => {
+    const start = await order(alice);
+    const rows = alice.locator('[data-testid=items] > li');
+    await rows.nth(3).dragTo(rows.nth(0));
+    const dragged = [start[3]!, start[0]!, start[1]!, start[2]!, ...start.slice(4)];
+    await waitOrder(alice, (ids) => ids.join() === dragged.join());
+    await waitOrder(bob, (ids) => ids.join() === dragged.join());
+
+    // Keyboard: the first item's handle, Alt+ArrowDown twice; the focus stays on the item.
+    await alice.locator('[data-testid=items] > li').first().locator('.handle').focus();
+    await alice.keyboard.press('Alt+ArrowDown');
+    await waitOrder(alice, (ids) => ids[1] === dragged[0]);
+    await alice.keyboard.press('Alt+ArrowDown');
+    const moved = [dragged[1]!, dragged[2]!, dragged[0]!, ...dragged.slice(3)];
+    await waitOrder(alice, (ids) => ids.join() === moved.join());
+    const focused = await alice.evaluate(() => (globalThis as any).document.activeElement?.closest('li')?.dataset.trackId as string | undefined);
+    assert.equal(focused, dragged[0]);
+    await waitOrder(bob, (ids) => ids.join() === moved.join());
+    // The "Move up" button does the same without a drag.
+    await bob.locator(`[data-track-id="${moved[2]}"]`).getByRole('button', { name: 'Move up' }).click();
+    await waitOrder(alice, (ids) => ids[1] === moved[2]);
+  });
+
+  it('offline toggle: edits wait in the outbox and land once on reconnect', async () => {
+    await alice.getByLabel('Work offline').check();
+    await alice.getByTestId('status').filter({ hasText: 'offline' }).waitFor({ timeout: 5000 });
+    await addFromSearch(alice, 'echo', 's1a0t0');
+    await waitOrder(alice, (ids) => ids.includes('s1a0t0'));
+    await alice.getByTestId('pending').waitFor();
+    await bob.waitForTimeout(700);
+    assert.ok(!(await order(bob)).includes('s1a0t0'), 'an offline edit reached the other page');
+    await shot(alice, 'offline-desktop');
+    await alice.getByLabel('Work offline').uncheck();
+    await alice.getByTestId('status').filter({ hasText: 'online' }).waitFor({ timeout: 10_000 });
+    await waitOrder(bob, (ids) => ids.includes('s1a0t0'), 10_000);
+    await alice.getByTestId('pending').waitFor({ state: 'detached', timeout: 10_000 });
+    assert.equal((await order(bob)).filter((id) => id === 's1a0t0').length, 1, 'landed exactly once');
+    assert.deepEqual(await order(alice), await order(bob));
+  });
+
+  it('devices: a second device of the same user sees playback move, and transfers it', async () => {
+    await signInWithToken(alice2, aliceToken);
+    await alice.goto(`${server.url}/console#/devices`);
+    await alice.getByLabel('Track id').fill('s0a0t3');
+    await alice.getByRole('button', { name: 'Play here' }).click();
+    await alice2.goto(`${server.url}/console#/devices`);
+    const pos = alice2.getByTestId('position');
+    await pos.waitFor({ timeout: 5000 });
+    const p1 = await pos.textContent();
+    await alice2.waitForTimeout(1300);
+    assert.notEqual(await pos.textContent(), p1, 'the position moves in real time');
+    // Both devices listed, online; alice2 takes the playback over.
+    await alice2.locator('[data-testid=devices] tr', { hasText: 'this browser' }).getByRole('button', { name: 'Transfer here' }).click();
+    const mine = await alice2.evaluate(() => (globalThis as any).localStorage.getItem('qs-console-device') as string | null);
+    await alice.getByTestId('active-device').filter({ hasText: mine! }).waitFor({ timeout: 5000 });
+    await shot(alice2, 'devices-desktop');
+  });
+
+  it('radio: a station from an artist fills a queue and extends it', async () => {
+    await alice.goto(`${server.url}/console#/radio`);
+    await alice.getByLabel('Artist name').fill('Harbor Lights');
+    await alice.getByRole('button', { name: 'Start the station' }).click();
+    await alice.getByTestId('item-count').waitFor({ timeout: 15_000 });
+    const n0 = (await order(alice)).length;
+    assert.ok(n0 > 0, 'the station has tracks');
+    await alice.getByRole('button', { name: 'Extend +10' }).click();
+    await waitOrder(alice, (ids) => ids.length > n0, 10_000);
+    await shot(alice, 'radio-desktop');
+  });
+
+  it('party: two members see each other with measured clock offsets; the host plays', async () => {
+    await alice.goto(`${server.url}/console#/party`);
+    const select = alice.getByLabel('On your queue');
+    const value = await select.locator('option', { hasText: 'Friday mix' }).getAttribute('value');
+    await select.selectOption(value!);
+    await alice.getByRole('button', { name: 'Create' }).click();
+    const partyId = (await alice.getByTestId('party-id').textContent({ timeout: 15_000 }))!.trim();
+    const code = (await alice.getByTestId('party-code').textContent())!.trim();
+    await bob.goto(`${server.url}/console#/party`);
+    await bob.getByLabel('Party id').fill(partyId);
+    await bob.getByLabel('Invite code').fill(code);
+    await bob.getByRole('button', { name: 'Join' }).click();
+    for (const page of [alice, bob]) {
+      for (const who of ['alice', 'bob']) {
+        const offset = page.locator(`[data-testid=party-members] tr[data-member=${who}] [data-testid=member-offset]`);
+        await offset.filter({ hasText: /^-?\d+\.\d$/ }).first().waitFor({ timeout: 15_000 });
+      }
+    }
+    await alice.getByRole('button', { name: '▶ Play' }).click();
+    const pos = bob.getByTestId('party-position');
+    const p1 = await pos.textContent();
+    await bob.waitForTimeout(1300);
+    assert.notEqual(await pos.textContent(), p1, 'the party timeline moves on the member page');
+    // The plot has a measured line for this device on both pages.
+    for (const page of [alice, bob]) assert.ok((await page.locator('[data-testid=error-plot] polyline').count()) >= 1);
+    await shot(alice, 'party-desktop');
+    await shot(bob, 'party-phone');
+  });
+
+  it('kept the pages free of errors and CSP violations', () => {
+    assert.deepEqual(problems, []);
+  });
+});
