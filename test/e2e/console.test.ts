@@ -115,6 +115,22 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
     await server?.cleanup();
   });
 
+  it('serves only the built files, without a token, under the page CSP', async () => {
+    const anon = client(server.url);
+    for (const path of ['/console', '/console/', '/console/app.js', '/console/styles.css']) {
+      const res = await anon('GET', path);
+      assert.equal(res.status, 200, path);
+      assert.match(res.headers.get('content-security-policy') ?? '', /script-src 'self'; script-src-attr 'none'/, path);
+    }
+    assert.match((await anon('GET', '/console/app.js')).headers.get('content-type') ?? '', /text\/javascript/);
+    // Nothing outside the build: unknown names and escapes are 404 in the API's error shape.
+    for (const path of ['/console/nope.js', '/console/..%2Fpackage.json', '/console/%2e%2e%2fpackage.json', '/console/build.mjs']) {
+      const res = await anon('GET', path);
+      assert.equal(res.status, 404, path);
+      assert.deepEqual(Object.keys(res.body.error).sort(), ['code', 'details', 'message'], path);
+    }
+  });
+
   it('is served with the page CSP and signs in with a token minted by the admin key', async () => {
     const res = await alice.goto(`${server.url}/console`);
     assert.equal(res!.status(), 200);

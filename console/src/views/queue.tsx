@@ -49,7 +49,7 @@ export function QueueView(props: { session: Session; queueId: string; radio?: bo
         ))}
       </div>
       <div role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`}>
-        {tab === 'items' ? <ItemsPanel session={session} mirror={mirror} items={items} currentItemId={state.currentItemId} votes={state.votes} act={act} more={state.itemCount !== undefined && state.itemCount > items.length} /> : null}
+        {tab === 'items' ? <ItemsPanel session={session} mirror={mirror} items={items} currentItemId={state.currentItemId} act={act} more={state.itemCount !== undefined && state.itemCount > items.length} /> : null}
         {tab === 'collab' ? <CollabPanel session={session} queueId={queueId} version={state.version} /> : null}
         {tab === 'history' ? <HistoryPanel session={session} queueId={queueId} version={state.version} /> : null}
       </div>
@@ -58,7 +58,7 @@ export function QueueView(props: { session: Session; queueId: string; radio?: bo
 }
 
 function ItemsPanel(props: {
-  session: Session; mirror: Mirror; items: Item[]; currentItemId: string | null; votes?: { itemId: string; score: number }[];
+  session: Session; mirror: Mirror; items: Item[]; currentItemId: string | null;
   act: (p: Promise<unknown>) => void; more: boolean;
 }) {
   const { mirror, items, act, session } = props;
@@ -66,7 +66,6 @@ function ItemsPanel(props: {
   const [over, setOver] = useState<string | null>(null);
   const focusAfter = useRef<string | null>(null);
   const list = useRef<HTMLOListElement>(null);
-  const score = new Map((props.votes ?? []).map((v) => [v.itemId, v.score]));
 
   // Keyboard moves keep the focus on the moved item's row.
   useEffect(() => {
@@ -135,11 +134,11 @@ function ItemsPanel(props: {
               <TrackName id={item.trackId} />
               {current ? <span class="now" aria-label="current item">▶ now</span> : null}
               <span class="by muted">{item.addedBy}</span>
-              {score.has(item.itemId) ? <span class="score" title="vote score">{score.get(item.itemId)! > 0 ? '+' : ''}{score.get(item.itemId)}</span> : null}
+              {votesOf(item) ? <span class="score" title="vote score">{score(item) > 0 ? '+' : ''}{score(item)}</span> : null}
               <span class="row-actions">
-                <button type="button" class="icon" aria-label="Vote up" title="Vote up" onClick={() => act(api.vote(session.client, mirror.state.id, item.itemId, 1))}>▲</button>
-                <button type="button" class="icon" aria-label="Vote down" title="Vote down" onClick={() => act(api.vote(session.client, mirror.state.id, item.itemId, -1))}>▼</button>
-                <button type="button" class="icon" aria-label="Play this item" title="Play this item" onClick={() => act(api.setCurrent(session.client, mirror.state.id, item.itemId))}>▶</button>
+                <button type="button" class="icon" aria-label="Vote up" title="Vote up" onClick={() => act(mirror.vote(item.itemId, 1))}>▲</button>
+                <button type="button" class="icon" aria-label="Vote down" title="Vote down" onClick={() => act(mirror.vote(item.itemId, -1))}>▼</button>
+                <button type="button" class="icon" aria-label="Play this item" title="Play this item" onClick={() => act(mirror.setCurrent(item.itemId))}>▶</button>
                 <button type="button" class="icon" aria-label="Move up" title="Move up" disabled={index === 0} onClick={() => move(item.itemId, index - 1)}>↑</button>
                 <button type="button" class="icon" aria-label="Move down" title="Move down" disabled={index === items.length - 1} onClick={() => move(item.itemId, index + 1)}>↓</button>
                 <button type="button" class="icon danger" aria-label="Remove" title="Remove" onClick={() => act(mirror.removeItem(item.itemId))}>✕</button>
@@ -152,6 +151,9 @@ function ItemsPanel(props: {
     </div>
   );
 }
+
+const votesOf = (item: Item) => (item as Item & { votes?: { vote: number }[] }).votes?.length ?? 0;
+const score = (item: Item) => ((item as Item & { votes?: { vote: number }[] }).votes ?? []).reduce((n, v) => n + v.vote, 0);
 
 function AddTracks(props: { session: Session; onAdd: (trackIds: string[]) => void }) {
   const [q, setQ] = useState('');
