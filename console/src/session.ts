@@ -1,13 +1,14 @@
 // Who is signed in: the SDK client for a user token and this browser's device id.
 // The token stays in sessionStorage (this tab, until it closes) so a reload keeps the
 // session; an admin key is used once to mint a token and is kept nowhere.
-import { QueueClient, type Client } from './sdk.ts';
-import { api } from './api-extra.ts';
+import { IndexedDbStorage, QueueClient, type Client } from './sdk.ts';
+import { api } from './api.ts';
 
 export interface Session {
   client: Client;
   userId: string;
   deviceId: string;
+  stop(): void;
 }
 
 const TOKEN_KEY = 'qs-console-token';
@@ -40,26 +41,42 @@ export function savedToken(): string | null {
 
 export async function signIn(token: string): Promise<Session> {
   const device = deviceId();
-  const client = new QueueClient({ baseUrl: location.origin, token, deviceId: device });
+  // Offline edits wait in IndexedDB: they survive a reload of the page.
+  const client = new QueueClient({ baseUrl: location.origin, token, deviceId: device, storage: new IndexedDbStorage(), deviceName: 'Web console', deviceType: 'web' });
+  client.on('conflict', (c) => offlineLog.add({ at: Date.now(), kind: 'conflict', text: describeConflict(c) }));
   // A wrong or expired token is refused here, before any view opens.
   await api.queues(client);
   sessionStorage.setItem(TOKEN_KEY, token);
-  return { client, userId: tokenUser(token), deviceId: device };
+  // The outbox draining while online: offline edits reached the server.
+  let waiting = 0;
+  const watch = setInterval(() => {
+    void client.pendingMutations().then((p) => {
+      if (waiting > p.length && client.status === 'online') {
+        offlineLog.add({ at: Date.now(), kind: 'synced', text: `${waiting - p.length} offline edit(s) sent` });
+      }
+      waiting = p.length;
+    }, () => undefined);
+  }, 500);
+  return { client, userId: tokenUser(token), deviceId: device, stop: () => clearInterval(watch) };
 }
 
 /** Mint a user token with the operator's admin key (POST /auth/tokens); the key is not stored. */
 export async function mintWithAdminKey(adminKey: string, userId: string): Promise<string> {
-  const admin = new QueueClient({ baseUrl: location.origin, token: adminKey, deviceId: deviceId() });
-  try {
-    return (await api.mintToken(admin, userId)).token;
-  } finally {
-    await admin.close();
-  }
+  // A client that opens no socket: it only makes this one call, with the key as its bearer.
+  const admin = new QueueClient({ baseUrl: location.origin, token: adminKey, deviceId: deviceId(), autoConnect: false });
+  return (await admin.api.mintToken(adminKey, userId)).token;
 }
 
 export async function signOut(session: Session): Promise<void> {
   sessionStorage.removeItem(TOKEN_KEY);
+  session.stop();
   await session.client.close();
+}
+
+function describeConflict(c: { queueId: string; resolution: string; reason?: unknown; change?: unknown }): string {
+  const reason = c.reason as { code?: string; message?: string } | undefined;
+  const change = c.change as { op?: string; type?: string } | undefined;
+  return `${change?.op ?? change?.type ?? 'an edit'} on queue ${c.queueId.slice(0, 8)}: ${c.resolution}${reason?.message ? ` (${reason.code}: ${reason.message})` : ''}`;
 }
 
 /** What the SDK reported about offline edits (synced, conflicts), newest first, for the Offline view. */

@@ -1,7 +1,7 @@
 // Track names from the catalog, looked up once per id and shared by every view. Ids the
 // catalog does not know stay shown as ids.
 import { useEffect, useState } from 'preact/hooks';
-import { api, type CatalogTrack } from './api-extra.ts';
+import { api, type CatalogTrack } from './api.ts';
 import type { Client } from './sdk.ts';
 
 const known = new Map<string, CatalogTrack | null>();

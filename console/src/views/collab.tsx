@@ -1,7 +1,7 @@
 // Collaboration on one queue: collaborators and roles, invite codes, who has it open, and
 // the history (who did what). REST reads, refreshed whenever the live mirror's version moves.
 import { useEffect, useState } from 'preact/hooks';
-import { api, type Collaborators, type HistoryEntry, type Invite } from '../api-extra.ts';
+import { api, type Collaborators, type HistoryEntry, type Invite } from '../api.ts';
 import type { Session } from '../session.ts';
 import { TrackName, useTrackNames } from '../tracks.tsx';
 import { ErrorLine, Field, ago, errorText } from '../ui.tsx';
@@ -90,7 +90,7 @@ export function CollabPanel(props: { session: Session; queueId: string; version:
 }
 
 function Presence(props: { session: Session; queueId: string }) {
-  const [users, setUsers] = useState<{ userId: string; deviceId?: string | null }[] | null>(null);
+  const [users, setUsers] = useState<{ userId: string; deviceIds: string[] }[] | null>(null);
   useEffect(() => {
     const load = () => api.presence(props.session.client, props.queueId).then((r) => setUsers(r.viewers), () => setUsers(null));
     void load();
@@ -98,7 +98,7 @@ function Presence(props: { session: Session; queueId: string }) {
     return () => clearInterval(t);
   }, [props.queueId]);
   if (!users) return null;
-  return <p data-testid="presence">Open now: {users.length === 0 ? 'nobody' : users.map((u) => `${u.userId}${u.deviceId ? ` (${u.deviceId})` : ''}`).join(', ')}</p>;
+  return <p data-testid="presence">Open now: {users.length === 0 ? 'nobody' : users.map((u) => `${u.userId} (${u.deviceIds.join(', ')})`).join('; ')}</p>;
 }
 
 export function HistoryPanel(props: { session: Session; queueId: string; version: number }) {

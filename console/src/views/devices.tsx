@@ -1,7 +1,7 @@
 // The user's devices with presence, the playback state (position moving in real time,
 // extrapolated by the SDK with the server clock offset) and transfer between devices.
 import { useEffect, useState } from 'preact/hooks';
-import { api, type Device } from '../api-extra.ts';
+import { api, type Device } from '../api.ts';
 import type { Session } from '../session.ts';
 import { TrackName, useTrackNames } from '../tracks.tsx';
 import { ErrorLine, Field, ago, clock, errorText } from '../ui.tsx';

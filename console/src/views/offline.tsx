@@ -8,12 +8,13 @@ import { offlineLog, type OfflineEntry } from '../session.ts';
 
 export function OfflineToggle(props: { session: Session }) {
   const { client } = props.session;
-  const [forced, setForced] = useState(client.forcedOffline);
+  const [forced, setForced] = useState(false);
   return (
     <label class="check toggle">
       <input type="checkbox" name="offline" checked={forced} onChange={(e) => {
         const on = e.currentTarget.checked;
-        client.setOffline(on);
+        if (on) client.goOffline();
+        else client.goOnline();
         setForced(on);
       }} /> Work offline
     </label>
@@ -26,7 +27,7 @@ export function OfflineView(props: { session: Session }) {
   const [outbox, setOutbox] = useState<number>(0);
   useEffect(() => {
     const off = offlineLog.subscribe(() => setEntries([...offlineLog.entries]));
-    const t = setInterval(() => void client.outboxSize().then(setOutbox, () => undefined), 500);
+    const t = setInterval(() => void client.pendingMutations().then((p) => setOutbox(p.length), () => undefined), 500);
     return () => {
       off();
       clearInterval(t);

@@ -5,7 +5,7 @@
 // error in ms: this device's player against the party timeline (measured here), and for
 // the other members the bound the server's measurement puts on theirs (±RTT/2).
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { api, type PartyInfo, type QueueSummary } from '../api-extra.ts';
+import { api, type PartyInfo, type QueueSummary } from '../api.ts';
 import type { Session } from '../session.ts';
 import { ErrorLine, Field, clock, errorText } from '../ui.tsx';
 import { ErrorPlot, type Series } from './plot.tsx';

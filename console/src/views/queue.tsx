@@ -1,7 +1,7 @@
 // One queue, live: the SDK's mirror (client.openQueue) renders every change made here
 // (applied at once, optimistically) or anywhere else (pushed over the socket).
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { api, type CatalogTrack } from '../api-extra.ts';
+import { api, type CatalogTrack } from '../api.ts';
 import type { Session } from '../session.ts';
 import { rememberTracks, TrackName, useTrackNames } from '../tracks.tsx';
 import { ErrorLine, errorText } from '../ui.tsx';

@@ -1,6 +1,6 @@
 // The caller's queues (own and shared, with the role), create one, join with an invite code.
 import { useEffect, useState } from 'preact/hooks';
-import { api, type QueueSummary } from '../api-extra.ts';
+import { api, type QueueSummary } from '../api.ts';
 import type { Session } from '../session.ts';
 import { ErrorLine, Field, ago, errorText } from '../ui.tsx';
 

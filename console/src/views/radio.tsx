@@ -1,7 +1,7 @@
 // Radio: start a station from a track or an artist; the queue it makes is shown live, and
 // grows as the station extends it (Next near the end, or Extend).
 import { useEffect, useState } from 'preact/hooks';
-import { api, type CatalogTrack } from '../api-extra.ts';
+import { api, type CatalogTrack } from '../api.ts';
 import type { Session } from '../session.ts';
 import { rememberTracks } from '../tracks.tsx';
 import { ErrorLine, Field, errorText } from '../ui.tsx';

@@ -1,0 +1,41 @@
+// The REST calls the views make, all through the SDK's typed wrappers (`client.api`).
+// Kept in one file so the views read `api.queues(client)` and a change in the SDK's
+// names is a change here. Nothing here calls fetch: the console reaches the API only
+// through @queue-service/client.
+import type { Client } from './sdk.ts';
+
+export interface QueueSummary { id: string; name: string; type: string; ownerId: string; version: number; itemCount: number; updatedAt: string; role: string }
+export interface CatalogTrack { id: string; title: string; artist: string; album?: string | null }
+export interface Device { deviceId: string; name: string | null; type: string | null; online: boolean; lastSeen: string; firstSeen: string; isActive: boolean }
+export interface Collaborator { userId: string; role: string; via: string; joinedAt: string }
+export interface Collaborators { ownerId: string; isPublic: boolean; yourRole: string; collaborators: Collaborator[]; version: number }
+export interface Invite { code: string; queueId: string; role: string; createdBy: string; createdAt: string; expiresAt: string; maxUses: number | null; uses: number }
+export interface HistoryEntry { sequenceNumber: number; action: string; userId: string; deviceId: string | null; timestamp: string; itemId: string | null; trackId: string | null }
+export interface MemberDevice { deviceId: string; connectionId: string; offsetMs: number; rttMs: number; oneWayMs: number; degraded: boolean; followDelayMs: number; samples: number }
+export interface PartyMember { userId: string; joinedAt: string; isHost: boolean; online: boolean; devices: MemberDevice[] }
+export interface PartyInfo { id: string; queueId: string; hostId: string; inviteCode: string; status: string; members: PartyMember[] }
+
+type Role = 'admin' | 'contributor' | 'viewer';
+
+export const api = {
+  queues: async (c: Client): Promise<{ queues: QueueSummary[] }> => c.api.listQueues({ limit: 100 }),
+  createQueue: async (c: Client, name: string, collaborative: boolean): Promise<{ queue: { id: string } }> =>
+    collaborative ? c.api.createCollaborativeQueue({ name, tracks: [] }) : c.api.createQueue({ name, tracks: [] }),
+  search: async (c: Client, q: string): Promise<{ tracks: CatalogTrack[] }> => c.api.searchCatalog(q, 10),
+  track: async (c: Client, id: string): Promise<CatalogTrack> => c.api.getTrack(id),
+  devices: async (c: Client): Promise<{ devices: Device[] }> => c.api.devices(),
+  nameDevice: (c: Client, deviceId: string, name: string) => c.api.registerDevice(deviceId, { name, type: 'web' }),
+  collaborators: async (c: Client, queueId: string): Promise<Collaborators> => c.api.collaborators(queueId),
+  addCollaborator: (c: Client, queueId: string, userId: string, role: string) => c.api.addCollaborator(queueId, userId, role as Role),
+  setRole: (c: Client, queueId: string, userId: string, role: string) => c.api.setCollaboratorRole(queueId, userId, role as Role),
+  removeCollaborator: (c: Client, queueId: string, userId: string) => c.api.removeCollaborator(queueId, userId),
+  presence: async (c: Client, queueId: string): Promise<{ viewers: { userId: string; deviceIds: string[] }[] }> => c.api.queuePresence(queueId),
+  invites: async (c: Client, queueId: string): Promise<{ invites: Invite[] }> => c.api.listInvites(queueId),
+  createInvite: (c: Client, queueId: string, role: string) => c.api.createInvite(queueId, { role: role as Role, expiresInSeconds: 24 * 3600 }),
+  revokeInvite: (c: Client, queueId: string, code: string) => c.api.revokeInvite(queueId, code),
+  acceptInvite: async (c: Client, code: string): Promise<{ queue?: { id: string } }> => c.api.acceptInvite(code) as Promise<{ queue?: { id: string } }>,
+  history: async (c: Client, queueId: string): Promise<{ entries: HistoryEntry[] }> => c.api.history(queueId, { limit: 50 }),
+  setVisibility: (c: Client, queueId: string, isPublic: boolean) => c.api.setVisibility(queueId, isPublic),
+  startRadio: async (c: Client, stationId: string): Promise<{ queue: { id: string } }> => c.api.startRadio(stationId),
+  extend: (c: Client, queueId: string, count = 10) => c.api.extendQueue(queueId, count),
+};
