@@ -67,7 +67,7 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
   };
   const signInWithToken = async (page: Page, token: string) => {
     await page.goto(`${server.url}/console`);
-    await page.getByLabel('User token').fill(token);
+    await page.getByRole('textbox', { name: /^User token/ }).fill(token);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByTestId('status').filter({ hasText: 'online' }).waitFor({ timeout: 15_000 });
   };
@@ -103,6 +103,7 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
     aliceCtx = await browser.newContext({ viewport: { width: 1280, height: 860 } });
     bobCtx = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
     alice2Ctx = await browser.newContext({ viewport: { width: 1100, height: 760 } });
+    for (const ctx of [aliceCtx, bobCtx, alice2Ctx]) ctx.setDefaultTimeout(10_000);
     alice = await aliceCtx.newPage();
     bob = await bobCtx.newPage();
     alice2 = await alice2Ctx.newPage();

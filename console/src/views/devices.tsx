@@ -30,7 +30,7 @@ export function DevicesView(props: { session: Session }) {
       void loadDevices();
     });
     // The position moves between events: read the extrapolation a few times a second.
-    const tick = setInterval(() => setPosition(p.positionNow()), 250);
+    const tick = setInterval(() => setPosition(p.positionNow() ?? 0), 250);
     const poll = setInterval(loadDevices, 3000);
     return () => {
       off();
@@ -61,7 +61,7 @@ export function DevicesView(props: { session: Session }) {
           <form class="inline-form" onSubmit={(e) => { e.preventDefault(); void act(pb.update({ trackId: track.trim() || s?.currentTrackId || 'demo-track', position: 0, isPlaying: true })); }}>
             <label class="inline">Track id <input name="playTrack" value={track} placeholder={s?.currentTrackId ?? 'a track id'} onInput={(e) => setTrack(e.currentTarget.value)} /></label>
             <button type="submit">Play here</button>
-            <button type="button" disabled={!s?.currentTrackId} onClick={() => act(pb.update({ trackId: s!.currentTrackId!, position: pb.positionNow(), isPlaying: !s!.isPlaying }))}>
+            <button type="button" disabled={!s?.currentTrackId} onClick={() => act(pb.update({ trackId: s!.currentTrackId!, position: pb.positionNow() ?? 0, isPlaying: !s!.isPlaying }))}>
               {s?.isPlaying ? 'Pause' : 'Resume'} here
             </button>
           </form>

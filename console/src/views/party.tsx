@@ -5,7 +5,7 @@
 // error in ms: this device's player against the party timeline (measured here), and for
 // the other members the bound the server's measurement puts on theirs (±RTT/2).
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { api, type PartyInfo, type QueueSummary } from '../api.ts';
+import { api, type MemberDevice, type PartyInfo, type PartyMember, type QueueSummary } from '../api.ts';
 import type { Session } from '../session.ts';
 import { ErrorLine, Field, clock, errorText } from '../ui.tsx';
 import { ErrorPlot, type Series } from './plot.tsx';
@@ -181,7 +181,7 @@ function PartyLive(props: { session: Session; party: Party; onLeave: () => void 
       <table class="list" data-testid="party-members">
         <thead><tr><th>Member</th><th>Device</th><th class="num">Offset (ms)</th><th class="num">RTT (ms)</th><th class="wide">Link</th></tr></thead>
         <tbody>
-          {(view?.members ?? []).flatMap((m) => (m.devices.length === 0 ? [{ m, d: null }] : m.devices.map((d) => ({ m, d })))).map(({ m, d }) => (
+          {(view?.members ?? []).flatMap((m): { m: PartyMember; d: MemberDevice | null }[] => (m.devices.length === 0 ? [{ m, d: null }] : m.devices.map((d) => ({ m, d })))).map(({ m, d }) => (
             <tr key={`${m.userId}/${d?.connectionId ?? ''}`} data-member={m.userId}>
               <td>{m.userId}{m.isHost ? <span class="tag">host</span> : null}{m.online ? '' : <span class="muted"> (offline)</span>}</td>
               <td>{d?.deviceId ?? '-'}</td>

@@ -49,7 +49,7 @@ export function SignIn(props: { onSession: (s: Session) => void; initialError: s
               <input name="adminKey" type="password" required autocomplete="off" value={adminKey} onInput={(e) => setAdminKey(e.currentTarget.value)} />
             </Field>
             <Field label="User id">
-              <input name="userId" required pattern="[A-Za-z0-9._:@-]{1,128}" value={userId} onInput={(e) => setUserId(e.currentTarget.value)} />
+              <input name="userId" required pattern="[A-Za-z0-9._:@\-]{1,128}" value={userId} onInput={(e) => setUserId(e.currentTarget.value)} />
             </Field>
           </>
         )}
