@@ -202,6 +202,54 @@ for (const { kind, skip } of storeKinds) {
       }
     });
 
+    it('[SDK] a refused token (HTTP 401 at the upgrade) asks getToken, then the client comes online', async () => {
+      let asked = 0;
+      const c = make('tok-a', { token: 'not-a-token', getToken: async () => (asked++, mintToken(server, 'alice')) });
+      const q = await c.openQueue((await api('POST', '/queues', { name: 'tok', tracks: ['a'] })).body.queue.id);
+      assert.equal(c.status, 'online');
+      assert.equal(asked, 1);
+      assert.deepEqual(q.state.items.map((i) => i.trackId), ['a']);
+    });
+
+    it('[SDK] a deleted queue and revoked access end the mirror with an error event', async () => {
+      const bobToken = await mintToken(server, 'bobby');
+      const created = (await api('POST', '/queues/collaborative', { name: 'gone', tracks: ['g'], collaborators: ['bobby'] })).body.queue;
+      const bob = make('gone-bob', { token: bobToken });
+      const q = await bob.openQueue(created.id);
+      const ended = new Promise<QueueServiceError | null>((r) => q.on('closed', r));
+      await api('DELETE', `/queues/${created.id}/collaborators/bobby`);
+      const err = await ended;
+      assert.equal(err?.status, 403);
+      assert.equal(q.closed, true);
+      const mine = await make('gone-a').openQueue(created.id);
+      const deleted = new Promise<QueueServiceError | null>((r) => mine.on('closed', r));
+      await api('DELETE', `/queues/${created.id}`);
+      assert.equal((await deleted)?.code, 'queue_deleted');
+    });
+
+    it('[SDK] playback: an update on one device reaches the other; positionNow moves on; transferTo hands it over', async () => {
+      const a = make('pb-a');
+      const b = make('pb-b');
+      await a.openQueue((await api('POST', '/queues', { name: 'pb', tracks: ['t'] })).body.queue.id);
+      await until(() => b.status === 'online', 'b online');
+      const pa = a.playback();
+      const pb = b.playback();
+      const s = await pa.update({ trackId: 'track-9', position: 10, isPlaying: true });
+      assert.equal(s.currentTrackId, 'track-9');
+      await until(() => pb.state?.currentTrackId === 'track-9', 'b gets the playback state');
+      assert.equal(pb.state!.deviceId, 'pb-a');
+      const p1 = pb.positionNow()!;
+      assert.ok(p1 >= 10 && p1 < 30, `position ${p1}`);
+      await sleep(200);
+      assert.ok(pb.positionNow()! > p1, 'extrapolated while playing');
+      await pa.update({ trackId: 'track-9', position: 42, isPlaying: false });
+      await until(() => pb.state?.isPlaying === false, 'pause reaches b');
+      assert.equal(pb.positionNow(), 42);
+      await b.playback().transferTo('pb-b', true);
+      await until(() => pa.state?.deviceId === 'pb-b' && pa.state.isPlaying, 'a sees the transfer');
+      assert.ok(pa.devices.some((d) => d.deviceId === 'pb-b'));
+    });
+
     it('[SDK] a 2,000-item queue is mirrored by windows: loadMore pages it, live edits keep it equal to the server', async () => {
       const tracks = Array.from({ length: 2000 }, (_, i) => `L${i}`);
       const created = await api('POST', '/queues', { name: 'long', tracks: tracks.slice(0, 500) });
