@@ -1,5 +1,6 @@
 // The client SDK through failures: the server is killed (SIGKILL) mid-stream and started
-// again, and every mirror recovers with no gap and no duplicate; five clients on two
+// again, and every mirror recovers with no gap and no duplicate; a server that stops
+// answering (SIGSTOP) is noticed by the heartbeat watchdog; five clients on two
 // instances (Postgres + Redis) editing one queue converge.
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
@@ -31,7 +32,7 @@ describe('client SDK: the server is killed mid-stream', () => {
   let server: RunningServer;
   const clients: QueueClient[] = [];
 
-  const start = async () => (server = await startServer({ dataDir, adminKey, env: { PORT: String(port) } }));
+  const start = async () => (server = await startServer({ dataDir, adminKey, env: { PORT: String(port), WS_HEARTBEAT_MS: '400' } }));
   before(async () => {
     port = await freePort();
     dataDir = mkdtempSync(join(tmpdir(), 'qs-client-kill-'));
@@ -100,6 +101,30 @@ describe('client SDK: the server is killed mid-stream', () => {
     const added = log.filter((e) => e.type === 'item_added').map((e) => e.data.trackId!);
     assert.equal(new Set(added).size, added.length, 'no track added twice');
     for (const t of ['own-before-9', 'own-offline-5', 'own-after-5']) assert.ok(added.includes(t), t);
+  });
+
+  it('[SDK][RT9] heartbeats: a server that stops answering (SIGSTOP) is noticed, and the mirror resumes after SIGCONT', async () => {
+    const token = await mintToken(server, 'hal');
+    const api = client(server.url, token);
+    const queueId = (await api('POST', '/queues', { name: 'hb', tracks: ['h'] })).body.queue.id as string;
+    const c = new QueueClient({ baseUrl: server.url, token, deviceId: 'hb-a', heartbeatMs: 400, ...fast });
+    clients.push(c);
+    const q = await c.openQueue(queueId);
+    const statuses: string[] = [];
+    c.on('status', (s) => statuses.push(s));
+    server.proc.kill('SIGSTOP');
+    try {
+      // No ping for 2.5 heartbeats: the socket is given up although it never closed.
+      await until(() => c.status === 'offline', 'the client notices the silent server', 10_000);
+    } finally {
+      server.proc.kill('SIGCONT');
+    }
+    await until(() => c.status === 'online', 'back online');
+    await api('POST', `/queues/${queueId}/tracks`, { tracks: ['after'] });
+    const srv = await serverView(api, queueId);
+    await until(() => q.version === srv.version, 'the mirror catches up');
+    assert.deepEqual(mirrorView(q), srv);
+    assert.deepEqual(statuses.slice(0, 2), ['offline', 'online']);
   });
 });
 
