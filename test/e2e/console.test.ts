@@ -10,10 +10,8 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { client, mintToken, startServerOn, type RunningServer } from '../helpers/server.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-// TEMPORARY until the client SDK (issue 13) is merged: the console needs it.
-const sdk = existsSync(new URL('../../client/package.json', import.meta.url));
-const skip = !sdk ? 'console test skipped: the client SDK is not merged yet' : existsSync(CHROMIUM) ? false : `browser test skipped: no Chromium at ${CHROMIUM} (apt-get install chromium)`;
-if (sdk && skip && process.env.TEST_REQUIRE_BROWSER) throw new Error(`TEST_REQUIRE_BROWSER is set but ${CHROMIUM} is missing`);
+const skip = existsSync(CHROMIUM) ? false : `browser test skipped: no Chromium at ${CHROMIUM} (apt-get install chromium)`;
+if (skip && process.env.TEST_REQUIRE_BROWSER) throw new Error(`TEST_REQUIRE_BROWSER is set but ${CHROMIUM} is missing`);
 const SHOTS = new URL('../artifacts/console/', import.meta.url).pathname;
 
 // A small made-up catalog: two scenes of three artists; playlists mix artists of one scene,
