@@ -38,3 +38,76 @@ export function socketUrl(ctx: ClientContext, path: string, query: Record<string
   for (const [k, v] of Object.entries(query)) if (v !== undefined) u.searchParams.set(k, String(v));
   return u.toString();
 }
+
+/** What the app passes to QueueClient that the context is made of. */
+export interface ContextOptions {
+  baseUrl: string;
+  deviceId: string;
+  /** A bearer token; with `getToken`, the first one (else `getToken` is asked first). */
+  token?: string;
+  /** Asked for a fresh token when the service refuses the current one (HTTP 401, close 4401). */
+  getToken?: () => string | Promise<string>;
+  /** The WebSocket constructor; default: the platform's, or the `ws` package on Node 20. */
+  WebSocket?: WebSocketCtor;
+  fetch?: typeof fetch;
+  now?: () => number;
+}
+
+/** The platform WebSocket, or `ws` (Node 20 has none); found once, asynchronously. */
+export async function findWebSocket(): Promise<WebSocketCtor> {
+  const g = (globalThis as { WebSocket?: WebSocketCtor }).WebSocket;
+  if (g) return g;
+  try {
+    // A variable specifier keeps bundlers from pulling `ws` into the browser build.
+    const name = 'ws';
+    const mod = (await import(/* @vite-ignore */ name)) as { default?: WebSocketCtor; WebSocket?: WebSocketCtor };
+    const ctor = mod.WebSocket ?? mod.default;
+    if (ctor) return ctor;
+  } catch {
+    // fall through
+  }
+  throw new Error('no WebSocket here: pass one as the `WebSocket` option (on Node 20: `import { WebSocket } from "ws"`)');
+}
+
+/**
+ * The one context of a QueueClient. `WebSocket` is usable once `ready` resolved (QueueClient
+ * awaits it before it opens a socket; `client.context()` answers it then).
+ */
+export function makeContext(o: ContextOptions): ClientContext & { ready: Promise<void> } {
+  if (!o.token && !o.getToken) throw new Error('QueueClient needs a token or a getToken callback');
+  const f = o.fetch ?? globalThis.fetch;
+  if (!f) throw new Error('no fetch here: pass one as the `fetch` option');
+  let current: string | null = o.token ?? null;
+  let pending: Promise<string> | null = null;
+  let ws: WebSocketCtor | null = o.WebSocket ?? null;
+  const ready = ws ? Promise.resolve() : findWebSocket().then((c) => void (ws = c));
+  ready.catch(() => undefined);
+  return {
+    baseUrl: o.baseUrl.replace(/\/+$/, ''),
+    deviceId: o.deviceId,
+    fetch: (input, init) => f(input, init),
+    get WebSocket(): WebSocketCtor {
+      if (!ws) throw new Error('the WebSocket implementation is not loaded yet: await client.context()');
+      return ws;
+    },
+    ready,
+    async token() {
+      if (current !== null) return current;
+      if (!o.getToken) throw new Error('the token was refused and there is no getToken callback');
+      pending ??= Promise.resolve(o.getToken()).then((t) => {
+        current = t;
+        pending = null;
+        return t;
+      }, (err) => {
+        pending = null;
+        throw err;
+      });
+      return pending;
+    },
+    tokenRejected() {
+      // Without a callback the same token is all there is; keep it (the caller reports the refusal).
+      if (o.getToken) current = null;
+    },
+    now: o.now ?? (() => Date.now()),
+  };
+}

@@ -5,7 +5,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, invalid } from '../errors.ts';
 import { errors, WriteHeaders } from '../http/schemas.ts';
 import type { QueueCommand } from './decide.ts';
-import { toView } from './queue.ts';
+import { toView, windowKeys } from './queue.ts';
 import * as S from './schemas.ts';
 import { fingerprint, type Actor, type QueueService, type WriteOptions, type WriteResult } from './service.ts';
 
@@ -79,7 +79,8 @@ export function queueRoutes(service: QueueService): FastifyPluginAsyncTypebox {
         summary: 'Get a queue: its header and a window of its items (the first 200 unless asked otherwise)',
         description: '[QW1]-[QW4] in docs/SPEC.md. `itemCount` is the size of the whole queue; page with `window.nextCursor`, '
           + 'or ask for `?around=current`, `?after={itemId}` or `?offset=` (each with `limit`, at most 1,000).',
-        params: S.QueueIdParams, querystring: S.WindowQuerySchema, response: { 200: Type.Ref('Queue'), ...errors(409) },
+        params: S.QueueIdParams, querystring: S.WindowQuerySchema,
+        response: { 200: Type.Composite([S.QueueSchema, Type.Object({ itemKeys: Type.Optional(S.ItemKeysSchema) })]), ...errors(409) },
       },
     }, async (r, reply) => {
       const q = r.query;
@@ -87,7 +88,9 @@ export function queueRoutes(service: QueueService): FastifyPluginAsyncTypebox {
       if (given > 1) throw invalid('ambiguous_window', 'give at most one of offset, after, around, cursor');
       const state = await service.get(actor(r), r.params.queueId);
       reply.header('etag', `"${state.version}"`);
-      return toView(state, q);
+      const { keys, ...window } = q;
+      const view = toView(state, window);
+      return keys ? { ...view, itemKeys: windowKeys(state, view) } : view;
     });
 
     app.patch('/queues/:queueId', {

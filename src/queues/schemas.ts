@@ -50,6 +50,12 @@ export const WindowQuerySchema = Type.Object({
   after: Type.Optional(ItemId),
   around: Type.Optional(Type.Literal('current', { description: 'Centre the window on the current item' })),
   cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 600, description: 'A nextCursor from an earlier window' })),
+  keys: Type.Optional(Type.Boolean({ description: 'Also answer `itemKeys`: the order keys of the window items, as in a socket snapshot ([QW7]), for clients that keep their own copy' })),
+});
+
+/** Order keys of a window's items (itemId -> {key, shuffleKey?}): what later item_added / item_moved events place against. */
+export const ItemKeysSchema = Type.Record(Type.String(), Type.Object({ key: Type.String(), shuffleKey: Type.Optional(Type.String()) }), {
+  description: 'itemId -> order keys of the window items (only with ?keys=true)',
 });
 
 export const QueueSchema = Type.Object(

@@ -1,0 +1,543 @@
+// QueueClient: one sync socket per client (/ws/sync/{userId}), queue mirrors subscribed
+// over it, the playback mirror on its user stream, the outbox of local edits, and the
+// REST API. Reconnects with jittered exponential back-off and resumes every stream with
+// `since` (docs/SPEC.md [RT2]-[RT4]); edits made offline go through POST /sync/offline.
+import type { QueueEvent } from '../../src/queues/queue.ts';
+import { Api, type OfflineSyncAnswer, type UserSyncEvent } from './api.ts';
+import { makeContext, socketUrl, type ClientContext, type ContextOptions, type WebSocketLike } from './context.ts';
+import { Emitter } from './emitter.ts';
+import { QueueServiceError } from './errors.ts';
+import type { ItemKeys } from './fold.ts';
+import { QueueMirror, type MirrorHost, type MutationResult, type OfflineConflict } from './mirror.ts';
+import { Outbox, type OutboxEntry } from './outbox.ts';
+import { PlaybackMirror } from './playback.ts';
+import { MemoryStorage, type ClientStorage } from './storage.ts';
+
+export type ClientStatus = 'connecting' | 'online' | 'offline';
+
+export interface QueueClientOptions extends ContextOptions {
+  /** Where the outbox of local edits is kept: MemoryStorage (default), FileStorage (Node), IndexedDbStorage (browsers). */
+  storage?: ClientStorage;
+  /** Shown in the device list. */
+  deviceName?: string;
+  deviceType?: string;
+  /** Reconnect back-off: the first delay and the largest (ms); each delay is jittered to 50-100 %. */
+  reconnect?: { baseMs?: number; maxMs?: number };
+  /**
+   * The server's WS_HEARTBEAT_MS (default 30 s). Where the socket exposes pings (the `ws`
+   * package on Node), a socket that saw no ping or message for 2.5 intervals is dropped and
+   * resumed; browsers answer pings themselves and report a dead socket by closing it.
+   */
+  heartbeatMs?: number;
+  /** Connect on construction (default true). */
+  autoConnect?: boolean;
+}
+
+export interface PresenceNote {
+  queueId: string | null;
+  userId: string;
+  deviceId: string;
+  online: boolean;
+  timestamp: number;
+}
+
+export type ClientEvents = {
+  status: [ClientStatus];
+  presence: [PresenceNote];
+  /** An offline edit was merged, lost to a newer change or dropped (also on its mirror). */
+  conflict: [OfflineConflict & { queueId: string }];
+  /** Something went wrong that no mirror owns (a refused token, a failed offline sync). */
+  error: [QueueServiceError];
+};
+
+type Waiter = { resolve: (r: MutationResult) => void; reject: (e: QueueServiceError) => void };
+
+/** Socket events carry epoch-ms timestamps; the fold wants the stored ISO form. */
+function toQueueEvent(m: Record<string, unknown>): QueueEvent {
+  const { stream: _s, ...rest } = m;
+  const ts = typeof m.timestamp === 'number' ? new Date(m.timestamp).toISOString() : (m.timestamp as string);
+  return { ...rest, timestamp: ts } as unknown as QueueEvent;
+}
+
+/** Offline outcomes whose intent is on the server (docs/OFFLINE.md; SYNCED_OUTCOMES in src/offline/schemas.ts). */
+const SYNCED: ReadonlySet<string> = new Set(['applied', 'noop', 'merged', 'client_wins', 'superseded', 'skipped']);
+
+export class QueueClient extends Emitter<ClientEvents> {
+  readonly api: Api;
+  readonly outbox: Outbox;
+  private readonly ctx: ClientContext & { ready: Promise<void> };
+  private _status: ClientStatus = 'connecting';
+  private ws: WebSocketLike | null = null;
+  private readonly mirrors = new Map<string, QueueMirror>();
+  private readonly pb: PlaybackMirror;
+  /** Commands sent on the current socket, by mutation id. */
+  private readonly inflight = new Map<string, OutboxEntry>();
+  private readonly waiters = new Map<number, Waiter>();
+  /** Queue subscriptions sent and not answered yet, in order (a refusal names no queue). */
+  private pendingSubs: string[] = [];
+  private me: string | null = null;
+  private attempt = 0;
+  private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  private watchdog: ReturnType<typeof setInterval> | null = null;
+  private lastSeen = 0;
+  private closedByApp = false;
+  private offlineByApp = false;
+  private syncing = false;
+  private readonly opts: QueueClientOptions;
+
+  constructor(opts: QueueClientOptions) {
+    super();
+    this.opts = opts;
+    this.ctx = makeContext(opts);
+    this.api = new Api(this.ctx);
+    const storage = opts.storage ?? new MemoryStorage();
+    this.outbox = new Outbox(storage, `queue-service:outbox:${opts.deviceId}`);
+    this.pb = new PlaybackMirror(this.ctx, this.api);
+    this.host = {
+      api: this.api,
+      outbox: this.outbox,
+      deviceId: opts.deviceId,
+      userId: () => this.userId,
+      mutate: (queueId, op, args, baseVersion) => this.mutate(queueId, op, args, baseVersion),
+      awaitingAcks: (queueId) => this.syncing || [...this.inflight.values()].some((e) => e.queueId === queueId),
+      release: (m) => {
+        if (this.mirrors.get(m.id) !== m) return;
+        this.mirrors.delete(m.id);
+        this.send({ type: 'unsubscribe', queueId: m.id });
+      },
+    };
+    if (opts.autoConnect !== false) void this.connect();
+  }
+
+  get status(): ClientStatus {
+    return this._status;
+  }
+
+  /** The user id the service knows the token by (after the first connection, or from the outbox). */
+  get userId(): string | null {
+    return this.me ?? this.outbox.userId;
+  }
+
+  get deviceId(): string {
+    return this.ctx.deviceId;
+  }
+
+  /** The shared context (fetch, WebSocket, token, device) for other parts, e.g. party sessions. */
+  async context(): Promise<ClientContext> {
+    await this.ctx.ready;
+    return this.ctx;
+  }
+
+  /** A live mirror of one queue; resolves once it holds the queue's state (waits while offline). */
+  async openQueue(queueId: string): Promise<QueueMirror> {
+    await this.outbox.loaded;
+    let m = this.mirrors.get(queueId);
+    if (!m) {
+      m = new QueueMirror(queueId, this.host);
+      this.mirrors.set(queueId, m);
+      if (this._status === 'online') this.subscribe(m);
+    }
+    await m.ready();
+    return m;
+  }
+
+  /** This user's playback state across devices (the user stream of the sync socket). */
+  playback(): PlaybackMirror {
+    return this.pb;
+  }
+
+  /** Local edits not yet decided by the server, all queues, oldest first (kept in storage). */
+  async pendingMutations(): Promise<readonly OutboxEntry[]> {
+    await this.outbox.loaded;
+    return this.outbox.entries;
+  }
+
+  /** Stop using the network (edits queue in storage) until goOnline(). */
+  goOffline(): void {
+    this.offlineByApp = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.ws?.close(1000, 'offline');
+    this.dropSocket();
+  }
+
+  goOnline(): void {
+    if (!this.offlineByApp) return;
+    this.offlineByApp = false;
+    this.attempt = 0;
+    void this.connect();
+  }
+
+  /** Closes the socket and every mirror; waits until the outbox is stored. */
+  async close(): Promise<void> {
+    this.closedByApp = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    for (const m of [...this.mirrors.values()]) m.close();
+    const ws = this.ws;
+    this.dropSocket();
+    ws?.close(1000, 'client closed');
+    this.pb.stop();
+    await this.outbox.save().catch(() => undefined);
+  }
+
+  // ---- the host of the mirrors ----
+
+  private readonly host: MirrorHost;
+
+  private mutate(queueId: string, op: string, args: Record<string, unknown>, baseVersion: number): Promise<MutationResult> {
+    const kind = this._status === 'online' && !this.syncing && !this.outbox.entries.some((e) => e.kind === 'offline') ? 'command' : 'offline';
+    // The entry is in the outbox (and so in the mirror's state) before this returns; it is
+    // sent once it is in storage.
+    const added = this.outbox.add({ queueId, op, args, kind, baseVersion, at: this.ctx.now() });
+    const entry = this.outbox.entries[this.outbox.entries.length - 1]!;
+    const result = new Promise<MutationResult>((resolve, reject) => this.waiters.set(entry.n, { resolve, reject }));
+    void added.then(
+      () => {
+        if (entry.kind === 'command') this.sendCommand(entry);
+        else if (this._status === 'online') void this.flush();
+      },
+      (err) => this.fail(entry, new QueueServiceError(0, 'storage_failed', `the edit could not be stored: ${err}`)),
+    );
+    return result;
+  }
+
+  // ---- the socket ----
+
+  async connect(): Promise<void> {
+    this.closedByApp = false;
+    if (this.ws || this.offlineByApp) return;
+    try {
+      await this.ctx.ready;
+      await this.outbox.loaded;
+    } catch (err) {
+      this.emit('error', new QueueServiceError(0, 'no_websocket', String(err)));
+      return;
+    }
+    if (this.ws || this.closedByApp || this.offlineByApp) return;
+    let token: string;
+    try {
+      token = await this.ctx.token();
+    } catch (err) {
+      this.emit('error', new QueueServiceError(401, 'no_token', String(err)));
+      this.retryLater();
+      return;
+    }
+    if (this.ws || this.closedByApp || this.offlineByApp) return;
+    const url = socketUrl(this.ctx, '/ws/sync/me', {
+      token, deviceId: this.ctx.deviceId, deviceName: this.opts.deviceName, deviceType: this.opts.deviceType,
+      since: this.pb.sequence > 0 || this.helloSeen ? this.pb.sequence : undefined,
+    });
+    let ws: WebSocketLike;
+    try {
+      ws = new this.ctx.WebSocket(url);
+    } catch (err) {
+      this.retryLater();
+      return;
+    }
+    this.ws = ws;
+    const openedAt = this.ctx.now();
+    let opened = false;
+    ws.onopen = () => {
+      opened = true;
+    };
+    ws.onmessage = (ev) => {
+      if (this.ws !== ws) return;
+      this.lastSeen = this.ctx.now();
+      let msg: Record<string, any>;
+      try {
+        msg = JSON.parse(typeof ev.data === 'string' ? ev.data : String(ev.data));
+      } catch {
+        return;
+      }
+      this.onMessage(msg, openedAt);
+    };
+    ws.onerror = () => undefined;
+    ws.onclose = (ev) => {
+      if (this.ws !== ws) return;
+      this.dropSocket();
+      this.onClosed(ev.code, opened);
+    };
+    const on = (ws as unknown as { on?: (e: string, fn: () => void) => void }).on;
+    if (typeof on === 'function') {
+      on.call(ws, 'ping', () => (this.lastSeen = this.ctx.now()));
+      this.lastSeen = this.ctx.now();
+      const hb = this.opts.heartbeatMs ?? 30_000;
+      this.watchdog = setInterval(() => {
+        if (this.ws === ws && this.ctx.now() - this.lastSeen > hb * 2.5) {
+          ws.close(4408, 'no ping');
+          this.dropSocket();
+          this.onClosed(4408, true);
+        }
+      }, Math.max(250, hb / 2));
+      (this.watchdog as { unref?: () => void }).unref?.();
+    }
+  }
+
+  private helloSeen = false;
+
+  private dropSocket(): void {
+    this.ws = null;
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.watchdog = null;
+    this.inflight.clear();
+    this.pendingSubs = [];
+    this.setStatus(this.closedByApp || this.offlineByApp || this._status !== 'connecting' ? 'offline' : this.helloSeen ? 'offline' : 'connecting');
+  }
+
+  private async onClosed(code: number, opened: boolean): Promise<void> {
+    if (this.closedByApp || this.offlineByApp) return;
+    if (code === 4401) this.ctx.tokenRejected();
+    if (!opened) {
+      // The upgrade was refused or the service is unreachable. Browsers do not say which:
+      // ask over HTTP, which refreshes a refused token (401) through getToken.
+      try {
+        await this.api.request('GET', '/users/me/devices');
+      } catch (err) {
+        if (err instanceof QueueServiceError && err.status === 401) this.emit('error', err);
+      }
+    }
+    this.retryLater();
+  }
+
+  private retryLater(): void {
+    if (this.closedByApp || this.offlineByApp || this.reconnectTimer) return;
+    const base = this.opts.reconnect?.baseMs ?? 250;
+    const max = this.opts.reconnect?.maxMs ?? 30_000;
+    const delay = Math.min(max, base * 2 ** this.attempt) * (0.5 + Math.random() / 2);
+    this.attempt = Math.min(this.attempt + 1, 30);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      void this.connect();
+    }, delay);
+  }
+
+  private setStatus(s: ClientStatus): void {
+    if (s === this._status) return;
+    this._status = s;
+    this.emit('status', s);
+  }
+
+  private send(msg: object): boolean {
+    const ws = this.ws;
+    if (!ws || this._status !== 'online' || ws.readyState !== 1) return false;
+    ws.send(JSON.stringify(msg));
+    return true;
+  }
+
+  private subscribe(m: QueueMirror): void {
+    const since = m.version > 0 ? m.version : undefined;
+    if (this.send({ type: 'subscribe', queueId: m.id, ...(since !== undefined ? { since } : {}) })) this.pendingSubs.push(m.id);
+  }
+
+  private onMessage(msg: Record<string, any>, openedAt: number): void {
+    switch (msg.type) {
+      case 'hello': {
+        this.me = msg.userId;
+        this.outbox.userId = msg.userId;
+        this.helloSeen = true;
+        this.attempt = 0;
+        this.pb.clock(msg.serverTime, openedAt, this.ctx.now());
+        this.setStatus('online');
+        for (const m of this.mirrors.values()) this.subscribe(m);
+        void this.flush();
+        return;
+      }
+      case 'snapshot':
+        if (msg.stream === 'user') this.pb.snapshot(msg.sequenceNumber, msg.data);
+        else this.mirrors.get(msg.queueId)?.snapshot(msg.data, (msg.data.itemKeys ?? {}) as ItemKeys, msg.sequenceNumber);
+        return;
+      case 'subscribed': {
+        const i = this.pendingSubs.indexOf(msg.queueId);
+        if (i >= 0) this.pendingSubs.splice(i, 1);
+        return;
+      }
+      case 'ack':
+        this.onAck(msg);
+        return;
+      case 'error':
+        this.onError(msg);
+        return;
+      case 'presence':
+        if (msg.queueId === null) this.pb.presence(msg.deviceId, msg.online);
+        this.emit('presence', msg as PresenceNote);
+        return;
+      default:
+        if (typeof msg.sequenceNumber !== 'number') return;
+        if (msg.stream === 'user') {
+          this.pb.ingest([{ ...msg, timestamp: new Date(msg.timestamp).toISOString() } as UserSyncEvent]);
+        } else if (msg.stream === 'queue') {
+          this.mirrors.get(msg.queueId)?.ingest([toQueueEvent(msg)]);
+        }
+    }
+  }
+
+  private onAck(msg: Record<string, any>): void {
+    const entry = this.inflight.get(msg.mutationId);
+    if (!entry) return;
+    this.inflight.delete(msg.mutationId);
+    const events = ((msg.events ?? []) as Record<string, unknown>[]).map(toQueueEvent);
+    if (entry.op === 'add_tracks') this.outbox.resolved(entry.n, events.filter((e) => e.type === 'item_added').map((e) => (e.data as { itemId: string }).itemId));
+    void this.outbox.remove([entry.n]); // out of the pending edits now (stored asynchronously)
+    const m = this.mirrors.get(entry.queueId);
+    m?.ingest(events);
+    m?.changed([]);
+    this.waiters.get(entry.n)?.resolve({ events, version: msg.version });
+    this.waiters.delete(entry.n);
+    this.sendDeferred();
+  }
+
+  private onError(msg: Record<string, any>): void {
+    const e = msg.error ?? {};
+    const err = new QueueServiceError(0, e.code ?? 'error', e.message ?? 'refused', e.details ?? {});
+    if (msg.mutationId) {
+      const entry = this.inflight.get(msg.mutationId);
+      if (!entry) return;
+      this.inflight.delete(msg.mutationId);
+      if (err.retryable) {
+        const after = Number(err.details.retryAfterSeconds ?? 1) * 1000;
+        setTimeout(() => this.sendCommand(entry), after * (0.5 + Math.random()));
+        return;
+      }
+      this.fail(entry, err);
+      return;
+    }
+    if (err.code === 'access_revoked') {
+      this.mirrors.get(String(err.details.queueId))?.end(new QueueServiceError(403, 'access_revoked', err.message, err.details));
+      return;
+    }
+    if (err.retryable) {
+      // A subscription refused for load: ask again (a mirror drops what it has twice).
+      const again = this.pendingSubs.splice(0);
+      setTimeout(() => {
+        for (const id of again) {
+          const m = this.mirrors.get(id);
+          if (m) this.subscribe(m);
+        }
+      }, 1000);
+      return;
+    }
+    // Messages are answered in order: a refusal without a mutation id answers the oldest subscribe.
+    const queueId = this.pendingSubs.shift();
+    if (queueId) {
+      const status = err.code === 'queue_not_found' ? 404 : err.code === 'forbidden' ? 403 : 400;
+      this.mirrors.get(queueId)?.end(new QueueServiceError(status, err.code, err.message, err.details));
+    }
+  }
+
+  /** An edit the server refused: out of the outbox, rolled back in its mirror, its promise rejected. */
+  private fail(entry: OutboxEntry, err: QueueServiceError): void {
+    void this.outbox.remove([entry.n]);
+    this.mirrors.get(entry.queueId)?.refused(err);
+    this.waiters.get(entry.n)?.reject(err);
+    this.waiters.delete(entry.n);
+    this.sendDeferred();
+  }
+
+  private sendCommand(entry: OutboxEntry): void {
+    if (!this.outbox.entries.includes(entry)) return;
+    const mutationId = `${this.outbox.clientId}:${entry.n}`;
+    if (this.inflight.has(mutationId)) return;
+    const args = this.outbox.resolve(entry.args);
+    const refs = Outbox.unresolved(args);
+    if (refs.length > 0) {
+      // It names an item an earlier edit adds: send it once that one is acknowledged.
+      if (refs.some((n) => this.outbox.entries.some((e) => e.n === n))) return;
+      this.fail(entry, new QueueServiceError(0, 'unresolved_reference', 'the edit names an item whose addition was refused', { args }));
+      return;
+    }
+    if (this._status !== 'online' || this.syncing) return; // sent by flush() once online
+    this.inflight.set(mutationId, entry);
+    if (!this.send({ type: 'command', mutationId, op: entry.op, queueId: entry.queueId, args })) this.inflight.delete(mutationId);
+  }
+
+  private sendDeferred(): void {
+    for (const e of this.outbox.entries) if (e.kind === 'command') this.sendCommand(e);
+  }
+
+  /** Once online: offline edits through POST /sync/offline (in batches), then unacknowledged commands again. */
+  private async flush(): Promise<void> {
+    if (this.syncing) return;
+    this.syncing = true;
+    try {
+      for (;;) {
+        if (this._status !== 'online') return;
+        const batch: OutboxEntry[] = [];
+        for (const e of this.outbox.entries) {
+          if (e.kind !== 'offline') break;
+          batch.push(e);
+          if (batch.length === 500) break;
+        }
+        if (batch.length === 0) break;
+        await this.syncOffline(batch);
+      }
+    } catch (err) {
+      this.emit('error', err instanceof QueueServiceError ? err : new QueueServiceError(-1, 'offline_sync_failed', String(err)));
+      // Kept in the outbox: tried again on the next connection.
+      return;
+    } finally {
+      this.syncing = false;
+    }
+    // Offline edits made before an online one that is still waiting keep their order:
+    // commands go only when no offline edit is before them.
+    this.sendDeferred();
+    if (this.outbox.entries.some((e) => e.kind === 'offline')) void this.flush();
+  }
+
+  private async syncOffline(batch: OutboxEntry[]): Promise<void> {
+    const queues: Record<string, number> = {};
+    for (const e of batch) queues[e.queueId] ??= this.mirrors.get(e.queueId)?.version ?? e.baseVersion;
+    for (const m of this.mirrors.values()) if (Object.keys(queues).length < 100) queues[m.id] ??= m.version;
+    const answer: OfflineSyncAnswer = await this.api.syncOffline({
+      changes: batch.map((e) => ({
+        clientId: this.outbox.clientId, mutationId: e.n, resourceType: 'queue', resourceId: e.queueId,
+        baseVersion: e.baseVersion, op: e.op, args: e.args, clientTimestamp: e.at,
+      })),
+      lastSyncTimestamp: this.ctx.now(),
+      lastSequences: { queues },
+      deviceId: this.ctx.deviceId,
+    });
+    const byN = new Map(batch.map((e) => [e.n, e]));
+    for (const r of answer.results) {
+      const entry = byN.get(Number(r.mutationId));
+      if (entry && Array.isArray(r.itemIds)) this.outbox.resolved(entry.n, r.itemIds as string[]);
+    }
+    const removed = this.outbox.remove(batch.map((e) => e.n));
+    for (const [q, events] of Object.entries(answer.events.queues)) {
+      const m = this.mirrors.get(q);
+      if (!m) continue;
+      m.ingest(events);
+      m.changed([]);
+      if ((answer.hasMore.queues as Record<string, boolean>)[q]) void m.refill();
+    }
+    for (const c of answer.conflicts as OfflineConflict[]) {
+      const change = c.change as { resourceId?: string };
+      const queueId = String(change?.resourceId ?? '');
+      this.mirrors.get(queueId)?.conflict(c);
+      this.emit('conflict', { ...c, queueId });
+    }
+    const errorsByN = new Map((answer.errors as { change: { mutationId?: number }; error: { code: string; message: string; details: Record<string, unknown> } }[]).map((x) => [Number(x.change?.mutationId), x.error]));
+    const conflictsByN = new Map((answer.conflicts as OfflineConflict[]).map((c) => [Number((c.change as { mutationId?: number })?.mutationId), c]));
+    for (const r of answer.results) {
+      const n = Number(r.mutationId);
+      const entry = byN.get(n);
+      if (!entry) continue;
+      const w = this.waiters.get(n);
+      this.waiters.delete(n);
+      const seqs = new Set((r.sequenceNumbers as number[] | undefined) ?? []);
+      if (SYNCED.has(String(r.outcome))) {
+        const events = (answer.events.queues[entry.queueId] ?? []).filter((e) => seqs.has(e.sequenceNumber));
+        w?.resolve({ events, version: (answer.versions.queues as Record<string, number>)[entry.queueId] ?? 0 });
+      } else {
+        const e = errorsByN.get(n);
+        const c = conflictsByN.get(n);
+        const reason = (c?.reason ?? {}) as { code?: string; message?: string };
+        const err = e
+          ? new QueueServiceError(400, e.code, e.message, e.details)
+          : new QueueServiceError(409, reason.code ?? String(r.outcome), reason.message ?? `offline edit ${r.outcome}`, { outcome: r.outcome, conflict: c });
+        this.mirrors.get(entry.queueId)?.refused(err);
+        w?.reject(err);
+      }
+    }
+    this.pb.ingest(answer.events.user);
+    await removed;
+  }
+}

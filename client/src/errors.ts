@@ -1,0 +1,27 @@
+// Errors the SDK reports: the service's `{error: {code, message, details}}` with the HTTP
+// status (0 for socket errors, -1 for network failures).
+
+export class QueueServiceError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = 'QueueServiceError';
+  }
+
+  /** True for failures that a retry may cure (network, 5xx, 429, overloaded). */
+  get retryable(): boolean {
+    return this.status === -1 || this.status === 429 || this.status >= 500 || this.code === 'overloaded';
+  }
+}
+
+export function errorFromBody(status: number, body: unknown): QueueServiceError {
+  const e = (body as { error?: { code?: unknown; message?: unknown; details?: unknown } } | null)?.error;
+  if (e && typeof e.code === 'string') {
+    return new QueueServiceError(status, e.code, typeof e.message === 'string' ? e.message : e.code, (e.details as Record<string, unknown>) ?? {});
+  }
+  return new QueueServiceError(status, `http_${status}`, `the service answered ${status}`, { body });
+}

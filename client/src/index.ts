@@ -1,0 +1,12 @@
+// @queue-service/client: the typed client SDK of queue-service (browser and Node).
+export { QueueClient, type QueueClientOptions, type ClientStatus, type ClientEvents, type PresenceNote } from './client.ts';
+export { QueueMirror, commandOf, type MirrorState, type MirrorWindow, type MirrorEvents, type MutationResult, type OfflineConflict, type Placement } from './mirror.ts';
+export { PlaybackMirror, type PlaybackMirrorState, type PlaybackUpdate, type PlaybackEvents } from './playback.ts';
+export { Api, type RequestOptions } from './api.ts';
+export type * from './api.ts';
+export { QueueServiceError } from './errors.ts';
+export { MemoryStorage, IndexedDbStorage, type ClientStorage } from './storage.ts';
+export { makeContext, socketUrl, findWebSocket, type ClientContext, type ContextOptions, type WebSocketCtor, type WebSocketLike } from './context.ts';
+export type { OutboxEntry } from './outbox.ts';
+export { Emitter } from './emitter.ts';
+export type { QueueState, QueueItem, QueueEvent, RepeatMode, Collaborator } from '../../src/queues/queue.ts';

@@ -1,0 +1,453 @@
+// A live mirror of one queue. What it holds is the server's state (the header and a prefix
+// of the items, see fold.ts), built only from the server's events, in sequence order,
+// each once; local edits not yet decided by the server are replayed on top of it with the
+// server's own decider (`decide`), so `state` shows them at once and drops them when the
+// server refuses them. Once nothing is pending, `state` is the server's state.
+import { decide, type DecideContext, type QueueCommand } from '../../src/queues/decide.ts';
+import type { QueueEvent, QueueEventBody, QueueState, RepeatMode } from '../../src/queues/queue.ts';
+import { roleOf } from '../../src/queues/permissions.ts';
+import type { Api, QueueWindowAnswer } from './api.ts';
+import { Emitter } from './emitter.ts';
+import { QueueServiceError } from './errors.ts';
+import { cursorAfter, currentIndexOf, foldHeld, heldFromView, withPage, type Held, type ItemKeys } from './fold.ts';
+import { Outbox, type OutboxEntry } from './outbox.ts';
+
+/** What `q.state` is: the queue's state (items: what the mirror holds) plus its size. */
+export interface MirrorState extends QueueState {
+  /** Items in the whole queue; `items` holds the first `items.length` of them (all when `complete`). */
+  itemCount: number;
+  /** The current item's index in the play order, when the mirror holds it. */
+  currentIndex: number | null;
+  /** True when `items` is the whole queue. */
+  complete: boolean;
+}
+
+export interface MirrorWindow {
+  /** Items held: the first `loaded` of the play order. */
+  loaded: number;
+  total: number;
+  complete: boolean;
+}
+
+/** A server decision on an offline edit that was not applied as sent (docs/OFFLINE.md). */
+export interface OfflineConflict {
+  change: unknown;
+  resolution: string;
+  reason?: unknown;
+  serverState?: unknown;
+}
+
+export type MirrorEvents = {
+  /** The state changed: by the server's events (given), or by a local edit or rollback (events empty). */
+  change: [MirrorState, QueueEvent[]];
+  /** A local edit was refused (and rolled back), or the mirror ended (403/404, deleted). */
+  error: [QueueServiceError];
+  /** An offline edit was merged, lost to a newer change, or dropped. */
+  conflict: [OfflineConflict];
+  /** The mirror ended; it receives nothing more. */
+  closed: [QueueServiceError | null];
+};
+
+export interface MutationResult {
+  /** The events the server appended for this edit (empty when it changed nothing). */
+  events: QueueEvent[];
+  version: number;
+}
+
+/** What a mirror needs from its QueueClient. */
+export interface MirrorHost {
+  readonly api: Api;
+  readonly outbox: Outbox;
+  readonly deviceId: string;
+  userId(): string | null;
+  /** Queue the edit (storage first), send it when online; resolves with the server's decision. */
+  mutate(queueId: string, op: string, args: Record<string, unknown>, baseVersion: number): Promise<MutationResult>;
+  /** Whether edits of this queue are waiting for an ack (own events come back only in acks, [RT5]). */
+  awaitingAcks(queueId: string): boolean;
+  release(mirror: QueueMirror): void;
+}
+
+export interface Placement {
+  position?: number;
+  afterItemId?: string;
+  beforeItemId?: string;
+}
+
+/** The command an op and its REST body stand for (the same mapping as src/queues/ops.ts). */
+export function commandOf(op: string, a: Record<string, any>): QueueCommand | null {
+  const place = { position: a.position, afterItemId: a.afterItemId, beforeItemId: a.beforeItemId };
+  switch (op) {
+    case 'add_tracks': return { type: 'add_tracks', tracks: a.tracks, ...place };
+    case 'remove_item': return { type: 'remove_items', itemIds: [a.itemId] };
+    case 'remove_items': return { type: 'remove_items', itemIds: a.itemIds };
+    case 'move_item': return { type: 'move_item', itemId: a.itemId, ...place };
+    case 'clear': return { type: 'clear', upcomingOnly: a.upcomingOnly };
+    case 'set_shuffle': return { type: 'set_shuffle', shuffle: a.shuffle };
+    case 'set_repeat': return { type: 'set_repeat', repeat: a.repeat };
+    case 'set_current': return { type: 'set_current', itemId: a.itemId };
+    case 'next': return { type: 'next', reason: a.reason };
+    case 'previous': return { type: 'previous' };
+    case 'update_queue': return { type: 'update_queue', name: a.name, metadata: a.metadata };
+    case 'vote_item': return { type: 'vote_item', itemId: a.itemId, vote: a.vote };
+    default: return null;
+  }
+}
+
+const PAGE = 200;
+
+export class QueueMirror extends Emitter<MirrorEvents> {
+  private held: Held | null = null;
+  /** Events that came before the one the mirror needs next. */
+  private readonly buffer = new Map<number, QueueEvent>();
+  private gapTimer: ReturnType<typeof setTimeout> | null = null;
+  private refilling = false;
+  private view: MirrorState | null = null;
+  private stale = false;
+  private resyncing = false;
+  /** A page read at a version the mirror has not reached yet: merged when it does. */
+  private page: { version: number; answer: QueueWindowAnswer; done: (ok: boolean) => void } | null = null;
+  private ended = false;
+  private readyWaiters: { resolve: () => void; reject: (e: QueueServiceError) => void }[] = [];
+
+  constructor(readonly id: string, private readonly host: MirrorHost) {
+    super();
+  }
+
+  // ---- what the app reads ----
+
+  /** The queue as this device sees it: the server's state with pending local edits on top. */
+  get state(): MirrorState {
+    if (!this.held) throw new Error('the mirror has no state yet: await client.openQueue()');
+    this.view ??= this.compute();
+    return this.view;
+  }
+
+  /** The server's state, without the local edits not yet acknowledged. */
+  get confirmed(): MirrorState {
+    if (!this.held) throw new Error('the mirror has no state yet');
+    return this.toMirrorState(this.held);
+  }
+
+  /** The last sequence number folded in. */
+  get version(): number {
+    return this.held?.state.version ?? 0;
+  }
+
+  /** Local edits of this queue not yet decided by the server, oldest first. */
+  get pending(): readonly OutboxEntry[] {
+    return this.host.outbox.entries.filter((e) => e.queueId === this.id);
+  }
+
+  get window(): MirrorWindow {
+    const h = this.held;
+    if (!h) return { loaded: 0, total: 0, complete: false };
+    return { loaded: h.state.items.length, total: h.count, complete: h.hi === null };
+  }
+
+  get closed(): boolean {
+    return this.ended;
+  }
+
+  /** Resolves once the mirror has a state (the first snapshot). */
+  ready(): Promise<void> {
+    if (this.held) return Promise.resolve();
+    if (this.ended) return Promise.reject(new QueueServiceError(0, 'mirror_closed', 'the mirror is closed'));
+    return new Promise((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
+  }
+
+  // ---- edits (optimistic) ----
+
+  addTracks(tracks: string[], at: Placement = {}): Promise<MutationResult> {
+    return this.mutate('add_tracks', { tracks, ...at });
+  }
+  removeItem(itemId: string): Promise<MutationResult> {
+    return this.mutate('remove_item', { itemId });
+  }
+  removeItems(itemIds: string[]): Promise<MutationResult> {
+    return this.mutate('remove_items', { itemIds });
+  }
+  moveItem(itemId: string, to: Placement): Promise<MutationResult> {
+    return this.mutate('move_item', { itemId, ...to });
+  }
+  clear(opts: { upcomingOnly?: boolean } = {}): Promise<MutationResult> {
+    return this.mutate('clear', { ...opts });
+  }
+  next(reason?: 'user' | 'track_end'): Promise<MutationResult> {
+    return this.mutate('next', reason ? { reason } : {});
+  }
+  previous(): Promise<MutationResult> {
+    return this.mutate('previous', {});
+  }
+  setCurrent(itemId: string | null): Promise<MutationResult> {
+    return this.mutate('set_current', { itemId });
+  }
+  setShuffle(shuffle: boolean): Promise<MutationResult> {
+    return this.mutate('set_shuffle', { shuffle });
+  }
+  setRepeat(repeat: RepeatMode): Promise<MutationResult> {
+    return this.mutate('set_repeat', { repeat });
+  }
+  rename(name: string): Promise<MutationResult> {
+    return this.mutate('update_queue', { name });
+  }
+  vote(itemId: string, vote: 1 | -1 | 0): Promise<MutationResult> {
+    return this.mutate('vote_item', { itemId, vote });
+  }
+
+  /**
+   * Any queue op of the socket protocol with its REST body (src/queues/ops.ts). Applied to
+   * `state` at once; resolves with the server's events once acknowledged, rejects (and the
+   * edit disappears from `state`) when refused. `expectedVersion` in args makes it
+   * conditional ([Q1]).
+   */
+  mutate(op: string, args: Record<string, unknown>): Promise<MutationResult> {
+    if (this.ended) return Promise.reject(new QueueServiceError(0, 'mirror_closed', 'the mirror is closed'));
+    const p = this.host.mutate(this.id, op, args, this.version);
+    this.changed([]);
+    return p;
+  }
+
+  /** Loads the next window of items (after the last one held); false when all were held already. */
+  async loadMore(limit = PAGE): Promise<boolean> {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const h = this.held;
+      if (!h || this.ended) return false;
+      const cursor = cursorAfter(h);
+      if (cursor === null) return false;
+      if (this.stale || this.resyncing) {
+        await this.settle();
+        continue;
+      }
+      let answer: QueueWindowAnswer;
+      try {
+        answer = await this.host.api.getQueue(this.id, { cursor, limit, keys: true });
+      } catch (err) {
+        if (err instanceof QueueServiceError && err.code === 'cursor_stale') {
+          await this.resync();
+          continue;
+        }
+        throw err;
+      }
+      if (this.held !== h && cursorAfter(this.held!) !== cursor) continue; // moved on meanwhile: read again
+      const merged = await this.mergePage(answer);
+      if (merged) return true;
+    }
+    throw new QueueServiceError(0, 'load_more_failed', 'the queue kept changing while its next window was read');
+  }
+
+  /** Stops following the queue. */
+  close(): void {
+    this.end(null);
+  }
+
+  // ---- what the client feeds in ----
+
+  /** A socket snapshot (or a full read): the state as of `seq`. */
+  snapshot(answer: QueueWindowAnswer, itemKeys: ItemKeys, seq: number): void {
+    if (this.ended) return;
+    const h = heldFromView({ ...answer, version: seq }, itemKeys);
+    // A snapshot older than what the mirror has changes nothing (events after it come next).
+    if (this.held && seq < this.held.state.version) return;
+    this.held = h;
+    this.stale = false;
+    for (const k of [...this.buffer.keys()]) if (k <= seq) this.buffer.delete(k);
+    this.changed([]);
+    this.drain();
+    for (const w of this.readyWaiters.splice(0)) w.resolve();
+  }
+
+  /** Events of this queue from any source (socket, ack, offline answer, refill); any order, duplicates dropped. */
+  ingest(events: readonly QueueEvent[]): void {
+    if (this.ended || !this.held) {
+      if (!this.ended) for (const e of events) this.buffer.set(e.sequenceNumber, e);
+      return;
+    }
+    for (const e of events) if (e.sequenceNumber > this.held.state.version) this.buffer.set(e.sequenceNumber, e);
+    this.drain();
+  }
+
+  /** The mirror cannot go on: access lost, queue deleted or never readable. */
+  end(err: QueueServiceError | null): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.gapTimer) clearTimeout(this.gapTimer);
+    for (const w of this.readyWaiters.splice(0)) w.reject(err ?? new QueueServiceError(0, 'mirror_closed', 'the mirror is closed'));
+    if (err) this.emit('error', err);
+    this.emit('closed', err);
+    this.host.release(this);
+  }
+
+  /** Local edits changed (added, refused): `state` is recomputed. */
+  changed(events: QueueEvent[]): void {
+    this.view = null;
+    if (this.held) this.emit('change', this.state, events);
+  }
+
+  refused(err: QueueServiceError): void {
+    this.changed([]);
+    this.emit('error', err);
+  }
+
+  conflict(c: OfflineConflict): void {
+    this.emit('conflict', c);
+  }
+
+  // ---- internals ----
+
+  private drain(): void {
+    const applied: QueueEvent[] = [];
+    let resync = false;
+    while (this.held) {
+      const next = this.buffer.get(this.held.state.version + 1);
+      if (!next) break;
+      this.buffer.delete(next.sequenceNumber);
+      const r = foldHeld(this.held, next);
+      this.held = r.held;
+      resync ||= r.resync;
+      applied.push(next);
+      if (next.type === 'queue_deleted') break;
+      if (this.page && this.page.version === this.held.state.version) this.takePage();
+    }
+    if (applied.length) {
+      this.changed(applied);
+      if (applied.some((e) => e.type === 'queue_deleted')) {
+        this.end(new QueueServiceError(404, 'queue_deleted', 'the queue was deleted', { queueId: this.id }));
+        return;
+      }
+    }
+    if (resync) void this.resync();
+    this.watchGap();
+  }
+
+  /** Events after a gap wait a little for the acks that fill it (own events, [RT5]), then are read from the log. */
+  private watchGap(): void {
+    if (this.buffer.size === 0) {
+      if (this.gapTimer) clearTimeout(this.gapTimer);
+      this.gapTimer = null;
+      return;
+    }
+    if (this.gapTimer) return;
+    const wait = this.host.awaitingAcks(this.id) ? 1000 : 150;
+    this.gapTimer = setTimeout(() => {
+      this.gapTimer = null;
+      void this.refill();
+    }, wait);
+  }
+
+  /** Reads the events after the mirror's version from the log (GET /queues/{id}/events). */
+  async refill(): Promise<void> {
+    if (this.refilling || this.ended || !this.held) return;
+    this.refilling = true;
+    try {
+      for (;;) {
+        const r = await this.host.api.queueEvents(this.id, this.held.state.version, 1000);
+        if (r.logStart > this.held.state.version + 1 && r.events.length > 0 && r.events[0]!.sequenceNumber > this.held.state.version + 1) {
+          // [QW8] Trimmed: read the state again instead.
+          await this.resync();
+          break;
+        }
+        this.ingest(r.events);
+        if (!r.hasMore) break;
+      }
+    } catch (err) {
+      if (err instanceof QueueServiceError && (err.status === 404 || err.status === 403)) this.end(err);
+      else this.watchGap();
+    } finally {
+      this.refilling = false;
+    }
+  }
+
+  /** Reads the header and the items held again (shuffle on a partial mirror, an unknown item moved in). */
+  async resync(): Promise<void> {
+    if (this.resyncing || this.ended || !this.held) return;
+    this.resyncing = true;
+    this.stale = true;
+    try {
+      for (let attempt = 0; attempt < 20 && !this.ended; attempt++) {
+        const limit = Math.min(1000, Math.max(PAGE, this.held.state.items.length));
+        const answer = await this.host.api.getQueue(this.id, { limit, keys: true });
+        if (answer.version >= this.version) {
+          this.snapshot(answer, answer.itemKeys ?? {}, answer.version);
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 50 * (attempt + 1))); // a read older than the mirror (another instance): again
+      }
+    } catch (err) {
+      if (err instanceof QueueServiceError && (err.status === 404 || err.status === 403)) this.end(err);
+    } finally {
+      this.resyncing = false;
+    }
+  }
+
+  private async settle(): Promise<void> {
+    for (let i = 0; i < 100 && (this.stale || this.resyncing) && !this.ended; i++) await new Promise((r) => setTimeout(r, 20));
+  }
+
+  /** Merges a page once the mirror is at the version it was read at. */
+  private mergePage(answer: QueueWindowAnswer): Promise<boolean> {
+    const h = this.held!;
+    if (answer.version < h.state.version) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      this.page?.done(false);
+      this.page = { version: answer.version, answer, done: resolve };
+      if (answer.version === h.state.version) this.takePage();
+      else {
+        // The mirror will reach that version from its events; if they do not come, read them.
+        setTimeout(() => {
+          if (this.page?.answer === answer) void this.refill();
+        }, 300);
+        setTimeout(() => {
+          if (this.page?.answer === answer) {
+            this.page = null;
+            resolve(false);
+          }
+        }, 10_000);
+      }
+    });
+  }
+
+  private takePage(): void {
+    const p = this.page!;
+    this.page = null;
+    if (this.stale) return p.done(false);
+    this.held = withPage(this.held!, p.answer, p.answer.itemKeys ?? {});
+    this.changed([]);
+    p.done(true);
+  }
+
+  private toMirrorState(h: Held): MirrorState {
+    return { ...h.state, itemCount: h.count, currentIndex: currentIndexOf(h), complete: h.hi === null };
+  }
+
+  /** The held state with the pending edits replayed on it by the server's decider. */
+  private compute(): MirrorState {
+    let h = this.held!;
+    const userId = this.host.userId();
+    const outbox = this.host.outbox;
+    for (const entry of this.pending) {
+      const cmd = commandOf(entry.op, outbox.resolve(entry.args));
+      if (!cmd || userId === null) continue;
+      let i = 0;
+      const ctx: DecideContext = {
+        userId,
+        newId: () => `@${entry.n}:${i++}`,
+        random: Math.random,
+        maxItems: Number.MAX_SAFE_INTEGER,
+        role: roleOf(h.state, userId),
+      };
+      let bodies: QueueEventBody[];
+      try {
+        bodies = decide(h.state, cmd, ctx);
+      } catch {
+        continue; // the server decides; locally it cannot be shown
+      }
+      const timestamp = new Date(entry.at).toISOString();
+      for (const b of bodies) {
+        const e = { ...b, queueId: this.id, sequenceNumber: h.state.version, userId, deviceId: this.host.deviceId, timestamp } as QueueEvent;
+        const r = foldHeld(h, e);
+        h = { ...r.held, state: { ...r.held.state, updatedAt: h.state.updatedAt } };
+      }
+    }
+    return this.toMirrorState(h);
+  }
+}

@@ -1,0 +1,3 @@
+// The Node build: everything of the browser build plus FileStorage.
+export * from './index.ts';
+export { FileStorage } from './file-storage.ts';

@@ -1,0 +1,243 @@
+// The client SDK (@queue-service/client, the built package) against real server processes,
+// on SQLite and on Postgres: optimistic edits and their acks, convergence of two devices
+// under random concurrent edits, rollback of refused edits, offline edits that land once
+// (also across a restart of the client process), long queues mirrored by windows.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { QueueClient, QueueServiceError, type QueueMirror } from '@queue-service/client';
+import { mulberry32 } from '../helpers/random.ts';
+import { client, mintToken, startServerOn, storeKinds, type RunningServer } from '../helpers/server.ts';
+import { mirrorView, serverView, sleep, until } from '../helpers/client.ts';
+
+const root = new URL('../..', import.meta.url).pathname;
+const fast = { reconnect: { baseMs: 50, maxMs: 500 } };
+
+for (const { kind, skip } of storeKinds) {
+  describe(`client SDK on ${kind}`, { skip }, () => {
+    let server: RunningServer & { cleanup(): Promise<void> };
+    let token: string;
+    let api: ReturnType<typeof client>;
+    const clients: QueueClient[] = [];
+    const make = (deviceId: string, extra: Partial<ConstructorParameters<typeof QueueClient>[0]> = {}) => {
+      const c = new QueueClient({ baseUrl: server.url, token, deviceId, ...fast, ...extra });
+      clients.push(c);
+      return c;
+    };
+
+    before(async () => {
+      server = await startServerOn(kind);
+      token = await mintToken(server, 'alice');
+      api = client(server.url, token);
+    });
+    after(async () => {
+      for (const c of clients) await c.close();
+      await server?.cleanup();
+    });
+
+    it('[SDK] an edit is in q.state at once, confirmed by its ack, and another device gets it', async () => {
+      const a = make('sdk-a');
+      const b = make('sdk-b');
+      const created = await a.api.createQueue({ name: 'sdk', tracks: ['t1', 't2'] });
+      const qa = await a.openQueue(created.queue.id);
+      const qb = await b.openQueue(created.queue.id);
+      assert.equal(a.status, 'online');
+      assert.deepEqual(qa.state.items.map((i) => i.trackId), ['t1', 't2']);
+      const changes: number[][] = [];
+      qb.on('change', (_s, events) => changes.push(events.map((e) => e.sequenceNumber)));
+
+      const first = qa.state.items[0]!.itemId;
+      const done = qa.addTracks(['t3'], { afterItemId: first });
+      // Optimistic: in the state before the server answered, under a temporary id.
+      assert.deepEqual(qa.state.items.map((i) => i.trackId), ['t1', 't3', 't2']);
+      assert.match(qa.state.items[1]!.itemId, /^@\d+:0$/);
+      assert.equal(qa.pending.length, 1);
+      assert.equal(qa.confirmed.items.length, 2, 'the confirmed state does not have it yet');
+      const r = await done;
+      assert.equal(r.events.length, 1);
+      assert.equal(r.events[0]!.type, 'item_added');
+      assert.equal(qa.pending.length, 0);
+      assert.equal(qa.state.items[1]!.itemId, (r.events[0]!.data as { itemId: string }).itemId, 'the real id replaces the temporary one');
+      await until(() => qb.version === r.version, 'b sees the add');
+      assert.deepEqual(mirrorView(qb), mirrorView(qa));
+      assert.deepEqual(mirrorView(qa), await serverView(api, created.queue.id));
+      assert.deepEqual(changes.flat(), [r.version], 'b got the event once');
+    });
+
+    it('[SDK] random concurrent edits from two devices: both mirrors end equal to the server (seeded)', async () => {
+      const seed = Number(process.env.QS_CLIENT_SEED ?? Date.now() % 1_000_000);
+      const rnd = mulberry32(seed);
+      const a = make('rnd-a');
+      const b = make('rnd-b');
+      const created = await a.api.createQueue({ name: 'random', tracks: ['s1', 's2', 's3', 's4'] });
+      const qa = await a.openQueue(created.queue.id);
+      const qb = await b.openQueue(created.queue.id);
+      const pick = (q: QueueMirror) => {
+        const items = q.state.items.filter((i) => !i.itemId.startsWith('@'));
+        return items[Math.floor(rnd() * items.length)]?.itemId;
+      };
+      const ops: Promise<unknown>[] = [];
+      let n = 0;
+      for (let step = 0; step < 60; step++) {
+        const q = rnd() < 0.5 ? qa : qb;
+        const r = rnd();
+        const it = pick(q);
+        let p: Promise<unknown>;
+        if (r < 0.35 || !it) p = q.addTracks([`r${n++}`], rnd() < 0.5 && it ? { afterItemId: it } : rnd() < 0.5 ? { position: Math.floor(rnd() * 5) } : {});
+        else if (r < 0.5) p = q.removeItem(it);
+        else if (r < 0.7) p = q.moveItem(it, rnd() < 0.5 ? { position: Math.floor(rnd() * 6) } : { beforeItemId: pick(q) ?? it });
+        else if (r < 0.8) p = q.next();
+        else if (r < 0.87) p = q.setShuffle(rnd() < 0.5);
+        else if (r < 0.93) p = q.setRepeat(rnd() < 0.5 ? 'all' : 'off');
+        else p = q.setCurrent(it);
+        // Refusals (an item the other device removed meanwhile, ...) are fine: they roll back.
+        ops.push(p.catch((e) => assert.ok(e instanceof QueueServiceError, String(e))));
+        if (rnd() < 0.3) await sleep(Math.floor(rnd() * 15));
+      }
+      await Promise.all(ops);
+      const srv = await serverView(api, created.queue.id);
+      await until(() => qa.version === srv.version && qb.version === srv.version, () => `mirrors reach ${srv.version} (seed ${seed}): a ${qa.version}, b ${qb.version}`);
+      assert.deepEqual(mirrorView(qa), srv, `seed ${seed}`);
+      assert.deepEqual(mirrorView(qb), srv, `seed ${seed}`);
+      assert.equal(qa.pending.length + qb.pending.length, 0);
+    });
+
+    it('[SDK] a refused edit is rolled back with an error event; the state equals the server', async () => {
+      const a = make('rb-a');
+      const created = await a.api.createQueue({ name: 'rollback', tracks: ['x1'] });
+      const q = await a.openQueue(created.queue.id);
+      const stale = q.version;
+      await api('POST', `/queues/${created.queue.id}/tracks`, { tracks: ['other'] });
+      await until(() => q.version === stale + 1, 'the other add arrives');
+      const errors: QueueServiceError[] = [];
+      q.on('error', (e) => errors.push(e));
+      const p = q.mutate('add_tracks', { tracks: ['mine'], expectedVersion: stale });
+      assert.ok(q.state.items.some((i) => i.trackId === 'mine'), 'shown at once');
+      await assert.rejects(p, (e: QueueServiceError) => e.code === 'version_conflict');
+      assert.equal(errors[0]?.code, 'version_conflict');
+      assert.ok(!q.state.items.some((i) => i.trackId === 'mine'), 'rolled back');
+      assert.deepEqual(mirrorView(q), await serverView(api, created.queue.id));
+
+      // A viewer's edit: refused by the server (403), never in the state for long.
+      const bobToken = await mintToken(server, 'bob');
+      await api('POST', `/queues/${created.queue.id}/collaborators`, { userId: 'bob', permissionLevel: 'viewer' });
+      const bob = new QueueClient({ baseUrl: server.url, token: bobToken, deviceId: 'rb-bob', ...fast });
+      clients.push(bob);
+      const qb = await bob.openQueue(created.queue.id);
+      await assert.rejects(qb.removeItem(qb.state.items[0]!.itemId), (e: QueueServiceError) => e.code === 'forbidden');
+      assert.deepEqual(mirrorView(qb), await serverView(api, created.queue.id));
+
+      // A queue that does not exist ends the mirror with an error.
+      await assert.rejects(bob.openQueue('no-such-queue'), (e: QueueServiceError) => e.code === 'queue_not_found' && e.status === 404);
+    });
+
+    it('[SDK] offline edits are kept, shown, and land exactly once when back online; conflicts come back as events', async () => {
+      const a = make('off-a');
+      const b = make('off-b');
+      const created = await a.api.createQueue({ name: 'offline', tracks: ['o1', 'o2', 'o3'] });
+      const qa = await a.openQueue(created.queue.id);
+      const qb = await b.openQueue(created.queue.id);
+      const [i1, i2, i3] = qa.state.items.map((i) => i.itemId);
+      a.goOffline();
+      await until(() => a.status === 'offline', 'a offline');
+      const landed = [qa.addTracks(['off-new'], { afterItemId: i1 }), qa.removeItem(i3!)];
+      const temp = qa.state.items[1]!.itemId;
+      assert.match(temp, /^@/);
+      landed.push(qa.moveItem(temp, { position: 0 }), qa.moveItem(i2!, { afterItemId: temp }));
+      assert.deepEqual(qa.state.items.map((i) => i.trackId), ['off-new', 'o2', 'o1']);
+      assert.equal((await a.pendingMutations()).length, 4);
+      // Meanwhile on the other device: i2 goes away (a's move of it will be dropped), a new track arrives.
+      await qb.removeItem(i2!);
+      await qb.addTracks(['from-b']);
+      const conflicts: unknown[] = [];
+      qa.on('conflict', (c) => conflicts.push(c));
+      a.goOnline();
+      const outcomes = await Promise.allSettled(landed);
+      assert.deepEqual(outcomes.map((o) => o.status), ['fulfilled', 'fulfilled', 'fulfilled', 'rejected']);
+      assert.equal(conflicts.length, 1, 'the dropped move is reported');
+      const srv = await serverView(api, created.queue.id);
+      await until(() => qa.version === srv.version && qb.version === srv.version, 'both mirrors at the server version');
+      assert.deepEqual(mirrorView(qa), srv);
+      assert.deepEqual(mirrorView(qb), srv);
+      assert.deepEqual(srv.items.map((i) => i.trackId), ['off-new', 'o1', 'from-b']);
+      const log = (await api('GET', `/queues/${created.queue.id}/events?limit=1000`)).body.events as { type: string; data: { trackId?: string } }[];
+      assert.equal(log.filter((e) => e.type === 'item_added' && e.data.trackId === 'off-new').length, 1, 'added once');
+      assert.equal((await a.pendingMutations()).length, 0);
+    });
+
+    it('[SDK] offline edits survive a restart of the client process (FileStorage) and land once', async () => {
+      const created = await api('POST', '/queues', { name: 'restart', tracks: ['p1', 'p2'] });
+      const queueId = created.body.queue.id as string;
+      const dir = mkdtempSync(join(tmpdir(), 'qs-client-store-'));
+      try {
+        const run = (step: string) => new Promise<string>((resolve, reject) => {
+          const p = spawn(process.execPath, ['--import', 'tsx', join(root, 'test/helpers/client-process.ts'), step, server.url, token, queueId, dir], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+          let out = '';
+          p.stdout!.on('data', (d) => (out += d));
+          p.stderr!.on('data', (d) => (out += d));
+          const t = setTimeout(() => p.kill('SIGKILL'), 30_000);
+          p.on('exit', (code) => {
+            clearTimeout(t);
+            if (code === 0) resolve(out.trim());
+            else reject(new Error(`client process ${step} exited ${code}:\n${out}`));
+          });
+        });
+        // First run: opens the queue, goes offline, edits, and is killed before it ever syncs.
+        assert.equal(await run('edit'), 'pending 3');
+        assert.equal((await serverView(api, queueId)).items.length, 2, 'nothing reached the server');
+        // Second run: a new process with the same storage sends them; a third finds nothing to send.
+        const out = JSON.parse(await run('sync'));
+        assert.equal(out.pending, 0);
+        const srv = await serverView(api, queueId);
+        assert.deepEqual(out.state, srv);
+        assert.deepEqual(srv.items.map((i) => i.trackId), ['r-new', 'p1', 'r-end']);
+        const again = JSON.parse(await run('sync'));
+        assert.equal(again.pending, 0);
+        assert.equal((await serverView(api, queueId)).version, srv.version, 'nothing applied twice');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('[SDK] a 2,000-item queue is mirrored by windows: loadMore pages it, live edits keep it equal to the server', async () => {
+      const tracks = Array.from({ length: 2000 }, (_, i) => `L${i}`);
+      const created = await api('POST', '/queues', { name: 'long', tracks: tracks.slice(0, 500) });
+      const queueId = created.body.queue.id as string;
+      for (let i = 500; i < 2000; i += 500) await api('POST', `/queues/${queueId}/tracks`, { tracks: tracks.slice(i, i + 500) });
+      const a = make('long-a');
+      const b = make('long-b');
+      const q = await a.openQueue(queueId);
+      assert.deepEqual(q.window, { loaded: 200, total: 2000, complete: false });
+      assert.deepEqual(mirrorView(q), await serverView(api, queueId, 200));
+      const qb = await b.openQueue(queueId);
+      // Edits inside and outside the window, from the other device and from this one.
+      const far = (await api('GET', `/queues/${queueId}?offset=1500&limit=3`)).body.items as { itemId: string }[];
+      await qb.addTracks(['head'], { position: 0 });
+      await qb.addTracks(['tail']); // beyond the window: only the count changes
+      await api('POST', `/queues/${queueId}/items/${far[0]!.itemId}/move`, { position: 3 }); // moves into the window
+      await api('DELETE', `/queues/${queueId}/items/${far[1]!.itemId}`); // outside
+      await q.removeItem(q.state.items[5]!.itemId);
+      let srv = await serverView(api, queueId, 200);
+      await until(() => q.version === srv.version, 'a catches up');
+      await until(() => q.window.loaded >= 200 && mirrorView(q).version === srv.version, 'window settled');
+      assert.equal(q.state.itemCount, 2000); // +2 adds, -2 removals
+      assert.deepEqual(mirrorView(q), await serverView(api, queueId, q.window.loaded));
+      while (await q.loadMore(500)) {
+        await qb.addTracks([`during-${q.window.loaded}`], { position: q.window.loaded - 1 });
+      }
+      assert.equal(q.window.complete, true);
+      srv = await serverView(api, queueId);
+      await until(() => q.version === srv.version, 'a at the server version');
+      assert.deepEqual(mirrorView(q), srv);
+      assert.equal(q.state.items.length, srv.itemCount);
+      // Whole now: shuffle folds exactly with evolve.
+      await qb.setShuffle(true);
+      srv = await serverView(api, queueId);
+      await until(() => q.version === srv.version, 'a gets the shuffle');
+      assert.deepEqual(mirrorView(q), srv);
+    });
+  });
+}
