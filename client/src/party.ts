@@ -25,7 +25,10 @@ import type {
 } from '../../src/party/protocol.ts';
 import type { PartyView } from '../../src/party/service.ts';
 import type { AckMessage, CloseCode as ServerCloseCode, ErrorMessage } from '../../src/realtime/protocol.ts';
+import { Api } from './api.ts';
 import { socketUrl, type ClientContext, type WebSocketLike } from './context.ts';
+import { Emitter } from './emitter.ts';
+import { QueueServiceError } from './errors.ts';
 
 export type PlaybackSync = Static<typeof PlaybackSyncMessage>;
 export type QueueUpdated = Static<typeof QueueUpdatedMessage>;
@@ -43,7 +46,7 @@ type ErrorMsg = Static<typeof ErrorMessage>;
 type Ping = Static<typeof LatencyPingMessage>;
 type PositionReport = Static<typeof PositionReportMessage>;
 export type PlaybackCommand = Omit<Static<typeof PlaybackSyncCommand>, 'type' | 'mutationId'>;
-export type { PartyView };
+export type { PartyView, PartyState };
 
 /** The server's close codes (checked against src/realtime/protocol.ts by the compiler). */
 const Close: typeof ServerCloseCode = {
@@ -51,13 +54,6 @@ const Close: typeof ServerCloseCode = {
   notFound: 4404, heartbeatTimeout: 4408, tooManyMessages: 4429,
 };
 
-/** A request or command the service refused: the HTTP status (or 0 on the socket) and the service's error body. */
-export class PartyError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly details: Record<string, unknown> = {}) {
-    super(message);
-    this.name = 'PartyError';
-  }
-}
 
 /** A party event as the session delivers it: a `playback_sync` with how late it was delivered. */
 export type PlaybackEvent = PlaybackSync & {
@@ -70,33 +66,33 @@ export type SessionStatus = 'connecting' | 'online' | 'offline' | 'ended' | 'clo
 /** The sequenced party events, as received on the socket (flat: the event's data plus its envelope). */
 export type PartyEventMessage = PlaybackSync | MemberJoined | MemberLeft | HostChanged | SettingsChanged | PartyEnded | (Record<string, unknown> & { type: 'party_created'; sequenceNumber: number });
 
-export interface PartyEvents {
+export type PartyEvents = {
   /** A `playback_sync`, delivered when it takes effect here: at its `at` (plus the follow delay) on this device's estimate of server time [PA7][PA8]. */
-  playback: (e: PlaybackEvent) => void;
+  playback: [PlaybackEvent];
   /** Members changed (joined or left): the current list. */
-  members: (members: PartyState['members'], e: MemberJoined | MemberLeft) => void;
+  members: [PartyState['members'], MemberJoined | MemberLeft];
   /** Hosting moved. */
-  host: (hostId: string, e: HostChanged) => void;
+  host: [string, HostChanged];
   /** The host let members add tracks, or stopped it. */
-  settings: (allowMemberAdds: boolean) => void;
+  settings: [boolean];
   /** The party queue changed (only ever forward: the highest queueVersion is kept) [PA5]. */
-  queue: (q: QueueUpdated) => void;
+  queue: [QueueUpdated];
   /** The link is too slow for the party's schedule, or recovered [PA8]. */
-  degraded: (d: SyncDegraded) => void;
+  degraded: [SyncDegraded];
   /** The server compared a position report with the timeline and asks for a correction [PA9]. */
-  correction: (c: SyncCorrection) => void;
+  correction: [SyncCorrection];
   /** Every sequenced party event, once each, in order, as it arrives (replays included). */
-  event: (e: PartyEventMessage) => void;
+  event: [PartyEventMessage];
   /** The party state after a snapshot (connect, or too far behind to replay). */
-  snapshot: (state: PartyState) => void;
+  snapshot: [PartyState];
   /** A refusal or failure not tied to a call (a refused socket, a message the server rejected). */
-  error: (err: PartyError) => void;
+  error: [QueueServiceError];
   /** The session is over: the party ended, this member left, or access was lost. */
-  ended: (info: { reason: string; code?: number }) => void;
-  status: (s: SessionStatus) => void;
+  ended: [{ reason: string; code?: number }];
+  status: [SessionStatus];
   /** A clock exchange completed and the estimate was updated. */
-  clock: (c: ClockView) => void;
-}
+  clock: [ClockView];
+};
 
 export interface ClockView {
   /** Server clock - this device's clock (ms): `ctx.now() + offsetMs` is server time. */
@@ -128,11 +124,9 @@ export interface PartySessionOptions {
   deviceInfo?: Record<string, unknown>;
 }
 
-type Listener<K extends keyof PartyEvents> = PartyEvents[K];
-
 interface Pending {
   resolve: (r: { sequenceNumber: number; at: number; leadMs: number }) => void;
-  reject: (e: PartyError) => void;
+  reject: (e: QueueServiceError) => void;
 }
 
 const DEFAULTS = { pingIntervalMs: 2000, burstPings: 10, burstIntervalMs: 30, reconnectBaseMs: 250, reconnectMaxMs: 10_000, connectTimeoutMs: 15_000, commandTimeoutMs: 15_000 };
@@ -140,31 +134,6 @@ const DEFAULTS = { pingIntervalMs: 2000, burstPings: 10, burstIntervalMs: 30, re
 let mutationCounter = 0;
 const newId = (): string =>
   typeof globalThis.crypto?.randomUUID === 'function' ? globalThis.crypto.randomUUID() : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}-${++mutationCounter}`;
-
-/** A REST call on the service with the context's token and device id; one retry with a fresh token on 401. */
-async function request<T>(ctx: ClientContext, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T }> {
-  for (let attempt = 0; ; attempt++) {
-    const h: Record<string, string> = { ...headers, authorization: `Bearer ${await ctx.token()}`, 'x-device-id': ctx.deviceId };
-    if (body !== undefined) h['content-type'] = 'application/json';
-    const res = await ctx.fetch(`${ctx.baseUrl}${path}`, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
-    const text = await res.text();
-    let json: unknown = null;
-    try {
-      json = text ? JSON.parse(text) : null;
-    } catch {
-      json = text;
-    }
-    if (res.status === 401 && attempt === 0) {
-      ctx.tokenRejected();
-      continue;
-    }
-    if (res.status >= 400) {
-      const err = (json as { error?: { code?: string; message?: string; details?: Record<string, unknown> } } | null)?.error;
-      throw new PartyError(res.status, err?.code ?? `http_${res.status}`, err?.message ?? `${method} ${path} answered ${res.status}`, err?.details ?? {});
-    }
-    return { status: res.status, body: json as T };
-  }
-}
 
 /** The party state as the server folds it, from the view GET /parties/{id} (and a snapshot) gives. */
 function stateOfView(v: PartyView): PartyState {
@@ -200,7 +169,7 @@ type KnownTimeline = Timeline & { sequenceNumber: number };
  * One member's live session of a listening party. Build it with `PartySession.join` or
  * `PartySession.create` (or `client.joinParty` / `client.createParty`).
  */
-export class PartySession {
+export class PartySession extends Emitter<PartyEvents> {
   readonly id: string;
   /** The party as the server folds it, kept current from the socket's events. */
   state: PartyState;
@@ -236,10 +205,13 @@ export class PartySession {
   private helloHead = 0;
   private pingsThisSocket = 0;
   private readonly pending = new Map<string, Pending>();
-  private readonly listeners = new Map<keyof PartyEvents, Set<(...a: any[]) => void>>();
   private firstSync: { resolve: () => void; reject: (e: unknown) => void } | null = null;
 
+  private readonly api: Api;
+
   private constructor(private readonly ctx: ClientContext, view: PartyView, options: PartySessionOptions = {}) {
+    super();
+    this.api = new Api(ctx);
     this.id = view.id;
     this.state = stateOfView(view);
     // Start from the view's sequence number: the socket replays only what came after it.
@@ -262,7 +234,7 @@ export class PartySession {
   static async join(ctx: ClientContext, partyId: string, inviteCode: string, options: PartySessionOptions = {}): Promise<PartySession> {
     const body: Record<string, unknown> = { inviteCode };
     if (options.deviceInfo) body.deviceInfo = options.deviceInfo;
-    const { body: view } = await request<PartyView>(ctx, 'POST', `/parties/${encodeURIComponent(partyId)}/join`, body);
+    const view = await new Api(ctx).request<PartyView>('POST', `/parties/${encodeURIComponent(partyId)}/join`, body);
     return PartySession.open(ctx, view, options);
   }
 
@@ -270,19 +242,19 @@ export class PartySession {
   static async create(ctx: ClientContext, queueId: string, options: PartySessionOptions & { allowMemberAdds?: boolean } = {}): Promise<PartySession> {
     const body: Record<string, unknown> = { queueId };
     if (options.allowMemberAdds !== undefined) body.allowMemberAdds = options.allowMemberAdds;
-    const { body: view } = await request<PartyView>(ctx, 'POST', '/parties', body);
+    const view = await new Api(ctx).request<PartyView>('POST', '/parties', body);
     return PartySession.open(ctx, view, options);
   }
 
   /** Opens a session on a party the caller is already a member of (e.g. after an app restart). */
   static async resume(ctx: ClientContext, partyId: string, options: PartySessionOptions = {}): Promise<PartySession> {
-    const { body: view } = await request<PartyView>(ctx, 'GET', `/parties/${encodeURIComponent(partyId)}`);
+    const view = await new Api(ctx).request<PartyView>('GET', `/parties/${encodeURIComponent(partyId)}`);
     return PartySession.open(ctx, view, options);
   }
 
   private static async open(ctx: ClientContext, view: PartyView, options: PartySessionOptions): Promise<PartySession> {
     const s = new PartySession(ctx, view, options);
-    if (view.status === 'ended') throw new PartyError(409, 'party_ended', 'the party has ended', { partyId: view.id });
+    if (view.status === 'ended') throw new QueueServiceError(409, 'party_ended', 'the party has ended', { partyId: view.id });
     await s.start();
     return s;
   }
@@ -292,7 +264,7 @@ export class PartySession {
       const timer = setTimeout(() => {
         this.firstSync = null;
         this.close();
-        reject(new PartyError(0, 'connect_timeout', `the party socket did not open in ${this.opts.connectTimeoutMs} ms`));
+        reject(new QueueServiceError(0, 'connect_timeout', `the party socket did not open in ${this.opts.connectTimeoutMs} ms`));
       }, this.opts.connectTimeoutMs);
       this.firstSync = {
         resolve: () => {
@@ -370,7 +342,7 @@ export class PartySession {
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => {
         off();
-        reject(new PartyError(0, 'clock_sync_timeout', `fewer than ${n} clock exchanges in ${timeoutMs} ms`));
+        reject(new QueueServiceError(0, 'clock_sync_timeout', `fewer than ${n} clock exchanges in ${timeoutMs} ms`));
       }, timeoutMs);
       const off = this.on('clock', (c) => {
         if (this.estimator.count >= n) {
@@ -380,27 +352,6 @@ export class PartySession {
         }
       });
     });
-  }
-
-  on<K extends keyof PartyEvents>(event: K, fn: Listener<K>): () => void {
-    let set = this.listeners.get(event);
-    if (!set) this.listeners.set(event, (set = new Set()));
-    set.add(fn as (...a: any[]) => void);
-    return () => this.off(event, fn);
-  }
-
-  off<K extends keyof PartyEvents>(event: K, fn: Listener<K>): void {
-    this.listeners.get(event)?.delete(fn as (...a: any[]) => void);
-  }
-
-  private emit<K extends keyof PartyEvents>(event: K, ...args: Parameters<PartyEvents[K]>): void {
-    for (const fn of [...(this.listeners.get(event) ?? [])]) {
-      try {
-        fn(...args);
-      } catch (err) {
-        if (event !== 'error') this.emit('error', new PartyError(0, 'listener_failed', `a '${event}' listener threw: ${String(err)}`));
-      }
-    }
   }
 
   // ---- host controls [PA7] ----
@@ -415,7 +366,7 @@ export class PartySession {
         // Unanswered for too long (a socket that died without a close): refused here; it may still apply.
         const timer = setTimeout(() => {
           this.pending.delete(mutationId);
-          reject(new PartyError(0, 'timeout', `no answer to the command in ${this.opts.commandTimeoutMs} ms; it may or may not have been applied`));
+          reject(new QueueServiceError(0, 'timeout', `no answer to the command in ${this.opts.commandTimeoutMs} ms; it may or may not have been applied`));
         }, this.opts.commandTimeoutMs);
         this.pending.set(mutationId, {
           resolve: (r) => {
@@ -430,7 +381,7 @@ export class PartySession {
         this.send({ type: 'playback_sync', mutationId, ...cmd });
       });
     }
-    const { body } = await request<PlaybackSync>(this.ctx, 'POST', `/parties/${encodeURIComponent(this.id)}/playback`, cmd);
+    const body = await this.api.request<PlaybackSync>('POST', `/parties/${encodeURIComponent(this.id)}/playback`, cmd);
     return { sequenceNumber: body.sequenceNumber, at: body.at, leadMs: body.leadMs };
   }
 
@@ -469,39 +420,37 @@ export class PartySession {
   async addTracks(tracks: string[], opts: { position?: number; afterItemId?: string; beforeItemId?: string; idempotencyKey?: string } = {}): Promise<Record<string, unknown>> {
     this.assertUsable();
     const { idempotencyKey, ...where } = opts;
-    const { body } = await request<Record<string, unknown>>(this.ctx, 'POST', `/parties/${encodeURIComponent(this.id)}/tracks`, { tracks, ...where }, { 'idempotency-key': idempotencyKey ?? newId() });
-    return body;
+    return this.api.request<Record<string, unknown>>('POST', `/parties/${encodeURIComponent(this.id)}/tracks`, { tracks, ...where }, { idempotencyKey: idempotencyKey ?? newId() });
   }
 
   /** [PA5] Host only: let members add tracks, or stop it. */
   async setAllowMemberAdds(allow: boolean): Promise<PartyView> {
     this.assertUsable();
-    return this.applyView((await request<PartyView>(this.ctx, 'PATCH', `/parties/${encodeURIComponent(this.id)}`, { allowMemberAdds: allow })).body);
+    return this.api.request<PartyView>('PATCH', `/parties/${encodeURIComponent(this.id)}`, { allowMemberAdds: allow });
   }
 
   /** [PA3] Host only: hand hosting to another member. */
   async handHostTo(userId: string): Promise<PartyView> {
     this.assertUsable();
-    return this.applyView((await request<PartyView>(this.ctx, 'POST', `/parties/${encodeURIComponent(this.id)}/host`, { userId })).body);
+    return this.api.request<PartyView>('POST', `/parties/${encodeURIComponent(this.id)}/host`, { userId });
   }
 
   /** The party as the server sees it now (members online, each device's measured link). */
   async fetchView(): Promise<PartyView> {
-    return (await request<PartyView>(this.ctx, 'GET', `/parties/${encodeURIComponent(this.id)}`)).body;
+    return this.api.request<PartyView>('GET', `/parties/${encodeURIComponent(this.id)}`);
   }
 
   /** [PA3] Leaves the party (a leaving host hands over; the last one out ends it); the session ends with `ended` {reason: 'left'}. */
   async leave(): Promise<void> {
     this.assertUsable();
-    await request(this.ctx, 'POST', `/parties/${encodeURIComponent(this.id)}/leave`);
+    await this.api.request('POST', `/parties/${encodeURIComponent(this.id)}/leave`);
     this.finish('left');
   }
 
   /** [PA3] Host only: ends the party for everyone; the session ends with `ended` {reason: 'ended_by_host'}. */
   async end(): Promise<PartyView> {
     this.assertUsable();
-    const { body } = await request<PartyView>(this.ctx, 'POST', `/parties/${encodeURIComponent(this.id)}/end`);
-    this.applyView(body);
+    const body = await this.api.request<PartyView>('POST', `/parties/${encodeURIComponent(this.id)}/end`);
     this.finish('ended_by_host');
     return body;
   }
@@ -524,19 +473,14 @@ export class PartySession {
     this.stopped = true;
     this.setStatus('closed');
     this.teardown(Close.normal, 'closed by the app');
-    this.firstSync?.reject(new PartyError(0, 'closed', 'the session was closed'));
+    this.firstSync?.reject(new QueueServiceError(0, 'closed', 'the session was closed'));
     this.firstSync = null;
   }
 
   // ---- the socket ----
 
   private assertUsable(): void {
-    if (this.stopped) throw new PartyError(0, this.state.status === 'ended' ? 'party_ended' : 'session_closed', 'this party session is over');
-  }
-
-  /** The REST answer; the events it reflects arrive on the socket (in order, emitted once), so state is left to them. */
-  private applyView(v: PartyView): PartyView {
-    return v;
+    if (this.stopped) throw new QueueServiceError(0, this.state.status === 'ended' ? 'party_ended' : 'session_closed', 'this party session is over');
   }
 
   private setStatus(s: SessionStatus): void {
@@ -556,7 +500,7 @@ export class PartySession {
     try {
       token = await this.ctx.token();
     } catch (err) {
-      this.fail(new PartyError(0, 'no_token', `getToken failed: ${String(err)}`));
+      this.fail(new QueueServiceError(0, 'no_token', `getToken failed: ${String(err)}`));
       return;
     }
     if (this.stopped) return;
@@ -594,7 +538,7 @@ export class PartySession {
       if (this.ws !== ws) return;
       this.ws = null;
       this.clearSocketTimers();
-      this.failPending(new PartyError(0, 'disconnected', 'the party socket closed before the command was answered; it may or may not have been applied'));
+      this.failPending(new QueueServiceError(0, 'disconnected', 'the party socket closed before the command was answered; it may or may not have been applied'));
       if (this.stopped) return;
       if (!sawOpen) void this.refused();
       else this.onClosed(ev.code, ev.reason);
@@ -612,7 +556,7 @@ export class PartySession {
       }
       this.scheduleReconnect();
     } catch (err) {
-      if (err instanceof PartyError && (err.status === 403 || err.status === 404)) {
+      if (err instanceof QueueServiceError && (err.status === 403 || err.status === 404)) {
         this.fail(err);
         return;
       }
@@ -628,7 +572,7 @@ export class PartySession {
         return;
       case Close.forbidden:
       case Close.badRequest:
-        this.fail(new PartyError(code === Close.forbidden ? 403 : 400, code === Close.forbidden ? 'forbidden' : 'bad_request', reason || `closed with ${code}`), code);
+        this.fail(new QueueServiceError(code === Close.forbidden ? 403 : 400, code === Close.forbidden ? 'forbidden' : 'bad_request', reason || `closed with ${code}`), code);
         return;
       case Close.unauthorized:
         this.ctx.tokenRejected();
@@ -675,7 +619,7 @@ export class PartySession {
       } catch {
         // already closing
       }
-      this.failPending(new PartyError(0, 'disconnected', 'the party socket closed before the command was answered; it may or may not have been applied'));
+      this.failPending(new QueueServiceError(0, 'disconnected', 'the party socket closed before the command was answered; it may or may not have been applied'));
     }
     this.attempt = 0;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
@@ -696,7 +640,7 @@ export class PartySession {
       } catch {
         // ignore
       }
-      this.failPending(new PartyError(0, 'disconnected', 'the party socket went silent'));
+      this.failPending(new QueueServiceError(0, 'disconnected', 'the party socket went silent'));
       this.scheduleReconnect();
     }, this.opts.deadAfterMs);
   }
@@ -723,10 +667,10 @@ export class PartySession {
         // ignore
       }
     }
-    this.failPending(new PartyError(0, 'session_closed', 'the party session is over'));
+    this.failPending(new QueueServiceError(0, 'session_closed', 'the party session is over'));
   }
 
-  private failPending(err: PartyError): void {
+  private failPending(err: QueueServiceError): void {
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
   }
@@ -738,13 +682,13 @@ export class PartySession {
     this.stopped = true;
     this.teardown(Close.normal, reason);
     this.setStatus('ended');
-    this.firstSync?.reject(new PartyError(409, 'party_ended', 'the party has ended'));
+    this.firstSync?.reject(new QueueServiceError(409, 'party_ended', 'the party has ended'));
     this.firstSync = null;
     this.emit('ended', code === undefined ? { reason } : { reason, code });
   }
 
   /** Access lost (403/404, a bad request): an error, then the session ends. */
-  private fail(err: PartyError, code?: number): void {
+  private fail(err: QueueServiceError, code?: number): void {
     if (this.firstSync) {
       this.firstSync.reject(err);
       this.firstSync = null;
@@ -794,7 +738,7 @@ export class PartySession {
       }
       case 'error': {
         const e = m as unknown as ErrorMsg;
-        const err = new PartyError(statusOf(e.error.code), e.error.code, e.error.message, e.error.details as Record<string, unknown>);
+        const err = new QueueServiceError(statusOf(e.error.code), e.error.code, e.error.message, e.error.details as Record<string, unknown>);
         const p = e.mutationId ? this.pending.get(e.mutationId) : undefined;
         if (p && e.mutationId) {
           this.pending.delete(e.mutationId);
@@ -955,7 +899,7 @@ export class PartySession {
   }
 }
 
-/** The HTTP status the service gives an error code on the socket (for PartyError.status). */
+/** The HTTP status the service gives an error code on the socket (for QueueServiceError.status). */
 function statusOf(code: string): number {
   if (code === 'not_the_host' || code === 'not_a_member' || code === 'member_adds_not_allowed' || code === 'forbidden') return 403;
   if (code === 'party_ended' || code === 'party_exists') return 409;

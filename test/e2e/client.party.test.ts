@@ -4,7 +4,9 @@
 // resume after a dropped socket, refusals, leaving and ending. Rules: [PA1]-[PA9].
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { PartyError, PartySession, type PartyEventMessage, type PlaybackEvent } from '../../client/src/party.ts';
+import { QueueClient } from '@queue-service/client';
+import { QueueServiceError } from '../../client/src/errors.ts';
+import { PartySession, type PartyEventMessage, type PlaybackEvent } from '../../client/src/party.ts';
 import { testContext, type TestContext } from '../helpers/client-context.ts';
 import { trueNow } from '../helpers/party-member.ts';
 import { client, mintToken, startServerOn, type RunningServer } from '../helpers/server.ts';
@@ -89,8 +91,8 @@ describe('client SDK: PartySession (sqlite)', { timeout: 120_000 }, () => {
     assert.equal(host.sequenceNumber, member.sequenceNumber);
 
     // A wrong code and a stranger's socket are refused with the service's error.
-    await assert.rejects(PartySession.join(ctx('m2'), host.id, 'AAAAAAAAAA'), (e: PartyError) => e.status === 403 && e.code === 'invalid_invite_code');
-    await assert.rejects(PartySession.resume(ctx('stranger'), host.id), (e: PartyError) => e.status === 403 && e.code === 'not_a_member');
+    await assert.rejects(PartySession.join(ctx('m2'), host.id, 'AAAAAAAAAA'), (e: QueueServiceError) => e.status === 403 && e.code === 'invalid_invite_code');
+    await assert.rejects(PartySession.resume(ctx('stranger'), host.id), (e: QueueServiceError) => e.status === 403 && e.code === 'not_a_member');
 
     // [PA5] A member's addTracks goes through; the queue event moves forward only.
     const q = next<{ queueVersion: number; tracks: { trackId: string }[] }>(member, 'queue', (u) => u.tracks.some((t: { trackId: string }) => t.trackId === 'x9'));
@@ -198,7 +200,7 @@ describe('client SDK: PartySession (sqlite)', { timeout: 120_000 }, () => {
 
   it('[PA3][PA7] a member\'s playback command is refused (not_the_host) until hosting is handed to it', { timeout: 30_000 }, async () => {
     const { host, member } = await pair();
-    await assert.rejects(member.play(), (e: PartyError) => e instanceof PartyError && e.status === 403 && e.code === 'not_the_host');
+    await assert.rejects(member.play(), (e: QueueServiceError) => e instanceof QueueServiceError && e.status === 403 && e.code === 'not_the_host');
     const moved = Promise.all([next(host, 'host', (h) => h === 'm1'), next(member, 'host', (h) => h === 'm1')]);
     await host.handHostTo('m1');
     await moved;
@@ -206,9 +208,30 @@ describe('client SDK: PartySession (sqlite)', { timeout: 120_000 }, () => {
     assert.equal(host.isHost, false);
     const ack = await member.next();
     assert.ok(ack.sequenceNumber > 0);
-    await assert.rejects(host.pause(), (e: PartyError) => e.code === 'not_the_host');
+    await assert.rejects(host.pause(), (e: QueueServiceError) => e.code === 'not_the_host');
     host.close();
     member.close();
+  });
+
+  it('[SDK][PA1] the package: client.createParty and client.joinParty give live sessions; client.close() closes them', { timeout: 30_000 }, async () => {
+    const a = new QueueClient({ baseUrl: server.url, token: tokens.host!, deviceId: 'pkg-host' });
+    const b = new QueueClient({ baseUrl: server.url, token: tokens.m2!, deviceId: 'pkg-m2' });
+    try {
+      const hostParty = await a.createParty(await newQueue(), { allowMemberAdds: true });
+      const memberParty = await b.joinParty(hostParty.id, hostParty.inviteCode);
+      assert.equal(hostParty.isHost, true);
+      assert.deepEqual(memberParty.members.map((m) => m.userId), ['host', 'm2']);
+      await memberParty.whenSynced(3);
+      const got = new Promise<{ sequenceNumber: number }>((resolve) => memberParty.once('playback', resolve));
+      const ack = await hostParty.play(1000);
+      assert.equal((await got).sequenceNumber, ack.sequenceNumber);
+      assert.ok(Math.abs(memberParty.positionNow() - hostParty.positionNow()) < 30);
+      await b.close();
+      assert.equal(memberParty.status, 'closed');
+    } finally {
+      await a.close();
+      await b.close();
+    }
   });
 
   it('[PA3] leave ends the leaver\'s session and the others see it; end closes every session with `ended`', { timeout: 30_000 }, async () => {
@@ -231,7 +254,7 @@ describe('client SDK: PartySession (sqlite)', { timeout: 120_000 }, () => {
     assert.equal(member.state.status, 'ended');
     await until(() => member['ws' as keyof PartySession] === null, 'the socket to be dropped');
     assert.equal(member.reportPosition(0), false);
-    await assert.rejects(member.play(), (e: PartyError) => e instanceof PartyError && e.code === 'party_ended');
-    await assert.rejects(PartySession.join(ctx('m2'), host.id, host.inviteCode), (e: PartyError) => e.code === 'party_ended');
+    await assert.rejects(member.play(), (e: QueueServiceError) => e instanceof QueueServiceError && e.code === 'party_ended');
+    await assert.rejects(PartySession.join(ctx('m2'), host.id, host.inviteCode), (e: QueueServiceError) => e.code === 'party_ended');
   });
 });
