@@ -10,6 +10,7 @@ import { QueueServiceError } from './errors.ts';
 import type { ItemKeys } from './fold.ts';
 import { QueueMirror, type MirrorHost, type MutationResult, type OfflineConflict } from './mirror.ts';
 import { Outbox, type OutboxEntry } from './outbox.ts';
+import { PartySession, type PartySessionOptions } from './party.ts';
 import { PlaybackMirror } from './playback.ts';
 import { MemoryStorage, type ClientStorage } from './storage.ts';
 
@@ -146,6 +147,25 @@ export class QueueClient extends Emitter<ClientEvents> {
     return this.pb;
   }
 
+  /** [PA1] Joins a listening party with its invite code: a live session on the party socket (clock sync, scheduled playback). */
+  async joinParty(partyId: string, inviteCode: string, opts: PartySessionOptions = {}): Promise<PartySession> {
+    return this.track(await PartySession.join(await this.context(), partyId, inviteCode, opts));
+  }
+
+  /** [PA1] Starts a listening party on one of this user's queues and hosts it; `party.inviteCode` is for friends. */
+  async createParty(queueId: string, opts: PartySessionOptions & { allowMemberAdds?: boolean } = {}): Promise<PartySession> {
+    return this.track(await PartySession.create(await this.context(), queueId, opts));
+  }
+
+  /** Party sessions open on this client: closed with it. */
+  private readonly parties = new Set<PartySession>();
+
+  private track(p: PartySession): PartySession {
+    this.parties.add(p);
+    p.on('ended', () => this.parties.delete(p));
+    return p;
+  }
+
   /** Local edits not yet decided by the server, all queues, oldest first (kept in storage). */
   async pendingMutations(): Promise<readonly OutboxEntry[]> {
     await this.outbox.loaded;
@@ -176,6 +196,8 @@ export class QueueClient extends Emitter<ClientEvents> {
     this.dropSocket();
     ws?.close(1000, 'client closed');
     this.pb.stop();
+    for (const p of this.parties) p.close();
+    this.parties.clear();
     await this.outbox.save().catch(() => undefined);
   }
 

@@ -1,0 +1,909 @@
+// A listening party as one object: the party socket (/ws/party/{partyId}) kept open and
+// resumed with `since`, the party state folded from its events with the server's own fold
+// (`evolve` in src/party/party.ts), the clock offset estimated with the server's own
+// estimator (src/party/clock.ts) from `latency_measurement` exchanges, and the party
+// timeline turned into "the position now" on this device. Rules: docs/SPEC.md [PA1]-[PA10]
+// and "Close codes". Browser-safe: the platform's fetch and WebSocket come in the context.
+import { ClockEstimator, positionAt, timelineAt, type ClockSample, type LinkStats, type Timeline } from '../../src/party/clock.ts';
+import { evolve, type PartyEvent, type PartyState } from '../../src/party/party.ts';
+import type { Static } from '@sinclair/typebox';
+import type {
+  HostChangedMessage,
+  MemberJoinedMessage,
+  MemberLeftMessage,
+  PartyEndedMessage,
+  PartyHelloMessage,
+  PartySnapshotMessage,
+  PlaybackSyncCommand,
+  PlaybackSyncMessage,
+  QueueUpdatedMessage,
+  SettingsChangedMessage,
+  SyncCorrectionMessage,
+  SyncDegradedMessage,
+  LatencyPingMessage,
+  PositionReportMessage,
+} from '../../src/party/protocol.ts';
+import type { PartyView } from '../../src/party/service.ts';
+import type { AckMessage, CloseCode as ServerCloseCode, ErrorMessage } from '../../src/realtime/protocol.ts';
+import { Api } from './api.ts';
+import { socketUrl, type ClientContext, type WebSocketLike } from './context.ts';
+import { Emitter } from './emitter.ts';
+import { QueueServiceError } from './errors.ts';
+
+export type PlaybackSync = Static<typeof PlaybackSyncMessage>;
+export type QueueUpdated = Static<typeof QueueUpdatedMessage>;
+export type SyncCorrection = Static<typeof SyncCorrectionMessage>;
+export type SyncDegraded = Static<typeof SyncDegradedMessage>;
+export type MemberJoined = Static<typeof MemberJoinedMessage>;
+export type MemberLeft = Static<typeof MemberLeftMessage>;
+export type HostChanged = Static<typeof HostChangedMessage>;
+export type SettingsChanged = Static<typeof SettingsChangedMessage>;
+export type PartyEnded = Static<typeof PartyEndedMessage>;
+type Hello = Static<typeof PartyHelloMessage>;
+type Snapshot = Static<typeof PartySnapshotMessage>;
+type Ack = Static<typeof AckMessage>;
+type ErrorMsg = Static<typeof ErrorMessage>;
+type Ping = Static<typeof LatencyPingMessage>;
+type PositionReport = Static<typeof PositionReportMessage>;
+export type PlaybackCommand = Omit<Static<typeof PlaybackSyncCommand>, 'type' | 'mutationId'>;
+export type { PartyView, PartyState };
+
+/** The server's close codes (checked against src/realtime/protocol.ts by the compiler). */
+const Close: typeof ServerCloseCode = {
+  normal: 1000, goingAway: 1001, slowConsumer: 4008, badRequest: 4400, unauthorized: 4401, forbidden: 4403,
+  notFound: 4404, heartbeatTimeout: 4408, tooManyMessages: 4429,
+};
+
+
+/** A party event as the session delivers it: a `playback_sync` with how late it was delivered. */
+export type PlaybackEvent = PlaybackSync & {
+  /** Milliseconds past its scheduled instant (on this device's idea of server time) it was delivered; ~0 normally, more on a replay. */
+  lateMs: number;
+};
+
+export type SessionStatus = 'connecting' | 'online' | 'offline' | 'ended' | 'closed';
+
+/** The sequenced party events, as received on the socket (flat: the event's data plus its envelope). */
+export type PartyEventMessage = PlaybackSync | MemberJoined | MemberLeft | HostChanged | SettingsChanged | PartyEnded | (Record<string, unknown> & { type: 'party_created'; sequenceNumber: number });
+
+export type PartyEvents = {
+  /** A `playback_sync`, delivered when it takes effect here: at its `at` (plus the follow delay) on this device's estimate of server time [PA7][PA8]. */
+  playback: [PlaybackEvent];
+  /** Members changed (joined or left): the current list. */
+  members: [PartyState['members'], MemberJoined | MemberLeft];
+  /** Hosting moved. */
+  host: [string, HostChanged];
+  /** The host let members add tracks, or stopped it. */
+  settings: [boolean];
+  /** The party queue changed (only ever forward: the highest queueVersion is kept) [PA5]. */
+  queue: [QueueUpdated];
+  /** The link is too slow for the party's schedule, or recovered [PA8]. */
+  degraded: [SyncDegraded];
+  /** The server compared a position report with the timeline and asks for a correction [PA9]. */
+  correction: [SyncCorrection];
+  /** Every sequenced party event, once each, in order, as it arrives (replays included). */
+  event: [PartyEventMessage];
+  /** The party state after a snapshot (connect, or too far behind to replay). */
+  snapshot: [PartyState];
+  /** A refusal or failure not tied to a call (a refused socket, a message the server rejected). */
+  error: [QueueServiceError];
+  /** The session is over: the party ended, this member left, or access was lost. */
+  ended: [{ reason: string; code?: number }];
+  status: [SessionStatus];
+  /** A clock exchange completed and the estimate was updated. */
+  clock: [ClockView];
+};
+
+export interface ClockView {
+  /** Server clock - this device's clock (ms): `ctx.now() + offsetMs` is server time. */
+  offsetMs: number;
+  /** Lowest round trip seen among the samples used (ms). */
+  rttMs: number;
+  /** Expected error of offsetMs (ms). */
+  uncertaintyMs: number;
+  /** Exchanges in the estimate (0: offsetMs is a rough first guess from `hello`). */
+  samples: number;
+}
+
+export interface PartySessionOptions {
+  /** Clock exchanges once synced (ms). Default 2000. */
+  pingIntervalMs?: number;
+  /** The first this-many exchanges go out quickly, `burstIntervalMs` apart. Defaults 10, 30. */
+  burstPings?: number;
+  burstIntervalMs?: number;
+  /** No message at all for this long: the socket is treated as dead and reopened. Default 3 pings + 4 s. */
+  deadAfterMs?: number;
+  /** Reconnect back-off: base and cap (ms), full jitter in [delay/2, delay]. Defaults 250, 10000. */
+  reconnectBaseMs?: number;
+  reconnectMaxMs?: number;
+  /** Give up the first connection after this long (join/create reject). Default 15000. */
+  connectTimeoutMs?: number;
+  /** A playback command unanswered this long rejects with `timeout`. Default 15000. */
+  commandTimeoutMs?: number;
+  /** Sent as `deviceInfo` when joining. */
+  deviceInfo?: Record<string, unknown>;
+}
+
+interface Pending {
+  resolve: (r: { sequenceNumber: number; at: number; leadMs: number }) => void;
+  reject: (e: QueueServiceError) => void;
+}
+
+const DEFAULTS = { pingIntervalMs: 2000, burstPings: 10, burstIntervalMs: 30, reconnectBaseMs: 250, reconnectMaxMs: 10_000, connectTimeoutMs: 15_000, commandTimeoutMs: 15_000 };
+
+let mutationCounter = 0;
+const newId = (): string =>
+  typeof globalThis.crypto?.randomUUID === 'function' ? globalThis.crypto.randomUUID() : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}-${++mutationCounter}`;
+
+/** The party state as the server folds it, from the view GET /parties/{id} (and a snapshot) gives. */
+function stateOfView(v: PartyView): PartyState {
+  const { serverTime: _s, positionNow: _p, ...playback } = v.playback;
+  return {
+    id: v.id, queueId: v.queueId, createdBy: v.createdBy, hostId: v.hostId, inviteCode: v.inviteCode, allowMemberAdds: v.allowMemberAdds,
+    status: v.status, version: v.sequenceNumber, createdAt: v.createdAt, updatedAt: v.updatedAt, endedAt: v.endedAt,
+    members: v.members.map((m) => ({ userId: m.userId, joinedAt: m.joinedAt, deviceInfo: m.deviceInfo })),
+    playback,
+  };
+}
+
+const ENVELOPE = new Set(['type', 'partyId', 'sequenceNumber', 'stream', 'timestamp', 'userId', 'deviceId']);
+
+/** A party event as the socket sends it (data spread over the envelope) back into the stored shape `evolve` folds. */
+function eventOfMessage(m: Record<string, unknown>): PartyEvent {
+  const data: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(m)) if (!ENVELOPE.has(k)) data[k] = v;
+  // member_* carry the member in the envelope's userId (the socket folds data.userId into it).
+  if (m.type === 'member_joined' || m.type === 'member_left') data.userId = m.userId;
+  return {
+    type: m.type, data, partyId: m.partyId, sequenceNumber: m.sequenceNumber, userId: m.userId, deviceId: m.deviceId ?? null,
+    timestamp: new Date(Number(m.timestamp)).toISOString(),
+  } as PartyEvent;
+}
+
+const SEQUENCED = new Set(['party_created', 'member_joined', 'member_left', 'host_changed', 'settings_changed', 'playback_sync', 'party_ended']);
+
+/** A timeline the session knows, with the sequence number of the event that set it. */
+type KnownTimeline = Timeline & { sequenceNumber: number };
+
+/**
+ * One member's live session of a listening party. Build it with `PartySession.join` or
+ * `PartySession.create` (or `client.joinParty` / `client.createParty`).
+ */
+export class PartySession extends Emitter<PartyEvents> {
+  readonly id: string;
+  /** The party as the server folds it, kept current from the socket's events. */
+  state: PartyState;
+  /** The party queue, as last told (`queue_updated`, highest queueVersion). */
+  queue: QueueUpdated | null = null;
+  status: SessionStatus = 'connecting';
+  /** This member plays the timeline this many ms late ([PA8]; 0 unless degraded). */
+  followDelayMs = 0;
+  /** The user this session runs as (from the socket's hello). */
+  userId: string | null = null;
+
+  private readonly opts: Required<Omit<PartySessionOptions, 'deviceInfo' | 'deadAfterMs'>> & { deadAfterMs: number };
+  private readonly estimator = new ClockEstimator();
+  private stats: LinkStats | null = null;
+  /** Offset guessed from `hello` (one way only) until the first exchange completes. */
+  private roughOffset = 0;
+  private timelines: KnownTimeline[] = [];
+  private ws: WebSocketLike | null = null;
+  private lastSeq: number;
+  private attempt = 0;
+  private stopped = false;
+  private endedFired = false;
+  private opened = false;
+  private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  private pingTimer: ReturnType<typeof setTimeout> | null = null;
+  private deadTimer: ReturnType<typeof setTimeout> | null = null;
+  private readonly playTimers = new Set<ReturnType<typeof setTimeout>>();
+  /** The exchange to report back with the next ping (on this socket only). */
+  private prev: Ping['prev'] | undefined;
+  private outstandingPing: number | null = null;
+  private outstandingSince = 0;
+  /** The party's head when this socket opened: the first sync is done once it is reached. */
+  private helloHead = 0;
+  private pingsThisSocket = 0;
+  private readonly pending = new Map<string, Pending>();
+  private firstSync: { resolve: () => void; reject: (e: unknown) => void } | null = null;
+
+  private readonly api: Api;
+
+  private constructor(private readonly ctx: ClientContext, view: PartyView, options: PartySessionOptions = {}) {
+    super();
+    this.api = new Api(ctx);
+    this.id = view.id;
+    this.state = stateOfView(view);
+    // Start from the view's sequence number: the socket replays only what came after it.
+    this.lastSeq = view.sequenceNumber;
+    this.timelines = [{ ...view.playback }];
+    const pingIntervalMs = options.pingIntervalMs ?? DEFAULTS.pingIntervalMs;
+    this.opts = {
+      pingIntervalMs,
+      burstPings: options.burstPings ?? DEFAULTS.burstPings,
+      burstIntervalMs: options.burstIntervalMs ?? DEFAULTS.burstIntervalMs,
+      reconnectBaseMs: options.reconnectBaseMs ?? DEFAULTS.reconnectBaseMs,
+      reconnectMaxMs: options.reconnectMaxMs ?? DEFAULTS.reconnectMaxMs,
+      connectTimeoutMs: options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
+      commandTimeoutMs: options.commandTimeoutMs ?? DEFAULTS.commandTimeoutMs,
+      deadAfterMs: options.deadAfterMs ?? 3 * pingIntervalMs + 4000,
+    };
+  }
+
+  /** [PA1] Joins with the invite code (joining twice changes nothing) and opens the party socket. */
+  static async join(ctx: ClientContext, partyId: string, inviteCode: string, options: PartySessionOptions = {}): Promise<PartySession> {
+    const body: Record<string, unknown> = { inviteCode };
+    if (options.deviceInfo) body.deviceInfo = options.deviceInfo;
+    const view = await new Api(ctx).request<PartyView>('POST', `/parties/${encodeURIComponent(partyId)}/join`, body);
+    return PartySession.open(ctx, view, options);
+  }
+
+  /** [PA1] Creates a party on a queue the caller may control and add to; the caller hosts it. The session's `inviteCode` is for friends. */
+  static async create(ctx: ClientContext, queueId: string, options: PartySessionOptions & { allowMemberAdds?: boolean } = {}): Promise<PartySession> {
+    const body: Record<string, unknown> = { queueId };
+    if (options.allowMemberAdds !== undefined) body.allowMemberAdds = options.allowMemberAdds;
+    const view = await new Api(ctx).request<PartyView>('POST', '/parties', body);
+    return PartySession.open(ctx, view, options);
+  }
+
+  /** Opens a session on a party the caller is already a member of (e.g. after an app restart). */
+  static async resume(ctx: ClientContext, partyId: string, options: PartySessionOptions = {}): Promise<PartySession> {
+    const view = await new Api(ctx).request<PartyView>('GET', `/parties/${encodeURIComponent(partyId)}`);
+    return PartySession.open(ctx, view, options);
+  }
+
+  private static async open(ctx: ClientContext, view: PartyView, options: PartySessionOptions): Promise<PartySession> {
+    const s = new PartySession(ctx, view, options);
+    if (view.status === 'ended') throw new QueueServiceError(409, 'party_ended', 'the party has ended', { partyId: view.id });
+    await s.start();
+    return s;
+  }
+
+  private start(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.firstSync = null;
+        this.close();
+        reject(new QueueServiceError(0, 'connect_timeout', `the party socket did not open in ${this.opts.connectTimeoutMs} ms`));
+      }, this.opts.connectTimeoutMs);
+      this.firstSync = {
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      this.connect();
+    });
+  }
+
+  // ---- what the app reads ----
+
+  get inviteCode(): string {
+    return this.state.inviteCode;
+  }
+
+  get hostId(): string {
+    return this.state.hostId;
+  }
+
+  get isHost(): boolean {
+    return this.userId !== null && this.userId === this.state.hostId;
+  }
+
+  get members(): PartyState['members'] {
+    return this.state.members;
+  }
+
+  /** Last party sequence number applied. */
+  get sequenceNumber(): number {
+    return this.lastSeq;
+  }
+
+  /** The clock estimate ([PA6]): offset (server - this device) and round trip. */
+  get clock(): ClockView {
+    const st = this.stats;
+    return st
+      ? { offsetMs: st.offsetMs, rttMs: st.rttMs, uncertaintyMs: st.uncertaintyMs, samples: st.samples }
+      : { offsetMs: this.roughOffset, rttMs: Number.NaN, uncertaintyMs: Number.POSITIVE_INFINITY, samples: 0 };
+  }
+
+  /** Server time now, as this device estimates it. */
+  serverNow(): number {
+    return this.ctx.now() + this.clock.offsetMs;
+  }
+
+  /** The timeline in force for this member now (the follow delay applied). */
+  timeline(): KnownTimeline | null {
+    return timelineAt(this.timelines, this.serverNow() - this.followDelayMs);
+  }
+
+  /**
+   * [PA4][PA7][PA8] The position (ms) to play now on the party timeline: the last timeline whose
+   * `at` has come on the estimated server clock, less the follow delay when degraded.
+   */
+  positionNow(): number {
+    const t = this.serverNow() - this.followDelayMs;
+    const tl = timelineAt(this.timelines, t);
+    return tl ? positionAt(tl, t) : 0;
+  }
+
+  /** Whether the party is playing now (on this member's timeline). */
+  isPlaying(): boolean {
+    return this.timeline()?.isPlaying ?? false;
+  }
+
+  /** Resolves once `n` clock exchanges have completed (the estimate is then usable). */
+  whenSynced(n = 5, timeoutMs = 10_000): Promise<ClockView> {
+    if (this.estimator.count >= n) return Promise.resolve(this.clock);
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => {
+        off();
+        reject(new QueueServiceError(0, 'clock_sync_timeout', `fewer than ${n} clock exchanges in ${timeoutMs} ms`));
+      }, timeoutMs);
+      const off = this.on('clock', (c) => {
+        if (this.estimator.count >= n) {
+          clearTimeout(t);
+          off();
+          resolve(c);
+        }
+      });
+    });
+  }
+
+  // ---- host controls [PA7] ----
+
+  /** A playback command (host only), on the socket when it is open, else over REST. Resolves with when it takes effect. */
+  async command(cmd: PlaybackCommand): Promise<{ sequenceNumber: number; at: number; leadMs: number }> {
+    this.assertUsable();
+    const ws = this.ws;
+    if (ws && ws.readyState === 1 && this.opened) {
+      const mutationId = `party-${newId()}`;
+      return new Promise((resolve, reject) => {
+        // Unanswered for too long (a socket that died without a close): refused here; it may still apply.
+        const timer = setTimeout(() => {
+          this.pending.delete(mutationId);
+          reject(new QueueServiceError(0, 'timeout', `no answer to the command in ${this.opts.commandTimeoutMs} ms; it may or may not have been applied`));
+        }, this.opts.commandTimeoutMs);
+        this.pending.set(mutationId, {
+          resolve: (r) => {
+            clearTimeout(timer);
+            resolve(r);
+          },
+          reject: (e) => {
+            clearTimeout(timer);
+            reject(e);
+          },
+        });
+        this.send({ type: 'playback_sync', mutationId, ...cmd });
+      });
+    }
+    const body = await this.api.request<PlaybackSync>('POST', `/parties/${encodeURIComponent(this.id)}/playback`, cmd);
+    return { sequenceNumber: body.sequenceNumber, at: body.at, leadMs: body.leadMs };
+  }
+
+  play(position?: number): ReturnType<PartySession['command']> {
+    return this.command(position === undefined ? { action: 'play' } : { action: 'play', position });
+  }
+
+  pause(): ReturnType<PartySession['command']> {
+    return this.command({ action: 'pause' });
+  }
+
+  seek(position: number): ReturnType<PartySession['command']> {
+    return this.command({ action: 'seek', position });
+  }
+
+  next(): ReturnType<PartySession['command']> {
+    return this.command({ action: 'next' });
+  }
+
+  previous(): ReturnType<PartySession['command']> {
+    return this.command({ action: 'previous' });
+  }
+
+  /** Plays another item of the party queue (from `position`, default its start). */
+  setItem(itemId: string, opts: { position?: number; isPlaying?: boolean } = {}): ReturnType<PartySession['command']> {
+    return this.command({ itemId, ...opts });
+  }
+
+  setRate(rate: number): ReturnType<PartySession['command']> {
+    return this.command({ rate });
+  }
+
+  // ---- the rest of the party's REST surface ----
+
+  /** [PA5] Adds tracks to the party queue (the host; members when allowed). Idempotent with the key given (one is made otherwise). */
+  async addTracks(tracks: string[], opts: { position?: number; afterItemId?: string; beforeItemId?: string; idempotencyKey?: string } = {}): Promise<Record<string, unknown>> {
+    this.assertUsable();
+    const { idempotencyKey, ...where } = opts;
+    return this.api.request<Record<string, unknown>>('POST', `/parties/${encodeURIComponent(this.id)}/tracks`, { tracks, ...where }, { idempotencyKey: idempotencyKey ?? newId() });
+  }
+
+  /** [PA5] Host only: let members add tracks, or stop it. */
+  async setAllowMemberAdds(allow: boolean): Promise<PartyView> {
+    this.assertUsable();
+    return this.api.request<PartyView>('PATCH', `/parties/${encodeURIComponent(this.id)}`, { allowMemberAdds: allow });
+  }
+
+  /** [PA3] Host only: hand hosting to another member. */
+  async handHostTo(userId: string): Promise<PartyView> {
+    this.assertUsable();
+    return this.api.request<PartyView>('POST', `/parties/${encodeURIComponent(this.id)}/host`, { userId });
+  }
+
+  /** The party as the server sees it now (members online, each device's measured link). */
+  async fetchView(): Promise<PartyView> {
+    return this.api.request<PartyView>('GET', `/parties/${encodeURIComponent(this.id)}`);
+  }
+
+  /** [PA3] Leaves the party (a leaving host hands over; the last one out ends it); the session ends with `ended` {reason: 'left'}. */
+  async leave(): Promise<void> {
+    this.assertUsable();
+    await this.api.request('POST', `/parties/${encodeURIComponent(this.id)}/leave`);
+    this.finish('left');
+  }
+
+  /** [PA3] Host only: ends the party for everyone; the session ends with `ended` {reason: 'ended_by_host'}. */
+  async end(): Promise<PartyView> {
+    this.assertUsable();
+    const body = await this.api.request<PartyView>('POST', `/parties/${encodeURIComponent(this.id)}/end`);
+    this.finish('ended_by_host');
+    return body;
+  }
+
+  /**
+   * [PA9] Tells the server where this device's player is (ms), now; it answers with a
+   * `correction` event when that is off the timeline. False when the clock is not synced yet.
+   */
+  reportPosition(position: number, itemId?: string | null): boolean {
+    if (!this.ws || this.ws.readyState !== 1 || this.pingsThisSocket < 2) return false;
+    const msg: PositionReport = { type: 'position_report', position, timestamp: this.ctx.now() };
+    if (itemId !== undefined) msg.itemId = itemId;
+    this.send(msg);
+    return true;
+  }
+
+  /** Closes the socket and stops; the membership stays (PartySession.resume opens it again). */
+  close(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.setStatus('closed');
+    this.teardown(Close.normal, 'closed by the app');
+    this.firstSync?.reject(new QueueServiceError(0, 'closed', 'the session was closed'));
+    this.firstSync = null;
+  }
+
+  // ---- the socket ----
+
+  private assertUsable(): void {
+    if (this.stopped) throw new QueueServiceError(0, this.state.status === 'ended' ? 'party_ended' : 'session_closed', 'this party session is over');
+  }
+
+  private setStatus(s: SessionStatus): void {
+    if (this.status === s) return;
+    this.status = s;
+    this.emit('status', s);
+  }
+
+  private send(msg: Record<string, unknown>): void {
+    if (this.ws && this.ws.readyState === 1) this.ws.send(JSON.stringify(msg));
+  }
+
+  private async connect(): Promise<void> {
+    if (this.stopped) return;
+    this.setStatus(this.opened || this.attempt > 0 ? 'offline' : 'connecting');
+    let token: string;
+    try {
+      token = await this.ctx.token();
+    } catch (err) {
+      this.fail(new QueueServiceError(0, 'no_token', `getToken failed: ${String(err)}`));
+      return;
+    }
+    if (this.stopped) return;
+    const url = socketUrl(this.ctx, `/ws/party/${encodeURIComponent(this.id)}`, { token, deviceId: this.ctx.deviceId, since: this.lastSeq });
+    let ws: WebSocketLike;
+    try {
+      ws = new this.ctx.WebSocket(url);
+    } catch (err) {
+      this.scheduleReconnect();
+      return;
+    }
+    this.ws = ws;
+    this.opened = false;
+    this.prev = undefined;
+    this.outstandingPing = null;
+    this.pingsThisSocket = 0;
+    let sawOpen = false;
+    ws.onopen = () => {
+      sawOpen = true;
+      this.armDeadTimer();
+    };
+    ws.onmessage = (ev) => {
+      if (this.ws !== ws) return;
+      this.armDeadTimer();
+      let m: Record<string, unknown>;
+      try {
+        m = JSON.parse(typeof ev.data === 'string' ? ev.data : String(ev.data));
+      } catch {
+        return;
+      }
+      this.onMessage(m);
+    };
+    ws.onerror = () => undefined; // onclose follows
+    ws.onclose = (ev) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this.clearSocketTimers();
+      this.failPending(new QueueServiceError(0, 'disconnected', 'the party socket closed before the command was answered; it may or may not have been applied'));
+      if (this.stopped) return;
+      if (!sawOpen) void this.refused();
+      else this.onClosed(ev.code, ev.reason);
+    };
+  }
+
+  /** The upgrade was refused (or the network failed): the socket API does not say which, so ask over REST. */
+  private async refused(): Promise<void> {
+    try {
+      const v = await this.fetchView();
+      if (v.status === 'ended') {
+        this.applySnapshotView(v);
+        this.finish('ended');
+        return;
+      }
+      this.scheduleReconnect();
+    } catch (err) {
+      if (err instanceof QueueServiceError && (err.status === 403 || err.status === 404)) {
+        this.fail(err);
+        return;
+      }
+      // 401 after the retry, 5xx, network: try again later.
+      this.scheduleReconnect();
+    }
+  }
+
+  private onClosed(code: number, reason: string): void {
+    switch (code) {
+      case Close.notFound: // the party ended (party_ended came first, normally)
+        this.finish('ended', code);
+        return;
+      case Close.forbidden:
+      case Close.badRequest:
+        this.fail(new QueueServiceError(code === Close.forbidden ? 403 : 400, code === Close.forbidden ? 'forbidden' : 'bad_request', reason || `closed with ${code}`), code);
+        return;
+      case Close.unauthorized:
+        this.ctx.tokenRejected();
+        this.scheduleReconnect();
+        return;
+      case Close.normal:
+        // The server closes a member's sockets with 1000 after it left the party (from another device, say).
+        if (!this.state.members.some((m) => m.userId === this.userId)) {
+          this.finish('left', code);
+          return;
+        }
+        this.scheduleReconnect();
+        return;
+      case Close.tooManyMessages:
+        this.attempt = Math.max(this.attempt, 4);
+        this.scheduleReconnect();
+        return;
+      default: // 1001, 4008, 4408, 1006...: resume with since
+        this.scheduleReconnect();
+    }
+  }
+
+  private scheduleReconnect(): void {
+    if (this.stopped || this.reconnectTimer) return;
+    this.setStatus('offline');
+    const cap = Math.min(this.opts.reconnectMaxMs, this.opts.reconnectBaseMs * 2 ** this.attempt);
+    this.attempt++;
+    const delay = cap / 2 + Math.random() * (cap / 2);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      void this.connect();
+    }, delay);
+  }
+
+  /** Drops the socket now and reconnects with `since` (as after a network failure). */
+  reconnect(): void {
+    if (this.stopped) return;
+    const ws = this.ws;
+    if (ws) {
+      this.ws = null;
+      this.clearSocketTimers();
+      try {
+        ws.close(Close.normal, 'reconnecting');
+      } catch {
+        // already closing
+      }
+      this.failPending(new QueueServiceError(0, 'disconnected', 'the party socket closed before the command was answered; it may or may not have been applied'));
+    }
+    this.attempt = 0;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    void this.connect();
+  }
+
+  private armDeadTimer(): void {
+    if (this.deadTimer) clearTimeout(this.deadTimer);
+    const ws = this.ws;
+    this.deadTimer = setTimeout(() => {
+      // Nothing (not even a pong) for too long: the connection is gone without a close.
+      if (this.ws !== ws || !ws) return;
+      this.ws = null;
+      this.clearSocketTimers();
+      try {
+        ws.close(Close.normal, 'no traffic');
+      } catch {
+        // ignore
+      }
+      this.failPending(new QueueServiceError(0, 'disconnected', 'the party socket went silent'));
+      this.scheduleReconnect();
+    }, this.opts.deadAfterMs);
+  }
+
+  private clearSocketTimers(): void {
+    if (this.pingTimer) clearTimeout(this.pingTimer);
+    if (this.deadTimer) clearTimeout(this.deadTimer);
+    this.pingTimer = null;
+    this.deadTimer = null;
+  }
+
+  private teardown(code: number, reason: string): void {
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    this.clearSocketTimers();
+    for (const t of this.playTimers) clearTimeout(t);
+    this.playTimers.clear();
+    const ws = this.ws;
+    this.ws = null;
+    if (ws && ws.readyState <= 1) {
+      try {
+        ws.close(code, reason);
+      } catch {
+        // ignore
+      }
+    }
+    this.failPending(new QueueServiceError(0, 'session_closed', 'the party session is over'));
+  }
+
+  private failPending(err: QueueServiceError): void {
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+
+  /** The session is over for good (the party ended, this member left). */
+  private finish(reason: string, code?: number): void {
+    if (this.endedFired) return;
+    this.endedFired = true;
+    this.stopped = true;
+    this.teardown(Close.normal, reason);
+    this.setStatus('ended');
+    this.firstSync?.reject(new QueueServiceError(409, 'party_ended', 'the party has ended'));
+    this.firstSync = null;
+    this.emit('ended', code === undefined ? { reason } : { reason, code });
+  }
+
+  /** Access lost (403/404, a bad request): an error, then the session ends. */
+  private fail(err: QueueServiceError, code?: number): void {
+    if (this.firstSync) {
+      this.firstSync.reject(err);
+      this.firstSync = null;
+    } else {
+      this.emit('error', err);
+    }
+    this.finish(err.code, code);
+  }
+
+  // ---- messages ----
+
+  private onMessage(m: Record<string, unknown>): void {
+    const type = m.type;
+    if (type === 'latency_measurement') return this.onPong(m as { ping: number; pong: number });
+    if (type === 'hello') return this.onHello(m as unknown as Hello);
+    if (type === 'snapshot') return this.onSnapshot(m as unknown as Snapshot);
+    if (typeof type === 'string' && SEQUENCED.has(type)) return this.onEvent(m);
+    switch (type) {
+      case 'queue_updated': {
+        const q = m as unknown as QueueUpdated;
+        if (!this.queue || q.queueVersion > this.queue.queueVersion) {
+          this.queue = q;
+          this.emit('queue', q);
+        }
+        return;
+      }
+      case 'sync_degraded': {
+        const d = m as unknown as SyncDegraded;
+        this.followDelayMs = d.degraded ? d.followDelayMs : 0;
+        this.emit('degraded', d);
+        return;
+      }
+      case 'sync_correction': {
+        const c = m as unknown as SyncCorrection;
+        this.addTimeline({ position: c.position, at: c.at, isPlaying: c.isPlaying, rate: c.rate, itemId: c.itemId, sequenceNumber: c.sequenceNumber });
+        this.emit('correction', c);
+        return;
+      }
+      case 'ack': {
+        const a = m as unknown as Ack;
+        const p = this.pending.get(a.mutationId);
+        if (!p) return;
+        this.pending.delete(a.mutationId);
+        const r = (a.result ?? {}) as { at?: number; leadMs?: number };
+        p.resolve({ sequenceNumber: a.sequenceNumbers[0] ?? a.version, at: Number(r.at), leadMs: Number(r.leadMs) });
+        return;
+      }
+      case 'error': {
+        const e = m as unknown as ErrorMsg;
+        const err = new QueueServiceError(statusOf(e.error.code), e.error.code, e.error.message, e.error.details as Record<string, unknown>);
+        const p = e.mutationId ? this.pending.get(e.mutationId) : undefined;
+        if (p && e.mutationId) {
+          this.pending.delete(e.mutationId);
+          p.reject(err);
+        } else {
+          this.emit('error', err);
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private onHello(h: Hello): void {
+    this.userId = h.userId;
+    // One way only (no round trip yet): a first guess, replaced by the first exchange.
+    if (!this.stats) this.roughOffset = h.serverTime - this.ctx.now();
+    this.opened = true;
+    this.attempt = 0;
+    this.setStatus('online');
+    this.ping();
+    // The replay (or a snapshot) follows up to the head; with nothing missed neither comes.
+    this.helloHead = h.sequenceNumber;
+    if (h.sequenceNumber <= this.lastSeq) this.synced();
+  }
+
+  private synced(): void {
+    if (this.firstSync) {
+      this.firstSync.resolve();
+      this.firstSync = null;
+    }
+  }
+
+  private onSnapshot(s: Snapshot): void {
+    this.applySnapshotView(s.data as unknown as PartyView);
+    this.lastSeq = s.sequenceNumber;
+    this.emit('snapshot', this.state);
+    if (this.state.status === 'ended') {
+      this.finish('ended');
+      return;
+    }
+    this.synced();
+  }
+
+  private applySnapshotView(v: PartyView): void {
+    this.state = stateOfView(v);
+    // The snapshot's timeline replaces what came before it; later ones still come as events.
+    this.timelines = [{ ...this.state.playback }];
+  }
+
+  private onEvent(m: Record<string, unknown>): void {
+    const seq = Number(m.sequenceNumber);
+    if (!(seq > this.lastSeq)) return; // already applied (a replay overlapping the live stream)
+    if (seq > this.lastSeq + 1) {
+      // A gap: reopen with `since` so the missed events come first.
+      this.reconnect();
+      return;
+    }
+    this.lastSeq = seq;
+    this.state = evolve(this.state, eventOfMessage(m));
+    const e = m as unknown as PartyEventMessage;
+    this.emit('event', e);
+    switch (m.type) {
+      case 'playback_sync':
+        this.onPlayback(m as unknown as PlaybackSync);
+        break;
+      case 'member_joined':
+      case 'member_left':
+        this.emit('members', this.state.members, m as unknown as MemberJoined | MemberLeft);
+        break;
+      case 'host_changed':
+        this.emit('host', this.state.hostId, m as unknown as HostChanged);
+        break;
+      case 'settings_changed':
+        this.emit('settings', this.state.allowMemberAdds);
+        break;
+      case 'party_ended':
+        this.finish(String((m as unknown as PartyEnded).reason));
+        return;
+    }
+    if (seq >= this.helloHead) this.synced();
+  }
+
+  private addTimeline(tl: KnownTimeline): void {
+    if (this.timelines.some((t) => t.sequenceNumber === tl.sequenceNumber)) return;
+    this.timelines.push(tl);
+    this.timelines.sort((a, b) => a.sequenceNumber - b.sequenceNumber);
+    // Keep those that may still be (or become) in force: the last one already started, and all after it.
+    const now = this.serverNow() - this.followDelayMs;
+    let lastStarted = 0;
+    for (let i = 0; i < this.timelines.length; i++) if (this.timelines[i]!.at <= now) lastStarted = i;
+    if (lastStarted > 0) this.timelines.splice(0, lastStarted);
+  }
+
+  /** [PA7] A scheduled command: kept as a timeline now, announced when it takes effect here. */
+  private onPlayback(p: PlaybackSync): void {
+    this.addTimeline({ position: p.position, at: p.at, isPlaying: p.isPlaying, rate: p.rate, itemId: p.itemId, sequenceNumber: p.sequenceNumber });
+    const due = () => p.at + this.followDelayMs - this.serverNow();
+    const fire = () => {
+      this.emit('playback', { ...p, lateMs: Math.max(0, -due()) });
+    };
+    // Timers may fire a little early for this clock, and the estimate may move while waiting:
+    // wait again until the instant has really come here.
+    const arm = () => {
+      const wait = due();
+      if (wait <= 0) {
+        fire();
+        return;
+      }
+      const t = setTimeout(() => {
+        this.playTimers.delete(t);
+        arm();
+      }, Math.ceil(wait));
+      this.playTimers.add(t);
+    };
+    arm();
+  }
+
+  // ---- clock sync [PA6] ----
+
+  private ping(): void {
+    if (!this.ws || this.ws.readyState !== 1) return;
+    // One exchange at a time; a pong that never came is given up after a few intervals.
+    if (this.outstandingPing !== null && this.ctx.now() - this.outstandingSince < 3 * this.opts.pingIntervalMs) return;
+    const msg: Ping = { type: 'latency_measurement', ping: 0 };
+    if (this.prev) msg.prev = this.prev;
+    this.prev = undefined;
+    msg.ping = this.ctx.now();
+    this.outstandingPing = msg.ping;
+    this.outstandingSince = msg.ping;
+    this.send(msg);
+    // Keep the loop going even if this pong is lost.
+    if (this.pingTimer) clearTimeout(this.pingTimer);
+    this.pingTimer = setTimeout(() => {
+      this.pingTimer = null;
+      this.ping();
+    }, 3 * this.opts.pingIntervalMs + 10);
+  }
+
+  private onPong(m: { ping: number; pong: number }): void {
+    const t3 = this.ctx.now();
+    if (m.ping !== this.outstandingPing) return; // not ours on this socket
+    this.outstandingPing = null;
+    const sample: ClockSample = { t0: m.ping, t1: m.pong, t3 };
+    this.estimator.add(sample);
+    this.stats = this.estimator.stats();
+    // Reported with the next ping, so the server estimates this member's link too.
+    this.prev = { ping: m.ping, pong: m.pong, received: t3 };
+    this.pingsThisSocket++;
+    this.emit('clock', this.clock);
+    const wait = this.pingsThisSocket < this.opts.burstPings ? this.opts.burstIntervalMs : this.opts.pingIntervalMs;
+    if (this.pingTimer) clearTimeout(this.pingTimer);
+    this.pingTimer = setTimeout(() => {
+      this.pingTimer = null;
+      this.ping();
+    }, wait);
+  }
+}
+
+/** The HTTP status the service gives an error code on the socket (for QueueServiceError.status). */
+function statusOf(code: string): number {
+  if (code === 'not_the_host' || code === 'not_a_member' || code === 'member_adds_not_allowed' || code === 'forbidden') return 403;
+  if (code === 'party_ended' || code === 'party_exists') return 409;
+  if (code === 'party_not_found' || code === 'not_found') return 404;
+  if (code.startsWith('invalid')) return 400;
+  return 0;
+}

@@ -1,0 +1,260 @@
+// The client SDK's listening-party session (client/src/party.ts) against a real server
+// process, over real WebSockets: create and join, the clock offset recovered from a
+// skewed device clock, a host command reaching every member at its scheduled instant,
+// resume after a dropped socket, refusals, leaving and ending. Rules: [PA1]-[PA9].
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { QueueClient } from '@queue-service/client';
+import { QueueServiceError } from '../../client/src/errors.ts';
+import { PartySession, type PartyEventMessage, type PlaybackEvent } from '../../client/src/party.ts';
+import { testContext, type TestContext } from '../helpers/client-context.ts';
+import { trueNow } from '../helpers/party-member.ts';
+import { client, mintToken, startServerOn, type RunningServer } from '../helpers/server.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Resolves with the first emission of `event` matching `pred` (from now on). */
+function next<T>(session: PartySession, event: 'playback' | 'event' | 'ended' | 'members' | 'host' | 'correction' | 'queue' | 'error' | 'settings', pred: (v: any) => boolean = () => true, timeoutMs = 8000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => {
+      off();
+      reject(new Error(`no '${event}' in ${timeoutMs} ms`));
+    }, timeoutMs);
+    const off = session.on(event as 'event', (v: any) => {
+      if (!pred(v)) return;
+      clearTimeout(t);
+      off();
+      resolve(v as T);
+    });
+  });
+}
+
+async function until(cond: () => boolean, what: string, timeoutMs = 8000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+describe('client SDK: PartySession (sqlite)', { timeout: 120_000 }, () => {
+  let server: RunningServer & { cleanup(): Promise<void> };
+  const tokens: Record<string, string> = {};
+  const sessions: PartySession[] = [];
+  const ctx = (user: string, skewMs = 0): TestContext => testContext(server.url, tokens[user]!, { deviceId: `${user}-device`, skewMs });
+
+  async function newQueue(user = 'host', tracks = ['t1', 't2', 't3']): Promise<string> {
+    const q = await client(server.url, tokens[user])('POST', '/queues', { name: 'client party', tracks });
+    assert.equal(q.status, 201, JSON.stringify(q.body));
+    return q.body.queue.id;
+  }
+
+  async function pair(opts: { hostSkew?: number; memberSkew?: number } = {}) {
+    const hostCtx = ctx('host', opts.hostSkew);
+    const memberCtx = ctx('m1', opts.memberSkew);
+    const host = await PartySession.create(hostCtx, await newQueue());
+    sessions.push(host);
+    const member = await PartySession.join(memberCtx, host.id, host.inviteCode);
+    sessions.push(member);
+    return { host, member, hostCtx, memberCtx };
+  }
+
+  before(async () => {
+    server = await startServerOn('sqlite', { env: { LOG_LEVEL: 'error' } });
+    for (const u of ['host', 'm1', 'm2', 'stranger']) tokens[u] = await mintToken(server, u);
+  });
+  after(async () => {
+    for (const s of sessions) s.close();
+    await server.cleanup();
+  });
+
+  it('[PA1][PA2] create answers a hosted session with an invite code; join with it; both see the members and the queue', { timeout: 30_000 }, async () => {
+    const hostCtx = ctx('host');
+    const host = await PartySession.create(hostCtx, await newQueue(), { allowMemberAdds: true });
+    sessions.push(host);
+    assert.match(host.inviteCode, /^[A-Z2-9]{10}$/);
+    assert.equal(host.status, 'online');
+    assert.equal(host.isHost, true);
+    assert.equal(host.state.allowMemberAdds, true);
+    assert.deepEqual(host.members.map((m) => m.userId), ['host']);
+    await until(() => host.queue !== null, 'the party queue');
+    assert.deepEqual(host.queue!.tracks.map((t) => t.trackId), ['t1', 't2', 't3']);
+
+    const joined = next<unknown>(host, 'members', (ms: { userId: string }[]) => ms.some((m) => m.userId === 'm1'));
+    const member = await PartySession.join(ctx('m1'), host.id, host.inviteCode);
+    sessions.push(member);
+    assert.equal(member.isHost, false);
+    assert.equal(member.hostId, 'host');
+    assert.deepEqual(member.members.map((m) => m.userId), ['host', 'm1']);
+    await joined;
+    assert.deepEqual(host.members.map((m) => m.userId), ['host', 'm1']);
+    assert.equal(host.sequenceNumber, member.sequenceNumber);
+
+    // A wrong code and a stranger's socket are refused with the service's error.
+    await assert.rejects(PartySession.join(ctx('m2'), host.id, 'AAAAAAAAAA'), (e: QueueServiceError) => e.status === 403 && e.code === 'invalid_invite_code');
+    await assert.rejects(PartySession.resume(ctx('stranger'), host.id), (e: QueueServiceError) => e.status === 403 && e.code === 'not_a_member');
+
+    // [PA5] A member's addTracks goes through; the queue event moves forward only.
+    const q = next<{ queueVersion: number; tracks: { trackId: string }[] }>(member, 'queue', (u) => u.tracks.some((t: { trackId: string }) => t.trackId === 'x9'));
+    await member.addTracks(['x9']);
+    const upd = await q;
+    assert.ok(upd.queueVersion > 0);
+    assert.equal(member.queue!.queueVersion, upd.queueVersion);
+    host.close();
+    member.close();
+  });
+
+  it('[PA6] the clock offset of a device whose clock is 3.7 s fast is recovered within its round trip, by the client and by the server', { timeout: 30_000 }, async () => {
+    const skew = 3700;
+    const { host, member } = await pair({ memberSkew: skew });
+    const c = await member.whenSynced(10);
+    // offset = server clock - device clock = -skew.
+    const err = Math.abs(c.offsetMs + skew);
+    assert.ok(err <= Math.max(c.rttMs, 1) + 1, `offset ${c.offsetMs.toFixed(2)} vs truth ${-skew}: off by ${err.toFixed(2)} ms, rtt ${c.rttMs.toFixed(2)}`);
+    assert.ok(c.samples >= 10);
+    const h = await host.whenSynced(10);
+    assert.ok(Math.abs(h.offsetMs) <= Math.max(h.rttMs, 1) + 1, `unskewed host offset ${h.offsetMs}`);
+    // The server estimates the same member from the exchanges the client reported back (`prev`).
+    let dev: { offsetMs: number; samples: number } | undefined;
+    const end = Date.now() + 8000;
+    while (Date.now() < end) {
+      const view = await member.fetchView();
+      dev = view.members.find((m) => m.userId === 'm1')?.devices.find((d) => d.deviceId === 'm1-device');
+      if (dev && dev.samples >= 5) break;
+      await sleep(200);
+    }
+    assert.ok(dev && dev.samples >= 5, `server-side samples: ${JSON.stringify(dev)}`);
+    assert.ok(Math.abs(dev.offsetMs + skew) <= 25, `server's estimate of the member: ${dev.offsetMs}`);
+    host.close();
+    member.close();
+  });
+
+  it('[PA7] a host play reaches both members as `playback` at its scheduled instant; positionNow agrees across skewed clocks', { timeout: 30_000 }, async () => {
+    const { host, member } = await pair({ hostSkew: -1200, memberSkew: 2500 });
+    await Promise.all([host.whenSynced(8), member.whenSynced(8)]);
+    const got = Promise.all([next<PlaybackEvent>(host, 'playback', (p) => p.action === 'play'), next<PlaybackEvent>(member, 'playback', (p) => p.action === 'play')]);
+    const ack = await host.play(10_000);
+    assert.ok(ack.leadMs >= 80 && ack.leadMs <= 500, `lead ${ack.leadMs}`);
+    const [ph, pm] = await got;
+    const firedAt = trueNow();
+    assert.equal(ph.sequenceNumber, ack.sequenceNumber);
+    assert.equal(pm.sequenceNumber, ack.sequenceNumber);
+    assert.equal(pm.at, ack.at);
+    // Delivered when it takes effect: not before `at` (on the true clock, within the estimate's error).
+    assert.ok(firedAt >= ack.at - 5, `delivered ${(ack.at - firedAt).toFixed(1)} ms early`);
+    assert.ok(host.isPlaying() && member.isPlaying());
+    // The same instant on both devices: the positions agree within a few tens of ms.
+    for (let i = 0; i < 5; i++) {
+      const a = host.positionNow();
+      const b = member.positionNow();
+      const truth = 10_000 + (trueNow() - ack.at);
+      assert.ok(Math.abs(a - b) < 30, `host ${a.toFixed(1)} vs member ${b.toFixed(1)}`);
+      assert.ok(Math.abs(b - truth) < 30, `member ${b.toFixed(1)} vs true position ${truth.toFixed(1)}`);
+      await sleep(50);
+    }
+    // [PA9] A report 1.5 s ahead of the timeline is answered with a seek correction.
+    await until(() => member.reportPosition(member.positionNow() + 1500), 'a position report');
+    const corr = await next<{ action: string; errorMs: number }>(member, 'correction');
+    assert.equal(corr.action, 'seek');
+    assert.ok(Math.abs(corr.errorMs - 1500) < 50, `errorMs ${corr.errorMs}`);
+    // Pause: positionNow stops advancing once it takes effect.
+    await host.pause();
+    await next(member, 'playback', (p) => p.action === 'pause');
+    const p1 = member.positionNow();
+    await sleep(100);
+    assert.ok(Math.abs(member.positionNow() - p1) < 0.001, 'paused');
+    host.close();
+    member.close();
+  });
+
+  it('[RT2][PA3] a dropped socket resumes with since: the missed events arrive once each, in order', { timeout: 30_000 }, async () => {
+    const { host, member, memberCtx } = await pair();
+    const seen: number[] = [];
+    member.on('event', (e: PartyEventMessage) => seen.push(e.sequenceNumber));
+    const start = member.sequenceNumber;
+    // The network goes: the socket dies and new ones cannot connect for a while.
+    memberCtx.offline = true;
+    memberCtx.sockets.at(-1)!.terminate();
+    await until(() => member.status === 'offline', 'the member to notice');
+    await host.play(0);
+    await host.seek(42_000);
+    await host.setAllowMemberAdds(true);
+    await until(() => host.sequenceNumber >= start + 3, 'the host to see its own events');
+    assert.equal(member.sequenceNumber, start, 'nothing arrives while offline');
+    await sleep(300);
+    memberCtx.offline = false;
+    await until(() => member.status === 'online' && member.sequenceNumber >= host.sequenceNumber, 'the member to catch up', 15_000);
+    assert.ok(memberCtx.sockets.length >= 2, 'a new socket was opened');
+    // Live again: one more event, and nothing twice.
+    const paused = await host.pause();
+    await until(() => member.sequenceNumber === paused.sequenceNumber, 'the live event');
+    assert.deepEqual(seen, Array.from({ length: paused.sequenceNumber - start }, (_, i) => start + 1 + i));
+    assert.equal(member.state.allowMemberAdds, true);
+    assert.equal(member.state.playback.position, host.state.playback.position);
+    // The pause is scheduled ahead: playing until its instant, paused from then on.
+    assert.equal(member.state.playback.isPlaying, false);
+    await until(() => member.timeline()?.isPlaying === false, 'the pause to take effect');
+    host.close();
+    member.close();
+  });
+
+  it('[PA3][PA7] a member\'s playback command is refused (not_the_host) until hosting is handed to it', { timeout: 30_000 }, async () => {
+    const { host, member } = await pair();
+    await assert.rejects(member.play(), (e: QueueServiceError) => e instanceof QueueServiceError && e.status === 403 && e.code === 'not_the_host');
+    const moved = Promise.all([next(host, 'host', (h) => h === 'm1'), next(member, 'host', (h) => h === 'm1')]);
+    await host.handHostTo('m1');
+    await moved;
+    assert.equal(member.isHost, true);
+    assert.equal(host.isHost, false);
+    const ack = await member.next();
+    assert.ok(ack.sequenceNumber > 0);
+    await assert.rejects(host.pause(), (e: QueueServiceError) => e.code === 'not_the_host');
+    host.close();
+    member.close();
+  });
+
+  it('[SDK][PA1] the package: client.createParty and client.joinParty give live sessions; client.close() closes them', { timeout: 30_000 }, async () => {
+    const a = new QueueClient({ baseUrl: server.url, token: tokens.host!, deviceId: 'pkg-host' });
+    const b = new QueueClient({ baseUrl: server.url, token: tokens.m2!, deviceId: 'pkg-m2' });
+    try {
+      const hostParty = await a.createParty(await newQueue(), { allowMemberAdds: true });
+      const memberParty = await b.joinParty(hostParty.id, hostParty.inviteCode);
+      assert.equal(hostParty.isHost, true);
+      assert.deepEqual(memberParty.members.map((m) => m.userId), ['host', 'm2']);
+      await memberParty.whenSynced(3);
+      const got = new Promise<{ sequenceNumber: number }>((resolve) => memberParty.once('playback', resolve));
+      const ack = await hostParty.play(1000);
+      assert.equal((await got).sequenceNumber, ack.sequenceNumber);
+      assert.ok(Math.abs(memberParty.positionNow() - hostParty.positionNow()) < 30);
+      await b.close();
+      assert.equal(memberParty.status, 'closed');
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('[PA3] leave ends the leaver\'s session and the others see it; end closes every session with `ended`', { timeout: 30_000 }, async () => {
+    const { host, member } = await pair();
+    const m2 = await PartySession.join(ctx('m2'), host.id, host.inviteCode);
+    sessions.push(m2);
+    const left = next<{ userId: string }[]>(host, 'members', (ms) => !ms.some((m: { userId: string }) => m.userId === 'm2'));
+    const m2Ended = next<{ reason: string }>(m2, 'ended');
+    await m2.leave();
+    assert.equal((await m2Ended).reason, 'left');
+    await left;
+    assert.equal(m2.status, 'ended');
+
+    const ends = Promise.all([next<{ reason: string }>(host, 'ended'), next<{ reason: string }>(member, 'ended')]);
+    await host.end();
+    const [eh, em] = await ends;
+    assert.equal(eh.reason, 'ended_by_host');
+    assert.equal(em.reason, 'ended_by_host');
+    assert.equal(member.status, 'ended');
+    assert.equal(member.state.status, 'ended');
+    await until(() => member['ws' as keyof PartySession] === null, 'the socket to be dropped');
+    assert.equal(member.reportPosition(0), false);
+    await assert.rejects(member.play(), (e: QueueServiceError) => e instanceof QueueServiceError && e.code === 'party_ended');
+    await assert.rejects(PartySession.join(ctx('m2'), host.id, host.inviteCode), (e: QueueServiceError) => e.code === 'party_ended');
+  });
+});
