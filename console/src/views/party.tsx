@@ -54,7 +54,7 @@ export function PartyView(props: { session: Session; partyId?: string }) {
       <h1 id="party-title">Party</h1>
       <ErrorLine error={error} />
       <div class="forms">
-        <form class="card" onSubmit={(e) => { e.preventDefault(); void open(client.createParty({ queueId })); }}>
+        <form class="card" onSubmit={(e) => { e.preventDefault(); void open(client.createParty(queueId)); }}>
           <h2>Host a party</h2>
           <Field label="On your queue">
             <select name="partyQueue" required value={queueId} onChange={(e) => setQueueId(e.currentTarget.value)}>
