@@ -81,7 +81,7 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
       if (want(ids)) return ids;
       await page.waitForTimeout(25);
     }
-    throw new Error(`order not reached in ${ms} ms: ${ids.join(',')}\npage: ${(await page.locator('main').first().innerText()).slice(0, 600)}`);
+    throw new Error(`order not reached in ${ms} ms: ${ids.join(',')}\nerrors: ${(await page.locator('.error').allInnerTexts()).join(' | ')}`);
   };
   const addFromSearch = async (page: Page, trackId: string) => {
     const t = tracks.find((x) => x.id === trackId)!;
@@ -226,7 +226,12 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
     const focused = await alice.evaluate(() => (globalThis as any).document.activeElement?.closest('li')?.dataset.trackId as string | undefined);
     assert.equal(focused, dragged[0]);
     await waitOrder(bob, (ids) => ids.join() === moved.join());
-    // The "Move up" button does the same without a drag.
+    // Alice makes bob an admin (contributors move only their own additions); then bob's
+    // "Move up" button does the same without a drag.
+    await alice.getByRole('tab', { name: 'Collaboration' }).click();
+    await alice.getByLabel('Role of bob').selectOption('admin');
+    await alice.locator('[data-testid=collaborators] select').filter({ has: alice.locator('option:checked', { hasText: 'admin' }) }).waitFor();
+    await alice.getByRole('tab', { name: 'Items' }).click();
     await bob.locator(`[data-track-id="${moved[2]}"]`).getByRole('button', { name: 'Move up' }).click();
     await waitOrder(alice, (ids) => ids[1] === moved[2]);
   });
@@ -274,7 +279,9 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
     const n0 = (await order(alice)).length;
     assert.ok(n0 > 0, 'the station has tracks');
     await alice.getByRole('button', { name: 'Extend +10' }).click();
-    await waitOrder(alice, (ids) => ids.length > n0, 10_000);
+    await waitOrder(alice, (ids) => ids.length > n0, 10_000).catch(async (e) => {
+      throw new Error(`${String(e)}\nmeta: ${await alice.locator('.meta').innerText()}`);
+    });
     await shot(alice, 'radio-desktop');
   });
 
