@@ -12,6 +12,15 @@ export interface Session {
 }
 
 const TOKEN_KEY = 'qs-console-token';
+
+/** The page's "Work offline" toggle (the browser's own offline mode is separate). */
+let forcedOffline = false;
+export function setForcedOffline(session: Session, on: boolean): void {
+  forcedOffline = on;
+  if (on) session.client.goOffline();
+  else if (navigator.onLine) session.client.goOnline();
+}
+export const isForcedOffline = () => forcedOffline;
 const DEVICE_KEY = 'qs-console-device';
 
 /** This browser profile's device id (one per profile, kept in localStorage). */
@@ -57,7 +66,24 @@ export async function signIn(token: string): Promise<Session> {
       waiting = p.length;
     }, () => undefined);
   }, 500);
-  return { client, userId: tokenUser(token), deviceId: device, stop: () => clearInterval(watch) };
+  // The browser's own offline mode: an open socket may outlive it for a while (until a
+  // heartbeat is missed), so the page tells the client at once, and back when the browser is
+  // online again (unless the page's own toggle keeps it offline).
+  const offline = () => client.goOffline();
+  const online = () => {
+    if (!forcedOffline) client.goOnline();
+  };
+  addEventListener('offline', offline);
+  addEventListener('online', online);
+  if (!navigator.onLine) client.goOffline();
+  return {
+    client, userId: tokenUser(token), deviceId: device,
+    stop: () => {
+      clearInterval(watch);
+      removeEventListener('offline', offline);
+      removeEventListener('online', online);
+    },
+  };
 }
 
 /** Mint a user token with the operator's admin key (POST /auth/tokens); the key is not stored. */

@@ -197,6 +197,12 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
     assert.deepEqual(await order(alice), await order(bob));
     // The version shown is the same on both pages.
     assert.equal(await alice.getByTestId('version').textContent(), await bob.getByTestId('version').textContent());
+    // The current item: alice plays the second item, then Next; bob's page follows.
+    const now = await order(alice);
+    await alice.locator(`[data-track-id="${now[1]}"]`).getByRole('button', { name: 'Play this item' }).click();
+    await bob.locator(`[data-track-id="${now[1]}"][aria-current=true]`).waitFor({ timeout: 2000 });
+    await alice.getByRole('button', { name: 'Next item' }).click();
+    await bob.locator(`[data-track-id="${now[2]}"][aria-current=true]`).waitFor({ timeout: 2000 });
     await shot(bob, 'queue-phone');
     await shot(alice, 'queue-desktop');
   });
@@ -250,6 +256,31 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
     await waitOrder(bob, (ids) => ids.includes('s1a0t0'), 10_000);
     await alice.getByTestId('pending').waitFor({ state: 'detached', timeout: 10_000 });
     assert.equal((await order(bob)).filter((id) => id === 's1a0t0').length, 1, 'landed exactly once');
+    assert.deepEqual(await order(alice), await order(bob));
+
+    // The browser's own offline mode, and a conflict: alice moves an item while offline,
+    // bob (an admin now) removes it meanwhile; on return the server drops alice's move and
+    // the Offline page says so.
+    let victim = '';
+    await aliceCtx.setOffline(true);
+    try {
+      await alice.getByTestId('status').filter({ hasText: 'offline' }).waitFor({ timeout: 10_000 });
+      const ids = await order(alice);
+      victim = ids[ids.length - 1]!;
+      await alice.locator(`[data-track-id="${victim}"]`).getByRole('button', { name: 'Move up' }).click();
+      await alice.getByTestId('pending').waitFor();
+      await bob.locator(`[data-track-id="${victim}"]`).getByRole('button', { name: 'Remove' }).click();
+      await waitOrder(bob, (o) => !o.includes(victim));
+    } finally {
+      await aliceCtx.setOffline(false);
+    }
+    await alice.getByTestId('status').filter({ hasText: 'online' }).waitFor({ timeout: 20_000 });
+    await waitOrder(alice, (o) => !o.includes(victim), 10_000);
+    await alice.getByRole('link', { name: 'Offline' }).click();
+    await alice.locator('[data-testid=offline-log] li.conflict').first().waitFor({ timeout: 10_000 });
+    await shot(alice, 'offline-conflict-desktop');
+    await alice.goBack();
+    await alice.getByTestId('items').waitFor();
     assert.deepEqual(await order(alice), await order(bob));
   });
 

@@ -4,17 +4,15 @@
 // applied, merged, or refused as conflicts.
 import { useEffect, useState } from 'preact/hooks';
 import type { Session } from '../session.ts';
-import { offlineLog, type OfflineEntry } from '../session.ts';
+import { isForcedOffline, offlineLog, setForcedOffline, type OfflineEntry } from '../session.ts';
 
 export function OfflineToggle(props: { session: Session }) {
-  const { client } = props.session;
-  const [forced, setForced] = useState(false);
+  const [forced, setForced] = useState(isForcedOffline());
   return (
     <label class="check toggle">
       <input type="checkbox" name="offline" checked={forced} onChange={(e) => {
         const on = e.currentTarget.checked;
-        if (on) client.goOffline();
-        else client.goOnline();
+        setForcedOffline(props.session, on);
         setForced(on);
       }} /> Work offline
     </label>

@@ -107,6 +107,7 @@ function PartyLive(props: { session: Session; party: Party; onLeave: () => void 
   const [seekTo, setSeekTo] = useState('0');
   const player = useRef<SimulatedPlayer | null>(null);
   const series = useRef(new Map<string, Series>());
+  const latest = useRef<PartyInfo | null>(null);
   const act = (p: Promise<unknown>) => p.catch((e) => setError(errorText(e)));
 
   useEffect(() => {
@@ -132,6 +133,13 @@ function PartyLive(props: { session: Session; party: Party; onLeave: () => void 
       const mine = `${session.userId} · ${session.deviceId}`;
       const err = pl.position() - party.positionNow();
       push(series.current, mine, { value: err, kind: 'measured' });
+      // The other members, on the same clock: the bound their measured link puts on their error.
+      for (const m of latest.current?.members ?? []) {
+        for (const d of m.devices) {
+          if (d.deviceId === session.deviceId && m.userId === session.userId) continue;
+          push(series.current, `${m.userId} · ${d.deviceId}`, { value: d.rttMs / 2, kind: 'bound' });
+        }
+      }
       bump((n) => n + 1);
     }, 100);
     const report = setInterval(() => party.reportPosition(Math.max(0, pl.position()), party.timeline()?.itemId ?? null), 1000);
@@ -145,16 +153,7 @@ function PartyLive(props: { session: Session; party: Party; onLeave: () => void 
   useEffect(() => {
     if (player.current) player.current.driftPct = drift;
   }, [drift]);
-  // The other members: the bound their measured link puts on their error.
-  useEffect(() => {
-    if (!view) return;
-    for (const m of view.members) {
-      for (const d of m.devices) {
-        if (d.deviceId === session.deviceId && m.userId === session.userId) continue;
-        push(series.current, `${m.userId} · ${d.deviceId}`, { value: d.rttMs / 2, kind: 'bound' });
-      }
-    }
-  }, [view]);
+  latest.current = view;
 
   const c = party.clock;
   const isHost = party.isHost;
@@ -169,9 +168,9 @@ function PartyLive(props: { session: Session; party: Party; onLeave: () => void 
       {isHost ? (
         <div class="controls" role="toolbar" aria-label="Host controls">
           <button type="button" onClick={() => act(party.play())}>▶ Play</button>
-          <button type="button" onClick={() => act(party.pause())}>⏸ Pause</button>
-          <button type="button" onClick={() => act(party.previous())}>⏮ Previous</button>
-          <button type="button" onClick={() => act(party.next())}>Next ⏭</button>
+          <button type="button" onClick={() => act(party.pause())}>❚❚ Pause</button>
+          <button type="button" onClick={() => act(party.previous())}>‹ Previous</button>
+          <button type="button" onClick={() => act(party.next())}>Next ›</button>
           <form class="inline-form" onSubmit={(e) => { e.preventDefault(); void act(party.seek(Math.max(0, Number(seekTo) * 1000))); }}>
             <label class="inline">Seek to (s) <input name="seek" type="number" min="0" step="1" value={seekTo} onInput={(e) => setSeekTo(e.currentTarget.value)} /></label>
             <button type="submit">Seek</button>

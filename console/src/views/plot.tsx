@@ -6,8 +6,8 @@ export interface Series {
 }
 
 const COLORS = ['#1f6feb', '#d1242f', '#1a7f37', '#9a6700', '#8250df', '#bf3989'];
-const W = 600;
-const H = 180;
+const W = 1000;
+const H = 240;
 
 export function ErrorPlot(props: { series: Series[] }) {
   const all = props.series.flatMap((s) => s.values);

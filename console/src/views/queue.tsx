@@ -35,8 +35,8 @@ export function QueueView(props: { session: Session; queueId: string; radio?: bo
         </p>
       </div>
       <div class="controls" role="toolbar" aria-label="Playback order">
-        <button type="button" onClick={() => act(mirror.previous())} aria-label="Previous item">⏮ Previous</button>
-        <button type="button" onClick={() => act(mirror.next())} aria-label="Next item">Next ⏭</button>
+        <button type="button" onClick={() => act(mirror.previous())} aria-label="Previous item">‹ Previous</button>
+        <button type="button" onClick={() => act(mirror.next())} aria-label="Next item">Next ›</button>
         <label class="check"><input type="checkbox" checked={state.shuffle} onChange={(e) => act(mirror.setShuffle(e.currentTarget.checked))} /> Shuffle</label>
         <label class="inline">Repeat{' '}
           <select value={state.repeat} onChange={(e) => act(mirror.setRepeat(e.currentTarget.value as 'off' | 'all' | 'one'))}>
