@@ -50,7 +50,17 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
   let queueUrl = '';
   const problems: string[] = [];
 
+  const sockets = new Map<Page, string[]>();
   const watch = (page: Page, who: string) => {
+    const log: string[] = [];
+    sockets.set(page, log);
+    page.on('websocket', (ws) => {
+      const t0 = Date.now();
+      log.push(`open ${ws.url().replace(/token=[^&]+/, 'token=…')}`);
+      ws.on('framereceived', (f) => { if (log.length < 40) log.push(`+${Date.now() - t0}ms < ${String(f.payload).slice(0, 80)}`); });
+      ws.on('socketerror', (e) => log.push(`error ${e}`));
+      ws.on('close', () => log.push(`closed after ${Date.now() - t0} ms`));
+    });
     page.on('pageerror', (e) => problems.push(`${who}: ${String(e)}`));
     page.on('console', (m) => {
       if (m.type() !== 'error') return;
@@ -68,7 +78,7 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
     await page.getByRole('textbox', { name: /^User token/ }).fill(token);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByTestId('status').filter({ hasText: 'online' }).waitFor({ timeout: 15_000 }).catch(async (e) => {
-      throw new Error(`${String(e)}\npage: ${(await page.locator('body').innerText()).slice(0, 600)}`);
+      throw new Error(`${String(e)}\nstatus: ${await page.getByTestId('status').textContent()}\nsockets: ${(sockets.get(page) ?? []).join('\n')}`);
     });
   };
   /** The track ids of the open queue, in the order the page shows them. */
@@ -285,6 +295,9 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
   });
 
   it('devices: a second device of the same user sees playback move, and transfers it', async () => {
+    await alice.goto(`${server.url}/console#/queues`);
+    await alice.locator('[data-testid=queue-list] tr', { hasText: 'Friday mix' }).waitFor();
+    await shot(alice, 'queues-desktop');
     await signInWithToken(alice2, aliceToken);
     await alice.goto(`${server.url}/console#/devices`);
     await alice.getByLabel('Track id').fill('s0a0t3');
