@@ -25,7 +25,12 @@ function useHash(): string {
 
 function useStatus(session: Session): string {
   const [status, setStatus] = useState<string>(session.client.status);
-  useEffect(() => session.client.on('status', (s: string) => setStatus(s)), [session]);
+  useEffect(() => {
+    const off = session.client.on('status', (s: string) => setStatus(s));
+    // A change between the first render and this subscription would be missed otherwise.
+    setStatus(session.client.status);
+    return off;
+  }, [session]);
   return status;
 }
 
