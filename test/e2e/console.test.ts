@@ -329,7 +329,7 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
     await alice2.waitForTimeout(1300);
     assert.notEqual(await pos.textContent(), p1, 'the position moves in real time');
     // Both devices listed, online; alice2 takes the playback over.
-    await alice2.locator('[data-testid=devices] tr', { hasText: 'this browser' }).getByRole('button', { name: 'Transfer here' }).click();
+    await alice2.locator('[data-testid=devices] tr', { hasText: 'this browser' }).getByRole('button', { name: /^Transfer playback to/ }).click();
     const mine = await alice2.evaluate(() => (globalThis as any).localStorage.getItem('qs-console-device') as string | null);
     await alice.getByTestId('active-device').filter({ hasText: mine! }).waitFor({ timeout: 5000 });
     await shot(alice2, 'devices-desktop');

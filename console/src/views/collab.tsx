@@ -100,8 +100,10 @@ function Presence(props: { session: Session; queueId: string }) {
     const t = setInterval(load, 3000);
     return () => clearInterval(t);
   }, [props.queueId]);
-  if (!users) return null;
-  return <p data-testid="presence">Open now: {users.length === 0 ? 'nobody' : users.map((u) => `${u.userId} (${u.deviceIds.join(', ')})`).join('; ')}</p>;
+  // The service counts /ws/queues/{id} sockets; apps on the user sync socket (this console
+  // among them) are not listed, so an empty list says nothing and is not shown.
+  if (!users || users.length === 0) return null;
+  return <p data-testid="presence">Open on a queue socket now: {users.map((u) => `${u.userId} (${u.deviceIds.join(', ')})`).join('; ')}</p>;
 }
 
 export function HistoryPanel(props: { session: Session; queueId: string; version: number }) {

@@ -75,7 +75,7 @@ export function DevicesView(props: { session: Session }) {
               <td>{d.name ?? d.deviceId}{d.name ? <span class="muted"> {d.deviceId}</span> : null}{d.deviceId === deviceId ? <span class="tag">this browser</span> : null}{d.isActive ? <span class="tag active">active</span> : null}</td>
               <td><span class={d.online ? 'online' : 'offline'}>{d.online ? '● online' : '○ offline'}</span></td>
               <td class="wide">{ago(d.lastSeen)}</td>
-              <td>{pb && !d.isActive ? <button type="button" onClick={() => act(pb.transferTo(d.deviceId))}>Transfer here</button> : null}</td>
+              <td>{pb && !d.isActive ? <button type="button" aria-label={`Transfer playback to ${d.name ?? d.deviceId} (${d.deviceId})`} onClick={() => act(pb.transferTo(d.deviceId))}>Transfer playback</button> : null}</td>
             </tr>
           ))}
         </tbody>
