@@ -342,6 +342,8 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
     await alice.getByTestId('item-count').waitFor({ timeout: 15_000 });
     const n0 = (await order(alice)).length;
     assert.ok(n0 > 0, 'the station has tracks');
+    // Each track says why the station chose it.
+    assert.ok((await alice.locator('[data-testid=items] .reason').count()) > 0, 'no reasons shown');
     await alice.getByRole('button', { name: 'Extend +10' }).click();
     await waitOrder(alice, (ids) => ids.length > n0, 10_000).catch(async (e) => {
       throw new Error(`${String(e)}\nmeta: ${await alice.locator('.meta').innerText()}`);

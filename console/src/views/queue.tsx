@@ -56,7 +56,7 @@ export function QueueView(props: { session: Session; queueId: string; radio?: bo
         ))}
       </div>
       <div role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`}>
-        {tab === 'items' ? <ItemsPanel session={session} mirror={mirror} items={items} currentItemId={state.currentItemId} act={act} more={state.itemCount !== undefined && state.itemCount > items.length} /> : null}
+        {tab === 'items' ? <ItemsPanel session={session} mirror={mirror} items={items} currentItemId={state.currentItemId} reasons={reasonsOf(state.metadata)} act={act} more={state.itemCount !== undefined && state.itemCount > items.length} /> : null}
         {tab === 'collab' ? <CollabPanel session={session} queueId={queueId} version={state.version} onWrite={landed} /> : null}
         {tab === 'history' ? <HistoryPanel session={session} queueId={queueId} version={state.version} /> : null}
       </div>
@@ -65,7 +65,7 @@ export function QueueView(props: { session: Session; queueId: string; radio?: bo
 }
 
 function ItemsPanel(props: {
-  session: Session; mirror: Mirror; items: Item[]; currentItemId: string | null;
+  session: Session; mirror: Mirror; items: Item[]; currentItemId: string | null; reasons: Record<string, { text: string }>;
   act: (p: Promise<unknown>) => void; more: boolean;
 }) {
   const { mirror, items, act, session } = props;
@@ -139,6 +139,7 @@ function ItemsPanel(props: {
               >⠿</button>
               <span class="pos">{index + 1}</span>
               <TrackName id={item.trackId} />
+              {props.reasons[item.trackId] ? <span class="reason muted">{props.reasons[item.trackId]!.text}</span> : null}
               {current ? <span class="now" aria-label="current item">▶ now</span> : null}
               <span class="by muted">{item.addedBy}</span>
               {votesOf(item) ? <span class="score" title="vote score">{score(item) > 0 ? '+' : ''}{score(item)}</span> : null}
@@ -157,6 +158,12 @@ function ItemsPanel(props: {
       {props.more ? <button type="button" onClick={() => act(mirror.loadMore())}>Load more</button> : null}
     </div>
   );
+}
+
+/** Why a radio or recommendations queue holds a track (the service keeps it in the queue's metadata). */
+function reasonsOf(metadata: unknown): Record<string, { text: string }> {
+  const m = metadata as { radio?: { reasons?: Record<string, { text: string }> }; recommendations?: { reasons?: Record<string, { text: string }> } } | undefined;
+  return m?.radio?.reasons ?? m?.recommendations?.reasons ?? {};
 }
 
 const votesOf = (item: Item) => (item as Item & { votes?: { vote: number }[] }).votes?.length ?? 0;
