@@ -280,7 +280,9 @@ export class QueueClient extends Emitter<ClientEvents> {
     this.watchdog = null;
     this.inflight.clear();
     this.pendingSubs = [];
-    this.setStatus(this.closedByApp || this.offlineByApp || this._status !== 'connecting' ? 'offline' : this.helloSeen ? 'offline' : 'connecting');
+    // 'connecting' until the first connection is up; from then on 'offline' until it is back.
+    const neverConnected = this._status === 'connecting' && !this.helloSeen;
+    this.setStatus(neverConnected && !this.closedByApp && !this.offlineByApp ? 'connecting' : 'offline');
   }
 
   private async onClosed(code: number, opened: boolean): Promise<void> {
@@ -343,7 +345,7 @@ export class QueueClient extends Emitter<ClientEvents> {
       }
       case 'snapshot':
         if (msg.stream === 'user') this.pb.snapshot(msg.sequenceNumber, msg.data);
-        else this.mirrors.get(msg.queueId)?.snapshot(msg.data, (msg.data.itemKeys ?? {}) as ItemKeys, msg.sequenceNumber);
+        else this.mirrors.get(msg.queueId)?.snapshot(msg.data, (msg.data.itemKeys ?? {}) as ItemKeys, msg.sequenceNumber, msg.reason === 'ahead_of_server');
         return;
       case 'subscribed': {
         const i = this.pendingSubs.indexOf(msg.queueId);

@@ -27,6 +27,12 @@ export interface MirrorWindow {
   loaded: number;
   total: number;
   complete: boolean;
+  /**
+   * True while the held items are read again: after shuffle switched on a mirror that holds
+   * only a window, or an item it did not hold moved into its window. The header is right;
+   * `items` is updated (a `change` event) when the read is in.
+   */
+  stale: boolean;
 }
 
 /** A server decision on an offline edit that was not applied as sent (docs/OFFLINE.md). */
@@ -140,8 +146,8 @@ export class QueueMirror extends Emitter<MirrorEvents> {
 
   get window(): MirrorWindow {
     const h = this.held;
-    if (!h) return { loaded: 0, total: 0, complete: false };
-    return { loaded: h.state.items.length, total: h.count, complete: h.hi === null };
+    if (!h) return { loaded: 0, total: 0, complete: false, stale: false };
+    return { loaded: h.state.items.length, total: h.count, complete: h.hi === null, stale: this.stale };
   }
 
   get closed(): boolean {
@@ -243,11 +249,12 @@ export class QueueMirror extends Emitter<MirrorEvents> {
   // ---- what the client feeds in ----
 
   /** A socket snapshot (or a full read): the state as of `seq`. */
-  snapshot(answer: QueueWindowAnswer, itemKeys: ItemKeys, seq: number): void {
+  snapshot(answer: QueueWindowAnswer, itemKeys: ItemKeys, seq: number, force = false): void {
     if (this.ended) return;
     const h = heldFromView({ ...answer, version: seq }, itemKeys);
-    // A snapshot older than what the mirror has changes nothing (events after it come next).
-    if (this.held && seq < this.held.state.version) return;
+    // A snapshot older than what the mirror has changes nothing (events after it come next),
+    // unless the server says the mirror is ahead of it (a store restored from a backup).
+    if (this.held && seq < this.held.state.version && !force) return;
     this.held = h;
     this.stale = false;
     for (const k of [...this.buffer.keys()]) if (k <= seq) this.buffer.delete(k);
@@ -315,7 +322,10 @@ export class QueueMirror extends Emitter<MirrorEvents> {
         return;
       }
     }
-    if (resync) void this.resync();
+    if (resync) {
+      this.stale = true;
+      void this.resync();
+    }
     this.watchGap();
   }
 
@@ -374,6 +384,7 @@ export class QueueMirror extends Emitter<MirrorEvents> {
       }
     } catch (err) {
       if (err instanceof QueueServiceError && (err.status === 404 || err.status === 403)) this.end(err);
+      else setTimeout(() => void this.resync(), 1000); // offline or refused for load: again later
     } finally {
       this.resyncing = false;
     }

@@ -258,7 +258,7 @@ for (const { kind, skip } of storeKinds) {
       const a = make('long-a');
       const b = make('long-b');
       const q = await a.openQueue(queueId);
-      assert.deepEqual(q.window, { loaded: 200, total: 2000, complete: false });
+      assert.deepEqual(q.window, { loaded: 200, total: 2000, complete: false, stale: false });
       assert.deepEqual(mirrorView(q), await serverView(api, queueId, 200));
       const qb = await b.openQueue(queueId);
       // Edits inside and outside the window, from the other device and from this one.
@@ -270,9 +270,18 @@ for (const { kind, skip } of storeKinds) {
       await q.removeItem(q.state.items[5]!.itemId);
       let srv = await serverView(api, queueId, 200);
       await until(() => q.version === srv.version, 'a catches up');
-      await until(() => q.window.loaded >= 200 && mirrorView(q).version === srv.version, 'window settled');
+      await until(() => !q.window.stale && mirrorView(q).version === srv.version, 'window settled');
       assert.equal(q.state.itemCount, 2000); // +2 adds, -2 removals
       assert.deepEqual(mirrorView(q), await serverView(api, queueId, q.window.loaded));
+      // Shuffle while only a window is held: the mirror reads its window again.
+      await qb.setShuffle(true);
+      srv = await serverView(api, queueId, 200);
+      await until(() => q.version === srv.version && q.state.shuffle && !q.window.stale, 'a re-reads its window after the shuffle');
+      assert.deepEqual(mirrorView(q), srv);
+      await qb.setShuffle(false);
+      srv = await serverView(api, queueId, 200);
+      await until(() => q.version === srv.version && !q.state.shuffle && !q.window.stale, 'and after shuffle off');
+      assert.deepEqual(mirrorView(q), srv);
       while (await q.loadMore(500)) {
         await qb.addTracks([`during-${q.window.loaded}`], { position: q.window.loaded - 1 });
       }
