@@ -7,7 +7,7 @@ import { Api, type OfflineSyncAnswer, type UserSyncEvent } from './api.ts';
 import { makeContext, socketUrl, type ClientContext, type ContextOptions, type WebSocketLike } from './context.ts';
 import { Emitter } from './emitter.ts';
 import { QueueServiceError } from './errors.ts';
-import type { ItemKeys } from './fold.ts';
+import type { Held, ItemKeys } from './fold.ts';
 import { QueueMirror, type MirrorHost, type MutationResult, type OfflineConflict } from './mirror.ts';
 import { Outbox, type OutboxEntry } from './outbox.ts';
 import { PlaybackMirror } from './playback.ts';
@@ -31,6 +31,8 @@ export interface QueueClientOptions extends ContextOptions {
   heartbeatMs?: number;
   /** Connect on construction (default true). */
   autoConnect?: boolean;
+  /** With a `storage`: keep each open queue's state there too, so it opens offline after a restart (default true). */
+  keepQueues?: boolean;
 }
 
 export interface PresenceNote {
@@ -105,6 +107,7 @@ export class QueueClient extends Emitter<ClientEvents> {
         this.mirrors.delete(m.id);
         this.send({ type: 'unsubscribe', queueId: m.id });
       },
+      keep: opts.storage && opts.keepQueues !== false ? (queueId, held) => this.keepQueue(queueId, held) : null,
     };
     if (opts.autoConnect !== false) void this.connect();
   }
@@ -128,17 +131,61 @@ export class QueueClient extends Emitter<ClientEvents> {
     return this.ctx;
   }
 
-  /** A live mirror of one queue; resolves once it holds the queue's state (waits while offline). */
+  /**
+   * A live mirror of one queue; resolves once it holds the queue's state. With a `storage`,
+   * the state kept from the last run is used at once (also offline; `q.fromStorage`) and
+   * brought up to date from its version when online; without one it waits for the server.
+   */
   async openQueue(queueId: string): Promise<QueueMirror> {
     await this.outbox.loaded;
     let m = this.mirrors.get(queueId);
     if (!m) {
       m = new QueueMirror(queueId, this.host);
       this.mirrors.set(queueId, m);
-      if (this._status === 'online') this.subscribe(m);
+      const kept = this.host.keep ? await this.keptQueue(queueId) : null;
+      if (kept) m.restore(kept);
+      if (this._status === 'online' && !this.pendingSubs.includes(queueId)) this.subscribe(m);
     }
     await m.ready();
     return m;
+  }
+
+  private readonly keeping = new Map<string, ReturnType<typeof setTimeout>>();
+
+  /** Stores a mirror's state, at most every 250 ms per queue. */
+  private keepQueue(queueId: string, _held: Held): void {
+    if (this.keeping.has(queueId)) return;
+    this.keeping.set(queueId, setTimeout(() => {
+      this.keeping.delete(queueId);
+      const m = this.mirrors.get(queueId);
+      void this.storeQueue(queueId);
+    }, 250));
+  }
+
+  private storeQueue(queueId: string): Promise<void> {
+    const h = this.mirrors.get(queueId)?.heldState();
+    if (!h || !this.host.keep) return Promise.resolve();
+    return this.opts.storage!.set(this.queueKey(queueId), JSON.stringify(h)).catch(() => undefined);
+  }
+
+  /** Writes the outbox and the open queues' states to storage now (e.g. before the app is suspended). */
+  async persist(): Promise<void> {
+    for (const t of this.keeping.values()) clearTimeout(t);
+    this.keeping.clear();
+    await Promise.all([this.outbox.save(), ...[...this.mirrors.keys()].map((id) => this.storeQueue(id))]);
+  }
+
+  private async keptQueue(queueId: string): Promise<Held | null> {
+    try {
+      const raw = await this.opts.storage!.get(this.queueKey(queueId));
+      return raw ? (JSON.parse(raw) as Held) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  private queueKey(queueId: string): string {
+    return `queue-service:queue:${this.ctx.deviceId}:${queueId}`;
   }
 
   /** This user's playback state across devices (the user stream of the sync socket). */
@@ -171,6 +218,7 @@ export class QueueClient extends Emitter<ClientEvents> {
   async close(): Promise<void> {
     this.closedByApp = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    await this.persist().catch(() => undefined);
     for (const m of [...this.mirrors.values()]) m.close();
     const ws = this.ws;
     this.dropSocket();
@@ -350,6 +398,7 @@ export class QueueClient extends Emitter<ClientEvents> {
       case 'subscribed': {
         const i = this.pendingSubs.indexOf(msg.queueId);
         if (i >= 0) this.pendingSubs.splice(i, 1);
+        this.mirrors.get(msg.queueId)?.live();
         return;
       }
       case 'ack':

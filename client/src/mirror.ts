@@ -71,6 +71,8 @@ export interface MirrorHost {
   /** Whether edits of this queue are waiting for an ack (own events come back only in acks, [RT5]). */
   awaitingAcks(queueId: string): boolean;
   release(mirror: QueueMirror): void;
+  /** Keeps what the mirror holds (the server's state, no pending edits) for the next start of the app; null: not kept. */
+  keep: ((queueId: string, held: Held) => void) | null;
 }
 
 export interface Placement {
@@ -103,6 +105,9 @@ const PAGE = 200;
 
 export class QueueMirror extends Emitter<MirrorEvents> {
   private held: Held | null = null;
+  /** The held state last handed to storage, and the one restored from it. */
+  private kept: Held | null = null;
+  private restored: Held | null = null;
   /** Events that came before the one the mirror needs next. */
   private readonly buffer = new Map<number, QueueEvent>();
   private gapTimer: ReturnType<typeof setTimeout> | null = null;
@@ -287,7 +292,37 @@ export class QueueMirror extends Emitter<MirrorEvents> {
   /** Local edits changed (added, refused): `state` is recomputed. */
   changed(events: QueueEvent[]): void {
     this.view = null;
-    if (this.held) this.emit('change', this.state, events);
+    if (!this.held) return;
+    if (this.host.keep && this.held !== this.kept) {
+      this.kept = this.held;
+      this.host.keep(this.id, this.held);
+    }
+    this.emit('change', this.state, events);
+  }
+
+  /** What the mirror holds of the server's state (for storage). */
+  heldState(): Held | null {
+    return this.held;
+  }
+
+  /** What the mirror held when the app last ran (from storage): used until the server answers. */
+  restore(held: Held): void {
+    if (this.held || this.ended) return;
+    this.held = held;
+    this.kept = held;
+    this.restored = held;
+    this.changed([]);
+    for (const w of this.readyWaiters.splice(0)) w.resolve();
+  }
+
+  /** The server confirmed the subscription: from here on the state is live. */
+  live(): void {
+    this.restored = null;
+  }
+
+  /** True while the state is the one kept from an earlier run, not yet brought up to date by the server. */
+  get fromStorage(): boolean {
+    return this.held !== null && this.held === this.restored;
   }
 
   refused(err: QueueServiceError): void {

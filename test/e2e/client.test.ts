@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { QueueClient, QueueServiceError, type QueueMirror } from '@queue-service/client';
 import { mulberry32 } from '../helpers/random.ts';
+import { freePort } from '../helpers/redis.ts';
 import { client, mintToken, startServerOn, storeKinds, type RunningServer } from '../helpers/server.ts';
 import { mirrorView, serverView, sleep, until } from '../helpers/client.ts';
 
@@ -168,13 +169,15 @@ for (const { kind, skip } of storeKinds) {
       assert.equal((await a.pendingMutations()).length, 0);
     });
 
-    it('[SDK] offline edits survive a restart of the client process (FileStorage) and land once', async () => {
+    it('[SDK] offline edits survive restarts of the client process (FileStorage), the queue opens offline from storage, the edits land once', async () => {
       const created = await api('POST', '/queues', { name: 'restart', tracks: ['p1', 'p2'] });
       const queueId = created.body.queue.id as string;
       const dir = mkdtempSync(join(tmpdir(), 'qs-client-store-'));
+      const deadUrl = `http://127.0.0.1:${await freePort()}`; // nothing listens there
       try {
         const run = (step: string) => new Promise<string>((resolve, reject) => {
-          const p = spawn(process.execPath, ['--import', 'tsx', join(root, 'test/helpers/client-process.ts'), step, server.url, token, queueId, dir], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+          const url = step === 'cold' ? deadUrl : server.url;
+          const p = spawn(process.execPath, ['--import', 'tsx', join(root, 'test/helpers/client-process.ts'), step, url, token, queueId, dir], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
           let out = '';
           p.stdout!.on('data', (d) => (out += d));
           p.stderr!.on('data', (d) => (out += d));
@@ -188,12 +191,14 @@ for (const { kind, skip } of storeKinds) {
         // First run: opens the queue, goes offline, edits, and is killed before it ever syncs.
         assert.equal(await run('edit'), 'pending 3');
         assert.equal((await serverView(api, queueId)).items.length, 2, 'nothing reached the server');
-        // Second run: a new process with the same storage sends them; a third finds nothing to send.
+        // Second run, offline from the start: the queue opens from storage with the edits on it.
+        assert.equal(await run('cold'), 'connecting true r-new,p1,r-end pending 4');
+        // Third run: a new process with the same storage sends them; a fourth finds nothing to send.
         const out = JSON.parse(await run('sync'));
         assert.equal(out.pending, 0);
         const srv = await serverView(api, queueId);
         assert.deepEqual(out.state, srv);
-        assert.deepEqual(srv.items.map((i) => i.trackId), ['r-new', 'p1', 'r-end']);
+        assert.deepEqual(srv.items.map((i) => i.trackId), ['r-new', 'r-end', 'p1']);
         const again = JSON.parse(await run('sync'));
         assert.equal(again.pending, 0);
         assert.equal((await serverView(api, queueId)).version, srv.version, 'nothing applied twice');
