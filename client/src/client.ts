@@ -95,6 +95,10 @@ export class QueueClient extends Emitter<ClientEvents> {
     const storage = opts.storage ?? new MemoryStorage();
     this.outbox = new Outbox(storage, `queue-service:outbox:${opts.deviceId}`);
     this.pb = new PlaybackMirror(this.ctx, this.api);
+    this.pb.host = {
+      online: () => this._status === 'online',
+      queue: (body) => this.queuePlayback(body),
+    };
     this.host = {
       api: this.api,
       outbox: this.outbox,
@@ -246,6 +250,17 @@ export class QueueClient extends Emitter<ClientEvents> {
       (err) => this.fail(entry, new QueueServiceError(0, 'storage_failed', `the edit could not be stored: ${err}`)),
     );
     return result;
+  }
+
+  /** A playback report made offline: into the outbox, sent with the next offline sync ([OF10]). */
+  private async queuePlayback(body: Record<string, unknown>): Promise<void> {
+    await this.outbox.loaded;
+    const added = this.outbox.add({ queueId: '', resource: 'playback', op: 'set_playback', args: body, kind: 'offline', baseVersion: 0, at: this.ctx.now() });
+    const entry = this.outbox.entries[this.outbox.entries.length - 1]!;
+    const result = new Promise<MutationResult>((resolve, reject) => this.waiters.set(entry.n, { resolve, reject }));
+    await added;
+    if (this._status === 'online') void this.flush();
+    await result;
   }
 
   // ---- the socket ----
@@ -535,15 +550,17 @@ export class QueueClient extends Emitter<ClientEvents> {
 
   private async syncOffline(batch: OutboxEntry[]): Promise<void> {
     const queues: Record<string, number> = {};
-    for (const e of batch) queues[e.queueId] ??= this.mirrors.get(e.queueId)?.version ?? e.baseVersion;
+    for (const e of batch) if (e.resource !== 'playback') queues[e.queueId] ??= this.mirrors.get(e.queueId)?.version ?? e.baseVersion;
     for (const m of this.mirrors.values()) if (Object.keys(queues).length < 100) queues[m.id] ??= m.version;
     const answer: OfflineSyncAnswer = await this.api.syncOffline({
-      changes: batch.map((e) => ({
-        clientId: this.outbox.clientId, mutationId: e.n, resourceType: 'queue', resourceId: e.queueId,
-        baseVersion: e.baseVersion, op: e.op, args: e.args, clientTimestamp: e.at,
-      })),
+      changes: batch.map((e) => (e.resource === 'playback'
+        ? { clientId: this.outbox.clientId, mutationId: e.n, resourceType: 'playback' as const, resourceId: 'me', op: e.op, args: e.args, clientTimestamp: e.at }
+        : {
+          clientId: this.outbox.clientId, mutationId: e.n, resourceType: 'queue' as const, resourceId: e.queueId,
+          baseVersion: e.baseVersion, op: e.op, args: e.args, clientTimestamp: e.at,
+        })),
       lastSyncTimestamp: this.ctx.now(),
-      lastSequences: { queues },
+      lastSequences: { queues, user: this.pb.sequence },
       deviceId: this.ctx.deviceId,
     });
     const byN = new Map(batch.map((e) => [e.n, e]));
@@ -565,6 +582,7 @@ export class QueueClient extends Emitter<ClientEvents> {
       this.mirrors.get(queueId)?.conflict(c);
       this.emit('conflict', { ...c, queueId });
     }
+    this.pb.ingest(answer.events.user);
     const errorsByN = new Map((answer.errors as { change: { mutationId?: number }; error: { code: string; message: string; details: Record<string, unknown> } }[]).map((x) => [Number(x.change?.mutationId), x.error]));
     const conflictsByN = new Map((answer.conflicts as OfflineConflict[]).map((c) => [Number((c.change as { mutationId?: number })?.mutationId), c]));
     for (const r of answer.results) {
@@ -588,7 +606,6 @@ export class QueueClient extends Emitter<ClientEvents> {
         w?.reject(err);
       }
     }
-    this.pb.ingest(answer.events.user);
     await removed;
   }
 }

@@ -232,7 +232,7 @@ for (const { kind, skip } of storeKinds) {
       assert.equal((await deleted)?.code, 'queue_deleted');
     });
 
-    it('[SDK] playback: an update on one device reaches the other; positionNow moves on; transferTo hands it over', async () => {
+    it('[SDK] playback: an update on one device reaches the other; positionNow moves on; transferTo hands it over; an offline report is synced', async () => {
       const a = make('pb-a');
       const b = make('pb-b');
       await a.openQueue((await api('POST', '/queues', { name: 'pb', tracks: ['t'] })).body.queue.id);
@@ -253,6 +253,19 @@ for (const { kind, skip } of storeKinds) {
       await b.playback().transferTo('pb-b', true);
       await until(() => pa.state?.deviceId === 'pb-b' && pa.state.isPlaying, 'a sees the transfer');
       assert.ok(pa.devices.some((d) => d.deviceId === 'pb-b'));
+
+      // Offline: the report is this device's state at once, and reaches the others once synced.
+      b.goOffline();
+      const sent = pb.update({ trackId: 'offline-track', position: 3, isPlaying: true });
+      assert.equal(pb.state?.currentTrackId, 'offline-track');
+      assert.equal((await b.pendingMutations()).length, 1);
+      await sleep(300);
+      assert.notEqual(pa.state?.currentTrackId, 'offline-track', 'not sent while offline');
+      b.goOnline();
+      await sent;
+      await until(() => pa.state?.currentTrackId === 'offline-track', 'a gets the offline report after the sync');
+      assert.equal(pa.state!.deviceId, 'pb-b');
+      assert.equal((await b.pendingMutations()).length, 0);
     });
 
     it('[SDK] a 2,000-item queue is mirrored by windows: loadMore pages it, live edits keep it equal to the server', async () => {
