@@ -46,7 +46,7 @@ export interface PresenceNote {
 export type ClientEvents = {
   status: [ClientStatus];
   presence: [PresenceNote];
-  /** An offline edit was merged, lost to a newer change or dropped (also on its mirror). */
+  /** An offline edit was merged, lost to a newer change or dropped (also on its mirror); queueId '' for playback. */
   conflict: [OfflineConflict & { queueId: string }];
   /** Something went wrong that no mirror owns (a refused token, a failed offline sync). */
   error: [QueueServiceError];
@@ -85,6 +85,8 @@ export class QueueClient extends Emitter<ClientEvents> {
   private closedByApp = false;
   private offlineByApp = false;
   private syncing = false;
+  /** A hello was received on some socket: the client has been online. */
+  private helloSeen = false;
   private readonly opts: QueueClientOptions;
 
   constructor(opts: QueueClientOptions) {
@@ -335,8 +337,6 @@ export class QueueClient extends Emitter<ClientEvents> {
     }
   }
 
-  private helloSeen = false;
-
   private dropSocket(): void {
     this.ws = null;
     if (this.watchdog) clearInterval(this.watchdog);
@@ -577,8 +577,8 @@ export class QueueClient extends Emitter<ClientEvents> {
       if ((answer.hasMore.queues as Record<string, boolean>)[q]) void m.refill();
     }
     for (const c of answer.conflicts as OfflineConflict[]) {
-      const change = c.change as { resourceId?: string };
-      const queueId = String(change?.resourceId ?? '');
+      const change = c.change as { resourceId?: string; resourceType?: string };
+      const queueId = change?.resourceType === 'playback' ? '' : String(change?.resourceId ?? '');
       this.mirrors.get(queueId)?.conflict(c);
       this.emit('conflict', { ...c, queueId });
     }
