@@ -66,6 +66,20 @@ for (const { kind, skip } of storeKinds) {
       assert.deepEqual(mirrorView(qb), mirrorView(qa));
       assert.deepEqual(mirrorView(qa), await serverView(api, created.queue.id));
       assert.deepEqual(changes.flat(), [r.version], 'b got the event once');
+
+      // An edit naming an item that an unacknowledged edit adds waits for its ack, then uses the real id.
+      const add = qa.addTracks(['t4']);
+      const temp = qa.state.items.find((i) => i.trackId === 't4')!.itemId;
+      assert.match(temp, /^@/);
+      const move = qa.moveItem(temp, { position: 0 });
+      assert.equal(qa.state.items[0]!.trackId, 't4', 'both shown at once');
+      const [added, moved] = await Promise.all([add, move]);
+      assert.equal((moved.events[0]!.data as { itemId: string }).itemId, (added.events[0]!.data as { itemId: string }).itemId);
+      const srv = await serverView(api, created.queue.id);
+      assert.deepEqual(srv.items.map((i) => i.trackId), ['t4', 't1', 't3', 't2']);
+      await until(() => qb.version === srv.version, 'b follows');
+      assert.deepEqual(mirrorView(qa), srv);
+      assert.deepEqual(mirrorView(qb), srv);
     });
 
     it('[SDK] random concurrent edits from two devices: both mirrors end equal to the server (seeded)', async () => {
