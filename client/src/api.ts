@@ -8,7 +8,8 @@ import type * as CS from '../../src/catalog/schemas.ts';
 import type * as PS from '../../src/playback/schemas.ts';
 import type * as RS from '../../src/radio/schemas.ts';
 import type * as OS from '../../src/offline/schemas.ts';
-import type { CreateInviteBody, InviteSchema, PresenceResponse } from '../../src/collab/schemas.ts';
+import type {} from '../../src/http/auth.ts'; // the request fields the route modules use (types only)
+import type { CreateInviteBody, InviteSchema, PresenceResponse } from '../../src/collab/routes.ts';
 import type { QueueEvent, QueueView, WindowQuery, CollaboratorRole } from '../../src/queues/queue.ts';
 import type { ClientContext } from './context.ts';
 import { errorFromBody, QueueServiceError } from './errors.ts';
@@ -76,7 +77,11 @@ const enc = encodeURIComponent;
 
 /** The REST API, typed. One instance per QueueClient (`client.api`), sharing its context. */
 export class Api {
-  constructor(private readonly ctx: ClientContext) {}
+  /**
+   * `observe` sees every successful answer: QueueClient passes the queue events of write
+   * answers to its mirrors at once (the socket never sends a device its own writes, [RT5]).
+   */
+  constructor(private readonly ctx: ClientContext, private readonly observe?: (body: unknown) => void) {}
 
   /**
    * Any route: JSON in, JSON out; a non-2xx answer throws QueueServiceError with the
@@ -108,7 +113,10 @@ export class Api {
       } catch {
         json = text;
       }
-      if (res.ok) return json as T;
+      if (res.ok) {
+        this.observe?.(json);
+        return json as T;
+      }
       if (res.status === 401 && !opts.bearer && attempt === 0) {
         this.ctx.tokenRejected();
         continue;
