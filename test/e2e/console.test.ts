@@ -376,6 +376,9 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
     assert.notEqual(await pos.textContent(), p1, 'the party timeline moves on the member page');
     // The plot has a measured line for this device on both pages.
     for (const page of [alice, bob]) assert.ok((await page.locator('[data-testid=error-plot] polyline').count()) >= 1);
+    // A drifting player on bob's page: his position reports are off, the server corrects him.
+    await bob.getByLabel('Simulate player drift (%)').fill('5');
+    await bob.getByTestId('corrections').filter({ hasText: /^[1-9]/ }).waitFor({ timeout: 10_000 });
     await shot(alice, 'party-desktop');
     await shot(bob, 'party-phone');
   });

@@ -193,7 +193,7 @@ function PartyLive(props: { session: Session; party: Party; onLeave: () => void 
       </table>
       <h2>Position error (ms)</h2>
       <ErrorPlot series={[...series.current.values()]} />
-      <p class="muted">Solid: this device's player against the timeline, measured here ({corrections} corrections from the server).
+      <p class="muted">Solid: this device's player against the timeline, measured here (<span data-testid="corrections">{corrections}</span> corrections from the server).
         Dashed: the other members' error bound from their measured round trip.</p>
       <label class="inline">Simulate player drift (%) <input name="drift" type="number" min="-5" max="5" step="0.5" value={drift} onInput={(e) => setDrift(Number(e.currentTarget.value) || 0)} /></label>
       <p><button type="button" onClick={() => act(party.leave().then(props.onLeave))}>Leave</button>{' '}
