@@ -264,8 +264,10 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
     await bob.getByLabel('Shuffle').and(bob.locator(':checked')).waitFor({ timeout: 2000 });
     await alice.getByLabel('Shuffle').uncheck();
     await bob.getByLabel('Shuffle').and(bob.locator(':not(:checked)')).waitFor({ timeout: 2000 });
-    // The history names who did what, newest first: bob's vote is there.
-    await alice.getByRole('tab', { name: 'History' }).click();
+    // The history names who did what, newest first: bob's vote is there. (Tabs by keyboard.)
+    await alice.getByRole('tab', { name: 'Items' }).focus();
+    await alice.keyboard.press('ArrowLeft');
+    assert.equal(await alice.getByRole('tab', { name: 'History' }).getAttribute('aria-selected'), 'true');
     await alice.locator('[data-testid=history] li', { hasText: 'bob' }).first().waitFor({ timeout: 5000 });
     await shot(alice, 'history-desktop');
     await alice.getByRole('tab', { name: 'Items' }).click();

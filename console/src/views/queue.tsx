@@ -48,9 +48,17 @@ export function QueueView(props: { session: Session; queueId: string; radio?: bo
         ) : null}
       </div>
       <ErrorLine error={error} />
-      <div class="tabs" role="tablist" aria-label="Queue panels">
+      <div class="tabs" role="tablist" aria-label="Queue panels" onKeyDown={(e) => {
+        // The tabs pattern: arrows move between tabs (one tab stop for the list).
+        const order = ['items', 'collab', 'history'] as const;
+        const step = e.key === 'ArrowRight' ? 1 : e.key === 'ArrowLeft' ? -1 : 0;
+        if (!step) return;
+        const next = order[(order.indexOf(tab) + step + order.length) % order.length]!;
+        setTab(next);
+        document.getElementById(`tab-${next}`)?.focus();
+      }}>
         {(['items', 'collab', 'history'] as const).map((t) => (
-          <button type="button" role="tab" id={`tab-${t}`} aria-selected={tab === t} aria-controls={`panel-${t}`} onClick={() => setTab(t)}>
+          <button type="button" role="tab" id={`tab-${t}`} aria-selected={tab === t} aria-controls={`panel-${t}`} tabIndex={tab === t ? 0 : -1} onClick={() => setTab(t)}>
             {t === 'items' ? 'Items' : t === 'collab' ? 'Collaboration' : 'History'}
           </button>
         ))}
