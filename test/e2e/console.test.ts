@@ -385,6 +385,18 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
     await shot(bob, 'party-phone');
   });
 
+  it('a long queue shows its first window and loads more on demand', async () => {
+    const ids = Array.from({ length: 260 }, (_, i) => tracks[i % tracks.length]!.id);
+    const res = await client(server.url, aliceToken)('POST', '/queues', { name: 'Long one', tracks: ids });
+    assert.equal(res.status, 201);
+    await alice.goto(`${server.url}/console#/queue/${res.body.queue.id}`);
+    await alice.getByTestId('item-count').filter({ hasText: '260 items' }).waitFor();
+    assert.equal((await order(alice)).length, 200);
+    await alice.getByRole('button', { name: 'Load more' }).click();
+    assert.deepEqual(await waitOrder(alice, (o) => o.length === 260), ids);
+    assert.equal(await alice.getByRole('button', { name: 'Load more' }).count(), 0);
+  });
+
   it('kept the pages free of errors and CSP violations', () => {
     assert.deepEqual(problems, []);
   });
