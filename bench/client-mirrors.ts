@@ -103,6 +103,7 @@ function wsMirror(s: Start, i: number): Promise<Mirror> {
       ws = sock;
       sock.on('message', (d) => {
         const msg = JSON.parse(String(d));
+        if (!readyDone && process.env.CLIENT_DEBUG) process.stderr.write(`ws mirror ${i}: ${msg.type} ${msg.stream ?? ""} ${msg.queueId ?? ""} ${msg.type === "error" ? JSON.stringify(msg) : ""}\n`);
         if (msg.type === 'hello') {
           attempt = 0;
           if (killedAt !== null && m.reopenedAt === null) m.reopenedAt = Date.now();
@@ -122,13 +123,20 @@ function wsMirror(s: Start, i: number): Promise<Mirror> {
           if (msg.sequenceNumber > m.version + 1) m.gaps++;
           m.version = msg.sequenceNumber;
           record(m, m.version, Number(msg.timestamp));
+        } else if (msg.type === 'error' && !msg.mutationId) {
+          // The subscription was refused (overloaded, say): ask again after the server's hint, as the SDK does.
+          const after = Number(msg.error?.details?.retryAfterSeconds ?? 1) * 1000 * (0.5 + Math.random());
+          setTimeout(() => {
+            if (ws === sock && sock.readyState === sock.OPEN) sock.send(JSON.stringify({ type: 'subscribe', queueId: s.queueId, ...(m.version > 0 ? { since: m.version } : {}) }));
+          }, after);
         } else if (msg.type === 'subscribed' && !readyDone && m.version > 0) {
           readyDone = true;
           resolveReady(m);
         }
       });
       sock.on('error', () => undefined);
-      sock.on('close', () => {
+      sock.on('close', (code, reason) => {
+        if (!readyDone && process.env.CLIENT_DEBUG) process.stderr.write(`ws mirror ${i} closed before ready: ${code} ${reason}\n`);
         if (ws !== sock || closed) return;
         ws = null;
         const delay = Math.min(s.reconnect.maxMs, s.reconnect.baseMs * 2 ** attempt) * (0.5 + Math.random() / 2);
