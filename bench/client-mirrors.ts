@@ -61,6 +61,7 @@ async function sdkMirror(s: Start, i: number): Promise<Mirror> {
   const c = new QueueClient({ baseUrl: s.baseUrl, token: s.token, deviceId: `${s.prefix}-${i}`, reconnect: s.reconnect });
   const m: Mirror = { version: 0, latencies: [], series: [], reopenedAt: null, duplicates: 0, gaps: 0, close: () => c.close() };
   c.on('status', (st) => {
+    if (process.env.CLIENT_DEBUG && killedAt !== null) process.stderr.write(`sdk mirror ${i}: ${st} at +${Date.now() - killedAt} ms after the kill\n`);
     if (st === 'online' && killedAt !== null && m.reopenedAt === null) m.reopenedAt = Date.now();
   });
   const q = await c.openQueue(s.queueId);
