@@ -3,13 +3,17 @@
 // skewed device clock, a host command reaching every member at its scheduled instant,
 // resume after a dropped socket, refusals, leaving and ending. Rules: [PA1]-[PA9].
 import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { QueueClient } from '@queue-service/client';
 import { QueueServiceError } from '../../client/src/errors.ts';
 import { PartySession, type PartyEventMessage, type PlaybackEvent } from '../../client/src/party.ts';
 import { testContext, type TestContext } from '../helpers/client-context.ts';
 import { trueNow } from '../helpers/party-member.ts';
-import { client, mintToken, startServerOn, type RunningServer } from '../helpers/server.ts';
+import { createTempDatabase, pgSkipReason, type TempDatabase } from '../helpers/pg.ts';
+import { freePort, redisSkipReason, startRedis, stopProcess } from '../helpers/redis.ts';
+import { client, mintToken, startServer, startServerOn, type RunningServer } from '../helpers/server.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -256,5 +260,56 @@ describe('client SDK: PartySession (sqlite)', { timeout: 120_000 }, () => {
     assert.equal(member.reportPosition(0), false);
     await assert.rejects(member.play(), (e: QueueServiceError) => e instanceof QueueServiceError && e.code === 'party_ended');
     await assert.rejects(PartySession.join(ctx('m2'), host.id, host.inviteCode), (e: QueueServiceError) => e.code === 'party_ended');
+  });
+});
+
+describe('client SDK: PartySession on two instances (Postgres + Redis)', { skip: pgSkipReason || redisSkipReason, timeout: 120_000 }, () => {
+  let db: TempDatabase;
+  let redis: ChildProcess;
+  let a: RunningServer;
+  let b: RunningServer;
+  const tokens: Record<string, string> = {};
+
+  before(async () => {
+    db = await createTempDatabase();
+    const redisPort = await freePort();
+    redis = await startRedis(redisPort);
+    const adminKey = randomBytes(16).toString('hex');
+    const env = { LOG_LEVEL: 'error', REDIS_URL: `redis://127.0.0.1:${redisPort}`, REDIS_KEY_PREFIX: `qs-cparty-${randomBytes(4).toString('hex')}:` };
+    // One at a time: both would apply the migrations.
+    a = await startServer({ databaseUrl: db.url, adminKey, env });
+    b = await startServer({ databaseUrl: db.url, adminKey, env });
+    for (const u of ['host', 'm1']) tokens[u] = await mintToken(a, u);
+  });
+  after(async () => {
+    await a?.stop();
+    await b?.stop();
+    if (redis) await stopProcess(redis);
+    await db?.drop();
+  });
+
+  it('[PA10][PA7] host on one instance, member on the other: the play reaches both, positions agree, end reaches both', { timeout: 60_000 }, async () => {
+    const q = await client(a.url, tokens.host)('POST', '/queues', { name: 'two instances', tracks: ['x', 'y'] });
+    assert.equal(q.status, 201);
+    const host = await PartySession.create(testContext(a.url, tokens.host!, { deviceId: 'host-a' }), q.body.queue.id);
+    const member = await PartySession.join(testContext(b.url, tokens.m1!, { deviceId: 'm1-b', skewMs: -2300 }), host.id, host.inviteCode);
+    try {
+      await until(() => host.members.length === 2, 'the host to see the member joined on the other instance');
+      const c = await member.whenSynced(8);
+      assert.ok(Math.abs(c.offsetMs - 2300) <= Math.max(c.rttMs, 1) + 1, `offset ${c.offsetMs}`);
+      await host.whenSynced(8);
+      const got = new Promise<PlaybackEvent>((resolve) => member.once('playback', resolve));
+      const ack = await host.play(5000);
+      const pb = await got;
+      assert.equal(pb.sequenceNumber, ack.sequenceNumber);
+      assert.ok(trueNow() >= ack.at - 5, 'delivered at its instant, not before');
+      assert.ok(Math.abs(host.positionNow() - member.positionNow()) < 30, `host ${host.positionNow()} vs member ${member.positionNow()}`);
+      const ended = new Promise<{ reason: string }>((resolve) => member.once('ended', resolve));
+      await host.end();
+      assert.equal((await ended).reason, 'ended_by_host');
+    } finally {
+      host.close();
+      member.close();
+    }
   });
 });
