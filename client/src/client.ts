@@ -7,7 +7,7 @@ import { Api, type OfflineSyncAnswer, type UserSyncEvent } from './api.ts';
 import { makeContext, socketUrl, type ClientContext, type ContextOptions, type WebSocketLike } from './context.ts';
 import { Emitter } from './emitter.ts';
 import { QueueServiceError } from './errors.ts';
-import type { ItemKeys } from './fold.ts';
+import type { Held, ItemKeys } from './fold.ts';
 import { QueueMirror, type MirrorHost, type MutationResult, type OfflineConflict } from './mirror.ts';
 import { Outbox, type OutboxEntry } from './outbox.ts';
 import { PartySession, type PartySessionOptions } from './party.ts';
@@ -32,6 +32,8 @@ export interface QueueClientOptions extends ContextOptions {
   heartbeatMs?: number;
   /** Connect on construction (default true). */
   autoConnect?: boolean;
+  /** With a `storage`: keep each open queue's state there too, so it opens offline after a restart (default true). */
+  keepQueues?: boolean;
 }
 
 export interface PresenceNote {
@@ -45,7 +47,7 @@ export interface PresenceNote {
 export type ClientEvents = {
   status: [ClientStatus];
   presence: [PresenceNote];
-  /** An offline edit was merged, lost to a newer change or dropped (also on its mirror). */
+  /** An offline edit was merged, lost to a newer change or dropped (also on its mirror); queueId '' for playback. */
   conflict: [OfflineConflict & { queueId: string }];
   /** Something went wrong that no mirror owns (a refused token, a failed offline sync). */
   error: [QueueServiceError];
@@ -84,6 +86,8 @@ export class QueueClient extends Emitter<ClientEvents> {
   private closedByApp = false;
   private offlineByApp = false;
   private syncing = false;
+  /** A hello was received on some socket: the client has been online. */
+  private helloSeen = false;
   private readonly opts: QueueClientOptions;
 
   constructor(opts: QueueClientOptions) {
@@ -94,6 +98,10 @@ export class QueueClient extends Emitter<ClientEvents> {
     const storage = opts.storage ?? new MemoryStorage();
     this.outbox = new Outbox(storage, `queue-service:outbox:${opts.deviceId}`);
     this.pb = new PlaybackMirror(this.ctx, this.api);
+    this.pb.host = {
+      online: () => this._status === 'online',
+      queue: (body) => this.queuePlayback(body),
+    };
     this.host = {
       api: this.api,
       outbox: this.outbox,
@@ -106,6 +114,7 @@ export class QueueClient extends Emitter<ClientEvents> {
         this.mirrors.delete(m.id);
         this.send({ type: 'unsubscribe', queueId: m.id });
       },
+      keep: opts.storage && opts.keepQueues !== false ? (queueId, held) => this.keepQueue(queueId, held) : null,
     };
     if (opts.autoConnect !== false) void this.connect();
   }
@@ -129,17 +138,61 @@ export class QueueClient extends Emitter<ClientEvents> {
     return this.ctx;
   }
 
-  /** A live mirror of one queue; resolves once it holds the queue's state (waits while offline). */
+  /**
+   * A live mirror of one queue; resolves once it holds the queue's state. With a `storage`,
+   * the state kept from the last run is used at once (also offline; `q.fromStorage`) and
+   * brought up to date from its version when online; without one it waits for the server.
+   */
   async openQueue(queueId: string): Promise<QueueMirror> {
     await this.outbox.loaded;
     let m = this.mirrors.get(queueId);
     if (!m) {
       m = new QueueMirror(queueId, this.host);
       this.mirrors.set(queueId, m);
-      if (this._status === 'online') this.subscribe(m);
+      const kept = this.host.keep ? await this.keptQueue(queueId) : null;
+      if (kept) m.restore(kept);
+      if (this._status === 'online' && !this.pendingSubs.includes(queueId)) this.subscribe(m);
     }
     await m.ready();
     return m;
+  }
+
+  private readonly keeping = new Map<string, ReturnType<typeof setTimeout>>();
+
+  /** Stores a mirror's state, at most every 250 ms per queue. */
+  private keepQueue(queueId: string, _held: Held): void {
+    if (this.keeping.has(queueId)) return;
+    this.keeping.set(queueId, setTimeout(() => {
+      this.keeping.delete(queueId);
+      const m = this.mirrors.get(queueId);
+      void this.storeQueue(queueId);
+    }, 250));
+  }
+
+  private storeQueue(queueId: string): Promise<void> {
+    const h = this.mirrors.get(queueId)?.heldState();
+    if (!h || !this.host.keep) return Promise.resolve();
+    return this.opts.storage!.set(this.queueKey(queueId), JSON.stringify(h)).catch(() => undefined);
+  }
+
+  /** Writes the outbox and the open queues' states to storage now (e.g. before the app is suspended). */
+  async persist(): Promise<void> {
+    for (const t of this.keeping.values()) clearTimeout(t);
+    this.keeping.clear();
+    await Promise.all([this.outbox.save(), ...[...this.mirrors.keys()].map((id) => this.storeQueue(id))]);
+  }
+
+  private async keptQueue(queueId: string): Promise<Held | null> {
+    try {
+      const raw = await this.opts.storage!.get(this.queueKey(queueId));
+      return raw ? (JSON.parse(raw) as Held) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  private queueKey(queueId: string): string {
+    return `queue-service:queue:${this.ctx.deviceId}:${queueId}`;
   }
 
   /** This user's playback state across devices (the user stream of the sync socket). */
@@ -191,6 +244,7 @@ export class QueueClient extends Emitter<ClientEvents> {
   async close(): Promise<void> {
     this.closedByApp = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    await this.persist().catch(() => undefined);
     for (const m of [...this.mirrors.values()]) m.close();
     const ws = this.ws;
     this.dropSocket();
@@ -220,6 +274,17 @@ export class QueueClient extends Emitter<ClientEvents> {
       (err) => this.fail(entry, new QueueServiceError(0, 'storage_failed', `the edit could not be stored: ${err}`)),
     );
     return result;
+  }
+
+  /** A playback report made offline: into the outbox, sent with the next offline sync ([OF10]). */
+  private async queuePlayback(body: Record<string, unknown>): Promise<void> {
+    await this.outbox.loaded;
+    const added = this.outbox.add({ queueId: '', resource: 'playback', op: 'set_playback', args: body, kind: 'offline', baseVersion: 0, at: this.ctx.now() });
+    const entry = this.outbox.entries[this.outbox.entries.length - 1]!;
+    const result = new Promise<MutationResult>((resolve, reject) => this.waiters.set(entry.n, { resolve, reject }));
+    await added;
+    if (this._status === 'online') void this.flush();
+    await result;
   }
 
   // ---- the socket ----
@@ -294,15 +359,15 @@ export class QueueClient extends Emitter<ClientEvents> {
     }
   }
 
-  private helloSeen = false;
-
   private dropSocket(): void {
     this.ws = null;
     if (this.watchdog) clearInterval(this.watchdog);
     this.watchdog = null;
     this.inflight.clear();
     this.pendingSubs = [];
-    this.setStatus(this.closedByApp || this.offlineByApp || this._status !== 'connecting' ? 'offline' : this.helloSeen ? 'offline' : 'connecting');
+    // 'connecting' until the first connection is up; from then on 'offline' until it is back.
+    const neverConnected = this._status === 'connecting' && !this.helloSeen;
+    this.setStatus(neverConnected && !this.closedByApp && !this.offlineByApp ? 'connecting' : 'offline');
   }
 
   private async onClosed(code: number, opened: boolean): Promise<void> {
@@ -365,11 +430,12 @@ export class QueueClient extends Emitter<ClientEvents> {
       }
       case 'snapshot':
         if (msg.stream === 'user') this.pb.snapshot(msg.sequenceNumber, msg.data);
-        else this.mirrors.get(msg.queueId)?.snapshot(msg.data, (msg.data.itemKeys ?? {}) as ItemKeys, msg.sequenceNumber);
+        else this.mirrors.get(msg.queueId)?.snapshot(msg.data, (msg.data.itemKeys ?? {}) as ItemKeys, msg.sequenceNumber, msg.reason === 'ahead_of_server');
         return;
       case 'subscribed': {
         const i = this.pendingSubs.indexOf(msg.queueId);
         if (i >= 0) this.pendingSubs.splice(i, 1);
+        this.mirrors.get(msg.queueId)?.live();
         return;
       }
       case 'ack':
@@ -506,15 +572,17 @@ export class QueueClient extends Emitter<ClientEvents> {
 
   private async syncOffline(batch: OutboxEntry[]): Promise<void> {
     const queues: Record<string, number> = {};
-    for (const e of batch) queues[e.queueId] ??= this.mirrors.get(e.queueId)?.version ?? e.baseVersion;
+    for (const e of batch) if (e.resource !== 'playback') queues[e.queueId] ??= this.mirrors.get(e.queueId)?.version ?? e.baseVersion;
     for (const m of this.mirrors.values()) if (Object.keys(queues).length < 100) queues[m.id] ??= m.version;
     const answer: OfflineSyncAnswer = await this.api.syncOffline({
-      changes: batch.map((e) => ({
-        clientId: this.outbox.clientId, mutationId: e.n, resourceType: 'queue', resourceId: e.queueId,
-        baseVersion: e.baseVersion, op: e.op, args: e.args, clientTimestamp: e.at,
-      })),
+      changes: batch.map((e) => (e.resource === 'playback'
+        ? { clientId: this.outbox.clientId, mutationId: e.n, resourceType: 'playback' as const, resourceId: 'me', op: e.op, args: e.args, clientTimestamp: e.at }
+        : {
+          clientId: this.outbox.clientId, mutationId: e.n, resourceType: 'queue' as const, resourceId: e.queueId,
+          baseVersion: e.baseVersion, op: e.op, args: e.args, clientTimestamp: e.at,
+        })),
       lastSyncTimestamp: this.ctx.now(),
-      lastSequences: { queues },
+      lastSequences: { queues, user: this.pb.sequence },
       deviceId: this.ctx.deviceId,
     });
     const byN = new Map(batch.map((e) => [e.n, e]));
@@ -531,11 +599,12 @@ export class QueueClient extends Emitter<ClientEvents> {
       if ((answer.hasMore.queues as Record<string, boolean>)[q]) void m.refill();
     }
     for (const c of answer.conflicts as OfflineConflict[]) {
-      const change = c.change as { resourceId?: string };
-      const queueId = String(change?.resourceId ?? '');
+      const change = c.change as { resourceId?: string; resourceType?: string };
+      const queueId = change?.resourceType === 'playback' ? '' : String(change?.resourceId ?? '');
       this.mirrors.get(queueId)?.conflict(c);
       this.emit('conflict', { ...c, queueId });
     }
+    this.pb.ingest(answer.events.user);
     const errorsByN = new Map((answer.errors as { change: { mutationId?: number }; error: { code: string; message: string; details: Record<string, unknown> } }[]).map((x) => [Number(x.change?.mutationId), x.error]));
     const conflictsByN = new Map((answer.conflicts as OfflineConflict[]).map((c) => [Number((c.change as { mutationId?: number })?.mutationId), c]));
     for (const r of answer.results) {
@@ -559,7 +628,6 @@ export class QueueClient extends Emitter<ClientEvents> {
         w?.reject(err);
       }
     }
-    this.pb.ingest(answer.events.user);
     await removed;
   }
 }

@@ -1,6 +1,9 @@
 // Errors the SDK reports: the service's `{error: {code, message, details}}` with the HTTP
 // status (0 for socket errors, -1 for network failures).
 
+/** Refusals that say "not now" rather than "no" (socket errors carry no HTTP status). */
+const RETRYABLE_CODES: ReadonlySet<string> = new Set(['overloaded', 'shutting_down']);
+
 export class QueueServiceError extends Error {
   constructor(
     readonly status: number,
@@ -12,9 +15,9 @@ export class QueueServiceError extends Error {
     this.name = 'QueueServiceError';
   }
 
-  /** True for failures that a retry may cure (network, 5xx, 429, overloaded). */
+  /** True for failures that a retry may cure (network, 5xx, 429, overloaded, an instance shutting down). */
   get retryable(): boolean {
-    return this.status === -1 || this.status === 429 || this.status >= 500 || this.code === 'overloaded';
+    return this.status === -1 || this.status === 429 || this.status >= 500 || RETRYABLE_CODES.has(this.code);
   }
 }
 

@@ -27,6 +27,12 @@ export interface MirrorWindow {
   loaded: number;
   total: number;
   complete: boolean;
+  /**
+   * True while the held items are read again: after shuffle switched on a mirror that holds
+   * only a window, or an item it did not hold moved into its window. The header is right;
+   * `items` is updated (a `change` event) when the read is in.
+   */
+  stale: boolean;
 }
 
 /** A server decision on an offline edit that was not applied as sent (docs/OFFLINE.md). */
@@ -65,6 +71,8 @@ export interface MirrorHost {
   /** Whether edits of this queue are waiting for an ack (own events come back only in acks, [RT5]). */
   awaitingAcks(queueId: string): boolean;
   release(mirror: QueueMirror): void;
+  /** Keeps what the mirror holds (the server's state, no pending edits) for the next start of the app; null: not kept. */
+  keep: ((queueId: string, held: Held) => void) | null;
 }
 
 export interface Placement {
@@ -97,6 +105,9 @@ const PAGE = 200;
 
 export class QueueMirror extends Emitter<MirrorEvents> {
   private held: Held | null = null;
+  /** The held state last handed to storage, and the one restored from it. */
+  private kept: Held | null = null;
+  private restored: Held | null = null;
   /** Events that came before the one the mirror needs next. */
   private readonly buffer = new Map<number, QueueEvent>();
   private gapTimer: ReturnType<typeof setTimeout> | null = null;
@@ -140,8 +151,8 @@ export class QueueMirror extends Emitter<MirrorEvents> {
 
   get window(): MirrorWindow {
     const h = this.held;
-    if (!h) return { loaded: 0, total: 0, complete: false };
-    return { loaded: h.state.items.length, total: h.count, complete: h.hi === null };
+    if (!h) return { loaded: 0, total: 0, complete: false, stale: false };
+    return { loaded: h.state.items.length, total: h.count, complete: h.hi === null, stale: this.stale };
   }
 
   get closed(): boolean {
@@ -243,11 +254,12 @@ export class QueueMirror extends Emitter<MirrorEvents> {
   // ---- what the client feeds in ----
 
   /** A socket snapshot (or a full read): the state as of `seq`. */
-  snapshot(answer: QueueWindowAnswer, itemKeys: ItemKeys, seq: number): void {
+  snapshot(answer: QueueWindowAnswer, itemKeys: ItemKeys, seq: number, force = false): void {
     if (this.ended) return;
     const h = heldFromView({ ...answer, version: seq }, itemKeys);
-    // A snapshot older than what the mirror has changes nothing (events after it come next).
-    if (this.held && seq < this.held.state.version) return;
+    // A snapshot older than what the mirror has changes nothing (events after it come next),
+    // unless the server says the mirror is ahead of it (a store restored from a backup).
+    if (this.held && seq < this.held.state.version && !force) return;
     this.held = h;
     this.stale = false;
     for (const k of [...this.buffer.keys()]) if (k <= seq) this.buffer.delete(k);
@@ -280,7 +292,37 @@ export class QueueMirror extends Emitter<MirrorEvents> {
   /** Local edits changed (added, refused): `state` is recomputed. */
   changed(events: QueueEvent[]): void {
     this.view = null;
-    if (this.held) this.emit('change', this.state, events);
+    if (!this.held) return;
+    if (this.host.keep && this.held !== this.kept) {
+      this.kept = this.held;
+      this.host.keep(this.id, this.held);
+    }
+    this.emit('change', this.state, events);
+  }
+
+  /** What the mirror holds of the server's state (for storage). */
+  heldState(): Held | null {
+    return this.held;
+  }
+
+  /** What the mirror held when the app last ran (from storage): used until the server answers. */
+  restore(held: Held): void {
+    if (this.held || this.ended) return;
+    this.held = held;
+    this.kept = held;
+    this.restored = held;
+    this.changed([]);
+    for (const w of this.readyWaiters.splice(0)) w.resolve();
+  }
+
+  /** The server confirmed the subscription: from here on the state is live. */
+  live(): void {
+    this.restored = null;
+  }
+
+  /** True while the state is the one kept from an earlier run, not yet brought up to date by the server. */
+  get fromStorage(): boolean {
+    return this.held !== null && this.held === this.restored;
   }
 
   refused(err: QueueServiceError): void {
@@ -315,7 +357,10 @@ export class QueueMirror extends Emitter<MirrorEvents> {
         return;
       }
     }
-    if (resync) void this.resync();
+    if (resync) {
+      this.stale = true;
+      void this.resync();
+    }
     this.watchGap();
   }
 
@@ -374,6 +419,7 @@ export class QueueMirror extends Emitter<MirrorEvents> {
       }
     } catch (err) {
       if (err instanceof QueueServiceError && (err.status === 404 || err.status === 403)) this.end(err);
+      else setTimeout(() => void this.resync(), 1000); // offline or refused for load: again later
     } finally {
       this.resyncing = false;
     }

@@ -8,7 +8,10 @@ import type { ClientStorage } from './storage.ts';
 export interface OutboxEntry {
   /** Increasing per client: the offline mutationId, and the `n` of item references `@n:i`. */
   n: number;
+  /** The queue; '' for a playback change. */
   queueId: string;
+  /** What the change is to: a queue (default) or this user's playback (op set_playback, offline only). */
+  resource?: 'queue' | 'playback';
   /** A queue op of src/queues/ops.ts (add_tracks, move_item, ...). */
   op: string;
   args: Record<string, unknown>;

@@ -30,8 +30,19 @@ export interface PlaybackUpdate {
   volume?: number | null;
 }
 
+/** What the playback mirror needs from its QueueClient for offline writes. */
+export interface PlaybackHost {
+  online(): boolean;
+  /** Keeps a set_playback change in the outbox for the next POST /sync/offline; resolves when the server decided it. */
+  queue(body: Record<string, unknown>): Promise<void>;
+}
+
 export class PlaybackMirror extends Emitter<PlaybackEvents> {
-  state: PlaybackMirrorState | null = null;
+  /** The server's playback state, as this mirror knows it. */
+  confirmed: PlaybackMirrorState | null = null;
+  /** This device's own state reported while offline, until the server decided it. */
+  private local: PlaybackMirrorState | null = null;
+  host: PlaybackHost | null = null;
   devices: Device[] = [];
   /** The user stream's last sequence number folded in. */
   sequence = 0;
@@ -44,6 +55,15 @@ export class PlaybackMirror extends Emitter<PlaybackEvents> {
 
   constructor(private readonly ctx: ClientContext, private readonly api: Api) {
     super();
+  }
+
+  /** The playback state: the server's, or this device's own one reported while offline (until it is synced). */
+  get state(): PlaybackMirrorState | null {
+    return this.local ?? this.confirmed;
+  }
+
+  private set state(s: PlaybackMirrorState | null) {
+    this.confirmed = s;
   }
 
   /** Where playback is now (seconds), on the server's clock. */
@@ -64,8 +84,37 @@ export class PlaybackMirror extends Emitter<PlaybackEvents> {
       ...(u.volume !== undefined ? { volume: u.volume } : {}),
     };
     const key = `pb:${this.ctx.deviceId}:${t0}:${this.writes++}`;
-    const answer = await this.api.putPlaybackState(body, { idempotencyKey: key });
+    if (this.host && !this.host.online()) return this.offline(body, t0);
+    let answer: PlaybackStateAnswer;
+    try {
+      answer = await this.api.putPlaybackState(body, { idempotencyKey: key });
+    } catch (err) {
+      // The network is gone: kept for the offline sync instead ([OF10]: the newest state wins there).
+      if (this.host && err instanceof QueueServiceError && err.status === -1) return this.offline(body, t0);
+      throw err;
+    }
     return this.answered(answer, t0);
+  }
+
+  /** Offline: shown at once as this device's state, sent with the next POST /sync/offline. */
+  private async offline(body: Record<string, unknown>, t0: number): Promise<PlaybackMirrorState> {
+    const mine: PlaybackMirrorState = {
+      queueId: (body.queueId as string | null | undefined) ?? null, currentTrackId: (body.currentTrackId as string | null | undefined) ?? null,
+      itemId: (body.itemId as string | null | undefined) ?? null, position: body.position as number, isPlaying: body.isPlaying as boolean,
+      volume: (body.volume as number | null | undefined) ?? null, rate: (body.rate as number | undefined) ?? 1, deviceId: this.ctx.deviceId,
+      timestamp: new Date(t0).toISOString(), serverTs: t0 + this.offsetMs, activeDeviceId: this.ctx.deviceId, sequenceNumber: this.sequence,
+    };
+    this.local = mine;
+    this.emit('change', this.state, []);
+    try {
+      await this.host!.queue(body);
+    } finally {
+      if (this.local === mine) {
+        this.local = null;
+        this.emit('change', this.state, []);
+      }
+    }
+    return this.state ?? mine;
   }
 
   /** Moves playback to another device of this user (POST /users/me/playback/transfer). */

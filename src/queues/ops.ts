@@ -60,7 +60,7 @@ const validators = new Map<string, ValidateFunction>();
 
 /** The command for an op and its arguments, or an AppError naming what is wrong. */
 export function queueCommandOf(op: string, args: unknown): { command: QueueCommand; expectedVersion?: number } {
-  const def = queueOps[op];
+  const def = Object.hasOwn(queueOps, op) ? queueOps[op] : undefined; // not "toString" and the like
   if (!def) throw invalid('unknown_op', `unknown op "${op}"`, { op, ops: Object.keys(queueOps) });
   let validate = validators.get(op);
   if (!validate) {

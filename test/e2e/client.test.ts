@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { QueueClient, QueueServiceError, type QueueMirror } from '@queue-service/client';
 import { mulberry32 } from '../helpers/random.ts';
+import { freePort } from '../helpers/redis.ts';
 import { client, mintToken, startServerOn, storeKinds, type RunningServer } from '../helpers/server.ts';
 import { mirrorView, serverView, sleep, until } from '../helpers/client.ts';
 
@@ -65,6 +66,20 @@ for (const { kind, skip } of storeKinds) {
       assert.deepEqual(mirrorView(qb), mirrorView(qa));
       assert.deepEqual(mirrorView(qa), await serverView(api, created.queue.id));
       assert.deepEqual(changes.flat(), [r.version], 'b got the event once');
+
+      // An edit naming an item that an unacknowledged edit adds waits for its ack, then uses the real id.
+      const add = qa.addTracks(['t4']);
+      const temp = qa.state.items.find((i) => i.trackId === 't4')!.itemId;
+      assert.match(temp, /^@/);
+      const move = qa.moveItem(temp, { position: 0 });
+      assert.equal(qa.state.items[0]!.trackId, 't4', 'both shown at once');
+      const [added, moved] = await Promise.all([add, move]);
+      assert.equal((moved.events[0]!.data as { itemId: string }).itemId, (added.events[0]!.data as { itemId: string }).itemId);
+      const srv = await serverView(api, created.queue.id);
+      assert.deepEqual(srv.items.map((i) => i.trackId), ['t4', 't1', 't3', 't2']);
+      await until(() => qb.version === srv.version, 'b follows');
+      assert.deepEqual(mirrorView(qa), srv);
+      assert.deepEqual(mirrorView(qb), srv);
     });
 
     it('[SDK] random concurrent edits from two devices: both mirrors end equal to the server (seeded)', async () => {
@@ -168,13 +183,15 @@ for (const { kind, skip } of storeKinds) {
       assert.equal((await a.pendingMutations()).length, 0);
     });
 
-    it('[SDK] offline edits survive a restart of the client process (FileStorage) and land once', async () => {
+    it('[SDK] offline edits survive restarts of the client process (FileStorage), the queue opens offline from storage, the edits land once', async () => {
       const created = await api('POST', '/queues', { name: 'restart', tracks: ['p1', 'p2'] });
       const queueId = created.body.queue.id as string;
       const dir = mkdtempSync(join(tmpdir(), 'qs-client-store-'));
+      const deadUrl = `http://127.0.0.1:${await freePort()}`; // nothing listens there
       try {
         const run = (step: string) => new Promise<string>((resolve, reject) => {
-          const p = spawn(process.execPath, ['--import', 'tsx', join(root, 'test/helpers/client-process.ts'), step, server.url, token, queueId, dir], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+          const url = step === 'cold' ? deadUrl : server.url;
+          const p = spawn(process.execPath, ['--import', 'tsx', join(root, 'test/helpers/client-process.ts'), step, url, token, queueId, dir], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
           let out = '';
           p.stdout!.on('data', (d) => (out += d));
           p.stderr!.on('data', (d) => (out += d));
@@ -188,18 +205,81 @@ for (const { kind, skip } of storeKinds) {
         // First run: opens the queue, goes offline, edits, and is killed before it ever syncs.
         assert.equal(await run('edit'), 'pending 3');
         assert.equal((await serverView(api, queueId)).items.length, 2, 'nothing reached the server');
-        // Second run: a new process with the same storage sends them; a third finds nothing to send.
+        // Second run, offline from the start: the queue opens from storage with the edits on it.
+        assert.equal(await run('cold'), 'connecting true r-new,p1,r-end pending 4');
+        // Third run: a new process with the same storage sends them; a fourth finds nothing to send.
         const out = JSON.parse(await run('sync'));
         assert.equal(out.pending, 0);
         const srv = await serverView(api, queueId);
         assert.deepEqual(out.state, srv);
-        assert.deepEqual(srv.items.map((i) => i.trackId), ['r-new', 'p1', 'r-end']);
+        assert.deepEqual(srv.items.map((i) => i.trackId), ['r-new', 'r-end', 'p1']);
         const again = JSON.parse(await run('sync'));
         assert.equal(again.pending, 0);
         assert.equal((await serverView(api, queueId)).version, srv.version, 'nothing applied twice');
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
+    });
+
+    it('[SDK] a refused token (HTTP 401 at the upgrade) asks getToken, then the client comes online', async () => {
+      let asked = 0;
+      const c = make('tok-a', { token: 'not-a-token', getToken: async () => (asked++, mintToken(server, 'alice')) });
+      const q = await c.openQueue((await api('POST', '/queues', { name: 'tok', tracks: ['a'] })).body.queue.id);
+      assert.equal(c.status, 'online');
+      assert.equal(asked, 1);
+      assert.deepEqual(q.state.items.map((i) => i.trackId), ['a']);
+    });
+
+    it('[SDK] a deleted queue and revoked access end the mirror with an error event', async () => {
+      const bobToken = await mintToken(server, 'bobby');
+      const created = (await api('POST', '/queues/collaborative', { name: 'gone', tracks: ['g'], collaborators: ['bobby'] })).body.queue;
+      const bob = make('gone-bob', { token: bobToken });
+      const q = await bob.openQueue(created.id);
+      const ended = new Promise<QueueServiceError | null>((r) => q.on('closed', r));
+      await api('DELETE', `/queues/${created.id}/collaborators/bobby`);
+      const err = await ended;
+      assert.equal(err?.status, 403);
+      assert.equal(q.closed, true);
+      const mine = await make('gone-a').openQueue(created.id);
+      const deleted = new Promise<QueueServiceError | null>((r) => mine.on('closed', r));
+      await api('DELETE', `/queues/${created.id}`);
+      assert.equal((await deleted)?.code, 'queue_deleted');
+    });
+
+    it('[SDK] playback: an update on one device reaches the other; positionNow moves on; transferTo hands it over; an offline report is synced', async () => {
+      const a = make('pb-a');
+      const b = make('pb-b');
+      await a.openQueue((await api('POST', '/queues', { name: 'pb', tracks: ['t'] })).body.queue.id);
+      await until(() => b.status === 'online', 'b online');
+      const pa = a.playback();
+      const pb = b.playback();
+      const s = await pa.update({ trackId: 'track-9', position: 10, isPlaying: true });
+      assert.equal(s.currentTrackId, 'track-9');
+      await until(() => pb.state?.currentTrackId === 'track-9', 'b gets the playback state');
+      assert.equal(pb.state!.deviceId, 'pb-a');
+      const p1 = pb.positionNow()!;
+      assert.ok(p1 >= 10 && p1 < 30, `position ${p1}`);
+      await sleep(200);
+      assert.ok(pb.positionNow()! > p1, 'extrapolated while playing');
+      await pa.update({ trackId: 'track-9', position: 42, isPlaying: false });
+      await until(() => pb.state?.isPlaying === false, 'pause reaches b');
+      assert.equal(pb.positionNow(), 42);
+      await b.playback().transferTo('pb-b', true);
+      await until(() => pa.state?.deviceId === 'pb-b' && pa.state.isPlaying, 'a sees the transfer');
+      assert.ok(pa.devices.some((d) => d.deviceId === 'pb-b'));
+
+      // Offline: the report is this device's state at once, and reaches the others once synced.
+      b.goOffline();
+      const sent = pb.update({ trackId: 'offline-track', position: 3, isPlaying: true });
+      assert.equal(pb.state?.currentTrackId, 'offline-track');
+      assert.equal((await b.pendingMutations()).length, 1);
+      await sleep(300);
+      assert.notEqual(pa.state?.currentTrackId, 'offline-track', 'not sent while offline');
+      b.goOnline();
+      await sent;
+      await until(() => pa.state?.currentTrackId === 'offline-track', 'a gets the offline report after the sync');
+      assert.equal(pa.state!.deviceId, 'pb-b');
+      assert.equal((await b.pendingMutations()).length, 0);
     });
 
     it('[SDK] a 2,000-item queue is mirrored by windows: loadMore pages it, live edits keep it equal to the server', async () => {
@@ -210,7 +290,7 @@ for (const { kind, skip } of storeKinds) {
       const a = make('long-a');
       const b = make('long-b');
       const q = await a.openQueue(queueId);
-      assert.deepEqual(q.window, { loaded: 200, total: 2000, complete: false });
+      assert.deepEqual(q.window, { loaded: 200, total: 2000, complete: false, stale: false });
       assert.deepEqual(mirrorView(q), await serverView(api, queueId, 200));
       const qb = await b.openQueue(queueId);
       // Edits inside and outside the window, from the other device and from this one.
@@ -222,9 +302,18 @@ for (const { kind, skip } of storeKinds) {
       await q.removeItem(q.state.items[5]!.itemId);
       let srv = await serverView(api, queueId, 200);
       await until(() => q.version === srv.version, 'a catches up');
-      await until(() => q.window.loaded >= 200 && mirrorView(q).version === srv.version, 'window settled');
+      await until(() => !q.window.stale && mirrorView(q).version === srv.version, 'window settled');
       assert.equal(q.state.itemCount, 2000); // +2 adds, -2 removals
       assert.deepEqual(mirrorView(q), await serverView(api, queueId, q.window.loaded));
+      // Shuffle while only a window is held: the mirror reads its window again.
+      await qb.setShuffle(true);
+      srv = await serverView(api, queueId, 200);
+      await until(() => q.version === srv.version && q.state.shuffle && !q.window.stale, 'a re-reads its window after the shuffle');
+      assert.deepEqual(mirrorView(q), srv);
+      await qb.setShuffle(false);
+      srv = await serverView(api, queueId, 200);
+      await until(() => q.version === srv.version && !q.state.shuffle && !q.window.stale, 'and after shuffle off');
+      assert.deepEqual(mirrorView(q), srv);
       while (await q.loadMore(500)) {
         await qb.addTracks([`during-${q.window.loaded}`], { position: q.window.loaded - 1 });
       }

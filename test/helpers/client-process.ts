@@ -1,6 +1,8 @@
 // A client app as its own process, for the restart test in test/e2e/client.test.ts:
 //   edit <url> <token> <queueId> <dir>: open the queue, go offline, make three edits, stop
 //     without a goodbye (process.exit) once they are in the FileStorage under <dir>;
+//   cold <dead url> <token> <queueId> <dir>: start with the service unreachable, open the
+//     queue from storage, make one more edit, stop;
 //   sync <url> <token> <queueId> <dir>: start again on the same storage, wait until the
 //     outbox is empty, print {pending, state} as JSON.
 import { FileStorage, QueueClient } from '@queue-service/client';
@@ -15,8 +17,16 @@ if (step === 'edit') {
   void q.addTracks(['r-new'], { position: 0 }).catch(() => undefined);
   void q.removeItem(p2).catch(() => undefined);
   void q.addTracks(['r-end']).catch(() => undefined);
-  await c.outbox.save();
+  await c.persist();
   console.log(`pending ${(await c.pendingMutations()).length}`);
+  process.exit(0);
+}
+if (step === 'cold') {
+  // Offline from the start: the queue comes from storage, with the edits still pending on it.
+  const tracks = q.state.items.map((i) => i.trackId).join(',');
+  void q.moveItem(q.state.items.find((i) => i.trackId === 'r-end')!.itemId, { position: 1 }).catch(() => undefined);
+  await c.persist();
+  console.log(`${c.status} ${q.fromStorage} ${tracks} pending ${(await c.pendingMutations()).length}`);
   process.exit(0);
 }
 await until(async () => (await c.pendingMutations()).length === 0 && q.pending.length === 0, 'the outbox empties');
