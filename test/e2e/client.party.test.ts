@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { QueueClient } from '@queue-service/client';
 import { QueueServiceError } from '../../client/src/errors.ts';
-import { PartySession, type PartyEventMessage, type PlaybackEvent } from '../../client/src/party.ts';
+import { PartySession, type PartyEventMessage, type PartyEvents, type PlaybackEvent } from '../../client/src/party.ts';
 import { testContext, type TestContext } from '../helpers/client-context.ts';
 import { trueNow } from '../helpers/party-member.ts';
 import { createTempDatabase, pgSkipReason, type TempDatabase } from '../helpers/pg.ts';
@@ -18,7 +18,7 @@ import { client, mintToken, startServer, startServerOn, type RunningServer } fro
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Resolves with the first emission of `event` matching `pred` (from now on). */
-function next<T>(session: PartySession, event: 'playback' | 'event' | 'ended' | 'members' | 'host' | 'correction' | 'queue' | 'error' | 'settings', pred: (v: any) => boolean = () => true, timeoutMs = 8000): Promise<T> {
+function next<T>(session: PartySession, event: keyof PartyEvents, pred: (v: any) => boolean = () => true, timeoutMs = 8000): Promise<T> {
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => {
       off();
@@ -167,6 +167,37 @@ describe('client SDK: PartySession (sqlite)', { timeout: 120_000 }, () => {
     const p1 = member.positionNow();
     await sleep(100);
     assert.ok(Math.abs(member.positionNow() - p1) < 0.001, 'paused');
+    host.close();
+    member.close();
+  });
+
+  it('[PA8] a member on a slow link is told to follow late: playback fires and positionNow runs that much behind', { timeout: 40_000 }, async () => {
+    const hostCtx = ctx('host');
+    // 480 ms each way: the server-to-member delay plus the 40 ms margin passes the 500 ms cap.
+    const slowCtx = testContext(server.url, tokens.m1!, { deviceId: 'm1-slow', skewMs: 900, linkDelayMs: 480 });
+    const host = await PartySession.create(hostCtx, await newQueue());
+    sessions.push(host);
+    const member = await PartySession.join(slowCtx, host.id, host.inviteCode);
+    sessions.push(member);
+    const d = await next<{ degraded: boolean; followDelayMs: number }>(member, 'degraded', (x) => x.degraded, 25_000);
+    assert.ok(d.followDelayMs >= 400, `follow delay ${d.followDelayMs}`);
+    assert.equal(member.followDelayMs, d.followDelayMs);
+    const c = member.clock;
+    // Symmetric delays: the estimate stays good though every round trip takes ~1 s.
+    assert.ok(c.rttMs >= 900 && Math.abs(c.offsetMs + 900) <= 30, `offset ${c.offsetMs}, rtt ${c.rttMs}`);
+    await host.whenSynced(5);
+    const got = next<PlaybackEvent>(member, 'playback', (p) => p.action === 'play', 10_000);
+    const ack = await host.play(20_000);
+    // The party's lead ignores the degraded member ([PA8]), so the command reaches it after `at`...
+    assert.ok(ack.leadMs < 480, `lead ${ack.leadMs}`);
+    await got;
+    // ...and it plays the timeline followDelayMs late: the playback fires at at + followDelayMs.
+    assert.ok(trueNow() >= ack.at + d.followDelayMs - 30, `fired ${(ack.at + d.followDelayMs - trueNow()).toFixed(0)} ms early`);
+    for (let i = 0; i < 3; i++) {
+      const gap = host.positionNow() - member.positionNow();
+      assert.ok(Math.abs(gap - d.followDelayMs) < 40, `member behind the host by ${gap.toFixed(1)} ms, follow delay ${d.followDelayMs}`);
+      await sleep(50);
+    }
     host.close();
     member.close();
   });
