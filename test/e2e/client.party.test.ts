@@ -3,18 +3,22 @@
 // skewed device clock, a host command reaching every member at its scheduled instant,
 // resume after a dropped socket, refusals, leaving and ending. Rules: [PA1]-[PA9].
 import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { QueueClient } from '@queue-service/client';
 import { QueueServiceError } from '../../client/src/errors.ts';
-import { PartySession, type PartyEventMessage, type PlaybackEvent } from '../../client/src/party.ts';
+import { PartySession, type PartyEventMessage, type PartyEvents, type PlaybackEvent } from '../../client/src/party.ts';
 import { testContext, type TestContext } from '../helpers/client-context.ts';
 import { trueNow } from '../helpers/party-member.ts';
-import { client, mintToken, startServerOn, type RunningServer } from '../helpers/server.ts';
+import { createTempDatabase, pgSkipReason, type TempDatabase } from '../helpers/pg.ts';
+import { freePort, redisSkipReason, startRedis, stopProcess } from '../helpers/redis.ts';
+import { client, mintToken, startServer, startServerOn, type RunningServer } from '../helpers/server.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Resolves with the first emission of `event` matching `pred` (from now on). */
-function next<T>(session: PartySession, event: 'playback' | 'event' | 'ended' | 'members' | 'host' | 'correction' | 'queue' | 'error' | 'settings', pred: (v: any) => boolean = () => true, timeoutMs = 8000): Promise<T> {
+function next<T>(session: PartySession, event: keyof PartyEvents, pred: (v: any) => boolean = () => true, timeoutMs = 8000): Promise<T> {
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => {
       off();
@@ -167,6 +171,37 @@ describe('client SDK: PartySession (sqlite)', { timeout: 120_000 }, () => {
     member.close();
   });
 
+  it('[PA8] a member on a slow link is told to follow late: playback fires and positionNow runs that much behind', { timeout: 40_000 }, async () => {
+    const hostCtx = ctx('host');
+    // 480 ms each way: the server-to-member delay plus the 40 ms margin passes the 500 ms cap.
+    const slowCtx = testContext(server.url, tokens.m1!, { deviceId: 'm1-slow', skewMs: 900, linkDelayMs: 480 });
+    const host = await PartySession.create(hostCtx, await newQueue());
+    sessions.push(host);
+    const member = await PartySession.join(slowCtx, host.id, host.inviteCode);
+    sessions.push(member);
+    const d = await next<{ degraded: boolean; followDelayMs: number }>(member, 'degraded', (x) => x.degraded, 25_000);
+    assert.ok(d.followDelayMs >= 400, `follow delay ${d.followDelayMs}`);
+    assert.equal(member.followDelayMs, d.followDelayMs);
+    const c = member.clock;
+    // Symmetric delays: the estimate stays good though every round trip takes ~1 s.
+    assert.ok(c.rttMs >= 900 && Math.abs(c.offsetMs + 900) <= 30, `offset ${c.offsetMs}, rtt ${c.rttMs}`);
+    await host.whenSynced(5);
+    const got = next<PlaybackEvent>(member, 'playback', (p) => p.action === 'play', 10_000);
+    const ack = await host.play(20_000);
+    // The party's lead ignores the degraded member ([PA8]), so the command reaches it after `at`...
+    assert.ok(ack.leadMs < 480, `lead ${ack.leadMs}`);
+    await got;
+    // ...and it plays the timeline followDelayMs late: the playback fires at at + followDelayMs.
+    assert.ok(trueNow() >= ack.at + d.followDelayMs - 30, `fired ${(ack.at + d.followDelayMs - trueNow()).toFixed(0)} ms early`);
+    for (let i = 0; i < 3; i++) {
+      const gap = host.positionNow() - member.positionNow();
+      assert.ok(Math.abs(gap - d.followDelayMs) < 40, `member behind the host by ${gap.toFixed(1)} ms, follow delay ${d.followDelayMs}`);
+      await sleep(50);
+    }
+    host.close();
+    member.close();
+  });
+
   it('[RT2][PA3] a dropped socket resumes with since: the missed events arrive once each, in order', { timeout: 30_000 }, async () => {
     const { host, member, memberCtx } = await pair();
     const seen: number[] = [];
@@ -256,5 +291,56 @@ describe('client SDK: PartySession (sqlite)', { timeout: 120_000 }, () => {
     assert.equal(member.reportPosition(0), false);
     await assert.rejects(member.play(), (e: QueueServiceError) => e instanceof QueueServiceError && e.code === 'party_ended');
     await assert.rejects(PartySession.join(ctx('m2'), host.id, host.inviteCode), (e: QueueServiceError) => e.code === 'party_ended');
+  });
+});
+
+describe('client SDK: PartySession on two instances (Postgres + Redis)', { skip: pgSkipReason || redisSkipReason, timeout: 120_000 }, () => {
+  let db: TempDatabase;
+  let redis: ChildProcess;
+  let a: RunningServer;
+  let b: RunningServer;
+  const tokens: Record<string, string> = {};
+
+  before(async () => {
+    db = await createTempDatabase();
+    const redisPort = await freePort();
+    redis = await startRedis(redisPort);
+    const adminKey = randomBytes(16).toString('hex');
+    const env = { LOG_LEVEL: 'error', REDIS_URL: `redis://127.0.0.1:${redisPort}`, REDIS_KEY_PREFIX: `qs-cparty-${randomBytes(4).toString('hex')}:` };
+    // One at a time: both would apply the migrations.
+    a = await startServer({ databaseUrl: db.url, adminKey, env });
+    b = await startServer({ databaseUrl: db.url, adminKey, env });
+    for (const u of ['host', 'm1']) tokens[u] = await mintToken(a, u);
+  });
+  after(async () => {
+    await a?.stop();
+    await b?.stop();
+    if (redis) await stopProcess(redis);
+    await db?.drop();
+  });
+
+  it('[PA10][PA7] host on one instance, member on the other: the play reaches both, positions agree, end reaches both', { timeout: 60_000 }, async () => {
+    const q = await client(a.url, tokens.host)('POST', '/queues', { name: 'two instances', tracks: ['x', 'y'] });
+    assert.equal(q.status, 201);
+    const host = await PartySession.create(testContext(a.url, tokens.host!, { deviceId: 'host-a' }), q.body.queue.id);
+    const member = await PartySession.join(testContext(b.url, tokens.m1!, { deviceId: 'm1-b', skewMs: -2300 }), host.id, host.inviteCode);
+    try {
+      await until(() => host.members.length === 2, 'the host to see the member joined on the other instance');
+      const c = await member.whenSynced(8);
+      assert.ok(Math.abs(c.offsetMs - 2300) <= Math.max(c.rttMs, 1) + 1, `offset ${c.offsetMs}`);
+      await host.whenSynced(8);
+      const got = new Promise<PlaybackEvent>((resolve) => member.once('playback', resolve));
+      const ack = await host.play(5000);
+      const pb = await got;
+      assert.equal(pb.sequenceNumber, ack.sequenceNumber);
+      assert.ok(trueNow() >= ack.at - 5, 'delivered at its instant, not before');
+      assert.ok(Math.abs(host.positionNow() - member.positionNow()) < 30, `host ${host.positionNow()} vs member ${member.positionNow()}`);
+      const ended = new Promise<{ reason: string }>((resolve) => member.once('ended', resolve));
+      await host.end();
+      assert.equal((await ended).reason, 'ended_by_host');
+    } finally {
+      host.close();
+      member.close();
+    }
   });
 });

@@ -14,20 +14,55 @@ export interface TestContext extends ClientContext {
   rejected: number;
 }
 
-export function testContext(baseUrl: string, token: string | (() => Promise<string>), opts: { deviceId?: string; skewMs?: number } = {}): TestContext {
+/**
+ * A socket whose link is slow: each message is held `delayMs` before it is sent and after it
+ * is received (both ways alike, in order, as TCP delivers), as SimMember does
+ * (test/helpers/party-member.ts), but behind the WebSocket interface the SDK uses.
+ */
+class SlowSocket implements WebSocketLike {
+  onopen: ((ev: unknown) => void) | null = null;
+  onmessage: ((ev: { data: unknown }) => void) | null = null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null = null;
+  onerror: ((ev: unknown) => void) | null = null;
+  constructor(readonly inner: WebSocket, private readonly delayMs: number) {
+    inner.onopen = (ev) => this.onopen?.(ev);
+    inner.onerror = (ev) => this.onerror?.(ev);
+    inner.onmessage = (ev) => void setTimeout(() => this.onmessage?.({ data: ev.data }), delayMs);
+    inner.onclose = (ev) => void setTimeout(() => this.onclose?.({ code: ev.code, reason: ev.reason }), delayMs);
+  }
+  get readyState(): number {
+    return this.inner.readyState;
+  }
+  send(data: string): void {
+    setTimeout(() => {
+      if (this.inner.readyState === WebSocket.OPEN) this.inner.send(data);
+    }, this.delayMs);
+  }
+  close(code?: number, reason?: string): void {
+    this.inner.close(code, reason);
+  }
+}
+
+export function testContext(baseUrl: string, token: string | (() => Promise<string>), opts: { deviceId?: string; skewMs?: number; linkDelayMs?: number } = {}): TestContext {
   const sockets: WebSocket[] = [];
   const skew = opts.skewMs ?? 0;
+  const Plain = class extends WebSocket {
+    constructor(url: string) {
+      // Port 1 refuses connections: the socket fails the way a dropped network does.
+      super(ctx.offline ? url.replace(/\/\/[^/]+/, '//127.0.0.1:1') : url);
+      sockets.push(this);
+    }
+  };
+  const delay = opts.linkDelayMs ?? 0;
   const ctx: TestContext = {
     baseUrl,
     deviceId: opts.deviceId ?? `dev-${Math.random().toString(36).slice(2, 10)}`,
     fetch: (input, init) => fetch(input, init),
-    WebSocket: class extends WebSocket {
-      constructor(url: string) {
-        // Port 1 refuses connections: the socket fails the way a dropped network does.
-        super(ctx.offline ? url.replace(/\/\/[^/]+/, '//127.0.0.1:1') : url);
-        sockets.push(this);
-      }
-    } as unknown as WebSocketCtor,
+    WebSocket: (delay > 0
+      ? function SlowCtor(url: string) {
+          return new SlowSocket(new Plain(url), delay);
+        }
+      : Plain) as unknown as WebSocketCtor,
     token: typeof token === 'string' ? async () => token : token,
     tokenRejected() {
       ctx.rejected++;
