@@ -77,7 +77,11 @@ const enc = encodeURIComponent;
 
 /** The REST API, typed. One instance per QueueClient (`client.api`), sharing its context. */
 export class Api {
-  constructor(private readonly ctx: ClientContext) {}
+  /**
+   * `observe` sees every successful answer: QueueClient passes the queue events of write
+   * answers to its mirrors at once (the socket never sends a device its own writes, [RT5]).
+   */
+  constructor(private readonly ctx: ClientContext, private readonly observe?: (body: unknown) => void) {}
 
   /**
    * Any route: JSON in, JSON out; a non-2xx answer throws QueueServiceError with the
@@ -109,7 +113,10 @@ export class Api {
       } catch {
         json = text;
       }
-      if (res.ok) return json as T;
+      if (res.ok) {
+        this.observe?.(json);
+        return json as T;
+      }
       if (res.status === 401 && !opts.bearer && attempt === 0) {
         this.ctx.tokenRejected();
         continue;

@@ -94,7 +94,7 @@ export class QueueClient extends Emitter<ClientEvents> {
     super();
     this.opts = opts;
     this.ctx = makeContext(opts);
-    this.api = new Api(this.ctx);
+    this.api = new Api(this.ctx, (body) => this.observe(body));
     const storage = opts.storage ?? new MemoryStorage();
     this.outbox = new Outbox(storage, `queue-service:outbox:${opts.deviceId}`);
     this.pb = new PlaybackMirror(this.ctx, this.api);
@@ -274,6 +274,15 @@ export class QueueClient extends Emitter<ClientEvents> {
       (err) => this.fail(entry, new QueueServiceError(0, 'storage_failed', `the edit could not be stored: ${err}`)),
     );
     return result;
+  }
+
+  /** Queue events in a REST answer (a write through `client.api`) go to the open mirror of their queue. */
+  private observe(body: unknown): void {
+    const events = (body as { events?: unknown } | null)?.events;
+    if (!Array.isArray(events) || events.length === 0) return;
+    const first = events[0] as { queueId?: unknown; sequenceNumber?: unknown };
+    if (typeof first?.queueId !== 'string' || typeof first.sequenceNumber !== 'number') return;
+    this.mirrors.get(first.queueId)?.ingest(events as QueueEvent[]);
   }
 
   /** A playback report made offline: into the outbox, sent with the next offline sync ([OF10]). */

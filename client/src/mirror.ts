@@ -116,7 +116,7 @@ export class QueueMirror extends Emitter<MirrorEvents> {
   private stale = false;
   private resyncing = false;
   /** A page read at a version the mirror has not reached yet: merged when it does. */
-  private page: { version: number; answer: QueueWindowAnswer; done: (ok: boolean) => void } | null = null;
+  private page: { version: number; answer: QueueWindowAnswer; after: string | null; done: (ok: boolean) => void } | null = null;
   private ended = false;
   private readyWaiters: { resolve: () => void; reject: (e: QueueServiceError) => void }[] = [];
 
@@ -435,7 +435,7 @@ export class QueueMirror extends Emitter<MirrorEvents> {
     if (answer.version < h.state.version) return Promise.resolve(false);
     return new Promise((resolve) => {
       this.page?.done(false);
-      this.page = { version: answer.version, answer, done: resolve };
+      this.page = { version: answer.version, answer, after: cursorAfter(h), done: resolve };
       if (answer.version === h.state.version) this.takePage();
       else {
         // The mirror will reach that version from its events; if they do not come, read them.
@@ -455,7 +455,8 @@ export class QueueMirror extends Emitter<MirrorEvents> {
   private takePage(): void {
     const p = this.page!;
     this.page = null;
-    if (this.stale) return p.done(false);
+    // The page continues what was held when it was asked for; after a re-read it may not.
+    if (this.stale || cursorAfter(this.held!) !== p.after) return p.done(false);
     this.held = withPage(this.held!, p.answer, p.answer.itemKeys ?? {});
     this.changed([]);
     p.done(true);

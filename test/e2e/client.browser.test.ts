@@ -34,6 +34,8 @@ describe('client SDK in a real browser', { skip }, () => {
     const port = await freePort();
     origin = `http://127.0.0.1:${port}`;
     const bundle = readFileSync(bundlePath, 'utf8');
+    // Nothing of Node in the browser build: no node: modules, no require().
+    assert.doesNotMatch(bundle, /from\s*["']node:|require\(|import\(["']node:/);
     site = createServer((req, res) => {
       if (req.url === '/client.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(bundle);
       else if (req.url === '/' || req.url === '/index.html') res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE);

@@ -80,6 +80,11 @@ for (const { kind, skip } of storeKinds) {
       await until(() => qb.version === srv.version, 'b follows');
       assert.deepEqual(mirrorView(qa), srv);
       assert.deepEqual(mirrorView(qb), srv);
+
+      // A write through client.api (REST, this device) is in the mirror when its answer is.
+      const rest = await a.api.addTracks(created.queue.id, { tracks: ['t5'] }, { minimal: true });
+      assert.equal(qa.version, rest.version);
+      assert.equal(qa.state.items.at(-1)!.trackId, 't5');
     });
 
     it('[SDK] random concurrent edits from two devices: both mirrors end equal to the server (seeded)', async () => {
