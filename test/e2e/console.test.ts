@@ -309,7 +309,9 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
     await alice.getByTestId('status').filter({ hasText: 'online' }).waitFor({ timeout: 20_000 });
     await waitOrder(alice, (o) => !o.includes(victim), 10_000);
     await alice.getByRole('link', { name: 'Offline' }).click();
-    await alice.locator('[data-testid=offline-log] li.conflict').first().waitFor({ timeout: 10_000 });
+    await alice.locator('[data-testid=offline-log] li.conflict').first().waitFor({ timeout: 15_000 }).catch(async (e) => {
+      throw new Error(`${String(e)}\noffline page: ${await alice.locator('main').innerText()}\nsockets: ${(sockets.get(alice) ?? []).slice(-12).join('\n')}`);
+    });
     await shot(alice, 'offline-conflict-desktop');
     await alice.goBack();
     await alice.getByTestId('items').waitFor();
