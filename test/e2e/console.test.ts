@@ -57,7 +57,14 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
     page.on('websocket', (ws) => {
       const t0 = Date.now();
       log.push(`open ${ws.url().replace(/token=[^&]+/, 'token=…')}`);
-      ws.on('framereceived', (f) => { if (log.length < 40) log.push(`+${Date.now() - t0}ms < ${String(f.payload).slice(0, 80)}`); });
+      ws.on('framereceived', (f) => {
+        log.push(`+${Date.now() - t0}ms < ${String(f.payload).slice(0, 80)}`);
+        if (log.length > 60) log.shift();
+      });
+      ws.on('framesent', (f) => {
+        log.push(`+${Date.now() - t0}ms > ${String(f.payload).slice(0, 80)}`);
+        if (log.length > 60) log.shift();
+      });
       ws.on('socketerror', (e) => log.push(`error ${e}`));
       ws.on('close', () => log.push(`closed after ${Date.now() - t0} ms`));
     });
