@@ -8,7 +8,7 @@ import { ErrorLine, Field, ago, errorText } from '../ui.tsx';
 
 const ROLES = ['admin', 'contributor', 'viewer'];
 
-export function CollabPanel(props: { session: Session; queueId: string; version: number; onWrite: (answer: unknown) => void }) {
+export function CollabPanel(props: { session: Session; queueId: string; version: number }) {
   const { client } = props.session;
   const { queueId } = props;
   const [collab, setCollab] = useState<Collaborators | null>(null);
@@ -23,10 +23,7 @@ export function CollabPanel(props: { session: Session; queueId: string; version:
     api.invites(client, queueId).then((r) => setInvites(r.invites), () => setInvites(null));
   };
   useEffect(load, [queueId, props.version]);
-  const act = (p: Promise<unknown>) => p.then((answer) => {
-    props.onWrite(answer);
-    load();
-  }, (e) => setError(errorText(e)));
+  const act = (p: Promise<unknown>) => p.then(load, (e) => setError(errorText(e)));
   const manage = collab && (collab.yourRole === 'owner' || collab.yourRole === 'admin');
 
   return (

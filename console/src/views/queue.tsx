@@ -17,13 +17,6 @@ export function QueueView(props: { session: Session; queueId: string; radio?: bo
 
   if (!mirror || !state) return <section><ErrorLine error={error} />{error ? null : <p>Opening the queue…</p>}</section>;
   const act = (p: Promise<unknown>) => p.catch((e) => setError(errorText(e)));
-  // The service does not send a device its own writes back over its socket ([RT5]): the
-  // events of a REST write made here (extend, roles, visibility) go into the mirror from
-  // the answer, as the mirror's own edits do from their acks.
-  const landed = (answer: unknown) => {
-    const events = (answer as { events?: Parameters<Mirror['ingest']>[0] } | null)?.events;
-    if (events?.length) mirror.ingest(events);
-  };
 
   return (
     <section aria-labelledby="queue-title" class="queue">
@@ -44,7 +37,7 @@ export function QueueView(props: { session: Session; queueId: string; radio?: bo
           </select>
         </label>
         {state.type === 'radio' || props.radio ? (
-          <button type="button" onClick={() => act(api.extend(session.client, queueId, 10).then(landed))}>Extend +10</button>
+          <button type="button" onClick={() => act(api.extend(session.client, queueId, 10))}>Extend +10</button>
         ) : null}
       </div>
       <ErrorLine error={error} />
@@ -65,7 +58,7 @@ export function QueueView(props: { session: Session; queueId: string; radio?: bo
       </div>
       <div role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`}>
         {tab === 'items' ? <ItemsPanel session={session} mirror={mirror} items={items} currentItemId={state.currentItemId} reasons={reasonsOf(state.metadata)} act={act} more={state.itemCount !== undefined && state.itemCount > items.length} /> : null}
-        {tab === 'collab' ? <CollabPanel session={session} queueId={queueId} version={state.version} onWrite={landed} /> : null}
+        {tab === 'collab' ? <CollabPanel session={session} queueId={queueId} version={state.version} /> : null}
         {tab === 'history' ? <HistoryPanel session={session} queueId={queueId} version={state.version} /> : null}
       </div>
     </section>
