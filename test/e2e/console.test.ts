@@ -392,6 +392,11 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
     await bob.getByTestId('corrections').filter({ hasText: /^[1-9]/ }).waitFor({ timeout: 10_000 });
     await shot(alice, 'party-desktop');
     await shot(bob, 'party-phone');
+    // Alice hands hosting to bob: his page gets the host controls, hers loses them.
+    await alice.locator('[data-testid=party-members] tr[data-member=bob]').first().getByRole('button', { name: 'Make host' }).click();
+    await bob.getByTestId('party-host').filter({ hasText: 'bob' }).waitFor({ timeout: 5000 });
+    await bob.getByRole('toolbar', { name: 'Host controls' }).waitFor();
+    await alice.getByRole('toolbar', { name: 'Host controls' }).waitFor({ state: 'detached' });
   });
 
   it('a long queue shows its first window and loads more on demand', async () => {

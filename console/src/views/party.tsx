@@ -175,10 +175,11 @@ function PartyLive(props: { session: Session; party: Party; onLeave: () => void 
             <label class="inline">Seek to (s) <input name="seek" type="number" min="0" step="1" value={seekTo} onInput={(e) => setSeekTo(e.currentTarget.value)} /></label>
             <button type="submit">Seek</button>
           </form>
+          <label class="check"><input type="checkbox" name="memberAdds" checked={party.state.allowMemberAdds} onChange={(e) => act(party.setAllowMemberAdds(e.currentTarget.checked).then(() => bump((n) => n + 1)))} /> Members may add tracks</label>
         </div>
       ) : <p class="muted">Only the host controls playback.</p>}
       <table class="list" data-testid="party-members">
-        <thead><tr><th>Member</th><th>Device</th><th class="num">Offset (ms)</th><th class="num">RTT (ms)</th><th class="wide">Link</th></tr></thead>
+        <thead><tr><th>Member</th><th>Device</th><th class="num">Offset (ms)</th><th class="num">RTT (ms)</th><th class="wide">Link</th><th><span class="sr-only">Actions</span></th></tr></thead>
         <tbody>
           {(view?.members ?? []).flatMap((m): { m: PartyMember; d: MemberDevice | null }[] => (m.devices.length === 0 ? [{ m, d: null }] : m.devices.map((d) => ({ m, d })))).map(({ m, d }) => (
             <tr key={`${m.userId}/${d?.connectionId ?? ''}`} data-member={m.userId}>
@@ -187,6 +188,7 @@ function PartyLive(props: { session: Session; party: Party; onLeave: () => void 
               <td class="num" data-testid="member-offset">{d ? d.offsetMs.toFixed(1) : '-'}</td>
               <td class="num" data-testid="member-rtt">{d ? d.rttMs.toFixed(1) : '-'}</td>
               <td class="wide">{d ? `${d.samples} samples, one-way ${d.oneWayMs.toFixed(1)} ms${d.degraded ? `, degraded (+${d.followDelayMs} ms)` : ''}` : ''}</td>
+              <td>{isHost && !m.isHost ? <button type="button" class="link" onClick={() => act(party.handHostTo(m.userId))}>Make host</button> : null}</td>
             </tr>
           ))}
         </tbody>
