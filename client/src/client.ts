@@ -216,6 +216,9 @@ export class QueueClient extends Emitter<ClientEvents> {
   private track(p: PartySession): PartySession {
     this.parties.add(p);
     p.on('ended', () => this.parties.delete(p));
+    p.on('status', (st) => {
+      if (st === 'closed') this.parties.delete(p);
+    });
     return p;
   }
 

@@ -233,6 +233,36 @@ describe('client SDK: PartySession (sqlite)', { timeout: 120_000 }, () => {
     member.close();
   });
 
+  it('[PA2] a token that expired while away: the refused upgrade asks for a fresh token, and the session resumes', { timeout: 30_000 }, async () => {
+    const host = await PartySession.create(ctx('host'), await newQueue());
+    sessions.push(host);
+    const short = await mintToken(server, 'm1', 1);
+    const fresh = tokens.m1!;
+    const mctx = testContext(server.url, short, { deviceId: 'm1-expiring' });
+    let current = short;
+    mctx.token = async () => current;
+    mctx.tokenRejected = () => {
+      mctx.rejected++;
+      current = fresh;
+    };
+    const member = await PartySession.join(mctx, host.id, host.inviteCode);
+    sessions.push(member);
+    // Wait for the short token to expire, then the network drops.
+    for (const end = Date.now() + 10_000; Date.now() < end; await sleep(200)) {
+      if ((await client(server.url, short)('GET', `/parties/${host.id}`)).status === 401) break;
+    }
+    assert.equal((await client(server.url, short)('GET', `/parties/${host.id}`)).status, 401);
+    mctx.sockets.at(-1)!.terminate();
+    await until(() => member.status === 'offline', 'the member to notice');
+    await until(() => member.status === 'online', 'the member to be back with a fresh token', 15_000);
+    assert.ok(mctx.rejected >= 1, 'the refused token was reported');
+    const got = next<PlaybackEvent>(member, 'playback', (p) => p.action === 'play');
+    await host.play();
+    await got;
+    host.close();
+    member.close();
+  });
+
   it('[PA3][PA7] a member\'s playback command is refused (not_the_host) until hosting is handed to it', { timeout: 30_000 }, async () => {
     const { host, member } = await pair();
     await assert.rejects(member.play(), (e: QueueServiceError) => e instanceof QueueServiceError && e.status === 403 && e.code === 'not_the_host');
