@@ -53,6 +53,8 @@ export async function signIn(token: string): Promise<Session> {
   // Offline edits wait in IndexedDB: they survive a reload of the page.
   const client = new QueueClient({ baseUrl: location.origin, token, deviceId: device, storage: new IndexedDbStorage(), deviceName: 'Web console', deviceType: 'web' });
   client.on('conflict', (c) => offlineLog.add({ at: Date.now(), kind: 'conflict', text: describeConflict(c) }));
+  // Failures not tied to a call (an offline sync that failed and will be tried again, ...).
+  client.on('error', (e) => offlineLog.add({ at: Date.now(), kind: 'error', text: `${e.code}: ${e.message}` }));
   // A wrong or expired token is refused here, before any view opens.
   await api.queues(client);
   sessionStorage.setItem(TOKEN_KEY, token);

@@ -54,6 +54,10 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
   const watch = (page: Page, who: string) => {
     const log: string[] = [];
     sockets.set(page, log);
+    page.on('response', (r) => {
+      if (!r.url().includes('/sync/offline')) return;
+      void r.text().then((t) => log.push(`POST /sync/offline ${r.status()} ${t.slice(0, 300)}`), () => undefined);
+    });
     page.on('websocket', (ws) => {
       const t0 = Date.now();
       log.push(`open ${ws.url().replace(/token=[^&]+/, 'token=…')}`);
