@@ -325,8 +325,9 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
     });
     await shot(alice, 'offline-conflict-desktop');
     await alice.goBack();
-    await alice.getByTestId('items').waitFor();
-    assert.deepEqual(await order(alice), await order(bob));
+    // The queue opens again from the SDK's storage and catches up from there.
+    const final = await order(bob);
+    await waitOrder(alice, (o) => o.join() === final.join());
   });
 
   it('devices: a second device of the same user sees playback move, and transfers it', async () => {
