@@ -60,7 +60,3 @@ export function canManageRole(actor: Role | null, role: Role): boolean {
   if (!can(actor, 'manage_members') || role === 'owner') return false;
   return actor === 'owner' || rank[role] < rank.admin;
 }
-
-export function outranks(a: Role, b: Role): boolean {
-  return rank[a] > rank[b];
-}

@@ -1,5 +1,5 @@
 // The queue service: load, authorize, decide, append with the expected version,
-// then tell listeners after commit. REST (and later WebSocket) handlers call this;
+// then tell listeners after commit. REST and WebSocket handlers call this;
 // neither holds business rules.
 import { createHash } from 'node:crypto';
 import { AppError, conflict, invalid, notFound, VersionConflictError } from '../errors.ts';

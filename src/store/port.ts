@@ -179,8 +179,6 @@ export interface Store {
   sweep(o: { idempotencyBefore: number; eventsBefore?: number; limit?: number }): Promise<SweepResult>;
   /** Events with sequenceNumber > afterSequence, ascending, at most `limit`. */
   readEvents(queueId: string, afterSequence: number, limit: number): Promise<QueueEvent[]>;
-  /** Queues owned by a user, most recently updated first, deleted ones left out. */
-  listQueues(ownerId: string, limit: number, cursor: string | null): Promise<Page<QueueSummary>>;
   /**
    * Queues a user owns or collaborates on, with the user's role, most recently updated first,
    * deleted ones left out. Read from the member index that `append` keeps in its transaction.
