@@ -354,17 +354,10 @@ export function partySocketRoutes(deps: PartySocketDeps): FastifyPluginAsyncType
       },
     };
 
-    // Heartbeat, as the other sockets: no pong since the last ping closes the socket.
+    // Heartbeat, as the other sockets: no pong since the last ping (or an expired token) closes the socket.
     const heartbeat = setInterval(() => {
-      for (const pc of conns) {
-        if (!pc.c.alive) {
-          pc.c.close(CloseCode.heartbeatTimeout, 'no pong');
-          pc.c.ws.terminate();
-          continue;
-        }
-        pc.c.alive = false;
-        pc.c.ws.ping();
-      }
+      const t = now();
+      for (const pc of conns) if (pc.c.beat(t) === 'timeout') pc.c.ws.terminate();
     }, options.heartbeatMs);
     heartbeat.unref();
     // Link rows of live sockets are refreshed; rows of a crashed instance age out.
@@ -447,6 +440,7 @@ export function partySocketRoutes(deps: PartySocketDeps): FastifyPluginAsyncType
         slow: () => metrics.slowConsumers.inc(),
         catchup: (reason) => metrics.catchups.inc({ reason }),
       });
+      c.expiresAt = req.tokenExpiresAt;
       const pc = new PartyConn(c, partyId, ctx);
       conns.add(pc);
       metrics.sockets.inc();

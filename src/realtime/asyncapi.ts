@@ -42,7 +42,7 @@ export function asyncApiDocument(): Record<string, unknown> {
       version: String(PROTOCOL_VERSION),
       description: [
         'WebSocket protocol version ' + PROTOCOL_VERSION + '. Rules with ids ([RT1]...) are in docs/SPEC.md.',
-        'Close codes: ' + Object.entries(CloseCode).map(([k, v]) => `${v} ${k}`).join(', ') + '.',
+        'Close codes: ' + Object.entries(CloseCode).filter(([k]) => k !== 'badRequest').map(([k, v]) => `${v} ${k}`).join(', ') + '.',
       ].join('\n\n'),
     },
     channels: {

@@ -45,6 +45,8 @@ const serialized = new WeakMap<SequencedEvent, string>();
 export class Connection implements Sink {
   readonly id = randomUUID();
   alive = true;
+  /** When the token the socket was opened with expires (epoch ms); null: never. */
+  expiresAt: number | null = null;
   readonly subs = new Map<string, Subscription>();
   private closed = false;
   private windowStart = Date.now();
@@ -95,6 +97,24 @@ export class Connection implements Sink {
     }
     // A peer that never answers the close handshake is cut off.
     setTimeout(() => this.ws.terminate(), 5000).unref();
+  }
+
+  /**
+   * One heartbeat tick [RT9]: a socket whose token has expired is closed with 4401, one that
+   * did not answer the last ping with 4408; any other is pinged.
+   */
+  beat(now: number): 'ok' | 'expired' | 'timeout' {
+    if (this.expiresAt !== null && this.expiresAt <= now) {
+      this.close(CloseCode.unauthorized, 'the token expired; reconnect with a new token');
+      return 'expired';
+    }
+    if (!this.alive) {
+      this.close(CloseCode.heartbeatTimeout, 'no pong'); // terminated 5 s later if it does not answer the close
+      return 'timeout';
+    }
+    this.alive = false;
+    this.ws.ping();
+    return 'ok';
   }
 
   /** Counts a client message; false (and the socket closed) past the rate limit. */

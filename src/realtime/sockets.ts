@@ -119,16 +119,10 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
     };
     const userSource: StreamSource = { kind: 'user', read: (id, a, l) => users.readEvents(id, a, l), snapshot: (id) => users.snapshot(id) };
 
-    // Heartbeat [RT9]: a socket that did not answer the last ping is cut off; presence is refreshed.
+    // Heartbeat [RT9]: a socket that did not answer the last ping, or whose token expired, is cut off; presence is refreshed.
     const timer = setInterval(() => {
-      for (const c of connections) {
-        if (!c.alive) {
-          c.close(CloseCode.heartbeatTimeout, 'no pong'); // terminated 5 s later if it does not answer the close
-          continue;
-        }
-        c.alive = false;
-        c.ws.ping();
-      }
+      const now = Date.now();
+      for (const c of connections) c.beat(now);
       // Presence heals itself: entries of sockets that are no longer open are dropped here.
       const open = new Set([...connections].map((c) => c.id));
       presence.refresh(open).catch((err) => app.log.warn({ err }, 'presence refresh failed'));
@@ -151,6 +145,7 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
           if (mayLoseAccess(c.userId, e)) recheck(c, queueId);
         },
       });
+      c.expiresAt = req.tokenExpiresAt;
       connections.add(c);
       metrics.sockets.inc();
       ws.on('close', () => {
