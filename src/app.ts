@@ -10,7 +10,7 @@ import type { Tokens } from './auth/tokens.ts';
 import { USER_ID_PATTERN } from './auth/tokens.ts';
 import {
   DEFAULT_LIMITS, DEFAULT_OVERLOAD, DEFAULT_RATE_LIMITS, DEFAULT_REALTIME, DEFAULT_RETENTION,
-  type CorsConfig, type Limits, type OverloadConfig, type RateLimitConfig, type RealtimeConfig, type RetentionConfig,
+  type CorsConfig, type Limits, type PartyConfig, type OverloadConfig, type RateLimitConfig, type RealtimeConfig, type RetentionConfig,
 } from './config.ts';
 import type { Redis } from 'ioredis';
 import { Admission, installAdmission } from './http/admission.ts';
@@ -78,6 +78,8 @@ export interface AppDeps {
   rateLimitRedis?: { client: Redis; prefix: string };
   /** Origins allowed for browsers (CORS and socket upgrades); none by default. */
   cors?: CorsConfig;
+  /** Listening-party limits; DEFAULT_PARTY when absent. */
+  party?: PartyConfig;
   /** Radio settings (issue 12): the per-user no-repeat window in days (0 = none). */
   radio?: { noRepeatDays: number };
 }
@@ -321,7 +323,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   }));
   // ---- Listening parties (issue 6; src/party/): REST /parties/* and WS /ws/party/{partyId}.
   // After the websocket plugin; the party store uses the store's own connection (006_party.sql).
-  await http.register(partyRoutes({ store: deps.store, queues: service, bus, metrics, realtime, now: deps.now, newId: deps.newId }));
+  await http.register(partyRoutes({ store: deps.store, queues: service, bus, metrics, realtime, now: deps.now, newId: deps.newId, options: deps.party }));
   // ---- Catalog, radio / infinite queues, recommendations, context (issue 7; src/catalog, src/reco,
   // src/radio): own feature store (007_catalog.sql) and in-memory engine; radio queues go through `service`.
   await http.register(recommendationsPlugin({ store: deps.store, queues: service, now: deps.now, noRepeatDays: deps.radio?.noRepeatDays, readiness: recommender }));

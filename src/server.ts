@@ -64,6 +64,7 @@ export async function serve(config: Config): Promise<void> {
     realtime: config.realtime,
     media: resolveMediaSettings(config.media, admin.key),
     radio: config.radio,
+    party: config.party,
     tokenTtlSeconds: config.tokenTtlSeconds,
     retention: config.retention,
     logger,
