@@ -34,7 +34,6 @@ import { CollaboratorSchema, EventSchema, QueueSchema, QueueWindowSchema } from 
 import { collabRoutes } from './collab/routes.ts';
 import { LocalQueuePresence, RedisQueuePresence } from './collab/presence.ts';
 import { InviteService } from './collab/service.ts';
-import { openInviteStore } from './collab/store.ts';
 import { RedisBus } from './realtime/redis-bus.ts';
 import { fingerprint, QueueService } from './queues/service.ts';
 import { LocalBus, type Bus, type SequencedEvent } from './realtime/bus.ts';
@@ -47,13 +46,15 @@ import { offlineRoutes } from './offline/routes.ts';
 import { partyRoutes } from './party/routes.ts';
 import { recommendationsPlugin, RETRY_AFTER_SECONDS, type Readiness } from './radio/plugin.ts';
 import { OfflineSyncService } from './offline/service.ts';
-import { createOfflineStore } from './offline/store.ts';
+import type { FeatureStores } from './stores.ts';
 
 /** Longest path parameter the router accepts (longer: 414 path_parameter_too_long). */
 export const MAX_PARAM_LENGTH = 512;
 
 export interface AppDeps {
   store: Store;
+  /** Every feature store, on the same database as `store` (src/stores.ts). */
+  features: FeatureStores;
   tokens: Tokens;
   tokenTtlSeconds?: number;
   limits?: Limits;
@@ -300,13 +301,13 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await http.register(queueRoutes(service));
   // Collaboration: who is looking at a queue (shared through Redis when there is one), invite codes.
   const queuePresence = bus instanceof RedisBus ? new RedisQueuePresence(bus.pub, bus.prefix, presenceTtlMs(realtime.heartbeatMs)) : new LocalQueuePresence();
-  const invites = new InviteService({ queues: service, invites: openInviteStore(deps.store), now: deps.now ?? Date.now });
+  const invites = new InviteService({ queues: service, invites: deps.features.invites, now: deps.now ?? Date.now });
   await http.register(collabRoutes({ queues: service, invites, presence: queuePresence }));
   await http.register(playbackRoutes(playback));
   // Offline (docs/OFFLINE.md): POST /sync/offline, GET /queues/{id}/offline with signed
   // track URLs, and GET /media/verify for the media server that serves them.
   const media = deps.media ?? resolveMediaSettings(DEFAULT_MEDIA, randomUUID());
-  const offline = new OfflineSyncService({ store: deps.store, queues: service, playback, offline: createOfflineStore(deps.store), now: deps.now ?? Date.now });
+  const offline = new OfflineSyncService({ store: deps.store, queues: service, playback, offline: deps.features.offline, now: deps.now ?? Date.now });
   await http.register(offlineRoutes(offline, service, media, deps.now ?? Date.now));
   await http.register(mediaRoutes(media, deps.tokens, deps.now ?? Date.now));
   await http.register(websocket, { options: { maxPayload: realtime.maxPayloadBytes } });
@@ -322,11 +323,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     admission,
   }));
   // ---- Listening parties (issue 6; src/party/): REST /parties/* and WS /ws/party/{partyId}.
-  // After the websocket plugin; the party store uses the store's own connection (006_party.sql).
-  await http.register(partyRoutes({ store: deps.store, queues: service, bus, metrics, realtime, now: deps.now, newId: deps.newId, options: deps.party }));
+  // After the websocket plugin.
+  await http.register(partyRoutes({ store: deps.store, parties: deps.features.parties, queues: service, bus, metrics, realtime, now: deps.now, newId: deps.newId, options: deps.party }));
   // ---- Catalog, radio / infinite queues, recommendations, context (issue 7; src/catalog, src/reco,
-  // src/radio): own feature store (007_catalog.sql) and in-memory engine; radio queues go through `service`.
-  await http.register(recommendationsPlugin({ store: deps.store, queues: service, now: deps.now, noRepeatDays: deps.radio?.noRepeatDays, readiness: recommender }));
+  // src/radio): the catalog feature store and the in-memory engine; radio queues go through `service`.
+  await http.register(recommendationsPlugin({ catalog: deps.features.catalog, queues: service, now: deps.now, noRepeatDays: deps.radio?.noRepeatDays, readiness: recommender }));
   http.get('/asyncapi.json', { config: pub, schema: { hide: true } }, async () => asyncApiDocument());
   http.addHook('onClose', async () => {
     queuePresence.close();

@@ -8,7 +8,8 @@ import type { Bus } from './realtime/bus.ts';
 import { presenceTtlMs, RedisPresence, type Presence } from './realtime/presence.ts';
 import { RedisBus } from './realtime/redis-bus.ts';
 import { Redis } from 'ioredis';
-import { describeStore, openStore } from './store/index.ts';
+import { describeStore } from './store/index.ts';
+import { openStorage } from './stores.ts';
 import { resolveMediaSettings } from './media/signing.ts';
 
 export function redactToken(url: string | undefined): string | undefined {
@@ -22,7 +23,8 @@ function redactUrl(url: string): string {
 }
 
 export async function serve(config: Config): Promise<void> {
-  const store = openStore(config);
+  const storage = openStorage(config);
+  const { store } = storage;
   await store.migrate();
   const admin = resolveAdminKey(config.adminApiKey, config.dataDir);
   const tokens = new Tokens(admin.key);
@@ -59,6 +61,7 @@ export async function serve(config: Config): Promise<void> {
   }
   const app = await buildApp({
     store,
+    features: storage.features(),
     tokens,
     limits: config.limits,
     realtime: config.realtime,

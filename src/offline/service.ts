@@ -10,7 +10,7 @@ import { queueCommandOf } from '../queues/ops.ts';
 import { can, roleOf } from '../queues/permissions.ts';
 import { toView, type QueueEvent, type QueueState, type QueueView } from '../queues/queue.ts';
 import { fingerprint, type Actor, type BatchItem, type BatchItemResult, type QueueService } from '../queues/service.ts';
-import type { Store, UserEvent } from '../store/port.ts';
+import type { QueueStreams, UserEvent, UserStreams } from '../store/port.ts';
 import { strictAjv } from '../validation.ts';
 import { lastAtOrBefore } from './catchup.ts';
 import { emptyHistory, foldHistory, planQueueChange, type QueueHistory, type Resolution } from './policy.ts';
@@ -28,7 +28,7 @@ import {
 import { markKey, type HighWaterMark, type OfflineStore, type ResourceType, type StoredOutcome } from './store.ts';
 
 export interface OfflineDeps {
-  store: Store;
+  store: QueueStreams & UserStreams;
   queues: QueueService;
   playback: PlaybackService;
   offline: OfflineStore;

@@ -10,7 +10,7 @@ import type { Metrics } from '../metrics.ts';
 import { Tracks, WriteResponse } from '../queues/schemas.ts';
 import type { Actor, QueueService } from '../queues/service.ts';
 import type { Bus } from '../realtime/bus.ts';
-import type { Store } from '../store/port.ts';
+import type { QueueStreams } from '../store/port.ts';
 import {
   CreatePartyBody,
   HostBody,
@@ -23,10 +23,12 @@ import {
 } from './protocol.ts';
 import { DEFAULT_PARTY_OPTIONS, PartyService, type PartyOptions } from './service.ts';
 import { partyMessage, partySocketRoutes } from './socket.ts';
-import { partyStoreFor } from './store.ts';
+import type { PartyStore } from './store.ts';
 
 export interface PartyRoutesDeps {
-  store: Store;
+  store: QueueStreams;
+  /** The parties' tables (src/stores.ts builds the store on the main store's connection). */
+  parties: PartyStore;
   queues: QueueService;
   bus: Bus;
   metrics: Metrics;
@@ -53,7 +55,7 @@ const IdempotencyHeader = Type.Object({ 'idempotency-key': Type.Optional(Type.St
 export function partyRoutes(deps: PartyRoutesDeps): FastifyPluginAsyncTypebox {
   return async (app) => {
     const now = deps.now ?? Date.now;
-    const partyStore = partyStoreFor(deps.store);
+    const partyStore = deps.parties;
     const service = new PartyService({
       store: partyStore,
       queues: deps.queues,

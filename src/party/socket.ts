@@ -20,7 +20,7 @@ import { Connection } from '../realtime/connection.ts';
 import { CloseCode, PROTOCOL_VERSION } from '../realtime/protocol.ts';
 import { requireUpgrade, type SocketOptions } from '../realtime/sockets.ts';
 import { Subscription, type Sink, type StreamSource } from '../realtime/subscription.ts';
-import type { Store } from '../store/port.ts';
+import type { QueueStreams } from '../store/port.ts';
 import { strictAjv } from '../validation.ts';
 import { ClockEstimator, decideCorrection, followPolicy, positionAt, timelineAt, type FollowState } from './clock.ts';
 import { isMember, type PartyPlayback } from './party.ts';
@@ -32,7 +32,7 @@ export interface PartySocketDeps {
   service: PartyService;
   partyStore: PartyStore;
   /** The main store, for the party queue's events and state. */
-  store: Store;
+  store: QueueStreams;
   bus: Bus;
   metrics: Metrics;
   options: SocketOptions;
@@ -249,7 +249,7 @@ class PartyHub {
   constructor(
     readonly partyId: string,
     readonly queueId: string,
-    private readonly deps: { bus: Bus; store: Store; metrics: Metrics; log: FastifyBaseLogger; now: () => number },
+    private readonly deps: { bus: Bus; store: QueueStreams; metrics: Metrics; log: FastifyBaseLogger; now: () => number },
   ) {}
 
   private async message(): Promise<Record<string, unknown>> {

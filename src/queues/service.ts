@@ -3,7 +3,7 @@
 // neither holds business rules.
 import { createHash } from 'node:crypto';
 import { AppError, conflict, invalid, notFound, VersionConflictError } from '../errors.ts';
-import { decodeCursor, IdempotencyConflict, type NewEvent, type Page, type QueueSummary, type Store } from '../store/port.ts';
+import { decodeCursor, IdempotencyConflict, type NewEvent, type Page, type QueueSummary, type IdempotencyRecords, type QueueStreams, type AppendInput } from '../store/port.ts';
 import { decide, type QueueCommand } from './decide.ts';
 import { can, memberRole, roleOf, type QueueAction, type Role } from './permissions.ts';
 import {
@@ -62,7 +62,7 @@ export interface WriteResult {
 }
 
 export interface ServiceDeps {
-  store: Store;
+  store: QueueStreams & IdempotencyRecords;
   now: () => number;
   newId: () => string;
   random: () => number;
@@ -439,7 +439,7 @@ export class QueueService {
           const newEvents: NewEvent[] = [];
           const stored: QueueEvent[] = [];
           const decided = [...results];
-          const records: NonNullable<import('../store/port.ts').AppendInput['idempotencyMany']> = [];
+          const records: NonNullable<AppendInput['idempotencyMany']> = [];
           items.forEach((item, i) => {
             if (decided[i] !== null) return;
             let answer: BatchItemResult;

@@ -5,12 +5,11 @@
 // data (attributed to the user's context). Shared schemas stay at the root (app.ts).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { catalogRoutes } from '../catalog/routes.ts';
-import { openCatalogStore } from '../catalog/store.ts';
+import type { CatalogStore } from '../catalog/store.ts';
 import { CatalogSync } from '../catalog/sync.ts';
 import { findItemById, type QueueEvent, type QueueState } from '../queues/queue.ts';
 import type { QueueService } from '../queues/service.ts';
 import { Recommender } from '../reco/recommender.ts';
-import type { Store } from '../store/port.ts';
 import { ContextualService } from './contextual.ts';
 import { MixService } from './mixes.ts';
 import { radioRoutes } from './routes.ts';
@@ -20,7 +19,8 @@ import { collectGarbage } from '../util/gc.ts';
 import { RadioService, type RecordedListen } from './service.ts';
 
 export interface RecommendationsOptions {
-  store: Store;
+  /** The catalog feature store (src/stores.ts builds it on the main store's connection). */
+  catalog: CatalogStore;
   queues: QueueService;
   now?: () => number;
   /** Per-user radio no-repeat window in days (RADIO_NO_REPEAT_DAYS; 0 = none). */
@@ -46,11 +46,11 @@ const CHANGES_ITEMS = new Set(['item_added', 'item_removed', 'item_moved', 'queu
 export function recommendationsPlugin(o: RecommendationsOptions): FastifyPluginAsyncTypebox {
   return async (app) => {
     const now = o.now ?? Date.now;
-    const catalog = openCatalogStore(o.store);
+    const catalog = o.catalog;
     const reco = new Recommender();
     const readiness = o.readiness ?? { ready: false, error: null };
     const started = performance.now();
-    const sync = new CatalogSync(catalog, reco, { outOfOrder: o.store.kind === 'postgres', collect: collectGarbage });
+    const sync = new CatalogSync(catalog, reco, { outOfOrder: catalog.commitsOutOfOrder, collect: collectGarbage });
     sync.ready.then(() => {
       const m = process.memoryUsage();
       readiness.built = {

@@ -18,7 +18,7 @@ import { queueCommandOf } from '../queues/ops.ts';
 import { toView, windowKeys } from '../queues/queue.ts';
 import { Id, MAX_SEQUENCE } from '../queues/schemas.ts';
 import { fingerprint, type QueueService } from '../queues/service.ts';
-import type { Store } from '../store/port.ts';
+import type { QueueStreams } from '../store/port.ts';
 import { strictAjv } from '../validation.ts';
 import type { Admission } from '../http/admission.ts';
 import type { Bus, SequencedEvent } from './bus.ts';
@@ -42,7 +42,7 @@ export interface SocketOptions extends ConnectionLimits {
 }
 
 export interface SocketDeps {
-  store: Store;
+  store: QueueStreams;
   queues: QueueService;
   users: UserStream;
   bus: Bus;
