@@ -4,6 +4,7 @@ import { buildApp } from './app.ts';
 import { resolveAdminKey, Tokens } from './auth/tokens.ts';
 import type { Config } from './config.ts';
 import { pino } from 'pino';
+import { RedisQueuePresence, type QueuePresence } from './collab/presence.ts';
 import type { Bus } from './realtime/bus.ts';
 import { presenceTtlMs, RedisPresence, type Presence } from './realtime/presence.ts';
 import { RedisBus } from './realtime/redis-bus.ts';
@@ -35,11 +36,14 @@ export async function serve(config: Config): Promise<void> {
   });
   let bus: Bus | undefined;
   let presence: Presence | undefined;
+  let queuePresence: QueuePresence | undefined;
   let limitsRedis: Redis | undefined;
   if (config.redisUrl) {
     const redisBus = new RedisBus(config.redisUrl, config.redisKeyPrefix, logger);
     bus = redisBus;
     presence = new RedisPresence(redisBus.pub, config.redisKeyPrefix, presenceTtlMs(config.realtime.heartbeatMs));
+    // Who has each queue open ([CO11]), shared by the instances too.
+    queuePresence = new RedisQueuePresence(redisBus.pub, config.redisKeyPrefix, presenceTtlMs(config.realtime.heartbeatMs));
     // Rate-limit counters get a connection of their own that fails fast: a request never
     // waits for a Redis that is away (the limits are then skipped, see src/http/limits.ts).
     limitsRedis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, commandTimeout: 500, retryStrategy: (n: number) => Math.min(n * 100, 2000) });
@@ -73,6 +77,7 @@ export async function serve(config: Config): Promise<void> {
     logger,
     bus,
     presence,
+    queuePresence,
     overload: config.overload,
     rateLimits: config.rateLimits,
     rateLimitRedis: limitsRedis ? { client: limitsRedis, prefix: config.redisKeyPrefix } : undefined,

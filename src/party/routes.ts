@@ -3,12 +3,11 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
-import { randomUUID } from 'node:crypto';
 import type { RealtimeConfig } from '../config.ts';
 import { errors, MAX_INT32 } from '../http/schemas.ts';
 import type { Metrics } from '../metrics.ts';
 import { Tracks, WriteResponse } from '../queues/schemas.ts';
-import type { Actor, QueueService } from '../queues/service.ts';
+import type { Actor } from '../queues/service.ts';
 import type { Bus } from '../realtime/bus.ts';
 import type { QueueStreams } from '../store/port.ts';
 import {
@@ -21,21 +20,19 @@ import {
   PlaybackResponse,
   SettingsBody,
 } from './protocol.ts';
-import { DEFAULT_PARTY_OPTIONS, PartyService, type PartyOptions } from './service.ts';
+import type { PartyService } from './service.ts';
 import { partyMessage, partySocketRoutes } from './socket.ts';
 import type { PartyStore } from './store.ts';
 
 export interface PartyRoutesDeps {
+  service: PartyService;
+  /** The parties' link rows, written by the party socket for the sockets it holds. */
+  partyStore: PartyStore;
   store: QueueStreams;
-  /** The parties' tables (src/stores.ts builds the store on the main store's connection). */
-  parties: PartyStore;
-  queues: QueueService;
   bus: Bus;
   metrics: Metrics;
   realtime: RealtimeConfig;
-  now?: () => number;
-  newId?: () => string;
-  options?: Partial<PartyOptions>;
+  now: () => number;
 }
 
 const actor = (r: FastifyRequest): Actor => ({ userId: r.userId, deviceId: r.deviceId });
@@ -54,16 +51,7 @@ const IdempotencyHeader = Type.Object({ 'idempotency-key': Type.Optional(Type.St
 
 export function partyRoutes(deps: PartyRoutesDeps): FastifyPluginAsyncTypebox {
   return async (app) => {
-    const now = deps.now ?? Date.now;
-    const partyStore = deps.parties;
-    const service = new PartyService({
-      store: partyStore,
-      queues: deps.queues,
-      bus: deps.bus,
-      now,
-      newId: deps.newId ?? randomUUID,
-      options: { ...DEFAULT_PARTY_OPTIONS, ...deps.options },
-    });
+    const { service, partyStore, now } = deps;
     const tags = ['parties'];
     const party = { 200: PartySchema, ...errors(409, 422) };
 

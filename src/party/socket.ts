@@ -439,7 +439,7 @@ export function partySocketRoutes(deps: PartySocketDeps): FastifyPluginAsyncType
       const c = new Connection(ws, req.userId, req.query.deviceId ?? `conn-${randomUUID()}`, options, req.log, {
         slow: () => metrics.slowConsumers.inc(),
         catchup: (reason) => metrics.catchups.inc({ reason }),
-      });
+      }, now);
       c.expiresAt = req.tokenExpiresAt;
       const pc = new PartyConn(c, partyId, ctx);
       conns.add(pc);

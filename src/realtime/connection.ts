@@ -49,7 +49,7 @@ export class Connection implements Sink {
   expiresAt: number | null = null;
   readonly subs = new Map<string, Subscription>();
   private closed = false;
-  private windowStart = Date.now();
+  private windowStart: number;
   private windowCount = 0;
 
   constructor(
@@ -64,7 +64,10 @@ export class Connection implements Sink {
       /** Every queue event delivered to this socket, after it was sent (access checks, [CO12]). */
       queueEvent?(queueId: string, e: SequencedEvent): void;
     },
+    /** The server clock (epoch ms): the message-rate window. */
+    private readonly now: () => number,
   ) {
+    this.windowStart = now();
     ws.on('pong', () => (this.alive = true));
   }
 
@@ -119,7 +122,7 @@ export class Connection implements Sink {
 
   /** Counts a client message; false (and the socket closed) past the rate limit. */
   admit(): boolean {
-    const now = Date.now();
+    const now = this.now();
     if (now - this.windowStart >= 1000) {
       this.windowStart = now;
       this.windowCount = 0;

@@ -53,6 +53,8 @@ export interface SocketDeps {
   queuePresence?: QueuePresence;
   /** Bounds on work in flight, shared with HTTP: a command past them is refused at once. */
   admission?: Admission;
+  /** The server clock (epoch ms): hello's serverTime, presence notes, expiry and rate windows. */
+  now: () => number;
 }
 
 const validateClient = strictAjv.compile(ClientMessage);
@@ -77,7 +79,7 @@ export function requireUpgrade(req: FastifyRequest, reply: FastifyReply): Fastif
 
 export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
   return async (app) => {
-    const { store, queues, users, bus, presence, metrics, options, queuePresence, admission } = deps;
+    const { store, queues, users, bus, presence, metrics, options, queuePresence, admission, now } = deps;
     const connections = new Set<Connection>();
     /** Queue sockets and the queue of their path. */
     const queueSockets = new WeakMap<Connection, string>();
@@ -121,8 +123,8 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
 
     // Heartbeat [RT9]: a socket that did not answer the last ping, or whose token expired, is cut off; presence is refreshed.
     const timer = setInterval(() => {
-      const now = Date.now();
-      for (const c of connections) c.beat(now);
+      const t = now();
+      for (const c of connections) c.beat(t);
       // Presence heals itself: entries of sockets that are no longer open are dropped here.
       const open = new Set([...connections].map((c) => c.id));
       presence.refresh(open).catch((err) => app.log.warn({ err }, 'presence refresh failed'));
@@ -144,7 +146,7 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
         queueEvent: (queueId, e) => {
           if (mayLoseAccess(c.userId, e)) recheck(c, queueId);
         },
-      });
+      }, now);
       c.expiresAt = req.tokenExpiresAt;
       connections.add(c);
       metrics.sockets.inc();
@@ -274,7 +276,7 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
     }
 
     function hello(c: Connection, stream: 'queue' | 'user', streamId: string, head: number): void {
-      c.send({ type: 'hello', protocolVersion: PROTOCOL_VERSION, connectionId: c.id, userId: c.userId, deviceId: c.deviceId, stream, streamId, sequenceNumber: head, serverTime: Date.now() });
+      c.send({ type: 'hello', protocolVersion: PROTOCOL_VERSION, connectionId: c.id, userId: c.userId, deviceId: c.deviceId, stream, streamId, sequenceNumber: head, serverTime: now() });
     }
 
     app.get('/ws/queues/:queueId', {
@@ -297,7 +299,7 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
       queueSockets.set(c, queueId);
       // [CO11] Presence: who is looking at the queue, as a note on the queue stream.
       const announce = (online: boolean) =>
-        bus.publish({ stream: 'queue', id: queueId, events: [], note: { type: 'presence', queueId, userId: c.userId, deviceId: c.deviceId, online, timestamp: Date.now() } });
+        bus.publish({ stream: 'queue', id: queueId, events: [], note: { type: 'presence', queueId, userId: c.userId, deviceId: c.deviceId, online, timestamp: now() } });
       await serve(c, queueId, async () => {
         const head = (await store.loadQueue(queueId))?.version ?? 0;
         hello(c, 'queue', queueId, head);
@@ -331,7 +333,7 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
       const deviceId = req.query.deviceId ?? `conn-${randomUUID()}`;
       const c = open(ws, req, deviceId);
       const announce = (online: boolean) =>
-        bus.publish({ stream: 'user', id: userId, events: [], note: { type: 'presence', queueId: null, userId, deviceId, online, timestamp: Date.now() } });
+        bus.publish({ stream: 'user', id: userId, events: [], note: { type: 'presence', queueId: null, userId, deviceId, online, timestamp: now() } });
       await serve(c, null, async () => {
         if (req.query.deviceId) await users.registerDevice(userId, deviceId, { name: req.query.deviceName, type: req.query.deviceType });
         // Closed while the device was registered: it never comes online.
