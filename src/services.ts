@@ -13,7 +13,7 @@ import { PlaybackService } from './playback/service.ts';
 import { userStream } from './playback/user-stream.ts';
 import { QueueService } from './queues/service.ts';
 import { buildRecommendations, type Recommendations } from './radio/services.ts';
-import type { Bus, SequencedEvent } from './realtime/bus.ts';
+import type { Bus } from './realtime/bus.ts';
 import type { Presence } from './realtime/presence.ts';
 import type { UserStream } from './realtime/sockets.ts';
 import type { Store } from './store/port.ts';
@@ -67,7 +67,7 @@ export function buildServices(d: ServiceDeps): Services {
   queues.onCommitted((_q, events) => {
     for (const e of events) d.metrics.eventsAppended.inc({ type: e.type });
   });
-  queues.onCommitted((queueId, events) => bus.publish({ stream: 'queue', id: queueId, events: events as unknown as SequencedEvent[] }));
+  queues.onCommitted((queueId, events) => bus.publish({ stream: 'queue', id: queueId, events }));
   const playback = new PlaybackService({ store, queues, bus, presence: d.presence, now });
   return {
     queues,

@@ -120,8 +120,8 @@ class PartyConn implements Sink {
     return ok;
   }
 
-  snapshot(_stream: StreamKind, id: string, s: { sequenceNumber: number; data: Record<string, unknown> }, reason: string): boolean {
-    const pb = s.data.playback as PartyPlayback | undefined;
+  snapshot(_stream: StreamKind, id: string, s: { sequenceNumber: number; data: object }, reason: string): boolean {
+    const pb = (s.data as { playback?: PartyPlayback }).playback;
     if (pb) this.setTimeline({ position: pb.position, at: pb.at, isPlaying: pb.isPlaying, rate: pb.rate, itemId: pb.itemId, trackId: pb.trackId, sequenceNumber: pb.sequenceNumber });
     return this.c.send({ type: 'snapshot', stream: 'party', partyId: id, sequenceNumber: s.sequenceNumber, data: s.data, reason });
   }
@@ -273,7 +273,7 @@ class PartyHub {
       const { store } = this.deps;
       const source: StreamSource = {
         kind: 'queue',
-        read: (id, after, limit) => store.readEvents(id, after, limit) as unknown as Promise<SequencedEvent[]>,
+        read: (id, after, limit) => store.readEvents(id, after, limit),
         snapshot: async (id) => ({ sequenceNumber: (await store.loadQueue(id))?.version ?? 0, data: {} }),
       };
       const version = (await store.loadQueue(this.queueId))?.version ?? 0;
@@ -335,7 +335,7 @@ export function partySocketRoutes(deps: PartySocketDeps): FastifyPluginAsyncType
 
     const partySource: StreamSource = {
       kind: 'party',
-      read: (id, after, limit) => service.readEvents(id, after, limit) as unknown as Promise<SequencedEvent[]>,
+      read: (id, after, limit) => service.readEvents(id, after, limit),
       snapshot: (id) => service.snapshot(id),
     };
 

@@ -3,7 +3,6 @@
 // validated against the same schema as the PUT playback-state body.
 import { AppError } from '../errors.ts';
 import { fingerprint } from '../queues/service.ts';
-import type { SequencedEvent } from '../realtime/bus.ts';
 import type { UserStream } from '../realtime/sockets.ts';
 import { strictAjv } from '../validation.ts';
 import { PlaybackWriteBody } from './schemas.ts';
@@ -13,8 +12,8 @@ const validatePlayback = strictAjv.compile(PlaybackWriteBody);
 
 export function userStream(playback: PlaybackService): UserStream {
   return {
-    readEvents: (userId, after, limit) => playback.readEvents(userId, after, limit) as unknown as Promise<SequencedEvent[]>,
-    snapshot: (userId) => playback.snapshot(userId) as Promise<{ sequenceNumber: number; data: Record<string, unknown> }>,
+    readEvents: (userId, after, limit) => playback.readEvents(userId, after, limit),
+    snapshot: (userId) => playback.snapshot(userId),
     registerDevice: async (userId, deviceId, info) => {
       await playback.registerDevice(userId, deviceId, info);
     },

@@ -159,7 +159,7 @@ export class Connection implements Sink {
     return ok;
   }
 
-  snapshot(stream: StreamKind, id: string, s: { sequenceNumber: number; data: Record<string, unknown> }, reason: string): boolean {
+  snapshot(stream: StreamKind, id: string, s: { sequenceNumber: number; data: object }, reason: string): boolean {
     return this.send({ type: 'snapshot', stream, queueId: stream === 'queue' ? id : null, sequenceNumber: s.sequenceNumber, data: s.data, reason });
   }
 

@@ -30,7 +30,7 @@ import { Subscription, type StreamSource } from './subscription.ts';
 /** What the sockets need from the playback feature (the user stream). */
 export interface UserStream {
   readEvents(userId: string, afterSequence: number, limit: number): Promise<SequencedEvent[]>;
-  snapshot(userId: string): Promise<{ sequenceNumber: number; data: Record<string, unknown> }>;
+  snapshot(userId: string): Promise<{ sequenceNumber: number; data: object }>;
   registerDevice(userId: string, deviceId: string, info: { name?: string; type?: string }): Promise<void>;
   /** The set_playback op: the PUT playback-state body; answers the new sequence number. */
   setPlayback(userId: string, deviceId: string, args: unknown, mutationId: string): Promise<{ sequenceNumber: number; result: Record<string, unknown> }>;
@@ -108,7 +108,7 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
 
     const queueSource: StreamSource = {
       kind: 'queue',
-      read: (id, after, limit) => store.readEvents(id, after, limit) as unknown as Promise<SequencedEvent[]>,
+      read: (id, after, limit) => store.readEvents(id, after, limit),
       snapshot: async (id) => {
         const s = await queues.peek(id);
         if (!s) throw new AppError('not_found', 'queue_not_found', 'queue not found');
@@ -116,7 +116,7 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
         // GET /queues/{id}?cursor=. Order keys of the window's items ride along so a client
         // can place later item_added / item_moved events [CO13].
         const view = toView(s);
-        return { sequenceNumber: s.version, data: { ...view, itemKeys: windowKeys(s, view) } as unknown as Record<string, unknown> };
+        return { sequenceNumber: s.version, data: { ...view, itemKeys: windowKeys(s, view) } };
       },
     };
     const userSource: StreamSource = { kind: 'user', read: (id, a, l) => users.readEvents(id, a, l), snapshot: (id) => users.snapshot(id) };
