@@ -29,6 +29,7 @@ import { mediaRoutes } from './media/routes.ts';
 import { resolveMediaSettings, type MediaSettings } from './media/signing.ts';
 import { Metrics } from './metrics.ts';
 import { offlineRoutes } from './offline/routes.ts';
+import { partyClientMessages, partyServerMessages } from './party/protocol.ts';
 import { partyRoutes } from './party/routes.ts';
 import { playbackRoutes } from './playback/routes.ts';
 import type { PlaybackService } from './playback/service.ts';
@@ -169,7 +170,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   // ---- Transport: each feature's routes and sockets over the services.
   const { queues, playback, recommendations } = services;
   await http.register(operationsRoutes({
-    store: deps.store, metrics, recommender: recommendations.readiness, retryAfterSeconds: RETRY_AFTER_SECONDS, asyncApi: asyncApiDocument,
+    store: deps.store, metrics, recommender: recommendations.readiness, retryAfterSeconds: RETRY_AFTER_SECONDS, asyncApi: () => asyncApiDocument({ server: partyServerMessages, client: partyClientMessages }),
   }));
   await http.register(tokenRoutes(deps.tokens, deps.tokenTtlSeconds ?? 30 * 24 * 3600));
   await http.register(queueRoutes(queues));
