@@ -41,6 +41,7 @@ import { RETRY_AFTER_SECONDS } from './radio/services.ts';
 import { asyncApiDocument } from './realtime/asyncapi.ts';
 import { LocalBus, type Bus } from './realtime/bus.ts';
 import { LocalPresence, presenceTtlMs, type Presence } from './realtime/presence.ts';
+import { SocketServer } from './realtime/socket-server.ts';
 import { socketRoutes } from './realtime/sockets.ts';
 import { buildServices } from './services.ts';
 import type { Store } from './store/port.ts';
@@ -182,12 +183,22 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await http.register(offlineRoutes(services.offline, queues, media, now));
   await http.register(mediaRoutes(media, deps.tokens, now));
   await http.register(websocket, { options: { maxPayload: realtime.maxPayloadBytes } });
+  // One connection lifecycle for the queue, sync and party sockets: heartbeat, token
+  // expiry, held messages, re-sync after a bus reconnect, shutdown.
+  const sockets = new SocketServer(http, {
+    limits: realtime, heartbeatMs: realtime.heartbeatMs, bus, metrics, now,
+    // Presence heals itself: entries of sockets that are no longer open are dropped.
+    afterHeartbeat: (open) => {
+      presence.refresh(open).catch((err) => http.log.warn({ err }, 'presence refresh failed'));
+      queuePresence.keep(open);
+    },
+  });
   await http.register(socketRoutes({
-    store: deps.store, queues, users: services.users, bus, presence, metrics, options: realtime, queuePresence, admission, now,
+    server: sockets, queues, users: services.users, bus, presence, options: realtime, queuePresence, admission, now,
   }));
   // Listening parties (src/party/): REST /parties/* and WS /ws/party/{partyId}, after the websocket plugin.
   await http.register(partyRoutes({
-    service: services.parties, partyStore: services.partyStore, store: deps.store, bus, metrics, realtime, now,
+    service: services.parties, queues, server: sockets, bus, metrics, realtime, now,
   }));
   // Catalog, radio / infinite queues, recommendations, context (src/catalog, src/reco, src/radio).
   await http.register(recommendationsPlugin(recommendations, now));

@@ -8,7 +8,6 @@ import type { Limits, PartyConfig, RetentionConfig } from './config.ts';
 import type { Metrics } from './metrics.ts';
 import { OfflineSyncService } from './offline/service.ts';
 import { DEFAULT_PARTY_OPTIONS, PartyService } from './party/service.ts';
-import type { PartyStore } from './party/store.ts';
 import { PlaybackService } from './playback/service.ts';
 import { userStream } from './playback/user-stream.ts';
 import { QueueService } from './queues/service.ts';
@@ -44,8 +43,6 @@ export interface Services {
   invites: InviteService;
   offline: OfflineSyncService;
   parties: PartyService;
-  /** The parties' link rows, which the party socket writes for the sockets it holds. */
-  partyStore: PartyStore;
   recommendations: Recommendations;
 }
 
@@ -76,7 +73,6 @@ export function buildServices(d: ServiceDeps): Services {
     invites: new InviteService({ queues, invites: features.invites, now }),
     offline: new OfflineSyncService({ store, queues, playback, offline: features.offline, now }),
     parties: new PartyService({ store: features.parties, queues, bus, now, newId, options: { ...DEFAULT_PARTY_OPTIONS, ...d.party } }),
-    partyStore: features.parties,
     recommendations: buildRecommendations({ catalog: features.catalog, queues, now, noRepeatDays: d.radio?.noRepeatDays, log: d.log }),
   };
 }

@@ -7,9 +7,9 @@ import type { RealtimeConfig } from '../config.ts';
 import { errors, MAX_INT32 } from '../http/schemas.ts';
 import type { Metrics } from '../metrics.ts';
 import { Tracks, WriteResponse } from '../queues/schemas.ts';
-import type { Actor } from '../queues/service.ts';
+import type { Actor, QueueService } from '../queues/service.ts';
 import type { Bus } from '../realtime/bus.ts';
-import type { QueueStreams } from '../store/port.ts';
+import type { SocketServer } from '../realtime/socket-server.ts';
 import {
   CreatePartyBody,
   HostBody,
@@ -22,13 +22,13 @@ import {
 } from './protocol.ts';
 import type { PartyService } from './service.ts';
 import { partyMessage, partySocketRoutes } from './socket.ts';
-import type { PartyStore } from './store.ts';
 
 export interface PartyRoutesDeps {
   service: PartyService;
-  /** The parties' link rows, written by the party socket for the sockets it holds. */
-  partyStore: PartyStore;
-  store: QueueStreams;
+  /** The party queue's state and events, for the party socket. */
+  queues: QueueService;
+  /** The connection lifecycle shared with the queue and sync sockets. */
+  server: SocketServer;
   bus: Bus;
   metrics: Metrics;
   realtime: RealtimeConfig;
@@ -51,7 +51,7 @@ const IdempotencyHeader = Type.Object({ 'idempotency-key': Type.Optional(Type.St
 
 export function partyRoutes(deps: PartyRoutesDeps): FastifyPluginAsyncTypebox {
   return async (app) => {
-    const { service, partyStore, now } = deps;
+    const { service, now } = deps;
     const tags = ['parties'];
     const party = { 200: PartySchema, ...errors(409, 422) };
 
@@ -114,6 +114,6 @@ export function partyRoutes(deps: PartyRoutesDeps): FastifyPluginAsyncTypebox {
       return res.body;
     });
 
-    await app.register(partySocketRoutes({ service, partyStore, store: deps.store, bus: deps.bus, metrics: deps.metrics, options: deps.realtime, now }));
+    await app.register(partySocketRoutes({ service, queues: deps.queues, server: deps.server, bus: deps.bus, metrics: deps.metrics, options: deps.realtime, now }));
   };
 }

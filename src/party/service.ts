@@ -174,6 +174,20 @@ export class PartyService {
     return this.deps.store.load(partyId);
   }
 
+  /** [PA10] The measured link of a socket this instance holds, for whichever instance schedules a command. */
+  putLink(link: LinkRecord): Promise<void> {
+    return this.deps.store.putLink(link);
+  }
+
+  deleteLink(connectionId: string): Promise<void> {
+    return this.deps.store.deleteLink(connectionId);
+  }
+
+  /** Link rows not refreshed within linkTtlMs belong to sockets of an instance that died. */
+  pruneLinks(): Promise<void> {
+    return this.deps.store.pruneLinks(this.deps.now() - this.deps.options.linkTtlMs);
+  }
+
   async snapshot(partyId: string): Promise<{ sequenceNumber: number; data: PartyView }> {
     const s = await this.deps.store.load(partyId);
     if (!s) throw notFound('party_not_found', 'party not found', { partyId });

@@ -227,6 +227,14 @@ export class QueueService {
   }
 
   /**
+   * A queue stream's events after `afterSequence`, for a subscription whose reader was
+   * authorized when it subscribed ([RT2]); no check here.
+   */
+  readStream(queueId: string, afterSequence: number, limit: number): Promise<QueueEvent[]> {
+    return this.deps.store.readEvents(queueId, afterSequence, limit);
+  }
+
+  /**
    * The queue and the actor's role when the actor may do `action` to it: 404 when the actor
    * may not even read it (strangers never learn that it exists), 403 when the role lacks it.
    */
