@@ -14,7 +14,7 @@ import { parseStation, resolveStation, UnknownSeed, type Reason, type ResolvedSt
 import { continuationSeeds } from '../reco/stations.ts';
 import { nameTokens } from '../reco/engine.ts';
 import { generateBatch, stationBatch, type BatchItem, type Preferences } from './batch.ts';
-import type { Keyed } from './idempotency.ts';
+import type { Keyed } from '../catalog/answers.ts';
 import { mergeReasons, mixMeta, radioMeta, type RadioMeta } from './metadata.ts';
 
 export const FIRST_BATCH = 20;

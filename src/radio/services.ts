@@ -11,7 +11,7 @@ import type { QueueService } from '../queues/service.ts';
 import { Recommender } from '../reco/recommender.ts';
 import { collectGarbage } from '../util/gc.ts';
 import { ContextualService } from './contextual.ts';
-import { Answers } from './idempotency.ts';
+import { Answers } from '../catalog/answers.ts';
 import { MixService } from './mixes.ts';
 import { RadioService, type RecordedListen } from './service.ts';
 
