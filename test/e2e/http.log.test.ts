@@ -4,8 +4,8 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { client, mintToken, startServerOn, storeKinds, type RunningServer } from '../helpers/server.ts';
-import { assertError, assertOk, trackIds, type Call } from '../helpers/http.ts';
+import { mintToken, startServerOn, storeKinds, type RunningServer } from '../helpers/server.ts';
+import { type Call, allEvents, assertError, assertOk, newQueue, trackIds, tracker } from '../helpers/http.ts';
 
 type Server = RunningServer & { cleanup(): Promise<void> };
 
@@ -13,15 +13,7 @@ for (const { kind, skip } of storeKinds) {
   describe(kind, { skip, timeout: 60_000 }, () => {
     let server: Server;
     /** Every response seen by this block, to check none was a 5xx. */
-    const seen: { method: string; path: string; status: number }[] = [];
-    const track = (base: string, token?: string): Call => {
-      const c = client(base, token);
-      return async (method, path, body, headers) => {
-        const res = await c(method, path, body, headers);
-        seen.push({ method, path, status: res.status });
-        return res;
-      };
-    };
+    const { seen, track } = tracker();
     let alice: Call;
     let bob: Call;
     let anon: Call;
@@ -38,14 +30,6 @@ for (const { kind, skip } of storeKinds) {
     after(async () => {
       await server?.cleanup();
     });
-
-    async function newQueue(call: Call = alice, tracks: string[] = [], name = 'q'): Promise<any> {
-      return assertOk(await call('POST', '/queues', { name, tracks }), 201).queue;
-    }
-
-    async function allEvents(call: Call, id: string): Promise<any[]> {
-      return assertOk(await call('GET', `/queues/${id}/events?limit=1000`)).events;
-    }
 
     describe('event log', () => {
       it('GET /queues/:id/events pages with since, limit, nextSince and hasMore', async () => {
@@ -102,7 +86,6 @@ for (const { kind, skip } of storeKinds) {
         assert.deepEqual(log.at(-1), r.events[0]);
       });
     });
-
 
     describe('optimistic concurrency', () => {
       it('If-Match and expectedVersion are accepted when current', async () => {
@@ -172,7 +155,6 @@ for (const { kind, skip } of storeKinds) {
         assert.deepEqual(log.map((e) => e.sequenceNumber), Array.from({ length: 24 }, (_, i) => i + 1));
       });
     });
-
 
     describe('idempotency', () => {
       it('Idempotency-Key: a retry gets the same body, idempotent-replayed: true, and appends nothing', async () => {
@@ -290,7 +272,6 @@ for (const { kind, skip } of storeKinds) {
         assert.equal(mine.length, 1, 'exactly one queue created');
       });
     });
-
 
     it('no request in this block answered 5xx', () => {
       const bad = seen.filter((s) => s.status >= 500);

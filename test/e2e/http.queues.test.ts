@@ -5,8 +5,8 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { client, mintToken, startServerOn, storeKinds, type RunningServer } from '../helpers/server.ts';
-import { assertError, assertOk, itemIds, trackIds, type Call } from '../helpers/http.ts';
+import { mintToken, startServerOn, storeKinds, type RunningServer } from '../helpers/server.ts';
+import { type Call, assertError, assertOk, itemIds, newQueue, trackIds, tracker } from '../helpers/http.ts';
 
 type Server = RunningServer & { cleanup(): Promise<void> };
 
@@ -14,15 +14,7 @@ for (const { kind, skip } of storeKinds) {
   describe(kind, { skip, timeout: 60_000 }, () => {
     let server: Server;
     /** Every response seen by this block, to check none was a 5xx. */
-    const seen: { method: string; path: string; status: number }[] = [];
-    const track = (base: string, token?: string): Call => {
-      const c = client(base, token);
-      return async (method, path, body, headers) => {
-        const res = await c(method, path, body, headers);
-        seen.push({ method, path, status: res.status });
-        return res;
-      };
-    };
+    const { seen, track } = tracker();
     let alice: Call;
     let bob: Call;
     let anon: Call;
@@ -39,10 +31,6 @@ for (const { kind, skip } of storeKinds) {
     after(async () => {
       await server?.cleanup();
     });
-
-    async function newQueue(call: Call = alice, tracks: string[] = [], name = 'q'): Promise<any> {
-      return assertOk(await call('POST', '/queues', { name, tracks }), 201).queue;
-    }
 
     describe('operations and docs', () => {
       it('GET /healthz and /readyz', async () => {
@@ -79,7 +67,6 @@ for (const { kind, skip } of storeKinds) {
         assert.match(String(res.body), /<html/i);
       });
     });
-
 
     describe('queues', () => {
       it('POST /queues creates a queue, without and with tracks and type', async () => {
@@ -201,7 +188,6 @@ for (const { kind, skip } of storeKinds) {
       });
     });
 
-
     describe('items', () => {
       it('POST /queues/:id/tracks at the end, at a position, after and before an item', async () => {
         const q = await newQueue(alice, ['a', 'b']);
@@ -288,7 +274,6 @@ for (const { kind, skip } of storeKinds) {
         assert.equal(again.queue.version, r.queue.version);
       });
     });
-
 
     describe('playback order', () => {
       it('PUT shuffle on keeps the current item first; off restores the order', async () => {
@@ -381,7 +366,6 @@ for (const { kind, skip } of storeKinds) {
         assertError(await alice('POST', `/queues/${empty.id}/previous`, '', emptyBody), 409, 'queue_empty');
       });
     });
-
 
     it('no request in this block answered 5xx', () => {
       const bad = seen.filter((s) => s.status >= 500);

@@ -8,7 +8,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Tokens } from '../../src/auth/tokens.ts';
 import { client, mintToken, startServerOn, storeKinds, type RunningServer } from '../helpers/server.ts';
-import { assertError, assertOk, itemIds, type Call, type Res } from '../helpers/http.ts';
+import { type Call, type Res, assertError, assertOk, itemIds, newQueue, tracker } from '../helpers/http.ts';
 
 type Server = RunningServer & { cleanup(): Promise<void> };
 
@@ -17,15 +17,7 @@ for (const { kind, skip } of storeKinds) {
     let server: Server;
     let limited: Server;
     /** Every response seen by this block, to check none was a 5xx. */
-    const seen: { method: string; path: string; status: number }[] = [];
-    const track = (base: string, token?: string): Call => {
-      const c = client(base, token);
-      return async (method, path, body, headers) => {
-        const res = await c(method, path, body, headers);
-        seen.push({ method, path, status: res.status });
-        return res;
-      };
-    };
+    const { seen, track } = tracker();
     let alice: Call;
     let bob: Call;
     let anon: Call;
@@ -56,10 +48,6 @@ for (const { kind, skip } of storeKinds) {
     after(async () => {
       await Promise.all([server?.cleanup(), limited?.cleanup()]);
     });
-
-    async function newQueue(call: Call = alice, tracks: string[] = [], name = 'q'): Promise<any> {
-      return assertOk(await call('POST', '/queues', { name, tracks }), 201).queue;
-    }
 
     describe('auth', () => {
       it('no token, a malformed token, a bad signature: 401', async () => {
@@ -163,7 +151,6 @@ for (const { kind, skip } of storeKinds) {
         assertError(await alice('POST', `/queues/${q.id}/tracks`, { tracks: ['x'], addedBy: 'bob' }), 403, 'added_by_mismatch');
       });
     });
-
 
     describe('bad input', () => {
       let q: any;

@@ -1,7 +1,7 @@
 // Shared by the HTTP end-to-end suites (test/e2e/http.*.test.ts): the error-shape check
 // and small readers of queue answers.
 import assert from 'node:assert/strict';
-import type { client } from './server.ts';
+import { client } from './server.ts';
 
 export type Res = Awaited<ReturnType<ReturnType<typeof client>>>;
 export type Call = (method: string, path: string, body?: unknown, headers?: Record<string, string>) => Promise<Res>;
@@ -29,3 +29,36 @@ export function assertOk(res: Res, status = 200): any {
 
 export const trackIds = (q: { items: { trackId: string }[] }) => q.items.map((i) => i.trackId);
 export const itemIds = (q: { items: { itemId: string }[] }) => q.items.map((i) => i.itemId);
+
+/** One response as a suite saw it, to check at the end that none was a 5xx. */
+export interface Seen {
+  method: string;
+  path: string;
+  status: number;
+}
+
+/** Clients that note every response in `seen`. */
+export function tracker(): { seen: Seen[]; track(base: string, token?: string): Call } {
+  const seen: Seen[] = [];
+  return {
+    seen,
+    track(base, token) {
+      const c = client(base, token);
+      return async (method, path, body, headers) => {
+        const res = await c(method, path, body, headers);
+        seen.push({ method, path, status: res.status });
+        return res;
+      };
+    },
+  };
+}
+
+/** A new queue of `call`'s user, from POST /queues. */
+export async function newQueue(call: Call, tracks: string[] = [], name = 'q'): Promise<any> {
+  return assertOk(await call('POST', '/queues', { name, tracks }), 201).queue;
+}
+
+/** Every event of a queue (up to 1,000). */
+export async function allEvents(call: Call, id: string): Promise<any[]> {
+  return assertOk(await call('GET', `/queues/${id}/events?limit=1000`)).events;
+}
