@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { importPlaylists, importSessions, importTracks, progress } from '../src/catalog/cli.ts';
 import type { ReadProgress } from '../src/catalog/formats.ts';
-import { openCatalogStore } from '../src/catalog/store.ts';
+import { sqliteStorage } from '../src/stores.ts';
 import { CatalogSync } from '../src/catalog/sync.ts';
 import { stationBatch } from '../src/radio/batch.ts';
 import { Recommender } from '../src/reco/recommender.ts';
@@ -28,7 +28,7 @@ const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 try {
   const store = new SqliteStore(join(dir, 'queue.db'));
   await store.migrate();
-  const catalog = openCatalogStore(store);
+  const { catalog } = sqliteStorage(store).features();
   const p = (): ReadProgress => ({ bytes: 0, total: 0 });
   let t = performance.now();
   const pt = p();

@@ -7,7 +7,8 @@ import { loadConfig } from './config.ts';
 import { exportEvents, importEvents } from './queues/transfer.ts';
 import { serve } from './server.ts';
 import { backupSqlite, restoreSqlite } from './store/backup.ts';
-import { describeStore, openStore, sqliteFile } from './store/index.ts';
+import { describeStore, sqliteFile } from './store/index.ts';
+import { openStorage } from './stores.ts';
 
 const usage = `usage: queue-service <command>
 
@@ -36,7 +37,10 @@ function progressLine(label: string) {
 
 async function main(argv: string[]): Promise<number> {
   // Catalog imports have options of their own (src/catalog/cli.ts).
-  if (argv[0] === 'catalog') return catalogCommand(argv.slice(1), loadConfig());
+  if (argv[0] === 'catalog') {
+    const config = loadConfig();
+    return catalogCommand(argv.slice(1), config, () => openStorage(config));
+  }
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -56,7 +60,7 @@ async function main(argv: string[]): Promise<number> {
       await serve(config);
       return -1; // keeps running
     case 'migrate': {
-      const store = openStore(config);
+      const { store } = openStorage(config);
       const applied = await store.migrate();
       await store.close();
       process.stdout.write(`${describeStore(config)}: ${applied.length ? `applied ${applied.join(', ')}` : 'up to date'}\n`);
@@ -73,7 +77,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'export': {
-      const store = openStore(config);
+      const { store } = openStorage(config);
       await store.migrate();
       const out = values.out ? createWriteStream(values.out) : process.stdout;
       const n = await exportEvents(store, out, progressLine('exported'));
@@ -83,7 +87,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'import': {
-      const store = openStore(config);
+      const { store } = openStorage(config);
       await store.migrate();
       const input = arg && arg !== '-' ? createReadStream(arg) : process.stdin;
       const r = await importEvents(store, input, progressLine('read'));
@@ -95,7 +99,7 @@ async function main(argv: string[]): Promise<number> {
       const raw = values['events-older-than-days'];
       const days = raw === undefined ? config.retention.eventRetentionDays : Number(raw);
       if (days !== null && (!Number.isFinite(days) || days < 0)) throw new Error('--events-older-than-days must be a number >= 0');
-      const store = openStore(config);
+      const { store } = openStorage(config);
       await store.migrate();
       const now = Date.now();
       const total = { idempotencyRecords: 0, events: 0 };

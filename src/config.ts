@@ -27,6 +27,14 @@ export interface RealtimeConfig {
   maxPayloadBytes: number;
 }
 
+/** Listening parties (src/party/). */
+export interface PartyConfig {
+  /** Members one party may have, the host included; the next join is 422 party_full. */
+  maxMembers: number;
+}
+
+export const DEFAULT_PARTY: PartyConfig = { maxMembers: 1000 };
+
 /** Signed download URLs for offline play (GET /queues/{id}/offline, docs/OFFLINE.md). */
 export interface MediaConfig {
   /** Where the operator's media server or CDN serves `/tracks/{trackId}`; no trailing slash. */
@@ -125,6 +133,7 @@ export interface Config {
   overload: OverloadConfig;
   rateLimits: RateLimitConfig;
   cors: CorsConfig;
+  party: PartyConfig;
   /** Radio: tracks a listener played or had queued by radio within this many days are avoided while others are left (0 = off). */
   radio: { noRepeatDays: number };
 }
@@ -249,6 +258,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxSocketsPerUser: int(env, 'WS_MAX_SOCKETS_PER_USER', DEFAULT_RATE_LIMITS.maxSocketsPerUser, 1),
     },
     cors: { origins: origins(env) },
+    party: { maxMembers: int(env, 'PARTY_MAX_MEMBERS', DEFAULT_PARTY.maxMembers, 1) },
     radio: { noRepeatDays: int(env, 'RADIO_NO_REPEAT_DAYS', 30, 0) },
   };
 }

@@ -1,5 +1,5 @@
 // One error type for the whole service. Transports map `kind` to a status once
-// (HTTP in http/errors.ts, WebSocket close codes later); the domain only names it.
+// (HTTP in http/errors.ts, WebSocket close codes in realtime/protocol.ts); the domain only names it.
 
 export type ErrorKind =
   | 'invalid' // 400: the request itself is malformed

@@ -4,11 +4,13 @@ import { buildApp } from './app.ts';
 import { resolveAdminKey, Tokens } from './auth/tokens.ts';
 import type { Config } from './config.ts';
 import { pino } from 'pino';
+import { RedisQueuePresence, type QueuePresence } from './collab/presence.ts';
 import type { Bus } from './realtime/bus.ts';
 import { presenceTtlMs, RedisPresence, type Presence } from './realtime/presence.ts';
 import { RedisBus } from './realtime/redis-bus.ts';
 import { Redis } from 'ioredis';
-import { describeStore, openStore } from './store/index.ts';
+import { describeStore } from './store/index.ts';
+import { openStorage } from './stores.ts';
 import { resolveMediaSettings } from './media/signing.ts';
 
 export function redactToken(url: string | undefined): string | undefined {
@@ -22,7 +24,8 @@ function redactUrl(url: string): string {
 }
 
 export async function serve(config: Config): Promise<void> {
-  const store = openStore(config);
+  const storage = openStorage(config);
+  const { store } = storage;
   await store.migrate();
   const admin = resolveAdminKey(config.adminApiKey, config.dataDir);
   const tokens = new Tokens(admin.key);
@@ -33,11 +36,14 @@ export async function serve(config: Config): Promise<void> {
   });
   let bus: Bus | undefined;
   let presence: Presence | undefined;
+  let queuePresence: QueuePresence | undefined;
   let limitsRedis: Redis | undefined;
   if (config.redisUrl) {
     const redisBus = new RedisBus(config.redisUrl, config.redisKeyPrefix, logger);
     bus = redisBus;
     presence = new RedisPresence(redisBus.pub, config.redisKeyPrefix, presenceTtlMs(config.realtime.heartbeatMs));
+    // Who has each queue open ([CO11]), shared by the instances too.
+    queuePresence = new RedisQueuePresence(redisBus.pub, config.redisKeyPrefix, presenceTtlMs(config.realtime.heartbeatMs));
     // Rate-limit counters get a connection of their own that fails fast: a request never
     // waits for a Redis that is away (the limits are then skipped, see src/http/limits.ts).
     limitsRedis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, commandTimeout: 500, retryStrategy: (n: number) => Math.min(n * 100, 2000) });
@@ -59,16 +65,19 @@ export async function serve(config: Config): Promise<void> {
   }
   const app = await buildApp({
     store,
+    features: storage.features(),
     tokens,
     limits: config.limits,
     realtime: config.realtime,
     media: resolveMediaSettings(config.media, admin.key),
     radio: config.radio,
+    party: config.party,
     tokenTtlSeconds: config.tokenTtlSeconds,
     retention: config.retention,
     logger,
     bus,
     presence,
+    queuePresence,
     overload: config.overload,
     rateLimits: config.rateLimits,
     rateLimitRedis: limitsRedis ? { client: limitsRedis, prefix: config.redisKeyPrefix } : undefined,

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PlaylistRecord } from '../../src/catalog/formats.ts';
-import { openCatalogStore } from '../../src/catalog/store.ts';
+import { sqliteStorage } from '../../src/stores.ts';
 import type { TrackMeta } from '../../src/reco/catalog.ts';
 import type { Engine } from '../../src/reco/engine.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
@@ -61,7 +61,7 @@ export async function startEvalServer(mpd: { playlists: PlaylistRecord[]; tracks
   const { train } = splitOf(split);
   const store = new SqliteStore(join(dir, 'queue.db'));
   await store.migrate();
-  const catalog = openCatalogStore(store);
+  const { catalog } = sqliteStorage(store).features();
   const now = new Date().toISOString();
   for (let i = 0; i < mpd.tracks.length; i += 2000) await catalog.upsertTracks(mpd.tracks.slice(i, i + 2000), now);
   const pls = mpd.playlists.filter((p) => train(bucket(`mpd:${p.id}`)));

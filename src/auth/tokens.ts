@@ -62,8 +62,13 @@ export class Tokens {
 
   /** The user id the token was minted for; AppError 401 for anything else. */
   async verify(token: string): Promise<string> {
+    return (await this.claims(token)).userId;
+  }
+
+  /** The user id and when the token expires (epoch ms; null: never); AppError 401 for anything else. */
+  async claims(token: string): Promise<{ userId: string; expiresAt: number | null }> {
     const hit = this.cache.get(token);
-    if (hit && hit.exp * 1000 > this.now()) return hit.userId;
+    if (hit && hit.exp * 1000 > this.now()) return { userId: hit.userId, expiresAt: hit.exp * 1000 };
     if (hit) this.cache.delete(token);
     try {
       const { payload } = await jwtVerify(token, this.signingKey, {
@@ -76,7 +81,7 @@ export class Tokens {
         if (this.cache.size >= 10_000) this.cache.delete(this.cache.keys().next().value!);
         this.cache.set(token, { userId: payload.sub, exp: payload.exp });
       }
-      return payload.sub;
+      return { userId: payload.sub, expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : null };
     } catch (err) {
       const expired = err instanceof joseErrors.JWTExpired;
       throw new AppError('unauthorized', expired ? 'token_expired' : 'invalid_token', expired ? 'the token has expired' : 'the token is not valid');

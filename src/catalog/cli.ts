@@ -5,9 +5,9 @@
 import { parseArgs } from 'node:util';
 import type { Config } from '../config.ts';
 import type { TrackMeta } from '../reco/catalog.ts';
-import { describeStore, openStore } from '../store/index.ts';
+import { describeStore } from '../store/index.ts';
 import { csvRecords, mpdPlaylists, readLines, sessionPlay, trackFromCsv, trackFromJson, type ReadProgress } from './formats.ts';
-import { openCatalogStore, type CatalogStore, type NewListeningEvent } from './store.ts';
+import type { CatalogStore, NewListeningEvent } from './store.ts';
 
 export const catalogUsage = `  catalog import-tracks FILE [--format csv|jsonl]
                               import catalog tracks (CSV with a header, or JSONL; .gz too)
@@ -126,7 +126,13 @@ export async function importSessions(store: CatalogStore, file: string, tick: (n
   return { plays, sessions: sessions.size };
 }
 
-export async function catalogCommand(argv: string[], config: Config): Promise<number> {
+/** The storage the CLI opens (src/stores.ts): the main store to migrate and close, and the catalog on it. */
+export interface CatalogStorage {
+  store: { migrate(): Promise<unknown>; close(): Promise<void> };
+  features(): { catalog: CatalogStore };
+}
+
+export async function catalogCommand(argv: string[], config: Config, open: () => CatalogStorage): Promise<number> {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -137,10 +143,11 @@ export async function catalogCommand(argv: string[], config: Config): Promise<nu
     process.stderr.write(`usage:\n${catalogUsage}`);
     return 2;
   }
-  const store = openStore(config);
+  const storage = open();
+  const { store } = storage;
   try {
     await store.migrate();
-    const catalog = openCatalogStore(store);
+    const { catalog } = storage.features();
     const where = describeStore(config);
     const t0 = Date.now();
     const secs = () => ((Date.now() - t0) / 1000).toFixed(1);

@@ -197,11 +197,6 @@ export async function* mpdPlaylists(path: string, progress?: ReadProgress): Asyn
   for (const p of doc.playlists ?? []) yield playlistFromMpd(p);
 }
 
-/** Tracks listed inside MPD slices carry their metadata; the JSONL copy has a separate tracks CSV. */
-export function mpdTrack(row: Record<string, string>): TrackMeta {
-  return trackFromCsv(row);
-}
-
 export interface SessionPlay {
   sessionId: string;
   position: number;

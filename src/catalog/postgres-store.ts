@@ -30,6 +30,7 @@ function trackOf(r: TrackRow): Revised<CatalogTrack> {
 }
 
 export class PostgresCatalogStore implements CatalogStore {
+  readonly commitsOutOfOrder = true;
   constructor(private readonly pool: pg.Pool) {}
 
   async upsertTracks(tracks: TrackMeta[], now: string): Promise<{ created: number; updated: number }> {

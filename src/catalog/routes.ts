@@ -6,11 +6,9 @@ import { notFound } from '../errors.ts';
 import { pathUser } from '../http/auth.ts';
 import { errors } from '../http/schemas.ts';
 import type { TrackMeta } from '../reco/catalog.ts';
-import type { Recommender } from '../reco/recommender.ts';
-import { hourOf } from '../reco/recommender.ts';
-import type { ContextualService } from '../radio/contextual.ts';
-import { answer, keyOf, KeyHeaders, type Answers } from '../radio/idempotency.ts';
-import { CONTEXT_WINDOW_MS, contextHour } from '../radio/service.ts';
+import { CONTEXT_WINDOW_MS, contextHour, hourOf, type Recommender } from '../reco/recommender.ts';
+import type { Static } from '@sinclair/typebox';
+import { answer, keyOf, KeyHeaders, type Answers } from './answers.ts';
 import * as S from './schemas.ts';
 import { TrackSearch } from './search.ts';
 import type { CatalogStore, CatalogTrack } from './store.ts';
@@ -20,7 +18,8 @@ export interface CatalogRouteDeps {
   catalog: CatalogStore;
   sync: CatalogSync;
   reco: Recommender;
-  contextual: ContextualService;
+  /** Records a reported context (radio/contextual.ts ContextualService). */
+  contextual: { report(userId: string, context: Static<typeof S.UserContextBody>): Promise<Static<typeof S.UserContextResponse>> };
   now: () => number;
   answers: Answers;
 }

@@ -71,6 +71,8 @@ function contextOf(r: ContextRow): UserContextRecord {
 }
 
 export class SqliteCatalogStore implements CatalogStore {
+  /** One writer at a time: rows commit in rev / id order. */
+  readonly commitsOutOfOrder = false;
   private readonly s;
 
   constructor(private readonly db: Database.Database) {

@@ -1,14 +1,9 @@
 // The catalog feature store: tracks, imported playlists, listening events and user
 // contexts, in the tables of migration 007, over the connection of the main store
-// (SqliteStore.db or PostgresStore.pool; see src/store/README.md). The engine reads
+// (SqliteStore.db or PostgresStore.pool; the adapters are built by src/stores.ts). The engine reads
 // everything back in `rev` / `id` order to build itself and to catch up.
 import type { TrackMeta } from '../reco/catalog.ts';
 import type { IngestEvent } from '../reco/recommender.ts';
-import { PostgresStore } from '../store/postgres.ts';
-import type { Store } from '../store/port.ts';
-import { SqliteStore } from '../store/sqlite.ts';
-import { PostgresCatalogStore } from './postgres-store.ts';
-import { SqliteCatalogStore } from './sqlite-store.ts';
 
 export interface CatalogTrack extends TrackMeta {
   updatedAt: string;
@@ -48,6 +43,11 @@ export interface StoredAnswer {
 }
 
 export interface CatalogStore {
+  /**
+   * Whether rows can commit out of their rev / id order (PostgreSQL sequences: a row given
+   * its number first may commit last), so a catch-up must wait for late ones.
+   */
+  readonly commitsOutOfOrder: boolean;
   /** Insert or replace tracks (the last of duplicate ids wins); returns how many were new. */
   upsertTracks(tracks: TrackMeta[], now: string): Promise<{ created: number; updated: number }>;
   getTrack(id: string): Promise<CatalogTrack | null>;
@@ -78,12 +78,6 @@ export interface CatalogStore {
   getAnswer(userId: string, key: string): Promise<StoredAnswer | null>;
   /** Keeps the answer unless the key was recorded meanwhile (then false). */
   saveAnswer(userId: string, key: string, answer: StoredAnswer, now: string): Promise<boolean>;
-}
-
-export function openCatalogStore(store: Store): CatalogStore {
-  if (store instanceof SqliteStore) return new SqliteCatalogStore(store.db);
-  if (store instanceof PostgresStore) return new PostgresCatalogStore(store.pool);
-  throw new Error(`no catalog store for a ${store.kind} store`);
 }
 
 /** Last occurrence of each id wins: one statement must not touch a row twice. */

@@ -9,7 +9,7 @@ import { actor, send, write, writeOptions } from '../queues/routes.ts';
 import * as S from '../queues/schemas.ts';
 import type { QueueService } from '../queues/service.ts';
 import type { QueuePresence } from './presence.ts';
-import type { InviteService } from './service.ts';
+import { DEFAULT_INVITE_TTL_SECONDS, MAX_INVITE_TTL_SECONDS, type InviteService } from './service.ts';
 
 export const InviteSchema = Type.Object({
   code: Type.String({ description: 'The secret to hand out: POST /invites/{code}/accept' }),
@@ -25,7 +25,7 @@ export const InviteSchema = Type.Object({
 export const CreateInviteBody = Type.Object(
   {
     role: S.CollaboratorRoleSchema,
-    expiresInSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 30 * 24 * 3600, default: 7 * 24 * 3600 })),
+    expiresInSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_INVITE_TTL_SECONDS, default: DEFAULT_INVITE_TTL_SECONDS })),
     maxUses: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
   },
   { additionalProperties: false },

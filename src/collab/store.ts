@@ -1,13 +1,10 @@
 // Invite codes of collaborative queues: a feature store of its own (migration 004) over
-// the SQLite connection or the Postgres pool. Invites are not queue events: a code is a
+// the SQLite connection or the Postgres pool (built by src/stores.ts). Invites are not queue events: a code is a
 // secret to hand out, not something every collaborator should see in the stream. What
 // an accepted code does (collaborator_joined) goes through the queue stream as usual.
 import type Database from 'better-sqlite3';
 import type pg from 'pg';
 import type { CollaboratorRole } from '../queues/queue.ts';
-import type { Store } from '../store/port.ts';
-import { PostgresStore } from '../store/postgres.ts';
-import { SqliteStore } from '../store/sqlite.ts';
 
 export interface Invite {
   code: string;
@@ -129,11 +126,4 @@ export class PostgresInviteStore implements InviteStore {
   async release(code: string): Promise<void> {
     await this.pool.query('UPDATE collab_invites SET uses = uses - 1 WHERE code = $1 AND uses > 0', [code]);
   }
-}
-
-/** The invite store over the same database as the queue store. */
-export function openInviteStore(store: Store): InviteStore {
-  if (store instanceof SqliteStore) return new SqliteInviteStore(store.db);
-  if (store instanceof PostgresStore) return new PostgresInviteStore(store.pool);
-  throw new Error(`no invite store for a ${store.kind} store of an unknown class`);
 }

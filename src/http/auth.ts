@@ -8,6 +8,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     userId: string;
     deviceId: string | null;
+    /** When the caller's token expires (epoch ms); null for public routes and tokens without expiry. */
+    tokenExpiresAt: number | null;
   }
   interface FastifyContextConfig {
     /** 'public': no token; 'admin': the operator's admin key; default: a user token. */
@@ -25,6 +27,7 @@ export function bearer(request: FastifyRequest): string | null {
 export function installAuth(app: FastifyInstance, tokens: Tokens): void {
   app.decorateRequest('userId', '');
   app.decorateRequest('deviceId', null);
+  app.decorateRequest('tokenExpiresAt', null);
   app.addHook('onRequest', async (request) => {
     const mode = request.routeOptions.config?.auth;
     // The docs page's assets are registered by @fastify/swagger-ui, without our route config.
@@ -37,7 +40,9 @@ export function installAuth(app: FastifyInstance, tokens: Tokens): void {
       if (!tokens.isAdminKey(token)) throw new AppError('unauthorized', 'invalid_admin_key', 'this route needs the admin API key');
       return;
     }
-    request.userId = await tokens.verify(token);
+    const claims = await tokens.claims(token);
+    request.userId = claims.userId;
+    request.tokenExpiresAt = claims.expiresAt;
     const device = request.headers['x-device-id'];
     request.deviceId = typeof device === 'string' && device.length > 0 && device.length <= 255 ? device : null;
   });

@@ -10,6 +10,12 @@ export const statusOf: Record<ErrorKind, number> = {
   too_large: 413, limit: 422, rate_limited: 429, unavailable: 503,
 };
 
+/** The error kind an HTTP status stands for (the inverse of statusOf); null for any other status. */
+export function kindOfStatus(status: number): ErrorKind | null {
+  for (const [kind, s] of Object.entries(statusOf)) if (s === status) return kind as ErrorKind;
+  return null;
+}
+
 export function errorBody(code: string, message: string, details: Record<string, unknown> = {}) {
   return { error: { code, message, details } };
 }

@@ -10,7 +10,7 @@ import { queueCommandOf } from '../queues/ops.ts';
 import { can, roleOf } from '../queues/permissions.ts';
 import { toView, type QueueEvent, type QueueState, type QueueView } from '../queues/queue.ts';
 import { fingerprint, type Actor, type BatchItem, type BatchItemResult, type QueueService } from '../queues/service.ts';
-import type { Store, UserEvent } from '../store/port.ts';
+import type { QueueStreams, UserEvent, UserStreams } from '../store/port.ts';
 import { strictAjv } from '../validation.ts';
 import { lastAtOrBefore } from './catchup.ts';
 import { emptyHistory, foldHistory, planQueueChange, type QueueHistory, type Resolution } from './policy.ts';
@@ -28,7 +28,7 @@ import {
 import { markKey, type HighWaterMark, type OfflineStore, type ResourceType, type StoredOutcome } from './store.ts';
 
 export interface OfflineDeps {
-  store: Store;
+  store: QueueStreams & UserStreams;
   queues: QueueService;
   playback: PlaybackService;
   offline: OfflineStore;
@@ -116,12 +116,12 @@ const conflictResult = (resolution: Resolution, reason: ErrorObj, extra: Partial
 });
 
 /** An item error of executeMany or the playback write, as a result: a conflict with a resolution, or an error. */
-function classify(status: number, error: ErrorObj): Result {
-  const hinted = error.details.resolution;
-  if (status === 409) return conflictResult(hinted === 'server_wins' ? 'server_wins' : 'dropped', error);
+function classify(err: AppError): Result {
+  const error = errObj(err);
+  if (err.kind === 'conflict') return conflictResult(error.details.resolution === 'server_wins' ? 'server_wins' : 'dropped', error);
   // Lost permissions, gone things and limits of the queue (queue_full, adds per minute) drop a change;
   // a reused key is the client's mistake.
-  if (status === 403 || status === 404 || status === 429 || (status === 422 && !error.code.endsWith('_reused'))) return conflictResult('dropped', error);
+  if (err.kind === 'forbidden' || err.kind === 'not_found' || err.kind === 'rate_limited' || (err.kind === 'limit' && !err.code.endsWith('_reused'))) return conflictResult('dropped', error);
   return { outcome: 'error', error, sequenceNumbers: [], itemIds: [] };
 }
 
@@ -281,7 +281,7 @@ export class OfflineSyncService {
             const at = group.findIndex((g) => g.change!.clientId === c.clientId && g.change!.mutationId === mutationId);
             if (at >= 0) {
               const r = at < gi ? earlier[at] : null;
-              return r && r.status === 200 ? ((r.body as { itemIds?: string[] }).itemIds ?? []) : null;
+              return r?.body ? r.body.itemIds : null;
             }
             const inBatch = all.find((x) => x.change?.clientId === c.clientId && x.change.mutationId === mutationId && x.result);
             const prior = inBatch?.result ?? (recorded.get(c.clientId)?.get(mutationId)?.outcome as Result & { resourceId?: string } | undefined);
@@ -296,7 +296,7 @@ export class OfflineSyncService {
             return id;
           });
           const { command } = queueCommandOf(c.op, args);
-          const inBatch = new Set(earlier.flatMap((r) => (r && r.status === 200 ? ((r.body as { itemIds?: string[] }).itemIds ?? []) : [])));
+          const inBatch = new Set(earlier.flatMap((r) => r?.body?.itemIds ?? []));
           const planned = planQueueChange({ baseVersion: c.baseVersion, clientTs: c.clientTs }, command, state, history, { deviceId: actor.deviceId, addedInBatch: inBatch });
           return planned.note ? { command: planned.command, note: planned.note as unknown as Record<string, unknown> } : { command: planned.command };
         },
@@ -310,14 +310,14 @@ export class OfflineSyncService {
     res.items.forEach((r, gi) => {
       const e = group[gi]!;
       e.replayed = r.replayed;
-      if (r.status === 200) {
-        const body = r.body as { sequenceNumbers: number[]; itemIds: string[]; note?: { resolution: Resolution; reason: ErrorObj } };
-        const base = { sequenceNumbers: body.sequenceNumbers, itemIds: body.itemIds };
-        e.result = body.note
-          ? { ...conflictResult(body.note.resolution, body.note.reason), ...base }
-          : { outcome: body.sequenceNumbers.length ? 'applied' : 'noop', ...base };
+      if (r.error) {
+        e.result = classify(r.error);
       } else {
-        e.result = classify(r.status, (r.body as { error: ErrorObj }).error);
+        const note = r.body.note as { resolution: Resolution; reason: ErrorObj } | undefined;
+        const base = { sequenceNumbers: r.body.sequenceNumbers, itemIds: r.body.itemIds };
+        e.result = note
+          ? { ...conflictResult(note.resolution, note.reason), ...base }
+          : { outcome: r.body.sequenceNumbers.length ? 'applied' : 'noop', ...base };
       }
     });
     return res.queue;
@@ -350,8 +350,7 @@ export class OfflineSyncService {
         fate = { outcome: 'superseded', sequenceNumbers: [], itemIds: [] };
       } catch (err) {
         if (!(err instanceof AppError)) throw err;
-        const status = err.kind === 'conflict' ? 409 : err.kind === 'not_found' ? 404 : err.kind === 'forbidden' ? 403 : err.kind === 'limit' ? 422 : 400;
-        const r = classify(status, errObj(err));
+        const r = classify(err);
         if (err.code === 'stale_playback_state') Object.assign(r, { outcome: 'server_wins', resolution: 'server_wins' });
         newest.result = r;
         fate = r.outcome === 'server_wins' ? r : r.outcome === 'error' ? conflictResult('dropped', { code: 'newer_change_failed', message: 'the newer playback state of this batch was not applied', details: { mutationId: c.mutationId } }) : r;

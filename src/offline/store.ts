@@ -5,9 +5,7 @@
 // each change is recorded atomically with its events (idempotency records).
 import type pg from 'pg';
 import type Database from 'better-sqlite3';
-import type { Store } from '../store/port.ts';
-import { pgTransaction, PostgresStore } from '../store/postgres.ts';
-import { SqliteStore } from '../store/sqlite.ts';
+import { pgTransaction } from '../store/postgres.ts';
 
 export type ResourceType = 'queue' | 'playback';
 
@@ -36,13 +34,6 @@ export interface OfflineStore {
 }
 
 export const markKey = (clientId: string, resourceType: string, resourceId: string) => `${clientId}\u0000${resourceType}\u0000${resourceId}`;
-
-/** The offline store on the same database as the service's store. */
-export function createOfflineStore(store: Store): OfflineStore {
-  if (store instanceof SqliteStore) return new SqliteOfflineStore(store.db);
-  if (store instanceof PostgresStore) return new PostgresOfflineStore(store.pool);
-  return new MemoryOfflineStore();
-}
 
 export class SqliteOfflineStore implements OfflineStore {
   constructor(private readonly db: Database.Database) {}
@@ -133,42 +124,5 @@ export class PostgresOfflineStore implements OfflineStore {
         );
       }
     });
-  }
-}
-
-/** For stores without SQL (tests that build the app on another Store): kept in memory. */
-export class MemoryOfflineStore implements OfflineStore {
-  private readonly marks = new Map<string, number>();
-  private readonly done = new Map<string, StoredOutcome>();
-
-  async highWaters(userId: string, clientIds: string[]): Promise<Map<string, number>> {
-    const out = new Map<string, number>();
-    const wanted = new Set(clientIds);
-    for (const [k, v] of this.marks) {
-      const [u, ...rest] = k.split('\u0001');
-      const key = rest.join('\u0001');
-      if (u === userId && wanted.has(key.split('\u0000')[0]!)) out.set(key, v);
-    }
-    return out;
-  }
-
-  async outcomes(userId: string, clientId: string, mutationIds: number[]): Promise<Map<number, StoredOutcome>> {
-    const out = new Map<number, StoredOutcome>();
-    for (const id of mutationIds) {
-      const o = this.done.get(`${userId}\u0001${clientId}\u0000${id}`);
-      if (o) out.set(id, o);
-    }
-    return out;
-  }
-
-  async commit(userId: string, outcomes: StoredOutcome[], marks: HighWaterMark[]): Promise<void> {
-    for (const o of outcomes) {
-      const k = `${userId}\u0001${o.clientId}\u0000${o.mutationId}`;
-      if (!this.done.has(k)) this.done.set(k, o);
-    }
-    for (const m of marks) {
-      const k = `${userId}\u0001${markKey(m.clientId, m.resourceType, m.resourceId)}`;
-      this.marks.set(k, Math.max(this.marks.get(k) ?? 0, m.mutationId));
-    }
   }
 }

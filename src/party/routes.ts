@@ -3,14 +3,13 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
-import { randomUUID } from 'node:crypto';
 import type { RealtimeConfig } from '../config.ts';
 import { errors, MAX_INT32 } from '../http/schemas.ts';
 import type { Metrics } from '../metrics.ts';
 import { Tracks, WriteResponse } from '../queues/schemas.ts';
 import type { Actor, QueueService } from '../queues/service.ts';
 import type { Bus } from '../realtime/bus.ts';
-import type { Store } from '../store/port.ts';
+import type { SocketServer } from '../realtime/socket-server.ts';
 import {
   CreatePartyBody,
   HostBody,
@@ -21,19 +20,19 @@ import {
   PlaybackResponse,
   SettingsBody,
 } from './protocol.ts';
-import { DEFAULT_PARTY_OPTIONS, PartyService, type PartyOptions } from './service.ts';
+import type { PartyService } from './service.ts';
 import { partyMessage, partySocketRoutes } from './socket.ts';
-import { partyStoreFor } from './store.ts';
 
 export interface PartyRoutesDeps {
-  store: Store;
+  service: PartyService;
+  /** The party queue's state and events, for the party socket. */
   queues: QueueService;
+  /** The connection lifecycle shared with the queue and sync sockets. */
+  server: SocketServer;
   bus: Bus;
   metrics: Metrics;
   realtime: RealtimeConfig;
-  now?: () => number;
-  newId?: () => string;
-  options?: Partial<PartyOptions>;
+  now: () => number;
 }
 
 const actor = (r: FastifyRequest): Actor => ({ userId: r.userId, deviceId: r.deviceId });
@@ -52,16 +51,7 @@ const IdempotencyHeader = Type.Object({ 'idempotency-key': Type.Optional(Type.St
 
 export function partyRoutes(deps: PartyRoutesDeps): FastifyPluginAsyncTypebox {
   return async (app) => {
-    const now = deps.now ?? Date.now;
-    const partyStore = partyStoreFor(deps.store);
-    const service = new PartyService({
-      store: partyStore,
-      queues: deps.queues,
-      bus: deps.bus,
-      now,
-      newId: deps.newId ?? randomUUID,
-      options: { ...DEFAULT_PARTY_OPTIONS, ...deps.options },
-    });
+    const { service, now } = deps;
     const tags = ['parties'];
     const party = { 200: PartySchema, ...errors(409, 422) };
 
@@ -124,6 +114,6 @@ export function partyRoutes(deps: PartyRoutesDeps): FastifyPluginAsyncTypebox {
       return res.body;
     });
 
-    await app.register(partySocketRoutes({ service, partyStore, store: deps.store, bus: deps.bus, metrics: deps.metrics, options: deps.realtime, now }));
+    await app.register(partySocketRoutes({ service, queues: deps.queues, server: deps.server, bus: deps.bus, metrics: deps.metrics, options: deps.realtime, now }));
   };
 }

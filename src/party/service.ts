@@ -8,7 +8,7 @@ import { can, roleOf } from '../queues/permissions.ts';
 import { findItemById, type QueueView } from '../queues/queue.ts';
 import { CommitPath } from '../util/commit.ts';
 import { fingerprint, type Actor, type QueueService, type WriteResult } from '../queues/service.ts';
-import type { Bus, SequencedEvent } from '../realtime/bus.ts';
+import type { Bus } from '../realtime/bus.ts';
 import {
   DEFAULT_CORRECTION,
   DEFAULT_ESTIMATOR,
@@ -174,11 +174,25 @@ export class PartyService {
     return this.deps.store.load(partyId);
   }
 
-  async snapshot(partyId: string): Promise<{ sequenceNumber: number; data: Record<string, unknown> }> {
+  /** [PA10] The measured link of a socket this instance holds, for whichever instance schedules a command. */
+  putLink(link: LinkRecord): Promise<void> {
+    return this.deps.store.putLink(link);
+  }
+
+  deleteLink(connectionId: string): Promise<void> {
+    return this.deps.store.deleteLink(connectionId);
+  }
+
+  /** Link rows not refreshed within linkTtlMs belong to sockets of an instance that died. */
+  pruneLinks(): Promise<void> {
+    return this.deps.store.pruneLinks(this.deps.now() - this.deps.options.linkTtlMs);
+  }
+
+  async snapshot(partyId: string): Promise<{ sequenceNumber: number; data: PartyView }> {
     const s = await this.deps.store.load(partyId);
     if (!s) throw notFound('party_not_found', 'party not found', { partyId });
     const links = s.status === 'active' ? await this.deps.store.links(partyId, this.linksSince()) : [];
-    return { sequenceNumber: s.version, data: toPartyView(s, links, this.deps.now()) as unknown as Record<string, unknown> };
+    return { sequenceNumber: s.version, data: toPartyView(s, links, this.deps.now()) };
   }
 
   readEvents(partyId: string, after: number, limit: number): Promise<PartyEvent[]> {
@@ -272,6 +286,6 @@ export class PartyService {
   }
 
   private publish(partyId: string, events: PartyEvent[]): void {
-    if (events.length > 0) this.deps.bus.publish({ stream: 'party', id: partyId, events: events as unknown as SequencedEvent[] });
+    if (events.length > 0) this.deps.bus.publish({ stream: 'party', id: partyId, events });
   }
 }

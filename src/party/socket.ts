@@ -15,24 +15,26 @@ import { errors } from '../http/schemas.ts';
 import type { Metrics } from '../metrics.ts';
 import { toView } from '../queues/queue.ts';
 import { MAX_SEQUENCE } from '../queues/schemas.ts';
+import type { QueueService } from '../queues/service.ts';
 import type { Bus, BusMessage, SequencedEvent, StreamKind } from '../realtime/bus.ts';
-import { Connection } from '../realtime/connection.ts';
+import type { Connection } from '../realtime/connection.ts';
+import type { SocketServer } from '../realtime/socket-server.ts';
 import { CloseCode, PROTOCOL_VERSION } from '../realtime/protocol.ts';
 import { requireUpgrade, type SocketOptions } from '../realtime/sockets.ts';
 import { Subscription, type Sink, type StreamSource } from '../realtime/subscription.ts';
-import type { Store } from '../store/port.ts';
 import { strictAjv } from '../validation.ts';
 import { ClockEstimator, decideCorrection, followPolicy, positionAt, timelineAt, type FollowState } from './clock.ts';
 import { isMember, type PartyPlayback } from './party.ts';
 import { PartyClientMessage, PartyIdParams } from './protocol.ts';
 import type { PartyOptions, PartyService } from './service.ts';
-import type { LinkRecord, PartyStore } from './store.ts';
+import type { LinkRecord } from './store.ts';
 
 export interface PartySocketDeps {
   service: PartyService;
-  partyStore: PartyStore;
-  /** The main store, for the party queue's events and state. */
-  store: Store;
+  /** The party queue's state and events. */
+  queues: QueueService;
+  /** The connection lifecycle shared with the queue and sync sockets. */
+  server: SocketServer;
   bus: Bus;
   metrics: Metrics;
   options: SocketOptions;
@@ -73,7 +75,7 @@ const LINK_WRITE_INTERVAL_MS = 1000;
 interface Ctx {
   options: PartyOptions;
   now: () => number;
-  partyStore: PartyStore;
+  service: PartyService;
   metrics: Metrics;
   log: FastifyBaseLogger;
   /** The member's own member_left arrived: close its socket unless it has rejoined since. */
@@ -120,8 +122,8 @@ class PartyConn implements Sink {
     return ok;
   }
 
-  snapshot(_stream: StreamKind, id: string, s: { sequenceNumber: number; data: Record<string, unknown> }, reason: string): boolean {
-    const pb = s.data.playback as PartyPlayback | undefined;
+  snapshot(_stream: StreamKind, id: string, s: { sequenceNumber: number; data: object }, reason: string): boolean {
+    const pb = (s.data as { playback?: PartyPlayback }).playback;
     if (pb) this.setTimeline({ position: pb.position, at: pb.at, isPlaying: pb.isPlaying, rate: pb.rate, itemId: pb.itemId, trackId: pb.trackId, sequenceNumber: pb.sequenceNumber });
     return this.c.send({ type: 'snapshot', stream: 'party', partyId: id, sequenceNumber: s.sequenceNumber, data: s.data, reason });
   }
@@ -195,10 +197,10 @@ class PartyConn implements Sink {
     };
     this.link = rec;
     this.writing = true;
-    this.ctx.partyStore.putLink(rec)
+    this.ctx.service.putLink(rec)
       .then(async () => {
         // Closed while writing: the delete may have run first.
-        if (!this.c.isOpen) await this.ctx.partyStore.deleteLink(this.c.id);
+        if (!this.c.isOpen) await this.ctx.service.deleteLink(this.c.id);
       })
       .catch((err) => this.ctx.log.warn({ err, connection: this.c.id }, 'party link write failed'))
       .finally(() => {
@@ -249,11 +251,11 @@ class PartyHub {
   constructor(
     readonly partyId: string,
     readonly queueId: string,
-    private readonly deps: { bus: Bus; store: Store; metrics: Metrics; log: FastifyBaseLogger; now: () => number },
+    private readonly deps: { bus: Bus; queues: QueueService; metrics: Metrics; log: FastifyBaseLogger; now: () => number },
   ) {}
 
   private async message(): Promise<Record<string, unknown>> {
-    const q = await this.deps.store.loadQueue(this.queueId);
+    const q = await this.deps.queues.peek(this.queueId);
     // [QW7] A window of 200 items around the current one, not a whole long queue.
     const view = q && !q.deleted ? toView(q, { around: 'current' }) : null;
     return {
@@ -270,13 +272,13 @@ class PartyHub {
   async add(pc: PartyConn): Promise<void> {
     this.conns.add(pc);
     if (!this.sub) {
-      const { store } = this.deps;
+      const { queues } = this.deps;
       const source: StreamSource = {
         kind: 'queue',
-        read: (id, after, limit) => store.readEvents(id, after, limit) as unknown as Promise<SequencedEvent[]>,
-        snapshot: async (id) => ({ sequenceNumber: (await store.loadQueue(id))?.version ?? 0, data: {} }),
+        read: (id, after, limit) => queues.readStream(id, after, limit),
+        snapshot: async (id) => ({ sequenceNumber: (await queues.peek(id))?.version ?? 0, data: {} }),
       };
-      const version = (await store.loadQueue(this.queueId))?.version ?? 0;
+      const version = (await queues.peek(this.queueId))?.version ?? 0;
       const sink: Sink = {
         event: () => {
           this.schedule();
@@ -328,21 +330,21 @@ class PartyHub {
 
 export function partySocketRoutes(deps: PartySocketDeps): FastifyPluginAsyncTypebox {
   return async (app) => {
-    const { service, partyStore, store, bus, metrics, options, now } = deps;
+    const { service, queues, server, bus, metrics, options, now } = deps;
     const partyOptions = service.options;
     const conns = new Set<PartyConn>();
     const hubs = new Map<string, PartyHub>();
 
     const partySource: StreamSource = {
       kind: 'party',
-      read: (id, after, limit) => service.readEvents(id, after, limit) as unknown as Promise<SequencedEvent[]>,
+      read: (id, after, limit) => service.readEvents(id, after, limit),
       snapshot: (id) => service.snapshot(id),
     };
 
     const ctx: Ctx = {
       options: partyOptions,
       now,
-      partyStore,
+      service,
       metrics,
       log: app.log,
       checkMembership(pc) {
@@ -354,41 +356,26 @@ export function partySocketRoutes(deps: PartySocketDeps): FastifyPluginAsyncType
       },
     };
 
-    // Heartbeat, as the other sockets: no pong since the last ping closes the socket.
-    const heartbeat = setInterval(() => {
-      for (const pc of conns) {
-        if (!pc.c.alive) {
-          pc.c.close(CloseCode.heartbeatTimeout, 'no pong');
-          pc.c.ws.terminate();
-          continue;
-        }
-        pc.c.alive = false;
-        pc.c.ws.ping();
-      }
-    }, options.heartbeatMs);
-    heartbeat.unref();
     // Link rows of live sockets are refreshed; rows of a crashed instance age out.
     const refresh = setInterval(() => {
       for (const pc of conns) if (pc.link) pc.writeLink();
-      partyStore.pruneLinks(now() - partyOptions.linkTtlMs).catch((err) => app.log.warn({ err }, 'party link prune failed'));
+      service.pruneLinks().catch((err) => app.log.warn({ err }, 'party link prune failed'));
     }, partyOptions.linkRefreshMs);
     refresh.unref();
+    // The sockets' own subscriptions are re-synced by the socket server; the hubs follow queues.
     bus.onReconnect(() => {
-      for (const pc of conns) for (const s of pc.c.subs.values()) s.resync();
       for (const h of hubs.values()) h.resync();
     });
     app.addHook('onClose', async () => {
-      clearInterval(heartbeat);
       clearInterval(refresh);
-      for (const pc of conns) pc.c.close(CloseCode.goingAway, 'server shutting down; reconnect with ?since');
       for (const h of hubs.values()) h.close();
-      await Promise.allSettled([...conns].map((pc) => partyStore.deleteLink(pc.c.id)));
+      await Promise.allSettled([...conns].map((pc) => service.deleteLink(pc.c.id)));
     });
 
     function hubFor(partyId: string, queueId: string): PartyHub {
       let h = hubs.get(partyId);
       if (!h || h.closed) {
-        h = new PartyHub(partyId, queueId, { bus, store, metrics, log: app.log, now });
+        h = new PartyHub(partyId, queueId, { bus, queues, metrics, log: app.log, now });
         hubs.set(partyId, h);
       }
       return h;
@@ -443,25 +430,18 @@ export function partySocketRoutes(deps: PartySocketDeps): FastifyPluginAsyncType
       },
     }, async (ws: WebSocket, req) => {
       const partyId = req.params.partyId;
-      const c = new Connection(ws, req.userId, req.query.deviceId ?? `conn-${randomUUID()}`, options, req.log, {
-        slow: () => metrics.slowConsumers.inc(),
-        catchup: (reason) => metrics.catchups.inc({ reason }),
-      });
+      // A party socket that misses a pong is cut off at once (its clock samples would be stale).
+      const c = server.open(ws, req, req.query.deviceId ?? `conn-${randomUUID()}`, { terminateOnTimeout: true });
       const pc = new PartyConn(c, partyId, ctx);
       conns.add(pc);
-      metrics.sockets.inc();
       let hub: PartyHub | null = null;
-      let ready = false;
-      const pending: Buffer[] = [];
       let tail = Promise.resolve();
       const chain = (fn: () => Promise<void>) => (tail = tail.then(fn));
-      ws.on('message', (d: Buffer) => (ready ? onMessage(pc, d, chain) : pending.push(d)));
+      const inbox = server.inbox(c, (d) => onMessage(pc, d, chain));
       ws.on('close', () => {
         conns.delete(pc);
-        metrics.sockets.dec();
-        c.close(CloseCode.normal, 'closed');
         if (hub?.remove(pc)) hubs.delete(partyId);
-        partyStore.deleteLink(c.id).catch((err) => app.log.warn({ err }, 'party link delete failed'));
+        service.deleteLink(c.id).catch((err) => app.log.warn({ err }, 'party link delete failed'));
       });
       try {
         const s = await service.load(partyId);
@@ -472,8 +452,7 @@ export function partySocketRoutes(deps: PartySocketDeps): FastifyPluginAsyncType
         c.send({ type: 'hello', protocolVersion: PROTOCOL_VERSION, connectionId: c.id, userId: c.userId, deviceId: c.deviceId, stream: 'party', streamId: partyId, sequenceNumber: s.version, serverTime: now() });
         pc.setTimeline(s.playback);
         // Clock exchanges may start now, before the replay is done.
-        ready = true;
-        for (const d of pending.splice(0)) onMessage(pc, d, chain);
+        inbox.ready();
         const sub = new Subscription(bus, partySource, partyId, req.query.since ?? 0, pc, null);
         c.subs.set(`party:${partyId}`, sub);
         await sub.start(options.replayCap, req.query.since === undefined);

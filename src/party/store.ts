@@ -1,12 +1,10 @@
 // The parties' own tables (migrations 006_party.sql), over the store's connection:
-// `SqliteStore.db` or `PostgresStore.pool` (see src/store/README.md). A party's events
+// `SqliteStore.db` or `PostgresStore.pool`, built by src/stores.ts. A party's events
 // are appended under a lock on its row, so its sequence numbers are gapless across instances.
 import type Database from 'better-sqlite3';
 import type pg from 'pg';
 import { conflict } from '../errors.ts';
-import type { Store } from '../store/port.ts';
-import { pgTransaction, PostgresStore } from '../store/postgres.ts';
-import { SqliteStore } from '../store/sqlite.ts';
+import { pgTransaction } from '../store/postgres.ts';
 import type { PartyEvent, PartyState } from './party.ts';
 
 /** One open party socket's measured link. */
@@ -45,12 +43,6 @@ export interface PartyStore {
   links(partyId: string, since: number): Promise<LinkRecord[]>;
   /** Deletes link rows not refreshed since `before` (sockets of an instance that died). */
   pruneLinks(before: number): Promise<void>;
-}
-
-export function partyStoreFor(store: Store): PartyStore {
-  if (store instanceof SqliteStore) return new SqlitePartyStore(store.db);
-  if (store instanceof PostgresStore) return new PostgresPartyStore(store.pool);
-  throw new Error(`parties need the sqlite or postgres store, not ${store.kind}`);
 }
 
 interface EventRow {
@@ -104,7 +96,7 @@ const linkValues = (l: LinkRecord) => [
 const partyExists = (queueId: string, partyId: string | null) =>
   conflict('party_exists', 'this queue already has an active party', { queueId, partyId });
 
-class SqlitePartyStore implements PartyStore {
+export class SqlitePartyStore implements PartyStore {
   private readonly s;
 
   constructor(private readonly db: Database.Database) {
@@ -188,7 +180,7 @@ class SqlitePartyStore implements PartyStore {
   }
 }
 
-class PostgresPartyStore implements PartyStore {
+export class PostgresPartyStore implements PartyStore {
   constructor(private readonly pool: pg.Pool) {}
 
   private tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {

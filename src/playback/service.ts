@@ -5,7 +5,7 @@ import { AppError, notFound } from '../errors.ts';
 import type { Actor, QueueService } from '../queues/service.ts';
 import type { Bus } from '../realtime/bus.ts';
 import type { Presence } from '../realtime/presence.ts';
-import { type DeviceRecord, type Store, type UserAppended, type UserEvent } from '../store/port.ts';
+import { type DeviceRecord, type IdempotencyRecords, type UserStreams, type UserAppended, type UserEvent } from '../store/port.ts';
 import {
   activeRecord,
   decideTransfer,
@@ -20,7 +20,7 @@ import {
 import { CommitPath } from '../util/commit.ts';
 
 export interface PlaybackDeps {
-  store: Store;
+  store: UserStreams & IdempotencyRecords;
   /** Checks that a queue named in a state is one the caller may read. */
   queues: Pick<QueueService, 'get'>;
   bus: Bus;

@@ -1,5 +1,5 @@
-// Queue operations by name, as clients send them over the socket (and, later, in
-// offline batches): each op takes the REST body of the same operation, is validated
+// Queue operations by name, as clients send them over the socket and in offline
+// batches: each op takes the REST body of the same operation, is validated
 // by the same schema and becomes the same command.
 import { Type, type TSchema } from '@sinclair/typebox';
 import { invalid } from '../errors.ts';

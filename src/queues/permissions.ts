@@ -61,6 +61,12 @@ export function canManageRole(actor: Role | null, role: Role): boolean {
   return actor === 'owner' || rank[role] < rank.admin;
 }
 
-export function outranks(a: Role, b: Role): boolean {
-  return rank[a] > rank[b];
+/**
+ * [CO12] Events after which `userId` may have lost read access to the queue: their own
+ * leave or removal, or the queue turning private. A socket of theirs then asks the service
+ * again (QueueService.get) and its queue stream ends when the answer is no.
+ */
+export function mayLoseAccess(userId: string, e: { type: string; data?: unknown }): boolean {
+  const d = (e.data ?? {}) as { userId?: string; isPublic?: boolean };
+  return (e.type === 'collaborator_left' && d.userId === userId) || (e.type === 'visibility_changed' && d.isPublic === false);
 }

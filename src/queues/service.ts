@@ -1,9 +1,10 @@
 // The queue service: load, authorize, decide, append with the expected version,
-// then tell listeners after commit. REST (and later WebSocket) handlers call this;
+// then tell listeners after commit. REST and WebSocket handlers call this;
 // neither holds business rules.
 import { createHash } from 'node:crypto';
 import { AppError, conflict, invalid, notFound, VersionConflictError } from '../errors.ts';
-import { decodeCursor, IdempotencyConflict, type NewEvent, type Page, type QueueSummary, type Store } from '../store/port.ts';
+import { kindOfStatus, statusOf } from '../http/errors.ts';
+import { decodeCursor, IdempotencyConflict, type NewEvent, type Page, type QueueSummary, type IdempotencyRecords, type StoredResponse, type QueueStreams, type AppendInput } from '../store/port.ts';
 import { decide, type QueueCommand } from './decide.ts';
 import { can, memberRole, roleOf, type QueueAction, type Role } from './permissions.ts';
 import {
@@ -62,7 +63,7 @@ export interface WriteResult {
 }
 
 export interface ServiceDeps {
-  store: Store;
+  store: QueueStreams & IdempotencyRecords;
   now: () => number;
   newId: () => string;
   random: () => number;
@@ -223,6 +224,14 @@ export class QueueService {
   /** The current state (cached, checked against the store), without an authorization check: for transports that checked at subscribe. */
   peek(queueId: string): Promise<QueueState | null> {
     return this.load(queueId);
+  }
+
+  /**
+   * A queue stream's events after `afterSequence`, for a subscription whose reader was
+   * authorized when it subscribed ([RT2]); no check here.
+   */
+  readStream(queueId: string, afterSequence: number, limit: number): Promise<QueueEvent[]> {
+    return this.deps.store.readEvents(queueId, afterSequence, limit);
   }
 
   /**
@@ -393,9 +402,7 @@ export class QueueService {
    */
   async executeMany(actor: Actor, queueId: string, items: BatchItem[], opts: BatchOptions = {}): Promise<BatchResult> {
     const { store } = this.deps;
-    const fail = (e: AppError): BatchItemResult => ({
-      status: batchStatus[e.kind], body: { error: { code: e.code, message: e.message, details: e.details } }, replayed: false,
-    });
+    const fail = (error: AppError): BatchItemResult => ({ error, replayed: false });
     for (let round = 1; ; round++) {
       // Answers recorded before (by an earlier try of this batch) come first.
       const results: (BatchItemResult | null)[] = [];
@@ -410,7 +417,7 @@ export class QueueService {
         if (!rec) results.push(null);
         else if (rec.fingerprint !== item.fingerprint) {
           results.push(fail(new AppError('limit', 'idempotency_key_reused', 'this idempotency key was used for a different request', { idempotencyKey: item.idempotencyKey })));
-        } else results.push({ status: rec.status, body: rec.body as BatchItemResult['body'], replayed: true });
+        } else results.push(fromRecord(rec));
       }
       if (results.every((r) => r !== null)) {
         const loaded = await this.load(queueId);
@@ -439,7 +446,7 @@ export class QueueService {
           const newEvents: NewEvent[] = [];
           const stored: QueueEvent[] = [];
           const decided = [...results];
-          const records: NonNullable<import('../store/port.ts').AppendInput['idempotencyMany']> = [];
+          const records: NonNullable<AppendInput['idempotencyMany']> = [];
           items.forEach((item, i) => {
             if (decided[i] !== null) return;
             let answer: BatchItemResult;
@@ -459,13 +466,13 @@ export class QueueService {
                 itemIds: seqd.flatMap((e) => (e.type === 'item_added' ? [e.data.itemId] : [])),
               };
               if (planned.note) body.note = planned.note;
-              answer = { status: 200, body, replayed: false };
+              answer = { body, replayed: false };
             } catch (err) {
               if (!(err instanceof AppError)) throw err;
               answer = fail(err);
             }
             decided[i] = answer;
-            records.push({ userId: actor.userId, key: item.idempotencyKey, fingerprint: item.fingerprint, response: { status: answer.status, body: answer.body } });
+            records.push({ userId: actor.userId, key: item.idempotencyKey, fingerprint: item.fingerprint, response: toRecord(answer) });
           });
           try {
             await store.append({ queueId, expectedVersion: loaded.version, events: newEvents, state, idempotencyMany: records });
@@ -510,12 +517,27 @@ export interface BatchItem {
   fingerprint: string;
 }
 
-export interface BatchItemResult {
-  /** 200: applied (or nothing to change); else the HTTP status of the item's error. */
-  status: number;
-  body: BatchItemBody | { error: { code: string; message: string; details: Record<string, unknown> } };
+/** An item's answer: applied (or nothing to change) with its body, or refused with its error. */
+export type BatchItemResult = ({ body: BatchItemBody; error?: undefined } | { error: AppError; body?: undefined }) & {
   /** True when the answer is the recorded answer of an earlier try. */
   replayed: boolean;
+};
+
+/**
+ * An item's answer as its idempotency record keeps it: like an HTTP answer (status, body),
+ * the status from the one kind-to-status table of src/http/errors.ts, read back through it.
+ */
+function toRecord(r: BatchItemResult): StoredResponse {
+  if (!r.error) return { status: 200, body: r.body };
+  const e = r.error;
+  return { status: statusOf[e.kind], body: { error: { code: e.code, message: e.message, details: e.details } } };
+}
+
+/** A recorded answer, replayed. */
+function fromRecord(rec: StoredResponse): BatchItemResult {
+  if (rec.status === 200) return { body: rec.body as BatchItemBody, replayed: true };
+  const e = (rec.body as { error: { code: string; message: string; details: Record<string, unknown> } }).error;
+  return { error: new AppError(kindOfStatus(rec.status) ?? 'invalid', e.code, e.message, e.details), replayed: true };
 }
 
 export interface BatchOptions {
@@ -530,9 +552,3 @@ export interface BatchResult {
   /** The events this call appended. */
   events: QueueEvent[];
 }
-
-/** HTTP status of an item error, recorded with its answer (the same table as src/http/errors.ts). */
-const batchStatus: Record<AppError['kind'], number> = {
-  invalid: 400, unauthorized: 401, forbidden: 403, not_found: 404, conflict: 409,
-  too_large: 413, limit: 422, rate_limited: 429, unavailable: 503,
-};

@@ -3,12 +3,12 @@
 // events a stream already has are skipped, a gap in a stream is an error.
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import type { Store } from '../store/port.ts';
+import type { QueueStreams } from '../store/port.ts';
 import { evolve, initialState, QUEUE_EVENT_TYPES, type QueueEvent, type QueueState } from './queue.ts';
 
 export type Progress = (done: number) => void;
 
-export async function exportEvents(store: Store, out: Writable, progress: Progress = () => {}): Promise<number> {
+export async function exportEvents(store: QueueStreams, out: Writable, progress: Progress = () => {}): Promise<number> {
   let after = 0;
   let n = 0;
   for (;;) {
@@ -49,7 +49,7 @@ export interface ImportResult {
   skipped: number;
 }
 
-export async function importEvents(store: Store, input: Readable, progress: Progress = () => {}): Promise<ImportResult> {
+export async function importEvents(store: QueueStreams, input: Readable, progress: Progress = () => {}): Promise<ImportResult> {
   const states = new Map<string, QueueState>();
   let imported = 0;
   let skipped = 0;

@@ -2,7 +2,8 @@
 // by the engine, then re-ranked so no track repeats within the window and artists stay
 // spread out, each with a short reason. Synchronous and in memory.
 import { createHash } from 'node:crypto';
-import type { Scored, Seeds } from '../reco/engine.ts';
+import type { Scored } from '../reco/engine.ts';
+import type { Seeds } from '../reco/seeds.ts';
 import type { Profile } from '../reco/profile.ts';
 import type { Recommender } from '../reco/recommender.ts';
 import { DEFAULT_SPREAD, rerank } from '../reco/rerank.ts';

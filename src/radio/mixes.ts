@@ -6,11 +6,11 @@ import { conflict, invalid, notFound } from '../errors.ts';
 import type { QueueState } from '../queues/queue.ts';
 import type { Actor, QueueService } from '../queues/service.ts';
 import type { Profile } from '../reco/profile.ts';
-import type { Recommender } from '../reco/recommender.ts';
+import { CONTEXT_WINDOW_MS, type Recommender } from '../reco/recommender.ts';
 import type { Reason } from '../reco/stations.ts';
 import { generateBatch, type BatchItem, type Preferences } from './batch.ts';
 import { mergeReasons, mixMeta, radioMeta, type MixMeta } from './metadata.ts';
-import { CONTEXT_WINDOW_MS, FIRST_BATCH, itemsOf, type RadioService } from './service.ts';
+import { FIRST_BATCH, itemsOf, type RadioService } from './service.ts';
 
 export const MIX_CONTEXTS = ['discover_weekly', 'daily_mix', 'album_radio'] as const;
 export type MixContext = (typeof MIX_CONTEXTS)[number];

@@ -1,135 +1,21 @@
-// Catalog, radio, recommendations and context (issue 7) as one Fastify plugin: the
-// feature store over the main store's connection, the in-memory recommender kept in
-// step with it, the services and their routes, and two QueueService hooks: radio
-// queues running low extend themselves, and queue plays are recorded as listening
-// data (attributed to the user's context). Shared schemas stay at the root (app.ts).
+// Catalog, radio, recommendations and context routes as one Fastify plugin, over the
+// services src/radio/services.ts builds. Until the recommender is built every route here
+// answers 503 with Retry-After at once. Shared schemas stay at the root (app.ts).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { catalogRoutes } from '../catalog/routes.ts';
-import { openCatalogStore } from '../catalog/store.ts';
-import { CatalogSync } from '../catalog/sync.ts';
-import { findItemById, type QueueEvent, type QueueState } from '../queues/queue.ts';
-import type { QueueService } from '../queues/service.ts';
-import { Recommender } from '../reco/recommender.ts';
-import type { Store } from '../store/port.ts';
-import { ContextualService } from './contextual.ts';
-import { MixService } from './mixes.ts';
-import { radioRoutes } from './routes.ts';
-import { Answers } from './idempotency.ts';
 import { AppError } from '../errors.ts';
-import { collectGarbage } from '../util/gc.ts';
-import { RadioService, type RecordedListen } from './service.ts';
+import { radioRoutes } from './routes.ts';
+import { RETRY_AFTER_SECONDS, type Recommendations } from './services.ts';
 
-export interface RecommendationsOptions {
-  store: Store;
-  queues: QueueService;
-  now?: () => number;
-  /** Per-user radio no-repeat window in days (RADIO_NO_REPEAT_DAYS; 0 = none). */
-  noRepeatDays?: number;
-  /** Told when the recommender is built (or failed to build): /readyz waits for it. */
-  readiness?: Readiness;
-}
-
-/** Whether the recommender is built; until then its routes answer 503 with Retry-After. */
-export interface Readiness {
-  ready: boolean;
-  error: string | null;
-  /** Build time and memory, once built. */
-  built?: { ms: number; rssMb: number; heapMb: number; heapTotalMb: number; externalMb: number; tracks: number; baskets: number };
-}
-
-/** Seconds a client is asked to wait before retrying while the recommender builds. */
-export const RETRY_AFTER_SECONDS = 2;
-
-const KIND_OF_QUEUE: Record<string, string> = { user: 'user_collection', collaborative: 'user_collection', radio: 'radio', recommendations: 'personalized_playlist', party: 'user_collection' };
-const CHANGES_ITEMS = new Set(['item_added', 'item_removed', 'item_moved', 'queue_cleared', 'queue_deleted']);
-
-export function recommendationsPlugin(o: RecommendationsOptions): FastifyPluginAsyncTypebox {
+export function recommendationsPlugin(r: Recommendations, now: () => number): FastifyPluginAsyncTypebox {
   return async (app) => {
-    const now = o.now ?? Date.now;
-    const catalog = openCatalogStore(o.store);
-    const reco = new Recommender();
-    const readiness = o.readiness ?? { ready: false, error: null };
-    const started = performance.now();
-    const sync = new CatalogSync(catalog, reco, { outOfOrder: o.store.kind === 'postgres', collect: collectGarbage });
-    sync.ready.then(() => {
-      const m = process.memoryUsage();
-      readiness.built = {
-        ms: Math.round(performance.now() - started), rssMb: Math.round(m.rss / 2 ** 20), heapMb: Math.round(m.heapUsed / 2 ** 20),
-        heapTotalMb: Math.round(m.heapTotal / 2 ** 20), externalMb: Math.round(m.external / 2 ** 20),
-        tracks: reco.engine.catalog.size, baskets: reco.engine.baskets.live,
-      };
-      readiness.ready = true;
-      app.log.info(readiness.built, `recommender built in ${(readiness.built.ms / 1000).toFixed(1)} s: ${readiness.built.tracks} tracks, ${readiness.built.baskets} baskets; RSS ${readiness.built.rssMb} MB, heap ${readiness.built.heapMb} MB`);
-    }, (err: unknown) => {
-      readiness.error = String(err);
-      app.log.error({ err }, 'the recommender could not be built');
-    });
-    const onError = (err: unknown, what: string) => app.log.warn({ err }, what);
-    const radio = new RadioService({ queues: o.queues, catalog, sync, reco, now, onError, noRepeatDays: o.noRepeatDays });
-    const answers = new Answers(catalog, now);
     // Until the recommender is built its routes answer at once: 503 + Retry-After, not a hang.
     app.addHook('onRequest', async (_r, reply) => {
-      if (readiness.ready) return;
+      if (r.readiness.ready) return;
       reply.header('retry-after', String(RETRY_AFTER_SECONDS));
-      throw new AppError('unavailable', 'recommender_not_ready', readiness.error ? 'the recommender could not be built' : 'the recommender is still being built; retry shortly', {});
+      throw new AppError('unavailable', 'recommender_not_ready', r.readiness.error ? 'the recommender could not be built' : 'the recommender is still being built; retry shortly', {});
     });
-    const mixes = new MixService({ queues: o.queues, reco, radio, now });
-    const contextual = new ContextualService({ queues: o.queues, catalog, sync, reco, now });
-
-    // Plays are recorded in commit order, off the write path; a failure is logged, never
-    // thrown at the writer. Plays that arrive while a batch is being written go into the
-    // next one: one append and one engine refresh per batch, not per play.
-    const pendingPlays: { userId: string; e: RecordedListen }[] = [];
-    let plays: Promise<void> | null = null;
-    const drainPlays = async () => {
-      await Promise.resolve(); // the caller has stored this promise in `plays` before we go on
-      try {
-        while (pendingPlays.length > 0) {
-          const batch = pendingPlays.splice(0, 500);
-          await radio.recordMany(batch).catch((err) => onError(err, `recording ${batch.length} plays`));
-        }
-      } finally {
-        plays = null;
-      }
-    };
-    const recordPlays = (queueId: string, events: QueueEvent[], state: QueueState) => {
-      for (const e of events) {
-        if (e.type !== 'current_item_changed' || e.data.itemId === null || e.data.reason === 'previous') continue;
-        const item = findItemById(state, e.data.itemId);
-        if (!item) continue;
-        const source = state.type === 'radio' && typeof (state.metadata.radio as { stationId?: unknown })?.stationId === 'string'
-          ? `station:${(state.metadata.radio as { stationId: string }).stationId}`
-          : `queue:${queueId}`;
-        pendingPlays.push({ userId: e.userId, e: { trackId: item.trackId, action: 'play', position: null, source, contextType: KIND_OF_QUEUE[state.type] ?? null, sessionId: `queue:${queueId}` } });
-      }
-      if (pendingPlays.length > 0 && plays === null) plays = drainPlays();
-    };
-
-    // Queues people put together are co-occurrence data (not radio / mixes: those are ours).
-    // Their baskets are rebuilt at most once a second per queue, off the write path: a
-    // rebuild reads up to 500 tracks, which a write to a long queue must not pay each time.
-    const dirty = new Map<string, QueueState>();
-    let flushTimer: NodeJS.Timeout | null = null;
-    const flushQueues = () => {
-      flushTimer = null;
-      for (const [queueId, state] of dirty) reco.engine.setQueue(queueId, state.deleted ? [] : state.items.slice(0, 500).map((i) => i.trackId));
-      dirty.clear();
-    };
-    o.queues.onCommitted((queueId, events, state) => {
-      radio.onCommitted(queueId, events, state);
-      recordPlays(queueId, events, state);
-      if ((state.type === 'user' || state.type === 'collaborative') && events.some((e) => CHANGES_ITEMS.has(e.type))) {
-        dirty.set(queueId, state);
-        flushTimer ??= setTimeout(flushQueues, 1000).unref();
-      }
-    });
-    app.addHook('onClose', async () => {
-      if (flushTimer) clearTimeout(flushTimer);
-      flushQueues();
-      await plays;
-    });
-
-    await app.register(catalogRoutes({ catalog, sync, reco, contextual, now, answers }));
-    await app.register(radioRoutes({ radio, mixes, contextual, answers }));
+    await app.register(catalogRoutes({ catalog: r.catalog, sync: r.sync, reco: r.reco, contextual: r.contextual, now, answers: r.answers }));
+    await app.register(radioRoutes({ radio: r.radio, mixes: r.mixes, contextual: r.contextual, answers: r.answers }));
   };
 }

@@ -7,7 +7,7 @@ import { errors } from '../http/schemas.ts';
 import { QueueIdParams } from '../queues/schemas.ts';
 import type { Actor } from '../queues/service.ts';
 import type { ContextualService } from './contextual.ts';
-import { answer, keyOf, KeyHeaders, type Answers } from './idempotency.ts';
+import { answer, keyOf, KeyHeaders, type Answers } from '../catalog/answers.ts';
 import type { MixService } from './mixes.ts';
 import * as S from './schemas.ts';
 import type { RadioService } from './service.ts';

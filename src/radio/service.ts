@@ -9,12 +9,12 @@ import { toView, type QueueEvent, type QueueState, type QueueView } from '../que
 import { can, roleOf } from '../queues/permissions.ts';
 import type { Actor, QueueService } from '../queues/service.ts';
 import type { ListenAction } from '../reco/profile.ts';
-import { hourOf, type Recommender } from '../reco/recommender.ts';
+import { CONTEXT_WINDOW_MS, contextHour, hourOf, type Recommender } from '../reco/recommender.ts';
 import { parseStation, resolveStation, UnknownSeed, type Reason, type ResolvedStation, type Station } from '../reco/stations.ts';
 import { continuationSeeds } from '../reco/stations.ts';
 import { nameTokens } from '../reco/engine.ts';
 import { generateBatch, stationBatch, type BatchItem, type Preferences } from './batch.ts';
-import type { Keyed } from './idempotency.ts';
+import type { Keyed } from '../catalog/answers.ts';
 import { mergeReasons, mixMeta, radioMeta, type RadioMeta } from './metadata.ts';
 
 export const FIRST_BATCH = 20;
@@ -22,8 +22,6 @@ export const AUTO_EXTEND_BELOW = 5;
 export const AUTO_EXTEND_COUNT = 10;
 /** The device id on events the service appends by itself (auto-extend). */
 export const AUTO_DEVICE = 'queue-service:auto-extend';
-/** Plays are attributed to a context reported at most this long before them. */
-export const CONTEXT_WINDOW_MS = 3 * 3600_000;
 /** Default per-user no-repeat window of radio (RADIO_NO_REPEAT_DAYS). */
 export const DEFAULT_NO_REPEAT_DAYS = 30;
 /** A queue being continued is seeded by this many of its newest tracks at most. */
@@ -300,13 +298,3 @@ export interface RecordedListen {
   sessionId: string | null;
 }
 
-/** The hour a context names (its timestamp's clock reading, or an "HH:MM" time of day). */
-export function contextHour(c: Record<string, unknown> | null): number | null {
-  if (!c) return null;
-  if (typeof c.hour === 'number') return c.hour;
-  if (typeof c.timeOfDay === 'string') {
-    const m = /^(\d{1,2})(?::\d{2})?$/.exec(c.timeOfDay.trim());
-    if (m && Number(m[1]) < 24) return Number(m[1]);
-  }
-  return typeof c.timestamp === 'string' ? hourOf(c.timestamp) : null;
-}

@@ -2,11 +2,16 @@
 // so it cannot drift from what the server validates and sends. Served at /asyncapi.json.
 import type { TSchema } from '@sinclair/typebox';
 import { clientMessages, CloseCode, DEFAULT_REPLAY_CAP, PROTOCOL_VERSION, serverMessages } from './protocol.ts';
-import { partyClientMessages, partyServerMessages } from '../party/protocol.ts';
 
 const idOf = (s: TSchema) => s.$id as string;
 
-export function asyncApiDocument(): Record<string, unknown> {
+/** The party socket's messages (src/party/protocol.ts), given by the app so this module stays below the party feature. */
+export interface PartyChannelMessages {
+  server: readonly TSchema[];
+  client: readonly TSchema[];
+}
+
+export function asyncApiDocument({ server: partyServerMessages, client: partyClientMessages }: PartyChannelMessages): Record<string, unknown> {
   const messages: Record<string, unknown> = {};
   for (const s of [...serverMessages, ...clientMessages]) {
     messages[idOf(s)] = { name: idOf(s), summary: s.description ?? idOf(s), payload: { ...s, $id: undefined } };
@@ -25,7 +30,7 @@ export function asyncApiDocument(): Record<string, unknown> {
     parameters: Object.fromEntries(Object.entries(params).map(([k, v]) => [k, { description: v }])),
     messages: Object.fromEntries([...serverMessages, ...clientMessages].map((s) => [idOf(s), ref(s)])),
   });
-  // Listening parties (src/party/protocol.ts, rules [PA1]... in docs/SPEC.md): their own channel and messages.
+  // Listening parties (rules [PA1]... in docs/SPEC.md): their own channel and messages.
   for (const s of [...partyServerMessages, ...partyClientMessages]) {
     messages[idOf(s)] ??= { name: idOf(s), summary: s.description ?? idOf(s), payload: { ...s, $id: undefined } };
   }
@@ -42,7 +47,7 @@ export function asyncApiDocument(): Record<string, unknown> {
       version: String(PROTOCOL_VERSION),
       description: [
         'WebSocket protocol version ' + PROTOCOL_VERSION + '. Rules with ids ([RT1]...) are in docs/SPEC.md.',
-        'Close codes: ' + Object.entries(CloseCode).map(([k, v]) => `${v} ${k}`).join(', ') + '.',
+        'Close codes: ' + Object.entries(CloseCode).filter(([k]) => k !== 'badRequest').map(([k, v]) => `${v} ${k}`).join(', ') + '.',
       ].join('\n\n'),
     },
     channels: {

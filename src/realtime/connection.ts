@@ -45,9 +45,11 @@ const serialized = new WeakMap<SequencedEvent, string>();
 export class Connection implements Sink {
   readonly id = randomUUID();
   alive = true;
+  /** When the token the socket was opened with expires (epoch ms); null: never. */
+  expiresAt: number | null = null;
   readonly subs = new Map<string, Subscription>();
   private closed = false;
-  private windowStart = Date.now();
+  private windowStart: number;
   private windowCount = 0;
 
   constructor(
@@ -62,7 +64,10 @@ export class Connection implements Sink {
       /** Every queue event delivered to this socket, after it was sent (access checks, [CO12]). */
       queueEvent?(queueId: string, e: SequencedEvent): void;
     },
+    /** The server clock (epoch ms): the message-rate window. */
+    private readonly now: () => number,
   ) {
+    this.windowStart = now();
     ws.on('pong', () => (this.alive = true));
   }
 
@@ -97,9 +102,27 @@ export class Connection implements Sink {
     setTimeout(() => this.ws.terminate(), 5000).unref();
   }
 
+  /**
+   * One heartbeat tick [RT9]: a socket whose token has expired is closed with 4401, one that
+   * did not answer the last ping with 4408; any other is pinged.
+   */
+  beat(now: number): 'ok' | 'expired' | 'timeout' {
+    if (this.expiresAt !== null && this.expiresAt <= now) {
+      this.close(CloseCode.unauthorized, 'the token expired; reconnect with a new token');
+      return 'expired';
+    }
+    if (!this.alive) {
+      this.close(CloseCode.heartbeatTimeout, 'no pong'); // terminated 5 s later if it does not answer the close
+      return 'timeout';
+    }
+    this.alive = false;
+    this.ws.ping();
+    return 'ok';
+  }
+
   /** Counts a client message; false (and the socket closed) past the rate limit. */
   admit(): boolean {
-    const now = Date.now();
+    const now = this.now();
     if (now - this.windowStart >= 1000) {
       this.windowStart = now;
       this.windowCount = 0;
@@ -136,7 +159,7 @@ export class Connection implements Sink {
     return ok;
   }
 
-  snapshot(stream: StreamKind, id: string, s: { sequenceNumber: number; data: Record<string, unknown> }, reason: string): boolean {
+  snapshot(stream: StreamKind, id: string, s: { sequenceNumber: number; data: object }, reason: string): boolean {
     return this.send({ type: 'snapshot', stream, queueId: stream === 'queue' ? id : null, sequenceNumber: s.sequenceNumber, data: s.data, reason });
   }
 

@@ -9,8 +9,9 @@ export const CloseCode = {
   normal: 1000,
   goingAway: 1001, // the server is shutting down; reconnect with ?since
   slowConsumer: 4008, // the per-socket send buffer passed its bound
-  badRequest: 4400, // e.g. a malformed `since`
-  unauthorized: 4401, // the token expired while connected
+  /** Reserved, never sent: a bad `since` or other bad connect parameter is refused at the upgrade (HTTP 400). */
+  badRequest: 4400,
+  unauthorized: 4401, // the token expired while connected (seen at the next heartbeat)
   forbidden: 4403, // e.g. access to the queue was revoked (docs/SPEC.md [CO12])
   notFound: 4404, // the queue was deleted
   heartbeatTimeout: 4408, // no pong within the heartbeat interval

@@ -1,6 +1,7 @@
 // WebSocket endpoints: /ws/queues/{queueId} (one queue) and /ws/sync/{userId} (a
 // user's devices: playback, presence, and the queues they subscribe to). The token is
-// checked at the upgrade (query `token` or Authorization), as are the path rules.
+// checked at the upgrade (query `token` or Authorization), as are the path rules; the
+// connection lifecycle (heartbeat, held messages, shutdown) is socket-server.ts's.
 import { randomUUID } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
@@ -13,24 +14,24 @@ import { errorBody } from '../http/errors.ts';
 import { guardJson } from '../http/json-guard.ts';
 import { errors } from '../http/schemas.ts';
 import type { QueuePresence } from '../collab/presence.ts';
-import type { Metrics } from '../metrics.ts';
 import { queueCommandOf } from '../queues/ops.ts';
+import { mayLoseAccess } from '../queues/permissions.ts';
 import { toView, windowKeys } from '../queues/queue.ts';
 import { Id, MAX_SEQUENCE } from '../queues/schemas.ts';
 import { fingerprint, type QueueService } from '../queues/service.ts';
-import type { Store } from '../store/port.ts';
 import { strictAjv } from '../validation.ts';
 import type { Admission } from '../http/admission.ts';
 import type { Bus, SequencedEvent } from './bus.ts';
-import { Connection, type ConnectionLimits } from './connection.ts';
+import type { Connection, ConnectionLimits } from './connection.ts';
 import type { Presence } from './presence.ts';
 import { ClientMessage, CloseCode, PROTOCOL_VERSION } from './protocol.ts';
+import type { SocketServer } from './socket-server.ts';
 import { Subscription, type StreamSource } from './subscription.ts';
 
 /** What the sockets need from the playback feature (the user stream). */
 export interface UserStream {
   readEvents(userId: string, afterSequence: number, limit: number): Promise<SequencedEvent[]>;
-  snapshot(userId: string): Promise<{ sequenceNumber: number; data: Record<string, unknown> }>;
+  snapshot(userId: string): Promise<{ sequenceNumber: number; data: object }>;
   registerDevice(userId: string, deviceId: string, info: { name?: string; type?: string }): Promise<void>;
   /** The set_playback op: the PUT playback-state body; answers the new sequence number. */
   setPlayback(userId: string, deviceId: string, args: unknown, mutationId: string): Promise<{ sequenceNumber: number; result: Record<string, unknown> }>;
@@ -42,17 +43,19 @@ export interface SocketOptions extends ConnectionLimits {
 }
 
 export interface SocketDeps {
-  store: Store;
+  /** The connection lifecycle shared with the party socket. */
+  server: SocketServer;
   queues: QueueService;
   users: UserStream;
   bus: Bus;
   presence: Presence;
-  metrics: Metrics;
   options: SocketOptions;
   /** Who has each queue open ([CO11]); none: no queue presence. */
   queuePresence?: QueuePresence;
   /** Bounds on work in flight, shared with HTTP: a command past them is refused at once. */
   admission?: Admission;
+  /** The server clock (epoch ms): hello's serverTime, presence notes. */
+  now: () => number;
 }
 
 const validateClient = strictAjv.compile(ClientMessage);
@@ -77,16 +80,10 @@ export function requireUpgrade(req: FastifyRequest, reply: FastifyReply): Fastif
 
 export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
   return async (app) => {
-    const { store, queues, users, bus, presence, metrics, options, queuePresence, admission } = deps;
-    const connections = new Set<Connection>();
+    const { server, queues, users, bus, presence, options, queuePresence, admission, now } = deps;
     /** Queue sockets and the queue of their path. */
     const queueSockets = new WeakMap<Connection, string>();
 
-    /** [CO12] Events after which this socket's user may have lost read access to the queue. */
-    const mayLoseAccess = (userId: string, e: { type: string; data?: unknown }) => {
-      const d = (e.data ?? {}) as { userId?: string; isPublic?: boolean };
-      return (e.type === 'collaborator_left' && d.userId === userId) || (e.type === 'visibility_changed' && d.isPublic === false);
-    };
     /** Asks the service whether the socket's user may still read the queue; if not, the queue stream ends (4403). */
     const recheck = (c: Connection, queueId: string) => {
       queues.get({ userId: c.userId, deviceId: c.deviceId }, queueId).then(
@@ -106,7 +103,7 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
 
     const queueSource: StreamSource = {
       kind: 'queue',
-      read: (id, after, limit) => store.readEvents(id, after, limit) as unknown as Promise<SequencedEvent[]>,
+      read: (id, after, limit) => queues.readStream(id, after, limit),
       snapshot: async (id) => {
         const s = await queues.peek(id);
         if (!s) throw new AppError('not_found', 'queue_not_found', 'queue not found');
@@ -114,49 +111,16 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
         // GET /queues/{id}?cursor=. Order keys of the window's items ride along so a client
         // can place later item_added / item_moved events [CO13].
         const view = toView(s);
-        return { sequenceNumber: s.version, data: { ...view, itemKeys: windowKeys(s, view) } as unknown as Record<string, unknown> };
+        return { sequenceNumber: s.version, data: { ...view, itemKeys: windowKeys(s, view) } };
       },
     };
     const userSource: StreamSource = { kind: 'user', read: (id, a, l) => users.readEvents(id, a, l), snapshot: (id) => users.snapshot(id) };
 
-    // Heartbeat [RT9]: a socket that did not answer the last ping is cut off; presence is refreshed.
-    const timer = setInterval(() => {
-      for (const c of connections) {
-        if (!c.alive) {
-          c.close(CloseCode.heartbeatTimeout, 'no pong'); // terminated 5 s later if it does not answer the close
-          continue;
-        }
-        c.alive = false;
-        c.ws.ping();
-      }
-      // Presence heals itself: entries of sockets that are no longer open are dropped here.
-      const open = new Set([...connections].map((c) => c.id));
-      presence.refresh(open).catch((err) => app.log.warn({ err }, 'presence refresh failed'));
-      queuePresence?.keep(open);
-    }, options.heartbeatMs);
-    timer.unref();
-    bus.onReconnect(() => {
-      for (const c of connections) for (const s of c.subs.values()) s.resync();
-    });
-    app.addHook('onClose', async () => {
-      clearInterval(timer);
-      for (const c of connections) c.close(CloseCode.goingAway, 'server shutting down; reconnect with ?since');
-    });
-
     function open(ws: WebSocket, req: FastifyRequest, deviceId: string): Connection {
-      const c = new Connection(ws, req.userId, deviceId, options, req.log, {
-        slow: () => metrics.slowConsumers.inc(),
-        catchup: (reason) => metrics.catchups.inc({ reason }),
+      const c: Connection = server.open(ws, req, deviceId, {
         queueEvent: (queueId, e) => {
           if (mayLoseAccess(c.userId, e)) recheck(c, queueId);
         },
-      });
-      connections.add(c);
-      metrics.sockets.inc();
-      ws.on('close', () => {
-        connections.delete(c);
-        metrics.sockets.dec();
-        c.close(CloseCode.normal, 'closed');
       });
       return c;
     }
@@ -232,10 +196,6 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
     }
 
     /**
-     * Sets a socket up, then handles its messages one at a time, in order. Messages that
-     * arrive while `setup` runs wait, so a command never races the subscription.
-     */
-    /**
      * Admission (issue 16) when a message arrives, not when its turn comes: a command past
      * the bounds is answered `overloaded` at once instead of waiting behind the socket's
      * other commands. Refused commands were not applied; the client retries them (same
@@ -258,28 +218,28 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
       return null;
     }
 
+    /**
+     * Sets a socket up, then handles its messages one at a time, in order. Messages that
+     * arrive while `setup` runs wait, so a command never races the subscription.
+     */
     async function serve(c: Connection, defaultQueueId: string | null, setup: () => Promise<void>): Promise<void> {
-      let ready = false;
-      const pending: Buffer[] = [];
       let chain = Promise.resolve();
-      const run = (d: Buffer) => {
+      const inbox = server.inbox(c, (d) => {
         const release = admit(c, d, defaultQueueId);
         const arrivedAt = performance.now();
         if (release) chain = chain.then(() => admission?.turn(arrivedAt)).then(() => onMessage(c, d, defaultQueueId)).finally(release);
-      };
-      c.ws.on('message', (d: Buffer) => (ready ? run(d) : pending.push(d)));
+      });
       try {
         await setup();
       } catch (err) {
         c.failed(err);
         return;
       }
-      ready = true;
-      for (const d of pending.splice(0)) run(d);
+      inbox.ready();
     }
 
     function hello(c: Connection, stream: 'queue' | 'user', streamId: string, head: number): void {
-      c.send({ type: 'hello', protocolVersion: PROTOCOL_VERSION, connectionId: c.id, userId: c.userId, deviceId: c.deviceId, stream, streamId, sequenceNumber: head, serverTime: Date.now() });
+      c.send({ type: 'hello', protocolVersion: PROTOCOL_VERSION, connectionId: c.id, userId: c.userId, deviceId: c.deviceId, stream, streamId, sequenceNumber: head, serverTime: now() });
     }
 
     app.get('/ws/queues/:queueId', {
@@ -302,9 +262,9 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
       queueSockets.set(c, queueId);
       // [CO11] Presence: who is looking at the queue, as a note on the queue stream.
       const announce = (online: boolean) =>
-        bus.publish({ stream: 'queue', id: queueId, events: [], note: { type: 'presence', queueId, userId: c.userId, deviceId: c.deviceId, online, timestamp: Date.now() } });
+        bus.publish({ stream: 'queue', id: queueId, events: [], note: { type: 'presence', queueId, userId: c.userId, deviceId: c.deviceId, online, timestamp: now() } });
       await serve(c, queueId, async () => {
-        const head = (await store.loadQueue(queueId))?.version ?? 0;
+        const head = (await queues.peek(queueId))?.version ?? 0;
         hello(c, 'queue', queueId, head);
         await subscribe(c, queueSource, queueId, req.query.since);
         if (queuePresence) {
@@ -336,7 +296,7 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
       const deviceId = req.query.deviceId ?? `conn-${randomUUID()}`;
       const c = open(ws, req, deviceId);
       const announce = (online: boolean) =>
-        bus.publish({ stream: 'user', id: userId, events: [], note: { type: 'presence', queueId: null, userId, deviceId, online, timestamp: Date.now() } });
+        bus.publish({ stream: 'user', id: userId, events: [], note: { type: 'presence', queueId: null, userId, deviceId, online, timestamp: now() } });
       await serve(c, null, async () => {
         if (req.query.deviceId) await users.registerDevice(userId, deviceId, { name: req.query.deviceName, type: req.query.deviceType });
         // Closed while the device was registered: it never comes online.

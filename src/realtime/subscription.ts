@@ -8,13 +8,13 @@ export interface StreamSource {
   kind: StreamKind;
   read(id: string, afterSequence: number, limit: number): Promise<SequencedEvent[]>;
   /** Current state and its sequence number, for snapshots. */
-  snapshot(id: string): Promise<{ sequenceNumber: number; data: Record<string, unknown> }>;
+  snapshot(id: string): Promise<{ sequenceNumber: number; data: object }>;
 }
 
 export interface Sink {
   /** Returns false when the socket is gone (then the subscription stops). */
   event(stream: StreamKind, id: string, e: SequencedEvent): boolean;
-  snapshot(stream: StreamKind, id: string, s: { sequenceNumber: number; data: Record<string, unknown> }, reason: string): boolean;
+  snapshot(stream: StreamKind, id: string, s: { sequenceNumber: number; data: object }, reason: string): boolean;
   note(msg: BusMessage): void;
   failed(err: unknown): void;
   /** A catch-up from the store started: after a gap, or after the bus reconnected. */

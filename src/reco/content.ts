@@ -1,7 +1,7 @@
 // Content similarity helpers of the engine: genres, audio features, albums of the seeds,
 // and small map utilities. Pure functions over the catalog.
 import type { Catalog } from './catalog.ts';
-import type { Seeds } from './engine.ts';
+import type { Seeds } from './seeds.ts';
 
 export function sum(xs: Iterable<number>): number {
   let s = 0;

@@ -5,7 +5,6 @@
 
 /** Kinds of source a play comes from (the sessions data's context_type). */
 export const CONTEXT_KINDS = ['user_collection', 'catalog', 'editorial_playlist', 'radio', 'personalized_playlist', 'charts'] as const;
-export type ContextKind = (typeof CONTEXT_KINDS)[number];
 
 export const TIMES_OF_DAY = ['morning', 'afternoon', 'evening', 'night'] as const;
 export type TimeOfDay = (typeof TIMES_OF_DAY)[number];

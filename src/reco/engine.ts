@@ -7,6 +7,7 @@
 //   pop    popularity prior
 // and the listener's affinities on top. Everything is synchronous over dense arrays
 // reused between calls, so one call costs milliseconds on the full data.
+import type { Seeds } from './seeds.ts';
 import { Baskets, KIND_CODE, SKIPPED_WEIGHT } from './baskets.ts';
 import { Catalog } from './catalog.ts';
 import { bestGenre, featureScore, genreScore, seedAlbums, sum, topKeys } from './content.ts';
@@ -62,22 +63,6 @@ export const BLENDS: Record<'radio' | 'continuation' | 'session', Blend> = {
   continuation: { ...BASE, artist: 0.4 },
   session: { ...BASE, knn: 0.6, artist: 0.1, neighbours: 150, neighbourSharpness: 1 },
 };
-
-export interface Seeds {
-  /** Track -> weight. Negative weights push the seed's neighbours down. */
-  tracks: Map<number, number>;
-  /** Artist -> weight (artist stations, a listener's favourite artists). */
-  artists?: Map<number, number>;
-  genres?: Map<number, number>;
-  /** Words describing what is wanted (a playlist's name, an activity): baskets named alike are similar. */
-  words?: string[];
-  /**
-   * Feedback on seeds: true = the listener skipped it, false = kept it. In session baskets
-   * the seed's own outcome there is then matched: "what people kept after skipping X" is
-   * what counts after a skip of X.
-   */
-  skipped?: ReadonlyMap<number, boolean>;
-}
 
 /** Weight of a seed's basket occurrence whose outcome (skipped / kept) differs from the listener's. */
 export const OUTCOME_MISMATCH = 0.3;

@@ -3,7 +3,6 @@
 // next batch of a radio reflects a skip or a like made a moment ago.
 
 export type ListenAction = 'play' | 'complete' | 'skip' | 'like' | 'dislike' | 'neutral';
-export const LISTEN_ACTIONS: readonly ListenAction[] = ['play', 'complete', 'skip', 'like', 'dislike', 'neutral'];
 
 /** A skip this many seconds in (or in the first quarter of the track) is an early skip. */
 export const EARLY_SKIP_SECONDS = 30;

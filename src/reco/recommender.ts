@@ -41,6 +41,20 @@ export function hourOf(iso: string): number | null {
   return m ? Number(m[1]) : null;
 }
 
+/** The hour a context names (its timestamp's clock reading, or an "HH:MM" time of day). */
+export function contextHour(c: Record<string, unknown> | null): number | null {
+  if (!c) return null;
+  if (typeof c.hour === 'number') return c.hour;
+  if (typeof c.timeOfDay === 'string') {
+    const m = /^(\d{1,2})(?::\d{2})?$/.exec(c.timeOfDay.trim());
+    if (m && Number(m[1]) < 24) return Number(m[1]);
+  }
+  return typeof c.timestamp === 'string' ? hourOf(c.timestamp) : null;
+}
+
+/** Plays are attributed to a context reported at most this long before them. */
+export const CONTEXT_WINDOW_MS = 3 * 3600_000;
+
 /** Day of week (0 = Sunday) of the date part of an ISO timestamp. */
 export function dayOf(iso: string): number | null {
   const m = /^(\d{4}-\d{2}-\d{2})/.exec(iso);

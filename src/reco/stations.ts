@@ -1,7 +1,8 @@
 // Stations: what a radio is seeded by, named in its id. `track:<id>`, `artist:<name>`,
 // `genre:<name>`, `album:<id>`, `playlist:<id>`, `user:<id>` (the user's taste).
 // Resolving one gives the engine its seeds; reasons name them for listeners.
-import { nameTokens, type Scored, type Seeds } from './engine.ts';
+import { nameTokens, type Scored } from './engine.ts';
+import type { Seeds } from './seeds.ts';
 import type { Profile } from './profile.ts';
 import type { Recommender } from './recommender.ts';
 

@@ -145,10 +145,11 @@ export interface SweepResult {
   events: number;
 }
 
-export interface Store {
-  readonly kind: 'sqlite' | 'postgres';
-  /** Apply pending migrations; returns the names applied now. */
-  migrate(): Promise<string[]>;
+/**
+ * Queue streams: events with a gapless per-queue sequence number, the header row and
+ * snapshots kept in the append's transaction, and the member index.
+ */
+export interface QueueStreams {
   /**
    * Append events atomically with the projection and the idempotency record.
    * Throws VersionConflictError when the stream is not at `expectedVersion`,
@@ -171,34 +172,30 @@ export interface Store {
   foreignWrites?(): number;
   /** The lowest sequence number still in the queue's log (1 until a trim), or null without events. */
   logStart(queueId: string): Promise<number | null>;
-  /**
-   * Removes idempotency records older than `idempotencyBefore` (epoch ms) and, when
-   * `eventsBefore` is given, events older than it that lie at or below their queue's
-   * snapshot (a load never needs them). At most `limit` rows of each per call.
-   */
-  sweep(o: { idempotencyBefore: number; eventsBefore?: number; limit?: number }): Promise<SweepResult>;
   /** Events with sequenceNumber > afterSequence, ascending, at most `limit`. */
   readEvents(queueId: string, afterSequence: number, limit: number): Promise<QueueEvent[]>;
-  /** Queues owned by a user, most recently updated first, deleted ones left out. */
-  listQueues(ownerId: string, limit: number, cursor: string | null): Promise<Page<QueueSummary>>;
   /**
    * Queues a user owns or collaborates on, with the user's role, most recently updated first,
    * deleted ones left out. Read from the member index that `append` keeps in its transaction.
    */
   listMemberQueues(userId: string, limit: number, cursor: string | null): Promise<Page<QueueSummary & { role: string }>>;
-  getIdempotency(userId: string, key: string): Promise<IdempotencyRecord | null>;
   /** Every event in global append order after `afterPosition` (export). */
   readAll(afterPosition: number, limit: number): Promise<ExportedEvent[]>;
-  /** A plain key/value table for service settings (e.g. generated secrets). */
   /**
    * Runs `fn` while holding a lock on the queue's stream that other instances respect, so
    * writers across instances take turns instead of racing their versions (a racing loser
    * could otherwise starve). Optional: a store used by one process needs none.
    */
   withStreamLock?<T>(queueId: string, fn: () => Promise<T>): Promise<T>;
-  getSetting(key: string): Promise<string | null>;
-  setSettingIfAbsent(key: string, value: string): Promise<string>;
+}
 
+/** Idempotency records, written in the transaction of the write they answer (queues and user streams). */
+export interface IdempotencyRecords {
+  getIdempotency(userId: string, key: string): Promise<IdempotencyRecord | null>;
+}
+
+/** Users' sync streams (playback and devices), gapless per user, and the device list. */
+export interface UserStreams {
   /**
    * Append one event to the user's sync stream with what `decide` returns, atomically.
    * Throws what decide throws, and IdempotencyConflict when the key was recorded meanwhile.
@@ -214,10 +211,35 @@ export interface Store {
   upsertDevice(userId: string, deviceId: string, info: { name?: string; type?: string }, at: number): Promise<DeviceRecord>;
   /** The user's devices, most recently seen first. */
   listDevices(userId: string): Promise<DeviceRecord[]>;
+}
 
+/** A plain key/value table for service settings (e.g. generated secrets). */
+export interface Settings {
+  getSetting(key: string): Promise<string | null>;
+  setSettingIfAbsent(key: string, value: string): Promise<string>;
+}
+
+/** Running the store: migrations, the retention sweep, health, shutdown. */
+export interface StoreAdmin {
+  readonly kind: 'sqlite' | 'postgres';
+  /** Apply pending migrations; returns the names applied now. */
+  migrate(): Promise<string[]>;
+  /**
+   * Removes idempotency records older than `idempotencyBefore` (epoch ms) and, when
+   * `eventsBefore` is given, events older than it that lie at or below their queue's
+   * snapshot (a load never needs them). At most `limit` rows of each per call.
+   */
+  sweep(o: { idempotencyBefore: number; eventsBefore?: number; limit?: number }): Promise<SweepResult>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
+
+/**
+ * The whole port, as each adapter implements it. Services take the part they use
+ * (a QueueService needs QueueStreams & IdempotencyRecords, the sockets QueueStreams only).
+ * Features with tables of their own have feature stores beside it (src/stores.ts).
+ */
+export interface Store extends StoreAdmin, QueueStreams, IdempotencyRecords, UserStreams, Settings {}
 
 /** Thrown by append when another request recorded the same idempotency key first. */
 export class IdempotencyConflict extends Error {

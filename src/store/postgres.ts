@@ -416,27 +416,6 @@ export class PostgresStore implements Store {
     return r.rows.map((row) => stripPosition(rowToEvent(row)));
   }
 
-  async listQueues(ownerId: string, limit: number, cursor: string | null): Promise<Page<QueueSummary>> {
-    let c = cursor ? decodeCursor(cursor) : null;
-    // A cursor whose time does not parse is treated like an undecodable one (as sqlite
-    // does for those) rather than failing the query with a cast error.
-    if (c && Number.isNaN(Date.parse(c[0]))) c = null;
-    const r = await this.pool.query<{
-      queue_id: string; name: string; type: string; owner_id: string; version: number; item_count: number; updated_at: Date;
-    }>(
-      `SELECT queue_id, name, type, owner_id, version, item_count, updated_at FROM queue_projections
-       WHERE owner_id = $1 AND NOT deleted ${c ? 'AND (updated_at, queue_id) < ($3::timestamptz, $4)' : ''}
-       ORDER BY updated_at DESC, queue_id DESC LIMIT $2`,
-      c ? [ownerId, limit + 1, c[0], c[1]] : [ownerId, limit + 1],
-    );
-    const items = r.rows.slice(0, limit).map((row) => ({
-      id: row.queue_id, name: row.name, type: row.type, ownerId: row.owner_id, version: row.version,
-      itemCount: row.item_count, updatedAt: iso(row.updated_at),
-    }));
-    const last = items[items.length - 1];
-    return { items, nextCursor: r.rows.length > limit && last ? encodeCursor(last.updatedAt, last.id) : null };
-  }
-
   async listMemberQueues(userId: string, limit: number, cursor: string | null): Promise<Page<QueueSummary & { role: string }>> {
     let c = cursor ? decodeCursor(cursor) : null;
     if (c && Number.isNaN(Date.parse(c[0]))) c = null;

@@ -321,22 +321,6 @@ export class SqliteStore implements Store {
     return this.s.read.all(queueId, afterSequence, limit).map((r) => stripPosition(rowToEvent(r)));
   }
 
-  async listQueues(ownerId: string, limit: number, cursor: string | null): Promise<Page<QueueSummary>> {
-    const c = cursor ? decodeCursor(cursor) : null;
-    const rows = this.db
-      .prepare<unknown[], { queue_id: string; name: string; type: string; owner_id: string; version: number; item_count: number; updated_at: string }>(
-        `SELECT queue_id, name, type, owner_id, version, item_count, updated_at FROM queue_projections
-         WHERE owner_id = ? AND deleted = 0 ${c ? 'AND (updated_at, queue_id) < (?, ?)' : ''}
-         ORDER BY updated_at DESC, queue_id DESC LIMIT ?`,
-      )
-      .all(...(c ? [ownerId, c[0], c[1], limit + 1] : [ownerId, limit + 1]));
-    const items = rows.slice(0, limit).map((r) => ({
-      id: r.queue_id, name: r.name, type: r.type, ownerId: r.owner_id, version: r.version, itemCount: r.item_count, updatedAt: r.updated_at,
-    }));
-    const last = items[items.length - 1];
-    return { items, nextCursor: rows.length > limit && last ? encodeCursor(last.updatedAt, last.id) : null };
-  }
-
   async listMemberQueues(userId: string, limit: number, cursor: string | null): Promise<Page<QueueSummary & { role: string }>> {
     const c = cursor ? decodeCursor(cursor) : null;
     const rows = this.db

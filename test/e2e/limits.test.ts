@@ -176,10 +176,10 @@ describe('per-user and per-IP rate limits, socket cap, CORS, security headers (o
   });
 });
 
-describe('a server without CORS_ORIGINS refuses cross-origin browsers', () => {
+describe('a server without CORS_ORIGINS refuses cross-origin browsers; a party limit', () => {
   let server: RunningServer & { cleanup(): Promise<void> };
   before(async () => {
-    server = await startServerOn('sqlite');
+    server = await startServerOn('sqlite', { env: { PARTY_MAX_MEMBERS: '2' } });
   });
   after(async () => {
     await server?.cleanup();
@@ -195,6 +195,19 @@ describe('a server without CORS_ORIGINS refuses cross-origin browsers', () => {
     const plain = await upgrade(server.url, `/ws/sync/me?token=${encodeURIComponent(token)}`);
     assert.equal(plain.status, 101, 'non-browser clients send no Origin');
     plain.ws!.close();
+  });
+
+  it('PARTY_MAX_MEMBERS bounds a party (host included): the next join is 422 party_full', async () => {
+    const [host, m1, m2] = await Promise.all(['ph', 'pm1', 'pm2'].map(async (u) => client(server.url, await mintToken(server, u))));
+    const q = await host('POST', '/queues', { name: 'p', tracks: ['t1'] });
+    const party = await host('POST', '/parties', { queueId: q.body.queue.id });
+    assert.equal(party.status, 201, JSON.stringify(party.body));
+    const join = (c: typeof host) => c('POST', `/parties/${party.body.id}/join`, { inviteCode: party.body.inviteCode });
+    assert.equal((await join(m1)).status, 200);
+    const full = await join(m2);
+    assert.equal(full.status, 422, JSON.stringify(full.body));
+    assert.equal(full.body.error.code, 'party_full');
+    assert.equal(full.body.error.details.maxMembers, 2);
   });
 });
 

@@ -253,24 +253,48 @@ for (const { kind, skip } of storeKinds) {
 }
 
 describe('heartbeat', () => {
+  let server: Awaited<ReturnType<typeof startServerOn>>;
+  before(async () => {
+    server = await startServerOn('sqlite', { env: { WS_HEARTBEAT_MS: '300' } });
+  });
+  after(async () => {
+    await server?.cleanup();
+  });
+
   it('[RT9] a socket that stops answering pings is closed with 4408; a live one stays', async () => {
-    const server = await startServerOn('sqlite', { env: { WS_HEARTBEAT_MS: '300' } });
-    try {
-      const token = await mintToken(server, 'hb');
-      const q = (await client(server.url, token)('POST', '/queues', { name: 'hb' })).body.queue;
-      const dead = await connect(server.url, `/ws/queues/${q.id}`, { token, autoPong: false });
-      const live = await connect(server.url, `/ws/queues/${q.id}`, { token });
-      await live.waitFor((m) => m.type === 'hello');
-      const closed = await Promise.race([dead.closed, sleep(5000).then(() => null)]);
-      assert.ok(closed, 'the silent socket was not closed');
-      assert.equal(closed.code, 4408);
-      await sleep(700);
-      assert.equal(live.ws.readyState, live.ws.OPEN, 'the live socket was closed');
-      const metrics = await fetch(`${server.url}/metrics`).then((r) => r.text());
-      assert.match(metrics, /^websocket_connections 1$/m);
-      await live.close();
-    } finally {
-      await server.cleanup();
+    const token = await mintToken(server, 'hb');
+    const q = (await client(server.url, token)('POST', '/queues', { name: 'hb' })).body.queue;
+    const dead = await connect(server.url, `/ws/queues/${q.id}`, { token, autoPong: false });
+    const live = await connect(server.url, `/ws/queues/${q.id}`, { token });
+    await live.waitFor((m) => m.type === 'hello');
+    const closed = await Promise.race([dead.closed, sleep(5000).then(() => null)]);
+    assert.ok(closed, 'the silent socket was not closed');
+    assert.equal(closed.code, 4408);
+    await sleep(700);
+    assert.equal(live.ws.readyState, live.ws.OPEN, 'the live socket was closed');
+    const metrics = await fetch(`${server.url}/metrics`).then((r) => r.text());
+    assert.match(metrics, /^websocket_connections 1$/m);
+    await live.close();
+  });
+
+  it('[RT9] a socket whose token expires while connected is closed with 4401 at the next heartbeat', async () => {
+    const token = await mintToken(server, 'exp');
+    const q = (await client(server.url, token)('POST', '/queues', { name: 'exp' })).body.queue;
+    const short = await mintToken(server, 'exp', 2);
+    const expiring = [
+      await connect(server.url, `/ws/queues/${q.id}`, { token: short }),
+      await connect(server.url, '/ws/sync/me', { token: short }),
+    ];
+    const live = await connect(server.url, `/ws/queues/${q.id}`, { token });
+    for (const s of [...expiring, live]) await s.waitFor((m) => m.type === 'hello');
+    const exp = JSON.parse(Buffer.from(short.split('.')[1]!, 'base64url').toString()).exp * 1000;
+    for (const s of expiring) {
+      const closed = await Promise.race([s.closed, sleep(8000).then(() => null)]);
+      assert.ok(closed, 'the socket with an expired token was not closed');
+      assert.equal(closed.code, 4401);
     }
+    assert.ok(Date.now() >= exp, 'closed before the token expired');
+    assert.equal(live.ws.readyState, live.ws.OPEN, 'a socket with a valid token was closed');
+    await live.close();
   });
 });

@@ -7,10 +7,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { openCatalogStore, type CatalogStore } from '../../src/catalog/store.ts';
+import type { CatalogStore } from '../../src/catalog/store.ts';
 import { QueueService } from '../../src/queues/service.ts';
 import type { Store } from '../../src/store/port.ts';
 import { PostgresStore } from '../../src/store/postgres.ts';
+import { postgresStorage, sqliteStorage } from '../../src/stores.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { createTempDatabase, pgSkipReason, type TempDatabase } from '../helpers/pg.ts';
 
@@ -36,7 +37,7 @@ for (const { kind, skip } of kinds) {
         store = new PostgresStore({ connectionString: db.url, max: 4 });
       }
       await store.migrate();
-      catalog = openCatalogStore(store);
+      catalog = (kind === 'sqlite' ? sqliteStorage(store as SqliteStore) : postgresStorage(store as PostgresStore)).features().catalog;
     });
 
     after(async () => {

@@ -2,17 +2,13 @@
 // keeps in its transaction ([CO4]) and the invite store ([CO5]).
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { openInviteStore, type InviteStore } from '../../src/collab/store.ts';
+import type { InviteStore } from '../../src/collab/store.ts';
 import { VersionConflictError } from '../../src/errors.ts';
 import { evolve, initialState, type QueueEvent, type QueueState } from '../../src/queues/queue.ts';
 import type { NewEvent, Store } from '../../src/store/port.ts';
-import { PostgresStore } from '../../src/store/postgres.ts';
-import { SqliteStore } from '../../src/store/sqlite.ts';
-import { createTempDatabase, pgSkipReason } from '../helpers/pg.ts';
+import { pgSkipReason } from '../helpers/pg.ts';
+import { openTestStorage } from '../helpers/storage.ts';
 
 let t = Date.parse('2024-06-01T00:00:00.000Z');
 const at = () => new Date((t += 1000)).toISOString();
@@ -28,18 +24,17 @@ const created = (owner: string): Omit<NewEvent, 'timestamp' | 'deviceId'> => ({ 
 const joined = (by: string, userId: string, role: 'admin' | 'contributor' | 'viewer'): Omit<NewEvent, 'timestamp' | 'deviceId'> =>
   ({ type: 'collaborator_joined', userId: by, data: { userId, role, via: 'added' } });
 
-function contract(name: string, open: () => Promise<{ store: Store; cleanup(): Promise<void> }>, skip: string | false = false) {
+function contract(name: 'sqlite' | 'postgres', skip: string | false = false) {
   describe(`collaboration storage contract: ${name}`, { skip }, () => {
     let store: Store;
     let invites: InviteStore;
     let cleanup: () => Promise<void>;
     before(async () => {
-      ({ store, cleanup } = await open());
-      await store.migrate();
-      invites = openInviteStore(store);
+      const t = await openTestStorage(name);
+      ({ store, cleanup } = t);
+      invites = t.features.invites;
     });
     after(async () => {
-      await store?.close();
       await cleanup?.();
     });
 
@@ -116,11 +111,5 @@ function contract(name: string, open: () => Promise<{ store: Store; cleanup(): P
   });
 }
 
-contract('sqlite', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'qs-collab-'));
-  return { store: new SqliteStore(join(dir, 'q.db')), cleanup: () => rm(dir, { recursive: true, force: true }) };
-});
-contract('postgres', async () => {
-  const db = await createTempDatabase();
-  return { store: new PostgresStore({ connectionString: db.url }), cleanup: () => db.drop() };
-}, pgSkipReason);
+contract('sqlite');
+contract('postgres', pgSkipReason);

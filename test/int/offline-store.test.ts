@@ -4,31 +4,26 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createOfflineStore, markKey, MemoryOfflineStore, type OfflineStore } from '../../src/offline/store.ts';
+import { markKey, type OfflineStore } from '../../src/offline/store.ts';
 import { evolve, initialState, type QueueEvent } from '../../src/queues/queue.ts';
 import { IdempotencyConflict, type NewEvent, type Store } from '../../src/store/port.ts';
-import { PostgresStore } from '../../src/store/postgres.ts';
-import { SqliteStore } from '../../src/store/sqlite.ts';
-import { createTempDatabase, pgSkipReason } from '../helpers/pg.ts';
+import { pgSkipReason } from '../helpers/pg.ts';
+import { openTestStorage } from '../helpers/storage.ts';
 
 const uid = (p: string) => `${p}-${randomUUID().slice(0, 8)}`;
 const rec = (userId: string, key: string, n: number) => ({ userId, key, fingerprint: `fp-${n}`, response: { status: 200 + n, body: { n, text: 'ü' } } });
 
-function suite(name: string, opts: { skip?: string | false }, setup: () => Promise<{ store: Store; cleanup(): Promise<void> }>) {
+function suite(name: string, opts: { skip?: string | false }, kind: 'sqlite' | 'postgres') {
   describe(name, opts, () => {
     let store: Store;
     let offline: OfflineStore;
     let cleanup: () => Promise<void>;
     before(async () => {
-      ({ store, cleanup } = await setup());
-      await store.migrate();
-      offline = createOfflineStore(store);
+      const t = await openTestStorage(kind);
+      ({ store, cleanup } = t);
+      offline = t.features.offline;
     });
     after(async () => {
-      await store?.close();
       await cleanup?.();
     });
 
@@ -68,7 +63,6 @@ function suite(name: string, opts: { skip?: string | false }, setup: () => Promi
 
     it('[OF1] keeps outcomes (first one wins) and high-water marks (never lowered) per user, client and resource', async () => {
       const user = uid('u');
-      assert.equal(offline.constructor === MemoryOfflineStore, false, 'a SQL store backs the offline tables');
       assert.deepEqual(await offline.highWaters(user, ['c1']), new Map());
       await offline.commit(user, [
         { clientId: 'c1', mutationId: 5, fingerprint: 'a', outcome: { outcome: 'applied', itemIds: ['x'] } },
@@ -97,12 +91,5 @@ function suite(name: string, opts: { skip?: string | false }, setup: () => Promi
   });
 }
 
-suite('offline storage on SQLite (temp file)', {}, async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'qs-offline-'));
-  return { store: new SqliteStore(join(dir, 'queue.db')), cleanup: () => rm(dir, { recursive: true, force: true }) };
-});
-
-suite('offline storage on PostgreSQL (fresh database)', { skip: pgSkipReason }, async () => {
-  const db = await createTempDatabase();
-  return { store: new PostgresStore({ connectionString: db.url }), cleanup: () => db.drop() };
-});
+suite('offline storage on SQLite (temp file)', {}, 'sqlite');
+suite('offline storage on PostgreSQL (fresh database)', { skip: pgSkipReason }, 'postgres');

@@ -235,7 +235,7 @@ function contract(name: string, opts: { skip?: string | false }, setup: () => Pr
       let cursor: string | null = null;
       const sizes: number[] = [];
       do {
-        const page = await store.listQueues(owner, 2, cursor);
+        const page = await store.listMemberQueues(owner, 2, cursor);
         sizes.push(page.items.length);
         seen.push(...page.items.map((s) => s.id));
         cursor = page.nextCursor;
@@ -243,11 +243,11 @@ function contract(name: string, opts: { skip?: string | false }, setup: () => Pr
       assert.deepEqual(seen, expected);
       assert.deepEqual(sizes, [2, 2, 1]);
 
-      const all = await store.listQueues(owner, 5, null);
+      const all = await store.listMemberQueues(owner, 5, null);
       assert.equal(all.nextCursor, null, 'exactly `limit` rows left must not yield a cursor');
       const b = all.items.find((s) => s.id === `${owner}-b`);
-      assert.deepEqual(b, { id: `${owner}-b`, name: 'Q1', type: 'user', ownerId: owner, version: 2, itemCount: 1, updatedAt: tied });
-      assert.deepEqual(await store.listQueues(uid('nobody'), 5, null), { items: [], nextCursor: null });
+      assert.deepEqual(b, { id: `${owner}-b`, name: 'Q1', type: 'user', ownerId: owner, version: 2, itemCount: 1, updatedAt: tied, role: 'owner' });
+      assert.deepEqual(await store.listMemberQueues(uid('nobody'), 5, null), { items: [], nextCursor: null });
     });
 
     it('readAll pages every queue\'s events in global append order', async () => {
@@ -310,7 +310,7 @@ function contract(name: string, opts: { skip?: string | false }, setup: () => Pr
       const events = await store.readEvents(q, 0, 10);
       assert.deepEqual(events[0].data, input.events[0].data);
       assert.equal(events[1].deviceId, '📱');
-      assert.equal((await store.listQueues('lena', 10, null)).items.find((s) => s.id === q)?.name, 'Zwei 𝄞');
+      assert.equal((await store.listMemberQueues('lena', 10, null)).items.find((s) => s.id === q)?.name, 'Zwei 𝄞');
     });
   });
 }

@@ -10,7 +10,8 @@ import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { importPlaylists, importSessions, importTracks } from '../../src/catalog/cli.ts';
 import { mpdPlaylists, parseCsvLine, type ReadProgress } from '../../src/catalog/formats.ts';
-import { openCatalogStore, type CatalogStore } from '../../src/catalog/store.ts';
+import type { CatalogStore } from '../../src/catalog/store.ts';
+import { sqliteStorage } from '../../src/stores.ts';
 import { CatalogSync } from '../../src/catalog/sync.ts';
 import { Recommender } from '../../src/reco/recommender.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
@@ -32,7 +33,7 @@ describe('importers', () => {
   before(async () => {
     store = new SqliteStore(join(dir, 'queue.db'));
     await store.migrate();
-    catalog = openCatalogStore(store);
+    catalog = sqliteStorage(store).features().catalog;
   });
   after(async () => {
     await store.close();

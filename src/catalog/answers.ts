@@ -6,7 +6,7 @@
 // key too, so a queue is never extended twice for one key (see RadioService.extend).
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { CatalogStore } from '../catalog/store.ts';
+import type { CatalogStore } from './store.ts';
 import { AppError } from '../errors.ts';
 import { fingerprint } from '../queues/service.ts';
 import { KeyedSerial } from '../util/keyed-serial.ts';

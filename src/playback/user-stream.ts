@@ -1,0 +1,30 @@
+// The user sync stream as the sockets see it (realtime/sockets.ts UserStream), over the
+// playback service: reads, the snapshot, device registration, and the set_playback op,
+// validated against the same schema as the PUT playback-state body.
+import { AppError } from '../errors.ts';
+import { fingerprint } from '../queues/service.ts';
+import type { UserStream } from '../realtime/sockets.ts';
+import { strictAjv } from '../validation.ts';
+import { PlaybackWriteBody } from './schemas.ts';
+import type { PlaybackService, PlaybackWrite } from './service.ts';
+
+const validatePlayback = strictAjv.compile(PlaybackWriteBody);
+
+export function userStream(playback: PlaybackService): UserStream {
+  return {
+    readEvents: (userId, after, limit) => playback.readEvents(userId, after, limit),
+    snapshot: (userId) => playback.snapshot(userId),
+    registerDevice: async (userId, deviceId, info) => {
+      await playback.registerDevice(userId, deviceId, info);
+    },
+    setPlayback: async (userId, deviceId, args, mutationId) => {
+      if (!validatePlayback(args)) {
+        const e = validatePlayback.errors?.[0];
+        throw new AppError('invalid', 'validation_failed', `args${e?.instancePath ?? ''} ${e?.message ?? 'is invalid'}`, { op: 'set_playback', issues: validatePlayback.errors ?? [] });
+      }
+      const body = args as PlaybackWrite & { mutationId?: string; deviceId: string };
+      const res = await playback.write({ userId, deviceId }, body, { idempotencyKey: mutationId, fingerprint: fingerprint('ws', 'set_playback', args) });
+      return { sequenceNumber: res.body.sequenceNumber, result: res.body as unknown as Record<string, unknown> };
+    },
+  };
+}

@@ -1,0 +1,62 @@
+// Storage, chosen once at start: PostgreSQL when DATABASE_URL is set, else the SQLite file.
+// Each store adapter has one factory that puts every feature store (invites, offline sync,
+// parties, catalog) on the adapter's own connection, so no feature asks which database it
+// runs on: the app receives the stores it needs, built here.
+import { DEFAULT_RETENTION, type Config, type RetentionConfig } from './config.ts';
+import { PostgresCatalogStore } from './catalog/postgres-store.ts';
+import { SqliteCatalogStore } from './catalog/sqlite-store.ts';
+import type { CatalogStore } from './catalog/store.ts';
+import { PostgresInviteStore, SqliteInviteStore, type InviteStore } from './collab/store.ts';
+import { PostgresOfflineStore, SqliteOfflineStore, type OfflineStore } from './offline/store.ts';
+import { PostgresPartyStore, SqlitePartyStore, type PartyStore } from './party/store.ts';
+import { sqliteFile } from './store/index.ts';
+import type { RetentionOptions, Store } from './store/port.ts';
+import { PostgresStore } from './store/postgres.ts';
+import { SqliteStore } from './store/sqlite.ts';
+
+/** The feature stores: tables a feature keeps for itself, beside the queue and user streams. */
+export interface FeatureStores {
+  invites: InviteStore;
+  offline: OfflineStore;
+  parties: PartyStore;
+  catalog: CatalogStore;
+}
+
+/** One database: the core store, and every feature store on the same connection. */
+export interface Storage {
+  readonly store: Store;
+  /** Builds the feature stores; call after `store.migrate()` (SQLite prepares its statements at once). */
+  features(): FeatureStores;
+}
+
+export function sqliteStorage(store: SqliteStore): Storage {
+  return {
+    store,
+    features: () => ({
+      invites: new SqliteInviteStore(store.db),
+      offline: new SqliteOfflineStore(store.db),
+      parties: new SqlitePartyStore(store.db),
+      catalog: new SqliteCatalogStore(store.db),
+    }),
+  };
+}
+
+export function postgresStorage(store: PostgresStore): Storage {
+  return {
+    store,
+    features: () => ({
+      invites: new PostgresInviteStore(store.pool),
+      offline: new PostgresOfflineStore(store.pool),
+      parties: new PostgresPartyStore(store.pool),
+      catalog: new PostgresCatalogStore(store.pool),
+    }),
+  };
+}
+
+/** The storage the configuration names: the one place that chooses the database. */
+export function openStorage(config: Pick<Config, 'databaseUrl' | 'dataDir'> & { retention?: RetentionConfig }): Storage {
+  const retention: RetentionOptions = { idempotencyTtlMs: (config.retention ?? DEFAULT_RETENTION).idempotencyTtlHours * 3600_000 };
+  return config.databaseUrl
+    ? postgresStorage(new PostgresStore({ connectionString: config.databaseUrl, ...retention }))
+    : sqliteStorage(new SqliteStore(sqliteFile(config.dataDir), retention));
+}
