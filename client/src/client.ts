@@ -49,6 +49,11 @@ export type ClientEvents = {
   presence: [PresenceNote];
   /** An offline edit was merged, lost to a newer change or dropped (also on its mirror); queueId '' for playback. */
   conflict: [OfflineConflict & { queueId: string }];
+  /**
+   * A batch of offline edits was decided by the server (POST /sync/offline): `edits` sent,
+   * of which `conflicts` were resolved against them (also `conflict` events) and `refused` not applied.
+   */
+  synced: [{ edits: number; conflicts: number; refused: number }];
   /** Something went wrong that no mirror owns (a refused token, a failed offline sync). */
   error: [QueueServiceError];
 };
@@ -647,6 +652,7 @@ export class QueueClient extends Emitter<ClientEvents> {
     this.pb.ingest(answer.events.user);
     const errorsByN = new Map((answer.errors as { change: { mutationId?: number }; error: { code: string; message: string; details: Record<string, unknown> } }[]).map((x) => [Number(x.change?.mutationId), x.error]));
     const conflictsByN = new Map((answer.conflicts as OfflineConflict[]).map((c) => [Number((c.change as { mutationId?: number })?.mutationId), c]));
+    let refused = 0;
     for (const r of answer.results) {
       const n = Number(r.mutationId);
       const entry = byN.get(n);
@@ -666,8 +672,10 @@ export class QueueClient extends Emitter<ClientEvents> {
           : new QueueServiceError(409, reason.code ?? String(r.outcome), reason.message ?? `offline edit ${r.outcome}`, { outcome: r.outcome, conflict: c });
         this.mirrors.get(entry.queueId)?.refused(err);
         w?.reject(err);
+        refused++;
       }
     }
+    this.emit('synced', { edits: batch.length, conflicts: answer.conflicts.length, refused });
     await removed;
   }
 }
