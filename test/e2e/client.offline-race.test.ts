@@ -63,6 +63,8 @@ describe('client SDK: offline flush orderings', () => {
     clients.push(a);
     const errors: QueueServiceError[] = [];
     a.on('error', (e) => errors.push(e));
+    const synced: { edits: number; conflicts: number; refused: number }[] = [];
+    a.on('synced', (s) => synced.push(s));
     const created = await a.api.createQueue({ name: 'flaky', tracks: ['f1', 'f2'] });
     const qa = await a.openQueue(created.queue.id);
     a.goOffline();
@@ -73,6 +75,7 @@ describe('client SDK: offline flush orderings', () => {
     await until(async () => (await a.pendingMutations()).length === 0, 'the offline edit is sent again without a reconnect', 10_000);
     await added;
     assert.equal(failures, 2, 'one failed POST, one that went through');
+    assert.deepEqual(synced, [{ edits: 1, conflicts: 0, refused: 0 }], 'the sync that went through is reported once');
     assert.equal(a.status, 'online');
     const srv = await serverView(api, created.queue.id);
     assert.deepEqual(srv.items.map((i) => i.trackId), ['f1', 'f2', 'f3']);
