@@ -49,6 +49,11 @@ export type ClientEvents = {
   presence: [PresenceNote];
   /** An offline edit was merged, lost to a newer change or dropped (also on its mirror); queueId '' for playback. */
   conflict: [OfflineConflict & { queueId: string }];
+  /**
+   * A batch of offline edits was decided by the server (POST /sync/offline): `edits` sent,
+   * of which `conflicts` were resolved against them (also `conflict` events) and `refused` not applied.
+   */
+  synced: [{ edits: number; conflicts: number; refused: number }];
   /** Something went wrong that no mirror owns (a refused token, a failed offline sync). */
   error: [QueueServiceError];
 };
@@ -483,6 +488,7 @@ export class QueueClient extends Emitter<ClientEvents> {
     this.waiters.get(entry.n)?.resolve({ events, version: msg.version });
     this.waiters.delete(entry.n);
     this.sendDeferred();
+    this.afterCommand();
   }
 
   private onError(msg: Record<string, any>): void {
@@ -530,6 +536,7 @@ export class QueueClient extends Emitter<ClientEvents> {
     this.waiters.get(entry.n)?.reject(err);
     this.waiters.delete(entry.n);
     this.sendDeferred();
+    this.afterCommand();
   }
 
   private sendCommand(entry: OutboxEntry): void {
@@ -571,15 +578,41 @@ export class QueueClient extends Emitter<ClientEvents> {
       }
     } catch (err) {
       this.emit('error', err instanceof QueueServiceError ? err : new QueueServiceError(-1, 'offline_sync_failed', String(err)));
-      // Kept in the outbox: tried again on the next connection.
+      // Kept in the outbox: tried again after a back-off while the socket stays up, and on
+      // the next connection.
+      this.syncing = false;
+      this.retrySync();
       return;
     } finally {
       this.syncing = false;
     }
-    // Offline edits made before an online one that is still waiting keep their order:
-    // commands go only when no offline edit is before them.
+    this.syncFailures = 0;
+    // Edits keep their order: commands made before the offline ones (unacknowledged when the
+    // socket dropped) go again now, and the offline edits behind them are sent once the last
+    // of those is acknowledged or refused (afterCommand), not here.
     this.sendDeferred();
-    if (this.outbox.entries.some((e) => e.kind === 'offline')) void this.flush();
+  }
+
+  private syncFailures = 0;
+  private syncRetry: ReturnType<typeof setTimeout> | null = null;
+
+  /** A failed POST /sync/offline is tried again while online (jittered back-off, as reconnects). */
+  private retrySync(): void {
+    if (this.syncRetry || this.closedByApp) return;
+    const base = this.opts.reconnect?.baseMs ?? 250;
+    const max = this.opts.reconnect?.maxMs ?? 30_000;
+    const delay = Math.min(max, base * 2 ** this.syncFailures) * (0.5 + Math.random() / 2);
+    this.syncFailures = Math.min(this.syncFailures + 1, 30);
+    this.syncRetry = setTimeout(() => {
+      this.syncRetry = null;
+      if (this._status === 'online') void this.flush();
+    }, delay);
+    (this.syncRetry as { unref?: () => void }).unref?.();
+  }
+
+  /** A command left the outbox: offline edits that waited behind it go now. */
+  private afterCommand(): void {
+    if (this._status === 'online' && this.outbox.entries[0]?.kind === 'offline') void this.flush();
   }
 
   private async syncOffline(batch: OutboxEntry[]): Promise<void> {
@@ -619,6 +652,7 @@ export class QueueClient extends Emitter<ClientEvents> {
     this.pb.ingest(answer.events.user);
     const errorsByN = new Map((answer.errors as { change: { mutationId?: number }; error: { code: string; message: string; details: Record<string, unknown> } }[]).map((x) => [Number(x.change?.mutationId), x.error]));
     const conflictsByN = new Map((answer.conflicts as OfflineConflict[]).map((c) => [Number((c.change as { mutationId?: number })?.mutationId), c]));
+    let refused = 0;
     for (const r of answer.results) {
       const n = Number(r.mutationId);
       const entry = byN.get(n);
@@ -638,8 +672,10 @@ export class QueueClient extends Emitter<ClientEvents> {
           : new QueueServiceError(409, reason.code ?? String(r.outcome), reason.message ?? `offline edit ${r.outcome}`, { outcome: r.outcome, conflict: c });
         this.mirrors.get(entry.queueId)?.refused(err);
         w?.reject(err);
+        refused++;
       }
     }
+    this.emit('synced', { edits: batch.length, conflicts: answer.conflicts.length, refused });
     await removed;
   }
 }

@@ -58,16 +58,11 @@ export async function signIn(token: string): Promise<Session> {
   // A wrong or expired token is refused here, before any view opens.
   await api.queues(client);
   sessionStorage.setItem(TOKEN_KEY, token);
-  // The outbox draining while online: offline edits reached the server.
-  let waiting = 0;
-  const watch = setInterval(() => {
-    void client.pendingMutations().then((p) => {
-      if (waiting > p.length && client.status === 'online') {
-        offlineLog.add({ at: Date.now(), kind: 'synced', text: `${waiting - p.length} offline edit(s) sent` });
-      }
-      waiting = p.length;
-    }, () => undefined);
-  }, 500);
+  // Offline edits the server has decided (each POST /sync/offline), with how many conflicted.
+  client.on('synced', (s) => offlineLog.add({
+    at: Date.now(), kind: 'synced',
+    text: `${s.edits} offline edit(s) sent${s.conflicts ? `, ${s.conflicts} with a conflict` : ''}${s.refused ? `, ${s.refused} not applied` : ''}`,
+  }));
   // The browser's own offline mode: an open socket may outlive it for a while (until a
   // heartbeat is missed), so the page tells the client at once, and back when the browser is
   // online again (unless the page's own toggle keeps it offline).
@@ -81,7 +76,6 @@ export async function signIn(token: string): Promise<Session> {
   return {
     client, userId: tokenUser(token), deviceId: device,
     stop: () => {
-      clearInterval(watch);
       removeEventListener('offline', offline);
       removeEventListener('online', online);
     },

@@ -174,10 +174,13 @@ for (const { kind, skip } of storeKinds) {
       await qb.addTracks(['from-b']);
       const conflicts: unknown[] = [];
       qa.on('conflict', (c) => conflicts.push(c));
+      const synced: unknown[] = [];
+      a.on('synced', (s) => synced.push(s));
       a.goOnline();
       const outcomes = await Promise.allSettled(landed);
       assert.deepEqual(outcomes.map((o) => o.status), ['fulfilled', 'fulfilled', 'fulfilled', 'rejected']);
       assert.equal(conflicts.length, 1, 'the dropped move is reported');
+      assert.deepEqual(synced, [{ edits: 4, conflicts: 1, refused: 1 }], 'one batch, reported once');
       const srv = await serverView(api, created.queue.id);
       await until(() => qa.version === srv.version && qb.version === srv.version, 'both mirrors at the server version');
       assert.deepEqual(mirrorView(qa), srv);

@@ -314,6 +314,12 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
       await alice.getByTestId('pending').waitFor();
       await bob.locator(`[data-track-id="${victim}"]`).getByRole('button', { name: 'Remove' }).click();
       await waitOrder(bob, (o) => !o.includes(victim));
+      // Bob's page shows the removal before the server has it (an optimistic edit): alice comes
+      // back only once the server has applied it, else her move may land first (no conflict).
+      await bob.getByTestId('pending').waitFor({ state: 'detached', timeout: 10_000 });
+      const queueId = /#\/queue\/([^/?#]+)/.exec(queueUrl)![1]!;
+      const items = (await client(server.url, bobToken)('GET', `/queues/${queueId}?limit=1000`)).body.items as { trackId: string }[];
+      assert.ok(!items.some((i) => i.trackId === victim), 'the server has bob\'s removal');
     } finally {
       await aliceCtx.setOffline(false);
     }
@@ -323,6 +329,9 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
     await alice.locator('[data-testid=offline-log] li.conflict').first().waitFor({ timeout: 15_000 }).catch(async (e) => {
       throw new Error(`${String(e)}\noffline page: ${await alice.locator('main').innerText()}\nsockets: ${(sockets.get(alice) ?? []).slice(-12).join('\n')}`);
     });
+    // Each sync is reported too: the first half's edit, and this one with its conflict.
+    await alice.locator('[data-testid=offline-log] li', { hasText: '1 offline edit(s) sent, 1 with a conflict' }).waitFor({ timeout: 5000 });
+    assert.ok(await alice.locator('[data-testid=offline-log] li', { hasText: /synced\s*1 offline edit\(s\) sent$/ }).count() >= 1, 'the first sync is reported');
     await shot(alice, 'offline-conflict-desktop');
     await alice.goBack();
     // The queue opens again from the SDK's storage and catches up from there.
