@@ -1,35 +1,17 @@
 // End-to-end tests of the HTTP API against real server processes, one per store kind.
 // The event log, optimistic concurrency (If-Match / expectedVersion) and idempotent retries over HTTP; no request may ever answer 5xx.
 // The other HTTP suites: http.queues.test.ts, http.refusals.test.ts.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mintToken, startServerOn, storeKinds, type RunningServer } from '../helpers/server.ts';
-import { type Call, allEvents, assertError, assertOk, newQueue, trackIds, tracker } from '../helpers/http.ts';
-
-type Server = RunningServer & { cleanup(): Promise<void> };
+import { mintToken, storeKinds } from '../helpers/server.ts';
+import { type Call, allEvents, assertError, assertOk, newQueue, trackIds, httpUsers } from '../helpers/http.ts';
 
 for (const { kind, skip } of storeKinds) {
   describe(kind, { skip, timeout: 60_000 }, () => {
-    let server: Server;
-    /** Every response seen by this block, to check none was a 5xx. */
-    const { seen, track } = tracker();
-    let alice: Call;
-    let bob: Call;
-    let anon: Call;
-    let admin: Call;
-
-    before(async () => {
-      server = await startServerOn(kind);
-      alice = track(server.url, await mintToken(server, 'alice'));
-      bob = track(server.url, await mintToken(server, 'bob'));
-      anon = track(server.url);
-      admin = track(server.url, server.adminKey);
-    });
-
-    after(async () => {
-      await server?.cleanup();
-    });
+    /** Every response seen by this block (to check none was a 5xx), and the callers. */
+    const users = httpUsers(kind);
+    const { seen, alice, bob, anon, admin } = users;
 
     describe('event log', () => {
       it('GET /queues/:id/events pages with since, limit, nextSince and hasMore', async () => {
@@ -181,9 +163,9 @@ for (const { kind, skip } of storeKinds) {
       it('a replayed answer is byte-for-byte the first answer', async () => {
         // Keys deliberately out of sorted order, nested, and events whose data has several keys.
         const q = await newQueue(alice, ['a', 'b']);
-        const token = await mintToken(server, 'alice');
+        const token = await mintToken(users.server, 'alice');
         const raw = async (method: string, path: string, body: unknown, key: string) => {
-          const res = await fetch(server.url + path, {
+          const res = await fetch(users.server.url + path, {
             method,
             headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'idempotency-key': key },
             body: JSON.stringify(body),

@@ -1,36 +1,18 @@
 // End-to-end tests of the HTTP API against real server processes, one per store kind.
 // Queues, items and playback order over HTTP, plus the operations routes; no request may ever answer 5xx.
 // The other HTTP suites: http.log.test.ts, http.refusals.test.ts.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { mintToken, startServerOn, storeKinds, type RunningServer } from '../helpers/server.ts';
-import { type Call, assertError, assertOk, itemIds, newQueue, trackIds, tracker } from '../helpers/http.ts';
-
-type Server = RunningServer & { cleanup(): Promise<void> };
+import { mintToken, storeKinds } from '../helpers/server.ts';
+import { type Call, assertError, assertOk, itemIds, newQueue, trackIds, httpUsers } from '../helpers/http.ts';
 
 for (const { kind, skip } of storeKinds) {
   describe(kind, { skip, timeout: 60_000 }, () => {
-    let server: Server;
-    /** Every response seen by this block, to check none was a 5xx. */
-    const { seen, track } = tracker();
-    let alice: Call;
-    let bob: Call;
-    let anon: Call;
-    let admin: Call;
-
-    before(async () => {
-      server = await startServerOn(kind);
-      alice = track(server.url, await mintToken(server, 'alice'));
-      bob = track(server.url, await mintToken(server, 'bob'));
-      anon = track(server.url);
-      admin = track(server.url, server.adminKey);
-    });
-
-    after(async () => {
-      await server?.cleanup();
-    });
+    /** Every response seen by this block (to check none was a 5xx), and the callers. */
+    const users = httpUsers(kind);
+    const { seen, track, alice, bob, anon, admin } = users;
 
     describe('operations and docs', () => {
       it('GET /healthz and /readyz', async () => {
@@ -106,8 +88,8 @@ for (const { kind, skip } of storeKinds) {
       });
 
       it("GET /queues lists only the caller's queues, paged with limit and nextCursor", async () => {
-        const carolToken = await mintToken(server, `carol-${randomBytes(3).toString('hex')}`);
-        const carol = track(server.url, carolToken);
+        const carolToken = await mintToken(users.server, `carol-${randomBytes(3).toString('hex')}`);
+        const carol = track(users.server.url, carolToken);
         assert.deepEqual(assertOk(await carol('GET', '/queues')), { queues: [], nextCursor: null });
         const ids: string[] = [];
         for (let i = 0; i < 5; i++) ids.push((await newQueue(carol, i % 2 ? ['x'] : [], `carol ${i}`)).id);

@@ -1,7 +1,8 @@
 // Shared by the HTTP end-to-end suites (test/e2e/http.*.test.ts): the error-shape check
 // and small readers of queue answers.
 import assert from 'node:assert/strict';
-import { client } from './server.ts';
+import { after, before } from 'node:test';
+import { client, mintToken, startServerOn, type RunningServer, type StoreKind } from './server.ts';
 
 export type Res = Awaited<ReturnType<ReturnType<typeof client>>>;
 export type Call = (method: string, path: string, body?: unknown, headers?: Record<string, string>) => Promise<Res>;
@@ -61,4 +62,33 @@ export async function newQueue(call: Call, tracks: string[] = [], name = 'q'): P
 /** Every event of a queue (up to 1,000). */
 export async function allEvents(call: Call, id: string): Promise<any[]> {
   return assertOk(await call('GET', `/queues/${id}/events?limit=1000`)).events;
+}
+
+/**
+ * In the calling `describe`: one server of `kind` (started before its tests, cleaned up
+ * after) and callers for alice, bob, no token and the admin key, each response noted in
+ * `seen` (as are those of `track`). The callers can be taken at once; `server` is there once the tests run.
+ */
+export function httpUsers(kind: StoreKind): { seen: Seen[]; track(base: string, token?: string): Call; alice: Call; bob: Call; anon: Call; admin: Call; readonly server: RunningServer & { cleanup(): Promise<void> } } {
+  const { seen, track } = tracker();
+  let server: (RunningServer & { cleanup(): Promise<void> }) | undefined;
+  const callers: Record<'alice' | 'bob' | 'anon' | 'admin', Call | undefined> = { alice: undefined, bob: undefined, anon: undefined, admin: undefined };
+  const late = (name: keyof typeof callers): Call => (...args) => callers[name]!(...args);
+  before(async () => {
+    server = await startServerOn(kind);
+    callers.alice = track(server.url, await mintToken(server, 'alice'));
+    callers.bob = track(server.url, await mintToken(server, 'bob'));
+    callers.anon = track(server.url);
+    callers.admin = track(server.url, server.adminKey);
+  });
+  after(async () => {
+    await server?.cleanup();
+  });
+  return {
+    seen, track, alice: late('alice'), bob: late('bob'), anon: late('anon'), admin: late('admin'),
+    get server() {
+      if (!server) throw new Error('the server starts before the tests');
+      return server;
+    },
+  };
 }
