@@ -3,17 +3,16 @@
 // by the service's CORS_ORIGINS) loads the bundle, opens a queue, receives a live edit, and
 // keeps offline edits in IndexedDB across a reload, then sends them once.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser } from 'playwright-core';
 import { freePort } from '../helpers/redis.ts';
 import { client, mintToken, startServerOn, type RunningServer } from '../helpers/server.ts';
 import { serverView } from '../helpers/client.ts';
+import { browserSkip, launchChromium } from '../helpers/browser.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const skip = existsSync(CHROMIUM) ? false : `browser test skipped: no Chromium at ${CHROMIUM} (apt-get install chromium)`;
-if (skip && process.env.TEST_REQUIRE_BROWSER) throw new Error(`TEST_REQUIRE_BROWSER is set but ${CHROMIUM} is missing`);
+const skip = browserSkip;
 
 const bundlePath = new URL('../../client/dist/browser.js', import.meta.url).pathname;
 
@@ -43,10 +42,7 @@ describe('client SDK in a real browser', { skip }, () => {
     });
     await new Promise<void>((r) => site.listen(port, '127.0.0.1', r));
     server = await startServerOn('sqlite', { env: { CORS_ORIGINS: origin } });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

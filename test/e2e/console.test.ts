@@ -4,14 +4,13 @@
 // through the client SDK; the test drives the pages like a person would and seeds only the
 // catalog (admin API). Screenshots go to test/artifacts/console/ (ignored by git).
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { client, mintToken, startServerOn, type RunningServer } from '../helpers/server.ts';
+import { browserSkip, launchChromium } from '../helpers/browser.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const skip = existsSync(CHROMIUM) ? false : `browser test skipped: no Chromium at ${CHROMIUM} (apt-get install chromium)`;
-if (skip && process.env.TEST_REQUIRE_BROWSER) throw new Error(`TEST_REQUIRE_BROWSER is set but ${CHROMIUM} is missing`);
+const skip = browserSkip;
 const SHOTS = new URL('../artifacts/console/', import.meta.url).pathname;
 
 // A small made-up catalog: two scenes of three artists; playlists mix artists of one scene,
@@ -124,10 +123,7 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
     assert.equal((await admin('POST', '/catalog/playlists', { playlists })).status, 200);
     aliceToken = await mintToken(server, 'alice');
     bobToken = await mintToken(server, 'bob');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     aliceCtx = await browser.newContext({ viewport: { width: 1280, height: 860 } });
     bobCtx = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
     alice2Ctx = await browser.newContext({ viewport: { width: 1100, height: 760 } });

@@ -1,14 +1,12 @@
 // The one web page we serve, /docs, opened in a real browser (Debian's Chromium driven
 // by playwright-core): the Swagger UI renders our operations from /openapi.json.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser } from 'playwright-core';
 import { startServerOn, type RunningServer } from '../helpers/server.ts';
+import { browserSkip, launchChromium } from '../helpers/browser.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const skip = existsSync(CHROMIUM) ? false : `browser test skipped: no Chromium at ${CHROMIUM} (apt-get install chromium)`;
-if (skip && process.env.TEST_REQUIRE_BROWSER) throw new Error(`TEST_REQUIRE_BROWSER is set but ${CHROMIUM} is missing`);
+const skip = browserSkip;
 
 describe('API docs page in a real browser', { skip }, () => {
   let server: RunningServer & { cleanup(): Promise<void> };
@@ -16,10 +14,7 @@ describe('API docs page in a real browser', { skip }, () => {
 
   before(async () => {
     server = await startServerOn('sqlite');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();
