@@ -3,7 +3,7 @@ export { QueueClient, type QueueClientOptions, type ClientStatus, type ClientEve
 export { QueueMirror, commandOf, type MirrorState, type MirrorWindow, type MirrorEvents, type MutationResult, type OfflineConflict, type Placement } from './mirror.ts';
 export {
   PartySession, type PartySessionOptions, type PartyEvents, type PlaybackEvent, type PlaybackCommand, type PlaybackSync, type QueueUpdated,
-  type SyncCorrection, type SyncDegraded, type ClockView, type SessionStatus, type PartyEventMessage, type PartyView, type PartyState,
+  type SyncCorrection, type SyncDegraded, type ClockView, type SessionStatus, type PartyEventMessage, type PartyView, type PartyDeviceView, type PartyState,
 } from './party.ts';
 export { PlaybackMirror, type PlaybackMirrorState, type PlaybackUpdate, type PlaybackEvents } from './playback.ts';
 export { Api, type RequestOptions } from './api.ts';

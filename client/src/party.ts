@@ -23,7 +23,7 @@ import type {
   LatencyPingMessage,
   PositionReportMessage,
 } from '../../src/party/protocol.ts';
-import type { PartyView } from '../../src/party/service.ts';
+import type { PartyDeviceView, PartyView } from '../../src/party/service.ts';
 import type { AckMessage, CloseCode as ServerCloseCode, ErrorMessage } from '../../src/realtime/protocol.ts';
 import { Api } from './api.ts';
 import { socketUrl, type ClientContext, type WebSocketLike } from './context.ts';
@@ -46,7 +46,7 @@ type ErrorMsg = Static<typeof ErrorMessage>;
 type Ping = Static<typeof LatencyPingMessage>;
 type PositionReport = Static<typeof PositionReportMessage>;
 export type PlaybackCommand = Omit<Static<typeof PlaybackSyncCommand>, 'type' | 'mutationId'>;
-export type { PartyView, PartyState };
+export type { PartyView, PartyDeviceView, PartyState };
 
 /** The server's close codes (checked against src/realtime/protocol.ts by the compiler). */
 const Close: typeof ServerCloseCode = {
@@ -435,7 +435,11 @@ export class PartySession extends Emitter<PartyEvents> {
     return this.api.request<PartyView>('POST', `/parties/${encodeURIComponent(this.id)}/host`, { userId });
   }
 
-  /** The party as the server sees it now (members online, each device's measured link). */
+  /**
+   * The party as the server sees it now: members online, each device's measured link and
+   * its latest position error as the server measured it from its reports ([PA9]
+   * `positionErrorMs`, `positionErrorAt`; null before its first report). Poll it to plot them.
+   */
   async fetchView(): Promise<PartyView> {
     return this.api.request<PartyView>('GET', `/parties/${encodeURIComponent(this.id)}`);
   }

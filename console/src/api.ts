@@ -11,7 +11,7 @@ export interface Collaborator { userId: string; role: string; via: string; joine
 export interface Collaborators { ownerId: string; isPublic: boolean; yourRole: string; collaborators: Collaborator[]; version: number }
 export interface Invite { code: string; queueId: string; role: string; createdBy: string; createdAt: string; expiresAt: string; maxUses: number | null; uses: number }
 export interface HistoryEntry { sequenceNumber: number; action: string; userId: string; deviceId: string | null; timestamp: string; itemId: string | null; trackId: string | null }
-export interface MemberDevice { deviceId: string; connectionId: string; offsetMs: number; rttMs: number; oneWayMs: number; degraded: boolean; followDelayMs: number; samples: number }
+export interface MemberDevice { deviceId: string; connectionId: string; offsetMs: number; rttMs: number; oneWayMs: number; degraded: boolean; followDelayMs: number; samples: number; positionErrorMs: number | null; positionErrorAt: number | null }
 export interface PartyMember { userId: string; joinedAt: string; isHost: boolean; online: boolean; devices: MemberDevice[] }
 export interface PartyInfo { id: string; queueId: string; hostId: string; inviteCode: string; status: string; members: PartyMember[] }
 

@@ -221,6 +221,10 @@ const DeviceLink = Type.Object({
   degraded: Type.Boolean(),
   followDelayMs: Type.Number(),
   samples: Type.Integer(),
+  positionErrorMs: Nullable(Type.Number({
+    description: "[PA9] The device's latest position error as the server measured it from its position_report: its player's position minus the party timeline's at that moment, in ms (+ = ahead); null before its first report",
+  })),
+  positionErrorAt: Nullable(Ts('When the server measured positionErrorMs (server time)')),
 });
 
 export const PartySchema = Type.Object({

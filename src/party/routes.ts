@@ -60,7 +60,7 @@ export function partyRoutes(deps: PartyRoutesDeps): FastifyPluginAsyncTypebox {
     }, async (r, reply) => reply.status(201).send(await service.create(actor(r), r.body)));
 
     app.get('/parties/:partyId', {
-      schema: { tags, summary: 'The party: members (online, measured links), playback timeline, settings', params: PartyIdParams, response: party },
+      schema: { tags, summary: 'The party: members (online, measured links, latest position errors [PA9]), playback timeline, settings', params: PartyIdParams, response: party },
     }, async (r) => service.view(actor(r), r.params.partyId));
 
     app.post('/parties/:partyId/join', {

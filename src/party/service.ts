@@ -70,6 +70,10 @@ export interface PartyDeviceView {
   degraded: boolean;
   followDelayMs: number;
   samples: number;
+  /** [PA9] The latest position error measured from the device's reports (ms), null before any. */
+  positionErrorMs: number | null;
+  /** Server time (epoch ms) of that measurement. */
+  positionErrorAt: number | null;
 }
 
 /** The public shape of a party ([PA1]). */
@@ -98,6 +102,7 @@ export function toPartyView(s: PartyState, links: LinkRecord[], now: number): Pa
       const devices = links.filter((l) => l.userId === m.userId).map((l) => ({
         deviceId: l.deviceId, connectionId: l.connectionId, offsetMs: l.offsetMs, rttMs: l.rttMs, oneWayMs: l.oneWayMs,
         degraded: l.degraded, followDelayMs: l.followDelayMs, samples: l.samples,
+        positionErrorMs: l.positionErrorMs, positionErrorAt: l.positionErrorAt,
       }));
       return { userId: m.userId, joinedAt: m.joinedAt, isHost: m.userId === s.hostId, online: devices.length > 0, deviceInfo: m.deviceInfo, devices };
     }),

@@ -71,6 +71,8 @@ const PONG_TTL_MS = 60_000;
 const MIN_SAMPLES_FOR_POLICY = 5;
 /** Link rows are rewritten at most this often unless something important changed. */
 const LINK_WRITE_INTERVAL_MS = 1000;
+/** A new position error is written with the link row at most this often ([PA9]: reports come about once a second). */
+const ERROR_WRITE_INTERVAL_MS = 500;
 
 interface Ctx {
   options: PartyOptions;
@@ -96,6 +98,8 @@ class PartyConn implements Sink {
   private writing = false;
   private writeAgain = false;
   private correctionUntil = 0;
+  /** [PA9] The latest position error measured from this member's reports, with its server time. */
+  private positionError: { ms: number; at: number } | null = null;
 
   constructor(readonly c: Connection, readonly partyId: string, private readonly ctx: Ctx) {
     this.estimator = new ClockEstimator(ctx.options.estimator);
@@ -194,6 +198,7 @@ class PartyConn implements Sink {
       connectionId: this.c.id, partyId: this.partyId, userId: this.c.userId, deviceId: this.c.deviceId,
       offsetMs: round(st.offsetMs), rttMs: round(st.rttMs), oneWayMs: round(st.downP90Ms), degraded: this.follow.degraded,
       followDelayMs: this.follow.followDelayMs, samples: st.samples, updatedAt: now,
+      positionErrorMs: this.positionError?.ms ?? null, positionErrorAt: this.positionError?.at ?? null,
     };
     this.link = rec;
     this.writing = true;
@@ -221,11 +226,18 @@ class PartyConn implements Sink {
       return;
     }
     const now = this.ctx.now();
-    if (now < this.correctionUntil) return; // a correction is still being applied
     const t = timestamp + st.offsetMs - this.follow.followDelayMs;
     const tl = timelineAt(this.timelines, t);
     if (!tl) return;
     const errorMs = position - positionAt(tl, t);
+    // [PA9]/[PA10] Kept with the link row, so every member (GET /parties/{id}) sees each member's
+    // error (not when the member is on another item: a position there is no error in ms).
+    if (itemId === undefined || itemId === tl.itemId) {
+      const first = this.positionError === null;
+      this.positionError = { ms: round(errorMs), at: now };
+      if (first || now - this.lastLinkWrite >= ERROR_WRITE_INTERVAL_MS) this.writeLink();
+    }
+    if (now < this.correctionUntil) return; // a correction is still being applied
     let corr = decideCorrection(errorMs, st.uncertaintyMs, this.ctx.options.correction);
     if (itemId !== undefined && itemId !== tl.itemId) corr = { action: 'seek' };
     if (corr.action === 'none') return;

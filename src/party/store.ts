@@ -21,6 +21,10 @@ export interface LinkRecord {
   samples: number;
   /** Epoch ms. */
   updatedAt: number;
+  /** [PA9] The latest position error the server measured from this socket's position_report (ms, + = ahead), null before any. */
+  positionErrorMs: number | null;
+  /** Server time (epoch ms) of that measurement. */
+  positionErrorAt: number | null;
 }
 
 /** What `update` runs under the party's lock: the events to append and the state after them. */
@@ -67,6 +71,8 @@ interface LinkRow {
   follow_delay_ms: number;
   samples: number;
   updated_at: number | string;
+  position_error_ms: number | null;
+  position_error_at: number | string | null;
 }
 
 function rowToEvent(r: EventRow): PartyEvent {
@@ -86,11 +92,13 @@ function rowToLink(r: LinkRow): LinkRecord {
     connectionId: r.connection_id, partyId: r.party_id, userId: r.user_id, deviceId: r.device_id,
     offsetMs: Number(r.offset_ms), rttMs: Number(r.rtt_ms), oneWayMs: Number(r.one_way_ms), degraded: Boolean(r.degraded),
     followDelayMs: Number(r.follow_delay_ms), samples: Number(r.samples), updatedAt: Number(r.updated_at),
+    positionErrorMs: r.position_error_ms === null ? null : Number(r.position_error_ms),
+    positionErrorAt: r.position_error_at === null ? null : Number(r.position_error_at),
   };
 }
 
 const linkValues = (l: LinkRecord) => [
-  l.connectionId, l.partyId, l.userId, l.deviceId, l.offsetMs, l.rttMs, l.oneWayMs, l.degraded, l.followDelayMs, l.samples, l.updatedAt,
+  l.connectionId, l.partyId, l.userId, l.deviceId, l.offsetMs, l.rttMs, l.oneWayMs, l.degraded, l.followDelayMs, l.samples, l.updatedAt, l.positionErrorMs, l.positionErrorAt,
 ] as const;
 
 const partyExists = (queueId: string, partyId: string | null) =>
@@ -108,10 +116,11 @@ export class SqlitePartyStore implements PartyStore {
       read: db.prepare<[string, number, number], EventRow>('SELECT * FROM party_events WHERE party_id = ? AND sequence_number > ? ORDER BY sequence_number LIMIT ?'),
       active: db.prepare<[string], { id: string }>("SELECT id FROM parties WHERE queue_id = ? AND status = 'active'"),
       putLink: db.prepare(
-        `INSERT INTO party_links (connection_id, party_id, user_id, device_id, offset_ms, rtt_ms, one_way_ms, degraded, follow_delay_ms, samples, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        `INSERT INTO party_links (connection_id, party_id, user_id, device_id, offset_ms, rtt_ms, one_way_ms, degraded, follow_delay_ms, samples, updated_at, position_error_ms, position_error_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (connection_id) DO UPDATE SET offset_ms = excluded.offset_ms, rtt_ms = excluded.rtt_ms, one_way_ms = excluded.one_way_ms,
-           degraded = excluded.degraded, follow_delay_ms = excluded.follow_delay_ms, samples = excluded.samples, updated_at = excluded.updated_at`,
+           degraded = excluded.degraded, follow_delay_ms = excluded.follow_delay_ms, samples = excluded.samples, updated_at = excluded.updated_at,
+           position_error_ms = excluded.position_error_ms, position_error_at = excluded.position_error_at`,
       ),
       deleteLink: db.prepare('DELETE FROM party_links WHERE connection_id = ?'),
       links: db.prepare<[string, number], LinkRow>('SELECT * FROM party_links WHERE party_id = ? AND updated_at >= ? ORDER BY connection_id'),
@@ -250,10 +259,11 @@ export class PostgresPartyStore implements PartyStore {
 
   async putLink(link: LinkRecord): Promise<void> {
     await this.pool.query(
-      `INSERT INTO party_links (connection_id, party_id, user_id, device_id, offset_ms, rtt_ms, one_way_ms, degraded, follow_delay_ms, samples, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+      `INSERT INTO party_links (connection_id, party_id, user_id, device_id, offset_ms, rtt_ms, one_way_ms, degraded, follow_delay_ms, samples, updated_at, position_error_ms, position_error_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
        ON CONFLICT (connection_id) DO UPDATE SET offset_ms = excluded.offset_ms, rtt_ms = excluded.rtt_ms, one_way_ms = excluded.one_way_ms,
-         degraded = excluded.degraded, follow_delay_ms = excluded.follow_delay_ms, samples = excluded.samples, updated_at = excluded.updated_at`,
+         degraded = excluded.degraded, follow_delay_ms = excluded.follow_delay_ms, samples = excluded.samples, updated_at = excluded.updated_at,
+           position_error_ms = excluded.position_error_ms, position_error_at = excluded.position_error_at`,
       [...linkValues(link)],
     );
   }

@@ -161,6 +161,11 @@ describe('client SDK: PartySession (sqlite)', { timeout: 120_000 }, () => {
     const corr = await next<{ action: string; errorMs: number }>(member, 'correction');
     assert.equal(corr.action, 'seek');
     assert.ok(Math.abs(corr.errorMs - 1500) < 50, `errorMs ${corr.errorMs}`);
+    // [PA9]/[PA10] The error the server measured is every member's to read, through fetchView.
+    const seen = await host.fetchView();
+    const md = seen.members.find((m) => m.userId === 'm1')?.devices[0];
+    assert.ok(md && md.positionErrorMs !== null && Math.abs(md.positionErrorMs - corr.errorMs) < 50, `member's error as the host reads it: ${JSON.stringify(md)}`);
+    assert.ok(md.positionErrorAt !== null && md.positionErrorAt > ack.at - 10_000);
     // Pause: positionNow stops advancing once it takes effect.
     await host.pause();
     await next(member, 'playback', (p) => p.action === 'pause');

@@ -400,6 +400,26 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
     // A drifting player on bob's page: his position reports are off, the server corrects him.
     await bob.getByLabel('Simulate player drift (%)').fill('5');
     await bob.getByTestId('corrections').filter({ hasText: /^[1-9]/ }).waitFor({ timeout: 10_000 });
+    // [PA9] Each member's error as the server measured it: a legend entry per member, with a number, on both pages.
+    const view = (await client(server.url, aliceToken)('GET', `/parties/${partyId}`)).body;
+    for (const who of ['alice', 'bob']) {
+      const dev = view.members.find((m: any) => m.userId === who)?.devices[0];
+      assert.equal(typeof dev?.positionErrorMs, 'number', `the server has ${who}'s error: ${JSON.stringify(dev)}`);
+      for (const page of [alice, bob]) {
+        await page.locator(`[data-testid=error-plot] ~ figcaption .legend[data-source=server][data-member=${who}] [data-testid=legend-value]`)
+          .filter({ hasText: /^-?\d+\.\d ms$/ }).first().waitFor({ timeout: 10_000 });
+      }
+    }
+    // Bob's drifting player shows on alice's page as a server-measured error away from zero.
+    const bobLegend = alice.locator('.legend[data-source=server][data-member=bob] [data-testid=legend-value]').first();
+    const deadline = Date.now() + 10_000;
+    let bobErr = 0;
+    while (Date.now() < deadline && Math.abs(bobErr) < 5) {
+      const v = Number.parseFloat((await bobLegend.textContent()) ?? '');
+      bobErr = Number.isFinite(v) ? v : 0;
+      if (Math.abs(bobErr) < 5) await alice.waitForTimeout(200);
+    }
+    assert.ok(Math.abs(bobErr) >= 5, `bob's measured error on alice's page: ${bobErr} ms`);
     await shot(alice, 'party-desktop');
     await shot(bob, 'party-phone');
     // Alice hands hosting to bob: his page gets the host controls, hers loses them.

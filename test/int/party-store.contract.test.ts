@@ -32,7 +32,8 @@ async function newParty(parties: PartyStore, queueId = `q-${randomUUID()}`, host
 }
 
 const link = (partyId: string, connectionId: string, updatedAt: number, extra: Partial<LinkRecord> = {}): LinkRecord => ({
-  connectionId, partyId, userId: 'm', deviceId: 'd', offsetMs: 12.5, rttMs: 40.25, oneWayMs: 22, degraded: false, followDelayMs: 0, samples: 8, updatedAt, ...extra,
+  connectionId, partyId, userId: 'm', deviceId: 'd', offsetMs: 12.5, rttMs: 40.25, oneWayMs: 22, degraded: false, followDelayMs: 0, samples: 8, updatedAt,
+  positionErrorMs: null, positionErrorAt: null, ...extra,
 });
 
 for (const { kind, skip } of storeKinds) {
@@ -107,9 +108,10 @@ for (const { kind, skip } of storeKinds) {
       await parties.putLink(link(other.id, 'c-c', 2_000));
       assert.deepEqual(await parties.links(s.id, 0), [link(s.id, 'c-a', 2_000, { degraded: true, followDelayMs: 120 }), link(s.id, 'c-b', 1_000)]);
       assert.deepEqual((await parties.links(s.id, 1_500)).map((l) => l.connectionId), ['c-a']);
-      // A refresh replaces the measurement.
-      await parties.putLink(link(s.id, 'c-b', 3_000, { offsetMs: -7.75, rttMs: 10, samples: 20 }));
-      assert.deepEqual((await parties.links(s.id, 2_500)), [link(s.id, 'c-b', 3_000, { offsetMs: -7.75, rttMs: 10, samples: 20 })]);
+      // A refresh replaces the measurement, with the latest position error [PA9].
+      const refreshed = { offsetMs: -7.75, rttMs: 10, samples: 20, positionErrorMs: -42.125, positionErrorAt: 2_990 };
+      await parties.putLink(link(s.id, 'c-b', 3_000, refreshed));
+      assert.deepEqual((await parties.links(s.id, 2_500)), [link(s.id, 'c-b', 3_000, refreshed)]);
       // decide sees the party's links updated since linksSince.
       let seen: string[] = [];
       await parties.update(s.id, 2_500, (cur, links) => {

@@ -2,8 +2,9 @@
 // PartySession keeps this device's clock in sync with the server. Shown live: every
 // member's measured clock offset and round trip (the server measures each device; this
 // device's own estimate comes from the SDK), the host's controls, and a plot of position
-// error in ms: this device's player against the party timeline (measured here), and for
-// the other members the bound the server's measurement puts on theirs (±RTT/2).
+// error in ms: each member device's error as the server measured it from that device's
+// position reports ([PA9], read through the SDK's fetchView about once a second), and this
+// page's own player against the party timeline, measured here.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, type MemberDevice, type PartyInfo, type PartyMember, type QueueSummary } from '../api.ts';
 import type { Session } from '../session.ts';
@@ -130,16 +131,19 @@ function PartyLive(props: { session: Session; party: Party; onLeave: () => void 
     void load();
     const poll = setInterval(load, 1000);
     const sample = setInterval(() => {
-      const mine = `${session.userId} · ${session.deviceId}`;
-      const err = pl.position() - party.positionNow();
-      push(series.current, mine, { value: err, kind: 'measured' });
-      // The other members, on the same clock: the bound their measured link puts on their error.
+      // This page's player, measured here against the timeline.
+      push(series.current, 'this page\'s player (measured here)', 'here', undefined, pl.position() - party.positionNow());
+      // Every member device (this one too), as the server measured it from its last position report.
+      const listed = new Set<string>();
       for (const m of latest.current?.members ?? []) {
         for (const d of m.devices) {
-          if (d.deviceId === session.deviceId && m.userId === session.userId) continue;
-          push(series.current, `${m.userId} · ${d.deviceId}`, { value: d.rttMs / 2, kind: 'bound' });
+          const name = `${m.userId} · ${d.deviceId}`;
+          listed.add(name);
+          push(series.current, name, 'server', m.userId, d.positionErrorMs);
         }
       }
+      // A device whose socket closed drops out (its line would no longer line up in time).
+      for (const [name, s] of series.current) if (s.source === 'server' && latest.current && !listed.has(name)) series.current.delete(name);
       bump((n) => n + 1);
     }, 100);
     const report = setInterval(() => party.reportPosition(Math.max(0, pl.position()), party.timeline()?.itemId ?? null), 1000);
@@ -179,7 +183,7 @@ function PartyLive(props: { session: Session; party: Party; onLeave: () => void 
         </div>
       ) : <p class="muted">Only the host controls playback.</p>}
       <table class="list" data-testid="party-members">
-        <thead><tr><th>Member</th><th>Device</th><th class="num">Offset (ms)</th><th class="num">RTT (ms)</th><th class="wide">Link</th><th><span class="sr-only">Actions</span></th></tr></thead>
+        <thead><tr><th>Member</th><th>Device</th><th class="num">Offset (ms)</th><th class="num">RTT (ms)</th><th class="num">Error (ms)</th><th class="wide">Link</th><th><span class="sr-only">Actions</span></th></tr></thead>
         <tbody>
           {(view?.members ?? []).flatMap((m): { m: PartyMember; d: MemberDevice | null }[] => (m.devices.length === 0 ? [{ m, d: null }] : m.devices.map((d) => ({ m, d })))).map(({ m, d }) => (
             <tr key={`${m.userId}/${d?.connectionId ?? ''}`} data-member={m.userId}>
@@ -187,6 +191,7 @@ function PartyLive(props: { session: Session; party: Party; onLeave: () => void 
               <td>{d?.deviceId ?? '-'}</td>
               <td class="num" data-testid="member-offset">{d ? d.offsetMs.toFixed(1) : '-'}</td>
               <td class="num" data-testid="member-rtt">{d ? d.rttMs.toFixed(1) : '-'}</td>
+              <td class="num" data-testid="member-error">{d?.positionErrorMs != null ? d.positionErrorMs.toFixed(1) : '-'}</td>
               <td class="wide">{d ? `${d.samples} samples, one-way ${d.oneWayMs.toFixed(1)} ms${d.degraded ? `, degraded (+${d.followDelayMs} ms)` : ''}` : ''}</td>
               <td>{isHost && !m.isHost ? <button type="button" class="link" onClick={() => act(party.handHostTo(m.userId))}>Make host</button> : null}</td>
             </tr>
@@ -195,8 +200,9 @@ function PartyLive(props: { session: Session; party: Party; onLeave: () => void 
       </table>
       <h2>Position error (ms)</h2>
       <ErrorPlot series={[...series.current.values()]} />
-      <p class="muted">Solid: this device's player against the timeline, measured here (<span data-testid="corrections">{corrections}</span> corrections from the server).
-        Dashed: the other members' error bound from their measured round trip.</p>
+      <p class="muted">Solid, one line per member device: its player's position minus the party timeline's, as the server measured it
+        from the device's last position report (each device reports about once a second; the server allows for its clock offset and follow delay).
+        Dashed: this page's player against the timeline, measured here (<span data-testid="corrections">{corrections}</span> corrections from the server).</p>
       <label class="inline">Simulate player drift (%) <input name="drift" type="number" min="-5" max="5" step="0.5" value={drift} onInput={(e) => setDrift(Number(e.currentTarget.value) || 0)} /></label>
       <p><button type="button" onClick={() => act(party.leave().then(props.onLeave))}>Leave</button>{' '}
         {isHost ? <button type="button" class="danger" onClick={() => act(party.end().then(props.onLeave))}>End the party</button> : null}</p>
@@ -204,9 +210,10 @@ function PartyLive(props: { session: Session; party: Party; onLeave: () => void 
   );
 }
 
-function push(map: Map<string, Series>, name: string, p: { value: number; kind: 'measured' | 'bound' }): void {
+function push(map: Map<string, Series>, name: string, source: Series['source'], member: string | undefined, value: number | null): void {
   let s = map.get(name);
-  if (!s) map.set(name, (s = { name, kind: p.kind, values: [] }));
-  s.values.push(p.value);
+  if (!s) map.set(name, (s = { name, source, member, values: [] }));
+  if (value === null) return; // no report yet: listed in the legend, no line
+  s.values.push(value);
   if (s.values.length > WINDOW) s.values.splice(0, s.values.length - WINDOW);
 }

@@ -1,7 +1,10 @@
 // A small SVG line plot of position errors (ms) over the last samples, one line per series.
 export interface Series {
   name: string;
-  kind: 'measured' | 'bound';
+  /** 'here': measured on this page; 'server': measured by the server from a device's position reports. */
+  source: 'here' | 'server';
+  /** The member a server-measured series belongs to. */
+  member?: string;
   values: number[];
 }
 
@@ -23,12 +26,13 @@ export function ErrorPlot(props: { series: Series[] }) {
         <text x="4" y={H - 4} class="tick">-{span.toFixed(0)} ms</text>
         {props.series.map((s, i) => {
           const pts = s.values.map((v, j) => `${((n - s.values.length + j) / (n - 1)) * W},${y(v)}`).join(' ');
-          return <polyline key={s.name} points={pts} fill="none" stroke={COLORS[i % COLORS.length]} stroke-width="2" stroke-dasharray={s.kind === 'bound' ? '6 4' : undefined} data-series={s.name} />;
+          return <polyline key={s.name} points={pts} fill="none" stroke={COLORS[i % COLORS.length]} stroke-width="2" stroke-dasharray={s.source === 'here' ? '6 4' : undefined} data-series={s.name} />;
         })}
       </svg>
       <figcaption>
         {props.series.map((s, i) => (
-          <span class="legend" key={s.name}><span class="swatch" style={{ background: COLORS[i % COLORS.length] }} />{s.name}: {s.values.length ? `${s.kind === 'bound' ? '±' : ''}${s.values[s.values.length - 1]!.toFixed(1)} ms` : '-'}</span>
+          <span class="legend" key={s.name} data-source={s.source} data-member={s.member}><span class="swatch" style={{ background: COLORS[i % COLORS.length] }} />{s.name}:{' '}
+            <span data-testid="legend-value">{s.values.length ? `${s.values[s.values.length - 1]!.toFixed(1)} ms` : 'no report yet'}</span></span>
         ))}
       </figcaption>
     </figure>
