@@ -18,19 +18,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { envInt } from './env.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
-
-function envInt(name: string, fallback: number, min: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) {
-    console.error(`${name} must be an integer >= ${min}, got "${raw}"`);
-    process.exit(2);
-  }
-  return n;
-}
 
 const MIRRORS = envInt('CLIENT_MIRRORS', 500, 1);
 const PROCS = envInt('CLIENT_PROCS', 2, 1);

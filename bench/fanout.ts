@@ -25,21 +25,11 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { io as ioClient, type Socket as IoSocket } from 'socket.io-client';
 import WebSocket from 'ws';
+import { envInt } from './env.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 /** An admin URL of a Postgres where the bench may create (and then drops) a database of its own. */
 const PG_ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-
-function envInt(name: string, fallback: number, min: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) {
-    console.error(`${name} must be an integer >= ${min}, got "${raw}"`);
-    process.exit(2);
-  }
-  return n;
-}
 
 const SOCKETS = envInt('FANOUT_SOCKETS', 5000, 20);
 const SECONDS = envInt('FANOUT_SECONDS', 10, 1);
