@@ -8,6 +8,7 @@ import type { QueueEvent, QueueEventBody, QueueState, RepeatMode } from '../../s
 import { roleOf } from '../../src/queues/permissions.ts';
 import type { Api, QueueWindowAnswer } from './api.ts';
 import { Emitter } from './emitter.ts';
+import { GapTimer } from './gap-timer.ts';
 import { QueueServiceError } from './errors.ts';
 import { cursorAfter, currentIndexOf, foldHeld, heldFromView, withPage, type Held, type ItemKeys } from './fold.ts';
 import { Outbox, type OutboxEntry } from './outbox.ts';
@@ -110,7 +111,7 @@ export class QueueMirror extends Emitter<MirrorEvents> {
   private restored: Held | null = null;
   /** Events that came before the one the mirror needs next. */
   private readonly buffer = new Map<number, QueueEvent>();
-  private gapTimer: ReturnType<typeof setTimeout> | null = null;
+  private readonly gap = new GapTimer(() => void this.refill());
   private refilling = false;
   private view: MirrorState | null = null;
   private stale = false;
@@ -282,7 +283,7 @@ export class QueueMirror extends Emitter<MirrorEvents> {
   end(err: QueueServiceError | null): void {
     if (this.ended) return;
     this.ended = true;
-    if (this.gapTimer) clearTimeout(this.gapTimer);
+    this.gap.stop();
     for (const w of this.readyWaiters.splice(0)) w.reject(err ?? new QueueServiceError(0, 'mirror_closed', 'the mirror is closed'));
     if (err) this.emit('error', err);
     this.emit('closed', err);
@@ -366,17 +367,7 @@ export class QueueMirror extends Emitter<MirrorEvents> {
 
   /** Events after a gap wait a little for the acks that fill it (own events, [RT5]), then are read from the log. */
   private watchGap(): void {
-    if (this.buffer.size === 0) {
-      if (this.gapTimer) clearTimeout(this.gapTimer);
-      this.gapTimer = null;
-      return;
-    }
-    if (this.gapTimer) return;
-    const wait = this.host.awaitingAcks(this.id) ? 1000 : 150;
-    this.gapTimer = setTimeout(() => {
-      this.gapTimer = null;
-      void this.refill();
-    }, wait);
+    this.gap.watch(this.buffer.size > 0, () => (this.host.awaitingAcks(this.id) ? 1000 : 150));
   }
 
   /** Reads the events after the mirror's version from the log (GET /queues/{id}/events). */

@@ -4,6 +4,7 @@
 import { extrapolate, type PlaybackState } from '../../src/playback/playback.ts';
 import type { Api, Device, PlaybackStateAnswer, UserSyncEvent } from './api.ts';
 import { Emitter } from './emitter.ts';
+import { GapTimer } from './gap-timer.ts';
 import type { ClientContext } from './context.ts';
 import { QueueServiceError } from './errors.ts';
 
@@ -47,7 +48,7 @@ export class PlaybackMirror extends Emitter<PlaybackEvents> {
   /** The user stream's last sequence number folded in. */
   sequence = 0;
   private readonly buffer = new Map<number, UserSyncEvent>();
-  private gapTimer: ReturnType<typeof setTimeout> | null = null;
+  private readonly gap = new GapTimer(() => void this.refill());
   /** Server clock minus this device's clock (ms), from the fastest exchange seen. */
   offsetMs = 0;
   private bestRtt = Infinity;
@@ -196,16 +197,7 @@ export class PlaybackMirror extends Emitter<PlaybackEvents> {
   }
 
   private watchGap(): void {
-    if (this.buffer.size === 0) {
-      if (this.gapTimer) clearTimeout(this.gapTimer);
-      this.gapTimer = null;
-      return;
-    }
-    if (this.gapTimer) return;
-    this.gapTimer = setTimeout(() => {
-      this.gapTimer = null;
-      void this.refill();
-    }, 150);
+    this.gap.watch(this.buffer.size > 0, () => 150);
   }
 
   /** Reads the user stream after `sequence` (own writes are not sent back on the socket, [RT5]). */
@@ -222,6 +214,6 @@ export class PlaybackMirror extends Emitter<PlaybackEvents> {
   }
 
   stop(): void {
-    if (this.gapTimer) clearTimeout(this.gapTimer);
+    this.gap.stop();
   }
 }
