@@ -21,10 +21,13 @@ export function OfflineToggle(props: { session: Session }) {
 
 export function OfflineView(props: { session: Session }) {
   const { client } = props.session;
-  const [entries, setEntries] = useState<OfflineEntry[]>(offlineLog.entries);
+  const [entries, setEntries] = useState<OfflineEntry[]>(() => [...offlineLog.entries]);
   const [outbox, setOutbox] = useState<number>(0);
   useEffect(() => {
     const off = offlineLog.subscribe(() => setEntries([...offlineLog.entries]));
+    // An entry added between the first render and this subscription would be missed otherwise
+    // (an offline sync answered just as the view opens: the CI failure of stop 10).
+    setEntries([...offlineLog.entries]);
     const t = setInterval(() => void client.pendingMutations().then((p) => setOutbox(p.length), () => undefined), 500);
     return () => {
       off();
