@@ -301,6 +301,15 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
     // bob (an admin now) removes it meanwhile; on return the server drops alice's move and
     // the Offline page says so.
     let victim = '';
+    // The sync's answer is held until the Offline view is opening, so it lands while the view
+    // mounts (CI once lost an entry added between the view's first render and its subscription;
+    // this does not reproduce that window reliably, it makes the answer come as the view opens).
+    let viewOpening!: () => void;
+    const opening = new Promise<void>((resolve) => (viewOpening = resolve));
+    await alice.route('**/sync/offline', async (route) => {
+      await opening;
+      await route.continue();
+    });
     await aliceCtx.setOffline(true);
     try {
       await alice.getByTestId('status').filter({ hasText: 'offline' }).waitFor({ timeout: 10_000 });
@@ -322,12 +331,14 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
     await alice.getByTestId('status').filter({ hasText: 'online' }).waitFor({ timeout: 20_000 });
     await waitOrder(alice, (o) => !o.includes(victim), 10_000);
     await alice.getByRole('link', { name: 'Offline' }).click();
+    viewOpening();
     await alice.locator('[data-testid=offline-log] li.conflict').first().waitFor({ timeout: 15_000 }).catch(async (e) => {
       throw new Error(`${String(e)}\noffline page: ${await alice.locator('main').innerText()}\nsockets: ${(sockets.get(alice) ?? []).slice(-12).join('\n')}`);
     });
     // Each sync is reported too: the first half's edit, and this one with its conflict.
     await alice.locator('[data-testid=offline-log] li', { hasText: '1 offline edit(s) sent, 1 with a conflict' }).waitFor({ timeout: 5000 });
     assert.ok(await alice.locator('[data-testid=offline-log] li', { hasText: /synced\s*1 offline edit\(s\) sent$/ }).count() >= 1, 'the first sync is reported');
+    await alice.unroute('**/sync/offline');
     await shot(alice, 'offline-conflict-desktop');
     await alice.goBack();
     // The queue opens again from the SDK's storage and catches up from there.
