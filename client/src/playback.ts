@@ -49,6 +49,8 @@ export class PlaybackMirror extends Emitter<PlaybackEvents> {
   sequence = 0;
   private readonly buffer = new Map<number, UserSyncEvent>();
   private readonly gap = new GapTimer(() => void this.refill());
+  /** The newest sequence number a REST answer showed to exist (held or not yet). */
+  private known = 0;
   /** Server clock minus this device's clock (ms), from the fastest exchange seen. */
   offsetMs = 0;
   private bestRtt = Infinity;
@@ -167,6 +169,9 @@ export class PlaybackMirror extends Emitter<PlaybackEvents> {
       this.emit('change', this.state, []);
       this.drain();
     } else if (a.sequenceNumber > this.sequence) {
+      // Events before this answer are still on their way, and this write's own event will
+      // not come back on the socket ([RT5]): read the log unless the socket fills the gap.
+      this.known = Math.max(this.known, a.sequenceNumber);
       this.watchGap();
     }
     return s;
@@ -197,7 +202,7 @@ export class PlaybackMirror extends Emitter<PlaybackEvents> {
   }
 
   private watchGap(): void {
-    this.gap.watch(this.buffer.size > 0, () => 150);
+    this.gap.watch(this.buffer.size > 0 || this.known > this.sequence, () => 150);
   }
 
   /** Reads the user stream after `sequence` (own writes are not sent back on the socket, [RT5]). */

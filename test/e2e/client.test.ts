@@ -13,6 +13,7 @@ import { mulberry32 } from '../helpers/random.ts';
 import { freePort } from '../helpers/redis.ts';
 import { client, mintToken, startServerOn, storeKinds, type RunningServer } from '../helpers/server.ts';
 import { mirrorView, serverView, sleep, until } from '../helpers/client.ts';
+import { testContext } from '../helpers/client-context.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 const fast = { reconnect: { baseMs: 50, maxMs: 500 } };
@@ -288,6 +289,23 @@ for (const { kind, skip } of storeKinds) {
       await until(() => pa.state?.currentTrackId === 'offline-track', 'a gets the offline report after the sync');
       assert.equal(pa.state!.deviceId, 'pb-b');
       assert.equal((await b.pendingMutations()).length, 0);
+    });
+
+    it('[SDK] playback: an own write answered before another device\'s earlier event arrives is not lost', async () => {
+      // a's link delivers 300 ms late: b's report (n+1) reaches a after a's own answer (n+2),
+      // and a's own event is never sent back to it ([RT5]). The mirror must read the log.
+      const slow = testContext(server.url, token, { deviceId: 'pb-late-a', linkDelayMs: 300 });
+      const a = make('pb-late-a', { WebSocket: slow.WebSocket });
+      const b = make('pb-late-b');
+      await until(() => a.status === 'online' && b.status === 'online', 'both online');
+      const pa = a.playback();
+      await pa.update({ trackId: 'late-0', position: 0, isPlaying: false });
+      await sleep(400);
+      await b.playback().update({ trackId: 'from-b', position: 1, isPlaying: true });
+      const mine = await pa.update({ trackId: 'from-a', position: 2, isPlaying: true });
+      await sleep(800);
+      assert.equal(pa.state?.currentTrackId, 'from-a', 'a holds its own newer write');
+      assert.equal(pa.state?.sequenceNumber, mine.sequenceNumber);
     });
 
     it('[SDK] a 2,000-item queue is mirrored by windows: loadMore pages it, live edits keep it equal to the server', async () => {
