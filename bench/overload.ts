@@ -21,19 +21,12 @@ import { Agent, request } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
+import { envInt } from './env.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = (s: string) => process.stderr.write(`[overload ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
-
-function envInt(name: string, fallback: number, min: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}, got "${raw}"`);
-  return n;
-}
 
 function percentile(values: number[], p: number): number {
   if (values.length === 0) return NaN;
