@@ -3,15 +3,15 @@
 // answering (SIGSTOP) is noticed by the heartbeat watchdog; five clients on two
 // instances (Postgres + Redis) editing one queue converge.
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { QueueClient, QueueServiceError, type QueueMirror } from '@queue-service/client';
-import { createTempDatabase, pgSkipReason, type TempDatabase } from '../helpers/pg.ts';
-import { freePort, redisSkipReason, startRedis, stopProcess } from '../helpers/redis.ts';
+import { startCluster, type Cluster } from '../helpers/cluster.ts';
+import { pgSkipReason } from '../helpers/pg.ts';
+import { freePort, redisSkipReason } from '../helpers/redis.ts';
 import { mulberry32 } from '../helpers/random.ts';
 import { client, mintToken, startServer, type RunningServer } from '../helpers/server.ts';
 import { mirrorView, serverView, sleep, until } from '../helpers/client.ts';
@@ -129,26 +129,18 @@ describe('client SDK: the server is killed mid-stream', () => {
 });
 
 describe('client SDK: five clients on two instances (Postgres + Redis)', { skip: pgSkipReason || redisSkipReason }, () => {
-  let db: TempDatabase;
-  let redis: ChildProcess;
+  let cluster: Cluster;
   let a: RunningServer;
   let b: RunningServer;
   const clients: QueueClient[] = [];
 
   before(async () => {
-    db = await createTempDatabase();
-    const redisPort = await freePort();
-    redis = await startRedis(redisPort);
-    const adminKey = randomBytes(16).toString('hex');
-    const env = { REDIS_URL: `redis://127.0.0.1:${redisPort}`, REDIS_KEY_PREFIX: `qs-client-${randomBytes(4).toString('hex')}:` };
-    [a, b] = await Promise.all([startServer({ databaseUrl: db.url, adminKey, env }), startServer({ databaseUrl: db.url, adminKey, env })]);
+    cluster = await startCluster('qs-client');
+    ({ a, b } = cluster);
   });
   after(async () => {
     for (const c of clients) await c.close();
-    await a?.stop();
-    await b?.stop();
-    if (redis) await stopProcess(redis);
-    await db?.drop();
+    await cluster?.stop();
   });
 
   it('[SDK][RT7] random edits from 5 clients on two instances converge to the server state', async () => {

@@ -2,44 +2,30 @@
 // The test runs its own redis-server on a free port, so it can restart it mid-run
 // without touching the machine's Redis.
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { createTempDatabase, pgSkipReason, type TempDatabase } from '../helpers/pg.ts';
-import { client, mintToken, startServer, type RunningServer } from '../helpers/server.ts';
+import { startCluster, type Cluster } from '../helpers/cluster.ts';
+import { pgSkipReason } from '../helpers/pg.ts';
+import { client, mintToken, type RunningServer } from '../helpers/server.ts';
 import { connect, eventsOf, type TestSocket } from '../helpers/ws.ts';
-import { freePort, startRedis, stopProcess, redisSkipReason } from '../helpers/redis.ts';
+import { startRedis, stopProcess, redisSkipReason } from '../helpers/redis.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const redisSkip = redisSkipReason;
 
-
-
-
 describe('two instances on Postgres + Redis', { skip: pgSkipReason || redisSkip }, () => {
-  let db: TempDatabase;
-  let redis: ChildProcess;
-  let redisPort: number;
+  let cluster: Cluster;
   let a: RunningServer;
   let b: RunningServer;
   const sockets: TestSocket[] = [];
 
   before(async () => {
-    db = await createTempDatabase();
-    redisPort = await freePort();
-    redis = await startRedis(redisPort);
-    const adminKey = randomBytes(16).toString('hex');
-    const env = { REDIS_URL: `redis://127.0.0.1:${redisPort}`, REDIS_KEY_PREFIX: `qs-test-${randomBytes(4).toString('hex')}:` };
-    a = await startServer({ databaseUrl: db.url, adminKey, env });
-    b = await startServer({ databaseUrl: db.url, adminKey, env });
+    cluster = await startCluster('qs-test');
+    ({ a, b } = cluster);
   });
 
   after(async () => {
     for (const s of sockets) await s.close().catch(() => undefined);
-    await a?.stop();
-    await b?.stop();
-    if (redis) await stopProcess(redis);
-    await db?.drop();
+    await cluster?.stop();
   });
 
   async function run(restartRedisMidway: boolean) {
@@ -63,8 +49,8 @@ describe('two instances on Postgres + Redis', { skip: pgSkipReason || redisSkip 
           const r = await api('POST', `/queues/${q.id}/tracks`, { tracks: [`w${w}-${i}`] });
           assert.equal(r.status, 200, JSON.stringify(r.body));
           if (restartRedisMidway && w === 0 && i === 5) {
-            await stopProcess(redis);
-            redis = await startRedis(redisPort);
+            await stopProcess(cluster.redis);
+            cluster.redis = await startRedis(cluster.redisPort);
           }
         }
       })());

@@ -6,15 +6,14 @@
 // accepted operations imply: nothing lost, nothing duplicated. Seeded: QS_SEED=<n>
 // replays a run; a failure prints its seed.
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { evolve, toView, type QueueEvent, type QueueState } from '../../src/queues/queue.ts';
 import { mulberry32 } from '../helpers/domain.ts';
-import { createTempDatabase, pgSkipReason, type TempDatabase } from '../helpers/pg.ts';
-import { client, mintToken, startServer, type RunningServer } from '../helpers/server.ts';
+import { startCluster, type Cluster } from '../helpers/cluster.ts';
+import { pgSkipReason } from '../helpers/pg.ts';
+import { client, mintToken, type RunningServer } from '../helpers/server.ts';
 import { connect, type TestSocket } from '../helpers/ws.ts';
-import { freePort, startRedis, redisSkipReason } from '../helpers/redis.ts';
+import { redisSkipReason } from '../helpers/redis.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const redisSkip = redisSkipReason;
@@ -73,35 +72,19 @@ interface Client {
 }
 
 describe('[CO10] convergence: 20 clients on two instances (Postgres + Redis)', { skip: pgSkipReason || redisSkip }, () => {
-  let db: TempDatabase;
-  let redis: ChildProcess;
+  let cluster: Cluster;
   let a: RunningServer;
   let b: RunningServer;
   const clients: Client[] = [];
 
   before(async () => {
-    db = await createTempDatabase();
-    const port = await freePort();
-    redis = await startRedis(port);
-    const adminKey = randomBytes(16).toString('hex');
-    const env = {
-      REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_KEY_PREFIX: `qs-conv-${randomBytes(4).toString('hex')}:`,
-      LIMIT_ADDS_PER_MINUTE: '100000', WS_MAX_MESSAGES_PER_SECOND: '100000',
-    };
-    a = await startServer({ databaseUrl: db.url, adminKey, env });
-    b = await startServer({ databaseUrl: db.url, adminKey, env });
+    cluster = await startCluster('qs-conv', { LIMIT_ADDS_PER_MINUTE: '100000', WS_MAX_MESSAGES_PER_SECOND: '100000' });
+    ({ a, b } = cluster);
   });
 
   after(async () => {
     for (const c of clients) await c.sock.close().catch(() => undefined);
-    await a?.stop();
-    await b?.stop();
-    if (redis && redis.exitCode === null) {
-      const done = new Promise((r) => redis.once('exit', r));
-      redis.kill('SIGKILL');
-      await done;
-    }
-    await db?.drop();
+    await cluster?.stop();
   });
 
   it('[CO10][RT4][RT7] random concurrent adds, removes and moves: every client equals the server, nothing lost or duplicated', async () => {

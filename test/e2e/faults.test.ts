@@ -4,14 +4,14 @@
 // instance); a stalled consumer next to healthy ones across two instances (realtime.test.ts
 // has one instance and does not look at the others).
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createTempDatabase, pgSkipReason, type TempDatabase } from '../helpers/pg.ts';
-import { freePort, redisSkipReason, startRedis, stopProcess } from '../helpers/redis.ts';
+import { startCluster, type Cluster } from '../helpers/cluster.ts';
+import { redisSkipReason } from '../helpers/redis.ts';
 import { client, mintToken, startServer, storeKinds, type RunningServer } from '../helpers/server.ts';
 import { connect, eventsOf, type TestSocket } from '../helpers/ws.ts';
 import { allEvents } from '../helpers/offline.ts';
@@ -97,30 +97,19 @@ for (const { kind, skip } of storeKinds) {
 }
 
 describe('two instances on Postgres + Redis: an instance killed, a stalled consumer', { skip: pgSkipReason || redisSkipReason, timeout: 90_000 }, () => {
-  let db: TempDatabase;
-  let redis: ChildProcess;
+  let cluster: Cluster;
   let a: RunningServer;
   let b: RunningServer;
   const sockets: TestSocket[] = [];
   const heartbeatMs = 300;
 
   before(async () => {
-    db = await createTempDatabase();
-    const port = await freePort();
-    redis = await startRedis(port);
-    const adminKey = randomBytes(16).toString('hex');
-    const env = {
-      REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_KEY_PREFIX: `qs-faults-${randomBytes(4).toString('hex')}:`,
-      WS_HEARTBEAT_MS: String(heartbeatMs), WS_MAX_BUFFERED_BYTES: '65536',
-    };
-    [a, b] = await Promise.all([startServer({ databaseUrl: db.url, adminKey, env }), startServer({ databaseUrl: db.url, adminKey, env })]);
+    cluster = await startCluster('qs-faults', { WS_HEARTBEAT_MS: String(heartbeatMs), WS_MAX_BUFFERED_BYTES: '65536' });
+    ({ a, b } = cluster);
   });
   after(async () => {
     for (const s of sockets) await s.close().catch(() => undefined);
-    await a?.kill();
-    await b?.stop();
-    if (redis) await stopProcess(redis);
-    await db?.drop();
+    await cluster?.stop();
   });
   const open = async (...args: Parameters<typeof connect>) => {
     const s = await connect(...args);

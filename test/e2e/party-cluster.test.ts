@@ -3,24 +3,19 @@
 // membership changes made through one instance reaching sockets on the other. [PA2][PA3][PA7][PA10]
 // The test runs its own redis-server on a free port (as test/e2e/cluster.test.ts).
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_SCHEDULE } from '../../src/party/clock.ts';
 import { pct, seeded, SimMember, spreadStats, trueNow, upgradeStatus } from '../helpers/party-member.ts';
-import { createTempDatabase, pgSkipReason, type TempDatabase } from '../helpers/pg.ts';
-import { client, mintToken, startServer, type RunningServer } from '../helpers/server.ts';
-import { freePort, startRedis, stopProcess, redisSkipReason } from '../helpers/redis.ts';
+import { startCluster, type Cluster } from '../helpers/cluster.ts';
+import { pgSkipReason } from '../helpers/pg.ts';
+import { client, mintToken, type RunningServer } from '../helpers/server.ts';
+import { redisSkipReason } from '../helpers/redis.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const redisSkip = redisSkipReason;
 
-
-
-
 describe('a listening party across two instances (Postgres + Redis)', { skip: pgSkipReason || redisSkip }, () => {
-  let db: TempDatabase;
-  let redis: ChildProcess;
+  let cluster: Cluster;
   let a: RunningServer;
   let b: RunningServer;
   const tokens: Record<string, string> = {};
@@ -28,23 +23,14 @@ describe('a listening party across two instances (Postgres + Redis)', { skip: pg
   let party: any;
 
   before(async () => {
-    db = await createTempDatabase();
-    const redisPort = await freePort();
-    redis = await startRedis(redisPort);
-    const adminKey = randomBytes(16).toString('hex');
-    const env = { LOG_LEVEL: 'error', REDIS_URL: `redis://127.0.0.1:${redisPort}`, REDIS_KEY_PREFIX: `qs-party-${randomBytes(4).toString('hex')}:` };
-    // One at a time: both would apply the migrations.
-    a = await startServer({ databaseUrl: db.url, adminKey, env });
-    b = await startServer({ databaseUrl: db.url, adminKey, env });
+    cluster = await startCluster('qs-party', { LOG_LEVEL: 'error' });
+    ({ a, b } = cluster);
     for (const u of ['host', 'm1', 'm2', 'm3', 'm4', 'm5']) tokens[u] = await mintToken(a, u);
   });
 
   after(async () => {
     for (const m of members) await m.close().catch(() => undefined);
-    await a?.stop();
-    await b?.stop();
-    if (redis) await stopProcess(redis);
-    await db?.drop();
+    await cluster?.stop();
   });
 
   it('[PA10][PA7] members on both instances: the schedule covers the slowest, wherever it is connected, and all play together', async () => {
