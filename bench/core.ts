@@ -130,7 +130,10 @@ interface Running {
 }
 
 async function startOurs(kind: 'sqlite' | 'postgres'): Promise<Running> {
-  const s = await startServerOn(kind, { env: { LOG_LEVEL: 'error' } });
+  // BENCH_CPU_PROF=DIR: the server writes a V8 CPU profile there when it stops (open it in
+  // Chrome DevTools, or summarise it by self time).
+  const nodeArgs = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
+  const s = await startServerOn(kind, { env: { LOG_LEVEL: 'error' }, nodeArgs });
   const stop = async () => {
     cleanups.delete(stop);
     await s.cleanup();
