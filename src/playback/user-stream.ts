@@ -1,9 +1,9 @@
-// The user sync stream as the sockets see it (realtime/sockets.ts UserStream), over the
+// The user sync stream as the sockets see it (queues/socket.ts UserStream), over the
 // playback service: reads, the snapshot, device registration, and the set_playback op,
 // validated against the same schema as the PUT playback-state body.
 import { AppError } from '../errors.ts';
 import { fingerprint } from '../queues/service.ts';
-import type { UserStream } from '../realtime/sockets.ts';
+import type { UserStream } from '../queues/socket.ts';
 import { strictAjv } from '../validation.ts';
 import { PlaybackWriteBody } from './schemas.ts';
 import type { PlaybackService, PlaybackWrite } from './service.ts';

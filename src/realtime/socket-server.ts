@@ -11,6 +11,12 @@ import type { Bus, SequencedEvent } from './bus.ts';
 import { Connection, type ConnectionLimits } from './connection.ts';
 import { CloseCode } from './protocol.ts';
 
+/** What each socket endpoint (queue, sync, party) is configured with. */
+export interface SocketOptions extends ConnectionLimits {
+  replayCap: number;
+  heartbeatMs: number;
+}
+
 export interface SocketServerOptions {
   limits: ConnectionLimits;
   heartbeatMs: number;
