@@ -18,6 +18,7 @@ import { requireUpgrade } from '../http/upgrade.ts';
 import type { QueuePresence } from '../collab/presence.ts';
 import { strictAjv } from '../validation.ts';
 import type { Admission } from '../http/admission.ts';
+import type { UserEvent } from '../model/playback.ts';
 import type { Bus, SequencedEvent } from '../realtime/bus.ts';
 import type { Connection } from '../realtime/connection.ts';
 import type { Presence } from '../realtime/presence.ts';
@@ -32,7 +33,7 @@ import { fingerprint, type QueueService } from './service.ts';
 
 /** What the sockets need from the playback feature (the user stream). */
 export interface UserStream {
-  readEvents(userId: string, afterSequence: number, limit: number): Promise<SequencedEvent[]>;
+  readEvents(userId: string, afterSequence: number, limit: number): Promise<UserEvent[]>;
   snapshot(userId: string): Promise<{ sequenceNumber: number; data: object }>;
   registerDevice(userId: string, deviceId: string, info: { name?: string; type?: string }): Promise<void>;
   /** The set_playback op: the PUT playback-state body; answers the new sequence number. */
@@ -88,7 +89,7 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
       );
     };
 
-    const queueSource: StreamSource = {
+    const queueSource: StreamSource<'queue'> = {
       kind: 'queue',
       read: (id, after, limit) => queues.readStream(id, after, limit),
       snapshot: async (id) => {
@@ -101,22 +102,20 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
         return { sequenceNumber: s.version, data: { ...view, itemKeys: windowKeys(s, view) } };
       },
     };
-    const userSource: StreamSource = { kind: 'user', read: (id, a, l) => users.readEvents(id, a, l), snapshot: (id) => users.snapshot(id) };
+    const userSource: StreamSource<'user'> = { kind: 'user', read: (id, a, l) => users.readEvents(id, a, l), snapshot: (id) => users.snapshot(id) };
 
     function open(ws: WebSocket, req: FastifyRequest, deviceId: string): Connection {
-      const c: Connection = server.open(ws, req, deviceId, {
-        queueEvent: (queueId, e) => {
-          if (mayLoseAccess(c.userId, e)) recheck(c, queueId);
-        },
-      });
-      return c;
+      return server.open(ws, req, deviceId);
     }
 
-    async function subscribe(c: Connection, source: StreamSource, id: string, since: number | undefined): Promise<Subscription> {
-      const sub = new Subscription(bus, source, id, since ?? 0, c, c.deviceId);
+    async function subscribe<K extends 'queue' | 'user'>(c: Connection, source: StreamSource<K>, id: string, since: number | undefined): Promise<void> {
+      // Every queue event sent to this socket: did it cost the socket's user its access? [CO12]
+      const afterEvent = source.kind !== 'queue' ? undefined : (e: SequencedEvent) => {
+        if (mayLoseAccess(c.userId, e)) recheck(c, id);
+      };
+      const sub = new Subscription(bus, source, id, since ?? 0, c, c.deviceId, afterEvent);
       c.subs.set(`${source.kind}:${id}`, sub);
       await sub.start(options.replayCap, since === undefined);
-      return sub;
     }
 
     /** Parses and runs one client message; errors go back as `error` messages. */
