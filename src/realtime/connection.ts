@@ -29,6 +29,8 @@ function flushCorked(): void {
   corked.clear();
 }
 function corkUntilDone(ws: WebSocket): void {
+  // ws keeps its net.Socket in a private field its typings do not declare; corking it is
+  // the only way to batch the frames of one turn (guarded: absent, nothing is corked).
   const socket = (ws as unknown as { _socket?: Socket })._socket;
   if (!socket || typeof socket.cork !== 'function' || corked.has(socket)) return;
   socket.cork();
