@@ -8,12 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { importPlaylists, importSessions, importTracks, progress } from '../src/catalog/cli.ts';
 import type { ReadProgress } from '../src/catalog/formats.ts';
-import { sqliteStorage } from '../src/stores.ts';
+import { openSqliteStore, sqliteStorage } from '../src/stores.ts';
 import { CatalogSync } from '../src/catalog/sync.ts';
 import { stationBatch } from '../src/radio/batch.ts';
 import { Recommender } from '../src/reco/recommender.ts';
 import { parseStation, resolveStation } from '../src/reco/stations.ts';
-import { SqliteStore } from '../src/store/sqlite.ts';
 import { DATA_DIR } from './eval/data.ts';
 import { percentile } from './eval/metrics.ts';
 import { client, mintToken, startServer } from '../test/helpers/server.ts';
@@ -26,7 +25,7 @@ const heapMb = () => {
 const dir = mkdtempSync(join(tmpdir(), 'qs-bench-reco-'));
 const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 try {
-  const store = new SqliteStore(join(dir, 'queue.db'));
+  const store = openSqliteStore(join(dir, 'queue.db'));
   await store.migrate();
   const { catalog } = sqliteStorage(store).features();
   const p = (): ReadProgress => ({ bytes: 0, total: 0 });

@@ -42,7 +42,7 @@ import { asyncApiDocument } from './realtime/asyncapi.ts';
 import { LocalBus, type Bus } from './realtime/bus.ts';
 import { LocalPresence, presenceTtlMs, type Presence } from './realtime/presence.ts';
 import { SocketServer } from './realtime/socket-server.ts';
-import { socketRoutes } from './realtime/sockets.ts';
+import { socketRoutes } from './queues/socket.ts';
 import { buildServices } from './services.ts';
 import type { Store } from './store/port.ts';
 import { startSweeper } from './store/sweeper.ts';

@@ -11,8 +11,9 @@ import { PostgresOfflineStore, SqliteOfflineStore, type OfflineStore } from './o
 import { PostgresPartyStore, SqlitePartyStore, type PartyStore } from './party/store.ts';
 import { sqliteFile } from './store/index.ts';
 import type { RetentionOptions, Store } from './store/port.ts';
-import { PostgresStore } from './store/postgres.ts';
+import { PostgresStore, type PostgresStoreOptions } from './store/postgres.ts';
 import { SqliteStore } from './store/sqlite.ts';
+import { queueFold } from './queues/queue.ts';
 
 /** The feature stores: tables a feature keeps for itself, beside the queue and user streams. */
 export interface FeatureStores {
@@ -27,6 +28,19 @@ export interface Storage {
   readonly store: Store;
   /** Builds the feature stores; call after `store.migrate()` (SQLite prepares its statements at once). */
   features(): FeatureStores;
+}
+
+/**
+ * The SQLite adapter on `file`, wired to the queue domain's fold. The one place the
+ * adapter meets the domain: src/store imports no feature (test/unit/layers.test.ts).
+ */
+export function openSqliteStore(file: string, retention: RetentionOptions = {}): SqliteStore {
+  return new SqliteStore(file, queueFold, retention);
+}
+
+/** The PostgreSQL adapter, wired to the queue domain's fold (see openSqliteStore). */
+export function openPostgresStore(opts: PostgresStoreOptions): PostgresStore {
+  return new PostgresStore(opts, queueFold);
 }
 
 export function sqliteStorage(store: SqliteStore): Storage {
@@ -57,6 +71,6 @@ export function postgresStorage(store: PostgresStore): Storage {
 export function openStorage(config: Pick<Config, 'databaseUrl' | 'dataDir'> & { retention?: RetentionConfig }): Storage {
   const retention: RetentionOptions = { idempotencyTtlMs: (config.retention ?? DEFAULT_RETENTION).idempotencyTtlHours * 3600_000 };
   return config.databaseUrl
-    ? postgresStorage(new PostgresStore({ connectionString: config.databaseUrl, ...retention }))
-    : sqliteStorage(new SqliteStore(sqliteFile(config.dataDir), retention));
+    ? postgresStorage(openPostgresStore({ connectionString: config.databaseUrl, ...retention }))
+    : sqliteStorage(openSqliteStore(sqliteFile(config.dataDir), retention));
 }

@@ -7,10 +7,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PlaylistRecord } from '../../src/catalog/formats.ts';
-import { sqliteStorage } from '../../src/stores.ts';
+import { openSqliteStore, sqliteStorage } from '../../src/stores.ts';
 import type { TrackMeta } from '../../src/reco/catalog.ts';
 import type { Engine } from '../../src/reco/engine.ts';
-import { SqliteStore } from '../../src/store/sqlite.ts';
 import { client, startServer, type RunningServer } from '../../test/helpers/server.ts';
 import { cooccurrence, popularity } from './baselines.ts';
 import { bucket, splitOf, type Session, type SplitName } from './data.ts';
@@ -59,7 +58,7 @@ export interface EvalServer {
 export async function startEvalServer(mpd: { playlists: PlaylistRecord[]; tracks: TrackMeta[] }, sessions: Session[], split: SplitName, log: (s: string) => void): Promise<EvalServer> {
   const dir = mkdtempSync(join(tmpdir(), 'qs-eval-'));
   const { train } = splitOf(split);
-  const store = new SqliteStore(join(dir, 'queue.db'));
+  const store = openSqliteStore(join(dir, 'queue.db'));
   await store.migrate();
   const { catalog } = sqliteStorage(store).features();
   const now = new Date().toISOString();

@@ -108,7 +108,7 @@ export function collabRoutes({ queues, invites, presence }: CollabRouteDeps): Fa
 
     app.post('/queues/:queueId/items/:itemId/vote', {
       schema: { tags, summary: 'Vote an item up (1) or down (-1), or take the vote back (0)', params: S.ItemParams, body: S.VoteBody, ...write },
-    }, (r, reply) => run(r as unknown as QueueReq, reply, { type: 'vote_item', itemId: r.params.itemId, vote: r.body.vote }));
+    }, (r, reply) => run(r, reply, { type: 'vote_item', itemId: r.params.itemId, vote: r.body.vote }));
 
     app.get('/queues/:queueId/history', {
       schema: { tags, summary: 'Who did what, when: the event log newest first, paged', params: S.QueueIdParams, querystring: S.HistoryQuery, response: { 200: S.HistoryResponse, ...errors() } },

@@ -164,7 +164,8 @@ export async function installAdmission(http: FastifyInstance, admission: Admissi
     maxHeapUsedBytes: maxHeap,
     sampleInterval: SAMPLE_MS,
     // Our own answer (error shape, Retry-After), and never for health, readiness, metrics or docs.
-    // The plugin sends what the handler returns (its typings say void: hence the cast).
+    // The plugin sends what the handler returns (index.js handlePressure: `reply.send(result)`),
+    // but its typings say the handler returns void: a hole in the library's types, hence the cast.
     pressureHandler: ((request: FastifyRequest, reply: FastifyReply, type: string, value: number | undefined) => {
       if (!armed || exempt(request)) return undefined;
       // The plugin reports a sample without any delay measured in it (the loop, or the whole

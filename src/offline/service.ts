@@ -2,6 +2,7 @@
 // by the per-operation policies of policy.ts (docs/OFFLINE.md), and answers what happened
 // to each change plus every event the client needs to rebase. Each queue's accepted
 // changes commit in one append (QueueService.executeMany); the playback group is one write.
+import type { Static } from '@sinclair/typebox';
 import { AppError, conflict, invalid } from '../errors.ts';
 import type { PlaybackService, PlaybackWrite } from '../playback/service.ts';
 import { PlaybackWriteBody } from '../playback/schemas.ts';
@@ -70,10 +71,26 @@ interface Result {
   itemIds: string[];
 }
 
+/** An outcome as read back from offline_outcomes: a Result and where its change went. */
+type Recorded = Result & { resourceType?: ResourceType; resourceId?: string };
+
+/** The store keeps outcomes as JSON it does not read; this service wrote every one of them as a `Recorded`. */
+function readRecorded(o: Record<string, unknown> | undefined): Recorded | undefined {
+  if (o === undefined) return undefined;
+  if (isRecorded(o)) return o;
+  throw new Error(`unreadable offline outcome: ${JSON.stringify(o).slice(0, 200)}`);
+}
+
+function isRecorded(o: Record<string, unknown>): o is Record<string, unknown> & Recorded {
+  return typeof o.outcome === 'string' && Array.isArray(o.sequenceNumbers) && Array.isArray(o.itemIds);
+}
+
 interface Entry {
   index: number;
   raw: unknown;
   change?: Change;
+  /** A playback change's arguments, once validated. */
+  playback?: PlaybackWrite;
   fp?: string;
   result?: Result;
   replayed?: boolean;
@@ -94,7 +111,7 @@ export interface SyncAnswer {
 }
 
 const validateChange = strictAjv.compile(OfflineChange);
-const validatePlayback = strictAjv.compile(PlaybackWriteBody);
+const validatePlayback = strictAjv.compile<Static<typeof PlaybackWriteBody>>(PlaybackWriteBody);
 const queueIdRe = new RegExp(QUEUE_ID_PATTERN);
 /** Stands in for a reference while the arguments are validated (a valid item id). */
 const REF_PLACEHOLDER = 'offline-ref';
@@ -183,7 +200,7 @@ export class OfflineSyncService {
       const rec = recorded.get(c.clientId)?.get(c.mutationId);
       const mark = marks.get(markKey(c.clientId, c.resourceType, c.resourceId)) ?? 0;
       if (rec && rec.fingerprint === e.fp) {
-        e.result = rec.outcome as unknown as Result;
+        e.result = readRecorded(rec.outcome);
         e.replayed = true;
       } else if (rec) {
         e.result = errorResult(new AppError('limit', 'mutation_id_reused', 'this mutation id was used for a different change', { clientId: c.clientId, mutationId: c.mutationId }));
@@ -215,7 +232,8 @@ export class OfflineSyncService {
             const v = validatePlayback.errors?.[0];
             throw invalid('validation_failed', `args${v?.instancePath ?? ''} ${v?.message ?? 'is invalid'}`, { op: c.op, issues: validatePlayback.errors ?? [] });
           }
-          parseClientTime((args as unknown as PlaybackWrite).timestamp);
+          parseClientTime(args.timestamp);
+          e.playback = args;
           playbackGroup.push(e);
         }
       } catch (err) {
@@ -269,7 +287,7 @@ export class OfflineSyncService {
   }
 
   /** [OF2]-[OF9] One queue's changes, decided in order on the evolving state, committed in one append. */
-  private async applyQueueGroup(actor: Actor, queueId: string, group: Entry[], all: Entry[], recorded: Map<string, Map<number, StoredOutcome>>): Promise<QueueView | null> {
+  private async applyQueueGroup(actor: Actor, queueId: string, group: Entry[], all: Entry[], records: Map<string, Map<number, StoredOutcome>>): Promise<QueueView | null> {
     let history = emptyHistory();
     const items: BatchItem[] = group.map((e, gi) => {
       const c = e.change!;
@@ -284,8 +302,9 @@ export class OfflineSyncService {
               return r?.body ? r.body.itemIds : null;
             }
             const inBatch = all.find((x) => x.change?.clientId === c.clientId && x.change.mutationId === mutationId && x.result);
-            const prior = inBatch?.result ?? (recorded.get(c.clientId)?.get(mutationId)?.outcome as Result & { resourceId?: string } | undefined);
-            const where = inBatch?.change?.resourceId ?? (prior as { resourceId?: string } | undefined)?.resourceId;
+            const before = readRecorded(records.get(c.clientId)?.get(mutationId)?.outcome);
+            const prior = inBatch?.result ?? before;
+            const where = inBatch?.change?.resourceId ?? before?.resourceId;
             return prior && where === queueId ? prior.itemIds : null;
           };
           const args = withRefs(c.args, (ref) => {
@@ -298,7 +317,7 @@ export class OfflineSyncService {
           const { command } = queueCommandOf(c.op, args);
           const inBatch = new Set(earlier.flatMap((r) => r?.body?.itemIds ?? []));
           const planned = planQueueChange({ baseVersion: c.baseVersion, clientTs: c.clientTs }, command, state, history, { deviceId: actor.deviceId, addedInBatch: inBatch });
-          return planned.note ? { command: planned.command, note: planned.note as unknown as Record<string, unknown> } : { command: planned.command };
+          return planned.note ? { command: planned.command, note: planned.note } : { command: planned.command };
         },
       };
     });
@@ -328,7 +347,7 @@ export class OfflineSyncService {
    * unless the server holds a newer one (server_wins). The older states of the batch share its fate.
    */
   private async applyPlayback(actor: Actor, group: Entry[]): Promise<void> {
-    const tsOf = (e: Entry) => parseClientTime((e.change!.args as unknown as PlaybackWrite).timestamp);
+    const tsOf = (e: Entry) => parseClientTime(e.playback!.timestamp);
     let newest = group[0]!;
     for (const e of group) if (tsOf(e) >= tsOf(newest)) newest = e;
     const c = newest.change!;
@@ -342,9 +361,8 @@ export class OfflineSyncService {
       });
       newest.result = fate;
     } else {
-      const { mutationId: _m, ...input } = c.args;
       try {
-        const w = await this.deps.playback.write(actor, input as unknown as PlaybackWrite, { idempotencyKey: `offline:${c.clientId}:${c.mutationId}`, fingerprint: newest.fp! });
+        const w = await this.deps.playback.write(actor, newest.playback!, { idempotencyKey: `offline:${c.clientId}:${c.mutationId}`, fingerprint: newest.fp! });
         newest.result = { outcome: 'applied', sequenceNumbers: [w.body.sequenceNumber], itemIds: [] };
         newest.replayed = w.replayed;
         fate = { outcome: 'superseded', sequenceNumbers: [], itemIds: [] };

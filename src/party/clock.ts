@@ -225,14 +225,8 @@ export function followPolicy(oneWayMs: number, prev: FollowState, opts: Schedule
 
 // ---- the party timeline ----
 
-/** From server time `at` on, playback is at `position` and advances at `rate` while playing. */
-export interface Timeline {
-  position: number;
-  at: number;
-  isPlaying: boolean;
-  rate: number;
-  itemId: string | null;
-}
+export type { Timeline } from '../model/party.ts';
+import type { Timeline } from '../model/party.ts';
 
 /** Position (ms) on a timeline at server time t; before `at` the timeline has not started and holds `position`. */
 export function positionAt(tl: Timeline, serverTime: number): number {

@@ -16,15 +16,15 @@ import type { Metrics } from '../metrics.ts';
 import { toView } from '../queues/queue.ts';
 import { MAX_SEQUENCE } from '../queues/schemas.ts';
 import type { QueueService } from '../queues/service.ts';
-import type { Bus, BusMessage, SequencedEvent, StreamKind } from '../realtime/bus.ts';
+import type { Bus, BusMessage } from '../realtime/bus.ts';
 import type { Connection } from '../realtime/connection.ts';
-import type { SocketServer } from '../realtime/socket-server.ts';
+import { requireUpgrade } from '../http/upgrade.ts';
+import type { SocketOptions, SocketServer } from '../realtime/socket-server.ts';
 import { CloseCode, PROTOCOL_VERSION } from '../realtime/protocol.ts';
-import { requireUpgrade, type SocketOptions } from '../realtime/sockets.ts';
 import { Subscription, type Sink, type StreamSource } from '../realtime/subscription.ts';
 import { strictAjv } from '../validation.ts';
 import { ClockEstimator, decideCorrection, followPolicy, positionAt, timelineAt, type FollowState } from './clock.ts';
-import { isMember, type PartyPlayback } from './party.ts';
+import { isMember, type PartyEvent, type PartyPlayback } from './party.ts';
 import { PartyClientMessage, PartyIdParams } from './protocol.ts';
 import type { PartyOptions, PartyService } from './service.ts';
 import type { LinkRecord } from './store.ts';
@@ -50,16 +50,16 @@ const ConnectQuery = Type.Object({
 });
 
 /** A party event as sent on the socket (and by the REST twin): the seed's flat messages plus the envelope. */
-export function partyMessage(partyId: string, e: { type: string; sequenceNumber: number; userId?: unknown; deviceId: string | null; timestamp?: unknown; data?: unknown }): Record<string, unknown> {
-  const data = (e.data ?? {}) as Record<string, unknown>;
+export function partyMessage(partyId: string, e: PartyEvent): Record<string, unknown> {
+  const data = e.data;
   return {
     ...data,
     type: e.type,
     partyId,
     sequenceNumber: e.sequenceNumber,
     stream: 'party',
-    timestamp: Date.parse(String(e.timestamp)),
-    userId: typeof data.userId === 'string' ? data.userId : e.userId,
+    timestamp: Date.parse(e.timestamp),
+    userId: 'userId' in data ? data.userId : e.userId,
     deviceId: e.deviceId,
   };
 }
@@ -85,7 +85,7 @@ interface Ctx {
 }
 
 /** One party socket: the bounded sender plus this member's clock, link and timelines. */
-class PartyConn implements Sink {
+class PartyConn implements Sink<'party'> {
   readonly estimator: ClockEstimator;
   /** Pongs sent and not yet reported back: `${ping}/${pong}` -> pong. */
   private readonly pongs = new Map<string, number>();
@@ -114,10 +114,10 @@ class PartyConn implements Sink {
 
   // ---- Sink: the party stream ----
 
-  event(_stream: StreamKind, id: string, e: SequencedEvent): boolean {
+  event(_stream: 'party', id: string, e: PartyEvent): boolean {
     const msg = partyMessage(id, e);
     if (e.type === 'playback_sync') {
-      const d = e.data as Omit<PartyPlayback, 'sequenceNumber'>;
+      const d = e.data;
       this.setTimeline({ position: d.position, at: d.at, isPlaying: d.isPlaying, rate: d.rate, itemId: d.itemId, trackId: d.trackId, sequenceNumber: e.sequenceNumber });
     }
     const ok = this.c.send(msg);
@@ -126,13 +126,13 @@ class PartyConn implements Sink {
     return ok;
   }
 
-  snapshot(_stream: StreamKind, id: string, s: { sequenceNumber: number; data: object }, reason: string): boolean {
+  snapshot(_stream: 'party', id: string, s: { sequenceNumber: number; data: object }, reason: string): boolean {
     const pb = (s.data as { playback?: PartyPlayback }).playback;
     if (pb) this.setTimeline({ position: pb.position, at: pb.at, isPlaying: pb.isPlaying, rate: pb.rate, itemId: pb.itemId, trackId: pb.trackId, sequenceNumber: pb.sequenceNumber });
     return this.c.send({ type: 'snapshot', stream: 'party', partyId: id, sequenceNumber: s.sequenceNumber, data: s.data, reason });
   }
 
-  note(msg: BusMessage): void {
+  note(msg: BusMessage<'party'>): void {
     if (msg.note) this.c.send(msg.note);
   }
 
@@ -256,7 +256,7 @@ const round = (x: number) => Math.round(x * 1000) / 1000;
 /** This instance's sockets of one party, and the party queue's events they share. */
 class PartyHub {
   readonly conns = new Set<PartyConn>();
-  private sub: Subscription | null = null;
+  private sub: Subscription<'queue'> | null = null;
   private timer: NodeJS.Timeout | null = null;
   closed = false;
 
@@ -285,13 +285,13 @@ class PartyHub {
     this.conns.add(pc);
     if (!this.sub) {
       const { queues } = this.deps;
-      const source: StreamSource = {
+      const source: StreamSource<'queue'> = {
         kind: 'queue',
         read: (id, after, limit) => queues.readStream(id, after, limit),
         snapshot: async (id) => ({ sequenceNumber: (await queues.peek(id))?.version ?? 0, data: {} }),
       };
       const version = (await queues.peek(this.queueId))?.version ?? 0;
-      const sink: Sink = {
+      const sink: Sink<'queue'> = {
         event: () => {
           this.schedule();
           return !this.closed;
@@ -347,7 +347,7 @@ export function partySocketRoutes(deps: PartySocketDeps): FastifyPluginAsyncType
     const conns = new Set<PartyConn>();
     const hubs = new Map<string, PartyHub>();
 
-    const partySource: StreamSource = {
+    const partySource: StreamSource<'party'> = {
       kind: 'party',
       read: (id, after, limit) => service.readEvents(id, after, limit),
       snapshot: (id) => service.snapshot(id),

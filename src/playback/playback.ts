@@ -3,39 +3,8 @@
 // Nothing here does I/O; the server time arrives as a parameter.
 import { conflict, invalid, notFound } from '../errors.ts';
 
-export const PLAYBACK_EVENT_TYPES = ['playback_sync', 'playback_transferred'] as const;
-export type PlaybackEventType = (typeof PLAYBACK_EVENT_TYPES)[number];
-
-/** What a device reports. `timestamp` is the device's own clock (ISO), `position` is in seconds. */
-export interface PlaybackState {
-  queueId: string | null;
-  currentTrackId: string | null;
-  itemId: string | null;
-  position: number;
-  isPlaying: boolean;
-  volume: number | null;
-  rate: number;
-  deviceId: string;
-  timestamp: string;
-}
-
-/** The stored latest state of one device of a user. */
-export interface PlaybackRecord {
-  deviceId: string;
-  state: PlaybackState;
-  /**
-   * The device's own clock at its last write (ms), for the stale rule. A transfer to the
-   * device does not move it: the server clock is not the device's clock.
-   */
-  clientTs: number;
-  /** Server time of the write (ms): `position` was true at this instant. */
-  serverTs: number;
-  /** The user sync event that wrote this record. */
-  sequenceNumber: number;
-}
-
-/** A record as decided, before the store gives it the event's sequence number. */
-export type NewPlaybackRecord = Omit<PlaybackRecord, 'sequenceNumber'>;
+export * from '../model/playback.ts';
+import type { NewPlaybackRecord, PlaybackEventType, PlaybackRecord, PlaybackState } from '../model/playback.ts';
 
 export interface PlaybackDecision {
   type: PlaybackEventType;

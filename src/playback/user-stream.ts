@@ -1,14 +1,15 @@
-// The user sync stream as the sockets see it (realtime/sockets.ts UserStream), over the
+// The user sync stream as the sockets see it (queues/socket.ts UserStream), over the
 // playback service: reads, the snapshot, device registration, and the set_playback op,
 // validated against the same schema as the PUT playback-state body.
+import type { Static } from '@sinclair/typebox';
 import { AppError } from '../errors.ts';
 import { fingerprint } from '../queues/service.ts';
-import type { UserStream } from '../realtime/sockets.ts';
+import type { UserStream } from '../queues/socket.ts';
 import { strictAjv } from '../validation.ts';
 import { PlaybackWriteBody } from './schemas.ts';
-import type { PlaybackService, PlaybackWrite } from './service.ts';
+import type { PlaybackService } from './service.ts';
 
-const validatePlayback = strictAjv.compile(PlaybackWriteBody);
+const validatePlayback = strictAjv.compile<Static<typeof PlaybackWriteBody>>(PlaybackWriteBody);
 
 export function userStream(playback: PlaybackService): UserStream {
   return {
@@ -22,9 +23,8 @@ export function userStream(playback: PlaybackService): UserStream {
         const e = validatePlayback.errors?.[0];
         throw new AppError('invalid', 'validation_failed', `args${e?.instancePath ?? ''} ${e?.message ?? 'is invalid'}`, { op: 'set_playback', issues: validatePlayback.errors ?? [] });
       }
-      const body = args as PlaybackWrite & { mutationId?: string; deviceId: string };
-      const res = await playback.write({ userId, deviceId }, body, { idempotencyKey: mutationId, fingerprint: fingerprint('ws', 'set_playback', args) });
-      return { sequenceNumber: res.body.sequenceNumber, result: res.body as unknown as Record<string, unknown> };
+      const res = await playback.write({ userId, deviceId }, args, { idempotencyKey: mutationId, fingerprint: fingerprint('ws', 'set_playback', args) });
+      return { sequenceNumber: res.body.sequenceNumber, result: { ...res.body } };
     },
   };
 }

@@ -2,33 +2,50 @@
 // truth: a subscriber that sees a gap in sequence numbers reads the missing
 // events from the store, so a lost message costs latency, never data.
 import { EventEmitter } from 'node:events';
+import type { PartyEvent } from '../model/party.ts';
+import type { UserEvent } from '../model/playback.ts';
+import type { QueueEvent } from '../model/queue.ts';
+
+/** The events each kind of stream carries. */
+export interface StreamEvents {
+  queue: QueueEvent;
+  user: UserEvent;
+  party: PartyEvent;
+}
+
+export type StreamKind = keyof StreamEvents;
+
+/**
+ * What every stream's events share: all that delivery reads (order, the socket's own
+ * device, the wire message). Each stream's own event type has more.
+ */
+export interface SequencedEvent {
+  sequenceNumber: number;
+  type: string;
+  userId: string;
+  deviceId: string | null;
+  /** Server time of the append (ISO). */
+  timestamp: string;
+  data: object;
+}
 
 /** One stream's committed events, in order, as published after the commit. */
-export interface BusMessage {
-  stream: StreamKind;
+export interface BusMessage<K extends StreamKind = StreamKind> {
+  stream: K;
   id: string;
-  events: SequencedEvent[];
+  events: StreamEvents[K][];
   /** An ephemeral message (presence) forwarded as is, outside the sequence; `events` is then empty. */
   note?: Record<string, unknown>;
 }
 
-export type StreamKind = 'queue' | 'user' | 'party';
-
-/** What every stream's events share; the rest of the event rides along. */
-export interface SequencedEvent {
-  sequenceNumber: number;
-  type: string;
-  deviceId: string | null;
-  [k: string]: unknown;
-}
-
-export type BusHandler = (msg: BusMessage) => void;
+export type BusHandler<K extends StreamKind = StreamKind> = (msg: BusMessage<K>) => void;
 
 export interface Bus {
   readonly kind: 'local' | 'redis';
-  publish(msg: BusMessage): void;
+  /** `K` is taken from `stream`, so the events must be that stream's. */
+  publish<K extends StreamKind>(msg: BusMessage<K>): void;
   /** Subscribe to one stream; the returned function unsubscribes. */
-  subscribe(stream: StreamKind, id: string, handler: BusHandler): () => void;
+  subscribe<K extends StreamKind>(stream: K, id: string, handler: BusHandler<K>): () => void;
   /** Called after the bus lost and regained its connection: messages may have been lost meanwhile. */
   onReconnect(handler: () => void): void;
   close(): Promise<void>;
@@ -60,7 +77,7 @@ export class LocalBus implements Bus {
     this.emitter.setMaxListeners(0);
   }
 
-  publish(msg: BusMessage): void {
+  publish<K extends StreamKind>(msg: BusMessage<K>): void {
     this.pending.push({ msg, at: performance.now() });
     if (!this.scheduled) {
       this.scheduled = true;
@@ -94,7 +111,7 @@ export class LocalBus implements Bus {
     setImmediate(this.drain);
   };
 
-  subscribe(stream: StreamKind, id: string, handler: BusHandler): () => void {
+  subscribe<K extends StreamKind>(stream: K, id: string, handler: BusHandler<K>): () => void {
     const ch = channelOf(stream, id);
     this.emitter.on(ch, handler);
     return () => this.emitter.off(ch, handler);

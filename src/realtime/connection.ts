@@ -5,7 +5,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { WebSocket } from 'ws';
 import type { BusMessage, SequencedEvent, StreamKind } from './bus.ts';
 import { CloseCode } from './protocol.ts';
-import type { Sink, Subscription } from './subscription.ts';
+import type { Sink, Subscribed } from './subscription.ts';
 
 export interface ConnectionLimits {
   /** Bytes queued for a socket before it is closed as a slow consumer. */
@@ -29,6 +29,8 @@ function flushCorked(): void {
   corked.clear();
 }
 function corkUntilDone(ws: WebSocket): void {
+  // ws keeps its net.Socket in a private field its typings do not declare; corking it is
+  // the only way to batch the frames of one turn (guarded: absent, nothing is corked).
   const socket = (ws as unknown as { _socket?: Socket })._socket;
   if (!socket || typeof socket.cork !== 'function' || corked.has(socket)) return;
   socket.cork();
@@ -47,7 +49,7 @@ export class Connection implements Sink {
   alive = true;
   /** When the token the socket was opened with expires (epoch ms); null: never. */
   expiresAt: number | null = null;
-  readonly subs = new Map<string, Subscription>();
+  readonly subs = new Map<string, Subscribed>();
   private closed = false;
   private windowStart: number;
   private windowCount = 0;
@@ -61,8 +63,6 @@ export class Connection implements Sink {
     private readonly hooks: {
       slow(): void;
       catchup(reason: 'gap' | 'reconnect'): void;
-      /** Every queue event delivered to this socket, after it was sent (access checks, [CO12]). */
-      queueEvent?(queueId: string, e: SequencedEvent): void;
     },
     /** The server clock (epoch ms): the message-rate window. */
     private readonly now: () => number,
@@ -155,7 +155,6 @@ export class Connection implements Sink {
     if (ok && stream === 'queue' && e.type === 'queue_deleted' && this.subs.size === 1) {
       this.close(CloseCode.notFound, 'the queue was deleted');
     }
-    if (ok && stream === 'queue') this.hooks.queueEvent?.(id, e);
     return ok;
   }
 

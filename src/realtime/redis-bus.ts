@@ -38,25 +38,28 @@ export class RedisBus implements Bus {
     });
   }
 
-  publish(msg: BusMessage): void {
+  publish<K extends StreamKind>(msg: BusMessage<K>): void {
     this.pub.publish(this.prefix + channelOf(msg.stream, msg.id), JSON.stringify(msg)).catch((err: Error) => {
       this.log?.warn({ err: err.message, stream: msg.stream, id: msg.id }, 'bus publish failed; subscribers will catch up from the store');
     });
   }
 
-  subscribe(stream: StreamKind, id: string, handler: BusHandler): () => void {
+  subscribe<K extends StreamKind>(stream: K, id: string, handler: BusHandler<K>): () => void {
     const ch = channelOf(stream, id);
+    // A channel carries one stream's messages (its name starts with the stream), so what
+    // arrives on it is that stream's: the decoding boundary, like the JSON.parse above.
+    const h: BusHandler = (msg) => handler(msg as BusMessage<K>);
     let set = this.handlers.get(ch);
     if (!set) {
       set = new Set();
       this.handlers.set(ch, set);
       this.sub.subscribe(this.prefix + ch).catch((err: Error) => this.log?.warn({ err: err.message, ch }, 'redis subscribe failed'));
     }
-    set.add(handler);
+    set.add(h);
     return () => {
       const s = this.handlers.get(ch);
       if (!s) return;
-      s.delete(handler);
+      s.delete(h);
       if (s.size === 0) {
         this.handlers.delete(ch);
         this.sub.unsubscribe(this.prefix + ch).catch(() => undefined);

@@ -7,9 +7,15 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import type { Metrics } from '../metrics.ts';
-import type { Bus, SequencedEvent } from './bus.ts';
+import type { Bus } from './bus.ts';
 import { Connection, type ConnectionLimits } from './connection.ts';
 import { CloseCode } from './protocol.ts';
+
+/** What each socket endpoint (queue, sync, party) is configured with. */
+export interface SocketOptions extends ConnectionLimits {
+  replayCap: number;
+  heartbeatMs: number;
+}
 
 export interface SocketServerOptions {
   limits: ConnectionLimits;
@@ -22,8 +28,6 @@ export interface SocketServerOptions {
 }
 
 export interface OpenOptions {
-  /** Every queue event delivered to this socket, after it was sent (access checks, [CO12]). */
-  queueEvent?(queueId: string, e: SequencedEvent): void;
   /** Cut the socket off at once when it missed a pong, instead of after the close handshake's 5 s. */
   terminateOnTimeout?: boolean;
 }
@@ -54,7 +58,6 @@ export class SocketServer {
     const c = new Connection(ws, req.userId, deviceId, this.o.limits, req.log, {
       slow: () => metrics.slowConsumers.inc(),
       catchup: (reason) => metrics.catchups.inc({ reason }),
-      queueEvent: opts.queueEvent,
     }, this.o.now);
     c.expiresAt = req.tokenExpiresAt;
     if (opts.terminateOnTimeout) this.terminate.add(c);

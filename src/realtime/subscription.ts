@@ -1,21 +1,21 @@
 // One socket's view of one stream: delivers every committed event after its cursor,
 // in order, exactly once. Live events come from the bus; anything the bus lost or
 // delivered out of order is read back from the store ([RT2], [RT7]).
-import type { Bus, BusMessage, SequencedEvent, StreamKind } from './bus.ts';
+import type { Bus, BusMessage, StreamEvents, StreamKind } from './bus.ts';
 
 /** Reads a stream from the store. */
-export interface StreamSource {
-  kind: StreamKind;
-  read(id: string, afterSequence: number, limit: number): Promise<SequencedEvent[]>;
+export interface StreamSource<K extends StreamKind = StreamKind> {
+  kind: K;
+  read(id: string, afterSequence: number, limit: number): Promise<StreamEvents[K][]>;
   /** Current state and its sequence number, for snapshots. */
   snapshot(id: string): Promise<{ sequenceNumber: number; data: object }>;
 }
 
-export interface Sink {
+export interface Sink<K extends StreamKind = StreamKind> {
   /** Returns false when the socket is gone (then the subscription stops). */
-  event(stream: StreamKind, id: string, e: SequencedEvent): boolean;
-  snapshot(stream: StreamKind, id: string, s: { sequenceNumber: number; data: object }, reason: string): boolean;
-  note(msg: BusMessage): void;
+  event(stream: K, id: string, e: StreamEvents[K]): boolean;
+  snapshot(stream: K, id: string, s: { sequenceNumber: number; data: object }, reason: string): boolean;
+  note(msg: BusMessage<K>): void;
   failed(err: unknown): void;
   /** A catch-up from the store started: after a gap, or after the bus reconnected. */
   catchup(reason: 'gap' | 'reconnect'): void;
@@ -23,7 +23,13 @@ export interface Sink {
 
 const PAGE = 500;
 
-export class Subscription {
+/** What a connection keeps of each of its subscriptions. */
+export interface Subscribed {
+  resync(): void;
+  close(): void;
+}
+
+export class Subscription<K extends StreamKind = StreamKind> implements Subscribed {
   private pumping = false;
   private again = false;
   private closed = false;
@@ -31,13 +37,15 @@ export class Subscription {
 
   constructor(
     private readonly bus: Bus,
-    private readonly source: StreamSource,
+    private readonly source: StreamSource<K>,
     readonly id: string,
     /** Last sequence number delivered (or skipped as the socket's own). */
     public cursor: number,
-    private readonly sink: Sink,
+    private readonly sink: Sink<K>,
     /** Events made by this device are acknowledged to it, not sent back as new ([RT5]). */
     private readonly ownDeviceId: string | null,
+    /** After each event the sink took (the queue sockets' access re-check, [CO12]). */
+    private readonly afterEvent?: (e: StreamEvents[K]) => void,
   ) {
     // Subscribe before reading anything, so no event committed from now on can be missed.
     this.unsubscribe = bus.subscribe(source.kind, id, (msg) => this.onBus(msg));
@@ -66,7 +74,7 @@ export class Subscription {
     this.unsubscribe();
   }
 
-  private onBus(msg: BusMessage): void {
+  private onBus(msg: BusMessage<K>): void {
     if (this.closed) return;
     if (msg.events.length === 0) {
       this.sink.note(msg);
@@ -87,10 +95,13 @@ export class Subscription {
     }
   }
 
-  private deliver(e: SequencedEvent): boolean {
+  private deliver(e: StreamEvents[K]): boolean {
     this.cursor = e.sequenceNumber;
     if (this.ownDeviceId !== null && e.deviceId === this.ownDeviceId) return true;
-    if (this.sink.event(this.source.kind, this.id, e)) return true;
+    if (this.sink.event(this.source.kind, this.id, e)) {
+      this.afterEvent?.(e);
+      return true;
+    }
     this.close();
     return false;
   }

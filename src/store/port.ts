@@ -1,8 +1,10 @@
 // The one narrow port between the service and its storage. Two adapters
 // (sqlite.ts, postgres.ts) implement it and pass one contract suite
 // (test/int/store.contract.test.ts). Dialect differences stay in the adapters.
-import type { NewPlaybackRecord, PlaybackRecord } from '../playback/playback.ts';
-import type { QueueEvent, QueueEventBody, QueueState } from '../queues/queue.ts';
+import type { NewPlaybackRecord, PlaybackRecord, UserEvent } from '../model/playback.ts';
+import type { QueueEvent, QueueEventBody, QueueFold, QueueState } from '../model/queue.ts';
+
+export type { QueueFold, UserEvent };
 
 /** An event to append: the body plus its envelope but without the sequence number the store assigns. */
 export type NewEvent = QueueEventBody & { userId: string; deviceId: string | null; timestamp: string };
@@ -53,21 +55,6 @@ export interface Page<T> {
 
 /** An event with its global append order across all queues. */
 export type ExportedEvent = QueueEvent & { position: number };
-
-/**
- * An event of a user's sync stream (playback and devices), gapless per user. A type alias,
- * not an interface, so it stays assignable to the bus's open event shape.
- */
-export type UserEvent = {
-  userId: string;
-  sequenceNumber: number;
-  type: string;
-  /** The device that caused the event, when known. */
-  deviceId: string | null;
-  /** Server time of the append (ISO). */
-  timestamp: string;
-  data: Record<string, unknown>;
-};
 
 /** What decide sees, read under the lock of the user's stream. */
 export interface UserStreamSnapshot {

@@ -4,8 +4,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import pg from 'pg';
 import { VersionConflictError } from '../errors.ts';
-import type { PlaybackRecord, PlaybackState } from '../playback/playback.ts';
-import { ACCESS_EVENT_TYPES, evolve, membersOf, upgradeState, type QueueEvent, type QueueState } from '../queues/queue.ts';
+import type { PlaybackRecord, PlaybackState } from '../model/playback.ts';
+import type { QueueEvent, QueueFold, QueueState } from '../model/queue.ts';
 import { loadMigrations } from './migrations.ts';
 import {
   decodeCursor,
@@ -186,7 +186,11 @@ export class PostgresStore implements Store {
 
   private readonly retention: RetentionOptions;
 
-  constructor(opts: PostgresStoreOptions) {
+  /**
+   * `fold` is the queue domain's fold, which the store runs in its transactions (the
+   * snapshot plus later events, the member index); src/stores.ts gives the real one.
+   */
+  constructor(opts: PostgresStoreOptions, private readonly fold: QueueFold) {
     this.retention = opts;
     // A write holds one connection for its transaction (the queue's row lock): room for 20 at once.
     this.pool = new pg.Pool({ connectionString: opts.connectionString, max: opts.max ?? 20 });
@@ -305,8 +309,8 @@ export class PostgresStore implements Store {
         ],
       );
       // The member index (migration 004), rewritten from the state when membership may have changed.
-      if (events.some((e) => ACCESS_EVENT_TYPES.has(e.type))) {
-        const members = membersOf(st);
+      if (events.some((e) => this.fold.touchesAccess(e.type))) {
+        const members = this.fold.members(st);
         await c.query('DELETE FROM queue_members WHERE queue_id = $1', [queueId]);
         await c.query(
           'INSERT INTO queue_members (queue_id, user_id, role) SELECT $1, u.user_id, u.role FROM unnest($2::text[], $3::text[]) AS u(user_id, role)',
@@ -364,8 +368,8 @@ export class PostgresStore implements Store {
     );
     const row = r.rows[0];
     if (!row || !row.state) return null;
-    let state = upgradeState(row.state);
-    for (const e of row.events ?? []) state = evolve(state, stripPosition(rowToEvent(e)));
+    let state = this.fold.upgrade(row.state);
+    for (const e of row.events ?? []) state = this.fold.evolve(state, stripPosition(rowToEvent(e)));
     return state;
   }
 

@@ -4,8 +4,8 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { VersionConflictError } from '../errors.ts';
-import type { PlaybackRecord } from '../playback/playback.ts';
-import { ACCESS_EVENT_TYPES, evolve, membersOf, upgradeState, type QueueEvent, type QueueState } from '../queues/queue.ts';
+import type { PlaybackRecord } from '../model/playback.ts';
+import type { QueueEvent, QueueFold, QueueState } from '../model/queue.ts';
 import { loadMigrations } from './migrations.ts';
 import {
   decodeCursor,
@@ -192,7 +192,11 @@ export class SqliteStore implements Store {
 
   private readonly retention: RetentionOptions;
 
-  constructor(readonly file: string, retention: RetentionOptions = {}) {
+  /**
+   * `fold` is the queue domain's fold, which the store runs in its transactions (the
+   * snapshot plus later events, the member index); src/stores.ts gives the real one.
+   */
+  constructor(readonly file: string, private readonly fold: QueueFold, retention: RetentionOptions = {}) {
     this.retention = retention;
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
     this.db = new Database(file);
@@ -252,9 +256,9 @@ export class SqliteStore implements Store {
         };
         if (head) s.updateHead.run(row);
         else s.insertHead.run(row);
-        if (input.events.some((e) => ACCESS_EVENT_TYPES.has(e.type))) {
+        if (input.events.some((e) => this.fold.touchesAccess(e.type))) {
           s.deleteMembers.run(input.queueId);
-          for (const m of membersOf(st)) s.insertMember.run(input.queueId, m.userId, m.role);
+          for (const m of this.fold.members(st)) s.insertMember.run(input.queueId, m.userId, m.role);
         }
       }
       const idem = input.idempotency;
@@ -274,9 +278,9 @@ export class SqliteStore implements Store {
     // One synchronous read of the snapshot and the events after it: nothing can come between.
     const row = this.s.load.get(queueId);
     if (!row) return null;
-    let state = upgradeState(JSON.parse(row.state) as QueueState);
+    let state = this.fold.upgrade(JSON.parse(row.state) as QueueState);
     if (row.version > row.snapshot_version) {
-      for (const r of this.s.read.all(queueId, row.snapshot_version, row.version - row.snapshot_version)) state = evolve(state, stripPosition(rowToEvent(r)));
+      for (const r of this.s.read.all(queueId, row.snapshot_version, row.version - row.snapshot_version)) state = this.fold.evolve(state, stripPosition(rowToEvent(r)));
     }
     return state;
   }

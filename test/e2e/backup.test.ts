@@ -9,9 +9,9 @@ import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { backupSqlite, restoreSqlite } from '../../src/store/backup.ts';
 import { sqliteFile } from '../../src/store/index.ts';
-import { SqliteStore } from '../../src/store/sqlite.ts';
 import { client, mintToken, runCli, startServer, type RunningServer } from '../helpers/server.ts';
 import { allEvents } from '../helpers/offline.ts';
+import { openSqliteStore } from '../../src/stores.ts';
 
 async function cli(args: string[], dataDir: string, extra: Record<string, string> = {}) {
   // Bounded like the suite (90 s): a backup under write load may take a while.
@@ -103,7 +103,7 @@ describe('backup and restore of the SQLite store', { timeout: 90_000 }, () => {
     const pgRefusal = cli(['backup', join(dir(), 'x.db')], dir(), { DATABASE_URL: 'postgres://127.0.0.1:1/none' });
     const data = dir();
     const live = sqliteFile(data);
-    const store = new SqliteStore(live);
+    const store = openSqliteStore(live);
     await store.migrate();
     const names = (file: string) => {
       const db = new Database(file, { readonly: true });
@@ -144,7 +144,7 @@ describe('backup and restore of the SQLite store', { timeout: 90_000 }, () => {
   it('the copy holds every commit made before it began, and is one commit: a writer that never checkpoints', async () => {
     const data = dir();
     const live = sqliteFile(data);
-    const store = new SqliteStore(live);
+    const store = openSqliteStore(live);
     await store.migrate();
     await store.close();
     // A writer connection that keeps everything in the WAL: a copy of the file alone would miss it all.

@@ -298,3 +298,38 @@ describe('listening parties (sqlite)', () => {
     assert.equal(s.messages.slice(from).filter((m) => m.type === 'queue_updated').length, 1);
   });
 });
+
+describe('party socket heartbeat', () => {
+  let server: RunningServer & { cleanup(): Promise<void> };
+  before(async () => {
+    server = await startServerOn('sqlite', { env: { LOG_LEVEL: 'error', WS_HEARTBEAT_MS: '300' } });
+  });
+  after(async () => {
+    await server?.cleanup();
+  });
+
+  it('[RT9] a party member whose token expires while connected is closed with 4401 at the next heartbeat', async () => {
+    const host = await mintToken(server, 'host');
+    const member = await mintToken(server, 'member');
+    const q = await client(server.url, host)('POST', '/queues', { name: 'party', tracks: ['t1'] });
+    const p = await client(server.url, host)('POST', '/parties', { queueId: q.body.queue.id });
+    assert.equal(p.status, 201, JSON.stringify(p.body));
+    const j = await client(server.url, member)('POST', `/parties/${p.body.id}/join`, { inviteCode: p.body.inviteCode });
+    assert.equal(j.status, 200, JSON.stringify(j.body));
+    const short = await mintToken(server, 'member', 2);
+    const expiring = await connect(server.url, `/ws/party/${p.body.id}`, { token: short });
+    const live = await connect(server.url, `/ws/party/${p.body.id}`, { token: host });
+    for (const s of [expiring, live]) await s.waitFor((m) => m.type === 'hello');
+    const exp = JSON.parse(Buffer.from(short.split('.')[1]!, 'base64url').toString()).exp * 1000;
+    const closed = await Promise.race([expiring.closed, sleep(8000).then(() => null)]);
+    assert.ok(closed, 'the party socket with an expired token was not closed');
+    assert.equal(closed.code, 4401);
+    assert.ok(Date.now() >= exp, 'closed before the token expired');
+    // The member is still in the party (an expired token is no leave), and the host's socket stays open.
+    await sleep(700);
+    assert.equal(live.ws.readyState, live.ws.OPEN, 'a socket with a valid token was closed');
+    const got = await client(server.url, host)('GET', `/parties/${p.body.id}`);
+    assert.ok(got.body.members.some((m: { userId: string }) => m.userId === 'member'), 'the member left the party');
+    await live.close();
+  });
+});

@@ -5,9 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Store } from '../../src/store/port.ts';
-import { PostgresStore } from '../../src/store/postgres.ts';
-import { SqliteStore } from '../../src/store/sqlite.ts';
-import { postgresStorage, sqliteStorage, type FeatureStores, type Storage } from '../../src/stores.ts';
+import { type FeatureStores, openPostgresStore, openSqliteStore, postgresStorage, sqliteStorage, type Storage } from '../../src/stores.ts';
 import { createTempDatabase } from './pg.ts';
 
 export interface TestStorage {
@@ -25,11 +23,11 @@ export async function openTestStorage(kind: 'sqlite' | 'postgres'): Promise<Test
   let remove: () => Promise<void>;
   if (kind === 'sqlite') {
     const dir = await mkdtemp(join(tmpdir(), 'qs-storage-'));
-    storage = sqliteStorage(new SqliteStore(join(dir, 'queue.db')));
+    storage = sqliteStorage(openSqliteStore(join(dir, 'queue.db')));
     remove = () => rm(dir, { recursive: true, force: true });
   } else {
     const db = await createTempDatabase();
-    storage = postgresStorage(new PostgresStore({ connectionString: db.url, max: 4 }));
+    storage = postgresStorage(openPostgresStore({ connectionString: db.url, max: 4 }));
     remove = () => db.drop();
   }
   await storage.store.migrate();

@@ -11,7 +11,7 @@ import type { CatalogStore } from '../../src/catalog/store.ts';
 import { QueueService } from '../../src/queues/service.ts';
 import type { Store } from '../../src/store/port.ts';
 import { PostgresStore } from '../../src/store/postgres.ts';
-import { postgresStorage, sqliteStorage } from '../../src/stores.ts';
+import { openPostgresStore, openSqliteStore, postgresStorage, sqliteStorage } from '../../src/stores.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { createTempDatabase, pgSkipReason, type TempDatabase } from '../helpers/pg.ts';
 
@@ -31,10 +31,10 @@ for (const { kind, skip } of kinds) {
     before(async () => {
       if (kind === 'sqlite') {
         dir = await mkdtemp(join(tmpdir(), 'qs-cat-'));
-        store = new SqliteStore(join(dir, 'q.db'));
+        store = openSqliteStore(join(dir, 'q.db'));
       } else {
         db = await createTempDatabase();
-        store = new PostgresStore({ connectionString: db.url, max: 4 });
+        store = openPostgresStore({ connectionString: db.url, max: 4 });
       }
       await store.migrate();
       catalog = (kind === 'sqlite' ? sqliteStorage(store as SqliteStore) : postgresStorage(store as PostgresStore)).features().catalog;

@@ -12,6 +12,7 @@ import { IdempotencyConflict, type Store, type UserDecision, type UserStreamSnap
 import { PostgresStore } from '../../src/store/postgres.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { createTempDatabase, pgSkipReason } from '../helpers/pg.ts';
+import { openSqliteStore, openPostgresStore } from '../../src/stores.ts';
 
 const uid = (p: string) => `${p}-${randomUUID().slice(0, 8)}`;
 // Millisecond times with non-zero milliseconds, past 2^31 ms and 2^32 s boundaries of narrow columns.
@@ -201,10 +202,10 @@ function contract(name: string, opts: { skip?: string | false }, setup: () => Pr
 
 contract('SqliteStore user stream (temp file)', {}, async () => {
   const dir = await mkdtemp(join(tmpdir(), 'qs-pb-store-'));
-  return { store: new SqliteStore(join(dir, 'queue.db')), cleanup: () => rm(dir, { recursive: true, force: true }) };
+  return { store: openSqliteStore(join(dir, 'queue.db')), cleanup: () => rm(dir, { recursive: true, force: true }) };
 });
 
 contract('PostgresStore user stream (fresh database)', { skip: pgSkipReason }, async () => {
   const db = await createTempDatabase();
-  return { store: new PostgresStore({ connectionString: db.url, max: 10 }), cleanup: () => db.drop() };
+  return { store: openPostgresStore({ connectionString: db.url, max: 10 }), cleanup: () => db.drop() };
 });

@@ -14,6 +14,7 @@ import { IdempotencyConflict, type AppendInput, type NewEvent, type Store } from
 import { PostgresStore } from '../../src/store/postgres.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { createTempDatabase, pgSkipReason } from '../helpers/pg.ts';
+import { openSqliteStore, openPostgresStore } from '../../src/stores.ts';
 
 // Distinct, strictly increasing times with non-zero milliseconds (so a store that drops
 // or rounds them fails the exact round-trip checks).
@@ -318,10 +319,10 @@ function contract(name: string, opts: { skip?: string | false }, setup: () => Pr
 contract('SqliteStore (temp file)', {}, async () => {
   const dir = await mkdtemp(join(tmpdir(), 'qs-store-'));
   const file = join(dir, 'queue.db');
-  return { open: () => new SqliteStore(file), cleanup: () => rm(dir, { recursive: true, force: true }) };
+  return { open: () => openSqliteStore(file), cleanup: () => rm(dir, { recursive: true, force: true }) };
 });
 
 contract('PostgresStore (fresh database)', { skip: pgSkipReason }, async () => {
   const db = await createTempDatabase();
-  return { open: () => new PostgresStore({ connectionString: db.url, max: 10 }), cleanup: () => db.drop() };
+  return { open: () => openPostgresStore({ connectionString: db.url, max: 10 }), cleanup: () => db.drop() };
 });

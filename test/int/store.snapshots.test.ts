@@ -18,6 +18,7 @@ import { SqliteStore } from '../../src/store/sqlite.ts';
 import { createTempDatabase, pgSkipReason } from '../helpers/pg.ts';
 import { mulberry32 } from '../helpers/random.ts';
 import { loadMigrations } from '../../src/store/migrations.ts';
+import { openSqliteStore, openPostgresStore } from '../../src/stores.ts';
 
 const SEED = Number(process.env.QS_SEED ?? Date.now() % 1_000_000);
 const RUNS = 6;
@@ -54,7 +55,7 @@ function stores(): { name: string; skip: string | false; make(o: RetentionOption
       name: 'SqliteStore (temp file)', skip: false,
       async make(o) {
         const dir = await mkdtemp(join(tmpdir(), 'qs-snap-'));
-        const store = new SqliteStore(join(dir, 'queue.db'), o);
+        const store = openSqliteStore(join(dir, 'queue.db'), o);
         await store.migrate();
         return { store, cleanup: async () => { await store.close(); await rm(dir, { recursive: true, force: true }); } };
       },
@@ -63,7 +64,7 @@ function stores(): { name: string; skip: string | false; make(o: RetentionOption
       name: 'PostgresStore (fresh database)', skip: pgSkipReason,
       async make(o) {
         const db = await createTempDatabase();
-        const store = new PostgresStore({ connectionString: db.url, max: 4, ...o });
+        const store = openPostgresStore({ connectionString: db.url, max: 4, ...o });
         await store.migrate();
         return { store, cleanup: async () => { await store.close(); await db.drop(); } };
       },
@@ -178,7 +179,7 @@ describe('[QW6] migration 008 on a store written before it', () => {
 
   it('SQLite: the old projection becomes the snapshot, and loads and appends go on', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'qs-mig-'));
-    const store = new SqliteStore(join(dir, 'queue.db'), { snapshotMinEvents: 2 });
+    const store = openSqliteStore(join(dir, 'queue.db'), { snapshotMinEvents: 2 });
     try {
       for (const m of loadMigrations('sqlite').filter((m) => m.version < 8)) {
         store.db.exec(m.sql);
@@ -205,8 +206,8 @@ describe('[QW6] the state cache and another process writing the SQLite file', ()
   it('a write through another connection is seen by the next read (PRAGMA data_version)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'qs-foreign-'));
     const file = join(dir, 'queue.db');
-    const mine = new SqliteStore(file);
-    const other = new SqliteStore(file);
+    const mine = openSqliteStore(file);
+    const other = openSqliteStore(file);
     try {
       await mine.migrate();
       await other.migrate();

@@ -11,7 +11,7 @@ import { gzipSync } from 'node:zlib';
 import { importPlaylists, importSessions, importTracks } from '../../src/catalog/cli.ts';
 import { mpdPlaylists, parseCsvLine, type ReadProgress } from '../../src/catalog/formats.ts';
 import type { CatalogStore } from '../../src/catalog/store.ts';
-import { sqliteStorage } from '../../src/stores.ts';
+import { openSqliteStore, sqliteStorage } from '../../src/stores.ts';
 import { CatalogSync } from '../../src/catalog/sync.ts';
 import { Recommender } from '../../src/reco/recommender.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
@@ -31,7 +31,7 @@ describe('importers', () => {
   let catalog: CatalogStore;
 
   before(async () => {
-    store = new SqliteStore(join(dir, 'queue.db'));
+    store = openSqliteStore(join(dir, 'queue.db'));
     await store.migrate();
     catalog = sqliteStorage(store).features().catalog;
   });

@@ -20,6 +20,7 @@ import { PlaybackService } from '../../src/playback/service.ts';
 import { LocalBus, type BusMessage } from '../../src/realtime/bus.ts';
 import { LocalPresence } from '../../src/realtime/presence.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
+import { openSqliteStore } from '../../src/stores.ts';
 
 const T0 = Date.UTC(2024, 4, 1, 12, 0, 0, 0);
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -203,7 +204,7 @@ describe('PlaybackService (in-memory SQLite, fake clock)', () => {
   const alice = { userId: 'alice', deviceId: null };
 
   before(async () => {
-    store = new SqliteStore(':memory:');
+    store = openSqliteStore(':memory:');
     await store.migrate();
     bus.subscribe('user', 'alice', (m) => published.push(m));
     service = new PlaybackService({ store, queues, bus, presence, now: () => clock });

@@ -1,45 +1,43 @@
 // WebSocket endpoints: /ws/queues/{queueId} (one queue) and /ws/sync/{userId} (a
 // user's devices: playback, presence, and the queues they subscribe to). The token is
 // checked at the upgrade (query `token` or Authorization), as are the path rules; the
-// connection lifecycle (heartbeat, held messages, shutdown) is socket-server.ts's.
+// connection lifecycle (heartbeat, held messages, shutdown) is realtime/socket-server.ts's.
+// Here, beside the queue service, because both endpoints carry queue commands and queue
+// streams; the sync socket's playback part goes through the UserStream port below.
 import { randomUUID } from 'node:crypto';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type {} from '@fastify/websocket'; // the `websocket: true` route option
 import { Type } from '@sinclair/typebox';
 import type { WebSocket } from 'ws';
 import { AppError } from '../errors.ts';
 import { pathUser } from '../http/auth.ts';
-import { errorBody } from '../http/errors.ts';
 import { guardJson } from '../http/json-guard.ts';
 import { errors } from '../http/schemas.ts';
+import { requireUpgrade } from '../http/upgrade.ts';
 import type { QueuePresence } from '../collab/presence.ts';
-import { queueCommandOf } from '../queues/ops.ts';
-import { mayLoseAccess } from '../queues/permissions.ts';
-import { toView, windowKeys } from '../queues/queue.ts';
-import { Id, MAX_SEQUENCE } from '../queues/schemas.ts';
-import { fingerprint, type QueueService } from '../queues/service.ts';
 import { strictAjv } from '../validation.ts';
 import type { Admission } from '../http/admission.ts';
-import type { Bus, SequencedEvent } from './bus.ts';
-import type { Connection, ConnectionLimits } from './connection.ts';
-import type { Presence } from './presence.ts';
-import { ClientMessage, CloseCode, PROTOCOL_VERSION } from './protocol.ts';
-import type { SocketServer } from './socket-server.ts';
-import { Subscription, type StreamSource } from './subscription.ts';
+import type { UserEvent } from '../model/playback.ts';
+import type { Bus, SequencedEvent } from '../realtime/bus.ts';
+import type { Connection } from '../realtime/connection.ts';
+import type { Presence } from '../realtime/presence.ts';
+import { ClientMessage, CloseCode, PROTOCOL_VERSION } from '../realtime/protocol.ts';
+import type { SocketOptions, SocketServer } from '../realtime/socket-server.ts';
+import { Subscription, type StreamSource } from '../realtime/subscription.ts';
+import { queueCommandOf } from './ops.ts';
+import { mayLoseAccess } from './permissions.ts';
+import { toView, windowKeys } from './queue.ts';
+import { Id, MAX_SEQUENCE } from './schemas.ts';
+import { fingerprint, type QueueService } from './service.ts';
 
 /** What the sockets need from the playback feature (the user stream). */
 export interface UserStream {
-  readEvents(userId: string, afterSequence: number, limit: number): Promise<SequencedEvent[]>;
+  readEvents(userId: string, afterSequence: number, limit: number): Promise<UserEvent[]>;
   snapshot(userId: string): Promise<{ sequenceNumber: number; data: object }>;
   registerDevice(userId: string, deviceId: string, info: { name?: string; type?: string }): Promise<void>;
   /** The set_playback op: the PUT playback-state body; answers the new sequence number. */
   setPlayback(userId: string, deviceId: string, args: unknown, mutationId: string): Promise<{ sequenceNumber: number; result: Record<string, unknown> }>;
-}
-
-export interface SocketOptions extends ConnectionLimits {
-  replayCap: number;
-  heartbeatMs: number;
 }
 
 export interface SocketDeps {
@@ -68,16 +66,6 @@ const ConnectQuery = Type.Object({
   deviceType: Type.Optional(Type.String({ maxLength: 50 })),
 });
 
-/**
- * A socket route asked as plain HTTP (no Upgrade): 426 in our error shape. Called at the
- * end of each socket route's preHandler, so the token and path checks answer first.
- */
-export function requireUpgrade(req: FastifyRequest, reply: FastifyReply): FastifyReply | undefined {
-  if (req.ws) return undefined;
-  reply.header('upgrade', 'websocket');
-  return reply.status(426).send(errorBody('upgrade_required', 'this is a WebSocket endpoint: connect with Upgrade: websocket', { path: req.url.split('?')[0] }));
-}
-
 export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
   return async (app) => {
     const { server, queues, users, bus, presence, options, queuePresence, admission, now } = deps;
@@ -101,7 +89,7 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
       );
     };
 
-    const queueSource: StreamSource = {
+    const queueSource: StreamSource<'queue'> = {
       kind: 'queue',
       read: (id, after, limit) => queues.readStream(id, after, limit),
       snapshot: async (id) => {
@@ -114,22 +102,20 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
         return { sequenceNumber: s.version, data: { ...view, itemKeys: windowKeys(s, view) } };
       },
     };
-    const userSource: StreamSource = { kind: 'user', read: (id, a, l) => users.readEvents(id, a, l), snapshot: (id) => users.snapshot(id) };
+    const userSource: StreamSource<'user'> = { kind: 'user', read: (id, a, l) => users.readEvents(id, a, l), snapshot: (id) => users.snapshot(id) };
 
     function open(ws: WebSocket, req: FastifyRequest, deviceId: string): Connection {
-      const c: Connection = server.open(ws, req, deviceId, {
-        queueEvent: (queueId, e) => {
-          if (mayLoseAccess(c.userId, e)) recheck(c, queueId);
-        },
-      });
-      return c;
+      return server.open(ws, req, deviceId);
     }
 
-    async function subscribe(c: Connection, source: StreamSource, id: string, since: number | undefined): Promise<Subscription> {
-      const sub = new Subscription(bus, source, id, since ?? 0, c, c.deviceId);
+    async function subscribe<K extends 'queue' | 'user'>(c: Connection, source: StreamSource<K>, id: string, since: number | undefined): Promise<void> {
+      // Every queue event sent to this socket: did it cost the socket's user its access? [CO12]
+      const afterEvent = source.kind !== 'queue' ? undefined : (e: SequencedEvent) => {
+        if (mayLoseAccess(c.userId, e)) recheck(c, id);
+      };
+      const sub = new Subscription(bus, source, id, since ?? 0, c, c.deviceId, afterEvent);
       c.subs.set(`${source.kind}:${id}`, sub);
       await sub.start(options.replayCap, since === undefined);
-      return sub;
     }
 
     /** Parses and runs one client message; errors go back as `error` messages. */

@@ -1,0 +1,133 @@
+// The layering of src/, read from the import statements of every file (`import type`,
+// `export ... from` and `import()` all count): the storage
+// adapters and the realtime plumbing import no feature folder, and no src file reaches
+// itself through its imports. A new import that breaks a layer fails here, with the path.
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { describe, it } from 'node:test';
+
+const src = resolve(new URL('../../src', import.meta.url).pathname);
+
+/** Folders under src/ that hold a feature or its transport: the layers below them must not import them. */
+const FEATURES = ['queues', 'playback', 'party', 'collab', 'offline', 'radio', 'reco', 'catalog', 'realtime', 'http', 'media', 'auth', 'console'];
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) return filesUnder(p);
+    return /\.tsx?$/.test(name) && !name.endsWith('.d.ts') ? [p] : [];
+  });
+}
+
+/**
+ * The module specifiers a file imports: `import ... from`, `import type ... from`,
+ * `export ... from` (statements at the start of a line, over several lines too),
+ * `import 'x'` and `import('x')`. (The installed TypeScript, 7, has no JS API to parse with.)
+ */
+export function specifiers(text: string): string[] {
+  const found: string[] = [];
+  const patterns = [
+    /^[ \t]*(?:import|export)\s[^'";]*?\sfrom\s*['"]([^'"]+)['"]/gm,
+    /^[ \t]*import\s*['"]([^'"]+)['"]/gm,
+    /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g,
+  ];
+  for (const re of patterns) for (const m of text.matchAll(re)) found.push(m[1]!);
+  return found;
+}
+
+/** Every src file's imports of other src files, as paths relative to src/ ('store/port.ts'). */
+function importGraph(): Map<string, string[]> {
+  const graph = new Map<string, string[]>();
+  for (const file of filesUnder(src)) {
+    const targets = specifiers(readFileSync(file, 'utf8'))
+      .filter((spec) => spec.startsWith('.'))
+      .map((spec) => relative(src, resolve(dirname(file), spec)))
+      .filter((p) => !p.startsWith('..'));
+    graph.set(relative(src, file), [...new Set(targets)]);
+  }
+  return graph;
+}
+
+const graph = importGraph();
+const folderOf = (path: string) => (path.includes('/') ? path.split('/')[0] : null);
+
+/** Imports from files in `folder` into a feature folder other than `folder` itself. */
+function upwardImports(folder: string): string[] {
+  const found: string[] = [];
+  for (const [file, targets] of graph) {
+    if (folderOf(file) !== folder) continue;
+    for (const t of targets) {
+      const f = folderOf(t);
+      if (f !== null && f !== folder && FEATURES.includes(f)) found.push(`${file} -> ${t}`);
+    }
+  }
+  return found;
+}
+
+/** One file path per import cycle found (depth-first; each cycle reported once from where it closes). */
+function cycles(graph: Map<string, string[]>): string[][] {
+  const found: string[][] = [];
+  const state = new Map<string, 'open' | 'done'>();
+  const stack: string[] = [];
+  const visit = (file: string) => {
+    state.set(file, 'open');
+    stack.push(file);
+    for (const t of graph.get(file) ?? []) {
+      if (!graph.has(t)) continue;
+      if (state.get(t) === 'open') found.push([...stack.slice(stack.indexOf(t)), t]);
+      else if (!state.has(t)) visit(t);
+    }
+    stack.pop();
+    state.set(file, 'done');
+  };
+  for (const file of [...graph.keys()].sort()) if (!state.has(file)) visit(file);
+  return found;
+}
+
+describe('layers of src/', () => {
+  it('finds every kind of import statement', () => {
+    const text = [
+      "import a from './a.ts';",
+      "import type { B } from '../b.ts';",
+      'import {\n  c,\n  type D,\n} from "./c.ts";',
+      "export { e } from './e.ts';",
+      "export type * from './f.ts';",
+      "import './g.ts';",
+      "const h = await import('./h.ts');",
+      "// a comment that says import x from nothing",
+    ].join('\n');
+    assert.deepEqual(specifiers(text).sort(), ['../b.ts', './a.ts', './c.ts', './e.ts', './f.ts', './g.ts', './h.ts']);
+  });
+
+  it('reads the imports (the graph is not empty and resolves real files)', () => {
+    assert.ok(graph.size > 50, `only ${graph.size} files under src/`);
+    assert.ok(graph.get('store/sqlite.ts')?.includes('store/port.ts'), 'store/sqlite.ts -> store/port.ts not seen');
+    for (const [file, targets] of graph) {
+      for (const t of targets) assert.ok(graph.has(t) || /\.(json|sql)$/.test(t), `${file} imports ${t}, which is not a src file`);
+    }
+  });
+
+  it('src/store imports no feature folder (the adapters get the queue fold from the composition root)', () => {
+    assert.deepEqual(upwardImports('store'), []);
+  });
+
+  it('src/realtime imports no feature folder (only the bottom types in src/model)', () => {
+    assert.deepEqual(upwardImports('realtime'), []);
+  });
+
+  it('src/model imports nothing but itself', () => {
+    const found = [...graph].filter(([f]) => folderOf(f) === 'model').flatMap(([f, ts]) => ts.filter((t) => folderOf(t) !== 'model').map((t) => `${f} -> ${t}`));
+    assert.deepEqual(found, []);
+  });
+
+  it('finds a cycle when there is one', () => {
+    const g = new Map([['a.ts', ['b.ts']], ['b.ts', ['c.ts']], ['c.ts', ['a.ts', 'd.ts']], ['d.ts', []]]);
+    assert.deepEqual(cycles(g), [['a.ts', 'b.ts', 'c.ts', 'a.ts']]);
+    assert.deepEqual(cycles(new Map([['a.ts', ['b.ts']], ['b.ts', []]])), []);
+  });
+
+  it('no import cycle among src files (type imports included)', () => {
+    assert.deepEqual(cycles(graph).map((c) => c.join(' -> ')), []);
+  });
+});
