@@ -5,7 +5,6 @@ import { resolveAdminKey, Tokens } from './auth/tokens.ts';
 import { catalogCommand, catalogUsage } from './catalog/cli.ts';
 import { loadConfig } from './config.ts';
 import { exportEvents, importEvents } from './queues/transfer.ts';
-import { serve } from './server.ts';
 import { backupSqlite, restoreSqlite } from './store/backup.ts';
 import { describeStore, sqliteFile } from './store/index.ts';
 import { openStorage } from './stores.ts';
@@ -56,9 +55,12 @@ async function main(argv: string[]): Promise<number> {
   }
   const config = loadConfig();
   switch (command) {
-    case 'serve':
+    case 'serve': {
+      // Loaded only here: the whole service takes seconds to load, the other commands need little of it.
+      const { serve } = await import('./server.ts');
       await serve(config);
       return -1; // keeps running
+    }
     case 'migrate': {
       const { store } = openStorage(config);
       const applied = await store.migrate();
