@@ -1,5 +1,6 @@
-// One error type for the whole service. Transports map `kind` to a status once
-// (HTTP in http/errors.ts, WebSocket close codes in realtime/protocol.ts); the domain only names it.
+// One error type for the whole service. The domain only names the kind; the HTTP status of
+// each kind is here (the REST answers, and the `status` of a socket's error message, which
+// says what the same refusal gets over HTTP), the WebSocket close codes in realtime/protocol.ts.
 
 export type ErrorKind =
   | 'invalid' // 400: the request itself is malformed
@@ -11,6 +12,18 @@ export type ErrorKind =
   | 'limit' // 422: a configured limit would be exceeded
   | 'rate_limited' // 429
   | 'unavailable'; // 503
+
+/** The HTTP status of each kind. */
+export const statusOf: Record<ErrorKind, number> = {
+  invalid: 400, unauthorized: 401, forbidden: 403, not_found: 404, conflict: 409,
+  too_large: 413, limit: 422, rate_limited: 429, unavailable: 503,
+};
+
+/** The error kind an HTTP status stands for (the inverse of statusOf); null for any other status. */
+export function kindOfStatus(status: number): ErrorKind | null {
+  for (const [kind, s] of Object.entries(statusOf)) if (s === status) return kind as ErrorKind;
+  return null;
+}
 
 export class AppError extends Error {
   constructor(

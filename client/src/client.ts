@@ -493,7 +493,8 @@ export class QueueClient extends Emitter<ClientEvents> {
 
   private onError(msg: Record<string, any>): void {
     const e = msg.error ?? {};
-    const err = new QueueServiceError(0, e.code ?? 'error', e.message ?? 'refused', e.details ?? {});
+    // `status`: what the same refusal gets over HTTP (404, 409, 429, ...).
+    const err = new QueueServiceError(typeof msg.status === 'number' ? msg.status : 0, e.code ?? 'error', e.message ?? 'refused', e.details ?? {});
     if (msg.mutationId) {
       const entry = this.inflight.get(msg.mutationId);
       if (!entry) return;

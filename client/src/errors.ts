@@ -1,7 +1,8 @@
 // Errors the SDK reports: the service's `{error: {code, message, details}}` with the HTTP
-// status (0 for socket errors, -1 for network failures).
+// status (a socket's error message says which status the same refusal gets over HTTP;
+// -1 for network failures, 0 where the service gave none).
 
-/** Refusals that say "not now" rather than "no" (socket errors carry no HTTP status). */
+/** Refusals that say "not now" rather than "no", whatever their status. */
 const RETRYABLE_CODES: ReadonlySet<string> = new Set(['overloaded', 'shutting_down']);
 
 export class QueueServiceError extends Error {

@@ -742,7 +742,7 @@ export class PartySession extends Emitter<PartyEvents> {
       }
       case 'error': {
         const e = m as unknown as ErrorMsg;
-        const err = new QueueServiceError(statusOf(e.error.code), e.error.code, e.error.message, e.error.details as Record<string, unknown>);
+        const err = new QueueServiceError(e.status, e.error.code, e.error.message, e.error.details as Record<string, unknown>);
         const p = e.mutationId ? this.pending.get(e.mutationId) : undefined;
         if (p && e.mutationId) {
           this.pending.delete(e.mutationId);
@@ -903,11 +903,3 @@ export class PartySession extends Emitter<PartyEvents> {
   }
 }
 
-/** The HTTP status the service gives an error code on the socket (for QueueServiceError.status). */
-function statusOf(code: string): number {
-  if (code === 'not_the_host' || code === 'not_a_member' || code === 'member_adds_not_allowed' || code === 'forbidden') return 403;
-  if (code === 'party_ended' || code === 'party_exists') return 409;
-  if (code === 'party_not_found' || code === 'not_found') return 404;
-  if (code.startsWith('invalid')) return 400;
-  return 0;
-}

@@ -3,18 +3,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, type ErrorKind } from '../errors.ts';
-
-export const statusOf: Record<ErrorKind, number> = {
-  invalid: 400, unauthorized: 401, forbidden: 403, not_found: 404, conflict: 409,
-  too_large: 413, limit: 422, rate_limited: 429, unavailable: 503,
-};
-
-/** The error kind an HTTP status stands for (the inverse of statusOf); null for any other status. */
-export function kindOfStatus(status: number): ErrorKind | null {
-  for (const [kind, s] of Object.entries(statusOf)) if (s === status) return kind as ErrorKind;
-  return null;
-}
+import { AppError, statusOf, type ErrorKind } from '../errors.ts';
 
 export function errorBody(code: string, message: string, details: Record<string, unknown> = {}) {
   return { error: { code, message, details } };

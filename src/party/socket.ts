@@ -20,7 +20,7 @@ import type { Bus, BusMessage } from '../realtime/bus.ts';
 import type { Connection } from '../realtime/connection.ts';
 import { requireUpgrade } from '../http/upgrade.ts';
 import type { SocketOptions, SocketServer } from '../realtime/socket-server.ts';
-import { CloseCode, PROTOCOL_VERSION } from '../realtime/protocol.ts';
+import { CloseCode, errorMessage, PROTOCOL_VERSION } from '../realtime/protocol.ts';
 import { Subscription, type Sink, type StreamSource } from '../realtime/subscription.ts';
 import { strictAjv } from '../validation.ts';
 import { ClockEstimator, decideCorrection, followPolicy, positionAt, timelineAt, type FollowState } from './clock.ts';
@@ -222,7 +222,7 @@ class PartyConn implements Sink<'party'> {
   onPosition(position: number, timestamp: number, itemId: string | null | undefined): void {
     const st = this.estimator.stats();
     if (!st) {
-      this.c.send({ type: 'error', mutationId: null, error: { code: 'clock_not_synced', message: 'send latency_measurement exchanges (with prev) before position reports', details: {} } });
+      this.c.send(errorMessage(null, new AppError('conflict', 'clock_not_synced', 'send latency_measurement exchanges (with prev) before position reports')));
       return;
     }
     const now = this.ctx.now();
@@ -403,8 +403,7 @@ export function partySocketRoutes(deps: PartySocketDeps): FastifyPluginAsyncType
         if (!validateClient(parsed)) throw new AppError('invalid', 'invalid_message', 'not a valid party message', { issues: validateClient.errors ?? [] });
         msg = parsed as PartyClientMessage;
       } catch (err) {
-        const e = err instanceof AppError ? err : new AppError('invalid', 'invalid_json', 'the message is not valid JSON');
-        pc.c.send({ type: 'error', mutationId: null, error: { code: e.code, message: e.message, details: e.details } });
+        pc.c.send(errorMessage(null, err instanceof AppError ? err : new AppError('invalid', 'invalid_json', 'the message is not valid JSON')));
         return;
       }
       if (msg.type === 'latency_measurement') return pc.onPing(msg.ping, msg.prev);
@@ -419,8 +418,7 @@ export function partySocketRoutes(deps: PartySocketDeps): FastifyPluginAsyncType
           }
         } catch (err) {
           if (!(err instanceof AppError)) app.log.error({ err }, 'party command failed');
-          const e = err instanceof AppError ? err : new AppError('unavailable', 'internal', 'internal error');
-          pc.c.send({ type: 'error', mutationId: mutationId ?? null, error: { code: e.code, message: e.message, details: e.details } });
+          pc.c.send(errorMessage(mutationId ?? null, err));
         }
       });
     }

@@ -2,8 +2,7 @@
 // then tell listeners after commit. REST and WebSocket handlers call this;
 // neither holds business rules.
 import { createHash } from 'node:crypto';
-import { AppError, conflict, invalid, notFound, VersionConflictError } from '../errors.ts';
-import { kindOfStatus, statusOf } from '../http/errors.ts';
+import { AppError, conflict, invalid, kindOfStatus, notFound, statusOf, VersionConflictError } from '../errors.ts';
 import { decodeCursor, IdempotencyConflict, type NewEvent, type Page, type QueueSummary, type IdempotencyRecords, type StoredResponse, type QueueStreams, type AppendInput } from '../store/port.ts';
 import { decide, type QueueCommand } from './decide.ts';
 import { can, memberRole, roleOf, type QueueAction, type Role } from './permissions.ts';

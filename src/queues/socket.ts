@@ -22,7 +22,7 @@ import type { UserEvent } from '../model/playback.ts';
 import type { Bus, SequencedEvent } from '../realtime/bus.ts';
 import type { Connection } from '../realtime/connection.ts';
 import type { Presence } from '../realtime/presence.ts';
-import { ClientMessage, CloseCode, PROTOCOL_VERSION } from '../realtime/protocol.ts';
+import { ClientMessage, CloseCode, errorMessage, PROTOCOL_VERSION } from '../realtime/protocol.ts';
 import type { SocketOptions, SocketServer } from '../realtime/socket-server.ts';
 import { Subscription, type StreamSource } from '../realtime/subscription.ts';
 import { queueCommandOf } from './ops.ts';
@@ -84,7 +84,7 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
           }
           c.subs.get(`queue:${queueId}`)?.close();
           c.subs.delete(`queue:${queueId}`);
-          c.send({ type: 'error', mutationId: null, error: { code: 'access_revoked', message: 'you no longer have access to this queue', details: { queueId } } });
+          c.send(errorMessage(null, new AppError('forbidden', 'access_revoked', 'you no longer have access to this queue', { queueId })));
         },
       );
     };
@@ -132,16 +132,14 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
         }
         msg = parsed as ClientMessage;
       } catch (err) {
-        const e = err instanceof AppError ? err : new AppError('invalid', 'invalid_json', 'the message is not valid JSON');
-        c.send({ type: 'error', mutationId, error: { code: e.code, message: e.message, details: e.details } });
+        c.send(errorMessage(mutationId, err instanceof AppError ? err : new AppError('invalid', 'invalid_json', 'the message is not valid JSON')));
         return;
       }
       try {
         await handle(c, msg, defaultQueueId);
       } catch (err) {
         if (!(err instanceof AppError)) app.log.error({ err }, 'socket message failed');
-        const e = err instanceof AppError ? err : new AppError('unavailable', 'internal', 'internal error');
-        c.send({ type: 'error', mutationId, error: { code: e.code, message: e.message, details: e.details } });
+        c.send(errorMessage(mutationId, err));
       }
     }
 
@@ -199,8 +197,8 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
       } catch {
         // not JSON: the refusal goes out without a mutationId
       }
-      const body = admission.refusedBody(a.reason);
-      c.send({ type: 'error', mutationId, error: body.error });
+      // The same refusal an HTTP request gets (503 with retryAfterSeconds).
+      c.send({ type: 'error', mutationId, status: 503, error: admission.refusedBody(a.reason).error });
       return null;
     }
 

@@ -1,6 +1,7 @@
 // The WebSocket protocol, both directions, in one place. Rules are in docs/SPEC.md
 // (ids like [RT3]); the AsyncAPI document at /asyncapi.json is generated from these schemas.
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { AppError, statusOf } from '../errors.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -83,9 +84,20 @@ export const AckMessage = Type.Object(
 );
 
 export const ErrorMessage = Type.Object(
-  { type: Type.Literal('error'), mutationId: Type.Union([Type.String(), Type.Null()]), error: ErrorObject },
+  {
+    type: Type.Literal('error'),
+    mutationId: Type.Union([Type.String(), Type.Null()]),
+    status: Type.Integer({ description: 'The HTTP status the same refusal gets from the REST API (404, 409, 429, ...)' }),
+    error: ErrorObject,
+  },
   { $id: 'ErrorMessage', description: 'A command or message that was refused; the socket stays open' },
 );
+
+/** The error message for a refusal (an AppError; anything else is an internal error, its text hidden). */
+export function errorMessage(mutationId: string | null, err: unknown): Static<typeof ErrorMessage> {
+  const e = err instanceof AppError ? err : new AppError('unavailable', 'internal', 'internal error');
+  return { type: 'error', mutationId, status: statusOf[e.kind], error: { code: e.code, message: e.message, details: e.details } };
+}
 
 export const PresenceMessage = Type.Object(
   {

@@ -137,7 +137,7 @@ for (const { kind, skip } of storeKinds) {
       q.on('error', (e) => errors.push(e));
       const p = q.mutate('add_tracks', { tracks: ['mine'], expectedVersion: stale });
       assert.ok(q.state.items.some((i) => i.trackId === 'mine'), 'shown at once');
-      await assert.rejects(p, (e: QueueServiceError) => e.code === 'version_conflict');
+      await assert.rejects(p, (e: QueueServiceError) => e.code === 'version_conflict' && e.status === 409);
       assert.equal(errors[0]?.code, 'version_conflict');
       assert.ok(!q.state.items.some((i) => i.trackId === 'mine'), 'rolled back');
       assert.deepEqual(mirrorView(q), await serverView(api, created.queue.id));
@@ -148,7 +148,7 @@ for (const { kind, skip } of storeKinds) {
       const bob = new QueueClient({ baseUrl: server.url, token: bobToken, deviceId: 'rb-bob', ...fast });
       clients.push(bob);
       const qb = await bob.openQueue(created.queue.id);
-      await assert.rejects(qb.removeItem(qb.state.items[0]!.itemId), (e: QueueServiceError) => e.code === 'forbidden');
+      await assert.rejects(qb.removeItem(qb.state.items[0]!.itemId), (e: QueueServiceError) => e.code === 'forbidden' && e.status === 403);
       assert.deepEqual(mirrorView(qb), await serverView(api, created.queue.id));
 
       // A queue that does not exist ends the mirror with an error.

@@ -304,6 +304,7 @@ describe('collaborative queues (sqlite)', () => {
     ok(await api.alice!('DELETE', `/queues/${q.id}/collaborators/carol`));
     const revoked = await carolSync.waitFor((m) => m.type === 'error' && m.error.code === 'access_revoked');
     assert.equal(revoked.error.details.queueId, q.id);
+    assert.equal(revoked.status, 403);
     assert.equal(carolSync.ws.readyState, carolSync.ws.OPEN, 'the sync socket itself stays');
     const seen = carolSync.messages.length;
     ok(await api.alice!('POST', `/queues/${q.id}/tracks`, { tracks: ['secret'] }));

@@ -106,7 +106,9 @@ describe('listening parties (sqlite)', () => {
     assert.ok(Math.min(...rtts) < 50, `round trips ${rtts}`);
     const bad = s.messages.length;
     s.send({ type: 'latency_measurement', ping: 'x' });
-    assert.equal((await s.waitFor((m) => m.type === 'error', 2000, bad)).error.code, 'invalid_message');
+    const refused = await s.waitFor((m) => m.type === 'error', 2000, bad);
+    assert.equal(refused.error.code, 'invalid_message');
+    assert.equal(refused.status, 400);
   });
 
   it('[PA6][PA7][PA8][PA9] skewed clocks, slow jittery links: members play the same position at the same instant', async () => {

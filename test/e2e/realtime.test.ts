@@ -94,14 +94,17 @@ for (const { kind, skip } of storeKinds) {
       assert.equal(unknown.error.code, 'unknown_op');
       const gone = await s.command('remove_item', { itemId: 'no-such-item' });
       assert.equal(gone.error.code, 'item_not_found');
+      assert.equal(gone.status, 404, 'an error message says what the same refusal gets over HTTP');
       s.ws.send('not json at all');
       const notJson = await s.waitFor((m) => m.type === 'error' && m.error.code === 'invalid_json');
       assert.equal(notJson.mutationId, null);
+      assert.equal(notJson.status, 400);
       // Bob's sync socket cannot command Alice's queue: same 404 as REST.
       const b = await open(server.url, '/ws/sync/bob', { token: bob });
       await b.waitFor((m) => m.type === 'hello');
       const foreign = await b.command('add_tracks', { tracks: ['z'] }, { queueId: q.id });
       assert.equal(foreign.error.code, 'queue_not_found');
+      assert.equal(foreign.status, 404);
       b.send({ type: 'subscribe', queueId: q.id });
       const sub = await b.waitFor((m) => m.type === 'error' && m.error.code === 'queue_not_found');
       assert.ok(sub);
