@@ -13,7 +13,7 @@ import {
   type CorsConfig, type Limits, type OverloadConfig, type PartyConfig, type RateLimitConfig, type RealtimeConfig, type RetentionConfig,
 } from './config.ts';
 import { collabRoutes } from './collab/routes.ts';
-import { LocalQueuePresence, type QueuePresence } from './collab/presence.ts';
+import { LocalQueuePresence, type QueuePresence } from './realtime/queue-presence.ts';
 import { AppError } from './errors.ts';
 import { Admission, installAdmission } from './http/admission.ts';
 import { installAuth } from './http/auth.ts';

@@ -4,7 +4,7 @@ import { buildApp } from './app.ts';
 import { resolveAdminKey, Tokens } from './auth/tokens.ts';
 import type { Config } from './config.ts';
 import { pino } from 'pino';
-import { RedisQueuePresence, type QueuePresence } from './collab/presence.ts';
+import { RedisQueuePresence, type QueuePresence } from './realtime/queue-presence.ts';
 import type { Bus } from './realtime/bus.ts';
 import { presenceTtlMs, RedisPresence, type Presence } from './realtime/presence.ts';
 import { RedisBus } from './realtime/redis-bus.ts';

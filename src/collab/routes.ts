@@ -8,7 +8,7 @@ import type { QueueCommand } from '../queues/decide.ts';
 import { actor, send, write, writeOptions } from '../queues/routes.ts';
 import * as S from '../queues/schemas.ts';
 import type { QueueService } from '../queues/service.ts';
-import type { QueuePresence } from './presence.ts';
+import type { QueuePresence } from '../realtime/queue-presence.ts';
 import { DEFAULT_INVITE_TTL_SECONDS, MAX_INVITE_TTL_SECONDS, type InviteService } from './service.ts';
 
 export const InviteSchema = Type.Object({

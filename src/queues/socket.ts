@@ -15,7 +15,7 @@ import { pathUser } from '../http/auth.ts';
 import { guardJson } from '../http/json-guard.ts';
 import { errors } from '../http/schemas.ts';
 import { requireUpgrade } from '../http/upgrade.ts';
-import type { QueuePresence } from '../collab/presence.ts';
+import type { QueuePresence } from '../realtime/queue-presence.ts';
 import { strictAjv } from '../validation.ts';
 import type { Admission } from '../http/admission.ts';
 import type { UserEvent } from '../model/playback.ts';

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { LocalQueuePresence } from '../../src/collab/presence.ts';
+import { LocalQueuePresence } from '../../src/realtime/queue-presence.ts';
 import { LocalPresence, presenceTtlMs, RedisPresence, type Presence } from '../../src/realtime/presence.ts';
 import { redisSkipReason } from '../helpers/redis.ts';
 

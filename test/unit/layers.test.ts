@@ -130,4 +130,22 @@ describe('layers of src/', () => {
   it('no import cycle among src files (type imports included)', () => {
     assert.deepEqual(cycles(graph).map((c) => c.join(' -> ')), []);
   });
+
+  it('no cycle among the folders of src/ either (a feature imports the ones below it, never back)', () => {
+    // The folder graph: an edge a -> b when a file of folder a imports a file of folder b.
+    const folders = new Map<string, string[]>();
+    for (const [file, targets] of graph) {
+      const from = folderOf(file);
+      if (from === null) continue;
+      const to = targets.map(folderOf).filter((f): f is string => f !== null && f !== from);
+      folders.set(from, [...new Set([...(folders.get(from) ?? []), ...to])]);
+    }
+    const found = cycles(folders).map((c) => {
+      // Name the files that close the loop, so the message says where to look.
+      const [a, b] = c.slice(-2) as [string, string];
+      const via = [...graph].flatMap(([f, ts]) => (folderOf(f) === a ? ts.filter((t) => folderOf(t) === b).map((t) => `${f} -> ${t}`) : []));
+      return `${c.join(' -> ')} (${via.join(', ')})`;
+    });
+    assert.deepEqual(found, []);
+  });
 });
