@@ -42,6 +42,7 @@ export type CreateInvite = S<typeof CreateInviteBody>;
 export type QueuePresenceAnswer = S<typeof PresenceResponse>;
 export type SearchAnswer = S<typeof CS.SearchResponse>;
 export type CatalogTrack = S<typeof CS.TrackSchema>;
+export type TrackLookup = S<typeof CS.LookupTracksResponse>;
 export type PlaybackStateAnswer = S<typeof PS.PlaybackStateResponse>;
 export type PlaybackWrite = S<typeof PS.PlaybackWriteBody>;
 export type Devices = S<typeof PS.DevicesResponse>;
@@ -221,6 +222,10 @@ export class Api {
   }
   getTrack(trackId: string): Promise<CatalogTrack> {
     return this.request('GET', `/catalog/tracks/${enc(trackId)}`);
+  }
+  /** Up to 200 tracks at once (e.g. the names of a window); ids the catalog lacks come back in `missing`. */
+  lookupTracks(ids: readonly string[]): Promise<TrackLookup> {
+    return this.request('POST', '/catalog/tracks/lookup', { ids });
   }
   /** A radio queue from a seed station (track:<id>, artist:<name>, genre:<name>, ...). */
   startRadio(stationId: string, body: Partial<RadioBody> = {}, opts: RequestOptions = {}): Promise<RadioAnswer> {

@@ -22,7 +22,7 @@ export const api = {
   createQueue: async (c: Client, name: string, collaborative: boolean): Promise<{ queue: { id: string } }> =>
     collaborative ? c.api.createCollaborativeQueue({ name, tracks: [] }) : c.api.createQueue({ name, tracks: [] }),
   search: async (c: Client, q: string): Promise<{ tracks: CatalogTrack[] }> => c.api.searchCatalog(q, 10),
-  track: async (c: Client, id: string): Promise<CatalogTrack> => c.api.getTrack(id),
+  tracks: async (c: Client, ids: string[]): Promise<{ tracks: CatalogTrack[]; missing: string[] }> => c.api.lookupTracks(ids),
   devices: async (c: Client): Promise<{ devices: Device[] }> => c.api.devices(),
   nameDevice: (c: Client, deviceId: string, name: string) => c.api.registerDevice(deviceId, { name, type: 'web' }),
   collaborators: async (c: Client, queueId: string): Promise<Collaborators> => c.api.collaborators(queueId),

@@ -1,11 +1,12 @@
-// Track names from the catalog, looked up once per id and shared by every view. Ids the
-// catalog does not know stay shown as ids.
+// Track names from the catalog, looked up once per id (a window's ids in one request,
+// POST /catalog/tracks/lookup) and shared by every view. Ids the catalog does not know stay
+// shown as ids.
 import { useEffect, useState } from 'preact/hooks';
 import { api, type CatalogTrack } from './api.ts';
 import type { Client } from './sdk.ts';
 
 const known = new Map<string, CatalogTrack | null>();
-const inFlight = new Map<string, Promise<void>>();
+const inFlight = new Set<string>();
 const listeners = new Set<() => void>();
 
 export function rememberTracks(tracks: CatalogTrack[]): void {
@@ -17,16 +18,21 @@ export function trackOf(id: string): CatalogTrack | null | undefined {
   return known.get(id);
 }
 
-function lookUp(client: Client, id: string): Promise<void> {
-  let p = inFlight.get(id);
-  if (!p) {
-    p = api.track(client, id).then((t) => void known.set(id, t), () => void known.set(id, null)).finally(() => {
-      inFlight.delete(id);
-      for (const l of listeners) l();
-    });
-    inFlight.set(id, p);
-  }
-  return p;
+/** One request for the ids neither known nor asked for yet (at most 200, the API's limit). */
+function lookUp(client: Client, ids: string[]): void {
+  const wanted = [...new Set(ids)].filter((id) => !known.has(id) && !inFlight.has(id)).slice(0, 200);
+  if (wanted.length === 0) return;
+  for (const id of wanted) inFlight.add(id);
+  void api.tracks(client, wanted).then(
+    (r) => {
+      for (const t of r.tracks) known.set(t.id, t);
+      for (const id of r.missing) known.set(id, null);
+    },
+    () => undefined, // not remembered: asked again on the next render that needs them
+  ).finally(() => {
+    for (const id of wanted) inFlight.delete(id);
+    for (const l of listeners) l();
+  });
 }
 
 /** Re-renders the caller when names of `ids` arrive. */
@@ -38,8 +44,8 @@ export function useTrackNames(client: Client, ids: string[]): void {
     return () => void listeners.delete(l);
   }, []);
   useEffect(() => {
-    // A few at a time: a long queue is read in windows, so is its catalog.
-    for (const id of ids.slice(0, 200)) if (!known.has(id)) void lookUp(client, id);
+    // A long queue is read in windows, so is its catalog.
+    lookUp(client, ids);
   }, [client, ids.join('\n')]);
 }
 

@@ -2,7 +2,7 @@
 // statement each, through jsonb_to_recordset, so a 1,000-row import is one round trip.
 import type pg from 'pg';
 import type { TrackMeta } from '../reco/catalog.ts';
-import { lastById, type CatalogStore, type CatalogTrack, type ListeningEvent, type NewListeningEvent, type Revised, type StoredPlaylist, type UserContextRecord } from './store.ts';
+import { lastById, withoutRev, type CatalogStore, type CatalogTrack, type ListeningEvent, type NewListeningEvent, type Revised, type StoredPlaylist, type UserContextRecord } from './store.ts';
 
 const iso = (v: Date | string): string => (v instanceof Date ? v : new Date(v)).toISOString();
 
@@ -62,9 +62,12 @@ export class PostgresCatalogStore implements CatalogStore {
 
   async getTrack(id: string): Promise<CatalogTrack | null> {
     const r = await this.pool.query<TrackRow>('SELECT * FROM catalog_tracks WHERE track_id = $1 AND NOT deleted', [id]);
-    if (!r.rows[0]) return null;
-    const { rev: _rev, ...t } = trackOf(r.rows[0]);
-    return t;
+    return r.rows[0] ? withoutRev(trackOf(r.rows[0])) : null;
+  }
+
+  async getTracks(ids: readonly string[]): Promise<CatalogTrack[]> {
+    const r = await this.pool.query<TrackRow>('SELECT * FROM catalog_tracks WHERE track_id = ANY($1::text[]) AND NOT deleted', [ids]);
+    return r.rows.map((row) => withoutRev(trackOf(row)));
   }
 
   async upsertPlaylists(playlists: { id: string; name: string; followers: number | null; tracks: string[] }[], now: string) {

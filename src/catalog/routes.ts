@@ -64,6 +64,24 @@ export function catalogRoutes(d: CatalogRouteDeps): FastifyPluginAsyncTypebox {
       return view(t);
     });
 
+    // A read with a body (a window's worth of ids does not fit a URL safely): admission counts
+    // it as a read (`readOnly`), and it changes nothing.
+    app.post('/catalog/tracks/lookup', {
+      config: { readOnly: true },
+      schema: {
+        tags: ['catalog'], summary: 'Many catalog tracks at once (e.g. the names of a queue window)',
+        body: S.LookupTracksBody, response: { 200: S.LookupTracksResponse, ...errors() },
+      },
+    }, async (r) => {
+      const ids = [...new Set(r.body.ids)];
+      const found = new Map((await d.catalog.getTracks(ids)).map((t) => [t.id, t]));
+      const tracks = ids.flatMap((id) => {
+        const t = found.get(id);
+        return t ? [view(t)] : [];
+      });
+      return { tracks, missing: ids.filter((id) => !found.has(id)) };
+    });
+
     // Deletes are tombstones with a new rev: every instance's catch-up drops the track from
     // recommendations (its past plays still count as co-occurrence data of other tracks).
     app.delete('/catalog/tracks/:trackId', {

@@ -63,6 +63,17 @@ export const UpsertTracksBody = Type.Object(
 export const UpsertResponse = Type.Object({ created: Type.Integer(), updated: Type.Integer() });
 
 export const TrackParams = Type.Object({ trackId: TrackId });
+
+/** How many ids one lookup takes: a window of a queue (the default window is 200 items). */
+export const MAX_TRACKS_PER_LOOKUP = 200;
+export const LookupTracksBody = Type.Object(
+  { ids: Type.Array(TrackId, { minItems: 1, maxItems: MAX_TRACKS_PER_LOOKUP, description: 'Track ids; duplicates are answered once' }) },
+  { additionalProperties: false },
+);
+export const LookupTracksResponse = Type.Object({
+  tracks: Type.Array(TrackSchema, { description: 'The known tracks, in the order of their first id in the request' }),
+  missing: Type.Array(Type.String(), { description: 'The ids the catalog does not have (or has deleted), in request order' }),
+});
 export const PlaylistParams = Type.Object({ playlistId: Type.String({ minLength: 1, maxLength: 255 }) });
 export const DeletedResponse = Type.Object({ deleted: Type.Boolean() });
 

@@ -1,7 +1,7 @@
 // The catalog feature store on the embedded SQLite file (same connection as the queues).
 import type Database from 'better-sqlite3';
 import type { TrackMeta } from '../reco/catalog.ts';
-import { lastById, type CatalogStore, type CatalogTrack, type ListeningEvent, type NewListeningEvent, type Revised, type StoredPlaylist, type UserContextRecord } from './store.ts';
+import { lastById, withoutRev, type CatalogStore, type CatalogTrack, type ListeningEvent, type NewListeningEvent, type Revised, type StoredPlaylist, type UserContextRecord } from './store.ts';
 
 interface TrackRow {
   track_id: string;
@@ -87,6 +87,7 @@ export class SqliteCatalogStore implements CatalogStore {
            features = excluded.features, release_date = excluded.release_date, rev = excluded.rev, updated_at = excluded.updated_at, deleted = 0`,
       ),
       getTrack: db.prepare<[string], TrackRow>('SELECT * FROM catalog_tracks WHERE track_id = ? AND deleted = 0'),
+      getTracks: db.prepare<[string], TrackRow>('SELECT * FROM catalog_tracks WHERE track_id IN (SELECT value FROM json_each(?)) AND deleted = 0'),
       playlistExists: db.prepare<[string], { n: number }>('SELECT 1 AS n FROM catalog_playlists WHERE playlist_id = ? AND deleted = 0'),
       upsertPlaylist: db.prepare(
         `INSERT INTO catalog_playlists (playlist_id, name, followers, tracks, rev, updated_at) VALUES (?, ?, ?, ?, ?, ?)
@@ -145,9 +146,11 @@ export class SqliteCatalogStore implements CatalogStore {
 
   async getTrack(id: string): Promise<CatalogTrack | null> {
     const r = this.s.getTrack.get(id);
-    if (!r) return null;
-    const { rev: _rev, ...t } = trackOf(r);
-    return t;
+    return r ? withoutRev(trackOf(r)) : null;
+  }
+
+  async getTracks(ids: readonly string[]): Promise<CatalogTrack[]> {
+    return this.s.getTracks.all(JSON.stringify(ids)).map((r) => withoutRev(trackOf(r)));
   }
 
   async upsertPlaylists(playlists: { id: string; name: string; followers: number | null; tracks: string[] }[], now: string) {

@@ -35,6 +35,12 @@ export interface UserContextRecord {
 /** A row read back for catch-up, with its position in the table's order; `deleted` marks a tombstone. */
 export type Revised<T> = T & { rev: number; deleted?: boolean };
 
+/** A stored track as readers see it (without its catch-up revision). */
+export function withoutRev(r: Revised<CatalogTrack>): CatalogTrack {
+  const { rev: _rev, deleted: _deleted, ...t } = r;
+  return t;
+}
+
 /** A stored answer of a keyed recommendation write (Idempotency-Key). */
 export interface StoredAnswer {
   fingerprint: string;
@@ -51,6 +57,8 @@ export interface CatalogStore {
   /** Insert or replace tracks (the last of duplicate ids wins); returns how many were new. */
   upsertTracks(tracks: TrackMeta[], now: string): Promise<{ created: number; updated: number }>;
   getTrack(id: string): Promise<CatalogTrack | null>;
+  /** The live tracks among `ids` (any order; unknown and deleted ids are left out). */
+  getTracks(ids: readonly string[]): Promise<CatalogTrack[]>;
   upsertPlaylists(playlists: { id: string; name: string; followers: number | null; tracks: string[] }[], now: string): Promise<{ created: number; updated: number }>;
   getPlaylist(id: string): Promise<StoredPlaylist | null>;
   /** Appends events; returns their ids in order. */

@@ -194,7 +194,8 @@ export async function installAdmission(http: FastifyInstance, admission: Admissi
       if (refused) return void refuse(reply, refused);
       return done();
     }
-    const write = WRITE_METHODS.has(request.method);
+    // A route may declare itself a read whatever its method (a lookup with a body).
+    const write = WRITE_METHODS.has(request.method) && (request.routeOptions.config as { readOnly?: boolean } | undefined)?.readOnly !== true;
     const queueId = write ? ((request.params as { queueId?: unknown } | undefined)?.queueId ?? null) : null;
     const admitted = admission.enter({ write, queueId: typeof queueId === 'string' ? queueId : null });
     if (!admitted.ok) return void refuse(reply, admitted.reason);

@@ -97,6 +97,20 @@ for (const { kind, skip } of storeKinds) {
         assertError(await anon('GET', '/catalog/search?q=song'), 401, 'missing_token');
       });
 
+      it('POST /catalog/tracks/lookup: many tracks in one read, unknown ids in missing, bounded', async () => {
+        const r = ok(await alice('POST', '/catalog/tracks/lookup', { ids: ['a3t2', 'nope', 'new-1', 'a3t2', 'nope-2'] }));
+        assert.deepEqual(r.tracks.map((t: any) => t.id), ['a3t2', 'new-1'], 'request order, each id once');
+        assert.deepEqual(r.tracks[0], ok(await alice('GET', '/catalog/tracks/a3t2')), 'the same view as the single read');
+        assert.deepEqual(r.missing, ['nope', 'nope-2']);
+        const window = g.tracks.slice(0, 200).map((t) => t.id);
+        assert.deepEqual(ok(await alice('POST', '/catalog/tracks/lookup', { ids: window })).tracks.map((t: any) => t.id), window);
+        assertError(await alice('POST', '/catalog/tracks/lookup', { ids: [...window, 'one-more'] }), 413, 'too_many_items');
+        assertError(await alice('POST', '/catalog/tracks/lookup', { ids: [] }), 400, 'validation_failed');
+        assertError(await alice('POST', '/catalog/tracks/lookup', { ids: ['x'.repeat(300)] }), 400, 'validation_failed');
+        assertError(await alice('POST', '/catalog/tracks/lookup', { ids: ['a'], extra: 1 }), 400, 'validation_failed');
+        assertError(await anon('POST', '/catalog/tracks/lookup', { ids: ['a3t2'] }), 401, 'missing_token');
+      });
+
       it('POST /catalog/playlists validates and needs the admin key', async () => {
         assertError(await alice('POST', '/catalog/playlists', { playlists: [{ id: 'p', name: 'x', tracks: [] }] }), 401);
         assertError(await anon('POST', '/catalog/playlists', { playlists: [{ id: 'p', name: 'x', tracks: [] }] }), 401, 'missing_token');

@@ -56,6 +56,13 @@ for (const { kind, skip } of kinds) {
       assert.deepEqual(after.map((t) => [t.id, t.deleted ?? false]), [['x1', true]]);
       assert.deepEqual(await catalog.upsertTracks([{ id: 'x1', title: 'One again', artist: 'A' }], now), { created: 1, updated: 0 });
       assert.equal((await catalog.getTrack('x1'))?.title, 'One again');
+      // Many at once: live tracks only, without their revision.
+      await catalog.deleteTrack('x2', now);
+      const some = await catalog.getTracks(['x1', 'x2', 'unknown']);
+      assert.deepEqual(some.map((t) => t.id), ['x1']);
+      assert.deepEqual(some[0], await catalog.getTrack('x1'));
+      assert.ok(!('rev' in some[0]!));
+      assert.deepEqual(await catalog.getTracks([]), []);
       await catalog.upsertPlaylists([{ id: 'p1', name: 'P', followers: null, tracks: ['x1', 'x2'] }], now);
       assert.equal(await catalog.deletePlaylist('p1', now), true);
       assert.equal(await catalog.getPlaylist('p1'), null);
