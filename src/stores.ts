@@ -49,7 +49,7 @@ export function sqliteStorage(store: SqliteStore): Storage {
     features: () => ({
       invites: new SqliteInviteStore(store.db),
       offline: new SqliteOfflineStore(store.db),
-      parties: new SqlitePartyStore(store.db),
+      parties: new SqlitePartyStore(store.db, store.retention),
       catalog: new SqliteCatalogStore(store.db),
     }),
   };
@@ -61,7 +61,7 @@ export function postgresStorage(store: PostgresStore): Storage {
     features: () => ({
       invites: new PostgresInviteStore(store.pool),
       offline: new PostgresOfflineStore(store.pool),
-      parties: new PostgresPartyStore(store.pool),
+      parties: new PostgresPartyStore(store.pool, store.retention),
       catalog: new PostgresCatalogStore(store.pool),
     }),
   };

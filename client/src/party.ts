@@ -118,13 +118,18 @@ export interface PartySessionOptions {
   reconnectMaxMs?: number;
   /** Give up the first connection after this long (join/create reject). Default 15000. */
   connectTimeoutMs?: number;
-  /** A playback command unanswered this long rejects with `timeout`. Default 15000. */
+  /**
+   * A playback command unanswered this long (resends after reconnects included) rejects with
+   * `timeout`. Default 15000.
+   */
   commandTimeoutMs?: number;
   /** Sent as `deviceInfo` when joining. */
   deviceInfo?: Record<string, unknown>;
 }
 
 interface Pending {
+  /** The command as sent: resent as is (same mutationId) on the next socket until answered [PA11]. */
+  msg: Record<string, unknown>;
   resolve: (r: { sequenceNumber: number; at: number; leadMs: number }) => void;
   reject: (e: QueueServiceError) => void;
 }
@@ -356,19 +361,27 @@ export class PartySession extends Emitter<PartyEvents> {
 
   // ---- host controls [PA7] ----
 
-  /** A playback command (host only), on the socket when it is open, else over REST. Resolves with when it takes effect. */
+  /**
+   * A playback command (host only), on the socket when it is open, else over REST. Resolves
+   * with when it takes effect. [PA11] A socket command whose socket drops before its answer
+   * is sent again, with the same mutationId, on the next socket: the server applies it at
+   * most once and answers a repeat with the first answer.
+   */
   async command(cmd: PlaybackCommand): Promise<{ sequenceNumber: number; at: number; leadMs: number }> {
     this.assertUsable();
     const ws = this.ws;
     if (ws && ws.readyState === 1 && this.opened) {
       const mutationId = `party-${newId()}`;
+      const msg = { type: 'playback_sync', mutationId, ...cmd };
       return new Promise((resolve, reject) => {
-        // Unanswered for too long (a socket that died without a close): refused here; it may still apply.
+        // Unanswered for too long (the socket keeps failing, or died without a close): refused
+        // here. It may have been applied once, never twice; resending is no longer tried.
         const timer = setTimeout(() => {
           this.pending.delete(mutationId);
-          reject(new QueueServiceError(0, 'timeout', `no answer to the command in ${this.opts.commandTimeoutMs} ms; it may or may not have been applied`));
+          reject(new QueueServiceError(0, 'timeout', `no answer to the command in ${this.opts.commandTimeoutMs} ms (resent after reconnecting); it may have been applied once, never twice`));
         }, this.opts.commandTimeoutMs);
         this.pending.set(mutationId, {
+          msg,
           resolve: (r) => {
             clearTimeout(timer);
             resolve(r);
@@ -378,7 +391,7 @@ export class PartySession extends Emitter<PartyEvents> {
             reject(e);
           },
         });
-        this.send({ type: 'playback_sync', mutationId, ...cmd });
+        this.send(msg);
       });
     }
     const body = await this.api.request<PlaybackSync>('POST', `/parties/${encodeURIComponent(this.id)}/playback`, cmd);
@@ -542,7 +555,7 @@ export class PartySession extends Emitter<PartyEvents> {
       if (this.ws !== ws) return;
       this.ws = null;
       this.clearSocketTimers();
-      this.failPending(new QueueServiceError(0, 'disconnected', 'the party socket closed before the command was answered; it may or may not have been applied'));
+      // Unanswered commands stay pending: they are sent again on the next socket (resendPending).
       if (this.stopped) return;
       if (!sawOpen) void this.refused();
       else this.onClosed(ev.code, ev.reason);
@@ -623,7 +636,7 @@ export class PartySession extends Emitter<PartyEvents> {
       } catch {
         // already closing
       }
-      this.failPending(new QueueServiceError(0, 'disconnected', 'the party socket closed before the command was answered; it may or may not have been applied'));
+      // Unanswered commands stay pending and are sent again on the next socket.
     }
     this.attempt = 0;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
@@ -644,7 +657,7 @@ export class PartySession extends Emitter<PartyEvents> {
       } catch {
         // ignore
       }
-      this.failPending(new QueueServiceError(0, 'disconnected', 'the party socket went silent'));
+      // Unanswered commands stay pending and are sent again on the next socket.
       this.scheduleReconnect();
     }, this.opts.deadAfterMs);
   }
@@ -672,6 +685,15 @@ export class PartySession extends Emitter<PartyEvents> {
       }
     }
     this.failPending(new QueueServiceError(0, 'session_closed', 'the party session is over'));
+  }
+
+  /**
+   * [PA11] After `hello` on a new socket: the commands the last socket left unanswered go
+   * again, in the order first sent, with their mutationIds. The server applied each at most
+   * once; a repeat of one it applied is answered with its first ack (`replayed`).
+   */
+  private resendPending(): void {
+    for (const p of this.pending.values()) this.send(p.msg);
   }
 
   private failPending(err: QueueServiceError): void {
@@ -765,6 +787,7 @@ export class PartySession extends Emitter<PartyEvents> {
     this.attempt = 0;
     this.setStatus('online');
     this.ping();
+    this.resendPending();
     // The replay (or a snapshot) follows up to the head; with nothing missed neither comes.
     this.helloHead = h.sequenceNumber;
     if (h.sequenceNumber <= this.lastSeq) this.synced();

@@ -180,7 +180,7 @@ export const LatencyPingMessage = Type.Object(
 export const PlaybackSyncCommand = Type.Object(
   {
     type: Type.Literal('playback_sync'),
-    mutationId: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Echoed in the ack' })),
+    mutationId: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Echoed in the ack; the command is applied at most once per member and mutationId, a repeat answers the first ack with replayed: true [PA11]' })),
     action: Type.Optional(Type.Union([Type.Literal('play'), Type.Literal('pause'), Type.Literal('seek'), Type.Literal('next'), Type.Literal('previous'), Type.Literal('sync')])),
     position: Type.Optional(Type.Number({ minimum: 0, maximum: 86_400_000 })),
     isPlaying: Type.Optional(Type.Boolean()),

@@ -95,8 +95,8 @@ export function partyRoutes(deps: PartyRoutesDeps): FastifyPluginAsyncTypebox {
         response: { 200: PlaybackResponse, ...errors(409) },
       },
     }, async (r) => {
-      const e = await service.playback(actor(r), r.params.partyId, r.body);
-      return partyMessage(r.params.partyId, e) as Static<typeof PlaybackResponse>;
+      const { event } = await service.playback(actor(r), r.params.partyId, r.body);
+      return partyMessage(r.params.partyId, event) as Static<typeof PlaybackResponse>;
     });
 
     app.post('/parties/:partyId/tracks', {

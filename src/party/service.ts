@@ -30,7 +30,7 @@ import {
   type PartyState,
   type PlaybackRequest,
 } from './party.ts';
-import type { LinkRecord, PartyStore } from './store.ts';
+import type { LinkRecord, PartyCommandKey, PartyStore, PartyUpdate } from './store.ts';
 
 export interface PartyOptions {
   schedule: ScheduleOptions;
@@ -232,9 +232,23 @@ export class PartyService {
    * [PA7] A host's playback command: queue moves (next, previous, another item) go through
    * QueueService first; then the timeline is scheduled far enough ahead for the slowest
    * member and appended as a playback_sync event.
+   *
+   * [PA11] With a mutationId the command is applied at most once per member: a repeat
+   * (after a lost ack, a reconnect, on another instance) answers the event the first one
+   * appended (`replayed`). Safe at every step: the queue move carries an idempotency key
+   * made from the mutationId (a repeat after the move but before the append moves nothing
+   * again), and the key is recorded with the party event, in its transaction, under the
+   * party's lock.
    */
-  async playback(actor: Actor, partyId: string, req: PlaybackRequest & { itemId?: string }): Promise<PartyEvent> {
+  async playback(actor: Actor, partyId: string, req: PlaybackRequest & { itemId?: string }, mutationId?: string): Promise<{ event: PartyEvent; replayed: boolean }> {
     const s = await this.memberState(actor.userId, partyId);
+    const key: PartyCommandKey | undefined = mutationId
+      ? { userId: actor.userId, mutationId, fingerprint: fingerprint('party_playback', partyId, req) }
+      : undefined;
+    if (key) {
+      const seen = await this.replay(partyId, key, await this.deps.store.command(partyId, key.userId, key.mutationId));
+      if (seen) return seen;
+    }
     // Fail before touching the queue; decide checks again under the lock.
     decide(s, { type: 'playback', ...req }, { userId: actor.userId, now: 0, leadMs: 0 });
     let item: PlaybackRequest['item'];
@@ -245,12 +259,29 @@ export class PartyService {
     else if (req.action === 'play' && req.itemId === undefined && s.playback.itemId === null) queueCmd = { type: 'next' };
     if (queueCmd) {
       // The answer's window is the current item alone: it may be anywhere in a long queue.
-      const res = await this.deps.queues.execute(this.queueActor(s, actor.userId), s.queueId, queueCmd, { window: { around: 'current', limit: 1 } });
+      const res = await this.deps.queues.execute(this.queueActor(s, actor.userId), s.queueId, queueCmd, {
+        window: { around: 'current', limit: 1 },
+        // Queue keys are scoped per user and these moves all run as the creator: scope them per member.
+        ...(key ? { idempotencyKey: `party_playback:${partyId}:${actor.userId}:${key.mutationId}`, fingerprint: key.fingerprint } : {}),
+      });
       item = currentItem(res.body.queue!);
     }
     const { itemId: _i, ...rest } = req;
-    const { events } = await this.apply(actor, partyId, { type: 'playback', ...rest, item });
-    return events[0]!;
+    const out = await this.apply(actor, partyId, { type: 'playback', ...rest, item }, key);
+    // The same key committed first under the lock (a concurrent repeat, maybe on another instance).
+    const seen = key ? await this.replay(partyId, key, out.recorded ?? null) : null;
+    return seen ?? { event: out.events[0]!, replayed: false };
+  }
+
+  /** [PA11] The answer to a repeated key: the event its first command appended; 422 when the key named another command. */
+  private async replay(partyId: string, key: PartyCommandKey, rec: { fingerprint: string; sequenceNumber: number } | null): Promise<{ event: PartyEvent; replayed: true } | null> {
+    if (!rec) return null;
+    if (rec.fingerprint !== key.fingerprint) {
+      throw new AppError('limit', 'idempotency_key_reused', 'this mutationId was used for a different command', { mutationId: key.mutationId });
+    }
+    const [event] = await this.deps.store.readEvents(partyId, rec.sequenceNumber - 1, 1);
+    if (!event || event.sequenceNumber !== rec.sequenceNumber) throw notFound('party_event_not_found', 'the event this command appended is gone', { sequenceNumber: rec.sequenceNumber });
+    return { event, replayed: true };
   }
 
   /** [PA5] Add tracks to the party queue: the host always, members when the host allows it. */
@@ -267,7 +298,7 @@ export class PartyService {
   }
 
   /** Runs a command under the party's lock, appends its events and publishes them. */
-  private async apply(actor: Actor, partyId: string, cmd: PartyCommand): Promise<{ events: PartyEvent[]; state: PartyState }> {
+  private async apply(actor: Actor, partyId: string, cmd: PartyCommand, key?: PartyCommandKey): Promise<PartyUpdate> {
     const { options, now } = this.deps;
     // The one commit path: one command per party at a time in this process, published in
     // sequence order (the party store's lock serialises the appends themselves).
@@ -284,7 +315,7 @@ export class PartyService {
         const timestamp = new Date(t).toISOString();
         const events = bodies.map((b, i) => ({ ...b, partyId, sequenceNumber: state.version + i + 1, userId: actor.userId, deviceId: actor.deviceId, timestamp }) as PartyEvent);
         return { events, state: events.reduce(evolve, state) };
-      }),
+      }, key),
     });
     if (!out) throw notFound('party_not_found', 'party not found', { partyId });
     return out;

@@ -411,10 +411,11 @@ export function partySocketRoutes(deps: PartySocketDeps): FastifyPluginAsyncType
       const { type: _t, mutationId, ...req } = msg;
       chain(async () => {
         try {
-          const e = await service.playback({ userId: pc.c.userId, deviceId: pc.c.deviceId }, pc.partyId, req);
+          // [PA11] A repeated mutationId answers the first command's event again, replayed.
+          const { event: e, replayed } = await service.playback({ userId: pc.c.userId, deviceId: pc.c.deviceId }, pc.partyId, req, mutationId);
           if (mutationId) {
             const d = e.data as { at: number; leadMs: number };
-            pc.c.send({ type: 'ack', mutationId, queueId: null, sequenceNumbers: [e.sequenceNumber], version: e.sequenceNumber, replayed: false, result: { at: d.at, leadMs: d.leadMs } });
+            pc.c.send({ type: 'ack', mutationId, queueId: null, sequenceNumbers: [e.sequenceNumber], version: e.sequenceNumber, replayed, result: { at: d.at, leadMs: d.leadMs } });
           }
         } catch (err) {
           if (!(err instanceof AppError)) app.log.error({ err }, 'party command failed');

@@ -1,9 +1,10 @@
-// The parties' own tables (migrations 006_party.sql), over the store's connection:
+// The parties' own tables (migrations 006, 021, 022), over the store's connection:
 // `SqliteStore.db` or `PostgresStore.pool`, built by src/stores.ts. A party's events
 // are appended under a lock on its row, so its sequence numbers are gapless across instances.
 import type Database from 'better-sqlite3';
 import type pg from 'pg';
 import { conflict } from '../errors.ts';
+import { idempotencyCutoff, type RetentionOptions } from '../store/port.ts';
 import { pgTransaction } from '../store/postgres.ts';
 import type { PartyEvent, PartyState } from './party.ts';
 
@@ -30,15 +31,42 @@ export interface LinkRecord {
 /** What `update` runs under the party's lock: the events to append and the state after them. */
 export type PartyDecision = (state: PartyState, links: LinkRecord[]) => { events: PartyEvent[]; state: PartyState };
 
+/** [PA11] A member's command under its mutationId: applied at most once per member and party. */
+export interface PartyCommandKey {
+  userId: string;
+  mutationId: string;
+  /** What the command was, so the same id on another command is refused. */
+  fingerprint: string;
+}
+
+/** What a command applied under a key left: its fingerprint and the event it appended. */
+export interface PartyCommandRecord {
+  fingerprint: string;
+  sequenceNumber: number;
+}
+
+/** What `update` did: the events appended and the state after them, or the key's earlier record (nothing decided). */
+export interface PartyUpdate {
+  events: PartyEvent[];
+  state: PartyState;
+  /** Set when the key was recorded before: decide did not run and nothing was appended. */
+  recorded?: PartyCommandRecord;
+}
+
 export interface PartyStore {
   /** Insert a new party with its first event; 409 party_exists when the queue has an active party. */
   create(event: PartyEvent, state: PartyState): Promise<void>;
   load(partyId: string): Promise<PartyState | null>;
   /**
    * Runs `decide` with the party and its links (updated at or after `linksSince`) under the
-   * party's lock and appends what it returns; null when there is no such party.
+   * party's lock and appends what it returns; null when there is no such party. With a
+   * `key` ([PA11]): when the member recorded it before (and it has not expired), answers
+   * that record without deciding; otherwise the key is recorded with the first event
+   * appended, in the same transaction.
    */
-  update(partyId: string, linksSince: number, decide: PartyDecision): Promise<{ events: PartyEvent[]; state: PartyState } | null>;
+  update(partyId: string, linksSince: number, decide: PartyDecision, key?: PartyCommandKey): Promise<PartyUpdate | null>;
+  /** [PA11] The member's unexpired record of a command key, or null. */
+  command(partyId: string, userId: string, mutationId: string): Promise<PartyCommandRecord | null>;
   /** Events with sequenceNumber > after, ascending, at most limit. */
   readEvents(partyId: string, after: number, limit: number): Promise<PartyEvent[]>;
   activeForQueue(queueId: string): Promise<string | null>;
@@ -101,13 +129,21 @@ const linkValues = (l: LinkRecord) => [
   l.connectionId, l.partyId, l.userId, l.deviceId, l.offsetMs, l.rttMs, l.oneWayMs, l.degraded, l.followDelayMs, l.samples, l.updatedAt, l.positionErrorMs, l.positionErrorAt,
 ] as const;
 
+interface CommandRow {
+  fingerprint: string;
+  sequence_number: number | string;
+}
+
+const toRecord = (r: CommandRow | undefined): PartyCommandRecord | null =>
+  r ? { fingerprint: r.fingerprint, sequenceNumber: Number(r.sequence_number) } : null;
+
 const partyExists = (queueId: string, partyId: string | null) =>
   conflict('party_exists', 'this queue already has an active party', { queueId, partyId });
 
 export class SqlitePartyStore implements PartyStore {
   private readonly s;
 
-  constructor(private readonly db: Database.Database) {
+  constructor(private readonly db: Database.Database, private readonly retention: RetentionOptions = {}) {
     this.s = {
       insertParty: db.prepare('INSERT INTO parties (id, queue_id, host_id, status, version, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
       updateParty: db.prepare('UPDATE parties SET host_id = ?, status = ?, version = ?, state = ?, updated_at = ? WHERE id = ?'),
@@ -125,6 +161,15 @@ export class SqlitePartyStore implements PartyStore {
       deleteLink: db.prepare('DELETE FROM party_links WHERE connection_id = ?'),
       links: db.prepare<[string, number], LinkRow>('SELECT * FROM party_links WHERE party_id = ? AND updated_at >= ? ORDER BY connection_id'),
       prune: db.prepare('DELETE FROM party_links WHERE updated_at < ?'),
+      command: db.prepare<[string, string, string, string], CommandRow>(
+        'SELECT fingerprint, sequence_number FROM party_commands WHERE party_id = ? AND user_id = ? AND mutation_id = ? AND created_at >= ?',
+      ),
+      // Only asked under the party's lock after `command` found no live record: an expired one is replaced.
+      putCommand: db.prepare(
+        `INSERT INTO party_commands (party_id, user_id, mutation_id, fingerprint, sequence_number, created_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (party_id, user_id, mutation_id) DO UPDATE SET fingerprint = excluded.fingerprint,
+           sequence_number = excluded.sequence_number, created_at = excluded.created_at`,
+      ),
     };
   }
 
@@ -149,18 +194,26 @@ export class SqlitePartyStore implements PartyStore {
     return r ? (JSON.parse(r.state) as PartyState) : null;
   }
 
-  async update(partyId: string, linksSince: number, decide: PartyDecision): Promise<{ events: PartyEvent[]; state: PartyState } | null> {
-    return this.db.transaction(() => {
+  async update(partyId: string, linksSince: number, decide: PartyDecision, key?: PartyCommandKey): Promise<PartyUpdate | null> {
+    return this.db.transaction((): PartyUpdate | null => {
       const r = this.s.load.get(partyId);
       if (!r) return null;
+      const current = JSON.parse(r.state) as PartyState;
+      const recorded = key ? toRecord(this.s.command.get(partyId, key.userId, key.mutationId, idempotencyCutoff(this.retention))) : null;
+      if (recorded) return { events: [], state: current, recorded };
       const links = this.s.links.all(partyId, linksSince).map(rowToLink);
-      const out = decide(JSON.parse(r.state) as PartyState, links);
+      const out = decide(current, links);
       if (out.events.length === 0) return out;
       this.insertEvents(out.events);
+      if (key) this.s.putCommand.run(partyId, key.userId, key.mutationId, key.fingerprint, out.events[0]!.sequenceNumber, new Date().toISOString());
       const st = out.state;
       this.s.updateParty.run(st.hostId, st.status, st.version, JSON.stringify(st), st.updatedAt, partyId);
       return out;
     }).immediate();
+  }
+
+  async command(partyId: string, userId: string, mutationId: string): Promise<PartyCommandRecord | null> {
+    return toRecord(this.s.command.get(partyId, userId, mutationId, idempotencyCutoff(this.retention)));
   }
 
   async readEvents(partyId: string, after: number, limit: number): Promise<PartyEvent[]> {
@@ -190,7 +243,7 @@ export class SqlitePartyStore implements PartyStore {
 }
 
 export class PostgresPartyStore implements PartyStore {
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(private readonly pool: pg.Pool, private readonly retention: RetentionOptions = {}) {}
 
   private tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     return pgTransaction(this.pool, fn);
@@ -227,21 +280,45 @@ export class PostgresPartyStore implements PartyStore {
     return r.rows[0]?.state ?? null;
   }
 
-  async update(partyId: string, linksSince: number, decide: PartyDecision): Promise<{ events: PartyEvent[]; state: PartyState } | null> {
-    return this.tx(async (c) => {
+  async update(partyId: string, linksSince: number, decide: PartyDecision, key?: PartyCommandKey): Promise<PartyUpdate | null> {
+    return this.tx(async (c): Promise<PartyUpdate | null> => {
       const r = await c.query<{ state: PartyState }>('SELECT state FROM parties WHERE id = $1 FOR UPDATE', [partyId]);
       const current = r.rows[0]?.state;
       if (!current) return null;
+      // Under the party's lock: a concurrent command with the same key (any instance) waits for this one.
+      const recorded = key ? await this.readCommand(c, partyId, key.userId, key.mutationId) : null;
+      if (recorded) return { events: [], state: current, recorded };
       const links = (await c.query<LinkRow>('SELECT * FROM party_links WHERE party_id = $1 AND updated_at >= $2 ORDER BY connection_id', [partyId, linksSince])).rows.map(rowToLink);
       const out = decide(current, links);
       if (out.events.length === 0) return out;
       await this.insertEvents(c, out.events);
+      if (key) {
+        // `readCommand` found no live record: an expired one is replaced.
+        await c.query(
+          `INSERT INTO party_commands (party_id, user_id, mutation_id, fingerprint, sequence_number, created_at) VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (party_id, user_id, mutation_id) DO UPDATE SET fingerprint = excluded.fingerprint,
+             sequence_number = excluded.sequence_number, created_at = excluded.created_at`,
+          [partyId, key.userId, key.mutationId, key.fingerprint, out.events[0]!.sequenceNumber, new Date().toISOString()],
+        );
+      }
       const st = out.state;
       await c.query('UPDATE parties SET host_id = $1, status = $2, version = $3, state = $4::jsonb, updated_at = $5 WHERE id = $6', [
         st.hostId, st.status, st.version, JSON.stringify(st), st.updatedAt, partyId,
       ]);
       return out;
     });
+  }
+
+  private async readCommand(c: pg.PoolClient | pg.Pool, partyId: string, userId: string, mutationId: string): Promise<PartyCommandRecord | null> {
+    const r = await c.query<CommandRow>(
+      'SELECT fingerprint, sequence_number FROM party_commands WHERE party_id = $1 AND user_id = $2 AND mutation_id = $3 AND created_at >= $4::timestamptz',
+      [partyId, userId, mutationId, idempotencyCutoff(this.retention)],
+    );
+    return toRecord(r.rows[0]);
+  }
+
+  async command(partyId: string, userId: string, mutationId: string): Promise<PartyCommandRecord | null> {
+    return this.readCommand(this.pool, partyId, userId, mutationId);
   }
 
   async readEvents(partyId: string, after: number, limit: number): Promise<PartyEvent[]> {

@@ -184,7 +184,8 @@ export class PostgresStore implements Store {
   private readonly lockSlots: Slots;
   private closed: Promise<void> | null = null;
 
-  private readonly retention: RetentionOptions;
+  /** Also read by the feature stores whose records expire with the idempotency records (parties). */
+  readonly retention: RetentionOptions;
 
   /**
    * `fold` is the queue domain's fold, which the store runs in its transactions (the
@@ -392,6 +393,11 @@ export class PostgresStore implements Store {
       'DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM idempotency_keys WHERE created_at < $1 LIMIT $2)',
       [new Date(o.idempotencyBefore).toISOString(), limit],
     );
+    // The parties' records of applied commands ([PA11], migration 022) expire with the others.
+    const party = await this.pool.query(
+      'DELETE FROM party_commands WHERE ctid IN (SELECT ctid FROM party_commands WHERE created_at < $1 LIMIT $2)',
+      [new Date(o.idempotencyBefore).toISOString(), limit],
+    );
     let events = 0;
     if (o.eventsBefore !== undefined) {
       // Events at or below their queue's snapshot and older than the cutoff: no load needs them.
@@ -403,7 +409,7 @@ export class PostgresStore implements Store {
       );
       events = r.rowCount ?? 0;
     }
-    return { idempotencyRecords: idem.rowCount ?? 0, events };
+    return { idempotencyRecords: (idem.rowCount ?? 0) + (party.rowCount ?? 0), events };
   }
 
   /** Records created before this (ISO) are expired. */

@@ -94,6 +94,8 @@ function prepareStatements(db: Database.Database) {
     dataVersion: db.prepare<[], { data_version: number }>('PRAGMA data_version'),
     logStart: db.prepare<[string], { s: number | null }>('SELECT MIN(sequence_number) AS s FROM queue_events WHERE queue_id = ?'),
     sweepIdem: db.prepare('DELETE FROM idempotency_keys WHERE rowid IN (SELECT rowid FROM idempotency_keys WHERE created_at < ? LIMIT ?)'),
+    // The parties' records of applied commands ([PA11], migration 022) expire with the others.
+    sweepPartyCommands: db.prepare('DELETE FROM party_commands WHERE rowid IN (SELECT rowid FROM party_commands WHERE created_at < ? LIMIT ?)'),
     // Events at or below their queue's snapshot and older than the cutoff: no load needs them.
     trim: db.prepare(
       `DELETE FROM queue_events WHERE position IN (
@@ -190,7 +192,8 @@ export class SqliteStore implements Store {
   private stmts: Statements | null = null;
   private userStmts: UserStatements | null = null;
 
-  private readonly retention: RetentionOptions;
+  /** Also read by the feature stores whose records expire with the idempotency records (parties). */
+  readonly retention: RetentionOptions;
 
   /**
    * `fold` is the queue domain's fold, which the store runs in its transactions (the
@@ -311,7 +314,8 @@ export class SqliteStore implements Store {
 
   async sweep(o: { idempotencyBefore: number; eventsBefore?: number; limit?: number }): Promise<SweepResult> {
     const limit = o.limit ?? 10_000;
-    const idempotencyRecords = this.s.sweepIdem.run(new Date(o.idempotencyBefore).toISOString(), limit).changes;
+    const cutoff = new Date(o.idempotencyBefore).toISOString();
+    const idempotencyRecords = this.s.sweepIdem.run(cutoff, limit).changes + this.s.sweepPartyCommands.run(cutoff, limit).changes;
     const events = o.eventsBefore === undefined ? 0 : this.s.trim.run(new Date(o.eventsBefore).toISOString(), limit).changes;
     return { idempotencyRecords, events };
   }

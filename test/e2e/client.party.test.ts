@@ -1,7 +1,8 @@
 // The client SDK's listening-party session (client/src/party.ts) against a real server
 // process, over real WebSockets: create and join, the clock offset recovered from a
 // skewed device clock, a host command reaching every member at its scheduled instant,
-// resume after a dropped socket, refusals, leaving and ending. Rules: [PA1]-[PA9].
+// resume after a dropped socket, a command cut off with its socket sent again and applied
+// once [PA11], refusals, leaving and ending. Rules: [PA1]-[PA11].
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -9,7 +10,8 @@ import { after, before, describe, it } from 'node:test';
 import { QueueClient } from '@queue-service/client';
 import { QueueServiceError } from '../../client/src/errors.ts';
 import { PartySession, type PartyEventMessage, type PartyEvents, type PlaybackEvent } from '../../client/src/party.ts';
-import { testContext, type TestContext } from '../helpers/client-context.ts';
+import WebSocket from 'ws';
+import { testContext, type TestContext, type WebSocketLike } from '../helpers/client-context.ts';
 import { trueNow } from '../helpers/party-member.ts';
 import { createTempDatabase, pgSkipReason, type TempDatabase } from '../helpers/pg.ts';
 import { freePort, redisSkipReason, startRedis, stopProcess } from '../helpers/redis.ts';
@@ -31,6 +33,41 @@ function next<T>(session: PartySession, event: keyof PartyEvents, pred: (v: any)
       resolve(v as T);
     });
   });
+}
+
+/**
+ * A socket that, while `eat.armed`, drops the first ack it receives and cuts the connection
+ * there (the server applied the command; the answer is lost with the network).
+ */
+class AckEater implements WebSocketLike {
+  onopen: ((ev: unknown) => void) | null = null;
+  onmessage: ((ev: { data: unknown }) => void) | null = null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null = null;
+  onerror: ((ev: unknown) => void) | null = null;
+  constructor(readonly inner: WebSocket, eat: { armed: boolean; eaten: any[] }) {
+    inner.onopen = (ev) => this.onopen?.(ev);
+    inner.onerror = (ev) => this.onerror?.(ev);
+    inner.onclose = (ev) => this.onclose?.({ code: ev.code, reason: ev.reason });
+    inner.onmessage = (ev) => {
+      const m = JSON.parse(String(ev.data));
+      if (eat.armed && m.type === 'ack') {
+        eat.armed = false;
+        eat.eaten.push(m);
+        inner.terminate();
+        return;
+      }
+      this.onmessage?.({ data: ev.data });
+    };
+  }
+  get readyState(): number {
+    return this.inner.readyState;
+  }
+  send(data: string): void {
+    this.inner.send(data);
+  }
+  close(code?: number, reason?: string): void {
+    this.inner.close(code, reason);
+  }
 }
 
 async function until(cond: () => boolean, what: string, timeoutMs = 8000): Promise<void> {
@@ -236,6 +273,85 @@ describe('client SDK: PartySession (sqlite)', { timeout: 120_000 }, () => {
     await until(() => member.timeline()?.isPlaying === false, 'the pause to take effect');
     host.close();
     member.close();
+  });
+
+  /** The party queue's current track and version, and the member's `next` playback events. */
+  async function queueNow(queueId: string) {
+    const q = (await client(server.url, tokens.host)('GET', `/queues/${queueId}`)).body;
+    return { track: q.items[q.currentIndex]?.trackId as string | undefined, version: q.version as number };
+  }
+
+  it('[PA11] a next whose socket is cut right after it was sent is sent again on the next socket and lands exactly once', { timeout: 30_000 }, async () => {
+    const { host, member, hostCtx } = await pair();
+    await host.play();
+    const nexts: number[] = [];
+    member.on('playback', (p: PlaybackEvent) => p.action === 'next' && nexts.push(p.sequenceNumber));
+    const before = await queueNow(host.state.queueId);
+    assert.equal(before.track, 't1');
+    const sockets = hostCtx.sockets.length;
+    const pending = host.next();
+    hostCtx.sockets.at(-1)!.terminate();
+    const ack = await pending;
+    assert.ok(hostCtx.sockets.length > sockets, 'answered on a new socket');
+    await until(() => nexts.length >= 1, 'the member to get the next');
+    await sleep(300);
+    assert.deepEqual(nexts, [ack.sequenceNumber], 'one playback_sync');
+    const after = await queueNow(host.state.queueId);
+    assert.deepEqual(after, { track: 't2', version: before.version + 1 }, 'the queue moved by exactly one');
+    host.close();
+    member.close();
+  });
+
+  it('[PA11] a next applied whose ack was lost with the socket: the resend is answered with the first ack, nothing applies twice', { timeout: 30_000 }, async () => {
+    const eat = { armed: false, eaten: [] as any[] };
+    const base = ctx('host');
+    const Inner = base.WebSocket;
+    const hostCtx: TestContext = Object.assign(base, { WebSocket: function EatingCtor(url: string) {
+      return new AckEater(new Inner(url) as unknown as WebSocket, eat);
+    } as unknown as TestContext['WebSocket'] });
+    const host = await PartySession.create(hostCtx, await newQueue());
+    sessions.push(host);
+    const member = await PartySession.join(ctx('m1'), host.id, host.inviteCode);
+    sessions.push(member);
+    await host.play();
+    const nexts: number[] = [];
+    member.on('playback', (p: PlaybackEvent) => p.action === 'next' && nexts.push(p.sequenceNumber));
+    const before = await queueNow(host.state.queueId);
+    eat.armed = true;
+    const ack = await host.next();
+    assert.equal(eat.eaten.length, 1, 'the first ack was lost');
+    assert.equal(eat.eaten[0].replayed, false);
+    assert.deepEqual(ack, { sequenceNumber: eat.eaten[0].sequenceNumbers[0], at: eat.eaten[0].result.at, leadMs: eat.eaten[0].result.leadMs }, 'the answer is the first ack');
+    await until(() => nexts.length >= 1, 'the member to get the next');
+    await sleep(300);
+    assert.deepEqual(nexts, [ack.sequenceNumber]);
+    assert.deepEqual(await queueNow(host.state.queueId), { track: 't2', version: before.version + 1 });
+    host.close();
+    member.close();
+  });
+
+  it('[PA11] a command still unanswered after commandTimeoutMs rejects with timeout and is not sent again', { timeout: 30_000 }, async () => {
+    const hostCtx = ctx('host');
+    const host = await PartySession.create(hostCtx, await newQueue(), { commandTimeoutMs: 1200 });
+    sessions.push(host);
+    await host.play();
+    const before = await queueNow(host.state.queueId);
+    // The network goes right after the command was sent, for longer than the bound.
+    hostCtx.offline = true;
+    const pending = host.next();
+    hostCtx.sockets.at(-1)!.terminate();
+    const t0 = Date.now();
+    await assert.rejects(pending, (e: QueueServiceError) => e instanceof QueueServiceError && e.code === 'timeout' && /never twice/.test(e.message));
+    assert.ok(Date.now() - t0 < 3000);
+    hostCtx.offline = false;
+    await until(() => host.status === 'online', 'the host to be back', 15_000);
+    await sleep(500);
+    // Sent at most once (the cut may have come before it left); never resent after the timeout.
+    const after = await queueNow(host.state.queueId);
+    assert.ok(after.version - before.version <= 1, `moved ${after.version - before.version}`);
+    const paused = await host.pause();
+    assert.ok(paused.sequenceNumber > 0, 'the session still works');
+    host.close();
   });
 
   it('[PA2] a token that expired while away: the refused upgrade asks for a fresh token, and the session resumes', { timeout: 30_000 }, async () => {

@@ -1,6 +1,7 @@
 // One listening party across two server processes on one Postgres + one Redis: members
 // on both instances, the schedule covering the slowest wherever it is connected, and
-// membership changes made through one instance reaching sockets on the other. [PA2][PA3][PA7][PA10]
+// membership changes made through one instance reaching sockets on the other, and a
+// command repeated on the other instance applied once. [PA2][PA3][PA7][PA10][PA11]
 // The test runs its own redis-server on a free port (as test/e2e/cluster.test.ts).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -10,6 +11,7 @@ import { startCluster, type Cluster } from '../helpers/cluster.ts';
 import { pgSkipReason } from '../helpers/pg.ts';
 import { client, mintToken, type RunningServer } from '../helpers/server.ts';
 import { redisSkipReason } from '../helpers/redis.ts';
+import { connect } from '../helpers/ws.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const redisSkip = redisSkipReason;
@@ -25,7 +27,7 @@ describe('a listening party across two instances (Postgres + Redis)', { skip: pg
   before(async () => {
     cluster = await startCluster('qs-party', { LOG_LEVEL: 'error' });
     ({ a, b } = cluster);
-    for (const u of ['host', 'm1', 'm2', 'm3', 'm4', 'm5']) tokens[u] = await mintToken(a, u);
+    for (const u of ['host', 'm1', 'm2', 'm3', 'm4', 'm5', 'dj', 'fan']) tokens[u] = await mintToken(a, u);
   });
 
   after(async () => {
@@ -100,5 +102,51 @@ describe('a listening party across two instances (Postgres + Redis)', { skip: pg
       assert.equal((await m.closed).code, 4404);
     }
     assert.equal(await upgradeStatus(a.url, `/ws/party/${party.id}`, tokens.m1), 404);
+  });
+
+  it('[PA11] a command repeated on the other instance, and concurrently on both, is applied once: the same ack, replayed', async () => {
+    const q = await client(a.url, tokens.dj)('POST', '/queues', { name: 'dedupe across instances', tracks: ['t1', 't2', 't3', 't4'] });
+    const p = (await client(a.url, tokens.dj)('POST', '/parties', { queueId: q.body.queue.id })).body;
+    assert.equal((await client(b.url, tokens.fan)('POST', `/parties/${p.id}/join`, { inviteCode: p.inviteCode })).status, 200);
+    const open = async (srv: RunningServer, user: string) => {
+      const s = await connect(srv.url, `/ws/party/${p.id}`, { token: tokens[user] });
+      await s.waitFor((m) => m.type === 'queue_updated');
+      return s;
+    };
+    const onA = await open(a, 'dj');
+    const onB = await open(b, 'dj');
+    const fan = await open(b, 'fan');
+    const command = async (s: Awaited<ReturnType<typeof open>>, mutationId: string, body: Record<string, unknown>) => {
+      const from = s.messages.length;
+      s.send({ type: 'playback_sync', mutationId, ...body });
+      return s.waitFor((m) => (m.type === 'ack' || m.type === 'error') && m.mutationId === mutationId, 8000, from);
+    };
+    const observe = async () => {
+      const party = (await client(b.url, tokens.dj)('GET', `/parties/${p.id}`)).body;
+      const queue = (await client(b.url, tokens.dj)('GET', `/queues/${q.body.queue.id}`)).body;
+      return { seq: party.sequenceNumber, trackId: party.playback.trackId, queueTrack: queue.items[queue.currentIndex]?.trackId, queueVersion: queue.version };
+    };
+    assert.equal((await command(onA, 'play', { action: 'play' })).type, 'ack');
+    const before = await observe();
+    // Sent on A, repeated on B.
+    const first = await command(onA, 'n-1', { action: 'next' });
+    assert.equal(first.replayed, false, JSON.stringify(first));
+    assert.deepEqual(await command(onB, 'n-1', { action: 'next' }), { ...first, replayed: true });
+    const mid = await observe();
+    assert.deepEqual([mid.seq, mid.queueTrack, mid.trackId, mid.queueVersion], [before.seq + 1, 't2', 't2', before.queueVersion + 1]);
+    // The same key on both instances at once: one applies, the other answers its ack.
+    const both = await Promise.all([command(onA, 'n-2', { action: 'next' }), command(onB, 'n-2', { action: 'next' })]);
+    assert.deepEqual(both.map((x) => x.type), ['ack', 'ack'], JSON.stringify(both));
+    assert.deepEqual(both.map((x) => x.replayed).sort(), [false, true]);
+    assert.deepEqual({ ...both[0], replayed: null }, { ...both[1], replayed: null });
+    const end = await observe();
+    assert.deepEqual([end.seq, end.queueTrack, end.queueVersion], [mid.seq + 1, 't3', mid.queueVersion + 1]);
+    // Reused for another command, on the other instance: refused.
+    const reused = await command(onB, 'n-1', { action: 'seek', position: 1000 });
+    assert.deepEqual([reused.type, reused.status, reused.error.code], ['error', 422, 'idempotency_key_reused']);
+    // The member on B saw one playback_sync per applied command.
+    await sleep(300);
+    assert.deepEqual(fan.messages.filter((m) => m.type === 'playback_sync' && m.action === 'next').map((m) => m.sequenceNumber), [first.sequenceNumbers[0], both[0].sequenceNumbers[0]]);
+    for (const s of [onA, onB, fan]) await s.close();
   });
 });

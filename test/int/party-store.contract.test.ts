@@ -1,13 +1,16 @@
 // The parties' feature store on both databases, built by the same per-adapter factory
 // the server uses: a party and its events ([PA1]), one active party per queue, updates
 // under the party's lock with gapless sequence numbers across concurrent writers, and
-// the measured link rows every instance reads when it schedules a command ([PA10]).
+// the measured link rows every instance reads when it schedules a command ([PA10]), and
+// the members' command keys recorded with the event they appended ([PA11]).
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { AppError } from '../../src/errors.ts';
 import { evolve, initialState, type PartyEvent, type PartyEventBody, type PartyState } from '../../src/party/party.ts';
-import type { LinkRecord, PartyStore } from '../../src/party/store.ts';
+import { PostgresPartyStore, SqlitePartyStore, type LinkRecord, type PartyCommandKey, type PartyStore } from '../../src/party/store.ts';
+import type { PostgresStore } from '../../src/store/postgres.ts';
+import type { SqliteStore } from '../../src/store/sqlite.ts';
 import { openTestStorage, type TestStorage } from '../helpers/storage.ts';
 import { storeKinds } from '../helpers/server.ts';
 
@@ -124,6 +127,63 @@ for (const { kind, skip } of storeKinds) {
       await parties.pruneLinks(2_500);
       assert.deepEqual((await parties.links(other.id, 0)), [], 'rows older than the cut-off are gone');
       assert.deepEqual((await parties.links(s.id, 0)).map((l) => l.connectionId), ['c-b']);
+    });
+
+    it('[PA11] a command key is recorded with the event it appended, per member and party; a repeat decides nothing and answers the record', async () => {
+      const s = await newParty(parties);
+      const other = await newParty(parties);
+      const key: PartyCommandKey = { userId: 'host', mutationId: 'm-1', fingerprint: 'fp-next' };
+      const toggle = (cur: PartyState) => next(cur, 'host', [{ type: 'settings_changed', data: { allowMemberAdds: !cur.allowMemberAdds } }]);
+      const first = await parties.update(s.id, 0, toggle, key);
+      assert.equal(first?.recorded, undefined);
+      assert.deepEqual(first?.events.map((e) => e.sequenceNumber), [2]);
+      assert.deepEqual(await parties.command(s.id, 'host', 'm-1'), { fingerprint: 'fp-next', sequenceNumber: 2 });
+      // The repeat: decide does not run, nothing is appended, the record is the answer (whatever its fingerprint: the service compares).
+      const again = await parties.update(s.id, 0, () => assert.fail('a recorded key decides nothing'), { ...key, fingerprint: 'fp-other' });
+      assert.deepEqual(again?.recorded, { fingerprint: 'fp-next', sequenceNumber: 2 });
+      assert.deepEqual(again?.events, []);
+      assert.equal(again?.state.version, 2);
+      assert.equal((await parties.readEvents(s.id, 0, 10)).length, 2);
+      // Scoped per member and per party.
+      assert.equal(await parties.command(s.id, 'member', 'm-1'), null);
+      assert.equal(await parties.command(other.id, 'host', 'm-1'), null);
+      const otherMember = await parties.update(s.id, 0, toggle, { ...key, userId: 'member' });
+      assert.deepEqual(otherMember?.events.map((e) => e.sequenceNumber), [3]);
+      // A decide that throws or decides nothing records nothing.
+      await assert.rejects(parties.update(s.id, 0, () => {
+        throw new AppError('forbidden', 'not_the_host', 'refused');
+      }, { ...key, mutationId: 'm-2' }));
+      await parties.update(s.id, 0, (cur) => ({ events: [], state: cur }), { ...key, mutationId: 'm-3' });
+      assert.equal(await parties.command(s.id, 'host', 'm-2'), null);
+      assert.equal(await parties.command(s.id, 'host', 'm-3'), null);
+    });
+
+    it('[PA11] concurrent updates with one key append once', async () => {
+      const s = await newParty(parties);
+      const key: PartyCommandKey = { userId: 'host', mutationId: 'race', fingerprint: 'fp' };
+      const outs = await Promise.all(Array.from({ length: 8 }, () => parties.update(s.id, 0, (cur) => next(cur, 'host', [{ type: 'settings_changed', data: { allowMemberAdds: !cur.allowMemberAdds } }]), key)));
+      assert.equal(outs.filter((o) => o?.recorded === undefined).length, 1);
+      assert.deepEqual(outs.filter((o) => o?.recorded).map((o) => o?.recorded), Array(7).fill({ fingerprint: 'fp', sequenceNumber: 2 }));
+      assert.equal((await parties.readEvents(s.id, 0, 10)).length, 2);
+    });
+
+    it('[PA11] records expire with the idempotency records: past the TTL a key is new again; the sweep deletes them', async () => {
+      const s = await newParty(parties);
+      const key: PartyCommandKey = { userId: 'host', mutationId: 'm-old', fingerprint: 'fp' };
+      const toggle = (cur: PartyState) => next(cur, 'host', [{ type: 'settings_changed', data: { allowMemberAdds: !cur.allowMemberAdds } }]);
+      await parties.update(s.id, 0, toggle, key);
+      // The same tables read with a 1 ms TTL (IDEMPOTENCY_TTL_HOURS in the server).
+      const short = kind === 'sqlite'
+        ? new SqlitePartyStore((t.store as SqliteStore).db, { idempotencyTtlMs: 1 })
+        : new PostgresPartyStore((t.store as PostgresStore).pool, { idempotencyTtlMs: 1 });
+      await new Promise((r) => setTimeout(r, 5));
+      assert.equal(await short.command(s.id, 'host', 'm-old'), null, 'expired');
+      const anew = await short.update(s.id, 0, toggle, { ...key, fingerprint: 'fp-2' });
+      assert.deepEqual(anew?.events.map((e) => e.sequenceNumber), [3], 'an expired key is a new command');
+      assert.deepEqual(await parties.command(s.id, 'host', 'm-old'), { fingerprint: 'fp-2', sequenceNumber: 3 }, 'its record replaced the expired one');
+      const swept = await t.store.sweep({ idempotencyBefore: Date.now() + 1000 });
+      assert.ok(swept.idempotencyRecords >= 1);
+      assert.equal(await parties.command(s.id, 'host', 'm-old'), null, 'swept');
     });
   });
 }
