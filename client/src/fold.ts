@@ -99,8 +99,8 @@ export function heldFromView(view: QueueView, keys: ItemKeys): Held {
   const last = items[items.length - 1];
   const offset = view.window?.offset ?? 0;
   const hi = view.window.nextCursor === null ? null : last ? boundOf(last, state.shuffle) : { key: '', itemId: '' };
-  // A window past the end holds nothing: its place is after every item.
-  const lo = offset === 0 ? null : first ? boundOf(first, state.shuffle) : { key: '\u{10FFFF}', itemId: '' };
+  // A window past the end holds nothing: its place is after every item (keys are base-62 ASCII; DEL sorts after them).
+  const lo = offset === 0 ? null : first ? boundOf(first, state.shuffle) : { key: '\x7f', itemId: '' };
   return { state, count: view.itemCount, hi, lo, offset, known: NO_KEYS };
 }
 
@@ -146,7 +146,7 @@ export function withPageBefore(h: Held, view: QueueView, keys: ItemKeys): Held |
   const before = page.state.items.filter((i) => sideOf(h, activeKey(i, shuffle), i.itemId) === 'before');
   // The items before `lo` in a contiguous page are its first ones; the page ends right before
   // the held range when it holds a place at or after `lo` too, or reaches the end of the queue.
-  const reached = before.length < page.state.items.length || view.window.nextCursor === null;
+  const reached = before.length < page.state.items.length || view.window.offset + view.items.length >= view.itemCount;
   if (!reached || view.window.offset >= h.offset) return 'short';
   if (view.window.offset + before.length !== h.offset) return 'offset';
   const items = [...before, ...h.state.items];
