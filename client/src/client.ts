@@ -166,12 +166,13 @@ export class QueueClient extends Emitter<ClientEvents> {
         const first = m.firstRead();
         // Read before subscribing, so the socket resumes from its version instead of sending
         // the first items. Offline or refused: the subscription's snapshot (and its refusal) instead.
-        const answer = first && this._status === 'online' ? await this.api.getQueue(queueId, { ...first, keys: true }).catch(() => null) : null;
+        const answer = first && !this.offlineByApp && !this.closedByApp ? await this.api.getQueue(queueId, { ...first, keys: true }).catch(() => null) : null;
         if (answer) m.snapshot(answer, answer.itemKeys ?? {}, answer.version);
       }
       if (this._status === 'online' && !this.pendingSubs.includes(queueId) && !this.subscribedNow.has(m)) this.subscribe(m);
     } else if (options.window === 'current') m.followCurrent(options.limit);
     await m.ready();
+    if (options.window === 'current') await m.settled(); // a first read that missed: the one around the current item
     return m;
   }
 

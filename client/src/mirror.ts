@@ -569,6 +569,11 @@ export class QueueMirror extends Emitter<MirrorEvents> {
     for (let i = 0; i < 100 && (this.stale || this.resyncing) && !this.ended; i++) await new Promise((r) => setTimeout(r, 20));
   }
 
+  /** @internal Resolves when no re-read is under way (at most ~2 s). */
+  settled(): Promise<void> {
+    return this.settle();
+  }
+
   /** Merges a page once the mirror is at the version it was read at. */
   private mergePage(answer: QueueWindowAnswer, merge: (h: Held) => Held | null): Promise<boolean> {
     const h = this.held!;
