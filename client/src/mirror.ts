@@ -361,6 +361,12 @@ export class QueueMirror extends Emitter<MirrorEvents> {
     this.held = h;
     this.stale = false;
     this.reorder = false; // a read is in the play order as of its version
+    if (this.page && this.page.version <= seq) {
+      // A page read for what was held before this read: its caller reads again.
+      const p = this.page;
+      this.page = null;
+      p.done(false);
+    }
     for (const k of [...this.buffer.keys()]) if (k <= seq) this.buffer.delete(k);
     this.changed([]);
     this.drain();
@@ -546,8 +552,9 @@ export class QueueMirror extends Emitter<MirrorEvents> {
         try {
           answer = await this.host.api.getQueue(this.id, { ...query, keys: true });
         } catch (err) {
-          if (err instanceof QueueServiceError && err.code === 'cursor_stale') continue; // shuffle switched meanwhile
-          throw err;
+          if (!(err instanceof QueueServiceError && err.code === 'cursor_stale')) throw err;
+          await new Promise((r) => setTimeout(r, 50)); // shuffle switched meanwhile: its event is on the way
+          continue;
         }
         if (answer.version >= this.version) {
           this.snapshot(answer, answer.itemKeys ?? {}, answer.version);
@@ -557,6 +564,7 @@ export class QueueMirror extends Emitter<MirrorEvents> {
         }
         await new Promise((r) => setTimeout(r, 50 * Math.min(attempt + 1, 10))); // a read older than the mirror (another instance): again
       }
+      if (!this.ended) setTimeout(() => void this.resync(), 1000); // the queue kept changing: again later
     } catch (err) {
       if (err instanceof QueueServiceError && (err.status === 404 || err.status === 403)) this.end(err);
       else setTimeout(() => void this.resync(), 1000); // offline or refused for load: again later
