@@ -60,7 +60,7 @@ for (const { kind, skip } of storeKinds) {
       return r.body.items[0].itemId;
     };
 
-    it('[SDK][QW2] a 3,000-item queue played at item 2,000: the centred window, pages both ways, random concurrent edits, following the current item', async () => {
+    it('[SDK][QW2] a 3,000-item queue played at item 2,000: the centred window, pages both ways, random concurrent edits, following the current item', async (t) => {
       const created = await api('POST', '/queues', { name: 'long', tracks: Array.from({ length: 500 }, (_, i) => `W${i}`) });
       const queueId = created.body.queue.id as string;
       for (let i = 500; i < 3000; i += 500) await api('POST', `/queues/${queueId}/tracks`, { tracks: Array.from({ length: 500 }, (_, k) => `W${i + k}`) });
@@ -68,6 +68,14 @@ for (const { kind, skip } of storeKinds) {
       assert.equal((await api('PUT', `/queues/${queueId}/current`, { itemId: cur })).status, 200);
 
       const a = make('win-a');
+      // Count the mirror's reads by kind (reported, not asserted: they depend on the seed).
+      const reads: Record<string, number> = {};
+      const getQueue = a.api.getQueue.bind(a.api);
+      a.api.getQueue = (id, w = {}) => {
+        const kind = w.around ? 'around' : w.cursor ? 'cursor' : w.offset !== undefined ? 'offset' : 'start';
+        reads[kind] = (reads[kind] ?? 0) + 1;
+        return getQueue(id, w);
+      };
       const q = await a.openQueue(queueId, { window: 'current' });
       assert.deepEqual(q.window, { offset: 1901, loaded: 200, total: 3000, complete: false, stale: false });
       assert.equal(q.state.currentItemId, cur);
@@ -127,6 +135,7 @@ for (const { kind, skip } of storeKinds) {
         await Promise.all(pending.map((p) => Promise.resolve(p).catch(() => undefined))); // some edits are refused (item gone): fine
         await settledEqual(q, queueId, `seed ${seed} round ${round}`);
       }
+      t.diagnostic(`seed ${seed}: ${JSON.stringify(counts)}; the mirror's reads: ${JSON.stringify(reads)}`);
       assert.ok(counts.before > 0 && counts.inside > 0 && counts.after > 0 && counts.removed > 0 && counts.moved > 0, `seed ${seed}: edits of every kind ${JSON.stringify(counts)}`);
 
       // Following the current item past the edges of the window.
@@ -141,6 +150,16 @@ for (const { kind, skip } of storeKinds) {
       w = q.window;
       for (let i = 0; i < 120; i++) await api('POST', `/queues/${queueId}/previous`, {});
       await settledEqual(q, queueId, 'after 120 previous');
+      // Own edits on a window that does not start at 0: shown at once at the queue index given.
+      w = q.window;
+      assert.ok(w.offset > 0);
+      const mine = q.addTracks(['mine'], { position: w.offset + 3 });
+      assert.equal(q.state.items[3]!.trackId, 'mine', 'the optimistic add is at queue index offset + 3');
+      await mine;
+      await settledEqual(q, queueId, 'own add');
+      assert.equal(q.state.items[3]!.trackId, 'mine');
+      for (let i = 0; i < 120; i++) await q.next();
+      await settledEqual(q, queueId, 'own nexts past the edge');
       // A jump far away: the window is read again around it (the default size).
       const far = await itemAt(queueId, 100);
       await api('PUT', `/queues/${queueId}/current`, { itemId: far });
