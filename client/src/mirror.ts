@@ -425,6 +425,7 @@ export class QueueMirror extends Emitter<MirrorEvents> {
   /** The server confirmed the subscription: from here on the state is live. */
   live(): void {
     this.restored = null;
+    this.checkFollow(); // a window kept from the last run may not hold the current item any more
   }
 
   /** True while the state is the one kept from an earlier run, not yet brought up to date by the server. */
