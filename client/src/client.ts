@@ -8,7 +8,7 @@ import { makeContext, socketUrl, type ClientContext, type ContextOptions, type W
 import { Emitter } from './emitter.ts';
 import { QueueServiceError } from './errors.ts';
 import type { Held, ItemKeys } from './fold.ts';
-import { QueueMirror, type MirrorHost, type MutationResult, type OfflineConflict } from './mirror.ts';
+import { QueueMirror, type MirrorHost, type OpenQueueOptions, type MutationResult, type OfflineConflict } from './mirror.ts';
 import { Outbox, type OutboxEntry } from './outbox.ts';
 import { PartySession, type PartySessionOptions } from './party.ts';
 import { PlaybackMirror } from './playback.ts';
@@ -83,6 +83,8 @@ export class QueueClient extends Emitter<ClientEvents> {
   private readonly waiters = new Map<number, Waiter>();
   /** Queue subscriptions sent and not answered yet, in order (a refusal names no queue). */
   private pendingSubs: string[] = [];
+  /** Mirrors subscribed on the current socket. */
+  private subscribedNow = new WeakSet<QueueMirror>();
   private me: string | null = null;
   private attempt = 0;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
@@ -147,18 +149,30 @@ export class QueueClient extends Emitter<ClientEvents> {
    * A live mirror of one queue; resolves once it holds the queue's state. With a `storage`,
    * the state kept from the last run is used at once (also offline; `q.fromStorage`) and
    * brought up to date from its version when online; without one it waits for the server.
+   * `{window: 'current'}` holds a window centred on the current item that follows it (read
+   * with `GET /queues/{id}?around=current` before subscribing from its version); the default
+   * holds the first items. A queue has one mirror per client: a later open with
+   * `{window: 'current'}` makes the open mirror follow the current item.
    */
-  async openQueue(queueId: string): Promise<QueueMirror> {
+  async openQueue(queueId: string, options: OpenQueueOptions = {}): Promise<QueueMirror> {
     await this.outbox.loaded;
     let m = this.mirrors.get(queueId);
     if (!m) {
-      m = new QueueMirror(queueId, this.host);
+      m = new QueueMirror(queueId, this.host, options);
       this.mirrors.set(queueId, m);
       const kept = this.host.keep ? await this.keptQueue(queueId) : null;
       if (kept) m.restore(kept);
-      if (this._status === 'online' && !this.pendingSubs.includes(queueId)) this.subscribe(m);
-    }
+      else {
+        const first = m.firstRead();
+        // Read before subscribing, so the socket resumes from its version instead of sending
+        // the first items. Offline or refused: the subscription's snapshot (and its refusal) instead.
+        const answer = first && !this.offlineByApp && !this.closedByApp ? await this.api.getQueue(queueId, { ...first, keys: true }).catch(() => null) : null;
+        if (answer) m.snapshot(answer, answer.itemKeys ?? {}, answer.version);
+      }
+      if (this._status === 'online' && !this.pendingSubs.includes(queueId) && !this.subscribedNow.has(m)) this.subscribe(m);
+    } else if (options.window === 'current') m.followCurrent(options.limit);
     await m.ready();
+    if (options.window === 'current') await m.settled(); // a first read that missed: the one around the current item
     return m;
   }
 
@@ -382,6 +396,7 @@ export class QueueClient extends Emitter<ClientEvents> {
     this.watchdog = null;
     this.inflight.clear();
     this.pendingSubs = [];
+    this.subscribedNow = new WeakSet();
     // 'connecting' until the first connection is up; from then on 'offline' until it is back.
     const neverConnected = this._status === 'connecting' && !this.helloSeen;
     this.setStatus(neverConnected && !this.closedByApp && !this.offlineByApp ? 'connecting' : 'offline');
@@ -429,7 +444,10 @@ export class QueueClient extends Emitter<ClientEvents> {
 
   private subscribe(m: QueueMirror): void {
     const since = m.version > 0 ? m.version : undefined;
-    if (this.send({ type: 'subscribe', queueId: m.id, ...(since !== undefined ? { since } : {}) })) this.pendingSubs.push(m.id);
+    if (this.send({ type: 'subscribe', queueId: m.id, ...(since !== undefined ? { since } : {}) })) {
+      this.pendingSubs.push(m.id);
+      this.subscribedNow.add(m);
+    }
   }
 
   private onMessage(msg: Record<string, any>, openedAt: number): void {

@@ -1,8 +1,10 @@
 // The mirror's fold: the server's own `evolve` (src/queues/queue.ts), applied to the part
-// of a queue a client holds. A mirror holds the header and a prefix of the play order
-// (the first window, extended by loadMore); `hi` is the last place it holds (null: to the
-// end, then this is exactly evolve). An event about an item beyond `hi` only changes the
-// count; an event it cannot apply without the items it does not hold asks for a resync.
+// of a queue a client holds. A mirror holds the header and one contiguous range of the
+// play order: the items whose places lie between `lo` and `hi` (null: from the start / to
+// the end), `offset` of them before it. A prefix (the first window, extended by loadMore)
+// has `lo` null; a window centred on the current item has both. An event about an item
+// outside the range changes the count (and `offset` when it is before the range); an event
+// it cannot apply without what it does not hold asks for a resync.
 import {
   activeKey,
   encodeWindowCursor,
@@ -31,15 +33,50 @@ export interface Held {
   count: number;
   /** The last place held; null when the items are held to the end of the queue. */
   hi: Bound | null;
+  /** The first place held; null when the items are held from the start of the queue. */
+  lo: Bound | null;
+  /** Items of the queue before `lo`: the index in the play order of the first item held. */
+  offset: number;
+  /**
+   * Active order keys of items the mirror does not hold, learned from events (an add or a
+   * move outside the range): a later removal or move of such an item is placed with it.
+   * Not stored (the fold runs without it after a restart).
+   */
+  known?: ReadonlyMap<string, string>;
 }
+
+/** At most this many keys of items not held are remembered. */
+const KNOWN_LIMIT = 2000;
+const NO_KEYS: ReadonlyMap<string, string> = new Map();
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
-export function inRange(h: Held, key: string, itemId: string): boolean {
-  return h.hi === null || (cmp(key, h.hi.key) || cmp(itemId, h.hi.itemId)) <= 0;
+type Side = 'before' | 'in' | 'after';
+
+/** Where a place is relative to what `h` holds. */
+export function sideOf(h: Held, key: string, itemId: string): Side {
+  if (h.lo !== null && (cmp(key, h.lo.key) || cmp(itemId, h.lo.itemId)) < 0) return 'before';
+  if (h.hi !== null && (cmp(key, h.hi.key) || cmp(itemId, h.hi.itemId)) > 0) return 'after';
+  return 'in';
 }
 
-/** A queue read (socket snapshot or GET with keys) as held state: the header and its window from offset 0. */
+export function inRange(h: Held, key: string, itemId: string): boolean {
+  return sideOf(h, key, itemId) === 'in';
+}
+
+/** A stored or older Held in the current shape (fields added with windows that do not start at 0). */
+export function normalizeHeld(h: Held): Held {
+  const lo = h.lo ?? null;
+  const offset = typeof h.offset === 'number' ? h.offset : 0;
+  return { state: h.state, count: h.count, hi: h.hi ?? null, lo: offset === 0 ? null : lo, offset, known: NO_KEYS };
+}
+
+const boundOf = (item: QueueItem, shuffle: boolean): Bound => ({ key: activeKey(item, shuffle), itemId: item.itemId });
+
+/**
+ * A queue read (socket snapshot or GET with keys) as held state: the header and its window,
+ * which starts at `window.offset`.
+ */
 export function heldFromView(view: QueueView, keys: ItemKeys): Held {
   const votes = new Map(view.votes.map((v) => [v.itemId, v.votes]));
   const items: QueueItem[] = view.items.map((i) => {
@@ -58,62 +95,178 @@ export function heldFromView(view: QueueView, keys: ItemKeys): Held {
     history: view.history, metadata: view.metadata, collaborators: view.collaborators, isPublic: view.isPublic,
     settings: view.settings,
   };
+  const first = items[0];
   const last = items[items.length - 1];
-  const hi = view.window.nextCursor === null ? null : last ? { key: activeKey(last, state.shuffle), itemId: last.itemId } : { key: '', itemId: '' };
-  return { state, count: view.itemCount, hi };
+  const offset = view.window?.offset ?? 0;
+  const hi = view.window.nextCursor === null ? null : last ? boundOf(last, state.shuffle) : { key: '', itemId: '' };
+  // A window past the end holds nothing: its place is after every item (keys are base-62 ASCII; DEL sorts after them).
+  const lo = offset === 0 ? null : first ? boundOf(first, state.shuffle) : { key: '\x7f', itemId: '' };
+  return { state, count: view.itemCount, hi, lo, offset, known: NO_KEYS };
+}
+
+function forget(known: ReadonlyMap<string, string> | undefined, ids: Iterable<string>): ReadonlyMap<string, string> {
+  const k = known ?? NO_KEYS;
+  let out: Map<string, string> | null = null;
+  for (const id of ids) {
+    if (!k.has(id)) continue;
+    out ??= new Map(k);
+    out.delete(id);
+  }
+  return out ?? k;
+}
+
+function learn(known: ReadonlyMap<string, string> | undefined, id: string, key: string): ReadonlyMap<string, string> {
+  const out = new Map(known ?? NO_KEYS);
+  out.delete(id);
+  out.set(id, key);
+  if (out.size > KNOWN_LIMIT) out.delete(out.keys().next().value!);
+  return out;
 }
 
 /** Appends a page read at the held state's version (the items after `hi`). */
 export function withPage(h: Held, view: QueueView, keys: ItemKeys): Held {
   const page = heldFromView(view, keys);
   const have = new Set(h.state.items.map((i) => i.itemId));
-  const items = [...h.state.items, ...page.state.items.filter((i) => !have.has(i.itemId))];
-  return { state: { ...h.state, items }, count: view.itemCount, hi: page.hi ?? null };
+  const added = page.state.items.filter((i) => !have.has(i.itemId));
+  const items = [...h.state.items, ...added];
+  return norm({ ...h, state: { ...h.state, items }, count: view.itemCount, hi: page.hi ?? null, known: forget(h.known, added.map((i) => i.itemId)) });
+}
+
+/**
+ * Prepends a page read at the held state's version that should end right before the first
+ * place held (a read by offset, one item longer than the gap, so it reaches into the range).
+ * 'short': the page does not reach the held range (items were added before it since the
+ * offset was computed), read again; 'offset': it does, but the mirror's offset disagrees
+ * with the server's (the held range must be read again).
+ */
+export function withPageBefore(h: Held, view: QueueView, keys: ItemKeys): Held | 'short' | 'offset' {
+  if (h.lo === null) return 'short';
+  const page = heldFromView(view, keys);
+  const shuffle = h.state.shuffle;
+  const before = page.state.items.filter((i) => sideOf(h, activeKey(i, shuffle), i.itemId) === 'before');
+  // The items before `lo` in a contiguous page are its first ones; the page ends right before
+  // the held range when it holds a place at or after `lo` too, or reaches the end of the queue.
+  const reached = before.length < page.state.items.length || view.window.offset + view.items.length >= view.itemCount;
+  if (!reached || view.window.offset >= h.offset) return 'short';
+  if (view.window.offset + before.length !== h.offset) return 'offset';
+  const items = [...before, ...h.state.items];
+  const first = before[0];
+  const lo = view.window.offset === 0 || !first ? null : boundOf(first, shuffle);
+  return norm({ ...h, state: { ...h.state, items }, count: view.itemCount, lo, offset: view.window.offset, known: forget(h.known, before.map((i) => i.itemId)) });
 }
 
 /** The cursor that reads the items after what `h` holds. */
 export function cursorAfter(h: Held): string | null {
   if (h.hi === null) return null;
-  const pseudo: QueueItem = { itemId: h.hi.itemId, trackId: '', addedBy: '', addedAt: '', key: h.hi.key, shuffleKey: h.hi.key };
-  return encodeWindowCursor(pseudo, h.state.shuffle);
+  return cursorAt(h.hi.key, h.hi.itemId, h.state.shuffle);
+}
+
+/** The cursor that reads from the first place held (the first item at or after `lo`). */
+export function cursorFrom(h: Held): string | null {
+  if (h.lo === null) return null;
+  return cursorAt(h.lo.key, '', h.state.shuffle); // no item id sorts before '': the window starts at the first item of that key
+}
+
+function cursorAt(key: string, itemId: string, shuffle: boolean): string {
+  const pseudo: QueueItem = { itemId, trackId: '', addedBy: '', addedAt: '', key, shuffleKey: key };
+  return encodeWindowCursor(pseudo, shuffle);
+}
+
+/** A range that reaches the start or the end of the queue says so (null bounds). */
+function norm(h: Held): Held {
+  let out = h;
+  if (out.lo !== null && out.offset === 0) out = { ...out, lo: null };
+  if (out.hi !== null && out.offset + out.state.items.length === out.count) out = { ...out, hi: null };
+  return out;
+}
+
+/**
+ * How many of `unknown` items not held, removed from places the mirror cannot tell, were
+ * before the range, when the counts leave one answer (e.g. nothing is before it, or nothing
+ * after it); null when they do not. `offset` and `loaded` are before the removal, `count` after.
+ */
+function removedBefore(offset: number, unknown: number, loaded: number, count: number): number | null {
+  const after = count - loaded - offset; // items after the range if all unknown ones were before it: +x otherwise
+  const min = Math.max(0, -after);
+  const max = Math.min(unknown, offset);
+  return min === max ? min : null;
 }
 
 /**
  * Folds one event (the next in sequence) into what is held. `resync` is true when the
- * held items can no longer be trusted (shuffle switched on a partial mirror, an item
- * the mirror does not hold moved into its range, history needs an item it does not hold):
- * the header and count are still right, the items must be read again.
+ * held items (or where they start) can no longer be trusted (shuffle switched on a partial
+ * mirror, an item the mirror does not hold moved into its range, history needs an item it
+ * does not hold, an item removed from a place it cannot tell): the header and count are
+ * still right, the items must be read again.
  */
 export function foldHeld(h: Held, e: QueueEvent): { held: Held; resync: boolean } {
+  const r = step(h, e);
+  return { held: norm(r.held), resync: r.resync };
+}
+
+function step(h: Held, e: QueueEvent): { held: Held; resync: boolean } {
   const s = h.state;
   const bump = (): QueueState => ({ ...s, version: e.sequenceNumber, updatedAt: e.timestamp });
-  const complete = h.hi === null;
+  const complete = h.hi === null && h.lo === null;
   switch (e.type) {
     case 'item_added': {
       if (findItemById(s, e.data.itemId)) return { held: { ...h, state: bump() }, resync: false };
       const key = s.shuffle && e.data.shuffleKey !== undefined ? e.data.shuffleKey : e.data.key;
-      const state = inRange(h, key, e.data.itemId) ? evolve(s, e) : bump();
-      return { held: { ...h, state, count: h.count + 1 }, resync: false };
+      const side = sideOf(h, key, e.data.itemId);
+      if (side === 'in') return { held: { ...h, state: evolve(s, e), count: h.count + 1 }, resync: false };
+      const known = learn(h.known, e.data.itemId, key);
+      return { held: { ...h, state: bump(), count: h.count + 1, offset: h.offset + (side === 'before' ? 1 : 0), known }, resync: false };
     }
     case 'item_removed':
-      return { held: { ...h, state: evolve(s, e), count: h.count - 1 }, resync: false };
-    case 'queue_cleared':
-      return { held: { ...h, state: evolve(s, e), count: h.count - e.data.itemIds.length }, resync: false };
+    case 'queue_cleared': {
+      const ids = e.type === 'item_removed' ? [e.data.itemId] : e.data.itemIds;
+      const count = h.count - ids.length;
+      let before = 0;
+      let unknown = 0;
+      for (const id of ids) {
+        if (findItemById(s, id)) continue;
+        const key = h.known?.get(id);
+        if (key === undefined) unknown++;
+        else if (sideOf(h, key, id) === 'before') before++;
+      }
+      const state = evolve(s, e);
+      const known = forget(h.known, ids);
+      const x = unknown === 0 ? 0 : removedBefore(h.offset - before, unknown, state.items.length, count);
+      if (x === null) return { held: { ...h, state, count, offset: h.offset - before, known }, resync: true };
+      return { held: { ...h, state, count, offset: h.offset - before - x, known }, resync: false };
+    }
     case 'item_moved': {
       if (complete) return { held: { ...h, state: evolve(s, e) }, resync: false };
       const item = findItemById(s, e.data.itemId);
       if (item) {
         let state = evolve(s, e);
         const moved = findItemById(state, e.data.itemId)!;
-        if (!inRange(h, activeKey(moved, state.shuffle), moved.itemId)) state = { ...state, items: state.items.filter((i) => i.itemId !== moved.itemId) };
-        return { held: { ...h, state }, resync: false };
+        const key = activeKey(moved, state.shuffle);
+        const side = sideOf(h, key, moved.itemId);
+        if (side === 'in') return { held: { ...h, state }, resync: false };
+        state = { ...state, items: state.items.filter((i) => i.itemId !== moved.itemId) };
+        return { held: { ...h, state, offset: h.offset + (side === 'before' ? 1 : 0), known: learn(h.known, moved.itemId, key) }, resync: false };
       }
       const key = s.shuffle ? e.data.shuffleKey : e.data.key;
-      if (key !== undefined && inRange(h, key, e.data.itemId)) return { held: { ...h, state: bump() }, resync: true };
-      return { held: { ...h, state: bump() }, resync: false };
+      if (key === undefined) return { held: { ...h, state: bump() }, resync: true };
+      const to = sideOf(h, key, e.data.itemId);
+      const knownKey = h.known?.get(e.data.itemId);
+      const known = learn(h.known, e.data.itemId, key);
+      if (to === 'in') return { held: { ...h, state: bump(), offset: h.offset - (knownKey !== undefined && sideOf(h, knownKey, e.data.itemId) === 'before' ? 1 : 0), known }, resync: true };
+      let from: Side | null = knownKey !== undefined ? sideOf(h, knownKey, e.data.itemId) : null;
+      if (from === null) {
+        // Where it came from: the counts may leave one answer.
+        const after = h.count - s.items.length - h.offset;
+        if (h.offset === 0) from = 'after';
+        else if (after === 0) from = 'before';
+      }
+      if (from === null) return { held: { ...h, state: bump(), known }, resync: true };
+      const offset = h.offset + (to === 'before' ? 1 : 0) - (from === 'before' ? 1 : 0);
+      return { held: { ...h, state: bump(), offset, known }, resync: false };
     }
     case 'shuffle_changed':
-      return { held: { ...h, state: evolve(s, e) }, resync: !complete };
+      // Every order key of the active order changes: what was learned of places is void.
+      return { held: { ...h, state: evolve(s, e), known: NO_KEYS }, resync: !complete };
     case 'current_item_changed': {
       const prev = e.data.previousItemId;
       const missing = !complete && prev !== null && e.data.reason !== 'previous' && !findItemById(s, prev);
@@ -124,8 +277,8 @@ export function foldHeld(h: Held, e: QueueEvent): { held: Held; resync: boolean 
   }
 }
 
-/** The index of the current item in the whole play order, when the mirror can tell. */
+/** The index of the current item in the whole play order, when the mirror holds it. */
 export function currentIndexOf(h: Held): number | null {
   const i = indexOfItem(h.state, h.state.currentItemId);
-  return i < 0 ? null : i; // a held prefix: its indexes are the queue's
+  return i < 0 ? null : h.offset + i;
 }

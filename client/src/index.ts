@@ -1,6 +1,6 @@
 // @queue-service/client: the typed client SDK of queue-service (browser and Node).
 export { QueueClient, type QueueClientOptions, type ClientStatus, type ClientEvents, type PresenceNote } from './client.ts';
-export { QueueMirror, commandOf, type MirrorState, type MirrorWindow, type MirrorEvents, type MutationResult, type OfflineConflict, type Placement } from './mirror.ts';
+export { QueueMirror, commandOf, type MirrorState, type MirrorWindow, type MirrorEvents, type MutationResult, type OfflineConflict, type Placement, type OpenQueueOptions } from './mirror.ts';
 export {
   PartySession, type PartySessionOptions, type PartyEvents, type PlaybackEvent, type PlaybackCommand, type PlaybackSync, type QueueUpdated,
   type SyncCorrection, type SyncDegraded, type ClockView, type SessionStatus, type PartyEventMessage, type PartyView, type PartyDeviceView, type PartyState,

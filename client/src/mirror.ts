@@ -1,37 +1,40 @@
-// A live mirror of one queue. What it holds is the server's state (the header and a prefix
-// of the items, see fold.ts), built only from the server's events, in sequence order,
+// A live mirror of one queue. What it holds is the server's state (the header and one range
+// of the items: a prefix, or a window around the current item, see fold.ts), built only from the server's events, in sequence order,
 // each once; local edits not yet decided by the server are replayed on top of it with the
 // server's own decider (`decide`), so `state` shows them at once and drops them when the
 // server refuses them. Once nothing is pending, `state` is the server's state.
 import { decide, type DecideContext, type QueueCommand } from '../../src/queues/decide.ts';
-import type { QueueEvent, QueueEventBody, QueueState, RepeatMode } from '../../src/queues/queue.ts';
+import { findItemById, indexOfItem, type QueueEvent, type QueueEventBody, type QueueState, type RepeatMode, type WindowQuery } from '../../src/queues/queue.ts';
 import { roleOf } from '../../src/queues/permissions.ts';
 import type { Api, QueueWindowAnswer } from './api.ts';
 import { Emitter } from './emitter.ts';
 import { GapTimer } from './gap-timer.ts';
 import { QueueServiceError } from './errors.ts';
-import { cursorAfter, currentIndexOf, foldHeld, heldFromView, withPage, type Held, type ItemKeys } from './fold.ts';
+import { normalizeHeld, cursorAfter, cursorFrom, currentIndexOf, foldHeld, heldFromView, withPage, withPageBefore, type Held, type ItemKeys } from './fold.ts';
 import { Outbox, type OutboxEntry } from './outbox.ts';
 
 /** What `q.state` is: the queue's state (items: what the mirror holds) plus its size. */
 export interface MirrorState extends QueueState {
-  /** Items in the whole queue; `items` holds the first `items.length` of them (all when `complete`). */
+  /** Items in the whole queue; `items` holds `items.length` of them from index `window.offset` (all when `complete`). */
   itemCount: number;
-  /** The current item's index in the play order, when the mirror holds it. */
+  /** The current item's index in the whole play order, when the mirror holds it. */
   currentIndex: number | null;
   /** True when `items` is the whole queue. */
   complete: boolean;
 }
 
 export interface MirrorWindow {
-  /** Items held: the first `loaded` of the play order. */
+  /** Index in the play order of the first item held (0 for a prefix). */
+  offset: number;
+  /** Items held: `loaded` of the play order from `offset`. */
   loaded: number;
   total: number;
   complete: boolean;
   /**
    * True while the held items are read again: after shuffle switched on a mirror that holds
-   * only a window, or an item it did not hold moved into its window. The header is right;
-   * `items` is updated (a `change` event) when the read is in.
+   * only a window, an item it did not hold moved into its window, an item was removed from a
+   * place outside the window it cannot tell, or the current item left a window that follows
+   * it. The header is right; `items` is updated (a `change` event) when the read is in.
    */
   stale: boolean;
 }
@@ -76,6 +79,19 @@ export interface MirrorHost {
   keep: ((queueId: string, held: Held) => void) | null;
 }
 
+/** Which items a mirror holds (`client.openQueue(id, options)`). */
+export interface OpenQueueOptions {
+  /**
+   * 'start' (default): the first `limit` items, more with `loadMore()`. 'current': `limit`
+   * items centred on the current item (`?around=current`), more either way with
+   * `loadBefore()` / `loadMore()`; the window follows the current item: when it (or the item
+   * before or after it) is no longer held, the window is read again around it.
+   */
+  window?: 'start' | 'current';
+  /** Items of the first read and of each re-centring read (default 200, 3 to 1,000). */
+  limit?: number;
+}
+
 export interface Placement {
   position?: number;
   afterItemId?: string;
@@ -103,6 +119,30 @@ export function commandOf(op: string, a: Record<string, any>): QueueCommand | nu
 }
 
 const PAGE = 200;
+const MAX_WINDOW = 1000;
+const windowSize = (n?: number) => Math.max(3, Math.min(MAX_WINDOW, Math.floor(n ?? PAGE)));
+
+/**
+ * The command as the decider should see it on what is held: a `position` counts from the
+ * first item held; null when the mirror cannot show it (a place, or a next / previous,
+ * outside what it holds: the server's answer shows it).
+ */
+function localCommand(h: Held, cmd: QueueCommand): QueueCommand | null {
+  if (h.lo === null && h.hi === null) return cmd;
+  if ((cmd.type === 'add_tracks' || cmd.type === 'move_item') && typeof cmd.position === 'number') {
+    const at = cmd.position - h.offset;
+    if (at < 0 || at > h.state.items.length || (at === h.state.items.length && h.hi !== null)) return null;
+    return { ...cmd, position: at };
+  }
+  if (cmd.type === 'next' || cmd.type === 'previous') {
+    if (h.state.currentItemId === null) return h.lo === null ? cmd : null; // starts at the first item
+    const i = indexOfItem(h.state, h.state.currentItemId);
+    if (i < 0) return null;
+    if (cmd.type === 'next' && i === h.state.items.length - 1 && h.hi !== null) return null;
+    if (cmd.type === 'previous' && i === 0 && h.lo !== null) return null;
+  }
+  return cmd;
+}
 
 export class QueueMirror extends Emitter<MirrorEvents> {
   private held: Held | null = null;
@@ -117,12 +157,34 @@ export class QueueMirror extends Emitter<MirrorEvents> {
   private stale = false;
   private resyncing = false;
   /** A page read at a version the mirror has not reached yet: merged when it does. */
-  private page: { version: number; answer: QueueWindowAnswer; after: string | null; done: (ok: boolean) => void } | null = null;
+  private page: { version: number; answer: QueueWindowAnswer; merge: (h: Held) => Held | null; done: (ok: boolean) => void } | null = null;
+  /** A window that follows the current item ('current'), and its size. */
+  private follow: boolean;
+  private size: number;
+  /** Shuffle switched: a following window is read again around the current item. */
+  private reorder = false;
+  /** A resync was asked for while one was under way: read once more. */
+  private resyncAgain = false;
   private ended = false;
   private readyWaiters: { resolve: () => void; reject: (e: QueueServiceError) => void }[] = [];
 
-  constructor(readonly id: string, private readonly host: MirrorHost) {
+  constructor(readonly id: string, private readonly host: MirrorHost, opts: OpenQueueOptions = {}) {
     super();
+    this.follow = opts.window === 'current';
+    this.size = windowSize(opts.limit);
+  }
+
+  /** The window to read first: the one `openQueue` asks for before subscribing (null: the socket's snapshot). */
+  firstRead(): WindowQuery | null {
+    return this.follow ? { around: 'current', limit: this.size } : null;
+  }
+
+  /** From now on the window follows the current item (a later `openQueue(id, {window: 'current'})`). */
+  followCurrent(limit?: number): void {
+    if (limit !== undefined) this.size = windowSize(limit);
+    if (this.follow) return;
+    this.follow = true;
+    this.checkFollow();
   }
 
   // ---- what the app reads ----
@@ -152,8 +214,8 @@ export class QueueMirror extends Emitter<MirrorEvents> {
 
   get window(): MirrorWindow {
     const h = this.held;
-    if (!h) return { loaded: 0, total: 0, complete: false, stale: false };
-    return { loaded: h.state.items.length, total: h.count, complete: h.hi === null, stale: this.stale };
+    if (!h) return { offset: 0, loaded: 0, total: 0, complete: false, stale: false };
+    return { offset: h.offset, loaded: h.state.items.length, total: h.count, complete: h.hi === null && h.lo === null, stale: this.stale };
   }
 
   get closed(): boolean {
@@ -241,10 +303,45 @@ export class QueueMirror extends Emitter<MirrorEvents> {
         throw err;
       }
       if (this.held !== h && cursorAfter(this.held!) !== cursor) continue; // moved on meanwhile: read again
-      const merged = await this.mergePage(answer);
+      const keys = answer.itemKeys ?? {};
+      const merged = await this.mergePage(answer, (cur) => (cursorAfter(cur) === cursor ? withPage(cur, answer, keys) : null));
       if (merged) return true;
     }
     throw new QueueServiceError(0, 'load_more_failed', 'the queue kept changing while its next window was read');
+  }
+
+  /**
+   * Loads up to `limit` items before the first one held (a window that does not start at 0);
+   * false when it starts at 0 already. The page is read by offset; it is taken only if its
+   * order keys show that it ends right before the first place held (offsets shift under
+   * concurrent edits), else it is read again.
+   */
+  async loadBefore(limit = PAGE): Promise<boolean> {
+    const want = Math.max(1, Math.min(limit, MAX_WINDOW - 1));
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const h = this.held;
+      if (!h || this.ended) return false;
+      if (this.stale || this.resyncing) {
+        await this.settle();
+        continue;
+      }
+      if (h.lo === null) return false;
+      const start = Math.max(0, h.offset - want);
+      // One item more than the gap: the page reaches into the held range, which its keys show.
+      const answer = await this.host.api.getQueue(this.id, { offset: start, limit: h.offset - start + 1, keys: true });
+      const keys = answer.itemKeys ?? {};
+      const merged = await this.mergePage(answer, (cur) => {
+        const r = withPageBefore(cur, answer, keys);
+        if (r === 'short') return null;
+        if (r === 'offset') {
+          void this.resync(); // the mirror's offset disagrees with the server's: read the window again
+          return null;
+        }
+        return r;
+      });
+      if (merged) return true;
+    }
+    throw new QueueServiceError(0, 'load_before_failed', 'the queue kept changing while the window before was read');
   }
 
   /** Stops following the queue. */
@@ -263,10 +360,18 @@ export class QueueMirror extends Emitter<MirrorEvents> {
     if (this.held && seq < this.held.state.version && !force) return;
     this.held = h;
     this.stale = false;
+    this.reorder = false; // a read is in the play order as of its version
+    if (this.page && this.page.version <= seq) {
+      // A page read for what was held before this read: its caller reads again.
+      const p = this.page;
+      this.page = null;
+      p.done(false);
+    }
     for (const k of [...this.buffer.keys()]) if (k <= seq) this.buffer.delete(k);
     this.changed([]);
     this.drain();
     for (const w of this.readyWaiters.splice(0)) w.resolve();
+    this.checkFollow();
   }
 
   /** Events of this queue from any source (socket, ack, offline answer, refill); any order, duplicates dropped. */
@@ -309,6 +414,7 @@ export class QueueMirror extends Emitter<MirrorEvents> {
   /** What the mirror held when the app last ran (from storage): used until the server answers. */
   restore(held: Held): void {
     if (this.held || this.ended) return;
+    held = normalizeHeld(held);
     this.held = held;
     this.kept = held;
     this.restored = held;
@@ -319,6 +425,7 @@ export class QueueMirror extends Emitter<MirrorEvents> {
   /** The server confirmed the subscription: from here on the state is live. */
   live(): void {
     this.restored = null;
+    this.checkFollow(); // a window kept from the last run may not hold the current item any more
   }
 
   /** True while the state is the one kept from an earlier run, not yet brought up to date by the server. */
@@ -358,11 +465,43 @@ export class QueueMirror extends Emitter<MirrorEvents> {
         return;
       }
     }
+    if (applied.some((e) => e.type === 'shuffle_changed')) this.reorder = true;
     if (resync) {
       this.stale = true;
       void this.resync();
-    }
+    } else this.checkFollow();
     this.watchGap();
+  }
+
+  /**
+   * A window that follows the current item holds it and the items on either side of it
+   * (when the queue has them); else it is read again around it.
+   */
+  private mustFollow(): boolean {
+    const h = this.held;
+    if (!this.follow || !h || this.ended) return false;
+    const cur = h.state.currentItemId;
+    if (cur === null) return false;
+    if (this.reorder && (h.lo !== null || h.hi !== null)) return true;
+    if (!findItemById(h.state, cur)) return true;
+    const i = indexOfItem(h.state, cur);
+    return (i === 0 && h.lo !== null) || (i === h.state.items.length - 1 && h.hi !== null);
+  }
+
+  private checkFollow(): void {
+    if (this.mustFollow()) {
+      this.stale = true;
+      void this.resync();
+    }
+  }
+
+  /** What a re-read asks for: around the current item (a following window that lost it), else the range held. */
+  private rereadQuery(): WindowQuery {
+    const h = this.held!;
+    const limit = Math.min(MAX_WINDOW, Math.max(this.size, h.state.items.length));
+    if (this.mustFollow()) return { around: 'current', limit: this.size };
+    const cursor = cursorFrom(h);
+    return cursor === null ? { limit } : { cursor, limit };
   }
 
   /** Events after a gap wait a little for the acks that fill it (own events, [RT5]), then are read from the log. */
@@ -393,21 +532,40 @@ export class QueueMirror extends Emitter<MirrorEvents> {
     }
   }
 
-  /** Reads the header and the items held again (shuffle on a partial mirror, an unknown item moved in). */
+  /**
+   * Reads the header and the items held again (shuffle on a partial mirror, an unknown item
+   * moved in, a removal it cannot place), or a window around the current item when the
+   * window follows it and lost it.
+   */
   async resync(): Promise<void> {
-    if (this.resyncing || this.ended || !this.held) return;
+    if (this.ended || !this.held) return;
+    if (this.resyncing) {
+      this.resyncAgain = true;
+      return;
+    }
     this.resyncing = true;
     this.stale = true;
     try {
-      for (let attempt = 0; attempt < 20 && !this.ended; attempt++) {
-        const limit = Math.min(1000, Math.max(PAGE, this.held.state.items.length));
-        const answer = await this.host.api.getQueue(this.id, { limit, keys: true });
+      for (let attempt = 0; attempt < 40 && !this.ended; attempt++) {
+        this.resyncAgain = false;
+        const query = this.rereadQuery();
+        let answer: QueueWindowAnswer;
+        try {
+          answer = await this.host.api.getQueue(this.id, { ...query, keys: true });
+        } catch (err) {
+          if (!(err instanceof QueueServiceError && err.code === 'cursor_stale')) throw err;
+          await new Promise((r) => setTimeout(r, 50)); // shuffle switched meanwhile: its event is on the way
+          continue;
+        }
         if (answer.version >= this.version) {
           this.snapshot(answer, answer.itemKeys ?? {}, answer.version);
-          return;
+          if (!this.resyncAgain && !this.mustFollow()) return;
+          this.stale = true;
+          continue;
         }
-        await new Promise((r) => setTimeout(r, 50 * (attempt + 1))); // a read older than the mirror (another instance): again
+        await new Promise((r) => setTimeout(r, 50 * Math.min(attempt + 1, 10))); // a read older than the mirror (another instance): again
       }
+      if (!this.ended) setTimeout(() => void this.resync(), 1000); // the queue kept changing: again later
     } catch (err) {
       if (err instanceof QueueServiceError && (err.status === 404 || err.status === 403)) this.end(err);
       else setTimeout(() => void this.resync(), 1000); // offline or refused for load: again later
@@ -420,13 +578,18 @@ export class QueueMirror extends Emitter<MirrorEvents> {
     for (let i = 0; i < 100 && (this.stale || this.resyncing) && !this.ended; i++) await new Promise((r) => setTimeout(r, 20));
   }
 
+  /** @internal Resolves when no re-read is under way (at most ~2 s). */
+  settled(): Promise<void> {
+    return this.settle();
+  }
+
   /** Merges a page once the mirror is at the version it was read at. */
-  private mergePage(answer: QueueWindowAnswer): Promise<boolean> {
+  private mergePage(answer: QueueWindowAnswer, merge: (h: Held) => Held | null): Promise<boolean> {
     const h = this.held!;
     if (answer.version < h.state.version) return Promise.resolve(false);
     return new Promise((resolve) => {
       this.page?.done(false);
-      this.page = { version: answer.version, answer, after: cursorAfter(h), done: resolve };
+      this.page = { version: answer.version, answer, merge, done: resolve };
       if (answer.version === h.state.version) this.takePage();
       else {
         // The mirror will reach that version from its events; if they do not come, read them.
@@ -446,15 +609,17 @@ export class QueueMirror extends Emitter<MirrorEvents> {
   private takePage(): void {
     const p = this.page!;
     this.page = null;
-    // The page continues what was held when it was asked for; after a re-read it may not.
-    if (this.stale || cursorAfter(this.held!) !== p.after) return p.done(false);
-    this.held = withPage(this.held!, p.answer, p.answer.itemKeys ?? {});
+    // The page continues what is held (the merge checks); after a re-read it may not.
+    const merged = this.stale ? null : p.merge(this.held!);
+    if (merged === null) return p.done(false);
+    this.held = merged;
     this.changed([]);
     p.done(true);
+    this.checkFollow();
   }
 
   private toMirrorState(h: Held): MirrorState {
-    return { ...h.state, itemCount: h.count, currentIndex: currentIndexOf(h), complete: h.hi === null };
+    return { ...h.state, itemCount: h.count, currentIndex: currentIndexOf(h), complete: h.hi === null && h.lo === null };
   }
 
   /** The held state with the pending edits replayed on it by the server's decider. */
@@ -463,7 +628,8 @@ export class QueueMirror extends Emitter<MirrorEvents> {
     const userId = this.host.userId();
     const outbox = this.host.outbox;
     for (const entry of this.pending) {
-      const cmd = commandOf(entry.op, outbox.resolve(entry.args));
+      const full = commandOf(entry.op, outbox.resolve(entry.args));
+      const cmd = full && localCommand(h, full);
       if (!cmd || userId === null) continue;
       let i = 0;
       const ctx: DecideContext = {

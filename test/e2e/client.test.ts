@@ -316,7 +316,7 @@ for (const { kind, skip } of storeKinds) {
       const a = make('long-a');
       const b = make('long-b');
       const q = await a.openQueue(queueId);
-      assert.deepEqual(q.window, { loaded: 200, total: 2000, complete: false, stale: false });
+      assert.deepEqual(q.window, { offset: 0, loaded: 200, total: 2000, complete: false, stale: false });
       assert.deepEqual(mirrorView(q), await serverView(api, queueId, 200));
       const qb = await b.openQueue(queueId);
       // Edits inside and outside the window, from the other device and from this one.

@@ -58,3 +58,25 @@ export async function serverView(api: Call, queueId: string, count?: number) {
   }
   throw new Error('the queue kept changing while it was read');
 }
+
+/** The server's queue with the items at indexes offset .. offset+count (pages of 1,000 by offset), read at one version. */
+export async function serverRange(api: Call, queueId: string, offset: number, count: number) {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const first = await api('GET', `/queues/${queueId}?offset=${offset}&limit=${Math.min(1000, count)}`);
+    if (first.status !== 200) throw new Error(`GET queue: ${first.status} ${JSON.stringify(first.body)}`);
+    const view = first.body;
+    let same = true;
+    while (view.items.length < count && view.window.nextCursor) {
+      const page = await api('GET', `/queues/${queueId}?offset=${offset + view.items.length}&limit=${Math.min(1000, count - view.items.length)}`);
+      if (page.body.version !== view.version) {
+        same = false;
+        break;
+      }
+      view.items.push(...page.body.items);
+      if (page.body.items.length === 0) break;
+    }
+    if (!same) continue;
+    return comparable(view, view.itemCount);
+  }
+  throw new Error('the queue kept changing while it was read');
+}

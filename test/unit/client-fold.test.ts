@@ -5,12 +5,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { decide, type DecideContext, type QueueCommand } from '../../src/queues/decide.ts';
-import { activeKey, evolve, initialState, toView, windowKeys, type QueueEvent, type QueueState } from '../../src/queues/queue.ts';
-import { foldHeld, heldFromView, inRange, withPage, cursorAfter, type Held } from '../../client/src/fold.ts';
+import { activeKey, evolve, initialState, toView, windowKeys, type QueueEvent, type QueueState, type WindowQuery } from '../../src/queues/queue.ts';
+import { foldHeld, heldFromView, inRange, withPage, withPageBefore, cursorAfter, cursorFrom, type Held } from '../../client/src/fold.ts';
 import { mulberry32 } from '../helpers/random.ts';
 
-function held(full: QueueState, limit: number): Held {
-  const view = toView(full, { limit });
+function held(full: QueueState, limit: number, at: WindowQuery = {}): Held {
+  const view = toView(full, { ...at, limit });
   return heldFromView(view, windowKeys(full, view));
 }
 
@@ -81,5 +81,104 @@ describe('client fold of a window (property)', () => {
       }
     }
     assert.ok(resyncs > 0 && pages > 0, `the runs exercised re-reads (${resyncs}) and pages (${pages})`);
+  });
+});
+
+describe('client fold of a window that does not start at 0 (property)', () => {
+  it('[SDK][QW2][QW7] random events: a mid-queue window holds the whole state\'s items at its offset, or asks to read again; pages both ways', () => {
+    const seed = Number(process.env.QS_CLIENT_SEED ?? Date.now() % 1_000_000);
+    const rnd = mulberry32(seed);
+    let ids = 0;
+    const seen = { resyncs: 0, before: 0, pagesBefore: 0, pagesAfter: 0, shortPages: 0, placedRemovals: 0 };
+    for (let run = 0; run < 80; run++) {
+      let seq = 0;
+      let full = initialState(`m${run}`);
+      const ctx: DecideContext = { userId: 'u', newId: () => `i${ids++}`, random: rnd, maxItems: 10_000 };
+      const apply = (cmd: QueueCommand) => {
+        let bodies;
+        try {
+          bodies = decide(full, cmd, ctx);
+        } catch {
+          return [];
+        }
+        // Each event is folded into the whole state as the window folds it, one by one.
+        return bodies.map((b) => ({ ...b, queueId: full.id, sequenceNumber: ++seq, userId: 'u', deviceId: null, timestamp: new Date(1e12 + seq).toISOString() }) as QueueEvent);
+      };
+      const run1 = (cmd: QueueCommand) => {
+        for (const e of apply(cmd)) full = evolve(full, e);
+      };
+      run1({ type: 'create_queue', name: 'p', queueType: 'user', tracks: Array.from({ length: 60 + Math.floor(rnd() * 80) }, (_, i) => `t${i}`) });
+      run1({ type: 'set_current', itemId: full.items[20 + Math.floor(rnd() * 30)]!.itemId });
+      const limit = 5 + Math.floor(rnd() * 20);
+      // Centred on the current item, or from an offset in the middle.
+      const start: WindowQuery = rnd() < 0.5 ? { around: 'current' } : { offset: 10 + Math.floor(rnd() * 40) };
+      let h = held(full, limit, start);
+      assert.ok(h.offset > 0 && h.lo !== null, `seed ${seed} run ${run}: the window starts mid-queue`);
+      const check = (what: string) => {
+        assert.equal(h.count, full.items.length, `seed ${seed} run ${run}: count after ${what}`);
+        assert.deepEqual(h.state.items, full.items.slice(h.offset, h.offset + h.state.items.length), `seed ${seed} run ${run}: items at the offset after ${what}`);
+        const want = full.items.filter((i) => inRange(h, activeKey(i, full.shuffle), i.itemId));
+        assert.deepEqual(h.state.items, want, `seed ${seed} run ${run}: the range after ${what}`);
+      };
+      for (let step = 0; step < 80; step++) {
+        const n = full.items.length;
+        const pick = () => full.items[Math.floor(rnd() * n)]?.itemId;
+        const r = rnd();
+        let cmd: QueueCommand;
+        if (r < 0.3 || n === 0) cmd = { type: 'add_tracks', tracks: [`n${step}`], ...(rnd() < 0.7 ? { position: Math.floor(rnd() * (n + 1)) } : {}) };
+        else if (r < 0.5) cmd = { type: 'remove_items', itemIds: [pick()!] };
+        else if (r < 0.72) cmd = { type: 'move_item', itemId: pick()!, position: Math.floor(rnd() * n) };
+        else if (r < 0.8) cmd = { type: 'next' };
+        else if (r < 0.83) cmd = { type: 'previous' };
+        else if (r < 0.86) cmd = { type: 'set_current', itemId: pick()! };
+        else if (r < 0.89) cmd = { type: 'set_shuffle', shuffle: rnd() < 0.5 };
+        else if (r < 0.95) cmd = { type: 'vote_item', itemId: pick()!, vote: 1 };
+        else if (r < 0.97) cmd = { type: 'remove_items', itemIds: [pick()!, pick()!].filter((x, i, a) => a.indexOf(x) === i) };
+        else cmd = { type: 'clear', upcomingOnly: true };
+        for (const e of apply(cmd)) {
+          full = evolve(full, e);
+          const was = h.offset;
+          const out = foldHeld(h, e);
+          h = out.held;
+          assert.equal(h.count, full.items.length, `seed ${seed} run ${run} step ${step}: count after ${e.type} ${JSON.stringify(e.data)} was ${was} now ${h.offset} held ${h.state.items.length} lo ${JSON.stringify(h.lo)} hi ${JSON.stringify(h.hi)}`);
+          if (out.resync) {
+            seen.resyncs++;
+            const cursor = cursorFrom(h);
+            // What the mirror reads again: around the current item after a shuffle (the order is
+            // new), else from its first place (or the start), as many as it held.
+            h = held(full, Math.max(limit, h.state.items.length), e.type === 'shuffle_changed' ? { around: 'current' } : cursor === null ? {} : { cursor });
+            check(`the re-read after ${e.type}`);
+            continue;
+          }
+          if (e.type === 'item_removed' && h.offset !== was) seen.placedRemovals++;
+          if (h.offset > was) seen.before++;
+          assert.deepEqual(header(h.state), header(full), `seed ${seed} run ${run}: header after ${e.type}`);
+          check(e.type);
+        }
+        if (rnd() < 0.12 && h.lo !== null) {
+          // loadBefore: a page by offset, one longer than the gap; sometimes read as if the
+          // offset were stale (too far back, or short of the range), which the keys catch.
+          const skew = rnd() < 0.3 ? Math.floor(rnd() * 5) - 2 : 0;
+          const from = Math.max(0, h.offset - 6 + skew);
+          const view = toView(full, { offset: from, limit: h.offset - from + 1 + (skew < 0 ? skew : 0) });
+          const r2 = withPageBefore(h, view, windowKeys(full, view));
+          if (r2 === 'offset') assert.fail(`seed ${seed} run ${run}: a page read at the same version disagrees with the offset: ${JSON.stringify({ off: h.offset, lo: h.lo, hi: h.hi, held: h.state.items.length, count: h.count, vo: view.window.offset, page: view.items.map((i) => [i.itemId, windowKeys(full, view)[i.itemId]]), fullIdx: full.items.findIndex((i) => i.itemId === h.state.items[0]?.itemId) })}`);
+          if (r2 === 'short') seen.shortPages++;
+          else {
+            h = r2;
+            seen.pagesBefore++;
+            check('a page before');
+          }
+        }
+        if (rnd() < 0.08 && h.hi !== null) {
+          const view = toView(full, { cursor: cursorAfter(h)!, limit: 6 });
+          h = withPage(h, view, windowKeys(full, view));
+          seen.pagesAfter++;
+          check('a page after');
+        }
+      }
+    }
+    if (process.env.QS_CLIENT_VERBOSE) console.log(seen);
+    assert.ok(seen.resyncs > 0 && seen.pagesBefore > 0 && seen.pagesAfter > 0 && seen.before > 0 && seen.shortPages > 0, `the runs exercised re-reads, pages and adds before: ${JSON.stringify(seen)}`);
   });
 });
