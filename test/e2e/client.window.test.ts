@@ -55,8 +55,10 @@ for (const { kind, skip } of storeKinds) {
       }
     }
 
+    /** The item at `index`, or the last one when removals still in flight made the queue shorter. */
     const itemAt = async (queueId: string, index: number): Promise<string> => {
-      const r = await api('GET', `/queues/${queueId}?offset=${index}&limit=1`);
+      let r = await api('GET', `/queues/${queueId}?offset=${index}&limit=1`);
+      if (!r.body.items[0]) r = await api('GET', `/queues/${queueId}?offset=${Math.max(0, r.body.itemCount - 1)}&limit=1`);
       return r.body.items[0].itemId;
     };
 
@@ -139,11 +141,21 @@ for (const { kind, skip } of storeKinds) {
       assert.ok(counts.before > 0 && counts.inside > 0 && counts.after > 0 && counts.removed > 0 && counts.moved > 0, `seed ${seed}: edits of every kind ${JSON.stringify(counts)}`);
 
       // Following the current item past the edges of the window.
+      // From the middle of the queue, wherever the random rounds left the current item.
+      const middle = await itemAt(queueId, Math.floor(q.window.total / 2));
+      await api('PUT', `/queues/${queueId}/current`, { itemId: middle });
+      await until(() => q.state.currentItemId === middle && !q.window.stale && q.state.items.some((i) => i.itemId === middle), 'a follows the jump to the middle');
+      await settledEqual(q, queueId, 'current in the middle');
+      // (An edge of the window that is also an edge of the queue needs no re-read: jump to the
+      // other one. The random jumps above may have left the window at either end.)
       let w = q.window;
-      const last = q.state.items[w.loaded - 1]!.itemId;
-      await api('PUT', `/queues/${queueId}/current`, { itemId: last });
-      await until(() => q.state.currentItemId === last && !q.window.stale, 'a sees the jump to its last held item');
-      await settledEqual(q, queueId, 'current at the last held item');
+      const atEnd = w.offset + w.loaded >= w.total;
+      assert.ok(!atEnd || w.offset > 0, 'the window holds less than the whole queue');
+      const edge = q.state.items[atEnd ? 0 : w.loaded - 1]?.itemId;
+      assert.ok(edge, `no item at the window's edge: ${JSON.stringify(w)}, ${q.state.items.length} items held`);
+      await api('PUT', `/queues/${queueId}/current`, { itemId: edge });
+      await until(() => q.state.currentItemId === edge && !q.window.stale, `a sees the jump to its ${atEnd ? 'first' : 'last'} held item`);
+      await settledEqual(q, queueId, `current at the ${atEnd ? 'first' : 'last'} held item`);
       assert.notEqual(q.window.offset, w.offset, 'the window was read again around the current item');
       for (let i = 0; i < 150; i++) await api('POST', `/queues/${queueId}/next`, {});
       await settledEqual(q, queueId, 'after 150 nexts');
