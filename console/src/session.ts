@@ -23,14 +23,45 @@ export function setForcedOffline(session: Session, on: boolean): void {
 export const isForcedOffline = () => forcedOffline;
 const DEVICE_KEY = 'qs-console-device';
 
-/** This browser profile's device id (one per profile, kept in localStorage). */
-export function deviceId(): string {
-  let id = localStorage.getItem(DEVICE_KEY);
-  if (!id) {
-    id = `web-${crypto.randomUUID().slice(0, 8)}`;
-    localStorage.setItem(DEVICE_KEY, id);
+const TAB_DEVICE_KEY = 'qs-console-tab-device';
+const newDeviceId = () => `web-${crypto.randomUUID().slice(0, 8)}`;
+
+/**
+ * This tab's device id: the browser profile's (localStorage), so a later tab is the same
+ * device, and a reload keeps the tab's id (sessionStorage). The SDK keeps one outbox per
+ * device id, so two tabs open at once must not share one: a tab holds a Web Lock on its id
+ * for as long as it is open, and a second tab takes an id of its own.
+ */
+export async function deviceId(): Promise<string> {
+  let profile = localStorage.getItem(DEVICE_KEY);
+  if (!profile) {
+    profile = newDeviceId();
+    localStorage.setItem(DEVICE_KEY, profile);
   }
+  // A reload: the id this tab had, once the document it replaces lets go of it (a duplicated
+  // tab has the same sessionStorage, but its original keeps the lock: it moves on after 1 s).
+  const before = sessionStorage.getItem(TAB_DEVICE_KEY);
+  let id = before !== null && (await claim(before, 1000)) ? before : null;
+  if (id === null) id = (await claim(profile)) ? profile : newDeviceId();
+  await claim(id);
+  sessionStorage.setItem(TAB_DEVICE_KEY, id);
   return id;
+}
+
+const held = new Set<string>();
+/** True when this tab holds (or now takes) the lock on `id` (waiting up to `waitMs`); false when another tab does. */
+function claim(id: string, waitMs = 0): Promise<boolean> {
+  const locks = (navigator as { locks?: LockManager }).locks;
+  if (!locks || held.has(id)) return Promise.resolve(true);
+  const options: LockOptions = waitMs > 0 ? { signal: AbortSignal.timeout(waitMs) } : { ifAvailable: true };
+  return new Promise((resolve) => {
+    locks.request(`qs-console-device:${id}`, options, (lock) => {
+      resolve(lock !== null);
+      if (!lock) return undefined;
+      held.add(id);
+      return new Promise<void>(() => undefined); // released when the tab closes
+    }).catch(() => resolve(false)); // the wait timed out: another tab holds it
+  });
 }
 
 /** The user id in a JWT's `sub` (read only for display; the service checks the token). */
@@ -49,7 +80,7 @@ export function savedToken(): string | null {
 }
 
 export async function signIn(token: string): Promise<Session> {
-  const device = deviceId();
+  const device = await deviceId();
   // Offline edits wait in IndexedDB: they survive a reload of the page.
   const client = new QueueClient({ baseUrl: location.origin, token, deviceId: device, storage: new IndexedDbStorage(), deviceName: 'Web console', deviceType: 'web' });
   client.on('conflict', (c) => offlineLog.add({ at: Date.now(), kind: 'conflict', text: describeConflict(c) }));
@@ -85,7 +116,7 @@ export async function signIn(token: string): Promise<Session> {
 /** Mint a user token with the operator's admin key (POST /auth/tokens); the key is not stored. */
 export async function mintWithAdminKey(adminKey: string, userId: string): Promise<string> {
   // A client that opens no socket: it only makes this one call, with the key as its bearer.
-  const admin = new QueueClient({ baseUrl: location.origin, token: adminKey, deviceId: deviceId(), autoConnect: false });
+  const admin = new QueueClient({ baseUrl: location.origin, token: adminKey, deviceId: await deviceId(), autoConnect: false });
   return (await admin.api.mintToken(adminKey, userId)).token;
 }
 

@@ -452,6 +452,27 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
     assert.equal(await alice.getByRole('button', { name: 'Load more' }).count(), 0);
   });
 
+  it('two tabs of one browser profile are two devices (the SDK keeps one outbox per device id)', async () => {
+    const profileId = await alice.evaluate(() => (globalThis as any).localStorage.getItem('qs-console-device') as string);
+    const tab2 = await aliceCtx.newPage();
+    watch(tab2, 'alice, second tab');
+    try {
+      await signInWithToken(tab2, aliceToken);
+      const tabId = () => tab2.evaluate(() => (globalThis as any).sessionStorage.getItem('qs-console-tab-device') as string | null);
+      const own = await tabId();
+      assert.ok(own && own !== profileId, `the second tab took a device of its own (${own}), not the open tab's ${profileId}`);
+      const online = async () => ((await client(server.url, aliceToken)('GET', '/users/me/devices')).body.devices as { deviceId: string; online: boolean }[])
+        .filter((d) => d.online).map((d) => d.deviceId);
+      assert.ok((await online()).includes(profileId) && (await online()).includes(own), 'both tabs are online as two devices');
+      // A reload keeps the tab's device (and so its outbox), while the first tab stays open.
+      await tab2.reload();
+      await tab2.getByRole('textbox', { name: /^User token/ }).or(tab2.getByTestId('status').filter({ hasText: 'online' })).first().waitFor();
+      assert.equal(await tabId(), own);
+    } finally {
+      await tab2.close();
+    }
+  });
+
   it('kept the pages free of errors and CSP violations', () => {
     assert.deepEqual(problems, []);
   });
