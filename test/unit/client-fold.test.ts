@@ -18,6 +18,19 @@ const header = (s: QueueState) => ({
   version: s.version, currentItemId: s.currentItemId, shuffle: s.shuffle, repeat: s.repeat, history: s.history, name: s.name,
 });
 
+/** The events `cmd` makes on `state`, numbered from `seq + 1` (none when it is refused). */
+function decided(state: QueueState, cmd: QueueCommand, ctx: DecideContext, seq: number): QueueEvent[] {
+  let bodies;
+  try {
+    bodies = decide(state, cmd, ctx);
+  } catch {
+    return [];
+  }
+  return bodies.map((b, i) => ({
+    ...b, queueId: state.id, sequenceNumber: seq + i + 1, userId: 'u', deviceId: null, timestamp: new Date(1e12 + seq + i + 1).toISOString(),
+  }) as QueueEvent);
+}
+
 describe('client fold of a window (property)', () => {
   it('[SDK][QW7] random events: a window mirror equals the whole state up to its last place, or asks to read again', () => {
     const seed = Number(process.env.QS_CLIENT_SEED ?? Date.now() % 1_000_000);
@@ -30,17 +43,10 @@ describe('client fold of a window (property)', () => {
       let full = initialState(`q${run}`);
       const ctx: DecideContext = { userId: 'u', newId: () => `i${ids++}`, random: rnd, maxItems: 10_000 };
       const apply = (cmd: QueueCommand) => {
-        let bodies;
-        try {
-          bodies = decide(full, cmd, ctx);
-        } catch {
-          return [];
-        }
-        return bodies.map((b) => {
-          const e = { ...b, queueId: full.id, sequenceNumber: ++seq, userId: 'u', deviceId: null, timestamp: new Date(1e12 + seq).toISOString() } as QueueEvent;
-          full = evolve(full, e);
-          return e;
-        });
+        const events = decided(full, cmd, ctx, seq);
+        seq += events.length;
+        for (const e of events) full = evolve(full, e);
+        return events;
       };
       apply({ type: 'create_queue', name: 'p', queueType: 'user', tracks: Array.from({ length: 30 + Math.floor(rnd() * 40) }, (_, i) => `t${i}`) });
       const limit = 5 + Math.floor(rnd() * 20);
@@ -94,15 +100,11 @@ describe('client fold of a window that does not start at 0 (property)', () => {
       let seq = 0;
       let full = initialState(`m${run}`);
       const ctx: DecideContext = { userId: 'u', newId: () => `i${ids++}`, random: rnd, maxItems: 10_000 };
+      // Each event is folded into the whole state as the window folds it, one by one.
       const apply = (cmd: QueueCommand) => {
-        let bodies;
-        try {
-          bodies = decide(full, cmd, ctx);
-        } catch {
-          return [];
-        }
-        // Each event is folded into the whole state as the window folds it, one by one.
-        return bodies.map((b) => ({ ...b, queueId: full.id, sequenceNumber: ++seq, userId: 'u', deviceId: null, timestamp: new Date(1e12 + seq).toISOString() }) as QueueEvent);
+        const events = decided(full, cmd, ctx, seq);
+        seq += events.length;
+        return events;
       };
       const run1 = (cmd: QueueCommand) => {
         for (const e of apply(cmd)) full = evolve(full, e);
