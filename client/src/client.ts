@@ -4,6 +4,7 @@
 // `since` (docs/SPEC.md [RT2]-[RT4]); edits made offline go through POST /sync/offline.
 import type { QueueEvent } from '../../src/queues/queue.ts';
 import { Api, type OfflineSyncAnswer, type UserSyncEvent } from './api.ts';
+import { backoffMs } from './backoff.ts';
 import { makeContext, socketUrl, type ClientContext, type ContextOptions, type WebSocketLike } from './context.ts';
 import { Emitter } from './emitter.ts';
 import { QueueServiceError } from './errors.ts';
@@ -417,11 +418,14 @@ export class QueueClient extends Emitter<ClientEvents> {
     this.retryLater();
   }
 
+  /** The wait before the n-th reconnect or retry, with the app's `reconnect` bounds. */
+  private backoff(attempt: number): number {
+    return backoffMs(attempt, this.opts.reconnect?.baseMs ?? 250, this.opts.reconnect?.maxMs ?? 30_000);
+  }
+
   private retryLater(): void {
     if (this.closedByApp || this.offlineByApp || this.reconnectTimer) return;
-    const base = this.opts.reconnect?.baseMs ?? 250;
-    const max = this.opts.reconnect?.maxMs ?? 30_000;
-    const delay = Math.min(max, base * 2 ** this.attempt) * (0.5 + Math.random() / 2);
+    const delay = this.backoff(this.attempt);
     this.attempt = Math.min(this.attempt + 1, 30);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
@@ -618,9 +622,7 @@ export class QueueClient extends Emitter<ClientEvents> {
   /** A failed POST /sync/offline is tried again while online (jittered back-off, as reconnects). */
   private retrySync(): void {
     if (this.syncRetry || this.closedByApp) return;
-    const base = this.opts.reconnect?.baseMs ?? 250;
-    const max = this.opts.reconnect?.maxMs ?? 30_000;
-    const delay = Math.min(max, base * 2 ** this.syncFailures) * (0.5 + Math.random() / 2);
+    const delay = this.backoff(this.syncFailures);
     this.syncFailures = Math.min(this.syncFailures + 1, 30);
     this.syncRetry = setTimeout(() => {
       this.syncRetry = null;

@@ -6,6 +6,7 @@
 // and "Close codes". Browser-safe: the platform's fetch and WebSocket come in the context.
 import { ClockEstimator, positionAt, timelineAt, type ClockSample, type LinkStats, type Timeline } from '../../src/party/clock.ts';
 import { evolve, type PartyEvent, type PartyState } from '../../src/party/party.ts';
+import { backoffMs } from './backoff.ts';
 import type { Static } from '@sinclair/typebox';
 import type {
   HostChangedMessage,
@@ -615,9 +616,8 @@ export class PartySession extends Emitter<PartyEvents> {
   private scheduleReconnect(): void {
     if (this.stopped || this.reconnectTimer) return;
     this.setStatus('offline');
-    const cap = Math.min(this.opts.reconnectMaxMs, this.opts.reconnectBaseMs * 2 ** this.attempt);
+    const delay = backoffMs(this.attempt, this.opts.reconnectBaseMs, this.opts.reconnectMaxMs);
     this.attempt++;
-    const delay = cap / 2 + Math.random() * (cap / 2);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
       void this.connect();
