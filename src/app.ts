@@ -7,7 +7,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import websocket from '@fastify/websocket';
 import type { Redis } from 'ioredis';
-import type { Tokens } from './auth/tokens.ts';
+import type { Authenticator } from './auth/authenticator.ts';
 import {
   DEFAULT_LIMITS, DEFAULT_MEDIA, DEFAULT_OVERLOAD, DEFAULT_RATE_LIMITS, DEFAULT_REALTIME, DEFAULT_RETENTION,
   type CorsConfig, type Limits, type OverloadConfig, type PartyConfig, type RateLimitConfig, type RealtimeConfig, type RetentionConfig,
@@ -41,6 +41,7 @@ import { RETRY_AFTER_SECONDS } from './radio/services.ts';
 import { asyncApiDocument } from './realtime/asyncapi.ts';
 import { LocalBus, type Bus } from './realtime/bus.ts';
 import { LocalPresence, presenceTtlMs, type Presence } from './realtime/presence.ts';
+import { CloseCode } from './realtime/protocol.ts';
 import { SocketServer } from './realtime/socket-server.ts';
 import { socketRoutes } from './queues/socket.ts';
 import { buildServices } from './services.ts';
@@ -55,7 +56,8 @@ export interface AppDeps {
   store: Store;
   /** Every feature store, on the same database as `store` (src/stores.ts). */
   features: FeatureStores;
-  tokens: Tokens;
+  /** Checks tokens (minted, and the identity provider's when configured), mints and revokes them (src/auth). */
+  auth: Authenticator;
   tokenTtlSeconds?: number;
   limits?: Limits;
   now?: () => number;
@@ -145,7 +147,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await installAdmission(http, admission);
   const rateLimits = deps.rateLimits ?? DEFAULT_RATE_LIMITS;
   const rateLimiter = await installRateLimits(http, { config: rateLimits, redis: deps.rateLimitRedis, metrics });
-  installAuth(http, deps.tokens);
+  installAuth(http, deps.auth);
   rateLimiter.installUserLimit();
   installSocketOriginCheck(http, corsConfig);
   installSocketCap(http, rateLimits.maxSocketsPerUser, metrics);
@@ -173,7 +175,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await http.register(operationsRoutes({
     store: deps.store, metrics, recommender: recommendations.readiness, retryAfterSeconds: RETRY_AFTER_SECONDS, asyncApi: () => asyncApiDocument({ server: partyServerMessages, client: partyClientMessages }),
   }));
-  await http.register(tokenRoutes(deps.tokens, deps.tokenTtlSeconds ?? 30 * 24 * 3600));
+  await http.register(tokenRoutes(deps.auth, deps.tokenTtlSeconds ?? 30 * 24 * 3600));
   await http.register(queueRoutes(queues));
   // Collaboration: who is looking at a queue, invite codes.
   await http.register(collabRoutes({ queues, invites: services.invites, presence: queuePresence }));
@@ -181,7 +183,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   // Offline (docs/OFFLINE.md): POST /sync/offline, GET /queues/{id}/offline with signed
   // track URLs, and GET /media/verify for the media server that serves them.
   await http.register(offlineRoutes(services.offline, queues, media, now));
-  await http.register(mediaRoutes(media, deps.tokens, now));
+  await http.register(mediaRoutes(media, deps.auth, now));
   await http.register(websocket, { options: { maxPayload: realtime.maxPayloadBytes } });
   // One connection lifecycle for the queue, sync and party sockets: heartbeat, token
   // expiry, held messages, re-sync after a bus reconnect, shutdown.
@@ -193,12 +195,17 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       queuePresence.keep(open);
     },
   });
+  // A revocation (made here or on another instance) closes the sockets opened with what it revokes.
+  const stopClosing = deps.auth.onRevocation(() => {
+    sockets.closeWhere((c) => c.credential !== null && deps.auth.isRevoked(c.credential), CloseCode.unauthorized, 'the token was revoked; reconnect with a new token');
+  });
+  http.addHook('onClose', async () => stopClosing());
   await http.register(socketRoutes({
-    server: sockets, queues, users: services.users, bus, presence, options: realtime, queuePresence, admission, now,
+    auth: deps.auth, server: sockets, queues, users: services.users, bus, presence, options: realtime, queuePresence, admission, now,
   }));
   // Listening parties (src/party/): REST /parties/* and WS /ws/party/{partyId}, after the websocket plugin.
   await http.register(partyRoutes({
-    service: services.parties, queues, server: sockets, bus, metrics, realtime, now,
+    service: services.parties, queues, server: sockets, bus, metrics, realtime, now, auth: deps.auth,
   }));
   // Catalog, radio / infinite queues, recommendations, context (src/catalog, src/reco, src/radio).
   await http.register(recommendationsPlugin(recommendations, now));

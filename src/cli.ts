@@ -1,6 +1,7 @@
 // Operator CLI: `npm run cli -- <command>` or `npx queue-service <command>`.
 import { createReadStream, createWriteStream } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { isScope, SCOPES, type Scope } from './auth/scopes.ts';
 import { resolveAdminKey, Tokens } from './auth/tokens.ts';
 import { catalogCommand, catalogUsage } from './catalog/cli.ts';
 import { loadConfig } from './config.ts';
@@ -13,7 +14,11 @@ const usage = `usage: queue-service <command>
 
   serve                       start the server (PORT, HOST, DATA_DIR, DATABASE_URL, ADMIN_API_KEY, LOG_LEVEL)
   migrate                     apply pending database migrations and exit
-  token <userId> [--ttl N]    mint a user token (N seconds, default TOKEN_TTL_SECONDS or 30 days)
+  token <userId> [--ttl N] [--scopes S]
+                              mint a user token (N seconds, default TOKEN_TTL_SECONDS or 30 days), limited to the
+                              comma-separated scopes S (queue:read,queue:write,playback:write,party:join,party:host,admin)
+  revoke <userId>             revoke every token of the user issued before now (running servers refuse them within
+                              AUTH_REVOCATION_POLL_SECONDS, at once with REDIS_URL)
   export [--out FILE]         write the whole event log as JSONL (default: stdout)
   import [FILE]               read an event log in JSONL (default: stdin) into the store; re-running skips what is there
   sweep [--events-older-than-days N]
@@ -44,7 +49,7 @@ async function main(argv: string[]): Promise<number> {
     args: argv,
     allowPositionals: true,
     options: {
-      ttl: { type: 'string' }, out: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' },
+      ttl: { type: 'string' }, scopes: { type: 'string' }, out: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' },
       'events-older-than-days': { type: 'string' },
     },
   });
@@ -72,10 +77,23 @@ async function main(argv: string[]): Promise<number> {
       if (!arg) throw new Error('token needs a userId');
       const ttl = values.ttl === undefined ? config.tokenTtlSeconds : Number(values.ttl);
       if (!Number.isInteger(ttl) || ttl < 1) throw new Error('--ttl must be a positive number of seconds');
+      const scopes = (values.scopes ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+      const unknown = scopes.filter((x) => !isScope(x));
+      if (unknown.length) throw new Error(`unknown scope ${unknown.join(', ')}; scopes: ${SCOPES.join(', ')}`);
       const tokens = new Tokens(resolveAdminKey(config.adminApiKey, config.dataDir).key);
-      const { token, expiresAt } = await tokens.mint(arg, ttl);
+      const { token, expiresAt, tokenId } = await tokens.mint(arg, ttl, { scopes: scopes as Scope[] });
       process.stdout.write(`${token}\n`);
-      process.stderr.write(`token for ${arg}, expires ${expiresAt}\n`);
+      process.stderr.write(`token ${tokenId} for ${arg}${scopes.length ? ` (${scopes.join(' ')})` : ''}, expires ${expiresAt}\n`);
+      return 0;
+    }
+    case 'revoke': {
+      if (!arg) throw new Error('revoke needs a userId');
+      const { revokeUserTokens } = await import('./auth/cli.ts');
+      const storage = openStorage(config);
+      await storage.store.migrate();
+      const before = await revokeUserTokens(arg, storage.features().revocations, config.redisUrl ? { url: config.redisUrl, prefix: config.redisKeyPrefix } : null);
+      await storage.store.close();
+      process.stderr.write(`tokens of ${arg} issued before ${new Date(before * 1000).toISOString()} are revoked\n`);
       return 0;
     }
     case 'export': {

@@ -1,5 +1,7 @@
 // The only place that reads process.env. Everything else receives a Config.
 import { resolve } from 'node:path';
+import { DEFAULT_PROVIDER_ALGORITHMS, PROVIDER_ALGORITHMS, type ProviderConfig } from './auth/provider.ts';
+import { MINTED_ISSUER } from './auth/tokens.ts';
 
 export interface Limits {
   /** Largest request body in bytes. */
@@ -113,6 +115,16 @@ export const DEFAULT_RATE_LIMITS: RateLimitConfig = {
   maxSocketsPerUser: 20,
 };
 
+/** Tokens (issue 23): the app's identity provider, if any, and how revocations reach this instance. */
+export interface AuthConfig {
+  /** AUTH_ISSUER / AUTH_JWKS_URL and the rest; null: only tokens this service mints. */
+  provider: ProviderConfig | null;
+  /** How often the database is read for revocations another instance made (ms; the Redis signal is quicker). */
+  revocationPollMs: number;
+}
+
+export const DEFAULT_AUTH: AuthConfig = { provider: null, revocationPollMs: 10_000 };
+
 export interface Config {
   host: string;
   port: number;
@@ -136,6 +148,7 @@ export interface Config {
   party: PartyConfig;
   /** Radio: tracks a listener played or had queued by radio within this many days are avoided while others are left (0 = off). */
   radio: { noRepeatDays: number };
+  auth: AuthConfig;
 }
 
 /** How long what is kept for retries and resumes lives, and how much stays hot in memory. */
@@ -205,6 +218,57 @@ function origins(env: NodeJS.ProcessEnv): string[] {
   });
 }
 
+function httpUrl(name: string, raw: string): string {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new Error(`${name} must be an absolute http(s) URL, got "${raw}"`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`${name} must be an http(s) URL, got "${raw}"`);
+  return raw;
+}
+
+/** AUTH_*: the identity provider whose access tokens are accepted beside the minted ones (README "Using your identity provider"). */
+function authConfig(env: NodeJS.ProcessEnv): AuthConfig {
+  const revocationPollMs = int(env, 'AUTH_REVOCATION_POLL_SECONDS', DEFAULT_AUTH.revocationPollMs / 1000, 0) * 1000;
+  const issuer = env.AUTH_ISSUER ? httpUrl('AUTH_ISSUER', env.AUTH_ISSUER) : null;
+  const jwksUrl = env.AUTH_JWKS_URL ? httpUrl('AUTH_JWKS_URL', env.AUTH_JWKS_URL) : null;
+  if (!issuer && !jwksUrl) {
+    for (const name of ['AUTH_AUDIENCE', 'AUTH_USER_CLAIM', 'AUTH_ALGORITHMS']) {
+      if (env[name]) throw new Error(`${name} is set but neither AUTH_ISSUER nor AUTH_JWKS_URL is`);
+    }
+    return { provider: null, revocationPollMs };
+  }
+  if (issuer === MINTED_ISSUER) throw new Error(`AUTH_ISSUER cannot be "${MINTED_ISSUER}": that is the issuer of the tokens this service mints`);
+  const audience = (env.AUTH_AUDIENCE ?? '').split(',').map((a) => a.trim()).filter(Boolean);
+  // Without an audience any token the provider issues for any other app would be accepted.
+  if (audience.length === 0) throw new Error('AUTH_AUDIENCE is required with AUTH_ISSUER or AUTH_JWKS_URL (the API identifier or client id your tokens are issued for)');
+  const algorithms = env.AUTH_ALGORITHMS ? env.AUTH_ALGORITHMS.split(',').map((a) => a.trim()).filter(Boolean) : DEFAULT_PROVIDER_ALGORITHMS;
+  for (const a of algorithms) {
+    if (!(PROVIDER_ALGORITHMS as readonly string[]).includes(a)) {
+      throw new Error(`AUTH_ALGORITHMS: "${a}" is not accepted; use asymmetric ones (${PROVIDER_ALGORITHMS.join(', ')}), never none or HS*`);
+    }
+  }
+  if (algorithms.length === 0) throw new Error('AUTH_ALGORITHMS names no algorithm');
+  const flag = (env.AUTH_REQUIRE_SCOPES ?? '').toLowerCase();
+  if (flag && !['true', 'false', '1', '0'].includes(flag)) throw new Error(`AUTH_REQUIRE_SCOPES must be true or false, got "${env.AUTH_REQUIRE_SCOPES}"`);
+  return {
+    provider: {
+      issuer,
+      jwksUrl,
+      audience,
+      userClaim: env.AUTH_USER_CLAIM || 'sub',
+      algorithms,
+      clockSkewSeconds: int(env, 'AUTH_CLOCK_SKEW_SECONDS', 30, 0),
+      cooldownMs: int(env, 'AUTH_JWKS_COOLDOWN_SECONDS', 30, 0) * 1000,
+      refreshMs: int(env, 'AUTH_JWKS_REFRESH_SECONDS', 600, 0) * 1000,
+      requireScopes: flag === 'true' || flag === '1',
+    },
+    revocationPollMs,
+  };
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     host: env.HOST || '127.0.0.1',
@@ -260,5 +324,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     cors: { origins: origins(env) },
     party: { maxMembers: int(env, 'PARTY_MAX_MEMBERS', DEFAULT_PARTY.maxMembers, 1) },
     radio: { noRepeatDays: int(env, 'RADIO_NO_REPEAT_DAYS', 30, 0) },
+    auth: authConfig(env),
   };
 }

@@ -1,6 +1,7 @@
 // Starts the service: open and migrate the store, build the app, listen, and
 // shut down cleanly on SIGTERM/SIGINT (finish in-flight requests, close the store).
 import { buildApp } from './app.ts';
+import { describeAuth, startAuthenticator } from './auth/setup.ts';
 import { resolveAdminKey, Tokens } from './auth/tokens.ts';
 import type { Config } from './config.ts';
 import { pino } from 'pino';
@@ -34,6 +35,8 @@ export async function serve(config: Config): Promise<void> {
     // Socket upgrades may carry the token in the query string: never log it.
     serializers: { req: (req) => ({ method: req.method, url: redactToken(req.url), remoteAddress: req.ip }) },
   });
+  const features = storage.features();
+  let redisPub: Redis | undefined;
   let bus: Bus | undefined;
   let presence: Presence | undefined;
   let queuePresence: QueuePresence | undefined;
@@ -41,6 +44,7 @@ export async function serve(config: Config): Promise<void> {
   if (config.redisUrl) {
     const redisBus = new RedisBus(config.redisUrl, config.redisKeyPrefix, logger);
     bus = redisBus;
+    redisPub = redisBus.pub;
     presence = new RedisPresence(redisBus.pub, config.redisKeyPrefix, presenceTtlMs(config.realtime.heartbeatMs));
     // Who has each queue open ([CO11]), shared by the instances too.
     queuePresence = new RedisQueuePresence(redisBus.pub, config.redisKeyPrefix, presenceTtlMs(config.realtime.heartbeatMs));
@@ -63,10 +67,15 @@ export async function serve(config: Config): Promise<void> {
       });
     });
   }
+  // Minted tokens, the identity provider's (AUTH_*), and revocations (read before the first request).
+  const auth = await startAuthenticator({
+    config: config.auth, tokens, store: features.revocations, log: logger,
+    redis: config.redisUrl && redisPub ? { url: config.redisUrl, prefix: config.redisKeyPrefix, pub: redisPub } : undefined,
+  });
   const app = await buildApp({
     store,
-    features: storage.features(),
-    tokens,
+    features,
+    auth,
     limits: config.limits,
     realtime: config.realtime,
     media: resolveMediaSettings(config.media, admin.key),
@@ -92,6 +101,7 @@ export async function serve(config: Config): Promise<void> {
   const lines = [
     `queue-service listening on ${base}  (API docs: ${base}/docs, OpenAPI: ${base}/openapi.json)`,
     `data: ${describeStore(config)}${config.redisUrl ? `; fan-out through Redis ${redactUrl(config.redisUrl)}` : ''}`,
+    describeAuth(config.auth),
     admin.generated ? `admin API key generated and kept in ${admin.file}: ${admin.key}` : `admin API key: ${admin.file ? `kept in ${admin.file}` : 'from ADMIN_API_KEY'}`,
     `get a user token:  curl -s -X POST ${base}/auth/tokens -H "Authorization: Bearer ${keyHint}" -H 'content-type: application/json' -d '{"userId":"alice"}'`,
     `              or:  npm run cli -- token alice`,
@@ -114,6 +124,7 @@ export async function serve(config: Config): Promise<void> {
     idle.unref();
     try {
       await http.close();
+      await auth.close();
       limitsRedis?.disconnect();
       await store.close();
       process.exit(0);

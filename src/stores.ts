@@ -3,6 +3,7 @@
 // parties, catalog) on the adapter's own connection, so no feature asks which database it
 // runs on: the app receives the stores it needs, built here.
 import { DEFAULT_RETENTION, type Config, type RetentionConfig } from './config.ts';
+import { PostgresRevocationStore, SqliteRevocationStore, type RevocationStore } from './auth/revocation-store.ts';
 import { PostgresCatalogStore } from './catalog/postgres-store.ts';
 import { SqliteCatalogStore } from './catalog/sqlite-store.ts';
 import type { CatalogStore } from './catalog/store.ts';
@@ -21,6 +22,8 @@ export interface FeatureStores {
   offline: OfflineStore;
   parties: PartyStore;
   catalog: CatalogStore;
+  /** Revoked tokens (src/auth). */
+  revocations: RevocationStore;
 }
 
 /** One database: the core store, and every feature store on the same connection. */
@@ -51,6 +54,7 @@ export function sqliteStorage(store: SqliteStore): Storage {
       offline: new SqliteOfflineStore(store.db),
       parties: new SqlitePartyStore(store.db, store.retention),
       catalog: new SqliteCatalogStore(store.db),
+      revocations: new SqliteRevocationStore(store.db),
     }),
   };
 }
@@ -63,6 +67,7 @@ export function postgresStorage(store: PostgresStore): Storage {
       offline: new PostgresOfflineStore(store.pool),
       parties: new PostgresPartyStore(store.pool, store.retention),
       catalog: new PostgresCatalogStore(store.pool),
+      revocations: new PostgresRevocationStore(store.pool),
     }),
   };
 }

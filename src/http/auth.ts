@@ -1,8 +1,11 @@
-// Bearer-token authentication for every route but the public ones, and the
-// `{userId}` path rule (it must be the caller; `me` is an alias).
+// Bearer-token authentication for every route but the public ones, the scope each route
+// needs ([AU6]: src/auth/route-scopes.ts), and the `{userId}` path rule (it must be the
+// caller; `me` is an alias). Which tokens are accepted is src/auth/authenticator.ts's.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError } from '../errors.ts';
-import type { Tokens } from '../auth/tokens.ts';
+import type { Authenticator, Credential } from '../auth/authenticator.ts';
+import { routeScope, type Needed } from '../auth/route-scopes.ts';
+import { requireScope } from '../auth/scopes.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -10,10 +13,14 @@ declare module 'fastify' {
     deviceId: string | null;
     /** When the caller's token expires (epoch ms); null for public routes and tokens without expiry. */
     tokenExpiresAt: number | null;
+    /** The caller's checked token (user, scopes, id); null on public routes and with the admin key. */
+    credential: Credential | null;
   }
   interface FastifyContextConfig {
-    /** 'public': no token; 'admin': the operator's admin key; default: a user token. */
+    /** 'public': no token; 'admin': the operator's admin key (or a token with the `admin` scope); default: a user token. */
     auth?: 'public' | 'admin';
+    /** The scope a scoped token needs here; default: src/auth/route-scopes.ts's table. */
+    scope?: Needed;
   }
 }
 
@@ -24,10 +31,19 @@ export function bearer(request: FastifyRequest): string | null {
   return m ? m[1]! : null;
 }
 
-export function installAuth(app: FastifyInstance, tokens: Tokens): void {
+const notAdmin = () => new AppError('unauthorized', 'invalid_admin_key', 'this route needs the admin API key (or a token with the admin scope)');
+
+/** The scope a request's route needs (a HEAD runs its GET's handler, so it needs what the GET does). */
+function neededFor(request: FastifyRequest): Needed {
+  const method = request.method === 'HEAD' ? 'GET' : request.method;
+  return routeScope(method, request.routeOptions.url, request.routeOptions.config?.scope);
+}
+
+export function installAuth(app: FastifyInstance, auth: Authenticator): void {
   app.decorateRequest('userId', '');
   app.decorateRequest('deviceId', null);
   app.decorateRequest('tokenExpiresAt', null);
+  app.decorateRequest('credential', null);
   app.addHook('onRequest', async (request) => {
     const mode = request.routeOptions.config?.auth;
     // The docs page's assets are registered by @fastify/swagger-ui, without our route config.
@@ -37,15 +53,45 @@ export function installAuth(app: FastifyInstance, tokens: Tokens): void {
     const token = bearer(request) ?? (typeof queryToken === 'string' && queryToken ? queryToken : null);
     if (!token) throw new AppError('unauthorized', 'missing_token', 'send Authorization: Bearer <token>');
     if (mode === 'admin') {
-      if (!tokens.isAdminKey(token)) throw new AppError('unauthorized', 'invalid_admin_key', 'this route needs the admin API key');
+      if (auth.isAdminKey(token)) return;
+      // [AU8] An operator route also takes a token that names the admin scope; a user's
+      // full rights (a token without scopes) are not the operator's.
+      const c = await auth.authenticate(token).catch(() => {
+        throw notAdmin();
+      });
+      if (c.scopes === null) throw notAdmin();
+      requireScope(c.scopes, 'admin');
+      accept(request, c);
       return;
     }
-    const claims = await tokens.claims(token);
-    request.userId = claims.userId;
-    request.tokenExpiresAt = claims.expiresAt;
+    const c = await auth.authenticate(token);
+    accept(request, c);
+    requireScope(c.scopes, neededFor(request));
     const device = request.headers['x-device-id'];
     request.deviceId = typeof device === 'string' && device.length > 0 && device.length <= 255 ? device : null;
   });
+  // The OpenAPI document says what each operation needs ([AU6]); this runs before
+  // @fastify/swagger reads the routes (src/http/docs.ts is installed after this).
+  app.addHook('onRoute', (route) => {
+    const mode = route.config?.auth;
+    if (mode === 'public') return;
+    const schema = (route.schema ??= {}) as { security?: unknown };
+    if (schema.security !== undefined) return;
+    if (mode === 'admin') {
+      schema.security = [{ adminKey: [] }, { bearer: ['admin'] }];
+      return;
+    }
+    const method = ([route.method].flat()[0] ?? 'GET').toUpperCase();
+    const needed = routeScope(method === 'HEAD' ? 'GET' : method, route.url, route.config?.scope);
+    const list = typeof needed === 'string' ? [needed] : [...needed];
+    schema.security = list.length ? list.map((s) => ({ bearer: [s] })) : [{ bearer: [] }];
+  });
+}
+
+function accept(request: FastifyRequest, c: Credential): void {
+  request.userId = c.userId;
+  request.tokenExpiresAt = c.expiresAt;
+  request.credential = c;
 }
 
 /** Resolves a `{userId}` path segment: it must be the caller (or `me`). */

@@ -3,6 +3,10 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
+import { SCOPE_DESCRIPTIONS } from '../auth/scopes.ts';
+
+/** The scopes, as the bearer scheme's description lists them. */
+const scopeList = Object.entries(SCOPE_DESCRIPTIONS).map(([s, d]) => `- \`${s}\`: ${d}`).join('\n');
 
 export async function installDocs(http: FastifyInstance): Promise<void> {
   await http.register(swagger, {
@@ -18,7 +22,18 @@ export async function installDocs(http: FastifyInstance): Promise<void> {
           + 'RateLimit-Remaining and RateLimit-Reset. Under overload any route may answer 503 `overloaded` with Retry-After before '
           + 'doing any work. Browsers on the origins in CORS_ORIGINS may call the API and open sockets.',
       },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      components: {
+        securitySchemes: {
+          bearer: {
+            type: 'http', scheme: 'bearer', bearerFormat: 'JWT',
+            description: 'A user token: one minted by POST /auth/tokens, or (when the operator set AUTH_ISSUER or AUTH_JWKS_URL) '
+              + "an access token of the app's identity provider. On a socket upgrade it may be sent as `?token=`. A token that "
+              + "names scopes (`scope` or `scp` claim) may do only what they cover; one that names none has its user's full rights. "
+              + "Each operation's security requirement names the scope it needs (any one of those listed). Scopes:\n" + scopeList,
+          },
+          adminKey: { type: 'http', scheme: 'bearer', description: "The operator's admin API key (ADMIN_API_KEY, or data/admin-key)" },
+        },
+      },
       security: [{ bearer: [] }],
     },
   });

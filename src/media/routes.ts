@@ -2,7 +2,7 @@
 // rather ask than verify itself (docs/OFFLINE.md). Answered to the admin key or any user token.
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { Tokens } from '../auth/tokens.ts';
+import type { Authenticator } from '../auth/authenticator.ts';
 import { AppError } from '../errors.ts';
 import { bearer } from '../http/auth.ts';
 import { errors } from '../http/schemas.ts';
@@ -24,7 +24,7 @@ export const VerifyResponse = Type.Object({
   expiresAt: Nullable(Type.String({ format: 'date-time' })),
 });
 
-export function mediaRoutes(media: MediaSettings, tokens: Tokens, now: () => number = Date.now): FastifyPluginAsyncTypebox {
+export function mediaRoutes(media: MediaSettings, auth: Pick<Authenticator, 'isAdminKey' | 'authenticate'>, now: () => number = Date.now): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.get('/media/verify', {
       // Either credential works, so the check is here rather than in the shared auth hook.
@@ -39,7 +39,7 @@ export function mediaRoutes(media: MediaSettings, tokens: Tokens, now: () => num
       preHandler: async (request) => {
         const token = bearer(request);
         if (!token) throw new AppError('unauthorized', 'missing_token', 'send Authorization: Bearer <admin key or user token>');
-        if (!tokens.isAdminKey(token)) await tokens.verify(token);
+        if (!auth.isAdminKey(token)) await auth.authenticate(token);
       },
     }, async (r) => {
       const c = verifyMediaUrl(r.query.url, media.signingKey, now());

@@ -1,6 +1,7 @@
 // REST routes of offline sync and offline preparation (docs/OFFLINE.md): thin handlers
 // over OfflineSyncService and QueueService with full schemas.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { opScope, requireScope } from '../auth/scopes.ts';
 import { invalid } from '../errors.ts';
 import { errors } from '../http/schemas.ts';
 import { signMediaUrl, type MediaSettings } from '../media/signing.ts';
@@ -27,7 +28,12 @@ export function offlineRoutes(sync: OfflineSyncService, queues: QueueService, me
         throw invalid('device_mismatch', 'X-Device-Id and deviceId disagree', { header: r.deviceId, body: fromBody });
       }
       const actor = { userId: r.userId, deviceId: fromBody ?? r.deviceId };
-      return sync.sync(actor, { changes: r.body.changes, lastSyncTimestamp: r.body.lastSyncTimestamp, lastSequences: r.body.lastSequences });
+      const scopes = r.credential?.scopes ?? null;
+      return sync.sync(actor, {
+        changes: r.body.changes, lastSyncTimestamp: r.body.lastSyncTimestamp, lastSequences: r.body.lastSequences,
+        // [AU7] Each change needs its op's scope; one the token lacks fails alone.
+        authorize: scopes === null ? undefined : (type, op) => requireScope(scopes, type === 'playback' ? 'playback:write' : opScope(op)),
+      });
     });
 
     app.get('/queues/:queueId/offline', {

@@ -40,6 +40,8 @@ export interface SyncRequest {
   changes: unknown[];
   lastSyncTimestamp: string | number | null;
   lastSequences?: { queues?: Record<string, number>; user?: number };
+  /** Throws (an AppError) when the caller's token may not make this change (its scope, [AU7]): the change fails alone. */
+  authorize?(resourceType: 'queue' | 'playback', op: string): void;
 }
 
 interface ErrorObj {
@@ -216,6 +218,7 @@ export class OfflineSyncService {
       const c = e.change!;
       e.fresh = true;
       try {
+        req.authorize?.(c.resourceType, c.op);
         if (c.resourceType === 'queue') {
           if (!offlineQueueOps.has(c.op)) throw invalid('unknown_op', `op "${c.op}" cannot be sent in an offline batch`, { op: c.op, ops: OFFLINE_QUEUE_OPS });
           queueCommandOf(c.op, withRefs(c.args, () => REF_PLACEHOLDER));

@@ -1,7 +1,7 @@
 // The party socket's messages (WS /ws/party/{partyId}), both directions, and the REST
 // schemas of /parties. Served in /asyncapi.json and /openapi.json. Rules: docs/SPEC.md [PA*].
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { AckMessage, ErrorMessage, PROTOCOL_VERSION } from '../realtime/protocol.ts';
+import { AckMessage, AuthMessage, AuthOkMessage, ErrorMessage, PROTOCOL_VERSION } from '../realtime/protocol.ts';
 
 const Ts = (description = 'Epoch milliseconds (server clock)') => Type.Number({ description });
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
@@ -200,15 +200,15 @@ export const PositionReportMessage = Type.Object(
   { $id: 'PositionReportMessage', additionalProperties: false, description: 'Answered with sync_correction when off by more than the threshold [PA9]' },
 );
 
-export const PartyClientMessage = Type.Union([LatencyPingMessage, PlaybackSyncCommand, PositionReportMessage]);
+export const PartyClientMessage = Type.Union([LatencyPingMessage, PlaybackSyncCommand, PositionReportMessage, AuthMessage]);
 export type PartyClientMessage = Static<typeof PartyClientMessage>;
 
 export const partyServerMessages: TSchema[] = [
   PartyHelloMessage, PartySnapshotMessage, PlaybackSyncMessage, MemberJoinedMessage, MemberLeftMessage, HostChangedMessage,
   SettingsChangedMessage, PartyCreatedMessage, PartyEndedMessage, QueueUpdatedMessage, LatencyPongMessage, SyncCorrectionMessage,
-  SyncDegradedMessage, AckMessage, ErrorMessage,
+  SyncDegradedMessage, AckMessage, ErrorMessage, AuthOkMessage,
 ];
-export const partyClientMessages: TSchema[] = [LatencyPingMessage, PlaybackSyncCommand, PositionReportMessage];
+export const partyClientMessages: TSchema[] = [LatencyPingMessage, PlaybackSyncCommand, PositionReportMessage, AuthMessage];
 
 // ---- REST ----
 

@@ -3,6 +3,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
+import type { Authenticator } from '../auth/authenticator.ts';
 import type { RealtimeConfig } from '../config.ts';
 import { errors, MAX_INT32 } from '../http/schemas.ts';
 import type { Metrics } from '../metrics.ts';
@@ -24,6 +25,8 @@ import type { PartyService } from './service.ts';
 import { partyMessage, partySocketRoutes } from './socket.ts';
 
 export interface PartyRoutesDeps {
+  /** Checks the tokens of the party socket's `auth` messages. */
+  auth: Pick<Authenticator, 'authenticate'>;
   service: PartyService;
   /** The party queue's state and events, for the party socket. */
   queues: QueueService;
@@ -114,6 +117,6 @@ export function partyRoutes(deps: PartyRoutesDeps): FastifyPluginAsyncTypebox {
       return res.body;
     });
 
-    await app.register(partySocketRoutes({ service, queues: deps.queues, server: deps.server, bus: deps.bus, metrics: deps.metrics, options: deps.realtime, now }));
+    await app.register(partySocketRoutes({ auth: deps.auth, service, queues: deps.queues, server: deps.server, bus: deps.bus, metrics: deps.metrics, options: deps.realtime, now }));
   };
 }

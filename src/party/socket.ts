@@ -9,6 +9,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type {} from '@fastify/websocket'; // the `websocket: true` route option
 import { Type } from '@sinclair/typebox';
 import type { WebSocket } from 'ws';
+import type { Authenticator } from '../auth/authenticator.ts';
+import { renewSocketToken, requireSocketScope } from '../auth/socket-auth.ts';
 import { AppError, notFound } from '../errors.ts';
 import { guardJson } from '../http/json-guard.ts';
 import { errors } from '../http/schemas.ts';
@@ -30,6 +32,8 @@ import type { PartyOptions, PartyService } from './service.ts';
 import type { LinkRecord } from './store.ts';
 
 export interface PartySocketDeps {
+  /** Checks the tokens of `auth` messages ([AU11]). */
+  auth: Pick<Authenticator, 'authenticate'>;
   service: PartyService;
   /** The party queue's state and events. */
   queues: QueueService;
@@ -342,7 +346,7 @@ class PartyHub {
 
 export function partySocketRoutes(deps: PartySocketDeps): FastifyPluginAsyncTypebox {
   return async (app) => {
-    const { service, queues, server, bus, metrics, options, now } = deps;
+    const { auth, service, queues, server, bus, metrics, options, now } = deps;
     const partyOptions = service.options;
     const conns = new Set<PartyConn>();
     const hubs = new Map<string, PartyHub>();
@@ -408,9 +412,22 @@ export function partySocketRoutes(deps: PartySocketDeps): FastifyPluginAsyncType
       }
       if (msg.type === 'latency_measurement') return pc.onPing(msg.ping, msg.prev);
       if (msg.type === 'position_report') return pc.onPosition(msg.position, msg.timestamp, msg.itemId);
+      if (msg.type === 'auth') {
+        const token = msg.token;
+        chain(async () => {
+          try {
+            pc.c.send(await renewSocketToken(pc.c, auth, token, 'party:join'));
+          } catch (err) {
+            pc.c.send(errorMessage(null, err));
+          }
+        });
+        return;
+      }
       const { type: _t, mutationId, ...req } = msg;
       chain(async () => {
         try {
+          // [AU7] Playback commands are the host's: a scoped token needs party:host.
+          requireSocketScope(pc.c, 'party:host');
           // [PA11] A repeated mutationId answers the first command's event again, replayed.
           const { event: e, replayed } = await service.playback({ userId: pc.c.userId, deviceId: pc.c.deviceId }, pc.partyId, req, mutationId);
           if (mutationId) {

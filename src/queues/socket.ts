@@ -10,6 +10,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type {} from '@fastify/websocket'; // the `websocket: true` route option
 import { Type } from '@sinclair/typebox';
 import type { WebSocket } from 'ws';
+import type { Authenticator } from '../auth/authenticator.ts';
+import { opScope } from '../auth/scopes.ts';
+import { renewSocketToken, requireSocketScope } from '../auth/socket-auth.ts';
 import { AppError } from '../errors.ts';
 import { pathUser } from '../http/auth.ts';
 import { guardJson } from '../http/json-guard.ts';
@@ -41,6 +44,8 @@ export interface UserStream {
 }
 
 export interface SocketDeps {
+  /** Checks the tokens of `auth` messages (a fresh token for an open socket, [AU11]). */
+  auth: Pick<Authenticator, 'authenticate'>;
   /** The connection lifecycle shared with the party socket. */
   server: SocketServer;
   queues: QueueService;
@@ -68,7 +73,7 @@ const ConnectQuery = Type.Object({
 
 export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
   return async (app) => {
-    const { server, queues, users, bus, presence, options, queuePresence, admission, now } = deps;
+    const { auth, server, queues, users, bus, presence, options, queuePresence, admission, now } = deps;
     /** Queue sockets and the queue of their path. */
     const queueSockets = new WeakMap<Connection, string>();
 
@@ -145,8 +150,13 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
 
     async function handle(c: Connection, msg: ClientMessage, defaultQueueId: string | null): Promise<void> {
       const actor = { userId: c.userId, deviceId: c.deviceId };
+      if (msg.type === 'auth') {
+        c.send(await renewSocketToken(c, auth, msg.token, 'queue:read'));
+        return;
+      }
       if (msg.type === 'subscribe') {
         if (defaultQueueId !== null) throw new AppError('invalid', 'not_here', 'subscribe is for the sync socket');
+        requireSocketScope(c, 'queue:read');
         const state = await queues.get(actor, msg.queueId);
         c.subs.get(`queue:${msg.queueId}`)?.close();
         await subscribe(c, queueSource, msg.queueId, msg.since);
@@ -158,6 +168,8 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
         c.subs.delete(`queue:${msg.queueId}`);
         return;
       }
+      // [AU7] Each command needs its op's scope (a token without scopes has them all).
+      requireSocketScope(c, opScope(msg.op));
       if (msg.op === 'set_playback') {
         const r = await users.setPlayback(c.userId, c.deviceId, msg.args, msg.mutationId);
         c.send({ type: 'ack', mutationId: msg.mutationId, queueId: null, sequenceNumbers: [r.sequenceNumber], version: r.sequenceNumber, replayed: false, result: r.result });

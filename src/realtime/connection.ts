@@ -7,6 +7,20 @@ import type { BusMessage, SequencedEvent, StreamKind } from './bus.ts';
 import { CloseCode } from './protocol.ts';
 import type { Sink, Subscribed } from './subscription.ts';
 
+/**
+ * The token a socket was opened with, as far as the socket server needs it: who, its id and
+ * issue time (a revocation closes the sockets it covers), and its scopes (each message is
+ * checked against them). Filled from the upgrade's checked token (src/http/auth.ts).
+ */
+export interface SocketCredential {
+  userId: string;
+  tokenId: string | null;
+  /** Epoch seconds. */
+  issuedAt: number | null;
+  /** null: the user's full rights. */
+  scopes: ReadonlySet<string> | null;
+}
+
 export interface ConnectionLimits {
   /** Bytes queued for a socket before it is closed as a slow consumer. */
   maxBufferedBytes: number;
@@ -49,6 +63,8 @@ export class Connection implements Sink {
   alive = true;
   /** When the token the socket was opened with expires (epoch ms); null: never. */
   expiresAt: number | null = null;
+  /** The token it was opened with (or renewed with); null only for sockets opened without one. */
+  credential: SocketCredential | null = null;
   readonly subs = new Map<string, Subscribed>();
   private closed = false;
   private windowStart: number;

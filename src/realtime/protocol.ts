@@ -12,7 +12,7 @@ export const CloseCode = {
   slowConsumer: 4008, // the per-socket send buffer passed its bound
   /** Reserved, never sent: a bad `since` or other bad connect parameter is refused at the upgrade (HTTP 400). */
   badRequest: 4400,
-  unauthorized: 4401, // the token expired while connected (seen at the next heartbeat)
+  unauthorized: 4401, // the token expired while connected (seen at the next heartbeat), or was revoked [AU10]
   forbidden: 4403, // e.g. access to the queue was revoked (docs/SPEC.md [CO12])
   notFound: 4404, // the queue was deleted
   heartbeatTimeout: 4408, // no pong within the heartbeat interval
@@ -146,8 +146,26 @@ export const UnsubscribeMessage = Type.Object(
   { $id: 'UnsubscribeMessage' },
 );
 
-export const ClientMessage = Type.Union([CommandMessage, SubscribeMessage, UnsubscribeMessage]);
+/** [AU11] A fresh token for an open socket, so a short-lived token does not cost a reconnect. */
+export const AuthMessage = Type.Object(
+  { type: Type.Literal('auth'), token: Type.String({ minLength: 1, maxLength: 8192 }) },
+  {
+    $id: 'AuthMessage', additionalProperties: false,
+    description: 'A new token for the same user (any socket): the socket takes its expiry and scopes; answered auth_ok, or error (the old token stays in force until it expires) [AU11]',
+  },
+);
+
+export const AuthOkMessage = Type.Object(
+  {
+    type: Type.Literal('auth_ok'),
+    expiresAt: Type.Union([Ts, Type.Null()], { description: 'When the socket\'s token now expires' }),
+    scopes: Type.Union([Type.Array(Type.String()), Type.Null()], { description: "null: the user's full rights" }),
+  },
+  { $id: 'AuthOkMessage', description: 'The socket now runs on the token of the last auth message [AU11]' },
+);
+
+export const ClientMessage = Type.Union([CommandMessage, SubscribeMessage, UnsubscribeMessage, AuthMessage]);
 export type ClientMessage = Static<typeof ClientMessage>;
 
-export const serverMessages: TSchema[] = [HelloMessage, EventMessage, SnapshotMessage, AckMessage, ErrorMessage, PresenceMessage, SubscribedMessage];
-export const clientMessages: TSchema[] = [CommandMessage, SubscribeMessage, UnsubscribeMessage];
+export const serverMessages: TSchema[] = [HelloMessage, EventMessage, SnapshotMessage, AckMessage, ErrorMessage, PresenceMessage, SubscribedMessage, AuthOkMessage];
+export const clientMessages: TSchema[] = [CommandMessage, SubscribeMessage, UnsubscribeMessage, AuthMessage];

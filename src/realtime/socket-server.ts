@@ -60,6 +60,7 @@ export class SocketServer {
       catchup: (reason) => metrics.catchups.inc({ reason }),
     }, this.o.now);
     c.expiresAt = req.tokenExpiresAt;
+    c.credential = req.credential;
     if (opts.terminateOnTimeout) this.terminate.add(c);
     this.connections.add(c);
     metrics.sockets.inc();
@@ -69,6 +70,20 @@ export class SocketServer {
       c.close(CloseCode.normal, 'closed');
     });
     return c;
+  }
+
+  /**
+   * Closes every open socket `matches` picks (a revocation: close 4401 with the reason), on
+   * this instance; answers how many.
+   */
+  closeWhere(matches: (c: Connection) => boolean, code: number, reason: string): number {
+    let n = 0;
+    for (const c of this.connections) {
+      if (!matches(c)) continue;
+      c.close(code, reason);
+      n++;
+    }
+    return n;
   }
 
   /**
