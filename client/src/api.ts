@@ -60,6 +60,21 @@ export type OfflineSyncAnswer = Omit<S<typeof OS.SyncResponse>, 'events' | 'queu
   events: { queues: Record<string, QueueEvent[]>; user: UserSyncEvent[] };
   queues: Record<string, QueueView>;
 };
+/** GET /auth/me. */
+export interface TokenInfo {
+  userId: string;
+  /** null: the user's full rights. */
+  scopes: string[] | null;
+  expiresAt: string | null;
+  tokenId: string | null;
+  source: 'minted' | 'provider';
+}
+export interface MintedToken {
+  token: string;
+  expiresAt: string;
+  tokenId: string;
+  scopes: string[] | null;
+}
 export type OfflineQueueAnswer = Omit<S<typeof OS.OfflineQueueResponse>, 'queue'> & { queue: QueueView };
 
 export interface RequestOptions {
@@ -265,9 +280,22 @@ export class Api {
     return this.request('POST', '/sync/offline', body);
   }
 
+  // ---- tokens ----
+  /** Who the token is: the user id the service knows it by (a provider's id may be mapped), its scopes, expiry and source. */
+  me(): Promise<TokenInfo> {
+    return this.request('GET', '/auth/me');
+  }
+
   // ---- operators ----
-  /** Mint a user token with the operator's admin API key (POST /auth/tokens). */
-  mintToken(adminKey: string, userId: string, ttlSeconds?: number): Promise<{ token: string; expiresAt: string }> {
-    return this.request('POST', '/auth/tokens', ttlSeconds === undefined ? { userId } : { userId, ttlSeconds }, { bearer: adminKey });
+  /** Mint a user token with the operator's admin API key (POST /auth/tokens), optionally limited to `scopes`. */
+  mintToken(adminKey: string, userId: string, ttlSeconds?: number, scopes?: string[]): Promise<MintedToken> {
+    const body: Record<string, unknown> = { userId };
+    if (ttlSeconds !== undefined) body.ttlSeconds = ttlSeconds;
+    if (scopes !== undefined) body.scopes = scopes;
+    return this.request('POST', '/auth/tokens', body, { bearer: adminKey });
+  }
+  /** Revoke one token ({token} or {tokenId}) or every token of a user issued before now ({userId}), with the admin API key. */
+  revokeTokens(adminKey: string, what: { token: string } | { tokenId: string; userId?: string } | { userId: string }): Promise<{ revoked: 'token' | 'user'; tokenId: string | null; userId: string | null; issuedBefore: string | null; revokedAt: string }> {
+    return this.request('POST', '/auth/tokens/revoke', what, { bearer: adminKey });
   }
 }

@@ -74,7 +74,7 @@ const SYNCED: ReadonlySet<string> = new Set(['applied', 'noop', 'merged', 'clien
 export class QueueClient extends Emitter<ClientEvents> {
   readonly api: Api;
   readonly outbox: Outbox;
-  private readonly ctx: ClientContext & { ready: Promise<void> };
+  private readonly ctx: ClientContext & { ready: Promise<void>; stop(): void };
   private _status: ClientStatus = 'connecting';
   private ws: WebSocketLike | null = null;
   private readonly mirrors = new Map<string, QueueMirror>();
@@ -124,8 +124,12 @@ export class QueueClient extends Emitter<ClientEvents> {
       },
       keep: opts.storage && opts.keepQueues !== false ? (queueId, held) => this.keepQueue(queueId, held) : null,
     };
+    // A token renewed ahead of its expiry goes to the open socket, which then stays open ([AU11]).
+    this.ctx.onNewToken((token) => this.send({ type: 'auth', token, mutationId: `auth:${++this.authSeq}` }));
     if (opts.autoConnect !== false) void this.connect();
   }
+
+  private authSeq = 0;
 
   get status(): ClientStatus {
     return this._status;
@@ -267,6 +271,7 @@ export class QueueClient extends Emitter<ClientEvents> {
   async close(): Promise<void> {
     this.closedByApp = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.ctx.stop();
     await this.persist().catch(() => undefined);
     for (const m of [...this.mirrors.values()]) m.close();
     const ws = this.ws;
@@ -517,6 +522,12 @@ export class QueueClient extends Emitter<ClientEvents> {
     const e = msg.error ?? {};
     // `status`: what the same refusal gets over HTTP (404, 409, 429, ...).
     const err = new QueueServiceError(typeof msg.status === 'number' ? msg.status : 0, e.code ?? 'error', e.message ?? 'refused', e.details ?? {});
+    if (typeof msg.mutationId === 'string' && msg.mutationId.startsWith('auth:')) {
+      // A renewed token the service refused: the socket keeps the old one until it expires
+      // (then 4401, and the reconnect asks getToken again).
+      this.emit('error', err);
+      return;
+    }
     if (msg.mutationId) {
       const entry = this.inflight.get(msg.mutationId);
       if (!entry) return;

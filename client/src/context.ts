@@ -28,6 +28,12 @@ export interface ClientContext {
   token(): Promise<string>;
   /** The service refused the token (HTTP 401, close 4401): the next `token()` asks the app. */
   tokenRejected(): void;
+  /**
+   * Called with each token `getToken` gives while the current one is still accepted (renewed
+   * ahead of its expiry): open sockets pass it on with an `auth` message, so they are not
+   * closed (4401) when the old one expires. Answers a function that stops the calls.
+   */
+  onNewToken(fn: (token: string) => void): () => void;
   /** This device's clock in epoch ms (injected for tests). */
   now(): number;
 }
@@ -69,16 +75,86 @@ export async function findWebSocket(): Promise<WebSocketCtor> {
   throw new Error('no WebSocket here: pass one as the `WebSocket` option (on Node 20: `import { WebSocket } from "ws"`)');
 }
 
+/** `exp` and `iat` (epoch s) of a JWT, read without checking it (the service checks it); null for anything else. */
+export function tokenTimes(token: string): { exp: number; iat: number | null } | null {
+  const part = token.split('.')[1];
+  if (!part || typeof atob !== 'function') return null;
+  try {
+    const json = JSON.parse(atob(part.replace(/-/g, '+').replace(/_/g, '/'))) as { exp?: unknown; iat?: unknown };
+    return typeof json.exp === 'number' ? { exp: json.exp, iat: typeof json.iat === 'number' ? json.iat : null } : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * How long before its expiry a token is renewed: a quarter of its lifetime, at most a
+ * minute, at least a second (a 2-minute token at 1:30, a 5-minute one at 4:00, an hour-long one at 59:00).
+ */
+export function renewalLeadMs(t: { exp: number; iat: number | null }, now: number): number {
+  const lifetimeMs = t.iat !== null ? (t.exp - t.iat) * 1000 : t.exp * 1000 - now;
+  return Math.min(60_000, Math.max(1000, lifetimeMs / 4));
+}
+
 /**
  * The one context of a QueueClient. `WebSocket` is usable once `ready` resolved (QueueClient
  * awaits it before it opens a socket; `client.context()` answers it then).
  */
-export function makeContext(o: ContextOptions): ClientContext & { ready: Promise<void> } {
+export function makeContext(o: ContextOptions): ClientContext & { ready: Promise<void>; stop(): void } {
   if (!o.token && !o.getToken) throw new Error('QueueClient needs a token or a getToken callback');
   const f = o.fetch ?? globalThis.fetch;
   if (!f) throw new Error('no fetch here: pass one as the `fetch` option');
   let current: string | null = o.token ?? null;
   let pending: Promise<string> | null = null;
+  const now = o.now ?? (() => Date.now());
+  const listeners = new Set<(token: string) => void>();
+  let renewTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The expiry of a token getToken gave back unrenewed: not asked again for it until it is refused. */
+  let noFresherThan = -1;
+
+  const ask = (): Promise<string> => {
+    pending ??= Promise.resolve(o.getToken!()).then((t) => {
+      pending = null;
+      return t;
+    }, (err) => {
+      pending = null;
+      throw err;
+    });
+    return pending;
+  };
+  const due = (t: string): boolean => {
+    const times = tokenTimes(t);
+    if (!times || times.exp <= noFresherThan) return false;
+    return times.exp * 1000 - now() <= renewalLeadMs(times, now());
+  };
+  /** Asks getToken for a fresher token than `old`; answers it (or `old`, when it was not fresher). */
+  const renew = async (old: string): Promise<string> => {
+    const next = await ask();
+    const a = tokenTimes(old);
+    const b = tokenTimes(next);
+    if (next === old || (a && b && b.exp <= a.exp)) {
+      noFresherThan = a?.exp ?? noFresherThan;
+      return old;
+    }
+    if (current === old) set(next);
+    for (const fn of listeners) fn(next);
+    return next;
+  };
+  /** Makes `t` the current token and plans its renewal ahead of its expiry. */
+  const set = (t: string): void => {
+    current = t;
+    if (renewTimer) clearTimeout(renewTimer);
+    renewTimer = null;
+    const times = o.getToken ? tokenTimes(t) : null;
+    if (!times) return;
+    const wait = Math.max(0, times.exp * 1000 - renewalLeadMs(times, now()) - now());
+    renewTimer = setTimeout(() => {
+      renewTimer = null;
+      if (current === t) renew(t).catch(() => undefined); // a failed renewal: the refusal path asks again
+    }, wait);
+    (renewTimer as { unref?: () => void }).unref?.();
+  };
+  if (current !== null) set(current);
   let ws: WebSocketCtor | null = o.WebSocket ?? null;
   const ready = ws ? Promise.resolve() : findWebSocket().then((c) => void (ws = c));
   ready.catch(() => undefined);
@@ -92,22 +168,33 @@ export function makeContext(o: ContextOptions): ClientContext & { ready: Promise
     },
     ready,
     async token() {
-      if (current !== null) return current;
+      if (current !== null) {
+        // Close to its expiry (a provider's tokens may live 5 minutes): renewed first.
+        const old = current;
+        // A failed renewal keeps the old token while it lasts; its refusal asks again.
+        if (o.getToken && due(old)) return renew(old).catch(() => old);
+        return old;
+      }
       if (!o.getToken) throw new Error('the token was refused and there is no getToken callback');
-      pending ??= Promise.resolve(o.getToken()).then((t) => {
-        current = t;
-        pending = null;
-        return t;
-      }, (err) => {
-        pending = null;
-        throw err;
-      });
-      return pending;
+      const t = await ask();
+      set(t);
+      return t;
     },
     tokenRejected() {
       // Without a callback the same token is all there is; keep it (the caller reports the refusal).
-      if (o.getToken) current = null;
+      if (!o.getToken) return;
+      current = null;
+      noFresherThan = -1;
     },
-    now: o.now ?? (() => Date.now()),
+    onNewToken(fn) {
+      listeners.add(fn);
+      return () => listeners.delete(fn);
+    },
+    /** Stops the planned renewal (the client closed); a token asked for later is still renewed when due. */
+    stop() {
+      if (renewTimer) clearTimeout(renewTimer);
+      renewTimer = null;
+    },
+    now,
   };
 }

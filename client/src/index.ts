@@ -6,11 +6,11 @@ export {
   type SyncCorrection, type SyncDegraded, type ClockView, type SessionStatus, type PartyEventMessage, type PartyView, type PartyDeviceView, type PartyState,
 } from './party.ts';
 export { PlaybackMirror, type PlaybackMirrorState, type PlaybackUpdate, type PlaybackEvents } from './playback.ts';
-export { Api, type RequestOptions } from './api.ts';
+export { Api, type RequestOptions, type TokenInfo, type MintedToken } from './api.ts';
 export type * from './api.ts';
 export { QueueServiceError } from './errors.ts';
 export { MemoryStorage, IndexedDbStorage, type ClientStorage } from './storage.ts';
-export { makeContext, socketUrl, findWebSocket, type ClientContext, type ContextOptions, type WebSocketCtor, type WebSocketLike } from './context.ts';
+export { makeContext, socketUrl, findWebSocket, tokenTimes, type ClientContext, type ContextOptions, type WebSocketCtor, type WebSocketLike } from './context.ts';
 export type { OutboxEntry } from './outbox.ts';
 export { Emitter } from './emitter.ts';
 export type { QueueState, QueueItem, QueueEvent, RepeatMode, Collaborator } from '../../src/queues/queue.ts';

@@ -234,7 +234,11 @@ export class PartySession extends Emitter<PartyEvents> {
       commandTimeoutMs: options.commandTimeoutMs ?? DEFAULTS.commandTimeoutMs,
       deadAfterMs: options.deadAfterMs ?? 3 * pingIntervalMs + 4000,
     };
+    // A token renewed ahead of its expiry goes to the open socket, which then stays open ([AU11]).
+    this.stopTokens = ctx.onNewToken((token) => this.send({ type: 'auth', token, mutationId: `auth:${Date.now()}` }));
   }
+
+  private readonly stopTokens: () => void;
 
   /** [PA1] Joins with the invite code (joining twice changes nothing) and opens the party socket. */
   static async join(ctx: ClientContext, partyId: string, inviteCode: string, options: PartySessionOptions = {}): Promise<PartySession> {
@@ -489,6 +493,7 @@ export class PartySession extends Emitter<PartyEvents> {
   close(): void {
     if (this.stopped) return;
     this.stopped = true;
+    this.stopTokens();
     this.setStatus('closed');
     this.teardown(Close.normal, 'closed by the app');
     this.firstSync?.reject(new QueueServiceError(0, 'closed', 'the session was closed'));
@@ -706,6 +711,7 @@ export class PartySession extends Emitter<PartyEvents> {
     if (this.endedFired) return;
     this.endedFired = true;
     this.stopped = true;
+    this.stopTokens();
     this.teardown(Close.normal, reason);
     this.setStatus('ended');
     this.firstSync?.reject(new QueueServiceError(409, 'party_ended', 'the party has ended'));

@@ -61,7 +61,9 @@ function Shell(props: { session: Session; onSignOut: () => void }) {
         <div class="who">
           <span class={`status status-${status}`} role="status" aria-live="polite" data-testid="status">{status}</span>
           <OfflineToggle session={session} />
-          <span class="user" title={`device ${session.deviceId}`}>{session.userId}</span>
+          <span class="user" data-testid="user" title={`device ${session.deviceId}; ${session.source === 'provider' ? "your identity provider's token" : 'a minted token'}${session.scopes ? `; scopes: ${session.scopes.join(' ')}` : ''}`}>
+            {session.userId}{session.scopes ? <small class="scopes"> ({session.scopes.join(' ')})</small> : null}
+          </span>
           <button type="button" class="link" onClick={props.onSignOut}>Sign out</button>
         </div>
       </header>

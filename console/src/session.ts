@@ -2,11 +2,15 @@
 // The token stays in sessionStorage (this tab, until it closes) so a reload keeps the
 // session; an admin key is used once to mint a token and is kept nowhere.
 import { IndexedDbStorage, QueueClient, type Client } from './sdk.ts';
-import { api } from './api.ts';
 
 export interface Session {
   client: Client;
+  /** The user id the service knows the token by (GET /auth/me: a provider's id may be mapped). */
   userId: string;
+  /** What the token may do; null: the user's full rights. */
+  scopes: string[] | null;
+  /** 'provider': an access token of the app's identity provider; 'minted': one of the service's own. */
+  source: 'minted' | 'provider';
   deviceId: string;
   stop(): void;
 }
@@ -64,17 +68,6 @@ function claim(id: string, waitMs = 0): Promise<boolean> {
   });
 }
 
-/** The user id in a JWT's `sub` (read only for display; the service checks the token). */
-export function tokenUser(token: string): string {
-  try {
-    const part = token.split('.')[1]!.replace(/-/g, '+').replace(/_/g, '/');
-    const sub = (JSON.parse(atob(part)) as { sub?: unknown }).sub;
-    return typeof sub === 'string' ? sub : '?';
-  } catch {
-    return '?';
-  }
-}
-
 export function savedToken(): string | null {
   return sessionStorage.getItem(TOKEN_KEY);
 }
@@ -86,8 +79,9 @@ export async function signIn(token: string): Promise<Session> {
   client.on('conflict', (c) => offlineLog.add({ at: Date.now(), kind: 'conflict', text: describeConflict(c) }));
   // Failures not tied to a call (an offline sync that failed and will be tried again, ...).
   client.on('error', (e) => offlineLog.add({ at: Date.now(), kind: 'error', text: `${e.code}: ${e.message}` }));
-  // A wrong or expired token is refused here, before any view opens.
-  await api.queues(client);
+  // A wrong or expired token is refused here, before any view opens; the answer says who it is
+  // (a provider's token names its user in a claim of its own, mapped to our user ids).
+  const me = await client.api.me();
   sessionStorage.setItem(TOKEN_KEY, token);
   // Offline edits the server has decided (each POST /sync/offline), with how many conflicted.
   client.on('synced', (s) => offlineLog.add({
@@ -105,7 +99,7 @@ export async function signIn(token: string): Promise<Session> {
   addEventListener('online', online);
   if (!navigator.onLine) client.goOffline();
   return {
-    client, userId: tokenUser(token), deviceId: device,
+    client, userId: me.userId, scopes: me.scopes, source: me.source, deviceId: device,
     stop: () => {
       removeEventListener('offline', offline);
       removeEventListener('online', online);

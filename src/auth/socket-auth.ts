@@ -19,7 +19,10 @@ export function requireSocketScope(c: Connection, needed: Scope | readonly Scope
  * (`opened`), makes it the socket's token: its expiry (4401 then), its scopes, its id
  * (revocations). Otherwise an AppError, and the socket keeps the token it had.
  */
-export async function renewSocketToken(c: Connection, auth: Pick<Authenticator, 'authenticate'>, token: string, opened: Scope): Promise<{ type: 'auth_ok'; expiresAt: number | null; scopes: string[] | null }> {
+export async function renewSocketToken(
+  c: Connection, auth: Pick<Authenticator, 'authenticate'>, msg: { token: string; mutationId?: string }, opened: Scope,
+): Promise<{ type: 'auth_ok'; mutationId: string | null; expiresAt: number | null; scopes: string[] | null }> {
+  const { token } = msg;
   const next = await auth.authenticate(token);
   if (next.userId !== c.userId) {
     throw new AppError('forbidden', 'token_user_mismatch', 'the new token is for another user: open a new socket with it', { userId: next.userId, socketUserId: c.userId });
@@ -27,5 +30,5 @@ export async function renewSocketToken(c: Connection, auth: Pick<Authenticator, 
   requireScope(next.scopes, opened);
   c.expiresAt = next.expiresAt;
   c.credential = next;
-  return { type: 'auth_ok', expiresAt: next.expiresAt, scopes: next.scopes === null ? null : [...next.scopes].sort() };
+  return { type: 'auth_ok', mutationId: msg.mutationId ?? null, expiresAt: next.expiresAt, scopes: next.scopes === null ? null : [...next.scopes].sort() };
 }

@@ -413,12 +413,12 @@ export function partySocketRoutes(deps: PartySocketDeps): FastifyPluginAsyncType
       if (msg.type === 'latency_measurement') return pc.onPing(msg.ping, msg.prev);
       if (msg.type === 'position_report') return pc.onPosition(msg.position, msg.timestamp, msg.itemId);
       if (msg.type === 'auth') {
-        const token = msg.token;
+        const m = msg;
         chain(async () => {
           try {
-            pc.c.send(await renewSocketToken(pc.c, auth, token, 'party:join'));
+            pc.c.send(await renewSocketToken(pc.c, auth, m, 'party:join'));
           } catch (err) {
-            pc.c.send(errorMessage(null, err));
+            pc.c.send(errorMessage(m.mutationId ?? null, err));
           }
         });
         return;

@@ -151,7 +151,7 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
     async function handle(c: Connection, msg: ClientMessage, defaultQueueId: string | null): Promise<void> {
       const actor = { userId: c.userId, deviceId: c.deviceId };
       if (msg.type === 'auth') {
-        c.send(await renewSocketToken(c, auth, msg.token, 'queue:read'));
+        c.send(await renewSocketToken(c, auth, msg, 'queue:read'));
         return;
       }
       if (msg.type === 'subscribe') {

@@ -148,7 +148,11 @@ export const UnsubscribeMessage = Type.Object(
 
 /** [AU11] A fresh token for an open socket, so a short-lived token does not cost a reconnect. */
 export const AuthMessage = Type.Object(
-  { type: Type.Literal('auth'), token: Type.String({ minLength: 1, maxLength: 8192 }) },
+  {
+    type: Type.Literal('auth'),
+    token: Type.String({ minLength: 1, maxLength: 8192 }),
+    mutationId: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Echoed in auth_ok or the error, to tell the answer from others' })),
+  },
   {
     $id: 'AuthMessage', additionalProperties: false,
     description: 'A new token for the same user (any socket): the socket takes its expiry and scopes; answered auth_ok, or error (the old token stays in force until it expires) [AU11]',
@@ -158,6 +162,7 @@ export const AuthMessage = Type.Object(
 export const AuthOkMessage = Type.Object(
   {
     type: Type.Literal('auth_ok'),
+    mutationId: Type.Union([Type.String(), Type.Null()]),
     expiresAt: Type.Union([Ts, Type.Null()], { description: 'When the socket\'s token now expires' }),
     scopes: Type.Union([Type.Array(Type.String()), Type.Null()], { description: "null: the user's full rights" }),
   },

@@ -67,6 +67,7 @@ export function testContext(baseUrl: string, token: string | (() => Promise<stri
     tokenRejected() {
       ctx.rejected++;
     },
+    onNewToken: () => () => undefined,
     now: () => trueNow() + skew,
     sockets,
     offline: false,

@@ -1,5 +1,6 @@
-// Sign in with a user token, or mint one with the operator's admin key (the key lives
-// in this component's state only and is dropped once the token is minted).
+// Sign in with a token (one the service minted, or an access token of the app's identity
+// provider, pasted as is), or mint one with the operator's admin key (the key lives in this
+// component's state only and is dropped once the token is minted).
 import { useState } from 'preact/hooks';
 import { mintWithAdminKey, signIn, type Session } from '../session.ts';
 import { ErrorLine, Field, errorText } from '../ui.tsx';
@@ -36,11 +37,11 @@ export function SignIn(props: { onSession: (s: Session) => void; initialError: s
         <h2 id="signin-title">Sign in</h2>
         <fieldset class="choice">
           <legend>With</legend>
-          <label><input type="radio" name="mode" checked={mode === 'token'} onChange={() => setMode('token')} /> a user token</label>
+          <label><input type="radio" name="mode" checked={mode === 'token'} onChange={() => setMode('token')} /> a token (minted here, or from your identity provider)</label>
           <label><input type="radio" name="mode" checked={mode === 'admin'} onChange={() => setMode('admin')} /> the admin key (mint a token)</label>
         </fieldset>
         {mode === 'token' ? (
-          <Field label="User token" hint="npm run cli -- token alice">
+          <Field label="Token" hint="npm run cli -- token alice, or the access token your app's sign-in got from its identity provider (Auth0, Keycloak, ...)">
             <textarea name="token" rows={3} required value={token} onInput={(e) => setToken(e.currentTarget.value)} />
           </Field>
         ) : (
@@ -49,7 +50,7 @@ export function SignIn(props: { onSession: (s: Session) => void; initialError: s
               <input name="adminKey" type="password" required autocomplete="off" value={adminKey} onInput={(e) => setAdminKey(e.currentTarget.value)} />
             </Field>
             <Field label="User id">
-              <input name="userId" required pattern="[A-Za-z0-9._:@\-]{1,128}" value={userId} onInput={(e) => setUserId(e.currentTarget.value)} />
+              <input name="userId" required pattern="[A-Za-z0-9._:@\|\-]{1,128}" value={userId} onInput={(e) => setUserId(e.currentTarget.value)} />
             </Field>
           </>
         )}
