@@ -1,7 +1,6 @@
 // The only place that reads process.env. Everything else receives a Config.
 import { resolve } from 'node:path';
 import { DEFAULT_PROVIDER_ALGORITHMS, PROVIDER_ALGORITHMS, type ProviderConfig } from './auth/provider.ts';
-import { MINTED_ISSUER } from './auth/tokens.ts';
 
 export interface Limits {
   /** Largest request body in bytes. */
@@ -240,7 +239,6 @@ function authConfig(env: NodeJS.ProcessEnv): AuthConfig {
     }
     return { provider: null, revocationPollMs };
   }
-  if (issuer === MINTED_ISSUER) throw new Error(`AUTH_ISSUER cannot be "${MINTED_ISSUER}": that is the issuer of the tokens this service mints`);
   const audience = (env.AUTH_AUDIENCE ?? '').split(',').map((a) => a.trim()).filter(Boolean);
   // Without an audience any token the provider issues for any other app would be accepted.
   if (audience.length === 0) throw new Error('AUTH_AUDIENCE is required with AUTH_ISSUER or AUTH_JWKS_URL (the API identifier or client id your tokens are issued for)');

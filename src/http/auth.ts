@@ -74,9 +74,12 @@ export function installAuth(app: FastifyInstance, auth: Authenticator): void {
   // @fastify/swagger reads the routes (src/http/docs.ts is installed after this).
   app.addHook('onRoute', (route) => {
     const mode = route.config?.auth;
-    if (mode === 'public') return;
     const schema = (route.schema ??= {}) as { security?: unknown };
     if (schema.security !== undefined) return;
+    if (mode === 'public') {
+      schema.security = [];
+      return;
+    }
     if (mode === 'admin') {
       schema.security = [{ adminKey: [] }, { bearer: ['admin'] }];
       return;

@@ -33,6 +33,7 @@ export function mediaRoutes(media: MediaSettings, auth: Pick<Authenticator, 'isA
       schema: {
         tags: ['offline'],
         summary: 'Check a signed track download URL (admin key or any user token)',
+        security: [{ adminKey: [] }, { bearer: [] }],
         querystring: VerifyQuery,
         response: { 200: VerifyResponse, ...errors() },
       },
