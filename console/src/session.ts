@@ -75,13 +75,18 @@ export function savedToken(): string | null {
 export async function signIn(token: string): Promise<Session> {
   const device = await deviceId();
   // Offline edits wait in IndexedDB: they survive a reload of the page.
-  const client = new QueueClient({ baseUrl: location.origin, token, deviceId: device, storage: new IndexedDbStorage(), deviceName: 'Web console', deviceType: 'web' });
+  // Not connected until the token is known good: a refused one must not keep a socket retrying.
+  const client = new QueueClient({ baseUrl: location.origin, token, deviceId: device, storage: new IndexedDbStorage(), deviceName: 'Web console', deviceType: 'web', autoConnect: false });
   client.on('conflict', (c) => offlineLog.add({ at: Date.now(), kind: 'conflict', text: describeConflict(c) }));
   // Failures not tied to a call (an offline sync that failed and will be tried again, ...).
   client.on('error', (e) => offlineLog.add({ at: Date.now(), kind: 'error', text: `${e.code}: ${e.message}` }));
   // A wrong or expired token is refused here, before any view opens; the answer says who it is
   // (a provider's token names its user in a claim of its own, mapped to our user ids).
-  const me = await client.api.me();
+  const me = await client.api.me().catch(async (err: unknown) => {
+    await client.close();
+    throw err;
+  });
+  void client.connect();
   sessionStorage.setItem(TOKEN_KEY, token);
   // Offline edits the server has decided (each POST /sync/offline), with how many conflicted.
   client.on('synced', (s) => offlineLog.add({

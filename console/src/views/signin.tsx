@@ -41,7 +41,7 @@ export function SignIn(props: { onSession: (s: Session) => void; initialError: s
           <label><input type="radio" name="mode" checked={mode === 'admin'} onChange={() => setMode('admin')} /> the admin key (mint a token)</label>
         </fieldset>
         {mode === 'token' ? (
-          <Field label="Token" hint="npm run cli -- token alice, or the access token your app's sign-in got from its identity provider (Auth0, Keycloak, ...)">
+          <Field label="User token" hint="npm run cli -- token alice, or an access token from your app's identity provider (Auth0, Keycloak, ...) when the service trusts it">
             <textarea name="token" rows={3} required value={token} onInput={(e) => setToken(e.currentTarget.value)} />
           </Field>
         ) : (
