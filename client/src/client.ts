@@ -418,6 +418,12 @@ export class QueueClient extends Emitter<ClientEvents> {
         await this.api.request('GET', '/users/me/devices');
       } catch (err) {
         if (err instanceof QueueServiceError && err.status === 401) this.emit('error', err);
+        // A token whose scopes do not cover the sync socket (it needs queue:read): trying
+        // again would not help. Said once; a later connect() (with a new token) tries again.
+        if (err instanceof QueueServiceError && err.code === 'insufficient_scope') {
+          this.emit('error', err);
+          return;
+        }
       }
     }
     this.retryLater();

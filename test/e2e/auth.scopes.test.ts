@@ -203,6 +203,15 @@ for (const { kind, skip } of storeKinds) {
       assert.equal(q.state.items.length, count, 'rolled back');
       assert.ok(!q.state.items.some((i) => i.trackId === 'from-tv'));
       assert.equal(assertOk(await full('GET', `/queues/${queueId}`)).version, q.state.version);
+      // A token the sync socket is not for (no queue:read) is refused once, not retried forever.
+      const remote = new QueueClient({ baseUrl: server.url, token: await mint('alice', ['playback:write']), deviceId: 'remote-sdk', reconnect: { baseMs: 50, maxMs: 100 } });
+      clients.push(remote);
+      const errors: string[] = [];
+      remote.on('error', (e) => errors.push(e.code));
+      await until(() => errors.length > 0, 'the refusal is reported');
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.deepEqual(errors, ['insufficient_scope']);
+      assert.notEqual(remote.status, 'online');
     });
 
     it('[AU6] every route has its scope declared: the server logs no route without one, and every operation of /openapi.json states what it needs', async () => {
