@@ -26,6 +26,8 @@ export interface ServerOptions {
   waitReady?: boolean;
   /** Flags for node itself, before the script (e.g. `--cpu-prof`, which NODE_OPTIONS refuses). */
   nodeArgs?: string[];
+  /** Another checkout of the service to run (bench/auth.ts runs the commit before a change as its peer); default this one. */
+  root?: string;
 }
 
 export interface RunningServer {
@@ -65,7 +67,8 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     ...(opts.databaseUrl ? { DATABASE_URL: opts.databaseUrl } : {}),
     ...opts.env,
   };
-  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', join(root, 'src/cli.ts'), 'serve'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const at = opts.root ?? root;
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', join(at, 'src/cli.ts'), 'serve'], { cwd: at, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
