@@ -87,6 +87,9 @@ export function tokenTimes(token: string): { exp: number; iat: number | null } |
   }
 }
 
+/** The longest delay setTimeout takes (a longer one fires at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * How long before its expiry a token is renewed: a quarter of its lifetime, at most a
  * minute, at least a second (a 2-minute token at 1:30, a 5-minute one at 4:00, an hour-long one at 59:00).
@@ -148,10 +151,13 @@ export function makeContext(o: ContextOptions): ClientContext & { ready: Promise
     const times = o.getToken ? tokenTimes(t) : null;
     if (!times) return;
     const wait = Math.max(0, times.exp * 1000 - renewalLeadMs(times, now()) - now());
+    // Timers take at most 2^31-1 ms (24.8 days): a longer wait is taken in steps.
     renewTimer = setTimeout(() => {
       renewTimer = null;
-      if (current === t) renew(t).catch(() => undefined); // a failed renewal: the refusal path asks again
-    }, wait);
+      if (current !== t) return;
+      if (times.exp * 1000 - renewalLeadMs(times, now()) - now() > 0) set(t); // the next step of a long wait
+      else if (due(t)) renew(t).catch(() => undefined); // a failed renewal: the refusal path asks again
+    }, Math.min(wait, MAX_TIMER_MS));
     (renewTimer as { unref?: () => void }).unref?.();
   };
   if (current !== null) set(current);
