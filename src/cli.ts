@@ -83,7 +83,7 @@ async function main(argv: string[]): Promise<number> {
       const tokens = new Tokens(resolveAdminKey(config.adminApiKey, config.dataDir).key);
       const { token, expiresAt, tokenId } = await tokens.mint(arg, ttl, { scopes: scopes as Scope[] });
       process.stdout.write(`${token}\n`);
-      process.stderr.write(`token for ${arg}, expires ${expiresAt}, id ${tokenId}${scopes.length ? `, scopes ${scopes.join(' ')}` : ''}\n`);
+      process.stderr.write(`token for ${arg}, expires ${expiresAt} (id ${tokenId}${scopes.length ? `; scopes ${scopes.join(' ')}` : ''})\n`);
       return 0;
     }
     case 'revoke': {

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { QueueClient, QueueServiceError } from '@queue-service/client';
 import { until } from '../helpers/client.ts';
 import { assertError, assertOk } from '../helpers/http.ts';
-import { client, startServerOn, storeKinds, type RunningServer } from '../helpers/server.ts';
+import { client, runCli, startServerOn, storeKinds, type RunningServer } from '../helpers/server.ts';
 import { connect, type TestSocket } from '../helpers/ws.ts';
 
 for (const { kind, skip } of storeKinds) {
@@ -98,6 +98,13 @@ for (const { kind, skip } of storeKinds) {
       assert.equal(r.body.error.details.scope, 'admin');
       assertError(await client(server.url, await mint('bob'))('POST', '/auth/tokens', { userId: 'bob' }), 401, 'invalid_admin_key');
       assertError(await client(server.url, server.adminKey)('POST', '/auth/tokens', { userId: 'bob', scopes: ['queue:sing'] }), 400);
+      // The operator CLI mints scoped tokens too.
+      const cli = await runCli(['token', 'zoe', '--scopes', 'queue:read,party:join'], { ADMIN_API_KEY: server.adminKey, DATA_DIR: server.dataDir });
+      assert.equal(cli.code, 0, cli.stderr);
+      assert.deepEqual(assertOk(await client(server.url, cli.stdout.trim())('GET', '/auth/me')).scopes, ['party:join', 'queue:read']);
+      const bad = await runCli(['token', 'zoe', '--scopes', 'queue:sing'], { ADMIN_API_KEY: server.adminKey, DATA_DIR: server.dataDir });
+      assert.notEqual(bad.code, 0);
+      assert.match(bad.stderr, /unknown scope queue:sing/);
     });
 
     it('[AU7] queue socket with a read-only token: the queue streams live; every command is refused with its scope and the socket stays open', async () => {
