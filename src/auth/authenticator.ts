@@ -2,8 +2,9 @@
 // minted (HS256, iss "queue-service") or, when one is configured, an access token of the
 // app's identity provider (any other issuer; provider.ts). Either may carry scopes; either
 // may be revoked (revocations.ts). Verified tokens are cached per instance until they
-// expire; the cache is dropped whenever a revocation arrives, and every hit is checked
-// against the revocations again, so a revoked token is refused on its next use.
+// expire; a revocation, wherever it was made, takes the tokens it covers out of every
+// instance's cache as it arrives, and every hit is checked against the revocations again,
+// so a revoked token is refused on its next use.
 import { decodeJwt } from 'jose';
 import { AppError } from '../errors.ts';
 import type { ProviderTokens } from './provider.ts';
@@ -52,8 +53,11 @@ export class Authenticator {
     this.provider = d.provider;
     this.revocations = d.revocations;
     this.now = d.now ?? Date.now;
-    // A revocation, or keys the provider took back: what was verified may no longer hold.
-    d.revocations.onChange(() => this.cache.clear());
+    // A revocation takes what it covers out of the cache of verified tokens (the rest stays:
+    // no re-verification of every active token); keys the provider took back empty it.
+    d.revocations.onChange(() => {
+      for (const [token, c] of this.cache) if (this.revocations.isRevoked(c)) this.cache.delete(token);
+    });
     d.provider?.onKeysRemoved(() => this.cache.clear());
   }
 

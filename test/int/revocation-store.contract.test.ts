@@ -7,6 +7,9 @@ import type { RevocationStore } from '../../src/auth/revocation-store.ts';
 import type { Revocation } from '../../src/auth/revocation-store.ts';
 import { LocalRevocationSignal } from '../../src/auth/revocation-signal.ts';
 import { Revocations } from '../../src/auth/revocations.ts';
+import { Authenticator } from '../../src/auth/authenticator.ts';
+import { Tokens } from '../../src/auth/tokens.ts';
+import { AppError } from '../../src/errors.ts';
 import { pgSkipReason } from '../helpers/pg.ts';
 import { openTestStorage, type TestStorage } from '../helpers/storage.ts';
 
@@ -88,6 +91,30 @@ for (const [kind, skip] of [['sqlite', false], ['postgres', pgSkipReason]] as co
       assert.equal(b.isRevoked({ userId: 'frank', tokenId: null, issuedAt: Math.floor(now / 1000) }), false, 'issued after the cutoff');
       await a.close();
       await b.close();
+    });
+
+    it('[AU10] a revocation takes only the tokens it covers out of the cache of verified tokens; the rest are not checked again', async () => {
+      class CountingTokens extends Tokens {
+        checks = 0;
+        override async claims(token: string, opts?: { ignoreExpiry?: boolean }) {
+          this.checks++;
+          return super.claims(token, opts);
+        }
+      }
+      const tokens = new CountingTokens('contract-key');
+      const revocations = new Revocations({ store, signal: new LocalRevocationSignal(), now: Date.now, pollMs: 0 });
+      const auth = new Authenticator({ tokens, provider: null, revocations });
+      await auth.start();
+      const gil = await tokens.mint('gil', 600);
+      const hal = await tokens.mint('hal', 600);
+      await auth.authenticate(gil.token);
+      await auth.authenticate(hal.token);
+      assert.equal(tokens.checks, 2);
+      await auth.revoke({ userId: 'gil' }, 3600_000);
+      await assert.rejects(auth.authenticate(gil.token), (e: unknown) => e instanceof AppError && e.code === 'token_revoked');
+      assert.equal((await auth.authenticate(hal.token)).userId, 'hal');
+      assert.equal(tokens.checks, 3, "hal's token came from the cache; gil's was checked again (and refused)");
+      await auth.close();
     });
   });
 }
