@@ -90,6 +90,7 @@ for (const { kind, skip } of storeKinds) {
         ['HS256 with the public key', hsWithPublicKey, 'algorithm'],
         ['changed payload', forged, 'signature'],
         ['HS256 with a made-up secret', madeUpSecret, 'algorithm'],
+        ['no exp', await idp.token({ sub: 'mallory', exp: null }), 'exp'],
         ['not a JWT', 'not-a-token', undefined],
       ];
       for (const [what, token, reason] of refused) {

@@ -22,8 +22,8 @@ export interface TokenOptions {
   iss?: string;
   /** Seconds from now; default 300. */
   expiresIn?: number;
-  /** Absolute `exp` (epoch s), instead of expiresIn. */
-  exp?: number;
+  /** Absolute `exp` (epoch s), instead of expiresIn; null: no `exp` at all. */
+  exp?: number | null;
   nbf?: number;
   iat?: number;
   scope?: string;
@@ -144,8 +144,8 @@ export async function startIdp(opts: { audience?: string; algs?: IdpAlg[]; disco
         .setProtectedHeader({ alg: key.alg, kid: known ? key.kid : o.kid!, typ: 'at+jwt' })
         .setIssuer(o.iss ?? issuer)
         .setAudience(o.aud ?? audience)
-        .setIssuedAt(o.iat ?? now)
-        .setExpirationTime(o.exp ?? now + (o.expiresIn ?? 300));
+        .setIssuedAt(o.iat ?? now);
+      if (o.exp !== null) jwt.setExpirationTime(o.exp ?? now + (o.expiresIn ?? 300));
       if (o.sub !== undefined) jwt.setSubject(o.sub);
       if (o.nbf !== undefined) jwt.setNotBefore(o.nbf);
       if (o.jti !== null) jwt.setJti(o.jti ?? randomUUID());
