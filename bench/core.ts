@@ -146,7 +146,7 @@ async function startPeer(kind: 'floor' | 'naive'): Promise<Running> {
   const dir = mkdtempSync(join(workDir, `${kind}-`));
   const file = join(import.meta.dirname, kind === 'floor' ? 'peer-floor.ts' : 'peer-crud.ts');
   // An on-disk database, so WAL and synchronous=NORMAL apply as they do for ours.
-  const proc = spawn(process.execPath, ['--import', 'tsx', file, join(dir, 'peer.db')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, [file, join(dir, 'peer.db')], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   const stop = async () => {
     cleanups.delete(stop);
@@ -258,7 +258,7 @@ async function runLoader(plan: LoadPlan, serverPid: number): Promise<{ result: L
   const planPath = join(workDir, `plan-${n}.json`);
   const statePath = join(workDir, `state-${n}.json`);
   writeFileSync(planPath, JSON.stringify(plan));
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'core-load.ts'), planPath, statePath], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, [join(import.meta.dirname, 'core-load.ts'), planPath, statePath], { stdio: ['ignore', 'pipe', 'inherit'] });
   loader = proc;
   let stdout = '';
   let cpu0 = NaN;

@@ -184,7 +184,7 @@ async function dropRedisKeys(url: string, prefix: string): Promise<number> {
  * that never comes up is not left behind.
  */
 async function startListening(label: string, args: string[], env: Record<string, string>, after?: () => void): Promise<{ url: string; pid: number }> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', ...args], {
+  const proc = spawn(process.execPath, [...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },

@@ -142,7 +142,13 @@ class BaselineMember {
   anchor: { position: number; recvTrue: number; isPlaying: boolean; serverTs: number } | null = null;
   private waiters: ((m: any) => void)[] = [];
 
-  constructor(readonly ws: WebSocket, readonly skewMs: number, readonly link: LinkModel) {
+  readonly ws: WebSocket;
+  readonly skewMs: number;
+  readonly link: LinkModel;
+  constructor(ws: WebSocket, skewMs: number, link: LinkModel) {
+    this.ws = ws;
+    this.skewMs = skewMs;
+    this.link = link;
     ws.on('message', (d) => {
       const m = JSON.parse(String(d));
       this.later('down', () => this.receive(m));
@@ -207,7 +213,7 @@ class BaselineMember {
 }
 
 async function baseline(): Promise<Result> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'party-baseline.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, [join(import.meta.dirname, 'party-baseline.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise<string>((resolve) => proc.stdout!.on('data', (d) => {
     const m = /listening on (\S+)/.exec(String(d));
     if (m) resolve(m[1]!);

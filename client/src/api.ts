@@ -78,11 +78,16 @@ const enc = encodeURIComponent;
 
 /** The REST API, typed. One instance per QueueClient (`client.api`), sharing its context. */
 export class Api {
+  private readonly ctx: ClientContext;
+  private readonly observe?: (body: unknown) => void;
   /**
    * `observe` sees every successful answer: QueueClient passes the queue events of write
    * answers to its mirrors at once (the socket never sends a device its own writes, [RT5]).
    */
-  constructor(private readonly ctx: ClientContext, private readonly observe?: (body: unknown) => void) {}
+  constructor(ctx: ClientContext, observe?: (body: unknown) => void) {
+    this.ctx = ctx;
+    this.observe = observe;
+  }
 
   /**
    * Any route: JSON in, JSON out; a non-2xx answer throws QueueServiceError with the

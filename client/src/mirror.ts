@@ -168,8 +168,12 @@ export class QueueMirror extends Emitter<MirrorEvents> {
   private ended = false;
   private readyWaiters: { resolve: () => void; reject: (e: QueueServiceError) => void }[] = [];
 
-  constructor(readonly id: string, private readonly host: MirrorHost, opts: OpenQueueOptions = {}) {
+  readonly id: string;
+  private readonly host: MirrorHost;
+  constructor(id: string, host: MirrorHost, opts: OpenQueueOptions = {}) {
     super();
+    this.id = id;
+    this.host = host;
     this.follow = opts.window === 'current';
     this.size = windowSize(opts.limit);
   }

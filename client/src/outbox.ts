@@ -44,7 +44,11 @@ export class Outbox {
   private writes: Promise<void> = Promise.resolve();
   readonly loaded: Promise<void>;
 
-  constructor(private readonly storage: ClientStorage, private readonly key: string) {
+  private readonly storage: ClientStorage;
+  private readonly key: string;
+  constructor(storage: ClientStorage, key: string) {
+    this.storage = storage;
+    this.key = key;
     this.loaded = this.load();
   }
 

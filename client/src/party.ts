@@ -215,8 +215,10 @@ export class PartySession extends Emitter<PartyEvents> {
 
   private readonly api: Api;
 
-  private constructor(private readonly ctx: ClientContext, view: PartyView, options: PartySessionOptions = {}) {
+  private readonly ctx: ClientContext;
+  private constructor(ctx: ClientContext, view: PartyView, options: PartySessionOptions = {}) {
     super();
+    this.ctx = ctx;
     this.api = new Api(ctx);
     this.id = view.id;
     this.state = stateOfView(view);

@@ -33,7 +33,9 @@ export class Tokens {
   private readonly signingKey: Uint8Array;
   private readonly adminKey: Buffer;
 
-  constructor(adminKey: string, private readonly now: () => number = Date.now) {
+  private readonly now: () => number;
+  constructor(adminKey: string, now: () => number = Date.now) {
+    this.now = now;
     this.adminKey = Buffer.from(adminKey);
     this.signingKey = createHmac('sha256', adminKey).update('queue-service/user-tokens/v1').digest();
   }

@@ -25,7 +25,10 @@ export class Tail {
   private max = 0;
   private readonly marks: { upTo: number; at: number }[] = [];
 
-  constructor(private readonly waitForGaps: boolean) {}
+  private readonly waitForGaps: boolean;
+  constructor(waitForGaps: boolean) {
+    this.waitForGaps = waitForGaps;
+  }
 
   /** True when the id is new (and marks it applied). */
   accept(id: number): boolean {
@@ -87,7 +90,13 @@ export class CatalogSync {
   private applied = 0;
   readonly ready: Promise<void>;
 
-  constructor(private readonly store: CatalogStore, private readonly reco: Recommender, private readonly opts: SyncOptions) {
+  private readonly store: CatalogStore;
+  private readonly reco: Recommender;
+  private readonly opts: SyncOptions;
+  constructor(store: CatalogStore, reco: Recommender, opts: SyncOptions) {
+    this.store = store;
+    this.reco = reco;
+    this.opts = opts;
     // Tracks and playlists are upserts (a row's rev moves on, their old revs are gaps
     // forever) from one sequence shared by both tables: gaps are waited for like ids'.
     this.tracks = new Tail(opts.outOfOrder);

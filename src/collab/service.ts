@@ -37,7 +37,10 @@ const view = (i: Invite): InviteView => ({
 });
 
 export class InviteService {
-  constructor(private readonly deps: InviteDeps) {}
+  private readonly deps: InviteDeps;
+  constructor(deps: InviteDeps) {
+    this.deps = deps;
+  }
 
   async create(actor: Actor, queueId: string, input: { role: CollaboratorRole; expiresInSeconds?: number; maxUses?: number }): Promise<InviteView> {
     const { role } = await this.deps.queues.authorize(actor, queueId, 'invite');

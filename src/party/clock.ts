@@ -138,7 +138,10 @@ export class ClockEstimator {
   private readonly samples: ClockSample[] = [];
   private cached: LinkStats | null | undefined;
 
-  constructor(readonly options: EstimatorOptions = DEFAULT_ESTIMATOR) {}
+  readonly options: EstimatorOptions;
+  constructor(options: EstimatorOptions = DEFAULT_ESTIMATOR) {
+    this.options = options;
+  }
 
   add(s: ClockSample): void {
     this.samples.push(s);

@@ -125,7 +125,10 @@ const currentItem = (q: QueueView) => {
 export class PartyService {
   private readonly commits = new CommitPath();
 
-  constructor(private readonly deps: PartyServiceDeps) {}
+  private readonly deps: PartyServiceDeps;
+  constructor(deps: PartyServiceDeps) {
+    this.deps = deps;
+  }
 
   get options(): PartyOptions {
     return this.deps.options;

@@ -69,7 +69,10 @@ const iso = (ms: number) => new Date(ms).toISOString();
 export class PlaybackService {
   private readonly commits = new CommitPath();
 
-  constructor(private readonly deps: PlaybackDeps) {}
+  private readonly deps: PlaybackDeps;
+  constructor(deps: PlaybackDeps) {
+    this.deps = deps;
+  }
 
   /** Whole milliseconds: the stores keep integer epoch ms. */
   private now(): number {

@@ -35,7 +35,10 @@ interface MixPlan {
 }
 
 export class MixService {
-  constructor(private readonly d: MixDeps) {}
+  private readonly d: MixDeps;
+  constructor(d: MixDeps) {
+    this.d = d;
+  }
 
   async create(actor: Actor, input: { context: MixContext; seedTracks?: string[]; preferences?: Preferences }) {
     const { reco } = this.d;

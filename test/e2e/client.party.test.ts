@@ -44,7 +44,9 @@ class AckEater implements WebSocketLike {
   onmessage: ((ev: { data: unknown }) => void) | null = null;
   onclose: ((ev: { code: number; reason: string }) => void) | null = null;
   onerror: ((ev: unknown) => void) | null = null;
-  constructor(readonly inner: WebSocket, eat: { armed: boolean; eaten: any[] }) {
+  readonly inner: WebSocket;
+  constructor(inner: WebSocket, eat: { armed: boolean; eaten: any[] }) {
+    this.inner = inner;
     inner.onopen = (ev) => this.onopen?.(ev);
     inner.onerror = (ev) => this.onerror?.(ev);
     inner.onclose = (ev) => this.onclose?.({ code: ev.code, reason: ev.reason });

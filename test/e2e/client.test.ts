@@ -200,7 +200,7 @@ for (const { kind, skip } of storeKinds) {
       try {
         const run = (step: string) => new Promise<string>((resolve, reject) => {
           const url = step === 'cold' ? deadUrl : server.url;
-          const p = spawn(process.execPath, ['--import', 'tsx', join(root, 'test/helpers/client-process.ts'), step, url, token, queueId, dir], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+          const p = spawn(process.execPath, [join(root, 'test/helpers/client-process.ts'), step, url, token, queueId, dir], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
           let out = '';
           p.stdout!.on('data', (d) => (out += d));
           p.stderr!.on('data', (d) => (out += d));

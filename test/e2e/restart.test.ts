@@ -47,7 +47,9 @@ class RawConnection {
   closed = false;
   private waiters: (() => void)[] = [];
 
-  private constructor(readonly socket: Socket) {
+  readonly socket: Socket;
+  private constructor(socket: Socket) {
+    this.socket = socket;
     socket.on('data', (d: Buffer) => {
       this.buf = Buffer.concat([this.buf, d]);
       this.parse();
