@@ -51,7 +51,7 @@ else { env.QS_TEST_REDIS = 'skip'; console.log('NOTE: no Redis at 127.0.0.1:6379
 const dirs = which ? [which] : ['unit', 'int', 'e2e'];
 const list = dirs.flatMap((d) => files(join(root, 'test', d)));
 if (list.length === 0) { console.error('no test files found'); process.exit(1); }
-console.log(`stores under test: sqlite${env.QS_TEST_PG !== 'skip' ? ' + postgres' : ''}; redis: ${env.QS_TEST_REDIS !== 'skip' ? 'yes' : 'no'}`);
+console.log(`Node.js ${process.version}; stores under test: sqlite${env.QS_TEST_PG !== 'skip' ? ' + postgres' : ''}; redis: ${env.QS_TEST_REDIS !== 'skip' ? 'yes' : 'no'}`);
 const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-reporter=spec', ...list], {
   stdio: 'inherit', env, cwd: root,
 });
