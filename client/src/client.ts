@@ -27,8 +27,9 @@ export interface QueueClientOptions extends ContextOptions {
   reconnect?: { baseMs?: number; maxMs?: number };
   /**
    * The server's WS_HEARTBEAT_MS (default 30 s). Where the socket exposes pings (the `ws`
-   * package on Node), a socket that saw no ping or message for 2.5 intervals is dropped and
-   * resumed; browsers answer pings themselves and report a dead socket by closing it.
+   * package's, passed as `WebSocket`), a socket that saw no ping or message for 2.5 intervals
+   * is dropped and resumed. The platforms' own WebSocket (browsers, Node 22+) answers pings
+   * itself without showing them, and reports a dead socket only when its connection closes.
    */
   heartbeatMs?: number;
   /** Connect on construction (default true). */

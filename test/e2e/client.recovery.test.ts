@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { QueueClient, QueueServiceError, type QueueMirror } from '@queue-service/client';
+import { WebSocket as WsWebSocket } from 'ws';
+import { QueueClient, QueueServiceError, type QueueMirror, type WebSocketCtor } from '@queue-service/client';
 import { startCluster, type Cluster } from '../helpers/cluster.ts';
 import { pgSkipReason } from '../helpers/pg.ts';
 import { freePort, redisSkipReason } from '../helpers/redis.ts';
@@ -103,11 +104,18 @@ describe('client SDK: the server is killed mid-stream', () => {
     for (const t of ['own-before-9', 'own-offline-5', 'own-after-5']) assert.ok(added.includes(t), t);
   });
 
-  it('[SDK][RT9] heartbeats: a server that stops answering (SIGSTOP) is noticed, and the mirror resumes after SIGCONT', async () => {
+  it('[SDK] on Node the default WebSocket is the platform\'s global one (no `ws` needed)', async () => {
+    const token = await mintToken(server, 'glob');
+    const c = new QueueClient({ baseUrl: server.url, token, deviceId: 'glob-a', autoConnect: false });
+    clients.push(c);
+    assert.equal((await c.context()).WebSocket, globalThis.WebSocket);
+  });
+
+  it('[SDK][RT9] heartbeats (the `ws` package\'s WebSocket, whose pings the client sees): a server that stops answering (SIGSTOP) is noticed, and the mirror resumes after SIGCONT', async () => {
     const token = await mintToken(server, 'hal');
     const api = client(server.url, token);
     const queueId = (await api('POST', '/queues', { name: 'hb', tracks: ['h'] })).body.queue.id as string;
-    const c = new QueueClient({ baseUrl: server.url, token, deviceId: 'hb-a', heartbeatMs: 400, ...fast });
+    const c = new QueueClient({ baseUrl: server.url, token, deviceId: 'hb-a', heartbeatMs: 400, WebSocket: WsWebSocket as unknown as WebSocketCtor, ...fast });
     clients.push(c);
     const q = await c.openQueue(queueId);
     const statuses: string[] = [];
