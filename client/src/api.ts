@@ -8,8 +8,7 @@ import type * as CS from '../../src/catalog/schemas.ts';
 import type * as PS from '../../src/playback/schemas.ts';
 import type * as RS from '../../src/radio/schemas.ts';
 import type * as OS from '../../src/offline/schemas.ts';
-import type {} from '../../src/http/auth.ts'; // the request fields the route modules use (types only)
-import type { CreateInviteBody, InviteSchema, PresenceResponse } from '../../src/collab/routes.ts';
+import type { CreateInviteBody, InviteSchema, PresenceResponse } from '../../src/collab/schemas.ts';
 import type { QueueEvent, QueueView, WindowQuery, CollaboratorRole } from '../../src/queues/queue.ts';
 import type { ClientContext } from './context.ts';
 import { errorFromBody, QueueServiceError } from './errors.ts';

@@ -23,8 +23,9 @@ import type {
   SyncDegradedMessage,
   LatencyPingMessage,
   PositionReportMessage,
+  PartyDeviceView,
+  PartyView,
 } from '../../src/party/protocol.ts';
-import type { PartyDeviceView, PartyView } from '../../src/party/service.ts';
 import type { AckMessage, CloseCode as ServerCloseCode, ErrorMessage } from '../../src/realtime/protocol.ts';
 import { Api } from './api.ts';
 import { socketUrl, type ClientContext, type WebSocketLike } from './context.ts';

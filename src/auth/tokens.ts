@@ -6,8 +6,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import { AppError } from '../errors.ts';
+import { USER_ID_PATTERN } from '../model/wire.ts';
 
-export const USER_ID_PATTERN = '^[A-Za-z0-9._:@-]{1,128}$';
+export { USER_ID_PATTERN };
 const userIdRe = new RegExp(USER_ID_PATTERN);
 const ISSUER = 'queue-service';
 

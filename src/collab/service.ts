@@ -8,6 +8,7 @@ import { canManageRole } from '../queues/permissions.ts';
 import type { CollaboratorRole } from '../queues/queue.ts';
 import type { Actor, QueueService, WriteOptions, WriteResult } from '../queues/service.ts';
 import type { Invite, InviteStore } from './store.ts';
+import { DEFAULT_INVITE_TTL_SECONDS, MAX_INVITE_TTL_SECONDS } from './schemas.ts';
 
 export interface InviteDeps {
   queues: QueueService;
@@ -16,9 +17,6 @@ export interface InviteDeps {
   /** Live invites one queue may have. */
   maxInvitesPerQueue?: number;
 }
-
-export const MAX_INVITE_TTL_SECONDS = 30 * 24 * 3600;
-export const DEFAULT_INVITE_TTL_SECONDS = 7 * 24 * 3600;
 
 export interface InviteView {
   code: string;

@@ -11,8 +11,9 @@ import type { Reason } from '../reco/stations.ts';
 import { generateBatch, type BatchItem, type Preferences } from './batch.ts';
 import { mergeReasons, mixMeta, radioMeta, type MixMeta } from './metadata.ts';
 import { FIRST_BATCH, itemsOf, type RadioService } from './service.ts';
+import { MIX_CONTEXTS } from '../model/wire.ts';
 
-export const MIX_CONTEXTS = ['discover_weekly', 'daily_mix', 'album_radio'] as const;
+export { MIX_CONTEXTS };
 export type MixContext = (typeof MIX_CONTEXTS)[number];
 export const MIX_LENGTH = 30;
 export const MAX_DAILY_MIXES = 4;

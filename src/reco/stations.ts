@@ -5,11 +5,10 @@ import { nameTokens, type Scored } from './engine.ts';
 import type { Seeds } from './seeds.ts';
 import type { Profile } from './profile.ts';
 import type { Recommender } from './recommender.ts';
+import { STATION_ID_PATTERN, STATION_KINDS } from '../model/wire.ts';
 
-
-export const STATION_KINDS = ['track', 'artist', 'genre', 'album', 'playlist', 'user'] as const;
+export { STATION_ID_PATTERN, STATION_KINDS };
 export type StationKind = (typeof STATION_KINDS)[number];
-export const STATION_ID_PATTERN = `^(${STATION_KINDS.join('|')}):.+$`;
 
 export interface Station {
   id: string;
