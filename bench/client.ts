@@ -317,7 +317,7 @@ async function main(): Promise<void> {
   out.push(`| mirrors that did not catch up in 60 s | ${ra.behind} | ${rb.behind} | |`);
   out.push(`| duplicates / gaps seen | – | ${rb.duplicates} / ${rb.gaps} | |`);
   out.push(`| load average before → after | ${ra.load[0]} → ${ra.load[1]} | ${rb.load[0]} → ${rb.load[1]} | |`);
-  process.stdout.write(out.join('\n') + '\n');
+  process.stdout.write(`${out.join('\n')}\n`);
 }
 
 main().catch(async (err) => {

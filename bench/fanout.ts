@@ -497,7 +497,10 @@ function connectOne(sys: System, index: number, q: number, inst: number, onClose
     sub.close = () => ws.close();
     // Ours: ready once `hello` arrived (the subscription is then set up); the bare server: once open.
     let ready = false;
-    if (sys.client === 'ws-bare') ws.once('open', () => ((ready = true), opened()));
+    if (sys.client === 'ws-bare') ws.once('open', () => {
+      ready = true;
+      opened();
+    });
     ws.on('message', (d) => {
       if (!ready) {
         ready = true;

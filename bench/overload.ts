@@ -87,7 +87,7 @@ async function generate(cfg: GenConfig): Promise<GenResult> {
   };
 
   let fire: (k: number) => void;
-  let finish = () => undefined as void;
+  let finish: () => void = () => undefined;
   if (cfg.transport === 'http') {
     const agent = new Agent({ keepAlive: true, maxSockets: 4096 });
     const auth = `Bearer ${cfg.token}`;

@@ -24,7 +24,7 @@ const SYNCED_WITHIN = 5; // ms of clock error that counts as synced
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const profileRng = seeded(SEED);
 const profiles = Array.from({ length: N }, () => ({ skewMs: (profileRng() * 2 - 1) * 5000, baseMs: 20 + profileRng() * 130 }));
-const maxOf = (xs: number[]) => xs.reduce((a, b) => (b > a ? b : a), -Infinity);
+const maxOf = (xs: number[]) => xs.reduce((a, b) => Math.max(a, b), -Infinity);
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : String(x));
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : String(x));
 

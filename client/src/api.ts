@@ -103,7 +103,7 @@ export class Api {
         headers['content-type'] = 'application/json';
         payload = JSON.stringify(body);
       }
-      const url = new URL(path, this.ctx.baseUrl + '/');
+      const url = new URL(path, `${this.ctx.baseUrl}/`);
       for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
       let res: Response;
       try {

@@ -185,7 +185,6 @@ export class QueueClient extends Emitter<ClientEvents> {
     if (this.keeping.has(queueId)) return;
     this.keeping.set(queueId, setTimeout(() => {
       this.keeping.delete(queueId);
-      const m = this.mirrors.get(queueId);
       void this.storeQueue(queueId);
     }, 250));
   }
@@ -349,7 +348,7 @@ export class QueueClient extends Emitter<ClientEvents> {
     let ws: WebSocketLike;
     try {
       ws = new this.ctx.WebSocket(url);
-    } catch (err) {
+    } catch {
       this.retryLater();
       return;
     }
@@ -374,7 +373,7 @@ export class QueueClient extends Emitter<ClientEvents> {
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.dropSocket();
-      this.onClosed(ev.code, opened);
+      void this.onClosed(ev.code, opened);
     };
     const on = (ws as unknown as { on?: (e: string, fn: () => void) => void }).on;
     if (typeof on === 'function') {
@@ -385,7 +384,7 @@ export class QueueClient extends Emitter<ClientEvents> {
         if (this.ws === ws && this.ctx.now() - this.lastSeen > hb * 2.5) {
           ws.close(4408, 'no ping');
           this.dropSocket();
-          this.onClosed(4408, true);
+          void this.onClosed(4408, true);
         }
       }, Math.max(250, hb / 2));
       (this.watchdog as { unref?: () => void }).unref?.();

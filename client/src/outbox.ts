@@ -110,7 +110,7 @@ export class Outbox {
 
   /** The item ids the server gave the items an edit added. */
   resolved(n: number, itemIds: string[]): void {
-    itemIds.forEach((id, i) => (this.data.ids[`@${n}:${i}`] = id));
+    for (const [i, id] of itemIds.entries()) this.data.ids[`@${n}:${i}`] = id;
   }
 
   /** `@n:i` references replaced by server ids where known. */

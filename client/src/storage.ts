@@ -60,7 +60,7 @@ export class IndexedDbStorage implements ClientStorage {
   }
 
   private open(): Promise<IdbDatabase> {
-    if (this.db) return this.db;
+    if (this.db !== null) return this.db;
     const f = this.factory ?? (globalThis as { indexedDB?: IdbFactory }).indexedDB;
     if (!f) return Promise.reject(new Error('IndexedDB is not available here'));
     this.db = new Promise((resolve, reject) => {

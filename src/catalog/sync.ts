@@ -128,7 +128,7 @@ export class CatalogSync {
 
   /** Catch up now (after a local write): resolves once everything committed before the call is applied. */
   refresh(): Promise<void> {
-    if (this.queued) return this.queued;
+    if (this.queued !== null) return this.queued;
     const run = this.chain.then(() => {
       this.queued = null;
       return this.catchUp();

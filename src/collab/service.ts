@@ -8,7 +8,7 @@ import { canManageRole } from '../queues/permissions.ts';
 import type { CollaboratorRole } from '../queues/queue.ts';
 import type { Actor, QueueService, WriteOptions, WriteResult } from '../queues/service.ts';
 import type { Invite, InviteStore } from './store.ts';
-import { DEFAULT_INVITE_TTL_SECONDS, MAX_INVITE_TTL_SECONDS } from './schemas.ts';
+import { DEFAULT_INVITE_TTL_SECONDS } from './schemas.ts';
 
 export interface InviteDeps {
   queues: QueueService;

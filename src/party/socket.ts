@@ -419,8 +419,14 @@ export function partySocketRoutes(deps: PartySocketDeps): FastifyPluginAsyncType
         pc.c.send(errorMessage(null, err instanceof AppError ? err : new AppError('invalid', 'invalid_json', 'the message is not valid JSON')));
         return;
       }
-      if (msg.type === 'latency_measurement') return pc.onPing(msg.ping, msg.prev);
-      if (msg.type === 'position_report') return pc.onPosition(msg.position, msg.timestamp, msg.itemId);
+      if (msg.type === 'latency_measurement') {
+        pc.onPing(msg.ping, msg.prev);
+        return;
+      }
+      if (msg.type === 'position_report') {
+        pc.onPosition(msg.position, msg.timestamp, msg.itemId);
+        return;
+      }
       const { type: _t, mutationId, ...req } = msg;
       chain(async () => {
         try {
@@ -469,7 +475,7 @@ export function partySocketRoutes(deps: PartySocketDeps): FastifyPluginAsyncType
       });
       try {
         const s = await service.load(partyId);
-        if (!s || s.status !== 'active') {
+        if (s?.status !== 'active') {
           c.close(CloseCode.notFound, 'the party ended');
           return;
         }

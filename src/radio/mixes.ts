@@ -77,7 +77,7 @@ export class MixService {
         const s = new Map([...taste].filter(([, w]) => w > 0));
         for (const t of seeds) s.set(t, (s.get(t) ?? 0) + 2);
         // A listener without history: what people play in their context now.
-        if (s.size === 0) this.d.reco.contextTracks.top(context, 20).forEach((x, i) => s.set(x.track, 1 - i / 40));
+        if (s.size === 0) for (const [i, x] of this.d.reco.contextTracks.top(context, 20).entries()) s.set(x.track, 1 - i / 40);
         for (const t of seeds) heard.add(t);
         return [{ name: 'Discover Weekly', label: 'new to you', seeds: s, exclude: heard, familiarity: 0, boost: new Map() }];
       }

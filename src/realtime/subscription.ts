@@ -35,7 +35,6 @@ export class Subscription<K extends StreamKind = StreamKind> implements Subscrib
   private closed = false;
   private readonly unsubscribe: () => void;
 
-  private readonly bus: Bus;
   private readonly source: StreamSource<K>;
   readonly id: string;
   /** Last sequence number delivered (or skipped as the socket's own). */
@@ -55,7 +54,6 @@ export class Subscription<K extends StreamKind = StreamKind> implements Subscrib
     ownDeviceId: string | null,
     afterEvent?: (e: StreamEvents[K]) => void,
   ) {
-    this.bus = bus;
     this.source = source;
     this.id = id;
     this.cursor = cursor;

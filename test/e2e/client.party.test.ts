@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { QueueClient } from '@queue-service/client';
 import { QueueServiceError } from '../../client/src/errors.ts';
 import { PartySession, type PartyEventMessage, type PartyEvents, type PlaybackEvent } from '../../client/src/party.ts';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { testContext, type TestContext, type WebSocketLike } from '../helpers/client-context.ts';
 import { trueNow } from '../helpers/party-member.ts';
 import { createTempDatabase, pgSkipReason, type TempDatabase } from '../helpers/pg.ts';

@@ -14,7 +14,7 @@ import type { CatalogStore } from '../../src/catalog/store.ts';
 import { openSqliteStore, sqliteStorage } from '../../src/stores.ts';
 import { CatalogSync } from '../../src/catalog/sync.ts';
 import { Recommender } from '../../src/reco/recommender.ts';
-import { SqliteStore } from '../../src/store/sqlite.ts';
+import type { SqliteStore } from '../../src/store/sqlite.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'qs-import-'));
