@@ -52,7 +52,9 @@ const dirs = which ? [which] : ['unit', 'int', 'e2e'];
 const list = dirs.flatMap((d) => files(join(root, 'test', d)));
 if (list.length === 0) { console.error('no test files found'); process.exit(1); }
 console.log(`Node.js ${process.version}; stores under test: sqlite${env.QS_TEST_PG !== 'skip' ? ' + postgres' : ''}; redis: ${env.QS_TEST_REDIS !== 'skip' ? 'yes' : 'no'}`);
-const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-reporter=spec', ...list], {
+// A file (or test) still running after 15 minutes has hung: it fails, named, instead of
+// holding the run (and CI) until something else kills it. The slowest file takes ~2 minutes.
+const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=900000', '--test-reporter=spec', ...list], {
   stdio: 'inherit', env, cwd: root,
 });
 process.exit(r.status ?? 1);

@@ -369,7 +369,12 @@ export class QueueClient extends Emitter<ClientEvents> {
       }
       this.onMessage(msg, openedAt);
     };
-    ws.onerror = () => undefined;
+    // A refused upgrade fires error, then close. Node 22's WebSocket (its undici) fires only the
+    // error and leaves the socket connecting for ever: before the open, the error ends it (the
+    // close that may follow finds the socket already dropped).
+    ws.onerror = () => {
+      if (!opened) ws.onclose?.({ code: 1006, reason: '' });
+    };
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.dropSocket();

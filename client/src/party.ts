@@ -554,7 +554,11 @@ export class PartySession extends Emitter<PartyEvents> {
       }
       this.onMessage(m);
     };
-    ws.onerror = () => undefined; // onclose follows
+    // onclose follows, except after a refused upgrade on Node 22, whose WebSocket fires only the
+    // error: before the open, the error ends the socket (a close that follows finds it dropped).
+    ws.onerror = () => {
+      if (!sawOpen) ws.onclose?.({ code: 1006, reason: '' });
+    };
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;
