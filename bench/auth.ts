@@ -1,8 +1,8 @@
 // bench/auth.ts (issue 23): what checking tokens costs now that a token may be a provider's,
 // carry scopes and be revoked.
 //
-//   npx tsx bench/auth.ts                   # about 2-3 minutes
-//   BENCH_SECONDS=3 BENCH_ROUNDS=1 npx tsx bench/auth.ts
+//   npm run bench:auth                      # about 2-3 minutes
+//   BENCH_SECONDS=3 BENCH_ROUNDS=1 npm run bench:auth
 //
 // 1. HTTP, `GET /queues/{id}` (20 queues of 20 items, 16 connections, the load generator
 //    bench/core-load.ts in its own process), on two servers (SQLite) in the same run: the
@@ -87,7 +87,7 @@ async function run(t: (typeof targets)[number], seconds = SECONDS): Promise<Load
   const plan: LoadPlan = { url: t.url, connections: CONNECTIONS, seconds, phase: 'reads', read: 'default', trackBase: 0, queues: t.queues };
   const file = join(workDir, `plan-${++phase}.json`);
   writeFileSync(file, JSON.stringify(plan));
-  const proc = spawn('nice', ['-n', '5', process.execPath, '--import', 'tsx', join(import.meta.dirname, 'core-load.ts'), file], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn('nice', ['-n', '5', process.execPath, join(import.meta.dirname, 'core-load.ts'), file], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   const code = await new Promise<number | null>((r) => proc.once('exit', r));

@@ -87,7 +87,7 @@ async function generate(cfg: GenConfig): Promise<GenResult> {
   };
 
   let fire: (k: number) => void;
-  let finish = () => undefined as void;
+  let finish: () => void = () => undefined;
   if (cfg.transport === 'http') {
     const agent = new Agent({ keepAlive: true, maxSockets: 4096 });
     const auth = `Bearer ${cfg.token}`;
@@ -244,7 +244,7 @@ process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
 async function startServer(adminKey: string): Promise<{ url: string; pid: number }> {
   dataDir = mkdtempSync(join(tmpdir(), 'qs-overload-'));
   const nodeArgs = CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF] : [];
-  const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(ROOT, 'src/cli.ts'), 'serve'], {
+  const proc = spawn(process.execPath, [...nodeArgs, join(ROOT, 'src/cli.ts'), 'serve'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {
@@ -306,7 +306,7 @@ interface Step extends GenResult {
 
 async function step(transport: Transport, url: string, token: string, queues: string[], rate: number): Promise<Step> {
   const loadBefore = load();
-  const gen = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/overload.ts'), '--generate'], {
+  const gen = spawn(process.execPath, [join(ROOT, 'bench/overload.ts'), '--generate'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, OVERLOAD_GEN: JSON.stringify({ transport, url, token, queues, rate, seconds: SECONDS } satisfies GenConfig) },

@@ -178,7 +178,7 @@ export class ProviderTokens {
 
   /** `jwks_uri` from the issuer's discovery document; its `issuer` must be the configured one. */
   private discover(): Promise<URL> {
-    if (this.discovery) return this.discovery;
+    if (this.discovery !== null) return this.discovery;
     const t = this.now();
     if (t - this.lastDiscovery < this.cfg.cooldownMs) return Promise.reject(new Error('discovery tried less than a cooldown ago'));
     this.lastDiscovery = t;

@@ -11,9 +11,9 @@
 // and computable by the app (`'sha256:' + sha256hex(id)`). The reserved prefix makes the
 // mapping one-to-one: no id that is kept as it is can look like a hashed one.
 import { createHash } from 'node:crypto';
+import { USER_ID_PATTERN } from '../model/wire.ts';
 
-/** Letters, digits and `. _ : @ - |`, 1 to 128 of them (`|` for Auth0's `provider|id`). */
-export const USER_ID_PATTERN = '^[A-Za-z0-9._:@|-]{1,128}$';
+export { USER_ID_PATTERN };
 export const userIdRe = new RegExp(USER_ID_PATTERN);
 
 /** The prefix of hashed provider ids; a provider id that starts with it is hashed too. */

@@ -37,12 +37,16 @@ export class Admission {
   /** Set by the under-pressure plugin once registered: the sampled pressure, if any. */
   pressure: () => RefusalReason | null = () => null;
 
-  constructor(
-    readonly config: OverloadConfig,
-    private readonly metrics?: Metrics,
-    /** How far the local fan-out lags behind the commits (ms). */
-    private readonly fanOutLagMs: () => number = () => 0,
-  ) {}
+  readonly config: OverloadConfig;
+  private readonly metrics?: Metrics;
+  /** How far the local fan-out lags behind the commits (ms). */
+  private readonly fanOutLagMs: () => number;
+
+  constructor(config: OverloadConfig, metrics?: Metrics, fanOutLagMs: () => number = () => 0) {
+    this.config = config;
+    this.metrics = metrics;
+    this.fanOutLagMs = fanOutLagMs;
+  }
 
   get retryAfterSeconds(): number {
     return this.config.retryAfterSeconds;

@@ -146,7 +146,9 @@ export class QueueService {
   /** Hot queue states: a write or read of a hot queue neither loads nor folds it (docs/adr/0001). */
   private readonly cache: StateCache;
 
-  constructor(private readonly deps: ServiceDeps) {
+  private readonly deps: ServiceDeps;
+  constructor(deps: ServiceDeps) {
+    this.deps = deps;
     this.cache = new StateCache(deps.cacheQueues ?? 2_000, deps.cacheItems ?? 300_000);
     const store = deps.store;
     this.shared = store.withStreamLock !== undefined;

@@ -51,7 +51,7 @@ describe('web console with an identity provider token', { skip: browserSkip, tim
     const token = await idp.token({ sub: 'auth0|console-user', expiresIn: 600, scope: 'openid profile' });
     await signIn(token);
     await page.getByTestId('status').filter({ hasText: 'online' }).waitFor({ timeout: 15_000 });
-    assert.equal((await page.getByTestId('user').innerText()).trim(), 'auth0|console-user');
+    assert.equal(((await page.getByTestId('user').textContent()) ?? '').trim(), 'auth0|console-user');
     await page.getByLabel('Name').fill('From my provider');
     await page.getByRole('button', { name: 'Create' }).click();
     await page.getByRole('heading', { name: /From my provider/ }).waitFor();
@@ -64,7 +64,7 @@ describe('web console with an identity provider token', { skip: browserSkip, tim
   it('[AU6] a scoped provider token shows its scopes; the queues it may read are listed', async () => {
     await signIn(await idp.token({ sub: 'auth0|console-user', expiresIn: 600, scp: ['queue:read'] }));
     await page.getByTestId('status').filter({ hasText: 'online' }).waitFor({ timeout: 15_000 });
-    assert.equal((await page.getByTestId('user').innerText()).replace(/\s+/g, ' ').trim(), 'auth0|console-user (queue:read)');
+    assert.equal(((await page.getByTestId('user').textContent()) ?? '').replace(/\s+/g, ' ').trim(), 'auth0|console-user (queue:read)');
     await page.getByText('From my provider').first().waitFor();
     await signOut();
   });
@@ -73,7 +73,7 @@ describe('web console with an identity provider token', { skip: browserSkip, tim
     await signIn(await idp.token({ sub: 'auth0|console-user', aud: 'https://another-api.example.com' }));
     const alert = page.getByRole('alert');
     await alert.waitFor();
-    assert.match(await alert.innerText(), /audience/);
+    assert.match((await alert.textContent()) ?? '', /audience/);
     assert.deepEqual(problems, []);
   });
 });

@@ -41,7 +41,10 @@ describe('client token renewal', () => {
   it('[AU11] a token due for renewal is renewed by token() itself; the same token given back is not asked for again until refused', async () => {
     let asked = 0;
     const stale = jwt({ exp: nowS() + 1, iat: nowS() - 100 });
-    const ctx = makeContext({ baseUrl: 'http://x', deviceId: 'd', WebSocket: fakeWs, fetch: (() => undefined) as never, token: stale, getToken: () => (asked++, stale) });
+    const ctx = makeContext({ baseUrl: 'http://x', deviceId: 'd', WebSocket: fakeWs, fetch: (() => undefined) as never, token: stale, getToken: () => {
+      asked++;
+      return stale;
+    } });
     assert.equal(await ctx.token(), stale);
     assert.equal(await ctx.token(), stale);
     assert.equal(asked, 1, 'not asked again for the same token');
