@@ -142,7 +142,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     throw new AppError('unavailable', 'shutting_down', 'the server is shutting down; retry on another instance');
   });
   const admission = new Admission(deps.overload ?? DEFAULT_OVERLOAD, metrics, () => bus.lagMs?.() ?? 0);
-  await installAdmission(http, admission);
+  installAdmission(http, admission);
   const rateLimits = deps.rateLimits ?? DEFAULT_RATE_LIMITS;
   const rateLimiter = await installRateLimits(http, { config: rateLimits, redis: deps.rateLimitRedis, metrics });
   installAuth(http, deps.tokens);

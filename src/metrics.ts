@@ -42,11 +42,39 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Read when scraped (watchAdmission): nothing is counted per request. */
+  private admission: (() => { running: number; waiting: number; overloaded: boolean }) | null = null;
+
   readonly inFlight = new Gauge({
     name: 'requests_in_flight',
     help: 'HTTP requests and socket commands being worked on',
     registers: [this.registry],
+    collect: () => {
+      this.inFlight.set(this.admission?.().running ?? 0);
+    },
   });
+
+  readonly waiting = new Gauge({
+    name: 'requests_waiting',
+    help: 'HTTP requests and socket commands waiting for their turn (admission control)',
+    registers: [this.registry],
+    collect: () => {
+      this.waiting.set(this.admission?.().waiting ?? 0);
+    },
+  });
+
+  readonly overloaded = new Gauge({
+    name: 'admission_overloaded',
+    help: '1 while the admission queue has stood above its target for an interval (newest first, long waits refused)',
+    registers: [this.registry],
+    collect: () => {
+      this.overloaded.set(this.admission?.().overloaded ? 1 : 0);
+    },
+  });
+
+  watchAdmission(stats: () => { running: number; waiting: number; overloaded: boolean }): void {
+    this.admission = stats;
+  }
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
