@@ -6,6 +6,7 @@ import { dirname } from 'node:path';
 import { VersionConflictError } from '../errors.ts';
 import type { PlaybackRecord } from '../model/playback.ts';
 import type { QueueEvent, QueueFold, QueueState } from '../model/queue.ts';
+import { GroupCommit } from './group-commit.ts';
 import { loadMigrations } from './migrations.ts';
 import {
   decodeCursor,
@@ -209,6 +210,9 @@ export class SqliteStore implements Store {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+    this.group = new GroupCommit(this.db);
+    this.appendTx = this.db.transaction((input: AppendInput) => this.appendIn(input));
+    this.userAppendTx = this.db.transaction((input: UserAppendInput) => this.appendUserIn(input));
   }
 
   private get s(): Statements {
@@ -233,48 +237,60 @@ export class SqliteStore implements Store {
     return applied;
   }
 
-  async append(input: AppendInput): Promise<QueueEvent[]> {
+  /** Group commit (issue 21): appends of one event-loop turn share a transaction. */
+  private readonly group: GroupCommit;
+
+  /** The queue append, as a savepoint of the group's transaction; built once. */
+  private readonly appendTx: Database.Transaction<(input: AppendInput) => QueueEvent[]>;
+
+  /** A user-stream append, the same way. */
+  private readonly userAppendTx: Database.Transaction<(input: UserAppendInput) => UserAppended>;
+
+  append(input: AppendInput): Promise<QueueEvent[]> {
+    return this.group.run(() => this.appendTx(input));
+  }
+
+  private appendIn(input: AppendInput): QueueEvent[] {
     const s = this.s;
-    // IMMEDIATE takes the write lock before reading the version: a deferred transaction
-    // would fail with SQLITE_BUSY when another process (a CLI import, say) writes meanwhile.
-    const now = new Date().toISOString();
-    const cutoff = this.idemCutoff();
-    return this.db.transaction((): QueueEvent[] => {
-      const head = s.version.get(input.queueId);
-      const current = head?.version ?? 0;
-      if (current !== input.expectedVersion) throw new VersionConflictError(input.queueId, input.expectedVersion, current);
-      const out: QueueEvent[] = input.events.map((e, i) => {
-        const seq = input.expectedVersion + i + 1;
-        s.insertEvent.run(input.queueId, seq, e.type, JSON.stringify(e.data), e.userId, e.deviceId, e.timestamp);
-        return { ...e, queueId: input.queueId, sequenceNumber: seq } as QueueEvent;
-      });
-      if (out.length > 0) {
-        const st: QueueState = input.state;
-        const snapshot = !head || snapshotDue(st.version - head.snapshot_version, st.items.length, this.retention);
-        if (snapshot) s.putSnapshot.run(input.queueId, st.version, JSON.stringify(st));
-        const row = {
-          queue_id: input.queueId, owner_id: st.ownerId, name: st.name, type: st.type, version: st.version,
-          item_count: st.items.length, deleted: st.deleted ? 1 : 0, updated_at: st.updatedAt,
-          snapshot_version: snapshot ? st.version : head!.snapshot_version,
-        };
-        if (head) s.updateHead.run(row);
-        else s.insertHead.run(row);
-        if (input.events.some((e) => this.fold.touchesAccess(e.type))) {
-          s.deleteMembers.run(input.queueId);
-          for (const m of this.fold.members(st)) s.insertMember.run(input.queueId, m.userId, m.role);
-        }
+    const head = s.version.get(input.queueId);
+    const current = head?.version ?? 0;
+    if (current !== input.expectedVersion) throw new VersionConflictError(input.queueId, input.expectedVersion, current);
+    const out: QueueEvent[] = input.events.map((e, i) => {
+      const seq = input.expectedVersion + i + 1;
+      s.insertEvent.run(input.queueId, seq, e.type, JSON.stringify(e.data), e.userId, e.deviceId, e.timestamp);
+      return { ...e, queueId: input.queueId, sequenceNumber: seq } as QueueEvent;
+    });
+    if (out.length > 0) {
+      const st: QueueState = input.state;
+      const snapshot = !head || snapshotDue(st.version - head.snapshot_version, st.items.length, this.retention);
+      if (snapshot) s.putSnapshot.run(input.queueId, st.version, JSON.stringify(st));
+      const row = {
+        queue_id: input.queueId, owner_id: st.ownerId, name: st.name, type: st.type, version: st.version,
+        item_count: st.items.length, deleted: st.deleted ? 1 : 0, updated_at: st.updatedAt,
+        snapshot_version: snapshot ? st.version : head!.snapshot_version,
+      };
+      if (head) s.updateHead.run(row);
+      else s.insertHead.run(row);
+      if (input.events.some((e) => this.fold.touchesAccess(e.type))) {
+        s.deleteMembers.run(input.queueId);
+        for (const m of this.fold.members(st)) s.insertMember.run(input.queueId, m.userId, m.role);
       }
-      const idem = input.idempotency;
+    }
+    const idem = input.idempotency;
+    const many = input.idempotencyMany;
+    if (idem || many) {
+      const now = new Date().toISOString();
+      const cutoff = this.idemCutoff();
       if (idem) {
         const r = s.insertIdem.run(idem.userId, idem.key, idem.fingerprint, idem.response.status, JSON.stringify(idem.response.body ?? null), now, cutoff);
         if (r.changes === 0) throw new IdempotencyConflict(idem.userId, idem.key);
       }
-      for (const m of input.idempotencyMany ?? []) {
+      for (const m of many ?? []) {
         const r = s.insertIdem.run(m.userId, m.key, m.fingerprint, m.response.status, JSON.stringify(m.response.body ?? null), now, cutoff);
         if (r.changes === 0) throw new IdempotencyConflict(m.userId, m.key);
       }
-      return out;
-    }).immediate();
+    }
+    return out;
   }
 
   async loadQueue(queueId: string): Promise<QueueState | null> {
@@ -369,35 +385,34 @@ export class SqliteStore implements Store {
     return this.userStmts;
   }
 
-  async appendUserEvent(input: UserAppendInput): Promise<UserAppended> {
+  appendUserEvent(input: UserAppendInput): Promise<UserAppended> {
+    return this.group.run(() => this.userAppendTx(input));
+  }
+
+  /** The write lock is held from the first read, so decide sees what no other writer can change before the commit. */
+  private appendUserIn(input: UserAppendInput): UserAppended {
     const s = this.us;
-    const insertIdem = this.s.insertIdem;
     const { userId } = input;
-    const cutoff = this.idemCutoff();
-    // IMMEDIATE: the write lock is held from the first read, so decide sees what no other
-    // writer (another process on the same file included) can change before the commit.
-    return this.db.transaction((): UserAppended => {
-      const version = s.version.get(userId)?.version ?? 0;
-      const d = input.decide({ version, playback: s.listPlayback.all(userId).map(rowToPlayback) });
-      const seq = version + 1;
-      const event: UserEvent = { ...d.event, userId, sequenceNumber: seq };
-      s.insertEvent.run(userId, seq, event.type, JSON.stringify(event.data), event.deviceId, event.timestamp);
-      s.setVersion.run(userId, seq);
-      let playback: PlaybackRecord | null = null;
-      if (d.playback) {
-        playback = { ...d.playback, sequenceNumber: seq };
-        s.upsertPlayback.run(userId, playback.deviceId, JSON.stringify(playback.state), playback.clientTs, playback.serverTs, seq);
-      }
-      if (d.touch) s.upsertDevice.get(userId, d.touch.deviceId, null, null, d.touch.at, d.touch.at);
-      const appended: UserAppended = { event, playback };
-      const idem = input.idempotency;
-      if (idem) {
-        const res = idem.response(appended);
-        const r = insertIdem.run(userId, idem.key, idem.fingerprint, res.status, JSON.stringify(res.body ?? null), new Date().toISOString(), cutoff);
-        if (r.changes === 0) throw new IdempotencyConflict(userId, idem.key);
-      }
-      return appended;
-    }).immediate();
+    const version = s.version.get(userId)?.version ?? 0;
+    const d = input.decide({ version, playback: s.listPlayback.all(userId).map(rowToPlayback) });
+    const seq = version + 1;
+    const event: UserEvent = { ...d.event, userId, sequenceNumber: seq };
+    s.insertEvent.run(userId, seq, event.type, JSON.stringify(event.data), event.deviceId, event.timestamp);
+    s.setVersion.run(userId, seq);
+    let playback: PlaybackRecord | null = null;
+    if (d.playback) {
+      playback = { ...d.playback, sequenceNumber: seq };
+      s.upsertPlayback.run(userId, playback.deviceId, JSON.stringify(playback.state), playback.clientTs, playback.serverTs, seq);
+    }
+    if (d.touch) s.upsertDevice.get(userId, d.touch.deviceId, null, null, d.touch.at, d.touch.at);
+    const appended: UserAppended = { event, playback };
+    const idem = input.idempotency;
+    if (idem) {
+      const res = idem.response(appended);
+      const r = this.s.insertIdem.run(userId, idem.key, idem.fingerprint, res.status, JSON.stringify(res.body ?? null), new Date().toISOString(), this.idemCutoff());
+      if (r.changes === 0) throw new IdempotencyConflict(userId, idem.key);
+    }
+    return appended;
   }
 
   async readUserEvents(userId: string, afterSequence: number, limit: number): Promise<UserEvent[]> {
@@ -425,6 +440,8 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
-    if (this.db.open) this.db.close();
+    if (!this.db.open) return;
+    this.group.drain();
+    this.db.close();
   }
 }
