@@ -97,12 +97,17 @@ function prepareStatements(db: Database.Database) {
     sweepIdem: db.prepare('DELETE FROM idempotency_keys WHERE rowid IN (SELECT rowid FROM idempotency_keys WHERE created_at < ? LIMIT ?)'),
     // The parties' records of applied commands ([PA11], migration 022) expire with the others.
     sweepPartyCommands: db.prepare('DELETE FROM party_commands WHERE rowid IN (SELECT rowid FROM party_commands WHERE created_at < ? LIMIT ?)'),
-    // Events at or below their queue's snapshot and older than the cutoff: no load needs them.
-    trim: db.prepare(
+    // Events at or below their queue's snapshot, older than the cutoff, and before the position
+    // bound that trimBound() found: no load needs them. The newest event of all is kept, so
+    // that positions (rowids without AUTOINCREMENT, migration 023) are never handed out again.
+    trim: db.prepare<[number, string, number]>(
       `DELETE FROM queue_events WHERE position IN (
          SELECT e.position FROM queue_events e JOIN queue_projections p ON p.queue_id = e.queue_id
-         WHERE e.created_at < ? AND e.sequence_number <= p.snapshot_version ORDER BY e.created_at LIMIT ?)`,
+         WHERE e.position < ? AND e.position < (SELECT MAX(position) FROM queue_events)
+           AND e.created_at < ? AND e.sequence_number <= p.snapshot_version ORDER BY e.position LIMIT ?)`,
     ),
+    positions: db.prepare<[], { lo: number | null; hi: number | null }>('SELECT MIN(position) AS lo, MAX(position) AS hi FROM queue_events'),
+    createdAtOrAfter: db.prepare<[number], { created_at: string }>('SELECT created_at FROM queue_events WHERE position >= ? ORDER BY position LIMIT 1'),
     read: db.prepare<[string, number, number], EventRow>(
       'SELECT * FROM queue_events WHERE queue_id = ? AND sequence_number > ? ORDER BY sequence_number LIMIT ?',
     ),
@@ -221,11 +226,12 @@ export class SqliteStore implements Store {
   }
 
 
-  async migrate(): Promise<string[]> {
+  /** Applies the migrations not applied yet (up to `upTo`: tests make files of an older schema). */
+  async migrate(upTo = Infinity): Promise<string[]> {
     const done = new Set(this.db.prepare<[], { version: number }>('SELECT version FROM schema_migrations').all().map((r) => r.version));
     const applied: string[] = [];
     for (const m of loadMigrations('sqlite')) {
-      if (done.has(m.version)) continue;
+      if (done.has(m.version) || m.version > upTo) continue;
       this.db.transaction(() => {
         this.db.exec(m.sql);
         this.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, new Date().toISOString());
@@ -332,8 +338,31 @@ export class SqliteStore implements Store {
     const limit = o.limit ?? 10_000;
     const cutoff = new Date(o.idempotencyBefore).toISOString();
     const idempotencyRecords = this.s.sweepIdem.run(cutoff, limit).changes + this.s.sweepPartyCommands.run(cutoff, limit).changes;
-    const events = o.eventsBefore === undefined ? 0 : this.s.trim.run(new Date(o.eventsBefore).toISOString(), limit).changes;
+    let events = 0;
+    if (o.eventsBefore !== undefined) {
+      const cutoffIso = new Date(o.eventsBefore).toISOString();
+      events = this.s.trim.run(this.trimBound(cutoffIso), cutoffIso, limit).changes;
+    }
     return { idempotencyRecords, events };
+  }
+
+  /**
+   * The first position whose event is not older than the cutoff, found by bisecting the
+   * positions: events are appended in time order (to the millisecond, give or take the
+   * writes of one turn), so no index on the time is needed for it (migration 023).
+   */
+  private trimBound(cutoffIso: string): number {
+    const { lo, hi } = this.s.positions.get()!;
+    if (lo === null || hi === null) return 0;
+    let a = lo;
+    let b = hi + 1;
+    while (a < b) {
+      const mid = Math.floor((a + b) / 2);
+      const row = this.s.createdAtOrAfter.get(mid);
+      if (row && row.created_at < cutoffIso) a = mid + 1;
+      else b = mid;
+    }
+    return a;
   }
 
   /** Records created before this (ISO) are expired. */
