@@ -103,6 +103,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const now = deps.now ?? Date.now;
   const newId = deps.newId ?? randomUUID;
   const metrics = new Metrics();
+  if (deps.store.commitStats) metrics.watchCommits(deps.store.commitStats.bind(deps.store));
   const http = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
     bodyLimit: limits.bodyBytes,

@@ -72,6 +72,36 @@ export class Metrics {
     },
   });
 
+  /** The store's group commit, read when scraped (watchCommits). */
+  private commitStats: (() => { transactions: number; writes: number }) | null = null;
+  private commitsSeen = { transactions: 0, writes: 0 };
+
+  readonly commits = new Counter({
+    name: 'store_commits_total',
+    help: 'Transactions that committed queue and user-stream appends (group commit: several appends each)',
+    registers: [this.registry],
+    collect: () => this.collectCommits(),
+  });
+
+  readonly commitWrites = new Counter({
+    name: 'store_commit_writes_total',
+    help: 'Queue and user-stream appends committed; over store_commits_total: appends per transaction',
+    registers: [this.registry],
+    collect: () => this.collectCommits(),
+  });
+
+  watchCommits(stats: () => { transactions: number; writes: number }): void {
+    this.commitStats = stats;
+  }
+
+  private collectCommits(): void {
+    const now = this.commitStats?.();
+    if (!now) return;
+    if (now.transactions > this.commitsSeen.transactions) this.commits.inc(now.transactions - this.commitsSeen.transactions);
+    if (now.writes > this.commitsSeen.writes) this.commitWrites.inc(now.writes - this.commitsSeen.writes);
+    this.commitsSeen = { transactions: now.transactions, writes: now.writes };
+  }
+
   watchAdmission(stats: () => { running: number; waiting: number; overloaded: boolean }): void {
     this.admission = stats;
   }

@@ -70,9 +70,26 @@ export class GroupCommit {
     });
   }
 
+  private held = false;
+
+  /** Writes wait (in memory) from now until release(); `ready` is called at once, no write being under way. */
+  hold(ready: () => void): void {
+    this.held = true;
+    ready();
+  }
+
+  release(): void {
+    this.held = false;
+    if (this.queue.length > 0 && !this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flush);
+    }
+  }
+
   /** Commits what waits now, in one transaction (the rest, past the bounds, in the next turn). */
   private readonly flush = (): void => {
     this.scheduled = false;
+    if (this.held) return;
     this.commit();
     if (this.queue.length > 0) {
       // Bounded: the rest goes in the next turn, after the answers of this one.

@@ -174,6 +174,8 @@ export interface QueueStreams {
    * could otherwise starve). Optional: a store used by one process needs none.
    */
   withStreamLock?<T>(queueId: string, fn: () => Promise<T>): Promise<T>;
+  /** Transactions committed and appends in them so far (group commit; issue 21). */
+  commitStats?(): { transactions: number; writes: number };
 }
 
 /** Idempotency records, written in the transaction of the write they answer (queues and user streams). */

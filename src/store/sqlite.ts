@@ -6,6 +6,7 @@ import { dirname } from 'node:path';
 import { VersionConflictError } from '../errors.ts';
 import type { PlaybackRecord } from '../model/playback.ts';
 import type { QueueEvent, QueueFold, QueueState } from '../model/queue.ts';
+import { Checkpointer } from './checkpointer.ts';
 import { GroupCommit } from './group-commit.ts';
 import { loadMigrations } from './migrations.ts';
 import {
@@ -252,7 +253,19 @@ export class SqliteStore implements Store {
   /** A user-stream append, the same way. */
   private readonly userAppendTx: Database.Transaction<(input: UserAppendInput) => UserAppended>;
 
+  /** WAL checkpoints on a thread of their own, started with the first write (not for a read-only CLI command). */
+  checkpointer: Checkpointer | null = null;
+
+  private startCheckpoints(): void {
+    if (this.checkpointer === null && this.file !== ':memory:') this.checkpointer = new Checkpointer(this.db, this.file, this.group);
+  }
+
+  commitStats(): { transactions: number; writes: number } {
+    return this.group.stats;
+  }
+
   append(input: AppendInput): Promise<QueueEvent[]> {
+    this.startCheckpoints();
     return this.group.run(() => this.appendTx(input));
   }
 
@@ -415,6 +428,7 @@ export class SqliteStore implements Store {
   }
 
   appendUserEvent(input: UserAppendInput): Promise<UserAppended> {
+    this.startCheckpoints();
     return this.group.run(() => this.userAppendTx(input));
   }
 
@@ -471,6 +485,8 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (!this.db.open) return;
     this.group.drain();
+    await this.checkpointer?.close();
+    this.checkpointer = null;
     this.db.close();
   }
 }
