@@ -107,9 +107,9 @@ export interface CorsConfig {
 export const DEFAULT_OVERLOAD: OverloadConfig = {
   concurrency: 64,
   maxQueued: 4096,
-  maxWaitMs: 2000,
+  maxWaitMs: 5000,
   targetMs: 50,
-  intervalMs: 1000,
+  intervalMs: 2000,
   shedWaitMs: 500,
   maxFanOutLagMs: 250,
   maxHeapUsedBytes: 0,

@@ -183,7 +183,8 @@ for (const { kind, skip } of storeKinds) {
       const refused = floodAnswers.filter((a) => a.status === 503);
       assert.equal(served.length + refused.length, floodAnswers.length, `only 200 or 503: ${[...new Set(floodAnswers.map((a) => a.status))]}`);
       assert.ok(refused.length > 0, 'the flood was shed');
-      assert.ok(served.length > refused.length / 10, `and served meanwhile: ${served.length} served, ${refused.length} refused`);
+      // And kept serving meanwhile (2 at a time here; these clients ignore Retry-After and come straight back).
+      assert.ok(served.length >= 100, `served meanwhile: ${served.length} served, ${refused.length} refused`);
       for (const r of refused) {
         assert.equal(r.retryAfter, '2');
         assert.equal(r.body.error.code, 'overloaded');
@@ -206,7 +207,7 @@ for (const { kind, skip } of storeKinds) {
 
       // Nothing refused was applied: the queues hold the seed tracks plus the served writes.
       let items = 0;
-      for (const q of queues) items += (await api('GET', `/queues/${q}?limit=5000`)).body.items.length;
+      for (const q of queues) items += (await api('GET', `/queues/${q}`)).body.itemCount;
       assert.equal(items, queues.length * 2 + served.length);
       // Healthy afterwards: writes and reads are served at once, /readyz is 200.
       for (let i = 0; i < 20; i++) assert.equal((await api('POST', `/queues/${queues[0]}/tracks`, { tracks: [`after-${i}`] })).status, 200);
@@ -253,8 +254,8 @@ for (const { kind, skip } of storeKinds) {
         assert.equal(r.status, 503);
         assert.equal(r.error.details.retryAfterSeconds, 2);
       }
-      const view = (await api('GET', `/queues/${q.id}?limit=1000`)).body;
-      assert.equal(view.items.length, 1 + calmIds.length + acks.length, 'only the acknowledged commands were applied');
+      const view = (await api('GET', `/queues/${q.id}`)).body;
+      assert.equal(view.itemCount, 1 + calmIds.length + acks.length, 'only the acknowledged commands were applied');
       await s.close();
     });
   });
