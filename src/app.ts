@@ -3,9 +3,10 @@
 // way. The services are built in one place (src/services.ts); here the HTTP server gets
 // its cross-cutting rules, in order, and then each feature's transport is registered.
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import websocket from '@fastify/websocket';
+import type { WebSocket } from 'ws';
 import type { Redis } from 'ioredis';
 import type { Tokens } from './auth/tokens.ts';
 import {
@@ -96,6 +97,25 @@ export interface App {
   beginShutdown(): void;
 }
 
+/**
+ * Errors on an open socket. A protocol error of the client's (a message past the size limit,
+ * invalid UTF-8, a bad frame) has already been answered by ws with a close frame (1009, 1007,
+ * 1002) and the rest of the client's data is read and dropped: the socket then closes
+ * cleanly. @fastify/websocket's default terminated it at once, and a client still sending
+ * (a second large message) got a reset instead of the close frame: 1006 (issue 20). Other
+ * errors (a reset connection) end the socket at once, as before.
+ */
+function socketErrorHandler(this: FastifyInstance, error: Error & { code?: string }, socket: WebSocket, request: FastifyRequest): void {
+  if (typeof error.code === 'string' && error.code.startsWith('WS_ERR_')) {
+    request.log.debug({ err: error.message }, 'socket closed for a protocol error');
+    // Should the client never finish the closing handshake, it is cut off.
+    setTimeout(() => socket.terminate(), 5_000).unref();
+    return;
+  }
+  request.log.warn({ err: error.message }, 'socket error');
+  socket.terminate();
+}
+
 export async function buildApp(deps: AppDeps): Promise<App> {
   const limits = deps.limits ?? DEFAULT_LIMITS;
   const retention = deps.retention ?? DEFAULT_RETENTION;
@@ -183,7 +203,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   // track URLs, and GET /media/verify for the media server that serves them.
   await http.register(offlineRoutes(services.offline, queues, media, now));
   await http.register(mediaRoutes(media, deps.tokens, now));
-  await http.register(websocket, { options: { maxPayload: realtime.maxPayloadBytes } });
+  await http.register(websocket, { options: { maxPayload: realtime.maxPayloadBytes }, errorHandler: socketErrorHandler });
   // One connection lifecycle for the queue, sync and party sockets: heartbeat, token
   // expiry, held messages, re-sync after a bus reconnect, shutdown.
   const sockets = new SocketServer(http, {
