@@ -19,7 +19,7 @@ import { AppError } from './errors.ts';
 import { Admission, installAdmission } from './http/admission.ts';
 import { installAuth } from './http/auth.ts';
 import { installBodyParsing } from './http/body.ts';
-import { installBrowserSupport, installSocketOriginCheck } from './http/browser.ts';
+import { browserHeaders, installBrowserSupport, installSocketOriginCheck } from './http/browser.ts';
 import { installDocs } from './http/docs.ts';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandling } from './http/errors.ts';
 import { installRateLimits, installSocketCap } from './http/limits.ts';
@@ -150,11 +150,16 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   installBodyParsing(http);
   installErrorHandling(http);
-  // onRequest hooks, in this order: security headers and CORS (so every answer has them),
-  // shutdown, admission (a refused request costs one branch: no JWT check, no Redis),
-  // the per-IP limit (before the credential check), auth, the per-user limit, socket rules.
+  // onRequest hooks, in this order: admission (a refused request costs one branch and one
+  // write: no JWT check, no Redis), security headers and CORS (so every answer has them),
+  // shutdown, the per-IP limit (before the credential check), auth, the per-user limit,
+  // socket rules.
   const corsConfig = deps.cors ?? { origins: [] };
-  await installBrowserSupport(http, corsConfig);
+  const headers = browserHeaders(corsConfig);
+  // Admission first: a refused request costs one branch and one write (issue 20).
+  const admission = new Admission(deps.overload ?? DEFAULT_OVERLOAD, metrics, () => bus.lagMs?.() ?? 0);
+  installAdmission(http, admission, { base: headers.api, cors: headers.cors });
+  await installBrowserSupport(http, corsConfig, headers);
   // During shutdown new requests (also ones pipelined behind an in-flight one) get a 503
   // and their connection is closed; idle keep-alive connections are closed by server.ts.
   http.addHook('onRequest', async (_request, reply) => {
@@ -162,19 +167,15 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     reply.header('connection', 'close');
     throw new AppError('unavailable', 'shutting_down', 'the server is shutting down; retry on another instance');
   });
-  const admission = new Admission(deps.overload ?? DEFAULT_OVERLOAD, metrics, () => bus.lagMs?.() ?? 0);
-  installAdmission(http, admission);
   const rateLimits = deps.rateLimits ?? DEFAULT_RATE_LIMITS;
   const rateLimiter = await installRateLimits(http, { config: rateLimits, redis: deps.rateLimitRedis, metrics });
   installAuth(http, deps.tokens);
   rateLimiter.installUserLimit();
   installSocketOriginCheck(http, corsConfig);
   installSocketCap(http, rateLimits.maxSocketsPerUser, metrics);
-  http.addHook('onResponse', async (request, reply) => {
-    metrics.httpDuration.observe(
-      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) },
-      reply.elapsedTime / 1000,
-    );
+  http.addHook('onResponse', (request, reply, done) => {
+    metrics.observeRequest(request.method, request.routeOptions.url, reply.statusCode, reply.elapsedTime / 1000);
+    done();
   });
 
   await installDocs(http);

@@ -10,6 +10,17 @@ export class Metrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
+  /** The histogram's series by method, route and status, looked up once each (labels are hashed per lookup otherwise). */
+  private readonly series = new Map<string, { observe(v: number): void }>();
+
+  /** One answered request into http_request_duration_seconds. */
+  observeRequest(method: string, route: string | undefined, status: number, seconds: number): void {
+    const key = `${method} ${status} ${route ?? ''}`;
+    let s = this.series.get(key);
+    if (!s) this.series.set(key, (s = this.httpDuration.labels(method, route ?? 'unmatched', String(status))));
+    s.observe(seconds);
+  }
+
   readonly eventsAppended = new Counter({
     name: 'queue_events_appended_total',
     help: 'Queue events appended to the store, by type',

@@ -146,13 +146,18 @@ class Line {
   }
 }
 
-/** What a queue's writes have told about its backlog ([AD6]). */
+/** What a queue's writes have told about its backlog ([AD6]), while it has one. */
 interface QueueBacklog {
   pending: number;
-  /** Smoothed time between two writes of this queue finishing while more were pending (ms). */
+  /** Smoothed time between two of its writes finishing (ms), once `samples` says it means something. */
   everyMs: number;
-  lastDoneAt: number;
+  samples: number;
+  /** When the last of its writes finished; null before the first. */
+  lastDoneAt: number | null;
 }
+
+/** Intervals between finished writes before a queue's pace is trusted to refuse on. */
+const PACE_SAMPLES = 4;
 
 export interface AdmissionStats {
   running: number;
@@ -427,8 +432,8 @@ export class AdmissionControl {
   private countOnQueue(queueId: string, now: number): boolean {
     let b = this.backlogs.get(queueId);
     if (!b) {
-      this.backlogs.set(queueId, (b = { pending: 0, everyMs: 0, lastDoneAt: now }));
-    } else if (b.pending > 0 && b.pending * b.everyMs > this.waitBound()) {
+      this.backlogs.set(queueId, (b = { pending: 0, everyMs: 0, samples: 0, lastDoneAt: null }));
+    } else if (b.samples >= PACE_SAMPLES && b.pending * b.everyMs > this.waitBound()) {
       return false;
     }
     b.pending++;
@@ -443,11 +448,14 @@ export class AdmissionControl {
       this.backlogs.delete(queueId);
       return;
     }
-    if (finished) {
-      // Writes of one queue finish one after the other: how often they do is how fast its backlog drains.
+    if (!finished) return;
+    // Writes of one queue finish one after the other: how often they do is how fast its
+    // backlog drains (the first finish only starts the clock: it also carries the burst's arrival).
+    if (b.lastDoneAt !== null) {
       const every = now - b.lastDoneAt;
-      b.everyMs = b.everyMs === 0 ? every : 0.8 * b.everyMs + 0.2 * every;
-      b.lastDoneAt = now;
+      b.everyMs = b.samples === 0 ? every : 0.8 * b.everyMs + 0.2 * every;
+      b.samples++;
     }
+    b.lastDoneAt = now;
   }
 }

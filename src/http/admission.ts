@@ -111,36 +111,60 @@ export class Admission {
 }
 
 const noop = () => undefined;
-const exempt = (request: FastifyRequest) => request.routeOptions.config?.admission === false || request.url.startsWith('/docs');
 const isUpgrade = (request: FastifyRequest) => request.headers.upgrade?.toLowerCase() === 'websocket';
 const JSON_TYPE = 'application/json; charset=utf-8';
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
+/** What a refusal needs besides the body: the security headers every answer carries, and CORS. */
+export interface RefusalHeaders {
+  /** Headers of every answer (security headers), as sent. */
+  base: Record<string, string>;
+  /** CORS headers for a request from this origin, or null (not an allowed origin, or CORS off). */
+  cors(request: FastifyRequest): Record<string, string> | null;
+}
+
 /**
- * The onRequest hook. Register it before the hooks that do work (auth verifies a JWT,
- * rate limits may ask Redis): a refused request costs one branch and one write.
+ * The onRequest hook, registered before every other: a refused request costs one branch
+ * and one write of a preserialised answer, straight to the socket (no serialisation, no
+ * onSend hooks; issue 20: refusals must stay cheap).
  */
-export function installAdmission(http: FastifyInstance, admission: Admission): void {
+export function installAdmission(http: FastifyInstance, admission: Admission, headers: RefusalHeaders): void {
   if (!admission.enabled) return;
   admission.start();
   http.addHook('onClose', async () => admission.stop());
   const retryAfter = String(admission.retryAfterSeconds);
-  const refuse = (reply: FastifyReply, reason: RefusalReason) => {
+  const answers = new Map<RefusalReason, { body: string; headers: Record<string, string> }>();
+  const answer = (reason: RefusalReason) => {
+    let a = answers.get(reason);
+    if (!a) {
+      const body = admission.refusedJson(reason);
+      a = { body, headers: { ...headers.base, 'content-type': JSON_TYPE, 'retry-after': retryAfter, 'content-length': String(Buffer.byteLength(body)) } };
+      answers.set(reason, a);
+    }
+    return a;
+  };
+  const refuse = (request: FastifyRequest, reply: FastifyReply, reason: RefusalReason) => {
     admission.refused('http', reason);
-    void reply.code(503).header('retry-after', retryAfter).type(JSON_TYPE).send(admission.refusedJson(reason));
+    const a = answer(reason);
+    const cors = headers.cors(request);
+    reply.hijack();
+    reply.raw.writeHead(503, cors ? { ...a.headers, ...cors } : a.headers);
+    reply.raw.end(a.body);
   };
 
   http.addHook('onRequest', (request, reply, done) => {
-    if (request.is404 || request.method === 'OPTIONS' || exempt(request)) return done();
+    if (request.method === 'OPTIONS' || request.is404) return done();
+    const config = request.routeOptions.config;
+    if (config?.admission === false || request.url.startsWith('/docs')) return done();
     if (isUpgrade(request)) {
       // A socket costs its setup (snapshot, subscription), then lives on: new sockets are
       // refused while the server sheds load, and otherwise not counted.
       const refused = admission.control.upgradeRefusal();
-      if (refused) return refuse(reply, refused);
+      if (refused) return refuse(request, reply, refused);
       return done();
     }
     // A route may declare itself a read whatever its method (a lookup with a body).
-    const write = WRITE_METHODS.has(request.method) && request.routeOptions.config?.readOnly !== true;
+    const write = WRITE_METHODS.has(request.method) && config?.readOnly !== true;
     const queueId = write ? (request.params as { queueId?: unknown } | undefined)?.queueId : undefined;
     const work: Work = {
       // The credential as sent (not verified yet: that is work) or the address: a tenant's
@@ -151,7 +175,7 @@ export function installAdmission(http: FastifyInstance, admission: Admission): v
     };
     const ticket = admission.admit(work, (_t, refused) => {
       if (refused === null) done();
-      else refuse(reply, refused);
+      else refuse(request, reply, refused);
     });
     // 'close' comes after the answer is written, and also when the client went away first
     // (then a waiting request is dropped without being worked on).

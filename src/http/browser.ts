@@ -71,21 +71,45 @@ export function securityHeaders(options: HelmetOptions): Record<string, string> 
   return headers;
 }
 
+/** The headers every answer carries (computed once), and CORS's for an answer written by hand. */
+export interface BrowserHeaders {
+  api: Record<string, string>;
+  page: Record<string, string>;
+  /** What @fastify/cors adds to an answer for this request's Origin, for answers written without it (admission refusals). */
+  cors(request: FastifyRequest): Record<string, string> | null;
+}
+
+export function browserHeaders(config: CorsConfig): BrowserHeaders {
+  const api = securityHeaders({
+    contentSecurityPolicy: { useDefaults: false, directives: API_CSP },
+    // Web players on listed origins read our answers with CORS; nothing else should embed them.
+    crossOriginResourcePolicy: { policy: config.origins.length > 0 ? 'cross-origin' : 'same-origin' },
+  });
+  const wildcard = config.origins.includes('*');
+  const exposed = CORS_EXPOSED_HEADERS.join(', ');
+  const star = { 'access-control-allow-origin': '*', 'access-control-expose-headers': exposed };
+  return {
+    api,
+    page: { ...api, 'content-security-policy': PAGE_CSP },
+    cors(request) {
+      const origin = request.headers.origin;
+      if (!origin || config.origins.length === 0) return null;
+      if (wildcard) return star;
+      if (!config.origins.includes(origin)) return null;
+      return { 'access-control-allow-origin': origin, 'access-control-allow-credentials': 'true', 'access-control-expose-headers': exposed, vary: 'Origin' };
+    },
+  };
+}
+
 /**
  * Security headers and CORS: register first, so every answer (also a 503 or a 429) carries
  * their headers. CORS is registered only when CORS_ORIGINS lists origins; without them a
  * preflight from another origin is refused 403 and answers carry no CORS headers.
  */
-export async function installBrowserSupport(http: FastifyInstance, config: CorsConfig): Promise<void> {
-  const helmetOptions = (csp: HelmetOptions['contentSecurityPolicy']): HelmetOptions => ({
-    contentSecurityPolicy: csp,
-    // Web players on listed origins read our answers with CORS; nothing else should embed them.
-    crossOriginResourcePolicy: { policy: config.origins.length > 0 ? 'cross-origin' : 'same-origin' },
-  });
-  const apiHeaders = securityHeaders(helmetOptions({ useDefaults: false, directives: API_CSP }));
-  const pageHeaders = { ...apiHeaders, 'content-security-policy': PAGE_CSP };
+export async function installBrowserSupport(http: FastifyInstance, config: CorsConfig, headers: BrowserHeaders): Promise<void> {
+  const { api, page } = headers;
   http.addHook('onRequest', (request, reply, done) => {
-    reply.headers(isPage(request.url) ? pageHeaders : apiHeaders);
+    reply.headers(isPage(request.url) ? page : api);
     done();
   });
 
