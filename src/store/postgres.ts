@@ -8,6 +8,7 @@ import type { PlaybackRecord, PlaybackState } from '../model/playback.ts';
 import type { QueueEvent, QueueFold, QueueState } from '../model/queue.ts';
 import { loadMigrations } from './migrations.ts';
 import { PgGroupCommit } from './pg-group-commit.ts';
+import { stateJsonInSlices } from './snapshot-json.ts';
 import {
   decodeCursor,
   encodeCursor,
@@ -278,6 +279,7 @@ export class PostgresStore implements Store {
   }
 
   async putSnapshot(queueId: string, state: QueueState): Promise<void> {
+    const json = await stateJsonInSlices(state);
     await this.pool.query(
       `WITH s AS (
          INSERT INTO queue_snapshots (queue_id, version, state) VALUES ($1, $2, $3::jsonb)
@@ -286,7 +288,7 @@ export class PostgresStore implements Store {
          RETURNING version)
        UPDATE queue_projections SET snapshot_version = $2
        WHERE queue_id = $1 AND snapshot_version < $2 AND EXISTS (SELECT 1 FROM s)`,
-      [queueId, state.version, JSON.stringify(state)],
+      [queueId, state.version, json],
     );
   }
 

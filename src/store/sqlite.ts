@@ -8,6 +8,7 @@ import type { PlaybackRecord } from '../model/playback.ts';
 import type { QueueEvent, QueueFold, QueueState } from '../model/queue.ts';
 import { Checkpointer } from './checkpointer.ts';
 import { GroupCommit } from './group-commit.ts';
+import { INLINE_SNAPSHOT_ITEMS, stateJsonInSlices } from './snapshot-json.ts';
 import { loadMigrations } from './migrations.ts';
 import {
   decodeCursor,
@@ -80,6 +81,12 @@ function prepareStatements(db: Database.Database) {
       `INSERT INTO queue_snapshots (queue_id, version, state) VALUES (?, ?, ?)
        ON CONFLICT (queue_id) DO UPDATE SET version = excluded.version, state = excluded.state`,
     ),
+    // A snapshot written after its append: only over an older one, and then the header follows it.
+    putNewerSnapshot: db.prepare<[string, number, string]>(
+      `INSERT INTO queue_snapshots (queue_id, version, state) VALUES (?, ?, ?)
+       ON CONFLICT (queue_id) DO UPDATE SET version = excluded.version, state = excluded.state WHERE queue_snapshots.version < excluded.version`,
+    ),
+    advanceSnapshot: db.prepare<[number, string, number]>('UPDATE queue_projections SET snapshot_version = ? WHERE queue_id = ? AND snapshot_version < ?'),
     // A record older than the cutoff (expired, not swept yet) is replaced; a live one is a conflict.
     insertIdem: db.prepare<[string, string, string, number, string, string, string]>(
       `INSERT INTO idempotency_keys (user_id, key, fingerprint, status, response, created_at) VALUES (?, ?, ?, ?, ?, ?)
@@ -219,6 +226,9 @@ export class SqliteStore implements Store {
     this.group = new GroupCommit(this.db);
     this.appendTx = this.db.transaction((input: AppendInput) => this.appendIn(input));
     this.userAppendTx = this.db.transaction((input: UserAppendInput) => this.appendUserIn(input));
+    this.snapshotTx = this.db.transaction((queueId: string, version: number, json: string) => {
+      if (this.s.putNewerSnapshot.run(queueId, version, json).changes > 0) this.s.advanceSnapshot.run(version, queueId, version);
+    });
   }
 
   private get s(): Statements {
@@ -249,6 +259,9 @@ export class SqliteStore implements Store {
 
   /** The queue append, as a savepoint of the group's transaction; built once. */
   private readonly appendTx: Database.Transaction<(input: AppendInput) => QueueEvent[]>;
+
+  /** A snapshot written after its append (snapshotLater), the same way. */
+  private readonly snapshotTx: Database.Transaction<(queueId: string, version: number, json: string) => void>;
 
   /** A user-stream append, the same way. */
   private readonly userAppendTx: Database.Transaction<(input: UserAppendInput) => UserAppended>;
@@ -281,7 +294,13 @@ export class SqliteStore implements Store {
     });
     if (out.length > 0) {
       const st: QueueState = input.state;
-      const snapshot = !head || snapshotDue(st.version - head.snapshot_version, st.items.length, this.retention);
+      let snapshot = !head || snapshotDue(st.version - head.snapshot_version, st.items.length, this.retention);
+      // A long queue's snapshot is serialised in slices and written in a later transaction
+      // (snapshotLater): one JSON.stringify of it would hold the event loop.
+      if (snapshot && head && st.items.length > INLINE_SNAPSHOT_ITEMS) {
+        this.snapshotLater(input.queueId, st);
+        snapshot = false;
+      }
       if (snapshot) s.putSnapshot.run(input.queueId, st.version, JSON.stringify(st));
       const row = {
         queue_id: input.queueId, owner_id: st.ownerId, name: st.name, type: st.type, version: st.version,
@@ -310,6 +329,23 @@ export class SqliteStore implements Store {
       }
     }
     return out;
+  }
+
+  /** Queues whose snapshot is being serialised. */
+  private readonly snapshotting = new Set<string>();
+
+  /**
+   * Writes a due snapshot of a long queue after the append that made it due: serialised a
+   * slice per turn, then stored with the header's snapshot version in a later group
+   * transaction, never older than the one there. Until it lands a load folds a few more events.
+   */
+  private snapshotLater(queueId: string, state: QueueState): void {
+    if (this.snapshotting.has(queueId)) return;
+    this.snapshotting.add(queueId);
+    void stateJsonInSlices(state)
+      .then((json) => (this.db.open ? this.group.run(() => this.snapshotTx(queueId, state.version, json)) : undefined))
+      .catch(() => undefined) // the next due append tries again
+      .finally(() => this.snapshotting.delete(queueId));
   }
 
   async loadQueue(queueId: string): Promise<QueueState | null> {
