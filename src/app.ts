@@ -162,10 +162,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await installBrowserSupport(http, corsConfig, headers);
   // During shutdown new requests (also ones pipelined behind an in-flight one) get a 503
   // and their connection is closed; idle keep-alive connections are closed by server.ts.
-  http.addHook('onRequest', async (_request, reply) => {
-    if (!closing) return;
+  http.addHook('onRequest', (_request, reply, done) => {
+    if (!closing) return done();
     reply.header('connection', 'close');
-    throw new AppError('unavailable', 'shutting_down', 'the server is shutting down; retry on another instance');
+    done(new AppError('unavailable', 'shutting_down', 'the server is shutting down; retry on another instance'));
   });
   const rateLimits = deps.rateLimits ?? DEFAULT_RATE_LIMITS;
   const rateLimiter = await installRateLimits(http, { config: rateLimits, redis: deps.rateLimitRedis, metrics });
