@@ -75,7 +75,7 @@ const ADMIN_KEY = randomBytes(16).toString('hex');
 
 /** Our server on SQLite in `dataDir`, on `port`; resolves when /readyz answers 200, with that instant. */
 async function startServer(port: number): Promise<Server & { readyAt: number }> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli.ts'), 'serve'], {
+  const proc = spawn(process.execPath, [join(ROOT, 'src/cli.ts'), 'serve'], {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'pipe'],
     env: {
@@ -105,7 +105,7 @@ async function call(url: string, token: string, method: string, path: string, bo
 
 /** A forked helper process with a request/answer helper over IPC. */
 function helper(file: string) {
-  const p = fork(join(ROOT, 'bench', file), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const p = fork(join(ROOT, 'bench', file), [], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   children.add(p);
   const waiters: { type: string; resolve: (m: any) => void }[] = [];
   p.on('message', (m: any) => {
@@ -317,7 +317,7 @@ async function main(): Promise<void> {
   out.push(`| mirrors that did not catch up in 60 s | ${ra.behind} | ${rb.behind} | |`);
   out.push(`| duplicates / gaps seen | – | ${rb.duplicates} / ${rb.gaps} | |`);
   out.push(`| load average before → after | ${ra.load[0]} → ${ra.load[1]} | ${rb.load[0]} → ${rb.load[1]} | |`);
-  process.stdout.write(out.join('\n') + '\n');
+  process.stdout.write(`${out.join('\n')}\n`);
 }
 
 main().catch(async (err) => {

@@ -194,7 +194,7 @@ interface Entry {
 }
 
 async function peer(): Promise<Result> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'peer-yjs.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, [join(import.meta.dirname, 'peer-yjs.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise<string>((resolve) => proc.stdout!.on('data', (d) => {
     const m = /listening on (\S+)/.exec(String(d));
     if (m) resolve(m[1]!);

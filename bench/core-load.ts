@@ -1,7 +1,7 @@
 // The load generator of bench:core, run by bench/core.ts in a process of its own so that it
 // does not share an event loop with anything it measures:
 //
-//   node --import tsx bench/core-load.ts <plan.json> [<state-out.json>]
+//   node bench/core-load.ts <plan.json> [<state-out.json>]
 //
 // The plan (LoadPlan below) names the target URL, the queues (id, authorization header, the
 // item ids the harness added to each, oldest first), the phase and its duration. It runs
@@ -284,7 +284,7 @@ export async function runLoad(plan: LoadPlan): Promise<{ result: LoadResult; que
 if (import.meta.filename === process.argv[1] || process.argv[1]?.endsWith('core-load.ts')) {
   const [planPath, statePath] = process.argv.slice(2);
   if (!planPath) {
-    process.stderr.write('usage: node --import tsx bench/core-load.ts <plan.json> [<state-out.json>]\n');
+    process.stderr.write('usage: node bench/core-load.ts <plan.json> [<state-out.json>]\n');
     process.exit(2);
   }
   const plan = JSON.parse(readFileSync(planPath, 'utf8')) as LoadPlan;

@@ -146,7 +146,7 @@ async function startPeer(kind: 'floor' | 'naive'): Promise<Running> {
   const dir = mkdtempSync(join(workDir, `${kind}-`));
   const file = join(import.meta.dirname, kind === 'floor' ? 'peer-floor.ts' : 'peer-crud.ts');
   // An on-disk database, so WAL and synchronous=NORMAL apply as they do for ours.
-  const proc = spawn(process.execPath, ['--import', 'tsx', file, join(dir, 'peer.db')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, [file, join(dir, 'peer.db')], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   const stop = async () => {
     cleanups.delete(stop);
@@ -258,7 +258,7 @@ async function runLoader(plan: LoadPlan, serverPid: number): Promise<{ result: L
   const planPath = join(workDir, `plan-${n}.json`);
   const statePath = join(workDir, `state-${n}.json`);
   writeFileSync(planPath, JSON.stringify(plan));
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'core-load.ts'), planPath, statePath], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, [join(import.meta.dirname, 'core-load.ts'), planPath, statePath], { stdio: ['ignore', 'pipe', 'inherit'] });
   loader = proc;
   let stdout = '';
   let cpu0 = NaN;
@@ -388,7 +388,7 @@ const maxLength = Math.max(...lengths);
 
 console.log(`\nbench:core — ${startedAt.toISOString()}, node ${process.version}, ${cpus().length} CPUs`);
 console.log(`${seconds} s per phase, ${connections} connections, load generator (autocannon) in its own process; a fresh server per target and length, warmed up ${warmup} s with writes and ${warmup} s with reads (not recorded).`);
-console.log(`Queues per length: ${lengths.map((n, i) => `${queueCounts[i]} x ${n} items`).join(', ')}${lengths.some((n, i) => queueCounts[i] !== queueCounts[0]) ? ' (fewer long queues: more connections share a queue, so they contend more)' : ''}.`);
+console.log(`Queues per length: ${lengths.map((n, i) => `${queueCounts[i]} x ${n} items`).join(', ')}${lengths.some((_n, i) => queueCounts[i] !== queueCounts[0]) ? ' (fewer long queues: more connections share a queue, so they contend more)' : ''}.`);
 console.log('Writes: each connection cycles add 1 track, remove the oldest item the bench added to that queue, move a newer one to a random position, next, repeat all/off (20% each; the length stays put).');
 console.log('Reads: queues round robin. Peers: the floor maps every write to one append and every read to one row; the naive peer has the same write routes and answers every read with the whole queue.');
 console.log(`Load average (1/5/15 min): ${loadStart} at the start, ${loadEnd} at the end (${cpus().length} CPUs).\n`);

@@ -184,7 +184,7 @@ async function dropRedisKeys(url: string, prefix: string): Promise<number> {
  * that never comes up is not left behind.
  */
 async function startListening(label: string, args: string[], env: Record<string, string>, after?: () => void): Promise<{ url: string; pid: number }> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', ...args], {
+  const proc = spawn(process.execPath, [...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
@@ -497,7 +497,10 @@ function connectOne(sys: System, index: number, q: number, inst: number, onClose
     sub.close = () => ws.close();
     // Ours: ready once `hello` arrived (the subscription is then set up); the bare server: once open.
     let ready = false;
-    if (sys.client === 'ws-bare') ws.once('open', () => ((ready = true), opened()));
+    if (sys.client === 'ws-bare') ws.once('open', () => {
+      ready = true;
+      opened();
+    });
     ws.on('message', (d) => {
       if (!ready) {
         ready = true;

@@ -180,7 +180,7 @@ async function startServer(env: Record<string, string> = {}): Promise<Server> {
   dirs.push(dataDir);
   const adminKey = randomBytes(16).toString('hex');
   const nodeArgs = CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF] : [];
-  const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(ROOT, 'src/cli.ts'), 'serve'], {
+  const proc = spawn(process.execPath, [...nodeArgs, join(ROOT, 'src/cli.ts'), 'serve'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {
@@ -245,7 +245,7 @@ async function run(server: Server, plan: Plan): Promise<Step> {
   const loadBefore = load();
   const cpu0 = cpuSeconds(server.pid);
   const t0 = performance.now();
-  const gen = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/overload.ts'), '--generate', file], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const gen = spawn(process.execPath, [join(ROOT, 'bench/overload.ts'), '--generate', file], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(gen);
   let out = '';
   gen.stdout!.on('data', (d) => (out += d));

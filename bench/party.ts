@@ -24,7 +24,7 @@ const SYNCED_WITHIN = 5; // ms of clock error that counts as synced
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const profileRng = seeded(SEED);
 const profiles = Array.from({ length: N }, () => ({ skewMs: (profileRng() * 2 - 1) * 5000, baseMs: 20 + profileRng() * 130 }));
-const maxOf = (xs: number[]) => xs.reduce((a, b) => (b > a ? b : a), -Infinity);
+const maxOf = (xs: number[]) => xs.reduce((a, b) => Math.max(a, b), -Infinity);
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : String(x));
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : String(x));
 
@@ -142,7 +142,13 @@ class BaselineMember {
   anchor: { position: number; recvTrue: number; isPlaying: boolean; serverTs: number } | null = null;
   private waiters: ((m: any) => void)[] = [];
 
-  constructor(readonly ws: WebSocket, readonly skewMs: number, readonly link: LinkModel) {
+  readonly ws: WebSocket;
+  readonly skewMs: number;
+  readonly link: LinkModel;
+  constructor(ws: WebSocket, skewMs: number, link: LinkModel) {
+    this.ws = ws;
+    this.skewMs = skewMs;
+    this.link = link;
     ws.on('message', (d) => {
       const m = JSON.parse(String(d));
       this.later('down', () => this.receive(m));
@@ -207,7 +213,7 @@ class BaselineMember {
 }
 
 async function baseline(): Promise<Result> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'party-baseline.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, [join(import.meta.dirname, 'party-baseline.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise<string>((resolve) => proc.stdout!.on('data', (d) => {
     const m = /listening on (\S+)/.exec(String(d));
     if (m) resolve(m[1]!);

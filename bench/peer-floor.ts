@@ -5,7 +5,7 @@
 // keeps no queue state, so its cost does not depend on the queue's length: it is the
 // ceiling our service could reach on this machine with this stack, not a real peer.
 //
-// Usage: node --import tsx bench/peer-floor.ts [database file]   (default: in memory)
+// Usage: node bench/peer-floor.ts [database file]   (default: in memory)
 // It prints "listening on http://127.0.0.1:PORT" when ready.
 import Database from 'better-sqlite3';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';

@@ -1,13 +1,13 @@
 // Operator CLI: `npm run cli -- <command>` or `npx queue-service <command>`.
 import { createReadStream, createWriteStream } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { resolveAdminKey, Tokens } from './auth/tokens.ts';
 import { catalogCommand, catalogUsage } from './catalog/cli.ts';
-import { loadConfig } from './config.ts';
-import { exportEvents, importEvents } from './queues/transfer.ts';
-import { backupSqlite, restoreSqlite } from './store/backup.ts';
+import { loadConfig, type Config } from './config.ts';
 import { describeStore, sqliteFile } from './store/index.ts';
-import { openStorage } from './stores.ts';
+
+// Each command loads what it needs when it runs (the stores load every adapter and its
+// driver), so `--help` and `token` start in a fraction of the time.
+const openStorage = async (config: Config) => (await import('./stores.ts')).openStorage(config);
 
 const usage = `usage: queue-service <command>
 
@@ -38,7 +38,8 @@ async function main(argv: string[]): Promise<number> {
   // Catalog imports have options of their own (src/catalog/cli.ts).
   if (argv[0] === 'catalog') {
     const config = loadConfig();
-    return catalogCommand(argv.slice(1), config, () => openStorage(config));
+    const { openStorage: open } = await import('./stores.ts');
+    return catalogCommand(argv.slice(1), config, () => open(config));
   }
   const { positionals, values } = parseArgs({
     args: argv,
@@ -62,7 +63,7 @@ async function main(argv: string[]): Promise<number> {
       return -1; // keeps running
     }
     case 'migrate': {
-      const { store } = openStorage(config);
+      const { store } = await openStorage(config);
       const applied = await store.migrate();
       await store.close();
       process.stdout.write(`${describeStore(config)}: ${applied.length ? `applied ${applied.join(', ')}` : 'up to date'}\n`);
@@ -72,6 +73,7 @@ async function main(argv: string[]): Promise<number> {
       if (!arg) throw new Error('token needs a userId');
       const ttl = values.ttl === undefined ? config.tokenTtlSeconds : Number(values.ttl);
       if (!Number.isInteger(ttl) || ttl < 1) throw new Error('--ttl must be a positive number of seconds');
+      const { resolveAdminKey, Tokens } = await import('./auth/tokens.ts');
       const tokens = new Tokens(resolveAdminKey(config.adminApiKey, config.dataDir).key);
       const { token, expiresAt } = await tokens.mint(arg, ttl);
       process.stdout.write(`${token}\n`);
@@ -79,9 +81,10 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'export': {
-      const { store } = openStorage(config);
+      const { store } = await openStorage(config);
       await store.migrate();
       const out = values.out ? createWriteStream(values.out) : process.stdout;
+      const { exportEvents } = await import('./queues/transfer.ts');
       const n = await exportEvents(store, out, progressLine('exported'));
       if (values.out) await new Promise<void>((r) => (out as NodeJS.WritableStream).end(r));
       await store.close();
@@ -89,9 +92,10 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'import': {
-      const { store } = openStorage(config);
+      const { store } = await openStorage(config);
       await store.migrate();
       const input = arg && arg !== '-' ? createReadStream(arg) : process.stdin;
+      const { importEvents } = await import('./queues/transfer.ts');
       const r = await importEvents(store, input, progressLine('read'));
       await store.close();
       process.stderr.write(`\rimported ${r.imported.toLocaleString('en')} events, skipped ${r.skipped.toLocaleString('en')} already present, into ${describeStore(config)}\n`);
@@ -101,7 +105,7 @@ async function main(argv: string[]): Promise<number> {
       const raw = values['events-older-than-days'];
       const days = raw === undefined ? config.retention.eventRetentionDays : Number(raw);
       if (days !== null && (!Number.isFinite(days) || days < 0)) throw new Error('--events-older-than-days must be a number >= 0');
-      const { store } = openStorage(config);
+      const { store } = await openStorage(config);
       await store.migrate();
       const now = Date.now();
       const total = { idempotencyRecords: 0, events: 0 };
@@ -126,6 +130,7 @@ async function main(argv: string[]): Promise<number> {
       // PostgreSQL has its own tools for this (pg_dump / pg_restore, or a base backup).
       if (config.databaseUrl) throw new Error(`${command} is for the embedded SQLite store; with DATABASE_URL use pg_dump / pg_restore`);
       const live = sqliteFile(config.dataDir);
+      const { backupSqlite, restoreSqlite } = await import('./store/backup.ts');
       const r = command === 'backup' ? await backupSqlite(live, arg) : await restoreSqlite(arg, live);
       const what = `${(r.bytes / 1024 / 1024).toFixed(1)} MB, ${r.events.toLocaleString('en')} queue events, migrations up to ${r.migrations.at(-1) ?? 'none'}`;
       process.stdout.write(command === 'backup' ? `backed up ${live} to ${r.file} (${what})\n` : `restored ${arg} into ${r.file} (${what})\n`);

@@ -1,5 +1,6 @@
 // The only place that reads process.env. Everything else receives a Config.
 import { resolve } from 'node:path';
+import { WIRE_LIMITS } from './model/wire.ts';
 
 export interface Limits {
   /** Largest request body in bytes. */
@@ -179,10 +180,10 @@ export const DEFAULT_REALTIME: RealtimeConfig = {
 export const DEFAULT_LIMITS: Limits = {
   bodyBytes: 1024 * 1024,
   itemsPerQueue: 10_000,
-  tracksPerAdd: 500,
-  eventsPerPage: 1000,
+  tracksPerAdd: WIRE_LIMITS.tracksPerAdd,
+  eventsPerPage: WIRE_LIMITS.eventsPerPage,
   addsPerMinute: 120,
-  collaboratorsPerQueue: 1000,
+  collaboratorsPerQueue: WIRE_LIMITS.collaboratorsPerQueue,
 };
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {

@@ -26,13 +26,19 @@ export function kindOfStatus(status: number): ErrorKind | null {
 }
 
 export class AppError extends Error {
+  readonly kind: ErrorKind;
+  readonly code: string;
+  readonly details: Record<string, unknown>;
   constructor(
-    readonly kind: ErrorKind,
-    readonly code: string,
+    kind: ErrorKind,
+    code: string,
     message: string,
-    readonly details: Record<string, unknown> = {},
+    details: Record<string, unknown> = {},
   ) {
     super(message);
+    this.kind = kind;
+    this.code = code;
+    this.details = details;
     this.name = 'AppError';
   }
 }
@@ -46,10 +52,16 @@ export const invalid = (code: string, message: string, details?: Record<string, 
 
 /** Raised by a store when the stream's version is not the one the append expected. */
 export class VersionConflictError extends AppError {
-  constructor(readonly streamId: string, readonly expectedVersion: number, readonly currentVersion: number) {
+  readonly streamId: string;
+  readonly expectedVersion: number;
+  readonly currentVersion: number;
+  constructor(streamId: string, expectedVersion: number, currentVersion: number) {
     super('conflict', 'version_conflict', `queue is at version ${currentVersion}, not ${expectedVersion}`, {
       expectedVersion,
       currentVersion,
     });
+    this.streamId = streamId;
+    this.expectedVersion = expectedVersion;
+    this.currentVersion = currentVersion;
   }
 }

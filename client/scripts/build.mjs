@@ -21,8 +21,6 @@ await build({
   entryPoints: [join(pkg, 'src/node.ts')],
   outfile: join(dist, 'node.js'),
   platform: 'node',
-  // `ws` is found at run time (dynamic import) when the app does not pass a WebSocket.
-  external: ['ws'],
 });
 await build({
   ...common,

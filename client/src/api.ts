@@ -8,8 +8,7 @@ import type * as CS from '../../src/catalog/schemas.ts';
 import type * as PS from '../../src/playback/schemas.ts';
 import type * as RS from '../../src/radio/schemas.ts';
 import type * as OS from '../../src/offline/schemas.ts';
-import type {} from '../../src/http/auth.ts'; // the request fields the route modules use (types only)
-import type { CreateInviteBody, InviteSchema, PresenceResponse } from '../../src/collab/routes.ts';
+import type { CreateInviteBody, InviteSchema, PresenceResponse } from '../../src/collab/schemas.ts';
 import type { QueueEvent, QueueView, WindowQuery, CollaboratorRole } from '../../src/queues/queue.ts';
 import type { ClientContext } from './context.ts';
 import { retryAfterMs } from './backoff.ts';
@@ -87,11 +86,16 @@ const enc = encodeURIComponent;
 
 /** The REST API, typed. One instance per QueueClient (`client.api`), sharing its context. */
 export class Api {
+  private readonly ctx: ClientContext;
+  private readonly observe?: (body: unknown) => void;
   /**
    * `observe` sees every successful answer: QueueClient passes the queue events of write
    * answers to its mirrors at once (the socket never sends a device its own writes, [RT5]).
    */
-  constructor(private readonly ctx: ClientContext, private readonly observe?: (body: unknown) => void) {}
+  constructor(ctx: ClientContext, observe?: (body: unknown) => void) {
+    this.ctx = ctx;
+    this.observe = observe;
+  }
 
   /**
    * Any route: JSON in, JSON out; a non-2xx answer throws QueueServiceError with the
@@ -109,7 +113,7 @@ export class Api {
         headers['content-type'] = 'application/json';
         payload = JSON.stringify(body);
       }
-      const url = new URL(path, this.ctx.baseUrl + '/');
+      const url = new URL(path, `${this.ctx.baseUrl}/`);
       for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
       let res: Response;
       try {

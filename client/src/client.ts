@@ -27,8 +27,9 @@ export interface QueueClientOptions extends ContextOptions {
   reconnect?: { baseMs?: number; maxMs?: number };
   /**
    * The server's WS_HEARTBEAT_MS (default 30 s). Where the socket exposes pings (the `ws`
-   * package on Node), a socket that saw no ping or message for 2.5 intervals is dropped and
-   * resumed; browsers answer pings themselves and report a dead socket by closing it.
+   * package's, passed as `WebSocket`), a socket that saw no ping or message for 2.5 intervals
+   * is dropped and resumed. The platforms' own WebSocket (browsers, Node 22+) answers pings
+   * itself without showing them, and reports a dead socket only when its connection closes.
    */
   heartbeatMs?: number;
   /** Connect on construction (default true). */
@@ -193,7 +194,6 @@ export class QueueClient extends Emitter<ClientEvents> {
     if (this.keeping.has(queueId)) return;
     this.keeping.set(queueId, setTimeout(() => {
       this.keeping.delete(queueId);
-      const m = this.mirrors.get(queueId);
       void this.storeQueue(queueId);
     }, 250));
   }
@@ -357,7 +357,7 @@ export class QueueClient extends Emitter<ClientEvents> {
     let ws: WebSocketLike;
     try {
       ws = new this.ctx.WebSocket(url);
-    } catch (err) {
+    } catch {
       this.retryLater();
       return;
     }
@@ -378,11 +378,16 @@ export class QueueClient extends Emitter<ClientEvents> {
       }
       this.onMessage(msg, openedAt);
     };
-    ws.onerror = () => undefined;
+    // A refused upgrade fires error, then close. Node 22's WebSocket (its undici) fires only the
+    // error and leaves the socket connecting for ever: before the open, the error ends it (the
+    // close that may follow finds the socket already dropped).
+    ws.onerror = () => {
+      if (!opened) ws.onclose?.({ code: 1006, reason: '' });
+    };
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.dropSocket();
-      this.onClosed(ev.code, opened);
+      void this.onClosed(ev.code, opened);
     };
     const on = (ws as unknown as { on?: (e: string, fn: () => void) => void }).on;
     if (typeof on === 'function') {
@@ -393,7 +398,7 @@ export class QueueClient extends Emitter<ClientEvents> {
         if (this.ws === ws && this.ctx.now() - this.lastSeen > hb * 2.5) {
           ws.close(4408, 'no ping');
           this.dropSocket();
-          this.onClosed(4408, true);
+          void this.onClosed(4408, true);
         }
       }, Math.max(250, hb / 2));
       (this.watchdog as { unref?: () => void }).unref?.();

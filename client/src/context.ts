@@ -3,10 +3,10 @@ import type { BusyRetry } from './backoff.ts';
 // What every part of the client gets from QueueClient: where the service is, who is
 // calling, and the platform's fetch and WebSocket. QueueClient builds one of these and
 // hands it to the queue mirrors, the playback mirror and party sessions, so each part
-// reaches the service the same way (tokens refreshed in one place, `ws` injected once
-// on Node 20, the browser's own WebSocket elsewhere).
+// reaches the service the same way (tokens refreshed in one place, the platform's own
+// WebSocket: browsers' and Node 22+'s global one, or a constructor the app passes).
 
-/** The subset of the WHATWG WebSocket both the browser's and the `ws` package's provide. */
+/** The subset of the WHATWG WebSocket both the platforms' and the `ws` package's provide. */
 export interface WebSocketLike {
   readonly readyState: number;
   send(data: string): void;
@@ -51,26 +51,20 @@ export interface ContextOptions {
   token?: string;
   /** Asked for a fresh token when the service refuses the current one (HTTP 401, close 4401). */
   getToken?: () => string | Promise<string>;
-  /** The WebSocket constructor; default: the platform's, or the `ws` package on Node 20. */
+  /**
+   * The WebSocket constructor; default: the platform's (browsers, Node 22+). Pass the `ws`
+   * package's on Node to have a silent server noticed by its missing pings (`heartbeatMs`).
+   */
   WebSocket?: WebSocketCtor;
   fetch?: typeof fetch;
   now?: () => number;
 }
 
-/** The platform WebSocket, or `ws` (Node 20 has none); found once, asynchronously. */
+/** The platform's WebSocket (browsers, Node 22+); async for the callers that awaited a lookup. */
 export async function findWebSocket(): Promise<WebSocketCtor> {
   const g = (globalThis as { WebSocket?: WebSocketCtor }).WebSocket;
   if (g) return g;
-  try {
-    // A variable specifier keeps bundlers from pulling `ws` into the browser build.
-    const name = 'ws';
-    const mod = (await import(/* @vite-ignore */ name)) as { default?: WebSocketCtor; WebSocket?: WebSocketCtor };
-    const ctor = mod.WebSocket ?? mod.default;
-    if (ctor) return ctor;
-  } catch {
-    // fall through
-  }
-  throw new Error('no WebSocket here: pass one as the `WebSocket` option (on Node 20: `import { WebSocket } from "ws"`)');
+  throw new Error('no WebSocket here (Node older than 22?): pass one as the `WebSocket` option, e.g. `import { WebSocket } from "ws"`');
 }
 
 /**

@@ -6,13 +6,19 @@
 const RETRYABLE_CODES: ReadonlySet<string> = new Set(['overloaded', 'shutting_down']);
 
 export class QueueServiceError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly details: Record<string, unknown>;
   constructor(
-    readonly status: number,
-    readonly code: string,
+    status: number,
+    code: string,
     message: string,
-    readonly details: Record<string, unknown> = {},
+    details: Record<string, unknown> = {},
   ) {
     super(message);
+    this.status = status;
+    this.code = code;
+    this.details = details;
     this.name = 'QueueServiceError';
   }
 

@@ -6,7 +6,10 @@ import type { ClientStorage } from './storage.ts';
 
 export class FileStorage implements ClientStorage {
   private chain: Promise<unknown> = Promise.resolve();
-  constructor(private readonly dir: string) {}
+  private readonly dir: string;
+  constructor(dir: string) {
+    this.dir = dir;
+  }
 
   private file(key: string): string {
     return join(this.dir, `${encodeURIComponent(key)}.json`);

@@ -5,7 +5,10 @@
 export class GapTimer {
   private timer: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(private readonly refill: () => void) {}
+  private readonly refill: () => void;
+  constructor(refill: () => void) {
+    this.refill = refill;
+  }
 
   /** Events wait behind a gap: refill after `waitMs()` unless a refill is already due. No gap: cancel it. */
   watch(waiting: boolean, waitMs: () => number): void {

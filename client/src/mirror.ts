@@ -11,7 +11,7 @@ import { Emitter } from './emitter.ts';
 import { GapTimer } from './gap-timer.ts';
 import { QueueServiceError } from './errors.ts';
 import { normalizeHeld, cursorAfter, cursorFrom, currentIndexOf, foldHeld, heldFromView, withPage, withPageBefore, type Held, type ItemKeys } from './fold.ts';
-import { Outbox, type OutboxEntry } from './outbox.ts';
+import type { Outbox, OutboxEntry } from './outbox.ts';
 
 /** What `q.state` is: the queue's state (items: what the mirror holds) plus its size. */
 export interface MirrorState extends QueueState {
@@ -168,8 +168,12 @@ export class QueueMirror extends Emitter<MirrorEvents> {
   private ended = false;
   private readyWaiters: { resolve: () => void; reject: (e: QueueServiceError) => void }[] = [];
 
-  constructor(readonly id: string, private readonly host: MirrorHost, opts: OpenQueueOptions = {}) {
+  readonly id: string;
+  private readonly host: MirrorHost;
+  constructor(id: string, host: MirrorHost, opts: OpenQueueOptions = {}) {
     super();
+    this.id = id;
+    this.host = host;
     this.follow = opts.window === 'current';
     this.size = windowSize(opts.limit);
   }
@@ -611,7 +615,10 @@ export class QueueMirror extends Emitter<MirrorEvents> {
     this.page = null;
     // The page continues what is held (the merge checks); after a re-read it may not.
     const merged = this.stale ? null : p.merge(this.held!);
-    if (merged === null) return p.done(false);
+    if (merged === null) {
+      p.done(false);
+      return;
+    }
     this.held = merged;
     this.changed([]);
     p.done(true);

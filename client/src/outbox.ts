@@ -44,7 +44,11 @@ export class Outbox {
   private writes: Promise<void> = Promise.resolve();
   readonly loaded: Promise<void>;
 
-  constructor(private readonly storage: ClientStorage, private readonly key: string) {
+  private readonly storage: ClientStorage;
+  private readonly key: string;
+  constructor(storage: ClientStorage, key: string) {
+    this.storage = storage;
+    this.key = key;
     this.loaded = this.load();
   }
 
@@ -106,7 +110,7 @@ export class Outbox {
 
   /** The item ids the server gave the items an edit added. */
   resolved(n: number, itemIds: string[]): void {
-    itemIds.forEach((id, i) => (this.data.ids[`@${n}:${i}`] = id));
+    for (const [i, id] of itemIds.entries()) this.data.ids[`@${n}:${i}`] = id;
   }
 
   /** `@n:i` references replaced by server ids where known. */

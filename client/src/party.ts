@@ -23,8 +23,9 @@ import type {
   SyncDegradedMessage,
   LatencyPingMessage,
   PositionReportMessage,
+  PartyDeviceView,
+  PartyView,
 } from '../../src/party/protocol.ts';
-import type { PartyDeviceView, PartyView } from '../../src/party/service.ts';
 import type { AckMessage, CloseCode as ServerCloseCode, ErrorMessage } from '../../src/realtime/protocol.ts';
 import { Api } from './api.ts';
 import { socketUrl, type ClientContext, type WebSocketLike } from './context.ts';
@@ -215,8 +216,10 @@ export class PartySession extends Emitter<PartyEvents> {
 
   private readonly api: Api;
 
-  private constructor(private readonly ctx: ClientContext, view: PartyView, options: PartySessionOptions = {}) {
+  private readonly ctx: ClientContext;
+  private constructor(ctx: ClientContext, view: PartyView, options: PartySessionOptions = {}) {
     super();
+    this.ctx = ctx;
     this.api = new Api(ctx);
     this.id = view.id;
     this.state = stateOfView(view);
@@ -282,7 +285,7 @@ export class PartySession extends Emitter<PartyEvents> {
           reject(e);
         },
       };
-      this.connect();
+      void this.connect();
     });
   }
 
@@ -478,7 +481,7 @@ export class PartySession extends Emitter<PartyEvents> {
    * `correction` event when that is off the timeline. False when the clock is not synced yet.
    */
   reportPosition(position: number, itemId?: string | null): boolean {
-    if (!this.ws || this.ws.readyState !== 1 || this.pingsThisSocket < 2) return false;
+    if (this.ws?.readyState !== 1 || this.pingsThisSocket < 2) return false;
     const msg: PositionReport = { type: 'position_report', position, timestamp: this.ctx.now() };
     if (itemId !== undefined) msg.itemId = itemId;
     this.send(msg);
@@ -526,7 +529,7 @@ export class PartySession extends Emitter<PartyEvents> {
     let ws: WebSocketLike;
     try {
       ws = new this.ctx.WebSocket(url);
-    } catch (err) {
+    } catch {
       this.scheduleReconnect();
       return;
     }
@@ -551,7 +554,11 @@ export class PartySession extends Emitter<PartyEvents> {
       }
       this.onMessage(m);
     };
-    ws.onerror = () => undefined; // onclose follows
+    // onclose follows, except after a refused upgrade on Node 22, whose WebSocket fires only the
+    // error: before the open, the error ends the socket (a close that follows finds it dropped).
+    ws.onerror = () => {
+      if (!sawOpen) ws.onclose?.({ code: 1006, reason: '' });
+    };
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;
@@ -728,11 +735,20 @@ export class PartySession extends Emitter<PartyEvents> {
 
   private onMessage(m: Record<string, unknown>): void {
     const type = m.type;
-    if (type === 'latency_measurement') return this.onPong(m as { ping: number; pong: number });
-    if (type === 'hello') return this.onHello(m as unknown as Hello);
-    if (type === 'snapshot') return this.onSnapshot(m as unknown as Snapshot);
-    if (typeof type === 'string' && SEQUENCED.has(type)) return this.onEvent(m);
+    if (typeof type === 'string' && SEQUENCED.has(type)) {
+      this.onEvent(m);
+      return;
+    }
     switch (type) {
+      case 'latency_measurement':
+        this.onPong(m as { ping: number; pong: number });
+        return;
+      case 'hello':
+        this.onHello(m as unknown as Hello);
+        return;
+      case 'snapshot':
+        this.onSnapshot(m as unknown as Snapshot);
+        return;
       case 'queue_updated': {
         const q = m as unknown as QueueUpdated;
         if (!this.queue || q.queueVersion > this.queue.queueVersion) {
@@ -888,7 +904,7 @@ export class PartySession extends Emitter<PartyEvents> {
   // ---- clock sync [PA6] ----
 
   private ping(): void {
-    if (!this.ws || this.ws.readyState !== 1) return;
+    if (this.ws?.readyState !== 1) return;
     // One exchange at a time; a pong that never came is given up after a few intervals.
     if (this.outstandingPing !== null && this.ctx.now() - this.outstandingSince < 3 * this.opts.pingIntervalMs) return;
     const msg: Ping = { type: 'latency_measurement', ping: 0 };

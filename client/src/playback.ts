@@ -56,8 +56,12 @@ export class PlaybackMirror extends Emitter<PlaybackEvents> {
   private bestRtt = Infinity;
   private writes = 0;
 
-  constructor(private readonly ctx: ClientContext, private readonly api: Api) {
+  private readonly ctx: ClientContext;
+  private readonly api: Api;
+  constructor(ctx: ClientContext, api: Api) {
     super();
+    this.ctx = ctx;
+    this.api = api;
   }
 
   /** The playback state: the server's, or this device's own one reported while offline (until it is synced). */

@@ -52,10 +52,15 @@ export class IndexedDbStorage implements ClientStorage {
   private db: Promise<IdbDatabase> | null = null;
   private static readonly STORE = 'kv';
 
-  constructor(private readonly name = 'queue-service-client', private readonly factory?: IdbFactory) {}
+  private readonly name: string;
+  private readonly factory?: IdbFactory;
+  constructor(name = 'queue-service-client', factory?: IdbFactory) {
+    this.name = name;
+    this.factory = factory;
+  }
 
   private open(): Promise<IdbDatabase> {
-    if (this.db) return this.db;
+    if (this.db !== null) return this.db;
     const f = this.factory ?? (globalThis as { indexedDB?: IdbFactory }).indexedDB;
     if (!f) return Promise.reject(new Error('IndexedDB is not available here'));
     this.db = new Promise((resolve, reject) => {

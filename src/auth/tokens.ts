@@ -6,8 +6,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import { AppError } from '../errors.ts';
+import { USER_ID_PATTERN } from '../model/wire.ts';
 
-export const USER_ID_PATTERN = '^[A-Za-z0-9._:@-]{1,128}$';
+export { USER_ID_PATTERN };
 const userIdRe = new RegExp(USER_ID_PATTERN);
 const ISSUER = 'queue-service';
 
@@ -33,7 +34,9 @@ export class Tokens {
   private readonly signingKey: Uint8Array;
   private readonly adminKey: Buffer;
 
-  constructor(adminKey: string, private readonly now: () => number = Date.now) {
+  private readonly now: () => number;
+  constructor(adminKey: string, now: () => number = Date.now) {
+    this.now = now;
     this.adminKey = Buffer.from(adminKey);
     this.signingKey = createHmac('sha256', adminKey).update('queue-service/user-tokens/v1').digest();
   }

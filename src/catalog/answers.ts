@@ -27,7 +27,12 @@ export function keyOf(r: FastifyRequest): Keyed | null {
 export class Answers {
   private readonly serial = new KeyedSerial();
 
-  constructor(private readonly store: CatalogStore, private readonly now: () => number) {}
+  private readonly store: CatalogStore;
+  private readonly now: () => number;
+  constructor(store: CatalogStore, now: () => number) {
+    this.store = store;
+    this.now = now;
+  }
 
   /** Runs `fn` once per key: a retry answers the stored body. */
   async once<T>(userId: string, k: Keyed | null, status: number, fn: () => Promise<T>): Promise<{ body: T; replayed: boolean }> {

@@ -31,7 +31,10 @@ function trackOf(r: TrackRow): Revised<CatalogTrack> {
 
 export class PostgresCatalogStore implements CatalogStore {
   readonly commitsOutOfOrder = true;
-  constructor(private readonly pool: pg.Pool) {}
+  private readonly pool: pg.Pool;
+  constructor(pool: pg.Pool) {
+    this.pool = pool;
+  }
 
   async upsertTracks(tracks: TrackMeta[], now: string): Promise<{ created: number; updated: number }> {
     const rows = lastById(tracks).map((t) => ({

@@ -2,7 +2,7 @@
 import { Type, type TLiteral } from '@sinclair/typebox';
 import { TrackId } from '../queues/schemas.ts';
 import { MAX_INT32 } from '../http/schemas.ts';
-import { CONTEXT_KINDS } from '../reco/context.ts';
+import { CONTEXT_KINDS } from '../model/wire.ts';
 
 export const literalUnion = <T extends string>(values: readonly T[], description?: string) =>
   Type.Union(values.map((v) => Type.Literal(v)) as TLiteral<T>[], description ? { description } : {});

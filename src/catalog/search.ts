@@ -12,7 +12,10 @@ export class TrackSearch {
   private tokens: string[] = [];
   private postings: number[][] = [];
 
-  constructor(private readonly catalog: Catalog) {}
+  private readonly catalog: Catalog;
+  constructor(catalog: Catalog) {
+    this.catalog = catalog;
+  }
 
   private build(): void {
     const cat = this.catalog;

@@ -75,7 +75,9 @@ export class SqliteCatalogStore implements CatalogStore {
   readonly commitsOutOfOrder = false;
   private readonly s;
 
-  constructor(private readonly db: Database.Database) {
+  private readonly db: Database.Database;
+  constructor(db: Database.Database) {
+    this.db = db;
     this.s = {
       nextRevs: db.prepare<[number, string], { rev: number }>('UPDATE catalog_revs SET rev = rev + ? WHERE name = ? RETURNING rev'),
       trackExists: db.prepare<[string], { n: number }>('SELECT 1 AS n FROM catalog_tracks WHERE track_id = ? AND deleted = 0'),

@@ -25,7 +25,10 @@ export class Tail {
   private max = 0;
   private readonly marks: { upTo: number; at: number }[] = [];
 
-  constructor(private readonly waitForGaps: boolean) {}
+  private readonly waitForGaps: boolean;
+  constructor(waitForGaps: boolean) {
+    this.waitForGaps = waitForGaps;
+  }
 
   /** True when the id is new (and marks it applied). */
   accept(id: number): boolean {
@@ -87,7 +90,13 @@ export class CatalogSync {
   private applied = 0;
   readonly ready: Promise<void>;
 
-  constructor(private readonly store: CatalogStore, private readonly reco: Recommender, private readonly opts: SyncOptions) {
+  private readonly store: CatalogStore;
+  private readonly reco: Recommender;
+  private readonly opts: SyncOptions;
+  constructor(store: CatalogStore, reco: Recommender, opts: SyncOptions) {
+    this.store = store;
+    this.reco = reco;
+    this.opts = opts;
     // Tracks and playlists are upserts (a row's rev moves on, their old revs are gaps
     // forever) from one sequence shared by both tables: gaps are waited for like ids'.
     this.tracks = new Tail(opts.outOfOrder);
@@ -119,7 +128,7 @@ export class CatalogSync {
 
   /** Catch up now (after a local write): resolves once everything committed before the call is applied. */
   refresh(): Promise<void> {
-    if (this.queued) return this.queued;
+    if (this.queued !== null) return this.queued;
     const run = this.chain.then(() => {
       this.queued = null;
       return this.catchUp();

@@ -9,42 +9,11 @@ import { actor, send, write, writeOptions } from '../queues/routes.ts';
 import * as S from '../queues/schemas.ts';
 import type { QueueService } from '../queues/service.ts';
 import type { QueuePresence } from '../realtime/queue-presence.ts';
-import { DEFAULT_INVITE_TTL_SECONDS, MAX_INVITE_TTL_SECONDS, type InviteService } from './service.ts';
-
-export const InviteSchema = Type.Object({
-  code: Type.String({ description: 'The secret to hand out: POST /invites/{code}/accept' }),
-  queueId: Type.String(),
-  role: S.CollaboratorRoleSchema,
-  createdBy: Type.String(),
-  createdAt: Type.String({ format: 'date-time' }),
-  expiresAt: Type.String({ format: 'date-time' }),
-  maxUses: Type.Union([Type.Integer(), Type.Null()]),
-  uses: Type.Integer(),
-});
-
-export const CreateInviteBody = Type.Object(
-  {
-    role: S.CollaboratorRoleSchema,
-    expiresInSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_INVITE_TTL_SECONDS, default: DEFAULT_INVITE_TTL_SECONDS })),
-    maxUses: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
-  },
-  { additionalProperties: false },
-);
+import { CreateInviteBody, InviteSchema, PresenceResponse } from './schemas.ts';
+import type { InviteService } from './service.ts';
 
 const CodeParams = Type.Object({ code: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' }) });
 const InviteParams = Type.Object({ queueId: S.Id, code: CodeParams.properties.code });
-
-export const PresenceResponse = Type.Object({
-  queueId: Type.String(),
-  viewers: Type.Array(
-    Type.Object({
-      userId: Type.String(),
-      deviceIds: Type.Array(Type.String()),
-      since: Type.String({ format: 'date-time', description: "When the user's earliest open socket opened" }),
-    }),
-    { description: 'Users with a /ws/queues/{queueId} socket open now, on any instance' },
-  ),
-});
 
 export interface CollabRouteDeps {
   queues: QueueService;

@@ -8,6 +8,7 @@ import { canManageRole } from '../queues/permissions.ts';
 import type { CollaboratorRole } from '../queues/queue.ts';
 import type { Actor, QueueService, WriteOptions, WriteResult } from '../queues/service.ts';
 import type { Invite, InviteStore } from './store.ts';
+import { DEFAULT_INVITE_TTL_SECONDS } from './schemas.ts';
 
 export interface InviteDeps {
   queues: QueueService;
@@ -16,9 +17,6 @@ export interface InviteDeps {
   /** Live invites one queue may have. */
   maxInvitesPerQueue?: number;
 }
-
-export const MAX_INVITE_TTL_SECONDS = 30 * 24 * 3600;
-export const DEFAULT_INVITE_TTL_SECONDS = 7 * 24 * 3600;
 
 export interface InviteView {
   code: string;
@@ -37,7 +35,10 @@ const view = (i: Invite): InviteView => ({
 });
 
 export class InviteService {
-  constructor(private readonly deps: InviteDeps) {}
+  private readonly deps: InviteDeps;
+  constructor(deps: InviteDeps) {
+    this.deps = deps;
+  }
 
   async create(actor: Actor, queueId: string, input: { role: CollaboratorRole; expiresInSeconds?: number; maxUses?: number }): Promise<InviteView> {
     const { role } = await this.deps.queues.authorize(actor, queueId, 'invite');

@@ -60,7 +60,10 @@ function whyNot(invite: Invite | null, now: number): 'not_found' | 'expired' | '
 const LIVE = '(max_uses IS NULL OR uses < max_uses) AND expires_at > ?';
 
 export class SqliteInviteStore implements InviteStore {
-  constructor(private readonly db: Database.Database) {}
+  private readonly db: Database.Database;
+  constructor(db: Database.Database) {
+    this.db = db;
+  }
 
   async create(i: Omit<Invite, 'uses' | 'revoked'>): Promise<Invite> {
     this.db
@@ -91,7 +94,10 @@ export class SqliteInviteStore implements InviteStore {
 }
 
 export class PostgresInviteStore implements InviteStore {
-  constructor(private readonly pool: pg.Pool) {}
+  private readonly pool: pg.Pool;
+  constructor(pool: pg.Pool) {
+    this.pool = pool;
+  }
 
   async create(i: Omit<Invite, 'uses' | 'revoked'>): Promise<Invite> {
     await this.pool.query(

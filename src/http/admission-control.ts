@@ -210,7 +210,7 @@ export class AdmissionControl {
     const t = new Ticket(this, work, now, outcome);
     if (this.heapOver) return this.refuse(t, 'heap');
     if (work.write && work.queueId !== null) {
-      if (!this.countOnQueue(work.queueId, now)) return this.refuse(t, 'queue_busy');
+      if (!this.countOnQueue(work.queueId)) return this.refuse(t, 'queue_busy');
       t.onQueue = true;
     }
     if (this.running < this.limits.concurrency && this.waiting === 0 && !this.held(work)) {
@@ -429,7 +429,7 @@ export class AdmissionControl {
   // ---- one queue's writes ([AD6])
 
   /** Counts a write in on its queue; false when the queue's backlog could not be served within the wait bound. */
-  private countOnQueue(queueId: string, now: number): boolean {
+  private countOnQueue(queueId: string): boolean {
     let b = this.backlogs.get(queueId);
     if (!b) {
       this.backlogs.set(queueId, (b = { pending: 0, everyMs: 0, samples: 0, lastDoneAt: null }));

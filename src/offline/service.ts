@@ -146,7 +146,10 @@ export class OfflineSyncService {
   /** Per queue, what its log says about items and settings (policy.ts), kept up to date incrementally. */
   private readonly histories = new Map<string, QueueHistory>();
 
-  constructor(private readonly deps: OfflineDeps) {}
+  private readonly deps: OfflineDeps;
+  constructor(deps: OfflineDeps) {
+    this.deps = deps;
+  }
 
   async sync(actor: Actor, req: SyncRequest): Promise<SyncAnswer> {
     if (req.changes.length > MAX_CHANGES) {

@@ -36,7 +36,10 @@ export interface OfflineStore {
 export const markKey = (clientId: string, resourceType: string, resourceId: string) => `${clientId}\u0000${resourceType}\u0000${resourceId}`;
 
 export class SqliteOfflineStore implements OfflineStore {
-  constructor(private readonly db: Database.Database) {}
+  private readonly db: Database.Database;
+  constructor(db: Database.Database) {
+    this.db = db;
+  }
 
   async highWaters(userId: string, clientIds: string[]): Promise<Map<string, number>> {
     const rows = this.db
@@ -77,7 +80,10 @@ export class SqliteOfflineStore implements OfflineStore {
 }
 
 export class PostgresOfflineStore implements OfflineStore {
-  constructor(private readonly pool: pg.Pool) {}
+  private readonly pool: pg.Pool;
+  constructor(pool: pg.Pool) {
+    this.pool = pool;
+  }
 
   async highWaters(userId: string, clientIds: string[]): Promise<Map<string, number>> {
     const r = await this.pool.query<{ client_id: string; resource_type: string; resource_id: string; high_water: string }>(

@@ -4,6 +4,7 @@
 //
 // Offsets follow NTP's convention: offset = server clock - member clock, so
 // `memberTime + offset` is server time.
+import type { Timeline } from '../model/party.ts';
 
 /** One NTP-style exchange: a `latency_measurement` ping and its pong. */
 export interface ClockSample {
@@ -138,7 +139,10 @@ export class ClockEstimator {
   private readonly samples: ClockSample[] = [];
   private cached: LinkStats | null | undefined;
 
-  constructor(readonly options: EstimatorOptions = DEFAULT_ESTIMATOR) {}
+  readonly options: EstimatorOptions;
+  constructor(options: EstimatorOptions = DEFAULT_ESTIMATOR) {
+    this.options = options;
+  }
 
   add(s: ClockSample): void {
     this.samples.push(s);
@@ -225,8 +229,7 @@ export function followPolicy(oneWayMs: number, prev: FollowState, opts: Schedule
 
 // ---- the party timeline ----
 
-export type { Timeline } from '../model/party.ts';
-import type { Timeline } from '../model/party.ts';
+export type { Timeline };
 
 /** Position (ms) on a timeline at server time t; before `at` the timeline has not started and holds `position`. */
 export function positionAt(tl: Timeline, serverTime: number): number {

@@ -1,6 +1,7 @@
 // The party socket's messages (WS /ws/party/{partyId}), both directions, and the REST
 // schemas of /parties. Served in /asyncapi.json and /openapi.json. Rules: docs/SPEC.md [PA*].
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import type { PartyState } from '../model/party.ts';
 import { AckMessage, ErrorMessage, PROTOCOL_VERSION } from '../realtime/protocol.ts';
 
 const Ts = (description = 'Epoch milliseconds (server clock)') => Type.Number({ description });
@@ -226,6 +227,38 @@ const DeviceLink = Type.Object({
   })),
   positionErrorAt: Nullable(Ts('When the server measured positionErrorMs (server time)')),
 });
+
+export interface PartyDeviceView {
+  deviceId: string;
+  connectionId: string;
+  offsetMs: number;
+  rttMs: number;
+  oneWayMs: number;
+  degraded: boolean;
+  followDelayMs: number;
+  samples: number;
+  /** [PA9] The latest position error measured from the device's reports (ms), null before any. */
+  positionErrorMs: number | null;
+  /** Server time (epoch ms) of that measurement. */
+  positionErrorAt: number | null;
+}
+
+/** The public shape of a party ([PA1]). */
+export interface PartyView {
+  id: string;
+  queueId: string;
+  hostId: string;
+  createdBy: string;
+  inviteCode: string;
+  allowMemberAdds: boolean;
+  status: 'active' | 'ended';
+  sequenceNumber: number;
+  createdAt: string;
+  updatedAt: string;
+  endedAt: string | null;
+  playback: PartyState['playback'] & { serverTime: number; positionNow: number };
+  members: { userId: string; joinedAt: string; isHost: boolean; online: boolean; deviceInfo: Record<string, unknown>; devices: PartyDeviceView[] }[];
+}
 
 export const PartySchema = Type.Object({
   id: Type.String(),

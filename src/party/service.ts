@@ -30,7 +30,10 @@ import {
   type PartyState,
   type PlaybackRequest,
 } from './party.ts';
+import type { PartyDeviceView, PartyView } from './protocol.ts';
 import type { LinkRecord, PartyCommandKey, PartyStore, PartyUpdate } from './store.ts';
+
+export type { PartyDeviceView, PartyView };
 
 export interface PartyOptions {
   schedule: ScheduleOptions;
@@ -59,38 +62,6 @@ export interface PartyServiceDeps {
   now: () => number;
   newId: () => string;
   options: PartyOptions;
-}
-
-export interface PartyDeviceView {
-  deviceId: string;
-  connectionId: string;
-  offsetMs: number;
-  rttMs: number;
-  oneWayMs: number;
-  degraded: boolean;
-  followDelayMs: number;
-  samples: number;
-  /** [PA9] The latest position error measured from the device's reports (ms), null before any. */
-  positionErrorMs: number | null;
-  /** Server time (epoch ms) of that measurement. */
-  positionErrorAt: number | null;
-}
-
-/** The public shape of a party ([PA1]). */
-export interface PartyView {
-  id: string;
-  queueId: string;
-  hostId: string;
-  createdBy: string;
-  inviteCode: string;
-  allowMemberAdds: boolean;
-  status: 'active' | 'ended';
-  sequenceNumber: number;
-  createdAt: string;
-  updatedAt: string;
-  endedAt: string | null;
-  playback: PartyState['playback'] & { serverTime: number; positionNow: number };
-  members: { userId: string; joinedAt: string; isHost: boolean; online: boolean; deviceInfo: Record<string, unknown>; devices: PartyDeviceView[] }[];
 }
 
 export function toPartyView(s: PartyState, links: LinkRecord[], now: number): PartyView {
@@ -125,7 +96,10 @@ const currentItem = (q: QueueView) => {
 export class PartyService {
   private readonly commits = new CommitPath();
 
-  constructor(private readonly deps: PartyServiceDeps) {}
+  private readonly deps: PartyServiceDeps;
+  constructor(deps: PartyServiceDeps) {
+    this.deps = deps;
+  }
 
   get options(): PartyOptions {
     return this.deps.options;

@@ -101,7 +101,13 @@ class PartyConn implements Sink<'party'> {
   /** [PA9] The latest position error measured from this member's reports, with its server time. */
   private positionError: { ms: number; at: number } | null = null;
 
-  constructor(readonly c: Connection, readonly partyId: string, private readonly ctx: Ctx) {
+  readonly c: Connection;
+  readonly partyId: string;
+  private readonly ctx: Ctx;
+  constructor(c: Connection, partyId: string, ctx: Ctx) {
+    this.c = c;
+    this.partyId = partyId;
+    this.ctx = ctx;
     this.estimator = new ClockEstimator(ctx.options.estimator);
   }
 
@@ -260,11 +266,18 @@ class PartyHub {
   private timer: NodeJS.Timeout | null = null;
   closed = false;
 
+  readonly partyId: string;
+  readonly queueId: string;
+  private readonly deps: { bus: Bus; queues: QueueService; metrics: Metrics; log: FastifyBaseLogger; now: () => number };
   constructor(
-    readonly partyId: string,
-    readonly queueId: string,
-    private readonly deps: { bus: Bus; queues: QueueService; metrics: Metrics; log: FastifyBaseLogger; now: () => number },
-  ) {}
+    partyId: string,
+    queueId: string,
+    deps: { bus: Bus; queues: QueueService; metrics: Metrics; log: FastifyBaseLogger; now: () => number },
+  ) {
+    this.partyId = partyId;
+    this.queueId = queueId;
+    this.deps = deps;
+  }
 
   private async message(): Promise<Record<string, unknown>> {
     const q = await this.deps.queues.peek(this.queueId);
@@ -406,8 +419,14 @@ export function partySocketRoutes(deps: PartySocketDeps): FastifyPluginAsyncType
         pc.c.send(errorMessage(null, err instanceof AppError ? err : new AppError('invalid', 'invalid_json', 'the message is not valid JSON')));
         return;
       }
-      if (msg.type === 'latency_measurement') return pc.onPing(msg.ping, msg.prev);
-      if (msg.type === 'position_report') return pc.onPosition(msg.position, msg.timestamp, msg.itemId);
+      if (msg.type === 'latency_measurement') {
+        pc.onPing(msg.ping, msg.prev);
+        return;
+      }
+      if (msg.type === 'position_report') {
+        pc.onPosition(msg.position, msg.timestamp, msg.itemId);
+        return;
+      }
       const { type: _t, mutationId, ...req } = msg;
       chain(async () => {
         try {
@@ -456,7 +475,7 @@ export function partySocketRoutes(deps: PartySocketDeps): FastifyPluginAsyncType
       });
       try {
         const s = await service.load(partyId);
-        if (!s || s.status !== 'active') {
+        if (s?.status !== 'active') {
           c.close(CloseCode.notFound, 'the party ended');
           return;
         }

@@ -143,7 +143,11 @@ const partyExists = (queueId: string, partyId: string | null) =>
 export class SqlitePartyStore implements PartyStore {
   private readonly s;
 
-  constructor(private readonly db: Database.Database, private readonly retention: RetentionOptions = {}) {
+  private readonly db: Database.Database;
+  private readonly retention: RetentionOptions;
+  constructor(db: Database.Database, retention: RetentionOptions = {}) {
+    this.db = db;
+    this.retention = retention;
     this.s = {
       insertParty: db.prepare('INSERT INTO parties (id, queue_id, host_id, status, version, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
       updateParty: db.prepare('UPDATE parties SET host_id = ?, status = ?, version = ?, state = ?, updated_at = ? WHERE id = ?'),
@@ -243,7 +247,12 @@ export class SqlitePartyStore implements PartyStore {
 }
 
 export class PostgresPartyStore implements PartyStore {
-  constructor(private readonly pool: pg.Pool, private readonly retention: RetentionOptions = {}) {}
+  private readonly pool: pg.Pool;
+  private readonly retention: RetentionOptions;
+  constructor(pool: pg.Pool, retention: RetentionOptions = {}) {
+    this.pool = pool;
+    this.retention = retention;
+  }
 
   private tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     return pgTransaction(this.pool, fn);

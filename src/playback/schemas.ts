@@ -1,7 +1,7 @@
 // TypeBox schemas of the playback and devices API: they validate requests and generate
 // OpenAPI. None has an $id: shared schemas are added by the app, never by a plugin.
 import { Type } from '@sinclair/typebox';
-import { DEFAULT_LIMITS } from '../config.ts';
+import { WIRE_LIMITS } from '../model/wire.ts';
 import { MutationFields } from '../http/schemas.ts';
 import { MAX_TRACK_ID_LENGTH } from '../queues/decide.ts';
 import { MAX_EPOCH_MS, PLAYBACK_EVENT_TYPES } from './playback.ts';
@@ -104,7 +104,7 @@ export const DevicesResponse = Type.Object({ devices: Type.Array(DeviceSchema, {
 
 export const SyncEventsQuery = Type.Object({
   since: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 0, description: 'Return events after this sequence number' })),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: DEFAULT_LIMITS.eventsPerPage, default: 100 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: WIRE_LIMITS.eventsPerPage, default: 100 })),
 });
 
 export const SyncEventSchema = Type.Object({

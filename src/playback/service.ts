@@ -5,7 +5,7 @@ import { AppError, notFound } from '../errors.ts';
 import type { Actor, QueueService } from '../queues/service.ts';
 import type { Bus } from '../realtime/bus.ts';
 import type { Presence } from '../realtime/presence.ts';
-import { type DeviceRecord, type IdempotencyRecords, type UserStreams, type UserAppended, type UserEvent } from '../store/port.ts';
+import type { DeviceRecord, IdempotencyRecords, UserStreams, UserAppended, UserEvent } from '../store/port.ts';
 import {
   activeRecord,
   decideTransfer,
@@ -69,7 +69,10 @@ const iso = (ms: number) => new Date(ms).toISOString();
 export class PlaybackService {
   private readonly commits = new CommitPath();
 
-  constructor(private readonly deps: PlaybackDeps) {}
+  private readonly deps: PlaybackDeps;
+  constructor(deps: PlaybackDeps) {
+    this.deps = deps;
+  }
 
   /** Whole milliseconds: the stores keep integer epoch ms. */
   private now(): number {

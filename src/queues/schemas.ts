@@ -1,16 +1,15 @@
 // TypeBox schemas of the queue API: they validate requests and generate OpenAPI.
 import { Type, type TLiteral } from '@sinclair/typebox';
-import { DEFAULT_LIMITS } from '../config.ts';
 import { MutationFields } from '../http/schemas.ts';
 import { MAX_TRACK_ID_LENGTH } from './decide.ts';
 import { COLLABORATOR_ROLES, DEFAULT_WINDOW, JOIN_VIA, MAX_WINDOW, QUEUE_EVENT_TYPES, QUEUE_TYPES, REPEAT_MODES } from './queue.ts';
-import { USER_ID_PATTERN } from '../auth/tokens.ts';
+import { USER_ID_PATTERN, WIRE_LIMITS } from '../model/wire.ts';
 
 const literalUnion = <T extends string>(values: readonly T[], description?: string) =>
   Type.Union(values.map((v) => Type.Literal(v)) as TLiteral<T>[], description ? { description } : {});
 
 export const TrackId = Type.String({ minLength: 1, maxLength: MAX_TRACK_ID_LENGTH, description: "An opaque id from the app's catalog" });
-export const Tracks = Type.Array(TrackId, { maxItems: DEFAULT_LIMITS.tracksPerAdd });
+export const Tracks = Type.Array(TrackId, { maxItems: WIRE_LIMITS.tracksPerAdd });
 /** Queue and item ids: server-made UUIDs; the pattern keeps odd bytes out of the stores. */
 export const Id = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._:-]+$' });
 const ItemId = Id;
@@ -146,7 +145,7 @@ export const AddTracksBody = Type.Object(
 );
 
 export const RemoveItemsBody = Type.Object(
-  { itemIds: Type.Array(ItemId, { minItems: 1, maxItems: DEFAULT_LIMITS.tracksPerAdd }), ...MutationFields },
+  { itemIds: Type.Array(ItemId, { minItems: 1, maxItems: WIRE_LIMITS.tracksPerAdd }), ...MutationFields },
   { additionalProperties: false },
 );
 
@@ -185,7 +184,7 @@ export const ListResponse = Type.Object({
 
 export const EventsQuery = Type.Object({
   since: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_SEQUENCE, default: 0, description: 'Return events after this sequence number' })),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: DEFAULT_LIMITS.eventsPerPage, default: 100 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: WIRE_LIMITS.eventsPerPage, default: 100 })),
 });
 
 export const EventsResponse = Type.Object({
@@ -203,7 +202,7 @@ export const CreateCollaborativeBody = Type.Object(
     name: Type.String({ minLength: 1, maxLength: 200 }),
     tracks: Type.Optional(Tracks),
     isPublic: Type.Optional(Type.Boolean({ default: false })),
-    collaborators: Type.Optional(Type.Array(UserId, { maxItems: DEFAULT_LIMITS.collaboratorsPerQueue, description: 'User ids added as contributors' })),
+    collaborators: Type.Optional(Type.Array(UserId, { maxItems: WIRE_LIMITS.collaboratorsPerQueue, description: 'User ids added as contributors' })),
     metadata: Type.Optional(Metadata),
     mutationId: MutationFields.mutationId,
   },

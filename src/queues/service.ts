@@ -138,18 +138,17 @@ function stamp(bodies: ReturnType<typeof decide>, actor: Actor, queueId: string,
 export class QueueService {
   /** Writes commit here: replay, one writer per queue, the stream lock, retries, publish in order. */
   private readonly commits: CommitPath;
-  /** Other instances may write the same queues (the store has a stream lock). */
-  private readonly shared: boolean;
   /** The store's foreign-writes mark when the cache was last known to match it (SQLite). */
   private foreignSeen: number | undefined;
   private readonly listeners: CommittedListener[] = [];
   /** Hot queue states: a write or read of a hot queue neither loads nor folds it (docs/adr/0001). */
   private readonly cache: StateCache;
 
-  constructor(private readonly deps: ServiceDeps) {
+  private readonly deps: ServiceDeps;
+  constructor(deps: ServiceDeps) {
+    this.deps = deps;
     this.cache = new StateCache(deps.cacheQueues ?? 2_000, deps.cacheItems ?? 300_000);
     const store = deps.store;
-    this.shared = store.withStreamLock !== undefined;
     // Writers on other instances take turns on a queue when the store can lock it.
     this.commits = new CommitPath(store.withStreamLock?.bind(store));
   }

@@ -7,7 +7,12 @@ export class StateCache {
   private readonly map = new Map<string, QueueState>();
   private items = 0;
 
-  constructor(private readonly maxQueues: number, private readonly maxItems: number) {}
+  private readonly maxQueues: number;
+  private readonly maxItems: number;
+  constructor(maxQueues: number, maxItems: number) {
+    this.maxQueues = maxQueues;
+    this.maxItems = maxItems;
+  }
 
   get(queueId: string): QueueState | undefined {
     const s = this.map.get(queueId);

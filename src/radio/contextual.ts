@@ -65,7 +65,10 @@ export function featuresOf(c: ContextBody, nowIso: string): string[] {
 }
 
 export class ContextualService {
-  constructor(private readonly d: { queues: QueueService; catalog: CatalogStore; sync: CatalogSync; reco: Recommender; now: () => number }) {}
+  private readonly d: { queues: QueueService; catalog: CatalogStore; sync: CatalogSync; reco: Recommender; now: () => number };
+  constructor(d: { queues: QueueService; catalog: CatalogStore; sync: CatalogSync; reco: Recommender; now: () => number }) {
+    this.d = d;
+  }
 
   async report(userId: string, context: ContextBody) {
     const recordedAt = new Date(this.d.now()).toISOString();

@@ -11,8 +11,9 @@ import type { Reason } from '../reco/stations.ts';
 import { generateBatch, type BatchItem, type Preferences } from './batch.ts';
 import { mergeReasons, mixMeta, radioMeta, type MixMeta } from './metadata.ts';
 import { FIRST_BATCH, itemsOf, type RadioService } from './service.ts';
+import { MIX_CONTEXTS } from '../model/wire.ts';
 
-export const MIX_CONTEXTS = ['discover_weekly', 'daily_mix', 'album_radio'] as const;
+export { MIX_CONTEXTS };
 export type MixContext = (typeof MIX_CONTEXTS)[number];
 export const MIX_LENGTH = 30;
 export const MAX_DAILY_MIXES = 4;
@@ -35,7 +36,10 @@ interface MixPlan {
 }
 
 export class MixService {
-  constructor(private readonly d: MixDeps) {}
+  private readonly d: MixDeps;
+  constructor(d: MixDeps) {
+    this.d = d;
+  }
 
   async create(actor: Actor, input: { context: MixContext; seedTracks?: string[]; preferences?: Preferences }) {
     const { reco } = this.d;
@@ -73,7 +77,7 @@ export class MixService {
         const s = new Map([...taste].filter(([, w]) => w > 0));
         for (const t of seeds) s.set(t, (s.get(t) ?? 0) + 2);
         // A listener without history: what people play in their context now.
-        if (s.size === 0) this.d.reco.contextTracks.top(context, 20).forEach((x, i) => s.set(x.track, 1 - i / 40));
+        if (s.size === 0) for (const [i, x] of this.d.reco.contextTracks.top(context, 20).entries()) s.set(x.track, 1 - i / 40);
         for (const t of seeds) heard.add(t);
         return [{ name: 'Discover Weekly', label: 'new to you', seeds: s, exclude: heard, familiarity: 0, boost: new Map() }];
       }

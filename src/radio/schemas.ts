@@ -1,10 +1,8 @@
 // TypeBox schemas of the radio, recommendations and contextual API.
 import { Type } from '@sinclair/typebox';
-import { USER_ID_PATTERN } from '../auth/tokens.ts';
 import { ContextFields, literalUnion } from '../catalog/schemas.ts';
 import { Id, TrackId } from '../queues/schemas.ts';
-import { STATION_ID_PATTERN } from '../reco/stations.ts';
-import { MIX_CONTEXTS } from './mixes.ts';
+import { MIX_CONTEXTS, STATION_ID_PATTERN, USER_ID_PATTERN } from '../model/wire.ts';
 
 export const UserRef = Type.String({ pattern: USER_ID_PATTERN, description: 'The caller (or "me")' });
 

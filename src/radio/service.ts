@@ -66,7 +66,10 @@ export function upcoming(state: QueueState): number {
 export class RadioService {
   private readonly extending = new Set<string>();
 
-  constructor(private readonly d: RadioDeps) {}
+  private readonly d: RadioDeps;
+  constructor(d: RadioDeps) {
+    this.d = d;
+  }
 
   station(stationId: string, userId: string): { station: Station; resolved: ResolvedStation } {
     const station = parseStation(stationId);

@@ -44,6 +44,11 @@ function corkUntilDone(ws: WebSocket): void {
 /** Event messages as sent, per event object (an event belongs to one stream, so the text is the same for every socket). */
 const serialized = new WeakMap<SequencedEvent, string>();
 
+interface ConnectionHooks {
+  slow(): void;
+  catchup(reason: 'gap' | 'reconnect'): void;
+}
+
 export class Connection implements Sink {
   readonly id = randomUUID();
   alive = true;
@@ -54,19 +59,31 @@ export class Connection implements Sink {
   private windowStart: number;
   private windowCount = 0;
 
+  readonly ws: WebSocket;
+  readonly userId: string;
+  readonly deviceId: string;
+  private readonly limits: ConnectionLimits;
+  private readonly log: FastifyBaseLogger;
+  private readonly hooks: ConnectionHooks;
+  /** The server clock (epoch ms): the message-rate window. */
+  private readonly now: () => number;
+
   constructor(
-    readonly ws: WebSocket,
-    readonly userId: string,
-    readonly deviceId: string,
-    private readonly limits: ConnectionLimits,
-    private readonly log: FastifyBaseLogger,
-    private readonly hooks: {
-      slow(): void;
-      catchup(reason: 'gap' | 'reconnect'): void;
-    },
-    /** The server clock (epoch ms): the message-rate window. */
-    private readonly now: () => number,
+    ws: WebSocket,
+    userId: string,
+    deviceId: string,
+    limits: ConnectionLimits,
+    log: FastifyBaseLogger,
+    hooks: ConnectionHooks,
+    now: () => number,
   ) {
+    this.ws = ws;
+    this.userId = userId;
+    this.deviceId = deviceId;
+    this.limits = limits;
+    this.log = log;
+    this.hooks = hooks;
+    this.now = now;
     this.windowStart = now();
     ws.on('pong', () => (this.alive = true));
   }

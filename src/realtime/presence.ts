@@ -29,8 +29,13 @@ interface Entry {
 export class LocalPresence implements Presence {
   protected readonly entries = new Map<string, Entry>();
 
+  protected readonly ttlMs: number;
+  protected readonly now: () => number;
   /** `ttlMs` should cover two heartbeats, so a live socket never lapses between them. */
-  constructor(protected readonly ttlMs = 60_000, protected readonly now: () => number = Date.now) {}
+  constructor(ttlMs = 60_000, now: () => number = Date.now) {
+    this.ttlMs = ttlMs;
+    this.now = now;
+  }
 
   async connected(connectionId: string, userId: string, deviceId: string): Promise<void> {
     this.entries.set(connectionId, { userId, deviceId, expires: this.now() + this.ttlMs });
@@ -66,8 +71,12 @@ export class LocalPresence implements Presence {
 
 /** Shares presence through Redis: `presence:<userId>` hash, device id -> expiry (epoch ms). */
 export class RedisPresence extends LocalPresence {
-  constructor(private readonly redis: Redis, private readonly prefix: string, ttlMs = 60_000, now: () => number = Date.now) {
+  private readonly redis: Redis;
+  private readonly prefix: string;
+  constructor(redis: Redis, prefix: string, ttlMs = 60_000, now: () => number = Date.now) {
     super(ttlMs, now);
+    this.redis = redis;
+    this.prefix = prefix;
   }
 
   private hash(userId: string) {

@@ -42,7 +42,10 @@ function group(entries: Entry[]): QueueViewer[] {
 export class LocalQueuePresence implements QueuePresence {
   protected readonly open = new Map<string, Map<string, Entry>>();
 
-  constructor(protected readonly now: () => number = Date.now) {}
+  protected readonly now: () => number;
+  constructor(now: () => number = Date.now) {
+    this.now = now;
+  }
 
   async opened(queueId: string, connectionId: string, userId: string, deviceId: string): Promise<void> {
     let m = this.open.get(queueId);
@@ -75,8 +78,14 @@ export class LocalQueuePresence implements QueuePresence {
 export class RedisQueuePresence extends LocalQueuePresence {
   private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly redis: Redis, private readonly prefix: string, private readonly ttlMs = 60_000, now: () => number = Date.now) {
+  private readonly redis: Redis;
+  private readonly prefix: string;
+  private readonly ttlMs: number;
+  constructor(redis: Redis, prefix: string, ttlMs = 60_000, now: () => number = Date.now) {
     super(now);
+    this.redis = redis;
+    this.prefix = prefix;
+    this.ttlMs = ttlMs;
     this.timer = setInterval(() => void this.refresh().catch(() => undefined), ttlMs / 3);
     this.timer.unref();
   }

@@ -13,7 +13,11 @@ export class RedisBus implements Bus {
   private readonly reconnectHandlers: (() => void)[] = [];
   private readyOnce = false;
 
-  constructor(url: string, readonly prefix: string, private readonly log?: FastifyBaseLogger) {
+  readonly prefix: string;
+  private readonly log?: FastifyBaseLogger;
+  constructor(url: string, prefix: string, log?: FastifyBaseLogger) {
+    this.prefix = prefix;
+    this.log = log;
     const opts = { maxRetriesPerRequest: null, retryStrategy: (n: number) => Math.min(n * 100, 2000) };
     this.pub = new Redis(url, opts);
     this.sub = new Redis(url, opts);

@@ -36,7 +36,9 @@ export class SocketServer {
   private readonly connections = new Set<Connection>();
   private readonly terminate = new WeakSet<Connection>();
 
-  constructor(app: FastifyInstance, private readonly o: SocketServerOptions) {
+  private readonly o: SocketServerOptions;
+  constructor(app: FastifyInstance, o: SocketServerOptions) {
+    this.o = o;
     const timer = setInterval(() => {
       const t = o.now();
       for (const c of this.connections) if (c.beat(t) === 'timeout' && this.terminate.has(c)) c.ws.terminate();

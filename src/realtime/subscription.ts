@@ -35,18 +35,31 @@ export class Subscription<K extends StreamKind = StreamKind> implements Subscrib
   private closed = false;
   private readonly unsubscribe: () => void;
 
+  private readonly source: StreamSource<K>;
+  readonly id: string;
+  /** Last sequence number delivered (or skipped as the socket's own). */
+  cursor: number;
+  private readonly sink: Sink<K>;
+  /** Events made by this device are acknowledged to it, not sent back as new ([RT5]). */
+  private readonly ownDeviceId: string | null;
+  /** After each event the sink took (the queue sockets' access re-check, [CO12]). */
+  private readonly afterEvent?: (e: StreamEvents[K]) => void;
+
   constructor(
-    private readonly bus: Bus,
-    private readonly source: StreamSource<K>,
-    readonly id: string,
-    /** Last sequence number delivered (or skipped as the socket's own). */
-    public cursor: number,
-    private readonly sink: Sink<K>,
-    /** Events made by this device are acknowledged to it, not sent back as new ([RT5]). */
-    private readonly ownDeviceId: string | null,
-    /** After each event the sink took (the queue sockets' access re-check, [CO12]). */
-    private readonly afterEvent?: (e: StreamEvents[K]) => void,
+    bus: Bus,
+    source: StreamSource<K>,
+    id: string,
+    cursor: number,
+    sink: Sink<K>,
+    ownDeviceId: string | null,
+    afterEvent?: (e: StreamEvents[K]) => void,
   ) {
+    this.source = source;
+    this.id = id;
+    this.cursor = cursor;
+    this.sink = sink;
+    this.ownDeviceId = ownDeviceId;
+    this.afterEvent = afterEvent;
     // Subscribe before reading anything, so no event committed from now on can be missed.
     this.unsubscribe = bus.subscribe(source.kind, id, (msg) => this.onBus(msg));
   }

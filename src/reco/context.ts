@@ -3,8 +3,9 @@
 // learned from everyone's listening (the population prior, which is what a new user
 // gets) and sharpened by the user's own plays in similar contexts.
 
-/** Kinds of source a play comes from (the sessions data's context_type). */
-export const CONTEXT_KINDS = ['user_collection', 'catalog', 'editorial_playlist', 'radio', 'personalized_playlist', 'charts'] as const;
+import { CONTEXT_KINDS } from '../model/wire.ts';
+
+export { CONTEXT_KINDS };
 
 export const TIMES_OF_DAY = ['morning', 'afternoon', 'evening', 'night'] as const;
 export type TimeOfDay = (typeof TIMES_OF_DAY)[number];

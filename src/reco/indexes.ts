@@ -19,7 +19,12 @@ export class BasketIndexes {
   private words = new Map<string, number[]>();
   private wordsBuilt = { baskets: -1, at: 0 };
 
-  constructor(private readonly catalog: Catalog, private readonly baskets: Baskets) {}
+  private readonly catalog: Catalog;
+  private readonly baskets: Baskets;
+  constructor(catalog: Catalog, baskets: Baskets) {
+    this.catalog = catalog;
+    this.baskets = baskets;
+  }
 
   private due(changed: boolean, never: boolean, at: number): boolean {
     return changed && (never || this.baskets.size <= LARGE || Date.now() - at > REBUILD_EVERY_MS);

@@ -5,11 +5,10 @@ import { nameTokens, type Scored } from './engine.ts';
 import type { Seeds } from './seeds.ts';
 import type { Profile } from './profile.ts';
 import type { Recommender } from './recommender.ts';
+import { STATION_ID_PATTERN, STATION_KINDS } from '../model/wire.ts';
 
-
-export const STATION_KINDS = ['track', 'artist', 'genre', 'album', 'playlist', 'user'] as const;
+export { STATION_ID_PATTERN, STATION_KINDS };
 export type StationKind = (typeof STATION_KINDS)[number];
-export const STATION_ID_PATTERN = `^(${STATION_KINDS.join('|')}):.+$`;
 
 export interface Station {
   id: string;
@@ -44,7 +43,7 @@ export interface ResolvedStation {
  */
 export function continuationSeeds(tracks: readonly number[]): Map<number, number> {
   const seeds = new Map<number, number>();
-  tracks.forEach((t, i) => seeds.set(t, Math.max(seeds.get(t) ?? 0, 0.6 + (0.4 * (i + 1)) / tracks.length)));
+  for (const [i, t] of tracks.entries()) seeds.set(t, Math.max(seeds.get(t) ?? 0, 0.6 + (0.4 * (i + 1)) / tracks.length));
   return seeds;
 }
 
@@ -70,13 +69,13 @@ export function resolveStation(reco: Recommender, st: Station, profile: Profile 
     case 'artist': {
       const a = cat.artists.find(st.value);
       if (a === undefined) throw new UnknownSeed(`artist ${st.value} is not in the catalog`);
-      cat.topOfArtist(a, 10).forEach((t, i) => tracks.set(t, 1 - i / 20));
+      for (const [i, t] of cat.topOfArtist(a, 10).entries()) tracks.set(t, 1 - i / 20);
       return { seeds: { tracks, artists: new Map([[a, 2]]) }, label: cat.artists.display[a]! };
     }
     case 'genre': {
       const g = cat.genreNames.find(st.value);
       if (g === undefined) throw new UnknownSeed(`genre ${st.value} is not in the catalog`);
-      cat.topOfGenre(g, 20).forEach((t, i) => tracks.set(t, 1 - i / 40));
+      for (const [i, t] of cat.topOfGenre(g, 20).entries()) tracks.set(t, 1 - i / 40);
       return { seeds: { tracks, genres: new Map([[g, 2]]) }, label: cat.genreNames.display[g]!, onlyGenres: new Set([g]) };
     }
     case 'album': {
@@ -100,7 +99,7 @@ export function resolveStation(reco: Recommender, st: Station, profile: Profile 
       const artists = new Map((profile?.topArtists(5) ?? []).map((a, i) => [a, 1 - i / 10] as [number, number]));
       if (taste && taste.tracks.size > 0) return { seeds: { tracks: taste.tracks, skipped: taste.skipped, artists }, label: 'your taste', mode: 'session' };
       // No history yet: start from what people play in this context (the population prior).
-      reco.contextTracks.top(context, 20).forEach((x, i) => tracks.set(x.track, 1 - i / 40));
+      for (const [i, x] of reco.contextTracks.top(context, 20).entries()) tracks.set(x.track, 1 - i / 40);
       return { seeds: { tracks }, label: 'what people play now' };
     }
   }

@@ -29,14 +29,12 @@ export class GroupCommit {
   private scheduled = false;
   private readonly maxWrites: number;
   private readonly maxMs: number;
-  private readonly db: Database.Database;
   /** Built once: runs jobs from the front of the batch, each in a savepoint, until a bound is reached. */
   private readonly transaction: Database.Transaction<(jobs: Job[]) => number>;
   /** Transactions committed and writes in them, for tests and benchmarks. */
   readonly stats = { transactions: 0, writes: 0, largest: 0 };
 
   constructor(db: Database.Database, options: GroupCommitOptions = {}) {
-    this.db = db;
     this.maxWrites = options.maxWrites ?? 128;
     this.maxMs = options.maxMs ?? 4;
     this.transaction = db.transaction((jobs: Job[]): number => {

@@ -237,8 +237,12 @@ export interface Store extends StoreAdmin, QueueStreams, IdempotencyRecords, Use
 
 /** Thrown by append when another request recorded the same idempotency key first. */
 export class IdempotencyConflict extends Error {
-  constructor(readonly userId: string, readonly key: string) {
+  readonly userId: string;
+  readonly key: string;
+  constructor(userId: string, key: string) {
     super(`idempotency key ${key} was recorded concurrently`);
+    this.userId = userId;
+    this.key = key;
   }
 }
 

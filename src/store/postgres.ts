@@ -32,7 +32,10 @@ import {
 /** A counting semaphore: at most `n` holders at once, the others wait in order. */
 class Slots {
   private readonly waiting: (() => void)[] = [];
-  constructor(private free: number) {}
+  private free: number;
+  constructor(free: number) {
+    this.free = free;
+  }
   acquire(): Promise<void> {
     if (this.free > 0) {
       this.free--;
@@ -189,11 +192,13 @@ export class PostgresStore implements Store {
   /** Also read by the feature stores whose records expire with the idempotency records (parties). */
   readonly retention: RetentionOptions;
 
+  private readonly fold: QueueFold;
   /**
    * `fold` is the queue domain's fold, which the store runs in its transactions (the
    * snapshot plus later events, the member index); src/stores.ts gives the real one.
    */
-  constructor(opts: PostgresStoreOptions, private readonly fold: QueueFold) {
+  constructor(opts: PostgresStoreOptions, fold: QueueFold) {
+    this.fold = fold;
     this.retention = opts;
     // A write holds one connection for its transaction (the queue's row lock): room for 20 at once.
     this.pool = new pg.Pool({ connectionString: opts.connectionString, max: opts.max ?? 20 });

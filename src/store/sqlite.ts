@@ -209,11 +209,15 @@ export class SqliteStore implements Store {
   /** Also read by the feature stores whose records expire with the idempotency records (parties). */
   readonly retention: RetentionOptions;
 
+  readonly file: string;
+  private readonly fold: QueueFold;
   /**
    * `fold` is the queue domain's fold, which the store runs in its transactions (the
    * snapshot plus later events, the member index); src/stores.ts gives the real one.
    */
-  constructor(readonly file: string, private readonly fold: QueueFold, retention: RetentionOptions = {}) {
+  constructor(file: string, fold: QueueFold, retention: RetentionOptions = {}) {
+    this.file = file;
+    this.fold = fold;
     this.retention = retention;
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
     this.db = new Database(file);

@@ -48,11 +48,14 @@ export interface Committed<R> {
 export class CommitPath {
   private readonly serial = new KeyedSerial();
 
-  constructor(
-    /** The cross-instance stream lock, when the store has one (PostgreSQL: the queue's header row, FOR UPDATE). */
-    private readonly lock?: <T>(stream: string, fn: () => Promise<T>) => Promise<T>,
-    private readonly maxAttempts = MAX_COMMIT_ATTEMPTS,
-  ) {}
+  /** The cross-instance stream lock, when the store has one (PostgreSQL: the queue's header row, FOR UPDATE). */
+  private readonly lock?: <T>(stream: string, fn: () => Promise<T>) => Promise<T>;
+  private readonly maxAttempts: number;
+
+  constructor(lock?: <T>(stream: string, fn: () => Promise<T>) => Promise<T>, maxAttempts = MAX_COMMIT_ATTEMPTS) {
+    this.lock = lock;
+    this.maxAttempts = maxAttempts;
+  }
 
   async run<R>(stream: string, o: CommitOptions<R>): Promise<Committed<R>> {
     const seen = o.replay ? await o.replay() : null;

@@ -1,4 +1,4 @@
-// The operator CLI as a real process: `node --import tsx src/cli.ts <command>` with the
+// The operator CLI as a real process: `node src/cli.ts <command>` with the
 // configuration in its environment, against real data dirs (and Postgres when available).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { QueueClient } from '@queue-service/client';
 import { QueueServiceError } from '../../client/src/errors.ts';
 import { PartySession, type PartyEventMessage, type PartyEvents, type PlaybackEvent } from '../../client/src/party.ts';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { testContext, type TestContext, type WebSocketLike } from '../helpers/client-context.ts';
 import { trueNow } from '../helpers/party-member.ts';
 import { createTempDatabase, pgSkipReason, type TempDatabase } from '../helpers/pg.ts';
@@ -44,7 +44,9 @@ class AckEater implements WebSocketLike {
   onmessage: ((ev: { data: unknown }) => void) | null = null;
   onclose: ((ev: { code: number; reason: string }) => void) | null = null;
   onerror: ((ev: unknown) => void) | null = null;
-  constructor(readonly inner: WebSocket, eat: { armed: boolean; eaten: any[] }) {
+  readonly inner: WebSocket;
+  constructor(inner: WebSocket, eat: { armed: boolean; eaten: any[] }) {
+    this.inner = inner;
     inner.onopen = (ev) => this.onopen?.(ev);
     inner.onerror = (ev) => this.onerror?.(ev);
     inner.onclose = (ev) => this.onclose?.({ code: ev.code, reason: ev.reason });

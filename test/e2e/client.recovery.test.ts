@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { QueueClient, QueueServiceError, type QueueMirror } from '@queue-service/client';
+import { WebSocket as WsWebSocket } from 'ws';
+import { QueueClient, QueueServiceError, type QueueMirror, type WebSocketCtor } from '@queue-service/client';
 import { startCluster, type Cluster } from '../helpers/cluster.ts';
 import { pgSkipReason } from '../helpers/pg.ts';
 import { freePort, redisSkipReason } from '../helpers/redis.ts';
@@ -103,11 +104,38 @@ describe('client SDK: the server is killed mid-stream', () => {
     for (const t of ['own-before-9', 'own-offline-5', 'own-after-5']) assert.ok(added.includes(t), t);
   });
 
-  it('[SDK][RT9] heartbeats: a server that stops answering (SIGSTOP) is noticed, and the mirror resumes after SIGCONT', async () => {
+  it('[SDK][PA2] a party session on the platform WebSocket: SIGKILL and restart, it goes offline, its refused reconnects end, it comes back and plays', async () => {
+    // Node 22's WebSocket ends a refused connection with an error and no close: the session
+    // must take the error as the end, or it waits on a socket that never opens.
+    const token = await mintToken(server, 'pat');
+    const api = client(server.url, token);
+    const queueId = (await api('POST', '/queues', { name: 'party-kill', tracks: ['p0', 'p1'] })).body.queue.id as string;
+    const c = new QueueClient({ baseUrl: server.url, token, deviceId: 'pk-a', ...fast });
+    clients.push(c);
+    const party = await c.createParty(queueId, { reconnectBaseMs: 50, reconnectMaxMs: 400 });
+    await until(() => party.status === 'online', 'the party session is online');
+    await server.kill();
+    await until(() => party.status === 'offline', 'the session sees its socket go');
+    await sleep(500); // reconnects refused while nothing listens
+    await start();
+    await until(() => party.status === 'online', 'the session is back', 15_000);
+    const played = await party.play(0);
+    assert.ok(played.sequenceNumber > 0);
+    party.close();
+  });
+
+  it('[SDK] on Node the default WebSocket is the platform\'s global one (no `ws` needed)', async () => {
+    const token = await mintToken(server, 'glob');
+    const c = new QueueClient({ baseUrl: server.url, token, deviceId: 'glob-a', autoConnect: false });
+    clients.push(c);
+    assert.equal((await c.context()).WebSocket, globalThis.WebSocket);
+  });
+
+  it('[SDK][RT9] heartbeats (the `ws` package\'s WebSocket, whose pings the client sees): a server that stops answering (SIGSTOP) is noticed, and the mirror resumes after SIGCONT', async () => {
     const token = await mintToken(server, 'hal');
     const api = client(server.url, token);
     const queueId = (await api('POST', '/queues', { name: 'hb', tracks: ['h'] })).body.queue.id as string;
-    const c = new QueueClient({ baseUrl: server.url, token, deviceId: 'hb-a', heartbeatMs: 400, ...fast });
+    const c = new QueueClient({ baseUrl: server.url, token, deviceId: 'hb-a', heartbeatMs: 400, WebSocket: WsWebSocket as unknown as WebSocketCtor, ...fast });
     clients.push(c);
     const q = await c.openQueue(queueId);
     const statuses: string[] = [];

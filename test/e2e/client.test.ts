@@ -200,7 +200,7 @@ for (const { kind, skip } of storeKinds) {
       try {
         const run = (step: string) => new Promise<string>((resolve, reject) => {
           const url = step === 'cold' ? deadUrl : server.url;
-          const p = spawn(process.execPath, ['--import', 'tsx', join(root, 'test/helpers/client-process.ts'), step, url, token, queueId, dir], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+          const p = spawn(process.execPath, [join(root, 'test/helpers/client-process.ts'), step, url, token, queueId, dir], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
           let out = '';
           p.stdout!.on('data', (d) => (out += d));
           p.stderr!.on('data', (d) => (out += d));
@@ -232,7 +232,10 @@ for (const { kind, skip } of storeKinds) {
 
     it('[SDK] a refused token (HTTP 401 at the upgrade) asks getToken, then the client comes online', async () => {
       let asked = 0;
-      const c = make('tok-a', { token: 'not-a-token', getToken: async () => (asked++, mintToken(server, 'alice')) });
+      const c = make('tok-a', { token: 'not-a-token', getToken: async () => {
+        asked++;
+        return mintToken(server, 'alice');
+      } });
       const q = await c.openQueue((await api('POST', '/queues', { name: 'tok', tracks: ['a'] })).body.queue.id);
       assert.equal(c.status, 'online');
       assert.equal(asked, 1);

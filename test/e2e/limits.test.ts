@@ -143,7 +143,7 @@ describe('per-user and per-IP rate limits, socket cap, CORS, security headers (o
     for (const headers of [{}, { origin: PLAYER }, { 'access-control-request-method': 'POST' }] as Record<string, string>[]) {
       const bare = await fetch(`${server.url}/queues`, { method: 'OPTIONS', headers });
       assert.equal(bare.status, 400, JSON.stringify(headers));
-      const body = await bare.json();
+      const body = (await bare.json()) as any;
       assertErrorShape(body, 'invalid_preflight');
       assert.ok(body.error.details.missing.length >= 1);
     }

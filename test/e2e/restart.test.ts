@@ -47,7 +47,9 @@ class RawConnection {
   closed = false;
   private waiters: (() => void)[] = [];
 
-  private constructor(readonly socket: Socket) {
+  readonly socket: Socket;
+  private constructor(socket: Socket) {
+    this.socket = socket;
     socket.on('data', (d: Buffer) => {
       this.buf = Buffer.concat([this.buf, d]);
       this.parse();
@@ -167,7 +169,7 @@ for (const { kind, skip } of storeKinds) {
           for (let step = 0; step < 10; step++) {
             const state = last.get(id);
             const items: any[] = state.items;
-            let res;
+            let res: Awaited<ReturnType<Call>>;
             switch ((step + qi) % 5) {
               case 0: {
                 const body = { tracks: [`q${qi}-s${step}-a`, `q${qi}-s${step}-b`], position: step % 3 };
@@ -265,7 +267,13 @@ for (const { kind, skip } of storeKinds) {
         const stopped = srv.stop();
         await sleep(300);
         stillRunningBeforeBodies = srv.proc.exitCode === null;
-        refusedNewConnections = await RawConnection.open(srv.url).then((c) => (c.close(), false), () => true);
+        refusedNewConnections = await RawConnection.open(srv.url).then(
+          (c) => {
+            c.close();
+            return false;
+          },
+          () => true,
+        );
         await Promise.all(conns.map((c, i) => c.write(Buffer.concat([reqs[i]!.body.subarray(5), ...(i === 0 ? [Buffer.from(pipelined.head), pipelined.body] : [])]))));
         const answers = await Promise.all(conns.map((c, i) => c.responsesOrClose(i === 0 ? 2 : 1)));
         firsts = answers.map((a) => a[0]);
@@ -345,7 +353,8 @@ for (const { kind, skip } of storeKinds) {
       agent.destroy();
       const finalExit = await stopped;
       const output = srv.output();
-      const tally = results.reduce<Record<string, number>>((acc, r) => ((acc[r.status] = (acc[r.status] ?? 0) + 1), acc), {});
+      const tally: Record<string, number> = {};
+      for (const r of results) tally[r.status] = (tally[r.status] ?? 0) + 1;
       t.diagnostic(`statuses: ${JSON.stringify(tally)} (0: connection closed before an answer)`);
       for (const r of results) {
         assert.ok(r.status === 200 || r.status === 503 || r.status === 0, `request ${r.i}: ${r.status} ${JSON.stringify(r.body)}`);

@@ -27,7 +27,11 @@ class SlowSocket implements WebSocketLike {
   onmessage: ((ev: { data: unknown }) => void) | null = null;
   onclose: ((ev: { code: number; reason: string }) => void) | null = null;
   onerror: ((ev: unknown) => void) | null = null;
-  constructor(readonly inner: WebSocket, private readonly delayMs: number) {
+  readonly inner: WebSocket;
+  private readonly delayMs: number;
+  constructor(inner: WebSocket, delayMs: number) {
+    this.inner = inner;
+    this.delayMs = delayMs;
     inner.onopen = (ev) => this.onopen?.(ev);
     inner.onerror = (ev) => this.onerror?.(ev);
     inner.onmessage = (ev) => void setTimeout(() => this.onmessage?.({ data: ev.data }), delayMs);

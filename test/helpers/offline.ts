@@ -57,7 +57,9 @@ export class OfflineDevice {
   private next = 1;
   readonly changes: any[] = [];
 
-  constructor(readonly clientId: string, start = 1) {
+  readonly clientId: string;
+  constructor(clientId: string, start = 1) {
+    this.clientId = clientId;
     this.next = start;
   }
 

@@ -70,7 +70,11 @@ export class SimMember {
   readonly closed: Promise<{ code: number; reason: string }>;
   private readonly rng: () => number;
 
-  private constructor(readonly ws: WebSocket, readonly opts: MemberOptions) {
+  readonly ws: WebSocket;
+  readonly opts: MemberOptions;
+  private constructor(ws: WebSocket, opts: MemberOptions) {
+    this.ws = ws;
+    this.opts = opts;
     this.rng = opts.link.rng ?? Math.random;
     ws.on('message', (d) => {
       const m = JSON.parse(String(d));

@@ -1,4 +1,4 @@
-// Real server processes for end-to-end tests: `node --import tsx src/cli.ts serve`
+// Real server processes for end-to-end tests: `node src/cli.ts serve`
 // on a free port, with its own data dir (SQLite) or its own database (Postgres).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -61,7 +61,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     ...(opts.databaseUrl ? { DATABASE_URL: opts.databaseUrl } : {}),
     ...opts.env,
   };
-  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', join(root, 'src/cli.ts'), 'serve'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), join(root, 'src/cli.ts'), 'serve'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
@@ -170,7 +170,7 @@ export interface CliResult {
 export function runCli(args: string[], env: Record<string, string | undefined>, opts: { stdin?: string; timeoutMs?: number } = {}): Promise<CliResult> {
   const clean: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'warn' };
   for (const [k, v] of Object.entries(env)) if (v !== undefined) clean[k] = v;
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli.ts'), ...args], { cwd: root, env: clean, stdio: ['pipe', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [join(root, 'src/cli.ts'), ...args], { cwd: root, env: clean, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   proc.stdout!.on('data', (d) => (stdout += d));

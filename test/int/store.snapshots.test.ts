@@ -13,7 +13,7 @@ import { decide, type QueueCommand } from '../../src/queues/decide.ts';
 import { evolve, initialState, type QueueEvent, type QueueState } from '../../src/queues/queue.ts';
 import { QueueService } from '../../src/queues/service.ts';
 import { IdempotencyConflict, type NewEvent, type RetentionOptions, type Store } from '../../src/store/port.ts';
-import { PostgresStore } from '../../src/store/postgres.ts';
+import type { PostgresStore } from '../../src/store/postgres.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { createTempDatabase, pgSkipReason } from '../helpers/pg.ts';
 import { mulberry32 } from '../helpers/random.ts';

@@ -14,7 +14,7 @@ import type { CatalogStore } from '../../src/catalog/store.ts';
 import { openSqliteStore, sqliteStorage } from '../../src/stores.ts';
 import { CatalogSync } from '../../src/catalog/sync.ts';
 import { Recommender } from '../../src/reco/recommender.ts';
-import { SqliteStore } from '../../src/store/sqlite.ts';
+import type { SqliteStore } from '../../src/store/sqlite.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'qs-import-'));
@@ -142,11 +142,11 @@ describe('catalog CLI', () => {
       const csv = ['track_uri,track_name,artist_name', ...Array.from({ length: 50 }, (_, i) => `spotify:track:${i},Name ${i},Artist ${i % 5}`)].join('\n');
       writeFileSync(join(d, 'tracks.csv'), csv);
       const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', DATA_DIR: d };
-      const r = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src/cli.ts'), 'catalog', 'import-tracks', join(d, 'tracks.csv')], { env, cwd: root, encoding: 'utf8' });
+      const r = spawnSync(process.execPath, [join(root, 'src/cli.ts'), 'catalog', 'import-tracks', join(d, 'tracks.csv')], { env, cwd: root, encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);
       assert.match(r.stderr, /\rtracks: 50 \(100%\)\n/);
       assert.match(r.stderr, /imported 50 tracks into SQLite file .*queue\.db in [\d.]+ s/);
-      const bad = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src/cli.ts'), 'catalog', 'import-nothing', 'x'], { env, cwd: root, encoding: 'utf8' });
+      const bad = spawnSync(process.execPath, [join(root, 'src/cli.ts'), 'catalog', 'import-nothing', 'x'], { env, cwd: root, encoding: 'utf8' });
       assert.equal(bad.status, 2);
       assert.match(bad.stderr, /unknown catalog command/);
     } finally {

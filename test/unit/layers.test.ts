@@ -1,7 +1,9 @@
 // The layering of src/, read from the import statements of every file (`import type`,
 // `export ... from` and `import()` all count): the storage
 // adapters and the realtime plumbing import no feature folder, and no src file reaches
-// itself through its imports. A new import that breaks a layer fails here, with the path.
+// itself through its imports. The client SDK (client/src) reaches only the wire modules
+// of src/ and the pure domain, so its package ships no server code or declarations.
+// A new import that breaks a layer fails here, with the path.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -50,6 +52,65 @@ function importGraph(): Map<string, string[]> {
 }
 
 const graph = importGraph();
+
+const clientSrc = resolve(src, '../client/src');
+
+/**
+ * What of src/ the client SDK may reach, directly or through the files it imports: the
+ * wire (src/model, the schemas and protocol modules), the pure domain its mirrors fold
+ * and decide with, and the error type those throw. Nothing here imports a server package.
+ */
+export const CLIENT_MAY_REACH: RegExp[] = [
+  /^model\/[a-z-]+\.ts$/,
+  /^[a-z]+\/(schemas|protocol)\.ts$/,
+  /^queues\/(queue|decide|permissions)\.ts$/,
+  /^party\/(party|clock)\.ts$/,
+  /^playback\/playback\.ts$/,
+  /^errors\.ts$/,
+];
+/** Packages those files may import: bundled into the SDK (or, typebox, a dependency for its types). */
+const CLIENT_PACKAGES = ['@sinclair/typebox', 'fractional-indexing'];
+
+/**
+ * Why the client's imports break the allow-list, one line per offending edge: the src files
+ * reached (through `graph`) from `entries` (src paths the client imports, with who imports
+ * them) that no pattern allows, and the packages those reached files import that are not
+ * in CLIENT_PACKAGES (`packagesOf` gives a src file's package imports).
+ */
+export function clientViolations(entries: [from: string, to: string][], graph: Map<string, string[]>, packagesOf: (file: string) => string[]): string[] {
+  const found: string[] = [];
+  const seen = new Set<string>();
+  const queue = [...entries];
+  while (queue.length > 0) {
+    const [from, file] = queue.shift()!;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    if (!CLIENT_MAY_REACH.some((re) => re.test(file))) {
+      found.push(`${from} -> src/${file}`);
+      continue;
+    }
+    for (const pkg of packagesOf(file)) {
+      if (pkg.startsWith('node:')) found.push(`src/${file} -> ${pkg} (the browser build has no Node modules)`);
+      else if (!CLIENT_PACKAGES.some((p) => pkg === p || pkg.startsWith(`${p}/`))) found.push(`src/${file} -> ${pkg}`);
+    }
+    for (const t of graph.get(file) ?? []) queue.push([`src/${file}`, t]);
+  }
+  return found;
+}
+
+/** The package (bare) specifiers a file imports. */
+const packagesOf = (file: string) => specifiers(readFileSync(join(src, file), 'utf8')).filter((s) => !s.startsWith('.'));
+
+/** client/src's imports of src/ files: [importer, src path]. */
+function clientEntries(): [string, string][] {
+  return filesUnder(clientSrc).flatMap((file) =>
+    specifiers(readFileSync(file, 'utf8'))
+      .filter((spec) => spec.startsWith('.'))
+      .map((spec) => relative(src, resolve(dirname(file), spec)))
+      .filter((p) => !p.startsWith('..'))
+      .map((p): [string, string] => [relative(resolve(src, '..'), file), p]),
+  );
+}
 const folderOf = (path: string) => (path.includes('/') ? path.split('/')[0] : null);
 
 /** Imports from files in `folder` into a feature folder other than `folder` itself. */
@@ -147,5 +208,31 @@ describe('layers of src/', () => {
       return `${c.join(' -> ')} (${via.join(', ')})`;
     });
     assert.deepEqual(found, []);
+  });
+});
+
+describe('what the client SDK reaches of src/', () => {
+  it('flags a server module, reached directly or through an allowed one, and a server package', () => {
+    const g = new Map<string, string[]>([
+      ['collab/routes.ts', ['collab/service.ts']],
+      ['queues/schemas.ts', ['auth/tokens.ts', 'model/wire.ts']],
+      ['party/protocol.ts', ['realtime/protocol.ts']],
+      ['realtime/protocol.ts', ['errors.ts']],
+      ['model/wire.ts', []],
+      ['errors.ts', []],
+    ]);
+    const pkgs = (f: string) => (f === 'party/protocol.ts' ? ['@sinclair/typebox', 'fastify'] : []);
+    assert.deepEqual(clientViolations([['client/src/api.ts', 'collab/routes.ts'], ['client/src/api.ts', 'queues/schemas.ts'], ['client/src/party.ts', 'party/protocol.ts']], g, pkgs), [
+      'client/src/api.ts -> src/collab/routes.ts',
+      'src/party/protocol.ts -> fastify',
+      'src/queues/schemas.ts -> src/auth/tokens.ts',
+    ]);
+    assert.deepEqual(clientViolations([['client/src/party.ts', 'realtime/protocol.ts']], g, () => ['@sinclair/typebox']), []);
+  });
+
+  it('client/src reaches only the wire modules and the pure domain of src/ (no route, service, store, config or server package)', () => {
+    const entries = clientEntries();
+    assert.ok(entries.some(([, t]) => t === 'queues/queue.ts'), 'the client imports of src/ were not read');
+    assert.deepEqual(clientViolations(entries, graph, packagesOf), []);
   });
 });
