@@ -13,7 +13,8 @@ CREATE INDEX queue_events_created ON queue_events USING brin (created_at);
 --   {q: queue id, v: expected version, e: [{t: type, d: data, u: user, dv: device, at: time}],
 --    h: {owner, name, type, version, items, deleted, updated}  -- the header after the events
 --    every: events between snapshots, s: the state (only with a new queue), m: [[user, role]]
---    (the member index, when the events may change it), i: [{u, k, f, st, b}] (idempotency records)}
+--    (the member index, when the events may change it), i: [{u, k, f, st, b}] (idempotency records,
+--    b the answer as JSON text: it is replayed byte for byte)}
 -- and the idempotency cutoff. Output: a JSON array, one entry per append, in order:
 --   {ok: true, snap: the snapshot version, due: true when a snapshot is due}
 --   {conflict: the current version} | {idem: [user, key]} (a live record holds the key).
@@ -68,7 +69,7 @@ BEGIN
         n := 0;
         FOR r IN SELECT value AS rec FROM jsonb_array_elements(a->'i') LOOP
           INSERT INTO idempotency_keys (user_id, key, fingerprint, status, response, created_at)
-            VALUES (r.rec->>'u', r.rec->>'k', r.rec->>'f', (r.rec->>'st')::int, r.rec->'b', now())
+            VALUES (r.rec->>'u', r.rec->>'k', r.rec->>'f', (r.rec->>'st')::int, r.rec->>'b', now())
             ON CONFLICT (user_id, key) DO UPDATE SET fingerprint = excluded.fingerprint, status = excluded.status,
               response = excluded.response, created_at = excluded.created_at WHERE idempotency_keys.created_at < idem_cutoff;
           GET DIAGNOSTICS n = ROW_COUNT;
