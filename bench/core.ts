@@ -393,7 +393,9 @@ console.log('Writes: each connection cycles add 1 track, remove the oldest item 
 console.log('Reads: queues round robin. Peers: the floor maps every write to one append and every read to one row; the naive peer has the same write routes and answers every read with the whole queue.');
 console.log(`Load average (1/5/15 min): ${loadStart} at the start, ${loadEnd} at the end (${cpus().length} CPUs).\n`);
 
-const header = ['target', 'items', 'queues', 'phase', 'ops/s', 'p50 ms', 'p99 ms', 'non-2xx', 'errors', 'peak RSS MB', 'server CPU %', 'loadgen CPU %', 'x floor', `x ${minLength} items`, 'load before -> after'];
+const header = ['target', 'items', 'queues', 'phase', 'ops/s', 'p50 ms', 'p99 ms', 'non-2xx', 'errors', 'peak RSS MB', 'server CPU %', 'CPU µs/op', 'loadgen CPU %', 'x floor', 'x floor CPU', `x ${minLength} items`, 'load before -> after'];
+/** Server CPU per answered operation (µs): what a request costs, whatever else shares the machine. */
+const cpuPerOp = (x: Row) => (x.serverCpuPct / 100 / x.r.opsPerSec) * 1e6;
 const body = rows.map((x) => {
   const floor = find('floor', x.length, x.phase.floorKey);
   const small = find(x.target, minLength, x.phase.key);
@@ -409,8 +411,10 @@ const body = rows.map((x) => {
     String(x.r.errors),
     fmt(x.rssMb),
     fmt(x.serverCpuPct),
+    fmt(cpuPerOp(x)),
     fmt(x.r.generatorCpuPct),
     floor && x.target !== 'floor' ? fmt(x.r.opsPerSec / floor.r.opsPerSec, 2) : '-',
+    floor && x.target !== 'floor' ? fmt(cpuPerOp(floor) / cpuPerOp(x), 2) : '-',
     small && x.length !== minLength ? fmt(x.r.opsPerSec / small.r.opsPerSec, 2) : '-',
     `${x.loadBefore.split(' ')[0]} -> ${x.loadAfter.split(' ')[0]}`,
   ];
@@ -421,6 +425,7 @@ console.log(
 );
 console.log('peak RSS: VmHWM of the server process (ours: the node process; the PostgreSQL server is not counted), since it started for this length.');
 console.log('CPU: % of one core during the load (server: its process; loadgen: the autocannon process). ops/s counts 2xx answers only. Load average: the 1-minute figure before and after the phase.');
+console.log('CPU µs/op: server CPU per answered operation. x floor CPU: the floor peer\'s CPU per operation over ours (1.0 = as cheap as the floor); unlike ops/s it does not depend on how much of the machine the server got.');
 
 if (lengthChecks.length) console.log(`\nQueue lengths after the write phases:\n${lengthChecks.map((l) => `  ${l}`).join('\n')}`);
 

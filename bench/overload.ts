@@ -1,22 +1,25 @@
-// bench:overload — does the service plateau or collapse past its knee? (issue 16)
-// One server (embedded SQLite) with OVERLOAD_SOCKETS subscribers over OVERLOAD_QUEUES
-// queues (the fan-out load), and a load generator in a process of its own that offers
-// queue writes at a fixed rate, open loop (it does not wait for answers before sending
-// more), over HTTP (POST tracks / DELETE item, alternating) or as socket commands
-// (add_tracks / remove_item on one socket per queue). Per transport it first doubles the
-// rate until the goodput (2xx or ack per second) falls below 95% of the offered rate:
-// the knee is the last rate served in full. Then it offers 1x, 2x and 4x the knee and
-// reports goodput, p50/p99 of the served requests, how many were refused (503 /
-// `overloaded`) and how fast, and the events delivered to the subscribers.
-// Targets: goodput at 4x >= 90% of the peak, served p99 < 100 ms, refusals within 5 ms.
-// Run by hand, never in CI: `npm run bench:overload`. Knobs (env): OVERLOAD_SOCKETS (2000),
-// OVERLOAD_QUEUES (100), OVERLOAD_SECONDS (8 per step), OVERLOAD_TRANSPORTS (http,ws),
-// OVERLOAD_KNEE_HTTP / OVERLOAD_KNEE_WS (skip the search), OVERLOAD_SERVER_ENV (K=V,...
-// passed to the server, e.g. OVERLOAD_MAX_IN_FLIGHT=0 to switch the bound off),
-// OVERLOAD_CPU_PROF (a directory: the server runs with --cpu-prof and writes there on exit).
+// bench:overload (issue 20): does admission control serve bursts and a busy host, and shed
+// only sustained overload, cheaply? Run by hand, never in CI: `npm run bench:overload`.
+// One server (embedded SQLite) per scenario; every load generator runs in a process of its
+// own (this file with --generate); the load average is printed before and after each step.
+//
+// Scenarios (OVERLOAD_SCENARIOS, comma list; default all):
+//   burst-queue   200 concurrent adds by 10 contributors to one collaborative queue, each on
+//                 its own connection; then every add is checked to be there exactly once
+//   burst-spread  1,000 concurrent requests (3/4 adds, 1/4 reads) over 50 queues
+//   busy-host     16 clients, each waiting for its answer before the next request, while a
+//                 busy loop in another process keeps one core at 100%
+//   overload      PUT /queues/{id}/repeat on 20 queues with 10 listening sockets each, from
+//                 32 and then 512 connections (closed loop: each sends again when answered,
+//                 ignoring Retry-After); goodput, latency, timeouts, deliveries, 512 vs 32
+//   refusal-cost  the server's CPU per refused request against its CPU per served write:
+//                 a server that cannot queue (OVERLOAD_CONCURRENCY=1, OVERLOAD_MAX_QUEUED=0)
+//                 under 64 connections, solved with the served writes' cost from `overload`
+// Knobs: OVERLOAD_SECONDS (10 per closed-loop step), OVERLOAD_REPEAT (4 runs of each burst),
+// OVERLOAD_SERVER_ENV (K=V,... for the servers), OVERLOAD_CPU_PROF (a directory).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +30,7 @@ const ROOT = new URL('..', import.meta.url).pathname;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = (s: string) => process.stderr.write(`[overload ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+const TIMEOUT_MS = 10_000;
 
 function percentile(values: number[], p: number): number {
   if (values.length === 0) return NaN;
@@ -36,196 +40,120 @@ function percentile(values: number[], p: number): number {
 
 // ---------------------------------------------------------------- the generator process
 
-type Transport = 'http' | 'ws';
-interface GenConfig {
-  transport: Transport;
-  url: string;
+interface Req {
+  method: string;
+  path: string;
   token: string;
-  queues: string[];
-  rate: number;
-  seconds: number;
+  body?: unknown;
 }
+type Plan =
+  | { kind: 'burst'; url: string; reqs: Req[] }
+  | { kind: 'closed'; url: string; connections: number; seconds: number; reqs: Req[] };
 export interface GenResult {
-  transport: Transport;
-  offered: number;
-  issuedPerSec: number;
-  goodput: number;
+  sent: number;
+  served: number;
+  refused: number;
+  timeouts: number;
+  other: Record<string, number>;
+  reasons: Record<string, number>;
   servedP50: number;
   servedP99: number;
-  refused: number;
   refusedP50: number;
   refusedP99: number;
-  refusedMax: number;
-  other: Record<string, number>;
-  timeouts: number;
-  /** Most the generator fell behind its schedule (ms): large = the harness was starved. */
-  maxLagMs: number;
+  /** Wall time of the step (ms): a burst, from the first send to the last answer. */
+  ms: number;
+  generatorCpuPct: number;
 }
 
-const TIMEOUT_MS = 10_000;
-
-async function generate(cfg: GenConfig): Promise<GenResult> {
+async function generate(plan: Plan): Promise<GenResult> {
+  const agent = new Agent({ keepAlive: true, maxSockets: plan.kind === 'burst' ? plan.reqs.length : plan.connections });
   const served: number[] = [];
-  const refusedLat: number[] = [];
+  const refused: number[] = [];
   const other: Record<string, number> = {};
-  let okInWindow = 0;
+  const reasons: Record<string, number> = {};
   let timeouts = 0;
-  let issued = 0;
-  let outstanding = 0;
-  let windowOpen = true;
-  const added: string[][] = cfg.queues.map(() => []);
-  const count = (k: string) => (other[k] = (other[k] ?? 0) + 1);
-  const done = (t0: number, status: 'ok' | 'refused' | string, q: number, itemId?: string) => {
-    outstanding--;
-    const ms = performance.now() - t0;
-    if (status === 'ok') {
-      served.push(ms);
-      if (windowOpen) okInWindow++;
-      if (itemId) added[q]!.push(itemId);
-    } else if (status === 'refused') refusedLat.push(ms);
-    else count(status);
-  };
-
-  let fire: (k: number) => void;
-  let finish: () => void = () => undefined;
-  if (cfg.transport === 'http') {
-    const agent = new Agent({ keepAlive: true, maxSockets: 4096 });
-    const auth = `Bearer ${cfg.token}`;
-    fire = (k) => {
-      const q = k % cfg.queues.length;
-      const remove = added[q]!.shift();
-      const path = remove ? `/queues/${cfg.queues[q]}/items/${remove}` : `/queues/${cfg.queues[q]}/tracks`;
-      const payload = remove ? undefined : JSON.stringify({ tracks: [`t-${k}`] });
-      const headers: Record<string, string> = { authorization: auth };
-      if (payload) {
-        headers['content-type'] = 'application/json';
-        headers['content-length'] = String(Buffer.byteLength(payload));
-      }
-      const t0 = performance.now();
-      outstanding++;
-      let settled = false;
-      const settle = (s: string, itemId?: string) => {
-        if (settled) return;
-        settled = true;
-        done(t0, s, q, itemId);
-      };
-      const req = request(cfg.url + path, { method: remove ? 'DELETE' : 'POST', headers, agent }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const code = res.statusCode ?? 0;
-          if (code >= 200 && code < 300) {
-            let itemId: string | undefined;
-            if (!remove) {
-              try {
-                itemId = JSON.parse(Buffer.concat(chunks).toString('utf8'))?.events?.[0]?.data?.itemId;
-              } catch {
-                // no item id: the next write to this queue adds again
-              }
-            }
-            settle('ok', itemId);
-          } else if (code === 503) {
-            if (remove) added[q]!.unshift(remove);
-            settle('refused');
-          } else settle(`http ${code}`);
-        });
-      });
-      req.setTimeout(TIMEOUT_MS, () => {
-        timeouts++;
-        req.destroy(new Error('timeout'));
-      });
-      req.on('error', (e) => settle(e.message === 'timeout' ? 'timeout' : `error ${e.message}`));
-      req.end(payload);
-    };
-    finish = () => agent.destroy();
-  } else {
-    const sockets: WebSocket[] = [];
-    const pending = new Map<string, { t0: number; q: number; remove?: string }>();
-    await Promise.all(cfg.queues.map((id, q) => new Promise<void>((resolve, reject) => {
-      const ws = new WebSocket(`${cfg.url.replace(/^http/, 'ws')}/ws/queues/${id}?token=${encodeURIComponent(cfg.token)}&deviceId=gen-${q}`, { perMessageDeflate: false });
-      sockets[q] = ws;
-      ws.once('unexpected-response', (_r, res) => reject(new Error(`upgrade refused ${res.statusCode}`)));
-      ws.once('error', reject);
-      ws.on('message', (d) => {
-        const m = JSON.parse(String(d));
-        if (m.type === 'hello') return resolve();
-        if (m.type !== 'ack' && m.type !== 'error') return;
-        const p = pending.get(m.mutationId);
-        if (!p) return;
-        pending.delete(m.mutationId);
-        if (m.type === 'ack') done(p.t0, 'ok', p.q, p.remove ? undefined : m.events?.[0]?.data?.itemId);
-        else {
-          if (p.remove) added[p.q]!.unshift(p.remove);
-          done(p.t0, m.error?.code === 'overloaded' ? 'refused' : `ws ${m.error?.code}`, p.q);
+  let sent = 0;
+  const one = (r: Req) => new Promise<void>((resolve) => {
+    const payload = r.body === undefined ? undefined : JSON.stringify(r.body);
+    const headers: Record<string, string> = { authorization: `Bearer ${r.token}` };
+    if (payload) {
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = String(Buffer.byteLength(payload));
+    }
+    const t0 = performance.now();
+    sent++;
+    let settled = false;
+    const settle = (what: string, body?: string) => {
+      if (settled) return;
+      settled = true;
+      const ms = performance.now() - t0;
+      if (what === 'ok') served.push(ms);
+      else if (what === 'refused') {
+        refused.push(ms);
+        try {
+          const reason = JSON.parse(body ?? '')?.error?.details?.reason ?? '?';
+          reasons[reason] = (reasons[reason] ?? 0) + 1;
+        } catch {
+          reasons['?'] = (reasons['?'] ?? 0) + 1;
         }
+      } else other[what] = (other[what] ?? 0) + 1;
+      resolve();
+    };
+    const req = request(plan.url + r.path, { method: r.method, headers, agent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const code = res.statusCode ?? 0;
+        if (code >= 200 && code < 300) settle('ok');
+        else if (code === 503) settle('refused', Buffer.concat(chunks).toString('utf8'));
+        else settle(`http ${code}`);
       });
-    })));
-    const run = randomBytes(4).toString('hex');
-    fire = (k) => {
-      const q = k % cfg.queues.length;
-      const remove = added[q]!.shift();
-      const mutationId = `${run}-${k}`;
-      const msg = remove
-        ? { type: 'command', mutationId, op: 'remove_item', args: { itemId: remove } }
-        : { type: 'command', mutationId, op: 'add_tracks', args: { tracks: [`t-${k}`] } };
-      pending.set(mutationId, { t0: performance.now(), q, remove });
-      outstanding++;
-      sockets[q]!.send(JSON.stringify(msg));
-    };
-    finish = () => {
-      timeouts += pending.size;
-      for (const p of pending.values()) if (p) outstanding--;
-      for (const s of sockets) s.terminate();
-    };
-  }
-
+    });
+    req.setTimeout(TIMEOUT_MS, () => {
+      timeouts++;
+      req.destroy(new Error('timeout'));
+    });
+    req.on('error', (e) => settle(e.message === 'timeout' ? 'timeout' : `error ${e.message}`));
+    req.end(payload);
+  });
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  let maxLag = 0;
-  for (;;) {
-    const elapsed = (performance.now() - t0) / 1000;
-    if (elapsed >= cfg.seconds) break;
-    const due = Math.floor(cfg.rate * elapsed);
-    if (issued < due) maxLag = Math.max(maxLag, ((due - issued) / cfg.rate) * 1000);
-    while (issued < due) fire(issued++);
-    await sleep(2);
+  if (plan.kind === 'burst') {
+    await Promise.all(plan.reqs.map(one));
+  } else {
+    const until = t0 + plan.seconds * 1000;
+    let next = 0;
+    await Promise.all(Array.from({ length: plan.connections }, async () => {
+      while (performance.now() < until) await one(plan.reqs[next++ % plan.reqs.length]!);
+    }));
   }
-  const window = (performance.now() - t0) / 1000;
-  windowOpen = false;
-  for (let waited = 0; outstanding > 0 && waited < TIMEOUT_MS + 1000; waited += 50) await sleep(50);
-  finish();
+  const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  agent.destroy();
   return {
-    transport: cfg.transport,
-    offered: cfg.rate,
-    issuedPerSec: issued / window,
-    goodput: okInWindow / window,
-    servedP50: percentile(served, 50),
-    servedP99: percentile(served, 99),
-    refused: refusedLat.length,
-    refusedP50: percentile(refusedLat, 50),
-    refusedP99: percentile(refusedLat, 99),
-    refusedMax: refusedLat.length ? Math.max(...refusedLat) : NaN,
-    other,
-    timeouts,
-    maxLagMs: maxLag,
+    sent, served: served.length, refused: refused.length, timeouts, other, reasons,
+    servedP50: percentile(served, 50), servedP99: percentile(served, 99),
+    refusedP50: percentile(refused, 50), refusedP99: percentile(refused, 99),
+    ms, generatorCpuPct: ((cpu.user + cpu.system) / 1000 / ms) * 100,
   };
 }
 
 if (process.argv[2] === '--generate') {
-  const result = await generate(JSON.parse(process.env.OVERLOAD_GEN!) as GenConfig);
-  process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
+  const plan = JSON.parse(readFileSync(process.argv[3]!, 'utf8')) as Plan;
+  process.stdout.write(`RESULT ${JSON.stringify(await generate(plan))}\n`);
   process.exit(0);
 }
 
 // ---------------------------------------------------------------- the bench (main process)
 
-const SOCKETS = envInt('OVERLOAD_SOCKETS', 2000, 0);
-const QUEUES = envInt('OVERLOAD_QUEUES', 100, 1);
-const SECONDS = envInt('OVERLOAD_SECONDS', 8, 2);
-const TRANSPORTS = (process.env.OVERLOAD_TRANSPORTS ?? 'http,ws').split(',').map((s) => s.trim()).filter(Boolean) as Transport[];
+const SECONDS = envInt('OVERLOAD_SECONDS', 10, 2);
+const REPEAT = envInt('OVERLOAD_REPEAT', 4, 1);
+const SCENARIOS = (process.env.OVERLOAD_SCENARIOS ?? 'burst-queue,burst-spread,busy-host,overload,refusal-cost').split(',').map((s) => s.trim()).filter(Boolean);
 const SERVER_ENV = Object.fromEntries((process.env.OVERLOAD_SERVER_ENV ?? '').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]));
 const CPU_PROF = process.env.OVERLOAD_CPU_PROF;
 
 const children: ChildProcess[] = [];
+const dirs: string[] = [];
 async function stopChild(p: ChildProcess): Promise<void> {
   if (p.exitCode !== null || p.signalCode !== null) return;
   const exited = new Promise((r) => p.once('exit', r));
@@ -234,15 +162,23 @@ async function stopChild(p: ChildProcess): Promise<void> {
   await exited;
   clearTimeout(t);
 }
-let dataDir = '';
 async function cleanup(): Promise<void> {
   for (const c of children.splice(0)) await stopChild(c);
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
 
-async function startServer(adminKey: string): Promise<{ url: string; pid: number }> {
-  dataDir = mkdtempSync(join(tmpdir(), 'qs-overload-'));
+interface Server {
+  url: string;
+  pid: number;
+  adminKey: string;
+  stop(): Promise<void>;
+}
+
+async function startServer(env: Record<string, string> = {}): Promise<Server> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'qs-overload-'));
+  dirs.push(dataDir);
+  const adminKey = randomBytes(16).toString('hex');
   const nodeArgs = CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF] : [];
   const proc = spawn(process.execPath, [...nodeArgs, join(ROOT, 'src/cli.ts'), 'serve'], {
     cwd: ROOT,
@@ -250,10 +186,10 @@ async function startServer(adminKey: string): Promise<{ url: string; pid: number
     env: {
       PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', HOST: '127.0.0.1', PORT: '0', DATA_DIR: dataDir,
       ADMIN_API_KEY: adminKey, LOG_LEVEL: 'error',
-      // The bench is one user from one address: only the overload bounds are under test.
+      // The bench is a few users from one address: only the admission bounds are under test.
       RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_IP_PER_MINUTE: '0', WS_MAX_SOCKETS_PER_USER: '1000000',
       WS_MAX_MESSAGES_PER_SECOND: '1000000', LIMIT_ADDS_PER_MINUTE: '100000000',
-      ...SERVER_ENV,
+      ...SERVER_ENV, ...env,
     },
   });
   children.push(proc);
@@ -268,7 +204,19 @@ async function startServer(adminKey: string): Promise<{ url: string; pid: number
     proc.once('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
   });
   proc.stdout!.resume();
-  return { url, pid: proc.pid! };
+  return {
+    url, pid: proc.pid!, adminKey,
+    stop: async () => {
+      await stopChild(proc);
+      children.splice(children.indexOf(proc), 1);
+    },
+  };
+}
+
+/** user + system CPU seconds of a process. */
+function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
 }
 
 async function api(url: string, method: string, path: string, auth: string, body?: unknown): Promise<any> {
@@ -277,15 +225,132 @@ async function api(url: string, method: string, path: string, auth: string, body
   if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
   return text ? JSON.parse(text) : null;
 }
+const token = async (s: Server, userId: string) => (await api(s.url, 'POST', '/auth/tokens', s.adminKey, { userId })).token as string;
 
-/** Events delivered to the subscribers. */
+interface Step extends GenResult {
+  serverCpuPct: number;
+  serverCpuSeconds: number;
+  loadBefore: string;
+  loadAfter: string;
+}
+
+let planNo = 0;
+const workDir = mkdtempSync(join(tmpdir(), 'qs-overload-plans-'));
+dirs.push(workDir);
+
+/** Runs one plan in a generator process of its own; measures the server's CPU meanwhile. */
+async function run(server: Server, plan: Plan): Promise<Step> {
+  const file = join(workDir, `plan-${++planNo}.json`);
+  writeFileSync(file, JSON.stringify(plan));
+  const loadBefore = load();
+  const cpu0 = cpuSeconds(server.pid);
+  const t0 = performance.now();
+  const gen = spawn(process.execPath, [join(ROOT, 'bench/overload.ts'), '--generate', file], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(gen);
+  let out = '';
+  gen.stdout!.on('data', (d) => (out += d));
+  const code = await new Promise<number | null>((r) => gen.once('exit', r));
+  children.splice(children.indexOf(gen), 1);
+  const serverCpuSeconds = cpuSeconds(server.pid) - cpu0;
+  const wall = (performance.now() - t0) / 1000;
+  const m = /RESULT (.*)/.exec(out);
+  if (!m) throw new Error(`generator exited with ${code} and no result: ${out.slice(-500)}`);
+  return { ...(JSON.parse(m[1]!) as GenResult), serverCpuSeconds, serverCpuPct: (serverCpuSeconds / wall) * 100, loadBefore, loadAfter: load() };
+}
+
+const f0 = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '-');
+const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '-');
+const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '-');
+const reasons = (r: Record<string, number>) => Object.entries(r).map(([k, v]) => `${k} ${v}`).join(', ') || '-';
+const others = (s: GenResult) => Object.entries(s.other).map(([k, v]) => `${k} x${v}`).join(', ');
+
+const report: string[] = [];
+const targets: string[] = [];
+
+// ---------------------------------------------------------------- bursts
+
+async function burstQueue(): Promise<void> {
+  const server = await startServer();
+  const owner = await token(server, 'host');
+  const guests = await Promise.all(Array.from({ length: 10 }, (_, i) => token(server, `guest-${i}`)));
+  report.push('\n### Burst on one queue: 200 concurrent adds by 10 contributors\n', '| run | served | refused (reasons) | other | each add once | drained in ms | served p50 / p99 ms | server CPU s | load before -> after |', '|---|---|---|---|---|---|---|---|---|');
+  let refusedAll = 0;
+  for (let r = 1; r <= REPEAT; r++) {
+    const q = (await api(server.url, 'POST', '/queues/collaborative', owner, { name: `party-${r}`, tracks: ['opener'], collaborators: Array.from({ length: 10 }, (_, i) => `guest-${i}`) })).queue.id as string;
+    const s = await run(server, { kind: 'burst', url: server.url, reqs: Array.from({ length: 200 }, (_, i) => ({ method: 'POST', path: `/queues/${q}/tracks`, token: guests[i % 10]!, body: { tracks: [`burst-${r}-${i}`] } })) });
+    const view = await api(server.url, 'GET', `/queues/${q}?limit=1000`, owner);
+    const tracks = (view.items as { trackId: string }[]).map((x) => x.trackId).filter((t) => t.startsWith('burst-'));
+    const once = tracks.length === s.served && new Set(tracks).size === tracks.length;
+    refusedAll += s.refused;
+    report.push(`| ${r} | ${s.served} | ${s.refused} (${reasons(s.reasons)}) | ${others(s) || '-'} | ${once ? 'yes' : `NO (${tracks.length} present)`} | ${f0(s.ms)} | ${f1(s.servedP50)} / ${f1(s.servedP99)} | ${f2(s.serverCpuSeconds)} | ${s.loadBefore.split(' ')[0]} -> ${s.loadAfter.split(' ')[0]} |`);
+    await sleep(500);
+  }
+  targets.push(`burst of 200 on one queue: ${refusedAll} refusals over ${REPEAT} runs (target 0): ${refusedAll === 0 ? 'met' : 'NOT met'}`);
+  await server.stop();
+}
+
+async function burstSpread(): Promise<void> {
+  const server = await startServer();
+  const users = await Promise.all(Array.from({ length: 10 }, (_, i) => token(server, `spread-${i}`)));
+  report.push('\n### Burst over 50 queues: 1,000 concurrent requests (3/4 adds, 1/4 reads) by 10 users\n', '| run | served | refused (reasons) | other | drained in ms | served p50 / p99 ms | server CPU s | load before -> after |', '|---|---|---|---|---|---|---|---|');
+  let refusedAll = 0;
+  for (let r = 1; r <= REPEAT; r++) {
+    const queues: { id: string; token: string }[] = [];
+    for (let i = 0; i < 50; i++) {
+      const t = users[i % 10]!;
+      queues.push({ id: (await api(server.url, 'POST', '/queues', t, { name: `s${r}-${i}`, tracks: ['a', 'b'] })).queue.id, token: t });
+    }
+    const reqs: Req[] = Array.from({ length: 1000 }, (_, i) => {
+      const q = queues[i % 50]!;
+      return i % 4 === 0 ? { method: 'GET', path: `/queues/${q.id}`, token: q.token } : { method: 'POST', path: `/queues/${q.id}/tracks`, token: q.token, body: { tracks: [`x${r}-${i}`] } };
+    });
+    const s = await run(server, { kind: 'burst', url: server.url, reqs });
+    refusedAll += s.refused;
+    report.push(`| ${r} | ${s.served} | ${s.refused} (${reasons(s.reasons)}) | ${others(s) || '-'} | ${f0(s.ms)} | ${f1(s.servedP50)} / ${f1(s.servedP99)} | ${f2(s.serverCpuSeconds)} | ${s.loadBefore.split(' ')[0]} -> ${s.loadAfter.split(' ')[0]} |`);
+    await sleep(500);
+  }
+  targets.push(`burst of 1,000 over 50 queues: ${refusedAll} refusals over ${REPEAT} runs (target 0): ${refusedAll === 0 ? 'met' : 'NOT met'}`);
+  await server.stop();
+}
+
+// ---------------------------------------------------------------- a busy host
+
+async function busyHost(): Promise<void> {
+  const server = await startServer();
+  const clients = await Promise.all(Array.from({ length: 16 }, async (_, i) => {
+    const t = await token(server, `busy-${i}`);
+    return { token: t, queue: (await api(server.url, 'POST', '/queues', t, { name: `b${i}`, tracks: ['a', 'b'] })).queue.id as string };
+  }));
+  // 16 connections, each sending its next request when its answer came: 16 at a time, at
+  // most (the generator takes the requests round robin, adds and reads of 16 users).
+  const reqs: Req[] = [];
+  for (let round = 0; round < 3; round++) {
+    for (const c of clients) {
+      reqs.push(round === 2 ? { method: 'GET', path: `/queues/${c.queue}`, token: c.token } : { method: 'POST', path: `/queues/${c.queue}/tracks`, token: c.token, body: { tracks: [`r${round}`] } });
+    }
+  }
+  const busy = spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' });
+  children.push(busy);
+  await sleep(500);
+  const s = await run(server, { kind: 'closed', url: server.url, connections: 16, seconds: SECONDS, reqs });
+  await stopChild(busy);
+  children.splice(children.indexOf(busy), 1);
+  report.push('\n### A busy host: 16 clients, one request at a time each, beside a busy loop on one core\n',
+    '| served/s | refused (reasons) | other | served p50 / p99 ms | server CPU % | generator CPU % | load before -> after |', '|---|---|---|---|---|---|---|',
+    `| ${f0(s.served / (s.ms / 1000))} | ${s.refused} (${reasons(s.reasons)}) | ${others(s) || '-'} | ${f1(s.servedP50)} / ${f1(s.servedP99)} | ${f0(s.serverCpuPct)} | ${f0(s.generatorCpuPct)} | ${s.loadBefore.split(' ')[0]} -> ${s.loadAfter.split(' ')[0]} |`);
+  targets.push(`busy host, 16 clients: ${s.refused} refusals (target 0): ${s.refused === 0 ? 'met' : 'NOT met'}`);
+  await server.stop();
+}
+
+// ---------------------------------------------------------------- overload and the cost of refusals
+
+/** Events delivered to the listening sockets. */
 let delivered = 0;
-async function subscribe(url: string, token: string, queues: string[]): Promise<WebSocket[]> {
+async function listen(url: string, t: string, queues: string[], perQueue: number): Promise<WebSocket[]> {
   const out: WebSocket[] = [];
-  for (let i = 0; i < SOCKETS; i += 50) {
-    await Promise.all(Array.from({ length: Math.min(50, SOCKETS - i) }, (_, j) => new Promise<void>((resolve, reject) => {
-      const q = queues[(i + j) % queues.length]!;
-      const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/ws/queues/${q}?token=${encodeURIComponent(token)}`, { perMessageDeflate: false });
+  for (const q of queues) {
+    await Promise.all(Array.from({ length: perQueue }, () => new Promise<void>((resolve, reject) => {
+      const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/ws/queues/${q}?token=${encodeURIComponent(t)}`, { perMessageDeflate: false });
       out.push(ws);
       ws.once('error', reject);
       ws.on('message', (d) => {
@@ -298,104 +363,80 @@ async function subscribe(url: string, token: string, queues: string[]): Promise<
   return out;
 }
 
-interface Step extends GenResult {
-  deliveredPerSec: number;
-  loadBefore: string;
-  loadAfter: string;
+/** CPU seconds per served write in the 32-connection step, for refusal-cost. */
+let servedWriteCpu = NaN;
+
+async function overload(): Promise<void> {
+  const server = await startServer();
+  const owner = await token(server, 'bench-owner');
+  const queues: string[] = [];
+  for (let q = 0; q < 20; q++) queues.push((await api(server.url, 'POST', '/queues', owner, { name: `overload-${q}`, tracks: Array.from({ length: 20 }, (_, i) => `seed-${i}`) })).queue.id);
+  const sockets = await listen(server.url, owner, queues, 10);
+  log(`${sockets.length} listening sockets on ${queues.length} queues`);
+  const reqs: Req[] = [];
+  for (let k = 0; k < 40; k++) reqs.push({ method: 'PUT', path: `/queues/${queues[k % 20]}/repeat`, token: owner, body: { repeat: k % 40 < 20 ? 'all' : 'off' } });
+  report.push('\n### Overload: PUT repeat on 20 queues (10 listening sockets each), closed loop, ignoring Retry-After\n',
+    '| connections | goodput/s | served p50 / p99 ms | refused (reasons) | refused p50 / p99 ms | timeouts; other | deliveries/s | server CPU % | server CPU µs per answer | generator CPU % | load before -> after |',
+    '|---|---|---|---|---|---|---|---|---|---|---|');
+  const steps: Record<number, Step & { deliveredPerSec: number }> = {};
+  for (const connections of [32, 512]) {
+    const d0 = delivered;
+    const s = await run(server, { kind: 'closed', url: server.url, connections, seconds: SECONDS, reqs });
+    const deliveredPerSec = (delivered - d0) / (s.ms / 1000);
+    steps[connections] = { ...s, deliveredPerSec };
+    const cpuPerAnswer = (s.serverCpuSeconds / (s.served + s.refused)) * 1e6;
+    report.push(`| ${connections} | ${f0(s.served / (s.ms / 1000))} | ${f1(s.servedP50)} / ${f1(s.servedP99)} | ${s.refused} (${reasons(s.reasons)}) | ${f1(s.refusedP50)} / ${f1(s.refusedP99)} | ${s.timeouts}${others(s) ? `; ${others(s)}` : ''} | ${f0(deliveredPerSec)} | ${f0(s.serverCpuPct)} | ${f0(cpuPerAnswer)} | ${f0(s.generatorCpuPct)} | ${s.loadBefore.split(' ')[0]} -> ${s.loadAfter.split(' ')[0]} |`);
+    if (connections === 32 && s.refused === 0) servedWriteCpu = s.serverCpuSeconds / s.served;
+    await sleep(2000);
+  }
+  const a = steps[32]!;
+  const b = steps[512]!;
+  const goodput = (b.served / b.ms) / (a.served / a.ms);
+  const deliveries = b.deliveredPerSec / a.deliveredPerSec;
+  targets.push(
+    `overload, goodput at 512 connections: ${f2(goodput)}x the 32-connection goodput (target >= 0.8): ${goodput >= 0.8 ? 'met' : 'NOT met'}`,
+    `overload, served p99 at 512: ${f0(b.servedP99)} ms (target <= 1,000): ${b.servedP99 <= 1000 ? 'met' : 'NOT met'}`,
+    `overload, timeouts at 512: ${b.timeouts} (target 0): ${b.timeouts === 0 ? 'met' : 'NOT met'}`,
+    `overload, deliveries at 512: ${f2(deliveries)}x (target >= 0.8): ${deliveries >= 0.8 ? 'met' : 'NOT met'}`,
+  );
+  for (const s of sockets) s.terminate();
+  await server.stop();
 }
 
-async function step(transport: Transport, url: string, token: string, queues: string[], rate: number): Promise<Step> {
-  const loadBefore = load();
-  const gen = spawn(process.execPath, [join(ROOT, 'bench/overload.ts'), '--generate'], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, OVERLOAD_GEN: JSON.stringify({ transport, url, token, queues, rate, seconds: SECONDS } satisfies GenConfig) },
-  });
-  children.push(gen);
-  let out = '';
-  gen.stdout!.on('data', (d) => (out += d));
-  let deliveredPerSec = 0;
-  // The subscribers' count covers the offered window (the generator starts its clock after setup).
-  const measure = (async () => {
-    await sleep(1000);
-    const a = delivered;
-    const ta = performance.now();
-    await sleep((SECONDS - 1.5) * 1000);
-    deliveredPerSec = (delivered - a) / ((performance.now() - ta) / 1000);
-  })();
-  const code = await new Promise<number | null>((r) => gen.once('exit', r));
-  children.splice(children.indexOf(gen), 1);
-  await measure;
-  const m = /RESULT (.*)/.exec(out);
-  if (!m) throw new Error(`generator exited with ${code} and no result: ${out.slice(-500)}`);
-  const r = JSON.parse(m[1]!) as GenResult;
-  await sleep(1000); // let the backlog of the step drain before the next one
-  return { ...r, deliveredPerSec, loadBefore, loadAfter: load() };
+async function refusalCost(): Promise<void> {
+  if (!Number.isFinite(servedWriteCpu)) {
+    report.push('\n### The cost of a refusal\n\nnot measured: it needs the 32-connection step of `overload` (all served) in the same run.');
+    return;
+  }
+  // One piece of work at a time and no waiting room: nearly every request is refused at once.
+  const server = await startServer({ OVERLOAD_CONCURRENCY: '1', OVERLOAD_MAX_QUEUED: '0' });
+  const owner = await token(server, 'bench-owner');
+  const queues: string[] = [];
+  for (let q = 0; q < 20; q++) queues.push((await api(server.url, 'POST', '/queues', owner, { name: `refuse-${q}`, tracks: ['a'] })).queue.id);
+  const reqs: Req[] = queues.map((q, k) => ({ method: 'PUT', path: `/queues/${q}/repeat`, token: owner, body: { repeat: k % 2 ? 'all' : 'off' } }));
+  const s = await run(server, { kind: 'closed', url: server.url, connections: 64, seconds: SECONDS, reqs });
+  const perRefusal = (s.serverCpuSeconds - s.served * servedWriteCpu) / s.refused;
+  report.push('\n### The cost of a refusal\n',
+    `A server that cannot queue (OVERLOAD_CONCURRENCY=1, OVERLOAD_MAX_QUEUED=0), 64 connections of PUT repeat for ${SECONDS} s: ${s.served} served, ${s.refused} refused (${reasons(s.reasons)}), server CPU ${f2(s.serverCpuSeconds)} s (load ${s.loadBefore.split(' ')[0]} -> ${s.loadAfter.split(' ')[0]}). `
+    + `With ${f0(servedWriteCpu * 1e6)} µs per served write (the 32-connection overload step), a refusal costs ${f0(perRefusal * 1e6)} µs = ${f2(perRefusal / servedWriteCpu)}x a served write.`);
+  targets.push(`a refusal's CPU: ${f2(perRefusal / servedWriteCpu)}x a served write's (target <= 0.10): ${perRefusal / servedWriteCpu <= 0.1 ? 'met' : 'NOT met'}`);
+  await server.stop();
 }
-
-const f0 = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '-');
-const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '-');
-function row(label: string, s: Step): string {
-  const other = Object.entries(s.other).map(([k, v]) => `${k} x${v}`).join(', ');
-  return `| ${label} | ${s.offered} | ${f0(s.issuedPerSec)} | ${f0(s.goodput)} | ${f1(s.servedP50)} / ${f1(s.servedP99)} | ${s.refused} | ${f1(s.refusedP50)} / ${f1(s.refusedP99)} / ${f1(s.refusedMax)} | ${s.timeouts}${other ? `; ${other}` : ''} | ${f0(s.deliveredPerSec)} | ${f0(s.maxLagMs)} | ${s.loadBefore} -> ${s.loadAfter} |`;
-}
-const HEADER = '| step | offered/s | issued/s | goodput/s | served p50 / p99 ms | refused | refused p50 / p99 / max ms | timeouts; other | events delivered/s | generator lag ms | load avg before -> after |\n|---|---|---|---|---|---|---|---|---|---|---|';
 
 async function main(): Promise<void> {
-  log(`load average at start: ${load()} (2-core machine shared with other engineers: figures are noisy)`);
-  const adminKey = randomBytes(16).toString('hex');
-  const server = await startServer(adminKey);
-  log(`server ${server.url} pid ${server.pid}${Object.keys(SERVER_ENV).length ? ` env ${JSON.stringify(SERVER_ENV)}` : ''}`);
-  const token = (await api(server.url, 'POST', '/auth/tokens', adminKey, { userId: 'bench-owner' })).token as string;
-  const queues: string[] = [];
-  for (let q = 0; q < QUEUES; q++) {
-    const r = await api(server.url, 'POST', '/queues', token, { name: `overload-${q}`, tracks: Array.from({ length: 20 }, (_, i) => `seed-${i}`) });
-    queues.push(r.queue.id);
+  const started = load();
+  log(`load average at start: ${started}`);
+  const all: Record<string, () => Promise<void>> = { 'burst-queue': burstQueue, 'burst-spread': burstSpread, 'busy-host': busyHost, overload, 'refusal-cost': refusalCost };
+  for (const name of SCENARIOS) {
+    const fn = all[name];
+    if (!fn) throw new Error(`unknown scenario ${name}; known: ${Object.keys(all).join(', ')}`);
+    log(`scenario ${name}`);
+    await fn();
   }
-  const subs = await subscribe(server.url, token, queues);
-  log(`${subs.length} subscriber sockets on ${queues.length} queues`);
-
-  const report: string[] = [];
-  for (const transport of TRANSPORTS) {
-    const fixedKnee = envInt(transport === 'http' ? 'OVERLOAD_KNEE_HTTP' : 'OVERLOAD_KNEE_WS', 0, 0);
-    const steps: { label: string; s: Step }[] = [];
-    let knee = fixedKnee;
-    if (!knee) {
-      for (let rate = 100; rate <= 12_800; rate *= 2) {
-        const s = await step(transport, server.url, token, queues, rate);
-        steps.push({ label: `ramp ${rate}`, s });
-        log(`${transport} ramp ${rate}/s: goodput ${f0(s.goodput)}/s, p99 ${f1(s.servedP99)} ms, refused ${s.refused}`);
-        if (s.goodput < 0.95 * rate) break;
-        knee = rate;
-      }
-      if (!knee) knee = 100;
-    }
-    for (const mult of [1, 2, 4]) {
-      const s = await step(transport, server.url, token, queues, knee * mult);
-      steps.push({ label: `${mult}x knee`, s });
-      log(`${transport} ${mult}x (${knee * mult}/s): goodput ${f0(s.goodput)}/s, p99 ${f1(s.servedP99)} ms, refused ${s.refused} (p99 ${f1(s.refusedP99)} ms)`);
-    }
-    const peak = Math.max(...steps.map((x) => x.s.goodput));
-    const at4 = steps[steps.length - 1]!.s;
-    const measured = steps.filter((x) => x.label.endsWith('knee')).map((x) => x.s);
-    const p99 = Math.max(...measured.map((s) => s.servedP99));
-    const refusedP99 = Math.max(...measured.map((s) => (s.refused ? s.refusedP99 : 0)));
-    report.push(
-      `\n### ${transport === 'http' ? 'HTTP writes' : 'socket commands'} (knee ${knee}/s${fixedKnee ? ', given' : ''})\n`,
-      HEADER,
-      ...steps.map((x) => row(x.label, x.s)),
-      '',
-      `goodput at 4x = ${f0(at4.goodput)}/s = ${((at4.goodput / peak) * 100).toFixed(0)}% of the peak ${f0(peak)}/s (target >= 90%): ${at4.goodput >= 0.9 * peak ? 'met' : 'NOT met'}`,
-      `served p99 at 1x-4x: max ${f1(p99)} ms (target < 100 ms): ${p99 < 100 ? 'met' : 'NOT met'}`,
-      `refused p99 at 1x-4x: max ${f1(refusedP99)} ms (target < 5 ms): ${refusedP99 < 5 ? 'met' : 'NOT met'}`,
-    );
-  }
-  const metrics = await fetch(`${server.url}/metrics`).then((r) => r.text());
-  const refusedLines = metrics.split('\n').filter((l) => l.startsWith('requests_refused_total'));
-  for (const s of subs) s.terminate();
   await cleanup();
-  process.stdout.write(`${report.join('\n')}\n\nserver refusals: ${refusedLines.join('; ') || 'none'}\nload average at end: ${load()}\n`);
-  if (CPU_PROF) process.stdout.write(`CPU profile of the server written to ${CPU_PROF}\n`);
+  process.stdout.write(`bench:overload, ${new Date().toISOString()}, node ${process.version}; load average ${started} at the start, ${load()} at the end${Object.keys(SERVER_ENV).length ? `; server env ${JSON.stringify(SERVER_ENV)}` : ''}\n`);
+  process.stdout.write(`${report.join('\n')}\n\nTargets (issue 20):\n${targets.map((t) => `- ${t}`).join('\n')}\n`);
+  if (CPU_PROF) process.stdout.write(`CPU profiles of the servers written to ${CPU_PROF}\n`);
 }
 
 try {

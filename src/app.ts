@@ -3,9 +3,10 @@
 // way. The services are built in one place (src/services.ts); here the HTTP server gets
 // its cross-cutting rules, in order, and then each feature's transport is registered.
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import websocket from '@fastify/websocket';
+import type { WebSocket } from 'ws';
 import type { Redis } from 'ioredis';
 import type { Authenticator } from './auth/authenticator.ts';
 import {
@@ -18,7 +19,7 @@ import { AppError } from './errors.ts';
 import { Admission, installAdmission } from './http/admission.ts';
 import { installAuth } from './http/auth.ts';
 import { installBodyParsing } from './http/body.ts';
-import { installBrowserSupport, installSocketOriginCheck } from './http/browser.ts';
+import { browserHeaders, installBrowserSupport, installSocketOriginCheck } from './http/browser.ts';
 import { installDocs } from './http/docs.ts';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandling } from './http/errors.ts';
 import { installRateLimits, installSocketCap } from './http/limits.ts';
@@ -98,6 +99,25 @@ export interface App {
   beginShutdown(): void;
 }
 
+/**
+ * Errors on an open socket. A protocol error of the client's (a message past the size limit,
+ * invalid UTF-8, a bad frame) has already been answered by ws with a close frame (1009, 1007,
+ * 1002) and the rest of the client's data is read and dropped: the socket then closes
+ * cleanly. @fastify/websocket's default terminated it at once, and a client still sending
+ * (a second large message) got a reset instead of the close frame: 1006 (issue 20). Other
+ * errors (a reset connection) end the socket at once, as before.
+ */
+function socketErrorHandler(this: FastifyInstance, error: Error & { code?: string }, socket: WebSocket, request: FastifyRequest): void {
+  if (typeof error.code === 'string' && error.code.startsWith('WS_ERR_')) {
+    request.log.debug({ err: error.message }, 'socket closed for a protocol error');
+    // Should the client never finish the closing handshake, it is cut off.
+    setTimeout(() => socket.terminate(), 5_000).unref();
+    return;
+  }
+  request.log.warn({ err: error.message }, 'socket error');
+  socket.terminate();
+}
+
 export async function buildApp(deps: AppDeps): Promise<App> {
   const limits = deps.limits ?? DEFAULT_LIMITS;
   const retention = deps.retention ?? DEFAULT_RETENTION;
@@ -105,6 +125,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const now = deps.now ?? Date.now;
   const newId = deps.newId ?? randomUUID;
   const metrics = new Metrics();
+  if (deps.store.commitStats) metrics.watchCommits(deps.store.commitStats.bind(deps.store));
   const http = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
     bodyLimit: limits.bodyBytes,
@@ -131,31 +152,32 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   installBodyParsing(http);
   installErrorHandling(http);
-  // onRequest hooks, in this order: security headers and CORS (so every answer has them),
-  // shutdown, admission (a refused request costs one branch: no JWT check, no Redis),
-  // the per-IP limit (before the credential check), auth, the per-user limit, socket rules.
+  // onRequest hooks, in this order: admission (a refused request costs one branch and one
+  // write: no JWT check, no Redis), security headers and CORS (so every answer has them),
+  // shutdown, the per-IP limit (before the credential check), auth, the per-user limit,
+  // socket rules.
   const corsConfig = deps.cors ?? { origins: [] };
-  await installBrowserSupport(http, corsConfig);
+  const headers = browserHeaders(corsConfig);
+  // Admission first: a refused request costs one branch and one write (issue 20).
+  const admission = new Admission(deps.overload ?? DEFAULT_OVERLOAD, metrics, () => bus.lagMs?.() ?? 0);
+  installAdmission(http, admission, { base: headers.api, cors: headers.cors });
+  await installBrowserSupport(http, corsConfig, headers);
   // During shutdown new requests (also ones pipelined behind an in-flight one) get a 503
   // and their connection is closed; idle keep-alive connections are closed by server.ts.
-  http.addHook('onRequest', async (_request, reply) => {
-    if (!closing) return;
+  http.addHook('onRequest', (_request, reply, done) => {
+    if (!closing) return done();
     reply.header('connection', 'close');
-    throw new AppError('unavailable', 'shutting_down', 'the server is shutting down; retry on another instance');
+    done(new AppError('unavailable', 'shutting_down', 'the server is shutting down; retry on another instance'));
   });
-  const admission = new Admission(deps.overload ?? DEFAULT_OVERLOAD, metrics, () => bus.lagMs?.() ?? 0);
-  await installAdmission(http, admission);
   const rateLimits = deps.rateLimits ?? DEFAULT_RATE_LIMITS;
   const rateLimiter = await installRateLimits(http, { config: rateLimits, redis: deps.rateLimitRedis, metrics });
   installAuth(http, deps.auth);
   rateLimiter.installUserLimit();
   installSocketOriginCheck(http, corsConfig);
   installSocketCap(http, rateLimits.maxSocketsPerUser, metrics);
-  http.addHook('onResponse', async (request, reply) => {
-    metrics.httpDuration.observe(
-      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) },
-      reply.elapsedTime / 1000,
-    );
+  http.addHook('onResponse', (request, reply, done) => {
+    metrics.observeRequest(request.method, request.routeOptions.url, reply.statusCode, reply.elapsedTime / 1000);
+    done();
   });
 
   await installDocs(http);
@@ -184,7 +206,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   // track URLs, and GET /media/verify for the media server that serves them.
   await http.register(offlineRoutes(services.offline, queues, media, now));
   await http.register(mediaRoutes(media, deps.auth, now));
-  await http.register(websocket, { options: { maxPayload: realtime.maxPayloadBytes } });
+  await http.register(websocket, { options: { maxPayload: realtime.maxPayloadBytes }, errorHandler: socketErrorHandler });
   // One connection lifecycle for the queue, sync and party sockets: heartbeat, token
   // expiry, held messages, re-sync after a bus reconnect, shutdown.
   const sockets = new SocketServer(http, {

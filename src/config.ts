@@ -65,20 +65,27 @@ function baseUrl(env: NodeJS.ProcessEnv, name: string, fallback: string): string
   return raw.replace(/\/+$/, '');
 }
 
-/** Admission control under overload (issue 16): work past these bounds is refused 503 before any is done. */
+/**
+ * Admission control (issues 16 and 20; docs/SPEC.md [AD1]-[AD9]): how much work runs at
+ * once, how long the rest waits for its turn, and when the server counts as overloaded.
+ */
 export interface OverloadConfig {
-  /** HTTP requests and socket commands being worked on at once (a backstop); 0 = no bound. */
-  maxInFlight: number;
-  /** New work is refused while admitted work has waited this long (ms) for its turn; 0 = not checked. */
+  /** HTTP requests and socket commands started at once; more wait their turn. 0 = admission control off. */
+  concurrency: number;
+  /** Work waiting for its turn; past it the heaviest tenant's is refused (queue_full). */
+  maxQueued: number;
+  /** The longest a request or command waits for its turn (ms), in any case. */
   maxWaitMs: number;
-  /** Writes (HTTP and socket) waiting or running on one queue; 0 = no bound. */
-  maxPendingWritesPerQueue: number;
-  /** Mean event-loop delay (ms) over the last sample past which new work is refused; 0 = not checked. */
-  maxEventLoopDelayMs: number;
+  /** Overload is the oldest waiting work's delay staying above this (ms) ... */
+  targetMs: number;
+  /** ... for this long (ms); a burst that drains within it is served in full. */
+  intervalMs: number;
+  /** Under overload the newest work is served first, and work that waited this long (ms) is refused. */
+  shedWaitMs: number;
+  /** Writes wait while the socket fan-out lags more than this (ms) behind the commits; 0 = never. */
+  maxFanOutLagMs: number;
   /** V8 heap in use past which new work is refused; 0 = 90% of the heap limit. */
   maxHeapUsedBytes: number;
-  /** Writes are refused while the socket fan-out lags more than this (ms) behind the commits; 0 = not checked. */
-  maxFanOutLagMs: number;
   /** What Retry-After says on a 503. */
   retryAfterSeconds: number;
 }
@@ -100,12 +107,14 @@ export interface CorsConfig {
 }
 
 export const DEFAULT_OVERLOAD: OverloadConfig = {
-  maxInFlight: 256,
-  maxWaitMs: 40,
-  maxPendingWritesPerQueue: 64,
-  maxEventLoopDelayMs: 100,
-  maxHeapUsedBytes: 0,
+  concurrency: 64,
+  maxQueued: 4096,
+  maxWaitMs: 5000,
+  targetMs: 50,
+  intervalMs: 2000,
+  shedWaitMs: 500,
   maxFanOutLagMs: 250,
+  maxHeapUsedBytes: 0,
   retryAfterSeconds: 1,
 };
 
@@ -197,6 +206,19 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): n
   return n;
 }
 
+/** Admission settings of issue 16 that issue 20 replaced: set, they would be ignored silently. */
+const REPLACED_OVERLOAD_SETTINGS: Record<string, string> = {
+  OVERLOAD_MAX_IN_FLIGHT: 'OVERLOAD_CONCURRENCY (work started at once; more waits its turn)',
+  OVERLOAD_MAX_WRITES_PER_QUEUE: 'nothing: writes to one queue wait their turn, refused only when their backlog could not be served in time',
+  OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: 'OVERLOAD_TARGET_MS and OVERLOAD_INTERVAL_MS (overload is a queue that stands, not a slow sample)',
+};
+
+function checkReplacedSettings(env: NodeJS.ProcessEnv): void {
+  for (const [name, instead] of Object.entries(REPLACED_OVERLOAD_SETTINGS)) {
+    if (env[name] !== undefined && env[name] !== '') throw new Error(`${name} is no longer read; use ${instead} (README, Configuration)`);
+  }
+}
+
 /** CORS_ORIGINS: a comma list of origins (scheme://host[:port]) or `*` alone. */
 function origins(env: NodeJS.ProcessEnv): string[] {
   const list = (env.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean);
@@ -269,6 +291,7 @@ function authConfig(env: NodeJS.ProcessEnv): AuthConfig {
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  checkReplacedSettings(env);
   return {
     host: env.HOST || '127.0.0.1',
     port: int(env, 'PORT', 8080),
@@ -307,14 +330,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       urlTtlSeconds: int(env, 'MEDIA_URL_TTL_SECONDS', DEFAULT_MEDIA.urlTtlSeconds, 1),
     },
     overload: {
-      maxInFlight: int(env, 'OVERLOAD_MAX_IN_FLIGHT', DEFAULT_OVERLOAD.maxInFlight, 0),
-      maxWaitMs: int(env, 'OVERLOAD_MAX_WAIT_MS', DEFAULT_OVERLOAD.maxWaitMs, 0),
-      maxPendingWritesPerQueue: int(env, 'OVERLOAD_MAX_WRITES_PER_QUEUE', DEFAULT_OVERLOAD.maxPendingWritesPerQueue, 0),
-      maxEventLoopDelayMs: int(env, 'OVERLOAD_MAX_EVENT_LOOP_DELAY_MS', DEFAULT_OVERLOAD.maxEventLoopDelayMs, 0),
-      maxHeapUsedBytes: int(env, 'OVERLOAD_MAX_HEAP_BYTES', DEFAULT_OVERLOAD.maxHeapUsedBytes, 0),
+      concurrency: int(env, 'OVERLOAD_CONCURRENCY', DEFAULT_OVERLOAD.concurrency, 0),
+      maxQueued: int(env, 'OVERLOAD_MAX_QUEUED', DEFAULT_OVERLOAD.maxQueued, 0),
+      maxWaitMs: int(env, 'OVERLOAD_MAX_WAIT_MS', DEFAULT_OVERLOAD.maxWaitMs, 1),
+      targetMs: int(env, 'OVERLOAD_TARGET_MS', DEFAULT_OVERLOAD.targetMs, 1),
+      intervalMs: int(env, 'OVERLOAD_INTERVAL_MS', DEFAULT_OVERLOAD.intervalMs, 1),
+      shedWaitMs: int(env, 'OVERLOAD_SHED_WAIT_MS', DEFAULT_OVERLOAD.shedWaitMs, 1),
       maxFanOutLagMs: int(env, 'OVERLOAD_MAX_FANOUT_LAG_MS', DEFAULT_OVERLOAD.maxFanOutLagMs, 0),
+      maxHeapUsedBytes: int(env, 'OVERLOAD_MAX_HEAP_BYTES', DEFAULT_OVERLOAD.maxHeapUsedBytes, 0),
       retryAfterSeconds: int(env, 'OVERLOAD_RETRY_AFTER_SECONDS', DEFAULT_OVERLOAD.retryAfterSeconds, 1),
     },
+
     rateLimits: {
       perUserPerMinute: int(env, 'RATE_LIMIT_PER_MINUTE', DEFAULT_RATE_LIMITS.perUserPerMinute, 0),
       perIpPerMinute: int(env, 'RATE_LIMIT_IP_PER_MINUTE', DEFAULT_RATE_LIMITS.perIpPerMinute, 0),

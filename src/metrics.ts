@@ -10,6 +10,17 @@ export class Metrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
+  /** The histogram's series by method, route and status, looked up once each (labels are hashed per lookup otherwise). */
+  private readonly series = new Map<string, { observe(v: number): void }>();
+
+  /** One answered request into http_request_duration_seconds. */
+  observeRequest(method: string, route: string | undefined, status: number, seconds: number): void {
+    const key = `${method} ${status} ${route ?? ''}`;
+    let s = this.series.get(key);
+    if (!s) this.series.set(key, (s = this.httpDuration.labels(method, route ?? 'unmatched', String(status))));
+    s.observe(seconds);
+  }
+
   readonly eventsAppended = new Counter({
     name: 'queue_events_appended_total',
     help: 'Queue events appended to the store, by type',
@@ -42,11 +53,69 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Read when scraped (watchAdmission): nothing is counted per request. */
+  private admission: (() => { running: number; waiting: number; overloaded: boolean }) | null = null;
+
   readonly inFlight = new Gauge({
     name: 'requests_in_flight',
     help: 'HTTP requests and socket commands being worked on',
     registers: [this.registry],
+    collect: () => {
+      this.inFlight.set(this.admission?.().running ?? 0);
+    },
   });
+
+  readonly waiting = new Gauge({
+    name: 'requests_waiting',
+    help: 'HTTP requests and socket commands waiting for their turn (admission control)',
+    registers: [this.registry],
+    collect: () => {
+      this.waiting.set(this.admission?.().waiting ?? 0);
+    },
+  });
+
+  readonly overloaded = new Gauge({
+    name: 'admission_overloaded',
+    help: '1 while the admission queue has stood above its target for an interval (newest first, long waits refused)',
+    registers: [this.registry],
+    collect: () => {
+      this.overloaded.set(this.admission?.().overloaded ? 1 : 0);
+    },
+  });
+
+  /** The store's group commit, read when scraped (watchCommits). */
+  private commitStats: (() => { transactions: number; writes: number }) | null = null;
+  private commitsSeen = { transactions: 0, writes: 0 };
+
+  readonly commits = new Counter({
+    name: 'store_commits_total',
+    help: 'Transactions that committed queue and user-stream appends (group commit: several appends each)',
+    registers: [this.registry],
+    collect: () => this.collectCommits(),
+  });
+
+  readonly commitWrites = new Counter({
+    name: 'store_commit_writes_total',
+    help: 'Queue and user-stream appends committed; over store_commits_total: appends per transaction',
+    registers: [this.registry],
+    collect: () => this.collectCommits(),
+  });
+
+  watchCommits(stats: () => { transactions: number; writes: number }): void {
+    this.commitStats = stats;
+  }
+
+  private collectCommits(): void {
+    const now = this.commitStats?.();
+    if (!now) return;
+    if (now.transactions > this.commitsSeen.transactions) this.commits.inc(now.transactions - this.commitsSeen.transactions);
+    if (now.writes > this.commitsSeen.writes) this.commitWrites.inc(now.writes - this.commitsSeen.writes);
+    this.commitsSeen = { transactions: now.transactions, writes: now.writes };
+  }
+
+  watchAdmission(stats: () => { running: number; waiting: number; overloaded: boolean }): void {
+    this.admission = stats;
+  }
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });

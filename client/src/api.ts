@@ -11,6 +11,7 @@ import type * as OS from '../../src/offline/schemas.ts';
 import type { CreateInviteBody, InviteSchema, PresenceResponse } from '../../src/collab/schemas.ts';
 import type { QueueEvent, QueueView, WindowQuery, CollaboratorRole } from '../../src/queues/queue.ts';
 import type { ClientContext } from './context.ts';
+import { retryAfterMs } from './backoff.ts';
 import { errorFromBody, QueueServiceError } from './errors.ts';
 
 type S<T extends TSchema> = Static<T>;
@@ -86,7 +87,15 @@ export interface RequestOptions {
   /** Use this credential instead of the user token (e.g. the admin API key). */
   bearer?: string;
   signal?: AbortSignal;
+  /**
+   * Retries after a 503 `overloaded` or `shutting_down` (nothing was applied), each after the
+   * answer's Retry-After with jitter ([AD9]); default 5, 0 = none (the error is thrown).
+   */
+  busyRetries?: number;
 }
+
+/** Refusals that say "not now, and nothing was applied": safe to send again as they are. */
+const BUSY_CODES = new Set(['overloaded', 'shutting_down']);
 
 const enc = encodeURIComponent;
 
@@ -108,6 +117,7 @@ export class Api {
    * service's code. A 401 asks the app for a fresh token (getToken) and retries once.
    */
   async request<T = unknown>(method: string, path: string, body?: unknown, opts: RequestOptions = {}): Promise<T> {
+    let refusedBusy = 0;
     for (let attempt = 0; ; attempt++) {
       const headers: Record<string, string> = { 'x-device-id': this.ctx.deviceId, ...opts.headers };
       headers.authorization = `Bearer ${opts.bearer ?? (await this.ctx.token())}`;
@@ -141,7 +151,15 @@ export class Api {
         this.ctx.tokenRejected();
         continue;
       }
-      throw errorFromBody(res.status, json);
+      const err = errorFromBody(res.status, json);
+      if (res.status === 503 && BUSY_CODES.has(err.code) && refusedBusy < (opts.busyRetries ?? 5) && !opts.signal?.aborted) {
+        refusedBusy++;
+        const wait = retryAfterMs(res.headers.get('retry-after') ?? err.details.retryAfterSeconds);
+        this.ctx.busy({ source: 'rest', code: err.code, reason: typeof err.details.reason === 'string' ? err.details.reason : undefined, retryInMs: wait, attempt: refusedBusy });
+        await new Promise((r) => setTimeout(r, wait));
+        continue;
+      }
+      throw err;
     }
   }
 

@@ -4,7 +4,7 @@
 // `since` (docs/SPEC.md [RT2]-[RT4]); edits made offline go through POST /sync/offline.
 import type { QueueEvent } from '../../src/queues/queue.ts';
 import { Api, type OfflineSyncAnswer, type UserSyncEvent } from './api.ts';
-import { backoffMs } from './backoff.ts';
+import { backoffMs, retryAfterMs, type BusyRetry } from './backoff.ts';
 import { makeContext, socketUrl, type ClientContext, type ContextOptions, type WebSocketLike } from './context.ts';
 import { Emitter } from './emitter.ts';
 import { QueueServiceError } from './errors.ts';
@@ -58,9 +58,17 @@ export type ClientEvents = {
   synced: [{ edits: number; conflicts: number; refused: number }];
   /** Something went wrong that no mirror owns (a refused token, a failed offline sync). */
   error: [QueueServiceError];
+  /**
+   * The service refused a request or command as overloaded (nothing was applied) and the
+   * client retries it after `retryInMs` ([AD9]): show "server busy, retrying" meanwhile.
+   */
+  busy: [BusyRetry];
 };
 
 type Waiter = { resolve: (r: MutationResult) => void; reject: (e: QueueServiceError) => void };
+
+/** The refusal's `details.reason`, when it gives one. */
+const reasonOf = (err: QueueServiceError) => (typeof err.details.reason === 'string' ? err.details.reason : undefined);
 
 /** Socket events carry epoch-ms timestamps; the fold wants the stored ISO form. */
 function toQueueEvent(m: Record<string, unknown>): QueueEvent {
@@ -103,6 +111,7 @@ export class QueueClient extends Emitter<ClientEvents> {
     super();
     this.opts = opts;
     this.ctx = makeContext(opts);
+    this.ctx.busy = (retry) => this.emit('busy', retry);
     this.api = new Api(this.ctx, (body) => this.observe(body));
     const storage = opts.storage ?? new MemoryStorage();
     this.outbox = new Outbox(storage, `queue-service:outbox:${opts.deviceId}`);
@@ -544,8 +553,10 @@ export class QueueClient extends Emitter<ClientEvents> {
       if (!entry) return;
       this.inflight.delete(msg.mutationId);
       if (err.retryable) {
-        const after = Number(err.details.retryAfterSeconds ?? 1) * 1000;
-        setTimeout(() => this.sendCommand(entry), after * (0.5 + Math.random()));
+        // Refused before it was applied ([AD8]): sent again, same mutation id, after the service's hint.
+        const after = retryAfterMs(err.details.retryAfterSeconds);
+        if (err.status === 503) this.emit('busy', { source: 'socket', code: err.code, reason: reasonOf(err), retryInMs: after, attempt: 1 });
+        setTimeout(() => this.sendCommand(entry), after);
         return;
       }
       this.fail(entry, err);
@@ -558,12 +569,14 @@ export class QueueClient extends Emitter<ClientEvents> {
     if (err.retryable) {
       // A subscription refused for load: ask again (a mirror drops what it has twice).
       const again = this.pendingSubs.splice(0);
+      const after = retryAfterMs(err.details.retryAfterSeconds);
+      if (err.status === 503) this.emit('busy', { source: 'socket', code: err.code, reason: reasonOf(err), retryInMs: after, attempt: 1 });
       setTimeout(() => {
         for (const id of again) {
           const m = this.mirrors.get(id);
           if (m) this.subscribe(m);
         }
-      }, 1000);
+      }, after);
       return;
     }
     // Messages are answered in order: a refusal without a mutation id answers the oldest subscribe.

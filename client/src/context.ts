@@ -1,3 +1,5 @@
+import type { BusyRetry } from './backoff.ts';
+
 // What every part of the client gets from QueueClient: where the service is, who is
 // calling, and the platform's fetch and WebSocket. QueueClient builds one of these and
 // hands it to the queue mirrors, the playback mirror and party sessions, so each part
@@ -36,6 +38,8 @@ export interface ClientContext {
   onNewToken(fn: (token: string) => void): () => void;
   /** This device's clock in epoch ms (injected for tests). */
   now(): number;
+  /** Told of every retry after a busy refusal ([AD9]); QueueClient turns them into `busy` events. */
+  busy(retry: BusyRetry): void;
 }
 
 /** ws(s)://host:port{path}?{query}: the socket URL for a path of the service. */
@@ -196,5 +200,6 @@ export function makeContext(o: ContextOptions): ClientContext & { ready: Promise
       renewTimer = null;
     },
     now,
+    busy: () => undefined,
   };
 }

@@ -9,6 +9,7 @@ export { PlaybackMirror, type PlaybackMirrorState, type PlaybackUpdate, type Pla
 export { Api, type RequestOptions, type TokenInfo, type MintedToken } from './api.ts';
 export type * from './api.ts';
 export { QueueServiceError } from './errors.ts';
+export type { BusyRetry } from './backoff.ts';
 export { MemoryStorage, IndexedDbStorage, type ClientStorage } from './storage.ts';
 export { makeContext, socketUrl, findWebSocket, tokenTimes, type ClientContext, type ContextOptions, type WebSocketCtor, type WebSocketLike } from './context.ts';
 export type { OutboxEntry } from './outbox.ts';

@@ -34,12 +34,36 @@ function useStatus(session: Session): string {
   return status;
 }
 
+/**
+ * True while the SDK waits to retry something the server refused as busy ([AD9]): the
+ * request was not applied and goes out again by itself, after the server's Retry-After.
+ */
+function useBusy(session: Session): boolean {
+  const [busy, setBusy] = useState(false);
+  useEffect(() => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let until = 0;
+    const off = session.client.on('busy', (retry) => {
+      until = Math.max(until, Date.now() + retry.retryInMs + 250);
+      setBusy(true);
+      clearTimeout(timer);
+      timer = setTimeout(() => setBusy(false), until - Date.now());
+    });
+    return () => {
+      off();
+      clearTimeout(timer);
+    };
+  }, [session]);
+  return busy;
+}
+
 const NAV: [string, string][] = [['#/queues', 'Queues'], ['#/devices', 'Devices'], ['#/radio', 'Radio'], ['#/party', 'Party'], ['#/offline', 'Offline']];
 
 function Shell(props: { session: Session; onSignOut: () => void }) {
   const { session } = props;
   const hash = useHash();
   const status = useStatus(session);
+  const busy = useBusy(session);
   const [path, arg] = hash.slice(2).split('/') as [string, string | undefined];
   let view;
   if (path === 'queue' && arg) view = <QueueView key={arg} session={session} queueId={decodeURIComponent(arg)} />;
@@ -60,6 +84,7 @@ function Shell(props: { session: Session; onSignOut: () => void }) {
         </nav>
         <div class="who">
           <span class={`status status-${status}`} role="status" aria-live="polite" data-testid="status">{status}</span>
+          {busy && <span class="busy" role="status" aria-live="polite" data-testid="busy">server busy, retrying</span>}
           <OfflineToggle session={session} />
           <span class="user" data-testid="user" title={`device ${session.deviceId}; ${session.source === 'provider' ? "your identity provider's token" : 'a minted token'}${session.scopes ? `; scopes: ${session.scopes.join(' ')}` : ''}`}>
             {session.userId}{session.scopes ? <small class="scopes"> ({session.scopes.join(' ')})</small> : null}

@@ -1,15 +1,17 @@
-// Admission control (issue 16): under a traffic spike the service keeps serving at its
-// peak rate and refuses the excess with a cheap 503 before doing any work for it.
-// Bounds: work in flight (HTTP requests and socket commands), writes pending per queue,
-// and, sampled by @fastify/under-pressure, the event-loop delay and the heap in use.
-// The in-flight counter is exact and immediate; under-pressure samples the loop and the
-// heap periodically, so it catches what the counter cannot see (fan-out, GC) a little late.
+// Admission control (issues 16 and 20) on the HTTP server and the socket commands: every
+// request and command goes through one AdmissionControl (admission-control.ts), which
+// starts it at once while fewer than OVERLOAD_CONCURRENCY run, lets it wait its turn
+// otherwise, and refuses (503 `overloaded`, Retry-After) only what could not be served in
+// time under sustained overload. A refusal is one preserialised answer written before any
+// other work (no JWT check, no Redis, no body parsing).
 import { getHeapStatistics } from 'node:v8';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import underPressure from '@fastify/under-pressure';
 import type { OverloadConfig } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
+import { AdmissionControl, type Outcome, type RefusalReason, type Ticket, type Timers, type Work } from './admission-control.ts';
 import { errorBody } from './errors.ts';
+
+export type { RefusalReason } from './admission-control.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -18,109 +20,79 @@ declare module 'fastify' {
   }
 }
 
-export type RefusalReason = 'in_flight' | 'wait_time' | 'queue_busy' | 'fan_out_lag' | 'event_loop_delay' | 'heap';
-export type Admitted = { ok: true; release: () => void } | { ok: false; reason: RefusalReason };
-
 const MESSAGES: Record<RefusalReason, string> = {
-  in_flight: 'the server is at its bound of work in flight; retry after a moment',
-  wait_time: 'requests already wait too long for their turn here; retry after a moment',
-  queue_busy: 'too many writes are pending on this queue; retry after a moment',
-  fan_out_lag: 'the server is behind in sending events to sockets; retry the write after a moment',
-  event_loop_delay: 'the server is overloaded; retry after a moment',
+  wait_time: 'the server is overloaded: this request waited too long for its turn; retry after a moment',
+  queue_full: 'the server is overloaded: too much work is waiting; retry after a moment',
+  queue_busy: 'too many writes are pending on this queue to serve this one in time; retry after a moment',
   heap: 'the server is short of memory; retry after a moment',
+  shedding: 'the server is overloaded and takes no new sockets now; retry after a moment',
 };
 
-/** The counters behind the bounds; shared by the HTTP hook and the socket command path. */
+const realTimers: Timers = {
+  now: () => performance.now(),
+  set: (fn, ms) => {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return t;
+  },
+  clear: (t) => clearTimeout(t as NodeJS.Timeout),
+};
+
+/** How often the heap in use is read for its bound. */
+const HEAP_SAMPLE_MS = 1000;
+
+/** The controller with the service's bounds, metrics and refusal bodies; shared by HTTP and the sockets. */
 export class Admission {
-  private inFlight = 0;
-  private readonly perQueue = new Map<string, number>();
-  /** Set by the under-pressure plugin once registered: the sampled pressure, if any. */
-  pressure: () => RefusalReason | null = () => null;
-
   readonly config: OverloadConfig;
-  private readonly metrics?: Metrics;
-  /** How far the local fan-out lags behind the commits (ms). */
-  private readonly fanOutLagMs: () => number;
+  readonly control: AdmissionControl;
+  private readonly metrics: Metrics | undefined;
+  private readonly texts = new Map<RefusalReason, string>();
+  private heapTimer: NodeJS.Timeout | null = null;
 
-  constructor(config: OverloadConfig, metrics?: Metrics, fanOutLagMs: () => number = () => 0) {
+  constructor(config: OverloadConfig, metrics?: Metrics, fanOutLagMs: () => number = () => 0, timers: Timers = realTimers) {
     this.config = config;
     this.metrics = metrics;
-    this.fanOutLagMs = fanOutLagMs;
+    this.control = new AdmissionControl(config, timers, fanOutLagMs);
+    metrics?.watchAdmission(() => this.control.stats());
+  }
+
+  /** Off with OVERLOAD_CONCURRENCY=0: everything starts at once, nothing is refused. */
+  get enabled(): boolean {
+    return this.config.concurrency > 0;
   }
 
   get retryAfterSeconds(): number {
     return this.config.retryAfterSeconds;
   }
 
-  /** Would new work be refused now? (For socket upgrades, which are not counted as in flight.) */
-  check(): RefusalReason | null {
-    const p = this.pressure();
-    if (p) return p;
-    if (this.config.maxInFlight > 0 && this.inFlight >= this.config.maxInFlight) return 'in_flight';
-    // The wait of the oldest admitted request adapts the bound to what the work costs:
-    // many cheap reads may wait at once, few expensive writes (a CoDel-like signal).
-    const oldest = this.waiting[0];
-    if (this.config.maxWaitMs > 0 && oldest && performance.now() - oldest.at > this.config.maxWaitMs) return 'wait_time';
-    return null;
-  }
-
-  /**
-   * Counts one piece of work in; `release` must be called once it is done. A write names
-   * its queue (null when it has none in its path) and is also refused while the fan-out
-   * of earlier writes lags: each write adds to it.
-   */
-  enter(work: { write: boolean; queueId: string | null }): Admitted {
-    const { queueId } = work;
-    const refused = this.check();
-    if (refused) return { ok: false, reason: refused };
-    if (work.write && this.config.maxFanOutLagMs > 0 && this.fanOutLagMs() > this.config.maxFanOutLagMs) return { ok: false, reason: 'fan_out_lag' };
-    const perQueueMax = this.config.maxPendingWritesPerQueue;
-    const onQueue = queueId === null ? 0 : (this.perQueue.get(queueId) ?? 0);
-    if (queueId !== null && perQueueMax > 0 && onQueue >= perQueueMax) return { ok: false, reason: 'queue_busy' };
-    this.inFlight++;
-    this.metrics?.inFlight.inc();
-    if (queueId !== null) this.perQueue.set(queueId, onQueue + 1);
-    let released = false;
-    return {
-      ok: true,
-      release: () => {
-        if (released) return;
-        released = true;
-        this.inFlight--;
-        this.metrics?.inFlight.dec();
-        if (queueId === null) return;
-        const n = (this.perQueue.get(queueId) ?? 1) - 1;
-        if (n <= 0) this.perQueue.delete(queueId);
-        else this.perQueue.set(queueId, n);
-      },
+  /** Starts sampling the heap against its bound; stop() ends it. */
+  start(): void {
+    const max = this.config.maxHeapUsedBytes || Math.floor(getHeapStatistics().heap_size_limit * 0.9);
+    const sample = () => {
+      this.control.heapOver = getHeapStatistics().used_heap_size > max;
     };
+    sample();
+    this.heapTimer = setInterval(sample, HEAP_SAMPLE_MS);
+    this.heapTimer.unref();
   }
 
-  /**
-   * Resolves on a later turn of the event loop, one admitted piece of work per turn, so
-   * the loop reads (and refuses, cheaply) new requests between any two admitted ones.
-   * Without it every request read in one go started at once, and with a synchronous store
-   * the loop was blocked for all of them: the refusals waited as long as the work.
-   * `arrivedAt`: when the work arrived, if it waited elsewhere first (a socket's earlier
-   * commands), so that the wait bound counts that wait too.
-   */
-  turn(arrivedAt: number = performance.now()): Promise<void> {
+  stop(): void {
+    if (this.heapTimer) clearInterval(this.heapTimer);
+    this.heapTimer = null;
+  }
+
+  /** See AdmissionControl.admit. With admission off, the work starts at once. */
+  admit(work: Work, outcome: Outcome): Ticket {
+    return this.control.admit(work, outcome);
+  }
+
+  /** For socket commands: resolves with the function that ends the work, or with the refusal. */
+  enter(work: Work): Promise<{ end: () => void } | { refused: RefusalReason }> {
+    if (!this.enabled) return Promise.resolve({ end: noop });
     return new Promise((resolve) => {
-      this.waiting.push({ resolve, at: arrivedAt });
-      if (!this.pacing) {
-        this.pacing = true;
-        setImmediate(this.pace);
-      }
+      this.control.admit(work, (ticket, refused) => resolve(refused === null ? { end: ticket.end } : { refused }));
     });
   }
-
-  private readonly waiting: { resolve: () => void; at: number }[] = [];
-  private pacing = false;
-  private readonly pace = (): void => {
-    this.waiting.shift()?.resolve();
-    if (this.waiting.length > 0) setImmediate(this.pace);
-    else this.pacing = false;
-  };
 
   refusedBody(reason: RefusalReason) {
     return errorBody('overloaded', MESSAGES[reason], { reason, retryAfterSeconds: this.config.retryAfterSeconds });
@@ -133,78 +105,87 @@ export class Admission {
     return text;
   }
 
-  private readonly texts = new Map<RefusalReason, string>();
-
   refused(transport: 'http' | 'ws', reason: RefusalReason): void {
     this.metrics?.refused.inc({ transport, reason });
   }
 }
 
-const exempt = (request: FastifyRequest) => request.routeOptions.config?.admission === false || request.url.startsWith('/docs');
+const noop = () => undefined;
 const isUpgrade = (request: FastifyRequest) => request.headers.upgrade?.toLowerCase() === 'websocket';
 const JSON_TYPE = 'application/json; charset=utf-8';
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
+/** What a refusal needs besides the body: the security headers every answer carries, and CORS. */
+export interface RefusalHeaders {
+  /** Headers of every answer (security headers), as sent. */
+  base: Record<string, string>;
+  /** CORS headers for a request from this origin, or null (not an allowed origin, or CORS off). */
+  cors(request: FastifyRequest): Record<string, string> | null;
+}
+
 /**
- * Registers under-pressure and the in-flight hook. Call it before the hooks that do work
- * (auth verifies a JWT, rate limits may ask Redis): a refused request costs one branch.
+ * The onRequest hook, registered before every other: a refused request costs one branch
+ * and one write of a preserialised answer, straight to the socket (no serialisation, no
+ * onSend hooks; issue 20: refusals must stay cheap).
  */
-export async function installAdmission(http: FastifyInstance, admission: Admission): Promise<void> {
-  const { config } = admission;
-  // The first samples after start measure the start itself (compiling schemas, migrating):
-  // the sampled bounds apply from two samples after the app is ready; the counters at once.
-  const SAMPLE_MS = 250;
-  let armed = false;
-  http.addHook('onReady', async () => {
-    setTimeout(() => (armed = true), 2 * SAMPLE_MS + 50).unref();
-  });
-  const refuse = (reply: FastifyReply, reason: RefusalReason) => {
-    admission.refused('http', reason);
-    return reply.code(503).header('retry-after', String(config.retryAfterSeconds)).type(JSON_TYPE).send(admission.refusedJson(reason));
+export function installAdmission(http: FastifyInstance, admission: Admission, headers: RefusalHeaders): void {
+  if (!admission.enabled) return;
+  admission.start();
+  http.addHook('onClose', async () => admission.stop());
+  const retryAfter = String(admission.retryAfterSeconds);
+  const answers = new Map<RefusalReason, { body: string; headers: Record<string, string> }>();
+  const answer = (reason: RefusalReason) => {
+    let a = answers.get(reason);
+    if (!a) {
+      const body = admission.refusedJson(reason);
+      a = { body, headers: { ...headers.base, 'content-type': JSON_TYPE, 'retry-after': retryAfter, 'content-length': String(Buffer.byteLength(body)) } };
+      answers.set(reason, a);
+    }
+    return a;
   };
-  const maxHeap = config.maxHeapUsedBytes || Math.floor(getHeapStatistics().heap_size_limit * 0.9);
-  await http.register(underPressure, {
-    maxEventLoopDelay: config.maxEventLoopDelayMs,
-    maxHeapUsedBytes: maxHeap,
-    sampleInterval: SAMPLE_MS,
-    // Our own answer (error shape, Retry-After), and never for health, readiness, metrics or docs.
-    // The plugin sends what the handler returns (index.js handlePressure: `reply.send(result)`),
-    // but its typings say the handler returns void: a hole in the library's types, hence the cast.
-    pressureHandler: ((request: FastifyRequest, reply: FastifyReply, type: string, value: number | undefined) => {
-      if (!armed || exempt(request)) return undefined;
-      // The plugin reports a sample without any delay measured in it (the loop, or the whole
-      // process on a saturated machine, was stalled through it) as an infinite delay, and
-      // keeps saying so until the next sample: that is no measure, so it refuses nothing.
-      if (type === 'eventLoopDelay' && !Number.isFinite(value)) return undefined;
-      const reason: RefusalReason = type === 'heapUsedBytes' ? 'heap' : 'event_loop_delay';
-      admission.refused('http', reason);
-      reply.code(503).header('retry-after', String(config.retryAfterSeconds)).type(JSON_TYPE);
-      return admission.refusedJson(reason);
-    }) as unknown as () => void,
-  });
-  // The same sampled bounds for socket commands, read from the plugin's last sample.
-  admission.pressure = () => {
-    if (!armed) return null;
-    const m = http.memoryUsage();
-    if (config.maxEventLoopDelayMs > 0 && Number.isFinite(m.eventLoopDelay) && m.eventLoopDelay > config.maxEventLoopDelayMs) return 'event_loop_delay';
-    return m.heapUsed > maxHeap ? 'heap' : null;
+  const refuse = (request: FastifyRequest, reply: FastifyReply, reason: RefusalReason) => {
+    admission.refused('http', reason);
+    const a = answer(reason);
+    const cors = headers.cors(request);
+    reply.hijack();
+    reply.raw.writeHead(503, cors ? { ...a.headers, ...cors } : a.headers);
+    reply.raw.end(a.body);
   };
 
   http.addHook('onRequest', (request, reply, done) => {
-    if (exempt(request) || request.is404 || request.method === 'OPTIONS') return done();
+    if (request.method === 'OPTIONS' || request.is404) return done();
+    const config = request.routeOptions.config;
+    if (config?.admission === false || request.url.startsWith('/docs')) return done();
     if (isUpgrade(request)) {
-      // A socket costs its setup (snapshot, subscription), then lives on; only the setup is bounded.
-      const refused = admission.check();
-      if (refused) return void refuse(reply, refused);
+      // A socket costs its setup (snapshot, subscription), then lives on: new sockets are
+      // refused while the server sheds load, and otherwise not counted.
+      const refused = admission.control.upgradeRefusal();
+      if (refused) return refuse(request, reply, refused);
       return done();
     }
     // A route may declare itself a read whatever its method (a lookup with a body).
-    const write = WRITE_METHODS.has(request.method) && (request.routeOptions.config as { readOnly?: boolean } | undefined)?.readOnly !== true;
-    const queueId = write ? ((request.params as { queueId?: unknown } | undefined)?.queueId ?? null) : null;
-    const admitted = admission.enter({ write, queueId: typeof queueId === 'string' ? queueId : null });
-    if (!admitted.ok) return void refuse(reply, admitted.reason);
-    // 'close' comes after the answer is written and also when the client went away first.
-    reply.raw.once('close', admitted.release);
-    void admission.turn().then(() => done());
+    const write = WRITE_METHODS.has(request.method) && config?.readOnly !== true;
+    const queueId = write ? (request.params as { queueId?: unknown } | undefined)?.queueId : undefined;
+    const work: Work = {
+      // The credential as sent (not verified yet: that is work) or the address: a tenant's
+      // flood waits in its own line ([AD4]).
+      tenant: request.headers.authorization ?? request.ip,
+      write,
+      queueId: typeof queueId === 'string' ? queueId : null,
+    };
+    const ticket = admission.admit(work, (_t, refused) => {
+      if (refused === null) done();
+      else refuse(request, reply, refused);
+    });
+    // 'close' comes after the answer is written, and also when the client went away first
+    // (then a waiting request is dropped without being worked on).
+    if (!ticket.over) reply.raw.once('close', ticket.end);
   });
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** true: counted as a read by admission control whatever the method. */
+    readOnly?: boolean;
+  }
 }

@@ -62,16 +62,19 @@ export async function installRateLimits(http: FastifyInstance, deps: RateLimitDe
     ? http.createRateLimit({ max: config.perUserPerMinute, timeWindow: WINDOW_MS, keyGenerator: (r) => `user:${r.userId}` })
     : null;
   if (perIp) {
-    http.addHook('onRequest', async (request, reply) => {
-      if (request.routeOptions.config?.ipRateLimit) await limit(perIp, request, reply, 'ip', metrics);
+    // A callback hook: the few routes limited per IP pay for the promise, the others nothing.
+    http.addHook('onRequest', (request, reply, done) => {
+      if (!request.routeOptions.config?.ipRateLimit) return done();
+      limit(perIp, request, reply, 'ip', metrics).then(() => done(), done);
     });
   }
   return {
     /** The per-user limit: after the auth hook, which sets request.userId. */
     installUserLimit() {
       if (!perUser) return;
-      http.addHook('onRequest', async (request, reply) => {
-        if (request.userId) await limit(perUser, request, reply, 'user', metrics);
+      http.addHook('onRequest', (request, reply, done) => {
+        if (!request.userId) return done();
+        limit(perUser, request, reply, 'user', metrics).then(() => done(), done);
       });
     },
   };
@@ -83,13 +86,13 @@ export async function installRateLimits(http: FastifyInstance, deps: RateLimitDe
  */
 export function installSocketCap(http: FastifyInstance, maxPerUser: number, metrics?: Metrics): void {
   const open = new Map<string, number>();
-  http.addHook('onRequest', async (request) => {
-    if (request.headers.upgrade?.toLowerCase() !== 'websocket' || !request.userId || request.is404) return;
+  http.addHook('onRequest', (request, _reply, done) => {
+    if (request.headers.upgrade === undefined || request.headers.upgrade.toLowerCase() !== 'websocket' || !request.userId || request.is404) return done();
     const userId = request.userId;
     const n = open.get(userId) ?? 0;
     if (n >= maxPerUser) {
       metrics?.refused.inc({ transport: 'ws', reason: 'sockets_per_user' });
-      throw new AppError('rate_limited', 'too_many_sockets', `this user already has ${n} sockets open here (the limit is ${maxPerUser}); close one first`, { limit: maxPerUser });
+      return done(new AppError('rate_limited', 'too_many_sockets', `this user already has ${n} sockets open here (the limit is ${maxPerUser}); close one first`, { limit: maxPerUser }));
     }
     open.set(userId, n + 1);
     request.raw.socket.once('close', () => {
@@ -97,5 +100,6 @@ export function installSocketCap(http: FastifyInstance, maxPerUser: number, metr
       if (left <= 0) open.delete(userId);
       else open.set(userId, left);
     });
+    done();
   });
 }

@@ -20,8 +20,8 @@ const rateLimited = Type.Ref('ErrorResponse', {
     + 'RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset are on every limited answer.',
 });
 const overloaded = Type.Ref('ErrorResponse', {
-  description: 'Overloaded (`overloaded`, details.reason: wait_time, in_flight, queue_busy, fan_out_lag, event_loop_delay, heap): refused before any '
-    + 'work was done, nothing was applied; retry after Retry-After seconds. Also `shutting_down` while the instance stops.',
+  description: 'Overloaded (`overloaded`, details.reason: wait_time, queue_full, queue_busy, heap, shedding; docs/SPEC.md [AD1]-[AD9]): the server stayed '
+    + 'overloaded; refused before any work was done, nothing was applied; retry after Retry-After seconds. Also `shutting_down` while the instance stops.',
 });
 
 /** The error statuses every authenticated route can answer, plus the given ones. */

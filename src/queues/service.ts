@@ -138,8 +138,6 @@ function stamp(bodies: ReturnType<typeof decide>, actor: Actor, queueId: string,
 export class QueueService {
   /** Writes commit here: replay, one writer per queue, the stream lock, retries, publish in order. */
   private readonly commits: CommitPath;
-  /** Other instances may write the same queues (the store has a stream lock). */
-  private readonly shared: boolean;
   /** The store's foreign-writes mark when the cache was last known to match it (SQLite). */
   private foreignSeen: number | undefined;
   private readonly listeners: CommittedListener[] = [];
@@ -151,7 +149,6 @@ export class QueueService {
     this.deps = deps;
     this.cache = new StateCache(deps.cacheQueues ?? 2_000, deps.cacheItems ?? 300_000);
     const store = deps.store;
-    this.shared = store.withStreamLock !== undefined;
     // Writers on other instances take turns on a queue when the store can lock it.
     this.commits = new CommitPath(store.withStreamLock?.bind(store));
   }
@@ -302,16 +299,20 @@ export class QueueService {
       // Another instance appended first: decide again on the fresh state, unless the client
       // pinned a version (then the conflict is the answer).
       retry: opts.expectedVersion === undefined && cmd.type !== 'create_queue',
+      // Several instances: the first attempt is decided on the cached state without the lock
+      // and batched with other queues' appends; a stale cache costs one conflict, then the
+      // locked path below.
+      optimisticFirst: true,
       committed: ({ fresh }) => {
         if (fresh) this.committed(queueId, fresh.stored, fresh.state);
       },
       once: async (attempt): Promise<Answer> => {
-        // One process (SQLite): the cached state is used as is; the append's version check
-        // catches a stale one, and a refusal decided on it is decided again on the stored
-        // state. Several instances (a stream lock): under the lock the header's version is
-        // authoritative, so load() checks the cache against it (one small read) and catches
-        // up from the log, instead of a doomed append and a back-off.
-        let cached = attempt === 1 && cmd.type !== 'create_queue' && !this.shared ? this.cache.get(queueId) : undefined;
+        // The first attempt uses the cached state as is; the append's version check catches a
+        // stale one, and a refusal decided on it is decided again on the stored state. Several
+        // instances (a stream lock): a retry runs under the lock, where the header's version
+        // is authoritative, so load() checks the cache against it (one small read) and catches
+        // up from the log, instead of another doomed append and a back-off.
+        let cached = attempt === 1 && cmd.type !== 'create_queue' ? this.cache.get(queueId) : undefined;
         for (;;) {
           const loaded = cached ?? (await this.load(queueId));
           const state = loaded ?? initialState(queueId);

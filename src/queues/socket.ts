@@ -71,6 +71,8 @@ const ConnectQuery = Type.Object({
   deviceType: Type.Optional(Type.String({ maxLength: 50 })),
 });
 
+const noop = () => undefined;
+
 export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
   return async (app) => {
     const { auth, server, queues, users, bus, presence, options, queuePresence, admission, now } = deps;
@@ -192,16 +194,16 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
     }
 
     /**
-     * Admission (issue 16) when a message arrives, not when its turn comes: a command past
-     * the bounds is answered `overloaded` at once instead of waiting behind the socket's
-     * other commands. Refused commands were not applied; the client retries them (same
-     * mutationId) after `retryAfterSeconds`, so the answers may come out of order.
+     * Admission ([AD8]) when a command's turn on its socket comes: it waits its turn like an
+     * HTTP request and is refused only as one would be. Refused commands were not applied;
+     * the client retries them (same mutationId) after `retryAfterSeconds`, so the answers
+     * may come out of order.
      */
-    function admit(c: Connection, d: Buffer, queueId: string | null): (() => void) | null {
-      if (!admission) return () => undefined;
-      const a = admission.enter({ write: true, queueId });
-      if (a.ok) return a.release;
-      admission.refused('ws', a.reason);
+    async function admitted(c: Connection, d: Buffer, queueId: string | null): Promise<(() => void) | null> {
+      if (!admission) return noop;
+      const a = await admission.enter({ tenant: `user:${c.userId}`, write: true, queueId });
+      if ('end' in a) return a.end;
+      admission.refused('ws', a.refused);
       let mutationId: string | null = null;
       try {
         const m = JSON.parse(d.toString('utf8'));
@@ -210,7 +212,7 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
         // not JSON: the refusal goes out without a mutationId
       }
       // The same refusal an HTTP request gets (503 with retryAfterSeconds).
-      c.send({ type: 'error', mutationId, status: 503, error: admission.refusedBody(a.reason).error });
+      c.send({ type: 'error', mutationId, status: 503, error: admission.refusedBody(a.refused).error });
       return null;
     }
 
@@ -221,9 +223,15 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
     async function serve(c: Connection, defaultQueueId: string | null, setup: () => Promise<void>): Promise<void> {
       let chain = Promise.resolve();
       const inbox = server.inbox(c, (d) => {
-        const release = admit(c, d, defaultQueueId);
-        const arrivedAt = performance.now();
-        if (release) chain = chain.then(() => admission?.turn(arrivedAt)).then(() => onMessage(c, d, defaultQueueId)).finally(release);
+        chain = chain.then(async () => {
+          const end = await admitted(c, d, defaultQueueId);
+          if (end === null) return;
+          try {
+            await onMessage(c, d, defaultQueueId);
+          } finally {
+            end();
+          }
+        });
       });
       try {
         await setup();

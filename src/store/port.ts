@@ -116,9 +116,14 @@ export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 3600_000;
  * keeps the cost per event flat and a load to one snapshot plus a bounded replay.
  */
 export function snapshotDue(eventsSince: number, itemCount: number, o: RetentionOptions = {}): boolean {
+  return eventsSince >= snapshotEvery(itemCount, o);
+}
+
+/** Events between two snapshots of a queue of this length: max(64, n/8) by default. */
+export function snapshotEvery(itemCount: number, o: RetentionOptions = {}): number {
   const min = o.snapshotMinEvents ?? DEFAULT_SNAPSHOT_MIN_EVENTS;
   const per = o.snapshotItemsPerEvent ?? DEFAULT_SNAPSHOT_ITEMS_PER_EVENT;
-  return eventsSince >= Math.max(min, Math.ceil(itemCount / per));
+  return Math.max(min, Math.ceil(itemCount / per));
 }
 
 /** Idempotency records created before this time (ISO) have expired. */
@@ -174,6 +179,8 @@ export interface QueueStreams {
    * could otherwise starve). Optional: a store used by one process needs none.
    */
   withStreamLock?<T>(queueId: string, fn: () => Promise<T>): Promise<T>;
+  /** Transactions committed and appends in them so far (group commit; issue 21). */
+  commitStats?(): { transactions: number; writes: number };
 }
 
 /** Idempotency records, written in the transaction of the write they answer (queues and user streams). */

@@ -7,6 +7,8 @@ import { VersionConflictError } from '../errors.ts';
 import type { PlaybackRecord, PlaybackState } from '../model/playback.ts';
 import type { QueueEvent, QueueFold, QueueState } from '../model/queue.ts';
 import { loadMigrations } from './migrations.ts';
+import { PgGroupCommit } from './pg-group-commit.ts';
+import { stateJsonInSlices } from './snapshot-json.ts';
 import {
   decodeCursor,
   encodeCursor,
@@ -205,7 +207,11 @@ export class PostgresStore implements Store {
     // 'error' on the pool; without a listener that would crash the process. The next
     // query simply gets a fresh connection.
     this.pool.on('error', () => {});
+    this.group = new PgGroupCommit(this.pool, fold, opts, () => this.idemCutoff());
   }
+
+  /** Appends outside a stream lock, batched (issue 21). */
+  private readonly group: PgGroupCommit;
 
   private tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     return pgTransaction(this.pool, fn);
@@ -236,18 +242,19 @@ export class PostgresStore implements Store {
   }
 
   async append(input: AppendInput): Promise<QueueEvent[]> {
-    const { queueId, expectedVersion, events } = input;
+    const { queueId, expectedVersion } = input;
+    const held = this.heldFor(queueId);
+    if (!held) {
+      // Group commit: decided on the caller's state, version-checked in the database.
+      const r = await this.group.run(input);
+      if (r.snapshotDue) this.snapshotLater(queueId, input.state);
+      return r.events;
+    }
     try {
-      const held = this.heldFor(queueId);
-      if (held) {
-        // Inside withStreamLock: the row is locked already and the transaction is open.
-        const r = await this.appendOn(held.client, held.head, input);
-        held.head = r.head;
-        return r.out;
-      }
-      return await this.tx(async (c) => {
-        return (await this.appendOn(c, await lockHead(c, queueId), input)).out;
-      });
+      // Inside withStreamLock: the row is locked already and the transaction is open.
+      const r = await this.appendOn(held.client, held.head, input);
+      held.head = r.head;
+      return r.out;
     } catch (err) {
       // Two creators of a new stream: neither had a row to lock, the loser hits the unique
       // key once the winner committed. Report it as the version conflict it is.
@@ -258,6 +265,40 @@ export class PostgresStore implements Store {
       }
       throw err;
     }
+  }
+
+  /** Queues whose snapshot is being written after the answer. */
+  private readonly snapshotting = new Set<string>();
+
+  /**
+   * Writes a due snapshot after the append that made it due has been answered: the state
+   * (immutable, as of its version) and the header's snapshot version in one statement,
+   * never older than the one there. Until it lands a load folds a few more events.
+   */
+  private snapshotLater(queueId: string, state: QueueState): void {
+    if (this.snapshotting.has(queueId)) return;
+    this.snapshotting.add(queueId);
+    void this.putSnapshot(queueId, state)
+      .catch(() => undefined) // the next due append tries again
+      .finally(() => this.snapshotting.delete(queueId));
+  }
+
+  async putSnapshot(queueId: string, state: QueueState): Promise<void> {
+    const json = await stateJsonInSlices(state);
+    await this.pool.query(
+      `WITH s AS (
+         INSERT INTO queue_snapshots (queue_id, version, state) VALUES ($1, $2, $3::jsonb)
+         ON CONFLICT (queue_id) DO UPDATE SET version = excluded.version, state = excluded.state
+           WHERE queue_snapshots.version < excluded.version
+         RETURNING version)
+       UPDATE queue_projections SET snapshot_version = $2
+       WHERE queue_id = $1 AND snapshot_version < $2 AND EXISTS (SELECT 1 FROM s)`,
+      [queueId, state.version, json],
+    );
+  }
+
+  commitStats(): { transactions: number; writes: number } {
+    return this.group.stats;
   }
 
   /** An append on a transaction that holds the queue's header row (or knows there is none). */

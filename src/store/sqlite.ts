@@ -6,6 +6,9 @@ import { dirname } from 'node:path';
 import { VersionConflictError } from '../errors.ts';
 import type { PlaybackRecord } from '../model/playback.ts';
 import type { QueueEvent, QueueFold, QueueState } from '../model/queue.ts';
+import { Checkpointer } from './checkpointer.ts';
+import { GroupCommit } from './group-commit.ts';
+import { INLINE_SNAPSHOT_ITEMS, stateJsonInSlices } from './snapshot-json.ts';
 import { loadMigrations } from './migrations.ts';
 import {
   decodeCursor,
@@ -78,6 +81,12 @@ function prepareStatements(db: Database.Database) {
       `INSERT INTO queue_snapshots (queue_id, version, state) VALUES (?, ?, ?)
        ON CONFLICT (queue_id) DO UPDATE SET version = excluded.version, state = excluded.state`,
     ),
+    // A snapshot written after its append: only over an older one, and then the header follows it.
+    putNewerSnapshot: db.prepare<[string, number, string]>(
+      `INSERT INTO queue_snapshots (queue_id, version, state) VALUES (?, ?, ?)
+       ON CONFLICT (queue_id) DO UPDATE SET version = excluded.version, state = excluded.state WHERE queue_snapshots.version < excluded.version`,
+    ),
+    advanceSnapshot: db.prepare<[number, string, number]>('UPDATE queue_projections SET snapshot_version = ? WHERE queue_id = ? AND snapshot_version < ?'),
     // A record older than the cutoff (expired, not swept yet) is replaced; a live one is a conflict.
     insertIdem: db.prepare<[string, string, string, number, string, string, string]>(
       `INSERT INTO idempotency_keys (user_id, key, fingerprint, status, response, created_at) VALUES (?, ?, ?, ?, ?, ?)
@@ -96,12 +105,17 @@ function prepareStatements(db: Database.Database) {
     sweepIdem: db.prepare('DELETE FROM idempotency_keys WHERE rowid IN (SELECT rowid FROM idempotency_keys WHERE created_at < ? LIMIT ?)'),
     // The parties' records of applied commands ([PA11], migration 022) expire with the others.
     sweepPartyCommands: db.prepare('DELETE FROM party_commands WHERE rowid IN (SELECT rowid FROM party_commands WHERE created_at < ? LIMIT ?)'),
-    // Events at or below their queue's snapshot and older than the cutoff: no load needs them.
-    trim: db.prepare(
+    // Events at or below their queue's snapshot, older than the cutoff, and before the position
+    // bound that trimBound() found: no load needs them. The newest event of all is kept, so
+    // that positions (rowids without AUTOINCREMENT, migration 023) are never handed out again.
+    trim: db.prepare<[number, string, number]>(
       `DELETE FROM queue_events WHERE position IN (
          SELECT e.position FROM queue_events e JOIN queue_projections p ON p.queue_id = e.queue_id
-         WHERE e.created_at < ? AND e.sequence_number <= p.snapshot_version ORDER BY e.created_at LIMIT ?)`,
+         WHERE e.position < ? AND e.position < (SELECT MAX(position) FROM queue_events)
+           AND e.created_at < ? AND e.sequence_number <= p.snapshot_version ORDER BY e.position LIMIT ?)`,
     ),
+    positions: db.prepare<[], { lo: number | null; hi: number | null }>('SELECT MIN(position) AS lo, MAX(position) AS hi FROM queue_events'),
+    createdAtOrAfter: db.prepare<[number], { created_at: string }>('SELECT created_at FROM queue_events WHERE position >= ? ORDER BY position LIMIT 1'),
     read: db.prepare<[string, number, number], EventRow>(
       'SELECT * FROM queue_events WHERE queue_id = ? AND sequence_number > ? ORDER BY sequence_number LIMIT ?',
     ),
@@ -213,6 +227,12 @@ export class SqliteStore implements Store {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+    this.group = new GroupCommit(this.db);
+    this.appendTx = this.db.transaction((input: AppendInput) => this.appendIn(input));
+    this.userAppendTx = this.db.transaction((input: UserAppendInput) => this.appendUserIn(input));
+    this.snapshotTx = this.db.transaction((queueId: string, version: number, json: string) => {
+      if (this.s.putNewerSnapshot.run(queueId, version, json).changes > 0) this.s.advanceSnapshot.run(version, queueId, version);
+    });
   }
 
   private get s(): Statements {
@@ -221,11 +241,12 @@ export class SqliteStore implements Store {
   }
 
 
-  async migrate(): Promise<string[]> {
+  /** Applies the migrations not applied yet (up to `upTo`: tests make files of an older schema). */
+  async migrate(upTo = Infinity): Promise<string[]> {
     const done = new Set(this.db.prepare<[], { version: number }>('SELECT version FROM schema_migrations').all().map((r) => r.version));
     const applied: string[] = [];
     for (const m of loadMigrations('sqlite')) {
-      if (done.has(m.version)) continue;
+      if (done.has(m.version) || m.version > upTo) continue;
       this.db.transaction(() => {
         this.db.exec(m.sql);
         this.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, new Date().toISOString());
@@ -237,48 +258,98 @@ export class SqliteStore implements Store {
     return applied;
   }
 
-  async append(input: AppendInput): Promise<QueueEvent[]> {
+  /** Group commit (issue 21): appends of one event-loop turn share a transaction. */
+  private readonly group: GroupCommit;
+
+  /** The queue append, as a savepoint of the group's transaction; built once. */
+  private readonly appendTx: Database.Transaction<(input: AppendInput) => QueueEvent[]>;
+
+  /** A snapshot written after its append (snapshotLater), the same way. */
+  private readonly snapshotTx: Database.Transaction<(queueId: string, version: number, json: string) => void>;
+
+  /** A user-stream append, the same way. */
+  private readonly userAppendTx: Database.Transaction<(input: UserAppendInput) => UserAppended>;
+
+  /** WAL checkpoints on a thread of their own, started with the first write (not for a read-only CLI command). */
+  checkpointer: Checkpointer | null = null;
+
+  private startCheckpoints(): void {
+    if (this.checkpointer === null && this.file !== ':memory:') this.checkpointer = new Checkpointer(this.db, this.file, this.group);
+  }
+
+  commitStats(): { transactions: number; writes: number } {
+    return this.group.stats;
+  }
+
+  append(input: AppendInput): Promise<QueueEvent[]> {
+    this.startCheckpoints();
+    return this.group.run(() => this.appendTx(input));
+  }
+
+  private appendIn(input: AppendInput): QueueEvent[] {
     const s = this.s;
-    // IMMEDIATE takes the write lock before reading the version: a deferred transaction
-    // would fail with SQLITE_BUSY when another process (a CLI import, say) writes meanwhile.
-    const now = new Date().toISOString();
-    const cutoff = this.idemCutoff();
-    return this.db.transaction((): QueueEvent[] => {
-      const head = s.version.get(input.queueId);
-      const current = head?.version ?? 0;
-      if (current !== input.expectedVersion) throw new VersionConflictError(input.queueId, input.expectedVersion, current);
-      const out: QueueEvent[] = input.events.map((e, i) => {
-        const seq = input.expectedVersion + i + 1;
-        s.insertEvent.run(input.queueId, seq, e.type, JSON.stringify(e.data), e.userId, e.deviceId, e.timestamp);
-        return { ...e, queueId: input.queueId, sequenceNumber: seq } as QueueEvent;
-      });
-      if (out.length > 0) {
-        const st: QueueState = input.state;
-        const snapshot = !head || snapshotDue(st.version - head.snapshot_version, st.items.length, this.retention);
-        if (snapshot) s.putSnapshot.run(input.queueId, st.version, JSON.stringify(st));
-        const row = {
-          queue_id: input.queueId, owner_id: st.ownerId, name: st.name, type: st.type, version: st.version,
-          item_count: st.items.length, deleted: st.deleted ? 1 : 0, updated_at: st.updatedAt,
-          snapshot_version: snapshot ? st.version : head!.snapshot_version,
-        };
-        if (head) s.updateHead.run(row);
-        else s.insertHead.run(row);
-        if (input.events.some((e) => this.fold.touchesAccess(e.type))) {
-          s.deleteMembers.run(input.queueId);
-          for (const m of this.fold.members(st)) s.insertMember.run(input.queueId, m.userId, m.role);
-        }
+    const head = s.version.get(input.queueId);
+    const current = head?.version ?? 0;
+    if (current !== input.expectedVersion) throw new VersionConflictError(input.queueId, input.expectedVersion, current);
+    const out: QueueEvent[] = input.events.map((e, i) => {
+      const seq = input.expectedVersion + i + 1;
+      s.insertEvent.run(input.queueId, seq, e.type, JSON.stringify(e.data), e.userId, e.deviceId, e.timestamp);
+      return { ...e, queueId: input.queueId, sequenceNumber: seq } as QueueEvent;
+    });
+    if (out.length > 0) {
+      const st: QueueState = input.state;
+      let snapshot = !head || snapshotDue(st.version - head.snapshot_version, st.items.length, this.retention);
+      // A long queue's snapshot is serialised in slices and written in a later transaction
+      // (snapshotLater): one JSON.stringify of it would hold the event loop.
+      if (snapshot && head && st.items.length > INLINE_SNAPSHOT_ITEMS) {
+        this.snapshotLater(input.queueId, st);
+        snapshot = false;
       }
-      const idem = input.idempotency;
+      if (snapshot) s.putSnapshot.run(input.queueId, st.version, JSON.stringify(st));
+      const row = {
+        queue_id: input.queueId, owner_id: st.ownerId, name: st.name, type: st.type, version: st.version,
+        item_count: st.items.length, deleted: st.deleted ? 1 : 0, updated_at: st.updatedAt,
+        snapshot_version: snapshot ? st.version : head!.snapshot_version,
+      };
+      if (head) s.updateHead.run(row);
+      else s.insertHead.run(row);
+      if (input.events.some((e) => this.fold.touchesAccess(e.type))) {
+        s.deleteMembers.run(input.queueId);
+        for (const m of this.fold.members(st)) s.insertMember.run(input.queueId, m.userId, m.role);
+      }
+    }
+    const idem = input.idempotency;
+    const many = input.idempotencyMany;
+    if (idem || many) {
+      const now = new Date().toISOString();
+      const cutoff = this.idemCutoff();
       if (idem) {
         const r = s.insertIdem.run(idem.userId, idem.key, idem.fingerprint, idem.response.status, JSON.stringify(idem.response.body ?? null), now, cutoff);
         if (r.changes === 0) throw new IdempotencyConflict(idem.userId, idem.key);
       }
-      for (const m of input.idempotencyMany ?? []) {
+      for (const m of many ?? []) {
         const r = s.insertIdem.run(m.userId, m.key, m.fingerprint, m.response.status, JSON.stringify(m.response.body ?? null), now, cutoff);
         if (r.changes === 0) throw new IdempotencyConflict(m.userId, m.key);
       }
-      return out;
-    }).immediate();
+    }
+    return out;
+  }
+
+  /** Queues whose snapshot is being serialised. */
+  private readonly snapshotting = new Set<string>();
+
+  /**
+   * Writes a due snapshot of a long queue after the append that made it due: serialised a
+   * slice per turn, then stored with the header's snapshot version in a later group
+   * transaction, never older than the one there. Until it lands a load folds a few more events.
+   */
+  private snapshotLater(queueId: string, state: QueueState): void {
+    if (this.snapshotting.has(queueId)) return;
+    this.snapshotting.add(queueId);
+    void stateJsonInSlices(state)
+      .then((json) => (this.db.open ? this.group.run(() => this.snapshotTx(queueId, state.version, json)) : undefined))
+      .catch(() => undefined) // the next due append tries again
+      .finally(() => this.snapshotting.delete(queueId));
   }
 
   async loadQueue(queueId: string): Promise<QueueState | null> {
@@ -320,8 +391,31 @@ export class SqliteStore implements Store {
     const limit = o.limit ?? 10_000;
     const cutoff = new Date(o.idempotencyBefore).toISOString();
     const idempotencyRecords = this.s.sweepIdem.run(cutoff, limit).changes + this.s.sweepPartyCommands.run(cutoff, limit).changes;
-    const events = o.eventsBefore === undefined ? 0 : this.s.trim.run(new Date(o.eventsBefore).toISOString(), limit).changes;
+    let events = 0;
+    if (o.eventsBefore !== undefined) {
+      const cutoffIso = new Date(o.eventsBefore).toISOString();
+      events = this.s.trim.run(this.trimBound(cutoffIso), cutoffIso, limit).changes;
+    }
     return { idempotencyRecords, events };
+  }
+
+  /**
+   * The first position whose event is not older than the cutoff, found by bisecting the
+   * positions: events are appended in time order (to the millisecond, give or take the
+   * writes of one turn), so no index on the time is needed for it (migration 023).
+   */
+  private trimBound(cutoffIso: string): number {
+    const { lo, hi } = this.s.positions.get()!;
+    if (lo === null || hi === null) return 0;
+    let a = lo;
+    let b = hi + 1;
+    while (a < b) {
+      const mid = Math.floor((a + b) / 2);
+      const row = this.s.createdAtOrAfter.get(mid);
+      if (row && row.created_at < cutoffIso) a = mid + 1;
+      else b = mid;
+    }
+    return a;
   }
 
   /** Records created before this (ISO) are expired. */
@@ -373,35 +467,35 @@ export class SqliteStore implements Store {
     return this.userStmts;
   }
 
-  async appendUserEvent(input: UserAppendInput): Promise<UserAppended> {
+  appendUserEvent(input: UserAppendInput): Promise<UserAppended> {
+    this.startCheckpoints();
+    return this.group.run(() => this.userAppendTx(input));
+  }
+
+  /** The write lock is held from the first read, so decide sees what no other writer can change before the commit. */
+  private appendUserIn(input: UserAppendInput): UserAppended {
     const s = this.us;
-    const insertIdem = this.s.insertIdem;
     const { userId } = input;
-    const cutoff = this.idemCutoff();
-    // IMMEDIATE: the write lock is held from the first read, so decide sees what no other
-    // writer (another process on the same file included) can change before the commit.
-    return this.db.transaction((): UserAppended => {
-      const version = s.version.get(userId)?.version ?? 0;
-      const d = input.decide({ version, playback: s.listPlayback.all(userId).map(rowToPlayback) });
-      const seq = version + 1;
-      const event: UserEvent = { ...d.event, userId, sequenceNumber: seq };
-      s.insertEvent.run(userId, seq, event.type, JSON.stringify(event.data), event.deviceId, event.timestamp);
-      s.setVersion.run(userId, seq);
-      let playback: PlaybackRecord | null = null;
-      if (d.playback) {
-        playback = { ...d.playback, sequenceNumber: seq };
-        s.upsertPlayback.run(userId, playback.deviceId, JSON.stringify(playback.state), playback.clientTs, playback.serverTs, seq);
-      }
-      if (d.touch) s.upsertDevice.get(userId, d.touch.deviceId, null, null, d.touch.at, d.touch.at);
-      const appended: UserAppended = { event, playback };
-      const idem = input.idempotency;
-      if (idem) {
-        const res = idem.response(appended);
-        const r = insertIdem.run(userId, idem.key, idem.fingerprint, res.status, JSON.stringify(res.body ?? null), new Date().toISOString(), cutoff);
-        if (r.changes === 0) throw new IdempotencyConflict(userId, idem.key);
-      }
-      return appended;
-    }).immediate();
+    const version = s.version.get(userId)?.version ?? 0;
+    const d = input.decide({ version, playback: s.listPlayback.all(userId).map(rowToPlayback) });
+    const seq = version + 1;
+    const event: UserEvent = { ...d.event, userId, sequenceNumber: seq };
+    s.insertEvent.run(userId, seq, event.type, JSON.stringify(event.data), event.deviceId, event.timestamp);
+    s.setVersion.run(userId, seq);
+    let playback: PlaybackRecord | null = null;
+    if (d.playback) {
+      playback = { ...d.playback, sequenceNumber: seq };
+      s.upsertPlayback.run(userId, playback.deviceId, JSON.stringify(playback.state), playback.clientTs, playback.serverTs, seq);
+    }
+    if (d.touch) s.upsertDevice.get(userId, d.touch.deviceId, null, null, d.touch.at, d.touch.at);
+    const appended: UserAppended = { event, playback };
+    const idem = input.idempotency;
+    if (idem) {
+      const res = idem.response(appended);
+      const r = this.s.insertIdem.run(userId, idem.key, idem.fingerprint, res.status, JSON.stringify(res.body ?? null), new Date().toISOString(), this.idemCutoff());
+      if (r.changes === 0) throw new IdempotencyConflict(userId, idem.key);
+    }
+    return appended;
   }
 
   async readUserEvents(userId: string, afterSequence: number, limit: number): Promise<UserEvent[]> {
@@ -429,6 +523,10 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
-    if (this.db.open) this.db.close();
+    if (!this.db.open) return;
+    this.group.drain();
+    await this.checkpointer?.close();
+    this.checkpointer = null;
+    this.db.close();
   }
 }

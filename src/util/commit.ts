@@ -30,6 +30,13 @@ export interface CommitOptions<R> {
    * starts: listeners and the bus see a stream's events in sequence order.
    */
   committed?: (result: R) => void;
+  /**
+   * The first attempt runs without the stream lock, decided on what the caller has and
+   * version-checked by the store's append (which batches it with others: group commit).
+   * Only when another instance appended first do the retries take the lock. For stores
+   * with a stream lock (PostgreSQL); without one, every attempt is unlocked anyway.
+   */
+  optimisticFirst?: boolean;
 }
 
 export interface Committed<R> {
@@ -58,7 +65,7 @@ export class CommitPath {
         try {
           // The lock is held for one attempt: released (its transaction committed) before
           // the listeners hear of the commit, and never held through a back-off.
-          const result = await this.locked(stream, () => o.once(attempt));
+          const result = attempt === 1 && o.optimisticFirst ? await o.once(attempt) : await this.locked(stream, () => o.once(attempt));
           o.committed?.(result);
           return { result };
         } catch (err) {

@@ -40,7 +40,7 @@ for (const { kind, skip } of storeKinds) {
       const token = await mintToken(server, 'erin');
       const api = client(server.url, token);
       const queues: string[] = [];
-      for (let i = 0; i < 3; i++) queues.push((await api('POST', '/queues', { name: `k${i}` })).body.queue.id);
+      for (let i = 0; i < 8; i++) queues.push((await api('POST', '/queues', { name: `k${i}` })).body.queue.id);
       // Each write adds one track named after it, with an idempotency key of its own.
       const writes: { queue: string; track: string; key: string; outcome: 'acked' | 'unknown' | 'refused' }[] = [];
       let killed = false;
@@ -56,10 +56,17 @@ for (const { kind, skip } of storeKinds) {
           }
         }
       };
-      const running = Array.from({ length: 6 }, (_, w) => writer(w));
-      while (writes.filter((x) => x.outcome === 'acked').length < 60) await sleep(5);
+      // 24 writers on 8 queues: appends of several queues share a transaction (group commit).
+      const running = Array.from({ length: 24 }, (_, w) => writer(w));
+      while (writes.filter((x) => x.outcome === 'acked').length < 150) await sleep(5);
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      const total = (name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(metrics)?.[1] ?? NaN);
+      const [transactions, appends] = [total('store_commits_total'), total('store_commit_writes_total')];
+      if (kind === 'sqlite') assert.ok(appends > transactions * 1.2, `group commit: ${appends} appends in ${transactions} transactions`);
+      const mark = writes.filter((x) => x.outcome === 'acked').length;
+      while (writes.filter((x) => x.outcome === 'acked').length < mark + 50) await sleep(1);
       killed = true;
-      await server.kill(); // with six requests in flight
+      await server.kill(); // with requests in flight, some of them in a batch
       await Promise.all(running);
       const acked = writes.filter((x) => x.outcome === 'acked');
       const unknown = writes.filter((x) => x.outcome === 'unknown');
@@ -91,7 +98,7 @@ for (const { kind, skip } of storeKinds) {
       const final = await count();
       for (const wr of [...acked, ...unknown]) assert.equal(final.get(wr.track), 1, `${wr.track} after retries`);
       assert.equal([...final.values()].reduce((a, b) => a + b, 0), acked.length + unknown.length, 'a track nobody wrote');
-      console.log(`SIGKILL (${kind}): ${acked.length} acknowledged, ${unknown.length} in flight at the kill`);
+      console.log(`SIGKILL (${kind}): ${acked.length} acknowledged, ${unknown.length} in flight at the kill; before it ${appends} appends in ${transactions} transactions`);
     });
   });
 }

@@ -156,6 +156,29 @@ for (const { kind, skip } of storeKinds) {
       assert.equal(afterQ.body.version, before.body.version, 'a refused write changed the queue');
     });
 
+    it('a socket message past the size limit closes the socket 1009, also while the client goes on sending (issue 20)', async () => {
+      const base = server.url.replace(/^http/, 'ws');
+      const party = await client(server.url, alice)('POST', '/parties', { queueId });
+      assert.equal(party.status, 201, JSON.stringify(party.body));
+      const codes: number[] = [];
+      for (const path of [`/ws/queues/${queueId}`, '/ws/sync/me', `/ws/party/${party.body.id}`]) {
+        for (const twice of [false, true]) {
+          const ws = new WebSocket(`${base}${path}`, { headers: auth() });
+          await new Promise((resolve, reject) => {
+            ws.once('open', resolve);
+            ws.once('error', reject);
+          });
+          const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+          ws.send('x'.repeat(2 * 1024 * 1024));
+          // A second large message right behind the first: the server must not reset the
+          // connection under it (the client then sees 1006 instead of the close frame).
+          if (twice) ws.send('y'.repeat(3 * 1024 * 1024));
+          codes.push(await closed);
+        }
+      }
+      assert.deepEqual(codes, [1009, 1009, 1009, 1009, 1009, 1009]);
+    });
+
     it('[RT8] 20 sync and queue sockets closed right after they open, and 10 party sockets, all go offline', async () => {
       const base = server.url.replace(/^http/, 'ws');
       const openAndClose = (path: string) =>

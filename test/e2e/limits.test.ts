@@ -139,6 +139,15 @@ describe('per-user and per-IP rate limits, socket cap, CORS, security headers (o
     assert.equal(refused.headers.get('access-control-allow-origin'), null);
     assertErrorShape(await refused.json(), 'origin_not_allowed');
 
+    // An OPTIONS request that is no preflight (no Origin, or no Access-Control-Request-Method): 400 in our shape.
+    for (const headers of [{}, { origin: PLAYER }, { 'access-control-request-method': 'POST' }] as Record<string, string>[]) {
+      const bare = await fetch(`${server.url}/queues`, { method: 'OPTIONS', headers });
+      assert.equal(bare.status, 400, JSON.stringify(headers));
+      const body = (await bare.json()) as any;
+      assertErrorShape(body, 'invalid_preflight');
+      assert.ok(body.error.details.missing.length >= 1);
+    }
+
     // The answer itself: a script on the allowed origin may read ETag, Retry-After, RateLimit-*, idempotent-replayed.
     const bob = await fetch(`${server.url}/healthz`, { headers: { origin: PLAYER } });
     assert.equal(bob.headers.get('access-control-allow-origin'), PLAYER);
@@ -189,6 +198,11 @@ describe('a server without CORS_ORIGINS refuses cross-origin browsers; a party l
     const pre = await fetch(`${server.url}/queues`, { method: 'OPTIONS', headers: { origin: PLAYER, 'access-control-request-method': 'GET' } });
     assert.equal(pre.status, 403);
     assert.equal(pre.headers.get('access-control-allow-origin'), null);
+    // CORS is not registered at all: answers carry no CORS headers.
+    const plainAnswer = await fetch(`${server.url}/healthz`, { headers: { origin: PLAYER } });
+    assert.equal(plainAnswer.headers.get('access-control-allow-origin'), null);
+    assert.equal(plainAnswer.headers.get('access-control-expose-headers'), null);
+    assert.equal((await fetch(`${server.url}/queues`, { method: 'OPTIONS' })).status, 400);
     const token = await mintToken(server, 'dave');
     const refused = await upgrade(server.url, `/ws/sync/me?token=${encodeURIComponent(token)}`, { origin: PLAYER });
     assert.equal(refused.status, 403);

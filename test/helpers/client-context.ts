@@ -1,6 +1,7 @@
 // A ClientContext for the client SDK's parts in tests (client/src/context.ts): the real
 // `ws` WebSocket and Node's fetch against a real server, a clock that may be skewed, and
 // a switch that makes new sockets fail to connect (a network outage) while the test wants.
+import type { BusyRetry } from '../../client/src/backoff.ts';
 import WebSocket from 'ws';
 import type { ClientContext, WebSocketCtor, WebSocketLike } from '../../client/src/context.ts';
 import { trueNow } from './party-member.ts';
@@ -12,6 +13,8 @@ export interface TestContext extends ClientContext {
   offline: boolean;
   /** Times tokenRejected() was called. */
   rejected: number;
+  /** The busy retries the client was told of ([AD9]). */
+  busyRetries: BusyRetry[];
 }
 
 /**
@@ -73,6 +76,10 @@ export function testContext(baseUrl: string, token: string | (() => Promise<stri
     },
     onNewToken: () => () => undefined,
     now: () => trueNow() + skew,
+    busy: (retry) => {
+      ctx.busyRetries.push(retry);
+    },
+    busyRetries: [],
     sockets,
     offline: false,
     rejected: 0,

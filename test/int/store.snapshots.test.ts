@@ -13,7 +13,7 @@ import { decide, type QueueCommand } from '../../src/queues/decide.ts';
 import { evolve, initialState, type QueueEvent, type QueueState } from '../../src/queues/queue.ts';
 import { QueueService } from '../../src/queues/service.ts';
 import { IdempotencyConflict, type NewEvent, type RetentionOptions, type Store } from '../../src/store/port.ts';
-import { PostgresStore } from '../../src/store/postgres.ts';
+import type { PostgresStore } from '../../src/store/postgres.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { createTempDatabase, pgSkipReason } from '../helpers/pg.ts';
 import { mulberry32 } from '../helpers/random.ts';
@@ -230,3 +230,45 @@ describe('[QW6] the state cache and another process writing the SQLite file', ()
     }
   });
 });
+
+/** The snapshot version in the header row, read from the database itself. */
+async function headerSnapshot(store: Store, queueId: string): Promise<number> {
+  if (store instanceof SqliteStore) return (store.db.prepare('SELECT snapshot_version AS v FROM queue_projections WHERE queue_id = ?').get(queueId) as { v: number }).v;
+  return (await (store as PostgresStore).pool.query<{ v: number }>('SELECT snapshot_version AS v FROM queue_projections WHERE queue_id = $1', [queueId])).rows[0]!.v;
+}
+
+for (const kind of stores()) {
+  describe(`a long queue's snapshot is written after its append (${kind.name})`, { skip: kind.skip }, () => {
+    it('[QW6] 1,200 items: the due snapshot lands a little later and loads equal the fold throughout', async () => {
+      const { store, cleanup } = await kind.make({});
+      try {
+        const queueId = randomUUID();
+        let n = 0;
+        let state = initialState(queueId);
+        const ctx = () => ({ userId: 'u', newId: () => `i${++n}`, random: () => 0.5, maxItems: 10_000 });
+        const apply = async (cmd: QueueCommand) => {
+          const events: NewEvent[] = decide(state, cmd, ctx()).map((b) => ({ ...b, userId: 'u', deviceId: null, timestamp: new Date().toISOString() }));
+          const next = events.map((e, i) => ({ ...e, queueId, sequenceNumber: state.version + i + 1 }) as QueueEvent).reduce(evolve, state);
+          await store.append({ queueId, expectedVersion: state.version, events, state: next });
+          state = next;
+        };
+        await apply({ type: 'create_queue', name: 'long', queueType: 'user', tracks: Array.from({ length: 400 }, (_, i) => `a${i}`) });
+        await apply({ type: 'add_tracks', tracks: Array.from({ length: 400 }, (_, i) => `b${i}`) });
+        await apply({ type: 'add_tracks', tracks: Array.from({ length: 400 }, (_, i) => `c${i}`) });
+        const first = await headerSnapshot(store, queueId);
+        // max(64, 1,200 / 8) = 150 events between snapshots.
+        for (let i = 0; i < 160; i++) await apply({ type: 'next' });
+        assert.deepEqual(await store.loadQueue(queueId), state);
+        let later = first;
+        for (let i = 0; i < 100 && later === first; i++) {
+          await new Promise((r) => setTimeout(r, 20));
+          later = await headerSnapshot(store, queueId);
+        }
+        assert.ok(later > first && later <= state.version, `the snapshot moved from ${first} to ${later} (version ${state.version})`);
+        assert.deepEqual(await store.loadQueue(queueId), state);
+      } finally {
+        await cleanup();
+      }
+    });
+  });
+}

@@ -1,0 +1,93 @@
+// Group commit (issue 21; docs/adr/0002) at the store port, on both stores: appends of one
+// turn share a transaction; one that fails (a stale version, a taken idempotency key)
+// fails alone and leaves nothing behind; the others are stored, gapless.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { VersionConflictError } from '../../src/errors.ts';
+import { decide, type QueueCommand } from '../../src/queues/decide.ts';
+import { evolve, initialState, type QueueEvent, type QueueState } from '../../src/queues/queue.ts';
+import { IdempotencyConflict, type NewEvent, type Store } from '../../src/store/port.ts';
+import { openPostgresStore, openSqliteStore } from '../../src/stores.ts';
+import { createTempDatabase, pgSkipReason } from '../helpers/pg.ts';
+
+const kinds = [
+  {
+    name: 'SQLite', skip: false as string | false,
+    async make() {
+      const dir = await mkdtemp(join(tmpdir(), 'qs-group-'));
+      const store = openSqliteStore(join(dir, 'queue.db'), {});
+      await store.migrate();
+      return { store: store as Store, cleanup: async () => { await store.close(); await rm(dir, { recursive: true, force: true }); } };
+    },
+  },
+  {
+    name: 'PostgreSQL', skip: pgSkipReason,
+    async make() {
+      const db = await createTempDatabase();
+      const store = openPostgresStore({ connectionString: db.url, max: 6 });
+      await store.migrate();
+      return { store: store as Store, cleanup: async () => { await store.close(); await db.drop(); } };
+    },
+  },
+];
+
+/** The append of one command to a queue as the service makes it. */
+function appendOf(state: QueueState, cmd: QueueCommand, n: () => string) {
+  const events: NewEvent[] = decide(state, cmd, { userId: 'u', newId: n, random: () => 0.5, maxItems: 10_000 })
+    .map((b) => ({ ...b, userId: 'u', deviceId: null, timestamp: new Date().toISOString() }));
+  const next = events.map((e, i) => ({ ...e, queueId: state.id, sequenceNumber: state.version + i + 1 }) as QueueEvent).reduce(evolve, state);
+  return { events, next };
+}
+
+for (const kind of kinds) {
+  describe(`group commit at the store (${kind.name})`, { skip: kind.skip }, () => {
+    it('appends of one turn share a transaction; a stale version and a taken key fail alone and leave nothing', async () => {
+      const { store, cleanup } = await kind.make();
+      try {
+        let ids = 0;
+        const n = () => `i${++ids}`;
+        const states: QueueState[] = [];
+        for (let q = 0; q < 12; q++) {
+          const { events, next } = appendOf(initialState(randomUUID()), { type: 'create_queue', name: `g${q}`, queueType: 'user', tracks: ['a'] }, n);
+          await store.append({ queueId: next.id, expectedVersion: 0, events, state: next });
+          states.push(next);
+        }
+        // A key recorded by an earlier write.
+        const taken = appendOf(states[0]!, { type: 'add_tracks', tracks: ['k'] }, n);
+        await store.append({ queueId: states[0]!.id, expectedVersion: states[0]!.version, events: taken.events, state: taken.next, idempotency: { userId: 'u', key: 'taken', fingerprint: 'f', response: { status: 200, body: {} } } });
+        states[0] = taken.next;
+        const before = store.commitStats!();
+
+        // All in one turn: queue 3 with a stale version, queue 7 with the taken key, the others fine.
+        const results = await Promise.allSettled(states.map((s, q) => {
+          const { events, next } = appendOf(s, { type: 'add_tracks', tracks: [`t${q}`] }, n);
+          return store.append({
+            queueId: s.id, expectedVersion: q === 3 ? s.version - 1 : s.version, events, state: next,
+            ...(q === 7 ? { idempotency: { userId: 'u', key: 'taken', fingerprint: 'f', response: { status: 200, body: {} } } } : {}),
+          });
+        }));
+        const after = store.commitStats!();
+        assert.ok(after.transactions - before.transactions <= 2, `${after.transactions - before.transactions} transactions for 12 appends`);
+        results.forEach((r, q) => {
+          if (q === 3) assert.ok(r.status === 'rejected' && r.reason instanceof VersionConflictError, `queue 3: ${r.status}`);
+          else if (q === 7) assert.ok(r.status === 'rejected' && r.reason instanceof IdempotencyConflict, `queue 7: ${r.status}`);
+          else assert.equal(r.status, 'fulfilled', `queue ${q}: ${r.status === 'rejected' ? r.reason : ''}`);
+        });
+        for (const [q, s] of states.entries()) {
+          const events = await store.readEvents(s.id, 0, 100);
+          const failed = q === 3 || q === 7;
+          assert.deepEqual(events.map((e) => e.sequenceNumber), Array.from({ length: s.version + (failed ? 0 : 1) }, (_, i) => i + 1), `queue ${q} gapless`);
+          assert.equal(await store.queueVersion(s.id), s.version + (failed ? 0 : 1));
+          const loaded = await store.loadQueue(s.id);
+          assert.equal(loaded!.items.some((it) => it.trackId === `t${q}`), !failed, `queue ${q}: its add is ${failed ? 'absent' : 'there'}`);
+        }
+      } finally {
+        await cleanup();
+      }
+    });
+  });
+}
