@@ -58,6 +58,9 @@ export class PgGroupCommit {
     if (this.inFlight >= this.maxInFlight || this.pending.length === 0) return;
     const jobs = this.pending.length <= this.maxWrites ? this.pending : this.pending.slice(0, this.maxWrites);
     this.pending = jobs === this.pending ? [] : this.pending.slice(jobs.length);
+    // Header rows are locked in queue-id order, the same in every batch of every instance:
+    // two batches never wait for each other's rows the other way round.
+    jobs.sort((x, y) => (x.input.queueId < y.input.queueId ? -1 : x.input.queueId > y.input.queueId ? 1 : 0));
     this.inFlight++;
     void this.send(jobs).finally(() => {
       this.inFlight--;
@@ -75,7 +78,12 @@ export class PgGroupCommit {
       ]);
       outcomes = r.rows[0]!.r;
     } catch (err) {
-      for (const j of jobs) j.reject(err);
+      // A deadlock or serialisation failure rolled the batch back: nothing of it is stored,
+      // and each write is decided again (under its stream lock) like any version conflict.
+      const code = (err as { code?: string }).code;
+      for (const j of jobs) {
+        j.reject(code === '40P01' || code === '40001' ? new VersionConflictError(j.input.queueId, j.input.expectedVersion, j.input.expectedVersion) : err);
+      }
       return;
     }
     this.stats.transactions++;

@@ -285,14 +285,14 @@ export class PostgresStore implements Store {
 
   async putSnapshot(queueId: string, state: QueueState): Promise<void> {
     const json = await stateJsonInSlices(state);
+    // The header row first, then the snapshot row: the order an append takes them in (its
+    // FOR UPDATE on the header, then a snapshot); the other order deadlocked with it.
     await this.pool.query(
-      `WITH s AS (
-         INSERT INTO queue_snapshots (queue_id, version, state) VALUES ($1, $2, $3::jsonb)
-         ON CONFLICT (queue_id) DO UPDATE SET version = excluded.version, state = excluded.state
-           WHERE queue_snapshots.version < excluded.version
-         RETURNING version)
-       UPDATE queue_projections SET snapshot_version = $2
-       WHERE queue_id = $1 AND snapshot_version < $2 AND EXISTS (SELECT 1 FROM s)`,
+      `WITH h AS (
+         UPDATE queue_projections SET snapshot_version = $2 WHERE queue_id = $1 AND snapshot_version < $2 RETURNING queue_id)
+       INSERT INTO queue_snapshots (queue_id, version, state) SELECT queue_id, $2, $3::jsonb FROM h
+       ON CONFLICT (queue_id) DO UPDATE SET version = excluded.version, state = excluded.state
+         WHERE queue_snapshots.version < excluded.version`,
       [queueId, state.version, json],
     );
   }

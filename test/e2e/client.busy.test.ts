@@ -13,21 +13,31 @@ import { client, mintToken, startServerOn, storeKinds, type RunningServer } from
 async function holdThePlace(base: string, token: string, queueId: string): Promise<{ finish(): Promise<number> }> {
   const u = new URL(base);
   const body = JSON.stringify({ tracks: ['held'] });
-  const sock: Socket = tcp({ host: u.hostname, port: Number(u.port) });
-  await new Promise<void>((resolve, reject) => sock.once('connect', resolve).once('error', reject));
-  let answer = '';
-  sock.on('data', (d) => (answer += d));
-  sock.write(`POST /queues/${queueId}/tracks HTTP/1.1\r\nHost: ${u.host}\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 5)}`);
-  // It holds the place once the server counts it in flight (/metrics is never refused).
-  await until(async () => /^requests_in_flight 1$/m.test(await (await fetch(`${base}/metrics`)).text()), 'the held request is in flight');
-  return {
-    async finish() {
-      sock.write(body.slice(5));
-      await until(() => /\r\n\r\n/.test(answer), 'the held request is answered');
-      sock.destroy();
-      return Number(/^HTTP\/1\.1 (\d+)/.exec(answer)?.[1]);
-    },
-  };
+  for (let attempt = 0; ; attempt++) {
+    const sock: Socket = tcp({ host: u.hostname, port: Number(u.port) });
+    await new Promise<void>((resolve, reject) => sock.once('connect', resolve).once('error', reject));
+    let answer = '';
+    sock.on('data', (d) => (answer += d));
+    sock.write(`POST /queues/${queueId}/tracks HTTP/1.1\r\nHost: ${u.host}\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 5)}`);
+    // It holds the place once the server counts one request in flight (/metrics is never
+    // refused) and it has no answer: another request (a client's own) may have had the
+    // place, and then this one was refused and is sent again.
+    await until(async () => answer !== '' || /^requests_in_flight 1$/m.test(await (await fetch(`${base}/metrics`)).text()), 'a request in flight');
+    await new Promise((r) => setTimeout(r, 100));
+    if (answer === '') {
+      return {
+        async finish() {
+          sock.write(body.slice(5));
+          await until(() => /\r\n\r\n/.test(answer), 'the held request is answered');
+          sock.destroy();
+          return Number(/^HTTP\/1\.1 (\d+)/.exec(answer)?.[1]);
+        },
+      };
+    }
+    sock.destroy();
+    if (attempt >= 20) throw new Error(`could not hold the place: ${answer.slice(0, 200)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 for (const { kind, skip } of storeKinds) {
