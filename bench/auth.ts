@@ -36,7 +36,10 @@ const SECONDS = envInt('BENCH_SECONDS', 6, 1);
 const ROUNDS = envInt('BENCH_ROUNDS', 2, 1);
 const CONNECTIONS = envInt('BENCH_CONNECTIONS', 16, 1);
 const root = new URL('..', import.meta.url).pathname;
-const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
 console.log(`bench:auth  ${new Date().toISOString()}  load average at start: ${load()}`);
@@ -137,8 +140,15 @@ const noStore: RevocationStore = {
 };
 const tokens = new Tokens('bench-admin-key');
 const provider = new ProviderTokens({
-  issuer: idp.issuer, jwksUrl: null, audience: [idp.audience], userClaim: 'sub', algorithms: ['RS256', 'ES256', 'EdDSA'],
-  clockSkewSeconds: 30, cooldownMs: 30_000, refreshMs: 0, requireScopes: false,
+  issuer: idp.issuer,
+  jwksUrl: null,
+  audience: [idp.audience],
+  userClaim: 'sub',
+  algorithms: ['RS256', 'ES256', 'EdDSA'],
+  clockSkewSeconds: 30,
+  cooldownMs: 30_000,
+  refreshMs: 0,
+  requireScopes: false,
 });
 const revocations = new Revocations({ store: noStore, signal: new LocalRevocationSignal(), now: Date.now, pollMs: 0 });
 const auth = new Authenticator({ tokens, provider, revocations });
@@ -155,7 +165,10 @@ async function firstChecks(make: (i: number) => Promise<string>): Promise<number
 }
 const kids = idp.kids();
 // Warm-up of each kind's code path, not recorded.
-for (const make of [async (i: number) => (await tokens.mint(`w${i}`, 3600)).token, ...kids.map((kid) => (i: number) => idp.token({ sub: `w${kid}${i}`, kid }))]) {
+for (const make of [
+  async (i: number) => (await tokens.mint(`w${i}`, 3600)).token,
+  ...kids.map((kid) => (i: number) => idp.token({ sub: `w${kid}${i}`, kid })),
+]) {
   for (let i = 0; i < 100; i++) await auth.authenticate(await make(i));
 }
 const first = {
@@ -183,8 +196,10 @@ const floor = M / ((performance.now() - t0) / 1000);
 t0 = performance.now();
 for (let i = 0; i < M; i++) await auth.authenticate(cachedToken);
 const cached = M / ((performance.now() - t0) / 1000);
-console.log(`\nCached check, ${M.toLocaleString('en')} times: authenticate() (cache hit + revocation check) ${Math.round(cached).toLocaleString('en')}/s; `
-  + `a bare Map lookup with the expiry test (the old cache's floor, synchronous) ${Math.round(floor).toLocaleString('en')}/s; ÷ ${(cached / floor).toFixed(2)}`);
+console.log(
+  `\nCached check, ${M.toLocaleString('en')} times: authenticate() (cache hit + revocation check) ${Math.round(cached).toLocaleString('en')}/s; ` +
+    `a bare Map lookup with the expiry test (the old cache's floor, synchronous) ${Math.round(floor).toLocaleString('en')}/s; ÷ ${(cached / floor).toFixed(2)}`,
+);
 await auth.close();
 await idp.stop();
 console.log(`\nload average at the end: ${load()}`);

@@ -90,7 +90,12 @@ function wsMirror(s: Start, i: number): Promise<Mirror> {
     let ws: WebSocket | null = null;
     let readyDone = false;
     const m: Mirror = {
-      version: 0, latencies: [], series: [], reopenedAt: null, duplicates: 0, gaps: 0,
+      version: 0,
+      latencies: [],
+      series: [],
+      reopenedAt: null,
+      duplicates: 0,
+      gaps: 0,
       close: () => {
         closed = true;
         ws?.close();
@@ -104,7 +109,8 @@ function wsMirror(s: Start, i: number): Promise<Mirror> {
       ws = sock;
       sock.on('message', (d) => {
         const msg = JSON.parse(String(d));
-        if (!readyDone && process.env.CLIENT_DEBUG) process.stderr.write(`ws mirror ${i}: ${msg.type} ${msg.stream ?? ""} ${msg.queueId ?? ""} ${msg.type === "error" ? JSON.stringify(msg) : ""}\n`);
+        if (!readyDone && process.env.CLIENT_DEBUG)
+          process.stderr.write(`ws mirror ${i}: ${msg.type} ${msg.stream ?? ''} ${msg.queueId ?? ''} ${msg.type === 'error' ? JSON.stringify(msg) : ''}\n`);
         if (msg.type === 'hello') {
           attempt = 0;
           if (killedAt !== null && m.reopenedAt === null) m.reopenedAt = Date.now();
@@ -128,7 +134,8 @@ function wsMirror(s: Start, i: number): Promise<Mirror> {
           // The subscription was refused (overloaded, say): ask again after the server's hint, as the SDK does.
           const after = Number(msg.error?.details?.retryAfterSeconds ?? 1) * 1000 * (0.5 + Math.random());
           setTimeout(() => {
-            if (ws === sock && sock.readyState === sock.OPEN) sock.send(JSON.stringify({ type: 'subscribe', queueId: s.queueId, ...(m.version > 0 ? { since: m.version } : {}) }));
+            if (ws === sock && sock.readyState === sock.OPEN)
+              sock.send(JSON.stringify({ type: 'subscribe', queueId: s.queueId, ...(m.version > 0 ? { since: m.version } : {}) }));
           }, after);
         } else if (msg.type === 'subscribed' && !readyDone && m.version > 0) {
           readyDone = true;
@@ -179,7 +186,10 @@ process.on('message', async (msg: any) => {
         versions: mirrors.map((m) => m.version),
         duplicates: mirrors.reduce((a, m) => a + m.duplicates, 0),
         gaps: mirrors.reduce((a, m) => a + m.gaps, 0),
-        p50: pct(mirrors.flatMap((m) => m.latencies), 0.5),
+        p50: pct(
+          mirrors.flatMap((m) => m.latencies),
+          0.5,
+        ),
       });
     } else if (msg.cmd === 'killed') {
       killedAt = msg.at;

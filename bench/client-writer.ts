@@ -17,15 +17,25 @@ function call(base: string, token: string, method: string, path: string, body?: 
   const u = new URL(path, base);
   const payload = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
-    const req = request(u, {
-      method, agent, timeout: 5000,
-      headers: { authorization: `Bearer ${token}`, prefer: 'return=minimal', ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) },
-    }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null }));
-    });
+    const req = request(
+      u,
+      {
+        method,
+        agent,
+        timeout: 5000,
+        headers: {
+          authorization: `Bearer ${token}`,
+          prefer: 'return=minimal',
+          ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
+        },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null }));
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
     req.end(payload);
@@ -55,19 +65,22 @@ process.on('message', async (msg: any) => {
     const p = remove
       ? call(baseUrl, token, 'DELETE', `/queues/${queueId}/items/${remove}`)
       : call(baseUrl, token, 'POST', `/queues/${queueId}/tracks`, { tracks: [`w-${i}`] });
-    p.then((r) => {
-      if (r.status >= 200 && r.status < 300) {
-        ok++;
-        lastVersion = Math.max(lastVersion, r.body?.version ?? 0);
-        for (const e of r.body?.events ?? []) if (e.type === 'item_added') added.push(e.data.itemId);
-      } else {
+    p.then(
+      (r) => {
+        if (r.status >= 200 && r.status < 300) {
+          ok++;
+          lastVersion = Math.max(lastVersion, r.body?.version ?? 0);
+          for (const e of r.body?.events ?? []) if (e.type === 'item_added') added.push(e.data.itemId);
+        } else {
+          failed++;
+          if (remove && r.status !== 404) added.unshift(remove);
+        }
+      },
+      () => {
         failed++;
-        if (remove && r.status !== 404) added.unshift(remove);
-      }
-    }, () => {
-      failed++;
-      if (remove) added.unshift(remove);
-    }).finally(() => inflight--);
+        if (remove) added.unshift(remove);
+      },
+    ).finally(() => inflight--);
   }
   while (inflight > 0) await new Promise((r) => setTimeout(r, 10));
   process.send!({ type: 'stopped', ok, failed, lastVersion });

@@ -79,8 +79,15 @@ async function startServer(port: number): Promise<Server & { readyAt: number }> 
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'pipe'],
     env: {
-      PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', HOST: '127.0.0.1', PORT: String(port), DATA_DIR: dataDir,
-      ADMIN_API_KEY: ADMIN_KEY, LOG_LEVEL: 'error', RATE_LIMIT_PER_MINUTE: '10000000', RATE_LIMIT_IP_PER_MINUTE: '10000000',
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/tmp',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      DATA_DIR: dataDir,
+      ADMIN_API_KEY: ADMIN_KEY,
+      LOG_LEVEL: 'error',
+      RATE_LIMIT_PER_MINUTE: '10000000',
+      RATE_LIMIT_IP_PER_MINUTE: '10000000',
       WS_MAX_SOCKETS_PER_USER: '100000',
     },
   });
@@ -97,7 +104,11 @@ async function startServer(port: number): Promise<Server & { readyAt: number }> 
 }
 
 async function call(url: string, token: string, method: string, path: string, body?: unknown): Promise<any> {
-  const r = await fetch(url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+  const r = await fetch(url + path, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
   const json = await r.json().catch(() => null);
   if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(json)}`);
   return json;
@@ -118,7 +129,13 @@ function helper(file: string) {
     ask(msg: Record<string, unknown>, answer: string, timeoutMs = 120_000): Promise<any> {
       return new Promise((resolve, reject) => {
         const t = setTimeout(() => reject(new Error(`${file}: no '${answer}' in ${timeoutMs} ms`)), timeoutMs);
-        waiters.push({ type: answer, resolve: (m) => { clearTimeout(t); resolve(m); } });
+        waiters.push({
+          type: answer,
+          resolve: (m) => {
+            clearTimeout(t);
+            resolve(m);
+          },
+        });
         p.send(msg);
       });
     },
@@ -159,7 +176,15 @@ async function fanout(url: string, token: string, queueId: string, kind: Kind): 
   const per = Math.ceil(MIRRORS / PROCS);
   const procs = Array.from({ length: PROCS }, () => helper('client-mirrors.ts'));
   const t0 = Date.now();
-  await Promise.all(procs.map((p, i) => p.ask({ cmd: 'start', kind, n: Math.min(per, MIRRORS - i * per), baseUrl: url, token, queueId, reconnect: RECONNECT, prefix: `${kind}-fan-${i}` }, 'ready', 300_000)));
+  await Promise.all(
+    procs.map((p, i) =>
+      p.ask(
+        { cmd: 'start', kind, n: Math.min(per, MIRRORS - i * per), baseUrl: url, token, queueId, reconnect: RECONNECT, prefix: `${kind}-fan-${i}` },
+        'ready',
+        300_000,
+      ),
+    ),
+  );
   const connectMs = Date.now() - t0;
   log(`${kind}: ${MIRRORS} mirrors hold the queue after ${connectMs} ms; writing ${RATE}/s for ${SECONDS} s`);
   await sleep(1000);
@@ -193,9 +218,21 @@ async function fanout(url: string, token: string, queueId: string, kind: Kind): 
   const every = [...merged.values()].filter((m) => m.count === MIRRORS).map((m) => m.last - m.commit);
   await Promise.all(procs.map((p) => p.close()));
   return {
-    kind, mirrors: MIRRORS, connectMs, writes: w.ok, failedWrites: w.failed, deliveries: latencies.length, expected: w.ok * MIRRORS,
-    p50: pct(latencies, 0.5), p99: pct(latencies, 0.99), max: pct(latencies, 1), everyP50: pct(every, 0.5), everyP99: pct(every, 0.99),
-    complete: every.length, duplicates: reports.reduce((a, r) => a + r.duplicates, 0), gaps: reports.reduce((a, r) => a + r.gaps, 0),
+    kind,
+    mirrors: MIRRORS,
+    connectMs,
+    writes: w.ok,
+    failedWrites: w.failed,
+    deliveries: latencies.length,
+    expected: w.ok * MIRRORS,
+    p50: pct(latencies, 0.5),
+    p99: pct(latencies, 0.99),
+    max: pct(latencies, 1),
+    everyP50: pct(every, 0.5),
+    everyP99: pct(every, 0.99),
+    complete: every.length,
+    duplicates: reports.reduce((a, r) => a + r.duplicates, 0),
+    gaps: reports.reduce((a, r) => a + r.gaps, 0),
     load: [load0, loadavg()],
   };
 }
@@ -248,12 +285,24 @@ async function restart(server: { current: Server }, port: number, token: string,
   const reopen = mirrors.filter((m) => m.reopenedAt !== null).map((m) => m.reopenedAt! - s.readyAt);
   // -1: it already held that version when asked (cannot happen after a kill, but counted as 0).
   const caught = mirrors.filter((m) => m.reachedAt !== null).map((m) => (m.reachedAt! < 0 ? 0 : m.reachedAt! - s.readyAt));
-  const resume = mirrors.filter((m) => m.reopenedAt !== null && m.reachedAt !== null && m.reachedAt >= 0).map((m) => m.reachedAt! - Math.max(m.reopenedAt!, probeAt));
+  const resume = mirrors
+    .filter((m) => m.reopenedAt !== null && m.reachedAt !== null && m.reachedAt >= 0)
+    .map((m) => m.reachedAt! - Math.max(m.reopenedAt!, probeAt));
   return {
-    resumeP50: pct(resume, 0.5), resumeMax: pct(resume, 1),
-    kind, mirrors: RESTART_MIRRORS, downMs: s.readyAt - killedAt, readyVersion,
-    reopenP50: pct(reopen, 0.5), reopenMax: pct(reopen, 1), caughtP50: pct(caught, 0.5), caughtMax: pct(caught, 1),
-    behind: mirrors.length - caught.length, duplicates: c.duplicates, gaps: c.gaps, load: [load0, loadavg()],
+    resumeP50: pct(resume, 0.5),
+    resumeMax: pct(resume, 1),
+    kind,
+    mirrors: RESTART_MIRRORS,
+    downMs: s.readyAt - killedAt,
+    readyVersion,
+    reopenP50: pct(reopen, 0.5),
+    reopenMax: pct(reopen, 1),
+    caughtP50: pct(caught, 0.5),
+    caughtMax: pct(caught, 1),
+    behind: mirrors.length - caught.length,
+    duplicates: c.duplicates,
+    gaps: c.gaps,
+    load: [load0, loadavg()],
   };
 }
 
@@ -283,7 +332,9 @@ async function main(): Promise<void> {
   const out: string[] = [];
   out.push(`# bench:client — ${new Date().toISOString()}`);
   out.push('');
-  out.push(`${cpus().length} cores; load average ${loadStart} at the start, ${loadEnd} at the end. Server: src/cli.ts serve (SQLite), one process. Reconnect back-off for both clients: ${RECONNECT.baseMs} ms doubling to ${RECONNECT.maxMs} ms, jittered 50-100 %.`);
+  out.push(
+    `${cpus().length} cores; load average ${loadStart} at the start, ${loadEnd} at the end. Server: src/cli.ts serve (SQLite), one process. Reconnect back-off for both clients: ${RECONNECT.baseMs} ms doubling to ${RECONNECT.maxMs} ms, jittered 50-100 %.`,
+  );
   out.push('');
   out.push(`## (a) commit to every mirror: ${MIRRORS} mirrors of one queue in ${PROCS} processes, ${RATE} writes/s for ${SECONDS} s`);
   out.push('');
@@ -302,7 +353,9 @@ async function main(): Promise<void> {
   out.push(`| duplicates / gaps seen | – | ${b.duplicates} / ${b.gaps} | |`);
   out.push(`| load average before → after | ${a.load[0]} → ${a.load[1]} | ${b.load[0]} → ${b.load[1]} | |`);
   out.push('');
-  out.push(`## (b) catch-up after SIGKILL + restart: ${RESTART_MIRRORS} mirrors, writes going at ${RATE}/s (times from /readyz answering 200; the target is a write made at that moment)`);
+  out.push(
+    `## (b) catch-up after SIGKILL + restart: ${RESTART_MIRRORS} mirrors, writes going at ${RATE}/s (times from /readyz answering 200; the target is a write made at that moment)`,
+  );
   out.push('');
   out.push(`| | ${NAME.sdk} | ${NAME.ws} | SDK ÷ plain |`);
   out.push('|---|---|---|---|');

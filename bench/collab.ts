@@ -24,7 +24,6 @@ const HOT = 20;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 process.setMaxListeners(0); // every y-websocket provider listens for the process exit
 
-
 type OpKind = 'add' | 'move' | 'remove';
 function chooseOp(rnd: () => number, n: number): OpKind {
   const r = rnd();
@@ -86,9 +85,14 @@ async function ours(): Promise<Result> {
     const ownerToken = await mintToken(server, 'owner');
     const owner = client(server.url, ownerToken);
     const editors = Array.from({ length: EDITORS }, (_, i) => `editor${i}`);
-    const q = (await owner('POST', '/queues/collaborative', {
-      name: 'bench', isPublic: true, collaborators: editors, tracks: Array.from({ length: SEED_ITEMS }, (_, i) => `seed${i}`),
-    })).body.queue;
+    const q = (
+      await owner('POST', '/queues/collaborative', {
+        name: 'bench',
+        isPublic: true,
+        collaborators: editors,
+        tracks: Array.from({ length: SEED_ITEMS }, (_, i) => `seed${i}`),
+      })
+    ).body.queue;
     for (const e of editors) await owner('PUT', `/queues/${q.id}/collaborators/${e}`, { permissionLevel: 'admin' });
     const live: string[] = q.items.map((i: { itemId: string }) => i.itemId);
 
@@ -121,51 +125,58 @@ async function ours(): Promise<Result> {
     let edits = 0;
     const errors = new Map<string, number>();
     const editorTokens = await Promise.all(editors.map((e) => mintToken(server, e)));
-    const sockets = await Promise.all(editorTokens.map((t, i) => new Promise<WebSocket>((resolve, reject) => {
-      const ws = new WebSocket(`${wsUrl}/ws/queues/${q.id}?token=${t}&deviceId=edit-${i}&since=0`);
-      ws.once('open', () => resolve(ws));
-      ws.once('error', reject);
-    })));
+    const sockets = await Promise.all(
+      editorTokens.map(
+        (t, i) =>
+          new Promise<WebSocket>((resolve, reject) => {
+            const ws = new WebSocket(`${wsUrl}/ws/queues/${q.id}?token=${t}&deviceId=edit-${i}&since=0`);
+            ws.once('open', () => resolve(ws));
+            ws.once('error', reject);
+          }),
+      ),
+    );
     const deadline = performance.now() + SECONDS * 1000;
     const started = performance.now();
-    await Promise.all(sockets.map(async (ws, i) => {
-      const rnd = mulberry32(1000 + i);
-      const pending = new Map<string, (m: any) => void>();
-      ws.on('message', (raw) => {
-        const m = JSON.parse(String(raw));
-        if ((m.type === 'ack' || m.type === 'error') && pending.has(m.mutationId)) {
-          pending.get(m.mutationId)!(m);
-          pending.delete(m.mutationId);
-        }
-      });
-      let n = 0;
-      while (performance.now() < deadline) {
-        const kind = chooseOp(rnd, live.length);
-        const hot = live.slice(0, HOT);
-        const mutationId = `e${i}-${n++}`;
-        let op: string;
-        let args: Record<string, unknown>;
-        if (kind === 'add') {
-          op = 'add_tracks';
-          args = { tracks: [`t-${mutationId}`], position: Math.floor(rnd() * (live.length + 1)) };
-        } else if (kind === 'move') {
-          op = 'move_item';
-          args = { itemId: hot[Math.floor(rnd() * hot.length)], position: Math.floor(rnd() * (live.length + 1)) };
-        } else {
-          op = 'remove_item';
-          args = { itemId: hot[Math.floor(rnd() * hot.length)] };
-        }
-        const t0 = performance.now();
-        const answer = await new Promise<any>((resolve) => {
-          pending.set(mutationId, resolve);
-          ws.send(JSON.stringify({ type: 'command', mutationId, op, args }));
+    await Promise.all(
+      sockets.map(async (ws, i) => {
+        const rnd = mulberry32(1000 + i);
+        const pending = new Map<string, (m: any) => void>();
+        ws.on('message', (raw) => {
+          const m = JSON.parse(String(raw));
+          if ((m.type === 'ack' || m.type === 'error') && pending.has(m.mutationId)) {
+            pending.get(m.mutationId)!(m);
+            pending.delete(m.mutationId);
+          }
         });
-        if (answer.type === 'ack') {
-          if (answer.sequenceNumbers.length > 0) edits++;
-          for (const e of answer.events as any[]) if (e.type === 'item_added' || e.type === 'item_moved') sent.set(e.sequenceNumber, t0);
-        } else errors.set(answer.error.code, (errors.get(answer.error.code) ?? 0) + 1);
-      }
-    }));
+        let n = 0;
+        while (performance.now() < deadline) {
+          const kind = chooseOp(rnd, live.length);
+          const hot = live.slice(0, HOT);
+          const mutationId = `e${i}-${n++}`;
+          let op: string;
+          let args: Record<string, unknown>;
+          if (kind === 'add') {
+            op = 'add_tracks';
+            args = { tracks: [`t-${mutationId}`], position: Math.floor(rnd() * (live.length + 1)) };
+          } else if (kind === 'move') {
+            op = 'move_item';
+            args = { itemId: hot[Math.floor(rnd() * hot.length)], position: Math.floor(rnd() * (live.length + 1)) };
+          } else {
+            op = 'remove_item';
+            args = { itemId: hot[Math.floor(rnd() * hot.length)] };
+          }
+          const t0 = performance.now();
+          const answer = await new Promise<any>((resolve) => {
+            pending.set(mutationId, resolve);
+            ws.send(JSON.stringify({ type: 'command', mutationId, op, args }));
+          });
+          if (answer.type === 'ack') {
+            if (answer.sequenceNumbers.length > 0) edits++;
+            for (const e of answer.events as any[]) if (e.type === 'item_added' || e.type === 'item_moved') sent.set(e.sequenceNumber, t0);
+          } else errors.set(answer.error.code, (errors.get(answer.error.code) ?? 0) + 1);
+        }
+      }),
+    );
     const elapsed = (performance.now() - started) / 1000;
     await sleep(1500); // let the last events reach every viewer
     const { lat, incomplete } = arrivals.latencies(sent, VIEWERS);
@@ -175,8 +186,16 @@ async function ours(): Promise<Result> {
     for (const ws of [...viewers, ...sockets]) ws.close();
     return {
       name: 'ours (embedded, SQLite)',
-      edits, editsPerSecond: edits / elapsed, measured: lat.length, incomplete, p50: percentile(lat, 50), p99: percentile(lat, 99),
-      items: ids.length, duplicated: ids.length - new Set(ids).size + (tracks.length - new Set(tracks).size), resurrected: 0, viewersAgree: true,
+      edits,
+      editsPerSecond: edits / elapsed,
+      measured: lat.length,
+      incomplete,
+      p50: percentile(lat, 50),
+      p99: percentile(lat, 99),
+      items: ids.length,
+      duplicated: ids.length - new Set(ids).size + (tracks.length - new Set(tracks).size),
+      resurrected: 0,
+      viewersAgree: true,
       notes: `acked edits; refused (item removed meanwhile): ${JSON.stringify(Object.fromEntries(errors))}`,
     };
   } finally {
@@ -195,10 +214,12 @@ interface Entry {
 
 async function peer(): Promise<Result> {
   const proc = spawn(process.execPath, [join(import.meta.dirname, 'peer-yjs.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise<string>((resolve) => proc.stdout!.on('data', (d) => {
-    const m = /listening on (\S+)/.exec(String(d));
-    if (m) resolve(m[1]!);
-  }));
+  const url = await new Promise<string>((resolve) =>
+    proc.stdout!.on('data', (d) => {
+      const m = /listening on (\S+)/.exec(String(d));
+      if (m) resolve(m[1]!);
+    }),
+  );
   const room = 'bench';
   const providers: WebsocketProvider[] = [];
   const connectDoc = async (): Promise<Y.Doc> => {
@@ -210,7 +231,10 @@ async function peer(): Promise<Result> {
   };
   try {
     const seedDoc = await connectDoc();
-    seedDoc.getArray<Entry>('queue').insert(0, Array.from({ length: SEED_ITEMS }, (_, i) => ({ id: `seed${i}`, track: `seed${i}`, op: `seed${i}` })));
+    seedDoc.getArray<Entry>('queue').insert(
+      0,
+      Array.from({ length: SEED_ITEMS }, (_, i) => ({ id: `seed${i}`, track: `seed${i}`, op: `seed${i}` })),
+    );
     await sleep(300);
 
     const arrivals = new Arrivals();
@@ -250,50 +274,52 @@ async function peer(): Promise<Result> {
     const editorDocs = await Promise.all(Array.from({ length: EDITORS }, () => connectDoc()));
     const deadline = performance.now() + SECONDS * 1000;
     const started = performance.now();
-    await Promise.all(editorDocs.map(async (doc, i) => {
-      const rnd = mulberry32(1000 + i);
-      const arr = doc.getArray<Entry>('queue');
-      let n = 0;
-      while (performance.now() < deadline) {
-        const len = arr.length;
-        const kind = chooseOp(rnd, len);
-        const op = `e${i}-${n++}`;
-        let waitFor = op;
-        const t0 = performance.now();
-        if (kind === 'add') {
-          doc.transact(() => arr.insert(Math.floor(rnd() * (len + 1)), [{ id: `t-${op}`, track: `t-${op}`, op }]));
-          sent.set(op, t0);
-        } else if (kind === 'move') {
-          // Y.Array has no move: delete and insert again, the usual way.
-          const from = Math.floor(rnd() * Math.min(HOT, len));
-          const entry = arr.get(from);
-          doc.transact(() => {
-            arr.delete(from, 1);
-            arr.insert(Math.floor(rnd() * len), [{ ...entry, op }]);
+    await Promise.all(
+      editorDocs.map(async (doc, i) => {
+        const rnd = mulberry32(1000 + i);
+        const arr = doc.getArray<Entry>('queue');
+        let n = 0;
+        while (performance.now() < deadline) {
+          const len = arr.length;
+          const kind = chooseOp(rnd, len);
+          const op = `e${i}-${n++}`;
+          let waitFor = op;
+          const t0 = performance.now();
+          if (kind === 'add') {
+            doc.transact(() => arr.insert(Math.floor(rnd() * (len + 1)), [{ id: `t-${op}`, track: `t-${op}`, op }]));
+            sent.set(op, t0);
+          } else if (kind === 'move') {
+            // Y.Array has no move: delete and insert again, the usual way.
+            const from = Math.floor(rnd() * Math.min(HOT, len));
+            const entry = arr.get(from);
+            doc.transact(() => {
+              arr.delete(from, 1);
+              arr.insert(Math.floor(rnd() * len), [{ ...entry, op }]);
+            });
+            sent.set(op, t0);
+          } else {
+            const at = Math.floor(rnd() * Math.min(HOT, len));
+            const entry = arr.get(at);
+            removedIds.add(entry.id);
+            waitFor = `del:${entry.op}`;
+            doc.transact(() => arr.delete(at, 1));
+          }
+          // A delete of an entry someone else deleted first changes nothing, so nothing is relayed:
+          // wait only briefly for those (ours answers them at once, item_gone).
+          const done = await new Promise<boolean>((resolve) => {
+            const t = setTimeout(() => resolve(false), kind === 'remove' ? 300 : 2000);
+            const list = relayed.get(waitFor) ?? [];
+            list.push(() => {
+              clearTimeout(t);
+              resolve(true);
+            });
+            relayed.set(waitFor, list);
           });
-          sent.set(op, t0);
-        } else {
-          const at = Math.floor(rnd() * Math.min(HOT, len));
-          const entry = arr.get(at);
-          removedIds.add(entry.id);
-          waitFor = `del:${entry.op}`;
-          doc.transact(() => arr.delete(at, 1));
+          if (done) edits++;
+          else timeouts++;
         }
-        // A delete of an entry someone else deleted first changes nothing, so nothing is relayed:
-        // wait only briefly for those (ours answers them at once, item_gone).
-        const done = await new Promise<boolean>((resolve) => {
-          const t = setTimeout(() => resolve(false), kind === 'remove' ? 300 : 2000);
-          const list = relayed.get(waitFor) ?? [];
-          list.push(() => {
-            clearTimeout(t);
-            resolve(true);
-          });
-          relayed.set(waitFor, list);
-        });
-        if (done) edits++;
-        else timeouts++;
-      }
-    }));
+      }),
+    );
     const elapsed = (performance.now() - started) / 1000;
     await sleep(1500);
     const { lat, incomplete } = arrivals.latencies(sent, VIEWERS);
@@ -305,8 +331,16 @@ async function peer(): Promise<Result> {
     const agree = JSON.stringify(final) === JSON.stringify(viewerDocs[VIEWERS - 1]!.getArray('queue').toArray());
     return {
       name: 'peer: y-websocket + Y.Array',
-      edits, editsPerSecond: edits / elapsed, measured: lat.length, incomplete, p50: percentile(lat, 50), p99: percentile(lat, 99),
-      items: final.length, duplicated, resurrected, viewersAgree: agree,
+      edits,
+      editsPerSecond: edits / elapsed,
+      measured: lat.length,
+      incomplete,
+      p50: percentile(lat, 50),
+      p99: percentile(lat, 99),
+      items: final.length,
+      duplicated,
+      resurrected,
+      viewersAgree: agree,
       notes: `edits relayed to a viewer (no acks in the peer)${timeouts ? `; ${timeouts} not relayed (removes of an entry deleted meanwhile: 0.3 s wait; others 2 s)` : ''}`,
     };
   } finally {
@@ -316,19 +350,27 @@ async function peer(): Promise<Result> {
 }
 
 const fmt = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
-console.log(`bench:collab — ${EDITORS} editors + ${VIEWERS} viewers on one queue, ${SECONDS} s each; adds 50%, moves 35%, removes 15% (moves/removes on the first ${HOT} items)`);
+console.log(
+  `bench:collab — ${EDITORS} editors + ${VIEWERS} viewers on one queue, ${SECONDS} s each; adds 50%, moves 35%, removes 15% (moves/removes on the first ${HOT} items)`,
+);
 const results: Result[] = [];
 for (const run of process.env.BENCH_ONLY === 'ours' ? [ours] : process.env.BENCH_ONLY === 'peer' ? [peer] : [ours, peer]) {
   const r = await run();
   results.push(r);
   console.log(`\n${r.name}`);
   console.log(`  edits/s ${fmt(r.editsPerSecond)}  (${r.edits} edits)  ${r.notes}`);
-  console.log(`  edit-to-all-${VIEWERS}-viewers latency (adds and moves): p50 ${fmt(r.p50)} ms, p99 ${fmt(r.p99)} ms over ${r.measured} edits${r.incomplete ? `; ${r.incomplete} did not reach every viewer` : ''}`);
+  console.log(
+    `  edit-to-all-${VIEWERS}-viewers latency (adds and moves): p50 ${fmt(r.p50)} ms, p99 ${fmt(r.p99)} ms over ${r.measured} edits${r.incomplete ? `; ${r.incomplete} did not reach every viewer` : ''}`,
+  );
   console.log(`  final items ${r.items}; duplicated ${r.duplicated}; removed items back ${r.resurrected}; viewers agree ${r.viewersAgree}`);
 }
 if (results.length < 2) process.exit(0);
 const [o, p] = results as [Result, Result];
 console.log('\nratios (ours / peer)');
-console.log(`  edits/s ${fmt(o.editsPerSecond / p.editsPerSecond, 2)}x;  latency p50 ${fmt(o.p50 / p.p50, 2)}x, p99 ${fmt(o.p99 / p.p99, 2)}x (below 1 = ours faster)`);
-console.log(`  every item exactly once under concurrent moves: ours ${o.duplicated === 0 ? 'yes' : `NO (${o.duplicated})`}, peer ${p.duplicated === 0 && p.resurrected === 0 ? 'yes' : `NO (${p.duplicated} duplicated, ${p.resurrected} removed items back)`}`);
+console.log(
+  `  edits/s ${fmt(o.editsPerSecond / p.editsPerSecond, 2)}x;  latency p50 ${fmt(o.p50 / p.p50, 2)}x, p99 ${fmt(o.p99 / p.p99, 2)}x (below 1 = ours faster)`,
+);
+console.log(
+  `  every item exactly once under concurrent moves: ours ${o.duplicated === 0 ? 'yes' : `NO (${o.duplicated})`}, peer ${p.duplicated === 0 && p.resurrected === 0 ? 'yes' : `NO (${p.duplicated} duplicated, ${p.resurrected} removed items back)`}`,
+);
 process.exit(0);

@@ -126,12 +126,18 @@ export function addedItemId(body: string, trackId: string): string | null {
     }
     const items = j?.queue?.items ?? j?.items;
     for (const it of Array.isArray(items) ? items : []) if (it?.trackId === trackId && typeof it.itemId === 'string') return it.itemId;
-  } catch { /* not JSON */ }
+  } catch {
+    /* not JSON */
+  }
   return null;
 }
 
 type Req = autocannon.Request;
-interface Ctx { q: number; track: string; addOk: boolean }
+interface Ctx {
+  q: number;
+  track: string;
+  addOk: boolean;
+}
 
 export async function runLoad(plan: LoadPlan): Promise<{ result: LoadResult; queues: LoadQueue[] }> {
   const Q = plan.queues.length;
@@ -161,7 +167,13 @@ export async function runLoad(plan: LoadPlan): Promise<{ result: LoadResult; que
       sampleFailure ??= `${op} ${status} ${body.slice(0, 300)}`;
     }
   };
-  const next = (req: Req, q: number): Req => ({ ...req, method: 'POST', path: `/queues/${plan.queues[q]!.id}/next`, headers: writeHeaders(q, true), body: '{}' });
+  const next = (req: Req, q: number): Req => ({
+    ...req,
+    method: 'POST',
+    path: `/queues/${plan.queues[q]!.id}/next`,
+    headers: writeHeaders(q, true),
+    body: '{}',
+  });
 
   let requests: Req[];
   if (plan.phase === 'writes') {
@@ -173,7 +185,13 @@ export async function runLoad(plan: LoadPlan): Promise<{ result: LoadResult; que
           ctx.track = `t-${plan.trackBase + seq++}`;
           ctx.addOk = false;
           sent('add');
-          return { ...req, method: 'POST', path: `/queues/${plan.queues[ctx.q]!.id}/tracks`, headers: writeHeaders(ctx.q, true), body: JSON.stringify({ tracks: [ctx.track] }) };
+          return {
+            ...req,
+            method: 'POST',
+            path: `/queues/${plan.queues[ctx.q]!.id}/tracks`,
+            headers: writeHeaders(ctx.q, true),
+            body: JSON.stringify({ tracks: [ctx.track] }),
+          };
         },
         onResponse: (status, body, c) => {
           const ctx = c as Ctx;
@@ -212,7 +230,13 @@ export async function runLoad(plan: LoadPlan): Promise<{ result: LoadResult; que
           }
           sent('move');
           const position = Math.floor(Math.random() * f.size);
-          return { ...req, method: 'POST', path: `/queues/${plan.queues[ctx.q]!.id}/items/${id}/move`, headers: writeHeaders(ctx.q, true), body: JSON.stringify({ position }) };
+          return {
+            ...req,
+            method: 'POST',
+            path: `/queues/${plan.queues[ctx.q]!.id}/items/${id}/move`,
+            headers: writeHeaders(ctx.q, true),
+            body: JSON.stringify({ position }),
+          };
         },
         onResponse: (status, body) => tally('move')(status, body),
       },
@@ -228,7 +252,13 @@ export async function runLoad(plan: LoadPlan): Promise<{ result: LoadResult; que
           const q = (c as Ctx).q;
           repeat[q] = repeat[q] === 'all' ? 'off' : 'all';
           sent('repeat');
-          return { ...req, method: 'PUT', path: `/queues/${plan.queues[q]!.id}/repeat`, headers: writeHeaders(q, true), body: JSON.stringify({ repeat: repeat[q] }) };
+          return {
+            ...req,
+            method: 'PUT',
+            path: `/queues/${plan.queues[q]!.id}/repeat`,
+            headers: writeHeaders(q, true),
+            body: JSON.stringify({ repeat: repeat[q] }),
+          };
         },
         onResponse: (status, body) => tally('repeat')(status, body),
       },

@@ -23,7 +23,11 @@ const ALL_TARGETS: TargetKind[] = ['sqlite', 'postgres', 'floor', 'naive'];
 
 function intList(name: string, fallback: string, min: number, max: number): number[] {
   const raw = process.env[name] || fallback;
-  const out = raw.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  const out = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number);
   if (out.length === 0 || out.some((n) => !Number.isInteger(n) || n < min || n > max)) {
     throw new Error(`${name} must be a comma list of integers in ${min}..${max}, got "${raw}"`);
   }
@@ -34,12 +38,13 @@ const seconds = intList('BENCH_SECONDS', '10', 1, 600)[0]!;
 const warmup = intList('BENCH_WARMUP', '2', 0, 60)[0]!;
 const connections = intList('BENCH_CONNECTIONS', '32', 1, 1000)[0]!;
 const lengths = intList('BENCH_LENGTHS', '20,1000,9000', 1, 9_500);
-const targets = (process.env.BENCH_TARGETS || ALL_TARGETS.join(',')).split(',').map((s) => s.trim()).filter(Boolean) as TargetKind[];
+const targets = (process.env.BENCH_TARGETS || ALL_TARGETS.join(','))
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean) as TargetKind[];
 for (const t of targets) if (!ALL_TARGETS.includes(t)) throw new Error(`BENCH_TARGETS: unknown target "${t}" (use ${ALL_TARGETS.join(',')})`);
 /** Queues per length: 50 small ones, fewer long ones (setup time); BENCH_QUEUES overrides, one per length. */
-const queueCounts: number[] = process.env.BENCH_QUEUES
-  ? intList('BENCH_QUEUES', '', 1, 1000)
-  : lengths.map((n) => (n <= 100 ? 50 : n <= 2000 ? 20 : 8));
+const queueCounts: number[] = process.env.BENCH_QUEUES ? intList('BENCH_QUEUES', '', 1, 1000) : lengths.map((n) => (n <= 100 ? 50 : n <= 2000 ? 20 : 8));
 if (queueCounts.length !== lengths.length) throw new Error('BENCH_QUEUES needs one count per BENCH_LENGTHS entry');
 const CHUNK = 500; // tracks per POST at setup (the API's limit per add)
 const SETUP_CONCURRENCY = 4;
@@ -57,7 +62,9 @@ function peakRssMb(pid: number): number {
 let clkTck = 100;
 try {
   clkTck = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-} catch { /* keep 100 */ }
+} catch {
+  /* keep 100 */
+}
 /** user + system CPU seconds of a process. */
 function cpuSeconds(pid: number): number {
   try {
@@ -228,9 +235,11 @@ async function createQueues(t: Running, tag: string, length: number, count: numb
       process.stderr.write(`  [${tag}] queue ${done}/${count} ready (${length} items, ${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(SETUP_CONCURRENCY, count) }, async () => {
-    while (nextIndex < count) await one(nextIndex++);
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(SETUP_CONCURRENCY, count) }, async () => {
+      while (nextIndex < count) await one(nextIndex++);
+    }),
+  );
   return out;
 }
 
@@ -342,12 +351,20 @@ try {
             refreshed = true;
           }
           const planFor = (p: Phase, secs: number): LoadPlan => ({
-            url: t.url, connections, seconds: secs, phase: p.kind, prefer: p.prefer, read: p.read, trackBase: phaseNo * 10_000_000,
+            url: t.url,
+            connections,
+            seconds: secs,
+            phase: p.kind,
+            prefer: p.prefer,
+            read: p.read,
+            trackBase: phaseNo * 10_000_000,
             queues: p.kind === 'reads' ? queues.map((q) => ({ ...q, ids: [] })) : queues,
           });
           if (warmup > 0 && !warmed.has(phase.kind)) {
             // JIT and caches: so the first phase of a kind is not the one that pays for them.
-            process.stderr.write(`[${tag}] warm-up, ${phase.kind} (${phase.kind === 'writes' ? 'default answer' : 'GET /queues/{id}'}): ${warmup} s, not recorded...\n`);
+            process.stderr.write(
+              `[${tag}] warm-up, ${phase.kind} (${phase.kind === 'writes' ? 'default answer' : 'GET /queues/{id}'}): ${warmup} s, not recorded...\n`,
+            );
             const warm = await runLoader(planFor({ ...phase, prefer: undefined, read: 'default' }, warmup), t.pid);
             if (warm.queues) queues = warm.queues;
             warmed.add(phase.kind);
@@ -387,13 +404,39 @@ const minLength = Math.min(...lengths);
 const maxLength = Math.max(...lengths);
 
 console.log(`\nbench:core — ${startedAt.toISOString()}, node ${process.version}, ${cpus().length} CPUs`);
-console.log(`${seconds} s per phase, ${connections} connections, load generator (autocannon) in its own process; a fresh server per target and length, warmed up ${warmup} s with writes and ${warmup} s with reads (not recorded).`);
-console.log(`Queues per length: ${lengths.map((n, i) => `${queueCounts[i]} x ${n} items`).join(', ')}${lengths.some((_n, i) => queueCounts[i] !== queueCounts[0]) ? ' (fewer long queues: more connections share a queue, so they contend more)' : ''}.`);
-console.log('Writes: each connection cycles add 1 track, remove the oldest item the bench added to that queue, move a newer one to a random position, next, repeat all/off (20% each; the length stays put).');
-console.log('Reads: queues round robin. Peers: the floor maps every write to one append and every read to one row; the naive peer has the same write routes and answers every read with the whole queue.');
+console.log(
+  `${seconds} s per phase, ${connections} connections, load generator (autocannon) in its own process; a fresh server per target and length, warmed up ${warmup} s with writes and ${warmup} s with reads (not recorded).`,
+);
+console.log(
+  `Queues per length: ${lengths.map((n, i) => `${queueCounts[i]} x ${n} items`).join(', ')}${lengths.some((_n, i) => queueCounts[i] !== queueCounts[0]) ? ' (fewer long queues: more connections share a queue, so they contend more)' : ''}.`,
+);
+console.log(
+  'Writes: each connection cycles add 1 track, remove the oldest item the bench added to that queue, move a newer one to a random position, next, repeat all/off (20% each; the length stays put).',
+);
+console.log(
+  'Reads: queues round robin. Peers: the floor maps every write to one append and every read to one row; the naive peer has the same write routes and answers every read with the whole queue.',
+);
 console.log(`Load average (1/5/15 min): ${loadStart} at the start, ${loadEnd} at the end (${cpus().length} CPUs).\n`);
 
-const header = ['target', 'items', 'queues', 'phase', 'ops/s', 'p50 ms', 'p99 ms', 'non-2xx', 'errors', 'peak RSS MB', 'server CPU %', 'CPU µs/op', 'loadgen CPU %', 'x floor', 'x floor CPU', `x ${minLength} items`, 'load before -> after'];
+const header = [
+  'target',
+  'items',
+  'queues',
+  'phase',
+  'ops/s',
+  'p50 ms',
+  'p99 ms',
+  'non-2xx',
+  'errors',
+  'peak RSS MB',
+  'server CPU %',
+  'CPU µs/op',
+  'loadgen CPU %',
+  'x floor',
+  'x floor CPU',
+  `x ${minLength} items`,
+  'load before -> after',
+];
 /** Server CPU per answered operation (µs): what a request costs, whatever else shares the machine. */
 const cpuPerOp = (x: Row) => (x.serverCpuPct / 100 / x.r.opsPerSec) * 1e6;
 const body = rows.map((x) => {
@@ -424,8 +467,12 @@ console.log(
   `\nx floor: ops/s over the floor peer's at the same length (writes vs its writes, reads vs its reads). x ${minLength} items: ops/s over the same target and phase at ${minLength} items.`,
 );
 console.log('peak RSS: VmHWM of the server process (ours: the node process; the PostgreSQL server is not counted), since it started for this length.');
-console.log('CPU: % of one core during the load (server: its process; loadgen: the autocannon process). ops/s counts 2xx answers only. Load average: the 1-minute figure before and after the phase.');
-console.log('CPU µs/op: server CPU per answered operation. x floor CPU: the floor peer\'s CPU per operation over ours (1.0 = as cheap as the floor); unlike ops/s it does not depend on how much of the machine the server got.');
+console.log(
+  'CPU: % of one core during the load (server: its process; loadgen: the autocannon process). ops/s counts 2xx answers only. Load average: the 1-minute figure before and after the phase.',
+);
+console.log(
+  "CPU µs/op: server CPU per answered operation. x floor CPU: the floor peer's CPU per operation over ours (1.0 = as cheap as the floor); unlike ops/s it does not depend on how much of the machine the server got.",
+);
 
 if (lengthChecks.length) console.log(`\nQueue lengths after the write phases:\n${lengthChecks.map((l) => `  ${l}`).join('\n')}`);
 
@@ -433,9 +480,13 @@ const problems = rows.filter((x) => x.r.non2xx || x.r.errors || x.r.idMisses || 
 if (problems.length) {
   console.log('\nNon-2xx answers, errors and substitutions:');
   for (const x of problems) {
-    const subs = Object.entries(x.r.sentByOp).filter(([k]) => k.includes('substituted')).map(([k, v]) => `${k}: ${v}`);
+    const subs = Object.entries(x.r.sentByOp)
+      .filter(([k]) => k.includes('substituted'))
+      .map(([k, v]) => `${k}: ${v}`);
     const failed = Object.entries(x.r.failedByOp).map(([k, v]) => `${k}: ${v}`);
-    console.log(`  ${TARGET_LABEL[x.target]} ${x.length} items, ${x.phase.label}: ${[...failed, ...subs, x.r.errors ? `connection errors ${x.r.errors} (timeouts ${x.r.timeouts})` : '', x.r.idMisses ? `adds without a recognisable item id: ${x.r.idMisses}` : ''].filter(Boolean).join('; ')}`);
+    console.log(
+      `  ${TARGET_LABEL[x.target]} ${x.length} items, ${x.phase.label}: ${[...failed, ...subs, x.r.errors ? `connection errors ${x.r.errors} (timeouts ${x.r.timeouts})` : '', x.r.idMisses ? `adds without a recognisable item id: ${x.r.idMisses}` : ''].filter(Boolean).join('; ')}`,
+    );
     if (x.r.sampleFailure) console.log(`    first: ${x.r.sampleFailure.replace(/\s+/g, ' ').slice(0, 240)}`);
   }
 }
@@ -448,11 +499,20 @@ const atLength = maxLength < 9000 ? '; the issue sets it at 9,000 items' : '';
 for (const key of ['writes-minimal', 'writes-default']) {
   const s = find('sqlite', minLength, key);
   const label = OUR_PHASES.find((p) => p.key === key)!.label;
-  if (s && minLength === 20) checks.push(`SQLite ${label}, 20 items: ${fmt(s.r.opsPerSec)}/s p99 ${fmt(s.r.p99, 1)} ms (>= 5,000/s at p99 < 20 ms): ${verdict(s.r.opsPerSec >= 5000 && s.r.p99 < 20)}`);
+  if (s && minLength === 20)
+    checks.push(
+      `SQLite ${label}, 20 items: ${fmt(s.r.opsPerSec)}/s p99 ${fmt(s.r.p99, 1)} ms (>= 5,000/s at p99 < 20 ms): ${verdict(s.r.opsPerSec >= 5000 && s.r.p99 < 20)}`,
+    );
   const f = find('floor', minLength, 'writes');
-  if (s && f) checks.push(`SQLite ${label}, ${minLength} items: ${fmt((100 * s.r.opsPerSec) / f.r.opsPerSec)}% of the floor's writes (>= 60%): ${verdict(s.r.opsPerSec >= 0.6 * f.r.opsPerSec)}`);
+  if (s && f)
+    checks.push(
+      `SQLite ${label}, ${minLength} items: ${fmt((100 * s.r.opsPerSec) / f.r.opsPerSec)}% of the floor's writes (>= 60%): ${verdict(s.r.opsPerSec >= 0.6 * f.r.opsPerSec)}`,
+    );
   const l = find('sqlite', maxLength, key);
-  if (s && l && maxLength !== minLength) checks.push(`SQLite ${label}, ${maxLength} items: ${fmt((100 * l.r.opsPerSec) / s.r.opsPerSec)}% of the ${minLength}-item rate (>= 80%${atLength}): ${verdict(l.r.opsPerSec >= 0.8 * s.r.opsPerSec)}`);
+  if (s && l && maxLength !== minLength)
+    checks.push(
+      `SQLite ${label}, ${maxLength} items: ${fmt((100 * l.r.opsPerSec) / s.r.opsPerSec)}% of the ${minLength}-item rate (>= 80%${atLength}): ${verdict(l.r.opsPerSec >= 0.8 * s.r.opsPerSec)}`,
+    );
   const p = find('postgres', minLength, key);
   if (p) checks.push(`PostgreSQL ${label}, ${minLength} items: ${fmt(p.r.opsPerSec)}/s (>= 2,500/s): ${verdict(p.r.opsPerSec >= 2500)}`);
 }
@@ -461,11 +521,18 @@ if (r20 && minLength === 20) checks.push(`SQLite GET /queues/{id}, 20 items: ${f
 for (const key of ['read-default', 'read-around']) {
   const l = find('sqlite', maxLength, key);
   if (r20 && l && maxLength !== minLength) {
-    checks.push(`SQLite ${l.phase.label}, ${maxLength} items: ${fmt((100 * l.r.opsPerSec) / r20.r.opsPerSec)}% of the default GET at ${minLength} items (>= 80%${atLength}): ${verdict(l.r.opsPerSec >= 0.8 * r20.r.opsPerSec)}`);
+    checks.push(
+      `SQLite ${l.phase.label}, ${maxLength} items: ${fmt((100 * l.r.opsPerSec) / r20.r.opsPerSec)}% of the default GET at ${minLength} items (>= 80%${atLength}): ${verdict(l.r.opsPerSec >= 0.8 * r20.r.opsPerSec)}`,
+    );
   }
 }
 if (checks.length) {
-  console.log(`\nIssue 10 targets (this run${seconds < 10 ? `, short ${seconds} s phases` : ''}; re-check on a quiet machine):\n${checks.map((c) => `  ${c}`).join('\n')}`);
+  console.log(
+    `\nIssue 10 targets (this run${seconds < 10 ? `, short ${seconds} s phases` : ''}; re-check on a quiet machine):\n${checks.map((c) => `  ${c}`).join('\n')}`,
+  );
 }
 const busy = [loadStart, loadEnd].some((l) => Number(l.split(' ')[0]) > cpus().length * 0.5);
-if (busy) console.log(`\nNote: the load average was above ${cpus().length * 0.5} at the start or the end: other work shared the CPUs, read the figures as lower bounds.`);
+if (busy)
+  console.log(
+    `\nNote: the load average was above ${cpus().length * 0.5} at the start or the end: other work shared the CPUs, read the figures as lower bounds.`,
+  );

@@ -45,11 +45,15 @@ const MAX_INFLIGHT_WRITES = 512;
 const MAX_MINUTES = 40; // the whole run is stopped (and cleaned up) past this
 const ALL_SYSTEMS = ['embedded', 'bare', 'cluster', 'socketio'] as const;
 type SystemKey = (typeof ALL_SYSTEMS)[number];
-const SELECTED = (process.env.FANOUT_SYSTEMS ?? ALL_SYSTEMS.join(',')).split(',').map((s) => s.trim()).filter(Boolean) as SystemKey[];
-for (const s of SELECTED) if (!ALL_SYSTEMS.includes(s)) {
-  console.error(`FANOUT_SYSTEMS: unknown system "${s}" (known: ${ALL_SYSTEMS.join(', ')})`);
-  process.exit(2);
-}
+const SELECTED = (process.env.FANOUT_SYSTEMS ?? ALL_SYSTEMS.join(','))
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean) as SystemKey[];
+for (const s of SELECTED)
+  if (!ALL_SYSTEMS.includes(s)) {
+    console.error(`FANOUT_SYSTEMS: unknown system "${s}" (known: ${ALL_SYSTEMS.join(', ')})`);
+    process.exit(2);
+  }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = (s: string) => process.stderr.write(`[fanout ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
@@ -57,7 +61,9 @@ const log = (s: string) => process.stderr.write(`[fanout ${new Date().toISOStrin
 // ---------------------------------------------------------------- preflight: file descriptors
 
 function fdLimits(): { soft: number; hard: number } {
-  const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+  const line = readFileSync('/proc/self/limits', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('Max open files'));
   const [soft, hard] = (line ?? '').replace('Max open files', '').trim().split(/\s+/);
   const n = (s: string | undefined) => (s === 'unlimited' ? Infinity : Number(s));
   return { soft: n(soft), hard: n(hard) };
@@ -141,14 +147,25 @@ async function stopChild(p: ChildProcess): Promise<void> {
 /** A redis-server of our own on a free loopback port, no persistence: gone with its keys when stopped. */
 async function startRedis(): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
   const port = await freePort();
-  const p = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'], { stdio: 'ignore' });
+  const p = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'], {
+    stdio: 'ignore',
+  });
   const failed = new Promise<never>((_, reject) => p.once('error', (e) => reject(new Error(`redis-server: ${e.message}`))));
   const url = `redis://127.0.0.1:${port}`;
   const stop = onCleanup(`redis-server :${port}`, () => stopChild(p));
   const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
   probe.on('error', () => undefined);
   for (let i = 0; ; i++) {
-    const up = await Promise.race([failed, probe.connect().then(() => probe.ping()).then(() => true, () => false)]);
+    const up = await Promise.race([
+      failed,
+      probe
+        .connect()
+        .then(() => probe.ping())
+        .then(
+          () => true,
+          () => false,
+        ),
+    ]);
     if (up) break;
     if (i > 50) {
       await stop();
@@ -229,8 +246,11 @@ function startPeer(file: string, env: Record<string, string> = {}): Promise<{ ur
 /** Our server (`src/cli.ts serve`) on a free port with a data dir of its own. */
 function startOurServer(env: Record<string, string>): Promise<{ url: string; pid: number }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'qs-fanout-'));
-  return startListening('our server', [join(ROOT, 'src', 'cli.ts'), 'serve'], { HOST: '127.0.0.1', PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'error', ...env }, () =>
-    rmSync(dataDir, { recursive: true, force: true }),
+  return startListening(
+    'our server',
+    [join(ROOT, 'src', 'cli.ts'), 'serve'],
+    { HOST: '127.0.0.1', PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'error', ...env },
+    () => rmSync(dataDir, { recursive: true, force: true }),
   );
 }
 
@@ -348,7 +368,12 @@ async function createQueues(instances: Instance[], auth: string | null): Promise
 async function ourSystem(key: 'embedded' | 'cluster'): Promise<System> {
   const adminKey = randomBytes(16).toString('hex');
   // One user holds every socket and sends every write: the per-user limits (issue 16) would stop the bench.
-  const env: Record<string, string> = { ADMIN_API_KEY: adminKey, RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_IP_PER_MINUTE: '0', WS_MAX_SOCKETS_PER_USER: '1000000' };
+  const env: Record<string, string> = {
+    ADMIN_API_KEY: adminKey,
+    RATE_LIMIT_PER_MINUTE: '0',
+    RATE_LIMIT_IP_PER_MINUTE: '0',
+    WS_MAX_SOCKETS_PER_USER: '1000000',
+  };
   let redis: Awaited<ReturnType<typeof startRedis>> | null = null;
   const prefix = `qs-fanout-${randomBytes(4).toString('hex')}:`;
   if (key === 'cluster') {
@@ -387,7 +412,18 @@ async function ourSystem(key: 'embedded' | 'cluster'): Promise<System> {
 
 async function bareSystem(): Promise<System> {
   const instances = [await startPeer('bare-ws.ts')];
-  return { key: 'bare', name: 'ceiling: bare ws broadcast', client: 'ws-bare', instances, helperPids: [], auth: null, token: null, queues: await createQueues(instances, null), checkSequence: true, stop: cleanupAll };
+  return {
+    key: 'bare',
+    name: 'ceiling: bare ws broadcast',
+    client: 'ws-bare',
+    instances,
+    helperPids: [],
+    auth: null,
+    token: null,
+    queues: await createQueues(instances, null),
+    checkSequence: true,
+    stop: cleanupAll,
+  };
 }
 
 async function socketIoSystem(): Promise<System> {
@@ -497,10 +533,11 @@ function connectOne(sys: System, index: number, q: number, inst: number, onClose
     sub.close = () => ws.close();
     // Ours: ready once `hello` arrived (the subscription is then set up); the bare server: once open.
     let ready = false;
-    if (sys.client === 'ws-bare') ws.once('open', () => {
-      ready = true;
-      opened();
-    });
+    if (sys.client === 'ws-bare')
+      ws.once('open', () => {
+        ready = true;
+        opened();
+      });
     ws.on('message', (d) => {
       if (!ready) {
         ready = true;
@@ -570,31 +607,34 @@ async function drive(sys: System, rate: number, seconds: number, maxWrites = Inf
     const queue = sys.queues[q]!;
     const base = sys.instances[inst]!.url;
     const remove = queue.added.length > 0 ? queue.added.shift()! : null;
-    const p = (remove
-      ? http('DELETE', `${base}/queues/${queue.id}/items/${remove}`, undefined, sys.auth)
-      : http('POST', `${base}/queues/${queue.id}/tracks`, { tracks: [`t-${k}`] }, sys.auth)
-    ).then(
-      (r) => {
-        if (r.status === 200 || r.status === 201) {
-          ok++;
-          writeMs.push(performance.now() - w0);
-          const events: { data?: { itemId?: string } }[] = r.body?.events ?? [];
-          stats.expected += events.length * queue.open;
-          if (!remove && events[0]?.data?.itemId) queue.added.push(events[0].data.itemId);
-        } else {
+    const p = (
+      remove
+        ? http('DELETE', `${base}/queues/${queue.id}/items/${remove}`, undefined, sys.auth)
+        : http('POST', `${base}/queues/${queue.id}/tracks`, { tracks: [`t-${k}`] }, sys.auth)
+    )
+      .then(
+        (r) => {
+          if (r.status === 200 || r.status === 201) {
+            ok++;
+            writeMs.push(performance.now() - w0);
+            const events: { data?: { itemId?: string } }[] = r.body?.events ?? [];
+            stats.expected += events.length * queue.open;
+            if (!remove && events[0]?.data?.itemId) queue.added.push(events[0].data.itemId);
+          } else {
+            failed++;
+            const why = `${r.status} ${r.body?.error?.code ?? ''}`.trim();
+            failures.set(why, (failures.get(why) ?? 0) + 1);
+          }
+        },
+        (err: Error) => {
           failed++;
-          const why = `${r.status} ${r.body?.error?.code ?? ''}`.trim();
-          failures.set(why, (failures.get(why) ?? 0) + 1);
-        }
-      },
-      (err: Error) => {
-        failed++;
-        failures.set(err.message, (failures.get(err.message) ?? 0) + 1);
-      },
-    ).finally(() => {
-      inflight--;
-      pending.delete(p);
-    });
+          failures.set(err.message, (failures.get(err.message) ?? 0) + 1);
+        },
+      )
+      .finally(() => {
+        inflight--;
+        pending.delete(p);
+      });
     inflight++;
     issued++;
     pending.add(p);
@@ -689,9 +729,16 @@ interface SystemResult {
 
 /** Catch-ups from the store (after a gap in the bus) and slow-consumer closes, summed over the instances. */
 async function ourCounters(instances: Instance[]): Promise<string> {
-  const sums = new Map<string, number>([['websocket_catchups_total{reason="gap"}', 0], ['websocket_catchups_total{reason="reconnect"}', 0], ['websocket_slow_consumer_closes_total', 0]]);
+  const sums = new Map<string, number>([
+    ['websocket_catchups_total{reason="gap"}', 0],
+    ['websocket_catchups_total{reason="reconnect"}', 0],
+    ['websocket_slow_consumer_closes_total', 0],
+  ]);
   for (const i of instances) {
-    const text = await http('GET', `${i.url}/metrics`, undefined, null).then((r) => String(r.body), () => '');
+    const text = await http('GET', `${i.url}/metrics`, undefined, null).then(
+      (r) => String(r.body),
+      () => '',
+    );
     for (const line of text.split('\n')) {
       const m = /^(websocket_catchups_total\{reason="\w+"\}|websocket_slow_consumer_closes_total) (\d+)/.exec(line);
       if (m) sums.set(m[1]!, (sums.get(m[1]!) ?? 0) + Number(m[2]));
@@ -723,19 +770,21 @@ async function runSystem(sys: System): Promise<SystemResult> {
   const failedReasons = new Map<string, number>();
   const c0 = performance.now();
   let next = 0;
-  await Promise.all(Array.from({ length: CONNECT_CONCURRENCY }, async () => {
-    while (next < SOCKETS) {
-      const i = next++;
-      const q = i % sys.queues.length;
-      const inst = Math.floor(i / sys.queues.length) % sys.instances.length;
-      try {
-        subs.push(await connectOne(sys, i, q, inst, onClose));
-      } catch (err) {
-        const why = (err as Error).message || String(err);
-        failedReasons.set(why, (failedReasons.get(why) ?? 0) + 1);
+  await Promise.all(
+    Array.from({ length: CONNECT_CONCURRENCY }, async () => {
+      while (next < SOCKETS) {
+        const i = next++;
+        const q = i % sys.queues.length;
+        const inst = Math.floor(i / sys.queues.length) % sys.instances.length;
+        try {
+          subs.push(await connectOne(sys, i, q, inst, onClose));
+        } catch (err) {
+          const why = (err as Error).message || String(err);
+          failedReasons.set(why, (failedReasons.get(why) ?? 0) + 1);
+        }
       }
-    }
-  }));
+    }),
+  );
   const connectSeconds = (performance.now() - c0) / 1000;
   await sleep(2000);
   const rssAfter = sys.instances.reduce((a, i) => a + rssKb(i.pid), 0);
@@ -777,7 +826,9 @@ async function runSystem(sys: System): Promise<SystemResult> {
   // ---- phase 2: fixed rate
   log(`${sys.name}: phase 2, ${BASE_WRITES} writes/s (${FIXED_DELIVERED} events/s delivered) for ${SECONDS} s`);
   const fixed = await drive(sys, BASE_WRITES, SECONDS);
-  log(`  delivered ${fixed.deliveredPerSec.toFixed(0)}/s, p50 ${fixed.p50} ms, p99 ${fixed.p99} ms; writes p50 ${fixed.writeP50.toFixed(0)} ms, p99 ${fixed.writeP99.toFixed(0)} ms`);
+  log(
+    `  delivered ${fixed.deliveredPerSec.toFixed(0)}/s, p50 ${fixed.p50} ms, p99 ${fixed.p99} ms; writes p50 ${fixed.writeP50.toFixed(0)} ms, p99 ${fixed.writeP99.toFixed(0)} ms`,
+  );
 
   // ---- phase 3: ramp to the ceiling
   log(`${sys.name}: phase 3, doubling the write rate (${STEP_SECONDS} s steps) until delivered/s stops growing or p99 > 1 s`);
@@ -786,7 +837,9 @@ async function runSystem(sys: System): Promise<SystemResult> {
   for (let k = 1; k <= MAX_STEPS; k++) {
     const r = await drive(sys, BASE_WRITES * 2 ** k, STEP_SECONDS);
     ramp.push(r);
-    log(`  ${r.offeredWrites} writes/s offered, ${r.issuedWrites.toFixed(0)} issued: delivered ${r.deliveredPerSec.toFixed(0)}/s, p99 ${r.p99} ms, server CPU ${r.serverCpu.toFixed(0)}%, harness CPU ${r.harnessCpu.toFixed(0)}% (loop ${(r.harnessLoop * 100).toFixed(0)}% busy)`);
+    log(
+      `  ${r.offeredWrites} writes/s offered, ${r.issuedWrites.toFixed(0)} issued: delivered ${r.deliveredPerSec.toFixed(0)}/s, p99 ${r.p99} ms, server CPU ${r.serverCpu.toFixed(0)}%, harness CPU ${r.harnessCpu.toFixed(0)}% (loop ${(r.harnessLoop * 100).toFixed(0)}% busy)`,
+    );
     const grew = r.deliveredPerSec >= best.deliveredPerSec * 1.05;
     if (r.deliveredPerSec > best.deliveredPerSec) best = r;
     if (!grew || r.p99 > 1000 || r.shortfall || r.failedWrites > r.okWrites * 0.01) break;
@@ -796,7 +849,18 @@ async function runSystem(sys: System): Promise<SystemResult> {
   expectClose = true;
   for (const s of subs) if (s.open) s.close();
   await sleep(1000);
-  return { name: sys.name, key: sys.key, hold, fixed, ramp, ceiling: best, gaps: stats.gaps, dups: stats.dups, sequenceChecked: sys.checkSequence, serverCounters };
+  return {
+    name: sys.name,
+    key: sys.key,
+    hold,
+    fixed,
+    ramp,
+    ceiling: best,
+    gaps: stats.gaps,
+    dups: stats.dups,
+    sequenceChecked: sys.checkSequence,
+    serverCounters,
+  };
 }
 
 // ---------------------------------------------------------------- main
@@ -847,30 +911,48 @@ const lpad = (s: string, n: number) => s.padStart(n);
 const out: string[] = [];
 const say = (s = '') => out.push(s);
 
-say(`bench:fanout  ${started.toISOString()}  FANOUT_SOCKETS=${SOCKETS} FANOUT_SECONDS=${SECONDS}  (${QUEUES} queues; phases 2-3: ${SUBS} subscribers per queue)`);
+say(
+  `bench:fanout  ${started.toISOString()}  FANOUT_SOCKETS=${SOCKETS} FANOUT_SECONDS=${SECONDS}  (${QUEUES} queues; phases 2-3: ${SUBS} subscribers per queue)`,
+);
 say(`machine: ${cpus().length} cores; load average at start ${load0.map((x) => x.toFixed(2)).join(' ')}, at end ${load1.map((x) => x.toFixed(2)).join(' ')}`);
 say();
 say(`phase 1: hold ${SOCKETS} sockets for ${SECONDS} s; memory per connection = server RSS after connecting minus before, / connected (all instances summed)`);
-say(`${pad('system', 38)}${lpad('connected', 11)}${lpad('conn s', 8)}${lpad('open after', 11)}${lpad('live event', 11)}${lpad('RSS MB before/after', 21)}${lpad('KB/conn', 9)}`);
+say(
+  `${pad('system', 38)}${lpad('connected', 11)}${lpad('conn s', 8)}${lpad('open after', 11)}${lpad('live event', 11)}${lpad('RSS MB before/after', 21)}${lpad('KB/conn', 9)}`,
+);
 for (const r of results) {
   const h = r.hold;
-  say(`${pad(r.name, 38)}${lpad(`${h.connected}/${h.target}`, 11)}${lpad(f1(h.connectSeconds), 8)}${lpad(String(h.openAfterHold), 11)}${lpad(String(h.liveReceived), 11)}${lpad(`${f0(h.rssBeforeMb)}/${f0(h.rssAfterMb)}`, 21)}${lpad(f1(h.memPerConnKb), 9)}`);
+  say(
+    `${pad(r.name, 38)}${lpad(`${h.connected}/${h.target}`, 11)}${lpad(f1(h.connectSeconds), 8)}${lpad(String(h.openAfterHold), 11)}${lpad(String(h.liveReceived), 11)}${lpad(`${f0(h.rssBeforeMb)}/${f0(h.rssAfterMb)}`, 21)}${lpad(f1(h.memPerConnKb), 9)}`,
+  );
   if (h.failedReasons.size) say(`    connect failures: ${[...h.failedReasons].map(([k, v]) => `${k} x${v}`).join('; ')}`);
   if (h.closeCodes.size) say(`    closed by the server during the run: ${[...h.closeCodes].map(([k, v]) => `code ${k} x${v}`).join('; ')}`);
 }
 say();
-say(`phase 2: ${BASE_WRITES} writes/s over ${QUEUES} queues x ${SUBS} subscribers = ${FIXED_DELIVERED} events/s for ${SECONDS} s; latency = socket receive time - commit timestamp; write = REST round trip`);
-say(`${pad('system', 38)}${lpad('delivered/s', 12)}${lpad('p50 ms', 8)}${lpad('p99 ms', 8)}${lpad('max ms', 8)}${lpad('write p50/p99', 15)}${lpad('missing', 9)}${lpad('server CPU', 11)}${lpad('harness CPU/loop', 17)}`);
+say(
+  `phase 2: ${BASE_WRITES} writes/s over ${QUEUES} queues x ${SUBS} subscribers = ${FIXED_DELIVERED} events/s for ${SECONDS} s; latency = socket receive time - commit timestamp; write = REST round trip`,
+);
+say(
+  `${pad('system', 38)}${lpad('delivered/s', 12)}${lpad('p50 ms', 8)}${lpad('p99 ms', 8)}${lpad('max ms', 8)}${lpad('write p50/p99', 15)}${lpad('missing', 9)}${lpad('server CPU', 11)}${lpad('harness CPU/loop', 17)}`,
+);
 for (const r of results) {
   const x = r.fixed;
-  say(`${pad(r.name, 38)}${lpad(f0(x.deliveredPerSec), 12)}${lpad(f0(x.p50), 8)}${lpad(f0(x.p99), 8)}${lpad(f0(x.max), 8)}${lpad(`${f0(x.writeP50)}/${f0(x.writeP99)}`, 15)}${lpad(String(Math.max(0, x.expected - x.received)), 9)}${lpad(`${f0(x.serverCpu)}%`, 11)}${lpad(`${f0(x.harnessCpu)}%/${f0(x.harnessLoop * 100)}%`, 17)}`);
+  say(
+    `${pad(r.name, 38)}${lpad(f0(x.deliveredPerSec), 12)}${lpad(f0(x.p50), 8)}${lpad(f0(x.p99), 8)}${lpad(f0(x.max), 8)}${lpad(`${f0(x.writeP50)}/${f0(x.writeP99)}`, 15)}${lpad(String(Math.max(0, x.expected - x.received)), 9)}${lpad(`${f0(x.serverCpu)}%`, 11)}${lpad(`${f0(x.harnessCpu)}%/${f0(x.harnessLoop * 100)}%`, 17)}`,
+  );
 }
 say();
-say(`phase 3: write rate doubled every ${STEP_SECONDS} s from ${BASE_WRITES * 2}/s until delivered/s grows < 5%, p99 > 1 s, or the writer falls behind (server CPU = all instances; Redis CPU separate)`);
-say(`${pad('system', 38)}${lpad('writes/s', 9)}${lpad('issued/s', 9)}${lpad('delivered/s', 12)}${lpad('p50 ms', 8)}${lpad('p99 ms', 8)}${lpad('write p50/p99', 15)}${lpad('missing', 9)}${lpad('server CPU', 11)}${lpad('redis CPU', 10)}${lpad('harness CPU/loop', 17)}`);
+say(
+  `phase 3: write rate doubled every ${STEP_SECONDS} s from ${BASE_WRITES * 2}/s until delivered/s grows < 5%, p99 > 1 s, or the writer falls behind (server CPU = all instances; Redis CPU separate)`,
+);
+say(
+  `${pad('system', 38)}${lpad('writes/s', 9)}${lpad('issued/s', 9)}${lpad('delivered/s', 12)}${lpad('p50 ms', 8)}${lpad('p99 ms', 8)}${lpad('write p50/p99', 15)}${lpad('missing', 9)}${lpad('server CPU', 11)}${lpad('redis CPU', 10)}${lpad('harness CPU/loop', 17)}`,
+);
 for (const r of results) {
   for (const x of r.ramp) {
-    say(`${pad(r.name, 38)}${lpad(String(x.offeredWrites), 9)}${lpad(`${x.writerBound ? '*' : ''}${f0(x.issuedWrites)}`, 9)}${lpad(f0(x.deliveredPerSec), 12)}${lpad(f0(x.p50), 8)}${lpad(f0(x.p99), 8)}${lpad(`${f0(x.writeP50)}/${f0(x.writeP99)}`, 15)}${lpad(String(Math.max(0, x.expected - x.received)), 9)}${lpad(`${f0(x.serverCpu)}%`, 11)}${lpad(r.key === 'cluster' || r.key === 'socketio' ? `${f0(x.helperCpu)}%` : '-', 10)}${lpad(`${f0(x.harnessCpu)}%/${f0(x.harnessLoop * 100)}%`, 17)}${x.failedWrites ? `  ${x.failedWrites} failed writes` : ''}`);
+    say(
+      `${pad(r.name, 38)}${lpad(String(x.offeredWrites), 9)}${lpad(`${x.writerBound ? '*' : ''}${f0(x.issuedWrites)}`, 9)}${lpad(f0(x.deliveredPerSec), 12)}${lpad(f0(x.p50), 8)}${lpad(f0(x.p99), 8)}${lpad(`${f0(x.writeP50)}/${f0(x.writeP99)}`, 15)}${lpad(String(Math.max(0, x.expected - x.received)), 9)}${lpad(`${f0(x.serverCpu)}%`, 11)}${lpad(r.key === 'cluster' || r.key === 'socketio' ? `${f0(x.helperCpu)}%` : '-', 10)}${lpad(`${f0(x.harnessCpu)}%/${f0(x.harnessLoop * 100)}%`, 17)}${x.failedWrites ? `  ${x.failedWrites} failed writes` : ''}`,
+    );
   }
 }
 say('  harness CPU/loop = the bench process: CPU (all its threads) / share of the time its event loop was busy');
@@ -880,7 +962,9 @@ say('summary (ceiling = most delivered/s in any step of phases 2-3; ">=" = reach
 say(`${pad('system', 38)}${lpad('ceiling/s', 10)}${lpad('p99@2k ms', 10)}${lpad('KB/conn', 9)}${lpad('held', 12)}${lpad('seq check', 22)}`);
 for (const r of results) {
   const seq = r.sequenceChecked ? `${r.gaps} gaps, ${r.dups} dups` : 'not checked';
-  say(`${pad(r.name, 38)}${lpad(`${r.ceiling.writerBound ? '>=' : ''}${f0(r.ceiling.deliveredPerSec)}`, 10)}${lpad(f0(r.fixed.p99), 10)}${lpad(f1(r.hold.memPerConnKb), 9)}${lpad(`${r.hold.liveReceived}/${r.hold.target}`, 12)}${lpad(seq, 22)}`);
+  say(
+    `${pad(r.name, 38)}${lpad(`${r.ceiling.writerBound ? '>=' : ''}${f0(r.ceiling.deliveredPerSec)}`, 10)}${lpad(f0(r.fixed.p99), 10)}${lpad(f1(r.hold.memPerConnKb), 9)}${lpad(`${r.hold.liveReceived}/${r.hold.target}`, 12)}${lpad(seq, 22)}`,
+  );
 }
 for (const r of results) if (r.serverCounters) say(`  ${r.name}: ${r.serverCounters}`);
 const bare = results.find((r) => r.key === 'bare');
@@ -889,18 +973,25 @@ const ours = results.filter((r) => r.key === 'embedded' || r.key === 'cluster');
 if (ours.length) {
   say();
   say('ours as ratios (throughput: higher is better; p99 and memory: lower is better)');
-  say(`${pad('ours', 38)}${lpad('ceiling/bare', 13)}${lpad('ceiling/sio', 12)}${lpad('p99/bare', 10)}${lpad('p99/sio', 9)}${lpad('mem/bare', 10)}${lpad('mem/sio', 9)}`);
+  say(
+    `${pad('ours', 38)}${lpad('ceiling/bare', 13)}${lpad('ceiling/sio', 12)}${lpad('p99/bare', 10)}${lpad('p99/sio', 9)}${lpad('mem/bare', 10)}${lpad('mem/sio', 9)}`,
+  );
   for (const r of ours) {
-    say(`${pad(r.name, 38)}${lpad(ratio(r.ceiling.deliveredPerSec, bare?.ceiling.deliveredPerSec ?? NaN), 13)}${lpad(ratio(r.ceiling.deliveredPerSec, sio?.ceiling.deliveredPerSec ?? NaN), 12)}${lpad(ratio(r.fixed.p99, bare?.fixed.p99 ?? NaN), 10)}${lpad(ratio(r.fixed.p99, sio?.fixed.p99 ?? NaN), 9)}${lpad(ratio(r.hold.memPerConnKb, bare?.hold.memPerConnKb ?? NaN), 10)}${lpad(ratio(r.hold.memPerConnKb, sio?.hold.memPerConnKb ?? NaN), 9)}`);
+    say(
+      `${pad(r.name, 38)}${lpad(ratio(r.ceiling.deliveredPerSec, bare?.ceiling.deliveredPerSec ?? NaN), 13)}${lpad(ratio(r.ceiling.deliveredPerSec, sio?.ceiling.deliveredPerSec ?? NaN), 12)}${lpad(ratio(r.fixed.p99, bare?.fixed.p99 ?? NaN), 10)}${lpad(ratio(r.fixed.p99, sio?.fixed.p99 ?? NaN), 9)}${lpad(ratio(r.hold.memPerConnKb, bare?.hold.memPerConnKb ?? NaN), 10)}${lpad(ratio(r.hold.memPerConnKb, sio?.hold.memPerConnKb ?? NaN), 9)}`,
+    );
   }
   say();
   say('targets (issue 3):');
-  if (bare?.ceiling.writerBound) say('  (the bare ws ceiling was bound by the harness: the true ceiling is higher, so "% of the bare ws ceiling" is an upper bound)');
+  if (bare?.ceiling.writerBound)
+    say('  (the bare ws ceiling was bound by the harness: the true ceiling is higher, so "% of the bare ws ceiling" is an upper bound)');
   for (const r of ours) {
     const held = r.hold.connected === SOCKETS && r.hold.openAfterHold === SOCKETS && r.hold.liveReceived === SOCKETS;
     const p99ok = r.fixed.p99 < 50 && r.fixed.deliveredPerSec >= FIXED_DELIVERED * 0.95;
     const ceil = bare ? r.ceiling.deliveredPerSec / bare.ceiling.deliveredPerSec : NaN;
-    say(`  ${r.name}: ${SOCKETS} sockets held ${held ? 'YES' : 'NO'}${SOCKETS < 5000 ? ' (fewer than the 5,000 of the target)' : ''}; p99 < 50 ms at ${FIXED_DELIVERED}/s ${p99ok ? 'YES' : 'NO'} (${f0(r.fixed.p99)} ms); >= 70% of the bare ws ceiling ${Number.isFinite(ceil) ? (ceil >= 0.7 ? 'YES' : 'NO') : 'n/a'} (${Number.isFinite(ceil) ? `${(ceil * 100).toFixed(0)}%` : 'no bare run'})`);
+    say(
+      `  ${r.name}: ${SOCKETS} sockets held ${held ? 'YES' : 'NO'}${SOCKETS < 5000 ? ' (fewer than the 5,000 of the target)' : ''}; p99 < 50 ms at ${FIXED_DELIVERED}/s ${p99ok ? 'YES' : 'NO'} (${f0(r.fixed.p99)} ms); >= 70% of the bare ws ceiling ${Number.isFinite(ceil) ? (ceil >= 0.7 ? 'YES' : 'NO') : 'n/a'} (${Number.isFinite(ceil) ? `${(ceil * 100).toFixed(0)}%` : 'no bare run'})`,
+    );
   }
 }
 if (skipped.length) {

@@ -29,7 +29,10 @@ import { envInt } from './env.ts';
 const ROOT = new URL('..', import.meta.url).pathname;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = (s: string) => process.stderr.write(`[overload ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
-const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 const TIMEOUT_MS = 10_000;
 
 function percentile(values: number[], p: number): number {
@@ -46,9 +49,7 @@ interface Req {
   token: string;
   body?: unknown;
 }
-type Plan =
-  | { kind: 'burst'; url: string; reqs: Req[] }
-  | { kind: 'closed'; url: string; connections: number; seconds: number; reqs: Req[] };
+type Plan = { kind: 'burst'; url: string; reqs: Req[] } | { kind: 'closed'; url: string; connections: number; seconds: number; reqs: Req[] };
 export interface GenResult {
   sent: number;
   served: number;
@@ -73,49 +74,50 @@ async function generate(plan: Plan): Promise<GenResult> {
   const reasons: Record<string, number> = {};
   let timeouts = 0;
   let sent = 0;
-  const one = (r: Req) => new Promise<void>((resolve) => {
-    const payload = r.body === undefined ? undefined : JSON.stringify(r.body);
-    const headers: Record<string, string> = { authorization: `Bearer ${r.token}` };
-    if (payload) {
-      headers['content-type'] = 'application/json';
-      headers['content-length'] = String(Buffer.byteLength(payload));
-    }
-    const t0 = performance.now();
-    sent++;
-    let settled = false;
-    const settle = (what: string, body?: string) => {
-      if (settled) return;
-      settled = true;
-      const ms = performance.now() - t0;
-      if (what === 'ok') served.push(ms);
-      else if (what === 'refused') {
-        refused.push(ms);
-        try {
-          const reason = JSON.parse(body ?? '')?.error?.details?.reason ?? '?';
-          reasons[reason] = (reasons[reason] ?? 0) + 1;
-        } catch {
-          reasons['?'] = (reasons['?'] ?? 0) + 1;
-        }
-      } else other[what] = (other[what] ?? 0) + 1;
-      resolve();
-    };
-    const req = request(plan.url + r.path, { method: r.method, headers, agent }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const code = res.statusCode ?? 0;
-        if (code >= 200 && code < 300) settle('ok');
-        else if (code === 503) settle('refused', Buffer.concat(chunks).toString('utf8'));
-        else settle(`http ${code}`);
+  const one = (r: Req) =>
+    new Promise<void>((resolve) => {
+      const payload = r.body === undefined ? undefined : JSON.stringify(r.body);
+      const headers: Record<string, string> = { authorization: `Bearer ${r.token}` };
+      if (payload) {
+        headers['content-type'] = 'application/json';
+        headers['content-length'] = String(Buffer.byteLength(payload));
+      }
+      const t0 = performance.now();
+      sent++;
+      let settled = false;
+      const settle = (what: string, body?: string) => {
+        if (settled) return;
+        settled = true;
+        const ms = performance.now() - t0;
+        if (what === 'ok') served.push(ms);
+        else if (what === 'refused') {
+          refused.push(ms);
+          try {
+            const reason = JSON.parse(body ?? '')?.error?.details?.reason ?? '?';
+            reasons[reason] = (reasons[reason] ?? 0) + 1;
+          } catch {
+            reasons['?'] = (reasons['?'] ?? 0) + 1;
+          }
+        } else other[what] = (other[what] ?? 0) + 1;
+        resolve();
+      };
+      const req = request(plan.url + r.path, { method: r.method, headers, agent }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const code = res.statusCode ?? 0;
+          if (code >= 200 && code < 300) settle('ok');
+          else if (code === 503) settle('refused', Buffer.concat(chunks).toString('utf8'));
+          else settle(`http ${code}`);
+        });
       });
+      req.setTimeout(TIMEOUT_MS, () => {
+        timeouts++;
+        req.destroy(new Error('timeout'));
+      });
+      req.on('error', (e) => settle(e.message === 'timeout' ? 'timeout' : `error ${e.message}`));
+      req.end(payload);
     });
-    req.setTimeout(TIMEOUT_MS, () => {
-      timeouts++;
-      req.destroy(new Error('timeout'));
-    });
-    req.on('error', (e) => settle(e.message === 'timeout' ? 'timeout' : `error ${e.message}`));
-    req.end(payload);
-  });
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   if (plan.kind === 'burst') {
@@ -123,18 +125,28 @@ async function generate(plan: Plan): Promise<GenResult> {
   } else {
     const until = t0 + plan.seconds * 1000;
     let next = 0;
-    await Promise.all(Array.from({ length: plan.connections }, async () => {
-      while (performance.now() < until) await one(plan.reqs[next++ % plan.reqs.length]!);
-    }));
+    await Promise.all(
+      Array.from({ length: plan.connections }, async () => {
+        while (performance.now() < until) await one(plan.reqs[next++ % plan.reqs.length]!);
+      }),
+    );
   }
   const ms = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   agent.destroy();
   return {
-    sent, served: served.length, refused: refused.length, timeouts, other, reasons,
-    servedP50: percentile(served, 50), servedP99: percentile(served, 99),
-    refusedP50: percentile(refused, 50), refusedP99: percentile(refused, 99),
-    ms, generatorCpuPct: ((cpu.user + cpu.system) / 1000 / ms) * 100,
+    sent,
+    served: served.length,
+    refused: refused.length,
+    timeouts,
+    other,
+    reasons,
+    servedP50: percentile(served, 50),
+    servedP99: percentile(served, 99),
+    refusedP50: percentile(refused, 50),
+    refusedP99: percentile(refused, 99),
+    ms,
+    generatorCpuPct: ((cpu.user + cpu.system) / 1000 / ms) * 100,
   };
 }
 
@@ -148,8 +160,16 @@ if (process.argv[2] === '--generate') {
 
 const SECONDS = envInt('OVERLOAD_SECONDS', 10, 2);
 const REPEAT = envInt('OVERLOAD_REPEAT', 4, 1);
-const SCENARIOS = (process.env.OVERLOAD_SCENARIOS ?? 'burst-queue,burst-spread,busy-host,overload,refusal-cost').split(',').map((s) => s.trim()).filter(Boolean);
-const SERVER_ENV = Object.fromEntries((process.env.OVERLOAD_SERVER_ENV ?? '').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]));
+const SCENARIOS = (process.env.OVERLOAD_SCENARIOS ?? 'burst-queue,burst-spread,busy-host,overload,refusal-cost')
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
+const SERVER_ENV = Object.fromEntries(
+  (process.env.OVERLOAD_SERVER_ENV ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map((kv) => kv.split('=') as [string, string]),
+);
 const CPU_PROF = process.env.OVERLOAD_CPU_PROF;
 
 const children: ChildProcess[] = [];
@@ -184,12 +204,21 @@ async function startServer(env: Record<string, string> = {}): Promise<Server> {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {
-      PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', HOST: '127.0.0.1', PORT: '0', DATA_DIR: dataDir,
-      ADMIN_API_KEY: adminKey, LOG_LEVEL: 'error',
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/tmp',
+      HOST: '127.0.0.1',
+      PORT: '0',
+      DATA_DIR: dataDir,
+      ADMIN_API_KEY: adminKey,
+      LOG_LEVEL: 'error',
       // The bench is a few users from one address: only the admission bounds are under test.
-      RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_IP_PER_MINUTE: '0', WS_MAX_SOCKETS_PER_USER: '1000000',
-      WS_MAX_MESSAGES_PER_SECOND: '1000000', LIMIT_ADDS_PER_MINUTE: '100000000',
-      ...SERVER_ENV, ...env,
+      RATE_LIMIT_PER_MINUTE: '0',
+      RATE_LIMIT_IP_PER_MINUTE: '0',
+      WS_MAX_SOCKETS_PER_USER: '1000000',
+      WS_MAX_MESSAGES_PER_SECOND: '1000000',
+      LIMIT_ADDS_PER_MINUTE: '100000000',
+      ...SERVER_ENV,
+      ...env,
     },
   });
   children.push(proc);
@@ -205,7 +234,9 @@ async function startServer(env: Record<string, string> = {}): Promise<Server> {
   });
   proc.stdout!.resume();
   return {
-    url, pid: proc.pid!, adminKey,
+    url,
+    pid: proc.pid!,
+    adminKey,
     stop: async () => {
       await stopChild(proc);
       children.splice(children.indexOf(proc), 1);
@@ -220,7 +251,11 @@ function cpuSeconds(pid: number): number {
 }
 
 async function api(url: string, method: string, path: string, auth: string, body?: unknown): Promise<any> {
-  const res = await fetch(url + path, { method, headers: { authorization: `Bearer ${auth}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+  const res = await fetch(url + path, {
+    method,
+    headers: { authorization: `Bearer ${auth}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
   const text = await res.text();
   if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
   return text ? JSON.parse(text) : null;
@@ -261,8 +296,14 @@ async function run(server: Server, plan: Plan): Promise<Step> {
 const f0 = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '-');
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '-');
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '-');
-const reasons = (r: Record<string, number>) => Object.entries(r).map(([k, v]) => `${k} ${v}`).join(', ') || '-';
-const others = (s: GenResult) => Object.entries(s.other).map(([k, v]) => `${k} x${v}`).join(', ');
+const reasons = (r: Record<string, number>) =>
+  Object.entries(r)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ') || '-';
+const others = (s: GenResult) =>
+  Object.entries(s.other)
+    .map(([k, v]) => `${k} x${v}`)
+    .join(', ');
 
 const report: string[] = [];
 const targets: string[] = [];
@@ -273,16 +314,37 @@ async function burstQueue(): Promise<void> {
   const server = await startServer();
   const owner = await token(server, 'host');
   const guests = await Promise.all(Array.from({ length: 10 }, (_, i) => token(server, `guest-${i}`)));
-  report.push('\n### Burst on one queue: 200 concurrent adds by 10 contributors\n', '| run | served | refused (reasons) | other | each add once | drained in ms | served p50 / p99 ms | server CPU s | load before -> after |', '|---|---|---|---|---|---|---|---|---|');
+  report.push(
+    '\n### Burst on one queue: 200 concurrent adds by 10 contributors\n',
+    '| run | served | refused (reasons) | other | each add once | drained in ms | served p50 / p99 ms | server CPU s | load before -> after |',
+    '|---|---|---|---|---|---|---|---|---|',
+  );
   let refusedAll = 0;
   for (let r = 1; r <= REPEAT; r++) {
-    const q = (await api(server.url, 'POST', '/queues/collaborative', owner, { name: `party-${r}`, tracks: ['opener'], collaborators: Array.from({ length: 10 }, (_, i) => `guest-${i}`) })).queue.id as string;
-    const s = await run(server, { kind: 'burst', url: server.url, reqs: Array.from({ length: 200 }, (_, i) => ({ method: 'POST', path: `/queues/${q}/tracks`, token: guests[i % 10]!, body: { tracks: [`burst-${r}-${i}`] } })) });
+    const q = (
+      await api(server.url, 'POST', '/queues/collaborative', owner, {
+        name: `party-${r}`,
+        tracks: ['opener'],
+        collaborators: Array.from({ length: 10 }, (_, i) => `guest-${i}`),
+      })
+    ).queue.id as string;
+    const s = await run(server, {
+      kind: 'burst',
+      url: server.url,
+      reqs: Array.from({ length: 200 }, (_, i) => ({
+        method: 'POST',
+        path: `/queues/${q}/tracks`,
+        token: guests[i % 10]!,
+        body: { tracks: [`burst-${r}-${i}`] },
+      })),
+    });
     const view = await api(server.url, 'GET', `/queues/${q}?limit=1000`, owner);
     const tracks = (view.items as { trackId: string }[]).map((x) => x.trackId).filter((t) => t.startsWith('burst-'));
     const once = tracks.length === s.served && new Set(tracks).size === tracks.length;
     refusedAll += s.refused;
-    report.push(`| ${r} | ${s.served} | ${s.refused} (${reasons(s.reasons)}) | ${others(s) || '-'} | ${once ? 'yes' : `NO (${tracks.length} present)`} | ${f0(s.ms)} | ${f1(s.servedP50)} / ${f1(s.servedP99)} | ${f2(s.serverCpuSeconds)} | ${s.loadBefore.split(' ')[0]} -> ${s.loadAfter.split(' ')[0]} |`);
+    report.push(
+      `| ${r} | ${s.served} | ${s.refused} (${reasons(s.reasons)}) | ${others(s) || '-'} | ${once ? 'yes' : `NO (${tracks.length} present)`} | ${f0(s.ms)} | ${f1(s.servedP50)} / ${f1(s.servedP99)} | ${f2(s.serverCpuSeconds)} | ${s.loadBefore.split(' ')[0]} -> ${s.loadAfter.split(' ')[0]} |`,
+    );
     await sleep(500);
   }
   targets.push(`burst of 200 on one queue: ${refusedAll} refusals over ${REPEAT} runs (target 0): ${refusedAll === 0 ? 'met' : 'NOT met'}`);
@@ -292,7 +354,11 @@ async function burstQueue(): Promise<void> {
 async function burstSpread(): Promise<void> {
   const server = await startServer();
   const users = await Promise.all(Array.from({ length: 10 }, (_, i) => token(server, `spread-${i}`)));
-  report.push('\n### Burst over 50 queues: 1,000 concurrent requests (3/4 adds, 1/4 reads) by 10 users\n', '| run | served | refused (reasons) | other | drained in ms | served p50 / p99 ms | server CPU s | load before -> after |', '|---|---|---|---|---|---|---|---|');
+  report.push(
+    '\n### Burst over 50 queues: 1,000 concurrent requests (3/4 adds, 1/4 reads) by 10 users\n',
+    '| run | served | refused (reasons) | other | drained in ms | served p50 / p99 ms | server CPU s | load before -> after |',
+    '|---|---|---|---|---|---|---|---|',
+  );
   let refusedAll = 0;
   for (let r = 1; r <= REPEAT; r++) {
     const queues: { id: string; token: string }[] = [];
@@ -302,11 +368,15 @@ async function burstSpread(): Promise<void> {
     }
     const reqs: Req[] = Array.from({ length: 1000 }, (_, i) => {
       const q = queues[i % 50]!;
-      return i % 4 === 0 ? { method: 'GET', path: `/queues/${q.id}`, token: q.token } : { method: 'POST', path: `/queues/${q.id}/tracks`, token: q.token, body: { tracks: [`x${r}-${i}`] } };
+      return i % 4 === 0
+        ? { method: 'GET', path: `/queues/${q.id}`, token: q.token }
+        : { method: 'POST', path: `/queues/${q.id}/tracks`, token: q.token, body: { tracks: [`x${r}-${i}`] } };
     });
     const s = await run(server, { kind: 'burst', url: server.url, reqs });
     refusedAll += s.refused;
-    report.push(`| ${r} | ${s.served} | ${s.refused} (${reasons(s.reasons)}) | ${others(s) || '-'} | ${f0(s.ms)} | ${f1(s.servedP50)} / ${f1(s.servedP99)} | ${f2(s.serverCpuSeconds)} | ${s.loadBefore.split(' ')[0]} -> ${s.loadAfter.split(' ')[0]} |`);
+    report.push(
+      `| ${r} | ${s.served} | ${s.refused} (${reasons(s.reasons)}) | ${others(s) || '-'} | ${f0(s.ms)} | ${f1(s.servedP50)} / ${f1(s.servedP99)} | ${f2(s.serverCpuSeconds)} | ${s.loadBefore.split(' ')[0]} -> ${s.loadAfter.split(' ')[0]} |`,
+    );
     await sleep(500);
   }
   targets.push(`burst of 1,000 over 50 queues: ${refusedAll} refusals over ${REPEAT} runs (target 0): ${refusedAll === 0 ? 'met' : 'NOT met'}`);
@@ -317,16 +387,22 @@ async function burstSpread(): Promise<void> {
 
 async function busyHost(): Promise<void> {
   const server = await startServer();
-  const clients = await Promise.all(Array.from({ length: 16 }, async (_, i) => {
-    const t = await token(server, `busy-${i}`);
-    return { token: t, queue: (await api(server.url, 'POST', '/queues', t, { name: `b${i}`, tracks: ['a', 'b'] })).queue.id as string };
-  }));
+  const clients = await Promise.all(
+    Array.from({ length: 16 }, async (_, i) => {
+      const t = await token(server, `busy-${i}`);
+      return { token: t, queue: (await api(server.url, 'POST', '/queues', t, { name: `b${i}`, tracks: ['a', 'b'] })).queue.id as string };
+    }),
+  );
   // 16 connections, each sending its next request when its answer came: 16 at a time, at
   // most (the generator takes the requests round robin, adds and reads of 16 users).
   const reqs: Req[] = [];
   for (let round = 0; round < 3; round++) {
     for (const c of clients) {
-      reqs.push(round === 2 ? { method: 'GET', path: `/queues/${c.queue}`, token: c.token } : { method: 'POST', path: `/queues/${c.queue}/tracks`, token: c.token, body: { tracks: [`r${round}`] } });
+      reqs.push(
+        round === 2
+          ? { method: 'GET', path: `/queues/${c.queue}`, token: c.token }
+          : { method: 'POST', path: `/queues/${c.queue}/tracks`, token: c.token, body: { tracks: [`r${round}`] } },
+      );
     }
   }
   const busy = spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' });
@@ -335,9 +411,12 @@ async function busyHost(): Promise<void> {
   const s = await run(server, { kind: 'closed', url: server.url, connections: 16, seconds: SECONDS, reqs });
   await stopChild(busy);
   children.splice(children.indexOf(busy), 1);
-  report.push('\n### A busy host: 16 clients, one request at a time each, beside a busy loop on one core\n',
-    '| served/s | refused (reasons) | other | served p50 / p99 ms | server CPU % | generator CPU % | load before -> after |', '|---|---|---|---|---|---|---|',
-    `| ${f0(s.served / (s.ms / 1000))} | ${s.refused} (${reasons(s.reasons)}) | ${others(s) || '-'} | ${f1(s.servedP50)} / ${f1(s.servedP99)} | ${f0(s.serverCpuPct)} | ${f0(s.generatorCpuPct)} | ${s.loadBefore.split(' ')[0]} -> ${s.loadAfter.split(' ')[0]} |`);
+  report.push(
+    '\n### A busy host: 16 clients, one request at a time each, beside a busy loop on one core\n',
+    '| served/s | refused (reasons) | other | served p50 / p99 ms | server CPU % | generator CPU % | load before -> after |',
+    '|---|---|---|---|---|---|---|',
+    `| ${f0(s.served / (s.ms / 1000))} | ${s.refused} (${reasons(s.reasons)}) | ${others(s) || '-'} | ${f1(s.servedP50)} / ${f1(s.servedP99)} | ${f0(s.serverCpuPct)} | ${f0(s.generatorCpuPct)} | ${s.loadBefore.split(' ')[0]} -> ${s.loadAfter.split(' ')[0]} |`,
+  );
   targets.push(`busy host, 16 clients: ${s.refused} refusals (target 0): ${s.refused === 0 ? 'met' : 'NOT met'}`);
   await server.stop();
 }
@@ -349,16 +428,22 @@ let delivered = 0;
 async function listen(url: string, t: string, queues: string[], perQueue: number): Promise<WebSocket[]> {
   const out: WebSocket[] = [];
   for (const q of queues) {
-    await Promise.all(Array.from({ length: perQueue }, () => new Promise<void>((resolve, reject) => {
-      const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/ws/queues/${q}?token=${encodeURIComponent(t)}`, { perMessageDeflate: false });
-      out.push(ws);
-      ws.once('error', reject);
-      ws.on('message', (d) => {
-        const m = JSON.parse(String(d));
-        if (m.type === 'hello') return resolve();
-        if (typeof m.sequenceNumber === 'number' && m.type !== 'snapshot') delivered++;
-      });
-    })));
+    await Promise.all(
+      Array.from(
+        { length: perQueue },
+        () =>
+          new Promise<void>((resolve, reject) => {
+            const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/ws/queues/${q}?token=${encodeURIComponent(t)}`, { perMessageDeflate: false });
+            out.push(ws);
+            ws.once('error', reject);
+            ws.on('message', (d) => {
+              const m = JSON.parse(String(d));
+              if (m.type === 'hello') return resolve();
+              if (typeof m.sequenceNumber === 'number' && m.type !== 'snapshot') delivered++;
+            });
+          }),
+      ),
+    );
   }
   return out;
 }
@@ -370,14 +455,20 @@ async function overload(): Promise<void> {
   const server = await startServer();
   const owner = await token(server, 'bench-owner');
   const queues: string[] = [];
-  for (let q = 0; q < 20; q++) queues.push((await api(server.url, 'POST', '/queues', owner, { name: `overload-${q}`, tracks: Array.from({ length: 20 }, (_, i) => `seed-${i}`) })).queue.id);
+  for (let q = 0; q < 20; q++)
+    queues.push(
+      (await api(server.url, 'POST', '/queues', owner, { name: `overload-${q}`, tracks: Array.from({ length: 20 }, (_, i) => `seed-${i}`) })).queue.id,
+    );
   const sockets = await listen(server.url, owner, queues, 10);
   log(`${sockets.length} listening sockets on ${queues.length} queues`);
   const reqs: Req[] = [];
-  for (let k = 0; k < 40; k++) reqs.push({ method: 'PUT', path: `/queues/${queues[k % 20]}/repeat`, token: owner, body: { repeat: k % 40 < 20 ? 'all' : 'off' } });
-  report.push('\n### Overload: PUT repeat on 20 queues (10 listening sockets each), closed loop, ignoring Retry-After\n',
+  for (let k = 0; k < 40; k++)
+    reqs.push({ method: 'PUT', path: `/queues/${queues[k % 20]}/repeat`, token: owner, body: { repeat: k % 40 < 20 ? 'all' : 'off' } });
+  report.push(
+    '\n### Overload: PUT repeat on 20 queues (10 listening sockets each), closed loop, ignoring Retry-After\n',
     '| connections | goodput/s | served p50 / p99 ms | refused (reasons) | refused p50 / p99 ms | timeouts; other | deliveries/s | server CPU % | server CPU µs per answer | generator CPU % | load before -> after |',
-    '|---|---|---|---|---|---|---|---|---|---|---|');
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+  );
   const steps: Record<number, Step & { deliveredPerSec: number }> = {};
   for (const connections of [32, 512]) {
     const d0 = delivered;
@@ -385,13 +476,15 @@ async function overload(): Promise<void> {
     const deliveredPerSec = (delivered - d0) / (s.ms / 1000);
     steps[connections] = { ...s, deliveredPerSec };
     const cpuPerAnswer = (s.serverCpuSeconds / (s.served + s.refused)) * 1e6;
-    report.push(`| ${connections} | ${f0(s.served / (s.ms / 1000))} | ${f1(s.servedP50)} / ${f1(s.servedP99)} | ${s.refused} (${reasons(s.reasons)}) | ${f1(s.refusedP50)} / ${f1(s.refusedP99)} | ${s.timeouts}${others(s) ? `; ${others(s)}` : ''} | ${f0(deliveredPerSec)} | ${f0(s.serverCpuPct)} | ${f0(cpuPerAnswer)} | ${f0(s.generatorCpuPct)} | ${s.loadBefore.split(' ')[0]} -> ${s.loadAfter.split(' ')[0]} |`);
+    report.push(
+      `| ${connections} | ${f0(s.served / (s.ms / 1000))} | ${f1(s.servedP50)} / ${f1(s.servedP99)} | ${s.refused} (${reasons(s.reasons)}) | ${f1(s.refusedP50)} / ${f1(s.refusedP99)} | ${s.timeouts}${others(s) ? `; ${others(s)}` : ''} | ${f0(deliveredPerSec)} | ${f0(s.serverCpuPct)} | ${f0(cpuPerAnswer)} | ${f0(s.generatorCpuPct)} | ${s.loadBefore.split(' ')[0]} -> ${s.loadAfter.split(' ')[0]} |`,
+    );
     if (connections === 32 && s.refused === 0) servedWriteCpu = s.serverCpuSeconds / s.served;
     await sleep(2000);
   }
   const a = steps[32]!;
   const b = steps[512]!;
-  const goodput = (b.served / b.ms) / (a.served / a.ms);
+  const goodput = b.served / b.ms / (a.served / a.ms);
   const deliveries = b.deliveredPerSec / a.deliveredPerSec;
   targets.push(
     `overload, goodput at 512 connections: ${f2(goodput)}x the 32-connection goodput (target >= 0.8): ${goodput >= 0.8 ? 'met' : 'NOT met'}`,
@@ -416,17 +509,27 @@ async function refusalCost(): Promise<void> {
   const reqs: Req[] = queues.map((q, k) => ({ method: 'PUT', path: `/queues/${q}/repeat`, token: owner, body: { repeat: k % 2 ? 'all' : 'off' } }));
   const s = await run(server, { kind: 'closed', url: server.url, connections: 64, seconds: SECONDS, reqs });
   const perRefusal = (s.serverCpuSeconds - s.served * servedWriteCpu) / s.refused;
-  report.push('\n### The cost of a refusal\n',
-    `A server that cannot queue (OVERLOAD_CONCURRENCY=1, OVERLOAD_MAX_QUEUED=0), 64 connections of PUT repeat for ${SECONDS} s: ${s.served} served, ${s.refused} refused (${reasons(s.reasons)}), server CPU ${f2(s.serverCpuSeconds)} s (load ${s.loadBefore.split(' ')[0]} -> ${s.loadAfter.split(' ')[0]}). `
-    + `With ${f0(servedWriteCpu * 1e6)} µs per served write (the 32-connection overload step), a refusal costs ${f0(perRefusal * 1e6)} µs = ${f2(perRefusal / servedWriteCpu)}x a served write.`);
-  targets.push(`a refusal's CPU: ${f2(perRefusal / servedWriteCpu)}x a served write's (target <= 0.10): ${perRefusal / servedWriteCpu <= 0.1 ? 'met' : 'NOT met'}`);
+  report.push(
+    '\n### The cost of a refusal\n',
+    `A server that cannot queue (OVERLOAD_CONCURRENCY=1, OVERLOAD_MAX_QUEUED=0), 64 connections of PUT repeat for ${SECONDS} s: ${s.served} served, ${s.refused} refused (${reasons(s.reasons)}), server CPU ${f2(s.serverCpuSeconds)} s (load ${s.loadBefore.split(' ')[0]} -> ${s.loadAfter.split(' ')[0]}). ` +
+      `With ${f0(servedWriteCpu * 1e6)} µs per served write (the 32-connection overload step), a refusal costs ${f0(perRefusal * 1e6)} µs = ${f2(perRefusal / servedWriteCpu)}x a served write.`,
+  );
+  targets.push(
+    `a refusal's CPU: ${f2(perRefusal / servedWriteCpu)}x a served write's (target <= 0.10): ${perRefusal / servedWriteCpu <= 0.1 ? 'met' : 'NOT met'}`,
+  );
   await server.stop();
 }
 
 async function main(): Promise<void> {
   const started = load();
   log(`load average at start: ${started}`);
-  const all: Record<string, () => Promise<void>> = { 'burst-queue': burstQueue, 'burst-spread': burstSpread, 'busy-host': busyHost, overload, 'refusal-cost': refusalCost };
+  const all: Record<string, () => Promise<void>> = {
+    'burst-queue': burstQueue,
+    'burst-spread': burstSpread,
+    'busy-host': busyHost,
+    overload,
+    'refusal-cost': refusalCost,
+  };
   for (const name of SCENARIOS) {
     const fn = all[name];
     if (!fn) throw new Error(`unknown scenario ${name}; known: ${Object.keys(all).join(', ')}`);
@@ -434,7 +537,9 @@ async function main(): Promise<void> {
     await fn();
   }
   await cleanup();
-  process.stdout.write(`bench:overload, ${new Date().toISOString()}, node ${process.version}; load average ${started} at the start, ${load()} at the end${Object.keys(SERVER_ENV).length ? `; server env ${JSON.stringify(SERVER_ENV)}` : ''}\n`);
+  process.stdout.write(
+    `bench:overload, ${new Date().toISOString()}, node ${process.version}; load average ${started} at the start, ${load()} at the end${Object.keys(SERVER_ENV).length ? `; server env ${JSON.stringify(SERVER_ENV)}` : ''}\n`,
+  );
   process.stdout.write(`${report.join('\n')}\n\nTargets (issue 20):\n${targets.map((t) => `- ${t}`).join('\n')}\n`);
   if (CPU_PROF) process.stdout.write(`CPU profiles of the servers written to ${CPU_PROF}\n`);
 }

@@ -24,7 +24,12 @@ wss.on('connection', (ws) => {
       memberLatencies.set(ws, m.latency);
     } else if (m.type === 'playback_sync') {
       // syncPartyPlayback: broadcast to the room at once, with the compensation of the average latency.
-      const msg = JSON.stringify({ type: 'playback_sync', data: { position: m.position, isPlaying: m.isPlaying }, timestamp: Date.now(), averageLatency: averageLatency() });
+      const msg = JSON.stringify({
+        type: 'playback_sync',
+        data: { position: m.position, isPlaying: m.isPlaying },
+        timestamp: Date.now(),
+        averageLatency: averageLatency(),
+      });
       for (const c of wss.clients) c.send(msg);
     }
   });

@@ -96,7 +96,11 @@ async function ours(): Promise<Result> {
     const play = await command({ action: 'play' }, 'play');
     await Promise.all(members.slice(0, early).map((m) => m.waitFor((x) => x.type === 'playback_sync' && x.at === play.at, 10_000)));
     await sleep(Math.max(0, play.at - trueNow()) + 300);
-    const a = await sample(members.slice(0, early).map((m) => (t: number) => m.positionAt(t)), (t) => positionAt(play, t), WINDOW_MS);
+    const a = await sample(
+      members.slice(0, early).map((m) => (t: number) => m.positionAt(t)),
+      (t) => positionAt(play, t),
+      WINDOW_MS,
+    );
 
     // Late joiners connect while the party plays; then a seek; window B: everyone.
     await Promise.all(Array.from({ length: LATE }, (_, k) => open(early + k)));
@@ -104,7 +108,11 @@ async function ours(): Promise<Result> {
     const seek = await command({ action: 'seek', position: 60_000 }, 'seek');
     await Promise.all(members.map((m) => m.waitFor((x) => x.type === 'playback_sync' && x.at === seek.at, 10_000)));
     await sleep(Math.max(0, seek.at - trueNow()) + 300);
-    const b = await sample(members.map((m) => (t: number) => m.positionAt(t)), (t) => positionAt(seek, t), WINDOW_MS);
+    const b = await sample(
+      members.map((m) => (t: number) => m.positionAt(t)),
+      (t) => positionAt(seek, t),
+      WINDOW_MS,
+    );
 
     const { pairs, ranges } = spreadStats([...a.instants, ...b.instants]);
     // Time to sync: from the socket opening until the clock error is within SYNCED_WITHIN ms for good.
@@ -118,12 +126,40 @@ async function ours(): Promise<Result> {
       members.forEach((m, i) => {
         if (syncMs[i]! > 2000) {
           const st = m.estimator.stats()!;
-          console.log(i, 'base', profiles[i]!.baseMs.toFixed(1), 'sync', syncMs[i], 'err', m.errorLog.slice(-3).map(([t, e]) => [(t - m.openedAt).toFixed(0), e.toFixed(2)]), 'samples', st.samples, 'used', st.used, 'rtt', st.rttMs.toFixed(1), 'unc', st.uncertaintyMs.toFixed(1), 'bound', st.boundMs.toFixed(1), 'maxErrAfter3s', Math.max(...m.errorLog.filter(([t]) => t - m.openedAt > 3000).map(([, e]) => e)).toFixed(2));
+          console.log(
+            i,
+            'base',
+            profiles[i]!.baseMs.toFixed(1),
+            'sync',
+            syncMs[i],
+            'err',
+            m.errorLog.slice(-3).map(([t, e]) => [(t - m.openedAt).toFixed(0), e.toFixed(2)]),
+            'samples',
+            st.samples,
+            'used',
+            st.used,
+            'rtt',
+            st.rttMs.toFixed(1),
+            'unc',
+            st.uncertaintyMs.toFixed(1),
+            'bound',
+            st.boundMs.toFixed(1),
+            'maxErrAfter3s',
+            Math.max(...m.errorLog.filter(([t]) => t - m.openedAt > 3000).map(([, e]) => e)).toFixed(2),
+          );
         }
       });
     }
     const arrivals = members.flatMap((m) => m.arrivals);
-    return { pairs, ranges, deviations: [...a.deviations, ...b.deviations], syncMs, lateArrivals: arrivals.filter((x) => x < 0).length, arrivals: arrivals.length, leads };
+    return {
+      pairs,
+      ranges,
+      deviations: [...a.deviations, ...b.deviations],
+      syncMs,
+      lateArrivals: arrivals.filter((x) => x < 0).length,
+      arrivals: arrivals.length,
+      leads,
+    };
   } finally {
     await Promise.all(members.map((m) => m?.close().catch(() => undefined)));
     await server.cleanup();
@@ -214,10 +250,12 @@ class BaselineMember {
 
 async function baseline(): Promise<Result> {
   const proc = spawn(process.execPath, [join(import.meta.dirname, 'party-baseline.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise<string>((resolve) => proc.stdout!.on('data', (d) => {
-    const m = /listening on (\S+)/.exec(String(d));
-    if (m) resolve(m[1]!);
-  }));
+  const url = await new Promise<string>((resolve) =>
+    proc.stdout!.on('data', (d) => {
+      const m = /listening on (\S+)/.exec(String(d));
+      if (m) resolve(m[1]!);
+    }),
+  );
   const members: BaselineMember[] = [];
   try {
     const linkRng = seeded(SEED + 1000);
@@ -237,11 +275,19 @@ async function baseline(): Promise<Result> {
       return msgs[0].timestamp as number; // server time of the broadcast = when the truth starts
     };
     const ts1 = await command(0, members.slice(0, early));
-    const a = await sample(members.slice(0, early).map((m) => (t: number) => m.positionAt(t)), (t) => t - ts1, WINDOW_MS);
+    const a = await sample(
+      members.slice(0, early).map((m) => (t: number) => m.positionAt(t)),
+      (t) => t - ts1,
+      WINDOW_MS,
+    );
     await Promise.all(Array.from({ length: LATE }, (_, k) => open(early + k)));
     await sleep(SYNC_MS);
     const ts2 = await command(60_000, members);
-    const b = await sample(members.map((m) => (t: number) => m.positionAt(t)), (t) => 60_000 + (t - ts2), WINDOW_MS);
+    const b = await sample(
+      members.map((m) => (t: number) => m.positionAt(t)),
+      (t) => 60_000 + (t - ts2),
+      WINDOW_MS,
+    );
     const { pairs, ranges } = spreadStats([...a.instants, ...b.instants]);
     return { pairs, ranges, deviations: [...a.deviations, ...b.deviations], syncMs: [], lateArrivals: 0, arrivals: 0, leads: [] };
   } finally {
@@ -255,7 +301,9 @@ async function baseline(): Promise<Result> {
 
 // ---------------------------------------------------------------- report
 
-console.log(`bench:party — ${N} members (${LATE} join while the party plays), clock offsets up to +/-5 s, one-way 20-150 ms +/- ${JITTER} ms jitter, seed ${SEED}`);
+console.log(
+  `bench:party — ${N} members (${LATE} join while the party plays), clock offsets up to +/-5 s, one-way 20-150 ms +/- ${JITTER} ms jitter, seed ${SEED}`,
+);
 const t0 = Date.now();
 const o = await ours();
 console.log(`ours done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -274,7 +322,11 @@ row('range (max - min) at an instant, max', maxOf(o.ranges), maxOf(s.ranges));
 row('|position - party timeline|, p99', pct(o.deviations, 0.99), pct(s.deviations, 0.99));
 row('|position - party timeline|, max', maxOf(o.deviations), maxOf(s.deviations));
 console.log('');
-console.log(`ours: time to sync after join (clock error <= ${SYNCED_WITHIN} ms for good): p50 ${f1(pct(o.syncMs, 0.5))} ms, p99 ${f1(pct(o.syncMs, 0.99))} ms, max ${f1(maxOf(o.syncMs))} ms; never synced: ${o.syncMs.filter((x) => !Number.isFinite(x)).length}`);
+console.log(
+  `ours: time to sync after join (clock error <= ${SYNCED_WITHIN} ms for good): p50 ${f1(pct(o.syncMs, 0.5))} ms, p99 ${f1(pct(o.syncMs, 0.99))} ms, max ${f1(maxOf(o.syncMs))} ms; never synced: ${o.syncMs.filter((x) => !Number.isFinite(x)).length}`,
+);
 console.log(`ours: playback_sync arriving after its instant: ${o.lateArrivals} of ${o.arrivals}; leads ${o.leads.join(', ')} ms`);
-console.log(`samples: ${o.pairs.length} pairs (ours), ${s.pairs.length} pairs (baseline); baseline has no clock sync: a member's position is set when the message arrives`);
+console.log(
+  `samples: ${o.pairs.length} pairs (ours), ${s.pairs.length} pairs (baseline); baseline has no clock sync: a member's position is set when the message arrives`,
+);
 process.exit(0);

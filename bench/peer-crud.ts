@@ -15,7 +15,13 @@ db.exec('CREATE TABLE IF NOT EXISTS queues (id TEXT PRIMARY KEY, state TEXT NOT 
 const get = db.prepare<[string], { state: string }>('SELECT state FROM queues WHERE id = ?');
 const put = db.prepare('INSERT INTO queues (id, state) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET state = excluded.state');
 
-interface Q { id: string; name: string; items: { itemId: string; trackId: string }[]; current: number; repeat: string }
+interface Q {
+  id: string;
+  name: string;
+  items: { itemId: string; trackId: string }[];
+  current: number;
+  repeat: string;
+}
 const load = (id: string): Q | null => {
   const r = get.get(id);
   return r ? JSON.parse(r.state) : null;
@@ -24,7 +30,13 @@ const save = (q: Q) => put.run(q.id, JSON.stringify(q));
 
 const app = Fastify();
 app.post<{ Body: { name: string; tracks?: string[] } }>('/queues', async (r, reply) => {
-  const q: Q = { id: randomUUID(), name: r.body.name, items: (r.body.tracks ?? []).map((t) => ({ itemId: randomUUID(), trackId: t })), current: -1, repeat: 'off' };
+  const q: Q = {
+    id: randomUUID(),
+    name: r.body.name,
+    items: (r.body.tracks ?? []).map((t) => ({ itemId: randomUUID(), trackId: t })),
+    current: -1,
+    repeat: 'off',
+  };
   save(q);
   return reply.status(201).send({ queue: q });
 });

@@ -35,7 +35,10 @@ const append = db.transaction((stream: string, type: string, data: string): numb
   return version;
 });
 
-interface Ev { type: string; data: Record<string, unknown> }
+interface Ev {
+  type: string;
+  data: Record<string, unknown>;
+}
 
 /**
  * Appends one row for the whole request. `events` is what the answer reports: for adds one
@@ -62,11 +65,16 @@ app.post('/queues', async (r: R, reply) => {
   return reply.status(201).send({ queue: { id, version }, events: events.map((e) => ({ sequenceNumber: version, type: e.type, data: e.data })) });
 });
 app.post('/queues/:id/tracks', async (r: R, reply) => write(reply, r.params.id, 'item_added', added(r.body?.tracks)));
-app.delete('/queues/:id/items/:itemId', async (r: R, reply) => write(reply, r.params.id, 'item_removed', [{ type: 'item_removed', data: { itemId: r.params.itemId } }]));
+app.delete('/queues/:id/items/:itemId', async (r: R, reply) =>
+  write(reply, r.params.id, 'item_removed', [{ type: 'item_removed', data: { itemId: r.params.itemId } }]),
+);
 app.post('/queues/:id/items/:itemId/move', async (r: R, reply) =>
-  write(reply, r.params.id, 'item_moved', [{ type: 'item_moved', data: { itemId: r.params.itemId, position: r.body?.position ?? null } }]));
+  write(reply, r.params.id, 'item_moved', [{ type: 'item_moved', data: { itemId: r.params.itemId, position: r.body?.position ?? null } }]),
+);
 app.post('/queues/:id/next', async (r: R, reply) => write(reply, r.params.id, 'current_changed', [{ type: 'current_changed', data: { reason: 'next' } }]));
-app.put('/queues/:id/repeat', async (r: R, reply) => write(reply, r.params.id, 'repeat_changed', [{ type: 'repeat_changed', data: { repeat: r.body?.repeat ?? 'off' } }]));
+app.put('/queues/:id/repeat', async (r: R, reply) =>
+  write(reply, r.params.id, 'repeat_changed', [{ type: 'repeat_changed', data: { repeat: r.body?.repeat ?? 'off' } }]),
+);
 
 // Reads: one row each.
 app.get('/queues/:id', async (r: R, reply) => {
@@ -84,6 +92,10 @@ app.get('/queues/:id/events', async (r: R, reply) => {
 await app.listen({ host: '127.0.0.1', port: 0 });
 const a = app.server.address();
 process.stdout.write(`listening on http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}\n`);
-const stop = () => void app.close().finally(() => { db.close(); process.exit(0); });
+const stop = () =>
+  void app.close().finally(() => {
+    db.close();
+    process.exit(0);
+  });
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);

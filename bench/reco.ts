@@ -95,13 +95,23 @@ try {
   await server.stop();
 
   console.log(`## bench:reco (SQLite, all of ../shared/data)\n`);
-  console.log(`- import (CLI importers): ${tr.read.toLocaleString('en')} tracks, ${pl.toLocaleString('en')} playlists, ${se.plays.toLocaleString('en')} plays in ${se.sessions.toLocaleString('en')} sessions: ${s(importMs)}`);
+  console.log(
+    `- import (CLI importers): ${tr.read.toLocaleString('en')} tracks, ${pl.toLocaleString('en')} playlists, ${se.plays.toLocaleString('en')} plays in ${se.sessions.toLocaleString('en')} sessions: ${s(importMs)}`,
+  );
   console.log(`- engine built from the store: ${s(buildMs)}, +${engineMb.toFixed(0)} MB heap (process RSS ${rssMb.toFixed(0)} MB)`);
-  console.log(`- one radio batch of 20 in process (${times.length} track / artist / playlist stations): p50 ${percentile(times, 50).toFixed(2)} ms, p99 ${percentile(times, 99).toFixed(2)} ms, max ${Math.max(...times).toFixed(1)} ms`);
+  console.log(
+    `- one radio batch of 20 in process (${times.length} track / artist / playlist stations): p50 ${percentile(times, 50).toFixed(2)} ms, p99 ${percentile(times, 99).toFixed(2)} ms, max ${Math.max(...times).toFixed(1)} ms`,
+  );
   const b = ready.body.recommender;
-  console.log(`- server process: listening after ${s(listenMs)} (/readyz then ${early.status}${early.status === 503 ? `, Retry-After ${early.headers.get('retry-after')}` : ''}); ready after ${s(readyMs)} (recommender built in ${s(b.ms)}: ${b.tracks.toLocaleString('en')} tracks, ${b.baskets.toLocaleString('en')} baskets; heap ${b.heapMb} MB of ${b.heapTotalMb} MB, external ${b.externalMb} MB)`);
-  console.log(`- server RSS when ready ${atReady.rss.toFixed(0)} MB, a minute later ${minuteLater.rss.toFixed(0)} MB; peak so far ${minuteLater.hwm.toFixed(0)} MB; first radio queue: status ${first.status}`);
-  console.log(`- POST /radio/{stationId}/queue over HTTP (creates the queue: 21 events), ${http.length} in a row: p50 ${percentile(http, 50).toFixed(1)} ms, p99 ${percentile(http, 99).toFixed(1)} ms; server peak RSS ${serverRss.toFixed(0)} MB`);
+  console.log(
+    `- server process: listening after ${s(listenMs)} (/readyz then ${early.status}${early.status === 503 ? `, Retry-After ${early.headers.get('retry-after')}` : ''}); ready after ${s(readyMs)} (recommender built in ${s(b.ms)}: ${b.tracks.toLocaleString('en')} tracks, ${b.baskets.toLocaleString('en')} baskets; heap ${b.heapMb} MB of ${b.heapTotalMb} MB, external ${b.externalMb} MB)`,
+  );
+  console.log(
+    `- server RSS when ready ${atReady.rss.toFixed(0)} MB, a minute later ${minuteLater.rss.toFixed(0)} MB; peak so far ${minuteLater.hwm.toFixed(0)} MB; first radio queue: status ${first.status}`,
+  );
+  console.log(
+    `- POST /radio/{stationId}/queue over HTTP (creates the queue: 21 events), ${http.length} in a row: p50 ${percentile(http, 50).toFixed(1)} ms, p99 ${percentile(http, 99).toFixed(1)} ms; server peak RSS ${serverRss.toFixed(0)} MB`,
+  );
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -10,8 +10,19 @@ import type { WebSocket } from 'ws';
 import type { Redis } from 'ioredis';
 import type { Authenticator } from './auth/authenticator.ts';
 import {
-  DEFAULT_LIMITS, DEFAULT_MEDIA, DEFAULT_OVERLOAD, DEFAULT_RATE_LIMITS, DEFAULT_REALTIME, DEFAULT_RETENTION,
-  type CorsConfig, type Limits, type OverloadConfig, type PartyConfig, type RateLimitConfig, type RealtimeConfig, type RetentionConfig,
+  DEFAULT_LIMITS,
+  DEFAULT_MEDIA,
+  DEFAULT_OVERLOAD,
+  DEFAULT_RATE_LIMITS,
+  DEFAULT_REALTIME,
+  DEFAULT_RETENTION,
+  type CorsConfig,
+  type Limits,
+  type OverloadConfig,
+  type PartyConfig,
+  type RateLimitConfig,
+  type RealtimeConfig,
+  type RetentionConfig,
 } from './config.ts';
 import { collabRoutes } from './collab/routes.ts';
 import { LocalQueuePresence, type QueuePresence } from './realtime/queue-presence.ts';
@@ -144,9 +155,19 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const queuePresence = deps.queuePresence ?? new LocalQueuePresence(now);
   const media = deps.media ?? resolveMediaSettings(DEFAULT_MEDIA, randomUUID());
   const services = buildServices({
-    store: deps.store, features: deps.features, bus, presence, metrics, log: http.log,
-    now, newId, random: deps.random ?? Math.random,
-    limits, retention, party: deps.party, radio: deps.radio,
+    store: deps.store,
+    features: deps.features,
+    bus,
+    presence,
+    metrics,
+    log: http.log,
+    now,
+    newId,
+    random: deps.random ?? Math.random,
+    limits,
+    retention,
+    party: deps.party,
+    radio: deps.radio,
   });
   let closing = false;
 
@@ -194,9 +215,15 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   // ---- Transport: each feature's routes and sockets over the services.
   const { queues, playback, recommendations } = services;
-  await http.register(operationsRoutes({
-    store: deps.store, metrics, recommender: recommendations.readiness, retryAfterSeconds: RETRY_AFTER_SECONDS, asyncApi: () => asyncApiDocument({ server: partyServerMessages, client: partyClientMessages }),
-  }));
+  await http.register(
+    operationsRoutes({
+      store: deps.store,
+      metrics,
+      recommender: recommendations.readiness,
+      retryAfterSeconds: RETRY_AFTER_SECONDS,
+      asyncApi: () => asyncApiDocument({ server: partyServerMessages, client: partyClientMessages }),
+    }),
+  );
   await http.register(tokenRoutes(deps.auth, deps.tokenTtlSeconds ?? 30 * 24 * 3600));
   await http.register(queueRoutes(queues));
   // Collaboration: who is looking at a queue, invite codes.
@@ -210,7 +237,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   // One connection lifecycle for the queue, sync and party sockets: heartbeat, token
   // expiry, held messages, re-sync after a bus reconnect, shutdown.
   const sockets = new SocketServer(http, {
-    limits: realtime, heartbeatMs: realtime.heartbeatMs, bus, metrics, now,
+    limits: realtime,
+    heartbeatMs: realtime.heartbeatMs,
+    bus,
+    metrics,
+    now,
     // Presence heals itself: entries of sockets that are no longer open are dropped.
     afterHeartbeat: (open) => {
       presence.refresh(open).catch((err) => http.log.warn({ err }, 'presence refresh failed'));
@@ -219,16 +250,40 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
   // A revocation (made here or on another instance) closes the sockets opened with what it revokes.
   const stopClosing = deps.auth.onRevocation(() => {
-    sockets.closeWhere((c) => c.credential !== null && deps.auth.isRevoked(c.credential), CloseCode.unauthorized, 'the token was revoked; reconnect with a new token');
+    sockets.closeWhere(
+      (c) => c.credential !== null && deps.auth.isRevoked(c.credential),
+      CloseCode.unauthorized,
+      'the token was revoked; reconnect with a new token',
+    );
   });
   http.addHook('onClose', async () => stopClosing());
-  await http.register(socketRoutes({
-    auth: deps.auth, server: sockets, queues, users: services.users, bus, presence, options: realtime, queuePresence, admission, now,
-  }));
+  await http.register(
+    socketRoutes({
+      auth: deps.auth,
+      server: sockets,
+      queues,
+      users: services.users,
+      bus,
+      presence,
+      options: realtime,
+      queuePresence,
+      admission,
+      now,
+    }),
+  );
   // Listening parties (src/party/): REST /parties/* and WS /ws/party/{partyId}, after the websocket plugin.
-  await http.register(partyRoutes({
-    service: services.parties, queues, server: sockets, bus, metrics, realtime, now, auth: deps.auth,
-  }));
+  await http.register(
+    partyRoutes({
+      service: services.parties,
+      queues,
+      server: sockets,
+      bus,
+      metrics,
+      realtime,
+      now,
+      auth: deps.auth,
+    }),
+  );
   // Catalog, radio / infinite queues, recommendations, context (src/catalog, src/reco, src/radio).
   await http.register(recommendationsPlugin(recommendations, now));
   await http.register((await import('./console/plugin.ts')).consolePlugin()); // the web console at /console (issue 14)
@@ -238,7 +293,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     await bus.close();
   });
   return {
-    http, service: queues, playback, metrics,
+    http,
+    service: queues,
+    playback,
+    metrics,
     beginShutdown: () => {
       closing = true;
     },

@@ -50,7 +50,10 @@ async function main(argv: string[]): Promise<number> {
     args: argv,
     allowPositionals: true,
     options: {
-      ttl: { type: 'string' }, scopes: { type: 'string' }, out: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' },
+      ttl: { type: 'string' },
+      scopes: { type: 'string' },
+      out: { type: 'string', short: 'o' },
+      help: { type: 'boolean', short: 'h' },
       'events-older-than-days': { type: 'string' },
     },
   });
@@ -78,7 +81,10 @@ async function main(argv: string[]): Promise<number> {
       if (!arg) throw new Error('token needs a userId');
       const ttl = values.ttl === undefined ? config.tokenTtlSeconds : Number(values.ttl);
       if (!Number.isInteger(ttl) || ttl < 1) throw new Error('--ttl must be a positive number of seconds');
-      const scopes = (values.scopes ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+      const scopes = (values.scopes ?? '')
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean);
       const unknown = scopes.filter((x) => !isScope(x));
       if (unknown.length) throw new Error(`unknown scope ${unknown.join(', ')}; scopes: ${SCOPES.join(', ')}`);
       const { resolveAdminKey, Tokens } = await import('./auth/tokens.ts');
@@ -93,7 +99,11 @@ async function main(argv: string[]): Promise<number> {
       const { revokeUserTokens } = await import('./auth/cli.ts');
       const storage = await openStorage(config);
       await storage.store.migrate();
-      const before = await revokeUserTokens(arg, storage.features().revocations, config.redisUrl ? { url: config.redisUrl, prefix: config.redisKeyPrefix } : null);
+      const before = await revokeUserTokens(
+        arg,
+        storage.features().revocations,
+        config.redisUrl ? { url: config.redisUrl, prefix: config.redisKeyPrefix } : null,
+      );
       await storage.store.close();
       process.stderr.write(`tokens of ${arg} issued before ${new Date(before * 1000).toISOString()} are revoked\n`);
       return 0;
@@ -116,7 +126,9 @@ async function main(argv: string[]): Promise<number> {
       const { importEvents } = await import('./queues/transfer.ts');
       const r = await importEvents(store, input, progressLine('read'));
       await store.close();
-      process.stderr.write(`\rimported ${r.imported.toLocaleString('en')} events, skipped ${r.skipped.toLocaleString('en')} already present, into ${describeStore(config)}\n`);
+      process.stderr.write(
+        `\rimported ${r.imported.toLocaleString('en')} events, skipped ${r.skipped.toLocaleString('en')} already present, into ${describeStore(config)}\n`,
+      );
       return 0;
     }
     case 'sweep': {
@@ -135,7 +147,9 @@ async function main(argv: string[]): Promise<number> {
         });
         total.idempotencyRecords += r.idempotencyRecords;
         total.events += r.events;
-        process.stderr.write(`\rswept ${total.idempotencyRecords.toLocaleString('en')} idempotency records, trimmed ${total.events.toLocaleString('en')} events`);
+        process.stderr.write(
+          `\rswept ${total.idempotencyRecords.toLocaleString('en')} idempotency records, trimmed ${total.events.toLocaleString('en')} events`,
+        );
         if (r.idempotencyRecords < 5_000 && r.events < 5_000) break;
       }
       await store.close();

@@ -221,7 +221,10 @@ function checkReplacedSettings(env: NodeJS.ProcessEnv): void {
 
 /** CORS_ORIGINS: a comma list of origins (scheme://host[:port]) or `*` alone. */
 function origins(env: NodeJS.ProcessEnv): string[] {
-  const list = (env.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean);
+  const list = (env.CORS_ORIGINS ?? '')
+    .split(',')
+    .map((o) => o.trim())
+    .filter(Boolean);
   if (list.includes('*')) {
     if (list.length > 1) throw new Error('CORS_ORIGINS: `*` cannot be combined with other origins');
     return ['*'];
@@ -262,10 +265,18 @@ function authConfig(env: NodeJS.ProcessEnv): AuthConfig {
     }
     return { provider: null, revocationPollMs };
   }
-  const audience = (env.AUTH_AUDIENCE ?? '').split(',').map((a) => a.trim()).filter(Boolean);
+  const audience = (env.AUTH_AUDIENCE ?? '')
+    .split(',')
+    .map((a) => a.trim())
+    .filter(Boolean);
   // Without an audience any token the provider issues for any other app would be accepted.
-  if (audience.length === 0) throw new Error('AUTH_AUDIENCE is required with AUTH_ISSUER or AUTH_JWKS_URL (the API identifier or client id your tokens are issued for)');
-  const algorithms = env.AUTH_ALGORITHMS ? env.AUTH_ALGORITHMS.split(',').map((a) => a.trim()).filter(Boolean) : DEFAULT_PROVIDER_ALGORITHMS;
+  if (audience.length === 0)
+    throw new Error('AUTH_AUDIENCE is required with AUTH_ISSUER or AUTH_JWKS_URL (the API identifier or client id your tokens are issued for)');
+  const algorithms = env.AUTH_ALGORITHMS
+    ? env.AUTH_ALGORITHMS.split(',')
+        .map((a) => a.trim())
+        .filter(Boolean)
+    : DEFAULT_PROVIDER_ALGORITHMS;
   for (const a of algorithms) {
     if (!(PROVIDER_ALGORITHMS as readonly string[]).includes(a)) {
       throw new Error(`AUTH_ALGORITHMS: "${a}" is not accepted; use asymmetric ones (${PROVIDER_ALGORITHMS.join(', ')}), never none or HS*`);

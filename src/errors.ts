@@ -15,8 +15,15 @@ export type ErrorKind =
 
 /** The HTTP status of each kind. */
 export const statusOf: Record<ErrorKind, number> = {
-  invalid: 400, unauthorized: 401, forbidden: 403, not_found: 404, conflict: 409,
-  too_large: 413, limit: 422, rate_limited: 429, unavailable: 503,
+  invalid: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  too_large: 413,
+  limit: 422,
+  rate_limited: 429,
+  unavailable: 503,
 };
 
 /** The error kind an HTTP status stands for (the inverse of statusOf); null for any other status. */
@@ -29,12 +36,7 @@ export class AppError extends Error {
   readonly kind: ErrorKind;
   readonly code: string;
   readonly details: Record<string, unknown>;
-  constructor(
-    kind: ErrorKind,
-    code: string,
-    message: string,
-    details: Record<string, unknown> = {},
-  ) {
+  constructor(kind: ErrorKind, code: string, message: string, details: Record<string, unknown> = {}) {
     super(message);
     this.kind = kind;
     this.code = code;
@@ -43,12 +45,9 @@ export class AppError extends Error {
   }
 }
 
-export const notFound = (code: string, message: string, details?: Record<string, unknown>) =>
-  new AppError('not_found', code, message, details);
-export const conflict = (code: string, message: string, details?: Record<string, unknown>) =>
-  new AppError('conflict', code, message, details);
-export const invalid = (code: string, message: string, details?: Record<string, unknown>) =>
-  new AppError('invalid', code, message, details);
+export const notFound = (code: string, message: string, details?: Record<string, unknown>) => new AppError('not_found', code, message, details);
+export const conflict = (code: string, message: string, details?: Record<string, unknown>) => new AppError('conflict', code, message, details);
+export const invalid = (code: string, message: string, details?: Record<string, unknown>) => new AppError('invalid', code, message, details);
 
 /** Raised by a store when the stream's version is not the one the append expected. */
 export class VersionConflictError extends AppError {

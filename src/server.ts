@@ -50,7 +50,12 @@ export async function serve(config: Config): Promise<void> {
     queuePresence = new RedisQueuePresence(redisBus.pub, config.redisKeyPrefix, presenceTtlMs(config.realtime.heartbeatMs));
     // Rate-limit counters get a connection of their own that fails fast: a request never
     // waits for a Redis that is away (the limits are then skipped, see src/http/limits.ts).
-    limitsRedis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, commandTimeout: 500, retryStrategy: (n: number) => Math.min(n * 100, 2000) });
+    limitsRedis = new Redis(config.redisUrl, {
+      maxRetriesPerRequest: 1,
+      enableOfflineQueue: false,
+      commandTimeout: 500,
+      retryStrategy: (n: number) => Math.min(n * 100, 2000),
+    });
     limitsRedis.on('error', (err) => logger.warn({ err: err.message }, 'redis (rate limits) connection error'));
     // Without its offline queue a command sent before the connection is up fails, and the
     // limits are skipped for it: wait (a little) for the connection, so the shared counters
@@ -69,7 +74,10 @@ export async function serve(config: Config): Promise<void> {
   }
   // Minted tokens, the identity provider's (AUTH_*), and revocations (read before the first request).
   const auth = await startAuthenticator({
-    config: config.auth, tokens, store: features.revocations, log: logger,
+    config: config.auth,
+    tokens,
+    store: features.revocations,
+    log: logger,
     redis: config.redisUrl && redisPub ? { url: config.redisUrl, prefix: config.redisKeyPrefix, pub: redisPub } : undefined,
   });
   const app = await buildApp({
@@ -102,7 +110,9 @@ export async function serve(config: Config): Promise<void> {
     `queue-service listening on ${base}  (API docs: ${base}/docs, OpenAPI: ${base}/openapi.json)`,
     `data: ${describeStore(config)}${config.redisUrl ? `; fan-out through Redis ${redactUrl(config.redisUrl)}` : ''}`,
     describeAuth(config.auth),
-    admin.generated ? `admin API key generated and kept in ${admin.file}: ${admin.key}` : `admin API key: ${admin.file ? `kept in ${admin.file}` : 'from ADMIN_API_KEY'}`,
+    admin.generated
+      ? `admin API key generated and kept in ${admin.file}: ${admin.key}`
+      : `admin API key: ${admin.file ? `kept in ${admin.file}` : 'from ADMIN_API_KEY'}`,
     `get a user token:  curl -s -X POST ${base}/auth/tokens -H "Authorization: Bearer ${keyHint}" -H 'content-type: application/json' -d '{"userId":"alice"}'`,
     `              or:  npm run cli -- token alice`,
   ];

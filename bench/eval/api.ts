@@ -38,7 +38,9 @@ export class Stat {
   /** Mean difference to another sample over the same queries, with its standard error. */
   minus(o: Stat): { mean: number; se: number } {
     const d = new Stat();
-    this.xs.forEach((x, i) => d.add(x - o.xs[i]!));
+    this.xs.forEach((x, i) => {
+      d.add(x - o.xs[i]!);
+    });
     return { mean: d.mean, se: d.se };
   }
 }
@@ -55,7 +57,12 @@ export interface EvalServer {
 }
 
 /** Writes the training split into a fresh SQLite file and starts a server on it. */
-export async function startEvalServer(mpd: { playlists: PlaylistRecord[]; tracks: TrackMeta[] }, sessions: Session[], split: SplitName, log: (s: string) => void): Promise<EvalServer> {
+export async function startEvalServer(
+  mpd: { playlists: PlaylistRecord[]; tracks: TrackMeta[] },
+  sessions: Session[],
+  split: SplitName,
+  log: (s: string) => void,
+): Promise<EvalServer> {
   const dir = mkdtempSync(join(tmpdir(), 'qs-eval-'));
   const { train } = splitOf(split);
   const store = openSqliteStore(join(dir, 'queue.db'));
@@ -64,14 +71,28 @@ export async function startEvalServer(mpd: { playlists: PlaylistRecord[]; tracks
   const now = new Date().toISOString();
   for (let i = 0; i < mpd.tracks.length; i += 2000) await catalog.upsertTracks(mpd.tracks.slice(i, i + 2000), now);
   const pls = mpd.playlists.filter((p) => train(bucket(`mpd:${p.id}`)));
-  for (let i = 0; i < pls.length; i += 500) await catalog.upsertPlaylists(pls.slice(i, i + 500).map((p) => ({ id: p.id, name: p.name, followers: null, tracks: p.tracks })), now);
+  for (let i = 0; i < pls.length; i += 500)
+    await catalog.upsertPlaylists(
+      pls.slice(i, i + 500).map((p) => ({ id: p.id, name: p.name, followers: null, tracks: p.tracks })),
+      now,
+    );
   let batch: Parameters<typeof catalog.appendEvents>[0] = [];
   for (const s of sessions) {
     if (!train(bucket(`session:${s.id}`))) continue;
-    s.tracks.forEach((trackId, i) => batch.push({
-      userId: null, sessionId: s.id, trackId, action: s.skipped[i] ? 'skip' : 'complete', position: null, source: 'import',
-      contextType: s.contextTypes[i] ?? null, hour: s.hour, context: null, occurredAt: '2018-07-14T00:00:00.000Z',
-    }));
+    for (const [i, trackId] of s.tracks.entries()) {
+      batch.push({
+        userId: null,
+        sessionId: s.id,
+        trackId,
+        action: s.skipped[i] ? 'skip' : 'complete',
+        position: null,
+        source: 'import',
+        contextType: s.contextTypes[i] ?? null,
+        hour: s.hour,
+        context: null,
+        occurredAt: '2018-07-14T00:00:00.000Z',
+      });
+    }
     if (batch.length >= 5000) {
       await catalog.appendEvents(batch);
       batch = [];
@@ -87,7 +108,10 @@ export async function startEvalServer(mpd: { playlists: PlaylistRecord[]; tracks
   const ready = await admin('GET', '/readyz');
   const users = new Map<string, ReturnType<typeof client>>();
   return {
-    server, admin, startMs, built: ready.body.recommender,
+    server,
+    admin,
+    startMs,
+    built: ready.body.recommender,
     async user(id: string) {
       let c = users.get(id);
       if (!c) {
@@ -113,12 +137,14 @@ function must(r: { status: number; body: any }, want: number, what: string): any
 /** Runs `fn` over `items` with `n` in flight. */
 async function pool<T>(items: T[], n: number, fn: (x: T, i: number) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: n }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      await fn(items[i]!, i);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        await fn(items[i]!, i);
+      }
+    }),
+  );
 }
 
 export interface ContinuationRow {
@@ -135,7 +161,14 @@ export interface ContinuationRow {
  * /queues/{id}/extend) and the extend of a user queue holding those K tracks (POST
  * /queues then POST /queues/{id}/extend) each give LIST tracks to a fresh listener.
  */
-export async function continuationOverApi(es: EvalServer, engine: Engine, mpd: { playlists: PlaylistRecord[] }, split: SplitName, limit: number, log: (s: string) => void) {
+export async function continuationOverApi(
+  es: EvalServer,
+  engine: Engine,
+  mpd: { playlists: PlaylistRecord[] },
+  split: SplitName,
+  limit: number,
+  log: (s: string) => void,
+) {
   const { test } = splitOf(split);
   const held = mpd.playlists.filter((p) => test(bucket(`mpd:${p.id}`)) && new Set(p.tracks).size >= MIN_LENGTH).slice(0, limit);
   const rows = new Map<string, ContinuationRow>();
@@ -160,7 +193,10 @@ export async function continuationOverApi(es: EvalServer, engine: Engine, mpd: {
     let t = performance.now();
     const st = must(await listener('POST', `/radio/${encodeURIComponent(`playlist:${plId}`)}/queue`, { userId: 'me' }), 201, 'station');
     let station: string[] = st.items.map((i: any) => i.trackId);
-    for (const count of [50, 30]) station = station.concat(must(await listener('POST', `/queues/${st.queue.id}/extend`, { count }), 200, 'station extend').items.map((i: any) => i.trackId));
+    for (const count of [50, 30])
+      station = station.concat(
+        must(await listener('POST', `/queues/${st.queue.id}/extend`, { count }), 200, 'station extend').items.map((i: any) => i.trackId),
+      );
     times.push(performance.now() - t);
     must(await listener('DELETE', `/queues/${st.queue.id}`), 200, 'delete');
     must(await es.admin('DELETE', `/catalog/playlists/${encodeURIComponent(plId)}`), 200, 'delete playlist');
@@ -168,7 +204,8 @@ export async function continuationOverApi(es: EvalServer, engine: Engine, mpd: {
     t = performance.now();
     const q = must(await owner('POST', '/queues', { name: p.name, tracks: seeds }), 201, 'queue');
     let ext: string[] = [];
-    for (const count of [50, 50]) ext = ext.concat(must(await owner('POST', `/queues/${q.queue.id}/extend`, { count }), 200, 'queue extend').items.map((i: any) => i.trackId));
+    for (const count of [50, 50])
+      ext = ext.concat(must(await owner('POST', `/queues/${q.queue.id}/extend`, { count }), 200, 'queue extend').items.map((i: any) => i.trackId));
     times.push(performance.now() - t);
     // A user queue is co-occurrence data: this one holds our own output, so it goes.
     must(await owner('DELETE', `/queues/${q.queue.id}`), 200, 'delete');
@@ -234,18 +271,36 @@ export async function sessionsOverApi(es: EvalServer, engine: Engine, sessions: 
     for (const flags of [true, false]) {
       const listener = await es.user(`eval-s-${s.id}-${flags ? 'skips' : 'plays'}`);
       const events = prefix.map((trackId, i) => ({
-        trackId, action: flags && s.skipped[i] ? 'skip' : 'complete', position: flags && s.skipped[i] ? 20 : 200,
-        timestamp: new Date(base + i * 240_000).toISOString(), contextType: s.contextTypes[i] === 'unknown' ? undefined : s.contextTypes[i],
+        trackId,
+        action: flags && s.skipped[i] ? 'skip' : 'complete',
+        position: flags && s.skipped[i] ? 20 : 200,
+        timestamp: new Date(base + i * 240_000).toISOString(),
+        contextType: s.contextTypes[i] === 'unknown' ? undefined : s.contextTypes[i],
       }));
       must(await listener('POST', '/users/me/history', { events }), 200, 'history');
       const st = must(await listener('POST', `/radio/${encodeURIComponent('user:me')}/queue`, { userId: 'me' }), 201, 'user station');
-      put(flags ? 'user station, with skip flags (API)' : 'user station, same plays without skip flags (API)', qi, st.items.map((i: any) => i.trackId), target);
+      put(
+        flags ? 'user station, with skip flags (API)' : 'user station, same plays without skip flags (API)',
+        qi,
+        st.items.map((i: any) => i.trackId),
+        target,
+      );
       must(await listener('DELETE', `/queues/${st.queue.id}`), 200, 'delete');
     }
     const idx = prefix.map((id) => cat.ensure(id));
     const exclude = new Set(idx);
-    put('popularity', qi, popularity(engine, K, exclude).map((x) => cat.ids[x]!), target);
-    put('session co-occurrence', qi, cooccurrence(engine, idx, K, exclude).map((x) => cat.ids[x]!), target);
+    put(
+      'popularity',
+      qi,
+      popularity(engine, K, exclude).map((x) => cat.ids[x]!),
+      target,
+    );
+    put(
+      'session co-occurrence',
+      qi,
+      cooccurrence(engine, idx, K, exclude).map((x) => cat.ids[x]!),
+      target,
+    );
     if (++done % 200 === 0) log(`sessions over the API: ${done} / ${queries.length}`);
   });
   return { rows: [...acc].map(([method, m]) => ({ method, ...m })), queries: queries.length, repeats };
@@ -258,7 +313,8 @@ export async function radioDistinctOverApi(es: EvalServer, stations: string[]) {
     const listener = await es.user(`eval-radio-${i}`);
     const q = must(await listener('POST', `/radio/${encodeURIComponent(st)}/queue`, { userId: 'me' }), 201, 'station');
     let all: string[] = q.items.map((x: any) => x.trackId);
-    for (let k = 0; k < 30; k++) all = all.concat(must(await listener('POST', `/queues/${q.queue.id}/extend`, { count: 50 }), 200, 'extend').items.map((x: any) => x.trackId));
+    for (let k = 0; k < 30; k++)
+      all = all.concat(must(await listener('POST', `/queues/${q.queue.id}/extend`, { count: 50 }), 200, 'extend').items.map((x: any) => x.trackId));
     const first = all.findIndex((t, j) => all.indexOf(t) < j);
     out.push({ station: st, items: all.length, distinct: new Set(first < 0 ? all : all.slice(0, first)).size, firstRepeat: first < 0 ? null : first });
   }

@@ -4,7 +4,10 @@
 import type { Engine } from '../../src/reco/engine.ts';
 
 export function popularity(engine: Engine, limit: number, exclude: ReadonlySet<number>): number[] {
-  return engine.catalog.popular(limit + exclude.size).filter((t) => !exclude.has(t)).slice(0, limit);
+  return engine.catalog
+    .popular(limit + exclude.size)
+    .filter((t) => !exclude.has(t))
+    .slice(0, limit);
 }
 
 export function cooccurrence(engine: Engine, seeds: readonly number[], limit: number, exclude: ReadonlySet<number>): number[] {

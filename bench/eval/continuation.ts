@@ -50,7 +50,9 @@ export function prepareContinuationFrom(mpd: { playlists: PlaylistRecord[]; trac
   engine.catalog.popular(1);
   const buildMs = performance.now() - t1;
   const heapMb = heapUsedMb() - heap0;
-  log(`mpd: ${playlists.length} playlists, ${tracks.length} tracks; engine built in ${(buildMs / 1000).toFixed(2)} s (+${heapMb.toFixed(0)} MB heap); ${held.length} held-out playlists`);
+  log(
+    `mpd: ${playlists.length} playlists, ${tracks.length} tracks; engine built in ${(buildMs / 1000).toFixed(2)} s (+${heapMb.toFixed(0)} MB heap); ${held.length} held-out playlists`,
+  );
   return { engine, held, buildMs, heapMb };
 }
 

@@ -16,9 +16,7 @@ export function bucket(id: string): number {
 export type SplitName = 'dev' | 'tune';
 /** The held-out buckets of a split; training uses every other bucket except, for tune, dev too. */
 export function splitOf(name: SplitName): { test: (b: number) => boolean; train: (b: number) => boolean } {
-  return name === 'dev'
-    ? { test: (b) => b < 10, train: (b) => b >= 10 }
-    : { test: (b) => b >= 10 && b < 20, train: (b) => b >= 20 };
+  return name === 'dev' ? { test: (b) => b < 10, train: (b) => b >= 10 } : { test: (b) => b >= 10 && b < 20, train: (b) => b >= 20 };
 }
 
 export async function loadMpd(): Promise<{ playlists: PlaylistRecord[]; tracks: TrackMeta[] }> {
@@ -50,7 +48,15 @@ export async function loadSessions(): Promise<Session[]> {
     const p = sessionPlay(row);
     let s = byId.get(p.sessionId);
     if (!s) {
-      s = { id: p.sessionId, tracks: [], skipped: [], hour: p.hour ?? 0, dow: p.date ? new Date(`${p.date}T12:00:00Z`).getUTCDay() : 0, contextType: p.contextType ?? 'unknown', contextTypes: [] };
+      s = {
+        id: p.sessionId,
+        tracks: [],
+        skipped: [],
+        hour: p.hour ?? 0,
+        dow: p.date ? new Date(`${p.date}T12:00:00Z`).getUTCDay() : 0,
+        contextType: p.contextType ?? 'unknown',
+        contextTypes: [],
+      };
       byId.set(p.sessionId, s);
       out.push(s);
     }

@@ -22,10 +22,20 @@ export function radioBench(tracks: TrackMeta[], playlists: PlaylistRecord[], ses
   for (const m of tracks) reco.engine.catalog.upsert(m);
   for (const p of playlists) reco.engine.addPlaylist(p.id, p.name, p.tracks);
   for (const s of sessions) {
-    s.tracks.forEach((trackId, i) => reco.ingest({
-      userId: null, sessionId: s.id, trackId, action: s.skipped[i] ? 'skip' : 'complete', position: null, source: 'import',
-      contextType: s.contextTypes[i] ?? null, hour: s.hour, context: null, occurredAt: '2018-07-14T00:00:00.000Z',
-    }));
+    for (const [i, trackId] of s.tracks.entries()) {
+      reco.ingest({
+        userId: null,
+        sessionId: s.id,
+        trackId,
+        action: s.skipped[i] ? 'skip' : 'complete',
+        position: null,
+        source: 'import',
+        contextType: s.contextTypes[i] ?? null,
+        hour: s.hour,
+        context: null,
+        occurredAt: '2018-07-14T00:00:00.000Z',
+      });
+    }
   }
   reco.engine.catalog.popular(1);
   const buildMs = performance.now() - t0;
@@ -49,8 +59,16 @@ export function radioBench(tracks: TrackMeta[], playlists: PlaylistRecord[], ses
     items += out.length;
   }
   return {
-    buildMs, heapMb, rssMb: process.memoryUsage().rss / 2 ** 20, tracks: cat.size, baskets: reco.engine.baskets.live,
-    batches: times.length, meanItems: items / times.length,
-    p50: percentile(times, 50), p95: percentile(times, 95), p99: percentile(times, 99), max: Math.max(...times),
+    buildMs,
+    heapMb,
+    rssMb: process.memoryUsage().rss / 2 ** 20,
+    tracks: cat.size,
+    baskets: reco.engine.baskets.live,
+    batches: times.length,
+    meanItems: items / times.length,
+    p50: percentile(times, 50),
+    p95: percentile(times, 95),
+    p99: percentile(times, 99),
+    max: Math.max(...times),
   };
 }

@@ -33,7 +33,9 @@ export function prepareSessions(sessions: Session[], split: SplitName, log = con
   engine.catalog.popular(1);
   const buildMs = performance.now() - t0;
   const heapMb = heapUsedMb() - heap0;
-  log(`sessions: ${trainSessions} training sessions, engine built in ${(buildMs / 1000).toFixed(2)} s (+${heapMb.toFixed(0)} MB heap); ${held.length} held-out sessions`);
+  log(
+    `sessions: ${trainSessions} training sessions, engine built in ${(buildMs / 1000).toFixed(2)} s (+${heapMb.toFixed(0)} MB heap); ${held.length} held-out sessions`,
+  );
   return { engine, held, buildMs, heapMb, trainSessions };
 }
 

@@ -30,9 +30,11 @@ export function eventFor(op: { kind: 'add'; trackId: string } | { kind: 'remove'
  * The answer mirrors ours in shape ({queue:{id,version}, events:[...]}) but not in size:
  * our REST answer carries the whole queue view.
  */
-export function parseWrite(method: string | undefined, url: string | undefined, body: string):
-  | { queueId: string; op: { kind: 'add'; trackId: string } | { kind: 'remove'; itemId: string } }
-  | null {
+export function parseWrite(
+  method: string | undefined,
+  url: string | undefined,
+  body: string,
+): { queueId: string; op: { kind: 'add'; trackId: string } | { kind: 'remove'; itemId: string } } | null {
   const path = (url ?? '').split('?')[0]!;
   let m = /^\/queues\/([^/]+)\/tracks$/.exec(path);
   if (method === 'POST' && m) {

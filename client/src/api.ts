@@ -35,7 +35,9 @@ export type CreateQueueBody = S<typeof QS.CreateQueueBody>;
 export type CreateCollaborativeBody = S<typeof QS.CreateCollaborativeBody>;
 export type AddTracksBody = S<typeof QS.AddTracksBody>;
 export type MoveItemBody = S<typeof QS.MoveItemBody>;
-export type Collaborators = Omit<S<typeof QS.CollaboratorsResponse>, 'collaborators'> & { collaborators: { userId: string; role: CollaboratorRole; via: string; joinedAt: string }[] };
+export type Collaborators = Omit<S<typeof QS.CollaboratorsResponse>, 'collaborators'> & {
+  collaborators: { userId: string; role: CollaboratorRole; via: string; joinedAt: string }[];
+};
 export type QueueHistory = S<typeof QS.HistoryResponse>;
 export type Invite = S<typeof InviteSchema>;
 export type CreateInvite = S<typeof CreateInviteBody>;
@@ -155,7 +157,13 @@ export class Api {
       if (res.status === 503 && BUSY_CODES.has(err.code) && refusedBusy < (opts.busyRetries ?? 5) && !opts.signal?.aborted) {
         refusedBusy++;
         const wait = retryAfterMs(res.headers.get('retry-after') ?? err.details.retryAfterSeconds);
-        this.ctx.busy({ source: 'rest', code: err.code, reason: typeof err.details.reason === 'string' ? err.details.reason : undefined, retryInMs: wait, attempt: refusedBusy });
+        this.ctx.busy({
+          source: 'rest',
+          code: err.code,
+          reason: typeof err.details.reason === 'string' ? err.details.reason : undefined,
+          retryInMs: wait,
+          attempt: refusedBusy,
+        });
         await new Promise((r) => setTimeout(r, wait));
         continue;
       }
@@ -317,7 +325,10 @@ export class Api {
     return this.request('POST', '/auth/tokens', body, { bearer: adminKey });
   }
   /** Revoke one token ({token} or {tokenId}) or every token of a user issued before now ({userId}), with the admin API key. */
-  revokeTokens(adminKey: string, what: { token: string } | { tokenId: string; userId?: string } | { userId: string }): Promise<{ revoked: 'token' | 'user'; tokenId: string | null; userId: string | null; issuedBefore: string | null; revokedAt: string }> {
+  revokeTokens(
+    adminKey: string,
+    what: { token: string } | { tokenId: string; userId?: string } | { userId: string },
+  ): Promise<{ revoked: 'token' | 'user'; tokenId: string | null; userId: string | null; issuedBefore: string | null; revokedAt: string }> {
     return this.request('POST', '/auth/tokens/revoke', what, { bearer: adminKey });
   }
 }

@@ -196,10 +196,13 @@ export class QueueClient extends Emitter<ClientEvents> {
   /** Stores a mirror's state, at most every 250 ms per queue. */
   private keepQueue(queueId: string, _held: Held): void {
     if (this.keeping.has(queueId)) return;
-    this.keeping.set(queueId, setTimeout(() => {
-      this.keeping.delete(queueId);
-      void this.storeQueue(queueId);
-    }, 250));
+    this.keeping.set(
+      queueId,
+      setTimeout(() => {
+        this.keeping.delete(queueId);
+        void this.storeQueue(queueId);
+      }, 250),
+    );
   }
 
   private storeQueue(queueId: string): Promise<void> {
@@ -356,7 +359,10 @@ export class QueueClient extends Emitter<ClientEvents> {
     }
     if (this.ws || this.closedByApp || this.offlineByApp) return;
     const url = socketUrl(this.ctx, '/ws/sync/me', {
-      token, deviceId: this.ctx.deviceId, deviceName: this.opts.deviceName, deviceType: this.opts.deviceType,
+      token,
+      deviceId: this.ctx.deviceId,
+      deviceName: this.opts.deviceName,
+      deviceType: this.opts.deviceType,
       since: this.pb.sequence > 0 || this.helloSeen ? this.pb.sequence : undefined,
     });
     let ws: WebSocketLike;
@@ -399,13 +405,16 @@ export class QueueClient extends Emitter<ClientEvents> {
       on.call(ws, 'ping', () => (this.lastSeen = this.ctx.now()));
       this.lastSeen = this.ctx.now();
       const hb = this.opts.heartbeatMs ?? 30_000;
-      this.watchdog = setInterval(() => {
-        if (this.ws === ws && this.ctx.now() - this.lastSeen > hb * 2.5) {
-          ws.close(4408, 'no ping');
-          this.dropSocket();
-          void this.onClosed(4408, true);
-        }
-      }, Math.max(250, hb / 2));
+      this.watchdog = setInterval(
+        () => {
+          if (this.ws === ws && this.ctx.now() - this.lastSeen > hb * 2.5) {
+            ws.close(4408, 'no ping');
+            this.dropSocket();
+            void this.onClosed(4408, true);
+          }
+        },
+        Math.max(250, hb / 2),
+      );
       (this.watchdog as { unref?: () => void }).unref?.();
     }
   }
@@ -527,7 +536,11 @@ export class QueueClient extends Emitter<ClientEvents> {
     if (!entry) return;
     this.inflight.delete(msg.mutationId);
     const events = ((msg.events ?? []) as Record<string, unknown>[]).map(toQueueEvent);
-    if (entry.op === 'add_tracks') this.outbox.resolved(entry.n, events.filter((e) => e.type === 'item_added').map((e) => (e.data as { itemId: string }).itemId));
+    if (entry.op === 'add_tracks')
+      this.outbox.resolved(
+        entry.n,
+        events.filter((e) => e.type === 'item_added').map((e) => (e.data as { itemId: string }).itemId),
+      );
     void this.outbox.remove([entry.n]); // out of the pending edits now (stored asynchronously)
     const m = this.mirrors.get(entry.queueId);
     m?.ingest(events);
@@ -676,12 +689,28 @@ export class QueueClient extends Emitter<ClientEvents> {
     for (const e of batch) if (e.resource !== 'playback') queues[e.queueId] ??= this.mirrors.get(e.queueId)?.version ?? e.baseVersion;
     for (const m of this.mirrors.values()) if (Object.keys(queues).length < 100) queues[m.id] ??= m.version;
     const answer: OfflineSyncAnswer = await this.api.syncOffline({
-      changes: batch.map((e) => (e.resource === 'playback'
-        ? { clientId: this.outbox.clientId, mutationId: e.n, resourceType: 'playback' as const, resourceId: 'me', op: e.op, args: e.args, clientTimestamp: e.at }
-        : {
-          clientId: this.outbox.clientId, mutationId: e.n, resourceType: 'queue' as const, resourceId: e.queueId,
-          baseVersion: e.baseVersion, op: e.op, args: e.args, clientTimestamp: e.at,
-        })),
+      changes: batch.map((e) =>
+        e.resource === 'playback'
+          ? {
+              clientId: this.outbox.clientId,
+              mutationId: e.n,
+              resourceType: 'playback' as const,
+              resourceId: 'me',
+              op: e.op,
+              args: e.args,
+              clientTimestamp: e.at,
+            }
+          : {
+              clientId: this.outbox.clientId,
+              mutationId: e.n,
+              resourceType: 'queue' as const,
+              resourceId: e.queueId,
+              baseVersion: e.baseVersion,
+              op: e.op,
+              args: e.args,
+              clientTimestamp: e.at,
+            },
+      ),
       lastSyncTimestamp: this.ctx.now(),
       lastSequences: { queues, user: this.pb.sequence },
       deviceId: this.ctx.deviceId,
@@ -706,7 +735,12 @@ export class QueueClient extends Emitter<ClientEvents> {
       this.emit('conflict', { ...c, queueId });
     }
     this.pb.ingest(answer.events.user);
-    const errorsByN = new Map((answer.errors as { change: { mutationId?: number }; error: { code: string; message: string; details: Record<string, unknown> } }[]).map((x) => [Number(x.change?.mutationId), x.error]));
+    const errorsByN = new Map(
+      (answer.errors as { change: { mutationId?: number }; error: { code: string; message: string; details: Record<string, unknown> } }[]).map((x) => [
+        Number(x.change?.mutationId),
+        x.error,
+      ]),
+    );
     const conflictsByN = new Map((answer.conflicts as OfflineConflict[]).map((c) => [Number((c.change as { mutationId?: number })?.mutationId), c]));
     let refused = 0;
     for (const r of answer.results) {

@@ -114,13 +114,16 @@ export function makeContext(o: ContextOptions): ClientContext & { ready: Promise
   let noFresherThan = -1;
 
   const ask = (): Promise<string> => {
-    pending ??= Promise.resolve(o.getToken!()).then((t) => {
-      pending = null;
-      return t;
-    }, (err) => {
-      pending = null;
-      throw err;
-    });
+    pending ??= Promise.resolve(o.getToken!()).then(
+      (t) => {
+        pending = null;
+        return t;
+      },
+      (err) => {
+        pending = null;
+        throw err;
+      },
+    );
     return pending;
   };
   const due = (t: string): boolean => {
@@ -150,12 +153,16 @@ export function makeContext(o: ContextOptions): ClientContext & { ready: Promise
     if (!times) return;
     const wait = Math.max(0, times.exp * 1000 - renewalLeadMs(times, now()) - now());
     // Timers take at most 2^31-1 ms (24.8 days): a longer wait is taken in steps.
-    renewTimer = setTimeout(() => {
-      renewTimer = null;
-      if (current !== t) return;
-      if (times.exp * 1000 - renewalLeadMs(times, now()) - now() > 0) set(t); // the next step of a long wait
-      else if (due(t)) renew(t).catch(() => undefined); // a failed renewal: the refusal path asks again
-    }, Math.min(wait, MAX_TIMER_MS));
+    renewTimer = setTimeout(
+      () => {
+        renewTimer = null;
+        if (current !== t) return;
+        if (times.exp * 1000 - renewalLeadMs(times, now()) - now() > 0)
+          set(t); // the next step of a long wait
+        else if (due(t)) renew(t).catch(() => undefined); // a failed renewal: the refusal path asks again
+      },
+      Math.min(wait, MAX_TIMER_MS),
+    );
     (renewTimer as { unref?: () => void }).unref?.();
   };
   if (current !== null) set(current);

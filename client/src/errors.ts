@@ -9,12 +9,7 @@ export class QueueServiceError extends Error {
   readonly status: number;
   readonly code: string;
   readonly details: Record<string, unknown>;
-  constructor(
-    status: number,
-    code: string,
-    message: string,
-    details: Record<string, unknown> = {},
-  ) {
+  constructor(status: number, code: string, message: string, details: Record<string, unknown> = {}) {
     super(message);
     this.status = status;
     this.code = code;

@@ -90,9 +90,20 @@ export function heldFromView(view: QueueView, keys: ItemKeys): Held {
   });
   const state: QueueState = {
     ...initialState(view.id),
-    type: view.type, name: view.name, ownerId: view.ownerId, createdAt: view.createdAt, updatedAt: view.updatedAt,
-    version: view.version, items, currentItemId: view.currentItemId, shuffle: view.shuffle, repeat: view.repeat,
-    history: view.history, metadata: view.metadata, collaborators: view.collaborators, isPublic: view.isPublic,
+    type: view.type,
+    name: view.name,
+    ownerId: view.ownerId,
+    createdAt: view.createdAt,
+    updatedAt: view.updatedAt,
+    version: view.version,
+    items,
+    currentItemId: view.currentItemId,
+    shuffle: view.shuffle,
+    repeat: view.repeat,
+    history: view.history,
+    metadata: view.metadata,
+    collaborators: view.collaborators,
+    isPublic: view.isPublic,
     settings: view.settings,
   };
   const first = items[0];
@@ -129,7 +140,16 @@ export function withPage(h: Held, view: QueueView, keys: ItemKeys): Held {
   const have = new Set(h.state.items.map((i) => i.itemId));
   const added = page.state.items.filter((i) => !have.has(i.itemId));
   const items = [...h.state.items, ...added];
-  return norm({ ...h, state: { ...h.state, items }, count: view.itemCount, hi: page.hi ?? null, known: forget(h.known, added.map((i) => i.itemId)) });
+  return norm({
+    ...h,
+    state: { ...h.state, items },
+    count: view.itemCount,
+    hi: page.hi ?? null,
+    known: forget(
+      h.known,
+      added.map((i) => i.itemId),
+    ),
+  });
 }
 
 /**
@@ -152,7 +172,17 @@ export function withPageBefore(h: Held, view: QueueView, keys: ItemKeys): Held |
   const items = [...before, ...h.state.items];
   const first = before[0];
   const lo = view.window.offset === 0 || !first ? null : boundOf(first, shuffle);
-  return norm({ ...h, state: { ...h.state, items }, count: view.itemCount, lo, offset: view.window.offset, known: forget(h.known, before.map((i) => i.itemId)) });
+  return norm({
+    ...h,
+    state: { ...h.state, items },
+    count: view.itemCount,
+    lo,
+    offset: view.window.offset,
+    known: forget(
+      h.known,
+      before.map((i) => i.itemId),
+    ),
+  });
 }
 
 /** The cursor that reads the items after what `h` holds. */
@@ -252,7 +282,11 @@ function step(h: Held, e: QueueEvent): { held: Held; resync: boolean } {
       const to = sideOf(h, key, e.data.itemId);
       const knownKey = h.known?.get(e.data.itemId);
       const known = learn(h.known, e.data.itemId, key);
-      if (to === 'in') return { held: { ...h, state: bump(), offset: h.offset - (knownKey !== undefined && sideOf(h, knownKey, e.data.itemId) === 'before' ? 1 : 0), known }, resync: true };
+      if (to === 'in')
+        return {
+          held: { ...h, state: bump(), offset: h.offset - (knownKey !== undefined && sideOf(h, knownKey, e.data.itemId) === 'before' ? 1 : 0), known },
+          resync: true,
+        };
       let from: Side | null = knownKey !== undefined ? sideOf(h, knownKey, e.data.itemId) : null;
       if (from === null) {
         // Where it came from: the counts may leave one answer.

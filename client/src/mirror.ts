@@ -102,19 +102,32 @@ export interface Placement {
 export function commandOf(op: string, a: Record<string, any>): QueueCommand | null {
   const place = { position: a.position, afterItemId: a.afterItemId, beforeItemId: a.beforeItemId };
   switch (op) {
-    case 'add_tracks': return { type: 'add_tracks', tracks: a.tracks, ...place };
-    case 'remove_item': return { type: 'remove_items', itemIds: [a.itemId] };
-    case 'remove_items': return { type: 'remove_items', itemIds: a.itemIds };
-    case 'move_item': return { type: 'move_item', itemId: a.itemId, ...place };
-    case 'clear': return { type: 'clear', upcomingOnly: a.upcomingOnly };
-    case 'set_shuffle': return { type: 'set_shuffle', shuffle: a.shuffle };
-    case 'set_repeat': return { type: 'set_repeat', repeat: a.repeat };
-    case 'set_current': return { type: 'set_current', itemId: a.itemId };
-    case 'next': return { type: 'next', reason: a.reason };
-    case 'previous': return { type: 'previous' };
-    case 'update_queue': return { type: 'update_queue', name: a.name, metadata: a.metadata };
-    case 'vote_item': return { type: 'vote_item', itemId: a.itemId, vote: a.vote };
-    default: return null;
+    case 'add_tracks':
+      return { type: 'add_tracks', tracks: a.tracks, ...place };
+    case 'remove_item':
+      return { type: 'remove_items', itemIds: [a.itemId] };
+    case 'remove_items':
+      return { type: 'remove_items', itemIds: a.itemIds };
+    case 'move_item':
+      return { type: 'move_item', itemId: a.itemId, ...place };
+    case 'clear':
+      return { type: 'clear', upcomingOnly: a.upcomingOnly };
+    case 'set_shuffle':
+      return { type: 'set_shuffle', shuffle: a.shuffle };
+    case 'set_repeat':
+      return { type: 'set_repeat', repeat: a.repeat };
+    case 'set_current':
+      return { type: 'set_current', itemId: a.itemId };
+    case 'next':
+      return { type: 'next', reason: a.reason };
+    case 'previous':
+      return { type: 'previous' };
+    case 'update_queue':
+      return { type: 'update_queue', name: a.name, metadata: a.metadata };
+    case 'vote_item':
+      return { type: 'vote_item', itemId: a.itemId, vote: a.vote };
+    default:
+      return null;
   }
 }
 

@@ -52,10 +52,16 @@ export type { PartyView, PartyDeviceView, PartyState };
 
 /** The server's close codes (checked against src/realtime/protocol.ts by the compiler). */
 const Close: typeof ServerCloseCode = {
-  normal: 1000, goingAway: 1001, slowConsumer: 4008, badRequest: 4400, unauthorized: 4401, forbidden: 4403,
-  notFound: 4404, heartbeatTimeout: 4408, tooManyMessages: 4429,
+  normal: 1000,
+  goingAway: 1001,
+  slowConsumer: 4008,
+  badRequest: 4400,
+  unauthorized: 4401,
+  forbidden: 4403,
+  notFound: 4404,
+  heartbeatTimeout: 4408,
+  tooManyMessages: 4429,
 };
-
 
 /** A party event as the session delivers it: a `playback_sync` with how late it was delivered. */
 export type PlaybackEvent = PlaybackSync & {
@@ -66,7 +72,14 @@ export type PlaybackEvent = PlaybackSync & {
 export type SessionStatus = 'connecting' | 'online' | 'offline' | 'ended' | 'closed';
 
 /** The sequenced party events, as received on the socket (flat: the event's data plus its envelope). */
-export type PartyEventMessage = PlaybackSync | MemberJoined | MemberLeft | HostChanged | SettingsChanged | PartyEnded | (Record<string, unknown> & { type: 'party_created'; sequenceNumber: number });
+export type PartyEventMessage =
+  | PlaybackSync
+  | MemberJoined
+  | MemberLeft
+  | HostChanged
+  | SettingsChanged
+  | PartyEnded
+  | (Record<string, unknown> & { type: 'party_created'; sequenceNumber: number });
 
 export type PartyEvents = {
   /** A `playback_sync`, delivered when it takes effect here: at its `at` (plus the follow delay) on this device's estimate of server time [PA7][PA8]. */
@@ -136,18 +149,37 @@ interface Pending {
   reject: (e: QueueServiceError) => void;
 }
 
-const DEFAULTS = { pingIntervalMs: 2000, burstPings: 10, burstIntervalMs: 30, reconnectBaseMs: 250, reconnectMaxMs: 10_000, connectTimeoutMs: 15_000, commandTimeoutMs: 15_000 };
+const DEFAULTS = {
+  pingIntervalMs: 2000,
+  burstPings: 10,
+  burstIntervalMs: 30,
+  reconnectBaseMs: 250,
+  reconnectMaxMs: 10_000,
+  connectTimeoutMs: 15_000,
+  commandTimeoutMs: 15_000,
+};
 
 let mutationCounter = 0;
 const newId = (): string =>
-  typeof globalThis.crypto?.randomUUID === 'function' ? globalThis.crypto.randomUUID() : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}-${++mutationCounter}`;
+  typeof globalThis.crypto?.randomUUID === 'function'
+    ? globalThis.crypto.randomUUID()
+    : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}-${++mutationCounter}`;
 
 /** The party state as the server folds it, from the view GET /parties/{id} (and a snapshot) gives. */
 function stateOfView(v: PartyView): PartyState {
   const { serverTime: _s, positionNow: _p, ...playback } = v.playback;
   return {
-    id: v.id, queueId: v.queueId, createdBy: v.createdBy, hostId: v.hostId, inviteCode: v.inviteCode, allowMemberAdds: v.allowMemberAdds,
-    status: v.status, version: v.sequenceNumber, createdAt: v.createdAt, updatedAt: v.updatedAt, endedAt: v.endedAt,
+    id: v.id,
+    queueId: v.queueId,
+    createdBy: v.createdBy,
+    hostId: v.hostId,
+    inviteCode: v.inviteCode,
+    allowMemberAdds: v.allowMemberAdds,
+    status: v.status,
+    version: v.sequenceNumber,
+    createdAt: v.createdAt,
+    updatedAt: v.updatedAt,
+    endedAt: v.endedAt,
     members: v.members.map((m) => ({ userId: m.userId, joinedAt: m.joinedAt, deviceInfo: m.deviceInfo })),
     playback,
   };
@@ -162,7 +194,12 @@ function eventOfMessage(m: Record<string, unknown>): PartyEvent {
   // member_* carry the member in the envelope's userId (the socket folds data.userId into it).
   if (m.type === 'member_joined' || m.type === 'member_left') data.userId = m.userId;
   return {
-    type: m.type, data, partyId: m.partyId, sequenceNumber: m.sequenceNumber, userId: m.userId, deviceId: m.deviceId ?? null,
+    type: m.type,
+    data,
+    partyId: m.partyId,
+    sequenceNumber: m.sequenceNumber,
+    userId: m.userId,
+    deviceId: m.deviceId ?? null,
     timestamp: new Date(Number(m.timestamp)).toISOString(),
   } as PartyEvent;
 }
@@ -386,7 +423,13 @@ export class PartySession extends Emitter<PartyEvents> {
         // here. It may have been applied once, never twice; resending is no longer tried.
         const timer = setTimeout(() => {
           this.pending.delete(mutationId);
-          reject(new QueueServiceError(0, 'timeout', `no answer to the command in ${this.opts.commandTimeoutMs} ms (resent after reconnecting); it may have been applied once, never twice`));
+          reject(
+            new QueueServiceError(
+              0,
+              'timeout',
+              `no answer to the command in ${this.opts.commandTimeoutMs} ms (resent after reconnecting); it may have been applied once, never twice`,
+            ),
+          );
         }, this.opts.commandTimeoutMs);
         this.pending.set(mutationId, {
           msg,
@@ -438,10 +481,18 @@ export class PartySession extends Emitter<PartyEvents> {
   // ---- the rest of the party's REST surface ----
 
   /** [PA5] Adds tracks to the party queue (the host; members when allowed). Idempotent with the key given (one is made otherwise). */
-  async addTracks(tracks: string[], opts: { position?: number; afterItemId?: string; beforeItemId?: string; idempotencyKey?: string } = {}): Promise<Record<string, unknown>> {
+  async addTracks(
+    tracks: string[],
+    opts: { position?: number; afterItemId?: string; beforeItemId?: string; idempotencyKey?: string } = {},
+  ): Promise<Record<string, unknown>> {
     this.assertUsable();
     const { idempotencyKey, ...where } = opts;
-    return this.api.request<Record<string, unknown>>('POST', `/parties/${encodeURIComponent(this.id)}/tracks`, { tracks, ...where }, { idempotencyKey: idempotencyKey ?? newId() });
+    return this.api.request<Record<string, unknown>>(
+      'POST',
+      `/parties/${encodeURIComponent(this.id)}/tracks`,
+      { tracks, ...where },
+      { idempotencyKey: idempotencyKey ?? newId() },
+    );
   }
 
   /** [PA5] Host only: let members add tracks, or stop it. */
@@ -602,7 +653,10 @@ export class PartySession extends Emitter<PartyEvents> {
         return;
       case Close.forbidden:
       case Close.badRequest:
-        this.fail(new QueueServiceError(code === Close.forbidden ? 403 : 400, code === Close.forbidden ? 'forbidden' : 'bad_request', reason || `closed with ${code}`), code);
+        this.fail(
+          new QueueServiceError(code === Close.forbidden ? 403 : 400, code === Close.forbidden ? 'forbidden' : 'bad_request', reason || `closed with ${code}`),
+          code,
+        );
         return;
       case Close.unauthorized:
         this.ctx.tokenRejected();
@@ -922,10 +976,13 @@ export class PartySession extends Emitter<PartyEvents> {
     this.send(msg);
     // Keep the loop going even if this pong is lost.
     if (this.pingTimer) clearTimeout(this.pingTimer);
-    this.pingTimer = setTimeout(() => {
-      this.pingTimer = null;
-      this.ping();
-    }, 3 * this.opts.pingIntervalMs + 10);
+    this.pingTimer = setTimeout(
+      () => {
+        this.pingTimer = null;
+        this.ping();
+      },
+      3 * this.opts.pingIntervalMs + 10,
+    );
   }
 
   private onPong(m: { ping: number; pong: number }): void {
@@ -947,4 +1004,3 @@ export class PartySession extends Emitter<PartyEvents> {
     }, wait);
   }
 }
-

@@ -83,7 +83,10 @@ export class PlaybackMirror extends Emitter<PlaybackEvents> {
   async update(u: PlaybackUpdate): Promise<PlaybackMirrorState> {
     const t0 = this.ctx.now();
     const body = {
-      position: u.position, isPlaying: u.isPlaying, deviceId: this.ctx.deviceId, timestamp: t0,
+      position: u.position,
+      isPlaying: u.isPlaying,
+      deviceId: this.ctx.deviceId,
+      timestamp: t0,
       ...(u.trackId !== undefined ? { currentTrackId: u.trackId } : {}),
       ...(u.itemId !== undefined ? { itemId: u.itemId } : {}),
       ...(u.queueId !== undefined ? { queueId: u.queueId } : {}),
@@ -106,10 +109,18 @@ export class PlaybackMirror extends Emitter<PlaybackEvents> {
   /** Offline: shown at once as this device's state, sent with the next POST /sync/offline. */
   private async offline(body: Record<string, unknown>, t0: number): Promise<PlaybackMirrorState> {
     const mine: PlaybackMirrorState = {
-      queueId: (body.queueId as string | null | undefined) ?? null, currentTrackId: (body.currentTrackId as string | null | undefined) ?? null,
-      itemId: (body.itemId as string | null | undefined) ?? null, position: body.position as number, isPlaying: body.isPlaying as boolean,
-      volume: (body.volume as number | null | undefined) ?? null, rate: (body.rate as number | undefined) ?? 1, deviceId: this.ctx.deviceId,
-      timestamp: new Date(t0).toISOString(), serverTs: t0 + this.offsetMs, activeDeviceId: this.ctx.deviceId, sequenceNumber: this.sequence,
+      queueId: (body.queueId as string | null | undefined) ?? null,
+      currentTrackId: (body.currentTrackId as string | null | undefined) ?? null,
+      itemId: (body.itemId as string | null | undefined) ?? null,
+      position: body.position as number,
+      isPlaying: body.isPlaying as boolean,
+      volume: (body.volume as number | null | undefined) ?? null,
+      rate: (body.rate as number | undefined) ?? 1,
+      deviceId: this.ctx.deviceId,
+      timestamp: new Date(t0).toISOString(),
+      serverTs: t0 + this.offsetMs,
+      activeDeviceId: this.ctx.deviceId,
+      sequenceNumber: this.sequence,
     };
     this.local = mine;
     this.emit('change', this.state, []);
@@ -160,7 +171,8 @@ export class PlaybackMirror extends Emitter<PlaybackEvents> {
   presence(deviceId: string, online: boolean): void {
     const d = this.devices.find((x) => x.deviceId === deviceId);
     if (d) d.online = online;
-    else this.devices.push({ deviceId, name: null, type: null, online, lastSeen: new Date().toISOString(), firstSeen: new Date().toISOString(), isActive: false });
+    else
+      this.devices.push({ deviceId, name: null, type: null, online, lastSeen: new Date().toISOString(), firstSeen: new Date().toISOString(), isActive: false });
     this.emit('devices', this.devices);
   }
 

@@ -35,7 +35,10 @@ interface IdbOpenRequest extends IdbRequest<IdbDatabase> {
 interface IdbDatabase {
   objectStoreNames: { contains(name: string): boolean };
   createObjectStore(name: string): unknown;
-  transaction(name: string, mode: 'readonly' | 'readwrite'): {
+  transaction(
+    name: string,
+    mode: 'readonly' | 'readwrite',
+  ): {
     objectStore(name: string): { get(k: string): IdbRequest; put(v: string, k: string): IdbRequest; delete(k: string): IdbRequest };
     oncomplete: (() => void) | null;
     onerror: (() => void) | null;

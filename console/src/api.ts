@@ -4,16 +4,90 @@
 // through @queue-service/client.
 import type { Client } from './sdk.ts';
 
-export interface QueueSummary { id: string; name: string; type: string; ownerId: string; version: number; itemCount: number; updatedAt: string; role: string }
-export interface CatalogTrack { id: string; title: string; artist: string; album?: string | null }
-export interface Device { deviceId: string; name: string | null; type: string | null; online: boolean; lastSeen: string; firstSeen: string; isActive: boolean }
-export interface Collaborator { userId: string; role: string; via: string; joinedAt: string }
-export interface Collaborators { ownerId: string; isPublic: boolean; yourRole: string; collaborators: Collaborator[]; version: number }
-export interface Invite { code: string; queueId: string; role: string; createdBy: string; createdAt: string; expiresAt: string; maxUses: number | null; uses: number }
-export interface HistoryEntry { sequenceNumber: number; action: string; userId: string; deviceId: string | null; timestamp: string; itemId: string | null; trackId: string | null }
-export interface MemberDevice { deviceId: string; connectionId: string; offsetMs: number; rttMs: number; oneWayMs: number; degraded: boolean; followDelayMs: number; samples: number; positionErrorMs: number | null; positionErrorAt: number | null }
-export interface PartyMember { userId: string; joinedAt: string; isHost: boolean; online: boolean; devices: MemberDevice[] }
-export interface PartyInfo { id: string; queueId: string; hostId: string; inviteCode: string; status: string; members: PartyMember[] }
+export interface QueueSummary {
+  id: string;
+  name: string;
+  type: string;
+  ownerId: string;
+  version: number;
+  itemCount: number;
+  updatedAt: string;
+  role: string;
+}
+export interface CatalogTrack {
+  id: string;
+  title: string;
+  artist: string;
+  album?: string | null;
+}
+export interface Device {
+  deviceId: string;
+  name: string | null;
+  type: string | null;
+  online: boolean;
+  lastSeen: string;
+  firstSeen: string;
+  isActive: boolean;
+}
+export interface Collaborator {
+  userId: string;
+  role: string;
+  via: string;
+  joinedAt: string;
+}
+export interface Collaborators {
+  ownerId: string;
+  isPublic: boolean;
+  yourRole: string;
+  collaborators: Collaborator[];
+  version: number;
+}
+export interface Invite {
+  code: string;
+  queueId: string;
+  role: string;
+  createdBy: string;
+  createdAt: string;
+  expiresAt: string;
+  maxUses: number | null;
+  uses: number;
+}
+export interface HistoryEntry {
+  sequenceNumber: number;
+  action: string;
+  userId: string;
+  deviceId: string | null;
+  timestamp: string;
+  itemId: string | null;
+  trackId: string | null;
+}
+export interface MemberDevice {
+  deviceId: string;
+  connectionId: string;
+  offsetMs: number;
+  rttMs: number;
+  oneWayMs: number;
+  degraded: boolean;
+  followDelayMs: number;
+  samples: number;
+  positionErrorMs: number | null;
+  positionErrorAt: number | null;
+}
+export interface PartyMember {
+  userId: string;
+  joinedAt: string;
+  isHost: boolean;
+  online: boolean;
+  devices: MemberDevice[];
+}
+export interface PartyInfo {
+  id: string;
+  queueId: string;
+  hostId: string;
+  inviteCode: string;
+  status: string;
+  members: PartyMember[];
+}
 
 type Role = 'admin' | 'contributor' | 'viewer';
 

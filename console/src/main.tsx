@@ -1,7 +1,7 @@
 // The web console (issue 14): sign in, then views over the SDK's live mirrors.
 // Routing is the URL hash (#/queues, #/queue/<id>, #/devices, #/radio, #/party, #/offline),
 // so every view has a link and the browser's back button works.
-import { render } from 'preact';
+import { type JSX, render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { savedToken, signIn, signOut, type Session } from './session.ts';
 import { SignIn } from './views/signin.tsx';
@@ -57,7 +57,13 @@ function useBusy(session: Session): boolean {
   return busy;
 }
 
-const NAV: [string, string][] = [['#/queues', 'Queues'], ['#/devices', 'Devices'], ['#/radio', 'Radio'], ['#/party', 'Party'], ['#/offline', 'Offline']];
+const NAV: [string, string][] = [
+  ['#/queues', 'Queues'],
+  ['#/devices', 'Devices'],
+  ['#/radio', 'Radio'],
+  ['#/party', 'Party'],
+  ['#/offline', 'Offline'],
+];
 
 function Shell(props: { session: Session; onSignOut: () => void }) {
   const { session } = props;
@@ -65,7 +71,7 @@ function Shell(props: { session: Session; onSignOut: () => void }) {
   const status = useStatus(session);
   const busy = useBusy(session);
   const [path, arg] = hash.slice(2).split('/') as [string, string | undefined];
-  let view;
+  let view: JSX.Element;
   if (path === 'queue' && arg) view = <QueueView key={arg} session={session} queueId={decodeURIComponent(arg)} />;
   else if (path === 'devices') view = <DevicesView session={session} />;
   else if (path === 'radio') view = <RadioView session={session} queueId={arg ? decodeURIComponent(arg) : undefined} />;
@@ -76,20 +82,37 @@ function Shell(props: { session: Session; onSignOut: () => void }) {
   return (
     <div class="shell">
       <header class="top">
-        <a class="brand" href="#/queues">Queue console</a>
+        <a class="brand" href="#/queues">
+          Queue console
+        </a>
         <nav aria-label="Views">
           {NAV.map(([href, label]) => (
-            <a href={href} aria-current={active === href ? 'page' : undefined}>{label}</a>
+            <a href={href} aria-current={active === href ? 'page' : undefined}>
+              {label}
+            </a>
           ))}
         </nav>
         <div class="who">
-          <span class={`status status-${status}`} role="status" aria-live="polite" data-testid="status">{status}</span>
-          {busy && <span class="busy" role="status" aria-live="polite" data-testid="busy">server busy, retrying</span>}
-          <OfflineToggle session={session} />
-          <span class="user" data-testid="user" title={`device ${session.deviceId}; ${session.source === 'provider' ? "your identity provider's token" : 'a minted token'}${session.scopes ? `; scopes: ${session.scopes.join(' ')}` : ''}`}>
-            {session.userId}{session.scopes ? <small class="scopes"> ({session.scopes.join(' ')})</small> : null}
+          <span class={`status status-${status}`} role="status" aria-live="polite" data-testid="status">
+            {status}
           </span>
-          <button type="button" class="link" onClick={props.onSignOut}>Sign out</button>
+          {busy && (
+            <span class="busy" role="status" aria-live="polite" data-testid="busy">
+              server busy, retrying
+            </span>
+          )}
+          <OfflineToggle session={session} />
+          <span
+            class="user"
+            data-testid="user"
+            title={`device ${session.deviceId}; ${session.source === 'provider' ? "your identity provider's token" : 'a minted token'}${session.scopes ? `; scopes: ${session.scopes.join(' ')}` : ''}`}
+          >
+            {session.userId}
+            {session.scopes ? <small class="scopes"> ({session.scopes.join(' ')})</small> : null}
+          </span>
+          <button type="button" class="link" onClick={props.onSignOut}>
+            Sign out
+          </button>
         </div>
       </header>
       <main id="main">{view}</main>
@@ -104,7 +127,9 @@ function App() {
   useEffect(() => {
     const token = savedToken();
     if (!token) return setBooting(false);
-    signIn(token).then(setSession, (e) => setError(`The saved token no longer works (${errorText(e)}): sign in again.`)).finally(() => setBooting(false));
+    signIn(token)
+      .then(setSession, (e) => setError(`The saved token no longer works (${errorText(e)}): sign in again.`))
+      .finally(() => setBooting(false));
   }, []);
   if (booting) return <p class="boot">Signing in…</p>;
   if (!session) return <SignIn onSession={setSession} initialError={error} />;

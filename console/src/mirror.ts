@@ -10,7 +10,9 @@ type SdkState = Mirror['state'];
 export type Item = SdkState['items'][number];
 /** The mirror's state with the header fields the views show (present in the service's snapshots). */
 export type QueueState = SdkState & {
-  name?: string; type?: string; itemCount?: number;
+  name?: string;
+  type?: string;
+  itemCount?: number;
   votes?: { itemId: string; score: number }[];
 };
 
@@ -23,18 +25,23 @@ export function useMirror(session: Session, queueId: string) {
     let closed = false;
     let m: Mirror | null = null;
     const offs: (() => void)[] = [];
-    session.client.openQueue(queueId).then((opened) => {
-      if (closed) return opened.close();
-      m = opened;
-      setMirror(opened);
-      setState({ ...(opened.state as QueueState) });
-      setPending(opened.pending.length);
-      offs.push(opened.on('change', () => {
+    session.client.openQueue(queueId).then(
+      (opened) => {
+        if (closed) return opened.close();
+        m = opened;
+        setMirror(opened);
         setState({ ...(opened.state as QueueState) });
         setPending(opened.pending.length);
-      }));
-      offs.push(opened.on('error', (e: unknown) => setError(errorText(e))));
-    }, (e) => setError(errorText(e)));
+        offs.push(
+          opened.on('change', () => {
+            setState({ ...(opened.state as QueueState) });
+            setPending(opened.pending.length);
+          }),
+        );
+        offs.push(opened.on('error', (e: unknown) => setError(errorText(e))));
+      },
+      (e) => setError(errorText(e)),
+    );
     return () => {
       closed = true;
       for (const off of offs) off();

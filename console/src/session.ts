@@ -59,12 +59,14 @@ function claim(id: string, waitMs = 0): Promise<boolean> {
   if (!locks || held.has(id)) return Promise.resolve(true);
   const options: LockOptions = waitMs > 0 ? { signal: AbortSignal.timeout(waitMs) } : { ifAvailable: true };
   return new Promise((resolve) => {
-    locks.request(`qs-console-device:${id}`, options, (lock) => {
-      resolve(lock !== null);
-      if (!lock) return undefined;
-      held.add(id);
-      return new Promise<void>(() => undefined); // released when the tab closes
-    }).catch(() => resolve(false)); // the wait timed out: another tab holds it
+    locks
+      .request(`qs-console-device:${id}`, options, (lock) => {
+        resolve(lock !== null);
+        if (!lock) return undefined;
+        held.add(id);
+        return new Promise<void>(() => undefined); // released when the tab closes
+      })
+      .catch(() => resolve(false)); // the wait timed out: another tab holds it
   });
 }
 
@@ -76,7 +78,15 @@ export async function signIn(token: string): Promise<Session> {
   const device = await deviceId();
   // Offline edits wait in IndexedDB: they survive a reload of the page.
   // Not connected until the token is known good: a refused one must not keep a socket retrying.
-  const client = new QueueClient({ baseUrl: location.origin, token, deviceId: device, storage: new IndexedDbStorage(), deviceName: 'Web console', deviceType: 'web', autoConnect: false });
+  const client = new QueueClient({
+    baseUrl: location.origin,
+    token,
+    deviceId: device,
+    storage: new IndexedDbStorage(),
+    deviceName: 'Web console',
+    deviceType: 'web',
+    autoConnect: false,
+  });
   client.on('conflict', (c) => offlineLog.add({ at: Date.now(), kind: 'conflict', text: describeConflict(c) }));
   // Failures not tied to a call (an offline sync that failed and will be tried again, ...).
   client.on('error', (e) => offlineLog.add({ at: Date.now(), kind: 'error', text: `${e.code}: ${e.message}` }));
@@ -89,10 +99,13 @@ export async function signIn(token: string): Promise<Session> {
   void client.connect();
   sessionStorage.setItem(TOKEN_KEY, token);
   // Offline edits the server has decided (each POST /sync/offline), with how many conflicted.
-  client.on('synced', (s) => offlineLog.add({
-    at: Date.now(), kind: 'synced',
-    text: `${s.edits} offline edit(s) sent${s.conflicts ? `, ${s.conflicts} with a conflict` : ''}${s.refused ? `, ${s.refused} not applied` : ''}`,
-  }));
+  client.on('synced', (s) =>
+    offlineLog.add({
+      at: Date.now(),
+      kind: 'synced',
+      text: `${s.edits} offline edit(s) sent${s.conflicts ? `, ${s.conflicts} with a conflict` : ''}${s.refused ? `, ${s.refused} not applied` : ''}`,
+    }),
+  );
   // The browser's own offline mode: an open socket may outlive it for a while (until a
   // heartbeat is missed), so the page tells the client at once, and back when the browser is
   // online again (unless the page's own toggle keeps it offline).
@@ -104,7 +117,11 @@ export async function signIn(token: string): Promise<Session> {
   addEventListener('online', online);
   if (!navigator.onLine) client.goOffline();
   return {
-    client, userId: me.userId, scopes: me.scopes, source: me.source, deviceId: device,
+    client,
+    userId: me.userId,
+    scopes: me.scopes,
+    source: me.source,
+    deviceId: device,
     stop: () => {
       removeEventListener('offline', offline);
       removeEventListener('online', online);
@@ -132,7 +149,11 @@ function describeConflict(c: { queueId: string; resolution: string; reason?: unk
 }
 
 /** What the SDK reported about offline edits (synced, conflicts), newest first, for the Offline view. */
-export interface OfflineEntry { at: number; kind: 'synced' | 'conflict' | 'error'; text: string }
+export interface OfflineEntry {
+  at: number;
+  kind: 'synced' | 'conflict' | 'error';
+  text: string;
+}
 export const offlineLog = {
   entries: [] as OfflineEntry[],
   listeners: new Set<() => void>(),

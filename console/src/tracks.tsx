@@ -23,16 +23,19 @@ function lookUp(client: Client, ids: string[]): void {
   const wanted = [...new Set(ids)].filter((id) => !known.has(id) && !inFlight.has(id)).slice(0, 200);
   if (wanted.length === 0) return;
   for (const id of wanted) inFlight.add(id);
-  void api.tracks(client, wanted).then(
-    (r) => {
-      for (const t of r.tracks) known.set(t.id, t);
-      for (const id of r.missing) known.set(id, null);
-    },
-    () => undefined, // not remembered: asked again on the next render that needs them
-  ).finally(() => {
-    for (const id of wanted) inFlight.delete(id);
-    for (const l of listeners) l();
-  });
+  void api
+    .tracks(client, wanted)
+    .then(
+      (r) => {
+        for (const t of r.tracks) known.set(t.id, t);
+        for (const id of r.missing) known.set(id, null);
+      },
+      () => undefined, // not remembered: asked again on the next render that needs them
+    )
+    .finally(() => {
+      for (const id of wanted) inFlight.delete(id);
+      for (const l of listeners) l();
+    });
 }
 
 /** Re-renders the caller when names of `ids` arrive. */
@@ -51,6 +54,17 @@ export function useTrackNames(client: Client, ids: string[]): void {
 
 export function TrackName(props: { id: string }) {
   const t = known.get(props.id);
-  if (!t) return <span class="track"><span class="title">{props.id}</span>{t === null ? <span class="artist">not in the catalog</span> : null}</span>;
-  return <span class="track"><span class="title">{t.title}</span><span class="artist">{t.artist}</span></span>;
+  if (!t)
+    return (
+      <span class="track">
+        <span class="title">{props.id}</span>
+        {t === null ? <span class="artist">not in the catalog</span> : null}
+      </span>
+    );
+  return (
+    <span class="track">
+      <span class="title">{t.title}</span>
+      <span class="artist">{t.artist}</span>
+    </span>
+  );
 }

@@ -12,6 +12,7 @@ export function errorText(err: unknown): string {
 
 export function Field(props: { label: string; children: ComponentChildren; hint?: string }) {
   return (
+    // biome-ignore lint/a11y/noLabelWithoutControl: the control is the child that the caller passes in
     <label class="field">
       <span class="field-label">{props.label}</span>
       {props.children}
@@ -21,7 +22,11 @@ export function Field(props: { label: string; children: ComponentChildren; hint?
 }
 
 export function ErrorLine(props: { error: string | null }) {
-  return props.error ? <p class="error" role="alert">{props.error}</p> : null;
+  return props.error ? (
+    <p class="error" role="alert">
+      {props.error}
+    </p>
+  ) : null;
 }
 
 /** m:ss of a position in seconds. */

@@ -116,7 +116,8 @@ export class Authenticator {
         const why = err instanceof AppError ? err.code : 'invalid_token';
         throw new AppError('invalid', 'unrecognized_token', 'the token to revoke is not one this service accepts', { reason: why });
       });
-      if (c.tokenId === null) throw new AppError('invalid', 'token_has_no_id', 'this token has no id (jti): revoke its user\'s tokens instead', { userId: c.userId });
+      if (c.tokenId === null)
+        throw new AppError('invalid', 'token_has_no_id', "this token has no id (jti): revoke its user's tokens instead", { userId: c.userId });
       return this.revocations.revoke({ kind: 'token', tokenId: c.tokenId, userId: c.userId, expiresAt: c.expiresAt ?? revokedAt + maxLifetimeMs, revokedAt });
     }
     if ('tokenId' in what) {

@@ -6,7 +6,12 @@ import type { RevocationStore } from './revocation-store.ts';
 import { revocationChannel } from './revocation-signal.ts';
 
 /** Revokes the user's tokens issued before now; answers the cutoff (epoch s). */
-export async function revokeUserTokens(userId: string, store: RevocationStore, redis: { url: string; prefix: string } | null, now = Date.now()): Promise<number> {
+export async function revokeUserTokens(
+  userId: string,
+  store: RevocationStore,
+  redis: { url: string; prefix: string } | null,
+  now = Date.now(),
+): Promise<number> {
   const stored = await store.add({ kind: 'user', userId, issuedBefore: Math.floor(now / 1000) + 1, revokedAt: now });
   if (redis) {
     const pub = new Redis(redis.url, { maxRetriesPerRequest: 1, connectTimeout: 3000 });

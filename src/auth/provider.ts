@@ -65,11 +65,16 @@ export function refusal(err: unknown): AppError {
     const what = err.claim === 'iss' ? 'issuer' : err.claim === 'aud' ? 'audience' : err.claim;
     return unauthorized('invalid_token', `the token's ${what} is not accepted`, { reason: what });
   }
-  if (err instanceof joseErrors.JOSEAlgNotAllowed) return unauthorized('invalid_token', 'the token is signed with an algorithm that is not accepted', { reason: 'algorithm' });
-  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return unauthorized('invalid_token', 'the token signature is not valid', { reason: 'signature' });
-  if (err instanceof joseErrors.JWKSNoMatchingKey) return unauthorized('invalid_token', "the token's signing key is not in the provider's key set", { reason: 'unknown_key' });
-  if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid) return unauthorized('invalid_token', 'the token is not a valid JWT', { reason: 'malformed' });
-  if (err instanceof joseErrors.JOSENotSupported) return unauthorized('invalid_token', 'the token uses an algorithm or key this service does not support', { reason: 'algorithm' });
+  if (err instanceof joseErrors.JOSEAlgNotAllowed)
+    return unauthorized('invalid_token', 'the token is signed with an algorithm that is not accepted', { reason: 'algorithm' });
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed)
+    return unauthorized('invalid_token', 'the token signature is not valid', { reason: 'signature' });
+  if (err instanceof joseErrors.JWKSNoMatchingKey)
+    return unauthorized('invalid_token', "the token's signing key is not in the provider's key set", { reason: 'unknown_key' });
+  if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid)
+    return unauthorized('invalid_token', 'the token is not a valid JWT', { reason: 'malformed' });
+  if (err instanceof joseErrors.JOSENotSupported)
+    return unauthorized('invalid_token', 'the token uses an algorithm or key this service does not support', { reason: 'algorithm' });
   return unauthorized('invalid_token', "the identity provider's keys could not be fetched to check the token", { reason: 'keys_unavailable' });
 }
 
@@ -95,10 +100,14 @@ export class ProviderTokens {
 
   /** Fetches the keys now (in the background; a failure is logged) and keeps them fresh. */
   start(): void {
-    this.keySet().then((set) => set.reload()).catch((err: unknown) => this.log?.warn({ err: String(err) }, 'identity provider keys not fetched at start; tokens are checked once they are'));
+    this.keySet()
+      .then((set) => set.reload())
+      .catch((err: unknown) => this.log?.warn({ err: String(err) }, 'identity provider keys not fetched at start; tokens are checked once they are'));
     if (this.cfg.refreshMs > 0) {
       this.refresher = setInterval(() => {
-        this.keySet().then((set) => set.reload()).catch((err: unknown) => this.log?.warn({ err: String(err) }, 'identity provider keys not refreshed; the known keys stay in use'));
+        this.keySet()
+          .then((set) => set.reload())
+          .catch((err: unknown) => this.log?.warn({ err: String(err) }, 'identity provider keys not refreshed; the known keys stay in use'));
       }, this.cfg.refreshMs);
       this.refresher.unref();
     }
@@ -130,7 +139,8 @@ export class ProviderTokens {
       throw refusal(err);
     }
     const userId = providerUserId(payload[this.cfg.userClaim]);
-    if (userId === null) throw unauthorized('invalid_token', `the token has no user id in its "${this.cfg.userClaim}" claim`, { reason: 'user_claim', claim: this.cfg.userClaim });
+    if (userId === null)
+      throw unauthorized('invalid_token', `the token has no user id in its "${this.cfg.userClaim}" claim`, { reason: 'user_claim', claim: this.cfg.userClaim });
     const granted = grant(scopeNames(payload));
     return {
       userId,
@@ -162,7 +172,13 @@ export class ProviderTokens {
     this.fetches++;
     const res = await fetch(url, options);
     if (res.status === 200) {
-      res.clone().json().then((body: unknown) => this.noteKeys(body), () => undefined);
+      res
+        .clone()
+        .json()
+        .then(
+          (body: unknown) => this.noteKeys(body),
+          () => undefined,
+        );
     }
     return res;
   };

@@ -6,8 +6,8 @@ import type pg from 'pg';
 
 /** One revocation: a token by its id, or every token of a user issued before a time. */
 export type Revocation =
-  | { kind: 'token'; tokenId: string; userId: string | null; /** epoch ms */ expiresAt: number; /** epoch ms */ revokedAt: number }
-  | { kind: 'user'; userId: string; /** epoch s: tokens with iat < this */ issuedBefore: number; /** epoch ms */ revokedAt: number };
+  | { kind: 'token'; tokenId: string; userId: string | null /** epoch ms */; expiresAt: number /** epoch ms */; revokedAt: number }
+  | { kind: 'user'; userId: string /** epoch s: tokens with iat < this */; issuedBefore: number /** epoch ms */; revokedAt: number };
 
 export interface RevocationStore {
   /** Records a revocation (a user's cutoff only ever moves later); answers it as stored. */
@@ -20,10 +20,25 @@ export interface RevocationStore {
   sweep(now: number): Promise<number>;
 }
 
-interface TokenRow { token_id: string; user_id: string | null; expires_at: number | string; revoked_at: number | string }
-interface UserRow { user_id: string; issued_before: number | string; revoked_at: number | string }
+interface TokenRow {
+  token_id: string;
+  user_id: string | null;
+  expires_at: number | string;
+  revoked_at: number | string;
+}
+interface UserRow {
+  user_id: string;
+  issued_before: number | string;
+  revoked_at: number | string;
+}
 
-const tokenOf = (r: TokenRow): Revocation => ({ kind: 'token', tokenId: r.token_id, userId: r.user_id, expiresAt: Number(r.expires_at), revokedAt: Number(r.revoked_at) });
+const tokenOf = (r: TokenRow): Revocation => ({
+  kind: 'token',
+  tokenId: r.token_id,
+  userId: r.user_id,
+  expiresAt: Number(r.expires_at),
+  revokedAt: Number(r.revoked_at),
+});
 const userOf = (r: UserRow): Revocation => ({ kind: 'user', userId: r.user_id, issuedBefore: Number(r.issued_before), revokedAt: Number(r.revoked_at) });
 
 export class SqliteRevocationStore implements RevocationStore {
@@ -35,16 +50,20 @@ export class SqliteRevocationStore implements RevocationStore {
 
   async add(r: Revocation): Promise<Revocation> {
     if (r.kind === 'token') {
-      this.db.prepare(
-        'INSERT INTO revoked_tokens (token_id, user_id, expires_at, revoked_at) VALUES (?, ?, ?, ?) '
-        + 'ON CONFLICT (token_id) DO UPDATE SET expires_at = max(revoked_tokens.expires_at, excluded.expires_at)',
-      ).run(r.tokenId, r.userId, r.expiresAt, r.revokedAt);
+      this.db
+        .prepare(
+          'INSERT INTO revoked_tokens (token_id, user_id, expires_at, revoked_at) VALUES (?, ?, ?, ?) ' +
+            'ON CONFLICT (token_id) DO UPDATE SET expires_at = max(revoked_tokens.expires_at, excluded.expires_at)',
+        )
+        .run(r.tokenId, r.userId, r.expiresAt, r.revokedAt);
       return r;
     }
-    const row = this.db.prepare<[string, number, number], UserRow>(
-      'INSERT INTO revoked_users (user_id, issued_before, revoked_at) VALUES (?, ?, ?) '
-      + 'ON CONFLICT (user_id) DO UPDATE SET issued_before = max(revoked_users.issued_before, excluded.issued_before), revoked_at = excluded.revoked_at RETURNING *',
-    ).get(r.userId, r.issuedBefore, r.revokedAt)!;
+    const row = this.db
+      .prepare<[string, number, number], UserRow>(
+        'INSERT INTO revoked_users (user_id, issued_before, revoked_at) VALUES (?, ?, ?) ' +
+          'ON CONFLICT (user_id) DO UPDATE SET issued_before = max(revoked_users.issued_before, excluded.issued_before), revoked_at = excluded.revoked_at RETURNING *',
+      )
+      .get(r.userId, r.issuedBefore, r.revokedAt)!;
     return userOf(row);
   }
 
@@ -74,15 +93,15 @@ export class PostgresRevocationStore implements RevocationStore {
   async add(r: Revocation): Promise<Revocation> {
     if (r.kind === 'token') {
       await this.pool.query(
-        'INSERT INTO revoked_tokens (token_id, user_id, expires_at, revoked_at) VALUES ($1, $2, $3, $4) '
-        + 'ON CONFLICT (token_id) DO UPDATE SET expires_at = GREATEST(revoked_tokens.expires_at, EXCLUDED.expires_at)',
+        'INSERT INTO revoked_tokens (token_id, user_id, expires_at, revoked_at) VALUES ($1, $2, $3, $4) ' +
+          'ON CONFLICT (token_id) DO UPDATE SET expires_at = GREATEST(revoked_tokens.expires_at, EXCLUDED.expires_at)',
         [r.tokenId, r.userId, r.expiresAt, r.revokedAt],
       );
       return r;
     }
     const res = await this.pool.query<UserRow>(
-      'INSERT INTO revoked_users (user_id, issued_before, revoked_at) VALUES ($1, $2, $3) '
-      + 'ON CONFLICT (user_id) DO UPDATE SET issued_before = GREATEST(revoked_users.issued_before, EXCLUDED.issued_before), revoked_at = EXCLUDED.revoked_at RETURNING *',
+      'INSERT INTO revoked_users (user_id, issued_before, revoked_at) VALUES ($1, $2, $3) ' +
+        'ON CONFLICT (user_id) DO UPDATE SET issued_before = GREATEST(revoked_users.issued_before, EXCLUDED.issued_before), revoked_at = EXCLUDED.revoked_at RETURNING *',
       [r.userId, r.issuedBefore, r.revokedAt],
     );
     return userOf(res.rows[0]!);

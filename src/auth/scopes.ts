@@ -12,7 +12,8 @@ export type Scope = (typeof SCOPES)[number];
 export const SCOPE_DESCRIPTIONS: Record<Scope, string> = {
   'queue:read': "read the user's queues, playback state, devices and the catalog; open the queue and sync sockets",
   'queue:write': 'change queues: create, add, remove, move, clear, rename, delete, collaborators, invites, votes, radio (implies queue:read)',
-  'playback:write': "control playback: the playback state, transfer, devices, the queue's current item (next, previous, set current), shuffle, repeat; report history, context and feedback",
+  'playback:write':
+    "control playback: the playback state, transfer, devices, the queue's current item (next, previous, set current), shuffle, repeat; report history, context and feedback",
   'party:join': 'take part in listening parties as a member: join, leave, the party socket, clock sync, position reports, member adds',
   'party:host': 'host listening parties: create, play/pause/seek/skip, settings, hand over, end (implies party:join)',
   admin: 'the operator routes (mint and revoke tokens, the catalog), as the admin API key does',

@@ -20,12 +20,18 @@ export function requireSocketScope(c: Connection, needed: Scope | readonly Scope
  * (revocations). Otherwise an AppError, and the socket keeps the token it had.
  */
 export async function renewSocketToken(
-  c: Connection, auth: Pick<Authenticator, 'authenticate'>, msg: { token: string; mutationId?: string }, opened: Scope,
+  c: Connection,
+  auth: Pick<Authenticator, 'authenticate'>,
+  msg: { token: string; mutationId?: string },
+  opened: Scope,
 ): Promise<{ type: 'auth_ok'; mutationId: string | null; expiresAt: number | null; scopes: string[] | null }> {
   const { token } = msg;
   const next = await auth.authenticate(token);
   if (next.userId !== c.userId) {
-    throw new AppError('forbidden', 'token_user_mismatch', 'the new token is for another user: open a new socket with it', { userId: next.userId, socketUserId: c.userId });
+    throw new AppError('forbidden', 'token_user_mismatch', 'the new token is for another user: open a new socket with it', {
+      userId: next.userId,
+      socketUserId: c.userId,
+    });
   }
   requireScope(next.scopes, opened);
   c.expiresAt = next.expiresAt;

@@ -61,7 +61,8 @@ export function answer<T>(reply: FastifyReply, status: number, res: { body: T; r
 
 /** Idempotency-Key on every recommendation write: a retry gets the first answer. */
 export const KeyHeaders = Type.Object({
-  'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'A retry with the same key gets the first answer and writes nothing' })),
+  'idempotency-key': Type.Optional(
+    Type.String({ minLength: 1, maxLength: 200, description: 'A retry with the same key gets the first answer and writes nothing' }),
+  ),
   'x-device-id': Type.Optional(Type.String({ maxLength: 255 })),
 });
-

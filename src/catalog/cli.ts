@@ -37,7 +37,13 @@ export function progress(label: string, p: ReadProgress, out: NodeJS.WritableStr
 }
 
 /** Reads tracks (CSV or JSONL) into the store in batches; returns how many were read. */
-export async function importTracks(store: CatalogStore, file: string, format: 'csv' | 'jsonl', tick: (n: number) => void, p: ReadProgress): Promise<{ read: number; skipped: number }> {
+export async function importTracks(
+  store: CatalogStore,
+  file: string,
+  format: 'csv' | 'jsonl',
+  tick: (n: number) => void,
+  p: ReadProgress,
+): Promise<{ read: number; skipped: number }> {
   let batch: TrackMeta[] = [];
   let read = 0;
   let skipped = 0;
@@ -91,7 +97,12 @@ export async function importPlaylists(store: CatalogStore, file: string, tick: (
   };
   for await (const pl of mpdPlaylists(file, p)) {
     for (const m of pl.trackMeta) if (m.id.length <= 128) meta.push({ ...m, id: clean(m.id), title: clean(m.title), artist: clean(m.artist) });
-    batch.push({ id: clean(pl.id), name: clean(pl.name), followers: pl.followers, tracks: pl.tracks.filter((t) => t.length > 0 && t.length <= 128).map(clean) });
+    batch.push({
+      id: clean(pl.id),
+      name: clean(pl.name),
+      followers: pl.followers,
+      tracks: pl.tracks.filter((t) => t.length > 0 && t.length <= 128).map(clean),
+    });
     n++;
     if (batch.length >= PLAYLIST_BATCH) await flush();
     tick(n);
@@ -101,7 +112,12 @@ export async function importPlaylists(store: CatalogStore, file: string, tick: (
 }
 
 /** Sessions CSV rows as anonymous listening events: skip_2 is a skip, else a complete play. */
-export async function importSessions(store: CatalogStore, file: string, tick: (n: number) => void, p: ReadProgress): Promise<{ plays: number; sessions: number }> {
+export async function importSessions(
+  store: CatalogStore,
+  file: string,
+  tick: (n: number) => void,
+  p: ReadProgress,
+): Promise<{ plays: number; sessions: number }> {
   let batch: NewListeningEvent[] = [];
   let plays = 0;
   const sessions = new Set<string>();
@@ -112,8 +128,16 @@ export async function importSessions(store: CatalogStore, file: string, tick: (n
     const day = s.date && /^\d{4}-\d{2}-\d{2}$/.test(s.date) ? s.date : '1970-01-01';
     const hour = s.hour !== null && s.hour >= 0 && s.hour < 24 ? s.hour : null;
     batch.push({
-      userId: null, sessionId: clean(s.sessionId), trackId: clean(s.trackId), action: s.skipped ? 'skip' : 'complete', position: null,
-      source: 'import', contextType: s.contextType, hour, context: null, occurredAt: `${day}T${String(hour ?? 0).padStart(2, '0')}:00:00.000Z`,
+      userId: null,
+      sessionId: clean(s.sessionId),
+      trackId: clean(s.trackId),
+      action: s.skipped ? 'skip' : 'complete',
+      position: null,
+      source: 'import',
+      contextType: s.contextType,
+      hour,
+      context: null,
+      occurredAt: `${day}T${String(hour ?? 0).padStart(2, '0')}:00:00.000Z`,
     });
     plays++;
     if (batch.length >= EVENT_BATCH) {
@@ -159,7 +183,9 @@ export async function catalogCommand(argv: string[], config: Config, open: () =>
         const tick = progress('tracks', p);
         const r = await importTracks(catalog, file, format, tick, p);
         tick(r.read, true);
-        process.stderr.write(`imported ${r.read.toLocaleString('en')} tracks${r.skipped ? `, skipped ${r.skipped} without id, title or artist` : ''} into ${where} in ${secs()} s\n`);
+        process.stderr.write(
+          `imported ${r.read.toLocaleString('en')} tracks${r.skipped ? `, skipped ${r.skipped} without id, title or artist` : ''} into ${where} in ${secs()} s\n`,
+        );
         return 0;
       }
       case 'import-playlists': {

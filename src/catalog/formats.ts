@@ -96,7 +96,7 @@ export async function* csvRecords(path: string, progress?: ReadProgress): AsyncG
       continue;
     }
     const row: Record<string, string> = {};
-    header.forEach((h, i) => (row[h] = fields[i] ?? ''));
+    for (const [i, h] of header.entries()) row[h] = fields[i] ?? '';
     yield { row, line: n };
   }
 }
@@ -114,7 +114,10 @@ const num = (s: string | undefined): number | undefined => {
  */
 export function trackFromCsv(row: Record<string, string>): TrackMeta {
   const id = row.id || row.track_id || row.track_uri || '';
-  const genres = (row.genres ?? '').split(/[|;]/).map((g) => g.trim()).filter(Boolean);
+  const genres = (row.genres ?? '')
+    .split(/[|;]/)
+    .map((g) => g.trim())
+    .filter(Boolean);
   const features: Record<string, number> = {};
   for (const f of FEATURE_NAMES) {
     const v = num(row[f]);
@@ -160,18 +163,27 @@ export interface PlaylistRecord {
 }
 
 /** An MPD playlist object (a JSONL line, or an element of a slice's "playlists"). */
-export function playlistFromMpd(o: Record<string, any>): PlaylistRecord {
+export function playlistFromMpd(o: Record<string, unknown>): PlaylistRecord {
   const tracks: string[] = [];
   const trackMeta: TrackMeta[] = [];
-  for (const t of (o.tracks ?? []) as unknown[]) {
+  const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+  for (const t of Array.isArray(o.tracks) ? (o.tracks as unknown[]) : []) {
     if (typeof t === 'string') tracks.push(t);
-    else if (t && typeof t === 'object' && typeof (t as any).track_uri === 'string') {
-      const x = t as Record<string, any>;
-      tracks.push(x.track_uri);
-      if (typeof x.track_name === 'string' && typeof x.artist_name === 'string') {
+    else if (t && typeof t === 'object') {
+      const x = t as Record<string, unknown>;
+      const id = str(x.track_uri);
+      if (id === null) continue;
+      tracks.push(id);
+      const title = str(x.track_name);
+      const artist = str(x.artist_name);
+      if (title !== null && artist !== null) {
         trackMeta.push({
-          id: x.track_uri, title: x.track_name, artist: x.artist_name, album: typeof x.album_name === 'string' ? x.album_name : null,
-          albumId: typeof x.album_uri === 'string' ? x.album_uri : null, durationMs: typeof x.duration_ms === 'number' ? x.duration_ms : null,
+          id,
+          title,
+          artist,
+          album: str(x.album_name),
+          albumId: str(x.album_uri),
+          durationMs: typeof x.duration_ms === 'number' ? x.duration_ms : null,
         });
       }
     }
@@ -193,7 +205,7 @@ export async function* mpdPlaylists(path: string, progress?: ReadProgress): Asyn
   // A slice: one JSON document over many lines.
   let text = first.value;
   for await (const line of lines) text += `\n${line}`;
-  const doc = JSON.parse(text) as { playlists?: Record<string, any>[] };
+  const doc = JSON.parse(text) as { playlists?: Record<string, unknown>[] };
   for (const p of doc.playlists ?? []) yield playlistFromMpd(p);
 }
 

@@ -2,7 +2,17 @@
 // statement each, through jsonb_to_recordset, so a 1,000-row import is one round trip.
 import type pg from 'pg';
 import type { TrackMeta } from '../reco/catalog.ts';
-import { lastById, withoutRev, type CatalogStore, type CatalogTrack, type ListeningEvent, type NewListeningEvent, type Revised, type StoredPlaylist, type UserContextRecord } from './store.ts';
+import {
+  lastById,
+  withoutRev,
+  type CatalogStore,
+  type CatalogTrack,
+  type ListeningEvent,
+  type NewListeningEvent,
+  type Revised,
+  type StoredPlaylist,
+  type UserContextRecord,
+} from './store.ts';
 
 const iso = (v: Date | string): string => (v instanceof Date ? v : new Date(v)).toISOString();
 
@@ -23,8 +33,17 @@ interface TrackRow {
 
 function trackOf(r: TrackRow): Revised<CatalogTrack> {
   return {
-    id: r.track_id, title: r.title, artist: r.artist, album: r.album, albumId: r.album_id, durationMs: r.duration_ms,
-    genres: r.genres, features: r.features ?? {}, releaseDate: r.release_date, updatedAt: iso(r.updated_at), rev: Number(r.rev),
+    id: r.track_id,
+    title: r.title,
+    artist: r.artist,
+    album: r.album,
+    albumId: r.album_id,
+    durationMs: r.duration_ms,
+    genres: r.genres,
+    features: r.features ?? {},
+    releaseDate: r.release_date,
+    updatedAt: iso(r.updated_at),
+    rev: Number(r.rev),
     ...(r.deleted ? { deleted: true } : {}),
   };
 }
@@ -38,8 +57,14 @@ export class PostgresCatalogStore implements CatalogStore {
 
   async upsertTracks(tracks: TrackMeta[], now: string): Promise<{ created: number; updated: number }> {
     const rows = lastById(tracks).map((t) => ({
-      track_id: t.id, title: t.title, artist: t.artist, album: t.album ?? null, album_id: t.albumId ?? null,
-      duration_ms: t.durationMs ?? null, genres: t.genres ?? [], features: t.features && Object.keys(t.features).length ? t.features : null,
+      track_id: t.id,
+      title: t.title,
+      artist: t.artist,
+      album: t.album ?? null,
+      album_id: t.albumId ?? null,
+      duration_ms: t.durationMs ?? null,
+      genres: t.genres ?? [],
+      features: t.features && Object.keys(t.features).length ? t.features : null,
       release_date: t.releaseDate ?? null,
     }));
     if (rows.length === 0) return { created: 0, updated: 0 };
@@ -93,7 +118,8 @@ export class PostgresCatalogStore implements CatalogStore {
 
   async getPlaylist(id: string): Promise<StoredPlaylist | null> {
     const r = await this.pool.query<{ playlist_id: string; name: string; followers: number | null; tracks: string[]; updated_at: Date }>(
-      'SELECT * FROM catalog_playlists WHERE playlist_id = $1 AND NOT deleted', [id],
+      'SELECT * FROM catalog_playlists WHERE playlist_id = $1 AND NOT deleted',
+      [id],
     );
     const p = r.rows[0];
     return p ? { id: p.playlist_id, name: p.name, followers: p.followers, tracks: p.tracks, updatedAt: iso(p.updated_at) } : null;
@@ -102,8 +128,17 @@ export class PostgresCatalogStore implements CatalogStore {
   async appendEvents(events: NewListeningEvent[]): Promise<number[]> {
     if (events.length === 0) return [];
     const rows = events.map((e, ord) => ({
-      ord, user_id: e.userId, session_id: e.sessionId, track_id: e.trackId, action: e.action, position: e.position, source: e.source,
-      context_type: e.contextType, hour: e.hour, context: e.context, occurred_at: e.occurredAt,
+      ord,
+      user_id: e.userId,
+      session_id: e.sessionId,
+      track_id: e.trackId,
+      action: e.action,
+      position: e.position,
+      source: e.source,
+      context_type: e.contextType,
+      hour: e.hour,
+      context: e.context,
+      occurred_at: e.occurredAt,
     }));
     const r = await this.pool.query<{ id: string }>(
       `INSERT INTO listening_events (user_id, session_id, track_id, action, position, source, context_type, hour, context, occurred_at)
@@ -131,29 +166,59 @@ export class PostgresCatalogStore implements CatalogStore {
   }
 
   async playlistsAfter(rev: number, limit: number) {
-    const r = await this.pool.query<{ playlist_id: string; name: string; followers: number | null; tracks: string[]; rev: string; updated_at: Date; deleted: boolean }>(
-      'SELECT * FROM catalog_playlists WHERE rev > $1 ORDER BY rev LIMIT $2', [rev, limit],
-    );
+    const r = await this.pool.query<{
+      playlist_id: string;
+      name: string;
+      followers: number | null;
+      tracks: string[];
+      rev: string;
+      updated_at: Date;
+      deleted: boolean;
+    }>('SELECT * FROM catalog_playlists WHERE rev > $1 ORDER BY rev LIMIT $2', [rev, limit]);
     return r.rows.map((p) => ({
-      id: p.playlist_id, name: p.name, followers: p.followers, tracks: p.tracks, updatedAt: iso(p.updated_at), rev: Number(p.rev),
+      id: p.playlist_id,
+      name: p.name,
+      followers: p.followers,
+      tracks: p.tracks,
+      updatedAt: iso(p.updated_at),
+      rev: Number(p.rev),
       ...(p.deleted ? { deleted: true } : {}),
     }));
   }
 
   async eventsAfter(id: number, limit: number): Promise<ListeningEvent[]> {
     const r = await this.pool.query<{
-      id: string; user_id: string | null; session_id: string | null; track_id: string; action: string; position: number | null;
-      source: string | null; context_type: string | null; hour: number | null; context: Record<string, unknown> | null; occurred_at: Date;
+      id: string;
+      user_id: string | null;
+      session_id: string | null;
+      track_id: string;
+      action: string;
+      position: number | null;
+      source: string | null;
+      context_type: string | null;
+      hour: number | null;
+      context: Record<string, unknown> | null;
+      occurred_at: Date;
     }>('SELECT * FROM listening_events WHERE id > $1 ORDER BY id LIMIT $2', [id, limit]);
     return r.rows.map((e) => ({
-      id: Number(e.id), userId: e.user_id, sessionId: e.session_id, trackId: e.track_id, action: e.action as ListeningEvent['action'],
-      position: e.position, source: e.source, contextType: e.context_type, hour: e.hour, context: e.context, occurredAt: iso(e.occurred_at),
+      id: Number(e.id),
+      userId: e.user_id,
+      sessionId: e.session_id,
+      trackId: e.track_id,
+      action: e.action as ListeningEvent['action'],
+      position: e.position,
+      source: e.source,
+      contextType: e.context_type,
+      hour: e.hour,
+      context: e.context,
+      occurredAt: iso(e.occurred_at),
     }));
   }
 
   async contextsAfter(id: number, limit: number): Promise<UserContextRecord[]> {
     const r = await this.pool.query<{ id: string; user_id: string; context: Record<string, unknown>; observed_at: Date; recorded_at: Date }>(
-      'SELECT * FROM user_contexts WHERE id > $1 ORDER BY id LIMIT $2', [id, limit],
+      'SELECT * FROM user_contexts WHERE id > $1 ORDER BY id LIMIT $2',
+      [id, limit],
     );
     return r.rows.map((c) => ({ id: Number(c.id), userId: c.user_id, context: c.context, observedAt: iso(c.observed_at), recordedAt: iso(c.recorded_at) }));
   }
@@ -175,14 +240,16 @@ export class PostgresCatalogStore implements CatalogStore {
 
   async deleteTrack(id: string, now: string): Promise<boolean> {
     const r = await this.pool.query(
-      "UPDATE catalog_tracks SET deleted = true, rev = nextval('catalog_rev_seq'), updated_at = $2 WHERE track_id = $1 AND NOT deleted", [id, now],
+      "UPDATE catalog_tracks SET deleted = true, rev = nextval('catalog_rev_seq'), updated_at = $2 WHERE track_id = $1 AND NOT deleted",
+      [id, now],
     );
     return (r.rowCount ?? 0) > 0;
   }
 
   async deletePlaylist(id: string, now: string): Promise<boolean> {
     const r = await this.pool.query(
-      "UPDATE catalog_playlists SET deleted = true, rev = nextval('catalog_rev_seq'), updated_at = $2 WHERE playlist_id = $1 AND NOT deleted", [id, now],
+      "UPDATE catalog_playlists SET deleted = true, rev = nextval('catalog_rev_seq'), updated_at = $2 WHERE playlist_id = $1 AND NOT deleted",
+      [id, now],
     );
     return (r.rowCount ?? 0) > 0;
   }
@@ -212,7 +279,8 @@ export class PostgresCatalogStore implements CatalogStore {
 
   async getAnswer(userId: string, key: string) {
     const r = await this.pool.query<{ fingerprint: string; status: number; body: unknown }>(
-      'SELECT fingerprint, status, body FROM reco_idempotency WHERE user_id = $1 AND idem_key = $2', [userId, key],
+      'SELECT fingerprint, status, body FROM reco_idempotency WHERE user_id = $1 AND idem_key = $2',
+      [userId, key],
     );
     return r.rows[0] ?? null;
   }

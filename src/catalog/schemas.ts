@@ -106,7 +106,11 @@ export const UpsertPlaylistsBody = Type.Object(
   { additionalProperties: false },
 );
 
-const ContextValue = Type.Union([Type.String({ maxLength: 200 }), Type.Number({ minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER }), Type.Boolean()]);
+const ContextValue = Type.Union([
+  Type.String({ maxLength: 200 }),
+  Type.Number({ minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER }),
+  Type.Boolean(),
+]);
 export const TIME_OF_DAY_PATTERN = '^(morning|afternoon|evening|night|([01]?\\d|2[0-3])(:[0-5]\\d)?)$';
 
 /** What a client says about the listener's situation; other short fields are kept as given. */

@@ -4,7 +4,12 @@
 // every few seconds on a large one).
 import type { Catalog } from '../reco/catalog.ts';
 
-const words = (s: string) => s.normalize('NFKC').toLowerCase().split(/[^\p{L}\p{N}]+/u).filter(Boolean);
+const words = (s: string) =>
+  s
+    .normalize('NFKC')
+    .toLowerCase()
+    .split(/[^\p{L}\p{N}]+/u)
+    .filter(Boolean);
 
 export class TrackSearch {
   private built = -1;
@@ -69,10 +74,15 @@ export class TrackSearch {
     const phrase = words(q).join(' ');
     const inOrder = (t: number) => {
       const al = cat.album[t]!;
-      return [cat.titles[t] ?? '', cat.artistName(t) ?? '', al >= 0 ? (cat.albumTitles[al] ?? '') : ''].some((f) => ` ${words(f).join(' ')} `.includes(` ${phrase} `));
+      return [cat.titles[t] ?? '', cat.artistName(t) ?? '', al >= 0 ? (cat.albumTitles[al] ?? '') : ''].some((f) =>
+        ` ${words(f).join(' ')} `.includes(` ${phrase} `),
+      );
     };
     return [...matched!]
-      .map(([track, s]) => ({ track, score: Math.round((s / qs.length + (inOrder(track) ? 0.5 : 0) + (0.2 * Math.log1p(Math.max(0, cat.popularity[track]!))) / maxPop) * 1e4) / 1e4 }))
+      .map(([track, s]) => ({
+        track,
+        score: Math.round((s / qs.length + (inOrder(track) ? 0.5 : 0) + (0.2 * Math.log1p(Math.max(0, cat.popularity[track]!))) / maxPop) * 1e4) / 1e4,
+      }))
       .sort((a, b) => b.score - a.score || a.track - b.track)
       .slice(0, limit);
   }

@@ -1,7 +1,17 @@
 // The catalog feature store on the embedded SQLite file (same connection as the queues).
 import type Database from 'better-sqlite3';
 import type { TrackMeta } from '../reco/catalog.ts';
-import { lastById, withoutRev, type CatalogStore, type CatalogTrack, type ListeningEvent, type NewListeningEvent, type Revised, type StoredPlaylist, type UserContextRecord } from './store.ts';
+import {
+  lastById,
+  withoutRev,
+  type CatalogStore,
+  type CatalogTrack,
+  type ListeningEvent,
+  type NewListeningEvent,
+  type Revised,
+  type StoredPlaylist,
+  type UserContextRecord,
+} from './store.ts';
 
 interface TrackRow {
   track_id: string;
@@ -52,17 +62,34 @@ interface ContextRow {
 
 function trackOf(r: TrackRow): Revised<CatalogTrack> {
   return {
-    id: r.track_id, title: r.title, artist: r.artist, album: r.album, albumId: r.album_id, durationMs: r.duration_ms,
-    genres: JSON.parse(r.genres), features: r.features ? JSON.parse(r.features) : {}, releaseDate: r.release_date,
-    updatedAt: r.updated_at, rev: r.rev, ...(r.deleted ? { deleted: true } : {}),
+    id: r.track_id,
+    title: r.title,
+    artist: r.artist,
+    album: r.album,
+    albumId: r.album_id,
+    durationMs: r.duration_ms,
+    genres: JSON.parse(r.genres),
+    features: r.features ? JSON.parse(r.features) : {},
+    releaseDate: r.release_date,
+    updatedAt: r.updated_at,
+    rev: r.rev,
+    ...(r.deleted ? { deleted: true } : {}),
   };
 }
 
 function eventOf(r: EventRow): ListeningEvent {
   return {
-    id: r.id, userId: r.user_id, sessionId: r.session_id, trackId: r.track_id, action: r.action as ListeningEvent['action'],
-    position: r.position, source: r.source, contextType: r.context_type, hour: r.hour,
-    context: r.context ? JSON.parse(r.context) : null, occurredAt: r.occurred_at,
+    id: r.id,
+    userId: r.user_id,
+    sessionId: r.session_id,
+    trackId: r.track_id,
+    action: r.action as ListeningEvent['action'],
+    position: r.position,
+    source: r.source,
+    contextType: r.context_type,
+    hour: r.hour,
+    context: r.context ? JSON.parse(r.context) : null,
+    occurredAt: r.occurred_at,
   };
 }
 
@@ -112,8 +139,12 @@ export class SqliteCatalogStore implements CatalogStore {
          ORDER BY p.updated_at DESC LIMIT ?`,
       ),
       tombstoneTrack: db.prepare<[number, string, string]>('UPDATE catalog_tracks SET deleted = 1, rev = ?, updated_at = ? WHERE track_id = ? AND deleted = 0'),
-      tombstonePlaylist: db.prepare<[number, string, string]>('UPDATE catalog_playlists SET deleted = 1, rev = ?, updated_at = ? WHERE playlist_id = ? AND deleted = 0'),
-      recordQueued: db.prepare<[string, string, string, string]>('INSERT OR IGNORE INTO radio_history (queue_id, track_id, user_id, added_at) VALUES (?, ?, ?, ?)'),
+      tombstonePlaylist: db.prepare<[number, string, string]>(
+        'UPDATE catalog_playlists SET deleted = 1, rev = ?, updated_at = ? WHERE playlist_id = ? AND deleted = 0',
+      ),
+      recordQueued: db.prepare<[string, string, string, string]>(
+        'INSERT OR IGNORE INTO radio_history (queue_id, track_id, user_id, added_at) VALUES (?, ?, ?, ?)',
+      ),
       stationTracks: db.prepare<[string], { track_id: string }>('SELECT track_id FROM radio_history WHERE queue_id = ?'),
       extendedQueues: db.prepare<[], { queue_id: string; track_id: string }>(
         `SELECT h.queue_id, h.track_id FROM radio_history h JOIN queue_projections q ON q.queue_id = h.queue_id
@@ -123,7 +154,9 @@ export class SqliteCatalogStore implements CatalogStore {
         `SELECT track_id FROM radio_history WHERE user_id = ? AND added_at >= ?
          UNION SELECT track_id FROM listening_events WHERE user_id = ? AND occurred_at >= ? AND action IN ('play', 'complete', 'skip')`,
       ),
-      getAnswer: db.prepare<[string, string], { fingerprint: string; status: number; body: string }>('SELECT fingerprint, status, body FROM reco_idempotency WHERE user_id = ? AND idem_key = ?'),
+      getAnswer: db.prepare<[string, string], { fingerprint: string; status: number; body: string }>(
+        'SELECT fingerprint, status, body FROM reco_idempotency WHERE user_id = ? AND idem_key = ?',
+      ),
       saveAnswer: db.prepare<[string, string, string, number, string, string]>(
         'INSERT OR IGNORE INTO reco_idempotency (user_id, idem_key, fingerprint, status, body, created_at) VALUES (?, ?, ?, ?, ?, ?)',
       ),
@@ -132,18 +165,29 @@ export class SqliteCatalogStore implements CatalogStore {
 
   async upsertTracks(tracks: TrackMeta[], now: string): Promise<{ created: number; updated: number }> {
     const rows = lastById(tracks);
-    return this.db.transaction(() => {
-      let rev = this.s.nextRevs.get(rows.length, 'tracks')!.rev - rows.length;
-      let created = 0;
-      for (const t of rows) {
-        if (!this.s.trackExists.get(t.id)) created++;
-        this.s.upsertTrack.run(
-          t.id, t.title, t.artist, t.album ?? null, t.albumId ?? null, t.durationMs ?? null, JSON.stringify(t.genres ?? []),
-          t.features && Object.keys(t.features).length ? JSON.stringify(t.features) : null, t.releaseDate ?? null, ++rev, now,
-        );
-      }
-      return { created, updated: rows.length - created };
-    }).immediate();
+    return this.db
+      .transaction(() => {
+        let rev = this.s.nextRevs.get(rows.length, 'tracks')!.rev - rows.length;
+        let created = 0;
+        for (const t of rows) {
+          if (!this.s.trackExists.get(t.id)) created++;
+          this.s.upsertTrack.run(
+            t.id,
+            t.title,
+            t.artist,
+            t.album ?? null,
+            t.albumId ?? null,
+            t.durationMs ?? null,
+            JSON.stringify(t.genres ?? []),
+            t.features && Object.keys(t.features).length ? JSON.stringify(t.features) : null,
+            t.releaseDate ?? null,
+            ++rev,
+            now,
+          );
+        }
+        return { created, updated: rows.length - created };
+      })
+      .immediate();
   }
 
   async getTrack(id: string): Promise<CatalogTrack | null> {
@@ -157,15 +201,17 @@ export class SqliteCatalogStore implements CatalogStore {
 
   async upsertPlaylists(playlists: { id: string; name: string; followers: number | null; tracks: string[] }[], now: string) {
     const rows = lastById(playlists);
-    return this.db.transaction(() => {
-      let rev = this.s.nextRevs.get(rows.length, 'playlists')!.rev - rows.length;
-      let created = 0;
-      for (const p of rows) {
-        if (!this.s.playlistExists.get(p.id)) created++;
-        this.s.upsertPlaylist.run(p.id, p.name, p.followers, JSON.stringify(p.tracks), ++rev, now);
-      }
-      return { created, updated: rows.length - created };
-    }).immediate();
+    return this.db
+      .transaction(() => {
+        let rev = this.s.nextRevs.get(rows.length, 'playlists')!.rev - rows.length;
+        let created = 0;
+        for (const p of rows) {
+          if (!this.s.playlistExists.get(p.id)) created++;
+          this.s.upsertPlaylist.run(p.id, p.name, p.followers, JSON.stringify(p.tracks), ++rev, now);
+        }
+        return { created, updated: rows.length - created };
+      })
+      .immediate();
   }
 
   async getPlaylist(id: string): Promise<StoredPlaylist | null> {
@@ -174,16 +220,26 @@ export class SqliteCatalogStore implements CatalogStore {
   }
 
   async appendEvents(events: NewListeningEvent[]): Promise<number[]> {
-    return this.db.transaction(() =>
-      events.map((e) =>
-        Number(
-          this.s.insertEvent.run(
-            e.userId, e.sessionId, e.trackId, e.action, e.position, e.source, e.contextType, e.hour,
-            e.context ? JSON.stringify(e.context) : null, e.occurredAt,
-          ).lastInsertRowid,
+    return this.db
+      .transaction(() =>
+        events.map((e) =>
+          Number(
+            this.s.insertEvent.run(
+              e.userId,
+              e.sessionId,
+              e.trackId,
+              e.action,
+              e.position,
+              e.source,
+              e.contextType,
+              e.hour,
+              e.context ? JSON.stringify(e.context) : null,
+              e.occurredAt,
+            ).lastInsertRowid,
+          ),
         ),
-      ),
-    ).immediate();
+      )
+      .immediate();
   }
 
   async recordContext(userId: string, context: Record<string, unknown>, observedAt: string, recordedAt: string): Promise<UserContextRecord> {
@@ -197,7 +253,12 @@ export class SqliteCatalogStore implements CatalogStore {
 
   async playlistsAfter(rev: number, limit: number) {
     return this.s.playlistsAfter.all(rev, limit).map((r) => ({
-      id: r.playlist_id, name: r.name, followers: r.followers, tracks: JSON.parse(r.tracks) as string[], updatedAt: r.updated_at, rev: r.rev,
+      id: r.playlist_id,
+      name: r.name,
+      followers: r.followers,
+      tracks: JSON.parse(r.tracks) as string[],
+      updatedAt: r.updated_at,
+      rev: r.rev,
       ...(r.deleted ? { deleted: true } : {}),
     }));
   }
@@ -226,13 +287,15 @@ export class SqliteCatalogStore implements CatalogStore {
   }
 
   private tombstone(which: 'tracks' | 'playlists', id: string, now: string): boolean {
-    return this.db.transaction(() => {
-      const exists = which === 'tracks' ? this.s.trackExists.get(id) : this.s.playlistExists.get(id);
-      if (!exists) return false;
-      const rev = this.s.nextRevs.get(1, which)!.rev;
-      (which === 'tracks' ? this.s.tombstoneTrack : this.s.tombstonePlaylist).run(rev, now, id);
-      return true;
-    }).immediate();
+    return this.db
+      .transaction(() => {
+        const exists = which === 'tracks' ? this.s.trackExists.get(id) : this.s.playlistExists.get(id);
+        if (!exists) return false;
+        const rev = this.s.nextRevs.get(1, which)!.rev;
+        (which === 'tracks' ? this.s.tombstoneTrack : this.s.tombstonePlaylist).run(rev, now, id);
+        return true;
+      })
+      .immediate();
   }
 
   async deleteTrack(id: string, now: string): Promise<boolean> {
@@ -244,9 +307,11 @@ export class SqliteCatalogStore implements CatalogStore {
   }
 
   async recordQueued(queueId: string, userId: string, trackIds: readonly string[], at: string): Promise<void> {
-    this.db.transaction(() => {
-      for (const t of trackIds) this.s.recordQueued.run(queueId, t, userId, at);
-    }).immediate();
+    this.db
+      .transaction(() => {
+        for (const t of trackIds) this.s.recordQueued.run(queueId, t, userId, at);
+      })
+      .immediate();
   }
 
   async stationTracks(queueId: string): Promise<string[]> {

@@ -59,7 +59,10 @@ export interface CatalogStore {
   getTrack(id: string): Promise<CatalogTrack | null>;
   /** The live tracks among `ids` (any order; unknown and deleted ids are left out). */
   getTracks(ids: readonly string[]): Promise<CatalogTrack[]>;
-  upsertPlaylists(playlists: { id: string; name: string; followers: number | null; tracks: string[] }[], now: string): Promise<{ created: number; updated: number }>;
+  upsertPlaylists(
+    playlists: { id: string; name: string; followers: number | null; tracks: string[] }[],
+    now: string,
+  ): Promise<{ created: number; updated: number }>;
   getPlaylist(id: string): Promise<StoredPlaylist | null>;
   /** Appends events; returns their ids in order. */
   appendEvents(events: NewListeningEvent[]): Promise<number[]>;

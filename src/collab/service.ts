@@ -30,8 +30,14 @@ export interface InviteView {
 }
 
 const view = (i: Invite): InviteView => ({
-  code: i.code, queueId: i.queueId, role: i.role, createdBy: i.createdBy,
-  createdAt: new Date(i.createdAt).toISOString(), expiresAt: new Date(i.expiresAt).toISOString(), maxUses: i.maxUses, uses: i.uses,
+  code: i.code,
+  queueId: i.queueId,
+  role: i.role,
+  createdBy: i.createdBy,
+  createdAt: new Date(i.createdAt).toISOString(),
+  expiresAt: new Date(i.expiresAt).toISOString(),
+  maxUses: i.maxUses,
+  uses: i.uses,
 });
 
 export class InviteService {
@@ -42,7 +48,8 @@ export class InviteService {
 
   async create(actor: Actor, queueId: string, input: { role: CollaboratorRole; expiresInSeconds?: number; maxUses?: number }): Promise<InviteView> {
     const { role } = await this.deps.queues.authorize(actor, queueId, 'invite');
-    if (!canManageRole(role, input.role)) throw new AppError('forbidden', 'forbidden', `your role (${role}) may not invite ${input.role}s`, { role: input.role });
+    if (!canManageRole(role, input.role))
+      throw new AppError('forbidden', 'forbidden', `your role (${role}) may not invite ${input.role}s`, { role: input.role });
     const now = this.deps.now();
     const live = (await this.deps.invites.list(queueId)).filter((i) => i.expiresAt > now);
     const max = this.deps.maxInvitesPerQueue ?? 100;
@@ -74,7 +81,10 @@ export class InviteService {
   async accept(actor: Actor, code: string, opts: WriteOptions): Promise<WriteResult> {
     const claim = await this.deps.invites.claim(code, this.deps.now());
     if (!claim.ok) {
-      if (claim.reason === 'expired') throw new AppError('forbidden', 'invite_expired', 'this invite has expired; ask for a new one', { expiredAt: new Date(claim.invite!.expiresAt).toISOString() });
+      if (claim.reason === 'expired')
+        throw new AppError('forbidden', 'invite_expired', 'this invite has expired; ask for a new one', {
+          expiredAt: new Date(claim.invite!.expiresAt).toISOString(),
+        });
       if (claim.reason === 'used_up') throw new AppError('forbidden', 'invite_used_up', 'this invite has been used as often as it may be');
       throw notFound('invite_not_found', 'no such invite');
     }

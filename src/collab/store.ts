@@ -47,8 +47,15 @@ interface Row {
 }
 
 const toInvite = (r: Row): Invite => ({
-  code: r.code, queueId: r.queue_id, role: r.role as CollaboratorRole, createdBy: r.created_by,
-  createdAt: Number(r.created_at), expiresAt: Number(r.expires_at), maxUses: r.max_uses, uses: r.uses, revoked: Boolean(r.revoked),
+  code: r.code,
+  queueId: r.queue_id,
+  role: r.role as CollaboratorRole,
+  createdBy: r.created_by,
+  createdAt: Number(r.created_at),
+  expiresAt: Number(r.expires_at),
+  maxUses: r.max_uses,
+  uses: r.uses,
+  revoked: Boolean(r.revoked),
 });
 
 function whyNot(invite: Invite | null, now: number): 'not_found' | 'expired' | 'used_up' {
@@ -73,7 +80,10 @@ export class SqliteInviteStore implements InviteStore {
   }
 
   async list(queueId: string): Promise<Invite[]> {
-    return this.db.prepare<[string], Row>('SELECT * FROM collab_invites WHERE queue_id = ? AND revoked = 0 ORDER BY created_at DESC, code').all(queueId).map(toInvite);
+    return this.db
+      .prepare<[string], Row>('SELECT * FROM collab_invites WHERE queue_id = ? AND revoked = 0 ORDER BY created_at DESC, code')
+      .all(queueId)
+      .map(toInvite);
   }
 
   async revoke(queueId: string, code: string): Promise<boolean> {
@@ -81,7 +91,9 @@ export class SqliteInviteStore implements InviteStore {
   }
 
   async claim(code: string, now: number): Promise<ClaimResult> {
-    const row = this.db.prepare<[string, number], Row>(`UPDATE collab_invites SET uses = uses + 1 WHERE code = ? AND revoked = 0 AND ${LIVE} RETURNING *`).get(code, now);
+    const row = this.db
+      .prepare<[string, number], Row>(`UPDATE collab_invites SET uses = uses + 1 WHERE code = ? AND revoked = 0 AND ${LIVE} RETURNING *`)
+      .get(code, now);
     if (row) return { ok: true, invite: toInvite(row) };
     const found = this.db.prepare<[string], Row>('SELECT * FROM collab_invites WHERE code = ?').get(code);
     const invite = found ? toInvite(found) : null;
@@ -108,7 +120,9 @@ export class PostgresInviteStore implements InviteStore {
   }
 
   async list(queueId: string): Promise<Invite[]> {
-    const r = await this.pool.query<Row>('SELECT * FROM collab_invites WHERE queue_id = $1 AND NOT revoked ORDER BY created_at DESC, code COLLATE "C"', [queueId]);
+    const r = await this.pool.query<Row>('SELECT * FROM collab_invites WHERE queue_id = $1 AND NOT revoked ORDER BY created_at DESC, code COLLATE "C"', [
+      queueId,
+    ]);
     return r.rows.map(toInvite);
   }
 

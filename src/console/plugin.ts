@@ -20,8 +20,9 @@ const TYPES: Record<string, string> = {
   '.txt': 'text/plain; charset=utf-8',
 };
 
-const NOT_BUILT = '<!doctype html><meta charset="utf-8"><title>Console not built</title>'
-  + '<p>The console has not been built: run <code>npm run build:console</code> (npm install does it).</p>';
+const NOT_BUILT =
+  '<!doctype html><meta charset="utf-8"><title>Console not built</title>' +
+  '<p>The console has not been built: run <code>npm run build:console</code> (npm install does it).</p>';
 
 export interface ConsoleOptions {
   /** Where the built files are; console/dist by default. */

@@ -88,7 +88,10 @@ export function installAuth(app: FastifyInstance, auth: Authenticator): void {
     const key = `${method === 'HEAD' ? 'GET' : method} ${route.url}`;
     // A new route nobody gave a scope: it works (by its method), but say so where it is seen.
     if (route.config?.scope === undefined && ROUTE_SCOPES[key] === undefined && !route.url.startsWith('/docs')) {
-      app.log.warn({ route: key }, 'route has no scope in src/auth/route-scopes.ts (or config.scope): scoped tokens need queue:read for GET, queue:write otherwise');
+      app.log.warn(
+        { route: key },
+        'route has no scope in src/auth/route-scopes.ts (or config.scope): scoped tokens need queue:read for GET, queue:write otherwise',
+      );
     }
     const needed = routeScope(method === 'HEAD' ? 'GET' : method, route.url, route.config?.scope);
     const list = typeof needed === 'string' ? [needed] : [...needed];

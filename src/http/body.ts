@@ -13,7 +13,7 @@ export function installBodyParsing(http: FastifyInstance): void {
   http.removeContentTypeParser('application/json');
   http.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
     if (typeof body === 'string' && body.trim() === '') return done(null, {});
-    json(req, body as string, (err, parsed) => {
+    void json(req, body as string, (err, parsed) => {
       if (err) return done(err, undefined);
       try {
         guardJson(parsed);

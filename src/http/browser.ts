@@ -122,9 +122,11 @@ export async function installBrowserSupport(http: FastifyInstance, config: CorsC
     const origin = request.headers.origin;
     const method = request.headers['access-control-request-method'];
     if (!origin || !method) {
-      return done(new AppError('invalid', 'invalid_preflight', 'an OPTIONS request must be a CORS preflight: with Origin and Access-Control-Request-Method headers', {
-        missing: [...(origin ? [] : ['Origin']), ...(method ? [] : ['Access-Control-Request-Method'])],
-      }));
+      return done(
+        new AppError('invalid', 'invalid_preflight', 'an OPTIONS request must be a CORS preflight: with Origin and Access-Control-Request-Method headers', {
+          missing: [...(origin ? [] : ['Origin']), ...(method ? [] : ['Access-Control-Request-Method'])],
+        }),
+      );
     }
     if (!originAllowed(config, request, origin)) {
       return done(new AppError('forbidden', 'origin_not_allowed', `origin ${origin} may not call this API (CORS_ORIGINS)`, { origin }));

@@ -3,7 +3,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, statusOf, type ErrorKind } from '../errors.ts';
+import { AppError, statusOf } from '../errors.ts';
 
 export function errorBody(code: string, message: string, details: Record<string, unknown> = {}) {
   return { error: { code, message, details } };
@@ -32,7 +32,12 @@ function fromFastify(err: FastifyError): AppError | null {
       return new AppError('too_large', 'too_many_items', 'an array in the request is over its limit', { issues });
     }
     const first = issues[0];
-    return new AppError('invalid', 'validation_failed', `${err.validationContext ?? 'request'}${first?.path === '/' ? '' : first?.path ?? ''} ${first?.message ?? 'is invalid'}`, { issues });
+    return new AppError(
+      'invalid',
+      'validation_failed',
+      `${err.validationContext ?? 'request'}${first?.path === '/' ? '' : (first?.path ?? '')} ${first?.message ?? 'is invalid'}`,
+      { issues },
+    );
   }
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
@@ -66,9 +71,7 @@ export function installErrorHandling(app: FastifyInstance): void {
     request.log.error({ err }, 'unhandled error');
     return reply.status(500).send(errorBody('internal', 'internal server error', { requestId: request.id }));
   });
-  app.setNotFoundHandler((request, reply) =>
-    reply.status(404).send(errorBody('route_not_found', `no route ${request.method} ${request.url.split('?')[0]}`)),
-  );
+  app.setNotFoundHandler((request, reply) => reply.status(404).send(errorBody('route_not_found', `no route ${request.method} ${request.url.split('?')[0]}`)));
 }
 
 /** Keep fastify's 415 for a wrong content type: it is the precise answer. */

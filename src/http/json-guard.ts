@@ -14,7 +14,8 @@ function badString(s: string): boolean {
 /** Throws AppError 400 naming the first offending path. */
 export function guardJson(value: unknown, path = '', depth = 0): void {
   if (typeof value === 'string') {
-    if (badString(value)) throw new AppError('invalid', 'invalid_string', `${path || 'value'} contains a NUL character or an unpaired surrogate`, { path: path || '/' });
+    if (badString(value))
+      throw new AppError('invalid', 'invalid_string', `${path || 'value'} contains a NUL character or an unpaired surrogate`, { path: path || '/' });
     return;
   }
   if (typeof value === 'number') {
@@ -25,13 +26,15 @@ export function guardJson(value: unknown, path = '', depth = 0): void {
     return;
   }
   if (value === null || typeof value !== 'object') return;
-  if (depth >= MAX_JSON_DEPTH) throw new AppError('invalid', 'too_deep', `JSON nested deeper than ${MAX_JSON_DEPTH} levels`, { path: path || '/', maxDepth: MAX_JSON_DEPTH });
+  if (depth >= MAX_JSON_DEPTH)
+    throw new AppError('invalid', 'too_deep', `JSON nested deeper than ${MAX_JSON_DEPTH} levels`, { path: path || '/', maxDepth: MAX_JSON_DEPTH });
   if (Array.isArray(value)) {
-    value.forEach((v, i) => guardJson(v, `${path}/${i}`, depth + 1));
+    for (const [i, v] of value.entries()) guardJson(v, `${path}/${i}`, depth + 1);
     return;
   }
   for (const [k, v] of Object.entries(value)) {
-    if (badString(k)) throw new AppError('invalid', 'invalid_string', `a key under ${path || '/'} contains a NUL character or an unpaired surrogate`, { path: path || '/' });
+    if (badString(k))
+      throw new AppError('invalid', 'invalid_string', `a key under ${path || '/'} contains a NUL character or an unpaired surrogate`, { path: path || '/' });
     guardJson(v, `${path}/${k}`, depth + 1);
   }
 }
@@ -46,6 +49,9 @@ export function guardParams(values: unknown, where: 'path' | 'query'): void {
     const all = Array.isArray(v) ? v : [v];
     if (!badString(name) && !all.some((x) => typeof x === 'string' && badString(x))) continue;
     const shown = name.toWellFormed().replaceAll('\u0000', '\\0');
-    throw new AppError('invalid', 'invalid_string', `the ${where} parameter "${shown}" contains a NUL character or an unpaired surrogate`, { in: where, name: shown });
+    throw new AppError('invalid', 'invalid_string', `the ${where} parameter "${shown}" contains a NUL character or an unpaired surrogate`, {
+      in: where,
+      name: shown,
+    });
   }
 }

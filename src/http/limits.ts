@@ -39,11 +39,19 @@ async function limit(check: Check, request: FastifyRequest, reply: FastifyReply,
   if (!r.isExceeded) return;
   metrics?.refused.inc({ transport: 'http', reason: `rate_limit_${what}` });
   reply.header('retry-after', String(Math.max(1, r.ttlInSeconds)));
-  throw new AppError('rate_limited', 'rate_limited', what === 'user'
-    ? `over ${r.max} requests per minute for this user; retry after ${r.ttlInSeconds} s`
-    : `over ${r.max} requests per minute from this address; retry after ${r.ttlInSeconds} s`, {
-    limit: r.max, windowSeconds: WINDOW_MS / 1000, retryAfterSeconds: Math.max(1, r.ttlInSeconds), scope: what,
-  });
+  throw new AppError(
+    'rate_limited',
+    'rate_limited',
+    what === 'user'
+      ? `over ${r.max} requests per minute for this user; retry after ${r.ttlInSeconds} s`
+      : `over ${r.max} requests per minute from this address; retry after ${r.ttlInSeconds} s`,
+    {
+      limit: r.max,
+      windowSeconds: WINDOW_MS / 1000,
+      retryAfterSeconds: Math.max(1, r.ttlInSeconds),
+      scope: what,
+    },
+  );
 }
 
 /** Registers the counters and the per-IP limit; call before the auth hook (the IP limit guards the credential check). */
@@ -55,12 +63,10 @@ export async function installRateLimits(http: FastifyInstance, deps: RateLimitDe
     skipOnError: true,
     ...(redis ? { redis: redis.client, nameSpace: `${redis.prefix}rl:` } : {}),
   });
-  const perIp = config.perIpPerMinute > 0
-    ? http.createRateLimit({ max: config.perIpPerMinute, timeWindow: WINDOW_MS, keyGenerator: (r) => `ip:${r.ip}` })
-    : null;
-  const perUser = config.perUserPerMinute > 0
-    ? http.createRateLimit({ max: config.perUserPerMinute, timeWindow: WINDOW_MS, keyGenerator: (r) => `user:${r.userId}` })
-    : null;
+  const perIp =
+    config.perIpPerMinute > 0 ? http.createRateLimit({ max: config.perIpPerMinute, timeWindow: WINDOW_MS, keyGenerator: (r) => `ip:${r.ip}` }) : null;
+  const perUser =
+    config.perUserPerMinute > 0 ? http.createRateLimit({ max: config.perUserPerMinute, timeWindow: WINDOW_MS, keyGenerator: (r) => `user:${r.userId}` }) : null;
   if (perIp) {
     // A callback hook: the few routes limited per IP pay for the promise, the others nothing.
     http.addHook('onRequest', (request, reply, done) => {
@@ -92,7 +98,11 @@ export function installSocketCap(http: FastifyInstance, maxPerUser: number, metr
     const n = open.get(userId) ?? 0;
     if (n >= maxPerUser) {
       metrics?.refused.inc({ transport: 'ws', reason: 'sockets_per_user' });
-      return done(new AppError('rate_limited', 'too_many_sockets', `this user already has ${n} sockets open here (the limit is ${maxPerUser}); close one first`, { limit: maxPerUser }));
+      return done(
+        new AppError('rate_limited', 'too_many_sockets', `this user already has ${n} sockets open here (the limit is ${maxPerUser}); close one first`, {
+          limit: maxPerUser,
+        }),
+      );
     }
     open.set(userId, n + 1);
     request.raw.socket.once('close', () => {

@@ -23,21 +23,33 @@ export function operationsRoutes(d: OperationsDeps): FastifyPluginAsyncTypebox {
     http.get('/healthz', { config: probe, schema: { tags: ['operations'], summary: 'The process is up', security: [] } }, async () => ({ status: 'ok' }));
     // The recommender builds in the background after start; until it is built (and while the
     // store does not answer) the instance is not ready: a load balancer sends traffic elsewhere.
-    http.get('/readyz', {
-      config: probe,
-      schema: { tags: ['operations'], summary: 'Ready for traffic: the store answers and the recommender is built (else 503 with Retry-After)', security: [] },
-    }, async (_r, reply) => {
-      try {
-        await d.store.ping();
-      } catch (err) {
-        return reply.status(503).send(errorBody('store_unavailable', 'the store does not answer', { store: d.store.kind, reason: String(err) }));
-      }
-      if (!d.recommender.ready) {
-        reply.header('retry-after', String(d.retryAfterSeconds));
-        return reply.status(503).send(errorBody('recommender_not_ready', d.recommender.error ? 'the recommender could not be built' : 'the recommender is still being built', { store: d.store.kind }));
-      }
-      return { status: 'ready', store: d.store.kind, recommender: d.recommender.built };
-    });
+    http.get(
+      '/readyz',
+      {
+        config: probe,
+        schema: {
+          tags: ['operations'],
+          summary: 'Ready for traffic: the store answers and the recommender is built (else 503 with Retry-After)',
+          security: [],
+        },
+      },
+      async (_r, reply) => {
+        try {
+          await d.store.ping();
+        } catch (err) {
+          return reply.status(503).send(errorBody('store_unavailable', 'the store does not answer', { store: d.store.kind, reason: String(err) }));
+        }
+        if (!d.recommender.ready) {
+          reply.header('retry-after', String(d.retryAfterSeconds));
+          return reply.status(503).send(
+            errorBody('recommender_not_ready', d.recommender.error ? 'the recommender could not be built' : 'the recommender is still being built', {
+              store: d.store.kind,
+            }),
+          );
+        }
+        return { status: 'ready', store: d.store.kind, recommender: d.recommender.built };
+      },
+    );
     http.get('/metrics', { config: probe, schema: { hide: true } }, async (_r, reply) => {
       reply.header('content-type', d.metrics.registry.contentType);
       return d.metrics.registry.metrics();

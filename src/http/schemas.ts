@@ -15,13 +15,15 @@ export const ErrorResponse = Type.Object(
 const errorRef = Type.Ref('ErrorResponse');
 // Every route can be refused before any work (issue 16); the descriptions end up in the OpenAPI file.
 const rateLimited = Type.Ref('ErrorResponse', {
-  description: 'Rate limited (`rate_limited`: RATE_LIMIT_PER_MINUTE per user, RATE_LIMIT_IP_PER_MINUTE per IP on POST /auth/tokens and '
-    + 'GET /media/verify; `too_many_sockets` on a WebSocket upgrade past WS_MAX_SOCKETS_PER_USER). Retry-After says when to retry; '
-    + 'RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset are on every limited answer.',
+  description:
+    'Rate limited (`rate_limited`: RATE_LIMIT_PER_MINUTE per user, RATE_LIMIT_IP_PER_MINUTE per IP on POST /auth/tokens and ' +
+    'GET /media/verify; `too_many_sockets` on a WebSocket upgrade past WS_MAX_SOCKETS_PER_USER). Retry-After says when to retry; ' +
+    'RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset are on every limited answer.',
 });
 const overloaded = Type.Ref('ErrorResponse', {
-  description: 'Overloaded (`overloaded`, details.reason: wait_time, queue_full, queue_busy, heap, shedding; docs/SPEC.md [AD1]-[AD9]): the server stayed '
-    + 'overloaded; refused before any work was done, nothing was applied; retry after Retry-After seconds. Also `shutting_down` while the instance stops.',
+  description:
+    'Overloaded (`overloaded`, details.reason: wait_time, queue_full, queue_busy, heap, shedding; docs/SPEC.md [AD1]-[AD9]): the server stayed ' +
+    'overloaded; refused before any work was done, nothing was applied; retry after Retry-After seconds. Also `shutting_down` while the instance stops.',
 });
 
 /** The error statuses every authenticated route can answer, plus the given ones. */

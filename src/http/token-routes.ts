@@ -12,7 +12,10 @@ import { errors } from './schemas.ts';
 /** The longest lifetime of a minted token; a revocation by id alone is kept this long. */
 export const MAX_TOKEN_TTL_SECONDS = 365 * 24 * 3600;
 
-const ScopeName = Type.Union(SCOPES.map((s) => Type.Literal(s)), { description: 'A scope (README "Scopes")' });
+const ScopeName = Type.Union(
+  SCOPES.map((s) => Type.Literal(s)),
+  { description: 'A scope (README "Scopes")' },
+);
 const Scopes = Type.Array(ScopeName, { maxItems: SCOPES.length, uniqueItems: true });
 const Iso = Type.String({ format: 'date-time' });
 const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
@@ -37,7 +40,12 @@ const RevokeBody = Type.Object(
   {
     token: Type.Optional(Type.String({ minLength: 1, maxLength: 8192, description: 'Revoke this token (minted, or a provider token with a jti)' })),
     tokenId: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Revoke the minted token with this id (jti)' })),
-    userId: Type.Optional(Type.String({ pattern: USER_ID_PATTERN, description: 'Alone: revoke every token of this user issued before now. With tokenId: only if the token is this user\'s' })),
+    userId: Type.Optional(
+      Type.String({
+        pattern: USER_ID_PATTERN,
+        description: "Alone: revoke every token of this user issued before now. With tokenId: only if the token is this user's",
+      }),
+    ),
   },
   { additionalProperties: false, description: 'One of: {token}, {tokenId} (optionally with userId), {userId}' },
 );
@@ -60,56 +68,69 @@ const MeResponse = Type.Object({
 
 export function tokenRoutes(auth: Authenticator, defaultTtlSeconds: number): FastifyPluginAsyncTypebox {
   return async (http) => {
-    http.post('/auth/tokens', {
-      config: { auth: 'admin', ipRateLimit: true },
-      schema: {
-        tags: ['auth'],
-        summary: 'Mint a user token (admin API key, or a token with the admin scope)',
-        body: MintBody,
-        response: { 200: MintResponse, ...errors() },
+    http.post(
+      '/auth/tokens',
+      {
+        config: { auth: 'admin', ipRateLimit: true },
+        schema: {
+          tags: ['auth'],
+          summary: 'Mint a user token (admin API key, or a token with the admin scope)',
+          body: MintBody,
+          response: { 200: MintResponse, ...errors() },
+        },
       },
-    }, async (r) => auth.mint(r.body.userId, r.body.ttlSeconds ?? defaultTtlSeconds, r.body.scopes as Scope[] | undefined));
+      async (r) => auth.mint(r.body.userId, r.body.ttlSeconds ?? defaultTtlSeconds, r.body.scopes as Scope[] | undefined),
+    );
 
-    http.post('/auth/tokens/revoke', {
-      config: { auth: 'admin', ipRateLimit: true },
-      schema: {
-        tags: ['auth'],
-        summary: "Revoke one token, or every token of a user issued before now (admin API key); every instance refuses it at once and closes its sockets (4401)",
-        body: RevokeBody,
-        response: { 200: RevokeResponse, ...errors() },
+    http.post(
+      '/auth/tokens/revoke',
+      {
+        config: { auth: 'admin', ipRateLimit: true },
+        schema: {
+          tags: ['auth'],
+          summary:
+            'Revoke one token, or every token of a user issued before now (admin API key); every instance refuses it at once and closes its sockets (4401)',
+          body: RevokeBody,
+          response: { 200: RevokeResponse, ...errors() },
+        },
       },
-    }, async (r) => {
-      const { token, tokenId, userId } = r.body;
-      const given = [token, tokenId].filter((v) => v !== undefined).length;
-      if (given > 1 || (given === 0 && userId === undefined) || (token !== undefined && userId !== undefined)) {
-        throw new AppError('invalid', 'one_revocation', 'send one of {token}, {tokenId} (optionally with userId), {userId}');
-      }
-      const what = token !== undefined ? { token } : tokenId !== undefined ? { tokenId, userId } : { userId: userId! };
-      const done = await auth.revoke(what, MAX_TOKEN_TTL_SECONDS * 1000);
-      return {
-        revoked: done.kind,
-        tokenId: done.kind === 'token' ? done.tokenId : null,
-        userId: done.userId,
-        issuedBefore: done.kind === 'user' ? new Date(done.issuedBefore * 1000).toISOString() : null,
-        revokedAt: new Date(done.revokedAt).toISOString(),
-      };
-    });
+      async (r) => {
+        const { token, tokenId, userId } = r.body;
+        const given = [token, tokenId].filter((v) => v !== undefined).length;
+        if (given > 1 || (given === 0 && userId === undefined) || (token !== undefined && userId !== undefined)) {
+          throw new AppError('invalid', 'one_revocation', 'send one of {token}, {tokenId} (optionally with userId), {userId}');
+        }
+        const what = token !== undefined ? { token } : tokenId !== undefined ? { tokenId, userId } : { userId: userId! };
+        const done = await auth.revoke(what, MAX_TOKEN_TTL_SECONDS * 1000);
+        return {
+          revoked: done.kind,
+          tokenId: done.kind === 'token' ? done.tokenId : null,
+          userId: done.userId,
+          issuedBefore: done.kind === 'user' ? new Date(done.issuedBefore * 1000).toISOString() : null,
+          revokedAt: new Date(done.revokedAt).toISOString(),
+        };
+      },
+    );
 
-    http.get('/auth/me', {
-      schema: {
-        tags: ['auth'],
-        summary: 'Who the token is: the user id, its scopes and expiry (any valid token)',
-        response: { 200: MeResponse, ...errors() },
+    http.get(
+      '/auth/me',
+      {
+        schema: {
+          tags: ['auth'],
+          summary: 'Who the token is: the user id, its scopes and expiry (any valid token)',
+          response: { 200: MeResponse, ...errors() },
+        },
       },
-    }, async (r) => {
-      const c = r.credential!;
-      return {
-        userId: c.userId,
-        scopes: c.scopes === null ? null : [...c.scopes].sort(),
-        expiresAt: c.expiresAt === null ? null : new Date(c.expiresAt).toISOString(),
-        tokenId: c.tokenId,
-        source: c.source,
-      };
-    });
+      async (r) => {
+        const c = r.credential!;
+        return {
+          userId: c.userId,
+          scopes: c.scopes === null ? null : [...c.scopes].sort(),
+          expiresAt: c.expiresAt === null ? null : new Date(c.expiresAt).toISOString(),
+          tokenId: c.tokenId,
+          source: c.source,
+        };
+      },
+    );
   };
 }

@@ -10,5 +10,7 @@ import { errorBody } from './errors.ts';
 export function requireUpgrade(req: FastifyRequest, reply: FastifyReply): FastifyReply | undefined {
   if (req.ws) return undefined;
   reply.header('upgrade', 'websocket');
-  return reply.status(426).send(errorBody('upgrade_required', 'this is a WebSocket endpoint: connect with Upgrade: websocket', { path: req.url.split('?')[0] }));
+  return reply
+    .status(426)
+    .send(errorBody('upgrade_required', 'this is a WebSocket endpoint: connect with Upgrade: websocket', { path: req.url.split('?')[0] }));
 }

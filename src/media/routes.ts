@@ -24,33 +24,41 @@ export const VerifyResponse = Type.Object({
   expiresAt: Nullable(Type.String({ format: 'date-time' })),
 });
 
-export function mediaRoutes(media: MediaSettings, auth: Pick<Authenticator, 'isAdminKey' | 'authenticate'>, now: () => number = Date.now): FastifyPluginAsyncTypebox {
+export function mediaRoutes(
+  media: MediaSettings,
+  auth: Pick<Authenticator, 'isAdminKey' | 'authenticate'>,
+  now: () => number = Date.now,
+): FastifyPluginAsyncTypebox {
   return async (app) => {
-    app.get('/media/verify', {
-      // Either credential works, so the check is here rather than in the shared auth hook.
-      // No user token to limit by: limited per client IP (RATE_LIMIT_IP_PER_MINUTE).
-      config: { auth: 'public', ipRateLimit: true },
-      schema: {
-        tags: ['offline'],
-        summary: 'Check a signed track download URL (admin key or any user token)',
-        security: [{ adminKey: [] }, { bearer: [] }],
-        querystring: VerifyQuery,
-        response: { 200: VerifyResponse, ...errors() },
+    app.get(
+      '/media/verify',
+      {
+        // Either credential works, so the check is here rather than in the shared auth hook.
+        // No user token to limit by: limited per client IP (RATE_LIMIT_IP_PER_MINUTE).
+        config: { auth: 'public', ipRateLimit: true },
+        schema: {
+          tags: ['offline'],
+          summary: 'Check a signed track download URL (admin key or any user token)',
+          security: [{ adminKey: [] }, { bearer: [] }],
+          querystring: VerifyQuery,
+          response: { 200: VerifyResponse, ...errors() },
+        },
+        preHandler: async (request) => {
+          const token = bearer(request);
+          if (!token) throw new AppError('unauthorized', 'missing_token', 'send Authorization: Bearer <admin key or user token>');
+          if (!auth.isAdminKey(token)) await auth.authenticate(token);
+        },
       },
-      preHandler: async (request) => {
-        const token = bearer(request);
-        if (!token) throw new AppError('unauthorized', 'missing_token', 'send Authorization: Bearer <admin key or user token>');
-        if (!auth.isAdminKey(token)) await auth.authenticate(token);
+      async (r) => {
+        const c = verifyMediaUrl(r.query.url, media.signingKey, now());
+        return {
+          valid: c.ok,
+          reason: c.reason,
+          trackId: c.trackId,
+          userId: c.userId,
+          expiresAt: c.exp === null || c.exp * 1000 > 8.64e15 ? null : new Date(c.exp * 1000).toISOString(),
+        };
       },
-    }, async (r) => {
-      const c = verifyMediaUrl(r.query.url, media.signingKey, now());
-      return {
-        valid: c.ok,
-        reason: c.reason,
-        trackId: c.trackId,
-        userId: c.userId,
-        expiresAt: c.exp === null || c.exp * 1000 > 8.64e15 ? null : new Date(c.exp * 1000).toISOString(),
-      };
-    });
+    );
   };
 }

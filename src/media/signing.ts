@@ -54,8 +54,13 @@ export interface MediaUrlCheck {
  * The base URL is not checked: the server that serves the path is the one asking.
  */
 export function verifyMediaUrl(url: string, key: string, now: number = Date.now()): MediaUrlCheck {
-  const bad = (reason: MediaUrlProblem, trackId: string | null = null, userId: string | null = null, exp: number | null = null): MediaUrlCheck =>
-    ({ ok: false, reason, trackId, userId, exp });
+  const bad = (reason: MediaUrlProblem, trackId: string | null = null, userId: string | null = null, exp: number | null = null): MediaUrlCheck => ({
+    ok: false,
+    reason,
+    trackId,
+    userId,
+    exp,
+  });
   let u: URL;
   try {
     u = new URL(url, 'http://relative.invalid');

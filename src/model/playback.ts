@@ -48,4 +48,3 @@ export type UserEvent = {
   timestamp: string;
   data: Record<string, unknown>;
 };
-

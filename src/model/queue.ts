@@ -104,10 +104,23 @@ export interface QueueEventData {
 }
 export type QueueEventType = keyof QueueEventData;
 export const QUEUE_EVENT_TYPES: QueueEventType[] = [
-  'queue_created', 'item_added', 'item_removed', 'item_moved', 'queue_cleared',
-  'shuffle_changed', 'repeat_changed', 'current_item_changed', 'queue_updated', 'queue_deleted',
-  'collaborator_joined', 'collaborator_left', 'permission_changed', 'ownership_transferred', 'visibility_changed',
-  'queue_settings_changed', 'item_voted',
+  'queue_created',
+  'item_added',
+  'item_removed',
+  'item_moved',
+  'queue_cleared',
+  'shuffle_changed',
+  'repeat_changed',
+  'current_item_changed',
+  'queue_updated',
+  'queue_deleted',
+  'collaborator_joined',
+  'collaborator_left',
+  'permission_changed',
+  'ownership_transferred',
+  'visibility_changed',
+  'queue_settings_changed',
+  'item_voted',
 ];
 
 /** An event as decided by the domain, before the store gives it a sequence number. */

@@ -15,4 +15,3 @@ export async function lastAtOrBefore(ts: number, head: number, readOne: (after: 
   }
   return lo;
 }
-

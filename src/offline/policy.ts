@@ -2,7 +2,7 @@
 // Pure: a change, the queue state it is replayed on, and what the queue's log says about
 // items and settings in, a command (maybe rewritten) and a note out, or an AppError that
 // names the conflict. No I/O here.
-import { AppError, conflict } from '../errors.ts';
+import { type AppError, conflict } from '../errors.ts';
 import type { QueueCommand } from '../queues/decide.ts';
 import type { QueueEvent, QueueItem, QueueState } from '../queues/queue.ts';
 
@@ -165,12 +165,21 @@ function planSetting(
   const last = history.settings[setting];
   const others = last && last.seq > (change.baseVersion ?? 0) && !(ctx.deviceId !== null && last.deviceId === ctx.deviceId);
   if (!others) return { command: cmd };
-  const details = { setting, serverValue: state[setting], clientValue: wanted, serverChangedAt: new Date(last.at).toISOString(), clientTimestamp: new Date(change.clientTs).toISOString() };
+  const details = {
+    setting,
+    serverValue: state[setting],
+    clientValue: wanted,
+    serverChangedAt: new Date(last.at).toISOString(),
+    clientTimestamp: new Date(change.clientTs).toISOString(),
+  };
   if (last.at > change.clientTs) throw drop('setting_changed_later', `${setting} was changed on the server after this change was made`, details, 'server_wins');
   if (state[setting] === wanted) return { command: cmd };
   return {
     command: cmd,
-    note: { resolution: 'client_wins', reason: { code: 'setting_changed_earlier', message: `${setting} was changed on the server before this change was made`, details } },
+    note: {
+      resolution: 'client_wins',
+      reason: { code: 'setting_changed_earlier', message: `${setting} was changed on the server before this change was made`, details },
+    },
   };
 }
 
@@ -195,7 +204,11 @@ function planClear(change: PolicyChange, cmd: Extract<QueueCommand, { type: 'cle
     command: { type: 'remove_items', itemIds: scope.filter(seen).map((i) => i.itemId) },
     note: {
       resolution: 'merged',
-      reason: { code: 'kept_newer_items', message: `${kept.length} item(s) added by others after version ${base} were kept`, details: { kept, baseVersion: base } },
+      reason: {
+        code: 'kept_newer_items',
+        message: `${kept.length} item(s) added by others after version ${base} were kept`,
+        details: { kept, baseVersion: base },
+      },
     },
   };
 }

@@ -24,10 +24,11 @@ export function refsIn(args: Record<string, unknown>): Ref[] {
     const r = parseRef(args[f]);
     if (r) out.push(r);
   }
-  if (Array.isArray(args.itemIds)) for (const v of args.itemIds) {
-    const r = parseRef(v);
-    if (r) out.push(r);
-  }
+  if (Array.isArray(args.itemIds))
+    for (const v of args.itemIds) {
+      const r = parseRef(v);
+      if (r) out.push(r);
+    }
   return out;
 }
 
@@ -38,9 +39,10 @@ export function withRefs(args: Record<string, unknown>, resolve: (ref: Ref) => s
     const r = parseRef(args[f]);
     if (r) out[f] = resolve(r);
   }
-  if (Array.isArray(args.itemIds)) out.itemIds = args.itemIds.map((v) => {
-    const r = parseRef(v);
-    return r ? resolve(r) : v;
-  });
+  if (Array.isArray(args.itemIds))
+    out.itemIds = args.itemIds.map((v) => {
+      const r = parseRef(v);
+      return r ? resolve(r) : v;
+    });
   return out;
 }

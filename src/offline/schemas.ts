@@ -20,9 +20,10 @@ export const MAX_QUEUES_PER_BATCH = 100;
 export const MAX_EVENTS_TOTAL = 10_000;
 
 export const QUEUE_ID_PATTERN = '^[A-Za-z0-9._:-]{1,64}$';
-const ClientTime = Type.Union(
-  [Type.String({ format: 'date-time', description: 'ISO 8601 with a time zone' }), Type.Number({ minimum: 0, maximum: MAX_EPOCH_MS, description: 'Epoch milliseconds' })],
-);
+const ClientTime = Type.Union([
+  Type.String({ format: 'date-time', description: 'ISO 8601 with a time zone' }),
+  Type.Number({ minimum: 0, maximum: MAX_EPOCH_MS, description: 'Epoch milliseconds' }),
+]);
 
 export const RESOURCE_TYPES = ['queue', 'playback'] as const;
 export const RESOLUTIONS = ['server_wins', 'client_wins', 'merged', 'dropped'] as const;
@@ -36,10 +37,21 @@ export const OfflineChange = Type.Object(
     clientId: Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:@-]+$', description: 'One install of the app' }),
     mutationId: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'Increasing per client' }),
     resourceType: literals(RESOURCE_TYPES),
-    resourceId: Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:@-]+$', description: 'The queue id, or for playback the user id (or `me`)' }),
+    resourceId: Type.String({
+      minLength: 1,
+      maxLength: 128,
+      pattern: '^[A-Za-z0-9._:@-]+$',
+      description: 'The queue id, or for playback the user id (or `me`)',
+    }),
     baseVersion: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_SEQUENCE, description: 'The queue version the client last saw' })),
-    op: Type.String({ minLength: 1, maxLength: 64, description: 'add_tracks, remove_item, remove_items, move_item, clear, set_shuffle, set_repeat, set_current, next, previous; set_playback' }),
-    args: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'The REST body of the same operation; item ids may be "@<mutationId>:<index>"' })),
+    op: Type.String({
+      minLength: 1,
+      maxLength: 64,
+      description: 'add_tracks, remove_item, remove_items, move_item, clear, set_shuffle, set_repeat, set_current, next, previous; set_playback',
+    }),
+    args: Type.Optional(
+      Type.Record(Type.String(), Type.Unknown(), { description: 'The REST body of the same operation; item ids may be "@<mutationId>:<index>"' }),
+    ),
     clientTimestamp: ClientTime,
   },
   { additionalProperties: false, description: 'One change made offline' },
@@ -61,12 +73,16 @@ export const SyncBody = Type.Object(
               description: 'Per queue, the last sequence number the client has: events after it are returned (wins over lastSyncTimestamp)',
             }),
           ),
-          user: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: "The last sequence number of the user's sync stream" })),
+          user: Type.Optional(
+            Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: "The last sequence number of the user's sync stream" }),
+          ),
         },
         { additionalProperties: false },
       ),
     ),
-    deviceId: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'The syncing device (same as X-Device-Id): its sockets do not get these changes back' })),
+    deviceId: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 255, description: 'The syncing device (same as X-Device-Id): its sockets do not get these changes back' }),
+    ),
   },
   { additionalProperties: false },
 );

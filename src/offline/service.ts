@@ -104,7 +104,15 @@ export interface SyncAnswer {
   synced: number;
   conflicts: { change: unknown; serverState: unknown; resolution: Resolution; reason: ErrorObj }[];
   errors: { change: unknown; error: ErrorObj }[];
-  results: { index: number; clientId: string | null; mutationId: number | null; outcome: Outcome; replayed: boolean; sequenceNumbers: number[]; itemIds: string[] }[];
+  results: {
+    index: number;
+    clientId: string | null;
+    mutationId: number | null;
+    outcome: Outcome;
+    replayed: boolean;
+    sequenceNumbers: number[];
+    itemIds: string[];
+  }[];
   events: { queues: Record<string, QueueEvent[]>; user: UserEvent[] };
   hasMore: { queues: Record<string, boolean>; user: boolean };
   versions: { queues: Record<string, number>; user: number };
@@ -123,15 +131,30 @@ const HISTORY_CACHE = 256;
  * deletion are online-only (their effects on others are not something to merge later).
  */
 export const OFFLINE_QUEUE_OPS = [
-  'add_tracks', 'remove_item', 'remove_items', 'move_item', 'clear', 'set_shuffle', 'set_repeat', 'set_current', 'next', 'previous',
-  'update_queue', 'vote_item',
+  'add_tracks',
+  'remove_item',
+  'remove_items',
+  'move_item',
+  'clear',
+  'set_shuffle',
+  'set_repeat',
+  'set_current',
+  'next',
+  'previous',
+  'update_queue',
+  'vote_item',
 ] as const;
 const offlineQueueOps: ReadonlySet<string> = new Set(OFFLINE_QUEUE_OPS);
 
 const errObj = (e: AppError): ErrorObj => ({ code: e.code, message: e.message, details: e.details });
 const errorResult = (e: AppError): Result => ({ outcome: 'error', error: errObj(e), sequenceNumbers: [], itemIds: [] });
 const conflictResult = (resolution: Resolution, reason: ErrorObj, extra: Partial<Result> = {}): Result => ({
-  outcome: resolution, resolution, reason, sequenceNumbers: [], itemIds: [], ...extra,
+  outcome: resolution,
+  resolution,
+  reason,
+  sequenceNumbers: [],
+  itemIds: [],
+  ...extra,
 });
 
 /** An item error of executeMany or the playback write, as a result: a conflict with a resolution, or an error. */
@@ -140,7 +163,8 @@ function classify(err: AppError): Result {
   if (err.kind === 'conflict') return conflictResult(error.details.resolution === 'server_wins' ? 'server_wins' : 'dropped', error);
   // Lost permissions, gone things and limits of the queue (queue_full, adds per minute) drop a change;
   // a reused key is the client's mistake.
-  if (err.kind === 'forbidden' || err.kind === 'not_found' || err.kind === 'rate_limited' || (err.kind === 'limit' && !err.code.endsWith('_reused'))) return conflictResult('dropped', error);
+  if (err.kind === 'forbidden' || err.kind === 'not_found' || err.kind === 'rate_limited' || (err.kind === 'limit' && !err.code.endsWith('_reused')))
+    return conflictResult('dropped', error);
   return { outcome: 'error', error, sequenceNumbers: [], itemIds: [] };
 }
 
@@ -156,7 +180,8 @@ export class OfflineSyncService {
   async sync(actor: Actor, req: SyncRequest): Promise<SyncAnswer> {
     if (req.changes.length > MAX_CHANGES) {
       throw new AppError('too_large', 'too_many_changes', `a batch holds at most ${MAX_CHANGES} changes; send the rest in another`, {
-        limit: MAX_CHANGES, count: req.changes.length,
+        limit: MAX_CHANGES,
+        count: req.changes.length,
       });
     }
     const userId = actor.userId;
@@ -175,9 +200,13 @@ export class OfflineSyncService {
       const c = e.change;
       const last = lastOf.get(c.clientId);
       if (last !== undefined && c.mutationId <= last) {
-        e.result = errorResult(invalid('mutation_id_not_increasing', `mutation ${c.mutationId} of client ${c.clientId} comes after ${last} in this batch`, {
-          clientId: c.clientId, mutationId: c.mutationId, previous: last,
-        }));
+        e.result = errorResult(
+          invalid('mutation_id_not_increasing', `mutation ${c.mutationId} of client ${c.clientId} comes after ${last} in this batch`, {
+            clientId: c.clientId,
+            mutationId: c.mutationId,
+            previous: last,
+          }),
+        );
         e.change = undefined;
         continue;
       }
@@ -208,7 +237,9 @@ export class OfflineSyncService {
         e.result = readRecorded(rec.outcome);
         e.replayed = true;
       } else if (rec) {
-        e.result = errorResult(new AppError('limit', 'mutation_id_reused', 'this mutation id was used for a different change', { clientId: c.clientId, mutationId: c.mutationId }));
+        e.result = errorResult(
+          new AppError('limit', 'mutation_id_reused', 'this mutation id was used for a different change', { clientId: c.clientId, mutationId: c.mutationId }),
+        );
       } else if (c.mutationId <= mark) {
         e.result = { outcome: 'skipped', sequenceNumbers: [], itemIds: [] };
       } else pending.push(e);
@@ -224,9 +255,14 @@ export class OfflineSyncService {
         req.authorize?.(c.resourceType, c.op);
         if (c.resourceType === 'queue') {
           if (!offlineQueueOps.has(c.op)) throw invalid('unknown_op', `op "${c.op}" cannot be sent in an offline batch`, { op: c.op, ops: OFFLINE_QUEUE_OPS });
-          queueCommandOf(c.op, withRefs(c.args, () => REF_PLACEHOLDER));
+          queueCommandOf(
+            c.op,
+            withRefs(c.args, () => REF_PLACEHOLDER),
+          );
           if (!queueGroups.has(c.resourceId) && queueGroups.size >= MAX_QUEUES_PER_BATCH) {
-            throw new AppError('too_large', 'too_many_queues', `a batch changes at most ${MAX_QUEUES_PER_BATCH} queues; send the rest in another`, { limit: MAX_QUEUES_PER_BATCH });
+            throw new AppError('too_large', 'too_many_queues', `a batch changes at most ${MAX_QUEUES_PER_BATCH} queues; send the rest in another`, {
+              limit: MAX_QUEUES_PER_BATCH,
+            });
           }
           const g = queueGroups.get(c.resourceId) ?? [];
           g.push(e);
@@ -236,7 +272,10 @@ export class OfflineSyncService {
           const { mutationId: _m, ...args } = c.args;
           if (!validatePlayback(args)) {
             const v = validatePlayback.errors?.[0];
-            throw invalid('validation_failed', `args${v?.instancePath ?? ''} ${v?.message ?? 'is invalid'}`, { op: c.op, issues: validatePlayback.errors ?? [] });
+            throw invalid('validation_failed', `args${v?.instancePath ?? ''} ${v?.message ?? 'is invalid'}`, {
+              op: c.op,
+              issues: validatePlayback.errors ?? [],
+            });
           }
           parseClientTime(args.timestamp);
           e.playback = args;
@@ -259,12 +298,19 @@ export class OfflineSyncService {
     for (const e of valid) {
       const c = e.change!;
       if (!e.change || !e.result) continue;
-      if (e.fresh) outcomes.push({ clientId: c.clientId, mutationId: c.mutationId, fingerprint: e.fp!, outcome: { ...e.result, resourceType: c.resourceType, resourceId: c.resourceId } });
+      if (e.fresh)
+        outcomes.push({
+          clientId: c.clientId,
+          mutationId: c.mutationId,
+          fingerprint: e.fp!,
+          outcome: { ...e.result, resourceType: c.resourceType, resourceId: c.resourceId },
+        });
       // Only what has a record raises a mark: a reused id must not hide the change it was first used for.
       if (!e.fresh && !e.replayed) continue;
       const k = markKey(c.clientId, c.resourceType, c.resourceId);
       const m = raise.get(k);
-      if (!m || m.mutationId < c.mutationId) raise.set(k, { clientId: c.clientId, resourceType: c.resourceType, resourceId: c.resourceId, mutationId: c.mutationId });
+      if (!m || m.mutationId < c.mutationId)
+        raise.set(k, { clientId: c.clientId, resourceType: c.resourceType, resourceId: c.resourceId, mutationId: c.mutationId });
     }
     await this.deps.offline.commit(userId, outcomes, [...raise.values()]);
 
@@ -278,22 +324,46 @@ export class OfflineSyncService {
       const v = validateChange.errors?.[0];
       throw invalid('validation_failed', `change${v?.instancePath ?? ''} ${v?.message ?? 'is invalid'}`, { issues: validateChange.errors ?? [] });
     }
-    const r = raw as { clientId: string; mutationId: number; resourceType: ResourceType; resourceId: string; baseVersion?: number; op: string; args?: Record<string, unknown>; clientTimestamp: string | number };
+    const r = raw as {
+      clientId: string;
+      mutationId: number;
+      resourceType: ResourceType;
+      resourceId: string;
+      baseVersion?: number;
+      op: string;
+      args?: Record<string, unknown>;
+      clientTimestamp: string | number;
+    };
     let resourceId = r.resourceId;
     if (r.resourceType === 'queue' && !queueIdRe.test(resourceId)) {
       throw invalid('invalid_resource_id', 'resourceId of a queue change is a queue id', { resourceId });
     }
     if (r.resourceType === 'playback') {
-      if (resourceId !== 'me' && resourceId !== userId) throw new AppError('forbidden', 'forbidden', 'playback changes are for your own user (resourceId: your user id or "me")', { resourceId });
+      if (resourceId !== 'me' && resourceId !== userId)
+        throw new AppError('forbidden', 'forbidden', 'playback changes are for your own user (resourceId: your user id or "me")', { resourceId });
       resourceId = userId;
     }
-    const c: Change = { clientId: r.clientId, mutationId: r.mutationId, resourceType: r.resourceType, resourceId, op: r.op, args: r.args ?? {}, clientTs: parseClientTime(r.clientTimestamp) };
+    const c: Change = {
+      clientId: r.clientId,
+      mutationId: r.mutationId,
+      resourceType: r.resourceType,
+      resourceId,
+      op: r.op,
+      args: r.args ?? {},
+      clientTs: parseClientTime(r.clientTimestamp),
+    };
     if (r.baseVersion !== undefined) c.baseVersion = r.baseVersion;
     return c;
   }
 
   /** [OF2]-[OF9] One queue's changes, decided in order on the evolving state, committed in one append. */
-  private async applyQueueGroup(actor: Actor, queueId: string, group: Entry[], all: Entry[], records: Map<string, Map<number, StoredOutcome>>): Promise<QueueView | null> {
+  private async applyQueueGroup(
+    actor: Actor,
+    queueId: string,
+    group: Entry[],
+    all: Entry[],
+    records: Map<string, Map<number, StoredOutcome>>,
+  ): Promise<QueueView | null> {
     let history = emptyHistory();
     const items: BatchItem[] = group.map((e, gi) => {
       const c = e.change!;
@@ -316,13 +386,19 @@ export class OfflineSyncService {
           const args = withRefs(c.args, (ref) => {
             const id = added(ref.mutationId)?.[ref.index];
             if (id === undefined) {
-              throw conflict('unresolved_reference', `${ref.text} does not name an item this client added to this queue`, { ref: ref.text, resolution: 'dropped' });
+              throw conflict('unresolved_reference', `${ref.text} does not name an item this client added to this queue`, {
+                ref: ref.text,
+                resolution: 'dropped',
+              });
             }
             return id;
           });
           const { command } = queueCommandOf(c.op, args);
           const inBatch = new Set(earlier.flatMap((r) => r?.body?.itemIds ?? []));
-          const planned = planQueueChange({ baseVersion: c.baseVersion, clientTs: c.clientTs }, command, state, history, { deviceId: actor.deviceId, addedInBatch: inBatch });
+          const planned = planQueueChange({ baseVersion: c.baseVersion, clientTs: c.clientTs }, command, state, history, {
+            deviceId: actor.deviceId,
+            addedInBatch: inBatch,
+          });
           return planned.note ? { command: planned.command, note: planned.note } : { command: planned.command };
         },
       };
@@ -377,7 +453,16 @@ export class OfflineSyncService {
         const r = classify(err);
         if (err.code === 'stale_playback_state') Object.assign(r, { outcome: 'server_wins', resolution: 'server_wins' });
         newest.result = r;
-        fate = r.outcome === 'server_wins' ? r : r.outcome === 'error' ? conflictResult('dropped', { code: 'newer_change_failed', message: 'the newer playback state of this batch was not applied', details: { mutationId: c.mutationId } }) : r;
+        fate =
+          r.outcome === 'server_wins'
+            ? r
+            : r.outcome === 'error'
+              ? conflictResult('dropped', {
+                  code: 'newer_change_failed',
+                  message: 'the newer playback state of this batch was not applied',
+                  details: { mutationId: c.mutationId },
+                })
+              : r;
       }
     }
     for (const e of group) if (e !== newest) e.result = { ...fate, sequenceNumbers: [], itemIds: [] };
@@ -417,9 +502,15 @@ export class OfflineSyncService {
     for (const q of Object.keys(req.lastSequences?.queues ?? {})) queueIds.add(q);
 
     const out: SyncAnswer = {
-      synced: 0, conflicts: [], errors: [], results: [],
-      events: { queues: {}, user: [] }, hasMore: { queues: {}, user: false }, versions: { queues: {}, user: 0 },
-      queues: {}, serverTime: new Date(this.deps.now()).toISOString(),
+      synced: 0,
+      conflicts: [],
+      errors: [],
+      results: [],
+      events: { queues: {}, user: [] },
+      hasMore: { queues: {}, user: false },
+      versions: { queues: {}, user: 0 },
+      queues: {},
+      serverTime: new Date(this.deps.now()).toISOString(),
     };
     const states = new Map<string, QueueState | null>();
     let budget = MAX_EVENTS_TOTAL;
@@ -450,8 +541,13 @@ export class OfflineSyncService {
       const r = e.result!;
       const c = e.change;
       out.results.push({
-        index: e.index, clientId: c?.clientId ?? null, mutationId: c?.mutationId ?? null, outcome: r.outcome,
-        replayed: e.replayed ?? false, sequenceNumbers: r.sequenceNumbers ?? [], itemIds: r.itemIds ?? [],
+        index: e.index,
+        clientId: c?.clientId ?? null,
+        mutationId: c?.mutationId ?? null,
+        outcome: r.outcome,
+        replayed: e.replayed ?? false,
+        sequenceNumbers: r.sequenceNumbers ?? [],
+        itemIds: r.itemIds ?? [],
       });
       if (SYNCED_OUTCOMES.has(r.outcome)) out.synced++;
       if (r.outcome === 'error') out.errors.push({ change: e.raw, error: r.error! });

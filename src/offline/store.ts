@@ -72,10 +72,12 @@ export class SqliteOfflineStore implements OfflineStore {
        ON CONFLICT (user_id, client_id, resource_type, resource_id)
        DO UPDATE SET high_water = MAX(offline_clients.high_water, excluded.high_water), updated_at = excluded.updated_at`,
     );
-    this.db.transaction(() => {
-      for (const o of outcomes) insert.run(userId, o.clientId, o.mutationId, o.fingerprint, JSON.stringify(o.outcome), now);
-      for (const m of marks) raise.run(userId, m.clientId, m.resourceType, m.resourceId, m.mutationId, now);
-    }).immediate();
+    this.db
+      .transaction(() => {
+        for (const o of outcomes) insert.run(userId, o.clientId, o.mutationId, o.fingerprint, JSON.stringify(o.outcome), now);
+        for (const m of marks) raise.run(userId, m.clientId, m.resourceType, m.resourceId, m.mutationId, now);
+      })
+      .immediate();
   }
 }
 
@@ -116,11 +118,19 @@ export class PostgresOfflineStore implements OfflineStore {
            SELECT $1, u.client_id, u.mutation_id, u.fingerprint, u.outcome, now()
            FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[]) AS u(client_id, mutation_id, fingerprint, outcome)
            ON CONFLICT DO NOTHING`,
-          [userId, outcomes.map((o) => o.clientId), outcomes.map((o) => o.mutationId), outcomes.map((o) => o.fingerprint), outcomes.map((o) => JSON.stringify(o.outcome))],
+          [
+            userId,
+            outcomes.map((o) => o.clientId),
+            outcomes.map((o) => o.mutationId),
+            outcomes.map((o) => o.fingerprint),
+            outcomes.map((o) => JSON.stringify(o.outcome)),
+          ],
         );
       }
       // Sorted, so two commits of one user lock the rows in the same order (no deadlock).
-      const sorted = [...marks].sort((a, b) => (markKey(a.clientId, a.resourceType, a.resourceId) < markKey(b.clientId, b.resourceType, b.resourceId) ? -1 : 1));
+      const sorted = [...marks].sort((a, b) =>
+        markKey(a.clientId, a.resourceType, a.resourceId) < markKey(b.clientId, b.resourceType, b.resourceId) ? -1 : 1,
+      );
       for (const m of sorted) {
         await c.query(
           `INSERT INTO offline_clients (user_id, client_id, resource_type, resource_id, high_water, updated_at) VALUES ($1, $2, $3, $4, $5, now())

@@ -31,7 +31,10 @@ export function evolve(s: PartyState, e: PartyEvent): PartyState {
         playback: { ...e.data.playback, sequenceNumber: e.sequenceNumber },
       };
     case 'member_joined':
-      return { ...base, members: [...s.members.filter((m) => m.userId !== e.data.userId), { userId: e.data.userId, joinedAt: e.timestamp, deviceInfo: e.data.deviceInfo }] };
+      return {
+        ...base,
+        members: [...s.members.filter((m) => m.userId !== e.data.userId), { userId: e.data.userId, joinedAt: e.timestamp, deviceInfo: e.data.deviceInfo }],
+      };
     case 'member_left':
       return { ...base, members: s.members.filter((m) => m.userId !== e.data.userId) };
     case 'host_changed':
@@ -49,8 +52,18 @@ export function evolve(s: PartyState, e: PartyEvent): PartyState {
 
 export function initialState(id: string): PartyState {
   return {
-    id, queueId: '', createdBy: '', hostId: '', inviteCode: '', allowMemberAdds: false, status: 'active', version: 0,
-    createdAt: '', updatedAt: '', endedAt: null, members: [],
+    id,
+    queueId: '',
+    createdBy: '',
+    hostId: '',
+    inviteCode: '',
+    allowMemberAdds: false,
+    status: 'active',
+    version: 0,
+    createdAt: '',
+    updatedAt: '',
+    endedAt: null,
+    members: [],
     playback: { position: 0, at: 0, isPlaying: false, rate: 1, itemId: null, trackId: null, sequenceNumber: 0 },
   };
 }
@@ -110,10 +123,11 @@ function sameCode(a: string, b: string): boolean {
 export function decide(s: PartyState, cmd: PartyCommand, ctx: DecideContext): PartyEventBody[] {
   switch (cmd.type) {
     case 'join': {
-      if (!sameCode(cmd.inviteCode, s.inviteCode)) throw forbidden('invalid_invite_code', 'the invite code is not this party\'s');
+      if (!sameCode(cmd.inviteCode, s.inviteCode)) throw forbidden('invalid_invite_code', "the invite code is not this party's");
       requireActive(s);
       if (isMember(s, ctx.userId)) return [];
-      if (s.members.length >= (ctx.maxMembers ?? MAX_MEMBERS)) throw new AppError('limit', 'party_full', 'the party is full', { maxMembers: ctx.maxMembers ?? MAX_MEMBERS });
+      if (s.members.length >= (ctx.maxMembers ?? MAX_MEMBERS))
+        throw new AppError('limit', 'party_full', 'the party is full', { maxMembers: ctx.maxMembers ?? MAX_MEMBERS });
       return [{ type: 'member_joined', data: { userId: ctx.userId, deviceInfo: cmd.deviceInfo ?? {} } }];
     }
     case 'leave': {
@@ -151,13 +165,27 @@ export function decide(s: PartyState, cmd: PartyCommand, ctx: DecideContext): Pa
  * The timeline a playback command sets ([PA7]): it takes effect at now + lead (never before
  * the timeline in force starts), continuing from where the old timeline will be then.
  */
-export function nextTimeline(prev: PartyPlayback, req: PlaybackRequest, ctx: Pick<DecideContext, 'now' | 'leadMs'>): Omit<PartyEventData['playback_sync'], 'hostId'> {
+export function nextTimeline(
+  prev: PartyPlayback,
+  req: PlaybackRequest,
+  ctx: Pick<DecideContext, 'now' | 'leadMs'>,
+): Omit<PartyEventData['playback_sync'], 'hostId'> {
   const at = Math.max(Math.round(ctx.now + ctx.leadMs), prev.at);
-  const action: PlaybackAction = req.action ?? (req.item ? 'set_item' : req.position !== undefined ? 'seek' : req.isPlaying === true ? 'play' : req.isPlaying === false ? 'pause' : 'sync');
+  const action: PlaybackAction =
+    req.action ?? (req.item ? 'set_item' : req.position !== undefined ? 'seek' : req.isPlaying === true ? 'play' : req.isPlaying === false ? 'pause' : 'sync');
   const itemChanged = req.item !== undefined && req.item.itemId !== prev.itemId;
   const item = req.item ?? { itemId: prev.itemId, trackId: prev.trackId };
   let isPlaying = action === 'play' ? true : action === 'pause' ? false : (req.isPlaying ?? prev.isPlaying);
   if (item.itemId === null && req.item !== undefined) isPlaying = false; // end of the queue
   const position = req.position ?? (itemChanged || action === 'next' || action === 'previous' ? 0 : positionAt(prev, at));
-  return { position: Math.max(0, position), at, isPlaying, rate: req.rate ?? prev.rate, itemId: item.itemId, trackId: item.trackId, action, leadMs: at - ctx.now };
+  return {
+    position: Math.max(0, position),
+    at,
+    isPlaying,
+    rate: req.rate ?? prev.rate,
+    itemId: item.itemId,
+    trackId: item.trackId,
+    action,
+    leadMs: at - ctx.now,
+  };
 }

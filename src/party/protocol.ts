@@ -50,7 +50,9 @@ export const PartySnapshotMessage = Type.Object(
     stream: Type.Literal('party'),
     partyId: Type.String(),
     sequenceNumber: Type.Integer(),
-    data: Type.Record(Type.String(), Type.Unknown(), { description: 'The party as GET /parties/{partyId} answers it, with playback.positionNow at playback.serverTime' }),
+    data: Type.Record(Type.String(), Type.Unknown(), {
+      description: 'The party as GET /parties/{partyId} answers it, with playback.positionNow at playback.serverTime',
+    }),
     reason: Type.Union([Type.Literal('initial'), Type.Literal('too_far_behind'), Type.Literal('ahead_of_server')]),
   },
   { $id: 'PartySnapshotMessage', description: 'The party state instead of a replay; gives the exact position for now [PA4]' },
@@ -62,7 +64,7 @@ export const PlaybackSyncMessage = Type.Object(
     ...envelope,
     ...TimelineFields,
     action: Type.String({ description: 'play, pause, seek, next, previous, set_item or sync' }),
-    leadMs: Type.Number({ description: 'How far ahead of `timestamp` it was scheduled: the slowest member\'s one-way delay plus a margin' }),
+    leadMs: Type.Number({ description: "How far ahead of `timestamp` it was scheduled: the slowest member's one-way delay plus a margin" }),
     hostId: Type.String(),
   },
   { $id: 'PlaybackSyncMessage', description: "The host's command, scheduled ahead: from server time `at` play `position` at `rate` [PA7]" },
@@ -80,7 +82,10 @@ export const MemberLeftMessage = Type.Object(
 
 export const HostChangedMessage = Type.Object(
   {
-    type: Type.Literal('host_changed'), ...envelope, hostId: Type.String(), previousHostId: Type.String(),
+    type: Type.Literal('host_changed'),
+    ...envelope,
+    hostId: Type.String(),
+    previousHostId: Type.String(),
     reason: Type.Union([Type.Literal('handed_over'), Type.Literal('host_left')]),
   },
   { $id: 'HostChangedMessage', description: 'Hosting moved to another member [PA3]' },
@@ -93,8 +98,13 @@ export const SettingsChangedMessage = Type.Object(
 
 export const PartyCreatedMessage = Type.Object(
   {
-    type: Type.Literal('party_created'), ...envelope, queueId: Type.String(), hostId: Type.String(), inviteCode: Type.String(),
-    allowMemberAdds: Type.Boolean(), playback: Type.Object(TimelineFields),
+    type: Type.Literal('party_created'),
+    ...envelope,
+    queueId: Type.String(),
+    hostId: Type.String(),
+    inviteCode: Type.String(),
+    allowMemberAdds: Type.Boolean(),
+    playback: Type.Object(TimelineFields),
   },
   { $id: 'PartyCreatedMessage', description: 'Sequence number 1 of every party (seen when replaying from 0)' },
 );
@@ -112,8 +122,15 @@ export const QueueUpdatedMessage = Type.Object(
     queueVersion: Type.Integer({ description: "The queue's own sequence number; keep the highest" }),
     currentItemId: Nullable(Type.String()),
     itemCount: Type.Integer({ description: 'Items in the whole party queue' }),
-    window: Nullable(Type.Object({ offset: Type.Integer(), limit: Type.Integer(), nextCursor: Nullable(Type.String()) }, { description: 'Where `tracks` sits in the play order; page the rest over GET /queues/{id}?cursor= ([QW7])' })),
-    tracks: Type.Array(Type.Object({ itemId: Type.String(), trackId: Type.String(), addedBy: Type.String() }), { description: 'Up to 200 items of the party queue in play order, around the current one' }),
+    window: Nullable(
+      Type.Object(
+        { offset: Type.Integer(), limit: Type.Integer(), nextCursor: Nullable(Type.String()) },
+        { description: 'Where `tracks` sits in the play order; page the rest over GET /queues/{id}?cursor= ([QW7])' },
+      ),
+    ),
+    tracks: Type.Array(Type.Object({ itemId: Type.String(), trackId: Type.String(), addedBy: Type.String() }), {
+      description: 'Up to 200 items of the party queue in play order, around the current one',
+    }),
     timestamp: Ts(),
   },
   { $id: 'QueueUpdatedMessage', description: 'The party queue changed (sent on connect, then after each change); not in the party sequence [PA5]' },
@@ -132,7 +149,9 @@ export const SyncCorrectionMessage = Type.Object(
   {
     type: Type.Literal('sync_correction'),
     partyId: Type.String(),
-    action: Type.Union([Type.Literal('seek'), Type.Literal('rate')], { description: 'seek: jump to the timeline position for now; rate: play at rate * adjustRate for durationMs' }),
+    action: Type.Union([Type.Literal('seek'), Type.Literal('rate')], {
+      description: 'seek: jump to the timeline position for now; rate: play at rate * adjustRate for durationMs',
+    }),
     errorMs: Type.Number({ description: 'How far the reported position was off (positive: ahead)' }),
     adjustRate: Type.Optional(Type.Number()),
     durationMs: Type.Optional(Type.Number()),
@@ -153,7 +172,7 @@ export const SyncDegradedMessage = Type.Object(
     oneWayMs: Type.Number({ description: "The member's measured server-to-member delay (p90)" }),
     maxLeadMs: Type.Number({ description: 'The most the party waits for a member' }),
   },
-  { $id: 'SyncDegradedMessage', description: 'The member\'s link is too slow for the party schedule; it follows with a bigger delay [PA8]' },
+  { $id: 'SyncDegradedMessage', description: "The member's link is too slow for the party schedule; it follows with a bigger delay [PA8]" },
 );
 
 // ---- client -> server ----
@@ -166,14 +185,16 @@ export const LatencyPingMessage = Type.Object(
   {
     type: Type.Literal('latency_measurement'),
     ping: ClientClock("The member's clock (ms) when sending"),
-    prev: Type.Optional(Type.Object(
-      {
-        ping: ClientClock(),
-        pong: ClientClock(),
-        received: ClientClock("The member's clock when that pong arrived"),
-      },
-      { additionalProperties: false, description: 'The previous exchange, so the server can estimate this member\'s clock offset and delays too' },
-    )),
+    prev: Type.Optional(
+      Type.Object(
+        {
+          ping: ClientClock(),
+          pong: ClientClock(),
+          received: ClientClock("The member's clock when that pong arrived"),
+        },
+        { additionalProperties: false, description: "The previous exchange, so the server can estimate this member's clock offset and delays too" },
+      ),
+    ),
   },
   { $id: 'LatencyPingMessage', additionalProperties: false, description: 'NTP-style clock exchange: answered at once with the server clock [PA6]' },
 );
@@ -181,14 +202,27 @@ export const LatencyPingMessage = Type.Object(
 export const PlaybackSyncCommand = Type.Object(
   {
     type: Type.Literal('playback_sync'),
-    mutationId: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Echoed in the ack; the command is applied at most once per member and mutationId, a repeat answers the first ack with replayed: true [PA11]' })),
-    action: Type.Optional(Type.Union([Type.Literal('play'), Type.Literal('pause'), Type.Literal('seek'), Type.Literal('next'), Type.Literal('previous'), Type.Literal('sync')])),
+    mutationId: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 200,
+        description:
+          'Echoed in the ack; the command is applied at most once per member and mutationId, a repeat answers the first ack with replayed: true [PA11]',
+      }),
+    ),
+    action: Type.Optional(
+      Type.Union([Type.Literal('play'), Type.Literal('pause'), Type.Literal('seek'), Type.Literal('next'), Type.Literal('previous'), Type.Literal('sync')]),
+    ),
     position: Type.Optional(Type.Number({ minimum: 0, maximum: 86_400_000 })),
     isPlaying: Type.Optional(Type.Boolean()),
     rate: Type.Optional(Type.Number({ minimum: 0.25, maximum: 4 })),
     itemId: Type.Optional(ItemId),
   },
-  { $id: 'PlaybackSyncCommand', additionalProperties: false, description: 'Host only: play, pause, seek, next... Absent fields keep their value; the answer is an ack with the sequence number and `at` [PA7]' },
+  {
+    $id: 'PlaybackSyncCommand',
+    additionalProperties: false,
+    description: 'Host only: play, pause, seek, next... Absent fields keep their value; the answer is an ack with the sequence number and `at` [PA7]',
+  },
 );
 
 export const PositionReportMessage = Type.Object(
@@ -205,9 +239,22 @@ export const PartyClientMessage = Type.Union([LatencyPingMessage, PlaybackSyncCo
 export type PartyClientMessage = Static<typeof PartyClientMessage>;
 
 export const partyServerMessages: TSchema[] = [
-  PartyHelloMessage, PartySnapshotMessage, PlaybackSyncMessage, MemberJoinedMessage, MemberLeftMessage, HostChangedMessage,
-  SettingsChangedMessage, PartyCreatedMessage, PartyEndedMessage, QueueUpdatedMessage, LatencyPongMessage, SyncCorrectionMessage,
-  SyncDegradedMessage, AckMessage, ErrorMessage, AuthOkMessage,
+  PartyHelloMessage,
+  PartySnapshotMessage,
+  PlaybackSyncMessage,
+  MemberJoinedMessage,
+  MemberLeftMessage,
+  HostChangedMessage,
+  SettingsChangedMessage,
+  PartyCreatedMessage,
+  PartyEndedMessage,
+  QueueUpdatedMessage,
+  LatencyPongMessage,
+  SyncCorrectionMessage,
+  SyncDegradedMessage,
+  AckMessage,
+  ErrorMessage,
+  AuthOkMessage,
 ];
 export const partyClientMessages: TSchema[] = [LatencyPingMessage, PlaybackSyncCommand, PositionReportMessage, AuthMessage];
 
@@ -222,9 +269,12 @@ const DeviceLink = Type.Object({
   degraded: Type.Boolean(),
   followDelayMs: Type.Number(),
   samples: Type.Integer(),
-  positionErrorMs: Nullable(Type.Number({
-    description: "[PA9] The device's latest position error as the server measured it from its position_report: its player's position minus the party timeline's at that moment, in ms (+ = ahead); null before its first report",
-  })),
+  positionErrorMs: Nullable(
+    Type.Number({
+      description:
+        "[PA9] The device's latest position error as the server measured it from its position_report: its player's position minus the party timeline's at that moment, in ms (+ = ahead); null before its first report",
+    }),
+  ),
   positionErrorAt: Nullable(Ts('When the server measured positionErrorMs (server time)')),
 });
 
@@ -278,14 +328,16 @@ export const PartySchema = Type.Object({
     serverTime: Ts('When this answer was made'),
     positionNow: Type.Number({ description: 'The position at serverTime' }),
   }),
-  members: Type.Array(Type.Object({
-    userId: Type.String(),
-    joinedAt: Type.String(),
-    isHost: Type.Boolean(),
-    online: Type.Boolean({ description: 'A party socket of the member is open on some instance' }),
-    deviceInfo: Type.Record(Type.String(), Type.Unknown()),
-    devices: Type.Array(DeviceLink),
-  })),
+  members: Type.Array(
+    Type.Object({
+      userId: Type.String(),
+      joinedAt: Type.String(),
+      isHost: Type.Boolean(),
+      online: Type.Boolean({ description: 'A party socket of the member is open on some instance' }),
+      deviceInfo: Type.Record(Type.String(), Type.Unknown()),
+      devices: Type.Array(DeviceLink),
+    }),
+  ),
 });
 
 export const PartyIdParams = Type.Object({ partyId: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._:-]+$' }) });

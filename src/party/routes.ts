@@ -11,16 +11,7 @@ import { Tracks, WriteResponse } from '../queues/schemas.ts';
 import type { Actor, QueueService } from '../queues/service.ts';
 import type { Bus } from '../realtime/bus.ts';
 import type { SocketServer } from '../realtime/socket-server.ts';
-import {
-  CreatePartyBody,
-  HostBody,
-  JoinPartyBody,
-  PartyIdParams,
-  PartySchema,
-  PlaybackBody,
-  PlaybackResponse,
-  SettingsBody,
-} from './protocol.ts';
+import { CreatePartyBody, HostBody, JoinPartyBody, PartyIdParams, PartySchema, PlaybackBody, PlaybackResponse, SettingsBody } from './protocol.ts';
 import type { PartyService } from './service.ts';
 import { partyMessage, partySocketRoutes } from './socket.ts';
 
@@ -58,65 +49,128 @@ export function partyRoutes(deps: PartyRoutesDeps): FastifyPluginAsyncTypebox {
     const tags = ['parties'];
     const party = { 200: PartySchema, ...errors(409, 422) };
 
-    app.post('/parties', {
-      schema: { tags, summary: 'Create a listening party on one of your queues; you host it', body: CreatePartyBody, response: { 201: PartySchema, ...errors(409) } },
-    }, async (r, reply) => reply.status(201).send(await service.create(actor(r), r.body)));
-
-    app.get('/parties/:partyId', {
-      schema: { tags, summary: 'The party: members (online, measured links, latest position errors [PA9]), playback timeline, settings', params: PartyIdParams, response: party },
-    }, async (r) => service.view(actor(r), r.params.partyId));
-
-    app.post('/parties/:partyId/join', {
-      schema: { tags, summary: 'Join with the invite code (joining again changes nothing)', params: PartyIdParams, body: JoinPartyBody, response: party },
-    }, async (r) => service.join(actor(r), r.params.partyId, r.body.inviteCode, r.body.deviceInfo));
-
-    app.post('/parties/:partyId/leave', {
-      schema: { tags, summary: 'Leave; a leaving host hands over to the longest-standing member; the last one out ends the party', params: PartyIdParams, response: { 204: Type.Null(), ...errors(409) } },
-    }, async (r, reply) => {
-      await service.leave(actor(r), r.params.partyId);
-      return reply.status(204).send(null);
-    });
-
-    app.post('/parties/:partyId/end', {
-      schema: { tags, summary: 'End the party (host only)', params: PartyIdParams, response: party },
-    }, async (r) => service.end(actor(r), r.params.partyId));
-
-    app.post('/parties/:partyId/host', {
-      schema: { tags, summary: 'Hand hosting over to another member (host only)', params: PartyIdParams, body: HostBody, response: party },
-    }, async (r) => service.handOver(actor(r), r.params.partyId, r.body.userId));
-
-    app.patch('/parties/:partyId', {
-      schema: { tags, summary: 'Settings (host only): let members add tracks', params: PartyIdParams, body: SettingsBody, response: party },
-    }, async (r) => service.settings(actor(r), r.params.partyId, r.body.allowMemberAdds));
-
-    app.post('/parties/:partyId/playback', {
-      schema: {
-        tags,
-        summary: 'Host only: the REST twin of the socket\'s playback_sync (play, pause, seek, next, previous, another item); answers the scheduled playback_sync',
-        params: PartyIdParams,
-        body: PlaybackBody,
-        response: { 200: PlaybackResponse, ...errors(409) },
+    app.post(
+      '/parties',
+      {
+        schema: {
+          tags,
+          summary: 'Create a listening party on one of your queues; you host it',
+          body: CreatePartyBody,
+          response: { 201: PartySchema, ...errors(409) },
+        },
       },
-    }, async (r) => {
-      const { event } = await service.playback(actor(r), r.params.partyId, r.body);
-      return partyMessage(r.params.partyId, event) as Static<typeof PlaybackResponse>;
-    });
+      async (r, reply) => reply.status(201).send(await service.create(actor(r), r.body)),
+    );
 
-    app.post('/parties/:partyId/tracks', {
-      schema: {
-        tags,
-        summary: 'Add tracks to the party queue: the host, and members when the host allows it',
-        params: PartyIdParams,
-        headers: IdempotencyHeader,
-        body: PartyTracksBody,
-        response: { 200: WriteResponse, ...errors(409, 413, 422) },
+    app.get(
+      '/parties/:partyId',
+      {
+        schema: {
+          tags,
+          summary: 'The party: members (online, measured links, latest position errors [PA9]), playback timeline, settings',
+          params: PartyIdParams,
+          response: party,
+        },
       },
-    }, async (r, reply) => {
-      const res = await service.addTracks(actor(r), r.params.partyId, r.body, r.headers['idempotency-key']);
-      if (res.replayed) reply.header('idempotent-replayed', 'true');
-      return res.body;
-    });
+      async (r) => service.view(actor(r), r.params.partyId),
+    );
 
-    await app.register(partySocketRoutes({ auth: deps.auth, service, queues: deps.queues, server: deps.server, bus: deps.bus, metrics: deps.metrics, options: deps.realtime, now }));
+    app.post(
+      '/parties/:partyId/join',
+      {
+        schema: { tags, summary: 'Join with the invite code (joining again changes nothing)', params: PartyIdParams, body: JoinPartyBody, response: party },
+      },
+      async (r) => service.join(actor(r), r.params.partyId, r.body.inviteCode, r.body.deviceInfo),
+    );
+
+    app.post(
+      '/parties/:partyId/leave',
+      {
+        schema: {
+          tags,
+          summary: 'Leave; a leaving host hands over to the longest-standing member; the last one out ends the party',
+          params: PartyIdParams,
+          response: { 204: Type.Null(), ...errors(409) },
+        },
+      },
+      async (r, reply) => {
+        await service.leave(actor(r), r.params.partyId);
+        return reply.status(204).send(null);
+      },
+    );
+
+    app.post(
+      '/parties/:partyId/end',
+      {
+        schema: { tags, summary: 'End the party (host only)', params: PartyIdParams, response: party },
+      },
+      async (r) => service.end(actor(r), r.params.partyId),
+    );
+
+    app.post(
+      '/parties/:partyId/host',
+      {
+        schema: { tags, summary: 'Hand hosting over to another member (host only)', params: PartyIdParams, body: HostBody, response: party },
+      },
+      async (r) => service.handOver(actor(r), r.params.partyId, r.body.userId),
+    );
+
+    app.patch(
+      '/parties/:partyId',
+      {
+        schema: { tags, summary: 'Settings (host only): let members add tracks', params: PartyIdParams, body: SettingsBody, response: party },
+      },
+      async (r) => service.settings(actor(r), r.params.partyId, r.body.allowMemberAdds),
+    );
+
+    app.post(
+      '/parties/:partyId/playback',
+      {
+        schema: {
+          tags,
+          summary:
+            "Host only: the REST twin of the socket's playback_sync (play, pause, seek, next, previous, another item); answers the scheduled playback_sync",
+          params: PartyIdParams,
+          body: PlaybackBody,
+          response: { 200: PlaybackResponse, ...errors(409) },
+        },
+      },
+      async (r) => {
+        const { event } = await service.playback(actor(r), r.params.partyId, r.body);
+        return partyMessage(r.params.partyId, event) as Static<typeof PlaybackResponse>;
+      },
+    );
+
+    app.post(
+      '/parties/:partyId/tracks',
+      {
+        schema: {
+          tags,
+          summary: 'Add tracks to the party queue: the host, and members when the host allows it',
+          params: PartyIdParams,
+          headers: IdempotencyHeader,
+          body: PartyTracksBody,
+          response: { 200: WriteResponse, ...errors(409, 413, 422) },
+        },
+      },
+      async (r, reply) => {
+        const res = await service.addTracks(actor(r), r.params.partyId, r.body, r.headers['idempotency-key']);
+        if (res.replayed) reply.header('idempotent-replayed', 'true');
+        return res.body;
+      },
+    );
+
+    await app.register(
+      partySocketRoutes({
+        auth: deps.auth,
+        service,
+        queues: deps.queues,
+        server: deps.server,
+        bus: deps.bus,
+        metrics: deps.metrics,
+        options: deps.realtime,
+        now,
+      }),
+    );
   };
 }

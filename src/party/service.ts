@@ -19,17 +19,7 @@ import {
   type EstimatorOptions,
   type ScheduleOptions,
 } from './clock.ts';
-import {
-  decide,
-  evolve,
-  initialState,
-  isMember,
-  MAX_MEMBERS,
-  type PartyCommand,
-  type PartyEvent,
-  type PartyState,
-  type PlaybackRequest,
-} from './party.ts';
+import { decide, evolve, initialState, isMember, MAX_MEMBERS, type PartyCommand, type PartyEvent, type PartyState, type PlaybackRequest } from './party.ts';
 import type { PartyDeviceView, PartyView } from './protocol.ts';
 import type { LinkRecord, PartyCommandKey, PartyStore, PartyUpdate } from './store.ts';
 
@@ -66,15 +56,33 @@ export interface PartyServiceDeps {
 
 export function toPartyView(s: PartyState, links: LinkRecord[], now: number): PartyView {
   return {
-    id: s.id, queueId: s.queueId, hostId: s.hostId, createdBy: s.createdBy, inviteCode: s.inviteCode, allowMemberAdds: s.allowMemberAdds,
-    status: s.status, sequenceNumber: s.version, createdAt: s.createdAt, updatedAt: s.updatedAt, endedAt: s.endedAt,
+    id: s.id,
+    queueId: s.queueId,
+    hostId: s.hostId,
+    createdBy: s.createdBy,
+    inviteCode: s.inviteCode,
+    allowMemberAdds: s.allowMemberAdds,
+    status: s.status,
+    sequenceNumber: s.version,
+    createdAt: s.createdAt,
+    updatedAt: s.updatedAt,
+    endedAt: s.endedAt,
     playback: { ...s.playback, serverTime: now, positionNow: positionAt(s.playback, now) },
     members: s.members.map((m) => {
-      const devices = links.filter((l) => l.userId === m.userId).map((l) => ({
-        deviceId: l.deviceId, connectionId: l.connectionId, offsetMs: l.offsetMs, rttMs: l.rttMs, oneWayMs: l.oneWayMs,
-        degraded: l.degraded, followDelayMs: l.followDelayMs, samples: l.samples,
-        positionErrorMs: l.positionErrorMs, positionErrorAt: l.positionErrorAt,
-      }));
+      const devices = links
+        .filter((l) => l.userId === m.userId)
+        .map((l) => ({
+          deviceId: l.deviceId,
+          connectionId: l.connectionId,
+          offsetMs: l.offsetMs,
+          rttMs: l.rttMs,
+          oneWayMs: l.oneWayMs,
+          degraded: l.degraded,
+          followDelayMs: l.followDelayMs,
+          samples: l.samples,
+          positionErrorMs: l.positionErrorMs,
+          positionErrorAt: l.positionErrorAt,
+        }));
       return { userId: m.userId, joinedAt: m.joinedAt, isHost: m.userId === s.hostId, online: devices.length > 0, deviceInfo: m.deviceInfo, devices };
     }),
   };
@@ -125,10 +133,17 @@ export class PartyService {
     const event: PartyEvent = {
       type: 'party_created',
       data: {
-        queueId: q.id, hostId: actor.userId, inviteCode: inviteCode(), allowMemberAdds: input.allowMemberAdds ?? false,
+        queueId: q.id,
+        hostId: actor.userId,
+        inviteCode: inviteCode(),
+        allowMemberAdds: input.allowMemberAdds ?? false,
         playback: { position: 0, at: now, isPlaying: false, rate: 1, itemId: cur?.itemId ?? null, trackId: cur?.trackId ?? null },
       },
-      partyId: id, sequenceNumber: 1, userId: actor.userId, deviceId: actor.deviceId, timestamp: new Date(now).toISOString(),
+      partyId: id,
+      sequenceNumber: 1,
+      userId: actor.userId,
+      deviceId: actor.deviceId,
+      timestamp: new Date(now).toISOString(),
     };
     const state = evolve(initialState(id), event);
     await this.deps.store.create(event, state);
@@ -214,7 +229,12 @@ export class PartyService {
    * again), and the key is recorded with the party event, in its transaction, under the
    * party's lock.
    */
-  async playback(actor: Actor, partyId: string, req: PlaybackRequest & { itemId?: string }, mutationId?: string): Promise<{ event: PartyEvent; replayed: boolean }> {
+  async playback(
+    actor: Actor,
+    partyId: string,
+    req: PlaybackRequest & { itemId?: string },
+    mutationId?: string,
+  ): Promise<{ event: PartyEvent; replayed: boolean }> {
     const s = await this.memberState(actor.userId, partyId);
     const key: PartyCommandKey | undefined = mutationId
       ? { userId: actor.userId, mutationId, fingerprint: fingerprint('party_playback', partyId, req) }
@@ -248,27 +268,46 @@ export class PartyService {
   }
 
   /** [PA11] The answer to a repeated key: the event its first command appended; 422 when the key named another command. */
-  private async replay(partyId: string, key: PartyCommandKey, rec: { fingerprint: string; sequenceNumber: number } | null): Promise<{ event: PartyEvent; replayed: true } | null> {
+  private async replay(
+    partyId: string,
+    key: PartyCommandKey,
+    rec: { fingerprint: string; sequenceNumber: number } | null,
+  ): Promise<{ event: PartyEvent; replayed: true } | null> {
     if (!rec) return null;
     if (rec.fingerprint !== key.fingerprint) {
       throw new AppError('limit', 'idempotency_key_reused', 'this mutationId was used for a different command', { mutationId: key.mutationId });
     }
     const [event] = await this.deps.store.readEvents(partyId, rec.sequenceNumber - 1, 1);
-    if (!event || event.sequenceNumber !== rec.sequenceNumber) throw notFound('party_event_not_found', 'the event this command appended is gone', { sequenceNumber: rec.sequenceNumber });
+    if (!event || event.sequenceNumber !== rec.sequenceNumber)
+      throw notFound('party_event_not_found', 'the event this command appended is gone', { sequenceNumber: rec.sequenceNumber });
     return { event, replayed: true };
   }
 
   /** [PA5] Add tracks to the party queue: the host always, members when the host allows it. */
-  async addTracks(actor: Actor, partyId: string, body: { tracks: string[]; position?: number; afterItemId?: string; beforeItemId?: string }, idempotencyKey?: string): Promise<WriteResult> {
+  async addTracks(
+    actor: Actor,
+    partyId: string,
+    body: { tracks: string[]; position?: number; afterItemId?: string; beforeItemId?: string },
+    idempotencyKey?: string,
+  ): Promise<WriteResult> {
     const s = await this.memberState(actor.userId, partyId);
     if (s.status !== 'active') throw new AppError('conflict', 'party_ended', 'the party has ended', { partyId });
     if (s.hostId !== actor.userId && !s.allowMemberAdds) throw new AppError('forbidden', 'member_adds_not_allowed', 'the host does not let members add tracks');
-    return this.deps.queues.execute(this.queueActor(s, actor.userId), s.queueId, {
-      type: 'add_tracks', tracks: body.tracks, position: body.position, afterItemId: body.afterItemId, beforeItemId: body.beforeItemId,
-    }, idempotencyKey
-      // Keys are scoped per user, and these writes all run as the creator: scope them per member.
-      ? { idempotencyKey: `party:${partyId}:${actor.userId}:${idempotencyKey}`, fingerprint: fingerprint('party_add', partyId, body) }
-      : {});
+    return this.deps.queues.execute(
+      this.queueActor(s, actor.userId),
+      s.queueId,
+      {
+        type: 'add_tracks',
+        tracks: body.tracks,
+        position: body.position,
+        afterItemId: body.afterItemId,
+        beforeItemId: body.beforeItemId,
+      },
+      idempotencyKey
+        ? // Keys are scoped per user, and these writes all run as the creator: scope them per member.
+          { idempotencyKey: `party:${partyId}:${actor.userId}:${idempotencyKey}`, fingerprint: fingerprint('party_add', partyId, body) }
+        : {},
+    );
   }
 
   /** Runs a command under the party's lock, appends its events and publishes them. */
@@ -280,16 +319,28 @@ export class PartyService {
       committed: (r) => {
         if (r) this.publish(partyId, r.events);
       },
-      once: () => this.deps.store.update(partyId, this.linksSince(), (state, links) => {
-        const t = now();
-        const leadMs = cmd.type === 'playback'
-          ? scheduleLead(links.filter((l) => isMember(state, l.userId)).map((l) => ({ id: l.connectionId, oneWayMs: l.oneWayMs, degraded: l.degraded })), options.schedule).leadMs
-          : 0;
-        const bodies = decide(state, cmd, { userId: actor.userId, now: t, leadMs, maxMembers: options.maxMembers });
-        const timestamp = new Date(t).toISOString();
-        const events = bodies.map((b, i) => ({ ...b, partyId, sequenceNumber: state.version + i + 1, userId: actor.userId, deviceId: actor.deviceId, timestamp }) as PartyEvent);
-        return { events, state: events.reduce(evolve, state) };
-      }, key),
+      once: () =>
+        this.deps.store.update(
+          partyId,
+          this.linksSince(),
+          (state, links) => {
+            const t = now();
+            const leadMs =
+              cmd.type === 'playback'
+                ? scheduleLead(
+                    links.filter((l) => isMember(state, l.userId)).map((l) => ({ id: l.connectionId, oneWayMs: l.oneWayMs, degraded: l.degraded })),
+                    options.schedule,
+                  ).leadMs
+                : 0;
+            const bodies = decide(state, cmd, { userId: actor.userId, now: t, leadMs, maxMembers: options.maxMembers });
+            const timestamp = new Date(t).toISOString();
+            const events = bodies.map(
+              (b, i) => ({ ...b, partyId, sequenceNumber: state.version + i + 1, userId: actor.userId, deviceId: actor.deviceId, timestamp }) as PartyEvent,
+            );
+            return { events, state: events.reduce(evolve, state) };
+          },
+          key,
+        ),
     });
     if (!out) throw notFound('party_not_found', 'party not found', { partyId });
     return out;

@@ -128,7 +128,15 @@ class PartyConn implements Sink<'party'> {
     const msg = partyMessage(id, e);
     if (e.type === 'playback_sync') {
       const d = e.data;
-      this.setTimeline({ position: d.position, at: d.at, isPlaying: d.isPlaying, rate: d.rate, itemId: d.itemId, trackId: d.trackId, sequenceNumber: e.sequenceNumber });
+      this.setTimeline({
+        position: d.position,
+        at: d.at,
+        isPlaying: d.isPlaying,
+        rate: d.rate,
+        itemId: d.itemId,
+        trackId: d.trackId,
+        sequenceNumber: e.sequenceNumber,
+      });
     }
     const ok = this.c.send(msg);
     if (e.type === 'party_ended') this.c.close(CloseCode.notFound, 'the party ended');
@@ -138,7 +146,16 @@ class PartyConn implements Sink<'party'> {
 
   snapshot(_stream: 'party', id: string, s: { sequenceNumber: number; data: object }, reason: string): boolean {
     const pb = (s.data as { playback?: PartyPlayback }).playback;
-    if (pb) this.setTimeline({ position: pb.position, at: pb.at, isPlaying: pb.isPlaying, rate: pb.rate, itemId: pb.itemId, trackId: pb.trackId, sequenceNumber: pb.sequenceNumber });
+    if (pb)
+      this.setTimeline({
+        position: pb.position,
+        at: pb.at,
+        isPlaying: pb.isPlaying,
+        rate: pb.rate,
+        itemId: pb.itemId,
+        trackId: pb.trackId,
+        sequenceNumber: pb.sequenceNumber,
+      });
     return this.c.send({ type: 'snapshot', stream: 'party', partyId: id, sequenceNumber: s.sequenceNumber, data: s.data, reason });
   }
 
@@ -185,12 +202,20 @@ class PartyConn implements Sink<'party'> {
         this.follow = f;
         important = true;
         // [PA8] Told at once; it follows the timeline this much late from now on.
-        this.c.send({ type: 'sync_degraded', partyId: this.partyId, degraded: f.degraded, followDelayMs: f.followDelayMs, oneWayMs: round(st.downP90Ms), maxLeadMs: this.ctx.options.schedule.maxLeadMs });
+        this.c.send({
+          type: 'sync_degraded',
+          partyId: this.partyId,
+          degraded: f.degraded,
+          followDelayMs: f.followDelayMs,
+          oneWayMs: round(st.downP90Ms),
+          maxLeadMs: this.ctx.options.schedule.maxLeadMs,
+        });
       }
     }
     const l = this.link;
     const now = this.ctx.now();
-    const moved = l !== null && (Math.abs(l.oneWayMs - st.downP90Ms) > 5 || Math.abs(l.offsetMs - st.offsetMs) > 1 || Math.abs(l.rttMs - st.rttMs) > 5 || l.samples < 8);
+    const moved =
+      l !== null && (Math.abs(l.oneWayMs - st.downP90Ms) > 5 || Math.abs(l.offsetMs - st.offsetMs) > 1 || Math.abs(l.rttMs - st.rttMs) > 5 || l.samples < 8);
     if (important || (moved && now - this.lastLinkWrite >= LINK_WRITE_INTERVAL_MS)) this.writeLink();
   }
 
@@ -205,14 +230,24 @@ class PartyConn implements Sink<'party'> {
     const now = this.ctx.now();
     this.lastLinkWrite = now;
     const rec: LinkRecord = {
-      connectionId: this.c.id, partyId: this.partyId, userId: this.c.userId, deviceId: this.c.deviceId,
-      offsetMs: round(st.offsetMs), rttMs: round(st.rttMs), oneWayMs: round(st.downP90Ms), degraded: this.follow.degraded,
-      followDelayMs: this.follow.followDelayMs, samples: st.samples, updatedAt: now,
-      positionErrorMs: this.positionError?.ms ?? null, positionErrorAt: this.positionError?.at ?? null,
+      connectionId: this.c.id,
+      partyId: this.partyId,
+      userId: this.c.userId,
+      deviceId: this.c.deviceId,
+      offsetMs: round(st.offsetMs),
+      rttMs: round(st.rttMs),
+      oneWayMs: round(st.downP90Ms),
+      degraded: this.follow.degraded,
+      followDelayMs: this.follow.followDelayMs,
+      samples: st.samples,
+      updatedAt: now,
+      positionErrorMs: this.positionError?.ms ?? null,
+      positionErrorAt: this.positionError?.at ?? null,
     };
     this.link = rec;
     this.writing = true;
-    this.ctx.service.putLink(rec)
+    this.ctx.service
+      .putLink(rec)
       .then(async () => {
         // Closed while writing: the delete may have run first.
         if (!this.c.isOpen) await this.ctx.service.deleteLink(this.c.id);
@@ -253,10 +288,20 @@ class PartyConn implements Sink<'party'> {
     if (corr.action === 'none') return;
     this.correctionUntil = now + (corr.action === 'rate' ? corr.durationMs : 1000);
     this.c.send({
-      type: 'sync_correction', partyId: this.partyId, action: corr.action, errorMs: round(errorMs),
+      type: 'sync_correction',
+      partyId: this.partyId,
+      action: corr.action,
+      errorMs: round(errorMs),
       ...(corr.action === 'rate' ? { adjustRate: corr.adjustRate, durationMs: corr.durationMs } : {}),
-      position: tl.position, isPlaying: tl.isPlaying, at: tl.at, rate: tl.rate, itemId: tl.itemId, trackId: tl.trackId,
-      sequenceNumber: tl.sequenceNumber, followDelayMs: this.follow.followDelayMs, serverTime: now,
+      position: tl.position,
+      isPlaying: tl.isPlaying,
+      at: tl.at,
+      rate: tl.rate,
+      itemId: tl.itemId,
+      trackId: tl.trackId,
+      sequenceNumber: tl.sequenceNumber,
+      followDelayMs: this.follow.followDelayMs,
+      serverTime: now,
     });
   }
 }
@@ -273,11 +318,7 @@ class PartyHub {
   readonly partyId: string;
   readonly queueId: string;
   private readonly deps: { bus: Bus; queues: QueueService; metrics: Metrics; log: FastifyBaseLogger; now: () => number };
-  constructor(
-    partyId: string,
-    queueId: string,
-    deps: { bus: Bus; queues: QueueService; metrics: Metrics; log: FastifyBaseLogger; now: () => number },
-  ) {
+  constructor(partyId: string, queueId: string, deps: { bus: Bus; queues: QueueService; metrics: Metrics; log: FastifyBaseLogger; now: () => number }) {
     this.partyId = partyId;
     this.queueId = queueId;
     this.deps = deps;
@@ -288,7 +329,10 @@ class PartyHub {
     // [QW7] A window of 200 items around the current one, not a whole long queue.
     const view = q && !q.deleted ? toView(q, { around: 'current' }) : null;
     return {
-      type: 'queue_updated', partyId: this.partyId, queueId: this.queueId, queueVersion: q?.version ?? 0,
+      type: 'queue_updated',
+      partyId: this.partyId,
+      queueId: this.queueId,
+      queueVersion: q?.version ?? 0,
       currentItemId: view?.currentItemId ?? null,
       itemCount: view?.itemCount ?? 0,
       window: view?.window ?? null,
@@ -377,7 +421,8 @@ export function partySocketRoutes(deps: PartySocketDeps): FastifyPluginAsyncType
       metrics,
       log: app.log,
       checkMembership(pc) {
-        service.load(pc.partyId)
+        service
+          .load(pc.partyId)
           .then((s) => {
             if (!s || !isMember(s, pc.c.userId)) pc.c.close(CloseCode.normal, 'you left the party');
           })
@@ -451,7 +496,15 @@ export function partySocketRoutes(deps: PartySocketDeps): FastifyPluginAsyncType
           const { event: e, replayed } = await service.playback({ userId: pc.c.userId, deviceId: pc.c.deviceId }, pc.partyId, req, mutationId);
           if (mutationId) {
             const d = e.data as { at: number; leadMs: number };
-            pc.c.send({ type: 'ack', mutationId, queueId: null, sequenceNumbers: [e.sequenceNumber], version: e.sequenceNumber, replayed, result: { at: d.at, leadMs: d.leadMs } });
+            pc.c.send({
+              type: 'ack',
+              mutationId,
+              queueId: null,
+              sequenceNumbers: [e.sequenceNumber],
+              version: e.sequenceNumber,
+              replayed,
+              result: { at: d.at, leadMs: d.leadMs },
+            });
           }
         } catch (err) {
           if (!(err instanceof AppError)) app.log.error({ err }, 'party command failed');
@@ -460,56 +513,70 @@ export function partySocketRoutes(deps: PartySocketDeps): FastifyPluginAsyncType
       });
     }
 
-    app.get('/ws/party/:partyId', {
-      websocket: true,
-      schema: {
-        tags: ['parties'],
-        summary: "WebSocket: a listening party's sync (see /asyncapi.json)",
-        params: PartyIdParams,
-        querystring: ConnectQuery,
-        response: errors(426),
+    app.get(
+      '/ws/party/:partyId',
+      {
+        websocket: true,
+        schema: {
+          tags: ['parties'],
+          summary: "WebSocket: a listening party's sync (see /asyncapi.json)",
+          params: PartyIdParams,
+          querystring: ConnectQuery,
+          response: errors(426),
+        },
+        // [PA2] Checked before the upgrade: 404 unknown or ended, 403 not a member; no socket is opened.
+        preHandler: async (req, reply) => {
+          const s = await service.memberState(req.userId, req.params.partyId);
+          if (s.status !== 'active') throw notFound('party_ended', 'the party has ended', { partyId: s.id });
+          return requireUpgrade(req, reply);
+        },
       },
-      // [PA2] Checked before the upgrade: 404 unknown or ended, 403 not a member; no socket is opened.
-      preHandler: async (req, reply) => {
-        const s = await service.memberState(req.userId, req.params.partyId);
-        if (s.status !== 'active') throw notFound('party_ended', 'the party has ended', { partyId: s.id });
-        return requireUpgrade(req, reply);
-      },
-    }, async (ws: WebSocket, req) => {
-      const partyId = req.params.partyId;
-      // A party socket that misses a pong is cut off at once (its clock samples would be stale).
-      const c = server.open(ws, req, req.query.deviceId ?? `conn-${randomUUID()}`, { terminateOnTimeout: true });
-      const pc = new PartyConn(c, partyId, ctx);
-      conns.add(pc);
-      let hub: PartyHub | null = null;
-      let tail = Promise.resolve();
-      const chain = (fn: () => Promise<void>) => (tail = tail.then(fn));
-      const inbox = server.inbox(c, (d) => onMessage(pc, d, chain));
-      ws.on('close', () => {
-        conns.delete(pc);
-        if (hub?.remove(pc)) hubs.delete(partyId);
-        service.deleteLink(c.id).catch((err) => app.log.warn({ err }, 'party link delete failed'));
-      });
-      try {
-        const s = await service.load(partyId);
-        if (s?.status !== 'active') {
-          c.close(CloseCode.notFound, 'the party ended');
-          return;
+      async (ws: WebSocket, req) => {
+        const partyId = req.params.partyId;
+        // A party socket that misses a pong is cut off at once (its clock samples would be stale).
+        const c = server.open(ws, req, req.query.deviceId ?? `conn-${randomUUID()}`, { terminateOnTimeout: true });
+        const pc = new PartyConn(c, partyId, ctx);
+        conns.add(pc);
+        let hub: PartyHub | null = null;
+        let tail = Promise.resolve();
+        const chain = (fn: () => Promise<void>) => (tail = tail.then(fn));
+        const inbox = server.inbox(c, (d) => onMessage(pc, d, chain));
+        ws.on('close', () => {
+          conns.delete(pc);
+          if (hub?.remove(pc)) hubs.delete(partyId);
+          service.deleteLink(c.id).catch((err) => app.log.warn({ err }, 'party link delete failed'));
+        });
+        try {
+          const s = await service.load(partyId);
+          if (s?.status !== 'active') {
+            c.close(CloseCode.notFound, 'the party ended');
+            return;
+          }
+          c.send({
+            type: 'hello',
+            protocolVersion: PROTOCOL_VERSION,
+            connectionId: c.id,
+            userId: c.userId,
+            deviceId: c.deviceId,
+            stream: 'party',
+            streamId: partyId,
+            sequenceNumber: s.version,
+            serverTime: now(),
+          });
+          pc.setTimeline(s.playback);
+          // Clock exchanges may start now, before the replay is done.
+          inbox.ready();
+          const sub = new Subscription(bus, partySource, partyId, req.query.since ?? 0, pc, null);
+          c.subs.set(`party:${partyId}`, sub);
+          await sub.start(options.replayCap, req.query.since === undefined);
+          if (!c.isOpen) return;
+          hub = hubFor(partyId, s.queueId);
+          await hub.add(pc);
+          if (!c.isOpen && hub.remove(pc)) hubs.delete(partyId);
+        } catch (err) {
+          c.failed(err);
         }
-        c.send({ type: 'hello', protocolVersion: PROTOCOL_VERSION, connectionId: c.id, userId: c.userId, deviceId: c.deviceId, stream: 'party', streamId: partyId, sequenceNumber: s.version, serverTime: now() });
-        pc.setTimeline(s.playback);
-        // Clock exchanges may start now, before the replay is done.
-        inbox.ready();
-        const sub = new Subscription(bus, partySource, partyId, req.query.since ?? 0, pc, null);
-        c.subs.set(`party:${partyId}`, sub);
-        await sub.start(options.replayCap, req.query.since === undefined);
-        if (!c.isOpen) return;
-        hub = hubFor(partyId, s.queueId);
-        await hub.add(pc);
-        if (!c.isOpen && hub.remove(pc)) hubs.delete(partyId);
-      } catch (err) {
-        c.failed(err);
-      }
-    });
+      },
+    );
   };
 }

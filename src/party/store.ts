@@ -117,17 +117,38 @@ function rowToEvent(r: EventRow): PartyEvent {
 
 function rowToLink(r: LinkRow): LinkRecord {
   return {
-    connectionId: r.connection_id, partyId: r.party_id, userId: r.user_id, deviceId: r.device_id,
-    offsetMs: Number(r.offset_ms), rttMs: Number(r.rtt_ms), oneWayMs: Number(r.one_way_ms), degraded: Boolean(r.degraded),
-    followDelayMs: Number(r.follow_delay_ms), samples: Number(r.samples), updatedAt: Number(r.updated_at),
+    connectionId: r.connection_id,
+    partyId: r.party_id,
+    userId: r.user_id,
+    deviceId: r.device_id,
+    offsetMs: Number(r.offset_ms),
+    rttMs: Number(r.rtt_ms),
+    oneWayMs: Number(r.one_way_ms),
+    degraded: Boolean(r.degraded),
+    followDelayMs: Number(r.follow_delay_ms),
+    samples: Number(r.samples),
+    updatedAt: Number(r.updated_at),
     positionErrorMs: r.position_error_ms === null ? null : Number(r.position_error_ms),
     positionErrorAt: r.position_error_at === null ? null : Number(r.position_error_at),
   };
 }
 
-const linkValues = (l: LinkRecord) => [
-  l.connectionId, l.partyId, l.userId, l.deviceId, l.offsetMs, l.rttMs, l.oneWayMs, l.degraded, l.followDelayMs, l.samples, l.updatedAt, l.positionErrorMs, l.positionErrorAt,
-] as const;
+const linkValues = (l: LinkRecord) =>
+  [
+    l.connectionId,
+    l.partyId,
+    l.userId,
+    l.deviceId,
+    l.offsetMs,
+    l.rttMs,
+    l.oneWayMs,
+    l.degraded,
+    l.followDelayMs,
+    l.samples,
+    l.updatedAt,
+    l.positionErrorMs,
+    l.positionErrorAt,
+  ] as const;
 
 interface CommandRow {
   fingerprint: string;
@@ -137,8 +158,7 @@ interface CommandRow {
 const toRecord = (r: CommandRow | undefined): PartyCommandRecord | null =>
   r ? { fingerprint: r.fingerprint, sequenceNumber: Number(r.sequence_number) } : null;
 
-const partyExists = (queueId: string, partyId: string | null) =>
-  conflict('party_exists', 'this queue already has an active party', { queueId, partyId });
+const partyExists = (queueId: string, partyId: string | null) => conflict('party_exists', 'this queue already has an active party', { queueId, partyId });
 
 export class SqlitePartyStore implements PartyStore {
   private readonly s;
@@ -153,7 +173,9 @@ export class SqlitePartyStore implements PartyStore {
       updateParty: db.prepare('UPDATE parties SET host_id = ?, status = ?, version = ?, state = ?, updated_at = ? WHERE id = ?'),
       load: db.prepare<[string], { state: string }>('SELECT state FROM parties WHERE id = ?'),
       insertEvent: db.prepare('INSERT INTO party_events (party_id, sequence_number, type, data, user_id, device_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
-      read: db.prepare<[string, number, number], EventRow>('SELECT * FROM party_events WHERE party_id = ? AND sequence_number > ? ORDER BY sequence_number LIMIT ?'),
+      read: db.prepare<[string, number, number], EventRow>(
+        'SELECT * FROM party_events WHERE party_id = ? AND sequence_number > ? ORDER BY sequence_number LIMIT ?',
+      ),
       active: db.prepare<[string], { id: string }>("SELECT id FROM parties WHERE queue_id = ? AND status = 'active'"),
       putLink: db.prepare(
         `INSERT INTO party_links (connection_id, party_id, user_id, device_id, offset_ms, rtt_ms, one_way_ms, degraded, follow_delay_ms, samples, updated_at, position_error_ms, position_error_at)
@@ -183,10 +205,12 @@ export class SqlitePartyStore implements PartyStore {
 
   async create(event: PartyEvent, state: PartyState): Promise<void> {
     try {
-      this.db.transaction(() => {
-        this.s.insertParty.run(state.id, state.queueId, state.hostId, state.status, state.version, JSON.stringify(state), state.createdAt, state.updatedAt);
-        this.insertEvents([event]);
-      }).immediate();
+      this.db
+        .transaction(() => {
+          this.s.insertParty.run(state.id, state.queueId, state.hostId, state.status, state.version, JSON.stringify(state), state.createdAt, state.updatedAt);
+          this.insertEvents([event]);
+        })
+        .immediate();
     } catch (err) {
       if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw partyExists(state.queueId, await this.activeForQueue(state.queueId));
       throw err;
@@ -199,21 +223,23 @@ export class SqlitePartyStore implements PartyStore {
   }
 
   async update(partyId: string, linksSince: number, decide: PartyDecision, key?: PartyCommandKey): Promise<PartyUpdate | null> {
-    return this.db.transaction((): PartyUpdate | null => {
-      const r = this.s.load.get(partyId);
-      if (!r) return null;
-      const current = JSON.parse(r.state) as PartyState;
-      const recorded = key ? toRecord(this.s.command.get(partyId, key.userId, key.mutationId, idempotencyCutoff(this.retention))) : null;
-      if (recorded) return { events: [], state: current, recorded };
-      const links = this.s.links.all(partyId, linksSince).map(rowToLink);
-      const out = decide(current, links);
-      if (out.events.length === 0) return out;
-      this.insertEvents(out.events);
-      if (key) this.s.putCommand.run(partyId, key.userId, key.mutationId, key.fingerprint, out.events[0]!.sequenceNumber, new Date().toISOString());
-      const st = out.state;
-      this.s.updateParty.run(st.hostId, st.status, st.version, JSON.stringify(st), st.updatedAt, partyId);
-      return out;
-    }).immediate();
+    return this.db
+      .transaction((): PartyUpdate | null => {
+        const r = this.s.load.get(partyId);
+        if (!r) return null;
+        const current = JSON.parse(r.state) as PartyState;
+        const recorded = key ? toRecord(this.s.command.get(partyId, key.userId, key.mutationId, idempotencyCutoff(this.retention))) : null;
+        if (recorded) return { events: [], state: current, recorded };
+        const links = this.s.links.all(partyId, linksSince).map(rowToLink);
+        const out = decide(current, links);
+        if (out.events.length === 0) return out;
+        this.insertEvents(out.events);
+        if (key) this.s.putCommand.run(partyId, key.userId, key.mutationId, key.fingerprint, out.events[0]!.sequenceNumber, new Date().toISOString());
+        const st = out.state;
+        this.s.updateParty.run(st.hostId, st.status, st.version, JSON.stringify(st), st.updatedAt, partyId);
+        return out;
+      })
+      .immediate();
   }
 
   async command(partyId: string, userId: string, mutationId: string): Promise<PartyCommandRecord | null> {
@@ -297,7 +323,9 @@ export class PostgresPartyStore implements PartyStore {
       // Under the party's lock: a concurrent command with the same key (any instance) waits for this one.
       const recorded = key ? await this.readCommand(c, partyId, key.userId, key.mutationId) : null;
       if (recorded) return { events: [], state: current, recorded };
-      const links = (await c.query<LinkRow>('SELECT * FROM party_links WHERE party_id = $1 AND updated_at >= $2 ORDER BY connection_id', [partyId, linksSince])).rows.map(rowToLink);
+      const links = (
+        await c.query<LinkRow>('SELECT * FROM party_links WHERE party_id = $1 AND updated_at >= $2 ORDER BY connection_id', [partyId, linksSince])
+      ).rows.map(rowToLink);
       const out = decide(current, links);
       if (out.events.length === 0) return out;
       await this.insertEvents(c, out.events);
@@ -312,7 +340,12 @@ export class PostgresPartyStore implements PartyStore {
       }
       const st = out.state;
       await c.query('UPDATE parties SET host_id = $1, status = $2, version = $3, state = $4::jsonb, updated_at = $5 WHERE id = $6', [
-        st.hostId, st.status, st.version, JSON.stringify(st), st.updatedAt, partyId,
+        st.hostId,
+        st.status,
+        st.version,
+        JSON.stringify(st),
+        st.updatedAt,
+        partyId,
       ]);
       return out;
     });
@@ -331,10 +364,11 @@ export class PostgresPartyStore implements PartyStore {
   }
 
   async readEvents(partyId: string, after: number, limit: number): Promise<PartyEvent[]> {
-    const r = await this.pool.query<EventRow>(
-      'SELECT * FROM party_events WHERE party_id = $1 AND sequence_number > $2 ORDER BY sequence_number LIMIT $3',
-      [partyId, after, limit],
-    );
+    const r = await this.pool.query<EventRow>('SELECT * FROM party_events WHERE party_id = $1 AND sequence_number > $2 ORDER BY sequence_number LIMIT $3', [
+      partyId,
+      after,
+      limit,
+    ]);
     return r.rows.map(rowToEvent);
   }
 

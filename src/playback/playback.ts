@@ -83,12 +83,7 @@ export function decideWrite(records: readonly PlaybackRecord[], state: PlaybackS
  * Move the current playback to `targetDeviceId`: the newest state with its position carried
  * to `now`, playing when `play` says so (else as it was). The caller checks the target is known.
  */
-export function decideTransfer(
-  records: readonly PlaybackRecord[],
-  targetDeviceId: string,
-  play: boolean | undefined,
-  now: number,
-): PlaybackDecision {
+export function decideTransfer(records: readonly PlaybackRecord[], targetDeviceId: string, play: boolean | undefined, now: number): PlaybackDecision {
   const current = latestRecord(records);
   if (!current) throw notFound('no_playback_state', 'there is no playback state to transfer');
   const from = activeRecord(records)!.deviceId;

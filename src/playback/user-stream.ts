@@ -21,7 +21,10 @@ export function userStream(playback: PlaybackService): UserStream {
     setPlayback: async (userId, deviceId, args, mutationId) => {
       if (!validatePlayback(args)) {
         const e = validatePlayback.errors?.[0];
-        throw new AppError('invalid', 'validation_failed', `args${e?.instancePath ?? ''} ${e?.message ?? 'is invalid'}`, { op: 'set_playback', issues: validatePlayback.errors ?? [] });
+        throw new AppError('invalid', 'validation_failed', `args${e?.instancePath ?? ''} ${e?.message ?? 'is invalid'}`, {
+          op: 'set_playback',
+          issues: validatePlayback.errors ?? [],
+        });
       }
       const res = await playback.write({ userId, deviceId }, args, { idempotencyKey: mutationId, fingerprint: fingerprint('ws', 'set_playback', args) });
       return { sequenceNumber: res.body.sequenceNumber, result: { ...res.body } };

@@ -30,10 +30,15 @@ export interface Placement {
 
 export type QueueCommand =
   | {
-    type: 'create_queue'; name: string; queueType: QueueType; metadata?: Record<string, unknown>; tracks?: string[];
-    /** Collaborative queues: public or not, and the users who join as contributors. */
-    isPublic?: boolean; collaborators?: string[];
-  }
+      type: 'create_queue';
+      name: string;
+      queueType: QueueType;
+      metadata?: Record<string, unknown>;
+      tracks?: string[];
+      /** Collaborative queues: public or not, and the users who join as contributors. */
+      isPublic?: boolean;
+      collaborators?: string[];
+    }
   | ({ type: 'add_tracks'; tracks: string[] } & Placement)
   | { type: 'remove_items'; itemIds: string[] }
   | ({ type: 'move_item'; itemId: string } & Placement)
@@ -142,7 +147,8 @@ export function decide(stored: QueueState, cmd: QueueCommand, ctx: DecideContext
       return removeCollaborator(state, ctx.userId, ctx);
     case 'transfer_ownership': {
       if (cmd.userId === state.ownerId) return [];
-      if (!collaboratorOf(state, cmd.userId)) throw notFound('collaborator_not_found', `${cmd.userId} is not a collaborator of this queue`, { userId: cmd.userId });
+      if (!collaboratorOf(state, cmd.userId))
+        throw notFound('collaborator_not_found', `${cmd.userId} is not a collaborator of this queue`, { userId: cmd.userId });
       return [{ type: 'ownership_transferred', data: { fromUserId: state.ownerId, toUserId: cmd.userId } }];
     }
     case 'set_visibility':
@@ -172,11 +178,16 @@ function checkCollaboratorLimit(current: number, adding: number, ctx: DecideCont
 }
 
 /** Add a collaborator, or change the role of one ([CO2]): owners manage everyone, admins contributors and viewers. */
-function grant(state: QueueState, cmd: { type: 'add_collaborator' | 'set_collaborator_role'; userId: string; role: CollaboratorRole }, ctx: DecideContext): QueueEventBody[] {
+function grant(
+  state: QueueState,
+  cmd: { type: 'add_collaborator' | 'set_collaborator_role'; userId: string; role: CollaboratorRole },
+  ctx: DecideContext,
+): QueueEventBody[] {
   const actor = roleIn(ctx);
   if (cmd.userId === state.ownerId) throw conflict('is_owner', 'the owner has every right already; transfer the ownership instead', { userId: cmd.userId });
   const existing = collaboratorOf(state, cmd.userId);
-  if (!existing && cmd.type === 'set_collaborator_role') throw notFound('collaborator_not_found', `${cmd.userId} is not a collaborator of this queue`, { userId: cmd.userId });
+  if (!existing && cmd.type === 'set_collaborator_role')
+    throw notFound('collaborator_not_found', `${cmd.userId} is not a collaborator of this queue`, { userId: cmd.userId });
   if (!canManageRole(actor, cmd.role) || (existing && !canManageRole(actor, existing.role))) {
     throw forbidden('forbidden', `your role may not make anyone ${cmd.role}${existing ? ` or change a ${existing.role}` : ''}`, { role: cmd.role });
   }
@@ -281,7 +292,9 @@ function addTracks(state: QueueState, cmd: { tracks: string[] } & Placement, ctx
   }
   if (state.items.length + cmd.tracks.length > ctx.maxItems) {
     throw new AppError('limit', 'queue_full', `a queue holds at most ${ctx.maxItems} items`, {
-      limit: ctx.maxItems, items: state.items.length, adding: cmd.tracks.length,
+      limit: ctx.maxItems,
+      items: state.items.length,
+      adding: cmd.tracks.length,
     });
   }
   checkAddRate(state, cmd.tracks.length, ctx);
@@ -317,7 +330,10 @@ function checkAddRate(state: QueueState, adding: number, ctx: DecideContext): vo
   // The window frees up once the `over`-th oldest of the recent adds is a minute old.
   const retryAfterSeconds = Math.max(1, Math.ceil((recent[over - 1]! + 60_000 - ctx.time) / 1000));
   throw new AppError('rate_limited', 'rate_limited', `at most ${limit} tracks a minute may be added to this queue; retry in ${retryAfterSeconds} s`, {
-    limit, recent: recent.length, adding, retryAfterSeconds,
+    limit,
+    recent: recent.length,
+    adding,
+    retryAfterSeconds,
   });
 }
 
@@ -443,11 +459,14 @@ function moveItem(state: QueueState, cmd: { itemId: string } & Placement): Queue
   // Indexes into the play order without the moved item ("rest"), computed without copying it.
   const n = state.items.length - 1;
   const toRest = (i: number) => (i > from ? i - 1 : i);
-  const at = cmd.afterItemId !== undefined
-    ? toRest(anchorIndex(state, cmd.afterItemId, 'afterItemId', 'move item')) + 1
-    : cmd.beforeItemId !== undefined
-      ? toRest(anchorIndex(state, cmd.beforeItemId, 'beforeItemId', 'move item'))
-      : cmd.position !== undefined ? Math.min(Math.max(0, cmd.position), n) : n;
+  const at =
+    cmd.afterItemId !== undefined
+      ? toRest(anchorIndex(state, cmd.afterItemId, 'afterItemId', 'move item')) + 1
+      : cmd.beforeItemId !== undefined
+        ? toRest(anchorIndex(state, cmd.beforeItemId, 'beforeItemId', 'move item'))
+        : cmd.position !== undefined
+          ? Math.min(Math.max(0, cmd.position), n)
+          : n;
   if (at === from) return []; // already there
   const restAt = (r: number) => state.items[r < from ? r : r + 1]!;
   const keyOf = (i: QueueItem) => activeKey(i, state.shuffle);
@@ -470,7 +489,7 @@ function setShuffle(state: QueueState, on: boolean, ctx: DecideContext): QueueEv
   const order = cur ? [cur, ...rest] : rest;
   const keys = generateNKeysBetween(null, null, order.length);
   const shuffleKeys: Record<string, string> = {};
-  order.forEach((item, k) => (shuffleKeys[item.itemId] = keys[k]!));
+  for (const [k, item] of order.entries()) shuffleKeys[item.itemId] = keys[k]!;
   return [{ type: 'shuffle_changed', data: { shuffle: true, shuffleKeys } }];
 }
 

@@ -8,6 +8,9 @@ import { strictAjv, type ValidateFunction } from '../validation.ts';
 import type { QueueCommand } from './decide.ts';
 import * as S from './schemas.ts';
 
+// The arguments reach `command` only after `schema` has validated them (socket and
+// offline batches alike), so each op reads its own fields as the schema typed them.
+// biome-ignore lint/suspicious/noExplicitAny: validated by the op's schema just before, as above
 type Args = Record<string, any>;
 interface Op {
   schema: TSchema;

@@ -23,7 +23,19 @@ export type QueueAction =
   | 'delete';
 
 export const QUEUE_ACTIONS: readonly QueueAction[] = [
-  'read', 'add', 'edit_own', 'edit_any', 'vote', 'control', 'rename', 'settings', 'manage_members', 'invite', 'visibility', 'transfer', 'delete',
+  'read',
+  'add',
+  'edit_own',
+  'edit_any',
+  'vote',
+  'control',
+  'rename',
+  'settings',
+  'manage_members',
+  'invite',
+  'visibility',
+  'transfer',
+  'delete',
 ];
 
 const viewer: QueueAction[] = ['read'];

@@ -3,23 +3,57 @@
 import { conflict, invalid, notFound } from '../errors.ts';
 
 export * from '../model/queue.ts';
-import type { Collaborator, CollaboratorRole, ItemVote, PlayedEntry, QueueEvent, QueueEventType, QueueFold, QueueItem, QueueMember, QueueSettings, QueueState, QueueType, RepeatMode } from '../model/queue.ts';
+import type {
+  Collaborator,
+  ItemVote,
+  PlayedEntry,
+  QueueEvent,
+  QueueEventType,
+  QueueFold,
+  QueueItem,
+  QueueMember,
+  QueueSettings,
+  QueueState,
+  QueueType,
+  RepeatMode,
+} from '../model/queue.ts';
 
 export const HISTORY_LIMIT = 100;
 export const GONE_LIMIT = 500;
 
 /** Events after which who may use the queue (and so the member index) may differ. */
 export const ACCESS_EVENT_TYPES: ReadonlySet<QueueEventType> = new Set([
-  'queue_created', 'collaborator_joined', 'collaborator_left', 'permission_changed', 'ownership_transferred', 'visibility_changed', 'queue_deleted',
+  'queue_created',
+  'collaborator_joined',
+  'collaborator_left',
+  'permission_changed',
+  'ownership_transferred',
+  'visibility_changed',
+  'queue_deleted',
 ]);
 
 export const DEFAULT_SETTINGS: QueueSettings = { fairOrder: false, voteOrder: false };
 
 export function initialState(queueId: string): QueueState {
   return {
-    id: queueId, type: 'user', name: '', ownerId: '', createdAt: '', updatedAt: '', version: 0,
-    items: [], currentItemId: null, shuffle: false, repeat: 'off', history: [], metadata: {}, deleted: false,
-    collaborators: [], isPublic: false, settings: { ...DEFAULT_SETTINGS }, goneItemIds: [],
+    id: queueId,
+    type: 'user',
+    name: '',
+    ownerId: '',
+    createdAt: '',
+    updatedAt: '',
+    version: 0,
+    items: [],
+    currentItemId: null,
+    shuffle: false,
+    repeat: 'off',
+    history: [],
+    metadata: {},
+    deleted: false,
+    collaborators: [],
+    isPublic: false,
+    settings: { ...DEFAULT_SETTINGS },
+    goneItemIds: [],
   };
 }
 
@@ -319,15 +353,29 @@ export interface QueueWindow {
 export function encodeWindowCursor(item: QueueItem, shuffle: boolean): string {
   // btoa/atob, not Buffer: this module is also the client SDK's fold and runs in browsers.
   // The content is ASCII (keys and item ids are), so the Latin-1 of btoa is exact.
-  return btoa(JSON.stringify([shuffle ? 1 : 0, activeKey(item, shuffle), item.itemId])).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  return btoa(JSON.stringify([shuffle ? 1 : 0, activeKey(item, shuffle), item.itemId]))
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_')
+    .replace(/=+$/, '');
 }
 
 function decodeWindowCursor(cursor: string): [0 | 1, string, string] | null {
   try {
     if (!/^[A-Za-z0-9_-]{1,600}$/.test(cursor)) return null;
     const v = JSON.parse(atob(cursor.replace(/-/g, '+').replace(/_/g, '/')));
-    if (Array.isArray(v) && v.length === 3 && (v[0] === 0 || v[0] === 1) && typeof v[1] === 'string' && typeof v[2] === 'string' && v[1].length <= 256 && v[2].length <= 128) return v as [0 | 1, string, string];
-  } catch { /* not ours */ }
+    if (
+      Array.isArray(v) &&
+      v.length === 3 &&
+      (v[0] === 0 || v[0] === 1) &&
+      typeof v[1] === 'string' &&
+      typeof v[2] === 'string' &&
+      v[1].length <= 256 &&
+      v[2].length <= 128
+    )
+      return v as [0 | 1, string, string];
+  } catch {
+    /* not ours */
+  }
   return null;
 }
 
@@ -338,7 +386,8 @@ export function resolveWindow(state: QueueState, q: WindowQuery = {}): { start: 
   if (q.cursor !== undefined) {
     const c = decodeWindowCursor(q.cursor);
     if (c === null) throw invalid('invalid_cursor', 'cursor is not one this service gave out', { cursor: q.cursor });
-    if ((c[0] === 1) !== state.shuffle) throw conflict('cursor_stale', 'shuffle was switched since this cursor was given out: read from the start again', { cursor: q.cursor });
+    if ((c[0] === 1) !== state.shuffle)
+      throw conflict('cursor_stale', 'shuffle was switched since this cursor was given out: read from the start again', { cursor: q.cursor });
     const at = lowerBound(state.items, state.shuffle, c[1], c[2]);
     // The named item itself (if still there) was in the previous window.
     return { start: state.items[at]?.itemId === c[2] ? at + 1 : at, limit };
@@ -391,14 +440,26 @@ export function toView(state: QueueState, window: WindowQuery = {}): QueueView {
   const idx = indexOfItem(s, s.currentItemId);
   const last = slice[slice.length - 1];
   return {
-    id: s.id, name: s.name, type: s.type, ownerId: s.ownerId, version: s.version, itemCount: s.items.length,
+    id: s.id,
+    name: s.name,
+    type: s.type,
+    ownerId: s.ownerId,
+    version: s.version,
+    itemCount: s.items.length,
     items: slice.map((i) => ({ itemId: i.itemId, trackId: i.trackId, addedBy: i.addedBy, addedAt: i.addedAt })),
     window: { offset: start, limit, nextCursor: last !== undefined && start + slice.length < s.items.length ? encodeWindowCursor(last, s.shuffle) : null },
-    currentItemId: s.currentItemId, currentIndex: idx < 0 ? null : idx,
-    shuffle: s.shuffle, repeat: s.repeat, history: s.history, metadata: s.metadata,
-    isPublic: s.isPublic, settings: s.settings, collaborators: s.collaborators,
+    currentItemId: s.currentItemId,
+    currentIndex: idx < 0 ? null : idx,
+    shuffle: s.shuffle,
+    repeat: s.repeat,
+    history: s.history,
+    metadata: s.metadata,
+    isPublic: s.isPublic,
+    settings: s.settings,
+    collaborators: s.collaborators,
     votes: slice.filter((i) => i.votes?.length).map((i) => ({ itemId: i.itemId, score: scoreOf(i), votes: i.votes! })),
-    createdAt: s.createdAt, updatedAt: s.updatedAt,
+    createdAt: s.createdAt,
+    updatedAt: s.updatedAt,
   };
 }
 

@@ -59,109 +59,207 @@ export function queueRoutes(service: QueueService): FastifyPluginAsyncTypebox {
     const run = (r: FastifyRequest<{ Params: { queueId: string } }>, reply: FastifyReply, cmd: QueueCommand) =>
       service.execute(actor(r), r.params.queueId, cmd, writeOptions(r)).then((res) => send(reply, res));
 
-    app.post('/queues', {
-      schema: {
-        tags: ['queues'], summary: 'Create a queue', body: S.CreateQueueBody, headers: WriteHeaders,
-        response: { 201: S.WriteResponse, ...errors(413, 422) },
+    app.post(
+      '/queues',
+      {
+        schema: {
+          tags: ['queues'],
+          summary: 'Create a queue',
+          body: S.CreateQueueBody,
+          headers: WriteHeaders,
+          response: { 201: S.WriteResponse, ...errors(413, 422) },
+        },
       },
-    }, async (r, reply) => send(reply, await service.create(actor(r), r.body, writeOptions(r))));
+      async (r, reply) => send(reply, await service.create(actor(r), r.body, writeOptions(r))),
+    );
 
-    app.get('/queues', {
-      schema: { tags: ['queues'], summary: "The caller's queues, most recently changed first", querystring: S.ListQuery, response: { 200: S.ListResponse, ...errors() } },
-    }, async (r) => {
-      const page = await service.list(actor(r), r.query.limit ?? 50, r.query.cursor ?? null);
-      return { queues: page.items, nextCursor: page.nextCursor };
-    });
-
-    app.get('/queues/:queueId', {
-      schema: {
-        tags: ['queues'],
-        summary: 'Get a queue: its header and a window of its items (the first 200 unless asked otherwise)',
-        description: '[QW1]-[QW4] in docs/SPEC.md. `itemCount` is the size of the whole queue; page with `window.nextCursor`, '
-          + 'or ask for `?around=current`, `?after={itemId}` or `?offset=` (each with `limit`, at most 1,000).',
-        params: S.QueueIdParams, querystring: S.WindowQuerySchema,
-        response: { 200: Type.Composite([S.QueueSchema, Type.Object({ itemKeys: Type.Optional(S.ItemKeysSchema) })]), ...errors(409) },
+    app.get(
+      '/queues',
+      {
+        schema: {
+          tags: ['queues'],
+          summary: "The caller's queues, most recently changed first",
+          querystring: S.ListQuery,
+          response: { 200: S.ListResponse, ...errors() },
+        },
       },
-    }, async (r, reply) => {
-      const q = r.query;
-      const given = [q.offset, q.after, q.around, q.cursor].filter((x) => x !== undefined).length;
-      if (given > 1) throw invalid('ambiguous_window', 'give at most one of offset, after, around, cursor');
-      const state = await service.get(actor(r), r.params.queueId);
-      reply.header('etag', `"${state.version}"`);
-      const { keys, ...window } = q;
-      const view = toView(state, window);
-      return keys ? { ...view, itemKeys: windowKeys(state, view) } : view;
-    });
+      async (r) => {
+        const page = await service.list(actor(r), r.query.limit ?? 50, r.query.cursor ?? null);
+        return { queues: page.items, nextCursor: page.nextCursor };
+      },
+    );
 
-    app.patch('/queues/:queueId', {
-      schema: { tags: ['queues'], summary: 'Rename a queue or replace its metadata', params: S.QueueIdParams, body: S.UpdateQueueBody, ...write },
-    }, (r, reply) => run(r, reply, { type: 'update_queue', name: r.body.name, metadata: r.body.metadata }));
+    app.get(
+      '/queues/:queueId',
+      {
+        schema: {
+          tags: ['queues'],
+          summary: 'Get a queue: its header and a window of its items (the first 200 unless asked otherwise)',
+          description:
+            '[QW1]-[QW4] in docs/SPEC.md. `itemCount` is the size of the whole queue; page with `window.nextCursor`, ' +
+            'or ask for `?around=current`, `?after={itemId}` or `?offset=` (each with `limit`, at most 1,000).',
+          params: S.QueueIdParams,
+          querystring: S.WindowQuerySchema,
+          response: { 200: Type.Composite([S.QueueSchema, Type.Object({ itemKeys: Type.Optional(S.ItemKeysSchema) })]), ...errors(409) },
+        },
+      },
+      async (r, reply) => {
+        const q = r.query;
+        const given = [q.offset, q.after, q.around, q.cursor].filter((x) => x !== undefined).length;
+        if (given > 1) throw invalid('ambiguous_window', 'give at most one of offset, after, around, cursor');
+        const state = await service.get(actor(r), r.params.queueId);
+        reply.header('etag', `"${state.version}"`);
+        const { keys, ...window } = q;
+        const view = toView(state, window);
+        return keys ? { ...view, itemKeys: windowKeys(state, view) } : view;
+      },
+    );
 
-    app.delete('/queues/:queueId', {
-      schema: { tags: ['queues'], summary: 'Delete a queue (its event log stays readable)', params: S.QueueIdParams, ...write },
-    }, (r, reply) => run(r, reply, { type: 'delete_queue' }));
+    app.patch(
+      '/queues/:queueId',
+      {
+        schema: { tags: ['queues'], summary: 'Rename a queue or replace its metadata', params: S.QueueIdParams, body: S.UpdateQueueBody, ...write },
+      },
+      (r, reply) => run(r, reply, { type: 'update_queue', name: r.body.name, metadata: r.body.metadata }),
+    );
 
-    app.post('/queues/:queueId/tracks', {
-      schema: { tags: ['items'], summary: 'Add tracks at an index, after or before an item, or at the end', params: S.QueueIdParams, body: S.AddTracksBody, ...write },
-    }, (r, reply) => {
-      if (r.body.addedBy !== undefined && r.body.addedBy !== r.userId) {
-        throw new AppError('forbidden', 'added_by_mismatch', 'addedBy must be the caller; the server records who added what', { addedBy: r.body.addedBy });
-      }
-      const { tracks, position, afterItemId, beforeItemId } = r.body;
-      return run(r, reply, { type: 'add_tracks', tracks, position, afterItemId, beforeItemId });
-    });
+    app.delete(
+      '/queues/:queueId',
+      {
+        schema: { tags: ['queues'], summary: 'Delete a queue (its event log stays readable)', params: S.QueueIdParams, ...write },
+      },
+      (r, reply) => run(r, reply, { type: 'delete_queue' }),
+    );
 
-    app.delete('/queues/:queueId/items/:itemId', {
-      schema: { tags: ['items'], summary: 'Remove one item', params: S.ItemParams, ...write },
-    }, (r, reply) => run(r, reply, { type: 'remove_items', itemIds: [r.params.itemId] }));
+    app.post(
+      '/queues/:queueId/tracks',
+      {
+        schema: {
+          tags: ['items'],
+          summary: 'Add tracks at an index, after or before an item, or at the end',
+          params: S.QueueIdParams,
+          body: S.AddTracksBody,
+          ...write,
+        },
+      },
+      (r, reply) => {
+        if (r.body.addedBy !== undefined && r.body.addedBy !== r.userId) {
+          throw new AppError('forbidden', 'added_by_mismatch', 'addedBy must be the caller; the server records who added what', { addedBy: r.body.addedBy });
+        }
+        const { tracks, position, afterItemId, beforeItemId } = r.body;
+        return run(r, reply, { type: 'add_tracks', tracks, position, afterItemId, beforeItemId });
+      },
+    );
 
-    app.post('/queues/:queueId/items/remove', {
-      schema: { tags: ['items'], summary: 'Remove several items at once', params: S.QueueIdParams, body: S.RemoveItemsBody, ...write },
-    }, (r, reply) => run(r, reply, { type: 'remove_items', itemIds: r.body.itemIds }));
+    app.delete(
+      '/queues/:queueId/items/:itemId',
+      {
+        schema: { tags: ['items'], summary: 'Remove one item', params: S.ItemParams, ...write },
+      },
+      (r, reply) => run(r, reply, { type: 'remove_items', itemIds: [r.params.itemId] }),
+    );
 
-    app.post('/queues/:queueId/items/:itemId/move', {
-      schema: { tags: ['items'], summary: 'Move an item to an index, or after / before another item', params: S.ItemParams, body: S.MoveItemBody, ...write },
-    }, (r, reply) => {
-      const { position, afterItemId, beforeItemId } = r.body;
-      if (position === undefined && afterItemId === undefined && beforeItemId === undefined) {
-        throw invalid('missing_placement', 'give one of position, afterItemId, beforeItemId');
-      }
-      return run(r, reply, { type: 'move_item', itemId: r.params.itemId, position, afterItemId, beforeItemId });
-    });
+    app.post(
+      '/queues/:queueId/items/remove',
+      {
+        schema: { tags: ['items'], summary: 'Remove several items at once', params: S.QueueIdParams, body: S.RemoveItemsBody, ...write },
+      },
+      (r, reply) => run(r, reply, { type: 'remove_items', itemIds: r.body.itemIds }),
+    );
 
-    app.post('/queues/:queueId/clear', {
-      schema: { tags: ['items'], summary: 'Remove all items, or only those after the current one', params: S.QueueIdParams, body: S.ClearBody, ...write },
-    }, (r, reply) => run(r, reply, { type: 'clear', upcomingOnly: r.body.upcomingOnly }));
+    app.post(
+      '/queues/:queueId/items/:itemId/move',
+      {
+        schema: { tags: ['items'], summary: 'Move an item to an index, or after / before another item', params: S.ItemParams, body: S.MoveItemBody, ...write },
+      },
+      (r, reply) => {
+        const { position, afterItemId, beforeItemId } = r.body;
+        if (position === undefined && afterItemId === undefined && beforeItemId === undefined) {
+          throw invalid('missing_placement', 'give one of position, afterItemId, beforeItemId');
+        }
+        return run(r, reply, { type: 'move_item', itemId: r.params.itemId, position, afterItemId, beforeItemId });
+      },
+    );
 
-    app.put('/queues/:queueId/shuffle', {
-      schema: { tags: ['playback order'], summary: 'Shuffle on (current item first) or off (restores the order before shuffle)', params: S.QueueIdParams, body: S.ShuffleBody, ...write },
-    }, (r, reply) => run(r, reply, { type: 'set_shuffle', shuffle: r.body.shuffle }));
+    app.post(
+      '/queues/:queueId/clear',
+      {
+        schema: { tags: ['items'], summary: 'Remove all items, or only those after the current one', params: S.QueueIdParams, body: S.ClearBody, ...write },
+      },
+      (r, reply) => run(r, reply, { type: 'clear', upcomingOnly: r.body.upcomingOnly }),
+    );
 
-    app.put('/queues/:queueId/repeat', {
-      schema: { tags: ['playback order'], summary: 'Repeat off, all or one', params: S.QueueIdParams, body: S.RepeatBody, ...write },
-    }, (r, reply) => run(r, reply, { type: 'set_repeat', repeat: r.body.repeat }));
+    app.put(
+      '/queues/:queueId/shuffle',
+      {
+        schema: {
+          tags: ['playback order'],
+          summary: 'Shuffle on (current item first) or off (restores the order before shuffle)',
+          params: S.QueueIdParams,
+          body: S.ShuffleBody,
+          ...write,
+        },
+      },
+      (r, reply) => run(r, reply, { type: 'set_shuffle', shuffle: r.body.shuffle }),
+    );
 
-    app.put('/queues/:queueId/current', {
-      schema: { tags: ['playback order'], summary: 'Set the current item (null: none)', params: S.QueueIdParams, body: S.CurrentBody, ...write },
-    }, (r, reply) => run(r, reply, { type: 'set_current', itemId: r.body.itemId }));
+    app.put(
+      '/queues/:queueId/repeat',
+      {
+        schema: { tags: ['playback order'], summary: 'Repeat off, all or one', params: S.QueueIdParams, body: S.RepeatBody, ...write },
+      },
+      (r, reply) => run(r, reply, { type: 'set_repeat', repeat: r.body.repeat }),
+    );
 
-    app.post('/queues/:queueId/next', {
-      schema: { tags: ['playback order'], summary: 'Advance to the next item, following shuffle and repeat', params: S.QueueIdParams, body: S.NextBody, ...write },
-    }, (r, reply) => run(r, reply, { type: 'next', reason: r.body.reason }));
+    app.put(
+      '/queues/:queueId/current',
+      {
+        schema: { tags: ['playback order'], summary: 'Set the current item (null: none)', params: S.QueueIdParams, body: S.CurrentBody, ...write },
+      },
+      (r, reply) => run(r, reply, { type: 'set_current', itemId: r.body.itemId }),
+    );
 
-    app.post('/queues/:queueId/previous', {
-      schema: { tags: ['playback order'], summary: 'Go back to the previous item', params: S.QueueIdParams, body: S.PreviousBody, ...write },
-    }, (r, reply) => run(r, reply, { type: 'previous' }));
+    app.post(
+      '/queues/:queueId/next',
+      {
+        schema: {
+          tags: ['playback order'],
+          summary: 'Advance to the next item, following shuffle and repeat',
+          params: S.QueueIdParams,
+          body: S.NextBody,
+          ...write,
+        },
+      },
+      (r, reply) => run(r, reply, { type: 'next', reason: r.body.reason }),
+    );
 
-    app.get('/queues/:queueId/events', {
-      schema: { tags: ['events'], summary: 'The event log after a sequence number, paged', params: S.QueueIdParams, querystring: S.EventsQuery, response: { 200: S.EventsResponse, ...errors() } },
-    }, async (r) => {
-      const since = r.query.since ?? 0;
-      const limit = r.query.limit ?? 100;
-      const { events, version, logStart } = await service.events(actor(r), r.params.queueId, since, limit);
-      const last = events[events.length - 1];
-      const nextSince = last ? last.sequenceNumber : Math.max(since, 0);
-      return { events, version, nextSince, hasMore: nextSince < version, logStart };
-    });
+    app.post(
+      '/queues/:queueId/previous',
+      {
+        schema: { tags: ['playback order'], summary: 'Go back to the previous item', params: S.QueueIdParams, body: S.PreviousBody, ...write },
+      },
+      (r, reply) => run(r, reply, { type: 'previous' }),
+    );
+
+    app.get(
+      '/queues/:queueId/events',
+      {
+        schema: {
+          tags: ['events'],
+          summary: 'The event log after a sequence number, paged',
+          params: S.QueueIdParams,
+          querystring: S.EventsQuery,
+          response: { 200: S.EventsResponse, ...errors() },
+        },
+      },
+      async (r) => {
+        const since = r.query.since ?? 0;
+        const limit = r.query.limit ?? 100;
+        const { events, version, logStart } = await service.events(actor(r), r.params.queueId, since, limit);
+        const last = events[events.length - 1];
+        const nextSince = last ? last.sequenceNumber : Math.max(since, 0);
+        return { events, version, nextSince, hasMore: nextSince < version, logStart };
+      },
+    );
   };
 }

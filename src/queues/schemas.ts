@@ -49,7 +49,11 @@ export const WindowQuerySchema = Type.Object({
   after: Type.Optional(ItemId),
   around: Type.Optional(Type.Literal('current', { description: 'Centre the window on the current item' })),
   cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 600, description: 'A nextCursor from an earlier window' })),
-  keys: Type.Optional(Type.Boolean({ description: 'Also answer `itemKeys`: the order keys of the window items, as in a socket snapshot ([QW7]), for clients that keep their own copy' })),
+  keys: Type.Optional(
+    Type.Boolean({
+      description: 'Also answer `itemKeys`: the order keys of the window items, as in a socket snapshot ([QW7]), for clients that keep their own copy',
+    }),
+  ),
 });
 
 /** Order keys of a window's items (itemId -> {key, shuffleKey?}): what later item_added / item_moved events place against. */
@@ -92,7 +96,10 @@ export const QueueSchema = Type.Object(
 );
 
 export const UserId = Type.String({ pattern: USER_ID_PATTERN, description: 'A user id, as in tokens' });
-export const CollaboratorRoleSchema = literalUnion(COLLABORATOR_ROLES, 'admin: manage contributors and viewers, edit, control; contributor: add, remove/move own additions, vote; viewer: read');
+export const CollaboratorRoleSchema = literalUnion(
+  COLLABORATOR_ROLES,
+  'admin: manage contributors and viewers, edit, control; contributor: add, remove/move own additions, vote; viewer: read',
+);
 
 export const CollaboratorSchema = Type.Object(
   {
@@ -174,8 +181,13 @@ export const ListQuery = Type.Object({
 export const ListResponse = Type.Object({
   queues: Type.Array(
     Type.Object({
-      id: Type.String(), name: Type.String(), type: Type.String(), ownerId: Type.String(),
-      version: Type.Integer(), itemCount: Type.Integer(), updatedAt: Type.String(),
+      id: Type.String(),
+      name: Type.String(),
+      type: Type.String(),
+      ownerId: Type.String(),
+      version: Type.Integer(),
+      itemCount: Type.Integer(),
+      updatedAt: Type.String(),
       role: Type.String({ description: "The caller's role: owner, admin, contributor or viewer" }),
     }),
   ),
@@ -192,7 +204,10 @@ export const EventsResponse = Type.Object({
   version: Type.Integer({ description: 'The queue version now' }),
   nextSince: Type.Integer({ description: 'Pass as since to read the next page' }),
   hasMore: Type.Boolean(),
-  logStart: Type.Integer({ description: 'The first sequence number still in the log: 1 unless EVENT_RETENTION_DAYS trimmed older events ([QW9]); read the queue itself for the state before it' }),
+  logStart: Type.Integer({
+    description:
+      'The first sequence number still in the log: 1 unless EVENT_RETENTION_DAYS trimmed older events ([QW9]); read the queue itself for the state before it',
+  }),
 });
 
 // ---- collaboration (docs/SPEC.md [CO1]...) ----
@@ -211,10 +226,7 @@ export const CreateCollaborativeBody = Type.Object(
 
 export const UserParams = Type.Object({ queueId: Id, userId: UserId });
 
-export const AddCollaboratorBody = Type.Object(
-  { userId: UserId, permissionLevel: CollaboratorRoleSchema, ...MutationFields },
-  { additionalProperties: false },
-);
+export const AddCollaboratorBody = Type.Object({ userId: UserId, permissionLevel: CollaboratorRoleSchema, ...MutationFields }, { additionalProperties: false });
 export const SetRoleBody = Type.Object({ permissionLevel: CollaboratorRoleSchema, ...MutationFields }, { additionalProperties: false });
 export const EmptyWriteBody = Type.Object({ ...MutationFields }, { additionalProperties: false });
 export const TransferBody = Type.Object({ userId: UserId, ...MutationFields }, { additionalProperties: false });

@@ -3,7 +3,17 @@
 // neither holds business rules.
 import { createHash } from 'node:crypto';
 import { AppError, conflict, invalid, kindOfStatus, notFound, statusOf, VersionConflictError } from '../errors.ts';
-import { decodeCursor, IdempotencyConflict, type NewEvent, type Page, type QueueSummary, type IdempotencyRecords, type StoredResponse, type QueueStreams, type AppendInput } from '../store/port.ts';
+import {
+  decodeCursor,
+  IdempotencyConflict,
+  type NewEvent,
+  type Page,
+  type QueueSummary,
+  type IdempotencyRecords,
+  type StoredResponse,
+  type QueueStreams,
+  type AppendInput,
+} from '../store/port.ts';
 import { decide, type QueueCommand } from './decide.ts';
 import { can, memberRole, roleOf, type QueueAction, type Role } from './permissions.ts';
 import {
@@ -90,7 +100,10 @@ export interface HistoryEntry {
 
 /** The seed's action names for the item events; every other event is named by its type. */
 const historyAction: Partial<Record<QueueEvent['type'], string>> = {
-  item_added: 'add_track', item_removed: 'remove_track', item_moved: 'reorder', queue_cleared: 'clear',
+  item_added: 'add_track',
+  item_removed: 'remove_track',
+  item_moved: 'reorder',
+  queue_cleared: 'clear',
 };
 
 export type CommittedListener = (queueId: string, events: QueueEvent[], state: QueueState) => void;
@@ -107,11 +120,27 @@ export function fingerprint(...parts: unknown[]): string {
  * additions, which roles an admin may manage) are decided with the role in decide.ts.
  */
 const actionOf: Record<QueueCommand['type'], QueueAction> = {
-  create_queue: 'add', add_tracks: 'add', remove_items: 'edit_own', move_item: 'edit_own', clear: 'edit_any',
-  set_shuffle: 'control', set_repeat: 'control', set_current: 'control', next: 'control', previous: 'control',
-  update_queue: 'rename', delete_queue: 'delete', vote_item: 'vote',
-  add_collaborator: 'manage_members', set_collaborator_role: 'manage_members', remove_collaborator: 'manage_members',
-  leave_queue: 'read', join_queue: 'read', transfer_ownership: 'transfer', set_visibility: 'visibility', update_settings: 'settings',
+  create_queue: 'add',
+  add_tracks: 'add',
+  remove_items: 'edit_own',
+  move_item: 'edit_own',
+  clear: 'edit_any',
+  set_shuffle: 'control',
+  set_repeat: 'control',
+  set_current: 'control',
+  next: 'control',
+  previous: 'control',
+  update_queue: 'rename',
+  delete_queue: 'delete',
+  vote_item: 'vote',
+  add_collaborator: 'manage_members',
+  set_collaborator_role: 'manage_members',
+  remove_collaborator: 'manage_members',
+  leave_queue: 'read',
+  join_queue: 'read',
+  transfer_ownership: 'transfer',
+  set_visibility: 'visibility',
+  update_settings: 'settings',
 };
 
 function actionFor(cmd: QueueCommand, actor: Actor): QueueAction {
@@ -163,7 +192,11 @@ export class QueueService {
     opts: WriteOptions = {},
   ): Promise<WriteResult> {
     const cmd: QueueCommand = {
-      type: 'create_queue', name: input.name, queueType: input.type ?? 'user', tracks: input.tracks ?? [], metadata: input.metadata ?? {},
+      type: 'create_queue',
+      name: input.name,
+      queueType: input.type ?? 'user',
+      tracks: input.tracks ?? [],
+      metadata: input.metadata ?? {},
       ...(input.isPublic ? { isPublic: true } : {}),
       ...(input.collaborators?.length ? { collaborators: input.collaborators } : {}),
     };
@@ -172,7 +205,8 @@ export class QueueService {
 
   async execute(actor: Actor, queueId: string, cmd: QueueCommand, opts: WriteOptions = {}): Promise<WriteResult> {
     // Joining with an invite's role is only for joinWithInvite, after the code was checked.
-    if (cmd.type === 'join_queue' && cmd.via !== 'public') throw invalid('invalid_join', 'join a queue with an invite code through POST /invites/{code}/accept');
+    if (cmd.type === 'join_queue' && cmd.via !== 'public')
+      throw invalid('invalid_join', 'join a queue with an invite code through POST /invites/{code}/accept');
     return this.write(actor, queueId, cmd, opts, 200);
   }
 
@@ -240,7 +274,8 @@ export class QueueService {
     const state = await this.load(queueId);
     const role = state && !state.deleted ? roleOf(state, actor.userId) : null;
     if (!state || state.deleted || !can(role, 'read')) throw queueNotFound(queueId);
-    if (!can(role, action)) throw new AppError('forbidden', 'forbidden', `your role (${role}) may not ${action.replace('_', ' ')} on this queue`, { role, action });
+    if (!can(role, action))
+      throw new AppError('forbidden', 'forbidden', `your role (${role}) may not ${action.replace('_', ' ')} on this queue`, { role, action });
     return { state, role: role! };
   }
 
@@ -262,14 +297,18 @@ export class QueueService {
     if (!state || !can(state.deleted ? memberRole(state, actor.userId) : roleOf(state, actor.userId), 'read')) throw queueNotFound(queueId);
     const events = limit > 0 ? await this.deps.store.readEvents(queueId, since, limit) : [];
     // The log begins at 1 unless trimmed; only a read that could have met the trim asks.
-    const logStart = events.length > 0 && events[0]!.sequenceNumber === since + 1 && since === 0
-      ? 1
-      : ((await this.deps.store.logStart(queueId)) ?? state.version + 1);
+    const logStart =
+      events.length > 0 && events[0]!.sequenceNumber === since + 1 && since === 0 ? 1 : ((await this.deps.store.logStart(queueId)) ?? state.version + 1);
     return { events, version: state.version, logStart };
   }
 
   /** [CO6] Who did what, when: the event log newest first, `limit` events before sequence number `before`. */
-  async history(actor: Actor, queueId: string, before: number | null, limit: number): Promise<{ entries: HistoryEntry[]; version: number; nextBefore: number | null; logStart: number }> {
+  async history(
+    actor: Actor,
+    queueId: string,
+    before: number | null,
+    limit: number,
+  ): Promise<{ entries: HistoryEntry[]; version: number; nextBefore: number | null; logStart: number }> {
     const { version, logStart } = await this.events(actor, queueId, 0, 0);
     const end = Math.min(before ?? version + 1, version + 1); // exclusive
     const after = Math.max(logStart - 1, end - 1 - limit);
@@ -277,7 +316,11 @@ export class QueueService {
     const entries = events.reverse().map((e): HistoryEntry => {
       const data = e.data as Record<string, unknown>;
       return {
-        sequenceNumber: e.sequenceNumber, action: historyAction[e.type] ?? e.type, userId: e.userId, deviceId: e.deviceId, timestamp: e.timestamp,
+        sequenceNumber: e.sequenceNumber,
+        action: historyAction[e.type] ?? e.type,
+        userId: e.userId,
+        deviceId: e.deviceId,
+        timestamp: e.timestamp,
         itemId: typeof data.itemId === 'string' ? data.itemId : null,
         trackId: typeof data.trackId === 'string' ? data.trackId : null,
         data,
@@ -287,7 +330,10 @@ export class QueueService {
   }
 
   /** The owner and the collaborators, and the caller's own role. */
-  async collaborators(actor: Actor, queueId: string): Promise<{ ownerId: string; isPublic: boolean; yourRole: Role; collaborators: Collaborator[]; version: number }> {
+  async collaborators(
+    actor: Actor,
+    queueId: string,
+  ): Promise<{ ownerId: string; isPublic: boolean; yourRole: Role; collaborators: Collaborator[]; version: number }> {
     const { state, role } = await this.authorize(actor, queueId, 'read');
     return { ownerId: state.ownerId, isPublic: state.isPublic, yourRole: role, collaborators: state.collaborators, version: state.version };
   }
@@ -352,8 +398,8 @@ export class QueueService {
               events: newEvents,
               state: next,
               idempotency: opts.idempotencyKey
-                // [QW5] The answer as sent: bounded by its window, never the whole queue.
-                ? { userId: actor.userId, key: opts.idempotencyKey, fingerprint: opts.fingerprint ?? '', response: { status: okStatus, body } }
+                ? // [QW5] The answer as sent: bounded by its window, never the whole queue.
+                  { userId: actor.userId, key: opts.idempotencyKey, fingerprint: opts.fingerprint ?? '', response: { status: okStatus, body } }
                 : undefined,
             });
           } catch (err) {
@@ -378,8 +424,14 @@ export class QueueService {
 
   private decideAs(state: QueueState, cmd: QueueCommand, actor: Actor, role: Role | null, nowMs: number) {
     return decide(state, cmd, {
-      userId: actor.userId, newId: this.deps.newId, random: this.deps.random, maxItems: this.deps.maxItemsPerQueue,
-      role, time: nowMs, addsPerMinute: this.deps.addsPerMinute, maxCollaborators: this.deps.maxCollaborators,
+      userId: actor.userId,
+      newId: this.deps.newId,
+      random: this.deps.random,
+      maxItems: this.deps.maxItemsPerQueue,
+      role,
+      time: nowMs,
+      addsPerMinute: this.deps.addsPerMinute,
+      maxCollaborators: this.deps.maxCollaborators,
     });
   }
 
@@ -418,7 +470,11 @@ export class QueueService {
         const rec = await store.getIdempotency(actor.userId, item.idempotencyKey);
         if (!rec) results.push(null);
         else if (rec.fingerprint !== item.fingerprint) {
-          results.push(fail(new AppError('limit', 'idempotency_key_reused', 'this idempotency key was used for a different request', { idempotencyKey: item.idempotencyKey })));
+          results.push(
+            fail(
+              new AppError('limit', 'idempotency_key_reused', 'this idempotency key was used for a different request', { idempotencyKey: item.idempotencyKey }),
+            ),
+          );
         } else results.push(fromRecord(rec));
       }
       if (results.every((r) => r !== null)) {
@@ -436,53 +492,53 @@ export class QueueService {
             if (r.fresh) this.committed(queueId, r.events, r.fresh);
           },
           once: async () => {
-          const loaded = await this.load(queueId);
-          if (!loaded || loaded.deleted || !can(roleOf(loaded, actor.userId), 'read')) {
-            const gone = fail(notFound('queue_not_found', 'queue not found', { queueId }));
-            return { items: results.map((r) => r ?? gone), queue: null, events: [] as QueueEvent[] };
-          }
-          if (opts.prepare) await opts.prepare(loaded);
-          const nowMs = this.deps.now();
-          const now = new Date(nowMs).toISOString();
-          let state = loaded;
-          const newEvents: NewEvent[] = [];
-          const stored: QueueEvent[] = [];
-          const decided = [...results];
-          const records: NonNullable<AppendInput['idempotencyMany']> = [];
-          items.forEach((item, i) => {
-            if (decided[i] !== null) return;
-            let answer: BatchItemResult;
-            try {
-              const planned = typeof item.command === 'function' ? item.command(state, decided) : { command: item.command };
-              const cmd = planned.command;
-              if (cmd.type === 'create_queue') throw invalid('unsupported_command', 'a batch cannot create a queue');
-              // Authorized as write() does ([CO1]), on the state as the batch left it.
-              const role = roleOf(state, actor.userId);
-              permit(role, cmd, actor);
-              const { newEvents: evs, stored: seqd } = stamp(this.decideAs(state, cmd, actor, role, nowMs), actor, queueId, state.version, now);
-              state = seqd.reduce(evolve, state);
-              newEvents.push(...evs);
-              stored.push(...seqd);
-              const body: BatchItemBody = {
-                sequenceNumbers: seqd.map((e) => e.sequenceNumber),
-                itemIds: seqd.flatMap((e) => (e.type === 'item_added' ? [e.data.itemId] : [])),
-              };
-              if (planned.note) body.note = planned.note;
-              answer = { body, replayed: false };
-            } catch (err) {
-              if (!(err instanceof AppError)) throw err;
-              answer = fail(err);
+            const loaded = await this.load(queueId);
+            if (!loaded || loaded.deleted || !can(roleOf(loaded, actor.userId), 'read')) {
+              const gone = fail(notFound('queue_not_found', 'queue not found', { queueId }));
+              return { items: results.map((r) => r ?? gone), queue: null, events: [] as QueueEvent[] };
             }
-            decided[i] = answer;
-            records.push({ userId: actor.userId, key: item.idempotencyKey, fingerprint: item.fingerprint, response: toRecord(answer) });
-          });
-          try {
-            await store.append({ queueId, expectedVersion: loaded.version, events: newEvents, state, idempotencyMany: records });
-          } catch (err) {
-            this.cache.delete(queueId);
-            throw err;
-          }
-          return { items: decided as BatchItemResult[], queue: toView(state), events: stored, fresh: state };
+            if (opts.prepare) await opts.prepare(loaded);
+            const nowMs = this.deps.now();
+            const now = new Date(nowMs).toISOString();
+            let state = loaded;
+            const newEvents: NewEvent[] = [];
+            const stored: QueueEvent[] = [];
+            const decided = [...results];
+            const records: NonNullable<AppendInput['idempotencyMany']> = [];
+            items.forEach((item, i) => {
+              if (decided[i] !== null) return;
+              let answer: BatchItemResult;
+              try {
+                const planned = typeof item.command === 'function' ? item.command(state, decided) : { command: item.command };
+                const cmd = planned.command;
+                if (cmd.type === 'create_queue') throw invalid('unsupported_command', 'a batch cannot create a queue');
+                // Authorized as write() does ([CO1]), on the state as the batch left it.
+                const role = roleOf(state, actor.userId);
+                permit(role, cmd, actor);
+                const { newEvents: evs, stored: seqd } = stamp(this.decideAs(state, cmd, actor, role, nowMs), actor, queueId, state.version, now);
+                state = seqd.reduce(evolve, state);
+                newEvents.push(...evs);
+                stored.push(...seqd);
+                const body: BatchItemBody = {
+                  sequenceNumbers: seqd.map((e) => e.sequenceNumber),
+                  itemIds: seqd.flatMap((e) => (e.type === 'item_added' ? [e.data.itemId] : [])),
+                };
+                if (planned.note) body.note = planned.note;
+                answer = { body, replayed: false };
+              } catch (err) {
+                if (!(err instanceof AppError)) throw err;
+                answer = fail(err);
+              }
+              decided[i] = answer;
+              records.push({ userId: actor.userId, key: item.idempotencyKey, fingerprint: item.fingerprint, response: toRecord(answer) });
+            });
+            try {
+              await store.append({ queueId, expectedVersion: loaded.version, events: newEvents, state, idempotencyMany: records });
+            } catch (err) {
+              this.cache.delete(queueId);
+              throw err;
+            }
+            return { items: decided as BatchItemResult[], queue: toView(state), events: stored, fresh: state };
           },
         }));
       } catch (err) {

@@ -117,9 +117,12 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
 
     async function subscribe<K extends 'queue' | 'user'>(c: Connection, source: StreamSource<K>, id: string, since: number | undefined): Promise<void> {
       // Every queue event sent to this socket: did it cost the socket's user its access? [CO12]
-      const afterEvent = source.kind !== 'queue' ? undefined : (e: SequencedEvent) => {
-        if (mayLoseAccess(c.userId, e)) recheck(c, id);
-      };
+      const afterEvent =
+        source.kind !== 'queue'
+          ? undefined
+          : (e: SequencedEvent) => {
+              if (mayLoseAccess(c.userId, e)) recheck(c, id);
+            };
       const sub = new Subscription(bus, source, id, since ?? 0, c, c.deviceId, afterEvent);
       c.subs.set(`${source.kind}:${id}`, sub);
       await sub.start(options.replayCap, since === undefined);
@@ -174,7 +177,15 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
       requireSocketScope(c, opScope(msg.op));
       if (msg.op === 'set_playback') {
         const r = await users.setPlayback(c.userId, c.deviceId, msg.args, msg.mutationId);
-        c.send({ type: 'ack', mutationId: msg.mutationId, queueId: null, sequenceNumbers: [r.sequenceNumber], version: r.sequenceNumber, replayed: false, result: r.result });
+        c.send({
+          type: 'ack',
+          mutationId: msg.mutationId,
+          queueId: null,
+          sequenceNumbers: [r.sequenceNumber],
+          version: r.sequenceNumber,
+          replayed: false,
+          result: r.result,
+        });
         return;
       }
       const queueId = msg.queueId ?? defaultQueueId;
@@ -188,7 +199,15 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
         minimal: true,
       });
       const seqs = res.body.events.map((e) => e.sequenceNumber);
-      c.send({ type: 'ack', mutationId: msg.mutationId, queueId, sequenceNumbers: seqs, version: res.body.version, replayed: res.replayed, events: res.body.events });
+      c.send({
+        type: 'ack',
+        mutationId: msg.mutationId,
+        queueId,
+        sequenceNumbers: seqs,
+        version: res.body.version,
+        replayed: res.replayed,
+        events: res.body.events,
+      });
       // The socket's own events are not sent back to it ([RT5]), so its own leave is checked here.
       if (res.body.events.some((e) => mayLoseAccess(c.userId, e))) recheck(c, queueId);
     }
@@ -243,78 +262,115 @@ export function socketRoutes(deps: SocketDeps): FastifyPluginAsyncTypebox {
     }
 
     function hello(c: Connection, stream: 'queue' | 'user', streamId: string, head: number): void {
-      c.send({ type: 'hello', protocolVersion: PROTOCOL_VERSION, connectionId: c.id, userId: c.userId, deviceId: c.deviceId, stream, streamId, sequenceNumber: head, serverTime: now() });
+      c.send({
+        type: 'hello',
+        protocolVersion: PROTOCOL_VERSION,
+        connectionId: c.id,
+        userId: c.userId,
+        deviceId: c.deviceId,
+        stream,
+        streamId,
+        sequenceNumber: head,
+        serverTime: now(),
+      });
     }
 
-    app.get('/ws/queues/:queueId', {
-      websocket: true,
-      schema: {
-        tags: ['realtime'],
-        summary: "WebSocket: one queue's events (see /asyncapi.json)",
-        params: Type.Object({ queueId: Id }),
-        querystring: ConnectQuery,
-        response: errors(426),
+    app.get(
+      '/ws/queues/:queueId',
+      {
+        websocket: true,
+        schema: {
+          tags: ['realtime'],
+          summary: "WebSocket: one queue's events (see /asyncapi.json)",
+          params: Type.Object({ queueId: Id }),
+          querystring: ConnectQuery,
+          response: errors(426),
+        },
+        // Checked before the upgrade: strangers get a 404, never a socket.
+        preHandler: async (req, reply) => {
+          await queues.get({ userId: req.userId, deviceId: null }, req.params.queueId);
+          return requireUpgrade(req, reply);
+        },
       },
-      // Checked before the upgrade: strangers get a 404, never a socket.
-      preHandler: async (req, reply) => {
-        await queues.get({ userId: req.userId, deviceId: null }, req.params.queueId);
-        return requireUpgrade(req, reply);
+      async (ws, req) => {
+        const c = open(ws, req, req.query.deviceId ?? `conn-${randomUUID()}`);
+        const queueId = req.params.queueId;
+        queueSockets.set(c, queueId);
+        // [CO11] Presence: who is looking at the queue, as a note on the queue stream.
+        const announce = (online: boolean) =>
+          bus.publish({
+            stream: 'queue',
+            id: queueId,
+            events: [],
+            note: { type: 'presence', queueId, userId: c.userId, deviceId: c.deviceId, online, timestamp: now() },
+          });
+        await serve(c, queueId, async () => {
+          const head = (await queues.peek(queueId))?.version ?? 0;
+          hello(c, 'queue', queueId, head);
+          await subscribe(c, queueSource, queueId, req.query.since);
+          if (queuePresence) {
+            // The close listener goes on before the entry is written, in the same tick, so a
+            // socket that closes at any point from here on is taken out again.
+            if (!c.isOpen) return;
+            ws.once(
+              'close',
+              () =>
+                void queuePresence.closed(queueId, c.id).then(
+                  () => announce(false),
+                  () => announce(false),
+                ),
+            );
+            await queuePresence.opened(queueId, c.id, c.userId, c.deviceId);
+            if (c.isOpen) announce(true);
+          }
+        });
       },
-    }, async (ws, req) => {
-      const c = open(ws, req, req.query.deviceId ?? `conn-${randomUUID()}`);
-      const queueId = req.params.queueId;
-      queueSockets.set(c, queueId);
-      // [CO11] Presence: who is looking at the queue, as a note on the queue stream.
-      const announce = (online: boolean) =>
-        bus.publish({ stream: 'queue', id: queueId, events: [], note: { type: 'presence', queueId, userId: c.userId, deviceId: c.deviceId, online, timestamp: now() } });
-      await serve(c, queueId, async () => {
-        const head = (await queues.peek(queueId))?.version ?? 0;
-        hello(c, 'queue', queueId, head);
-        await subscribe(c, queueSource, queueId, req.query.since);
-        if (queuePresence) {
-          // The close listener goes on before the entry is written, in the same tick, so a
-          // socket that closes at any point from here on is taken out again.
-          if (!c.isOpen) return;
-          ws.once('close', () => void queuePresence.closed(queueId, c.id).then(() => announce(false), () => announce(false)));
-          await queuePresence.opened(queueId, c.id, c.userId, c.deviceId);
-          if (c.isOpen) announce(true);
-        }
-      });
-    });
+    );
 
-    app.get('/ws/sync/:userId', {
-      websocket: true,
-      schema: {
-        tags: ['realtime'],
-        summary: "WebSocket: a user's devices: playback, presence, subscribed queues (see /asyncapi.json)",
-        params: Type.Object({ userId: Type.String({ minLength: 1, maxLength: 128 }) }),
-        querystring: ConnectQuery,
-        response: errors(426),
+    app.get(
+      '/ws/sync/:userId',
+      {
+        websocket: true,
+        schema: {
+          tags: ['realtime'],
+          summary: "WebSocket: a user's devices: playback, presence, subscribed queues (see /asyncapi.json)",
+          params: Type.Object({ userId: Type.String({ minLength: 1, maxLength: 128 }) }),
+          querystring: ConnectQuery,
+          response: errors(426),
+        },
+        preHandler: async (req, reply) => {
+          pathUser(req, req.params.userId);
+          return requireUpgrade(req, reply);
+        },
       },
-      preHandler: async (req, reply) => {
-        pathUser(req, req.params.userId);
-        return requireUpgrade(req, reply);
+      async (ws, req) => {
+        const userId = req.userId;
+        const deviceId = req.query.deviceId ?? `conn-${randomUUID()}`;
+        const c = open(ws, req, deviceId);
+        const announce = (online: boolean) =>
+          bus.publish({ stream: 'user', id: userId, events: [], note: { type: 'presence', queueId: null, userId, deviceId, online, timestamp: now() } });
+        await serve(c, null, async () => {
+          if (req.query.deviceId) await users.registerDevice(userId, deviceId, { name: req.query.deviceName, type: req.query.deviceType });
+          // Closed while the device was registered: it never comes online.
+          if (!c.isOpen) return;
+          // The close listener goes on before the entry is written, in the same tick, so a
+          // socket that closes at any point from here on goes offline again.
+          ws.once(
+            'close',
+            () =>
+              void presence.disconnected(c.id).then(
+                () => announce(false),
+                () => announce(false),
+              ),
+          );
+          await presence.connected(c.id, userId, deviceId);
+          if (!c.isOpen) return;
+          announce(true);
+          const head = (await users.snapshot(userId)).sequenceNumber;
+          hello(c, 'user', userId, head);
+          await subscribe(c, userSource, userId, req.query.since);
+        });
       },
-    }, async (ws, req) => {
-      const userId = req.userId;
-      const deviceId = req.query.deviceId ?? `conn-${randomUUID()}`;
-      const c = open(ws, req, deviceId);
-      const announce = (online: boolean) =>
-        bus.publish({ stream: 'user', id: userId, events: [], note: { type: 'presence', queueId: null, userId, deviceId, online, timestamp: now() } });
-      await serve(c, null, async () => {
-        if (req.query.deviceId) await users.registerDevice(userId, deviceId, { name: req.query.deviceName, type: req.query.deviceType });
-        // Closed while the device was registered: it never comes online.
-        if (!c.isOpen) return;
-        // The close listener goes on before the entry is written, in the same tick, so a
-        // socket that closes at any point from here on goes offline again.
-        ws.once('close', () => void presence.disconnected(c.id).then(() => announce(false), () => announce(false)));
-        await presence.connected(c.id, userId, deviceId);
-        if (!c.isOpen) return;
-        announce(true);
-        const head = (await users.snapshot(userId)).sequenceNumber;
-        hello(c, 'user', userId, head);
-        await subscribe(c, userSource, userId, req.query.since);
-      });
-    });
+    );
   };
 }

@@ -34,12 +34,19 @@ function parseEvent(line: string, lineNo: number): QueueEvent {
   }
   const e = v as Partial<QueueEvent>;
   const ok =
-    typeof e === 'object' && e !== null &&
-    typeof e.queueId === 'string' && Number.isInteger(e.sequenceNumber) && (e.sequenceNumber as number) > 0 &&
-    typeof e.type === 'string' && (QUEUE_EVENT_TYPES as string[]).includes(e.type) &&
-    typeof e.userId === 'string' && (e.deviceId === null || typeof e.deviceId === 'string') &&
-    typeof e.timestamp === 'string' && !Number.isNaN(Date.parse(e.timestamp)) &&
-    typeof e.data === 'object' && e.data !== null;
+    typeof e === 'object' &&
+    e !== null &&
+    typeof e.queueId === 'string' &&
+    Number.isInteger(e.sequenceNumber) &&
+    (e.sequenceNumber as number) > 0 &&
+    typeof e.type === 'string' &&
+    (QUEUE_EVENT_TYPES as string[]).includes(e.type) &&
+    typeof e.userId === 'string' &&
+    (e.deviceId === null || typeof e.deviceId === 'string') &&
+    typeof e.timestamp === 'string' &&
+    !Number.isNaN(Date.parse(e.timestamp)) &&
+    typeof e.data === 'object' &&
+    e.data !== null;
   if (!ok) throw new Error(`line ${lineNo}: not a queue event (needs queueId, sequenceNumber, type, userId, deviceId, timestamp, data)`);
   return e as QueueEvent;
 }

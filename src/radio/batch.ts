@@ -140,9 +140,17 @@ export function generateBatch(reco: Recommender, b: BatchInput): BatchItem[] {
   const more = (cands: Scored[], exclude: ReadonlySet<number>) => {
     if (picked.length >= b.count) return;
     const pickedSet = new Set(picked.map((p) => p.track));
-    const extra = rerank(cands.filter((c) => !pickedSet.has(c.track)), {
-      count: b.count - picked.length, artistOf, exclude, tail: [...tail, ...picked.map((p) => artistOf(p.track))], ...DEFAULT_SPREAD, jitter,
-    });
+    const extra = rerank(
+      cands.filter((c) => !pickedSet.has(c.track)),
+      {
+        count: b.count - picked.length,
+        artistOf,
+        exclude,
+        tail: [...tail, ...picked.map((p) => artistOf(p.track))],
+        ...DEFAULT_SPREAD,
+        jitter,
+      },
+    );
     picked = [...picked, ...extra];
   };
   // (3) The listener's window gives way before relevance does: the station's own
@@ -153,7 +161,8 @@ export function generateBatch(reco: Recommender, b: BatchInput): BatchItem[] {
     const popular = cat.popular(cat.size);
     for (let i = 0; i < popular.length && fill.length < b.count * 20; i++) {
       const t = popular[i]!;
-      if (!hard.has(t) && allowed(t)) fill.push({ track: t, score: 1e-6 * (popular.length - i) * (soft.has(t) ? 1e-3 : 1), reason: { kind: 'popular', seed: -1 } });
+      if (!hard.has(t) && allowed(t))
+        fill.push({ track: t, score: 1e-6 * (popular.length - i) * (soft.has(t) ? 1e-3 : 1), reason: { kind: 'popular', seed: -1 } });
     }
     more(fill, hard);
   }
@@ -161,7 +170,9 @@ export function generateBatch(reco: Recommender, b: BatchInput): BatchItem[] {
   if (picked.length < b.count && history.size > 0) {
     const window = toIdx(queue.slice(-NO_REPEAT_WINDOW), new Set<number>());
     const order = [...new Set([...toIdx(b.stationHistory ?? [], new Set<number>()), ...toIdx(queue, new Set<number>())])];
-    const fill = order.filter((t) => !window.has(t) && !(b.exclude?.has(t)) && allowed(t)).map((t, i) => ({ track: t, score: 1e-9 * (order.length - i), reason: { kind: 'popular' as const, seed: -1 } }));
+    const fill = order
+      .filter((t) => !window.has(t) && !b.exclude?.has(t) && allowed(t))
+      .map((t, i) => ({ track: t, score: 1e-9 * (order.length - i), reason: { kind: 'popular' as const, seed: -1 } }));
     more(fill, new Set([...window, ...(b.exclude ?? [])]));
   }
   const liked = new Set(b.profile?.liked ?? []);
@@ -174,10 +185,20 @@ export function generateBatch(reco: Recommender, b: BatchInput): BatchItem[] {
  * again and its artist less, and it stays a seed whose outcome is matched: what people
  * kept after skipping it), and the user's taste profile on top.
  */
-export function stationBatch(reco: Recommender, o: {
-  userId: string; stationId: string; resolved: ResolvedStation; preferences: Preferences; count: number; queueTracks: readonly string[]; salt: string;
-  stationHistory?: Iterable<string>; userRecent?: Iterable<string>;
-}): BatchItem[] {
+export function stationBatch(
+  reco: Recommender,
+  o: {
+    userId: string;
+    stationId: string;
+    resolved: ResolvedStation;
+    preferences: Preferences;
+    count: number;
+    queueTracks: readonly string[];
+    salt: string;
+    stationHistory?: Iterable<string>;
+    userRecent?: Iterable<string>;
+  },
+): BatchItem[] {
   const fb = reco.stationFeedback(o.userId, o.stationId);
   const seeds = { ...o.resolved.seeds, tracks: new Map(o.resolved.seeds.tracks), skipped: new Map(o.resolved.seeds.skipped ?? []) };
   for (const t of fb?.liked ?? []) seeds.tracks.set(t, (seeds.tracks.get(t) ?? 0) + 1.5);
@@ -187,9 +208,19 @@ export function stationBatch(reco: Recommender, o: {
   }
   const exclude = new Set<number>([...(fb?.skipped ?? []), ...(o.resolved.exclude ?? [])]);
   return generateBatch(reco, {
-    seeds, label: o.resolved.label, count: o.count, profile: reco.peekProfile(o.userId), preferences: o.preferences, queueTracks: o.queueTracks,
-    stationHistory: o.stationHistory, userRecent: o.userRecent, mode: o.resolved.mode,
-    exclude, onlyGenres: o.resolved.onlyGenres, stationArtists: fb?.artist, salt: o.salt,
+    seeds,
+    label: o.resolved.label,
+    count: o.count,
+    profile: reco.peekProfile(o.userId),
+    preferences: o.preferences,
+    queueTracks: o.queueTracks,
+    stationHistory: o.stationHistory,
+    userRecent: o.userRecent,
+    mode: o.resolved.mode,
+    exclude,
+    onlyGenres: o.resolved.onlyGenres,
+    stationArtists: fb?.artist,
+    salt: o.salt,
   });
 }
 

@@ -35,22 +35,39 @@ export interface Suggestion {
   open: { method: 'GET' | 'POST'; path: string; body?: Record<string, unknown> };
 }
 
-const KIND_OF_QUEUE: Record<string, string> = { user: 'user_collection', collaborative: 'user_collection', radio: 'radio', recommendations: 'personalized_playlist', party: 'user_collection' };
+const KIND_OF_QUEUE: Record<string, string> = {
+  user: 'user_collection',
+  collaborative: 'user_collection',
+  radio: 'radio',
+  recommendations: 'personalized_playlist',
+  party: 'user_collection',
+};
 const KIND_TEXT: Record<string, string> = {
-  user_collection: 'your own queues', catalog: 'albums and artists', editorial_playlist: 'playlists', radio: 'radio',
-  personalized_playlist: 'mixes made for you', charts: 'the charts',
+  user_collection: 'your own queues',
+  catalog: 'albums and artists',
+  editorial_playlist: 'playlists',
+  radio: 'radio',
+  personalized_playlist: 'mixes made for you',
+  charts: 'the charts',
 };
 
 function featureText(f: string): string {
   const [slot, v] = f.split(':') as [string, string];
   switch (slot) {
-    case 'hour': return `around ${Number(v) * 3}:00-${Number(v) * 3 + 3}:00`;
-    case 'tod': return `in the ${v}`;
-    case 'day': return `on ${v}s`;
-    case 'location': return `at ${v.replace(/_/g, ' ')}`;
-    case 'activity': return `while ${v.replace(/_/g, ' ')}`;
-    case 'weather': return `when it is ${v.replace(/_/g, ' ')}`;
-    default: return f;
+    case 'hour':
+      return `around ${Number(v) * 3}:00-${Number(v) * 3 + 3}:00`;
+    case 'tod':
+      return `in the ${v}`;
+    case 'day':
+      return `on ${v}s`;
+    case 'location':
+      return `at ${v.replace(/_/g, ' ')}`;
+    case 'activity':
+      return `while ${v.replace(/_/g, ' ')}`;
+    case 'weather':
+      return `when it is ${v.replace(/_/g, ' ')}`;
+    default:
+      return f;
   }
 }
 
@@ -59,7 +76,10 @@ export function featuresOf(c: ContextBody, nowIso: string): string[] {
   const input: ContextInput = {
     hour: !c.timeOfDay && ts ? hourOf(ts) : null,
     dow: dayOf(ts ?? nowIso),
-    timeOfDay: c.timeOfDay ?? null, location: c.location ?? null, activity: c.activity ?? null, weather: c.weather ?? null,
+    timeOfDay: c.timeOfDay ?? null,
+    location: c.location ?? null,
+    activity: c.activity ?? null,
+    weather: c.weather ?? null,
   };
   return contextFeatures(input);
 }
@@ -108,7 +128,10 @@ export class ContextualService {
 
     const mine = await this.d.queues.list(actor, 50, null);
     for (const q of mine.items) {
-      add({ type: 'queue', name: q.name, kind: KIND_OF_QUEUE[q.type] ?? 'user_collection', queueId: q.id, open: { method: 'GET', path: `/queues/${q.id}` } }, `queue:${q.id}`);
+      add(
+        { type: 'queue', name: q.name, kind: KIND_OF_QUEUE[q.type] ?? 'user_collection', queueId: q.id, open: { method: 'GET', path: `/queues/${q.id}` } },
+        `queue:${q.id}`,
+      );
     }
     const stations = new Set<string>([`user:${actor.userId}`]);
     for (const src of reco.userSources(actor.userId, 20)) if (src.startsWith('station:')) stations.add(src.slice('station:'.length));
@@ -116,17 +139,47 @@ export class ContextualService {
     for (const a of profile?.topArtists(3) ?? []) stations.add(`artist:${reco.engine.catalog.artists.display[a]}`);
     for (const st of stations) {
       const own = st === `user:${actor.userId}`;
-      add({ type: 'station', name: own ? 'Your radio' : `${st.slice(st.indexOf(':') + 1)} radio`, kind: 'radio', stationId: st, open: { method: 'POST', path: `/radio/${encodeURIComponent(st)}/queue`, body: { userId: 'me' } } }, `station:${st}`);
+      add(
+        {
+          type: 'station',
+          name: own ? 'Your radio' : `${st.slice(st.indexOf(':') + 1)} radio`,
+          kind: 'radio',
+          stationId: st,
+          open: { method: 'POST', path: `/radio/${encodeURIComponent(st)}/queue`, body: { userId: 'me' } },
+        },
+        `station:${st}`,
+      );
     }
     for (const mix of ['discover_weekly', 'daily_mix'] as const) {
-      add({ type: 'mix', name: mix === 'discover_weekly' ? 'Discover Weekly' : 'Daily Mix', kind: 'personalized_playlist', context: mix, open: { method: 'POST', path: '/recommendations/queue', body: { context: mix, userId: 'me' } } }, `reco:${mix}`);
+      add(
+        {
+          type: 'mix',
+          name: mix === 'discover_weekly' ? 'Discover Weekly' : 'Daily Mix',
+          kind: 'personalized_playlist',
+          context: mix,
+          open: { method: 'POST', path: '/recommendations/queue', body: { context: mix, userId: 'me' } },
+        },
+        `reco:${mix}`,
+      );
     }
     // Catalog playlists named after the context ("workout", "rainy day", "morning").
-    const words = [context.activity, context.location, context.weather, context.timeOfDay].filter((w): w is string => typeof w === 'string').flatMap(nameTokens);
+    const words = [context.activity, context.location, context.weather, context.timeOfDay]
+      .filter((w): w is string => typeof w === 'string')
+      .flatMap(nameTokens);
     for (const p of reco.engine.playlistsNamed(words, 3)) {
       const charts = /\b(top|hits|charts?)\b/i.test(p.name);
-      add({ type: 'playlist', name: p.name, kind: charts ? 'charts' : 'editorial_playlist', playlistId: p.id, open: { method: 'POST', path: `/radio/${encodeURIComponent(`playlist:${p.id}`)}/queue`, body: { userId: 'me' } } },
-        `station:playlist:${p.id}`, [`its name matches “${p.matched.join(' ')}”`], 0.05 * p.matched.length);
+      add(
+        {
+          type: 'playlist',
+          name: p.name,
+          kind: charts ? 'charts' : 'editorial_playlist',
+          playlistId: p.id,
+          open: { method: 'POST', path: `/radio/${encodeURIComponent(`playlist:${p.id}`)}/queue`, body: { userId: 'me' } },
+        },
+        `station:playlist:${p.id}`,
+        [`its name matches “${p.matched.join(' ')}”`],
+        0.05 * p.matched.length,
+      );
     }
     out.sort((a, b) => b.score - a.score || a.name.localeCompare(b.name));
     return { features, kinds: kinds.map((k) => ({ kind: k.kind, p: round(k.p) })), personal: kinds[0]?.personal ?? false, suggestions: out.slice(0, limit) };

@@ -57,11 +57,27 @@ export class MixService {
       const items = this.generate(plan, profile, prefs, [], `${input.context}:${plan.mix ?? 0}:${this.d.now()}`);
       if (items.length === 0) throw conflict('no_tracks', 'the catalog has no tracks to recommend yet', { context: input.context });
       const meta: MixMeta = {
-        context: input.context, label: plan.label, userId: actor.userId, seedTracks: [...plan.seeds.keys()].map((t) => cat.ids[t]!),
-        preferences: prefs, ...(plan.mix ? { mix: plan.mix } : {}), refreshable: true, batches: 1, reasons: mergeReasons({}, items, null),
+        context: input.context,
+        label: plan.label,
+        userId: actor.userId,
+        seedTracks: [...plan.seeds.keys()].map((t) => cat.ids[t]!),
+        preferences: prefs,
+        ...(plan.mix ? { mix: plan.mix } : {}),
+        refreshable: true,
+        batches: 1,
+        reasons: mergeReasons({}, items, null),
       };
-      const res = await this.d.queues.create(actor, { name: plan.name, type: 'recommendations', tracks: items.map((i) => i.trackId), metadata: { recommendations: meta } });
-      await this.d.radio.remember(res.body.queue!.id, actor.userId, items.map((i) => i.trackId));
+      const res = await this.d.queues.create(actor, {
+        name: plan.name,
+        type: 'recommendations',
+        tracks: items.map((i) => i.trackId),
+        metadata: { recommendations: meta },
+      });
+      await this.d.radio.remember(
+        res.body.queue!.id,
+        actor.userId,
+        items.map((i) => i.trackId),
+      );
       created.push({ ...res.body, queue: res.body.queue!, items: itemsOf(res.body.events, items) });
     }
     const first = created[0]!;
@@ -97,7 +113,11 @@ export class MixService {
           const artists = [...new Set(cluster.map(([t]) => cat.artistName(t)).filter((a): a is string => a !== null))].slice(0, 2);
           const label = artists.length ? `${artists.join(', ')} and more` : `mix ${i + 1}`;
           // Familiar: the cluster's own tracks, interleaved with new ones by the re-ranker.
-          const boost = new Map(cluster.slice(0, Math.ceil(MIX_LENGTH / 3)).map(([t], k) => [t, { score: 5 - k * 0.1, reason: { kind: 'familiar', text: `you listen to ${cat.label(t)}` } }] as const));
+          const boost = new Map(
+            cluster
+              .slice(0, Math.ceil(MIX_LENGTH / 3))
+              .map(([t], k) => [t, { score: 5 - k * 0.1, reason: { kind: 'familiar', text: `you listen to ${cat.label(t)}` } }] as const),
+          );
           return { name: `Daily Mix ${i + 1}`, label, seeds: new Map(cluster), exclude: new Set(), familiarity: 0.3, boost, mix: i + 1 };
         });
       }
@@ -136,7 +156,13 @@ export class MixService {
 
   private generate(plan: MixPlan, profile: Profile | null, prefs: Preferences, queueTracks: string[], salt: string): BatchItem[] {
     return generateBatch(this.d.reco, {
-      seeds: { tracks: plan.seeds }, label: plan.label, count: MIX_LENGTH, profile, queueTracks, exclude: plan.exclude, salt,
+      seeds: { tracks: plan.seeds },
+      label: plan.label,
+      count: MIX_LENGTH,
+      profile,
+      queueTracks,
+      exclude: plan.exclude,
+      salt,
       preferences: plan.familiarity !== undefined && prefs.familiarity === undefined ? { ...prefs, familiarity: plan.familiarity } : prefs,
       boost: plan.boost,
     });
@@ -159,7 +185,16 @@ export class MixService {
     let meta: (s: QueueState, reasons: Record<string, Reason>) => Record<string, unknown>;
     if (rm) {
       const { resolved } = radio.station(rm.stationId, rm.userId);
-      items = radio.stationBatch(rm.userId, rm.stationId, resolved, rm.preferences ?? {}, FIRST_BATCH, played, `${queueId}:refresh:${rm.batches}`, await radio.historyOf(queueId, rm.userId));
+      items = radio.stationBatch(
+        rm.userId,
+        rm.stationId,
+        resolved,
+        rm.preferences ?? {},
+        FIRST_BATCH,
+        played,
+        `${queueId}:refresh:${rm.batches}`,
+        await radio.historyOf(queueId, rm.userId),
+      );
       meta = (s, reasons) => ({ ...s.metadata, radio: { ...radioMeta(s)!, batches: rm.batches + 1, reasons } });
     } else {
       const cat = reco.engine.catalog;
@@ -167,13 +202,24 @@ export class MixService {
       const profile = reco.peekProfile(mm!.userId);
       const exclude = new Set<number>(played.map((id) => cat.ensure(id)));
       if (mm!.context === 'discover_weekly') for (const t of profile?.heard ?? []) exclude.add(t);
-      const plan: MixPlan = { name: state.name, label: mm!.label, seeds, exclude, boost: new Map(), familiarity: mm!.context === 'discover_weekly' ? 0 : undefined };
+      const plan: MixPlan = {
+        name: state.name,
+        label: mm!.label,
+        seeds,
+        exclude,
+        boost: new Map(),
+        familiarity: mm!.context === 'discover_weekly' ? 0 : undefined,
+      };
       items = this.generate(plan, profile, mm!.preferences ?? {}, played, `${queueId}:refresh:${mm!.batches}`);
       meta = (s, reasons) => ({ ...s.metadata, recommendations: { ...mixMeta(s)!, batches: mm!.batches + 1, reasons } });
     }
     if (items.length === 0) return { queue: cleared.body.queue, events: cleared.body.events, items: [], kept: played.length };
     const res = await radio.appendBatch(actor, after, items, meta);
-    await radio.remember(queueId, rm?.userId ?? mm!.userId, res.items.map((i) => i.trackId));
+    await radio.remember(
+      queueId,
+      rm?.userId ?? mm!.userId,
+      res.items.map((i) => i.trackId),
+    );
     return { queue: res.queue, events: [...cleared.body.events, ...res.events], items: res.items, kept: played.length };
   }
 }

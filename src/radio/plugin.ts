@@ -13,7 +13,12 @@ export function recommendationsPlugin(r: Recommendations, now: () => number): Fa
     app.addHook('onRequest', async (_r, reply) => {
       if (r.readiness.ready) return;
       reply.header('retry-after', String(RETRY_AFTER_SECONDS));
-      throw new AppError('unavailable', 'recommender_not_ready', r.readiness.error ? 'the recommender could not be built' : 'the recommender is still being built; retry shortly', {});
+      throw new AppError(
+        'unavailable',
+        'recommender_not_ready',
+        r.readiness.error ? 'the recommender could not be built' : 'the recommender is still being built; retry shortly',
+        {},
+      );
     });
     await app.register(catalogRoutes({ catalog: r.catalog, sync: r.sync, reco: r.reco, contextual: r.contextual, now, answers: r.answers }));
     await app.register(radioRoutes({ radio: r.radio, mixes: r.mixes, contextual: r.contextual, answers: r.answers }));

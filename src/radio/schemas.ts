@@ -11,13 +11,19 @@ export const Preferences = Type.Object(
     familiarity: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: '0 = only tracks new to me, 1 = only ones I know' })),
     energy: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'Target energy (when the catalog has audio features)' })),
     excludeArtists: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 500 }), { maxItems: 50 })),
-    genres: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 100 }), { maxItems: 20, description: 'Keep to these genres when the catalog has enough of them' })),
+    genres: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 100 }), { maxItems: 20, description: 'Keep to these genres when the catalog has enough of them' }),
+    ),
   },
   { additionalProperties: false },
 );
 
 export const StationParams = Type.Object({
-  stationId: Type.String({ maxLength: 300, pattern: STATION_ID_PATTERN, description: 'track:<id>, artist:<name>, genre:<name>, album:<id>, playlist:<id> or user:<id>' }),
+  stationId: Type.String({
+    maxLength: 300,
+    pattern: STATION_ID_PATTERN,
+    description: 'track:<id>, artist:<name>, genre:<name>, album:<id>, playlist:<id> or user:<id>',
+  }),
 });
 
 export const Reason = Type.Object({

@@ -52,9 +52,11 @@ export interface BatchResult {
 
 export function itemsOf(events: QueueEvent[], batch: BatchItem[] | Record<string, Reason>): ItemWithReason[] {
   const reason = new Map(Array.isArray(batch) ? batch.map((b) => [b.trackId, b.reason] as [string, Reason]) : Object.entries(batch));
-  return events.flatMap((e) => (e.type === 'item_added'
-    ? [{ itemId: e.data.itemId, trackId: e.data.trackId, reason: reason.get(e.data.trackId) ?? { kind: 'popular', text: 'popular right now' } }]
-    : []));
+  return events.flatMap((e) =>
+    e.type === 'item_added'
+      ? [{ itemId: e.data.itemId, trackId: e.data.trackId, reason: reason.get(e.data.trackId) ?? { kind: 'popular', text: 'popular right now' } }]
+      : [],
+  );
 }
 
 /** Items after the current one (all of them when none is current). */
@@ -73,7 +75,10 @@ export class RadioService {
 
   station(stationId: string, userId: string): { station: Station; resolved: ResolvedStation } {
     const station = parseStation(stationId);
-    if (!station) throw new AppError('invalid', 'invalid_station', 'station ids are track:<id>, artist:<name>, genre:<name>, album:<id>, playlist:<id> or user:<id>', { stationId });
+    if (!station)
+      throw new AppError('invalid', 'invalid_station', 'station ids are track:<id>, artist:<name>, genre:<name>, album:<id>, playlist:<id> or user:<id>', {
+        stationId,
+      });
     if (station.kind === 'user' && station.value !== userId && station.value !== 'me') {
       throw new AppError('forbidden', 'forbidden', "a user station plays the caller's own taste", { stationId });
     }
@@ -87,8 +92,27 @@ export class RadioService {
   }
 
   /** A batch of a station for a user (see stationBatch). */
-  stationBatch(userId: string, stationId: string, resolved: ResolvedStation, prefs: Preferences, count: number, queueTracks: string[], salt: string, history?: { station?: Iterable<string>; user?: Iterable<string> }): BatchItem[] {
-    return stationBatch(this.d.reco, { userId, stationId, resolved, preferences: prefs, count, queueTracks, salt, stationHistory: history?.station, userRecent: history?.user });
+  stationBatch(
+    userId: string,
+    stationId: string,
+    resolved: ResolvedStation,
+    prefs: Preferences,
+    count: number,
+    queueTracks: string[],
+    salt: string,
+    history?: { station?: Iterable<string>; user?: Iterable<string> },
+  ): BatchItem[] {
+    return stationBatch(this.d.reco, {
+      userId,
+      stationId,
+      resolved,
+      preferences: prefs,
+      count,
+      queueTracks,
+      salt,
+      stationHistory: history?.station,
+      userRecent: history?.user,
+    });
   }
 
   /** What a station (queue) ever queued and the listener's no-repeat window. */
@@ -116,11 +140,25 @@ export class RadioService {
     if (items.length === 0) throw conflict('no_tracks', 'the catalog has no tracks for this station yet', { stationId });
     const meta: RadioMeta = { stationId, label: resolved.label, userId: actor.userId, preferences: prefs, batches: 1, reasons: mergeReasons({}, items, null) };
     const who = { userId: actor.userId, deviceId: actor.deviceId ?? input.deviceId ?? null };
-    const res = await this.d.queues.create(who, { name: `${resolved.label} radio`, type: 'radio', tracks: items.map((i) => i.trackId), metadata: { radio: meta } },
-      keyed ? { idempotencyKey: keyed.key, fingerprint: keyed.fingerprint } : {});
+    const res = await this.d.queues.create(
+      who,
+      { name: `${resolved.label} radio`, type: 'radio', tracks: items.map((i) => i.trackId), metadata: { radio: meta } },
+      keyed ? { idempotencyKey: keyed.key, fingerprint: keyed.fingerprint } : {},
+    );
     const reasons = res.replayed ? (radioMeta(res.body.queue!)?.reasons ?? {}) : items;
-    if (!res.replayed) await this.d.catalog.recordQueued(res.body.queue!.id, actor.userId, items.map((i) => i.trackId), new Date(this.d.now()).toISOString());
-    return { ...res.body, queue: res.body.queue!, station: { id: stationId, kind: station.kind, label: resolved.label }, items: itemsOf(res.body.events, reasons) };
+    if (!res.replayed)
+      await this.d.catalog.recordQueued(
+        res.body.queue!.id,
+        actor.userId,
+        items.map((i) => i.trackId),
+        new Date(this.d.now()).toISOString(),
+      );
+    return {
+      ...res.body,
+      queue: res.body.queue!,
+      station: { id: stationId, kind: station.kind, label: resolved.label },
+      items: itemsOf(res.body.events, reasons),
+    };
   }
 
   /**
@@ -152,9 +190,21 @@ export class RadioService {
       if (items.length === 0) return { queue: toView(state), events: [], items: [] };
       try {
         const res = meta
-          ? await this.appendBatch(actor, state, items, (s, reasons) => ({ ...s.metadata, radio: { ...radioMeta(s)!, batches: meta.batches + 1, reasons } }), keyed)
+          ? await this.appendBatch(
+              actor,
+              state,
+              items,
+              (s, reasons) => ({ ...s.metadata, radio: { ...radioMeta(s)!, batches: meta.batches + 1, reasons } }),
+              keyed,
+            )
           : await this.addOnly(actor, state, items, keyed);
-        if (res.items.length > 0) await this.d.catalog.recordQueued(queueId, listener, res.items.map((i) => i.trackId), new Date(this.d.now()).toISOString());
+        if (res.items.length > 0)
+          await this.d.catalog.recordQueued(
+            queueId,
+            listener,
+            res.items.map((i) => i.trackId),
+            new Date(this.d.now()).toISOString(),
+          );
         return res;
       } catch (err) {
         // The queue changed between the read and the append (another device, another
@@ -166,10 +216,20 @@ export class RadioService {
   }
 
   /** The next tracks of a queue that is not a radio: its own tracks seed it, the listener's taste on top. */
-  continueQueue(userId: string, name: string, tracks: readonly string[], count: number, salt: string, history: { station?: Iterable<string>; user?: Iterable<string> }): BatchItem[] {
+  continueQueue(
+    userId: string,
+    name: string,
+    tracks: readonly string[],
+    count: number,
+    salt: string,
+    history: { station?: Iterable<string>; user?: Iterable<string> },
+  ): BatchItem[] {
     const { reco } = this.d;
     const cat = reco.engine.catalog;
-    const own = tracks.slice(-QUEUE_SEEDS).map((id) => cat.lookup(id)).filter((t): t is number => t !== undefined);
+    const own = tracks
+      .slice(-QUEUE_SEEDS)
+      .map((id) => cat.lookup(id))
+      .filter((t): t is number => t !== undefined);
     const profile = reco.peekProfile(userId);
     let seeds = continuationSeeds(own);
     let label = name;
@@ -180,18 +240,34 @@ export class RadioService {
     }
     // The queue's name says what it is for, like a playlist's ("running", "dinner").
     return generateBatch(reco, {
-      seeds: { tracks: seeds, words: nameTokens(name) }, label, count, profile, queueTracks: tracks, stationHistory: history.station, userRecent: history.user,
-      mode: 'continuation', salt,
+      seeds: { tracks: seeds, words: nameTokens(name) },
+      label,
+      count,
+      profile,
+      queueTracks: tracks,
+      stationHistory: history.station,
+      userRecent: history.user,
+      mode: 'continuation',
+      salt,
     });
   }
 
   /** add_tracks only (a queue that is not ours to annotate): the reasons are in the answer. */
   private async addOnly(actor: Actor, state: QueueState, items: BatchItem[], keyed: Keyed | null): Promise<BatchResult> {
-    const added = await this.d.queues.execute(actor, state.id, { type: 'add_tracks', tracks: items.map((i) => i.trackId) }, {
-      expectedVersion: state.version, ...(keyed ? { idempotencyKey: keyed.key, fingerprint: keyed.fingerprint } : {}),
-    });
+    const added = await this.d.queues.execute(
+      actor,
+      state.id,
+      { type: 'add_tracks', tracks: items.map((i) => i.trackId) },
+      {
+        expectedVersion: state.version,
+        ...(keyed ? { idempotencyKey: keyed.key, fingerprint: keyed.fingerprint } : {}),
+      },
+    );
     // A user queue is co-occurrence data; what we chose for it is not.
-    this.d.reco.engine.markChosen(state.id, items.map((i) => i.trackId));
+    this.d.reco.engine.markChosen(
+      state.id,
+      items.map((i) => i.trackId),
+    );
     return { queue: added.body.queue!, events: added.body.events, items: itemsOf(added.body.events, items) };
   }
 
@@ -200,10 +276,22 @@ export class RadioService {
    * right to add), then the reasons into the metadata (retried on the fresh metadata if
    * someone changed it in between).
    */
-  async appendBatch(actor: Actor, state: QueueState, items: BatchItem[], meta: (s: QueueState, reasons: Record<string, Reason>) => Record<string, unknown>, keyed: Keyed | null = null): Promise<BatchResult> {
-    const added = await this.d.queues.execute(actor, state.id, { type: 'add_tracks', tracks: items.map((i) => i.trackId) }, {
-      expectedVersion: state.version, ...(keyed ? { idempotencyKey: keyed.key, fingerprint: keyed.fingerprint } : {}),
-    });
+  async appendBatch(
+    actor: Actor,
+    state: QueueState,
+    items: BatchItem[],
+    meta: (s: QueueState, reasons: Record<string, Reason>) => Record<string, unknown>,
+    keyed: Keyed | null = null,
+  ): Promise<BatchResult> {
+    const added = await this.d.queues.execute(
+      actor,
+      state.id,
+      { type: 'add_tracks', tracks: items.map((i) => i.trackId) },
+      {
+        expectedVersion: state.version,
+        ...(keyed ? { idempotencyKey: keyed.key, fingerprint: keyed.fingerprint } : {}),
+      },
+    );
     if (added.replayed) {
       // Added by an earlier try with this key (another instance): answer what it added.
       const now = await this.d.queues.get(actor, state.id);
@@ -252,13 +340,20 @@ export class RadioService {
     this.station(stationId, actor.userId);
     const action: ListenAction = input.action;
     await this.record(actor.userId, {
-      trackId: input.trackId, action, position: input.position, source: `station:${stationId}`, contextType: 'radio',
+      trackId: input.trackId,
+      action,
+      position: input.position,
+      source: `station:${stationId}`,
+      contextType: 'radio',
       sessionId: input.queueId ? `queue:${input.queueId}` : `station:${actor.userId}:${stationId}`,
     });
     const a = this.d.reco.engine.catalog.artist[this.d.reco.engine.catalog.lookup(input.trackId)!]!;
     const fb = this.d.reco.stationFeedback(actor.userId, stationId);
     return {
-      stationId, trackId: input.trackId, action: input.action, position: input.position,
+      stationId,
+      trackId: input.trackId,
+      action: input.action,
+      position: input.position,
       affinity: { ...this.affinity(actor.userId, input.trackId), stationArtist: a >= 0 ? (fb?.artist.get(a) ?? 0) : null },
     };
   }
@@ -283,11 +378,13 @@ export class RadioService {
     if (entries.length === 0) return;
     const nowMs = this.d.now();
     const occurredAt = new Date(nowMs).toISOString();
-    await this.d.catalog.appendEvents(entries.map(({ userId, e }) => {
-      const context = this.d.reco.contextAt(userId, nowMs, CONTEXT_WINDOW_MS);
-      const hour = contextHour(context) ?? hourOf(occurredAt);
-      return { userId, ...e, hour, context, occurredAt };
-    }));
+    await this.d.catalog.appendEvents(
+      entries.map(({ userId, e }) => {
+        const context = this.d.reco.contextAt(userId, nowMs, CONTEXT_WINDOW_MS);
+        const hour = contextHour(context) ?? hourOf(occurredAt);
+        return { userId, ...e, hour, context, occurredAt };
+      }),
+    );
     await this.d.sync.refresh();
   }
 }
@@ -300,4 +397,3 @@ export interface RecordedListen {
   contextType: string | null;
   sessionId: string | null;
 }
-

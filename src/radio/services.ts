@@ -50,7 +50,13 @@ export interface Recommendations {
   close(): Promise<void>;
 }
 
-const KIND_OF_QUEUE: Record<string, string> = { user: 'user_collection', collaborative: 'user_collection', radio: 'radio', recommendations: 'personalized_playlist', party: 'user_collection' };
+const KIND_OF_QUEUE: Record<string, string> = {
+  user: 'user_collection',
+  collaborative: 'user_collection',
+  radio: 'radio',
+  recommendations: 'personalized_playlist',
+  party: 'user_collection',
+};
 const CHANGES_ITEMS = new Set(['item_added', 'item_removed', 'item_moved', 'queue_cleared', 'queue_deleted']);
 
 /** Builds the recommender (in the background) and the services over it. */
@@ -60,19 +66,29 @@ export function buildRecommendations(o: RecommendationsDeps): Recommendations {
   const readiness: Readiness = { ready: false, error: null };
   const started = performance.now();
   const sync = new CatalogSync(catalog, reco, { outOfOrder: catalog.commitsOutOfOrder, collect: collectGarbage });
-  sync.ready.then(() => {
-    const m = process.memoryUsage();
-    readiness.built = {
-      ms: Math.round(performance.now() - started), rssMb: Math.round(m.rss / 2 ** 20), heapMb: Math.round(m.heapUsed / 2 ** 20),
-      heapTotalMb: Math.round(m.heapTotal / 2 ** 20), externalMb: Math.round(m.external / 2 ** 20),
-      tracks: reco.engine.catalog.size, baskets: reco.engine.baskets.live,
-    };
-    readiness.ready = true;
-    log.info(readiness.built, `recommender built in ${(readiness.built.ms / 1000).toFixed(1)} s: ${readiness.built.tracks} tracks, ${readiness.built.baskets} baskets; RSS ${readiness.built.rssMb} MB, heap ${readiness.built.heapMb} MB`);
-  }, (err: unknown) => {
-    readiness.error = String(err);
-    log.error({ err }, 'the recommender could not be built');
-  });
+  sync.ready.then(
+    () => {
+      const m = process.memoryUsage();
+      readiness.built = {
+        ms: Math.round(performance.now() - started),
+        rssMb: Math.round(m.rss / 2 ** 20),
+        heapMb: Math.round(m.heapUsed / 2 ** 20),
+        heapTotalMb: Math.round(m.heapTotal / 2 ** 20),
+        externalMb: Math.round(m.external / 2 ** 20),
+        tracks: reco.engine.catalog.size,
+        baskets: reco.engine.baskets.live,
+      };
+      readiness.ready = true;
+      log.info(
+        readiness.built,
+        `recommender built in ${(readiness.built.ms / 1000).toFixed(1)} s: ${readiness.built.tracks} tracks, ${readiness.built.baskets} baskets; RSS ${readiness.built.rssMb} MB, heap ${readiness.built.heapMb} MB`,
+      );
+    },
+    (err: unknown) => {
+      readiness.error = String(err);
+      log.error({ err }, 'the recommender could not be built');
+    },
+  );
   const onError = (err: unknown, what: string) => log.warn({ err }, what);
   const radio = new RadioService({ queues: o.queues, catalog, sync, reco, now, onError, noRepeatDays: o.noRepeatDays });
   const answers = new Answers(catalog, now);
@@ -100,10 +116,14 @@ export function buildRecommendations(o: RecommendationsDeps): Recommendations {
       if (e.type !== 'current_item_changed' || e.data.itemId === null || e.data.reason === 'previous') continue;
       const item = findItemById(state, e.data.itemId);
       if (!item) continue;
-      const source = state.type === 'radio' && typeof (state.metadata.radio as { stationId?: unknown })?.stationId === 'string'
-        ? `station:${(state.metadata.radio as { stationId: string }).stationId}`
-        : `queue:${queueId}`;
-      pendingPlays.push({ userId: e.userId, e: { trackId: item.trackId, action: 'play', position: null, source, contextType: KIND_OF_QUEUE[state.type] ?? null, sessionId: `queue:${queueId}` } });
+      const source =
+        state.type === 'radio' && typeof (state.metadata.radio as { stationId?: unknown })?.stationId === 'string'
+          ? `station:${(state.metadata.radio as { stationId: string }).stationId}`
+          : `queue:${queueId}`;
+      pendingPlays.push({
+        userId: e.userId,
+        e: { trackId: item.trackId, action: 'play', position: null, source, contextType: KIND_OF_QUEUE[state.type] ?? null, sessionId: `queue:${queueId}` },
+      });
     }
     if (pendingPlays.length > 0 && plays === null) plays = drainPlays();
   };
@@ -128,7 +148,14 @@ export function buildRecommendations(o: RecommendationsDeps): Recommendations {
   });
 
   return {
-    catalog, sync, reco, radio, mixes, contextual, answers, readiness,
+    catalog,
+    sync,
+    reco,
+    radio,
+    mixes,
+    contextual,
+    answers,
+    readiness,
     async close() {
       if (flushTimer) clearTimeout(flushTimer);
       flushQueues();

@@ -26,7 +26,9 @@ export function asyncApiDocument({ server: partyServerMessages, client: partyCli
   };
   const channel = (address: string, description: string, params: Record<string, string>) => ({
     address,
-    description: `${description}\n\nQuery parameters: ${Object.entries(query).map(([k, v]) => `\`${k}\`: ${v}`).join('; ')}.`,
+    description: `${description}\n\nQuery parameters: ${Object.entries(query)
+      .map(([k, v]) => `\`${k}\`: ${v}`)
+      .join('; ')}.`,
     parameters: Object.fromEntries(Object.entries(params).map(([k, v]) => [k, { description: v }])),
     messages: Object.fromEntries([...serverMessages, ...clientMessages].map((s) => [idOf(s), ref(s)])),
   });
@@ -36,7 +38,8 @@ export function asyncApiDocument({ server: partyServerMessages, client: partyCli
   }
   const party = {
     address: '/ws/party/{partyId}',
-    description: "A listening party: its sequenced events (resume with `since`), the party queue, clock exchanges, position reports and the host's playback commands.\n\nQuery parameters: `token`, `since` (last party sequence number seen), `deviceId`.",
+    description:
+      "A listening party: its sequenced events (resume with `since`), the party queue, clock exchanges, position reports and the host's playback commands.\n\nQuery parameters: `token`, `since` (last party sequence number seen), `deviceId`.",
     parameters: { partyId: { description: 'The party (members only)' } },
     messages: Object.fromEntries([...partyServerMessages, ...partyClientMessages].map((s) => [idOf(s), ref(s)])),
   };
@@ -46,24 +49,57 @@ export function asyncApiDocument({ server: partyServerMessages, client: partyCli
       title: 'Queue service realtime API',
       version: String(PROTOCOL_VERSION),
       description: [
-        'WebSocket protocol version ' + PROTOCOL_VERSION + '. Rules with ids ([RT1]...) are in docs/SPEC.md.',
-        'Close codes: ' + Object.entries(CloseCode).filter(([k]) => k !== 'badRequest').map(([k, v]) => `${v} ${k}`).join(', ') + '.',
+        `WebSocket protocol version ${PROTOCOL_VERSION}. Rules with ids ([RT1]...) are in docs/SPEC.md.`,
+        'Close codes: ' +
+          Object.entries(CloseCode)
+            .filter(([k]) => k !== 'badRequest')
+            .map(([k, v]) => `${v} ${k}`)
+            .join(', ') +
+          '.',
       ].join('\n\n'),
     },
     channels: {
       queue: channel('/ws/queues/{queueId}', "One queue's events, for anyone allowed to read it. Commands default to this queue.", { queueId: 'The queue' }),
-      sync: channel('/ws/sync/{userId}', "A user's devices: playback sync and transfers (the user stream), presence, and queues subscribed to with `subscribe`.", {
-        userId: 'The caller (or `me`)',
-      }),
+      sync: channel(
+        '/ws/sync/{userId}',
+        "A user's devices: playback sync and transfers (the user stream), presence, and queues subscribed to with `subscribe`.",
+        {
+          userId: 'The caller (or `me`)',
+        },
+      ),
       party,
     },
     operations: {
-      receiveQueue: { action: 'receive', channel: { $ref: '#/channels/queue' }, messages: serverMessages.map((s) => ({ $ref: `#/channels/queue/messages/${idOf(s)}` })) },
-      sendQueue: { action: 'send', channel: { $ref: '#/channels/queue' }, messages: clientMessages.map((s) => ({ $ref: `#/channels/queue/messages/${idOf(s)}` })) },
-      receiveSync: { action: 'receive', channel: { $ref: '#/channels/sync' }, messages: serverMessages.map((s) => ({ $ref: `#/channels/sync/messages/${idOf(s)}` })) },
-      sendSync: { action: 'send', channel: { $ref: '#/channels/sync' }, messages: clientMessages.map((s) => ({ $ref: `#/channels/sync/messages/${idOf(s)}` })) },
-      receiveParty: { action: 'receive', channel: { $ref: '#/channels/party' }, messages: partyServerMessages.map((s) => ({ $ref: `#/channels/party/messages/${idOf(s)}` })) },
-      sendParty: { action: 'send', channel: { $ref: '#/channels/party' }, messages: partyClientMessages.map((s) => ({ $ref: `#/channels/party/messages/${idOf(s)}` })) },
+      receiveQueue: {
+        action: 'receive',
+        channel: { $ref: '#/channels/queue' },
+        messages: serverMessages.map((s) => ({ $ref: `#/channels/queue/messages/${idOf(s)}` })),
+      },
+      sendQueue: {
+        action: 'send',
+        channel: { $ref: '#/channels/queue' },
+        messages: clientMessages.map((s) => ({ $ref: `#/channels/queue/messages/${idOf(s)}` })),
+      },
+      receiveSync: {
+        action: 'receive',
+        channel: { $ref: '#/channels/sync' },
+        messages: serverMessages.map((s) => ({ $ref: `#/channels/sync/messages/${idOf(s)}` })),
+      },
+      sendSync: {
+        action: 'send',
+        channel: { $ref: '#/channels/sync' },
+        messages: clientMessages.map((s) => ({ $ref: `#/channels/sync/messages/${idOf(s)}` })),
+      },
+      receiveParty: {
+        action: 'receive',
+        channel: { $ref: '#/channels/party' },
+        messages: partyServerMessages.map((s) => ({ $ref: `#/channels/party/messages/${idOf(s)}` })),
+      },
+      sendParty: {
+        action: 'send',
+        channel: { $ref: '#/channels/party' },
+        messages: partyClientMessages.map((s) => ({ $ref: `#/channels/party/messages/${idOf(s)}` })),
+      },
     },
     components: { messages },
   };

@@ -84,15 +84,7 @@ export class Connection implements Sink {
   /** The server clock (epoch ms): the message-rate window. */
   private readonly now: () => number;
 
-  constructor(
-    ws: WebSocket,
-    userId: string,
-    deviceId: string,
-    limits: ConnectionLimits,
-    log: FastifyBaseLogger,
-    hooks: ConnectionHooks,
-    now: () => number,
-  ) {
+  constructor(ws: WebSocket, userId: string, deviceId: string, limits: ConnectionLimits, log: FastifyBaseLogger, hooks: ConnectionHooks, now: () => number) {
     this.ws = ws;
     this.userId = userId;
     this.deviceId = deviceId;

@@ -109,11 +109,19 @@ export class RedisPresence extends LocalPresence {
   override async onlineDevices(userId: string): Promise<Set<string>> {
     const all = await this.redis.hgetall(this.hash(userId));
     const now = this.now();
-    return new Set(Object.entries(all).filter(([, exp]) => Number(exp) > now).map(([d]) => d));
+    return new Set(
+      Object.entries(all)
+        .filter(([, exp]) => Number(exp) > now)
+        .map(([d]) => d),
+    );
   }
 
   private async announce(userId: string, deviceId: string): Promise<void> {
     const h = this.hash(userId);
-    await this.redis.multi().hset(h, deviceId, String(this.now() + this.ttlMs)).pexpire(h, this.ttlMs * 2).exec();
+    await this.redis
+      .multi()
+      .hset(h, deviceId, String(this.now() + this.ttlMs))
+      .pexpire(h, this.ttlMs * 2)
+      .exec();
   }
 }

@@ -61,7 +61,10 @@ export const SnapshotMessage = Type.Object(
     stream: Type.Union([Type.Literal('queue'), Type.Literal('user')]),
     queueId: Type.Union([Type.String(), Type.Null()]),
     sequenceNumber: Type.Integer({ description: 'The state is as of this sequence number; events after it follow' }),
-    data: Type.Record(Type.String(), Type.Unknown(), { description: 'queue: the header and the default window of items (the first 200; itemCount is the whole size, window.nextCursor pages the rest over GET /queues/{id}?cursor= [QW7]) plus itemKeys (itemId -> {key, shuffleKey?}: the order keys of the window items); user: {playback, devices}' }),
+    data: Type.Record(Type.String(), Type.Unknown(), {
+      description:
+        'queue: the header and the default window of items (the first 200; itemCount is the whole size, window.nextCursor pages the rest over GET /queues/{id}?cursor= [QW7]) plus itemKeys (itemId -> {key, shuffleKey?}: the order keys of the window items); user: {playback, devices}',
+    }),
     reason: Type.Union([Type.Literal('initial'), Type.Literal('too_far_behind'), Type.Literal('ahead_of_server'), Type.Literal('log_trimmed')]),
   },
   { $id: 'SnapshotMessage', description: 'Current state instead of a replay [RT3]' },
@@ -76,9 +79,11 @@ export const AckMessage = Type.Object(
     version: Type.Integer(),
     replayed: Type.Boolean({ description: 'True when the mutation id had been applied before' }),
     result: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-    events: Type.Optional(Type.Array(Type.Record(Type.String(), Type.Unknown()), {
-      description: 'Queue commands: the events appended (item ids, order keys), which are not sent back as new [RT5]',
-    })),
+    events: Type.Optional(
+      Type.Array(Type.Record(Type.String(), Type.Unknown()), {
+        description: 'Queue commands: the events appended (item ids, order keys), which are not sent back as new [RT5]',
+      }),
+    ),
   },
   { $id: 'AckMessage', description: "Answer to the socket's own command; its events are not sent back as new [RT5]" },
 );
@@ -108,7 +113,7 @@ export const PresenceMessage = Type.Object(
     online: Type.Boolean(),
     timestamp: Ts,
   },
-  { $id: 'PresenceMessage', description: "A device of the user came online or went offline (not sequenced) [RT8]" },
+  { $id: 'PresenceMessage', description: 'A device of the user came online or went offline (not sequenced) [RT8]' },
 );
 
 export const SubscribedMessage = Type.Object(
@@ -123,8 +128,9 @@ export const CommandMessage = Type.Object(
     type: Type.Literal('command'),
     mutationId: Type.String({ minLength: 1, maxLength: 200, description: 'Idempotency key: a retried command is applied once' }),
     op: Type.String({
-      description: 'add_tracks, remove_item, remove_items, move_item, clear, set_shuffle, set_repeat, set_current, next, previous, update_queue, delete_queue, '
-        + 'vote_item, add_collaborator, set_collaborator_role, remove_collaborator, leave_queue, join_queue, transfer_ownership, set_visibility, update_settings, set_playback',
+      description:
+        'add_tracks, remove_item, remove_items, move_item, clear, set_shuffle, set_repeat, set_current, next, previous, update_queue, delete_queue, ' +
+        'vote_item, add_collaborator, set_collaborator_role, remove_collaborator, leave_queue, join_queue, transfer_ownership, set_visibility, update_settings, set_playback',
     }),
     queueId: Type.Optional(Type.String({ maxLength: 64, description: 'Required on the sync socket for queue ops; defaults to the socket queue' })),
     args: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'The REST body of the same operation' })),
@@ -141,10 +147,7 @@ export const SubscribeMessage = Type.Object(
   { $id: 'SubscribeMessage', description: "Sync socket only: also receive one queue's events (replay after since, as [RT2])" },
 );
 
-export const UnsubscribeMessage = Type.Object(
-  { type: Type.Literal('unsubscribe'), queueId: Type.String({ maxLength: 64 }) },
-  { $id: 'UnsubscribeMessage' },
-);
+export const UnsubscribeMessage = Type.Object({ type: Type.Literal('unsubscribe'), queueId: Type.String({ maxLength: 64 }) }, { $id: 'UnsubscribeMessage' });
 
 /** [AU11] A fresh token for an open socket, so a short-lived token does not cost a reconnect. */
 export const AuthMessage = Type.Object(
@@ -154,8 +157,10 @@ export const AuthMessage = Type.Object(
     mutationId: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Echoed in auth_ok or the error, to tell the answer from others' })),
   },
   {
-    $id: 'AuthMessage', additionalProperties: false,
-    description: 'A new token for the same user (any socket): the socket takes its expiry and scopes; answered auth_ok, or error (the old token stays in force until it expires) [AU11]',
+    $id: 'AuthMessage',
+    additionalProperties: false,
+    description:
+      'A new token for the same user (any socket): the socket takes its expiry and scopes; answered auth_ok, or error (the old token stays in force until it expires) [AU11]',
   },
 );
 
@@ -163,7 +168,7 @@ export const AuthOkMessage = Type.Object(
   {
     type: Type.Literal('auth_ok'),
     mutationId: Type.Union([Type.String(), Type.Null()]),
-    expiresAt: Type.Union([Ts, Type.Null()], { description: 'When the socket\'s token now expires' }),
+    expiresAt: Type.Union([Ts, Type.Null()], { description: "When the socket's token now expires" }),
     scopes: Type.Union([Type.Array(Type.String()), Type.Null()], { description: "null: the user's full rights" }),
   },
   { $id: 'AuthOkMessage', description: 'The socket now runs on the token of the last auth message [AU11]' },
@@ -172,5 +177,14 @@ export const AuthOkMessage = Type.Object(
 export const ClientMessage = Type.Union([CommandMessage, SubscribeMessage, UnsubscribeMessage, AuthMessage]);
 export type ClientMessage = Static<typeof ClientMessage>;
 
-export const serverMessages: TSchema[] = [HelloMessage, EventMessage, SnapshotMessage, AckMessage, ErrorMessage, PresenceMessage, SubscribedMessage, AuthOkMessage];
+export const serverMessages: TSchema[] = [
+  HelloMessage,
+  EventMessage,
+  SnapshotMessage,
+  AckMessage,
+  ErrorMessage,
+  PresenceMessage,
+  SubscribedMessage,
+  AuthOkMessage,
+];
 export const clientMessages: TSchema[] = [CommandMessage, SubscribeMessage, UnsubscribeMessage, AuthMessage];

@@ -135,6 +135,10 @@ export class RedisQueuePresence extends LocalQueuePresence {
 
   private async announce(queueId: string, connectionId: string, e: Entry): Promise<void> {
     const k = this.key(queueId);
-    await this.redis.multi().hset(k, connectionId, JSON.stringify({ ...e, exp: this.now() + this.ttlMs })).pexpire(k, this.ttlMs * 2).exec();
+    await this.redis
+      .multi()
+      .hset(k, connectionId, JSON.stringify({ ...e, exp: this.now() + this.ttlMs }))
+      .pexpire(k, this.ttlMs * 2)
+      .exec();
   }
 }

@@ -57,10 +57,18 @@ export class SocketServer {
   /** A connection for an accepted upgrade: counted, heartbeaten, and forgotten when it closes. */
   open(ws: WebSocket, req: FastifyRequest, deviceId: string, opts: OpenOptions = {}): Connection {
     const { metrics } = this.o;
-    const c = new Connection(ws, req.userId, deviceId, this.o.limits, req.log, {
-      slow: () => metrics.slowConsumers.inc(),
-      catchup: (reason) => metrics.catchups.inc({ reason }),
-    }, this.o.now);
+    const c = new Connection(
+      ws,
+      req.userId,
+      deviceId,
+      this.o.limits,
+      req.log,
+      {
+        slow: () => metrics.slowConsumers.inc(),
+        catchup: (reason) => metrics.catchups.inc({ reason }),
+      },
+      this.o.now,
+    );
     c.expiresAt = req.tokenExpiresAt;
     c.credential = req.credential;
     if (opts.terminateOnTimeout) this.terminate.add(c);

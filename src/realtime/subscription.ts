@@ -67,7 +67,7 @@ export class Subscription<K extends StreamKind = StreamKind> implements Subscrib
   /** Start: replay after the cursor, or a snapshot when too far behind (or ahead). */
   async start(replayCap: number, forceSnapshot: boolean): Promise<void> {
     const snap = await this.source.snapshot(this.id);
-    if ((forceSnapshot || snap.sequenceNumber - this.cursor > replayCap || this.cursor > snap.sequenceNumber)) {
+    if (forceSnapshot || snap.sequenceNumber - this.cursor > replayCap || this.cursor > snap.sequenceNumber) {
       const reason = forceSnapshot ? 'initial' : this.cursor > snap.sequenceNumber ? 'ahead_of_server' : 'too_far_behind';
       this.cursor = snap.sequenceNumber;
       if (!this.sink.snapshot(this.source.kind, this.id, snap, reason)) return this.close();

@@ -86,7 +86,7 @@ export class Baskets {
    * stream of queue writes, issue 16).
    */
   private compact(): void {
-    const touched = new Set<number>();
+    const _touched = new Set<number>();
     for (let b = 0; b < this.items.length; b++) {
       if (!this.dead[b] || this.items[b]!.length === 0) continue;
       this.items[b] = [];

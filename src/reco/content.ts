@@ -10,7 +10,11 @@ export function sum(xs: Iterable<number>): number {
 }
 
 export function topKeys(m: Map<number, number>, n: number): number[] {
-  return [...m].filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]).slice(0, n).map(([k]) => k);
+  return [...m]
+    .filter(([, v]) => v > 0)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([k]) => k);
 }
 
 export function genreScore(gs: number[] | null, w: Map<number, number>, mass: number): number {

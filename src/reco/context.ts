@@ -134,7 +134,9 @@ export class ContextModel {
 function nb(c: Counts, features: readonly string[], kinds: readonly string[], prior?: number[], priorWeight = 0) {
   const K = kinds.length;
   const logp = kinds.map((k, i) => {
-    const base = prior ? ((c.kind.get(k) ?? 0) + priorWeight * prior[i]!) / (c.total + priorWeight) : ((c.kind.get(k) ?? 0) + SMOOTHING) / (c.total + SMOOTHING * K);
+    const base = prior
+      ? ((c.kind.get(k) ?? 0) + priorWeight * prior[i]!) / (c.total + priorWeight)
+      : ((c.kind.get(k) ?? 0) + SMOOTHING) / (c.total + SMOOTHING * K);
     return Math.log(base);
   });
   const because: (string | null)[] = kinds.map(() => null);

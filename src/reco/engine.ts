@@ -53,8 +53,21 @@ export interface Blend {
 }
 
 const BASE: Blend = {
-  co: 1, knn: 1, artist: 0.25, genre: 0.15, features: 0.1, pop: 0.02,
-  coPopExponent: 0.3, seedPopExponent: 0.3, neighbours: 200, basketLengthExponent: 0.5, neighbourSharpness: 1.5, maxPostings: 400, artistOverlap: 0.3, basketDamp: 0, nameOverlap: 0.5,
+  co: 1,
+  knn: 1,
+  artist: 0.25,
+  genre: 0.15,
+  features: 0.1,
+  pop: 0.02,
+  coPopExponent: 0.3,
+  seedPopExponent: 0.3,
+  neighbours: 200,
+  basketLengthExponent: 0.5,
+  neighbourSharpness: 1.5,
+  maxPostings: 400,
+  artistOverlap: 0.3,
+  basketDamp: 0,
+  nameOverlap: 0.5,
 };
 
 /** Per-mode blends, chosen on the tuning split of `npm run eval` (see README). */
@@ -152,7 +165,11 @@ export class Engine {
       this.baskets.remove(`queue:${queueId}`);
       return;
     }
-    this.baskets.set(`queue:${queueId}`, 'queue', people.slice(0, MAX_QUEUE_BASKET).map((x) => this.catalog.ensure(x)));
+    this.baskets.set(
+      `queue:${queueId}`,
+      'queue',
+      people.slice(0, MAX_QUEUE_BASKET).map((x) => this.catalog.ensure(x)),
+    );
   }
 
   /** Tracks of a queue the service chose (extend, autoplay): never its co-occurrence data, so the engine does not learn from itself. */
@@ -163,7 +180,11 @@ export class Engine {
     if (!set) this.chosen.set(queueId, (set = new Set()));
     for (const t of trackIds) set.add(t);
     const b = this.baskets.basketOf(`queue:${queueId}`);
-    if (b !== undefined) this.setQueue(queueId, this.baskets.items[b]!.map((t) => this.catalog.ids[t]!));
+    if (b !== undefined)
+      this.setQueue(
+        queueId,
+        this.baskets.items[b]!.map((t) => this.catalog.ids[t]!),
+      );
   }
 
   /** Playlists whose names share words with `words`, most matching (rarest words) first. */
@@ -217,7 +238,7 @@ export class Engine {
         const ps = items.indexOf(s);
         const own = seeds.skipped?.get(s);
         const occ = baskets.weight(b, ps);
-        const seedWeight = own === undefined ? w * occ : (occ < 1) === own ? w : w * mismatch;
+        const seedWeight = own === undefined ? w * occ : occ < 1 === own ? w : w * mismatch;
         const coSeedWeight = seedNorm * seedWeight;
         if (this.sim[b] === 0) touchedBaskets.push(b);
         this.sim[b] += seedWeight / L ** B.basketLengthExponent;

@@ -10,7 +10,15 @@ const LARGE = 5000;
 
 /** Lower-case word tokens of a name, without punctuation and emoji. */
 export function nameTokens(name: string): string[] {
-  return [...new Set(name.normalize('NFKC').toLowerCase().split(/[^\p{L}\p{N}]+/u).filter((w) => w.length > 1))];
+  return [
+    ...new Set(
+      name
+        .normalize('NFKC')
+        .toLowerCase()
+        .split(/[^\p{L}\p{N}]+/u)
+        .filter((w) => w.length > 1),
+    ),
+  ];
 }
 
 export class BasketIndexes {

@@ -120,15 +120,24 @@ export class Profile {
       skipped.set(t, this.recentSkipped[i]!);
     }
     for (const [t, c] of this.completes) w.set(t, (w.get(t) ?? 0) + 0.1 * Math.min(c, 5));
-    this.liked.forEach((t, i) => w.set(t, (w.get(t) ?? 0) + 1 + i / this.liked.length));
+    for (const [i, t] of this.liked.entries()) w.set(t, (w.get(t) ?? 0) + 1 + i / this.liked.length);
     for (const t of this.liked) skipped.set(t, false);
-    const tracks = new Map([...w].filter(([t, v]) => v > 0 && !this.rejects(t)).sort((a, b) => b[1] - a[1]).slice(0, limit));
+    const tracks = new Map(
+      [...w]
+        .filter(([t, v]) => v > 0 && !this.rejects(t))
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, limit),
+    );
     for (const t of skipped.keys()) if (!tracks.has(t)) skipped.delete(t);
     return { tracks, skipped };
   }
 
   /** Artists by affinity, strongest first. */
   topArtists(limit: number): number[] {
-    return [...this.artistAffinity].filter(([, a]) => a > 0).sort((a, b) => b[1] - a[1]).slice(0, limit).map(([x]) => x);
+    return [...this.artistAffinity]
+      .filter(([, a]) => a > 0)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, limit)
+      .map(([x]) => x);
   }
 }

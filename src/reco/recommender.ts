@@ -95,7 +95,10 @@ export class Recommender {
   userSources(userId: string, limit: number): string[] {
     const m = this.sources.get(userId);
     if (!m) return [];
-    return [...m].sort((a, b) => (b[1].get('') ?? 0) - (a[1].get('') ?? 0)).slice(0, limit).map(([s]) => s);
+    return [...m]
+      .sort((a, b) => (b[1].get('') ?? 0) - (a[1].get('') ?? 0))
+      .slice(0, limit)
+      .map(([s]) => s);
   }
 
   setContext(userId: string, context: Record<string, unknown>, observedAt: string): void {

@@ -14,7 +14,7 @@ export function sequenceSeeds(history: readonly Played[], o: { decay?: number; w
   const decay = o.decay ?? 0.7;
   const recent = history.slice(-(o.window ?? 20));
   const seeds = new Map<number, number>();
-  recent.forEach((p, i) => seeds.set(p.track, (seeds.get(p.track) ?? 0) + decay ** (recent.length - 1 - i)));
+  for (const [i, p] of recent.entries()) seeds.set(p.track, (seeds.get(p.track) ?? 0) + decay ** (recent.length - 1 - i));
   return seeds;
 }
 

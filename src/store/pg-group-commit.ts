@@ -115,7 +115,8 @@ export class PgGroupCommit {
     if (input.events.some((e) => this.fold.touchesAccess(e.type))) p.m = this.fold.members(st).map((m) => [m.userId, m.role]);
     const recs = [...(input.idempotency ? [input.idempotency] : []), ...(input.idempotencyMany ?? [])];
     // The answer travels as the text it is stored as: replayed byte for byte ([Q2]); a jsonb value would come back with its keys reordered.
-    if (recs.length > 0) p.i = recs.map((r) => ({ u: r.userId, k: r.key, f: r.fingerprint, st: r.response.status, b: JSON.stringify(r.response.body ?? null) }));
+    if (recs.length > 0)
+      p.i = recs.map((r) => ({ u: r.userId, k: r.key, f: r.fingerprint, st: r.response.status, b: JSON.stringify(r.response.body ?? null) }));
     return p;
   }
 }

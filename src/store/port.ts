@@ -262,4 +262,3 @@ export function decodeCursor(cursor: string): [string, string] | null {
     return null;
   }
 }
-

@@ -55,9 +55,7 @@ type Head = { version: number; snapshot_version: number };
 
 /** Locks a queue's header row in the client's transaction; null when the queue has none yet. */
 async function lockHead(c: pg.PoolClient, queueId: string): Promise<Head | null> {
-  const r = await c.query<Head>(
-    'SELECT version, snapshot_version FROM queue_projections WHERE queue_id = $1 FOR UPDATE', [queueId],
-  );
+  const r = await c.query<Head>('SELECT version, snapshot_version FROM queue_projections WHERE queue_id = $1 FOR UPDATE', [queueId]);
   return r.rows[0] ?? null;
 }
 
@@ -140,13 +138,26 @@ interface DeviceRow {
 }
 
 const rowToUserEvent = (r: UserEventRow): UserEvent => ({
-  userId: r.user_id, sequenceNumber: r.sequence_number, type: r.type, deviceId: r.device_id, timestamp: iso(r.created_at), data: r.data,
+  userId: r.user_id,
+  sequenceNumber: r.sequence_number,
+  type: r.type,
+  deviceId: r.device_id,
+  timestamp: iso(r.created_at),
+  data: r.data,
 });
 const rowToPlayback = (r: PlaybackRow): PlaybackRecord => ({
-  deviceId: r.device_id, state: r.state, clientTs: Number(r.client_ts), serverTs: Number(r.server_ts), sequenceNumber: r.sequence_number,
+  deviceId: r.device_id,
+  state: r.state,
+  clientTs: Number(r.client_ts),
+  serverTs: Number(r.server_ts),
+  sequenceNumber: r.sequence_number,
 });
 const rowToDevice = (r: DeviceRow): DeviceRecord => ({
-  deviceId: r.device_id, name: r.name, type: r.type, firstSeen: Number(r.first_seen), lastSeen: Number(r.last_seen),
+  deviceId: r.device_id,
+  name: r.name,
+  type: r.type,
+  firstSeen: Number(r.first_seen),
+  lastSeen: Number(r.last_seen),
 });
 
 const PLAYBACK_COLUMNS = 'device_id, state, client_ts, server_ts, sequence_number';
@@ -302,11 +313,7 @@ export class PostgresStore implements Store {
   }
 
   /** An append on a transaction that holds the queue's header row (or knows there is none). */
-  private async appendOn(
-    c: pg.PoolClient,
-    head: Head | null,
-    input: AppendInput,
-  ): Promise<{ out: QueueEvent[]; head: Head | null }> {
+  private async appendOn(c: pg.PoolClient, head: Head | null, input: AppendInput): Promise<{ out: QueueEvent[]; head: Head | null }> {
     const { queueId, expectedVersion, events } = input;
     /** The header's snapshot version after this append; null when nothing was appended. */
     let snapshotAt: number | null = null;
@@ -351,7 +358,13 @@ export class PostgresStore implements Store {
           out.map((e) => e.userId),
           out.map((e) => e.deviceId),
           out.map((e) => e.timestamp),
-          st.ownerId, st.name, st.type, st.version, st.items.length, st.deleted, st.updatedAt,
+          st.ownerId,
+          st.name,
+          st.type,
+          st.version,
+          st.items.length,
+          st.deleted,
+          st.updatedAt,
           snapshot ? st.version : head!.snapshot_version,
         ],
       );
@@ -367,7 +380,14 @@ export class PostgresStore implements Store {
     }
     const idem = input.idempotency;
     if (idem) {
-      const r = await c.query(INSERT_IDEM, [idem.userId, idem.key, idem.fingerprint, idem.response.status, JSON.stringify(idem.response.body ?? null), this.idemCutoff()]);
+      const r = await c.query(INSERT_IDEM, [
+        idem.userId,
+        idem.key,
+        idem.fingerprint,
+        idem.response.status,
+        JSON.stringify(idem.response.body ?? null),
+        this.idemCutoff(),
+      ]);
       if (r.rowCount === 0) throw new IdempotencyConflict(idem.userId, idem.key);
     }
     const many = input.idempotencyMany ?? [];
@@ -414,7 +434,7 @@ export class PostgresStore implements Store {
       [queueId],
     );
     const row = r.rows[0];
-    if (!row || !row.state) return null;
+    if (!row?.state) return null;
     let state = this.fold.upgrade(row.state);
     for (const e of row.events ?? []) state = this.fold.evolve(state, stripPosition(rowToEvent(e)));
     return state;
@@ -435,15 +455,15 @@ export class PostgresStore implements Store {
 
   async sweep(o: { idempotencyBefore: number; eventsBefore?: number; limit?: number }): Promise<SweepResult> {
     const limit = o.limit ?? 10_000;
-    const idem = await this.pool.query(
-      'DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM idempotency_keys WHERE created_at < $1 LIMIT $2)',
-      [new Date(o.idempotencyBefore).toISOString(), limit],
-    );
+    const idem = await this.pool.query('DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM idempotency_keys WHERE created_at < $1 LIMIT $2)', [
+      new Date(o.idempotencyBefore).toISOString(),
+      limit,
+    ]);
     // The parties' records of applied commands ([PA11], migration 022) expire with the others.
-    const party = await this.pool.query(
-      'DELETE FROM party_commands WHERE ctid IN (SELECT ctid FROM party_commands WHERE created_at < $1 LIMIT $2)',
-      [new Date(o.idempotencyBefore).toISOString(), limit],
-    );
+    const party = await this.pool.query('DELETE FROM party_commands WHERE ctid IN (SELECT ctid FROM party_commands WHERE created_at < $1 LIMIT $2)', [
+      new Date(o.idempotencyBefore).toISOString(),
+      limit,
+    ]);
     let events = 0;
     if (o.eventsBefore !== undefined) {
       // Events at or below their queue's snapshot and older than the cutoff: no load needs them.
@@ -476,7 +496,14 @@ export class PostgresStore implements Store {
     let c = cursor ? decodeCursor(cursor) : null;
     if (c && Number.isNaN(Date.parse(c[0]))) c = null;
     const r = await this.pool.query<{
-      queue_id: string; name: string; type: string; owner_id: string; version: number; item_count: number; updated_at: Date; role: string;
+      queue_id: string;
+      name: string;
+      type: string;
+      owner_id: string;
+      version: number;
+      item_count: number;
+      updated_at: Date;
+      role: string;
     }>(
       `SELECT p.queue_id, p.name, p.type, p.owner_id, p.version, p.item_count, p.updated_at, m.role
        FROM queue_members m JOIN queue_projections p ON p.queue_id = m.queue_id
@@ -485,8 +512,14 @@ export class PostgresStore implements Store {
       c ? [userId, limit + 1, c[0], c[1]] : [userId, limit + 1],
     );
     const items = r.rows.slice(0, limit).map((row) => ({
-      id: row.queue_id, name: row.name, type: row.type, ownerId: row.owner_id, version: row.version,
-      itemCount: row.item_count, updatedAt: iso(row.updated_at), role: row.role,
+      id: row.queue_id,
+      name: row.name,
+      type: row.type,
+      ownerId: row.owner_id,
+      version: row.version,
+      itemCount: row.item_count,
+      updatedAt: iso(row.updated_at),
+      role: row.role,
     }));
     const last = items[items.length - 1];
     return { items, nextCursor: r.rows.length > limit && last ? encodeCursor(last.updatedAt, last.id) : null };
@@ -502,10 +535,10 @@ export class PostgresStore implements Store {
   }
 
   async readAll(afterPosition: number, limit: number): Promise<ExportedEvent[]> {
-    const r = await this.pool.query<EventRow>(
-      `SELECT ${EVENT_COLUMNS} FROM queue_events WHERE position > $1 ORDER BY position LIMIT $2`,
-      [afterPosition, limit],
-    );
+    const r = await this.pool.query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM queue_events WHERE position > $1 ORDER BY position LIMIT $2`, [
+      afterPosition,
+      limit,
+    ]);
     return r.rows.map(rowToEvent);
   }
 
@@ -528,9 +561,7 @@ export class PostgresStore implements Store {
       await c.query('INSERT INTO user_streams (user_id, version) VALUES ($1, 0) ON CONFLICT (user_id) DO NOTHING', [userId]);
       const v = await c.query<{ version: number }>('SELECT version FROM user_streams WHERE user_id = $1 FOR UPDATE', [userId]);
       const version = v.rows[0]!.version;
-      const rows = await c.query<PlaybackRow>(
-        `SELECT ${PLAYBACK_COLUMNS} FROM device_playback_state WHERE user_id = $1 ORDER BY sequence_number`, [userId],
-      );
+      const rows = await c.query<PlaybackRow>(`SELECT ${PLAYBACK_COLUMNS} FROM device_playback_state WHERE user_id = $1 ORDER BY sequence_number`, [userId]);
       const d = input.decide({ version, playback: rows.rows.map(rowToPlayback) });
       const seq = version + 1;
       const event: UserEvent = { ...d.event, userId, sequenceNumber: seq };
@@ -580,9 +611,7 @@ export class PostgresStore implements Store {
   }
 
   async listPlayback(userId: string): Promise<PlaybackRecord[]> {
-    const r = await this.pool.query<PlaybackRow>(
-      `SELECT ${PLAYBACK_COLUMNS} FROM device_playback_state WHERE user_id = $1 ORDER BY sequence_number`, [userId],
-    );
+    const r = await this.pool.query<PlaybackRow>(`SELECT ${PLAYBACK_COLUMNS} FROM device_playback_state WHERE user_id = $1 ORDER BY sequence_number`, [userId]);
     return r.rows.map(rowToPlayback);
   }
 
@@ -593,7 +622,8 @@ export class PostgresStore implements Store {
 
   async listDevices(userId: string): Promise<DeviceRecord[]> {
     const r = await this.pool.query<DeviceRow>(
-      `SELECT ${DEVICE_COLUMNS} FROM devices WHERE user_id = $1 ORDER BY last_seen DESC, device_id COLLATE "C"`, [userId], // "C": code-point order, as in SQLite
+      `SELECT ${DEVICE_COLUMNS} FROM devices WHERE user_id = $1 ORDER BY last_seen DESC, device_id COLLATE "C"`,
+      [userId], // "C": code-point order, as in SQLite
     );
     return r.rows.map(rowToDevice);
   }

@@ -63,9 +63,7 @@ type Statements = ReturnType<typeof prepareStatements>;
 function prepareStatements(db: Database.Database) {
   return {
     version: db.prepare<[string], { version: number; snapshot_version: number }>('SELECT version, snapshot_version FROM queue_projections WHERE queue_id = ?'),
-    insertEvent: db.prepare(
-      'INSERT INTO queue_events (queue_id, sequence_number, type, data, user_id, device_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-    ),
+    insertEvent: db.prepare('INSERT INTO queue_events (queue_id, sequence_number, type, data, user_id, device_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
     // The header: inserted with the first events, then a few small columns per append.
     insertHead: db.prepare(
       `INSERT INTO queue_projections (queue_id, owner_id, name, type, version, item_count, deleted, updated_at, snapshot_version)
@@ -154,13 +152,26 @@ interface DeviceRow {
 }
 
 const rowToUserEvent = (r: UserEventRow): UserEvent => ({
-  userId: r.user_id, sequenceNumber: r.sequence_number, type: r.type, deviceId: r.device_id, timestamp: r.created_at, data: JSON.parse(r.data),
+  userId: r.user_id,
+  sequenceNumber: r.sequence_number,
+  type: r.type,
+  deviceId: r.device_id,
+  timestamp: r.created_at,
+  data: JSON.parse(r.data),
 });
 const rowToPlayback = (r: PlaybackRow): PlaybackRecord => ({
-  deviceId: r.device_id, state: JSON.parse(r.state), clientTs: r.client_ts, serverTs: r.server_ts, sequenceNumber: r.sequence_number,
+  deviceId: r.device_id,
+  state: JSON.parse(r.state),
+  clientTs: r.client_ts,
+  serverTs: r.server_ts,
+  sequenceNumber: r.sequence_number,
 });
 const rowToDevice = (r: DeviceRow): DeviceRecord => ({
-  deviceId: r.device_id, name: r.name, type: r.type, firstSeen: r.first_seen, lastSeen: r.last_seen,
+  deviceId: r.device_id,
+  name: r.name,
+  type: r.type,
+  firstSeen: r.first_seen,
+  lastSeen: r.last_seen,
 });
 
 type UserStatements = ReturnType<typeof prepareUserStatements>;
@@ -169,12 +180,8 @@ type UserStatements = ReturnType<typeof prepareUserStatements>;
 function prepareUserStatements(db: Database.Database) {
   return {
     version: db.prepare<[string], { version: number }>('SELECT version FROM user_streams WHERE user_id = ?'),
-    setVersion: db.prepare(
-      'INSERT INTO user_streams (user_id, version) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET version = excluded.version',
-    ),
-    insertEvent: db.prepare(
-      'INSERT INTO user_sync_events (user_id, sequence_number, type, data, device_id, created_at) VALUES (?, ?, ?, ?, ?, ?)',
-    ),
+    setVersion: db.prepare('INSERT INTO user_streams (user_id, version) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET version = excluded.version'),
+    insertEvent: db.prepare('INSERT INTO user_sync_events (user_id, sequence_number, type, data, device_id, created_at) VALUES (?, ?, ?, ?, ?, ?)'),
     readEvents: db.prepare<[string, number, number], UserEventRow>(
       'SELECT * FROM user_sync_events WHERE user_id = ? AND sequence_number > ? ORDER BY sequence_number LIMIT ?',
     ),
@@ -240,10 +247,14 @@ export class SqliteStore implements Store {
     return this.stmts;
   }
 
-
   /** Applies the migrations not applied yet (up to `upTo`: tests make files of an older schema). */
   async migrate(upTo = Infinity): Promise<string[]> {
-    const done = new Set(this.db.prepare<[], { version: number }>('SELECT version FROM schema_migrations').all().map((r) => r.version));
+    const done = new Set(
+      this.db
+        .prepare<[], { version: number }>('SELECT version FROM schema_migrations')
+        .all()
+        .map((r) => r.version),
+    );
     const applied: string[] = [];
     for (const m of loadMigrations('sqlite')) {
       if (done.has(m.version) || m.version > upTo) continue;
@@ -307,8 +318,14 @@ export class SqliteStore implements Store {
       }
       if (snapshot) s.putSnapshot.run(input.queueId, st.version, JSON.stringify(st));
       const row = {
-        queue_id: input.queueId, owner_id: st.ownerId, name: st.name, type: st.type, version: st.version,
-        item_count: st.items.length, deleted: st.deleted ? 1 : 0, updated_at: st.updatedAt,
+        queue_id: input.queueId,
+        owner_id: st.ownerId,
+        name: st.name,
+        type: st.type,
+        version: st.version,
+        item_count: st.items.length,
+        deleted: st.deleted ? 1 : 0,
+        updated_at: st.updatedAt,
         snapshot_version: snapshot ? st.version : head!.snapshot_version,
       };
       if (head) s.updateHead.run(row);
@@ -358,7 +375,8 @@ export class SqliteStore implements Store {
     if (!row) return null;
     let state = this.fold.upgrade(JSON.parse(row.state) as QueueState);
     if (row.version > row.snapshot_version) {
-      for (const r of this.s.read.all(queueId, row.snapshot_version, row.version - row.snapshot_version)) state = this.fold.evolve(state, stripPosition(rowToEvent(r)));
+      for (const r of this.s.read.all(queueId, row.snapshot_version, row.version - row.snapshot_version))
+        state = this.fold.evolve(state, stripPosition(rowToEvent(r)));
     }
     return state;
   }
@@ -430,7 +448,10 @@ export class SqliteStore implements Store {
   async listMemberQueues(userId: string, limit: number, cursor: string | null): Promise<Page<QueueSummary & { role: string }>> {
     const c = cursor ? decodeCursor(cursor) : null;
     const rows = this.db
-      .prepare<unknown[], { queue_id: string; name: string; type: string; owner_id: string; version: number; item_count: number; updated_at: string; role: string }>(
+      .prepare<
+        unknown[],
+        { queue_id: string; name: string; type: string; owner_id: string; version: number; item_count: number; updated_at: string; role: string }
+      >(
         `SELECT p.queue_id, p.name, p.type, p.owner_id, p.version, p.item_count, p.updated_at, m.role
          FROM queue_members m JOIN queue_projections p ON p.queue_id = m.queue_id
          WHERE m.user_id = ? AND p.deleted = 0 ${c ? 'AND (p.updated_at, p.queue_id) < (?, ?)' : ''}
@@ -438,7 +459,14 @@ export class SqliteStore implements Store {
       )
       .all(...(c ? [userId, c[0], c[1], limit + 1] : [userId, limit + 1]));
     const items = rows.slice(0, limit).map((r) => ({
-      id: r.queue_id, name: r.name, type: r.type, ownerId: r.owner_id, version: r.version, itemCount: r.item_count, updatedAt: r.updated_at, role: r.role,
+      id: r.queue_id,
+      name: r.name,
+      type: r.type,
+      ownerId: r.owner_id,
+      version: r.version,
+      itemCount: r.item_count,
+      updatedAt: r.updated_at,
+      role: r.role,
     }));
     const last = items[items.length - 1];
     return { items, nextCursor: rows.length > limit && last ? encodeCursor(last.updatedAt, last.id) : null };
@@ -492,7 +520,15 @@ export class SqliteStore implements Store {
     const idem = input.idempotency;
     if (idem) {
       const res = idem.response(appended);
-      const r = this.s.insertIdem.run(userId, idem.key, idem.fingerprint, res.status, JSON.stringify(res.body ?? null), new Date().toISOString(), this.idemCutoff());
+      const r = this.s.insertIdem.run(
+        userId,
+        idem.key,
+        idem.fingerprint,
+        res.status,
+        JSON.stringify(res.body ?? null),
+        new Date().toISOString(),
+        this.idemCutoff(),
+      );
       if (r.changes === 0) throw new IdempotencyConflict(userId, idem.key);
     }
     return appended;

@@ -31,18 +31,25 @@ for (const { kind, skip } of storeKinds) {
       await idp?.stop().catch(() => undefined);
     });
 
-    it('[AU1] RS256, ES256 and EdDSA tokens of the provider are accepted, with the user\'s full rights when they name no scope of ours', async () => {
+    it("[AU1] RS256, ES256 and EdDSA tokens of the provider are accepted, with the user's full rights when they name no scope of ours", async () => {
       const [rs, es, ed] = idp.kids();
       for (const kid of [rs, es, ed]) {
         const me = assertOk(await as(await idp.token({ sub: 'auth0|abc', kid, scope: 'openid profile' }))('GET', '/auth/me'));
-        assert.deepEqual({ ...me, expiresAt: undefined, tokenId: undefined }, { userId: 'auth0|abc', scopes: null, source: 'provider', expiresAt: undefined, tokenId: undefined }, kid);
+        assert.deepEqual(
+          { ...me, expiresAt: undefined, tokenId: undefined },
+          { userId: 'auth0|abc', scopes: null, source: 'provider', expiresAt: undefined, tokenId: undefined },
+          kid,
+        );
       }
       const alice = as(await idp.token({ sub: 'auth0|abc', kid: es }));
       const q = assertOk(await alice('POST', '/queues', { name: 'from the provider', tracks: ['t1'] }), 201).queue;
       assert.equal(q.ownerId, 'auth0|abc');
       assertOk(await as(await idp.token({ sub: 'auth0|abc', kid: ed }))('POST', `/queues/${q.id}/tracks`, { tracks: ['t2'] }));
       const list = assertOk(await as(await idp.token({ sub: 'auth0|abc', kid: rs }))('GET', '/queues'));
-      assert.deepEqual(list.queues.map((x: any) => x.id), [q.id]);
+      assert.deepEqual(
+        list.queues.map((x: any) => x.id),
+        [q.id],
+      );
     });
 
     it('[AU3] a provider id that fits our user ids is kept; any other is sha256:<hex> of it, one-to-one', async () => {
@@ -76,13 +83,25 @@ for (const { kind, skip } of storeKinds) {
       const pem = await idp.publicPem();
       const hsWithPublicKey = await new SignJWT({ sub: 'mallory' })
         .setProtectedHeader({ alg: 'HS256', kid: idp.kids()[0] })
-        .setIssuer(idp.issuer).setAudience(idp.audience).setIssuedAt().setExpirationTime(now + 300)
+        .setIssuer(idp.issuer)
+        .setAudience(idp.audience)
+        .setIssuedAt()
+        .setExpirationTime(now + 300)
         .sign(new TextEncoder().encode(pem));
-      const none = new UnsecuredJWT({ sub: 'mallory' }).setIssuer(idp.issuer).setAudience(idp.audience).setIssuedAt().setExpirationTime(now + 300).encode();
+      const none = new UnsecuredJWT({ sub: 'mallory' })
+        .setIssuer(idp.issuer)
+        .setAudience(idp.audience)
+        .setIssuedAt()
+        .setExpirationTime(now + 300)
+        .encode();
       const good = await idp.token({ sub: 'mallory' });
       const [h, p] = good.split('.');
       const forged = `${h}.${Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(p!, 'base64url').toString()), sub: 'admin' })).toString('base64url')}.${good.split('.')[2]}`;
-      const madeUpSecret = await new SignJWT({ sub: 'mallory' }).setProtectedHeader({ alg: 'HS256' }).setIssuer(idp.issuer).setAudience(idp.audience).sign(new Uint8Array(32));
+      const madeUpSecret = await new SignJWT({ sub: 'mallory' })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setIssuer(idp.issuer)
+        .setAudience(idp.audience)
+        .sign(new Uint8Array(32));
       const refused: [string, string, string | undefined][] = [
         ['wrong audience', await idp.token({ sub: 'mallory', aud: 'https://other-api.example.com' }), 'audience'],
         ['wrong issuer', await idp.token({ sub: 'mallory', iss: 'https://evil.example.com' }), undefined],
@@ -112,7 +131,7 @@ for (const { kind, skip } of storeKinds) {
       assertOk(await as(await idp.token({ sub: 'carol', nbf: now + 2 }))('GET', '/queues'));
     });
 
-    it('[AU6] the provider\'s scopes (scope or scp) limit the token', async () => {
+    it("[AU6] the provider's scopes (scope or scp) limit the token", async () => {
       const reader = as(await idp.token({ sub: 'dave', scp: ['queue:read'] }));
       assertOk(await reader('GET', '/queues'));
       const refused = await reader('POST', '/queues', { name: 'x' });
@@ -186,8 +205,12 @@ describe('identity provider: a JWKS URL, another user claim, scopes required, ba
     idp = await startIdp({ algs: ['RS256'] });
     server = await startServer({
       env: {
-        AUTH_JWKS_URL: idp.jwksUrl, AUTH_AUDIENCE: `other,${idp.audience}`, AUTH_USER_CLAIM: 'https://example.com/uid',
-        AUTH_REQUIRE_SCOPES: 'true', AUTH_JWKS_COOLDOWN_SECONDS: '1', AUTH_JWKS_REFRESH_SECONDS: '1',
+        AUTH_JWKS_URL: idp.jwksUrl,
+        AUTH_AUDIENCE: `other,${idp.audience}`,
+        AUTH_USER_CLAIM: 'https://example.com/uid',
+        AUTH_REQUIRE_SCOPES: 'true',
+        AUTH_JWKS_COOLDOWN_SECONDS: '1',
+        AUTH_JWKS_REFRESH_SECONDS: '1',
       },
     });
   });

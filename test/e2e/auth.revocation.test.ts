@@ -51,7 +51,7 @@ for (const { kind, skip } of storeKinds) {
       if (server) rmSync(server.dataDir, { recursive: true, force: true });
     });
 
-    it('[AU9] one token, by the token itself: refused 401 token_revoked at once (also from the cache); the user\'s other tokens work', async () => {
+    it("[AU9] one token, by the token itself: refused 401 token_revoked at once (also from the cache); the user's other tokens work", async () => {
       const a = await mintOn(current, 'alice');
       const b = await mintOn(current, 'alice');
       assertOk(await client(current.url, a.token)('GET', '/queues')); // now in the cache of verified tokens
@@ -84,7 +84,7 @@ for (const { kind, skip } of storeKinds) {
       assertOk(await client(current.url, dave.token)('GET', '/queues'));
     });
 
-    it('[AU10] sockets opened with a revoked token close with 4401 at once; the user\'s other sockets and other users\' stay', async () => {
+    it("[AU10] sockets opened with a revoked token close with 4401 at once; the user's other sockets and other users' stay", async () => {
       const a = await mintOn(current, 'erin');
       const b = await mintOn(current, 'erin');
       const other = await mintOn(current, 'frank');
@@ -159,7 +159,7 @@ describe('token revocation across two instances (Postgres + Redis)', { skip: pgS
     await cluster?.stop();
   });
 
-  it('[AU10] a revocation on one instance closes the user\'s sockets on both within a second, and both refuse the token at once', async () => {
+  it("[AU10] a revocation on one instance closes the user's sockets on both within a second, and both refuse the token at once", async () => {
     const { a, b } = cluster;
     const t = await mintOn(a, 'kim');
     const q = assertOk(await client(a.url, t.token)('POST', '/queues', { name: 'k' }), 201).queue;
@@ -180,7 +180,12 @@ describe('token revocation across two instances (Postgres + Redis)', { skip: pgS
     const { a, b } = cluster;
     const t = await mintOn(a, 'lee');
     const onB = await open(b, '/ws/sync/me', t.token, { deviceId: 'lee-phone' });
-    const res = await runCli(['revoke', 'lee'], { DATABASE_URL: cluster.db.url, REDIS_URL: `redis://127.0.0.1:${cluster.redisPort}`, REDIS_KEY_PREFIX: prefix, ADMIN_API_KEY: cluster.adminKey });
+    const res = await runCli(['revoke', 'lee'], {
+      DATABASE_URL: cluster.db.url,
+      REDIS_URL: `redis://127.0.0.1:${cluster.redisPort}`,
+      REDIS_KEY_PREFIX: prefix,
+      ADMIN_API_KEY: cluster.adminKey,
+    });
     assert.equal(res.code, 0, res.stderr);
     assert.equal(await closedWithin(onB, 1000), 4401);
     assertError(await client(a.url, t.token)('GET', '/queues'), 401, 'token_revoked');

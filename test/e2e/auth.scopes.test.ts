@@ -44,8 +44,18 @@ for (const { kind, skip } of storeKinds) {
 
     it('[AU6] a read-only token (queue:read) reads every read route and changes nothing; each refusal is 403 insufficient_scope naming the scope', async () => {
       const tv = client(server.url, await mint('alice', ['queue:read']));
-      for (const path of ['/queues', `/queues/${queueId}`, `/queues/${queueId}/events`, `/queues/${queueId}/collaborators`, `/queues/${queueId}/history`,
-        `/queues/${queueId}/offline`, '/users/me/playback-state', '/users/me/devices', '/users/me/sync-events', '/auth/me']) {
+      for (const path of [
+        '/queues',
+        `/queues/${queueId}`,
+        `/queues/${queueId}/events`,
+        `/queues/${queueId}/collaborators`,
+        `/queues/${queueId}/history`,
+        `/queues/${queueId}/offline`,
+        '/users/me/playback-state',
+        '/users/me/devices',
+        '/users/me/sync-events',
+        '/auth/me',
+      ]) {
         const r = await tv('GET', path);
         // 404 for a playback state nobody set yet: past the scope check either way.
         assert.ok(r.status === 200 || (r.status === 404 && path.endsWith('playback-state')), `${path}: ${r.status} ${JSON.stringify(r.body)}`);
@@ -159,18 +169,41 @@ for (const { kind, skip } of storeKinds) {
       assertError(await client(server.url, guestToken)('POST', `/parties/${party.id}/end`, {}), 403, 'insufficient_scope');
     });
 
-    it('[AU7] offline batches: each change needs its op\'s scope; one the token lacks fails alone', async () => {
+    it("[AU7] offline batches: each change needs its op's scope; one the token lacks fails alone", async () => {
       const remote = client(server.url, await mint('alice', ['playback:write']));
       const q = assertOk(await full('POST', '/queues', { name: 'offline', tracks: ['o1', 'o2'] }), 201).queue;
       const now = Date.now();
-      const r = assertOk(await remote('POST', '/sync/offline', {
-        lastSyncTimestamp: null,
-        changes: [
-          { clientId: 'remote-1', mutationId: 1, resourceType: 'queue', resourceId: q.id, op: 'add_tracks', args: { tracks: ['off'] }, clientTimestamp: now },
-          { clientId: 'remote-1', mutationId: 2, resourceType: 'queue', resourceId: q.id, op: 'next', args: {}, clientTimestamp: now + 1 },
-          { clientId: 'remote-1', mutationId: 3, resourceType: 'playback', resourceId: 'me', op: 'set_playback', args: { position: 5, isPlaying: false, deviceId: 'remote', timestamp: now + 60_000 }, clientTimestamp: now + 2 },
-        ],
-      }, { 'x-device-id': 'remote' }));
+      const r = assertOk(
+        await remote(
+          'POST',
+          '/sync/offline',
+          {
+            lastSyncTimestamp: null,
+            changes: [
+              {
+                clientId: 'remote-1',
+                mutationId: 1,
+                resourceType: 'queue',
+                resourceId: q.id,
+                op: 'add_tracks',
+                args: { tracks: ['off'] },
+                clientTimestamp: now,
+              },
+              { clientId: 'remote-1', mutationId: 2, resourceType: 'queue', resourceId: q.id, op: 'next', args: {}, clientTimestamp: now + 1 },
+              {
+                clientId: 'remote-1',
+                mutationId: 3,
+                resourceType: 'playback',
+                resourceId: 'me',
+                op: 'set_playback',
+                args: { position: 5, isPlaying: false, deviceId: 'remote', timestamp: now + 60_000 },
+                clientTimestamp: now + 2,
+              },
+            ],
+          },
+          { 'x-device-id': 'remote' },
+        ),
+      );
       assert.equal(r.results[0].outcome, 'error');
       assert.equal(r.errors.length, 1);
       assert.equal(r.errors[0].error.code, 'insufficient_scope');
@@ -182,7 +215,7 @@ for (const { kind, skip } of storeKinds) {
       assert.ok(!after.items.some((i: any) => i.trackId === 'off'));
     });
 
-    it('[AU11] a socket takes a fresh token of its user in place: its scopes and expiry apply; another user\'s or a bad token is refused and the old one stays', async () => {
+    it("[AU11] a socket takes a fresh token of its user in place: its scopes and expiry apply; another user's or a bad token is refused and the old one stays", async () => {
       const s = await open(`/ws/queues/${queueId}`, await mint('alice', ['queue:read']), { deviceId: 'tv-3' });
       await s.waitFor((m) => m.type === 'hello');
       assert.equal((await s.command('add_tracks', { tracks: ['r1'] })).error.code, 'insufficient_scope');
@@ -199,7 +232,12 @@ for (const { kind, skip } of storeKinds) {
     });
 
     it('[AU6] the SDK mirrors a queue live with a read-only token (a TV display); its edits are refused and rolled back', async () => {
-      const tv = new QueueClient({ baseUrl: server.url, token: await mint('alice', ['queue:read']), deviceId: 'tv-sdk', reconnect: { baseMs: 50, maxMs: 500 } });
+      const tv = new QueueClient({
+        baseUrl: server.url,
+        token: await mint('alice', ['queue:read']),
+        deviceId: 'tv-sdk',
+        reconnect: { baseMs: 50, maxMs: 500 },
+      });
       clients.push(tv);
       const q = await tv.openQueue(queueId);
       const w = assertOk(await full('POST', `/queues/${queueId}/tracks`, { tracks: ['shown-on-tv'] }));
@@ -211,7 +249,12 @@ for (const { kind, skip } of storeKinds) {
       assert.ok(!q.state.items.some((i) => i.trackId === 'from-tv'));
       assert.equal(assertOk(await full('GET', `/queues/${queueId}`)).version, q.state.version);
       // A token the sync socket is not for (no queue:read) is refused once, not retried forever.
-      const remote = new QueueClient({ baseUrl: server.url, token: await mint('alice', ['playback:write']), deviceId: 'remote-sdk', reconnect: { baseMs: 50, maxMs: 100 } });
+      const remote = new QueueClient({
+        baseUrl: server.url,
+        token: await mint('alice', ['playback:write']),
+        deviceId: 'remote-sdk',
+        reconnect: { baseMs: 50, maxMs: 100 },
+      });
       clients.push(remote);
       const errors: string[] = [];
       remote.on('error', (e) => errors.push(e.code));

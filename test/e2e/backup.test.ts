@@ -85,8 +85,15 @@ describe('backup and restore of the SQLite store', { timeout: 90_000 }, () => {
         const events = await allEvents(rapi, q);
         const view = (await rapi('GET', `/queues/${q}`)).body;
         // Gapless log 1..version, and the projection is the fold of that log.
-        assert.deepEqual(events.map((e) => e.sequenceNumber), Array.from({ length: view.version }, (_, i) => i + 1), `${q}: log not gapless`);
-        const added = events.filter((e) => e.type === 'item_added').map((e) => e.data.itemId).sort();
+        assert.deepEqual(
+          events.map((e) => e.sequenceNumber),
+          Array.from({ length: view.version }, (_, i) => i + 1),
+          `${q}: log not gapless`,
+        );
+        const added = events
+          .filter((e) => e.type === 'item_added')
+          .map((e) => e.data.itemId)
+          .sort();
         assert.deepEqual(view.items.map((i: any) => i.itemId).sort(), added, `${q}: items are not the fold of the log`);
         // A prefix of what the original had: the same events, none invented, none reordered.
         const orig = original.get(q)!;
@@ -124,8 +131,16 @@ describe('backup and restore of the SQLite store', { timeout: 90_000 }, () => {
 
     const r = await restoreSqlite(b, live);
     assert.ok(r.previous);
-    assert.deepEqual(names(live).filter((n) => ['first', 'later'].includes(n)), ['first'], 'the restored store has what the backup had, no more');
-    assert.deepEqual(names(r.previous!).filter((n) => ['first', 'later'].includes(n)), ['first', 'later'], 'the replaced store is kept whole');
+    assert.deepEqual(
+      names(live).filter((n) => ['first', 'later'].includes(n)),
+      ['first'],
+      'the restored store has what the backup had, no more',
+    );
+    assert.deepEqual(
+      names(r.previous!).filter((n) => ['first', 'later'].includes(n)),
+      ['first', 'later'],
+      'the replaced store is kept whole',
+    );
 
     const junk = join(dir(), 'junk.db');
     writeFileSync(junk, 'not a database at all, but long enough to look like a file');
@@ -134,7 +149,11 @@ describe('backup and restore of the SQLite store', { timeout: 90_000 }, () => {
     const empty = join(dir(), 'empty.db');
     new Database(empty).close();
     await assert.rejects(restoreSqlite(empty, live), /not a queue-service database/);
-    assert.equal(readdirSync(data).filter((f) => f.startsWith('queue.db.before-restore-') && !/-(wal|shm)$/.test(f)).length, 1, `a refused restore touched the store: ${readdirSync(data).join(', ')}`);
+    assert.equal(
+      readdirSync(data).filter((f) => f.startsWith('queue.db.before-restore-') && !/-(wal|shm)$/.test(f)).length,
+      1,
+      `a refused restore touched the store: ${readdirSync(data).join(', ')}`,
+    );
 
     const pg = await pgRefusal;
     assert.notEqual(pg.code, 0);
@@ -177,7 +196,11 @@ describe('backup and restore of the SQLite store', { timeout: 90_000 }, () => {
     copy.close();
     assert.ok(keys.length >= 2 * committedBefore, `the copy misses commits made before it began: ${keys.length / 2} of ${committedBefore}`);
     assert.equal(keys.length % 2, 0, 'the copy holds half a transaction');
-    assert.deepEqual(keys, Array.from({ length: keys.length / 2 }, (_, k) => [`k${String(k).padStart(6, '0')}a`, `k${String(k).padStart(6, '0')}b`]).flat(), 'not a prefix of the commits');
+    assert.deepEqual(
+      keys,
+      Array.from({ length: keys.length / 2 }, (_, k) => [`k${String(k).padStart(6, '0')}a`, `k${String(k).padStart(6, '0')}b`]).flat(),
+      'not a prefix of the commits',
+    );
     assert.ok(r.bytes > 0);
   });
 });

@@ -78,7 +78,10 @@ describe('cli', { concurrency: true, timeout: 80_000 }, () => {
     const dataDir = tempDir();
     const ev = (seq: number, type: string, data: object) =>
       JSON.stringify({ queueId: 'q-bad', sequenceNumber: seq, type, userId: 'alice', deviceId: null, timestamp: '2024-05-01T10:00:00.000Z', data });
-    const good = [ev(1, 'queue_created', { name: 'x', type: 'user', ownerId: 'alice', metadata: {} }), ev(2, 'item_added', { itemId: 'i1', trackId: 't', key: 'a0' })];
+    const good = [
+      ev(1, 'queue_created', { name: 'x', type: 'user', ownerId: 'alice', metadata: {} }),
+      ev(2, 'item_added', { itemId: 'i1', trackId: 't', key: 'a0' }),
+    ];
     const cases: [string, string, RegExp][] = [
       ['not-json.jsonl', [...good, '{"queueId": "q-bad", ', ''].join('\n'), /line 3\b.*not JSON/],
       ['not-event.jsonl', [good[0], '', '{"hello": "world"}'].join('\n'), /line 3\b.*not a queue event/],
@@ -152,7 +155,12 @@ describe('cli', { concurrency: true, timeout: 80_000 }, () => {
         made.push(r.body.queue.id);
         return r.body.queue;
       };
-      const q1 = await create(alice, { name: 'Road trip', type: 'party', tracks: ['a', 'b', 'c', 'd', 'e'], metadata: { zeta: 1, alpha: [1, { b: 2, a: 1 }] } });
+      const q1 = await create(alice, {
+        name: 'Road trip',
+        type: 'party',
+        tracks: ['a', 'b', 'c', 'd', 'e'],
+        metadata: { zeta: 1, alpha: [1, { b: 2, a: 1 }] },
+      });
       const ids = q1.items.map((i: any) => i.itemId);
       const steps: [string, string, unknown][] = [
         ['POST', `/queues/${q1.id}/items/${ids[4]}/move`, { position: 0 }],
@@ -174,7 +182,11 @@ describe('cli', { concurrency: true, timeout: 80_000 }, () => {
       const gone = await create(alice, { name: 'Deleted', tracks: ['z'] });
       assert.equal((await alice('DELETE', `/queues/${gone.id}`)).status, 200);
       deletedId = gone.id;
-      for (const [call, id] of [[alice, q1.id], [alice, q2.id], [bob, q3.id]] as const) {
+      for (const [call, id] of [
+        [alice, q1.id],
+        [alice, q2.id],
+        [bob, q3.id],
+      ] as const) {
         const r = await call('GET', `/queues/${id}`);
         assert.equal(r.status, 200);
         live.set(id, { owner: call === alice ? 'alice' : 'bob', queue: r.body });
@@ -196,7 +208,12 @@ describe('cli', { concurrency: true, timeout: 80_000 }, () => {
       assert.equal(lines.length, total);
       exported = lines.map((l) => JSON.parse(l));
       // Every event, each stream in order, with the same fields as the API's event log.
-      for (const [id, log] of logs) assert.deepEqual(exported.filter((e) => e.queueId === id), log, `events of ${id}`);
+      for (const [id, log] of logs)
+        assert.deepEqual(
+          exported.filter((e) => e.queueId === id),
+          log,
+          `events of ${id}`,
+        );
       // To stdout: the same lines (progress goes to stderr).
       assert.equal(toStdout.code, 0, show(toStdout));
       assert.equal(toStdout.stdout, text);
@@ -249,7 +266,14 @@ describe('cli', { concurrency: true, timeout: 80_000 }, () => {
       assert.deepEqual(await allEvents(as.alice, deletedId), logs.get(deletedId));
       for (const owner of ['alice', 'bob'] as const) {
         const list = (await as[owner]('GET', '/queues')).body.queues.map((q: any) => q.id).sort();
-        assert.deepEqual(list, [...live].filter(([, v]) => v.owner === owner).map(([id]) => id).sort(), `${owner}'s list`);
+        assert.deepEqual(
+          list,
+          [...live]
+            .filter(([, v]) => v.owner === owner)
+            .map(([id]) => id)
+            .sort(),
+          `${owner}'s list`,
+        );
       }
       // The copy goes on from the imported versions.
       const [id, { owner, queue }] = [...live][0]!;

@@ -65,12 +65,19 @@ for (const { kind, skip } of storeKinds) {
       const q = await c.openQueue(created.id);
       const added = await editFor(q, rest, 'r', 2.5 * LIFETIME_S * 1000, 150);
       const final = await serverView(rest, created.id);
-      await until(() => q.state.version === final.version, () => `mirror at ${q.state.version}, server at ${final.version}`);
+      await until(
+        () => q.state.version === final.version,
+        () => `mirror at ${q.state.version}, server at ${final.version}`,
+      );
       assert.deepEqual(mirrorView(q), final);
       const tracks = final.items.map((i) => i.trackId);
       assert.deepEqual([...tracks].sort(), ['seed', ...added].sort(), 'each edit once');
       assert.ok(asked >= 3, `getToken asked ${asked} times over 2.5 lifetimes`);
-      assert.deepEqual(statuses.filter((s) => s !== 'online'), [], `the socket stayed up: ${statuses.join(' ')}`);
+      assert.deepEqual(
+        statuses.filter((s) => s !== 'online'),
+        [],
+        `the socket stayed up: ${statuses.join(' ')}`,
+      );
     });
 
     it('[AU11] a getToken that renews only once the old token expired: closed 4401, back with the fresh token; mirror and outbox survive', async () => {
@@ -94,7 +101,10 @@ for (const { kind, skip } of storeKinds) {
       const q = await c.openQueue(created.id);
       const added = await editFor(q, rest, 'l', 2 * LIFETIME_S * 1000, 150);
       const final = await serverView(rest, created.id);
-      await until(() => q.state.version === final.version && c.status === 'online', () => `mirror at ${q.state.version}, server at ${final.version}, ${c.status}`);
+      await until(
+        () => q.state.version === final.version && c.status === 'online',
+        () => `mirror at ${q.state.version}, server at ${final.version}, ${c.status}`,
+      );
       assert.deepEqual(mirrorView(q), final);
       assert.deepEqual(final.items.map((i) => i.trackId).sort(), ['seed', ...added].sort(), 'each edit once');
       assert.ok(issued >= 2, `${issued} tokens issued`);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { freePort } from '../helpers/redis.ts';
 import { client, mintToken, startServerOn, type RunningServer } from '../helpers/server.ts';
 import { serverView } from '../helpers/client.ts';
@@ -61,16 +61,19 @@ describe('client SDK in a real browser', { skip }, () => {
     await page.goto(`${origin}/`);
     await page.waitForFunction(() => (globalThis as any).sdkLoaded === true);
 
-    const opened = await page.evaluate(async ({ baseUrl, token, queueId }) => {
-      const { QueueClient, IndexedDbStorage } = (globalThis as any).sdk;
-      const c = new QueueClient({ baseUrl, token, deviceId: 'browser-1', storage: new IndexedDbStorage('qs-test') });
-      const q = await c.openQueue(queueId);
-      (globalThis as any).c = c;
-      (globalThis as any).q = q;
-      (globalThis as any).changes = 0;
-      q.on('change', () => (globalThis as any).changes++);
-      return { status: c.status, tracks: q.state.items.map((i: any) => i.trackId), version: q.version };
-    }, { baseUrl: server.url, token, queueId });
+    const opened = await page.evaluate(
+      async ({ baseUrl, token, queueId }) => {
+        const { QueueClient, IndexedDbStorage } = (globalThis as any).sdk;
+        const c = new QueueClient({ baseUrl, token, deviceId: 'browser-1', storage: new IndexedDbStorage('qs-test') });
+        const q = await c.openQueue(queueId);
+        (globalThis as any).c = c;
+        (globalThis as any).q = q;
+        (globalThis as any).changes = 0;
+        q.on('change', () => (globalThis as any).changes++);
+        return { status: c.status, tracks: q.state.items.map((i: any) => i.trackId), version: q.version };
+      },
+      { baseUrl: server.url, token, queueId },
+    );
     assert.equal(opened.status, 'online');
     assert.deepEqual(opened.tracks, ['b1', 'b2']);
 
@@ -93,12 +96,15 @@ describe('client SDK in a real browser', { skip }, () => {
     // The page reloads: the edits are still in IndexedDB, and a new client sends them.
     await page.reload();
     await page.waitForFunction(() => (globalThis as any).sdkLoaded === true);
-    const kept = await page.evaluate(async ({ baseUrl, token }) => {
-      const { QueueClient, IndexedDbStorage } = (globalThis as any).sdk;
-      const c = new QueueClient({ baseUrl, token, deviceId: 'browser-1', storage: new IndexedDbStorage('qs-test'), autoConnect: false });
-      (globalThis as any).c = c;
-      return (await c.pendingMutations()).map((e: any) => e.op);
-    }, { baseUrl: server.url, token });
+    const kept = await page.evaluate(
+      async ({ baseUrl, token }) => {
+        const { QueueClient, IndexedDbStorage } = (globalThis as any).sdk;
+        const c = new QueueClient({ baseUrl, token, deviceId: 'browser-1', storage: new IndexedDbStorage('qs-test'), autoConnect: false });
+        (globalThis as any).c = c;
+        return (await c.pendingMutations()).map((e: any) => e.op);
+      },
+      { baseUrl: server.url, token },
+    );
     assert.deepEqual(kept, ['add_tracks', 'remove_item']);
     const after = await page.evaluate(async (queueId) => {
       const { c } = globalThis as any;
@@ -110,7 +116,10 @@ describe('client SDK in a real browser', { skip }, () => {
     }, queueId);
     assert.equal(after.pending, 0);
     const srv = await serverView(api, queueId);
-    assert.deepEqual(srv.items.map((i) => i.trackId), ['off-1', 'b1', 'live']);
+    assert.deepEqual(
+      srv.items.map((i) => i.trackId),
+      ['off-1', 'b1', 'live'],
+    );
     await page.waitForFunction((v) => (globalThis as any).q2.version === v, srv.version, { timeout: 15_000 });
     const tracks = await page.evaluate(() => (globalThis as any).q2.state.items.map((i: any) => i.trackId));
     assert.deepEqual(tracks, ['off-1', 'b1', 'live'], 'the page mirror equals the server');

@@ -18,7 +18,9 @@ async function holdThePlace(base: string, token: string, queueId: string): Promi
     await new Promise<void>((resolve, reject) => sock.once('connect', resolve).once('error', reject));
     let answer = '';
     sock.on('data', (d) => (answer += d));
-    sock.write(`POST /queues/${queueId}/tracks HTTP/1.1\r\nHost: ${u.host}\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 5)}`);
+    sock.write(
+      `POST /queues/${queueId}/tracks HTTP/1.1\r\nHost: ${u.host}\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 5)}`,
+    );
     // It holds the place once the server counts one request in flight (/metrics is never
     // refused) and it has no answer: another request (a client's own) may have had the
     // place, and then this one was refused and is sent again.
@@ -84,7 +86,10 @@ for (const { kind, skip } of storeKinds) {
       const c = new QueueClient({ baseUrl: server.url, token, deviceId: 'busy-none' });
       clients.push(c);
       const held = await holdThePlace(server.url, token, q);
-      await assert.rejects(c.api.request('POST', `/queues/${q}/tracks`, { tracks: ['x'] }, { busyRetries: 0 }), (e: { status: number; code: string }) => e.status === 503 && e.code === 'overloaded');
+      await assert.rejects(
+        c.api.request('POST', `/queues/${q}/tracks`, { tracks: ['x'] }, { busyRetries: 0 }),
+        (e: { status: number; code: string }) => e.status === 503 && e.code === 'overloaded',
+      );
       await held.finish();
     });
 

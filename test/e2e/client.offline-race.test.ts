@@ -40,14 +40,28 @@ describe('client SDK: offline flush orderings', () => {
     const moved = qa.moveItem(i3!, { position: 0 });
     a.goOffline();
     const removed = qa.removeItem(i1!);
-    assert.deepEqual((await a.pendingMutations()).map((e) => e.kind), ['command', 'offline']);
+    assert.deepEqual(
+      (await a.pendingMutations()).map((e) => e.kind),
+      ['command', 'offline'],
+    );
     a.goOnline();
-    await until(async () => (await a.pendingMutations()).length === 0, () => `outbox still holds ${JSON.stringify(a.outbox.entries.map((e) => [e.kind, e.op]))}`, 10_000);
+    await until(
+      async () => (await a.pendingMutations()).length === 0,
+      () => `outbox still holds ${JSON.stringify(a.outbox.entries.map((e) => [e.kind, e.op]))}`,
+      10_000,
+    );
     await Promise.all([moved, removed]);
     const srv = await serverView(api, created.queue.id);
-    assert.deepEqual(srv.items.map((i) => i.trackId), ['r3', 'r2'], 'the command, then the offline edit');
+    assert.deepEqual(
+      srv.items.map((i) => i.trackId),
+      ['r3', 'r2'],
+      'the command, then the offline edit',
+    );
     await until(() => qa.version === srv.version, 'the mirror at the server version', 10_000);
-    assert.deepEqual(qa.state.items.map((i) => i.trackId), ['r3', 'r2']);
+    assert.deepEqual(
+      qa.state.items.map((i) => i.trackId),
+      ['r3', 'r2'],
+    );
     assert.deepEqual(unhandled.map(String), [], 'no unhandled rejection (e.g. a flush recursing without end)');
   });
 
@@ -78,6 +92,9 @@ describe('client SDK: offline flush orderings', () => {
     assert.deepEqual(synced, [{ edits: 1, conflicts: 0, refused: 0 }], 'the sync that went through is reported once');
     assert.equal(a.status, 'online');
     const srv = await serverView(api, created.queue.id);
-    assert.deepEqual(srv.items.map((i) => i.trackId), ['f1', 'f2', 'f3']);
+    assert.deepEqual(
+      srv.items.map((i) => i.trackId),
+      ['f1', 'f2', 'f3'],
+    );
   });
 });

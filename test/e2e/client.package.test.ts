@@ -65,8 +65,14 @@ export async function use(): Promise<[QueueState, Invite['role'], PartyView['sta
 `;
 const TSCONFIG = {
   compilerOptions: {
-    target: 'ES2022', lib: ['ES2024', 'DOM'], module: 'NodeNext', moduleResolution: 'NodeNext',
-    strict: true, noEmit: true, skipLibCheck: false, types: [],
+    target: 'ES2022',
+    lib: ['ES2024', 'DOM'],
+    module: 'NodeNext',
+    moduleResolution: 'NodeNext',
+    strict: true,
+    noEmit: true,
+    skipLibCheck: false,
+    types: [],
   },
   files: ['check.ts'],
 };
@@ -80,7 +86,10 @@ describe('client SDK as a package: packed, installed into a scratch app, used fr
     assert.ok(existsSync(join(clientDir, 'dist/node.js')), 'client/dist is not built: npm run build:client (npm test does it first)');
     app = mkdtempSync(join(tmpdir(), 'qs-scratch-app-'));
     assert.ok(relative(root, app).startsWith('..'), 'the scratch app must live outside the repository');
-    const packed = JSON.parse(npm(['pack', '--ignore-scripts', '--json', '--pack-destination', app], clientDir)) as { filename: string; files: { path: string }[] }[];
+    const packed = JSON.parse(npm(['pack', '--ignore-scripts', '--json', '--pack-destination', app], clientDir)) as {
+      filename: string;
+      files: { path: string }[];
+    }[];
     tarball = join(app, packed[0]!.filename);
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'scratch-app', version: '1.0.0', private: true, type: 'module' }));
     // The package's one dependency (@sinclair/typebox, for its types) comes from npm's cache
@@ -99,7 +108,10 @@ describe('client SDK as a package: packed, installed into a scratch app, used fr
     for (const f of ['package/dist/node.js', 'package/dist/browser.js', 'package/dist/types/client/src/node.d.ts', 'package/package.json']) {
       assert.ok(listed.includes(f), `${f} is not in the tarball`);
     }
-    assert.deepEqual(listed.filter((f) => /^package\/(src|scripts)\//.test(f) || f.endsWith('.ts') && !f.endsWith('.d.ts')), []);
+    assert.deepEqual(
+      listed.filter((f) => /^package\/(src|scripts)\//.test(f) || (f.endsWith('.ts') && !f.endsWith('.d.ts'))),
+      [],
+    );
   });
 
   it('[SDK] the installed package brings only its declared dependencies, and no shipped file imports a server package', () => {
@@ -121,7 +133,12 @@ describe('client SDK as a package: packed, installed into a scratch app, used fr
     // The server modules it ships declarations of are the wire ones: model, schemas, protocols and the pure domain.
     const serverDecls = types.filter((t) => t.startsWith('dist/types/src/'));
     assert.ok(serverDecls.length > 0 && serverDecls.length < 30, `${serverDecls.length} server declarations: ${serverDecls.join(', ')}`);
-    for (const t of serverDecls) assert.match(t, /^dist\/types\/src\/(model\/|errors\.d\.ts$|[a-z]+\/(schemas|protocol)\.d\.ts$|queues\/(queue|decide|permissions)\.d\.ts$|party\/(party|clock)\.d\.ts$|playback\/playback\.d\.ts$)/, t);
+    for (const t of serverDecls)
+      assert.match(
+        t,
+        /^dist\/types\/src\/(model\/|errors\.d\.ts$|[a-z]+\/(schemas|protocol)\.d\.ts$|queues\/(queue|decide|permissions)\.d\.ts$|party\/(party|clock)\.d\.ts$|playback\/playback\.d\.ts$)/,
+        t,
+      );
   });
 
   it('[SDK] imported from the scratch app: a queue made over REST, opened live, an edit acknowledged, the server agrees', async () => {
@@ -134,7 +151,10 @@ describe('client SDK as a package: packed, installed into a scratch app, used fr
     assert.deepEqual(out.tracks, ['p1', 'p2']);
     const seen = await client(server.url, token)('GET', `/queues/${out.queueId}`);
     assert.equal(seen.status, 200);
-    assert.deepEqual(seen.body.items.map((i: { trackId: string }) => i.trackId), ['p1', 'p2']);
+    assert.deepEqual(
+      seen.body.items.map((i: { trackId: string }) => i.trackId),
+      ['p1', 'p2'],
+    );
     assert.equal(seen.body.version, out.version);
   });
 

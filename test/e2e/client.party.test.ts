@@ -119,18 +119,30 @@ describe('client SDK: PartySession (sqlite)', { timeout: 120_000 }, () => {
     assert.equal(host.status, 'online');
     assert.equal(host.isHost, true);
     assert.equal(host.state.allowMemberAdds, true);
-    assert.deepEqual(host.members.map((m) => m.userId), ['host']);
+    assert.deepEqual(
+      host.members.map((m) => m.userId),
+      ['host'],
+    );
     await until(() => host.queue !== null, 'the party queue');
-    assert.deepEqual(host.queue!.tracks.map((t) => t.trackId), ['t1', 't2', 't3']);
+    assert.deepEqual(
+      host.queue!.tracks.map((t) => t.trackId),
+      ['t1', 't2', 't3'],
+    );
 
     const joined = next<unknown>(host, 'members', (ms: { userId: string }[]) => ms.some((m) => m.userId === 'm1'));
     const member = await PartySession.join(ctx('m1'), host.id, host.inviteCode);
     sessions.push(member);
     assert.equal(member.isHost, false);
     assert.equal(member.hostId, 'host');
-    assert.deepEqual(member.members.map((m) => m.userId), ['host', 'm1']);
+    assert.deepEqual(
+      member.members.map((m) => m.userId),
+      ['host', 'm1'],
+    );
     await joined;
-    assert.deepEqual(host.members.map((m) => m.userId), ['host', 'm1']);
+    assert.deepEqual(
+      host.members.map((m) => m.userId),
+      ['host', 'm1'],
+    );
     assert.equal(host.sequenceNumber, member.sequenceNumber);
 
     // A wrong code and a stranger's socket are refused with the service's error.
@@ -138,7 +150,9 @@ describe('client SDK: PartySession (sqlite)', { timeout: 120_000 }, () => {
     await assert.rejects(PartySession.resume(ctx('stranger'), host.id), (e: QueueServiceError) => e.status === 403 && e.code === 'not_a_member');
 
     // [PA5] A member's addTracks goes through; the queue event moves forward only.
-    const q = next<{ queueVersion: number; tracks: { trackId: string }[] }>(member, 'queue', (u) => u.tracks.some((t: { trackId: string }) => t.trackId === 'x9'));
+    const q = next<{ queueVersion: number; tracks: { trackId: string }[] }>(member, 'queue', (u) =>
+      u.tracks.some((t: { trackId: string }) => t.trackId === 'x9'),
+    );
     await member.addTracks(['x9']);
     const upd = await q;
     assert.ok(upd.queueVersion > 0);
@@ -147,7 +161,9 @@ describe('client SDK: PartySession (sqlite)', { timeout: 120_000 }, () => {
     member.close();
   });
 
-  it('[PA6] the clock offset of a device whose clock is 3.7 s fast is recovered within its round trip, by the client and by the server', { timeout: 30_000 }, async () => {
+  it('[PA6] the clock offset of a device whose clock is 3.7 s fast is recovered within its round trip, by the client and by the server', {
+    timeout: 30_000,
+  }, async () => {
     const skew = 3700;
     const { host, member } = await pair({ memberSkew: skew });
     const c = await member.whenSynced(10);
@@ -172,10 +188,15 @@ describe('client SDK: PartySession (sqlite)', { timeout: 120_000 }, () => {
     member.close();
   });
 
-  it('[PA7] a host play reaches both members as `playback` at its scheduled instant; positionNow agrees across skewed clocks', { timeout: 30_000 }, async () => {
+  it('[PA7] a host play reaches both members as `playback` at its scheduled instant; positionNow agrees across skewed clocks', {
+    timeout: 30_000,
+  }, async () => {
     const { host, member } = await pair({ hostSkew: -1200, memberSkew: 2500 });
     await Promise.all([host.whenSynced(8), member.whenSynced(8)]);
-    const got = Promise.all([next<PlaybackEvent>(host, 'playback', (p) => p.action === 'play'), next<PlaybackEvent>(member, 'playback', (p) => p.action === 'play')]);
+    const got = Promise.all([
+      next<PlaybackEvent>(host, 'playback', (p) => p.action === 'play'),
+      next<PlaybackEvent>(member, 'playback', (p) => p.action === 'play'),
+    ]);
     const ack = await host.play(10_000);
     assert.ok(ack.leadMs >= 80 && ack.leadMs <= 500, `lead ${ack.leadMs}`);
     const [ph, pm] = await got;
@@ -203,7 +224,10 @@ describe('client SDK: PartySession (sqlite)', { timeout: 120_000 }, () => {
     // [PA9]/[PA10] The error the server measured is every member's to read, through fetchView.
     const seen = await host.fetchView();
     const md = seen.members.find((m) => m.userId === 'm1')?.devices[0];
-    assert.ok(md && md.positionErrorMs !== null && Math.abs(md.positionErrorMs - corr.errorMs) < 50, `member's error as the host reads it: ${JSON.stringify(md)}`);
+    assert.ok(
+      md && md.positionErrorMs !== null && Math.abs(md.positionErrorMs - corr.errorMs) < 50,
+      `member's error as the host reads it: ${JSON.stringify(md)}`,
+    );
     assert.ok(md.positionErrorAt !== null && md.positionErrorAt > ack.at - 10_000);
     // Pause: positionNow stops advancing once it takes effect.
     await host.pause();
@@ -267,7 +291,10 @@ describe('client SDK: PartySession (sqlite)', { timeout: 120_000 }, () => {
     // Live again: one more event, and nothing twice.
     const paused = await host.pause();
     await until(() => member.sequenceNumber === paused.sequenceNumber, 'the live event');
-    assert.deepEqual(seen, Array.from({ length: paused.sequenceNumber - start }, (_, i) => start + 1 + i));
+    assert.deepEqual(
+      seen,
+      Array.from({ length: paused.sequenceNumber - start }, (_, i) => start + 1 + i),
+    );
     assert.equal(member.state.allowMemberAdds, true);
     assert.equal(member.state.playback.position, host.state.playback.position);
     // The pause is scheduled ahead: playing until its instant, paused from then on.
@@ -304,13 +331,17 @@ describe('client SDK: PartySession (sqlite)', { timeout: 120_000 }, () => {
     member.close();
   });
 
-  it('[PA11] a next applied whose ack was lost with the socket: the resend is answered with the first ack, nothing applies twice', { timeout: 30_000 }, async () => {
+  it('[PA11] a next applied whose ack was lost with the socket: the resend is answered with the first ack, nothing applies twice', {
+    timeout: 30_000,
+  }, async () => {
     const eat = { armed: false, eaten: [] as any[] };
     const base = ctx('host');
     const Inner = base.WebSocket;
-    const hostCtx: TestContext = Object.assign(base, { WebSocket: function EatingCtor(url: string) {
-      return new AckEater(new Inner(url) as unknown as WebSocket, eat);
-    } as unknown as TestContext['WebSocket'] });
+    const hostCtx: TestContext = Object.assign(base, {
+      WebSocket: function EatingCtor(url: string) {
+        return new AckEater(new Inner(url) as unknown as WebSocket, eat);
+      } as unknown as TestContext['WebSocket'],
+    });
     const host = await PartySession.create(hostCtx, await newQueue());
     sessions.push(host);
     const member = await PartySession.join(ctx('m1'), host.id, host.inviteCode);
@@ -323,7 +354,11 @@ describe('client SDK: PartySession (sqlite)', { timeout: 120_000 }, () => {
     const ack = await host.next();
     assert.equal(eat.eaten.length, 1, 'the first ack was lost');
     assert.equal(eat.eaten[0].replayed, false);
-    assert.deepEqual(ack, { sequenceNumber: eat.eaten[0].sequenceNumbers[0], at: eat.eaten[0].result.at, leadMs: eat.eaten[0].result.leadMs }, 'the answer is the first ack');
+    assert.deepEqual(
+      ack,
+      { sequenceNumber: eat.eaten[0].sequenceNumbers[0], at: eat.eaten[0].result.at, leadMs: eat.eaten[0].result.leadMs },
+      'the answer is the first ack',
+    );
     await until(() => nexts.length >= 1, 'the member to get the next');
     await sleep(300);
     assert.deepEqual(nexts, [ack.sequenceNumber]);
@@ -386,7 +421,7 @@ describe('client SDK: PartySession (sqlite)', { timeout: 120_000 }, () => {
     member.close();
   });
 
-  it('[PA3][PA7] a member\'s playback command is refused (not_the_host) until hosting is handed to it', { timeout: 30_000 }, async () => {
+  it("[PA3][PA7] a member's playback command is refused (not_the_host) until hosting is handed to it", { timeout: 30_000 }, async () => {
     const { host, member } = await pair();
     await assert.rejects(member.play(), (e: QueueServiceError) => e instanceof QueueServiceError && e.status === 403 && e.code === 'not_the_host');
     const moved = Promise.all([next(host, 'host', (h) => h === 'm1'), next(member, 'host', (h) => h === 'm1')]);
@@ -408,7 +443,10 @@ describe('client SDK: PartySession (sqlite)', { timeout: 120_000 }, () => {
       const hostParty = await a.createParty(await newQueue(), { allowMemberAdds: true });
       const memberParty = await b.joinParty(hostParty.id, hostParty.inviteCode);
       assert.equal(hostParty.isHost, true);
-      assert.deepEqual(memberParty.members.map((m) => m.userId), ['host', 'm2']);
+      assert.deepEqual(
+        memberParty.members.map((m) => m.userId),
+        ['host', 'm2'],
+      );
       await memberParty.whenSynced(3);
       const got = new Promise<{ sequenceNumber: number }>((resolve) => memberParty.once('playback', resolve));
       const ack = await hostParty.play(1000);
@@ -422,7 +460,7 @@ describe('client SDK: PartySession (sqlite)', { timeout: 120_000 }, () => {
     }
   });
 
-  it('[PA3] leave ends the leaver\'s session and the others see it; end closes every session with `ended`', { timeout: 30_000 }, async () => {
+  it("[PA3] leave ends the leaver's session and the others see it; end closes every session with `ended`", { timeout: 30_000 }, async () => {
     const { host, member } = await pair();
     const m2 = await PartySession.join(ctx('m2'), host.id, host.inviteCode);
     sessions.push(m2);

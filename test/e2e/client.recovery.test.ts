@@ -92,7 +92,10 @@ describe('client SDK: the server is killed mid-stream', () => {
     await writer;
     await Promise.all(own);
     const srv = await serverView(api, queueId);
-    await until(() => mirrors.every((q) => q.version === srv.version), () => `mirrors at ${srv.version}: ${mirrors.map((q) => q.version)}`);
+    await until(
+      () => mirrors.every((q) => q.version === srv.version),
+      () => `mirrors at ${srv.version}: ${mirrors.map((q) => q.version)}`,
+    );
     for (const [i, q] of mirrors.entries()) {
       assert.deepEqual(mirrorView(q), srv, `mirror ${i}`);
       const expected = Array.from({ length: srv.version - start0[i]! }, (_, k) => start0[i]! + 1 + k);
@@ -124,14 +127,14 @@ describe('client SDK: the server is killed mid-stream', () => {
     party.close();
   });
 
-  it('[SDK] on Node the default WebSocket is the platform\'s global one (no `ws` needed)', async () => {
+  it("[SDK] on Node the default WebSocket is the platform's global one (no `ws` needed)", async () => {
     const token = await mintToken(server, 'glob');
     const c = new QueueClient({ baseUrl: server.url, token, deviceId: 'glob-a', autoConnect: false });
     clients.push(c);
     assert.equal((await c.context()).WebSocket, globalThis.WebSocket);
   });
 
-  it('[SDK][RT9] heartbeats (the `ws` package\'s WebSocket, whose pings the client sees): a server that stops answering (SIGSTOP) is noticed, and the mirror resumes after SIGCONT', async () => {
+  it("[SDK][RT9] heartbeats (the `ws` package's WebSocket, whose pings the client sees): a server that stops answering (SIGSTOP) is noticed, and the mirror resumes after SIGCONT", async () => {
     const token = await mintToken(server, 'hal');
     const api = client(server.url, token);
     const queueId = (await api('POST', '/queues', { name: 'hb', tracks: ['h'] })).body.queue.id as string;
@@ -203,7 +206,10 @@ describe('client SDK: five clients on two instances (Postgres + Redis)', { skip:
     }
     await Promise.all(ops);
     const srv = await serverView(owner, queueId);
-    await until(() => mirrors.every((q) => q.version === srv.version), () => `mirrors at ${srv.version} (seed ${seed}): ${mirrors.map((q) => q.version)}`);
+    await until(
+      () => mirrors.every((q) => q.version === srv.version),
+      () => `mirrors at ${srv.version} (seed ${seed}): ${mirrors.map((q) => q.version)}`,
+    );
     for (const [i, q] of mirrors.entries()) {
       assert.deepEqual(mirrorView(q), srv, `mirror ${i} (seed ${seed})`);
       assert.equal(q.pending.length, 0);

@@ -47,14 +47,20 @@ for (const { kind, skip } of storeKinds) {
       const qa = await a.openQueue(created.queue.id);
       const qb = await b.openQueue(created.queue.id);
       assert.equal(a.status, 'online');
-      assert.deepEqual(qa.state.items.map((i) => i.trackId), ['t1', 't2']);
+      assert.deepEqual(
+        qa.state.items.map((i) => i.trackId),
+        ['t1', 't2'],
+      );
       const changes: number[][] = [];
       qb.on('change', (_s, events) => changes.push(events.map((e) => e.sequenceNumber)));
 
       const first = qa.state.items[0]!.itemId;
       const done = qa.addTracks(['t3'], { afterItemId: first });
       // Optimistic: in the state before the server answered, under a temporary id.
-      assert.deepEqual(qa.state.items.map((i) => i.trackId), ['t1', 't3', 't2']);
+      assert.deepEqual(
+        qa.state.items.map((i) => i.trackId),
+        ['t1', 't3', 't2'],
+      );
       assert.match(qa.state.items[1]!.itemId, /^@\d+:0$/);
       assert.equal(qa.pending.length, 1);
       assert.equal(qa.confirmed.items.length, 2, 'the confirmed state does not have it yet');
@@ -77,7 +83,10 @@ for (const { kind, skip } of storeKinds) {
       const [added, moved] = await Promise.all([add, move]);
       assert.equal((moved.events[0]!.data as { itemId: string }).itemId, (added.events[0]!.data as { itemId: string }).itemId);
       const srv = await serverView(api, created.queue.id);
-      assert.deepEqual(srv.items.map((i) => i.trackId), ['t4', 't1', 't3', 't2']);
+      assert.deepEqual(
+        srv.items.map((i) => i.trackId),
+        ['t4', 't1', 't3', 't2'],
+      );
       await until(() => qb.version === srv.version, 'b follows');
       assert.deepEqual(mirrorView(qa), srv);
       assert.deepEqual(mirrorView(qb), srv);
@@ -120,7 +129,10 @@ for (const { kind, skip } of storeKinds) {
       }
       await Promise.all(ops);
       const srv = await serverView(api, created.queue.id);
-      await until(() => qa.version === srv.version && qb.version === srv.version, () => `mirrors reach ${srv.version} (seed ${seed}): a ${qa.version}, b ${qb.version}`);
+      await until(
+        () => qa.version === srv.version && qb.version === srv.version,
+        () => `mirrors reach ${srv.version} (seed ${seed}): a ${qa.version}, b ${qb.version}`,
+      );
       assert.deepEqual(mirrorView(qa), srv, `seed ${seed}`);
       assert.deepEqual(mirrorView(qb), srv, `seed ${seed}`);
       assert.equal(qa.pending.length + qb.pending.length, 0);
@@ -136,7 +148,10 @@ for (const { kind, skip } of storeKinds) {
       const errors: QueueServiceError[] = [];
       q.on('error', (e) => errors.push(e));
       const p = q.mutate('add_tracks', { tracks: ['mine'], expectedVersion: stale });
-      assert.ok(q.state.items.some((i) => i.trackId === 'mine'), 'shown at once');
+      assert.ok(
+        q.state.items.some((i) => i.trackId === 'mine'),
+        'shown at once',
+      );
       await assert.rejects(p, (e: QueueServiceError) => e.code === 'version_conflict' && e.status === 409);
       assert.equal(errors[0]?.code, 'version_conflict');
       assert.ok(!q.state.items.some((i) => i.trackId === 'mine'), 'rolled back');
@@ -168,7 +183,10 @@ for (const { kind, skip } of storeKinds) {
       const temp = qa.state.items[1]!.itemId;
       assert.match(temp, /^@/);
       landed.push(qa.moveItem(temp, { position: 0 }), qa.moveItem(i2!, { afterItemId: temp }));
-      assert.deepEqual(qa.state.items.map((i) => i.trackId), ['off-new', 'o2', 'o1']);
+      assert.deepEqual(
+        qa.state.items.map((i) => i.trackId),
+        ['off-new', 'o2', 'o1'],
+      );
       assert.equal((await a.pendingMutations()).length, 4);
       // Meanwhile on the other device: i2 goes away (a's move of it will be dropped), a new track arrives.
       await qb.removeItem(i2!);
@@ -179,14 +197,20 @@ for (const { kind, skip } of storeKinds) {
       a.on('synced', (s) => synced.push(s));
       a.goOnline();
       const outcomes = await Promise.allSettled(landed);
-      assert.deepEqual(outcomes.map((o) => o.status), ['fulfilled', 'fulfilled', 'fulfilled', 'rejected']);
+      assert.deepEqual(
+        outcomes.map((o) => o.status),
+        ['fulfilled', 'fulfilled', 'fulfilled', 'rejected'],
+      );
       assert.equal(conflicts.length, 1, 'the dropped move is reported');
       assert.deepEqual(synced, [{ edits: 4, conflicts: 1, refused: 1 }], 'one batch, reported once');
       const srv = await serverView(api, created.queue.id);
       await until(() => qa.version === srv.version && qb.version === srv.version, 'both mirrors at the server version');
       assert.deepEqual(mirrorView(qa), srv);
       assert.deepEqual(mirrorView(qb), srv);
-      assert.deepEqual(srv.items.map((i) => i.trackId), ['off-new', 'o1', 'from-b']);
+      assert.deepEqual(
+        srv.items.map((i) => i.trackId),
+        ['off-new', 'o1', 'from-b'],
+      );
       const log = (await api('GET', `/queues/${created.queue.id}/events?limit=1000`)).body.events as { type: string; data: { trackId?: string } }[];
       assert.equal(log.filter((e) => e.type === 'item_added' && e.data.trackId === 'off-new').length, 1, 'added once');
       assert.equal((await a.pendingMutations()).length, 0);
@@ -198,19 +222,23 @@ for (const { kind, skip } of storeKinds) {
       const dir = mkdtempSync(join(tmpdir(), 'qs-client-store-'));
       const deadUrl = `http://127.0.0.1:${await freePort()}`; // nothing listens there
       try {
-        const run = (step: string) => new Promise<string>((resolve, reject) => {
-          const url = step === 'cold' ? deadUrl : server.url;
-          const p = spawn(process.execPath, [join(root, 'test/helpers/client-process.ts'), step, url, token, queueId, dir], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-          let out = '';
-          p.stdout!.on('data', (d) => (out += d));
-          p.stderr!.on('data', (d) => (out += d));
-          const t = setTimeout(() => p.kill('SIGKILL'), 30_000);
-          p.on('exit', (code) => {
-            clearTimeout(t);
-            if (code === 0) resolve(out.trim());
-            else reject(new Error(`client process ${step} exited ${code}:\n${out}`));
+        const run = (step: string) =>
+          new Promise<string>((resolve, reject) => {
+            const url = step === 'cold' ? deadUrl : server.url;
+            const p = spawn(process.execPath, [join(root, 'test/helpers/client-process.ts'), step, url, token, queueId, dir], {
+              cwd: root,
+              stdio: ['ignore', 'pipe', 'pipe'],
+            });
+            let out = '';
+            p.stdout!.on('data', (d) => (out += d));
+            p.stderr!.on('data', (d) => (out += d));
+            const t = setTimeout(() => p.kill('SIGKILL'), 30_000);
+            p.on('exit', (code) => {
+              clearTimeout(t);
+              if (code === 0) resolve(out.trim());
+              else reject(new Error(`client process ${step} exited ${code}:\n${out}`));
+            });
           });
-        });
         // First run: opens the queue, goes offline, edits, and is killed before it ever syncs.
         assert.equal(await run('edit'), 'pending 3');
         assert.equal((await serverView(api, queueId)).items.length, 2, 'nothing reached the server');
@@ -221,7 +249,10 @@ for (const { kind, skip } of storeKinds) {
         assert.equal(out.pending, 0);
         const srv = await serverView(api, queueId);
         assert.deepEqual(out.state, srv);
-        assert.deepEqual(srv.items.map((i) => i.trackId), ['r-new', 'r-end', 'p1']);
+        assert.deepEqual(
+          srv.items.map((i) => i.trackId),
+          ['r-new', 'r-end', 'p1'],
+        );
         const again = JSON.parse(await run('sync'));
         assert.equal(again.pending, 0);
         assert.equal((await serverView(api, queueId)).version, srv.version, 'nothing applied twice');
@@ -232,14 +263,20 @@ for (const { kind, skip } of storeKinds) {
 
     it('[SDK] a refused token (HTTP 401 at the upgrade) asks getToken, then the client comes online', async () => {
       let asked = 0;
-      const c = make('tok-a', { token: 'not-a-token', getToken: async () => {
-        asked++;
-        return mintToken(server, 'alice');
-      } });
+      const c = make('tok-a', {
+        token: 'not-a-token',
+        getToken: async () => {
+          asked++;
+          return mintToken(server, 'alice');
+        },
+      });
       const q = await c.openQueue((await api('POST', '/queues', { name: 'tok', tracks: ['a'] })).body.queue.id);
       assert.equal(c.status, 'online');
       assert.equal(asked, 1);
-      assert.deepEqual(q.state.items.map((i) => i.trackId), ['a']);
+      assert.deepEqual(
+        q.state.items.map((i) => i.trackId),
+        ['a'],
+      );
     });
 
     it('[SDK] a deleted queue and revoked access end the mirror with an error event', async () => {
@@ -294,7 +331,7 @@ for (const { kind, skip } of storeKinds) {
       assert.equal((await b.pendingMutations()).length, 0);
     });
 
-    it('[SDK] playback: an own write answered before another device\'s earlier event arrives is not lost', async () => {
+    it("[SDK] playback: an own write answered before another device's earlier event arrives is not lost", async () => {
       // a's link delivers 300 ms late: b's report (n+1) reaches a after a's own answer (n+2),
       // and a's own event is never sent back to it ([RT5]). The mirror must read the log.
       const slow = testContext(server.url, token, { deviceId: 'pb-late-a', linkDelayMs: 300 });

@@ -38,7 +38,10 @@ for (const { kind, skip } of storeKinds) {
     /** Waits until the mirror is at the server's version with nothing stale, then compares the held range with the server's. */
     async function settledEqual(q: QueueMirror, queueId: string, what: string) {
       const head = (await api('GET', `/queues/${queueId}?limit=0`)).body;
-      await until(() => q.version >= head.version && !q.window.stale, () => `${what}: the mirror settles (at ${q.version}, server ${head.version}, stale ${q.window.stale})`);
+      await until(
+        () => q.version >= head.version && !q.window.stale,
+        () => `${what}: the mirror settles (at ${q.version}, server ${head.version}, stale ${q.window.stale})`,
+      );
       const w = q.window;
       const srv = await serverRange(api, queueId, w.offset, w.loaded);
       assert.equal(srv.version, q.version, `${what}: no edit in flight`);
@@ -108,11 +111,20 @@ for (const { kind, skip } of storeKinds) {
           const r = rnd();
           const where = rnd();
           // A place before, inside or after what `a` holds (as `a` sees it now; the server decides).
-          const place = where < 0.35 ? Math.floor(rnd() * Math.max(1, w.offset)) : where < 0.7 ? w.offset + Math.floor(rnd() * (w.loaded + 1)) : Math.min(n, w.offset + w.loaded + Math.floor(rnd() * (n - w.offset - w.loaded + 1)));
+          const place =
+            where < 0.35
+              ? Math.floor(rnd() * Math.max(1, w.offset))
+              : where < 0.7
+                ? w.offset + Math.floor(rnd() * (w.loaded + 1))
+                : Math.min(n, w.offset + w.loaded + Math.floor(rnd() * (n - w.offset - w.loaded + 1)));
           const zone = where < 0.35 ? 'before' : where < 0.7 ? 'inside' : 'after';
           if (r < 0.35) {
             counts[zone]++;
-            pending.push(rnd() < 0.5 ? qb.addTracks([`add-${seed}-${round}-${k}`], { position: place }) : api('POST', `/queues/${queueId}/tracks`, { tracks: [`rest-${round}-${k}`], position: place }));
+            pending.push(
+              rnd() < 0.5
+                ? qb.addTracks([`add-${seed}-${round}-${k}`], { position: place })
+                : api('POST', `/queues/${queueId}/tracks`, { tracks: [`rest-${round}-${k}`], position: place }),
+            );
           } else if (r < 0.6) {
             counts.removed++;
             const id = await itemAt(queueId, Math.min(place, n - 1));
@@ -138,13 +150,19 @@ for (const { kind, skip } of storeKinds) {
         await settledEqual(q, queueId, `seed ${seed} round ${round}`);
       }
       t.diagnostic(`seed ${seed}: ${JSON.stringify(counts)}; the mirror's reads: ${JSON.stringify(reads)}`);
-      assert.ok(counts.before > 0 && counts.inside > 0 && counts.after > 0 && counts.removed > 0 && counts.moved > 0, `seed ${seed}: edits of every kind ${JSON.stringify(counts)}`);
+      assert.ok(
+        counts.before > 0 && counts.inside > 0 && counts.after > 0 && counts.removed > 0 && counts.moved > 0,
+        `seed ${seed}: edits of every kind ${JSON.stringify(counts)}`,
+      );
 
       // Following the current item past the edges of the window.
       // From the middle of the queue, wherever the random rounds left the current item.
       const middle = await itemAt(queueId, Math.floor(q.window.total / 2));
       await api('PUT', `/queues/${queueId}/current`, { itemId: middle });
-      await until(() => q.state.currentItemId === middle && !q.window.stale && q.state.items.some((i) => i.itemId === middle), 'a follows the jump to the middle');
+      await until(
+        () => q.state.currentItemId === middle && !q.window.stale && q.state.items.some((i) => i.itemId === middle),
+        'a follows the jump to the middle',
+      );
       await settledEqual(q, queueId, 'current in the middle');
       // (An edge of the window that is also an edge of the queue needs no re-read: jump to the
       // other one. The random jumps above may have left the window at either end.)

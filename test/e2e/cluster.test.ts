@@ -9,7 +9,7 @@ import { client, mintToken, type RunningServer } from '../helpers/server.ts';
 import { connect, eventsOf, type TestSocket } from '../helpers/ws.ts';
 import { startRedis, stopProcess, redisSkipReason } from '../helpers/redis.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const _sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const redisSkip = redisSkipReason;
 
 describe('two instances on Postgres + Redis', { skip: pgSkipReason || redisSkip }, () => {
@@ -44,26 +44,34 @@ describe('two instances on Postgres + Redis', { skip: pgSkipReason || redisSkip 
     const writes: Promise<unknown>[] = [];
     for (let w = 0; w < 4; w++) {
       const api = w % 2 ? apiB : apiA;
-      writes.push((async () => {
-        for (let i = 0; i < 15; i++) {
-          const r = await api('POST', `/queues/${q.id}/tracks`, { tracks: [`w${w}-${i}`] });
-          assert.equal(r.status, 200, JSON.stringify(r.body));
-          if (restartRedisMidway && w === 0 && i === 5) {
-            await stopProcess(cluster.redis);
-            cluster.redis = await startRedis(cluster.redisPort);
+      writes.push(
+        (async () => {
+          for (let i = 0; i < 15; i++) {
+            const r = await api('POST', `/queues/${q.id}/tracks`, { tracks: [`w${w}-${i}`] });
+            assert.equal(r.status, 200, JSON.stringify(r.body));
+            if (restartRedisMidway && w === 0 && i === 5) {
+              await stopProcess(cluster.redis);
+              cluster.redis = await startRedis(cluster.redisPort);
+            }
           }
-        }
-      })());
+        })(),
+      );
     }
     await Promise.all(writes);
     const final = (await apiB('GET', `/queues/${q.id}`)).body;
     assert.equal(final.version, q.version + 60);
     for (const [i, s] of clients.entries()) {
-      await s.waitFor((m) => m.sequenceNumber === final.version, 15_000).catch((e) => {
-        throw new Error(`client ${i} (instance ${i % 2 ? 'B' : 'A'}) did not reach version ${final.version}: ${e.message}`);
-      });
+      await s
+        .waitFor((m) => m.sequenceNumber === final.version, 15_000)
+        .catch((e) => {
+          throw new Error(`client ${i} (instance ${i % 2 ? 'B' : 'A'}) did not reach version ${final.version}: ${e.message}`);
+        });
       const seqs = eventsOf(s, 'queue').map((m) => m.sequenceNumber);
-      assert.deepEqual(seqs, Array.from({ length: 60 }, (_, k) => q.version + 1 + k), `client ${i}: gap or duplicate`);
+      assert.deepEqual(
+        seqs,
+        Array.from({ length: 60 }, (_, k) => q.version + 1 + k),
+        `client ${i}: gap or duplicate`,
+      );
       // Every client's local state equals the server's.
       const local = ['seed', ...eventsOf(s, 'queue').map((m) => m.data.trackId)].sort();
       assert.deepEqual(local, final.items.map((it: any) => it.trackId).sort(), `client ${i}: state differs`);

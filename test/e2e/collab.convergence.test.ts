@@ -23,8 +23,6 @@ const RUN_MS = Number(process.env.QS_CONVERGENCE_MS ?? 3000);
 /** Answers a command may get when another client got there first. */
 const RACE_ERRORS = new Set(['item_gone', 'anchor_not_found']);
 
-
-
 /** A client's own view of the queue: snapshot + received events + its acks, folded in sequence order. */
 class LocalQueue {
   state: QueueState | null = null;
@@ -34,12 +32,28 @@ class LocalQueue {
     const d = msg.data;
     const votes = new Map<string, any[]>((d.votes ?? []).map((v: any) => [v.itemId, v.votes]));
     this.state = {
-      id: d.id, type: d.type, name: d.name, ownerId: d.ownerId, createdAt: d.createdAt, updatedAt: d.updatedAt, version: msg.sequenceNumber,
+      id: d.id,
+      type: d.type,
+      name: d.name,
+      ownerId: d.ownerId,
+      createdAt: d.createdAt,
+      updatedAt: d.updatedAt,
+      version: msg.sequenceNumber,
       items: d.items.map((i: any) => ({
-        ...i, ...d.itemKeys[i.itemId], ...(votes.has(i.itemId) ? { votes: votes.get(i.itemId) } : {}),
+        ...i,
+        ...d.itemKeys[i.itemId],
+        ...(votes.has(i.itemId) ? { votes: votes.get(i.itemId) } : {}),
       })),
-      currentItemId: d.currentItemId, shuffle: d.shuffle, repeat: d.repeat, history: d.history, metadata: d.metadata, deleted: false,
-      collaborators: d.collaborators, isPublic: d.isPublic, settings: d.settings, goneItemIds: [],
+      currentItemId: d.currentItemId,
+      shuffle: d.shuffle,
+      repeat: d.repeat,
+      history: d.history,
+      metadata: d.metadata,
+      deleted: false,
+      collaborators: d.collaborators,
+      isPublic: d.isPublic,
+      settings: d.settings,
+      goneItemIds: [],
     };
     this.drain();
   }
@@ -47,7 +61,15 @@ class LocalQueue {
   /** A stream event (timestamp in epoch ms) or an ack's event (ISO): the same event. */
   receive(e: any): void {
     const ts = typeof e.timestamp === 'number' ? new Date(e.timestamp).toISOString() : e.timestamp;
-    this.pending.set(e.sequenceNumber, { type: e.type, data: e.data, queueId: e.queueId, sequenceNumber: e.sequenceNumber, userId: e.userId, deviceId: e.deviceId, timestamp: ts } as QueueEvent);
+    this.pending.set(e.sequenceNumber, {
+      type: e.type,
+      data: e.data,
+      queueId: e.queueId,
+      sequenceNumber: e.sequenceNumber,
+      userId: e.userId,
+      deviceId: e.deviceId,
+      timestamp: ts,
+    } as QueueEvent);
     this.drain();
   }
 
@@ -100,7 +122,11 @@ describe('[CO10] convergence: 20 clients on two instances (Postgres + Redis)', {
     const users = Array.from({ length: CLIENTS }, (_, i) => `conv${i}`);
     const tokens = await Promise.all(users.map((u) => mintToken(a, u)));
     const owner = client(a.url, tokens[0]);
-    const created = await owner('POST', '/queues/collaborative', { name: 'convergence', tracks: ['seed-1', 'seed-2', 'seed-3'], collaborators: users.slice(1) });
+    const created = await owner('POST', '/queues/collaborative', {
+      name: 'convergence',
+      tracks: ['seed-1', 'seed-2', 'seed-3'],
+      collaborators: users.slice(1),
+    });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     const q = created.body.queue;
     for (let i = 1; i <= ADMINS; i++) {
@@ -129,46 +155,56 @@ describe('[CO10] convergence: 20 clients on two instances (Postgres + Redis)', {
     let accepted = 0;
     const deadline = Date.now() + RUN_MS;
 
-    await Promise.all(clients.map(async (c) => {
-      const rnd = mulberry32(seed + c.i * 7919);
-      const pick = <T>(xs: T[]) => xs[Math.floor(rnd() * xs.length)];
-      let n = 0;
-      while (Date.now() < deadline) {
-        const items = c.local.state!.items;
-        const mine = c.role === 'contributor' ? items.filter((i) => i.addedBy === c.user) : items;
-        const r = rnd();
-        let op: string;
-        let args: Record<string, unknown>;
-        if (r < 0.45 || mine.length === 0) {
-          op = 'add_tracks';
-          const tracks = [`${c.user}-${n++}`, ...(rnd() < 0.2 ? [`${c.user}-${n++}`] : [])];
-          const place = rnd();
-          args = place < 0.5 || items.length === 0 ? { tracks } : place < 0.75 ? { tracks, afterItemId: pick(items)!.itemId } : { tracks, position: Math.floor(rnd() * (items.length + 1)) };
-        } else if (r < 0.7) {
-          op = 'remove_item';
-          args = { itemId: pick(mine)!.itemId };
-        } else {
-          op = 'move_item';
-          const item = pick(mine)!;
-          const others = items.filter((i) => i.itemId !== item.itemId);
-          args = rnd() < 0.5 || others.length === 0 ? { itemId: item.itemId, position: Math.floor(rnd() * (items.length + 1)) } : { itemId: item.itemId, afterItemId: pick(others)!.itemId };
-        }
-        const answer = await c.sock.command(op, args);
-        if (answer.type === 'ack') {
-          accepted++;
-          for (const e of answer.events) {
-            c.local.receive(e);
-            if (e.type === 'item_added') added.add(e.data.itemId);
-            if (e.type === 'item_removed') removed.add(e.data.itemId);
+    await Promise.all(
+      clients.map(async (c) => {
+        const rnd = mulberry32(seed + c.i * 7919);
+        const pick = <T>(xs: T[]) => xs[Math.floor(rnd() * xs.length)];
+        let n = 0;
+        while (Date.now() < deadline) {
+          const items = c.local.state!.items;
+          const mine = c.role === 'contributor' ? items.filter((i) => i.addedBy === c.user) : items;
+          const r = rnd();
+          let op: string;
+          let args: Record<string, unknown>;
+          if (r < 0.45 || mine.length === 0) {
+            op = 'add_tracks';
+            const tracks = [`${c.user}-${n++}`, ...(rnd() < 0.2 ? [`${c.user}-${n++}`] : [])];
+            const place = rnd();
+            args =
+              place < 0.5 || items.length === 0
+                ? { tracks }
+                : place < 0.75
+                  ? { tracks, afterItemId: pick(items)!.itemId }
+                  : { tracks, position: Math.floor(rnd() * (items.length + 1)) };
+          } else if (r < 0.7) {
+            op = 'remove_item';
+            args = { itemId: pick(mine)!.itemId };
+          } else {
+            op = 'move_item';
+            const item = pick(mine)!;
+            const others = items.filter((i) => i.itemId !== item.itemId);
+            args =
+              rnd() < 0.5 || others.length === 0
+                ? { itemId: item.itemId, position: Math.floor(rnd() * (items.length + 1)) }
+                : { itemId: item.itemId, afterItemId: pick(others)!.itemId };
           }
-        } else {
-          const code = answer.error?.code;
-          errors.set(code, (errors.get(code) ?? 0) + 1);
-          assert.ok(RACE_ERRORS.has(code), `client ${c.i} (${c.role}) ${op} ${JSON.stringify(args)}: unexpected ${JSON.stringify(answer.error)}`);
+          const answer = await c.sock.command(op, args);
+          if (answer.type === 'ack') {
+            accepted++;
+            for (const e of answer.events) {
+              c.local.receive(e);
+              if (e.type === 'item_added') added.add(e.data.itemId);
+              if (e.type === 'item_removed') removed.add(e.data.itemId);
+            }
+          } else {
+            const code = answer.error?.code;
+            errors.set(code, (errors.get(code) ?? 0) + 1);
+            assert.ok(RACE_ERRORS.has(code), `client ${c.i} (${c.role}) ${op} ${JSON.stringify(args)}: unexpected ${JSON.stringify(answer.error)}`);
+          }
+          await sleep(Math.floor(rnd() * 15));
         }
-        await sleep(Math.floor(rnd() * 15));
-      }
-    }));
+      }),
+    );
 
     // The whole queue in one window ([QW2]): it may pass the default 200 items.
     const final = (await client(b.url, tokens[0])('GET', `/queues/${q.id}?limit=1000`)).body;
@@ -194,6 +230,8 @@ describe('[CO10] convergence: 20 clients on two instances (Postgres + Redis)', {
       assert.equal(p.status, 200);
       assert.deepEqual(p.body.viewers.map((v: any) => v.userId).sort(), [...users].sort(), `presence on ${server.url}`);
     }
-    process.stdout.write(`# convergence seed ${seed}: ${accepted} accepted, errors ${JSON.stringify(Object.fromEntries(errors))}, ${final.items.length} items, version ${final.version}\n`);
+    process.stdout.write(
+      `# convergence seed ${seed}: ${accepted} accepted, errors ${JSON.stringify(Object.fromEntries(errors))}, ${final.items.length} items, version ${final.version}\n`,
+    );
   }
 });

@@ -49,7 +49,10 @@ describe('collaborative queues (sqlite)', () => {
 
   /** alice owns it; bob contributes; carol views. */
   async function party(extra: Record<string, unknown> = {}) {
-    const q = ok(await api.alice!('POST', '/queues/collaborative', { name: 'Party', tracks: ['a1', 'a2'], collaborators: ['bob', 'carol'], ...extra }), 201).queue;
+    const q = ok(
+      await api.alice!('POST', '/queues/collaborative', { name: 'Party', tracks: ['a1', 'a2'], collaborators: ['bob', 'carol'], ...extra }),
+      201,
+    ).queue;
     ok(await api.alice!('PUT', `/queues/${q.id}/collaborators/carol`, { permissionLevel: 'viewer' }));
     return q as { id: string; items: { itemId: string }[] };
   }
@@ -61,14 +64,31 @@ describe('collaborative queues (sqlite)', () => {
     assert.equal(q.type, 'collaborative');
     assert.equal(q.ownerId, 'alice');
     assert.equal(q.isPublic, true);
-    assert.deepEqual(q.collaborators.map((c: any) => [c.userId, c.role, c.via]), [['bob', 'contributor', 'created'], ['dave', 'contributor', 'created']]);
-    assert.deepEqual(r.events.map((e: any) => e.type), ['queue_created', 'visibility_changed', 'collaborator_joined', 'collaborator_joined', 'item_added']);
+    assert.deepEqual(
+      q.collaborators.map((c: any) => [c.userId, c.role, c.via]),
+      [
+        ['bob', 'contributor', 'created'],
+        ['dave', 'contributor', 'created'],
+      ],
+    );
+    assert.deepEqual(
+      r.events.map((e: any) => e.type),
+      ['queue_created', 'visibility_changed', 'collaborator_joined', 'collaborator_joined', 'item_added'],
+    );
     const mine = ok(await api.bob!('GET', '/queues')).queues.find((x: any) => x.id === q.id);
     assert.equal(mine?.role, 'contributor');
     assert.equal(ok(await api.alice!('GET', '/queues')).queues.find((x: any) => x.id === q.id)?.role, 'owner');
-    assert.equal(ok(await api.erin!('GET', '/queues')).queues.find((x: any) => x.id === q.id), undefined, 'a public queue is not in a stranger\'s list');
+    assert.equal(
+      ok(await api.erin!('GET', '/queues')).queues.find((x: any) => x.id === q.id),
+      undefined,
+      "a public queue is not in a stranger's list",
+    );
     ok(await api.alice!('DELETE', `/queues/${q.id}/collaborators/dave`));
-    assert.equal(ok(await api.dave!('GET', '/queues')).queues.find((x: any) => x.id === q.id), undefined, 'removed: gone from the list');
+    assert.equal(
+      ok(await api.dave!('GET', '/queues')).queues.find((x: any) => x.id === q.id),
+      undefined,
+      'removed: gone from the list',
+    );
   });
 
   it('[CO3] addedBy must be the caller; the server records who added what', async () => {
@@ -83,22 +103,39 @@ describe('collaborative queues (sqlite)', () => {
   it('[CO2] add, list, change, remove collaborators; leave; transfer ownership', async () => {
     const q = await party();
     const add = ok(await api.alice!('POST', `/queues/${q.id}/collaborators`, { userId: 'dave', permissionLevel: 'admin' }));
-    assert.deepEqual(add.events.map((e: any) => [e.type, e.data.userId, e.data.role, e.userId]), [['collaborator_joined', 'dave', 'admin', 'alice']]);
+    assert.deepEqual(
+      add.events.map((e: any) => [e.type, e.data.userId, e.data.role, e.userId]),
+      [['collaborator_joined', 'dave', 'admin', 'alice']],
+    );
     // An admin manages contributors and viewers, not admins.
     ok(await api.dave!('POST', `/queues/${q.id}/collaborators`, { userId: 'erin', permissionLevel: 'viewer' }));
     fails(await api.dave!('POST', `/queues/${q.id}/collaborators`, { userId: 'frank', permissionLevel: 'admin' }), 403, 'forbidden');
     fails(await api.bob!('POST', `/queues/${q.id}/collaborators`, { userId: 'frank', permissionLevel: 'viewer' }), 403, 'forbidden');
     const changed = ok(await api.dave!('PUT', `/queues/${q.id}/collaborators/erin`, { permissionLevel: 'contributor' }));
-    assert.deepEqual(changed.events.map((e: any) => [e.type, e.data]), [['permission_changed', { userId: 'erin', role: 'contributor' }]]);
+    assert.deepEqual(
+      changed.events.map((e: any) => [e.type, e.data]),
+      [['permission_changed', { userId: 'erin', role: 'contributor' }]],
+    );
     fails(await api.alice!('PUT', `/queues/${q.id}/collaborators/frank`, { permissionLevel: 'viewer' }), 404, 'collaborator_not_found');
     const list = ok(await api.erin!('GET', `/queues/${q.id}/collaborators`));
     assert.equal(list.ownerId, 'alice');
     assert.equal(list.yourRole, 'contributor');
-    assert.deepEqual(list.collaborators.map((c: any) => [c.userId, c.role]), [['bob', 'contributor'], ['carol', 'viewer'], ['dave', 'admin'], ['erin', 'contributor']]);
+    assert.deepEqual(
+      list.collaborators.map((c: any) => [c.userId, c.role]),
+      [
+        ['bob', 'contributor'],
+        ['carol', 'viewer'],
+        ['dave', 'admin'],
+        ['erin', 'contributor'],
+      ],
+    );
     ok(await api.dave!('DELETE', `/queues/${q.id}/collaborators/erin`));
     fails(await api.erin!('GET', `/queues/${q.id}`), 404, 'queue_not_found');
     const left = ok(await api.carol!('POST', `/queues/${q.id}/leave`, {}));
-    assert.deepEqual(left.events.map((e: any) => e.data), [{ userId: 'carol', reason: 'left' }]);
+    assert.deepEqual(
+      left.events.map((e: any) => e.data),
+      [{ userId: 'carol', reason: 'left' }],
+    );
     fails(await api.alice!('POST', `/queues/${q.id}/leave`, {}), 409, 'owner_cannot_leave');
     fails(await api.dave!('POST', `/queues/${q.id}/transfer`, { userId: 'bob' }), 403, 'forbidden');
     fails(await api.alice!('POST', `/queues/${q.id}/transfer`, { userId: 'frank' }), 404, 'collaborator_not_found');
@@ -119,10 +156,16 @@ describe('collaborative queues (sqlite)', () => {
     assert.equal(inv.role, 'contributor');
     assert.equal(inv.createdBy, 'dave');
     assert.ok(Date.parse(inv.expiresAt) - Date.now() > 6 * 24 * 3600 * 1000, 'a week by default');
-    assert.deepEqual(ok(await api.alice!('GET', `/queues/${q.id}/invites`)).invites.map((i: any) => i.code), [inv.code]);
+    assert.deepEqual(
+      ok(await api.alice!('GET', `/queues/${q.id}/invites`)).invites.map((i: any) => i.code),
+      [inv.code],
+    );
     fails(await api.erin!('POST', '/invites/not-a-real-code/accept', {}), 404, 'invite_not_found');
     const joined = ok(await api.erin!('POST', `/invites/${inv.code}/accept`, {}));
-    assert.deepEqual(joined.events.map((e: any) => [e.type, e.data]), [['collaborator_joined', { userId: 'erin', role: 'contributor', via: 'invite' }]]);
+    assert.deepEqual(
+      joined.events.map((e: any) => [e.type, e.data]),
+      [['collaborator_joined', { userId: 'erin', role: 'contributor', via: 'invite' }]],
+    );
     ok(await api.erin!('POST', `/queues/${q.id}/tracks`, { tracks: ['e1'] }));
     fails(await api.frank!('POST', `/invites/${inv.code}/accept`, {}), 403, 'invite_used_up');
     const short = ok(await api.alice!('POST', `/queues/${q.id}/invites`, { role: 'viewer', expiresInSeconds: 1 }), 201);
@@ -134,7 +177,10 @@ describe('collaborative queues (sqlite)', () => {
     fails(await api.frank!('GET', `/queues/${q.id}`), 404, 'queue_not_found');
     // An admin invite accepted by a contributor raises them; a viewer invite never lowers.
     const up = ok(await api.alice!('POST', `/queues/${q.id}/invites`, { role: 'admin' }), 201);
-    assert.deepEqual(ok(await api.bob!('POST', `/invites/${up.code}/accept`, {})).events.map((e: any) => e.data), [{ userId: 'bob', role: 'admin' }]);
+    assert.deepEqual(
+      ok(await api.bob!('POST', `/invites/${up.code}/accept`, {})).events.map((e: any) => e.data),
+      [{ userId: 'bob', role: 'admin' }],
+    );
     const down = ok(await api.alice!('POST', `/queues/${q.id}/invites`, { role: 'viewer' }), 201);
     assert.deepEqual(ok(await api.bob!('POST', `/invites/${down.code}/accept`, {})).events, []);
   });
@@ -145,7 +191,10 @@ describe('collaborative queues (sqlite)', () => {
     assert.equal(ok(await api.frank!('GET', `/queues/${q.id}/collaborators`)).yourRole, 'viewer');
     fails(await api.frank!('POST', `/queues/${q.id}/tracks`, { tracks: ['f'] }), 403, 'forbidden');
     const j = ok(await api.frank!('POST', `/queues/${q.id}/join`, {}));
-    assert.deepEqual(j.events.map((e: any) => e.data), [{ userId: 'frank', role: 'viewer', via: 'public' }]);
+    assert.deepEqual(
+      j.events.map((e: any) => e.data),
+      [{ userId: 'frank', role: 'viewer', via: 'public' }],
+    );
     assert.equal(ok(await api.frank!('GET', '/queues')).queues.find((x: any) => x.id === q.id)?.role, 'viewer');
     const p = await party();
     fails(await api.frank!('POST', `/queues/${p.id}/join`, {}), 404, 'queue_not_found');
@@ -166,13 +215,23 @@ describe('collaborative queues (sqlite)', () => {
       before = h.nextBefore;
       if (before === null) break;
     }
-    assert.deepEqual(seen.map((e) => e.sequenceNumber), Array.from({ length: version }, (_, i) => version - i), 'every event once, newest first');
+    assert.deepEqual(
+      seen.map((e) => e.sequenceNumber),
+      Array.from({ length: version }, (_, i) => version - i),
+      'every event once, newest first',
+    );
     const newest = seen[0];
     assert.equal(newest.action, 'remove_track');
     assert.equal(newest.userId, 'bob');
     assert.equal(newest.itemId, bobItem);
     assert.ok(!Number.isNaN(Date.parse(newest.timestamp)));
-    assert.deepEqual(seen.filter((e) => e.action === 'add_track' && e.userId === 'bob').map((e) => e.trackId).reverse(), ['b0', 'b1', 'b2', 'b3']);
+    assert.deepEqual(
+      seen
+        .filter((e) => e.action === 'add_track' && e.userId === 'bob')
+        .map((e) => e.trackId)
+        .reverse(),
+      ['b0', 'b1', 'b2', 'b3'],
+    );
     assert.equal(seen.at(-1).action, 'queue_created');
     fails(await api.erin!('GET', `/queues/${q.id}/history`), 404, 'queue_not_found');
   });
@@ -186,14 +245,27 @@ describe('collaborative queues (sqlite)', () => {
     ok(await api.alice!('POST', `/queues/${q.id}/items/${ids.y}/vote`, { vote: 1 }));
     ok(await api.bob!('POST', `/queues/${q.id}/items/${ids.a1}/vote`, { vote: -1 }));
     const voted = ok(await api.alice!('GET', `/queues/${q.id}`));
-    assert.deepEqual(voted.items.map((i: any) => i.trackId), ['a1', 'a2', 'x', 'y'], 'without voteOrder nothing moves');
-    assert.deepEqual(voted.votes.map((v: any) => [v.itemId, v.score]), [[ids.a1, -1], [ids.y, 2]]);
+    assert.deepEqual(
+      voted.items.map((i: any) => i.trackId),
+      ['a1', 'a2', 'x', 'y'],
+      'without voteOrder nothing moves',
+    );
+    assert.deepEqual(
+      voted.votes.map((v: any) => [v.itemId, v.score]),
+      [
+        [ids.a1, -1],
+        [ids.y, 2],
+      ],
+    );
     fails(await api.bob!('PUT', `/queues/${q.id}/settings`, { voteOrder: true }), 403, 'forbidden');
     const s = ok(await api.alice!('PUT', `/queues/${q.id}/settings`, { voteOrder: true }));
     assert.deepEqual(s.queue.settings, { fairOrder: false, voteOrder: true });
     assert.deepEqual(await tracksOf(q.id), ['y', 'a2', 'x', 'a1']);
     const r = ok(await api.bob!('POST', `/queues/${q.id}/items/${ids.x}/vote`, { vote: 1 }));
-    assert.deepEqual(r.events.map((e: any) => e.type), ['item_voted', 'item_moved']);
+    assert.deepEqual(
+      r.events.map((e: any) => e.type),
+      ['item_voted', 'item_moved'],
+    );
     assert.deepEqual(await tracksOf(q.id), ['y', 'x', 'a2', 'a1']);
     ok(await api.bob!('POST', `/queues/${q.id}/tracks`, { tracks: ['new'] }));
     assert.deepEqual(await tracksOf(q.id), ['y', 'x', 'a2', 'new', 'a1'], 'a new item ranks with score 0');
@@ -211,10 +283,19 @@ describe('collaborative queues (sqlite)', () => {
 
   it('[CO9] limits: collaborators per queue (422) and adds per user per minute (429 with retryAfterSeconds)', async () => {
     const q = ok(await api.alice!('POST', '/queues/collaborative', { name: 'limits', collaborators: ['bob'] }), 201).queue;
-    for (let i = 0; i < MAX_COLLABORATORS - 1; i++) ok(await api.alice!('POST', `/queues/${q.id}/collaborators`, { userId: `extra${i}`, permissionLevel: 'viewer' }));
-    const e = fails(await api.alice!('POST', `/queues/${q.id}/collaborators`, { userId: 'one-too-many', permissionLevel: 'viewer' }), 422, 'too_many_collaborators');
+    for (let i = 0; i < MAX_COLLABORATORS - 1; i++)
+      ok(await api.alice!('POST', `/queues/${q.id}/collaborators`, { userId: `extra${i}`, permissionLevel: 'viewer' }));
+    const e = fails(
+      await api.alice!('POST', `/queues/${q.id}/collaborators`, { userId: 'one-too-many', permissionLevel: 'viewer' }),
+      422,
+      'too_many_collaborators',
+    );
     assert.equal(e.details.limit, MAX_COLLABORATORS);
-    fails(await api.alice!('POST', '/queues/collaborative', { name: 'x', collaborators: Array.from({ length: MAX_COLLABORATORS + 1 }, (_, i) => `u${i}`) }), 422, 'too_many_collaborators');
+    fails(
+      await api.alice!('POST', '/queues/collaborative', { name: 'x', collaborators: Array.from({ length: MAX_COLLABORATORS + 1 }, (_, i) => `u${i}`) }),
+      422,
+      'too_many_collaborators',
+    );
     ok(await api.bob!('POST', `/queues/${q.id}/tracks`, { tracks: Array.from({ length: ADDS_PER_MINUTE - 1 }, (_, i) => `b${i}`) }));
     ok(await api.bob!('POST', `/queues/${q.id}/tracks`, { tracks: ['last'] }));
     const limited = fails(await api.bob!('POST', `/queues/${q.id}/tracks`, { tracks: ['over'] }), 429, 'rate_limited');
@@ -256,7 +337,10 @@ describe('collaborative queues (sqlite)', () => {
     assert.equal(on.queueId, q.id);
     assert.equal(on.deviceId, 'bob-laptop');
     const p = ok(await api.carol!('GET', `/queues/${q.id}/presence`));
-    assert.deepEqual(p.viewers.map((v: any) => [v.userId, v.deviceIds]).sort(), [['alice', ['alice-phone']], ['bob', ['bob-laptop']]]);
+    assert.deepEqual(p.viewers.map((v: any) => [v.userId, v.deviceIds]).sort(), [
+      ['alice', ['alice-phone']],
+      ['bob', ['bob-laptop']],
+    ]);
     const ack = await bob.command('add_tracks', { tracks: ['from-bob'] });
     assert.equal(ack.type, 'ack');
     assert.equal(ack.events[0].data.trackId, 'from-bob');
@@ -266,10 +350,17 @@ describe('collaborative queues (sqlite)', () => {
     ok(await api.alice!('POST', `/queues/${q.id}/collaborators`, { userId: 'dave', permissionLevel: 'viewer' }));
     const joined = await bob.waitFor((m) => m.type === 'collaborator_joined');
     assert.deepEqual(joined.data, { userId: 'dave', role: 'viewer', via: 'added' });
-    assert.deepEqual(eventsOf(bob, 'queue').map((m) => m.sequenceNumber), [joined.sequenceNumber], 'its own add came as an ack only');
+    assert.deepEqual(
+      eventsOf(bob, 'queue').map((m) => m.sequenceNumber),
+      [joined.sequenceNumber],
+      'its own add came as an ack only',
+    );
     await bob.close();
     await watcher.waitFor((m) => m.type === 'presence' && m.userId === 'bob' && m.online === false);
-    assert.deepEqual(ok(await api.carol!('GET', `/queues/${q.id}/presence`)).viewers.map((v: any) => v.userId), ['alice']);
+    assert.deepEqual(
+      ok(await api.carol!('GET', `/queues/${q.id}/presence`)).viewers.map((v: any) => v.userId),
+      ['alice'],
+    );
     fails(await api.erin!('GET', `/queues/${q.id}/presence`), 404, 'queue_not_found');
   });
 
@@ -281,7 +372,10 @@ describe('collaborative queues (sqlite)', () => {
     await bobPriv.waitFor((m) => m.type === 'snapshot');
     ok(await api.alice!('DELETE', `/queues/${priv.id}/collaborators/bob`));
     assert.equal((await waitClosed(bobPriv))?.code, 4403);
-    assert.ok(bobPriv.messages.some((m) => m.type === 'collaborator_left' && m.data.userId === 'bob'), 'told why');
+    assert.ok(
+      bobPriv.messages.some((m) => m.type === 'collaborator_left' && m.data.userId === 'bob'),
+      'told why',
+    );
 
     // A public queue: removed, bob can still read it as anyone can; once private, he and a stranger are cut off.
     const q = await party({ isPublic: true });

@@ -47,7 +47,7 @@ describe('web console with an identity provider token', { skip: browserSkip, tim
     await idp?.stop();
   });
 
-  it('[AU1] signs in with a pasted provider token: the provider\'s user id, live, and what it creates is that user\'s', async () => {
+  it("[AU1] signs in with a pasted provider token: the provider's user id, live, and what it creates is that user's", async () => {
     const token = await idp.token({ sub: 'auth0|console-user', expiresIn: 600, scope: 'openid profile' });
     await signIn(token);
     await page.getByTestId('status').filter({ hasText: 'online' }).waitFor({ timeout: 15_000 });
@@ -56,7 +56,10 @@ describe('web console with an identity provider token', { skip: browserSkip, tim
     await page.getByRole('button', { name: 'Create' }).click();
     await page.getByRole('heading', { name: /From my provider/ }).waitFor();
     const list = await client(server.url, token)('GET', '/queues');
-    assert.deepEqual(list.body.queues.map((q: { name: string }) => q.name), ['From my provider']);
+    assert.deepEqual(
+      list.body.queues.map((q: { name: string }) => q.name),
+      ['From my provider'],
+    );
     assert.equal(list.body.queues[0].ownerId ?? list.body.queues[0].queue?.ownerId ?? 'auth0|console-user', 'auth0|console-user');
     await signOut();
   });
@@ -69,7 +72,7 @@ describe('web console with an identity provider token', { skip: browserSkip, tim
     await signOut();
   });
 
-  it('[AU2] a provider token for another audience is refused on the sign-in page with the service\'s message', async () => {
+  it("[AU2] a provider token for another audience is refused on the sign-in page with the service's message", async () => {
     await signIn(await idp.token({ sub: 'auth0|console-user', aud: 'https://another-api.example.com' }));
     const alert = page.getByRole('alert');
     await alert.waitFor();

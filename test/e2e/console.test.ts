@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { client, mintToken, startServerOn, type RunningServer } from '../helpers/server.ts';
 import { browserSkip, launchChromium } from '../helpers/browser.ts';
 
@@ -21,14 +21,18 @@ const SCENES = [
 ];
 const WORDS = ['Morning', 'Glass', 'River', 'Slow', 'Paper', 'Night', 'Golden', 'Echo', 'Winter', 'Satellite'];
 const NOUNS = ['Song', 'Streets', 'Harbour', 'Signals', 'Garden', 'Static', 'Letters', 'Lanterns'];
-const tracks = SCENES.flatMap((s, si) => s.artists.flatMap((artist, ai) => Array.from({ length: 8 }, (_, i) => ({
-  id: `s${si}a${ai}t${i}`,
-  title: `${WORDS[(si * 3 + ai + i) % WORDS.length]} ${NOUNS[(ai * 5 + i) % NOUNS.length]}`,
-  artist,
-  album: `${artist.split(' ').pop()} Sessions`,
-  genres: [s.genre],
-  duration: 180 + i * 7,
-}))));
+const tracks = SCENES.flatMap((s, si) =>
+  s.artists.flatMap((artist, ai) =>
+    Array.from({ length: 8 }, (_, i) => ({
+      id: `s${si}a${ai}t${i}`,
+      title: `${WORDS[(si * 3 + ai + i) % WORDS.length]} ${NOUNS[(ai * 5 + i) % NOUNS.length]}`,
+      artist,
+      album: `${artist.split(' ').pop()} Sessions`,
+      genres: [s.genre],
+      duration: 180 + i * 7,
+    })),
+  ),
+);
 const playlists = Array.from({ length: 60 }, (_, p) => {
   const si = p % 2;
   return { id: `pl${p}`, name: `Mix ${p}`, tracks: Array.from({ length: 10 }, (_, k) => `s${si}a${(p + k) % 3}t${(p * 3 + k) % 8}`) };
@@ -55,7 +59,10 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
     sockets.set(page, log);
     page.on('response', (r) => {
       if (!r.url().includes('/sync/offline')) return;
-      void r.text().then((t) => log.push(`POST /sync/offline ${r.status()} ${t.slice(0, 300)}`), () => undefined);
+      void r.text().then(
+        (t) => log.push(`POST /sync/offline ${r.status()} ${t.slice(0, 300)}`),
+        () => undefined,
+      );
     });
     page.on('websocket', (ws) => {
       const t0 = Date.now();
@@ -87,12 +94,17 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
     await page.goto(`${server.url}/console`);
     await page.getByRole('textbox', { name: /^User token/ }).fill(token);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByTestId('status').filter({ hasText: 'online' }).waitFor({ timeout: 15_000 }).catch(async (e) => {
-      throw new Error(`${String(e)}\nstatus: ${await page.getByTestId('status').textContent()}\nsockets: ${(sockets.get(page) ?? []).join('\n')}`);
-    });
+    await page
+      .getByTestId('status')
+      .filter({ hasText: 'online' })
+      .waitFor({ timeout: 15_000 })
+      .catch(async (e) => {
+        throw new Error(`${String(e)}\nstatus: ${await page.getByTestId('status').textContent()}\nsockets: ${(sockets.get(page) ?? []).join('\n')}`);
+      });
   };
   /** The track ids of the open queue, in the order the page shows them. */
-  const order = (page: Page) => page.locator('[data-testid=items] > li').evaluateAll((els) => els.map((e) => (e as unknown as { dataset: Record<string, string> }).dataset.trackId!));
+  const order = (page: Page) =>
+    page.locator('[data-testid=items] > li').evaluateAll((els) => els.map((e) => (e as unknown as { dataset: Record<string, string> }).dataset.trackId!));
   const waitOrder = async (page: Page, want: (ids: string[]) => boolean, ms = 5000) => {
     const end = Date.now() + ms;
     let ids: string[] = [];
@@ -168,7 +180,10 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
     await alice.getByTestId('status').filter({ hasText: 'online' }).waitFor({ timeout: 15_000 });
     await alice.getByRole('heading', { name: 'Queues' }).waitFor();
     // The admin key stays in no storage of the page.
-    const stored = await alice.evaluate(() => { const w = globalThis as any; return JSON.stringify({ ...w.localStorage }) + JSON.stringify({ ...w.sessionStorage }); });
+    const stored = await alice.evaluate(() => {
+      const w = globalThis as any;
+      return JSON.stringify({ ...w.localStorage }) + JSON.stringify({ ...w.sessionStorage });
+    });
     assert.ok(!stored.includes(server.adminKey), 'the admin key was stored');
     assert.deepEqual(problems, []);
   });
@@ -257,7 +272,10 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
     // "Move up" button does the same without a drag.
     await alice.getByRole('tab', { name: 'Collaboration' }).click();
     await alice.getByLabel('Role of bob').selectOption('admin');
-    await alice.locator('[data-testid=collaborators] select').filter({ has: alice.locator('option:checked', { hasText: 'admin' }) }).waitFor();
+    await alice
+      .locator('[data-testid=collaborators] select')
+      .filter({ has: alice.locator('option:checked', { hasText: 'admin' }) })
+      .waitFor();
     await alice.getByRole('tab', { name: 'Items' }).click();
     await bob.locator(`[data-track-id="${moved[2]}"]`).getByRole('button', { name: 'Move up' }).click();
     await waitOrder(alice, (ids) => ids[1] === moved[2]);
@@ -324,7 +342,7 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
       await bob.getByTestId('pending').waitFor({ state: 'detached', timeout: 10_000 });
       const queueId = /#\/queue\/([^/?#]+)/.exec(queueUrl)![1]!;
       const items = (await client(server.url, bobToken)('GET', `/queues/${queueId}?limit=1000`)).body.items as { trackId: string }[];
-      assert.ok(!items.some((i) => i.trackId === victim), 'the server has bob\'s removal');
+      assert.ok(!items.some((i) => i.trackId === victim), "the server has bob's removal");
     } finally {
       await aliceCtx.setOffline(false);
     }
@@ -332,12 +350,21 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
     await waitOrder(alice, (o) => !o.includes(victim), 10_000);
     await alice.getByRole('link', { name: 'Offline' }).click();
     viewOpening();
-    await alice.locator('[data-testid=offline-log] li.conflict').first().waitFor({ timeout: 15_000 }).catch(async (e) => {
-      throw new Error(`${String(e)}\noffline page: ${await alice.locator('main').innerText()}\nsockets: ${(sockets.get(alice) ?? []).slice(-12).join('\n')}`);
-    });
+    await alice
+      .locator('[data-testid=offline-log] li.conflict')
+      .first()
+      .waitFor({ timeout: 15_000 })
+      .catch(async (e) => {
+        throw new Error(
+          `${String(e)}\noffline page: ${await alice.locator('main').textContent()}\nsockets: ${(sockets.get(alice) ?? []).slice(-12).join('\n')}`,
+        );
+      });
     // Each sync is reported too: the first half's edit, and this one with its conflict.
     await alice.locator('[data-testid=offline-log] li', { hasText: '1 offline edit(s) sent, 1 with a conflict' }).waitFor({ timeout: 5000 });
-    assert.ok(await alice.locator('[data-testid=offline-log] li', { hasText: /synced\s*1 offline edit\(s\) sent$/ }).count() >= 1, 'the first sync is reported');
+    assert.ok(
+      (await alice.locator('[data-testid=offline-log] li', { hasText: /synced\s*1 offline edit\(s\) sent$/ }).count()) >= 1,
+      'the first sync is reported',
+    );
     await alice.unroute('**/sync/offline');
     await shot(alice, 'offline-conflict-desktop');
     await alice.goBack();
@@ -361,7 +388,10 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
     await alice2.waitForTimeout(1300);
     assert.notEqual(await pos.textContent(), p1, 'the position moves in real time');
     // Both devices listed, online; alice2 takes the playback over.
-    await alice2.locator('[data-testid=devices] tr', { hasText: 'this browser' }).getByRole('button', { name: /^Transfer playback to/ }).click();
+    await alice2
+      .locator('[data-testid=devices] tr', { hasText: 'this browser' })
+      .getByRole('button', { name: /^Transfer playback to/ })
+      .click();
     const mine = await alice2.evaluate(() => (globalThis as any).localStorage.getItem('qs-console-device') as string | null);
     await alice.getByTestId('active-device').filter({ hasText: mine! }).waitFor({ timeout: 5000 });
     await shot(alice2, 'devices-desktop');
@@ -378,7 +408,7 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
     assert.ok((await alice.locator('[data-testid=items] .reason').count()) > 0, 'no reasons shown');
     await alice.getByRole('button', { name: 'Extend +10' }).click();
     await waitOrder(alice, (ids) => ids.length > n0, 10_000).catch(async (e) => {
-      throw new Error(`${String(e)}\nmeta: ${await alice.locator('.meta').innerText()}`);
+      throw new Error(`${String(e)}\nmeta: ${await alice.locator('.meta').textContent()}`);
     });
     await shot(alice, 'radio-desktop');
   });
@@ -398,7 +428,10 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
     for (const page of [alice, bob]) {
       for (const who of ['alice', 'bob']) {
         const offset = page.locator(`[data-testid=party-members] tr[data-member=${who}] [data-testid=member-offset]`);
-        await offset.filter({ hasText: /^-?\d+\.\d$/ }).first().waitFor({ timeout: 15_000 });
+        await offset
+          .filter({ hasText: /^-?\d+\.\d$/ })
+          .first()
+          .waitFor({ timeout: 15_000 });
       }
     }
     await alice.getByRole('button', { name: '▶ Play' }).click();
@@ -410,15 +443,21 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
     for (const page of [alice, bob]) assert.ok((await page.locator('[data-testid=error-plot] polyline').count()) >= 1);
     // A drifting player on bob's page: his position reports are off, the server corrects him.
     await bob.getByLabel('Simulate player drift (%)').fill('5');
-    await bob.getByTestId('corrections').filter({ hasText: /^[1-9]/ }).waitFor({ timeout: 10_000 });
+    await bob
+      .getByTestId('corrections')
+      .filter({ hasText: /^[1-9]/ })
+      .waitFor({ timeout: 10_000 });
     // [PA9] Each member's error as the server measured it: a legend entry per member, with a number, on both pages.
     const view = (await client(server.url, aliceToken)('GET', `/parties/${partyId}`)).body;
     for (const who of ['alice', 'bob']) {
       const dev = view.members.find((m: any) => m.userId === who)?.devices[0];
       assert.equal(typeof dev?.positionErrorMs, 'number', `the server has ${who}'s error: ${JSON.stringify(dev)}`);
       for (const page of [alice, bob]) {
-        await page.locator(`[data-testid=error-plot] ~ figcaption .legend[data-source=server][data-member=${who}] [data-testid=legend-value]`)
-          .filter({ hasText: /^-?\d+\.\d ms$/ }).first().waitFor({ timeout: 10_000 });
+        await page
+          .locator(`[data-testid=error-plot] ~ figcaption .legend[data-source=server][data-member=${who}] [data-testid=legend-value]`)
+          .filter({ hasText: /^-?\d+\.\d ms$/ })
+          .first()
+          .waitFor({ timeout: 10_000 });
       }
     }
     // Bob's drifting player shows on alice's page as a server-measured error away from zero.
@@ -461,12 +500,18 @@ describe('web console in a real browser', { skip, timeout: 240_000 }, () => {
       const tabId = () => tab2.evaluate(() => (globalThis as any).sessionStorage.getItem('qs-console-tab-device') as string | null);
       const own = await tabId();
       assert.ok(own && own !== profileId, `the second tab took a device of its own (${own}), not the open tab's ${profileId}`);
-      const online = async () => ((await client(server.url, aliceToken)('GET', '/users/me/devices')).body.devices as { deviceId: string; online: boolean }[])
-        .filter((d) => d.online).map((d) => d.deviceId);
+      const online = async () =>
+        ((await client(server.url, aliceToken)('GET', '/users/me/devices')).body.devices as { deviceId: string; online: boolean }[])
+          .filter((d) => d.online)
+          .map((d) => d.deviceId);
       assert.ok((await online()).includes(profileId) && (await online()).includes(own), 'both tabs are online as two devices');
       // A reload keeps the tab's device (and so its outbox), while the first tab stays open.
       await tab2.reload();
-      await tab2.getByRole('textbox', { name: /^User token/ }).or(tab2.getByTestId('status').filter({ hasText: 'online' })).first().waitFor();
+      await tab2
+        .getByRole('textbox', { name: /^User token/ })
+        .or(tab2.getByTestId('status').filter({ hasText: 'online' }))
+        .first()
+        .waitFor();
       assert.equal(await tabId(), own);
     } finally {
       await tab2.close();

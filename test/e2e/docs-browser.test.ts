@@ -2,7 +2,7 @@
 // by playwright-core): the Swagger UI renders our operations from /openapi.json.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { startServerOn, type RunningServer } from '../helpers/server.ts';
 import { browserSkip, launchChromium } from '../helpers/browser.ts';
 
@@ -38,7 +38,10 @@ describe('API docs page in a real browser', { skip }, () => {
     await op.waitFor({ timeout: 15_000 });
     const paths = await page.locator('.opblock-summary-path').allTextContents();
     for (const p of ['/queues', '/queues/{queueId}', '/queues/{queueId}/events', '/users/{userId}/playback-state']) {
-      assert.ok(paths.some((x) => x.replace(/\u200b/g, '') === p), `${p} missing from the docs page: ${paths.join(', ')}`);
+      assert.ok(
+        paths.some((x) => x.replace(/\u200b/g, '') === p),
+        `${p} missing from the docs page: ${paths.join(', ')}`,
+      );
     }
     await op.click();
     await page.locator('.opblock-body').first().waitFor({ timeout: 5000 });

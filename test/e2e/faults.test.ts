@@ -18,7 +18,6 @@ import { allEvents } from '../helpers/offline.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-
 for (const { kind, skip } of storeKinds) {
   describe(`SIGKILL during concurrent writes (${kind})`, { skip, timeout: 60_000 }, () => {
     let db: TempDatabase | null = null;
@@ -78,7 +77,11 @@ for (const { kind, skip } of storeKinds) {
         const seen = new Map<string, number>();
         for (const q of queues) {
           const log = await allEvents(after, q);
-          assert.deepEqual(log.map((e) => e.sequenceNumber), log.map((_, i) => i + 1), `${q}: log not gapless`);
+          assert.deepEqual(
+            log.map((e) => e.sequenceNumber),
+            log.map((_, i) => i + 1),
+            `${q}: log not gapless`,
+          );
           const view = (await after('GET', `/queues/${q}`)).body;
           assert.equal(view.version, log.length, `${q}: projection version is not the log's`);
           const added = log.filter((e) => e.type === 'item_added');
@@ -97,8 +100,14 @@ for (const { kind, skip } of storeKinds) {
       }
       const final = await count();
       for (const wr of [...acked, ...unknown]) assert.equal(final.get(wr.track), 1, `${wr.track} after retries`);
-      assert.equal([...final.values()].reduce((a, b) => a + b, 0), acked.length + unknown.length, 'a track nobody wrote');
-      console.log(`SIGKILL (${kind}): ${acked.length} acknowledged, ${unknown.length} in flight at the kill; before it ${appends} appends in ${transactions} transactions`);
+      assert.equal(
+        [...final.values()].reduce((a, b) => a + b, 0),
+        acked.length + unknown.length,
+        'a track nobody wrote',
+      );
+      console.log(
+        `SIGKILL (${kind}): ${acked.length} acknowledged, ${unknown.length} in flight at the kill; before it ${appends} appends in ${transactions} transactions`,
+      );
     });
   });
 }
@@ -130,7 +139,10 @@ describe('two instances on Postgres + Redis: an instance killed, a stalled consu
     const api = client(b.url, token);
     const q = (await api('POST', '/queues', { name: 'stall' })).body.queue;
     const stalled = await open(a.url, `/ws/queues/${q.id}`, { token, query: { since: q.version } });
-    const healthy = [await open(a.url, `/ws/queues/${q.id}`, { token, query: { since: q.version } }), await open(b.url, `/ws/queues/${q.id}`, { token, query: { since: q.version } })];
+    const healthy = [
+      await open(a.url, `/ws/queues/${q.id}`, { token, query: { since: q.version } }),
+      await open(b.url, `/ws/queues/${q.id}`, { token, query: { since: q.version } }),
+    ];
     (stalled.ws as any)._socket.pause();
     const blob = 'x'.repeat(600_000);
     let version = q.version;
@@ -145,7 +157,11 @@ describe('two instances on Postgres + Redis: an instance killed, a stalled consu
       await s.waitFor((m) => m.sequenceNumber === version, 10_000);
       const lag = Date.now() - lastAck;
       assert.ok(lag < 5000, `healthy socket ${i} got the last event ${lag} ms after it was written`);
-      assert.deepEqual(eventsOf(s, 'queue').map((m) => m.sequenceNumber), Array.from({ length: version - q.version }, (_, k) => q.version + 1 + k), `healthy socket ${i}: gap or duplicate`);
+      assert.deepEqual(
+        eventsOf(s, 'queue').map((m) => m.sequenceNumber),
+        Array.from({ length: version - q.version }, (_, k) => q.version + 1 + k),
+        `healthy socket ${i}: gap or duplicate`,
+      );
     }
     (stalled.ws as any)._socket.resume();
     const closed = await Promise.race([stalled.closed, sleep(10_000).then(() => null)]);
@@ -178,12 +194,14 @@ describe('two instances on Postgres + Redis: an instance killed, a stalled consu
     await a.kill();
     // Clients of the dead instance reconnect to the survivor from the last sequence they saw.
     const received: number[][] = clients.map((s) => eventsOf(s, 'queue').map((m) => m.sequenceNumber));
-    const resumed = await Promise.all(clients.slice(0, 3).map(async (s, i) => {
-      await s.closed;
-      const last = eventsOf(s, 'queue').at(-1)?.sequenceNumber ?? q.version;
-      received[i] = eventsOf(s, 'queue').map((m) => m.sequenceNumber);
-      return open(b.url, `/ws/queues/${q.id}`, { token, query: { since: last } });
-    }));
+    const resumed = await Promise.all(
+      clients.slice(0, 3).map(async (s, i) => {
+        await s.closed;
+        const last = eventsOf(s, 'queue').at(-1)?.sequenceNumber ?? q.version;
+        received[i] = eventsOf(s, 'queue').map((m) => m.sequenceNumber);
+        return open(b.url, `/ws/queues/${q.id}`, { token, query: { since: last } });
+      }),
+    );
     while (writes < 40) await sleep(5);
     stop = true;
     await writer;

@@ -14,7 +14,17 @@ import WebSocket from 'ws';
 import { Tokens } from '../../src/auth/tokens.ts';
 import { sqliteFile } from '../../src/store/index.ts';
 import {
-  badPathSegment, oddString, plausible, setAt, snapshotStore, spots, unkeepableNumber, unstorableString, wrongType, type Schema, type Spot,
+  badPathSegment,
+  oddString,
+  plausible,
+  setAt,
+  snapshotStore,
+  spots,
+  unkeepableNumber,
+  unstorableString,
+  wrongType,
+  type Schema,
+  type Spot,
 } from '../helpers/fuzz.ts';
 import { client, mintToken, startServerOn, storeKinds, type RunningServer } from '../helpers/server.ts';
 
@@ -137,7 +147,17 @@ for (const { kind, skip } of storeKinds) {
       const api = client(server.url, tokens.alice);
       assert.equal((await client(server.url, tokens.expired)('GET', '/queues')).body.error.code, 'token_expired');
       const admin = client(server.url, server.adminKey);
-      assert.equal((await admin('POST', '/catalog/tracks', { tracks: [{ id: 'trk-1', title: 'T', artist: 'A' }, { id: 'trk-2', title: 'U', artist: 'B' }] })).status, 200);
+      assert.equal(
+        (
+          await admin('POST', '/catalog/tracks', {
+            tracks: [
+              { id: 'trk-1', title: 'T', artist: 'A' },
+              { id: 'trk-2', title: 'U', artist: 'B' },
+            ],
+          })
+        ).status,
+        200,
+      );
       const q = await api('POST', '/queues', { name: 'fuzz', tracks: ['trk-1', 'trk-2'] });
       ids.queueId = q.body.queue.id;
       ids.itemId = q.body.queue.items[0].itemId;
@@ -171,9 +191,18 @@ for (const { kind, skip } of storeKinds) {
     function caseOf(op: Op): fc.Arbitrary<Case> {
       const good = op.body ? plausible(op.body, candidates()) : undefined;
       const auth: Record<string, string> = op.auth === 'public' ? {} : { authorization: `Bearer ${op.auth === 'admin' ? server.adminKey : tokens.alice}` };
-      const json = (body: unknown, raw?: string): Partial<Case> => ({ body: raw ?? JSON.stringify(body), headers: { ...auth, 'content-type': 'application/json' } });
+      const json = (body: unknown, raw?: string): Partial<Case> => ({
+        body: raw ?? JSON.stringify(body),
+        headers: { ...auth, 'content-type': 'application/json' },
+      });
       const base = (kind: string, mustFail: boolean, extra: Partial<Case> = {}): Case => ({
-        kind: `${kind} ${op.method} ${op.path}`, mustFail, method: op.method, path: fill(op), headers: auth, ...(op.body ? json(good) : {}), ...extra,
+        kind: `${kind} ${op.method} ${op.path}`,
+        mustFail,
+        method: op.method,
+        path: fill(op),
+        headers: auth,
+        ...(op.body ? json(good) : {}),
+        ...extra,
       });
       const all = op.body ? spots(op.body, good) : [];
       const pick = (f: (s: Spot) => boolean) => all.filter(f);
@@ -182,22 +211,49 @@ for (const { kind, skip } of storeKinds) {
 
       // ---- bodies ----
       const typed = pick((s) => wrongType(s.schema) !== null);
-      if (typed.length) gens.push(fc.constantFrom(...typed).chain((s) => wrongType(s.schema)!.map((v) => base('wrong-type', true, json(setAt(good, s.path, v))))));
+      if (typed.length)
+        gens.push(fc.constantFrom(...typed).chain((s) => wrongType(s.schema)!.map((v) => base('wrong-type', true, json(setAt(good, s.path, v))))));
       const withRequired = pick((s) => (s.schema.required?.length ?? 0) > 0);
       if (withRequired.length) {
-        gens.push(fc.constantFrom(...withRequired).chain((s) => fc.constantFrom(...s.schema.required!).map((k) => base('missing-field', true, json(setAt(good, [...s.path, k], undefined))))));
+        gens.push(
+          fc
+            .constantFrom(...withRequired)
+            .chain((s) => fc.constantFrom(...s.schema.required!).map((k) => base('missing-field', true, json(setAt(good, [...s.path, k], undefined))))),
+        );
       }
       const closed = pick((s) => s.schema.additionalProperties === false);
       if (closed.length) {
-        gens.push(fc.tuple(fc.constantFrom(...closed), fc.string({ minLength: 1, maxLength: 6 })).map(([s, k]) => base('extra-field', true, json(setAt(good, [...s.path, `zz_${k}`], 1)))));
+        gens.push(
+          fc
+            .tuple(fc.constantFrom(...closed), fc.string({ minLength: 1, maxLength: 6 }))
+            .map(([s, k]) => base('extra-field', true, json(setAt(good, [...s.path, `zz_${k}`], 1)))),
+        );
       }
       const long = pick((s) => isString(s) && typeof s.schema.maxLength === 'number');
       if (long.length) {
-        gens.push(fc.tuple(fc.constantFrom(...long), fc.integer({ min: 1, max: 5000 })).map(([s, n]) => base('too-long-string', true, json(setAt(good, s.path, 'a'.repeat(s.schema.maxLength! + n))))));
+        gens.push(
+          fc
+            .tuple(fc.constantFrom(...long), fc.integer({ min: 1, max: 5000 }))
+            .map(([s, n]) => base('too-long-string', true, json(setAt(good, s.path, 'a'.repeat(s.schema.maxLength! + n))))),
+        );
       }
       const arrays = pick((s) => s.schema.type === 'array' && typeof s.schema.maxItems === 'number');
       if (arrays.length) {
-        gens.push(fc.constantFrom(...arrays).map((s) => base('too-many-items', true, json(setAt(good, s.path, Array.from({ length: s.schema.maxItems! + 1 }, () => plausible(s.schema.items ?? {}, candidates())))))));
+        gens.push(
+          fc.constantFrom(...arrays).map((s) =>
+            base(
+              'too-many-items',
+              true,
+              json(
+                setAt(
+                  good,
+                  s.path,
+                  Array.from({ length: s.schema.maxItems! + 1 }, () => plausible(s.schema.items ?? {}, candidates())),
+                ),
+              ),
+            ),
+          ),
+        );
       }
       const strings = pick(isString);
       if (strings.length) {
@@ -208,30 +264,55 @@ for (const { kind, skip } of storeKinds) {
         gens.push(unstorableString.map((k) => base('unstorable-key', true, json(setAt(good, [k], 'v')))));
         const numeric = pick((s) => s.schema.type === 'integer' || s.schema.type === 'number');
         const spotsForNumbers = numeric.length ? numeric : all.slice(0, 1);
-        gens.push(fc.tuple(fc.constantFrom(...spotsForNumbers), unkeepableNumber).map(([s, lit]) => {
-          const marker = '__fuzz_number__';
-          return base('unkeepable-number', true, json(null, JSON.stringify(setAt(good, s.path.length ? s.path : ['n'], marker)).replace(`"${marker}"`, lit)));
-        }));
-        gens.push(fc.constantFrom('{', '{"a":', '[1,2', 'nul', '{"a":1}}', '\u0000', `${'{"a":'.repeat(40)}1${'}'.repeat(40)}`, `${'['.repeat(40)}${']'.repeat(40)}`).map((raw) => base('broken-json', true, json(null, raw))));
+        gens.push(
+          fc.tuple(fc.constantFrom(...spotsForNumbers), unkeepableNumber).map(([s, lit]) => {
+            const marker = '__fuzz_number__';
+            return base('unkeepable-number', true, json(null, JSON.stringify(setAt(good, s.path.length ? s.path : ['n'], marker)).replace(`"${marker}"`, lit)));
+          }),
+        );
+        gens.push(
+          fc
+            .constantFrom('{', '{"a":', '[1,2', 'nul', '{"a":1}}', '\u0000', `${'{"a":'.repeat(40)}1${'}'.repeat(40)}`, `${'['.repeat(40)}${']'.repeat(40)}`)
+            .map((raw) => base('broken-json', true, json(null, raw))),
+        );
         gens.push(fc.constant(base('wrong-content-type', true, { body: '{}', headers: { ...auth, 'content-type': 'text/plain' } })));
         gens.push(fc.constant(base('body-over-limit', true, json(null, JSON.stringify({ x: 'a'.repeat(1024 * 1024 + 10) })))));
       }
       // ---- path and query ----
       if (op.pathParams.length) {
-        gens.push(fc.tuple(fc.constantFrom(...op.pathParams), badPathSegment).map(([name, seg]) => base('bad-path', true, { path: fill(op, { [name]: seg }) })));
+        gens.push(
+          fc.tuple(fc.constantFrom(...op.pathParams), badPathSegment).map(([name, seg]) => base('bad-path', true, { path: fill(op, { [name]: seg }) })),
+        );
       }
       for (const q of op.query) {
         const t = q.schema.type;
         const numeric = t === 'integer' || t === 'number';
-        const values: string[] = numeric ? ['abc', '1e400', '-1', '9007199254740993', 'NaN', 'Infinity', '%00', ...(t === 'integer' ? ['1.5'] : [])] : ['%00', 'a%00b', '%00%00'];
+        const values: string[] = numeric
+          ? ['abc', '1e400', '-1', '9007199254740993', 'NaN', 'Infinity', '%00', ...(t === 'integer' ? ['1.5'] : [])]
+          : ['%00', 'a%00b', '%00%00'];
         gens.push(fc.constantFrom(...values).map((v) => base('bad-query', true, { path: `${fill(op)}?${q.name}=${v}` })));
       }
       if (op.query.length || op.method === 'GET') gens.push(fc.constant(base('nul-query-name', true, { path: `${fill(op)}?a%00=1` })));
-      if (op.ifMatch) gens.push(fc.constantFrom('abc', 'W/"x"', '-5', '"1e400"', '"9007199254740993"', '"1.5"').map((v) => base('bad-if-match', true, { headers: { ...base('', true).headers, 'if-match': v } })));
+      if (op.ifMatch)
+        gens.push(
+          fc
+            .constantFrom('abc', 'W/"x"', '-5', '"1e400"', '"9007199254740993"', '"1.5"')
+            .map((v) => base('bad-if-match', true, { headers: { ...base('', true).headers, 'if-match': v } })),
+        );
       // ---- tokens ----
       if (op.auth !== 'public') {
         const bodyHeaders = (h: Record<string, string>) => (op.body ? { ...h, 'content-type': 'application/json' } : h);
-        const bad = ['', 'Bearer', 'Bearer x', 'Basic YWxpY2U6eA==', `Bearer ${tokens.expired}`, `Bearer ${tokens.wrongKey}`, `Bearer ${tokens.algNone}`, `Bearer ${tokens.tampered}`, `Bearer ${tokens.alice}x`];
+        const bad = [
+          '',
+          'Bearer',
+          'Bearer x',
+          'Basic YWxpY2U6eA==',
+          `Bearer ${tokens.expired}`,
+          `Bearer ${tokens.wrongKey}`,
+          `Bearer ${tokens.algNone}`,
+          `Bearer ${tokens.tampered}`,
+          `Bearer ${tokens.alice}x`,
+        ];
         if (op.auth === 'admin') bad.push(`Bearer ${tokens.alice}`);
         gens.push(fc.constantFrom(...bad).map((h) => base('bad-token', true, { headers: bodyHeaders(h ? { authorization: h } : {}) })));
         // Another user's token on alice's things (joining and accepting invites are how others get in).
@@ -246,7 +327,9 @@ for (const { kind, skip } of storeKinds) {
     function report(what: string, n: number, t0: number) {
       const byStatus: Record<number, number> = {};
       for (const { a } of answers) byStatus[a.status] = (byStatus[a.status] ?? 0) + 1;
-      console.log(`fuzz ${kind} (${what}): ${ops.length} operations (${ops.filter((o) => o.auth === 'admin').length} admin, ${ops.filter((o) => o.auth === 'public').length} public), ${n} requests in ${Date.now() - t0} ms; statuses ${JSON.stringify(byStatus)}`);
+      console.log(
+        `fuzz ${kind} (${what}): ${ops.length} operations (${ops.filter((o) => o.auth === 'admin').length} admin, ${ops.filter((o) => o.auth === 'public').length} public), ${n} requests in ${Date.now() - t0} ms; statuses ${JSON.stringify(byStatus)}`,
+      );
     }
 
     /** Problems, one example per kind of case and operation. */
@@ -312,7 +395,10 @@ for (const { kind, skip } of storeKinds) {
       const opNames = String(schemas.CommandMessage?.properties?.op?.description ?? 'next').split(', ');
       const open = (address: string, deviceId: string) =>
         new Promise<{ ws: WebSocket; messages: any[]; closed: Promise<number> }>((resolve, reject) => {
-          const ws = new WebSocket(`${base}${address}?deviceId=${deviceId}`, { headers: { authorization: `Bearer ${tokens.alice}` }, maxPayload: 64 * 1024 * 1024 });
+          const ws = new WebSocket(`${base}${address}?deviceId=${deviceId}`, {
+            headers: { authorization: `Bearer ${tokens.alice}` },
+            maxPayload: 64 * 1024 * 1024,
+          });
           const messages: any[] = [];
           const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
           ws.on('message', (d) => messages.push(JSON.parse(String(d))));
@@ -334,11 +420,20 @@ for (const { kind, skip } of storeKinds) {
           });
           ws.on('error', () => undefined);
         });
-      const badTokens = ['', 'Bearer x', `Bearer ${tokens.expired}`, `Bearer ${tokens.wrongKey}`, `Bearer ${tokens.algNone}`, `Bearer ${tokens.tampered}`, `Bearer ${tokens.bob}`];
+      const badTokens = [
+        '',
+        'Bearer x',
+        `Bearer ${tokens.expired}`,
+        `Bearer ${tokens.wrongKey}`,
+        `Bearer ${tokens.algNone}`,
+        `Bearer ${tokens.tampered}`,
+        `Bearer ${tokens.bob}`,
+      ];
       for (const ch of Object.keys(sendable)) {
         for (const t of badTokens) {
           const r = await refused(addresses[ch]!, t);
-          if (!(r.status >= 400 && r.status < 500 && typeof r.body?.error?.code === 'string')) problems.push(`upgrade ${ch} with ${t.slice(0, 20)}: ${r.status} ${JSON.stringify(r.body)}`);
+          if (!(r.status >= 400 && r.status < 500 && typeof r.body?.error?.code === 'string'))
+            problems.push(`upgrade ${ch} with ${t.slice(0, 20)}: ${r.status} ${JSON.stringify(r.body)}`);
         }
       }
       const sockets: Record<string, Awaited<ReturnType<typeof open>>> = {};
@@ -348,9 +443,21 @@ for (const { kind, skip } of storeKinds) {
       let sent = 0;
       for (const [ch, names] of Object.entries(sendable)) {
         const gens: fc.Arbitrary<{ kind: string; data: string | Buffer }>[] = [
-          fc.string({ maxLength: 20 }).filter((s) => { try { JSON.parse(s); return false; } catch { return true; } }).map((s) => ({ kind: 'not-json', data: s })),
+          fc
+            .string({ maxLength: 20 })
+            .filter((s) => {
+              try {
+                JSON.parse(s);
+                return false;
+              } catch {
+                return true;
+              }
+            })
+            .map((s) => ({ kind: 'not-json', data: s })),
           fc.uint8Array({ minLength: 1, maxLength: 30 }).map((b) => ({ kind: 'binary', data: Buffer.from(b) })),
-          fc.constantFrom('null', '[]', '42', '"x"', '{}', '{"type":"zzz"}', `${'{"a":'.repeat(40)}1${'}'.repeat(40)}`).map((s) => ({ kind: 'not-a-message', data: s })),
+          fc
+            .constantFrom('null', '[]', '42', '"x"', '{}', '{"type":"zzz"}', `${'{"a":'.repeat(40)}1${'}'.repeat(40)}`)
+            .map((s) => ({ kind: 'not-a-message', data: s })),
         ];
         for (const name of names) {
           const schema = schemas[name]!;
@@ -358,22 +465,56 @@ for (const { kind, skip } of storeKinds) {
           if (name === 'CommandMessage') good.op = 'next';
           const all = spots(schema, good);
           const typed = all.filter((s) => s.path.length > 0 && wrongType(s.schema) !== null);
-          if (typed.length) gens.push(fc.constantFrom(...typed).chain((s) => wrongType(s.schema)!.map((v) => ({ kind: `${name} wrong-type ${s.path.join('.')}`, data: JSON.stringify(setAt(good, s.path, v)) }))));
-          for (const k of schema.required ?? []) if (k !== 'type') gens.push(fc.constant({ kind: `${name} missing ${k}`, data: JSON.stringify(setAt(good, [k], undefined)) }));
+          if (typed.length)
+            gens.push(
+              fc
+                .constantFrom(...typed)
+                .chain((s) =>
+                  wrongType(s.schema)!.map((v) => ({ kind: `${name} wrong-type ${s.path.join('.')}`, data: JSON.stringify(setAt(good, s.path, v)) })),
+                ),
+            );
+          for (const k of schema.required ?? [])
+            if (k !== 'type') gens.push(fc.constant({ kind: `${name} missing ${k}`, data: JSON.stringify(setAt(good, [k], undefined)) }));
           if (schema.additionalProperties === false) gens.push(fc.constant({ kind: `${name} extra-field`, data: JSON.stringify({ ...good, zz: 1 }) }));
           const strings = all.filter((s) => s.path.length > 0 && s.schema.type === 'string' && s.schema.const === undefined);
-          if (strings.length) gens.push(fc.tuple(fc.constantFrom(...strings), unstorableString).map(([s, v]) => ({ kind: `${name} unstorable ${s.path.join('.')}`, data: JSON.stringify(setAt(good, s.path, v)) })));
+          if (strings.length)
+            gens.push(
+              fc
+                .tuple(fc.constantFrom(...strings), unstorableString)
+                .map(([s, v]) => ({ kind: `${name} unstorable ${s.path.join('.')}`, data: JSON.stringify(setAt(good, s.path, v)) })),
+            );
           const numbers = all.filter((s) => s.path.length > 0 && (s.schema.type === 'number' || s.schema.type === 'integer'));
           if (numbers.length) {
-            gens.push(fc.tuple(fc.constantFrom(...numbers), unkeepableNumber).map(([s, lit]) => ({ kind: `${name} unkeepable ${s.path.join('.')}`, data: JSON.stringify(setAt(good, s.path, '__n__')).replace('"__n__"', lit) })));
+            gens.push(
+              fc.tuple(fc.constantFrom(...numbers), unkeepableNumber).map(([s, lit]) => ({
+                kind: `${name} unkeepable ${s.path.join('.')}`,
+                data: JSON.stringify(setAt(good, s.path, '__n__')).replace('"__n__"', lit),
+              })),
+            );
           }
           if (name === 'CommandMessage') {
-            gens.push(fc.tuple(fc.constantFrom(...opNames), fc.oneof(unstorableString.map((v) => ({ name: v })), fc.constant(5), fc.constant([1]), unkeepableNumber.map((n) => `@${n}`)))
-              .map(([op, args]) => {
-                const text = JSON.stringify({ ...good, op, args: typeof args === 'string' ? { position: '__n__' } : args });
-                return { kind: `command ${op} bad args`, data: typeof args === 'string' ? text.replace('"__n__"', args.slice(1)) : text };
-              }));
-            gens.push(fc.string({ minLength: 1, maxLength: 12 }).filter((s) => !opNames.includes(s)).map((op) => ({ kind: 'command unknown op', data: JSON.stringify({ ...good, op }) })));
+            gens.push(
+              fc
+                .tuple(
+                  fc.constantFrom(...opNames),
+                  fc.oneof(
+                    unstorableString.map((v) => ({ name: v })),
+                    fc.constant(5),
+                    fc.constant([1]),
+                    unkeepableNumber.map((n) => `@${n}`),
+                  ),
+                )
+                .map(([op, args]) => {
+                  const text = JSON.stringify({ ...good, op, args: typeof args === 'string' ? { position: '__n__' } : args });
+                  return { kind: `command ${op} bad args`, data: typeof args === 'string' ? text.replace('"__n__"', args.slice(1)) : text };
+                }),
+            );
+            gens.push(
+              fc
+                .string({ minLength: 1, maxLength: 12 })
+                .filter((s) => !opNames.includes(s))
+                .map((op) => ({ kind: 'command unknown op', data: JSON.stringify({ ...good, op }) })),
+            );
           }
         }
         const msgs = fc.sample(fc.oneof(...gens), { seed: SEED + 1000 + Object.keys(sendable).indexOf(ch), numRuns: WS_CASES });
@@ -402,7 +543,8 @@ for (const { kind, skip } of storeKinds) {
           } else if (answer.type === 'ack') problems.push(`acknowledged: ${what}: ${JSON.stringify(answer).slice(0, 200)}`);
           else {
             const e = answer.error;
-            if (!(e && typeof e.code === 'string' && typeof e.message === 'string' && e.details && typeof e.details === 'object')) problems.push(`error not in our shape: ${what}: ${JSON.stringify(answer)}`);
+            if (!(e && typeof e.code === 'string' && typeof e.message === 'string' && e.details && typeof e.details === 'object'))
+              problems.push(`error not in our shape: ${what}: ${JSON.stringify(answer)}`);
             else if (e.code === 'internal') problems.push(`internal error: ${what}`);
           }
         }

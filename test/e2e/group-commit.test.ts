@@ -20,7 +20,11 @@ for (const { kind, skip } of storeKinds) {
       const seen = new Map<string, number>();
       for (const q of queues) {
         const log = await allEvents(api, q);
-        assert.deepEqual(log.map((e) => e.sequenceNumber), log.map((_, i) => i + 1), `${q}: gapless`);
+        assert.deepEqual(
+          log.map((e) => e.sequenceNumber),
+          log.map((_, i) => i + 1),
+          `${q}: gapless`,
+        );
         for (const e of log) if (e.type === 'item_added') seen.set(e.data.trackId, (seen.get(e.data.trackId) ?? 0) + 1);
         const view = (await api('GET', `/queues/${q}`)).body;
         assert.equal(view.version, log.length);

@@ -14,18 +14,21 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function raw(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: string) {
   const u = new URL(base);
   return new Promise<{ status: number; headers: Record<string, unknown>; body: any }>((resolve, reject) => {
-    const req = httpRequest({ host: u.hostname, port: u.port, method, path, headers: { ...headers, ...(body ? { 'content-type': 'application/json' } : {}) }, agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (text += d));
-      res.on('end', () => {
-        let json: any = text;
-        try {
-          json = JSON.parse(text);
-        } catch {}
-        resolve({ status: res.statusCode!, headers: res.headers, body: json });
-      });
-    });
+    const req = httpRequest(
+      { host: u.hostname, port: u.port, method, path, headers: { ...headers, ...(body ? { 'content-type': 'application/json' } : {}) }, agent: false },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (text += d));
+        res.on('end', () => {
+          let json: any = text;
+          try {
+            json = JSON.parse(text);
+          } catch {}
+          resolve({ status: res.statusCode!, headers: res.headers, body: json });
+        });
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -109,8 +112,14 @@ for (const { kind, skip } of storeKinds) {
 
     it('NUL and lone surrogates in path and query parameters are 400 invalid_string', async () => {
       for (const p of [
-        '/catalog/tracks/a%00b', '/queues/a%00b', `/queues/${queueId}/items/x%00`, '/users/alice%00/devices',
-        '/catalog/search?q=a%00b', `/queues/${queueId}/events?since=0&x=%00`, `/queues/${queueId}/extend?count=1%00`, '/ws/sync/me?deviceId=d%00',
+        '/catalog/tracks/a%00b',
+        '/queues/a%00b',
+        `/queues/${queueId}/items/x%00`,
+        '/users/alice%00/devices',
+        '/catalog/search?q=a%00b',
+        `/queues/${queueId}/events?since=0&x=%00`,
+        `/queues/${queueId}/extend?count=1%00`,
+        '/ws/sync/me?deviceId=d%00',
       ]) {
         assertShape(await raw(server.url, 'GET', p, auth()), 400, 'invalid_string');
       }
@@ -120,7 +129,10 @@ for (const { kind, skip } of storeKinds) {
       assert.ok(r.status < 500, JSON.stringify(r.body));
       // Nothing was stored under a name with a NUL.
       const list = await client(server.url, alice)('GET', '/queues');
-      assert.ok(list.body.queues.every((q: any) => !q.name.includes('\u0000')), JSON.stringify(list.body.queues.map((q: any) => q.name)));
+      assert.ok(
+        list.body.queues.every((q: any) => !q.name.includes('\u0000')),
+        JSON.stringify(list.body.queues.map((q: any) => q.name)),
+      );
     });
 
     it('numbers past their column or past 2^53 are 400, and nothing is stored', async () => {
@@ -130,16 +142,18 @@ for (const { kind, skip } of storeKinds) {
       const max = await admin('POST', '/catalog/playlists', { playlists: [{ id: 'p-max', name: 'x', followers: 2147483647, tracks: [] }] });
       assert.ok(max.status < 300, JSON.stringify(max.body));
       for (const text of ['1e400', '-1e400', '9007199254740993', '1e300']) {
-        const r = await raw(server.url, 'POST', '/catalog/playlists', { authorization: `Bearer ${server.adminKey}` }, `{"playlists":[{"id":"p-big","name":"x","followers":${text},"tracks":[]}]}`);
+        const r = await raw(
+          server.url,
+          'POST',
+          '/catalog/playlists',
+          { authorization: `Bearer ${server.adminKey}` },
+          `{"playlists":[{"id":"p-big","name":"x","followers":${text},"tracks":[]}]}`,
+        );
         assertShape(r, 400, 'number_out_of_range');
       }
       const api = client(server.url, alice);
       const before = await api('GET', `/queues/${queueId}`);
-      for (const body of [
-        `{"tracks":["t"],"position":2147483648}`,
-        `{"tracks":["t"],"position":1e400}`,
-        `{"tracks":["t"],"expectedVersion":2147483648}`,
-      ]) {
+      for (const body of [`{"tracks":["t"],"position":2147483648}`, `{"tracks":["t"],"position":1e400}`, `{"tracks":["t"],"expectedVersion":2147483648}`]) {
         const r = await raw(server.url, 'POST', `/queues/${queueId}/tracks`, auth(), body);
         assert.equal(r.status, 400, `${body}: ${JSON.stringify(r.body)}`);
       }
@@ -237,7 +251,10 @@ for (const { kind, skip } of storeKinds) {
       const ws = new WebSocket(`${base}/ws/sync/alice?deviceId=stays`, { headers: auth() });
       await new Promise((r) => ws.once('message', r));
       const d = await api('GET', '/users/me/devices');
-      assert.deepEqual(d.body.devices.filter((x: any) => x.online).map((x: any) => x.deviceId), ['stays']);
+      assert.deepEqual(
+        d.body.devices.filter((x: any) => x.online).map((x: any) => x.deviceId),
+        ['stays'],
+      );
       ws.terminate();
     });
   });

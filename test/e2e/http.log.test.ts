@@ -5,13 +5,13 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { mintToken, storeKinds } from '../helpers/server.ts';
-import { type Call, allEvents, assertError, assertOk, newQueue, trackIds, httpUsers } from '../helpers/http.ts';
+import { allEvents, assertError, assertOk, newQueue, trackIds, httpUsers } from '../helpers/http.ts';
 
 for (const { kind, skip } of storeKinds) {
   describe(kind, { skip, timeout: 60_000 }, () => {
     /** Every response seen by this block (to check none was a 5xx), and the callers. */
     const users = httpUsers(kind);
-    const { seen, alice, bob, anon, admin } = users;
+    const { seen, alice, bob } = users;
 
     describe('event log', () => {
       it('GET /queues/:id/events pages with since, limit, nextSince and hasMore', async () => {
@@ -23,7 +23,10 @@ for (const { kind, skip } of storeKinds) {
         assert.equal(full.version, version);
         assert.equal(full.hasMore, false);
         assert.equal(full.nextSince, version);
-        assert.deepEqual(full.events.map((e: any) => e.sequenceNumber), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        assert.deepEqual(
+          full.events.map((e: any) => e.sequenceNumber),
+          [1, 2, 3, 4, 5, 6, 7, 8, 9],
+        );
         for (const e of full.events) {
           assert.equal(e.queueId, q.id);
           assert.equal(e.userId, 'alice');
@@ -72,7 +75,7 @@ for (const { kind, skip } of storeKinds) {
     describe('optimistic concurrency', () => {
       it('If-Match and expectedVersion are accepted when current', async () => {
         const q = await newQueue(alice, ['a']);
-        let res = await alice('POST', `/queues/${q.id}/tracks`, { tracks: ['b'] }, { 'if-match': `"${q.version}"` });
+        const res = await alice('POST', `/queues/${q.id}/tracks`, { tracks: ['b'] }, { 'if-match': `"${q.version}"` });
         let r = assertOk(res);
         assert.equal(r.queue.version, 3);
         assert.equal(res.headers.get('etag'), '"3"');
@@ -132,9 +135,15 @@ for (const { kind, skip } of storeKinds) {
         const many = await Promise.all(Array.from({ length: 20 }, (_, i) => alice('POST', `/queues/${q.id}/tracks`, { tracks: [`c${i}`] })));
         for (const r of many) assertOk(r);
         const seqs = many.map((r) => r.body.events[0].sequenceNumber).sort((a, b) => a - b);
-        assert.deepEqual(seqs, Array.from({ length: 20 }, (_, i) => 5 + i));
+        assert.deepEqual(
+          seqs,
+          Array.from({ length: 20 }, (_, i) => 5 + i),
+        );
         const log = await allEvents(alice, q.id);
-        assert.deepEqual(log.map((e) => e.sequenceNumber), Array.from({ length: 24 }, (_, i) => i + 1));
+        assert.deepEqual(
+          log.map((e) => e.sequenceNumber),
+          Array.from({ length: 24 }, (_, i) => i + 1),
+        );
       });
     });
 

@@ -6,13 +6,13 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { mintToken, storeKinds } from '../helpers/server.ts';
-import { type Call, assertError, assertOk, itemIds, newQueue, trackIds, httpUsers } from '../helpers/http.ts';
+import { assertError, assertOk, itemIds, newQueue, trackIds, httpUsers } from '../helpers/http.ts';
 
 for (const { kind, skip } of storeKinds) {
   describe(kind, { skip, timeout: 60_000 }, () => {
     /** Every response seen by this block (to check none was a 5xx), and the callers. */
     const users = httpUsers(kind);
-    const { seen, track, alice, bob, anon, admin } = users;
+    const { seen, track, alice, bob, anon } = users;
 
     describe('operations and docs', () => {
       it('GET /healthz and /readyz', async () => {
@@ -65,7 +65,10 @@ for (const { kind, skip } of storeKinds) {
         assert.equal(empty.queue.shuffle, false);
         assert.equal(empty.queue.repeat, 'off');
         assert.deepEqual(empty.queue.metadata, {});
-        assert.deepEqual(empty.events.map((e: any) => e.type), ['queue_created']);
+        assert.deepEqual(
+          empty.events.map((e: any) => e.type),
+          ['queue_created'],
+        );
         assert.equal(empty.events[0].sequenceNumber, 1);
 
         const full = assertOk(await alice('POST', '/queues', { name: 'Party', type: 'party', tracks: ['t1', 't2', 't3'], metadata: { mood: 'loud' } }), 201);
@@ -74,8 +77,14 @@ for (const { kind, skip } of storeKinds) {
         assert.ok(full.queue.items.every((i: any) => i.addedBy === 'alice' && typeof i.itemId === 'string'));
         assert.deepEqual(full.queue.metadata, { mood: 'loud' });
         assert.equal(full.queue.version, 4);
-        assert.deepEqual(full.events.map((e: any) => e.type), ['queue_created', 'item_added', 'item_added', 'item_added']);
-        assert.deepEqual(full.events.map((e: any) => e.sequenceNumber), [1, 2, 3, 4]);
+        assert.deepEqual(
+          full.events.map((e: any) => e.type),
+          ['queue_created', 'item_added', 'item_added', 'item_added'],
+        );
+        assert.deepEqual(
+          full.events.map((e: any) => e.sequenceNumber),
+          [1, 2, 3, 4],
+        );
         assert.notEqual(full.queue.id, empty.queue.id);
       });
 
@@ -118,7 +127,11 @@ for (const { kind, skip } of storeKinds) {
         assert.equal(new Set(seenIds).size, 5, 'no queue on two pages');
 
         const all = assertOk(await carol('GET', '/queues')).queues;
-        assert.deepEqual(all.map((q: any) => q.id), seenIds, 'paging gives the same order as one page');
+        assert.deepEqual(
+          all.map((q: any) => q.id),
+          seenIds,
+          'paging gives the same order as one page',
+        );
         for (let i = 1; i < all.length; i++) assert.ok(all[i - 1].updatedAt >= all[i].updatedAt, 'most recently changed first');
         const one = all.find((q: any) => q.id === ids[1]);
         assert.equal(one.itemCount, 1);
@@ -141,7 +154,10 @@ for (const { kind, skip } of storeKinds) {
         assert.deepEqual(body.queue.metadata, { a: 1, nested: { b: [1, 2] } });
         assert.equal(body.queue.version, 2);
         assert.equal(res.headers.get('etag'), '"2"');
-        assert.deepEqual(body.events.map((e: any) => e.type), ['queue_updated']);
+        assert.deepEqual(
+          body.events.map((e: any) => e.type),
+          ['queue_updated'],
+        );
         const meta = assertOk(await alice('PATCH', `/queues/${q.id}`, { metadata: { c: true } }));
         assert.equal(meta.queue.name, 'after');
         assert.deepEqual(meta.queue.metadata, { c: true });
@@ -155,13 +171,19 @@ for (const { kind, skip } of storeKinds) {
       it('DELETE removes the queue: GET is 404, it leaves the list, its event log stays readable', async () => {
         const q = await newQueue(alice, ['d1'], 'doomed');
         const del = assertOk(await alice('DELETE', `/queues/${q.id}`));
-        assert.deepEqual(del.events.map((e: any) => e.type), ['queue_deleted']);
+        assert.deepEqual(
+          del.events.map((e: any) => e.type),
+          ['queue_deleted'],
+        );
         assert.equal(del.queue.version, 3);
         assertError(await alice('GET', `/queues/${q.id}`), 404, 'queue_not_found');
         const list = assertOk(await alice('GET', '/queues?limit=100')).queues;
         assert.ok(!list.some((x: any) => x.id === q.id));
         const log = assertOk(await alice('GET', `/queues/${q.id}/events`));
-        assert.deepEqual(log.events.map((e: any) => e.type), ['queue_created', 'item_added', 'queue_deleted']);
+        assert.deepEqual(
+          log.events.map((e: any) => e.type),
+          ['queue_created', 'item_added', 'queue_deleted'],
+        );
         assert.equal(log.version, 3);
         // Writes to a deleted queue are 404 too; so is deleting it again.
         assertError(await alice('POST', `/queues/${q.id}/tracks`, { tracks: ['x'] }), 404, 'queue_not_found');
@@ -176,7 +198,13 @@ for (const { kind, skip } of storeKinds) {
         const [ia, ib] = itemIds(q);
         let r = assertOk(await alice('POST', `/queues/${q.id}/tracks`, { tracks: ['c', 'd'] }));
         assert.deepEqual(trackIds(r.queue), ['a', 'b', 'c', 'd']);
-        assert.deepEqual(r.events.map((e: any) => [e.type, e.sequenceNumber]), [['item_added', 4], ['item_added', 5]]);
+        assert.deepEqual(
+          r.events.map((e: any) => [e.type, e.sequenceNumber]),
+          [
+            ['item_added', 4],
+            ['item_added', 5],
+          ],
+        );
         r = assertOk(await alice('POST', `/queues/${q.id}/tracks`, { tracks: ['p0'], position: 0 }));
         assert.deepEqual(trackIds(r.queue), ['p0', 'a', 'b', 'c', 'd']);
         r = assertOk(await alice('POST', `/queues/${q.id}/tracks`, { tracks: ['p2'], position: 2 }));
@@ -209,7 +237,10 @@ for (const { kind, skip } of storeKinds) {
         const [ia, ib, ic, id, ie] = itemIds(q);
         let r = assertOk(await alice('DELETE', `/queues/${q.id}/items/${ic}`));
         assert.deepEqual(trackIds(r.queue), ['a', 'b', 'd', 'e']);
-        assert.deepEqual(r.events.map((e: any) => [e.type, e.data.itemId]), [['item_removed', ic]]);
+        assert.deepEqual(
+          r.events.map((e: any) => [e.type, e.data.itemId]),
+          [['item_removed', ic]],
+        );
         r = assertOk(await alice('POST', `/queues/${q.id}/items/remove`, { itemIds: [ia, ie, ia] }));
         assert.deepEqual(trackIds(r.queue), ['b', 'd']);
         assert.equal(r.events.length, 2);
@@ -225,7 +256,10 @@ for (const { kind, skip } of storeKinds) {
         const [ia, ib, ic, id] = itemIds(q);
         let r = assertOk(await alice('POST', `/queues/${q.id}/items/${id}/move`, { position: 0 }));
         assert.deepEqual(trackIds(r.queue), ['d', 'a', 'b', 'c']);
-        assert.deepEqual(r.events.map((e: any) => e.type), ['item_moved']);
+        assert.deepEqual(
+          r.events.map((e: any) => e.type),
+          ['item_moved'],
+        );
         r = assertOk(await alice('POST', `/queues/${q.id}/items/${id}/move`, { afterItemId: ib }));
         assert.deepEqual(trackIds(r.queue), ['a', 'b', 'd', 'c']);
         r = assertOk(await alice('POST', `/queues/${q.id}/items/${ic}/move`, { beforeItemId: ia }));
@@ -245,7 +279,10 @@ for (const { kind, skip } of storeKinds) {
         let r = assertOk(await alice('POST', `/queues/${q.id}/clear`, { upcomingOnly: true }));
         assert.deepEqual(trackIds(r.queue), ['a', 'b']);
         assert.equal(r.queue.currentItemId, ids[1]);
-        assert.deepEqual(r.events.map((e: any) => e.type), ['queue_cleared']);
+        assert.deepEqual(
+          r.events.map((e: any) => e.type),
+          ['queue_cleared'],
+        );
         assert.deepEqual(r.events[0].data.itemIds, [ids[2], ids[3]]);
         r = assertOk(await alice('POST', `/queues/${q.id}/clear`, {}));
         assert.deepEqual(r.queue.items, []);
@@ -265,7 +302,10 @@ for (const { kind, skip } of storeKinds) {
         assertOk(await alice('PUT', `/queues/${q.id}/current`, { itemId: order[5] }));
         const on = assertOk(await alice('PUT', `/queues/${q.id}/shuffle`, { shuffle: true }));
         assert.equal(on.queue.shuffle, true);
-        assert.deepEqual(on.events.map((e: any) => e.type), ['shuffle_changed']);
+        assert.deepEqual(
+          on.events.map((e: any) => e.type),
+          ['shuffle_changed'],
+        );
         assert.equal(on.queue.items[0].itemId, order[5], 'the current item leads');
         assert.equal(on.queue.currentIndex, 0);
         assert.deepEqual([...itemIds(on.queue)].sort(), [...order].sort(), 'a permutation');
@@ -286,7 +326,10 @@ for (const { kind, skip } of storeKinds) {
         const q = await newQueue(alice, ['a']);
         let r = assertOk(await alice('PUT', `/queues/${q.id}/repeat`, { repeat: 'all' }));
         assert.equal(r.queue.repeat, 'all');
-        assert.deepEqual(r.events.map((e: any) => [e.type, e.data.repeat]), [['repeat_changed', 'all']]);
+        assert.deepEqual(
+          r.events.map((e: any) => [e.type, e.data.repeat]),
+          [['repeat_changed', 'all']],
+        );
         r = assertOk(await alice('PUT', `/queues/${q.id}/repeat`, { repeat: 'one' }));
         assert.equal(r.queue.repeat, 'one');
         const same = assertOk(await alice('PUT', `/queues/${q.id}/repeat`, { repeat: 'one' }));
@@ -301,7 +344,10 @@ for (const { kind, skip } of storeKinds) {
         let r = assertOk(await alice('PUT', `/queues/${q.id}/current`, { itemId: ids[2] }));
         assert.equal(r.queue.currentItemId, ids[2]);
         assert.equal(r.queue.currentIndex, 2);
-        assert.deepEqual(r.events.map((e: any) => [e.type, e.data.itemId, e.data.reason]), [['current_item_changed', ids[2], 'set']]);
+        assert.deepEqual(
+          r.events.map((e: any) => [e.type, e.data.itemId, e.data.reason]),
+          [['current_item_changed', ids[2], 'set']],
+        );
         r = assertOk(await alice('PUT', `/queues/${q.id}/current`, { itemId: null }));
         assert.equal(r.queue.currentItemId, null);
         assert.equal(r.queue.currentIndex, null);
@@ -320,10 +366,16 @@ for (const { kind, skip } of storeKinds) {
         assert.equal(r.queue.currentItemId, ids[1]);
         r = assertOk(await alice('POST', `/queues/${q.id}/next`, {}));
         assert.equal(r.queue.currentItemId, ids[2]);
-        assert.deepEqual(r.queue.history.map((h: any) => h.itemId), [ids[0], ids[1]]);
+        assert.deepEqual(
+          r.queue.history.map((h: any) => h.itemId),
+          [ids[0], ids[1]],
+        );
         r = assertOk(await alice('POST', `/queues/${q.id}/previous`));
         assert.equal(r.queue.currentItemId, ids[1]);
-        assert.deepEqual(r.events.map((e: any) => [e.type, e.data.reason]), [['current_item_changed', 'previous']]);
+        assert.deepEqual(
+          r.events.map((e: any) => [e.type, e.data.reason]),
+          [['current_item_changed', 'previous']],
+        );
         r = assertOk(await alice('POST', `/queues/${q.id}/previous`, '', emptyBody));
         assert.equal(r.queue.currentItemId, ids[0]);
         r = assertOk(await alice('POST', `/queues/${q.id}/previous`, {}));

@@ -28,10 +28,7 @@ for (const { kind, skip } of storeKinds) {
     let shortLivedFirst: { sent: number; status: number };
 
     before(async () => {
-      [server, limited] = await Promise.all([
-        startServerOn(kind),
-        startServerOn(kind, { env: { LIMIT_ITEMS_PER_QUEUE: '5' } }),
-      ]);
+      [server, limited] = await Promise.all([startServerOn(kind), startServerOn(kind, { env: { LIMIT_ITEMS_PER_QUEUE: '5' } })]);
       // The short-lived token is minted first so its expiry overlaps the other tests.
       shortLivedAt = Date.now();
       const minted = await client(server.url, server.adminKey)('POST', '/auth/tokens', { userId: 'alice', ttlSeconds: 1 });
@@ -206,7 +203,11 @@ for (const { kind, skip } of storeKinds) {
         // (client() always sends application/json with a body, so these go through fetch.)
         const token = await mintToken(server, 'alice');
         const post = async (type: string) => {
-          const res = await fetch(`${server.url}/queues`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': type }, body: 'name=x' });
+          const res = await fetch(`${server.url}/queues`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${token}`, 'content-type': type },
+            body: 'name=x',
+          });
           const r = { status: res.status, headers: res.headers, body: await res.json() };
           seen.push({ method: 'POST', path: '/queues', status: r.status });
           return r;
@@ -344,7 +345,12 @@ for (const { kind, skip } of storeKinds) {
           if (keyed.status !== 200) assertError(keyed, 400);
         }
         // In the path: an id that cannot exist is simply not found.
-        for (const [method, path] of [['GET', '/queues/x%00'], ['GET', '/queues/x%00/events'], ['POST', '/queues/x%00/next'], ['GET', '/queues/%C3%A9%00']] as const) {
+        for (const [method, path] of [
+          ['GET', '/queues/x%00'],
+          ['GET', '/queues/x%00/events'],
+          ['POST', '/queues/x%00/next'],
+          ['GET', '/queues/%C3%A9%00'],
+        ] as const) {
           const res = await alice(method, path);
           assert.ok(res.status === 404 || res.status === 400, `${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`);
           assertError(res, res.status);

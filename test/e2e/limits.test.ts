@@ -124,7 +124,11 @@ describe('per-user and per-IP rate limits, socket cap, CORS, security headers (o
   it('CORS: a preflight from an allowed origin lists our methods and headers; a refused origin gets 403', async () => {
     const ok = await fetch(`${server.url}/queues/q1/tracks`, {
       method: 'OPTIONS',
-      headers: { origin: PLAYER, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, idempotency-key, if-match, prefer, x-device-id, content-type' },
+      headers: {
+        origin: PLAYER,
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization, idempotency-key, if-match, prefer, x-device-id, content-type',
+      },
     });
     assert.equal(ok.status, 204);
     assert.equal(ok.headers.get('access-control-allow-origin'), PLAYER);
@@ -134,7 +138,10 @@ describe('per-user and per-IP rate limits, socket cap, CORS, security headers (o
     const methods = (ok.headers.get('access-control-allow-methods') ?? '').split(/,\s*/);
     for (const m of ['GET', 'POST', 'PUT', 'PATCH', 'DELETE']) assert.ok(methods.includes(m), `${m} not allowed: ${methods}`);
 
-    const refused = await fetch(`${server.url}/queues`, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+    const refused = await fetch(`${server.url}/queues`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' },
+    });
     assert.equal(refused.status, 403);
     assert.equal(refused.headers.get('access-control-allow-origin'), null);
     assertErrorShape(await refused.json(), 'origin_not_allowed');
@@ -152,7 +159,8 @@ describe('per-user and per-IP rate limits, socket cap, CORS, security headers (o
     const bob = await fetch(`${server.url}/healthz`, { headers: { origin: PLAYER } });
     assert.equal(bob.headers.get('access-control-allow-origin'), PLAYER);
     const exposed = (bob.headers.get('access-control-expose-headers') ?? '').toLowerCase().split(/,\s*/);
-    for (const h of ['etag', 'retry-after', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'idempotent-replayed']) assert.ok(exposed.includes(h), `${h} not exposed: ${exposed}`);
+    for (const h of ['etag', 'retry-after', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'idempotent-replayed'])
+      assert.ok(exposed.includes(h), `${h} not exposed: ${exposed}`);
     const stranger = await fetch(`${server.url}/healthz`, { headers: { origin: 'https://evil.example' } });
     assert.equal(stranger.headers.get('access-control-allow-origin'), null);
   });
@@ -235,8 +243,10 @@ describe('limits shared by two instances through Redis', { skip: redisSkipReason
     redis = await startRedis(port);
     const adminKey = randomBytes(16).toString('hex');
     const env = {
-      REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_KEY_PREFIX: `qs-limits-${randomBytes(4).toString('hex')}:`,
-      RATE_LIMIT_PER_MINUTE: '4', RATE_LIMIT_IP_PER_MINUTE: '3',
+      REDIS_URL: `redis://127.0.0.1:${port}`,
+      REDIS_KEY_PREFIX: `qs-limits-${randomBytes(4).toString('hex')}:`,
+      RATE_LIMIT_PER_MINUTE: '4',
+      RATE_LIMIT_IP_PER_MINUTE: '3',
     };
     // Each on its own SQLite file: tokens are signed with the shared admin key, the counters live in Redis.
     a = await startServer({ adminKey, env });

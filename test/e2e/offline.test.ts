@@ -9,9 +9,7 @@ import pg from 'pg';
 import { deriveMediaKey, mediaSignature, signMediaUrl, verifyMediaUrl } from '../../src/media/signing.ts';
 import { client, mintToken, startServerOn, storeKinds, type RunningServer } from '../helpers/server.ts';
 import { connect, eventsOf, type TestSocket } from '../helpers/ws.ts';
-import {
-  allEvents, assertError, assertOk, conflictOf, fold, OfflineDevice, outcomes, rebuild, viewOf, type Call,
-} from '../helpers/offline.ts';
+import { allEvents, assertError, assertOk, conflictOf, fold, OfflineDevice, outcomes, rebuild, viewOf, type Call } from '../helpers/offline.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const trackIds = (q: { items: { trackId: string }[] }) => q.items.map((i) => i.trackId);
@@ -114,21 +112,48 @@ for (const { kind, skip } of storeKinds) {
       assert.equal((await desk.command('move_item', { itemId: i8, position: 0 })).type, 'ack');
       assert.equal((await desk.command('set_repeat', { repeat: 'all' })).type, 'ack');
       assertOk(await alice('POST', `/queues/${q}/tracks`, { tracks: ['o2'], afterItemId: i1 }, laptop));
-      assertOk(await alice('PUT', '/users/me/playback-state', { queueId: q, position: 5, isPlaying: true, deviceId: 'laptop', timestamp: tOffline + 19 }, laptop));
+      assertOk(
+        await alice('PUT', '/users/me/playback-state', { queueId: q, position: 5, isPlaying: true, deviceId: 'laptop', timestamp: tOffline + 19 }, laptop),
+      );
       const beforeSync = (await get(alice, q)).version;
 
       // Back online.
       const answer = assertOk(await sync(alice, changes, { lastSyncTimestamp: tOffline, lastSequences: { queues: { [q]: V0 } } }));
       assert.deepEqual(outcomes(answer), {
-        1: 'applied', 2: 'merged', 3: 'applied', 4: 'noop', 5: 'dropped', 6: 'merged', 7: 'applied', 8: 'dropped', 9: 'applied', 10: 'applied',
-        11: 'server_wins', 12: 'applied', 13: 'applied', 14: 'applied', 15: 'applied', 16: 'applied', 17: 'merged', 18: 'superseded', 19: 'applied', 20: 'applied',
+        1: 'applied',
+        2: 'merged',
+        3: 'applied',
+        4: 'noop',
+        5: 'dropped',
+        6: 'merged',
+        7: 'applied',
+        8: 'dropped',
+        9: 'applied',
+        10: 'applied',
+        11: 'server_wins',
+        12: 'applied',
+        13: 'applied',
+        14: 'applied',
+        15: 'applied',
+        16: 'applied',
+        17: 'merged',
+        18: 'superseded',
+        19: 'applied',
+        20: 'applied',
       });
       assert.equal(answer.synced, 17);
       assert.deepEqual(answer.errors, []);
-      assert.deepEqual(answer.conflicts.map((c: any) => [c.change.mutationId, c.resolution, c.reason.code]), [
-        [2, 'merged', 'anchor_gone'], [5, 'dropped', 'item_gone'], [6, 'merged', 'anchor_gone'], [8, 'dropped', 'item_gone'],
-        [11, 'server_wins', 'setting_changed_later'], [17, 'merged', 'anchor_gone'],
-      ]);
+      assert.deepEqual(
+        answer.conflicts.map((c: any) => [c.change.mutationId, c.resolution, c.reason.code]),
+        [
+          [2, 'merged', 'anchor_gone'],
+          [5, 'dropped', 'item_gone'],
+          [6, 'merged', 'anchor_gone'],
+          [8, 'dropped', 'item_gone'],
+          [11, 'server_wins', 'setting_changed_later'],
+          [17, 'merged', 'anchor_gone'],
+        ],
+      );
       assert.deepEqual(conflictOf(answer, 2).change, changes[1], 'the change is echoed as sent');
       const p1 = answer.results[0].itemIds[0];
       assert.ok([i2, p1].includes(conflictOf(answer, 2).reason.details.placedAfter), 'p2 goes after the nearest surviving neighbour of i3');
@@ -156,8 +181,17 @@ for (const { kind, skip } of storeKinds) {
       const mine = log.filter((e: any) => e.sequenceNumber > beforeSync);
       assert.ok(mine.length > 0 && mine.every((e: any) => e.deviceId === 'phone'));
       assert.equal(new Set(mine.map((e: any) => e.timestamp)).size, 1, 'the batch committed in one append');
-      assert.deepEqual(answer.results.flatMap((r: any) => (changes[r.index].resourceType === 'queue' ? r.sequenceNumbers : [])), mine.map((e: any) => e.sequenceNumber));
-      assert.deepEqual(answer.events.user.map((e: any) => [e.type, e.deviceId]), [['playback_sync', 'laptop'], ['playback_transferred', 'phone']]);
+      assert.deepEqual(
+        answer.results.flatMap((r: any) => (changes[r.index].resourceType === 'queue' ? r.sequenceNumbers : [])),
+        mine.map((e: any) => e.sequenceNumber),
+      );
+      assert.deepEqual(
+        answer.events.user.map((e: any) => [e.type, e.deviceId]),
+        [
+          ['playback_sync', 'laptop'],
+          ['playback_transferred', 'phone'],
+        ],
+      );
 
       // Every device ends with the server's state: the phone rebuilt from the answer, the
       // socket client from what it received.
@@ -165,7 +199,7 @@ for (const { kind, skip } of storeKinds) {
       await tv.waitFor((m) => m.stream === 'queue' && m.sequenceNumber === final.version);
       assert.deepEqual(viewOf(rebuild(q, eventsOf(tv, 'queue', q))), final);
       await desk.waitFor((m) => m.stream === 'queue' && m.sequenceNumber === final.version);
-      assert.equal(eventsOf(desk, 'queue', q).filter((m) => m.deviceId === 'phone').length, mine.length, 'the desk got the phone\'s changes live');
+      assert.equal(eventsOf(desk, 'queue', q).filter((m) => m.deviceId === 'phone').length, mine.length, "the desk got the phone's changes live");
       assert.equal(eventsOf(desk, 'queue', q).filter((m) => m.deviceId === 'desk').length, 0);
 
       // [OF12] The phone's own socket, resuming from V0, never gets its own changes back.
@@ -175,7 +209,16 @@ for (const { kind, skip } of storeKinds) {
       await phoneSocket.waitFor((m) => m.stream === 'queue' && m.sequenceNumber === extra.queue.version);
       const got = eventsOf(phoneSocket, 'queue', q);
       assert.equal(got.filter((m) => m.deviceId === 'phone').length, 0);
-      assert.deepEqual(got.map((m) => m.sequenceNumber), [...log.slice(V0).filter((e: any) => e.deviceId !== 'phone').map((e: any) => e.sequenceNumber), extra.queue.version]);
+      assert.deepEqual(
+        got.map((m) => m.sequenceNumber),
+        [
+          ...log
+            .slice(V0)
+            .filter((e: any) => e.deviceId !== 'phone')
+            .map((e: any) => e.sequenceNumber),
+          extra.queue.version,
+        ],
+      );
     });
 
     describe('policies', () => {
@@ -191,7 +234,10 @@ for (const { kind, skip } of storeKinds) {
         const r = assertOk(await sync(alice, dev.take()));
         assert.deepEqual(outcomes(r), { 1: 'merged', 2: 'merged', 3: 'merged', 4: 'applied' });
         assert.equal(r.synced, 4);
-        assert.deepEqual(r.conflicts.map((x: any) => x.resolution), ['merged', 'merged', 'merged']);
+        assert.deepEqual(
+          r.conflicts.map((x: any) => x.resolution),
+          ['merged', 'merged', 'merged'],
+        );
         assert.equal(conflictOf(r, 1).reason.details.placedAfter, b);
         assert.equal(conflictOf(r, 2).reason.details.placedBefore, b);
         assert.deepEqual(trackIds(await get(alice, q.id)), ['y', 'b', 'w', 'x', 'd', 'z']);
@@ -226,7 +272,15 @@ for (const { kind, skip } of storeKinds) {
         assert.deepEqual(outcomes(r), { 1: 'dropped', 2: 'merged' });
         assert.equal(r.synced, 1);
         assert.equal(conflictOf(r, 1).reason.code, 'item_gone');
-        assert.deepEqual(conflictOf(r, 1).serverState, { queueId: q.id, version: before.length + 1, deleted: false, currentItemId: null, shuffle: false, repeat: 'off', itemCount: 2 });
+        assert.deepEqual(conflictOf(r, 1).serverState, {
+          queueId: q.id,
+          version: before.length + 1,
+          deleted: false,
+          currentItemId: null,
+          shuffle: false,
+          repeat: 'off',
+          itemCount: 2,
+        });
         // a was first: nothing survives before it, so d goes before its successor b.
         assert.equal(conflictOf(r, 2).reason.details.placedBefore, b);
         assert.deepEqual(trackIds(await get(alice, q.id)), ['d', 'b']);
@@ -250,7 +304,7 @@ for (const { kind, skip } of storeKinds) {
         assert.equal((await get(alice, q.id)).currentItemId, null);
       });
 
-      it('[OF7] next moves on from the server\'s current item; on an empty queue it is dropped', async () => {
+      it("[OF7] next moves on from the server's current item; on an empty queue it is dropped", async () => {
         const q = await newQueue(alice, ['a', 'b', 'c']);
         const [, b, c] = q.items.map((i: any) => i.itemId);
         assertOk(await alice('PUT', `/queues/${q.id}/current`, { itemId: b }));
@@ -264,7 +318,7 @@ for (const { kind, skip } of storeKinds) {
         assert.equal((await get(alice, q.id)).currentItemId, c);
       });
 
-      it('[OF8] shuffle and repeat: the newest change wins (server_wins, client_wins; the device\'s own changes never count against it)', async () => {
+      it("[OF8] shuffle and repeat: the newest change wins (server_wins, client_wins; the device's own changes never count against it)", async () => {
         const q = await newQueue(alice, ['a', 'b']);
         const base = q.version;
         const made = Date.now();
@@ -333,7 +387,7 @@ for (const { kind, skip } of storeKinds) {
         assert.equal(assertOk(await call('GET', '/users/me/sync-events')).version, 2);
       });
 
-      it('[OF11] changes to a deleted queue, a stranger\'s queue or a missing one are dropped; the stranger learns nothing', async () => {
+      it("[OF11] changes to a deleted queue, a stranger's queue or a missing one are dropped; the stranger learns nothing", async () => {
         const deleted = await newQueue(alice, ['a']);
         assertOk(await alice('DELETE', `/queues/${deleted.id}`));
         const bobs = await newQueue(bob, ['b']);
@@ -344,7 +398,10 @@ for (const { kind, skip } of storeKinds) {
         dev.queue('no-such-queue', 'next');
         const r = assertOk(await sync(alice, dev.take()));
         assert.deepEqual(outcomes(r), { 1: 'dropped', 2: 'dropped', 3: 'dropped' });
-        assert.deepEqual(r.conflicts.map((c: any) => c.reason.code), ['queue_not_found', 'queue_not_found', 'queue_not_found']);
+        assert.deepEqual(
+          r.conflicts.map((c: any) => c.reason.code),
+          ['queue_not_found', 'queue_not_found', 'queue_not_found'],
+        );
         assert.deepEqual(conflictOf(r, 1).serverState, { queueId: deleted.id, version: deleted.version + 1, deleted: true });
         assert.equal(conflictOf(r, 2).serverState, null);
         assert.equal(conflictOf(r, 3).serverState, null);
@@ -417,11 +474,22 @@ for (const { kind, skip } of storeKinds) {
         const first = assertOk(await sync(call, batch));
         const log = await allEvents(call, q.id);
         const userVersion = assertOk(await call('GET', '/users/me/sync-events')).version;
-        const strip = (x: any) => ({ ...x, results: x.results.map((r: any) => ({ ...r, replayed: undefined })), serverTime: undefined, events: undefined, versions: undefined, hasMore: undefined, queues: undefined });
+        const strip = (x: any) => ({
+          ...x,
+          results: x.results.map((r: any) => ({ ...r, replayed: undefined })),
+          serverTime: undefined,
+          events: undefined,
+          versions: undefined,
+          hasMore: undefined,
+          queues: undefined,
+        });
         for (const again of [await sync(call, batch), ...(await Promise.all([sync(call, batch), sync(call, batch)]))]) {
           const body = assertOk(again);
           assert.deepEqual(strip(body), strip(first));
-          assert.ok(body.results.filter((r: any) => r.outcome !== 'error').every((r: any) => r.replayed), 'decided changes are answered from their records');
+          assert.ok(
+            body.results.filter((r: any) => r.outcome !== 'error').every((r: any) => r.replayed),
+            'decided changes are answered from their records',
+          );
         }
         assert.deepEqual(outcomes(first), { 1: 'merged', 2: 'noop', 3: 'dropped', 4: 'applied', 5: 'error', 6: 'applied', 7: 'applied' });
         assert.deepEqual(await allEvents(call, q.id), log);
@@ -444,7 +512,10 @@ for (const { kind, skip } of storeKinds) {
         // What the crash loses: the offline store's records of this user.
         await forget(id);
         const again = assertOk(await sync(call, batch));
-        assert.deepEqual(again.results.map((r: any) => [r.outcome, r.replayed, r.sequenceNumbers, r.itemIds]), first.results.map((r: any) => [r.outcome, true, r.sequenceNumbers, r.itemIds]));
+        assert.deepEqual(
+          again.results.map((r: any) => [r.outcome, r.replayed, r.sequenceNumbers, r.itemIds]),
+          first.results.map((r: any) => [r.outcome, true, r.sequenceNumbers, r.itemIds]),
+        );
         assert.deepEqual(await allEvents(call, q.id), log, 'the append is not repeated');
         assert.equal(assertOk(await call('GET', '/users/me/sync-events')).version, 1);
       });
@@ -471,11 +542,14 @@ for (const { kind, skip } of storeKinds) {
           { clientId: dev.clientId, mutationId: 20, resourceType: 'queue', resourceId: q.id, op: 'previous', clientTimestamp: Date.now() },
         ];
         const m = assertOk(await sync(call, mixed));
-        assert.deepEqual(m.results.map((x: any) => x.outcome), ['applied', 'error']);
+        assert.deepEqual(
+          m.results.map((x: any) => x.outcome),
+          ['applied', 'error'],
+        );
         assert.equal(m.errors[0].error.code, 'mutation_id_not_increasing');
       });
 
-      it('[OF2] a bad change fails alone; a queue\'s accepted changes commit together even while others write', async () => {
+      it("[OF2] a bad change fails alone; a queue's accepted changes commit together even while others write", async () => {
         const { call } = await freshUser();
         const q = await newQueue(call, ['a']);
         const dev = new OfflineDevice(`c-${randomUUID()}`);
@@ -489,7 +563,11 @@ for (const { kind, skip } of storeKinds) {
         assert.equal(body.errors[0].error.code, 'validation_failed');
         const seqs = body.results.flatMap((x: any) => x.sequenceNumbers);
         assert.equal(seqs.length, 30);
-        assert.deepEqual(seqs, Array.from({ length: 30 }, (_, k) => seqs[0] + k), 'one contiguous append');
+        assert.deepEqual(
+          seqs,
+          Array.from({ length: 30 }, (_, k) => seqs[0] + k),
+          'one contiguous append',
+        );
         assert.equal((await get(call, q.id)).items.length, 41);
       });
     });
@@ -508,11 +586,22 @@ for (const { kind, skip } of storeKinds) {
         assertError(await alice('POST', '/sync/offline', { changes: {}, lastSyncTimestamp: null }), 400, 'validation_failed');
         assertError(await alice('POST', '/sync/offline', { changes: [], lastSyncTimestamp: 'yesterday' }), 400, 'validation_failed');
         assertError(await alice('POST', '/sync/offline', { changes: [], lastSyncTimestamp: null, extra: 1 }), 400, 'validation_failed');
-        assertError(await alice('POST', '/sync/offline', { changes: [], lastSyncTimestamp: null, lastSequences: { queues: { 'bad id!': 1 } } }), 400, 'validation_failed');
+        assertError(
+          await alice('POST', '/sync/offline', { changes: [], lastSyncTimestamp: null, lastSequences: { queues: { 'bad id!': 1 } } }),
+          400,
+          'validation_failed',
+        );
         assertError(await alice('POST', '/sync/offline', '[1,2', {}), 400, 'invalid_json');
         assertError(await sync(alice, [], { deviceId: 'tablet' }, { 'x-device-id': 'phone' }), 400, 'device_mismatch');
         const q = await newQueue(alice, []);
-        const many = Array.from({ length: 1001 }, (_, k) => ({ clientId: 'big', mutationId: k + 1, resourceType: 'queue', resourceId: q.id, op: 'next', clientTimestamp: 1 }));
+        const many = Array.from({ length: 1001 }, (_, k) => ({
+          clientId: 'big',
+          mutationId: k + 1,
+          resourceType: 'queue',
+          resourceId: q.id,
+          op: 'next',
+          clientTimestamp: 1,
+        }));
         const tooMany = await sync(alice, many);
         assertError(tooMany, 413, 'too_many_changes');
         assert.deepEqual(tooMany.body.error.details, { limit: 1000, count: 1001 });
@@ -523,23 +612,53 @@ for (const { kind, skip } of storeKinds) {
         const q = await newQueue(alice, ['a']);
         const ok = { clientId: `v-${randomUUID()}`, resourceType: 'queue', resourceId: q.id, op: 'next', clientTimestamp: 1 };
         const bad: unknown[] = [
-          null, 'text', [], { ...ok, mutationId: 0 }, { ...ok, mutationId: 1.5 }, { ...ok, mutationId: 'one' },
-          { ...ok, mutationId: 1, resourceType: 'party' }, { ...ok, mutationId: 2, resourceId: 'has space' }, { ...ok, mutationId: 3, clientTimestamp: 'soon' },
-          { ...ok, mutationId: 4, op: 'delete_queue' }, { ...ok, mutationId: 5, op: 'add_tracks', args: { tracks: [1] } },
-          { ...ok, mutationId: 6, extra: true }, { ...ok, mutationId: 7, args: [] },
-          { ...ok, mutationId: 8, resourceType: 'playback', resourceId: 'bob', op: 'set_playback', args: { position: 1, isPlaying: true, deviceId: 'x', timestamp: 1 } },
+          null,
+          'text',
+          [],
+          { ...ok, mutationId: 0 },
+          { ...ok, mutationId: 1.5 },
+          { ...ok, mutationId: 'one' },
+          { ...ok, mutationId: 1, resourceType: 'party' },
+          { ...ok, mutationId: 2, resourceId: 'has space' },
+          { ...ok, mutationId: 3, clientTimestamp: 'soon' },
+          { ...ok, mutationId: 4, op: 'delete_queue' },
+          { ...ok, mutationId: 5, op: 'add_tracks', args: { tracks: [1] } },
+          { ...ok, mutationId: 6, extra: true },
+          { ...ok, mutationId: 7, args: [] },
+          {
+            ...ok,
+            mutationId: 8,
+            resourceType: 'playback',
+            resourceId: 'bob',
+            op: 'set_playback',
+            args: { position: 1, isPlaying: true, deviceId: 'x', timestamp: 1 },
+          },
           { ...ok, mutationId: 9, resourceType: 'playback', resourceId: 'me', op: 'next' },
-          { ...ok, mutationId: 10, resourceType: 'playback', resourceId: 'me', op: 'set_playback', args: { position: -1, isPlaying: true, deviceId: 'x', timestamp: 1 } },
+          {
+            ...ok,
+            mutationId: 10,
+            resourceType: 'playback',
+            resourceId: 'me',
+            op: 'set_playback',
+            args: { position: -1, isPlaying: true, deviceId: 'x', timestamp: 1 },
+          },
           { ...ok, mutationId: 11, op: 'add_tracks', args: { tracks: Array.from({ length: 501 }, (_, k) => `t${k}`) } },
           { ...ok, mutationId: 12 },
         ];
         const r = assertOk(await sync(alice, bad));
-        assert.deepEqual(r.results.map((x: any) => x.outcome), [...Array(bad.length - 1).fill('error'), 'applied']);
+        assert.deepEqual(
+          r.results.map((x: any) => x.outcome),
+          [...Array(bad.length - 1).fill('error'), 'applied'],
+        );
         assert.equal(r.errors.length, bad.length - 1);
         for (const e of r.errors) {
           assert.deepEqual(Object.keys(e.error).sort(), ['code', 'details', 'message']);
         }
-        assert.deepEqual(r.errors.map((e: any) => e.change), bad.slice(0, -1), 'each error echoes its change');
+        assert.deepEqual(
+          r.errors.map((e: any) => e.change),
+          bad.slice(0, -1),
+          'each error echoes its change',
+        );
         assert.equal(r.errors[13].error.code, 'forbidden');
         assert.equal(r.errors[9].error.code, 'unknown_op');
         assert.equal(r.synced, 1);
@@ -553,7 +672,10 @@ for (const { kind, skip } of storeKinds) {
         const r = assertOk(await alice('GET', `/queues/${q.id}/offline`));
         assert.equal(r.version, q.version);
         assert.deepEqual(r.queue, await get(alice, q.id));
-        assert.deepEqual(r.downloadUrls.map((d: any) => [d.itemId, d.trackId]), q.items.map((i: any) => [i.itemId, i.trackId]));
+        assert.deepEqual(
+          r.downloadUrls.map((d: any) => [d.itemId, d.trackId]),
+          q.items.map((i: any) => [i.itemId, i.trackId]),
+        );
         const exp = Math.floor(r.expires / 1000);
         assert.ok(exp >= Math.floor(before / 1000) + 7 * 24 * 3600 && exp <= Math.ceil(Date.now() / 1000) + 7 * 24 * 3600, `expires ${r.expires}`);
         assert.equal(r.expiresAt, new Date(r.expires).toISOString());
@@ -567,7 +689,7 @@ for (const { kind, skip } of storeKinds) {
         assertError(await anon('GET', `/queues/${q.id}/offline`), 401, 'missing_token');
       });
 
-      it('[MU2] GET /media/verify: valid, expired, tampered (track, user, exp, sig), malformed, another user\'s', async () => {
+      it("[MU2] GET /media/verify: valid, expired, tampered (track, user, exp, sig), malformed, another user's", async () => {
         const q = await newQueue(alice, ['song']);
         const url: string = assertOk(await alice('GET', `/queues/${q.id}/offline`)).downloadUrls[0].url;
         const verify = async (call: Call, u: string) => assertOk(await call('GET', `/media/verify?url=${encodeURIComponent(u)}`));
@@ -592,13 +714,23 @@ for (const { kind, skip } of storeKinds) {
           tamper((x) => (x.pathname = x.pathname.replace('/tracks/song', '/tracks/other'))),
           tamper((x) => x.searchParams.set('u', 'bob')),
           tamper((x) => x.searchParams.set('exp', String(Number(x.searchParams.get('exp')) + 3600))),
-          tamper((x) => x.searchParams.set('sig', x.searchParams.get('sig')!.replace(/^./, (ch) => (ch === 'A' ? 'B' : 'A')))),
+          tamper((x) =>
+            x.searchParams.set(
+              'sig',
+              x.searchParams.get('sig')!.replace(/^./, (ch) => (ch === 'A' ? 'B' : 'A')),
+            ),
+          ),
           signMediaUrl(baseUrl, 'song', 'alice', Number(u.searchParams.get('exp')), configured ? deriveMediaKey(server.adminKey) : 'another-key'),
         ]) {
           const v = await verify(admin, t);
           assert.deepEqual([v.valid, v.reason], [false, 'bad_signature'], t);
         }
-        for (const m of ['not a url', `${baseUrl}/other/song?u=alice&exp=1&sig=x`, tamper((x) => x.searchParams.delete('sig')), tamper((x) => x.searchParams.set('exp', 'soon'))]) {
+        for (const m of [
+          'not a url',
+          `${baseUrl}/other/song?u=alice&exp=1&sig=x`,
+          tamper((x) => x.searchParams.delete('sig')),
+          tamper((x) => x.searchParams.set('exp', 'soon')),
+        ]) {
           const v = await verify(admin, m);
           assert.deepEqual([v.valid, v.reason], [false, 'malformed'], m);
         }

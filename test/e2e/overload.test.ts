@@ -22,14 +22,29 @@ function send(agent: Agent, base: string, token: string, r: { method: string; pa
   return new Promise<Answer>((resolve, reject) => {
     const payload = r.body === undefined ? undefined : JSON.stringify(r.body);
     const t0 = performance.now();
-    const req = request(base + r.path, {
-      method: r.method, agent,
-      headers: { authorization: `Bearer ${token}`, ...(payload ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) } : {}) },
-    }, (res) => {
-      let text = '';
-      res.on('data', (d) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - t0, retryAfter: res.headers['retry-after'] as string | undefined, body: text ? JSON.parse(text) : null }));
-    });
+    const req = request(
+      base + r.path,
+      {
+        method: r.method,
+        agent,
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(payload ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) } : {}),
+        },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (d) => (text += d));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            ms: performance.now() - t0,
+            retryAfter: res.headers['retry-after'] as string | undefined,
+            body: text ? JSON.parse(text) : null,
+          }),
+        );
+      },
+    );
     req.on('error', reject);
     req.end(payload);
   });
@@ -65,13 +80,21 @@ for (const { kind, skip } of storeKinds) {
       const owner = await mintToken(server, 'party-host');
       const guests = await Promise.all(Array.from({ length: 10 }, (_, i) => mintToken(server, `guest-${i}`)));
       const created = await client(server.url, owner)('POST', '/queues/collaborative', {
-        name: 'party', tracks: ['opener'], collaborators: Array.from({ length: 10 }, (_, i) => `guest-${i}`),
+        name: 'party',
+        tracks: ['opener'],
+        collaborators: Array.from({ length: 10 }, (_, i) => `guest-${i}`),
       });
       assert.equal(created.status, 201, JSON.stringify(created.body));
       const q = created.body.queue;
-      const answers = await burst(server.url, Array.from({ length: 200 }, (_, i) => ({
-        token: guests[i % 10]!, method: 'POST', path: `/queues/${q.id}/tracks`, body: { tracks: [`burst-${i}`] },
-      })));
+      const answers = await burst(
+        server.url,
+        Array.from({ length: 200 }, (_, i) => ({
+          token: guests[i % 10]!,
+          method: 'POST',
+          path: `/queues/${q.id}/tracks`,
+          body: { tracks: [`burst-${i}`] },
+        })),
+      );
       const statuses = [...new Set(answers.map((a) => a.status))];
       assert.deepEqual(statuses, [200], `statuses: ${statuses}; first other: ${JSON.stringify(answers.find((a) => a.status !== 200)?.body)}`);
       const view = await client(server.url, owner)('GET', `/queues/${q.id}?limit=500`);
@@ -80,7 +103,11 @@ for (const { kind, skip } of storeKinds) {
       assert.equal(new Set(tracks).size, 200, 'no track twice');
       const events = await client(server.url, owner)('GET', `/queues/${q.id}/events?since=0&limit=1000`);
       const seqs = events.body.events.map((e: { sequenceNumber: number }) => e.sequenceNumber);
-      assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => i + 1), 'gapless');
+      assert.deepEqual(
+        seqs,
+        Array.from({ length: seqs.length }, (_, i) => i + 1),
+        'gapless',
+      );
       assert.equal(events.body.events.filter((e: { type: string }) => e.type === 'item_added').length, 201);
     });
 
@@ -89,9 +116,14 @@ for (const { kind, skip } of storeKinds) {
       const api = client(server.url, token);
       const queues: string[] = [];
       for (let i = 0; i < 50; i++) queues.push((await api('POST', '/queues', { name: `s${i}`, tracks: ['a', 'b'] })).body.queue.id);
-      const answers = await burst(server.url, Array.from({ length: 1000 }, (_, i) => (i % 4 === 0
-        ? { token, method: 'GET', path: `/queues/${queues[i % 50]}` }
-        : { token, method: 'POST', path: `/queues/${queues[i % 50]}/tracks`, body: { tracks: [`x${i}`] } })));
+      const answers = await burst(
+        server.url,
+        Array.from({ length: 1000 }, (_, i) =>
+          i % 4 === 0
+            ? { token, method: 'GET', path: `/queues/${queues[i % 50]}` }
+            : { token, method: 'POST', path: `/queues/${queues[i % 50]}/tracks`, body: { tracks: [`x${i}`] } },
+        ),
+      );
       const refused = answers.filter((a) => a.status !== 200);
       assert.equal(refused.length, 0, `not served: ${refused.length}, e.g. ${JSON.stringify(refused[0]?.body)}`);
     });
@@ -101,20 +133,25 @@ for (const { kind, skip } of storeKinds) {
       try {
         const tokens = await Promise.all(Array.from({ length: 16 }, (_, i) => mintToken(server, `busy-${i}`)));
         const statuses = new Map<number, number>();
-        await Promise.all(tokens.map(async (token, i) => {
-          const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-          try {
-            const q = (await send(agent, server.url, token, { method: 'POST', path: '/queues', body: { name: `b${i}`, tracks: ['a'] } })).body.queue.id;
-            for (let round = 0; round < 40; round++) {
-              const a = await send(agent, server.url, token, round % 3 === 2
-                ? { method: 'GET', path: `/queues/${q}` }
-                : { method: 'POST', path: `/queues/${q}/tracks`, body: { tracks: [`r${round}`] } });
-              statuses.set(a.status, (statuses.get(a.status) ?? 0) + 1);
+        await Promise.all(
+          tokens.map(async (token, i) => {
+            const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+            try {
+              const q = (await send(agent, server.url, token, { method: 'POST', path: '/queues', body: { name: `b${i}`, tracks: ['a'] } })).body.queue.id;
+              for (let round = 0; round < 40; round++) {
+                const a = await send(
+                  agent,
+                  server.url,
+                  token,
+                  round % 3 === 2 ? { method: 'GET', path: `/queues/${q}` } : { method: 'POST', path: `/queues/${q}/tracks`, body: { tracks: [`r${round}`] } },
+                );
+                statuses.set(a.status, (statuses.get(a.status) ?? 0) + 1);
+              }
+            } finally {
+              agent.destroy();
             }
-          } finally {
-            agent.destroy();
-          }
-        }));
+          }),
+        );
         assert.deepEqual([...statuses.keys()], [200], `statuses: ${JSON.stringify([...statuses])}`);
       } finally {
         loop.kill('SIGKILL');
@@ -126,7 +163,10 @@ for (const { kind, skip } of storeKinds) {
     let server: RunningServer & { cleanup(): Promise<void> };
     // Small bounds, so that a test-sized flood is overload: 2 at once, overload after 200 ms.
     const env = {
-      OVERLOAD_CONCURRENCY: '2', OVERLOAD_TARGET_MS: '10', OVERLOAD_INTERVAL_MS: '200', OVERLOAD_SHED_WAIT_MS: '100',
+      OVERLOAD_CONCURRENCY: '2',
+      OVERLOAD_TARGET_MS: '10',
+      OVERLOAD_INTERVAL_MS: '200',
+      OVERLOAD_SHED_WAIT_MS: '100',
       OVERLOAD_RETRY_AFTER_SECONDS: '2',
     };
 
@@ -157,7 +197,9 @@ for (const { kind, skip } of storeKinds) {
         ...Array.from({ length: 200 }, async () => {
           while (performance.now() < until) {
             const i = n++;
-            floodAnswers.push(await send(agent, server.url, flooder, { method: 'POST', path: `/queues/${queues[i % 10]}/tracks`, body: { tracks: [`t${i}`] } }));
+            floodAnswers.push(
+              await send(agent, server.url, flooder, { method: 'POST', path: `/queues/${queues[i % 10]}/tracks`, body: { tracks: [`t${i}`] } }),
+            );
           }
         }),
         (async () => {
@@ -234,7 +276,8 @@ for (const { kind, skip } of storeKinds) {
       const ids: string[] = [];
       await Promise.all([
         ...Array.from({ length: 200 }, async () => {
-          while (performance.now() < until) await send(agent, server.url, flooder, { method: 'POST', path: `/queues/${target}/tracks`, body: { tracks: ['f'] } });
+          while (performance.now() < until)
+            await send(agent, server.url, flooder, { method: 'POST', path: `/queues/${target}/tracks`, body: { tracks: ['f'] } });
         }),
         (async () => {
           for (let i = 0; performance.now() < until; i++) {

@@ -43,16 +43,31 @@ describe('a listening party across two instances (Postgres + Redis)', { skip: pg
       assert.equal(j.status, 200, JSON.stringify(j.body));
     }
     const rng = seeded(99);
-    const plan: [string, RunningServer, number][] = [['host', a, 40], ['m1', a, 25], ['m2', a, 90], ['m3', b, 60], ['m4', b, 30], ['m5', b, 230]];
+    const plan: [string, RunningServer, number][] = [
+      ['host', a, 40],
+      ['m1', a, 25],
+      ['m2', a, 90],
+      ['m3', b, 60],
+      ['m4', b, 30],
+      ['m5', b, 230],
+    ];
     for (const [u, srv, base] of plan) {
-      const m = await SimMember.connect(srv.url, party.id, { token: tokens[u]!, skewMs: (rng() * 2 - 1) * 5000, link: { baseMs: base, jitterMs: 30, rng }, deviceId: `${u}-dev` });
+      const m = await SimMember.connect(srv.url, party.id, {
+        token: tokens[u]!,
+        skewMs: (rng() * 2 - 1) * 5000,
+        link: { baseMs: base, jitterMs: 30, rng },
+        deviceId: `${u}-dev`,
+      });
       members.push(m);
       m.startPinging(40);
     }
     await sleep(2600);
     // Each instance wrote its own sockets' links; either instance sees them all.
     const view = (await client(a.url, tokens.host)('GET', `/parties/${party.id}`)).body;
-    assert.deepEqual(view.members.map((m: any) => [m.userId, m.online]), plan.map(([u]) => [u, true]));
+    assert.deepEqual(
+      view.members.map((m: any) => [m.userId, m.online]),
+      plan.map(([u]) => [u, true]),
+    );
     const m5 = view.members.find((m: any) => m.userId === 'm5').devices[0];
     assert.ok(m5.oneWayMs > 200, JSON.stringify(m5));
 
@@ -63,7 +78,10 @@ describe('a listening party across two instances (Postgres + Redis)', { skip: pg
     // ping (each 40 ms): the one the schedule used lies around the ones read before and after.
     const after = (await client(a.url, tokens.host)('GET', `/parties/${party.id}`)).body.members.find((m: any) => m.userId === 'm5').devices[0];
     const oneWay = Math.min(m5.oneWayMs, after.oneWayMs);
-    assert.ok(ack.result.leadMs >= oneWay + DEFAULT_SCHEDULE.marginMs - 1, `lead ${ack.result.leadMs}, m5 one-way ${m5.oneWayMs} before, ${after.oneWayMs} after`);
+    assert.ok(
+      ack.result.leadMs >= oneWay + DEFAULT_SCHEDULE.marginMs - 1,
+      `lead ${ack.result.leadMs}, m5 one-way ${m5.oneWayMs} before, ${after.oneWayMs} after`,
+    );
     for (const m of members) {
       const sync = await m.waitFor((x) => x.type === 'playback_sync' && x.sequenceNumber === ack.sequenceNumbers[0], 5000);
       assert.equal(sync.at, ack.result.at);
@@ -77,7 +95,9 @@ describe('a listening party across two instances (Postgres + Redis)', { skip: pg
       await sleep(20);
     }
     const { pairs } = spreadStats(instants);
-    console.log(`# party across instances (6 members): pairwise p50 ${pct(pairs, 0.5).toFixed(2)} ms, p99 ${pct(pairs, 0.99).toFixed(2)} ms, max ${Math.max(...pairs).toFixed(2)} ms; lead ${ack.result.leadMs} ms`);
+    console.log(
+      `# party across instances (6 members): pairwise p50 ${pct(pairs, 0.5).toFixed(2)} ms, p99 ${pct(pairs, 0.99).toFixed(2)} ms, max ${Math.max(...pairs).toFixed(2)} ms; lead ${ack.result.leadMs} ms`,
+    );
     assert.ok(pct(pairs, 0.99) < 10, `p99 ${pct(pairs, 0.99)}`);
     assert.ok(Math.max(...pairs) < 25, `max ${Math.max(...pairs)}`);
   });
@@ -139,7 +159,11 @@ describe('a listening party across two instances (Postgres + Redis)', { skip: pg
     assert.deepEqual([mid.seq, mid.queueTrack, mid.trackId, mid.queueVersion], [before.seq + 1, 't2', 't2', before.queueVersion + 1]);
     // The same key on both instances at once: one applies, the other answers its ack.
     const both = await Promise.all([command(onA, 'n-2', { action: 'next' }), command(onB, 'n-2', { action: 'next' })]);
-    assert.deepEqual(both.map((x) => x.type), ['ack', 'ack'], JSON.stringify(both));
+    assert.deepEqual(
+      both.map((x) => x.type),
+      ['ack', 'ack'],
+      JSON.stringify(both),
+    );
     assert.deepEqual(both.map((x) => x.replayed).sort(), [false, true]);
     assert.deepEqual({ ...both[0], replayed: null }, { ...both[1], replayed: null });
     const end = await observe();
@@ -149,7 +173,10 @@ describe('a listening party across two instances (Postgres + Redis)', { skip: pg
     assert.deepEqual([reused.type, reused.status, reused.error.code], ['error', 422, 'idempotency_key_reused']);
     // The member on B saw one playback_sync per applied command.
     await sleep(300);
-    assert.deepEqual(fan.messages.filter((m) => m.type === 'playback_sync' && m.action === 'next').map((m) => m.sequenceNumber), [first.sequenceNumbers[0], both[0].sequenceNumbers[0]]);
+    assert.deepEqual(
+      fan.messages.filter((m) => m.type === 'playback_sync' && m.action === 'next').map((m) => m.sequenceNumber),
+      [first.sequenceNumbers[0], both[0].sequenceNumbers[0]],
+    );
     for (const s of [onA, onB, fan]) await s.close();
   });
 });

@@ -64,7 +64,12 @@ for (const { kind, skip } of storeKinds) {
     async function observe(partyId: string, queueId: string) {
       const party = (await api('host')('GET', `/parties/${partyId}`)).body;
       const q = (await api('host')('GET', `/queues/${queueId}`)).body;
-      return { seq: party.sequenceNumber as number, trackId: party.playback.trackId as string | null, queueTrack: q.items[q.currentIndex]?.trackId as string | undefined, queueVersion: q.version as number };
+      return {
+        seq: party.sequenceNumber as number,
+        trackId: party.playback.trackId as string | null,
+        queueTrack: q.items[q.currentIndex]?.trackId as string | undefined,
+        queueVersion: q.version as number,
+      };
     }
 
     it('[PA11] the same mutationId on one socket, on a new socket and after a restart: one event, one queue move, the first ack replayed', async () => {
@@ -116,7 +121,10 @@ for (const { kind, skip } of storeKinds) {
       // The watcher saw exactly one playback_sync for it (its socket lived through the first two).
       await sleep(200);
       const syncs = watcher.messages.filter((m) => m.type === 'playback_sync' && m.action === 'next');
-      assert.deepEqual(syncs.map((m) => m.sequenceNumber), [ack.sequenceNumbers[0]]);
+      assert.deepEqual(
+        syncs.map((m) => m.sequenceNumber),
+        [ack.sequenceNumbers[0]],
+      );
 
       // Keys are per member: m1, host now, may use the same mutationId for its own command.
       assert.equal((await api('host')('POST', `/parties/${partyId}/host`, { userId: 'm1' })).status, 200);

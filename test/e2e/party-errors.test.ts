@@ -42,7 +42,12 @@ for (const { kind, skip } of storeKinds) {
       assert.equal(p.status, 201, JSON.stringify(p.body));
       const j = await client(server.url, tokens.m1)('POST', `/parties/${p.body.id}/join`, { inviteCode: p.body.inviteCode });
       assert.equal(j.status, 200);
-      const host = await SimMember.connect(server.url, p.body.id, { token: tokens.host!, skewMs: -900, link: { baseMs: 10, jitterMs: 3 }, deviceId: 'host-phone' });
+      const host = await SimMember.connect(server.url, p.body.id, {
+        token: tokens.host!,
+        skewMs: -900,
+        link: { baseMs: 10, jitterMs: 3 },
+        deviceId: 'host-phone',
+      });
       const m1 = await SimMember.connect(server.url, p.body.id, { token: tokens.m1!, skewMs: 2300, link: { baseMs: 25, jitterMs: 5 }, deviceId: 'm1-phone' });
       sims.push(host, m1);
       for (const m of sims) m.startPinging(40);

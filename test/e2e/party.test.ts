@@ -60,7 +60,13 @@ describe('listening parties (sqlite)', () => {
     assert.equal(again.body.sequenceNumber, ok.body.sequenceNumber, 'joining twice changes nothing');
     const got = await api('m0')('GET', `/parties/${party.id}`);
     assert.equal(got.status, 200);
-    assert.deepEqual(got.body.members.map((m: any) => [m.userId, m.isHost, m.online]), [['host', true, false], ['m0', false, false]]);
+    assert.deepEqual(
+      got.body.members.map((m: any) => [m.userId, m.isHost, m.online]),
+      [
+        ['host', true, false],
+        ['m0', false, false],
+      ],
+    );
     assert.equal(got.body.status, 'active');
     assert.equal(got.body.playback.isPlaying, false);
     // One active party per queue; a queue the caller cannot see is a 404.
@@ -82,10 +88,16 @@ describe('listening parties (sqlite)', () => {
     assert.equal(hello.stream, 'party');
     assert.equal(hello.sequenceNumber, party.sequenceNumber + 1);
     const snap = await s.waitFor((m) => m.type === 'snapshot');
-    assert.deepEqual(snap.data.members.map((m: any) => m.userId), ['host', 'm0']);
+    assert.deepEqual(
+      snap.data.members.map((m: any) => m.userId),
+      ['host', 'm0'],
+    );
     const qu = await s.waitFor((m) => m.type === 'queue_updated');
     assert.equal(qu.queueId, queue.id);
-    assert.deepEqual(qu.tracks.map((t: any) => t.trackId), ['t1', 't2', 't3']);
+    assert.deepEqual(
+      qu.tracks.map((t: any) => t.trackId),
+      ['t1', 't2', 't3'],
+    );
   });
 
   it('[PA6] a latency_measurement ping is answered at once with the server clock', async () => {
@@ -127,7 +139,12 @@ describe('listening parties (sqlite)', () => {
       members.push(m);
     }
     // m8 is on a link too slow for the party's 500 ms cap.
-    const slow = await SimMember.connect(server.url, party.id, { token: tokens.m8!, skewMs: 2500, link: { baseMs: 560, jitterMs: 20, rng }, deviceId: 'm8-phone' });
+    const slow = await SimMember.connect(server.url, party.id, {
+      token: tokens.m8!,
+      skewMs: 2500,
+      link: { baseMs: 560, jitterMs: 20, rng },
+      deviceId: 'm8-phone',
+    });
     members.push(slow);
     for (const m of [...sims, slow]) m.startPinging(40);
     const degraded = await slow.waitFor((m) => m.type === 'sync_degraded', 8000);
@@ -168,8 +185,13 @@ describe('listening parties (sqlite)', () => {
     const { pairs, ranges } = spreadStats(instants);
     const p99 = pct(pairs, 0.99);
     const max = Math.max(...pairs);
-    console.log(`# party sync (8 members): pairwise p50 ${pct(pairs, 0.5).toFixed(2)} ms, p99 ${p99.toFixed(2)} ms, max ${max.toFixed(2)} ms; range max ${Math.max(...ranges).toFixed(2)} ms; lead ${ack.result.leadMs} ms`);
-    assert.ok(instants.every((ps) => ps.every((p) => p > 500)), 'playing');
+    console.log(
+      `# party sync (8 members): pairwise p50 ${pct(pairs, 0.5).toFixed(2)} ms, p99 ${p99.toFixed(2)} ms, max ${max.toFixed(2)} ms; range max ${Math.max(...ranges).toFixed(2)} ms; lead ${ack.result.leadMs} ms`,
+    );
+    assert.ok(
+      instants.every((ps) => ps.every((p) => p > 500)),
+      'playing',
+    );
     assert.ok(p99 < 10, `p99 ${p99}`);
     assert.ok(max < 25, `max ${max}`);
     // The degraded member plays the same timeline, exactly its follow delay late.
@@ -242,8 +264,15 @@ describe('listening parties (sqlite)', () => {
     const back = await open('m10', party.id, { since: hello.sequenceNumber });
     const replay = await back.waitFor((m) => m.type === 'member_joined' && m.userId === 'm10');
     const seqs = back.messages.filter((m) => m.stream === 'party' && m.type !== 'hello' && typeof m.sequenceNumber === 'number').map((m) => m.sequenceNumber);
-    assert.deepEqual(seqs, Array.from({ length: replay.sequenceNumber - hello.sequenceNumber }, (_, i) => hello.sequenceNumber + 1 + i), 'the missed events, in order');
-    assert.equal(back.messages.some((m) => m.type === 'snapshot'), false);
+    assert.deepEqual(
+      seqs,
+      Array.from({ length: replay.sequenceNumber - hello.sequenceNumber }, (_, i) => hello.sequenceNumber + 1 + i),
+      'the missed events, in order',
+    );
+    assert.equal(
+      back.messages.some((m) => m.type === 'snapshot'),
+      false,
+    );
     const sync = back.messages.find((m) => m.type === 'playback_sync');
     assert.equal(sync.position, 60_000);
     assert.ok(gone.sequenceNumber < sync.sequenceNumber);
@@ -294,7 +323,10 @@ describe('listening parties (sqlite)', () => {
     assert.equal(yes.status, 200, JSON.stringify(yes.body));
     assert.equal(yes.body.events[0].deviceId, `party:${party.id}:m2`);
     const qu = await s.waitFor((m) => m.type === 'queue_updated' && m.tracks.length === 5, 3000, from);
-    assert.deepEqual(qu.tracks.slice(3).map((t: any) => t.trackId), ['mine', 'also-mine']);
+    assert.deepEqual(
+      qu.tracks.slice(3).map((t: any) => t.trackId),
+      ['mine', 'also-mine'],
+    );
     assert.equal(qu.queueVersion, yes.body.queue.version);
     // One message for the burst of two events.
     assert.equal(s.messages.slice(from).filter((m) => m.type === 'queue_updated').length, 1);
@@ -331,7 +363,10 @@ describe('party socket heartbeat', () => {
     await sleep(700);
     assert.equal(live.ws.readyState, live.ws.OPEN, 'a socket with a valid token was closed');
     const got = await client(server.url, host)('GET', `/parties/${p.body.id}`);
-    assert.ok(got.body.members.some((m: { userId: string }) => m.userId === 'member'), 'the member left the party');
+    assert.ok(
+      got.body.members.some((m: { userId: string }) => m.userId === 'member'),
+      'the member left the party',
+    );
     await live.close();
   });
 });

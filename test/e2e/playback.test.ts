@@ -25,8 +25,19 @@ function assertOk(res: Res, status = 200): any {
 }
 
 const STATE_KEYS = [
-  'activeDeviceId', 'currentTrackId', 'deviceId', 'isPlaying', 'itemId', 'position', 'queueId', 'rate',
-  'sequenceNumber', 'serverTime', 'timestamp', 'updatedAt', 'volume',
+  'activeDeviceId',
+  'currentTrackId',
+  'deviceId',
+  'isPlaying',
+  'itemId',
+  'position',
+  'queueId',
+  'rate',
+  'sequenceNumber',
+  'serverTime',
+  'timestamp',
+  'updatedAt',
+  'volume',
 ];
 
 for (const { kind, skip } of storeKinds) {
@@ -56,15 +67,25 @@ for (const { kind, skip } of storeKinds) {
     });
     after(async () => {
       await server?.cleanup();
-      assert.ok(statuses.every((s) => s < 500), `a request answered 5xx: ${statuses.filter((s) => s >= 500)}`);
+      assert.ok(
+        statuses.every((s) => s < 500),
+        `a request answered 5xx: ${statuses.filter((s) => s >= 500)}`,
+      );
     });
 
     it('PUT then GET round-trips the state', async () => {
       const { id, call } = await user();
       const q = assertOk(await call('POST', '/queues', { name: 'Q', tracks: ['t1'] }), 201).queue;
       const body = {
-        queueId: q.id, currentTrackId: 't1', itemId: q.items[0].itemId, position: 42.125, isPlaying: false,
-        deviceId: 'phone', timestamp: '2024-05-01T10:00:00.250+02:00', volume: 70, rate: 1.5,
+        queueId: q.id,
+        currentTrackId: 't1',
+        itemId: q.items[0].itemId,
+        position: 42.125,
+        isPlaying: false,
+        deviceId: 'phone',
+        timestamp: '2024-05-01T10:00:00.250+02:00',
+        volume: 70,
+        rate: 1.5,
       };
       const put1 = assertOk(await call('PUT', `/users/${id}/playback-state`, body));
       assert.deepEqual(Object.keys(put1).sort(), STATE_KEYS);
@@ -141,14 +162,22 @@ for (const { kind, skip } of storeKinds) {
       assert.equal(log.version, 3);
       assert.equal(log.nextSince, 3);
       assert.equal(log.hasMore, false);
-      assert.deepEqual(log.events.map((e: any) => [e.sequenceNumber, e.type, e.deviceId, e.userId]), [
-        [1, 'playback_sync', 'phone', id], [2, 'playback_sync', 'phone', id], [3, 'playback_transferred', 'laptop', id],
-      ]);
+      assert.deepEqual(
+        log.events.map((e: any) => [e.sequenceNumber, e.type, e.deviceId, e.userId]),
+        [
+          [1, 'playback_sync', 'phone', id],
+          [2, 'playback_sync', 'phone', id],
+          [3, 'playback_transferred', 'laptop', id],
+        ],
+      );
       assert.equal(log.events[2].data.fromDeviceId, 'phone');
       assert.equal(log.events[2].data.toDeviceId, 'laptop');
       assert.equal(log.events[2].data.state.position, 3);
       const page = assertOk(await call('GET', '/users/me/sync-events?since=1&limit=1'));
-      assert.deepEqual(page.events.map((e: any) => e.sequenceNumber), [2]);
+      assert.deepEqual(
+        page.events.map((e: any) => e.sequenceNumber),
+        [2],
+      );
       assert.equal(page.nextSince, 2);
       assert.equal(page.hasMore, true);
     });
@@ -179,7 +208,10 @@ for (const { kind, skip } of storeKinds) {
     it('lists devices registered over REST and those that only wrote state', async () => {
       const { call } = await user();
       const tv = assertOk(await call('PUT', '/users/me/devices/tv-1', { name: 'TV', type: 'tv' }));
-      assert.deepEqual({ ...tv, lastSeen: 0, firstSeen: 0 }, { deviceId: 'tv-1', name: 'TV', type: 'tv', online: false, isActive: false, lastSeen: 0, firstSeen: 0 });
+      assert.deepEqual(
+        { ...tv, lastSeen: 0, firstSeen: 0 },
+        { deviceId: 'tv-1', name: 'TV', type: 'tv', online: false, isActive: false, lastSeen: 0, firstSeen: 0 },
+      );
       assertOk(await put(call, { deviceId: 'phone' }));
       const renamed = assertOk(await call('PUT', '/users/me/devices/tv-1', { name: 'Big TV' }));
       assert.equal(renamed.type, 'tv', 'a rename keeps the type');
@@ -237,7 +269,11 @@ for (const { kind, skip } of storeKinds) {
       const { call } = await user();
       for (const odd of ['a\u0000b', 'x\ud800', '\udc00y']) {
         const ok = { position: 1, isPlaying: true, deviceId: 'd', timestamp: Date.now() };
-        for (const body of [{ ...ok, deviceId: odd }, { ...ok, currentTrackId: odd }, { ...ok, mutationId: odd }]) {
+        for (const body of [
+          { ...ok, deviceId: odd },
+          { ...ok, currentTrackId: odd },
+          { ...ok, mutationId: odd },
+        ]) {
           assertError(await call('PUT', '/users/me/playback-state', body), 400, 'invalid_string');
         }
         assertError(await call('PUT', '/users/me/devices/d', { name: odd }), 400, 'invalid_string');
@@ -272,7 +308,13 @@ for (const { kind, skip } of storeKinds) {
 
     it('documents the routes in OpenAPI', async () => {
       const doc = assertOk(await client(server.url)('GET', '/openapi.json'));
-      for (const p of ['/users/{userId}/playback-state', '/users/{userId}/playback/transfer', '/users/{userId}/devices', '/users/{userId}/devices/{deviceId}', '/users/{userId}/sync-events']) {
+      for (const p of [
+        '/users/{userId}/playback-state',
+        '/users/{userId}/playback/transfer',
+        '/users/{userId}/devices',
+        '/users/{userId}/devices/{deviceId}',
+        '/users/{userId}/sync-events',
+      ]) {
         assert.ok(doc.paths[p], `path ${p}`);
       }
       assert.deepEqual(doc.paths['/users/{userId}/playback-state'].put.tags, ['playback']);

@@ -63,12 +63,20 @@ for (const { kind, skip } of storeKinds) {
 
     describe('catalog', () => {
       it('POST /catalog/tracks upserts in bulk with the admin key only, and validates', async () => {
-        const again = ok(await admin('POST', '/catalog/tracks', { tracks: [g.tracks[0], { id: 'new-1', title: 'New', artist: 'Newcomer', genres: ['rock'], features: { energy: 0.4, tempo: 99 } }] }));
+        const again = ok(
+          await admin('POST', '/catalog/tracks', {
+            tracks: [g.tracks[0], { id: 'new-1', title: 'New', artist: 'Newcomer', genres: ['rock'], features: { energy: 0.4, tempo: 99 } }],
+          }),
+        );
         assert.deepEqual(again, { created: 1, updated: 1 });
         assertError(await alice('POST', '/catalog/tracks', { tracks: [g.tracks[0]] }), 401, 'invalid_admin_key');
         assertError(await anon('POST', '/catalog/tracks', { tracks: [g.tracks[0]] }), 401, 'missing_token');
         assertError(await admin('POST', '/catalog/tracks', { tracks: [{ id: 'x', artist: 'No title' }] }), 400, 'validation_failed');
-        assertError(await admin('POST', '/catalog/tracks', { tracks: [{ id: 'x', title: 't', artist: 'a', features: { energy: 2 } }] }), 400, 'validation_failed');
+        assertError(
+          await admin('POST', '/catalog/tracks', { tracks: [{ id: 'x', title: 't', artist: 'a', features: { energy: 2 } }] }),
+          400,
+          'validation_failed',
+        );
         assertError(await admin('POST', '/catalog/tracks', { tracks: [] }), 400, 'validation_failed');
         const many = Array.from({ length: 1001 }, (_, i) => ({ id: `m${i}`, title: 't', artist: 'a' }));
         assertError(await admin('POST', '/catalog/tracks', { tracks: many }), 413, 'too_many_items');
@@ -99,11 +107,18 @@ for (const { kind, skip } of storeKinds) {
 
       it('POST /catalog/tracks/lookup: many tracks in one read, unknown ids in missing, bounded', async () => {
         const r = ok(await alice('POST', '/catalog/tracks/lookup', { ids: ['a3t2', 'nope', 'new-1', 'a3t2', 'nope-2'] }));
-        assert.deepEqual(r.tracks.map((t: any) => t.id), ['a3t2', 'new-1'], 'request order, each id once');
+        assert.deepEqual(
+          r.tracks.map((t: any) => t.id),
+          ['a3t2', 'new-1'],
+          'request order, each id once',
+        );
         assert.deepEqual(r.tracks[0], ok(await alice('GET', '/catalog/tracks/a3t2')), 'the same view as the single read');
         assert.deepEqual(r.missing, ['nope', 'nope-2']);
         const window = g.tracks.slice(0, 200).map((t) => t.id);
-        assert.deepEqual(ok(await alice('POST', '/catalog/tracks/lookup', { ids: window })).tracks.map((t: any) => t.id), window);
+        assert.deepEqual(
+          ok(await alice('POST', '/catalog/tracks/lookup', { ids: window })).tracks.map((t: any) => t.id),
+          window,
+        );
         assertError(await alice('POST', '/catalog/tracks/lookup', { ids: [...window, 'one-more'] }), 413, 'too_many_items');
         assertError(await alice('POST', '/catalog/tracks/lookup', { ids: [] }), 400, 'validation_failed');
         assertError(await alice('POST', '/catalog/tracks/lookup', { ids: ['x'.repeat(300)] }), 400, 'validation_failed');
@@ -116,15 +131,25 @@ for (const { kind, skip } of storeKinds) {
         assertError(await anon('POST', '/catalog/playlists', { playlists: [{ id: 'p', name: 'x', tracks: [] }] }), 401, 'missing_token');
         assertError(await admin('POST', '/catalog/playlists', { playlists: [{ id: 'has space', name: 'x', tracks: [] }] }), 400);
         assertError(await admin('POST', '/catalog/playlists', { playlists: [{ id: 'p', tracks: [] }] }), 400);
-        assert.deepEqual(ok(await admin('POST', '/catalog/playlists', { playlists: [{ id: 'pl0', name: 'renamed', tracks: g.playlists[0]!.tracks }] })), { created: 0, updated: 1 });
+        assert.deepEqual(ok(await admin('POST', '/catalog/playlists', { playlists: [{ id: 'pl0', name: 'renamed', tracks: g.playlists[0]!.tracks }] })), {
+          created: 0,
+          updated: 1,
+        });
       });
     });
 
     describe('history and context', () => {
       it('POST /users/{userId}/history records in bulk, for the caller only', async () => {
-        const events = ['a1t0', 'a1t1', 'a5t0'].map((trackId, i) => ({ trackId, action: 'complete', timestamp: `2024-05-0${i + 1}T08:00:00+02:00`, contextType: 'user_collection' }));
+        const events = ['a1t0', 'a1t1', 'a5t0'].map((trackId, i) => ({
+          trackId,
+          action: 'complete',
+          timestamp: `2024-05-0${i + 1}T08:00:00+02:00`,
+          contextType: 'user_collection',
+        }));
         assert.deepEqual(ok(await alice('POST', '/users/me/history', { events })), { recorded: 3 });
-        assert.deepEqual(ok(await bob('POST', '/users/bob/history', { events: [{ trackId: 'a2t0', action: 'like', timestamp: '2024-05-01T08:00:00Z' }] })), { recorded: 1 });
+        assert.deepEqual(ok(await bob('POST', '/users/bob/history', { events: [{ trackId: 'a2t0', action: 'like', timestamp: '2024-05-01T08:00:00Z' }] })), {
+          recorded: 1,
+        });
         assertError(await bob('POST', '/users/alice/history', { events }), 403, 'forbidden');
         assertError(await alice('POST', '/users/me/history', { events: [{ trackId: 'a1t0', action: 'love', timestamp: '2024-05-01T08:00:00Z' }] }), 400);
         assertError(await alice('POST', '/users/me/history', { events: [{ trackId: 'a1t0', action: 'skip' }] }), 400);
@@ -134,7 +159,10 @@ for (const { kind, skip } of storeKinds) {
       });
 
       it('POST /users/{userId}/context records the context and what the model takes from it', async () => {
-        const c = ok(await alice('POST', '/users/me/context', { location: 'gym', activity: 'running', timestamp: '2024-05-06T07:15:00+02:00', mood: 'good' }), 201);
+        const c = ok(
+          await alice('POST', '/users/me/context', { location: 'gym', activity: 'running', timestamp: '2024-05-06T07:15:00+02:00', mood: 'good' }),
+          201,
+        );
         assert.equal(c.userId, 'alice');
         assert.deepEqual(c.features, ['hour:2', 'day:weekday', 'location:gym', 'activity:running']);
         assert.equal(c.context.mood, 'good');
@@ -162,7 +190,10 @@ for (const { kind, skip } of storeKinds) {
           assert.deepEqual(first.queue.metadata.radio.reasons[i.trackId], i.reason);
         }
         assert.ok(first.events.every((e: any) => e.deviceId === 'phone-1'));
-        assert.deepEqual(first.events.map((e: any) => e.type), ['queue_created', ...Array(20).fill('item_added')]);
+        assert.deepEqual(
+          first.events.map((e: any) => e.type),
+          ['queue_created', ...Array(20).fill('item_added')],
+        );
         const artists = first.items.map((i: any) => artistNo(i.trackId));
         for (let k = 1; k < artists.length; k++) assert.notEqual(artists[k], artists[k - 1]);
         // An ordinary queue: listed, readable, permissions as any queue.
@@ -170,7 +201,7 @@ for (const { kind, skip } of storeKinds) {
         assertError(await bob('GET', `/queues/${radioId}`), 404, 'queue_not_found');
       });
 
-      it('validates stations and bodies, and plays only the caller\'s own taste', async () => {
+      it("validates stations and bodies, and plays only the caller's own taste", async () => {
         assertError(await alice('POST', '/radio/bogus/queue', { userId: 'me' }), 400, 'validation_failed');
         assertError(await alice('POST', `/radio/${enc('artist:Nobody')}/queue`, { userId: 'me' }), 404, 'station_seed_not_found');
         assertError(await alice('POST', `/radio/${enc('playlist:none')}/queue`, { userId: 'me' }), 404, 'station_seed_not_found');
@@ -193,9 +224,15 @@ for (const { kind, skip } of storeKinds) {
         assert.equal(r.items.length, 5);
         assert.equal(r.queue.items.length, 25);
         const log = ok(await alice('GET', `/queues/${radioId}/events?since=${before}`)).events;
-        assert.deepEqual(log.map((e: any) => e.type), [...Array(5).fill('item_added'), 'queue_updated']);
+        assert.deepEqual(
+          log.map((e: any) => e.type),
+          [...Array(5).fill('item_added'), 'queue_updated'],
+        );
         assert.ok(log.every((e: any) => e.userId === 'alice'));
-        assert.deepEqual(log.map((e: any) => e.sequenceNumber), [1, 2, 3, 4, 5, 6].map((n) => before + n));
+        assert.deepEqual(
+          log.map((e: any) => e.sequenceNumber),
+          [1, 2, 3, 4, 5, 6].map((n) => before + n),
+        );
         for (const i of r.items) assert.deepEqual(r.queue.metadata.radio.reasons[i.trackId], i.reason);
         assertError(await alice('GET', `/queues/${radioId}/extend?count=0`), 400);
         assertError(await alice('GET', `/queues/${radioId}/extend?count=51`), 400);
@@ -207,7 +244,14 @@ for (const { kind, skip } of storeKinds) {
         assertError(await bob('POST', `/queues/${radioId}/refresh`, {}), 403, 'forbidden');
         ok(await alice('PUT', `/queues/${radioId}/collaborators/bob`, { permissionLevel: 'contributor' }));
         const byBob = ok(await bob('GET', `/queues/${radioId}/extend?count=2`));
-        assert.deepEqual(byBob.events.map((e: any) => [e.type, e.userId]), [['item_added', 'bob'], ['item_added', 'bob'], ['queue_updated', 'alice']]);
+        assert.deepEqual(
+          byBob.events.map((e: any) => [e.type, e.userId]),
+          [
+            ['item_added', 'bob'],
+            ['item_added', 'bob'],
+            ['queue_updated', 'alice'],
+          ],
+        );
         assert.equal(byBob.events[2].deviceId, AUTO_DEVICE);
         ok(await alice('DELETE', `/queues/${radioId}/collaborators/bob`));
         assertError(await anon('GET', `/queues/${radioId}/extend`), 401);
@@ -227,7 +271,10 @@ for (const { kind, skip } of storeKinds) {
         }
         assert.ok(auto.length > 0, 'the service appended by itself');
         assert.ok(auto.every((e: any) => e.type === 'item_added' || e.type === 'queue_updated'));
-        assert.ok(auto.every((e: any) => e.userId === 'alice'), 'as the owner');
+        assert.ok(
+          auto.every((e: any) => e.userId === 'alice'),
+          'as the owner',
+        );
         q = ok(await alice('GET', `/queues/${radioId}`));
         assert.ok(q.items.length > length, `${length} -> ${q.items.length}`);
         assert.ok(q.items.length - 1 - q.currentIndex >= AUTO_EXTEND_BELOW);
@@ -249,7 +296,10 @@ for (const { kind, skip } of storeKinds) {
         ok(await alice('POST', `/radio/${enc('track:a0t0')}/feedback`, { trackId: likedTrack, action: 'like', position: 100 }));
         const next = ok(await alice('GET', `/queues/${radioId}/extend?count=20`)).items.map((i: any) => i.trackId);
         assert.ok(count(next, skipped) < count(recent, skipped), `skipped artist ${skipped}: ${count(recent, skipped)} -> ${count(next, skipped)}`);
-        assert.ok(count(next, liked) + next.filter((t: string) => g.clusterOf(artistNo(t)) === g.clusterOf(liked)).length > 0, `liked artist ${liked} shows up`);
+        assert.ok(
+          count(next, liked) + next.filter((t: string) => g.clusterOf(artistNo(t)) === g.clusterOf(liked)).length > 0,
+          `liked artist ${liked} shows up`,
+        );
         const all = ok(await alice('GET', `/queues/${radioId}`)).items.map((i: any) => i.trackId);
         for (let k = 0; k < all.length; k++) assert.ok(!all.slice(Math.max(0, k - NO_REPEAT_WINDOW), k).includes(all[k]), `repeat at ${k}`);
         const artists = all.map(artistNo);
@@ -281,7 +331,10 @@ for (const { kind, skip } of storeKinds) {
         const key = { 'idempotency-key': `ext-${plain.id}` };
         const r = ok(await carol('POST', `/queues/${plain.id}/extend`, { count: 8 }, key));
         assert.equal(r.items.length, 8);
-        assert.deepEqual(r.events.map((e: any) => [e.type, e.userId]), Array(8).fill(['item_added', 'carol']));
+        assert.deepEqual(
+          r.events.map((e: any) => [e.type, e.userId]),
+          Array(8).fill(['item_added', 'carol']),
+        );
         assert.ok(!r.items.some((i: any) => seeds.includes(i.trackId)), 'never queues a seed');
         // Mostly the seeds' cluster (artists 1 and 5 share cluster 1 of 4).
         assert.ok(r.items.filter((i: any) => g.clusterOf(artistNo(i.trackId)) === 1).length >= 6, JSON.stringify(r.items));
@@ -328,7 +381,7 @@ for (const { kind, skip } of storeKinds) {
         assert.ok(inCluster >= 40, `${inCluster} of 80 in the playlist's cluster`);
       });
 
-      it('[12.2] skips refine the user station: all-skipped history still plays the listener\'s taste', async () => {
+      it("[12.2] skips refine the user station: all-skipped history still plays the listener's taste", async () => {
         const dave = track(await mintToken(server, 'dave'));
         const erin = track(await mintToken(server, 'erin'));
         // The same plays of cluster 2 (artists 2, 6, 10, ...): dave skipped every one early, erin completed them.
@@ -402,17 +455,26 @@ for (const { kind, skip } of storeKinds) {
         const heard = new Set(['a1t0', 'a1t1', 'a5t0']);
         assert.ok(!r.items.some((i: any) => heard.has(i.trackId)), 'nothing the user heard');
         assert.ok(r.items.every((i: any) => i.reason.text.length > 0));
-        assert.deepEqual(r.mixes.map((m: any) => m.queueId), [r.queue.id]);
+        assert.deepEqual(
+          r.mixes.map((m: any) => m.queueId),
+          [r.queue.id],
+        );
       });
 
       it('daily_mix: one mix per cluster of the taste; album_radio: from an album seed', async () => {
         const r = ok(await bob('POST', '/recommendations/queue', { context: 'daily_mix', userId: 'bob', seedTracks: ['a0t0', 'a0t1', 'a1t0', 'a1t1'] }), 201);
         assert.ok(r.mixes.length >= 2, JSON.stringify(r.mixes));
         for (const m of r.mixes) assert.equal(ok(await bob('GET', `/queues/${m.queueId}`)).type, 'recommendations');
-        assert.ok(r.items.some((i: any) => i.reason.kind === 'familiar'), 'familiar plus new');
+        assert.ok(
+          r.items.some((i: any) => i.reason.kind === 'familiar'),
+          'familiar plus new',
+        );
         assert.ok(r.items.some((i: any) => i.reason.kind !== 'familiar'));
         const al = ok(await alice('POST', '/recommendations/queue', { context: 'album_radio', userId: 'me', seedTracks: ['a4t1'] }), 201);
-        assert.ok(al.items.slice(0, 10).some((i: any) => i.reason.text.startsWith('from Album 4-1')), JSON.stringify(al.items.slice(0, 5)));
+        assert.ok(
+          al.items.slice(0, 10).some((i: any) => i.reason.text.startsWith('from Album 4-1')),
+          JSON.stringify(al.items.slice(0, 5)),
+        );
         assertError(await alice('POST', '/recommendations/queue', { context: 'album_radio', userId: 'me' }), 400, 'seed_required');
         assertError(await alice('POST', '/recommendations/queue', { context: 'album_radio', userId: 'me', seedTracks: ['nope'] }), 404, 'track_not_found');
         assertError(await alice('POST', '/recommendations/queue', { context: 'weekly', userId: 'me' }), 400);
@@ -426,7 +488,10 @@ for (const { kind, skip } of storeKinds) {
         ok(await alice('PUT', `/queues/${id}/current`, { itemId: r.queue.items[3].itemId }));
         const f = ok(await alice('POST', `/queues/${id}/refresh`, {}));
         assert.equal(f.kept, 4);
-        assert.deepEqual(f.queue.items.slice(0, 4).map((i: any) => i.itemId), r.queue.items.slice(0, 4).map((i: any) => i.itemId));
+        assert.deepEqual(
+          f.queue.items.slice(0, 4).map((i: any) => i.itemId),
+          r.queue.items.slice(0, 4).map((i: any) => i.itemId),
+        );
         assert.ok(f.items.length > 0);
         const played = new Set(r.queue.items.slice(0, 4).map((i: any) => i.trackId));
         assert.ok(!f.items.some((i: any) => played.has(i.trackId)), 'nothing played comes back');
@@ -457,14 +522,14 @@ for (const { kind, skip } of storeKinds) {
     }
 
     describe('contextual suggestions', () => {
-      it('POST /queues/contextual ranks the user\'s queues, stations and mixes with scores and reasons', async () => {
+      it("POST /queues/contextual ranks the user's queues, stations and mixes with scores and reasons", async () => {
         const r = ok(await alice('POST', '/queues/contextual', { userId: 'me', context: { activity: 'running', timeOfDay: '07:30', location: 'gym' } }));
         assert.ok(r.suggestions.length > 3 && r.suggestions.length <= 10);
         assert.ok(r.suggestions.every((s: any, i: number) => i === 0 || r.suggestions[i - 1].score >= s.score));
         const types = new Set(r.suggestions.map((s: any) => s.type));
         assert.ok(types.has('queue') && types.has('station') && types.has('mix'), [...types].join());
         assert.ok(r.suggestions.some((s: any) => s.reasons.length > 0));
-        assert.deepEqual(r.features, ['hour:2', 'day:' + (new Date().getUTCDay() % 6 === 0 ? 'weekend' : 'weekday'), 'location:gym', 'activity:running']);
+        assert.deepEqual(r.features, ['hour:2', `day:${new Date().getUTCDay() % 6 === 0 ? 'weekend' : 'weekday'}`, 'location:gym', 'activity:running']);
         assert.equal(Math.round(r.kinds.reduce((a: number, k: any) => a + k.p, 0) * 100) / 100, 1);
         assert.equal(ok(await alice('POST', '/queues/contextual', { userId: 'me', context: {}, limit: 2 })).suggestions.length, 2);
         assertError(await alice('POST', '/queues/contextual', { userId: 'bob', context: {} }), 403);
@@ -476,9 +541,22 @@ for (const { kind, skip } of storeKinds) {
 
     it('the OpenAPI document has the new paths', async () => {
       const doc = ok(await anon('GET', '/openapi.json'));
-      for (const p of ['/catalog/tracks', '/catalog/tracks/{trackId}', '/catalog/search', '/catalog/playlists', '/users/{userId}/history', '/users/{userId}/context',
-        '/radio/{stationId}/queue', '/radio/{stationId}/feedback', '/queues/{queueId}/extend', '/queues/{queueId}/refresh', '/recommendations/queue',
-        '/recommendations/feedback', '/queues/contextual']) assert.ok(doc.paths[p], p);
+      for (const p of [
+        '/catalog/tracks',
+        '/catalog/tracks/{trackId}',
+        '/catalog/search',
+        '/catalog/playlists',
+        '/users/{userId}/history',
+        '/users/{userId}/context',
+        '/radio/{stationId}/queue',
+        '/radio/{stationId}/feedback',
+        '/queues/{queueId}/extend',
+        '/queues/{queueId}/refresh',
+        '/recommendations/queue',
+        '/recommendations/feedback',
+        '/queues/contextual',
+      ])
+        assert.ok(doc.paths[p], p);
       // Issue 12: extend is GET and POST on any queue, catalog deletes, keys, readiness.
       assert.ok(doc.paths['/queues/{queueId}/extend'].post && doc.paths['/queues/{queueId}/extend'].get);
       assert.ok(doc.paths['/catalog/tracks/{trackId}'].delete && doc.paths['/catalog/playlists/{playlistId}'].delete);

@@ -8,7 +8,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Sequence numbers must be exactly from..to, in order. */
 function assertGapless(seqs: number[], from: number, to: number, what: string) {
-  assert.deepEqual(seqs, Array.from({ length: to - from + 1 }, (_, i) => from + i), `${what}: not gapless/in order`);
+  assert.deepEqual(
+    seqs,
+    Array.from({ length: to - from + 1 }, (_, i) => from + i),
+    `${what}: not gapless/in order`,
+  );
 }
 
 for (const { kind, skip } of storeKinds) {
@@ -49,7 +53,10 @@ for (const { kind, skip } of storeKinds) {
       assert.equal(hello.sequenceNumber, q.version);
       const snap = await s.waitFor((m) => m.type === 'snapshot');
       assert.equal(snap.sequenceNumber, q.version);
-      assert.deepEqual(snap.data.items.map((i: any) => i.trackId), ['a', 'b', 'c']);
+      assert.deepEqual(
+        snap.data.items.map((i: any) => i.trackId),
+        ['a', 'b', 'c'],
+      );
       assert.equal(snap.reason, 'initial');
     });
 
@@ -73,7 +80,15 @@ for (const { kind, skip } of storeKinds) {
       await phone.waitFor((m) => m.type === 'current_item_changed');
       await sleep(200);
       assert.equal(eventsOf(phone, 'queue').filter((m) => m.deviceId === 'phone').length, 0, 'own change sent back');
-      assertGapless(eventsOf(desk, 'queue').map((m) => m.sequenceNumber).concat(ack2.sequenceNumbers).sort((a, b) => a - b), q.version + 1, q.version + 3, 'desk');
+      assertGapless(
+        eventsOf(desk, 'queue')
+          .map((m) => m.sequenceNumber)
+          .concat(ack2.sequenceNumbers)
+          .sort((a, b) => a - b),
+        q.version + 1,
+        q.version + 3,
+        'desk',
+      );
       // A retried mutation id is applied once.
       const again = await phone.command('add_tracks', { tracks: ['x', 'y'] }, { mutationId: ack.mutationId });
       assert.equal(again.type, 'ack');
@@ -125,13 +140,26 @@ for (const { kind, skip } of storeKinds) {
       await back.waitFor((m) => m.type === 'item_added' && m.sequenceNumber === version);
       assert.equal(back.messages.filter((m) => m.type === 'snapshot').length, 0);
       const replayed = eventsOf(back, 'queue');
-      assertGapless(replayed.map((m) => m.sequenceNumber), q.version + 1, version, 'replay');
-      assert.deepEqual(replayed.map((m) => m.data.trackId), Array.from({ length: 50 }, (_, i) => `t${i}`));
+      assertGapless(
+        replayed.map((m) => m.sequenceNumber),
+        q.version + 1,
+        version,
+        'replay',
+      );
+      assert.deepEqual(
+        replayed.map((m) => m.data.trackId),
+        Array.from({ length: 50 }, (_, i) => `t${i}`),
+      );
       await api('POST', `/queues/${q.id}/tracks`, { tracks: ['live'] });
       const live = await back.waitFor((m) => m.sequenceNumber === version + 1);
       assert.equal(live.data.trackId, 'live');
       await sleep(100);
-      assertGapless(eventsOf(back, 'queue').map((m) => m.sequenceNumber), q.version + 1, version + 1, 'replay + live');
+      assertGapless(
+        eventsOf(back, 'queue').map((m) => m.sequenceNumber),
+        q.version + 1,
+        version + 1,
+        'replay + live',
+      );
     });
 
     it('[RT3] resume past the cap gets one snapshot, then only newer events', async () => {
@@ -174,7 +202,14 @@ for (const { kind, skip } of storeKinds) {
       await phone.waitFor((m) => m.type === 'hello');
       const hello = await speaker.waitFor((m) => m.type === 'hello');
       assert.equal(hello.stream, 'user');
-      const ack = await phone.command('set_playback', { queueId: q.id, currentTrackId: 'a', position: 12.5, isPlaying: true, deviceId: 'phone-1', timestamp: new Date().toISOString() });
+      const ack = await phone.command('set_playback', {
+        queueId: q.id,
+        currentTrackId: 'a',
+        position: 12.5,
+        isPlaying: true,
+        deviceId: 'phone-1',
+        timestamp: new Date().toISOString(),
+      });
       assert.equal(ack.type, 'ack', JSON.stringify(ack));
       const sync = await speaker.waitFor((m) => m.type === 'playback_sync' || m.type === 'playback_transferred');
       assert.equal(sync.deviceId, 'phone-1');
@@ -227,7 +262,8 @@ for (const { kind, skip } of storeKinds) {
       const blob = 'x'.repeat(900_000);
       // Until the server gives up on it: the paused client cannot see the close yet, and the
       // server cuts the socket 5 s after its close frame (1006) if the loop goes on much longer.
-      const slowCloses = async () => Number(/websocket_slow_consumer_closes_total (\d+)/.exec(await fetch(`${server.url}/metrics`).then((r) => r.text()))?.[1] ?? 0);
+      const slowCloses = async () =>
+        Number(/websocket_slow_consumer_closes_total (\d+)/.exec(await fetch(`${server.url}/metrics`).then((r) => r.text()))?.[1] ?? 0);
       const closesBefore = await slowCloses();
       for (let i = 0; i < 30 && slow.ws.readyState === slow.ws.OPEN; i++) {
         const r = await api('PATCH', `/queues/${q.id}`, { metadata: { blob, i } });
@@ -284,10 +320,7 @@ describe('heartbeat', () => {
     const token = await mintToken(server, 'exp');
     const q = (await client(server.url, token)('POST', '/queues', { name: 'exp' })).body.queue;
     const short = await mintToken(server, 'exp', 2);
-    const expiring = [
-      await connect(server.url, `/ws/queues/${q.id}`, { token: short }),
-      await connect(server.url, '/ws/sync/me', { token: short }),
-    ];
+    const expiring = [await connect(server.url, `/ws/queues/${q.id}`, { token: short }), await connect(server.url, '/ws/sync/me', { token: short })];
     const live = await connect(server.url, `/ws/queues/${q.id}`, { token });
     for (const s of [...expiring, live]) await s.waitFor((m) => m.type === 'hello');
     const exp = JSON.parse(Buffer.from(short.split('.')[1]!, 'base64url').toString()).exp * 1000;

@@ -182,12 +182,17 @@ for (const { kind, skip } of storeKinds) {
                 res = await call('POST', `/queues/${id}/items/${items[items.length - 1].itemId}/move`, { position: 0 }, { 'if-match': `"${state.version}"` });
                 break;
               case 2:
-                res = items.length > 2
-                  ? await call('DELETE', `/queues/${id}/items/${items[1].itemId}`)
-                  : await call('POST', `/queues/${id}/tracks`, { tracks: [`q${qi}-s${step}-r`] });
+                res =
+                  items.length > 2
+                    ? await call('DELETE', `/queues/${id}/items/${items[1].itemId}`)
+                    : await call('POST', `/queues/${id}/tracks`, { tracks: [`q${qi}-s${step}-r`] });
                 break;
               case 3:
-                res = await call('POST', `/queues/${id}/tracks`, { tracks: [`q${qi}-s${step}-x`], afterItemId: items[0].itemId, expectedVersion: state.version });
+                res = await call('POST', `/queues/${id}/tracks`, {
+                  tracks: [`q${qi}-s${step}-x`],
+                  afterItemId: items[0].itemId,
+                  expectedVersion: state.version,
+                });
                 break;
               default:
                 res = await call('POST', `/queues/${id}/next`);
@@ -210,7 +215,11 @@ for (const { kind, skip } of storeKinds) {
         assert.deepEqual(got, last.get(id), `queue ${id} is as last acknowledged`);
         const log = await allEvents(after, id);
         assert.deepEqual(log, acked.get(id), `queue ${id} has every acknowledged event, and no other`);
-        assert.deepEqual(log.map((e) => e.sequenceNumber), log.map((_, i) => i + 1), 'gapless');
+        assert.deepEqual(
+          log.map((e) => e.sequenceNumber),
+          log.map((_, i) => i + 1),
+          'gapless',
+        );
       }
       const list = ok(await after('GET', '/queues?limit=100')).queues;
       assert.deepEqual(list.map((q: any) => q.id).sort(), [...ids].sort());
@@ -236,8 +245,7 @@ for (const { kind, skip } of storeKinds) {
     }
 
     /** Resolves with the exit code, or 'still running' when the process has not exited within `ms`. */
-    const exitWithin = (stopped: Promise<number | null>, ms: number) =>
-      Promise.race([stopped, sleep(ms).then(() => 'still running' as const)]);
+    const exitWithin = (stopped: Promise<number | null>, ms: number) => Promise.race([stopped, sleep(ms).then(() => 'still running' as const)]);
 
     describe('SIGTERM with requests in flight', () => {
       // 20 connections, each with a request whose headers are sent (so the server has routed it)
@@ -274,7 +282,9 @@ for (const { kind, skip } of storeKinds) {
           },
           () => true,
         );
-        await Promise.all(conns.map((c, i) => c.write(Buffer.concat([reqs[i]!.body.subarray(5), ...(i === 0 ? [Buffer.from(pipelined.head), pipelined.body] : [])]))));
+        await Promise.all(
+          conns.map((c, i) => c.write(Buffer.concat([reqs[i]!.body.subarray(5), ...(i === 0 ? [Buffer.from(pipelined.head), pipelined.body] : [])]))),
+        );
         const answers = await Promise.all(conns.map((c, i) => c.responsesOrClose(i === 0 ? 2 : 1)));
         firsts = answers.map((a) => a[0]);
         late = answers[0]![1];
@@ -299,14 +309,22 @@ for (const { kind, skip } of storeKinds) {
           assert.ok(r, `request ${i} got an answer`);
           assert.equal(r.status, 200, `request ${i}: ${r.status} ${r.body}`);
           const e = JSON.parse(r.body).events[0];
-          assert.deepEqual(persisted.log.find((x) => x.sequenceNumber === e.sequenceNumber), e, `event ${e.sequenceNumber} persisted`);
+          assert.deepEqual(
+            persisted.log.find((x) => x.sequenceNumber === e.sequenceNumber),
+            e,
+            `event ${e.sequenceNumber} persisted`,
+          );
           assert.ok(persisted.items.some((x) => x.itemId === e.data.itemId && x.trackId === `drain-${i}`));
         }
         assert.equal(persisted.log.length, 1 + 20, 'created + 20 adds, nothing else');
       });
 
       it('the process exits 0 promptly once in-flight requests are answered, though clients keep their connections', () => {
-        assert.equal(exit, 0, `exit within 3 s of the last response: ${exit}; once the clients closed their connections: ${exitAfterClientsLeft}\n${output.slice(-1500)}`);
+        assert.equal(
+          exit,
+          0,
+          `exit within 3 s of the last response: ${exit}; once the clients closed their connections: ${exitAfterClientsLeft}\n${output.slice(-1500)}`,
+        );
       });
 
       it('a request arriving while the server drains gets 503 in the API error shape, and is not applied', () => {
@@ -327,23 +345,30 @@ for (const { kind, skip } of storeKinds) {
       // A keep-alive client, as real ones are; its connections are ours to close.
       const agent = new http.Agent({ keepAlive: true });
       const sent: Promise<void>[] = [];
-      const writes = Array.from({ length: 20 }, (_, i) =>
-        new Promise<{ i: number; status: number; body: any }>((resolve) => {
-          const body = JSON.stringify({ tracks: [`burst-${i}`] });
-          const req = http.request(`${srv.url}/queues/${qs[i % 2].id}/tracks`, {
-            method: 'POST', agent,
-            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-          }, (res) => {
-            let text = '';
-            res.setEncoding('utf8');
-            res.on('data', (d) => (text += d));
-            res.on('end', () => resolve({ i, status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null }));
-            res.on('error', (err) => resolve({ i, status: 0, body: String(err) }));
-          });
-          req.on('error', (err) => resolve({ i, status: 0, body: String(err) }));
-          sent.push(new Promise((r) => req.on('finish', () => r()).on('error', () => r())));
-          req.end(body);
-        }),
+      const writes = Array.from(
+        { length: 20 },
+        (_, i) =>
+          new Promise<{ i: number; status: number; body: any }>((resolve) => {
+            const body = JSON.stringify({ tracks: [`burst-${i}`] });
+            const req = http.request(
+              `${srv.url}/queues/${qs[i % 2].id}/tracks`,
+              {
+                method: 'POST',
+                agent,
+                headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+              },
+              (res) => {
+                let text = '';
+                res.setEncoding('utf8');
+                res.on('data', (d) => (text += d));
+                res.on('end', () => resolve({ i, status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null }));
+                res.on('error', (err) => resolve({ i, status: 0, body: String(err) }));
+              },
+            );
+            req.on('error', (err) => resolve({ i, status: 0, body: String(err) }));
+            sent.push(new Promise((r) => req.on('finish', () => r()).on('error', () => r())));
+            req.end(body);
+          }),
       );
       // SIGTERM as soon as the 20 requests are on the wire.
       await Promise.all(sent);
@@ -367,8 +392,15 @@ for (const { kind, skip } of storeKinds) {
         const log = await allEvents(after, q.id);
         for (const r of okOnes.filter((x) => x.body.queue.id === q.id)) {
           const e = r.body.events[0];
-          assert.deepEqual(log.find((x) => x.sequenceNumber === e.sequenceNumber), e, `acknowledged event ${e.sequenceNumber} persisted`);
-          assert.ok(got.items.some((i: any) => i.itemId === e.data.itemId), `item of request ${r.i} in the queue`);
+          assert.deepEqual(
+            log.find((x) => x.sequenceNumber === e.sequenceNumber),
+            e,
+            `acknowledged event ${e.sequenceNumber} persisted`,
+          );
+          assert.ok(
+            got.items.some((i: any) => i.itemId === e.data.itemId),
+            `item of request ${r.i} in the queue`,
+          );
         }
       }
       assert.equal(exit, 0, `exit within 3 s of the last answer: ${exit}; once the client closed its connections: ${finalExit}\n${output.slice(-1500)}`);

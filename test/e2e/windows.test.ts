@@ -20,7 +20,12 @@ for (const { kind, skip } of storeKinds) {
       api = client(server.url, token);
       big = (await api('POST', '/queues', { name: 'big', tracks: Array.from({ length: 500 }, (_, i) => `t${i}`) })).body.queue;
       for (let k = 1; k < N / 500; k++) {
-        const r = await api('POST', `/queues/${big.id}/tracks`, { tracks: Array.from({ length: 500 }, (_, i) => `t${k * 500 + i}`) }, { prefer: 'return=minimal' });
+        const r = await api(
+          'POST',
+          `/queues/${big.id}/tracks`,
+          { tracks: Array.from({ length: 500 }, (_, i) => `t${k * 500 + i}`) },
+          { prefer: 'return=minimal' },
+        );
         assert.equal(r.status, 200);
       }
     });
@@ -31,23 +36,35 @@ for (const { kind, skip } of storeKinds) {
       assert.equal(r.status, 200);
       assert.equal(r.body.itemCount, N);
       assert.equal(r.body.items.length, 200);
-      assert.deepEqual(r.body.items.map((i: { trackId: string }) => i.trackId), Array.from({ length: 200 }, (_, i) => `t${i}`));
+      assert.deepEqual(
+        r.body.items.map((i: { trackId: string }) => i.trackId),
+        Array.from({ length: 200 }, (_, i) => `t${i}`),
+      );
       assert.equal(r.body.window.offset, 0);
       assert.equal(typeof r.body.window.nextCursor, 'string');
       // A small queue looks as it always did: every item, no cursor.
       const small = (await api('POST', '/queues', { name: 's', tracks: ['a', 'b'] })).body.queue;
       const s = (await api('GET', `/queues/${small.id}`)).body;
-      assert.deepEqual(s.items.map((i: { trackId: string }) => i.trackId), ['a', 'b']);
+      assert.deepEqual(
+        s.items.map((i: { trackId: string }) => i.trackId),
+        ['a', 'b'],
+      );
       assert.deepEqual(s.window, { offset: 0, limit: 200, nextCursor: null });
     });
 
     it('[QW2] offset, after, around=current and limit; bad combinations are 400', async () => {
       const off = (await api('GET', `/queues/${big.id}?offset=${N - 10}&limit=50`)).body;
-      assert.deepEqual(off.items.map((i: { trackId: string }) => i.trackId), Array.from({ length: 10 }, (_, i) => `t${N - 10 + i}`));
+      assert.deepEqual(
+        off.items.map((i: { trackId: string }) => i.trackId),
+        Array.from({ length: 10 }, (_, i) => `t${N - 10 + i}`),
+      );
       assert.equal(off.window.nextCursor, null);
       const anchor = off.items[0].itemId;
       const aft = (await api('GET', `/queues/${big.id}?after=${anchor}&limit=3`)).body;
-      assert.deepEqual(aft.items.map((i: { trackId: string }) => i.trackId), [`t${N - 9}`, `t${N - 8}`, `t${N - 7}`]);
+      assert.deepEqual(
+        aft.items.map((i: { trackId: string }) => i.trackId),
+        [`t${N - 9}`, `t${N - 8}`, `t${N - 7}`],
+      );
       // Make an item deep in the queue current, then read around it.
       const target = (await api('GET', `/queues/${big.id}?offset=5000&limit=1`)).body.items[0];
       assert.equal((await api('PUT', `/queues/${big.id}/current`, { itemId: target.itemId })).status, 200);
@@ -88,7 +105,10 @@ for (const { kind, skip } of storeKinds) {
         cursor = page.window.nextCursor;
       }
       assert.equal(new Set(seen).size, seen.length);
-      assert.deepEqual(seen.filter((id) => original.includes(id)), original);
+      assert.deepEqual(
+        seen.filter((id) => original.includes(id)),
+        original,
+      );
       // A shuffle switch makes an older cursor stale.
       const c = (await api('GET', `/queues/${q.id}?limit=10`)).body.window.nextCursor;
       await api('PUT', `/queues/${q.id}/shuffle`, { shuffle: true });

@@ -10,14 +10,25 @@ export const rng = mulberry32;
 export const GENRES = ['rock', 'pop', 'jazz', 'folk', 'metal', 'soul', 'blues', 'house'];
 
 export interface GeneratedCatalog {
-  tracks: { id: string; title: string; artist: string; album: string; albumId: string; genres: string[]; duration: number; features: { energy: number; valence: number } }[];
+  tracks: {
+    id: string;
+    title: string;
+    artist: string;
+    album: string;
+    albumId: string;
+    genres: string[];
+    duration: number;
+    features: { energy: number; valence: number };
+  }[];
   playlists: { id: string; name: string; tracks: string[] }[];
   clusterOf(artist: number): number;
   artistName(a: number): string;
   trackId(a: number, i: number): string;
 }
 
-export function generateCatalog(o: { artists?: number; tracksPerArtist?: number; clusters?: number; playlists?: number; length?: number; seed?: number } = {}): GeneratedCatalog {
+export function generateCatalog(
+  o: { artists?: number; tracksPerArtist?: number; clusters?: number; playlists?: number; length?: number; seed?: number } = {},
+): GeneratedCatalog {
   const artists = o.artists ?? 24;
   const per = o.tracksPerArtist ?? 8;
   const clusters = o.clusters ?? 6;
@@ -30,8 +41,14 @@ export function generateCatalog(o: { artists?: number; tracksPerArtist?: number;
     for (let i = 0; i < per; i++) {
       const c = clusterOf(a);
       tracks.push({
-        id: trackId(a, i), title: `Song ${i} of ${a}`, artist: artistName(a), album: `Album ${a}-${i % 2}`, albumId: `al${a}-${i % 2}`,
-        genres: [GENRES[c % GENRES.length]!], duration: 180 + i, features: { energy: (c + 0.5) / clusters, valence: random() },
+        id: trackId(a, i),
+        title: `Song ${i} of ${a}`,
+        artist: artistName(a),
+        album: `Album ${a}-${i % 2}`,
+        albumId: `al${a}-${i % 2}`,
+        genres: [GENRES[c % GENRES.length]!],
+        duration: 180 + i,
+        features: { energy: (c + 0.5) / clusters, valence: random() },
       });
     }
   }

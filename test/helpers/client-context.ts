@@ -50,7 +50,11 @@ class SlowSocket implements WebSocketLike {
   }
 }
 
-export function testContext(baseUrl: string, token: string | (() => Promise<string>), opts: { deviceId?: string; skewMs?: number; linkDelayMs?: number } = {}): TestContext {
+export function testContext(
+  baseUrl: string,
+  token: string | (() => Promise<string>),
+  opts: { deviceId?: string; skewMs?: number; linkDelayMs?: number } = {},
+): TestContext {
   const sockets: WebSocket[] = [];
   const skew = opts.skewMs ?? 0;
   const Plain = class extends WebSocket {

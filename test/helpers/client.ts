@@ -14,14 +14,37 @@ export async function until(cond: () => boolean | Promise<boolean>, what: string
 }
 
 /** The fields a mirror and GET /queues/{id} both have, in the same shape. */
-export function comparable(s: {
-  version: number; name: string; ownerId: string; currentItemId: string | null; currentIndex: number | null; shuffle: boolean; repeat: string;
-  history: unknown[]; metadata: unknown; isPublic: boolean; settings: unknown; collaborators: unknown[];
-  items: { itemId: string; trackId: string; addedBy: string; addedAt: string }[];
-}, itemCount: number) {
+export function comparable(
+  s: {
+    version: number;
+    name: string;
+    ownerId: string;
+    currentItemId: string | null;
+    currentIndex: number | null;
+    shuffle: boolean;
+    repeat: string;
+    history: unknown[];
+    metadata: unknown;
+    isPublic: boolean;
+    settings: unknown;
+    collaborators: unknown[];
+    items: { itemId: string; trackId: string; addedBy: string; addedAt: string }[];
+  },
+  itemCount: number,
+) {
   return {
-    version: s.version, name: s.name, ownerId: s.ownerId, itemCount, currentItemId: s.currentItemId, currentIndex: s.currentIndex,
-    shuffle: s.shuffle, repeat: s.repeat, history: s.history, metadata: s.metadata, isPublic: s.isPublic, settings: s.settings,
+    version: s.version,
+    name: s.name,
+    ownerId: s.ownerId,
+    itemCount,
+    currentItemId: s.currentItemId,
+    currentIndex: s.currentIndex,
+    shuffle: s.shuffle,
+    repeat: s.repeat,
+    history: s.history,
+    metadata: s.metadata,
+    isPublic: s.isPublic,
+    settings: s.settings,
     collaborators: s.collaborators,
     items: s.items.map((i) => ({ itemId: i.itemId, trackId: i.trackId, addedBy: i.addedBy, addedAt: i.addedAt })),
   };

@@ -41,7 +41,12 @@ export async function startCluster(prefix: string, env: Record<string, string> =
     throw err;
   }
   const cluster: Cluster = {
-    db, redis, redisPort, adminKey, a, b,
+    db,
+    redis,
+    redisPort,
+    adminKey,
+    a,
+    b,
     async stop() {
       await Promise.all([cluster.a.stop(), cluster.b.stop()]);
       await stopProcess(cluster.redis);

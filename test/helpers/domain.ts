@@ -13,7 +13,6 @@ export const DEFAULT_QUEUE_ID = 'queue-1';
 export const DEFAULT_USER_ID = 'user-1';
 export const DEFAULT_START = Date.UTC(2024, 0, 1, 0, 0, 0, 0);
 
-
 /** A DecideContext that is fully deterministic, plus the fake clock used for envelopes. */
 export interface TestContext extends DecideContext {
   /** Advances the fake clock by 1 ms and returns the new time as an ISO string. */
@@ -56,27 +55,29 @@ export interface StepResult {
  * (sequenceNumber = state.version + i + 1, deviceId null, 1 ms per event) and folds with `evolve`.
  * Whatever `decide` throws propagates; the input state is never modified.
  */
-export function applyCommand(
-  state: QueueState,
-  cmd: QueueCommand,
-  ctx: TestContext,
-  opts: { userId?: string; deviceId?: string | null } = {},
-): StepResult {
+export function applyCommand(state: QueueState, cmd: QueueCommand, ctx: TestContext, opts: { userId?: string; deviceId?: string | null } = {}): StepResult {
   const userId = opts.userId ?? ctx.userId;
   const bodies = decide(state, cmd, userId === ctx.userId ? ctx : { ...ctx, userId });
-  const events: QueueEvent[] = bodies.map((body, i) => ({
-    ...body,
-    queueId: state.id,
-    sequenceNumber: state.version + i + 1,
-    userId,
-    deviceId: opts.deviceId ?? null,
-    timestamp: ctx.tick(),
-  }) as QueueEvent);
+  const events: QueueEvent[] = bodies.map(
+    (body, i) =>
+      ({
+        ...body,
+        queueId: state.id,
+        sequenceNumber: state.version + i + 1,
+        userId,
+        deviceId: opts.deviceId ?? null,
+        timestamp: ctx.tick(),
+      }) as QueueEvent,
+  );
   return { state: events.reduce(evolve, state), events };
 }
 
 /** Applies commands one after another from a state (default: a fresh, never-created queue). */
-export function given(cmds: QueueCommand[], ctx: TestContext = testContext(), from: QueueState = initialState(DEFAULT_QUEUE_ID)): StepResult & { ctx: TestContext } {
+export function given(
+  cmds: QueueCommand[],
+  ctx: TestContext = testContext(),
+  from: QueueState = initialState(DEFAULT_QUEUE_ID),
+): StepResult & { ctx: TestContext } {
   let state = from;
   const events: QueueEvent[] = [];
   for (const cmd of cmds) {

@@ -142,15 +142,30 @@ export function wrongType(s: Schema): fc.Arbitrary<unknown> | null {
 }
 
 /** Strings no store may keep: NUL, and lone UTF-16 surrogates. */
-export const unstorableString = fc.tuple(
-  fc.string({ maxLength: 4 }),
-  fc.constantFrom('\u0000', '\ud800', '\udfff', '\udbff', 'a\u0000', '\ud83d'),
-  fc.string({ maxLength: 4 }),
-).map(([a, b, c]) => a + b + c);
+export const unstorableString = fc
+  .tuple(fc.string({ maxLength: 4 }), fc.constantFrom('\u0000', '\ud800', '\udfff', '\udbff', 'a\u0000', '\ud83d'), fc.string({ maxLength: 4 }))
+  .map(([a, b, c]) => a + b + c);
 
 /** Odd but valid text: may be accepted, must never break anything. */
 export const oddString = fc.oneof(
-  fc.constantFrom('\u202etxet', 'e\u0301\u0301\u0301', '\ufeffbom', '\uffff', '\u{10ffff}', '👩‍👩‍👧‍👦', '𝄞', 'ﬀ', '\u200b', '\\u0000', '%00', '../..', ' ', '\t\n', "'; DROP TABLE queues;--", '{"$gt":""}'),
+  fc.constantFrom(
+    '\u202etxet',
+    'e\u0301\u0301\u0301',
+    '\ufeffbom',
+    '\uffff',
+    '\u{10ffff}',
+    '👩‍👩‍👧‍👦',
+    '𝄞',
+    'ﬀ',
+    '\u200b',
+    '\\u0000',
+    '%00',
+    '../..',
+    ' ',
+    '\t\n',
+    "'; DROP TABLE queues;--",
+    '{"$gt":""}',
+  ),
   fc.string({ unit: 'grapheme', maxLength: 12 }),
   fc.string({ unit: 'binary', maxLength: 12 }).filter((s) => s.isWellFormed() && !s.includes('\u0000')),
 );
@@ -173,7 +188,11 @@ export async function snapshotStore(target: { sqliteFile: string } | { pgUrl: st
     try {
       const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`).all() as { name: string }[];
       for (const { name } of tables) {
-        const rows = db.prepare(`SELECT * FROM "${name}"`).all().map((r) => JSON.stringify(r, (_k, v) => (typeof v === 'bigint' ? String(v) : Buffer.isBuffer(v) ? v.toString('hex') : v))).sort();
+        const rows = db
+          .prepare(`SELECT * FROM "${name}"`)
+          .all()
+          .map((r) => JSON.stringify(r, (_k, v) => (typeof v === 'bigint' ? String(v) : Buffer.isBuffer(v) ? v.toString('hex') : v)))
+          .sort();
         out[name] = `${rows.length}:${h(rows.join('\n'))}`;
       }
     } finally {
@@ -184,7 +203,9 @@ export async function snapshotStore(target: { sqliteFile: string } | { pgUrl: st
   const c = new pg.Client({ connectionString: target.pgUrl });
   await c.connect();
   try {
-    const { rows: tables } = await c.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name`);
+    const { rows: tables } = await c.query(
+      `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name`,
+    );
     for (const { table_name: name } of tables as { table_name: string }[]) {
       const r = await c.query(`SELECT count(*)::int AS n, md5(coalesce(string_agg(x::text, E'\\n' ORDER BY x::text), '')) AS h FROM "${name}" x`);
       out[name] = `${r.rows[0].n}:${r.rows[0].h}`;

@@ -69,11 +69,22 @@ export async function allEvents(call: Call, id: string): Promise<any[]> {
  * after) and callers for alice, bob, no token and the admin key, each response noted in
  * `seen` (as are those of `track`). The callers can be taken at once; `server` is there once the tests run.
  */
-export function httpUsers(kind: StoreKind): { seen: Seen[]; track(base: string, token?: string): Call; alice: Call; bob: Call; anon: Call; admin: Call; readonly server: RunningServer & { cleanup(): Promise<void> } } {
+export function httpUsers(kind: StoreKind): {
+  seen: Seen[];
+  track(base: string, token?: string): Call;
+  alice: Call;
+  bob: Call;
+  anon: Call;
+  admin: Call;
+  readonly server: RunningServer & { cleanup(): Promise<void> };
+} {
   const { seen, track } = tracker();
   let server: (RunningServer & { cleanup(): Promise<void> }) | undefined;
   const callers: Record<'alice' | 'bob' | 'anon' | 'admin', Call | undefined> = { alice: undefined, bob: undefined, anon: undefined, admin: undefined };
-  const late = (name: keyof typeof callers): Call => (...args) => callers[name]!(...args);
+  const late =
+    (name: keyof typeof callers): Call =>
+    (...args) =>
+      callers[name]!(...args);
   before(async () => {
     server = await startServerOn(kind);
     callers.alice = track(server.url, await mintToken(server, 'alice'));
@@ -85,7 +96,12 @@ export function httpUsers(kind: StoreKind): { seen: Seen[]; track(base: string, 
     await server?.cleanup();
   });
   return {
-    seen, track, alice: late('alice'), bob: late('bob'), anon: late('anon'), admin: late('admin'),
+    seen,
+    track,
+    alice: late('alice'),
+    bob: late('bob'),
+    anon: late('anon'),
+    admin: late('admin'),
     get server() {
       if (!server) throw new Error('the server starts before the tests');
       return server;

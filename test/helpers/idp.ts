@@ -81,7 +81,9 @@ export async function startIdp(opts: { audience?: string; algs?: IdpAlg[]; disco
       return;
     }
     if (path === '/.well-known/openid-configuration') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ issuer: opts.discoveryIssuer ?? issuer, jwks_uri: `${issuer}/jwks.json` }));
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ issuer: opts.discoveryIssuer ?? issuer, jwks_uri: `${issuer}/jwks.json` }));
     } else if (path === '/jwks.json') {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: keys.map((k) => k.jwk) }));
     } else res.writeHead(404).end();

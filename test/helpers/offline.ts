@@ -42,7 +42,8 @@ export async function allEvents(call: Call, queueId: string): Promise<QueueEvent
 /** Folds events onto a state: socket events carry epoch-ms timestamps, REST ones ISO strings. */
 export function fold(state: QueueState, events: any[]): QueueState {
   return events.reduce(
-    (s: QueueState, e: any) => evolve(s, { ...e, timestamp: typeof e.timestamp === 'number' ? new Date(e.timestamp).toISOString() : e.timestamp } as QueueEvent),
+    (s: QueueState, e: any) =>
+      evolve(s, { ...e, timestamp: typeof e.timestamp === 'number' ? new Date(e.timestamp).toISOString() : e.timestamp } as QueueEvent),
     state,
   );
 }
@@ -71,7 +72,16 @@ export class OfflineDevice {
   }
 
   playback(args: Record<string, unknown>, extra: Record<string, unknown> = {}): any {
-    const c = { clientId: this.clientId, mutationId: this.next++, resourceType: 'playback', resourceId: 'me', op: 'set_playback', args, clientTimestamp: Date.now(), ...extra };
+    const c = {
+      clientId: this.clientId,
+      mutationId: this.next++,
+      resourceType: 'playback',
+      resourceId: 'me',
+      op: 'set_playback',
+      args,
+      clientTimestamp: Date.now(),
+      ...extra,
+    };
     this.changes.push(c);
     return c;
   }
@@ -93,4 +103,3 @@ export function outcomes(answer: any): Record<number, string> {
 export function conflictOf(answer: any, mutationId: number): any {
   return answer.conflicts.find((c: any) => c.change?.mutationId === mutationId);
 }
-

@@ -48,7 +48,6 @@ export interface MemberOptions {
   since?: number;
 }
 
-
 export class SimMember {
   readonly messages: any[] = [];
   readonly estimator = new ClockEstimator();
@@ -224,8 +223,15 @@ export class SimMember {
       };
       const t = setTimeout(() => {
         this.waiters.splice(this.waiters.indexOf(w), 1);
-        const recent = this.messages.filter((m) => m.type !== 'latency_measurement').slice(-3).map((m) => (m.type === 'snapshot' ? 'snapshot' : m));
-        reject(new Error(`${this.opts.deviceId ?? 'member'} timed out; messages but pongs: ${this.messages.filter((m) => m.type !== 'latency_measurement').map((m) => m.type)}; last: ${JSON.stringify(recent).slice(0, 800)}`));
+        const recent = this.messages
+          .filter((m) => m.type !== 'latency_measurement')
+          .slice(-3)
+          .map((m) => (m.type === 'snapshot' ? 'snapshot' : m));
+        reject(
+          new Error(
+            `${this.opts.deviceId ?? 'member'} timed out; messages but pongs: ${this.messages.filter((m) => m.type !== 'latency_measurement').map((m) => m.type)}; last: ${JSON.stringify(recent).slice(0, 800)}`,
+          ),
+        );
       }, timeoutMs);
       this.waiters.push(w);
     });

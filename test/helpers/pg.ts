@@ -4,8 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 
-export const pgAdminUrl: string | null =
-  process.env.QS_TEST_PG && process.env.QS_TEST_PG !== 'skip' ? process.env.QS_TEST_PG : null;
+export const pgAdminUrl: string | null = process.env.QS_TEST_PG && process.env.QS_TEST_PG !== 'skip' ? process.env.QS_TEST_PG : null;
 
 export const pgSkipReason = pgAdminUrl ? false : 'Postgres suite skipped: no Postgres answered (set TEST_DATABASE_URL to require it)';
 

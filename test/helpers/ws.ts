@@ -45,7 +45,14 @@ export function connect(
       const found = messages.slice(from).find(pred);
       if (found) return Promise.resolve(found);
       return new Promise((resolve, reject) => {
-        const w = { pred, from, resolve: (m: any) => { clearTimeout(t); resolve(m); } };
+        const w = {
+          pred,
+          from,
+          resolve: (m: any) => {
+            clearTimeout(t);
+            resolve(m);
+          },
+        };
         const t = setTimeout(() => {
           waiters.splice(waiters.indexOf(w), 1);
           reject(new Error(`timed out waiting for a message; got ${messages.length}: ${JSON.stringify(messages.slice(-5)).slice(0, 800)}`));
@@ -83,5 +90,7 @@ export function connect(
 /** Event messages (those with a sequence number) of one stream, in arrival order. */
 export function eventsOf(s: TestSocket, stream: 'queue' | 'user', queueId?: string): any[] {
   const control = new Set(['hello', 'snapshot', 'ack', 'error', 'subscribed', 'presence']);
-  return s.messages.filter((m) => m.stream === stream && !control.has(m.type) && typeof m.sequenceNumber === 'number' && (queueId === undefined || m.queueId === queueId));
+  return s.messages.filter(
+    (m) => m.stream === stream && !control.has(m.type) && typeof m.sequenceNumber === 'number' && (queueId === undefined || m.queueId === queueId),
+  );
 }

@@ -10,9 +10,9 @@ import { after, before, describe, it } from 'node:test';
 import type { CatalogStore } from '../../src/catalog/store.ts';
 import { QueueService } from '../../src/queues/service.ts';
 import type { Store } from '../../src/store/port.ts';
-import { PostgresStore } from '../../src/store/postgres.ts';
+import type { PostgresStore } from '../../src/store/postgres.ts';
 import { openPostgresStore, openSqliteStore, postgresStorage, sqliteStorage } from '../../src/stores.ts';
-import { SqliteStore } from '../../src/store/sqlite.ts';
+import type { SqliteStore } from '../../src/store/sqlite.ts';
 import { createTempDatabase, pgSkipReason, type TempDatabase } from '../helpers/pg.ts';
 
 const kinds = [
@@ -47,19 +47,31 @@ for (const { kind, skip } of kinds) {
     });
 
     it('a delete is a tombstone with a new rev; an upsert brings the track back', async () => {
-      await catalog.upsertTracks([{ id: 'x1', title: 'One', artist: 'A' }, { id: 'x2', title: 'Two', artist: 'A' }], now);
+      await catalog.upsertTracks(
+        [
+          { id: 'x1', title: 'One', artist: 'A' },
+          { id: 'x2', title: 'Two', artist: 'A' },
+        ],
+        now,
+      );
       const before = Math.max(...(await catalog.tracksAfter(0, 100)).map((t) => t.rev));
       assert.equal(await catalog.deleteTrack('x1', now), true);
       assert.equal(await catalog.deleteTrack('x1', now), false, 'already gone');
       assert.equal(await catalog.getTrack('x1'), null);
       const after = await catalog.tracksAfter(before, 100);
-      assert.deepEqual(after.map((t) => [t.id, t.deleted ?? false]), [['x1', true]]);
+      assert.deepEqual(
+        after.map((t) => [t.id, t.deleted ?? false]),
+        [['x1', true]],
+      );
       assert.deepEqual(await catalog.upsertTracks([{ id: 'x1', title: 'One again', artist: 'A' }], now), { created: 1, updated: 0 });
       assert.equal((await catalog.getTrack('x1'))?.title, 'One again');
       // Many at once: live tracks only, without their revision.
       await catalog.deleteTrack('x2', now);
       const some = await catalog.getTracks(['x1', 'x2', 'unknown']);
-      assert.deepEqual(some.map((t) => t.id), ['x1']);
+      assert.deepEqual(
+        some.map((t) => t.id),
+        ['x1'],
+      );
       assert.deepEqual(some[0], await catalog.getTrack('x1'));
       assert.ok(!('rev' in some[0]!));
       assert.deepEqual(await catalog.getTracks([]), []);
@@ -75,11 +87,48 @@ for (const { kind, skip } of kinds) {
       await catalog.recordQueued('q-b', 'u2', ['t9'], '2026-11-29T00:00:00.000Z');
       assert.deepEqual((await catalog.stationTracks('q-a')).sort(), ['t1', 't2', 't3']);
       await catalog.appendEvents([
-        { userId: 'u1', sessionId: null, trackId: 'p1', action: 'complete', position: null, source: null, contextType: null, hour: null, context: null, occurredAt: '2026-11-28T00:00:00.000Z' },
-        { userId: 'u1', sessionId: null, trackId: 'p0', action: 'like', position: null, source: null, contextType: null, hour: null, context: null, occurredAt: '2026-11-28T00:00:00.000Z' },
-        { userId: 'u1', sessionId: null, trackId: 'old', action: 'complete', position: null, source: null, contextType: null, hour: null, context: null, occurredAt: '2026-10-01T00:00:00.000Z' },
+        {
+          userId: 'u1',
+          sessionId: null,
+          trackId: 'p1',
+          action: 'complete',
+          position: null,
+          source: null,
+          contextType: null,
+          hour: null,
+          context: null,
+          occurredAt: '2026-11-28T00:00:00.000Z',
+        },
+        {
+          userId: 'u1',
+          sessionId: null,
+          trackId: 'p0',
+          action: 'like',
+          position: null,
+          source: null,
+          contextType: null,
+          hour: null,
+          context: null,
+          occurredAt: '2026-11-28T00:00:00.000Z',
+        },
+        {
+          userId: 'u1',
+          sessionId: null,
+          trackId: 'old',
+          action: 'complete',
+          position: null,
+          source: null,
+          contextType: null,
+          hour: null,
+          context: null,
+          occurredAt: '2026-10-01T00:00:00.000Z',
+        },
       ]);
-      assert.deepEqual((await catalog.userRecentTracks('u1', '2026-11-15T00:00:00.000Z')).sort(), ['p1', 't3'], 'plays and radio tracks since then; no likes, nothing older');
+      assert.deepEqual(
+        (await catalog.userRecentTracks('u1', '2026-11-15T00:00:00.000Z')).sort(),
+        ['p1', 't3'],
+        'plays and radio tracks since then; no likes, nothing older',
+      );
     });
 
     it('keeps the first answer of a key', async () => {
@@ -93,7 +142,15 @@ for (const { kind, skip } of kinds) {
 
     it('queue baskets leave out the tracks an extend chose', async () => {
       let n = 0;
-      const queues = new QueueService({ store, now: () => Date.parse(now), newId: () => `id-${kind}-${++n}`, random: Math.random, maxItemsPerQueue: 100, addsPerMinute: 100, maxCollaborators: 10 });
+      const queues = new QueueService({
+        store,
+        now: () => Date.parse(now),
+        newId: () => `id-${kind}-${++n}`,
+        random: Math.random,
+        maxItemsPerQueue: 100,
+        addsPerMinute: 100,
+        maxCollaborators: 10,
+      });
       const q = (await queues.create({ userId: 'u1', deviceId: null }, { name: 'mine', tracks: ['m1', 'm2', 'm3', 'm4'] })).body.queue!;
       await catalog.recordQueued(q.id, 'u1', ['m3'], now);
       const got = (await catalog.queueTracks(10)).find((x) => x.queueId === q.id);

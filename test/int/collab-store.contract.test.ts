@@ -20,9 +20,16 @@ async function append(store: Store, queueId: string, base: QueueState, bodies: O
   return state;
 }
 
-const created = (owner: string): Omit<NewEvent, 'timestamp' | 'deviceId'> => ({ type: 'queue_created', userId: owner, data: { name: 'q', type: 'collaborative', ownerId: owner, metadata: {} } });
-const joined = (by: string, userId: string, role: 'admin' | 'contributor' | 'viewer'): Omit<NewEvent, 'timestamp' | 'deviceId'> =>
-  ({ type: 'collaborator_joined', userId: by, data: { userId, role, via: 'added' } });
+const created = (owner: string): Omit<NewEvent, 'timestamp' | 'deviceId'> => ({
+  type: 'queue_created',
+  userId: owner,
+  data: { name: 'q', type: 'collaborative', ownerId: owner, metadata: {} },
+});
+const joined = (by: string, userId: string, role: 'admin' | 'contributor' | 'viewer'): Omit<NewEvent, 'timestamp' | 'deviceId'> => ({
+  type: 'collaborator_joined',
+  userId: by,
+  data: { userId, role, via: 'added' },
+});
 
 function contract(name: 'sqlite' | 'postgres', skip: string | false = false) {
   describe(`collaboration storage contract: ${name}`, { skip }, () => {
@@ -52,7 +59,10 @@ function contract(name: 'sqlite' | 'postgres', skip: string | false = false) {
       s = await append(store, id, s, [{ type: 'ownership_transferred', userId: own, data: { fromUserId: own, toUserId: bob } }]);
       assert.deepEqual([await roleIn(own), await roleIn(bob)], ['admin', 'owner']);
       const row = (await store.listMemberQueues(bob, 10, null)).items.find((x) => x.id === id)!;
-      assert.deepEqual({ ...row, updatedAt: undefined }, { id, name: 'q', type: 'collaborative', ownerId: bob, version: s.version, itemCount: 0, updatedAt: undefined, role: 'owner' });
+      assert.deepEqual(
+        { ...row, updatedAt: undefined },
+        { id, name: 'q', type: 'collaborative', ownerId: bob, version: s.version, itemCount: 0, updatedAt: undefined, role: 'owner' },
+      );
       // A conflicting append changes nothing, the index included.
       await assert.rejects(append(store, id, { ...s, version: s.version - 1 }, [joined(bob, cat, 'admin')]), VersionConflictError);
       assert.equal(await roleIn(cat), undefined);

@@ -16,29 +16,47 @@ import { createTempDatabase, pgSkipReason } from '../helpers/pg.ts';
 
 const kinds = [
   {
-    name: 'SQLite', skip: false as string | false,
+    name: 'SQLite',
+    skip: false as string | false,
     async make() {
       const dir = await mkdtemp(join(tmpdir(), 'qs-group-'));
       const store = openSqliteStore(join(dir, 'queue.db'), {});
       await store.migrate();
-      return { store: store as Store, cleanup: async () => { await store.close(); await rm(dir, { recursive: true, force: true }); } };
+      return {
+        store: store as Store,
+        cleanup: async () => {
+          await store.close();
+          await rm(dir, { recursive: true, force: true });
+        },
+      };
     },
   },
   {
-    name: 'PostgreSQL', skip: pgSkipReason,
+    name: 'PostgreSQL',
+    skip: pgSkipReason,
     async make() {
       const db = await createTempDatabase();
       const store = openPostgresStore({ connectionString: db.url, max: 6 });
       await store.migrate();
-      return { store: store as Store, cleanup: async () => { await store.close(); await db.drop(); } };
+      return {
+        store: store as Store,
+        cleanup: async () => {
+          await store.close();
+          await db.drop();
+        },
+      };
     },
   },
 ];
 
 /** The append of one command to a queue as the service makes it. */
 function appendOf(state: QueueState, cmd: QueueCommand, n: () => string) {
-  const events: NewEvent[] = decide(state, cmd, { userId: 'u', newId: n, random: () => 0.5, maxItems: 10_000 })
-    .map((b) => ({ ...b, userId: 'u', deviceId: null, timestamp: new Date().toISOString() }));
+  const events: NewEvent[] = decide(state, cmd, { userId: 'u', newId: n, random: () => 0.5, maxItems: 10_000 }).map((b) => ({
+    ...b,
+    userId: 'u',
+    deviceId: null,
+    timestamp: new Date().toISOString(),
+  }));
   const next = events.map((e, i) => ({ ...e, queueId: state.id, sequenceNumber: state.version + i + 1 }) as QueueEvent).reduce(evolve, state);
   return { events, next };
 }
@@ -58,18 +76,29 @@ for (const kind of kinds) {
         }
         // A key recorded by an earlier write.
         const taken = appendOf(states[0]!, { type: 'add_tracks', tracks: ['k'] }, n);
-        await store.append({ queueId: states[0]!.id, expectedVersion: states[0]!.version, events: taken.events, state: taken.next, idempotency: { userId: 'u', key: 'taken', fingerprint: 'f', response: { status: 200, body: {} } } });
+        await store.append({
+          queueId: states[0]!.id,
+          expectedVersion: states[0]!.version,
+          events: taken.events,
+          state: taken.next,
+          idempotency: { userId: 'u', key: 'taken', fingerprint: 'f', response: { status: 200, body: {} } },
+        });
         states[0] = taken.next;
         const before = store.commitStats!();
 
         // All in one turn: queue 3 with a stale version, queue 7 with the taken key, the others fine.
-        const results = await Promise.allSettled(states.map((s, q) => {
-          const { events, next } = appendOf(s, { type: 'add_tracks', tracks: [`t${q}`] }, n);
-          return store.append({
-            queueId: s.id, expectedVersion: q === 3 ? s.version - 1 : s.version, events, state: next,
-            ...(q === 7 ? { idempotency: { userId: 'u', key: 'taken', fingerprint: 'f', response: { status: 200, body: {} } } } : {}),
-          });
-        }));
+        const results = await Promise.allSettled(
+          states.map((s, q) => {
+            const { events, next } = appendOf(s, { type: 'add_tracks', tracks: [`t${q}`] }, n);
+            return store.append({
+              queueId: s.id,
+              expectedVersion: q === 3 ? s.version - 1 : s.version,
+              events,
+              state: next,
+              ...(q === 7 ? { idempotency: { userId: 'u', key: 'taken', fingerprint: 'f', response: { status: 200, body: {} } } } : {}),
+            });
+          }),
+        );
         const after = store.commitStats!();
         assert.ok(after.transactions - before.transactions <= 2, `${after.transactions - before.transactions} transactions for 12 appends`);
         results.forEach((r, q) => {
@@ -80,10 +109,18 @@ for (const kind of kinds) {
         for (const [q, s] of states.entries()) {
           const events = await store.readEvents(s.id, 0, 100);
           const failed = q === 3 || q === 7;
-          assert.deepEqual(events.map((e) => e.sequenceNumber), Array.from({ length: s.version + (failed ? 0 : 1) }, (_, i) => i + 1), `queue ${q} gapless`);
+          assert.deepEqual(
+            events.map((e) => e.sequenceNumber),
+            Array.from({ length: s.version + (failed ? 0 : 1) }, (_, i) => i + 1),
+            `queue ${q} gapless`,
+          );
           assert.equal(await store.queueVersion(s.id), s.version + (failed ? 0 : 1));
           const loaded = await store.loadQueue(s.id);
-          assert.equal(loaded!.items.some((it) => it.trackId === `t${q}`), !failed, `queue ${q}: its add is ${failed ? 'absent' : 'there'}`);
+          assert.equal(
+            loaded!.items.some((it) => it.trackId === `t${q}`),
+            !failed,
+            `queue ${q}: its add is ${failed ? 'absent' : 'there'}`,
+          );
         }
       } finally {
         await cleanup();

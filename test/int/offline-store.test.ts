@@ -28,7 +28,13 @@ function suite(name: string, opts: { skip?: string | false }, kind: 'sqlite' | '
     });
 
     async function created(queueId: string, userId: string) {
-      const e: NewEvent = { type: 'queue_created', data: { name: 'q', type: 'user', ownerId: userId, metadata: {} }, userId, deviceId: null, timestamp: new Date().toISOString() };
+      const e: NewEvent = {
+        type: 'queue_created',
+        data: { name: 'q', type: 'user', ownerId: userId, metadata: {} },
+        userId,
+        deviceId: null,
+        timestamp: new Date().toISOString(),
+      };
       const state = evolve(initialState(queueId), { ...e, queueId, sequenceNumber: 1 } as QueueEvent);
       await store.append({ queueId, expectedVersion: 0, events: [e], state });
       return state;
@@ -41,12 +47,19 @@ function suite(name: string, opts: { skip?: string | false }, kind: 'sqlite' | '
       const e: NewEvent = { type: 'repeat_changed', data: { repeat: 'all' }, userId: 'ann', deviceId: 'phone', timestamp: new Date().toISOString() };
       const next = evolve(state, { ...e, queueId: q, sequenceNumber: 2 } as QueueEvent);
       await store.append({ queueId: q, expectedVersion: 1, events: [e], state: next, idempotencyMany: keys.map((k, n) => rec('ann', k, n)) });
-      for (const [n, k] of keys.entries()) assert.deepEqual(await store.getIdempotency('ann', k), { fingerprint: `fp-${n}`, status: 200 + n, body: { n, text: 'ü' } });
+      for (const [n, k] of keys.entries())
+        assert.deepEqual(await store.getIdempotency('ann', k), { fingerprint: `fp-${n}`, status: 200 + n, body: { n, text: 'ü' } });
 
       // One key recorded already: nothing of the append is kept.
       const fresh = uid('k');
       await assert.rejects(
-        store.append({ queueId: q, expectedVersion: 2, events: [{ ...e, data: { repeat: 'one' } }], state: { ...next, version: 3 }, idempotencyMany: [rec('ann', fresh, 7), rec('ann', keys[1]!, 8)] }),
+        store.append({
+          queueId: q,
+          expectedVersion: 2,
+          events: [{ ...e, data: { repeat: 'one' } }],
+          state: { ...next, version: 3 },
+          idempotencyMany: [rec('ann', fresh, 7), rec('ann', keys[1]!, 8)],
+        }),
         (err: unknown) => err instanceof IdempotencyConflict && err.key === keys[1],
       );
       assert.equal(await store.getIdempotency('ann', fresh), null);
@@ -54,7 +67,10 @@ function suite(name: string, opts: { skip?: string | false }, kind: 'sqlite' | '
       assert.equal((await store.loadQueue(q))?.version, 2);
       // The same key twice in one list is refused too; records alone (no events) are kept.
       const twice = uid('k');
-      await assert.rejects(store.append({ queueId: q, expectedVersion: 2, events: [], state: next, idempotencyMany: [rec('ann', twice, 1), rec('ann', twice, 2)] }), IdempotencyConflict);
+      await assert.rejects(
+        store.append({ queueId: q, expectedVersion: 2, events: [], state: next, idempotencyMany: [rec('ann', twice, 1), rec('ann', twice, 2)] }),
+        IdempotencyConflict,
+      );
       assert.equal(await store.getIdempotency('ann', twice), null);
       await store.append({ queueId: q, expectedVersion: 2, events: [], state: next, idempotencyMany: [rec('ann', twice, 3)] });
       assert.equal((await store.getIdempotency('ann', twice))?.status, 203);
@@ -64,27 +80,41 @@ function suite(name: string, opts: { skip?: string | false }, kind: 'sqlite' | '
     it('[OF1] keeps outcomes (first one wins) and high-water marks (never lowered) per user, client and resource', async () => {
       const user = uid('u');
       assert.deepEqual(await offline.highWaters(user, ['c1']), new Map());
-      await offline.commit(user, [
-        { clientId: 'c1', mutationId: 5, fingerprint: 'a', outcome: { outcome: 'applied', itemIds: ['x'] } },
-        { clientId: 'c1', mutationId: 2 ** 40, fingerprint: 'b', outcome: { outcome: 'dropped' } },
-      ], [
-        { clientId: 'c1', resourceType: 'queue', resourceId: 'q1', mutationId: 5 },
-        { clientId: 'c1', resourceType: 'playback', resourceId: user, mutationId: 2 ** 40 },
-      ]);
-      await offline.commit(user, [{ clientId: 'c1', mutationId: 5, fingerprint: 'other', outcome: { outcome: 'error' } }], [
-        { clientId: 'c1', resourceType: 'queue', resourceId: 'q1', mutationId: 3 },
-        { clientId: 'c2', resourceType: 'queue', resourceId: 'q1', mutationId: 9 },
-      ]);
+      await offline.commit(
+        user,
+        [
+          { clientId: 'c1', mutationId: 5, fingerprint: 'a', outcome: { outcome: 'applied', itemIds: ['x'] } },
+          { clientId: 'c1', mutationId: 2 ** 40, fingerprint: 'b', outcome: { outcome: 'dropped' } },
+        ],
+        [
+          { clientId: 'c1', resourceType: 'queue', resourceId: 'q1', mutationId: 5 },
+          { clientId: 'c1', resourceType: 'playback', resourceId: user, mutationId: 2 ** 40 },
+        ],
+      );
+      await offline.commit(
+        user,
+        [{ clientId: 'c1', mutationId: 5, fingerprint: 'other', outcome: { outcome: 'error' } }],
+        [
+          { clientId: 'c1', resourceType: 'queue', resourceId: 'q1', mutationId: 3 },
+          { clientId: 'c2', resourceType: 'queue', resourceId: 'q1', mutationId: 9 },
+        ],
+      );
       const marks = await offline.highWaters(user, ['c1', 'c2']);
-      assert.deepEqual(marks, new Map([
-        [markKey('c1', 'queue', 'q1'), 5],
-        [markKey('c1', 'playback', user), 2 ** 40],
-        [markKey('c2', 'queue', 'q1'), 9],
-      ]));
+      assert.deepEqual(
+        marks,
+        new Map([
+          [markKey('c1', 'queue', 'q1'), 5],
+          [markKey('c1', 'playback', user), 2 ** 40],
+          [markKey('c2', 'queue', 'q1'), 9],
+        ]),
+      );
       assert.deepEqual(await offline.highWaters(user, ['c2']), new Map([[markKey('c2', 'queue', 'q1'), 9]]));
       assert.deepEqual(await offline.highWaters(uid('someone'), ['c1']), new Map());
       const got = await offline.outcomes(user, 'c1', [5, 2 ** 40, 6]);
-      assert.deepEqual([...got.keys()].sort((a, b) => a - b), [5, 2 ** 40]);
+      assert.deepEqual(
+        [...got.keys()].sort((a, b) => a - b),
+        [5, 2 ** 40],
+      );
       assert.deepEqual(got.get(5), { clientId: 'c1', mutationId: 5, fingerprint: 'a', outcome: { outcome: 'applied', itemIds: ['x'] } });
       assert.deepEqual(await offline.outcomes(user, 'c2', [5]), new Map());
     });

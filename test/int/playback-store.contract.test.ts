@@ -9,8 +9,6 @@ import { join } from 'node:path';
 import { AppError } from '../../src/errors.ts';
 import type { NewPlaybackRecord, PlaybackState } from '../../src/playback/playback.ts';
 import { IdempotencyConflict, type Store, type UserDecision, type UserStreamSnapshot } from '../../src/store/port.ts';
-import { PostgresStore } from '../../src/store/postgres.ts';
-import { SqliteStore } from '../../src/store/sqlite.ts';
 import { createTempDatabase, pgSkipReason } from '../helpers/pg.ts';
 import { openSqliteStore, openPostgresStore } from '../../src/stores.ts';
 
@@ -21,8 +19,16 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 function pstate(deviceId: string, over: Partial<PlaybackState> = {}): PlaybackState {
   return {
-    queueId: null, currentTrackId: 'track-1', itemId: null, position: 12.345678, isPlaying: true, volume: 37.5, rate: 1.25,
-    deviceId, timestamp: iso(T0), ...over,
+    queueId: null,
+    currentTrackId: 'track-1',
+    itemId: null,
+    position: 12.345678,
+    isPlaying: true,
+    volume: 37.5,
+    rate: 1.25,
+    deviceId,
+    timestamp: iso(T0),
+    ...over,
   };
 }
 
@@ -55,7 +61,13 @@ function contract(name: string, opts: { skip?: string | false }, setup: () => Pr
       const seen: UserStreamSnapshot[] = [];
       const r = rec('phone 📱', T0 + 1, T0 + 2, { queueId: 'q-ü', itemId: 'i1', volume: null });
       const data = { state: r.state, nested: { list: [1, 2.5, null, 'ß'] } };
-      const out = await store.appendUserEvent({ userId: u, decide: (cur) => (seen.push(cur), decision('phone 📱', T0 + 2, data, r)) });
+      const out = await store.appendUserEvent({
+        userId: u,
+        decide: (cur) => {
+          seen.push(cur);
+          return decision('phone 📱', T0 + 2, data, r);
+        },
+      });
       assert.deepEqual([...seen], [{ version: 0, playback: [] }]);
       const event = { userId: u, sequenceNumber: 1, type: 'playback_sync', deviceId: 'phone 📱', timestamp: iso(T0 + 2), data };
       assert.deepEqual(out, { event, playback: { ...r, sequenceNumber: 1 } });
@@ -66,29 +78,63 @@ function contract(name: string, opts: { skip?: string | false }, setup: () => Pr
       // The second append sees the first; the device's record is replaced, another device added.
       const r2 = rec('phone 📱', T0 + 10, T0 + 11, { position: 0, isPlaying: false });
       const r3 = rec('laptop', T0 + 5, T0 + 12);
-      await store.appendUserEvent({ userId: u, decide: (cur) => (seen.push(cur), decision(null, T0 + 11, {}, r2)) });
-      await store.appendUserEvent({ userId: u, decide: (cur) => (seen.push(cur), { ...decision('laptop', T0 + 12, {}, r3), event: { type: 'playback_transferred', deviceId: 'laptop', timestamp: iso(T0 + 12), data: { x: 1 } } }) });
+      await store.appendUserEvent({
+        userId: u,
+        decide: (cur) => {
+          seen.push(cur);
+          return decision(null, T0 + 11, {}, r2);
+        },
+      });
+      await store.appendUserEvent({
+        userId: u,
+        decide: (cur) => {
+          seen.push(cur);
+          return {
+            ...decision('laptop', T0 + 12, {}, r3),
+            event: { type: 'playback_transferred', deviceId: 'laptop', timestamp: iso(T0 + 12), data: { x: 1 } },
+          };
+        },
+      });
       assert.deepEqual(seen[1], { version: 1, playback: [{ ...r, sequenceNumber: 1 }] });
       assert.deepEqual(seen[2], { version: 2, playback: [{ ...r2, sequenceNumber: 2 }] });
-      assert.deepEqual(await store.listPlayback(u), [{ ...r2, sequenceNumber: 2 }, { ...r3, sequenceNumber: 3 }]);
+      assert.deepEqual(await store.listPlayback(u), [
+        { ...r2, sequenceNumber: 2 },
+        { ...r3, sequenceNumber: 3 },
+      ]);
       const events = await store.readUserEvents(u, 0, 10);
-      assert.deepEqual(events.map((e) => [e.sequenceNumber, e.type, e.deviceId]), [[1, 'playback_sync', 'phone 📱'], [2, 'playback_sync', null], [3, 'playback_transferred', 'laptop']]);
+      assert.deepEqual(
+        events.map((e) => [e.sequenceNumber, e.type, e.deviceId]),
+        [
+          [1, 'playback_sync', 'phone 📱'],
+          [2, 'playback_sync', null],
+          [3, 'playback_transferred', 'laptop'],
+        ],
+      );
       assert.deepEqual(await store.readUserEvents(u, 1, 1), [events[1]]);
       assert.deepEqual(await store.readUserEvents(u, 3, 10), []);
       assert.equal(await store.userVersion(u), 3);
     });
 
-    it('keeps each user\'s stream separate', async () => {
+    it("keeps each user's stream separate", async () => {
       const [a, b] = [uid('a'), uid('b')];
       await store.appendUserEvent({ userId: a, decide: () => decision('d', T0, {}, rec('d', T0, T0)) });
       await store.appendUserEvent({ userId: a, decide: () => decision('d', T0, {}) });
-      const out = await store.appendUserEvent({ userId: b, decide: (cur) => (assert.deepEqual(cur, { version: 0, playback: [] }), decision('d', T0, {})) });
+      const out = await store.appendUserEvent({
+        userId: b,
+        decide: (cur) => {
+          assert.deepEqual(cur, { version: 0, playback: [] });
+          return decision('d', T0, {});
+        },
+      });
       assert.equal(out.event.sequenceNumber, 1);
       assert.equal(out.playback, null, 'no record decided, none returned');
       assert.equal(await store.userVersion(a), 2);
       assert.equal(await store.userVersion(b), 1);
       assert.deepEqual(await store.listPlayback(b), []);
-      assert.deepEqual((await store.readUserEvents(b, 0, 10)).map((e) => e.userId), [b]);
+      assert.deepEqual(
+        (await store.readUserEvents(b, 0, 10)).map((e) => e.userId),
+        [b],
+      );
     });
 
     it('a throwing decide appends nothing: no event, version, record, device or idempotency key', async () => {
@@ -99,7 +145,9 @@ function contract(name: string, opts: { skip?: string | false }, setup: () => Pr
       await assert.rejects(
         store.appendUserEvent({
           userId: u,
-          decide: () => { throw boom; },
+          decide: () => {
+            throw boom;
+          },
           idempotency: { key: 'k', fingerprint: 'f', response: () => ({ status: 200, body: {} }) },
         }),
         (e: unknown) => e === boom,
@@ -110,7 +158,15 @@ function contract(name: string, opts: { skip?: string | false }, setup: () => Pr
 
       // A user whose first append fails has no stream at all.
       const fresh = uid('u');
-      await assert.rejects(store.appendUserEvent({ userId: fresh, decide: () => { throw boom; } }), (e: unknown) => e === boom);
+      await assert.rejects(
+        store.appendUserEvent({
+          userId: fresh,
+          decide: () => {
+            throw boom;
+          },
+        }),
+        (e: unknown) => e === boom,
+      );
       assert.equal(await store.userVersion(fresh), 0);
       assert.deepEqual(await store.readUserEvents(fresh, 0, 10), []);
     });
@@ -159,10 +215,22 @@ function contract(name: string, opts: { skip?: string | false }, setup: () => Pr
       await Promise.all(Array.from({ length: WRITERS }, (_, w) => writer(w)));
       const events = await store.readUserEvents(u, 0, 1000);
       const total = WRITERS * EACH;
-      assert.deepEqual(events.map((e) => e.sequenceNumber), Array.from({ length: total }, (_, i) => i + 1));
-      assert.ok(events.every((e) => e.data.sawVersion === e.sequenceNumber - 1), 'decide saw the version right before its event');
-      assert.ok(events.every((e) => e.data.count === e.sequenceNumber), 'decide saw the record of the previous append');
-      assert.deepEqual(events.map((e) => `${e.data.w}-${e.data.n}`).sort(), Array.from({ length: total }, (_, i) => `${Math.floor(i / EACH)}-${i % EACH}`).sort());
+      assert.deepEqual(
+        events.map((e) => e.sequenceNumber),
+        Array.from({ length: total }, (_, i) => i + 1),
+      );
+      assert.ok(
+        events.every((e) => e.data.sawVersion === e.sequenceNumber - 1),
+        'decide saw the version right before its event',
+      );
+      assert.ok(
+        events.every((e) => e.data.count === e.sequenceNumber),
+        'decide saw the record of the previous append',
+      );
+      assert.deepEqual(
+        events.map((e) => `${e.data.w}-${e.data.n}`).sort(),
+        Array.from({ length: total }, (_, i) => `${Math.floor(i / EACH)}-${i % EACH}`).sort(),
+      );
       assert.equal(await store.userVersion(u), total);
       const [shared] = await store.listPlayback(u);
       assert.equal(shared?.state.position, total);

@@ -14,7 +14,7 @@ const TTL = 1000;
 function contract(name: string, make: (now: () => number) => { a: Presence; b: Presence }, skip: string | false = false) {
   describe(`presence: ${name}`, { skip }, () => {
     it('a socket is online until it disconnects; another socket of the device keeps it online', async () => {
-      let t = 1_000_000;
+      const t = 1_000_000;
       const { a } = make(() => t);
       await a.connected('c1', 'u', 'phone');
       await a.connected('c2', 'u', 'phone');
@@ -26,7 +26,7 @@ function contract(name: string, make: (now: () => number) => { a: Presence; b: P
     });
 
     it('an entry whose socket is not open at the heartbeat is dropped', async () => {
-      let t = 1_000_000;
+      const t = 1_000_000;
       const { a } = make(() => t);
       await a.connected('c1', 'u', 'phone');
       await a.connected('c2', 'u', 'tv'); // its close was never seen
@@ -58,13 +58,17 @@ const clients: Redis[] = [];
 after(async () => {
   for (const c of clients) await c.quit().catch(() => undefined);
 });
-contract('two instances through Redis', (now) => {
-  const prefix = `qs-test-${randomBytes(4).toString('hex')}:`;
-  const r1 = new Redis(redisUrl!);
-  const r2 = new Redis(redisUrl!);
-  clients.push(r1, r2);
-  return { a: new RedisPresence(r1, prefix, TTL, now), b: new RedisPresence(r2, prefix, TTL, now) };
-}, redisUrl ? redisSkipReason : 'Redis suite skipped: no Redis answered');
+contract(
+  'two instances through Redis',
+  (now) => {
+    const prefix = `qs-test-${randomBytes(4).toString('hex')}:`;
+    const r1 = new Redis(redisUrl!);
+    const r2 = new Redis(redisUrl!);
+    clients.push(r1, r2);
+    return { a: new RedisPresence(r1, prefix, TTL, now), b: new RedisPresence(r2, prefix, TTL, now) };
+  },
+  redisUrl ? redisSkipReason : 'Redis suite skipped: no Redis answered',
+);
 
 describe('queue presence (local)', () => {
   it('keep() drops viewers whose socket is not open', async () => {
@@ -72,7 +76,10 @@ describe('queue presence (local)', () => {
     await p.opened('q', 'c1', 'alice', 'phone');
     await p.opened('q', 'c2', 'bob', 'tv');
     p.keep(new Set(['c1']));
-    assert.deepEqual((await p.viewers('q')).map((v) => v.userId), ['alice']);
+    assert.deepEqual(
+      (await p.viewers('q')).map((v) => v.userId),
+      ['alice'],
+    );
   });
 });
 

@@ -15,7 +15,10 @@ import { openTestStorage, type TestStorage } from '../helpers/storage.ts';
 
 const T = Date.parse('2026-06-01T00:00:00.000Z');
 
-for (const [kind, skip] of [['sqlite', false], ['postgres', pgSkipReason]] as const) {
+for (const [kind, skip] of [
+  ['sqlite', false],
+  ['postgres', pgSkipReason],
+] as const) {
   describe(`revocation store contract: ${kind}`, { skip }, () => {
     let storage: TestStorage;
     let store: RevocationStore;
@@ -37,7 +40,10 @@ for (const [kind, skip] of [['sqlite', false], ['postgres', pgSkipReason]] as co
       const later = await store.since(T + 5_000, T);
       assert.deepEqual(later.map((r) => (r.kind === 'token' ? r.tokenId : r.userId)).sort(), ['bob', 'j2']);
       const afterJ2Expired = await store.since(0, T + 20_000);
-      assert.deepEqual(afterJ2Expired.filter((r) => r.kind === 'token').map((r) => (r as { tokenId: string }).tokenId), ['j1']);
+      assert.deepEqual(
+        afterJ2Expired.filter((r) => r.kind === 'token').map((r) => (r as { tokenId: string }).tokenId),
+        ['j1'],
+      );
       const j1 = all.find((r) => r.kind === 'token' && r.tokenId === 'j1')!;
       assert.deepEqual(j1, { kind: 'token', tokenId: 'j1', userId: 'alice', expiresAt: T + 60_000, revokedAt: T });
     });

@@ -11,8 +11,6 @@ import { VersionConflictError } from '../../src/errors.ts';
 import { evolve, initialState, type QueueEvent, type QueueState } from '../../src/queues/queue.ts';
 import { loadMigrations } from '../../src/store/migrations.ts';
 import { IdempotencyConflict, type AppendInput, type NewEvent, type Store } from '../../src/store/port.ts';
-import { PostgresStore } from '../../src/store/postgres.ts';
-import { SqliteStore } from '../../src/store/sqlite.ts';
 import { createTempDatabase, pgSkipReason } from '../helpers/pg.ts';
 import { openSqliteStore, openPostgresStore } from '../../src/stores.ts';
 
@@ -26,8 +24,11 @@ const uid = (p: string) => `${p}-${randomUUID().slice(0, 8)}`;
 
 function created(ownerId: string, opts: { name?: string; deviceId?: string | null; metadata?: Record<string, unknown>; at?: string } = {}): NewEvent {
   return {
-    type: 'queue_created', data: { name: opts.name ?? 'My queue', type: 'user', ownerId, metadata: opts.metadata ?? {} },
-    userId: ownerId, deviceId: opts.deviceId ?? null, timestamp: opts.at ?? nextTime(),
+    type: 'queue_created',
+    data: { name: opts.name ?? 'My queue', type: 'user', ownerId, metadata: opts.metadata ?? {} },
+    userId: ownerId,
+    deviceId: opts.deviceId ?? null,
+    timestamp: opts.at ?? nextTime(),
   };
 }
 
@@ -104,7 +105,10 @@ function contract(name: string, opts: { skip?: string | false }, setup: () => Pr
         added('t3', keys[3], 'carol', null, '2024-05-01T23:59:59.120Z'),
       ]);
       const out = await store.append(input);
-      assert.deepEqual(out.map((e) => e.sequenceNumber), [1, 2, 3, 4, 5]);
+      assert.deepEqual(
+        out.map((e) => e.sequenceNumber),
+        [1, 2, 3, 4, 5],
+      );
       const expected = input.events.map((e, i) => ({ ...e, queueId: q, sequenceNumber: i + 1 }));
       assert.deepEqual(out, expected);
       assert.deepEqual(await store.loadQueue(q), input.state);
@@ -159,11 +163,21 @@ function contract(name: string, opts: { skip?: string | false }, setup: () => Pr
           }
         }
       };
-      const results = await Promise.allSettled(Array.from({ length: WRITERS }, (_, w) => writer(w).catch((e) => { failed = true; throw e; })));
+      const results = await Promise.allSettled(
+        Array.from({ length: WRITERS }, (_, w) =>
+          writer(w).catch((e) => {
+            failed = true;
+            throw e;
+          }),
+        ),
+      );
       for (const r of results) if (r.status === 'rejected') throw r.reason;
 
       const events = await store.readEvents(q, 0, 1000);
-      assert.deepEqual(events.map((e) => e.sequenceNumber), Array.from({ length: WRITERS * EACH }, (_, i) => i + 1));
+      assert.deepEqual(
+        events.map((e) => e.sequenceNumber),
+        Array.from({ length: WRITERS * EACH }, (_, i) => i + 1),
+      );
       const tracks = events.map((e) => (e.type === 'item_added' ? e.data.trackId : e.type)).sort();
       const want = Array.from({ length: WRITERS * EACH }, (_, i) => `w${Math.floor(i / EACH)}-n${i % EACH}`).sort();
       assert.deepEqual(tracks, want);
@@ -184,7 +198,10 @@ function contract(name: string, opts: { skip?: string | false }, setup: () => Pr
         const winner = ra.status === 'fulfilled' ? a : b;
         const lost = ra.status === 'rejected' ? ra : (rb as PromiseRejectedResult);
         await rejectsConflict(Promise.reject(lost.reason), 0, winner.events.length);
-        assert.deepEqual((await store.readEvents(q, 0, 10)).map((e) => e.userId), winner.events.map((e) => e.userId));
+        assert.deepEqual(
+          (await store.readEvents(q, 0, 10)).map((e) => e.userId),
+          winner.events.map((e) => e.userId),
+        );
         assert.deepEqual(await store.loadQueue(q), winner.state);
       }
     });
@@ -216,12 +233,15 @@ function contract(name: string, opts: { skip?: string | false }, setup: () => Pr
       assert.equal((await store.loadQueue(q))?.version, again.state.version);
     });
 
-    it('lists an owner\'s live queues newest first with a keyset cursor', async () => {
+    it("lists an owner's live queues newest first with a keyset cursor", async () => {
       const owner = uid('owner');
       const tied = nextTime(); // two queues share updated_at: the id breaks the tie
       const specs = [
-        { id: `${owner}-a`, at: nextTime() }, { id: `${owner}-b`, at: tied }, { id: `${owner}-c`, at: tied },
-        { id: `${owner}-d`, at: nextTime() }, { id: `${owner}-e`, at: nextTime() },
+        { id: `${owner}-a`, at: nextTime() },
+        { id: `${owner}-b`, at: tied },
+        { id: `${owner}-c`, at: tied },
+        { id: `${owner}-d`, at: nextTime() },
+        { id: `${owner}-e`, at: nextTime() },
       ];
       for (const [i, s] of specs.entries()) {
         await store.append(plan(s.id, null, [created(owner, { name: `Q${i}`, at: s.at }), ...(i % 2 ? [added('t', 'a0', owner, null, s.at)] : [])]));
@@ -251,7 +271,7 @@ function contract(name: string, opts: { skip?: string | false }, setup: () => Pr
       assert.deepEqual(await store.listMemberQueues(uid('nobody'), 5, null), { items: [], nextCursor: null });
     });
 
-    it('readAll pages every queue\'s events in global append order', async () => {
+    it("readAll pages every queue's events in global append order", async () => {
       let start = 0;
       for (let page = await store.readAll(0, 500); page.length > 0; page = await store.readAll(start, 500)) {
         start = page[page.length - 1].position;
@@ -264,10 +284,19 @@ function contract(name: string, opts: { skip?: string | false }, setup: () => Pr
       const a2 = plan(qa, a.state, [added('t2', 'a1', 'ivy', 'tab')]);
       await store.append(a2);
       await store.append(plan(qc, null, [created('kim')]));
-      const order = [[qa, 1], [qa, 2], [qb, 1], [qa, 3], [qc, 1]];
+      const order = [
+        [qa, 1],
+        [qa, 2],
+        [qb, 1],
+        [qa, 3],
+        [qc, 1],
+      ];
 
       const all = await store.readAll(start, 100);
-      assert.deepEqual(all.map((e) => [e.queueId, e.sequenceNumber]), order);
+      assert.deepEqual(
+        all.map((e) => [e.queueId, e.sequenceNumber]),
+        order,
+      );
       for (let i = 1; i < all.length; i++) assert.ok(all[i].position > all[i - 1].position);
       assert.ok(all[0].position > start);
       assert.equal(typeof all[0].position, 'number');
@@ -298,11 +327,16 @@ function contract(name: string, opts: { skip?: string | false }, setup: () => Pr
     it('round-trips unicode and nested metadata in events and projections', async () => {
       const q = uid('q');
       const metadata = {
-        title: '🎵 Café — 日本語 "quoted" \\ back\nslash', emoji: '👩‍👩‍👧', empty: {}, list: [],
+        title: '🎵 Café — 日本語 "quoted" \\ back\nslash',
+        emoji: '👩‍👩‍👧',
+        empty: {},
+        list: [],
         nested: { a: [1, 2.5, -3e-7, true, false, null, { deep: { deeper: ['ü', 'ß', 'Ω'] } }], big: 9007199254740991 },
       };
       const input = plan(q, null, [created('lena', { name: 'Läuft 🎧 ñ', metadata })]);
-      const update = plan(q, input.state, [{ type: 'queue_updated', data: { name: 'Zwei 𝄞', metadata: { ...metadata, v: 2 } }, userId: 'lena', deviceId: '📱', timestamp: nextTime() }]);
+      const update = plan(q, input.state, [
+        { type: 'queue_updated', data: { name: 'Zwei 𝄞', metadata: { ...metadata, v: 2 } }, userId: 'lena', deviceId: '📱', timestamp: nextTime() },
+      ]);
       await store.append(input);
       await store.append(update);
       const loaded = await store.loadQueue(q);

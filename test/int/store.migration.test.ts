@@ -18,9 +18,13 @@ import { openSqliteStore } from '../../src/stores.ts';
 async function addTracks(store: SqliteStore, state: QueueState, n: number, at: string): Promise<QueueState> {
   let ids = 0;
   for (let i = 0; i < n; i++) {
-    const bodies = decide(state, i === 0 && state.version === 0
-      ? { type: 'create_queue', name: 'old', queueType: 'user', tracks: [], metadata: {} }
-      : { type: 'add_tracks', tracks: [`t${i}`] }, { userId: 'u', newId: () => `${state.id}-i${ids++}`, random: () => 0.5, maxItems: 1000, role: 'owner', time: Date.parse(at) });
+    const bodies = decide(
+      state,
+      i === 0 && state.version === 0
+        ? { type: 'create_queue', name: 'old', queueType: 'user', tracks: [], metadata: {} }
+        : { type: 'add_tracks', tracks: [`t${i}`] },
+      { userId: 'u', newId: () => `${state.id}-i${ids++}`, random: () => 0.5, maxItems: 1000, role: 'owner', time: Date.parse(at) },
+    );
     const events: NewEvent[] = bodies.map((b) => ({ ...b, userId: 'u', deviceId: null, timestamp: at }) as NewEvent);
     const next = events.map((e, k) => ({ ...e, queueId: state.id, sequenceNumber: state.version + k + 1 })).reduce(evolve as never, state) as QueueState;
     await store.append({ queueId: state.id, expectedVersion: state.version, events, state: next });
@@ -68,7 +72,10 @@ describe('migration 023 on a file written before it (SQLite)', () => {
     a = await addTracks(store, a, 2, new Date().toISOString());
     const all = await store.readAll(0, 1000);
     const positions = all.map((e) => e.position);
-    assert.deepEqual(positions, [...positions].sort((x, y) => x - y));
+    assert.deepEqual(
+      positions,
+      [...positions].sort((x, y) => x - y),
+    );
     assert.ok(positions[positions.length - 1]! > before[before.length - 1]!.position);
     assert.deepEqual(await store.loadQueue('qa'), a);
     await store.close();

@@ -35,7 +35,8 @@ function randomCommand(s: QueueState, rnd: () => number): QueueCommand {
     return { beforeItemId: pick() };
   };
   const r = rnd();
-  if (s.items.length < 3 || r < 0.3) return { type: 'add_tracks', tracks: Array.from({ length: 1 + Math.floor(rnd() * 4) }, (_, i) => `t${Math.floor(rnd() * 50)}-${i}`), ...place() };
+  if (s.items.length < 3 || r < 0.3)
+    return { type: 'add_tracks', tracks: Array.from({ length: 1 + Math.floor(rnd() * 4) }, (_, i) => `t${Math.floor(rnd() * 50)}-${i}`), ...place() };
   if (r < 0.42) return { type: 'remove_items', itemIds: [pick()] };
   if (r < 0.6) return { type: 'move_item', itemId: pick(), ...place() };
   if (r < 0.7) return { type: 'next' };
@@ -52,21 +53,35 @@ function randomCommand(s: QueueState, rnd: () => number): QueueCommand {
 function stores(): { name: string; skip: string | false; make(o: RetentionOptions): Promise<{ store: Store; cleanup(): Promise<void> }> }[] {
   return [
     {
-      name: 'SqliteStore (temp file)', skip: false,
+      name: 'SqliteStore (temp file)',
+      skip: false,
       async make(o) {
         const dir = await mkdtemp(join(tmpdir(), 'qs-snap-'));
         const store = openSqliteStore(join(dir, 'queue.db'), o);
         await store.migrate();
-        return { store, cleanup: async () => { await store.close(); await rm(dir, { recursive: true, force: true }); } };
+        return {
+          store,
+          cleanup: async () => {
+            await store.close();
+            await rm(dir, { recursive: true, force: true });
+          },
+        };
       },
     },
     {
-      name: 'PostgresStore (fresh database)', skip: pgSkipReason,
+      name: 'PostgresStore (fresh database)',
+      skip: pgSkipReason,
       async make(o) {
         const db = await createTempDatabase();
         const store = openPostgresStore({ connectionString: db.url, max: 4, ...o });
         await store.migrate();
-        return { store, cleanup: async () => { await store.close(); await db.drop(); } };
+        return {
+          store,
+          cleanup: async () => {
+            await store.close();
+            await db.drop();
+          },
+        };
       },
     },
   ];
@@ -93,7 +108,7 @@ for (const kind of stores()) {
         const ctx = () => ({ userId: 'u', newId: () => `i${run}-${++n}`, random: rnd, maxItems: 10_000 });
         for (let step = 0; step < STEPS; step++) {
           const cmd: QueueCommand = step === 0 ? { type: 'create_queue', name: 'p', queueType: 'user', tracks: ['a', 'b', 'c'] } : randomCommand(state, rnd);
-          let bodies;
+          let bodies: ReturnType<typeof decide>;
           try {
             bodies = decide(state, cmd, ctx());
           } catch (err) {
@@ -128,10 +143,25 @@ for (const kind of stores()) {
     it('[Q2] an idempotency record expires: after its time it is ignored and the key can be used again', async () => {
       const queueId = randomUUID();
       const ts = new Date().toISOString();
-      const state = [{ type: 'queue_created', data: { name: 'x', type: 'user', ownerId: 'u', metadata: {} }, queueId, sequenceNumber: 1, userId: 'u', deviceId: null, timestamp: ts } as QueueEvent]
-        .reduce(evolve, initialState(queueId));
+      const state = [
+        {
+          type: 'queue_created',
+          data: { name: 'x', type: 'user', ownerId: 'u', metadata: {} },
+          queueId,
+          sequenceNumber: 1,
+          userId: 'u',
+          deviceId: null,
+          timestamp: ts,
+        } as QueueEvent,
+      ].reduce(evolve, initialState(queueId));
       const idem = { userId: 'u', key: 'k1', fingerprint: 'f', response: { status: 201, body: { first: true } } };
-      await store.append({ queueId, expectedVersion: 0, events: [{ type: 'queue_created', data: { name: 'x', type: 'user', ownerId: 'u', metadata: {} }, userId: 'u', deviceId: null, timestamp: ts }], state, idempotency: idem });
+      await store.append({
+        queueId,
+        expectedVersion: 0,
+        events: [{ type: 'queue_created', data: { name: 'x', type: 'user', ownerId: 'u', metadata: {} }, userId: 'u', deviceId: null, timestamp: ts }],
+        state,
+        idempotency: idem,
+      });
       assert.deepEqual((await store.getIdempotency('u', 'k1'))?.body, { first: true });
       // While it lives, the same key is a conflict.
       const upd = { type: 'queue_updated' as const, data: { name: 'y' }, userId: 'u', deviceId: null, timestamp: ts };
@@ -139,7 +169,13 @@ for (const kind of stores()) {
       await assert.rejects(store.append({ queueId, expectedVersion: 1, events: [upd], state: s2, idempotency: idem }), IdempotencyConflict);
       await new Promise((r) => setTimeout(r, 400));
       assert.equal(await store.getIdempotency('u', 'k1'), null, 'expired');
-      await store.append({ queueId, expectedVersion: 1, events: [upd], state: s2, idempotency: { ...idem, response: { status: 200, body: { second: true } } } });
+      await store.append({
+        queueId,
+        expectedVersion: 1,
+        events: [upd],
+        state: s2,
+        idempotency: { ...idem, response: { status: 200, body: { second: true } } },
+      });
       assert.deepEqual((await store.getIdempotency('u', 'k1'))?.body, { second: true });
       await new Promise((r) => setTimeout(r, 400));
       const swept = await store.sweep({ idempotencyBefore: Date.now() - 300 });
@@ -170,7 +206,15 @@ describe('[QW6] migration 008 on a store written before it', () => {
     const q = 'old-queue';
     const ts = '2025-06-01T10:00:00.000Z';
     const evs: QueueEvent[] = [
-      { type: 'queue_created', data: { name: 'old', type: 'user', ownerId: 'o', metadata: {} }, queueId: q, sequenceNumber: 1, userId: 'o', deviceId: null, timestamp: ts },
+      {
+        type: 'queue_created',
+        data: { name: 'old', type: 'user', ownerId: 'o', metadata: {} },
+        queueId: q,
+        sequenceNumber: 1,
+        userId: 'o',
+        deviceId: null,
+        timestamp: ts,
+      },
       { type: 'item_added', data: { itemId: 'i1', trackId: 't1', key: 'a0' }, queueId: q, sequenceNumber: 2, userId: 'o', deviceId: null, timestamp: ts },
       { type: 'item_added', data: { itemId: 'i2', trackId: 't2', key: 'a1' }, queueId: q, sequenceNumber: 3, userId: 'o', deviceId: null, timestamp: ts },
     ];
@@ -185,11 +229,23 @@ describe('[QW6] migration 008 on a store written before it', () => {
         store.db.exec(m.sql);
         store.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, new Date().toISOString());
       }
-      const ins = store.db.prepare('INSERT INTO queue_events (queue_id, sequence_number, type, data, user_id, device_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
+      const ins = store.db.prepare(
+        'INSERT INTO queue_events (queue_id, sequence_number, type, data, user_id, device_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      );
       for (const e of state.evs) ins.run(e.queueId, e.sequenceNumber, e.type, JSON.stringify(e.data), e.userId, e.deviceId, e.timestamp);
-      store.db.prepare('INSERT INTO queue_projections (queue_id, owner_id, name, type, version, item_count, deleted, state, updated_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)')
+      store.db
+        .prepare(
+          'INSERT INTO queue_projections (queue_id, owner_id, name, type, version, item_count, deleted, state, updated_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)',
+        )
         .run('old-queue', 'o', 'old', 'user', 3, 2, JSON.stringify(state.final), state.final.updatedAt);
-      assert.deepEqual(await store.migrate(), ['008_snapshots'].concat(loadMigrations('sqlite').filter((m) => m.version > 8).map((m) => m.name)));
+      assert.deepEqual(
+        await store.migrate(),
+        ['008_snapshots'].concat(
+          loadMigrations('sqlite')
+            .filter((m) => m.version > 8)
+            .map((m) => m.name),
+        ),
+      );
       assert.deepEqual(await store.loadQueue('old-queue'), state.final);
       const e4 = { type: 'item_removed' as const, data: { itemId: 'i1' }, userId: 'o', deviceId: null, timestamp: '2025-06-01T10:00:01.000Z' };
       const next = evolve(state.final, { ...e4, queueId: 'old-queue', sequenceNumber: 4 });
@@ -217,11 +273,25 @@ describe('[QW6] the state cache and another process writing the SQLite file', ()
       assert.equal((await service.get(actor, id)).items.length, 1);
       // Another process (a CLI import, say) appends to the same queue.
       const before = (await other.loadQueue(id))!;
-      const e = { type: 'item_added' as const, data: { itemId: 'from-elsewhere', trackId: 'b', key: 'a5' }, userId: 'f', deviceId: null, timestamp: new Date().toISOString() };
-      await other.append({ queueId: id, expectedVersion: before.version, events: [e], state: evolve(before, { ...e, queueId: id, sequenceNumber: before.version + 1 }) });
+      const e = {
+        type: 'item_added' as const,
+        data: { itemId: 'from-elsewhere', trackId: 'b', key: 'a5' },
+        userId: 'f',
+        deviceId: null,
+        timestamp: new Date().toISOString(),
+      };
+      await other.append({
+        queueId: id,
+        expectedVersion: before.version,
+        events: [e],
+        state: evolve(before, { ...e, queueId: id, sequenceNumber: before.version + 1 }),
+      });
       await new Promise((r) => setTimeout(r, 5));
       const seen = await service.get(actor, id);
-      assert.deepEqual(seen.items.map((i) => i.trackId), ['a', 'b']);
+      assert.deepEqual(
+        seen.items.map((i) => i.trackId),
+        ['a', 'b'],
+      );
       assert.equal(seen.version, before.version + 1);
     } finally {
       await mine.close();
@@ -233,8 +303,10 @@ describe('[QW6] the state cache and another process writing the SQLite file', ()
 
 /** The snapshot version in the header row, read from the database itself. */
 async function headerSnapshot(store: Store, queueId: string): Promise<number> {
-  if (store instanceof SqliteStore) return (store.db.prepare('SELECT snapshot_version AS v FROM queue_projections WHERE queue_id = ?').get(queueId) as { v: number }).v;
-  return (await (store as PostgresStore).pool.query<{ v: number }>('SELECT snapshot_version AS v FROM queue_projections WHERE queue_id = $1', [queueId])).rows[0]!.v;
+  if (store instanceof SqliteStore)
+    return (store.db.prepare('SELECT snapshot_version AS v FROM queue_projections WHERE queue_id = ?').get(queueId) as { v: number }).v;
+  return (await (store as PostgresStore).pool.query<{ v: number }>('SELECT snapshot_version AS v FROM queue_projections WHERE queue_id = $1', [queueId]))
+    .rows[0]!.v;
 }
 
 for (const kind of stores()) {

@@ -33,7 +33,7 @@ describe('WAL checkpoints on their own thread (SQLite)', () => {
     const file = join(dir, 'queue.db');
     const store: SqliteStore = openSqliteStore(file, {});
     await store.migrate();
-    const payload = "x".repeat(500);
+    const payload = 'x'.repeat(500);
     const queues = Array.from({ length: 32 }, (_, i) => ({ ...initialState(`q${i}`), version: 0 }) as QueueState);
     let written = 0;
     let appends = 0;
@@ -43,14 +43,16 @@ describe('WAL checkpoints on their own thread (SQLite)', () => {
       // 32 appends per turn, as concurrent requests would make them (one group commit), a
       // turn every 10 ms: ~3,000 writes a second, more than the service answers on this machine.
       const turn = new Promise((r) => setTimeout(r, 10));
-      await Promise.all(queues.map(async (q, i) => {
-        const ev: NewEvent = { type: 'queue_updated', data: { name: payload }, userId: 'u', deviceId: null, timestamp: new Date().toISOString() } as NewEvent;
-        const next = { ...q, version: q.version + 1, name: `n${q.version}` };
-        await store.append({ queueId: q.id, expectedVersion: q.version, events: [ev], state: next });
-        queues[i] = next;
-        written += payload.length;
-        appends++;
-      }));
+      await Promise.all(
+        queues.map(async (q, i) => {
+          const ev: NewEvent = { type: 'queue_updated', data: { name: payload }, userId: 'u', deviceId: null, timestamp: new Date().toISOString() } as NewEvent;
+          const next = { ...q, version: q.version + 1, name: `n${q.version}` };
+          await store.append({ queueId: q.id, expectedVersion: q.version, events: [ev], state: next });
+          queues[i] = next;
+          written += payload.length;
+          appends++;
+        }),
+      );
       maxWal = Math.max(maxWal, walSize(file));
       await turn;
     }
@@ -60,8 +62,10 @@ describe('WAL checkpoints on their own thread (SQLite)', () => {
     assert.equal(stats.lastError, null);
     // Bounded, and below the event loop's own backstop (32 MB): the worker keeps up.
     assert.ok(maxWal < 16 * 2 ** 20, `WAL reached ${(maxWal / 2 ** 20).toFixed(1)} MB while ${(written / 2 ** 20).toFixed(0)} MB were written`);
-    console.log(`${appends} appends, ${(written / 2 ** 20).toFixed(0)} MB of event data in 5 s; WAL at most ${(maxWal / 2 ** 20).toFixed(1)} MB; ${stats.runs} checkpoints`);
-    for (const q of queues) assert.equal((await store.queueVersion(q.id)), q.version);
+    console.log(
+      `${appends} appends, ${(written / 2 ** 20).toFixed(0)} MB of event data in 5 s; WAL at most ${(maxWal / 2 ** 20).toFixed(1)} MB; ${stats.runs} checkpoints`,
+    );
+    for (const q of queues) assert.equal(await store.queueVersion(q.id), q.version);
     await store.close();
   });
 });

@@ -91,7 +91,10 @@ describe('admission control on a virtual clock', () => {
   it('[AD1] below the concurrency floor everything starts at once and nothing waits', () => {
     const s = simulate({ concurrency: 16 });
     const burst = Array.from({ length: 16 }, () => s.send({ write: true, queueId: 'q' }));
-    assert.ok(burst.every((r) => r.startedAt === 0), 'all 16 started on arrival');
+    assert.ok(
+      burst.every((r) => r.startedAt === 0),
+      'all 16 started on arrival',
+    );
     assert.equal(s.control.stats().waiting, 0);
     s.timers.advance(100);
     assert.ok(burst.every((r) => r.endedAt !== null && r.refused === null));
@@ -106,12 +109,18 @@ describe('admission control on a virtual clock', () => {
       sawOverload ||= s.control.stats().overloaded;
     }
     assert.equal(burst.filter((r) => r.refused).length, 0, 'nothing refused');
-    assert.ok(burst.every((r) => r.endedAt !== null), 'all served');
+    assert.ok(
+      burst.every((r) => r.endedAt !== null),
+      'all served',
+    );
     assert.equal(sawOverload, false);
     // Lines take turns, each line in its own arrival order.
     for (let u = 0; u < 10; u++) {
       const mine = burst.filter((r) => r.work.tenant === `u${u}`).map((r) => r.startedAt!);
-      assert.deepEqual(mine, [...mine].sort((a, b) => a - b));
+      assert.deepEqual(
+        mine,
+        [...mine].sort((a, b) => a - b),
+      );
     }
   });
 
@@ -159,27 +168,30 @@ describe('admission control on a virtual clock', () => {
     assert.ok(held.every((r) => r.startedAt === 0));
   });
 
-  it('[AD4] one tenant\'s flood does not starve the others: lines take turns', () => {
+  it("[AD4] one tenant's flood does not starve the others: lines take turns", () => {
     const s = simulate({}, 1);
     const flood = Array.from({ length: 1000 }, () => s.send({ tenant: 'flood' }));
     s.timers.advance(5);
     const others = Array.from({ length: 20 }, (_, i) => s.send({ tenant: `user-${i}` }));
     s.timers.advance(60);
-    assert.ok(others.every((r) => r.startedAt !== null && r.startedAt - r.arrivedAt <= 45), `others waited ${others.map((r) => (r.startedAt ?? Infinity) - r.arrivedAt)}`);
+    assert.ok(
+      others.every((r) => r.startedAt !== null && r.startedAt - r.arrivedAt <= 45),
+      `others waited ${others.map((r) => (r.startedAt ?? Infinity) - r.arrivedAt)}`,
+    );
     assert.ok(flood.filter((r) => r.startedAt === null).length > 800, 'the flood is still waiting');
   });
 
-  it('[AD5] a full waiting room refuses the heaviest tenant\'s work first', () => {
+  it("[AD5] a full waiting room refuses the heaviest tenant's work first", () => {
     const s = simulate({ concurrency: 1, maxQueued: 10 }, 1000);
     s.send({ tenant: 'heavy' }); // runs
     const heavy = Array.from({ length: 10 }, () => s.send({ tenant: 'heavy' }));
     assert.equal(s.control.stats().waiting, 10);
     const light = s.send({ tenant: 'light' });
     assert.equal(light.refused, null, 'the light tenant gets in');
-    assert.equal(heavy.filter((r) => r.refused === 'queue_full').length, 1, 'one of the heavy tenant\'s waiting requests made room');
+    assert.equal(heavy.filter((r) => r.refused === 'queue_full').length, 1, "one of the heavy tenant's waiting requests made room");
     assert.equal(heavy[9]!.refused, 'queue_full', 'the one its line would serve last');
     const more = s.send({ tenant: 'heavy' });
-    assert.equal(more.refused, 'queue_full', 'the heaviest tenant\'s own newcomer is refused');
+    assert.equal(more.refused, 'queue_full', "the heaviest tenant's own newcomer is refused");
   });
 
   it('[AD6] 200 writes to one queue wait their turn and are all served; a backlog that could not be served in time is refused at once', () => {
@@ -195,8 +207,14 @@ describe('admission control on a virtual clock', () => {
     const flood = Array.from({ length: 200 }, () => slow.send({ write: true, queueId: 'slow' }));
     slow.timers.advance(100); // some finish: the queue's pace is known
     const late = Array.from({ length: 150 }, () => slow.send({ write: true, queueId: 'slow' }));
-    assert.ok(late.some((r) => r.refused === 'queue_busy'), 'refused once the backlog is past the bound');
-    assert.ok(flood.every((r) => r.refused === null), 'the writes already counted are not');
+    assert.ok(
+      late.some((r) => r.refused === 'queue_busy'),
+      'refused once the backlog is past the bound',
+    );
+    assert.ok(
+      flood.every((r) => r.refused === null),
+      'the writes already counted are not',
+    );
     const other = slow.send({ write: true, queueId: 'other' });
     assert.equal(other.refused, null, 'another queue is not affected');
   });
@@ -220,10 +238,13 @@ describe('admission control on a virtual clock', () => {
     s.send();
     const tickets: Ticket[] = [];
     const started: boolean[] = [];
-    for (let i = 0; i < 3; i++) tickets.push(s.control.admit({ tenant: 'x', write: false, queueId: null }, (t) => {
-      started.push(true);
-      t.end();
-    }));
+    for (let i = 0; i < 3; i++)
+      tickets.push(
+        s.control.admit({ tenant: 'x', write: false, queueId: null }, (t) => {
+          started.push(true);
+          t.end();
+        }),
+      );
     tickets[1]!.end();
     assert.equal(s.control.stats().waiting, 2);
     s.timers.advance(1000);

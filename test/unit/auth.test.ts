@@ -15,7 +15,7 @@ describe('scopes', () => {
     assert.deepEqual(scopeNames({ scope: 'openid queue:read  profile' }), ['openid', 'queue:read', 'profile']);
     assert.deepEqual(scopeNames({ scp: ['queue:write', 7, 'party:host'] }), ['queue:write', 'party:host']);
     assert.deepEqual(scopeNames({ scp: 'playback:write admin' }), ['playback:write', 'admin']);
-    assert.equal(grant(['openid', 'profile']), null, 'none of ours: the user\'s full rights');
+    assert.equal(grant(['openid', 'profile']), null, "none of ours: the user's full rights");
     assert.deepEqual([...grant(['openid', 'queue:write'])!].sort(), ['queue:read', 'queue:write'], 'a writer reads');
     assert.deepEqual([...grant(['party:host'])!].sort(), ['party:host', 'party:join'], 'a host is a member');
     assert.deepEqual([...grant(['queue:read'])!], ['queue:read'], 'a reader does not write');
@@ -26,21 +26,25 @@ describe('scopes', () => {
     assert.equal(allows(grant(['queue:read']), 'queue:write'), false);
     assert.equal(allows(grant(['queue:read']), []), true, 'a route that needs no scope');
     assert.equal(allows(grant(['playback:write']), ['queue:read', 'playback:write']), true, 'any one of a list');
-    assert.throws(() => requireScope(grant(['queue:read']), 'playback:write'), (e: unknown) => {
-      assert.ok(e instanceof AppError);
-      assert.equal(e.kind, 'forbidden');
-      assert.equal(e.code, 'insufficient_scope');
-      assert.equal(e.details.scope, 'playback:write');
-      assert.deepEqual(e.details.granted, ['queue:read']);
-      assert.match(e.message, /playback:write/);
-      return true;
-    });
+    assert.throws(
+      () => requireScope(grant(['queue:read']), 'playback:write'),
+      (e: unknown) => {
+        assert.ok(e instanceof AppError);
+        assert.equal(e.kind, 'forbidden');
+        assert.equal(e.code, 'insufficient_scope');
+        assert.equal(e.details.scope, 'playback:write');
+        assert.deepEqual(e.details.granted, ['queue:read']);
+        assert.match(e.message, /playback:write/);
+        return true;
+      },
+    );
   });
 
   it('[AU7] every socket and offline op has a scope: edits of a queue need queue:write, what plays playback:write', () => {
     for (const op of [...Object.keys(queueOps), 'set_playback']) assert.ok(Object.hasOwn(OP_SCOPES, op), `${op} has no scope`);
     for (const op of ['next', 'previous', 'set_current', 'set_shuffle', 'set_repeat', 'set_playback']) assert.equal(opScope(op), 'playback:write', op);
-    for (const op of ['add_tracks', 'move_item', 'remove_items', 'clear', 'delete_queue', 'add_collaborator', 'vote_item']) assert.equal(opScope(op), 'queue:write', op);
+    for (const op of ['add_tracks', 'move_item', 'remove_items', 'clear', 'delete_queue', 'add_collaborator', 'vote_item'])
+      assert.equal(opScope(op), 'queue:write', op);
     assert.equal(opScope('no_such_op'), 'queue:write');
   });
 

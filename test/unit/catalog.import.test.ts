@@ -83,13 +83,40 @@ describe('importers', () => {
       JSON.stringify({ pid: 2, name: 'Chill', num_followers: 1, tracks: ['t2', 't4'] }),
     ].join('\n');
     assert.equal(await importPlaylists(catalog, file('mpd.jsonl.gz', jsonl, true), noop, progress()), 2);
-    const slice = JSON.stringify({
-      info: { slice: '0-1' },
-      playlists: [{ pid: 3, name: 'Slice', num_followers: 0, tracks: [
-        { pos: 0, track_uri: 'spotify:track:s1', track_name: 'S One', artist_name: 'Cat', album_uri: 'spotify:album:x', album_name: 'X', duration_ms: 1000 },
-        { pos: 1, track_uri: 'spotify:track:s2', track_name: 'S Two', artist_name: 'Cat', album_uri: 'spotify:album:x', album_name: 'X', duration_ms: 2000 },
-      ] }],
-    }, null, 2);
+    const slice = JSON.stringify(
+      {
+        info: { slice: '0-1' },
+        playlists: [
+          {
+            pid: 3,
+            name: 'Slice',
+            num_followers: 0,
+            tracks: [
+              {
+                pos: 0,
+                track_uri: 'spotify:track:s1',
+                track_name: 'S One',
+                artist_name: 'Cat',
+                album_uri: 'spotify:album:x',
+                album_name: 'X',
+                duration_ms: 1000,
+              },
+              {
+                pos: 1,
+                track_uri: 'spotify:track:s2',
+                track_name: 'S Two',
+                artist_name: 'Cat',
+                album_uri: 'spotify:album:x',
+                album_name: 'X',
+                duration_ms: 2000,
+              },
+            ],
+          },
+        ],
+      },
+      null,
+      2,
+    );
     const seen = [];
     for await (const p of mpdPlaylists(file('slice.json', slice))) seen.push(p);
     assert.equal(seen.length, 1);
@@ -102,16 +129,23 @@ describe('importers', () => {
   });
 
   it('imports sessions as anonymous plays: skip_2 is a skip, with hour and context type', async () => {
-    const header = 'session_id,session_position,session_length,track_id_clean,skip_1,skip_2,skip_3,not_skipped,context_switch,no_pause_before_play,short_pause_before_play,long_pause_before_play,hist_user_behavior_n_seekfwd,hist_user_behavior_n_seekback,hist_user_behavior_is_shuffle,hour_of_day,date,premium,context_type,hist_user_behavior_reason_start,hist_user_behavior_reason_end';
-    const row = (s: string, pos: number, t: string, skip: boolean) => `${s},${pos},2,${t},${skip},${skip},${skip},${!skip},0,0,0,0,0,0,false,21,2018-07-14,true,radio,fwdbtn,fwdbtn`;
+    const header =
+      'session_id,session_position,session_length,track_id_clean,skip_1,skip_2,skip_3,not_skipped,context_switch,no_pause_before_play,short_pause_before_play,long_pause_before_play,hist_user_behavior_n_seekfwd,hist_user_behavior_n_seekback,hist_user_behavior_is_shuffle,hour_of_day,date,premium,context_type,hist_user_behavior_reason_start,hist_user_behavior_reason_end';
+    const row = (s: string, pos: number, t: string, skip: boolean) =>
+      `${s},${pos},2,${t},${skip},${skip},${skip},${!skip},0,0,0,0,0,0,false,21,2018-07-14,true,radio,fwdbtn,fwdbtn`;
     const csv = [header, row('s1', 1, 't1', true), row('s1', 2, 't2', false), row('s2', 1, 't2', false), row('s2', 2, 't4', false)].join('\n');
     const r = await importSessions(catalog, file('sessions.csv.gz', csv, true), noop, progress());
     assert.deepEqual(r, { plays: 4, sessions: 2 });
     const events = await catalog.eventsAfter(0, 10);
-    assert.deepEqual(events.map((e) => [e.sessionId, e.trackId, e.action, e.hour, e.contextType, e.userId]), [
-      ['s1', 't1', 'skip', 21, 'radio', null], ['s1', 't2', 'complete', 21, 'radio', null],
-      ['s2', 't2', 'complete', 21, 'radio', null], ['s2', 't4', 'complete', 21, 'radio', null],
-    ]);
+    assert.deepEqual(
+      events.map((e) => [e.sessionId, e.trackId, e.action, e.hour, e.contextType, e.userId]),
+      [
+        ['s1', 't1', 'skip', 21, 'radio', null],
+        ['s1', 't2', 'complete', 21, 'radio', null],
+        ['s2', 't2', 'complete', 21, 'radio', null],
+        ['s2', 't4', 'complete', 21, 'radio', null],
+      ],
+    );
     assert.equal(events[0]!.occurredAt, '2018-07-14T21:00:00.000Z');
   });
 
@@ -142,7 +176,11 @@ describe('catalog CLI', () => {
       const csv = ['track_uri,track_name,artist_name', ...Array.from({ length: 50 }, (_, i) => `spotify:track:${i},Name ${i},Artist ${i % 5}`)].join('\n');
       writeFileSync(join(d, 'tracks.csv'), csv);
       const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', DATA_DIR: d };
-      const r = spawnSync(process.execPath, [join(root, 'src/cli.ts'), 'catalog', 'import-tracks', join(d, 'tracks.csv')], { env, cwd: root, encoding: 'utf8' });
+      const r = spawnSync(process.execPath, [join(root, 'src/cli.ts'), 'catalog', 'import-tracks', join(d, 'tracks.csv')], {
+        env,
+        cwd: root,
+        encoding: 'utf8',
+      });
       assert.equal(r.status, 0, r.stderr);
       assert.match(r.stderr, /\rtracks: 50 \(100%\)\n/);
       assert.match(r.stderr, /imported 50 tracks into SQLite file .*queue\.db in [\d.]+ s/);

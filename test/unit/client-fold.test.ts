@@ -15,20 +15,33 @@ function held(full: QueueState, limit: number, at: WindowQuery = {}): Held {
 }
 
 const header = (s: QueueState) => ({
-  version: s.version, currentItemId: s.currentItemId, shuffle: s.shuffle, repeat: s.repeat, history: s.history, name: s.name,
+  version: s.version,
+  currentItemId: s.currentItemId,
+  shuffle: s.shuffle,
+  repeat: s.repeat,
+  history: s.history,
+  name: s.name,
 });
 
 /** The events `cmd` makes on `state`, numbered from `seq + 1` (none when it is refused). */
 function decided(state: QueueState, cmd: QueueCommand, ctx: DecideContext, seq: number): QueueEvent[] {
-  let bodies;
+  let bodies: ReturnType<typeof decide>;
   try {
     bodies = decide(state, cmd, ctx);
   } catch {
     return [];
   }
-  return bodies.map((b, i) => ({
-    ...b, queueId: state.id, sequenceNumber: seq + i + 1, userId: 'u', deviceId: null, timestamp: new Date(1e12 + seq + i + 1).toISOString(),
-  }) as QueueEvent);
+  return bodies.map(
+    (b, i) =>
+      ({
+        ...b,
+        queueId: state.id,
+        sequenceNumber: seq + i + 1,
+        userId: 'u',
+        deviceId: null,
+        timestamp: new Date(1e12 + seq + i + 1).toISOString(),
+      }) as QueueEvent,
+  );
 }
 
 describe('client fold of a window (property)', () => {
@@ -91,7 +104,7 @@ describe('client fold of a window (property)', () => {
 });
 
 describe('client fold of a window that does not start at 0 (property)', () => {
-  it('[SDK][QW2][QW7] random events: a mid-queue window holds the whole state\'s items at its offset, or asks to read again; pages both ways', () => {
+  it("[SDK][QW2][QW7] random events: a mid-queue window holds the whole state's items at its offset, or asks to read again; pages both ways", () => {
     const seed = Number(process.env.QS_CLIENT_SEED ?? Date.now() % 1_000_000);
     const rnd = mulberry32(seed);
     let ids = 0;
@@ -118,7 +131,11 @@ describe('client fold of a window that does not start at 0 (property)', () => {
       assert.ok(h.offset > 0 && h.lo !== null, `seed ${seed} run ${run}: the window starts mid-queue`);
       const check = (what: string) => {
         assert.equal(h.count, full.items.length, `seed ${seed} run ${run}: count after ${what}`);
-        assert.deepEqual(h.state.items, full.items.slice(h.offset, h.offset + h.state.items.length), `seed ${seed} run ${run}: items at the offset after ${what}`);
+        assert.deepEqual(
+          h.state.items,
+          full.items.slice(h.offset, h.offset + h.state.items.length),
+          `seed ${seed} run ${run}: items at the offset after ${what}`,
+        );
         const want = full.items.filter((i) => inRange(h, activeKey(i, full.shuffle), i.itemId));
         assert.deepEqual(h.state.items, want, `seed ${seed} run ${run}: the range after ${what}`);
       };
@@ -142,7 +159,11 @@ describe('client fold of a window that does not start at 0 (property)', () => {
           const was = h.offset;
           const out = foldHeld(h, e);
           h = out.held;
-          assert.equal(h.count, full.items.length, `seed ${seed} run ${run} step ${step}: count after ${e.type} ${JSON.stringify(e.data)} was ${was} now ${h.offset} held ${h.state.items.length} lo ${JSON.stringify(h.lo)} hi ${JSON.stringify(h.hi)}`);
+          assert.equal(
+            h.count,
+            full.items.length,
+            `seed ${seed} run ${run} step ${step}: count after ${e.type} ${JSON.stringify(e.data)} was ${was} now ${h.offset} held ${h.state.items.length} lo ${JSON.stringify(h.lo)} hi ${JSON.stringify(h.hi)}`,
+          );
           if (out.resync) {
             seen.resyncs++;
             const cursor = cursorFrom(h);
@@ -162,9 +183,12 @@ describe('client fold of a window that does not start at 0 (property)', () => {
           // offset were stale (too far back, or short of the range), which the keys catch.
           const skew = rnd() < 0.3 ? Math.floor(rnd() * 5) - 2 : 0;
           const from = Math.max(0, h.offset - 6 + skew);
-          const view = toView(full, { offset: from, limit: h.offset - from + 1 + (skew < 0 ? skew : 0) });
+          const view = toView(full, { offset: from, limit: h.offset - from + 1 + Math.min(skew, 0) });
           const r2 = withPageBefore(h, view, windowKeys(full, view));
-          if (r2 === 'offset') assert.fail(`seed ${seed} run ${run}: a page read at the same version disagrees with the offset: ${JSON.stringify({ off: h.offset, lo: h.lo, hi: h.hi, held: h.state.items.length, count: h.count, vo: view.window.offset, page: view.items.map((i) => [i.itemId, windowKeys(full, view)[i.itemId]]), fullIdx: full.items.findIndex((i) => i.itemId === h.state.items[0]?.itemId) })}`);
+          if (r2 === 'offset')
+            assert.fail(
+              `seed ${seed} run ${run}: a page read at the same version disagrees with the offset: ${JSON.stringify({ off: h.offset, lo: h.lo, hi: h.hi, held: h.state.items.length, count: h.count, vo: view.window.offset, page: view.items.map((i) => [i.itemId, windowKeys(full, view)[i.itemId]]), fullIdx: full.items.findIndex((i) => i.itemId === h.state.items[0]?.itemId) })}`,
+            );
           if (r2 === 'short') seen.shortPages++;
           else {
             h = r2;
@@ -181,6 +205,9 @@ describe('client fold of a window that does not start at 0 (property)', () => {
       }
     }
     if (process.env.QS_CLIENT_VERBOSE) console.log(seen);
-    assert.ok(seen.resyncs > 0 && seen.pagesBefore > 0 && seen.pagesAfter > 0 && seen.before > 0 && seen.shortPages > 0, `the runs exercised re-reads, pages and adds before: ${JSON.stringify(seen)}`);
+    assert.ok(
+      seen.resyncs > 0 && seen.pagesBefore > 0 && seen.pagesAfter > 0 && seen.before > 0 && seen.shortPages > 0,
+      `the runs exercised re-reads, pages and adds before: ${JSON.stringify(seen)}`,
+    );
   });
 });

@@ -25,7 +25,10 @@ describe('client token renewal', () => {
   it('[AU11] renews a short-lived token before it expires and hands the new one to the listeners', async () => {
     let asked = 0;
     const ctx = makeContext({
-      baseUrl: 'http://x', deviceId: 'd', WebSocket: fakeWs, fetch: (() => undefined) as never,
+      baseUrl: 'http://x',
+      deviceId: 'd',
+      WebSocket: fakeWs,
+      fetch: (() => undefined) as never,
       token: jwt({ exp: nowS() + 2, iat: nowS(), n: 0 }),
       getToken: () => jwt({ exp: nowS() + 60, iat: nowS(), n: ++asked }),
     });
@@ -41,10 +44,17 @@ describe('client token renewal', () => {
   it('[AU11] a token due for renewal is renewed by token() itself; the same token given back is not asked for again until refused', async () => {
     let asked = 0;
     const stale = jwt({ exp: nowS() + 1, iat: nowS() - 100 });
-    const ctx = makeContext({ baseUrl: 'http://x', deviceId: 'd', WebSocket: fakeWs, fetch: (() => undefined) as never, token: stale, getToken: () => {
-      asked++;
-      return stale;
-    } });
+    const ctx = makeContext({
+      baseUrl: 'http://x',
+      deviceId: 'd',
+      WebSocket: fakeWs,
+      fetch: (() => undefined) as never,
+      token: stale,
+      getToken: () => {
+        asked++;
+        return stale;
+      },
+    });
     assert.equal(await ctx.token(), stale);
     assert.equal(await ctx.token(), stale);
     assert.equal(asked, 1, 'not asked again for the same token');
@@ -57,8 +67,12 @@ describe('client token renewal', () => {
   it('[AU11] a 30-day token sets off no renewal (a timer of more than 24.8 days would fire at once)', async () => {
     let asked = 0;
     const ctx = makeContext({
-      baseUrl: 'http://x', deviceId: 'd', WebSocket: fakeWs, fetch: (() => undefined) as never,
-      token: jwt({ exp: nowS() + 30 * 86400, iat: nowS() }), getToken: () => jwt({ exp: nowS() + 30 * 86400, iat: nowS(), n: ++asked }),
+      baseUrl: 'http://x',
+      deviceId: 'd',
+      WebSocket: fakeWs,
+      fetch: (() => undefined) as never,
+      token: jwt({ exp: nowS() + 30 * 86400, iat: nowS() }),
+      getToken: () => jwt({ exp: nowS() + 30 * 86400, iat: nowS(), n: ++asked }),
     });
     await sleep(50);
     await ctx.token();

@@ -156,7 +156,7 @@ describe('layers of src/', () => {
       "export type * from './f.ts';",
       "import './g.ts';",
       "const h = await import('./h.ts');",
-      "// a comment that says import x from nothing",
+      '// a comment that says import x from nothing',
     ].join('\n');
     assert.deepEqual(specifiers(text).sort(), ['../b.ts', './a.ts', './c.ts', './e.ts', './f.ts', './g.ts', './h.ts']);
   });
@@ -178,18 +178,36 @@ describe('layers of src/', () => {
   });
 
   it('src/model imports nothing but itself', () => {
-    const found = [...graph].filter(([f]) => folderOf(f) === 'model').flatMap(([f, ts]) => ts.filter((t) => folderOf(t) !== 'model').map((t) => `${f} -> ${t}`));
+    const found = [...graph]
+      .filter(([f]) => folderOf(f) === 'model')
+      .flatMap(([f, ts]) => ts.filter((t) => folderOf(t) !== 'model').map((t) => `${f} -> ${t}`));
     assert.deepEqual(found, []);
   });
 
   it('finds a cycle when there is one', () => {
-    const g = new Map([['a.ts', ['b.ts']], ['b.ts', ['c.ts']], ['c.ts', ['a.ts', 'd.ts']], ['d.ts', []]]);
+    const g = new Map([
+      ['a.ts', ['b.ts']],
+      ['b.ts', ['c.ts']],
+      ['c.ts', ['a.ts', 'd.ts']],
+      ['d.ts', []],
+    ]);
     assert.deepEqual(cycles(g), [['a.ts', 'b.ts', 'c.ts', 'a.ts']]);
-    assert.deepEqual(cycles(new Map([['a.ts', ['b.ts']], ['b.ts', []]])), []);
+    assert.deepEqual(
+      cycles(
+        new Map([
+          ['a.ts', ['b.ts']],
+          ['b.ts', []],
+        ]),
+      ),
+      [],
+    );
   });
 
   it('no import cycle among src files (type imports included)', () => {
-    assert.deepEqual(cycles(graph).map((c) => c.join(' -> ')), []);
+    assert.deepEqual(
+      cycles(graph).map((c) => c.join(' -> ')),
+      [],
+    );
   });
 
   it('no cycle among the folders of src/ either (a feature imports the ones below it, never back)', () => {
@@ -222,17 +240,30 @@ describe('what the client SDK reaches of src/', () => {
       ['errors.ts', []],
     ]);
     const pkgs = (f: string) => (f === 'party/protocol.ts' ? ['@sinclair/typebox', 'fastify'] : []);
-    assert.deepEqual(clientViolations([['client/src/api.ts', 'collab/routes.ts'], ['client/src/api.ts', 'queues/schemas.ts'], ['client/src/party.ts', 'party/protocol.ts']], g, pkgs), [
-      'client/src/api.ts -> src/collab/routes.ts',
-      'src/party/protocol.ts -> fastify',
-      'src/queues/schemas.ts -> src/auth/tokens.ts',
-    ]);
-    assert.deepEqual(clientViolations([['client/src/party.ts', 'realtime/protocol.ts']], g, () => ['@sinclair/typebox']), []);
+    assert.deepEqual(
+      clientViolations(
+        [
+          ['client/src/api.ts', 'collab/routes.ts'],
+          ['client/src/api.ts', 'queues/schemas.ts'],
+          ['client/src/party.ts', 'party/protocol.ts'],
+        ],
+        g,
+        pkgs,
+      ),
+      ['client/src/api.ts -> src/collab/routes.ts', 'src/party/protocol.ts -> fastify', 'src/queues/schemas.ts -> src/auth/tokens.ts'],
+    );
+    assert.deepEqual(
+      clientViolations([['client/src/party.ts', 'realtime/protocol.ts']], g, () => ['@sinclair/typebox']),
+      [],
+    );
   });
 
   it('client/src reaches only the wire modules and the pure domain of src/ (no route, service, store, config or server package)', () => {
     const entries = clientEntries();
-    assert.ok(entries.some(([, t]) => t === 'queues/queue.ts'), 'the client imports of src/ were not read');
+    assert.ok(
+      entries.some(([, t]) => t === 'queues/queue.ts'),
+      'the client imports of src/ were not read',
+    );
     assert.deepEqual(clientViolations(entries, graph, packagesOf), []);
   });
 });

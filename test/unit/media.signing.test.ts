@@ -32,7 +32,15 @@ describe('signed media URLs', () => {
     assert.equal(verifyMediaUrl(url, 'other-key', NOW).reason, 'bad_signature');
     // An expired URL with a forged signature reports the forgery.
     assert.equal(verifyMediaUrl(url.replace('u=alice', 'u=bob'), KEY, EXP * 1000 + 1).reason, 'bad_signature');
-    for (const m of ['', '::', 'https://x/other/t?u=a&exp=1&sig=x', 'https://x/tracks/?u=a&exp=1&sig=x', 'https://x/tracks/t?exp=1&sig=x', 'https://x/tracks/t?u=a&exp=1e9&sig=x', 'https://x/tracks/%E0%A4%A?u=a&exp=1&sig=x']) {
+    for (const m of [
+      '',
+      '::',
+      'https://x/other/t?u=a&exp=1&sig=x',
+      'https://x/tracks/?u=a&exp=1&sig=x',
+      'https://x/tracks/t?exp=1&sig=x',
+      'https://x/tracks/t?u=a&exp=1e9&sig=x',
+      'https://x/tracks/%E0%A4%A?u=a&exp=1&sig=x',
+    ]) {
       assert.equal(verifyMediaUrl(m, KEY, NOW).reason, 'malformed', m);
     }
   });

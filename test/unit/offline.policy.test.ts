@@ -23,7 +23,7 @@ function refused(fn: () => unknown, code: string, resolution: string): void {
 }
 
 describe('offline policies', () => {
-  it('[OF3] the history keeps every item\'s last order key, even after it was removed', () => {
+  it("[OF3] the history keeps every item's last order key, even after it was removed", () => {
     const { c, history } = removedTwo();
     assert.equal(history.upTo, 7);
     assert.ok(history.items.has(c));
@@ -49,7 +49,10 @@ describe('offline policies', () => {
     assert.equal(p.note?.reason.code, 'anchor_gone');
     assert.deepEqual(p.command, { type: 'add_tracks', tracks: ['x'], position: undefined, afterItemId: b, beforeItemId: undefined });
     const r = applyCommand(s.state, p.command, s.ctx);
-    assert.deepEqual(r.state.items.map((i) => i.trackId), ['b', 'x', 'd']);
+    assert.deepEqual(
+      r.state.items.map((i) => i.trackId),
+      ['b', 'x', 'd'],
+    );
     const plain = planQueueChange({ clientTs: T }, { type: 'add_tracks', tracks: ['y'], afterItemId: b }, s.state, history, ctx());
     assert.deepEqual(plain, { command: { type: 'add_tracks', tracks: ['y'], afterItemId: b } });
   });
@@ -68,7 +71,11 @@ describe('offline policies', () => {
     refused(() => planQueueChange({ clientTs: T }, { type: 'set_current', itemId: c }, s.state, history, ctx()), 'item_gone', 'dropped');
     const p = planQueueChange({ clientTs: T }, { type: 'move_item', itemId: d, beforeItemId: c }, s.state, history, ctx());
     assert.equal(p.note?.resolution, 'merged');
-    assert.deepEqual(applyCommand(s.state, p.command, s.ctx).state.items.map((i) => i.itemId), [b, d], 'before c: nothing after c but d itself, so after b');
+    assert.deepEqual(
+      applyCommand(s.state, p.command, s.ctx).state.items.map((i) => i.itemId),
+      [b, d],
+      'before c: nothing after c but d itself, so after b',
+    );
   });
 
   it('[OF8] a setting changed by someone else after baseVersion wins when newer, loses when older; own changes never count', () => {
@@ -95,9 +102,14 @@ describe('offline policies', () => {
     const p = planQueueChange({ baseVersion: base, clientTs: T }, { type: 'clear' }, r.state, history, ctx());
     assert.equal(p.note?.resolution, 'merged');
     assert.equal(p.command.type, 'remove_items');
-    assert.deepEqual(applyCommand(r.state, p.command, s.ctx).state.items.map((i) => i.trackId), ['new']);
+    assert.deepEqual(
+      applyCommand(r.state, p.command, s.ctx).state.items.map((i) => i.trackId),
+      ['new'],
+    );
     assert.deepEqual(planQueueChange({ clientTs: T }, { type: 'clear' }, r.state, history, ctx()), { command: { type: 'clear' } });
-    assert.deepEqual(planQueueChange({ baseVersion: r.state.version, clientTs: T }, { type: 'clear' }, r.state, history, ctx()), { command: { type: 'clear' } });
+    assert.deepEqual(planQueueChange({ baseVersion: r.state.version, clientTs: T }, { type: 'clear' }, r.state, history, ctx()), {
+      command: { type: 'clear' },
+    });
   });
 
   it('[OF3] a merged add keeps the canonical order around the gone anchor while shuffled', () => {

@@ -144,7 +144,8 @@ describe('schedule ahead [PA7][PA8]', () => {
     for (let trial = 0; trial < 500; trial++) {
       const links = Array.from({ length: 1 + Math.floor(rng() * 20) }, (_, i) => ({ id: String(i), oneWayMs: rng() * 400, degraded: false }));
       const { leadMs } = scheduleLead(links);
-      for (const l of links) if (l.oneWayMs + DEFAULT_SCHEDULE.marginMs <= DEFAULT_SCHEDULE.maxLeadMs) assert.ok(leadMs >= l.oneWayMs + DEFAULT_SCHEDULE.marginMs);
+      for (const l of links)
+        if (l.oneWayMs + DEFAULT_SCHEDULE.marginMs <= DEFAULT_SCHEDULE.maxLeadMs) assert.ok(leadMs >= l.oneWayMs + DEFAULT_SCHEDULE.marginMs);
     }
   });
 

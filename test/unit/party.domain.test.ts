@@ -1,21 +1,33 @@
 // The party aggregate (src/party/party.ts): decisions and fold, without I/O. [PA1]-[PA7]
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AppError } from '../../src/errors.ts';
+import type { AppError } from '../../src/errors.ts';
 import { decide, evolve, initialState, nextTimeline, type PartyCommand, type PartyEvent, type PartyState } from '../../src/party/party.ts';
 
 let seq = 0;
 function apply(s: PartyState, cmd: PartyCommand, userId: string, now = 1000, leadMs = 100): PartyState {
   const bodies = decide(s, cmd, { userId, now, leadMs });
-  return bodies.map((b) => ({ ...b, partyId: s.id, sequenceNumber: ++seq, userId, deviceId: null, timestamp: new Date(now).toISOString() }) as PartyEvent).reduce(evolve, s);
+  return bodies
+    .map((b) => ({ ...b, partyId: s.id, sequenceNumber: ++seq, userId, deviceId: null, timestamp: new Date(now).toISOString() }) as PartyEvent)
+    .reduce(evolve, s);
 }
 
 function created(): PartyState {
   seq = 0;
   const e: PartyEvent = {
     type: 'party_created',
-    data: { queueId: 'q', hostId: 'h', inviteCode: 'CODE123', allowMemberAdds: false, playback: { position: 0, at: 0, isPlaying: false, rate: 1, itemId: 'i1', trackId: 't1' } },
-    partyId: 'p', sequenceNumber: ++seq, userId: 'h', deviceId: null, timestamp: new Date(0).toISOString(),
+    data: {
+      queueId: 'q',
+      hostId: 'h',
+      inviteCode: 'CODE123',
+      allowMemberAdds: false,
+      playback: { position: 0, at: 0, isPlaying: false, rate: 1, itemId: 'i1', trackId: 't1' },
+    },
+    partyId: 'p',
+    sequenceNumber: ++seq,
+    userId: 'h',
+    deviceId: null,
+    timestamp: new Date(0).toISOString(),
   };
   return evolve(initialState('p'), e);
 }
@@ -32,9 +44,15 @@ const code = (fn: () => unknown) => {
 describe('party decisions', () => {
   it('[PA1] joining needs the invite code; joining twice changes nothing', () => {
     let s = created();
-    assert.equal(code(() => apply(s, { type: 'join', inviteCode: 'WRONG00' }, 'a')), 'invalid_invite_code');
+    assert.equal(
+      code(() => apply(s, { type: 'join', inviteCode: 'WRONG00' }, 'a')),
+      'invalid_invite_code',
+    );
     s = apply(s, { type: 'join', inviteCode: 'CODE123' }, 'a');
-    assert.deepEqual(s.members.map((m) => m.userId), ['h', 'a']);
+    assert.deepEqual(
+      s.members.map((m) => m.userId),
+      ['h', 'a'],
+    );
     assert.deepEqual(decide(s, { type: 'join', inviteCode: 'CODE123' }, { userId: 'a', now: 0, leadMs: 0 }), []);
   });
 
@@ -42,11 +60,20 @@ describe('party decisions', () => {
     let s = created();
     s = apply(s, { type: 'join', inviteCode: 'CODE123' }, 'a');
     s = apply(s, { type: 'join', inviteCode: 'CODE123' }, 'b');
-    assert.equal(code(() => apply(s, { type: 'hand_over', to: 'b' }, 'a')), 'not_the_host');
-    assert.equal(code(() => apply(s, { type: 'hand_over', to: 'stranger' }, 'h')), 'not_a_member');
+    assert.equal(
+      code(() => apply(s, { type: 'hand_over', to: 'b' }, 'a')),
+      'not_the_host',
+    );
+    assert.equal(
+      code(() => apply(s, { type: 'hand_over', to: 'stranger' }, 'h')),
+      'not_a_member',
+    );
     s = apply(s, { type: 'hand_over', to: 'b' }, 'h');
     assert.equal(s.hostId, 'b');
-    assert.equal(code(() => apply(s, { type: 'playback', action: 'play' }, 'h')), 'not_the_host');
+    assert.equal(
+      code(() => apply(s, { type: 'playback', action: 'play' }, 'h')),
+      'not_the_host',
+    );
     // The host leaves: the longest-standing member hosts.
     s = apply(s, { type: 'leave' }, 'b');
     assert.equal(s.hostId, 'h');
@@ -55,9 +82,15 @@ describe('party decisions', () => {
     assert.equal(s.status, 'active');
     s = apply(s, { type: 'leave' }, 'a');
     assert.equal(s.status, 'ended');
-    assert.equal(code(() => apply(s, { type: 'join', inviteCode: 'CODE123' }, 'z')), 'party_ended');
+    assert.equal(
+      code(() => apply(s, { type: 'join', inviteCode: 'CODE123' }, 'z')),
+      'party_ended',
+    );
     let t = created();
-    assert.equal(code(() => apply(t, { type: 'end' }, 'x')), 'not_a_member');
+    assert.equal(
+      code(() => apply(t, { type: 'end' }, 'x')),
+      'not_a_member',
+    );
     t = apply(t, { type: 'end' }, 'h');
     assert.equal(t.status, 'ended');
   });
@@ -79,10 +112,13 @@ describe('party decisions', () => {
     assert.deepEqual([s.playback.itemId, s.playback.position, s.playback.isPlaying], ['i2', 0, true]);
   });
 
-  it('[PA5] settings are the host\'s', () => {
+  it("[PA5] settings are the host's", () => {
     let s = apply(apply(created(), { type: 'join', inviteCode: 'CODE123' }, 'a'), { type: 'settings', allowMemberAdds: true }, 'h');
     assert.equal(s.allowMemberAdds, true);
-    assert.equal(code(() => apply(s, { type: 'settings', allowMemberAdds: false }, 'a')), 'not_the_host');
+    assert.equal(
+      code(() => apply(s, { type: 'settings', allowMemberAdds: false }, 'a')),
+      'not_the_host',
+    );
     s = apply(s, { type: 'settings', allowMemberAdds: true }, 'h');
     assert.equal(s.version, 3, 'no event when nothing changes');
   });

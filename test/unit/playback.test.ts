@@ -19,7 +19,7 @@ import {
 import { PlaybackService } from '../../src/playback/service.ts';
 import { LocalBus, type BusMessage } from '../../src/realtime/bus.ts';
 import { LocalPresence } from '../../src/realtime/presence.ts';
-import { SqliteStore } from '../../src/store/sqlite.ts';
+import type { SqliteStore } from '../../src/store/sqlite.ts';
 import { openSqliteStore } from '../../src/stores.ts';
 
 const T0 = Date.UTC(2024, 4, 1, 12, 0, 0, 0);
@@ -27,8 +27,16 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 function state(deviceId: string, over: Partial<PlaybackState> = {}): PlaybackState {
   return {
-    queueId: 'q1', currentTrackId: 't1', itemId: 'i1', position: 10, isPlaying: true, volume: 50, rate: 1,
-    deviceId, timestamp: iso(T0), ...over,
+    queueId: 'q1',
+    currentTrackId: 't1',
+    itemId: 'i1',
+    position: 10,
+    isPlaying: true,
+    volume: 50,
+    rate: 1,
+    deviceId,
+    timestamp: iso(T0),
+    ...over,
   };
 }
 
@@ -110,7 +118,7 @@ describe('extrapolation', () => {
     assert.equal(extrapolate({ position: 10, isPlaying: false, rate: 2 }, T0, T0 + 60_000), 10);
   });
 
-  it('never moves back when now is before the write (another instance\'s clock)', () => {
+  it("never moves back when now is before the write (another instance's clock)", () => {
     assert.equal(extrapolate({ position: 10, isPlaying: true, rate: 1 }, T0, T0 - 5000), 10);
   });
 
@@ -128,11 +136,7 @@ describe('extrapolation', () => {
 });
 
 describe('latest and active records', () => {
-  const records = [
-    record('a', 1, { serverTs: T0 + 10 }),
-    record('b', 3, { serverTs: T0 + 30 }),
-    record('c', 2, { serverTs: T0 + 30 }),
-  ];
+  const records = [record('a', 1, { serverTs: T0 + 10 }), record('b', 3, { serverTs: T0 + 30 }), record('c', 2, { serverTs: T0 + 30 })];
 
   it('latest is the newest server time, sequence breaking ties, skipping the excluded device', () => {
     assert.equal(latestRecord(records)?.deviceId, 'b');
@@ -200,7 +204,11 @@ describe('PlaybackService (in-memory SQLite, fake clock)', () => {
   /** The local bus delivers on a later turn of the event loop (src/realtime/bus.ts). */
   const delivered = () => new Promise((r) => setImmediate(r));
   let service: PlaybackService;
-  const queues = { get: async () => { throw new AppError('not_found', 'queue_not_found', 'queue not found'); } };
+  const queues = {
+    get: async () => {
+      throw new AppError('not_found', 'queue_not_found', 'queue not found');
+    },
+  };
   const alice = { userId: 'alice', deviceId: null };
 
   before(async () => {
@@ -214,17 +222,32 @@ describe('PlaybackService (in-memory SQLite, fake clock)', () => {
     await bus.close();
   });
 
-  const body = (deviceId: string, timestamp: string | number, over: Record<string, unknown> = {}) =>
-    ({ position: 10, isPlaying: true, deviceId, timestamp, ...over });
+  const body = (deviceId: string, timestamp: string | number, over: Record<string, unknown> = {}) => ({
+    position: 10,
+    isPlaying: true,
+    deviceId,
+    timestamp,
+    ...over,
+  });
 
   it('write answers the stored state and publishes the committed event on the user stream', async () => {
     clock = T0 + 1000;
     const res = await service.write(alice, body('phone', T0, { rate: 2, volume: 40 }));
     assert.equal(res.replayed, false);
     assert.deepEqual(res.body, {
-      queueId: null, currentTrackId: null, itemId: null, position: 10, isPlaying: true, volume: 40, rate: 2,
-      deviceId: 'phone', timestamp: iso(T0), updatedAt: iso(T0 + 1000), serverTime: iso(T0 + 1000),
-      activeDeviceId: 'phone', sequenceNumber: 1,
+      queueId: null,
+      currentTrackId: null,
+      itemId: null,
+      position: 10,
+      isPlaying: true,
+      volume: 40,
+      rate: 2,
+      deviceId: 'phone',
+      timestamp: iso(T0),
+      updatedAt: iso(T0 + 1000),
+      serverTime: iso(T0 + 1000),
+      activeDeviceId: 'phone',
+      sequenceNumber: 1,
     });
     await delivered();
     assert.equal(published.length, 1);
@@ -245,7 +268,10 @@ describe('PlaybackService (in-memory SQLite, fake clock)', () => {
   });
 
   it('a queue the caller cannot read is refused before anything is stored', async () => {
-    await assert.rejects(service.write(alice, body('phone', T0 + 10, { queueId: 'nope' })), (e: unknown) => e instanceof AppError && e.code === 'queue_not_found');
+    await assert.rejects(
+      service.write(alice, body('phone', T0 + 10, { queueId: 'nope' })),
+      (e: unknown) => e instanceof AppError && e.code === 'queue_not_found',
+    );
     assert.equal(await service.version('alice'), 1);
   });
 
@@ -253,16 +279,25 @@ describe('PlaybackService (in-memory SQLite, fake clock)', () => {
     clock = T0 + 5000;
     const tv = await service.registerDevice('alice', 'tv', { name: 'Living room', type: 'tv' });
     assert.deepEqual(tv, {
-      deviceId: 'tv', name: 'Living room', type: 'tv', online: false, lastSeen: iso(T0 + 5000), firstSeen: iso(T0 + 5000), isActive: false,
+      deviceId: 'tv',
+      name: 'Living room',
+      type: 'tv',
+      online: false,
+      lastSeen: iso(T0 + 5000),
+      firstSeen: iso(T0 + 5000),
+      isActive: false,
     });
     await presence.connected('conn-tv', 'alice', 'tv');
     clock = T0 + 6000;
     await service.registerDevice('alice', 'tv', { name: 'TV' });
     const devices = await service.listDevices('alice');
-    assert.deepEqual(devices.map((d) => [d.deviceId, d.name, d.type, d.online, d.isActive]), [
-      ['tv', 'TV', 'tv', true, false],
-      ['phone', null, null, false, true],
-    ]);
+    assert.deepEqual(
+      devices.map((d) => [d.deviceId, d.name, d.type, d.online, d.isActive]),
+      [
+        ['tv', 'TV', 'tv', true, false],
+        ['phone', null, null, false, true],
+      ],
+    );
     assert.equal(devices[0]!.firstSeen, iso(T0 + 5000));
     assert.equal(devices[0]!.lastSeen, iso(T0 + 6000));
     assert.equal(devices[1]!.lastSeen, iso(T0 + 1000), 'a device that only wrote state is listed, seen at its write');
@@ -302,8 +337,10 @@ describe('PlaybackService (in-memory SQLite, fake clock)', () => {
     assert.equal(await service.version('alice'), v);
     await delivered();
     assert.equal(published.length, n);
-    await assert.rejects(service.write(alice, body('phone', T0 + 80_000), { idempotencyKey: 'k1', fingerprint: 'other' }),
-      (e: unknown) => e instanceof AppError && e.code === 'idempotency_key_reused');
+    await assert.rejects(
+      service.write(alice, body('phone', T0 + 80_000), { idempotencyKey: 'k1', fingerprint: 'other' }),
+      (e: unknown) => e instanceof AppError && e.code === 'idempotency_key_reused',
+    );
   });
 
   it('snapshot gives the version with the newest state and the devices', async () => {

@@ -31,7 +31,15 @@ type Abs =
   | { t: 'kick'; who: User | 'x' };
 
 const absArb: fc.Arbitrary<Abs> = fc.oneof(
-  { weight: 8, arbitrary: fc.record({ t: fc.constant('add' as const), n: fc.integer({ min: 1, max: 3 }), place: fc.constantFrom('end' as const, 'after' as const, 'pos' as const), p: fc.nat(50) }) },
+  {
+    weight: 8,
+    arbitrary: fc.record({
+      t: fc.constant('add' as const),
+      n: fc.integer({ min: 1, max: 3 }),
+      place: fc.constantFrom('end' as const, 'after' as const, 'pos' as const),
+      p: fc.nat(50),
+    }),
+  },
   { weight: 5, arbitrary: fc.record({ t: fc.constant('remove' as const), p: fc.nat(50) }) },
   { weight: 5, arbitrary: fc.record({ t: fc.constant('move' as const), p: fc.nat(50), to: fc.nat(50) }) },
   { weight: 3, arbitrary: fc.record({ t: fc.constant('vote' as const), p: fc.nat(50), v: fc.constantFrom(1 as const, -1 as const, 0 as const) }) },
@@ -40,7 +48,14 @@ const absArb: fc.Arbitrary<Abs> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ t: fc.constant('settings' as const), fair: fc.boolean(), vote: fc.boolean() }) },
   { weight: 1, arbitrary: fc.constant({ t: 'leave' as const }) },
   { weight: 1, arbitrary: fc.constant({ t: 'join' as const }) },
-  { weight: 1, arbitrary: fc.record({ t: fc.constant('grant' as const), who: fc.constantFrom('u1' as const, 'u2' as const, 'x' as const), role: fc.constantFrom('admin' as const, 'contributor' as const, 'viewer' as const) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      t: fc.constant('grant' as const),
+      who: fc.constantFrom('u1' as const, 'u2' as const, 'x' as const),
+      role: fc.constantFrom('admin' as const, 'contributor' as const, 'viewer' as const),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('kick' as const), who: fc.constantFrom('u1' as const, 'u2' as const, 'x' as const) }) },
 );
 
@@ -57,41 +72,77 @@ function concrete(a: Abs, seen: QueueState, k: number): QueueCommand {
       if (a.place === 'pos') return { type: 'add_tracks', tracks, position: a.p % (ids.length + 2) };
       return { type: 'add_tracks', tracks };
     }
-    case 'remove': return { type: 'remove_items', itemIds: [pick(a.p)] };
-    case 'move': return { type: 'move_item', itemId: pick(a.p), position: a.to % (ids.length + 1) };
-    case 'vote': return { type: 'vote_item', itemId: pick(a.p), vote: a.v };
-    case 'clear': return { type: 'clear' };
-    case 'next': return { type: 'next' };
-    case 'settings': return { type: 'update_settings', fairOrder: a.fair, voteOrder: a.vote };
-    case 'leave': return { type: 'leave_queue' };
-    case 'join': return { type: 'join_queue', role: 'viewer', via: 'public' };
-    case 'grant': return { type: 'add_collaborator', userId: a.who, role: a.role };
-    case 'kick': return { type: 'remove_collaborator', userId: a.who };
+    case 'remove':
+      return { type: 'remove_items', itemIds: [pick(a.p)] };
+    case 'move':
+      return { type: 'move_item', itemId: pick(a.p), position: a.to % (ids.length + 1) };
+    case 'vote':
+      return { type: 'vote_item', itemId: pick(a.p), vote: a.v };
+    case 'clear':
+      return { type: 'clear' };
+    case 'next':
+      return { type: 'next' };
+    case 'settings':
+      return { type: 'update_settings', fairOrder: a.fair, voteOrder: a.vote };
+    case 'leave':
+      return { type: 'leave_queue' };
+    case 'join':
+      return { type: 'join_queue', role: 'viewer', via: 'public' };
+    case 'grant':
+      return { type: 'add_collaborator', userId: a.who, role: a.role };
+    case 'kick':
+      return { type: 'remove_collaborator', userId: a.who };
   }
 }
 
 /** The matrix action the service checks for a command (as in service.ts). */
 function actionOf(cmd: QueueCommand, user: string): QueueAction {
   switch (cmd.type) {
-    case 'add_tracks': return 'add';
-    case 'remove_items': case 'move_item': return 'edit_own';
-    case 'vote_item': return 'vote';
-    case 'clear': return 'edit_any';
-    case 'next': return 'control';
-    case 'update_settings': return 'settings';
-    case 'leave_queue': case 'join_queue': return 'read';
-    case 'add_collaborator': return 'manage_members';
-    case 'remove_collaborator': return cmd.userId === user ? 'read' : 'manage_members';
-    default: throw new Error(`unexpected ${cmd.type}`);
+    case 'add_tracks':
+      return 'add';
+    case 'remove_items':
+    case 'move_item':
+      return 'edit_own';
+    case 'vote_item':
+      return 'vote';
+    case 'clear':
+      return 'edit_any';
+    case 'next':
+      return 'control';
+    case 'update_settings':
+      return 'settings';
+    case 'leave_queue':
+    case 'join_queue':
+      return 'read';
+    case 'add_collaborator':
+      return 'manage_members';
+    case 'remove_collaborator':
+      return cmd.userId === user ? 'read' : 'manage_members';
+    default:
+      throw new Error(`unexpected ${cmd.type}`);
   }
 }
 
 /** Errors a valid command may meet when the other user got there first (or the pick was stale). */
 const EXPECTED = new Set([
-  'item_gone', 'item_not_found', 'anchor_not_found', 'not_your_item', 'forbidden', 'queue_empty', 'collaborator_not_found', 'invalid_anchor',
+  'item_gone',
+  'item_not_found',
+  'anchor_not_found',
+  'not_your_item',
+  'forbidden',
+  'queue_empty',
+  'collaborator_not_found',
+  'invalid_anchor',
 ]);
 
-function run(seed: number, roles: Record<User, 'admin' | 'contributor' | 'viewer' | 'none'>, isPublic: boolean, ops: Record<User, Abs[]>, order: boolean[], trace: string[]) {
+function run(
+  seed: number,
+  roles: Record<User, 'admin' | 'contributor' | 'viewer' | 'none'>,
+  isPublic: boolean,
+  ops: Record<User, Abs[]>,
+  order: boolean[],
+  trace: string[],
+) {
   const ctx = testContext({ seed, userId: OWNER });
   let state = initialState('pq');
   const log: QueueEvent[] = [];
@@ -103,7 +154,8 @@ function run(seed: number, roles: Record<User, 'admin' | 'contributor' | 'viewer
   };
   const members = USERS.filter((u) => roles[u] !== 'none');
   apply(OWNER, { type: 'create_queue', name: 'p', queueType: 'collaborative', isPublic, tracks: ['s1', 's2', 's3'], collaborators: [...members] }, 'owner');
-  for (const u of members) if (roles[u] !== 'contributor') apply(OWNER, { type: 'set_collaborator_role', userId: u, role: roles[u] as 'admin' | 'viewer' }, 'owner');
+  for (const u of members)
+    if (roles[u] !== 'contributor') apply(OWNER, { type: 'set_collaborator_role', userId: u, role: roles[u] as 'admin' | 'viewer' }, 'owner');
 
   const seen: Record<User, QueueState> = { u1: state, u2: state };
   const next: Record<User, number> = { u1: 0, u2: 0 };
@@ -176,7 +228,11 @@ function checkValid(s: QueueState, model: Map<string, string>, log: QueueEvent[]
     const voters = (i.votes ?? []).map((v) => v.userId);
     assert.equal(new Set(voters).size, voters.length, 'one vote per user and item');
   }
-  assert.deepEqual(log.map((e) => e.sequenceNumber), log.map((_, i) => i + 1), 'gapless');
+  assert.deepEqual(
+    log.map((e) => e.sequenceNumber),
+    log.map((_, i) => i + 1),
+    'gapless',
+  );
   assert.deepEqual(foldEvents(initialState('pq'), log), s, 'the log folds back to the state');
 }
 

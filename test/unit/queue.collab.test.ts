@@ -85,24 +85,47 @@ describe('[CO1] the permission matrix', () => {
     assert.equal(roleOf(q.state, 'own'), 'owner');
   });
   it('[CO2] owners manage every role, admins contributors and viewers only', () => {
-    assert.deepEqual(ROLES.map((r) => canManageRole('owner', r)), [false, true, true, true]);
-    assert.deepEqual(ROLES.map((r) => canManageRole('admin', r)), [false, false, true, true]);
-    for (const actor of ['contributor', 'viewer', null] as const) assert.deepEqual(ROLES.map((r) => canManageRole(actor, r)), [false, false, false, false]);
+    assert.deepEqual(
+      ROLES.map((r) => canManageRole('owner', r)),
+      [false, true, true, true],
+    );
+    assert.deepEqual(
+      ROLES.map((r) => canManageRole('admin', r)),
+      [false, false, true, true],
+    );
+    for (const actor of ['contributor', 'viewer', null] as const)
+      assert.deepEqual(
+        ROLES.map((r) => canManageRole(actor, r)),
+        [false, false, false, false],
+      );
   });
 });
 
 describe('create a collaborative queue', () => {
   it('[CO13] named collaborators join as contributors, once, never the owner; public is an event', () => {
     const q = new Collab('own', { collaborators: ['bob', 'own', 'bob', 'cat'], isPublic: true, tracks: ['t1'] });
-    assert.deepEqual(q.events.map((e) => e.type), ['queue_created', 'visibility_changed', 'collaborator_joined', 'collaborator_joined', 'item_added']);
+    assert.deepEqual(
+      q.events.map((e) => e.type),
+      ['queue_created', 'visibility_changed', 'collaborator_joined', 'collaborator_joined', 'item_added'],
+    );
     assert.deepEqual(q.events[2]!.data, { userId: 'bob', role: 'contributor', via: 'created' });
-    assert.deepEqual(q.state.collaborators.map((c) => [c.userId, c.role, c.via]), [['bob', 'contributor', 'created'], ['cat', 'contributor', 'created']]);
+    assert.deepEqual(
+      q.state.collaborators.map((c) => [c.userId, c.role, c.via]),
+      [
+        ['bob', 'contributor', 'created'],
+        ['cat', 'contributor', 'created'],
+      ],
+    );
     assert.equal(q.state.isPublic, true);
     assert.equal(q.state.type, 'collaborative');
   });
   it('[CO9] more collaborators than the limit at creation is too_many_collaborators', () => {
     const ctx = { ...testContext({ userId: 'own' }), maxCollaborators: 2 };
-    expectAppError(() => applyCommand(initialState('x'), { type: 'create_queue', name: 'n', queueType: 'collaborative', collaborators: ['a', 'b', 'c'] }, ctx), 'too_many_collaborators', 'limit');
+    expectAppError(
+      () => applyCommand(initialState('x'), { type: 'create_queue', name: 'n', queueType: 'collaborative', collaborators: ['a', 'b', 'c'] }, ctx),
+      'too_many_collaborators',
+      'limit',
+    );
   });
 });
 
@@ -147,7 +170,10 @@ describe('[CO2] managing collaborators', () => {
     assert.deepEqual(l!.data, { userId: 'vie', reason: 'left' });
     const [self] = q.as('con', { type: 'remove_collaborator', userId: 'con' });
     assert.deepEqual(self!.data, { userId: 'con', reason: 'left' }, 'removing yourself is leaving');
-    assert.deepEqual(q.state.collaborators.map((c) => c.userId), ['adm']);
+    assert.deepEqual(
+      q.state.collaborators.map((c) => c.userId),
+      ['adm'],
+    );
     assert.equal(q.role('vie'), null);
     q.rejects('own', { type: 'leave_queue' }, 'owner_cannot_leave', 'conflict');
     q.rejects('adm', { type: 'remove_collaborator', userId: 'own' }, 'is_owner', 'conflict');
@@ -179,7 +205,10 @@ describe('[CO3] contributors edit only their own additions', () => {
     q.as('con', { type: 'remove_items', itemIds: [c1!] });
     q.as('adm', { type: 'remove_items', itemIds: [o1!] });
     assert.deepEqual(q.tracks(), ['o2']);
-    assert.deepEqual(q.state.items.map((i) => i.addedBy), ['own']);
+    assert.deepEqual(
+      q.state.items.map((i) => i.addedBy),
+      ['own'],
+    );
   });
 });
 
@@ -237,7 +266,17 @@ describe('[CO8] votes', () => {
     assert.deepEqual(q.as('con', { type: 'vote_item', itemId: o1!, vote: 1 }), []);
     q.as('con2', { type: 'vote_item', itemId: o1!, vote: -1 });
     q.as('adm', { type: 'vote_item', itemId: o1!, vote: 1 });
-    assert.deepEqual(toView(q.state).votes, [{ itemId: o1, score: 1, votes: [{ userId: 'con', vote: 1 }, { userId: 'con2', vote: -1 }, { userId: 'adm', vote: 1 }] }]);
+    assert.deepEqual(toView(q.state).votes, [
+      {
+        itemId: o1,
+        score: 1,
+        votes: [
+          { userId: 'con', vote: 1 },
+          { userId: 'con2', vote: -1 },
+          { userId: 'adm', vote: 1 },
+        ],
+      },
+    ]);
     q.as('con', { type: 'vote_item', itemId: o1!, vote: 0 });
     q.as('con2', { type: 'vote_item', itemId: o1!, vote: 0 });
     q.as('adm', { type: 'vote_item', itemId: o1!, vote: 0 });
@@ -249,7 +288,10 @@ describe('[CO8] votes', () => {
     const [x, y, z] = q.add('own', 'x', 'y', 'z');
     q.as('own', { type: 'update_settings', voteOrder: true });
     const up = q.as('con', { type: 'vote_item', itemId: z!, vote: 1 });
-    assert.deepEqual(up.map((e) => e.type), ['item_voted', 'item_moved']);
+    assert.deepEqual(
+      up.map((e) => e.type),
+      ['item_voted', 'item_moved'],
+    );
     assert.deepEqual(q.tracks(), ['z', 'x', 'y']);
     q.as('con', { type: 'vote_item', itemId: x!, vote: -1 });
     assert.deepEqual(q.tracks(), ['z', 'y', 'x']);
@@ -289,7 +331,10 @@ describe('[CO9] limits', () => {
     q.add('con', 'c1', 'c2');
     q.add('con', 'c3');
     const err = q.rejects('con', { type: 'add_tracks', tracks: ['c4'] }, 'rate_limited', 'rate_limited');
-    assert.ok(typeof err.details.retryAfterSeconds === 'number' && err.details.retryAfterSeconds >= 59 && err.details.retryAfterSeconds <= 60, String(err.details.retryAfterSeconds));
+    assert.ok(
+      typeof err.details.retryAfterSeconds === 'number' && err.details.retryAfterSeconds >= 59 && err.details.retryAfterSeconds <= 60,
+      String(err.details.retryAfterSeconds),
+    );
     q.add('con2', 'd1', 'd2', 'd3'); // per user
     q.add('own', 'o1', 'o2', 'o3', 'o4', 'o5'); // the owner is not limited
     q.rejects('con', { type: 'add_tracks', tracks: ['a', 'b', 'c', 'd'] }, 'too_many_tracks', 'limit');
@@ -335,7 +380,10 @@ describe('[CO14] states from before collaboration', () => {
     const view = toView(old as QueueState);
     assert.deepEqual(view.collaborators, []);
     const r = applyCommand(old as QueueState, { type: 'add_collaborator', userId: 'bob', role: 'viewer' }, { ...q.ctx, role: 'owner' });
-    assert.deepEqual(r.state.collaborators.map((c) => c.userId), ['bob']);
+    assert.deepEqual(
+      r.state.collaborators.map((c) => c.userId),
+      ['bob'],
+    );
   });
   it('replaying a collaborative log (through JSON) gives the same state', () => {
     const q = team({ isPublic: true });

@@ -7,7 +7,11 @@ import { HISTORY_LIMIT, evolve, foldEvents, initialState, toView } from '../../s
 import { applyCommand, canonicalIds, expectAppError, scenario, testContext, type Scenario } from '../helpers/domain.ts';
 
 const create = (tracks?: string[], extra: Partial<Extract<QueueCommand, { type: 'create_queue' }>> = {}): QueueCommand => ({
-  type: 'create_queue', name: 'My queue', queueType: 'user', ...(tracks ? { tracks } : {}), ...extra,
+  type: 'create_queue',
+  name: 'My queue',
+  queueType: 'user',
+  ...(tracks ? { tracks } : {}),
+  ...extra,
 });
 
 /** A created queue holding tracks t1..tn as item-1..item-n. */
@@ -54,16 +58,28 @@ describe('create_queue', () => {
   it('creates a queue with tracks, in order, with envelope data on the items', () => {
     const s = scenario({ userId: 'bob' });
     const events = s.when(create(['a', 'b', 'c']));
-    assert.deepEqual(events.map((e) => e.type), ['queue_created', 'item_added', 'item_added', 'item_added']);
-    assert.deepEqual(events.map((e) => e.sequenceNumber), [1, 2, 3, 4]);
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['queue_created', 'item_added', 'item_added', 'item_added'],
+    );
+    assert.deepEqual(
+      events.map((e) => e.sequenceNumber),
+      [1, 2, 3, 4],
+    );
     // the fake clock advances 1 ms per event
     const times = events.map((e) => Date.parse(e.timestamp));
-    assert.deepEqual(times.map((t) => t - times[0]!), [0, 1, 2, 3]);
+    assert.deepEqual(
+      times.map((t) => t - times[0]!),
+      [0, 1, 2, 3],
+    );
     assert.equal(s.state.version, 4);
     assert.deepEqual(s.itemIds, ['item-1', 'item-2', 'item-3']);
     assert.deepEqual(s.trackIds, ['a', 'b', 'c']);
     assert.ok(s.state.items.every((i) => i.addedBy === 'bob'));
-    assert.deepEqual(s.state.items.map((i) => i.addedAt), events.slice(1).map((e) => e.timestamp));
+    assert.deepEqual(
+      s.state.items.map((i) => i.addedAt),
+      events.slice(1).map((e) => e.timestamp),
+    );
     assert.equal(s.state.currentItemId, null);
   });
 
@@ -92,8 +108,14 @@ describe('add_tracks', () => {
   it('appends at the end by default, with fresh ids', () => {
     const s = withTracks(3);
     const events = s.when({ type: 'add_tracks', tracks: ['x', 'y'] });
-    assert.deepEqual(events.map((e) => e.type), ['item_added', 'item_added']);
-    assert.deepEqual(events.map((e) => e.sequenceNumber), [5, 6]);
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['item_added', 'item_added'],
+    );
+    assert.deepEqual(
+      events.map((e) => e.sequenceNumber),
+      [5, 6],
+    );
     assert.deepEqual(s.trackIds, ['t1', 't2', 't3', 'x', 'y']);
     assert.deepEqual(s.itemIds, ['item-1', 'item-2', 'item-3', 'item-4', 'item-5']);
     assert.equal(s.state.version, 6);
@@ -156,7 +178,10 @@ describe('add_tracks', () => {
     for (let i = 0; i < 50; i++) s.when({ type: 'add_tracks', tracks: [`x${i}`], afterItemId: 'item-1' });
     assert.equal(s.trackIds[0], 't1');
     assert.equal(s.trackIds.at(-1), 't2');
-    assert.deepEqual(s.trackIds.slice(1, -1), Array.from({ length: 50 }, (_, i) => `x${49 - i}`));
+    assert.deepEqual(
+      s.trackIds.slice(1, -1),
+      Array.from({ length: 50 }, (_, i) => `x${49 - i}`),
+    );
     for (let i = 1; i < s.state.items.length; i++) assert.ok(s.state.items[i - 1]!.key < s.state.items[i]!.key);
   });
 
@@ -229,10 +254,13 @@ describe('remove_items', () => {
   it('removes items', () => {
     const s = withTracks(4);
     const events = s.when({ type: 'remove_items', itemIds: ['item-2', 'item-4'] });
-    assert.deepEqual(events.map((e) => [e.type, e.data]), [
-      ['item_removed', { itemId: 'item-2' }],
-      ['item_removed', { itemId: 'item-4' }],
-    ]);
+    assert.deepEqual(
+      events.map((e) => [e.type, e.data]),
+      [
+        ['item_removed', { itemId: 'item-2' }],
+        ['item_removed', { itemId: 'item-4' }],
+      ],
+    );
     assert.deepEqual(s.itemIds, ['item-1', 'item-3']);
   });
 
@@ -340,7 +368,10 @@ describe('clear', () => {
     const s = withTracks(3);
     s.when({ type: 'set_current', itemId: 'item-2' });
     const events = s.when({ type: 'clear' });
-    assert.deepEqual(events.map((e) => [e.type, e.data]), [['queue_cleared', { itemIds: ['item-1', 'item-2', 'item-3'] }]]);
+    assert.deepEqual(
+      events.map((e) => [e.type, e.data]),
+      [['queue_cleared', { itemIds: ['item-1', 'item-2', 'item-3'] }]],
+    );
     assert.deepEqual(s.state.items, []);
     assert.equal(s.state.currentItemId, null);
   });
@@ -355,7 +386,10 @@ describe('clear', () => {
     const s = withTracks(5);
     s.when({ type: 'set_current', itemId: 'item-3' });
     const events = s.when({ type: 'clear', upcomingOnly: true });
-    assert.deepEqual(events.map((e) => e.data), [{ itemIds: ['item-4', 'item-5'] }]);
+    assert.deepEqual(
+      events.map((e) => e.data),
+      [{ itemIds: ['item-4', 'item-5'] }],
+    );
     assert.deepEqual(s.itemIds, ['item-1', 'item-2', 'item-3']);
     assert.equal(s.state.currentItemId, 'item-3');
   });
@@ -407,7 +441,10 @@ describe('set_shuffle', () => {
     const distinct = new Set([1, 2, 3, 4, 5].map((seed) => order(seed).join(',')));
     assert.ok(distinct.size > 1, 'different seeds should give different orders');
     const canonical = Array.from({ length: 10 }, (_, i) => `item-${i + 1}`).join(',');
-    assert.ok([...distinct].some((o) => o !== canonical), 'shuffling changes the order');
+    assert.ok(
+      [...distinct].some((o) => o !== canonical),
+      'shuffling changes the order',
+    );
   });
 
   it('shuffle off restores the exact pre-shuffle order', () => {
@@ -416,10 +453,16 @@ describe('set_shuffle', () => {
     s.when({ type: 'set_current', itemId: 'item-4' });
     const before = structuredClone(s.state.items);
     s.when({ type: 'set_shuffle', shuffle: true });
-    assert.notDeepEqual(s.itemIds, before.map((i) => i.itemId));
+    assert.notDeepEqual(
+      s.itemIds,
+      before.map((i) => i.itemId),
+    );
     s.when({ type: 'next' });
     const events = s.when({ type: 'set_shuffle', shuffle: false });
-    assert.deepEqual(events.map((e) => e.data), [{ shuffle: false }]);
+    assert.deepEqual(
+      events.map((e) => e.data),
+      [{ shuffle: false }],
+    );
     assert.equal(s.state.shuffle, false);
     assert.deepEqual(s.state.items, before);
   });
@@ -455,7 +498,12 @@ describe('set_shuffle', () => {
     const play = s.itemIds;
     const ai = play.indexOf(anchor);
     assert.deepEqual(play.slice(ai + 1, ai + 3), ['item-7', 'item-8']);
-    assert.deepEqual(canonicalIds(s.state), [...canonical.slice(0, canonical.indexOf(anchor) + 1), 'item-7', 'item-8', ...canonical.slice(canonical.indexOf(anchor) + 1)]);
+    assert.deepEqual(canonicalIds(s.state), [
+      ...canonical.slice(0, canonical.indexOf(anchor) + 1),
+      'item-7',
+      'item-8',
+      ...canonical.slice(canonical.indexOf(anchor) + 1),
+    ]);
     s.when({ type: 'set_shuffle', shuffle: false });
     const ci = canonical.indexOf(anchor);
     assert.deepEqual(s.itemIds, [...canonical.slice(0, ci + 1), 'item-7', 'item-8', ...canonical.slice(ci + 1)]);
@@ -535,7 +583,10 @@ describe('set_repeat', () => {
     assert.deepEqual(s.when({ type: 'set_repeat', repeat: 'off' }), []);
     for (const repeat of ['all', 'one', 'off'] as const) {
       const events = s.when({ type: 'set_repeat', repeat });
-      assert.deepEqual(events.map((e) => [e.type, e.data]), [['repeat_changed', { repeat }]]);
+      assert.deepEqual(
+        events.map((e) => [e.type, e.data]),
+        [['repeat_changed', { repeat }]],
+      );
       assert.equal(s.state.repeat, repeat);
     }
     s.when({ type: 'set_repeat', repeat: 'all' });
@@ -560,7 +611,10 @@ describe('set_current', () => {
     s.when({ type: 'set_current', itemId: 'item-1' });
     s.when({ type: 'set_current', itemId: null });
     assert.equal(s.state.currentItemId, null);
-    assert.deepEqual(s.state.history.map((h) => h.itemId), ['item-1']);
+    assert.deepEqual(
+      s.state.history.map((h) => h.itemId),
+      ['item-1'],
+    );
     assert.deepEqual(s.when({ type: 'set_current', itemId: null }), []);
   });
 
@@ -600,7 +654,10 @@ describe('next / previous', () => {
     const [e3] = s.when({ type: 'next' });
     assert.deepEqual(e3!.data, { itemId: null, previousItemId: 'item-3', reason: 'end_of_queue' });
     assert.equal(cur(s), null);
-    assert.deepEqual(s.state.history.map((h) => h.itemId), ['item-1', 'item-2', 'item-3']);
+    assert.deepEqual(
+      s.state.history.map((h) => h.itemId),
+      ['item-1', 'item-2', 'item-3'],
+    );
     // next again starts from the top
     s.when({ type: 'next' });
     assert.equal(cur(s), 'item-1');
@@ -631,7 +688,10 @@ describe('next / previous', () => {
     const [e] = s.when({ type: 'next', reason: 'track_end' });
     assert.deepEqual(e!.data, { itemId: 'item-2', previousItemId: 'item-2', reason: 'repeat' });
     assert.equal(cur(s), 'item-2');
-    assert.deepEqual(s.state.history.map((h) => h.itemId), ['item-2']); // the replay counts as played
+    assert.deepEqual(
+      s.state.history.map((h) => h.itemId),
+      ['item-2'],
+    ); // the replay counts as played
     s.when({ type: 'next', reason: 'track_end' });
     assert.equal(cur(s), 'item-2');
     s.when({ type: 'next' });
@@ -704,8 +764,14 @@ describe('next / previous', () => {
       assert.equal(s.state.history.at(-1)!.playedAt, e!.timestamp);
     }
     assert.equal(s.state.history.length, HISTORY_LIMIT);
-    assert.deepEqual(s.state.history.map((h) => h.itemId), played.slice(-HISTORY_LIMIT));
-    assert.deepEqual(s.state.history.map((h) => h.trackId), played.slice(-HISTORY_LIMIT).map((id) => `t${id.slice(5)}`));
+    assert.deepEqual(
+      s.state.history.map((h) => h.itemId),
+      played.slice(-HISTORY_LIMIT),
+    );
+    assert.deepEqual(
+      s.state.history.map((h) => h.trackId),
+      played.slice(-HISTORY_LIMIT).map((id) => `t${id.slice(5)}`),
+    );
   });
 
   it('history survives removal of the played item', () => {
@@ -713,7 +779,10 @@ describe('next / previous', () => {
     s.when({ type: 'next' });
     s.when({ type: 'next' });
     s.when({ type: 'remove_items', itemIds: ['item-1'] });
-    assert.deepEqual(s.state.history.map((h) => [h.itemId, h.trackId]), [['item-1', 't1']]);
+    assert.deepEqual(
+      s.state.history.map((h) => [h.itemId, h.trackId]),
+      [['item-1', 't1']],
+    );
   });
 });
 
@@ -818,12 +887,21 @@ describe('the harness and the fold', () => {
       { type: 'remove_items', itemIds: ['item-2'] },
     );
     assert.deepEqual(foldEvents(initialState('queue-1'), s.events), s.state);
-    assert.deepEqual(s.events.map((e) => e.sequenceNumber), s.events.map((_, i) => i + 1));
+    assert.deepEqual(
+      s.events.map((e) => e.sequenceNumber),
+      s.events.map((_, i) => i + 1),
+    );
     assert.equal(s.state.version, s.events.length);
   });
 
   it('expectAppError fails on other errors', () => {
-    assert.throws(() => expectAppError(() => { throw new Error('boom'); }, 'x'), assert.AssertionError);
+    assert.throws(
+      () =>
+        expectAppError(() => {
+          throw new Error('boom');
+        }, 'x'),
+      assert.AssertionError,
+    );
     assert.throws(() => expectAppError(() => 1, 'x'), assert.AssertionError);
   });
 
@@ -833,7 +911,15 @@ describe('the harness and the fold', () => {
     assert.deepEqual([a.newId(), a.newId(), a.random(), a.tick()], [b.newId(), b.newId(), b.random(), b.tick()]);
     assert.equal(testContext().newId(), 'item-1');
     // evolve stamps updatedAt from the envelope
-    const st = evolve(initialState('q'), { type: 'queue_created', data: { name: 'n', type: 'user', ownerId: 'o', metadata: {} }, queueId: 'q', sequenceNumber: 1, userId: 'o', deviceId: null, timestamp: 'T' });
+    const st = evolve(initialState('q'), {
+      type: 'queue_created',
+      data: { name: 'n', type: 'user', ownerId: 'o', metadata: {} },
+      queueId: 'q',
+      sequenceNumber: 1,
+      userId: 'o',
+      deviceId: null,
+      timestamp: 'T',
+    });
     assert.equal(st.updatedAt, 'T');
   });
 });

@@ -55,7 +55,14 @@ const placeArb: fc.Arbitrary<AbsPlace> = fc.oneof(
 const absArb: fc.Arbitrary<Abs> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ t: fc.constant('create' as const), tracks: fc.array(trackArb, { maxLength: 3 }) }) },
   { weight: 14, arbitrary: fc.record({ t: fc.constant('add' as const), tracks: fc.array(trackArb, { minLength: 1, maxLength: 4 }), place: placeArb }) },
-  { weight: 5, arbitrary: fc.record({ t: fc.constant('remove' as const), picks: fc.array(pickArb, { minLength: 1, maxLength: 3 }), ghost: fc.oneof({ weight: 5, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }) }) },
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      t: fc.constant('remove' as const),
+      picks: fc.array(pickArb, { minLength: 1, maxLength: 3 }),
+      ghost: fc.oneof({ weight: 5, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+    }),
+  },
   { weight: 8, arbitrary: fc.record({ t: fc.constant('move' as const), p: pickArb, place: placeArb }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('clear' as const), upcomingOnly: fc.boolean() }) },
   { weight: 5, arbitrary: fc.record({ t: fc.constant('shuffle' as const), on: fc.boolean() }) },
@@ -72,28 +79,45 @@ function pick(state: QueueState, p: number): string {
 
 function placement(state: QueueState, a: AbsPlace): Placement {
   switch (a.k) {
-    case 'none': return {};
-    case 'pos': return { position: a.n };
-    case 'after': return { afterItemId: pick(state, a.p) };
-    case 'before': return { beforeItemId: pick(state, a.p) };
-    case 'ghost': return { afterItemId: GHOST };
-    case 'ambiguous': return { afterItemId: pick(state, a.p), position: a.n };
+    case 'none':
+      return {};
+    case 'pos':
+      return { position: a.n };
+    case 'after':
+      return { afterItemId: pick(state, a.p) };
+    case 'before':
+      return { beforeItemId: pick(state, a.p) };
+    case 'ghost':
+      return { afterItemId: GHOST };
+    case 'ambiguous':
+      return { afterItemId: pick(state, a.p), position: a.n };
   }
 }
 
 function concrete(state: QueueState, a: Abs): QueueCommand {
   switch (a.t) {
-    case 'create': return { type: 'create_queue', name: 'P', queueType: 'user', tracks: a.tracks };
-    case 'add': return { type: 'add_tracks', tracks: a.tracks, ...placement(state, a.place) };
-    case 'remove': return { type: 'remove_items', itemIds: [...a.picks.map((p) => pick(state, p)), ...(a.ghost ? [GHOST] : [])] };
-    case 'move': return { type: 'move_item', itemId: pick(state, a.p), ...placement(state, a.place) };
-    case 'clear': return { type: 'clear', upcomingOnly: a.upcomingOnly };
-    case 'shuffle': return { type: 'set_shuffle', shuffle: a.on };
-    case 'repeat': return { type: 'set_repeat', repeat: a.mode };
-    case 'current': return { type: 'set_current', itemId: a.p === null ? null : a.ghost && a.p % 5 === 0 ? GHOST : pick(state, a.p) };
-    case 'next': return a.reason === undefined ? { type: 'next' } : { type: 'next', reason: a.reason };
-    case 'previous': return { type: 'previous' };
-    case 'update': return a.name === undefined ? { type: 'update_queue' } : { type: 'update_queue', name: a.name };
+    case 'create':
+      return { type: 'create_queue', name: 'P', queueType: 'user', tracks: a.tracks };
+    case 'add':
+      return { type: 'add_tracks', tracks: a.tracks, ...placement(state, a.place) };
+    case 'remove':
+      return { type: 'remove_items', itemIds: [...a.picks.map((p) => pick(state, p)), ...(a.ghost ? [GHOST] : [])] };
+    case 'move':
+      return { type: 'move_item', itemId: pick(state, a.p), ...placement(state, a.place) };
+    case 'clear':
+      return { type: 'clear', upcomingOnly: a.upcomingOnly };
+    case 'shuffle':
+      return { type: 'set_shuffle', shuffle: a.on };
+    case 'repeat':
+      return { type: 'set_repeat', repeat: a.mode };
+    case 'current':
+      return { type: 'set_current', itemId: a.p === null ? null : a.ghost && a.p % 5 === 0 ? GHOST : pick(state, a.p) };
+    case 'next':
+      return a.reason === undefined ? { type: 'next' } : { type: 'next', reason: a.reason };
+    case 'previous':
+      return { type: 'previous' };
+    case 'update':
+      return a.name === undefined ? { type: 'update_queue' } : { type: 'update_queue', name: a.name };
   }
 }
 
@@ -165,7 +189,14 @@ interface ShuffleSnapshot {
 function runScenario(seed: number, initial: string[], abs: Abs[]): void {
   const base = testContext({ seed, maxItems: MAX_ITEMS, userId: 'prop-user' });
   let generated: string[] = [];
-  const ctx = { ...base, newId: () => { const id = base.newId(); generated.push(id); return id; } };
+  const ctx = {
+    ...base,
+    newId: () => {
+      const id = base.newId();
+      generated.push(id);
+      return id;
+    },
+  };
   let state = initialState(QUEUE_ID);
   const all: QueueEvent[] = [];
   const model = new Map<string, string>(); // itemId -> trackId
@@ -201,7 +232,7 @@ function runScenario(seed: number, initial: string[], abs: Abs[]): void {
       case 'add_tracks': {
         const tracks = cmd.tracks ?? [];
         assert.equal(generated.length, tracks.length);
-        tracks.forEach((t, k) => model.set(generated[k]!, t));
+        for (const [k, t] of tracks.entries()) model.set(generated[k]!, t);
         if (cmd.type === 'add_tracks') {
           const at = insertionIndex(pre.items, cmd);
           expectedPlay = [...preIds.slice(0, at), ...generated, ...preIds.slice(at)];
@@ -211,7 +242,10 @@ function runScenario(seed: number, initial: string[], abs: Abs[]): void {
           assert.deepEqual(newCanon, generated);
           const first = canon.indexOf(generated[0]!);
           assert.deepEqual(canon.slice(first, first + generated.length), generated);
-          assert.deepEqual(canon.filter((id) => !generated.includes(id)), canonicalIds(pre));
+          assert.deepEqual(
+            canon.filter((id) => !generated.includes(id)),
+            canonicalIds(pre),
+          );
           if (pre.shuffle && cmd.afterItemId !== undefined) {
             // while shuffled, an add after an item also follows it in the order unshuffle restores
             assert.equal(canon[first - 1], cmd.afterItemId, 'shuffled add must follow its anchor in canonical order');
@@ -253,7 +287,11 @@ function runScenario(seed: number, initial: string[], abs: Abs[]): void {
               assert.deepEqual(post.items, snapshot.items, 'shuffle off must restore the exact pre-shuffle items (no adds in between)');
             } else {
               assert.ok(isSubsequence(kept, itemIds(post)), 'shuffle off must keep the pre-shuffle order of the old items');
-              for (const old of snapshot.items) assert.deepEqual(post.items.find((i) => i.itemId === old.itemId), old);
+              for (const old of snapshot.items)
+                assert.deepEqual(
+                  post.items.find((i) => i.itemId === old.itemId),
+                  old,
+                );
             }
           }
           snapshot = null;
@@ -334,10 +372,17 @@ function checkInvariants(s: QueueState, all: QueueEvent[], model: Map<string, st
   assert.ok(s.currentItemId === null || ids.includes(s.currentItemId), 'current item exists');
   assert.ok(s.history.length <= HISTORY_LIMIT);
   assert.equal(s.version, all.length, 'version counts the events');
-  assert.deepEqual(all.map((e) => e.sequenceNumber), all.map((_, k) => k + 1));
+  assert.deepEqual(
+    all.map((e) => e.sequenceNumber),
+    all.map((_, k) => k + 1),
+  );
   assert.deepEqual(foldEvents(initialState(QUEUE_ID), all), s, 'replaying all events gives the same state');
   // as a store would hand them back: through JSON
-  assert.deepEqual(foldEvents(initialState(QUEUE_ID), JSON.parse(JSON.stringify(all)) as QueueEvent[]), s, 'replaying JSON round-tripped events gives the same state');
+  assert.deepEqual(
+    foldEvents(initialState(QUEUE_ID), JSON.parse(JSON.stringify(all)) as QueueEvent[]),
+    s,
+    'replaying JSON round-tripped events gives the same state',
+  );
 }
 
 describe('queue domain properties', () => {
@@ -360,7 +405,10 @@ describe('queue domain properties', () => {
         fc.array(fc.constantFrom('t1', 't2', 't3'), { maxLength: 20 }),
         fc.array(fc.record({ p: pickArb, n: fc.nat({ max: 25 }) }), { maxLength: 10 }),
         fc.option(pickArb, { nil: null }),
-        fc.array(fc.constantFrom<QueueCommand>({ type: 'next' }, { type: 'previous' }, { type: 'set_repeat', repeat: 'all' }, { type: 'next', reason: 'track_end' }), { maxLength: 5 }),
+        fc.array(
+          fc.constantFrom<QueueCommand>({ type: 'next' }, { type: 'previous' }, { type: 'set_repeat', repeat: 'all' }, { type: 'next', reason: 'track_end' }),
+          { maxLength: 5 },
+        ),
         (seed, tracks, moves, cur, between) => {
           const ctx = testContext({ seed });
           let s = applyCommand(initialState(QUEUE_ID), { type: 'create_queue', name: 'P', queueType: 'user', tracks }, ctx).state;

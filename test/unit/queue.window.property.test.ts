@@ -7,14 +7,11 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { AppError } from '../../src/errors.ts';
 import { decide, type QueueCommand } from '../../src/queues/decide.ts';
-import {
-  activeKey, evolve, findItemById, indexOfItem, initialState, toView,
-  type QueueEvent, type QueueState,
-} from '../../src/queues/queue.ts';
+import { activeKey, evolve, findItemById, indexOfItem, initialState, toView, type QueueEvent, type QueueState } from '../../src/queues/queue.ts';
 import { mulberry32 } from '../helpers/random.ts';
 
 function step(state: QueueState, cmd: QueueCommand, rnd: () => number, ids: { n: number }): QueueState {
-  let bodies;
+  let bodies: ReturnType<typeof decide>;
   try {
     bodies = decide(state, cmd, { userId: 'u', newId: () => `i${++ids.n}`, random: rnd, maxItems: 10_000 });
   } catch (err) {
@@ -22,7 +19,10 @@ function step(state: QueueState, cmd: QueueCommand, rnd: () => number, ids: { n:
     throw err;
   }
   const ts = new Date(Date.UTC(2025, 0, 1) + ids.n).toISOString();
-  return bodies.reduce((s, b, i) => evolve(s, { ...b, queueId: s.id, sequenceNumber: state.version + i + 1, userId: 'u', deviceId: null, timestamp: ts } as QueueEvent), state);
+  return bodies.reduce(
+    (s, b, i) => evolve(s, { ...b, queueId: s.id, sequenceNumber: state.version + i + 1, userId: 'u', deviceId: null, timestamp: ts } as QueueEvent),
+    state,
+  );
 }
 
 function randomCommand(s: QueueState, rnd: () => number): QueueCommand {
@@ -32,7 +32,8 @@ function randomCommand(s: QueueState, rnd: () => number): QueueCommand {
     return r < 0.3 ? {} : r < 0.5 ? { position: Math.floor(rnd() * (s.items.length + 2)) } : r < 0.75 ? { afterItemId: pick() } : { beforeItemId: pick() };
   };
   const r = rnd();
-  if (s.items.length < 3 || r < 0.35) return { type: 'add_tracks', tracks: Array.from({ length: 1 + Math.floor(rnd() * 3) }, () => `t${Math.floor(rnd() * 9)}`), ...place() };
+  if (s.items.length < 3 || r < 0.35)
+    return { type: 'add_tracks', tracks: Array.from({ length: 1 + Math.floor(rnd() * 3) }, () => `t${Math.floor(rnd() * 9)}`), ...place() };
   if (r < 0.5) return { type: 'remove_items', itemIds: [pick()] };
   if (r < 0.7) return { type: 'move_item', itemId: pick(), ...place() };
   if (r < 0.8) return { type: 'next' };
@@ -64,76 +65,110 @@ function checkIndex(s: QueueState, what: string): void {
 
 describe('the fold and windows', () => {
   it('items stay sorted and findable; an older state is never disturbed by a later evolve', () => {
-    fc.assert(fc.property(fc.integer({ min: 1, max: 2 ** 31 - 1 }), (seed) => {
-      const rnd = mulberry32(seed);
-      const ids = { n: 0 };
-      let s = created(rnd, ids, 5);
-      for (let k = 0; k < 80; k++) {
-        const before = s;
-        const beforeIds = before.items.map((i) => i.itemId);
-        s = step(s, randomCommand(s, rnd), rnd, ids);
-        checkIndex(s, `seed ${seed} step ${k}`);
-        // The old state: same items, and lookups on it still right (its index is rebuilt).
-        assert.deepEqual(before.items.map((i) => i.itemId), beforeIds);
-        if (k % 10 === 0) checkIndex(before, `old state, seed ${seed} step ${k}`);
-      }
-    }), { numRuns: 60 });
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 2 ** 31 - 1 }), (seed) => {
+        const rnd = mulberry32(seed);
+        const ids = { n: 0 };
+        let s = created(rnd, ids, 5);
+        for (let k = 0; k < 80; k++) {
+          const before = s;
+          const beforeIds = before.items.map((i) => i.itemId);
+          s = step(s, randomCommand(s, rnd), rnd, ids);
+          checkIndex(s, `seed ${seed} step ${k}`);
+          // The old state: same items, and lookups on it still right (its index is rebuilt).
+          assert.deepEqual(
+            before.items.map((i) => i.itemId),
+            beforeIds,
+          );
+          if (k % 10 === 0) checkIndex(before, `old state, seed ${seed} step ${k}`);
+        }
+      }),
+      { numRuns: 60 },
+    );
   });
 
   it('[QW1][QW2] windows are exact slices of the play order', () => {
-    fc.assert(fc.property(fc.integer({ min: 1, max: 2 ** 31 - 1 }), fc.nat({ max: 60 }), fc.nat({ max: 70 }), fc.integer({ min: 0, max: 40 }), (seed, grow, offset, limit) => {
-      const rnd = mulberry32(seed);
-      const ids = { n: 0 };
-      let s = created(rnd, ids, 3);
-      for (let k = 0; k < grow; k++) s = step(s, randomCommand(s, rnd), rnd, ids);
-      const all = s.items.map((i) => i.itemId);
-      const v = toView(s, { offset, limit });
-      assert.deepEqual(v.items.map((i) => i.itemId), all.slice(offset, offset + limit));
-      assert.equal(v.itemCount, all.length);
-      assert.equal(v.window.offset, Math.min(offset, all.length));
-      assert.equal(v.window.nextCursor === null, offset + limit >= all.length || limit === 0);
-      assert.equal(v.currentIndex, s.currentItemId === null ? null : all.indexOf(s.currentItemId));
-      const around = toView(s, { around: 'current', limit });
-      const cur = s.currentItemId;
-      if (cur !== null && limit > 0) assert.ok(around.items.some((i) => i.itemId === cur), 'the current item is in its window');
-      assert.deepEqual(around.items.map((i) => i.itemId), all.slice(around.window.offset, around.window.offset + limit));
-      if (all.length > 0) {
-        const a = Math.floor(rnd() * all.length);
-        assert.deepEqual(toView(s, { after: all[a]!, limit }).items.map((i) => i.itemId), all.slice(a + 1, a + 1 + limit));
-      }
-    }), { numRuns: 200 });
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+        fc.nat({ max: 60 }),
+        fc.nat({ max: 70 }),
+        fc.integer({ min: 0, max: 40 }),
+        (seed, grow, offset, limit) => {
+          const rnd = mulberry32(seed);
+          const ids = { n: 0 };
+          let s = created(rnd, ids, 3);
+          for (let k = 0; k < grow; k++) s = step(s, randomCommand(s, rnd), rnd, ids);
+          const all = s.items.map((i) => i.itemId);
+          const v = toView(s, { offset, limit });
+          assert.deepEqual(
+            v.items.map((i) => i.itemId),
+            all.slice(offset, offset + limit),
+          );
+          assert.equal(v.itemCount, all.length);
+          assert.equal(v.window.offset, Math.min(offset, all.length));
+          assert.equal(v.window.nextCursor === null, offset + limit >= all.length || limit === 0);
+          assert.equal(v.currentIndex, s.currentItemId === null ? null : all.indexOf(s.currentItemId));
+          const around = toView(s, { around: 'current', limit });
+          const cur = s.currentItemId;
+          if (cur !== null && limit > 0)
+            assert.ok(
+              around.items.some((i) => i.itemId === cur),
+              'the current item is in its window',
+            );
+          assert.deepEqual(
+            around.items.map((i) => i.itemId),
+            all.slice(around.window.offset, around.window.offset + limit),
+          );
+          if (all.length > 0) {
+            const a = Math.floor(rnd() * all.length);
+            assert.deepEqual(
+              toView(s, { after: all[a]!, limit }).items.map((i) => i.itemId),
+              all.slice(a + 1, a + 1 + limit),
+            );
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 
   it('[QW3] paging with cursors across concurrent adds and removes returns every item that stayed exactly once, in order', () => {
-    fc.assert(fc.property(fc.integer({ min: 1, max: 2 ** 31 - 1 }), fc.integer({ min: 1, max: 25 }), (seed, limit) => {
-      const rnd = mulberry32(seed);
-      const ids = { n: 0 };
-      let s = created(rnd, ids, 60);
-      const original = s.items.map((i) => i.itemId);
-      const removed = new Set<string>();
-      const seen: string[] = [];
-      let v = toView(s, { limit });
-      seen.push(...v.items.map((i) => i.itemId));
-      while (v.window.nextCursor !== null) {
-        // Others edit between two pages: adds anywhere, removes anywhere (the last item seen too).
-        for (let k = 0; k < 3; k++) {
-          if (rnd() < 0.5 || s.items.length < 5) {
-            s = step(s, { type: 'add_tracks', tracks: ['new'], position: Math.floor(rnd() * (s.items.length + 1)) }, rnd, ids);
-          } else {
-            const victim = rnd() < 0.2 ? seen[seen.length - 1]! : s.items[Math.floor(rnd() * s.items.length)]!.itemId;
-            if (findItemById(s, victim)) {
-              removed.add(victim);
-              s = step(s, { type: 'remove_items', itemIds: [victim] }, rnd, ids);
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 2 ** 31 - 1 }), fc.integer({ min: 1, max: 25 }), (seed, limit) => {
+        const rnd = mulberry32(seed);
+        const ids = { n: 0 };
+        let s = created(rnd, ids, 60);
+        const original = s.items.map((i) => i.itemId);
+        const removed = new Set<string>();
+        const seen: string[] = [];
+        let v = toView(s, { limit });
+        seen.push(...v.items.map((i) => i.itemId));
+        while (v.window.nextCursor !== null) {
+          // Others edit between two pages: adds anywhere, removes anywhere (the last item seen too).
+          for (let k = 0; k < 3; k++) {
+            if (rnd() < 0.5 || s.items.length < 5) {
+              s = step(s, { type: 'add_tracks', tracks: ['new'], position: Math.floor(rnd() * (s.items.length + 1)) }, rnd, ids);
+            } else {
+              const victim = rnd() < 0.2 ? seen[seen.length - 1]! : s.items[Math.floor(rnd() * s.items.length)]!.itemId;
+              if (findItemById(s, victim)) {
+                removed.add(victim);
+                s = step(s, { type: 'remove_items', itemIds: [victim] }, rnd, ids);
+              }
             }
           }
+          v = toView(s, { cursor: v.window.nextCursor, limit });
+          seen.push(...v.items.map((i) => i.itemId));
         }
-        v = toView(s, { cursor: v.window.nextCursor, limit });
-        seen.push(...v.items.map((i) => i.itemId));
-      }
-      assert.equal(new Set(seen).size, seen.length, 'no item twice');
-      const stayed = original.filter((id) => !removed.has(id));
-      assert.deepEqual(seen.filter((id) => stayed.includes(id)), stayed);
-    }), { numRuns: 150 });
+        assert.equal(new Set(seen).size, seen.length, 'no item twice');
+        const stayed = original.filter((id) => !removed.has(id));
+        assert.deepEqual(
+          seen.filter((id) => stayed.includes(id)),
+          stayed,
+        );
+      }),
+      { numRuns: 150 },
+    );
   });
 
   it('[QW3] a cursor from before a shuffle switch is stale; a forged one is refused', () => {
@@ -142,11 +177,23 @@ describe('the fold and windows', () => {
     let s = created(rnd, ids, 30);
     const cursor = toView(s, { limit: 10 }).window.nextCursor!;
     s = step(s, { type: 'set_shuffle', shuffle: true }, rnd, ids);
-    assert.throws(() => toView(s, { cursor }), (e: unknown) => e instanceof AppError && e.code === 'cursor_stale');
-    assert.throws(() => toView(s, { cursor: 'bm9wZQ' }), (e: unknown) => e instanceof AppError && e.code === 'invalid_cursor');
-    assert.throws(() => toView(s, { after: 'i999' }), (e: unknown) => e instanceof AppError && e.code === 'item_not_found');
+    assert.throws(
+      () => toView(s, { cursor }),
+      (e: unknown) => e instanceof AppError && e.code === 'cursor_stale',
+    );
+    assert.throws(
+      () => toView(s, { cursor: 'bm9wZQ' }),
+      (e: unknown) => e instanceof AppError && e.code === 'invalid_cursor',
+    );
+    assert.throws(
+      () => toView(s, { after: 'i999' }),
+      (e: unknown) => e instanceof AppError && e.code === 'item_not_found',
+    );
     const gone = s.items[3]!.itemId;
     s = step(s, { type: 'remove_items', itemIds: [gone] }, rnd, ids);
-    assert.throws(() => toView(s, { after: gone }), (e: unknown) => e instanceof AppError && e.code === 'item_gone');
+    assert.throws(
+      () => toView(s, { after: gone }),
+      (e: unknown) => e instanceof AppError && e.code === 'item_gone',
+    );
   });
 });

@@ -24,7 +24,19 @@ function load(g: GeneratedCatalog): Recommender {
 const artistNo = (trackId: string) => Number(/^a(\d+)t/.exec(trackId)![1]);
 
 function event(userId: string, trackId: string, action: IngestEvent['action'], extra: Partial<IngestEvent> = {}): IngestEvent {
-  return { userId, sessionId: null, trackId, action, position: action === 'skip' ? 5 : null, source: null, contextType: null, hour: null, context: null, occurredAt: '2024-03-04T10:00:00.000Z', ...extra };
+  return {
+    userId,
+    sessionId: null,
+    trackId,
+    action,
+    position: action === 'skip' ? 5 : null,
+    source: null,
+    contextType: null,
+    hour: null,
+    context: null,
+    occurredAt: '2024-03-04T10:00:00.000Z',
+    ...extra,
+  };
 }
 
 describe('engine retrieval', () => {
@@ -39,15 +51,37 @@ describe('engine retrieval', () => {
     assert.ok(!top.some((s) => s.track === seed), 'the seed itself is not recommended');
     const sameCluster = top.filter((s) => g.clusterOf(artistNo(cat.ids[s.track]!)) === g.clusterOf(0)).length;
     assert.ok(sameCluster >= 27, `${sameCluster} of 30 from the seed's cluster`);
-    assert.ok(top.every((s, i) => i === 0 || top[i - 1]!.score >= s.score), 'best first');
-    assert.ok(top.every((s) => ['similar', 'listeners', 'artist', 'album', 'genre', 'features'].includes(s.reason.kind)), 'each carries a reason');
+    assert.ok(
+      top.every((s, i) => i === 0 || top[i - 1]!.score >= s.score),
+      'best first',
+    );
+    assert.ok(
+      top.every((s) => ['similar', 'listeners', 'artist', 'album', 'genre', 'features'].includes(s.reason.kind)),
+      'each carries a reason',
+    );
   });
 
   it('a negative seed pushes its neighbours down', () => {
     const seed = cat.lookup(g.trackId(0, 0))!;
     const other = cat.lookup(g.trackId(1, 0))!; // another cluster
-    const plain = reco.engine.score({ tracks: new Map([[seed, 1], [other, 1]]) }, { mode: 'radio', limit: 40 });
-    const pushed = reco.engine.score({ tracks: new Map([[seed, 1], [other, -1]]) }, { mode: 'radio', limit: 40 });
+    const plain = reco.engine.score(
+      {
+        tracks: new Map([
+          [seed, 1],
+          [other, 1],
+        ]),
+      },
+      { mode: 'radio', limit: 40 },
+    );
+    const pushed = reco.engine.score(
+      {
+        tracks: new Map([
+          [seed, 1],
+          [other, -1],
+        ]),
+      },
+      { mode: 'radio', limit: 40 },
+    );
     const ofOther = (xs: typeof plain) => xs.filter((s) => g.clusterOf(artistNo(cat.ids[s.track]!)) === g.clusterOf(1)).length;
     assert.ok(ofOther(plain) >= 10, `with a positive seed its cluster shows: ${ofOther(plain)}`);
     assert.ok(ofOther(pushed) < ofOther(plain) / 3, `${ofOther(pushed)} vs ${ofOther(plain)}`);
@@ -111,10 +145,21 @@ describe('feedback folding', () => {
   });
 
   it('sequence seeds weigh recent plays more', () => {
-    const h = [{ track: 1, skipped: false }, { track: 2, skipped: true }, { track: 3, skipped: false }];
+    const h = [
+      { track: 1, skipped: false },
+      { track: 2, skipped: true },
+      { track: 3, skipped: false },
+    ];
     const seeds = sequenceSeeds(h);
     assert.ok(seeds.get(3)! > seeds.get(2)! && seeds.get(2)! > seeds.get(1)! && seeds.get(1)! > 0);
-    assert.deepEqual([...outcomes(h)], [[1, false], [2, true], [3, false]]);
+    assert.deepEqual(
+      [...outcomes(h)],
+      [
+        [1, false],
+        [2, true],
+        [3, false],
+      ],
+    );
   });
 
   it('with skips as feedback, what people kept after skipping the same track comes first', () => {
@@ -128,7 +173,9 @@ describe('feedback folding', () => {
     }
     const x = e.catalog.lookup('x')!;
     const rank = (skipped: boolean | undefined) =>
-      e.score({ tracks: new Map([[x, 1]]), skipped: skipped === undefined ? undefined : new Map([[x, skipped]]) }, { mode: 'session', limit: 2 }).map((r) => e.catalog.ids[r.track]);
+      e
+        .score({ tracks: new Map([[x, 1]]), skipped: skipped === undefined ? undefined : new Map([[x, skipped]]) }, { mode: 'session', limit: 2 })
+        .map((r) => e.catalog.ids[r.track]);
     assert.deepEqual(rank(true), ['a', 'b']);
     assert.deepEqual(rank(false), ['b', 'a']);
     assert.deepEqual(rank(undefined), ['b', 'a'], 'without feedback a skipped occurrence weighs less');
@@ -190,7 +237,17 @@ describe('radio batches', () => {
     const reco = load(g);
     const resolved = resolveStation(reco, parseStation(station)!, null);
     const batch = (o: { queue?: string[]; history?: string[]; user?: string[] }) =>
-      stationBatch(reco, { userId: 'h', stationId: station, resolved, preferences: {}, count: 20, queueTracks: o.queue ?? [], salt: 's', stationHistory: o.history, userRecent: o.user }).map((i) => i.trackId);
+      stationBatch(reco, {
+        userId: 'h',
+        stationId: station,
+        resolved,
+        preferences: {},
+        count: 20,
+        queueTracks: o.queue ?? [],
+        salt: 's',
+        stationHistory: o.history,
+        userRecent: o.user,
+      }).map((i) => i.trackId);
     const first = batch({});
     const again = batch({ history: first });
     assert.equal(again.filter((t) => first.includes(t)).length, 0, 'removed from the queue, still not played again');
@@ -199,14 +256,21 @@ describe('radio batches', () => {
     assert.equal(fromWindow.length, 20, 'the per-user window is soft: it gives way when nothing else is left');
   });
 
-  it('[issue 12] tracks an extend chose are not their queue\'s co-occurrence data', () => {
+  it("[issue 12] tracks an extend chose are not their queue's co-occurrence data", () => {
     const e = new Engine();
     e.setQueue('q', ['p1', 'p2', 'x1', 'x2']);
     e.markChosen('q', ['x1', 'x2']);
     const b = e.baskets.basketOf('queue:q')!;
-    assert.deepEqual(e.baskets.items[b]!.map((t) => e.catalog.ids[t]), ['p1', 'p2']);
+    assert.deepEqual(
+      e.baskets.items[b]!.map((t) => e.catalog.ids[t]),
+      ['p1', 'p2'],
+    );
     e.setQueue('q', ['p1', 'p2', 'x1', 'x2', 'p3']);
-    assert.deepEqual(e.baskets.items[e.baskets.basketOf('queue:q')!]!.map((t) => e.catalog.ids[t]), ['p1', 'p2', 'p3'], 'also after the next change');
+    assert.deepEqual(
+      e.baskets.items[e.baskets.basketOf('queue:q')!]!.map((t) => e.catalog.ids[t]),
+      ['p1', 'p2', 'p3'],
+      'also after the next change',
+    );
   });
 
   it('every item carries a short reason', () => {
@@ -232,14 +296,18 @@ describe('radio batches', () => {
     assert.ok(count(before, skipped) >= 2);
 
     const reco = load(g);
-    for (const t of before.filter((i) => artistNo(i.trackId) === skipped).slice(0, 2)) reco.ingest(event('u1', t.trackId, 'skip', { source: `station:${station}` }));
+    for (const t of before.filter((i) => artistNo(i.trackId) === skipped).slice(0, 2))
+      reco.ingest(event('u1', t.trackId, 'skip', { source: `station:${station}` }));
     reco.ingest(event('u1', g.trackId(liked, 0), 'like', { source: `station:${station}` }));
     const after = radio(reco).next(20);
     assert.ok(count(after, skipped) < count(before, skipped), `skipped artist ${skipped}: ${count(before, skipped)} -> ${count(after, skipped)}`);
     assert.ok(count(after, liked) > 0, `liked artist ${liked} appears: ${count(after, liked)}`);
     const likedCluster = (items: { trackId: string }[]) => items.filter((i) => g.clusterOf(artistNo(i.trackId)) === g.clusterOf(liked)).length;
     assert.ok(likedCluster(after) > likedCluster(before), 'and its neighbours too');
-    assert.ok(after.some((i) => i.reason.kind === 'liked' || i.reason.text.includes(`Artist ${liked}`)), 'a reason names the like');
+    assert.ok(
+      after.some((i) => i.reason.kind === 'liked' || i.reason.text.includes(`Artist ${liked}`)),
+      'a reason names the like',
+    );
   });
 
   it('resolves every kind of station, and names unknown seeds', () => {
@@ -258,7 +326,7 @@ describe('radio batches', () => {
 });
 
 describe('context model', () => {
-  it('learns which kind of listening fits an hour, and a user\'s own habit overrides the prior', () => {
+  it("learns which kind of listening fits an hour, and a user's own habit overrides the prior", () => {
     const m = new ContextModel();
     for (let i = 0; i < 300; i++) {
       m.observe('radio', contextFeatures({ hour: 8 }), null);
@@ -284,7 +352,8 @@ describe('context model', () => {
   it('knows which tracks are played in which context, and starts a cold user station from them', () => {
     const reco = new Recommender();
     const play = (trackId: string, hour: number, n: number) => {
-      for (let i = 0; i < n; i++) reco.ingest({ ...event('x', trackId, 'complete'), userId: null, sessionId: `${trackId}${hour}${i}`, hour, contextType: 'radio' });
+      for (let i = 0; i < n; i++)
+        reco.ingest({ ...event('x', trackId, 'complete'), userId: null, sessionId: `${trackId}${hour}${i}`, hour, contextType: 'radio' });
     };
     play('morning-song', 8, 30);
     play('night-song', 23, 50);
@@ -314,8 +383,14 @@ describe('search and catch-up', () => {
     e.catalog.upsert({ id: 'x2', title: 'Rhapsody in Blue', artist: 'Gershwin' });
     e.catalog.upsert({ id: 'x3', title: 'Another One', artist: 'Queen' });
     const s = new TrackSearch(e.catalog);
-    assert.deepEqual(s.search('rhaps', 10).map((h) => e.catalog.ids[h.track]), ['x1', 'x2'].sort((a, b) => (a === 'x1' ? -1 : 1)));
-    assert.deepEqual(s.search('queen opera', 10).map((h) => e.catalog.ids[h.track]), ['x1']);
+    assert.deepEqual(
+      s.search('rhaps', 10).map((h) => e.catalog.ids[h.track]),
+      ['x1', 'x2'].sort((a) => (a === 'x1' ? -1 : 1)),
+    );
+    assert.deepEqual(
+      s.search('queen opera', 10).map((h) => e.catalog.ids[h.track]),
+      ['x1'],
+    );
     assert.deepEqual(s.search('nothing here', 10), []);
     e.catalog.upsert({ id: 'x4', title: 'Rhapsody Two', artist: 'Someone' });
     assert.equal(s.search('rhapsody', 10).length, 3, 'sees new tracks');

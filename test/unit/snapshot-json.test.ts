@@ -8,8 +8,13 @@ describe('snapshot JSON in slices', () => {
   it('equals JSON.stringify of the state for 0, 1, 500, 501 and 2,345 items', async () => {
     for (const n of [0, 1, 500, 501, 2345]) {
       const state: QueueState = {
-        ...initialState('q'), version: n, name: 'a "quoted" \u2028 name',
-        items: Array.from({ length: n }, (_, i) => ({ itemId: `i${i}`, trackId: `t${i}`, key: `k${i}`, addedBy: 'u', addedAt: '2026-01-01T00:00:00.000Z' }) as never),
+        ...initialState('q'),
+        version: n,
+        name: 'a "quoted" \u2028 name',
+        items: Array.from(
+          { length: n },
+          (_, i) => ({ itemId: `i${i}`, trackId: `t${i}`, key: `k${i}`, addedBy: 'u', addedAt: '2026-01-01T00:00:00.000Z' }) as never,
+        ),
       };
       const text = await stateJsonInSlices(state);
       assert.deepEqual(JSON.parse(text), JSON.parse(JSON.stringify(state)), `${n} items`);

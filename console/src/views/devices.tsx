@@ -23,7 +23,11 @@ export function DevicesView(props: { session: Session }) {
     const p = client.playback();
     setPb(p);
     setState(p.state);
-    const loadDevices = () => api.devices(client).then((r) => setDevices(r.devices), (e) => setError(errorText(e)));
+    const loadDevices = () =>
+      api.devices(client).then(
+        (r) => setDevices(r.devices),
+        (e) => setError(errorText(e)),
+      );
     void loadDevices();
     const off = p.on('change', () => {
       setState(p.state);
@@ -38,7 +42,9 @@ export function DevicesView(props: { session: Session }) {
       clearInterval(poll);
     };
   }, [client]);
-  const s = state as (Playback['state'] & { currentTrackId?: string | null; isPlaying?: boolean; deviceId?: string; activeDeviceId?: string | null; queueId?: string | null }) | null;
+  const s = state as
+    | (Playback['state'] & { currentTrackId?: string | null; isPlaying?: boolean; deviceId?: string; activeDeviceId?: string | null; queueId?: string | null })
+    | null;
   useTrackNames(client, s?.currentTrackId ? [s.currentTrackId] : []);
 
   return (
@@ -47,41 +53,98 @@ export function DevicesView(props: { session: Session }) {
       <ErrorLine error={error} />
       <div class="card now-playing" data-testid="playback">
         <h2>Playback</h2>
-        {s && s.currentTrackId ? (
+        {s?.currentTrackId ? (
           <>
-            <p class="big"><TrackName id={s.currentTrackId} /></p>
+            <p class="big">
+              <TrackName id={s.currentTrackId} />
+            </p>
             <p>
-              <span class="position" data-testid="position" aria-label="position">{clock(position)}</span>{' '}
+              <span class="position" data-testid="position" role="timer" aria-label="position">
+                {clock(position)}
+              </span>{' '}
               {s.isPlaying ? <span class="playing">playing</span> : <span class="muted">paused</span>} on{' '}
               <strong data-testid="active-device">{s.activeDeviceId ?? s.deviceId}</strong>
             </p>
           </>
-        ) : <p class="muted">Nothing played yet on any device.</p>}
+        ) : (
+          <p class="muted">Nothing played yet on any device.</p>
+        )}
         {pb ? (
-          <form class="inline-form" onSubmit={(e) => { e.preventDefault(); void act(pb.update({ trackId: track.trim() || s?.currentTrackId || 'demo-track', position: 0, isPlaying: true })); }}>
-            <label class="inline">Track id <input name="playTrack" value={track} placeholder={s?.currentTrackId ?? 'a track id'} onInput={(e) => setTrack(e.currentTarget.value)} /></label>
+          <form
+            class="inline-form"
+            onSubmit={(e) => {
+              e.preventDefault();
+              void act(pb.update({ trackId: track.trim() || s?.currentTrackId || 'demo-track', position: 0, isPlaying: true }));
+            }}
+          >
+            <label class="inline">
+              Track id <input name="playTrack" value={track} placeholder={s?.currentTrackId ?? 'a track id'} onInput={(e) => setTrack(e.currentTarget.value)} />
+            </label>
             <button type="submit">Play here</button>
-            <button type="button" disabled={!s?.currentTrackId} onClick={() => act(pb.update({ trackId: s!.currentTrackId!, position: pb.positionNow() ?? 0, isPlaying: !s!.isPlaying }))}>
+            <button
+              type="button"
+              disabled={!s?.currentTrackId}
+              onClick={() => act(pb.update({ trackId: s!.currentTrackId!, position: pb.positionNow() ?? 0, isPlaying: !s!.isPlaying }))}
+            >
               {s?.isPlaying ? 'Pause' : 'Resume'} here
             </button>
           </form>
         ) : null}
       </div>
       <table class="list" data-testid="devices">
-        <thead><tr><th>Device</th><th>Presence</th><th class="wide">Last seen</th><th><span class="sr-only">Actions</span></th></tr></thead>
+        <thead>
+          <tr>
+            <th>Device</th>
+            <th>Presence</th>
+            <th class="wide">Last seen</th>
+            <th>
+              <span class="sr-only">Actions</span>
+            </th>
+          </tr>
+        </thead>
         <tbody>
           {devices.map((d) => (
             <tr key={d.deviceId} data-device-id={d.deviceId}>
-              <td>{d.name ?? d.deviceId}{d.name ? <span class="muted"> {d.deviceId}</span> : null}{d.deviceId === deviceId ? <span class="tag">this browser</span> : null}{d.isActive ? <span class="tag active">active</span> : null}</td>
-              <td><span class={d.online ? 'online' : 'offline'}>{d.online ? '● online' : '○ offline'}</span></td>
+              <td>
+                {d.name ?? d.deviceId}
+                {d.name ? <span class="muted"> {d.deviceId}</span> : null}
+                {d.deviceId === deviceId ? <span class="tag">this browser</span> : null}
+                {d.isActive ? <span class="tag active">active</span> : null}
+              </td>
+              <td>
+                <span class={d.online ? 'online' : 'offline'}>{d.online ? '● online' : '○ offline'}</span>
+              </td>
               <td class="wide">{ago(d.lastSeen)}</td>
-              <td>{pb && !d.isActive ? <button type="button" aria-label={`Transfer playback to ${d.name ?? d.deviceId} (${d.deviceId})`} onClick={() => act(pb.transferTo(d.deviceId))}>Transfer playback</button> : null}</td>
+              <td>
+                {pb && !d.isActive ? (
+                  <button
+                    type="button"
+                    aria-label={`Transfer playback to ${d.name ?? d.deviceId} (${d.deviceId})`}
+                    onClick={() => act(pb.transferTo(d.deviceId))}
+                  >
+                    Transfer playback
+                  </button>
+                ) : null}
+              </td>
             </tr>
           ))}
         </tbody>
       </table>
-      <form class="card inline-form" onSubmit={(e) => { e.preventDefault(); void act(api.nameDevice(client, deviceId, name.trim()).then(() => api.devices(client)).then((r) => setDevices(r.devices))); }}>
-        <Field label={`Name this browser (${deviceId})`}><input name="deviceName" required maxLength={100} value={name} onInput={(e) => setName(e.currentTarget.value)} /></Field>
+      <form
+        class="card inline-form"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void act(
+            api
+              .nameDevice(client, deviceId, name.trim())
+              .then(() => api.devices(client))
+              .then((r) => setDevices(r.devices)),
+          );
+        }}
+      >
+        <Field label={`Name this browser (${deviceId})`}>
+          <input name="deviceName" required maxLength={100} value={name} onInput={(e) => setName(e.currentTarget.value)} />
+        </Field>
         <button type="submit">Save name</button>
       </form>
     </section>

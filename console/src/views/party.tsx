@@ -26,11 +26,14 @@ export function PartyView(props: { session: Session; partyId?: string }) {
   const [busy, setBusy] = useState(false);
 
   useEffect(() => {
-    api.queues(client).then((r) => {
-      const own = r.queues.filter((q) => q.role === 'owner');
-      setQueues(own);
-      if (own[0] && !queueId) setQueueId(own[0].id);
-    }, () => undefined);
+    api.queues(client).then(
+      (r) => {
+        const own = r.queues.filter((q) => q.role === 'owner');
+        setQueues(own);
+        if (own[0] && !queueId) setQueueId(own[0].id);
+      },
+      () => undefined,
+    );
   }, [client]);
 
   const open = async (p: Promise<Party>) => {
@@ -49,26 +52,61 @@ export function PartyView(props: { session: Session; partyId?: string }) {
     }
   };
 
-  if (party) return <PartyLive session={props.session} party={party} onLeave={() => { current = null; setParty(null); location.hash = '#/party'; }} />;
+  if (party)
+    return (
+      <PartyLive
+        session={props.session}
+        party={party}
+        onLeave={() => {
+          current = null;
+          setParty(null);
+          location.hash = '#/party';
+        }}
+      />
+    );
   return (
     <section aria-labelledby="party-title">
       <h1 id="party-title">Party</h1>
       <ErrorLine error={error} />
       <div class="forms">
-        <form class="card" onSubmit={(e) => { e.preventDefault(); void open(client.createParty(queueId)); }}>
+        <form
+          class="card"
+          onSubmit={(e) => {
+            e.preventDefault();
+            void open(client.createParty(queueId));
+          }}
+        >
           <h2>Host a party</h2>
           <Field label="On your queue">
             <select name="partyQueue" required value={queueId} onChange={(e) => setQueueId(e.currentTarget.value)}>
-              {queues.map((q) => <option value={q.id}>{q.name} ({q.itemCount} items)</option>)}
+              {queues.map((q) => (
+                <option value={q.id}>
+                  {q.name} ({q.itemCount} items)
+                </option>
+              ))}
             </select>
           </Field>
-          <button type="submit" disabled={busy || !queueId}>Create</button>
+          <button type="submit" disabled={busy || !queueId}>
+            Create
+          </button>
         </form>
-        <form class="card" onSubmit={(e) => { e.preventDefault(); void open(client.joinParty(partyId.trim(), code.trim())); }}>
+        <form
+          class="card"
+          onSubmit={(e) => {
+            e.preventDefault();
+            void open(client.joinParty(partyId.trim(), code.trim()));
+          }}
+        >
           <h2>Join a party</h2>
-          <Field label="Party id"><input name="partyId" required value={partyId} onInput={(e) => setPartyId(e.currentTarget.value)} /></Field>
-          <Field label="Invite code"><input name="partyCode" required value={code} onInput={(e) => setCode(e.currentTarget.value)} /></Field>
-          <button type="submit" disabled={busy}>Join</button>
+          <Field label="Party id">
+            <input name="partyId" required value={partyId} onInput={(e) => setPartyId(e.currentTarget.value)} />
+          </Field>
+          <Field label="Invite code">
+            <input name="partyCode" required value={code} onInput={(e) => setCode(e.currentTarget.value)} />
+          </Field>
+          <button type="submit" disabled={busy}>
+            Join
+          </button>
         </form>
       </div>
     </section>
@@ -99,7 +137,7 @@ class SimulatedPlayer {
 const WINDOW = 200; // samples kept per series (20 s at 10 a second)
 
 function PartyLive(props: { session: Session; party: Party; onLeave: () => void }) {
-  const { party, session } = props;
+  const { party } = props;
   const [view, setView] = useState<PartyInfo | null>(null);
   const [, bump] = useState(0);
   const [drift, setDrift] = useState(0);
@@ -127,12 +165,16 @@ function PartyLive(props: { session: Session; party: Party; onLeave: () => void 
       party.on('ended', (info) => setError(`The party is over (${info.reason}).`)),
       party.on('error', (e) => setError(errorText(e))),
     ];
-    const load = () => party.fetchView().then((v) => setView(v as unknown as PartyInfo), (e) => setError(errorText(e)));
+    const load = () =>
+      party.fetchView().then(
+        (v) => setView(v as unknown as PartyInfo),
+        (e) => setError(errorText(e)),
+      );
     void load();
     const poll = setInterval(load, 1000);
     const sample = setInterval(() => {
       // This page's player, measured here against the timeline.
-      push(series.current, 'this page\'s player (measured here)', 'here', undefined, pl.position() - party.positionNow());
+      push(series.current, "this page's player (measured here)", 'here', undefined, pl.position() - party.positionNow());
       // Every member device (this one too), as the server measured it from its last position report.
       const listed = new Set<string>();
       for (const m of latest.current?.members ?? []) {
@@ -163,49 +205,134 @@ function PartyLive(props: { session: Session; party: Party; onLeave: () => void 
   const isHost = party.isHost;
   return (
     <section aria-labelledby="party-live-title" class="party">
-      <h1 id="party-live-title">Party <code>{party.id.slice(0, 8)}</code></h1>
-      <p>Invite code <code class="code" data-testid="party-code">{party.inviteCode}</code> · party id <code data-testid="party-id">{party.id}</code></p>
-      <p>Host <strong data-testid="party-host">{party.hostId}</strong>{isHost ? ' (you)' : ''} · timeline{' '}
-        <span class="position" data-testid="party-position">{clock(party.positionNow() / 1000)}</span> {party.isPlaying() ? 'playing' : 'paused'} ·
-        this device: offset <span data-testid="my-offset">{c.offsetMs.toFixed(1)}</span> ms, RTT {c.rttMs.toFixed(1)} ms (±{c.uncertaintyMs.toFixed(1)} ms, {c.samples} samples)</p>
+      <h1 id="party-live-title">
+        Party <code>{party.id.slice(0, 8)}</code>
+      </h1>
+      <p>
+        Invite code{' '}
+        <code class="code" data-testid="party-code">
+          {party.inviteCode}
+        </code>{' '}
+        · party id <code data-testid="party-id">{party.id}</code>
+      </p>
+      <p>
+        Host <strong data-testid="party-host">{party.hostId}</strong>
+        {isHost ? ' (you)' : ''} · timeline{' '}
+        <span class="position" data-testid="party-position">
+          {clock(party.positionNow() / 1000)}
+        </span>{' '}
+        {party.isPlaying() ? 'playing' : 'paused'} · this device: offset <span data-testid="my-offset">{c.offsetMs.toFixed(1)}</span> ms, RTT{' '}
+        {c.rttMs.toFixed(1)} ms (±{c.uncertaintyMs.toFixed(1)} ms, {c.samples} samples)
+      </p>
       <ErrorLine error={error} />
       {isHost ? (
         <div class="controls" role="toolbar" aria-label="Host controls">
-          <button type="button" onClick={() => act(party.play())}>▶ Play</button>
-          <button type="button" onClick={() => act(party.pause())}>❚❚ Pause</button>
-          <button type="button" onClick={() => act(party.previous())}>‹ Previous</button>
-          <button type="button" onClick={() => act(party.next())}>Next ›</button>
-          <form class="inline-form" onSubmit={(e) => { e.preventDefault(); void act(party.seek(Math.max(0, Number(seekTo) * 1000))); }}>
-            <label class="inline">Seek to (s) <input name="seek" type="number" min="0" step="1" value={seekTo} onInput={(e) => setSeekTo(e.currentTarget.value)} /></label>
+          <button type="button" onClick={() => act(party.play())}>
+            ▶ Play
+          </button>
+          <button type="button" onClick={() => act(party.pause())}>
+            ❚❚ Pause
+          </button>
+          <button type="button" onClick={() => act(party.previous())}>
+            ‹ Previous
+          </button>
+          <button type="button" onClick={() => act(party.next())}>
+            Next ›
+          </button>
+          <form
+            class="inline-form"
+            onSubmit={(e) => {
+              e.preventDefault();
+              void act(party.seek(Math.max(0, Number(seekTo) * 1000)));
+            }}
+          >
+            <label class="inline">
+              Seek to (s) <input name="seek" type="number" min="0" step="1" value={seekTo} onInput={(e) => setSeekTo(e.currentTarget.value)} />
+            </label>
             <button type="submit">Seek</button>
           </form>
-          <label class="check"><input type="checkbox" name="memberAdds" checked={party.state.allowMemberAdds} onChange={(e) => act(party.setAllowMemberAdds(e.currentTarget.checked).then(() => bump((n) => n + 1)))} /> Members may add tracks</label>
+          <label class="check">
+            <input
+              type="checkbox"
+              name="memberAdds"
+              checked={party.state.allowMemberAdds}
+              onChange={(e) => act(party.setAllowMemberAdds(e.currentTarget.checked).then(() => bump((n) => n + 1)))}
+            />{' '}
+            Members may add tracks
+          </label>
         </div>
-      ) : <p class="muted">Only the host controls playback.</p>}
+      ) : (
+        <p class="muted">Only the host controls playback.</p>
+      )}
       <table class="list" data-testid="party-members">
-        <thead><tr><th>Member</th><th>Device</th><th class="num">Offset (ms)</th><th class="num">RTT (ms)</th><th class="num">Error (ms)</th><th class="wide">Link</th><th><span class="sr-only">Actions</span></th></tr></thead>
+        <thead>
+          <tr>
+            <th>Member</th>
+            <th>Device</th>
+            <th class="num">Offset (ms)</th>
+            <th class="num">RTT (ms)</th>
+            <th class="num">Error (ms)</th>
+            <th class="wide">Link</th>
+            <th>
+              <span class="sr-only">Actions</span>
+            </th>
+          </tr>
+        </thead>
         <tbody>
-          {(view?.members ?? []).flatMap((m): { m: PartyMember; d: MemberDevice | null }[] => (m.devices.length === 0 ? [{ m, d: null }] : m.devices.map((d) => ({ m, d })))).map(({ m, d }) => (
-            <tr key={`${m.userId}/${d?.connectionId ?? ''}`} data-member={m.userId}>
-              <td>{m.userId}{m.isHost ? <span class="tag">host</span> : null}{m.online ? '' : <span class="muted"> (offline)</span>}</td>
-              <td>{d?.deviceId ?? '-'}</td>
-              <td class="num" data-testid="member-offset">{d ? d.offsetMs.toFixed(1) : '-'}</td>
-              <td class="num" data-testid="member-rtt">{d ? d.rttMs.toFixed(1) : '-'}</td>
-              <td class="num" data-testid="member-error">{d?.positionErrorMs != null ? d.positionErrorMs.toFixed(1) : '-'}</td>
-              <td class="wide">{d ? `${d.samples} samples, one-way ${d.oneWayMs.toFixed(1)} ms${d.degraded ? `, degraded (+${d.followDelayMs} ms)` : ''}` : ''}</td>
-              <td>{isHost && !m.isHost ? <button type="button" class="link" onClick={() => act(party.handHostTo(m.userId))}>Make host</button> : null}</td>
-            </tr>
-          ))}
+          {(view?.members ?? [])
+            .flatMap((m): { m: PartyMember; d: MemberDevice | null }[] => (m.devices.length === 0 ? [{ m, d: null }] : m.devices.map((d) => ({ m, d }))))
+            .map(({ m, d }) => (
+              <tr key={`${m.userId}/${d?.connectionId ?? ''}`} data-member={m.userId}>
+                <td>
+                  {m.userId}
+                  {m.isHost ? <span class="tag">host</span> : null}
+                  {m.online ? '' : <span class="muted"> (offline)</span>}
+                </td>
+                <td>{d?.deviceId ?? '-'}</td>
+                <td class="num" data-testid="member-offset">
+                  {d ? d.offsetMs.toFixed(1) : '-'}
+                </td>
+                <td class="num" data-testid="member-rtt">
+                  {d ? d.rttMs.toFixed(1) : '-'}
+                </td>
+                <td class="num" data-testid="member-error">
+                  {d?.positionErrorMs != null ? d.positionErrorMs.toFixed(1) : '-'}
+                </td>
+                <td class="wide">
+                  {d ? `${d.samples} samples, one-way ${d.oneWayMs.toFixed(1)} ms${d.degraded ? `, degraded (+${d.followDelayMs} ms)` : ''}` : ''}
+                </td>
+                <td>
+                  {isHost && !m.isHost ? (
+                    <button type="button" class="link" onClick={() => act(party.handHostTo(m.userId))}>
+                      Make host
+                    </button>
+                  ) : null}
+                </td>
+              </tr>
+            ))}
         </tbody>
       </table>
       <h2>Position error (ms)</h2>
       <ErrorPlot series={[...series.current.values()]} />
-      <p class="muted">Solid, one line per member device: its player's position minus the party timeline's, as the server measured it
-        from the device's last position report (each device reports about once a second; the server allows for its clock offset and follow delay).
-        Dashed: this page's player against the timeline, measured here (<span data-testid="corrections">{corrections}</span> corrections from the server).</p>
-      <label class="inline">Simulate player drift (%) <input name="drift" type="number" min="-5" max="5" step="0.5" value={drift} onInput={(e) => setDrift(Number(e.currentTarget.value) || 0)} /></label>
-      <p><button type="button" onClick={() => act(party.leave().then(props.onLeave))}>Leave</button>{' '}
-        {isHost ? <button type="button" class="danger" onClick={() => act(party.end().then(props.onLeave))}>End the party</button> : null}</p>
+      <p class="muted">
+        Solid, one line per member device: its player's position minus the party timeline's, as the server measured it from the device's last position report
+        (each device reports about once a second; the server allows for its clock offset and follow delay). Dashed: this page's player against the timeline,
+        measured here (<span data-testid="corrections">{corrections}</span> corrections from the server).
+      </p>
+      <label class="inline">
+        Simulate player drift (%){' '}
+        <input name="drift" type="number" min="-5" max="5" step="0.5" value={drift} onInput={(e) => setDrift(Number(e.currentTarget.value) || 0)} />
+      </label>
+      <p>
+        <button type="button" onClick={() => act(party.leave().then(props.onLeave))}>
+          Leave
+        </button>{' '}
+        {isHost ? (
+          <button type="button" class="danger" onClick={() => act(party.end().then(props.onLeave))}>
+            End the party
+          </button>
+        ) : null}
+      </p>
     </section>
   );
 }

@@ -13,51 +13,101 @@ export function QueueView(props: { session: Session; queueId: string; radio?: bo
   const { mirror, state, pending, error, setError } = useMirror(session, queueId);
   const [tab, setTab] = useState<'items' | 'collab' | 'history'>('items');
   const items = state?.items ?? [];
-  useTrackNames(session.client, items.map((i) => i.trackId));
+  useTrackNames(
+    session.client,
+    items.map((i) => i.trackId),
+  );
 
-  if (!mirror || !state) return <section><ErrorLine error={error} />{error ? null : <p>Opening the queue…</p>}</section>;
+  if (!mirror || !state)
+    return (
+      <section>
+        <ErrorLine error={error} />
+        {error ? null : <p>Opening the queue…</p>}
+      </section>
+    );
   const act = (p: Promise<unknown>) => p.catch((e) => setError(errorText(e)));
 
   return (
     <section aria-labelledby="queue-title" class="queue">
       <div class="queue-head">
-        <h1 id="queue-title">{state.name ?? 'Queue'} <span class="tag">{state.type ?? 'user'}</span></h1>
+        <h1 id="queue-title">
+          {state.name ?? 'Queue'} <span class="tag">{state.type ?? 'user'}</span>
+        </h1>
         <p class="meta">
           <span data-testid="version">v{state.version}</span> · <span data-testid="item-count">{state.itemCount ?? items.length} items</span>
-          {pending > 0 ? <span class="pending" data-testid="pending"> · {pending} pending</span> : null}
+          {pending > 0 ? (
+            <span class="pending" data-testid="pending">
+              {' '}
+              · {pending} pending
+            </span>
+          ) : null}
         </p>
       </div>
       <div class="controls" role="toolbar" aria-label="Playback order">
-        <button type="button" onClick={() => act(mirror.previous())} aria-label="Previous item">‹ Previous</button>
-        <button type="button" onClick={() => act(mirror.next())} aria-label="Next item">Next ›</button>
-        <label class="check"><input type="checkbox" checked={state.shuffle} onChange={(e) => act(mirror.setShuffle(e.currentTarget.checked))} /> Shuffle</label>
-        <label class="inline">Repeat{' '}
+        <button type="button" onClick={() => act(mirror.previous())} aria-label="Previous item">
+          ‹ Previous
+        </button>
+        <button type="button" onClick={() => act(mirror.next())} aria-label="Next item">
+          Next ›
+        </button>
+        <label class="check">
+          <input type="checkbox" checked={state.shuffle} onChange={(e) => act(mirror.setShuffle(e.currentTarget.checked))} /> Shuffle
+        </label>
+        <label class="inline">
+          Repeat{' '}
           <select value={state.repeat} onChange={(e) => act(mirror.setRepeat(e.currentTarget.value as 'off' | 'all' | 'one'))}>
-            <option value="off">off</option><option value="all">all</option><option value="one">one</option>
+            <option value="off">off</option>
+            <option value="all">all</option>
+            <option value="one">one</option>
           </select>
         </label>
         {state.type === 'radio' || props.radio ? (
-          <button type="button" onClick={() => act(api.extend(session.client, queueId, 10))}>Extend +10</button>
+          <button type="button" onClick={() => act(api.extend(session.client, queueId, 10))}>
+            Extend +10
+          </button>
         ) : null}
       </div>
       <ErrorLine error={error} />
-      <div class="tabs" role="tablist" aria-label="Queue panels" onKeyDown={(e) => {
-        // The tabs pattern: arrows move between tabs (one tab stop for the list).
-        const order = ['items', 'collab', 'history'] as const;
-        const step = e.key === 'ArrowRight' ? 1 : e.key === 'ArrowLeft' ? -1 : 0;
-        if (!step) return;
-        const next = order[(order.indexOf(tab) + step + order.length) % order.length]!;
-        setTab(next);
-        document.getElementById(`tab-${next}`)?.focus();
-      }}>
+      <div
+        class="tabs"
+        role="tablist"
+        aria-label="Queue panels"
+        onKeyDown={(e) => {
+          // The tabs pattern: arrows move between tabs (one tab stop for the list).
+          const order = ['items', 'collab', 'history'] as const;
+          const step = e.key === 'ArrowRight' ? 1 : e.key === 'ArrowLeft' ? -1 : 0;
+          if (!step) return;
+          const next = order[(order.indexOf(tab) + step + order.length) % order.length]!;
+          setTab(next);
+          document.getElementById(`tab-${next}`)?.focus();
+        }}
+      >
         {(['items', 'collab', 'history'] as const).map((t) => (
-          <button type="button" role="tab" id={`tab-${t}`} aria-selected={tab === t} aria-controls={`panel-${t}`} tabIndex={tab === t ? 0 : -1} onClick={() => setTab(t)}>
+          <button
+            type="button"
+            role="tab"
+            id={`tab-${t}`}
+            aria-selected={tab === t}
+            aria-controls={`panel-${t}`}
+            tabIndex={tab === t ? 0 : -1}
+            onClick={() => setTab(t)}
+          >
             {t === 'items' ? 'Items' : t === 'collab' ? 'Collaboration' : 'History'}
           </button>
         ))}
       </div>
       <div role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`}>
-        {tab === 'items' ? <ItemsPanel session={session} mirror={mirror} items={items} currentItemId={state.currentItemId} reasons={reasonsOf(state.metadata)} act={act} more={state.itemCount !== undefined && state.itemCount > items.length} /> : null}
+        {tab === 'items' ? (
+          <ItemsPanel
+            session={session}
+            mirror={mirror}
+            items={items}
+            currentItemId={state.currentItemId}
+            reasons={reasonsOf(state.metadata)}
+            act={act}
+            more={state.itemCount !== undefined && state.itemCount > items.length}
+          />
+        ) : null}
         {tab === 'collab' ? <CollabPanel session={session} queueId={queueId} version={state.version} /> : null}
         {tab === 'history' ? <HistoryPanel session={session} queueId={queueId} version={state.version} /> : null}
       </div>
@@ -66,8 +116,13 @@ export function QueueView(props: { session: Session; queueId: string; radio?: bo
 }
 
 function ItemsPanel(props: {
-  session: Session; mirror: Mirror; items: Item[]; currentItemId: string | null; reasons: Record<string, { text: string }>;
-  act: (p: Promise<unknown>) => void; more: boolean;
+  session: Session;
+  mirror: Mirror;
+  items: Item[];
+  currentItemId: string | null;
+  reasons: Record<string, { text: string }>;
+  act: (p: Promise<unknown>) => void;
+  more: boolean;
 }) {
   const { mirror, items, act, session } = props;
   const [dragging, setDragging] = useState<string | null>(null);
@@ -134,36 +189,78 @@ function ItemsPanel(props: {
                 title="Drag to reorder; Alt+↑/↓ with the keyboard"
                 onKeyDown={(e) => {
                   if (!e.altKey) return;
-                  if (e.key === 'ArrowUp') { e.preventDefault(); move(item.itemId, index - 1); }
-                  if (e.key === 'ArrowDown') { e.preventDefault(); move(item.itemId, index + 1); }
+                  if (e.key === 'ArrowUp') {
+                    e.preventDefault();
+                    move(item.itemId, index - 1);
+                  }
+                  if (e.key === 'ArrowDown') {
+                    e.preventDefault();
+                    move(item.itemId, index + 1);
+                  }
                 }}
-              >⠿</button>
+              >
+                ⠿
+              </button>
               <span class="pos">{index + 1}</span>
               <TrackName id={item.trackId} />
               {props.reasons[item.trackId] ? <span class="reason muted">{props.reasons[item.trackId]!.text}</span> : null}
-              {current ? <span class="now" aria-label="current item">▶ now</span> : null}
+              {current ? (
+                <span class="now">
+                  <span aria-hidden="true">▶ </span>now
+                </span>
+              ) : null}
               <span class="by muted">{item.addedBy}</span>
-              {votesOf(item) ? <span class="score" title="vote score">{score(item) > 0 ? '+' : ''}{score(item)}</span> : null}
+              {votesOf(item) ? (
+                <span class="score" title="vote score">
+                  {score(item) > 0 ? '+' : ''}
+                  {score(item)}
+                </span>
+              ) : null}
               <span class="row-actions">
-                <button type="button" class="icon" aria-label="Vote up" title="Vote up" onClick={() => act(mirror.vote(item.itemId, 1))}>▲</button>
-                <button type="button" class="icon" aria-label="Vote down" title="Vote down" onClick={() => act(mirror.vote(item.itemId, -1))}>▼</button>
-                <button type="button" class="icon" aria-label="Play this item" title="Play this item" onClick={() => act(mirror.setCurrent(item.itemId))}>▶</button>
-                <button type="button" class="icon" aria-label="Move up" title="Move up" disabled={index === 0} onClick={() => move(item.itemId, index - 1)}>↑</button>
-                <button type="button" class="icon" aria-label="Move down" title="Move down" disabled={index === items.length - 1} onClick={() => move(item.itemId, index + 1)}>↓</button>
-                <button type="button" class="icon danger" aria-label="Remove" title="Remove" onClick={() => act(mirror.removeItem(item.itemId))}>✕</button>
+                <button type="button" class="icon" aria-label="Vote up" title="Vote up" onClick={() => act(mirror.vote(item.itemId, 1))}>
+                  ▲
+                </button>
+                <button type="button" class="icon" aria-label="Vote down" title="Vote down" onClick={() => act(mirror.vote(item.itemId, -1))}>
+                  ▼
+                </button>
+                <button type="button" class="icon" aria-label="Play this item" title="Play this item" onClick={() => act(mirror.setCurrent(item.itemId))}>
+                  ▶
+                </button>
+                <button type="button" class="icon" aria-label="Move up" title="Move up" disabled={index === 0} onClick={() => move(item.itemId, index - 1)}>
+                  ↑
+                </button>
+                <button
+                  type="button"
+                  class="icon"
+                  aria-label="Move down"
+                  title="Move down"
+                  disabled={index === items.length - 1}
+                  onClick={() => move(item.itemId, index + 1)}
+                >
+                  ↓
+                </button>
+                <button type="button" class="icon danger" aria-label="Remove" title="Remove" onClick={() => act(mirror.removeItem(item.itemId))}>
+                  ✕
+                </button>
               </span>
             </li>
           );
         })}
       </ol>
-      {props.more ? <button type="button" onClick={() => act(mirror.loadMore())}>Load more</button> : null}
+      {props.more ? (
+        <button type="button" onClick={() => act(mirror.loadMore())}>
+          Load more
+        </button>
+      ) : null}
     </div>
   );
 }
 
 /** Why a radio or recommendations queue holds a track (the service keeps it in the queue's metadata). */
 function reasonsOf(metadata: unknown): Record<string, { text: string }> {
-  const m = metadata as { radio?: { reasons?: Record<string, { text: string }> }; recommendations?: { reasons?: Record<string, { text: string }> } } | undefined;
+  const m = metadata as
+    | { radio?: { reasons?: Record<string, { text: string }> }; recommendations?: { reasons?: Record<string, { text: string }> } }
+    | undefined;
   return m?.radio?.reasons ?? m?.recommendations?.reasons ?? {};
 }
 
@@ -178,11 +275,14 @@ function AddTracks(props: { session: Session; onAdd: (trackIds: string[]) => voi
     const words = q.trim();
     if (!words) return setResults([]);
     const t = setTimeout(() => {
-      api.search(props.session.client, words).then((r) => {
-        rememberTracks(r.tracks);
-        setResults(r.tracks);
-        setError(null);
-      }, (e) => setError(errorText(e)));
+      api.search(props.session.client, words).then(
+        (r) => {
+          rememberTracks(r.tracks);
+          setResults(r.tracks);
+          setError(null);
+        },
+        (e) => setError(errorText(e)),
+      );
     }, 200);
     return () => clearTimeout(t);
   }, [q]);
@@ -197,8 +297,16 @@ function AddTracks(props: { session: Session; onAdd: (trackIds: string[]) => voi
         <ul class="results" data-testid="search-results" aria-label="Catalog results">
           {results.map((t) => (
             <li key={t.id}>
-              <span class="track"><span class="title">{t.title}</span><span class="artist">{t.artist}{t.album ? ` · ${t.album}` : ''}</span></span>
-              <button type="button" aria-label={`Add ${t.title} by ${t.artist}`} onClick={() => props.onAdd([t.id])}>Add</button>
+              <span class="track">
+                <span class="title">{t.title}</span>
+                <span class="artist">
+                  {t.artist}
+                  {t.album ? ` · ${t.album}` : ''}
+                </span>
+              </span>
+              <button type="button" aria-label={`Add ${t.title} by ${t.artist}`} onClick={() => props.onAdd([t.id])}>
+                Add
+              </button>
             </li>
           ))}
         </ul>

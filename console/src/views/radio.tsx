@@ -18,7 +18,17 @@ export function RadioView(props: { session: Session; queueId?: string }) {
   useEffect(() => {
     const words = value.trim();
     if (!words || kind !== 'track') return setMatches([]);
-    const t = setTimeout(() => api.search(client, words).then((r) => { rememberTracks(r.tracks); setMatches(r.tracks); }, () => setMatches([])), 200);
+    const t = setTimeout(
+      () =>
+        api.search(client, words).then(
+          (r) => {
+            rememberTracks(r.tracks);
+            setMatches(r.tracks);
+          },
+          () => setMatches([]),
+        ),
+      200,
+    );
     return () => clearTimeout(t);
   }, [value, kind]);
 
@@ -38,11 +48,22 @@ export function RadioView(props: { session: Session; queueId?: string }) {
   return (
     <section aria-labelledby="radio-title">
       <h1 id="radio-title">Radio</h1>
-      <form class="card" onSubmit={(e) => { e.preventDefault(); if (kind === 'artist') void start(`artist:${value.trim()}`); else if (matches[0]) void start(`track:${matches[0].id}`); }}>
+      <form
+        class="card"
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (kind === 'artist') void start(`artist:${value.trim()}`);
+          else if (matches[0]) void start(`track:${matches[0].id}`);
+        }}
+      >
         <fieldset class="choice">
           <legend>Start a station from</legend>
-          <label><input type="radio" name="seed" checked={kind === 'artist'} onChange={() => setKind('artist')} /> an artist</label>
-          <label><input type="radio" name="seed" checked={kind === 'track'} onChange={() => setKind('track')} /> a track</label>
+          <label>
+            <input type="radio" name="seed" checked={kind === 'artist'} onChange={() => setKind('artist')} /> an artist
+          </label>
+          <label>
+            <input type="radio" name="seed" checked={kind === 'track'} onChange={() => setKind('track')} /> a track
+          </label>
         </fieldset>
         <Field label={kind === 'artist' ? 'Artist name' : 'Search a track'}>
           <input name="seedValue" required value={value} onInput={(e) => setValue(e.currentTarget.value)} />
@@ -50,12 +71,23 @@ export function RadioView(props: { session: Session; queueId?: string }) {
         {kind === 'track' && matches.length > 0 ? (
           <ul class="results" aria-label="Tracks to start from">
             {matches.map((t) => (
-              <li key={t.id}><span class="track"><span class="title">{t.title}</span><span class="artist">{t.artist}</span></span>
-                <button type="button" disabled={busy} onClick={() => start(`track:${t.id}`)}>Start</button></li>
+              <li key={t.id}>
+                <span class="track">
+                  <span class="title">{t.title}</span>
+                  <span class="artist">{t.artist}</span>
+                </span>
+                <button type="button" disabled={busy} onClick={() => start(`track:${t.id}`)}>
+                  Start
+                </button>
+              </li>
             ))}
           </ul>
         ) : null}
-        {kind === 'artist' ? <button type="submit" disabled={busy}>Start the station</button> : null}
+        {kind === 'artist' ? (
+          <button type="submit" disabled={busy}>
+            Start the station
+          </button>
+        ) : null}
         <ErrorLine error={error} />
       </form>
       {props.queueId ? <QueueView key={props.queueId} session={props.session} queueId={props.queueId} radio /> : null}

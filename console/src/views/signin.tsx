@@ -31,17 +31,27 @@ export function SignIn(props: { onSession: (s: Session) => void; initialError: s
   return (
     <main class="signin">
       <h1>Queue service console</h1>
-      <p>Watch and drive queues, devices and parties live. Everything here goes through the
-        client SDK (<code>@queue-service/client</code>), the way an app would.</p>
+      <p>
+        Watch and drive queues, devices and parties live. Everything here goes through the client SDK (<code>@queue-service/client</code>), the way an app
+        would.
+      </p>
       <form onSubmit={submit} aria-labelledby="signin-title">
         <h2 id="signin-title">Sign in</h2>
         <fieldset class="choice">
           <legend>With</legend>
-          <label><input type="radio" name="mode" checked={mode === 'token'} onChange={() => setMode('token')} /> a token (minted here, or from your identity provider)</label>
-          <label><input type="radio" name="mode" checked={mode === 'admin'} onChange={() => setMode('admin')} /> the admin key (mint a token)</label>
+          <label>
+            <input type="radio" name="mode" checked={mode === 'token'} onChange={() => setMode('token')} /> a token (minted here, or from your identity
+            provider)
+          </label>
+          <label>
+            <input type="radio" name="mode" checked={mode === 'admin'} onChange={() => setMode('admin')} /> the admin key (mint a token)
+          </label>
         </fieldset>
         {mode === 'token' ? (
-          <Field label="User token" hint="npm run cli -- token alice, or an access token from your app's identity provider (Auth0, Keycloak, ...) when the service trusts it">
+          <Field
+            label="User token"
+            hint="npm run cli -- token alice, or an access token from your app's identity provider (Auth0, Keycloak, ...) when the service trusts it"
+          >
             <textarea name="token" rows={3} required value={token} onInput={(e) => setToken(e.currentTarget.value)} />
           </Field>
         ) : (
@@ -54,7 +64,9 @@ export function SignIn(props: { onSession: (s: Session) => void; initialError: s
             </Field>
           </>
         )}
-        <button type="submit" disabled={busy}>{busy ? 'Signing in…' : 'Sign in'}</button>
+        <button type="submit" disabled={busy}>
+          {busy ? 'Signing in…' : 'Sign in'}
+        </button>
         <ErrorLine error={error} />
       </form>
     </main>
