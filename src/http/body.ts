@@ -1,7 +1,7 @@
 // How every request's input is read: the validators (bodies strict, params and query
 // strings coerced), JSON bodies (an empty one is {}), and the guards against input the
 // stores cannot keep (json-guard.ts), on bodies, path parameters and query strings.
-import type { FastifyInstance } from 'fastify';
+import { errorCodes, type FastifyInstance } from 'fastify';
 import { coercingAjv, strictAjv } from '../validation.ts';
 import { guardJson, guardParams } from './json-guard.ts';
 
@@ -23,6 +23,19 @@ export function installBodyParsing(http: FastifyInstance): void {
       done(null, parsed);
     });
   });
+  // A body over the limit that says so in Content-Length is read to its end (up to
+  // DRAIN_LIMITS times the limit) and dropped before the 413: a client still sending it
+  // then reads our answer, where closing at once (Fastify's way) can leave it with a reset
+  // connection (EPIPE) and no answer. Larger ones, and chunked ones, are cut off as before.
+  const limit = http.initialConfig.bodyLimit ?? 1024 * 1024;
+  http.addHook('preParsing', (request, _reply, payload, done) => {
+    const length = Number(request.headers['content-length']);
+    if (!(length > limit) || length > DRAIN_LIMITS * limit) return done(null, payload);
+    payload.on('data', drop);
+    payload.once('error', (err) => done(err));
+    payload.once('end', () => done(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE()));
+    payload.resume();
+  });
   http.addHook('preValidation', async (request) => {
     // NUL and lone surrogates from percent-escapes never reach a store (PostgreSQL refuses them).
     guardParams(request.params, 'path');
@@ -30,3 +43,7 @@ export function installBodyParsing(http: FastifyInstance): void {
     if (request.body === undefined && ['POST', 'PUT', 'PATCH'].includes(request.method)) request.body = {};
   });
 }
+
+/** Bodies over the limit by at most this factor are read and dropped before their 413. */
+const DRAIN_LIMITS = 8;
+const drop = () => undefined;
