@@ -478,7 +478,7 @@ describe('client SDK: PartySession (sqlite)', { timeout: 120_000 }, () => {
     assert.equal(em.reason, 'ended_by_host');
     assert.equal(member.status, 'ended');
     assert.equal(member.state.status, 'ended');
-    await until(() => member['ws' as keyof PartySession] === null, 'the socket to be dropped');
+    await until(() => Reflect.get(member, 'socket').active === false, 'the socket to be dropped');
     assert.equal(member.reportPosition(0), false);
     await assert.rejects(member.play(), (e: QueueServiceError) => e instanceof QueueServiceError && e.code === 'party_ended');
     await assert.rejects(PartySession.join(ctx('m2'), host.id, host.inviteCode), (e: QueueServiceError) => e.code === 'party_ended');
