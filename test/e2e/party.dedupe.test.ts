@@ -1,7 +1,7 @@
 // [PA11] Party playback commands with a mutationId are applied at most once per member,
 // against real server processes and real WebSocket clients: repeats on one socket, on a new
 // socket, after a restart of the server, and a command whose socket was cut before its ack.
-// The two-instance case (Postgres + Redis) is in test/e2e/party-cluster.test.ts.
+// The two-instance case (Postgres + Redis) is in test/e2e/party.cluster.test.ts.
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
