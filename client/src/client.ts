@@ -3,16 +3,19 @@
 // REST API. Reconnects with jittered exponential back-off and resumes every stream with
 // `since` (docs/SPEC.md [RT2]-[RT4]); edits made offline go through POST /sync/offline.
 import type { QueueEvent } from '../../src/queues/queue.ts';
+import type { ClientMessage } from '../../src/realtime/protocol.ts';
 import { Api, type OfflineSyncAnswer, type UserSyncEvent } from './api.ts';
 import { backoffMs, retryAfterMs, type BusyRetry } from './backoff.ts';
-import { makeContext, socketUrl, type ClientContext, type ContextOptions, type WebSocketLike } from './context.ts';
+import { makeContext, socketUrl, type ClientContext, type ContextOptions } from './context.ts';
 import { Emitter } from './emitter.ts';
 import { QueueServiceError } from './errors.ts';
-import type { Held, ItemKeys } from './fold.ts';
+import type { Held } from './fold.ts';
+import { isSyncControl, type Ack, type ErrorMsg, type SyncEvent, type SyncMessage } from './messages.ts';
 import { QueueMirror, type MirrorHost, type OpenQueueOptions, type MutationResult, type OfflineConflict } from './mirror.ts';
 import { Outbox, type OutboxEntry } from './outbox.ts';
 import { PartySession, type PartySessionOptions } from './party.ts';
 import { PlaybackMirror } from './playback.ts';
+import { ResumableSocket, type AfterClose } from './socket.ts';
 import { MemoryStorage, type ClientStorage } from './storage.ts';
 
 export type ClientStatus = 'connecting' | 'online' | 'offline';
@@ -71,10 +74,19 @@ type Waiter = { resolve: (r: MutationResult) => void; reject: (e: QueueServiceEr
 const reasonOf = (err: QueueServiceError) => (typeof err.details.reason === 'string' ? err.details.reason : undefined);
 
 /** Socket events carry epoch-ms timestamps; the fold wants the stored ISO form. */
-function toQueueEvent(m: Record<string, unknown>): QueueEvent {
+function isoTime(t: unknown): string {
+  return typeof t === 'number' ? new Date(t).toISOString() : String(t);
+}
+
+/** A queue event as the socket (or an ack) sends it, in the stored shape the fold reads (the server's QueueEvent, its type and data as sent). */
+function toQueueEvent(m: SyncEvent | Record<string, unknown>): QueueEvent {
   const { stream: _s, ...rest } = m;
-  const ts = typeof m.timestamp === 'number' ? new Date(m.timestamp).toISOString() : (m.timestamp as string);
-  return { ...rest, timestamp: ts } as unknown as QueueEvent;
+  return { ...rest, timestamp: isoTime(m.timestamp) } as QueueEvent;
+}
+
+/** A user-stream event as the socket sends it, in the shape of GET /users/me/events. */
+function userEvent(m: SyncEvent): UserSyncEvent {
+  return { ...m, timestamp: isoTime(m.timestamp) } as UserSyncEvent;
 }
 
 /** Offline outcomes whose intent is on the server (docs/OFFLINE.md; SYNCED_OUTCOMES in src/offline/schemas.ts). */
@@ -85,7 +97,8 @@ export class QueueClient extends Emitter<ClientEvents> {
   readonly outbox: Outbox;
   private readonly ctx: ClientContext & { ready: Promise<void>; stop(): void };
   private _status: ClientStatus = 'connecting';
-  private ws: WebSocketLike | null = null;
+  /** The sync socket: token, back-off, dead link; its messages come to onMessage. */
+  private readonly socket: ResumableSocket<SyncMessage>;
   private readonly mirrors = new Map<string, QueueMirror>();
   private readonly pb: PlaybackMirror;
   /** Commands sent on the current socket, by mutation id. */
@@ -96,10 +109,6 @@ export class QueueClient extends Emitter<ClientEvents> {
   /** Mirrors subscribed on the current socket. */
   private subscribedNow = new WeakSet<QueueMirror>();
   private me: string | null = null;
-  private attempt = 0;
-  private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
-  private watchdog: ReturnType<typeof setInterval> | null = null;
-  private lastSeen = 0;
   private closedByApp = false;
   private offlineByApp = false;
   private syncing = false;
@@ -136,6 +145,7 @@ export class QueueClient extends Emitter<ClientEvents> {
     };
     // A token renewed ahead of its expiry goes to the open socket, which then stays open ([AU11]).
     this.ctx.onNewToken((token) => this.send({ type: 'auth', token, mutationId: `auth:${++this.authSeq}` }));
+    this.socket = this.openSocket();
     if (opts.autoConnect !== false) void this.connect();
   }
 
@@ -267,28 +277,23 @@ export class QueueClient extends Emitter<ClientEvents> {
   /** Stop using the network (edits queue in storage) until goOnline(). */
   goOffline(): void {
     this.offlineByApp = true;
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    this.ws?.close(1000, 'offline');
-    this.dropSocket();
+    this.socket.stop(1000, 'offline');
   }
 
   goOnline(): void {
     if (!this.offlineByApp) return;
     this.offlineByApp = false;
-    this.attempt = 0;
+    this.socket.resetBackoff();
     void this.connect();
   }
 
   /** Closes the socket and every mirror; waits until the outbox is stored. */
   async close(): Promise<void> {
-    this.closedByApp = true;
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.closedByApp = true; // no reconnect from now on (the socket itself is closed below, after the state is stored)
     this.ctx.stop();
     await this.persist().catch(() => undefined);
     for (const m of [...this.mirrors.values()]) m.close();
-    const ws = this.ws;
-    this.dropSocket();
-    ws?.close(1000, 'client closed');
+    this.socket.stop(1000, 'client closed');
     this.pb.stop();
     for (const p of this.parties) p.close();
     this.parties.clear();
@@ -338,91 +343,53 @@ export class QueueClient extends Emitter<ClientEvents> {
 
   // ---- the socket ----
 
+  /** Connects the sync socket (done on construction unless `autoConnect: false`); it then stays connected until close() or goOffline(). */
   async connect(): Promise<void> {
     this.closedByApp = false;
-    if (this.ws || this.offlineByApp) return;
-    try {
-      await this.ctx.ready;
-      await this.outbox.loaded;
-    } catch (err) {
-      this.emit('error', new QueueServiceError(0, 'no_websocket', String(err)));
-      return;
-    }
-    if (this.ws || this.closedByApp || this.offlineByApp) return;
-    let token: string;
-    try {
-      token = await this.ctx.token();
-    } catch (err) {
-      this.emit('error', new QueueServiceError(401, 'no_token', String(err)));
-      this.retryLater();
-      return;
-    }
-    if (this.ws || this.closedByApp || this.offlineByApp) return;
-    const url = socketUrl(this.ctx, '/ws/sync/me', {
-      token,
-      deviceId: this.ctx.deviceId,
-      deviceName: this.opts.deviceName,
-      deviceType: this.opts.deviceType,
-      since: this.pb.sequence > 0 || this.helloSeen ? this.pb.sequence : undefined,
-    });
-    let ws: WebSocketLike;
-    try {
-      ws = new this.ctx.WebSocket(url);
-    } catch {
-      this.retryLater();
-      return;
-    }
-    this.ws = ws;
-    const openedAt = this.ctx.now();
-    let opened = false;
-    ws.onopen = () => {
-      opened = true;
-    };
-    ws.onmessage = (ev) => {
-      if (this.ws !== ws) return;
-      this.lastSeen = this.ctx.now();
-      let msg: Record<string, any>;
-      try {
-        msg = JSON.parse(typeof ev.data === 'string' ? ev.data : String(ev.data));
-      } catch {
-        return;
-      }
-      this.onMessage(msg, openedAt);
-    };
-    // A refused upgrade fires error, then close. Node 22's WebSocket (its undici) fires only the
-    // error and leaves the socket connecting for ever: before the open, the error ends it (the
-    // close that may follow finds the socket already dropped).
-    ws.onerror = () => {
-      if (!opened) ws.onclose?.({ code: 1006, reason: '' });
-    };
-    ws.onclose = (ev) => {
-      if (this.ws !== ws) return;
-      this.dropSocket();
-      void this.onClosed(ev.code, opened);
-    };
-    const on = (ws as unknown as { on?: (e: string, fn: () => void) => void }).on;
-    if (typeof on === 'function') {
-      on.call(ws, 'ping', () => (this.lastSeen = this.ctx.now()));
-      this.lastSeen = this.ctx.now();
-      const hb = this.opts.heartbeatMs ?? 30_000;
-      this.watchdog = setInterval(
-        () => {
-          if (this.ws === ws && this.ctx.now() - this.lastSeen > hb * 2.5) {
-            ws.close(4408, 'no ping');
-            this.dropSocket();
-            void this.onClosed(4408, true);
-          }
-        },
-        Math.max(250, hb / 2),
-      );
-      (this.watchdog as { unref?: () => void }).unref?.();
-    }
+    if (this.offlineByApp) return;
+    await this.socket.start();
   }
 
+  private openSocket(): ResumableSocket<SyncMessage> {
+    return new ResumableSocket<SyncMessage>({
+      ctx: this.ctx,
+      backoff: { baseMs: this.opts.reconnect?.baseMs ?? 250, maxMs: this.opts.reconnect?.maxMs ?? 30_000 },
+      deadLink: { heartbeatMs: this.opts.heartbeatMs ?? 30_000 },
+      ready: async () => {
+        if (this.closedByApp || this.offlineByApp) return false;
+        try {
+          await this.ctx.ready;
+          await this.outbox.loaded;
+        } catch (err) {
+          this.emit('error', new QueueServiceError(0, 'no_websocket', String(err)));
+          return false;
+        }
+        return !this.closedByApp && !this.offlineByApp;
+      },
+      tokenFailed: (err) => {
+        this.emit('error', new QueueServiceError(401, 'no_token', String(err)));
+        return 'retry';
+      },
+      url: (token) => {
+        this.openedAt = this.ctx.now();
+        return socketUrl(this.ctx, '/ws/sync/me', {
+          token,
+          deviceId: this.ctx.deviceId,
+          deviceName: this.opts.deviceName,
+          deviceType: this.opts.deviceType,
+          since: this.pb.sequence > 0 || this.helloSeen ? this.pb.sequence : undefined,
+        });
+      },
+      message: (m) => this.onMessage(m),
+      down: () => this.dropSocket(),
+      closed: (close) => this.onClosed(close.opened),
+    });
+  }
+
+  /** When the current socket was opened (for the clock's first guess from `hello`). */
+  private openedAt = 0;
+
   private dropSocket(): void {
-    this.ws = null;
-    if (this.watchdog) clearInterval(this.watchdog);
-    this.watchdog = null;
     this.inflight.clear();
     this.pendingSubs = [];
     this.subscribedNow = new WeakSet();
@@ -431,9 +398,9 @@ export class QueueClient extends Emitter<ClientEvents> {
     this.setStatus(neverConnected && !this.closedByApp && !this.offlineByApp ? 'connecting' : 'offline');
   }
 
-  private async onClosed(code: number, opened: boolean): Promise<void> {
-    if (this.closedByApp || this.offlineByApp) return;
-    if (code === 4401) this.ctx.tokenRejected();
+  /** The close-code policy of the sync socket: every close is resumed, but a token that lacks the scope. */
+  private async onClosed(opened: boolean): Promise<AfterClose> {
+    if (this.closedByApp || this.offlineByApp) return 'stop';
     if (!opened) {
       // The upgrade was refused or the service is unreachable. Browsers do not say which:
       // ask over HTTP, which refreshes a refused token (401) through getToken.
@@ -445,26 +412,16 @@ export class QueueClient extends Emitter<ClientEvents> {
         // again would not help. Said once; a later connect() (with a new token) tries again.
         if (err instanceof QueueServiceError && err.code === 'insufficient_scope') {
           this.emit('error', err);
-          return;
+          return 'stop';
         }
       }
     }
-    this.retryLater();
+    return this.closedByApp || this.offlineByApp ? 'stop' : 'retry';
   }
 
-  /** The wait before the n-th reconnect or retry, with the app's `reconnect` bounds. */
+  /** The wait before the n-th retry of an offline sync, with the app's `reconnect` bounds. */
   private backoff(attempt: number): number {
     return backoffMs(attempt, this.opts.reconnect?.baseMs ?? 250, this.opts.reconnect?.maxMs ?? 30_000);
-  }
-
-  private retryLater(): void {
-    if (this.closedByApp || this.offlineByApp || this.reconnectTimer) return;
-    const delay = this.backoff(this.attempt);
-    this.attempt = Math.min(this.attempt + 1, 30);
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      void this.connect();
-    }, delay);
   }
 
   private setStatus(s: ClientStatus): void {
@@ -473,11 +430,8 @@ export class QueueClient extends Emitter<ClientEvents> {
     this.emit('status', s);
   }
 
-  private send(msg: object): boolean {
-    const ws = this.ws;
-    if (!ws || this._status !== 'online' || ws.readyState !== 1) return false;
-    ws.send(JSON.stringify(msg));
-    return true;
+  private send(msg: ClientMessage): boolean {
+    return this._status === 'online' && this.socket.send(msg);
   }
 
   private subscribe(m: QueueMirror): void {
@@ -488,14 +442,21 @@ export class QueueClient extends Emitter<ClientEvents> {
     }
   }
 
-  private onMessage(msg: Record<string, any>, openedAt: number): void {
+  private onMessage(msg: SyncMessage): void {
+    if (!isSyncControl(msg)) {
+      // An event (a message of a newer protocol without a sequence number is not one).
+      if (typeof msg.sequenceNumber !== 'number') return;
+      if (msg.stream === 'user') this.pb.ingest([userEvent(msg)]);
+      else if (msg.stream === 'queue' && msg.queueId !== null) this.mirrors.get(msg.queueId)?.ingest([toQueueEvent(msg)]);
+      return;
+    }
     switch (msg.type) {
       case 'hello': {
         this.me = msg.userId;
         this.outbox.userId = msg.userId;
         this.helloSeen = true;
-        this.attempt = 0;
-        this.pb.clock(msg.serverTime, openedAt, this.ctx.now());
+        this.socket.resetBackoff();
+        this.pb.clock(msg.serverTime, this.openedAt, this.ctx.now());
         this.setStatus('online');
         for (const m of this.mirrors.values()) this.subscribe(m);
         void this.flush();
@@ -503,7 +464,7 @@ export class QueueClient extends Emitter<ClientEvents> {
       }
       case 'snapshot':
         if (msg.stream === 'user') this.pb.snapshot(msg.sequenceNumber, msg.data);
-        else this.mirrors.get(msg.queueId)?.snapshot(msg.data, (msg.data.itemKeys ?? {}) as ItemKeys, msg.sequenceNumber, msg.reason === 'ahead_of_server');
+        else this.mirrors.get(msg.queueId)?.snapshot(msg.data, msg.data.itemKeys ?? {}, msg.sequenceNumber, msg.reason === 'ahead_of_server');
         return;
       case 'subscribed': {
         const i = this.pendingSubs.indexOf(msg.queueId);
@@ -519,23 +480,18 @@ export class QueueClient extends Emitter<ClientEvents> {
         return;
       case 'presence':
         if (msg.queueId === null) this.pb.presence(msg.deviceId, msg.online);
-        this.emit('presence', msg as PresenceNote);
+        this.emit('presence', msg);
         return;
-      default:
-        if (typeof msg.sequenceNumber !== 'number') return;
-        if (msg.stream === 'user') {
-          this.pb.ingest([{ ...msg, timestamp: new Date(msg.timestamp).toISOString() } as UserSyncEvent]);
-        } else if (msg.stream === 'queue') {
-          this.mirrors.get(msg.queueId)?.ingest([toQueueEvent(msg)]);
-        }
+      case 'auth_ok':
+        return;
     }
   }
 
-  private onAck(msg: Record<string, any>): void {
+  private onAck(msg: Ack): void {
     const entry = this.inflight.get(msg.mutationId);
     if (!entry) return;
     this.inflight.delete(msg.mutationId);
-    const events = ((msg.events ?? []) as Record<string, unknown>[]).map(toQueueEvent);
+    const events = (msg.events ?? []).map(toQueueEvent);
     if (entry.op === 'add_tracks')
       this.outbox.resolved(
         entry.n,
@@ -551,7 +507,7 @@ export class QueueClient extends Emitter<ClientEvents> {
     this.afterCommand();
   }
 
-  private onError(msg: Record<string, any>): void {
+  private onError(msg: ErrorMsg): void {
     const e = msg.error ?? {};
     // `status`: what the same refusal gets over HTTP (404, 409, 429, ...).
     const err = new QueueServiceError(typeof msg.status === 'number' ? msg.status : 0, e.code ?? 'error', e.message ?? 'refused', e.details ?? {});

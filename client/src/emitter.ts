@@ -2,11 +2,12 @@
 export type Listener<A extends unknown[]> = (...args: A) => void;
 
 export class Emitter<Events extends Record<string, unknown[]>> {
-  private readonly listeners = new Map<keyof Events, Set<Listener<any>>>();
+  /** The listeners of each event (a prototype-less object: an event may be called `constructor`). */
+  private readonly listeners: { [K in keyof Events]?: Set<Listener<Events[K]>> } = Object.create(null);
 
   on<K extends keyof Events>(event: K, fn: Listener<Events[K]>): () => void {
-    let set = this.listeners.get(event);
-    if (!set) this.listeners.set(event, (set = new Set()));
+    let set = this.listeners[event];
+    if (!set) this.listeners[event] = set = new Set();
     set.add(fn);
     return () => this.off(event, fn);
   }
@@ -20,11 +21,11 @@ export class Emitter<Events extends Record<string, unknown[]>> {
   }
 
   off<K extends keyof Events>(event: K, fn: Listener<Events[K]>): void {
-    this.listeners.get(event)?.delete(fn);
+    this.listeners[event]?.delete(fn);
   }
 
   protected emit<K extends keyof Events>(event: K, ...args: Events[K]): void {
-    for (const fn of [...(this.listeners.get(event) ?? [])]) {
+    for (const fn of [...(this.listeners[event] ?? [])]) {
       try {
         fn(...args);
       } catch (err) {

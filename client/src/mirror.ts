@@ -98,34 +98,40 @@ export interface Placement {
   beforeItemId?: string;
 }
 
-/** The command an op and its REST body stand for (the same mapping as src/queues/ops.ts). */
-export function commandOf(op: string, a: Record<string, any>): QueueCommand | null {
+/**
+ * The command an op and its REST body stand for (the same mapping as src/queues/ops.ts). The
+ * body is the app's, as given to the mirror's methods, and is not checked here: the command
+ * only previews the edit on the mirror, through the server's decider, which throws on a body
+ * it cannot read (the edit is then not shown until the server's answer); the server validates it.
+ */
+export function commandOf(op: string, a: Record<string, unknown>): QueueCommand | null {
   const place = { position: a.position, afterItemId: a.afterItemId, beforeItemId: a.beforeItemId };
+  const command = (c: { type: QueueCommand['type'] } & Record<string, unknown>) => c as QueueCommand;
   switch (op) {
     case 'add_tracks':
-      return { type: 'add_tracks', tracks: a.tracks, ...place };
+      return command({ type: 'add_tracks', tracks: a.tracks, ...place });
     case 'remove_item':
-      return { type: 'remove_items', itemIds: [a.itemId] };
+      return command({ type: 'remove_items', itemIds: [a.itemId] });
     case 'remove_items':
-      return { type: 'remove_items', itemIds: a.itemIds };
+      return command({ type: 'remove_items', itemIds: a.itemIds });
     case 'move_item':
-      return { type: 'move_item', itemId: a.itemId, ...place };
+      return command({ type: 'move_item', itemId: a.itemId, ...place });
     case 'clear':
-      return { type: 'clear', upcomingOnly: a.upcomingOnly };
+      return command({ type: 'clear', upcomingOnly: a.upcomingOnly });
     case 'set_shuffle':
-      return { type: 'set_shuffle', shuffle: a.shuffle };
+      return command({ type: 'set_shuffle', shuffle: a.shuffle });
     case 'set_repeat':
-      return { type: 'set_repeat', repeat: a.repeat };
+      return command({ type: 'set_repeat', repeat: a.repeat });
     case 'set_current':
-      return { type: 'set_current', itemId: a.itemId };
+      return command({ type: 'set_current', itemId: a.itemId });
     case 'next':
-      return { type: 'next', reason: a.reason };
+      return command({ type: 'next', reason: a.reason });
     case 'previous':
       return { type: 'previous' };
     case 'update_queue':
-      return { type: 'update_queue', name: a.name, metadata: a.metadata };
+      return command({ type: 'update_queue', name: a.name, metadata: a.metadata });
     case 'vote_item':
-      return { type: 'vote_item', itemId: a.itemId, vote: a.vote };
+      return command({ type: 'vote_item', itemId: a.itemId, vote: a.vote });
     default:
       return null;
   }

@@ -6,48 +6,46 @@
 // and "Close codes". Browser-safe: the platform's fetch and WebSocket come in the context.
 import { ClockEstimator, positionAt, timelineAt, type ClockSample, type LinkStats, type Timeline } from '../../src/party/clock.ts';
 import { evolve, type PartyEvent, type PartyState } from '../../src/party/party.ts';
-import { backoffMs } from './backoff.ts';
-import type { Static } from '@sinclair/typebox';
 import type {
-  HostChangedMessage,
-  MemberJoinedMessage,
-  MemberLeftMessage,
-  PartyEndedMessage,
-  PartyHelloMessage,
-  PartySnapshotMessage,
   PlaybackSyncCommand,
-  PlaybackSyncMessage,
-  QueueUpdatedMessage,
-  SettingsChangedMessage,
-  SyncCorrectionMessage,
-  SyncDegradedMessage,
   LatencyPingMessage,
   PositionReportMessage,
+  PartyClientMessage,
   PartyDeviceView,
   PartyView,
 } from '../../src/party/protocol.ts';
-import type { AckMessage, CloseCode as ServerCloseCode, ErrorMessage } from '../../src/realtime/protocol.ts';
+import type { CloseCode as ServerCloseCode } from '../../src/realtime/protocol.ts';
+import type { Static } from '@sinclair/typebox';
 import { Api } from './api.ts';
-import { socketUrl, type ClientContext, type WebSocketLike } from './context.ts';
+import { socketUrl, type ClientContext } from './context.ts';
 import { Emitter } from './emitter.ts';
 import { QueueServiceError } from './errors.ts';
+import {
+  isPartySequenced,
+  type Ack,
+  type ErrorMsg,
+  type HostChanged,
+  type LatencyPong,
+  type MemberJoined,
+  type MemberLeft,
+  type PartyEnded,
+  type PartyHello,
+  type PartyMessage,
+  type PartySequenced,
+  type PartySnapshot,
+  type PlaybackSync,
+  type QueueUpdated,
+  type SettingsChanged,
+  type SyncCorrection,
+  type SyncDegraded,
+} from './messages.ts';
+import { ResumableSocket, type AfterClose, type SocketClose } from './socket.ts';
 
-export type PlaybackSync = Static<typeof PlaybackSyncMessage>;
-export type QueueUpdated = Static<typeof QueueUpdatedMessage>;
-export type SyncCorrection = Static<typeof SyncCorrectionMessage>;
-export type SyncDegraded = Static<typeof SyncDegradedMessage>;
-export type MemberJoined = Static<typeof MemberJoinedMessage>;
-export type MemberLeft = Static<typeof MemberLeftMessage>;
-export type HostChanged = Static<typeof HostChangedMessage>;
-export type SettingsChanged = Static<typeof SettingsChangedMessage>;
-export type PartyEnded = Static<typeof PartyEndedMessage>;
-type Hello = Static<typeof PartyHelloMessage>;
-type Snapshot = Static<typeof PartySnapshotMessage>;
-type Ack = Static<typeof AckMessage>;
-type ErrorMsg = Static<typeof ErrorMessage>;
+export type { PlaybackSync, QueueUpdated, SyncCorrection, SyncDegraded, MemberJoined, MemberLeft, HostChanged, SettingsChanged, PartyEnded };
 type Ping = Static<typeof LatencyPingMessage>;
 type PositionReport = Static<typeof PositionReportMessage>;
 export type PlaybackCommand = Omit<Static<typeof PlaybackSyncCommand>, 'type' | 'mutationId'>;
+type PlaybackSyncCall = Static<typeof PlaybackSyncCommand>;
 export type { PartyView, PartyDeviceView, PartyState };
 
 /** The server's close codes (checked against src/realtime/protocol.ts by the compiler). */
@@ -144,7 +142,7 @@ export interface PartySessionOptions {
 
 interface Pending {
   /** The command as sent: resent as is (same mutationId) on the next socket until answered [PA11]. */
-  msg: Record<string, unknown>;
+  msg: PlaybackSyncCall;
   resolve: (r: { sequenceNumber: number; at: number; leadMs: number }) => void;
   reject: (e: QueueServiceError) => void;
 }
@@ -188,7 +186,7 @@ function stateOfView(v: PartyView): PartyState {
 const ENVELOPE = new Set(['type', 'partyId', 'sequenceNumber', 'stream', 'timestamp', 'userId', 'deviceId']);
 
 /** A party event as the socket sends it (data spread over the envelope) back into the stored shape `evolve` folds. */
-function eventOfMessage(m: Record<string, unknown>): PartyEvent {
+function eventOfMessage(m: PartySequenced): PartyEvent {
   const data: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(m)) if (!ENVELOPE.has(k)) data[k] = v;
   // member_* carry the member in the envelope's userId (the socket folds data.userId into it).
@@ -199,12 +197,10 @@ function eventOfMessage(m: Record<string, unknown>): PartyEvent {
     partyId: m.partyId,
     sequenceNumber: m.sequenceNumber,
     userId: m.userId,
-    deviceId: m.deviceId ?? null,
+    deviceId: m.deviceId,
     timestamp: new Date(Number(m.timestamp)).toISOString(),
   } as PartyEvent;
 }
-
-const SEQUENCED = new Set(['party_created', 'member_joined', 'member_left', 'host_changed', 'settings_changed', 'playback_sync', 'party_ended']);
 
 /** A timeline the session knows, with the sequence number of the event that set it. */
 type KnownTimeline = Timeline & { sequenceNumber: number };
@@ -231,15 +227,14 @@ export class PartySession extends Emitter<PartyEvents> {
   /** Offset guessed from `hello` (one way only) until the first exchange completes. */
   private roughOffset = 0;
   private timelines: KnownTimeline[] = [];
-  private ws: WebSocketLike | null = null;
+  /** The party socket: token, back-off, dead link; its messages come to onMessage, its closes to onClosed. */
+  private readonly socket: ResumableSocket<PartyMessage>;
   private lastSeq: number;
-  private attempt = 0;
   private stopped = false;
   private endedFired = false;
+  /** The current socket has said hello. */
   private opened = false;
-  private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private pingTimer: ReturnType<typeof setTimeout> | null = null;
-  private deadTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly playTimers = new Set<ReturnType<typeof setTimeout>>();
   /** The exchange to report back with the next ping (on this socket only). */
   private prev: Ping['prev'] | undefined;
@@ -276,6 +271,20 @@ export class PartySession extends Emitter<PartyEvents> {
     };
     // A token renewed ahead of its expiry goes to the open socket, which then stays open ([AU11]).
     this.stopTokens = ctx.onNewToken((token) => this.send({ type: 'auth', token, mutationId: `auth:${Date.now()}` }));
+    this.socket = new ResumableSocket<PartyMessage>({
+      ctx,
+      url: (token) => socketUrl(ctx, `/ws/party/${encodeURIComponent(this.id)}`, { token, deviceId: ctx.deviceId, since: this.lastSeq }),
+      backoff: { baseMs: this.opts.reconnectBaseMs, maxMs: this.opts.reconnectMaxMs },
+      deadLink: { silenceMs: this.opts.deadAfterMs },
+      tokenFailed: (err) => {
+        this.fail(new QueueServiceError(0, 'no_token', `getToken failed: ${String(err)}`));
+        return 'stop';
+      },
+      message: (m) => this.onMessage(m),
+      down: () => this.socketGone(),
+      // Unanswered commands stay pending: they are sent again on the next socket (resendPending).
+      closed: (close) => (close.opened ? this.onClosed(close) : this.refused()),
+    });
   }
 
   private readonly stopTokens: () => void;
@@ -326,7 +335,7 @@ export class PartySession extends Emitter<PartyEvents> {
           reject(e);
         },
       };
-      void this.connect();
+      void this.socket.start();
     });
   }
 
@@ -414,10 +423,9 @@ export class PartySession extends Emitter<PartyEvents> {
    */
   async command(cmd: PlaybackCommand): Promise<{ sequenceNumber: number; at: number; leadMs: number }> {
     this.assertUsable();
-    const ws = this.ws;
-    if (ws && ws.readyState === 1 && this.opened) {
+    if (this.socket.isOpen && this.opened) {
       const mutationId = `party-${newId()}`;
-      const msg = { type: 'playback_sync', mutationId, ...cmd };
+      const msg: PlaybackSyncCall = { type: 'playback_sync', mutationId, ...cmd };
       return new Promise((resolve, reject) => {
         // Unanswered for too long (the socket keeps failing, or died without a close): refused
         // here. It may have been applied once, never twice; resending is no longer tried.
@@ -536,7 +544,7 @@ export class PartySession extends Emitter<PartyEvents> {
    * `correction` event when that is off the timeline. False when the clock is not synced yet.
    */
   reportPosition(position: number, itemId?: string | null): boolean {
-    if (this.ws?.readyState !== 1 || this.pingsThisSocket < 2) return false;
+    if (!this.socket.isOpen || this.pingsThisSocket < 2) return false;
     const msg: PositionReport = { type: 'position_report', position, timestamp: this.ctx.now() };
     if (itemId !== undefined) msg.itemId = itemId;
     this.send(msg);
@@ -566,190 +574,80 @@ export class PartySession extends Emitter<PartyEvents> {
     this.emit('status', s);
   }
 
-  private send(msg: Record<string, unknown>): void {
-    if (this.ws && this.ws.readyState === 1) this.ws.send(JSON.stringify(msg));
+  private send(msg: PartyClientMessage): void {
+    this.socket.send(msg);
   }
 
-  private async connect(): Promise<void> {
-    if (this.stopped) return;
-    this.setStatus(this.opened || this.attempt > 0 ? 'offline' : 'connecting');
-    let token: string;
-    try {
-      token = await this.ctx.token();
-    } catch (err) {
-      this.fail(new QueueServiceError(0, 'no_token', `getToken failed: ${String(err)}`));
-      return;
-    }
-    if (this.stopped) return;
-    const url = socketUrl(this.ctx, `/ws/party/${encodeURIComponent(this.id)}`, { token, deviceId: this.ctx.deviceId, since: this.lastSeq });
-    let ws: WebSocketLike;
-    try {
-      ws = new this.ctx.WebSocket(url);
-    } catch {
-      this.scheduleReconnect();
-      return;
-    }
-    this.ws = ws;
+  /** The socket is gone (closed, refused, dead, or dropped to resume): what was tied to it goes too. */
+  private socketGone(): void {
     this.opened = false;
+    if (this.pingTimer) clearTimeout(this.pingTimer);
+    this.pingTimer = null;
     this.prev = undefined;
     this.outstandingPing = null;
     this.pingsThisSocket = 0;
-    let sawOpen = false;
-    ws.onopen = () => {
-      sawOpen = true;
-      this.armDeadTimer();
-    };
-    ws.onmessage = (ev) => {
-      if (this.ws !== ws) return;
-      this.armDeadTimer();
-      let m: Record<string, unknown>;
-      try {
-        m = JSON.parse(typeof ev.data === 'string' ? ev.data : String(ev.data));
-      } catch {
-        return;
-      }
-      this.onMessage(m);
-    };
-    // onclose follows, except after a refused upgrade on Node 22, whose WebSocket fires only the
-    // error: before the open, the error ends the socket (a close that follows finds it dropped).
-    ws.onerror = () => {
-      if (!sawOpen) ws.onclose?.({ code: 1006, reason: '' });
-    };
-    ws.onclose = (ev) => {
-      if (this.ws !== ws) return;
-      this.ws = null;
-      this.clearSocketTimers();
-      // Unanswered commands stay pending: they are sent again on the next socket (resendPending).
-      if (this.stopped) return;
-      if (!sawOpen) void this.refused();
-      else this.onClosed(ev.code, ev.reason);
-    };
+    if (!this.stopped) this.setStatus('offline');
   }
 
   /** The upgrade was refused (or the network failed): the socket API does not say which, so ask over REST. */
-  private async refused(): Promise<void> {
+  private async refused(): Promise<AfterClose> {
     try {
       const v = await this.fetchView();
       if (v.status === 'ended') {
         this.applySnapshotView(v);
         this.finish('ended');
-        return;
+        return 'stop';
       }
-      this.scheduleReconnect();
+      return 'retry';
     } catch (err) {
       if (err instanceof QueueServiceError && (err.status === 403 || err.status === 404)) {
         this.fail(err);
-        return;
+        return 'stop';
       }
       // 401 after the retry, 5xx, network: try again later.
-      this.scheduleReconnect();
+      return 'retry';
     }
   }
 
-  private onClosed(code: number, reason: string): void {
+  /** The close-code policy of the party socket (docs/SPEC.md, "Close codes"); a 4401 has marked the token rejected. */
+  private onClosed({ code, reason }: SocketClose): AfterClose {
     switch (code) {
       case Close.notFound: // the party ended (party_ended came first, normally)
         this.finish('ended', code);
-        return;
+        return 'stop';
       case Close.forbidden:
       case Close.badRequest:
         this.fail(
           new QueueServiceError(code === Close.forbidden ? 403 : 400, code === Close.forbidden ? 'forbidden' : 'bad_request', reason || `closed with ${code}`),
           code,
         );
-        return;
-      case Close.unauthorized:
-        this.ctx.tokenRejected();
-        this.scheduleReconnect();
-        return;
+        return 'stop';
       case Close.normal:
         // The server closes a member's sockets with 1000 after it left the party (from another device, say).
         if (!this.state.members.some((m) => m.userId === this.userId)) {
           this.finish('left', code);
-          return;
+          return 'stop';
         }
-        this.scheduleReconnect();
-        return;
+        return 'retry';
       case Close.tooManyMessages:
-        this.attempt = Math.max(this.attempt, 4);
-        this.scheduleReconnect();
-        return;
-      default: // 1001, 4008, 4408, 1006...: resume with since
-        this.scheduleReconnect();
+        this.socket.slowDown(4);
+        return 'retry';
+      default: // 4401 (a new token), 1001, 4008, 4408, 1006...: resume with since
+        return 'retry';
     }
-  }
-
-  private scheduleReconnect(): void {
-    if (this.stopped || this.reconnectTimer) return;
-    this.setStatus('offline');
-    const delay = backoffMs(this.attempt, this.opts.reconnectBaseMs, this.opts.reconnectMaxMs);
-    this.attempt++;
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      void this.connect();
-    }, delay);
   }
 
   /** Drops the socket now and reconnects with `since` (as after a network failure). */
   reconnect(): void {
     if (this.stopped) return;
-    const ws = this.ws;
-    if (ws) {
-      this.ws = null;
-      this.clearSocketTimers();
-      try {
-        ws.close(Close.normal, 'reconnecting');
-      } catch {
-        // already closing
-      }
-      // Unanswered commands stay pending and are sent again on the next socket.
-    }
-    this.attempt = 0;
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = null;
-    void this.connect();
-  }
-
-  private armDeadTimer(): void {
-    if (this.deadTimer) clearTimeout(this.deadTimer);
-    const ws = this.ws;
-    this.deadTimer = setTimeout(() => {
-      // Nothing (not even a pong) for too long: the connection is gone without a close.
-      if (this.ws !== ws || !ws) return;
-      this.ws = null;
-      this.clearSocketTimers();
-      try {
-        ws.close(Close.normal, 'no traffic');
-      } catch {
-        // ignore
-      }
-      // Unanswered commands stay pending and are sent again on the next socket.
-      this.scheduleReconnect();
-    }, this.opts.deadAfterMs);
-  }
-
-  private clearSocketTimers(): void {
-    if (this.pingTimer) clearTimeout(this.pingTimer);
-    if (this.deadTimer) clearTimeout(this.deadTimer);
-    this.pingTimer = null;
-    this.deadTimer = null;
+    // Unanswered commands stay pending and are sent again on the next socket.
+    this.socket.restart();
   }
 
   private teardown(code: number, reason: string): void {
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = null;
-    this.clearSocketTimers();
+    this.socket.stop(code, reason);
     for (const t of this.playTimers) clearTimeout(t);
     this.playTimers.clear();
-    const ws = this.ws;
-    this.ws = null;
-    if (ws && ws.readyState <= 1) {
-      try {
-        ws.close(code, reason);
-      } catch {
-        // ignore
-      }
-    }
     this.failPending(new QueueServiceError(0, 'session_closed', 'the party session is over'));
   }
 
@@ -793,74 +691,71 @@ export class PartySession extends Emitter<PartyEvents> {
 
   // ---- messages ----
 
-  private onMessage(m: Record<string, unknown>): void {
-    const type = m.type;
-    if (typeof type === 'string' && SEQUENCED.has(type)) {
+  private onMessage(m: PartyMessage): void {
+    if (isPartySequenced(m)) {
       this.onEvent(m);
       return;
     }
-    switch (type) {
+    switch (m.type) {
       case 'latency_measurement':
-        this.onPong(m as { ping: number; pong: number });
+        this.onPong(m);
         return;
       case 'hello':
-        this.onHello(m as unknown as Hello);
+        this.onHello(m);
         return;
       case 'snapshot':
-        this.onSnapshot(m as unknown as Snapshot);
+        this.onSnapshot(m);
         return;
-      case 'queue_updated': {
-        const q = m as unknown as QueueUpdated;
-        if (!this.queue || q.queueVersion > this.queue.queueVersion) {
-          this.queue = q;
-          this.emit('queue', q);
+      case 'queue_updated':
+        if (!this.queue || m.queueVersion > this.queue.queueVersion) {
+          this.queue = m;
+          this.emit('queue', m);
         }
         return;
-      }
-      case 'sync_degraded': {
-        const d = m as unknown as SyncDegraded;
-        this.followDelayMs = d.degraded ? d.followDelayMs : 0;
-        this.emit('degraded', d);
+      case 'sync_degraded':
+        this.followDelayMs = m.degraded ? m.followDelayMs : 0;
+        this.emit('degraded', m);
         return;
-      }
-      case 'sync_correction': {
-        const c = m as unknown as SyncCorrection;
-        this.addTimeline({ position: c.position, at: c.at, isPlaying: c.isPlaying, rate: c.rate, itemId: c.itemId, sequenceNumber: c.sequenceNumber });
-        this.emit('correction', c);
+      case 'sync_correction':
+        this.addTimeline({ position: m.position, at: m.at, isPlaying: m.isPlaying, rate: m.rate, itemId: m.itemId, sequenceNumber: m.sequenceNumber });
+        this.emit('correction', m);
         return;
-      }
-      case 'ack': {
-        const a = m as unknown as Ack;
-        const p = this.pending.get(a.mutationId);
-        if (!p) return;
-        this.pending.delete(a.mutationId);
-        const r = (a.result ?? {}) as { at?: number; leadMs?: number };
-        p.resolve({ sequenceNumber: a.sequenceNumbers[0] ?? a.version, at: Number(r.at), leadMs: Number(r.leadMs) });
+      case 'ack':
+        this.onAck(m);
         return;
-      }
-      case 'error': {
-        const e = m as unknown as ErrorMsg;
-        const err = new QueueServiceError(e.status, e.error.code, e.error.message, e.error.details as Record<string, unknown>);
-        const p = e.mutationId ? this.pending.get(e.mutationId) : undefined;
-        if (p && e.mutationId) {
-          this.pending.delete(e.mutationId);
-          p.reject(err);
-        } else {
-          this.emit('error', err);
-        }
+      case 'error':
+        this.onError(m);
         return;
-      }
-      default:
+      case 'auth_ok':
         return;
     }
   }
 
-  private onHello(h: Hello): void {
+  private onAck(a: Ack): void {
+    const p = this.pending.get(a.mutationId);
+    if (!p) return;
+    this.pending.delete(a.mutationId);
+    const r = a.result ?? {};
+    p.resolve({ sequenceNumber: a.sequenceNumbers[0] ?? a.version, at: Number(r.at), leadMs: Number(r.leadMs) });
+  }
+
+  private onError(e: ErrorMsg): void {
+    const err = new QueueServiceError(e.status, e.error.code, e.error.message, e.error.details);
+    const p = e.mutationId ? this.pending.get(e.mutationId) : undefined;
+    if (p && e.mutationId) {
+      this.pending.delete(e.mutationId);
+      p.reject(err);
+    } else {
+      this.emit('error', err);
+    }
+  }
+
+  private onHello(h: PartyHello): void {
     this.userId = h.userId;
     // One way only (no round trip yet): a first guess, replaced by the first exchange.
     if (!this.stats) this.roughOffset = h.serverTime - this.ctx.now();
     this.opened = true;
-    this.attempt = 0;
+    this.socket.resetBackoff();
     this.setStatus('online');
     this.ping();
     this.resendPending();
@@ -876,8 +771,8 @@ export class PartySession extends Emitter<PartyEvents> {
     }
   }
 
-  private onSnapshot(s: Snapshot): void {
-    this.applySnapshotView(s.data as unknown as PartyView);
+  private onSnapshot(s: PartySnapshot): void {
+    this.applySnapshotView(s.data);
     this.lastSeq = s.sequenceNumber;
     this.emit('snapshot', this.state);
     if (this.state.status === 'ended') {
@@ -893,8 +788,8 @@ export class PartySession extends Emitter<PartyEvents> {
     this.timelines = [{ ...this.state.playback }];
   }
 
-  private onEvent(m: Record<string, unknown>): void {
-    const seq = Number(m.sequenceNumber);
+  private onEvent(m: PartySequenced): void {
+    const seq = m.sequenceNumber;
     if (!(seq > this.lastSeq)) return; // already applied (a replay overlapping the live stream)
     if (seq > this.lastSeq + 1) {
       // A gap: reopen with `since` so the missed events come first.
@@ -903,25 +798,26 @@ export class PartySession extends Emitter<PartyEvents> {
     }
     this.lastSeq = seq;
     this.state = evolve(this.state, eventOfMessage(m));
-    const e = m as unknown as PartyEventMessage;
-    this.emit('event', e);
+    this.emit('event', m);
     switch (m.type) {
       case 'playback_sync':
-        this.onPlayback(m as unknown as PlaybackSync);
+        this.onPlayback(m);
         break;
       case 'member_joined':
       case 'member_left':
-        this.emit('members', this.state.members, m as unknown as MemberJoined | MemberLeft);
+        this.emit('members', this.state.members, m);
         break;
       case 'host_changed':
-        this.emit('host', this.state.hostId, m as unknown as HostChanged);
+        this.emit('host', this.state.hostId, m);
         break;
       case 'settings_changed':
         this.emit('settings', this.state.allowMemberAdds);
         break;
       case 'party_ended':
-        this.finish(String((m as unknown as PartyEnded).reason));
+        this.finish(m.reason);
         return;
+      case 'party_created':
+        break;
     }
     if (seq >= this.helloHead) this.synced();
   }
@@ -964,7 +860,7 @@ export class PartySession extends Emitter<PartyEvents> {
   // ---- clock sync [PA6] ----
 
   private ping(): void {
-    if (this.ws?.readyState !== 1) return;
+    if (!this.socket.isOpen) return;
     // One exchange at a time; a pong that never came is given up after a few intervals.
     if (this.outstandingPing !== null && this.ctx.now() - this.outstandingSince < 3 * this.opts.pingIntervalMs) return;
     const msg: Ping = { type: 'latency_measurement', ping: 0 };
@@ -985,7 +881,7 @@ export class PartySession extends Emitter<PartyEvents> {
     );
   }
 
-  private onPong(m: { ping: number; pong: number }): void {
+  private onPong(m: LatencyPong): void {
     const t3 = this.ctx.now();
     if (m.ping !== this.outstandingPing) return; // not ours on this socket
     this.outstandingPing = null;

@@ -9,8 +9,8 @@ import { SignJWT, UnsecuredJWT } from 'jose';
 import { assertError, assertOk } from '../helpers/http.ts';
 import { idpEnv, startIdp, type Idp } from '../helpers/idp.ts';
 import { client, mintToken, startServer, startServerOn, storeKinds, type RunningServer } from '../helpers/server.ts';
+import { sleep, waitFor } from '../helpers/wait.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const hashed = (id: string) => `sha256:${createHash('sha256').update(id, 'utf8').digest('hex')}`;
 const COOLDOWN_MS = 1000;
 
@@ -155,7 +155,7 @@ for (const { kind, skip } of storeKinds) {
     it('[AU4] a flood of unknown kids causes at most one fetch of the set per cooldown, whether the endpoint answers or fails', async () => {
       for (const mode of ['up', 'error'] as const) {
         idp.setMode(mode);
-        await sleep(COOLDOWN_MS + 100);
+        await sleep(COOLDOWN_MS + 100); // past the cooldown of any earlier fetch
         const before = idp.jwksHits;
         const t0 = Date.now();
         const statuses: number[] = [];
@@ -166,7 +166,7 @@ for (const { kind, skip } of storeKinds) {
             assertError(a, 401, 'invalid_token');
             statuses.push(a.status);
           }
-          await sleep(60);
+          await sleep(60); // the flood is spread over time on purpose (across the cooldown)
         }
         const elapsed = Date.now() - t0;
         const fetched = idp.jwksHits - before;
@@ -184,14 +184,14 @@ for (const { kind, skip } of storeKinds) {
       await idp.down();
       try {
         for (const kid of known) assertOk(await as(await idp.token({ sub: 'gina', kid }))('GET', '/queues'));
-        await sleep(COOLDOWN_MS + 100);
+        await sleep(COOLDOWN_MS + 100); // past the cooldown of any earlier fetch
         const unknown = await as(await idp.token({ sub: 'gina', kid: 'not-there', alg: 'ES256' }))('GET', '/queues');
         assertError(unknown, 401, 'invalid_token');
       } finally {
         await idp.up();
       }
       const kid = await idp.addKey('RS256');
-      await sleep(COOLDOWN_MS + 100);
+      await sleep(COOLDOWN_MS + 100); // past the cooldown of any earlier fetch
       assertOk(await as(await idp.token({ sub: 'gina', kid }))('GET', '/queues'));
     });
   });
@@ -247,7 +247,7 @@ describe('identity provider: a JWKS URL, another user claim, scopes required, ba
     // Back up, the refresh picks up a key that was added without any token asking for it.
     const kid = await idp.addKey('RS256');
     const before = idp.jwksHits;
-    for (let i = 0; i < 40 && idp.jwksHits === before; i++) await sleep(100);
+    await waitFor(() => idp.jwksHits !== before, { timeoutMs: 4000, intervalMs: 100, what: 'a background refresh of the key set' });
     await idp.down();
     try {
       assertOk(await client(server.url, await idp.token({ kid, extra: { 'https://example.com/uid': 'u-45' }, scope: 'queue:read' }))('GET', '/queues'));

@@ -13,9 +13,8 @@ import { pgSkipReason } from '../helpers/pg.ts';
 import { redisSkipReason, startRedis, stopProcess } from '../helpers/redis.ts';
 import { client, runCli, startServer, startServerOn, storeKinds, type RunningServer } from '../helpers/server.ts';
 import { connect, type TestSocket } from '../helpers/ws.ts';
+import { sleep } from '../helpers/wait.ts';
 import type { TempDatabase } from '../helpers/pg.ts';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function mintOn(server: { url: string; adminKey: string }, userId: string, scopes?: string[]): Promise<{ token: string; tokenId: string }> {
   return assertOk(await client(server.url, server.adminKey)('POST', '/auth/tokens', { userId, ...(scopes ? { scopes } : {}) }));
@@ -99,7 +98,7 @@ for (const { kind, skip } of storeKinds) {
       assert.equal(sB.ws.readyState, sB.ws.OPEN);
       assertOk(await revokeOn(current, { userId: 'erin' }));
       assert.equal(await closedWithin(sB, 1000), 4401);
-      await sleep(100);
+      await sleep(100); // the other socket is not closed in the next 100 ms
       assert.equal(sOther.ws.readyState, sOther.ws.OPEN);
       // A fresh token opens a socket again.
       const again = await mintOn(current, 'erin');

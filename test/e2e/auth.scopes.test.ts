@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { QueueClient, QueueServiceError } from '@queue-service/client';
 import { until } from '../helpers/client.ts';
+import { sleep } from '../helpers/wait.ts';
 import { assertError, assertOk } from '../helpers/http.ts';
 import { client, runCli, startServerOn, storeKinds, type RunningServer } from '../helpers/server.ts';
 import { connect, type TestSocket } from '../helpers/ws.ts';
@@ -259,7 +260,7 @@ for (const { kind, skip } of storeKinds) {
       const errors: string[] = [];
       remote.on('error', (e) => errors.push(e.code));
       await until(() => errors.length > 0, 'the refusal is reported');
-      await new Promise((r) => setTimeout(r, 1000));
+      await sleep(1000); // no retry, and so no second refusal, in the next second
       assert.deepEqual(errors, ['insufficient_scope']);
       assert.notEqual(remote.status, 'online');
     });

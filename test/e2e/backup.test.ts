@@ -11,6 +11,7 @@ import { backupSqlite, restoreSqlite } from '../../src/store/backup.ts';
 import { sqliteFile } from '../../src/store/index.ts';
 import { client, mintToken, runCli, startServer, type RunningServer } from '../helpers/server.ts';
 import { allEvents } from '../helpers/offline.ts';
+import { sleep, waitFor } from '../helpers/wait.ts';
 import { openSqliteStore } from '../../src/stores.ts';
 
 async function cli(args: string[], dataDir: string, extra: Record<string, string> = {}) {
@@ -54,10 +55,10 @@ describe('backup and restore of the SQLite store', { timeout: 90_000 }, () => {
         assert.equal(r.status, 200, JSON.stringify(r.body));
         acked++;
         ackedPerQueue[w]!++;
-        await new Promise((r) => setTimeout(r, 15)); // steady load, not a flood that starves the CLI and other suites
+        await sleep(15); // steady load, not a flood that starves the CLI and other suites
       }
     });
-    while (acked < 40) await new Promise((r) => setTimeout(r, 10));
+    await waitFor(() => acked >= 40, { timeoutMs: 60_000, intervalMs: 10, what: () => `40 acked writes (${acked})` });
     const backups = [join(dir(), 'one.db')];
     const ackedBefore = acked;
     const ackedBeforePerQueue = [...ackedPerQueue];

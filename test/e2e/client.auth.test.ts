@@ -44,7 +44,7 @@ for (const { kind, skip } of storeKinds) {
           theirs.push(other);
           pending.push(rest('POST', `/queues/${q.id}/tracks`, { tracks: [other] }).then((r) => assert.equal(r.status, 200, JSON.stringify(r.body))));
         }
-        await sleep(everyMs);
+        await sleep(everyMs); // edits paced over the token's lifetimes, on purpose
       }
       await Promise.all(pending);
       return [...mine, ...theirs];

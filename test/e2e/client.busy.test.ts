@@ -7,6 +7,7 @@ import { connect as tcp, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { QueueClient, type BusyRetry } from '@queue-service/client';
 import { until } from '../helpers/client.ts';
+import { sleep } from '../helpers/wait.ts';
 import { client, mintToken, startServerOn, storeKinds, type RunningServer } from '../helpers/server.ts';
 
 /** A write that takes the server's one place and keeps it until `finish()` sends the rest of its body. */
@@ -25,7 +26,7 @@ async function holdThePlace(base: string, token: string, queueId: string): Promi
     // refused) and it has no answer: another request (a client's own) may have had the
     // place, and then this one was refused and is sent again.
     await until(async () => answer !== '' || /^requests_in_flight 1$/m.test(await (await fetch(`${base}/metrics`)).text()), 'a request in flight');
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100); // and no answer comes in the next 100 ms
     if (answer === '') {
       return {
         async finish() {
@@ -38,7 +39,7 @@ async function holdThePlace(base: string, token: string, queueId: string): Promi
     }
     sock.destroy();
     if (attempt >= 20) throw new Error(`could not hold the place: ${answer.slice(0, 200)}`);
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50); // a paced retry
   }
 }
 

@@ -16,8 +16,8 @@ import { trueNow } from '../helpers/party-member.ts';
 import { createTempDatabase, pgSkipReason, type TempDatabase } from '../helpers/pg.ts';
 import { freePort, redisSkipReason, startRedis, stopProcess } from '../helpers/redis.ts';
 import { client, mintToken, startServer, startServerOn, type RunningServer } from '../helpers/server.ts';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep, waitFor } from '../helpers/wait.ts';
+import { newQueue as createQueue } from '../helpers/http.ts';
 
 /** Resolves with the first emission of `event` matching `pred` (from now on). */
 function next<T>(session: PartySession, event: keyof PartyEvents, pred: (v: any) => boolean = () => true, timeoutMs = 8000): Promise<T> {
@@ -73,11 +73,7 @@ class AckEater implements WebSocketLike {
 }
 
 async function until(cond: () => boolean, what: string, timeoutMs = 8000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
+  await waitFor(cond, { timeoutMs, what });
 }
 
 describe('client SDK: PartySession (sqlite)', { timeout: 120_000 }, () => {
@@ -86,11 +82,8 @@ describe('client SDK: PartySession (sqlite)', { timeout: 120_000 }, () => {
   const sessions: PartySession[] = [];
   const ctx = (user: string, skewMs = 0): TestContext => testContext(server.url, tokens[user]!, { deviceId: `${user}-device`, skewMs });
 
-  async function newQueue(user = 'host', tracks = ['t1', 't2', 't3']): Promise<string> {
-    const q = await client(server.url, tokens[user])('POST', '/queues', { name: 'client party', tracks });
-    assert.equal(q.status, 201, JSON.stringify(q.body));
-    return q.body.queue.id;
-  }
+  const newQueue = async (user = 'host', tracks = ['t1', 't2', 't3']): Promise<string> =>
+    (await createQueue(client(server.url, tokens[user]), tracks, 'client party')).id;
 
   async function pair(opts: { hostSkew?: number; memberSkew?: number } = {}) {
     const hostCtx = ctx('host', opts.hostSkew);
@@ -175,13 +168,14 @@ describe('client SDK: PartySession (sqlite)', { timeout: 120_000 }, () => {
     assert.ok(Math.abs(h.offsetMs) <= Math.max(h.rttMs, 1) + 1, `unskewed host offset ${h.offsetMs}`);
     // The server estimates the same member from the exchanges the client reported back (`prev`).
     let dev: { offsetMs: number; samples: number } | undefined;
-    const end = Date.now() + 8000;
-    while (Date.now() < end) {
-      const view = await member.fetchView();
-      dev = view.members.find((m) => m.userId === 'm1')?.devices.find((d) => d.deviceId === 'm1-device');
-      if (dev && dev.samples >= 5) break;
-      await sleep(200);
-    }
+    await waitFor(
+      async () => {
+        const view = await member.fetchView();
+        dev = view.members.find((m) => m.userId === 'm1')?.devices.find((d) => d.deviceId === 'm1-device');
+        return dev && dev.samples >= 5;
+      },
+      { timeoutMs: 8000, intervalMs: 200, what: () => `server-side samples: ${JSON.stringify(dev)}` },
+    );
     assert.ok(dev && dev.samples >= 5, `server-side samples: ${JSON.stringify(dev)}`);
     assert.ok(Math.abs(dev.offsetMs + skew) <= 25, `server's estimate of the member: ${dev.offsetMs}`);
     host.close();
@@ -214,7 +208,7 @@ describe('client SDK: PartySession (sqlite)', { timeout: 120_000 }, () => {
       const truth = 10_000 + (trueNow() - ack.at);
       assert.ok(Math.abs(a - b) < 30, `host ${a.toFixed(1)} vs member ${b.toFixed(1)}`);
       assert.ok(Math.abs(b - truth) < 30, `member ${b.toFixed(1)} vs true position ${truth.toFixed(1)}`);
-      await sleep(50);
+      await sleep(50); // sampled over a stretch of time on purpose: they must agree as the clock runs
     }
     // [PA9] A report 1.5 s ahead of the timeline is answered with a seek correction.
     await until(() => member.reportPosition(member.positionNow() + 1500), 'a position report');
@@ -233,7 +227,7 @@ describe('client SDK: PartySession (sqlite)', { timeout: 120_000 }, () => {
     await host.pause();
     await next(member, 'playback', (p) => p.action === 'pause');
     const p1 = member.positionNow();
-    await sleep(100);
+    await sleep(100); // time passes and nothing moves: paused
     assert.ok(Math.abs(member.positionNow() - p1) < 0.001, 'paused');
     host.close();
     member.close();
@@ -264,7 +258,7 @@ describe('client SDK: PartySession (sqlite)', { timeout: 120_000 }, () => {
     for (let i = 0; i < 3; i++) {
       const gap = host.positionNow() - member.positionNow();
       assert.ok(Math.abs(gap - d.followDelayMs) < 40, `member behind the host by ${gap.toFixed(1)} ms, follow delay ${d.followDelayMs}`);
-      await sleep(50);
+      await sleep(50); // sampled over a stretch of time on purpose: the gap holds as the clock runs
     }
     host.close();
     member.close();
@@ -284,7 +278,7 @@ describe('client SDK: PartySession (sqlite)', { timeout: 120_000 }, () => {
     await host.setAllowMemberAdds(true);
     await until(() => host.sequenceNumber >= start + 3, 'the host to see its own events');
     assert.equal(member.sequenceNumber, start, 'nothing arrives while offline');
-    await sleep(300);
+    await sleep(300); // the member stays cut off a while longer (its reconnects keep failing)
     memberCtx.offline = false;
     await until(() => member.status === 'online' && member.sequenceNumber >= host.sequenceNumber, 'the member to catch up', 15_000);
     assert.ok(memberCtx.sockets.length >= 2, 'a new socket was opened');
@@ -323,7 +317,7 @@ describe('client SDK: PartySession (sqlite)', { timeout: 120_000 }, () => {
     const ack = await pending;
     assert.ok(hostCtx.sockets.length > sockets, 'answered on a new socket');
     await until(() => nexts.length >= 1, 'the member to get the next');
-    await sleep(300);
+    await sleep(300); // and no second one comes in the next 300 ms
     assert.deepEqual(nexts, [ack.sequenceNumber], 'one playback_sync');
     const after = await queueNow(host.state.queueId);
     assert.deepEqual(after, { track: 't2', version: before.version + 1 }, 'the queue moved by exactly one');
@@ -360,7 +354,7 @@ describe('client SDK: PartySession (sqlite)', { timeout: 120_000 }, () => {
       'the answer is the first ack',
     );
     await until(() => nexts.length >= 1, 'the member to get the next');
-    await sleep(300);
+    await sleep(300); // and no second one comes in the next 300 ms
     assert.deepEqual(nexts, [ack.sequenceNumber]);
     assert.deepEqual(await queueNow(host.state.queueId), { track: 't2', version: before.version + 1 });
     host.close();
@@ -382,7 +376,7 @@ describe('client SDK: PartySession (sqlite)', { timeout: 120_000 }, () => {
     assert.ok(Date.now() - t0 < 3000);
     hostCtx.offline = false;
     await until(() => host.status === 'online', 'the host to be back', 15_000);
-    await sleep(500);
+    await sleep(500); // nothing is resent in the next 500 ms
     // Sent at most once (the cut may have come before it left); never resent after the timeout.
     const after = await queueNow(host.state.queueId);
     assert.ok(after.version - before.version <= 1, `moved ${after.version - before.version}`);
@@ -406,9 +400,11 @@ describe('client SDK: PartySession (sqlite)', { timeout: 120_000 }, () => {
     const member = await PartySession.join(mctx, host.id, host.inviteCode);
     sessions.push(member);
     // Wait for the short token to expire, then the network drops.
-    for (const end = Date.now() + 10_000; Date.now() < end; await sleep(200)) {
-      if ((await client(server.url, short)('GET', `/parties/${host.id}`)).status === 401) break;
-    }
+    await waitFor(async () => (await client(server.url, short)('GET', `/parties/${host.id}`)).status === 401, {
+      timeoutMs: 10_000,
+      intervalMs: 200,
+      what: 'the short token to expire',
+    });
     assert.equal((await client(server.url, short)('GET', `/parties/${host.id}`)).status, 401);
     mctx.sockets.at(-1)!.terminate();
     await until(() => member.status === 'offline', 'the member to notice');
@@ -478,7 +474,7 @@ describe('client SDK: PartySession (sqlite)', { timeout: 120_000 }, () => {
     assert.equal(em.reason, 'ended_by_host');
     assert.equal(member.status, 'ended');
     assert.equal(member.state.status, 'ended');
-    await until(() => member['ws' as keyof PartySession] === null, 'the socket to be dropped');
+    await until(() => Reflect.get(member, 'socket').active === false, 'the socket to be dropped');
     assert.equal(member.reportPosition(0), false);
     await assert.rejects(member.play(), (e: QueueServiceError) => e instanceof QueueServiceError && e.code === 'party_ended');
     await assert.rejects(PartySession.join(ctx('m2'), host.id, host.inviteCode), (e: QueueServiceError) => e.code === 'party_ended');

@@ -69,16 +69,16 @@ describe('client SDK: the server is killed mid-stream', () => {
         for (;;) {
           const r = await api('POST', `/queues/${queueId}/tracks`, { tracks: [`w${i}`] }, { 'idempotency-key': `w-${i}` }).catch(() => null);
           if (r?.status === 200) break;
-          await sleep(50);
+          await sleep(50); // the server is down or busy: a paced retry of the same write
         }
         written++;
-        await sleep(5);
+        await sleep(5); // a steady stream of writes, paced
       }
     })();
     const own: Promise<unknown>[] = [];
     for (let i = 0; i < 10; i++) {
       own.push(mirrors[i % 3]!.addTracks([`own-before-${i}`]));
-      await sleep(10);
+      await sleep(10); // edits spread over time, paced
     }
     await until(() => written >= 20, 'the writer is under way');
     await server.kill();
@@ -202,7 +202,7 @@ describe('client SDK: five clients on two instances (Postgres + Redis)', { skip:
       else if (r < 0.95 && anyItem) p = q.vote(anyItem.itemId, rnd() < 0.5 ? 1 : -1);
       else p = i === 0 ? q.next() : q.addTracks([`y${step}`]);
       ops.push(p.catch((e) => assert.ok(e instanceof QueueServiceError, String(e))));
-      if (rnd() < 0.3) await sleep(Math.floor(rnd() * 10));
+      if (rnd() < 0.3) await sleep(Math.floor(rnd() * 10)); // random pacing of the edits, on purpose
     }
     await Promise.all(ops);
     const srv = await serverView(owner, queueId);

@@ -125,7 +125,7 @@ for (const { kind, skip } of storeKinds) {
         else p = q.setCurrent(it);
         // Refusals (an item the other device removed meanwhile, ...) are fine: they roll back.
         ops.push(p.catch((e) => assert.ok(e instanceof QueueServiceError, String(e))));
-        if (rnd() < 0.3) await sleep(Math.floor(rnd() * 15));
+        if (rnd() < 0.3) await sleep(Math.floor(rnd() * 15)); // random pacing of the edits, on purpose
       }
       await Promise.all(ops);
       const srv = await serverView(api, created.queue.id);
@@ -308,7 +308,7 @@ for (const { kind, skip } of storeKinds) {
       assert.equal(pb.state!.deviceId, 'pb-a');
       const p1 = pb.positionNow()!;
       assert.ok(p1 >= 10 && p1 < 30, `position ${p1}`);
-      await sleep(200);
+      await sleep(200); // time passes: the position moves on by itself
       assert.ok(pb.positionNow()! > p1, 'extrapolated while playing');
       await pa.update({ trackId: 'track-9', position: 42, isPlaying: false });
       await until(() => pb.state?.isPlaying === false, 'pause reaches b');
@@ -322,7 +322,7 @@ for (const { kind, skip } of storeKinds) {
       const sent = pb.update({ trackId: 'offline-track', position: 3, isPlaying: true });
       assert.equal(pb.state?.currentTrackId, 'offline-track');
       assert.equal((await b.pendingMutations()).length, 1);
-      await sleep(300);
+      await sleep(300); // nothing reaches the other device in 300 ms
       assert.notEqual(pa.state?.currentTrackId, 'offline-track', 'not sent while offline');
       b.goOnline();
       await sent;
@@ -340,10 +340,10 @@ for (const { kind, skip } of storeKinds) {
       await until(() => a.status === 'online' && b.status === 'online', 'both online');
       const pa = a.playback();
       await pa.update({ trackId: 'late-0', position: 0, isPlaying: false });
-      await sleep(400);
+      await sleep(400); // past a's 300 ms link delay: the two writes are apart
       await b.playback().update({ trackId: 'from-b', position: 1, isPlaying: true });
       const mine = await pa.update({ trackId: 'from-a', position: 2, isPlaying: true });
-      await sleep(800);
+      await sleep(800); // b's event reaches a (300 ms late) meanwhile, and must not undo a's newer write
       assert.equal(pa.state?.currentTrackId, 'from-a', 'a holds its own newer write');
       assert.equal(pa.state?.sequenceNumber, mine.sequenceNumber);
     });

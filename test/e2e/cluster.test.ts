@@ -9,7 +9,6 @@ import { client, mintToken, type RunningServer } from '../helpers/server.ts';
 import { connect, eventsOf, type TestSocket } from '../helpers/ws.ts';
 import { startRedis, stopProcess, redisSkipReason } from '../helpers/redis.ts';
 
-const _sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const redisSkip = redisSkipReason;
 
 describe('two instances on Postgres + Redis', { skip: pgSkipReason || redisSkip }, () => {

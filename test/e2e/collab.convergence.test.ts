@@ -13,9 +13,9 @@ import { startCluster, type Cluster } from '../helpers/cluster.ts';
 import { pgSkipReason } from '../helpers/pg.ts';
 import { client, mintToken, type RunningServer } from '../helpers/server.ts';
 import { connect, type TestSocket } from '../helpers/ws.ts';
+import { sleep, waitFor } from '../helpers/wait.ts';
 import { redisSkipReason } from '../helpers/redis.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const redisSkip = redisSkipReason;
 const CLIENTS = 20;
 const ADMINS = 9; // clients 1..9 are admins (any item), 10..19 contributors (their own items); client 0 is the owner
@@ -201,7 +201,7 @@ describe('[CO10] convergence: 20 clients on two instances (Postgres + Redis)', {
             errors.set(code, (errors.get(code) ?? 0) + 1);
             assert.ok(RACE_ERRORS.has(code), `client ${c.i} (${c.role}) ${op} ${JSON.stringify(args)}: unexpected ${JSON.stringify(answer.error)}`);
           }
-          await sleep(Math.floor(rnd() * 15));
+          await sleep(Math.floor(rnd() * 15)); // random pacing of the clients, on purpose
         }
       }),
     );
@@ -209,10 +209,11 @@ describe('[CO10] convergence: 20 clients on two instances (Postgres + Redis)', {
     // The whole queue in one window ([QW2]): it may pass the default 200 items.
     const final = (await client(b.url, tokens[0])('GET', `/queues/${q.id}?limit=1000`)).body;
     for (const c of clients) {
-      for (let t = 0; c.local.state!.version < final.version; t++) {
-        assert.ok(t < 300, `client ${c.i} stuck at version ${c.local.state!.version} of ${final.version}`);
-        await sleep(50);
-      }
+      await waitFor(() => c.local.state!.version >= final.version, {
+        timeoutMs: 15_000,
+        intervalMs: 50,
+        what: () => `client ${c.i} stuck at version ${c.local.state!.version} of ${final.version}`,
+      });
       assert.deepEqual(toView(c.local.state!, { limit: 1000 }), final, `client ${c.i} (instance ${c.i % 2 ? 'B' : 'A'}) differs from the server`);
     }
 

@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { client, mintToken, startServerOn, type RunningServer } from '../helpers/server.ts';
 import { connect, eventsOf, type TestSocket } from '../helpers/ws.ts';
+import { sleep } from '../helpers/wait.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 type Api = ReturnType<typeof client>;
 type Res = Awaited<ReturnType<Api>>;
 
@@ -172,7 +172,7 @@ describe('collaborative queues (sqlite)', () => {
     const revoked = ok(await api.alice!('POST', `/queues/${q.id}/invites`, { role: 'viewer' }), 201);
     assert.equal((await api.alice!('DELETE', `/queues/${q.id}/invites/${revoked.code}`)).status, 204);
     fails(await api.frank!('POST', `/invites/${revoked.code}/accept`, {}), 404, 'invite_not_found');
-    await sleep(1100);
+    await sleep(1100); // the clock passes the short invite's expiry
     fails(await api.frank!('POST', `/invites/${short.code}/accept`, {}), 403, 'invite_expired');
     fails(await api.frank!('GET', `/queues/${q.id}`), 404, 'queue_not_found');
     // An admin invite accepted by a contributor raises them; a viewer invite never lowers.
@@ -389,7 +389,7 @@ describe('collaborative queues (sqlite)', () => {
     await carolSync.waitFor((m) => m.type === 'subscribed');
     ok(await api.alice!('DELETE', `/queues/${q.id}/collaborators/bob`));
     await bob.waitFor((m) => m.type === 'collaborator_left' && m.data.userId === 'bob');
-    await sleep(300);
+    await sleep(300); // and the socket is not closed in the next 300 ms
     assert.equal(bob.ws.readyState, bob.ws.OPEN, 'a public queue stays readable');
     ok(await api.alice!('PUT', `/queues/${q.id}/visibility`, { isPublic: false }));
     assert.equal((await waitClosed(bob))?.code, 4403);
@@ -402,7 +402,7 @@ describe('collaborative queues (sqlite)', () => {
     assert.equal(carolSync.ws.readyState, carolSync.ws.OPEN, 'the sync socket itself stays');
     const seen = carolSync.messages.length;
     ok(await api.alice!('POST', `/queues/${q.id}/tracks`, { tracks: ['secret'] }));
-    await sleep(300);
+    await sleep(300); // no event of that queue comes in the next 300 ms
     assert.equal(carolSync.messages.slice(seen).filter((m) => m.queueId === q.id && m.type === 'item_added').length, 0, 'no more events of that queue');
   });
 });

@@ -15,8 +15,7 @@ import { redisSkipReason } from '../helpers/redis.ts';
 import { client, mintToken, startServer, storeKinds, type RunningServer } from '../helpers/server.ts';
 import { connect, eventsOf, type TestSocket } from '../helpers/ws.ts';
 import { allEvents } from '../helpers/offline.ts';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep, waitFor } from '../helpers/wait.ts';
 
 for (const { kind, skip } of storeKinds) {
   describe(`SIGKILL during concurrent writes (${kind})`, { skip, timeout: 60_000 }, () => {
@@ -57,13 +56,14 @@ for (const { kind, skip } of storeKinds) {
       };
       // 24 writers on 8 queues: appends of several queues share a transaction (group commit).
       const running = Array.from({ length: 24 }, (_, w) => writer(w));
-      while (writes.filter((x) => x.outcome === 'acked').length < 150) await sleep(5);
+      const ackedNow = () => writes.filter((x) => x.outcome === 'acked').length;
+      await waitFor(() => ackedNow() >= 150, { timeoutMs: 60_000, intervalMs: 5, what: () => `150 acked writes (${ackedNow()})` });
       const metrics = await (await fetch(`${server.url}/metrics`)).text();
       const total = (name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(metrics)?.[1] ?? NaN);
       const [transactions, appends] = [total('store_commits_total'), total('store_commit_writes_total')];
       if (kind === 'sqlite') assert.ok(appends > transactions * 1.2, `group commit: ${appends} appends in ${transactions} transactions`);
-      const mark = writes.filter((x) => x.outcome === 'acked').length;
-      while (writes.filter((x) => x.outcome === 'acked').length < mark + 50) await sleep(1);
+      const mark = ackedNow();
+      await waitFor(() => ackedNow() >= mark + 50, { timeoutMs: 60_000, intervalMs: 1, what: () => `50 more acked writes (${ackedNow() - mark})` });
       killed = true;
       await server.kill(); // with requests in flight, some of them in a batch
       await Promise.all(running);
@@ -187,10 +187,10 @@ describe('two instances on Postgres + Redis: an instance killed, a stalled consu
         const r = await apiB('POST', `/queues/${q.id}/tracks`, { tracks: [`k-${n}`] });
         assert.equal(r.status, 200, JSON.stringify(r.body));
         writes++;
-        await sleep(5);
+        await sleep(5); // a steady stream of writes, paced
       }
     })();
-    while (writes < 20) await sleep(5);
+    await waitFor(() => writes >= 20, { timeoutMs: 60_000, intervalMs: 5, what: () => `20 writes (${writes})` });
     await a.kill();
     // Clients of the dead instance reconnect to the survivor from the last sequence they saw.
     const received: number[][] = clients.map((s) => eventsOf(s, 'queue').map((m) => m.sequenceNumber));
@@ -202,7 +202,7 @@ describe('two instances on Postgres + Redis: an instance killed, a stalled consu
         return open(b.url, `/ws/queues/${q.id}`, { token, query: { since: last } });
       }),
     );
-    while (writes < 40) await sleep(5);
+    await waitFor(() => writes >= 40, { timeoutMs: 60_000, intervalMs: 5, what: () => `40 writes (${writes})` });
     stop = true;
     await writer;
     const final = (await apiB('GET', `/queues/${q.id}`)).body.version;
@@ -217,7 +217,10 @@ describe('two instances on Postgres + Redis: an instance killed, a stalled consu
     void device;
     const ttl = 2 * heartbeatMs + 5000;
     const t0 = Date.now();
-    while ((await online()) && Date.now() - t0 < ttl + 3000) await sleep(200);
-    assert.equal(await online(), false, `the device of the killed instance was still online ${Date.now() - t0} ms later`);
+    await waitFor(async () => !(await online()), {
+      timeoutMs: ttl + 3000,
+      intervalMs: 200,
+      what: () => `the device of the killed instance was still online ${Date.now() - t0} ms later`,
+    });
   });
 });

@@ -7,8 +7,7 @@ import { connect as netConnect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { client, mintToken, startServerOn, storeKinds, type RunningServer } from '../helpers/server.ts';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { waitFor } from '../helpers/wait.ts';
 
 /** A request with the path sent byte for byte (fetch would normalise some escapes). */
 function raw(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: string) {
@@ -208,13 +207,15 @@ for (const { kind, skip } of storeKinds) {
       const api = client(server.url, alice);
       let online: string[] = [];
       let viewers: unknown[] = [];
-      for (let i = 0; i < 30; i++) {
-        await sleep(100);
-        const d = await api('GET', '/users/me/devices');
-        online = d.body.devices.filter((x: any) => x.online).map((x: any) => x.deviceId);
-        viewers = (await api('GET', `/queues/${queueId}/presence`)).body.viewers;
-        if (online.length === 0 && viewers.length === 0) break;
-      }
+      await waitFor(
+        async () => {
+          const d = await api('GET', '/users/me/devices');
+          online = d.body.devices.filter((x: any) => x.online).map((x: any) => x.deviceId);
+          viewers = (await api('GET', `/queues/${queueId}/presence`)).body.viewers;
+          return online.length === 0 && viewers.length === 0;
+        },
+        { timeoutMs: 3000, intervalMs: 100 },
+      ).catch(() => undefined); // the assertions below say what was left
       const devices = (await api('GET', '/users/me/devices')).body.devices.map((x: any) => x.deviceId);
       assert.ok(devices.filter((d: string) => d.startsWith('quick-')).length > 0, 'no device was registered: the sockets closed too early to test anything');
       assert.deepEqual(online, [], 'devices still online after their sockets closed');
@@ -241,11 +242,13 @@ for (const { kind, skip } of storeKinds) {
         });
       await Promise.all(Array.from({ length: 10 }, (_, i) => measured(i)));
       let members: any[] = [];
-      for (let i = 0; i < 30; i++) {
-        members = (await api('GET', `/parties/${party.body.id}`)).body.members.filter((m: any) => m.online);
-        if (members.length === 0) break;
-        await sleep(100);
-      }
+      await waitFor(
+        async () => {
+          members = (await api('GET', `/parties/${party.body.id}`)).body.members.filter((m: any) => m.online);
+          return members.length === 0;
+        },
+        { timeoutMs: 3000, intervalMs: 100 },
+      ).catch(() => undefined); // the assertion below says who was left
       assert.deepEqual(members, [], 'party members still online after their sockets closed');
       // A socket that stays open is online.
       const ws = new WebSocket(`${base}/ws/sync/alice?deviceId=stays`, { headers: auth() });

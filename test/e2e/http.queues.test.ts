@@ -4,9 +4,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { mintToken, storeKinds } from '../helpers/server.ts';
 import { assertError, assertOk, itemIds, newQueue, trackIds, httpUsers } from '../helpers/http.ts';
+import { sleep } from '../helpers/wait.ts';
 
 for (const { kind, skip } of storeKinds) {
   describe(kind, { skip, timeout: 60_000 }, () => {
@@ -138,7 +138,7 @@ for (const { kind, skip } of storeKinds) {
         assert.equal(one.version, 2);
 
         // A change moves a queue to the front.
-        await sleep(5);
+        await sleep(5); // a later updatedAt than the others'
         assertOk(await carol('PATCH', `/queues/${ids[0]}`, { name: 'renamed' }));
         const front = assertOk(await carol('GET', '/queues?limit=1'));
         assert.equal(front.queues[0].id, ids[0]);

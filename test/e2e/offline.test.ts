@@ -9,9 +9,10 @@ import pg from 'pg';
 import { deriveMediaKey, mediaSignature, signMediaUrl, verifyMediaUrl } from '../../src/media/signing.ts';
 import { client, mintToken, startServerOn, storeKinds, type RunningServer } from '../helpers/server.ts';
 import { connect, eventsOf, type TestSocket } from '../helpers/ws.ts';
+import { sleep } from '../helpers/wait.ts';
+import { newQueue as createQueue } from '../helpers/http.ts';
 import { allEvents, assertError, assertOk, conflictOf, fold, OfflineDevice, outcomes, rebuild, viewOf, type Call } from '../helpers/offline.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const trackIds = (q: { items: { trackId: string }[] }) => q.items.map((i) => i.trackId);
 
 for (const { kind, skip } of storeKinds) {
@@ -54,9 +55,7 @@ for (const { kind, skip } of storeKinds) {
       assert.deepEqual(bad, [], 'no request may answer 5xx');
     });
 
-    async function newQueue(call: Call, tracks: string[]): Promise<any> {
-      return assertOk(await call('POST', '/queues', { name: 'offline', tracks }), 201).queue;
-    }
+    const newQueue = (call: Call, tracks: string[]) => createQueue(call, tracks, 'offline');
     async function sync(call: Call, changes: unknown[], extra: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
       return call('POST', '/sync/offline', { changes, lastSyncTimestamp: null, ...extra }, { 'x-device-id': 'phone', ...headers });
     }
@@ -322,7 +321,7 @@ for (const { kind, skip } of storeKinds) {
         const q = await newQueue(alice, ['a', 'b']);
         const base = q.version;
         const made = Date.now();
-        await sleep(5);
+        await sleep(5); // the online edit is made strictly later than the offline one (clientTimestamp)
         assertOk(await alice('PUT', `/queues/${q.id}/repeat`, { repeat: 'all' }, { 'x-device-id': 'laptop' }));
         const dev = new OfflineDevice(`c-${randomUUID()}`);
         // Made before the laptop's change: the server wins. Made after it: the client wins.

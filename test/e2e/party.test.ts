@@ -7,8 +7,7 @@ import { DEFAULT_CORRECTION, DEFAULT_SCHEDULE } from '../../src/party/clock.ts';
 import { pct, seeded, SimMember, spreadStats, trueNow, upgradeStatus } from '../helpers/party-member.ts';
 import { client, mintToken, startServerOn, type RunningServer } from '../helpers/server.ts';
 import { connect, type TestSocket } from '../helpers/ws.ts';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from '../helpers/wait.ts';
 
 describe('listening parties (sqlite)', () => {
   let server: RunningServer & { cleanup(): Promise<void> };
@@ -148,7 +147,7 @@ describe('listening parties (sqlite)', () => {
     members.push(slow);
     for (const m of [...sims, slow]) m.startPinging(40);
     const degraded = await slow.waitFor((m) => m.type === 'sync_degraded', 8000);
-    await sleep(Math.max(0, 2600 - (trueNow() - sims[0]!.openedAt)));
+    await sleep(Math.max(0, 2600 - (trueNow() - sims[0]!.openedAt))); // the members have pinged for 2.6 s: a fixed span of exchanges
 
     // The server's per-member estimate matches each member's real clock offset.
     const view = (await api('host')('GET', `/parties/${party.id}`)).body;
@@ -171,7 +170,7 @@ describe('listening parties (sqlite)', () => {
     for (const m of [...sims, slow]) await m.waitFor((x) => x.type === 'playback_sync' && x.sequenceNumber === ack.sequenceNumbers[0], 5000);
     // Everyone had it before its instant came (on its own clock, follow delay included).
     for (const m of [...sims, slow]) assert.ok(m.arrivals.at(-1)! > 0, `arrived ${m.arrivals.at(-1)} ms before at`);
-    await sleep(Math.max(0, ack.result.at - Date.now()) + 700);
+    await sleep(Math.max(0, ack.result.at - Date.now()) + 700); // until 700 ms past the scheduled instant: what is measured is the clock
 
     const instants: number[][] = [];
     const slowLag: number[] = [];
@@ -180,7 +179,7 @@ describe('listening parties (sqlite)', () => {
       const ps = sims.map((m) => m.positionAt(t)!);
       instants.push(ps);
       slowLag.push(ps[0]! - slow.positionAt(t)!);
-      await sleep(20);
+      await sleep(20); // sampled over a stretch of time on purpose
     }
     const { pairs, ranges } = spreadStats(instants);
     const p99 = pct(pairs, 0.99);
@@ -212,7 +211,7 @@ describe('listening parties (sqlite)', () => {
     assert.equal(seek.action, 'seek');
     assert.ok(Math.abs(seek.errorMs + 400) < 10, `error ${seek.errorMs}`);
     assert.equal(seek.at, ack.result.at, 'the timeline in force');
-    await sleep(600);
+    await sleep(600); // no correction comes in the next 600 ms
     assert.equal(a.messages.slice(from[0]).filter((m) => m.type === 'sync_correction').length, 0, 'a 10 ms error is left alone');
   });
 
@@ -360,7 +359,7 @@ describe('party socket heartbeat', () => {
     assert.equal(closed.code, 4401);
     assert.ok(Date.now() >= exp, 'closed before the token expired');
     // The member is still in the party (an expired token is no leave), and the host's socket stays open.
-    await sleep(700);
+    await sleep(700); // the valid socket stays open through more heartbeats
     assert.equal(live.ws.readyState, live.ws.OPEN, 'a socket with a valid token was closed');
     const got = await client(server.url, host)('GET', `/parties/${p.body.id}`);
     assert.ok(

@@ -3,8 +3,8 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { client, mintToken, startServerOn, storeKinds, type RunningServer } from '../helpers/server.ts';
+import { sleep } from '../helpers/wait.ts';
 
 type Res = Awaited<ReturnType<ReturnType<typeof client>>>;
 type Call = (method: string, path: string, body?: unknown, headers?: Record<string, string>) => Promise<Res>;
@@ -123,7 +123,7 @@ for (const { kind, skip } of storeKinds) {
       const { call } = await user();
       assertOk(await put(call, { deviceId: 'phone', position: 100, isPlaying: true, rate: 2 }));
       const a = assertOk(await call('GET', '/users/me/playback-state'));
-      await sleep(300);
+      await sleep(300); // time passes: the position moves on at the rate
       const b = assertOk(await call('GET', '/users/me/playback-state'));
       const elapsed = (Date.parse(b.serverTime) - Date.parse(a.serverTime)) / 1000;
       assert.ok(b.position > a.position, `${b.position} > ${a.position}`);
@@ -132,7 +132,7 @@ for (const { kind, skip } of storeKinds) {
 
       assertOk(await put(call, { deviceId: 'phone', position: 50, isPlaying: false }));
       const c = assertOk(await call('GET', '/users/me/playback-state'));
-      await sleep(200);
+      await sleep(200); // time passes: a paused position stays
       const d = assertOk(await call('GET', '/users/me/playback-state'));
       assert.equal(c.position, 50);
       assert.equal(d.position, 50);
@@ -294,7 +294,7 @@ for (const { kind, skip } of storeKinds) {
       const first = await call('PUT', '/users/me/playback-state', body, { 'idempotency-key': 'k-1' });
       assertOk(first);
       assert.equal(first.headers.get('idempotent-replayed'), null);
-      await sleep(20);
+      await sleep(20); // the repeat comes later (a replay must not be a fresh answer)
       const again = await call('PUT', '/users/me/playback-state', body, { 'idempotency-key': 'k-1' });
       assert.deepEqual(assertOk(again), first.body);
       assert.equal(again.headers.get('idempotent-replayed'), 'true');

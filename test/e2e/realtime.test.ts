@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { client, mintToken, startServerOn, storeKinds, type RunningServer } from '../helpers/server.ts';
 import { connect, eventsOf, type TestSocket } from '../helpers/ws.ts';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from '../helpers/wait.ts';
+import { newQueue as createQueue } from '../helpers/http.ts';
 
 /** Sequence numbers must be exactly from..to, in order. */
 function assertGapless(seqs: number[], from: number, to: number, what: string) {
@@ -39,11 +39,7 @@ for (const { kind, skip } of storeKinds) {
       await server.cleanup();
     });
 
-    async function newQueue(tracks: string[] = ['a', 'b', 'c']) {
-      const r = await api('POST', '/queues', { name: 'rt', tracks });
-      assert.equal(r.status, 201);
-      return r.body.queue;
-    }
+    const newQueue = (tracks: string[] = ['a', 'b', 'c']) => createQueue(api, tracks, 'rt');
 
     it('[RT1][RT3] a queue socket opens with hello and a snapshot of the queue', async () => {
       const q = await newQueue();
@@ -78,7 +74,7 @@ for (const { kind, skip } of storeKinds) {
       const ack2 = await desk.command('next', {});
       assert.equal(ack2.type, 'ack');
       await phone.waitFor((m) => m.type === 'current_item_changed');
-      await sleep(200);
+      await sleep(200); // and nothing of its own comes back to the phone in the next 200 ms
       assert.equal(eventsOf(phone, 'queue').filter((m) => m.deviceId === 'phone').length, 0, 'own change sent back');
       assertGapless(
         eventsOf(desk, 'queue')
@@ -153,7 +149,7 @@ for (const { kind, skip } of storeKinds) {
       await api('POST', `/queues/${q.id}/tracks`, { tracks: ['live'] });
       const live = await back.waitFor((m) => m.sequenceNumber === version + 1);
       assert.equal(live.data.trackId, 'live');
-      await sleep(100);
+      await sleep(100); // no duplicate or stray event follows in the next 100 ms
       assertGapless(
         eventsOf(back, 'queue').map((m) => m.sequenceNumber),
         q.version + 1,
@@ -309,7 +305,7 @@ describe('heartbeat', () => {
     const closed = await Promise.race([dead.closed, sleep(5000).then(() => null)]);
     assert.ok(closed, 'the silent socket was not closed');
     assert.equal(closed.code, 4408);
-    await sleep(700);
+    await sleep(700); // the live socket stays open through more heartbeats
     assert.equal(live.ws.readyState, live.ws.OPEN, 'the live socket was closed');
     const metrics = await fetch(`${server.url}/metrics`).then((r) => r.text());
     assert.match(metrics, /^websocket_connections 1$/m);

@@ -9,9 +9,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { createTempDatabase, type TempDatabase } from '../helpers/pg.ts';
 import { client, mintToken, startServer, storeKinds, type RunningServer } from '../helpers/server.ts';
+import { sleep } from '../helpers/wait.ts';
 
 type Call = ReturnType<typeof client>;
 
@@ -270,10 +270,10 @@ for (const { kind, skip } of storeKinds) {
         const reqs = conns.map((_, i) => RawConnection.request('POST', `/queues/${queueId}/tracks`, token, JSON.stringify({ tracks: [`drain-${i}`] })));
         const pipelined = RawConnection.request('POST', `/queues/${queueId}/tracks`, token, JSON.stringify({ tracks: ['late'] }));
         await Promise.all(conns.map((c, i) => c.write(reqs[i]!.head + reqs[i]!.body.subarray(0, 5).toString())));
-        await sleep(300);
+        await sleep(300); // the partial requests reach the server (nothing to observe from here)
 
         const stopped = srv.stop();
-        await sleep(300);
+        await sleep(300); // and for 300 ms after SIGTERM the server keeps running
         stillRunningBeforeBodies = srv.proc.exitCode === null;
         refusedNewConnections = await RawConnection.open(srv.url).then(
           (c) => {

@@ -1,16 +1,12 @@
 // Helpers for the SDK's end-to-end tests: compare a mirror with the server's own answer.
 import type { QueueMirror, MirrorState } from '@queue-service/client';
+import { waitFor } from './wait.ts';
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { sleep } from './wait.ts';
 
 /** Polls until `cond` holds (a loaded machine gets a generous deadline), else throws with `what`. */
 export async function until(cond: () => boolean | Promise<boolean>, what: string | (() => string), ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    if (await cond()) return;
-    if (Date.now() > end) throw new Error(`timed out: ${typeof what === 'string' ? what : what()}`);
-    await sleep(25);
-  }
+  await waitFor(cond, { timeoutMs: ms, intervalMs: 25, what });
 }
 
 /** The fields a mirror and GET /queues/{id} both have, in the same shape. */

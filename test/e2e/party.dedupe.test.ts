@@ -1,15 +1,14 @@
 // [PA11] Party playback commands with a mutationId are applied at most once per member,
 // against real server processes and real WebSocket clients: repeats on one socket, on a new
 // socket, after a restart of the server, and a command whose socket was cut before its ack.
-// The two-instance case (Postgres + Redis) is in test/e2e/party-cluster.test.ts.
+// The two-instance case (Postgres + Redis) is in test/e2e/party.cluster.test.ts.
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { createTempDatabase, type TempDatabase } from '../helpers/pg.ts';
 import { client, mintToken, startServer, storeKinds, type RunningServer } from '../helpers/server.ts';
 import { connect, type TestSocket } from '../helpers/ws.ts';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from '../helpers/wait.ts';
 
 for (const { kind, skip } of storeKinds) {
   describe(`party commands at most once per member (${kind})`, { skip, timeout: 120_000 }, () => {
@@ -119,7 +118,7 @@ for (const { kind, skip } of storeKinds) {
       assert.deepEqual(await observe(partyId, queueId), afterNext);
 
       // The watcher saw exactly one playback_sync for it (its socket lived through the first two).
-      await sleep(200);
+      await sleep(200); // no second playback_sync comes in the next 200 ms
       const syncs = watcher.messages.filter((m) => m.type === 'playback_sync' && m.action === 'next');
       assert.deepEqual(
         syncs.map((m) => m.sequenceNumber),

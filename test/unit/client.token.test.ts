@@ -9,7 +9,7 @@ import { makeContext, renewalLeadMs, tokenTimes } from '../../client/src/context
 /** An unsigned JWT with these claims: the client only reads `exp` and `iat`. */
 const jwt = (claims: Record<string, unknown>) => `e30.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
 const nowS = () => Math.floor(Date.now() / 1000);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from '../helpers/wait.ts';
 const fakeWs = class {} as never;
 
 describe('client token renewal', () => {
@@ -34,7 +34,7 @@ describe('client token renewal', () => {
     });
     const seen: string[] = [];
     ctx.onNewToken((t) => seen.push(t));
-    await sleep(1500); // renewed 1 s before the 2 s token expires
+    await sleep(1500); // renewed 1 s before the 2 s token expires: by now once, and only once
     assert.equal(asked, 1);
     assert.equal(seen.length, 1);
     assert.equal(await ctx.token(), seen[0]);
@@ -74,7 +74,7 @@ describe('client token renewal', () => {
       token: jwt({ exp: nowS() + 30 * 86400, iat: nowS() }),
       getToken: () => jwt({ exp: nowS() + 30 * 86400, iat: nowS(), n: ++asked }),
     });
-    await sleep(50);
+    await sleep(50); // no renewal is asked for meanwhile
     await ctx.token();
     assert.equal(asked, 0);
     ctx.stop();

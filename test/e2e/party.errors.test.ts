@@ -4,8 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { SimMember } from '../helpers/party-member.ts';
 import { client, mintToken, startServerOn, storeKinds, type RunningServer } from '../helpers/server.ts';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep, waitFor } from '../helpers/wait.ts';
 
 for (const { kind, skip } of storeKinds) {
   describe(`party position errors (${kind})`, { skip }, () => {
@@ -24,15 +23,15 @@ for (const { kind, skip } of storeKinds) {
     /** m1's device as the host reads it, once `pred` holds (polled). */
     async function memberDevice(partyId: string, pred: (d: any) => boolean): Promise<any> {
       let d: any;
-      const end = Date.now() + 8000;
-      while (Date.now() < end) {
-        const r = await client(server.url, tokens.host)('GET', `/parties/${partyId}`);
-        assert.equal(r.status, 200);
-        d = r.body.members.find((m: any) => m.userId === 'm1')?.devices.find((x: any) => x.deviceId === 'm1-phone');
-        if (d && pred(d)) return d;
-        await sleep(100);
-      }
-      assert.fail(`m1's device never matched: ${JSON.stringify(d)}`);
+      return waitFor(
+        async () => {
+          const r = await client(server.url, tokens.host)('GET', `/parties/${partyId}`);
+          assert.equal(r.status, 200);
+          d = r.body.members.find((m: any) => m.userId === 'm1')?.devices.find((x: any) => x.deviceId === 'm1-phone');
+          return d && pred(d) ? d : null;
+        },
+        { timeoutMs: 8000, intervalMs: 100, what: () => `m1's device to match: ${JSON.stringify(d)}` },
+      );
     }
 
     it('[PA9][PA10] a member off the timeline by a known amount shows that error (ms, with its time) to every member', { timeout: 30_000 }, async () => {
@@ -59,7 +58,7 @@ for (const { kind, skip } of storeKinds) {
       host.send({ type: 'playback_sync', action: 'play', mutationId: 'play-1' });
       const ack = await host.waitFor((m) => m.type === 'ack' && m.mutationId === 'play-1');
       await m1.waitFor((m) => m.type === 'playback_sync' && m.sequenceNumber === ack.sequenceNumbers[0], 5000);
-      await sleep(Math.max(0, ack.result.at - Date.now()) + 300);
+      await sleep(Math.max(0, ack.result.at - Date.now()) + 300); // until past the scheduled instant: what is measured is the clock
 
       // m1's player runs 180 ms ahead of the timeline (its clock is 2.3 s off; the server corrects for that).
       m1.playerErrorMs = 180;
@@ -73,7 +72,7 @@ for (const { kind, skip } of storeKinds) {
       assert.equal(view.members.find((m: any) => m.userId === 'host').devices[0].positionErrorMs, null);
 
       // A later report replaces it: now 60 ms behind.
-      await sleep(600);
+      await sleep(600); // the later report is made later on the clock
       m1.playerErrorMs = -60;
       m1.reportPosition();
       const behind = await memberDevice(p.body.id, (d) => d.positionErrorMs !== null && d.positionErrorMs < 0);

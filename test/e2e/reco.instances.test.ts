@@ -8,8 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { createTempDatabase, pgSkipReason, type TempDatabase } from '../helpers/pg.ts';
 import { client, mintToken, startServer, type RunningServer } from '../helpers/server.ts';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { waitFor } from '../helpers/wait.ts';
 
 describe('recommender on two PostgreSQL instances (issue 12)', { skip: pgSkipReason, timeout: 90_000 }, () => {
   let db: TempDatabase;
@@ -55,10 +54,11 @@ describe('recommender on two PostgreSQL instances (issue 12)', { skip: pgSkipRea
       assert.equal((await user('POST', '/queues', { name: 'still works', tracks: ['t1'] })).status, 201, 'the queue API does not wait');
       await locker.query('COMMIT');
       let status = 0;
-      for (let i = 0; i < 100 && status !== 200; i++) {
-        await sleep(100);
-        status = (await anon('GET', '/readyz')).status;
-      }
+      await waitFor(async () => (status = (await anon('GET', '/readyz')).status) === 200, {
+        timeoutMs: 10_000,
+        intervalMs: 100,
+        what: () => `readyz ${status}`,
+      });
       assert.equal(status, 200, 'ready once the build could read the catalog');
       assert.equal((await user('GET', '/catalog/search?q=x')).status, 200);
     } finally {
@@ -80,28 +80,13 @@ describe('recommender on two PostgreSQL instances (issue 12)', { skip: pgSkipRea
         `INSERT INTO catalog_tracks (track_id, title, artist, genres, rev, updated_at) VALUES ('late', 'Latecomer', 'Slow', '[]', nextval('catalog_rev_seq'), now())`,
       );
       assert.equal((await adminA('POST', '/catalog/tracks', { tracks: [track('early')] })).status, 200);
-      let seen = false;
-      for (let i = 0; i < 50 && !seen; i++) {
-        await sleep(100);
-        seen = await found('Title early', 'early');
-      }
-      assert.ok(seen, 'instance b caught up past the open transaction');
+      await waitFor(() => found('Title early', 'early'), { timeoutMs: 5000, intervalMs: 100, what: 'instance b caught up past the open transaction' });
       await writer.query('COMMIT');
-      let late = false;
-      for (let i = 0; i < 100 && !late; i++) {
-        await sleep(100);
-        late = await found('Latecomer', 'late');
-      }
-      assert.ok(late, 'the lower rev committed later reached instance b');
+      await waitFor(() => found('Latecomer', 'late'), { timeoutMs: 10_000, intervalMs: 100, what: 'the lower rev committed later reached instance b' });
     } finally {
       await writer.end();
     }
     assert.equal((await adminA('DELETE', '/catalog/tracks/early')).status, 200);
-    let gone = false;
-    for (let i = 0; i < 50 && !gone; i++) {
-      await sleep(100);
-      gone = !(await found('Title early', 'early'));
-    }
-    assert.ok(gone, 'the delete reached instance b');
+    await waitFor(async () => !(await found('Title early', 'early')), { timeoutMs: 5000, intervalMs: 100, what: 'the delete reached instance b' });
   });
 });

@@ -12,8 +12,8 @@ import { pgSkipReason } from '../helpers/pg.ts';
 import { client, mintToken, type RunningServer } from '../helpers/server.ts';
 import { redisSkipReason } from '../helpers/redis.ts';
 import { connect } from '../helpers/ws.ts';
+import { sleep } from '../helpers/wait.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const redisSkip = redisSkipReason;
 
 describe('a listening party across two instances (Postgres + Redis)', { skip: pgSkipReason || redisSkip }, () => {
@@ -61,7 +61,7 @@ describe('a listening party across two instances (Postgres + Redis)', { skip: pg
       members.push(m);
       m.startPinging(40);
     }
-    await sleep(2600);
+    await sleep(2600); // the members ping for 2.6 s: a fixed span of exchanges
     // Each instance wrote its own sockets' links; either instance sees them all.
     const view = (await client(a.url, tokens.host)('GET', `/parties/${party.id}`)).body;
     assert.deepEqual(
@@ -87,12 +87,12 @@ describe('a listening party across two instances (Postgres + Redis)', { skip: pg
       assert.equal(sync.at, ack.result.at);
       assert.ok(m.arrivals.at(-1)! > 0, `${m.opts.deviceId} got it ${-m.arrivals.at(-1)!} ms late`);
     }
-    await sleep(Math.max(0, ack.result.at - Date.now()) + 300);
+    await sleep(Math.max(0, ack.result.at - Date.now()) + 300); // until past the scheduled instant: what is measured is the clock
     const instants: number[][] = [];
     for (let k = 0; k < 20; k++) {
       const t = trueNow();
       instants.push(members.map((m) => m.positionAt(t)!));
-      await sleep(20);
+      await sleep(20); // sampled over a stretch of time on purpose
     }
     const { pairs } = spreadStats(instants);
     console.log(
@@ -172,7 +172,7 @@ describe('a listening party across two instances (Postgres + Redis)', { skip: pg
     const reused = await command(onB, 'n-1', { action: 'seek', position: 1000 });
     assert.deepEqual([reused.type, reused.status, reused.error.code], ['error', 422, 'idempotency_key_reused']);
     // The member on B saw one playback_sync per applied command.
-    await sleep(300);
+    await sleep(300); // no extra playback_sync comes in the next 300 ms
     assert.deepEqual(
       fan.messages.filter((m) => m.type === 'playback_sync' && m.action === 'next').map((m) => m.sequenceNumber),
       [first.sequenceNumbers[0], both[0].sequenceNumbers[0]],
