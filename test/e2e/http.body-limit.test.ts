@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { mintToken, type RunningServer, startServer } from '../helpers/server.ts';
+import { sleep } from '../helpers/wait.ts';
 
 /** Reads HTTP answers off one socket: each with its status, headers and JSON body. */
 class Wire {
@@ -91,8 +92,9 @@ describe('a body over the limit', () => {
     const body = JSON.stringify({ name: 'big', metadata: { blob: 'x'.repeat(3 * LIMIT) } });
     wire.socket.write(head(body.length));
     wire.socket.write(body.slice(0, 1000));
-    // The client is slow: nothing is answered, and the connection stays open, while the body is still coming.
-    await new Promise((r) => setTimeout(r, 300));
+    // The client is slow: nothing is answered, and the connection stays open, while the body
+    // is still coming (sleep: nothing must happen for this long).
+    await sleep(300);
     assert.equal(wire.pending, '', 'no answer before the body has arrived');
     assert.equal(wire.isClosed, false, 'the connection is not closed under the client');
     wire.socket.write(body.slice(1000));
