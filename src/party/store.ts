@@ -4,7 +4,8 @@
 import type Database from 'better-sqlite3';
 import type pg from 'pg';
 import { conflict } from '../errors.ts';
-import { idempotencyCutoff, type RetentionOptions } from '../store/port.ts';
+import type { RetentionOptions } from '../store/port.ts';
+import { idempotencyCutoff } from '../util/commit.ts';
 import { pgTransaction } from '../store/postgres.ts';
 import type { PartyEvent, PartyState } from './party.ts';
 

@@ -32,7 +32,8 @@ import { queueCommandOf } from './ops.ts';
 import { mayLoseAccess } from './permissions.ts';
 import { toView, windowKeys } from './queue.ts';
 import { Id, MAX_SEQUENCE } from './schemas.ts';
-import { fingerprint, type QueueService } from './service.ts';
+import { fingerprint } from '../util/commit.ts';
+import type { QueueService } from './service.ts';
 
 /** What the sockets need from the playback feature (the user stream). */
 export interface UserStream {
