@@ -14,7 +14,7 @@ import { QueueService } from './queues/service.ts';
 import { buildRecommendations, type Recommendations } from './radio/services.ts';
 import type { Bus } from './realtime/bus.ts';
 import type { Presence } from './realtime/presence.ts';
-import type { UserStream } from './queues/socket.ts';
+import type { UserStream } from './queues/socket-commands.ts';
 import type { Store } from './store/port.ts';
 import type { FeatureStores } from './stores.ts';
 

@@ -4,7 +4,7 @@
 import type { Static } from '@sinclair/typebox';
 import { AppError } from '../errors.ts';
 import { fingerprint } from '../util/commit.ts';
-import type { UserStream } from '../queues/socket.ts';
+import type { UserStream } from '../queues/socket-commands.ts';
 import { strictAjv } from '../validation.ts';
 import { PlaybackWriteBody } from './schemas.ts';
 import type { PlaybackService } from './service.ts';

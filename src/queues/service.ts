@@ -458,7 +458,9 @@ export class QueueService {
         const keys = new Set<string>();
         for (const item of items) {
           if (keys.has(item.idempotencyKey)) {
-            results.push(fail(invalid('duplicate_idempotency_key', 'this idempotency key appears twice in the batch', { idempotencyKey: item.idempotencyKey })));
+            results.push(
+              fail(invalid('duplicate_idempotency_key', 'this idempotency key appears twice in the batch', { idempotencyKey: item.idempotencyKey })),
+            );
             continue;
           }
           keys.add(item.idempotencyKey);
