@@ -1,7 +1,8 @@
 // Idempotency-Key on the recommendation writes (radio and mix queues, extend, feedback,
 // history): the first answer is kept in `reco_idempotency` (migration 020) and a retry
 // with the same key gets it back (header `idempotent-replayed: true`) without writing
-// again; the same key on another request is 422 `idempotency_key_reused`. Retries in this
+// again; the same key on another request is 422 `idempotency_key_reused` (both decided by
+// util/commit.ts's `recall`); answers expire after 24 h like every idempotency record. Retries in this
 // process wait for the first try; across instances the queue writes underneath carry the
 // key too, so a queue is never extended twice for one key (see RadioService.extend).
 import { Type } from '@sinclair/typebox';
