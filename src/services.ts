@@ -14,7 +14,7 @@ import { QueueService } from './queues/service.ts';
 import { buildRecommendations, type Recommendations } from './radio/services.ts';
 import type { Bus } from './realtime/bus.ts';
 import type { Presence } from './realtime/presence.ts';
-import type { UserStream } from './queues/socket.ts';
+import type { UserStream } from './queues/socket-commands.ts';
 import type { Store } from './store/port.ts';
 import type { FeatureStores } from './stores.ts';
 
@@ -48,6 +48,7 @@ export interface Services {
 
 export function buildServices(d: ServiceDeps): Services {
   const { store, features, bus, now, newId } = d;
+  const onListenerError = (err: unknown) => d.log.error({ err }, 'a listener failed after a commit (the write stands)');
   const queues = new QueueService({
     store,
     now,
@@ -58,21 +59,27 @@ export function buildServices(d: ServiceDeps): Services {
     maxCollaborators: d.limits.collaboratorsPerQueue,
     cacheQueues: d.retention.cacheQueues,
     cacheItems: d.retention.cacheItems,
+    onListenerError,
   });
-  // After each commit, in this order: metrics, then the bus (each instance forwards the
-  // events to its sockets), then the recommender's hooks (registered by buildRecommendations).
+  // Every stream's commits are told one way (CommitListeners, src/util/commit.ts), and the
+  // bus is hooked to each here. Queues, after each commit, in this order: metrics, then the
+  // bus (each instance forwards the events to its sockets), then the recommender's hooks
+  // (registered by buildRecommendations).
   queues.onCommitted((_q, events) => {
     for (const e of events) d.metrics.eventsAppended.inc({ type: e.type });
   });
   queues.onCommitted((queueId, events) => bus.publish({ stream: 'queue', id: queueId, events }));
-  const playback = new PlaybackService({ store, queues, bus, presence: d.presence, now });
+  const playback = new PlaybackService({ store, queues, presence: d.presence, now, onListenerError });
+  playback.onCommitted((userId, events) => bus.publish({ stream: 'user', id: userId, events }));
+  const parties = new PartyService({ store: features.parties, queues, now, newId, options: { ...DEFAULT_PARTY_OPTIONS, ...d.party }, onListenerError });
+  parties.onCommitted((partyId, events) => bus.publish({ stream: 'party', id: partyId, events }));
   return {
     queues,
     playback,
     users: userStream(playback),
     invites: new InviteService({ queues, invites: features.invites, now }),
     offline: new OfflineSyncService({ store, queues, playback, offline: features.offline, now }),
-    parties: new PartyService({ store: features.parties, queues, bus, now, newId, options: { ...DEFAULT_PARTY_OPTIONS, ...d.party } }),
+    parties,
     recommendations: buildRecommendations({ catalog: features.catalog, queues, now, noRepeatDays: d.radio?.noRepeatDays, log: d.log }),
   };
 }

@@ -1,14 +1,15 @@
 // Idempotency-Key on the recommendation writes (radio and mix queues, extend, feedback,
 // history): the first answer is kept in `reco_idempotency` (migration 020) and a retry
 // with the same key gets it back (header `idempotent-replayed: true`) without writing
-// again; the same key on another request is 422 `idempotency_key_reused`. Retries in this
+// again; the same key on another request is 422 `idempotency_key_reused` (both decided by
+// util/commit.ts's `recall`); answers expire after 24 h like every idempotency record. Retries in this
 // process wait for the first try; across instances the queue writes underneath carry the
 // key too, so a queue is never extended twice for one key (see RadioService.extend).
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { CatalogStore } from './store.ts';
 import { AppError } from '../errors.ts';
-import { fingerprint } from '../queues/service.ts';
+import { fingerprint, idempotencyCutoff, keyReused, recall } from '../util/commit.ts';
 import { KeyedSerial } from '../util/keyed-serial.ts';
 
 export interface Keyed {
@@ -38,15 +39,12 @@ export class Answers {
   async once<T>(userId: string, k: Keyed | null, status: number, fn: () => Promise<T>): Promise<{ body: T; replayed: boolean }> {
     if (!k) return { body: await fn(), replayed: false };
     return this.serial.run(`${userId}\u0000${k.key}`, async () => {
-      const seen = await this.store.getAnswer(userId, k.key);
-      if (seen) {
-        if (seen.fingerprint !== k.fingerprint) {
-          throw new AppError('limit', 'idempotency_key_reused', 'this idempotency key was used for a different request', { idempotencyKey: k.key });
-        }
-        return { body: seen.body as T, replayed: true };
-      }
+      // The one expiry of idempotency records: an older answer is not replayed.
+      const since = idempotencyCutoff({}, this.now());
+      const seen = recall(await this.store.getAnswer(userId, k.key, since), k.fingerprint, keyReused(k.key));
+      if (seen) return { body: seen.body as T, replayed: true };
       const body = await fn();
-      await this.store.saveAnswer(userId, k.key, { fingerprint: k.fingerprint, status, body }, new Date(this.now()).toISOString());
+      await this.store.saveAnswer(userId, k.key, { fingerprint: k.fingerprint, status, body }, new Date(this.now()).toISOString(), since);
       return { body, replayed: false };
     });
   }

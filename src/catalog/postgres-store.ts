@@ -3,6 +3,7 @@
 import type pg from 'pg';
 import type { TrackMeta } from '../reco/catalog.ts';
 import {
+  EPOCH,
   lastById,
   withoutRev,
   type CatalogStore,
@@ -277,19 +278,21 @@ export class PostgresCatalogStore implements CatalogStore {
     return r.rows.map((x) => x.track_id);
   }
 
-  async getAnswer(userId: string, key: string) {
+  async getAnswer(userId: string, key: string, since = EPOCH) {
     const r = await this.pool.query<{ fingerprint: string; status: number; body: unknown }>(
-      'SELECT fingerprint, status, body FROM reco_idempotency WHERE user_id = $1 AND idem_key = $2',
-      [userId, key],
+      'SELECT fingerprint, status, body FROM reco_idempotency WHERE user_id = $1 AND idem_key = $2 AND created_at >= $3::timestamptz',
+      [userId, key, since],
     );
     return r.rows[0] ?? null;
   }
 
-  async saveAnswer(userId: string, key: string, a: { fingerprint: string; status: number; body: unknown }, now: string): Promise<boolean> {
+  async saveAnswer(userId: string, key: string, a: { fingerprint: string; status: number; body: unknown }, now: string, since = EPOCH): Promise<boolean> {
+    // An expired record of the key is replaced; a live one is kept.
     const r = await this.pool.query(
       `INSERT INTO reco_idempotency (user_id, idem_key, fingerprint, status, body, created_at) VALUES ($1, $2, $3, $4, $5, $6)
-       ON CONFLICT DO NOTHING`,
-      [userId, key, a.fingerprint, a.status, JSON.stringify(a.body), now],
+       ON CONFLICT (user_id, idem_key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, status = EXCLUDED.status, body = EXCLUDED.body,
+         created_at = EXCLUDED.created_at WHERE reco_idempotency.created_at < $7::timestamptz`,
+      [userId, key, a.fingerprint, a.status, JSON.stringify(a.body), now, since],
     );
     return (r.rowCount ?? 0) > 0;
   }

@@ -2,6 +2,7 @@
 import type Database from 'better-sqlite3';
 import type { TrackMeta } from '../reco/catalog.ts';
 import {
+  EPOCH,
   lastById,
   withoutRev,
   type CatalogStore,
@@ -154,11 +155,14 @@ export class SqliteCatalogStore implements CatalogStore {
         `SELECT track_id FROM radio_history WHERE user_id = ? AND added_at >= ?
          UNION SELECT track_id FROM listening_events WHERE user_id = ? AND occurred_at >= ? AND action IN ('play', 'complete', 'skip')`,
       ),
-      getAnswer: db.prepare<[string, string], { fingerprint: string; status: number; body: string }>(
-        'SELECT fingerprint, status, body FROM reco_idempotency WHERE user_id = ? AND idem_key = ?',
+      getAnswer: db.prepare<[string, string, string], { fingerprint: string; status: number; body: string }>(
+        'SELECT fingerprint, status, body FROM reco_idempotency WHERE user_id = ? AND idem_key = ? AND created_at >= ?',
       ),
-      saveAnswer: db.prepare<[string, string, string, number, string, string]>(
-        'INSERT OR IGNORE INTO reco_idempotency (user_id, idem_key, fingerprint, status, body, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+      // An expired record of the key is replaced; a live one is kept.
+      saveAnswer: db.prepare<[string, string, string, number, string, string, string]>(
+        `INSERT INTO reco_idempotency (user_id, idem_key, fingerprint, status, body, created_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (user_id, idem_key) DO UPDATE SET fingerprint = excluded.fingerprint, status = excluded.status, body = excluded.body,
+           created_at = excluded.created_at WHERE reco_idempotency.created_at < ?`,
       ),
     };
   }
@@ -322,12 +326,12 @@ export class SqliteCatalogStore implements CatalogStore {
     return this.s.userRecent.all(userId, since, userId, since).map((r) => r.track_id);
   }
 
-  async getAnswer(userId: string, key: string) {
-    const r = this.s.getAnswer.get(userId, key);
+  async getAnswer(userId: string, key: string, since = EPOCH) {
+    const r = this.s.getAnswer.get(userId, key, since);
     return r ? { fingerprint: r.fingerprint, status: r.status, body: JSON.parse(r.body) as unknown } : null;
   }
 
-  async saveAnswer(userId: string, key: string, a: { fingerprint: string; status: number; body: unknown }, now: string): Promise<boolean> {
-    return this.s.saveAnswer.run(userId, key, a.fingerprint, a.status, JSON.stringify(a.body), now).changes > 0;
+  async saveAnswer(userId: string, key: string, a: { fingerprint: string; status: number; body: unknown }, now: string, since = EPOCH): Promise<boolean> {
+    return this.s.saveAnswer.run(userId, key, a.fingerprint, a.status, JSON.stringify(a.body), now, since).changes > 0;
   }
 }

@@ -4,6 +4,7 @@
 // everything back in `rev` / `id` order to build itself and to catch up.
 import type { TrackMeta } from '../reco/catalog.ts';
 import type { IngestEvent } from '../reco/recommender.ts';
+import type { KeyRecord } from '../util/commit.ts';
 
 export interface CatalogTrack extends TrackMeta {
   updatedAt: string;
@@ -41,12 +42,11 @@ export function withoutRev(r: Revised<CatalogTrack>): CatalogTrack {
   return t;
 }
 
-/** A stored answer of a keyed recommendation write (Idempotency-Key). */
-export interface StoredAnswer {
-  fingerprint: string;
-  status: number;
-  body: unknown;
-}
+/** A stored answer of a keyed recommendation write (Idempotency-Key): the one record shape of util/commit.ts. */
+export type StoredAnswer = KeyRecord<{ status: number; body: unknown }>;
+
+/** No expiry: every record counts (the default of `since`). */
+export const EPOCH = '1970-01-01T00:00:00.000Z';
 
 export interface CatalogStore {
   /**
@@ -86,9 +86,10 @@ export interface CatalogStore {
   /** Tracks the user played, or had queued by a station, since `since` (the per-user no-repeat window). */
   userRecentTracks(userId: string, since: string): Promise<string[]>;
 
-  getAnswer(userId: string, key: string): Promise<StoredAnswer | null>;
-  /** Keeps the answer unless the key was recorded meanwhile (then false). */
-  saveAnswer(userId: string, key: string, answer: StoredAnswer, now: string): Promise<boolean>;
+  /** The answer recorded under the key at or after `since` (ISO; older records have expired). */
+  getAnswer(userId: string, key: string, since?: string): Promise<StoredAnswer | null>;
+  /** Keeps the answer unless a live record of the key (at or after `since`) was made meanwhile (then false). */
+  saveAnswer(userId: string, key: string, answer: StoredAnswer, now: string, since?: string): Promise<boolean>;
 }
 
 /** Last occurrence of each id wins: one statement must not touch a row twice. */

@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { AppError, notFound } from '../errors.ts';
 import { canManageRole } from '../queues/permissions.ts';
 import type { CollaboratorRole } from '../queues/queue.ts';
-import type { Actor, QueueService, WriteOptions, WriteResult } from '../queues/service.ts';
+import type { Actor } from '../model/actor.ts';
+import type { QueueService, WriteOptions, WriteResult } from '../queues/service.ts';
 import type { Invite, InviteStore } from './store.ts';
 import { DEFAULT_INVITE_TTL_SECONDS } from './schemas.ts';
 

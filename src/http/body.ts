@@ -3,7 +3,7 @@
 // stores cannot keep (json-guard.ts), on bodies, path parameters and query strings.
 import { errorCodes, type FastifyInstance } from 'fastify';
 import { coercingAjv, strictAjv } from '../validation.ts';
-import { guardJson, guardParams } from './json-guard.ts';
+import { guardJson, guardParams } from '../util/json-guard.ts';
 
 export function installBodyParsing(http: FastifyInstance): void {
   http.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema));

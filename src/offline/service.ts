@@ -10,7 +10,9 @@ import { parseClientTime, type PlaybackView } from '../playback/playback.ts';
 import { queueCommandOf } from '../queues/ops.ts';
 import { can, roleOf } from '../queues/permissions.ts';
 import { toView, type QueueEvent, type QueueState, type QueueView } from '../queues/queue.ts';
-import { fingerprint, type Actor, type BatchItem, type BatchItemResult, type QueueService } from '../queues/service.ts';
+import type { Actor } from '../model/actor.ts';
+import { fingerprint, recall } from '../util/commit.ts';
+import type { BatchItem, BatchItemResult, QueueService } from '../queues/service.ts';
 import type { QueueStreams, UserEvent, UserStreams } from '../store/port.ts';
 import { strictAjv } from '../validation.ts';
 import { lastAtOrBefore } from './catchup.ts';
@@ -177,6 +179,11 @@ export class OfflineSyncService {
     this.deps = deps;
   }
 
+  /**
+   * One sync, in five named phases over the batch's entries (each phase fills in what the
+   * next reads: a change, a fingerprint, a result): envelopes, recorded outcomes, arguments,
+   * apply, record; then the answer.
+   */
   async sync(actor: Actor, req: SyncRequest): Promise<SyncAnswer> {
     if (req.changes.length > MAX_CHANGES) {
       throw new AppError('too_large', 'too_many_changes', `a batch holds at most ${MAX_CHANGES} changes; send the rest in another`, {
@@ -184,10 +191,22 @@ export class OfflineSyncService {
         count: req.changes.length,
       });
     }
-    const userId = actor.userId;
     const entries: Entry[] = req.changes.map((raw, index) => ({ index, raw }));
+    const clientIds = this.readEnvelopes(entries, actor.userId);
+    const valid = entries.filter((e) => e.change);
+    const { pending, recorded } = await this.recallOutcomes(actor.userId, clientIds, valid);
+    const { queueGroups, playbackGroup } = this.checkArguments(pending, req);
+    const views = await this.apply(actor, queueGroups, playbackGroup, entries, recorded);
+    await this.record(actor.userId, valid);
+    return this.answer(actor, req, entries, views);
+  }
 
-    // [OF1] Envelopes; mutation ids must increase per client in the order sent.
+  /**
+   * [OF1] Phase 1, envelopes: each entry gets its change (or an error result), mutation ids
+   * must increase per client in the order sent, and each change its fingerprint. Returns
+   * the clients seen.
+   */
+  private readEnvelopes(entries: Entry[], userId: string): string[] {
     const lastOf = new Map<string, number>();
     for (const e of entries) {
       try {
@@ -213,10 +232,20 @@ export class OfflineSyncService {
       lastOf.set(c.clientId, c.mutationId);
       e.fp = fingerprint('offline', c.resourceType, c.resourceId, c.op, c.args, c.baseVersion ?? null, c.clientTs);
     }
+    return [...lastOf.keys()];
+  }
 
-    // [OF1] What earlier syncs decided: recorded outcomes and high-water marks.
-    const valid = entries.filter((e) => e.change);
-    const clientIds = [...lastOf.keys()];
+  /**
+   * [OF1] Phase 2, what earlier syncs decided: a change with a recorded outcome is answered
+   * from it (the one replay-or-reused decision of util/commit.ts: `mutation_id_reused` when
+   * the id named another change), one at or below its high-water mark is skipped; the rest
+   * are pending. Also returns the records read (references to earlier changes resolve from them).
+   */
+  private async recallOutcomes(
+    userId: string,
+    clientIds: string[],
+    valid: Entry[],
+  ): Promise<{ pending: Entry[]; recorded: Map<string, Map<number, StoredOutcome>> }> {
     const marks = clientIds.length ? await this.deps.offline.highWaters(userId, clientIds) : new Map<string, number>();
     const recorded = new Map<string, Map<number, StoredOutcome>>();
     for (const clientId of clientIds) {
@@ -231,21 +260,34 @@ export class OfflineSyncService {
     const pending: Entry[] = [];
     for (const e of valid) {
       const c = e.change!;
-      const rec = recorded.get(c.clientId)?.get(c.mutationId);
       const mark = marks.get(markKey(c.clientId, c.resourceType, c.resourceId)) ?? 0;
-      if (rec && rec.fingerprint === e.fp) {
+      let rec: StoredOutcome | null;
+      try {
+        rec = recall(recorded.get(c.clientId)?.get(c.mutationId), e.fp!, {
+          code: 'mutation_id_reused',
+          message: 'this mutation id was used for a different change',
+          details: { clientId: c.clientId, mutationId: c.mutationId },
+        });
+      } catch (err) {
+        if (!(err instanceof AppError)) throw err;
+        e.result = errorResult(err);
+        continue;
+      }
+      if (rec) {
         e.result = readRecorded(rec.outcome);
         e.replayed = true;
-      } else if (rec) {
-        e.result = errorResult(
-          new AppError('limit', 'mutation_id_reused', 'this mutation id was used for a different change', { clientId: c.clientId, mutationId: c.mutationId }),
-        );
       } else if (c.mutationId <= mark) {
         e.result = { outcome: 'skipped', sequenceNumbers: [], itemIds: [] };
       } else pending.push(e);
     }
+    return { pending, recorded };
+  }
 
-    // Arguments, before anything is applied: a malformed change fails alone.
+  /**
+   * Phase 3, arguments, before anything is applied: a malformed change (or one the token
+   * may not make) fails alone. The rest are grouped: per queue, and the playback group.
+   */
+  private checkArguments(pending: Entry[], req: SyncRequest): { queueGroups: Map<string, Entry[]>; playbackGroup: Entry[] } {
     const queueGroups = new Map<string, Entry[]>();
     const playbackGroup: Entry[] = [];
     for (const e of pending) {
@@ -286,13 +328,25 @@ export class OfflineSyncService {
         e.result = errorResult(err);
       }
     }
+    return { queueGroups, playbackGroup };
+  }
 
-    // [OF2] Each queue's changes in one append; then the playback state.
+  /** [OF2] Phase 4, apply: each queue's changes in one append; then the playback state. Returns each queue's view after it. */
+  private async apply(
+    actor: Actor,
+    queueGroups: Map<string, Entry[]>,
+    playbackGroup: Entry[],
+    entries: Entry[],
+    recorded: Map<string, Map<number, StoredOutcome>>,
+  ): Promise<Map<string, QueueView | null>> {
     const views = new Map<string, QueueView | null>();
     for (const [queueId, group] of queueGroups) views.set(queueId, await this.applyQueueGroup(actor, queueId, group, entries, recorded));
     if (playbackGroup.length) await this.applyPlayback(actor, playbackGroup);
+    return views;
+  }
 
-    // Record what was decided now, and raise the marks, so a retry is answered the same way.
+  /** Phase 5, record what was decided now, and raise the marks, so a retry is answered the same way. */
+  private async record(userId: string, valid: Entry[]): Promise<void> {
     const outcomes: StoredOutcome[] = [];
     const raise = new Map<string, HighWaterMark>();
     for (const e of valid) {
@@ -313,8 +367,6 @@ export class OfflineSyncService {
         raise.set(k, { clientId: c.clientId, resourceType: c.resourceType, resourceId: c.resourceId, mutationId: c.mutationId });
     }
     await this.deps.offline.commit(userId, outcomes, [...raise.values()]);
-
-    return this.answer(actor, req, entries, views);
   }
 
   /** The envelope of one change, or an AppError saying what is wrong with it. */

@@ -6,6 +6,7 @@
 import type pg from 'pg';
 import type Database from 'better-sqlite3';
 import { pgTransaction } from '../store/postgres.ts';
+import type { KeyRecord } from '../util/commit.ts';
 
 export type ResourceType = 'queue' | 'playback';
 
@@ -17,12 +18,12 @@ export interface HighWaterMark {
 }
 
 /** How one change was decided, kept so a retry is answered the same way. */
-export interface StoredOutcome {
+/** A change's recorded outcome: the one record shape of util/commit.ts (the fingerprint of the change, and what it answered). */
+export type StoredOutcome = KeyRecord<{
   clientId: string;
   mutationId: number;
-  fingerprint: string;
   outcome: Record<string, unknown>;
-}
+}>;
 
 export interface OfflineStore {
   /** High-water marks of the given clients of a user, keyed by `markKey`. */

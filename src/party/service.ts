@@ -1,14 +1,14 @@
-// The party service: load, authorize, decide under the party's lock, append, then publish
-// on the bus (stream 'party') so every instance's sockets hear of it. Queue changes go
+// The party service: load, authorize, decide under the party's lock, append, then tell the
+// listeners (src/services.ts hooks the bus, stream 'party', so every instance's sockets hear of it). Queue changes go
 // through QueueService on the party's queue, as the user who created the party.
 import { randomBytes } from 'node:crypto';
 import { AppError, notFound } from '../errors.ts';
 import type { QueueCommand } from '../queues/decide.ts';
 import { can, roleOf } from '../queues/permissions.ts';
 import { findItemById, type QueueView } from '../queues/queue.ts';
-import { CommitPath } from '../util/commit.ts';
-import { fingerprint, type Actor, type QueueService, type WriteResult } from '../queues/service.ts';
-import type { Bus } from '../realtime/bus.ts';
+import type { Actor } from '../model/actor.ts';
+import type { QueueService, WriteResult } from '../queues/service.ts';
+import { CommitListeners, CommitPath, fingerprint, IdempotencyConflict, recall } from '../util/commit.ts';
 import {
   DEFAULT_CORRECTION,
   DEFAULT_ESTIMATOR,
@@ -21,7 +21,7 @@ import {
 } from './clock.ts';
 import { decide, evolve, initialState, isMember, MAX_MEMBERS, type PartyCommand, type PartyEvent, type PartyState, type PlaybackRequest } from './party.ts';
 import type { PartyDeviceView, PartyView } from './protocol.ts';
-import type { LinkRecord, PartyCommandKey, PartyStore, PartyUpdate } from './store.ts';
+import type { LinkRecord, PartyCommandKey, PartyStore } from './store.ts';
 
 export type { PartyDeviceView, PartyView };
 
@@ -48,10 +48,20 @@ export const DEFAULT_PARTY_OPTIONS: PartyOptions = {
 export interface PartyServiceDeps {
   store: PartyStore;
   queues: QueueService;
-  bus: Bus;
   now: () => number;
   newId: () => string;
   options: PartyOptions;
+  /** A listener threw after a commit (the command stands; the others still ran). */
+  onListenerError?: (err: unknown) => void;
+}
+
+/** Told after each commit on a party's stream, in sequence order (src/services.ts hooks the bus to it). */
+export type PartyCommittedListener = (partyId: string, events: PartyEvent[]) => void;
+
+/** What one party commit did: the events appended (a replay: the one its key's first command appended) and the state after them. */
+interface PartyCommit {
+  events: PartyEvent[];
+  state?: PartyState;
 }
 
 export function toPartyView(s: PartyState, links: LinkRecord[], now: number): PartyView {
@@ -103,10 +113,16 @@ const currentItem = (q: QueueView) => {
 
 export class PartyService {
   private readonly commits = new CommitPath();
+  private readonly listeners: CommitListeners<Parameters<PartyCommittedListener>>;
 
   private readonly deps: PartyServiceDeps;
   constructor(deps: PartyServiceDeps) {
     this.deps = deps;
+    this.listeners = new CommitListeners(deps.onListenerError);
+  }
+
+  onCommitted(listener: PartyCommittedListener): void {
+    this.listeners.add(listener);
   }
 
   get options(): PartyOptions {
@@ -146,8 +162,14 @@ export class PartyService {
       timestamp: new Date(now).toISOString(),
     };
     const state = evolve(initialState(id), event);
-    await this.deps.store.create(event, state);
-    this.publish(id, [event]);
+    // The one commit path, as every party command: appended, then told in sequence order.
+    await this.commits.run(`party:${id}`, {
+      committed: (r) => this.told(id, r),
+      once: async (): Promise<PartyCommit> => {
+        await this.deps.store.create(event, state);
+        return { events: [event], state };
+      },
+    });
     return toPartyView(state, [], now);
   }
 
@@ -239,48 +261,48 @@ export class PartyService {
     const key: PartyCommandKey | undefined = mutationId
       ? { userId: actor.userId, mutationId, fingerprint: fingerprint('party_playback', partyId, req) }
       : undefined;
-    if (key) {
-      const seen = await this.replay(partyId, key, await this.deps.store.command(partyId, key.userId, key.mutationId));
-      if (seen) return seen;
-    }
-    // Fail before touching the queue; decide checks again under the lock.
-    decide(s, { type: 'playback', ...req }, { userId: actor.userId, now: 0, leadMs: 0 });
-    let item: PlaybackRequest['item'];
-    let queueCmd: QueueCommand | null = null;
-    if (req.action === 'next' || req.action === 'previous') queueCmd = { type: req.action };
-    else if (req.itemId !== undefined && req.itemId !== s.playback.itemId) queueCmd = { type: 'set_current', itemId: req.itemId };
-    // Play with nothing current starts the queue from its first item.
-    else if (req.action === 'play' && req.itemId === undefined && s.playback.itemId === null) queueCmd = { type: 'next' };
-    if (queueCmd) {
-      // The answer's window is the current item alone: it may be anywhere in a long queue.
-      const res = await this.deps.queues.execute(this.queueActor(s, actor.userId), s.queueId, queueCmd, {
-        window: { around: 'current', limit: 1 },
-        // Queue keys are scoped per user and these moves all run as the creator: scope them per member.
-        ...(key ? { idempotencyKey: `party_playback:${partyId}:${actor.userId}:${key.mutationId}`, fingerprint: key.fingerprint } : {}),
-      });
-      item = currentItem(res.body.queue!);
-    }
-    const { itemId: _i, ...rest } = req;
-    const out = await this.apply(actor, partyId, { type: 'playback', ...rest, item }, key);
-    // The same key committed first under the lock (a concurrent repeat, maybe on another instance).
-    const seen = key ? await this.replay(partyId, key, out.recorded ?? null) : null;
-    return seen ?? { event: out.events[0]!, replayed: false };
+    // The key is checked once, by the commit path: its replay before anything runs, and again
+    // when the same key committed first under the lock (a concurrent repeat, maybe on another instance).
+    const { result, replayed } = await this.commits.run(`party:${partyId}`, {
+      replay: key ? () => this.replay(partyId, key) : undefined,
+      committed: (r) => this.told(partyId, r),
+      once: async () => {
+        // Fail before touching the queue; decide checks again under the lock.
+        decide(s, { type: 'playback', ...req }, { userId: actor.userId, now: 0, leadMs: 0 });
+        let item: PlaybackRequest['item'];
+        let queueCmd: QueueCommand | null = null;
+        if (req.action === 'next' || req.action === 'previous') queueCmd = { type: req.action };
+        else if (req.itemId !== undefined && req.itemId !== s.playback.itemId) queueCmd = { type: 'set_current', itemId: req.itemId };
+        // Play with nothing current starts the queue from its first item.
+        else if (req.action === 'play' && req.itemId === undefined && s.playback.itemId === null) queueCmd = { type: 'next' };
+        if (queueCmd) {
+          // The answer's window is the current item alone: it may be anywhere in a long queue.
+          const res = await this.deps.queues.execute(this.queueActor(s, actor.userId), s.queueId, queueCmd, {
+            window: { around: 'current', limit: 1 },
+            // Queue keys are scoped per user and these moves all run as the creator: scope them per member.
+            ...(key ? { idempotencyKey: `party_playback:${partyId}:${actor.userId}:${key.mutationId}`, fingerprint: key.fingerprint } : {}),
+          });
+          item = currentItem(res.body.queue!);
+        }
+        const { itemId: _i, ...rest } = req;
+        return this.update(actor, partyId, { type: 'playback', ...rest, item }, key);
+      },
+    });
+    return { event: result.events[0]!, replayed };
   }
 
   /** [PA11] The answer to a repeated key: the event its first command appended; 422 when the key named another command. */
-  private async replay(
-    partyId: string,
-    key: PartyCommandKey,
-    rec: { fingerprint: string; sequenceNumber: number } | null,
-  ): Promise<{ event: PartyEvent; replayed: true } | null> {
+  private async replay(partyId: string, key: PartyCommandKey): Promise<PartyCommit | null> {
+    const rec = recall(await this.deps.store.command(partyId, key.userId, key.mutationId), key.fingerprint, {
+      code: 'idempotency_key_reused',
+      message: 'this mutationId was used for a different command',
+      details: { mutationId: key.mutationId },
+    });
     if (!rec) return null;
-    if (rec.fingerprint !== key.fingerprint) {
-      throw new AppError('limit', 'idempotency_key_reused', 'this mutationId was used for a different command', { mutationId: key.mutationId });
-    }
     const [event] = await this.deps.store.readEvents(partyId, rec.sequenceNumber - 1, 1);
     if (!event || event.sequenceNumber !== rec.sequenceNumber)
       throw notFound('party_event_not_found', 'the event this command appended is gone', { sequenceNumber: rec.sequenceNumber });
-    return { event, replayed: true };
+    return { events: [event] };
   }
 
   /** [PA5] Add tracks to the party queue: the host always, members when the host allows it. */
@@ -310,43 +332,48 @@ export class PartyService {
     );
   }
 
-  /** Runs a command under the party's lock, appends its events and publishes them. */
-  private async apply(actor: Actor, partyId: string, cmd: PartyCommand, key?: PartyCommandKey): Promise<PartyUpdate> {
-    const { options, now } = this.deps;
-    // The one commit path: one command per party at a time in this process, published in
-    // sequence order (the party store's lock serialises the appends themselves).
-    const { result: out } = await this.commits.run(`party:${partyId}`, {
-      committed: (r) => {
-        if (r) this.publish(partyId, r.events);
-      },
-      once: () =>
-        this.deps.store.update(
-          partyId,
-          this.linksSince(),
-          (state, links) => {
-            const t = now();
-            const leadMs =
-              cmd.type === 'playback'
-                ? scheduleLead(
-                    links.filter((l) => isMember(state, l.userId)).map((l) => ({ id: l.connectionId, oneWayMs: l.oneWayMs, degraded: l.degraded })),
-                    options.schedule,
-                  ).leadMs
-                : 0;
-            const bodies = decide(state, cmd, { userId: actor.userId, now: t, leadMs, maxMembers: options.maxMembers });
-            const timestamp = new Date(t).toISOString();
-            const events = bodies.map(
-              (b, i) => ({ ...b, partyId, sequenceNumber: state.version + i + 1, userId: actor.userId, deviceId: actor.deviceId, timestamp }) as PartyEvent,
-            );
-            return { events, state: events.reduce(evolve, state) };
-          },
-          key,
-        ),
+  /** Runs a command under the party's lock, appends its events and tells them, through the one commit path. */
+  private async apply(actor: Actor, partyId: string, cmd: PartyCommand): Promise<PartyCommit & { state: PartyState }> {
+    // One command per party at a time in this process, told in sequence order (the party
+    // store's lock serialises the appends themselves).
+    const { result } = await this.commits.run(`party:${partyId}`, {
+      committed: (r) => this.told(partyId, r),
+      once: () => this.update(actor, partyId, cmd),
     });
+    return result;
+  }
+
+  /** Decides and appends one command under the party's lock (the store's); with a key recorded meanwhile, IdempotencyConflict. */
+  private async update(actor: Actor, partyId: string, cmd: PartyCommand, key?: PartyCommandKey): Promise<PartyCommit & { state: PartyState }> {
+    const { options, now } = this.deps;
+    const out = await this.deps.store.update(
+      partyId,
+      this.linksSince(),
+      (state, links) => {
+        const t = now();
+        const leadMs =
+          cmd.type === 'playback'
+            ? scheduleLead(
+                links.filter((l) => isMember(state, l.userId)).map((l) => ({ id: l.connectionId, oneWayMs: l.oneWayMs, degraded: l.degraded })),
+                options.schedule,
+              ).leadMs
+            : 0;
+        const bodies = decide(state, cmd, { userId: actor.userId, now: t, leadMs, maxMembers: options.maxMembers });
+        const timestamp = new Date(t).toISOString();
+        const events = bodies.map(
+          (b, i) => ({ ...b, partyId, sequenceNumber: state.version + i + 1, userId: actor.userId, deviceId: actor.deviceId, timestamp }) as PartyEvent,
+        );
+        return { events, state: events.reduce(evolve, state) };
+      },
+      key,
+    );
     if (!out) throw notFound('party_not_found', 'party not found', { partyId });
+    // The same key committed first under the lock: the commit path answers from its replay.
+    if (key && out.recorded) throw new IdempotencyConflict(key.userId, key.mutationId);
     return out;
   }
 
-  private publish(partyId: string, events: PartyEvent[]): void {
-    if (events.length > 0) this.deps.bus.publish({ stream: 'party', id: partyId, events });
+  private told(partyId: string, r: PartyCommit): void {
+    if (r.events.length > 0) this.listeners.tell(partyId, r.events);
   }
 }

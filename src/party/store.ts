@@ -4,7 +4,8 @@
 import type Database from 'better-sqlite3';
 import type pg from 'pg';
 import { conflict } from '../errors.ts';
-import { idempotencyCutoff, type RetentionOptions } from '../store/port.ts';
+import type { RetentionOptions } from '../store/port.ts';
+import { idempotencyCutoff, type KeyRecord } from '../util/commit.ts';
 import { pgTransaction } from '../store/postgres.ts';
 import type { PartyEvent, PartyState } from './party.ts';
 
@@ -40,10 +41,7 @@ export interface PartyCommandKey {
 }
 
 /** What a command applied under a key left: its fingerprint and the event it appended. */
-export interface PartyCommandRecord {
-  fingerprint: string;
-  sequenceNumber: number;
-}
+export type PartyCommandRecord = KeyRecord<{ sequenceNumber: number }>;
 
 /** What `update` did: the events appended and the state after them, or the key's earlier record (nothing decided). */
 export interface PartyUpdate {

@@ -4,7 +4,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { pathUser } from '../http/auth.ts';
 import { errors } from '../http/schemas.ts';
-import { fingerprint, type Actor } from '../queues/service.ts';
+import type { Actor } from '../model/actor.ts';
+import { fingerprint } from '../util/commit.ts';
 import * as S from './schemas.ts';
 import type { IdempotencyOptions, PlaybackResult, PlaybackService } from './service.ts';
 

@@ -1,9 +1,9 @@
 // The playback service: validate what the decider cannot (queue access, known devices),
-// run the pure decider inside the store's transaction on the user's stream, then
-// publish the committed event. REST handlers and the WebSocket layer both call this.
-import { AppError, notFound } from '../errors.ts';
-import type { Actor, QueueService } from '../queues/service.ts';
-import type { Bus } from '../realtime/bus.ts';
+// run the pure decider inside the store's transaction on the user's stream, then tell
+// the committed event to the listeners (the bus among them). REST handlers and the WebSocket layer both call this.
+import { notFound } from '../errors.ts';
+import type { Actor } from '../model/actor.ts';
+import type { QueueService } from '../queues/service.ts';
 import type { Presence } from '../realtime/presence.ts';
 import type { DeviceRecord, IdempotencyRecords, UserStreams, UserAppended, UserEvent } from '../store/port.ts';
 import {
@@ -17,16 +17,20 @@ import {
   type PlaybackRecord,
   type PlaybackView,
 } from './playback.ts';
-import { CommitPath } from '../util/commit.ts';
+import { CommitListeners, CommitPath, keyReused, recall } from '../util/commit.ts';
 
 export interface PlaybackDeps {
   store: UserStreams & IdempotencyRecords;
   /** Checks that a queue named in a state is one the caller may read. */
   queues: Pick<QueueService, 'get'>;
-  bus: Bus;
   presence: Presence;
   now: () => number;
+  /** A listener threw after a commit (the write stands; the others still ran). */
+  onListenerError?: (err: unknown) => void;
 }
+
+/** Told after each commit on a user's stream, in sequence order (src/services.ts hooks the bus to it). */
+export type UserCommittedListener = (userId: string, events: UserEvent[]) => void;
 
 /** A state as a device sends it (PUT /users/{userId}/playback-state). */
 export interface PlaybackWrite {
@@ -68,10 +72,16 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 export class PlaybackService {
   private readonly commits = new CommitPath();
+  private readonly listeners: CommitListeners<Parameters<UserCommittedListener>>;
 
   private readonly deps: PlaybackDeps;
   constructor(deps: PlaybackDeps) {
     this.deps = deps;
+    this.listeners = new CommitListeners(deps.onListenerError);
+  }
+
+  onCommitted(listener: UserCommittedListener): void {
+    this.listeners.add(listener);
   }
 
   /** Whole milliseconds: the stores keep integer epoch ms. */
@@ -186,7 +196,9 @@ export class PlaybackService {
     const { result, replayed } = await this.commits.run<{ body: PlaybackView; appended?: UserAppended }>(`user:${userId}`, {
       replay: opts.idempotencyKey ? () => this.replay(userId, opts) : undefined,
       committed: (r) => {
-        if (r.appended) this.publish(userId, r.appended.event);
+        // The bus is not the source of truth: subscribers that miss an event see the gap
+        // in sequence numbers and read it back from the store.
+        if (r.appended) this.listeners.tell(userId, [r.appended.event]);
       },
       once: async () => {
         const decide = await prepare();
@@ -211,24 +223,11 @@ export class PlaybackService {
     return { body: result.body, replayed };
   }
 
-  private publish(userId: string, event: UserEvent): void {
-    // The event is committed: a failing bus must not fail the write. Subscribers that
-    // miss it see the gap in sequence numbers and read it back from the store.
-    try {
-      this.deps.bus.publish({ stream: 'user', id: userId, events: [event] });
-    } catch {
-      /* see above */
-    }
-  }
-
   private async replay(userId: string, opts: IdempotencyOptions): Promise<{ body: PlaybackView } | null> {
-    if (!opts.idempotencyKey) return null;
-    const rec = await this.deps.store.getIdempotency(userId, opts.idempotencyKey);
-    if (!rec) return null;
-    if (rec.fingerprint !== (opts.fingerprint ?? '')) {
-      throw new AppError('limit', 'idempotency_key_reused', 'this idempotency key was used for a different request', { idempotencyKey: opts.idempotencyKey });
-    }
-    return { body: rec.body as PlaybackView };
+    const key = opts.idempotencyKey;
+    if (!key) return null;
+    const rec = recall(await this.deps.store.getIdempotency(userId, key), opts.fingerprint ?? '', keyReused(key));
+    return rec && { body: rec.body as PlaybackView };
   }
 }
 

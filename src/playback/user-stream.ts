@@ -3,8 +3,8 @@
 // validated against the same schema as the PUT playback-state body.
 import type { Static } from '@sinclair/typebox';
 import { AppError } from '../errors.ts';
-import { fingerprint } from '../queues/service.ts';
-import type { UserStream } from '../queues/socket.ts';
+import { fingerprint } from '../util/commit.ts';
+import type { UserStream } from '../queues/socket-commands.ts';
 import { strictAjv } from '../validation.ts';
 import { PlaybackWriteBody } from './schemas.ts';
 import type { PlaybackService } from './service.ts';

@@ -7,7 +7,9 @@ import { errors, WriteHeaders } from '../http/schemas.ts';
 import type { QueueCommand } from './decide.ts';
 import { toView, windowKeys } from './queue.ts';
 import * as S from './schemas.ts';
-import { fingerprint, type Actor, type QueueService, type WriteOptions, type WriteResult } from './service.ts';
+import type { Actor } from '../model/actor.ts';
+import { fingerprint } from '../util/commit.ts';
+import type { QueueService, WriteOptions, WriteResult } from './service.ts';
 
 export const actor = (r: FastifyRequest): Actor => ({ userId: r.userId, deviceId: r.deviceId });
 

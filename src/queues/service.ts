@@ -1,11 +1,10 @@
 // The queue service: load, authorize, decide, append with the expected version,
 // then tell listeners after commit. REST and WebSocket handlers call this;
 // neither holds business rules.
-import { createHash } from 'node:crypto';
-import { AppError, conflict, invalid, kindOfStatus, notFound, statusOf, VersionConflictError } from '../errors.ts';
+import { AppError, invalid, kindOfStatus, notFound, statusOf, VersionConflictError } from '../errors.ts';
+import type { Actor } from '../model/actor.ts';
 import {
   decodeCursor,
-  IdempotencyConflict,
   type NewEvent,
   type Page,
   type QueueSummary,
@@ -29,13 +28,8 @@ import {
   type QueueType,
   type QueueView,
 } from './queue.ts';
-import { CommitPath, MAX_COMMIT_ATTEMPTS } from '../util/commit.ts';
+import { CommitListeners, CommitPath, keyReused, recall } from '../util/commit.ts';
 import { StateCache } from './state-cache.ts';
-
-export interface Actor {
-  userId: string;
-  deviceId: string | null;
-}
 
 export interface WriteOptions {
   /** The version the client saw (If-Match / expectedVersion): a stale one is a 409. */
@@ -84,6 +78,8 @@ export interface ServiceDeps {
   addsPerMinute?: number;
   /** Collaborators one queue may have besides its owner ([CO9]). */
   maxCollaborators?: number;
+  /** A listener threw after a commit (the write stands; the others still ran). */
+  onListenerError?: (err: unknown) => void;
 }
 
 /** One line of GET /queues/{id}/history: who did what, when (the seed's queue_modifications). */
@@ -110,10 +106,6 @@ export type CommittedListener = (queueId: string, events: QueueEvent[], state: Q
 
 /** A cached state this many events behind the store is caught up from the log; further behind, loaded anew. */
 const CATCH_UP_EVENTS = 500;
-
-export function fingerprint(...parts: unknown[]): string {
-  return createHash('sha256').update(JSON.stringify(parts)).digest('base64url');
-}
 
 /**
  * The action of the permission matrix each command needs ([CO1]). Finer rules (own
@@ -169,7 +161,8 @@ export class QueueService {
   private readonly commits: CommitPath;
   /** The store's foreign-writes mark when the cache was last known to match it (SQLite). */
   private foreignSeen: number | undefined;
-  private readonly listeners: CommittedListener[] = [];
+  /** Told after each commit, in sequence order: metrics, the bus, the recommender's hooks (src/services.ts). */
+  private readonly listeners: CommitListeners<Parameters<CommittedListener>>;
   /** Hot queue states: a write or read of a hot queue neither loads nor folds it (docs/adr/0001). */
   private readonly cache: StateCache;
 
@@ -177,13 +170,14 @@ export class QueueService {
   constructor(deps: ServiceDeps) {
     this.deps = deps;
     this.cache = new StateCache(deps.cacheQueues ?? 2_000, deps.cacheItems ?? 300_000);
+    this.listeners = new CommitListeners(deps.onListenerError);
     const store = deps.store;
     // Writers on other instances take turns on a queue when the store can lock it.
     this.commits = new CommitPath(store.withStreamLock?.bind(store));
   }
 
   onCommitted(listener: CommittedListener): void {
-    this.listeners.push(listener);
+    this.listeners.add(listener);
   }
 
   async create(
@@ -418,7 +412,7 @@ export class QueueService {
    * see a queue's events in sequence order, and the cache holds the new state.
    */
   private committed(queueId: string, events: QueueEvent[], state: QueueState): void {
-    if (events.length > 0) for (const l of this.listeners) l(queueId, events, state);
+    if (events.length > 0) this.listeners.tell(queueId, events, state);
     this.cache.set(queueId, state);
   }
 
@@ -436,12 +430,9 @@ export class QueueService {
   }
 
   private async replay(actor: Actor, opts: WriteOptions): Promise<Answer | null> {
-    const rec = await this.deps.store.getIdempotency(actor.userId, opts.idempotencyKey!);
-    if (!rec) return null;
-    if (rec.fingerprint !== (opts.fingerprint ?? '')) {
-      throw new AppError('limit', 'idempotency_key_reused', 'this idempotency key was used for a different request', { idempotencyKey: opts.idempotencyKey });
-    }
-    return { status: rec.status, body: rec.body as WriteBody };
+    const key = opts.idempotencyKey!;
+    const rec = recall(await this.deps.store.getIdempotency(actor.userId, key), opts.fingerprint ?? '', keyReused(key));
+    return rec && { status: rec.status, body: rec.body as WriteBody };
   }
 
   /**
@@ -457,99 +448,95 @@ export class QueueService {
   async executeMany(actor: Actor, queueId: string, items: BatchItem[], opts: BatchOptions = {}): Promise<BatchResult> {
     const { store } = this.deps;
     const fail = (error: AppError): BatchItemResult => ({ error, replayed: false });
-    for (let round = 1; ; round++) {
-      // Answers recorded before (by an earlier try of this batch) come first.
-      const results: (BatchItemResult | null)[] = [];
-      const keys = new Set<string>();
-      for (const item of items) {
-        if (keys.has(item.idempotencyKey)) {
-          results.push(fail(invalid('duplicate_idempotency_key', 'this idempotency key appears twice in the batch', { idempotencyKey: item.idempotencyKey })));
-          continue;
+    type Outcome = BatchResult & { fresh?: QueueState };
+    /** Per item, its recorded answer (an earlier try of this batch), or null: to decide. Read by each round's replay. */
+    let results: (BatchItemResult | null)[] = [];
+    const { result: outcome } = await this.commits.run<Outcome>(queueId, {
+      // Answers recorded before come first; when every item has one, they are the answer.
+      replay: async () => {
+        results = [];
+        const keys = new Set<string>();
+        for (const item of items) {
+          if (keys.has(item.idempotencyKey)) {
+            results.push(
+              fail(invalid('duplicate_idempotency_key', 'this idempotency key appears twice in the batch', { idempotencyKey: item.idempotencyKey })),
+            );
+            continue;
+          }
+          keys.add(item.idempotencyKey);
+          try {
+            const rec = recall(await store.getIdempotency(actor.userId, item.idempotencyKey), item.fingerprint, keyReused(item.idempotencyKey));
+            results.push(rec && fromRecord(rec));
+          } catch (err) {
+            if (!(err instanceof AppError)) throw err;
+            results.push(fail(err));
+          }
         }
-        keys.add(item.idempotencyKey);
-        const rec = await store.getIdempotency(actor.userId, item.idempotencyKey);
-        if (!rec) results.push(null);
-        else if (rec.fingerprint !== item.fingerprint) {
-          results.push(
-            fail(
-              new AppError('limit', 'idempotency_key_reused', 'this idempotency key was used for a different request', { idempotencyKey: item.idempotencyKey }),
-            ),
-          );
-        } else results.push(fromRecord(rec));
-      }
-      if (results.every((r) => r !== null)) {
+        if (!results.every((r) => r !== null)) return null;
         const loaded = await this.load(queueId);
         const readable = loaded && !loaded.deleted && can(roleOf(loaded, actor.userId), 'read');
         return { items: results as BatchItemResult[], queue: readable ? toView(loaded) : null, events: [] };
-      }
-      type Outcome = BatchResult & { fresh?: QueueState };
-      let outcome: Outcome;
-      try {
-        ({ result: outcome } = await this.commits.run<Outcome>(queueId, {
-          // When another writer appended first the whole batch is decided again.
-          retry: true,
-          committed: (r) => {
-            if (r.fresh) this.committed(queueId, r.events, r.fresh);
-          },
-          once: async () => {
-            const loaded = await this.load(queueId);
-            if (!loaded || loaded.deleted || !can(roleOf(loaded, actor.userId), 'read')) {
-              const gone = fail(notFound('queue_not_found', 'queue not found', { queueId }));
-              return { items: results.map((r) => r ?? gone), queue: null, events: [] as QueueEvent[] };
-            }
-            if (opts.prepare) await opts.prepare(loaded);
-            const nowMs = this.deps.now();
-            const now = new Date(nowMs).toISOString();
-            let state = loaded;
-            const newEvents: NewEvent[] = [];
-            const stored: QueueEvent[] = [];
-            const decided = [...results];
-            const records: NonNullable<AppendInput['idempotencyMany']> = [];
-            items.forEach((item, i) => {
-              if (decided[i] !== null) return;
-              let answer: BatchItemResult;
-              try {
-                const planned = typeof item.command === 'function' ? item.command(state, decided) : { command: item.command };
-                const cmd = planned.command;
-                if (cmd.type === 'create_queue') throw invalid('unsupported_command', 'a batch cannot create a queue');
-                // Authorized as write() does ([CO1]), on the state as the batch left it.
-                const role = roleOf(state, actor.userId);
-                permit(role, cmd, actor);
-                const { newEvents: evs, stored: seqd } = stamp(this.decideAs(state, cmd, actor, role, nowMs), actor, queueId, state.version, now);
-                state = seqd.reduce(evolve, state);
-                newEvents.push(...evs);
-                stored.push(...seqd);
-                const body: BatchItemBody = {
-                  sequenceNumbers: seqd.map((e) => e.sequenceNumber),
-                  itemIds: seqd.flatMap((e) => (e.type === 'item_added' ? [e.data.itemId] : [])),
-                };
-                if (planned.note) body.note = planned.note;
-                answer = { body, replayed: false };
-              } catch (err) {
-                if (!(err instanceof AppError)) throw err;
-                answer = fail(err);
-              }
-              decided[i] = answer;
-              records.push({ userId: actor.userId, key: item.idempotencyKey, fingerprint: item.fingerprint, response: toRecord(answer) });
-            });
-            try {
-              await store.append({ queueId, expectedVersion: loaded.version, events: newEvents, state, idempotencyMany: records });
-            } catch (err) {
-              this.cache.delete(queueId);
-              throw err;
-            }
-            return { items: decided as BatchItemResult[], queue: toView(state), events: stored, fresh: state };
-          },
-        }));
-      } catch (err) {
-        // A concurrent try of this batch recorded some of its keys first: answer from them.
-        if (!(err instanceof IdempotencyConflict)) throw err;
-        if (round >= MAX_COMMIT_ATTEMPTS) throw conflict('idempotency_conflict', 'a batch with these idempotency keys is being processed');
-        continue;
-      }
-      const { fresh: _f, ...answer } = outcome;
-      return answer;
-    }
+      },
+      // A concurrent try of this batch recorded some of its keys first: answer from them, decide the rest again.
+      again: true,
+      busy: 'a batch with these idempotency keys is being processed',
+      // When another writer appended first the whole batch is decided again.
+      retry: true,
+      committed: (r) => {
+        if (r.fresh) this.committed(queueId, r.events, r.fresh);
+      },
+      once: async () => {
+        const loaded = await this.load(queueId);
+        if (!loaded || loaded.deleted || !can(roleOf(loaded, actor.userId), 'read')) {
+          const gone = fail(notFound('queue_not_found', 'queue not found', { queueId }));
+          return { items: results.map((r) => r ?? gone), queue: null, events: [] as QueueEvent[] };
+        }
+        if (opts.prepare) await opts.prepare(loaded);
+        const nowMs = this.deps.now();
+        const now = new Date(nowMs).toISOString();
+        let state = loaded;
+        const newEvents: NewEvent[] = [];
+        const stored: QueueEvent[] = [];
+        const decided = [...results];
+        const records: NonNullable<AppendInput['idempotencyMany']> = [];
+        items.forEach((item, i) => {
+          if (decided[i] !== null) return;
+          let answer: BatchItemResult;
+          try {
+            const planned = typeof item.command === 'function' ? item.command(state, decided) : { command: item.command };
+            const cmd = planned.command;
+            if (cmd.type === 'create_queue') throw invalid('unsupported_command', 'a batch cannot create a queue');
+            // Authorized as write() does ([CO1]), on the state as the batch left it.
+            const role = roleOf(state, actor.userId);
+            permit(role, cmd, actor);
+            const { newEvents: evs, stored: seqd } = stamp(this.decideAs(state, cmd, actor, role, nowMs), actor, queueId, state.version, now);
+            state = seqd.reduce(evolve, state);
+            newEvents.push(...evs);
+            stored.push(...seqd);
+            const body: BatchItemBody = {
+              sequenceNumbers: seqd.map((e) => e.sequenceNumber),
+              itemIds: seqd.flatMap((e) => (e.type === 'item_added' ? [e.data.itemId] : [])),
+            };
+            if (planned.note) body.note = planned.note;
+            answer = { body, replayed: false };
+          } catch (err) {
+            if (!(err instanceof AppError)) throw err;
+            answer = fail(err);
+          }
+          decided[i] = answer;
+          records.push({ userId: actor.userId, key: item.idempotencyKey, fingerprint: item.fingerprint, response: toRecord(answer) });
+        });
+        try {
+          await store.append({ queueId, expectedVersion: loaded.version, events: newEvents, state, idempotencyMany: records });
+        } catch (err) {
+          this.cache.delete(queueId);
+          throw err;
+        }
+        return { items: decided as BatchItemResult[], queue: toView(state), events: stored, fresh: state };
+      },
+    });
+    const { fresh: _f, ...answer } = outcome;
+    return answer;
   }
 }
 

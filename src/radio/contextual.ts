@@ -6,7 +6,8 @@
 // plays) and by the user's own plays of it in similar contexts.
 import type { CatalogStore } from '../catalog/store.ts';
 import type { CatalogSync } from '../catalog/sync.ts';
-import type { QueueService, Actor } from '../queues/service.ts';
+import type { Actor } from '../model/actor.ts';
+import type { QueueService } from '../queues/service.ts';
 import { contextFeatures, type ContextInput } from '../reco/context.ts';
 import { nameTokens } from '../reco/engine.ts';
 import { dayOf, hourOf, type Recommender } from '../reco/recommender.ts';

@@ -4,7 +4,8 @@
 // keeping the items already played.
 import { conflict, invalid, notFound } from '../errors.ts';
 import type { QueueState } from '../queues/queue.ts';
-import type { Actor, QueueService } from '../queues/service.ts';
+import type { Actor } from '../model/actor.ts';
+import type { QueueService } from '../queues/service.ts';
 import type { Profile } from '../reco/profile.ts';
 import { CONTEXT_WINDOW_MS, type Recommender } from '../reco/recommender.ts';
 import type { Reason } from '../reco/stations.ts';

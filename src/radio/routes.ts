@@ -5,7 +5,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { pathUser } from '../http/auth.ts';
 import { errors } from '../http/schemas.ts';
 import { QueueIdParams } from '../queues/schemas.ts';
-import type { Actor } from '../queues/service.ts';
+import type { Actor } from '../model/actor.ts';
 import type { ContextualService } from './contextual.ts';
 import { answer, keyOf, KeyHeaders, type Answers } from '../catalog/answers.ts';
 import type { MixService } from './mixes.ts';

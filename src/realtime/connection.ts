@@ -176,11 +176,9 @@ export class Connection implements Sink {
       });
       serialized.set(e, text);
     }
-    const ok = this.send(text);
-    if (ok && stream === 'queue' && e.type === 'queue_deleted' && this.subs.size === 1) {
-      this.close(CloseCode.notFound, 'the queue was deleted');
-    }
-    return ok;
+    // What an event means for the socket (a deleted queue or an ended party ends it) is the
+    // feature's rule, told through the subscription's afterEvent or its own sink.
+    return this.send(text);
   }
 
   snapshot(stream: StreamKind, id: string, s: { sequenceNumber: number; data: object }, reason: string): boolean {

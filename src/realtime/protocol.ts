@@ -7,14 +7,14 @@ export const PROTOCOL_VERSION = 1;
 
 /** Close codes: one table, documented in docs/SPEC.md and the AsyncAPI file. */
 export const CloseCode = {
-  normal: 1000,
+  normal: 1000, // e.g. the member left the party (party socket)
   goingAway: 1001, // the server is shutting down; reconnect with ?since
   slowConsumer: 4008, // the per-socket send buffer passed its bound
   /** Reserved, never sent: a bad `since` or other bad connect parameter is refused at the upgrade (HTTP 400). */
   badRequest: 4400,
   unauthorized: 4401, // the token expired while connected (seen at the next heartbeat), or was revoked [AU10]
   forbidden: 4403, // e.g. access to the queue was revoked (docs/SPEC.md [CO12])
-  notFound: 4404, // the queue was deleted
+  notFound: 4404, // the queue was deleted (queue socket), or the party ended (party socket)
   heartbeatTimeout: 4408, // no pong within the heartbeat interval
   tooManyMessages: 4429,
 } as const;

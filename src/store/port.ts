@@ -3,6 +3,7 @@
 // (test/int/store.contract.test.ts). Dialect differences stay in the adapters.
 import type { NewPlaybackRecord, PlaybackRecord, UserEvent } from '../model/playback.ts';
 import type { QueueEvent, QueueEventBody, QueueFold, QueueState } from '../model/queue.ts';
+import type { KeyRecord } from '../util/commit.ts';
 
 export type { QueueFold, UserEvent };
 
@@ -14,10 +15,8 @@ export interface StoredResponse {
   body: unknown;
 }
 
-export interface IdempotencyRecord extends StoredResponse {
-  /** Fingerprint of the request that first used the key (method, path, body). */
-  fingerprint: string;
-}
+/** A queue or user stream's idempotency record: the one record shape (util/commit.ts) of an HTTP-like answer. */
+export type IdempotencyRecord = KeyRecord<StoredResponse>;
 
 export interface AppendInput {
   queueId: string;
@@ -108,7 +107,6 @@ export interface RetentionOptions {
 
 export const DEFAULT_SNAPSHOT_MIN_EVENTS = 64;
 export const DEFAULT_SNAPSHOT_ITEMS_PER_EVENT = 8;
-export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 3600_000;
 
 /**
  * [QW6] Is a new snapshot due, `eventsSince` events after the last one, for a queue of
@@ -124,11 +122,6 @@ export function snapshotEvery(itemCount: number, o: RetentionOptions = {}): numb
   const min = o.snapshotMinEvents ?? DEFAULT_SNAPSHOT_MIN_EVENTS;
   const per = o.snapshotItemsPerEvent ?? DEFAULT_SNAPSHOT_ITEMS_PER_EVENT;
   return Math.max(min, Math.ceil(itemCount / per));
-}
-
-/** Idempotency records created before this time (ISO) have expired. */
-export function idempotencyCutoff(o: RetentionOptions, now = Date.now()): string {
-  return new Date(now - (o.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS)).toISOString();
 }
 
 /** What one sweep removed. */
@@ -235,16 +228,8 @@ export interface StoreAdmin {
  */
 export interface Store extends StoreAdmin, QueueStreams, IdempotencyRecords, UserStreams, Settings {}
 
-/** Thrown by append when another request recorded the same idempotency key first. */
-export class IdempotencyConflict extends Error {
-  readonly userId: string;
-  readonly key: string;
-  constructor(userId: string, key: string) {
-    super(`idempotency key ${key} was recorded concurrently`);
-    this.userId = userId;
-    this.key = key;
-  }
-}
+/** Thrown by append when another request recorded the same idempotency key first (the commit path answers it). */
+export { IdempotencyConflict } from '../util/commit.ts';
 
 export function encodeCursor(updatedAt: string, id: string): string {
   return Buffer.from(JSON.stringify([updatedAt, id])).toString('base64url');

@@ -13,7 +13,6 @@ import {
   decodeCursor,
   encodeCursor,
   IdempotencyConflict,
-  idempotencyCutoff,
   snapshotDue,
   type AppendInput,
   type RetentionOptions,
@@ -28,6 +27,7 @@ import {
   type UserAppendInput,
   type UserEvent,
 } from './port.ts';
+import { idempotencyCutoff } from '../util/commit.ts';
 
 /** A counting semaphore: at most `n` holders at once, the others wait in order. */
 class Slots {

@@ -14,7 +14,6 @@ import {
   decodeCursor,
   encodeCursor,
   IdempotencyConflict,
-  idempotencyCutoff,
   snapshotDue,
   type AppendInput,
   type RetentionOptions,
@@ -29,6 +28,7 @@ import {
   type UserAppendInput,
   type UserEvent,
 } from './port.ts';
+import { idempotencyCutoff } from '../util/commit.ts';
 
 interface EventRow {
   position: number;

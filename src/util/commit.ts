@@ -3,9 +3,70 @@
 // lock other instances respect, retry with growing jittered back-off when another
 // instance appended first, and publish-after-commit in sequence order. What to decide and
 // what to append stay with each service; how a write commits lives here, once.
-import { conflict, VersionConflictError } from '../errors.ts';
-import { IdempotencyConflict } from '../store/port.ts';
+//
+// Beside it, idempotency, also once: what a request was (`fingerprint`), the one decision
+// on a recorded key (`recall`: replay it, or refuse a key reused for another request), the
+// one expiry of the records (`idempotencyCutoff`), and the race of two requests with one key
+// (`IdempotencyConflict`, answered by CommitPath). Every keyed write uses these: queue
+// writes and batches, playback, parties, the catalog's answers and offline mutation ids.
+import { createHash } from 'node:crypto';
+import { AppError, conflict, VersionConflictError } from '../errors.ts';
 import { KeyedSerial } from './keyed-serial.ts';
+
+/** What a request was (method, path, body...), so a key reused for another request is refused. */
+export function fingerprint(...parts: unknown[]): string {
+  return createHash('sha256').update(JSON.stringify(parts)).digest('base64url');
+}
+
+/**
+ * The one record shape every idempotency record is read as: the fingerprint of the request
+ * that first used the key, and what it answered (an HTTP-like status and body, a party
+ * event's sequence number, an offline outcome: the answer's form is the feature's).
+ */
+export type KeyRecord<A> = A & { fingerprint: string };
+
+/** How a feature says "this key was used for another request" (its code, message and details stay its own). */
+export interface KeyReuse {
+  code: string;
+  message: string;
+  details: Record<string, unknown>;
+}
+
+/** The refusal of a reused Idempotency-Key (REST and socket writes, the catalog's answers). */
+export const keyReused = (idempotencyKey: string): KeyReuse => ({
+  code: 'idempotency_key_reused',
+  message: 'this idempotency key was used for a different request',
+  details: { idempotencyKey },
+});
+
+/**
+ * The one replay-or-reused decision: no record, null (a new request); a record of the same
+ * request, the record (answer it again); a record of another request, 422 with `reuse`.
+ */
+export function recall<A>(record: KeyRecord<A> | null | undefined, fp: string, reuse: KeyReuse): KeyRecord<A> | null {
+  if (!record) return null;
+  if (record.fingerprint !== fp) throw new AppError('limit', reuse.code, reuse.message, reuse.details);
+  return record;
+}
+
+/** How long every idempotency record is kept: older ones are ignored and swept (default 24 h). */
+export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 3600_000;
+
+/** The one expiry: idempotency records created before this time (ISO) have expired. */
+export function idempotencyCutoff(o: { idempotencyTtlMs?: number }, now = Date.now()): string {
+  return new Date(now - (o.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS)).toISOString();
+}
+
+/** Thrown by a store's append when another request recorded the same idempotency key first. */
+export class IdempotencyConflict extends Error {
+  readonly userId: string;
+  readonly key: string;
+  constructor(userId: string, key: string) {
+    super(`idempotency key ${key} was recorded concurrently`);
+    this.userId = userId;
+    this.key = key;
+  }
+}
 
 /** Attempts of a write without an expected version when other instances keep appending first. */
 export const MAX_COMMIT_ATTEMPTS = 30;
@@ -17,6 +78,14 @@ export interface CommitOptions<R> {
    * committed first (the store threw IdempotencyConflict).
    */
   replay?: () => Promise<R | null>;
+  /**
+   * When a key race leaves no recorded answer (some keys of a batch, not all, were recorded
+   * by a concurrent try): run the whole write again (replay, then decide), up to the attempt
+   * limit, instead of answering 409 idempotency_conflict at once.
+   */
+  again?: boolean;
+  /** The message of the 409 idempotency_conflict (default: a request with this key is being processed). */
+  busy?: string;
   /**
    * Decide and append once. `attempt` counts from 1. Throwing VersionConflictError asks for
    * another attempt when `retry` allows it; IdempotencyConflict is answered by `replay`
@@ -45,6 +114,35 @@ export interface Committed<R> {
   replayed: boolean;
 }
 
+/**
+ * The one way a stream's commits are told: after-commit listeners (metrics, the bus, the
+ * recommender's hooks), called from CommitPath's `committed`, so in sequence order per
+ * stream. Every kind of stream (queues, users' playback streams, parties) has one; the
+ * composition root (src/services.ts) hooks the bus to each. The events are committed when
+ * a listener runs: one that throws is reported to `onError` and the others still run.
+ */
+export class CommitListeners<A extends unknown[]> {
+  private readonly list: ((...args: A) => void)[] = [];
+  private readonly onError: (err: unknown) => void;
+  constructor(onError: (err: unknown) => void = () => {}) {
+    this.onError = onError;
+  }
+
+  add(listener: (...args: A) => void): void {
+    this.list.push(listener);
+  }
+
+  tell(...args: A): void {
+    for (const l of this.list) {
+      try {
+        l(...args);
+      } catch (err) {
+        this.onError(err);
+      }
+    }
+  }
+}
+
 export class CommitPath {
   private readonly serial = new KeyedSerial();
 
@@ -58,32 +156,38 @@ export class CommitPath {
   }
 
   async run<R>(stream: string, o: CommitOptions<R>): Promise<Committed<R>> {
-    const seen = o.replay ? await o.replay() : null;
-    if (seen !== null) return { result: seen, replayed: true };
-    const out = await this.serial.run(stream, async () => {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          // The lock is held for one attempt: released (its transaction committed) before
-          // the listeners hear of the commit, and never held through a back-off.
-          const result = attempt === 1 && o.optimisticFirst ? await o.once(attempt) : await this.locked(stream, () => o.once(attempt));
-          o.committed?.(result);
-          return { result };
-        } catch (err) {
-          // Without a replay the caller handles a key race itself (e.g. a batch of keys).
-          if (err instanceof IdempotencyConflict && o.replay) return null;
-          if (err instanceof VersionConflictError && o.retry !== false && attempt < this.maxAttempts) {
-            // Random, growing back-off so two instances writing one stream do not keep colliding.
-            await new Promise((r) => setTimeout(r, Math.random() * Math.min(100, 2 ** attempt)));
-            continue;
-          }
-          throw err;
-        }
+    for (let round = 1; ; round++) {
+      const seen = o.replay ? await o.replay() : null;
+      if (seen !== null) return { result: seen, replayed: true };
+      // A key race already happened and there is still no answer to give.
+      if (round > 1 && (!o.again || round > this.maxAttempts)) {
+        throw conflict('idempotency_conflict', o.busy ?? 'a request with this idempotency key is being processed');
       }
-    });
-    if (out !== null) return { result: out.result, replayed: false };
-    const later = o.replay ? await o.replay() : null;
-    if (later !== null) return { result: later, replayed: true };
-    throw conflict('idempotency_conflict', 'a request with this idempotency key is being processed');
+      const out = await this.serial.run(stream, () => this.attempts(stream, o));
+      if (out !== null) return { result: out.result, replayed: false };
+    }
+  }
+
+  /** Decide and append, retried on version conflicts; null when a concurrent request recorded the key first. */
+  private async attempts<R>(stream: string, o: CommitOptions<R>): Promise<{ result: R } | null> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        // The lock is held for one attempt: released (its transaction committed) before
+        // the listeners hear of the commit, and never held through a back-off.
+        const result = attempt === 1 && o.optimisticFirst ? await o.once(attempt) : await this.locked(stream, () => o.once(attempt));
+        o.committed?.(result);
+        return { result };
+      } catch (err) {
+        // Without a replay the caller handles a key race itself.
+        if (err instanceof IdempotencyConflict && o.replay) return null;
+        if (err instanceof VersionConflictError && o.retry !== false && attempt < this.maxAttempts) {
+          // Random, growing back-off so two instances writing one stream do not keep colliding.
+          await new Promise((r) => setTimeout(r, Math.random() * Math.min(100, 2 ** attempt)));
+          continue;
+        }
+        throw err;
+      }
+    }
   }
 
   private locked<T>(stream: string, fn: () => Promise<T>): Promise<T> {

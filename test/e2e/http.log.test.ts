@@ -14,7 +14,7 @@ for (const { kind, skip } of storeKinds) {
     const { seen, alice, bob } = users;
 
     describe('event log', () => {
-      it('GET /queues/:id/events pages with since, limit, nextSince and hasMore', async () => {
+      it('[Q1] GET /queues/:id/events pages with since, limit, nextSince and hasMore', async () => {
         const q = await newQueue(alice, ['a', 'b', 'c', 'd', 'e', 'f']);
         assertOk(await alice('PUT', `/queues/${q.id}/repeat`, { repeat: 'all' }));
         assertOk(await alice('POST', `/queues/${q.id}/next`));
@@ -94,7 +94,7 @@ for (const { kind, skip } of storeKinds) {
         assert.equal(r.queue.version, 8);
       });
 
-      it('a stale version is 409 version_conflict with details.currentVersion, and changes nothing', async () => {
+      it('[Q1] a stale version is 409 version_conflict with details.currentVersion, and changes nothing', async () => {
         const q = await newQueue(alice, ['a', 'b']);
         const stale = `"${q.version - 1}"`;
         let res = await alice('POST', `/queues/${q.id}/tracks`, { tracks: ['x'] }, { 'if-match': stale });
@@ -119,7 +119,7 @@ for (const { kind, skip } of storeKinds) {
         assert.equal(assertOk(await alice('GET', `/queues/${q.id}`)).version, 1);
       });
 
-      it('writes without a version apply to the current state', async () => {
+      it('[Q1] writes without a version apply to the current state', async () => {
         const q = await newQueue(alice, ['a']);
         // Two clients that both saw version 2 and write without a version: both apply.
         const [r1, r2] = await Promise.all([

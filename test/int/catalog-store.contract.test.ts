@@ -140,6 +140,21 @@ for (const { kind, skip } of kinds) {
       assert.equal(await catalog.getAnswer('u2', k), null, 'keys are per user');
     });
 
+    it('lets an answer expire: not read back from before `since`, and replaced by the next save', async () => {
+      const k = randomUUID();
+      const since = '2026-01-02T00:00:00.000Z';
+      assert.equal(await catalog.saveAnswer('u1', k, { fingerprint: 'f', status: 201, body: {} }, '2026-01-01T00:00:00.000Z'), true);
+      assert.equal(await catalog.getAnswer('u1', k, since), null, 'recorded before the cutoff: expired');
+      assert.deepEqual(await catalog.getAnswer('u1', k), { fingerprint: 'f', status: 201, body: {} }, 'without a cutoff it is there');
+      assert.equal(await catalog.saveAnswer('u1', k, { fingerprint: 'g', status: 200, body: { b: 1 } }, '2026-01-03T00:00:00.000Z', since), true);
+      assert.deepEqual(await catalog.getAnswer('u1', k, since), { fingerprint: 'g', status: 200, body: { b: 1 } });
+      assert.equal(
+        await catalog.saveAnswer('u1', k, { fingerprint: 'h', status: 200, body: {} }, '2026-01-04T00:00:00.000Z', since),
+        false,
+        'a live record is kept',
+      );
+    });
+
     it('queue baskets leave out the tracks an extend chose', async () => {
       let n = 0;
       const queues = new QueueService({

@@ -7,7 +7,6 @@ import { after, before, describe, it } from 'node:test';
 import { DEFAULT_PARTY_OPTIONS, PartyService } from '../../src/party/service.ts';
 import type { PartyStore } from '../../src/party/store.ts';
 import { QueueService } from '../../src/queues/service.ts';
-import { LocalBus } from '../../src/realtime/bus.ts';
 import { openTestStorage, type TestStorage } from '../helpers/storage.ts';
 import { storeKinds } from '../helpers/server.ts';
 
@@ -33,7 +32,7 @@ for (const { kind, skip } of storeKinds) {
       });
       const now = () => Date.now();
       queues = new QueueService({ store: t.store, now, newId: randomUUID, random: Math.random, maxItemsPerQueue: 1000 });
-      parties = new PartyService({ store, queues, bus: new LocalBus(), now, newId: randomUUID, options: DEFAULT_PARTY_OPTIONS });
+      parties = new PartyService({ store, queues, now, newId: randomUUID, options: DEFAULT_PARTY_OPTIONS });
     });
     after(async () => {
       await t?.cleanup();

@@ -258,6 +258,20 @@ describe('what the client SDK reaches of src/', () => {
     );
   });
 
+  it('refuses, on the real graph, the imports the SDK used to make (a route plugin, the auth plugin, the party and queue services)', () => {
+    const old: [string, string][] = [
+      ['client/src/api.ts', 'collab/routes.ts'],
+      ['client/src/api.ts', 'http/auth.ts'],
+      ['client/src/party.ts', 'party/service.ts'],
+      ['client/src/api.ts', 'queues/service.ts'],
+    ];
+    const found = clientViolations(old, graph, packagesOf);
+    for (const [from, to] of old) assert.ok(found.includes(`${from} -> src/${to}`), `${from} -> src/${to} not refused: ${found.join('; ')}`);
+    // Actor and fingerprint now live below the services, where the allow-list lets the SDK reach only the shapes.
+    assert.deepEqual(clientViolations([['client/src/api.ts', 'model/actor.ts']], graph, packagesOf), []);
+    assert.deepEqual(clientViolations([['client/src/api.ts', 'util/commit.ts']], graph, packagesOf), ['client/src/api.ts -> src/util/commit.ts']);
+  });
+
   it('client/src reaches only the wire modules and the pure domain of src/ (no route, service, store, config or server package)', () => {
     const entries = clientEntries();
     assert.ok(

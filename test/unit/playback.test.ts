@@ -215,7 +215,9 @@ describe('PlaybackService (in-memory SQLite, fake clock)', () => {
     store = openSqliteStore(':memory:');
     await store.migrate();
     bus.subscribe('user', 'alice', (m) => published.push(m));
-    service = new PlaybackService({ store, queues, bus, presence, now: () => clock });
+    service = new PlaybackService({ store, queues, presence, now: () => clock });
+    // As src/services.ts hooks the bus to the user streams' commits.
+    service.onCommitted((id, events) => bus.publish({ stream: 'user', id, events }));
   });
   after(async () => {
     await store.close();

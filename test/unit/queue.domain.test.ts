@@ -149,7 +149,7 @@ describe('add_tracks', () => {
     assert.deepEqual(s.trackIds, ['t1', 'x', 'y', 'z', 't2', 't3']);
   });
 
-  it('inserts after an item', () => {
+  it('[Q3] inserts after an item', () => {
     for (const [anchor, expected] of [
       ['item-1', ['t1', 'x', 'y', 't2', 't3']],
       ['item-2', ['t1', 't2', 'x', 'y', 't3']],
@@ -161,7 +161,7 @@ describe('add_tracks', () => {
     }
   });
 
-  it('inserts before an item', () => {
+  it('[Q3] inserts before an item', () => {
     for (const [anchor, expected] of [
       ['item-1', ['x', 'y', 't1', 't2', 't3']],
       ['item-2', ['t1', 'x', 'y', 't2', 't3']],
@@ -206,7 +206,7 @@ describe('add_tracks', () => {
     s.rejects({ type: 'add_tracks', tracks: ['x'], position: 1, beforeItemId: 'item-2' }, 'ambiguous_placement', 'invalid');
   });
 
-  it('an unknown anchor is anchor_not_found', () => {
+  it('[Q3] an unknown anchor is anchor_not_found', () => {
     const s = withTracks(3);
     const e1 = s.rejects({ type: 'add_tracks', tracks: ['x'], afterItemId: 'nope' }, 'anchor_not_found');
     assert.ok(e1 instanceof AppError);
@@ -415,7 +415,7 @@ describe('clear', () => {
 });
 
 describe('set_shuffle', () => {
-  it('shuffle on puts the current item first and keeps every item', () => {
+  it('[Q4] shuffle on puts the current item first and keeps every item', () => {
     for (let seed = 1; seed <= 20; seed++) {
       const s = withTracks(8, { seed });
       s.when({ type: 'set_current', itemId: 'item-5' });
@@ -447,7 +447,7 @@ describe('set_shuffle', () => {
     );
   });
 
-  it('shuffle off restores the exact pre-shuffle order', () => {
+  it('[Q4] shuffle off restores the exact pre-shuffle order', () => {
     const s = withTracks(10, { seed: 3 });
     s.when({ type: 'move_item', itemId: 'item-9', position: 2 });
     s.when({ type: 'set_current', itemId: 'item-4' });
@@ -489,7 +489,7 @@ describe('set_shuffle', () => {
     assert.deepEqual([...s.itemIds].sort(), ['item-1', 'item-2', 'item-3', 'item-4', 'item-5']);
   });
 
-  it('adds while shuffled go into the play order there, and follow their anchor after unshuffle', () => {
+  it('[Q4] adds while shuffled go into the play order there, and follow their anchor after unshuffle', () => {
     const s = withTracks(6, { seed: 5 });
     const canonical = s.itemIds;
     s.when({ type: 'set_shuffle', shuffle: true });
@@ -528,7 +528,7 @@ describe('set_shuffle', () => {
     assert.deepEqual(s.itemIds, [...canonical.slice(0, 2), 'item-7', ...canonical.slice(2)]);
   });
 
-  it('moves while shuffled change the play order only and do not survive unshuffle', () => {
+  it('[Q4] moves while shuffled change the play order only and do not survive unshuffle', () => {
     const s = withTracks(6, { seed: 13 });
     const before = structuredClone(s.state.items);
     s.when({ type: 'set_shuffle', shuffle: true });
@@ -643,7 +643,7 @@ describe('set_current', () => {
 describe('next / previous', () => {
   const cur = (s: Scenario) => s.state.currentItemId;
 
-  it('repeat off: next walks the queue, then ends with no current item', () => {
+  it('[Q5] repeat off: next walks the queue, then ends with no current item', () => {
     const s = withTracks(3);
     const [e0] = s.when({ type: 'next' });
     assert.deepEqual(e0!.data, { itemId: 'item-1', previousItemId: null, reason: 'next' });
@@ -670,7 +670,7 @@ describe('next / previous', () => {
     assert.equal(cur(s), null);
   });
 
-  it('repeat all: next wraps around', () => {
+  it('[Q5] repeat all: next wraps around', () => {
     const s = withTracks(3);
     s.when({ type: 'set_repeat', repeat: 'all' });
     s.when({ type: 'set_current', itemId: 'item-3' });
@@ -681,7 +681,7 @@ describe('next / previous', () => {
     assert.equal(cur(s), 'item-1');
   });
 
-  it('repeat one: track_end stays on the item, a user next moves on', () => {
+  it('[Q5] repeat one: track_end stays on the item, a user next moves on', () => {
     const s = withTracks(3);
     s.when({ type: 'set_repeat', repeat: 'one' });
     s.when({ type: 'set_current', itemId: 'item-2' });
@@ -753,7 +753,7 @@ describe('next / previous', () => {
     s.rejects({ type: 'previous' }, 'queue_empty', 'conflict');
   });
 
-  it('history is recorded on next and bounded to HISTORY_LIMIT', () => {
+  it('[Q5] history is recorded on next and bounded to HISTORY_LIMIT', () => {
     const s = withTracks(3);
     s.when({ type: 'set_repeat', repeat: 'all' });
     const played: string[] = [];
