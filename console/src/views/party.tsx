@@ -160,14 +160,14 @@ function PartyLive(props: { session: Session; party: Party; onLeave: () => void 
         setCorrections((n) => n + 1);
       }),
       party.on('clock', () => bump((n) => n + 1)),
-      party.on('members', () => void party.fetchView().then((v) => setView(v as unknown as PartyInfo))),
+      party.on('members', () => void party.fetchView().then((v) => setView(v))),
       party.on('host', () => bump((n) => n + 1)),
       party.on('ended', (info) => setError(`The party is over (${info.reason}).`)),
       party.on('error', (e) => setError(errorText(e))),
     ];
     const load = () =>
       party.fetchView().then(
-        (v) => setView(v as unknown as PartyInfo),
+        (v) => setView(v),
         (e) => setError(errorText(e)),
       );
     void load();
