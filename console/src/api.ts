@@ -2,7 +2,7 @@
 // Kept in one file so the views read `api.queues(client)` and a change in the SDK's
 // names is a change here. Nothing here calls fetch: the console reaches the API only
 // through @queue-service/client.
-import type { Client } from './sdk.ts';
+import type { Client, PartyDeviceView, PartyView } from './sdk.ts';
 
 export interface QueueSummary {
   id: string;
@@ -61,33 +61,10 @@ export interface HistoryEntry {
   itemId: string | null;
   trackId: string | null;
 }
-export interface MemberDevice {
-  deviceId: string;
-  connectionId: string;
-  offsetMs: number;
-  rttMs: number;
-  oneWayMs: number;
-  degraded: boolean;
-  followDelayMs: number;
-  samples: number;
-  positionErrorMs: number | null;
-  positionErrorAt: number | null;
-}
-export interface PartyMember {
-  userId: string;
-  joinedAt: string;
-  isHost: boolean;
-  online: boolean;
-  devices: MemberDevice[];
-}
-export interface PartyInfo {
-  id: string;
-  queueId: string;
-  hostId: string;
-  inviteCode: string;
-  status: string;
-  members: PartyMember[];
-}
+// A party as the server shows it: the SDK's own types (from the party protocol).
+export type MemberDevice = PartyDeviceView;
+export type PartyMember = PartyView['members'][number];
+export type PartyInfo = PartyView;
 
 type Role = 'admin' | 'contributor' | 'viewer';
 

@@ -3,5 +3,6 @@
 // talks to the API through nothing else.
 export { IndexedDbStorage, QueueClient } from '@queue-service/client';
 import type { QueueClient } from '@queue-service/client';
+export type { PartyDeviceView, PartyView } from '@queue-service/client';
 
 export type Client = QueueClient;
