@@ -4,6 +4,7 @@
 // running low extend themselves, and queue plays are recorded as listening data
 // (attributed to the user's context). Transport is src/radio/plugin.ts.
 import type { FastifyBaseLogger } from 'fastify';
+import type { RadioConfig } from '../config.ts';
 import type { CatalogStore } from '../catalog/store.ts';
 import { CatalogSync } from '../catalog/sync.ts';
 import { findItemById, type QueueEvent, type QueueState } from '../queues/queue.ts';
@@ -20,8 +21,8 @@ export interface RecommendationsDeps {
   catalog: CatalogStore;
   queues: QueueService;
   now: () => number;
-  /** Per-user radio no-repeat window in days (RADIO_NO_REPEAT_DAYS; 0 = none). */
-  noRepeatDays?: number;
+  /** Radio's memory of a listener (RADIO_RECENT_HOURS, RADIO_RECENT_TRACKS, RADIO_HISTORY_DAYS); DEFAULT_RADIO when absent. */
+  radio?: RadioConfig;
   log: FastifyBaseLogger;
 }
 
@@ -90,7 +91,7 @@ export function buildRecommendations(o: RecommendationsDeps): Recommendations {
     },
   );
   const onError = (err: unknown, what: string) => log.warn({ err }, what);
-  const radio = new RadioService({ queues: o.queues, catalog, sync, reco, now, onError, noRepeatDays: o.noRepeatDays });
+  const radio = new RadioService({ queues: o.queues, catalog, sync, reco, now, onError, radio: o.radio });
   const answers = new Answers(catalog, now);
   const mixes = new MixService({ queues: o.queues, reco, radio, now });
   const contextual = new ContextualService({ queues: o.queues, catalog, sync, reco, now });
