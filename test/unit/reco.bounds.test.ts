@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_RADIO, loadConfig } from '../../src/config.ts';
 import { pruneRadioHistory } from '../../src/radio/service.ts';
+import { select } from '../../src/reco/engine.ts';
 
 describe('radio bounds (issue 24)', () => {
   it('reads RADIO_RECENT_HOURS, RADIO_RECENT_TRACKS and RADIO_HISTORY_DAYS, with defaults', () => {
@@ -43,5 +44,17 @@ describe('radio bounds (issue 24)', () => {
       Array(3).fill('2026-11-21T00:00:00.000Z'),
     );
     assert.equal(await pruneRadioHistory(catalog, DEFAULT_RADIO, now), 0);
+  });
+
+  it('select finds the k-th smallest as sorting would, duplicates and all', () => {
+    let seed = 7;
+    const rand = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+    for (const n of [1, 2, 3, 10, 101, 5_000]) {
+      for (const distinct of [2, 50, 1e9]) {
+        const xs = Float64Array.from({ length: n }, () => Math.floor(rand() * distinct) / 7);
+        const sorted = Float64Array.from(xs).sort();
+        for (const k of [0, n - 1, Math.floor(n / 2), Math.floor(rand() * n)]) assert.equal(select(Float64Array.from(xs), k), sorted[k], `n ${n} k ${k}`);
+      }
+    }
   });
 });
