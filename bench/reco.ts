@@ -172,9 +172,13 @@ try {
   );
   console.log(`\n### ${listeners} listeners at once for ${seconds} s (load average ${loadBefore} before, ${loadAfter} after)\n`);
   for (const [what, xs] of Object.entries(lat)) {
-    console.log(`- ${what}: ${xs.length} calls, p50 ${percentile(xs, 50).toFixed(1)} ms, p99 ${percentile(xs, 99).toFixed(1)} ms, max ${Math.max(...xs).toFixed(0)} ms`);
+    console.log(
+      `- ${what}: ${xs.length} calls, p50 ${percentile(xs, 50).toFixed(1)} ms, p99 ${percentile(xs, 99).toFixed(1)} ms, max ${Math.max(...xs).toFixed(0)} ms`,
+    );
   }
-  console.log(`- the listener with ${heavyRows.toLocaleString('en')} history rows, all calls: p50 ${percentile(heavyLat, 50).toFixed(1)} ms, p99 ${percentile(heavyLat, 99).toFixed(1)} ms`);
+  console.log(
+    `- the listener with ${heavyRows.toLocaleString('en')} history rows, all calls: p50 ${percentile(heavyLat, 50).toFixed(1)} ms, p99 ${percentile(heavyLat, 99).toFixed(1)} ms`,
+  );
   if (profileDir) console.log(`- server CPU profile in ${profileDir}`);
 } finally {
   rmSync(dir, { recursive: true, force: true });

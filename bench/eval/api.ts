@@ -213,6 +213,37 @@ export async function continuationOverApi(
     results.set(`${k}:${pi}:extend`, ext.slice(0, LIST));
     if (++done % 100 === 0) log(`continuation over the API: ${done} / ${jobs.length}`);
   });
+  // Issue 24: one listener's stations in a row on the same day. Each listener starts DAY
+  // playlist stations (K = DAY_K) one after the other, each played as above (100 tracks);
+  // the n-th is compared with the same playlist's station for a fresh listener.
+  const day: { n: number; rprec: number; ndcg: number; freshRprec: number; freshNdcg: number }[] = [];
+  const groups = Array.from({ length: Math.ceil(held.length / DAY) }, (_, g) => g);
+  await pool(groups, 3, async (g) => {
+    const listener = await es.user(`eval-day-${g}`);
+    for (let pi = g * DAY; pi < Math.min(held.length, (g + 1) * DAY); pi++) {
+      const p = held[pi]!;
+      const seeds = [...new Set(p.tracks)].slice(0, DAY_K);
+      const plId = `eval-day-${p.id}`;
+      must(await es.admin('POST', '/catalog/playlists', { playlists: [{ id: plId, name: p.name, tracks: seeds }] }), 200, 'playlist');
+      const st = must(await listener('POST', `/radio/${encodeURIComponent(`playlist:${plId}`)}/queue`, { userId: 'me' }), 201, 'station');
+      let station: string[] = st.items.map((i: any) => i.trackId);
+      for (const count of [50, 30])
+        station = station.concat(
+          must(await listener('POST', `/queues/${st.queue.id}/extend`, { count }), 200, 'station extend').items.map((i: any) => i.trackId),
+        );
+      must(await listener('DELETE', `/queues/${st.queue.id}`), 200, 'delete');
+      must(await es.admin('DELETE', `/catalog/playlists/${encodeURIComponent(plId)}`), 200, 'delete playlist');
+      const relevant = new Set([...new Set(p.tracks)].slice(DAY_K));
+      const fresh = results.get(`${DAY_K}:${pi}:station`)!;
+      day.push({
+        n: pi - g * DAY + 1,
+        rprec: rPrecision(station.slice(0, LIST), relevant),
+        ndcg: ndcg(station.slice(0, LIST), relevant),
+        freshRprec: rPrecision(fresh, relevant),
+        freshNdcg: ndcg(fresh, relevant),
+      });
+    }
+  });
   for (const k of SEED_COUNTS) {
     held.forEach((p, pi) => {
       const uniq = [...new Set(p.tracks)];
@@ -233,8 +264,12 @@ export async function continuationOverApi(
       }
     });
   }
-  return { rows: [...rows.values()], held: held.length, times };
+  return { rows: [...rows.values()], held: held.length, times, day };
 }
+
+/** Stations one listener starts in a row in the day eval (issue 24), and their seed count. */
+export const DAY = 10;
+export const DAY_K = 5;
 
 /**
  * Next track through the API: a fresh listener sends a held-out session's first plays
