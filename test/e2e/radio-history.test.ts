@@ -157,6 +157,24 @@ for (const { kind, skip } of storeKinds) {
       assert.ok(got.filter((t: string) => beforeWindow.includes(t)).length >= 5, `heard 30 hours ago: back on a new station (${got.join(' ')})`);
     });
 
+    it('a skip is avoided beyond the recent window; a play outside it is not', async () => {
+      const station = `/radio/${enc(`track:${g.trackId(22, 1)}`)}/queue`;
+      const first = ok(await client(server.url, await mintToken(server, 'ursula'))('POST', station, { userId: 'me' }), 201).items.map((x: any) => x.trackId);
+      const x = first[0];
+      const at = (h: number) => new Date(Date.now() - h * HOUR).toISOString();
+      // A late skip (200 s in: the taste profile barely holds it against the track), then 60
+      // plays (29 hours ago), so it is not among the listener's newest plays either: only the
+      // skip rule keeps it off (without it this fails).
+      const later = Array.from({ length: 60 }, (_, i) => ({ trackId: g.trackId(1 + 4 * (i % 20), i % 3), action: 'complete', timestamp: at(29) }));
+      const heard = async (user: string, action: string) => {
+        const c = client(server.url, await mintToken(server, user));
+        ok(await c('POST', '/users/me/history', { events: [{ trackId: x, action, position: 200, timestamp: at(30) }, ...later] }));
+        return ok(await c('POST', station, { userId: 'me' }), 201).items.map((i: any) => i.trackId);
+      };
+      assert.ok(!(await heard('sam', 'skip')).includes(x), 'skipped 30 hours ago: still avoided');
+      assert.ok((await heard('tim', 'complete')).includes(x), 'completed 30 hours ago: back');
+    });
+
     it('the sweeper deletes radio history older than RADIO_HISTORY_DAYS', async () => {
       const now = Date.now();
       await history.insert([
