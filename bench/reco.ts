@@ -2,7 +2,12 @@
 // import both data sets with the CLI importers into a fresh SQLite file, build the
 // in-memory engine from the store (what a server does at start), then time radio
 // batches in process and POST /radio/{stationId}/queue over HTTP on a real server
-// process. Run by hand, niced: `nice -n 10 npm run bench:reco`.
+// process. Run by hand, niced: `nice -n 10 npm run bench:reco`. Then (issue 24)
+// BENCH_RECO_LISTENERS (8) listeners at once for BENCH_SECONDS (30), one of them with
+// 100,000 radio-history rows: POST /radio/{station}/queue, GET and POST
+// /queues/{id}/extend?count=50 and POST /recommendations/queue, p50 / p99 each.
+// BENCH_RECO_QUICK=1 leaves out the in-process batches and the minute's wait;
+// BENCH_RECO_PROFILE=1 runs the server with --cpu-prof (the profile's path is printed).
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,8 +54,9 @@ try {
   const rssMb = process.memoryUsage().rss / 2 ** 20;
 
   const ids = reco.engine.catalog.ids;
+  const quick = process.env.BENCH_RECO_QUICK === '1';
   const times: number[] = [];
-  for (let i = 0; i < 1500; i++) {
+  for (let i = 0; i < (quick ? 30 : 1500); i++) {
     const k = (i * 7919) % tr.read;
     const id = i % 3 === 0 ? `track:${ids[k]}` : i % 3 === 1 ? `artist:${reco.engine.catalog.artistName(k) ?? 'x'}` : `playlist:${(i * 31) % pl}`;
     const st = performance.now();
@@ -58,6 +64,15 @@ try {
     stationBatch(reco, { userId: 'bench', stationId: id, resolved, preferences: {}, count: 20, queueTracks: [], salt: `b${i}` });
     times.push(performance.now() - st);
   }
+  // The heavy listener: 2,000 stations' worth of radio history over the last 80 days.
+  const heavyRows = 100_000;
+  const ins = store.db.prepare('INSERT OR IGNORE INTO radio_history (queue_id, track_id, user_id, added_at) VALUES (?, ?, ?, ?)');
+  const now0 = Date.now();
+  store.db.transaction(() => {
+    for (let i = 0; i < heavyRows; i++) {
+      ins.run(`old-${Math.floor(i / 50)}`, ids[(i * 7919) % ids.length]!, 'heavy', new Date(now0 - 80 * 86_400_000 + i * 69_000).toISOString());
+    }
+  })();
   await store.close();
 
   // A real server on that file: listening, then ready (the recommender built; requests
@@ -69,7 +84,13 @@ try {
     return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
   };
   t = performance.now();
-  const server = await startServer({ dataDir: dir, env: { LOG_LEVEL: 'error' }, waitReady: false });
+  const profileDir = process.env.BENCH_RECO_PROFILE === '1' ? mkdtempSync(join(tmpdir(), 'qs-bench-reco-prof-')) : null;
+  const server = await startServer({
+    dataDir: dir,
+    env: { LOG_LEVEL: 'error' },
+    waitReady: false,
+    nodeArgs: profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+  });
   const listenMs = performance.now() - t;
   const anon = client(server.url);
   const early = await anon('GET', '/readyz');
@@ -80,7 +101,7 @@ try {
   }
   const readyMs = performance.now() - t;
   const atReady = status(server.proc.pid!);
-  await new Promise((r) => setTimeout(r, 60_000));
+  if (!quick) await new Promise((r) => setTimeout(r, 60_000));
   const minuteLater = status(server.proc.pid!);
   const call = client(server.url, await mintToken(server, 'bench'));
   const first = await call('POST', `/radio/${encodeURIComponent(`track:${ids[0]}`)}/queue`, { userId: 'me' });
@@ -91,6 +112,43 @@ try {
     if (r.status !== 201) throw new Error(`${r.status} ${JSON.stringify(r.body)}`);
     http.push(performance.now() - st);
   }
+  // Issue 24: listeners at once, one of them with a long history.
+  const listeners = Number(process.env.BENCH_RECO_LISTENERS ?? 8);
+  const seconds = Number(process.env.BENCH_SECONDS ?? 30);
+  const lat: Record<string, number[]> = { radio: [], 'GET extend': [], 'POST extend': [], 'recommendations/queue': [] };
+  const heavyLat: number[] = [];
+  const contexts = ['discover_weekly', 'daily_mix'];
+  const until = performance.now() + seconds * 1000;
+  const timed = async (what: string, heavy: boolean, f: () => Promise<{ status: number; body: any }>, want: number) => {
+    const st = performance.now();
+    const r = await f();
+    const ms = performance.now() - st;
+    if (r.status !== want) throw new Error(`${what}: ${r.status} ${JSON.stringify(r.body)}`);
+    lat[what]!.push(ms);
+    if (heavy) heavyLat.push(ms);
+    return r.body;
+  };
+  const loadBefore = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  await Promise.all(
+    Array.from({ length: listeners }, async (_, n) => {
+      const user = n === 0 ? 'heavy' : `listener-${n}`;
+      const c = client(server.url, await mintToken(server, user));
+      for (let i = 0; performance.now() < until; i++) {
+        const k = (n * 104_729 + i * 7919) % tr.read;
+        const station = i % 2 === 0 ? `track:${ids[k]}` : `playlist:${(n * 131 + i * 31) % pl}`;
+        const created = await timed('radio', n === 0, () => c('POST', `/radio/${encodeURIComponent(station)}/queue`, { userId: 'me' }), 201);
+        await timed('GET extend', n === 0, () => c('GET', `/queues/${created.queue.id}/extend?count=50`), 200);
+        await timed('POST extend', n === 0, () => c('POST', `/queues/${created.queue.id}/extend?count=50`, {}), 200);
+        await timed(
+          'recommendations/queue',
+          n === 0,
+          () => c('POST', '/recommendations/queue', { context: contexts[i % contexts.length], userId: 'me', seedTracks: [ids[k]] }),
+          201,
+        );
+      }
+    }),
+  );
+  const loadAfter = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   const serverRss = status(server.proc.pid!).hwm;
   await server.stop();
 
@@ -112,6 +170,16 @@ try {
   console.log(
     `- POST /radio/{stationId}/queue over HTTP (creates the queue: 21 events), ${http.length} in a row: p50 ${percentile(http, 50).toFixed(1)} ms, p99 ${percentile(http, 99).toFixed(1)} ms; server peak RSS ${serverRss.toFixed(0)} MB`,
   );
+  console.log(`\n### ${listeners} listeners at once for ${seconds} s (load average ${loadBefore} before, ${loadAfter} after)\n`);
+  for (const [what, xs] of Object.entries(lat)) {
+    console.log(
+      `- ${what}: ${xs.length} calls, p50 ${percentile(xs, 50).toFixed(1)} ms, p99 ${percentile(xs, 99).toFixed(1)} ms, max ${Math.max(...xs).toFixed(0)} ms`,
+    );
+  }
+  console.log(
+    `- the listener with ${heavyRows.toLocaleString('en')} history rows, all calls: p50 ${percentile(heavyLat, 50).toFixed(1)} ms, p99 ${percentile(heavyLat, 99).toFixed(1)} ms`,
+  );
+  if (profileDir) console.log(`- server CPU profile in ${profileDir}`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

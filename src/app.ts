@@ -20,6 +20,7 @@ import {
   type Limits,
   type OverloadConfig,
   type PartyConfig,
+  type RadioConfig,
   type RateLimitConfig,
   type RealtimeConfig,
   type RetentionConfig,
@@ -97,8 +98,8 @@ export interface AppDeps {
   cors?: CorsConfig;
   /** Listening-party limits; DEFAULT_PARTY when absent. */
   party?: PartyConfig;
-  /** Radio settings (issue 12): the per-user no-repeat window in days (0 = none). */
-  radio?: { noRepeatDays: number };
+  /** Radio's memory of a listener (issue 24); DEFAULT_RADIO when absent. */
+  radio?: RadioConfig;
 }
 
 export interface App {
@@ -210,7 +211,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   http.addSchema(QueueSchema);
   http.addSchema(EventSchema);
 
-  const stopSweeper = startSweeper(deps.store, retention, now, http.log);
+  const stopSweeper = startSweeper(deps.store, retention, now, http.log, [
+    { name: 'radio_history', sweep: () => services.recommendations.radio.pruneHistory() },
+  ]);
   http.addHook('onClose', async () => stopSweeper());
 
   // ---- Transport: each feature's routes and sockets over the services.

@@ -135,9 +135,13 @@ async function main(argv: string[]): Promise<number> {
       const raw = values['events-older-than-days'];
       const days = raw === undefined ? config.retention.eventRetentionDays : Number(raw);
       if (days !== null && (!Number.isFinite(days) || days < 0)) throw new Error('--events-older-than-days must be a number >= 0');
-      const { store } = await openStorage(config);
+      const storage = await openStorage(config);
+      const { store } = storage;
       await store.migrate();
       const now = Date.now();
+      const { pruneRadioHistory } = await import('./radio/service.ts');
+      const radioRows = await pruneRadioHistory(storage.features().catalog, config.radio, now);
+      process.stderr.write(`deleted ${radioRows.toLocaleString('en')} radio history rows older than ${config.radio.historyDays} days\n`);
       const total = { idempotencyRecords: 0, events: 0 };
       for (;;) {
         const r = await store.sweep({

@@ -36,6 +36,7 @@ export interface PartyConfig {
 }
 
 export const DEFAULT_PARTY: PartyConfig = { maxMembers: 1000 };
+export const DEFAULT_RADIO: RadioConfig = { recentHours: 24, recentTracks: 200, historyDays: 90 };
 
 /** Signed download URLs for offline play (GET /queues/{id}/offline, docs/OFFLINE.md). */
 export interface MediaConfig {
@@ -155,9 +156,22 @@ export interface Config {
   rateLimits: RateLimitConfig;
   cors: CorsConfig;
   party: PartyConfig;
-  /** Radio: tracks a listener played or had queued by radio within this many days are avoided while others are left (0 = off). */
-  radio: { noRepeatDays: number };
+  radio: RadioConfig;
   auth: AuthConfig;
+}
+
+/**
+ * Radio's memory of a listener (issue 24). A station never repeats itself while anything
+ * else is left; across stations only what the listener heard lately is avoided (the newer
+ * bound of a window and a count), and always what they skipped.
+ */
+export interface RadioConfig {
+  /** Tracks radio queued for the listener, or they played, this many hours back are avoided by their other stations (0 = none). */
+  recentHours: number;
+  /** ... but at most this many of the newest (0 = none). */
+  recentTracks: number;
+  /** Radio history (and the skips radio avoids) is kept this many days; the sweeper deletes older rows. */
+  historyDays: number;
 }
 
 /** How long what is kept for retries and resumes lives, and how much stays hot in memory. */
@@ -213,8 +227,14 @@ const REPLACED_OVERLOAD_SETTINGS: Record<string, string> = {
   OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: 'OVERLOAD_TARGET_MS and OVERLOAD_INTERVAL_MS (overload is a queue that stands, not a slow sample)',
 };
 
+/** Radio's 30-day per-listener window of issue 12, replaced by a short window and a count (issue 24). */
+const REPLACED_RADIO_SETTINGS: Record<string, string> = {
+  RADIO_NO_REPEAT_DAYS:
+    'RADIO_RECENT_HOURS and RADIO_RECENT_TRACKS (what other stations avoid: what the listener heard lately) and RADIO_HISTORY_DAYS (how long radio history is kept)',
+};
+
 function checkReplacedSettings(env: NodeJS.ProcessEnv): void {
-  for (const [name, instead] of Object.entries(REPLACED_OVERLOAD_SETTINGS)) {
+  for (const [name, instead] of Object.entries({ ...REPLACED_OVERLOAD_SETTINGS, ...REPLACED_RADIO_SETTINGS })) {
     if (env[name] !== undefined && env[name] !== '') throw new Error(`${name} is no longer read; use ${instead} (README, Configuration)`);
   }
 }
@@ -359,7 +379,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     cors: { origins: origins(env) },
     party: { maxMembers: int(env, 'PARTY_MAX_MEMBERS', DEFAULT_PARTY.maxMembers, 1) },
-    radio: { noRepeatDays: int(env, 'RADIO_NO_REPEAT_DAYS', 30, 0) },
+    radio: {
+      recentHours: int(env, 'RADIO_RECENT_HOURS', DEFAULT_RADIO.recentHours, 0),
+      recentTracks: int(env, 'RADIO_RECENT_TRACKS', DEFAULT_RADIO.recentTracks, 0),
+      historyDays: int(env, 'RADIO_HISTORY_DAYS', DEFAULT_RADIO.historyDays, 1),
+    },
     auth: authConfig(env),
   };
 }

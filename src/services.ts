@@ -4,7 +4,7 @@
 // services and only register transport.
 import type { FastifyBaseLogger } from 'fastify';
 import { InviteService } from './collab/service.ts';
-import type { Limits, PartyConfig, RetentionConfig } from './config.ts';
+import type { Limits, PartyConfig, RadioConfig, RetentionConfig } from './config.ts';
 import type { Metrics } from './metrics.ts';
 import { OfflineSyncService } from './offline/service.ts';
 import { DEFAULT_PARTY_OPTIONS, PartyService } from './party/service.ts';
@@ -32,7 +32,7 @@ export interface ServiceDeps {
   limits: Limits;
   retention: RetentionConfig;
   party?: Partial<PartyConfig>;
-  radio?: { noRepeatDays: number };
+  radio?: RadioConfig;
 }
 
 export interface Services {
@@ -80,6 +80,6 @@ export function buildServices(d: ServiceDeps): Services {
     invites: new InviteService({ queues, invites: features.invites, now }),
     offline: new OfflineSyncService({ store, queues, playback, offline: features.offline, now }),
     parties,
-    recommendations: buildRecommendations({ catalog: features.catalog, queues, now, noRepeatDays: d.radio?.noRepeatDays, log: d.log }),
+    recommendations: buildRecommendations({ catalog: features.catalog, queues, now, radio: d.radio, log: d.log }),
   };
 }

@@ -182,7 +182,11 @@ export async function continuationOverApi(
   const results = new Map<string, string[]>();
   const times: number[] = [];
   const cat = engine.catalog;
-  const jobs = held.flatMap((p, pi) => SEED_COUNTS.map((k) => ({ p, pi, k })));
+  // By K, then playlist: the jobs running at once are for different playlists. (Ordered by
+  // playlist, the K = 10 and K = 25 catalog playlists and user queues of the same playlist,
+  // which hold the held-out tracks of its K = 1 and 5 queries, were in the engine while
+  // those ran: co-occurrence data leaking the answers, issue 24.)
+  const jobs = SEED_COUNTS.flatMap((k) => held.map((p, pi) => ({ p, pi, k })));
   let done = 0;
   await pool(jobs, 3, async ({ p, pi, k }) => {
     const uniq = [...new Set(p.tracks)];
@@ -213,6 +217,41 @@ export async function continuationOverApi(
     results.set(`${k}:${pi}:extend`, ext.slice(0, LIST));
     if (++done % 100 === 0) log(`continuation over the API: ${done} / ${jobs.length}`);
   });
+  // Issue 24: one listener's stations in a row on the same day. Each listener starts DAY
+  // playlist stations (K = DAY_K) one after the other, each played as above (100 tracks);
+  // the n-th is compared with the same playlist's station for a fresh listener started right
+  // after it (not with the station of the main pass: the engine has moved on since).
+  const day: { n: number; rprec: number; ndcg: number; freshRprec: number; freshNdcg: number }[] = [];
+  const groups = Array.from({ length: Math.ceil(held.length / DAY) }, (_, g) => g);
+  await pool(groups, 3, async (g) => {
+    const listener = await es.user(`eval-day-${g}`);
+    for (let pi = g * DAY; pi < Math.min(held.length, (g + 1) * DAY); pi++) {
+      const p = held[pi]!;
+      const seeds = [...new Set(p.tracks)].slice(0, DAY_K);
+      const plId = `eval-day-${p.id}`;
+      must(await es.admin('POST', '/catalog/playlists', { playlists: [{ id: plId, name: p.name, tracks: seeds }] }), 200, 'playlist');
+      const play = async (who: typeof listener) => {
+        const st = must(await who('POST', `/radio/${encodeURIComponent(`playlist:${plId}`)}/queue`, { userId: 'me' }), 201, 'station');
+        let out: string[] = st.items.map((i: any) => i.trackId);
+        for (const count of [50, 30])
+          out = out.concat(must(await who('POST', `/queues/${st.queue.id}/extend`, { count }), 200, 'station extend').items.map((i: any) => i.trackId));
+        must(await who('DELETE', `/queues/${st.queue.id}`), 200, 'delete');
+        return out.slice(0, LIST);
+      };
+      const station = await play(listener);
+      // The pair: a fresh listener's station on the same playlist, on the engine as it is now.
+      const fresh = await play(await es.user(`eval-day-fresh-${p.id}`));
+      must(await es.admin('DELETE', `/catalog/playlists/${encodeURIComponent(plId)}`), 200, 'delete playlist');
+      const relevant = new Set([...new Set(p.tracks)].slice(DAY_K));
+      day.push({
+        n: pi - g * DAY + 1,
+        rprec: rPrecision(station, relevant),
+        ndcg: ndcg(station, relevant),
+        freshRprec: rPrecision(fresh, relevant),
+        freshNdcg: ndcg(fresh, relevant),
+      });
+    }
+  });
   for (const k of SEED_COUNTS) {
     held.forEach((p, pi) => {
       const uniq = [...new Set(p.tracks)];
@@ -233,8 +272,12 @@ export async function continuationOverApi(
       }
     });
   }
-  return { rows: [...rows.values()], held: held.length, times };
+  return { rows: [...rows.values()], held: held.length, times, day };
 }
+
+/** Stations one listener starts in a row in the day eval (issue 24), and their seed count. */
+export const DAY = 10;
+export const DAY_K = 5;
 
 /**
  * Next track through the API: a fresh listener sends a held-out session's first plays

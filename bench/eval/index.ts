@@ -14,7 +14,7 @@ import { bucket, DATA_DIR, loadMpd, loadSessions, type SplitName } from './data.
 import { loadavg as osLoad } from 'node:os';
 import { radioBench } from './radio.ts';
 import { prepareSessions, runSessions } from './sessions.ts';
-import { continuationOverApi, LIST, radioDistinctOverApi, sessionsOverApi, startEvalServer, type Stat } from './api.ts';
+import { continuationOverApi, DAY, DAY_K, LIST, radioDistinctOverApi, sessionsOverApi, startEvalServer, Stat } from './api.ts';
 
 const { values } = parseArgs({
   options: {
@@ -62,6 +62,34 @@ if (only.has('api')) {
           : '';
         console.log(`| ${k} | ${r.method} | ${pm(r.rprec)} | ${pm(r.ndcg)} | ${r.clicks.mean.toFixed(2)} ± ${r.clicks.se.toFixed(2)} | ${vs} |`);
       }
+    }
+    console.log('');
+    // Issue 24: a listener's n-th station of the day against the same playlist's station for a fresh listener.
+    console.log(
+      `#### One listener, ${DAY} playlist stations in a row (K = ${DAY_K}; ${Math.ceil(c.held / DAY)} listeners): the n-th station minus the same playlist's station for a fresh listener (paired, ± standard error)\n`,
+    );
+    console.log('| stations | n | R-precision | NDCG | fresh listener R-precision / NDCG |');
+    console.log('|---|---|---|---|---|');
+    for (const [label, from, to] of [
+      ['first', 1, 1],
+      ['2nd-5th', 2, 5],
+      ['6th-10th', 6, DAY],
+      ['tenth', DAY, DAY],
+    ] as const) {
+      const xs = c.day.filter((d) => d.n >= from && d.n <= to);
+      const dr = new Stat();
+      const dn = new Stat();
+      const fr = new Stat();
+      const fn = new Stat();
+      for (const d of xs) {
+        dr.add(d.rprec - d.freshRprec);
+        dn.add(d.ndcg - d.freshNdcg);
+        fr.add(d.freshRprec);
+        fn.add(d.freshNdcg);
+      }
+      console.log(
+        `| ${label} | ${xs.length} | ${f4(dr.mean)} ± ${f4(dr.se)} (${pct(fr.mean + dr.mean, fr.mean)}) | ${f4(dn.mean)} ± ${f4(dn.se)} (${pct(fn.mean + dn.mean, fn.mean)}) | ${f4(fr.mean)} / ${f4(fn.mean)} |`,
+      );
     }
     console.log('');
     const prepS = prepareSessions(sessions!, split, log);

@@ -10,6 +10,7 @@ import {
   type CatalogTrack,
   type ListeningEvent,
   type NewListeningEvent,
+  type RecentQuery,
   type Revised,
   type StoredPlaylist,
   type UserContextRecord,
@@ -264,18 +265,33 @@ export class PostgresCatalogStore implements CatalogStore {
     );
   }
 
-  async stationTracks(queueId: string): Promise<string[]> {
-    const r = await this.pool.query<{ track_id: string }>('SELECT track_id FROM radio_history WHERE queue_id = $1', [queueId]);
+  async stationTracks(queueId: string, limit: number): Promise<string[]> {
+    const r = await this.pool.query<{ track_id: string }>('SELECT track_id FROM radio_history WHERE queue_id = $1 ORDER BY added_at DESC LIMIT $2', [
+      queueId,
+      limit,
+    ]);
     return r.rows.map((x) => x.track_id);
   }
 
-  async userRecentTracks(userId: string, since: string): Promise<string[]> {
-    const r = await this.pool.query<{ track_id: string }>(
-      `SELECT track_id FROM radio_history WHERE user_id = $1 AND added_at >= $2
-       UNION SELECT track_id FROM listening_events WHERE user_id = $1 AND occurred_at >= $2 AND action IN ('play', 'complete', 'skip')`,
-      [userId, since],
+  async userRecentTracks(userId: string, o: RecentQuery): Promise<{ recent: string[]; skipped: string[] }> {
+    // One round trip: `skip` tells the two lists apart.
+    const r = await this.pool.query<{ track_id: string; skip: boolean }>(
+      `(SELECT track_id, false AS skip FROM radio_history WHERE user_id = $1 AND added_at >= $2 ORDER BY added_at DESC LIMIT $3)
+       UNION (SELECT track_id, false FROM listening_events WHERE user_id = $1 AND occurred_at >= $2 AND action IN ('play', 'complete')
+              ORDER BY occurred_at DESC LIMIT $3)
+       UNION (SELECT track_id, true FROM listening_events WHERE user_id = $1 AND occurred_at >= $4 AND action = 'skip'
+              ORDER BY occurred_at DESC LIMIT $5)`,
+      [userId, o.since, o.limit, o.skipsSince, o.skipLimit],
     );
-    return r.rows.map((x) => x.track_id);
+    const recent = new Set<string>();
+    const skipped = new Set<string>();
+    for (const x of r.rows) (x.skip ? skipped : recent).add(x.track_id);
+    return { recent: [...recent], skipped: [...skipped] };
+  }
+
+  async pruneRadioHistory(before: string, limit: number): Promise<number> {
+    const r = await this.pool.query('DELETE FROM radio_history WHERE ctid IN (SELECT ctid FROM radio_history WHERE added_at < $1 LIMIT $2)', [before, limit]);
+    return r.rowCount ?? 0;
   }
 
   async getAnswer(userId: string, key: string, since = EPOCH) {

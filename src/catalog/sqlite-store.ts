@@ -9,6 +9,7 @@ import {
   type CatalogTrack,
   type ListeningEvent,
   type NewListeningEvent,
+  type RecentQuery,
   type Revised,
   type StoredPlaylist,
   type UserContextRecord,
@@ -146,15 +147,21 @@ export class SqliteCatalogStore implements CatalogStore {
       recordQueued: db.prepare<[string, string, string, string]>(
         'INSERT OR IGNORE INTO radio_history (queue_id, track_id, user_id, added_at) VALUES (?, ?, ?, ?)',
       ),
-      stationTracks: db.prepare<[string], { track_id: string }>('SELECT track_id FROM radio_history WHERE queue_id = ?'),
+      stationTracks: db.prepare<[string, number], { track_id: string }>('SELECT track_id FROM radio_history WHERE queue_id = ? ORDER BY added_at DESC LIMIT ?'),
       extendedQueues: db.prepare<[], { queue_id: string; track_id: string }>(
         `SELECT h.queue_id, h.track_id FROM radio_history h JOIN queue_projections q ON q.queue_id = h.queue_id
          WHERE q.type IN ('user', 'collaborative') AND q.deleted = 0`,
       ),
-      userRecent: db.prepare<[string, string, string, string], { track_id: string }>(
-        `SELECT track_id FROM radio_history WHERE user_id = ? AND added_at >= ?
-         UNION SELECT track_id FROM listening_events WHERE user_id = ? AND occurred_at >= ? AND action IN ('play', 'complete', 'skip')`,
+      userRecent: db.prepare<[string, string, number, string, string, number], { track_id: string }>(
+        `SELECT track_id FROM (SELECT track_id FROM radio_history WHERE user_id = ? AND added_at >= ? ORDER BY added_at DESC LIMIT ?)
+         UNION SELECT track_id FROM (SELECT track_id FROM listening_events WHERE user_id = ? AND occurred_at >= ? AND action IN ('play', 'complete')
+                                     ORDER BY occurred_at DESC LIMIT ?)`,
       ),
+      userSkips: db.prepare<[string, string, number], { track_id: string }>(
+        `SELECT DISTINCT track_id FROM (SELECT track_id FROM listening_events WHERE user_id = ? AND occurred_at >= ? AND action = 'skip'
+                                        ORDER BY occurred_at DESC LIMIT ?)`,
+      ),
+      pruneRadioHistory: db.prepare<[string, number]>('DELETE FROM radio_history WHERE rowid IN (SELECT rowid FROM radio_history WHERE added_at < ? LIMIT ?)'),
       getAnswer: db.prepare<[string, string, string], { fingerprint: string; status: number; body: string }>(
         'SELECT fingerprint, status, body FROM reco_idempotency WHERE user_id = ? AND idem_key = ? AND created_at >= ?',
       ),
@@ -318,12 +325,19 @@ export class SqliteCatalogStore implements CatalogStore {
       .immediate();
   }
 
-  async stationTracks(queueId: string): Promise<string[]> {
-    return this.s.stationTracks.all(queueId).map((r) => r.track_id);
+  async stationTracks(queueId: string, limit: number): Promise<string[]> {
+    return this.s.stationTracks.all(queueId, limit).map((r) => r.track_id);
   }
 
-  async userRecentTracks(userId: string, since: string): Promise<string[]> {
-    return this.s.userRecent.all(userId, since, userId, since).map((r) => r.track_id);
+  async userRecentTracks(userId: string, o: RecentQuery): Promise<{ recent: string[]; skipped: string[] }> {
+    return {
+      recent: this.s.userRecent.all(userId, o.since, o.limit, userId, o.since, o.limit).map((r) => r.track_id),
+      skipped: this.s.userSkips.all(userId, o.skipsSince, o.skipLimit).map((r) => r.track_id),
+    };
+  }
+
+  async pruneRadioHistory(before: string, limit: number): Promise<number> {
+    return this.s.pruneRadioHistory.run(before, limit).changes;
   }
 
   async getAnswer(userId: string, key: string, since = EPOCH) {

@@ -81,15 +81,28 @@ export interface CatalogStore {
 
   /** Remembers tracks a station (a queue) queued for a user: its no-repeat rule spans its whole life. */
   recordQueued(queueId: string, userId: string, trackIds: readonly string[], at: string): Promise<void>;
-  /** Every track a station (a queue) ever queued. */
-  stationTracks(queueId: string): Promise<string[]>;
-  /** Tracks the user played, or had queued by a station, since `since` (the per-user no-repeat window). */
-  userRecentTracks(userId: string, since: string): Promise<string[]>;
+  /** The newest `limit` tracks a station (a queue) queued (all of them unless it is very long). */
+  stationTracks(queueId: string, limit: number): Promise<string[]>;
+  /**
+   * What a listener heard lately, bounded (issue 24): the newest `limit` tracks radio queued
+   * for them and the newest `limit` they played since `since`; and the newest `skipLimit`
+   * tracks they skipped since `skipsSince`.
+   */
+  userRecentTracks(userId: string, o: RecentQuery): Promise<{ recent: string[]; skipped: string[] }>;
+  /** Deletes up to `limit` radio-history rows queued before `before`; how many it deleted. */
+  pruneRadioHistory(before: string, limit: number): Promise<number>;
 
   /** The answer recorded under the key at or after `since` (ISO; older records have expired). */
   getAnswer(userId: string, key: string, since?: string): Promise<StoredAnswer | null>;
   /** Keeps the answer unless a live record of the key (at or after `since`) was made meanwhile (then false). */
   saveAnswer(userId: string, key: string, answer: StoredAnswer, now: string, since?: string): Promise<boolean>;
+}
+
+export interface RecentQuery {
+  since: string;
+  limit: number;
+  skipsSince: string;
+  skipLimit: number;
 }
 
 /** Last occurrence of each id wins: one statement must not touch a row twice. */

@@ -8,7 +8,7 @@ export interface OperationsDeps {
   store: { readonly kind: string; ping(): Promise<void> };
   metrics: Metrics;
   /** Whether the recommender is built (the instance is not ready before). */
-  recommender: { ready: boolean; error: string | null; built?: unknown };
+  recommender: { ready: boolean; error: string | null; built?: unknown; progress?: unknown };
   retryAfterSeconds: number;
   asyncApi(): unknown;
 }
@@ -44,6 +44,7 @@ export function operationsRoutes(d: OperationsDeps): FastifyPluginAsyncTypebox {
           return reply.status(503).send(
             errorBody('recommender_not_ready', d.recommender.error ? 'the recommender could not be built' : 'the recommender is still being built', {
               store: d.store.kind,
+              ...(d.recommender.progress ? { progress: d.recommender.progress } : {}),
             }),
           );
         }

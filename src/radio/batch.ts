@@ -129,7 +129,13 @@ export function generateBatch(reco: Recommender, b: BatchInput): BatchItem[] {
   });
   const artistOf = (t: number) => cat.artist[t]!;
   // A little variety between batches of the same seeds (±3%: more reorders the best tracks).
-  const jitter = (t: number) => 0.97 + 0.06 * unit(`${b.salt}:${t}`);
+  // Memoised: the re-ranking steps ask again for the same candidates (a SHA-1 each).
+  const jitters = new Map<number, number>();
+  const jitter = (t: number) => {
+    let v = jitters.get(t);
+    if (v === undefined) jitters.set(t, (v = 0.97 + 0.06 * unit(`${b.salt}:${t}`)));
+    return v;
+  };
   const allowed = (t: number) => {
     if (cat.removed[t] || b.profile?.rejects(t)) return false;
     const a = cat.artist[t]!;

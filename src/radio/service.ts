@@ -3,6 +3,7 @@
 // reason per track live in the queue's metadata. Extends by itself when fewer than
 // AUTO_EXTEND_BELOW items are left after the current one.
 import type { CatalogStore } from '../catalog/store.ts';
+import { DEFAULT_RADIO, type RadioConfig } from '../config.ts';
 import type { CatalogSync } from '../catalog/sync.ts';
 import { AppError, conflict, notFound, VersionConflictError } from '../errors.ts';
 import { toView, type QueueEvent, type QueueState, type QueueView } from '../queues/queue.ts';
@@ -23,8 +24,12 @@ export const AUTO_EXTEND_BELOW = 5;
 export const AUTO_EXTEND_COUNT = 10;
 /** The device id on events the service appends by itself (auto-extend). */
 export const AUTO_DEVICE = 'queue-service:auto-extend';
-/** Default per-user no-repeat window of radio (RADIO_NO_REPEAT_DAYS). */
-export const DEFAULT_NO_REPEAT_DAYS = 30;
+/** A station's own history is read up to this many of its newest tracks (a station queues 20 + 50 per extend). */
+export const STATION_HISTORY_CAP = 5_000;
+/** At most this many of the listener's newest skips are avoided. */
+export const SKIPS_CAP = 1_000;
+/** Radio history rows deleted per statement by the sweeper. */
+const PRUNE_BATCH = 5_000;
 /** A queue being continued is seeded by this many of its newest tracks at most. */
 export const QUEUE_SEEDS = 200;
 
@@ -35,8 +40,8 @@ export interface RadioDeps {
   reco: Recommender;
   now: () => number;
   onError?: (err: unknown, what: string) => void;
-  /** Per-user no-repeat window in days (0 = none): tracks played or queued by radio for the listener within it are avoided while anything else is left. */
-  noRepeatDays?: number;
+  /** What other stations avoid (the listener's recent window) and how long history is kept; DEFAULT_RADIO when absent. */
+  radio?: RadioConfig;
 }
 
 export interface ItemWithReason {
@@ -116,20 +121,37 @@ export class RadioService {
     });
   }
 
-  /** What a station (queue) ever queued and the listener's no-repeat window. */
+  /** What a station (queue) queued and what its listener heard lately or skipped. */
   async historyOf(queueId: string, userId: string): Promise<{ station: string[]; user: string[] }> {
-    return { station: await this.d.catalog.stationTracks(queueId), user: await this.userRecent(userId) };
+    const [station, user] = await Promise.all([this.d.catalog.stationTracks(queueId, STATION_HISTORY_CAP), this.userRecent(userId)]);
+    return { station, user };
   }
 
   async remember(queueId: string, userId: string, trackIds: string[]): Promise<void> {
     if (trackIds.length) await this.d.catalog.recordQueued(queueId, userId, trackIds, new Date(this.d.now()).toISOString());
   }
 
-  /** Tracks the listener played or had queued by radio within the per-user no-repeat window. */
+  /**
+   * What the listener's other stations avoid while anything else is left (issue 24): what
+   * radio queued for them or they played within RADIO_RECENT_HOURS, at most the newest
+   * RADIO_RECENT_TRACKS of each, and what they skipped within RADIO_HISTORY_DAYS.
+   */
   async userRecent(userId: string): Promise<string[]> {
-    const days = this.d.noRepeatDays ?? DEFAULT_NO_REPEAT_DAYS;
-    if (days <= 0) return [];
-    return this.d.catalog.userRecentTracks(userId, new Date(this.d.now() - days * 86_400_000).toISOString());
+    const c = this.d.radio ?? DEFAULT_RADIO;
+    const now = this.d.now();
+    const window = c.recentHours > 0 && c.recentTracks > 0;
+    const r = await this.d.catalog.userRecentTracks(userId, {
+      since: new Date(window ? now - c.recentHours * 3_600_000 : now + 1).toISOString(),
+      limit: window ? c.recentTracks : 0,
+      skipsSince: new Date(now - c.historyDays * 86_400_000).toISOString(),
+      skipLimit: SKIPS_CAP,
+    });
+    return [...r.recent, ...r.skipped];
+  }
+
+  /** Deletes radio history older than RADIO_HISTORY_DAYS (the sweeper, `queue-service sweep`); how many rows. */
+  async pruneHistory(): Promise<number> {
+    return pruneRadioHistory(this.d.catalog, this.d.radio ?? DEFAULT_RADIO, this.d.now());
   }
 
   async create(actor: Actor, stationId: string, input: { userId: string; deviceId?: string; preferences?: Preferences }, keyed: Keyed | null = null) {
@@ -179,7 +201,7 @@ export class RadioService {
       // Every track id in the queue now (issue 10: read through the service, not the windowed GET).
       const tracks = state.items.map((i) => i.trackId);
       const listener = meta?.userId ?? actor.userId;
-      const history = { station: await this.d.catalog.stationTracks(queueId), user: await this.userRecent(listener) };
+      const history = await this.historyOf(queueId, listener);
       const salt = `${queueId}:${meta?.batches ?? tracks.length}`;
       let items: BatchItem[];
       if (meta) {
@@ -388,6 +410,18 @@ export class RadioService {
     );
     await this.d.sync.refresh();
   }
+}
+
+/** Deletes radio history queued more than `historyDays` before `now`, a batch at a time; how many rows. */
+export async function pruneRadioHistory(catalog: Pick<CatalogStore, 'pruneRadioHistory'>, c: RadioConfig, now: number): Promise<number> {
+  const before = new Date(now - c.historyDays * 86_400_000).toISOString();
+  let total = 0;
+  for (let round = 0; round < 1_000; round++) {
+    const n = await catalog.pruneRadioHistory(before, PRUNE_BATCH);
+    total += n;
+    if (n < PRUNE_BATCH) break;
+  }
+  return total;
 }
 
 export interface RecordedListen {

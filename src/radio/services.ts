@@ -4,6 +4,7 @@
 // running low extend themselves, and queue plays are recorded as listening data
 // (attributed to the user's context). Transport is src/radio/plugin.ts.
 import type { FastifyBaseLogger } from 'fastify';
+import type { RadioConfig } from '../config.ts';
 import type { CatalogStore } from '../catalog/store.ts';
 import { CatalogSync } from '../catalog/sync.ts';
 import { findItemById, type QueueEvent, type QueueState } from '../queues/queue.ts';
@@ -20,8 +21,8 @@ export interface RecommendationsDeps {
   catalog: CatalogStore;
   queues: QueueService;
   now: () => number;
-  /** Per-user radio no-repeat window in days (RADIO_NO_REPEAT_DAYS; 0 = none). */
-  noRepeatDays?: number;
+  /** Radio's memory of a listener (RADIO_RECENT_HOURS, RADIO_RECENT_TRACKS, RADIO_HISTORY_DAYS); DEFAULT_RADIO when absent. */
+  radio?: RadioConfig;
   log: FastifyBaseLogger;
 }
 
@@ -31,7 +32,21 @@ export interface Readiness {
   error: string | null;
   /** Build time and memory, once built. */
   built?: { ms: number; rssMb: number; heapMb: number; heapTotalMb: number; externalMb: number; tracks: number; baskets: number };
+  /** While building (issue 24): how far it got, every second (also logged every 5 s); /readyz's 503 details show it. */
+  progress?: BuildProgress;
 }
+
+export interface BuildProgress {
+  ms: number;
+  tracks: number;
+  baskets: number;
+  rssMb: number;
+  heapMb: number;
+}
+
+/** How often the build's progress is taken, and logged. */
+const PROGRESS_EVERY_MS = 1_000;
+const PROGRESS_LOG_EVERY = 5;
 
 /** Seconds a client is asked to wait before retrying while the recommender builds. */
 export const RETRY_AFTER_SECONDS = 2;
@@ -66,6 +81,32 @@ export function buildRecommendations(o: RecommendationsDeps): Recommendations {
   const readiness: Readiness = { ready: false, error: null };
   const started = performance.now();
   const sync = new CatalogSync(catalog, reco, { outOfOrder: catalog.commitsOutOfOrder, collect: collectGarbage });
+  const progress = (): BuildProgress => {
+    const m = process.memoryUsage();
+    return {
+      ms: Math.round(performance.now() - started),
+      tracks: reco.engine.catalog.size,
+      baskets: reco.engine.baskets.live,
+      rssMb: Math.round(m.rss / 2 ** 20),
+      heapMb: Math.round(m.heapUsed / 2 ** 20),
+    };
+  };
+  readiness.progress = progress();
+  let ticks = 0;
+  const progressTimer = setInterval(() => {
+    readiness.progress = progress();
+    if (++ticks % PROGRESS_LOG_EVERY === 0)
+      log.info(
+        { progress: readiness.progress },
+        `recommender building: ${readiness.progress.tracks} tracks, ${readiness.progress.baskets} baskets after ${(readiness.progress.ms / 1000).toFixed(0)} s; RSS ${readiness.progress.rssMb} MB`,
+      );
+  }, PROGRESS_EVERY_MS);
+  progressTimer.unref();
+  const built = () => {
+    clearInterval(progressTimer);
+    delete readiness.progress;
+  };
+  sync.ready.then(built, built);
   sync.ready.then(
     () => {
       const m = process.memoryUsage();
@@ -90,7 +131,7 @@ export function buildRecommendations(o: RecommendationsDeps): Recommendations {
     },
   );
   const onError = (err: unknown, what: string) => log.warn({ err }, what);
-  const radio = new RadioService({ queues: o.queues, catalog, sync, reco, now, onError, noRepeatDays: o.noRepeatDays });
+  const radio = new RadioService({ queues: o.queues, catalog, sync, reco, now, onError, radio: o.radio });
   const answers = new Answers(catalog, now);
   const mixes = new MixService({ queues: o.queues, reco, radio, now });
   const contextual = new ContextualService({ queues: o.queues, catalog, sync, reco, now });

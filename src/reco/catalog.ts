@@ -52,6 +52,9 @@ export class Interner {
 
 const NO_FEATURES = -1;
 
+/** The engine's default popularity normalisation of co-occurrence (Blend.coPopExponent). */
+export const CO_POP_EXPONENT = 0.3;
+
 export class Catalog {
   readonly ids: string[] = [];
   readonly titles: (string | null)[] = [];
@@ -67,6 +70,8 @@ export class Catalog {
   durationMs = new Int32Array(0);
   /** Weighted count of plays and playlist entries: the popularity prior. */
   popularity = new Float64Array(0);
+  /** (1 + popularity) ** CO_POP_EXPONENT per track, kept with it: the engine divides co-occurrence by it for every candidate. */
+  popNorm = new Float64Array(0);
   /** Plays that ended (completed or skipped) and how many of them were skips. */
   plays = new Uint32Array(0);
   skips = new Uint32Array(0);
@@ -133,7 +138,10 @@ export class Catalog {
     this.album = g(this.album, (n) => new Int32Array(n));
     this.featureRow = g(this.featureRow, (n) => new Int32Array(n));
     this.durationMs = g(this.durationMs, (n) => new Int32Array(n));
+    const had = Math.min(this.popNorm.length, cap);
     this.popularity = g(this.popularity, (n) => new Float64Array(n));
+    this.popNorm = g(this.popNorm, (n) => new Float64Array(n));
+    this.popNorm.fill(1, had); // (1 + 0) ** x
     this.plays = g(this.plays, (n) => new Uint32Array(n));
     this.skips = g(this.skips, (n) => new Uint32Array(n));
     this.described = g(this.described, (n) => new Uint8Array(n));
@@ -233,6 +241,7 @@ export class Catalog {
 
   addPopularity(t: number, w: number): void {
     const p = (this.popularity[t]! += w);
+    this.popNorm[t] = (1 + p) ** CO_POP_EXPONENT;
     if (p > this.maxPopularity) this.maxPopularity = p;
     const a = this.artist[t]!;
     if (a >= 0 && p > (this.artistMaxPopularity[a] ?? 0)) this.artistMaxPopularity[a] = p;

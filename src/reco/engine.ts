@@ -9,7 +9,7 @@
 // reused between calls, so one call costs milliseconds on the full data.
 import type { Seeds } from './seeds.ts';
 import { Baskets, KIND_CODE, SKIPPED_WEIGHT } from './baskets.ts';
-import { Catalog } from './catalog.ts';
+import { CO_POP_EXPONENT, Catalog } from './catalog.ts';
 import { bestGenre, featureScore, genreScore, seedAlbums, sum, topKeys } from './content.ts';
 import { BasketIndexes } from './indexes.ts';
 import type { Profile } from './profile.ts';
@@ -59,7 +59,7 @@ const BASE: Blend = {
   genre: 0.15,
   features: 0.1,
   pop: 0.02,
-  coPopExponent: 0.3,
+  coPopExponent: CO_POP_EXPONENT,
   seedPopExponent: 0.3,
   neighbours: 200,
   basketLengthExponent: 0.5,
@@ -205,24 +205,46 @@ export class Engine {
     if (this.sim.length < this.baskets.size) this.sim = new Float64Array(Math.max(1024, this.baskets.size * 2));
   }
 
+  /**
+   * The best `opts.limit` candidates for the seeds, best first, in four phases: (1) walk
+   * the seeds' baskets for co-occurrence and basket similarity, (2) the most similar
+   * baskets vote for their tracks, (3) content candidates from the seeds' artists and
+   * genres, (4) blend the components and the listener's affinities.
+   */
   score(seeds: Seeds, opts: ScoreOptions): Scored[] {
     this.grow();
-    const B = { ...BLENDS[opts.mode], ...opts.blend };
-    const { catalog: cat, baskets } = this;
-    const touched: number[] = [];
-    const touch = (j: number) => {
-      if (this.mark[j] === 0) {
-        this.mark[j] = 1;
-        touched.push(j);
-      }
+    const c: ScoreCall = {
+      seeds,
+      opts,
+      B: { ...BLENDS[opts.mode], ...opts.blend },
+      touched: [],
+      touchedBaskets: [],
+      artistW: new Map<number, number>(seeds.artists ?? []),
     };
-    const touchedBaskets: number[] = [];
-    const { co, knn, mark, bestVal, bestSeed } = this;
-    const sessionCode = KIND_CODE.session;
-    const mismatch = opts.outcomeMismatch ?? OUTCOME_MISMATCH;
+    this.walkSeeds(c);
+    this.similarBaskets(c);
+    this.voteNeighbours(c);
+    const content = this.contentCandidates(c);
+    return this.blend(c, content);
+  }
 
-    // 1. Co-occurrence and basket similarity, walking each seed's baskets once. Many
-    // seeds (a whole playlist or queue) share a budget, so a call stays milliseconds.
+  /** Marks a track as a candidate of this call (reset in `blend`). */
+  private touch(c: ScoreCall, j: number): void {
+    if (this.mark[j] === 0) {
+      this.mark[j] = 1;
+      c.touched.push(j);
+    }
+  }
+
+  /**
+   * Phase 1: co-occurrence and basket similarity, walking each seed's baskets once. Many
+   * seeds (a whole playlist or queue) share a budget, so a call stays milliseconds.
+   */
+  private walkSeeds(c: ScoreCall): void {
+    const { seeds, B, touched, touchedBaskets } = c;
+    const { catalog: cat, baskets, co, mark, bestVal, bestSeed } = this;
+    const sessionCode = KIND_CODE.session;
+    const mismatch = c.opts.outcomeMismatch ?? OUTCOME_MISMATCH;
     const perSeed = Math.max(20, Math.min(B.maxPostings, Math.floor((B.maxPostings * SEED_BUDGET) / Math.max(1, seeds.tracks.size))));
     for (const [s, w] of seeds.tracks) {
       if (w === 0) continue;
@@ -267,10 +289,16 @@ export class Engine {
         }
       }
     }
+  }
 
-    // Seed artists: baskets sharing them are similar too (sparse data shares artists far
-    // more often than exact tracks), and they drive the content component below.
-    const artistW = new Map<number, number>(seeds.artists ?? []);
+  /**
+   * Phase 1, continued: baskets sharing the seeds' artists are similar too (sparse data
+   * shares artists far more often than exact tracks; the artists also drive the content
+   * phase), and so are playlists whose names share the seeds' words.
+   */
+  private similarBaskets(c: ScoreCall): void {
+    const { seeds, B, touchedBaskets, artistW } = c;
+    const { catalog: cat, baskets } = this;
     for (const [s, w] of seeds.tracks) {
       const a = cat.artist[s]!;
       if (w > 0 && a >= 0) artistW.set(a, (artistW.get(a) ?? 0) + w);
@@ -308,8 +336,12 @@ export class Engine {
         }
       }
     }
+  }
 
-    // 2. Neighbour baskets vote for their tracks.
+  /** Phase 2: the most similar baskets vote for their tracks. */
+  private voteNeighbours(c: ScoreCall): void {
+    const { B, touched, touchedBaskets } = c;
+    const { baskets, knn, mark } = this;
     let neighbours = touchedBaskets.filter((b) => this.sim[b]! > 0);
     if (neighbours.length > B.neighbours) {
       neighbours.sort((a, b) => this.sim[b]! - this.sim[a]!);
@@ -331,8 +363,15 @@ export class Engine {
       }
     }
     for (const b of touchedBaskets) this.sim[b] = 0;
+  }
 
-    // 3. Content: the seeds' artists and genres (weighted), and candidates from them.
+  /**
+   * Phase 3: content. The seeds' artists and genres (weighted), and candidates from them,
+   * which always get a full score (they may have no co-occurrence at all).
+   */
+  private contentCandidates(c: ScoreCall): Content {
+    const { seeds, opts, artistW } = c;
+    const cat = this.catalog;
     const genreW = new Map<number, number>(seeds.genres ?? []);
     let seedMass = 0;
     const featureSeeds: number[] = [];
@@ -342,23 +381,33 @@ export class Engine {
       for (const g of cat.genres[s] ?? []) genreW.set(g, (genreW.get(g) ?? 0) + w);
       if (featureSeeds.length < 50 && cat.features(s)) featureSeeds.push(s);
     }
-    const artistMass = sum(artistW.values()) || 1;
-    const genreMass = sum(genreW.values()) || 1;
-    // Content candidates always get a full score (they may have no co-occurrence at all).
-    const content = new Set<number>();
+    const tracks = new Set<number>();
     const byContent = (t: number) => {
-      content.add(t);
-      touch(t);
+      tracks.add(t);
+      this.touch(c, t);
     };
     for (const a of topKeys(artistW, 10)) for (const t of cat.topOfArtist(a, CONTENT_PER_ARTIST)) byContent(t);
     for (const g of topKeys(genreW, 5)) for (const t of cat.topOfGenre(g, CONTENT_PER_GENRE)) byContent(t);
-    if (touched.length < opts.limit * 2 || seedMass === 0) for (const t of cat.popular(POPULAR_FILL)) byContent(t);
+    if (c.touched.length < opts.limit * 2 || seedMass === 0) for (const t of cat.popular(POPULAR_FILL)) byContent(t);
+    return { tracks, genreW, featureSeeds, artistMass: sum(artistW.values()) || 1, genreMass: sum(genreW.values()) || 1 };
+  }
 
-    // 4. Blend.
+  /**
+   * Phase 4: blend. Co-occurrence and neighbours are normalised over the tracks that can be
+   * returned; the best PRESELECT x limit by those two, and the content candidates, get the
+   * full score (content, popularity, the listener's affinities and preferences); reasons
+   * are made for the best `limit` only. Resets the scratch arrays.
+   */
+  private blend(c: ScoreCall, content: Content): Scored[] {
+    const { seeds, opts, B, touched, artistW } = c;
+    const { genreW, featureSeeds, artistMass, genreMass } = content;
+    const { catalog: cat, co, knn, mark, bestVal, bestSeed } = this;
     let maxCo = 0;
     let maxKnn = 0;
+    // The catalog keeps the default exponent's divisor per track (a power per candidate was a tenth of a call).
+    const popNorm = B.coPopExponent === CO_POP_EXPONENT ? cat.popNorm : null;
     for (const j of touched) {
-      if (this.co[j]! !== 0) this.co[j] = this.co[j]! / (1 + cat.popularity[j]!) ** B.coPopExponent;
+      if (this.co[j]! !== 0) this.co[j] = this.co[j]! / (popNorm ? popNorm[j]! : (1 + cat.popularity[j]!) ** B.coPopExponent);
       // Scales come from the tracks that can be returned: the seeds co-occur with each other
       // most (a listener's own history is a basket of them all) and would shrink the rest.
       if (opts.exclude?.has(j) || (!opts.keepSeeds && (seeds.tracks.get(j) ?? 0) > 0)) continue;
@@ -393,8 +442,7 @@ export class Engine {
     const kthLargest = (k: number) => {
       const view = this.candSort.subarray(0, n);
       view.set(scores.subarray(0, n));
-      view.sort();
-      return view[n - k]!;
+      return select(view, n - k);
     };
     for (let k = 0; k < n; k++) {
       const j = touched[k]!;
@@ -416,7 +464,7 @@ export class Engine {
       const j = touched[k]!;
       const cv = coOf[k]!;
       const kv = knnOf[k]!;
-      const keep = scores[k]! >= pre || content.has(j);
+      const keep = scores[k]! >= pre || content.tracks.has(j);
       scores[k] = 0;
       if (!keep) continue;
       if (opts.exclude?.has(j) || cat.removed[j]) continue;
@@ -459,4 +507,61 @@ export class Engine {
     out.sort((x, y) => y.score - x.score || x.track - y.track);
     return out.slice(0, opts.limit);
   }
+}
+
+/**
+ * The value that would be at index `k` of `a` sorted ascending (Hoare's selection, median
+ * of three): O(n) where sorting the candidates (up to 100,000 a call) was O(n log n).
+ * Reorders `a`.
+ */
+export function select(a: Float64Array, k: number): number {
+  let lo = 0;
+  let hi = a.length - 1;
+  while (hi > lo) {
+    const mid = (lo + hi) >>> 1;
+    // Median of three as the pivot.
+    const x = a[lo]!;
+    const y = a[mid]!;
+    const z = a[hi]!;
+    const pivot = Math.max(Math.min(x, y), Math.min(Math.max(x, y), z));
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i]! < pivot) i++;
+      while (a[j]! > pivot) j--;
+      if (i <= j) {
+        const t = a[i]!;
+        a[i] = a[j]!;
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return a[k]!;
+  }
+  return a[k]!;
+}
+
+/** What one `score` call carries from phase to phase. */
+interface ScoreCall {
+  seeds: Seeds;
+  opts: ScoreOptions;
+  B: Blend;
+  /** Candidate tracks, in the order first reached (marked in Engine.mark). */
+  touched: number[];
+  /** Baskets with a similarity (in Engine.sim) to reset. */
+  touchedBaskets: number[];
+  /** Weight of each seed artist: the seeds' own plus the tracks' artists (phase 1). */
+  artistW: Map<number, number>;
+}
+
+/** Phase 3's answer: the content candidates and the content weights blend uses. */
+interface Content {
+  tracks: Set<number>;
+  genreW: Map<number, number>;
+  featureSeeds: number[];
+  artistMass: number;
+  genreMass: number;
 }

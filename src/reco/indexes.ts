@@ -1,12 +1,16 @@
 // Secondary indexes over the baskets, derived and rebuilt lazily: baskets per artist
 // (basket similarity through shared artists) and per word of their name (playlists
 // named like a context or a station). On a large engine a rebuild happens at most
-// every 10 s; a slightly stale index only misses the newest baskets.
+// every 10 s, and in the background, a slice of baskets per turn of the event loop: the
+// requests meanwhile use the stale index (issue 24: answers are not held up by a
+// rebuild). A slightly stale index only misses the newest baskets.
 import { KIND_CODE, type Baskets } from './baskets.ts';
 import type { Catalog } from './catalog.ts';
 
 const REBUILD_EVERY_MS = 10_000;
 const LARGE = 5000;
+/** Baskets indexed per turn of the event loop by a background rebuild. */
+const SLICE = 2_000;
 
 /** Lower-case word tokens of a name, without punctuation and emoji. */
 export function nameTokens(name: string): string[] {
@@ -34,28 +38,66 @@ export class BasketIndexes {
     this.baskets = baskets;
   }
 
-  private due(changed: boolean, never: boolean, at: number): boolean {
-    return changed && (never || this.baskets.size <= LARGE || Date.now() - at > REBUILD_EVERY_MS);
+  private artistsJob = false;
+  private wordsJob = false;
+
+  /**
+   * Whether to rebuild now (synchronously: the first build, and any on a small engine),
+   * later in the background (a large engine whose index is older than REBUILD_EVERY_MS),
+   * or not at all.
+   */
+  private due(changed: boolean, never: boolean, at: number, running: boolean): 'now' | 'background' | null {
+    if (!changed) return null;
+    if (never || this.baskets.size <= LARGE) return 'now';
+    return !running && Date.now() - at > REBUILD_EVERY_MS ? 'background' : null;
+  }
+
+  /** Runs `each` over baskets [0, size): at once, or SLICE a turn; then `done`. */
+  private walk(size: number, how: 'now' | 'background', each: (b: number) => void, done: () => void): void {
+    if (how === 'now') {
+      for (let b = 0; b < size; b++) each(b);
+      done();
+      return;
+    }
+    let b = 0;
+    const step = () => {
+      const end = Math.min(size, b + SLICE);
+      for (; b < end; b++) each(b);
+      if (b < size) setImmediate(step);
+      else done();
+    };
+    setImmediate(step);
   }
 
   /** Basket indexes per artist index. */
   byArtist(): number[][] {
     const built = this.artistsBuilt;
     const changed = built.revision !== this.catalog.revision || built.baskets !== this.baskets.size;
-    if (this.due(changed, built.revision < 0, built.at)) {
+    const how = this.due(changed, built.revision < 0, built.at, this.artistsJob);
+    if (how) {
       const out: number[][] = [];
       const artist = this.catalog.artist;
-      for (let b = 0; b < this.baskets.size; b++) {
-        if (this.baskets.dead[b]) continue;
-        for (const t of this.baskets.items[b]!) {
-          const a = artist[t]!;
-          if (a < 0) continue;
-          const p = (out[a] ??= []);
-          if (p[p.length - 1] !== b) p.push(b);
-        }
-      }
-      this.artists = out;
-      this.artistsBuilt = { revision: this.catalog.revision, baskets: this.baskets.size, at: Date.now() };
+      const revision = this.catalog.revision;
+      const size = this.baskets.size;
+      this.artistsJob = how === 'background';
+      this.walk(
+        size,
+        how,
+        (b) => {
+          if (this.baskets.dead[b]) return;
+          for (const t of this.baskets.items[b]!) {
+            const a = artist[t]!;
+            if (a < 0) continue;
+            const p = (out[a] ??= []);
+            if (p[p.length - 1] !== b) p.push(b);
+          }
+        },
+        () => {
+          this.artists = out;
+          this.artistsBuilt = { revision, baskets: size, at: Date.now() };
+          this.artistsJob = false;
+        },
+      );
     }
     return this.artists;
   }
@@ -63,18 +105,29 @@ export class BasketIndexes {
   /** Basket indexes per word of their name (only named baskets: playlists). */
   byWord(): Map<string, number[]> {
     const built = this.wordsBuilt;
-    if (this.due(built.baskets !== this.baskets.size, built.baskets < 0, built.at)) {
+    const how = this.due(built.baskets !== this.baskets.size, built.baskets < 0, built.at, this.wordsJob);
+    if (how) {
       const out = new Map<string, number[]>();
-      this.baskets.names.forEach((name, b) => {
-        if (!name || this.baskets.dead[b]) return;
-        for (const w of nameTokens(name)) {
-          const p = out.get(w);
-          if (p) p.push(b);
-          else out.set(w, [b]);
-        }
-      });
-      this.words = out;
-      this.wordsBuilt = { baskets: this.baskets.size, at: Date.now() };
+      const size = this.baskets.size;
+      this.wordsJob = how === 'background';
+      this.walk(
+        size,
+        how,
+        (b) => {
+          const name = this.baskets.names[b];
+          if (!name || this.baskets.dead[b]) return;
+          for (const w of nameTokens(name)) {
+            const p = out.get(w);
+            if (p) p.push(b);
+            else out.set(w, [b]);
+          }
+        },
+        () => {
+          this.words = out;
+          this.wordsBuilt = { baskets: size, at: Date.now() };
+          this.wordsJob = false;
+        },
+      );
     }
     return this.words;
   }

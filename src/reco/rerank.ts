@@ -25,9 +25,14 @@ export const DEFAULT_SPREAD = { maxPerArtist: 3, spreadWindow: 20, diversity: 0.
 
 export function rerank(cands: readonly Scored[], o: RerankOptions): Scored[] {
   const picked: Scored[] = [];
-  const used = new Set<number>();
   const recent: number[] = o.tail.slice(-(o.spreadWindow - 1));
-  const adjusted = cands.map((c) => c.score * (o.jitter ? o.jitter(c.track) : 1));
+  // The candidates that may be picked at all, their artists and jittered scores, once: the
+  // loop below looks at every one for every pick.
+  const open: Scored[] = [];
+  for (const c of cands) if (!o.exclude.has(c.track)) open.push(c);
+  const artists = Int32Array.from(open, (c) => o.artistOf(c.track));
+  const adjusted = Float64Array.from(open, (c) => c.score * (o.jitter ? o.jitter(c.track) : 1));
+  const used = new Uint8Array(open.length);
   while (picked.length < o.count) {
     const counts = new Map<number, number>();
     for (const a of recent) if (a >= 0) counts.set(a, (counts.get(a) ?? 0) + 1);
@@ -37,10 +42,9 @@ export function rerank(cands: readonly Scored[], o: RerankOptions): Scored[] {
     // First pass keeps every rule; the second gives up only the per-window cap (a catalog
     // with too few artists), never "not twice in a row" and never the no-repeat window.
     for (let pass = 0; pass < 2 && best < 0; pass++) {
-      for (let i = 0; i < cands.length; i++) {
-        const c = cands[i]!;
-        if (used.has(c.track) || o.exclude.has(c.track)) continue;
-        const a = o.artistOf(c.track);
+      for (let i = 0; i < open.length; i++) {
+        if (used[i]) continue;
+        const a = artists[i]!;
         const n = a >= 0 ? (counts.get(a) ?? 0) : 0;
         if (a >= 0 && a === last) continue;
         if (pass === 0 && n >= o.maxPerArtist) continue;
@@ -52,10 +56,11 @@ export function rerank(cands: readonly Scored[], o: RerankOptions): Scored[] {
       }
     }
     if (best < 0) break;
-    const c = cands[best]!;
+    const c = open[best]!;
     picked.push(c);
-    used.add(c.track);
-    recent.push(o.artistOf(c.track));
+    // A track listed twice is picked once.
+    for (let i = 0; i < open.length; i++) if (open[i]!.track === c.track) used[i] = 1;
+    recent.push(artists[best]!);
     if (recent.length > o.spreadWindow - 1) recent.shift();
   }
   return picked;

@@ -42,6 +42,9 @@ describe('recommender on two PostgreSQL instances (issue 12)', { skip: pgSkipRea
       assert.equal(ready.status, 503);
       assert.equal(ready.body.error.code, 'recommender_not_ready');
       assert.equal(ready.headers.get('retry-after'), '2');
+      // The build's progress (issue 24): how far it got, with memory.
+      assert.deepEqual(Object.keys(ready.body.error.details.progress).sort(), ['baskets', 'heapMb', 'ms', 'rssMb', 'tracks']);
+      assert.ok(ready.body.error.details.progress.rssMb > 0);
       const t0 = performance.now();
       const radio = await user('POST', `/radio/${encodeURIComponent('artist:Anyone')}/queue`, { userId: 'me' });
       const search = await user('GET', '/catalog/search?q=x');

@@ -85,7 +85,8 @@ for (const { kind, skip } of kinds) {
       await catalog.recordQueued('q-a', 'u1', ['t1', 't2', 't2'], '2026-11-01T00:00:00.000Z');
       await catalog.recordQueued('q-a', 'u1', ['t3'], '2026-11-29T00:00:00.000Z');
       await catalog.recordQueued('q-b', 'u2', ['t9'], '2026-11-29T00:00:00.000Z');
-      assert.deepEqual((await catalog.stationTracks('q-a')).sort(), ['t1', 't2', 't3']);
+      assert.deepEqual((await catalog.stationTracks('q-a', 100)).sort(), ['t1', 't2', 't3']);
+      assert.deepEqual(await catalog.stationTracks('q-a', 1), ['t3'], 'capped: the newest first');
       await catalog.appendEvents([
         {
           userId: 'u1',
@@ -124,11 +125,35 @@ for (const { kind, skip } of kinds) {
           occurredAt: '2026-10-01T00:00:00.000Z',
         },
       ]);
-      assert.deepEqual(
-        (await catalog.userRecentTracks('u1', '2026-11-15T00:00:00.000Z')).sort(),
-        ['p1', 't3'],
-        'plays and radio tracks since then; no likes, nothing older',
+      const since = '2026-11-15T00:00:00.000Z';
+      const r = await catalog.userRecentTracks('u1', { since, limit: 10, skipsSince: '2026-01-01T00:00:00.000Z', skipLimit: 10 });
+      assert.deepEqual(r.recent.sort(), ['p1', 't3'], 'plays and radio tracks since then; no likes, nothing older');
+      assert.deepEqual(r.skipped, []);
+      await catalog.appendEvents(
+        ['s1', 's2', 's3'].map((trackId, i) => ({
+          userId: 'u1',
+          sessionId: null,
+          trackId,
+          action: 'skip' as const,
+          position: null,
+          source: null,
+          contextType: null,
+          hour: null,
+          context: null,
+          occurredAt: `2026-0${i + 6}-01T00:00:00.000Z`,
+        })),
       );
+      const capped = await catalog.userRecentTracks('u1', { since, limit: 1, skipsSince: '2026-06-15T00:00:00.000Z', skipLimit: 1 });
+      assert.deepEqual(capped.recent.sort(), ['p1', 't3'], 'the newest of each source');
+      assert.deepEqual(capped.skipped, ['s3'], 'skips since skipsSince, newest first, capped; a skip is not a recent play');
+      const twoSkips = await catalog.userRecentTracks('u1', { since, limit: 0, skipsSince: '2026-06-15T00:00:00.000Z', skipLimit: 10 });
+      assert.deepEqual({ recent: twoSkips.recent, skipped: twoSkips.skipped.sort() }, { recent: [], skipped: ['s2', 's3'] }, 'not s1: before skipsSince');
+      // The sweeper's prune: rows queued before the time go, a batch at a time.
+      assert.equal(await catalog.pruneRadioHistory('2026-11-15T00:00:00.000Z', 1), 1);
+      assert.equal(await catalog.pruneRadioHistory('2026-11-15T00:00:00.000Z', 10), 1);
+      assert.equal(await catalog.pruneRadioHistory('2026-11-15T00:00:00.000Z', 10), 0);
+      assert.deepEqual((await catalog.stationTracks('q-a', 100)).sort(), ['t3']);
+      assert.deepEqual(await catalog.stationTracks('q-b', 100), ['t9']);
     });
 
     it('keeps the first answer of a key', async () => {
