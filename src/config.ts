@@ -1,7 +1,31 @@
 // The only place that reads process.env. Everything else receives a Config.
 import { resolve } from 'node:path';
-import { DEFAULT_PROVIDER_ALGORITHMS, PROVIDER_ALGORITHMS, type ProviderConfig } from './auth/provider.ts';
 import { WIRE_LIMITS } from './model/wire.ts';
+
+// The identity provider's settings (issue 23; checked by src/auth/provider.ts).
+/** Asymmetric signature algorithms only: never `none`, never an HMAC (which a public key would sign). */
+export const PROVIDER_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
+export const DEFAULT_PROVIDER_ALGORITHMS = ['RS256', 'ES256', 'EdDSA'];
+
+export interface ProviderConfig {
+  /** Expected `iss`, and where discovery starts when jwksUrl is null. */
+  issuer: string | null;
+  /** The JWK set; null: found through `${issuer}/.well-known/openid-configuration`. */
+  jwksUrl: string | null;
+  /** Accepted `aud` values (any one). */
+  audience: string[];
+  /** The claim that holds the user's id (default `sub`). */
+  userClaim: string;
+  algorithms: string[];
+  /** Tolerance on `exp` and `nbf`, in seconds. */
+  clockSkewSeconds: number;
+  /** At most one fetch of the key set (or of the discovery document) per this many ms. */
+  cooldownMs: number;
+  /** The key set is fetched again in the background this often (ms); 0 = only for unknown keys. */
+  refreshMs: number;
+  /** A token that names none of our scopes gets no rights (instead of its user's full rights). */
+  requireScopes: boolean;
+}
 
 export interface Limits {
   /** Largest request body in bytes. */

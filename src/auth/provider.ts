@@ -11,33 +11,10 @@
 // through per cooldown: jose counts its cooldown from the last *successful* fetch only, so
 // while the endpoint is down a flood of tokens with made-up `kid`s would each cause a fetch.
 import { createRemoteJWKSet, customFetch, errors as joseErrors, jwtVerify, type FetchImplementation, type JWTPayload } from 'jose';
+import type { ProviderConfig } from '../config.ts';
 import { AppError } from '../errors.ts';
 import { grant, scopeNames, type Granted } from './scopes.ts';
 import { providerUserId } from './user-ids.ts';
-
-/** Asymmetric signature algorithms only: never `none`, never an HMAC (which a public key would sign). */
-export const PROVIDER_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
-export const DEFAULT_PROVIDER_ALGORITHMS = ['RS256', 'ES256', 'EdDSA'];
-
-export interface ProviderConfig {
-  /** Expected `iss`, and where discovery starts when jwksUrl is null. */
-  issuer: string | null;
-  /** The JWK set; null: found through `${issuer}/.well-known/openid-configuration`. */
-  jwksUrl: string | null;
-  /** Accepted `aud` values (any one). */
-  audience: string[];
-  /** The claim that holds the user's id (default `sub`). */
-  userClaim: string;
-  algorithms: string[];
-  /** Tolerance on `exp` and `nbf`, in seconds. */
-  clockSkewSeconds: number;
-  /** At most one fetch of the key set (or of the discovery document) per this many ms. */
-  cooldownMs: number;
-  /** The key set is fetched again in the background this often (ms); 0 = only for unknown keys. */
-  refreshMs: number;
-  /** A token that names none of our scopes gets no rights (instead of its user's full rights). */
-  requireScopes: boolean;
-}
 
 /** A provider's token, checked. */
 export interface ProviderClaims {
