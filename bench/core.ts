@@ -8,6 +8,7 @@
 //
 //   npm run bench:core
 //   BENCH_SECONDS=2 BENCH_LENGTHS=20,1000 BENCH_TARGETS=sqlite,floor npm run bench:core
+//   BENCH_PHASES=writes-default,read-default,writes,reads ... (only these phases; the floor's are writes, reads)
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -44,6 +45,8 @@ const targets = (process.env.BENCH_TARGETS || ALL_TARGETS.join(','))
   .filter(Boolean) as TargetKind[];
 for (const t of targets) if (!ALL_TARGETS.includes(t)) throw new Error(`BENCH_TARGETS: unknown target "${t}" (use ${ALL_TARGETS.join(',')})`);
 /** Queues per length: 50 small ones, fewer long ones (setup time); BENCH_QUEUES overrides, one per length. */
+/** Phase keys to run (e.g. writes-default,read-default; the floor's are writes,reads); all when unset. */
+const onlyPhases = process.env.BENCH_PHASES ? new Set(process.env.BENCH_PHASES.split(',').map((s) => s.trim())) : null;
 const queueCounts: number[] = process.env.BENCH_QUEUES ? intList('BENCH_QUEUES', '', 1, 1000) : lengths.map((n) => (n <= 100 ? 50 : n <= 2000 ? 20 : 8));
 if (queueCounts.length !== lengths.length) throw new Error('BENCH_QUEUES needs one count per BENCH_LENGTHS entry');
 const CHUNK = 500; // tracks per POST at setup (the API's limit per add)
@@ -342,6 +345,7 @@ try {
         const warmed = new Set<string>();
         for (const phase of t.phases) {
           if (stopping) break;
+          if (onlyPhases && !onlyPhases.has(phase.key)) continue;
           if (phase.kind === 'reads' && !refreshed) {
             const seen = await refresh(t, queues);
             const fifo = queues.map((q) => q.ids.length);

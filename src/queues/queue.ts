@@ -405,7 +405,6 @@ export function resolveWindow(state: QueueState, q: WindowQuery = {}): { start: 
 }
 
 /** The public shape of a queue: order keys stay internal. */
-/** The public shape of a queue: order keys stay internal. */
 export interface QueueView {
   id: string;
   name: string;

@@ -7,6 +7,7 @@ import { errors, WriteHeaders } from '../http/schemas.ts';
 import type { QueueCommand } from './decide.ts';
 import { toView, windowKeys } from './queue.ts';
 import * as S from './schemas.ts';
+import { readJson, sendJson, writeBodyJson } from './view-json.ts';
 import type { Actor } from '../model/actor.ts';
 import { fingerprint } from '../util/commit.ts';
 import type { QueueService, WriteOptions, WriteResult } from './service.ts';
@@ -44,13 +45,13 @@ export function prefersMinimal(r: FastifyRequest): boolean {
   return prefs.includes('return=minimal') && !prefs.includes('return=representation');
 }
 
-/** Status and headers go on the reply; the body is returned for the response schema to serialise. */
-export function send(reply: FastifyReply, result: WriteResult): WriteResult['body'] {
+/** Sends a write's answer: status, headers, and the body as its JSON text (view-json.ts: the response schema's fields). */
+export function send(reply: FastifyReply, result: WriteResult): void {
   reply.header('etag', `"${result.body.version}"`);
   reply.header('preference-applied', result.body.queue === undefined ? 'return=minimal' : 'return=representation');
   if (result.replayed) reply.header('idempotent-replayed', 'true');
   reply.status(result.status);
-  return result.body;
+  sendJson(reply, writeBodyJson(result.body));
 }
 
 export const write = { headers: WriteHeaders, response: { 200: S.WriteResponse, ...errors(409, 413, 422, 429) } };
@@ -112,8 +113,9 @@ export function queueRoutes(service: QueueService): FastifyPluginAsyncTypebox {
         const state = await service.get(actor(r), r.params.queueId);
         reply.header('etag', `"${state.version}"`);
         const { keys, ...window } = q;
+        if (!keys) return sendJson(reply, readJson(state, window));
         const view = toView(state, window);
-        return keys ? { ...view, itemKeys: windowKeys(state, view) } : view;
+        return { ...view, itemKeys: windowKeys(state, view) };
       },
     );
 

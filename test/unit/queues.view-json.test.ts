@@ -1,0 +1,109 @@
+// src/queues/view-json.ts writes a view's and a write answer's JSON itself (issue 21): here
+// its text is held, byte for byte, against what Fastify's serialiser writes from the response
+// schemas for the same objects, over states built by the real decider: items, history at
+// its bound, votes, collaborators, metadata with non-ASCII text, shuffle, every window kind.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import Fastify from 'fastify';
+import type { QueueCommand } from '../../src/queues/decide.ts';
+import { HISTORY_LIMIT, type QueueState, toView, type WindowQuery } from '../../src/queues/queue.ts';
+import { CollaboratorSchema, EventSchema, QueueSchema, QueueWindowSchema, WriteResponse } from '../../src/queues/schemas.ts';
+import { readJson, viewJson, writeBodyJson } from '../../src/queues/view-json.ts';
+import { scenario, type Scenario } from '../helpers/domain.ts';
+
+/** Fastify's own serialisation of `body` under the WriteResponse schema (what the routes answered before). */
+async function fastifyText(bodies: unknown[]): Promise<string[]> {
+  const app = Fastify();
+  for (const s of [CollaboratorSchema, QueueWindowSchema, QueueSchema, EventSchema]) app.addSchema(s);
+  let next: unknown;
+  app.post('/w', { schema: { response: { 200: WriteResponse } } }, async () => next);
+  await app.ready();
+  const out: string[] = [];
+  for (const b of bodies) {
+    next = b;
+    const res = await app.inject({ method: 'POST', url: '/w' });
+    assert.equal(res.statusCode, 200, res.body);
+    out.push(res.body);
+  }
+  await app.close();
+  return out;
+}
+
+function busyQueue(): Scenario {
+  const s = scenario({ userId: 'owner-1' });
+  s.when({
+    type: 'create_queue',
+    name: 'Fête — «party» 🎉 "quoted" \\ back',
+    queueType: 'party',
+    metadata: { mood: 'ça va', nested: { list: [1, 'two', null], emoji: '🎧' }, 'key with "quotes"': true },
+    tracks: Array.from({ length: 30 }, (_, i) => `spotify:track:${i}\u2028${i % 3 === 0 ? 'é' : ''}`),
+  } as QueueCommand);
+  s.when({ type: 'add_collaborator', userId: 'guest-1', role: 'contributor' });
+  s.when({ type: 'add_collaborator', userId: 'guest-2', role: 'admin' });
+  s.when({ type: 'update_settings', voteOrder: false, fairOrder: true });
+  // More plays than the history keeps: the history is at its bound.
+  for (let i = 0; i < HISTORY_LIMIT + 5; i++) s.when({ type: 'next' });
+  s.when({ type: 'add_tracks', tracks: ['late-1', 'late-2'] }, { userId: 'guest-1' });
+  const ids = s.itemIds;
+  s.when({ type: 'vote_item', itemId: ids[ids.length - 1]!, vote: 1 }, { userId: 'guest-2' });
+  s.when({ type: 'vote_item', itemId: ids[ids.length - 2]!, vote: -1 }, { userId: 'guest-2' });
+  return s;
+}
+
+describe('queue view JSON (view-json.ts)', () => {
+  it('writes what the response schemas write, byte for byte, for every window kind, shuffled or not, minimal or not', async () => {
+    const states: { state: QueueState; events: Scenario['events'] }[] = [];
+    const fresh = scenario();
+    fresh.when({ type: 'create_queue', name: 'empty', queueType: 'user' });
+    states.push({ state: fresh.state, events: fresh.events });
+    const busy = busyQueue();
+    states.push({ state: busy.state, events: busy.events.slice(-3) });
+    busy.when({ type: 'set_shuffle', shuffle: true });
+    busy.when({ type: 'set_repeat', repeat: 'all' });
+    states.push({ state: busy.state, events: busy.events.slice(-2) });
+    assert.equal(busy.state.history.length, HISTORY_LIMIT);
+    assert.ok(busy.state.collaborators.length === 2 && busy.state.items.some((i) => i.votes?.length));
+
+    const windows: WindowQuery[] = [{}, { limit: 5 }, { limit: 0 }, { offset: 7, limit: 3 }, { around: 'current', limit: 4 }, { offset: 10_000 }];
+    const bodies: unknown[] = [];
+    const ours: string[] = [];
+    for (const { state, events } of states) {
+      const second = state.items[1]?.itemId;
+      for (const w of [...windows, ...(second ? [{ after: second, limit: 6 }] : [])]) {
+        const view = toView(state, w);
+        const cursor = view.window.nextCursor;
+        for (const win of cursor ? [w, { cursor, limit: 2 }] : [w]) {
+          const v = toView(state, win);
+          bodies.push({ queue: v, events, version: state.version });
+          ours.push(writeBodyJson({ queue: v, events, version: state.version }));
+        }
+      }
+      bodies.push({ events, version: state.version });
+      ours.push(writeBodyJson({ events, version: state.version }));
+    }
+    const theirs = await fastifyText(bodies);
+    assert.ok(bodies.length > 20);
+    for (let i = 0; i < bodies.length; i++) assert.equal(ours[i], theirs[i], `body ${i}`);
+  });
+
+  it('leaves out fields the schemas do not have (order keys, internal state)', () => {
+    const s = busyQueue();
+    const text = viewJson(toView(s.state));
+    const parsed = JSON.parse(text) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(parsed), Object.keys(QueueSchema.properties));
+    assert.ok(!text.includes('"key"') && !text.includes('goneItemIds') && !text.includes('"deleted"'));
+  });
+
+  it("remembers a read's text per state and window, and a new state gets new text", () => {
+    const s = busyQueue();
+    const before = s.state;
+    const a = readJson(before, {});
+    assert.equal(readJson(before, {}), a, 'the same state and window: the same text');
+    assert.notEqual(readJson(before, { limit: 3 }), a);
+    s.when({ type: 'next' });
+    const b = readJson(s.state, {});
+    assert.notEqual(b, a);
+    assert.equal(b, viewJson(toView(s.state, {})));
+    assert.equal(JSON.parse(b).version, before.version + 1);
+  });
+});
