@@ -105,6 +105,7 @@ export class SqliteCatalogStore implements CatalogStore {
   private readonly s;
 
   private readonly db: Database.Database;
+  private readonly insertEvents: Database.Transaction<(events: NewListeningEvent[]) => number[]>;
   constructor(db: Database.Database) {
     this.db = db;
     this.s = {
@@ -172,6 +173,25 @@ export class SqliteCatalogStore implements CatalogStore {
            created_at = excluded.created_at WHERE reco_idempotency.created_at < ?`,
       ),
     };
+    // Built once: plays are recorded several times a second on a busy server.
+    this.insertEvents = db.transaction((events: NewListeningEvent[]) =>
+      events.map((e) =>
+        Number(
+          this.s.insertEvent.run(
+            e.userId,
+            e.sessionId,
+            e.trackId,
+            e.action,
+            e.position,
+            e.source,
+            e.contextType,
+            e.hour,
+            e.context ? JSON.stringify(e.context) : null,
+            e.occurredAt,
+          ).lastInsertRowid,
+        ),
+      ),
+    );
   }
 
   async upsertTracks(tracks: TrackMeta[], now: string): Promise<{ created: number; updated: number }> {
@@ -231,26 +251,7 @@ export class SqliteCatalogStore implements CatalogStore {
   }
 
   async appendEvents(events: NewListeningEvent[]): Promise<number[]> {
-    return this.db
-      .transaction(() =>
-        events.map((e) =>
-          Number(
-            this.s.insertEvent.run(
-              e.userId,
-              e.sessionId,
-              e.trackId,
-              e.action,
-              e.position,
-              e.source,
-              e.contextType,
-              e.hour,
-              e.context ? JSON.stringify(e.context) : null,
-              e.occurredAt,
-            ).lastInsertRowid,
-          ),
-        ),
-      )
-      .immediate();
+    return this.insertEvents.immediate(events);
   }
 
   async recordContext(userId: string, context: Record<string, unknown>, observedAt: string, recordedAt: string): Promise<UserContextRecord> {

@@ -85,6 +85,8 @@ export class CatalogSync {
   private readonly contexts: Tail;
   private chain: Promise<void> = Promise.resolve();
   private queued: Promise<void> | null = null;
+  /** What the queued catch-up reads when it starts: every table, or only listening events. */
+  private queuedParts: 'all' | 'events' = 'all';
   private lastAt = 0;
   private building = true;
   private applied = 0;
@@ -126,12 +128,21 @@ export class CatalogSync {
     return yieldToLoop();
   }
 
-  /** Catch up now (after a local write): resolves once everything committed before the call is applied. */
-  refresh(): Promise<void> {
-    if (this.queued !== null) return this.queued;
+  /**
+   * Catch up now (after a local write): resolves once everything committed before the call
+   * is applied. `events`: only listening events, for a write that appended nothing else (the
+   * plays of busy queues arrive several times a second; the other three tables need not be
+   * read for them). A catch-up queued and not started yet serves both, reading what either asked.
+   */
+  refresh(parts: 'all' | 'events' = 'all'): Promise<void> {
+    if (this.queued !== null) {
+      if (parts === 'all') this.queuedParts = 'all';
+      return this.queued;
+    }
+    this.queuedParts = parts;
     const run = this.chain.then(() => {
       this.queued = null;
-      return this.catchUp();
+      return this.catchUp(this.queuedParts);
     });
     this.queued = run;
     this.chain = run.catch(() => undefined);
@@ -144,7 +155,12 @@ export class CatalogSync {
     if (Date.now() - this.lastAt >= (this.opts.minIntervalMs ?? 250)) await this.refresh();
   }
 
-  private async catchUp(): Promise<void> {
+  private async catchUp(parts: 'all' | 'events'): Promise<void> {
+    if (parts === 'events') {
+      await this.catchUpEvents();
+      this.events.settle(Date.now());
+      return;
+    }
     const { store, reco } = this;
     const started = Date.now();
     // Paged by the last rev / id read, not by `low`: `low` waits at a gap.
@@ -177,15 +193,19 @@ export class CatalogSync {
       after = rows[rows.length - 1]!.id;
       await this.page(rows.length);
     }
+    await this.catchUpEvents();
+    const now = Date.now();
+    for (const t of [this.tracks, this.playlists, this.contexts, this.events]) t.settle(now);
+    this.lastAt = started;
+  }
+
+  private async catchUpEvents(): Promise<void> {
     for (let after = this.events.low; ; ) {
-      const rows = await store.eventsAfter(after, PAGE);
-      for (const e of rows) if (this.events.accept(e.id)) reco.ingest(e);
+      const rows = await this.store.eventsAfter(after, PAGE);
+      for (const e of rows) if (this.events.accept(e.id)) this.reco.ingest(e);
       if (rows.length < PAGE) break;
       after = rows[rows.length - 1]!.id;
       await this.page(rows.length);
     }
-    const now = Date.now();
-    for (const t of [this.tracks, this.playlists, this.contexts, this.events]) t.settle(now);
-    this.lastAt = started;
   }
 }

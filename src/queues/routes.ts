@@ -7,7 +7,7 @@ import { errors, WriteHeaders } from '../http/schemas.ts';
 import type { QueueCommand } from './decide.ts';
 import { toView, windowKeys } from './queue.ts';
 import * as S from './schemas.ts';
-import { readJson, sendJson, writeBodyJson } from './view-json.ts';
+import { eventsPageJson, readJson, sendJson, writeBodyJson } from './view-json.ts';
 import type { Actor } from '../model/actor.ts';
 import { fingerprint } from '../util/commit.ts';
 import type { QueueService, WriteOptions, WriteResult } from './service.ts';
@@ -256,13 +256,13 @@ export function queueRoutes(service: QueueService): FastifyPluginAsyncTypebox {
           response: { 200: S.EventsResponse, ...errors() },
         },
       },
-      async (r) => {
+      async (r, reply) => {
         const since = r.query.since ?? 0;
         const limit = r.query.limit ?? 100;
         const { events, version, logStart } = await service.events(actor(r), r.params.queueId, since, limit);
         const last = events[events.length - 1];
         const nextSince = last ? last.sequenceNumber : Math.max(since, 0);
-        return { events, version, nextSince, hasMore: nextSince < version, logStart };
+        sendJson(reply, eventsPageJson({ events, version, nextSince, hasMore: nextSince < version, logStart }));
       },
     );
   };

@@ -5,7 +5,7 @@
 // once per array; a read's whole answer is written once per state and window.
 //
 // The text holds exactly the fields of the response schemas (QueueSchema, EventSchema,
-// WriteResponse in schemas.ts), in the order Fastify's serialiser writes them: test/unit/queues.view-json.test.ts holds
+// WriteResponse, EventsResponse in schemas.ts), in the order Fastify's serialiser writes them: test/unit/queues.view-json.test.ts holds
 // it against Fastify's serialiser of those schemas.
 import type { FastifyReply } from 'fastify';
 import type { QueueEvent } from '../model/queue.ts';
@@ -68,6 +68,11 @@ export function eventsJson(events: readonly QueueEvent[]): string {
       data: e.data,
     })),
   );
+}
+
+/** The JSON of a page of the event log, as the `EventsResponse` schema writes it. */
+export function eventsPageJson(p: { events: readonly QueueEvent[]; version: number; nextSince: number; hasMore: boolean; logStart: number }): string {
+  return `{"events":${eventsJson(p.events)},"version":${p.version},"nextSince":${p.nextSince},"hasMore":${p.hasMore},"logStart":${p.logStart}}`;
 }
 
 /** The JSON of a write's answer, as the `WriteResponse` schema writes it. */

@@ -408,7 +408,8 @@ export class RadioService {
         return { userId, ...e, hour, context, occurredAt };
       }),
     );
-    await this.d.sync.refresh();
+    // Only listening events were written: the catch-up reads that table alone.
+    await this.d.sync.refresh('events');
   }
 }
 

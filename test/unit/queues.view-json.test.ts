@@ -7,16 +7,16 @@ import { describe, it } from 'node:test';
 import Fastify from 'fastify';
 import type { QueueCommand } from '../../src/queues/decide.ts';
 import { HISTORY_LIMIT, type QueueState, toView, type WindowQuery } from '../../src/queues/queue.ts';
-import { CollaboratorSchema, EventSchema, QueueSchema, QueueWindowSchema, WriteResponse } from '../../src/queues/schemas.ts';
-import { readJson, viewJson, writeBodyJson } from '../../src/queues/view-json.ts';
+import { CollaboratorSchema, EventSchema, EventsResponse, QueueSchema, QueueWindowSchema, WriteResponse } from '../../src/queues/schemas.ts';
+import { eventsPageJson, readJson, viewJson, writeBodyJson } from '../../src/queues/view-json.ts';
 import { scenario, type Scenario } from '../helpers/domain.ts';
 
 /** Fastify's own serialisation of `body` under the WriteResponse schema (what the routes answered before). */
-async function fastifyText(bodies: unknown[]): Promise<string[]> {
+async function fastifyText(bodies: unknown[], schema: object = WriteResponse): Promise<string[]> {
   const app = Fastify();
   for (const s of [CollaboratorSchema, QueueWindowSchema, QueueSchema, EventSchema]) app.addSchema(s);
   let next: unknown;
-  app.post('/w', { schema: { response: { 200: WriteResponse } } }, async () => next);
+  app.post('/w', { schema: { response: { 200: schema } } }, async () => next);
   await app.ready();
   const out: string[] = [];
   for (const b of bodies) {
@@ -84,6 +84,25 @@ describe('queue view JSON (view-json.ts)', () => {
     const theirs = await fastifyText(bodies);
     assert.ok(bodies.length > 20);
     for (let i = 0; i < bodies.length; i++) assert.equal(ours[i], theirs[i], `body ${i}`);
+  });
+
+  it('writes a page of the event log as the EventsResponse schema does, for every event type the scenario made', async () => {
+    const s = busyQueue();
+    s.when({ type: 'set_shuffle', shuffle: true });
+    s.when({ type: 'move_item', itemId: s.itemIds[3]!, position: 0 });
+    s.when({ type: 'remove_items', itemIds: [s.itemIds[4]!] });
+    s.when({ type: 'update_queue', name: 'renamed', metadata: { a: '\u0000\u001f ✓' } });
+    s.when({ type: 'set_visibility', isPublic: true });
+    s.when({ type: 'delete_queue' });
+    const types = new Set(s.events.map((e) => e.type));
+    assert.ok(types.size >= 10, `event types: ${[...types].join(', ')}`);
+    const pages = [
+      { events: s.events, version: s.state.version, nextSince: s.state.version, hasMore: false, logStart: 1 },
+      { events: [], version: 3, nextSince: 3, hasMore: false, logStart: 2 },
+      { events: s.events.slice(0, 5), version: s.state.version, nextSince: 5, hasMore: true, logStart: 1 },
+    ];
+    const theirs = await fastifyText(pages, EventsResponse);
+    for (let i = 0; i < pages.length; i++) assert.equal(eventsPageJson(pages[i]!), theirs[i], `page ${i}`);
   });
 
   it('leaves out fields the schemas do not have (order keys, internal state)', () => {
