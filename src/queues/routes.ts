@@ -37,6 +37,21 @@ export function writeOptions(r: FastifyRequest): WriteOptions {
   };
 }
 
+/** RFC 9110 If-None-Match (weak comparison): true when the header names `etag` or is `*`, so the answer is 304. */
+export function matchesNoneOf(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  for (const tag of header.split(',')) {
+    const t = tag.trim();
+    if (t === '*' || t === etag || (t.startsWith('W/') && t.slice(2) === etag)) return true;
+  }
+  return false;
+}
+
+/** 304 Not Modified: no body (the ETag is on the reply already). */
+function notModified(reply: FastifyReply): void {
+  reply.code(304).send();
+}
+
 /** [QW5] RFC 7240 `Prefer: return=minimal` (version and events only) or `return=representation` (the default). */
 export function prefersMinimal(r: FastifyRequest): boolean {
   const h = r.headers.prefer;
@@ -99,8 +114,9 @@ export function queueRoutes(service: QueueService): FastifyPluginAsyncTypebox {
           tags: ['queues'],
           summary: 'Get a queue: its header and a window of its items (the first 200 unless asked otherwise)',
           description:
-            '[QW1]-[QW4] in docs/SPEC.md. `itemCount` is the size of the whole queue; page with `window.nextCursor`, ' +
-            'or ask for `?around=current`, `?after={itemId}` or `?offset=` (each with `limit`, at most 1,000).',
+            '[QW1]-[QW4], [QW10] in docs/SPEC.md. `itemCount` is the size of the whole queue; page with `window.nextCursor`, ' +
+            'or ask for `?around=current`, `?after={itemId}` or `?offset=` (each with `limit`, at most 1,000). ' +
+            '`If-None-Match` with the `ETag` of an earlier answer: 304 and no body while the queue is still at that version.',
           params: S.QueueIdParams,
           querystring: S.WindowQuerySchema,
           response: { 200: Type.Composite([S.QueueSchema, Type.Object({ itemKeys: Type.Optional(S.ItemKeysSchema) })]), ...errors(409) },
@@ -111,7 +127,10 @@ export function queueRoutes(service: QueueService): FastifyPluginAsyncTypebox {
         const given = [q.offset, q.after, q.around, q.cursor].filter((x) => x !== undefined).length;
         if (given > 1) throw invalid('ambiguous_window', 'give at most one of offset, after, around, cursor');
         const state = await service.get(actor(r), r.params.queueId);
-        reply.header('etag', `"${state.version}"`);
+        const etag = `"${state.version}"`;
+        reply.header('etag', etag);
+        // [QW10] A client polling the queue it holds gets 304 and no body while nothing changed.
+        if (matchesNoneOf(r.headers['if-none-match'], etag)) return notModified(reply);
         const { keys, ...window } = q;
         if (!keys) return sendJson(reply, readJson(state, window));
         const view = toView(state, window);

@@ -96,6 +96,26 @@ for (const { kind, skip } of storeKinds) {
         assert.equal(created.version, 3);
       });
 
+      it('[QW10] GET /queues/:id with If-None-Match: 304 without a body at that version, 200 once the queue moved on; strangers still 404', async () => {
+        const created = await newQueue(alice, ['a', 'b']);
+        const path = `/queues/${created.id}`;
+        const etag = `"${created.version}"`;
+        for (const header of [etag, `W/${etag}`, `"999", ${etag}`, '*']) {
+          const res = await alice('GET', path, undefined, { 'if-none-match': header });
+          assert.equal(res.status, 304, header);
+          assert.equal(res.headers.get('etag'), etag);
+          assert.ok(res.body === '' || res.body === null || res.body === undefined, `no body for ${header}: ${JSON.stringify(res.body)}`);
+        }
+        // Another version, or a window read at an older one: the whole answer.
+        assert.deepEqual(assertOk(await alice('GET', path, undefined, { 'if-none-match': '"2"' })), created);
+        assertOk(await alice('POST', `${path}/tracks`, { tracks: ['c'] }, { prefer: 'return=minimal' }));
+        const moved = await alice('GET', path, undefined, { 'if-none-match': etag });
+        assert.equal(moved.status, 200);
+        assert.equal(moved.headers.get('etag'), `"${created.version + 1}"`);
+        assert.deepEqual(trackIds(moved.body), ['a', 'b', 'c']);
+        assertError(await bob('GET', path, undefined, { 'if-none-match': '*' }), 404, 'queue_not_found');
+      });
+
       it("GET /queues lists only the caller's queues, paged with limit and nextCursor", async () => {
         const carolToken = await mintToken(users.server, `carol-${randomBytes(3).toString('hex')}`);
         const carol = track(users.server.url, carolToken);
