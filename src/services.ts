@@ -69,8 +69,11 @@ export function buildServices(d: ServiceDeps): Services {
     for (const e of events) d.metrics.eventsAppended.inc({ type: e.type });
   });
   queues.onCommitted((queueId, events) => bus.publish({ stream: 'queue', id: queueId, events }));
+  // Presence notes leave the same way, through the services' listeners: no socket publishes.
+  queues.onNote((queueId, note) => bus.publish({ stream: 'queue', id: queueId, events: [], note }));
   const playback = new PlaybackService({ store, queues, presence: d.presence, now, onListenerError });
   playback.onCommitted((userId, events) => bus.publish({ stream: 'user', id: userId, events }));
+  playback.onNote((userId, note) => bus.publish({ stream: 'user', id: userId, events: [], note }));
   const parties = new PartyService({ store: features.parties, queues, now, newId, options: { ...DEFAULT_PARTY_OPTIONS, ...d.party }, onListenerError });
   parties.onCommitted((partyId, events) => bus.publish({ stream: 'party', id: partyId, events }));
   return {

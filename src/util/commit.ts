@@ -115,14 +115,25 @@ export interface Committed<R> {
 }
 
 /**
+ * An ephemeral message on a stream, outside its sequence (presence): nothing is committed,
+ * so it carries no events, but it leaves the way a commit does (CommitListeners.note).
+ */
+export type StreamNote = Record<string, unknown>;
+
+/**
  * The one way a stream's commits are told: after-commit listeners (metrics, the bus, the
  * recommender's hooks), called from CommitPath's `committed`, so in sequence order per
  * stream. Every kind of stream (queues, users' playback streams, parties) has one; the
  * composition root (src/services.ts) hooks the bus to each. The events are committed when
  * a listener runs: one that throws is reported to `onError` and the others still run.
+ *
+ * A stream's notes (presence: who has a queue open, which devices are online) go the same
+ * way, to the note listeners, so nothing but the composition root's hooks publishes to the
+ * bus; the sockets tell the service, never the bus.
  */
 export class CommitListeners<A extends unknown[]> {
   private readonly list: ((...args: A) => void)[] = [];
+  private readonly notes: ((id: string, note: StreamNote) => void)[] = [];
   private readonly onError: (err: unknown) => void;
   constructor(onError: (err: unknown) => void = () => {}) {
     this.onError = onError;
@@ -132,10 +143,25 @@ export class CommitListeners<A extends unknown[]> {
     this.list.push(listener);
   }
 
+  /** Hears the stream's notes (no events, not sequenced). */
+  addNote(listener: (id: string, note: StreamNote) => void): void {
+    this.notes.push(listener);
+  }
+
   tell(...args: A): void {
     for (const l of this.list) {
       try {
         l(...args);
+      } catch (err) {
+        this.onError(err);
+      }
+    }
+  }
+
+  note(id: string, note: StreamNote): void {
+    for (const l of this.notes) {
+      try {
+        l(id, note);
       } catch (err) {
         this.onError(err);
       }
