@@ -48,6 +48,8 @@ export interface Services {
 
 export function buildServices(d: ServiceDeps): Services {
   const { store, features, bus, now, newId } = d;
+  // The one expiry of every idempotency record (IDEMPOTENCY_TTL_HOURS).
+  const idempotencyTtlMs = d.retention.idempotencyTtlHours * 3600_000;
   const onListenerError = (err: unknown) => d.log.error({ err }, 'a listener failed after a commit (the write stands)');
   const queues = new QueueService({
     store,
@@ -81,8 +83,8 @@ export function buildServices(d: ServiceDeps): Services {
     playback,
     users: userStream(playback),
     invites: new InviteService({ queues, invites: features.invites, now }),
-    offline: new OfflineSyncService({ store, queues, playback, offline: features.offline, now }),
+    offline: new OfflineSyncService({ store, queues, playback, offline: features.offline, now, idempotencyTtlMs }),
     parties,
-    recommendations: buildRecommendations({ catalog: features.catalog, queues, now, radio: d.radio, log: d.log }),
+    recommendations: buildRecommendations({ catalog: features.catalog, queues, now, radio: d.radio, idempotencyTtlMs, log: d.log }),
   };
 }

@@ -57,6 +57,23 @@ export function idempotencyCutoff(o: { idempotencyTtlMs?: number }, now = Date.n
   return new Date(now - (o.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS)).toISOString();
 }
 
+/** Rows deleted per statement when expired records are swept. */
+export const SWEEP_BATCH = 5_000;
+
+/**
+ * Deletes expired records (created before `before`, ISO) a bounded batch at a time, as the
+ * sweeper does for every kind of idempotency record; how many it deleted.
+ */
+export async function sweepExpired(deleteBatch: (before: string, limit: number) => Promise<number>, before: string, maxRounds = 100): Promise<number> {
+  let total = 0;
+  for (let round = 0; round < maxRounds; round++) {
+    const n = await deleteBatch(before, SWEEP_BATCH);
+    total += n;
+    if (n < SWEEP_BATCH) break;
+  }
+  return total;
+}
+
 /** Thrown by a store's append when another request recorded the same idempotency key first. */
 export class IdempotencyConflict extends Error {
   readonly userId: string;
