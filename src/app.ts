@@ -213,6 +213,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   const stopSweeper = startSweeper(deps.store, retention, now, http.log, [
     { name: 'radio_history', sweep: () => services.recommendations.radio.pruneHistory() },
+    // The idempotency records the features keep in their own tables, on the same expiry.
+    { name: 'offline_outcomes', sweep: () => services.offline.sweep() },
+    { name: 'reco_idempotency', sweep: () => services.recommendations.answers.sweep() },
   ]);
   http.addHook('onClose', async () => stopSweeper());
 

@@ -140,8 +140,17 @@ async function main(argv: string[]): Promise<number> {
       await store.migrate();
       const now = Date.now();
       const { pruneRadioHistory } = await import('./radio/service.ts');
-      const radioRows = await pruneRadioHistory(storage.features().catalog, config.radio, now);
+      const features = storage.features();
+      const radioRows = await pruneRadioHistory(features.catalog, config.radio, now);
       process.stderr.write(`deleted ${radioRows.toLocaleString('en')} radio history rows older than ${config.radio.historyDays} days\n`);
+      // The idempotency records the features keep in their own tables, on the same expiry.
+      const { idempotencyCutoff, sweepExpired } = await import('./util/commit.ts');
+      const expired = idempotencyCutoff({ idempotencyTtlMs: config.retention.idempotencyTtlHours * 3600_000 }, now);
+      const outcomes = await sweepExpired((before, limit) => features.offline.sweepOutcomes(before, limit), expired);
+      const answers = await sweepExpired((before, limit) => features.catalog.sweepAnswers(before, limit), expired);
+      process.stderr.write(
+        `deleted ${outcomes.toLocaleString('en')} offline outcomes and ${answers.toLocaleString('en')} recommendation answers past their expiry\n`,
+      );
       const total = { idempotencyRecords: 0, events: 0 };
       for (;;) {
         const r = await store.sweep({

@@ -48,6 +48,8 @@ export interface Services {
 
 export function buildServices(d: ServiceDeps): Services {
   const { store, features, bus, now, newId } = d;
+  // The one expiry of every idempotency record (IDEMPOTENCY_TTL_HOURS).
+  const idempotencyTtlMs = d.retention.idempotencyTtlHours * 3600_000;
   const onListenerError = (err: unknown) => d.log.error({ err }, 'a listener failed after a commit (the write stands)');
   const queues = new QueueService({
     store,
@@ -69,8 +71,11 @@ export function buildServices(d: ServiceDeps): Services {
     for (const e of events) d.metrics.eventsAppended.inc({ type: e.type });
   });
   queues.onCommitted((queueId, events) => bus.publish({ stream: 'queue', id: queueId, events }));
+  // Presence notes leave the same way, through the services' listeners: no socket publishes.
+  queues.onNote((queueId, note) => bus.publish({ stream: 'queue', id: queueId, events: [], note }));
   const playback = new PlaybackService({ store, queues, presence: d.presence, now, onListenerError });
   playback.onCommitted((userId, events) => bus.publish({ stream: 'user', id: userId, events }));
+  playback.onNote((userId, note) => bus.publish({ stream: 'user', id: userId, events: [], note }));
   const parties = new PartyService({ store: features.parties, queues, now, newId, options: { ...DEFAULT_PARTY_OPTIONS, ...d.party }, onListenerError });
   parties.onCommitted((partyId, events) => bus.publish({ stream: 'party', id: partyId, events }));
   return {
@@ -78,8 +83,8 @@ export function buildServices(d: ServiceDeps): Services {
     playback,
     users: userStream(playback),
     invites: new InviteService({ queues, invites: features.invites, now }),
-    offline: new OfflineSyncService({ store, queues, playback, offline: features.offline, now }),
+    offline: new OfflineSyncService({ store, queues, playback, offline: features.offline, now, idempotencyTtlMs }),
     parties,
-    recommendations: buildRecommendations({ catalog: features.catalog, queues, now, radio: d.radio, log: d.log }),
+    recommendations: buildRecommendations({ catalog: features.catalog, queues, now, radio: d.radio, idempotencyTtlMs, log: d.log }),
   };
 }

@@ -1,10 +1,11 @@
 // QueueClient: one sync socket per client (/ws/sync/{userId}), queue mirrors subscribed
-// over it, the playback mirror on its user stream, the outbox of local edits, and the
-// REST API. Reconnects with jittered exponential back-off and resumes every stream with
-// `since` (docs/SPEC.md [RT2]-[RT4]); edits made offline go through POST /sync/offline.
+// over it, the playback mirror on its user stream, the outbox of local edits sent as
+// socket commands, and the REST API. Reconnects with jittered exponential back-off and
+// resumes every stream with `since` (docs/SPEC.md [RT2]-[RT4]); edits made offline go
+// through POST /sync/offline (offline-sync.ts, the outbox flush).
 import type { QueueEvent } from '../../src/queues/queue.ts';
 import type { ClientMessage } from '../../src/realtime/protocol.ts';
-import { Api, type OfflineSyncAnswer, type UserSyncEvent } from './api.ts';
+import { Api, type UserSyncEvent } from './api.ts';
 import { backoffMs, retryAfterMs, type BusyRetry } from './backoff.ts';
 import { makeContext, socketUrl, type ClientContext, type ContextOptions } from './context.ts';
 import { Emitter } from './emitter.ts';
@@ -12,6 +13,7 @@ import { QueueServiceError } from './errors.ts';
 import type { Held } from './fold.ts';
 import { isSyncControl, type Ack, type ErrorMsg, type SyncEvent, type SyncMessage } from './messages.ts';
 import { QueueMirror, type MirrorHost, type OpenQueueOptions, type MutationResult, type OfflineConflict } from './mirror.ts';
+import { OfflineSync } from './offline-sync.ts';
 import { Outbox, type OutboxEntry } from './outbox.ts';
 import { PartySession, type PartySessionOptions } from './party.ts';
 import { PlaybackMirror } from './playback.ts';
@@ -89,9 +91,6 @@ function userEvent(m: SyncEvent): UserSyncEvent {
   return { ...m, timestamp: isoTime(m.timestamp) } as UserSyncEvent;
 }
 
-/** Offline outcomes whose intent is on the server (docs/OFFLINE.md; SYNCED_OUTCOMES in src/offline/schemas.ts). */
-const SYNCED: ReadonlySet<string> = new Set(['applied', 'noop', 'merged', 'client_wins', 'superseded', 'skipped']);
-
 export class QueueClient extends Emitter<ClientEvents> {
   readonly api: Api;
   readonly outbox: Outbox;
@@ -111,7 +110,8 @@ export class QueueClient extends Emitter<ClientEvents> {
   private me: string | null = null;
   private closedByApp = false;
   private offlineByApp = false;
-  private syncing = false;
+  /** The outbox flush: offline edits through POST /sync/offline once online. */
+  private readonly offline: OfflineSync;
   /** A hello was received on some socket: the client has been online. */
   private helloSeen = false;
   private readonly opts: QueueClientOptions;
@@ -135,7 +135,7 @@ export class QueueClient extends Emitter<ClientEvents> {
       deviceId: opts.deviceId,
       userId: () => this.userId,
       mutate: (queueId, op, args, baseVersion) => this.mutate(queueId, op, args, baseVersion),
-      awaitingAcks: (queueId) => this.syncing || [...this.inflight.values()].some((e) => e.queueId === queueId),
+      awaitingAcks: (queueId) => this.offline.syncing || [...this.inflight.values()].some((e) => e.queueId === queueId),
       release: (m) => {
         if (this.mirrors.get(m.id) !== m) return;
         this.mirrors.delete(m.id);
@@ -143,6 +143,27 @@ export class QueueClient extends Emitter<ClientEvents> {
       },
       keep: opts.storage && opts.keepQueues !== false ? (queueId, held) => this.keepQueue(queueId, held) : null,
     };
+    this.offline = new OfflineSync({
+      api: this.api,
+      outbox: this.outbox,
+      playback: this.pb,
+      now: () => this.ctx.now(),
+      deviceId: opts.deviceId,
+      online: () => this._status === 'online',
+      closed: () => this.closedByApp,
+      mirror: (queueId) => this.mirrors.get(queueId),
+      mirrors: () => this.mirrors.values(),
+      takeWaiter: (n) => {
+        const w = this.waiters.get(n);
+        this.waiters.delete(n);
+        return w;
+      },
+      backoff: (attempt) => backoffMs(attempt, opts.reconnect?.baseMs ?? 250, opts.reconnect?.maxMs ?? 30_000),
+      flushed: () => this.sendDeferred(),
+      conflict: (c) => this.emit('conflict', c),
+      synced: (r) => this.emit('synced', r),
+      error: (err) => this.emit('error', err),
+    });
     // A token renewed ahead of its expiry goes to the open socket, which then stays open ([AU11]).
     this.ctx.onNewToken((token) => this.send({ type: 'auth', token, mutationId: `auth:${++this.authSeq}` }));
     this.socket = this.openSocket();
@@ -305,7 +326,7 @@ export class QueueClient extends Emitter<ClientEvents> {
   private readonly host: MirrorHost;
 
   private mutate(queueId: string, op: string, args: Record<string, unknown>, baseVersion: number): Promise<MutationResult> {
-    const kind = this._status === 'online' && !this.syncing && !this.outbox.entries.some((e) => e.kind === 'offline') ? 'command' : 'offline';
+    const kind = this._status === 'online' && !this.offline.syncing && !this.outbox.entries.some((e) => e.kind === 'offline') ? 'command' : 'offline';
     // The entry is in the outbox (and so in the mirror's state) before this returns; it is
     // sent once it is in storage.
     const added = this.outbox.add({ queueId, op, args, kind, baseVersion, at: this.ctx.now() });
@@ -314,7 +335,7 @@ export class QueueClient extends Emitter<ClientEvents> {
     void added.then(
       () => {
         if (entry.kind === 'command') this.sendCommand(entry);
-        else if (this._status === 'online') void this.flush();
+        else if (this._status === 'online') void this.offline.flush();
       },
       (err) => this.fail(entry, new QueueServiceError(0, 'storage_failed', `the edit could not be stored: ${err}`)),
     );
@@ -337,7 +358,7 @@ export class QueueClient extends Emitter<ClientEvents> {
     const entry = this.outbox.entries[this.outbox.entries.length - 1]!;
     const result = new Promise<MutationResult>((resolve, reject) => this.waiters.set(entry.n, { resolve, reject }));
     await added;
-    if (this._status === 'online') void this.flush();
+    if (this._status === 'online') void this.offline.flush();
     await result;
   }
 
@@ -419,11 +440,6 @@ export class QueueClient extends Emitter<ClientEvents> {
     return this.closedByApp || this.offlineByApp ? 'stop' : 'retry';
   }
 
-  /** The wait before the n-th retry of an offline sync, with the app's `reconnect` bounds. */
-  private backoff(attempt: number): number {
-    return backoffMs(attempt, this.opts.reconnect?.baseMs ?? 250, this.opts.reconnect?.maxMs ?? 30_000);
-  }
-
   private setStatus(s: ClientStatus): void {
     if (s === this._status) return;
     this._status = s;
@@ -459,7 +475,7 @@ export class QueueClient extends Emitter<ClientEvents> {
         this.pb.clock(msg.serverTime, this.openedAt, this.ctx.now());
         this.setStatus('online');
         for (const m of this.mirrors.values()) this.subscribe(m);
-        void this.flush();
+        void this.offline.flush();
         return;
       }
       case 'snapshot':
@@ -504,7 +520,7 @@ export class QueueClient extends Emitter<ClientEvents> {
     this.waiters.get(entry.n)?.resolve({ events, version: msg.version });
     this.waiters.delete(entry.n);
     this.sendDeferred();
-    this.afterCommand();
+    this.offline.afterCommand();
   }
 
   private onError(msg: ErrorMsg): void {
@@ -563,7 +579,7 @@ export class QueueClient extends Emitter<ClientEvents> {
     this.waiters.get(entry.n)?.reject(err);
     this.waiters.delete(entry.n);
     this.sendDeferred();
-    this.afterCommand();
+    this.offline.afterCommand();
   }
 
   private sendCommand(entry: OutboxEntry): void {
@@ -578,150 +594,12 @@ export class QueueClient extends Emitter<ClientEvents> {
       this.fail(entry, new QueueServiceError(0, 'unresolved_reference', 'the edit names an item whose addition was refused', { args }));
       return;
     }
-    if (this._status !== 'online' || this.syncing) return; // sent by flush() once online
+    if (this._status !== 'online' || this.offline.syncing) return; // sent by the flush once online
     this.inflight.set(mutationId, entry);
     if (!this.send({ type: 'command', mutationId, op: entry.op, queueId: entry.queueId, args })) this.inflight.delete(mutationId);
   }
 
   private sendDeferred(): void {
     for (const e of this.outbox.entries) if (e.kind === 'command') this.sendCommand(e);
-  }
-
-  /** Once online: offline edits through POST /sync/offline (in batches), then unacknowledged commands again. */
-  private async flush(): Promise<void> {
-    if (this.syncing) return;
-    this.syncing = true;
-    try {
-      for (;;) {
-        if (this._status !== 'online') return;
-        const batch: OutboxEntry[] = [];
-        for (const e of this.outbox.entries) {
-          if (e.kind !== 'offline') break;
-          batch.push(e);
-          if (batch.length === 500) break;
-        }
-        if (batch.length === 0) break;
-        await this.syncOffline(batch);
-      }
-    } catch (err) {
-      this.emit('error', err instanceof QueueServiceError ? err : new QueueServiceError(-1, 'offline_sync_failed', String(err)));
-      // Kept in the outbox: tried again after a back-off while the socket stays up, and on
-      // the next connection.
-      this.syncing = false;
-      this.retrySync();
-      return;
-    } finally {
-      this.syncing = false;
-    }
-    this.syncFailures = 0;
-    // Edits keep their order: commands made before the offline ones (unacknowledged when the
-    // socket dropped) go again now, and the offline edits behind them are sent once the last
-    // of those is acknowledged or refused (afterCommand), not here.
-    this.sendDeferred();
-  }
-
-  private syncFailures = 0;
-  private syncRetry: ReturnType<typeof setTimeout> | null = null;
-
-  /** A failed POST /sync/offline is tried again while online (jittered back-off, as reconnects). */
-  private retrySync(): void {
-    if (this.syncRetry || this.closedByApp) return;
-    const delay = this.backoff(this.syncFailures);
-    this.syncFailures = Math.min(this.syncFailures + 1, 30);
-    this.syncRetry = setTimeout(() => {
-      this.syncRetry = null;
-      if (this._status === 'online') void this.flush();
-    }, delay);
-    (this.syncRetry as { unref?: () => void }).unref?.();
-  }
-
-  /** A command left the outbox: offline edits that waited behind it go now. */
-  private afterCommand(): void {
-    if (this._status === 'online' && this.outbox.entries[0]?.kind === 'offline') void this.flush();
-  }
-
-  private async syncOffline(batch: OutboxEntry[]): Promise<void> {
-    const queues: Record<string, number> = {};
-    for (const e of batch) if (e.resource !== 'playback') queues[e.queueId] ??= this.mirrors.get(e.queueId)?.version ?? e.baseVersion;
-    for (const m of this.mirrors.values()) if (Object.keys(queues).length < 100) queues[m.id] ??= m.version;
-    const answer: OfflineSyncAnswer = await this.api.syncOffline({
-      changes: batch.map((e) =>
-        e.resource === 'playback'
-          ? {
-              clientId: this.outbox.clientId,
-              mutationId: e.n,
-              resourceType: 'playback' as const,
-              resourceId: 'me',
-              op: e.op,
-              args: e.args,
-              clientTimestamp: e.at,
-            }
-          : {
-              clientId: this.outbox.clientId,
-              mutationId: e.n,
-              resourceType: 'queue' as const,
-              resourceId: e.queueId,
-              baseVersion: e.baseVersion,
-              op: e.op,
-              args: e.args,
-              clientTimestamp: e.at,
-            },
-      ),
-      lastSyncTimestamp: this.ctx.now(),
-      lastSequences: { queues, user: this.pb.sequence },
-      deviceId: this.ctx.deviceId,
-    });
-    const byN = new Map(batch.map((e) => [e.n, e]));
-    for (const r of answer.results) {
-      const entry = byN.get(Number(r.mutationId));
-      if (entry && Array.isArray(r.itemIds)) this.outbox.resolved(entry.n, r.itemIds as string[]);
-    }
-    const removed = this.outbox.remove(batch.map((e) => e.n));
-    for (const [q, events] of Object.entries(answer.events.queues)) {
-      const m = this.mirrors.get(q);
-      if (!m) continue;
-      m.ingest(events);
-      m.changed([]);
-      if ((answer.hasMore.queues as Record<string, boolean>)[q]) void m.refill();
-    }
-    for (const c of answer.conflicts as OfflineConflict[]) {
-      const change = c.change as { resourceId?: string; resourceType?: string };
-      const queueId = change?.resourceType === 'playback' ? '' : String(change?.resourceId ?? '');
-      this.mirrors.get(queueId)?.conflict(c);
-      this.emit('conflict', { ...c, queueId });
-    }
-    this.pb.ingest(answer.events.user);
-    const errorsByN = new Map(
-      (answer.errors as { change: { mutationId?: number }; error: { code: string; message: string; details: Record<string, unknown> } }[]).map((x) => [
-        Number(x.change?.mutationId),
-        x.error,
-      ]),
-    );
-    const conflictsByN = new Map((answer.conflicts as OfflineConflict[]).map((c) => [Number((c.change as { mutationId?: number })?.mutationId), c]));
-    let refused = 0;
-    for (const r of answer.results) {
-      const n = Number(r.mutationId);
-      const entry = byN.get(n);
-      if (!entry) continue;
-      const w = this.waiters.get(n);
-      this.waiters.delete(n);
-      const seqs = new Set((r.sequenceNumbers as number[] | undefined) ?? []);
-      if (SYNCED.has(String(r.outcome))) {
-        const events = (answer.events.queues[entry.queueId] ?? []).filter((e) => seqs.has(e.sequenceNumber));
-        w?.resolve({ events, version: (answer.versions.queues as Record<string, number>)[entry.queueId] ?? 0 });
-      } else {
-        const e = errorsByN.get(n);
-        const c = conflictsByN.get(n);
-        const reason = (c?.reason ?? {}) as { code?: string; message?: string };
-        const err = e
-          ? new QueueServiceError(400, e.code, e.message, e.details)
-          : new QueueServiceError(409, reason.code ?? String(r.outcome), reason.message ?? `offline edit ${r.outcome}`, { outcome: r.outcome, conflict: c });
-        this.mirrors.get(entry.queueId)?.refused(err);
-        w?.reject(err);
-        refused++;
-      }
-    }
-    this.emit('synced', { edits: batch.length, conflicts: answer.conflicts.length, refused });
-    await removed;
   }
 }

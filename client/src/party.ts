@@ -1,19 +1,11 @@
 // A listening party as one object: the party socket (/ws/party/{partyId}) kept open and
-// resumed with `since`, the party state folded from its events with the server's own fold
-// (`evolve` in src/party/party.ts), the clock offset estimated with the server's own
-// estimator (src/party/clock.ts) from `latency_measurement` exchanges, and the party
-// timeline turned into "the position now" on this device. Rules: docs/SPEC.md [PA1]-[PA10]
-// and "Close codes". Browser-safe: the platform's fetch and WebSocket come in the context.
-import { ClockEstimator, positionAt, timelineAt, type ClockSample, type LinkStats, type Timeline } from '../../src/party/clock.ts';
+// resumed with `since`, and the party state folded from its events with the server's own
+// fold (`evolve` in src/party/party.ts). Its two helpers: the clock sync (party-clock.ts,
+// `latency_measurement` exchanges) and the timeline turned into "the position now" on this
+// device (party-timeline.ts). Rules: docs/SPEC.md [PA1]-[PA10] and "Close codes".
+// Browser-safe: the platform's fetch and WebSocket come in the context.
 import { evolve, type PartyEvent, type PartyState } from '../../src/party/party.ts';
-import type {
-  PlaybackSyncCommand,
-  LatencyPingMessage,
-  PositionReportMessage,
-  PartyClientMessage,
-  PartyDeviceView,
-  PartyView,
-} from '../../src/party/protocol.ts';
+import type { PlaybackSyncCommand, PositionReportMessage, PartyClientMessage, PartyDeviceView, PartyView } from '../../src/party/protocol.ts';
 import type { CloseCode as ServerCloseCode } from '../../src/realtime/protocol.ts';
 import type { Static } from '@sinclair/typebox';
 import { Api } from './api.ts';
@@ -25,7 +17,6 @@ import {
   type Ack,
   type ErrorMsg,
   type HostChanged,
-  type LatencyPong,
   type MemberJoined,
   type MemberLeft,
   type PartyEnded,
@@ -39,14 +30,15 @@ import {
   type SyncCorrection,
   type SyncDegraded,
 } from './messages.ts';
+import { PartyClock, type ClockView } from './party-clock.ts';
+import { PartyTimeline, type KnownTimeline } from './party-timeline.ts';
 import { ResumableSocket, type AfterClose, type SocketClose } from './socket.ts';
 
 export type { PlaybackSync, QueueUpdated, SyncCorrection, SyncDegraded, MemberJoined, MemberLeft, HostChanged, SettingsChanged, PartyEnded };
-type Ping = Static<typeof LatencyPingMessage>;
 type PositionReport = Static<typeof PositionReportMessage>;
 export type PlaybackCommand = Omit<Static<typeof PlaybackSyncCommand>, 'type' | 'mutationId'>;
 type PlaybackSyncCall = Static<typeof PlaybackSyncCommand>;
-export type { PartyView, PartyDeviceView, PartyState };
+export type { PartyView, PartyDeviceView, PartyState, ClockView };
 
 /** The server's close codes (checked against src/realtime/protocol.ts by the compiler). */
 const Close: typeof ServerCloseCode = {
@@ -106,17 +98,6 @@ export type PartyEvents = {
   /** A clock exchange completed and the estimate was updated. */
   clock: [ClockView];
 };
-
-export interface ClockView {
-  /** Server clock - this device's clock (ms): `ctx.now() + offsetMs` is server time. */
-  offsetMs: number;
-  /** Lowest round trip seen among the samples used (ms). */
-  rttMs: number;
-  /** Expected error of offsetMs (ms). */
-  uncertaintyMs: number;
-  /** Exchanges in the estimate (0: offsetMs is a rough first guess from `hello`). */
-  samples: number;
-}
 
 export interface PartySessionOptions {
   /** Clock exchanges once synced (ms). Default 2000. */
@@ -202,9 +183,6 @@ function eventOfMessage(m: PartySequenced): PartyEvent {
   } as PartyEvent;
 }
 
-/** A timeline the session knows, with the sequence number of the event that set it. */
-type KnownTimeline = Timeline & { sequenceNumber: number };
-
 /**
  * One member's live session of a listening party. Build it with `PartySession.join` or
  * `PartySession.create` (or `client.joinParty` / `client.createParty`).
@@ -222,11 +200,10 @@ export class PartySession extends Emitter<PartyEvents> {
   userId: string | null = null;
 
   private readonly opts: Required<Omit<PartySessionOptions, 'deviceInfo' | 'deadAfterMs'>> & { deadAfterMs: number };
-  private readonly estimator = new ClockEstimator();
-  private stats: LinkStats | null = null;
-  /** Offset guessed from `hello` (one way only) until the first exchange completes. */
-  private roughOffset = 0;
-  private timelines: KnownTimeline[] = [];
+  /** [PA6] The clock sync: exchanges on this session's socket, the offset estimate. */
+  private readonly clockSync: PartyClock;
+  /** [PA4][PA7] The party's timelines, and each playback_sync announced when it takes effect here. */
+  private readonly timelines: PartyTimeline;
   /** The party socket: token, back-off, dead link; its messages come to onMessage, its closes to onClosed. */
   private readonly socket: ResumableSocket<PartyMessage>;
   private lastSeq: number;
@@ -234,15 +211,8 @@ export class PartySession extends Emitter<PartyEvents> {
   private endedFired = false;
   /** The current socket has said hello. */
   private opened = false;
-  private pingTimer: ReturnType<typeof setTimeout> | null = null;
-  private readonly playTimers = new Set<ReturnType<typeof setTimeout>>();
-  /** The exchange to report back with the next ping (on this socket only). */
-  private prev: Ping['prev'] | undefined;
-  private outstandingPing: number | null = null;
-  private outstandingSince = 0;
   /** The party's head when this socket opened: the first sync is done once it is reached. */
   private helloHead = 0;
-  private pingsThisSocket = 0;
   private readonly pending = new Map<string, Pending>();
   private firstSync: { resolve: () => void; reject: (e: unknown) => void } | null = null;
 
@@ -257,7 +227,6 @@ export class PartySession extends Emitter<PartyEvents> {
     this.state = stateOfView(view);
     // Start from the view's sequence number: the socket replays only what came after it.
     this.lastSeq = view.sequenceNumber;
-    this.timelines = [{ ...view.playback }];
     const pingIntervalMs = options.pingIntervalMs ?? DEFAULTS.pingIntervalMs;
     this.opts = {
       pingIntervalMs,
@@ -269,6 +238,23 @@ export class PartySession extends Emitter<PartyEvents> {
       commandTimeoutMs: options.commandTimeoutMs ?? DEFAULTS.commandTimeoutMs,
       deadAfterMs: options.deadAfterMs ?? 3 * pingIntervalMs + 4000,
     };
+    this.clockSync = new PartyClock({
+      now: () => ctx.now(),
+      send: (msg) => this.send(msg),
+      isOpen: () => this.socket.isOpen,
+      updated: (view) => this.emit('clock', view),
+      pingIntervalMs,
+      burstPings: this.opts.burstPings,
+      burstIntervalMs: this.opts.burstIntervalMs,
+    });
+    this.timelines = new PartyTimeline(
+      { ...view.playback },
+      {
+        serverNow: () => this.serverNow(),
+        followDelayMs: () => this.followDelayMs,
+        due: (p, lateMs) => this.emit('playback', { ...p, lateMs }),
+      },
+    );
     // A token renewed ahead of its expiry goes to the open socket, which then stays open ([AU11]).
     this.stopTokens = ctx.onNewToken((token) => this.send({ type: 'auth', token, mutationId: `auth:${Date.now()}` }));
     this.socket = new ResumableSocket<PartyMessage>({
@@ -364,20 +350,17 @@ export class PartySession extends Emitter<PartyEvents> {
 
   /** The clock estimate ([PA6]): offset (server - this device) and round trip. */
   get clock(): ClockView {
-    const st = this.stats;
-    return st
-      ? { offsetMs: st.offsetMs, rttMs: st.rttMs, uncertaintyMs: st.uncertaintyMs, samples: st.samples }
-      : { offsetMs: this.roughOffset, rttMs: Number.NaN, uncertaintyMs: Number.POSITIVE_INFINITY, samples: 0 };
+    return this.clockSync.view;
   }
 
   /** Server time now, as this device estimates it. */
   serverNow(): number {
-    return this.ctx.now() + this.clock.offsetMs;
+    return this.clockSync.serverNow();
   }
 
   /** The timeline in force for this member now (the follow delay applied). */
   timeline(): KnownTimeline | null {
-    return timelineAt(this.timelines, this.serverNow() - this.followDelayMs);
+    return this.timelines.current();
   }
 
   /**
@@ -385,9 +368,7 @@ export class PartySession extends Emitter<PartyEvents> {
    * `at` has come on the estimated server clock, less the follow delay when degraded.
    */
   positionNow(): number {
-    const t = this.serverNow() - this.followDelayMs;
-    const tl = timelineAt(this.timelines, t);
-    return tl ? positionAt(tl, t) : 0;
+    return this.timelines.positionNow();
   }
 
   /** Whether the party is playing now (on this member's timeline). */
@@ -397,14 +378,14 @@ export class PartySession extends Emitter<PartyEvents> {
 
   /** Resolves once `n` clock exchanges have completed (the estimate is then usable). */
   whenSynced(n = 5, timeoutMs = 10_000): Promise<ClockView> {
-    if (this.estimator.count >= n) return Promise.resolve(this.clock);
+    if (this.clockSync.count >= n) return Promise.resolve(this.clock);
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => {
         off();
         reject(new QueueServiceError(0, 'clock_sync_timeout', `fewer than ${n} clock exchanges in ${timeoutMs} ms`));
       }, timeoutMs);
       const off = this.on('clock', (c) => {
-        if (this.estimator.count >= n) {
+        if (this.clockSync.count >= n) {
           clearTimeout(t);
           off();
           resolve(c);
@@ -544,7 +525,7 @@ export class PartySession extends Emitter<PartyEvents> {
    * `correction` event when that is off the timeline. False when the clock is not synced yet.
    */
   reportPosition(position: number, itemId?: string | null): boolean {
-    if (!this.socket.isOpen || this.pingsThisSocket < 2) return false;
+    if (!this.socket.isOpen || !this.clockSync.settled) return false;
     const msg: PositionReport = { type: 'position_report', position, timestamp: this.ctx.now() };
     if (itemId !== undefined) msg.itemId = itemId;
     this.send(msg);
@@ -581,11 +562,7 @@ export class PartySession extends Emitter<PartyEvents> {
   /** The socket is gone (closed, refused, dead, or dropped to resume): what was tied to it goes too. */
   private socketGone(): void {
     this.opened = false;
-    if (this.pingTimer) clearTimeout(this.pingTimer);
-    this.pingTimer = null;
-    this.prev = undefined;
-    this.outstandingPing = null;
-    this.pingsThisSocket = 0;
+    this.clockSync.socketGone();
     if (!this.stopped) this.setStatus('offline');
   }
 
@@ -646,8 +623,7 @@ export class PartySession extends Emitter<PartyEvents> {
 
   private teardown(code: number, reason: string): void {
     this.socket.stop(code, reason);
-    for (const t of this.playTimers) clearTimeout(t);
-    this.playTimers.clear();
+    this.timelines.stop();
     this.failPending(new QueueServiceError(0, 'session_closed', 'the party session is over'));
   }
 
@@ -698,7 +674,7 @@ export class PartySession extends Emitter<PartyEvents> {
     }
     switch (m.type) {
       case 'latency_measurement':
-        this.onPong(m);
+        this.clockSync.pong(m);
         return;
       case 'hello':
         this.onHello(m);
@@ -717,7 +693,7 @@ export class PartySession extends Emitter<PartyEvents> {
         this.emit('degraded', m);
         return;
       case 'sync_correction':
-        this.addTimeline({ position: m.position, at: m.at, isPlaying: m.isPlaying, rate: m.rate, itemId: m.itemId, sequenceNumber: m.sequenceNumber });
+        this.timelines.add({ position: m.position, at: m.at, isPlaying: m.isPlaying, rate: m.rate, itemId: m.itemId, sequenceNumber: m.sequenceNumber });
         this.emit('correction', m);
         return;
       case 'ack':
@@ -752,12 +728,10 @@ export class PartySession extends Emitter<PartyEvents> {
 
   private onHello(h: PartyHello): void {
     this.userId = h.userId;
-    // One way only (no round trip yet): a first guess, replaced by the first exchange.
-    if (!this.stats) this.roughOffset = h.serverTime - this.ctx.now();
     this.opened = true;
     this.socket.resetBackoff();
     this.setStatus('online');
-    this.ping();
+    this.clockSync.hello(h.serverTime);
     this.resendPending();
     // The replay (or a snapshot) follows up to the head; with nothing missed neither comes.
     this.helloHead = h.sequenceNumber;
@@ -785,7 +759,7 @@ export class PartySession extends Emitter<PartyEvents> {
   private applySnapshotView(v: PartyView): void {
     this.state = stateOfView(v);
     // The snapshot's timeline replaces what came before it; later ones still come as events.
-    this.timelines = [{ ...this.state.playback }];
+    this.timelines.reset({ ...this.state.playback });
   }
 
   private onEvent(m: PartySequenced): void {
@@ -801,7 +775,7 @@ export class PartySession extends Emitter<PartyEvents> {
     this.emit('event', m);
     switch (m.type) {
       case 'playback_sync':
-        this.onPlayback(m);
+        this.timelines.schedule(m);
         break;
       case 'member_joined':
       case 'member_left':
@@ -820,83 +794,5 @@ export class PartySession extends Emitter<PartyEvents> {
         break;
     }
     if (seq >= this.helloHead) this.synced();
-  }
-
-  private addTimeline(tl: KnownTimeline): void {
-    if (this.timelines.some((t) => t.sequenceNumber === tl.sequenceNumber)) return;
-    this.timelines.push(tl);
-    this.timelines.sort((a, b) => a.sequenceNumber - b.sequenceNumber);
-    // Keep those that may still be (or become) in force: the last one already started, and all after it.
-    const now = this.serverNow() - this.followDelayMs;
-    let lastStarted = 0;
-    for (let i = 0; i < this.timelines.length; i++) if (this.timelines[i]!.at <= now) lastStarted = i;
-    if (lastStarted > 0) this.timelines.splice(0, lastStarted);
-  }
-
-  /** [PA7] A scheduled command: kept as a timeline now, announced when it takes effect here. */
-  private onPlayback(p: PlaybackSync): void {
-    this.addTimeline({ position: p.position, at: p.at, isPlaying: p.isPlaying, rate: p.rate, itemId: p.itemId, sequenceNumber: p.sequenceNumber });
-    const due = () => p.at + this.followDelayMs - this.serverNow();
-    const fire = () => {
-      this.emit('playback', { ...p, lateMs: Math.max(0, -due()) });
-    };
-    // Timers may fire a little early for this clock, and the estimate may move while waiting:
-    // wait again until the instant has really come here.
-    const arm = () => {
-      const wait = due();
-      if (wait <= 0) {
-        fire();
-        return;
-      }
-      const t = setTimeout(() => {
-        this.playTimers.delete(t);
-        arm();
-      }, Math.ceil(wait));
-      this.playTimers.add(t);
-    };
-    arm();
-  }
-
-  // ---- clock sync [PA6] ----
-
-  private ping(): void {
-    if (!this.socket.isOpen) return;
-    // One exchange at a time; a pong that never came is given up after a few intervals.
-    if (this.outstandingPing !== null && this.ctx.now() - this.outstandingSince < 3 * this.opts.pingIntervalMs) return;
-    const msg: Ping = { type: 'latency_measurement', ping: 0 };
-    if (this.prev) msg.prev = this.prev;
-    this.prev = undefined;
-    msg.ping = this.ctx.now();
-    this.outstandingPing = msg.ping;
-    this.outstandingSince = msg.ping;
-    this.send(msg);
-    // Keep the loop going even if this pong is lost.
-    if (this.pingTimer) clearTimeout(this.pingTimer);
-    this.pingTimer = setTimeout(
-      () => {
-        this.pingTimer = null;
-        this.ping();
-      },
-      3 * this.opts.pingIntervalMs + 10,
-    );
-  }
-
-  private onPong(m: LatencyPong): void {
-    const t3 = this.ctx.now();
-    if (m.ping !== this.outstandingPing) return; // not ours on this socket
-    this.outstandingPing = null;
-    const sample: ClockSample = { t0: m.ping, t1: m.pong, t3 };
-    this.estimator.add(sample);
-    this.stats = this.estimator.stats();
-    // Reported with the next ping, so the server estimates this member's link too.
-    this.prev = { ping: m.ping, pong: m.pong, received: t3 };
-    this.pingsThisSocket++;
-    this.emit('clock', this.clock);
-    const wait = this.pingsThisSocket < this.opts.burstPings ? this.opts.burstIntervalMs : this.opts.pingIntervalMs;
-    if (this.pingTimer) clearTimeout(this.pingTimer);
-    this.pingTimer = setTimeout(() => {
-      this.pingTimer = null;
-      this.ping();
-    }, wait);
   }
 }

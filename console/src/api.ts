@@ -2,71 +2,21 @@
 // Kept in one file so the views read `api.queues(client)` and a change in the SDK's
 // names is a change here. Nothing here calls fetch: the console reaches the API only
 // through @queue-service/client.
-import type { Client, PartyDeviceView, PartyView } from './sdk.ts';
+import type { CatalogTrack as Track, Client, Collaborators, Device, Invite, PartyDeviceView, PartyView, QueueHistory, QueueListEntry } from './sdk.ts';
 
-export interface QueueSummary {
-  id: string;
-  name: string;
-  type: string;
-  ownerId: string;
-  version: number;
-  itemCount: number;
-  updatedAt: string;
-  role: string;
-}
-export interface CatalogTrack {
-  id: string;
-  title: string;
-  artist: string;
-  album?: string | null;
-}
-export interface Device {
-  deviceId: string;
-  name: string | null;
-  type: string | null;
-  online: boolean;
-  lastSeen: string;
-  firstSeen: string;
-  isActive: boolean;
-}
-export interface Collaborator {
-  userId: string;
-  role: string;
-  via: string;
-  joinedAt: string;
-}
-export interface Collaborators {
-  ownerId: string;
-  isPublic: boolean;
-  yourRole: string;
-  collaborators: Collaborator[];
-  version: number;
-}
-export interface Invite {
-  code: string;
-  queueId: string;
-  role: string;
-  createdBy: string;
-  createdAt: string;
-  expiresAt: string;
-  maxUses: number | null;
-  uses: number;
-}
-export interface HistoryEntry {
-  sequenceNumber: number;
-  action: string;
-  userId: string;
-  deviceId: string | null;
-  timestamp: string;
-  itemId: string | null;
-  trackId: string | null;
-}
+// The answers as the SDK types them (its wire types, from the server's schemas): no copy here.
+export type { Collaborators, Device, Invite };
+/** What the views show of a track: a search hit, or a track looked up by id. */
+export type CatalogTrack = Pick<Track, 'id' | 'title' | 'artist' | 'album'>;
+export type QueueSummary = QueueListEntry;
+export type HistoryEntry = QueueHistory['entries'][number];
 // A party as the server shows it: the SDK's own types (from the party protocol).
 export type MemberDevice = PartyDeviceView;
 export type PartyMember = PartyView['members'][number];
 export type PartyInfo = PartyView;
 
-type Role = 'admin' | 'contributor' | 'viewer';
+/** A collaborator's role, as the SDK's calls take it. */
+type Role = Parameters<Client['api']['setCollaboratorRole']>[2];
 
 export const api = {
   queues: async (c: Client): Promise<{ queues: QueueSummary[] }> => c.api.listQueues({ limit: 100 }),

@@ -3,6 +3,15 @@
 // talks to the API through nothing else.
 export { IndexedDbStorage, QueueClient } from '@queue-service/client';
 import type { QueueClient } from '@queue-service/client';
-export type { PartyDeviceView, PartyView } from '@queue-service/client';
+export type {
+  CatalogTrack,
+  Collaborators,
+  Device,
+  Invite,
+  PartyDeviceView,
+  PartyView,
+  QueueHistory,
+  QueueListEntry,
+} from '@queue-service/client';
 
 export type Client = QueueClient;

@@ -2,14 +2,15 @@
 // history): the first answer is kept in `reco_idempotency` (migration 020) and a retry
 // with the same key gets it back (header `idempotent-replayed: true`) without writing
 // again; the same key on another request is 422 `idempotency_key_reused` (both decided by
-// util/commit.ts's `recall`); answers expire after 24 h like every idempotency record. Retries in this
+// util/commit.ts's `recall`); answers expire after IDEMPOTENCY_TTL_HOURS like every idempotency
+// record (util/commit.ts's `idempotencyCutoff`), and the sweeper deletes them. Retries in this
 // process wait for the first try; across instances the queue writes underneath carry the
 // key too, so a queue is never extended twice for one key (see RadioService.extend).
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { CatalogStore } from './store.ts';
 import { AppError } from '../errors.ts';
-import { fingerprint, idempotencyCutoff, keyReused, recall } from '../util/commit.ts';
+import { fingerprint, idempotencyCutoff, keyReused, recall, sweepExpired } from '../util/commit.ts';
 import { KeyedSerial } from '../util/keyed-serial.ts';
 
 export interface Keyed {
@@ -30,9 +31,17 @@ export class Answers {
 
   private readonly store: CatalogStore;
   private readonly now: () => number;
-  constructor(store: CatalogStore, now: () => number) {
+  private readonly ttl: { idempotencyTtlMs?: number };
+  /** `idempotencyTtlMs`: IDEMPOTENCY_TTL_HOURS (default 24 h), the expiry of every idempotency record. */
+  constructor(store: CatalogStore, now: () => number, idempotencyTtlMs?: number) {
     this.store = store;
     this.now = now;
+    this.ttl = { idempotencyTtlMs };
+  }
+
+  /** The sweeper's part: deletes the expired answers; how many. */
+  sweep(): Promise<number> {
+    return sweepExpired((before, limit) => this.store.sweepAnswers(before, limit), idempotencyCutoff(this.ttl, this.now()));
   }
 
   /** Runs `fn` once per key: a retry answers the stored body. */
@@ -40,7 +49,7 @@ export class Answers {
     if (!k) return { body: await fn(), replayed: false };
     return this.serial.run(`${userId}\u0000${k.key}`, async () => {
       // The one expiry of idempotency records: an older answer is not replayed.
-      const since = idempotencyCutoff({}, this.now());
+      const since = idempotencyCutoff(this.ttl, this.now());
       const seen = recall(await this.store.getAnswer(userId, k.key, since), k.fingerprint, keyReused(k.key));
       if (seen) return { body: seen.body as T, replayed: true };
       const body = await fn();

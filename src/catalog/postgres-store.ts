@@ -294,6 +294,14 @@ export class PostgresCatalogStore implements CatalogStore {
     return r.rowCount ?? 0;
   }
 
+  async sweepAnswers(before: string, limit: number): Promise<number> {
+    const r = await this.pool.query(
+      'DELETE FROM reco_idempotency WHERE ctid IN (SELECT ctid FROM reco_idempotency WHERE created_at < $1::timestamptz LIMIT $2)',
+      [before, limit],
+    );
+    return r.rowCount ?? 0;
+  }
+
   async getAnswer(userId: string, key: string, since = EPOCH) {
     const r = await this.pool.query<{ fingerprint: string; status: number; body: unknown }>(
       'SELECT fingerprint, status, body FROM reco_idempotency WHERE user_id = $1 AND idem_key = $2 AND created_at >= $3::timestamptz',

@@ -166,6 +166,9 @@ export class SqliteCatalogStore implements CatalogStore {
       getAnswer: db.prepare<[string, string, string], { fingerprint: string; status: number; body: string }>(
         'SELECT fingerprint, status, body FROM reco_idempotency WHERE user_id = ? AND idem_key = ? AND created_at >= ?',
       ),
+      sweepAnswers: db.prepare<[string, number]>(
+        'DELETE FROM reco_idempotency WHERE rowid IN (SELECT rowid FROM reco_idempotency WHERE created_at < ? LIMIT ?)',
+      ),
       // An expired record of the key is replaced; a live one is kept.
       saveAnswer: db.prepare<[string, string, string, number, string, string, string]>(
         `INSERT INTO reco_idempotency (user_id, idem_key, fingerprint, status, body, created_at) VALUES (?, ?, ?, ?, ?, ?)
@@ -339,6 +342,10 @@ export class SqliteCatalogStore implements CatalogStore {
 
   async pruneRadioHistory(before: string, limit: number): Promise<number> {
     return this.s.pruneRadioHistory.run(before, limit).changes;
+  }
+
+  async sweepAnswers(before: string, limit: number): Promise<number> {
+    return this.s.sweepAnswers.run(before, limit).changes;
   }
 
   async getAnswer(userId: string, key: string, since = EPOCH) {

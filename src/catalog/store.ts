@@ -96,6 +96,8 @@ export interface CatalogStore {
   getAnswer(userId: string, key: string, since?: string): Promise<StoredAnswer | null>;
   /** Keeps the answer unless a live record of the key (at or after `since`) was made meanwhile (then false). */
   saveAnswer(userId: string, key: string, answer: StoredAnswer, now: string, since?: string): Promise<boolean>;
+  /** Deletes up to `limit` answers recorded before `before` (ISO: expired); how many it deleted. */
+  sweepAnswers(before: string, limit: number): Promise<number>;
 }
 
 export interface RecentQuery {

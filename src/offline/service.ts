@@ -11,7 +11,7 @@ import { queueCommandOf } from '../queues/ops.ts';
 import { can, roleOf } from '../queues/permissions.ts';
 import { toView, type QueueEvent, type QueueState, type QueueView } from '../queues/queue.ts';
 import type { Actor } from '../model/actor.ts';
-import { fingerprint, recall } from '../util/commit.ts';
+import { fingerprint, idempotencyCutoff, recall, sweepExpired } from '../util/commit.ts';
 import type { BatchItem, BatchItemResult, QueueService } from '../queues/service.ts';
 import type { QueueStreams, UserEvent, UserStreams } from '../store/port.ts';
 import { strictAjv } from '../validation.ts';
@@ -36,6 +36,12 @@ export interface OfflineDeps {
   playback: PlaybackService;
   offline: OfflineStore;
   now: () => number;
+  /**
+   * IDEMPOTENCY_TTL_HOURS (default 24 h): a change's recorded outcome is replayed this long,
+   * like every idempotency record, then swept. Past it, an id at or below its client's
+   * high-water mark is still never applied again (answered `skipped`).
+   */
+  idempotencyTtlMs?: number;
 }
 
 export interface SyncRequest {
@@ -255,7 +261,7 @@ export class OfflineSyncService {
         ids.add(e.change!.mutationId);
         for (const ref of refsIn(e.change!.args)) ids.add(ref.mutationId);
       }
-      recorded.set(clientId, await this.deps.offline.outcomes(userId, clientId, [...ids]));
+      recorded.set(clientId, await this.deps.offline.outcomes(userId, clientId, [...ids], this.cutoff()));
     }
     const pending: Entry[] = [];
     for (const e of valid) {
@@ -366,7 +372,17 @@ export class OfflineSyncService {
       if (!m || m.mutationId < c.mutationId)
         raise.set(k, { clientId: c.clientId, resourceType: c.resourceType, resourceId: c.resourceId, mutationId: c.mutationId });
     }
-    await this.deps.offline.commit(userId, outcomes, [...raise.values()]);
+    await this.deps.offline.commit(userId, outcomes, [...raise.values()], new Date(this.deps.now()).toISOString(), this.cutoff());
+  }
+
+  /** The one expiry (util/commit.ts): outcomes recorded before this have expired. */
+  private cutoff(): string {
+    return idempotencyCutoff(this.deps, this.deps.now());
+  }
+
+  /** The sweeper's part: deletes the expired outcomes (the high-water marks stay); how many. */
+  sweep(): Promise<number> {
+    return sweepExpired((before, limit) => this.deps.offline.sweepOutcomes(before, limit), this.cutoff());
   }
 
   /** The envelope of one change, or an AppError saying what is wrong with it. */

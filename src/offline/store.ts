@@ -28,11 +28,19 @@ export type StoredOutcome = KeyRecord<{
 export interface OfflineStore {
   /** High-water marks of the given clients of a user, keyed by `markKey`. */
   highWaters(userId: string, clientIds: string[]): Promise<Map<string, number>>;
-  /** Recorded outcomes of some mutations of one client. */
-  outcomes(userId: string, clientId: string, mutationIds: number[]): Promise<Map<number, StoredOutcome>>;
-  /** Records outcomes (the first one recorded stays) and raises marks (never lowers them), in one transaction. */
-  commit(userId: string, outcomes: StoredOutcome[], marks: HighWaterMark[]): Promise<void>;
+  /** Recorded outcomes of some mutations of one client, recorded at or after `since` (ISO; older ones have expired). */
+  outcomes(userId: string, clientId: string, mutationIds: number[], since?: string): Promise<Map<number, StoredOutcome>>;
+  /**
+   * Records outcomes at `at` (ISO; default now) and raises marks (never lowers them), in one
+   * transaction. A live outcome of the mutation stays (the first one recorded); one recorded
+   * before `since` (expired) is replaced.
+   */
+  commit(userId: string, outcomes: StoredOutcome[], marks: HighWaterMark[], at?: string, since?: string): Promise<void>;
+  /** Deletes up to `limit` outcomes recorded before `before` (ISO: expired); how many it deleted. High-water marks stay. */
+  sweepOutcomes(before: string, limit: number): Promise<number>;
 }
+
+const EPOCH = '1970-01-01T00:00:00.000Z';
 
 export const markKey = (clientId: string, resourceType: string, resourceId: string) => `${clientId}\u0000${resourceType}\u0000${resourceId}`;
 
@@ -52,21 +60,23 @@ export class SqliteOfflineStore implements OfflineStore {
     return new Map(rows.map((r) => [markKey(r.client_id, r.resource_type, r.resource_id), r.high_water]));
   }
 
-  async outcomes(userId: string, clientId: string, mutationIds: number[]): Promise<Map<number, StoredOutcome>> {
+  async outcomes(userId: string, clientId: string, mutationIds: number[], since = EPOCH): Promise<Map<number, StoredOutcome>> {
     const rows = this.db
-      .prepare<[string, string, string], { mutation_id: number; fingerprint: string; outcome: string }>(
+      .prepare<[string, string, string, string], { mutation_id: number; fingerprint: string; outcome: string }>(
         `SELECT mutation_id, fingerprint, outcome FROM offline_outcomes
-         WHERE user_id = ? AND client_id = ? AND mutation_id IN (SELECT value FROM json_each(?))`,
+         WHERE user_id = ? AND client_id = ? AND mutation_id IN (SELECT value FROM json_each(?)) AND created_at >= ?`,
       )
-      .all(userId, clientId, JSON.stringify(mutationIds));
+      .all(userId, clientId, JSON.stringify(mutationIds), since);
     return new Map(rows.map((r) => [r.mutation_id, { clientId, mutationId: r.mutation_id, fingerprint: r.fingerprint, outcome: JSON.parse(r.outcome) }]));
   }
 
-  async commit(userId: string, outcomes: StoredOutcome[], marks: HighWaterMark[]): Promise<void> {
-    const now = new Date().toISOString();
+  async commit(userId: string, outcomes: StoredOutcome[], marks: HighWaterMark[], at?: string, since = EPOCH): Promise<void> {
+    const now = at ?? new Date().toISOString();
     const insert = this.db.prepare(
       `INSERT INTO offline_outcomes (user_id, client_id, mutation_id, fingerprint, outcome, created_at)
-       VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+       VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, client_id, mutation_id) DO UPDATE
+       SET fingerprint = excluded.fingerprint, outcome = excluded.outcome, created_at = excluded.created_at
+       WHERE offline_outcomes.created_at < ?`,
     );
     const raise = this.db.prepare(
       `INSERT INTO offline_clients (user_id, client_id, resource_type, resource_id, high_water, updated_at) VALUES (?, ?, ?, ?, ?, ?)
@@ -75,10 +85,15 @@ export class SqliteOfflineStore implements OfflineStore {
     );
     this.db
       .transaction(() => {
-        for (const o of outcomes) insert.run(userId, o.clientId, o.mutationId, o.fingerprint, JSON.stringify(o.outcome), now);
+        for (const o of outcomes) insert.run(userId, o.clientId, o.mutationId, o.fingerprint, JSON.stringify(o.outcome), now, since);
         for (const m of marks) raise.run(userId, m.clientId, m.resourceType, m.resourceId, m.mutationId, now);
       })
       .immediate();
+  }
+
+  async sweepOutcomes(before: string, limit: number): Promise<number> {
+    return this.db.prepare('DELETE FROM offline_outcomes WHERE rowid IN (SELECT rowid FROM offline_outcomes WHERE created_at < ? LIMIT ?)').run(before, limit)
+      .changes;
   }
 }
 
@@ -96,11 +111,11 @@ export class PostgresOfflineStore implements OfflineStore {
     return new Map(r.rows.map((row) => [markKey(row.client_id, row.resource_type, row.resource_id), Number(row.high_water)]));
   }
 
-  async outcomes(userId: string, clientId: string, mutationIds: number[]): Promise<Map<number, StoredOutcome>> {
+  async outcomes(userId: string, clientId: string, mutationIds: number[], since = EPOCH): Promise<Map<number, StoredOutcome>> {
     const r = await this.pool.query<{ mutation_id: string; fingerprint: string; outcome: string }>(
       `SELECT mutation_id, fingerprint, outcome FROM offline_outcomes
-       WHERE user_id = $1 AND client_id = $2 AND mutation_id = ANY($3::bigint[])`,
-      [userId, clientId, mutationIds],
+       WHERE user_id = $1 AND client_id = $2 AND mutation_id = ANY($3::bigint[]) AND created_at >= $4::timestamptz`,
+      [userId, clientId, mutationIds, since],
     );
     return new Map(
       r.rows.map((row) => {
@@ -110,21 +125,25 @@ export class PostgresOfflineStore implements OfflineStore {
     );
   }
 
-  async commit(userId: string, outcomes: StoredOutcome[], marks: HighWaterMark[]): Promise<void> {
+  async commit(userId: string, outcomes: StoredOutcome[], marks: HighWaterMark[], at?: string, since = EPOCH): Promise<void> {
     if (outcomes.length === 0 && marks.length === 0) return;
     await pgTransaction(this.pool, async (c) => {
       if (outcomes.length > 0) {
         await c.query(
           `INSERT INTO offline_outcomes (user_id, client_id, mutation_id, fingerprint, outcome, created_at)
-           SELECT $1, u.client_id, u.mutation_id, u.fingerprint, u.outcome, now()
+           SELECT $1, u.client_id, u.mutation_id, u.fingerprint, u.outcome, COALESCE($6::timestamptz, now())
            FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[]) AS u(client_id, mutation_id, fingerprint, outcome)
-           ON CONFLICT DO NOTHING`,
+           ON CONFLICT (user_id, client_id, mutation_id) DO UPDATE
+           SET fingerprint = EXCLUDED.fingerprint, outcome = EXCLUDED.outcome, created_at = EXCLUDED.created_at
+           WHERE offline_outcomes.created_at < $7::timestamptz`,
           [
             userId,
             outcomes.map((o) => o.clientId),
             outcomes.map((o) => o.mutationId),
             outcomes.map((o) => o.fingerprint),
             outcomes.map((o) => JSON.stringify(o.outcome)),
+            at ?? null,
+            since,
           ],
         );
       }
@@ -141,5 +160,13 @@ export class PostgresOfflineStore implements OfflineStore {
         );
       }
     });
+  }
+
+  async sweepOutcomes(before: string, limit: number): Promise<number> {
+    const r = await this.pool.query(
+      'DELETE FROM offline_outcomes WHERE ctid IN (SELECT ctid FROM offline_outcomes WHERE created_at < $1::timestamptz LIMIT $2)',
+      [before, limit],
+    );
+    return r.rowCount ?? 0;
   }
 }

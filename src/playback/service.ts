@@ -17,7 +17,7 @@ import {
   type PlaybackRecord,
   type PlaybackView,
 } from './playback.ts';
-import { CommitListeners, CommitPath, keyReused, recall } from '../util/commit.ts';
+import { CommitListeners, CommitPath, keyReused, recall, type StreamNote } from '../util/commit.ts';
 
 export interface PlaybackDeps {
   store: UserStreams & IdempotencyRecords;
@@ -82,6 +82,16 @@ export class PlaybackService {
 
   onCommitted(listener: UserCommittedListener): void {
     this.listeners.add(listener);
+  }
+
+  /** Hears the user streams' notes (presence of the user's devices, [RT8]); src/services.ts hooks the bus to it. */
+  onNote(listener: (userId: string, note: StreamNote) => void): void {
+    this.listeners.addNote(listener);
+  }
+
+  /** [RT8] A device of the user came online or went offline: a presence note on the user's stream. */
+  notePresence(userId: string, deviceId: string, online: boolean): void {
+    this.listeners.note(userId, { type: 'presence', queueId: null, userId, deviceId, online, timestamp: this.deps.now() });
   }
 
   /** Whole milliseconds: the stores keep integer epoch ms. */

@@ -1,5 +1,5 @@
 // The user sync stream as the sockets see it (queues/socket.ts UserStream), over the
-// playback service: reads, the snapshot, device registration, and the set_playback op,
+// playback service: reads, the snapshot, device registration, presence notes, and the set_playback op,
 // validated against the same schema as the PUT playback-state body.
 import type { Static } from '@sinclair/typebox';
 import { AppError } from '../errors.ts';
@@ -18,6 +18,7 @@ export function userStream(playback: PlaybackService): UserStream {
     registerDevice: async (userId, deviceId, info) => {
       await playback.registerDevice(userId, deviceId, info);
     },
+    notePresence: (userId, deviceId, online) => playback.notePresence(userId, deviceId, online),
     setPlayback: async (userId, deviceId, args, mutationId) => {
       if (!validatePlayback(args)) {
         const e = validatePlayback.errors?.[0];

@@ -12,7 +12,7 @@ import { Id } from './schemas.ts';
 import { ConnectQuery, type QueueSocketCommands, type SocketDeps } from './socket-commands.ts';
 
 export function queueSocketRoute(app: FastifyInstance, deps: SocketDeps, commands: QueueSocketCommands): void {
-  const { server, queues, bus, queuePresence, admission, now } = deps;
+  const { server, queues, queuePresence, admission, now } = deps;
   app.withTypeProvider<TypeBoxTypeProvider>().get(
     '/ws/queues/:queueId',
     {
@@ -34,14 +34,9 @@ export function queueSocketRoute(app: FastifyInstance, deps: SocketDeps, command
       const c = server.open(ws, req, req.query.deviceId ?? `conn-${randomUUID()}`);
       const queueId = req.params.queueId;
       commands.bind(c, queueId);
-      // [CO11] Presence: who is looking at the queue, as a note on the queue stream.
-      const announce = (online: boolean) =>
-        bus.publish({
-          stream: 'queue',
-          id: queueId,
-          events: [],
-          note: { type: 'presence', queueId, userId: c.userId, deviceId: c.deviceId, online, timestamp: now() },
-        });
+      // [CO11] Presence: who is looking at the queue, as a note on the queue stream, told
+      // by the queue service the way its commits are (the socket never publishes).
+      const announce = (online: boolean) => queues.notePresence(queueId, c.userId, c.deviceId, online);
       await serve(server, c, {
         gate: admission,
         queueId,

@@ -28,7 +28,7 @@ import {
   type QueueType,
   type QueueView,
 } from './queue.ts';
-import { CommitListeners, CommitPath, keyReused, recall } from '../util/commit.ts';
+import { CommitListeners, CommitPath, keyReused, recall, type StreamNote } from '../util/commit.ts';
 import { StateCache } from './state-cache.ts';
 
 export interface WriteOptions {
@@ -178,6 +178,16 @@ export class QueueService {
 
   onCommitted(listener: CommittedListener): void {
     this.listeners.add(listener);
+  }
+
+  /** Hears the queue streams' notes (presence, [CO11]); src/services.ts hooks the bus to it. */
+  onNote(listener: (queueId: string, note: StreamNote) => void): void {
+    this.listeners.addNote(listener);
+  }
+
+  /** [CO11] A user opened or closed the queue on a device: a presence note on the queue's stream. */
+  notePresence(queueId: string, userId: string, deviceId: string, online: boolean): void {
+    this.listeners.note(queueId, { type: 'presence', queueId, userId, deviceId, online, timestamp: this.deps.now() });
   }
 
   async create(

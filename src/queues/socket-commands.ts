@@ -34,6 +34,8 @@ export interface UserStream {
   readEvents(userId: string, afterSequence: number, limit: number): Promise<UserEvent[]>;
   snapshot(userId: string): Promise<{ sequenceNumber: number; data: object }>;
   registerDevice(userId: string, deviceId: string, info: { name?: string; type?: string }): Promise<void>;
+  /** [RT8] The device came online or went offline: a presence note on the user's stream (the playback service tells it). */
+  notePresence(userId: string, deviceId: string, online: boolean): void;
   /** The set_playback op: the PUT playback-state body; answers the new sequence number. */
   setPlayback(userId: string, deviceId: string, args: unknown, mutationId: string): Promise<{ sequenceNumber: number; result: Record<string, unknown> }>;
 }
@@ -52,7 +54,7 @@ export interface SocketDeps {
   queuePresence?: QueuePresence;
   /** Bounds on work in flight, shared with HTTP (src/http/admission.ts): a command past them is refused at once. */
   admission?: Gate;
-  /** The server clock (epoch ms): hello's serverTime, presence notes. */
+  /** The server clock (epoch ms): hello's serverTime. */
   now: () => number;
 }
 

@@ -12,7 +12,7 @@ import { hello, serve } from '../realtime/endpoint.ts';
 import { ConnectQuery, type QueueSocketCommands, type SocketDeps } from './socket-commands.ts';
 
 export function syncSocketRoute(app: FastifyInstance, deps: SocketDeps, commands: QueueSocketCommands): void {
-  const { server, users, bus, presence, admission, now } = deps;
+  const { server, users, presence, admission, now } = deps;
   app.withTypeProvider<TypeBoxTypeProvider>().get(
     '/ws/sync/:userId',
     {
@@ -33,8 +33,8 @@ export function syncSocketRoute(app: FastifyInstance, deps: SocketDeps, commands
       const userId = req.userId;
       const deviceId = req.query.deviceId ?? `conn-${randomUUID()}`;
       const c = server.open(ws, req, deviceId);
-      const announce = (online: boolean) =>
-        bus.publish({ stream: 'user', id: userId, events: [], note: { type: 'presence', queueId: null, userId, deviceId, online, timestamp: now() } });
+      // [RT8] Told by the playback service the way its commits are (the socket never publishes).
+      const announce = (online: boolean) => users.notePresence(userId, deviceId, online);
       await serve(server, c, {
         gate: admission,
         queueId: null,

@@ -23,6 +23,8 @@ export interface RecommendationsDeps {
   now: () => number;
   /** Radio's memory of a listener (RADIO_RECENT_HOURS, RADIO_RECENT_TRACKS, RADIO_HISTORY_DAYS); DEFAULT_RADIO when absent. */
   radio?: RadioConfig;
+  /** IDEMPOTENCY_TTL_HOURS: how long the answers to an Idempotency-Key are kept (default 24 h). */
+  idempotencyTtlMs?: number;
   log: FastifyBaseLogger;
 }
 
@@ -132,7 +134,7 @@ export function buildRecommendations(o: RecommendationsDeps): Recommendations {
   );
   const onError = (err: unknown, what: string) => log.warn({ err }, what);
   const radio = new RadioService({ queues: o.queues, catalog, sync, reco, now, onError, radio: o.radio });
-  const answers = new Answers(catalog, now);
+  const answers = new Answers(catalog, now, o.idempotencyTtlMs);
   const mixes = new MixService({ queues: o.queues, reco, radio, now });
   const contextual = new ContextualService({ queues: o.queues, catalog, sync, reco, now });
 

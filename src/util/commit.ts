@@ -57,6 +57,23 @@ export function idempotencyCutoff(o: { idempotencyTtlMs?: number }, now = Date.n
   return new Date(now - (o.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS)).toISOString();
 }
 
+/** Rows deleted per statement when expired records are swept. */
+export const SWEEP_BATCH = 5_000;
+
+/**
+ * Deletes expired records (created before `before`, ISO) a bounded batch at a time, as the
+ * sweeper does for every kind of idempotency record; how many it deleted.
+ */
+export async function sweepExpired(deleteBatch: (before: string, limit: number) => Promise<number>, before: string, maxRounds = 100): Promise<number> {
+  let total = 0;
+  for (let round = 0; round < maxRounds; round++) {
+    const n = await deleteBatch(before, SWEEP_BATCH);
+    total += n;
+    if (n < SWEEP_BATCH) break;
+  }
+  return total;
+}
+
 /** Thrown by a store's append when another request recorded the same idempotency key first. */
 export class IdempotencyConflict extends Error {
   readonly userId: string;
@@ -115,14 +132,25 @@ export interface Committed<R> {
 }
 
 /**
+ * An ephemeral message on a stream, outside its sequence (presence): nothing is committed,
+ * so it carries no events, but it leaves the way a commit does (CommitListeners.note).
+ */
+export type StreamNote = Record<string, unknown>;
+
+/**
  * The one way a stream's commits are told: after-commit listeners (metrics, the bus, the
  * recommender's hooks), called from CommitPath's `committed`, so in sequence order per
  * stream. Every kind of stream (queues, users' playback streams, parties) has one; the
  * composition root (src/services.ts) hooks the bus to each. The events are committed when
  * a listener runs: one that throws is reported to `onError` and the others still run.
+ *
+ * A stream's notes (presence: who has a queue open, which devices are online) go the same
+ * way, to the note listeners, so nothing but the composition root's hooks publishes to the
+ * bus; the sockets tell the service, never the bus.
  */
 export class CommitListeners<A extends unknown[]> {
   private readonly list: ((...args: A) => void)[] = [];
+  private readonly notes: ((id: string, note: StreamNote) => void)[] = [];
   private readonly onError: (err: unknown) => void;
   constructor(onError: (err: unknown) => void = () => {}) {
     this.onError = onError;
@@ -132,10 +160,25 @@ export class CommitListeners<A extends unknown[]> {
     this.list.push(listener);
   }
 
+  /** Hears the stream's notes (no events, not sequenced). */
+  addNote(listener: (id: string, note: StreamNote) => void): void {
+    this.notes.push(listener);
+  }
+
   tell(...args: A): void {
     for (const l of this.list) {
       try {
         l(...args);
+      } catch (err) {
+        this.onError(err);
+      }
+    }
+  }
+
+  note(id: string, note: StreamNote): void {
+    for (const l of this.notes) {
+      try {
+        l(id, note);
       } catch (err) {
         this.onError(err);
       }

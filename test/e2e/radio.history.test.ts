@@ -7,12 +7,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { generateCatalog } from '../helpers/catalog.ts';
 import { client, mintToken, startServerOn, storeKinds, type RunningServer } from '../helpers/server.ts';
 import type { TempDatabase } from '../helpers/pg.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 type Res = Awaited<ReturnType<ReturnType<typeof client>>>;
 
@@ -182,7 +182,7 @@ for (const { kind, skip } of storeKinds) {
         ...Array.from({ length: 7 }, (_, i) => ({ queueId: 'kept', trackId: `t${i}`, userId: 'olga', at: now - 89 * 24 * HOUR })),
       ]);
       // Every SWEEP_INTERVAL_MS (300 ms here), a batch at a time.
-      for (let i = 0; i < 100 && (await history.count('olga')) > 7; i++) await sleep(200);
+      await waitFor(async () => (await history.count('olga')) <= 7, { timeoutMs: 20_000, intervalMs: 200, what: 'the sweeper pruned olga' });
       assert.equal(await history.count('olga'), 7, 'only the rows inside 90 days are left');
     });
   });

@@ -4,11 +4,11 @@
 // and auto-extend as ordinary queue events, refresh. No request may answer 5xx.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { AUTO_DEVICE, AUTO_EXTEND_BELOW } from '../../src/radio/service.ts';
 import { NO_REPEAT_WINDOW } from '../../src/radio/batch.ts';
 import { generateCatalog } from '../helpers/catalog.ts';
 import { client, mintToken, startServerOn, storeKinds, type RunningServer } from '../helpers/server.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 type Res = Awaited<ReturnType<ReturnType<typeof client>>>;
 type Call = (method: string, path: string, body?: unknown, headers?: Record<string, string>) => Promise<Res>;
@@ -264,11 +264,13 @@ for (const { kind, skip } of storeKinds) {
         ok(await alice('PUT', `/queues/${radioId}/current`, { itemId: q.items[0].itemId }));
         const length = q.items.length;
         for (let k = 1; k < length - AUTO_EXTEND_BELOW + 1; k++) ok(await alice('POST', `/queues/${radioId}/next`, {}));
-        let auto: any[] = [];
-        for (let t = 0; t < 50 && auto.length === 0; t++) {
-          await sleep(100);
-          auto = ok(await alice('GET', `/queues/${radioId}/events?limit=1000`)).events.filter((e: any) => e.deviceId === AUTO_DEVICE);
-        }
+        const auto: any[] = await waitFor(
+          async () => {
+            const mine = ok(await alice('GET', `/queues/${radioId}/events?limit=1000`)).events.filter((e: any) => e.deviceId === AUTO_DEVICE);
+            return mine.length > 0 ? mine : null;
+          },
+          { intervalMs: 100, what: 'an extend appended by the service' },
+        );
         assert.ok(auto.length > 0, 'the service appended by itself');
         assert.ok(auto.every((e: any) => e.type === 'item_added' || e.type === 'queue_updated'));
         assert.ok(

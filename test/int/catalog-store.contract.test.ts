@@ -178,6 +178,16 @@ for (const { kind, skip } of kinds) {
         false,
         'a live record is kept',
       );
+      // The sweeper's part: answers recorded before the time go, a batch at a time.
+      const old = randomUUID();
+      await catalog.saveAnswer('u2', old, { fingerprint: 'f', status: 201, body: {} }, '2026-01-01T12:00:00.000Z');
+      await catalog.saveAnswer('u3', old, { fingerprint: 'f', status: 201, body: {} }, '2026-01-01T13:00:00.000Z');
+      assert.equal(await catalog.sweepAnswers('2026-01-02T12:00:00.000Z', 1), 1, 'one batch of one');
+      assert.equal(await catalog.sweepAnswers('2026-01-02T12:00:00.000Z', 10), 1);
+      assert.equal(await catalog.sweepAnswers('2026-01-02T12:00:00.000Z', 10), 0);
+      assert.equal(await catalog.getAnswer('u2', old), null, 'swept');
+      assert.equal(await catalog.getAnswer('u3', old), null, 'swept');
+      assert.deepEqual(await catalog.getAnswer('u1', k), { fingerprint: 'g', status: 200, body: { b: 1 } }, 'a newer answer stays');
     });
 
     it('queue baskets leave out the tracks an extend chose', async () => {

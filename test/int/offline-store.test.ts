@@ -118,6 +118,23 @@ function suite(name: string, opts: { skip?: string | false }, kind: 'sqlite' | '
       assert.deepEqual(got.get(5), { clientId: 'c1', mutationId: 5, fingerprint: 'a', outcome: { outcome: 'applied', itemIds: ['x'] } });
       assert.deepEqual(await offline.outcomes(user, 'c2', [5]), new Map());
     });
+
+    it('[OF1] outcomes expire: not read before `since`, replaced by the next record, swept; high-water marks stay', async () => {
+      const user = uid('u');
+      const o = (mutationId: number, fingerprint: string) => ({ clientId: 'c1', mutationId, fingerprint, outcome: { outcome: 'applied' } });
+      const mark = { clientId: 'c1', resourceType: 'queue' as const, resourceId: 'q1', mutationId: 2 };
+      await offline.commit(user, [o(1, 'a'), o(2, 'b')], [mark], '2026-01-01T00:00:00.000Z');
+      const since = '2026-01-02T00:00:00.000Z';
+      assert.deepEqual(await offline.outcomes(user, 'c1', [1, 2], since), new Map(), 'recorded before the cutoff: expired');
+      assert.equal((await offline.outcomes(user, 'c1', [1, 2])).size, 2, 'without a cutoff they are there');
+      await offline.commit(user, [o(1, 'a2')], [], '2026-01-03T00:00:00.000Z', since);
+      assert.equal((await offline.outcomes(user, 'c1', [1], since)).get(1)?.fingerprint, 'a2', 'the expired record was replaced');
+      await offline.commit(user, [o(1, 'a3')], [], '2026-01-04T00:00:00.000Z', since);
+      assert.equal((await offline.outcomes(user, 'c1', [1], since)).get(1)?.fingerprint, 'a2', 'a live record is kept');
+      assert.equal(await offline.sweepOutcomes(since, 10), 1, 'the expired one (mutation 2) is swept');
+      assert.deepEqual([...(await offline.outcomes(user, 'c1', [1, 2])).keys()], [1]);
+      assert.deepEqual(await offline.highWaters(user, ['c1']), new Map([[markKey('c1', 'queue', 'q1'), 2]]));
+    });
   });
 }
 

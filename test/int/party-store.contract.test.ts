@@ -13,6 +13,7 @@ import type { PostgresStore } from '../../src/store/postgres.ts';
 import type { SqliteStore } from '../../src/store/sqlite.ts';
 import { openTestStorage, type TestStorage } from '../helpers/storage.ts';
 import { storeKinds } from '../helpers/server.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 let clock = Date.parse('2026-11-30T12:00:00.000Z');
 const at = () => new Date((clock += 1000)).toISOString();
@@ -245,8 +246,7 @@ for (const { kind, skip } of storeKinds) {
         kind === 'sqlite'
           ? new SqlitePartyStore((t.store as SqliteStore).db, { idempotencyTtlMs: 1 })
           : new PostgresPartyStore((t.store as PostgresStore).pool, { idempotencyTtlMs: 1 });
-      await new Promise((r) => setTimeout(r, 5));
-      assert.equal(await short.command(s.id, 'host', 'm-old'), null, 'expired');
+      await waitFor(async () => (await short.command(s.id, 'host', 'm-old')) === null, { what: 'the record of m-old expired' });
       const anew = await short.update(s.id, 0, toggle, { ...key, fingerprint: 'fp-2' });
       assert.deepEqual(
         anew?.events.map((e) => e.sequenceNumber),

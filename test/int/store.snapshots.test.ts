@@ -17,6 +17,7 @@ import type { PostgresStore } from '../../src/store/postgres.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { createTempDatabase, pgSkipReason } from '../helpers/pg.ts';
 import { mulberry32 } from '../helpers/random.ts';
+import { sleep, waitFor } from '../helpers/wait.ts';
 import { loadMigrations } from '../../src/store/migrations.ts';
 import { openSqliteStore, openPostgresStore } from '../../src/stores.ts';
 
@@ -167,8 +168,7 @@ for (const kind of stores()) {
       const upd = { type: 'queue_updated' as const, data: { name: 'y' }, userId: 'u', deviceId: null, timestamp: ts };
       const s2 = evolve(state, { ...upd, queueId, sequenceNumber: 2 });
       await assert.rejects(store.append({ queueId, expectedVersion: 1, events: [upd], state: s2, idempotency: idem }), IdempotencyConflict);
-      await new Promise((r) => setTimeout(r, 400));
-      assert.equal(await store.getIdempotency('u', 'k1'), null, 'expired');
+      await waitFor(async () => (await store.getIdempotency('u', 'k1')) === null, { what: 'k1 expired' });
       await store.append({
         queueId,
         expectedVersion: 1,
@@ -177,9 +177,8 @@ for (const kind of stores()) {
         idempotency: { ...idem, response: { status: 200, body: { second: true } } },
       });
       assert.deepEqual((await store.getIdempotency('u', 'k1'))?.body, { second: true });
-      await new Promise((r) => setTimeout(r, 400));
-      const swept = await store.sweep({ idempotencyBefore: Date.now() - 300 });
-      assert.ok(swept.idempotencyRecords >= 1);
+      // Once the second record is older than the cutoff the sweep deletes it.
+      await waitFor(async () => (await store.sweep({ idempotencyBefore: Date.now() - 300 })).idempotencyRecords >= 1, { what: 'a record swept' });
     });
 
     it('[Q2] through the service: a retry after its record expired is a new write', async () => {
@@ -192,7 +191,7 @@ for (const kind of stores()) {
       const replay = await service.execute(actor, id, { type: 'add_tracks', tracks: ['b'] }, opts);
       assert.equal(replay.replayed, true);
       assert.deepEqual(replay.body, first.body);
-      await new Promise((r) => setTimeout(r, 400));
+      await waitFor(async () => (await store.getIdempotency('v', 'retry-1')) === null, { what: 'the record of retry-1 expired' });
       const later = await service.execute(actor, id, { type: 'add_tracks', tracks: ['b'] }, opts);
       assert.equal(later.replayed, false);
       assert.equal(later.body.version, first.body.version + 1);
@@ -286,7 +285,8 @@ describe('[QW6] the state cache and another process writing the SQLite file', ()
         events: [e],
         state: evolve(before, { ...e, queueId: id, sequenceNumber: before.version + 1 }),
       });
-      await new Promise((r) => setTimeout(r, 5));
+      // A time, not a condition: past foreignWrites' once-a-millisecond read of data_version.
+      await sleep(5);
       const seen = await service.get(actor, id);
       assert.deepEqual(
         seen.items.map((i) => i.trackId),
@@ -331,11 +331,14 @@ for (const kind of stores()) {
         // max(64, 1,200 / 8) = 150 events between snapshots.
         for (let i = 0; i < 160; i++) await apply({ type: 'next' });
         assert.deepEqual(await store.loadQueue(queueId), state);
-        let later = first;
-        for (let i = 0; i < 100 && later === first; i++) {
-          await new Promise((r) => setTimeout(r, 20));
-          later = await headerSnapshot(store, queueId);
-        }
+        // The snapshot is written off the append path: wait until the header moved on.
+        const later = await waitFor(
+          async () => {
+            const at = await headerSnapshot(store, queueId);
+            return at !== first ? at : null;
+          },
+          { what: 'a later snapshot' },
+        );
         assert.ok(later > first && later <= state.version, `the snapshot moved from ${first} to ${later} (version ${state.version})`);
         assert.deepEqual(await store.loadQueue(queueId), state);
       } finally {

@@ -121,4 +121,23 @@ describe('CommitListeners', () => {
     assert.equal(errors.length, 1);
     assert.equal((errors[0] as Error).message, 'bus down');
   });
+
+  it("a stream's notes go to the note listeners only, with the same error isolation", () => {
+    const errors: unknown[] = [];
+    const commits: string[] = [];
+    const notes: string[] = [];
+    const l = new CommitListeners<[string, number[]]>((e) => errors.push(e));
+    l.add((id) => commits.push(id));
+    l.addNote(() => {
+      throw new Error('bus down');
+    });
+    l.addNote((id, note) => notes.push(`${id}:${note.type}:${note.online}`));
+    l.note('q1', { type: 'presence', online: true });
+    assert.deepEqual(commits, []);
+    assert.deepEqual(notes, ['q1:presence:true']);
+    assert.equal(errors.length, 1);
+    l.tell('q1', [1]);
+    assert.deepEqual(notes, ['q1:presence:true']);
+    assert.deepEqual(commits, ['q1']);
+  });
 });
