@@ -120,7 +120,21 @@ export class Engine {
   private bestSeed = new Int32Array(0);
   private bestVal = new Float64Array(0);
   private mark = new Uint8Array(0);
+  private flag = new Uint8Array(0);
   private sim = new Float64Array(0);
+  // Phase 1's per-basket gathering (see walkSeeds): summed seed weight, the two largest
+  // seed weights and their seeds, and the list of (seed, weight) visits per basket.
+  private acc = new Float64Array(0);
+  private top1 = new Float64Array(0);
+  private top1Seed = new Int32Array(0);
+  private top2 = new Float64Array(0);
+  private top2Seed = new Int32Array(0);
+  private visitHead = new Int32Array(0);
+  private visitSeed = new Int32Array(0);
+  private visitCw = new Float64Array(0);
+  private visitNext = new Int32Array(0);
+  /** Per track: its own weight while `spread` is at a basket it walked as a seed, NaN otherwise. */
+  private selfCw = new Float64Array(0);
   // Per-call candidate arrays, reused.
   private cand = new Float64Array(0);
   private candSort = new Float64Array(0);
@@ -201,8 +215,19 @@ export class Engine {
       this.bestSeed = new Int32Array(cap);
       this.bestVal = new Float64Array(cap);
       this.mark = new Uint8Array(cap);
+      this.flag = new Uint8Array(cap);
+      this.selfCw = new Float64Array(cap).fill(Number.NaN);
     }
-    if (this.sim.length < this.baskets.size) this.sim = new Float64Array(Math.max(1024, this.baskets.size * 2));
+    if (this.sim.length < this.baskets.size) {
+      const cap = Math.max(1024, this.baskets.size * 2);
+      this.sim = new Float64Array(cap);
+      this.acc = new Float64Array(cap);
+      this.top1 = new Float64Array(cap).fill(Number.NEGATIVE_INFINITY);
+      this.top2 = new Float64Array(cap).fill(Number.NEGATIVE_INFINITY);
+      this.top1Seed = new Int32Array(cap).fill(-1);
+      this.top2Seed = new Int32Array(cap).fill(-1);
+      this.visitHead = new Int32Array(cap).fill(-1);
+    }
   }
 
   /**
@@ -239,34 +264,66 @@ export class Engine {
   /**
    * Phase 1: co-occurrence and basket similarity, walking each seed's baskets once. Many
    * seeds (a whole playlist or queue) share a budget, so a call stays milliseconds.
+   * A playlist or queue basket that several seeds reach is walked once, not once per seed
+   * (issue 24: a playlist station's seeds share most of their baskets, 3-7 visits each):
+   * its seeds' weights are summed first (`gather`), then `spread` adds them to its tracks,
+   * each seed's own weight left out of its own entry. Session baskets, where the order
+   * and the outcome of each play count, are walked per seed as before.
    */
   private walkSeeds(c: ScoreCall): void {
     const { seeds, B, touched, touchedBaskets } = c;
     const { catalog: cat, baskets, co, mark, bestVal, bestSeed } = this;
+    const { acc, top1, top1Seed, top2, top2Seed, visitHead } = this;
     const sessionCode = KIND_CODE.session;
     const mismatch = c.opts.outcomeMismatch ?? OUTCOME_MISMATCH;
     const perSeed = Math.max(20, Math.min(B.maxPostings, Math.floor((B.maxPostings * SEED_BUDGET) / Math.max(1, seeds.tracks.size))));
+    const gathered: number[] = [];
+    let visits = 0;
     for (const [s, w] of seeds.tracks) {
       if (w === 0) continue;
       const posting = baskets.of(s);
       const walk = Math.min(posting.length, perSeed);
       const seedNorm = B.seedPopExponent > 0 ? 1 / (1 + cat.popularity[s]!) ** B.seedPopExponent : 1;
+      const own = seeds.skipped?.get(s);
       for (let k = 0; k < walk; k++) {
         const b = posting[posting.length - 1 - k]!; // newest baskets first
         if (baskets.dead[b]) continue;
         const items = baskets.items[b]!;
         const L = items.length;
         if (L < 2) continue;
+        const ws = baskets.weights[b];
+        const seq = baskets.kind[b] === sessionCode;
+        if (!ws && !seq) {
+          // Every occurrence weighs 1: gather the seed's weight, spread below.
+          const seedWeight = own === undefined || own === false ? w : w * mismatch;
+          const cw = seedNorm * seedWeight;
+          if (this.sim[b] === 0) touchedBaskets.push(b);
+          this.sim[b] += seedWeight / L ** B.basketLengthExponent;
+          if (visitHead[b] === -1) gathered.push(b);
+          if (visits === this.visitSeed.length) this.growVisits();
+          this.visitSeed[visits] = s;
+          this.visitCw[visits] = cw;
+          this.visitNext[visits] = visitHead[b]!;
+          visitHead[b] = visits++;
+          acc[b] += cw;
+          if (cw > top1[b]!) {
+            top2[b] = top1[b]!;
+            top2Seed[b] = top1Seed[b]!;
+            top1[b] = cw;
+            top1Seed[b] = s;
+          } else if (cw > top2[b]!) {
+            top2[b] = cw;
+            top2Seed[b] = s;
+          }
+          continue;
+        }
         const ps = items.indexOf(s);
-        const own = seeds.skipped?.get(s);
-        const occ = baskets.weight(b, ps);
+        const occ = ws ? ws[ps]! : 1;
         const seedWeight = own === undefined ? w * occ : occ < 1 === own ? w : w * mismatch;
         const coSeedWeight = seedNorm * seedWeight;
         if (this.sim[b] === 0) touchedBaskets.push(b);
         this.sim[b] += seedWeight / L ** B.basketLengthExponent;
         const damp = B.basketDamp > 0 ? L ** -B.basketDamp : 1 / Math.log2(2 + L);
-        const seq = baskets.kind[b] === sessionCode;
-        const ws = baskets.weights[b];
         const base = coSeedWeight * damp;
         // The hot loop: locals only (no closures, no property chains).
         for (let i = 0; i < L; i++) {
@@ -289,6 +346,73 @@ export class Engine {
         }
       }
     }
+    this.spread(c, gathered);
+  }
+
+  /** Phase 1's gathered baskets: each adds its seeds' summed weight to its tracks once (see walkSeeds). */
+  private spread(c: ScoreCall, gathered: readonly number[]): void {
+    const { B, touched } = c;
+    const { baskets, co, mark, bestVal, bestSeed, acc, top1, top1Seed, top2, top2Seed, visitHead, visitSeed, visitCw, visitNext, selfCw } = this;
+    for (const b of gathered) {
+      const items = baskets.items[b]!;
+      const L = items.length;
+      const damp = B.basketDamp > 0 ? L ** -B.basketDamp : 1 / Math.log2(2 + L);
+      const head = visitHead[b]!;
+      const single = visitNext[head] === -1;
+      // The seeds that walked this basket: their own weight is left out of their entry.
+      for (let v = head; v !== -1; v = visitNext[v]!) selfCw[visitSeed[v]!] = visitCw[v]!;
+      const total = acc[b]!;
+      const s1 = top1Seed[b]!;
+      const s2 = top2Seed[b]!;
+      const best1 = top1[b]! * damp;
+      const best2 = top2[b]! * damp;
+      const all = total * damp;
+      for (let i = 0; i < L; i++) {
+        const j = items[i]!;
+        const self = selfCw[j]!;
+        let cv = all;
+        let best = best1;
+        let bs = s1;
+        if (self === self) {
+          // j is a seed that walked this basket (NaN otherwise).
+          if (single) continue;
+          cv = (total - self) * damp;
+          if (j === s1) {
+            best = best2;
+            bs = s2;
+          }
+        }
+        co[j] += cv;
+        if (best > bestVal[j]!) {
+          bestVal[j] = best;
+          bestSeed[j] = bs;
+        }
+        if (mark[j] === 0) {
+          mark[j] = 1;
+          touched.push(j);
+        }
+      }
+      for (let v = head; v !== -1; v = visitNext[v]!) selfCw[visitSeed[v]!] = Number.NaN;
+      visitHead[b] = -1;
+      acc[b] = 0;
+      top1[b] = Number.NEGATIVE_INFINITY;
+      top2[b] = Number.NEGATIVE_INFINITY;
+      top1Seed[b] = -1;
+      top2Seed[b] = -1;
+    }
+  }
+
+  private growVisits(): void {
+    const n = Math.max(1024, this.visitSeed.length * 2);
+    const seed = new Int32Array(n);
+    seed.set(this.visitSeed);
+    const cw = new Float64Array(n);
+    cw.set(this.visitCw);
+    const next = new Int32Array(n);
+    next.set(this.visitNext);
+    this.visitSeed = seed;
+    this.visitCw = cw;
+    this.visitNext = next;
   }
 
   /**
@@ -402,17 +526,28 @@ export class Engine {
     const { seeds, opts, B, touched, artistW } = c;
     const { genreW, featureSeeds, artistMass, genreMass } = content;
     const { catalog: cat, co, knn, mark, bestVal, bestSeed } = this;
+    // Per-track flags instead of a Set / Map look-up per candidate (a large seed set
+    // touches 100,000 tracks): 1 = never returned (excluded, or a seed), 2 = a content candidate.
+    const { flag } = this;
+    const unflag: number[] = [];
+    const raise = (j: number, f: number) => {
+      if (flag[j] === 0) unflag.push(j);
+      flag[j] = flag[j]! | f;
+    };
+    for (const j of opts.exclude ?? []) raise(j, 1);
+    if (!opts.keepSeeds) for (const [j, w] of seeds.tracks) if (w > 0) raise(j, 1);
+    for (const j of content.tracks) raise(j, 2);
     let maxCo = 0;
     let maxKnn = 0;
     // The catalog keeps the default exponent's divisor per track (a power per candidate was a tenth of a call).
     const popNorm = B.coPopExponent === CO_POP_EXPONENT ? cat.popNorm : null;
     for (const j of touched) {
-      if (this.co[j]! !== 0) this.co[j] = this.co[j]! / (popNorm ? popNorm[j]! : (1 + cat.popularity[j]!) ** B.coPopExponent);
+      if (co[j]! !== 0) co[j] = co[j]! / (popNorm ? popNorm[j]! : (1 + cat.popularity[j]!) ** B.coPopExponent);
       // Scales come from the tracks that can be returned: the seeds co-occur with each other
       // most (a listener's own history is a basket of them all) and would shrink the rest.
-      if (opts.exclude?.has(j) || (!opts.keepSeeds && (seeds.tracks.get(j) ?? 0) > 0)) continue;
-      if (this.co[j]! > maxCo) maxCo = this.co[j]!;
-      if (this.knn[j]! > maxKnn) maxKnn = this.knn[j]!;
+      if (flag[j]! & 1) continue;
+      if (co[j]! > maxCo) maxCo = co[j]!;
+      if (knn[j]! > maxKnn) maxKnn = knn[j]!;
     }
     const maxPop = Math.log1p(cat.maxPopularity) || 1;
     const profile = opts.profile ?? null;
@@ -464,11 +599,11 @@ export class Engine {
       const j = touched[k]!;
       const cv = coOf[k]!;
       const kv = knnOf[k]!;
-      const keep = scores[k]! >= pre || content.tracks.has(j);
+      const fl = flag[j]!;
+      const keep = scores[k]! >= pre || (fl & 2) !== 0;
       scores[k] = 0;
       if (!keep) continue;
-      if (opts.exclude?.has(j) || cat.removed[j]) continue;
-      if (!opts.keepSeeds && (seeds.tracks.get(j) ?? 0) > 0) continue;
+      if (fl & 1 || cat.removed[j]) continue;
       const a = cat.artist[j]!;
       if (a >= 0 && opts.excludeArtists?.has(a)) continue;
       if (opts.onlyGenres && !(cat.genres[j] ?? []).some((g) => opts.onlyGenres!.has(g))) continue;
@@ -488,6 +623,7 @@ export class Engine {
       }
       scores[k] = score;
     }
+    for (const j of unflag) flag[j] = 0;
     let threshold = Number.MIN_VALUE;
     if (n > opts.limit) threshold = Math.max(threshold, kthLargest(opts.limit));
     const out: Scored[] = [];
