@@ -15,7 +15,7 @@ import type { ReadProgress } from '../src/catalog/formats.ts';
 import { CatalogSync } from '../src/catalog/sync.ts';
 import { generateBatch, stationBatch, type BatchItem } from '../src/radio/batch.ts';
 import { Recommender } from '../src/reco/recommender.ts';
-import { parseStation, resolveStation } from '../src/reco/stations.ts';
+import { parseStation, type ResolvedStation, resolveStation } from '../src/reco/stations.ts';
 import { openSqliteStore, sqliteStorage } from '../src/stores.ts';
 import { DATA_DIR } from './eval/data.ts';
 import { percentile } from './eval/metrics.ts';
@@ -66,7 +66,7 @@ for (let i = 0; i < rounds; i++) {
     const k = (n * 104_729 + i * 7919) % ids.length;
     const stationId = i % 2 === 0 ? `track:${ids[k]}` : `playlist:${(n * 131 + i * 31) % playlists}`;
     const userRecent = (recent.get(n) ?? []).slice(-200);
-    let resolved;
+    let resolved: ResolvedStation;
     try {
       resolved = resolveStation(reco, parseStation(stationId)!, null);
     } catch {

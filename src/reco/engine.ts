@@ -373,7 +373,7 @@ export class Engine {
         let cv = all;
         let best = best1;
         let bs = s1;
-        if (self === self) {
+        if (!Number.isNaN(self)) {
           // j is a seed that walked this basket (NaN otherwise).
           if (single) continue;
           cv = (total - self) * damp;
