@@ -120,10 +120,10 @@ export class Engine {
   readonly baskets = new Baskets();
   private readonly indexes = new BasketIndexes(this.catalog, this.baskets);
   // Scratch space, indexed by track / basket, reset after each call through the touched lists.
-  private co = new Float64Array(0);
-  private knn = new Float64Array(0);
-  private bestSeed = new Int32Array(0);
-  private bestVal = new Float64Array(0);
+  // Per track, side by side (one cache line for a candidate's four numbers; the tracks a
+  // call touches are spread over the whole catalog): co-occurrence, neighbour votes, the
+  // largest single co-occurrence contribution and its seed. Index j * SLOT + CO etc.
+  private slot = new Float64Array(0);
   private mark = new Uint8Array(0);
   private flag = new Uint8Array(0);
   private sim = new Float64Array(0);
@@ -146,6 +146,7 @@ export class Engine {
   private candCo = new Float64Array(0);
   private candKnn = new Float64Array(0);
   private candSeed = new Int32Array(0);
+  private candFlag = new Uint8Array(0);
 
   /** Adds or replaces a playlist; its entries count towards popularity. */
   addPlaylist(id: string, name: string | null, trackIds: readonly string[]): void {
@@ -213,12 +214,9 @@ export class Engine {
 
   private grow(): void {
     const n = this.catalog.size;
-    if (this.co.length < n) {
-      const cap = Math.max(1024, n * 2);
-      this.co = new Float64Array(cap);
-      this.knn = new Float64Array(cap);
-      this.bestSeed = new Int32Array(cap);
-      this.bestVal = new Float64Array(cap);
+    if (this.mark.length < n) {
+      const cap = Math.max(1024, Math.ceil(n * 1.25));
+      this.slot = new Float64Array(cap * SLOT);
       this.mark = new Uint8Array(cap);
       this.flag = new Uint8Array(cap);
       this.selfCw = new Float64Array(cap).fill(Number.NaN);
@@ -277,7 +275,7 @@ export class Engine {
    */
   private walkSeeds(c: ScoreCall): void {
     const { seeds, B, touched, touchedBaskets } = c;
-    const { catalog: cat, baskets, co, mark, bestVal, bestSeed } = this;
+    const { catalog: cat, baskets, slot, mark } = this;
     const { acc, top1, top1Seed, top2, top2Seed, visitHead } = this;
     const sessionCode = KIND_CODE.session;
     const mismatch = c.opts.outcomeMismatch ?? OUTCOME_MISMATCH;
@@ -339,10 +337,11 @@ export class Engine {
             const d = i - ps;
             c *= d > 0 ? 1 / d : 0.4 / -d;
           }
-          co[j] += c;
-          if (c > bestVal[j]!) {
-            bestVal[j] = c;
-            bestSeed[j] = s;
+          const o = j * SLOT;
+          slot[o + CO] += c;
+          if (c > slot[o + BEST]!) {
+            slot[o + BEST] = c;
+            slot[o + BEST_SEED] = s;
           }
           if (mark[j] === 0) {
             mark[j] = 1;
@@ -357,7 +356,7 @@ export class Engine {
   /** Phase 1's gathered baskets: each adds its seeds' summed weight to its tracks once (see walkSeeds). */
   private spread(c: ScoreCall, gathered: readonly number[]): void {
     const { B, touched } = c;
-    const { baskets, co, mark, bestVal, bestSeed, acc, top1, top1Seed, top2, top2Seed, visitHead, visitSeed, visitCw, visitNext, selfCw } = this;
+    const { baskets, slot, mark, acc, top1, top1Seed, top2, top2Seed, visitHead, visitSeed, visitCw, visitNext, selfCw } = this;
     // Only the `spreadBaskets` baskets with the most seed weight are spread (the others
     // still count in basket similarity): a long playlist's seeds reach ~1,500 baskets.
     let floor = Number.NEGATIVE_INFINITY;
@@ -405,10 +404,11 @@ export class Engine {
             bs = s2;
           }
         }
-        co[j] += cv;
-        if (best > bestVal[j]!) {
-          bestVal[j] = best;
-          bestSeed[j] = bs;
+        const o = j * SLOT;
+        slot[o + CO] += cv;
+        if (best > slot[o + BEST]!) {
+          slot[o + BEST] = best;
+          slot[o + BEST_SEED] = bs;
         }
         if (mark[j] === 0) {
           mark[j] = 1;
@@ -488,7 +488,7 @@ export class Engine {
   /** Phase 2: the most similar baskets vote for their tracks. */
   private voteNeighbours(c: ScoreCall): void {
     const { B, touched, touchedBaskets } = c;
-    const { baskets, knn, mark } = this;
+    const { baskets, slot, mark } = this;
     let neighbours = touchedBaskets.filter((b) => this.sim[b]! > 0);
     if (neighbours.length > B.neighbours) {
       neighbours.sort((a, b) => this.sim[b]! - this.sim[a]!);
@@ -501,7 +501,7 @@ export class Engine {
         const ws = baskets.weights[b];
         for (let i = 0; i < items.length; i++) {
           const j = items[i]!;
-          knn[j] += ws ? v * ws[i]! : v;
+          slot[j * SLOT + KNN] += ws ? v * ws[i]! : v;
           if (mark[j] === 0) {
             mark[j] = 1;
             touched.push(j);
@@ -548,7 +548,7 @@ export class Engine {
   private blend(c: ScoreCall, content: Content): Scored[] {
     const { seeds, opts, B, touched, artistW } = c;
     const { genreW, featureSeeds, artistMass, genreMass } = content;
-    const { catalog: cat, co, knn, mark, bestVal, bestSeed } = this;
+    const { catalog: cat, slot, mark } = this;
     // Per-track flags instead of a Set / Map look-up per candidate (a large seed set
     // touches 100,000 tracks): 1 = never returned (excluded, or a seed), 2 = a content candidate.
     const { flag } = this;
@@ -560,18 +560,6 @@ export class Engine {
     for (const j of opts.exclude ?? []) raise(j, 1);
     if (!opts.keepSeeds) for (const [j, w] of seeds.tracks) if (w > 0) raise(j, 1);
     for (const j of content.tracks) raise(j, 2);
-    let maxCo = 0;
-    let maxKnn = 0;
-    // The catalog keeps the default exponent's divisor per track (a power per candidate was a tenth of a call).
-    const popNorm = B.coPopExponent === CO_POP_EXPONENT ? cat.popNorm : null;
-    for (const j of touched) {
-      if (co[j]! !== 0) co[j] = co[j]! / (popNorm ? popNorm[j]! : (1 + cat.popularity[j]!) ** B.coPopExponent);
-      // Scales come from the tracks that can be returned: the seeds co-occur with each other
-      // most (a listener's own history is a basket of them all) and would shrink the rest.
-      if (flag[j]! & 1) continue;
-      if (co[j]! > maxCo) maxCo = co[j]!;
-      if (knn[j]! > maxKnn) maxKnn = knn[j]!;
-    }
     const maxPop = Math.log1p(cat.maxPopularity) || 1;
     const profile = opts.profile ?? null;
     const albums = seedAlbums(cat, seeds);
@@ -587,34 +575,52 @@ export class Engine {
         (B.pop * Math.log1p(Math.max(0, cat.popularity[j]!))) / maxPop,
       ] as const;
     };
-    // Score every candidate into flat arrays (a large seed set touches 100,000 tracks);
+    // Every candidate into flat arrays, read once from the scratch space and reset there;
     // objects and reasons are made only for the best `limit`.
     const n = touched.length;
-    if (this.cand.length < n) this.cand = new Float64Array(n * 2);
-    if (this.candSort.length < n) this.candSort = new Float64Array(n * 2);
-    if (this.candCo.length < n) this.candCo = new Float64Array(n * 2);
-    if (this.candKnn.length < n) this.candKnn = new Float64Array(n * 2);
-    if (this.candSeed.length < n) this.candSeed = new Int32Array(n * 2);
-    const { cand: scores, candCo: coOf, candKnn: knnOf, candSeed: seedOf } = this;
+    if (this.cand.length < n) {
+      const cap = n * 2;
+      this.cand = new Float64Array(cap);
+      this.candSort = new Float64Array(cap);
+      this.candCo = new Float64Array(cap);
+      this.candKnn = new Float64Array(cap);
+      this.candSeed = new Int32Array(cap);
+      this.candFlag = new Uint8Array(cap);
+    }
+    const { cand: scores, candCo: coOf, candKnn: knnOf, candSeed: seedOf, candFlag: flagOf } = this;
     /** The k-th largest of scores[0..n) (k >= 1), without allocating. */
     const kthLargest = (k: number) => {
       const view = this.candSort.subarray(0, n);
       view.set(scores.subarray(0, n));
       return select(view, n - k);
     };
+    let maxCo = 0;
+    let maxKnn = 0;
+    // The catalog keeps the default exponent's divisor per track (a power per candidate was a tenth of a call).
+    const popNorm = B.coPopExponent === CO_POP_EXPONENT ? cat.popNorm : null;
     for (let k = 0; k < n; k++) {
       const j = touched[k]!;
-      const cv = co[j]!;
-      const kv = knn[j]!;
-      seedOf[k] = bestVal[j]! > 0 ? bestSeed[j]! : -1;
-      co[j] = 0;
-      knn[j] = 0;
-      bestVal[j] = 0;
+      const o = j * SLOT;
+      let cv = slot[o + CO]!;
+      if (cv !== 0) cv /= popNorm ? popNorm[j]! : (1 + cat.popularity[j]!) ** B.coPopExponent;
+      const kv = slot[o + KNN]!;
+      seedOf[k] = slot[o + BEST]! > 0 ? slot[o + BEST_SEED]! : -1;
+      slot[o + CO] = 0;
+      slot[o + KNN] = 0;
+      slot[o + BEST] = 0;
       mark[j] = 0;
       coOf[k] = cv;
       knnOf[k] = kv;
-      scores[k] = (maxCo > 0 ? (B.co * cv) / maxCo : 0) + (maxKnn > 0 ? (B.knn * kv) / maxKnn : 0);
+      const f = flag[j]!;
+      flagOf[k] = f;
+      // Scales come from the tracks that can be returned: the seeds co-occur with each other
+      // most (a listener's own history is a basket of them all) and would shrink the rest.
+      if (f & 1) continue;
+      if (cv > maxCo) maxCo = cv;
+      if (kv > maxKnn) maxKnn = kv;
     }
+    for (const j of unflag) flag[j] = 0;
+    for (let k = 0; k < n; k++) scores[k] = (maxCo > 0 ? (B.co * coOf[k]!) / maxCo : 0) + (maxKnn > 0 ? (B.knn * knnOf[k]!) / maxKnn : 0);
     // Re-rank only the best PRESELECT x limit by co-occurrence and neighbours, plus the content candidates.
     let pre = -Infinity;
     if (n > PRESELECT * opts.limit) pre = kthLargest(PRESELECT * opts.limit);
@@ -622,7 +628,7 @@ export class Engine {
       const j = touched[k]!;
       const cv = coOf[k]!;
       const kv = knnOf[k]!;
-      const fl = flag[j]!;
+      const fl = flagOf[k]!;
       const keep = scores[k]! >= pre || (fl & 2) !== 0;
       scores[k] = 0;
       if (!keep) continue;
@@ -631,8 +637,14 @@ export class Engine {
       if (a >= 0 && opts.excludeArtists?.has(a)) continue;
       if (opts.onlyGenres && !(cat.genres[j] ?? []).some((g) => opts.onlyGenres!.has(g))) continue;
       if (profile?.rejects(j)) continue;
-      const c = components(j, cv, kv);
-      let score = c[0] + c[1] + c[2] + c[3] + c[4] + c[5];
+      // components(j, cv, kv) summed, without an array per candidate.
+      let score =
+        (maxCo > 0 ? (B.co * cv) / maxCo : 0) +
+        (maxKnn > 0 ? (B.knn * kv) / maxKnn : 0) +
+        (a >= 0 && artistW.size ? (B.artist * (artistW.get(a) ?? 0)) / artistMass : 0) +
+        (genreW.size ? B.genre * genreScore(cat.genres[j], genreW, genreMass) : 0) +
+        (featureSeeds.length ? B.features * featureScore(cat, j, featureSeeds) : 0) +
+        (B.pop * Math.log1p(Math.max(0, cat.popularity[j]!))) / maxPop;
       if (profile) {
         score *= profile.artistFactor(a);
         const ta = profile.trackAffinity.get(j);
@@ -646,7 +658,6 @@ export class Engine {
       }
       scores[k] = score;
     }
-    for (const j of unflag) flag[j] = 0;
     let threshold = Number.MIN_VALUE;
     if (n > opts.limit) threshold = Math.max(threshold, kthLargest(opts.limit));
     const out: Scored[] = [];
@@ -667,6 +678,13 @@ export class Engine {
     return out.slice(0, opts.limit);
   }
 }
+
+/** Engine.slot: numbers per track, and their offsets. */
+const SLOT = 4;
+const CO = 0;
+const KNN = 1;
+const BEST = 2;
+const BEST_SEED = 3;
 
 /** Weight of co-occurrence in a basket of length L (see Blend.basketDamp). */
 function dampOf(B: Blend, L: number): number {
