@@ -11,7 +11,7 @@ import type { Seeds } from './seeds.ts';
 import { Baskets, KIND_CODE, SKIPPED_WEIGHT } from './baskets.ts';
 import { CO_POP_EXPONENT, Catalog } from './catalog.ts';
 import { bestGenre, featureScore, genreScore, seedAlbums, sum, topKeys } from './content.ts';
-import { BasketIndexes } from './indexes.ts';
+import { BasketIndexes, type IndexOptions } from './indexes.ts';
 import type { Profile } from './profile.ts';
 
 export { nameTokens } from './indexes.ts';
@@ -118,7 +118,16 @@ const SEED_BUDGET = 50;
 export class Engine {
   readonly catalog = new Catalog();
   readonly baskets = new Baskets();
-  private readonly indexes = new BasketIndexes(this.catalog, this.baskets);
+  private readonly indexes: BasketIndexes;
+  /** `indexes`: when the secondary indexes rebuild (tests make them small and quick). */
+  constructor(o: { indexes?: Partial<IndexOptions> } = {}) {
+    this.indexes = new BasketIndexes(this.catalog, this.baskets, o.indexes);
+  }
+
+  /** Whether a secondary index is being rebuilt in the background (answers meanwhile use the previous one). */
+  get indexesRebuilding(): boolean {
+    return this.indexes.rebuilding;
+  }
   // Scratch space, indexed by track / basket, reset after each call through the touched lists.
   // Per track, side by side (one cache line for a candidate's four numbers; the tracks a
   // call touches are spread over the whole catalog): co-occurrence, neighbour votes, the
