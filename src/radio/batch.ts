@@ -3,6 +3,7 @@
 // spread out, each with a short reason. Synchronous and in memory.
 import { createHash } from 'node:crypto';
 import type { Scored } from '../reco/engine.ts';
+import { POPULAR_TOP } from '../reco/catalog.ts';
 import type { Seeds } from '../reco/seeds.ts';
 import type { Profile } from '../reco/profile.ts';
 import type { Recommender } from '../reco/recommender.ts';
@@ -161,11 +162,18 @@ export function generateBatch(reco: Recommender, b: BatchInput): BatchItem[] {
   if (picked.length < b.count && soft.size > 0) more(score(b.seeds, hard), hard);
   if (picked.length < b.count) {
     const fill: Scored[] = [];
-    const popular = cat.popular(cat.size);
-    for (let i = 0; i < popular.length && fill.length < b.count * 20; i++) {
+    // The catalog's most popular first (a selection), all of it only when those run out.
+    const total = cat.popularCount;
+    let popular = cat.popular(POPULAR_TOP);
+    if (popular.length < total && popular.length < hard.size + b.count * 20) popular = cat.popular(cat.size);
+    for (let i = 0; fill.length < b.count * 20; i++) {
+      if (i === popular.length) {
+        if (popular.length >= total) break;
+        popular = cat.popular(cat.size);
+        if (i >= popular.length) break;
+      }
       const t = popular[i]!;
-      if (!hard.has(t) && allowed(t))
-        fill.push({ track: t, score: 1e-6 * (popular.length - i) * (soft.has(t) ? 1e-3 : 1), reason: { kind: 'popular', seed: -1 } });
+      if (!hard.has(t) && allowed(t)) fill.push({ track: t, score: 1e-6 * (total - i) * (soft.has(t) ? 1e-3 : 1), reason: { kind: 'popular', seed: -1 } });
     }
     more(fill, hard);
   }

@@ -12,9 +12,11 @@ import { Baskets, KIND_CODE, SKIPPED_WEIGHT } from './baskets.ts';
 import { CO_POP_EXPONENT, Catalog } from './catalog.ts';
 import { bestGenre, featureScore, genreScore, seedAlbums, sum, topKeys } from './content.ts';
 import { BasketIndexes, type IndexOptions } from './indexes.ts';
+import { select } from './select.ts';
 import type { Profile } from './profile.ts';
 
 export { nameTokens } from './indexes.ts';
+export { select } from './select.ts';
 
 export type ReasonKind = 'similar' | 'listeners' | 'artist' | 'album' | 'genre' | 'features' | 'popular';
 
@@ -698,41 +700,6 @@ const BEST_SEED = 3;
 /** Weight of co-occurrence in a basket of length L (see Blend.basketDamp). */
 function dampOf(B: Blend, L: number): number {
   return B.basketDamp > 0 ? L ** -B.basketDamp : 1 / Math.log2(2 + L);
-}
-
-/**
- * The value that would be at index `k` of `a` sorted ascending (Hoare's selection, median
- * of three): O(n) where sorting the candidates (up to 100,000 a call) was O(n log n).
- * Reorders `a`.
- */
-export function select(a: Float64Array, k: number): number {
-  let lo = 0;
-  let hi = a.length - 1;
-  while (hi > lo) {
-    const mid = (lo + hi) >>> 1;
-    // Median of three as the pivot.
-    const x = a[lo]!;
-    const y = a[mid]!;
-    const z = a[hi]!;
-    const pivot = Math.max(Math.min(x, y), Math.min(Math.max(x, y), z));
-    let i = lo;
-    let j = hi;
-    while (i <= j) {
-      while (a[i]! < pivot) i++;
-      while (a[j]! > pivot) j--;
-      if (i <= j) {
-        const t = a[i]!;
-        a[i] = a[j]!;
-        a[j] = t;
-        i++;
-        j--;
-      }
-    }
-    if (k <= j) hi = j;
-    else if (k >= i) lo = i;
-    else return a[k]!;
-  }
-  return a[k]!;
 }
 
 /** What one `score` call carries from phase to phase. */
