@@ -7,7 +7,8 @@
 // 100,000 radio-history rows: POST /radio/{station}/queue, GET and POST
 // /queues/{id}/extend?count=50 and POST /recommendations/queue, p50 / p99 each.
 // BENCH_RECO_QUICK=1 leaves out the in-process batches and the minute's wait;
-// BENCH_RECO_PROFILE=1 runs the server with --cpu-prof (the profile's path is printed).
+// BENCH_RECO_PROFILE=1 runs the server with --cpu-prof (the profile's path is printed);
+// BENCH_RECO_NODE_ARGS adds flags for the server's node (after those `npm start` uses).
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +21,7 @@ import { Recommender } from '../src/reco/recommender.ts';
 import { parseStation, resolveStation } from '../src/reco/stations.ts';
 import { DATA_DIR } from './eval/data.ts';
 import { percentile } from './eval/metrics.ts';
-import { client, mintToken, startServer } from '../test/helpers/server.ts';
+import { client, mintToken, SERVER_NODE_ARGS, startServer } from '../test/helpers/server.ts';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 const heapMb = () => {
@@ -89,7 +90,11 @@ try {
     dataDir: dir,
     env: { LOG_LEVEL: 'error' },
     waitReady: false,
-    nodeArgs: profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+    nodeArgs: [
+      ...SERVER_NODE_ARGS,
+      ...(process.env.BENCH_RECO_NODE_ARGS ?? '').split(' ').filter(Boolean),
+      ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+    ],
   });
   const listenMs = performance.now() - t;
   const anon = client(server.url);
