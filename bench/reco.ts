@@ -117,6 +117,7 @@ try {
     if (r.status !== 201) throw new Error(`${r.status} ${JSON.stringify(r.body)}`);
     http.push(performance.now() - st);
   }
+  const afterSerial = status(server.proc.pid!);
   // Issue 24: listeners at once, one of them with a long history.
   const listeners = Number(process.env.BENCH_RECO_LISTENERS ?? 8);
   const seconds = Number(process.env.BENCH_SECONDS ?? 30);
@@ -175,6 +176,7 @@ try {
   console.log(
     `- POST /radio/{stationId}/queue over HTTP (creates the queue: 21 events), ${http.length} in a row: p50 ${percentile(http, 50).toFixed(1)} ms, p99 ${percentile(http, 99).toFixed(1)} ms; server peak RSS ${serverRss.toFixed(0)} MB`,
   );
+  console.log(`- server RSS after the serial calls ${afterSerial.rss.toFixed(0)} MB (peak ${afterSerial.hwm.toFixed(0)} MB); after the listeners: peak ${serverRss.toFixed(0)} MB`);
   console.log(`\n### ${listeners} listeners at once for ${seconds} s (load average ${loadBefore} before, ${loadAfter} after)\n`);
   for (const [what, xs] of Object.entries(lat)) {
     console.log(
