@@ -176,7 +176,9 @@ try {
   console.log(
     `- POST /radio/{stationId}/queue over HTTP (creates the queue: 21 events), ${http.length} in a row: p50 ${percentile(http, 50).toFixed(1)} ms, p99 ${percentile(http, 99).toFixed(1)} ms; server peak RSS ${serverRss.toFixed(0)} MB`,
   );
-  console.log(`- server RSS after the serial calls ${afterSerial.rss.toFixed(0)} MB (peak ${afterSerial.hwm.toFixed(0)} MB); after the listeners: peak ${serverRss.toFixed(0)} MB`);
+  console.log(
+    `- server RSS after the serial calls ${afterSerial.rss.toFixed(0)} MB (peak ${afterSerial.hwm.toFixed(0)} MB); after the listeners: peak ${serverRss.toFixed(0)} MB`,
+  );
   console.log(`\n### ${listeners} listeners at once for ${seconds} s (load average ${loadBefore} before, ${loadAfter} after)\n`);
   for (const [what, xs] of Object.entries(lat)) {
     console.log(
