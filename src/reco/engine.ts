@@ -131,6 +131,8 @@ export class Engine {
     return this.indexes.rebuilding;
   }
   // Scratch space, indexed by track / basket, reset after each call through the touched lists.
+  /** The tracks a call touches (10,000-17,000 for a playlist station): one buffer reused, not a JS array per call that large-object space keeps until a full collection. */
+  private readonly touched = new IntList();
   // Per track, side by side (one cache line for a candidate's four numbers; the tracks a
   // call touches are spread over the whole catalog): co-occurrence, neighbour votes, the
   // largest single co-occurrence contribution and its seed. Index j * SLOT + CO etc.
@@ -256,7 +258,7 @@ export class Engine {
       seeds,
       opts,
       B: { ...BLENDS[opts.mode], ...opts.blend },
-      touched: [],
+      touched: this.touched.clear(),
       touchedBaskets: [],
       artistW: new Map<number, number>(seeds.artists ?? []),
     };
@@ -589,6 +591,7 @@ export class Engine {
     // Every candidate into flat arrays, read once from the scratch space and reset there;
     // objects and reasons are made only for the best `limit`.
     const n = touched.length;
+    const tj = touched.data;
     if (this.cand.length < n) {
       const cap = n * 2;
       this.cand = new Float64Array(cap);
@@ -610,7 +613,7 @@ export class Engine {
     // The catalog keeps the default exponent's divisor per track (a power per candidate was a tenth of a call).
     const popNorm = B.coPopExponent === CO_POP_EXPONENT ? cat.popNorm : null;
     for (let k = 0; k < n; k++) {
-      const j = touched[k]!;
+      const j = tj[k]!;
       const o = j * SLOT;
       let cv = slot[o + CO]!;
       if (cv !== 0) cv /= popNorm ? popNorm[j]! : (1 + cat.popularity[j]!) ** B.coPopExponent;
@@ -636,7 +639,7 @@ export class Engine {
     let pre = -Infinity;
     if (n > PRESELECT * opts.limit) pre = kthLargest(PRESELECT * opts.limit);
     for (let k = 0; k < n; k++) {
-      const j = touched[k]!;
+      const j = tj[k]!;
       const cv = coOf[k]!;
       const kv = knnOf[k]!;
       const fl = flagOf[k]!;
@@ -674,7 +677,7 @@ export class Engine {
     const out: Scored[] = [];
     for (let k = 0; k < n; k++) {
       if (scores[k]! < threshold || scores[k]! <= 0) continue;
-      const j = touched[k]!;
+      const j = tj[k]!;
       const c = components(j, coOf[k]!, knnOf[k]!);
       const top = Math.max(...c);
       let reason: Scored['reason'] = { kind: 'popular', seed: -1 };
@@ -687,6 +690,26 @@ export class Engine {
     }
     out.sort((x, y) => y.score - x.score || x.track - y.track);
     return out.slice(0, opts.limit);
+  }
+}
+
+/** A growable list of int32s over one reused buffer. */
+class IntList {
+  data = new Int32Array(1024);
+  length = 0;
+
+  push(x: number): void {
+    if (this.length === this.data.length) {
+      const more = new Int32Array(this.data.length * 2);
+      more.set(this.data);
+      this.data = more;
+    }
+    this.data[this.length++] = x;
+  }
+
+  clear(): this {
+    this.length = 0;
+    return this;
   }
 }
 
@@ -708,7 +731,7 @@ interface ScoreCall {
   opts: ScoreOptions;
   B: Blend;
   /** Candidate tracks, in the order first reached (marked in Engine.mark). */
-  touched: number[];
+  touched: IntList;
   /** Baskets with a similarity (in Engine.sim) to reset. */
   touchedBaskets: number[];
   /** Weight of each seed artist: the seeds' own plus the tracks' artists (phase 1). */
