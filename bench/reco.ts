@@ -88,7 +88,16 @@ try {
   const profileDir = process.env.BENCH_RECO_PROFILE === '1' ? mkdtempSync(join(tmpdir(), 'qs-bench-reco-prof-')) : null;
   const server = await startServer({
     dataDir: dir,
-    env: { LOG_LEVEL: 'error' },
+    env: {
+      LOG_LEVEL: 'error',
+      // BENCH_RECO_SERVER_ENV="K=V K=V": settings for the server (e.g. QUEUE_CACHE_QUEUES).
+      ...Object.fromEntries(
+        (process.env.BENCH_RECO_SERVER_ENV ?? '')
+          .split(' ')
+          .filter(Boolean)
+          .map((kv) => kv.split('=', 2) as [string, string]),
+      ),
+    },
     waitReady: false,
     nodeArgs: [
       ...SERVER_NODE_ARGS,
