@@ -7,7 +7,8 @@
 // 100,000 radio-history rows: POST /radio/{station}/queue, GET and POST
 // /queues/{id}/extend?count=50 and POST /recommendations/queue, p50 / p99 each.
 // BENCH_RECO_QUICK=1 leaves out the in-process batches and the minute's wait;
-// BENCH_RECO_PROFILE=1 runs the server with --cpu-prof (the profile's path is printed).
+// BENCH_RECO_PROFILE=1 runs the server with --cpu-prof (the profile's path is printed);
+// BENCH_RECO_NODE_ARGS adds flags for the server's node (after those `npm start` uses).
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +21,7 @@ import { Recommender } from '../src/reco/recommender.ts';
 import { parseStation, resolveStation } from '../src/reco/stations.ts';
 import { DATA_DIR } from './eval/data.ts';
 import { percentile } from './eval/metrics.ts';
-import { client, mintToken, startServer } from '../test/helpers/server.ts';
+import { client, mintToken, SERVER_NODE_ARGS, startServer } from '../test/helpers/server.ts';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 const heapMb = () => {
@@ -87,9 +88,22 @@ try {
   const profileDir = process.env.BENCH_RECO_PROFILE === '1' ? mkdtempSync(join(tmpdir(), 'qs-bench-reco-prof-')) : null;
   const server = await startServer({
     dataDir: dir,
-    env: { LOG_LEVEL: 'error' },
+    env: {
+      LOG_LEVEL: 'error',
+      // BENCH_RECO_SERVER_ENV="K=V K=V": settings for the server (e.g. QUEUE_CACHE_QUEUES).
+      ...Object.fromEntries(
+        (process.env.BENCH_RECO_SERVER_ENV ?? '')
+          .split(' ')
+          .filter(Boolean)
+          .map((kv) => kv.split('=', 2) as [string, string]),
+      ),
+    },
     waitReady: false,
-    nodeArgs: profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+    nodeArgs: [
+      ...SERVER_NODE_ARGS,
+      ...(process.env.BENCH_RECO_NODE_ARGS ?? '').split(' ').filter(Boolean),
+      ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+    ],
   });
   const listenMs = performance.now() - t;
   const anon = client(server.url);
@@ -112,6 +126,7 @@ try {
     if (r.status !== 201) throw new Error(`${r.status} ${JSON.stringify(r.body)}`);
     http.push(performance.now() - st);
   }
+  const afterSerial = status(server.proc.pid!);
   // Issue 24: listeners at once, one of them with a long history.
   const listeners = Number(process.env.BENCH_RECO_LISTENERS ?? 8);
   const seconds = Number(process.env.BENCH_SECONDS ?? 30);
@@ -169,6 +184,9 @@ try {
   );
   console.log(
     `- POST /radio/{stationId}/queue over HTTP (creates the queue: 21 events), ${http.length} in a row: p50 ${percentile(http, 50).toFixed(1)} ms, p99 ${percentile(http, 99).toFixed(1)} ms; server peak RSS ${serverRss.toFixed(0)} MB`,
+  );
+  console.log(
+    `- server RSS after the serial calls ${afterSerial.rss.toFixed(0)} MB (peak ${afterSerial.hwm.toFixed(0)} MB); after the listeners: peak ${serverRss.toFixed(0)} MB`,
   );
   console.log(`\n### ${listeners} listeners at once for ${seconds} s (load average ${loadBefore} before, ${loadAfter} after)\n`);
   for (const [what, xs] of Object.entries(lat)) {

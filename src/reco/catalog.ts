@@ -1,6 +1,7 @@
 // The engine's in-memory view of the catalog: tracks as dense integers with their
 // artist, album, genres and audio features, so scoring works on arrays, not strings.
 // Tracks seen only in listening data (no metadata) get an entry with no artist.
+import { select } from './select.ts';
 
 /** Audio features the engine compares when the catalog has them (all 0..1 but tempo). */
 export const FEATURE_NAMES = ['tempo', 'energy', 'valence', 'danceability', 'acousticness', 'instrumentalness'] as const;
@@ -51,6 +52,8 @@ export class Interner {
 }
 
 const NO_FEATURES = -1;
+/** `popular(limit)` up to this many is answered from a selection, not a sort of the catalog. */
+export const POPULAR_TOP = 2000;
 
 /** The engine's default popularity normalisation of co-occurrence (Blend.coPopExponent). */
 export const CO_POP_EXPONENT = 0.3;
@@ -101,6 +104,13 @@ export class Catalog {
   private popularOrder: number[] | null = null;
   private popularDirty = true;
   private popularBuiltAt = 0;
+  // The POPULAR_TOP most popular, kept apart: sorting the whole catalog took 200-350 ms of
+  // blocked event loop on the shared data, every 2 s while plays arrived (issue 24); a
+  // selection over it takes a few.
+  private popularTop: number[] | null = null;
+  private topDirty = true;
+  private topBuiltAt = 0;
+  private eligible = 0;
 
   get size(): number {
     return this.ids.length;
@@ -124,7 +134,7 @@ export class Catalog {
     this.genres.push(null);
     this.featureRow[t] = NO_FEATURES;
     this.revision++;
-    this.popularDirty = true;
+    this.popularDirty = this.topDirty = true;
     return t;
   }
 
@@ -196,7 +206,7 @@ export class Catalog {
       } else this.featureRows[this.featureRow[t]!] = row;
     }
     this.revision++;
-    this.popularDirty = true;
+    this.popularDirty = this.topDirty = true;
     return t;
   }
 
@@ -214,7 +224,7 @@ export class Catalog {
     for (const g of this.genres[t] ?? []) remove(this.genreTracks[g]!, t);
     this.genres[t] = null;
     this.revision++;
-    this.popularDirty = true;
+    this.popularDirty = this.topDirty = true;
   }
 
   features(t: number): Float32Array | null {
@@ -245,7 +255,7 @@ export class Catalog {
     if (p > this.maxPopularity) this.maxPopularity = p;
     const a = this.artist[t]!;
     if (a >= 0 && p > (this.artistMaxPopularity[a] ?? 0)) this.artistMaxPopularity[a] = p;
-    this.popularDirty = true;
+    this.popularDirty = this.topDirty = true;
   }
 
   /** A play that ended, completed or skipped: the track's skip rate learns from it. */
@@ -264,16 +274,60 @@ export class Catalog {
    * affects which popular tracks fill a short candidate list).
    */
   popular(limit: number): number[] {
+    if (limit <= POPULAR_TOP) return this.top().slice(0, limit);
     const stale = this.popularDirty && (this.ids.length < 50_000 || Date.now() - this.popularBuiltAt > 2000);
     if (!this.popularOrder || stale) {
       this.popularDirty = false;
       this.popularBuiltAt = Date.now();
       const order = [];
-      for (let t = 0; t < this.ids.length; t++) if ((this.popularity[t]! > 0 || this.described[t]) && !this.removed[t]) order.push(t);
+      for (let t = 0; t < this.ids.length; t++) if (this.canBePopular(t)) order.push(t);
       order.sort((a, b) => this.popularity[b]! - this.popularity[a]! || a - b);
       this.popularOrder = order;
     }
     return this.popularOrder.slice(0, limit);
+  }
+
+  /** How many tracks `popular` orders (as of its latest build of the top). */
+  get popularCount(): number {
+    this.top();
+    return this.eligible;
+  }
+
+  private canBePopular(t: number): boolean {
+    return (this.popularity[t]! > 0 || this.described[t] === 1) && this.removed[t] === 0;
+  }
+
+  /** The POPULAR_TOP most popular (the same order as the full one: popularity, then index), rebuilt as `popular` is. */
+  private top(): number[] {
+    const stale = this.topDirty && (this.ids.length < 50_000 || Date.now() - this.topBuiltAt > 2000);
+    if (this.popularTop && !stale) return this.popularTop;
+    this.topDirty = false;
+    this.topBuiltAt = Date.now();
+    const n = this.ids.length;
+    const pops = new Float64Array(n);
+    let m = 0;
+    for (let t = 0; t < n; t++) if (this.canBePopular(t)) pops[m++] = this.popularity[t]!;
+    this.eligible = m;
+    // Every track more popular than the POPULAR_TOP-th, and as many as fit of those exactly
+    // as popular, lowest index first (popularity is mostly small whole numbers: many tie),
+    // then sorted as the full order is: popularity, then index.
+    const floor = m > POPULAR_TOP ? select(pops.subarray(0, m), m - POPULAR_TOP) : Number.NEGATIVE_INFINITY;
+    const top: number[] = [];
+    let above = 0;
+    for (let t = 0; t < n; t++) if (this.popularity[t]! > floor && this.canBePopular(t)) above++;
+    let ties = POPULAR_TOP - above;
+    for (let t = 0; t < n; t++) {
+      const p = this.popularity[t]!;
+      if (p < floor || !this.canBePopular(t)) continue;
+      if (p === floor) {
+        if (ties <= 0) continue;
+        ties--;
+      }
+      top.push(t);
+    }
+    top.sort((a, b) => this.popularity[b]! - this.popularity[a]! || a - b);
+    this.popularTop = top;
+    return top;
   }
 
   /** The artist's tracks, most popular first. */

@@ -11,10 +11,12 @@ import type { Seeds } from './seeds.ts';
 import { Baskets, KIND_CODE, SKIPPED_WEIGHT } from './baskets.ts';
 import { CO_POP_EXPONENT, Catalog } from './catalog.ts';
 import { bestGenre, featureScore, genreScore, seedAlbums, sum, topKeys } from './content.ts';
-import { BasketIndexes } from './indexes.ts';
+import { BasketIndexes, type IndexOptions } from './indexes.ts';
+import { select } from './select.ts';
 import type { Profile } from './profile.ts';
 
 export { nameTokens } from './indexes.ts';
+export { select } from './select.ts';
 
 export type ReasonKind = 'similar' | 'listeners' | 'artist' | 'album' | 'genre' | 'features' | 'popular';
 
@@ -50,6 +52,8 @@ export interface Blend {
   basketDamp: number;
   /** Weight of a shared name word (by its rarity) in basket similarity. */
   nameOverlap: number;
+  /** Playlist and queue baskets whose tracks get co-occurrence at most: those with the most seed weight. */
+  spreadBaskets: number;
 }
 
 const BASE: Blend = {
@@ -68,6 +72,9 @@ const BASE: Blend = {
   artistOverlap: 0.3,
   basketDamp: 0,
   nameOverlap: 0.5,
+  // 100-300 and unlimited score alike on the tuning split (R-precision and NDCG at K = 1-25,
+  // within 0.002); 40 starts to lose NDCG. At least radio's maxPostings: a one-seed station spreads all its baskets.
+  spreadBaskets: 150,
 };
 
 /** Per-mode blends, chosen on the tuning split of `npm run eval` (see README). */
@@ -103,8 +110,8 @@ export interface ScoreOptions {
 const CONTENT_PER_ARTIST = 40;
 const CONTENT_PER_GENRE = 80;
 const POPULAR_FILL = 200;
-/** Candidates fully scored: this many times the limit, by co-occurrence and neighbours. */
-const PRESELECT = 5;
+/** Candidates fully scored: this many times the limit, by co-occurrence and neighbours (2 and 5 score alike on the tuning split: R-precision and NDCG at K = 1-25 and the sessions within 0.0001). */
+const PRESELECT = 2;
 /** Items of a queue that count as one basket (the first ones; a 10,000-item queue is not a mix). */
 const MAX_QUEUE_BASKET = 500;
 /** Seeds walked with the full maxPostings; more share that budget (at least 20 baskets each). */
@@ -113,20 +120,46 @@ const SEED_BUDGET = 50;
 export class Engine {
   readonly catalog = new Catalog();
   readonly baskets = new Baskets();
-  private readonly indexes = new BasketIndexes(this.catalog, this.baskets);
+  private readonly indexes: BasketIndexes;
+  /** `indexes`: when the secondary indexes rebuild (tests make them small and quick). */
+  constructor(o: { indexes?: Partial<IndexOptions> } = {}) {
+    this.indexes = new BasketIndexes(this.catalog, this.baskets, o.indexes);
+  }
+
+  /** Whether a secondary index is being rebuilt in the background (answers meanwhile use the previous one). */
+  get indexesRebuilding(): boolean {
+    return this.indexes.rebuilding;
+  }
   // Scratch space, indexed by track / basket, reset after each call through the touched lists.
-  private co = new Float64Array(0);
-  private knn = new Float64Array(0);
-  private bestSeed = new Int32Array(0);
-  private bestVal = new Float64Array(0);
+  /** The tracks a call touches (10,000-17,000 for a playlist station): one buffer reused, not a JS array per call that large-object space keeps until a full collection. */
+  private readonly touched = new IntList();
+  // Per track, side by side (one cache line for a candidate's four numbers; the tracks a
+  // call touches are spread over the whole catalog): co-occurrence, neighbour votes, the
+  // largest single co-occurrence contribution and its seed. Index j * SLOT + CO etc.
+  private slot = new Float64Array(0);
   private mark = new Uint8Array(0);
+  private flag = new Uint8Array(0);
   private sim = new Float64Array(0);
+  // Phase 1's per-basket gathering (see walkSeeds): summed seed weight, the two largest
+  // seed weights and their seeds, and the list of (seed, weight) visits per basket.
+  private acc = new Float64Array(0);
+  private top1 = new Float64Array(0);
+  private top1Seed = new Int32Array(0);
+  private top2 = new Float64Array(0);
+  private top2Seed = new Int32Array(0);
+  private visitHead = new Int32Array(0);
+  private visitSeed = new Int32Array(0);
+  private visitCw = new Float64Array(0);
+  private visitNext = new Int32Array(0);
+  /** Per track: its own weight while `spread` is at a basket it walked as a seed, NaN otherwise. */
+  private selfCw = new Float64Array(0);
   // Per-call candidate arrays, reused.
   private cand = new Float64Array(0);
   private candSort = new Float64Array(0);
   private candCo = new Float64Array(0);
   private candKnn = new Float64Array(0);
   private candSeed = new Int32Array(0);
+  private candFlag = new Uint8Array(0);
 
   /** Adds or replaces a playlist; its entries count towards popularity. */
   addPlaylist(id: string, name: string | null, trackIds: readonly string[]): void {
@@ -194,15 +227,23 @@ export class Engine {
 
   private grow(): void {
     const n = this.catalog.size;
-    if (this.co.length < n) {
-      const cap = Math.max(1024, n * 2);
-      this.co = new Float64Array(cap);
-      this.knn = new Float64Array(cap);
-      this.bestSeed = new Int32Array(cap);
-      this.bestVal = new Float64Array(cap);
+    if (this.mark.length < n) {
+      const cap = Math.max(1024, Math.ceil(n * 1.25));
+      this.slot = new Float64Array(cap * SLOT);
       this.mark = new Uint8Array(cap);
+      this.flag = new Uint8Array(cap);
+      this.selfCw = new Float64Array(cap).fill(Number.NaN);
     }
-    if (this.sim.length < this.baskets.size) this.sim = new Float64Array(Math.max(1024, this.baskets.size * 2));
+    if (this.sim.length < this.baskets.size) {
+      const cap = Math.max(1024, this.baskets.size * 2);
+      this.sim = new Float64Array(cap);
+      this.acc = new Float64Array(cap);
+      this.top1 = new Float64Array(cap).fill(Number.NEGATIVE_INFINITY);
+      this.top2 = new Float64Array(cap).fill(Number.NEGATIVE_INFINITY);
+      this.top1Seed = new Int32Array(cap).fill(-1);
+      this.top2Seed = new Int32Array(cap).fill(-1);
+      this.visitHead = new Int32Array(cap).fill(-1);
+    }
   }
 
   /**
@@ -217,7 +258,7 @@ export class Engine {
       seeds,
       opts,
       B: { ...BLENDS[opts.mode], ...opts.blend },
-      touched: [],
+      touched: this.touched.clear(),
       touchedBaskets: [],
       artistW: new Map<number, number>(seeds.artists ?? []),
     };
@@ -239,34 +280,66 @@ export class Engine {
   /**
    * Phase 1: co-occurrence and basket similarity, walking each seed's baskets once. Many
    * seeds (a whole playlist or queue) share a budget, so a call stays milliseconds.
+   * A playlist or queue basket that several seeds reach is walked once, not once per seed
+   * (issue 24: a playlist station's seeds share most of their baskets, 3-7 visits each):
+   * its seeds' weights are summed first (`gather`), then `spread` adds them to its tracks,
+   * each seed's own weight left out of its own entry. Session baskets, where the order
+   * and the outcome of each play count, are walked per seed as before.
    */
   private walkSeeds(c: ScoreCall): void {
     const { seeds, B, touched, touchedBaskets } = c;
-    const { catalog: cat, baskets, co, mark, bestVal, bestSeed } = this;
+    const { catalog: cat, baskets, slot, mark } = this;
+    const { acc, top1, top1Seed, top2, top2Seed, visitHead } = this;
     const sessionCode = KIND_CODE.session;
     const mismatch = c.opts.outcomeMismatch ?? OUTCOME_MISMATCH;
     const perSeed = Math.max(20, Math.min(B.maxPostings, Math.floor((B.maxPostings * SEED_BUDGET) / Math.max(1, seeds.tracks.size))));
+    const gathered: number[] = [];
+    let visits = 0;
     for (const [s, w] of seeds.tracks) {
       if (w === 0) continue;
       const posting = baskets.of(s);
       const walk = Math.min(posting.length, perSeed);
       const seedNorm = B.seedPopExponent > 0 ? 1 / (1 + cat.popularity[s]!) ** B.seedPopExponent : 1;
+      const own = seeds.skipped?.get(s);
       for (let k = 0; k < walk; k++) {
         const b = posting[posting.length - 1 - k]!; // newest baskets first
         if (baskets.dead[b]) continue;
         const items = baskets.items[b]!;
         const L = items.length;
         if (L < 2) continue;
+        const ws = baskets.weights[b];
+        const seq = baskets.kind[b] === sessionCode;
+        if (!ws && !seq) {
+          // Every occurrence weighs 1: gather the seed's weight, spread below.
+          const seedWeight = own === undefined || own === false ? w : w * mismatch;
+          const cw = seedNorm * seedWeight;
+          if (this.sim[b] === 0) touchedBaskets.push(b);
+          this.sim[b] += seedWeight / L ** B.basketLengthExponent;
+          if (visitHead[b] === -1) gathered.push(b);
+          if (visits === this.visitSeed.length) this.growVisits();
+          this.visitSeed[visits] = s;
+          this.visitCw[visits] = cw;
+          this.visitNext[visits] = visitHead[b]!;
+          visitHead[b] = visits++;
+          acc[b] += cw;
+          if (cw > top1[b]!) {
+            top2[b] = top1[b]!;
+            top2Seed[b] = top1Seed[b]!;
+            top1[b] = cw;
+            top1Seed[b] = s;
+          } else if (cw > top2[b]!) {
+            top2[b] = cw;
+            top2Seed[b] = s;
+          }
+          continue;
+        }
         const ps = items.indexOf(s);
-        const own = seeds.skipped?.get(s);
-        const occ = baskets.weight(b, ps);
+        const occ = ws ? ws[ps]! : 1;
         const seedWeight = own === undefined ? w * occ : occ < 1 === own ? w : w * mismatch;
         const coSeedWeight = seedNorm * seedWeight;
         if (this.sim[b] === 0) touchedBaskets.push(b);
         this.sim[b] += seedWeight / L ** B.basketLengthExponent;
         const damp = B.basketDamp > 0 ? L ** -B.basketDamp : 1 / Math.log2(2 + L);
-        const seq = baskets.kind[b] === sessionCode;
-        const ws = baskets.weights[b];
         const base = coSeedWeight * damp;
         // The hot loop: locals only (no closures, no property chains).
         for (let i = 0; i < L; i++) {
@@ -277,10 +350,11 @@ export class Engine {
             const d = i - ps;
             c *= d > 0 ? 1 / d : 0.4 / -d;
           }
-          co[j] += c;
-          if (c > bestVal[j]!) {
-            bestVal[j] = c;
-            bestSeed[j] = s;
+          const o = j * SLOT;
+          slot[o + CO] += c;
+          if (c > slot[o + BEST]!) {
+            slot[o + BEST] = c;
+            slot[o + BEST_SEED] = s;
           }
           if (mark[j] === 0) {
             mark[j] = 1;
@@ -289,6 +363,92 @@ export class Engine {
         }
       }
     }
+    this.spread(c, gathered);
+  }
+
+  /** Phase 1's gathered baskets: each adds its seeds' summed weight to its tracks once (see walkSeeds). */
+  private spread(c: ScoreCall, gathered: readonly number[]): void {
+    const { B, touched } = c;
+    const { baskets, slot, mark, acc, top1, top1Seed, top2, top2Seed, visitHead, visitSeed, visitCw, visitNext, selfCw } = this;
+    // Only the `spreadBaskets` baskets with the most seed weight are spread (the others
+    // still count in basket similarity): a long playlist's seeds reach ~1,500 baskets.
+    let floor = Number.NEGATIVE_INFINITY;
+    if (gathered.length > B.spreadBaskets) {
+      if (this.candSort.length < gathered.length) this.candSort = new Float64Array(gathered.length * 2);
+      const view = this.candSort.subarray(0, gathered.length);
+      for (let i = 0; i < gathered.length; i++) view[i] = acc[gathered[i]!]! * dampOf(B, baskets.items[gathered[i]!]!.length);
+      floor = select(view, gathered.length - B.spreadBaskets);
+    }
+    for (const b of gathered) {
+      const items = baskets.items[b]!;
+      const L = items.length;
+      const damp = dampOf(B, L);
+      const head = visitHead[b]!;
+      if (acc[b]! * damp < floor) {
+        visitHead[b] = -1;
+        acc[b] = 0;
+        top1[b] = Number.NEGATIVE_INFINITY;
+        top2[b] = Number.NEGATIVE_INFINITY;
+        top1Seed[b] = -1;
+        top2Seed[b] = -1;
+        continue;
+      }
+      const single = visitNext[head] === -1;
+      // The seeds that walked this basket: their own weight is left out of their entry.
+      for (let v = head; v !== -1; v = visitNext[v]!) selfCw[visitSeed[v]!] = visitCw[v]!;
+      const total = acc[b]!;
+      const s1 = top1Seed[b]!;
+      const s2 = top2Seed[b]!;
+      const best1 = top1[b]! * damp;
+      const best2 = top2[b]! * damp;
+      const all = total * damp;
+      for (let i = 0; i < L; i++) {
+        const j = items[i]!;
+        const self = selfCw[j]!;
+        let cv = all;
+        let best = best1;
+        let bs = s1;
+        if (!Number.isNaN(self)) {
+          // j is a seed that walked this basket (NaN otherwise).
+          if (single) continue;
+          cv = (total - self) * damp;
+          if (j === s1) {
+            best = best2;
+            bs = s2;
+          }
+        }
+        const o = j * SLOT;
+        slot[o + CO] += cv;
+        if (best > slot[o + BEST]!) {
+          slot[o + BEST] = best;
+          slot[o + BEST_SEED] = bs;
+        }
+        if (mark[j] === 0) {
+          mark[j] = 1;
+          touched.push(j);
+        }
+      }
+      for (let v = head; v !== -1; v = visitNext[v]!) selfCw[visitSeed[v]!] = Number.NaN;
+      visitHead[b] = -1;
+      acc[b] = 0;
+      top1[b] = Number.NEGATIVE_INFINITY;
+      top2[b] = Number.NEGATIVE_INFINITY;
+      top1Seed[b] = -1;
+      top2Seed[b] = -1;
+    }
+  }
+
+  private growVisits(): void {
+    const n = Math.max(1024, this.visitSeed.length * 2);
+    const seed = new Int32Array(n);
+    seed.set(this.visitSeed);
+    const cw = new Float64Array(n);
+    cw.set(this.visitCw);
+    const next = new Int32Array(n);
+    next.set(this.visitNext);
+    this.visitSeed = seed;
+    this.visitCw = cw;
+    this.visitNext = next;
   }
 
   /**
@@ -341,7 +501,7 @@ export class Engine {
   /** Phase 2: the most similar baskets vote for their tracks. */
   private voteNeighbours(c: ScoreCall): void {
     const { B, touched, touchedBaskets } = c;
-    const { baskets, knn, mark } = this;
+    const { baskets, slot, mark } = this;
     let neighbours = touchedBaskets.filter((b) => this.sim[b]! > 0);
     if (neighbours.length > B.neighbours) {
       neighbours.sort((a, b) => this.sim[b]! - this.sim[a]!);
@@ -354,7 +514,7 @@ export class Engine {
         const ws = baskets.weights[b];
         for (let i = 0; i < items.length; i++) {
           const j = items[i]!;
-          knn[j] += ws ? v * ws[i]! : v;
+          slot[j * SLOT + KNN] += ws ? v * ws[i]! : v;
           if (mark[j] === 0) {
             mark[j] = 1;
             touched.push(j);
@@ -401,19 +561,18 @@ export class Engine {
   private blend(c: ScoreCall, content: Content): Scored[] {
     const { seeds, opts, B, touched, artistW } = c;
     const { genreW, featureSeeds, artistMass, genreMass } = content;
-    const { catalog: cat, co, knn, mark, bestVal, bestSeed } = this;
-    let maxCo = 0;
-    let maxKnn = 0;
-    // The catalog keeps the default exponent's divisor per track (a power per candidate was a tenth of a call).
-    const popNorm = B.coPopExponent === CO_POP_EXPONENT ? cat.popNorm : null;
-    for (const j of touched) {
-      if (this.co[j]! !== 0) this.co[j] = this.co[j]! / (popNorm ? popNorm[j]! : (1 + cat.popularity[j]!) ** B.coPopExponent);
-      // Scales come from the tracks that can be returned: the seeds co-occur with each other
-      // most (a listener's own history is a basket of them all) and would shrink the rest.
-      if (opts.exclude?.has(j) || (!opts.keepSeeds && (seeds.tracks.get(j) ?? 0) > 0)) continue;
-      if (this.co[j]! > maxCo) maxCo = this.co[j]!;
-      if (this.knn[j]! > maxKnn) maxKnn = this.knn[j]!;
-    }
+    const { catalog: cat, slot, mark } = this;
+    // Per-track flags instead of a Set / Map look-up per candidate (a large seed set
+    // touches 100,000 tracks): 1 = never returned (excluded, or a seed), 2 = a content candidate.
+    const { flag } = this;
+    const unflag: number[] = [];
+    const raise = (j: number, f: number) => {
+      if (flag[j] === 0) unflag.push(j);
+      flag[j] = flag[j]! | f;
+    };
+    for (const j of opts.exclude ?? []) raise(j, 1);
+    if (!opts.keepSeeds) for (const [j, w] of seeds.tracks) if (w > 0) raise(j, 1);
+    for (const j of content.tracks) raise(j, 2);
     const maxPop = Math.log1p(cat.maxPopularity) || 1;
     const profile = opts.profile ?? null;
     const albums = seedAlbums(cat, seeds);
@@ -429,52 +588,77 @@ export class Engine {
         (B.pop * Math.log1p(Math.max(0, cat.popularity[j]!))) / maxPop,
       ] as const;
     };
-    // Score every candidate into flat arrays (a large seed set touches 100,000 tracks);
+    // Every candidate into flat arrays, read once from the scratch space and reset there;
     // objects and reasons are made only for the best `limit`.
     const n = touched.length;
-    if (this.cand.length < n) this.cand = new Float64Array(n * 2);
-    if (this.candSort.length < n) this.candSort = new Float64Array(n * 2);
-    if (this.candCo.length < n) this.candCo = new Float64Array(n * 2);
-    if (this.candKnn.length < n) this.candKnn = new Float64Array(n * 2);
-    if (this.candSeed.length < n) this.candSeed = new Int32Array(n * 2);
-    const { cand: scores, candCo: coOf, candKnn: knnOf, candSeed: seedOf } = this;
+    const tj = touched.data;
+    if (this.cand.length < n) {
+      const cap = n * 2;
+      this.cand = new Float64Array(cap);
+      this.candSort = new Float64Array(cap);
+      this.candCo = new Float64Array(cap);
+      this.candKnn = new Float64Array(cap);
+      this.candSeed = new Int32Array(cap);
+      this.candFlag = new Uint8Array(cap);
+    }
+    const { cand: scores, candCo: coOf, candKnn: knnOf, candSeed: seedOf, candFlag: flagOf } = this;
     /** The k-th largest of scores[0..n) (k >= 1), without allocating. */
     const kthLargest = (k: number) => {
       const view = this.candSort.subarray(0, n);
       view.set(scores.subarray(0, n));
       return select(view, n - k);
     };
+    let maxCo = 0;
+    let maxKnn = 0;
+    // The catalog keeps the default exponent's divisor per track (a power per candidate was a tenth of a call).
+    const popNorm = B.coPopExponent === CO_POP_EXPONENT ? cat.popNorm : null;
     for (let k = 0; k < n; k++) {
-      const j = touched[k]!;
-      const cv = co[j]!;
-      const kv = knn[j]!;
-      seedOf[k] = bestVal[j]! > 0 ? bestSeed[j]! : -1;
-      co[j] = 0;
-      knn[j] = 0;
-      bestVal[j] = 0;
+      const j = tj[k]!;
+      const o = j * SLOT;
+      let cv = slot[o + CO]!;
+      if (cv !== 0) cv /= popNorm ? popNorm[j]! : (1 + cat.popularity[j]!) ** B.coPopExponent;
+      const kv = slot[o + KNN]!;
+      seedOf[k] = slot[o + BEST]! > 0 ? slot[o + BEST_SEED]! : -1;
+      slot[o + CO] = 0;
+      slot[o + KNN] = 0;
+      slot[o + BEST] = 0;
       mark[j] = 0;
       coOf[k] = cv;
       knnOf[k] = kv;
-      scores[k] = (maxCo > 0 ? (B.co * cv) / maxCo : 0) + (maxKnn > 0 ? (B.knn * kv) / maxKnn : 0);
+      const f = flag[j]!;
+      flagOf[k] = f;
+      // Scales come from the tracks that can be returned: the seeds co-occur with each other
+      // most (a listener's own history is a basket of them all) and would shrink the rest.
+      if (f & 1) continue;
+      if (cv > maxCo) maxCo = cv;
+      if (kv > maxKnn) maxKnn = kv;
     }
+    for (const j of unflag) flag[j] = 0;
+    for (let k = 0; k < n; k++) scores[k] = (maxCo > 0 ? (B.co * coOf[k]!) / maxCo : 0) + (maxKnn > 0 ? (B.knn * knnOf[k]!) / maxKnn : 0);
     // Re-rank only the best PRESELECT x limit by co-occurrence and neighbours, plus the content candidates.
     let pre = -Infinity;
     if (n > PRESELECT * opts.limit) pre = kthLargest(PRESELECT * opts.limit);
     for (let k = 0; k < n; k++) {
-      const j = touched[k]!;
+      const j = tj[k]!;
       const cv = coOf[k]!;
       const kv = knnOf[k]!;
-      const keep = scores[k]! >= pre || content.tracks.has(j);
+      const fl = flagOf[k]!;
+      const keep = scores[k]! >= pre || (fl & 2) !== 0;
       scores[k] = 0;
       if (!keep) continue;
-      if (opts.exclude?.has(j) || cat.removed[j]) continue;
-      if (!opts.keepSeeds && (seeds.tracks.get(j) ?? 0) > 0) continue;
+      if (fl & 1 || cat.removed[j]) continue;
       const a = cat.artist[j]!;
       if (a >= 0 && opts.excludeArtists?.has(a)) continue;
       if (opts.onlyGenres && !(cat.genres[j] ?? []).some((g) => opts.onlyGenres!.has(g))) continue;
       if (profile?.rejects(j)) continue;
-      const c = components(j, cv, kv);
-      let score = c[0] + c[1] + c[2] + c[3] + c[4] + c[5];
+      // components(j, cv, kv) summed, without an array per candidate.
+      let score =
+        (maxCo > 0 ? (B.co * cv) / maxCo : 0) +
+        (maxKnn > 0 ? (B.knn * kv) / maxKnn : 0) +
+        (a >= 0 && artistW.size ? (B.artist * (artistW.get(a) ?? 0)) / artistMass : 0) +
+        (genreW.size ? B.genre * genreScore(cat.genres[j], genreW, genreMass) : 0) +
+        (featureSeeds.length ? B.features * featureScore(cat, j, featureSeeds) : 0) +
+        (B.pop * Math.log1p(Math.max(0, cat.popularity[j]!))) / maxPop;
       if (profile) {
         score *= profile.artistFactor(a);
         const ta = profile.trackAffinity.get(j);
@@ -493,7 +677,7 @@ export class Engine {
     const out: Scored[] = [];
     for (let k = 0; k < n; k++) {
       if (scores[k]! < threshold || scores[k]! <= 0) continue;
-      const j = touched[k]!;
+      const j = tj[k]!;
       const c = components(j, coOf[k]!, knnOf[k]!);
       const top = Math.max(...c);
       let reason: Scored['reason'] = { kind: 'popular', seed: -1 };
@@ -509,39 +693,36 @@ export class Engine {
   }
 }
 
-/**
- * The value that would be at index `k` of `a` sorted ascending (Hoare's selection, median
- * of three): O(n) where sorting the candidates (up to 100,000 a call) was O(n log n).
- * Reorders `a`.
- */
-export function select(a: Float64Array, k: number): number {
-  let lo = 0;
-  let hi = a.length - 1;
-  while (hi > lo) {
-    const mid = (lo + hi) >>> 1;
-    // Median of three as the pivot.
-    const x = a[lo]!;
-    const y = a[mid]!;
-    const z = a[hi]!;
-    const pivot = Math.max(Math.min(x, y), Math.min(Math.max(x, y), z));
-    let i = lo;
-    let j = hi;
-    while (i <= j) {
-      while (a[i]! < pivot) i++;
-      while (a[j]! > pivot) j--;
-      if (i <= j) {
-        const t = a[i]!;
-        a[i] = a[j]!;
-        a[j] = t;
-        i++;
-        j--;
-      }
+/** A growable list of int32s over one reused buffer. */
+class IntList {
+  data = new Int32Array(1024);
+  length = 0;
+
+  push(x: number): void {
+    if (this.length === this.data.length) {
+      const more = new Int32Array(this.data.length * 2);
+      more.set(this.data);
+      this.data = more;
     }
-    if (k <= j) hi = j;
-    else if (k >= i) lo = i;
-    else return a[k]!;
+    this.data[this.length++] = x;
   }
-  return a[k]!;
+
+  clear(): this {
+    this.length = 0;
+    return this;
+  }
+}
+
+/** Engine.slot: numbers per track, and their offsets. */
+const SLOT = 4;
+const CO = 0;
+const KNN = 1;
+const BEST = 2;
+const BEST_SEED = 3;
+
+/** Weight of co-occurrence in a basket of length L (see Blend.basketDamp). */
+function dampOf(B: Blend, L: number): number {
+  return B.basketDamp > 0 ? L ** -B.basketDamp : 1 / Math.log2(2 + L);
 }
 
 /** What one `score` call carries from phase to phase. */
@@ -550,7 +731,7 @@ interface ScoreCall {
   opts: ScoreOptions;
   B: Blend;
   /** Candidate tracks, in the order first reached (marked in Engine.mark). */
-  touched: number[];
+  touched: IntList;
   /** Baskets with a similarity (in Engine.sim) to reset. */
   touchedBaskets: number[];
   /** Weight of each seed artist: the seeds' own plus the tracks' artists (phase 1). */

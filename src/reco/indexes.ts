@@ -7,10 +7,16 @@
 import { KIND_CODE, type Baskets } from './baskets.ts';
 import type { Catalog } from './catalog.ts';
 
-const REBUILD_EVERY_MS = 10_000;
-const LARGE = 5000;
-/** Baskets indexed per turn of the event loop by a background rebuild. */
-const SLICE = 2_000;
+export interface IndexOptions {
+  /** A large engine's index is rebuilt at most this often. */
+  rebuildEveryMs: number;
+  /** More baskets than this: rebuilds run in the background. */
+  large: number;
+  /** Baskets indexed per turn of the event loop by a background rebuild. */
+  slice: number;
+}
+
+export const INDEX_DEFAULTS: IndexOptions = { rebuildEveryMs: 10_000, large: 5000, slice: 2_000 };
 
 /** Lower-case word tokens of a name, without punctuation and emoji. */
 export function nameTokens(name: string): string[] {
@@ -33,9 +39,16 @@ export class BasketIndexes {
 
   private readonly catalog: Catalog;
   private readonly baskets: Baskets;
-  constructor(catalog: Catalog, baskets: Baskets) {
+  private readonly o: IndexOptions;
+  constructor(catalog: Catalog, baskets: Baskets, o: Partial<IndexOptions> = {}) {
     this.catalog = catalog;
     this.baskets = baskets;
+    this.o = { ...INDEX_DEFAULTS, ...o };
+  }
+
+  /** Whether a background rebuild is under way (answers meanwhile use the index before it). */
+  get rebuilding(): boolean {
+    return this.artistsJob || this.wordsJob;
   }
 
   private artistsJob = false;
@@ -43,16 +56,16 @@ export class BasketIndexes {
 
   /**
    * Whether to rebuild now (synchronously: the first build, and any on a small engine),
-   * later in the background (a large engine whose index is older than REBUILD_EVERY_MS),
+   * later in the background (a large engine whose index is older than `rebuildEveryMs`),
    * or not at all.
    */
   private due(changed: boolean, never: boolean, at: number, running: boolean): 'now' | 'background' | null {
     if (!changed) return null;
-    if (never || this.baskets.size <= LARGE) return 'now';
-    return !running && Date.now() - at > REBUILD_EVERY_MS ? 'background' : null;
+    if (never || this.baskets.size <= this.o.large) return 'now';
+    return !running && Date.now() - at >= this.o.rebuildEveryMs ? 'background' : null;
   }
 
-  /** Runs `each` over baskets [0, size): at once, or SLICE a turn; then `done`. */
+  /** Runs `each` over baskets [0, size): at once, or `slice` a turn; then `done`. */
   private walk(size: number, how: 'now' | 'background', each: (b: number) => void, done: () => void): void {
     if (how === 'now') {
       for (let b = 0; b < size; b++) each(b);
@@ -61,7 +74,7 @@ export class BasketIndexes {
     }
     let b = 0;
     const step = () => {
-      const end = Math.min(size, b + SLICE);
+      const end = Math.min(size, b + this.o.slice);
       for (; b < end; b++) each(b);
       if (b < size) setImmediate(step);
       else done();

@@ -25,17 +25,42 @@ export const DEFAULT_SPREAD = { maxPerArtist: 3, spreadWindow: 20, diversity: 0.
 
 export function rerank(cands: readonly Scored[], o: RerankOptions): Scored[] {
   const picked: Scored[] = [];
-  const recent: number[] = o.tail.slice(-(o.spreadWindow - 1));
-  // The candidates that may be picked at all, their artists and jittered scores, once: the
-  // loop below looks at every one for every pick.
+  // The candidates that may be picked at all, their artists (as local numbers 0..m, so the
+  // counts are an array) and jittered scores, once: the loop below looks at every one for
+  // every pick (issue 24: a Map look-up per candidate per pick was most of a batch's rerank).
   const open: Scored[] = [];
   for (const c of cands) if (!o.exclude.has(c.track)) open.push(c);
-  const artists = Int32Array.from(open, (c) => o.artistOf(c.track));
-  const adjusted = Float64Array.from(open, (c) => c.score * (o.jitter ? o.jitter(c.track) : 1));
+  const local = new Map<number, number>();
+  const artists = new Int32Array(open.length);
+  const tracks = new Int32Array(open.length);
+  const adjusted = new Float64Array(open.length);
+  for (let i = 0; i < open.length; i++) {
+    const c = open[i]!;
+    const a = o.artistOf(c.track);
+    let l = -1;
+    if (a >= 0) {
+      l = local.get(a) ?? -1;
+      if (l < 0) local.set(a, (l = local.size));
+    }
+    artists[i] = l;
+    tracks[i] = c.track;
+    adjusted[i] = c.score * (o.jitter ? o.jitter(c.track) : 1);
+  }
+  // The window's artists (local numbers; -1 for one no candidate has), and their counts.
+  const counts = new Int32Array(local.size);
+  const recent: number[] = [];
+  const push = (l: number) => {
+    recent.push(l);
+    if (l >= 0) counts[l]!++;
+    if (recent.length > o.spreadWindow - 1) {
+      const out = recent.shift()!;
+      if (out >= 0) counts[out]!--;
+    }
+  };
+  for (const a of o.tail.slice(-(o.spreadWindow - 1))) push(a >= 0 ? (local.get(a) ?? -1) : -1);
   const used = new Uint8Array(open.length);
+  const pow = Array.from({ length: o.spreadWindow + 1 }, (_, n) => o.diversity ** n);
   while (picked.length < o.count) {
-    const counts = new Map<number, number>();
-    for (const a of recent) if (a >= 0) counts.set(a, (counts.get(a) ?? 0) + 1);
     const last = recent.length ? recent[recent.length - 1]! : -1;
     let best = -1;
     let bestScore = -Infinity;
@@ -45,10 +70,10 @@ export function rerank(cands: readonly Scored[], o: RerankOptions): Scored[] {
       for (let i = 0; i < open.length; i++) {
         if (used[i]) continue;
         const a = artists[i]!;
-        const n = a >= 0 ? (counts.get(a) ?? 0) : 0;
+        const n = a >= 0 ? counts[a]! : 0;
         if (a >= 0 && a === last) continue;
         if (pass === 0 && n >= o.maxPerArtist) continue;
-        const s = adjusted[i]! * o.diversity ** n;
+        const s = adjusted[i]! * pow[n]!;
         if (s > bestScore) {
           bestScore = s;
           best = i;
@@ -59,9 +84,8 @@ export function rerank(cands: readonly Scored[], o: RerankOptions): Scored[] {
     const c = open[best]!;
     picked.push(c);
     // A track listed twice is picked once.
-    for (let i = 0; i < open.length; i++) if (open[i]!.track === c.track) used[i] = 1;
-    recent.push(artists[best]!);
-    if (recent.length > o.spreadWindow - 1) recent.shift();
+    for (let i = 0; i < open.length; i++) if (tracks[i] === c.track) used[i] = 1;
+    push(artists[best]!);
   }
   return picked;
 }

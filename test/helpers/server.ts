@@ -17,6 +17,13 @@ export const storeKinds: { kind: StoreKind; skip: string | false }[] = [
   { kind: 'postgres', skip: pgSkipReason },
 ];
 
+/**
+ * Node's flags for a server, as `npm start` runs it (package.json): a young generation of
+ * at most 8 MB per semi-space. V8's default grew it to 128 MB on this machine, most of the
+ * recommender's RSS after the build (issue 24); the flag only works at start.
+ */
+export const SERVER_NODE_ARGS = ['--max-semi-space-size=8'];
+
 export interface ServerOptions {
   env?: Record<string, string>;
   dataDir?: string;
@@ -24,7 +31,7 @@ export interface ServerOptions {
   adminKey?: string;
   /** Resolve only once /readyz answers 200 (the recommender is built); default true. */
   waitReady?: boolean;
-  /** Flags for node itself, before the script (e.g. `--cpu-prof`, which NODE_OPTIONS refuses). */
+  /** Flags for node itself, before the script (e.g. `--cpu-prof`, which NODE_OPTIONS refuses); default SERVER_NODE_ARGS. */
   nodeArgs?: string[];
   /** Another checkout of the service to run (bench/auth.ts runs the commit before a change as its peer); default this one. */
   root?: string;
@@ -64,7 +71,11 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     ...opts.env,
   };
   const at = opts.root ?? root;
-  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), join(at, 'src/cli.ts'), 'serve'], { cwd: at, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? SERVER_NODE_ARGS), join(at, 'src/cli.ts'), 'serve'], {
+    cwd: at,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));

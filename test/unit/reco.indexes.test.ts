@@ -1,0 +1,88 @@
+// Issue 24: the engine's secondary indexes (baskets per artist and per name word) are
+// rebuilt in the background on a large engine, a slice of baskets per turn of the event
+// loop. Meanwhile answers keep coming from the index before the rebuild; once it is
+// done the new index is used. The engine is made "large" at 10 baskets and rebuilds
+// 3 baskets a turn, so the rebuild spans many turns.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Engine } from '../../src/reco/engine.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const turn = () => new Promise<void>((r) => setImmediate(r));
+
+/** 40 playlists of 10 tracks, each of one artist (a0 .. a9), and the engine that holds them. */
+function engine(): Engine {
+  const e = new Engine({ indexes: { large: 10, slice: 3, rebuildEveryMs: 0 } });
+  for (let a = 0; a < 10; a++) for (let t = 0; t < 20; t++) e.catalog.upsert({ id: `a${a}t${t}`, title: `track ${t}`, artist: `artist ${a}` });
+  for (let p = 0; p < 40; p++) {
+    const a = p % 10;
+    e.addPlaylist(
+      `p${p}`,
+      `mix ${p}`,
+      Array.from({ length: 10 }, (_, i) => `a${a}t${(p + i) % 20}`),
+    );
+  }
+  return e;
+}
+
+describe('background rebuild of the basket indexes (issue 24)', () => {
+  it('answers from the previous index while the rebuild runs, and from the new one after', async () => {
+    const e = engine();
+    const cat = e.catalog;
+    // The seed: a track of artist 0 found in a single playlist only through its artist.
+    e.catalog.upsert({ id: 'seed', title: 'seed', artist: 'artist 0' });
+    const seed = cat.lookup('seed')!;
+    const ask = () => e.score({ tracks: new Map([[seed, 1]]) }, { mode: 'radio', limit: 50 });
+    // The first build is synchronous (there is no index yet to answer from).
+    assert.ok(ask().length > 0);
+    assert.equal(e.indexesRebuilding, false);
+
+    // A new playlist shares only the seed's artist with it, and brings a track no other
+    // playlist has: only basket similarity through the artist index can find that one.
+    cat.upsert({ id: 'fresh', title: 'fresh', artist: 'artist 9' });
+    e.addPlaylist('new', 'newcomers', ['a0t1', 'a0t2', 'a0t3', 'fresh']);
+    const fresh = cat.lookup('fresh')!;
+    const has = (xs: { track: number }[]) => xs.some((x) => x.track === fresh);
+
+    // This call starts the rebuild and is answered at once from the old index.
+    const during = ask();
+    assert.equal(e.indexesRebuilding, true, 'a rebuild is under way');
+    assert.ok(during.length > 0 && !has(during), 'answered from the index before the rebuild');
+    // It takes several turns of the event loop (41 baskets, 3 a turn); answers keep coming.
+    let served = 0;
+    for (let i = 0; i < 5; i++) {
+      await turn();
+      if (!e.indexesRebuilding) break;
+      const r = ask();
+      assert.ok(r.length > 0 && !has(r), 'still the previous index mid-rebuild');
+      served++;
+    }
+    assert.ok(served >= 3, `answers served during the rebuild: ${served}`);
+
+    // Once done, the new playlist is in the artist index and its track comes up.
+    await waitFor(() => !e.indexesRebuilding, { what: 'the rebuild to finish' });
+    const after = ask();
+    assert.ok(has(after), 'the new index is used once built');
+    assert.equal(after.find((x) => x.track === fresh)!.reason.kind, 'listeners');
+  });
+
+  it('runs one rebuild at a time however many answers ask for it', async () => {
+    const e = engine();
+    const a0 = e.catalog.lookup('a0t0')!;
+    const ask = () => e.score({ tracks: new Map([[a0, 1]]) }, { mode: 'radio', limit: 20 });
+    ask();
+    e.addPlaylist('new', 'newcomers', ['a0t1', 'a0t2']);
+    ask();
+    assert.equal(e.indexesRebuilding, true);
+    // Asking again while it runs neither restarts it nor starts a second one: it ends
+    // within the turns one rebuild of 41 baskets takes.
+    let turns = 0;
+    while (e.indexesRebuilding) {
+      ask();
+      await turn();
+      turns++;
+      assert.ok(turns <= 20, `rebuild still running after ${turns} turns`);
+    }
+    assert.ok(turns >= 10, `${turns} turns: sliced, not at once`);
+  });
+});
