@@ -19,6 +19,7 @@ import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { envInt } from './env.ts';
+import { SERVER_NODE_ARGS } from '../test/helpers/server.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 
@@ -75,7 +76,7 @@ const ADMIN_KEY = randomBytes(16).toString('hex');
 
 /** Our server on SQLite in `dataDir`, on `port`; resolves when /readyz answers 200, with that instant. */
 async function startServer(port: number): Promise<Server & { readyAt: number }> {
-  const proc = spawn(process.execPath, [join(ROOT, 'src/cli.ts'), 'serve'], {
+  const proc = spawn(process.execPath, [...SERVER_NODE_ARGS, join(ROOT, 'src/cli.ts'), 'serve'], {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'pipe'],
     env: {

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import type { LoadPlan, LoadQueue, LoadResult, ReadKind } from './core-load.ts';
 
 process.env.QS_TEST_PG ??= process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const { startServerOn, client, mintToken } = await import('../test/helpers/server.ts');
+const { startServerOn, client, mintToken, SERVER_NODE_ARGS } = await import('../test/helpers/server.ts');
 
 // ---------------------------------------------------------------- knobs
 type TargetKind = 'sqlite' | 'postgres' | 'floor' | 'naive';
@@ -142,7 +142,8 @@ interface Running {
 async function startOurs(kind: 'sqlite' | 'postgres'): Promise<Running> {
   // BENCH_CPU_PROF=DIR: the server writes a V8 CPU profile there when it stops (open it in
   // Chrome DevTools, or summarise it by self time).
-  const nodeArgs = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
+  // The flags `npm start` runs the server with, and the profiler's when asked.
+  const nodeArgs = [...SERVER_NODE_ARGS, ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [])];
   const s = await startServerOn(kind, { env: { LOG_LEVEL: 'error' }, nodeArgs });
   const stop = async () => {
     cleanups.delete(stop);

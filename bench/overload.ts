@@ -24,6 +24,7 @@ import { Agent, request } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
+import { SERVER_NODE_ARGS } from '../test/helpers/server.ts';
 import { envInt } from './env.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -199,7 +200,8 @@ async function startServer(env: Record<string, string> = {}): Promise<Server> {
   const dataDir = mkdtempSync(join(tmpdir(), 'qs-overload-'));
   dirs.push(dataDir);
   const adminKey = randomBytes(16).toString('hex');
-  const nodeArgs = CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF] : [];
+  // The flags `npm start` runs the server with, and the profiler's when asked.
+  const nodeArgs = [...SERVER_NODE_ARGS, ...(CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF] : [])];
   const proc = spawn(process.execPath, [...nodeArgs, join(ROOT, 'src/cli.ts'), 'serve'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
