@@ -38,7 +38,7 @@ export function writeOptions(r: FastifyRequest): WriteOptions {
 }
 
 /** RFC 9110 If-None-Match (weak comparison): true when the header names `etag` or is `*`, so the answer is 304. */
-export function matchesNoneOf(header: string | undefined, etag: string): boolean {
+function matchesNoneOf(header: string | undefined, etag: string): boolean {
   if (header === undefined) return false;
   for (const tag of header.split(',')) {
     const t = tag.trim();
