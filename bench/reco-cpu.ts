@@ -41,8 +41,9 @@ const sync = new CatalogSync(catalog, reco, { outOfOrder: false });
 await sync.ready;
 const buildMs = performance.now() - t0;
 const cat = reco.engine.catalog;
-const ids = cat.ids;
-const playlists = reco.engine.baskets.keys.filter((k) => k.startsWith('playlist:')).length;
+const ids = Array.from({ length: cat.size }, (_, t) => cat.id(t));
+let playlists = 0;
+for (let b = 0; b < reco.engine.baskets.size; b++) if (reco.engine.baskets.keyOf(b)!.startsWith('playlist:')) playlists++;
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 60);
 const lat: Record<string, number[]> = {};

@@ -54,7 +54,7 @@ try {
   const engineMb = heapMb() - h0;
   const rssMb = process.memoryUsage().rss / 2 ** 20;
 
-  const ids = reco.engine.catalog.ids;
+  const ids = Array.from({ length: reco.engine.catalog.size }, (_, t) => reco.engine.catalog.id(t));
   const quick = process.env.BENCH_RECO_QUICK === '1';
   const times: number[] = [];
   for (let i = 0; i < (quick ? 30 : 1500); i++) {

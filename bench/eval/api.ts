@@ -259,8 +259,8 @@ export async function continuationOverApi(
       const seedIdx = uniq.slice(0, k).map((id) => cat.ensure(id));
       const exclude = new Set(seedIdx);
       const lists: [string, string[]][] = [
-        ['popularity', popularity(engine, LIST, exclude).map((t) => cat.ids[t]!)],
-        ['co-occurrence', cooccurrence(engine, seedIdx, LIST, exclude).map((t) => cat.ids[t]!)],
+        ['popularity', popularity(engine, LIST, exclude).map((t) => cat.id(t))],
+        ['co-occurrence', cooccurrence(engine, seedIdx, LIST, exclude).map((t) => cat.id(t))],
         ['playlist station (API)', results.get(`${k}:${pi}:station`)!],
         ['extend of a user queue (API)', results.get(`${k}:${pi}:extend`)!],
       ];
@@ -335,13 +335,13 @@ export async function sessionsOverApi(es: EvalServer, engine: Engine, sessions: 
     put(
       'popularity',
       qi,
-      popularity(engine, K, exclude).map((x) => cat.ids[x]!),
+      popularity(engine, K, exclude).map((x) => cat.id(x)),
       target,
     );
     put(
       'session co-occurrence',
       qi,
-      cooccurrence(engine, idx, K, exclude).map((x) => cat.ids[x]!),
+      cooccurrence(engine, idx, K, exclude).map((x) => cat.id(x)),
       target,
     );
     if (++done % 200 === 0) log(`sessions over the API: ${done} / ${queries.length}`);

@@ -16,7 +16,7 @@ export function cooccurrence(engine: Engine, seeds: readonly number[], limit: nu
   for (const s of seeds) {
     for (const b of baskets.of(s)) {
       if (baskets.dead[b]) continue;
-      for (const j of baskets.items[b]!) if (j !== s) counts.set(j, (counts.get(j) ?? 0) + 1);
+      for (const j of baskets.items(b)) if (j !== s) counts.set(j, (counts.get(j) ?? 0) + 1);
     }
   }
   const ranked = [...counts]

@@ -60,7 +60,7 @@ export function runContinuation(prep: Prepared, blend: Partial<Blend> = {}, ks =
   const { engine, held } = prep;
 
   const rows: Row[] = [];
-  const ids = engine.catalog.ids;
+  const ids = Array.from({ length: engine.catalog.size }, (_, t) => engine.catalog.id(t));
   const timings: number[] = [];
   for (const k of ks) {
     const acc: Record<string, { r: Mean; n: Mean; c: Mean }> = {};

@@ -169,8 +169,8 @@ export function catalogRoutes(d: CatalogRouteDeps): FastifyPluginAsyncTypebox {
           tracks: hits.map(({ track, score }) => {
             const al = cat.album[track]!;
             return {
-              id: cat.ids[track]!,
-              title: cat.titles[track] ?? '',
+              id: cat.id(track),
+              title: cat.title(track) ?? '',
               artist: cat.artistName(track) ?? '',
               album: al >= 0 ? (cat.albumTitles[al] ?? null) : null,
               score,

@@ -30,7 +30,7 @@ export class TrackSearch {
     for (let t = 0; t < cat.size; t++) {
       if (!cat.described[t]) continue;
       const al = cat.album[t]!;
-      const text = `${cat.titles[t] ?? ''} ${cat.artistName(t) ?? ''} ${al >= 0 ? (cat.albumTitles[al] ?? '') : ''}`;
+      const text = `${cat.title(t) ?? ''} ${cat.artistName(t) ?? ''} ${al >= 0 ? (cat.albumTitles[al] ?? '') : ''}`;
       for (const w of new Set(words(text))) {
         const p = index.get(w);
         if (p) p.push(t);
@@ -74,7 +74,7 @@ export class TrackSearch {
     const phrase = words(q).join(' ');
     const inOrder = (t: number) => {
       const al = cat.album[t]!;
-      return [cat.titles[t] ?? '', cat.artistName(t) ?? '', al >= 0 ? (cat.albumTitles[al] ?? '') : ''].some((f) =>
+      return [cat.title(t) ?? '', cat.artistName(t) ?? '', al >= 0 ? (cat.albumTitles[al] ?? '') : ''].some((f) =>
         ` ${words(f).join(' ')} `.includes(` ${phrase} `),
       );
     };

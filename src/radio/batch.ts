@@ -187,7 +187,7 @@ export function generateBatch(reco: Recommender, b: BatchInput): BatchItem[] {
     more(fill, new Set([...window, ...(b.exclude ?? [])]));
   }
   const liked = new Set(b.profile?.liked ?? []);
-  return picked.map((s) => ({ trackId: cat.ids[s.track]!, reason: reasons.get(s.track) ?? reasonText(reco, s, liked, b.label) }));
+  return picked.map((s) => ({ trackId: cat.id(s.track), reason: reasons.get(s.track) ?? reasonText(reco, s, liked, b.label) }));
 }
 
 /**

@@ -61,7 +61,7 @@ export class MixService {
         context: input.context,
         label: plan.label,
         userId: actor.userId,
-        seedTracks: [...plan.seeds.keys()].map((t) => cat.ids[t]!),
+        seedTracks: [...plan.seeds.keys()].map((t) => cat.id(t)),
         preferences: prefs,
         ...(plan.mix ? { mix: plan.mix } : {}),
         refreshable: true,

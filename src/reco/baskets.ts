@@ -3,6 +3,8 @@
 // precomputed (that is quadratic in basket length); the engine walks the baskets of
 // its seeds at query time, which keeps memory linear and updates O(basket length).
 
+import { StringTable } from './strings.ts';
+
 export type BasketKind = 'playlist' | 'session' | 'queue';
 export const KIND_CODE: Record<BasketKind, number> = { playlist: 0, session: 1, queue: 2 };
 
@@ -10,13 +12,34 @@ export const KIND_CODE: Record<BasketKind, number> = { playlist: 0, session: 1, 
 export const SKIPPED_WEIGHT = 0.25;
 
 export class Baskets {
-  /** Track indexes per basket, in order. */
-  readonly items: number[][] = [];
-  /** Per-item weights (sessions: skipped plays weigh less); null when all weigh 1. */
-  readonly weights: (number[] | null)[] = [];
-  readonly kind: number[] = [];
-  /** Replaced / removed baskets stay in the postings and are skipped. */
-  readonly dead: boolean[] = [];
+  // Every basket's tracks in one arena (issue 24: a JS array per basket, and one of
+  // weights per session, were ~30 MB of the heap on the shared data, walked by every full
+  // collection): the tracks of basket b are data[start[b] .. start[b] + count[b]), their
+  // weights wdata[...] at the same places (32-bit floats: 1 and SKIPPED_WEIGHT are exact).
+  // A basket that outgrows its room moves to the end of the arena with twice the room; the
+  // room it leaves (and a removed basket's) is reclaimed by a compaction once it is over
+  // half the arena. Read them through `start`, `count`, `data`, `wdata`, `weighted` within
+  // one synchronous call (a write may move or replace the arrays), or with `items(b)`.
+  /** The arena of track indexes. */
+  data = new Int32Array(0);
+  /** Per-item weights, parallel to `data` (1 where the basket has none). */
+  wdata = new Float32Array(0);
+  /** Per basket: where its tracks start in `data`, how many, and its room there. */
+  start = new Int32Array(0);
+  count = new Int32Array(0);
+  private cap = new Int32Array(0);
+  /** Per basket: 1 when its items have weights (sessions: skipped plays weigh less), 0 when all weigh 1. */
+  weighted = new Uint8Array(0);
+  /** KIND_CODE per basket. */
+  kind = new Uint8Array(0);
+  /** Replaced / removed baskets (1) stay in the postings and are skipped. */
+  dead = new Uint8Array(0);
+  /** Slots of `data` in use (the arena's end), and how many of them are free room left behind. */
+  private used = 0;
+  private waste = 0;
+  /** The basket whose room ends at `used` (-1: none): it grows in place. */
+  private tail = -1;
+  private n = 0;
   // Basket indexes per track (a basket appears once per track), in CSR form: the
   // baskets of track t are pData[pOff[t] .. pOff[t + 1]) plus, for baskets added since
   // the last freeze, a short list in `pMore`. Flat typed arrays instead of one JS array
@@ -26,53 +49,118 @@ export class Baskets {
   private readonly pMore = new Map<number, number[]>();
   private moreCount = 0;
   readonly names: (string | null)[] = [];
-  readonly keys: string[] = [];
-  private readonly byKey = new Map<string, number>();
+  // Keys (playlist:<id>, session:<key>, queue:<id>) in a StringTable, each numbered once
+  // however often its basket is replaced: the key's number per basket, and the live basket
+  // per key number (-1: none).
+  private readonly keys = new StringTable();
+  private keyNo = new Int32Array(0);
+  private basketByKey = new Int32Array(0);
   live = 0;
 
   get size(): number {
-    return this.items.length;
+    return this.n;
   }
 
   keyOf(b: number): string | undefined {
-    return this.keys[b];
+    return b >= 0 && b < this.n ? this.keys.get(this.keyNo[b]!) : undefined;
   }
 
   basketOf(key: string): number | undefined {
-    return this.byKey.get(key);
+    const k = this.keys.find(key);
+    if (k === undefined) return undefined;
+    const b = this.basketByKey[k]!;
+    return b < 0 ? undefined : b;
+  }
+
+  /** Sets the live basket of a key (-1: none), numbering the key when new. */
+  private bind(key: string, b: number): number {
+    let k = this.keys.find(key);
+    if (k === undefined) {
+      k = this.keys.add(key);
+      if (k >= this.basketByKey.length) {
+        const grown = new Int32Array(Math.max(1024, Math.ceil(k * 1.5))).fill(-1);
+        grown.set(this.basketByKey);
+        this.basketByKey = grown;
+      }
+    }
+    this.basketByKey[k] = b;
+    return k;
+  }
+
+  /** The tracks of basket b, in order (a copy). */
+  items(b: number): number[] {
+    const s = this.start[b]!;
+    return Array.from(this.data.subarray(s, s + this.count[b]!));
+  }
+
+  /** The weights of basket b's items, or null when they all weigh 1 (a copy). */
+  weights(b: number): number[] | null {
+    if (!this.weighted[b]) return null;
+    const s = this.start[b]!;
+    return Array.from(this.wdata.subarray(s, s + this.count[b]!));
+  }
+
+  /** How many tracks basket b has. */
+  length(b: number): number {
+    return this.count[b]!;
+  }
+
+  /** Basket b's last track, or -1 when it is empty. */
+  last(b: number): number {
+    const n = this.count[b]!;
+    return n === 0 ? -1 : this.data[this.start[b]! + n - 1]!;
+  }
+
+  /** Whether basket b holds track t. */
+  has(b: number, t: number): boolean {
+    const s = this.start[b]!;
+    const e = s + this.count[b]!;
+    for (let i = s; i < e; i++) if (this.data[i] === t) return true;
+    return false;
   }
 
   /** Adds (or replaces) the basket under `key`. */
   set(key: string, kind: BasketKind, tracks: readonly number[], weights: readonly number[] | null = null, name: string | null = null): number {
     this.remove(key);
-    const b = this.items.length;
-    this.items.push([]);
-    this.weights.push(weights ? [] : null);
-    this.kind.push(KIND_CODE[kind]);
-    this.dead.push(false);
+    const b = this.n;
+    if (b === this.start.length) this.growBaskets(Math.max(1024, Math.ceil(b * 1.5)));
+    this.n = b + 1;
+    this.count[b] = 0;
+    this.cap[b] = 0;
+    this.start[b] = this.used;
+    this.weighted[b] = weights ? 1 : 0;
+    this.kind[b] = KIND_CODE[kind];
+    this.dead[b] = 0;
     this.names.push(name);
-    this.keys.push(key);
-    this.byKey.set(key, b);
+    this.keyNo[b] = this.bind(key, b);
     this.live++;
+    if (tracks.length > 0) this.room(b, tracks.length);
     for (let i = 0; i < tracks.length; i++) this.pushItem(b, tracks[i]!, weights ? weights[i]! : 1);
     return b;
   }
 
   /** Appends to the basket under `key`, creating it. Returns the basket index. */
   append(key: string, kind: BasketKind, track: number, weight = 1): number {
-    let b = this.byKey.get(key);
+    let b = this.basketOf(key);
     if (b === undefined) b = this.set(key, kind, [], kind === 'session' ? [] : null);
     this.pushItem(b, track, weight);
     return b;
   }
 
   remove(key: string): void {
-    const b = this.byKey.get(key);
+    const b = this.basketOf(key);
     if (b === undefined) return;
-    this.dead[b] = true;
-    this.byKey.delete(key);
+    this.dead[b] = 1;
+    this.basketByKey[this.keyNo[b]!] = -1;
     this.live--;
     this.deadCount++;
+    // Its room in the arena is free (nothing reads a dead basket's tracks).
+    if (this.tail === b) {
+      this.used = this.start[b]!;
+      this.tail = -1;
+    } else this.waste += this.cap[b]!;
+    this.count[b] = 0;
+    this.cap[b] = 0;
     // Replaced queues leave dead baskets behind: drop them from the postings now and then.
     if (this.deadCount > 5000 && this.deadCount > this.live) this.compact();
   }
@@ -86,14 +174,87 @@ export class Baskets {
    * stream of queue writes, issue 16).
    */
   private compact(): void {
-    const _touched = new Set<number>();
-    for (let b = 0; b < this.items.length; b++) {
-      if (!this.dead[b] || this.items[b]!.length === 0) continue;
-      this.items[b] = [];
-      this.weights[b] = null;
-    }
     this.freeze();
     this.deadCount = 0;
+  }
+
+  private growBaskets(cap: number): void {
+    const grow = <T extends Int32Array | Uint8Array>(a: T, make: (n: number) => T): T => {
+      const x = make(cap);
+      x.set((a.length > cap ? a.subarray(0, cap) : a) as never);
+      return x;
+    };
+    this.start = grow(this.start, (n) => new Int32Array(n));
+    this.count = grow(this.count, (n) => new Int32Array(n));
+    this.cap = grow(this.cap, (n) => new Int32Array(n));
+    this.weighted = grow(this.weighted, (n) => new Uint8Array(n));
+    this.kind = grow(this.kind, (n) => new Uint8Array(n));
+    this.dead = grow(this.dead, (n) => new Uint8Array(n));
+    this.keyNo = grow(this.keyNo, (n) => new Int32Array(n));
+  }
+
+  /** Makes room in the arena for basket b to hold `need` tracks (it keeps its tracks). */
+  private room(b: number, need: number): void {
+    if (need <= this.cap[b]!) return;
+    const n = this.count[b]!;
+    const want = Math.max(4, need, this.cap[b]! * 2);
+    if (this.tail === b) {
+      // At the end of the arena: grow in place.
+      this.ensureArena(this.start[b]! + want);
+      this.used = this.start[b]! + want;
+      this.cap[b] = want;
+      return;
+    }
+    // The basket at the end keeps only what it holds: a new one starts right after it.
+    if (this.tail >= 0) {
+      this.used = this.start[this.tail]! + this.count[this.tail]!;
+      this.cap[this.tail] = this.count[this.tail]!;
+    }
+    if (this.waste > Math.max(1 << 16, this.used / 2)) this.compactArena(want + (this.used >> 2));
+    this.ensureArena(this.used + want);
+    const from = this.start[b]!;
+    this.data.copyWithin(this.used, from, from + n);
+    this.wdata.copyWithin(this.used, from, from + n);
+    this.waste += this.cap[b]!;
+    this.start[b] = this.used;
+    this.cap[b] = want;
+    this.used += want;
+    this.tail = b;
+  }
+
+  private ensureArena(size: number): void {
+    if (size <= this.data.length) return;
+    const cap = Math.max(size, 4096, Math.ceil(this.data.length * 1.5));
+    const data = new Int32Array(cap);
+    data.set(this.data.subarray(0, this.used));
+    const wdata = new Float32Array(cap);
+    wdata.set(this.wdata.subarray(0, this.used));
+    this.data = data;
+    this.wdata = wdata;
+  }
+
+  /** Moves every live basket's tracks to the front of a new arena, in basket order, each with room for what it holds, plus `spare` slots. */
+  private compactArena(spare: number): void {
+    let total = 0;
+    for (let b = 0; b < this.n; b++) total += this.count[b]!;
+    const cap = total + spare;
+    const data = new Int32Array(cap);
+    const wdata = new Float32Array(cap);
+    let at = 0;
+    for (let b = 0; b < this.n; b++) {
+      const s = this.start[b]!;
+      const n = this.count[b]!;
+      data.set(this.data.subarray(s, s + n), at);
+      wdata.set(this.wdata.subarray(s, s + n), at);
+      this.start[b] = at;
+      this.cap[b] = n;
+      at += n;
+    }
+    this.data = data;
+    this.wdata = wdata;
+    this.used = at;
+    this.waste = 0;
+    this.tail = -1;
   }
 
   /** Folds the postings added since the last freeze into the CSR arrays, dropping dead baskets. */
@@ -122,41 +283,34 @@ export class Baskets {
   }
 
   private pushItem(b: number, t: number, w: number): void {
-    const items = this.items[b]!;
     // A basket is listed once per track (baskets are short: the scan is cheap).
-    if (!items.includes(t)) {
+    if (!this.has(b, t)) {
       const more = this.pMore.get(t);
       if (more) more.push(b);
       else this.pMore.set(t, [b]);
       // Geometric: the overflow is folded in when it passes a quarter of the CSR arrays.
       if (++this.moreCount > Math.max(50_000, this.pData.length / 4)) this.freeze();
     }
-    items.push(t);
-    const ws = this.weights[b];
-    if (ws) ws.push(w);
-    else if (w !== 1) {
-      // First non-unit weight: materialise the weights of the items so far.
-      this.weights[b] = items.map((_, i) => (i === items.length - 1 ? w : 1));
-    }
+    const n = this.count[b]!;
+    this.room(b, n + 1);
+    const at = this.start[b]! + n;
+    this.data[at] = t;
+    this.wdata[at] = w;
+    this.count[b] = n + 1;
+    // The first non-unit weight: the items so far weigh 1 (as stored).
+    if (w !== 1) this.weighted[b] = 1;
   }
 
   /**
-   * Drops dead baskets from the postings, folds them into the CSR arrays, and trims every
-   * basket's lists to their length: lists grown by push keep up to 16 spare slots, which
-   * on a fresh build is most of their memory. Called once the start-up build is done.
+   * Drops dead baskets from the postings, folds them into the CSR arrays, and packs the
+   * arena (every basket's room down to what it holds, the per-basket arrays to their
+   * length). Called once the start-up build is done.
    */
   trim(): void {
     this.freeze();
-    for (let b = 0; b < this.items.length; b++) {
-      if (this.dead[b]) {
-        this.items[b] = [];
-        this.weights[b] = null;
-        continue;
-      }
-      this.items[b] = this.items[b]!.slice();
-      const w = this.weights[b];
-      if (w) this.weights[b] = w.slice();
-    }
+    this.compactArena(1024);
+    if (this.start.length > this.n + 1024) this.growBaskets(this.n + 1024);
+    this.keys.trim();
     this.deadCount = 0;
   }
 
@@ -171,9 +325,9 @@ export class Baskets {
     return all;
   }
 
+  /** The weight of basket b's i-th item. */
   weight(b: number, i: number): number {
-    const ws = this.weights[b];
-    return ws ? ws[i]! : 1;
+    return this.weighted[b] ? this.wdata[this.start[b]! + i]! : 1;
   }
 }
 

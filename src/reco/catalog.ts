@@ -2,6 +2,7 @@
 // artist, album, genres and audio features, so scoring works on arrays, not strings.
 // Tracks seen only in listening data (no metadata) get an entry with no artist.
 import { select } from './select.ts';
+import { StringColumn, StringTable } from './strings.ts';
 
 /** Audio features the engine compares when the catalog has them (all 0..1 but tempo). */
 export const FEATURE_NAMES = ['tempo', 'energy', 'valence', 'danceability', 'acousticness', 'instrumentalness'] as const;
@@ -59,8 +60,10 @@ export const POPULAR_TOP = 2000;
 export const CO_POP_EXPONENT = 0.3;
 
 export class Catalog {
-  readonly ids: string[] = [];
-  readonly titles: (string | null)[] = [];
+  /** Track ids by track index, and back (bytes outside the JS heap: `id(t)`, `lookup(id)`). */
+  private readonly ids = new StringTable();
+  /** Titles by track index (null: no metadata), as bytes like the ids: `title(t)`. */
+  private readonly titles = new StringColumn();
   // Per-track numbers in typed arrays (issue 12: a third of the memory of number[]),
   // grown by half again when full; read them only below `size`.
   /** Artist index per track, -1 when unknown. */
@@ -95,7 +98,6 @@ export class Catalog {
   /** Display names of albums by album index (the album's title). */
   readonly albumTitles: string[] = [];
 
-  private readonly index = new Map<string, number>();
   /** Bumped on every change that a derived index (search, popularity order) depends on. */
   revision = 0;
   maxPopularity = 0;
@@ -113,22 +115,30 @@ export class Catalog {
   private eligible = 0;
 
   get size(): number {
-    return this.ids.length;
+    return this.ids.size;
+  }
+
+  /** The id of track index `t` (0 <= t < size): a new string each call. */
+  id(t: number): string {
+    return this.ids.get(t);
+  }
+
+  /** The title of track index `t`, null for a track known only from listening data. */
+  title(t: number): string | null {
+    return this.titles.get(t);
   }
 
   lookup(id: string): number | undefined {
-    return this.index.get(id);
+    return this.ids.find(id);
   }
 
   /** The track's index, creating an undescribed entry for an id seen only in listening data. */
   ensure(id: string): number {
-    let t = this.index.get(id);
+    let t = this.ids.find(id);
     if (t !== undefined) return t;
-    t = this.ids.length;
+    t = this.ids.size;
     if (t >= this.artist.length) this.grow(Math.max(1024, Math.ceil(t * 1.5)));
-    this.index.set(id, t);
-    this.ids.push(id);
-    this.titles.push(null);
+    this.ids.add(id);
     this.artist[t] = -1;
     this.album[t] = -1;
     this.genres.push(null);
@@ -160,6 +170,8 @@ export class Catalog {
 
   /** Trims the per-track arrays and the per-artist / album / genre lists to their lengths (after a bulk build). */
   trim(): void {
+    this.ids.trim();
+    this.titles.trim();
     if (this.artist.length > this.size + 1024) this.grow(this.size + 1024);
     for (const lists of [this.artistTracks, this.albumTracks, this.genreTracks]) {
       for (let i = 0; i < lists.length; i++) if (lists[i]) lists[i] = lists[i]!.slice();
@@ -168,7 +180,7 @@ export class Catalog {
 
   upsert(m: TrackMeta): number {
     const t = this.ensure(m.id);
-    this.titles[t] = m.title;
+    this.titles.set(t, m.title);
     this.described[t] = 1;
     this.removed[t] = 0;
     const a = this.artists.intern(m.artist);
@@ -212,7 +224,7 @@ export class Catalog {
 
   /** A catalog delete: the track is never recommended again (until upserted again). */
   remove(id: string): void {
-    const t = this.index.get(id);
+    const t = this.ids.find(id);
     if (t === undefined) return;
     this.removed[t] = 1;
     this.described[t] = 0;
@@ -275,12 +287,12 @@ export class Catalog {
    */
   popular(limit: number): number[] {
     if (limit <= POPULAR_TOP) return this.top().slice(0, limit);
-    const stale = this.popularDirty && (this.ids.length < 50_000 || Date.now() - this.popularBuiltAt > 2000);
+    const stale = this.popularDirty && (this.size < 50_000 || Date.now() - this.popularBuiltAt > 2000);
     if (!this.popularOrder || stale) {
       this.popularDirty = false;
       this.popularBuiltAt = Date.now();
       const order = [];
-      for (let t = 0; t < this.ids.length; t++) if (this.canBePopular(t)) order.push(t);
+      for (let t = 0; t < this.size; t++) if (this.canBePopular(t)) order.push(t);
       order.sort((a, b) => this.popularity[b]! - this.popularity[a]! || a - b);
       this.popularOrder = order;
     }
@@ -299,11 +311,11 @@ export class Catalog {
 
   /** The POPULAR_TOP most popular (the same order as the full one: popularity, then index), rebuilt as `popular` is. */
   private top(): number[] {
-    const stale = this.topDirty && (this.ids.length < 50_000 || Date.now() - this.topBuiltAt > 2000);
+    const stale = this.topDirty && (this.size < 50_000 || Date.now() - this.topBuiltAt > 2000);
     if (this.popularTop && !stale) return this.popularTop;
     this.topDirty = false;
     this.topBuiltAt = Date.now();
-    const n = this.ids.length;
+    const n = this.size;
     const pops = new Float64Array(n);
     let m = 0;
     for (let t = 0; t < n; t++) if (this.canBePopular(t)) pops[m++] = this.popularity[t]!;
@@ -346,8 +358,8 @@ export class Catalog {
 
   /** "Title by Artist", or the id for tracks without metadata. */
   label(t: number): string {
-    const title = this.titles[t];
-    if (!title) return this.ids[t]!;
+    const title = this.titles.get(t);
+    if (!title) return this.id(t);
     const artist = this.artistName(t);
     return artist ? `${title} by ${artist}` : title;
   }

@@ -165,7 +165,7 @@ export class Engine {
   addPlaylist(id: string, name: string | null, trackIds: readonly string[]): void {
     const key = `playlist:${id}`;
     const old = this.baskets.basketOf(key);
-    if (old !== undefined) for (const t of this.baskets.items[old]!) this.catalog.addPopularity(t, -1);
+    if (old !== undefined) for (const t of this.baskets.items(old)) this.catalog.addPopularity(t, -1);
     const tracks = trackIds.map((x) => this.catalog.ensure(x));
     for (const t of tracks) this.catalog.addPopularity(t, 1);
     this.baskets.set(key, 'playlist', tracks, null, name);
@@ -176,7 +176,7 @@ export class Engine {
     const key = `playlist:${id}`;
     const old = this.baskets.basketOf(key);
     if (old === undefined) return;
-    for (const t of this.baskets.items[old]!) this.catalog.addPopularity(t, -1);
+    for (const t of this.baskets.items(old)) this.catalog.addPopularity(t, -1);
     this.baskets.remove(key);
   }
 
@@ -216,7 +216,7 @@ export class Engine {
     if (b !== undefined)
       this.setQueue(
         queueId,
-        this.baskets.items[b]!.map((t) => this.catalog.ids[t]!),
+        this.baskets.items(b).map((t) => this.catalog.id(t)),
       );
   }
 
@@ -302,6 +302,7 @@ export class Engine {
     const { seeds, B, touchedBaskets } = c;
     const { catalog: cat, baskets } = this;
     const { acc, top1, top1Seed, top2, top2Seed, visitHead } = this;
+    const { data, wdata, start, count, weighted } = baskets;
     const sessionCode = KIND_CODE.session;
     const mismatch = c.opts.outcomeMismatch ?? OUTCOME_MISMATCH;
     const perSeed = Math.max(20, Math.min(B.maxPostings, Math.floor((B.maxPostings * SEED_BUDGET) / Math.max(1, seeds.tracks.size))));
@@ -316,10 +317,10 @@ export class Engine {
       for (let k = 0; k < walk; k++) {
         const b = posting[posting.length - 1 - k]!; // newest baskets first
         if (baskets.dead[b]) continue;
-        const items = baskets.items[b]!;
-        const L = items.length;
+        const st = start[b]!;
+        const L = count[b]!;
         if (L < 2) continue;
-        const ws = baskets.weights[b];
+        const ws = weighted[b] === 1;
         const seq = baskets.kind[b] === sessionCode;
         if (!ws && !seq) {
           // Every occurrence weighs 1: gather the seed's weight, spread below.
@@ -345,8 +346,9 @@ export class Engine {
           }
           continue;
         }
-        const ps = items.indexOf(s);
-        const occ = ws ? ws[ps]! : 1;
+        let ps = 0;
+        while (ps < L && data[st + ps] !== s) ps++; // s is in b (b is in its posting list)
+        const occ = ws ? wdata[st + ps]! : 1;
         const seedWeight = own === undefined ? w * occ : occ < 1 === own ? w : w * mismatch;
         const coSeedWeight = seedNorm * seedWeight;
         if (this.sim[b] === 0) touchedBaskets.push(b);
@@ -355,9 +357,9 @@ export class Engine {
         const base = coSeedWeight * damp;
         // The hot loop: no closures, no property chains (credit is a small method V8 inlines).
         for (let i = 0; i < L; i++) {
-          const j = items[i]!;
+          const j = data[st + i]!;
           if (j === s) continue;
-          let co = ws ? base * ws[i]! : base;
+          let co = ws ? base * wdata[st + i]! : base;
           if (seq) {
             const d = i - ps;
             co *= d > 0 ? 1 / d : 0.4 / -d;
@@ -373,18 +375,19 @@ export class Engine {
   private spread(c: ScoreCall, gathered: readonly number[]): void {
     const { B } = c;
     const { baskets, acc, top1, top1Seed, top2, top2Seed, visitHead, visitSeed, visitCw, visitNext, selfCw } = this;
+    const { data, start, count } = baskets;
     // Only the `spreadBaskets` baskets with the most seed weight are spread (the others
     // still count in basket similarity): a long playlist's seeds reach ~1,500 baskets.
     let floor = Number.NEGATIVE_INFINITY;
     if (gathered.length > B.spreadBaskets) {
       if (this.candSort.length < gathered.length) this.candSort = new Float64Array(gathered.length * 2);
       const view = this.candSort.subarray(0, gathered.length);
-      for (let i = 0; i < gathered.length; i++) view[i] = acc[gathered[i]!]! * dampOf(B, baskets.items[gathered[i]!]!.length);
+      for (let i = 0; i < gathered.length; i++) view[i] = acc[gathered[i]!]! * dampOf(B, count[gathered[i]!]!);
       floor = select(view, gathered.length - B.spreadBaskets);
     }
     for (const b of gathered) {
-      const items = baskets.items[b]!;
-      const L = items.length;
+      const st = start[b]!;
+      const L = count[b]!;
       const damp = dampOf(B, L);
       const head = visitHead[b]!;
       if (acc[b]! * damp < floor) {
@@ -406,7 +409,7 @@ export class Engine {
       const best2 = top2[b]! * damp;
       const all = total * damp;
       for (let i = 0; i < L; i++) {
-        const j = items[i]!;
+        const j = data[st + i]!;
         const self = selfCw[j]!;
         let cv = all;
         let best = best1;
@@ -468,7 +471,7 @@ export class Engine {
           const b = posting[posting.length - 1 - k]!;
           if (baskets.dead[b]) continue;
           if (this.sim[b] === 0) touchedBaskets.push(b);
-          this.sim[b] += v / baskets.items[b]!.length ** B.basketLengthExponent;
+          this.sim[b] += v / baskets.count[b]! ** B.basketLengthExponent;
         }
       }
     }
@@ -504,11 +507,12 @@ export class Engine {
     if (B.knn > 0) {
       for (const b of neighbours) {
         const v = this.sim[b]! ** B.neighbourSharpness;
-        const items = baskets.items[b]!;
-        const ws = baskets.weights[b];
-        for (let i = 0; i < items.length; i++) {
-          const j = items[i]!;
-          slot[j * SLOT + KNN] += ws ? v * ws[i]! : v;
+        const st = baskets.start[b]!;
+        const end = st + baskets.count[b]!;
+        const ws = baskets.weighted[b] === 1;
+        for (let i = st; i < end; i++) {
+          const j = baskets.data[i]!;
+          slot[j * SLOT + KNN] += ws ? v * baskets.wdata[i]! : v;
           if (mark[j] === 0) {
             mark[j] = 1;
             touched.push(j);

@@ -97,9 +97,10 @@ export class BasketIndexes {
         size,
         how,
         (b) => {
+          const { data, start, count } = this.baskets;
           if (this.baskets.dead[b]) return;
-          for (const t of this.baskets.items[b]!) {
-            const a = artist[t]!;
+          for (let i = start[b]!, end = i + count[b]!; i < end; i++) {
+            const a = artist[data[i]!]!;
             if (a < 0) continue;
             const p = (out[a] ??= []);
             if (p[p.length - 1] !== b) p.push(b);
@@ -160,7 +161,7 @@ export class BasketIndexes {
       }
     }
     return [...hits]
-      .sort((a, b) => b[1].score - a[1].score || this.baskets.items[b[0]]!.length - this.baskets.items[a[0]]!.length || a[0] - b[0])
+      .sort((a, b) => b[1].score - a[1].score || this.baskets.length(b[0]) - this.baskets.length(a[0]) || a[0] - b[0])
       .slice(0, limit)
       .map(([b, h]) => ({ id: this.baskets.keyOf(b)!.slice('playlist:'.length), name: this.baskets.names[b] ?? '', matched: h.matched }));
   }

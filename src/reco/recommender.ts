@@ -139,9 +139,8 @@ export class Recommender {
     if (played && !ours) {
       const key = e.sessionId ?? `${e.userId ?? 'anonymous'}:${e.occurredAt.slice(0, 10)}`;
       const b = engine.baskets.basketOf(`session:${key}`);
-      const items = b === undefined ? null : engine.baskets.items[b]!;
       // A play followed by its own end is one play.
-      if (!items || items[items.length - 1] !== t) engine.addSessionPlay(key, e.trackId, e.action === 'skip');
+      if (b === undefined || engine.baskets.last(b) !== t) engine.addSessionPlay(key, e.trackId, e.action === 'skip');
       else if (ended) cat.addOutcome(t, e.action === 'skip');
     }
     if (e.userId === null) {

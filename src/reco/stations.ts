@@ -88,7 +88,7 @@ export function resolveStation(reco: Recommender, st: Station, profile: Profile 
       const b = engine.baskets.basketOf(`playlist:${st.value}`);
       if (b === undefined) throw new UnknownSeed(`playlist ${st.value} is not in the catalog`);
       // All the playlist's tracks seed it (recent ones weigh more); none is played back.
-      const items = engine.baskets.items[b]!;
+      const items = engine.baskets.items(b);
       const name = engine.baskets.names[b] ?? st.value;
       return { seeds: { tracks: continuationSeeds(items), words: nameTokens(name) }, label: name, exclude: new Set(items), mode: 'continuation' };
     }

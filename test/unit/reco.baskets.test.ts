@@ -21,7 +21,7 @@ describe('Baskets compaction', () => {
     assert.equal(b.live, 51);
     // Tracks only dead baskets held are in no posting list any more.
     const current = b.basketOf('queue:q')!;
-    const held = new Set(b.items[current]);
+    const held = new Set(b.items(current));
     for (let t = 10; t < 17; t++) assert.deepEqual(of(t), held.has(t) ? [current] : []);
   });
 });

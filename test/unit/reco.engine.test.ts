@@ -49,7 +49,7 @@ describe('engine retrieval', () => {
     const top = reco.engine.score({ tracks: new Map([[seed, 1]]) }, { mode: 'radio', limit: 30 });
     assert.equal(top.length, 30);
     assert.ok(!top.some((s) => s.track === seed), 'the seed itself is not recommended');
-    const sameCluster = top.filter((s) => g.clusterOf(artistNo(cat.ids[s.track]!)) === g.clusterOf(0)).length;
+    const sameCluster = top.filter((s) => g.clusterOf(artistNo(cat.id(s.track))) === g.clusterOf(0)).length;
     assert.ok(sameCluster >= 27, `${sameCluster} of 30 from the seed's cluster`);
     assert.ok(
       top.every((s, i) => i === 0 || top[i - 1]!.score >= s.score),
@@ -82,7 +82,7 @@ describe('engine retrieval', () => {
       },
       { mode: 'radio', limit: 40 },
     );
-    const ofOther = (xs: typeof plain) => xs.filter((s) => g.clusterOf(artistNo(cat.ids[s.track]!)) === g.clusterOf(1)).length;
+    const ofOther = (xs: typeof plain) => xs.filter((s) => g.clusterOf(artistNo(cat.id(s.track))) === g.clusterOf(1)).length;
     assert.ok(ofOther(plain) >= 10, `with a positive seed its cluster shows: ${ofOther(plain)}`);
     assert.ok(ofOther(pushed) < ofOther(plain) / 3, `${ofOther(pushed)} vs ${ofOther(plain)}`);
   });
@@ -175,7 +175,7 @@ describe('feedback folding', () => {
     const rank = (skipped: boolean | undefined) =>
       e
         .score({ tracks: new Map([[x, 1]]), skipped: skipped === undefined ? undefined : new Map([[x, skipped]]) }, { mode: 'session', limit: 2 })
-        .map((r) => e.catalog.ids[r.track]);
+        .map((r) => e.catalog.id(r.track));
     assert.deepEqual(rank(true), ['a', 'b']);
     assert.deepEqual(rank(false), ['b', 'a']);
     assert.deepEqual(rank(undefined), ['b', 'a'], 'without feedback a skipped occurrence weighs less');
@@ -262,12 +262,12 @@ describe('radio batches', () => {
     e.markChosen('q', ['x1', 'x2']);
     const b = e.baskets.basketOf('queue:q')!;
     assert.deepEqual(
-      e.baskets.items[b]!.map((t) => e.catalog.ids[t]),
+      e.baskets.items(b).map((t) => e.catalog.id(t)),
       ['p1', 'p2'],
     );
     e.setQueue('q', ['p1', 'p2', 'x1', 'x2', 'p3']);
     assert.deepEqual(
-      e.baskets.items[e.baskets.basketOf('queue:q')!]!.map((t) => e.catalog.ids[t]),
+      e.baskets.items(e.baskets.basketOf('queue:q')!).map((t) => e.catalog.id(t)),
       ['p1', 'p2', 'p3'],
       'also after the next change',
     );
@@ -359,13 +359,13 @@ describe('context model', () => {
     play('night-song', 23, 50);
     play('all-day', 8, 40);
     play('all-day', 23, 40);
-    const ids = (features: string[]) => reco.contextTracks.top(features, 2).map((x) => reco.engine.catalog.ids[x.track]);
+    const ids = (features: string[]) => reco.contextTracks.top(features, 2).map((x) => reco.engine.catalog.id(x.track));
     assert.deepEqual(ids([]), ['all-day', 'night-song'], 'context-free: popularity');
     assert.deepEqual(ids(contextFeatures({ hour: 23 })), ['night-song', 'all-day']);
     assert.deepEqual(ids(contextFeatures({ hour: 8 })), ['all-day', 'morning-song'], 'the night song is not played in the morning');
     const r = resolveStation(reco, parseStation('user:new')!, null, contextFeatures({ hour: 23 }));
     assert.equal(r.label, 'what people play now');
-    assert.equal(reco.engine.catalog.ids[[...r.seeds.tracks].sort((a, b) => b[1] - a[1])[0]![0]], 'night-song');
+    assert.equal(reco.engine.catalog.id([...r.seeds.tracks].sort((a, b) => b[1] - a[1])[0]![0]), 'night-song');
   });
 
   it('parses times of day', () => {
@@ -384,11 +384,11 @@ describe('search and catch-up', () => {
     e.catalog.upsert({ id: 'x3', title: 'Another One', artist: 'Queen' });
     const s = new TrackSearch(e.catalog);
     assert.deepEqual(
-      s.search('rhaps', 10).map((h) => e.catalog.ids[h.track]),
+      s.search('rhaps', 10).map((h) => e.catalog.id(h.track)),
       ['x1', 'x2'].sort((a) => (a === 'x1' ? -1 : 1)),
     );
     assert.deepEqual(
-      s.search('queen opera', 10).map((h) => e.catalog.ids[h.track]),
+      s.search('queen opera', 10).map((h) => e.catalog.id(h.track)),
       ['x1'],
     );
     assert.deepEqual(s.search('nothing here', 10), []);

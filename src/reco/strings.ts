@@ -1,0 +1,274 @@
+// Many short strings (track ids) kept as bytes outside V8's heap, numbered in the order
+// they were added, with an open-addressing hash table from string to number (issue 24).
+// As JS strings in an array and a Map, a 38-character id cost ~106 bytes of heap (the
+// string ~56, the Map's entry ~42, the array's slot 8) and every one of them was marked
+// by each full collection; here it is ~57 bytes in typed arrays (the bytes, their start,
+// length and hash, and the table's slots) that the collector never walks.
+
+/** Bytes per chunk: a string never spans two (chunks are never moved or freed). */
+const CHUNK = 1 << 20;
+/** Strings longer than this (in UTF-8) are kept as JS strings on the side. */
+const LONG = CHUNK / 4;
+/** The hash table is grown to keep it at most this full. */
+const MAX_LOAD = 0.6;
+const EMPTY_SLOT = 0;
+
+/** FNV-1a step: the same for a code unit < 128 and its UTF-8 byte, so both paths agree. */
+const step = (h: number, c: number) => Math.imul(h ^ c, 16777619);
+/** murmur3's finaliser: spreads FNV's low bits before masking. */
+function finish(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) | 0;
+}
+
+export class StringTable {
+  private readonly chunks: Buffer[] = [];
+  /** Bytes used in the last chunk (CHUNK: none yet, the next string opens one). */
+  private fill = CHUNK;
+  /** Per string: chunk * CHUNK + offset; its UTF-8 length; its hash. */
+  private start = new Int32Array(0);
+  private len = new Int32Array(0);
+  private hashes = new Int32Array(0);
+  private readonly long = new Map<number, string>();
+  /** String number + 1 per slot, EMPTY_SLOT when free; linear probing. */
+  private slots = new Int32Array(0);
+  private mask = -1;
+  private n = 0;
+  private scratch = Buffer.allocUnsafe(256);
+  /** The UTF-8 bytes of the last non-ASCII string hashed (in `scratch`), -1 when it was ASCII. */
+  private scratchLen = -1;
+
+  get size(): number {
+    return this.n;
+  }
+
+  /** The string numbered `i` (0 <= i < size). */
+  get(i: number): string {
+    const len = this.len[i]!;
+    if (len < 0) return this.long.get(i)!;
+    const at = this.start[i]!;
+    const off = at % CHUNK;
+    return this.chunks[(at - off) / CHUNK]!.toString('utf8', off, off + len);
+  }
+
+  /** The number of `s`, or undefined. */
+  find(s: string): number | undefined {
+    if (this.n === 0) return undefined;
+    const h = this.hash(s);
+    for (let slot = h & this.mask; ; slot = (slot + 1) & this.mask) {
+      const e = this.slots[slot]!;
+      if (e === EMPTY_SLOT) return undefined;
+      if (this.hashes[e - 1] === h && this.equals(e - 1, s)) return e - 1;
+    }
+  }
+
+  /** The number of `s`, adding it when new. */
+  intern(s: string): number {
+    const found = this.find(s);
+    if (found !== undefined) return found;
+    return this.add(s);
+  }
+
+  /** Adds `s`, which must not be in the table yet (see `find`), and returns its number. */
+  add(s: string): number {
+    const i = this.n;
+    if (i === this.start.length) this.growEntries(Math.max(1024, Math.ceil(i * 1.5)));
+    if ((i + 1) / this.slots.length > MAX_LOAD) this.rehash(Math.max(2048, this.slots.length * 2));
+    const h = this.hash(s); // and, for a non-ASCII s, its bytes in `scratch`
+    const bytes = this.scratchLen >= 0 ? this.scratchLen : s.length;
+    if (bytes > LONG) {
+      this.long.set(i, s);
+      this.len[i] = -1;
+    } else {
+      if (this.fill + bytes > CHUNK) {
+        this.chunks.push(Buffer.allocUnsafeSlow(CHUNK));
+        this.fill = 0;
+      }
+      const c = this.chunks.length - 1;
+      const chunk = this.chunks[c]!;
+      if (this.scratchLen >= 0) this.scratch.copy(chunk, this.fill, 0, bytes);
+      else for (let k = 0; k < bytes; k++) chunk[this.fill + k] = s.charCodeAt(k);
+      this.start[i] = c * CHUNK + this.fill;
+      this.len[i] = bytes;
+      this.fill += bytes;
+    }
+    this.hashes[i] = h;
+    this.n = i + 1;
+    this.place(i, h);
+    return i;
+  }
+
+  /** Hash of the UTF-8 bytes of `s`; for a non-ASCII `s` leaves them in `scratch` (scratchLen). */
+  private hash(s: string): number {
+    let h = 0x811c9dc5 | 0;
+    const n = s.length;
+    let i = 0;
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c > 127) break;
+      h = step(h, c);
+    }
+    if (i === n) {
+      this.scratchLen = -1;
+      return finish(h);
+    }
+    const need = Buffer.byteLength(s, 'utf8');
+    if (need > this.scratch.length) this.scratch = Buffer.allocUnsafe(Math.max(need, this.scratch.length * 2));
+    const len = this.scratch.write(s, 0, 'utf8');
+    h = 0x811c9dc5 | 0;
+    for (let k = 0; k < len; k++) h = step(h, this.scratch[k]!);
+    this.scratchLen = len;
+    return finish(h);
+  }
+
+  /** Whether string `i` is `s` (whose bytes, when non-ASCII, `hash` left in `scratch`). */
+  private equals(i: number, s: string): boolean {
+    const len = this.len[i]!;
+    if (len < 0) return this.long.get(i) === s;
+    const ascii = this.scratchLen < 0;
+    if (len !== (ascii ? s.length : this.scratchLen)) return false;
+    const at = this.start[i]!;
+    const off = at % CHUNK;
+    const chunk = this.chunks[(at - off) / CHUNK]!;
+    if (ascii) {
+      for (let k = 0; k < len; k++) if (chunk[off + k] !== s.charCodeAt(k)) return false;
+    } else {
+      for (let k = 0; k < len; k++) if (chunk[off + k] !== this.scratch[k]) return false;
+    }
+    return true;
+  }
+
+  private place(i: number, h: number): void {
+    let slot = h & this.mask;
+    while (this.slots[slot] !== EMPTY_SLOT) slot = (slot + 1) & this.mask;
+    this.slots[slot] = i + 1;
+  }
+
+  private growEntries(cap: number): void {
+    const grow = (a: Int32Array) => {
+      const b = new Int32Array(cap);
+      b.set(a);
+      return b;
+    };
+    this.start = grow(this.start);
+    this.len = grow(this.len);
+    this.hashes = grow(this.hashes);
+  }
+
+  private rehash(cap: number): void {
+    this.slots = new Int32Array(cap);
+    this.mask = cap - 1;
+    for (let i = 0; i < this.n; i++) this.place(i, this.hashes[i]!);
+  }
+
+  /** Gives back the spare room of the per-string arrays (after a bulk build). */
+  trim(): void {
+    if (this.start.length > this.n + 1024) {
+      const cap = this.n + 1024;
+      this.start = this.start.slice(0, cap);
+      this.len = this.len.slice(0, cap);
+      this.hashes = this.hashes.slice(0, cap);
+    }
+  }
+}
+
+/**
+ * A string (or null) per index, kept as UTF-8 bytes in chunks like StringTable's, without
+ * a hash: the catalog's titles. A value set again leaves its old bytes behind; they are
+ * reclaimed by rewriting the chunks once they are over half of them.
+ */
+export class StringColumn {
+  private chunks: Buffer[] = [];
+  private fill = CHUNK;
+  /** Per index: chunk * CHUNK + offset, and the UTF-8 length (NULL_LEN: null, LONG_LEN: in `long`). */
+  private start = new Int32Array(0);
+  private len = new Int32Array(0);
+  private long = new Map<number, string>();
+  private n = 0;
+  private bytes = 0;
+  private wasted = 0;
+
+  get size(): number {
+    return this.n;
+  }
+
+  get(i: number): string | null {
+    if (i >= this.n) return null;
+    const len = this.len[i]!;
+    if (len === NULL_LEN) return null;
+    if (len === LONG_LEN) return this.long.get(i)!;
+    const at = this.start[i]!;
+    const off = at % CHUNK;
+    return this.chunks[(at - off) / CHUNK]!.toString('utf8', off, off + len);
+  }
+
+  set(i: number, s: string | null): void {
+    if (i >= this.start.length) this.grow(Math.max(1024, i + 1, Math.ceil(this.start.length * 1.5)));
+    if (i >= this.n) {
+      this.len.fill(NULL_LEN, this.n, i + 1);
+      this.n = i + 1;
+    }
+    const old = this.len[i]!;
+    if (old === LONG_LEN) this.long.delete(i);
+    else if (old > 0) this.wasted += old;
+    if (s === null) {
+      this.len[i] = NULL_LEN;
+    } else {
+      const bytes = Buffer.byteLength(s, 'utf8');
+      if (bytes > LONG) {
+        this.long.set(i, s);
+        this.len[i] = LONG_LEN;
+      } else {
+        this.store(i, s, bytes);
+      }
+    }
+    if (this.wasted > Math.max(CHUNK, this.bytes / 2)) this.rewrite();
+  }
+
+  private store(i: number, s: string, bytes: number): void {
+    if (this.fill + bytes > CHUNK) {
+      this.chunks.push(Buffer.allocUnsafeSlow(CHUNK));
+      this.fill = 0;
+    }
+    const c = this.chunks.length - 1;
+    this.chunks[c]!.write(s, this.fill, bytes, 'utf8');
+    this.start[i] = c * CHUNK + this.fill;
+    this.len[i] = bytes;
+    this.fill += bytes;
+    this.bytes += bytes;
+  }
+
+  /** Copies the live values into new chunks, leaving the old values' bytes behind. */
+  private rewrite(): void {
+    const values: (string | null)[] = [];
+    for (let i = 0; i < this.n; i++) values.push(this.len[i] === LONG_LEN ? null : this.get(i));
+    this.chunks = [];
+    this.fill = CHUNK;
+    this.bytes = 0;
+    this.wasted = 0;
+    for (let i = 0; i < this.n; i++) {
+      const s = values[i];
+      if (s !== null && s !== undefined) this.store(i, s, Buffer.byteLength(s, 'utf8'));
+    }
+  }
+
+  private grow(cap: number): void {
+    const start = new Int32Array(cap);
+    start.set(this.start.subarray(0, Math.min(cap, this.start.length)));
+    const len = new Int32Array(cap).fill(NULL_LEN);
+    len.set(this.len.subarray(0, Math.min(cap, this.len.length)));
+    this.start = start;
+    this.len = len;
+  }
+
+  /** Gives back the spare room of the per-index arrays (after a bulk build). */
+  trim(): void {
+    if (this.start.length > this.n + 1024) this.grow(this.n + 1024);
+  }
+}
+
+const NULL_LEN = -1;
+const LONG_LEN = -2;

@@ -1,0 +1,138 @@
+// Issue 24 (memory): track ids live in a StringTable (bytes outside the JS heap, an
+// open-addressing hash), and baskets' tracks in one arena. Behaviour only: the same
+// answers as the plain Map / arrays they replaced, under growth, moves and compaction.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Baskets, SKIPPED_WEIGHT } from '../../src/reco/baskets.ts';
+import { Catalog } from '../../src/reco/catalog.ts';
+import { StringTable } from '../../src/reco/strings.ts';
+import { mulberry32 as seeded } from '../helpers/random.ts';
+
+describe('StringTable', () => {
+  it('numbers strings in the order added and finds them again, like a Map', () => {
+    const table = new StringTable();
+    const ref = new Map<string, number>();
+    const rnd = seeded(24);
+    // ASCII ids with a shared prefix, non-ASCII ones (UTF-8 of 2-4 bytes), the empty string,
+    // a long one (kept on the side), and ids differing only in their last character.
+    const make = (i: number) => {
+      const r = rnd();
+      if (r < 0.5) return `spotify:track:${i.toString(36)}x`;
+      if (r < 0.7) return `t_${i}-é-${'ß'.repeat(i % 5)}`;
+      if (r < 0.8) return `🎵${i}日本`;
+      return `id${i}`;
+    };
+    const all = ['', 'x'.repeat(300_000), ...Array.from({ length: 20_000 }, (_, i) => make(i)), 'id1', 'id2'];
+    for (const s of all) {
+      const want = ref.get(s);
+      assert.equal(table.find(s), want, s.slice(0, 40));
+      if (want === undefined) ref.set(s, table.add(s));
+      else assert.equal(table.intern(s), want);
+    }
+    assert.equal(table.size, ref.size);
+    for (const [s, i] of ref) {
+      assert.equal(table.get(i), s);
+      assert.equal(table.find(s), i);
+    }
+    for (const s of ['spotify:track:', 'id', 'é', 'ids1', 'id12345678', `🎵1日`]) assert.equal(table.find(s), ref.get(s));
+    table.trim();
+    for (const [s, i] of ref) assert.equal(table.find(s), i);
+  });
+
+  it('backs the catalog: ids in, ids out, lookups after removals and re-upserts', () => {
+    const cat = new Catalog();
+    const ids = Array.from({ length: 5000 }, (_, i) => (i % 3 ? `spotify:track:${i}` : `t_${i}-ü`));
+    for (const id of ids) cat.ensure(id);
+    cat.upsert({ id: ids[10]!, title: 'Ten', artist: 'A' });
+    cat.remove(ids[11]!);
+    assert.equal(cat.size, ids.length);
+    ids.forEach((id, t) => {
+      assert.equal(cat.id(t), id);
+      assert.equal(cat.lookup(id), t);
+      assert.equal(cat.ensure(id), t);
+    });
+    assert.equal(cat.lookup('nope'), undefined);
+    assert.equal(cat.label(10), 'Ten by A');
+    assert.equal(cat.label(12), ids[12]);
+  });
+});
+
+describe('Baskets arena', () => {
+  /** The plain model the arena replaced: an array of tracks and of weights per basket. */
+  class Model {
+    items = new Map<string, number[]>();
+    weights = new Map<string, number[] | null>();
+  }
+
+  it('keeps every basket’s tracks and weights through appends, replacements, removals and compactions', () => {
+    const b = new Baskets();
+    const m = new Model();
+    const rnd = seeded(7);
+    const keys = Array.from({ length: 300 }, (_, i) => (i % 3 === 0 ? `session:${i}` : i % 3 === 1 ? `playlist:${i}` : `queue:${i}`));
+    const check = () => {
+      for (const [key, items] of m.items) {
+        const x = b.basketOf(key)!;
+        assert.ok(!b.dead[x], key);
+        assert.equal(b.keyOf(x), key);
+        assert.deepEqual(b.items(x), items, key);
+        assert.equal(b.length(x), items.length);
+        assert.equal(b.last(x), items.length ? items[items.length - 1] : -1);
+        const ws = m.weights.get(key)!;
+        assert.deepEqual(b.weights(x), ws, key);
+        items.forEach((t, i) => {
+          assert.equal(b.weight(x, i), ws ? ws[i] : 1);
+          assert.ok(b.has(x, t));
+          assert.equal(b.data[b.start[x]! + i], t);
+          assert.ok(Array.from(b.of(t)).includes(x), `${key} is in the postings of ${t}`);
+        });
+      }
+      assert.equal(b.live, m.items.size);
+      for (const key of keys) if (!m.items.has(key)) assert.equal(b.basketOf(key), undefined, key);
+    };
+    for (let step = 0; step < 20_000; step++) {
+      const key = keys[Math.floor(rnd() * keys.length)]!;
+      const r = rnd();
+      if (key.startsWith('session:') && r < 0.8) {
+        // Sessions grow a play at a time (interleaved: they move in the arena).
+        const t = Math.floor(rnd() * 500);
+        const w = rnd() < 0.3 ? SKIPPED_WEIGHT : 1;
+        b.append(key, 'session', t, w);
+        if (!m.items.has(key)) {
+          m.items.set(key, []);
+          m.weights.set(key, []);
+        }
+        const items = m.items.get(key)!;
+        items.push(t);
+        // A basket set without weights gets them at its first non-unit one (the earlier weigh 1).
+        const ws = m.weights.get(key)!;
+        if (ws) ws.push(w);
+        else if (w !== 1) m.weights.set(key, [...items.slice(0, -1).map(() => 1), w]);
+      } else if (r < 0.93) {
+        const tracks = Array.from({ length: Math.floor(rnd() * 30) }, () => Math.floor(rnd() * 500));
+        b.set(key, key.startsWith('session:') ? 'session' : key.startsWith('playlist:') ? 'playlist' : 'queue', tracks);
+        m.items.set(key, tracks);
+        m.weights.set(key, null);
+      } else {
+        b.remove(key);
+        m.items.delete(key);
+        m.weights.delete(key);
+      }
+      if (step % 2500 === 0) check();
+      if (step === 10_000) b.trim();
+    }
+    check();
+    b.trim();
+    check();
+  });
+
+  it('a basket with a first non-unit weight weighs its earlier items 1', () => {
+    const b = new Baskets();
+    b.append('queue:q', 'queue', 1);
+    b.append('queue:q', 'queue', 2);
+    const x = b.basketOf('queue:q')!;
+    assert.equal(b.weights(x), null, 'no weights while all weigh 1');
+    b.append('queue:q', 'queue', 3, SKIPPED_WEIGHT);
+    assert.deepEqual(b.weights(x), [1, 1, SKIPPED_WEIGHT]);
+    assert.equal(b.weighted[x], 1);
+  });
+});
