@@ -12,6 +12,8 @@ const LONG = CHUNK / 4;
 /** The hash table is grown to keep it at most this full. */
 const MAX_LOAD = 0.6;
 const EMPTY_SLOT = 0;
+/** Strings `get` keeps at hand (a power of two). */
+const RECENT = 4096;
 
 /** FNV-1a step: the same for a code unit < 128 and its UTF-8 byte, so both paths agree. */
 const step = (h: number, c: number) => Math.imul(h ^ c, 16777619);
@@ -40,6 +42,11 @@ export class StringTable {
   private scratch = Buffer.allocUnsafe(256);
   /** The UTF-8 bytes of the last non-ASCII string hashed (in `scratch`), -1 when it was ASCII. */
   private scratchLen = -1;
+  // The strings `get` made lately, direct-mapped by number: answers name the same popular
+  // tracks over and over, and the queues they go into then share one string per track
+  // instead of a copy per item.
+  private readonly recentNo = new Int32Array(RECENT).fill(-1);
+  private readonly recent: string[] = new Array(RECENT).fill('');
 
   get size(): number {
     return this.n;
@@ -47,11 +54,16 @@ export class StringTable {
 
   /** The string numbered `i` (0 <= i < size). */
   get(i: number): string {
+    const slot = i & (RECENT - 1);
+    if (this.recentNo[slot] === i) return this.recent[slot]!;
     const len = this.len[i]!;
     if (len < 0) return this.long.get(i)!;
     const at = this.start[i]!;
     const off = at % CHUNK;
-    return this.chunks[(at - off) / CHUNK]!.toString('utf8', off, off + len);
+    const s = this.chunks[(at - off) / CHUNK]!.toString('utf8', off, off + len);
+    this.recentNo[slot] = i;
+    this.recent[slot] = s;
+    return s;
   }
 
   /** The number of `s`, or undefined. */
