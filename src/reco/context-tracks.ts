@@ -6,11 +6,19 @@
 const TRACKED = /^(hour|tod|day|kind):/;
 const SHRINK = 10;
 
-/** Plays per track and feature saturate here (16 bits: half the memory of 32). */
+/** Plays per track and feature saturate here. */
 const MAX_COUNT = 65_535;
+/** Counts below this sit in a byte per track; higher ones in the feature's `high` map (issue 24: most are 0-2). */
+const BYTE = 255;
+
+/** A feature's plays per track: a byte each, the few that pass BYTE - 1 kept exactly on the side. */
+interface Counts {
+  low: Uint8Array;
+  high: Map<number, number>;
+}
 
 export class ContextTracks {
-  private readonly counts = new Map<string, Uint16Array>();
+  private readonly counts = new Map<string, Counts>();
   private readonly totals = new Map<string, number>();
   private all: Float32Array = new Float32Array(0);
   private total = 0;
@@ -22,9 +30,16 @@ export class ContextTracks {
     this.total += 1;
     for (const f of features) {
       if (!TRACKED.test(f)) continue;
-      const a = grow(this.counts.get(f) ?? new Uint16Array(0), track, (n) => new Uint16Array(n));
-      if (a[track]! < MAX_COUNT) a[track]! += 1;
-      this.counts.set(f, a);
+      let c = this.counts.get(f);
+      if (!c) this.counts.set(f, (c = { low: new Uint8Array(0), high: new Map() }));
+      c.low = grow(c.low, track, (n) => new Uint8Array(n));
+      const v = c.low[track]!;
+      if (v < BYTE - 1) c.low[track] = v + 1;
+      else {
+        c.low[track] = BYTE;
+        const h = c.high.get(track) ?? BYTE - 1;
+        if (h < MAX_COUNT) c.high.set(track, h + 1);
+      }
       this.totals.set(f, (this.totals.get(f) ?? 0) + 1);
     }
   }
@@ -32,7 +47,7 @@ export class ContextTracks {
   /** Cuts the count arrays to `size` tracks (they grow by doubling). */
   trim(size: number): void {
     if (this.all.length > size) this.all = this.all.slice(0, size);
-    for (const [f, a] of this.counts) if (a.length > size) this.counts.set(f, a.slice(0, size));
+    for (const c of this.counts.values()) if (c.low.length > size) c.low = c.low.slice(0, size);
   }
 
   /**
@@ -52,7 +67,7 @@ export class ContextTracks {
         // Plays in the context against those expected if context did not matter, shrunk
         // towards "no difference" by SHRINK pseudo-plays so a few plays say little.
         const expected = (c * this.totals.get(f)!) / this.total;
-        score += Math.log(((this.counts.get(f)![t] ?? 0) + SHRINK) / (expected + SHRINK));
+        score += Math.log((count(this.counts.get(f)!, t) + SHRINK) / (expected + SHRINK));
       }
       out.push({ track: t, score });
     }
@@ -61,7 +76,13 @@ export class ContextTracks {
   }
 }
 
-function grow<T extends Float32Array | Uint16Array>(a: T, index: number, make: (n: number) => T): T {
+function count(c: Counts, t: number): number {
+  const v = c.low[t];
+  if (v === undefined) return 0;
+  return v === BYTE ? c.high.get(t)! : v;
+}
+
+function grow<T extends Float32Array | Uint8Array>(a: T, index: number, make: (n: number) => T): T {
   if (index < a.length) return a;
   const b = make(Math.max(1024, Math.ceil((index + 1) * 1.25)));
   b.set(a as never);

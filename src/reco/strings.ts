@@ -2,7 +2,7 @@
 // they were added, with an open-addressing hash table from string to number (issue 24).
 // As JS strings in an array and a Map, a 38-character id cost ~106 bytes of heap (the
 // string ~56, the Map's entry ~42, the array's slot 8) and every one of them was marked
-// by each full collection; here it is ~57 bytes in typed arrays (the bytes, their start,
+// by each full collection; here it is ~55 bytes in typed arrays (the bytes, their start,
 // length and hash, and the table's slots) that the collector never walks.
 
 /** Bytes per chunk: a string never spans two (chunks are never moved or freed). */
@@ -10,7 +10,7 @@ const CHUNK = 1 << 20;
 /** Strings longer than this (in UTF-8) are kept as JS strings on the side. */
 const LONG = CHUNK / 4;
 /** The hash table is grown to keep it at most this full. */
-const MAX_LOAD = 0.6;
+const MAX_LOAD = 0.7;
 const EMPTY_SLOT = 0;
 /** Strings `get` keeps at hand (a power of two). */
 const RECENT = 4096;

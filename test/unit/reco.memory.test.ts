@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Baskets, SKIPPED_WEIGHT } from '../../src/reco/baskets.ts';
 import { Catalog } from '../../src/reco/catalog.ts';
+import { ContextTracks } from '../../src/reco/context-tracks.ts';
 import { StringTable } from '../../src/reco/strings.ts';
 import { mulberry32 as seeded } from '../helpers/random.ts';
 
@@ -134,5 +135,58 @@ describe('Baskets arena', () => {
     b.append('queue:q', 'queue', 3, SKIPPED_WEIGHT);
     assert.deepEqual(b.weights(x), [1, 1, SKIPPED_WEIGHT]);
     assert.equal(b.weighted[x], 1);
+  });
+});
+
+describe('ContextTracks counts', () => {
+  /** The layout it replaced: one Uint16Array of plays per track and feature. */
+  class Reference {
+    counts = new Map<string, number[]>();
+    totals = new Map<string, number>();
+    all: number[] = [];
+    total = 0;
+    observe(track: number, features: readonly string[]) {
+      this.all[track] = (this.all[track] ?? 0) + 1;
+      this.total++;
+      for (const f of features) {
+        if (!/^(hour|tod|day|kind):/.test(f)) continue;
+        const a = this.counts.get(f) ?? [];
+        a[track] = Math.min(65_535, (a[track] ?? 0) + 1);
+        this.counts.set(f, a);
+        this.totals.set(f, (this.totals.get(f) ?? 0) + 1);
+      }
+    }
+    top(features: readonly string[], limit: number) {
+      const fs = features.filter((f) => this.counts.has(f));
+      const out: { track: number; score: number }[] = [];
+      for (let t = 0; t < this.all.length; t++) {
+        const c = this.all[t] ?? 0;
+        if (c <= 0) continue;
+        let score = Math.log(c / this.total);
+        for (const f of fs) {
+          const expected = (c * this.totals.get(f)!) / this.total;
+          score += Math.log(((this.counts.get(f)![t] ?? 0) + 10) / (expected + 10));
+        }
+        out.push({ track: t, score });
+      }
+      out.sort((a, b) => b.score - a.score || a.track - b.track);
+      return out.slice(0, limit);
+    }
+  }
+
+  it('ranks as one exact count per track and feature did, counts past a byte included', () => {
+    const model = new ContextTracks();
+    const ref = new Reference();
+    const rnd = seeded(11);
+    // A few tracks played hundreds of times in one hour (past 255: kept on the side), many a few times.
+    for (let i = 0; i < 60_000; i++) {
+      const hot = rnd() < 0.3;
+      const t = hot ? Math.floor(rnd() * 8) : Math.floor(rnd() * 3000);
+      const features = [`hour:${hot ? 5 : Math.floor(rnd() * 24)}`, `day:${Math.floor(rnd() * 7)}`, 'weather:rain'];
+      model.observe(t, features);
+      ref.observe(t, features);
+    }
+    model.trim(3000);
+    for (const fs of [['hour:5'], ['hour:5', 'day:2'], ['hour:17'], ['weather:rain'], []]) assert.deepEqual(model.top(fs, 50), ref.top(fs, 50), fs.join(','));
   });
 });
