@@ -192,7 +192,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     done(new AppError('unavailable', 'shutting_down', 'the server is shutting down; retry on another instance'));
   });
   const rateLimits = deps.rateLimits ?? DEFAULT_RATE_LIMITS;
-  const rateLimiter = await installRateLimits(http, { config: rateLimits, redis: deps.rateLimitRedis, metrics });
+  const rateLimiter = installRateLimits(http, { config: rateLimits, redis: deps.rateLimitRedis, metrics });
   installAuth(http, deps.auth);
   rateLimiter.installUserLimit();
   installSocketOriginCheck(http, corsConfig);
