@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=8
+#!/usr/bin/env -S node --max-semi-space-size=16
 // `npx queue-service <command>` (and `npm start`): the TypeScript CLI, run by Node's own
 // type stripping, no loader and no build. The first line gives an executable run (npx, the
 // npm bin link) the young-generation cap `npm start` passes (issue 24: V8 grew it to 128 MB). Node 22.18+ strips types by default; an older
