@@ -9,6 +9,7 @@
 //   npm run bench:core
 //   BENCH_SECONDS=2 BENCH_LENGTHS=20,1000 BENCH_TARGETS=sqlite,floor npm run bench:core
 //   BENCH_PHASES=writes-default,read-default,writes,reads ... (only these phases; the floor's are writes, reads)
+//   BENCH_NODE_ARGS='--require ./probe.cjs' ... (more flags for the server processes)
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -143,7 +144,12 @@ async function startOurs(kind: 'sqlite' | 'postgres'): Promise<Running> {
   // BENCH_CPU_PROF=DIR: the server writes a V8 CPU profile there when it stops (open it in
   // Chrome DevTools, or summarise it by self time).
   // The flags `npm start` runs the server with, and the profiler's when asked.
-  const nodeArgs = [...SERVER_NODE_ARGS, ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [])];
+  const nodeArgs = [
+    ...SERVER_NODE_ARGS,
+    ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : []),
+    // Extra flags for the server process (V8 flags, a --require of a probe), space-separated.
+    ...(process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ').filter(Boolean) : []),
+  ];
   const s = await startServerOn(kind, { env: { LOG_LEVEL: 'error' }, nodeArgs });
   const stop = async () => {
     cleanups.delete(stop);

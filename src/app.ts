@@ -130,6 +130,13 @@ function socketErrorHandler(this: FastifyInstance, error: Error & { code?: strin
   socket.terminate();
 }
 
+/** Request ids: this process's random prefix, then a counter (base 36). */
+function requestIds(): () => string {
+  const prefix = randomUUID().slice(0, 13);
+  let n = 0;
+  return () => `${prefix}-${(++n).toString(36)}`;
+}
+
 export async function buildApp(deps: AppDeps): Promise<App> {
   const limits = deps.limits ?? DEFAULT_LIMITS;
   const retention = deps.retention ?? DEFAULT_RETENTION;
@@ -141,7 +148,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const http = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
     bodyLimit: limits.bodyBytes,
-    genReqId: () => randomUUID(),
+    // A per-process prefix and a counter: as unique as a UUID per request for the logs and
+    // a 500's requestId, without a random UUID per request (issue 21).
+    genReqId: requestIds(),
     // Station and track ids in paths may be up to a few hundred characters (Fastify's default is 100).
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // The router's own refusals (bad percent-escapes, over-long parameters) and the HTTP
@@ -192,7 +201,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     done(new AppError('unavailable', 'shutting_down', 'the server is shutting down; retry on another instance'));
   });
   const rateLimits = deps.rateLimits ?? DEFAULT_RATE_LIMITS;
-  const rateLimiter = await installRateLimits(http, { config: rateLimits, redis: deps.rateLimitRedis, metrics });
+  const rateLimiter = installRateLimits(http, { config: rateLimits, redis: deps.rateLimitRedis, metrics });
   installAuth(http, deps.auth);
   rateLimiter.installUserLimit();
   installSocketOriginCheck(http, corsConfig);

@@ -1,24 +1,19 @@
 // Prometheus metrics. One registry per app instance, so tests can build several apps.
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { RequestHistogram } from './request-histogram.ts';
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly httpDuration = new Histogram({
+  readonly httpDuration = new RequestHistogram({
     name: 'http_request_duration_seconds',
     help: 'HTTP request latency by route and status',
-    labelNames: ['method', 'route', 'status_code'] as const,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
-  /** The histogram's series by method, route and status, looked up once each (labels are hashed per lookup otherwise). */
-  private readonly series = new Map<string, { observe(v: number): void }>();
 
-  /** One answered request into http_request_duration_seconds. */
+  /** One answered request into http_request_duration_seconds (labels method, route, status_code). */
   observeRequest(method: string, route: string | undefined, status: number, seconds: number): void {
-    const key = `${method} ${status} ${route ?? ''}`;
-    let s = this.series.get(key);
-    if (!s) this.series.set(key, (s = this.httpDuration.labels(method, route ?? 'unmatched', String(status))));
-    s.observe(seconds);
+    this.httpDuration.observe(method, route ?? 'unmatched', status, seconds);
   }
 
   readonly eventsAppended = new Counter({

@@ -106,6 +106,8 @@ export class SqliteCatalogStore implements CatalogStore {
 
   private readonly db: Database.Database;
   private readonly insertEvents: Database.Transaction<(events: NewListeningEvent[]) => number[]>;
+  /** A radio batch's tracks into radio_history (built once, like insertEvents: a batch per extend). */
+  private readonly insertQueued: Database.Transaction<(queueId: string, userId: string, trackIds: readonly string[], at: string) => void>;
   constructor(db: Database.Database) {
     this.db = db;
     this.s = {
@@ -176,6 +178,9 @@ export class SqliteCatalogStore implements CatalogStore {
            created_at = excluded.created_at WHERE reco_idempotency.created_at < ?`,
       ),
     };
+    this.insertQueued = db.transaction((queueId: string, userId: string, trackIds: readonly string[], at: string) => {
+      for (const t of trackIds) this.s.recordQueued.run(queueId, t, userId, at);
+    });
     // Built once: plays are recorded several times a second on a busy server.
     this.insertEvents = db.transaction((events: NewListeningEvent[]) =>
       events.map((e) =>
@@ -322,11 +327,7 @@ export class SqliteCatalogStore implements CatalogStore {
   }
 
   async recordQueued(queueId: string, userId: string, trackIds: readonly string[], at: string): Promise<void> {
-    this.db
-      .transaction(() => {
-        for (const t of trackIds) this.s.recordQueued.run(queueId, t, userId, at);
-      })
-      .immediate();
+    this.insertQueued.immediate(queueId, userId, trackIds, at);
   }
 
   async stationTracks(queueId: string, limit: number): Promise<string[]> {

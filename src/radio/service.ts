@@ -401,15 +401,14 @@ export class RadioService {
     if (entries.length === 0) return;
     const nowMs = this.d.now();
     const occurredAt = new Date(nowMs).toISOString();
-    await this.d.catalog.appendEvents(
-      entries.map(({ userId, e }) => {
-        const context = this.d.reco.contextAt(userId, nowMs, CONTEXT_WINDOW_MS);
-        const hour = contextHour(context) ?? hourOf(occurredAt);
-        return { userId, ...e, hour, context, occurredAt };
-      }),
-    );
-    // Only listening events were written: the catch-up reads that table alone.
-    await this.d.sync.refresh('events');
+    const rows = entries.map(({ userId, e }) => {
+      const context = this.d.reco.contextAt(userId, nowMs, CONTEXT_WINDOW_MS);
+      const hour = contextHour(context) ?? hourOf(occurredAt);
+      return { userId, ...e, hour, context, occurredAt };
+    });
+    const ids = await this.d.catalog.appendEvents(rows);
+    // The engine takes them as written (the shape a read-back gives), without reading them back.
+    await this.d.sync.applyOwnEvents(rows.map((r, i) => ({ ...r, id: ids[i]! })));
   }
 }
 

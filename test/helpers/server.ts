@@ -19,12 +19,13 @@ export const storeKinds: { kind: StoreKind; skip: string | false }[] = [
 
 /**
  * Node's flags for a server, as `npm start` runs it (package.json): a young generation of
- * at most 8 MB per semi-space (V8's default grew it to 128 MB on this machine, most of the
- * recommender's RSS after the build), and an old generation of at most 1 GB, which also
- * caps how far V8 lets the heap grow past what is live before a full collection (up to 4x
- * without it; issue 24). The flags only work at start.
+ * at most 16 MB per semi-space (V8's default grew it to 128 MB on this machine, most of the
+ * recommender's RSS after the build; 8 MB made long queues pay twice for their scavenges,
+ * issue 21: bench/README), and an old generation of at most 1 GB, which also caps how far
+ * V8 lets the heap grow past what is live before a full collection (up to 4x without it;
+ * issue 24). The flags only work at start.
  */
-export const SERVER_NODE_ARGS = ['--max-semi-space-size=8', '--max-old-space-size=1024'];
+export const SERVER_NODE_ARGS = ['--max-semi-space-size=16', '--max-old-space-size=1024'];
 
 /**
  * The environment `npm start` gives node (package.json): glibc's malloc maps every block of

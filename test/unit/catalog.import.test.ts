@@ -167,6 +167,53 @@ describe('importers', () => {
     await sync.refresh();
     assert.equal(cat.title(cat.lookup('t9')!), 'Nine');
   });
+
+  it("[issue 21] listening events this process appended are applied once, without reading them back; after another writer's row, the table is read", async () => {
+    // The real store, with a count of the catch-up reads of the events table.
+    let reads = 0;
+    const counted: CatalogStore = Object.create(catalog);
+    counted.eventsAfter = (id, limit) => {
+      reads++;
+      return catalog.eventsAfter(id, limit);
+    };
+    const reco = new Recommender();
+    const sync = new CatalogSync(counted, reco, { outOfOrder: false });
+    await sync.ready;
+    const cat = reco.engine.catalog;
+    const t4 = cat.lookup('t4')!;
+    const base = cat.plays[t4]!;
+    const play = (sessionId: string) => ({
+      userId: 'u-own',
+      sessionId,
+      trackId: 't4',
+      action: 'complete' as const,
+      position: null,
+      source: 'queue:q-own',
+      contextType: null,
+      hour: 9,
+      context: { activity: 'run' },
+      occurredAt: new Date().toISOString(),
+    });
+    const own = async (sessionId: string) => {
+      const rows = [play(sessionId)];
+      const ids = await catalog.appendEvents(rows);
+      await sync.applyOwnEvents(rows.map((r, i) => ({ ...r, id: ids[i]! })));
+    };
+    const before = reads;
+    await own('own-1');
+    assert.equal(cat.plays[t4], base + 1);
+    assert.equal(reads, before, 'applied as written, not read back');
+    await sync.refresh('events');
+    assert.equal(cat.plays[t4], base + 1, 'a later catch-up does not apply it again');
+    // Another writer's row comes first: ours may not skip over it, so the table is read.
+    await catalog.appendEvents([play('someone-else')]);
+    const beforeOther = reads;
+    await own('own-2');
+    assert.ok(reads > beforeOther, 'read back');
+    assert.equal(cat.plays[t4], base + 3, "both: the other writer's and ours, once each");
+    await sync.refresh('events');
+    assert.equal(cat.plays[t4], base + 3);
+  });
 });
 
 describe('catalog CLI', () => {

@@ -412,6 +412,30 @@ describe('search and catch-up', () => {
     assert.equal(t.low, 5, 'gives up on 4 after the wait');
   });
 
+  it('[issue 21] own ids: taken in order without gap waits; with them, never a reason to give up on a gap', () => {
+    const inOrder = new Tail(false);
+    inOrder.accept(1);
+    assert.equal(inOrder.acceptOwn(2), true, 'right after low');
+    assert.equal(inOrder.acceptOwn(2), false, 'once');
+    assert.equal(inOrder.acceptOwn(4), false, 'another connection may have written 3: read back instead');
+    assert.equal(inOrder.low, 2);
+    assert.equal(inOrder.applied(2), true);
+    assert.equal(inOrder.applied(3), false);
+
+    const t = new Tail(true);
+    t.accept(1);
+    assert.equal(t.acceptOwn(5), true, 'applied at once');
+    assert.equal(t.accept(5), false, 'a catch-up that reads it later skips it');
+    t.settle(0);
+    t.settle(10_000);
+    assert.equal(t.low, 1, 'ids 2-4 were never read past: not given up on, however long');
+    assert.equal(t.accept(3), true, 'a catch-up still applies them');
+    t.accept(2);
+    t.accept(4);
+    t.settle(10_001);
+    assert.equal(t.low, 5);
+  });
+
   it('[issue 12] a run of gaps costs one wait, not one per gap (revs shared by two tables)', () => {
     const t = new Tail(true);
     for (const id of [2, 4, 6, 8, 10]) t.accept(id);

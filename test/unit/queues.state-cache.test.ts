@@ -1,0 +1,69 @@
+// The queue state cache (src/queues/state-cache.ts): bounded by queues and by items, newer
+// states win, and eviction (second chance) keeps the queues that are read over the ones
+// that are not.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { QueueState } from '../../src/queues/queue.ts';
+import { StateCache } from '../../src/queues/state-cache.ts';
+
+/** Only what the cache reads of a state: its version and how many items it holds. */
+const state = (version: number, items: number) => ({ version, items: Array.from({ length: items }, (_, i) => ({ itemId: `i${i}` })) }) as unknown as QueueState;
+
+describe('StateCache', () => {
+  it('keeps the newest state of a queue: an older one never replaces it', () => {
+    const c = new StateCache(10, 1000);
+    c.set('q', state(3, 2));
+    c.set('q', state(2, 5));
+    assert.equal(c.get('q')?.version, 3);
+    c.set('q', state(4, 1));
+    assert.equal(c.get('q')?.version, 4);
+    c.delete('q');
+    assert.equal(c.get('q'), undefined);
+  });
+
+  it('past its count of queues drops one nobody read since, not the ones read', () => {
+    const c = new StateCache(3, 1000);
+    for (const id of ['a', 'b', 'c']) c.set(id, state(1, 1));
+    c.get('a');
+    c.get('c');
+    c.set('d', state(1, 1));
+    assert.equal(c.size, 3);
+    assert.equal(c.get('b'), undefined, 'b was the one not read');
+    for (const id of ['a', 'c', 'd']) assert.ok(c.get(id), `${id} stays`);
+  });
+
+  it('when every queue was read, still makes room (the oldest read goes first)', () => {
+    const c = new StateCache(2, 1000);
+    c.set('a', state(1, 1));
+    c.set('b', state(1, 1));
+    c.get('a');
+    c.get('b');
+    c.set('c', state(1, 1));
+    assert.equal(c.size, 2);
+    assert.ok(c.get('c'), 'the state just set stays');
+    assert.equal([c.get('a'), c.get('b')].filter(Boolean).length, 1);
+  });
+
+  it('is bounded by the items held together, counted across updates', () => {
+    const c = new StateCache(100, 10);
+    c.set('a', state(1, 4));
+    c.set('b', state(1, 4));
+    c.get('a');
+    c.set('b', state(2, 5)); // 9 items now
+    assert.ok(c.get('a') && c.get('b'));
+    c.set('c', state(1, 3)); // 12 > 10: something goes
+    let held = 0;
+    for (const id of ['a', 'b', 'c']) held += c.get(id)?.items.length ?? 0;
+    assert.ok(held <= 10, `${held} items held`);
+    assert.ok(c.get('c'), 'the state just set stays');
+  });
+
+  it('never keeps a state larger than its item bound, and forgets the older one it would have replaced', () => {
+    const c = new StateCache(10, 5);
+    c.set('big', state(1, 6));
+    assert.equal(c.get('big'), undefined);
+    c.set('q', state(1, 2));
+    c.set('q', state(2, 6));
+    assert.equal(c.get('q'), undefined, 'a stale version 1 must not be served');
+  });
+});
