@@ -14,6 +14,7 @@ import { bucket, DATA_DIR, loadMpd, loadSessions, type SplitName } from './data.
 import { loadavg as osLoad } from 'node:os';
 import { radioBench } from './radio.ts';
 import { prepareSessions, runSessions } from './sessions.ts';
+import { buildServerLike, continuationStations, sessionStations } from './stations.ts';
 import { continuationOverApi, DAY, DAY_K, LIST, radioDistinctOverApi, sessionsOverApi, startEvalServer, Stat } from './api.ts';
 
 const { values } = parseArgs({
@@ -34,8 +35,8 @@ const started = performance.now();
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
 console.log(`# Evaluation (split: ${split}; data: ${DATA_DIR})\n`);
-const mpd = only.has('continuation') || only.has('radio') || only.has('api') ? await loadMpd() : null;
-const sessions = only.has('sessions') || only.has('context') || only.has('radio') || only.has('api') ? await loadSessions() : null;
+const mpd = only.has('continuation') || only.has('radio') || only.has('api') || only.has('stations') ? await loadMpd() : null;
+const sessions = only.has('sessions') || only.has('context') || only.has('radio') || only.has('api') || only.has('stations') ? await loadSessions() : null;
 const pm = (s: Stat) => `${f4(s.mean)} ± ${f4(s.se)}`;
 
 if (only.has('api')) {
@@ -129,6 +130,41 @@ if (only.has('api')) {
   } finally {
     await es.close();
   }
+}
+
+if (only.has('stations')) {
+  // The API's station code in process (bench/eval/stations.ts): for tuning, quick.
+  const t0 = performance.now();
+  const reco = buildServerLike(mpd!, sessions!, split);
+  log(`stations: server-like recommender built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const prepC = prepareContinuationFrom(mpd!, split, log);
+  const t1 = performance.now();
+  const c = continuationStations(reco, prepC.engine, mpd!, split, Number(values.playlists));
+  const prepS = prepareSessions(sessions!, split, log);
+  const t2 = performance.now();
+  const s = sessionStations(reco, prepS.engine, sessions!, split, Number(values.sessions));
+  const t3 = performance.now();
+  console.log(
+    `## Stations in process (the API's code path; ${c.held} playlists, ${s.rows[0]!.hit.xs.length} sessions; ${((t2 - t1) / 1000).toFixed(0)} s + ${((t3 - t2) / 1000).toFixed(0)} s)\n`,
+  );
+  console.log('| K | method | R-precision | NDCG | vs co-occurrence (paired diff R-prec / NDCG) |');
+  console.log('|---|---|---|---|---|');
+  for (const r of c.rows) {
+    const co = c.rows.find((x) => x.k === r.k && x.method === 'co-occurrence')!;
+    const vs =
+      r === co
+        ? ''
+        : `${pct(r.rprec.mean, co.rprec.mean)} / ${pct(r.ndcg.mean, co.ndcg.mean)} (${f4(r.rprec.minus(co.rprec).mean)} ± ${f4(r.rprec.minus(co.rprec).se)} / ${f4(r.ndcg.minus(co.ndcg).mean)} ± ${f4(r.ndcg.minus(co.ndcg).se)})`;
+    console.log(`| ${r.k} | ${r.method} | ${pm(r.rprec)} | ${pm(r.ndcg)} | ${vs} |`);
+  }
+  console.log('\n| method | HR@10 | vs session co-occurrence (paired diff) |');
+  console.log('|---|---|---|');
+  const sco = s.rows.find((x) => x.method === 'session co-occurrence')!;
+  for (const r of s.rows)
+    console.log(
+      `| ${r.method} | ${pm(r.hit)} | ${r === sco ? '' : `${pct(r.hit.mean, sco.hit.mean)} (${f4(r.hit.minus(sco.hit).mean)} ± ${f4(r.hit.minus(sco.hit).se)})`} |`,
+    );
+  console.log('');
 }
 
 if (only.has('continuation')) {

@@ -7,7 +7,7 @@ import { POPULAR_TOP } from '../reco/catalog.ts';
 import type { Seeds } from '../reco/seeds.ts';
 import type { Profile } from '../reco/profile.ts';
 import type { Recommender } from '../reco/recommender.ts';
-import { DEFAULT_SPREAD, rerank } from '../reco/rerank.ts';
+import { DEFAULT_SPREAD, LIST_SPREAD, rerank } from '../reco/rerank.ts';
 import { reasonText, type Reason, type ResolvedStation } from '../reco/stations.ts';
 
 /**
@@ -124,7 +124,9 @@ export function generateBatch(reco: Recommender, b: BatchInput): BatchItem[] {
     }
     scored.sort((x, y) => y.score - x.score || x.track - y.track);
   }
-  const tail = queue.slice(-(DEFAULT_SPREAD.spreadWindow - 1)).map((id) => {
+  // Artist rules where they pay: a radio spreads artists; a list going on keeps its own mix.
+  const spread = mode === 'continuation' ? LIST_SPREAD : DEFAULT_SPREAD;
+  const tail = queue.slice(-(spread.spreadWindow - 1)).map((id) => {
     const t = cat.lookup(id);
     return t === undefined ? -1 : cat.artist[t]!;
   });
@@ -140,7 +142,7 @@ export function generateBatch(reco: Recommender, b: BatchInput): BatchItem[] {
     if (a >= 0 && excludeArtists.has(a)) return false;
     return !onlyGenres || (cat.genres[t] ?? []).some((g) => onlyGenres!.has(g));
   };
-  let picked = rerank(scored, { count: b.count, artistOf, exclude: both, tail, ...DEFAULT_SPREAD, jitter });
+  let picked = rerank(scored, { count: b.count, artistOf, exclude: both, tail, ...spread, jitter });
   const more = (cands: Scored[], exclude: ReadonlySet<number>) => {
     if (picked.length >= b.count) return;
     const pickedSet = new Set(picked.map((p) => p.track));
@@ -151,7 +153,7 @@ export function generateBatch(reco: Recommender, b: BatchInput): BatchItem[] {
         artistOf,
         exclude,
         tail: [...tail, ...picked.map((p) => artistOf(p.track))],
-        ...DEFAULT_SPREAD,
+        ...spread,
         jitter,
       },
     );
