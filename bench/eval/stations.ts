@@ -85,7 +85,7 @@ export function continuationStations(reco: Recommender, coEngine: Engine, mpd: {
       st.rprec.add(rPrecision(list, relevant));
       st.ndcg.add(ndcg(list, relevant));
       const idx = seeds.map((id) => cat.ensure(id));
-      const base = cooccurrence(coEngine, idx, LIST, new Set(idx)).map((t) => cat.ids[t]!);
+      const base = cooccurrence(coEngine, idx, LIST, new Set(idx)).map((t) => cat.id(t));
       co.rprec.add(rPrecision(base, relevant));
       co.ndcg.add(ndcg(base, relevant));
     }
@@ -135,7 +135,7 @@ export function sessionStations(reco: Recommender, coEngine: Engine, sessions: S
     const idx = prefix.map((id) => cat.ensure(id));
     put(
       'session co-occurrence',
-      cooccurrence(coEngine, idx, K, new Set(idx)).map((x) => cat.ids[x]!),
+      cooccurrence(coEngine, idx, K, new Set(idx)).map((x) => cat.id(x)),
       target,
     );
   }

@@ -48,7 +48,7 @@ describe('continuation: the list keeps its artists', () => {
     assert.ok(!radio.some((s) => s.track === deep), 'radio stops at its 40 per artist');
     // The seed artist's tracks come before popular tracks that share nothing with the seeds.
     const rank = (t: number) => list.findIndex((s) => s.track === t);
-    const zs = list.filter((s) => cat.ids[s.track]!.startsWith('z')).map((s) => rank(s.track));
+    const zs = list.filter((s) => cat.id(s.track).startsWith('z')).map((s) => rank(s.track));
     assert.ok(
       zs.every((r) => r > rank(deep)),
       `x70 at ${rank(deep)}, z at ${zs.slice(0, 3)}`,
