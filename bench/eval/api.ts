@@ -12,7 +12,7 @@ import type { TrackMeta } from '../../src/reco/catalog.ts';
 import type { Engine } from '../../src/reco/engine.ts';
 import { client, startServer, type RunningServer } from '../../test/helpers/server.ts';
 import { cooccurrence, popularity } from './baselines.ts';
-import { bucket, splitOf, type Session, type SplitName } from './data.ts';
+import { bucket, sessionListens, splitOf, type Session, type SplitName } from './data.ts';
 import { clicks, ndcg, rPrecision } from './metrics.ts';
 
 /** Tracks a listener gets from a station or an extend in the continuation task. */
@@ -79,20 +79,7 @@ export async function startEvalServer(
   let batch: Parameters<typeof catalog.appendEvents>[0] = [];
   for (const s of sessions) {
     if (!train(bucket(`session:${s.id}`))) continue;
-    for (const [i, trackId] of s.tracks.entries()) {
-      batch.push({
-        userId: null,
-        sessionId: s.id,
-        trackId,
-        action: s.skipped[i] ? 'skip' : 'complete',
-        position: null,
-        source: 'import',
-        contextType: s.contextTypes[i] ?? null,
-        hour: s.hour,
-        context: null,
-        occurredAt: '2018-07-14T00:00:00.000Z',
-      });
-    }
+    batch.push(...sessionListens(s));
     if (batch.length >= 5000) {
       await catalog.appendEvents(batch);
       batch = [];

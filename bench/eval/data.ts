@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { csvRecords, mpdPlaylists, sessionPlay, trackFromCsv, type PlaylistRecord } from '../../src/catalog/formats.ts';
 import type { TrackMeta } from '../../src/reco/catalog.ts';
+import type { IngestEvent } from '../../src/reco/recommender.ts';
 
 export const DATA_DIR = process.env.QS_DATA_DIR ?? new URL('../../../shared/data', import.meta.url).pathname;
 const SPLIT_SEED = 'queue-service-eval-v1';
@@ -38,6 +39,22 @@ export interface Session {
   contextType: string;
   /** Context type of every play (a session may switch context). */
   contextTypes: string[];
+}
+
+/** A session's plays as the engine ingests them (an import: no user, no context; skips kept). */
+export function sessionListens(s: Session): IngestEvent[] {
+  return s.tracks.map((trackId, i) => ({
+    userId: null,
+    sessionId: s.id,
+    trackId,
+    action: s.skipped[i] ? 'skip' : 'complete',
+    position: null,
+    source: 'import',
+    contextType: s.contextTypes[i] ?? null,
+    hour: s.hour,
+    context: null,
+    occurredAt: '2018-07-14T00:00:00.000Z',
+  }));
 }
 
 export async function loadSessions(): Promise<Session[]> {

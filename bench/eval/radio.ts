@@ -6,7 +6,7 @@ import { stationBatch } from '../../src/radio/batch.ts';
 import type { TrackMeta } from '../../src/reco/catalog.ts';
 import { Recommender } from '../../src/reco/recommender.ts';
 import { parseStation, resolveStation } from '../../src/reco/stations.ts';
-import type { Session } from './data.ts';
+import { sessionListens, type Session } from './data.ts';
 import { percentile } from './metrics.ts';
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -22,20 +22,7 @@ export function radioBench(tracks: TrackMeta[], playlists: PlaylistRecord[], ses
   for (const m of tracks) reco.engine.catalog.upsert(m);
   for (const p of playlists) reco.engine.addPlaylist(p.id, p.name, p.tracks);
   for (const s of sessions) {
-    for (const [i, trackId] of s.tracks.entries()) {
-      reco.ingest({
-        userId: null,
-        sessionId: s.id,
-        trackId,
-        action: s.skipped[i] ? 'skip' : 'complete',
-        position: null,
-        source: 'import',
-        contextType: s.contextTypes[i] ?? null,
-        hour: s.hour,
-        context: null,
-        occurredAt: '2018-07-14T00:00:00.000Z',
-      });
-    }
+    for (const e of sessionListens(s)) reco.ingest(e);
   }
   reco.engine.catalog.popular(1);
   const buildMs = performance.now() - t0;

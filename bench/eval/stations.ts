@@ -14,7 +14,7 @@ import { parseStation, resolveStation } from '../../src/reco/stations.ts';
 import { stationBatch } from '../../src/radio/batch.ts';
 import { Stat } from './api.ts';
 import { cooccurrence } from './baselines.ts';
-import { bucket, splitOf, type Session, type SplitName } from './data.ts';
+import { bucket, sessionListens, splitOf, type Session, type SplitName } from './data.ts';
 import { ndcg, rPrecision } from './metrics.ts';
 
 const LIST = 100;
@@ -27,19 +27,7 @@ export function buildServerLike(mpd: { playlists: PlaylistRecord[]; tracks: Trac
   for (const p of mpd.playlists) if (train(bucket(`mpd:${p.id}`))) reco.engine.addPlaylist(p.id, p.name, p.tracks);
   for (const s of sessions) {
     if (!train(bucket(`session:${s.id}`))) continue;
-    for (const [i, trackId] of s.tracks.entries())
-      reco.ingest({
-        userId: null,
-        sessionId: s.id,
-        trackId,
-        action: s.skipped[i] ? 'skip' : 'complete',
-        position: null,
-        source: 'import',
-        contextType: s.contextTypes[i] ?? null,
-        hour: s.hour,
-        context: null,
-        occurredAt: '2018-07-14T00:00:00.000Z',
-      });
+    for (const e of sessionListens(s)) reco.ingest(e);
   }
   reco.compact();
   reco.engine.catalog.popular(1);
