@@ -516,9 +516,16 @@ describe('client SDK: PartySession on two instances (Postgres + Redis)', { skip:
       const c = await member.whenSynced(8);
       assert.ok(Math.abs(c.offsetMs - 2300) <= Math.max(c.rttMs, 1) + 1, `offset ${c.offsetMs}`);
       await host.whenSynced(8);
-      const got = new Promise<PlaybackEvent>((resolve) => member.once('playback', resolve));
+      // Each device applies the play when its own copy arrives, at the play's instant: wait for
+      // both before comparing (on a busy host the member's instance delivered first and the
+      // host's position was still 0).
+      const got = Promise.all([
+        next<PlaybackEvent>(host, 'playback', (p) => p.action === 'play'),
+        next<PlaybackEvent>(member, 'playback', (p) => p.action === 'play'),
+      ]);
       const ack = await host.play(5000);
-      const pb = await got;
+      const [ph, pb] = await got;
+      assert.equal(ph.sequenceNumber, ack.sequenceNumber);
       assert.equal(pb.sequenceNumber, ack.sequenceNumber);
       assert.ok(trueNow() >= ack.at - 5, 'delivered at its instant, not before');
       assert.ok(Math.abs(host.positionNow() - member.positionNow()) < 30, `host ${host.positionNow()} vs member ${member.positionNow()}`);
