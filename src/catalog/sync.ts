@@ -30,9 +30,14 @@ export class Tail {
     this.waitForGaps = waitForGaps;
   }
 
+  /** True when the id has been applied (or given up on as a gap). */
+  applied(id: number): boolean {
+    return id <= this.low || this.seen.has(id);
+  }
+
   /** True when the id is new (and marks it applied). */
   accept(id: number): boolean {
-    if (id <= this.low || this.seen.has(id)) return false;
+    if (this.applied(id)) return false;
     if (!this.waitForGaps) {
       this.low = id;
       return true;
@@ -50,7 +55,7 @@ export class Tail {
    * from the catch-up that reads past them, never given up on because of our own ids.
    */
   acceptOwn(id: number): boolean {
-    if (id <= this.low || this.seen.has(id)) return false;
+    if (this.applied(id)) return false;
     if (!this.waitForGaps) {
       if (id !== this.low + 1) return false;
       this.low = id;
@@ -58,11 +63,6 @@ export class Tail {
     }
     this.seen.add(id);
     return true;
-  }
-
-  /** True when the id has been applied (or given up on as a gap). */
-  applied(id: number): boolean {
-    return id <= this.low || this.seen.has(id);
   }
 
   /** Moves `low` past applied ids, and past gaps read past at least GAP_WAIT_MS ago. */
@@ -108,8 +108,6 @@ export class CatalogSync {
   private readonly contexts: Tail;
   private chain: Promise<void> = Promise.resolve();
   private queued: Promise<void> | null = null;
-  /** What the queued catch-up reads when it starts: every table, or only listening events. */
-  private queuedParts: 'all' | 'events' = 'all';
   private lastAt = 0;
   private building = true;
   private applied = 0;
@@ -153,19 +151,14 @@ export class CatalogSync {
 
   /**
    * Catch up now (after a local write): resolves once everything committed before the call
-   * is applied. `events`: only listening events, for a write that appended nothing else (the
-   * plays of busy queues arrive several times a second; the other three tables need not be
-   * read for them). A catch-up queued and not started yet serves both, reading what either asked.
+   * is applied. A catch-up queued and not started yet serves later calls too. (Plays this
+   * process records go in through applyOwnEvents instead.)
    */
-  refresh(parts: 'all' | 'events' = 'all'): Promise<void> {
-    if (this.queued !== null) {
-      if (parts === 'all') this.queuedParts = 'all';
-      return this.queued;
-    }
-    this.queuedParts = parts;
+  refresh(): Promise<void> {
+    if (this.queued !== null) return this.queued;
     const run = this.chain.then(() => {
       this.queued = null;
-      return this.catchUp(this.queuedParts);
+      return this.catchUp();
     });
     this.queued = run;
     this.chain = run.catch(() => undefined);
@@ -177,7 +170,7 @@ export class CatalogSync {
    * without reading them back (issue 21: the read-back of every batch of plays was ~4% of a
    * busy write load's CPU). In line with the catch-ups, so none is applied twice. Where an
    * event cannot be applied on its own (SQLite: another connection's row may come before
-   * it), the events table is read instead, as refresh('events') does.
+   * it), the events table is read instead.
    */
   applyOwnEvents(events: readonly ListeningEvent[]): Promise<void> {
     const run = this.chain.then(async () => {
@@ -200,12 +193,7 @@ export class CatalogSync {
     if (Date.now() - this.lastAt >= (this.opts.minIntervalMs ?? 250)) await this.refresh();
   }
 
-  private async catchUp(parts: 'all' | 'events'): Promise<void> {
-    if (parts === 'events') {
-      await this.catchUpEvents();
-      this.events.settle(Date.now());
-      return;
-    }
+  private async catchUp(): Promise<void> {
     const { store, reco } = this;
     const started = Date.now();
     // Paged by the last rev / id read, not by `low`: `low` waits at a gap.

@@ -203,7 +203,7 @@ describe('importers', () => {
     await own('own-1');
     assert.equal(cat.plays[t4], base + 1);
     assert.equal(reads, before, 'applied as written, not read back');
-    await sync.refresh('events');
+    await sync.refresh();
     assert.equal(cat.plays[t4], base + 1, 'a later catch-up does not apply it again');
     // Another writer's row comes first: ours may not skip over it, so the table is read.
     await catalog.appendEvents([play('someone-else')]);
@@ -211,7 +211,7 @@ describe('importers', () => {
     await own('own-2');
     assert.ok(reads > beforeOther, 'read back');
     assert.equal(cat.plays[t4], base + 3, "both: the other writer's and ours, once each");
-    await sync.refresh('events');
+    await sync.refresh();
     assert.equal(cat.plays[t4], base + 3);
   });
 });
