@@ -4,6 +4,7 @@
 // its seeds at query time, which keeps memory linear and updates O(basket length).
 
 import { StringTable } from './strings.ts';
+import { resized } from './typed.ts';
 
 export type BasketKind = 'playlist' | 'session' | 'queue';
 export const KIND_CODE: Record<BasketKind, number> = { playlist: 0, session: 1, queue: 2 };
@@ -77,11 +78,7 @@ export class Baskets {
     let k = this.keys.find(key);
     if (k === undefined) {
       k = this.keys.add(key);
-      if (k >= this.basketByKey.length) {
-        const grown = new Int32Array(Math.max(1024, Math.ceil(k * 1.5))).fill(-1);
-        grown.set(this.basketByKey);
-        this.basketByKey = grown;
-      }
+      if (k >= this.basketByKey.length) this.basketByKey = resized(this.basketByKey, Math.max(1024, Math.ceil(k * 1.5)), -1);
     }
     this.basketByKey[k] = b;
     return k;
@@ -179,18 +176,13 @@ export class Baskets {
   }
 
   private growBaskets(cap: number): void {
-    const grow = <T extends Int32Array | Uint8Array>(a: T, make: (n: number) => T): T => {
-      const x = make(cap);
-      x.set((a.length > cap ? a.subarray(0, cap) : a) as never);
-      return x;
-    };
-    this.start = grow(this.start, (n) => new Int32Array(n));
-    this.count = grow(this.count, (n) => new Int32Array(n));
-    this.cap = grow(this.cap, (n) => new Int32Array(n));
-    this.weighted = grow(this.weighted, (n) => new Uint8Array(n));
-    this.kind = grow(this.kind, (n) => new Uint8Array(n));
-    this.dead = grow(this.dead, (n) => new Uint8Array(n));
-    this.keyNo = grow(this.keyNo, (n) => new Int32Array(n));
+    this.start = resized(this.start, cap);
+    this.count = resized(this.count, cap);
+    this.cap = resized(this.cap, cap);
+    this.weighted = resized(this.weighted, cap);
+    this.kind = resized(this.kind, cap);
+    this.dead = resized(this.dead, cap);
+    this.keyNo = resized(this.keyNo, cap);
   }
 
   /** Makes room in the arena for basket b to hold `need` tracks (it keeps its tracks). */

@@ -3,6 +3,7 @@
 // Tracks seen only in listening data (no metadata) get an entry with no artist.
 import { select } from './select.ts';
 import { StringColumn, StringTable } from './strings.ts';
+import { resized } from './typed.ts';
 
 /** Audio features the engine compares when the catalog has them (all 0..1 but tempo). */
 export const FEATURE_NAMES = ['tempo', 'energy', 'valence', 'danceability', 'acousticness', 'instrumentalness'] as const;
@@ -149,23 +150,16 @@ export class Catalog {
   }
 
   private grow(cap: number): void {
-    const g = <T extends Int32Array | Float64Array | Uint32Array | Uint8Array>(a: T, make: (n: number) => T): T => {
-      const b = make(cap);
-      b.set((a.length > cap ? a.subarray(0, cap) : a) as never);
-      return b;
-    };
-    this.artist = g(this.artist, (n) => new Int32Array(n));
-    this.album = g(this.album, (n) => new Int32Array(n));
-    this.featureRow = g(this.featureRow, (n) => new Int32Array(n));
-    this.durationMs = g(this.durationMs, (n) => new Int32Array(n));
-    const had = Math.min(this.popNorm.length, cap);
-    this.popularity = g(this.popularity, (n) => new Float64Array(n));
-    this.popNorm = g(this.popNorm, (n) => new Float64Array(n));
-    this.popNorm.fill(1, had); // (1 + 0) ** x
-    this.plays = g(this.plays, (n) => new Uint32Array(n));
-    this.skips = g(this.skips, (n) => new Uint32Array(n));
-    this.described = g(this.described, (n) => new Uint8Array(n));
-    this.removed = g(this.removed, (n) => new Uint8Array(n));
+    this.artist = resized(this.artist, cap);
+    this.album = resized(this.album, cap);
+    this.featureRow = resized(this.featureRow, cap);
+    this.durationMs = resized(this.durationMs, cap);
+    this.popularity = resized(this.popularity, cap);
+    this.popNorm = resized(this.popNorm, cap, 1); // (1 + 0) ** x
+    this.plays = resized(this.plays, cap);
+    this.skips = resized(this.skips, cap);
+    this.described = resized(this.described, cap);
+    this.removed = resized(this.removed, cap);
   }
 
   /** Trims the per-track arrays and the per-artist / album / genre lists to their lengths (after a bulk build). */

@@ -2,6 +2,7 @@
 // features with a fixed set of values (time of day, hour bucket, weekday / weekend, and
 // the kind of listening), as dense arrays. A cold start (a listener without history)
 // starts from the tracks popular in the listener's context instead of overall.
+import { resized } from './typed.ts';
 
 const TRACKED = /^(hour|tod|day|kind):/;
 const SHRINK = 10;
@@ -25,14 +26,14 @@ export class ContextTracks {
 
   /** One play of `track` in a context with these features. */
   observe(track: number, features: readonly string[]): void {
-    this.all = grow(this.all, track, (n) => new Float32Array(n));
+    this.all = grow(this.all, track);
     this.all[track]! += 1;
     this.total += 1;
     for (const f of features) {
       if (!TRACKED.test(f)) continue;
       let c = this.counts.get(f);
       if (!c) this.counts.set(f, (c = { low: new Uint8Array(0), high: new Map() }));
-      c.low = grow(c.low, track, (n) => new Uint8Array(n));
+      c.low = grow(c.low, track);
       const v = c.low[track]!;
       if (v < BYTE - 1) c.low[track] = v + 1;
       else {
@@ -82,9 +83,7 @@ function count(c: Counts, t: number): number {
   return v === BYTE ? c.high.get(t)! : v;
 }
 
-function grow<T extends Float32Array | Uint8Array>(a: T, index: number, make: (n: number) => T): T {
-  if (index < a.length) return a;
-  const b = make(Math.max(1024, Math.ceil((index + 1) * 1.25)));
-  b.set(a as never);
-  return b;
+/** `a`, or a longer copy that has room for `index`. */
+function grow<T extends Float32Array | Uint8Array>(a: T, index: number): T {
+  return index < a.length ? a : resized(a, Math.max(1024, Math.ceil((index + 1) * 1.25)));
 }

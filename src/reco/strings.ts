@@ -5,6 +5,8 @@
 // by each full collection; here it is ~55 bytes in typed arrays (the bytes, their start,
 // length and hash, and the table's slots) that the collector never walks.
 
+import { resized } from './typed.ts';
+
 /** Bytes per chunk: a string never spans two (chunks are never moved or freed). */
 const CHUNK = 1 << 20;
 /** Strings longer than this (in UTF-8) are kept as JS strings on the side. */
@@ -87,7 +89,7 @@ export class StringTable {
   /** Adds `s`, which must not be in the table yet (see `find`), and returns its number. */
   add(s: string): number {
     const i = this.n;
-    if (i === this.start.length) this.growEntries(Math.max(1024, Math.ceil(i * 1.5)));
+    if (i === this.start.length) this.resizeEntries(Math.max(1024, Math.ceil(i * 1.5)));
     if ((i + 1) / this.slots.length > MAX_LOAD) this.rehash(Math.max(2048, this.slots.length * 2));
     const h = this.hash(s); // and, for a non-ASCII s, its bytes in `scratch`
     const bytes = this.scratchLen >= 0 ? this.scratchLen : s.length;
@@ -159,15 +161,10 @@ export class StringTable {
     this.slots[slot] = i + 1;
   }
 
-  private growEntries(cap: number): void {
-    const grow = (a: Int32Array) => {
-      const b = new Int32Array(cap);
-      b.set(a);
-      return b;
-    };
-    this.start = grow(this.start);
-    this.len = grow(this.len);
-    this.hashes = grow(this.hashes);
+  private resizeEntries(cap: number): void {
+    this.start = resized(this.start, cap);
+    this.len = resized(this.len, cap);
+    this.hashes = resized(this.hashes, cap);
   }
 
   private rehash(cap: number): void {
@@ -178,12 +175,7 @@ export class StringTable {
 
   /** Gives back the spare room of the per-string arrays (after a bulk build). */
   trim(): void {
-    if (this.start.length > this.n + 1024) {
-      const cap = this.n + 1024;
-      this.start = this.start.slice(0, cap);
-      this.len = this.len.slice(0, cap);
-      this.hashes = this.hashes.slice(0, cap);
-    }
+    if (this.start.length > this.n + 1024) this.resizeEntries(this.n + 1024);
   }
 }
 
@@ -268,12 +260,8 @@ export class StringColumn {
   }
 
   private grow(cap: number): void {
-    const start = new Int32Array(cap);
-    start.set(this.start.subarray(0, Math.min(cap, this.start.length)));
-    const len = new Int32Array(cap).fill(NULL_LEN);
-    len.set(this.len.subarray(0, Math.min(cap, this.len.length)));
-    this.start = start;
-    this.len = len;
+    this.start = resized(this.start, cap);
+    this.len = resized(this.len, cap, NULL_LEN);
   }
 
   /** Gives back the spare room of the per-index arrays (after a bulk build). */
