@@ -1,4 +1,4 @@
-#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=131072 node --max-semi-space-size=16 --max-old-space-size=1024
+#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=131072 node --max-semi-space-size=16 --max-old-space-size=1024 --no-allocation-site-pretenuring
 // `npx queue-service <command>` (and `npm start`): the TypeScript CLI, run by Node's own
 // type stripping, no loader and no build. The first line gives an executable run (npx, the
 // npm bin link) the memory settings `npm start` passes (issue 24: see the README's "Set up and run"). Node 22.18+ strips types by default; an older

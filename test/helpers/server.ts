@@ -23,9 +23,12 @@ export const storeKinds: { kind: StoreKind; skip: string | false }[] = [
  * recommender's RSS after the build; 8 MB made long queues pay twice for their scavenges,
  * issue 21: bench/README), and an old generation of at most 1 GB, which also caps how far
  * V8 lets the heap grow past what is live before a full collection (up to 4x without it;
- * issue 24). The flags only work at start.
+ * issue 24), and no allocation-site pretenuring: V8 had learnt to allocate queue states
+ * straight in the old generation, where a dead state kept its young items array alive
+ * through the next scavenges (issue 21: 9,000-item writes spent a third of their CPU on
+ * it; bench/README). The flags only work at start.
  */
-export const SERVER_NODE_ARGS = ['--max-semi-space-size=16', '--max-old-space-size=1024'];
+export const SERVER_NODE_ARGS = ['--max-semi-space-size=16', '--max-old-space-size=1024', '--no-allocation-site-pretenuring'];
 
 /**
  * The environment `npm start` gives node (package.json): glibc's malloc maps every block of
