@@ -8,7 +8,7 @@ import type { PlaybackRecord } from '../model/playback.ts';
 import type { QueueEvent, QueueFold, QueueState } from '../model/queue.ts';
 import { Checkpointer } from './checkpointer.ts';
 import { GroupCommit } from './group-commit.ts';
-import { INLINE_SNAPSHOT_ITEMS, stateJsonInSlices } from './snapshot-json.ts';
+import { INLINE_SNAPSHOT_ITEMS, stateJsonBytesInSlices } from './snapshot-json.ts';
 import { loadMigrations } from './migrations.ts';
 import {
   decodeCursor,
@@ -80,8 +80,9 @@ function prepareStatements(db: Database.Database) {
        ON CONFLICT (queue_id) DO UPDATE SET version = excluded.version, state = excluded.state`,
     ),
     // A snapshot written after its append: only over an older one, and then the header follows it.
-    putNewerSnapshot: db.prepare<[string, number, string]>(
-      `INSERT INTO queue_snapshots (queue_id, version, state) VALUES (?, ?, ?)
+    // The state comes as UTF-8 bytes (snapshot-json.ts) and is stored as the TEXT it is.
+    putNewerSnapshot: db.prepare<[string, number, Buffer]>(
+      `INSERT INTO queue_snapshots (queue_id, version, state) VALUES (?, ?, CAST(? AS TEXT))
        ON CONFLICT (queue_id) DO UPDATE SET version = excluded.version, state = excluded.state WHERE queue_snapshots.version < excluded.version`,
     ),
     advanceSnapshot: db.prepare<[number, string, number]>('UPDATE queue_projections SET snapshot_version = ? WHERE queue_id = ? AND snapshot_version < ?'),
@@ -237,7 +238,7 @@ export class SqliteStore implements Store {
     this.group = new GroupCommit(this.db);
     this.appendTx = this.db.transaction((input: AppendInput) => this.appendIn(input));
     this.userAppendTx = this.db.transaction((input: UserAppendInput) => this.appendUserIn(input));
-    this.snapshotTx = this.db.transaction((queueId: string, version: number, json: string) => {
+    this.snapshotTx = this.db.transaction((queueId: string, version: number, json: Buffer) => {
       if (this.s.putNewerSnapshot.run(queueId, version, json).changes > 0) this.s.advanceSnapshot.run(version, queueId, version);
     });
   }
@@ -276,7 +277,7 @@ export class SqliteStore implements Store {
   private readonly appendTx: Database.Transaction<(input: AppendInput) => QueueEvent[]>;
 
   /** A snapshot written after its append (snapshotLater), the same way. */
-  private readonly snapshotTx: Database.Transaction<(queueId: string, version: number, json: string) => void>;
+  private readonly snapshotTx: Database.Transaction<(queueId: string, version: number, json: Buffer) => void>;
 
   /** A user-stream append, the same way. */
   private readonly userAppendTx: Database.Transaction<(input: UserAppendInput) => UserAppended>;
@@ -363,7 +364,7 @@ export class SqliteStore implements Store {
   private snapshotLater(queueId: string, state: QueueState): void {
     if (this.snapshotting.has(queueId)) return;
     this.snapshotting.add(queueId);
-    void stateJsonInSlices(state)
+    void stateJsonBytesInSlices(state)
       .then((json) => (this.db.open ? this.group.run(() => this.snapshotTx(queueId, state.version, json)) : undefined))
       .catch(() => undefined) // the next due append tries again
       .finally(() => this.snapshotting.delete(queueId));

@@ -341,6 +341,12 @@ for (const kind of stores()) {
         );
         assert.ok(later > first && later <= state.version, `the snapshot moved from ${first} to ${later} (version ${state.version})`);
         assert.deepEqual(await store.loadQueue(queueId), state);
+        if (store instanceof SqliteStore) {
+          // Written as UTF-8 bytes, stored as the TEXT it is (sqlite3 and the catalog read it as text).
+          const row = store.db.prepare('SELECT typeof(state) AS t, state FROM queue_snapshots WHERE queue_id = ?').get(queueId) as { t: string; state: string };
+          assert.equal(row.t, 'text');
+          assert.equal(JSON.parse(row.state).items.length, 1200);
+        }
       } finally {
         await cleanup();
       }

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { initialState, type QueueState } from '../../src/queues/queue.ts';
-import { stateJsonInSlices } from '../../src/store/snapshot-json.ts';
+import { stateJsonBytesInSlices, stateJsonInSlices } from '../../src/store/snapshot-json.ts';
 
 describe('snapshot JSON in slices', () => {
   it('equals JSON.stringify of the state for 0, 1, 500, 501 and 2,345 items', async () => {
@@ -18,6 +18,8 @@ describe('snapshot JSON in slices', () => {
       };
       const text = await stateJsonInSlices(state);
       assert.deepEqual(JSON.parse(text), JSON.parse(JSON.stringify(state)), `${n} items`);
+      const bytes = await stateJsonBytesInSlices(state);
+      assert.equal(bytes.toString('utf8'), text, `${n} items: the bytes are the text's UTF-8`);
     }
   });
 });
