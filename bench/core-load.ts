@@ -59,6 +59,8 @@ export interface LoadResult {
   max: number;
   /** Answers by status code. */
   statuses: Record<string, number>;
+  /** Bytes the load generator read per answer, headers included. */
+  bytesPerAnswer: number;
   /** Requests sent per operation; `(substituted)` counts removals/moves sent as next instead. */
   sentByOp: Record<string, number>;
   /** Non-2xx answers per operation and status, e.g. "move 404". */
@@ -306,6 +308,7 @@ export async function runLoad(plan: LoadPlan): Promise<{ result: LoadResult; que
     sampleFailure,
     idMisses,
     generatorCpuPct: ((cpu.user + cpu.system) / 1e6 / wall) * 100,
+    bytesPerAnswer: r.requests.total > 0 ? r.throughput.total / r.requests.total : 0,
   };
   const queues = plan.queues.map((q, i) => ({ ...q, ids: fifos[i]!.toArray(), repeat: repeat[i]! }));
   return { result, queues };

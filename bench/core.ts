@@ -437,6 +437,7 @@ const header = [
   'ops/s',
   'p50 ms',
   'p99 ms',
+  'KB/answer',
   'non-2xx',
   'errors',
   'peak RSS MB',
@@ -461,6 +462,7 @@ const body = rows.map((x) => {
     fmt(x.r.opsPerSec),
     fmt(x.r.p50, 1),
     fmt(x.r.p99, 1),
+    fmt(x.r.bytesPerAnswer / 1024, 1),
     String(x.r.non2xx),
     String(x.r.errors),
     fmt(x.rssMb),
@@ -477,6 +479,7 @@ console.log(table(header, body, 4));
 console.log(
   `\nx floor: ops/s over the floor peer's at the same length (writes vs its writes, reads vs its reads). x ${minLength} items: ops/s over the same target and phase at ${minLength} items.`,
 );
+console.log("KB/answer: what the load generator read per answer, headers included (FLOOR_PAD_BYTES=N pads the floor's answers to compare like with like).");
 console.log('peak RSS: VmHWM of the server process (ours: the node process; the PostgreSQL server is not counted), since it started for this length.');
 console.log(
   'CPU: % of one core during the load (server: its process; loadgen: the autocannon process). ops/s counts 2xx answers only. Load average: the 1-minute figure before and after the phase.',

@@ -7,6 +7,8 @@
 //
 // Usage: node bench/peer-floor.ts [database file]   (default: in memory)
 // It prints "listening on http://127.0.0.1:PORT" when ready.
+// FLOOR_PAD_BYTES=N: every answer also carries a `pad` string of N bytes, so that the
+// floor sends as many bytes as ours does (bench/README: what an answer's size costs).
 import Database from 'better-sqlite3';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
@@ -40,6 +42,9 @@ interface Ev {
   data: Record<string, unknown>;
 }
 
+const PAD = 'x'.repeat(Number(process.env.FLOOR_PAD_BYTES ?? 0));
+const padded = <T extends object>(body: T): T => (PAD.length > 0 ? { ...body, pad: PAD } : body);
+
 /**
  * Appends one row for the whole request. `events` is what the answer reports: for adds one
  * item_added per track (with a fresh item id, which the load generator needs for removals),
@@ -48,7 +53,7 @@ interface Ev {
 function write(reply: FastifyReply, stream: string, type: string, events: Ev[], status = 200) {
   const version = append(stream, type, JSON.stringify(events.length === 1 ? events[0]!.data : events.map((e) => e.data)));
   reply.header('etag', `"${version}"`);
-  return reply.status(status).send({ version, events: events.map((e) => ({ sequenceNumber: version, type: e.type, data: e.data })) });
+  return reply.status(status).send(padded({ version, events: events.map((e) => ({ sequenceNumber: version, type: e.type, data: e.data })) }));
 }
 
 const added = (tracks: unknown): Ev[] =>
@@ -81,7 +86,7 @@ app.get('/queues/:id', async (r: R, reply) => {
   const h = readHead.get(r.params.id);
   if (!h) return reply.status(404).send({ error: 'not_found' });
   reply.header('etag', `"${h.version}"`);
-  return { id: h.id, version: h.version, updatedAt: h.updated_at };
+  return padded({ id: h.id, version: h.version, updatedAt: h.updated_at });
 });
 app.get('/queues/:id/events', async (r: R, reply) => {
   const e = readEvent.get(r.params.id, Number(r.query.since ?? 0) || 0);
