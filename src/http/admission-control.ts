@@ -8,7 +8,10 @@
 //   one flood does not starve other users ([AD4]).
 // - A burst waits and is served in arrival order. Overload is a queue that stands: the
 //   delay of the oldest waiting work has stayed above `targetMs` for a whole `intervalMs`
-//   (CoDel's rule, on the minimum of the delay, not on one sample) ([AD2]). Then the
+//   (CoDel's rule, on the minimum of the delay, not on one sample) ([AD2]), while demand
+//   keeps coming: work arrived in the last half interval and the line did not get shorter
+//   over it. A burst that a slow or busy host takes longer than the interval to drain has
+//   no new arrivals and a line that shrinks: it waits and is served, never shed. Then the
 //   newest work is served first (adaptive LIFO) and work that waited `shedWaitMs` is
 //   refused, so the answers that are sent still arrive while their clients wait ([AD3]).
 // - Nothing waits longer than `maxWaitMs` in any case; a full waiting room refuses the
@@ -156,6 +159,13 @@ interface QueueBacklog {
   lastDoneAt: number | null;
 }
 
+/** How long the line was, and how much work had arrived, at a moment. */
+interface LineSample {
+  at: number;
+  waiting: number;
+  arrivals: number;
+}
+
 /** Intervals between finished writes before a queue's pace is trusted to refuse on. */
 const PACE_SAMPLES = 4;
 
@@ -172,6 +182,15 @@ export class AdmissionControl {
   /** Since when the oldest waiting work's delay has been above the target (null: it is not). */
   private aboveSince: number | null = null;
   private lastBelowAt = 0;
+  /** Work admitted so far (a count that only grows). */
+  private arrivals = 0;
+  /**
+   * The line as it was, sampled every half interval: `older` is between half an interval
+   * and (while work keeps coming) a whole one ago. Demand is sustained when work arrived
+   * since `older` and the line is at least as long as it was then.
+   */
+  private older: LineSample = { at: 0, waiting: 0, arrivals: 0 };
+  private newer: LineSample = { at: 0, waiting: 0, arrivals: 0 };
   /** Every waiting ticket in arrival order (ended ones are skipped lazily). */
   private first: Ticket | null = null;
   private last: Ticket | null = null;
@@ -207,6 +226,7 @@ export class AdmissionControl {
    */
   admit(work: Work, outcome: Outcome): Ticket {
     const now = this.timers.now();
+    this.arrivals++;
     const t = new Ticket(this, work, now, outcome);
     if (this.heapOver) return this.refuse(t, 'heap');
     if (work.write && work.queueId !== null) {
@@ -383,7 +403,15 @@ export class AdmissionControl {
       return;
     }
     if (this.aboveSince === null) this.aboveSince = Math.max(this.lastBelowAt, o!.arrivedAt + this.limits.targetMs);
-    if (!this.overloaded && now - this.aboveSince >= this.limits.intervalMs) this.overloaded = true;
+    const half = this.limits.intervalMs / 2;
+    if (now - this.newer.at >= half) {
+      this.older = this.newer;
+      this.newer = { at: now, waiting: this.waiting, arrivals: this.arrivals };
+    }
+    if (this.overloaded || now - this.aboveSince < this.limits.intervalMs) return;
+    if (now - this.older.at >= half && this.arrivals > this.older.arrivals && this.waiting >= this.older.waiting) this.overloaded = true;
+    // A line that drains (a burst on a slow host): looked at again a quarter interval on.
+    else this.aboveSince = now - this.limits.intervalMs + this.limits.intervalMs / 4;
   }
 
   private waitBound(): number {

@@ -124,6 +124,39 @@ describe('admission control on a virtual clock', () => {
     }
   });
 
+  it('[AD2] a burst that a slow host takes longer than the interval to drain is served in full, never shed', () => {
+    // 2,000 requests arrive over 300 ms; each takes 2 ms of the one CPU (a busy host), so
+    // the line needs 4 s, four intervals, to drain. No new demand comes meanwhile.
+    const s = simulate({ maxWaitMs: 6000, maxQueued: 4096 }, 2);
+    const burst: Done[] = [];
+    let sawOverload = false;
+    for (let t = 0; t < 300; t++) {
+      for (let k = 0; k < 7; k++) burst.push(s.send({ tenant: `g${(t + k) % 25}` }));
+      s.timers.advance(1);
+    }
+    for (let t = 300; t < 4600; t += 10) {
+      s.timers.advance(10);
+      sawOverload ||= s.control.stats().overloaded;
+    }
+    assert.equal(burst.length, 2100);
+    assert.deepEqual(
+      burst.filter((r) => r.refused).map((r) => r.refused),
+      [],
+      'nothing refused',
+    );
+    assert.ok(
+      burst.every((r) => r.endedAt !== null),
+      'all served',
+    );
+    assert.equal(sawOverload, false, 'a draining burst is not overload');
+    // Served in arrival order within each line: the burst was not turned newest-first.
+    const mine = burst.filter((r) => r.work.tenant === 'g0').map((r) => r.startedAt!);
+    assert.deepEqual(
+      mine,
+      [...mine].sort((a, b) => a - b),
+    );
+  });
+
   it('[AD2][AD3] a standing queue is overload: newest first, waits past the shed bound refused, served latency bounded; then recovery', () => {
     // 2 arrivals per ms against 1 served per ms: demand beyond capacity, sustained.
     const s = simulate({}, 1);
