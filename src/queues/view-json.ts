@@ -17,11 +17,22 @@ export function sendJson(reply: FastifyReply, text: string): void {
 }
 
 const historyText = new WeakMap<QueueView['history'], string>();
+/** An entry is shared by every history array from the play that made it to the one that drops it: written once. */
+const entryText = new WeakMap<QueueView['history'][number], string>();
+
+function entryJson(e: QueueView['history'][number]): string {
+  let text = entryText.get(e);
+  if (text === undefined) {
+    text = JSON.stringify({ itemId: e.itemId, trackId: e.trackId, playedAt: e.playedAt });
+    entryText.set(e, text);
+  }
+  return text;
+}
 
 function historyJson(history: QueueView['history']): string {
   let text = historyText.get(history);
   if (text === undefined) {
-    text = JSON.stringify(history.map((e) => ({ itemId: e.itemId, trackId: e.trackId, playedAt: e.playedAt })));
+    text = `[${history.map(entryJson).join(',')}]`;
     historyText.set(history, text);
   }
   return text;
