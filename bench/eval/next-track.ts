@@ -29,12 +29,13 @@ if (split !== 'tune' && split !== 'dev') throw new Error('--split is tune or dev
 /** Named partial blends of the session mode; 'current' is the blend as it stands. */
 export const VARIANTS: Record<string, Partial<Blend>> = {
   current: {},
-  seq1: { seq: 1 },
-  seq2: { seq: 2 },
-  seq4: { seq: 4 },
-  'seq2 b2': { seq: 2, seqBase: 2 },
-  'seq2 b8': { seq: 2, seqBase: 8 },
-  'seq2 f1': { seq: 2, seqForward: 1 },
+  'k1.5 c.25': { seq: 1, knn: 1.5, contextMismatch: 0.25 },
+  'k1.5 c.5': { seq: 1, knn: 1.5, contextMismatch: 0.5 },
+  'k2 c.25': { seq: 1, knn: 2, contextMismatch: 0.25 },
+  'k1.5 c.25 sh1.5': { seq: 1, knn: 1.5, contextMismatch: 0.25, neighbourSharpness: 1.5 },
+  'k1.5 c.25 n300': { seq: 1, knn: 1.5, contextMismatch: 0.25, neighbours: 300 },
+  'k1.5 c.25 seq1.5': { seq: 1.5, knn: 1.5, contextMismatch: 0.25 },
+  'k1.5 c.25 pop.05': { seq: 1, knn: 1.5, contextMismatch: 0.25, pop: 0.05 },
 };
 
 const log = (s: string) => process.stderr.write(`${s}\n`);

@@ -69,6 +69,8 @@ export interface Blend {
   seqDecay: number;
   /** Sessions of the last play walked at most (its newest). */
   seqPostings: number;
+  /** Weight of a session played from another context type than the listener's (Seeds.contextType; 1 = no matter). */
+  contextMismatch: number;
 }
 
 const BASE: Blend = {
@@ -97,6 +99,7 @@ const BASE: Blend = {
   seqForward: 3,
   seqDecay: 0.5,
   seqPostings: 2000,
+  contextMismatch: 1,
 };
 
 /** Per-mode blends, chosen on the tuning split of `npm run eval` (see README). */
@@ -110,7 +113,11 @@ export const BLENDS: Record<'radio' | 'continuation' | 'session', Blend> = {
   // from 1.17 / 1.14 to 1.32 / 1.34x co-occurrence and NDCG from 1.15 / 1.14 to 1.27 / 1.28x
   // (with LIST_SPREAD; the station as it was: 1.04-1.06x).
   continuation: { ...BASE, artist: 1.6, knn: 0.8, artistOverlap: 0.6, nameOverlap: 0, contentPerArtist: 200 },
-  session: { ...BASE, knn: 0.6, artist: 0.1, neighbours: 150, neighbourSharpness: 1 },
+  // Issue 24 round 5 (tuning split, a user station's first 10 after a session's prefix,
+  // `bench/eval/next-track.ts`): the sequence score (seq 1) and sessions of another context
+  // type at 0.25 lift HR@10 from 1.10 / 1.12x session co-occurrence (with / without skip
+  // flags) to 1.19 / 1.21x; neighbours then weigh 1.5 (0.6 before; 1-2 score alike).
+  session: { ...BASE, knn: 1.5, artist: 0.1, neighbours: 150, neighbourSharpness: 1, seq: 1, contextMismatch: 0.25 },
 };
 
 /** Weight of a seed's basket occurrence whose outcome (skipped / kept) differs from the listener's. */
@@ -212,10 +219,11 @@ export class Engine {
   }
 
   /** One play of a listening session (imported, or a listener's own); skipped plays weigh less. */
-  addSessionPlay(sessionKey: string, trackId: string, skipped: boolean): number {
+  addSessionPlay(sessionKey: string, trackId: string, skipped: boolean, contextType?: string | null): number {
     const t = this.catalog.ensure(trackId);
     const w = skipped ? SKIPPED_WEIGHT : 1;
-    this.baskets.append(`session:${sessionKey}`, 'session', t, w);
+    const b = this.baskets.append(`session:${sessionKey}`, 'session', t, w);
+    if (contextType) this.baskets.context[b] = this.baskets.contextCode(contextType);
     this.catalog.addPopularity(t, w);
     this.catalog.addOutcome(t, skipped);
     return t;
@@ -338,6 +346,7 @@ export class Engine {
     const { data, wdata, start, count, weighted } = baskets;
     const sessionCode = KIND_CODE.session;
     const mismatch = c.opts.outcomeMismatch ?? OUTCOME_MISMATCH;
+    const ctx = B.contextMismatch !== 1 ? baskets.findContext(seeds.contextType) : 0;
     const perSeed = Math.max(20, Math.min(B.maxPostings, Math.floor((B.maxPostings * SEED_BUDGET) / Math.max(1, seeds.tracks.size))));
     const gathered: number[] = [];
     let visits = 0;
@@ -382,7 +391,9 @@ export class Engine {
         let ps = 0;
         while (ps < L && data[st + ps] !== s) ps++; // s is in b (b is in its posting list)
         const occ = ws ? wdata[st + ps]! : 1;
-        const seedWeight = own === undefined ? w * occ : occ < 1 === own ? w : w * mismatch;
+        // A session played from another context than the listener's weighs contextMismatch.
+        const ctxWeight = ctx !== 0 && seq && baskets.context[b] !== ctx ? B.contextMismatch : 1;
+        const seedWeight = (own === undefined ? w * occ : occ < 1 === own ? w : w * mismatch) * ctxWeight;
         const coSeedWeight = seedNorm * seedWeight;
         if (this.sim[b] === 0) touchedBaskets.push(b);
         this.sim[b] += seedWeight / L ** B.basketLengthExponent;
@@ -482,6 +493,8 @@ export class Engine {
     const sessionCode = KIND_CODE.session;
     const n = sequence.length;
     const last = sequence[n - 1]!;
+    const ctx = baskets.findContext(c.seeds.contextType);
+    const ctxOf = baskets.context;
     if (last < 0 || last >= this.catalog.size) return;
     const posting = baskets.of(last);
     const walk = Math.min(posting.length, B.seqPostings);
@@ -496,6 +509,7 @@ export class Engine {
         let m = 1;
         while (m < B.seqOrder && m < n && q - m >= 0 && data[st + q - m] === sequence[n - 1 - m]) m++;
         let v = B.seqBase ** (m - 1);
+        if (ctx !== 0 && ctxOf[b] !== ctx) v *= B.contextMismatch;
         for (let d = 1; d <= B.seqForward && q + d < L; d++) {
           const j = data[st + q + d]!;
           seqv[j] += ws ? v * wdata[st + q + d]! : v;

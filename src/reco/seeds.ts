@@ -20,4 +20,6 @@ export interface Seeds {
    * longest run of them in other sessions scores as `seq` (see Engine, Blend.seq).
    */
   sequence?: readonly number[];
+  /** Where the listener plays from now (a context type: user_collection, radio, ...): sessions from elsewhere weigh Blend.contextMismatch. */
+  contextType?: string | null;
 }
