@@ -29,13 +29,7 @@ if (split !== 'tune' && split !== 'dev') throw new Error('--split is tune or dev
 /** Named partial blends of the session mode; 'current' is the blend as it stands. */
 export const VARIANTS: Record<string, Partial<Blend>> = {
   current: {},
-  'k1.5 c.25': { seq: 1, knn: 1.5, contextMismatch: 0.25 },
-  'k1.5 c.5': { seq: 1, knn: 1.5, contextMismatch: 0.5 },
-  'k2 c.25': { seq: 1, knn: 2, contextMismatch: 0.25 },
-  'k1.5 c.25 sh1.5': { seq: 1, knn: 1.5, contextMismatch: 0.25, neighbourSharpness: 1.5 },
-  'k1.5 c.25 n300': { seq: 1, knn: 1.5, contextMismatch: 0.25, neighbours: 300 },
-  'k1.5 c.25 seq1.5': { seq: 1.5, knn: 1.5, contextMismatch: 0.25 },
-  'k1.5 c.25 pop.05': { seq: 1, knn: 1.5, contextMismatch: 0.25, pop: 0.05 },
+  'round 4': { seq: 0, knn: 0.6, contextMismatch: 1 },
 };
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -204,6 +198,8 @@ const put = (m: string, ranked: string[], target: string) => {
   if (!s) stats.set(m, (s = new Stat()));
   s.add(ranked.slice(0, K).includes(target) ? 1 : 0);
 };
+/** CPU ms of the user station's batch of 20, summed per variant. */
+const cpu = new Map<string, number>();
 const cat = prepS.engine.catalog;
 const start = Date.parse('2026-01-01T12:00:00Z');
 const t1 = performance.now();
@@ -245,7 +241,10 @@ for (const s of held) {
     }
     for (const name of names) {
       Object.assign(BLENDS.session, base, VARIANTS[name]);
+      const c0 = process.cpuUsage();
       const cur = userStation(reco, userId, prefix);
+      const c1 = process.cpuUsage(c0);
+      cpu.set(name, (cpu.get(name) ?? 0) + (c1.user + c1.system) / 1000);
       put(`${name} ${flags ? 'skips' : 'plays'}`, cur, target);
       if (name === 'current' && !values.variants) {
         const rc = reco.engine.catalog;
@@ -281,6 +280,7 @@ for (const s of held) {
   );
 }
 const co = stats.get('co-occurrence')!;
+for (const [name, ms] of cpu) log(`${name}: ${(ms / (2 * co.xs.length)).toFixed(2)} ms CPU per batch of 20 (mean)`);
 const f4 = (x: number) => x.toFixed(4);
 console.log(`split ${split}, ${co.xs.length} sessions, ${((performance.now() - t1) / 1000).toFixed(0)} s`);
 for (const [m, s] of stats) {
