@@ -30,6 +30,9 @@ if (split !== 'tune' && split !== 'dev') throw new Error('--split is tune or dev
 export const VARIANTS: Record<string, Partial<Blend>> = {
   current: {},
   'round 4': { seq: 0, knn: 0.6, contextMismatch: 1 },
+  // The current blend with another weight for a seed's occurrences of the other outcome (MISMATCH).
+  'outcomes 0.6': {},
+  'outcomes 1': {},
 };
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -39,6 +42,15 @@ const reco = buildServerLike(mpd, sessions, split);
 const prepS = prepareSessions(sessions, split, log);
 log(`built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
+// Tuning only: the weight of a seed's occurrences with the other outcome (OUTCOME_MISMATCH)
+// per variant. CPU per batch: a listener's first variant pays for cold caches (~0.2 ms), so
+// compare two runs in both orders (--variants 'round 4,current').
+const MISMATCH: Record<string, number | undefined> = { 'outcomes 0.6': 0.6, 'outcomes 1': 1 };
+let mismatch: number | undefined;
+{
+  const score = reco.engine.score.bind(reco.engine);
+  reco.engine.score = (seeds, o) => score(seeds, mismatch === undefined ? o : { ...o, outcomeMismatch: mismatch });
+}
 const names = values.variants ? values.variants.split(',') : Object.keys(VARIANTS);
 const base: Blend = { ...BLENDS.session };
 const K = 10;
@@ -241,6 +253,7 @@ for (const s of held) {
     }
     for (const name of names) {
       Object.assign(BLENDS.session, base, VARIANTS[name]);
+      mismatch = MISMATCH[name];
       const c0 = process.cpuUsage();
       const cur = userStation(reco, userId, prefix);
       const c1 = process.cpuUsage(c0);
