@@ -88,7 +88,7 @@ export function runSessions(prep: SessionPrep, variants = VARIANTS, baselines = 
       }
       const history = prefix.map((track, i) => ({ track, skipped: s.skipped[i]! }));
       for (const v of variants) {
-        const seeds = { tracks: sequenceSeeds(history), skipped: v.feedback ? outcomes(history) : undefined };
+        const seeds = { tracks: sequenceSeeds(history), skipped: v.feedback ? outcomes(history) : undefined, sequence: prefix.slice(-8) };
         const ranked = engine.score(seeds, { mode: 'session', limit: K, exclude, blend: v.blend, outcomeMismatch: v.mismatch }).map((x) => x.track);
         add(v.name, fill(engine, ranked, K, exclude), target);
       }

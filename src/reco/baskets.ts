@@ -35,6 +35,9 @@ export class Baskets {
   kind = new Uint8Array(0);
   /** Replaced / removed baskets (1) stay in the postings and are skipped. */
   dead = new Uint8Array(0);
+  /** Per basket: the context its latest play came from (a session's context type; 0 = unknown), see `contextCode`. */
+  context = new Uint8Array(0);
+  private readonly contextNames: string[] = [''];
   /** Slots of `data` in use (the arena's end), and how many of them are free room left behind. */
   private used = 0;
   private waste = 0;
@@ -126,6 +129,7 @@ export class Baskets {
     this.cap[b] = 0;
     this.start[b] = this.used;
     this.weighted[b] = weights ? 1 : 0;
+    this.context[b] = 0;
     this.kind[b] = KIND_CODE[kind];
     this.dead[b] = 0;
     this.names.push(name);
@@ -142,6 +146,21 @@ export class Baskets {
     if (b === undefined) b = this.set(key, kind, [], kind === 'session' ? [] : null);
     this.pushItem(b, track, weight);
     return b;
+  }
+
+  /** The number of a context type (user_collection, radio, ...): 0 for none or unknown, new names numbered up to 255. */
+  contextCode(name: string | null | undefined): number {
+    if (!name) return 0;
+    const i = this.contextNames.indexOf(name);
+    if (i >= 0) return i;
+    if (this.contextNames.length > 255) return 0;
+    this.contextNames.push(name);
+    return this.contextNames.length - 1;
+  }
+
+  /** Looks a context type up without numbering it (0 when unknown). */
+  findContext(name: string | null | undefined): number {
+    return name ? Math.max(0, this.contextNames.indexOf(name)) : 0;
   }
 
   remove(key: string): void {
@@ -182,6 +201,7 @@ export class Baskets {
     this.weighted = resized(this.weighted, cap);
     this.kind = resized(this.kind, cap);
     this.dead = resized(this.dead, cap);
+    this.context = resized(this.context, cap);
     this.keyNo = resized(this.keyNo, cap);
   }
 

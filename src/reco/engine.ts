@@ -3,6 +3,8 @@
 //   co     item-item co-occurrence (damped for long baskets, normalised by popularity,
 //          sequence-aware in sessions: what came next counts more than what came before)
 //   knn    neighbouring baskets: baskets most like the seed set vote for their tracks
+//   seq    (session mode) what followed the listener's last plays in other sessions, the
+//          longer the run of them matched there the more (variable-order transitions)
 //   artist / genre / features   content similarity when the catalog has it
 //   pop    popularity prior
 // and the listener's affinities on top. Everything is synchronous over dense arrays
@@ -56,6 +58,19 @@ export interface Blend {
   spreadBaskets: number;
   /** Content candidates per seed artist (its most popular tracks; the ten heaviest seed artists). */
   contentPerArtist: number;
+  /** Weight of the sequence score (0: off; needs Seeds.sequence). */
+  seq: number;
+  /** A session's continuation weighs seqBase^(m - 1) when it matched the listener's last m plays in a row. */
+  seqBase: number;
+  /** Longest run matched (plays). */
+  seqOrder: number;
+  /** Tracks after the matched run that score, the d-th weighing seqDecay^(d - 1). */
+  seqForward: number;
+  seqDecay: number;
+  /** Sessions of the last play walked at most (its newest). */
+  seqPostings: number;
+  /** Weight of a session played from another context type than the listener's (Seeds.contextType; 1 = no matter). */
+  contextMismatch: number;
 }
 
 const BASE: Blend = {
@@ -78,6 +93,13 @@ const BASE: Blend = {
   // within 0.002); 40 starts to lose NDCG. At least radio's maxPostings: a one-seed station spreads all its baskets.
   spreadBaskets: 150,
   contentPerArtist: 40,
+  seq: 0,
+  seqBase: 4,
+  seqOrder: 5,
+  seqForward: 3,
+  seqDecay: 0.5,
+  seqPostings: 2000,
+  contextMismatch: 1,
 };
 
 /** Per-mode blends, chosen on the tuning split of `npm run eval` (see README). */
@@ -91,7 +113,11 @@ export const BLENDS: Record<'radio' | 'continuation' | 'session', Blend> = {
   // from 1.17 / 1.14 to 1.32 / 1.34x co-occurrence and NDCG from 1.15 / 1.14 to 1.27 / 1.28x
   // (with LIST_SPREAD; the station as it was: 1.04-1.06x).
   continuation: { ...BASE, artist: 1.6, knn: 0.8, artistOverlap: 0.6, nameOverlap: 0, contentPerArtist: 200 },
-  session: { ...BASE, knn: 0.6, artist: 0.1, neighbours: 150, neighbourSharpness: 1 },
+  // Issue 24 round 5 (tuning split, a user station's first 10 after a session's prefix,
+  // `bench/eval/next-track.ts`): the sequence score (seq 1) and sessions of another context
+  // type at 0.25 lift HR@10 from 1.10 / 1.12x session co-occurrence (with / without skip
+  // flags) to 1.19 / 1.21x; neighbours then weigh 1.5 (0.6 before; 1-2 score alike).
+  session: { ...BASE, knn: 1.5, artist: 0.1, neighbours: 150, neighbourSharpness: 1, seq: 1, contextMismatch: 0.25 },
 };
 
 /** Weight of a seed's basket occurrence whose outcome (skipped / kept) differs from the listener's. */
@@ -162,11 +188,14 @@ export class Engine {
   private visitNext = new Int32Array(0);
   /** Per track: its own weight while `spread` is at a basket it walked as a seed, NaN otherwise. */
   private selfCw = new Float64Array(0);
+  /** Per track: its sequence score this call (Blend.seq; 0 otherwise). */
+  private seqv = new Float32Array(0);
   // Per-call candidate arrays, reused.
   private cand = new Float64Array(0);
   private candSort = new Float64Array(0);
   private candCo = new Float64Array(0);
   private candKnn = new Float64Array(0);
+  private candSeq = new Float64Array(0);
   private candSeed = new Int32Array(0);
   private candFlag = new Uint8Array(0);
 
@@ -190,10 +219,11 @@ export class Engine {
   }
 
   /** One play of a listening session (imported, or a listener's own); skipped plays weigh less. */
-  addSessionPlay(sessionKey: string, trackId: string, skipped: boolean): number {
+  addSessionPlay(sessionKey: string, trackId: string, skipped: boolean, contextType?: string | null): number {
     const t = this.catalog.ensure(trackId);
     const w = skipped ? SKIPPED_WEIGHT : 1;
-    this.baskets.append(`session:${sessionKey}`, 'session', t, w);
+    const b = this.baskets.append(`session:${sessionKey}`, 'session', t, w);
+    if (contextType) this.baskets.context[b] = this.baskets.contextCode(contextType);
     this.catalog.addPopularity(t, w);
     this.catalog.addOutcome(t, skipped);
     return t;
@@ -242,6 +272,7 @@ export class Engine {
       this.mark = new Uint8Array(cap);
       this.flag = new Uint8Array(cap);
       this.selfCw = new Float64Array(cap).fill(Number.NaN);
+      this.seqv = new Float32Array(cap);
     }
     if (this.sim.length < this.baskets.size) {
       const cap = Math.max(1024, this.baskets.size * 2);
@@ -272,6 +303,7 @@ export class Engine {
       artistW: new Map<number, number>(seeds.artists ?? []),
     };
     this.walkSeeds(c);
+    if (c.B.seq > 0 && seeds.sequence?.length) this.walkSequence(c, seeds.sequence);
     this.similarBaskets(c);
     this.voteNeighbours(c);
     const content = this.contentCandidates(c);
@@ -314,6 +346,7 @@ export class Engine {
     const { data, wdata, start, count, weighted } = baskets;
     const sessionCode = KIND_CODE.session;
     const mismatch = c.opts.outcomeMismatch ?? OUTCOME_MISMATCH;
+    const ctx = B.contextMismatch !== 1 ? baskets.findContext(seeds.contextType) : 0;
     const perSeed = Math.max(20, Math.min(B.maxPostings, Math.floor((B.maxPostings * SEED_BUDGET) / Math.max(1, seeds.tracks.size))));
     const gathered: number[] = [];
     let visits = 0;
@@ -358,7 +391,9 @@ export class Engine {
         let ps = 0;
         while (ps < L && data[st + ps] !== s) ps++; // s is in b (b is in its posting list)
         const occ = ws ? wdata[st + ps]! : 1;
-        const seedWeight = own === undefined ? w * occ : occ < 1 === own ? w : w * mismatch;
+        // A session played from another context than the listener's weighs contextMismatch.
+        const ctxWeight = ctx !== 0 && seq && baskets.context[b] !== ctx ? B.contextMismatch : 1;
+        const seedWeight = (own === undefined ? w * occ : occ < 1 === own ? w : w * mismatch) * ctxWeight;
         const coSeedWeight = seedNorm * seedWeight;
         if (this.sim[b] === 0) touchedBaskets.push(b);
         this.sim[b] += seedWeight / L ** B.basketLengthExponent;
@@ -441,6 +476,47 @@ export class Engine {
       top2[b] = Number.NEGATIVE_INFINITY;
       top1Seed[b] = -1;
       top2Seed[b] = -1;
+    }
+  }
+
+  /**
+   * Phase 1, for a listener's plays in order (Seeds.sequence): in the newest sessions that
+   * hold the last play, what came right after it scores seqBase^(m - 1) when the m plays up
+   * to it there match the listener's last m in a row (an album or a playlist played in
+   * order is followed again; a shared first-order transition alone says little), the d-th
+   * track after it seqDecay^(d - 1) of that, times its weight there (a skipped play 0.25).
+   */
+  private walkSequence(c: ScoreCall, sequence: readonly number[]): void {
+    const { B } = c;
+    const { baskets, seqv } = this;
+    const { data, wdata, start, count, weighted, kind, dead } = baskets;
+    const sessionCode = KIND_CODE.session;
+    const n = sequence.length;
+    const last = sequence[n - 1]!;
+    const ctx = baskets.findContext(c.seeds.contextType);
+    const ctxOf = baskets.context;
+    if (last < 0 || last >= this.catalog.size) return;
+    const posting = baskets.of(last);
+    const walk = Math.min(posting.length, B.seqPostings);
+    for (let k = 0; k < walk; k++) {
+      const b = posting[posting.length - 1 - k]!;
+      if (dead[b] || kind[b] !== sessionCode) continue;
+      const st = start[b]!;
+      const L = count[b]!;
+      const ws = weighted[b] === 1;
+      for (let q = 0; q < L - 1; q++) {
+        if (data[st + q] !== last) continue;
+        let m = 1;
+        while (m < B.seqOrder && m < n && q - m >= 0 && data[st + q - m] === sequence[n - 1 - m]) m++;
+        let v = B.seqBase ** (m - 1);
+        if (ctx !== 0 && ctxOf[b] !== ctx) v *= B.contextMismatch;
+        for (let d = 1; d <= B.seqForward && q + d < L; d++) {
+          const j = data[st + q + d]!;
+          seqv[j] += ws ? v * wdata[st + q + d]! : v;
+          this.touch(c, j);
+          v *= B.seqDecay;
+        }
+      }
     }
   }
 
@@ -584,10 +660,11 @@ export class Engine {
     const profile = opts.profile ?? null;
     const albums = seedAlbums(cat, seeds);
     // Components of one candidate; the largest names the reason.
-    const components = (j: number, co: number, knn: number) => {
+    // The sequence score counts with co-occurrence here ("similar to" the seed).
+    const components = (j: number, co: number, knn: number, seq: number) => {
       const a = cat.artist[j]!;
       return [
-        maxCo > 0 ? (B.co * co) / maxCo : 0,
+        (maxCo > 0 ? (B.co * co) / maxCo : 0) + seqScale * seq,
         maxKnn > 0 ? (B.knn * knn) / maxKnn : 0,
         a >= 0 && artistW.size ? (B.artist * (artistW.get(a) ?? 0)) / artistMass : 0,
         genreW.size ? B.genre * genreScore(cat.genres[j], genreW, genreMass) : 0,
@@ -605,10 +682,11 @@ export class Engine {
       this.candSort = new Float64Array(cap);
       this.candCo = new Float64Array(cap);
       this.candKnn = new Float64Array(cap);
+      this.candSeq = new Float64Array(cap);
       this.candSeed = new Int32Array(cap);
       this.candFlag = new Uint8Array(cap);
     }
-    const { cand: scores, candCo: coOf, candKnn: knnOf, candSeed: seedOf, candFlag: flagOf } = this;
+    const { cand: scores, candCo: coOf, candKnn: knnOf, candSeq: seqOf, candSeed: seedOf, candFlag: flagOf, seqv } = this;
     /** The k-th largest of scores[0..n) (k >= 1), without allocating. */
     const kthLargest = (k: number) => {
       const view = this.candSort.subarray(0, n);
@@ -617,6 +695,7 @@ export class Engine {
     };
     let maxCo = 0;
     let maxKnn = 0;
+    let maxSeq = 0;
     // The catalog keeps the default exponent's divisor per track (a power per candidate was a tenth of a call).
     const popNorm = B.coPopExponent === CO_POP_EXPONENT ? cat.popNorm : null;
     for (let k = 0; k < n; k++) {
@@ -625,6 +704,9 @@ export class Engine {
       let cv = slot[o + CO]!;
       if (cv !== 0) cv /= popNorm ? popNorm[j]! : (1 + cat.popularity[j]!) ** B.coPopExponent;
       const kv = slot[o + KNN]!;
+      const sv = seqv[j]!;
+      seqv[j] = 0;
+      seqOf[k] = sv;
       seedOf[k] = slot[o + BEST]! > 0 ? slot[o + BEST_SEED]! : -1;
       slot[o + CO] = 0;
       slot[o + KNN] = 0;
@@ -639,9 +721,12 @@ export class Engine {
       if (f & 1) continue;
       if (cv > maxCo) maxCo = cv;
       if (kv > maxKnn) maxKnn = kv;
+      if (sv > maxSeq) maxSeq = sv;
     }
+    const seqScale = maxSeq > 0 ? B.seq / maxSeq : 0;
     for (const j of unflag) flag[j] = 0;
-    for (let k = 0; k < n; k++) scores[k] = (maxCo > 0 ? (B.co * coOf[k]!) / maxCo : 0) + (maxKnn > 0 ? (B.knn * knnOf[k]!) / maxKnn : 0);
+    for (let k = 0; k < n; k++)
+      scores[k] = (maxCo > 0 ? (B.co * coOf[k]!) / maxCo : 0) + (maxKnn > 0 ? (B.knn * knnOf[k]!) / maxKnn : 0) + seqScale * seqOf[k]!;
     // Re-rank only the best PRESELECT x limit by co-occurrence and neighbours, plus the content candidates.
     let pre = -Infinity;
     if (n > PRESELECT * opts.limit) pre = kthLargest(PRESELECT * opts.limit);
@@ -662,6 +747,7 @@ export class Engine {
       let score =
         (maxCo > 0 ? (B.co * cv) / maxCo : 0) +
         (maxKnn > 0 ? (B.knn * kv) / maxKnn : 0) +
+        seqScale * seqOf[k]! +
         (a >= 0 && artistW.size ? (B.artist * (artistW.get(a) ?? 0)) / artistMass : 0) +
         (genreW.size ? B.genre * genreScore(cat.genres[j], genreW, genreMass) : 0) +
         (featureSeeds.length ? B.features * featureScore(cat, j, featureSeeds) : 0) +
@@ -685,10 +771,10 @@ export class Engine {
     for (let k = 0; k < n; k++) {
       if (scores[k]! < threshold || scores[k]! <= 0) continue;
       const j = tj[k]!;
-      const c = components(j, coOf[k]!, knnOf[k]!);
+      const c = components(j, coOf[k]!, knnOf[k]!, seqOf[k]!);
       const top = Math.max(...c);
       let reason: Scored['reason'] = { kind: 'popular', seed: -1 };
-      if (top === c[0] && coOf[k]! > 0) reason = { kind: 'similar', seed: seedOf[k]! };
+      if (top === c[0] && (coOf[k]! > 0 || seqOf[k]! > 0)) reason = { kind: 'similar', seed: seedOf[k]! };
       else if (top === c[1] && knnOf[k]! > 0) reason = { kind: 'listeners', seed: seedOf[k]! };
       else if (top === c[2] && c[2] > 0) reason = { kind: cat.album[j]! >= 0 && albums.has(cat.album[j]!) ? 'album' : 'artist', seed: cat.artist[j]! };
       else if (top === c[3] && c[3] > 0) reason = { kind: 'genre', seed: bestGenre(cat.genres[j], genreW) };

@@ -54,6 +54,8 @@ export class Profile {
   /** Completed plays per track. */
   readonly completes = new Map<number, number>();
   events = 0;
+  /** The context type of the latest play that named one (user_collection, radio, ...). */
+  contextType: string | null = null;
   private lastWasStart = false;
 
   fold(e: FoldInput): void {

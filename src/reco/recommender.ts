@@ -140,7 +140,7 @@ export class Recommender {
       const key = e.sessionId ?? `${e.userId ?? 'anonymous'}:${e.occurredAt.slice(0, 10)}`;
       const b = engine.baskets.basketOf(`session:${key}`);
       // A play followed by its own end is one play.
-      if (b === undefined || engine.baskets.last(b) !== t) engine.addSessionPlay(key, e.trackId, e.action === 'skip');
+      if (b === undefined || engine.baskets.last(b) !== t) engine.addSessionPlay(key, e.trackId, e.action === 'skip', e.contextType);
       else if (ended) cat.addOutcome(t, e.action === 'skip');
     }
     if (e.userId === null) {
@@ -153,6 +153,7 @@ export class Recommender {
     }
     const profile = this.profile(e.userId);
     profile.fold({ track: t, artist: cat.artist[t]!, action: e.action, position: e.position, durationMs: cat.durationMs[t] });
+    if (played && e.contextType) profile.contextType = e.contextType;
     if (e.source?.startsWith('station:')) this.foldStation(e.userId, e.source.slice('station:'.length), t, e.action);
     if (played) {
       const ctx = (e.context ?? {}) as ContextInput;

@@ -15,4 +15,11 @@ export interface Seeds {
    * what counts after a skip of X.
    */
   skipped?: ReadonlyMap<number, boolean>;
+  /**
+   * The listener's latest plays in order, oldest first (a user station): what followed the
+   * longest run of them in other sessions scores as `seq` (see Engine, Blend.seq).
+   */
+  sequence?: readonly number[];
+  /** Where the listener plays from now (a context type: user_collection, radio, ...): sessions from elsewhere weigh Blend.contextMismatch. */
+  contextType?: string | null;
 }

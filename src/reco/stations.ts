@@ -47,6 +47,9 @@ export function continuationSeeds(tracks: readonly number[]): Map<number, number
   return seeds;
 }
 
+/** A user station's plays matched in order against other sessions (Blend.seqOrder at most). */
+const SEQUENCE_PLAYS = 8;
+
 /** Why a station cannot be resolved: the seed is unknown. */
 export class UnknownSeed extends Error {}
 
@@ -97,7 +100,14 @@ export function resolveStation(reco: Recommender, st: Station, profile: Profile 
       // (never as negative seeds): the next-track path of bench/eval.
       const taste = profile ? profile.tasteSeeds(30) : null;
       const artists = new Map((profile?.topArtists(5) ?? []).map((a, i) => [a, 1 - i / 10] as [number, number]));
-      if (taste && taste.tracks.size > 0) return { seeds: { tracks: taste.tracks, skipped: taste.skipped, artists }, label: 'your taste', mode: 'session' };
+      // The latest plays in order: what followed them in other sessions (Blend.seq).
+      const sequence = profile?.recent.slice(-SEQUENCE_PLAYS) ?? [];
+      if (taste && taste.tracks.size > 0)
+        return {
+          seeds: { tracks: taste.tracks, skipped: taste.skipped, artists, sequence, contextType: profile?.contextType },
+          label: 'your taste',
+          mode: 'session',
+        };
       // No history yet: start from what people play in this context (the population prior).
       for (const [i, x] of reco.contextTracks.top(context, 20).entries()) tracks.set(x.track, 1 - i / 40);
       return { seeds: { tracks }, label: 'what people play now' };
