@@ -9,6 +9,9 @@
 // BENCH_RECO_QUICK=1 leaves out the in-process batches and the minute's wait;
 // BENCH_RECO_PROFILE=1 runs the server with --cpu-prof (the profile's path is printed);
 // BENCH_RECO_NODE_ARGS adds flags for the server's node (after those `npm start` uses).
+// The listeners' lines end with the server's CPU per call (user + system time of the
+// server process over the listeners' phase, /proc/PID/stat, over the calls made): a figure
+// that depends less than the latencies on how much of a shared machine the run got.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -144,6 +147,12 @@ try {
     return r.body;
   };
   const loadBefore = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  const serverCpuMs = (pid: number) => {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime + stime, in ticks of 10 ms
+  };
+  const cpu0 = serverCpuMs(server.proc.pid!);
+  const wall0 = performance.now();
   await Promise.all(
     Array.from({ length: listeners }, async (_, n) => {
       const user = n === 0 ? 'heavy' : `listener-${n}`;
@@ -164,7 +173,10 @@ try {
     }),
   );
   const loadAfter = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  const cpuMs = serverCpuMs(server.proc.pid!) - cpu0;
+  const wallMs = performance.now() - wall0;
   const serverRss = status(server.proc.pid!).hwm;
+  const endRss = status(server.proc.pid!).rss;
   await server.stop();
 
   console.log(`## bench:reco (SQLite, all of ../shared/data)\n`);
@@ -196,6 +208,10 @@ try {
   }
   console.log(
     `- the listener with ${heavyRows.toLocaleString('en')} history rows, all calls: p50 ${percentile(heavyLat, 50).toFixed(1)} ms, p99 ${percentile(heavyLat, 99).toFixed(1)} ms`,
+  );
+  const calls = Object.values(lat).reduce((n, xs) => n + xs.length, 0);
+  console.log(
+    `- server CPU over the listeners: ${(cpuMs / calls).toFixed(2)} ms per call (${calls} calls; ${((100 * cpuMs) / wallMs).toFixed(0)}% of a core); server RSS at the end ${endRss.toFixed(0)} MB`,
   );
   if (profileDir) console.log(`- server CPU profile in ${profileDir}`);
 } finally {

@@ -206,7 +206,7 @@ export interface RetentionConfig {
   eventRetentionDays: number | null;
   /** How often the sweep for the two above runs. */
   sweepIntervalMs: number;
-  /** Queue states kept in memory: at most this many queues, and this many items in all. */
+  /** Queue states kept in memory: at most this many queues, and this weight in items in all (items, history, metadata: state-cache.ts). */
   cacheQueues: number;
   cacheItems: number;
 }
@@ -216,7 +216,7 @@ export const DEFAULT_RETENTION: RetentionConfig = {
   eventRetentionDays: null,
   sweepIntervalMs: 10 * 60_000,
   cacheQueues: 2_000,
-  cacheItems: 300_000,
+  cacheItems: 100_000,
 };
 
 export const DEFAULT_REALTIME: RealtimeConfig = {

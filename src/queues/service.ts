@@ -71,7 +71,7 @@ export interface ServiceDeps {
   newId: () => string;
   random: () => number;
   maxItemsPerQueue: number;
-  /** Hot states kept in memory: at most this many queues and items together (defaults 2,000 and 300,000). */
+  /** Hot states kept in memory: at most this many queues and this weight in items together (defaults 2,000 and 100,000; see state-cache.ts). */
   cacheQueues?: number;
   cacheItems?: number;
   /** Tracks one user other than the owner may add to one queue per minute ([CO9]). */
@@ -169,7 +169,7 @@ export class QueueService {
   private readonly deps: ServiceDeps;
   constructor(deps: ServiceDeps) {
     this.deps = deps;
-    this.cache = new StateCache(deps.cacheQueues ?? 2_000, deps.cacheItems ?? 300_000);
+    this.cache = new StateCache(deps.cacheQueues ?? 2_000, deps.cacheItems ?? 100_000);
     this.listeners = new CommitListeners(deps.onListenerError);
     const store = deps.store;
     // Writers on other instances take turns on a queue when the store can lock it.

@@ -1,6 +1,8 @@
 // The hot queue states of this process, bounded by the number of queues and by the items
-// they hold together (a 10,000-item queue weighs what 500 queues of 20 do). States are
-// immutable: a reader holding one is never disturbed.
+// they hold together (a 10,000-item queue weighs what 500 queues of 20 do). A state's
+// weight counts its played history and its metadata too, in items' worth (issue 24: a
+// radio queue keeps a reason per track in its metadata, about as much again as its
+// items). States are immutable: a reader holding one is never disturbed.
 //
 // Eviction is "second chance" (CLOCK), an approximation of least recently used: a hit only
 // marks its entry (issue 21: moving the entry to the back of the Map on every hit, a delete
@@ -11,8 +13,38 @@ import type { QueueState } from './queue.ts';
 
 interface Entry {
   state: QueueState;
+  /** What `state` counts against the item budget (weightOf). */
+  weight: number;
   /** Read or written since eviction last passed it. */
   used: boolean;
+}
+
+/** An item holds five values (itemId, trackId, addedBy, addedAt, key): metadata counts one item per five values. */
+const VALUES_PER_ITEM = 5;
+/** Metadata objects are shared by the states of a queue until it is updated: counted once each. */
+const metadataWeights = new WeakMap<object, number>();
+
+function valuesIn(x: unknown, depth: number): number {
+  if (x === null || typeof x !== 'object') return 1;
+  if (depth === 0) return 1;
+  let n = 0;
+  for (const v of Array.isArray(x) ? x : Object.values(x)) n += valuesIn(v, depth - 1);
+  return n;
+}
+
+/** A state's weight in items: its items, its played history, and its metadata's values over VALUES_PER_ITEM. */
+export function weightOf(state: QueueState): number {
+  const m = state.metadata;
+  let mw = 0;
+  if (m !== null && typeof m === 'object') {
+    const known = metadataWeights.get(m);
+    if (known !== undefined) mw = known;
+    else {
+      mw = Math.ceil(valuesIn(m, 6) / VALUES_PER_ITEM);
+      metadataWeights.set(m, mw);
+    }
+  }
+  return state.items.length + (state.history?.length ?? 0) + mw;
 }
 
 export class StateCache {
@@ -38,18 +70,21 @@ export class StateCache {
     const old = this.map.get(queueId);
     if (old !== undefined) {
       if (old.state.version > state.version) return;
-      if (state.items.length > this.maxItems) {
+      const weight = weightOf(state);
+      if (weight > this.maxItems) {
         this.delete(queueId);
         return;
       }
-      this.items += state.items.length - old.state.items.length;
+      this.items += weight - old.weight;
       old.state = state;
+      old.weight = weight;
       old.used = true;
     } else {
-      if (state.items.length > this.maxItems) return;
+      const weight = weightOf(state);
+      if (weight > this.maxItems) return;
       // A new entry starts unmarked: a queue read once does not push out ones read again.
-      this.map.set(queueId, { state, used: false });
-      this.items += state.items.length;
+      this.map.set(queueId, { state, weight, used: false });
+      this.items += weight;
     }
     this.evict(queueId);
   }
@@ -57,7 +92,7 @@ export class StateCache {
   delete(queueId: string): void {
     const old = this.map.get(queueId);
     if (old === undefined) return;
-    this.items -= old.state.items.length;
+    this.items -= old.weight;
     this.map.delete(queueId);
   }
 
@@ -68,6 +103,11 @@ export class StateCache {
 
   get size(): number {
     return this.map.size;
+  }
+
+  /** The weight held, in items (weightOf). */
+  get weight(): number {
+    return this.items;
   }
 
   /** Makes room, never dropping `keep` (the entry just set) unless it is the only one left. */
@@ -83,7 +123,7 @@ export class StateCache {
         continue;
       }
       this.map.delete(id);
-      this.items -= e.state.items.length;
+      this.items -= e.weight;
     }
   }
 }

@@ -41,13 +41,20 @@ export function mixMeta(state: Pick<QueueState, 'metadata'>): MixMeta | null {
   return m && typeof m === 'object' && typeof m.context === 'string' ? m : null;
 }
 
-/** The reasons with the new batch's added, trimmed to the tracks still in the queue and to MAX_REASONS. */
+/**
+ * The reasons with the new batch's added (a track already there moves to the end, with its
+ * new reason), trimmed to the tracks still in the queue and to the newest MAX_REASONS.
+ */
 export function mergeReasons(old: Record<string, Reason> | undefined, items: BatchItem[], queueTracks: ReadonlySet<string> | null): Record<string, Reason> {
-  const merged = new Map(Object.entries(old ?? {}));
+  // One pass over each, no Map of the old reasons (issue 24: this was ~3% of the server's CPU
+  // under 8 listeners, an extend merging 50 into up to 200).
+  const fresh = new Map<string, Reason>();
   for (const i of items) {
-    merged.delete(i.trackId);
-    merged.set(i.trackId, i.reason);
+    fresh.delete(i.trackId);
+    fresh.set(i.trackId, i.reason);
   }
-  const kept = [...merged].filter(([t]) => queueTracks === null || queueTracks.has(t)).slice(-MAX_REASONS);
-  return Object.fromEntries(kept);
+  const kept: [string, Reason][] = [];
+  if (old) for (const t of Object.keys(old)) if (!fresh.has(t) && (queueTracks === null || queueTracks.has(t))) kept.push([t, old[t]!]);
+  for (const [t, r] of fresh) if (queueTracks === null || queueTracks.has(t)) kept.push([t, r]);
+  return Object.fromEntries(kept.length > MAX_REASONS ? kept.slice(-MAX_REASONS) : kept);
 }

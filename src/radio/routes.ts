@@ -8,6 +8,8 @@ import { QueueIdParams } from '../queues/schemas.ts';
 import type { Actor } from '../model/actor.ts';
 import type { ContextualService } from './contextual.ts';
 import { answer, keyOf, KeyHeaders, type Answers } from '../catalog/answers.ts';
+import { sendJson } from '../queues/view-json.ts';
+import { batchJson, radioJson, recoQueueJson } from './answer-json.ts';
 import type { MixService } from './mixes.ts';
 import * as S from './schemas.ts';
 import type { RadioService } from './service.ts';
@@ -32,7 +34,7 @@ export function radioRoutes(d: { radio: RadioService; mixes: MixService; context
       async (r, reply) => {
         pathUser(r, r.body.userId);
         const k = keyOf(r);
-        return answer(reply, 201, await d.answers.once(r.userId, k, 201, () => d.radio.create(actor(r), r.params.stationId, r.body, k)));
+        sendJson(reply, radioJson(answer(reply, 201, await d.answers.once(r.userId, k, 201, () => d.radio.create(actor(r), r.params.stationId, r.body, k)))));
       },
     );
 
@@ -40,7 +42,10 @@ export function radioRoutes(d: { radio: RadioService; mixes: MixService; context
     // since a GET that writes can be replayed by caches and prefetchers. Both take a key.
     const extend = async (r: FastifyRequest<{ Params: { queueId: string }; Querystring: { count?: number } }>, reply: FastifyReply, count: number) => {
       const k = keyOf(r);
-      return answer(reply, 200, await d.answers.once(r.userId, k, 200, () => d.radio.extend(actor(r), r.params.queueId, count, { keyed: k })));
+      sendJson(
+        reply,
+        batchJson(answer(reply, 200, await d.answers.once(r.userId, k, 200, () => d.radio.extend(actor(r), r.params.queueId, count, { keyed: k })))),
+      );
     };
     const extendDoc =
       "Append tracks to any queue the caller may add to: a radio plays on its station; any other queue is continued from its own tracks and the caller's taste (autoplay). Nothing the queue ever held comes back until the station is exhausted. Ordinary item_added events.";
@@ -104,7 +109,7 @@ export function radioRoutes(d: { radio: RadioService; mixes: MixService; context
       },
       async (r, reply) => {
         pathUser(r, r.body.userId);
-        return answer(reply, 201, await d.answers.once(r.userId, keyOf(r), 201, () => d.mixes.create(actor(r), r.body)));
+        sendJson(reply, recoQueueJson(answer(reply, 201, await d.answers.once(r.userId, keyOf(r), 201, () => d.mixes.create(actor(r), r.body)))));
       },
     );
 

@@ -170,9 +170,10 @@ export class Engine {
   private readonly touched = new IntList();
   // Per track, side by side (one cache line for a candidate's four numbers; the tracks a
   // call touches are spread over the whole catalog): co-occurrence, neighbour votes, the
-  // largest single co-occurrence contribution and its seed. Index j * SLOT + CO etc.
+  // largest single co-occurrence contribution, and MARK: 0 = not a candidate of this call,
+  // -1 = a candidate, s + 1 = a candidate whose largest contribution came from seed s (issue
+  // 24: a separate mark array was a second cache miss per touch). Index j * SLOT + CO etc.
   private slot = new Float64Array(0);
-  private mark = new Uint8Array(0);
   private flag = new Uint8Array(0);
   private sim = new Float64Array(0);
   // Phase 1's per-basket gathering (see walkSeeds): summed seed weight, the two largest
@@ -266,10 +267,9 @@ export class Engine {
 
   private grow(): void {
     const n = this.catalog.size;
-    if (this.mark.length < n) {
+    if (this.flag.length < n) {
       const cap = Math.max(1024, Math.ceil(n * 1.25));
       this.slot = new Float64Array(cap * SLOT);
-      this.mark = new Uint8Array(cap);
       this.flag = new Uint8Array(cap);
       this.selfCw = new Float64Array(cap).fill(Number.NaN);
       this.seqv = new Float32Array(cap);
@@ -314,18 +314,22 @@ export class Engine {
   private credit(c: ScoreCall, j: number, co: number, best: number, seed: number): void {
     const { slot } = this;
     const o = j * SLOT;
+    if (slot[o + MARK] === 0) {
+      slot[o + MARK] = -1;
+      c.touched.push(j);
+    }
     slot[o + CO] += co;
     if (best > slot[o + BEST]!) {
       slot[o + BEST] = best;
-      slot[o + BEST_SEED] = seed;
+      slot[o + MARK] = seed + 1;
     }
-    this.touch(c, j);
   }
 
   /** Marks a track as a candidate of this call (reset in `blend`). */
   private touch(c: ScoreCall, j: number): void {
-    if (this.mark[j] === 0) {
-      this.mark[j] = 1;
+    const o = j * SLOT;
+    if (this.slot[o + MARK] === 0) {
+      this.slot[o + MARK] = -1;
       c.touched.push(j);
     }
   }
@@ -583,7 +587,7 @@ export class Engine {
   /** Phase 2: the most similar baskets vote for their tracks. */
   private voteNeighbours(c: ScoreCall): void {
     const { B, touched, touchedBaskets } = c;
-    const { baskets, slot, mark } = this;
+    const { baskets, slot } = this;
     let neighbours = touchedBaskets.filter((b) => this.sim[b]! > 0);
     if (neighbours.length > B.neighbours) {
       neighbours.sort((a, b) => this.sim[b]! - this.sim[a]!);
@@ -597,9 +601,10 @@ export class Engine {
         const ws = baskets.weighted[b] === 1;
         for (let i = st; i < end; i++) {
           const j = baskets.data[i]!;
-          slot[j * SLOT + KNN] += ws ? v * baskets.wdata[i]! : v;
-          if (mark[j] === 0) {
-            mark[j] = 1;
+          const o = j * SLOT;
+          slot[o + KNN] += ws ? v * baskets.wdata[i]! : v;
+          if (slot[o + MARK] === 0) {
+            slot[o + MARK] = -1;
             touched.push(j);
           }
         }
@@ -644,7 +649,7 @@ export class Engine {
   private blend(c: ScoreCall, content: Content): Scored[] {
     const { seeds, opts, B, touched, artistW } = c;
     const { genreW, featureSeeds, artistMass, genreMass } = content;
-    const { catalog: cat, slot, mark } = this;
+    const { catalog: cat, slot } = this;
     // Per-track flags instead of a Set / Map look-up per candidate (a large seed set
     // touches 100,000 tracks): 1 = never returned (excluded, or a seed), 2 = a content candidate.
     const { flag } = this;
@@ -707,11 +712,11 @@ export class Engine {
       const sv = seqv[j]!;
       seqv[j] = 0;
       seqOf[k] = sv;
-      seedOf[k] = slot[o + BEST]! > 0 ? slot[o + BEST_SEED]! : -1;
+      seedOf[k] = slot[o + BEST]! > 0 ? slot[o + MARK]! - 1 : -1;
       slot[o + CO] = 0;
       slot[o + KNN] = 0;
       slot[o + BEST] = 0;
-      mark[j] = 0;
+      slot[o + MARK] = 0;
       coOf[k] = cv;
       knnOf[k] = kv;
       const f = flag[j]!;
@@ -811,7 +816,7 @@ const SLOT = 4;
 const CO = 0;
 const KNN = 1;
 const BEST = 2;
-const BEST_SEED = 3;
+const MARK = 3;
 
 /** Weight of co-occurrence in a basket of length L (see Blend.basketDamp). */
 function dampOf(B: Blend, L: number): number {
@@ -823,7 +828,7 @@ interface ScoreCall {
   seeds: Seeds;
   opts: ScoreOptions;
   B: Blend;
-  /** Candidate tracks, in the order first reached (marked in Engine.mark). */
+  /** Candidate tracks, in the order first reached (marked in Engine.slot). */
   touched: IntList;
   /** Baskets with a similarity (in Engine.sim) to reset. */
   touchedBaskets: number[];

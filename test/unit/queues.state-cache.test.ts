@@ -4,10 +4,24 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { QueueState } from '../../src/queues/queue.ts';
-import { StateCache } from '../../src/queues/state-cache.ts';
+import { StateCache, weightOf } from '../../src/queues/state-cache.ts';
 
-/** Only what the cache reads of a state: its version and how many items it holds. */
-const state = (version: number, items: number) => ({ version, items: Array.from({ length: items }, (_, i) => ({ itemId: `i${i}` })) }) as unknown as QueueState;
+/** Only what the cache reads of a state: its version, its items, its history and its metadata. */
+const state = (version: number, items: number, metadata: Record<string, unknown> = {}, history = 0) =>
+  ({
+    version,
+    items: Array.from({ length: items }, (_, i) => ({ itemId: `i${i}` })),
+    history: Array.from({ length: history }, (_, i) => ({ itemId: `i${i}`, trackId: `t${i}`, playedAt: 'x' })),
+    metadata,
+  }) as unknown as QueueState;
+/** A radio queue's metadata: a reason (kind, text) per track, as src/radio/metadata.ts keeps them. */
+const reasons = (n: number) => ({
+  radio: {
+    stationId: 'track:x',
+    batches: 1,
+    reasons: Object.fromEntries(Array.from({ length: n }, (_, i) => [`t${i}`, { kind: 'similar', text: `similar to ${i}` }])),
+  },
+});
 
 describe('StateCache', () => {
   it('keeps the newest state of a queue: an older one never replaces it', () => {
@@ -65,5 +79,26 @@ describe('StateCache', () => {
     c.set('q', state(1, 2));
     c.set('q', state(2, 6));
     assert.equal(c.get('q'), undefined, 'a stale version 1 must not be served');
+  });
+
+  it('weighs a state by its items, its history and its metadata (five values an item)', () => {
+    assert.equal(weightOf(state(1, 10)), 10);
+    assert.equal(weightOf(state(1, 10, {}, 4)), 14);
+    // 100 reasons of two values each, plus stationId and batches: 202 values, 41 items' worth.
+    assert.equal(weightOf(state(1, 10, reasons(100))), 10 + 41);
+  });
+
+  it('counts metadata against the item budget: queues with many reasons push out others sooner', () => {
+    const c = new StateCache(100, 300);
+    // Items alone (20 each) would fit all ten; with 100 reasons (41 more each) only four do.
+    for (let i = 0; i < 10; i++) c.set(`q${i}`, state(1, 20, reasons(100)));
+    assert.ok(c.weight <= 300, `weight ${c.weight}`);
+    assert.equal(c.size, 4);
+    assert.ok(c.get('q9'), 'the state just set stays');
+    // An update that drops the metadata frees its weight.
+    c.set('q9', state(2, 20));
+    assert.equal(c.weight, 3 * 61 + 20);
+    c.delete('q9');
+    assert.equal(c.weight, 3 * 61);
   });
 });
