@@ -414,7 +414,7 @@ export interface QueueView {
   version: number;
   /** All items of the queue; `items` holds only the window. */
   itemCount: number;
-  /** A window of the play order (the first DEFAULT_WINDOW items unless asked otherwise); shared with other views: never change one. */
+  /** A window of the play order (the first DEFAULT_WINDOW items unless asked otherwise). */
   items: { itemId: string; trackId: string; addedBy: string; addedAt: string }[];
   window: QueueWindow;
   currentItemId: string | null;
@@ -432,18 +432,6 @@ export interface QueueView {
   updatedAt: string;
 }
 
-/** An item as views show it: made once per item (items are immutable) and shared by every view that shows it. */
-const viewItems = new WeakMap<QueueItem, QueueView['items'][number]>();
-
-function viewItem(i: QueueItem): QueueView['items'][number] {
-  let v = viewItems.get(i);
-  if (v === undefined) {
-    v = { itemId: i.itemId, trackId: i.trackId, addedBy: i.addedBy, addedAt: i.addedAt };
-    viewItems.set(i, v);
-  }
-  return v;
-}
-
 /** The queue's header and one window of its items: O(window), not O(queue). */
 export function toView(state: QueueState, window: WindowQuery = {}): QueueView {
   const s = upgradeState(state);
@@ -458,7 +446,7 @@ export function toView(state: QueueState, window: WindowQuery = {}): QueueView {
     ownerId: s.ownerId,
     version: s.version,
     itemCount: s.items.length,
-    items: slice.map(viewItem),
+    items: slice.map((i) => ({ itemId: i.itemId, trackId: i.trackId, addedBy: i.addedBy, addedAt: i.addedAt })),
     window: { offset: start, limit, nextCursor: last !== undefined && start + slice.length < s.items.length ? encodeWindowCursor(last, s.shuffle) : null },
     currentItemId: s.currentItemId,
     currentIndex: idx < 0 ? null : idx,

@@ -38,29 +38,22 @@ function historyJson(history: QueueView['history']): string {
   return text;
 }
 
-/** A view's item objects are shared by the views that show them (toView): each one's text is written once. */
-const itemText = new WeakMap<QueueView['items'][number], string>();
-
-function itemJson(i: QueueView['items'][number]): string {
-  let text = itemText.get(i);
-  if (text === undefined) {
-    text = JSON.stringify({ itemId: i.itemId, trackId: i.trackId, addedBy: i.addedBy, addedAt: i.addedAt });
-    itemText.set(i, text);
-  }
-  return text;
-}
-
 /** The JSON of a view, as the `Queue` schema writes it. */
 export function viewJson(v: QueueView): string {
-  const top = JSON.stringify({ id: v.id, name: v.name, type: v.type, ownerId: v.ownerId, version: v.version, itemCount: v.itemCount });
-  const rest = JSON.stringify({
+  const head = JSON.stringify({
+    id: v.id,
+    name: v.name,
+    type: v.type,
+    ownerId: v.ownerId,
+    version: v.version,
+    itemCount: v.itemCount,
+    items: v.items.map((i) => ({ itemId: i.itemId, trackId: i.trackId, addedBy: i.addedBy, addedAt: i.addedAt })),
     window: { offset: v.window.offset, limit: v.window.limit, nextCursor: v.window.nextCursor },
     currentItemId: v.currentItemId,
     currentIndex: v.currentIndex,
     shuffle: v.shuffle,
     repeat: v.repeat,
   });
-  const head = `${top.slice(0, -1)},"items":[${v.items.map(itemJson).join(',')}],${rest.slice(1)}`;
   const tail = JSON.stringify({
     metadata: v.metadata,
     isPublic: v.isPublic,
