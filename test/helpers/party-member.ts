@@ -77,7 +77,7 @@ export class SimMember {
     this.rng = opts.link.rng ?? Math.random;
     ws.on('message', (d) => {
       const m = JSON.parse(String(d));
-      this.later('down', () => this.receive(m));
+      this.later('down', (due) => this.receive(m, due));
     });
     this.closed = new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: String(reason) })));
   }
@@ -109,13 +109,17 @@ export class SimMember {
     return Math.max(0, baseMs + (this.rng() * 2 - 1) * jitterMs);
   }
 
-  /** Runs fn after the link's delay, never before an earlier message of the same direction. */
-  private later(dir: 'up' | 'down', fn: () => void): void {
+  /**
+   * Runs fn after the link's delay, never before an earlier message of the same direction.
+   * fn gets the true time the message was due: when this process's timers run late (a busy
+   * host), that lateness is the harness's, not the link's or the server's.
+   */
+  private later(dir: 'up' | 'down', fn: (due: number) => void): void {
     const now = trueNow();
     const due = Math.max(now + this.delay(), dir === 'up' ? this.upTail : this.downTail);
     if (dir === 'up') this.upTail = due;
     else this.downTail = due;
-    setTimeout(fn, Math.max(0, due - now));
+    setTimeout(() => fn(due), Math.max(0, due - now));
   }
 
   send(msg: Record<string, unknown>): void {
@@ -147,10 +151,10 @@ export class SimMember {
     this.send(msg);
   }
 
-  private receive(m: any): void {
+  private receive(m: any, due: number = trueNow()): void {
     this.messages.push(m);
     if (m.type === 'latency_measurement' && typeof m.pong === 'number') {
-      const s: ClockSample = { t0: m.ping, t1: m.pong, t3: this.clock() };
+      const s: ClockSample = { t0: m.ping, t1: m.pong, t3: due + this.opts.skewMs };
       this.completed.push({ ping: m.ping, pong: m.pong, received: s.t3 });
       this.estimator.add(s);
       const off = this.offset();
@@ -158,7 +162,8 @@ export class SimMember {
     } else if (m.type === 'playback_sync' || m.type === 'sync_correction') {
       if (m.type === 'playback_sync') {
         const off = this.offset();
-        if (off !== null) this.arrivals.push(m.at - (this.clock() + off - this.followDelayMs));
+        // Measured at the instant the link delivered it (its timer may have fired late).
+        if (off !== null) this.arrivals.push(m.at - (due + this.opts.skewMs + off - this.followDelayMs));
       }
       this.addTimeline({ position: m.position, at: m.at, isPlaying: m.isPlaying, rate: m.rate, itemId: m.itemId, sequenceNumber: m.sequenceNumber });
       if (m.type === 'sync_correction' && m.action === 'seek') this.playerErrorMs = 0;
