@@ -4,30 +4,12 @@
 // its bound, votes, collaborators, metadata with non-ASCII text, shuffle, every window kind.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import Fastify from 'fastify';
 import type { QueueCommand } from '../../src/queues/decide.ts';
 import { HISTORY_LIMIT, type QueueState, toView, type WindowQuery } from '../../src/queues/queue.ts';
-import { CollaboratorSchema, EventSchema, EventsResponse, QueueSchema, QueueWindowSchema, WriteResponse } from '../../src/queues/schemas.ts';
+import { EventsResponse, QueueSchema, WriteResponse } from '../../src/queues/schemas.ts';
 import { eventsPageJson, readJson, viewJson, writeBodyJson } from '../../src/queues/view-json.ts';
+import { fastifyText } from '../helpers/serialiser.ts';
 import { scenario, type Scenario } from '../helpers/domain.ts';
-
-/** Fastify's own serialisation of `body` under the WriteResponse schema (what the routes answered before). */
-async function fastifyText(bodies: unknown[], schema: object = WriteResponse): Promise<string[]> {
-  const app = Fastify();
-  for (const s of [CollaboratorSchema, QueueWindowSchema, QueueSchema, EventSchema]) app.addSchema(s);
-  let next: unknown;
-  app.post('/w', { schema: { response: { 200: schema } } }, async () => next);
-  await app.ready();
-  const out: string[] = [];
-  for (const b of bodies) {
-    next = b;
-    const res = await app.inject({ method: 'POST', url: '/w' });
-    assert.equal(res.statusCode, 200, res.body);
-    out.push(res.body);
-  }
-  await app.close();
-  return out;
-}
 
 function busyQueue(): Scenario {
   const s = scenario({ userId: 'owner-1' });
@@ -81,7 +63,7 @@ describe('queue view JSON (view-json.ts)', () => {
       bodies.push({ events, version: state.version });
       ours.push(writeBodyJson({ events, version: state.version }));
     }
-    const theirs = await fastifyText(bodies);
+    const theirs = await fastifyText(bodies, WriteResponse);
     assert.ok(bodies.length > 20);
     for (let i = 0; i < bodies.length; i++) assert.equal(ours[i], theirs[i], `body ${i}`);
   });

@@ -4,31 +4,12 @@
 // decider, its add and metadata events, reasons with non-ASCII text, an empty batch.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import Fastify from 'fastify';
 import type { QueueCommand } from '../../src/queues/decide.ts';
 import { toView } from '../../src/queues/queue.ts';
-import { CollaboratorSchema, EventSchema, QueueSchema, QueueWindowSchema } from '../../src/queues/schemas.ts';
 import { batchJson, radioJson, recoQueueJson } from '../../src/radio/answer-json.ts';
 import { BatchResponse, RadioResponse, RecoQueueResponse } from '../../src/radio/schemas.ts';
+import { fastifyText } from '../helpers/serialiser.ts';
 import { scenario } from '../helpers/domain.ts';
-
-/** Fastify's own serialisation of each body under `schema` (what the routes answered before). */
-async function fastifyText(bodies: unknown[], schema: object): Promise<string[]> {
-  const app = Fastify();
-  for (const s of [CollaboratorSchema, QueueWindowSchema, QueueSchema, EventSchema]) app.addSchema(s);
-  let next: unknown;
-  app.post('/w', { schema: { response: { 200: schema } } }, async () => next);
-  await app.ready();
-  const out: string[] = [];
-  for (const b of bodies) {
-    next = b;
-    const res = await app.inject({ method: 'POST', url: '/w' });
-    assert.equal(res.statusCode, 200, res.body);
-    out.push(res.body);
-  }
-  await app.close();
-  return out;
-}
 
 /** A radio queue as RadioService makes it: created with 20 tracks, then a batch added and its reasons written. */
 function radioBatches() {
