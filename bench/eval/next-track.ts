@@ -14,7 +14,7 @@ import { Stat } from './api.ts';
 import { cooccurrence } from './baselines.ts';
 import { bucket, loadMpd, loadSessions, splitOf, type SplitName } from './data.ts';
 import { prepareSessions } from './sessions.ts';
-import { buildServerLike } from './stations.ts';
+import { buildServerLike, ingestPrefix, nextTrackCase } from './stations.ts';
 
 const { values } = parseArgs({
   options: {
@@ -216,29 +216,12 @@ const cat = prepS.engine.catalog;
 const start = Date.parse('2026-01-01T12:00:00Z');
 const t1 = performance.now();
 for (const s of held) {
-  const t = 1 + (bucket(`prefix:${s.id}`) % (s.tracks.length - 1));
-  let j = t;
-  while (j < s.tracks.length && s.skipped[j]) j++;
-  if (j >= s.tracks.length) continue;
-  const target = s.tracks[j]!;
-  const prefix = s.tracks.slice(0, t);
+  const c = nextTrackCase(s);
+  if (!c) continue;
+  const { prefix, target } = c;
   for (const flags of [true, false]) {
     const userId = `eval-s-${s.id}-${flags ? 'skips' : 'plays'}`;
-    for (const [i, trackId] of prefix.entries()) {
-      const skip = flags && s.skipped[i]!;
-      reco.ingest({
-        userId,
-        sessionId: null,
-        trackId,
-        action: skip ? 'skip' : 'complete',
-        position: skip ? 20 : 200,
-        source: null,
-        contextType: s.contextTypes[i] === 'unknown' ? null : (s.contextTypes[i] ?? null),
-        hour: 12,
-        context: null,
-        occurredAt: new Date(start + i * 240_000).toISOString(),
-      });
-    }
+    ingestPrefix(reco, userId, s, prefix, flags, start);
     {
       const rc = reco.engine.catalog;
       const hist = prefix.map((id, i) => ({ track: rc.lookup(id)!, skipped: flags && s.skipped[i]! }));

@@ -82,6 +82,34 @@ export function continuationStations(reco: Recommender, coEngine: Engine, mpd: {
   return { rows, held: held.length };
 }
 
+/** A held-out session's next-track case: a prefix (its length from the session's id) and the first track after it that was not skipped; null when there is none. */
+export function nextTrackCase(s: Session): { prefix: string[]; target: string } | null {
+  const t = 1 + (bucket(`prefix:${s.id}`) % (s.tracks.length - 1));
+  let j = t;
+  while (j < s.tracks.length && s.skipped[j]) j++;
+  if (j >= s.tracks.length) return null;
+  return { prefix: s.tracks.slice(0, t), target: s.tracks[j]! };
+}
+
+/** Plays a session's prefix into the recommender as `userId`'s own, one every 4 minutes from `base`; skips flagged only `withSkips`. */
+export function ingestPrefix(reco: Recommender, userId: string, s: Session, prefix: readonly string[], withSkips: boolean, base: number): void {
+  for (const [i, trackId] of prefix.entries()) {
+    const skip = withSkips && s.skipped[i]!;
+    reco.ingest({
+      userId,
+      sessionId: null,
+      trackId,
+      action: skip ? 'skip' : 'complete',
+      position: skip ? 20 : 200,
+      source: null,
+      contextType: s.contextTypes[i] === 'unknown' ? null : (s.contextTypes[i] ?? null),
+      hour: 12,
+      context: null,
+      occurredAt: new Date(base + i * 240_000).toISOString(),
+    });
+  }
+}
+
 export function sessionStations(reco: Recommender, coEngine: Engine, sessions: Session[], split: SplitName, limit: number) {
   const { test } = splitOf(split);
   const held = sessions.filter((s) => test(bucket(`session:${s.id}`))).slice(0, limit);
@@ -95,29 +123,12 @@ export function sessionStations(reco: Recommender, coEngine: Engine, sessions: S
   const cat = coEngine.catalog;
   const base = Date.parse('2026-01-01T12:00:00Z');
   for (const s of held) {
-    const t = 1 + (bucket(`prefix:${s.id}`) % (s.tracks.length - 1));
-    let j = t;
-    while (j < s.tracks.length && s.skipped[j]) j++;
-    if (j >= s.tracks.length) continue;
-    const target = s.tracks[j]!;
-    const prefix = s.tracks.slice(0, t);
+    const c = nextTrackCase(s);
+    if (!c) continue;
+    const { prefix, target } = c;
     for (const flags of [true, false]) {
       const userId = `eval-s-${s.id}-${flags ? 'skips' : 'plays'}`;
-      for (const [i, trackId] of prefix.entries()) {
-        const skip = flags && s.skipped[i]!;
-        reco.ingest({
-          userId,
-          sessionId: null,
-          trackId,
-          action: skip ? 'skip' : 'complete',
-          position: skip ? 20 : 200,
-          source: null,
-          contextType: s.contextTypes[i] === 'unknown' ? null : (s.contextTypes[i] ?? null),
-          hour: 12,
-          context: null,
-          occurredAt: new Date(base + i * 240_000).toISOString(),
-        });
-      }
+      ingestPrefix(reco, userId, s, prefix, flags, base);
       put(flags ? 'user station, with skip flags' : 'user station, without', station(reco, userId, 'user:me', [20], prefix), target);
     }
     const idx = prefix.map((id) => cat.ensure(id));
