@@ -106,7 +106,6 @@ export class SqliteCatalogStore implements CatalogStore {
 
   private readonly db: Database.Database;
   private readonly insertEvents: Database.Transaction<(events: NewListeningEvent[]) => number[]>;
-  /** A radio batch's tracks into radio_history (built once, like insertEvents: a batch per extend). */
   constructor(db: Database.Database) {
     this.db = db;
     this.s = {
