@@ -15,6 +15,7 @@ import { CO_POP_EXPONENT, Catalog } from './catalog.ts';
 import { bestGenre, featureScore, genreScore, seedAlbums, sum, topKeys } from './content.ts';
 import { BasketIndexes, type IndexOptions } from './indexes.ts';
 import { select } from './select.ts';
+import { resized } from './typed.ts';
 import type { Profile } from './profile.ts';
 
 export { nameTokens } from './indexes.ts';
@@ -314,10 +315,7 @@ export class Engine {
   private credit(c: ScoreCall, j: number, co: number, best: number, seed: number): void {
     const { slot } = this;
     const o = j * SLOT;
-    if (slot[o + MARK] === 0) {
-      slot[o + MARK] = -1;
-      c.touched.push(j);
-    }
+    this.touch(c, j); // before the best seed is written into the same slot
     slot[o + CO] += co;
     if (best > slot[o + BEST]!) {
       slot[o + BEST] = best;
@@ -526,15 +524,9 @@ export class Engine {
 
   private growVisits(): void {
     const n = Math.max(1024, this.visitSeed.length * 2);
-    const seed = new Int32Array(n);
-    seed.set(this.visitSeed);
-    const cw = new Float64Array(n);
-    cw.set(this.visitCw);
-    const next = new Int32Array(n);
-    next.set(this.visitNext);
-    this.visitSeed = seed;
-    this.visitCw = cw;
-    this.visitNext = next;
+    this.visitSeed = resized(this.visitSeed, n);
+    this.visitCw = resized(this.visitCw, n);
+    this.visitNext = resized(this.visitNext, n);
   }
 
   /**
@@ -797,11 +789,7 @@ class IntList {
   length = 0;
 
   push(x: number): void {
-    if (this.length === this.data.length) {
-      const more = new Int32Array(this.data.length * 2);
-      more.set(this.data);
-      this.data = more;
-    }
+    if (this.length === this.data.length) this.data = resized(this.data, this.data.length * 2);
     this.data[this.length++] = x;
   }
 
