@@ -53,7 +53,7 @@ export function sqliteStorage(store: SqliteStore): Storage {
       invites: new SqliteInviteStore(store.db),
       offline: new SqliteOfflineStore(store.db),
       parties: new SqlitePartyStore(store.db, store.retention),
-      catalog: new SqliteCatalogStore(store.db),
+      catalog: new SqliteCatalogStore(store.db, (write) => store.grouped(write)),
       revocations: new SqliteRevocationStore(store.db),
     }),
   };

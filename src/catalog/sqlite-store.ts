@@ -106,8 +106,16 @@ export class SqliteCatalogStore implements CatalogStore {
 
   private readonly db: Database.Database;
   private readonly insertEvents: Database.Transaction<(events: NewListeningEvent[]) => number[]>;
-  constructor(db: Database.Database) {
+  private readonly insertQueued: Database.Transaction<(queueId: string, userId: string, at: string, trackIds: string) => void>;
+  /**
+   * The queue store's group commit (issue 21), when the catalog shares its connection:
+   * plays and radio history then commit in the same transaction as the queue writes of
+   * their turn, not in one of their own each. Without it (a CLI, a test), each commits alone.
+   */
+  private readonly grouped: (<T>(write: () => T) => Promise<T>) | null;
+  constructor(db: Database.Database, grouped: (<T>(write: () => T) => Promise<T>) | null = null) {
     this.db = db;
+    this.grouped = grouped;
     this.s = {
       nextRevs: db.prepare<[number, string], { rev: number }>('UPDATE catalog_revs SET rev = rev + ? WHERE name = ? RETURNING rev'),
       trackExists: db.prepare<[string], { n: number }>('SELECT 1 AS n FROM catalog_tracks WHERE track_id = ? AND deleted = 0'),
@@ -197,6 +205,9 @@ export class SqliteCatalogStore implements CatalogStore {
         ),
       ),
     );
+    this.insertQueued = db.transaction((queueId: string, userId: string, at: string, trackIds: string) => {
+      this.s.recordQueued.run(queueId, userId, at, trackIds);
+    });
   }
 
   async upsertTracks(tracks: TrackMeta[], now: string): Promise<{ created: number; updated: number }> {
@@ -256,6 +267,7 @@ export class SqliteCatalogStore implements CatalogStore {
   }
 
   async appendEvents(events: NewListeningEvent[]): Promise<number[]> {
+    if (this.grouped) return this.grouped(() => this.insertEvents(events));
     return this.insertEvents.immediate(events);
   }
 
@@ -324,7 +336,9 @@ export class SqliteCatalogStore implements CatalogStore {
   }
 
   async recordQueued(queueId: string, userId: string, trackIds: readonly string[], at: string): Promise<void> {
-    this.s.recordQueued.run(queueId, userId, at, JSON.stringify(trackIds));
+    const json = JSON.stringify(trackIds);
+    if (this.grouped) return this.grouped(() => this.insertQueued(queueId, userId, at, json));
+    this.insertQueued(queueId, userId, at, json);
   }
 
   async stationTracks(queueId: string, limit: number): Promise<string[]> {

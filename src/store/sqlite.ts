@@ -293,6 +293,16 @@ export class SqliteStore implements Store {
     return this.group.stats;
   }
 
+  /**
+   * Runs `write` (a transaction function of this connection, synchronous) in the next group
+   * transaction, settling once it committed: other features' small writes on this file
+   * (plays, radio history) share the queue writes' commit instead of paying one each.
+   */
+  grouped<T>(write: () => T): Promise<T> {
+    this.startCheckpoints();
+    return this.group.run(write);
+  }
+
   append(input: AppendInput): Promise<QueueEvent[]> {
     this.startCheckpoints();
     return this.group.run(() => this.appendTx(input));

@@ -11,7 +11,7 @@ import { VersionConflictError } from '../../src/errors.ts';
 import { decide, type QueueCommand } from '../../src/queues/decide.ts';
 import { evolve, initialState, type QueueEvent, type QueueState } from '../../src/queues/queue.ts';
 import { IdempotencyConflict, type NewEvent, type Store } from '../../src/store/port.ts';
-import { openPostgresStore, openSqliteStore } from '../../src/stores.ts';
+import { openPostgresStore, openSqliteStore, sqliteStorage } from '../../src/stores.ts';
 import { createTempDatabase, pgSkipReason } from '../helpers/pg.ts';
 
 const kinds = [
@@ -128,3 +128,58 @@ for (const kind of kinds) {
     });
   });
 }
+
+describe('group commit: plays and radio history join the queue writes (SQLite)', () => {
+  it("a turn's queue append, plays and radio history commit in one transaction, each readable after", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'qs-group-'));
+    const store = openSqliteStore(join(dir, 'queue.db'), {});
+    try {
+      await store.migrate();
+      const { catalog } = sqliteStorage(store).features();
+      let ids = 0;
+      const n = () => `i${++ids}`;
+      const { events, next } = appendOf(initialState(randomUUID()), { type: 'create_queue', name: 'g', queueType: 'user', tracks: ['a'] }, n);
+      await store.append({ queueId: next.id, expectedVersion: 0, events, state: next });
+      const before = { ...store.commitStats() };
+      const at = new Date().toISOString();
+      const play = (trackId: string) => ({
+        userId: 'u',
+        sessionId: `queue:${next.id}`,
+        trackId,
+        action: 'play' as const,
+        position: null,
+        source: `queue:${next.id}`,
+        contextType: null,
+        hour: 9,
+        context: null,
+        occurredAt: at,
+      });
+      const add = appendOf(next, { type: 'add_tracks', tracks: ['b'] }, n);
+      const [, played, , more] = await Promise.all([
+        store.append({ queueId: next.id, expectedVersion: next.version, events: add.events, state: add.next }),
+        catalog.appendEvents([play('a'), play('b')]),
+        catalog.recordQueued(next.id, 'u', ['r1', 'r2', 'r3'], at),
+        catalog.appendEvents([play('c')]),
+      ]);
+      const after = store.commitStats();
+      assert.equal(after.transactions - before.transactions, 1, 'one transaction for the turn');
+      assert.equal(after.writes - before.writes, 4, 'its four writes');
+      assert.equal(played.length, 2);
+      assert.ok(more[0]! > played[1]!, 'event ids in the order of the calls');
+      const stored = await catalog.eventsAfter(0, 10);
+      assert.deepEqual(
+        stored.map((e) => [e.id, e.trackId]),
+        [
+          [played[0], 'a'],
+          [played[1], 'b'],
+          [more[0], 'c'],
+        ],
+      );
+      assert.deepEqual((await catalog.stationTracks(next.id, 10)).sort(), ['r1', 'r2', 'r3']);
+      assert.equal(await store.queueVersion(next.id), add.next.version);
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
