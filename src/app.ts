@@ -37,6 +37,7 @@ import { clientErrorHandler, frameworkErrorHandler, installErrorHandling } from 
 import { installRateLimits, installSocketCap } from './http/limits.ts';
 import { operationsRoutes } from './http/operations.ts';
 import { ErrorResponse } from './http/schemas.ts';
+import { installRouteOf, routeOf } from './http/route-of.ts';
 import { tokenRoutes } from './http/token-routes.ts';
 import { mediaRoutes } from './media/routes.ts';
 import { resolveMediaSettings, type MediaSettings } from './media/signing.ts';
@@ -190,6 +191,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const corsConfig = deps.cors ?? { origins: [] };
   const headers = browserHeaders(corsConfig);
   // Admission first: a refused request costs one branch and one write (issue 20).
+  installRouteOf(http);
   const admission = new Admission(deps.overload ?? DEFAULT_OVERLOAD, metrics, () => bus.lagMs?.() ?? 0);
   installAdmission(http, admission, { base: headers.api, cors: headers.cors });
   await installBrowserSupport(http, corsConfig, headers);
@@ -207,7 +209,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   installSocketOriginCheck(http, corsConfig);
   installSocketCap(http, rateLimits.maxSocketsPerUser, metrics);
   http.addHook('onResponse', (request, reply, done) => {
-    metrics.observeRequest(request.method, request.routeOptions.url, reply.statusCode, reply.elapsedTime / 1000);
+    metrics.observeRequest(request.method, routeOf(request).url, reply.statusCode, reply.elapsedTime / 1000);
     done();
   });
 

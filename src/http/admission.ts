@@ -8,6 +8,7 @@ import { getHeapStatistics } from 'node:v8';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { OverloadConfig } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
+import { routeOf } from './route-of.ts';
 import { AdmissionControl, type Outcome, type RefusalReason, type Ticket, type Timers, type Work } from './admission-control.ts';
 import { errorBody } from './errors.ts';
 
@@ -154,7 +155,7 @@ export function installAdmission(http: FastifyInstance, admission: Admission, he
 
   http.addHook('onRequest', (request, reply, done) => {
     if (request.method === 'OPTIONS' || request.is404) return done();
-    const config = request.routeOptions.config;
+    const config = routeOf(request).config;
     if (config?.admission === false || request.url.startsWith('/docs')) return done();
     if (isUpgrade(request)) {
       // A socket costs its setup (snapshot, subscription), then lives on: new sockets are

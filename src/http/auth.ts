@@ -6,6 +6,7 @@ import { AppError } from '../errors.ts';
 import type { Authenticator, Credential } from '../auth/authenticator.ts';
 import { ROUTE_SCOPES, routeScope, type Needed } from '../auth/route-scopes.ts';
 import { requireScope } from '../auth/scopes.ts';
+import { routeOf } from './route-of.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -36,7 +37,8 @@ const notAdmin = () => new AppError('unauthorized', 'invalid_admin_key', 'this r
 /** The scope a request's route needs (a HEAD runs its GET's handler, so it needs what the GET does). */
 function neededFor(request: FastifyRequest): Needed {
   const method = request.method === 'HEAD' ? 'GET' : request.method;
-  return routeScope(method, request.routeOptions.url, request.routeOptions.config?.scope);
+  const route = routeOf(request);
+  return routeScope(method, route.url, route.config?.scope);
 }
 
 export function installAuth(app: FastifyInstance, auth: Authenticator): void {
@@ -47,7 +49,7 @@ export function installAuth(app: FastifyInstance, auth: Authenticator): void {
   // A callback hook: a token verified before is taken from the cache without a promise
   // (issue 21: the async hook's promise and microtask were a few percent of a read).
   app.addHook('onRequest', (request, _reply, done) => {
-    const mode = request.routeOptions.config?.auth;
+    const mode = routeOf(request).config?.auth;
     // The docs page's assets are registered by @fastify/swagger-ui, without our route config.
     if (mode === 'public' || request.is404 || request.url.startsWith('/docs')) return done();
     // Browsers cannot set headers on a WebSocket: the upgrade may carry ?token= instead.

@@ -12,6 +12,7 @@ import type { Redis } from 'ioredis';
 import type { RateLimitConfig } from '../config.ts';
 import { AppError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
+import { routeOf } from './route-of.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -104,7 +105,7 @@ export function installRateLimits(http: FastifyInstance, deps: RateLimitDeps): {
   const perUser = config.perUserPerMinute > 0 ? counter(store, config.perUserPerMinute, 'user', metrics) : null;
   if (perIp) {
     http.addHook('onRequest', (request: FastifyRequest, reply, done) => {
-      if (!request.routeOptions.config?.ipRateLimit) return done();
+      if (!routeOf(request).config?.ipRateLimit) return done();
       perIp(`ip:${request.ip}`, reply, done);
     });
   }
