@@ -305,6 +305,18 @@ async function runLoader(plan: LoadPlan, serverPid: number): Promise<{ result: L
 }
 
 // ---------------------------------------------------------------- the run
+/** The group commit's counters (store_commits_total, store_commit_writes_total) from /metrics; null when not there. */
+async function commitCounts(url: string): Promise<{ transactions: number; writes: number } | null> {
+  try {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    const total = (name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(text)?.[1] ?? Number.NaN);
+    const out = { transactions: total('store_commits_total'), writes: total('store_commit_writes_total') };
+    return Number.isFinite(out.transactions) && Number.isFinite(out.writes) ? out : null;
+  } catch {
+    return null;
+  }
+}
+
 interface Row {
   target: TargetKind;
   length: number;
@@ -382,12 +394,18 @@ try {
           }
           const loadBefore = loadavg();
           process.stderr.write(`[${tag}] ${phase.label}: ${seconds} s, ${connections} connections (load ${loadBefore})...\n`);
+          const commits0 = phase.kind === 'writes' && target !== 'floor' && target !== 'naive' ? await commitCounts(t.url) : null;
           const { result, queues: after, serverCpuPct } = await runLoader(planFor(phase, seconds), t.pid);
+          const commits1 = commits0 ? await commitCounts(t.url) : null;
           if (after) queues = after;
           const row: Row = { target, length, queues: count, phase, r: result, rssMb: peakRssMb(t.pid), serverCpuPct, loadBefore, loadAfter: loadavg() };
           rows.push(row);
           process.stderr.write(
-            `[${tag}] ${phase.label}: ${result.opsPerSec.toFixed(0)} ops/s, p50 ${result.p50} ms, p99 ${result.p99} ms, non-2xx ${result.non2xx}, errors ${result.errors} (load ${row.loadAfter})\n`,
+            `[${tag}] ${phase.label}: ${result.opsPerSec.toFixed(0)} ops/s, p50 ${result.p50} ms, p99 ${result.p99} ms, non-2xx ${result.non2xx}, errors ${result.errors}${
+              commits0 && commits1
+                ? `, ${((commits1.writes - commits0.writes) / Math.max(1, commits1.transactions - commits0.transactions)).toFixed(1)} appends per transaction`
+                : ''
+            } (load ${row.loadAfter})\n`,
           );
         }
       } catch (err) {

@@ -84,14 +84,14 @@ export class Metrics {
 
   readonly commits = new Counter({
     name: 'store_commits_total',
-    help: 'Transactions that committed queue and user-stream appends (group commit: several appends each)',
+    help: 'Transactions that committed appends: queue, user-stream, plays, radio history (group commit: several appends each)',
     registers: [this.registry],
     collect: () => this.collectCommits(),
   });
 
   readonly commitWrites = new Counter({
     name: 'store_commit_writes_total',
-    help: 'Queue and user-stream appends committed; over store_commits_total: appends per transaction',
+    help: 'Appends committed (queue, user-stream, plays, radio history); over store_commits_total: appends per transaction',
     registers: [this.registry],
     collect: () => this.collectCommits(),
   });

@@ -207,6 +207,9 @@ function prepareUserStatements(db: Database.Database) {
   };
 }
 
+/** The failures appendIn raises before it changed anything (with at most one idempotency key). */
+const cleanAppendFailure = (err: unknown): boolean => err instanceof VersionConflictError || err instanceof IdempotencyConflict;
+
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   /** The connection, for feature stores that keep their own tables (see src/store/README.md). */
@@ -289,7 +292,7 @@ export class SqliteStore implements Store {
     if (this.checkpointer === null && this.file !== ':memory:') this.checkpointer = new Checkpointer(this.db, this.file, this.group);
   }
 
-  commitStats(): { transactions: number; writes: number } {
+  commitStats(): { transactions: number; writes: number; redone: number } {
     return this.group.stats;
   }
 
@@ -305,7 +308,10 @@ export class SqliteStore implements Store {
 
   append(input: AppendInput): Promise<QueueEvent[]> {
     this.startCheckpoints();
-    return this.group.run(() => this.appendTx(input));
+    // Without a second idempotency key, the append decides before it writes: a stale version
+    // or a taken key throws before any change, so it needs no savepoint of its own.
+    const plain = input.idempotencyMany?.length ? undefined : { run: () => this.appendIn(input), clean: cleanAppendFailure };
+    return this.group.run(() => this.appendTx(input), plain);
   }
 
   private appendIn(input: AppendInput): QueueEvent[] {
@@ -313,6 +319,22 @@ export class SqliteStore implements Store {
     const head = s.version.get(input.queueId);
     const current = head?.version ?? 0;
     if (current !== input.expectedVersion) throw new VersionConflictError(input.queueId, input.expectedVersion, current);
+    // The idempotency records before the events: a taken key fails the append before it wrote
+    // anything (with one key, the append can then run outside a savepoint: see append).
+    const idem = input.idempotency;
+    const many = input.idempotencyMany;
+    if (idem || many) {
+      const now = new Date().toISOString();
+      const cutoff = this.idemCutoff();
+      if (idem) {
+        const r = s.insertIdem.run(idem.userId, idem.key, idem.fingerprint, idem.response.status, JSON.stringify(idem.response.body ?? null), now, cutoff);
+        if (r.changes === 0) throw new IdempotencyConflict(idem.userId, idem.key);
+      }
+      for (const m of many ?? []) {
+        const r = s.insertIdem.run(m.userId, m.key, m.fingerprint, m.response.status, JSON.stringify(m.response.body ?? null), now, cutoff);
+        if (r.changes === 0) throw new IdempotencyConflict(m.userId, m.key);
+      }
+    }
     const out: QueueEvent[] = input.events.map((e, i) => {
       const seq = input.expectedVersion + i + 1;
       s.insertEvent.run(input.queueId, seq, e.type, JSON.stringify(e.data), e.userId, e.deviceId, e.timestamp);
@@ -344,20 +366,6 @@ export class SqliteStore implements Store {
       if (input.events.some((e) => this.fold.touchesAccess(e.type))) {
         s.deleteMembers.run(input.queueId);
         for (const m of this.fold.members(st)) s.insertMember.run(input.queueId, m.userId, m.role);
-      }
-    }
-    const idem = input.idempotency;
-    const many = input.idempotencyMany;
-    if (idem || many) {
-      const now = new Date().toISOString();
-      const cutoff = this.idemCutoff();
-      if (idem) {
-        const r = s.insertIdem.run(idem.userId, idem.key, idem.fingerprint, idem.response.status, JSON.stringify(idem.response.body ?? null), now, cutoff);
-        if (r.changes === 0) throw new IdempotencyConflict(idem.userId, idem.key);
-      }
-      for (const m of many ?? []) {
-        const r = s.insertIdem.run(m.userId, m.key, m.fingerprint, m.response.status, JSON.stringify(m.response.body ?? null), now, cutoff);
-        if (r.changes === 0) throw new IdempotencyConflict(m.userId, m.key);
       }
     }
     return out;

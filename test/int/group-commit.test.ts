@@ -183,3 +183,64 @@ describe('group commit: plays and radio history join the queue writes (SQLite)',
     }
   });
 });
+
+describe('group commit without savepoints, and its fallback (SQLite)', () => {
+  it('a write that fails half-way rolls the batch back; redone with savepoints, it fails alone and leaves nothing', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'qs-group-'));
+    const store = openSqliteStore(join(dir, 'queue.db'), {});
+    try {
+      await store.migrate();
+      let ids = 0;
+      const n = () => `i${++ids}`;
+      const states: QueueState[] = [];
+      for (let q = 0; q < 6; q++) {
+        const { events, next } = appendOf(initialState(randomUUID()), { type: 'create_queue', name: `g${q}`, queueType: 'user', tracks: ['a'] }, n);
+        await store.append({ queueId: next.id, expectedVersion: 0, events, state: next });
+        states.push(next);
+      }
+      const before = { ...store.commitStats() };
+      const results = await Promise.allSettled(
+        states.map((s, q) => {
+          const { events, next } = appendOf(s, { type: 'add_tracks', tracks: [`t${q}`, `u${q}`] }, n);
+          assert.equal(events.length, 2);
+          // Queue 2's second event cannot be written (a BigInt in its data): its first is, by then.
+          if (q === 2) events[1] = { ...events[1]!, data: { ...events[1]!.data, bad: 1n } as never };
+          return store.append({ queueId: s.id, expectedVersion: q === 4 ? s.version + 5 : s.version, events, state: next });
+        }),
+      );
+      const after = store.commitStats();
+      assert.equal(after.redone - before.redone, 1, 'the batch was redone once');
+      assert.equal(after.transactions - before.transactions, 1, 'and committed once');
+      results.forEach((r, q) => {
+        if (q === 2) assert.ok(r.status === 'rejected' && r.reason instanceof TypeError, `queue 2: ${r.status}`);
+        else if (q === 4) assert.ok(r.status === 'rejected' && r.reason instanceof VersionConflictError, `queue 4: ${r.status}`);
+        else assert.equal(r.status, 'fulfilled', `queue ${q}: ${r.status === 'rejected' ? r.reason : ''}`);
+      });
+      for (const [q, s] of states.entries()) {
+        const failed = q === 2 || q === 4;
+        const events = await store.readEvents(s.id, 0, 100);
+        assert.deepEqual(
+          events.map((e) => e.sequenceNumber),
+          Array.from({ length: s.version + (failed ? 0 : 2) }, (_, i) => i + 1),
+          `queue ${q}: gapless, ${failed ? 'nothing' : 'both events'} of the batch`,
+        );
+        assert.equal(await store.queueVersion(s.id), s.version + (failed ? 0 : 2));
+      }
+
+      // A batch of plain writes that fail cleanly (a stale version) is not redone.
+      const mid = { ...store.commitStats() };
+      const stale = await Promise.allSettled(
+        [0, 1].map(async (q) => {
+          const s = states[q]!;
+          const { events, next } = appendOf(s, { type: 'add_tracks', tracks: ['z'] }, n);
+          return store.append({ queueId: s.id, expectedVersion: s.version, events, state: next });
+        }),
+      );
+      assert.ok(stale.every((r) => r.status === 'rejected' && r.reason instanceof VersionConflictError));
+      assert.equal(store.commitStats().redone, mid.redone);
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
