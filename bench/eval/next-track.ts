@@ -7,8 +7,9 @@
 // figures to report come from `npm run eval` through the API.
 import { parseArgs } from 'node:util';
 import { BLENDS, type Blend } from '../../src/reco/engine.ts';
-import { parseStation, resolveStation } from '../../src/reco/stations.ts';
-import { stationBatch } from '../../src/radio/batch.ts';
+import type { TasteOptions } from '../../src/reco/profile.ts';
+import { parseStation, resolveStation, USER_SKIPS, USER_TASTE } from '../../src/reco/stations.ts';
+import { JITTER, stationBatch } from '../../src/radio/batch.ts';
 import type { Recommender } from '../../src/reco/recommender.ts';
 import { Stat } from './api.ts';
 import { cooccurrence } from './baselines.ts';
@@ -26,13 +27,38 @@ const { values } = parseArgs({
 const split = values.split as SplitName;
 if (split !== 'tune' && split !== 'dev') throw new Error('--split is tune or dev');
 
-/** Named partial blends of the session mode; 'current' is the blend as it stands. */
-export const VARIANTS: Record<string, Partial<Blend>> = {
+/** A variant: a partial session blend, taste-seed options for the user station, the session jitter. */
+export interface Variant {
+  blend?: Partial<Blend>;
+  taste?: Partial<TasteOptions>;
+  jitter?: number;
+  skips?: Partial<typeof USER_SKIPS>;
+}
+/** Named variants; 'current' is the station as it stands. */
+export const VARIANTS: Record<string, Variant> = {
   current: {},
-  'round 4': { seq: 0, knn: 0.6, contextMismatch: 1 },
+  'round 4': { blend: { seq: 0, knn: 0.6, contextMismatch: 1 } },
   // The current blend with another weight for a seed's occurrences of the other outcome (MISMATCH).
   'outcomes 0.6': {},
   'outcomes 1': {},
+  'no jitter': { jitter: 0 },
+  'complete 0': { taste: { completeBonus: 0 } },
+  'decay 0.5': { taste: { decay: 0.5 } },
+  'decay 0.85': { taste: { decay: 0.85 } },
+  'window 5': { taste: { window: 5 } },
+  'window 10': { taste: { window: 10 } },
+  'skips as kept': { skips: { matchOutcome: false } },
+  'skips as kept w.5': { skips: { matchOutcome: false, seedWeight: 0.5 } },
+  'skips w.5': { skips: { seedWeight: 0.5 } },
+  'skips w.25': { skips: { seedWeight: 0.25 } },
+  'skips w2': { skips: { seedWeight: 2 } },
+  'skips as kept w.5 c0': { skips: { matchOutcome: false, seedWeight: 0.5 }, taste: { completeBonus: 0 } },
+  'skips w1.5': { skips: { seedWeight: 1.5 } },
+  'skips w3': { skips: { seedWeight: 3 } },
+  'skips w4': { skips: { seedWeight: 4 } },
+  'skips as kept w2': { skips: { matchOutcome: false, seedWeight: 2 } },
+  'skips w2 c0': { skips: { seedWeight: 2 }, taste: { completeBonus: 0 } },
+  'skips w3 c0': { skips: { seedWeight: 3 }, taste: { completeBonus: 0 } },
 };
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -53,6 +79,8 @@ let mismatch: number | undefined;
 }
 const names = values.variants ? values.variants.split(',') : Object.keys(VARIANTS);
 const base: Blend = { ...BLENDS.session };
+const baseJitter = JITTER.session;
+const baseSkips = { ...USER_SKIPS };
 const K = 10;
 
 function userStation(r: Recommender, userId: string, recent: string[]): string[] {
@@ -235,7 +263,13 @@ for (const s of held) {
           );
     }
     for (const name of names) {
-      Object.assign(BLENDS.session, base, VARIANTS[name]);
+      const v = VARIANTS[name];
+      if (!v) throw new Error(`no variant ${name}`);
+      Object.assign(BLENDS.session, base, v.blend);
+      for (const k of Object.keys(USER_TASTE)) delete USER_TASTE[k as keyof TasteOptions];
+      Object.assign(USER_TASTE, v.taste);
+      JITTER.session = v.jitter ?? baseJitter;
+      Object.assign(USER_SKIPS, baseSkips, v.skips);
       mismatch = MISMATCH[name];
       const c0 = process.cpuUsage();
       const cur = userStation(reco, userId, prefix);
@@ -267,6 +301,9 @@ for (const s of held) {
       }
     }
     Object.assign(BLENDS.session, base);
+    JITTER.session = baseJitter;
+    Object.assign(USER_SKIPS, baseSkips);
+    for (const k of Object.keys(USER_TASTE)) delete USER_TASTE[k as keyof TasteOptions];
   }
   const idx = prefix.map((id) => cat.ensure(id));
   put(
@@ -281,5 +318,10 @@ const f4 = (x: number) => x.toFixed(4);
 console.log(`split ${split}, ${co.xs.length} sessions, ${((performance.now() - t1) / 1000).toFixed(0)} s`);
 for (const [m, s] of stats) {
   const d = s.minus(co);
-  console.log(`${m.padEnd(40)} ${f4(s.mean)} ± ${f4(s.se)}  x${(s.mean / co.mean).toFixed(3)}  diff ${f4(d.mean)} ± ${f4(d.se)}`);
+  // Paired with 'current' on the same listeners (same skip flags), when both ran.
+  const flags = m.endsWith(' skips') ? 'skips' : m.endsWith(' plays') ? 'plays' : null;
+  const cur = flags ? stats.get(`current ${flags}`) : undefined;
+  const vc = cur && cur !== s ? s.minus(cur) : null;
+  const vsCur = vc ? `  vs current ${vc.mean >= 0 ? '+' : ''}${f4(vc.mean)} ± ${f4(vc.se)}` : '';
+  console.log(`${m.padEnd(40)} ${f4(s.mean)} ± ${f4(s.se)}  x${(s.mean / co.mean).toFixed(3)}  diff ${f4(d.mean)} ± ${f4(d.se)}${vsCur}`);
 }

@@ -15,6 +15,8 @@ import { reasonText, type Reason, type ResolvedStation } from '../reco/stations.
  * never within this many items of the queue (the oldest-queued come back first).
  */
 export const NO_REPEAT_WINDOW = 50;
+/** Width of a batch's jitter per mode (0.06: a score times 0.97-1.03). */
+export const JITTER: Record<'radio' | 'continuation' | 'session', number> = { radio: 0.06, continuation: 0.06, session: 0.06 };
 /** The newest queue items that seed the station's drift when its own seeds run dry. */
 const DRIFT_SEEDS = 20;
 
@@ -135,7 +137,8 @@ export function generateBatch(reco: Recommender, b: BatchInput): BatchItem[] {
   // one hash of the salt per batch, then an integer mix per track (a SHA-1 per candidate
   // was 7% of the server's CPU under 8 listeners, issue 24).
   const salted = saltHash(b.salt);
-  const jitter = (t: number) => 0.97 + 0.06 * mix32(salted, t);
+  const spreadJ = JITTER[mode];
+  const jitter = (t: number) => 1 - spreadJ / 2 + spreadJ * mix32(salted, t);
   const allowed = (t: number) => {
     if (cat.removed[t] || b.profile?.rejects(t)) return false;
     const a = cat.artist[t]!;

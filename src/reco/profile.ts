@@ -38,6 +38,18 @@ export function affinityDelta(e: Pick<FoldInput, 'action' | 'position' | 'durati
   }
 }
 
+/** How a listener's plays weigh as taste seeds (Profile.tasteSeeds). */
+export interface TasteOptions {
+  /** The newest play weighs 1, the one before decay, ... */
+  decay: number;
+  /** Plays with a recency weight; older ones weigh 0.02. */
+  window: number;
+  /** Added per completed play of a track (at most 5 counted). */
+  completeBonus: number;
+}
+
+export const TASTE: TasteOptions = { decay: 0.7, window: 20, completeBonus: 0.1 };
+
 const clamp = (x: number) => Math.max(-AFFINITY_LIMIT, Math.min(AFFINITY_LIMIT, x));
 
 export class Profile {
@@ -110,7 +122,8 @@ export class Profile {
    * skipping X") instead of treating them as negative seeds: skips refine what the plays
    * say, they never erase it (issue 12). Disliked tracks are excluded by `rejects`.
    */
-  tasteSeeds(limit: number): { tracks: Map<number, number>; skipped: Map<number, boolean> } {
+  tasteSeeds(limit: number, o: Partial<TasteOptions> = {}): { tracks: Map<number, number>; skipped: Map<number, boolean> } {
+    const { decay, window, completeBonus } = { ...TASTE, ...o };
     const w = new Map<number, number>();
     const skipped = new Map<number, boolean>();
     const n = this.recent.length;
@@ -118,10 +131,10 @@ export class Profile {
       const t = this.recent[i]!;
       // As sequenceSeeds (the next-track path evaluated in bench/eval): the last 20 by 0.7^age.
       const age = n - 1 - i;
-      w.set(t, (w.get(t) ?? 0) + (age < 20 ? 0.7 ** age : 0.02));
+      w.set(t, (w.get(t) ?? 0) + (age < window ? decay ** age : 0.02));
       skipped.set(t, this.recentSkipped[i]!);
     }
-    for (const [t, c] of this.completes) w.set(t, (w.get(t) ?? 0) + 0.1 * Math.min(c, 5));
+    for (const [t, c] of this.completes) w.set(t, (w.get(t) ?? 0) + completeBonus * Math.min(c, 5));
     for (const [i, t] of this.liked.entries()) w.set(t, (w.get(t) ?? 0) + 1 + i / this.liked.length);
     for (const t of this.liked) skipped.set(t, false);
     const tracks = new Map(

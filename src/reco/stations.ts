@@ -3,7 +3,7 @@
 // Resolving one gives the engine its seeds; reasons name them for listeners.
 import { nameTokens, type Scored } from './engine.ts';
 import type { Seeds } from './seeds.ts';
-import type { Profile } from './profile.ts';
+import type { Profile, TasteOptions } from './profile.ts';
 import type { Recommender } from './recommender.ts';
 import { STATION_ID_PATTERN, STATION_KINDS } from '../model/wire.ts';
 
@@ -49,6 +49,15 @@ export function continuationSeeds(tracks: readonly number[]): Map<number, number
 
 /** A user station's plays matched in order against other sessions (Blend.seqOrder at most). */
 const SEQUENCE_PLAYS = 8;
+
+/**
+ * How a user station turns the listener's plays into seeds (tuning hooks of
+ * bench/eval/next-track.ts; the defaults are the station's own): the taste-seed options,
+ * and for skipped plays whether their outcome is matched (false: as if kept) and a factor
+ * on their seed weight (issue 24 round 6: 0.25-4 and both outcomes within 0.002 of HR@10).
+ */
+export const USER_TASTE: Partial<TasteOptions> = {};
+export const USER_SKIPS = { matchOutcome: true, seedWeight: 1 };
 
 /** Why a station cannot be resolved: the seed is unknown. */
 export class UnknownSeed extends Error {}
@@ -98,16 +107,26 @@ export function resolveStation(reco: Recommender, st: Station, profile: Profile 
     case 'user': {
       // The listener's plays, newest first, skipped ones with their outcome matched
       // (never as negative seeds): the next-track path of bench/eval.
-      const taste = profile ? profile.tasteSeeds(30) : null;
+      const taste = profile ? profile.tasteSeeds(30, USER_TASTE) : null;
       const artists = new Map((profile?.topArtists(5) ?? []).map((a, i) => [a, 1 - i / 10] as [number, number]));
       // The latest plays in order: what followed them in other sessions (Blend.seq).
       const sequence = profile?.recent.slice(-SEQUENCE_PLAYS) ?? [];
-      if (taste && taste.tracks.size > 0)
+      if (taste && taste.tracks.size > 0) {
+        // The defaults leave the seeds as they are (no copy); the harness's variants change them.
+        const varied = !USER_SKIPS.matchOutcome || USER_SKIPS.seedWeight !== 1;
+        const skipped = varied ? new Map(taste.skipped) : taste.skipped;
+        if (varied)
+          for (const [t, sk] of taste.skipped) {
+            if (!sk) continue;
+            if (!USER_SKIPS.matchOutcome) skipped.set(t, false);
+            taste.tracks.set(t, taste.tracks.get(t)! * USER_SKIPS.seedWeight);
+          }
         return {
-          seeds: { tracks: taste.tracks, skipped: taste.skipped, artists, sequence, contextType: profile?.contextType },
+          seeds: { tracks: taste.tracks, skipped, artists, sequence, contextType: profile?.contextType },
           label: 'your taste',
           mode: 'session',
         };
+      }
       // No history yet: start from what people play in this context (the population prior).
       for (const [i, x] of reco.contextTracks.top(context, 20).entries()) tracks.set(x.track, 1 - i / 40);
       return { seeds: { tracks }, label: 'what people play now' };
