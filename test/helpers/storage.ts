@@ -4,7 +4,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Store } from '../../src/store/port.ts';
+import type { RetentionOptions, Store } from '../../src/store/port.ts';
+import type { SqliteStore } from '../../src/store/sqlite.ts';
 import { type FeatureStores, openPostgresStore, openSqliteStore, postgresStorage, sqliteStorage, type Storage } from '../../src/stores.ts';
 import { createTempDatabase } from './pg.ts';
 
@@ -38,6 +39,20 @@ export async function openTestStorage(kind: 'sqlite' | 'postgres'): Promise<Test
     async cleanup() {
       await storage.store.close();
       await remove();
+    },
+  };
+}
+
+/** A migrated SQLite queue store in a temp dir of its own (`prefix`), and how to remove it. */
+export async function openTempSqliteStore(prefix: string, retention: RetentionOptions = {}): Promise<{ store: SqliteStore; cleanup(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  const store = openSqliteStore(join(dir, 'queue.db'), retention);
+  await store.migrate();
+  return {
+    store,
+    async cleanup() {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
     },
   };
 }

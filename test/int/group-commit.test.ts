@@ -3,32 +3,21 @@
 // fails alone and leaves nothing behind; the others are stored, gapless.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { VersionConflictError } from '../../src/errors.ts';
 import { decide, type QueueCommand } from '../../src/queues/decide.ts';
 import { evolve, initialState, type QueueEvent, type QueueState } from '../../src/queues/queue.ts';
 import { IdempotencyConflict, type NewEvent, type Store } from '../../src/store/port.ts';
-import { openPostgresStore, openSqliteStore, sqliteStorage } from '../../src/stores.ts';
+import { openPostgresStore, sqliteStorage } from '../../src/stores.ts';
 import { createTempDatabase, pgSkipReason } from '../helpers/pg.ts';
+import { openTempSqliteStore } from '../helpers/storage.ts';
 
 const kinds = [
   {
     name: 'SQLite',
     skip: false as string | false,
-    async make() {
-      const dir = await mkdtemp(join(tmpdir(), 'qs-group-'));
-      const store = openSqliteStore(join(dir, 'queue.db'), {});
-      await store.migrate();
-      return {
-        store: store as Store,
-        cleanup: async () => {
-          await store.close();
-          await rm(dir, { recursive: true, force: true });
-        },
-      };
+    async make(): Promise<{ store: Store; cleanup: () => Promise<void> }> {
+      return openTempSqliteStore('qs-group-');
     },
   },
   {
@@ -131,10 +120,8 @@ for (const kind of kinds) {
 
 describe('group commit: plays and radio history join the queue writes (SQLite)', () => {
   it("a turn's queue append, plays and radio history commit in one transaction, each readable after", async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'qs-group-'));
-    const store = openSqliteStore(join(dir, 'queue.db'), {});
+    const { store, cleanup } = await openTempSqliteStore('qs-group-');
     try {
-      await store.migrate();
       const { catalog } = sqliteStorage(store).features();
       let ids = 0;
       const n = () => `i${++ids}`;
@@ -178,18 +165,15 @@ describe('group commit: plays and radio history join the queue writes (SQLite)',
       assert.deepEqual((await catalog.stationTracks(next.id, 10)).sort(), ['r1', 'r2', 'r3']);
       assert.equal(await store.queueVersion(next.id), add.next.version);
     } finally {
-      await store.close();
-      await rm(dir, { recursive: true, force: true });
+      await cleanup();
     }
   });
 });
 
 describe('group commit without savepoints, and its fallback (SQLite)', () => {
   it('a write that fails half-way rolls the batch back; redone with savepoints, it fails alone and leaves nothing', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'qs-group-'));
-    const store = openSqliteStore(join(dir, 'queue.db'), {});
+    const { store, cleanup } = await openTempSqliteStore('qs-group-');
     try {
-      await store.migrate();
       let ids = 0;
       const n = () => `i${++ids}`;
       const states: QueueState[] = [];
@@ -239,8 +223,7 @@ describe('group commit without savepoints, and its fallback (SQLite)', () => {
       assert.ok(stale.every((r) => r.status === 'rejected' && r.reason instanceof VersionConflictError));
       assert.equal(store.commitStats().redone, mid.redone);
     } finally {
-      await store.close();
-      await rm(dir, { recursive: true, force: true });
+      await cleanup();
     }
   });
 });

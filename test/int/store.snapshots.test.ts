@@ -17,6 +17,7 @@ import type { PostgresStore } from '../../src/store/postgres.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import { createTempDatabase, pgSkipReason } from '../helpers/pg.ts';
 import { mulberry32 } from '../helpers/random.ts';
+import { openTempSqliteStore } from '../helpers/storage.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
 import { loadMigrations } from '../../src/store/migrations.ts';
 import { openSqliteStore, openPostgresStore } from '../../src/stores.ts';
@@ -57,16 +58,7 @@ function stores(): { name: string; skip: string | false; make(o: RetentionOption
       name: 'SqliteStore (temp file)',
       skip: false,
       async make(o) {
-        const dir = await mkdtemp(join(tmpdir(), 'qs-snap-'));
-        const store = openSqliteStore(join(dir, 'queue.db'), o);
-        await store.migrate();
-        return {
-          store,
-          cleanup: async () => {
-            await store.close();
-            await rm(dir, { recursive: true, force: true });
-          },
-        };
+        return openTempSqliteStore('qs-snap-', o);
       },
     },
     {
