@@ -188,8 +188,14 @@ export class Engine {
   private visitSeed = new Int32Array(0);
   private visitCw = new Float64Array(0);
   private visitNext = new Int32Array(0);
-  /** Per track: its own weight while `spread` is at a basket it walked as a seed, NaN otherwise. */
+  /**
+   * Per track: its own weight while `spread` is at a basket it walked as a seed (read only
+   * where `selfMark` is 1). A byte per track is what spread's inner loop reads per entry
+   * (issue 24 round 6: it read this array, 8 bytes per track and filled with NaN, so every
+   * page was resident and every entry a cache miss).
+   */
   private selfCw = new Float64Array(0);
+  private selfMark = new Uint8Array(0);
   /** Per track: its sequence score this call (Blend.seq; 0 otherwise). */
   private seqv = new Float32Array(0);
   // Per-call candidate arrays, reused.
@@ -272,7 +278,8 @@ export class Engine {
       const cap = Math.max(1024, Math.ceil(n * 1.25));
       this.slot = new Float64Array(cap * SLOT);
       this.flag = new Uint8Array(cap);
-      this.selfCw = new Float64Array(cap).fill(Number.NaN);
+      this.selfCw = new Float64Array(cap);
+      this.selfMark = new Uint8Array(cap);
       this.seqv = new Float32Array(cap);
     }
     if (this.sim.length < this.baskets.size) {
@@ -302,9 +309,13 @@ export class Engine {
       touched: this.touched.clear(),
       touchedBaskets: [],
       artistW: new Map<number, number>(seeds.artists ?? []),
+      sequenced: false,
     };
     this.walkSeeds(c);
-    if (c.B.seq > 0 && seeds.sequence?.length) this.walkSequence(c, seeds.sequence);
+    if (c.B.seq > 0 && seeds.sequence?.length) {
+      c.sequenced = true;
+      this.walkSequence(c, seeds.sequence);
+    }
     this.similarBaskets(c);
     this.voteNeighbours(c);
     const content = this.contentCandidates(c);
@@ -420,7 +431,7 @@ export class Engine {
   /** Phase 1's gathered baskets: each adds its seeds' summed weight to its tracks once (see walkSeeds). */
   private spread(c: ScoreCall, gathered: readonly number[]): void {
     const { B } = c;
-    const { baskets, acc, top1, top1Seed, top2, top2Seed, visitHead, visitSeed, visitCw, visitNext, selfCw } = this;
+    const { baskets, acc, top1, top1Seed, top2, top2Seed, visitHead, visitSeed, visitCw, visitNext, selfCw, selfMark } = this;
     const { data, start, count } = baskets;
     // Only the `spreadBaskets` baskets with the most seed weight are spread (the others
     // still count in basket similarity): a long playlist's seeds reach ~1,500 baskets.
@@ -447,7 +458,10 @@ export class Engine {
       }
       const single = visitNext[head] === -1;
       // The seeds that walked this basket: their own weight is left out of their entry.
-      for (let v = head; v !== -1; v = visitNext[v]!) selfCw[visitSeed[v]!] = visitCw[v]!;
+      for (let v = head; v !== -1; v = visitNext[v]!) {
+        selfCw[visitSeed[v]!] = visitCw[v]!;
+        selfMark[visitSeed[v]!] = 1;
+      }
       const total = acc[b]!;
       const s1 = top1Seed[b]!;
       const s2 = top2Seed[b]!;
@@ -456,14 +470,13 @@ export class Engine {
       const all = total * damp;
       for (let i = 0; i < L; i++) {
         const j = data[st + i]!;
-        const self = selfCw[j]!;
         let cv = all;
         let best = best1;
         let bs = s1;
-        if (!Number.isNaN(self)) {
-          // j is a seed that walked this basket (NaN otherwise).
+        if (selfMark[j] === 1) {
+          // j is a seed that walked this basket.
           if (single) continue;
-          cv = (total - self) * damp;
+          cv = (total - selfCw[j]!) * damp;
           if (j === s1) {
             best = best2;
             bs = s2;
@@ -471,7 +484,7 @@ export class Engine {
         }
         this.credit(c, j, cv, best, bs);
       }
-      for (let v = head; v !== -1; v = visitNext[v]!) selfCw[visitSeed[v]!] = Number.NaN;
+      for (let v = head; v !== -1; v = visitNext[v]!) selfMark[visitSeed[v]!] = 0;
       visitHead[b] = -1;
       acc[b] = 0;
       top1[b] = Number.NEGATIVE_INFINITY;
@@ -639,7 +652,7 @@ export class Engine {
    * are made for the best `limit` only. Resets the scratch arrays.
    */
   private blend(c: ScoreCall, content: Content): Scored[] {
-    const { seeds, opts, B, touched, artistW } = c;
+    const { seeds, opts, B, touched, artistW, sequenced } = c;
     const { genreW, featureSeeds, artistMass, genreMass } = content;
     const { catalog: cat, slot } = this;
     // Per-track flags instead of a Set / Map look-up per candidate (a large seed set
@@ -701,8 +714,13 @@ export class Engine {
       let cv = slot[o + CO]!;
       if (cv !== 0) cv /= popNorm ? popNorm[j]! : (1 + cat.popularity[j]!) ** B.coPopExponent;
       const kv = slot[o + KNN]!;
-      const sv = seqv[j]!;
-      seqv[j] = 0;
+      // seqv is read (and reset) only when this call walked a sequence: a radio call's
+      // 10,000+ touched tracks are one cache miss fewer each.
+      let sv = 0;
+      if (sequenced) {
+        sv = seqv[j]!;
+        seqv[j] = 0;
+      }
       seqOf[k] = sv;
       seedOf[k] = slot[o + BEST]! > 0 ? slot[o + MARK]! - 1 : -1;
       slot[o + CO] = 0;
@@ -822,6 +840,8 @@ interface ScoreCall {
   touchedBaskets: number[];
   /** Weight of each seed artist: the seeds' own plus the tracks' artists (phase 1). */
   artistW: Map<number, number>;
+  /** walkSequence ran: Engine.seqv holds this call's sequence scores (all 0 otherwise, and blend does not read it). */
+  sequenced: boolean;
 }
 
 /** Phase 3's answer: the content candidates and the content weights blend uses. */

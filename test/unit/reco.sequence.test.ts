@@ -47,6 +47,29 @@ describe('sequence score', () => {
     assert.equal(rank(e, ['q', 'x'], { only: true })[0], 'b');
   });
 
+  // Issue 24 round 6: blend reads the per-track sequence scores only in a call that walked a
+  // sequence, and spread marks a basket's own seeds in a byte per track: nothing may linger.
+  it('a call leaves nothing behind: scores and scale are the same before and after other calls', () => {
+    const e = new Engine();
+    sessions(e, 'qx', 8, ['q', 'x', 'b']);
+    sessions(e, 'px', 3, ['p', 'x', 'a']);
+    sessions(e, 'pz', 12, ['p', 'z', 'c']);
+    e.addPlaylist('l1', 'mix', ['p', 'x', 'a', 'z', 'q']);
+    e.addPlaylist('l2', 'mix', ['p', 'x', 'b', 'c']);
+    const seeds = (ids: string[]) => new Map(ids.map((t) => [e.catalog.lookup(t)!, 1] as [number, number]));
+    const radio = () => e.score({ tracks: seeds(['x']) }, { mode: 'radio', limit: 5 });
+    const list = () => e.score({ tracks: seeds(['p', 'x', 'z']) }, { mode: 'continuation', limit: 5 });
+    const first = radio();
+    const firstList = list();
+    const played = ['p', 'x'].map((t) => e.catalog.lookup(t)!);
+    const user = () => e.score({ tracks: seeds(['p', 'x']), sequence: played }, { mode: 'session', limit: 5 });
+    const firstUser = user();
+    rank(e, ['q', 'x']);
+    assert.deepEqual(radio(), first, 'after calls that walked a sequence and one whose seeds share baskets');
+    assert.deepEqual(list(), firstList);
+    assert.deepEqual(user(), firstUser);
+  });
+
   it('a match of three plays in a row outweighs a match of two', () => {
     const e = new Engine();
     sessions(e, 'two', 6, ['r', 'y', 'x', 'b']);
