@@ -237,8 +237,33 @@ export class Engine {
     return t;
   }
 
-  /** A queue people put together (user and collaborative queues): co-occurrence only. */
+  /**
+   * A queue people put together (user and collaborative queues): co-occurrence only.
+   * `trackIds` is the queue's order from its start (at most MAX_QUEUE_BASKET are used; none
+   * once it is deleted). What the service chose for it is forgotten once it left the queue,
+   * so that `chosen` holds no more than the queues' own tracks (it grew with every queue
+   * ever extended, deleted ones too).
+   */
   setQueue(queueId: string, trackIds: readonly string[]): void {
+    this.forgetChosen(queueId, trackIds);
+    this.rebuildQueue(queueId, trackIds);
+  }
+
+  private forgetChosen(queueId: string, trackIds: readonly string[]): void {
+    const chosen = this.chosen.get(queueId);
+    // A longer queue may hold chosen tracks past the ones given: those are kept.
+    if (chosen === undefined || trackIds.length >= MAX_QUEUE_BASKET) return;
+    const present = new Set(trackIds);
+    for (const t of chosen) if (!present.has(t)) chosen.delete(t);
+    if (chosen.size === 0) this.chosen.delete(queueId);
+  }
+
+  /** Queues with chosen tracks remembered (tests). */
+  get chosenQueues(): number {
+    return this.chosen.size;
+  }
+
+  private rebuildQueue(queueId: string, trackIds: readonly string[]): void {
     const chosen = this.chosen.get(queueId);
     const people = chosen ? trackIds.filter((t) => !chosen.has(t)) : trackIds;
     if (people.length < 2) {
@@ -260,8 +285,9 @@ export class Engine {
     if (!set) this.chosen.set(queueId, (set = new Set()));
     for (const t of trackIds) set.add(t);
     const b = this.baskets.basketOf(`queue:${queueId}`);
+    // The basket holds people's tracks only: rebuilt without forgetting what was just chosen.
     if (b !== undefined)
-      this.setQueue(
+      this.rebuildQueue(
         queueId,
         this.baskets.items(b).map((t) => this.catalog.id(t)),
       );

@@ -271,6 +271,31 @@ describe('radio batches', () => {
       ['p1', 'p2', 'p3'],
       'also after the next change',
     );
+    // Removed from the queue, a chosen track is forgotten: added back by a person, it counts.
+    e.setQueue('q', ['p1', 'p2', 'x2', 'p3']);
+    e.setQueue('q', ['p1', 'p2', 'x2', 'p3', 'x1']);
+    assert.deepEqual(
+      e.baskets.items(e.baskets.basketOf('queue:q')!).map((t) => e.catalog.id(t)),
+      ['p1', 'p2', 'p3', 'x1'],
+    );
+    assert.equal(e.chosenQueues, 1, 'x2 is still remembered');
+    e.setQueue('q', []);
+    assert.equal(e.chosenQueues, 0, 'a deleted queue leaves nothing behind');
+    assert.equal(e.baskets.basketOf('queue:q'), undefined);
+  });
+
+  it('a queue longer than its basket keeps what was chosen past the tracks given', () => {
+    const e = new Engine();
+    const long = Array.from({ length: 500 }, (_, i) => `p${i}`);
+    e.setQueue('q', [...long, 'x1']);
+    e.markChosen('q', ['x1']);
+    e.setQueue('q', long);
+    e.setQueue('q', ['x1', ...long.slice(0, 10)]);
+    assert.deepEqual(
+      e.baskets.items(e.baskets.basketOf('queue:q')!).map((t) => e.catalog.id(t)),
+      long.slice(0, 10),
+      'x1 stayed chosen: the 500 tracks given did not say it had left',
+    );
   });
 
   it('every item carries a short reason', () => {
