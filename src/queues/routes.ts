@@ -5,7 +5,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, invalid } from '../errors.ts';
 import { errors, WriteHeaders } from '../http/schemas.ts';
 import type { QueueCommand } from './decide.ts';
-import { toView, windowKeys } from './queue.ts';
+import { type QueueState, toView, windowKeys, type WindowQuery } from './queue.ts';
 import * as S from './schemas.ts';
 import { eventsPageJson, readJson, sendJson, writeBodyJson } from './view-json.ts';
 import type { Actor } from '../model/actor.ts';
@@ -58,6 +58,18 @@ export function prefersMinimal(r: FastifyRequest): boolean {
   if (h === undefined) return false;
   const prefs = (Array.isArray(h) ? h.join(',') : h).split(',').map((p) => p.trim().toLowerCase().replace(/\s+/g, ''));
   return prefs.includes('return=minimal') && !prefs.includes('return=representation');
+}
+
+/** A read's answer: its ETag, then 304, the view's JSON text, or the view with its item keys (a body for the serialiser). */
+function answerRead(ifNoneMatch: string | undefined, q: WindowQuery & { keys?: boolean }, state: QueueState, reply: FastifyReply) {
+  const etag = `"${state.version}"`;
+  reply.header('etag', etag);
+  // [QW10] A client polling the queue it holds gets 304 and no body while nothing changed.
+  if (matchesNoneOf(ifNoneMatch, etag)) return notModified(reply);
+  const { keys, ...window } = q;
+  if (!keys) return sendJson(reply, readJson(state, window));
+  const view = toView(state, window);
+  return { ...view, itemKeys: windowKeys(state, view) };
 }
 
 /** Sends a write's answer: status, headers, and the body as its JSON text (view-json.ts: the response schema's fields). */
@@ -122,19 +134,15 @@ export function queueRoutes(service: QueueService): FastifyPluginAsyncTypebox {
           response: { 200: Type.Composite([S.QueueSchema, Type.Object({ itemKeys: Type.Optional(S.ItemKeysSchema) })]), ...errors(409) },
         },
       },
-      async (r, reply) => {
+      (r, reply) => {
         const q = r.query;
         const given = [q.offset, q.after, q.around, q.cursor].filter((x) => x !== undefined).length;
         if (given > 1) throw invalid('ambiguous_window', 'give at most one of offset, after, around, cursor');
-        const state = await service.get(actor(r), r.params.queueId);
-        const etag = `"${state.version}"`;
-        reply.header('etag', etag);
-        // [QW10] A client polling the queue it holds gets 304 and no body while nothing changed.
-        if (matchesNoneOf(r.headers['if-none-match'], etag)) return notModified(reply);
-        const { keys, ...window } = q;
-        if (!keys) return sendJson(reply, readJson(state, window));
-        const view = toView(state, window);
-        return { ...view, itemKeys: windowKeys(state, view) };
+        // A cached state answers without a promise; otherwise (a miss, another instance's
+        // store, a 404) the service's own path.
+        const cached = service.getCached(actor(r), r.params.queueId);
+        if (cached !== undefined) return answerRead(r.headers['if-none-match'], q, cached, reply);
+        return service.get(actor(r), r.params.queueId).then((state) => answerRead(r.headers['if-none-match'], q, state, reply));
       },
     );
 

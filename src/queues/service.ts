@@ -288,6 +288,20 @@ export class QueueService {
     return (await this.authorize(actor, queueId, 'read')).state;
   }
 
+  /**
+   * `get` without a promise when it needs no I/O (issue 21: a read's async frames and their
+   * microtasks): the cached state of a queue the actor may read, on a store whose writes all
+   * go through this process (SQLite, while no other connection has committed). undefined:
+   * ask `get`, which also gives the 404.
+   */
+  getCached(actor: Actor, queueId: string): QueueState | undefined {
+    const foreign = this.deps.store.foreignWrites?.();
+    if (foreign === undefined || foreign !== this.foreignSeen) return undefined;
+    const state = this.cache.get(queueId);
+    if (state === undefined || state.deleted || !can(roleOf(state, actor.userId), 'read')) return undefined;
+    return state;
+  }
+
   /** Queues the actor owns or collaborates on, with the actor's role ([CO4]). */
   async list(actor: Actor, limit: number, cursor: string | null): Promise<Page<QueueSummary & { role: string }>> {
     if (cursor !== null && decodeCursor(cursor) === null) throw invalid('invalid_cursor', 'cursor is not one this service gave out', { cursor });

@@ -261,7 +261,11 @@ describe('[QW6] the state cache and another process writing the SQLite file', ()
       const service = new QueueService({ store: mine, now: Date.now, newId: randomUUID, random: Math.random, maxItemsPerQueue: 100 });
       const actor = { userId: 'f', deviceId: null };
       const id = (await service.create(actor, { name: 'f', tracks: ['a'] })).body.queue!.id;
-      assert.equal((await service.get(actor, id)).items.length, 1);
+      const first = await service.get(actor, id);
+      assert.equal(first.items.length, 1);
+      // The read path's shortcut: the cached state, for a reader only.
+      assert.equal(service.getCached(actor, id), first);
+      assert.equal(service.getCached({ userId: 'stranger', deviceId: null }, id), undefined);
       // Another process (a CLI import, say) appends to the same queue.
       const before = (await other.loadQueue(id))!;
       const e = {
@@ -279,7 +283,9 @@ describe('[QW6] the state cache and another process writing the SQLite file', ()
       });
       // A time, not a condition: past foreignWrites' once-a-millisecond read of data_version.
       await sleep(5);
+      assert.equal(service.getCached(actor, id), undefined, 'no shortcut once another connection committed');
       const seen = await service.get(actor, id);
+      assert.equal(service.getCached(actor, id), seen, 'read again, cached again');
       assert.deepEqual(
         seen.items.map((i) => i.trackId),
         ['a', 'b'],
