@@ -12,7 +12,7 @@ import { decide } from '../../src/queues/decide.ts';
 import { evolve, initialState, type QueueState } from '../../src/queues/queue.ts';
 import type { NewEvent } from '../../src/store/port.ts';
 import type { SqliteStore } from '../../src/store/sqlite.ts';
-import { openSqliteStore } from '../../src/stores.ts';
+import { openSqliteStore, sqliteStorage } from '../../src/stores.ts';
 
 /** Appends `n` adds to a queue through the store, as the service would. */
 async function addTracks(store: SqliteStore, state: QueueState, n: number, at: string): Promise<QueueState> {
@@ -95,5 +95,68 @@ describe('migration 023 on a file written before it (SQLite)', () => {
     await addTracks(store, last, 1, new Date().toISOString());
     assert.ok((await store.readAll(0, 1000)).at(-1)!.position > top, 'a new event gets a new position');
     await store.close();
+  });
+});
+
+describe('migration 026 on a file written before it (SQLite)', () => {
+  it('keeps every play and its id, drops AUTOINCREMENT and the unused index; new plays get ids after the old ones', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'qs-mig26-'));
+    const file = join(dir, 'queue.db');
+    try {
+      const play = (userId: string, trackId: string, action: 'play' | 'skip', occurredAt: string) => ({
+        userId,
+        sessionId: 's',
+        trackId,
+        action,
+        position: null,
+        source: 'queue:q',
+        contextType: 'user_collection',
+        hour: 9,
+        context: { activity: 'run' },
+        occurredAt,
+      });
+      const old = openSqliteStore(file, {});
+      assert.ok(!(await old.migrate(25)).includes('026_lean_plays'));
+      const oldCatalog = sqliteStorage(old).features().catalog;
+      const t0 = new Date(Date.now() - 3_600_000).toISOString();
+      const ids = await oldCatalog.appendEvents([play('u1', 'a', 'play', t0), play('u2', 'b', 'skip', t0), play('u1', 'c', 'play', t0)]);
+      const before = await oldCatalog.eventsAfter(0, 100);
+      await old.close();
+      const raw = new Database(file);
+      assert.match((raw.prepare("SELECT sql FROM sqlite_master WHERE name = 'listening_events'").get() as { sql: string }).sql, /AUTOINCREMENT/);
+      raw.close();
+
+      const store = openSqliteStore(file, {});
+      assert.ok((await store.migrate()).includes('026_lean_plays'));
+      const catalog = sqliteStorage(store).features().catalog;
+      assert.deepEqual(await catalog.eventsAfter(0, 100), before, 'same plays, same ids, same order');
+      const db = store.db;
+      assert.doesNotMatch((db.prepare("SELECT sql FROM sqlite_master WHERE name = 'listening_events'").get() as { sql: string }).sql, /AUTOINCREMENT/);
+      const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'listening_events'").all() as { name: string }[]).map(
+        (r) => r.name,
+      );
+      assert.deepEqual(indexes, ['listening_events_user_time']);
+      assert.equal((db.prepare("SELECT COUNT(*) AS n FROM sqlite_sequence WHERE name = 'listening_events'").get() as { n: number }).n, 0);
+      // The listener's recent plays and skips still come from the index that is left.
+      const plan = db
+        .prepare(
+          "EXPLAIN QUERY PLAN SELECT track_id FROM listening_events WHERE user_id = ? AND occurred_at >= ? AND action = 'skip' ORDER BY occurred_at DESC LIMIT 5",
+        )
+        .all('u2', t0) as { detail: string }[];
+      assert.ok(
+        plan.some((p) => p.detail.includes('listening_events_user_time')),
+        plan.map((p) => p.detail).join('; '),
+      );
+
+      const more = await catalog.appendEvents([play('u1', 'd', 'play', new Date().toISOString())]);
+      assert.ok(more[0]! > ids[ids.length - 1]!, `${more[0]} after ${ids.at(-1)}`);
+      assert.deepEqual(
+        (await catalog.eventsAfter(ids[ids.length - 1]!, 100)).map((e) => [e.id, e.trackId]),
+        [[more[0], 'd']],
+      );
+      await store.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
