@@ -66,7 +66,17 @@ export class Subscription<K extends StreamKind = StreamKind> implements Subscrib
 
   /** Start: replay after the cursor, or a snapshot when too far behind (or ahead). */
   async start(replayCap: number, forceSnapshot: boolean): Promise<void> {
-    const snap = await this.source.snapshot(this.id);
+    // Live events wait (as during a replay) until the snapshot is read: one delivered
+    // meanwhile would move the cursor past a snapshot taken before it, which then looked
+    // like a client ahead of the server, and the event was sent again after the snapshot.
+    let snap: { sequenceNumber: number; data: object };
+    this.pumping = true;
+    try {
+      snap = await this.source.snapshot(this.id);
+    } finally {
+      this.pumping = false;
+    }
+    if (this.closed) return;
     if (forceSnapshot || snap.sequenceNumber - this.cursor > replayCap || this.cursor > snap.sequenceNumber) {
       const reason = forceSnapshot ? 'initial' : this.cursor > snap.sequenceNumber ? 'ahead_of_server' : 'too_far_behind';
       this.cursor = snap.sequenceNumber;
