@@ -11,11 +11,11 @@ import type { TasteOptions } from '../../src/reco/profile.ts';
 import { parseStation, resolveStation, USER_SKIPS, USER_TASTE } from '../../src/reco/stations.ts';
 import { JITTER, stationBatch } from '../../src/radio/batch.ts';
 import type { Recommender } from '../../src/reco/recommender.ts';
-import { Stat } from './api.ts';
+import type { Stat } from './api.ts';
 import { cooccurrence } from './baselines.ts';
 import { bucket, loadMpd, loadSessions, splitOf, type SplitName } from './data.ts';
 import { prepareSessions } from './sessions.ts';
-import { buildServerLike, ingestPrefix, nextTrackCase } from './stations.ts';
+import { buildServerLike, hitTally, ingestPrefix, nextTrackCase } from './stations.ts';
 
 const { values } = parseArgs({
   options: {
@@ -172,28 +172,14 @@ const VOTES: Record<string, Partial<VoteParams>> = {
 
 /** What followed the last `order` plays in training sessions (order 2: the last two in a row), by count of kept plays. */
 function successors(r: Recommender, hist: number[], exclude: Set<number>, order: number): number[] {
-  const { baskets } = r.engine;
-  const { data, wdata, start, count, weighted } = baskets;
-  const last = hist[hist.length - 1]!;
-  const prev = hist.length >= 2 ? hist[hist.length - 2]! : -1;
-  const score = new Map<number, number>();
-  for (const b of baskets.of(last)) {
-    if (baskets.dead[b] || baskets.kind[b] !== 1) continue;
-    const st = start[b]!;
-    const L = count[b]!;
-    for (let q = 0; q < L - 1; q++) {
-      if (data[st + q] !== last) continue;
-      if (order === 2 && (q === 0 || data[st + q - 1] !== prev)) continue;
-      const j = data[st + q + 1]!;
-      if (exclude.has(j)) continue;
-      score.set(j, (score.get(j) ?? 0) + (weighted[b] === 1 ? wdata[st + q + 1]! : 1));
-    }
-  }
-  return [...score].sort((a, b) => b[1] - a[1] || a[0] - b[0]).map(([t]) => t);
+  const counts = suffixScores(r, hist, exclude, { base: 1, minOrder: order, maxOrder: order, forward: 1, gamma: 1 });
+  return [...counts].sort((a, b) => b[1] - a[1] || a[0] - b[0]).map(([t]) => t);
 }
 
 interface SuffixParams {
   base: number;
+  /** Occurrences matching fewer of the last plays in a row are left out (default 1: none). */
+  minOrder?: number;
   maxOrder: number;
   forward: number;
   gamma: number;
@@ -219,6 +205,7 @@ function suffixScores(r: Recommender, hist: number[], exclude: Set<number>, o: S
       if (data[st + q] !== last) continue;
       let m = 1;
       while (m < o.maxOrder && m < n && q - m >= 0 && data[st + q - m] === hist[n - 1 - m]) m++;
+      if (m < (o.minOrder ?? 1)) continue;
       const w = o.base ** (m - 1);
       for (let d = 1; d <= o.forward && q + d < L; d++) {
         const j = data[st + q + d]!;
@@ -233,11 +220,7 @@ function suffixScores(r: Recommender, hist: number[], exclude: Set<number>, o: S
 const { test } = splitOf(split);
 const held = sessions.filter((s) => test(bucket(`session:${s.id}`))).slice(0, Number(values.sessions));
 const stats = new Map<string, Stat>();
-const put = (m: string, ranked: string[], target: string) => {
-  let s = stats.get(m);
-  if (!s) stats.set(m, (s = new Stat()));
-  s.add(ranked.slice(0, K).includes(target) ? 1 : 0);
-};
+const put = hitTally(stats, K);
 /** CPU ms of the user station's batch of 20, summed per variant. */
 const cpu = new Map<string, number>();
 const cat = prepS.engine.catalog;

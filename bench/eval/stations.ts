@@ -110,16 +110,21 @@ export function ingestPrefix(reco: Recommender, userId: string, s: Session, pref
   }
 }
 
+/** Records, per method, whether `target` is in the first `k` of a ranking (HR@k; the Stat's mean). */
+export function hitTally(acc: Map<string, Stat>, k: number): (method: string, ranked: string[], target: string) => void {
+  return (method, ranked, target) => {
+    let s = acc.get(method);
+    if (!s) acc.set(method, (s = new Stat()));
+    s.add(ranked.slice(0, k).includes(target) ? 1 : 0);
+  };
+}
+
 export function sessionStations(reco: Recommender, coEngine: Engine, sessions: Session[], split: SplitName, limit: number) {
   const { test } = splitOf(split);
   const held = sessions.filter((s) => test(bucket(`session:${s.id}`))).slice(0, limit);
   const K = 10;
   const acc = new Map<string, Stat>();
-  const put = (m: string, ranked: string[], target: string) => {
-    let s = acc.get(m);
-    if (!s) acc.set(m, (s = new Stat()));
-    s.add(ranked.slice(0, K).includes(target) ? 1 : 0);
-  };
+  const put = hitTally(acc, K);
   const cat = coEngine.catalog;
   const base = Date.parse('2026-01-01T12:00:00Z');
   for (const s of held) {
