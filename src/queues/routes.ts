@@ -140,9 +140,10 @@ export function queueRoutes(service: QueueService): FastifyPluginAsyncTypebox {
         if (given > 1) throw invalid('ambiguous_window', 'give at most one of offset, after, around, cursor');
         // A cached state answers without a promise; otherwise (a miss, another instance's
         // store, a 404) the service's own path.
-        const cached = service.getCached(actor(r), r.params.queueId);
+        const who = actor(r);
+        const cached = service.getCached(who, r.params.queueId);
         if (cached !== undefined) return answerRead(r.headers['if-none-match'], q, cached, reply);
-        return service.get(actor(r), r.params.queueId).then((state) => answerRead(r.headers['if-none-match'], q, state, reply));
+        return service.get(who, r.params.queueId).then((state) => answerRead(r.headers['if-none-match'], q, state, reply));
       },
     );
 

@@ -156,6 +156,12 @@ function stamp(bodies: ReturnType<typeof decide>, actor: Actor, queueId: string,
   return { newEvents, stored };
 }
 
+/** The actor's role on a queue it may read; null for a missing or deleted queue or a stranger (a 404 to them). */
+function readerRole(state: QueueState | null, actor: Actor): Role | null {
+  const role = state && !state.deleted ? roleOf(state, actor.userId) : null;
+  return role !== null && can(role, 'read') ? role : null;
+}
+
 export class QueueService {
   /** Writes commit here: replay, one writer per queue, the stream lock, retries, publish in order. */
   private readonly commits: CommitPath;
@@ -276,11 +282,11 @@ export class QueueService {
    */
   async authorize(actor: Actor, queueId: string, action: QueueAction): Promise<{ state: QueueState; role: Role }> {
     const state = await this.load(queueId);
-    const role = state && !state.deleted ? roleOf(state, actor.userId) : null;
-    if (!state || state.deleted || !can(role, 'read')) throw queueNotFound(queueId);
+    const role = readerRole(state, actor);
+    if (role === null) throw queueNotFound(queueId);
     if (!can(role, action))
       throw new AppError('forbidden', 'forbidden', `your role (${role}) may not ${action.replace('_', ' ')} on this queue`, { role, action });
-    return { state, role: role! };
+    return { state: state!, role };
   }
 
   /** A queue the actor may read, or 404 (strangers never learn that it exists). */
@@ -298,8 +304,7 @@ export class QueueService {
     const foreign = this.deps.store.foreignWrites?.();
     if (foreign === undefined || foreign !== this.foreignSeen) return undefined;
     const state = this.cache.get(queueId);
-    if (state === undefined || state.deleted || !can(roleOf(state, actor.userId), 'read')) return undefined;
-    return state;
+    return state !== undefined && readerRole(state, actor) !== null ? state : undefined;
   }
 
   /** Queues the actor owns or collaborates on, with the actor's role ([CO4]). */
