@@ -149,8 +149,10 @@ describe('group commit: plays and radio history join the queue writes (SQLite)',
         catalog.appendEvents([play('c')]),
       ]);
       const after = store.commitStats();
-      assert.equal(after.transactions - before.transactions, 1, 'one transaction for the turn');
-      assert.equal(after.writes - before.writes, 4, 'its four writes');
+      assert.equal(after.writes - before.writes, 4, 'all four writes went through the group commit');
+      // One transaction, or two when the batch's 4 ms bound (GroupCommit maxMs) cut it on a busy host
+      // (Node 22 in CI once): never one per write.
+      assert.ok(after.transactions - before.transactions <= 2, `${after.transactions - before.transactions} transactions for the turn's 4 writes`);
       assert.equal(played.length, 2);
       assert.ok(more[0]! > played[1]!, 'event ids in the order of the calls');
       const stored = await catalog.eventsAfter(0, 10);
