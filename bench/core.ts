@@ -45,9 +45,11 @@ const targets = (process.env.BENCH_TARGETS || ALL_TARGETS.join(','))
   .map((s) => s.trim())
   .filter(Boolean) as TargetKind[];
 for (const t of targets) if (!ALL_TARGETS.includes(t)) throw new Error(`BENCH_TARGETS: unknown target "${t}" (use ${ALL_TARGETS.join(',')})`);
-/** Queues per length: 50 small ones, fewer long ones (setup time); BENCH_QUEUES overrides, one per length. */
+/** Rounds of every phase on every server, interleaved (see the run below); 1 measures each server once, in turn. */
+const rounds = intList('BENCH_ROUNDS', '1', 1, 20)[0]!;
 /** Phase keys to run (e.g. writes-default,read-default; the floor's are writes,reads); all when unset. */
 const onlyPhases = process.env.BENCH_PHASES ? new Set(process.env.BENCH_PHASES.split(',').map((s) => s.trim())) : null;
+/** Queues per length: 50 small ones, fewer long ones (setup time); BENCH_QUEUES overrides, one per length. */
 const queueCounts: number[] = process.env.BENCH_QUEUES ? intList('BENCH_QUEUES', '', 1, 1000) : lengths.map((n) => (n <= 100 ? 50 : n <= 2000 ? 20 : 8));
 if (queueCounts.length !== lengths.length) throw new Error('BENCH_QUEUES needs one count per BENCH_LENGTHS entry');
 const CHUNK = 500; // tracks per POST at setup (the API's limit per add)
@@ -320,6 +322,8 @@ async function commitCounts(url: string): Promise<{ transactions: number; writes
 interface Row {
   target: TargetKind;
   length: number;
+  /** 1 unless BENCH_ROUNDS asks for more. */
+  round: number;
   queues: number;
   phase: Phase;
   r: LoadResult;
@@ -338,83 +342,146 @@ process.stderr.write(
   `bench:core: targets ${targets.join(',')}, lengths ${lengths.join(',')} (queues ${queueCounts.join(',')}), ${seconds} s per phase, ${connections} connections; load average ${loadStart}\n`,
 );
 
+/** One server at one queue length, set up once and measured in every round. */
+interface Slot {
+  target: TargetKind;
+  length: number;
+  count: number;
+  tag: string;
+  t: Running;
+  queues: LoadQueue[];
+  /** Writes ran since the harness last read every queue's version and length. */
+  wrote: boolean;
+  warmed: Set<string>;
+}
+
+async function setUp(target: TargetKind, length: number, count: number): Promise<Slot | null> {
+  const tag = `${target} ${length}`;
+  let t: Running;
+  try {
+    process.stderr.write(`[${tag}] starting ${TARGET_LABEL[target]}...\n`);
+    t = await start(target);
+  } catch (err) {
+    notMeasured.push(`${TARGET_LABEL[target]} at ${length} items: could not start (${String((err as Error).message).split('\n')[0]})`);
+    process.stderr.write(`[${tag}] not measured: ${(err as Error).message}\n`);
+    return null;
+  }
+  try {
+    process.stderr.write(`[${tag}] creating ${count} queues of ${length} items (chunks of ${CHUNK})...\n`);
+    const queues = await createQueues(t, tag, length, count);
+    return { target, length, count, tag, t, queues, wrote: true, warmed: new Set() };
+  } catch (err) {
+    notMeasured.push(`${TARGET_LABEL[target]} at ${length} items: failed (${String((err as Error).message).split('\n')[0]})`);
+    process.stderr.write(`[${tag}] failed: ${(err as Error).stack ?? err}\n`);
+    await t.stop();
+    return null;
+  }
+}
+
+/** The slot's phases (those asked for), each once: one round of this server. */
+async function measure(slot: Slot, round: number): Promise<void> {
+  const { t, target, length, tag } = slot;
+  for (const phase of t.phases) {
+    if (stopping) break;
+    if (onlyPhases && !onlyPhases.has(phase.key)) continue;
+    if (phase.kind === 'reads' && slot.wrote) {
+      const seen = await refresh(t, slot.queues);
+      const fifo = slot.queues.map((q) => q.ids.length);
+      if (round === 1)
+        lengthChecks.push(
+          `${TARGET_LABEL[target].padEnd(18)} ${String(length).padStart(5)} items: after the writes the server reports ${seen ? `${seen.min}-${seen.max}` : 'n/a'} items per queue; the harness knows ${Math.min(...fifo)}-${Math.max(...fifo)} item ids per queue`,
+        );
+      slot.wrote = false;
+    }
+    const planFor = (p: Phase, secs: number): LoadPlan => ({
+      url: t.url,
+      connections,
+      seconds: secs,
+      phase: p.kind,
+      prefer: p.prefer,
+      read: p.read,
+      trackBase: phaseNo * 10_000_000,
+      queues: p.kind === 'reads' ? slot.queues.map((q) => ({ ...q, ids: [] })) : slot.queues,
+    });
+    if (warmup > 0 && !slot.warmed.has(phase.kind)) {
+      // JIT and caches: so the first phase of a kind is not the one that pays for them.
+      process.stderr.write(
+        `[${tag}] warm-up, ${phase.kind} (${phase.kind === 'writes' ? 'default answer' : 'GET /queues/{id}'}): ${warmup} s, not recorded...\n`,
+      );
+      const warm = await runLoader(planFor({ ...phase, prefer: undefined, read: 'default' }, warmup), t.pid);
+      if (warm.queues) slot.queues = warm.queues;
+      slot.warmed.add(phase.kind);
+    }
+    const loadBefore = loadavg();
+    const at = rounds > 1 ? `round ${round}/${rounds}, ` : '';
+    process.stderr.write(`[${tag}] ${at}${phase.label}: ${seconds} s, ${connections} connections (load ${loadBefore})...\n`);
+    const ours = phase.kind === 'writes' && target !== 'floor' && target !== 'naive';
+    const commits0 = ours ? await commitCounts(t.url) : null;
+    const { result, queues: after, serverCpuPct } = await runLoader(planFor(phase, seconds), t.pid);
+    const commits1 = commits0 ? await commitCounts(t.url) : null;
+    if (after) {
+      slot.queues = after;
+      slot.wrote = true;
+    }
+    const row: Row = { target, length, round, queues: slot.count, phase, r: result, rssMb: peakRssMb(t.pid), serverCpuPct, loadBefore, loadAfter: loadavg() };
+    rows.push(row);
+    process.stderr.write(
+      `[${tag}] ${at}${phase.label}: ${result.opsPerSec.toFixed(0)} ops/s, p50 ${result.p50} ms, p99 ${result.p99} ms, non-2xx ${result.non2xx}, errors ${result.errors}${
+        commits0 && commits1
+          ? `, ${((commits1.writes - commits0.writes) / Math.max(1, commits1.transactions - commits0.transactions)).toFixed(1)} appends per transaction`
+          : ''
+      } (load ${row.loadAfter})\n`,
+    );
+  }
+}
+
 try {
-  for (const target of targets) {
-    for (const [li, length] of lengths.entries()) {
-      if (stopping) break;
-      const count = queueCounts[li]!;
-      const tag = `${target} ${length}`;
-      let t: Running;
-      try {
-        process.stderr.write(`[${tag}] starting ${TARGET_LABEL[target]}...\n`);
-        t = await start(target);
-        if (stopping) {
-          await t.stop();
-          break;
+  if (rounds === 1) {
+    // One server at a time: each target and length set up, measured and stopped in turn.
+    for (const target of targets) {
+      for (const [li, length] of lengths.entries()) {
+        if (stopping) break;
+        const slot = await setUp(target, length, queueCounts[li]!);
+        if (!slot) continue;
+        try {
+          if (!stopping) await measure(slot, 1);
+        } catch (err) {
+          notMeasured.push(`${TARGET_LABEL[target]} at ${length} items: failed (${String((err as Error).message).split('\n')[0]})`);
+          process.stderr.write(`[${slot.tag}] failed: ${(err as Error).stack ?? err}\n`);
+        } finally {
+          await slot.t.stop();
         }
-      } catch (err) {
-        notMeasured.push(`${TARGET_LABEL[target]} at ${length} items: could not start (${String((err as Error).message).split('\n')[0]})`);
-        process.stderr.write(`[${tag}] not measured: ${(err as Error).message}\n`);
-        continue;
-      }
-      try {
-        process.stderr.write(`[${tag}] creating ${count} queues of ${length} items (chunks of ${CHUNK})...\n`);
-        let queues = await createQueues(t, tag, length, count);
-        let refreshed = false;
-        const warmed = new Set<string>();
-        for (const phase of t.phases) {
-          if (stopping) break;
-          if (onlyPhases && !onlyPhases.has(phase.key)) continue;
-          if (phase.kind === 'reads' && !refreshed) {
-            const seen = await refresh(t, queues);
-            const fifo = queues.map((q) => q.ids.length);
-            lengthChecks.push(
-              `${TARGET_LABEL[target].padEnd(18)} ${String(length).padStart(5)} items: after the writes the server reports ${seen ? `${seen.min}-${seen.max}` : 'n/a'} items per queue; the harness knows ${Math.min(...fifo)}-${Math.max(...fifo)} item ids per queue`,
-            );
-            refreshed = true;
-          }
-          const planFor = (p: Phase, secs: number): LoadPlan => ({
-            url: t.url,
-            connections,
-            seconds: secs,
-            phase: p.kind,
-            prefer: p.prefer,
-            read: p.read,
-            trackBase: phaseNo * 10_000_000,
-            queues: p.kind === 'reads' ? queues.map((q) => ({ ...q, ids: [] })) : queues,
-          });
-          if (warmup > 0 && !warmed.has(phase.kind)) {
-            // JIT and caches: so the first phase of a kind is not the one that pays for them.
-            process.stderr.write(
-              `[${tag}] warm-up, ${phase.kind} (${phase.kind === 'writes' ? 'default answer' : 'GET /queues/{id}'}): ${warmup} s, not recorded...\n`,
-            );
-            const warm = await runLoader(planFor({ ...phase, prefer: undefined, read: 'default' }, warmup), t.pid);
-            if (warm.queues) queues = warm.queues;
-            warmed.add(phase.kind);
-          }
-          const loadBefore = loadavg();
-          process.stderr.write(`[${tag}] ${phase.label}: ${seconds} s, ${connections} connections (load ${loadBefore})...\n`);
-          const commits0 = phase.kind === 'writes' && target !== 'floor' && target !== 'naive' ? await commitCounts(t.url) : null;
-          const { result, queues: after, serverCpuPct } = await runLoader(planFor(phase, seconds), t.pid);
-          const commits1 = commits0 ? await commitCounts(t.url) : null;
-          if (after) queues = after;
-          const row: Row = { target, length, queues: count, phase, r: result, rssMb: peakRssMb(t.pid), serverCpuPct, loadBefore, loadAfter: loadavg() };
-          rows.push(row);
-          process.stderr.write(
-            `[${tag}] ${phase.label}: ${result.opsPerSec.toFixed(0)} ops/s, p50 ${result.p50} ms, p99 ${result.p99} ms, non-2xx ${result.non2xx}, errors ${result.errors}${
-              commits0 && commits1
-                ? `, ${((commits1.writes - commits0.writes) / Math.max(1, commits1.transactions - commits0.transactions)).toFixed(1)} appends per transaction`
-                : ''
-            } (load ${row.loadAfter})\n`,
-          );
-        }
-      } catch (err) {
-        notMeasured.push(`${TARGET_LABEL[target]} at ${length} items: failed (${String((err as Error).message).split('\n')[0]})`);
-        process.stderr.write(`[${tag}] failed: ${(err as Error).stack ?? err}\n`);
-      } finally {
-        await t.stop();
       }
     }
+  } else {
+    // Rounds: every server is set up first, then each round measures every one of them in
+    // turn, the order reversed every other round (A B, B A, ...). This machine's speed drifts
+    // by up to a quarter over minutes, so a ratio is taken between phases of the same round,
+    // measured within a minute or two of each other, and the report gives every round's.
+    const slots: Slot[] = [];
+    for (const target of targets)
+      for (const [li, length] of lengths.entries()) {
+        if (stopping) break;
+        const slot = await setUp(target, length, queueCounts[li]!);
+        if (slot) slots.push(slot);
+      }
+    const failed = new Set<Slot>();
+    for (let round = 1; round <= rounds && !stopping; round++) {
+      const order = round % 2 === 1 ? slots : [...slots].reverse();
+      for (const slot of order) {
+        if (stopping || failed.has(slot)) continue;
+        try {
+          await measure(slot, round);
+        } catch (err) {
+          failed.add(slot);
+          notMeasured.push(
+            `${TARGET_LABEL[slot.target]} at ${slot.length} items, from round ${round}: failed (${String((err as Error).message).split('\n')[0]})`,
+          );
+          process.stderr.write(`[${slot.tag}] failed: ${(err as Error).stack ?? err}\n`);
+        }
+      }
+    }
+    for (const slot of slots) await slot.t.stop();
   }
 } finally {
   await cleanupAll();
@@ -428,13 +495,14 @@ function table(header: string[], body: string[][], rightFrom = 1): string {
   const line = (r: string[]) => r.map((c, i) => (i < rightFrom ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ');
   return [line(header), line(w.map((n) => '-'.repeat(n))), ...body.map(line)].join('\n');
 }
-const find = (target: TargetKind, length: number, key: string) => rows.find((x) => x.target === target && x.length === length && x.phase.key === key);
+const find = (target: TargetKind, length: number, key: string, round = 1) =>
+  rows.find((x) => x.target === target && x.length === length && x.phase.key === key && x.round === round);
 const minLength = Math.min(...lengths);
 const maxLength = Math.max(...lengths);
 
 console.log(`\nbench:core — ${startedAt.toISOString()}, node ${process.version}, ${cpus().length} CPUs`);
 console.log(
-  `${seconds} s per phase, ${connections} connections, load generator (autocannon) in its own process; a fresh server per target and length, warmed up ${warmup} s with writes and ${warmup} s with reads (not recorded).`,
+  `${seconds} s per phase, ${connections} connections, load generator (autocannon) in its own process; a fresh server per target and length, warmed up ${warmup} s with writes and ${warmup} s with reads (not recorded)${rounds > 1 ? `; ${rounds} rounds: every server set up first, then each round measures them all in turn, the order reversed every other round` : ''}.`,
 );
 console.log(
   `Queues per length: ${lengths.map((n, i) => `${queueCounts[i]} x ${n} items`).join(', ')}${lengths.some((_n, i) => queueCounts[i] !== queueCounts[0]) ? ' (fewer long queues: more connections share a queue, so they contend more)' : ''}.`,
@@ -452,6 +520,7 @@ const header = [
   'items',
   'queues',
   'phase',
+  ...(rounds > 1 ? ['round'] : []),
   'ops/s',
   'p50 ms',
   'p99 ms',
@@ -470,13 +539,14 @@ const header = [
 /** Server CPU per answered operation (µs): what a request costs, whatever else shares the machine. */
 const cpuPerOp = (x: Row) => (x.serverCpuPct / 100 / x.r.opsPerSec) * 1e6;
 const body = rows.map((x) => {
-  const floor = find('floor', x.length, x.phase.floorKey);
-  const small = find(x.target, minLength, x.phase.key);
+  const floor = find('floor', x.length, x.phase.floorKey, x.round);
+  const small = find(x.target, minLength, x.phase.key, x.round);
   return [
     TARGET_LABEL[x.target],
     String(x.length),
     String(x.queues),
     x.phase.label,
+    ...(rounds > 1 ? [String(x.round)] : []),
     fmt(x.r.opsPerSec),
     fmt(x.r.p50, 1),
     fmt(x.r.p99, 1),
@@ -495,7 +565,7 @@ const body = rows.map((x) => {
 });
 console.log(table(header, body, 4));
 console.log(
-  `\nx floor: ops/s over the floor peer's at the same length (writes vs its writes, reads vs its reads). x ${minLength} items: ops/s over the same target and phase at ${minLength} items.`,
+  `\nx floor: ops/s over the floor peer's at the same length (writes vs its writes, reads vs its reads). x ${minLength} items: ops/s over the same target and phase at ${minLength} items${rounds > 1 ? '; both in the same round' : ''}.`,
 );
 console.log("KB/answer: what the load generator read per answer, headers included (FLOOR_PAD_BYTES=N pads the floor's answers to compare like with like).");
 console.log('peak RSS: VmHWM of the server process (ours: the node process; the PostgreSQL server is not counted), since it started for this length.');
@@ -524,45 +594,86 @@ if (problems.length) {
 }
 if (notMeasured.length) console.log(`\nNot measured:\n${notMeasured.map((l) => `  ${l}`).join('\n')}`);
 
-// The issue's targets, where this run measured what they need.
-const checks: string[] = [];
+// The issues' targets, where this run measured what they need: a ratio is taken within a
+// round, and with several rounds the check reads the median of the rounds' values.
+const roundsRun = [...new Set(rows.map((x) => x.round))].sort((a, b) => a - b);
+const median = (v: number[]) => {
+  const s = [...v].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+/** One figure per round where the round measured it. */
+const perRound = (f: (round: number) => number | undefined) => roundsRun.map(f).filter((v): v is number => v !== undefined && Number.isFinite(v));
+const shown = (v: number[], digits: number, unit = '') =>
+  v.length > 1 ? `${fmt(median(v), digits)}${unit} (median of rounds: ${v.map((x) => fmt(x, digits)).join(', ')})` : `${fmt(v[0]!, digits)}${unit}`;
 const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
+const ops = (t: TargetKind, n: number, key: string) => (r: number) => find(t, n, key, r)?.r.opsPerSec;
+const p99 = (t: TargetKind, n: number, key: string) => (r: number) => find(t, n, key, r)?.r.p99;
+const ratio = (a: (r: number) => number | undefined, b: (r: number) => number | undefined) => (r: number) => {
+  const x = a(r);
+  const y = b(r);
+  return x === undefined || y === undefined ? undefined : x / y;
+};
+/** A target: the figure per round, its median against the bar; nothing when the run did not measure it. */
+function target(list: string[], label: string, v: number[], digits: number, unit: string, bar: string, ok: (m: number) => boolean): void {
+  if (v.length) list.push(`${label}: ${shown(v, digits, unit)} (${bar}): ${verdict(ok(median(v)))}`);
+}
 const atLength = maxLength < 9000 ? '; the issue sets it at 9,000 items' : '';
+const checks: string[] = [];
+const checks21: string[] = [];
 for (const key of ['writes-minimal', 'writes-default']) {
-  const s = find('sqlite', minLength, key);
   const label = OUR_PHASES.find((p) => p.key === key)!.label;
-  if (s && minLength === 20)
-    checks.push(
-      `SQLite ${label}, 20 items: ${fmt(s.r.opsPerSec)}/s p99 ${fmt(s.r.p99, 1)} ms (>= 5,000/s at p99 < 20 ms): ${verdict(s.r.opsPerSec >= 5000 && s.r.p99 < 20)}`,
-    );
-  const f = find('floor', minLength, 'writes');
-  if (s && f)
-    checks.push(
-      `SQLite ${label}, ${minLength} items: ${fmt((100 * s.r.opsPerSec) / f.r.opsPerSec)}% of the floor's writes (>= 60%): ${verdict(s.r.opsPerSec >= 0.6 * f.r.opsPerSec)}`,
-    );
-  const l = find('sqlite', maxLength, key);
-  if (s && l && maxLength !== minLength)
-    checks.push(
-      `SQLite ${label}, ${maxLength} items: ${fmt((100 * l.r.opsPerSec) / s.r.opsPerSec)}% of the ${minLength}-item rate (>= 80%${atLength}): ${verdict(l.r.opsPerSec >= 0.8 * s.r.opsPerSec)}`,
-    );
-  const p = find('postgres', minLength, key);
-  if (p) checks.push(`PostgreSQL ${label}, ${minLength} items: ${fmt(p.r.opsPerSec)}/s (>= 2,500/s): ${verdict(p.r.opsPerSec >= 2500)}`);
-}
-const r20 = find('sqlite', minLength, 'read-default');
-if (r20 && minLength === 20) checks.push(`SQLite GET /queues/{id}, 20 items: ${fmt(r20.r.opsPerSec)}/s (>= 15,000/s): ${verdict(r20.r.opsPerSec >= 15000)}`);
-for (const key of ['read-default', 'read-around']) {
-  const l = find('sqlite', maxLength, key);
-  if (r20 && l && maxLength !== minLength) {
-    checks.push(
-      `SQLite ${l.phase.label}, ${maxLength} items: ${fmt((100 * l.r.opsPerSec) / r20.r.opsPerSec)}% of the default GET at ${minLength} items (>= 80%${atLength}): ${verdict(l.r.opsPerSec >= 0.8 * r20.r.opsPerSec)}`,
-    );
+  const small = ops('sqlite', minLength, key);
+  if (minLength === 20) {
+    target(checks, `SQLite ${label}, 20 items`, perRound(small), 0, '/s', '>= 5,000/s', (m) => m >= 5000);
+    target(checks, `SQLite ${label}, 20 items, p99`, perRound(p99('sqlite', 20, key)), 1, ' ms', '< 20 ms', (m) => m < 20);
   }
+  const floorRatio = perRound(ratio(small, ops('floor', minLength, 'writes')));
+  target(checks, `SQLite ${label}, ${minLength} items, x the floor's writes`, floorRatio, 2, 'x', '>= 0.6x', (m) => m >= 0.6);
+  if (key === 'writes-default') {
+    target(checks21, `SQLite ${label}, ${minLength} items, x the floor's writes`, floorRatio, 2, 'x', '>= 0.7x', (m) => m >= 0.7);
+    target(checks21, `SQLite ${label}, ${minLength} items, p99`, perRound(p99('sqlite', minLength, key)), 1, ' ms', '< 20 ms', (m) => m < 20);
+  }
+  if (maxLength !== minLength) {
+    const long = perRound(ratio(ops('sqlite', maxLength, key), small));
+    target(checks, `SQLite ${label}, ${maxLength} items, x the ${minLength}-item rate`, long, 2, 'x', `>= 0.8x${atLength}`, (m) => m >= 0.8);
+    if (key === 'writes-minimal') {
+      target(checks21, `SQLite ${label}, ${maxLength} items, x the ${minLength}-item rate`, long, 2, 'x', `>= 0.8x${atLength}`, (m) => m >= 0.8);
+      const p99s = perRound(ratio(p99('sqlite', maxLength, key), p99('sqlite', minLength, key)));
+      target(checks21, `SQLite ${label}, ${maxLength} items, p99 x the ${minLength}-item p99`, p99s, 2, 'x', '< 2x', (m) => m < 2);
+    }
+  }
+  const pg = perRound(ops('postgres', minLength, key));
+  target(checks, `PostgreSQL ${label}, ${minLength} items`, pg, 0, '/s', '>= 2,500/s', (m) => m >= 2500);
+  target(checks21, `PostgreSQL ${label}, ${minLength} items`, pg, 0, '/s', '>= 2,500/s', (m) => m >= 2500);
 }
-if (checks.length) {
-  console.log(
-    `\nIssue 10 targets (this run${seconds < 10 ? `, short ${seconds} s phases` : ''}; re-check on a quiet machine):\n${checks.map((c) => `  ${c}`).join('\n')}`,
+const get20 = ops('sqlite', minLength, 'read-default');
+if (minLength === 20) target(checks, 'SQLite GET /queues/{id}, 20 items', perRound(get20), 0, '/s', '>= 15,000/s', (m) => m >= 15000);
+target(
+  checks21,
+  `SQLite GET /queues/{id}, ${minLength} items, x the floor's reads`,
+  perRound(ratio(get20, ops('floor', minLength, 'reads'))),
+  2,
+  'x',
+  '>= 0.5x',
+  (m) => m >= 0.5,
+);
+for (const key of ['read-default', 'read-around']) {
+  if (maxLength === minLength) continue;
+  const label = OUR_PHASES.find((p) => p.key === key)!.label;
+  target(
+    checks,
+    `SQLite ${label}, ${maxLength} items, x the default GET at ${minLength} items`,
+    perRound(ratio(ops('sqlite', maxLength, key), get20)),
+    2,
+    'x',
+    `>= 0.8x${atLength}`,
+    (m) => m >= 0.8,
   );
 }
+const short = seconds < 10 ? `, short ${seconds} s phases` : '';
+if (checks.length) console.log(`\nIssue 10 targets (this run${short}; re-check on a quiet machine):\n${checks.map((c) => `  ${c}`).join('\n')}`);
+if (checks21.length) console.log(`\nIssue 21 targets (this run${short}; ratios within a round):\n${checks21.map((c) => `  ${c}`).join('\n')}`);
 const busy = [loadStart, loadEnd].some((l) => Number(l.split(' ')[0]) > cpus().length * 0.5);
 if (busy)
   console.log(
