@@ -2,7 +2,9 @@
 // A view carries the queue's `history` (up to 100 entries, ~10 KB): serialising it was
 // the largest cost of a default write answer and of a read. States are immutable and a
 // history array is shared by every state until a play changes it, so its text is written
-// once per array; a read's whole answer is written once per state and window.
+// once per array, from the entries' texts of the array it grew from; an item's text is
+// written once per item (toView shares view items between states); a read's whole answer
+// is written once per state and window.
 //
 // The text holds exactly the fields of the response schemas (QueueSchema, EventSchema,
 // WriteResponse, EventsResponse in schemas.ts), in the order Fastify's serialiser writes them: test/unit/queues.view-json.test.ts holds
@@ -16,11 +18,15 @@ export function sendJson(reply: FastifyReply, text: string): void {
   reply.type('application/json; charset=utf-8').send(text);
 }
 
-const historyText = new WeakMap<QueueView['history'], string>();
-/** An entry is shared by every history array from the play that made it to the one that drops it: written once. */
-const entryText = new WeakMap<QueueView['history'][number], string>();
+type Entry = QueueView['history'][number];
+type ViewItem = QueueView['items'][number];
 
-function entryJson(e: QueueView['history'][number]): string {
+/** An entry is shared by every history array from the play that made it to the one that drops it: written once. */
+const entryText = new WeakMap<Entry, string>();
+/** A view item is shared by the views of every state that holds its item (toView): written once. */
+const itemText = new WeakMap<ViewItem, string>();
+
+function entryJson(e: Entry): string {
   let text = entryText.get(e);
   if (text === undefined) {
     text = JSON.stringify({ itemId: e.itemId, trackId: e.trackId, playedAt: e.playedAt });
@@ -29,25 +35,58 @@ function entryJson(e: QueueView['history'][number]): string {
   return text;
 }
 
-function historyJson(history: QueueView['history']): string {
-  let text = historyText.get(history);
+function itemJson(i: ViewItem): string {
+  let text = itemText.get(i);
   if (text === undefined) {
-    text = `[${history.map(entryJson).join(',')}]`;
-    historyText.set(history, text);
+    text = JSON.stringify({ itemId: i.itemId, trackId: i.trackId, addedBy: i.addedBy, addedAt: i.addedAt });
+    itemText.set(i, text);
   }
   return text;
 }
 
+/** A history array's text, and its entries' texts for the array that follows it. */
+interface HistoryText {
+  history: readonly Entry[];
+  parts: string[];
+  text: string;
+}
+const historyText = new WeakMap<readonly Entry[], HistoryText>();
+/** The last history written that ends with this entry: a play's new history grows from it. */
+const endingWith = new WeakMap<Entry, HistoryText>();
+
+/**
+ * The parts of `history` from those of the array it was made from, when that one was written:
+ * a play makes `[...history, entry].slice(-HISTORY_LIMIT)`, the same entries shifted by none
+ * or one, and one more. Checked entry by entry; anything else is written afresh.
+ */
+function grownFrom(history: readonly Entry[]): string[] | undefined {
+  const n = history.length;
+  if (n < 2) return undefined;
+  const prev = endingWith.get(history[n - 2]!);
+  if (prev === undefined) return undefined;
+  const shift = prev.history.length - (n - 1);
+  if (shift !== 0 && shift !== 1) return undefined;
+  for (let i = 0; i < n - 1; i++) if (history[i] !== prev.history[i + shift]) return undefined;
+  const parts = shift === 0 ? prev.parts.slice() : prev.parts.slice(1);
+  parts.push(entryJson(history[n - 1]!));
+  return parts;
+}
+
+function historyJson(history: QueueView['history']): string {
+  let h = historyText.get(history);
+  if (h === undefined) {
+    const parts = grownFrom(history) ?? history.map(entryJson);
+    h = { history, parts, text: `[${parts.join(',')}]` };
+    historyText.set(history, h);
+    if (history.length > 0) endingWith.set(history[history.length - 1]!, h);
+  }
+  return h.text;
+}
+
 /** The JSON of a view, as the `Queue` schema writes it. */
 export function viewJson(v: QueueView): string {
-  const head = JSON.stringify({
-    id: v.id,
-    name: v.name,
-    type: v.type,
-    ownerId: v.ownerId,
-    version: v.version,
-    itemCount: v.itemCount,
-    items: v.items.map((i) => ({ itemId: i.itemId, trackId: i.trackId, addedBy: i.addedBy, addedAt: i.addedAt })),
+  const head = JSON.stringify({ id: v.id, name: v.name, type: v.type, ownerId: v.ownerId, version: v.version, itemCount: v.itemCount });
+  const place = JSON.stringify({
     window: { offset: v.window.offset, limit: v.window.limit, nextCursor: v.window.nextCursor },
     currentItemId: v.currentItemId,
     currentIndex: v.currentIndex,
@@ -63,7 +102,8 @@ export function viewJson(v: QueueView): string {
     createdAt: v.createdAt,
     updatedAt: v.updatedAt,
   });
-  return `${head.slice(0, -1)},"history":${historyJson(v.history)},${tail.slice(1)}`;
+  const items = v.items.map(itemJson).join(',');
+  return `${head.slice(0, -1)},"items":[${items}],${place.slice(1, -1)},"history":${historyJson(v.history)},${tail.slice(1)}`;
 }
 
 /** The JSON of events, as the `QueueEvent` schema writes them. */

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { QueueCommand } from '../../src/queues/decide.ts';
-import { HISTORY_LIMIT, type QueueState, toView, type WindowQuery } from '../../src/queues/queue.ts';
+import { HISTORY_LIMIT, type QueueState, type QueueView, toView, type WindowQuery } from '../../src/queues/queue.ts';
 import { EventsResponse, QueueSchema, WriteResponse } from '../../src/queues/schemas.ts';
 import { eventsPageJson, readJson, viewJson, writeBodyJson } from '../../src/queues/view-json.ts';
 import { fastifyText } from '../helpers/serialiser.ts';
@@ -106,5 +106,32 @@ describe('queue view JSON (view-json.ts)', () => {
     assert.notEqual(b, a);
     assert.equal(b, viewJson(toView(s.state, {})));
     assert.equal(JSON.parse(b).version, before.version + 1);
+  });
+
+  it('writes each step of a growing, then full, history and of a changing window as the serialiser does', async () => {
+    // Texts carried from state to state (a history's entries from the array it grew from, an
+    // item's text from earlier views): every step is held against the serialiser.
+    const s = scenario({ userId: 'owner-1' });
+    s.when({ type: 'create_queue', name: 'steps', queueType: 'user', tracks: Array.from({ length: 12 }, (_, i) => `t${i}`) } as QueueCommand);
+    s.when({ type: 'set_repeat', repeat: 'all' });
+    const views: QueueView[] = [];
+    for (let i = 0; i < HISTORY_LIMIT + 40; i++) {
+      s.when(i % 7 === 3 ? { type: 'previous' } : { type: 'next' });
+      if (i % 5 === 0) s.when({ type: 'add_tracks', tracks: [`more-${i}`] });
+      if (i % 11 === 0) s.when({ type: 'move_item', itemId: s.state.items[0]!.itemId, position: 3 });
+      if (i % 13 === 0) s.when({ type: 'remove_items', itemIds: [s.state.items[2]!.itemId] });
+      views.push(toView(s.state));
+    }
+    assert.equal(s.state.history.length, HISTORY_LIMIT);
+    // Written in order, as a server answers them; then an older one again, and a history that
+    // is no play's successor of one written (written afresh).
+    const ours = views.map(viewJson);
+    const last = views.at(-1)!;
+    const odd = { ...last, history: last.history.slice(3) };
+    // Same length and the same last entries as a play's successor, another first entry.
+    const swapped = { ...last, history: [{ itemId: 'other', trackId: 'other-track', playedAt: last.updatedAt }, ...last.history.slice(1)] };
+    ours.push(viewJson(views[40]!), viewJson(odd), viewJson(swapped));
+    const theirs = await fastifyText([...views, views[40], odd, swapped], QueueSchema);
+    for (let i = 0; i < ours.length; i++) assert.equal(ours[i], theirs[i], `view ${i}`);
   });
 });
