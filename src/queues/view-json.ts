@@ -2,9 +2,10 @@
 // A view carries the queue's `history` (up to 100 entries, ~10 KB): serialising it was
 // the largest cost of a default write answer and of a read. States are immutable and a
 // history array is shared by every state until a play changes it, so its text is written
-// once per array, from the entries' texts of the array it grew from; an item's text is
-// written once per item (toView shares view items between states); a read's whole answer
-// is written once per state and window.
+// once per array (and an entry's once); an item's text is written once per item (toView
+// shares view items between states); a read's whole answer is written once per state and
+// window. These caches are keyed weakly by what they describe and hold nothing older: a
+// state's texts go when the state does (test: an old state is collected).
 //
 // The text holds exactly the fields of the response schemas (QueueSchema, EventSchema,
 // WriteResponse, EventsResponse in schemas.ts), in the order Fastify's serialiser writes them: test/unit/queues.view-json.test.ts holds
@@ -44,43 +45,15 @@ function itemJson(i: ViewItem): string {
   return text;
 }
 
-/** A history array's text, and its entries' texts for the array that follows it. */
-interface HistoryText {
-  history: readonly Entry[];
-  parts: string[];
-  text: string;
-}
-const historyText = new WeakMap<readonly Entry[], HistoryText>();
-/** The last history written that ends with this entry: a play's new history grows from it. */
-const endingWith = new WeakMap<Entry, HistoryText>();
-
-/**
- * The parts of `history` from those of the array it was made from, when that one was written:
- * a play makes `[...history, entry].slice(-HISTORY_LIMIT)`, the same entries shifted by none
- * or one, and one more. Checked entry by entry; anything else is written afresh.
- */
-function grownFrom(history: readonly Entry[]): string[] | undefined {
-  const n = history.length;
-  if (n < 2) return undefined;
-  const prev = endingWith.get(history[n - 2]!);
-  if (prev === undefined) return undefined;
-  const shift = prev.history.length - (n - 1);
-  if (shift !== 0 && shift !== 1) return undefined;
-  for (let i = 0; i < n - 1; i++) if (history[i] !== prev.history[i + shift]) return undefined;
-  const parts = shift === 0 ? prev.parts.slice() : prev.parts.slice(1);
-  parts.push(entryJson(history[n - 1]!));
-  return parts;
-}
+const historyText = new WeakMap<QueueView['history'], string>();
 
 function historyJson(history: QueueView['history']): string {
-  let h = historyText.get(history);
-  if (h === undefined) {
-    const parts = grownFrom(history) ?? history.map(entryJson);
-    h = { history, parts, text: `[${parts.join(',')}]` };
-    historyText.set(history, h);
-    if (history.length > 0) endingWith.set(history[history.length - 1]!, h);
+  let text = historyText.get(history);
+  if (text === undefined) {
+    text = `[${history.map(entryJson).join(',')}]`;
+    historyText.set(history, text);
   }
-  return h.text;
+  return text;
 }
 
 /** The JSON of a view, as the `Queue` schema writes it. */

@@ -4,6 +4,8 @@
 // its bound, votes, collaborators, metadata with non-ASCII text, shuffle, every window kind.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { QueueCommand } from '../../src/queues/decide.ts';
 import { HISTORY_LIMIT, type QueueState, type QueueView, toView, type WindowQuery } from '../../src/queues/queue.ts';
 import { EventsResponse, QueueSchema, WriteResponse } from '../../src/queues/schemas.ts';
@@ -109,8 +111,8 @@ describe('queue view JSON (view-json.ts)', () => {
   });
 
   it('writes each step of a growing, then full, history and of a changing window as the serialiser does', async () => {
-    // Texts carried from state to state (a history's entries from the array it grew from, an
-    // item's text from earlier views): every step is held against the serialiser.
+    // Texts carried from state to state (an entry's and an item's text from earlier views):
+    // every step is held against the serialiser.
     const s = scenario({ userId: 'owner-1' });
     s.when({ type: 'create_queue', name: 'steps', queueType: 'user', tracks: Array.from({ length: 12 }, (_, i) => `t${i}`) } as QueueCommand);
     s.when({ type: 'set_repeat', repeat: 'all' });
@@ -123,15 +125,44 @@ describe('queue view JSON (view-json.ts)', () => {
       views.push(toView(s.state));
     }
     assert.equal(s.state.history.length, HISTORY_LIMIT);
-    // Written in order, as a server answers them; then an older one again, and a history that
-    // is no play's successor of one written (written afresh).
+    // Written in order, as a server answers them; then an older one again, and histories that
+    // no play made.
     const ours = views.map(viewJson);
     const last = views.at(-1)!;
     const odd = { ...last, history: last.history.slice(3) };
-    // Same length and the same last entries as a play's successor, another first entry.
     const swapped = { ...last, history: [{ itemId: 'other', trackId: 'other-track', playedAt: last.updatedAt }, ...last.history.slice(1)] };
     ours.push(viewJson(views[40]!), viewJson(odd), viewJson(swapped));
     const theirs = await fastifyText([...views, views[40], odd, swapped], QueueSchema);
     for (let i = 0; i < ours.length; i++) assert.equal(ours[i], theirs[i], `view ${i}`);
+  });
+
+  it('keeps nothing of a state once the state is gone: its items, history and texts are collected', async () => {
+    // The texts are cached per item, entry and history array, weakly: an old state must not be
+    // held by them (an earlier version kept every history array ever written, ~20 MB a second
+    // under bench:core's writes).
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const s = scenario({ userId: 'owner-1' });
+    s.when({ type: 'create_queue', name: 'gc', queueType: 'user', tracks: Array.from({ length: 30 }, (_, i) => `t${i}`) } as QueueCommand);
+    s.when({ type: 'set_repeat', repeat: 'all' });
+    for (let i = 0; i < 5; i++) {
+      s.when({ type: 'next' });
+      viewJson(toView(s.state));
+    }
+    assert.ok(s.state.history.length >= 3);
+    const first = new WeakRef(s.state.history);
+    const firstItem = new WeakRef(s.state.items[0]!);
+    for (let i = 0; i < 3 * HISTORY_LIMIT; i++) {
+      s.when({ type: 'next' });
+      if (i % 10 === 0) s.when({ type: 'move_item', itemId: s.state.items[0]!.itemId, position: 5 });
+      viewJson(toView(s.state));
+    }
+    s.events.length = 0;
+    for (let i = 0; i < 5 && (first.deref() || firstItem.deref()); i++) {
+      await new Promise((r) => setImmediate(r));
+      gc();
+    }
+    assert.equal(first.deref(), undefined, 'the first history array is still held');
+    assert.equal(firstItem.deref(), undefined, "the first state's moved item is still held");
   });
 });
