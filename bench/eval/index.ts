@@ -45,7 +45,7 @@ if (only.has('api')) {
     console.log('## Through the API (a real server process on the training split; HTTP answers only)\n');
     const b = es.built;
     console.log(
-      `Server: listening and ready ${(es.startMs / 1000).toFixed(1)} s after spawn; recommender built in ${(b.ms / 1000).toFixed(1)} s (${b.tracks.toLocaleString('en')} tracks, ${b.baskets.toLocaleString('en')} playlists and sessions), RSS ${b.rssMb} MB when built (heap ${b.heapMb} MB). Load average at the start: ${loadavg()}.\n`,
+      `Server: ${es.started}; listening and ready ${(es.startMs / 1000).toFixed(1)} s after spawn; recommender built in ${(b.ms / 1000).toFixed(1)} s (${b.tracks.toLocaleString('en')} tracks, ${b.baskets.toLocaleString('en')} playlists and sessions), RSS ${b.rssMb} MB when built (heap ${b.heapMb} MB). Load average at the start: ${loadavg()}.\n`,
     );
     const prepC = prepareContinuationFrom(mpd!, split, log);
     const c = await continuationOverApi(es, prepC.engine, mpd!, split, Number(values.playlists), log);
