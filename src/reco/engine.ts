@@ -169,11 +169,17 @@ export class Engine {
   // Scratch space, indexed by track / basket, reset after each call through the touched lists.
   /** The tracks a call touches (10,000-17,000 for a playlist station): one buffer reused, not a JS array per call that large-object space keeps until a full collection. */
   private readonly touched = new IntList();
-  // Per track, side by side (one cache line for a candidate's four numbers; the tracks a
-  // call touches are spread over the whole catalog): co-occurrence, neighbour votes, the
-  // largest single co-occurrence contribution, and MARK: 0 = not a candidate of this call,
-  // -1 = a candidate, s + 1 = a candidate whose largest contribution came from seed s (issue
-  // 24: a separate mark array was a second cache miss per touch). Index j * SLOT + CO etc.
+  /**
+   * Per track: its candidate number in this call + 1 (0: not a candidate), the order it
+   * was first touched (its index in `touched`).
+   */
+  private candOf = new Int32Array(0);
+  // Per candidate of this call (by candidate number k, index k * SLOT + CO etc.), side by
+  // side: co-occurrence, neighbour votes, the largest single co-occurrence contribution
+  // and MARK, s + 1 when that came from seed s. Issue 24 round 7: these were per track
+  // (j * SLOT), 32 bytes for each of the catalog's tracks, all resident once calls had
+  // touched tracks all over it (13 MB); by candidate, only the first ones the largest call
+  // reached are (0.5 MB for a playlist station's ~17,000), and a call reads them in order.
   private slot = new Float64Array(0);
   private flag = new Uint8Array(0);
   private sim = new Float64Array(0);
@@ -196,7 +202,7 @@ export class Engine {
    */
   private selfCw = new Float64Array(0);
   private selfMark = new Uint8Array(0);
-  /** Per track: its sequence score this call (Blend.seq; 0 otherwise). */
+  /** Per candidate (as `slot`): its sequence score this call (Blend.seq; 0 otherwise). */
   private seqv = new Float32Array(0);
   // Per-call candidate arrays, reused.
   private cand = new Float64Array(0);
@@ -302,6 +308,9 @@ export class Engine {
     const n = this.catalog.size;
     if (this.flag.length < n) {
       const cap = Math.max(1024, Math.ceil(n * 1.25));
+      // A call has at most one candidate per track; the arrays by candidate are resident
+      // only as far as the largest call went (zero pages until written).
+      this.candOf = new Int32Array(cap);
       this.slot = new Float64Array(cap * SLOT);
       this.flag = new Uint8Array(cap);
       this.selfCw = new Float64Array(cap);
@@ -351,8 +360,7 @@ export class Engine {
   /** Phase 1's credit to candidate j: co-occurrence `co`, and `best` from `seed` when it is j's largest single contribution. */
   private credit(c: ScoreCall, j: number, co: number, best: number, seed: number): void {
     const { slot } = this;
-    const o = j * SLOT;
-    this.touch(c, j); // before the best seed is written into the same slot
+    const o = this.touch(c, j) * SLOT;
     slot[o + CO] += co;
     if (best > slot[o + BEST]!) {
       slot[o + BEST] = best;
@@ -360,13 +368,14 @@ export class Engine {
     }
   }
 
-  /** Marks a track as a candidate of this call (reset in `blend`). */
-  private touch(c: ScoreCall, j: number): void {
-    const o = j * SLOT;
-    if (this.slot[o + MARK] === 0) {
-      this.slot[o + MARK] = -1;
-      c.touched.push(j);
-    }
+  /** Track j's candidate number in this call, making it a candidate when it is not one yet (reset in `blend`). */
+  private touch(c: ScoreCall, j: number): number {
+    const k = this.candOf[j]! - 1;
+    if (k >= 0) return k;
+    const n = c.touched.length;
+    c.touched.push(j);
+    this.candOf[j] = n + 1;
+    return n;
   }
 
   /**
@@ -553,8 +562,7 @@ export class Engine {
         if (ctx !== 0 && ctxOf[b] !== ctx) v *= B.contextMismatch;
         for (let d = 1; d <= B.seqForward && q + d < L; d++) {
           const j = data[st + q + d]!;
-          seqv[j] += ws ? v * wdata[st + q + d]! : v;
-          this.touch(c, j);
+          seqv[this.touch(c, j)] += ws ? v * wdata[st + q + d]! : v;
           v *= B.seqDecay;
         }
       }
@@ -617,7 +625,7 @@ export class Engine {
 
   /** Phase 2: the most similar baskets vote for their tracks. */
   private voteNeighbours(c: ScoreCall): void {
-    const { B, touched, touchedBaskets } = c;
+    const { B, touchedBaskets } = c;
     const { baskets, slot } = this;
     let neighbours = touchedBaskets.filter((b) => this.sim[b]! > 0);
     if (neighbours.length > B.neighbours) {
@@ -631,13 +639,8 @@ export class Engine {
         const end = st + baskets.count[b]!;
         const ws = baskets.weighted[b] === 1;
         for (let i = st; i < end; i++) {
-          const j = baskets.data[i]!;
-          const o = j * SLOT;
+          const o = this.touch(c, baskets.data[i]!) * SLOT;
           slot[o + KNN] += ws ? v * baskets.wdata[i]! : v;
-          if (slot[o + MARK] === 0) {
-            slot[o + MARK] = -1;
-            touched.push(j);
-          }
         }
       }
     }
@@ -680,7 +683,7 @@ export class Engine {
   private blend(c: ScoreCall, content: Content): Scored[] {
     const { seeds, opts, B, touched, artistW, sequenced } = c;
     const { genreW, featureSeeds, artistMass, genreMass } = content;
-    const { catalog: cat, slot } = this;
+    const { catalog: cat, slot, candOf } = this;
     // Per-track flags instead of a Set / Map look-up per candidate (a large seed set
     // touches 100,000 tracks): 1 = never returned (excluded, or a seed), 2 = a content candidate.
     const { flag } = this;
@@ -736,16 +739,16 @@ export class Engine {
     const popNorm = B.coPopExponent === CO_POP_EXPONENT ? cat.popNorm : null;
     for (let k = 0; k < n; k++) {
       const j = tj[k]!;
-      const o = j * SLOT;
+      const o = k * SLOT;
+      candOf[j] = 0;
       let cv = slot[o + CO]!;
       if (cv !== 0) cv /= popNorm ? popNorm[j]! : (1 + cat.popularity[j]!) ** B.coPopExponent;
       const kv = slot[o + KNN]!;
-      // seqv is read (and reset) only when this call walked a sequence: a radio call's
-      // 10,000+ touched tracks are one cache miss fewer each.
+      // seqv is read (and reset) only when this call walked a sequence.
       let sv = 0;
       if (sequenced) {
-        sv = seqv[j]!;
-        seqv[j] = 0;
+        sv = seqv[k]!;
+        seqv[k] = 0;
       }
       seqOf[k] = sv;
       seedOf[k] = slot[o + BEST]! > 0 ? slot[o + MARK]! - 1 : -1;
@@ -843,7 +846,7 @@ class IntList {
   }
 }
 
-/** Engine.slot: numbers per track, and their offsets. */
+/** Engine.slot: numbers per candidate, and their offsets. */
 const SLOT = 4;
 const CO = 0;
 const KNN = 1;
@@ -860,7 +863,7 @@ interface ScoreCall {
   seeds: Seeds;
   opts: ScoreOptions;
   B: Blend;
-  /** Candidate tracks, in the order first reached (marked in Engine.slot). */
+  /** Candidate tracks, in the order first reached: by candidate number (Engine.candOf). */
   touched: IntList;
   /** Baskets with a similarity (in Engine.sim) to reset. */
   touchedBaskets: number[];
