@@ -590,13 +590,14 @@ export class Engine {
     }
     if (B.artistOverlap > 0 && B.knn > 0 && artistW.size > 0) {
       const byArtist = this.indexes.byArtist();
+      const posting = byArtist.data;
       for (const [a, w] of artistW) {
         if (w <= 0) continue;
-        const posting = byArtist[a] ?? [];
-        const walk = Math.min(posting.length, B.maxPostings * 2);
+        const end = byArtist.end(a);
+        const walk = Math.min(end - byArtist.start(a), B.maxPostings * 2);
         const v = B.artistOverlap * Math.sqrt(w);
         for (let k = 0; k < walk; k++) {
-          const b = posting[posting.length - 1 - k]!;
+          const b = posting[end - 1 - k]!;
           if (baskets.dead[b]) continue;
           if (this.sim[b] === 0) touchedBaskets.push(b);
           this.sim[b] += v / baskets.count[b]! ** B.basketLengthExponent;
