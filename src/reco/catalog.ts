@@ -70,7 +70,14 @@ export class Catalog {
   /** Artist index per track, -1 when unknown. */
   artist = new Int32Array(0);
   album = new Int32Array(0);
-  readonly genres: (number[] | null)[] = [];
+  /**
+   * Genre set per track (0: none), into `genreSets`: `genresOf(t)`. Issue 24 round 7: a JS
+   * array slot per track (null for most) was 2.7-4 MB of heap on a catalog without genres;
+   * an untouched typed array costs nothing resident, and tracks share few distinct sets.
+   */
+  private genreSet = new Int32Array(0);
+  private readonly genreSets: (readonly number[])[] = [[]];
+  private readonly genreSetNo = new Map<string, number>();
   /** Row into `featureRows` per track, -1 when the track has none. */
   private featureRow = new Int32Array(0);
   private readonly featureRows: Float32Array[] = [];
@@ -142,7 +149,6 @@ export class Catalog {
     this.ids.add(id);
     this.artist[t] = -1;
     this.album[t] = -1;
-    this.genres.push(null);
     this.featureRow[t] = NO_FEATURES;
     this.revision++;
     this.popularDirty = this.topDirty = true;
@@ -153,6 +159,7 @@ export class Catalog {
     this.artist = resized(this.artist, cap);
     this.album = resized(this.album, cap);
     this.featureRow = resized(this.featureRow, cap);
+    this.genreSet = resized(this.genreSet, cap);
     this.durationMs = resized(this.durationMs, cap);
     this.popularity = resized(this.popularity, cap);
     this.popNorm = resized(this.popNorm, cap, 1); // (1 + 0) ** x
@@ -194,10 +201,9 @@ export class Catalog {
         this.albumTitles[al] = m.album ?? m.albumId ?? '';
       }
     }
-    const old = this.genres[t];
-    if (old) for (const g of old) remove(this.genreTracks[g]!, t);
+    for (const g of this.genresOf(t) ?? []) remove(this.genreTracks[g]!, t);
     const gs = m.genres?.length ? [...new Set(m.genres.map((g) => this.genreNames.intern(g)))] : null;
-    this.genres[t] = gs;
+    this.genreSet[t] = gs ? this.genreSetOf(gs) : 0;
     if (gs) for (const g of gs) (this.genreTracks[g] ??= []).push(t);
     this.durationMs[t] = Math.min(2 ** 31 - 1, Math.max(0, Math.round(m.durationMs ?? 0)));
     if (m.features && FEATURE_NAMES.some((f) => typeof m.features![f] === 'number')) {
@@ -227,10 +233,28 @@ export class Catalog {
     this.artist[t] = -1;
     if (this.album[t]! >= 0) remove(this.albumTracks[this.album[t]!]!, t);
     this.album[t] = -1;
-    for (const g of this.genres[t] ?? []) remove(this.genreTracks[g]!, t);
-    this.genres[t] = null;
+    for (const g of this.genresOf(t) ?? []) remove(this.genreTracks[g]!, t);
+    this.genreSet[t] = 0;
     this.revision++;
     this.popularDirty = this.topDirty = true;
+  }
+
+  /** Track t's genre indexes (shared with other tracks of the same set: do not change them), null when it has none. */
+  genresOf(t: number): readonly number[] | null {
+    const s = this.genreSet[t]!;
+    return s === 0 ? null : this.genreSets[s]!;
+  }
+
+  /** The number of a set of genres (in this order), numbering it when new. */
+  private genreSetOf(gs: number[]): number {
+    const key = gs.join(',');
+    let s = this.genreSetNo.get(key);
+    if (s === undefined) {
+      s = this.genreSets.length;
+      this.genreSets.push(gs);
+      this.genreSetNo.set(key, s);
+    }
+    return s;
   }
 
   features(t: number): Float32Array | null {

@@ -661,7 +661,7 @@ export class Engine {
     for (const [s, w] of seeds.tracks) {
       if (w <= 0) continue;
       seedMass += w;
-      for (const g of cat.genres[s] ?? []) genreW.set(g, (genreW.get(g) ?? 0) + w);
+      for (const g of cat.genresOf(s) ?? []) genreW.set(g, (genreW.get(g) ?? 0) + w);
       if (featureSeeds.length < 50 && cat.features(s)) featureSeeds.push(s);
     }
     const tracks = new Set<number>();
@@ -707,7 +707,7 @@ export class Engine {
         (maxCo > 0 ? (B.co * co) / maxCo : 0) + seqScale * seq,
         maxKnn > 0 ? (B.knn * knn) / maxKnn : 0,
         a >= 0 && artistW.size ? (B.artist * (artistW.get(a) ?? 0)) / artistMass : 0,
-        genreW.size ? B.genre * genreScore(cat.genres[j], genreW, genreMass) : 0,
+        genreW.size ? B.genre * genreScore(cat.genresOf(j), genreW, genreMass) : 0,
         featureSeeds.length ? B.features * featureScore(cat, j, featureSeeds) : 0,
         (B.pop * Math.log1p(Math.max(0, cat.popularity[j]!))) / maxPop,
       ] as const;
@@ -786,7 +786,7 @@ export class Engine {
       if (fl & 1 || cat.removed[j]) continue;
       const a = cat.artist[j]!;
       if (a >= 0 && opts.excludeArtists?.has(a)) continue;
-      if (opts.onlyGenres && !(cat.genres[j] ?? []).some((g) => opts.onlyGenres!.has(g))) continue;
+      if (opts.onlyGenres && !(cat.genresOf(j) ?? []).some((g) => opts.onlyGenres!.has(g))) continue;
       if (profile?.rejects(j)) continue;
       // components(j, cv, kv) summed, without an array per candidate.
       let score =
@@ -794,7 +794,7 @@ export class Engine {
         (maxKnn > 0 ? (B.knn * kv) / maxKnn : 0) +
         seqScale * seqOf[k]! +
         (a >= 0 && artistW.size ? (B.artist * (artistW.get(a) ?? 0)) / artistMass : 0) +
-        (genreW.size ? B.genre * genreScore(cat.genres[j], genreW, genreMass) : 0) +
+        (genreW.size ? B.genre * genreScore(cat.genresOf(j), genreW, genreMass) : 0) +
         (featureSeeds.length ? B.features * featureScore(cat, j, featureSeeds) : 0) +
         (B.pop * Math.log1p(Math.max(0, cat.popularity[j]!))) / maxPop;
       if (profile) {
@@ -822,7 +822,7 @@ export class Engine {
       if (top === c[0] && (coOf[k]! > 0 || seqOf[k]! > 0)) reason = { kind: 'similar', seed: seedOf[k]! };
       else if (top === c[1] && knnOf[k]! > 0) reason = { kind: 'listeners', seed: seedOf[k]! };
       else if (top === c[2] && c[2] > 0) reason = { kind: cat.album[j]! >= 0 && albums.has(cat.album[j]!) ? 'album' : 'artist', seed: cat.artist[j]! };
-      else if (top === c[3] && c[3] > 0) reason = { kind: 'genre', seed: bestGenre(cat.genres[j], genreW) };
+      else if (top === c[3] && c[3] > 0) reason = { kind: 'genre', seed: bestGenre(cat.genresOf(j), genreW) };
       else if (top === c[4] && c[4] > 0) reason = { kind: 'features', seed: featureSeeds[0]! };
       out.push({ track: j, score: scores[k]!, reason });
     }
