@@ -40,6 +40,39 @@ describe('StringTable', () => {
     for (const [s, i] of ref) assert.equal(table.find(s), i);
   });
 
+  it('keeps prefixes up to the last colon once, and answers as a Map whatever the prefix (issue 24 round 7)', () => {
+    const table = new StringTable();
+    const ref = new Map<string, number>();
+    const rnd = seeded(7);
+    // More distinct prefixes than the table keeps, prefixes alone, non-ASCII before and
+    // after the colon, colons past the longest prefix, and look-alikes across prefixes.
+    const make = (i: number) => {
+      const r = rnd();
+      if (r < 0.3) return `spotify:track:${i.toString(36)}`;
+      if (r < 0.4) return `p${i % 400}:${i}`;
+      if (r < 0.45) return `p${i % 400}:`;
+      if (r < 0.5) return `spotify:track:é${i}`;
+      if (r < 0.55) return `é${i % 3}:x${i}`;
+      if (r < 0.6) return `${'a'.repeat(70)}:${i}`;
+      if (r < 0.65) return `a:b:c:${i}`;
+      if (r < 0.7) return `spotify:trackx${i.toString(36)}`;
+      if (r < 0.75) return `:${i}`;
+      return `session:${i}:${'ü'.repeat(i % 3)}`;
+    };
+    const all = [...Array.from({ length: 20_000 }, (_, i) => make(i)), 'spotify:track:', 'spotify:track', ':'];
+    for (const s of all) {
+      const want = ref.get(s);
+      assert.equal(table.find(s), want, s);
+      if (want === undefined) ref.set(s, table.add(s));
+    }
+    for (const [s, i] of ref) {
+      assert.equal(table.get(i), s);
+      assert.equal(table.find(s), i);
+    }
+    // Not in the table: a known prefix with another rest, a rest under another prefix.
+    for (const s of ['spotify:track:zzzzzzzz', 'spotify:album:1', 'p1:', 'p1:2', 'session:1:ü', 'spotify:track:é']) assert.equal(table.find(s), ref.get(s), s);
+  });
+
   it('backs the catalog: ids in, ids out, lookups after removals and re-upserts', () => {
     const cat = new Catalog();
     const ids = Array.from({ length: 5000 }, (_, i) => (i % 3 ? `spotify:track:${i}` : `t_${i}-ü`));
