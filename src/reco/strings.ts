@@ -228,13 +228,18 @@ export class StringTable {
     const off = at % CHUNK - skip;
     const chunk = this.chunks[(at - (at % CHUNK)) / CHUNK]!;
     if (p & UUID_TAIL) {
-      // Only an ASCII string ends in a packed UUID: compare the head, then the UUID's bytes.
+      // Only an ASCII string ends in a packed UUID: compare the head, then the UUID's
+      // characters with those its bytes stand for.
       const head = len - 16;
-      if (!ascii || skip + head + 36 !== s.length || !isUuidAt(s, s.length - 36)) return false;
+      if (!ascii || skip + head + 36 !== s.length) return false;
       for (let k = skip; k < skip + head; k++) if (chunk[off + k] !== s.charCodeAt(k)) return false;
       for (let k = 0, q = s.length - 36; k < 16; k++, q += 2) {
-        if (s.charCodeAt(q) === 45) q++;
-        if (chunk[off + skip + head + k] !== ((nibble(s.charCodeAt(q)) << 4) | nibble(s.charCodeAt(q + 1)))) return false;
+        if (k === 4 || k === 6 || k === 8 || k === 10) {
+          if (s.charCodeAt(q) !== 45) return false;
+          q++;
+        }
+        const b = chunk[off + skip + head + k]!;
+        if (s.charCodeAt(q) !== HEX.charCodeAt(b >> 4) || s.charCodeAt(q + 1) !== HEX.charCodeAt(b & 15)) return false;
       }
       return true;
     }
