@@ -53,7 +53,6 @@ export class Interner {
   }
 }
 
-const NO_FEATURES = -1;
 /** `popular(limit)` up to this many is answered from a selection, not a sort of the catalog. */
 export const POPULAR_TOP = 2000;
 
@@ -78,7 +77,7 @@ export class Catalog {
   private genreSet = new Int32Array(0);
   private readonly genreSets: (readonly number[])[] = [[]];
   private readonly genreSetNo = new Map<string, number>();
-  /** Row into `featureRows` per track, -1 when the track has none. */
+  /** Row into `featureRows` per track + 1, 0 when the track has none (issue 24 round 7: -1 for none wrote every page of it; a catalog without features now leaves it untouched). */
   private featureRow = new Int32Array(0);
   private readonly featureRows: Float32Array[] = [];
   durationMs = new Int32Array(0);
@@ -149,7 +148,6 @@ export class Catalog {
     this.ids.add(id);
     this.artist[t] = -1;
     this.album[t] = -1;
-    this.featureRow[t] = NO_FEATURES;
     this.revision++;
     this.popularDirty = this.topDirty = true;
     return t;
@@ -205,17 +203,19 @@ export class Catalog {
     const gs = m.genres?.length ? [...new Set(m.genres.map((g) => this.genreNames.intern(g)))] : null;
     this.genreSet[t] = gs ? this.genreSetOf(gs) : 0;
     if (gs) for (const g of gs) (this.genreTracks[g] ??= []).push(t);
-    this.durationMs[t] = Math.min(2 ** 31 - 1, Math.max(0, Math.round(m.durationMs ?? 0)));
+    // Written only when it changes: a catalog without durations leaves the array's pages untouched.
+    const ms = Math.min(2 ** 31 - 1, Math.max(0, Math.round(m.durationMs ?? 0)));
+    if (this.durationMs[t] !== ms) this.durationMs[t] = ms;
     if (m.features && FEATURE_NAMES.some((f) => typeof m.features![f] === 'number')) {
       const row = new Float32Array(FEATURE_NAMES.length).fill(Number.NaN);
       FEATURE_NAMES.forEach((f, i) => {
         const v = m.features![f];
         if (typeof v === 'number') row[i] = f === 'tempo' ? Math.min(1, Math.max(0, (v - 50) / 150)) : v;
       });
-      if (this.featureRow[t] === NO_FEATURES) {
-        this.featureRow[t] = this.featureRows.length;
+      if (this.featureRow[t] === 0) {
         this.featureRows.push(row);
-      } else this.featureRows[this.featureRow[t]!] = row;
+        this.featureRow[t] = this.featureRows.length;
+      } else this.featureRows[this.featureRow[t]! - 1] = row;
     }
     this.revision++;
     this.popularDirty = this.topDirty = true;
@@ -259,7 +259,7 @@ export class Catalog {
 
   features(t: number): Float32Array | null {
     const r = this.featureRow[t]!;
-    return r === NO_FEATURES ? null : this.featureRows[r]!;
+    return r === 0 ? null : this.featureRows[r - 1]!;
   }
 
   /** 1 for identical features, towards 0 as they differ; null when either track has none. */

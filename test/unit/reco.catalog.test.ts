@@ -35,3 +35,27 @@ describe('genres per track (issue 24 round 7)', () => {
     assert.deepEqual(names(a), ['jazz']);
   });
 });
+
+describe('features and durations per track (issue 24 round 7)', () => {
+  it('keeps each track its own features through re-upserts; none for tracks without', () => {
+    const cat = new Catalog();
+    const a = cat.upsert({ id: 'a', title: 'a', artist: 'x', durationMs: 1000, features: { energy: 0.5, valence: 0.25 } });
+    const b = cat.upsert({ id: 'b', title: 'b', artist: 'x', features: { energy: 0.75 } });
+    const c = cat.upsert({ id: 'c', title: 'c', artist: 'x', durationMs: 2000 });
+    const d = cat.ensure('d');
+    assert.equal(cat.features(a)![1], 0.5);
+    assert.equal(cat.features(a)![2], 0.25);
+    assert.equal(cat.features(b)![1], 0.75);
+    assert.equal(cat.features(c), null);
+    assert.equal(cat.features(d), null);
+    assert.equal(cat.featureSimilarity(a, b), 0.75);
+    assert.equal(cat.featureSimilarity(a, c), null);
+    cat.upsert({ id: 'a', title: 'a', artist: 'x', features: { energy: 1 } });
+    assert.equal(cat.features(a)![1], 1);
+    assert.ok(Number.isNaN(cat.features(a)![2]!));
+    assert.equal(cat.features(b)![1], 0.75, 'b keeps its row');
+    const e = cat.upsert({ id: 'e', title: 'e', artist: 'x', features: { energy: 0 } });
+    assert.equal(cat.features(e)![1], 0);
+    assert.deepEqual([cat.durationMs[a], cat.durationMs[b], cat.durationMs[c], cat.durationMs[d]], [0, 0, 2000, 0]);
+  });
+});
