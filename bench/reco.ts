@@ -197,7 +197,7 @@ try {
   const b = ready.body.recommender;
   console.log(
     cache
-      ? `- server started as \`npm start\` does (bin/queue-service.js serve); Node's compile cache ${cache.compiled === 0 ? 'was warm' : `was cold: the warm-up compiled ${cache.compiled} modules`} (${cache.dir})`
+      ? `- server started as \`npm start\` does (bin/queue-service.js serve); Node's compile cache warmed first (${cache.compiled === 0 ? 'it was warm already' : `the warm-up compiled ${cache.compiled} modules`}: the server compiled none; ${cache.dir})`
       : '- server started as `node src/cli.ts serve` (BENCH_RECO_ENTRY=src: through the TypeScript stripper)',
   );
   console.log(

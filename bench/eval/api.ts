@@ -95,7 +95,7 @@ export async function startEvalServer(
   const entry = process.env.EVAL_SERVER_ENTRY === 'src' ? 'src' : 'bin';
   const cache = entry === 'bin' ? await warmCompileCache() : null;
   const started = cache
-    ? `started as \`npm start\` does (bin/queue-service.js; Node's compile cache ${cache.compiled === 0 ? 'was warm' : `was cold: the warm-up compiled ${cache.compiled} modules`})`
+    ? `started as \`npm start\` does (bin/queue-service.js; Node's compile cache warmed first: ${cache.compiled === 0 ? 'it was warm already' : `the warm-up compiled ${cache.compiled} modules, the server none`})`
     : 'started as `node src/cli.ts serve` (EVAL_SERVER_ENTRY=src)';
   const t0 = performance.now();
   const server = await startServer({ dataDir: dir, env: { LOG_LEVEL: 'warn' }, entry });
