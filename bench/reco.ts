@@ -27,7 +27,7 @@ import { Recommender } from '../src/reco/recommender.ts';
 import { parseStation, resolveStation } from '../src/reco/stations.ts';
 import { DATA_DIR } from './eval/data.ts';
 import { percentile } from './eval/metrics.ts';
-import { client, mintToken, SERVER_NODE_ARGS, startServer, warmCompileCache } from '../test/helpers/server.ts';
+import { client, compiledSince, mintToken, SERVER_NODE_ARGS, startServer, warmCompileCache } from '../test/helpers/server.ts';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 const heapMb = () => {
@@ -98,6 +98,7 @@ try {
   ];
   const entry = process.env.BENCH_RECO_ENTRY === 'src' ? 'src' : 'bin';
   const cache = entry === 'bin' ? await warmCompileCache({ nodeArgs }) : null;
+  const spawnedAt = Date.now();
   t = performance.now();
   const server = await startServer({
     entry,
@@ -185,6 +186,7 @@ try {
   const serverRss = status(server.proc.pid!).hwm;
   const endRss = status(server.proc.pid!).rss;
   await server.stop();
+  const serverCompiled = cache ? compiledSince(cache.dir, spawnedAt) : -1;
 
   console.log(`## bench:reco (SQLite, all of ../shared/data)\n`);
   console.log(
@@ -197,7 +199,7 @@ try {
   const b = ready.body.recommender;
   console.log(
     cache
-      ? `- server started as \`npm start\` does (bin/queue-service.js serve); Node's compile cache warmed first (${cache.compiled === 0 ? 'it was warm already' : `the warm-up compiled ${cache.compiled} modules`}: the server compiled none; ${cache.dir})`
+      ? `- server started as \`npm start\` does (bin/queue-service.js serve); Node's compile cache warmed first (${cache.compiled === 0 ? 'it was warm already' : `the warm-up compiled ${cache.compiled} modules`}; the server compiled ${serverCompiled}${serverCompiled === 0 ? ': no TypeScript stripper loaded' : ''}; ${cache.dir})`
       : '- server started as `node src/cli.ts serve` (BENCH_RECO_ENTRY=src: through the TypeScript stripper)',
   );
   console.log(

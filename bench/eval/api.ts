@@ -10,7 +10,7 @@ import type { PlaylistRecord } from '../../src/catalog/formats.ts';
 import { openSqliteStore, sqliteStorage } from '../../src/stores.ts';
 import type { TrackMeta } from '../../src/reco/catalog.ts';
 import type { Engine } from '../../src/reco/engine.ts';
-import { client, startServer, warmCompileCache, type RunningServer } from '../../test/helpers/server.ts';
+import { client, compiledSince, startServer, warmCompileCache, type RunningServer } from '../../test/helpers/server.ts';
 import { cooccurrence, popularity } from './baselines.ts';
 import { bucket, sessionListens, splitOf, type Session, type SplitName } from './data.ts';
 import { clicks, ndcg, rPrecision } from './metrics.ts';
@@ -55,7 +55,8 @@ export interface EvalServer {
   /** How the server was started: as `npm start` does, and whether Node's compile cache was warm (see startEvalServer). */
   started: string;
   peakRssMb(): number;
-  close(): Promise<void>;
+  /** Stops the server; the modules it compiled itself (0: all from the compile cache; -1: not started from bin). */
+  close(): Promise<number>;
 }
 
 /** Writes the training split into a fresh SQLite file and starts a server on it. */
@@ -95,8 +96,9 @@ export async function startEvalServer(
   const entry = process.env.EVAL_SERVER_ENTRY === 'src' ? 'src' : 'bin';
   const cache = entry === 'bin' ? await warmCompileCache() : null;
   const started = cache
-    ? `started as \`npm start\` does (bin/queue-service.js; Node's compile cache warmed first: ${cache.compiled === 0 ? 'it was warm already' : `the warm-up compiled ${cache.compiled} modules, the server none`})`
+    ? `started as \`npm start\` does (bin/queue-service.js; Node's compile cache warmed first: ${cache.compiled === 0 ? 'it was warm already' : `the warm-up compiled ${cache.compiled} modules`})`
     : 'started as `node src/cli.ts serve` (EVAL_SERVER_ENTRY=src)';
+  const spawnedAt = Date.now();
   const t0 = performance.now();
   const server = await startServer({ dataDir: dir, env: { LOG_LEVEL: 'warn' }, entry });
   const startMs = performance.now() - t0;
@@ -122,6 +124,7 @@ export async function startEvalServer(
     async close() {
       await server.stop();
       rmSync(dir, { recursive: true, force: true });
+      return cache ? compiledSince(cache.dir, spawnedAt) : -1;
     },
   };
 }

@@ -128,7 +128,8 @@ if (only.has('api')) {
     for (const x of r) console.log(`| ${x.station.slice(0, 60)} | ${x.items} | ${x.distinct} | ${x.firstRepeat ?? 'none'} |`);
     console.log(`\nServer peak RSS over the whole run (VmHWM): ${es.peakRssMb().toFixed(0)} MB. Load average at the end: ${loadavg()}.\n`);
   } finally {
-    await es.close();
+    const compiled = await es.close();
+    if (compiled >= 0) console.log(`The server compiled ${compiled} modules itself${compiled === 0 ? ' (all from the compile cache: no TypeScript stripper loaded)' : ''}.\n`);
   }
 }
 

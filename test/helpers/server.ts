@@ -2,7 +2,7 @@
 // on a free port, with its own data dir (SQLite) or its own database (Postgres).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTempDatabase, pgSkipReason, type TempDatabase } from './pg.ts';
@@ -190,6 +190,12 @@ export async function warmCompileCache(opts: Pick<ServerOptions, 'root' | 'nodeA
   const m = /^compile-cache (.*)$/m.exec(out);
   if (code !== 0 || !m) throw new Error(`warming the compile cache failed (${code}):\n${out}`);
   return JSON.parse(m[1]!);
+}
+
+/** Files of a compile-cache dir (warmCompileCache's `dir`) written at or after `since` (epoch ms): a server stopped since then compiled that many modules itself (0: it found them all in the cache). */
+export function compiledSince(dir: string, since: number): number {
+  if (!dir) return -1;
+  return readdirSync(dir).filter((f) => statSync(join(dir, f)).mtimeMs >= since).length;
 }
 
 /** A server on the given store kind, with a fresh database for Postgres; `cleanup` drops it all. */
