@@ -244,6 +244,8 @@ describe('ContextTracks counts', () => {
       ref.observe(t, features);
     }
     model.trim(3000);
-    for (const fs of [['hour:5'], ['hour:5', 'day:2'], ['hour:17'], ['weather:rain'], []]) assert.deepEqual(model.top(fs, 50), ref.top(fs, 50), fs.join(','));
+    // Lists of one, of a few (many tied scores), and longer than the tracks played (round 7: a bounded selection, not a sort of all).
+    for (const fs of [['hour:5'], ['hour:5', 'day:2'], ['hour:17'], ['weather:rain'], []])
+      for (const limit of [0, 1, 3, 50, 5000]) assert.deepEqual(model.top(fs, limit), ref.top(fs, limit), `${fs.join(',')} ${limit}`);
   });
 });
