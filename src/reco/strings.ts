@@ -225,7 +225,7 @@ export class StringTable {
       skip = prefix.length;
     }
     const at = this.start[i]!;
-    const off = at % CHUNK - skip;
+    const off = (at % CHUNK) - skip;
     const chunk = this.chunks[(at - (at % CHUNK)) / CHUNK]!;
     if (p & UUID_TAIL) {
       // Only an ASCII string ends in a packed UUID: compare the head, then the UUID's

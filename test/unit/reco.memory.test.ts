@@ -93,7 +93,8 @@ describe('StringTable', () => {
     assert.ok(packed.length >= 20);
     for (const s of packed) {
       const last = s.at(-1) === '0' ? '1' : '0';
-      for (const other of [s.toUpperCase(), s.slice(0, -1) + last, `u_${s.slice(2)}`, s.slice(2), `${s}0`]) assert.equal(table.find(other), ref.get(other), other);
+      for (const other of [s.toUpperCase(), s.slice(0, -1) + last, `u_${s.slice(2)}`, s.slice(2), `${s}0`])
+        assert.equal(table.find(other), ref.get(other), other);
     }
   });
 
