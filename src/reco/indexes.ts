@@ -6,7 +6,9 @@
 // rebuild). A slightly stale index only misses the newest baskets.
 import { KIND_CODE, type Baskets } from './baskets.ts';
 import type { Catalog } from './catalog.ts';
-import { resized } from './typed.ts';
+import { PackedLists, resized } from './typed.ts';
+
+export { PackedLists } from './typed.ts';
 
 export interface IndexOptions {
   /** A large engine's index is rebuilt at most this often. */
@@ -30,42 +32,6 @@ export function nameTokens(name: string): string[] {
         .filter((w) => w.length > 1),
     ),
   ];
-}
-
-/**
- * Lists of numbers per key packed in one arena: key k's are data[off[k] .. off[k + 1]).
- * Issue 24 round 7: baskets per artist as a JS array each (37,271 of them, 285,000
- * entries on the shared data) took 8.6 MB of heap, most of it the arrays' headers and
- * spare room, and twice that while a rebuild (every 10 s as queues change) made the next
- * set; packed, 1.3 MB outside the heap.
- */
-export class PackedLists {
-  readonly off: Int32Array;
-  readonly data: Int32Array;
-  constructor(off: Int32Array = new Int32Array(1), data: Int32Array = new Int32Array(0)) {
-    this.off = off;
-    this.data = data;
-  }
-
-  /** Keys (0 .. keys - 1; any other key's list is empty). */
-  get keys(): number {
-    return this.off.length - 1;
-  }
-
-  /** Where key k's list starts in `data`. */
-  start(k: number): number {
-    return k >= 0 && k < this.off.length - 1 ? this.off[k]! : 0;
-  }
-
-  /** Where key k's list ends in `data` (`start(k)` when empty). */
-  end(k: number): number {
-    return k >= 0 && k < this.off.length - 1 ? this.off[k + 1]! : 0;
-  }
-
-  /** Key k's list, a copy (tests). */
-  list(k: number): number[] {
-    return Array.from(this.data.subarray(this.start(k), this.end(k)));
-  }
 }
 
 /** (key, value) pairs added in order, packed into PackedLists; a value added again right after itself under a key is dropped. */

@@ -59,3 +59,47 @@ describe('features and durations per track (issue 24 round 7)', () => {
     assert.deepEqual([cat.durationMs[a], cat.durationMs[b], cat.durationMs[c], cat.durationMs[d]], [0, 0, 2000, 0]);
   });
 });
+
+describe('tracks per artist, packed after a build (issue 24 round 7)', () => {
+  it('answers as one array per artist did, through changes before and after packing', () => {
+    const cat = new Catalog();
+    const model = new Map<string, string>(); // track id -> artist name (live tracks)
+    let seed = 3;
+    const rand = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % n;
+    };
+    const check = () => {
+      for (let a = 0; a < cat.artists.size + 1; a++) {
+        const name = cat.artists.display[a];
+        const want = [...model].filter(([, n]) => n === name).map(([id]) => cat.lookup(id)!);
+        assert.deepEqual(
+          [...cat.tracksOfArtist(a)].sort((x, y) => x - y),
+          want.sort((x, y) => x - y),
+          `artist ${a}`,
+        );
+        assert.deepEqual(cat.topOfArtist(a, 3), want.sort((x, y) => cat.popularity[y]! - cat.popularity[x]! || x - y).slice(0, 3));
+      }
+    };
+    const step = () => {
+      const id = `t${rand(300)}`;
+      const r = rand(10);
+      if (r < 7) {
+        const artist = `artist ${rand(20)}`;
+        cat.upsert({ id, title: id, artist });
+        model.set(id, artist);
+      } else if (r < 9) {
+        cat.remove(id);
+        model.delete(id);
+      } else cat.addPopularity(cat.ensure(id), 1 + rand(5));
+    };
+    for (let i = 0; i < 2000; i++) step();
+    check();
+    cat.trim(); // packs
+    check();
+    for (let i = 0; i < 500; i++) step();
+    check();
+    cat.trim();
+    check();
+  });
+});
