@@ -191,6 +191,8 @@ export class Engine {
   private top2 = new Float64Array(0);
   private top2Seed = new Int32Array(0);
   private visitHead = new Int32Array(0);
+  /** Baskets whose entries of the per-basket arrays above hold their initial values (see grow). */
+  private basketsReady = 0;
   private visitSeed = new Int32Array(0);
   private visitCw = new Float64Array(0);
   private visitNext = new Int32Array(0);
@@ -317,15 +319,27 @@ export class Engine {
       this.selfMark = new Uint8Array(cap);
       this.seqv = new Float32Array(cap);
     }
-    if (this.sim.length < this.baskets.size) {
-      const cap = Math.max(1024, this.baskets.size * 2);
+    const nb = this.baskets.size;
+    if (this.sim.length < nb) {
+      const cap = Math.max(1024, nb * 2);
       this.sim = new Float64Array(cap);
       this.acc = new Float64Array(cap);
-      this.top1 = new Float64Array(cap).fill(Number.NEGATIVE_INFINITY);
-      this.top2 = new Float64Array(cap).fill(Number.NEGATIVE_INFINITY);
-      this.top1Seed = new Int32Array(cap).fill(-1);
-      this.top2Seed = new Int32Array(cap).fill(-1);
-      this.visitHead = new Int32Array(cap).fill(-1);
+      this.top1 = new Float64Array(cap);
+      this.top2 = new Float64Array(cap);
+      this.top1Seed = new Int32Array(cap);
+      this.top2Seed = new Int32Array(cap);
+      this.visitHead = new Int32Array(cap);
+      this.basketsReady = 0;
+    }
+    // Their initial values up to the baskets there are (issue 24 round 7: filling the whole
+    // room at once made the half not in use yet resident, 1.5 MB on the shared data).
+    if (this.basketsReady < nb) {
+      this.top1.fill(Number.NEGATIVE_INFINITY, this.basketsReady, nb);
+      this.top2.fill(Number.NEGATIVE_INFINITY, this.basketsReady, nb);
+      this.top1Seed.fill(-1, this.basketsReady, nb);
+      this.top2Seed.fill(-1, this.basketsReady, nb);
+      this.visitHead.fill(-1, this.basketsReady, nb);
+      this.basketsReady = nb;
     }
   }
 
