@@ -199,7 +199,9 @@ try {
   const b = ready.body.recommender;
   console.log(
     cache
-      ? `- server started as \`npm start\` does (bin/queue-service.js serve); Node's compile cache warmed first (${cache.compiled === 0 ? 'it was warm already' : `the warm-up compiled ${cache.compiled} modules`}; the server compiled ${serverCompiled}${serverCompiled === 0 ? ': no TypeScript stripper loaded' : ''}; ${cache.dir})`
+      ? cache.dir === ''
+        ? "- server started as `npm start` does (bin/queue-service.js serve); Node's compile cache could not be enabled (its directory not writable?): the server loaded the TypeScript stripper"
+        : `- server started as \`npm start\` does (bin/queue-service.js serve); Node's compile cache warmed first (${cache.compiled === 0 ? 'it was warm already' : `the warm-up compiled ${cache.compiled} modules`}; the server compiled ${serverCompiled}${serverCompiled === 0 ? ': no TypeScript stripper loaded' : ''}; ${cache.dir})`
       : '- server started as `node src/cli.ts serve` (BENCH_RECO_ENTRY=src: through the TypeScript stripper)',
   );
   console.log(

@@ -96,7 +96,9 @@ export async function startEvalServer(
   const entry = process.env.EVAL_SERVER_ENTRY === 'src' ? 'src' : 'bin';
   const cache = entry === 'bin' ? await warmCompileCache() : null;
   const started = cache
-    ? `started as \`npm start\` does (bin/queue-service.js; Node's compile cache warmed first: ${cache.compiled === 0 ? 'it was warm already' : `the warm-up compiled ${cache.compiled} modules`})`
+    ? cache.dir === ''
+      ? "started as `npm start` does (bin/queue-service.js; Node's compile cache could not be enabled: the server loads the TypeScript stripper)"
+      : `started as \`npm start\` does (bin/queue-service.js; Node's compile cache warmed first: ${cache.compiled === 0 ? 'it was warm already' : `the warm-up compiled ${cache.compiled} modules`})`
     : 'started as `node src/cli.ts serve` (EVAL_SERVER_ENTRY=src)';
   const spawnedAt = Date.now();
   const t0 = performance.now();
