@@ -9,6 +9,9 @@
 // BENCH_RECO_QUICK=1 leaves out the in-process batches and the minute's wait;
 // BENCH_RECO_PROFILE=1 runs the server with --cpu-prof (the profile's path is printed);
 // BENCH_RECO_NODE_ARGS adds flags for the server's node (after those `npm start` uses).
+// The server is started as `npm start` does (bin/queue-service.js, Node's compile cache
+// warmed first, so no TypeScript stripper in the process: issue 24 round 7);
+// BENCH_RECO_ENTRY=src starts `node src/cli.ts serve` instead, as the tests do.
 // The listeners' lines end with the server's CPU per call (user + system time of the
 // server process over the listeners' phase, /proc/PID/stat, over the calls made): a figure
 // that depends less than the latencies on how much of a shared machine the run got.
@@ -24,7 +27,7 @@ import { Recommender } from '../src/reco/recommender.ts';
 import { parseStation, resolveStation } from '../src/reco/stations.ts';
 import { DATA_DIR } from './eval/data.ts';
 import { percentile } from './eval/metrics.ts';
-import { client, mintToken, SERVER_NODE_ARGS, startServer } from '../test/helpers/server.ts';
+import { client, compiledSince, mintToken, SERVER_NODE_ARGS, startServer, warmCompileCache } from '../test/helpers/server.ts';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 const heapMb = () => {
@@ -87,9 +90,18 @@ try {
     const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(x)?.[1] ?? 0) / 1024;
     return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
   };
-  t = performance.now();
   const profileDir = process.env.BENCH_RECO_PROFILE === '1' ? mkdtempSync(join(tmpdir(), 'qs-bench-reco-prof-')) : null;
+  const nodeArgs = [
+    ...SERVER_NODE_ARGS,
+    ...(process.env.BENCH_RECO_NODE_ARGS ?? '').split(' ').filter(Boolean),
+    ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+  ];
+  const entry = process.env.BENCH_RECO_ENTRY === 'src' ? 'src' : 'bin';
+  const cache = entry === 'bin' ? await warmCompileCache({ nodeArgs }) : null;
+  const spawnedAt = Date.now();
+  t = performance.now();
   const server = await startServer({
+    entry,
     dataDir: dir,
     env: {
       LOG_LEVEL: 'error',
@@ -102,11 +114,7 @@ try {
       ),
     },
     waitReady: false,
-    nodeArgs: [
-      ...SERVER_NODE_ARGS,
-      ...(process.env.BENCH_RECO_NODE_ARGS ?? '').split(' ').filter(Boolean),
-      ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
-    ],
+    nodeArgs,
   });
   const listenMs = performance.now() - t;
   const anon = client(server.url);
@@ -178,6 +186,7 @@ try {
   const serverRss = status(server.proc.pid!).hwm;
   const endRss = status(server.proc.pid!).rss;
   await server.stop();
+  const serverCompiled = cache ? compiledSince(cache.dir, spawnedAt) : -1;
 
   console.log(`## bench:reco (SQLite, all of ../shared/data)\n`);
   console.log(
@@ -188,6 +197,13 @@ try {
     `- one radio batch of 20 in process (${times.length} track / artist / playlist stations): p50 ${percentile(times, 50).toFixed(2)} ms, p99 ${percentile(times, 99).toFixed(2)} ms, max ${Math.max(...times).toFixed(1)} ms`,
   );
   const b = ready.body.recommender;
+  console.log(
+    cache
+      ? cache.dir === ''
+        ? "- server started as `npm start` does (bin/queue-service.js serve); Node's compile cache could not be enabled (its directory not writable?): the server loaded the TypeScript stripper"
+        : `- server started as \`npm start\` does (bin/queue-service.js serve); Node's compile cache warmed first (${cache.compiled === 0 ? 'it was warm already' : `the warm-up compiled ${cache.compiled} modules`}; the server compiled ${serverCompiled}${serverCompiled === 0 ? ': no TypeScript stripper loaded' : ''}; ${cache.dir})`
+      : '- server started as `node src/cli.ts serve` (BENCH_RECO_ENTRY=src: through the TypeScript stripper)',
+  );
   console.log(
     `- server process: listening after ${s(listenMs)} (/readyz then ${early.status}${early.status === 503 ? `, Retry-After ${early.headers.get('retry-after')}` : ''}); ready after ${s(readyMs)} (recommender built in ${s(b.ms)}: ${b.tracks.toLocaleString('en')} tracks, ${b.baskets.toLocaleString('en')} baskets; heap ${b.heapMb} MB of ${b.heapTotalMb} MB, external ${b.externalMb} MB)`,
   );

@@ -45,7 +45,7 @@ if (only.has('api')) {
     console.log('## Through the API (a real server process on the training split; HTTP answers only)\n');
     const b = es.built;
     console.log(
-      `Server: listening and ready ${(es.startMs / 1000).toFixed(1)} s after spawn; recommender built in ${(b.ms / 1000).toFixed(1)} s (${b.tracks.toLocaleString('en')} tracks, ${b.baskets.toLocaleString('en')} playlists and sessions), RSS ${b.rssMb} MB when built (heap ${b.heapMb} MB). Load average at the start: ${loadavg()}.\n`,
+      `Server: ${es.started}; listening and ready ${(es.startMs / 1000).toFixed(1)} s after spawn; recommender built in ${(b.ms / 1000).toFixed(1)} s (${b.tracks.toLocaleString('en')} tracks, ${b.baskets.toLocaleString('en')} playlists and sessions), RSS ${b.rssMb} MB when built (heap ${b.heapMb} MB). Load average at the start: ${loadavg()}.\n`,
     );
     const prepC = prepareContinuationFrom(mpd!, split, log);
     const c = await continuationOverApi(es, prepC.engine, mpd!, split, Number(values.playlists), log);
@@ -128,7 +128,9 @@ if (only.has('api')) {
     for (const x of r) console.log(`| ${x.station.slice(0, 60)} | ${x.items} | ${x.distinct} | ${x.firstRepeat ?? 'none'} |`);
     console.log(`\nServer peak RSS over the whole run (VmHWM): ${es.peakRssMb().toFixed(0)} MB. Load average at the end: ${loadavg()}.\n`);
   } finally {
-    await es.close();
+    const compiled = await es.close();
+    if (compiled >= 0)
+      console.log(`The server compiled ${compiled} modules itself${compiled === 0 ? ' (all from the compile cache: no TypeScript stripper loaded)' : ''}.\n`);
   }
 }
 

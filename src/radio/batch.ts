@@ -143,7 +143,7 @@ export function generateBatch(reco: Recommender, b: BatchInput): BatchItem[] {
     if (cat.removed[t] || b.profile?.rejects(t)) return false;
     const a = cat.artist[t]!;
     if (a >= 0 && excludeArtists.has(a)) return false;
-    return !onlyGenres || (cat.genres[t] ?? []).some((g) => onlyGenres!.has(g));
+    return !onlyGenres || (cat.genresOf(t) ?? []).some((g) => onlyGenres!.has(g));
   };
   let picked = rerank(scored, { count: b.count, artistOf, exclude: both, tail, ...spread, jitter });
   const more = (cands: Scored[], exclude: ReadonlySet<number>) => {

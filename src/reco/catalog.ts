@@ -3,7 +3,7 @@
 // Tracks seen only in listening data (no metadata) get an entry with no artist.
 import { select } from './select.ts';
 import { StringColumn, StringTable } from './strings.ts';
-import { resized } from './typed.ts';
+import { PackedLists, resized } from './typed.ts';
 
 /** Audio features the engine compares when the catalog has them (all 0..1 but tempo). */
 export const FEATURE_NAMES = ['tempo', 'energy', 'valence', 'danceability', 'acousticness', 'instrumentalness'] as const;
@@ -53,7 +53,6 @@ export class Interner {
   }
 }
 
-const NO_FEATURES = -1;
 /** `popular(limit)` up to this many is answered from a selection, not a sort of the catalog. */
 export const POPULAR_TOP = 2000;
 
@@ -70,8 +69,15 @@ export class Catalog {
   /** Artist index per track, -1 when unknown. */
   artist = new Int32Array(0);
   album = new Int32Array(0);
-  readonly genres: (number[] | null)[] = [];
-  /** Row into `featureRows` per track, -1 when the track has none. */
+  /**
+   * Genre set per track (0: none), into `genreSets`: `genresOf(t)`. Issue 24 round 7: a JS
+   * array slot per track (null for most) was 2.7-4 MB of heap on a catalog without genres;
+   * an untouched typed array costs nothing resident, and tracks share few distinct sets.
+   */
+  private genreSet = new Int32Array(0);
+  private readonly genreSets: (readonly number[])[] = [[]];
+  private readonly genreSetNo = new Map<string, number>();
+  /** Row into `featureRows` per track + 1, 0 when the track has none (issue 24 round 7: -1 for none wrote every page of it; a catalog without features now leaves it untouched). */
   private featureRow = new Int32Array(0);
   private readonly featureRows: Float32Array[] = [];
   durationMs = new Int32Array(0);
@@ -92,8 +98,14 @@ export class Catalog {
   readonly artists = new Interner();
   readonly albums = new Interner();
   readonly genreNames = new Interner();
-  /** Tracks per artist / album / genre (no duplicates). */
-  readonly artistTracks: number[][] = [];
+  /**
+   * Tracks per artist (no duplicates; `tracksOfArtist`): packed by `trim` (after a bulk
+   * build), and an artist changed since then as a JS array in `artistMore` (issue 24 round 7:
+   * 37,271 JS arrays were 3.2 MB of heap on the shared data, packed 0.8 MB outside it).
+   */
+  private artistPacked = new PackedLists();
+  private readonly artistMore = new Map<number, number[]>();
+  /** Tracks per album / genre (no duplicates). */
   readonly albumTracks: number[][] = [];
   readonly genreTracks: number[][] = [];
   /** Display names of albums by album index (the album's title). */
@@ -142,8 +154,6 @@ export class Catalog {
     this.ids.add(id);
     this.artist[t] = -1;
     this.album[t] = -1;
-    this.genres.push(null);
-    this.featureRow[t] = NO_FEATURES;
     this.revision++;
     this.popularDirty = this.topDirty = true;
     return t;
@@ -153,6 +163,7 @@ export class Catalog {
     this.artist = resized(this.artist, cap);
     this.album = resized(this.album, cap);
     this.featureRow = resized(this.featureRow, cap);
+    this.genreSet = resized(this.genreSet, cap);
     this.durationMs = resized(this.durationMs, cap);
     this.popularity = resized(this.popularity, cap);
     this.popNorm = resized(this.popNorm, cap, 1); // (1 + 0) ** x
@@ -167,9 +178,37 @@ export class Catalog {
     this.ids.trim();
     this.titles.trim();
     if (this.artist.length > this.size + 1024) this.grow(this.size + 1024);
-    for (const lists of [this.artistTracks, this.albumTracks, this.genreTracks]) {
+    for (const lists of [this.albumTracks, this.genreTracks]) {
       for (let i = 0; i < lists.length; i++) if (lists[i]) lists[i] = lists[i]!.slice();
     }
+    this.packArtists();
+  }
+
+  /** Artist a's tracks (a view of the packed lists, or the artist's array: do not change them). */
+  tracksOfArtist(a: number): ArrayLike<number> & Iterable<number> {
+    const more = this.artistMore.get(a);
+    if (more) return more;
+    const p = this.artistPacked;
+    return p.data.subarray(p.start(a), p.end(a));
+  }
+
+  /** Artist a's tracks as an array of its own, to change (kept in `artistMore` until the next pack). */
+  private artistList(a: number): number[] {
+    let more = this.artistMore.get(a);
+    if (!more) this.artistMore.set(a, (more = Array.from(this.tracksOfArtist(a))));
+    return more;
+  }
+
+  /** Every artist's tracks into one packed arena, in their order. */
+  private packArtists(): void {
+    if (this.artistMore.size === 0) return;
+    const keys = this.artists.size;
+    const off = new Int32Array(keys + 1);
+    for (let a = 0; a < keys; a++) off[a + 1] = off[a]! + this.tracksOfArtist(a).length;
+    const data = new Int32Array(off[keys]!);
+    for (let a = 0; a < keys; a++) data.set(this.tracksOfArtist(a), off[a]!);
+    this.artistPacked = new PackedLists(off, data);
+    this.artistMore.clear();
   }
 
   upsert(m: TrackMeta): number {
@@ -179,9 +218,9 @@ export class Catalog {
     this.removed[t] = 0;
     const a = this.artists.intern(m.artist);
     if (this.artist[t] !== a) {
-      if (this.artist[t]! >= 0) remove(this.artistTracks[this.artist[t]!]!, t);
+      if (this.artist[t]! >= 0) remove(this.artistList(this.artist[t]!), t);
       this.artist[t] = a;
-      (this.artistTracks[a] ??= []).push(t);
+      this.artistList(a).push(t);
       if (this.popularity[t]! > (this.artistMaxPopularity[a] ?? 0)) this.artistMaxPopularity[a] = this.popularity[t]!;
     }
     const albumKey = m.albumId ? `id:${m.albumId}` : m.album ? `${normalizeName(m.artist)}/${normalizeName(m.album)}` : null;
@@ -194,22 +233,23 @@ export class Catalog {
         this.albumTitles[al] = m.album ?? m.albumId ?? '';
       }
     }
-    const old = this.genres[t];
-    if (old) for (const g of old) remove(this.genreTracks[g]!, t);
+    for (const g of this.genresOf(t) ?? []) remove(this.genreTracks[g]!, t);
     const gs = m.genres?.length ? [...new Set(m.genres.map((g) => this.genreNames.intern(g)))] : null;
-    this.genres[t] = gs;
+    this.genreSet[t] = gs ? this.genreSetOf(gs) : 0;
     if (gs) for (const g of gs) (this.genreTracks[g] ??= []).push(t);
-    this.durationMs[t] = Math.min(2 ** 31 - 1, Math.max(0, Math.round(m.durationMs ?? 0)));
+    // Written only when it changes: a catalog without durations leaves the array's pages untouched.
+    const ms = Math.min(2 ** 31 - 1, Math.max(0, Math.round(m.durationMs ?? 0)));
+    if (this.durationMs[t] !== ms) this.durationMs[t] = ms;
     if (m.features && FEATURE_NAMES.some((f) => typeof m.features![f] === 'number')) {
       const row = new Float32Array(FEATURE_NAMES.length).fill(Number.NaN);
       FEATURE_NAMES.forEach((f, i) => {
         const v = m.features![f];
         if (typeof v === 'number') row[i] = f === 'tempo' ? Math.min(1, Math.max(0, (v - 50) / 150)) : v;
       });
-      if (this.featureRow[t] === NO_FEATURES) {
-        this.featureRow[t] = this.featureRows.length;
+      if (this.featureRow[t] === 0) {
         this.featureRows.push(row);
-      } else this.featureRows[this.featureRow[t]!] = row;
+        this.featureRow[t] = this.featureRows.length;
+      } else this.featureRows[this.featureRow[t]! - 1] = row;
     }
     this.revision++;
     this.popularDirty = this.topDirty = true;
@@ -223,19 +263,37 @@ export class Catalog {
     this.removed[t] = 1;
     this.described[t] = 0;
     const a = this.artist[t]!;
-    if (a >= 0) remove(this.artistTracks[a]!, t);
+    if (a >= 0) remove(this.artistList(a), t);
     this.artist[t] = -1;
     if (this.album[t]! >= 0) remove(this.albumTracks[this.album[t]!]!, t);
     this.album[t] = -1;
-    for (const g of this.genres[t] ?? []) remove(this.genreTracks[g]!, t);
-    this.genres[t] = null;
+    for (const g of this.genresOf(t) ?? []) remove(this.genreTracks[g]!, t);
+    this.genreSet[t] = 0;
     this.revision++;
     this.popularDirty = this.topDirty = true;
   }
 
+  /** Track t's genre indexes (shared with other tracks of the same set: do not change them), null when it has none. */
+  genresOf(t: number): readonly number[] | null {
+    const s = this.genreSet[t]!;
+    return s === 0 ? null : this.genreSets[s]!;
+  }
+
+  /** The number of a set of genres (in this order), numbering it when new. */
+  private genreSetOf(gs: number[]): number {
+    const key = gs.join(',');
+    let s = this.genreSetNo.get(key);
+    if (s === undefined) {
+      s = this.genreSets.length;
+      this.genreSets.push(gs);
+      this.genreSetNo.set(key, s);
+    }
+    return s;
+  }
+
   features(t: number): Float32Array | null {
     const r = this.featureRow[t]!;
-    return r === NO_FEATURES ? null : this.featureRows[r]!;
+    return r === 0 ? null : this.featureRows[r - 1]!;
   }
 
   /** 1 for identical features, towards 0 as they differ; null when either track has none. */
@@ -338,7 +396,7 @@ export class Catalog {
 
   /** The artist's tracks, most popular first. */
   topOfArtist(a: number, limit: number): number[] {
-    return topBy(this.artistTracks[a] ?? [], this.popularity, limit);
+    return topBy(this.tracksOfArtist(a), this.popularity, limit);
   }
 
   topOfGenre(g: number, limit: number): number[] {
@@ -365,7 +423,7 @@ function remove(list: number[], x: number): void {
 }
 
 /** The `limit` best of `list` by `score` (ties: lower index first), without sorting all of it. */
-export function topBy(list: readonly number[], score: ArrayLike<number>, limit: number): number[] {
+export function topBy(list: ArrayLike<number> & Iterable<number>, score: ArrayLike<number>, limit: number): number[] {
   const better = (a: number, b: number) => score[a]! > score[b]! || (score[a] === score[b] && a < b);
   if (list.length <= limit * 4) return [...list].sort((a, b) => (better(a, b) ? -1 : better(b, a) ? 1 : 0)).slice(0, limit);
   const top: number[] = [];

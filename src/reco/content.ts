@@ -17,14 +17,14 @@ export function topKeys(m: Map<number, number>, n: number): number[] {
     .map(([k]) => k);
 }
 
-export function genreScore(gs: number[] | null, w: Map<number, number>, mass: number): number {
+export function genreScore(gs: readonly number[] | null, w: Map<number, number>, mass: number): number {
   if (!gs || w.size === 0) return 0;
   let s = 0;
   for (const g of gs) s += Math.max(0, w.get(g) ?? 0);
   return s / mass / gs.length;
 }
 
-export function bestGenre(gs: number[] | null, w: Map<number, number>): number {
+export function bestGenre(gs: readonly number[] | null, w: Map<number, number>): number {
   let best = -1;
   let bv = 0;
   for (const g of gs ?? []) {

@@ -169,11 +169,17 @@ export class Engine {
   // Scratch space, indexed by track / basket, reset after each call through the touched lists.
   /** The tracks a call touches (10,000-17,000 for a playlist station): one buffer reused, not a JS array per call that large-object space keeps until a full collection. */
   private readonly touched = new IntList();
-  // Per track, side by side (one cache line for a candidate's four numbers; the tracks a
-  // call touches are spread over the whole catalog): co-occurrence, neighbour votes, the
-  // largest single co-occurrence contribution, and MARK: 0 = not a candidate of this call,
-  // -1 = a candidate, s + 1 = a candidate whose largest contribution came from seed s (issue
-  // 24: a separate mark array was a second cache miss per touch). Index j * SLOT + CO etc.
+  /**
+   * Per track: its candidate number in this call + 1 (0: not a candidate), the order it
+   * was first touched (its index in `touched`).
+   */
+  private candOf = new Int32Array(0);
+  // Per candidate of this call (by candidate number k, index k * SLOT + CO etc.), side by
+  // side: co-occurrence, neighbour votes, the largest single co-occurrence contribution
+  // and MARK, s + 1 when that came from seed s. Issue 24 round 7: these were per track
+  // (j * SLOT), 32 bytes for each of the catalog's tracks, all resident once calls had
+  // touched tracks all over it (13 MB); by candidate, only the first ones the largest call
+  // reached are (0.5 MB for a playlist station's ~17,000), and a call reads them in order.
   private slot = new Float64Array(0);
   private flag = new Uint8Array(0);
   private sim = new Float64Array(0);
@@ -185,6 +191,8 @@ export class Engine {
   private top2 = new Float64Array(0);
   private top2Seed = new Int32Array(0);
   private visitHead = new Int32Array(0);
+  /** Baskets whose entries of the per-basket arrays above hold their initial values (see grow). */
+  private basketsReady = 0;
   private visitSeed = new Int32Array(0);
   private visitCw = new Float64Array(0);
   private visitNext = new Int32Array(0);
@@ -196,7 +204,7 @@ export class Engine {
    */
   private selfCw = new Float64Array(0);
   private selfMark = new Uint8Array(0);
-  /** Per track: its sequence score this call (Blend.seq; 0 otherwise). */
+  /** Per candidate (as `slot`): its sequence score this call (Blend.seq; 0 otherwise). */
   private seqv = new Float32Array(0);
   // Per-call candidate arrays, reused.
   private cand = new Float64Array(0);
@@ -302,21 +310,36 @@ export class Engine {
     const n = this.catalog.size;
     if (this.flag.length < n) {
       const cap = Math.max(1024, Math.ceil(n * 1.25));
+      // A call has at most one candidate per track; the arrays by candidate are resident
+      // only as far as the largest call went (zero pages until written).
+      this.candOf = new Int32Array(cap);
       this.slot = new Float64Array(cap * SLOT);
       this.flag = new Uint8Array(cap);
       this.selfCw = new Float64Array(cap);
       this.selfMark = new Uint8Array(cap);
       this.seqv = new Float32Array(cap);
     }
-    if (this.sim.length < this.baskets.size) {
-      const cap = Math.max(1024, this.baskets.size * 2);
+    const nb = this.baskets.size;
+    if (this.sim.length < nb) {
+      const cap = Math.max(1024, nb * 2);
       this.sim = new Float64Array(cap);
       this.acc = new Float64Array(cap);
-      this.top1 = new Float64Array(cap).fill(Number.NEGATIVE_INFINITY);
-      this.top2 = new Float64Array(cap).fill(Number.NEGATIVE_INFINITY);
-      this.top1Seed = new Int32Array(cap).fill(-1);
-      this.top2Seed = new Int32Array(cap).fill(-1);
-      this.visitHead = new Int32Array(cap).fill(-1);
+      this.top1 = new Float64Array(cap);
+      this.top2 = new Float64Array(cap);
+      this.top1Seed = new Int32Array(cap);
+      this.top2Seed = new Int32Array(cap);
+      this.visitHead = new Int32Array(cap);
+      this.basketsReady = 0;
+    }
+    // Their initial values up to the baskets there are (issue 24 round 7: filling the whole
+    // room at once made the half not in use yet resident, 1.5 MB on the shared data).
+    if (this.basketsReady < nb) {
+      this.top1.fill(Number.NEGATIVE_INFINITY, this.basketsReady, nb);
+      this.top2.fill(Number.NEGATIVE_INFINITY, this.basketsReady, nb);
+      this.top1Seed.fill(-1, this.basketsReady, nb);
+      this.top2Seed.fill(-1, this.basketsReady, nb);
+      this.visitHead.fill(-1, this.basketsReady, nb);
+      this.basketsReady = nb;
     }
   }
 
@@ -351,8 +374,7 @@ export class Engine {
   /** Phase 1's credit to candidate j: co-occurrence `co`, and `best` from `seed` when it is j's largest single contribution. */
   private credit(c: ScoreCall, j: number, co: number, best: number, seed: number): void {
     const { slot } = this;
-    const o = j * SLOT;
-    this.touch(c, j); // before the best seed is written into the same slot
+    const o = this.touch(c, j) * SLOT;
     slot[o + CO] += co;
     if (best > slot[o + BEST]!) {
       slot[o + BEST] = best;
@@ -360,13 +382,14 @@ export class Engine {
     }
   }
 
-  /** Marks a track as a candidate of this call (reset in `blend`). */
-  private touch(c: ScoreCall, j: number): void {
-    const o = j * SLOT;
-    if (this.slot[o + MARK] === 0) {
-      this.slot[o + MARK] = -1;
-      c.touched.push(j);
-    }
+  /** Track j's candidate number in this call, making it a candidate when it is not one yet (reset in `blend`). */
+  private touch(c: ScoreCall, j: number): number {
+    const k = this.candOf[j]! - 1;
+    if (k >= 0) return k;
+    const n = c.touched.length;
+    c.touched.push(j);
+    this.candOf[j] = n + 1;
+    return n;
   }
 
   /**
@@ -553,8 +576,7 @@ export class Engine {
         if (ctx !== 0 && ctxOf[b] !== ctx) v *= B.contextMismatch;
         for (let d = 1; d <= B.seqForward && q + d < L; d++) {
           const j = data[st + q + d]!;
-          seqv[j] += ws ? v * wdata[st + q + d]! : v;
-          this.touch(c, j);
+          seqv[this.touch(c, j)] += ws ? v * wdata[st + q + d]! : v;
           v *= B.seqDecay;
         }
       }
@@ -582,13 +604,14 @@ export class Engine {
     }
     if (B.artistOverlap > 0 && B.knn > 0 && artistW.size > 0) {
       const byArtist = this.indexes.byArtist();
+      const posting = byArtist.data;
       for (const [a, w] of artistW) {
         if (w <= 0) continue;
-        const posting = byArtist[a] ?? [];
-        const walk = Math.min(posting.length, B.maxPostings * 2);
+        const end = byArtist.end(a);
+        const walk = Math.min(end - byArtist.start(a), B.maxPostings * 2);
         const v = B.artistOverlap * Math.sqrt(w);
         for (let k = 0; k < walk; k++) {
-          const b = posting[posting.length - 1 - k]!;
+          const b = posting[end - 1 - k]!;
           if (baskets.dead[b]) continue;
           if (this.sim[b] === 0) touchedBaskets.push(b);
           this.sim[b] += v / baskets.count[b]! ** B.basketLengthExponent;
@@ -617,7 +640,7 @@ export class Engine {
 
   /** Phase 2: the most similar baskets vote for their tracks. */
   private voteNeighbours(c: ScoreCall): void {
-    const { B, touched, touchedBaskets } = c;
+    const { B, touchedBaskets } = c;
     const { baskets, slot } = this;
     let neighbours = touchedBaskets.filter((b) => this.sim[b]! > 0);
     if (neighbours.length > B.neighbours) {
@@ -631,13 +654,8 @@ export class Engine {
         const end = st + baskets.count[b]!;
         const ws = baskets.weighted[b] === 1;
         for (let i = st; i < end; i++) {
-          const j = baskets.data[i]!;
-          const o = j * SLOT;
+          const o = this.touch(c, baskets.data[i]!) * SLOT;
           slot[o + KNN] += ws ? v * baskets.wdata[i]! : v;
-          if (slot[o + MARK] === 0) {
-            slot[o + MARK] = -1;
-            touched.push(j);
-          }
         }
       }
     }
@@ -657,7 +675,7 @@ export class Engine {
     for (const [s, w] of seeds.tracks) {
       if (w <= 0) continue;
       seedMass += w;
-      for (const g of cat.genres[s] ?? []) genreW.set(g, (genreW.get(g) ?? 0) + w);
+      for (const g of cat.genresOf(s) ?? []) genreW.set(g, (genreW.get(g) ?? 0) + w);
       if (featureSeeds.length < 50 && cat.features(s)) featureSeeds.push(s);
     }
     const tracks = new Set<number>();
@@ -680,7 +698,7 @@ export class Engine {
   private blend(c: ScoreCall, content: Content): Scored[] {
     const { seeds, opts, B, touched, artistW, sequenced } = c;
     const { genreW, featureSeeds, artistMass, genreMass } = content;
-    const { catalog: cat, slot } = this;
+    const { catalog: cat, slot, candOf } = this;
     // Per-track flags instead of a Set / Map look-up per candidate (a large seed set
     // touches 100,000 tracks): 1 = never returned (excluded, or a seed), 2 = a content candidate.
     const { flag } = this;
@@ -703,7 +721,7 @@ export class Engine {
         (maxCo > 0 ? (B.co * co) / maxCo : 0) + seqScale * seq,
         maxKnn > 0 ? (B.knn * knn) / maxKnn : 0,
         a >= 0 && artistW.size ? (B.artist * (artistW.get(a) ?? 0)) / artistMass : 0,
-        genreW.size ? B.genre * genreScore(cat.genres[j], genreW, genreMass) : 0,
+        genreW.size ? B.genre * genreScore(cat.genresOf(j), genreW, genreMass) : 0,
         featureSeeds.length ? B.features * featureScore(cat, j, featureSeeds) : 0,
         (B.pop * Math.log1p(Math.max(0, cat.popularity[j]!))) / maxPop,
       ] as const;
@@ -736,16 +754,16 @@ export class Engine {
     const popNorm = B.coPopExponent === CO_POP_EXPONENT ? cat.popNorm : null;
     for (let k = 0; k < n; k++) {
       const j = tj[k]!;
-      const o = j * SLOT;
+      const o = k * SLOT;
+      candOf[j] = 0;
       let cv = slot[o + CO]!;
       if (cv !== 0) cv /= popNorm ? popNorm[j]! : (1 + cat.popularity[j]!) ** B.coPopExponent;
       const kv = slot[o + KNN]!;
-      // seqv is read (and reset) only when this call walked a sequence: a radio call's
-      // 10,000+ touched tracks are one cache miss fewer each.
+      // seqv is read (and reset) only when this call walked a sequence.
       let sv = 0;
       if (sequenced) {
-        sv = seqv[j]!;
-        seqv[j] = 0;
+        sv = seqv[k]!;
+        seqv[k] = 0;
       }
       seqOf[k] = sv;
       seedOf[k] = slot[o + BEST]! > 0 ? slot[o + MARK]! - 1 : -1;
@@ -782,7 +800,7 @@ export class Engine {
       if (fl & 1 || cat.removed[j]) continue;
       const a = cat.artist[j]!;
       if (a >= 0 && opts.excludeArtists?.has(a)) continue;
-      if (opts.onlyGenres && !(cat.genres[j] ?? []).some((g) => opts.onlyGenres!.has(g))) continue;
+      if (opts.onlyGenres && !(cat.genresOf(j) ?? []).some((g) => opts.onlyGenres!.has(g))) continue;
       if (profile?.rejects(j)) continue;
       // components(j, cv, kv) summed, without an array per candidate.
       let score =
@@ -790,7 +808,7 @@ export class Engine {
         (maxKnn > 0 ? (B.knn * kv) / maxKnn : 0) +
         seqScale * seqOf[k]! +
         (a >= 0 && artistW.size ? (B.artist * (artistW.get(a) ?? 0)) / artistMass : 0) +
-        (genreW.size ? B.genre * genreScore(cat.genres[j], genreW, genreMass) : 0) +
+        (genreW.size ? B.genre * genreScore(cat.genresOf(j), genreW, genreMass) : 0) +
         (featureSeeds.length ? B.features * featureScore(cat, j, featureSeeds) : 0) +
         (B.pop * Math.log1p(Math.max(0, cat.popularity[j]!))) / maxPop;
       if (profile) {
@@ -818,7 +836,7 @@ export class Engine {
       if (top === c[0] && (coOf[k]! > 0 || seqOf[k]! > 0)) reason = { kind: 'similar', seed: seedOf[k]! };
       else if (top === c[1] && knnOf[k]! > 0) reason = { kind: 'listeners', seed: seedOf[k]! };
       else if (top === c[2] && c[2] > 0) reason = { kind: cat.album[j]! >= 0 && albums.has(cat.album[j]!) ? 'album' : 'artist', seed: cat.artist[j]! };
-      else if (top === c[3] && c[3] > 0) reason = { kind: 'genre', seed: bestGenre(cat.genres[j], genreW) };
+      else if (top === c[3] && c[3] > 0) reason = { kind: 'genre', seed: bestGenre(cat.genresOf(j), genreW) };
       else if (top === c[4] && c[4] > 0) reason = { kind: 'features', seed: featureSeeds[0]! };
       out.push({ track: j, score: scores[k]!, reason });
     }
@@ -843,7 +861,7 @@ class IntList {
   }
 }
 
-/** Engine.slot: numbers per track, and their offsets. */
+/** Engine.slot: numbers per candidate, and their offsets. */
 const SLOT = 4;
 const CO = 0;
 const KNN = 1;
@@ -860,7 +878,7 @@ interface ScoreCall {
   seeds: Seeds;
   opts: ScoreOptions;
   B: Blend;
-  /** Candidate tracks, in the order first reached (marked in Engine.slot). */
+  /** Candidate tracks, in the order first reached: by candidate number (Engine.candOf). */
   touched: IntList;
   /** Baskets with a similarity (in Engine.sim) to reset. */
   touchedBaskets: number[];

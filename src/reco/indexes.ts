@@ -6,6 +6,9 @@
 // rebuild). A slightly stale index only misses the newest baskets.
 import { KIND_CODE, type Baskets } from './baskets.ts';
 import type { Catalog } from './catalog.ts';
+import { PackedLists, resized } from './typed.ts';
+
+export { PackedLists } from './typed.ts';
 
 export interface IndexOptions {
   /** A large engine's index is rebuilt at most this often. */
@@ -31,8 +34,46 @@ export function nameTokens(name: string): string[] {
   ];
 }
 
+/** (key, value) pairs added in order, packed into PackedLists; a value added again right after itself under a key is dropped. */
+class PackedListsBuilder {
+  private keysOf = new Int32Array(1024);
+  private values = new Int32Array(1024);
+  private n = 0;
+  /** The last value added per key, + 1 (0: none). */
+  private last: Int32Array;
+  private maxKey = -1;
+  constructor(keys: number) {
+    this.last = new Int32Array(Math.max(16, keys));
+  }
+
+  add(k: number, v: number): void {
+    if (k >= this.last.length) this.last = resized(this.last, Math.max(k + 1, this.last.length * 2));
+    if (this.last[k] === v + 1) return;
+    this.last[k] = v + 1;
+    if (this.n === this.values.length) {
+      this.keysOf = resized(this.keysOf, this.n * 2);
+      this.values = resized(this.values, this.n * 2);
+    }
+    this.keysOf[this.n] = k;
+    this.values[this.n++] = v;
+    if (k > this.maxKey) this.maxKey = k;
+  }
+
+  /** Each key's values in the order they were added. */
+  pack(): PackedLists {
+    const keys = this.maxKey + 1;
+    const off = new Int32Array(keys + 1);
+    for (let i = 0; i < this.n; i++) off[this.keysOf[i]! + 1]!++;
+    for (let k = 0; k < keys; k++) off[k + 1]! += off[k]!;
+    const at = off.slice(0, keys);
+    const data = new Int32Array(this.n);
+    for (let i = 0; i < this.n; i++) data[at[this.keysOf[i]!]!++] = this.values[i]!;
+    return new PackedLists(off, data);
+  }
+}
+
 export class BasketIndexes {
-  private artists: number[][] = [];
+  private artists = new PackedLists();
   private artistsBuilt = { revision: -1, baskets: -1, at: 0 };
   private words = new Map<string, number[]>();
   private wordsBuilt = { baskets: -1, at: 0 };
@@ -82,13 +123,13 @@ export class BasketIndexes {
     setImmediate(step);
   }
 
-  /** Basket indexes per artist index. */
-  byArtist(): number[][] {
+  /** Basket indexes per artist index, oldest basket first. */
+  byArtist(): PackedLists {
     const built = this.artistsBuilt;
     const changed = built.revision !== this.catalog.revision || built.baskets !== this.baskets.size;
     const how = this.due(changed, built.revision < 0, built.at, this.artistsJob);
     if (how) {
-      const out: number[][] = [];
+      const out = new PackedListsBuilder(this.catalog.artists.size);
       const artist = this.catalog.artist;
       const revision = this.catalog.revision;
       const size = this.baskets.size;
@@ -101,13 +142,11 @@ export class BasketIndexes {
           if (this.baskets.dead[b]) return;
           for (let i = start[b]!, end = i + count[b]!; i < end; i++) {
             const a = artist[data[i]!]!;
-            if (a < 0) continue;
-            const p = (out[a] ??= []);
-            if (p[p.length - 1] !== b) p.push(b);
+            if (a >= 0) out.add(a, b);
           }
         },
         () => {
-          this.artists = out;
+          this.artists = out.pack();
           this.artistsBuilt = { revision, baskets: size, at: Date.now() };
           this.artistsJob = false;
         },

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Engine } from '../../src/reco/engine.ts';
+import { BasketIndexes } from '../../src/reco/indexes.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const turn = () => new Promise<void>((r) => setImmediate(r));
@@ -84,5 +85,40 @@ describe('background rebuild of the basket indexes (issue 24)', () => {
       assert.ok(turns <= 20, `rebuild still running after ${turns} turns`);
     }
     assert.ok(turns >= 10, `${turns} turns: sliced, not at once`);
+  });
+});
+
+describe('baskets per artist, packed (issue 24 round 7)', () => {
+  it('lists each artist its live baskets once each, oldest first, as one JS array per artist did', () => {
+    // Seeded: playlists of 1-12 tracks over 30 artists, some artists more than once in a
+    // playlist, some playlists replaced or removed (dead baskets), tracks without an artist.
+    let seed = 7;
+    const rand = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % n;
+    };
+    const e = new Engine();
+    for (let t = 0; t < 200; t++) e.catalog.upsert({ id: `t${t}`, title: `t${t}`, artist: `artist ${rand(30)}` });
+    for (let p = 0; p < 300; p++) {
+      const tracks = Array.from({ length: 1 + rand(12) }, () => (rand(10) === 0 ? `unknown${rand(50)}` : `t${rand(200)}`));
+      e.addPlaylist(`p${rand(200)}`, null, tracks);
+      if (rand(10) === 0) e.removePlaylist(`p${rand(200)}`);
+    }
+    const indexes = new BasketIndexes(e.catalog, e.baskets);
+    const packed = indexes.byArtist();
+    const naive: number[][] = [];
+    for (let b = 0; b < e.baskets.size; b++) {
+      if (e.baskets.dead[b]) continue;
+      for (const t of e.baskets.items(b)) {
+        const a = e.catalog.artist[t]!;
+        if (a < 0) continue;
+        const p = (naive[a] ??= []);
+        if (p[p.length - 1] !== b) p.push(b);
+      }
+    }
+    assert.equal(packed.keys, naive.length);
+    for (let a = 0; a < e.catalog.artists.size + 2; a++) assert.deepEqual(packed.list(a), naive[a] ?? [], `artist ${a}`);
+    assert.deepEqual(packed.list(-1), []);
+    assert.ok(packed.data.length > 300, `${packed.data.length} entries`);
   });
 });

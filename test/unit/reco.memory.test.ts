@@ -9,6 +9,13 @@ import { ContextTracks } from '../../src/reco/context-tracks.ts';
 import { StringTable } from '../../src/reco/strings.ts';
 import { mulberry32 as seeded } from '../helpers/random.ts';
 
+/** A UUID in canonical form, from a seed. */
+function uuid(i: number): string {
+  const r = seeded(i + 1);
+  const hex = Array.from({ length: 32 }, () => Math.floor(r() * 16).toString(16)).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
 describe('StringTable', () => {
   it('numbers strings in the order added and finds them again, like a Map', () => {
     const table = new StringTable();
@@ -38,6 +45,57 @@ describe('StringTable', () => {
     for (const s of ['spotify:track:', 'id', 'é', 'ids1', 'id12345678', `🎵1日`]) assert.equal(table.find(s), ref.get(s));
     table.trim();
     for (const [s, i] of ref) assert.equal(table.find(s), i);
+  });
+
+  it('keeps prefixes up to the last colon once and UUIDs as 16 bytes, and answers as a Map (issue 24 round 7)', () => {
+    const table = new StringTable();
+    const ref = new Map<string, number>();
+    const rnd = seeded(7);
+    // More distinct prefixes than the table keeps, prefixes alone, non-ASCII before and
+    // after the colon, colons past the longest prefix, and look-alikes across prefixes.
+    const make = (i: number) => {
+      const r = rnd();
+      if (r < 0.3) return `spotify:track:${i.toString(36)}`;
+      if (r < 0.4) return `p${i % 400}:${i}`;
+      if (r < 0.45) return `p${i % 400}:`;
+      if (r < 0.5) return `spotify:track:é${i}`;
+      if (r < 0.55) return `é${i % 3}:x${i}`;
+      if (r < 0.6) return `${'a'.repeat(70)}:${i}`;
+      if (r < 0.65) return `a:b:c:${i}`;
+      if (r < 0.7) return `spotify:trackx${i.toString(36)}`;
+      if (r < 0.75) return `:${i}`;
+      if (r < 0.8) return `session:${i}:${'ü'.repeat(i % 3)}`;
+      // Ending in a UUID: packed when it is canonical (lower case) and the string ASCII.
+      const u = uuid(i);
+      if (r < 0.84) return `t_${u}`;
+      if (r < 0.87) return `session:${i % 7}_${u}`;
+      if (r < 0.89) return `queue:${u}`;
+      if (r < 0.91) return u;
+      if (r < 0.93) return `t_${u.toUpperCase()}`;
+      if (r < 0.95) return `é_${u}`;
+      if (r < 0.97) return `t_${u}x`;
+      return `t_${u.slice(0, 35)}g`;
+    };
+    const all = [...Array.from({ length: 20_000 }, (_, i) => make(i)), 'spotify:track:', 'spotify:track', ':'];
+    for (const s of all) {
+      const want = ref.get(s);
+      assert.equal(table.find(s), want, s);
+      if (want === undefined) ref.set(s, table.add(s));
+    }
+    for (const [s, i] of ref) {
+      assert.equal(table.get(i), s);
+      assert.equal(table.find(s), i);
+    }
+    // Not in the table: a known prefix with another rest, a rest under another prefix.
+    for (const s of ['spotify:track:zzzzzzzz', 'spotify:album:1', 'p1:', 'p1:2', 'session:1:ü', 'spotify:track:é']) assert.equal(table.find(s), ref.get(s), s);
+    // A packed UUID against its look-alikes: other case, one digit off, another head.
+    const packed = [...ref.keys()].filter((s) => /^t_[0-9a-f-]{36}$/.test(s)).slice(0, 50);
+    assert.ok(packed.length >= 20);
+    for (const s of packed) {
+      const last = s.at(-1) === '0' ? '1' : '0';
+      for (const other of [s.toUpperCase(), s.slice(0, -1) + last, `u_${s.slice(2)}`, s.slice(2), `${s}0`])
+        assert.equal(table.find(other), ref.get(other), other);
+    }
   });
 
   it('backs the catalog: ids in, ids out, lookups after removals and re-upserts', () => {
@@ -187,6 +245,8 @@ describe('ContextTracks counts', () => {
       ref.observe(t, features);
     }
     model.trim(3000);
-    for (const fs of [['hour:5'], ['hour:5', 'day:2'], ['hour:17'], ['weather:rain'], []]) assert.deepEqual(model.top(fs, 50), ref.top(fs, 50), fs.join(','));
+    // Lists of one, of a few (many tied scores), and longer than the tracks played (round 7: a bounded selection, not a sort of all).
+    for (const fs of [['hour:5'], ['hour:5', 'day:2'], ['hour:17'], ['weather:rain'], []])
+      for (const limit of [0, 1, 3, 50, 5000]) assert.deepEqual(model.top(fs, limit), ref.top(fs, limit), `${fs.join(',')} ${limit}`);
   });
 });
