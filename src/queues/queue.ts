@@ -432,23 +432,6 @@ export interface QueueView {
   updatedAt: string;
 }
 
-type ViewItem = QueueView['items'][number];
-const viewItems = new WeakMap<QueueItem, ViewItem>();
-
-/**
- * An item as views show it: one frozen object per item, made once. Items are immutable (a
- * change makes a new one), so a view shares them with the views of earlier states, and
- * view-json.ts writes each one's JSON once.
- */
-function viewItem(i: QueueItem): ViewItem {
-  let v = viewItems.get(i);
-  if (v === undefined) {
-    v = Object.freeze({ itemId: i.itemId, trackId: i.trackId, addedBy: i.addedBy, addedAt: i.addedAt });
-    viewItems.set(i, v);
-  }
-  return v;
-}
-
 /** The queue's header and one window of its items: O(window), not O(queue). */
 export function toView(state: QueueState, window: WindowQuery = {}): QueueView {
   const s = upgradeState(state);
@@ -463,7 +446,7 @@ export function toView(state: QueueState, window: WindowQuery = {}): QueueView {
     ownerId: s.ownerId,
     version: s.version,
     itemCount: s.items.length,
-    items: slice.map(viewItem),
+    items: slice.map((i) => ({ itemId: i.itemId, trackId: i.trackId, addedBy: i.addedBy, addedAt: i.addedAt })),
     window: { offset: start, limit, nextCursor: last !== undefined && start + slice.length < s.items.length ? encodeWindowCursor(last, s.shuffle) : null },
     currentItemId: s.currentItemId,
     currentIndex: idx < 0 ? null : idx,

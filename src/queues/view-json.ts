@@ -2,10 +2,10 @@
 // A view carries the queue's `history` (up to 100 entries, ~10 KB): serialising it was
 // the largest cost of a default write answer and of a read. States are immutable and a
 // history array is shared by every state until a play changes it, so its text is written
-// once per array (and an entry's once); an item's text is written once per item (toView
-// shares view items between states); a read's whole answer is written once per state and
-// window. These caches are keyed weakly by what they describe and hold nothing older: a
-// state's texts go when the state does (test: an old state is collected).
+// once per array; a read's whole answer is written once per state and window. These
+// caches are keyed weakly by what they describe and hold nothing older: a state's texts go
+// when the state does (test: an old state is collected). Items' texts are not cached: a
+// radio queue's items are many and each is written in few answers (issue 24's memory).
 //
 // The text holds exactly the fields of the response schemas (QueueSchema, EventSchema,
 // WriteResponse, EventsResponse in schemas.ts), in the order Fastify's serialiser writes them: test/unit/queues.view-json.test.ts holds
@@ -19,15 +19,11 @@ export function sendJson(reply: FastifyReply, text: string): void {
   reply.type('application/json; charset=utf-8').send(text);
 }
 
-type Entry = QueueView['history'][number];
-type ViewItem = QueueView['items'][number];
-
+const historyText = new WeakMap<QueueView['history'], string>();
 /** An entry is shared by every history array from the play that made it to the one that drops it: written once. */
-const entryText = new WeakMap<Entry, string>();
-/** A view item is shared by the views of every state that holds its item (toView): written once. */
-const itemText = new WeakMap<ViewItem, string>();
+const entryText = new WeakMap<QueueView['history'][number], string>();
 
-function entryJson(e: Entry): string {
+function entryJson(e: QueueView['history'][number]): string {
   let text = entryText.get(e);
   if (text === undefined) {
     text = JSON.stringify({ itemId: e.itemId, trackId: e.trackId, playedAt: e.playedAt });
@@ -35,17 +31,6 @@ function entryJson(e: Entry): string {
   }
   return text;
 }
-
-function itemJson(i: ViewItem): string {
-  let text = itemText.get(i);
-  if (text === undefined) {
-    text = JSON.stringify({ itemId: i.itemId, trackId: i.trackId, addedBy: i.addedBy, addedAt: i.addedAt });
-    itemText.set(i, text);
-  }
-  return text;
-}
-
-const historyText = new WeakMap<QueueView['history'], string>();
 
 function historyJson(history: QueueView['history']): string {
   let text = historyText.get(history);
@@ -58,8 +43,14 @@ function historyJson(history: QueueView['history']): string {
 
 /** The JSON of a view, as the `Queue` schema writes it. */
 export function viewJson(v: QueueView): string {
-  const head = JSON.stringify({ id: v.id, name: v.name, type: v.type, ownerId: v.ownerId, version: v.version, itemCount: v.itemCount });
-  const place = JSON.stringify({
+  const head = JSON.stringify({
+    id: v.id,
+    name: v.name,
+    type: v.type,
+    ownerId: v.ownerId,
+    version: v.version,
+    itemCount: v.itemCount,
+    items: v.items.map((i) => ({ itemId: i.itemId, trackId: i.trackId, addedBy: i.addedBy, addedAt: i.addedAt })),
     window: { offset: v.window.offset, limit: v.window.limit, nextCursor: v.window.nextCursor },
     currentItemId: v.currentItemId,
     currentIndex: v.currentIndex,
@@ -75,8 +66,7 @@ export function viewJson(v: QueueView): string {
     createdAt: v.createdAt,
     updatedAt: v.updatedAt,
   });
-  const items = v.items.map(itemJson).join(',');
-  return `${head.slice(0, -1)},"items":[${items}],${place.slice(1, -1)},"history":${historyJson(v.history)},${tail.slice(1)}`;
+  return `${head.slice(0, -1)},"history":${historyJson(v.history)},${tail.slice(1)}`;
 }
 
 /** The JSON of events, as the `QueueEvent` schema writes them. */
