@@ -43,6 +43,8 @@ export class Baskets {
   private waste = 0;
   /** The basket whose room ends at `used` (-1: none): it grows in place. */
   private tail = -1;
+  /** Tracks copied to another place in the arena so far (moves and compactions): what growth costs. */
+  copied = 0;
   private n = 0;
   // Basket indexes per track (a basket appears once per track), in CSR form: the
   // baskets of track t are pData[pOff[t] .. pOff[t + 1]) plus, for baskets added since
@@ -217,16 +219,21 @@ export class Baskets {
       this.cap[b] = want;
       return;
     }
-    // The basket at the end keeps only what it holds: a new one starts right after it.
-    if (this.tail >= 0) {
+    // A new basket after the one at the end (a bulk build, one basket after another): that one
+    // is done, and keeps only what it holds. A basket that grows again (live plays, several
+    // sessions in turn) leaves the one at the end its room: taking it made every play of
+    // sessions played in turn move a whole basket (issue 21 round 7: a fifth of a server's
+    // CPU after a minute of bench:core, growing with the sessions).
+    if (this.tail >= 0 && n === 0) {
       this.used = this.start[this.tail]! + this.count[this.tail]!;
       this.cap[this.tail] = this.count[this.tail]!;
     }
-    if (this.waste > Math.max(1 << 16, this.used / 2)) this.compactArena(want + (this.used >> 2));
+    if (this.waste > Math.max(1 << 16, this.used / 2)) this.compactArena(want + (this.used >> 2), true);
     this.ensureArena(this.used + want);
     const from = this.start[b]!;
     this.data.copyWithin(this.used, from, from + n);
     this.wdata.copyWithin(this.used, from, from + n);
+    this.copied += n;
     this.waste += this.cap[b]!;
     this.start[b] = this.used;
     this.cap[b] = want;
@@ -245,10 +252,15 @@ export class Baskets {
     this.wdata = wdata;
   }
 
-  /** Moves every live basket's tracks to the front of a new arena, in basket order, each with room for what it holds, plus `spare` slots. */
-  private compactArena(spare: number): void {
+  /**
+   * Moves every live basket's tracks to the front of a new arena, in basket order, plus
+   * `spare` slots: each with room for what it holds, or (`keepRoom`) with the room it has,
+   * so that baskets still growing do not all move again right after (and fill the arena
+   * with the waste that calls the next compaction).
+   */
+  private compactArena(spare: number, keepRoom = false): void {
     let total = 0;
-    for (let b = 0; b < this.n; b++) total += this.count[b]!;
+    for (let b = 0; b < this.n; b++) total += keepRoom ? this.cap[b]! : this.count[b]!;
     const cap = total + spare;
     const data = new Int32Array(cap);
     const wdata = new Float32Array(cap);
@@ -258,9 +270,10 @@ export class Baskets {
       const n = this.count[b]!;
       data.set(this.data.subarray(s, s + n), at);
       wdata.set(this.wdata.subarray(s, s + n), at);
+      this.copied += n;
       this.start[b] = at;
-      this.cap[b] = n;
-      at += n;
+      if (!keepRoom) this.cap[b] = n;
+      at += this.cap[b]!;
     }
     this.data = data;
     this.wdata = wdata;
