@@ -23,7 +23,7 @@ export class Baskets {
   // one synchronous call (a write may move or replace the arrays), or with `items(b)`.
   /** The arena of track indexes. */
   data = new Int32Array(0);
-  /** Per-item weights, parallel to `data` (1 where the basket has none). */
+  /** Per-item weights, parallel to `data`: written and read only where `weighted[b]` (elsewhere untouched, so not resident). */
   wdata = new Float32Array(0);
   /** Per basket: where its tracks start in `data`, how many, and its room there. */
   start = new Int32Array(0);
@@ -232,7 +232,7 @@ export class Baskets {
     this.ensureArena(this.used + want);
     const from = this.start[b]!;
     this.data.copyWithin(this.used, from, from + n);
-    this.wdata.copyWithin(this.used, from, from + n);
+    if (this.weighted[b]) this.wdata.copyWithin(this.used, from, from + n);
     this.copied += n;
     this.waste += this.cap[b]!;
     this.start[b] = this.used;
@@ -247,7 +247,12 @@ export class Baskets {
     const data = new Int32Array(cap);
     data.set(this.data.subarray(0, this.used));
     const wdata = new Float32Array(cap);
-    wdata.set(this.wdata.subarray(0, this.used));
+    // Only weighted baskets' weights: the rest of the new array is not touched.
+    for (let b = 0; b < this.n; b++) {
+      if (!this.weighted[b] || this.count[b] === 0) continue;
+      const s = this.start[b]!;
+      wdata.set(this.wdata.subarray(s, s + this.count[b]!), s);
+    }
     this.data = data;
     this.wdata = wdata;
   }
@@ -269,7 +274,7 @@ export class Baskets {
       const s = this.start[b]!;
       const n = this.count[b]!;
       data.set(this.data.subarray(s, s + n), at);
-      wdata.set(this.wdata.subarray(s, s + n), at);
+      if (this.weighted[b]) wdata.set(this.wdata.subarray(s, s + n), at);
       this.copied += n;
       this.start[b] = at;
       if (!keepRoom) this.cap[b] = n;
@@ -320,10 +325,16 @@ export class Baskets {
     this.room(b, n + 1);
     const at = this.start[b]! + n;
     this.data[at] = t;
-    this.wdata[at] = w;
+    // Weights are stored for weighted baskets only: the arena's weights under playlists and
+    // queues are never written, so their pages stay untouched (issue 24: memory).
+    if (this.weighted[b]) this.wdata[at] = w;
+    else if (w !== 1) {
+      // The first non-unit weight: the items so far weigh 1.
+      this.wdata.fill(1, this.start[b]!, at);
+      this.wdata[at] = w;
+      this.weighted[b] = 1;
+    }
     this.count[b] = n + 1;
-    // The first non-unit weight: the items so far weigh 1 (as stored).
-    if (w !== 1) this.weighted[b] = 1;
   }
 
   /**

@@ -59,4 +59,26 @@ describe('Baskets compaction', () => {
     assert.equal(b.copied - before, 37);
     assert.equal(b.items(b.basketOf('session:bulk3')!).length, 38);
   });
+
+  it('an unweighted basket stores no weights until its first non-unit one, wherever it has moved', () => {
+    // Weights are written for weighted baskets only (the rest of the arena's weights stay
+    // untouched): a basket that turns weighted gets 1 for the items it had.
+    const b = new Baskets();
+    for (let i = 0; i < 50; i++) b.set(`queue:${i}`, 'queue', [i]);
+    for (let k = 0; k < 300; k++) for (let i = 0; i < 50; i++) b.append(`queue:${i}`, 'queue', k + 100);
+    for (let i = 0; i < 50; i++) assert.equal(b.weights(b.basketOf(`queue:${i}`)!), null);
+    b.append('queue:7', 'queue', 5, 0.3);
+    for (let k = 0; k < 2000; k++) {
+      b.append('queue:7', 'queue', k, k % 2 ? 1 : 0.5);
+      b.append(`queue:${k % 50 === 7 ? 8 : k % 50}`, 'queue', k);
+    }
+    const w = b.weights(b.basketOf('queue:7')!)!;
+    assert.equal(w.length, 301 + 1 + 2000);
+    assert.ok(w.slice(0, 301).every((x) => x === 1));
+    assert.equal(w[301], Math.fround(0.3));
+    const rest = w.slice(302).filter((x) => x !== 1);
+    assert.equal(rest.length, 1000);
+    assert.ok(rest.every((x) => x === 0.5));
+    assert.equal(b.weights(b.basketOf('queue:8')!), null);
+  });
 });
