@@ -94,22 +94,15 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   };
   const at = opts.root ?? root;
   const entry = opts.entry === 'bin' ? 'bin/queue-service.js' : 'src/cli.ts';
-  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? SERVER_NODE_ARGS), join(at, entry), 'serve'], {
-    cwd: at,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  proc.stdout!.on('data', (d) => (out += d));
-  proc.stderr!.on('data', (d) => (out += d));
+  const { proc, output } = spawnNode([...(opts.nodeArgs ?? SERVER_NODE_ARGS), join(at, entry), 'serve'], at, env);
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
       proc.kill('SIGKILL'); // never leave a half-started server behind
-      reject(new Error(`server did not start in 30 s:\n${out}`));
+      reject(new Error(`server did not start in 30 s:\n${output()}`));
     }, 30_000);
     const onData = () => {
-      const m = /listening on (http:\/\/\S+)/.exec(out);
+      const m = /listening on (http:\/\/\S+)/.exec(output());
       if (m) {
         clearTimeout(timer);
         resolve(m[1]!);
@@ -118,7 +111,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     proc.stdout!.on('data', onData);
     void exited.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`server exited with ${code} before listening:\n${out}`));
+      reject(new Error(`server exited with ${code} before listening:\n${output()}`));
     });
   });
   if (opts.waitReady !== false) {
@@ -127,7 +120,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       if (r?.status === 200) break;
       if (t >= 600 || proc.exitCode !== null) {
         proc.kill('SIGKILL');
-        throw new Error(`server did not get ready in 60 s:\n${out}`);
+        throw new Error(`server did not get ready in 60 s:\n${output()}`);
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
@@ -137,7 +130,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     adminKey,
     dataDir,
     proc,
-    output: () => out,
+    output,
     async stop() {
       if (proc.exitCode !== null) return proc.exitCode;
       proc.kill('SIGTERM');
@@ -149,6 +142,15 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       await exited;
     },
   };
+}
+
+/** A node process in `cwd`, its stdout and stderr gathered into one text. */
+function spawnNode(args: string[], cwd: string, env: NodeJS.ProcessEnv): { proc: ChildProcess; output: () => string } {
+  const proc = spawn(process.execPath, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (d) => (out += d));
+  proc.stderr!.on('data', (d) => (out += d));
+  return { proc, output: () => out };
 }
 
 /**
@@ -177,18 +179,11 @@ export async function warmCompileCache(opts: Pick<ServerOptions, 'root' | 'nodeA
     process.exit(0);`;
   const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' };
   if (process.env.NODE_COMPILE_CACHE) env.NODE_COMPILE_CACHE = process.env.NODE_COMPILE_CACHE;
-  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? SERVER_NODE_ARGS), '--input-type=module', '-e', script], {
-    cwd: at,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  proc.stdout!.on('data', (d) => (out += d));
-  proc.stderr!.on('data', (d) => (out += d));
+  const { proc, output } = spawnNode([...(opts.nodeArgs ?? SERVER_NODE_ARGS), '--input-type=module', '-e', script], at, env);
   const code = await new Promise<number | null>((resolve) => proc.once('exit', resolve));
   // src/cli.ts, imported without a command, prints its usage first.
-  const m = /^compile-cache (.*)$/m.exec(out);
-  if (code !== 0 || !m) throw new Error(`warming the compile cache failed (${code}):\n${out}`);
+  const m = /^compile-cache (.*)$/m.exec(output());
+  if (code !== 0 || !m) throw new Error(`warming the compile cache failed (${code}):\n${output()}`);
   return JSON.parse(m[1]!);
 }
 
