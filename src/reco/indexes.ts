@@ -8,8 +8,6 @@ import { KIND_CODE, type Baskets } from './baskets.ts';
 import type { Catalog } from './catalog.ts';
 import { PackedLists, resized } from './typed.ts';
 
-export { PackedLists } from './typed.ts';
-
 export interface IndexOptions {
   /** A large engine's index is rebuilt at most this often. */
   rebuildEveryMs: number;
