@@ -27,7 +27,7 @@ import { Recommender } from '../src/reco/recommender.ts';
 import { parseStation, resolveStation } from '../src/reco/stations.ts';
 import { DATA_DIR } from './eval/data.ts';
 import { percentile } from './eval/metrics.ts';
-import { client, compiledSince, mintToken, SERVER_NODE_ARGS, startServer, warmCompileCache } from '../test/helpers/server.ts';
+import { benchEntry, client, mintToken, SERVER_NODE_ARGS, startServer } from '../test/helpers/server.ts';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 const heapMb = () => {
@@ -96,12 +96,10 @@ try {
     ...(process.env.BENCH_RECO_NODE_ARGS ?? '').split(' ').filter(Boolean),
     ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
   ];
-  const entry = process.env.BENCH_RECO_ENTRY === 'src' ? 'src' : 'bin';
-  const cache = entry === 'bin' ? await warmCompileCache({ nodeArgs }) : null;
-  const spawnedAt = Date.now();
+  const how = await benchEntry(process.env.BENCH_RECO_ENTRY, nodeArgs);
   t = performance.now();
   const server = await startServer({
-    entry,
+    entry: how.entry,
     dataDir: dir,
     env: {
       LOG_LEVEL: 'error',
@@ -186,7 +184,7 @@ try {
   const serverRss = status(server.proc.pid!).hwm;
   const endRss = status(server.proc.pid!).rss;
   await server.stop();
-  const serverCompiled = cache ? compiledSince(cache.dir, spawnedAt) : -1;
+  const serverCompiled = how.compiled();
 
   console.log(`## bench:reco (SQLite, all of ../shared/data)\n`);
   console.log(
@@ -197,13 +195,8 @@ try {
     `- one radio batch of 20 in process (${times.length} track / artist / playlist stations): p50 ${percentile(times, 50).toFixed(2)} ms, p99 ${percentile(times, 99).toFixed(2)} ms, max ${Math.max(...times).toFixed(1)} ms`,
   );
   const b = ready.body.recommender;
-  console.log(
-    cache
-      ? cache.dir === ''
-        ? "- server started as `npm start` does (bin/queue-service.js serve); Node's compile cache could not be enabled (its directory not writable?): the server loaded the TypeScript stripper"
-        : `- server started as \`npm start\` does (bin/queue-service.js serve); Node's compile cache warmed first (${cache.compiled === 0 ? 'it was warm already' : `the warm-up compiled ${cache.compiled} modules`}; the server compiled ${serverCompiled}${serverCompiled === 0 ? ': no TypeScript stripper loaded' : ''}; ${cache.dir})`
-      : '- server started as `node src/cli.ts serve` (BENCH_RECO_ENTRY=src: through the TypeScript stripper)',
-  );
+  console.log(`- server ${how.started}${serverCompiled ? `; ${serverCompiled}` : ''}`);
+
   console.log(
     `- server process: listening after ${s(listenMs)} (/readyz then ${early.status}${early.status === 503 ? `, Retry-After ${early.headers.get('retry-after')}` : ''}); ready after ${s(readyMs)} (recommender built in ${s(b.ms)}: ${b.tracks.toLocaleString('en')} tracks, ${b.baskets.toLocaleString('en')} baskets; heap ${b.heapMb} MB of ${b.heapTotalMb} MB, external ${b.externalMb} MB)`,
   );

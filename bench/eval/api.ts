@@ -10,7 +10,7 @@ import type { PlaylistRecord } from '../../src/catalog/formats.ts';
 import { openSqliteStore, sqliteStorage } from '../../src/stores.ts';
 import type { TrackMeta } from '../../src/reco/catalog.ts';
 import type { Engine } from '../../src/reco/engine.ts';
-import { client, compiledSince, startServer, warmCompileCache, type RunningServer } from '../../test/helpers/server.ts';
+import { benchEntry, client, startServer, type RunningServer } from '../../test/helpers/server.ts';
 import { cooccurrence, popularity } from './baselines.ts';
 import { bucket, sessionListens, splitOf, type Session, type SplitName } from './data.ts';
 import { clicks, ndcg, rPrecision } from './metrics.ts';
@@ -55,8 +55,8 @@ export interface EvalServer {
   /** How the server was started: as `npm start` does, and whether Node's compile cache was warm (see startEvalServer). */
   started: string;
   peakRssMb(): number;
-  /** Stops the server; the modules it compiled itself (0: all from the compile cache; -1: not started from bin). */
-  close(): Promise<number>;
+  /** Stops the server; how many modules it compiled itself ('' when started from src: see benchEntry). */
+  close(): Promise<string>;
 }
 
 /** Writes the training split into a fresh SQLite file and starts a server on it. */
@@ -91,18 +91,11 @@ export async function startEvalServer(
   if (batch.length) await catalog.appendEvents(batch);
   await store.close();
   log(`eval server data: ${mpd.tracks.length} tracks, ${pls.length} training playlists, training sessions written`);
-  // Started as `npm start` does (bin/queue-service.js, Node's compile cache warmed first:
-  // no TypeScript stripper in the server, issue 24 round 7); EVAL_SERVER_ENTRY=src: `node src/cli.ts serve`.
-  const entry = process.env.EVAL_SERVER_ENTRY === 'src' ? 'src' : 'bin';
-  const cache = entry === 'bin' ? await warmCompileCache() : null;
-  const started = cache
-    ? cache.dir === ''
-      ? "started as `npm start` does (bin/queue-service.js; Node's compile cache could not be enabled: the server loads the TypeScript stripper)"
-      : `started as \`npm start\` does (bin/queue-service.js; Node's compile cache warmed first: ${cache.compiled === 0 ? 'it was warm already' : `the warm-up compiled ${cache.compiled} modules`})`
-    : 'started as `node src/cli.ts serve` (EVAL_SERVER_ENTRY=src)';
-  const spawnedAt = Date.now();
+  // Started as `npm start` does (no TypeScript stripper in the server, issue 24 round 7);
+  // EVAL_SERVER_ENTRY=src: `node src/cli.ts serve`.
+  const how = await benchEntry(process.env.EVAL_SERVER_ENTRY);
   const t0 = performance.now();
-  const server = await startServer({ dataDir: dir, env: { LOG_LEVEL: 'warn' }, entry });
+  const server = await startServer({ dataDir: dir, env: { LOG_LEVEL: 'warn' }, entry: how.entry });
   const startMs = performance.now() - t0;
   const admin = client(server.url, server.adminKey);
   const ready = await admin('GET', '/readyz');
@@ -111,7 +104,7 @@ export async function startEvalServer(
     server,
     admin,
     startMs,
-    started,
+    started: how.started,
     built: ready.body.recommender,
     async user(id: string) {
       let c = users.get(id);
@@ -126,7 +119,7 @@ export async function startEvalServer(
     async close() {
       await server.stop();
       rmSync(dir, { recursive: true, force: true });
-      return cache ? compiledSince(cache.dir, spawnedAt) : -1;
+      return how.compiled();
     },
   };
 }

@@ -188,9 +188,39 @@ export async function warmCompileCache(opts: Pick<ServerOptions, 'root' | 'nodeA
 }
 
 /** Files of a compile-cache dir (warmCompileCache's `dir`) written at or after `since` (epoch ms): a server stopped since then compiled that many modules itself (0: it found them all in the cache). */
-export function compiledSince(dir: string, since: number): number {
+function compiledSince(dir: string, since: number): number {
   if (!dir) return -1;
   return readdirSync(dir).filter((f) => statSync(join(dir, f)).mtimeMs >= since).length;
+}
+
+/** How a benchmark's server is started (benchEntry), for its `startServer` and its report. */
+export interface BenchEntry {
+  entry: 'src' | 'bin';
+  /** Says how, for the report: as `npm start` does and whether the compile cache was warm, or through the stripper. */
+  started: string;
+  /** After the server stopped, for the report: how many modules it compiled itself (0: no TypeScript stripper); '' when started from src or without a cache. */
+  compiled(): string;
+}
+
+/**
+ * A benchmark's server as `npm start` starts it (issue 24 round 7): bin/queue-service.js
+ * with Node's compile cache warmed first, so that no TypeScript stripper is in the process;
+ * `src` (an env setting, e.g. BENCH_RECO_ENTRY=src) starts `node src/cli.ts serve` as the
+ * tests do. Call it right before `startServer`, with the server's node flags.
+ */
+export async function benchEntry(choice: string | undefined, nodeArgs?: string[]): Promise<BenchEntry> {
+  if (choice === 'src') return { entry: 'src', started: 'started as `node src/cli.ts serve` (through the TypeScript stripper)', compiled: () => '' };
+  const cache = await warmCompileCache({ nodeArgs });
+  const spawnedAt = Date.now();
+  const started =
+    cache.dir === ''
+      ? "started as `npm start` does (bin/queue-service.js serve); Node's compile cache could not be enabled (its directory not writable?): the server loads the TypeScript stripper"
+      : `started as \`npm start\` does (bin/queue-service.js serve); Node's compile cache warmed first (${cache.compiled === 0 ? 'it was warm already' : `the warm-up compiled ${cache.compiled} modules`}; ${cache.dir})`;
+  const compiled = () => {
+    const n = compiledSince(cache.dir, spawnedAt);
+    return n < 0 ? '' : `the server compiled ${n} modules itself${n === 0 ? ' (all from the compile cache: no TypeScript stripper loaded)' : ''}`;
+  };
+  return { entry: 'bin', started, compiled };
 }
 
 /** A server on the given store kind, with a fresh database for Postgres; `cleanup` drops it all. */
