@@ -74,6 +74,15 @@ function prepareStatements(db: Database.Database) {
          item_count = @item_count, deleted = @deleted, updated_at = @updated_at, snapshot_version = @snapshot_version
        WHERE queue_id = @queue_id`,
     ),
+    // The header of a queue moved on by an append without idempotency keys: the version check
+    // and the update in one statement (no row: another writer appended first). It returns the
+    // snapshot version it left as it was, which says whether a snapshot is due.
+    advanceHead: db.prepare<[Record<string, unknown>], { snapshot_version: number }>(
+      `UPDATE queue_projections SET owner_id = @owner_id, name = @name, type = @type, version = @version,
+         item_count = @item_count, deleted = @deleted, updated_at = @updated_at
+       WHERE queue_id = @queue_id AND version = @expected RETURNING snapshot_version`,
+    ),
+    setSnapshotVersion: db.prepare<[number, string]>('UPDATE queue_projections SET snapshot_version = ? WHERE queue_id = ?'),
     // A snapshot: the whole state, every so many events (snapshotDue), in its own table.
     putSnapshot: db.prepare(
       `INSERT INTO queue_snapshots (queue_id, version, state) VALUES (?, ?, ?)
@@ -316,6 +325,7 @@ export class SqliteStore implements Store {
 
   private appendIn(input: AppendInput): QueueEvent[] {
     const s = this.s;
+    if (input.expectedVersion > 0 && input.events.length > 0 && !input.idempotency && !input.idempotencyMany?.length) return this.advanceIn(input);
     const head = s.version.get(input.queueId);
     const current = head?.version ?? 0;
     if (current !== input.expectedVersion) throw new VersionConflictError(input.queueId, input.expectedVersion, current);
@@ -335,11 +345,7 @@ export class SqliteStore implements Store {
         if (r.changes === 0) throw new IdempotencyConflict(m.userId, m.key);
       }
     }
-    const out: QueueEvent[] = input.events.map((e, i) => {
-      const seq = input.expectedVersion + i + 1;
-      s.insertEvent.run(input.queueId, seq, e.type, JSON.stringify(e.data), e.userId, e.deviceId, e.timestamp);
-      return { ...e, queueId: input.queueId, sequenceNumber: seq } as QueueEvent;
-    });
+    const out = this.insertEvents(input);
     if (out.length > 0) {
       const st: QueueState = input.state;
       let snapshot = !head || snapshotDue(st.version - head.snapshot_version, st.items.length, this.retention);
@@ -363,12 +369,60 @@ export class SqliteStore implements Store {
       };
       if (head) s.updateHead.run(row);
       else s.insertHead.run(row);
-      if (input.events.some((e) => this.fold.touchesAccess(e.type))) {
-        s.deleteMembers.run(input.queueId);
-        for (const m of this.fold.members(st)) s.insertMember.run(input.queueId, m.userId, m.role);
-      }
+      this.writeMembers(input);
     }
     return out;
+  }
+
+  /**
+   * appendIn for the common case, an existing queue's events without idempotency keys: the
+   * header's version check and update are one statement, run first, so a stale version still
+   * throws before anything changed (the append stays plain, see append).
+   */
+  private advanceIn(input: AppendInput): QueueEvent[] {
+    const s = this.s;
+    const { queueId, expectedVersion } = input;
+    const st: QueueState = input.state;
+    const head = s.advanceHead.get({
+      queue_id: queueId,
+      expected: expectedVersion,
+      owner_id: st.ownerId,
+      name: st.name,
+      type: st.type,
+      version: st.version,
+      item_count: st.items.length,
+      deleted: st.deleted ? 1 : 0,
+      updated_at: st.updatedAt,
+    });
+    if (head === undefined) throw new VersionConflictError(queueId, expectedVersion, s.version.get(queueId)?.version ?? 0);
+    const out = this.insertEvents(input);
+    let snapshot = snapshotDue(st.version - head.snapshot_version, st.items.length, this.retention);
+    if (snapshot && st.items.length > INLINE_SNAPSHOT_ITEMS) {
+      this.snapshotLater(queueId, st);
+      snapshot = false;
+    }
+    if (snapshot) {
+      s.putSnapshot.run(queueId, st.version, JSON.stringify(st));
+      s.setSnapshotVersion.run(st.version, queueId);
+    }
+    this.writeMembers(input);
+    return out;
+  }
+
+  private insertEvents(input: AppendInput): QueueEvent[] {
+    const ins = this.s.insertEvent;
+    return input.events.map((e, i) => {
+      const seq = input.expectedVersion + i + 1;
+      ins.run(input.queueId, seq, e.type, JSON.stringify(e.data), e.userId, e.deviceId, e.timestamp);
+      return { ...e, queueId: input.queueId, sequenceNumber: seq } as QueueEvent;
+    });
+  }
+
+  /** The member index, rewritten from the state when an event may have changed membership. */
+  private writeMembers(input: AppendInput): void {
+    if (!input.events.some((e) => this.fold.touchesAccess(e.type))) return;
+    this.s.deleteMembers.run(input.queueId);
+    for (const m of this.fold.members(input.state)) this.s.insertMember.run(input.queueId, m.userId, m.role);
   }
 
   /** Queues whose snapshot is being serialised. */
