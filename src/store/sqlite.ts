@@ -77,10 +77,10 @@ function prepareStatements(db: Database.Database) {
     // The header of a queue moved on by an append without idempotency keys: the version check
     // and the update in one statement (no row: another writer appended first). It returns the
     // snapshot version it left as it was, which says whether a snapshot is due.
-    advanceHead: db.prepare<[Record<string, unknown>], { snapshot_version: number }>(
-      `UPDATE queue_projections SET owner_id = @owner_id, name = @name, type = @type, version = @version,
-         item_count = @item_count, deleted = @deleted, updated_at = @updated_at
-       WHERE queue_id = @queue_id AND version = @expected RETURNING snapshot_version`,
+    // Positional parameters: binding by name looks each one up in an object.
+    advanceHead: db.prepare<[string, string, string, number, number, number, string, string, number], { snapshot_version: number }>(
+      `UPDATE queue_projections SET owner_id = ?, name = ?, type = ?, version = ?, item_count = ?, deleted = ?, updated_at = ?
+       WHERE queue_id = ? AND version = ? RETURNING snapshot_version`,
     ),
     setSnapshotVersion: db.prepare<[number, string]>('UPDATE queue_projections SET snapshot_version = ? WHERE queue_id = ?'),
     // A snapshot: the whole state, every so many events (snapshotDue), in its own table.
@@ -383,17 +383,7 @@ export class SqliteStore implements Store {
     const s = this.s;
     const { queueId, expectedVersion } = input;
     const st: QueueState = input.state;
-    const head = s.advanceHead.get({
-      queue_id: queueId,
-      expected: expectedVersion,
-      owner_id: st.ownerId,
-      name: st.name,
-      type: st.type,
-      version: st.version,
-      item_count: st.items.length,
-      deleted: st.deleted ? 1 : 0,
-      updated_at: st.updatedAt,
-    });
+    const head = s.advanceHead.get(st.ownerId, st.name, st.type, st.version, st.items.length, st.deleted ? 1 : 0, st.updatedAt, queueId, expectedVersion);
     if (head === undefined) throw new VersionConflictError(queueId, expectedVersion, s.version.get(queueId)?.version ?? 0);
     const out = this.insertEvents(input);
     let snapshot = snapshotDue(st.version - head.snapshot_version, st.items.length, this.retention);
