@@ -28,7 +28,7 @@ import {
   type QueueType,
   type QueueView,
 } from './queue.ts';
-import { CommitListeners, CommitPath, keyReused, recall, type StreamNote } from '../util/commit.ts';
+import { CommitListeners, CommitPath, IdempotencyConflict, keyReused, recall, type StreamNote } from '../util/commit.ts';
 import { StateCache } from './state-cache.ts';
 
 export interface WriteOptions {
@@ -148,6 +148,19 @@ function permit(role: Role | null, cmd: QueueCommand, actor: Actor): void {
   const action = actionFor(cmd, actor);
   if (!can(role, action)) throw new AppError('forbidden', 'forbidden', `your role (${role}) may not ${cmd.type.replace(/_/g, ' ')}`, { role, action });
 }
+
+/** A write waiting in its queue's next batch (QueueService.joinNext). */
+interface Joined {
+  actor: Actor;
+  cmd: QueueCommand;
+  opts: WriteOptions;
+  okStatus: number;
+  resolve: (r: WriteResult) => void;
+  reject: (err: unknown) => void;
+}
+
+/** Writes decided together in one batch at most; more wait for the next. */
+const MAX_JOINED = 64;
 
 /** Puts decided event bodies in their envelopes, numbered after `fromVersion`. */
 function stamp(bodies: ReturnType<typeof decide>, actor: Actor, queueId: string, fromVersion: number, now: string) {
@@ -361,7 +374,159 @@ export class QueueService {
     return { ownerId: state.ownerId, isPublic: state.isPublic, yourRole: role, collaborators: state.collaborators, version: state.version };
   }
 
+  /** Writes under way per queue (alone or joined): a write that finds one joins the next batch. */
+  private readonly busy = new Map<string, number>();
+  /** Per queue, the batch that is still taking writes (joinNext). */
+  private readonly joining = new Map<string, Joined[]>();
+  /** Batches committed and the writes in them, for tests and benchmarks. */
+  readonly joinStats = { batches: 0, writes: 0, fallbacks: 0 };
+
   private async write(actor: Actor, queueId: string, cmd: QueueCommand, opts: WriteOptions, okStatus: number, byInvite = false): Promise<WriteResult> {
+    // A queue with a write under way: this one is decided with the others waiting for it,
+    // in one append, once that write has committed (a party's burst: one commit, not one each).
+    // A pinned version, an invite's join and a queue's creation always go alone.
+    const joinable = cmd.type !== 'create_queue' && !byInvite && opts.expectedVersion === undefined;
+    this.busy.set(queueId, (this.busy.get(queueId) ?? 0) + 1);
+    try {
+      if (joinable && this.busy.get(queueId)! > 1) {
+        if (opts.idempotencyKey) {
+          const seen = await this.replay(actor, opts);
+          if (seen !== null) return { status: seen.status, body: seen.body, replayed: true };
+        }
+        return await new Promise<WriteResult>((resolve, reject) => this.joinNext(queueId, { actor, cmd, opts, okStatus, resolve, reject }));
+      }
+      return await this.writeAlone(actor, queueId, cmd, opts, okStatus, byInvite);
+    } finally {
+      const n = this.busy.get(queueId)! - 1;
+      if (n === 0) this.busy.delete(queueId);
+      else this.busy.set(queueId, n);
+    }
+  }
+
+  /**
+   * Adds a write to the queue's next batch, or starts one: the batch takes writes until its
+   * turn on the queue comes (the write under way has committed), then decides them in
+   * order, each on the state the ones before it left, and appends their events in one
+   * append. A write refused by its decision fails alone; the others commit. Should the append
+   * fail on a key race (a retried request in the same batch), the keyed writes run alone
+   * again, where a key is answered as usual, and the others join a new batch.
+   */
+  private joinNext(queueId: string, w: Joined): void {
+    const open = this.joining.get(queueId);
+    if (open !== undefined && open.length < MAX_JOINED) {
+      open.push(w);
+      return;
+    }
+    const batch = [w];
+    this.joining.set(queueId, batch);
+    type Outcome = { results: (WriteResult | AppError)[]; fresh: { state: QueueState; stored: QueueEvent[] } | null };
+    this.commits
+      .run<Outcome>(queueId, {
+        retry: true,
+        optimisticFirst: true,
+        committed: ({ fresh }) => {
+          if (fresh) this.committed(queueId, fresh.stored, fresh.state);
+        },
+        once: (attempt) => {
+          // Its turn: later writes go to a new batch.
+          if (this.joining.get(queueId) === batch) this.joining.delete(queueId);
+          return this.decideBatch(queueId, batch, attempt);
+        },
+      })
+      .then(
+        ({ result }) => {
+          this.joinStats.batches++;
+          this.joinStats.writes += batch.length;
+          batch.forEach((j, i) => {
+            const r = result.results[i]!;
+            if (r instanceof AppError) j.reject(r);
+            else j.resolve(r);
+          });
+        },
+        (err) => {
+          if (this.joining.get(queueId) === batch) this.joining.delete(queueId);
+          if (!(err instanceof IdempotencyConflict)) {
+            for (const j of batch) j.reject(err);
+            return;
+          }
+          // A key in the batch was recorded meanwhile (a retry joined while its first try was
+          // under way, or the same key twice): keyed writes run alone, where a recorded key is
+          // answered from its record; the others join a new batch.
+          this.joinStats.fallbacks++;
+          for (const j of batch) {
+            if (j.opts.idempotencyKey) this.writeAlone(j.actor, queueId, j.cmd, j.opts, j.okStatus).then(j.resolve, j.reject);
+            else this.joinNext(queueId, j);
+          }
+        },
+      );
+  }
+
+  /** One attempt of a batch: every write decided in order on the state the earlier ones left, one append. */
+  private async decideBatch(queueId: string, batch: Joined[], attempt: number) {
+    // As writeAlone: the first attempt decides on the cached state, and a refusal decided on
+    // it is decided again on the stored state.
+    let cached = attempt === 1 ? this.cache.get(queueId) : undefined;
+    for (;;) {
+      const loaded = cached ?? (await this.load(queueId));
+      const nowMs = this.deps.now();
+      const now = new Date(nowMs).toISOString();
+      let state = loaded ?? initialState(queueId);
+      const results: (WriteResult | AppError)[] = [];
+      const newEvents: NewEvent[] = [];
+      const stored: QueueEvent[] = [];
+      const records: NonNullable<AppendInput['idempotencyMany']> = [];
+      let again = false;
+      for (const { actor, cmd, opts, okStatus } of batch) {
+        try {
+          if (!loaded || state.deleted) throw queueNotFound(queueId);
+          const role = roleOf(state, actor.userId);
+          if (!can(role, 'read')) throw queueNotFound(queueId);
+          permit(role, cmd, actor);
+          const decided = stamp(this.decideAs(state, cmd, actor, role, nowMs), actor, queueId, state.version, now);
+          state = decided.stored.reduce(evolve, state);
+          newEvents.push(...decided.newEvents);
+          stored.push(...decided.stored);
+          const body: WriteBody = { events: decided.stored, version: state.version };
+          if (!opts.minimal) body.queue = toView(state, opts.window);
+          if (opts.idempotencyKey)
+            records.push({ userId: actor.userId, key: opts.idempotencyKey, fingerprint: opts.fingerprint ?? '', response: { status: okStatus, body } });
+          results.push({ status: okStatus, body, replayed: false });
+        } catch (err) {
+          if (!(err instanceof AppError)) throw err;
+          if (cached) {
+            again = true;
+            break;
+          }
+          results.push(err);
+        }
+      }
+      if (again) {
+        this.cache.delete(queueId);
+        cached = undefined;
+        continue;
+      }
+      // Nothing decided (every write refused): nothing to append. Otherwise the append checks
+      // the version even when the writes changed nothing, as a write alone does.
+      const decided = results.some((r) => !(r instanceof AppError));
+      if (loaded && decided) {
+        try {
+          await this.deps.store.append({
+            queueId,
+            expectedVersion: loaded.version,
+            events: newEvents,
+            state,
+            idempotencyMany: records.length > 0 ? records : undefined,
+          });
+        } catch (err) {
+          this.cache.delete(queueId);
+          throw err;
+        }
+      }
+      return { results, fresh: loaded && decided ? { state, stored } : null };
+    }
+  }
+
+  private async writeAlone(actor: Actor, queueId: string, cmd: QueueCommand, opts: WriteOptions, okStatus: number, byInvite = false): Promise<WriteResult> {
     const { store } = this.deps;
     const { result, replayed } = await this.commits.run(queueId, {
       replay: opts.idempotencyKey ? () => this.replay(actor, opts) : undefined,

@@ -55,7 +55,9 @@ for (const { kind, skip } of storeKinds) {
       assert.equal(acked.length, 30 * 12 + 20 * 10);
       await check(api, [...many, one], acked);
       const [tx, w] = [(await metric('store_commits_total')) - tx0, (await metric('store_commit_writes_total')) - w0];
-      assert.ok(w >= acked.length, `${w} appends counted`);
+      // Writes that met one under way on their queue were appended together (QueueService.joinNext):
+      // at most one append per write, and on the one busy queue fewer.
+      assert.ok(w > 0 && w <= acked.length, `${w} appends counted for ${acked.length} writes`);
       assert.ok(w > tx * 1.2, `${w} appends in ${tx} transactions`);
     });
   });
