@@ -232,6 +232,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   // ---- Transport: each feature's routes and sockets over the services.
   const { queues, playback, recommendations } = services;
+  metrics.watchJoins(() => queues.joinStats);
   await http.register(
     operationsRoutes({
       store: deps.store,

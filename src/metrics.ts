@@ -96,6 +96,36 @@ export class Metrics {
     collect: () => this.collectCommits(),
   });
 
+  /** Queue writes joined into batches on busy queues (QueueService.joinStats), read when scraped. */
+  private joinStats: (() => { batches: number; writes: number }) | null = null;
+  private joinsSeen = { batches: 0, writes: 0 };
+
+  readonly joinedWrites = new Counter({
+    name: 'queue_writes_joined_total',
+    help: 'Queue writes that met another under way on their queue and were decided and appended with others (one append per batch)',
+    registers: [this.registry],
+    collect: () => this.collectJoins(),
+  });
+
+  readonly joinedBatches = new Counter({
+    name: 'queue_write_batches_total',
+    help: 'Batches of joined queue writes appended; queue_writes_joined_total over it: writes per batch',
+    registers: [this.registry],
+    collect: () => this.collectJoins(),
+  });
+
+  watchJoins(stats: () => { batches: number; writes: number }): void {
+    this.joinStats = stats;
+  }
+
+  private collectJoins(): void {
+    const now = this.joinStats?.();
+    if (!now) return;
+    if (now.batches > this.joinsSeen.batches) this.joinedBatches.inc(now.batches - this.joinsSeen.batches);
+    if (now.writes > this.joinsSeen.writes) this.joinedWrites.inc(now.writes - this.joinsSeen.writes);
+    this.joinsSeen = { batches: now.batches, writes: now.writes };
+  }
+
   watchCommits(stats: () => { transactions: number; writes: number }): void {
     this.commitStats = stats;
   }

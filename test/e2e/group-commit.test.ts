@@ -38,7 +38,7 @@ for (const { kind, skip } of storeKinds) {
       const many: string[] = [];
       for (let i = 0; i < 10; i++) many.push((await api('POST', '/queues', { name: `m${i}` })).body.queue.id);
       const one = (await api('POST', '/queues', { name: 'one' })).body.queue.id;
-      const [tx0, w0] = [await metric('store_commits_total'), await metric('store_commit_writes_total')];
+      const [tx0, w0, j0] = [await metric('store_commits_total'), await metric('store_commit_writes_total'), await metric('queue_writes_joined_total')];
       const acked: string[] = [];
       const writer = async (queue: string, name: string, n: number) => {
         for (let k = 0; k < n; k++) {
@@ -59,6 +59,9 @@ for (const { kind, skip } of storeKinds) {
       // at most one append per write, and on the one busy queue fewer.
       assert.ok(w > 0 && w <= acked.length, `${w} appends counted for ${acked.length} writes`);
       assert.ok(w > tx * 1.2, `${w} appends in ${tx} transactions`);
+      // 20 writers on one queue: most of their writes met one under way and were joined.
+      const joined = (await metric('queue_writes_joined_total')) - j0;
+      assert.ok(joined >= 50, `${joined} writes joined`);
     });
   });
 }
