@@ -14,15 +14,12 @@ import type { FastifyReply } from 'fastify';
 import type { QueueEvent } from '../model/queue.ts';
 import { type QueueState, type QueueView, toView, type WindowQuery } from './queue.ts';
 
-/**
- * Sends JSON as the answer: with its content type set, Fastify sends a string or a buffer as it
- * is. A buffer goes out as it is; a string is measured and encoded first.
- */
+/** Sends JSON as the answer: with its content type set, Fastify sends a string or a buffer as it is. */
 export function sendJson(reply: FastifyReply, json: string | Buffer): void {
   reply.type('application/json; charset=utf-8').send(json);
 }
 
-const historyText = new WeakMap<QueueView['history'], Buffer>();
+const historyText = new WeakMap<QueueView['history'], string>();
 /** An entry is shared by every history array from the play that made it to the one that drops it: written once. */
 const entryText = new WeakMap<QueueView['history'][number], string>();
 
@@ -35,29 +32,17 @@ function entryJson(e: QueueView['history'][number]): string {
   return text;
 }
 
-/** The history's JSON as UTF-8 bytes, written once per history array. */
-function historyBytes(history: QueueView['history']): Buffer {
-  let bytes = historyText.get(history);
-  if (bytes === undefined) {
-    bytes = Buffer.from(`[${history.map(entryJson).join(',')}]`);
-    historyText.set(history, bytes);
+function historyJson(history: QueueView['history']): string {
+  let text = historyText.get(history);
+  if (text === undefined) {
+    text = `[${history.map(entryJson).join(',')}]`;
+    historyText.set(history, text);
   }
-  return bytes;
+  return text;
 }
 
-/** Writes `before`, `middle` and `after` into one buffer: the strings encoded, the bytes copied. */
-function joinBytes(before: string, middle: Buffer, after: string): Buffer {
-  const a = Buffer.byteLength(before);
-  const c = Buffer.byteLength(after);
-  const out = Buffer.allocUnsafe(a + middle.length + c);
-  out.write(before, 0);
-  middle.copy(out, a);
-  out.write(after, a + middle.length);
-  return out;
-}
-
-/** A view's JSON in three parts: the text before the history, the history's bytes, the text after it. */
-function viewParts(v: QueueView): [string, Buffer, string] {
+/** The JSON of a view, as the `Queue` schema writes it. */
+export function viewJson(v: QueueView): string {
   const head = JSON.stringify({
     id: v.id,
     name: v.name,
@@ -81,19 +66,7 @@ function viewParts(v: QueueView): [string, Buffer, string] {
     createdAt: v.createdAt,
     updatedAt: v.updatedAt,
   });
-  return [`${head.slice(0, -1)},"history":`, historyBytes(v.history), `,${tail.slice(1)}`];
-}
-
-/** The JSON of a view, as the `Queue` schema writes it. */
-export function viewJson(v: QueueView): string {
-  const [before, history, after] = viewParts(v);
-  return before + history.toString() + after;
-}
-
-/** The same as UTF-8 bytes, with `prefix` and `suffix` around it: the history's bytes are copied, not encoded again. */
-function viewBytes(v: QueueView, prefix: string, suffix: string): Buffer {
-  const [before, history, after] = viewParts(v);
-  return joinBytes(prefix + before, history, after + suffix);
+  return `${head.slice(0, -1)},"history":${historyJson(v.history)},${tail.slice(1)}`;
 }
 
 /** The JSON of events, as the `QueueEvent` schema writes them. */
@@ -116,24 +89,29 @@ export function eventsPageJson(p: { events: readonly QueueEvent[]; version: numb
   return `{"events":${eventsJson(p.events)},"version":${p.version},"nextSince":${p.nextSince},"hasMore":${p.hasMore},"logStart":${p.logStart}}`;
 }
 
-/** The JSON of a write's answer, as the `WriteResponse` schema writes it: text when minimal, else bytes. */
-export function writeBodyJson(body: { queue?: QueueView; events: readonly QueueEvent[]; version: number }): string | Buffer {
+/** The JSON of a write's answer, as the `WriteResponse` schema writes it. */
+export function writeBodyJson(body: { queue?: QueueView; events: readonly QueueEvent[]; version: number }): string {
   // Fastify's serialiser writes the required fields first, then the optional `queue`.
   const head = `{"events":${eventsJson(body.events)},"version":${body.version}`;
-  return body.queue === undefined ? `${head}}` : viewBytes(body.queue, `${head},"queue":`, '}');
+  return body.queue === undefined ? `${head}}` : `${head},"queue":${viewJson(body.queue)}}`;
 }
 
 /** Windows remembered per state: enough for the default one and a few pages or centres. */
 const WINDOWS_PER_STATE = 4;
 const readText = new WeakMap<QueueState, Map<string, Buffer>>();
 
-/** The JSON of `toView(state, window)` as UTF-8 bytes, written once per state and window. */
+/**
+ * The JSON of `toView(state, window)` as UTF-8 bytes, written and encoded once per state and
+ * window: a repeated read is sent as it is (a string would be measured and encoded again
+ * for every answer). A write's answer stays a string: each is sent once, and building it as
+ * bytes cost more than Node's encoding of the whole text (bench/README, issue 21 round 8).
+ */
 export function readJson(state: QueueState, window: WindowQuery): Buffer {
   const key = `${window.limit ?? ''}|${window.offset ?? ''}|${window.after ?? ''}|${window.around ?? ''}|${window.cursor ?? ''}`;
   let texts = readText.get(state);
   let text = texts?.get(key);
   if (text !== undefined) return text;
-  text = viewBytes(toView(state, window), '', '');
+  text = Buffer.from(viewJson(toView(state, window)));
   if (texts === undefined) {
     texts = new Map();
     readText.set(state, texts);
