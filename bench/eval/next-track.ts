@@ -8,7 +8,7 @@
 import { parseArgs } from 'node:util';
 import { BLENDS, type Blend } from '../../src/reco/engine.ts';
 import type { TasteOptions } from '../../src/reco/profile.ts';
-import { parseStation, resolveStation, USER_SKIPS, USER_TASTE, USER_TASTE_BY_CONTEXT } from '../../src/reco/stations.ts';
+import { parseStation, resolveStation, USER_SKIPS, USER_TASTE } from '../../src/reco/stations.ts';
 import { JITTER, stationBatch } from '../../src/radio/batch.ts';
 import type { Recommender } from '../../src/reco/recommender.ts';
 import type { Stat } from './api.ts';
@@ -59,58 +59,6 @@ export const VARIANTS: Record<string, Variant> = {
   'skips as kept w2': { skips: { matchOutcome: false, seedWeight: 2 } },
   'skips w2 c0': { skips: { seedWeight: 2 }, taste: { completeBonus: 0 } },
   'skips w3 c0': { skips: { seedWeight: 3 }, taste: { completeBonus: 0 } },
-  // Round 7 (hr): popularity normalisation of the sequence score and the neighbour votes,
-  // runs matched with gaps, the sequence's weight by the prefix's length.
-  'seqpop .1': { blend: { seqPopExponent: 0.1 } },
-  'seqpop .2': { blend: { seqPopExponent: 0.2 } },
-  'seqpop .3': { blend: { seqPopExponent: 0.3 } },
-  'seqpop .5': { blend: { seqPopExponent: 0.5 } },
-  'knnpop .1': { blend: { knnPopExponent: 0.1 } },
-  'knnpop .2': { blend: { knnPopExponent: 0.2 } },
-  'knnpop .3': { blend: { knnPopExponent: 0.3 } },
-  'gap 4': { blend: { seqGap: 4 } },
-  'gap 8': { blend: { seqGap: 8 } },
-  'gap 12': { blend: { seqGap: 12 } },
-  'gap 8 o8': { blend: { seqGap: 8, seqOrder: 8 } },
-  'len .5': { blend: { seqLenExponent: 0.5 } },
-  'len -.5': { blend: { seqLenExponent: -0.5 } },
-  'len 1': { blend: { seqLenExponent: 1 } },
-  'knnpop -.1': { blend: { knnPopExponent: -0.1 } },
-  'seqpop -.1': { blend: { seqPopExponent: -0.1 } },
-  'adapt .5-1.5': { blend: { seqAdaptLo: 0.5, seqAdaptHi: 1.5 } },
-  'adapt .25-2': { blend: { seqAdaptLo: 0.25, seqAdaptHi: 2 } },
-  'adapt 1-2': { blend: { seqAdaptLo: 1, seqAdaptHi: 2 } },
-  'adapt .5-1': { blend: { seqAdaptLo: 0.5, seqAdaptHi: 1 } },
-  'adapt .5-1.5 p2': { blend: { seqAdaptLo: 0.5, seqAdaptHi: 1.5, seqAdaptPairs: 2 } },
-  'adapt .5-1.5 p8': { blend: { seqAdaptLo: 0.5, seqAdaptHi: 1.5, seqAdaptPairs: 8 } },
-  'kept steps': { blend: { seqKeptSteps: 1 } },
-  'kept steps f1': { blend: { seqKeptSteps: 1, seqForward: 1 } },
-  'kept steps f2': { blend: { seqKeptSteps: 1, seqForward: 2 } },
-  'kept steps d.3': { blend: { seqKeptSteps: 1, seqDecay: 0.3 } },
-  'radio copop 0': {},
-  'radio copop 0 pop.2': {},
-  'radio pop.2': {},
-  'radio pop.5': {},
-  'radio copop 0 knn.5': {},
-  'uc copop 0': {},
-  'uc pop.2': {},
-  'uc copop .5': {},
-  'radio lib': {},
-  'radio lib k3': {},
-  'radio lib b.25': {},
-  'radio lib s1': {},
-  'radio decay 1': {},
-  'radio knn only': {},
-  'base8 cat': {},
-  'base16 cat': {},
-  'base2 uc': {},
-  'base1 uc': {},
-  'radio knn mostly': {},
-  'radio knn only n400': {},
-  'radio decay .9': {},
-  'shuf 0': { blend: { seqShuffle: 0 } },
-  'shuf .25': { blend: { seqShuffle: 0.25 } },
-  'shuf .5': { blend: { seqShuffle: 0.5 } },
 };
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -118,26 +66,6 @@ const t0 = performance.now();
 const [mpd, sessions] = await Promise.all([loadMpd(), loadSessions()]);
 const reco = buildServerLike(mpd, sessions, split);
 const prepS = prepareSessions(sessions, split, log);
-if (process.env.SHUFFLE) {
-  const { csvRecords } = await import('../../src/catalog/formats.ts');
-  const { join } = await import('node:path');
-  const { DATA_DIR } = await import('./data.ts');
-  const sh = new Map<string, boolean>();
-  for await (const { row } of csvRecords(join(DATA_DIR, 'spotify-sessions', 'sessions.csv.gz')))
-    if (!sh.has(row.session_id!)) sh.set(row.session_id!, row.hist_user_behavior_is_shuffle === 'true');
-  const bk = reco.engine.baskets;
-  const arr = new Uint8Array(bk.size + 100000);
-  let k = 0;
-  for (const [id, v] of sh) {
-    const b = bk.basketOf(`session:${id}`);
-    if (b !== undefined && v) {
-      arr[b] = 1;
-      k++;
-    }
-  }
-  reco.engine.shuffled = arr;
-  log(`${k} shuffled sessions marked`);
-}
 log(`built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
 // Tuning only: the weight of a seed's occurrences with the other outcome (OUTCOME_MISMATCH)
@@ -145,48 +73,9 @@ log(`built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 // compare two runs in both orders (--variants 'round 4,current').
 const MISMATCH: Record<string, number | undefined> = { 'outcomes 0.6': 0.6, 'outcomes 1': 1 };
 let mismatch: number | undefined;
-/** Tuning: blend overrides per context type of the listener's latest play, per variant. */
-const BY_CONTEXT: Record<string, Record<string, Partial<Blend>>> = {
-  'radio copop 0': { radio: { coPopExponent: 0 } },
-  'radio copop 0 pop.2': { radio: { coPopExponent: 0, pop: 0.2 } },
-  'radio pop.2': { radio: { pop: 0.2 } },
-  'radio pop.5': { radio: { pop: 0.5 } },
-  'radio copop 0 knn.5': { radio: { coPopExponent: 0, knn: 0.5 } },
-  'uc copop 0': { user_collection: { coPopExponent: 0 } },
-  'uc pop.2': { user_collection: { pop: 0.2 } },
-  'uc copop .5': { user_collection: { coPopExponent: 0.5 } },
-  'radio lib': { radio: { neighbourSharpness: 2, knn: 2 } },
-  'radio lib k3': { radio: { neighbourSharpness: 2, knn: 3 } },
-  'radio lib b.25': { radio: { neighbourSharpness: 2, knn: 2, basketLengthExponent: 0.25 } },
-  'radio lib s1': { radio: { knn: 2 } },
-  'radio knn only': { radio: { neighbourSharpness: 2, knn: 1, co: 0, seq: 0 } },
-  'base8 cat': { catalog: { seqBase: 8 }, editorial_playlist: { seqBase: 8 } },
-  'base16 cat': { catalog: { seqBase: 16 }, editorial_playlist: { seqBase: 16 } },
-  'base2 uc': { user_collection: { seqBase: 2 }, radio: { seqBase: 2 } },
-  'base1 uc': { user_collection: { seqBase: 1 }, radio: { seqBase: 1 } },
-  'radio knn mostly': { radio: { neighbourSharpness: 2, knn: 1, co: 0.2, seq: 0.2 } },
-  'radio knn only n400': { radio: { neighbourSharpness: 2, knn: 1, co: 0, seq: 0, neighbours: 400 } },
-};
-const TASTE_BY_CONTEXT: Record<string, Record<string, Partial<TasteOptions>>> = {
-  'radio lib': { radio: { decay: 1 } },
-  'radio lib k3': { radio: { decay: 1 } },
-  'radio lib b.25': { radio: { decay: 1 } },
-  'radio lib s1': { radio: { decay: 1 } },
-  'radio decay 1': { radio: { decay: 1 } },
-  'radio knn only': { radio: { decay: 1 } },
-  'radio knn mostly': { radio: { decay: 1 } },
-  'radio knn only n400': { radio: { decay: 1 } },
-  'radio decay .9': { radio: { decay: 0.9 } },
-};
-let byContext: Record<string, Partial<Blend>> | undefined;
 {
   const score = reco.engine.score.bind(reco.engine);
-  reco.engine.score = (seeds, o) => {
-    let opts = mismatch === undefined ? o : { ...o, outcomeMismatch: mismatch };
-    const ov = byContext && seeds.contextType ? byContext[seeds.contextType] : undefined;
-    if (ov) opts = { ...opts, blend: { ...opts.blend, ...ov } };
-    return score(seeds, opts);
-  };
+  reco.engine.score = (seeds, o) => score(seeds, mismatch === undefined ? o : { ...o, outcomeMismatch: mismatch });
 }
 const names = values.variants ? values.variants.split(',') : Object.keys(VARIANTS);
 const base: Blend = { ...BLENDS.session };
@@ -365,9 +254,6 @@ for (const s of held) {
       JITTER.session = v.jitter ?? baseJitter;
       Object.assign(USER_SKIPS, baseSkips, v.skips);
       mismatch = MISMATCH[name];
-      byContext = BY_CONTEXT[name];
-      for (const k of Object.keys(USER_TASTE_BY_CONTEXT)) delete USER_TASTE_BY_CONTEXT[k];
-      Object.assign(USER_TASTE_BY_CONTEXT, TASTE_BY_CONTEXT[name]);
       const c0 = process.cpuUsage();
       const cur = userStation(reco, userId, prefix);
       const c1 = process.cpuUsage(c0);

@@ -72,22 +72,6 @@ export interface Blend {
   seqPostings: number;
   /** Weight of a session played from another context type than the listener's (Seeds.contextType; 1 = no matter). */
   contextMismatch: number;
-  /** Tuning: 0 = runs matched in a row; W > 0 = the listener's earlier plays found in the W plays before the anchor, in any order. */
-  seqGap: number;
-  /** Tuning: sequence score over (1 + popularity)^x. */
-  seqPopExponent: number;
-  /** Tuning: neighbour votes over (1 + popularity)^x. */
-  knnPopExponent: number;
-  /** Tuning: seq weight times (plays in the sequence / 8)^x. */
-  seqLenExponent: number;
-  /** Tuning: weight of a shuffled session (Engine.shuffled) in the sequence walk. */
-  seqShuffle: number;
-  /** Tuning: seq weight lo + (hi - lo) * r, r the share of the listener's last seqAdaptPairs transitions seen in 2+ sessions. */
-  seqAdaptLo: number;
-  seqAdaptHi: number;
-  seqAdaptPairs: number;
-  /** Tuning: 1 = the forward decay steps only past kept plays (the next kept track scores in full). */
-  seqKeptSteps: number;
 }
 
 const BASE: Blend = {
@@ -117,15 +101,6 @@ const BASE: Blend = {
   seqDecay: 0.5,
   seqPostings: 2000,
   contextMismatch: 1,
-  seqGap: 0,
-  seqPopExponent: 0,
-  knnPopExponent: 0,
-  seqLenExponent: 0,
-  seqShuffle: 1,
-  seqAdaptLo: 1,
-  seqAdaptHi: 1,
-  seqAdaptPairs: 4,
-  seqKeptSteps: 0,
 };
 
 /** Per-mode blends, chosen on the tuning split of `npm run eval` (see README). */
@@ -182,8 +157,6 @@ export class Engine {
   readonly catalog = new Catalog();
   readonly baskets = new Baskets();
   private readonly indexes: BasketIndexes;
-  /** Tuning: per basket, 1 = a session played on shuffle. */
-  shuffled: Uint8Array | null = null;
   /** `indexes`: when the secondary indexes rebuild (tests make them small and quick). */
   constructor(o: { indexes?: Partial<IndexOptions> } = {}) {
     this.indexes = new BasketIndexes(this.catalog, this.baskets, o.indexes);
@@ -598,69 +571,16 @@ export class Engine {
       for (let q = 0; q < L - 1; q++) {
         if (data[st + q] !== last) continue;
         let m = 1;
-        if (B.seqGap > 0) {
-          const lo = Math.max(0, q - B.seqGap);
-          for (let i = 1; i < B.seqOrder && i < n; i++) {
-            const t = sequence[n - 1 - i]!;
-            for (let p = q - 1; p >= lo; p--)
-              if (data[st + p] === t) {
-                m++;
-                break;
-              }
-          }
-        } else while (m < B.seqOrder && m < n && q - m >= 0 && data[st + q - m] === sequence[n - 1 - m]) m++;
+        while (m < B.seqOrder && m < n && q - m >= 0 && data[st + q - m] === sequence[n - 1 - m]) m++;
         let v = B.seqBase ** (m - 1);
         if (ctx !== 0 && ctxOf[b] !== ctx) v *= B.contextMismatch;
-        if (this.shuffled !== null && this.shuffled[b] === 1) v *= B.seqShuffle;
-        if (B.seqKeptSteps === 1) {
-          for (let d = 1, kept = 0; kept < B.seqForward && q + d < L; d++) {
-            const j = data[st + q + d]!;
-            const w = ws ? wdata[st + q + d]! : 1;
-            seqv[this.touch(c, j)] += v * w;
-            if (w >= 1) {
-              v *= B.seqDecay;
-              kept++;
-            }
-          }
-        } else
-          for (let d = 1; d <= B.seqForward && q + d < L; d++) {
-            const j = data[st + q + d]!;
-            seqv[this.touch(c, j)] += ws ? v * wdata[st + q + d]! : v;
-            v *= B.seqDecay;
-          }
+        for (let d = 1; d <= B.seqForward && q + d < L; d++) {
+          const j = data[st + q + d]!;
+          seqv[this.touch(c, j)] += ws ? v * wdata[st + q + d]! : v;
+          v *= B.seqDecay;
+        }
       }
     }
-  }
-
-  /** Tuning: the share of the last `pairs` transitions of `sequence` that occur in 2+ sessions (one of them may be the listener's own). */
-  private seenTransitions(sequence: readonly number[], pairs: number): number {
-    const { baskets } = this;
-    const { data, start, count, kind, dead } = baskets;
-    const sessionCode = KIND_CODE.session;
-    let seen = 0;
-    let total = 0;
-    for (let i = sequence.length - 1; i >= 1 && total < pairs; i--) {
-      const a = sequence[i - 1]!;
-      const z = sequence[i]!;
-      if (a === z || a < 0 || a >= this.catalog.size) continue;
-      total++;
-      const posting = baskets.of(a);
-      const walk = Math.min(posting.length, 500);
-      let hits = 0;
-      for (let k = 0; k < walk && hits < 2; k++) {
-        const b = posting[posting.length - 1 - k]!;
-        if (dead[b] || kind[b] !== sessionCode) continue;
-        const st = start[b]!;
-        const L = count[b]!;
-        for (let q = 0; q < L - 1; q++)
-          if (data[st + q] === a && data[st + q + 1] === z) {
-            hits++;
-            break;
-          }
-      }
-      if (hits >= 2) seen++;
-    }
-    return total > 0 ? seen / total : 0.5;
   }
 
   private growVisits(): void {
@@ -838,14 +758,12 @@ export class Engine {
       candOf[j] = 0;
       let cv = slot[o + CO]!;
       if (cv !== 0) cv /= popNorm ? popNorm[j]! : (1 + cat.popularity[j]!) ** B.coPopExponent;
-      let kv = slot[o + KNN]!;
-      if (kv !== 0 && B.knnPopExponent !== 0) kv /= (1 + Math.max(0, cat.popularity[j]!)) ** B.knnPopExponent;
+      const kv = slot[o + KNN]!;
       // seqv is read (and reset) only when this call walked a sequence.
       let sv = 0;
       if (sequenced) {
         sv = seqv[k]!;
         seqv[k] = 0;
-        if (sv !== 0 && B.seqPopExponent !== 0) sv /= (1 + Math.max(0, cat.popularity[j]!)) ** B.seqPopExponent;
       }
       seqOf[k] = sv;
       seedOf[k] = slot[o + BEST]! > 0 ? slot[o + MARK]! - 1 : -1;
@@ -864,12 +782,7 @@ export class Engine {
       if (kv > maxKnn) maxKnn = kv;
       if (sv > maxSeq) maxSeq = sv;
     }
-    let seqLen = B.seqLenExponent !== 0 && seeds.sequence ? (seeds.sequence.length / 8) ** B.seqLenExponent : 1;
-    if ((B.seqAdaptLo !== 1 || B.seqAdaptHi !== 1) && seeds.sequence && seeds.sequence.length > 1) {
-      const r = this.seenTransitions(seeds.sequence, B.seqAdaptPairs);
-      seqLen *= B.seqAdaptLo + (B.seqAdaptHi - B.seqAdaptLo) * r;
-    }
-    const seqScale = maxSeq > 0 ? (B.seq * seqLen) / maxSeq : 0;
+    const seqScale = maxSeq > 0 ? B.seq / maxSeq : 0;
     for (const j of unflag) flag[j] = 0;
     for (let k = 0; k < n; k++)
       scores[k] = (maxCo > 0 ? (B.co * coOf[k]!) / maxCo : 0) + (maxKnn > 0 ? (B.knn * knnOf[k]!) / maxKnn : 0) + seqScale * seqOf[k]!;

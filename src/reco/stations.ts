@@ -57,8 +57,6 @@ const SEQUENCE_PLAYS = 8;
  * on their seed weight (issue 24 round 6: 0.25-4 and both outcomes within 0.002 of HR@10).
  */
 export const USER_TASTE: Partial<TasteOptions> = {};
-/** Tuning: taste-seed options per context type of the listener's latest play. */
-export const USER_TASTE_BY_CONTEXT: Record<string, Partial<TasteOptions>> = {};
 export const USER_SKIPS = { matchOutcome: true, seedWeight: 1 };
 
 /** Why a station cannot be resolved: the seed is unknown. */
@@ -109,8 +107,7 @@ export function resolveStation(reco: Recommender, st: Station, profile: Profile 
     case 'user': {
       // The listener's plays, newest first, skipped ones with their outcome matched
       // (never as negative seeds): the next-track path of bench/eval.
-      const byCtx = profile?.contextType ? USER_TASTE_BY_CONTEXT[profile.contextType] : undefined;
-      const taste = profile ? profile.tasteSeeds(30, byCtx ? { ...USER_TASTE, ...byCtx } : USER_TASTE) : null;
+      const taste = profile ? profile.tasteSeeds(30, USER_TASTE) : null;
       const artists = new Map((profile?.topArtists(5) ?? []).map((a, i) => [a, 1 - i / 10] as [number, number]));
       // The latest plays in order: what followed them in other sessions (Blend.seq).
       const sequence = profile?.recent.slice(-SEQUENCE_PLAYS) ?? [];
