@@ -111,7 +111,11 @@ export function readJson(state: QueueState, window: WindowQuery): Buffer {
   let texts = readText.get(state);
   let text = texts?.get(key);
   if (text !== undefined) return text;
-  text = Buffer.from(viewJson(toView(state, window)));
+  // Its own memory, not a slice of Node's shared 8 KB pool: a small cached answer would keep
+  // the whole pool slab alive for as long as its state is cached.
+  const json = viewJson(toView(state, window));
+  text = Buffer.allocUnsafeSlow(Buffer.byteLength(json));
+  text.write(json);
   if (texts === undefined) {
     texts = new Map();
     readText.set(state, texts);

@@ -104,6 +104,11 @@ describe('queue view JSON (view-json.ts)', () => {
     assert.equal(readJson(before, {}), a, 'the same state and window: the same bytes, not written again');
     assert.notEqual(readJson(before, { limit: 3 }).toString(), a.toString());
     assert.equal(a.toString(), viewJson(toView(before, {})));
+    // Not a slice of Node's shared buffer pool, which it would keep alive while cached.
+    const fresh = scenario();
+    fresh.when({ type: 'create_queue', name: 'small', queueType: 'user' });
+    const small = readJson(fresh.state, {});
+    assert.ok(small.length < 4096 && small.buffer.byteLength === small.length, `${small.length} bytes in ${small.buffer.byteLength}`);
     s.when({ type: 'next' });
     const b = readJson(s.state, {});
     assert.notEqual(b.toString(), a.toString());
