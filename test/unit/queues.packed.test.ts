@@ -162,6 +162,25 @@ describe('StateCache packing', () => {
     assert.equal(c.get('a'), newer);
   });
 
+  it('keeps more unpacked when queues are read in turn past its count, and fewer again as it packs', () => {
+    const c = new StateCache(1000, 1_000_000, 4);
+    const turn = Array.from({ length: 12 }, (_, i) => `r${i}`);
+    for (const id of turn) c.set(id, radioQueue(5));
+    for (let round = 0; round < 10; round++) for (const id of turn) c.get(id);
+    assert.ok(c.unpackedLimit >= turn.length, `limit ${c.unpackedLimit}`);
+    // Now a round unpacks nothing: every read gives the object the previous round got.
+    const seen = turn.map((id) => c.get(id));
+    assert.deepEqual(
+      turn.map((id) => c.get(id)),
+      seen,
+    );
+    assert.ok(seen.every((s, i) => s === c.get(turn[i]!)));
+    assert.equal(c.packedCount, 0);
+    // New queues, each used once: packing them brings the count back down to its floor.
+    for (let i = 0; i < 400; i++) c.set(`n${i}`, radioQueue(2));
+    assert.equal(c.unpackedLimit, 4);
+  });
+
   it('evicts in the same order with packing as without', () => {
     // The same operations on a cache that packs all but one and one that never packs.
     const run = (packAfter: number) => {
