@@ -9,14 +9,41 @@
 // and a set, was 1.8% of a read's CPU). When room is needed, entries are taken from the
 // front: a marked one loses its mark and goes to the back, an unmarked one is dropped. So a
 // queue read since the last pass over it stays, and one nobody read goes first.
+//
+// Only the PACK_AFTER queues used last are kept as they are; the items of one used less
+// lately are packed into bytes (packed.ts: ~50-60 bytes an item instead of ~200 in objects
+// and strings) and unpacked, as new objects, when it is asked for again (issue 24: a server
+// making radio queues for its listeners filled the cache with queues used a few times right
+// after they were made, ~15 MB of item objects in its old space). The same second chance
+// picks which: a queue used since the packing hand last passed it stays unpacked. Weights
+// (and so eviction) count a packed queue as if it were not: the budget's meaning is unchanged.
+// Queues of more than PACK_MAX_ITEMS items are never packed (unpacking 9,000 items would be
+// a snapshot load's cost on a read).
+//
+// How many stay unpacked adapts: each unpack (a queue packed too soon) lets one more stay
+// unpacked, each pack one eighth fewer, down to PACK_AFTER. Queues read in turn, more of
+// them than PACK_AFTER, would otherwise be unpacked and packed on every read (~0.8 µs an
+// item, 84 µs a read of 100 items round-robin over 200 queues); so the count grows to cover
+// them, and at most about one packed queue in eight is unpacked again in the long run.
+import { type PackedState, pack, unpack } from './packed.ts';
 import type { QueueState } from './queue.ts';
 
+/** Queues kept unpacked: the ones used last (second chance). */
+export const PACK_AFTER = 64;
+/** Larger queues are never packed. */
+export const PACK_MAX_ITEMS = 2_000;
+
 interface Entry {
-  state: QueueState;
-  /** What `state` counts against the item budget (weightOf). */
+  /** The state, or null while it is packed. */
+  state: QueueState | null;
+  packed: PackedState | null;
+  version: number;
+  /** What the state counts against the item budget (weightOf), packed or not. */
   weight: number;
   /** Read or written since eviction last passed it. */
   used: boolean;
+  /** Read or written since the packing hand last passed it. */
+  hot: boolean;
 }
 
 /** An item holds five values (itemId, trackId, addedBy, addedAt, key): metadata counts one item per five values. */
@@ -50,26 +77,47 @@ export function weightOf(state: QueueState): number {
 export class StateCache {
   private readonly map = new Map<string, Entry>();
   private items = 0;
+  /** The entries not packed, oldest first (the packing hand's order). */
+  private readonly unpacked = new Set<string>();
 
   private readonly maxQueues: number;
   private readonly maxItems: number;
-  constructor(maxQueues: number, maxItems: number) {
+  private readonly packAfter: number;
+  /** How many stay unpacked now: packAfter, raised by unpacks (see above). */
+  private keepUnpacked: number;
+  /** `packAfter`: how many queues used last stay unpacked at least (PACK_AFTER). */
+  constructor(maxQueues: number, maxItems: number, packAfter = PACK_AFTER) {
     this.maxQueues = maxQueues;
     this.maxItems = maxItems;
+    this.packAfter = Math.max(1, packAfter);
+    this.keepUnpacked = this.packAfter;
   }
 
   get(queueId: string): QueueState | undefined {
     const e = this.map.get(queueId);
     if (e === undefined) return undefined;
     e.used = true;
-    return e.state;
+    e.hot = true;
+    if (e.state !== null) return e.state;
+    const state = unpack(e.packed!);
+    e.state = state;
+    e.packed = null;
+    this.keepUnpacked = Math.min(this.keepUnpacked + 1, Math.max(this.maxQueues, this.packAfter));
+    this.unpacked.add(queueId);
+    this.packCold(queueId);
+    return state;
+  }
+
+  /** Whether the queue is held (packed or not), without marking it used. */
+  has(queueId: string): boolean {
+    return this.map.has(queueId);
   }
 
   /** Keeps `state` unless a newer one of the queue is here already. */
   set(queueId: string, state: QueueState): void {
     const old = this.map.get(queueId);
     if (old !== undefined) {
-      if (old.state.version > state.version) return;
+      if (old.version > state.version) return;
       const weight = weightOf(state);
       if (weight > this.maxItems) {
         this.delete(queueId);
@@ -77,16 +125,22 @@ export class StateCache {
       }
       this.items += weight - old.weight;
       old.state = state;
+      old.packed = null;
+      old.version = state.version;
       old.weight = weight;
       old.used = true;
+      old.hot = true;
     } else {
       const weight = weightOf(state);
       if (weight > this.maxItems) return;
-      // A new entry starts unmarked: a queue read once does not push out ones read again.
-      this.map.set(queueId, { state, weight, used: false });
+      // A new entry starts unmarked: a queue read once does not push out ones read again
+      // (nor stays unpacked past them).
+      this.map.set(queueId, { state, packed: null, version: state.version, weight, used: false, hot: false });
       this.items += weight;
     }
+    this.unpacked.add(queueId);
     this.evict(queueId);
+    this.packCold(queueId);
   }
 
   delete(queueId: string): void {
@@ -94,11 +148,25 @@ export class StateCache {
     if (old === undefined) return;
     this.items -= old.weight;
     this.map.delete(queueId);
+    this.unpacked.delete(queueId);
   }
 
   clear(): void {
     this.map.clear();
+    this.unpacked.clear();
     this.items = 0;
+  }
+
+  /** How many entries stay unpacked now (at least PACK_AFTER; raised by unpacks). */
+  get unpackedLimit(): number {
+    return Math.floor(this.keepUnpacked);
+  }
+
+  /** Entries held packed now. */
+  get packedCount(): number {
+    let n = 0;
+    for (const e of this.map.values()) if (e.state === null) n++;
+    return n;
   }
 
   get size(): number {
@@ -123,7 +191,34 @@ export class StateCache {
         continue;
       }
       this.map.delete(id);
+      this.unpacked.delete(id);
       this.items -= e.weight;
+    }
+  }
+
+  /** Packs the entries used least lately past PACK_AFTER unpacked ones, never `keep` (the entry just used). */
+  private packCold(keep: string): void {
+    let passes = this.unpacked.size;
+    while (this.unpacked.size > this.keepUnpacked) {
+      const id: string = this.unpacked.values().next().value!;
+      this.unpacked.delete(id);
+      const e = this.map.get(id);
+      if (e === undefined || e.state === null) continue;
+      if (id === keep && this.unpacked.size > 0) {
+        this.unpacked.add(id);
+        continue;
+      }
+      if (e.hot && passes-- > 0) {
+        e.hot = false;
+        this.unpacked.add(id);
+        continue;
+      }
+      // A queue too large to unpack cheaply, or with items `pack` does not keep, stays as it is.
+      const p = e.state.items.length <= PACK_MAX_ITEMS ? pack(e.state) : null;
+      if (p === null) continue;
+      e.packed = p;
+      e.state = null;
+      this.keepUnpacked = Math.max(this.packAfter, this.keepUnpacked - 1 / 8);
     }
   }
 }
