@@ -79,63 +79,32 @@ export class Metrics {
   });
 
   /** The store's group commit, read when scraped (watchCommits). */
-  private commitStats: (() => { transactions: number; writes: number }) | null = null;
-  private commitsSeen = { transactions: 0, writes: 0 };
-
-  readonly commits = new Counter({
-    name: 'store_commits_total',
-    help: 'Transactions that committed appends: queue, user-stream, plays, radio history (group commit: several appends each)',
-    registers: [this.registry],
-    collect: () => this.collectCommits(),
+  private readonly commitCounts = new FollowedCounts(this.registry, {
+    transactions: {
+      name: 'store_commits_total',
+      help: 'Transactions that committed appends: queue, user-stream, plays, radio history (group commit: several appends each)',
+    },
+    writes: {
+      name: 'store_commit_writes_total',
+      help: 'Appends committed (queue, user-stream, plays, radio history); over store_commits_total: appends per transaction',
+    },
   });
 
-  readonly commitWrites = new Counter({
-    name: 'store_commit_writes_total',
-    help: 'Appends committed (queue, user-stream, plays, radio history); over store_commits_total: appends per transaction',
-    registers: [this.registry],
-    collect: () => this.collectCommits(),
+  /** Queue writes joined into batches on busy queues (QueueService.joinStats), read when scraped (watchJoins). */
+  private readonly joinCounts = new FollowedCounts(this.registry, {
+    writes: {
+      name: 'queue_writes_joined_total',
+      help: 'Queue writes that met another under way on their queue and were decided and appended with others (one append per batch)',
+    },
+    batches: { name: 'queue_write_batches_total', help: 'Batches of joined queue writes appended; queue_writes_joined_total over it: writes per batch' },
   });
-
-  /** Queue writes joined into batches on busy queues (QueueService.joinStats), read when scraped. */
-  private joinStats: (() => { batches: number; writes: number }) | null = null;
-  private joinsSeen = { batches: 0, writes: 0 };
-
-  readonly joinedWrites = new Counter({
-    name: 'queue_writes_joined_total',
-    help: 'Queue writes that met another under way on their queue and were decided and appended with others (one append per batch)',
-    registers: [this.registry],
-    collect: () => this.collectJoins(),
-  });
-
-  readonly joinedBatches = new Counter({
-    name: 'queue_write_batches_total',
-    help: 'Batches of joined queue writes appended; queue_writes_joined_total over it: writes per batch',
-    registers: [this.registry],
-    collect: () => this.collectJoins(),
-  });
-
-  watchJoins(stats: () => { batches: number; writes: number }): void {
-    this.joinStats = stats;
-  }
-
-  private collectJoins(): void {
-    const now = this.joinStats?.();
-    if (!now) return;
-    if (now.batches > this.joinsSeen.batches) this.joinedBatches.inc(now.batches - this.joinsSeen.batches);
-    if (now.writes > this.joinsSeen.writes) this.joinedWrites.inc(now.writes - this.joinsSeen.writes);
-    this.joinsSeen = { batches: now.batches, writes: now.writes };
-  }
 
   watchCommits(stats: () => { transactions: number; writes: number }): void {
-    this.commitStats = stats;
+    this.commitCounts.watch(stats);
   }
 
-  private collectCommits(): void {
-    const now = this.commitStats?.();
-    if (!now) return;
-    if (now.transactions > this.commitsSeen.transactions) this.commits.inc(now.transactions - this.commitsSeen.transactions);
-    if (now.writes > this.commitsSeen.writes) this.commitWrites.inc(now.writes - this.commitsSeen.writes);
-    this.commitsSeen = { transactions: now.transactions, writes: now.writes };
+  watchJoins(stats: () => { batches: number; writes: number }): void {
+    this.joinCounts.watch(stats);
   }
 
   watchAdmission(stats: () => { running: number; waiting: number; overloaded: boolean }): void {
@@ -144,5 +113,33 @@ export class Metrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+}
+
+/**
+ * Counters that follow counts kept elsewhere (the store's group commit, the queue service's
+ * joined writes), read when scraped: each scrape adds what each count grew by since the last.
+ */
+class FollowedCounts<K extends string> {
+  private readonly counters = new Map<K, Counter>();
+  private source: (() => Record<K, number>) | null = null;
+  private readonly seen = new Map<K, number>();
+
+  constructor(registry: Registry, defs: Record<K, { name: string; help: string }>) {
+    for (const k of Object.keys(defs) as K[]) this.counters.set(k, new Counter({ ...defs[k], registers: [registry], collect: () => this.sync() }));
+  }
+
+  watch(source: () => Record<K, number>): void {
+    this.source = source;
+  }
+
+  private sync(): void {
+    const now = this.source?.();
+    if (!now) return;
+    for (const [k, counter] of this.counters) {
+      const grew = now[k] - (this.seen.get(k) ?? 0);
+      if (grew > 0) counter.inc(grew);
+      this.seen.set(k, now[k]);
+    }
   }
 }
