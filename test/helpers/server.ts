@@ -180,7 +180,8 @@ export async function warmCompileCache(opts: Pick<ServerOptions, 'root' | 'nodeA
   const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' };
   if (process.env.NODE_COMPILE_CACHE) env.NODE_COMPILE_CACHE = process.env.NODE_COMPILE_CACHE;
   const { proc, output } = spawnNode([...(opts.nodeArgs ?? SERVER_NODE_ARGS), '--input-type=module', '-e', script], at, env);
-  const code = await new Promise<number | null>((resolve) => proc.once('exit', resolve));
+  // 'close': after its pipes ended (on 'exit' they may still hold the last line).
+  const code = await new Promise<number | null>((resolve) => proc.once('close', resolve));
   // src/cli.ts, imported without a command, prints its usage first.
   const m = /^compile-cache (.*)$/m.exec(output());
   if (code !== 0 || !m) throw new Error(`warming the compile cache failed (${code}):\n${output()}`);
@@ -291,10 +292,11 @@ export function runCli(args: string[], env: Record<string, string | undefined>, 
       proc.kill('SIGKILL');
       reject(new Error(`cli ${args.join(' ')} took over ${timeoutMs / 1000} s\n${stdout}\n${stderr}`));
     }, timeoutMs);
-    proc.once('exit', (code) => {
+    // 'close', not 'exit': a child's pipes may still hold output when it has exited (a second
+    // `migrate` in CI once read an empty stdout after exit 0); 'close' comes after they end.
+    proc.once('close', (code) => {
       clearTimeout(timer);
-      // Let the pipes drain.
-      setImmediate(() => resolve({ code, stdout, stderr }));
+      resolve({ code, stdout, stderr });
     });
   });
 }
