@@ -482,11 +482,11 @@ export class QueueService {
           const role = roleOf(state, actor.userId);
           if (!can(role, 'read')) throw queueNotFound(queueId);
           permit(role, cmd, actor);
-          const decided = stamp(this.decideAs(state, cmd, actor, role, nowMs), actor, queueId, state.version, now);
-          state = decided.stored.reduce(evolve, state);
-          newEvents.push(...decided.newEvents);
-          stored.push(...decided.stored);
-          const body: WriteBody = { events: decided.stored, version: state.version };
+          const stamped = stamp(this.decideAs(state, cmd, actor, role, nowMs), actor, queueId, state.version, now);
+          state = stamped.stored.reduce(evolve, state);
+          newEvents.push(...stamped.newEvents);
+          stored.push(...stamped.stored);
+          const body: WriteBody = { events: stamped.stored, version: state.version };
           if (!opts.minimal) body.queue = toView(state, opts.window);
           if (opts.idempotencyKey)
             records.push({ userId: actor.userId, key: opts.idempotencyKey, fingerprint: opts.fingerprint ?? '', response: { status: okStatus, body } });

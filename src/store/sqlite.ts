@@ -348,13 +348,8 @@ export class SqliteStore implements Store {
     const out = this.insertEvents(input);
     if (out.length > 0) {
       const st: QueueState = input.state;
-      let snapshot = !head || snapshotDue(st.version - head.snapshot_version, st.items.length, this.retention);
-      // A long queue's snapshot is serialised in slices and written in a later transaction
-      // (snapshotLater): one JSON.stringify of it would hold the event loop.
-      if (snapshot && head && st.items.length > INLINE_SNAPSHOT_ITEMS) {
-        this.snapshotLater(input.queueId, st);
-        snapshot = false;
-      }
+      // A queue's first append always stores its snapshot here.
+      const snapshot = !head || this.snapshotInline(input.queueId, st, head.snapshot_version);
       if (snapshot) s.putSnapshot.run(input.queueId, st.version, JSON.stringify(st));
       const row = {
         queue_id: input.queueId,
@@ -386,17 +381,25 @@ export class SqliteStore implements Store {
     const head = s.advanceHead.get(st.ownerId, st.name, st.type, st.version, st.items.length, st.deleted ? 1 : 0, st.updatedAt, queueId, expectedVersion);
     if (head === undefined) throw new VersionConflictError(queueId, expectedVersion, s.version.get(queueId)?.version ?? 0);
     const out = this.insertEvents(input);
-    let snapshot = snapshotDue(st.version - head.snapshot_version, st.items.length, this.retention);
-    if (snapshot && st.items.length > INLINE_SNAPSHOT_ITEMS) {
-      this.snapshotLater(queueId, st);
-      snapshot = false;
-    }
-    if (snapshot) {
+    if (this.snapshotInline(queueId, st, head.snapshot_version)) {
       s.putSnapshot.run(queueId, st.version, JSON.stringify(st));
       s.setSnapshotVersion.run(st.version, queueId);
     }
     this.writeMembers(input);
     return out;
+  }
+
+  /**
+   * Whether an append that left `state` must store its snapshot in its own transaction: one is
+   * due since `snapshotVersion`, and the queue is short. A long queue's due snapshot is
+   * serialised in slices and written in a later transaction instead (snapshotLater, started
+   * here): one JSON.stringify of it would hold the event loop.
+   */
+  private snapshotInline(queueId: string, state: QueueState, snapshotVersion: number): boolean {
+    if (!snapshotDue(state.version - snapshotVersion, state.items.length, this.retention)) return false;
+    if (state.items.length <= INLINE_SNAPSHOT_ITEMS) return true;
+    this.snapshotLater(queueId, state);
+    return false;
   }
 
   private insertEvents(input: AppendInput): QueueEvent[] {
