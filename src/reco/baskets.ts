@@ -193,7 +193,56 @@ export class Baskets {
    */
   private compact(): void {
     this.freeze();
+    this.renumber();
     this.deadCount = 0;
+  }
+
+  /** Bumped by every renumbering: a basket number taken before it may name another basket after it. */
+  generation = 0;
+  private readonly renumbered: ((map: Int32Array) => void)[] = [];
+
+  /** Calls `fn` with the old -> new basket numbers (-1: dropped) whenever dead baskets' numbers are given back. */
+  onRenumber(fn: (map: Int32Array) => void): void {
+    this.renumbered.push(fn);
+  }
+
+  /**
+   * Gives dead baskets' numbers back (a replaced queue basket took a new number and left
+   * its per-basket entries behind: ~30 bytes here and ~30 in the engine's scratch arrays,
+   * never freed): the live baskets are numbered 0 .. live - 1 in the order they had, so
+   * numbers still order baskets from oldest to newest (the engine walks the newest first).
+   * Run after a freeze, when the postings hold live baskets only; holders of basket numbers
+   * (the indexes) are handed the map.
+   */
+  private renumber(): void {
+    if (this.live === this.n) return;
+    const map = new Int32Array(this.n).fill(-1);
+    let nb = 0;
+    for (let b = 0; b < this.n; b++) {
+      if (this.dead[b]) continue;
+      map[b] = nb;
+      if (nb !== b) {
+        this.start[nb] = this.start[b]!;
+        this.count[nb] = this.count[b]!;
+        this.cap[nb] = this.cap[b]!;
+        this.weighted[nb] = this.weighted[b]!;
+        this.kind[nb] = this.kind[b]!;
+        this.dead[nb] = 0;
+        this.context[nb] = this.context[b]!;
+        this.keyNo[nb] = this.keyNo[b]!;
+        this.names[nb] = this.names[b]!;
+      }
+      this.basketByKey[this.keyNo[nb]!] = nb;
+      nb++;
+    }
+    this.n = nb;
+    this.names.length = nb;
+    if (this.tail >= 0) this.tail = map[this.tail]!;
+    // After the freeze every posting is in pData (pMore is empty), of live baskets only.
+    const p = this.pData;
+    for (let i = 0; i < p.length; i++) p[i] = map[p[i]!]!;
+    this.generation++;
+    for (const fn of this.renumbered) fn(map);
   }
 
   private growBaskets(cap: number): void {
@@ -344,6 +393,7 @@ export class Baskets {
    */
   trim(): void {
     this.freeze();
+    this.renumber();
     this.compactArena(1024);
     if (this.start.length > this.n + 1024) this.growBaskets(this.n + 1024);
     this.keys.trim();

@@ -83,6 +83,41 @@ export class BasketIndexes {
     this.catalog = catalog;
     this.baskets = baskets;
     this.o = { ...INDEX_DEFAULTS, ...o };
+    baskets.onRenumber((map) => this.renumbered(map));
+  }
+
+  /**
+   * Dead baskets' numbers were given back (Baskets.renumber): the indexes name the same
+   * live baskets by their new numbers, and count as built up to where they were built
+   * (baskets added since are still news to them). A background rebuild under way walked
+   * the old numbers: it is dropped (walk) and runs again when next due.
+   */
+  private renumbered(map: Int32Array): void {
+    const upTo = (built: number) => {
+      if (built < 0) return built;
+      let n = 0;
+      for (let b = 0; b < Math.min(built, map.length); b++) if (map[b]! >= 0) n++;
+      return n;
+    };
+    const { off, data } = this.artists;
+    const nextOff = new Int32Array(off.length);
+    const nextData = new Int32Array(data.length);
+    let n = 0;
+    for (let a = 0; a + 1 < off.length; a++) {
+      for (let i = off[a]!; i < off[a + 1]!; i++) {
+        const b = map[data[i]!]!;
+        if (b >= 0) nextData[n++] = b;
+      }
+      nextOff[a + 1] = n;
+    }
+    this.artists = new PackedLists(nextOff, nextData.slice(0, n));
+    this.artistsBuilt = { ...this.artistsBuilt, baskets: upTo(this.artistsBuilt.baskets) };
+    for (const [w, list] of this.words) {
+      const kept = list.map((b) => map[b]!).filter((b) => b >= 0);
+      if (kept.length > 0) this.words.set(w, kept);
+      else this.words.delete(w);
+    }
+    this.wordsBuilt = { ...this.wordsBuilt, baskets: upTo(this.wordsBuilt.baskets) };
   }
 
   /** Whether a background rebuild is under way (answers meanwhile use the index before it). */
@@ -104,15 +139,20 @@ export class BasketIndexes {
     return !running && Date.now() - at >= this.o.rebuildEveryMs ? 'background' : null;
   }
 
-  /** Runs `each` over baskets [0, size): at once, or `slice` a turn; then `done`. */
-  private walk(size: number, how: 'now' | 'background', each: (b: number) => void, done: () => void): void {
+  /**
+   * Runs `each` over baskets [0, size): at once, or `slice` a turn; then `done`. A background
+   * walk that a renumbering overtakes calls `dropped` instead (its numbers are stale).
+   */
+  private walk(size: number, how: 'now' | 'background', each: (b: number) => void, done: () => void, dropped: () => void): void {
     if (how === 'now') {
       for (let b = 0; b < size; b++) each(b);
       done();
       return;
     }
+    const generation = this.baskets.generation;
     let b = 0;
     const step = () => {
+      if (this.baskets.generation !== generation) return dropped();
       const end = Math.min(size, b + this.o.slice);
       for (; b < end; b++) each(b);
       if (b < size) setImmediate(step);
@@ -148,6 +188,9 @@ export class BasketIndexes {
           this.artistsBuilt = { revision, baskets: size, at: Date.now() };
           this.artistsJob = false;
         },
+        () => {
+          this.artistsJob = false;
+        },
       );
     }
     return this.artists;
@@ -176,6 +219,9 @@ export class BasketIndexes {
         () => {
           this.words = out;
           this.wordsBuilt = { baskets: size, at: Date.now() };
+          this.wordsJob = false;
+        },
+        () => {
           this.wordsJob = false;
         },
       );

@@ -82,3 +82,56 @@ describe('Baskets compaction', () => {
     assert.equal(b.weights(b.basketOf('queue:8')!), null);
   });
 });
+
+describe('Baskets renumbering (dead baskets give their numbers back)', () => {
+  it('a queue basket replaced 60,000 times keeps the basket count bounded; items, postings and oldest-to-newest order kept', () => {
+    // Each replacement takes a new number; without giving dead ones back, the per-basket
+    // arrays (and the engine's scratch arrays sized by them) grew by one entry a replacement.
+    let seed = 11;
+    const rand = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % n;
+    };
+    const b = new Baskets();
+    // The model: every live key's tracks, keys in the order their basket was set (oldest first).
+    const model = new Map<string, number[]>();
+    const put = (key: string, kind: 'playlist' | 'queue', tracks: number[], name: string | null = null) => {
+      b.set(key, kind, tracks, null, name);
+      model.delete(key);
+      model.set(key, tracks);
+    };
+    for (let p = 0; p < 300; p++) put(`playlist:${p}`, 'playlist', [rand(500), rand(500), 500 + p], `mix ${p}`);
+    let maxSize = 0;
+    for (let i = 0; i < 60_000; i++) {
+      put(`queue:q${rand(20)}`, 'queue', [rand(500), rand(500), rand(500)]);
+      if (i % 1000 === 0) put(`playlist:new${i}`, 'playlist', [rand(500), 900]);
+      if (i % 7000 === 0) {
+        const gone = `playlist:${rand(300)}`;
+        if (model.delete(gone)) b.remove(gone);
+      }
+      maxSize = Math.max(maxSize, b.size);
+    }
+    assert.ok(maxSize <= 2 * b.live + 5002, `${maxSize} basket numbers at most for ${b.live} live baskets`);
+    assert.ok(b.generation >= 5, `renumbered ${b.generation} times`);
+    assert.equal(b.live, model.size);
+    // Live baskets, by number, are the keys in the order they were set.
+    const byNumber = [...model.keys()].map((k) => b.basketOf(k)!);
+    for (let i = 1; i < byNumber.length; i++) assert.ok(byNumber[i - 1]! < byNumber[i]!, `order kept at ${i}`);
+    for (const [k, tracks] of model) {
+      const n = b.basketOf(k)!;
+      assert.equal(b.keyOf(n), k);
+      assert.deepEqual(b.items(n), tracks, k);
+      if (k.startsWith('playlist:')) assert.ok(b.names[n]?.startsWith('mix') || k.startsWith('playlist:new'));
+    }
+    // Each track's live baskets are exactly the model's baskets holding it.
+    for (let t = 0; t < 1000; t++) {
+      const want = [...model].filter(([, tracks]) => tracks.includes(t)).map(([k]) => b.basketOf(k)!);
+      const got = Array.from(b.of(t)).filter((x) => !b.dead[x]);
+      assert.deepEqual(
+        got.sort((x, y) => x - y),
+        want.sort((x, y) => x - y),
+        `track ${t}`,
+      );
+    }
+  });
+});

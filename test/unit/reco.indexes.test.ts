@@ -122,3 +122,68 @@ describe('baskets per artist, packed (issue 24 round 7)', () => {
     assert.ok(packed.data.length > 300, `${packed.data.length} entries`);
   });
 });
+
+describe('the indexes across a renumbering of the baskets', () => {
+  /** Each artist's live baskets, oldest first, computed from the baskets themselves. */
+  const naive = (e: Engine, skip = new Set<number>()) => {
+    const out: number[][] = [];
+    for (let b = 0; b < e.baskets.size; b++) {
+      if (e.baskets.dead[b] || skip.has(b)) continue;
+      for (const t of e.baskets.items(b)) {
+        const a = e.catalog.artist[t]!;
+        if (a < 0) continue;
+        const p = (out[a] ??= []);
+        if (p[p.length - 1] !== b) p.push(b);
+      }
+    }
+    return out;
+  };
+  /** Replaces one queue basket until the baskets renumber (5,001 dead and more than the live ones). */
+  const churn = (e: Engine) => {
+    const g = e.baskets.generation;
+    const t = (i: number) => e.catalog.lookup(`a${i % 10}t${i % 20}`)!;
+    for (let i = 0; g === e.baskets.generation; i++) e.baskets.set('queue:q', 'queue', [t(i), t(i + 3), t(i + 7)]);
+    return e.baskets.basketOf('queue:q')!;
+  };
+
+  it('names the same baskets by their new numbers, without a rebuild', () => {
+    const e = engine();
+    for (let p = 0; p < 40; p += 3) e.removePlaylist(`p${p}`);
+    // Built once, never rebuilt afterwards: what it answers after the renumbering is the remapped index.
+    const ix = new BasketIndexes(e.catalog, e.baskets, { large: 0, rebuildEveryMs: 1e12 });
+    const before = ix.playlistsNamed(['mix'], 100);
+    assert.ok(ix.byArtist().data.length > 20);
+    const queue = churn(e);
+    assert.ok(e.baskets.size < 100, `${e.baskets.size} basket numbers after the renumbering`);
+    // The queue basket came after the build: the index does not know it yet, and knows every other.
+    const want = naive(e, new Set([queue]));
+    const got = ix.byArtist();
+    for (let a = 0; a < 10; a++) assert.deepEqual(got.list(a), want[a] ?? [], `artist ${a}`);
+    assert.deepEqual(ix.playlistsNamed(['mix'], 100), before);
+    assert.equal(ix.rebuilding, false);
+  });
+
+  it('drops a background rebuild that a renumbering overtakes, and builds again right', async () => {
+    const e = engine();
+    const ix = new BasketIndexes(e.catalog, e.baskets, { large: 0, slice: 3, rebuildEveryMs: 0 });
+    ix.byArtist();
+    for (let p = 0; p < 40; p += 2) e.removePlaylist(`p${p}`);
+    e.addPlaylist('late', 'late mix', ['a1t1', 'a2t2']);
+    ix.byArtist();
+    assert.equal(ix.rebuilding, true);
+    await turn();
+    const queue = churn(e);
+    await waitFor(() => !ix.rebuilding, { what: 'the overtaken rebuild to stop' });
+    // Until the next rebuild it answers from the first build, renumbered: without the baskets
+    // set after it (the late playlist, the queue) and without the removed ones. Asking starts
+    // a new rebuild over the new numbers.
+    const first = naive(e, new Set([e.baskets.basketOf('playlist:late')!, queue]));
+    const meanwhile = ix.byArtist();
+    assert.equal(ix.rebuilding, true);
+    for (let a = 0; a < 10; a++) assert.deepEqual(meanwhile.list(a), first[a] ?? [], `artist ${a}, before the new rebuild`);
+    await waitFor(() => !ix.rebuilding, { what: 'the rebuild to finish' });
+    const want = naive(e);
+    const got = ix.byArtist();
+    for (let a = 0; a < 10; a++) assert.deepEqual(got.list(a), want[a] ?? [], `artist ${a}`);
+  });
+});
