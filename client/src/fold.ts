@@ -185,10 +185,20 @@ export function withPageBefore(h: Held, view: QueueView, keys: ItemKeys): Held |
   });
 }
 
-/** The cursor that reads the items after what `h` holds. */
+/**
+ * The cursor that reads the items after what `h` holds: after the place `hi`, whatever item
+ * is there now. The server starts a page at the first item at or after a cursor's place and
+ * skips that item when it has the cursor's item id (the last item of the window it gave the
+ * cursor for). The item held last may have moved past `hi` since (the fold then dropped it
+ * from the range); with nothing left between its old place and its new one, the server would
+ * find it there and skip it, and the mirror would never hold it. So the cursor names the
+ * place right after `hi`: its item id with a NUL appended. No item id sorts between the two,
+ * and none has a NUL (the server's ids are UUIDs), so the page starts at the first item
+ * after `hi`.
+ */
 export function cursorAfter(h: Held): string | null {
   if (h.hi === null) return null;
-  return cursorAt(h.hi.key, h.hi.itemId, h.state.shuffle);
+  return cursorAt(h.hi.key, `${h.hi.itemId}\0`, h.state.shuffle);
 }
 
 /** The cursor that reads from the first place held (the first item at or after `lo`). */

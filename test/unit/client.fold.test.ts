@@ -44,6 +44,60 @@ function decided(state: QueueState, cmd: QueueCommand, ctx: DecideContext, seq: 
   );
 }
 
+describe('client fold of a window: a page after it', () => {
+  // Seed 167006 of the property test below, cut down: the window's last item moves past the
+  // next item, which then leaves, so nothing lies between the place the window ends at and
+  // the moved item's new place. The mirror no longer holds that item (it moved out of its
+  // range); the page after the window must bring it.
+  for (const shuffle of [false, true]) {
+    it(`[SDK][QW3][QW7] the last item held moves past the next one, which is removed: the next page has it${shuffle ? ' (shuffled)' : ''}`, () => {
+      let seq = 0;
+      let ids = 0;
+      let full = initialState('q');
+      const ctx: DecideContext = { userId: 'u', newId: () => `i${ids++}`, random: mulberry32(1), maxItems: 10_000 };
+      const apply = (cmd: QueueCommand) => {
+        const events = decided(full, cmd, ctx, seq);
+        assert.ok(events.length > 0, `${cmd.type} makes events`);
+        seq += events.length;
+        for (const e of events) full = evolve(full, e);
+        return events;
+      };
+      apply({ type: 'create_queue', name: 'p', queueType: 'user', tracks: ['A', 'B', 'C', 'D', 'E', 'F'] });
+      if (shuffle) apply({ type: 'set_shuffle', shuffle: true });
+      let h = held(full, 3);
+      const [, , last, next] = full.items;
+      assert.equal(h.hi?.itemId, last!.itemId, 'the window ends at its third item');
+      assert.equal(toView(full, { cursor: cursorAfter(h)!, limit: 10 }).window.offset, 3, 'a page after it starts after its last item');
+      // The third item moves to right after the fourth; the fourth is removed.
+      for (const cmd of [
+        { type: 'move_item', itemId: last!.itemId, afterItemId: next!.itemId },
+        { type: 'remove_items', itemIds: [next!.itemId] },
+      ] satisfies QueueCommand[])
+        for (const e of apply(cmd)) {
+          const out = foldHeld(h, e);
+          assert.equal(out.resync, false, `${e.type} is placed without a re-read`);
+          h = out.held;
+        }
+      assert.deepEqual(
+        h.state.items.map((i) => i.itemId),
+        full.items.slice(0, 2).map((i) => i.itemId),
+        'the moved item left the window',
+      );
+      assert.equal(full.items[2]!.itemId, last!.itemId, 'in the whole queue it follows the window at once');
+      const view = toView(full, { cursor: cursorAfter(h)!, limit: 10 });
+      assert.equal(view.window.offset, 2, 'the page starts at the moved item');
+      h = withPage(h, view, windowKeys(full, view));
+      assert.deepEqual(
+        h.state.items.map((i) => i.itemId),
+        full.items.map((i) => i.itemId),
+        'the page after the window brings the moved item and the rest',
+      );
+      assert.deepEqual(h.state.items, full.items);
+      assert.equal(h.hi, null);
+    });
+  }
+});
+
 describe('client fold of a window (property)', () => {
   it('[SDK][QW7] random events: a window mirror equals the whole state up to its last place, or asks to read again', () => {
     const seed = Number(process.env.QS_CLIENT_SEED ?? Date.now() % 1_000_000);
