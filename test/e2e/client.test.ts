@@ -398,5 +398,24 @@ for (const { kind, skip } of storeKinds) {
       await until(() => q.version === srv.version, 'a gets the shuffle');
       assert.deepEqual(mirrorView(q), srv);
     });
+
+    it('[SDK][QW3] loadMore after the last item held moved past the next one, which was removed: the page has it', async () => {
+      const created = await api('POST', '/queues', { name: 'edge', tracks: Array.from({ length: 203 }, (_, i) => `E${i}`) });
+      const queueId = created.body.queue.id as string;
+      const q = await make('edge-a').openQueue(queueId);
+      assert.deepEqual(q.window, { offset: 0, loaded: 200, total: 203, complete: false, stale: false });
+      const last = q.state.items[199]!.itemId;
+      const next = (await api('GET', `/queues/${queueId}?offset=200&limit=1`)).body.items[0].itemId as string;
+      // Nothing is left between where the window ends and where its last item went.
+      assert.equal((await api('POST', `/queues/${queueId}/items/${last}/move`, { afterItemId: next })).status, 200);
+      assert.equal((await api('DELETE', `/queues/${queueId}/items/${next}`)).status, 200);
+      const head = (await api('GET', `/queues/${queueId}?limit=0`)).body;
+      await until(() => q.version === head.version && !q.window.stale, 'the mirror gets the move and the removal');
+      assert.deepEqual(q.window, { offset: 0, loaded: 199, total: 202, complete: false, stale: false }, 'the moved item left the window');
+      assert.equal(await q.loadMore(), true);
+      assert.equal(q.window.complete, true);
+      assert.deepEqual(mirrorView(q), await serverView(api, queueId));
+      assert.equal(q.state.items[199]!.itemId, last);
+    });
   });
 }
