@@ -390,8 +390,11 @@ export function resolveWindow(state: QueueState, q: WindowQuery = {}): { start: 
     if ((c[0] === 1) !== state.shuffle)
       throw conflict('cursor_stale', 'shuffle was switched since this cursor was given out: read from the start again', { cursor: q.cursor });
     const at = lowerBound(state.items, state.shuffle, c[1], c[2]);
-    // The named item itself (if still there) was in the previous window.
-    return { start: state.items[at]?.itemId === c[2] ? at + 1 : at, limit };
+    // The named item itself, still at the cursor's place, was in the previous window. Moved
+    // since to a later place (it can be the first item at or after the cursor's place when
+    // nothing is left in between), it is in this page, where it is now.
+    const it = state.items[at];
+    return { start: it !== undefined && it.itemId === c[2] && activeKey(it, state.shuffle) === c[1] ? at + 1 : at, limit };
   }
   if (q.after !== undefined) {
     return { start: indexOfItem(state, findItem(state, q.after).itemId) + 1, limit };

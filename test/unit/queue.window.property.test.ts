@@ -171,6 +171,35 @@ describe('the fold and windows', () => {
     );
   });
 
+  it('[QW3] the last item of a page, moved to a later place before the next page is read, is in that page at its new place', () => {
+    for (const shuffle of [false, true]) {
+      const rnd = mulberry32(3);
+      const ids = { n: 0 };
+      let s = created(rnd, ids, 6);
+      if (shuffle) s = step(s, { type: 'set_shuffle', shuffle: true }, rnd, ids);
+      const order = () => s.items.map((i) => i.itemId);
+      const [, , c, d, e, f] = order();
+      const first = toView(s, { limit: 3 });
+      assert.equal(first.items[2]!.itemId, c);
+      // C moves right after D, and D goes: nothing is left between C's old place and its new one.
+      s = step(s, { type: 'move_item', itemId: c!, afterItemId: d! }, rnd, ids);
+      s = step(s, { type: 'remove_items', itemIds: [d!] }, rnd, ids);
+      assert.deepEqual(order().slice(2), [c, e, f]);
+      const next = toView(s, { cursor: first.window.nextCursor!, limit: 3 });
+      assert.deepEqual(
+        next.items.map((i) => i.itemId),
+        [c, e, f],
+        `shuffle ${shuffle}`,
+      );
+      // Not moved, the cursor's item is not read twice.
+      const again = toView(s, { limit: 3 });
+      assert.deepEqual(
+        toView(s, { cursor: again.window.nextCursor!, limit: 3 }).items.map((i) => i.itemId),
+        [e, f],
+      );
+    }
+  });
+
   it('[QW3] a cursor from before a shuffle switch is stale; a forged one is refused', () => {
     const rnd = mulberry32(7);
     const ids = { n: 0 };
