@@ -130,14 +130,16 @@ export function partyRoutes(deps: PartyRoutesDeps): FastifyPluginAsyncTypebox {
         schema: {
           tags,
           summary:
-            "Host only: the REST twin of the socket's playback_sync (play, pause, seek, next, previous, another item); answers the scheduled playback_sync",
+            "Host only: the REST twin of the socket's playback_sync (play, pause, seek, next, previous, another item); answers the scheduled playback_sync. With an Idempotency-Key (the socket command's mutationId: one namespace per member) a repeat is applied once and answered the event the first one appended",
           params: PartyIdParams,
+          headers: IdempotencyHeader,
           body: PlaybackBody,
-          response: { 200: PlaybackResponse, ...errors(409) },
+          response: { 200: PlaybackResponse, ...errors(409, 422) },
         },
       },
-      async (r) => {
-        const { event } = await service.playback(actor(r), r.params.partyId, r.body);
+      async (r, reply) => {
+        const { event, replayed } = await service.playback(actor(r), r.params.partyId, r.body, r.headers['idempotency-key']);
+        if (replayed) reply.header('idempotent-replayed', 'true');
         return partyMessage(r.params.partyId, event) as Static<typeof PlaybackResponse>;
       },
     );

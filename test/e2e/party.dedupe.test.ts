@@ -169,5 +169,37 @@ for (const { kind, skip } of storeKinds) {
       assert.equal(after.queueVersion, before.queueVersion + 1);
       assert.equal(after.seq, before.seq + 1);
     });
+
+    it('[PA11] REST playback with an Idempotency-Key: a repeat moves nothing and answers the first event, replayed; the socket shares the key', async () => {
+      const { partyId, queueId } = await newParty();
+      const rest = (key: string, body: Record<string, unknown>) => api('host')('POST', `/parties/${partyId}/playback`, body, { 'idempotency-key': key });
+      const played = await rest('rest-play', { action: 'play' });
+      assert.equal(played.status, 200, JSON.stringify(played.body));
+      const before = await observe(partyId, queueId);
+      const next = await rest('rest-next', { action: 'next' });
+      assert.equal(next.status, 200, JSON.stringify(next.body));
+      assert.equal(next.headers.get('idempotent-replayed'), null);
+      const again = await rest('rest-next', { action: 'next' });
+      assert.equal(again.status, 200);
+      assert.equal(again.headers.get('idempotent-replayed'), 'true');
+      assert.deepEqual(again.body, next.body, 'the first answer, as it was');
+      const after = await observe(partyId, queueId);
+      assert.equal(after.queueTrack, 't2', 'the queue moved once');
+      assert.equal(after.queueVersion, before.queueVersion + 1);
+      assert.equal(after.seq, before.seq + 1, 'one party event');
+      // The same key for another command: 422, nothing applied.
+      const reused = await rest('rest-next', { action: 'seek', position: 5000 });
+      assert.equal(reused.status, 422);
+      assert.equal(reused.body.error.code, 'idempotency_key_reused');
+      // A socket command with the key a REST call used is that call's repeat.
+      const s = await open('host', partyId);
+      const ack = await command(s, 'rest-next', { action: 'next' });
+      assert.equal(ack.type, 'ack', JSON.stringify(ack));
+      assert.equal(ack.replayed, true);
+      assert.deepEqual(ack.sequenceNumbers, [next.body.sequenceNumber]);
+      assert.deepEqual(await observe(partyId, queueId), after);
+      // Without a key each call applies.
+      assert.equal((await api('host')('POST', `/parties/${partyId}/playback`, { action: 'next' })).body.trackId, 't3');
+    });
   });
 }
