@@ -14,14 +14,11 @@
 import { writeFileSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as engineModule from '../../src/reco/engine.ts';
-import { parseStation, resolveStation } from '../../src/reco/stations.ts';
-import { stationBatch } from '../../src/radio/batch.ts';
-import type { Recommender } from '../../src/reco/recommender.ts';
 import { Stat } from './api.ts';
 import { cooccurrence } from './baselines.ts';
 import { bucket, loadMpd, loadSessions, splitOf } from './data.ts';
 import { prepareSessions } from './sessions.ts';
-import { buildServerLike, ingestPrefix, nextTrackCase } from './stations.ts';
+import { buildServerLike, ingestPrefix, nextTrackCase, userStation } from './stations.ts';
 import { type Model, predict } from './ranker.ts';
 
 /** The patch's hook: `sink` sees each fully scored candidate's features of a session call, `ranker` replaces its score (exp of its answer). */
@@ -58,21 +55,6 @@ const [mpd, sessions] = await Promise.all([loadMpd(), loadSessions()]);
 const reco = buildServerLike(mpd, sessions, 'tune');
 const prepS = prepareSessions(sessions, 'tune', log);
 log(`built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-
-function userStation(r: Recommender, userId: string, recent: string[]): string[] {
-  const resolved = resolveStation(r, parseStation('user:me')!, r.peekProfile(userId));
-  return stationBatch(r, {
-    userId,
-    stationId: 'user:me',
-    resolved,
-    preferences: {},
-    count: 20,
-    queueTracks: [],
-    salt: 'user:me:1765000000000',
-    stationHistory: [],
-    userRecent: recent,
-  }).map((i) => i.trackId);
-}
 
 const { test } = splitOf('tune');
 const held = sessions.filter((s) => test(bucket(`session:${s.id}`))).slice(0, Number(values.sessions));

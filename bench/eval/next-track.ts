@@ -8,14 +8,14 @@
 import { parseArgs } from 'node:util';
 import { BLENDS, type Blend } from '../../src/reco/engine.ts';
 import type { TasteOptions } from '../../src/reco/profile.ts';
-import { parseStation, resolveStation, USER_SKIPS, USER_TASTE } from '../../src/reco/stations.ts';
-import { JITTER, stationBatch } from '../../src/radio/batch.ts';
+import { USER_SKIPS, USER_TASTE } from '../../src/reco/stations.ts';
+import { JITTER } from '../../src/radio/batch.ts';
 import type { Recommender } from '../../src/reco/recommender.ts';
 import type { Stat } from './api.ts';
 import { cooccurrence } from './baselines.ts';
 import { bucket, loadMpd, loadSessions, splitOf, type SplitName } from './data.ts';
 import { prepareSessions } from './sessions.ts';
-import { buildServerLike, hitTally, ingestPrefix, nextTrackCase } from './stations.ts';
+import { buildServerLike, hitTally, ingestPrefix, nextTrackCase, userStation } from './stations.ts';
 
 const { values } = parseArgs({
   options: {
@@ -82,21 +82,6 @@ const base: Blend = { ...BLENDS.session };
 const baseJitter = JITTER.session;
 const baseSkips = { ...USER_SKIPS };
 const K = 10;
-
-function userStation(r: Recommender, userId: string, recent: string[]): string[] {
-  const resolved = resolveStation(r, parseStation('user:me')!, r.peekProfile(userId));
-  return stationBatch(r, {
-    userId,
-    stationId: 'user:me',
-    resolved,
-    preferences: {},
-    count: 20,
-    queueTracks: [],
-    salt: 'user:me:1765000000000',
-    stationHistory: [],
-    userRecent: recent,
-  }).map((i) => i.trackId);
-}
 
 /** STAN-style session neighbours, standalone (the reference the engine should reach). */
 interface VoteParams {

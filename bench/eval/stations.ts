@@ -20,6 +20,22 @@ import { ndcg, rPrecision } from './metrics.ts';
 const LIST = 100;
 const MIN_LENGTH = 35;
 
+/** A user station's first batch of 20 for `userId`, as the API gives it, with `recent` as the listener's recent tracks: the track ids. */
+export function userStation(r: Recommender, userId: string, recent: string[]): string[] {
+  const resolved = resolveStation(r, parseStation('user:me')!, r.peekProfile(userId));
+  return stationBatch(r, {
+    userId,
+    stationId: 'user:me',
+    resolved,
+    preferences: {},
+    count: 20,
+    queueTracks: [],
+    salt: 'user:me:1765000000000',
+    stationHistory: [],
+    userRecent: recent,
+  }).map((i) => i.trackId);
+}
+
 export function buildServerLike(mpd: { playlists: PlaylistRecord[]; tracks: TrackMeta[] }, sessions: Session[], split: SplitName): Recommender {
   const { train } = splitOf(split);
   const reco = new Recommender();
