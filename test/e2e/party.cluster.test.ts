@@ -84,7 +84,9 @@ describe('a listening party across two instances (Postgres + Redis)', { skip: pg
     const ack = await host.waitFor((m) => m.type === 'ack' && m.mutationId === 'p1');
     // Scheduled on instance A for m5, who is connected to B. The estimate moves with every
     // ping (each 40 ms): the one the schedule used lies around the ones read before and after.
-    const after = (await client(a.url, tokens.host)('GET', `/parties/${party.id}`)).body.members.find((m: any) => m.userId === 'm5').devices[0];
+    const afterView = (await client(a.url, tokens.host)('GET', `/parties/${party.id}`)).body;
+    const oneWayOf = (u: string): number => afterView.members.find((m: any) => m.userId === u).devices[0].oneWayMs;
+    const after = afterView.members.find((m: any) => m.userId === 'm5').devices[0];
     const oneWay = Math.min(m5.oneWayMs, after.oneWayMs);
     assert.ok(
       ack.result.leadMs >= oneWay + DEFAULT_SCHEDULE.marginMs - 1,
@@ -97,10 +99,19 @@ describe('a listening party across two instances (Postgres + Redis)', { skip: pg
     harnessLag.disable();
     const [lagA, lagB] = await Promise.all([serverLagMs(a), serverLagMs(b)]);
     const lagMs = harnessLag.max / 1e6 + lagA + lagB;
-    for (const m of members) {
+    // A delay every member of an instance shares (the event's commit, Redis, on a busy host)
+    // is not the schedule's: each member's excess is how much later than its lead less its
+    // one-way estimate it got the play, and the smallest excess among an instance's members
+    // (three each) is taken as their shared delay. A schedule that did not cover a member
+    // leaves the others of its instance on time, so that member is still found late.
+    const slack = members.map((m) => m.arrivals.at(-1)!);
+    const excess = plan.map(([u], i) => ack.result.leadMs - oneWayOf(u) - slack[i]!);
+    const shared = (srv: RunningServer) => Math.max(0, Math.min(...plan.flatMap(([, s], i) => (s === srv ? [excess[i]!] : []))));
+    for (const [i, m] of members.entries()) {
+      const sharedMs = shared(plan[i]![1]);
       assert.ok(
-        m.arrivals.at(-1)! > -lagMs,
-        `${m.opts.deviceId} got it ${-m.arrivals.at(-1)!} ms late (the longest event-loop delays meanwhile: this process ${(harnessLag.max / 1e6).toFixed(1)} ms, instance A ${lagA.toFixed(1)} ms, B ${lagB.toFixed(1)} ms)`,
+        slack[i]! > -(lagMs + sharedMs),
+        `${m.opts.deviceId} got it ${-slack[i]!} ms late (the longest event-loop delays meanwhile: this process ${(harnessLag.max / 1e6).toFixed(1)} ms, instance A ${lagA.toFixed(1)} ms, B ${lagB.toFixed(1)} ms; the delay its instance's members shared: ${sharedMs.toFixed(1)} ms; excess per member ${excess.map((x) => x.toFixed(0)).join(', ')})`,
       );
     }
     await sleep(Math.max(0, ack.result.at - Date.now()) + 300); // until past the scheduled instant: what is measured is the clock
