@@ -12,11 +12,18 @@
 // `clean` error (one raised before its first statement that changes anything) or nothing.
 // The plain form runs without a savepoint (SAVEPOINT and RELEASE were two statements per
 // write, ~5% of one). Should a plain write throw anything else, it may have written half:
-// the whole transaction is rolled back and the batch run again, every write in its savepoint.
+// the whole transaction is rolled back and the batch run again, that write (from then on, in
+// whichever batch it lands) in its savepoint and the others plain as before.
 import type Database from 'better-sqlite3';
 
-/** A plain write that threw an error it does not vouch for: the batch is redone with savepoints. */
-class Redo extends Error {}
+/** A plain write that threw an error it does not vouch for: the batch is redone, that write in a savepoint. */
+class Redo extends Error {
+  readonly job: Job;
+  constructor(job: Job) {
+    super('redo');
+    this.job = job;
+  }
+}
 
 interface Job {
   run: () => unknown;
@@ -44,8 +51,6 @@ export class GroupCommit {
   private readonly transaction: Database.Transaction<(jobs: Job[]) => number>;
   /** Transactions committed and writes in them, and batches redone with savepoints, for tests and benchmarks. */
   readonly stats = { transactions: 0, writes: 0, largest: 0, redone: 0 };
-  /** Every write in a savepoint of its own (a batch being redone). */
-  private safe = false;
 
   constructor(db: Database.Database, options: GroupCommitOptions = {}) {
     this.maxWrites = options.maxWrites ?? 128;
@@ -55,12 +60,12 @@ export class GroupCommit {
       let n = 0;
       while (n < jobs.length && n < this.maxWrites && (n === 0 || performance.now() - start < this.maxMs)) {
         const job = jobs[n++]!;
-        const plain = this.safe ? undefined : job.plain;
+        const plain = job.plain;
         try {
           job.value = plain ? plain() : job.run();
           job.ok = true;
         } catch (err) {
-          if (plain && !job.clean!(err)) throw new Redo();
+          if (plain && !job.clean!(err)) throw new Redo(job);
           job.ok = false;
           job.value = err;
         }
@@ -125,17 +130,17 @@ export class GroupCommit {
     try {
       // IMMEDIATE takes the write lock at BEGIN: a deferred transaction would fail with
       // SQLITE_BUSY when another process (a CLI import, say) writes meanwhile.
-      try {
-        done = this.transaction.immediate(jobs);
-      } catch (err) {
-        if (!(err instanceof Redo)) throw err;
-        // Rolled back: nothing of this batch is stored. Again, each write in its savepoint.
-        this.stats.redone++;
-        this.safe = true;
+      for (;;) {
         try {
           done = this.transaction.immediate(jobs);
-        } finally {
-          this.safe = false;
+          break;
+        } catch (err) {
+          if (!(err instanceof Redo)) throw err;
+          // Rolled back: nothing of this batch is stored. Again, the write that threw in its
+          // savepoint (should the time bound cut the batch before it, it keeps its savepoint in
+          // the next one), the others plain: they threw nothing they did not vouch for.
+          this.stats.redone++;
+          err.job.plain = undefined;
         }
       }
     } catch (err) {

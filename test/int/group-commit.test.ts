@@ -3,10 +3,15 @@
 // fails alone and leaves nothing behind; the others are stored, gapless.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import { VersionConflictError } from '../../src/errors.ts';
 import { decide, type QueueCommand } from '../../src/queues/decide.ts';
 import { evolve, initialState, type QueueEvent, type QueueState } from '../../src/queues/queue.ts';
+import { GroupCommit } from '../../src/store/group-commit.ts';
 import { IdempotencyConflict, type NewEvent, type Store } from '../../src/store/port.ts';
 import { openPostgresStore, sqliteStorage } from '../../src/stores.ts';
 import { createTempDatabase, pgSkipReason } from '../helpers/pg.ts';
@@ -229,6 +234,58 @@ describe('group commit without savepoints, and its fallback (SQLite)', () => {
       assert.equal(store.commitStats().redone, mid.redone);
     } finally {
       await cleanup();
+    }
+  });
+});
+
+describe('GroupCommit redo, cut by its time bound (SQLite file)', () => {
+  it('keeps the savepoint for the write that threw when the redo stops before it: redone once, it fails alone next turn', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qs-gc-'));
+    const db = new Database(join(dir, 'g.db'));
+    try {
+      db.exec('CREATE TABLE t (k TEXT PRIMARY KEY)');
+      const insert = db.prepare('INSERT INTO t (k) VALUES (?)');
+      const group = new GroupCommit(db, { maxMs: 4 });
+      const clean = () => false;
+      let slowRuns = 0;
+      const wrote = (k: string) => () => {
+        insert.run(k);
+        return k;
+      };
+      // The second write is slow from its second run on: the redo passes the time bound there.
+      const slow = () => {
+        insert.run('b');
+        if (++slowRuns > 1) {
+          const until = performance.now() + 12;
+          while (performance.now() < until);
+        }
+        return 'b';
+      };
+      // The third writes half, then throws an error it does not vouch for.
+      const half = () => {
+        insert.run('c1');
+        throw new RangeError('half-way');
+      };
+      const results = await Promise.allSettled([
+        group.run(db.transaction(wrote('a')), { run: wrote('a'), clean }),
+        group.run(db.transaction(slow), { run: slow, clean }),
+        group.run(db.transaction(half), { run: half, clean }),
+        group.run(db.transaction(wrote('d')), { run: wrote('d'), clean }),
+      ]);
+      assert.deepEqual(
+        results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message)),
+        ['a', 'b', 'half-way', 'd'],
+      );
+      assert.equal(group.stats.redone, 1, 'the write that threw is not run plain again in the next batch');
+      assert.equal(group.stats.transactions, 2, 'the redo was cut by the time bound');
+      assert.deepEqual(
+        (db.prepare('SELECT k FROM t ORDER BY k').all() as { k: string }[]).map((r) => r.k),
+        ['a', 'b', 'd'],
+        'nothing of the failed write is stored',
+      );
+    } finally {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
