@@ -107,6 +107,12 @@ export class QueueClient extends Emitter<ClientEvents> {
   private pendingSubs: string[] = [];
   /** Mirrors subscribed on the current socket. */
   private subscribedNow = new WeakSet<QueueMirror>();
+  /**
+   * Mirrors whose first read (the window around the current item) is in flight: a socket that
+   * comes online meanwhile does not subscribe them, or its snapshot (the first items, at the same
+   * version) would replace the window read; openQueue subscribes them after the read, from its version.
+   */
+  private readonly opening = new WeakSet<QueueMirror>();
   private me: string | null = null;
   private closedByApp = false;
   private offlineByApp = false;
@@ -212,7 +218,15 @@ export class QueueClient extends Emitter<ClientEvents> {
         const first = m.firstRead();
         // Read before subscribing, so the socket resumes from its version instead of sending
         // the first items. Offline or refused: the subscription's snapshot (and its refusal) instead.
-        const answer = first && !this.offlineByApp && !this.closedByApp ? await this.api.getQueue(queueId, { ...first, keys: true }).catch(() => null) : null;
+        let answer: Awaited<ReturnType<Api['getQueue']>> | null = null;
+        if (first && !this.offlineByApp && !this.closedByApp) {
+          this.opening.add(m);
+          try {
+            answer = await this.api.getQueue(queueId, { ...first, keys: true }).catch(() => null);
+          } finally {
+            this.opening.delete(m);
+          }
+        }
         if (answer) m.snapshot(answer, answer.itemKeys ?? {}, answer.version);
       }
       if (this._status === 'online' && !this.pendingSubs.includes(queueId) && !this.subscribedNow.has(m)) this.subscribe(m);
@@ -474,7 +488,7 @@ export class QueueClient extends Emitter<ClientEvents> {
         this.socket.resetBackoff();
         this.pb.clock(msg.serverTime, this.openedAt, this.ctx.now());
         this.setStatus('online');
-        for (const m of this.mirrors.values()) this.subscribe(m);
+        for (const m of this.mirrors.values()) if (!this.opening.has(m)) this.subscribe(m);
         void this.offline.flush();
         return;
       }
