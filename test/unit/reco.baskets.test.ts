@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Baskets } from '../../src/reco/baskets.ts';
+import { mulberry32 } from '../helpers/random.ts';
 
 describe('Baskets compaction', () => {
   it('drops every dead basket from the postings and keeps the live ones', () => {
@@ -87,11 +88,8 @@ describe('Baskets renumbering (dead baskets give their numbers back)', () => {
   it('a queue basket replaced 60,000 times keeps the basket count bounded; items, postings and oldest-to-newest order kept', () => {
     // Each replacement takes a new number; without giving dead ones back, the per-basket
     // arrays (and the engine's scratch arrays sized by them) grew by one entry a replacement.
-    let seed = 11;
-    const rand = (n: number) => {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      return seed % n;
-    };
+    const random = mulberry32(11);
+    const rand = (n: number) => Math.floor(random() * n);
     const b = new Baskets();
     // The model: every live key's tracks, keys in the order their basket was set (oldest first).
     const model = new Map<string, number[]>();
