@@ -12,6 +12,8 @@ import {
   findItemById,
   indexOfItem,
   initialState,
+  Items,
+  upgradeState,
   type QueueEvent,
   type QueueItem,
   type QueueState,
@@ -68,7 +70,8 @@ export function inRange(h: Held, key: string, itemId: string): boolean {
 export function normalizeHeld(h: Held): Held {
   const lo = h.lo ?? null;
   const offset = typeof h.offset === 'number' ? h.offset : 0;
-  return { state: h.state, count: h.count, hi: h.hi ?? null, lo: offset === 0 ? null : lo, offset, known: NO_KEYS };
+  // From storage the items are an array (JSON): upgradeState makes them a list again.
+  return { state: upgradeState(h.state), count: h.count, hi: h.hi ?? null, lo: offset === 0 ? null : lo, offset, known: NO_KEYS };
 }
 
 const boundOf = (item: QueueItem, shuffle: boolean): Bound => ({ key: activeKey(item, shuffle), itemId: item.itemId });
@@ -96,7 +99,7 @@ export function heldFromView(view: QueueView, keys: ItemKeys): Held {
     createdAt: view.createdAt,
     updatedAt: view.updatedAt,
     version: view.version,
-    items,
+    items: Items.from(items),
     currentItemId: view.currentItemId,
     shuffle: view.shuffle,
     repeat: view.repeat,
@@ -139,7 +142,7 @@ export function withPage(h: Held, view: QueueView, keys: ItemKeys): Held {
   const page = heldFromView(view, keys);
   const have = new Set(h.state.items.map((i) => i.itemId));
   const added = page.state.items.filter((i) => !have.has(i.itemId));
-  const items = [...h.state.items, ...added];
+  const items = Items.from([...h.state.items, ...added]);
   return norm({
     ...h,
     state: { ...h.state, items },
@@ -169,7 +172,7 @@ export function withPageBefore(h: Held, view: QueueView, keys: ItemKeys): Held |
   const reached = before.length < page.state.items.length || view.window.offset + view.items.length >= view.itemCount;
   if (!reached || view.window.offset >= h.offset) return 'short';
   if (view.window.offset + before.length !== h.offset) return 'offset';
-  const items = [...before, ...h.state.items];
+  const items = Items.from([...before, ...h.state.items]);
   const first = before[0];
   const lo = view.window.offset === 0 || !first ? null : boundOf(first, shuffle);
   return norm({
@@ -284,7 +287,7 @@ function step(h: Held, e: QueueEvent): { held: Held; resync: boolean } {
         const key = activeKey(moved, state.shuffle);
         const side = sideOf(h, key, moved.itemId);
         if (side === 'in') return { held: { ...h, state }, resync: false };
-        state = { ...state, items: state.items.filter((i) => i.itemId !== moved.itemId) };
+        state = { ...state, items: Items.from(state.items.filter((i) => i.itemId !== moved.itemId)) };
         return { held: { ...h, state, offset: h.offset + (side === 'before' ? 1 : 0), known: learn(h.known, moved.itemId, key) }, resync: false };
       }
       const key = s.shuffle ? e.data.shuffleKey : e.data.key;

@@ -46,4 +46,7 @@ export {
 } from './context.ts';
 export type { OutboxEntry } from './outbox.ts';
 export { Emitter } from './emitter.ts';
-export type { QueueState, QueueItem, QueueEvent, RepeatMode, Collaborator } from '../../src/queues/queue.ts';
+export type { QueueItem, QueueEvent, RepeatMode, Collaborator } from '../../src/queues/queue.ts';
+import type { QueueItem, QueueState as FoldedState } from '../../src/queues/queue.ts';
+/** A queue's state as the SDK gives it to the app (`q.state`): the server's, its items an array. */
+export type QueueState = Omit<FoldedState, 'items'> & { items: QueueItem[] };

@@ -4,7 +4,16 @@
 // server's own decider (`decide`), so `state` shows them at once and drops them when the
 // server refuses them. Once nothing is pending, `state` is the server's state.
 import { decide, type DecideContext, type QueueCommand } from '../../src/queues/decide.ts';
-import { findItemById, indexOfItem, type QueueEvent, type QueueEventBody, type QueueState, type RepeatMode, type WindowQuery } from '../../src/queues/queue.ts';
+import {
+  findItemById,
+  indexOfItem,
+  type QueueEvent,
+  type QueueEventBody,
+  type QueueItem,
+  type QueueState,
+  type RepeatMode,
+  type WindowQuery,
+} from '../../src/queues/queue.ts';
 import { roleOf } from '../../src/queues/permissions.ts';
 import type { Api, QueueWindowAnswer } from './api.ts';
 import { Emitter } from './emitter.ts';
@@ -13,8 +22,10 @@ import { QueueServiceError } from './errors.ts';
 import { normalizeHeld, cursorAfter, cursorFrom, currentIndexOf, foldHeld, heldFromView, withPage, withPageBefore, type Held, type ItemKeys } from './fold.ts';
 import type { Outbox, OutboxEntry } from './outbox.ts';
 
-/** What `q.state` is: the queue's state (items: what the mirror holds) plus its size. */
-export interface MirrorState extends QueueState {
+/** What `q.state` is: the queue's state (items: what the mirror holds, as an array of its own) plus its size. */
+export interface MirrorState extends Omit<QueueState, 'items'> {
+  /** The items held, in play order (a new array for each state: the app may keep or change it). */
+  items: QueueItem[];
   /** Items in the whole queue; `items` holds `items.length` of them from index `window.offset` (all when `complete`). */
   itemCount: number;
   /** The current item's index in the whole play order, when the mirror holds it. */
@@ -645,7 +656,7 @@ export class QueueMirror extends Emitter<MirrorEvents> {
   }
 
   private toMirrorState(h: Held): MirrorState {
-    return { ...h.state, itemCount: h.count, currentIndex: currentIndexOf(h), complete: h.hi === null && h.lo === null };
+    return { ...h.state, items: h.state.items.slice(), itemCount: h.count, currentIndex: currentIndexOf(h), complete: h.hi === null && h.lo === null };
   }
 
   /** The held state with the pending edits replayed on it by the server's decider. */

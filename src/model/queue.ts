@@ -21,6 +21,38 @@ export interface QueueItem {
   votes?: ItemVote[];
 }
 
+/**
+ * A state's items in play order: an immutable list that a change copies only in part
+ * (src/queues/items.ts builds it; in JSON it is an array). The read methods are Array's.
+ */
+export interface ItemList extends Iterable<QueueItem> {
+  readonly length: number;
+  /** The item at this index (negative: from the end), or undefined. */
+  at(index: number): QueueItem | undefined;
+  /** Items [start, end) as a new array. */
+  slice(start?: number, end?: number): QueueItem[];
+  forEach(f: (item: QueueItem, index: number) => void): void;
+  map<U>(f: (item: QueueItem, index: number) => U): U[];
+  filter(f: (item: QueueItem, index: number) => boolean): QueueItem[];
+  find(f: (item: QueueItem, index: number) => boolean): QueueItem | undefined;
+  findIndex(f: (item: QueueItem, index: number) => boolean): number;
+  some(f: (item: QueueItem, index: number) => boolean): boolean;
+  every(f: (item: QueueItem, index: number) => boolean): boolean;
+  indexOf(item: QueueItem): number;
+  includes(item: QueueItem): boolean;
+  /** The index of the first item for which `before` is false (true for a prefix of the items). O(log n). */
+  partitionPoint(before: (item: QueueItem) => boolean): number;
+  /** A list with `item` inserted before index `at`. */
+  inserted(at: number, item: QueueItem): ItemList;
+  /** A list without the item at `at`. */
+  removed(at: number): ItemList;
+  /** A list with the item at `at` replaced. */
+  replaced(at: number, item: QueueItem): ItemList;
+  /** The items as one array, built once per list (shared: do not change it). */
+  toArray(): readonly QueueItem[];
+  toJSON(): readonly QueueItem[];
+}
+
 export interface ItemVote {
   userId: string;
   vote: 1 | -1;
@@ -63,7 +95,7 @@ export interface QueueState {
   /** Sequence number of the last event folded in; 0 before creation. */
   version: number;
   /** Sorted by the active order (shuffleKey while shuffled, else key), then itemId. */
-  items: QueueItem[];
+  items: ItemList;
   currentItemId: string | null;
   shuffle: boolean;
   repeat: RepeatMode;

@@ -2,6 +2,7 @@
 // Ids, time and randomness come in through DecideContext so the domain stays pure.
 import { generateNKeysBetween } from 'fractional-indexing';
 import { AppError, conflict, invalid, notFound } from '../errors.ts';
+import { Items } from './items.ts';
 import { can, canManageRole, memberRole, type Role } from './permissions.ts';
 import {
   activeKey,
@@ -13,6 +14,7 @@ import {
   scoreOf,
   upgradeState,
   type CollaboratorRole,
+  type ItemList,
   type QueueEvent,
   type QueueEventBody,
   type QueueItem,
@@ -89,7 +91,7 @@ export function decide(stored: QueueState, cmd: QueueCommand, ctx: DecideContext
       type: 'queue_created',
       data: { name: cmd.name, type: cmd.queueType, ownerId: ctx.userId, metadata: cmd.metadata ?? {} },
     };
-    const adds = cmd.tracks?.length ? addTracks({ ...state, items: [] }, { tracks: cmd.tracks }, { ...ctx, role: 'owner' }) : [];
+    const adds = cmd.tracks?.length ? addTracks({ ...state, items: Items.EMPTY }, { tracks: cmd.tracks }, { ...ctx, role: 'owner' }) : [];
     const out: QueueEventBody[] = [created];
     if (cmd.isPublic) out.push({ type: 'visibility_changed', data: { isPublic: true } });
     const members = [...new Set(cmd.collaborators ?? [])].filter((u) => u !== ctx.userId);
@@ -248,9 +250,9 @@ function insertionIndex(state: QueueState, p: Placement, what: string): number {
   return state.items.length;
 }
 
-function keysAt(list: readonly QueueItem[], index: number, n: number, keyOf: (i: QueueItem) => string): string[] {
-  const before = index > 0 ? keyOf(list[index - 1]!) : null;
-  const after = index < list.length ? keyOf(list[index]!) : null;
+function keysAt(list: ItemList, index: number, n: number, keyOf: (i: QueueItem) => string): string[] {
+  const before = index > 0 ? keyOf(list.at(index - 1)!) : null;
+  const after = index < list.length ? keyOf(list.at(index)!) : null;
   return generateNKeysBetween(before, after, n);
 }
 
@@ -386,7 +388,7 @@ function reorderUpcoming(state: QueueState): QueueEventBody[] {
   const r = ranks(state, upcoming);
   const target = [...upcoming].sort((a, b) => compareRank(r.get(a.itemId)!, r.get(b.itemId)!));
   if (target.every((item, k) => item === upcoming[k])) return [];
-  const lo = start > 0 ? activeKey(state.items[start - 1]!, state.shuffle) : null;
+  const lo = start > 0 ? activeKey(state.items.at(start - 1)!, state.shuffle) : null;
   const keys = generateNKeysBetween(lo, null, target.length);
   return target.map((item, k) => ({
     type: 'item_moved',
@@ -468,7 +470,7 @@ function moveItem(state: QueueState, cmd: { itemId: string } & Placement): Queue
           ? Math.min(Math.max(0, cmd.position), n)
           : n;
   if (at === from) return []; // already there
-  const restAt = (r: number) => state.items[r < from ? r : r + 1]!;
+  const restAt = (r: number) => state.items.at(r < from ? r : r + 1)!;
   const keyOf = (i: QueueItem) => activeKey(i, state.shuffle);
   const [key] = generateNKeysBetween(at > 0 ? keyOf(restAt(at - 1)) : null, at < n ? keyOf(restAt(at)) : null, 1);
   // While shuffled a move changes the play order only; un-shuffle restores the order from before.
@@ -500,8 +502,8 @@ function next(state: QueueState, reason: 'user' | 'track_end'): QueueEventBody[]
     return [current(state, state.currentItemId, 'repeat')];
   }
   const j = i + 1;
-  if (j < state.items.length) return [current(state, state.items[j]!.itemId, 'next')];
-  if (state.repeat !== 'off') return [current(state, state.items[0]!.itemId, 'next')];
+  if (j < state.items.length) return [current(state, state.items.at(j)!.itemId, 'next')];
+  if (state.repeat !== 'off') return [current(state, state.items.at(0)!.itemId, 'next')];
   return state.currentItemId === null ? [] : [current(state, null, 'end_of_queue')];
 }
 
@@ -511,6 +513,6 @@ function previous(state: QueueState): QueueEventBody[] {
   let j = i - 1;
   if (i < 0) j = 0;
   else if (j < 0) j = state.repeat === 'all' ? state.items.length - 1 : 0;
-  const target = state.items[j]!.itemId;
+  const target = state.items.at(j)!.itemId;
   return target === state.currentItemId ? [] : [current(state, target, 'previous')];
 }

@@ -10,6 +10,7 @@
 // reference), who added it and when (references: a queue's items share a few of each),
 // its order key and shuffle key (ASCII, else references). Items with votes (or any field
 // but these six) are not packed: `pack` answers null and the state stays as it is.
+import { Items } from './items.ts';
 import type { QueueItem, QueueState } from './queue.ts';
 
 const ID_UUID = 1;
@@ -127,7 +128,7 @@ function plain(item: QueueItem): boolean {
 
 /** The state's items as bytes, or null when an item has more than `pack` keeps (votes). */
 export function pack(state: QueueState): PackedState | null {
-  const items = state.items;
+  const items = state.items.toArray();
   at = 0;
   table = [];
   tableIndex = new Map();
@@ -215,7 +216,7 @@ export function pack(state: QueueState): PackedState | null {
   const strings = table;
   table = [];
   tableIndex = new Map();
-  return { head: { ...state, items: [], metadata }, count: items.length, bytes, strings, sections, values };
+  return { head: { ...state, items: Items.EMPTY, metadata }, count: items.length, bytes, strings, sections, values };
 }
 
 const HEX = Buffer.from('0123456789abcdef', 'latin1');
@@ -278,7 +279,7 @@ export function unpack(p: PackedState): QueueState {
       metadata[sec] = { ...(metadata[sec] as Record<string, unknown>), reasons: r };
     }
   }
-  return { ...p.head, items, metadata };
+  return { ...p.head, items: Items.from(items), metadata };
 }
 
 /**

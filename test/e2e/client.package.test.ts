@@ -136,7 +136,7 @@ describe('client SDK as a package: packed, installed into a scratch app, used fr
     for (const t of serverDecls)
       assert.match(
         t,
-        /^dist\/types\/src\/(model\/|errors\.d\.ts$|[a-z]+\/(schemas|protocol)\.d\.ts$|queues\/(queue|decide|permissions)\.d\.ts$|party\/(party|clock)\.d\.ts$|playback\/playback\.d\.ts$)/,
+        /^dist\/types\/src\/(model\/|errors\.d\.ts$|[a-z]+\/(schemas|protocol)\.d\.ts$|queues\/(queue|items|decide|permissions)\.d\.ts$|party\/(party|clock)\.d\.ts$|playback\/playback\.d\.ts$)/,
         t,
       );
   });

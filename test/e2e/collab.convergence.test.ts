@@ -161,7 +161,7 @@ describe('[CO10] convergence: 20 clients on two instances (Postgres + Redis)', {
         const pick = <T>(xs: T[]) => xs[Math.floor(rnd() * xs.length)];
         let n = 0;
         while (Date.now() < deadline) {
-          const items = c.local.state!.items;
+          const items = [...c.local.state!.items];
           const mine = c.role === 'contributor' ? items.filter((i) => i.addedBy === c.user) : items;
           const r = rnd();
           let op: string;

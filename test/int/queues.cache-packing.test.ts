@@ -31,7 +31,7 @@ for (const { kind, skip } of storeKinds) {
       // The first ones are packed by now; shuffle one, vote on another, add to a third.
       await queues.execute(owner, ids[0]!, { type: 'set_shuffle', shuffle: true });
       const first = await queues.get(owner, ids[1]!);
-      await queues.execute(owner, ids[1]!, { type: 'vote_item', itemId: first.items[0]!.itemId, vote: 1 });
+      await queues.execute(owner, ids[1]!, { type: 'vote_item', itemId: first.items.at(0)!.itemId, vote: 1 });
       await queues.execute(owner, ids[2]!, { type: 'add_tracks', tracks: ['late'] });
       for (let i = 0; i < PACK_AFTER + 16; i++) await queues.create(owner, { name: `more${i}`, tracks: ['x'] });
       const fresh = service();

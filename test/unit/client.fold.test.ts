@@ -83,7 +83,7 @@ describe('client fold of a window: a page after it', () => {
         full.items.slice(0, 2).map((i) => i.itemId),
         'the moved item left the window',
       );
-      assert.equal(full.items[2]!.itemId, last!.itemId, 'in the whole queue it follows the window at once');
+      assert.equal(full.items.at(2)!.itemId, last!.itemId, 'in the whole queue it follows the window at once');
       const view = toView(full, { cursor: cursorAfter(h)!, limit: 10 });
       assert.equal(view.window.offset, 2, 'the page starts at the moved item');
       h = withPage(h, view, windowKeys(full, view));
@@ -92,7 +92,7 @@ describe('client fold of a window: a page after it', () => {
         full.items.map((i) => i.itemId),
         'the page after the window brings the moved item and the rest',
       );
-      assert.deepEqual(h.state.items, full.items);
+      assert.deepEqual([...h.state.items], [...full.items]);
       assert.equal(h.hi, null);
     });
   }
@@ -120,7 +120,7 @@ describe('client fold of a window (property)', () => {
       let h = held(full, limit);
       for (let step = 0; step < 60; step++) {
         const n = full.items.length;
-        const pick = () => full.items[Math.floor(rnd() * n)]?.itemId;
+        const pick = () => full.items.at(Math.floor(rnd() * n))?.itemId;
         const r = rnd();
         let cmd: QueueCommand;
         if (r < 0.3 || n === 0) cmd = { type: 'add_tracks', tracks: [`n${step}`], ...(rnd() < 0.5 ? { position: Math.floor(rnd() * (n + 1)) } : {}) };
@@ -142,14 +142,14 @@ describe('client fold of a window (property)', () => {
           }
           assert.deepEqual(header(h.state), header(full), `seed ${seed} run ${run}: header after ${e.type}`);
           const want = full.items.filter((i) => inRange(h, activeKey(i, full.shuffle), i.itemId));
-          assert.deepEqual(h.state.items, want, `seed ${seed} run ${run}: items after ${e.type}`);
+          assert.deepEqual([...h.state.items], want, `seed ${seed} run ${run}: items after ${e.type}`);
         }
         if (rnd() < 0.1 && h.hi !== null) {
           // loadMore: the page after the cursor, read at the same version.
           const view = toView(full, { cursor: cursorAfter(h)!, limit: 10 });
           h = withPage(h, view, windowKeys(full, view));
           pages++;
-          assert.deepEqual(h.state.items, full.items.slice(0, h.state.items.length), `seed ${seed} run ${run}: after a page`);
+          assert.deepEqual([...h.state.items], full.items.slice(0, h.state.items.length), `seed ${seed} run ${run}: after a page`);
         }
       }
     }
@@ -177,7 +177,7 @@ describe('client fold of a window that does not start at 0 (property)', () => {
         for (const e of apply(cmd)) full = evolve(full, e);
       };
       run1({ type: 'create_queue', name: 'p', queueType: 'user', tracks: Array.from({ length: 60 + Math.floor(rnd() * 80) }, (_, i) => `t${i}`) });
-      run1({ type: 'set_current', itemId: full.items[20 + Math.floor(rnd() * 30)]!.itemId });
+      run1({ type: 'set_current', itemId: full.items.at(20 + Math.floor(rnd() * 30))!.itemId });
       const limit = 5 + Math.floor(rnd() * 20);
       // Centred on the current item, or from an offset in the middle.
       const start: WindowQuery = rnd() < 0.5 ? { around: 'current' } : { offset: 10 + Math.floor(rnd() * 40) };
@@ -186,16 +186,16 @@ describe('client fold of a window that does not start at 0 (property)', () => {
       const check = (what: string) => {
         assert.equal(h.count, full.items.length, `seed ${seed} run ${run}: count after ${what}`);
         assert.deepEqual(
-          h.state.items,
+          [...h.state.items],
           full.items.slice(h.offset, h.offset + h.state.items.length),
           `seed ${seed} run ${run}: items at the offset after ${what}`,
         );
         const want = full.items.filter((i) => inRange(h, activeKey(i, full.shuffle), i.itemId));
-        assert.deepEqual(h.state.items, want, `seed ${seed} run ${run}: the range after ${what}`);
+        assert.deepEqual([...h.state.items], want, `seed ${seed} run ${run}: the range after ${what}`);
       };
       for (let step = 0; step < 80; step++) {
         const n = full.items.length;
-        const pick = () => full.items[Math.floor(rnd() * n)]?.itemId;
+        const pick = () => full.items.at(Math.floor(rnd() * n))?.itemId;
         const r = rnd();
         let cmd: QueueCommand;
         if (r < 0.3 || n === 0) cmd = { type: 'add_tracks', tracks: [`n${step}`], ...(rnd() < 0.7 ? { position: Math.floor(rnd() * (n + 1)) } : {}) };
@@ -241,7 +241,7 @@ describe('client fold of a window that does not start at 0 (property)', () => {
           const r2 = withPageBefore(h, view, windowKeys(full, view));
           if (r2 === 'offset')
             assert.fail(
-              `seed ${seed} run ${run}: a page read at the same version disagrees with the offset: ${JSON.stringify({ off: h.offset, lo: h.lo, hi: h.hi, held: h.state.items.length, count: h.count, vo: view.window.offset, page: view.items.map((i) => [i.itemId, windowKeys(full, view)[i.itemId]]), fullIdx: full.items.findIndex((i) => i.itemId === h.state.items[0]?.itemId) })}`,
+              `seed ${seed} run ${run}: a page read at the same version disagrees with the offset: ${JSON.stringify({ off: h.offset, lo: h.lo, hi: h.hi, held: h.state.items.length, count: h.count, vo: view.window.offset, page: view.items.map((i) => [i.itemId, windowKeys(full, view)[i.itemId]]), fullIdx: full.items.findIndex((i) => i.itemId === h.state.items.at(0)?.itemId) })}`,
             );
           if (r2 === 'short') seen.shortPages++;
           else {

@@ -63,7 +63,7 @@ const clientSrc = resolve(src, '../client/src');
 export const CLIENT_MAY_REACH: RegExp[] = [
   /^model\/[a-z-]+\.ts$/,
   /^[a-z]+\/(schemas|protocol)\.ts$/,
-  /^queues\/(queue|decide|permissions)\.ts$/,
+  /^queues\/(queue|items|decide|permissions)\.ts$/,
   /^party\/(party|clock)\.ts$/,
   /^playback\/playback\.ts$/,
   /^errors\.ts$/,

@@ -218,7 +218,7 @@ function checkValid(s: QueueState, model: Map<string, string>, log: QueueEvent[]
   assert.equal(new Set(ids).size, ids.length, 'no duplicated item');
   assert.deepEqual(new Map(s.items.map((i) => [i.itemId, i.trackId])), model, 'no lost or invented item');
   for (let i = 1; i < s.items.length; i++) {
-    assert.ok(activeKey(s.items[i - 1]!, s.shuffle) < activeKey(s.items[i]!, s.shuffle), 'order keys strictly increase');
+    assert.ok(activeKey(s.items.at(i - 1)!, s.shuffle) < activeKey(s.items.at(i)!, s.shuffle), 'order keys strictly increase');
   }
   assert.ok(s.currentItemId === null || ids.includes(s.currentItemId), 'the current item exists');
   const who = s.collaborators.map((c) => c.userId);

@@ -26,7 +26,7 @@ function step(state: QueueState, cmd: QueueCommand, rnd: () => number, ids: { n:
 }
 
 function randomCommand(s: QueueState, rnd: () => number): QueueCommand {
-  const pick = () => s.items[Math.floor(rnd() * s.items.length)]?.itemId ?? 'none';
+  const pick = () => s.items.at(Math.floor(rnd() * s.items.length))?.itemId ?? 'none';
   const place = () => {
     const r = rnd();
     return r < 0.3 ? {} : r < 0.5 ? { position: Math.floor(rnd() * (s.items.length + 2)) } : r < 0.75 ? { afterItemId: pick() } : { beforeItemId: pick() };
@@ -50,9 +50,9 @@ function created(rnd: () => number, ids: { n: number }, tracks: number): QueueSt
 /** Sorted by (active key, item id), every item findable at its index. */
 function checkIndex(s: QueueState, what: string): void {
   for (let i = 0; i < s.items.length; i++) {
-    const it = s.items[i]!;
+    const it = s.items.at(i)!;
     if (i > 0) {
-      const p = s.items[i - 1]!;
+      const p = s.items.at(i - 1)!;
       const a = activeKey(p, s.shuffle);
       const b = activeKey(it, s.shuffle);
       assert.ok(a < b || (a === b && p.itemId < it.itemId), `${what}: not sorted at ${i}`);
@@ -150,7 +150,7 @@ describe('the fold and windows', () => {
             if (rnd() < 0.5 || s.items.length < 5) {
               s = step(s, { type: 'add_tracks', tracks: ['new'], position: Math.floor(rnd() * (s.items.length + 1)) }, rnd, ids);
             } else {
-              const victim = rnd() < 0.2 ? seen[seen.length - 1]! : s.items[Math.floor(rnd() * s.items.length)]!.itemId;
+              const victim = rnd() < 0.2 ? seen[seen.length - 1]! : s.items.at(Math.floor(rnd() * s.items.length))!.itemId;
               if (findItemById(s, victim)) {
                 removed.add(victim);
                 s = step(s, { type: 'remove_items', itemIds: [victim] }, rnd, ids);
@@ -218,7 +218,7 @@ describe('the fold and windows', () => {
       () => toView(s, { after: 'i999' }),
       (e: unknown) => e instanceof AppError && e.code === 'item_not_found',
     );
-    const gone = s.items[3]!.itemId;
+    const gone = s.items.at(3)!.itemId;
     s = step(s, { type: 'remove_items', itemIds: [gone] }, rnd, ids);
     assert.throws(
       () => toView(s, { after: gone }),

@@ -46,13 +46,13 @@ describe('queue view JSON (view-json.ts)', () => {
     busy.when({ type: 'set_repeat', repeat: 'all' });
     states.push({ state: busy.state, events: busy.events.slice(-2) });
     assert.equal(busy.state.history.length, HISTORY_LIMIT);
-    assert.ok(busy.state.collaborators.length === 2 && busy.state.items.some((i) => i.votes?.length));
+    assert.ok(busy.state.collaborators.length === 2 && busy.state.items.some((i) => (i.votes?.length ?? 0) > 0));
 
     const windows: WindowQuery[] = [{}, { limit: 5 }, { limit: 0 }, { offset: 7, limit: 3 }, { around: 'current', limit: 4 }, { offset: 10_000 }];
     const bodies: unknown[] = [];
     const ours: string[] = [];
     for (const { state, events } of states) {
-      const second = state.items[1]?.itemId;
+      const second = state.items.at(1)?.itemId;
       for (const w of [...windows, ...(second ? [{ after: second, limit: 6 }] : [])]) {
         const view = toView(state, w);
         const cursor = view.window.nextCursor;
@@ -126,8 +126,8 @@ describe('queue view JSON (view-json.ts)', () => {
     for (let i = 0; i < HISTORY_LIMIT + 40; i++) {
       s.when(i % 7 === 3 ? { type: 'previous' } : { type: 'next' });
       if (i % 5 === 0) s.when({ type: 'add_tracks', tracks: [`more-${i}`] });
-      if (i % 11 === 0) s.when({ type: 'move_item', itemId: s.state.items[0]!.itemId, position: 3 });
-      if (i % 13 === 0) s.when({ type: 'remove_items', itemIds: [s.state.items[2]!.itemId] });
+      if (i % 11 === 0) s.when({ type: 'move_item', itemId: s.state.items.at(0)!.itemId, position: 3 });
+      if (i % 13 === 0) s.when({ type: 'remove_items', itemIds: [s.state.items.at(2)!.itemId] });
       views.push(toView(s.state));
     }
     assert.equal(s.state.history.length, HISTORY_LIMIT);
@@ -157,10 +157,10 @@ describe('queue view JSON (view-json.ts)', () => {
     }
     assert.ok(s.state.history.length >= 3);
     const first = new WeakRef(s.state.history);
-    const firstItem = new WeakRef(s.state.items[0]!);
+    const firstItem = new WeakRef(s.state.items.at(0)!);
     for (let i = 0; i < 3 * HISTORY_LIMIT; i++) {
       s.when({ type: 'next' });
-      if (i % 10 === 0) s.when({ type: 'move_item', itemId: s.state.items[0]!.itemId, position: 5 });
+      if (i % 10 === 0) s.when({ type: 'move_item', itemId: s.state.items.at(0)!.itemId, position: 5 });
       viewJson(toView(s.state));
     }
     s.events.length = 0;

@@ -1,7 +1,7 @@
 // The snapshot JSON written in slices (issue 21) parses to the same state as JSON.stringify's.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { initialState, type QueueState } from '../../src/queues/queue.ts';
+import { Items, initialState, type QueueState } from '../../src/queues/queue.ts';
 import { stateJsonBytesInSlices, stateJsonInSlices } from '../../src/store/snapshot-json.ts';
 
 describe('snapshot JSON in slices', () => {
@@ -11,9 +11,8 @@ describe('snapshot JSON in slices', () => {
         ...initialState('q'),
         version: n,
         name: 'a "quoted" \u2028 name',
-        items: Array.from(
-          { length: n },
-          (_, i) => ({ itemId: `i${i}`, trackId: `t${i}`, key: `k${i}`, addedBy: 'u', addedAt: '2026-01-01T00:00:00.000Z' }) as never,
+        items: Items.from(
+          Array.from({ length: n }, (_, i) => ({ itemId: `i${i}`, trackId: `t${i}`, key: `k${i}`, addedBy: 'u', addedAt: '2026-01-01T00:00:00.000Z' })),
         ),
       };
       const text = await stateJsonInSlices(state);
