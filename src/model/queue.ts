@@ -48,7 +48,7 @@ export interface ItemList extends Iterable<QueueItem> {
   removed(at: number): ItemList;
   /** A list with the item at `at` replaced. */
   replaced(at: number, item: QueueItem): ItemList;
-  /** The items as one array, built once per list (shared: do not change it). */
+  /** The items as one array (it may be the list's own: do not change it). */
   toArray(): readonly QueueItem[];
   toJSON(): readonly QueueItem[];
 }

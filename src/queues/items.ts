@@ -7,8 +7,9 @@
 // state being written as a snapshot, a read racing a write) sees it as it was.
 //
 // Reads: `length`, `at(i)` (O(log chunks)), iteration, `slice` and the array methods the
-// code uses, all without building an array. `toArray()` builds one, once per list (cached),
-// for code that wants a plain array; JSON.stringify writes a list as its array.
+// code uses, all without building an array. `toArray()` gives one for code that wants a plain
+// array (not kept: a flat copy held by the cached states would cost memory, issue 24);
+// JSON.stringify writes a list as its array.
 import type { ItemList, QueueItem } from '../model/queue.ts';
 
 /** Items per chunk at most; a chunk that grows past it is split in two. */
@@ -19,6 +20,7 @@ const BUILD_CHUNK = 128;
 const MIN_CHUNK = 32;
 
 const NO_CHUNKS: readonly (readonly QueueItem[])[] = [];
+const NO_ITEMS: readonly QueueItem[] = [];
 
 export class Items implements ItemList {
   static readonly EMPTY = new Items(NO_CHUNKS);
@@ -28,8 +30,6 @@ export class Items implements ItemList {
   private readonly chunks: readonly (readonly QueueItem[])[];
   /** starts[c]: the index of chunk c's first item; starts[chunks.length] = length. */
   private readonly starts: readonly number[];
-  /** The items as one array, once asked for (private: two equal lists stay deep-equal whether or not one was asked). */
-  #flat: readonly QueueItem[] | undefined;
 
   private constructor(chunks: readonly (readonly QueueItem[])[]) {
     this.chunks = chunks;
@@ -70,7 +70,6 @@ export class Items implements ItemList {
   at(index: number): QueueItem | undefined {
     const i = index < 0 ? index + this.length : index;
     if (!(i >= 0 && i < this.length)) return undefined;
-    if (this.#flat !== undefined) return this.#flat[i];
     const c = this.chunkOf(i);
     return this.chunks[c]![i - this.starts[c]!];
   }
@@ -140,10 +139,10 @@ export class Items implements ItemList {
     return new Items(this.chunks.with(c, this.chunks[c]!.with(at - this.starts[c]!, item)));
   }
 
-  /** The items as one array: built on the first call, then the same array (do not change it). */
+  /** The items as one array: the list's own chunk when it has one (shared: do not change it), else a new array. */
   toArray(): readonly QueueItem[] {
-    if (this.#flat === undefined) this.#flat = this.chunks.length === 1 ? this.chunks[0]! : this.chunks.flat();
-    return this.#flat;
+    if (this.chunks.length === 0) return NO_ITEMS;
+    return this.chunks.length === 1 ? this.chunks[0]! : this.chunks.flat();
   }
 
   toJSON(): readonly QueueItem[] {
@@ -160,7 +159,6 @@ export class Items implements ItemList {
     let a = start < 0 ? Math.max(0, n + start) : Math.min(start, n);
     const b = end < 0 ? Math.max(0, n + end) : Math.min(end, n);
     if (a >= b) return [];
-    if (this.#flat !== undefined) return this.#flat.slice(a, b);
     const out = new Array<QueueItem>(b - a);
     let c = this.chunkOf(a);
     let k = 0;
