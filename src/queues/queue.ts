@@ -131,12 +131,13 @@ const indexes = new WeakMap<ItemList, Map<string, QueueItem>>();
 
 /** Items of `items` by id (built once per list, O(n); then carried from state to state). */
 export function itemIndex(items: ItemList): Map<string, QueueItem> {
-  let m = indexes.get(items);
-  if (m === undefined) {
-    m = new Map();
-    for (const i of items) m.set(i.itemId, i);
-    indexes.set(items, m);
-  }
+  const known = indexes.get(items);
+  if (known !== undefined) return known;
+  const m = new Map<string, QueueItem>();
+  items.forEach((i) => {
+    m.set(i.itemId, i);
+  });
+  indexes.set(items, m);
   return m;
 }
 
