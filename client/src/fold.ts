@@ -287,7 +287,7 @@ function step(h: Held, e: QueueEvent): { held: Held; resync: boolean } {
         const key = activeKey(moved, state.shuffle);
         const side = sideOf(h, key, moved.itemId);
         if (side === 'in') return { held: { ...h, state }, resync: false };
-        state = { ...state, items: Items.from(state.items.filter((i) => i.itemId !== moved.itemId)) };
+        state = { ...state, items: state.items.removed(indexOfItem(state, moved.itemId)) };
         return { held: { ...h, state, offset: h.offset + (side === 'before' ? 1 : 0), known: learn(h.known, moved.itemId, key) }, resync: false };
       }
       const key = s.shuffle ? e.data.shuffleKey : e.data.key;

@@ -205,8 +205,9 @@ export class Items implements ItemList {
   }
 
   find(f: (item: QueueItem, index: number) => boolean): QueueItem | undefined {
-    const i = this.findIndex(f);
-    return i < 0 ? undefined : this.at(i);
+    let i = 0;
+    for (const ch of this.chunks) for (const it of ch) if (f(it, i++)) return it;
+    return undefined;
   }
 
   some(f: (item: QueueItem, index: number) => boolean): boolean {
